@@ -1,0 +1,5 @@
+//! Pieces every page uses.
+
+pub mod layout;
+pub mod theme;
+pub mod toast;

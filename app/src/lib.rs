@@ -1,0 +1,89 @@
+//! Pangea's user interface: every page, the types shared with the server, and the server
+//! functions the pages call. Built twice: with `ssr` into the server, with `hydrate` into wasm.
+
+#![recursion_limit = "256"]
+
+#[cfg(feature = "ssr")]
+pub mod access;
+pub mod components;
+pub mod error;
+pub mod machines;
+pub mod pages;
+
+use components::layout::Layout;
+use components::toast::ToastProvider;
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Redirect, Route, Router, Routes};
+use leptos_router::path;
+
+/// The document around every page. On the server it also sets the Content-Security-Policy,
+/// whose script nonce is the one the hydration scripts carry.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let nonce = leptos::nonce::use_nonce();
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) =
+        (nonce.as_ref(), use_context::<leptos_axum::ResponseOptions>())
+    {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&content_security_policy(&nonce.to_string())) {
+            response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                // Applies the remembered theme before the first paint, so a dark page never flashes light.
+                <script nonce=nonce>{components::theme::APPLY_SAVED_THEME_JS}</script>
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// Scripts only from this origin or with this response's nonce; wasm may be compiled; no framing.
+#[cfg(feature = "ssr")]
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/pangea.css" />
+        <Title formatter=|page: String| if page.is_empty() { "Pangea".to_string() } else { format!("{page} · Pangea") } />
+        <Router>
+            <ToastProvider>
+                <Layout>
+                    <Routes fallback=pages::not_found::NotFound>
+                        <Route path=path!("/") view=|| view! { <Redirect path="/machines" /> } />
+                        <Route path=path!("/machines") view=pages::machines::list::MachineList />
+                        <Route path=path!("/machines/new") view=pages::machines::form::NewMachine />
+                        <Route path=path!("/machines/import") view=pages::machines::import::ImportMachines />
+                        <Route path=path!("/machines/:id") view=pages::machines::form::EditMachine />
+                    </Routes>
+                </Layout>
+            </ToastProvider>
+        </Router>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,24 @@
+//! `/machines/...`: the inventory of bare-metal machines.
+
+pub mod form;
+pub mod import;
+pub mod list;
+
+use crate::error::AppError;
+use leptos::prelude::*;
+
+/// An inline error message under a form field; the id lets the field name it with aria-describedby.
+#[component]
+pub fn FieldMessage(id: &'static str, #[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
+    view! {
+        <p class="field-error" id=id role="alert" hidden=move || message.get().is_none()>
+            {move || message.get()}
+        </p>
+    }
+}
+
+/// Shows an error as a block a person can read, for a failed load.
+#[component]
+pub fn ErrorBlock(error: AppError) -> impl IntoView {
+    view! { <div class="alert error" role="alert">{error.to_string()}</div> }
+}

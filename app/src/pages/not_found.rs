@@ -1,0 +1,19 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// The answer for every unknown URL, with a real 404 status.
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found" />
+        <section class="page narrow">
+            <h1>"Page not found"</h1>
+            <p>"There is no page at this address. It may have moved, or the link may be mistyped."</p>
+            <p><a class="button" href="/machines">"Go to machines"</a></p>
+        </section>
+    }
+}

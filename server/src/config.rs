@@ -1,0 +1,181 @@
+//! Configuration: flags, then `PANGEA_*` environment variables, then an optional TOML file,
+//! then defaults. Parsed once into [`Config`]; secrets stay in `SecretString`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Parser)]
+#[command(name = "pangea", version, about = "Pangea: a console for Kubernetes on your own hardware")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the console and the boot endpoints (the default when no subcommand is given).
+    Serve(ServeArgs),
+}
+
+/// Output format of the logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// Where the data lives; shared by every subcommand that touches the database.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StorageArgs {
+    /// A TOML file with any of the options below (names as in the flags, with underscores).
+    #[arg(long, env = "PANGEA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database and other data [default: ./pangea-data]
+    #[arg(long, env = "PANGEA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB [default: sqlite inside the data dir]
+    #[arg(long, env = "PANGEA_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Default, Parser)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Address of the console (GUI and API) [default: 127.0.0.1:3000]
+    #[arg(long, env = "PANGEA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address machines boot from (iPXE, Ignition) [default: 127.0.0.1:8080]
+    #[arg(long, env = "PANGEA_BOOT_LISTEN")]
+    pub boot_listen: Option<SocketAddr>,
+    /// Log output [default: human]
+    #[arg(long, env = "PANGEA_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Directory with the built site (pkg/, CSS, favicon) [default: target/site]
+    #[arg(long, env = "LEPTOS_SITE_ROOT")]
+    pub site_root: Option<PathBuf>,
+}
+
+/// The options a TOML file may hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<SecretString>,
+    listen: Option<SocketAddr>,
+    boot_listen: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
+    site_root: Option<PathBuf>,
+}
+
+/// The resolved configuration of `pangea serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub boot_listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: SecretString,
+    pub log_format: LogFormat,
+    pub site_root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("config file {0} is not valid: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("data directory {0} is not valid UTF-8")]
+    DataDirNotUtf8(PathBuf),
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.into(), e))?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse(path.into(), e))
+}
+
+impl StorageArgs {
+    fn file(&self) -> Result<FileConfig, ConfigError> {
+        self.config.as_deref().map(read_file).transpose().map(Option::unwrap_or_default)
+    }
+}
+
+/// `sqlite://DIR/pangea.db`, created on first start.
+pub fn default_database_url(data_dir: &Path) -> Result<SecretString, ConfigError> {
+    let dir = data_dir.to_str().ok_or_else(|| ConfigError::DataDirNotUtf8(data_dir.into()))?;
+    Ok(SecretString::from(format!("sqlite://{dir}/pangea.db?mode=rwc")))
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let file = self.storage.file()?;
+        let data_dir = self.storage.data_dir.or(file.data_dir).unwrap_or_else(|| "pangea-data".into());
+        let database_url = match self.storage.database_url.or(file.database_url) {
+            Some(url) => url,
+            None => default_database_url(&data_dir)?,
+        };
+        Ok(Config {
+            listen: self.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000))),
+            boot_listen: self.boot_listen.or(file.boot_listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            site_root: self.site_root.or(file.site_root).unwrap_or_else(|| "target/site".into()),
+            data_dir,
+            database_url,
+        })
+    }
+}
+
+impl Config {
+    pub fn leptos_options(&self) -> leptos::config::LeptosOptions {
+        leptos::config::LeptosOptions::builder()
+            .output_name("pangea")
+            .site_root(self.site_root.to_string_lossy().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(self.listen)
+            .build()
+    }
+
+    /// Whether the database is SQLite, whose file lives in the data directory.
+    pub fn uses_sqlite(&self) -> bool {
+        self.database_url.expose_secret().starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pangea.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:4000\"\nboot_listen = \"127.0.0.1:9090\"\n").unwrap();
+        let args = ServeArgs::parse_from(["pangea", "--config", file.to_str().unwrap(), "--listen", "127.0.0.1:5000"]);
+        let config = args.resolve().unwrap();
+        assert_eq!(config.listen, "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(config.boot_listen, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("pangea-data"));
+        assert!(config.uses_sqlite());
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pangea.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:4000\"\n").unwrap();
+        let err = ServeArgs::parse_from(["pangea", "--config", file.to_str().unwrap()]).resolve().unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn the_database_url_is_never_printed() {
+        let args = ServeArgs::parse_from(["pangea", "--database-url", "postgres://app:hunter2@db/pangea"]);
+        assert!(!format!("{args:?}").contains("hunter2"));
+        assert!(!format!("{:?}", args.resolve().unwrap()).contains("hunter2"));
+    }
+}

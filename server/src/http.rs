@@ -1,0 +1,77 @@
+//! The two listeners' routers: the console (GUI, JSON API, operations endpoints) and the
+//! machine-facing boot endpoints, which never share session or API state.
+
+pub mod api;
+pub mod metrics;
+mod middleware;
+mod ops;
+
+use crate::AppState;
+use app::machines::ssr::SharedMachineService;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::routing::get;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Largest request body accepted anywhere on the console (an import of 50,000 lines fits).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The console: pages, server functions, `/api/v1`, and `/healthz`, `/readyz`, `/metrics`.
+pub fn console_router(state: AppState) -> Router {
+    let leptos_options = state.leptos.clone();
+    let routes = generate_route_list(app::App);
+    let service: SharedMachineService = state.machines.clone();
+    let context = move || {
+        leptos::prelude::provide_context(service.clone());
+        leptos::nonce::provide_nonce();
+    };
+    let server_fn_context = context.clone();
+    let gui = Router::<AppState>::new()
+        .leptos_routes_with_context(&state, routes, context, {
+            let options = leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .route(
+            "/api/gui/{*fn_name}",
+            axum::routing::post(move |req: axum::extract::Request| {
+                leptos_axum::handle_server_fns_with_context(server_fn_context.clone(), req)
+            }),
+        )
+        .nest("/api/v1", api::router())
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(axum::middleware::from_fn(middleware::static_cache_headers))
+        .layer(axum::middleware::from_fn(middleware::loopback_only))
+        .with_state(state.clone());
+
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .with_state(state.clone())
+        .merge(gui)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CompressionLayer::new().br(true).gzip(true))
+        // Every console response carries these; a page's own CSP (with its nonce) is kept.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+}
+
+/// The machine-facing listener. The provisioner's endpoints join it in the provisioning issue;
+/// like Matchbox, it answers `/` and 404s everything else, and it can never list machines.
+pub fn boot_router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { "pangea\n" }))
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "404 page not found\n") })
+        .layer(axum::middleware::from_fn_with_state(state, metrics::record))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+}

@@ -1,0 +1,227 @@
+//! `/api/v1`: the JSON API for automation. Handlers are adapters over the same
+//! [`MachineService`] the GUI uses; errors are `{"code": ..., "message": ...}` JSON.
+
+use crate::AppState;
+use app::access::Principal;
+use app::error::{AppError, FieldError};
+use app::machines::ssr::MachineService;
+use app::machines::{ImportFormat, ImportReport, Machine, MachineInput, MachinePage, MachineQuery, SortKey};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde::Deserialize;
+use utoipa::OpenApi;
+
+/// An [`AppError`] answered as JSON with its status.
+pub struct ApiError(pub AppError);
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self.0)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError(AppError::TooLarge {
+                message: format!("The request body is larger than {} MiB; split it.", super::MAX_BODY_BYTES / 1024 / 1024),
+            });
+        }
+        ApiError(AppError::invalid(format!("The request body was not accepted: {}", rejection.body_text())))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError(AppError::invalid(format!("The query string was not accepted: {}", rejection.body_text())))
+    }
+}
+
+/// JSON body extractor whose rejections are API errors.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Query extractor whose rejections are API errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/machines", get(list_machines).post(create_machine))
+        .route("/machines/export.csv", get(export_machines_csv))
+        .route("/machines/import", post(import_machines))
+        .route("/machines/{id}", get(get_machine).put(update_machine).delete(delete_machine))
+        .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+        .fallback(|| async { ApiError(AppError::not_found("There is no such API endpoint; see /api/v1/openapi.json.")) })
+}
+
+/// The list filters, as query parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// Substring of MAC, host name or labels, or one exact label as `key=value`.
+    search: Option<String>,
+    /// mac (default), hostname, role, cluster, created_at or updated_at.
+    sort: Option<String>,
+    /// `true` for descending order.
+    #[serde(default)]
+    descending: bool,
+    /// The `next` cursor of the previous page.
+    after: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<u32>,
+}
+
+impl ListParams {
+    fn into_query(self) -> Result<MachineQuery, AppError> {
+        let sort = match self.sort.as_deref() {
+            None | Some("") => SortKey::default(),
+            Some(s) => SortKey::parse(s).ok_or_else(|| {
+                AppError::invalid(format!("\"{s}\" is not a sort key; use mac, hostname, role, cluster, created_at or updated_at."))
+            })?,
+        };
+        Ok(MachineQuery { search: self.search, sort, descending: self.descending, after: self.after, limit: self.limit })
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/machines", params(ListParams),
+    responses((status = 200, body = MachinePage), (status = 400, body = AppError)))]
+async fn list_machines(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<MachinePage>> {
+    Ok(Json(state.machines.list(&who, params.into_query()?).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/machines/{id}",
+    responses((status = 200, body = Machine), (status = 404, body = AppError)))]
+async fn get_machine(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<Machine>> {
+    Ok(Json(state.machines.get(&who, id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/machines", request_body = MachineInput,
+    responses((status = 201, body = Machine), (status = 400, body = AppError), (status = 409, body = AppError)))]
+async fn create_machine(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Json(input): Json<MachineInput>,
+) -> ApiResult<(StatusCode, Json<Machine>)> {
+    Ok((StatusCode::CREATED, Json(state.machines.create(&who, input).await?)))
+}
+
+#[utoipa::path(put, path = "/api/v1/machines/{id}", request_body = MachineInput,
+    responses((status = 200, body = Machine), (status = 400, body = AppError), (status = 404, body = AppError), (status = 409, body = AppError)))]
+async fn update_machine(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+    Json(input): Json<MachineInput>,
+) -> ApiResult<Json<Machine>> {
+    Ok(Json(state.machines.update(&who, id, input).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/machines/{id}",
+    responses((status = 204), (status = 404, body = AppError)))]
+async fn delete_machine(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    state.machines.delete(&who, vec![id]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An import request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ImportRequest {
+    #[serde(default)]
+    format: ImportFormat,
+    /// The CSV or tfvars text.
+    text: String,
+    /// Only check: report every line, write nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Checks every line; without `dry_run`, writes all machines in one transaction, or none when
+/// any line has an error (answered 422 with the report).
+#[utoipa::path(post, path = "/api/v1/machines/import", request_body = ImportRequest,
+    responses((status = 200, body = ImportReport), (status = 422, body = ImportReport), (status = 400, body = AppError)))]
+async fn import_machines(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Json(request): Json<ImportRequest>,
+) -> ApiResult<Response> {
+    let report = state.machines.import(&who, request.format, request.text, request.dry_run).await?;
+    let status = if report.errors > 0 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok((status, Json(report)).into_response())
+}
+
+/// Every machine matching `search`, as CSV that the import reads back.
+#[utoipa::path(get, path = "/api/v1/machines/export.csv", params(ListParams),
+    responses((status = 200, content_type = "text/csv", body = String)))]
+async fn export_machines_csv(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Response> {
+    let mut query = params.into_query()?;
+    query.limit = Some(MachineQuery::MAX_LIMIT);
+    query.after = None;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let write = |w: &mut csv::Writer<Vec<u8>>, record: &[&str]| w.write_record(record).map_err(crate::error::internal);
+    write(&mut writer, &["mac", "hostname", "role", "labels", "cluster", "uuid", "serial"])?;
+    loop {
+        let page = state.machines.list(&who, query.clone()).await?;
+        for m in &page.items {
+            let labels = m.labels_text();
+            write(&mut writer, &[
+                &m.mac,
+                m.hostname.as_deref().unwrap_or_default(),
+                m.role.as_str(),
+                &labels,
+                m.cluster.as_deref().unwrap_or_default(),
+                m.uuid.as_deref().unwrap_or_default(),
+                m.serial.as_deref().unwrap_or_default(),
+            ])?;
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    let body = writer.into_inner().map_err(crate::error::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"machines.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Pangea API", description = "Automation API of the Pangea console. Errors are JSON objects with a stable `code` and a human `message`."),
+    paths(list_machines, get_machine, create_machine, update_machine, delete_machine, import_machines, export_machines_csv),
+    components(schemas(Machine, MachineInput, MachinePage, ImportReport, ImportRequest, AppError, FieldError))
+)]
+pub struct ApiDoc;

@@ -1,0 +1,65 @@
+//! Cross-cutting request handling: request ids, the loopback rule, and cache headers.
+
+use crate::error::REQUEST_ID;
+use app::access::Principal;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use std::net::SocketAddr;
+use tracing::Instrument;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Gives each request an id (a sane incoming `x-request-id` is kept), logs the request within a
+/// span carrying that id, and echoes the id in the response.
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{:016x}", rand::rng().random::<u64>()));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let started = std::time::Instant::now();
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request done")
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// Until sign-in exists, only this host may use the console. Resolves the [`Principal`] that
+/// every service method authorizes.
+pub async fn loopback_only(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request, next: Next) -> Response {
+    if !peer.ip().is_loopback() {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(app::error::AppError::Forbidden {
+                message: "Pangea's console answers only on this host (loopback) until sign-in is configured.".into(),
+            }),
+        )
+            .into_response();
+    }
+    req.extensions_mut().insert(Principal::Loopback { peer: peer.ip() });
+    next.run(req).await
+}
+
+/// Static site files are not content-hashed, so browsers revalidate them (cheaply, by
+/// Last-Modified) instead of caching them blindly.
+pub async fn static_cache_headers(req: Request, next: Next) -> Response {
+    let is_static = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
+    let mut response = next.run(req).await;
+    if is_static && response.status().is_success() {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    response
+}

@@ -1,0 +1,28 @@
+//! Operations endpoints, open without identity: liveness, readiness and metrics.
+
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+
+/// The process is up.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The process can serve: its database answers.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.db.is_ready().await {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
+    }
+}
+
+/// Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(&state.db),
+    )
+}

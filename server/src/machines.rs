@@ -1,0 +1,518 @@
+//! The machine service: every read and change of the inventory, for the GUI and the JSON API.
+
+mod import;
+mod import_jobs;
+mod list;
+
+pub use import::{ParsedLine, parse_import};
+
+use crate::db::{Database, is_unique_violation};
+use crate::error::{OrInternal, internal};
+use app::access::{Permission, Principal, authorize};
+use app::error::{AppError, FieldError};
+use app::machines::fields::Labels;
+use app::machines::ssr::MachineService;
+use app::machines::{
+    ImportFormat, ImportLine, ImportProgress, ImportReport, Machine, MachineInput, MachinePage, MachineQuery,
+    MachineSpec,
+};
+use import_jobs::ImportJobs;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Largest import accepted in one go; bigger lists should be split.
+pub const MAX_IMPORT_LINES: usize = 50_000;
+/// Rows per multi-row INSERT during an import; well under SQLite's parameter limit.
+const INSERT_BATCH: usize = 500;
+
+/// The inventory, stored in the database.
+pub struct MachineStore {
+    db: Database,
+    jobs: ImportJobs,
+}
+
+/// The current time in the fixed-width RFC 3339 form stored in the database, which sorts as text.
+pub fn now() -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
+}
+
+/// What substring search looks through, in lowercase.
+fn search_text(spec: &MachineSpec) -> String {
+    let mut parts = vec![spec.mac.to_string()];
+    parts.extend(spec.hostname.as_ref().map(|h| h.to_string()));
+    parts.extend(spec.cluster.as_ref().map(|c| c.to_string()));
+    parts.extend(spec.serial.as_ref().map(|s| s.to_string()));
+    parts.extend(spec.uuid.as_ref().map(|u| u.to_string()));
+    parts.extend(spec.labels.iter().map(|(k, v)| format!("{k}={v}")));
+    parts.join(" ").to_lowercase()
+}
+
+fn text<T: ToString>(value: &Option<T>) -> String {
+    value.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+fn mac_taken(mac: &impl std::fmt::Display) -> AppError {
+    let message = format!("A machine with MAC {mac} already exists.");
+    AppError::Conflict { fields: vec![FieldError { field: "mac".into(), message: message.clone() }], message }
+}
+
+const COLUMNS: &str = "id, mac, hostname, uuid, serial, role, cluster, created_at, updated_at";
+
+fn machine_from_row(row: &AnyRow) -> Result<Machine, sqlx::Error> {
+    let optional = |col: &str| -> Result<Option<String>, sqlx::Error> {
+        let v: String = row.try_get(col)?;
+        Ok((!v.is_empty()).then_some(v))
+    };
+    let role: String = row.try_get("role")?;
+    Ok(Machine {
+        id: row.try_get("id")?,
+        mac: row.try_get("mac")?,
+        hostname: optional("hostname")?,
+        uuid: optional("uuid")?,
+        serial: optional("serial")?,
+        role: role.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        labels: BTreeMap::new(),
+        cluster: optional("cluster")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// `$first, $first+1, …` for `count` parameters.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+impl MachineStore {
+    pub fn new(db: Database) -> MachineStore {
+        MachineStore { db, jobs: ImportJobs::default() }
+    }
+
+    /// Fills in the labels of `machines` with one query.
+    async fn attach_labels(&self, machines: &mut [Machine]) -> Result<(), sqlx::Error> {
+        if machines.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT machine_id, key, value FROM machine_labels WHERE machine_id IN ({})",
+            placeholders(1, machines.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for m in machines.iter() {
+            query = query.bind(m.id);
+        }
+        let mut by_id: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+        for row in query.fetch_all(self.db.pool()).await? {
+            by_id.entry(row.try_get("machine_id")?).or_default().insert(row.try_get("key")?, row.try_get("value")?);
+        }
+        for m in machines.iter_mut() {
+            m.labels = by_id.remove(&m.id).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    async fn fetch(&self, id: i64) -> Result<Machine, AppError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM machines WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await
+            .or_internal()?
+            .ok_or_else(|| AppError::not_found(format!("There is no machine with id {id}; it may have been deleted.")))?;
+        let mut machine = [machine_from_row(&row).or_internal()?];
+        self.attach_labels(&mut machine).await.or_internal()?;
+        let [machine] = machine;
+        Ok(machine)
+    }
+
+    async fn insert_labels(tx: &mut Transaction<'_, Any>, rows: &[(i64, &Labels)]) -> Result<(), sqlx::Error> {
+        let pairs: Vec<(i64, &str, &str)> =
+            rows.iter().flat_map(|(id, labels)| labels.iter().map(move |(k, v)| (*id, k, v))).collect();
+        for chunk in pairs.chunks(INSERT_BATCH) {
+            let values = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO machine_labels (machine_id, key, value) VALUES {values} \
+                 ON CONFLICT (machine_id, key) DO UPDATE SET value = excluded.value"
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, k, v) in chunk {
+                query = query.bind(*id).bind(*k).bind(*v);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts machines in batches, returning each new id by MAC; reports each batch done.
+    async fn insert_machines(
+        tx: &mut Transaction<'_, Any>,
+        specs: &[MachineSpec],
+        mut on_batch: impl FnMut(usize),
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let now = now();
+        let mut ids = Vec::with_capacity(specs.len());
+        for chunk in specs.chunks(INSERT_BATCH) {
+            const PER_ROW: usize = 9;
+            let values = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(i * PER_ROW + 1, PER_ROW)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO machines (mac, hostname, uuid, serial, role, cluster, search_text, created_at, updated_at) \
+                 VALUES {values} RETURNING id, mac"
+            );
+            let mut query = sqlx::query(&sql);
+            for spec in chunk {
+                query = query
+                    .bind(spec.mac.to_string())
+                    .bind(text(&spec.hostname))
+                    .bind(text(&spec.uuid))
+                    .bind(text(&spec.serial))
+                    .bind(spec.role.as_str())
+                    .bind(text(&spec.cluster))
+                    .bind(search_text(spec))
+                    .bind(now.clone())
+                    .bind(now.clone());
+            }
+            let returned: HashMap<String, i64> = query
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get("mac")?, row.try_get("id")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+            let chunk_ids: Vec<i64> = chunk.iter().map(|s| returned[&s.mac.to_string()]).collect();
+            let labelled: Vec<(i64, &Labels)> =
+                chunk.iter().zip(&chunk_ids).map(|(s, id)| (*id, &s.labels)).collect();
+            Self::insert_labels(tx, &labelled).await?;
+            ids.extend(chunk_ids);
+            on_batch(chunk.len());
+        }
+        Ok(ids)
+    }
+
+    /// Checks parsed import lines against each other and against the stored machines.
+    async fn check_import(
+        &self,
+        format: ImportFormat,
+        lines: Vec<ParsedLine>,
+        progress: &(dyn Fn(u32, u32) + Sync),
+    ) -> Result<(ImportReport, Vec<MachineSpec>), AppError> {
+        let total = lines.len() as u32;
+        let mut seen: HashMap<String, u32> = HashMap::new();
+        let mut checked: Vec<(ImportLine, Option<MachineSpec>)> = Vec::with_capacity(lines.len());
+        for parsed in lines {
+            let mut line = ImportLine {
+                line: parsed.line,
+                mac: Some(parsed.input.mac.clone()).filter(|m| !m.is_empty()),
+                hostname: parsed.input.hostname.clone(),
+                role: None,
+                errors: parsed.errors,
+            };
+            let spec = match parsed.input.validate() {
+                Ok(spec) => {
+                    line.mac = Some(spec.mac.to_string());
+                    line.role = Some(spec.role);
+                    match seen.get(&spec.mac.to_string()) {
+                        Some(first) => line.errors.push(format!("MAC {} is already on line {first}.", spec.mac)),
+                        None => {
+                            seen.insert(spec.mac.to_string(), parsed.line);
+                        }
+                    }
+                    Some(spec)
+                }
+                Err(fields) => {
+                    line.errors.extend(fields.into_iter().map(|f| f.message));
+                    None
+                }
+            };
+            checked.push((line, spec));
+        }
+        // Look up the MACs already stored, a batch at a time, reporting progress.
+        let macs: Vec<String> = seen.keys().cloned().collect();
+        let mut existing: HashSet<String> = HashSet::new();
+        let mut done = 0u32;
+        for chunk in macs.chunks(INSERT_BATCH) {
+            let sql = format!("SELECT mac FROM machines WHERE mac IN ({})", placeholders(1, chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for mac in chunk {
+                query = query.bind(mac.as_str());
+            }
+            for row in query.fetch_all(self.db.pool()).await.or_internal()? {
+                existing.insert(row.try_get("mac").or_internal()?);
+            }
+            done += chunk.len() as u32;
+            progress(done.min(total), total);
+        }
+        let mut report = ImportReport { format, lines: Vec::with_capacity(checked.len()), creatable: 0, errors: 0, committed: false };
+        let mut specs = Vec::new();
+        for (mut line, spec) in checked {
+            if let Some(spec) = &spec
+                && existing.contains(&spec.mac.to_string())
+            {
+                line.errors.push(format!("A machine with MAC {} already exists.", spec.mac));
+            }
+            match spec {
+                Some(spec) if line.errors.is_empty() => {
+                    report.creatable += 1;
+                    specs.push(spec);
+                }
+                _ => report.errors += 1,
+            }
+            report.lines.push(line);
+        }
+        progress(total, total);
+        Ok((report, specs))
+    }
+
+    /// Writes checked machines in one transaction: all of them, or none when any MAC is taken.
+    async fn write_import(&self, specs: &[MachineSpec], progress: &(dyn Fn(u32, u32) + Sync)) -> Result<(), AppError> {
+        let total = specs.len() as u32;
+        let mut tx = self.db.pool().begin().await.or_internal()?;
+        let mut done = 0u32;
+        let result = Self::insert_machines(&mut tx, specs, |n| {
+            done += n as u32;
+            progress(done, total);
+        })
+        .await;
+        match result {
+            Ok(_) => tx.commit().await.or_internal(),
+            Err(e) if is_unique_violation(&e) => Err(AppError::Conflict {
+                message: "Another change added one of these MACs since the preview; nothing was imported. Preview again.".into(),
+                fields: Vec::new(),
+            }),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    async fn count_existing(tx: &mut Transaction<'_, Any>, ids: &[i64]) -> Result<usize, sqlx::Error> {
+        let sql = format!("SELECT COUNT(*) AS n FROM machines WHERE id IN ({})", placeholders(1, ids.len()));
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let n: i64 = query.fetch_one(&mut **tx).await?.try_get("n")?;
+        Ok(n as usize)
+    }
+}
+
+fn parse_ids(ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
+    let unique: std::collections::BTreeSet<i64> = ids.into_iter().collect();
+    if unique.is_empty() {
+        return Err(AppError::invalid("Select at least one machine."));
+    }
+    if unique.len() > MachineQuery::MAX_LIMIT as usize {
+        return Err(AppError::invalid(format!("Select at most {} machines at once.", MachineQuery::MAX_LIMIT)));
+    }
+    Ok(unique.into_iter().collect())
+}
+
+fn vanished(missing: usize) -> AppError {
+    AppError::not_found(format!(
+        "{missing} of the selected machines no longer exist (someone else deleted them); nothing was changed. Reload and try again."
+    ))
+}
+
+#[async_trait::async_trait]
+impl MachineService for MachineStore {
+    async fn list(&self, who: &Principal, query: MachineQuery) -> Result<MachinePage, AppError> {
+        authorize(who, Permission::ViewMachines)?;
+        let mut page = list::fetch_page(&self.db, &query).await?;
+        self.attach_labels(&mut page.items).await.or_internal()?;
+        Ok(page)
+    }
+
+    async fn get(&self, who: &Principal, id: i64) -> Result<Machine, AppError> {
+        authorize(who, Permission::ViewMachines)?;
+        self.fetch(id).await
+    }
+
+    async fn create(&self, who: &Principal, input: MachineInput) -> Result<Machine, AppError> {
+        authorize(who, Permission::ChangeMachines)?;
+        let spec = input.validate()?;
+        let mut tx = self.db.pool().begin().await.or_internal()?;
+        let id = match Self::insert_machines(&mut tx, std::slice::from_ref(&spec), |_| {}).await {
+            Ok(ids) => ids[0],
+            Err(e) if is_unique_violation(&e) => return Err(mac_taken(&spec.mac)),
+            Err(e) => return Err(internal(e)),
+        };
+        tx.commit().await.or_internal()?;
+        tracing::info!(id, mac = %spec.mac, "machine created");
+        self.fetch(id).await
+    }
+
+    async fn update(&self, who: &Principal, id: i64, input: MachineInput) -> Result<Machine, AppError> {
+        authorize(who, Permission::ChangeMachines)?;
+        let spec = input.validate()?;
+        let mut tx = self.db.pool().begin().await.or_internal()?;
+        let updated = sqlx::query(
+            "UPDATE machines SET mac = $1, hostname = $2, uuid = $3, serial = $4, role = $5, cluster = $6, \
+             search_text = $7, updated_at = $8 WHERE id = $9",
+        )
+        .bind(spec.mac.to_string())
+        .bind(text(&spec.hostname))
+        .bind(text(&spec.uuid))
+        .bind(text(&spec.serial))
+        .bind(spec.role.as_str())
+        .bind(text(&spec.cluster))
+        .bind(search_text(&spec))
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await;
+        match updated {
+            Ok(r) if r.rows_affected() == 0 => {
+                return Err(AppError::not_found(format!("There is no machine with id {id}; it may have been deleted.")));
+            }
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(mac_taken(&spec.mac)),
+            Err(e) => return Err(internal(e)),
+        }
+        sqlx::query("DELETE FROM machine_labels WHERE machine_id = $1").bind(id).execute(&mut *tx).await.or_internal()?;
+        Self::insert_labels(&mut tx, &[(id, &spec.labels)]).await.or_internal()?;
+        tx.commit().await.or_internal()?;
+        tracing::info!(id, mac = %spec.mac, "machine updated");
+        self.fetch(id).await
+    }
+
+    async fn delete(&self, who: &Principal, ids: Vec<i64>) -> Result<u64, AppError> {
+        authorize(who, Permission::ChangeMachines)?;
+        let ids = parse_ids(ids)?;
+        let mut tx = self.db.pool().begin().await.or_internal()?;
+        let sql = format!("DELETE FROM machines WHERE id IN ({})", placeholders(1, ids.len()));
+        let mut query = sqlx::query(&sql);
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        let deleted = query.execute(&mut *tx).await.or_internal()?.rows_affected();
+        if deleted != ids.len() as u64 {
+            return Err(vanished(ids.len() - deleted as usize));
+        }
+        tx.commit().await.or_internal()?;
+        tracing::info!(count = deleted, "machines deleted");
+        Ok(deleted)
+    }
+
+    async fn add_labels(&self, who: &Principal, ids: Vec<i64>, labels: BTreeMap<String, String>) -> Result<u64, AppError> {
+        authorize(who, Permission::ChangeMachines)?;
+        let ids = parse_ids(ids)?;
+        let labels = Labels::from_pairs(&labels).map_err(|message| AppError::Invalid {
+            fields: vec![FieldError { field: "labels".into(), message: message.clone() }],
+            message,
+        })?;
+        if labels.is_empty() {
+            return Err(AppError::invalid("Give at least one label as key=value."));
+        }
+        let mut tx = self.db.pool().begin().await.or_internal()?;
+        let found = Self::count_existing(&mut tx, &ids).await.or_internal()?;
+        if found != ids.len() {
+            return Err(vanished(ids.len() - found));
+        }
+        let rows: Vec<(i64, &Labels)> = ids.iter().map(|id| (*id, &labels)).collect();
+        Self::insert_labels(&mut tx, &rows).await.or_internal()?;
+        // Search text covers labels, so rebuild it from each machine's stored state.
+        let now = now();
+        for id in &ids {
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM machines WHERE id = $1"))
+                .bind(*id)
+                .fetch_one(&mut *tx)
+                .await
+                .or_internal()?;
+            let machine = machine_from_row(&row).or_internal()?;
+            let stored: Vec<(String, String)> = sqlx::query("SELECT key, value FROM machine_labels WHERE machine_id = $1")
+                .bind(*id)
+                .fetch_all(&mut *tx)
+                .await
+                .or_internal()?
+                .iter()
+                .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .or_internal()?;
+            let spec = MachineInput {
+                mac: machine.mac,
+                hostname: machine.hostname,
+                uuid: machine.uuid,
+                serial: machine.serial,
+                role: Some(machine.role.as_str().into()),
+                labels: stored.into_iter().collect(),
+                cluster: machine.cluster,
+            }
+            .validate()
+            .map_err(|e| internal(format!("stored machine {id} no longer validates: {e:?}")))?;
+            sqlx::query("UPDATE machines SET search_text = $1, updated_at = $2 WHERE id = $3")
+                .bind(search_text(&spec))
+                .bind(now.clone())
+                .bind(*id)
+                .execute(&mut *tx)
+                .await
+                .or_internal()?;
+        }
+        tx.commit().await.or_internal()?;
+        tracing::info!(count = ids.len(), "machines labelled");
+        Ok(ids.len() as u64)
+    }
+
+    async fn import(&self, who: &Principal, format: ImportFormat, text: String, dry_run: bool) -> Result<ImportReport, AppError> {
+        authorize(who, if dry_run { Permission::ViewMachines } else { Permission::ChangeMachines })?;
+        let (format, lines) = parse_import(format, &text)?;
+        let (mut report, specs) = self.check_import(format, lines, &|_, _| {}).await?;
+        if !dry_run && report.errors == 0 && !specs.is_empty() {
+            self.write_import(&specs, &|_, _| {}).await?;
+            report.committed = true;
+            tracing::info!(count = specs.len(), "machines imported");
+        }
+        Ok(report)
+    }
+
+    async fn start_import(&self, who: &Principal, format: ImportFormat, text: String) -> Result<String, AppError> {
+        authorize(who, Permission::ChangeMachines)?;
+        let (format, lines) = parse_import(format, &text)?;
+        let job = self.jobs.create(lines.len() as u32);
+        let id = job.id.clone();
+        let store = self.clone_handle();
+        tokio::spawn(async move {
+            let progress = |done, total| job.set(ImportProgress::Checking { done, total });
+            let outcome = store.check_import(format, lines, &progress).await;
+            job.finish_check(outcome);
+        });
+        Ok(id)
+    }
+
+    async fn import_progress(&self, who: &Principal, job: String) -> Result<ImportProgress, AppError> {
+        authorize(who, Permission::ChangeMachines)?;
+        Ok(self.jobs.get(&job)?.progress())
+    }
+
+    async fn commit_import(&self, who: &Principal, job: String) -> Result<(), AppError> {
+        authorize(who, Permission::ChangeMachines)?;
+        let job = self.jobs.get(&job)?;
+        let (report, specs) = job.take_for_commit()?;
+        let store = self.clone_handle();
+        tokio::spawn(async move {
+            let total = specs.len() as u32;
+            job.set(ImportProgress::Committing { done: 0, total });
+            let progress = |done, total| job.set(ImportProgress::Committing { done, total });
+            match store.write_import(&specs, &progress).await {
+                Ok(()) => {
+                    tracing::info!(count = total, "machines imported");
+                    job.set(ImportProgress::Committed { report: ImportReport { committed: true, ..report } })
+                }
+                Err(error) => job.set(ImportProgress::Failed { error }),
+            }
+        });
+        Ok(())
+    }
+}
+
+impl MachineStore {
+    /// A store sharing this one's database and jobs, for background tasks.
+    fn clone_handle(&self) -> MachineStore {
+        MachineStore { db: self.db.clone(), jobs: self.jobs.clone() }
+    }
+}
+

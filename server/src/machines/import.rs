@@ -1,0 +1,363 @@
+//! Reading bulk imports: CSV, Tectonic `terraform.tfvars` and Typhoon `terraform.tfvars`.
+//!
+//! Each reader turns text into one [`ParsedLine`] per machine, keeping the line number the
+//! machine came from, so a preview can point at it. Field checks happen later, in one place
+//! ([`MachineInput::validate`]).
+
+use super::MAX_IMPORT_LINES;
+use app::error::AppError;
+use app::machines::fields::split_label_text;
+use app::machines::{ImportFormat, MachineInput};
+use hcl_edit::Span;
+use hcl_edit::expr::{Expression, ObjectKey};
+use hcl_edit::structure::Body;
+
+/// One machine read from an import, before its fields are checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedLine {
+    /// 1-based line in the submitted text.
+    pub line: u32,
+    pub input: MachineInput,
+    /// Problems found while reading (the field checks add theirs later).
+    pub errors: Vec<String>,
+}
+
+pub fn parse_import(format: ImportFormat, text: &str) -> Result<(ImportFormat, Vec<ParsedLine>), AppError> {
+    let format = match format {
+        ImportFormat::Auto => detect(text),
+        f => f,
+    };
+    let lines = match format {
+        ImportFormat::Csv | ImportFormat::Auto => parse_csv(text)?,
+        ImportFormat::Tectonic => parse_tectonic(&parse_hcl(text)?, text)?,
+        ImportFormat::Typhoon => parse_typhoon(&parse_hcl(text)?, text)?,
+    };
+    if lines.is_empty() {
+        return Err(AppError::invalid(format!("The {} text holds no machines.", format.as_str())));
+    }
+    if lines.len() > MAX_IMPORT_LINES {
+        return Err(AppError::invalid(format!(
+            "The import has {} machines; at most {MAX_IMPORT_LINES} can be imported at once. Split the list.",
+            lines.len()
+        )));
+    }
+    Ok((format, lines))
+}
+
+fn detect(text: &str) -> ImportFormat {
+    match hcl_edit::parser::parse_body(text) {
+        Ok(body) if body.has_attribute("tectonic_metal_controller_macs") || body.has_attribute("tectonic_metal_worker_macs") => {
+            ImportFormat::Tectonic
+        }
+        Ok(body) if body.has_attribute("controllers") || body.has_attribute("workers") => ImportFormat::Typhoon,
+        _ => ImportFormat::Csv,
+    }
+}
+
+const CSV_COLUMNS: [&str; 7] = ["mac", "hostname", "role", "labels", "cluster", "uuid", "serial"];
+
+fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    let mut records = reader.records().peekable();
+    // A first row that names its columns sets their order; otherwise the documented order holds.
+    let mut columns: Vec<&str> = CSV_COLUMNS.to_vec();
+    if let Some(Ok(first)) = records.peek()
+        && first.iter().any(|f| f.eq_ignore_ascii_case("mac"))
+    {
+        let line = first.position().map_or(1, |p| p.line());
+        let mut named = Vec::new();
+        for field in first.iter() {
+            let name = field.to_ascii_lowercase();
+            match CSV_COLUMNS.iter().find(|c| **c == name) {
+                Some(c) if named.contains(c) => {
+                    return Err(AppError::invalid(format!("Line {line}: the column \"{field}\" appears twice.")));
+                }
+                Some(c) => named.push(*c),
+                None => {
+                    return Err(AppError::invalid(format!(
+                        "Line {line}: \"{field}\" is not a column Pangea knows; use {}.",
+                        CSV_COLUMNS.join(", ")
+                    )));
+                }
+            }
+        }
+        columns = named;
+        records.next();
+    }
+    let mut lines = Vec::new();
+    for record in records {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line()) as u32;
+                lines.push(ParsedLine { line, input: MachineInput::default(), errors: vec![format!("This line is not valid CSV: {e}")] });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line()) as u32;
+        let mut parsed = ParsedLine { line, input: MachineInput::default(), errors: Vec::new() };
+        if record.len() > columns.len() {
+            parsed.errors.push(format!("This line has {} fields but only {} columns are named.", record.len(), columns.len()));
+        }
+        for (column, value) in columns.iter().zip(record.iter()) {
+            let value = Some(value.to_string()).filter(|v| !v.is_empty());
+            let input = &mut parsed.input;
+            match *column {
+                "mac" => input.mac = value.unwrap_or_default(),
+                "hostname" => input.hostname = value,
+                "role" => input.role = value,
+                "cluster" => input.cluster = value,
+                "uuid" => input.uuid = value,
+                "serial" => input.serial = value,
+                _ => match split_label_text(value.as_deref().unwrap_or_default()) {
+                    Ok(pairs) => input.labels = pairs.into_iter().collect(),
+                    Err(e) => parsed.errors.push(e),
+                },
+            }
+        }
+        lines.push(parsed);
+    }
+    Ok(lines)
+}
+
+fn parse_hcl(text: &str) -> Result<Body, AppError> {
+    hcl_edit::parser::parse_body(text).map_err(|e| {
+        let at = e.location();
+        AppError::invalid(format!(
+            "This is not valid HCL (line {}, column {}): {}",
+            at.line(),
+            at.column(),
+            e.message()
+        ))
+    })
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> u32 {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() as u32 + 1
+}
+
+fn line_of_expr(text: &str, expr: &Expression) -> u32 {
+    expr.span().map_or(0, |s| line_of(text, s.start))
+}
+
+/// The string elements of a list attribute, each with its line; `None` when absent.
+fn string_list(body: &Body, text: &str, name: &str) -> Result<Option<Vec<(u32, Result<String, String>)>>, AppError> {
+    let Some(attr) = body.get_attribute(name) else { return Ok(None) };
+    let Expression::Array(array) = &attr.value else {
+        return Err(AppError::invalid(format!(
+            "Line {}: {name} must be a list of strings, such as [\"52:54:00:a1:9c:ae\"].",
+            line_of_expr(text, &attr.value)
+        )));
+    };
+    Ok(Some(
+        array
+            .iter()
+            .map(|e| {
+                let value = match e {
+                    Expression::String(s) => Ok(s.value().to_string()),
+                    _ => Err(format!("{name} holds something that is not a quoted string.")),
+                };
+                (line_of_expr(text, e), value)
+            })
+            .collect(),
+    ))
+}
+
+fn string_attr(body: &Body, name: &str) -> Option<String> {
+    match &body.get_attribute(name)?.value {
+        Expression::String(s) => Some(s.value().to_string()),
+        _ => None,
+    }
+}
+
+fn parse_tectonic(body: &Body, text: &str) -> Result<Vec<ParsedLine>, AppError> {
+    let cluster = string_attr(body, "tectonic_cluster_name");
+    let mut lines = Vec::new();
+    for role in ["controller", "worker"] {
+        let key = |what: &str| format!("tectonic_metal_{role}_{what}");
+        let Some(macs) = string_list(body, text, &key("macs"))? else { continue };
+        let names = string_list(body, text, &key("names"))?;
+        let domains = string_list(body, text, &key("domains"))?;
+        for (i, (line, mac)) in macs.into_iter().enumerate() {
+            let mut parsed = ParsedLine {
+                line,
+                input: MachineInput { role: Some(role.into()), cluster: cluster.clone(), ..Default::default() },
+                errors: Vec::new(),
+            };
+            match mac {
+                Ok(mac) => parsed.input.mac = mac,
+                Err(e) => parsed.errors.push(e),
+            }
+            // The machine's host name is its domain (FQDN) when given, else its name.
+            for (list, what) in [(&domains, "domains"), (&names, "names")] {
+                let Some(list) = list else { continue };
+                match list.get(i) {
+                    Some((_, Ok(value))) if parsed.input.hostname.is_none() => parsed.input.hostname = Some(value.clone()),
+                    Some((_, Ok(_))) => {}
+                    Some((_, Err(e))) => parsed.errors.push(e.clone()),
+                    None => parsed.errors.push(format!(
+                        "{} has no entry {} for this MAC; the lists must be the same length.",
+                        key(what),
+                        i + 1
+                    )),
+                }
+            }
+            lines.push(parsed);
+        }
+    }
+    Ok(lines)
+}
+
+fn parse_typhoon(body: &Body, text: &str) -> Result<Vec<ParsedLine>, AppError> {
+    let cluster = string_attr(body, "cluster_name");
+    let mut lines = Vec::new();
+    for (list, role) in [("controllers", "controller"), ("workers", "worker")] {
+        let Some(attr) = body.get_attribute(list) else { continue };
+        let Expression::Array(array) = &attr.value else {
+            return Err(AppError::invalid(format!(
+                "Line {}: {list} must be a list of objects like {{ name = \"node1\", mac = \"52:54:00:a1:9c:ae\", domain = \"node1.example.com\" }}.",
+                line_of_expr(text, &attr.value)
+            )));
+        };
+        for element in array.iter() {
+            let mut parsed = ParsedLine {
+                line: line_of_expr(text, element),
+                input: MachineInput { role: Some(role.into()), cluster: cluster.clone(), ..Default::default() },
+                errors: Vec::new(),
+            };
+            let Expression::Object(object) = element else {
+                parsed.errors.push(format!("Each entry of {list} must be an object with name, mac and domain."));
+                lines.push(parsed);
+                continue;
+            };
+            let (mut name, mut domain) = (None, None);
+            for (key, value) in object.iter() {
+                let key = match key {
+                    ObjectKey::Ident(id) => id.as_str().to_string(),
+                    ObjectKey::Expression(Expression::String(s)) => s.value().to_string(),
+                    ObjectKey::Expression(_) => continue,
+                };
+                let Expression::String(value) = value.expr() else {
+                    parsed.errors.push(format!("{key} must be a quoted string."));
+                    continue;
+                };
+                let value = value.value().to_string();
+                match key.as_str() {
+                    "mac" => parsed.input.mac = value,
+                    "name" => name = Some(value),
+                    "domain" => domain = Some(value),
+                    other => parsed.errors.push(format!("\"{other}\" is not a Typhoon machine field; use name, mac and domain.")),
+                }
+            }
+            if parsed.input.mac.is_empty() && parsed.errors.is_empty() {
+                parsed.errors.push("This entry has no mac.".into());
+            }
+            parsed.input.hostname = domain.or(name);
+            lines.push(parsed);
+        }
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_with_a_header_reads_named_columns_and_keeps_line_numbers() {
+        let text = "hostname,mac,labels\nnode1,52:54:00:00:00:01,\"rack=r1,zone=a\"\n\nnode2,52-54-00-00-00-02,\n";
+        let (format, lines) = parse_import(ImportFormat::Auto, text).unwrap();
+        assert_eq!(format, ImportFormat::Csv);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].line, 2);
+        assert_eq!(lines[0].input.hostname.as_deref(), Some("node1"));
+        assert_eq!(lines[0].input.labels.get("zone").map(String::as_str), Some("a"));
+        assert_eq!(lines[1].line, 4);
+        assert_eq!(lines[1].input.mac, "52-54-00-00-00-02");
+    }
+
+    #[test]
+    fn csv_without_header_uses_the_documented_order() {
+        let (_, lines) = parse_import(ImportFormat::Csv, "52:54:00:00:00:01,node1,controller\n").unwrap();
+        assert_eq!(lines[0].input.role.as_deref(), Some("controller"));
+        assert_eq!(lines[0].line, 1);
+    }
+
+    #[test]
+    fn csv_with_an_unknown_column_is_refused_with_its_name() {
+        let err = parse_import(ImportFormat::Csv, "mac,colour\n52:54:00:00:00:01,red\n").unwrap_err();
+        assert!(err.to_string().contains("\"colour\""), "{err}");
+    }
+
+    #[test]
+    fn csv_line_with_too_many_fields_is_an_error_on_that_line() {
+        let (_, lines) = parse_import(ImportFormat::Csv, "mac,hostname\n52:54:00:00:00:01,a,extra\n").unwrap();
+        assert_eq!(lines[0].line, 2);
+        assert!(lines[0].errors[0].contains("3 fields"));
+    }
+
+    const TECTONIC: &str = r#"
+tectonic_cluster_name = "mercury"
+tectonic_metal_controller_macs = ["52:54:00:a1:9c:ae"]
+tectonic_metal_controller_names = ["node1"]
+tectonic_metal_controller_domains = ["node1.example.com"]
+tectonic_metal_worker_macs = [
+  "52:54:00:b2:2f:86",
+  "52:54:00:c3:61:77",
+]
+tectonic_metal_worker_names = ["node2", "node3"]
+tectonic_metal_worker_domains = ["node2.example.com"]
+"#;
+
+    #[test]
+    fn tectonic_tfvars_give_roles_hostnames_cluster_and_element_lines() {
+        let (format, lines) = parse_import(ImportFormat::Auto, TECTONIC).unwrap();
+        assert_eq!(format, ImportFormat::Tectonic);
+        assert_eq!(lines.len(), 3);
+        assert_eq!((lines[0].line, lines[0].input.role.as_deref()), (3, Some("controller")));
+        assert_eq!(lines[0].input.hostname.as_deref(), Some("node1.example.com"));
+        assert_eq!(lines[0].input.cluster.as_deref(), Some("mercury"));
+        assert_eq!((lines[1].line, lines[2].line), (7, 8));
+        assert!(lines[1].errors.is_empty());
+        assert!(lines[2].errors[0].contains("tectonic_metal_worker_domains has no entry 2"), "{:?}", lines[2].errors);
+        assert_eq!(lines[2].input.hostname.as_deref(), Some("node3"));
+    }
+
+    #[test]
+    fn typhoon_tfvars_read_objects_with_their_lines() {
+        let text = r#"cluster_name = "mercury"
+controllers = [{
+  name   = "node1"
+  mac    = "52:54:00:a1:9c:ae"
+  domain = "node1.example.com"
+}]
+workers = [
+  { name = "node2", mac = "52:54:00:b2:2f:86", domain = "node2.example.com" },
+  { name = "node3", macc = "52:54:00:c3:61:77" },
+]
+"#;
+        let (format, lines) = parse_import(ImportFormat::Auto, text).unwrap();
+        assert_eq!(format, ImportFormat::Typhoon);
+        assert_eq!(lines.iter().map(|l| l.line).collect::<Vec<_>>(), vec![2, 8, 9]);
+        assert_eq!(lines[0].input.mac, "52:54:00:a1:9c:ae");
+        assert_eq!(lines[1].input.role.as_deref(), Some("worker"));
+        assert!(lines[2].errors.iter().any(|e| e.contains("\"macc\"")), "{:?}", lines[2].errors);
+    }
+
+    #[test]
+    fn broken_hcl_names_the_line() {
+        let err = parse_import(ImportFormat::Typhoon, "controllers = [{ name = \"a\"\n").unwrap_err();
+        assert!(err.to_string().contains("line"), "{err}");
+    }
+
+    #[test]
+    fn empty_imports_are_refused() {
+        assert!(parse_import(ImportFormat::Csv, "mac,hostname\n").is_err());
+    }
+}
