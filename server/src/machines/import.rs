@@ -69,7 +69,7 @@ fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
     if let Some(Ok(first)) = records.peek()
         && first.iter().any(|f| f.eq_ignore_ascii_case("mac"))
     {
-        let line = first.position().map_or(1, |p| p.line());
+        let line = first.position().map_or(1, |p| record_line(text, p.byte() as usize));
         let mut named = Vec::new();
         for field in first.iter() {
             let name = field.to_ascii_lowercase();
@@ -94,12 +94,13 @@ fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line()) as u32;
+                let line = e.position().map_or(0, |p| record_line(text, p.byte() as usize));
                 lines.push(ParsedLine { line, input: MachineInput::default(), errors: vec![format!("This line is not valid CSV: {e}")] });
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line()) as u32;
+        // Byte offsets, not the reader's line count, which skips blank lines.
+        let line = record.position().map_or(0, |p| record_line(text, p.byte() as usize));
         let mut parsed = ParsedLine { line, input: MachineInput::default(), errors: Vec::new() };
         if record.len() > columns.len() {
             parsed.errors.push(format!("This line has {} fields but only {} columns are named.", record.len(), columns.len()));
@@ -140,6 +141,20 @@ fn parse_hcl(text: &str) -> Result<Body, AppError> {
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> u32 {
     text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() as u32 + 1
+}
+
+/// The line a CSV record starts on: the reader's offset may point at blank or comment lines
+/// it skipped before the record.
+fn record_line(text: &str, offset: usize) -> u32 {
+    let bytes = text.as_bytes();
+    let mut i = offset;
+    loop {
+        match bytes.get(i) {
+            Some(b'\n' | b'\r') => i += 1,
+            Some(b'#') => i += bytes[i..].iter().position(|b| *b == b'\n').unwrap_or(bytes.len() - i),
+            _ => return line_of(text, i),
+        }
+    }
 }
 
 fn line_of_expr(text: &str, expr: &Expression) -> u32 {
@@ -271,14 +286,14 @@ mod tests {
 
     #[test]
     fn csv_with_a_header_reads_named_columns_and_keeps_line_numbers() {
-        let text = "hostname,mac,labels\nnode1,52:54:00:00:00:01,\"rack=r1,zone=a\"\n\nnode2,52-54-00-00-00-02,\n";
+        let text = "hostname,mac,labels\nnode1,52:54:00:00:00:01,\"rack=r1,zone=a\"\n\n# spare\nnode2,52-54-00-00-00-02,\n";
         let (format, lines) = parse_import(ImportFormat::Auto, text).unwrap();
         assert_eq!(format, ImportFormat::Csv);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].line, 2);
         assert_eq!(lines[0].input.hostname.as_deref(), Some("node1"));
         assert_eq!(lines[0].input.labels.get("zone").map(String::as_str), Some("a"));
-        assert_eq!(lines[1].line, 4);
+        assert_eq!(lines[1].line, 5);
         assert_eq!(lines[1].input.mac, "52-54-00-00-00-02");
     }
 

@@ -1,0 +1,31 @@
+import { expect } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+
+/** Opens a page and waits until it has hydrated, so clicks are never lost. */
+export async function open(page, url) {
+  await page.goto(url);
+  await expect(page.locator('main[data-hydrated="true"]')).toBeAttached();
+}
+
+/** Fails with the list of violations when axe-core finds any. */
+export async function expectAccessible(page) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const found = results.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+  expect(found).toEqual([]);
+}
+
+let counter = 0;
+/** A MAC no other test uses: 52:54:00:TT:RR:CC from the test's worker time and a counter. */
+export function uniqueMac() {
+  counter += 1;
+  const n = (Date.now() % 0xffff) ^ (counter << 8);
+  const b = [0x52, 0x54, 0x01, (n >> 8) & 0xff, n & 0xff, counter & 0xff];
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Creates a machine through the JSON API. */
+export async function createMachine(request, input) {
+  const res = await request.post('/api/v1/machines', { data: input });
+  expect(res.status(), await res.text()).toBe(201);
+  return res.json();
+}

@@ -1,0 +1,123 @@
+//! The console as a whole: operations endpoints, headers, pages, the loopback rule and the API
+//! description.
+
+mod support;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use serde_json::Value;
+use std::net::SocketAddr;
+use support::{Backend, spawn_app};
+use tower::ServiceExt;
+
+#[tokio::test]
+async fn health_readiness_and_metrics_answer() {
+    let app = spawn_app(Backend::Sqlite).await;
+    assert_eq!(app.get("/healthz").await.text().await.unwrap(), "ok\n");
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.get("/api/v1/machines").await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("pangea_http_requests_total{method=\"GET\",route=\"/api/v1/machines\",status=\"200\"} 1"), "{metrics}");
+    assert!(metrics.contains("pangea_http_request_duration_seconds_bucket"));
+    assert!(metrics.contains("pangea_db_pool_connections"));
+    assert!(metrics.contains("pangea_build_info{version=\"0.1.0\",backend=\"sqlite\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.state.db.pool().close().await;
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn pages_render_with_a_nonce_csp_and_security_headers() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app.get("/machines").await;
+    assert_eq!(res.status(), 200);
+    let headers = res.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("'wasm-unsafe-eval'"), "{csp}");
+    let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).unwrap().to_string();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(headers.contains_key("x-request-id"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "inline scripts carry the nonce");
+    assert!(html.contains("<h1>Machines</h1>"));
+}
+
+#[tokio::test]
+async fn unknown_pages_are_404_and_say_so() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app.get("/no/such/page").await;
+    assert_eq!(res.status(), 404);
+    assert!(res.text().await.unwrap().contains("Page not found"));
+    let res = app.get("/api/v1/nothing").await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "not_found");
+}
+
+#[tokio::test]
+async fn responses_are_compressed_for_clients_that_ask() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app.client.get(app.at("/api/v1/openapi.json")).header("accept-encoding", "br").send().await.unwrap();
+    assert_eq!(res.headers()["content-encoding"], "br");
+}
+
+#[tokio::test]
+async fn only_loopback_peers_reach_the_console() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let router = pangea::http::console_router(app.state.clone());
+    let request = |peer: &str, path: &str| {
+        let mut req = Request::get(path).body(Body::empty()).unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        req
+    };
+    let res = router.clone().oneshot(request("192.0.2.7:5000", "/api/v1/machines")).await.unwrap();
+    assert_eq!(res.status(), 403);
+    let res = router.clone().oneshot(request("192.0.2.7:5000", "/machines")).await.unwrap();
+    assert_eq!(res.status(), 403);
+    let res = router.clone().oneshot(request("192.0.2.7:5000", "/healthz")).await.unwrap();
+    assert_eq!(res.status(), 200, "health stays open for monitoring");
+    let res = router.oneshot(request("[::1]:5000", "/api/v1/machines")).await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn openapi_describes_every_machine_route() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = app.get_json("/api/v1/openapi.json").await;
+    let paths = doc["paths"].as_object().unwrap();
+    for path in ["/api/v1/machines", "/api/v1/machines/{id}", "/api/v1/machines/import", "/api/v1/machines/export.csv"] {
+        assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys());
+    }
+    assert!(doc["components"]["schemas"]["AppError"].is_object());
+}
+
+#[tokio::test]
+async fn server_function_errors_keep_their_http_status() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app.post_json("/api/gui/create_machine", serde_json::json!({"input": {"mac": "nope"}})).await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "invalid");
+    assert_eq!(body["fields"][0]["field"], "mac");
+    let res = app.post_json("/api/gui/get_machine", serde_json::json!({"id": 12345})).await;
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn boot_listener_answers_like_matchbox_and_lists_nothing() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create(serde_json::json!({"mac": "52:54:00:00:00:01"})).await;
+    let boot = pangea::http::boot_router(app.state.clone());
+    let res = boot.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    for path in ["/api/v1/machines", "/machines", "/metrics"] {
+        let res = boot.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+}

@@ -1,0 +1,129 @@
+//! Spawns a real Pangea console on 127.0.0.1:0 over a fresh database: a new SQLite file, or a
+//! new database on the throwaway PostgreSQL that `.ci/test` starts (PANGEA_TEST_POSTGRES_URL).
+
+#![allow(dead_code)]
+
+use pangea::AppState;
+use pangea::config::{Config, LogFormat};
+use pangea::db::Database;
+use secrecy::SecretString;
+use sqlx::Executor;
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+async fn fresh_database(backend: Backend, dir: &std::path::Path) -> SecretString {
+    match backend {
+        Backend::Sqlite => SecretString::from(format!("sqlite://{}/pangea.db?mode=rwc", dir.display())),
+        Backend::Postgres => {
+            let admin_url = std::env::var("PANGEA_TEST_POSTGRES_URL").expect(
+                "PANGEA_TEST_POSTGRES_URL is not set: run the tests with .ci/test, which starts a throwaway PostgreSQL",
+            );
+            let name = format!("pangea_test_{:016x}", rand::random::<u64>());
+            sqlx::any::install_default_drivers();
+            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await.expect("connect to the test PostgreSQL");
+            admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create a test database");
+            let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url);
+            SecretString::from(format!("{base}/{name}"))
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        boot_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().into(),
+        database_url: fresh_database(backend, dir.path()).await,
+        log_format: LogFormat::Human,
+        site_root: dir.path().join("site"),
+    };
+    let db = Database::connect(&config.database_url).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    let state = AppState::from_database(db, &config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = pangea::http::console_router(state.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+    });
+    TestApp { url: format!("http://{addr}"), client: reqwest::Client::new(), state, _dir: dir }
+}
+
+impl TestApp {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client.post(self.at(path)).json(&body).send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.at(path)).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let res = self.get(path).await;
+        assert!(res.status().is_success(), "GET {path}: {}", res.status());
+        res.json().await.unwrap()
+    }
+
+    pub async fn create(&self, body: serde_json::Value) -> serde_json::Value {
+        let res = self.post_json("/api/v1/machines", body).await;
+        assert_eq!(res.status(), 201, "create failed");
+        res.json().await.unwrap()
+    }
+
+    pub async fn count(&self) -> usize {
+        let mut total = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after {
+                Some(a) => format!("/api/v1/machines?limit=500&after={a}"),
+                None => "/api/v1/machines?limit=500".to_string(),
+            };
+            let page = self.get_json(&path).await;
+            total += page["items"].as_array().unwrap().len();
+            match page["next"].as_str() {
+                Some(n) => after = Some(n.to_string()),
+                None => return total,
+            }
+        }
+    }
+}
+
+/// Declares one test per backend for a scenario `async fn(TestApp)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::support::spawn_app(super::support::Backend::Sqlite).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::support::spawn_app(super::support::Backend::Postgres).await).await;
+                }
+            )*
+        }
+    };
+}
