@@ -1,8 +1,8 @@
 //! The one error type that crosses from the server to the browser and to API clients.
 
-use serde::{Deserialize, Serialize};
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
 
 /// One field's problem, for inline form messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,9 +22,7 @@ use leptos_router::path;
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let nonce = leptos::nonce::use_nonce();
     #[cfg(feature = "ssr")]
-    if let (Some(nonce), Some(response)) =
-        (nonce.as_ref(), use_context::<leptos_axum::ResponseOptions>())
-    {
+    if let (Some(nonce), Some(response)) = (nonce.as_ref(), use_context::<leptos_axum::ResponseOptions>()) {
         if let Ok(value) = axum::http::HeaderValue::from_str(&content_security_policy(&nonce.to_string())) {
             response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
         }

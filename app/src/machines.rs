@@ -79,9 +79,7 @@ fn optional<T: std::str::FromStr<Err = String>>(
     errors: &mut Vec<FieldError>,
 ) -> Option<T> {
     let text = value.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
-    text.parse()
-        .map_err(|message| errors.push(FieldError { field: field.into(), message }))
-        .ok()
+    text.parse().map_err(|message| errors.push(FieldError { field: field.into(), message })).ok()
 }
 
 impl MachineInput {
@@ -116,9 +114,7 @@ impl MachineInput {
             .map_err(|message| errors.push(FieldError { field: "labels".into(), message }))
             .unwrap_or_default();
         match mac {
-            Some(mac) if errors.is_empty() => {
-                Ok(MachineSpec { mac, hostname, uuid, serial, role, labels, cluster })
-            }
+            Some(mac) if errors.is_empty() => Ok(MachineSpec { mac, hostname, uuid, serial, role, labels, cluster }),
             _ => Err(errors),
         }
     }
@@ -146,14 +142,8 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 6] = [
-        SortKey::Mac,
-        SortKey::Hostname,
-        SortKey::Role,
-        SortKey::Cluster,
-        SortKey::CreatedAt,
-        SortKey::UpdatedAt,
-    ];
+    pub const ALL: [SortKey; 6] =
+        [SortKey::Mac, SortKey::Hostname, SortKey::Role, SortKey::Cluster, SortKey::CreatedAt, SortKey::UpdatedAt];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -67,11 +67,7 @@ async fn run(name: &str, url: SecretString) {
         db.pool().execute("ANALYZE").await.expect("analyze");
     }
 
-    let deep = store
-        .list(&who, MachineQuery { limit: Some(500), ..Default::default() })
-        .await
-        .expect("list")
-        .next;
+    let deep = store.list(&who, MachineQuery { limit: Some(500), ..Default::default() }).await.expect("list").next;
     let cases: Vec<(&str, MachineQuery)> = vec![
         ("first page, by MAC", MachineQuery::default()),
         ("next page via cursor", MachineQuery { after: deep.clone(), ..Default::default() }),
@@ -91,11 +87,7 @@ async fn run(name: &str, url: SecretString) {
             std::hint::black_box(page);
         }
         times.sort();
-        println!(
-            "{name}: {label:<30} {:>10.2?} {:>10.2?}",
-            percentile(&times, 0.50),
-            percentile(&times, 0.95)
-        );
+        println!("{name}: {label:<30} {:>10.2?} {:>10.2?}", percentile(&times, 0.50), percentile(&times, 0.95));
     }
 }
 

@@ -117,9 +117,8 @@ mod tests {
     /// The two migration folders must describe the same versions, so neither backend lags.
     #[test]
     fn migration_folders_stay_in_step() {
-        let versions = |m: &sqlx::migrate::Migrator| {
-            m.iter().map(|m| (m.version, m.description.to_string())).collect::<Vec<_>>()
-        };
+        let versions =
+            |m: &sqlx::migrate::Migrator| m.iter().map(|m| (m.version, m.description.to_string())).collect::<Vec<_>>();
         assert_eq!(versions(&SQLITE_MIGRATIONS), versions(&POSTGRES_MIGRATIONS));
         assert!(!SQLITE_MIGRATIONS.iter().next().is_none());
     }

@@ -41,9 +41,8 @@ impl AppState {
 /// Runs the console and the boot listener until SIGINT or SIGTERM, then drains both.
 pub async fn serve(config: Config) -> Result<(), error::StartError> {
     let state = AppState::new(&config).await?;
-    let console = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| error::StartError::Bind(config.listen, e))?;
+    let console =
+        tokio::net::TcpListener::bind(config.listen).await.map_err(|e| error::StartError::Bind(config.listen, e))?;
     let boot = tokio::net::TcpListener::bind(config.boot_listen)
         .await
         .map_err(|e| error::StartError::Bind(config.boot_listen, e))?;

@@ -34,9 +34,8 @@ pub struct MachineStore {
 
 /// The current time in the fixed-width RFC 3339 form stored in the database, which sorts as text.
 pub fn now() -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
     time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
 }
 
@@ -121,7 +120,9 @@ impl MachineStore {
             .fetch_optional(self.db.pool())
             .await
             .or_internal()?
-            .ok_or_else(|| AppError::not_found(format!("There is no machine with id {id}; it may have been deleted.")))?;
+            .ok_or_else(|| {
+                AppError::not_found(format!("There is no machine with id {id}; it may have been deleted."))
+            })?;
         let mut machine = [machine_from_row(&row).or_internal()?];
         self.attach_labels(&mut machine).await.or_internal()?;
         let [machine] = machine;
@@ -187,8 +188,7 @@ impl MachineStore {
                 .map(|row| Ok((row.try_get("mac")?, row.try_get("id")?)))
                 .collect::<Result<_, sqlx::Error>>()?;
             let chunk_ids: Vec<i64> = chunk.iter().map(|s| returned[&s.mac.to_string()]).collect();
-            let labelled: Vec<(i64, &Labels)> =
-                chunk.iter().zip(&chunk_ids).map(|(s, id)| (*id, &s.labels)).collect();
+            let labelled: Vec<(i64, &Labels)> = chunk.iter().zip(&chunk_ids).map(|(s, id)| (*id, &s.labels)).collect();
             Self::insert_labels(tx, &labelled).await?;
             ids.extend(chunk_ids);
             on_batch(chunk.len());
@@ -249,7 +249,13 @@ impl MachineStore {
             done += chunk.len() as u32;
             progress(done.min(total), total);
         }
-        let mut report = ImportReport { format, lines: Vec::with_capacity(checked.len()), creatable: 0, errors: 0, committed: false };
+        let mut report = ImportReport {
+            format,
+            lines: Vec::with_capacity(checked.len()),
+            creatable: 0,
+            errors: 0,
+            committed: false,
+        };
         let mut specs = Vec::new();
         for (mut line, spec) in checked {
             if let Some(spec) = &spec
@@ -283,7 +289,9 @@ impl MachineStore {
         match result {
             Ok(_) => tx.commit().await.or_internal(),
             Err(e) if is_unique_violation(&e) => Err(AppError::Conflict {
-                message: "Another change added one of these MACs since the preview; nothing was imported. Preview again.".into(),
+                message:
+                    "Another change added one of these MACs since the preview; nothing was imported. Preview again."
+                        .into(),
                 fields: Vec::new(),
             }),
             Err(e) => Err(internal(e)),
@@ -367,13 +375,19 @@ impl MachineService for MachineStore {
         .await;
         match updated {
             Ok(r) if r.rows_affected() == 0 => {
-                return Err(AppError::not_found(format!("There is no machine with id {id}; it may have been deleted.")));
+                return Err(AppError::not_found(format!(
+                    "There is no machine with id {id}; it may have been deleted."
+                )));
             }
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => return Err(mac_taken(&spec.mac)),
             Err(e) => return Err(internal(e)),
         }
-        sqlx::query("DELETE FROM machine_labels WHERE machine_id = $1").bind(id).execute(&mut *tx).await.or_internal()?;
+        sqlx::query("DELETE FROM machine_labels WHERE machine_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .or_internal()?;
         Self::insert_labels(&mut tx, &[(id, &spec.labels)]).await.or_internal()?;
         tx.commit().await.or_internal()?;
         tracing::info!(id, mac = %spec.mac, "machine updated");
@@ -398,7 +412,12 @@ impl MachineService for MachineStore {
         Ok(deleted)
     }
 
-    async fn add_labels(&self, who: &Principal, ids: Vec<i64>, labels: BTreeMap<String, String>) -> Result<u64, AppError> {
+    async fn add_labels(
+        &self,
+        who: &Principal,
+        ids: Vec<i64>,
+        labels: BTreeMap<String, String>,
+    ) -> Result<u64, AppError> {
         authorize(who, Permission::ChangeMachines)?;
         let ids = parse_ids(ids)?;
         let labels = Labels::from_pairs(&labels).map_err(|message| AppError::Invalid {
@@ -424,15 +443,16 @@ impl MachineService for MachineStore {
                 .await
                 .or_internal()?;
             let machine = machine_from_row(&row).or_internal()?;
-            let stored: Vec<(String, String)> = sqlx::query("SELECT key, value FROM machine_labels WHERE machine_id = $1")
-                .bind(*id)
-                .fetch_all(&mut *tx)
-                .await
-                .or_internal()?
-                .iter()
-                .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-                .collect::<Result<_, sqlx::Error>>()
-                .or_internal()?;
+            let stored: Vec<(String, String)> =
+                sqlx::query("SELECT key, value FROM machine_labels WHERE machine_id = $1")
+                    .bind(*id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .or_internal()?
+                    .iter()
+                    .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .or_internal()?;
             let spec = MachineInput {
                 mac: machine.mac,
                 hostname: machine.hostname,
@@ -457,7 +477,13 @@ impl MachineService for MachineStore {
         Ok(ids.len() as u64)
     }
 
-    async fn import(&self, who: &Principal, format: ImportFormat, text: String, dry_run: bool) -> Result<ImportReport, AppError> {
+    async fn import(
+        &self,
+        who: &Principal,
+        format: ImportFormat,
+        text: String,
+        dry_run: bool,
+    ) -> Result<ImportReport, AppError> {
         authorize(who, if dry_run { Permission::ViewMachines } else { Permission::ChangeMachines })?;
         let (format, lines) = parse_import(format, &text)?;
         let (mut report, specs) = self.check_import(format, lines, &|_, _| {}).await?;
@@ -515,4 +541,3 @@ impl MachineStore {
         MachineStore { db: self.db.clone(), jobs: self.jobs.clone() }
     }
 }
-

@@ -18,7 +18,10 @@ async fn health_readiness_and_metrics_answer() {
     assert_eq!(app.get("/readyz").await.status(), 200);
     app.get("/api/v1/machines").await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("pangea_http_requests_total{method=\"GET\",route=\"/api/v1/machines\",status=\"200\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("pangea_http_requests_total{method=\"GET\",route=\"/api/v1/machines\",status=\"200\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("pangea_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("pangea_db_pool_connections"));
     assert!(metrics.contains("pangea_build_info{version=\"0.1.0\",backend=\"sqlite\"} 1"), "{metrics}");
@@ -91,7 +94,8 @@ async fn openapi_describes_every_machine_route() {
     let app = spawn_app(Backend::Sqlite).await;
     let doc = app.get_json("/api/v1/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
-    for path in ["/api/v1/machines", "/api/v1/machines/{id}", "/api/v1/machines/import", "/api/v1/machines/export.csv"] {
+    for path in ["/api/v1/machines", "/api/v1/machines/{id}", "/api/v1/machines/import", "/api/v1/machines/export.csv"]
+    {
         assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys());
     }
     assert!(doc["components"]["schemas"]["AppError"].is_object());

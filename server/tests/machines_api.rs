@@ -36,7 +36,12 @@ async fn create_then_get_normalizes_the_mac(app: TestApp) {
 }
 
 async fn bad_input_is_refused_with_codes_and_field_messages(app: TestApp) {
-    let res = app.post_json("/api/v1/machines", json!({"mac": "52:54:00:zz:00:01", "hostname": "<script>", "labels": {"x": "<b>"}})).await;
+    let res = app
+        .post_json(
+            "/api/v1/machines",
+            json!({"mac": "52:54:00:zz:00:01", "hostname": "<script>", "labels": {"x": "<b>"}}),
+        )
+        .await;
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "invalid");
@@ -44,12 +49,26 @@ async fn bad_input_is_refused_with_codes_and_field_messages(app: TestApp) {
     assert_eq!(fields, ["mac", "hostname", "labels"]);
     assert!(body["message"].as_str().unwrap().contains("\"52:54:00:zz:00:01\" is not a MAC address"));
 
-    let res = app.client.post(app.at("/api/v1/machines")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let res = app
+        .client
+        .post(app.at("/api/v1/machines"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "invalid");
 
     let huge = "x".repeat(pangea::http::MAX_BODY_BYTES + 1);
-    let res = app.client.post(app.at("/api/v1/machines")).header("content-type", "application/json").body(huge).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.at("/api/v1/machines"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 413);
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "too_large");
 
@@ -91,10 +110,22 @@ async fn update_replaces_fields_and_labels(app: TestApp) {
     assert_eq!(updated["created_at"], m["created_at"]);
     assert!(updated["updated_at"].as_str() > m["updated_at"].as_str());
     // Taking another machine's MAC is a conflict, and changes nothing.
-    let res = app.client.put(app.at(&format!("/api/v1/machines/{}", m["id"]))).json(&json!({"mac": other["mac"]})).send().await.unwrap();
+    let res = app
+        .client
+        .put(app.at(&format!("/api/v1/machines/{}", m["id"])))
+        .json(&json!({"mac": other["mac"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 409);
     assert_eq!(app.get_json(&format!("/api/v1/machines/{}", m["id"])).await["hostname"], "renamed");
-    let res = app.client.put(app.at("/api/v1/machines/999999")).json(&json!({"mac": "52:54:00:00:00:09"})).send().await.unwrap();
+    let res = app
+        .client
+        .put(app.at("/api/v1/machines/999999"))
+        .json(&json!({"mac": "52:54:00:00:00:09"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 }
 
@@ -112,7 +143,9 @@ async fn search_matches_hostname_label_and_any_mac_form(app: TestApp) {
     app.create(json!({"mac": "52:54:00:00:00:01", "hostname": "alpha-1", "labels": {"rack": "r1"}})).await;
     app.create(json!({"mac": "52:54:00:00:00:02", "hostname": "beta-1", "labels": {"rack": "r2"}})).await;
     app.create(json!({"mac": "52:54:00:00:01:00", "hostname": "gamma-less", "labels": {"zone": "r1"}})).await;
-    let macs = |v: Value| v["items"].as_array().unwrap().iter().map(|m| m["mac"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let macs = |v: Value| {
+        v["items"].as_array().unwrap().iter().map(|m| m["mac"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
     assert_eq!(macs(app.get_json("/api/v1/machines?search=ALPHA").await), ["52:54:00:00:00:01"]);
     assert_eq!(macs(app.get_json("/api/v1/machines?search=rack%3Dr1").await), ["52:54:00:00:00:01"]);
     assert_eq!(macs(app.get_json("/api/v1/machines?search=r1").await), ["52:54:00:00:00:01", "52:54:00:00:01:00"]);
@@ -214,7 +247,8 @@ tectonic_metal_worker_domains = ["node2.example.com", "node3.example.com"]
 }
 
 async fn csv_export_round_trips_through_import(app: TestApp) {
-    app.create(json!({"mac": "52:54:00:00:00:01", "hostname": "a", "labels": {"k": "v", "z": "w"}, "serial": "SN 1"})).await;
+    app.create(json!({"mac": "52:54:00:00:00:01", "hostname": "a", "labels": {"k": "v", "z": "w"}, "serial": "SN 1"}))
+        .await;
     app.create(json!({"mac": "52:54:00:00:00:02", "role": "controller", "cluster": "c1"})).await;
     let res = app.get("/api/v1/machines/export.csv").await;
     assert_eq!(res.status(), 200);
@@ -275,7 +309,9 @@ async fn gui_import_job_previews_then_commits(app: TestApp) {
 async fn add_labels_merges_into_each_machine(app: TestApp) {
     let a = app.create(json!({"mac": "52:54:00:00:00:01", "labels": {"keep": "1", "tier": "old"}})).await;
     let b = app.create(json!({"mac": "52:54:00:00:00:02"})).await;
-    let res = app.post_json("/api/gui/add_machine_labels", json!({"ids": [a["id"], b["id"]], "labels": {"tier": "gold"}})).await;
+    let res = app
+        .post_json("/api/gui/add_machine_labels", json!({"ids": [a["id"], b["id"]], "labels": {"tier": "gold"}}))
+        .await;
     assert_eq!(res.status(), 200);
     let a = app.get_json(&format!("/api/v1/machines/{}", a["id"])).await;
     assert_eq!(a["labels"], json!({"keep": "1", "tier": "gold"}));
@@ -284,7 +320,8 @@ async fn add_labels_merges_into_each_machine(app: TestApp) {
     // Searching by substring sees the new label too.
     assert_eq!(app.get_json("/api/v1/machines?search=gold").await["items"].as_array().unwrap().len(), 2);
     // One missing machine: nothing changes.
-    let res = app.post_json("/api/gui/add_machine_labels", json!({"ids": [b["id"], 999999], "labels": {"x": "y"}})).await;
+    let res =
+        app.post_json("/api/gui/add_machine_labels", json!({"ids": [b["id"], 999999], "labels": {"x": "y"}})).await;
     assert_eq!(res.status(), 404);
     assert_eq!(app.get_json(&format!("/api/v1/machines/{}", b["id"])).await["labels"], json!({"tier": "gold"}));
     let res = app.post_json("/api/gui/add_machine_labels", json!({"ids": [b["id"]], "labels": {"bad key": "y"}})).await;

@@ -97,10 +97,7 @@ impl FromStr for Serial {
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
         if t.is_empty() || t.chars().count() > 64 || t.chars().any(char::is_control) {
-            Err(format!(
-                "\"{}\" is not a valid serial number: use 1 to 64 printable characters",
-                s.escape_debug()
-            ))
+            Err(format!("\"{}\" is not a valid serial number: use 1 to 64 printable characters", s.escape_debug()))
         } else {
             Ok(Serial(t.to_string()))
         }
@@ -155,9 +152,7 @@ fn is_label_name(s: &str) -> bool {
 
 fn is_label_key(key: &str) -> bool {
     match key.split_once('/') {
-        Some((prefix, name)) => {
-            prefix.len() <= 253 && prefix.split('.').all(is_dns_label) && is_label_name(name)
-        }
+        Some((prefix, name)) => prefix.len() <= 253 && prefix.split('.').all(is_dns_label) && is_label_name(name),
         None => is_label_name(key),
     }
 }

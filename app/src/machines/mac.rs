@@ -129,18 +129,8 @@ mod tests {
         ] {
             assert_eq!(form.parse::<MacAddr>().unwrap().to_string(), "52:54:00:00:00:01", "{form}");
         }
-        assert_eq!(
-            "02:00:5e:10:00:00:00:01".parse::<MacAddr>().unwrap().bytes().len(),
-            8
-        );
-        assert_eq!(
-            "0000.0000.fe80.0000.0000.0000.0200.5e10.0000.0001"
-                .parse::<MacAddr>()
-                .unwrap()
-                .bytes()
-                .len(),
-            20
-        );
+        assert_eq!("02:00:5e:10:00:00:00:01".parse::<MacAddr>().unwrap().bytes().len(), 8);
+        assert_eq!("0000.0000.fe80.0000.0000.0000.0200.5e10.0000.0001".parse::<MacAddr>().unwrap().bytes().len(), 20);
     }
 
     #[test]

@@ -11,11 +11,14 @@ use std::collections::BTreeMap;
 macro_rules! call_service {
     (|$svc:ident, $who:ident| $body:expr) => {{
         use super::ssr::{machine_service, principal, with_status};
-        with_status(async {
-            let $svc = machine_service()?;
-            let $who = principal().await?;
-            $body.await
-        }.await)
+        with_status(
+            async {
+                let $svc = machine_service()?;
+                let $who = principal().await?;
+                $body.await
+            }
+            .await,
+        )
     }};
 }
 

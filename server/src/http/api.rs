@@ -35,7 +35,10 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return ApiError(AppError::TooLarge {
-                message: format!("The request body is larger than {} MiB; split it.", super::MAX_BODY_BYTES / 1024 / 1024),
+                message: format!(
+                    "The request body is larger than {} MiB; split it.",
+                    super::MAX_BODY_BYTES / 1024 / 1024
+                ),
             });
         }
         ApiError(AppError::invalid(format!("The request body was not accepted: {}", rejection.body_text())))
@@ -73,7 +76,9 @@ pub fn router() -> Router<AppState> {
         .route("/machines/import", post(import_machines))
         .route("/machines/{id}", get(get_machine).put(update_machine).delete(delete_machine))
         .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
-        .fallback(|| async { ApiError(AppError::not_found("There is no such API endpoint; see /api/v1/openapi.json.")) })
+        .fallback(|| async {
+            ApiError(AppError::not_found("There is no such API endpoint; see /api/v1/openapi.json."))
+        })
 }
 
 /// The list filters, as query parameters.
@@ -97,10 +102,18 @@ impl ListParams {
         let sort = match self.sort.as_deref() {
             None | Some("") => SortKey::default(),
             Some(s) => SortKey::parse(s).ok_or_else(|| {
-                AppError::invalid(format!("\"{s}\" is not a sort key; use mac, hostname, role, cluster, created_at or updated_at."))
+                AppError::invalid(format!(
+                    "\"{s}\" is not a sort key; use mac, hostname, role, cluster, created_at or updated_at."
+                ))
             })?,
         };
-        Ok(MachineQuery { search: self.search, sort, descending: self.descending, after: self.after, limit: self.limit })
+        Ok(MachineQuery {
+            search: self.search,
+            sort,
+            descending: self.descending,
+            after: self.after,
+            limit: self.limit,
+        })
     }
 }
 
@@ -116,7 +129,11 @@ async fn list_machines(
 
 #[utoipa::path(get, path = "/api/v1/machines/{id}",
     responses((status = 200, body = Machine), (status = 404, body = AppError)))]
-async fn get_machine(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<Machine>> {
+async fn get_machine(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Machine>> {
     Ok(Json(state.machines.get(&who, id).await?))
 }
 
@@ -143,7 +160,11 @@ async fn update_machine(
 
 #[utoipa::path(delete, path = "/api/v1/machines/{id}",
     responses((status = 204), (status = 404, body = AppError)))]
-async fn delete_machine(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+async fn delete_machine(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     state.machines.delete(&who, vec![id]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -192,15 +213,18 @@ async fn export_machines_csv(
         let page = state.machines.list(&who, query.clone()).await?;
         for m in &page.items {
             let labels = m.labels_text();
-            write(&mut writer, &[
-                &m.mac,
-                m.hostname.as_deref().unwrap_or_default(),
-                m.role.as_str(),
-                &labels,
-                m.cluster.as_deref().unwrap_or_default(),
-                m.uuid.as_deref().unwrap_or_default(),
-                m.serial.as_deref().unwrap_or_default(),
-            ])?;
+            write(
+                &mut writer,
+                &[
+                    &m.mac,
+                    m.hostname.as_deref().unwrap_or_default(),
+                    m.role.as_str(),
+                    &labels,
+                    m.cluster.as_deref().unwrap_or_default(),
+                    m.uuid.as_deref().unwrap_or_default(),
+                    m.serial.as_deref().unwrap_or_default(),
+                ],
+            )?;
         }
         match page.next {
             Some(next) => query.after = Some(next),
@@ -220,8 +244,19 @@ async fn export_machines_csv(
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Pangea API", description = "Automation API of the Pangea console. Errors are JSON objects with a stable `code` and a human `message`."),
-    paths(list_machines, get_machine, create_machine, update_machine, delete_machine, import_machines, export_machines_csv),
+    info(
+        title = "Pangea API",
+        description = "Automation API of the Pangea console. Errors are JSON objects with a stable `code` and a human `message`."
+    ),
+    paths(
+        list_machines,
+        get_machine,
+        create_machine,
+        update_machine,
+        delete_machine,
+        import_machines,
+        export_machines_csv
+    ),
     components(schemas(Machine, MachineInput, MachinePage, ImportReport, ImportRequest, AppError, FieldError))
 )]
 pub struct ApiDoc;

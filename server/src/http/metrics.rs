@@ -51,7 +51,10 @@ impl Metrics {
         let pool_idle = Gauge::default();
         let build = Family::<BuildLabels, Gauge>::default();
         build
-            .get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION").into(), backend: db.backend().as_str().into() })
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+                backend: db.backend().as_str().into(),
+            })
             .set(1);
         registry.register("http_requests", "HTTP requests answered, by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "Time to answer HTTP requests, by route", latency.clone());
@@ -76,11 +79,10 @@ impl Metrics {
 /// Counts and times each request under its route pattern (never the raw path, which would
 /// let clients create unbounded series).
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| if req.uri().path().starts_with("/pkg/") { "/pkg/*".into() } else { "unmatched".into() });
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| {
+            if req.uri().path().starts_with("/pkg/") { "/pkg/*".into() } else { "unmatched".into() }
+        });
     let method = req.method().to_string();
     let started = std::time::Instant::now();
     let response = next.run(req).await;

@@ -46,7 +46,10 @@ pub fn parse_import(format: ImportFormat, text: &str) -> Result<(ImportFormat, V
 
 fn detect(text: &str) -> ImportFormat {
     match hcl_edit::parser::parse_body(text) {
-        Ok(body) if body.has_attribute("tectonic_metal_controller_macs") || body.has_attribute("tectonic_metal_worker_macs") => {
+        Ok(body)
+            if body.has_attribute("tectonic_metal_controller_macs")
+                || body.has_attribute("tectonic_metal_worker_macs") =>
+        {
             ImportFormat::Tectonic
         }
         Ok(body) if body.has_attribute("controllers") || body.has_attribute("workers") => ImportFormat::Typhoon,
@@ -95,7 +98,11 @@ fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| record_line(text, p.byte() as usize));
-                lines.push(ParsedLine { line, input: MachineInput::default(), errors: vec![format!("This line is not valid CSV: {e}")] });
+                lines.push(ParsedLine {
+                    line,
+                    input: MachineInput::default(),
+                    errors: vec![format!("This line is not valid CSV: {e}")],
+                });
                 continue;
             }
         };
@@ -103,7 +110,11 @@ fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
         let line = record.position().map_or(0, |p| record_line(text, p.byte() as usize));
         let mut parsed = ParsedLine { line, input: MachineInput::default(), errors: Vec::new() };
         if record.len() > columns.len() {
-            parsed.errors.push(format!("This line has {} fields but only {} columns are named.", record.len(), columns.len()));
+            parsed.errors.push(format!(
+                "This line has {} fields but only {} columns are named.",
+                record.len(),
+                columns.len()
+            ));
         }
         for (column, value) in columns.iter().zip(record.iter()) {
             let value = Some(value.to_string()).filter(|v| !v.is_empty());
@@ -213,7 +224,9 @@ fn parse_tectonic(body: &Body, text: &str) -> Result<Vec<ParsedLine>, AppError> 
             for (list, what) in [(&domains, "domains"), (&names, "names")] {
                 let Some(list) = list else { continue };
                 match list.get(i) {
-                    Some((_, Ok(value))) if parsed.input.hostname.is_none() => parsed.input.hostname = Some(value.clone()),
+                    Some((_, Ok(value))) if parsed.input.hostname.is_none() => {
+                        parsed.input.hostname = Some(value.clone())
+                    }
                     Some((_, Ok(_))) => {}
                     Some((_, Err(e))) => parsed.errors.push(e.clone()),
                     None => parsed.errors.push(format!(
@@ -267,7 +280,9 @@ fn parse_typhoon(body: &Body, text: &str) -> Result<Vec<ParsedLine>, AppError> {
                     "mac" => parsed.input.mac = value,
                     "name" => name = Some(value),
                     "domain" => domain = Some(value),
-                    other => parsed.errors.push(format!("\"{other}\" is not a Typhoon machine field; use name, mac and domain.")),
+                    other => parsed
+                        .errors
+                        .push(format!("\"{other}\" is not a Typhoon machine field; use name, mac and domain.")),
                 }
             }
             if parsed.input.mac.is_empty() && parsed.errors.is_empty() {
@@ -286,7 +301,8 @@ mod tests {
 
     #[test]
     fn csv_with_a_header_reads_named_columns_and_keeps_line_numbers() {
-        let text = "hostname,mac,labels\nnode1,52:54:00:00:00:01,\"rack=r1,zone=a\"\n\n# spare\nnode2,52-54-00-00-00-02,\n";
+        let text =
+            "hostname,mac,labels\nnode1,52:54:00:00:00:01,\"rack=r1,zone=a\"\n\n# spare\nnode2,52-54-00-00-00-02,\n";
         let (format, lines) = parse_import(ImportFormat::Auto, text).unwrap();
         assert_eq!(format, ImportFormat::Csv);
         assert_eq!(lines.len(), 2);

@@ -46,7 +46,9 @@ impl ImportJobs {
 
     pub fn get(&self, id: &str) -> Result<Arc<ImportJob>, AppError> {
         lock(&self.jobs).get(id).cloned().ok_or_else(|| {
-            AppError::not_found("This import is no longer known (it expired or the server restarted). Preview it again.")
+            AppError::not_found(
+                "This import is no longer known (it expired or the server restarted). Preview it again.",
+            )
         })
     }
 }

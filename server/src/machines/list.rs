@@ -90,12 +90,12 @@ pub async fn fetch_page(db: &Database, query: &MachineQuery) -> Result<MachinePa
         conditions.push(format!("({column}, id) {op} (${}, ${})", binds.len() + 1, binds.len() + 2));
         binds.push(value.clone());
     }
-    let where_clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let where_clause =
+        if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
     let id_param = binds.len() + 1;
     let limit_param = if after.is_some() { id_param + 1 } else { id_param };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM machines {where_clause} ORDER BY {column} {dir}, id {dir} LIMIT ${limit_param}"
-    );
+    let sql =
+        format!("SELECT {COLUMNS} FROM machines {where_clause} ORDER BY {column} {dir}, id {dir} LIMIT ${limit_param}");
     let mut q = sqlx::query(&sql);
     for b in &binds {
         q = q.bind(b.as_str());

@@ -32,7 +32,9 @@ async fn fresh_database(backend: Backend, dir: &std::path::Path) -> SecretString
             );
             let name = format!("pangea_test_{:016x}", rand::random::<u64>());
             sqlx::any::install_default_drivers();
-            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await.expect("connect to the test PostgreSQL");
+            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+                .await
+                .expect("connect to the test PostgreSQL");
             admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create a test database");
             let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url);
             SecretString::from(format!("{base}/{name}"))

@@ -39,8 +39,8 @@ impl Draft {
     /// The input to send, or the problems to show next to each field.
     fn to_input(&self) -> Result<MachineInput, Vec<FieldError>> {
         let some = |s: &String| Some(s.clone()).filter(|s| !s.trim().is_empty());
-        let labels = split_label_text(&self.labels)
-            .map_err(|message| vec![FieldError { field: "labels".into(), message }])?;
+        let labels =
+            split_label_text(&self.labels).map_err(|message| vec![FieldError { field: "labels".into(), message }])?;
         let input = MachineInput {
             mac: self.mac.clone(),
             hostname: some(&self.hostname),
@@ -105,10 +105,12 @@ fn MachineForm(machine: Option<Machine>) -> impl IntoView {
     let toasts = use_toasts();
     let navigate = use_navigate();
     let id = machine.as_ref().map(|m| m.id);
-    let draft = RwSignal::new(machine.as_ref().map(Draft::from_machine).unwrap_or_else(|| Draft {
-        role: "worker".into(),
-        ..Draft::default()
-    }));
+    let draft = RwSignal::new(
+        machine
+            .as_ref()
+            .map(Draft::from_machine)
+            .unwrap_or_else(|| Draft { role: "worker".into(), ..Draft::default() }),
+    );
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let touched = RwSignal::new(false);
     let save = Action::new(move |input: &MachineInput| {

@@ -49,7 +49,8 @@ pub fn ImportMachines() -> impl IntoView {
         ev.prevent_default();
         let body = text.get_untracked();
         if body.trim().is_empty() {
-            state.set(Some(ImportProgress::Failed { error: AppError::invalid("Paste a list or choose a file first.") }));
+            state
+                .set(Some(ImportProgress::Failed { error: AppError::invalid("Paste a list or choose a file first.") }));
             return;
         }
         state.set(Some(ImportProgress::Checking { done: 0, total: 0 }));

@@ -150,7 +150,11 @@ fn MachineTable(machines: Vec<Machine>, query: Memo<MachineQuery>, selected: RwS
         let on = event_target_checked(&ev);
         selected.update(|s| {
             for id in &ids {
-                if on { s.insert(*id); } else { s.remove(id); }
+                if on {
+                    s.insert(*id);
+                } else {
+                    s.remove(id);
+                }
             }
         });
     };
@@ -215,7 +219,10 @@ fn Pager(query: Memo<MachineQuery>, next: Option<String>) -> impl IntoView {
 }
 
 #[component]
-fn BulkActions(selected: RwSignal<BTreeSet<i64>>, page: Resource<Result<crate::machines::MachinePage, crate::error::AppError>>) -> impl IntoView {
+fn BulkActions(
+    selected: RwSignal<BTreeSet<i64>>,
+    page: Resource<Result<crate::machines::MachinePage, crate::error::AppError>>,
+) -> impl IntoView {
     let toasts = use_toasts();
     let confirming = RwSignal::new(false);
     let label_text = RwSignal::new(String::new());
