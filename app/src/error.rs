@@ -82,3 +82,15 @@ impl FromServerFnError for AppError {
         AppError::Request { message: value.to_string() }
     }
 }
+
+/// While rendering on the server, answers the response with `status`; does nothing in the browser.
+pub fn set_response_status(status: u16) {
+    #[cfg(feature = "ssr")]
+    if let (Some(options), Ok(status)) =
+        (leptos::prelude::use_context::<leptos_axum::ResponseOptions>(), axum::http::StatusCode::from_u16(status))
+    {
+        options.set_status(status);
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = status;
+}

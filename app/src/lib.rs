@@ -13,7 +13,7 @@ pub mod pages;
 use components::layout::Layout;
 use components::toast::ToastProvider;
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::path;
 
@@ -22,10 +22,10 @@ use leptos_router::path;
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let nonce = leptos::nonce::use_nonce();
     #[cfg(feature = "ssr")]
-    if let (Some(nonce), Some(response)) = (nonce.as_ref(), use_context::<leptos_axum::ResponseOptions>()) {
-        if let Ok(value) = axum::http::HeaderValue::from_str(&content_security_policy(&nonce.to_string())) {
-            response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
-        }
+    if let (Some(nonce), Some(response)) = (nonce.as_ref(), use_context::<leptos_axum::ResponseOptions>())
+        && let Ok(value) = axum::http::HeaderValue::from_str(&content_security_policy(nonce))
+    {
+        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
     }
     view! {
         <!DOCTYPE html>
@@ -36,6 +36,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark" />
                 // Applies the remembered theme before the first paint, so a dark page never flashes light.
                 <script nonce=nonce>{components::theme::APPLY_SAVED_THEME_JS}</script>
+                <HashedStylesheet options=options.clone() id="leptos" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -61,7 +63,6 @@ pub fn content_security_policy(nonce: &str) -> String {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/pangea.css" />
         <Title formatter=|page: String| if page.is_empty() { "Pangea".to_string() } else { format!("{page} · Pangea") } />
         <Router>
             <ToastProvider>

@@ -167,3 +167,15 @@ test('unknown pages answer 404 with a way back', async ({ page }) => {
   expect(res.status()).toBe(404);
   await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
 });
+
+test('site files have content-hashed names, are long-cached and compressed', async ({ request }) => {
+  const html = await (await request.get('/machines')).text();
+  const files = [...html.matchAll(/\/pkg\/pangea\.[0-9a-zA-Z_-]+\.(css|js|wasm)/g)].map((m) => m[0]);
+  expect(new Set(files.map((f) => f.split('.').pop()))).toEqual(new Set(['css', 'js', 'wasm']));
+  for (const file of new Set(files)) {
+    const res = await request.get(file, { headers: { 'accept-encoding': 'br' } });
+    expect(res.status(), file).toBe(200);
+    expect(res.headers()['cache-control'], file).toBe('public, max-age=31536000, immutable');
+    expect(res.headers()['content-encoding'], file).toBe('br');
+  }
+});

@@ -137,6 +137,7 @@ impl Config {
             .site_root(self.site_root.to_string_lossy().to_string())
             .site_pkg_dir("pkg")
             .site_addr(self.listen)
+            .hash_files(site_files_are_hashed())
             .build()
     }
 
@@ -144,6 +145,12 @@ impl Config {
     pub fn uses_sqlite(&self) -> bool {
         self.database_url.expose_secret().starts_with("sqlite:")
     }
+}
+
+/// `cargo leptos build` writes `hash.txt` beside the server binary when it gives the site's
+/// files content-hashed names; the pages must then link those names.
+fn site_files_are_hashed() -> bool {
+    std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt").exists())).unwrap_or(false)
 }
 
 #[cfg(test)]

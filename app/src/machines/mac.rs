@@ -44,7 +44,7 @@ impl FromStr for MacAddr {
         }
         let bytes = if s[2] == b':' || s[2] == b'-' {
             let sep = s[2];
-            if (s.len() + 1) % 3 != 0 {
+            if !(s.len() + 1).is_multiple_of(3) {
                 return Err(invalid());
             }
             let n = (s.len() + 1) / 3;
@@ -58,7 +58,7 @@ impl FromStr for MacAddr {
                 })
                 .collect::<Option<Vec<u8>>>()
         } else if s[4] == b'.' {
-            if (s.len() + 1) % 5 != 0 {
+            if !(s.len() + 1).is_multiple_of(5) {
                 return Err(invalid());
             }
             let groups = (s.len() + 1) / 5;

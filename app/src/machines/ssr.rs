@@ -57,11 +57,8 @@ pub async fn principal() -> Result<Principal, AppError> {
 
 /// Passes a result through, setting the HTTP status of the response to the error's status.
 pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    if let Err(err) = &result
-        && let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
-        && let Ok(status) = axum::http::StatusCode::from_u16(err.status())
-    {
-        options.set_status(status);
+    if let Err(err) = &result {
+        crate::error::set_response_status(err.status());
     }
     result
 }

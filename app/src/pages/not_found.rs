@@ -4,10 +4,7 @@ use leptos_meta::Title;
 /// The answer for every unknown URL, with a real 404 status.
 #[component]
 pub fn NotFound() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(axum::http::StatusCode::NOT_FOUND);
-    }
+    crate::error::set_response_status(404);
     view! {
         <Title text="Not found" />
         <section class="page narrow">

@@ -57,13 +57,23 @@ pub async fn loopback_only(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: 
     next.run(req).await
 }
 
-/// Static site files are not content-hashed, so browsers revalidate them (cheaply, by
-/// Last-Modified) instead of caching them blindly.
+/// Site files with a content hash in their name (`pangea.<hash>.wasm`) never change, so browsers
+/// may keep them for a year; anything else is revalidated (cheaply, by Last-Modified).
 pub async fn static_cache_headers(req: Request, next: Next) -> Response {
-    let is_static = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
+    let path = req.uri().path();
+    let cache = if path.starts_with("/pkg/") {
+        let file = path.rsplit('/').next().unwrap_or_default();
+        Some(if file.matches('.').count() >= 2 { "public, max-age=31536000, immutable" } else { "no-cache" })
+    } else if path == "/favicon.svg" {
+        Some("no-cache")
+    } else {
+        None
+    };
     let mut response = next.run(req).await;
-    if is_static && response.status().is_success() {
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Some(cache) = cache
+        && response.status().is_success()
+    {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     }
     response
 }

@@ -172,8 +172,11 @@ fn line_of_expr(text: &str, expr: &Expression) -> u32 {
     expr.span().map_or(0, |s| line_of(text, s.start))
 }
 
+/// One element of a tfvars list: its line, and its string or why it is not one.
+type ListElement = (u32, Result<String, String>);
+
 /// The string elements of a list attribute, each with its line; `None` when absent.
-fn string_list(body: &Body, text: &str, name: &str) -> Result<Option<Vec<(u32, Result<String, String>)>>, AppError> {
+fn string_list(body: &Body, text: &str, name: &str) -> Result<Option<Vec<ListElement>>, AppError> {
     let Some(attr) = body.get_attribute(name) else { return Ok(None) };
     let Expression::Array(array) = &attr.value else {
         return Err(AppError::invalid(format!(

@@ -87,10 +87,7 @@ pub fn EditMachine() -> impl IntoView {
                             <DeleteMachine machine=m />
                         }.into_any(),
                         Err(e) => {
-                            #[cfg(feature = "ssr")]
-                            if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
-                                if let Ok(s) = axum::http::StatusCode::from_u16(e.status()) { r.set_status(s); }
-                            }
+                            crate::error::set_response_status(e.status());
                             view! { <h1>"Machine"</h1><ErrorBlock error=e /><p><A href="/machines">"Back to machines"</A></p> }.into_any()
                         }
                     }
