@@ -18,6 +18,15 @@ pub struct Cli {
 pub enum Command {
     /// Serve the console and the boot endpoints (the default when no subcommand is given).
     Serve(ServeArgs),
+    /// Work with the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain; exits 1 naming the first broken record.
+    Verify(StorageArgs),
 }
 
 /// Output format of the logs.
@@ -103,6 +112,16 @@ impl StorageArgs {
     fn file(&self) -> Result<FileConfig, ConfigError> {
         self.config.as_deref().map(read_file).transpose().map(Option::unwrap_or_default)
     }
+
+    /// The database this command works on, resolved as `pangea serve` resolves it.
+    pub fn database_url(&self) -> Result<SecretString, ConfigError> {
+        let file = self.file()?;
+        let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| "pangea-data".into());
+        match self.database_url.clone().or(file.database_url) {
+            Some(url) => Ok(url),
+            None => default_database_url(&data_dir),
+        }
+    }
 }
 
 /// `sqlite://DIR/pangea.db`, created on first start.
@@ -113,12 +132,9 @@ pub fn default_database_url(data_dir: &Path) -> Result<SecretString, ConfigError
 
 impl ServeArgs {
     pub fn resolve(self) -> Result<Config, ConfigError> {
+        let database_url = self.storage.database_url()?;
         let file = self.storage.file()?;
         let data_dir = self.storage.data_dir.or(file.data_dir).unwrap_or_else(|| "pangea-data".into());
-        let database_url = match self.storage.database_url.or(file.database_url) {
-            Some(url) => url,
-            None => default_database_url(&data_dir)?,
-        };
         Ok(Config {
             listen: self.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000))),
             boot_listen: self.boot_listen.or(file.boot_listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),

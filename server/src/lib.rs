@@ -2,6 +2,7 @@
 //!
 //! `serve` reads top to bottom: config → database → state → routers → listeners.
 
+pub mod audit;
 pub mod config;
 pub mod db;
 pub mod error;

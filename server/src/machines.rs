@@ -6,6 +6,7 @@ mod list;
 
 pub use import::{ParsedLine, parse_import};
 
+use crate::audit::{self, Event};
 use crate::db::{Database, is_unique_violation};
 use crate::error::{OrInternal, internal};
 use app::access::{Permission, Principal, authorize};
@@ -17,6 +18,7 @@ use app::machines::{
     MachineSpec,
 };
 use import_jobs::ImportJobs;
+use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -276,26 +278,106 @@ impl MachineStore {
         Ok((report, specs))
     }
 
-    /// Writes checked machines in one transaction: all of them, or none when any MAC is taken.
-    async fn write_import(&self, specs: &[MachineSpec], progress: &(dyn Fn(u32, u32) + Sync)) -> Result<(), AppError> {
+    /// Writes checked machines and their audit record in one transaction: all of them, or none
+    /// (recorded as a failure) when any MAC was taken meanwhile.
+    async fn write_import(
+        &self,
+        who: &Principal,
+        report: &ImportReport,
+        specs: &[MachineSpec],
+        progress: &(dyn Fn(u32, u32) + Sync),
+    ) -> Result<(), AppError> {
         let total = specs.len() as u32;
-        let mut tx = self.db.pool().begin().await.or_internal()?;
-        let mut done = 0u32;
-        let result = Self::insert_machines(&mut tx, specs, |n| {
-            done += n as u32;
-            progress(done, total);
-        })
-        .await;
-        match result {
-            Ok(_) => tx.commit().await.or_internal(),
-            Err(e) if is_unique_violation(&e) => Err(AppError::Conflict {
-                message:
-                    "Another change added one of these MACs since the preview; nothing was imported. Preview again."
-                        .into(),
-                fields: Vec::new(),
-            }),
-            Err(e) => Err(internal(e)),
+        let event = Event::new("machine.import", "machine").target("", format!("{total} machines")).summary(json!({
+            "format": report.format,
+            "created": total,
+            "macs": specs.iter().map(|s| s.mac.to_string()).collect::<Vec<_>>(),
+        }));
+        let result = async {
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let mut done = 0u32;
+            let inserted = Self::insert_machines(&mut tx, specs, |n| {
+                done += n as u32;
+                progress(done, total);
+            })
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(AppError::Conflict {
+                        message: "Another change added one of these MACs since the preview; nothing was imported. \
+                                  Preview again."
+                            .into(),
+                        fields: Vec::new(),
+                    });
+                }
+                Err(e) => return Err(internal(e)),
+            }
+            audit::append(&mut tx, who, event.clone()).await.or_internal()?;
+            tx.commit().await.or_internal()
         }
+        .await;
+        self.settle(who, event, result).await
+    }
+
+    /// Checks a permission; a refusal is recorded in the audit log as denied.
+    async fn allow(&self, who: &Principal, permission: Permission, action: &'static str) -> Result<(), AppError> {
+        let result = authorize(who, permission);
+        self.settle(who, Event::new(action, "machine"), result).await
+    }
+
+    /// Passes `result` through; an error is first recorded in the audit log as the failure (or
+    /// denial) of `event`, whose own transaction was rolled back.
+    async fn settle<T>(&self, who: &Principal, event: Event, result: Result<T, AppError>) -> Result<T, AppError> {
+        if let Err(error) = &result {
+            let action = event.action;
+            if let Err(audit_error) = audit::record(&self.db, who, event.failed(error)).await {
+                tracing::error!(error = %audit_error, action, "could not record a failed change in the audit log");
+            }
+        }
+        result
+    }
+
+    /// Rebuilds the search text of `ids` from their stored fields and labels.
+    async fn refresh_search_text(tx: &mut Transaction<'static, Any>, ids: &[i64]) -> Result<(), AppError> {
+        let now = now();
+        for id in ids {
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM machines WHERE id = $1"))
+                .bind(*id)
+                .fetch_one(&mut **tx)
+                .await
+                .or_internal()?;
+            let machine = machine_from_row(&row).or_internal()?;
+            let labels: BTreeMap<String, String> =
+                sqlx::query("SELECT key, value FROM machine_labels WHERE machine_id = $1")
+                    .bind(*id)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .or_internal()?
+                    .iter()
+                    .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .or_internal()?;
+            let spec = MachineInput {
+                mac: machine.mac,
+                hostname: machine.hostname,
+                uuid: machine.uuid,
+                serial: machine.serial,
+                role: Some(machine.role.as_str().into()),
+                labels,
+                cluster: machine.cluster,
+            }
+            .validate()
+            .map_err(|e| internal(format!("stored machine {id} no longer validates: {e:?}")))?;
+            sqlx::query("UPDATE machines SET search_text = $1, updated_at = $2 WHERE id = $3")
+                .bind(search_text(&spec))
+                .bind(&now)
+                .bind(*id)
+                .execute(&mut **tx)
+                .await
+                .or_internal()?;
+        }
+        Ok(())
     }
 
     async fn count_existing(tx: &mut Transaction<'_, Any>, ids: &[i64]) -> Result<usize, sqlx::Error> {
@@ -326,90 +408,124 @@ fn vanished(missing: usize) -> AppError {
     ))
 }
 
+fn machine_summary(m: &Machine) -> serde_json::Value {
+    json!({
+        "mac": m.mac, "hostname": m.hostname, "uuid": m.uuid, "serial": m.serial, "role": m.role,
+        "labels": m.labels, "cluster": m.cluster,
+    })
+}
+
 #[async_trait::async_trait]
 impl MachineService for MachineStore {
     async fn list(&self, who: &Principal, query: MachineQuery) -> Result<MachinePage, AppError> {
-        authorize(who, Permission::ViewMachines)?;
+        self.allow(who, Permission::ViewMachines, "machine.list").await?;
         let mut page = list::fetch_page(&self.db, &query).await?;
         self.attach_labels(&mut page.items).await.or_internal()?;
         Ok(page)
     }
 
     async fn get(&self, who: &Principal, id: i64) -> Result<Machine, AppError> {
-        authorize(who, Permission::ViewMachines)?;
+        self.allow(who, Permission::ViewMachines, "machine.get").await?;
         self.fetch(id).await
     }
 
     async fn create(&self, who: &Principal, input: MachineInput) -> Result<Machine, AppError> {
-        authorize(who, Permission::ChangeMachines)?;
-        let spec = input.validate()?;
-        let mut tx = self.db.pool().begin().await.or_internal()?;
-        let id = match Self::insert_machines(&mut tx, std::slice::from_ref(&spec), |_| {}).await {
-            Ok(ids) => ids[0],
-            Err(e) if is_unique_violation(&e) => return Err(mac_taken(&spec.mac)),
-            Err(e) => return Err(internal(e)),
-        };
-        tx.commit().await.or_internal()?;
-        tracing::info!(id, mac = %spec.mac, "machine created");
+        let event = Event::new("machine.create", "machine").target("", &input.mac).summary(json!({ "after": input }));
+        let result = async {
+            authorize(who, Permission::ChangeMachines)?;
+            let spec = input.validate()?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let id = match Self::insert_machines(&mut tx, std::slice::from_ref(&spec), |_| {}).await {
+                Ok(ids) => ids[0],
+                Err(e) if is_unique_violation(&e) => return Err(mac_taken(&spec.mac)),
+                Err(e) => return Err(internal(e)),
+            };
+            audit::append(&mut tx, who, event.clone().target(id, &spec.mac)).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(id)
+        }
+        .await;
+        let id = self.settle(who, event, result).await?;
         self.fetch(id).await
     }
 
     async fn update(&self, who: &Principal, id: i64, input: MachineInput) -> Result<Machine, AppError> {
-        authorize(who, Permission::ChangeMachines)?;
-        let spec = input.validate()?;
-        let mut tx = self.db.pool().begin().await.or_internal()?;
-        let updated = sqlx::query(
-            "UPDATE machines SET mac = $1, hostname = $2, uuid = $3, serial = $4, role = $5, cluster = $6, \
-             search_text = $7, updated_at = $8 WHERE id = $9",
-        )
-        .bind(spec.mac.to_string())
-        .bind(text(&spec.hostname))
-        .bind(text(&spec.uuid))
-        .bind(text(&spec.serial))
-        .bind(spec.role.as_str())
-        .bind(text(&spec.cluster))
-        .bind(search_text(&spec))
-        .bind(now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await;
-        match updated {
-            Ok(r) if r.rows_affected() == 0 => {
-                return Err(AppError::not_found(format!(
-                    "There is no machine with id {id}; it may have been deleted."
-                )));
-            }
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(mac_taken(&spec.mac)),
-            Err(e) => return Err(internal(e)),
-        }
-        sqlx::query("DELETE FROM machine_labels WHERE machine_id = $1")
+        let event = Event::new("machine.update", "machine").target(id, &input.mac).summary(json!({ "after": input }));
+        let result = async {
+            authorize(who, Permission::ChangeMachines)?;
+            let spec = input.validate()?;
+            let before = self.fetch(id).await?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let updated = sqlx::query(
+                "UPDATE machines SET mac = $1, hostname = $2, uuid = $3, serial = $4, role = $5, cluster = $6, \
+                 search_text = $7, updated_at = $8 WHERE id = $9",
+            )
+            .bind(spec.mac.to_string())
+            .bind(text(&spec.hostname))
+            .bind(text(&spec.uuid))
+            .bind(text(&spec.serial))
+            .bind(spec.role.as_str())
+            .bind(text(&spec.cluster))
+            .bind(search_text(&spec))
+            .bind(now())
             .bind(id)
             .execute(&mut *tx)
-            .await
-            .or_internal()?;
-        Self::insert_labels(&mut tx, &[(id, &spec.labels)]).await.or_internal()?;
-        tx.commit().await.or_internal()?;
-        tracing::info!(id, mac = %spec.mac, "machine updated");
+            .await;
+            match updated {
+                Ok(r) if r.rows_affected() == 0 => {
+                    return Err(AppError::not_found(format!(
+                        "There is no machine with id {id}; it may have been deleted."
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(mac_taken(&spec.mac)),
+                Err(e) => return Err(internal(e)),
+            }
+            sqlx::query("DELETE FROM machine_labels WHERE machine_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .or_internal()?;
+            Self::insert_labels(&mut tx, &[(id, &spec.labels)]).await.or_internal()?;
+            let summary = json!({ "before": machine_summary(&before), "after": input });
+            audit::append(&mut tx, who, event.clone().target(id, &spec.mac).summary(summary)).await.or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        self.settle(who, event, result).await?;
         self.fetch(id).await
     }
 
     async fn delete(&self, who: &Principal, ids: Vec<i64>) -> Result<u64, AppError> {
-        authorize(who, Permission::ChangeMachines)?;
-        let ids = parse_ids(ids)?;
-        let mut tx = self.db.pool().begin().await.or_internal()?;
-        let sql = format!("DELETE FROM machines WHERE id IN ({})", placeholders(1, ids.len()));
-        let mut query = sqlx::query(&sql);
-        for id in &ids {
-            query = query.bind(*id);
+        let event = Event::new("machine.delete", "machine")
+            .target(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","), format!("{} machines", ids.len()));
+        let result = async {
+            authorize(who, Permission::ChangeMachines)?;
+            let ids = parse_ids(ids)?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let sql = format!("DELETE FROM machines WHERE id IN ({}) RETURNING id, mac", placeholders(1, ids.len()));
+            let mut query = sqlx::query(&sql);
+            for id in &ids {
+                query = query.bind(*id);
+            }
+            let deleted: Vec<(i64, String)> = query
+                .fetch_all(&mut *tx)
+                .await
+                .or_internal()?
+                .iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("mac")?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .or_internal()?;
+            if deleted.len() != ids.len() {
+                return Err(vanished(ids.len() - deleted.len()));
+            }
+            let before: Vec<_> = deleted.iter().map(|(id, mac)| json!({ "id": id, "mac": mac })).collect();
+            audit::append(&mut tx, who, event.clone().summary(json!({ "deleted": before }))).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(deleted.len() as u64)
         }
-        let deleted = query.execute(&mut *tx).await.or_internal()?.rows_affected();
-        if deleted != ids.len() as u64 {
-            return Err(vanished(ids.len() - deleted as usize));
-        }
-        tx.commit().await.or_internal()?;
-        tracing::info!(count = deleted, "machines deleted");
-        Ok(deleted)
+        .await;
+        self.settle(who, event, result).await
     }
 
     async fn add_labels(
@@ -418,63 +534,33 @@ impl MachineService for MachineStore {
         ids: Vec<i64>,
         labels: BTreeMap<String, String>,
     ) -> Result<u64, AppError> {
-        authorize(who, Permission::ChangeMachines)?;
-        let ids = parse_ids(ids)?;
-        let labels = Labels::from_pairs(&labels).map_err(|message| AppError::Invalid {
-            fields: vec![FieldError { field: "labels".into(), message: message.clone() }],
-            message,
-        })?;
-        if labels.is_empty() {
-            return Err(AppError::invalid("Give at least one label as key=value."));
-        }
-        let mut tx = self.db.pool().begin().await.or_internal()?;
-        let found = Self::count_existing(&mut tx, &ids).await.or_internal()?;
-        if found != ids.len() {
-            return Err(vanished(ids.len() - found));
-        }
-        let rows: Vec<(i64, &Labels)> = ids.iter().map(|id| (*id, &labels)).collect();
-        Self::insert_labels(&mut tx, &rows).await.or_internal()?;
-        // Search text covers labels, so rebuild it from each machine's stored state.
-        let now = now();
-        for id in &ids {
-            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM machines WHERE id = $1"))
-                .bind(*id)
-                .fetch_one(&mut *tx)
-                .await
-                .or_internal()?;
-            let machine = machine_from_row(&row).or_internal()?;
-            let stored: Vec<(String, String)> =
-                sqlx::query("SELECT key, value FROM machine_labels WHERE machine_id = $1")
-                    .bind(*id)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .or_internal()?
-                    .iter()
-                    .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-                    .collect::<Result<_, sqlx::Error>>()
-                    .or_internal()?;
-            let spec = MachineInput {
-                mac: machine.mac,
-                hostname: machine.hostname,
-                uuid: machine.uuid,
-                serial: machine.serial,
-                role: Some(machine.role.as_str().into()),
-                labels: stored.into_iter().collect(),
-                cluster: machine.cluster,
+        let event = Event::new("machine.label", "machine")
+            .target(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","), format!("{} machines", ids.len()))
+            .summary(json!({ "added": labels }));
+        let result = async {
+            authorize(who, Permission::ChangeMachines)?;
+            let ids = parse_ids(ids)?;
+            let labels = Labels::from_pairs(&labels).map_err(|message| AppError::Invalid {
+                fields: vec![FieldError { field: "labels".into(), message: message.clone() }],
+                message,
+            })?;
+            if labels.is_empty() {
+                return Err(AppError::invalid("Give at least one label as key=value."));
             }
-            .validate()
-            .map_err(|e| internal(format!("stored machine {id} no longer validates: {e:?}")))?;
-            sqlx::query("UPDATE machines SET search_text = $1, updated_at = $2 WHERE id = $3")
-                .bind(search_text(&spec))
-                .bind(now.clone())
-                .bind(*id)
-                .execute(&mut *tx)
-                .await
-                .or_internal()?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let found = Self::count_existing(&mut tx, &ids).await.or_internal()?;
+            if found != ids.len() {
+                return Err(vanished(ids.len() - found));
+            }
+            let rows: Vec<(i64, &Labels)> = ids.iter().map(|id| (*id, &labels)).collect();
+            Self::insert_labels(&mut tx, &rows).await.or_internal()?;
+            Self::refresh_search_text(&mut tx, &ids).await?;
+            audit::append(&mut tx, who, event.clone()).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(ids.len() as u64)
         }
-        tx.commit().await.or_internal()?;
-        tracing::info!(count = ids.len(), "machines labelled");
-        Ok(ids.len() as u64)
+        .await;
+        self.settle(who, event, result).await
     }
 
     async fn import(
@@ -484,19 +570,19 @@ impl MachineService for MachineStore {
         text: String,
         dry_run: bool,
     ) -> Result<ImportReport, AppError> {
-        authorize(who, if dry_run { Permission::ViewMachines } else { Permission::ChangeMachines })?;
+        let permission = if dry_run { Permission::ViewMachines } else { Permission::ChangeMachines };
+        self.allow(who, permission, "machine.import").await?;
         let (format, lines) = parse_import(format, &text)?;
         let (mut report, specs) = self.check_import(format, lines, &|_, _| {}).await?;
         if !dry_run && report.errors == 0 && !specs.is_empty() {
-            self.write_import(&specs, &|_, _| {}).await?;
+            self.write_import(who, &report, &specs, &|_, _| {}).await?;
             report.committed = true;
-            tracing::info!(count = specs.len(), "machines imported");
         }
         Ok(report)
     }
 
     async fn start_import(&self, who: &Principal, format: ImportFormat, text: String) -> Result<String, AppError> {
-        authorize(who, Permission::ChangeMachines)?;
+        self.allow(who, Permission::ChangeMachines, "machine.import").await?;
         let (format, lines) = parse_import(format, &text)?;
         let job = self.jobs.create(lines.len() as u32);
         let id = job.id.clone();
@@ -510,24 +596,22 @@ impl MachineService for MachineStore {
     }
 
     async fn import_progress(&self, who: &Principal, job: String) -> Result<ImportProgress, AppError> {
-        authorize(who, Permission::ChangeMachines)?;
+        self.allow(who, Permission::ChangeMachines, "machine.import").await?;
         Ok(self.jobs.get(&job)?.progress())
     }
 
     async fn commit_import(&self, who: &Principal, job: String) -> Result<(), AppError> {
-        authorize(who, Permission::ChangeMachines)?;
+        self.allow(who, Permission::ChangeMachines, "machine.import").await?;
         let job = self.jobs.get(&job)?;
         let (report, specs) = job.take_for_commit()?;
         let store = self.clone_handle();
+        let who = who.clone();
         tokio::spawn(async move {
             let total = specs.len() as u32;
             job.set(ImportProgress::Committing { done: 0, total });
             let progress = |done, total| job.set(ImportProgress::Committing { done, total });
-            match store.write_import(&specs, &progress).await {
-                Ok(()) => {
-                    tracing::info!(count = total, "machines imported");
-                    job.set(ImportProgress::Committed { report: ImportReport { committed: true, ..report } })
-                }
+            match store.write_import(&who, &report, &specs, &progress).await {
+                Ok(()) => job.set(ImportProgress::Committed { report: ImportReport { committed: true, ..report } }),
                 Err(error) => job.set(ImportProgress::Failed { error }),
             }
         });

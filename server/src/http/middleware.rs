@@ -53,7 +53,8 @@ pub async fn loopback_only(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: 
         )
             .into_response();
     }
-    req.extensions_mut().insert(Principal::Loopback { peer: peer.ip() });
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
+    req.extensions_mut().insert(Principal::loopback(peer.ip(), user_agent));
     next.run(req).await
 }
 

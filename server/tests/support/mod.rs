@@ -20,6 +20,7 @@ pub struct TestApp {
     pub url: String,
     pub client: reqwest::Client,
     pub state: AppState,
+    pub database_url: SecretString,
     _dir: tempfile::TempDir,
 }
 
@@ -61,7 +62,13 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
-    TestApp { url: format!("http://{addr}"), client: reqwest::Client::new(), state, _dir: dir }
+    TestApp {
+        url: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        state,
+        database_url: config.database_url.clone(),
+        _dir: dir,
+    }
 }
 
 impl TestApp {

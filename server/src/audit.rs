@@ -1,0 +1,277 @@
+//! The audit log: one append-only, hash-chained record per event.
+//!
+//! Each record stores the previous record's hash and the SHA-256 of its own canonical content
+//! (which includes its sequence number), so editing, deleting or reordering any record breaks
+//! the chain; `audit_head` holds the last sequence number and hash, so cutting records off the
+//! end is caught too. [`verify`] walks the chain; `pangea audit verify` runs it.
+//!
+//! A change and its record are written in the same transaction: [`begin`] opens it and takes the
+//! chain's lock first, so concurrent changes append one after another on both backends.
+
+use crate::db::Database;
+use crate::machines::now;
+use app::access::Principal;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{Any, Row, Transaction};
+
+/// The hash before the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// What happened, to what, and how it went.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Dotted verb, such as `machine.create`.
+    pub action: &'static str,
+    pub target_kind: &'static str,
+    pub target_id: String,
+    pub target_name: String,
+    pub outcome: Outcome,
+    /// Before/after values for edits, counts for bulk changes, the error for failures.
+    pub summary: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(action: &'static str, target_kind: &'static str) -> Event {
+        Event {
+            action,
+            target_kind,
+            target_id: String::new(),
+            target_name: String::new(),
+            outcome: Outcome::Success,
+            summary: serde_json::Value::Null,
+        }
+    }
+
+    pub fn target(mut self, id: impl ToString, name: impl ToString) -> Event {
+        self.target_id = id.to_string();
+        self.target_name = name.to_string();
+        self
+    }
+
+    pub fn summary(mut self, summary: serde_json::Value) -> Event {
+        self.summary = summary;
+        self
+    }
+
+    /// The same event, recorded as failed with the error a person saw.
+    pub fn failed(mut self, error: &app::error::AppError) -> Event {
+        self.outcome = if error.status() == 403 { Outcome::Denied } else { Outcome::Failure };
+        self.summary = serde_json::json!({ "attempted": self.summary, "error": error });
+        self
+    }
+}
+
+/// One stored record, every column.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub auth_method: String,
+    pub roles: String,
+    pub action: String,
+    pub target_kind: String,
+    pub target_id: String,
+    pub target_name: String,
+    pub outcome: String,
+    pub summary: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub request_id: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Record {
+    /// SHA-256 over the previous hash and every content column, as a JSON array (unambiguous).
+    pub fn compute_hash(&self) -> String {
+        let canonical = serde_json::json!([
+            self.prev_hash,
+            self.id,
+            self.at,
+            self.actor,
+            self.auth_method,
+            self.roles,
+            self.action,
+            self.target_kind,
+            self.target_id,
+            self.target_name,
+            self.outcome,
+            self.summary,
+            self.ip,
+            self.user_agent,
+            self.request_id,
+        ]);
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {
+        Ok(Record {
+            id: row.try_get("id")?,
+            at: row.try_get("at")?,
+            actor: row.try_get("actor")?,
+            auth_method: row.try_get("auth_method")?,
+            roles: row.try_get("roles")?,
+            action: row.try_get("action")?,
+            target_kind: row.try_get("target_kind")?,
+            target_id: row.try_get("target_id")?,
+            target_name: row.try_get("target_name")?,
+            outcome: row.try_get("outcome")?,
+            summary: row.try_get("summary")?,
+            ip: row.try_get("ip")?,
+            user_agent: row.try_get("user_agent")?,
+            request_id: row.try_get("request_id")?,
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
+        })
+    }
+}
+
+/// Opens a transaction holding the audit chain's lock (a no-op write to `audit_head`, which
+/// SQLite turns into its write lock and PostgreSQL into a row lock).
+pub async fn begin(db: &Database) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE audit_head SET last_id = last_id WHERE id = 1").execute(&mut *tx).await?;
+    Ok(tx)
+}
+
+/// Appends `event` by `who` inside `tx`, which must come from [`begin`].
+pub async fn append(tx: &mut Transaction<'static, Any>, who: &Principal, event: Event) -> Result<i64, sqlx::Error> {
+    let head = sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut **tx).await?;
+    let mut record = Record {
+        id: head.try_get::<i64, _>("last_id")? + 1,
+        at: now(),
+        actor: who.actor(),
+        auth_method: who.auth_method().into(),
+        roles: who.roles().join(","),
+        action: event.action.into(),
+        target_kind: event.target_kind.into(),
+        target_id: event.target_id,
+        target_name: event.target_name,
+        outcome: event.outcome.as_str().into(),
+        summary: if event.summary.is_null() { String::new() } else { event.summary.to_string() },
+        ip: who.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        user_agent: who.user_agent.clone().unwrap_or_default(),
+        request_id: crate::error::REQUEST_ID.try_with(Clone::clone).unwrap_or_default(),
+        prev_hash: head.try_get("last_hash")?,
+        hash: String::new(),
+    };
+    record.hash = record.compute_hash();
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor, auth_method, roles, action, target_kind, target_id, target_name, \
+         outcome, summary, ip, user_agent, request_id, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(record.id)
+    .bind(&record.at)
+    .bind(&record.actor)
+    .bind(&record.auth_method)
+    .bind(&record.roles)
+    .bind(&record.action)
+    .bind(&record.target_kind)
+    .bind(&record.target_id)
+    .bind(&record.target_name)
+    .bind(&record.outcome)
+    .bind(&record.summary)
+    .bind(&record.ip)
+    .bind(&record.user_agent)
+    .bind(&record.request_id)
+    .bind(&record.prev_hash)
+    .bind(&record.hash)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1")
+        .bind(record.id)
+        .bind(&record.hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(record.id)
+}
+
+/// Records an event in a transaction of its own: for failures and denials, whose change (if
+/// any) was rolled back.
+pub async fn record(db: &Database, who: &Principal, event: Event) -> Result<i64, sqlx::Error> {
+    let mut tx = begin(db).await?;
+    let id = append(&mut tx, who, event).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Where the chain first breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("audit record {id}: its content does not match its hash (the record was edited)")]
+    Edited { id: i64 },
+    #[error("audit record {id}: it does not follow record {expected_after} (records were deleted or reordered)")]
+    Broken { id: i64, expected_after: i64 },
+    #[error("the audit log ends at record {last}, but its head says {head} (records were deleted from the end)")]
+    Truncated { last: i64, head: i64 },
+    #[error("cannot read the audit log: {0}")]
+    Read(String),
+}
+
+/// Walks the whole chain in order, in pages, in constant memory. Returns the number of records.
+pub async fn verify(db: &Database) -> Result<i64, ChainError> {
+    let read = |e: sqlx::Error| ChainError::Read(e.to_string());
+    let (mut last_id, mut last_hash) = (0i64, GENESIS.to_string());
+    loop {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000")
+            .bind(last_id)
+            .fetch_all(db.pool())
+            .await
+            .map_err(read)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let record = Record::from_row(row).map_err(read)?;
+            if record.id != last_id + 1 || record.prev_hash != last_hash {
+                return Err(ChainError::Broken { id: record.id, expected_after: last_id });
+            }
+            if record.compute_hash() != record.hash {
+                return Err(ChainError::Edited { id: record.id });
+            }
+            (last_id, last_hash) = (record.id, record.hash);
+        }
+    }
+    let head = sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE id = 1")
+        .fetch_one(db.pool())
+        .await
+        .map_err(read)?;
+    let head_id: i64 = head.try_get("last_id").map_err(read)?;
+    let head_hash: String = head.try_get("last_hash").map_err(read)?;
+    if head_id != last_id || head_hash != last_hash {
+        return Err(ChainError::Truncated { last: last_id, head: head_id });
+    }
+    Ok(last_id)
+}
+
+/// Reads records newest first, for tests and the CLI.
+pub async fn latest(db: &Database, limit: i64) -> Result<Vec<Record>, sqlx::Error> {
+    sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(Record::from_row)
+        .collect()
+}

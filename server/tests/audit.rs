@@ -1,0 +1,165 @@
+//! The audit log: every change is recorded with its outcome in the change's own transaction,
+//! and `pangea audit verify` catches edited, deleted, reordered and cut-off records.
+
+mod support;
+
+use pangea::audit::{self, ChainError};
+use serde_json::{Value, json};
+use sqlx::Executor;
+use support::TestApp;
+
+on_both_backends!(
+    each_change_is_recorded_with_actor_target_and_before_after,
+    failed_changes_are_recorded_as_failed_and_change_nothing,
+    imports_are_recorded_once_with_every_mac,
+    verify_catches_an_edited_record,
+    verify_catches_a_deleted_record,
+    verify_catches_reordered_records,
+    verify_catches_records_cut_off_the_end,
+    records_cannot_be_updated_through_sql,
+    cli_verify_exits_nonzero_naming_the_broken_record,
+);
+
+async fn seed(app: &TestApp) -> Value {
+    let m = app.create(json!({"mac": "52:54:00:00:00:01", "hostname": "one"})).await;
+    app.create(json!({"mac": "52:54:00:00:00:02"})).await;
+    let res = app
+        .client
+        .put(app.at(&format!("/api/v1/machines/{}", m["id"])))
+        .json(&json!({"mac": "52:54:00:00:00:01", "hostname": "uno"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    m
+}
+
+/// Tampering needs the append-only triggers out of the way, as an attacker with database access would.
+async fn drop_guards(app: &TestApp) {
+    for sql in ["DROP TRIGGER IF EXISTS audit_log_no_update", "DROP TRIGGER IF EXISTS audit_log_no_delete"] {
+        let _ = app.state.db.pool().execute(sql).await;
+    }
+    let _ = app.state.db.pool().execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log").await;
+}
+
+async fn each_change_is_recorded_with_actor_target_and_before_after(app: TestApp) {
+    let m = seed(&app).await;
+    let res = app
+        .client
+        .delete(app.at(&format!("/api/v1/machines/{}", m["id"])))
+        .header("user-agent", "audit-test/1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let records = audit::latest(&app.state.db, 10).await.unwrap();
+    let actions: Vec<&str> = records.iter().rev().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["machine.create", "machine.create", "machine.update", "machine.delete"]);
+    let update = &records[1];
+    assert_eq!((update.target_kind.as_str(), update.target_id.as_str()), ("machine", m["id"].to_string().as_str()));
+    assert_eq!(update.outcome, "success");
+    let summary: Value = serde_json::from_str(&update.summary).unwrap();
+    assert_eq!(summary["before"]["hostname"], "one");
+    assert_eq!(summary["after"]["hostname"], "uno");
+    let delete = &records[0];
+    assert_eq!(delete.user_agent, "audit-test/1");
+    assert_eq!(delete.ip, "127.0.0.1");
+    assert!(delete.actor.contains("127.0.0.1"));
+    assert_eq!((delete.auth_method.as_str(), delete.roles.as_str()), ("loopback", "admin"));
+    assert_eq!(delete.request_id, res.headers()["x-request-id"].to_str().unwrap());
+    assert_eq!(audit::verify(&app.state.db).await, Ok(4));
+}
+
+async fn failed_changes_are_recorded_as_failed_and_change_nothing(app: TestApp) {
+    app.create(json!({"mac": "52:54:00:00:00:01"})).await;
+    assert_eq!(app.post_json("/api/v1/machines", json!({"mac": "52:54:00:00:00:01"})).await.status(), 409);
+    assert_eq!(app.post_json("/api/v1/machines", json!({"mac": "bad"})).await.status(), 400);
+    assert_eq!(app.client.delete(app.at("/api/v1/machines/4242")).send().await.unwrap().status(), 404);
+    let records = audit::latest(&app.state.db, 10).await.unwrap();
+    let outcomes: Vec<(&str, &str)> = records.iter().rev().map(|r| (r.action.as_str(), r.outcome.as_str())).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("machine.create", "success"),
+            ("machine.create", "failure"),
+            ("machine.create", "failure"),
+            ("machine.delete", "failure")
+        ]
+    );
+    let conflict: Value = serde_json::from_str(&records[2].summary).unwrap();
+    assert_eq!(conflict["error"]["code"], "conflict");
+    assert_eq!(app.count().await, 1);
+    assert_eq!(audit::verify(&app.state.db).await, Ok(4));
+}
+
+async fn imports_are_recorded_once_with_every_mac(app: TestApp) {
+    let csv = "mac\n52:54:00:00:00:01\n52:54:00:00:00:02\n";
+    assert_eq!(app.post_json("/api/v1/machines/import", json!({"text": csv, "dry_run": true})).await.status(), 200);
+    assert!(
+        audit::latest(&app.state.db, 10).await.unwrap().is_empty(),
+        "a dry run changes nothing and is not recorded"
+    );
+    assert_eq!(app.post_json("/api/v1/machines/import", json!({"text": csv})).await.status(), 200);
+    let records = audit::latest(&app.state.db, 10).await.unwrap();
+    assert_eq!(records.len(), 1);
+    let summary: Value = serde_json::from_str(&records[0].summary).unwrap();
+    assert_eq!(summary["macs"], json!(["52:54:00:00:00:01", "52:54:00:00:00:02"]));
+}
+
+async fn verify_catches_an_edited_record(app: TestApp) {
+    seed(&app).await;
+    drop_guards(&app).await;
+    app.state.db.pool().execute("UPDATE audit_log SET actor = 'someone else' WHERE id = 2").await.unwrap();
+    assert_eq!(audit::verify(&app.state.db).await, Err(ChainError::Edited { id: 2 }));
+}
+
+async fn verify_catches_a_deleted_record(app: TestApp) {
+    seed(&app).await;
+    drop_guards(&app).await;
+    app.state.db.pool().execute("DELETE FROM audit_log WHERE id = 2").await.unwrap();
+    assert_eq!(audit::verify(&app.state.db).await, Err(ChainError::Broken { id: 3, expected_after: 1 }));
+}
+
+async fn verify_catches_reordered_records(app: TestApp) {
+    seed(&app).await;
+    drop_guards(&app).await;
+    let pool = app.state.db.pool();
+    pool.execute("UPDATE audit_log SET id = 100 WHERE id = 1").await.unwrap();
+    pool.execute("UPDATE audit_log SET id = 1 WHERE id = 2").await.unwrap();
+    pool.execute("UPDATE audit_log SET id = 2 WHERE id = 100").await.unwrap();
+    assert_eq!(audit::verify(&app.state.db).await, Err(ChainError::Broken { id: 1, expected_after: 0 }));
+}
+
+async fn verify_catches_records_cut_off_the_end(app: TestApp) {
+    seed(&app).await;
+    drop_guards(&app).await;
+    app.state.db.pool().execute("DELETE FROM audit_log WHERE id = 3").await.unwrap();
+    assert_eq!(audit::verify(&app.state.db).await, Err(ChainError::Truncated { last: 2, head: 3 }));
+}
+
+async fn records_cannot_be_updated_through_sql(app: TestApp) {
+    seed(&app).await;
+    let err = app.state.db.pool().execute("UPDATE audit_log SET actor = 'x'").await.unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let err = app.state.db.pool().execute("DELETE FROM audit_log").await.unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+async fn cli_verify_exits_nonzero_naming_the_broken_record(app: TestApp) {
+    seed(&app).await;
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
+            .args(["audit", "verify", "--database-url"])
+            .arg(secrecy::ExposeSecret::expose_secret(&app.database_url))
+            .output()
+            .unwrap()
+    };
+    let ok = run();
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact: 3 records"));
+    drop_guards(&app).await;
+    app.state.db.pool().execute("UPDATE audit_log SET summary = '{}' WHERE id = 2").await.unwrap();
+    let broken = run();
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&broken.stdout).contains("audit record 2"), "{broken:?}");
+}
