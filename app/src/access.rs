@@ -1,58 +1,45 @@
 //! Who is asking, and what they may do. Every service method starts with [`authorize`].
-//!
-//! Until sign-in exists, the console answers only requests from this host (loopback), and a
-//! loopback caller acts as the host's administrator, as does the `pangea` CLI run on the host.
-//! Adding users means adding an [`Identity`] variant and its arms here.
 
 use crate::error::AppError;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-/// How the caller proved who they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
-    /// A request to the console from this host itself.
-    Loopback,
-    /// The `pangea` command line, run on the host by an operating-system user.
-    Cli { os_user: String },
+/// A console role, bound to IdP groups or single users on the Access page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleRole {
+    /// Read only.
+    Viewer,
+    /// Change machines and clusters, run node actions.
+    Operator,
+    /// Everything, including access settings and the audit log.
+    Admin,
 }
 
-/// The caller of a service method, resolved once per request (or CLI run).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub identity: Identity,
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
+impl ConsoleRole {
+    pub const ALL: [ConsoleRole; 3] = [ConsoleRole::Admin, ConsoleRole::Operator, ConsoleRole::Viewer];
 
-impl Principal {
-    pub fn loopback(ip: IpAddr, user_agent: Option<String>) -> Principal {
-        Principal { identity: Identity::Loopback, ip: Some(ip), user_agent }
-    }
-
-    pub fn cli() -> Principal {
-        let os_user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-        Principal { identity: Identity::Cli { os_user }, ip: None, user_agent: None }
-    }
-
-    /// The name the audit log shows.
-    pub fn actor(&self) -> String {
-        match &self.identity {
-            Identity::Loopback => format!("local console ({})", self.ip.map(|ip| ip.to_string()).unwrap_or_default()),
-            Identity::Cli { os_user } => format!("{os_user} (command line)"),
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsoleRole::Viewer => "viewer",
+            ConsoleRole::Operator => "operator",
+            ConsoleRole::Admin => "admin",
         }
     }
 
-    pub fn auth_method(&self) -> &'static str {
-        match self.identity {
-            Identity::Loopback => "loopback",
-            Identity::Cli { .. } => "cli",
-        }
+    pub fn parse(s: &str) -> Result<ConsoleRole, String> {
+        ConsoleRole::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| format!("\"{s}\" is not a role: use admin, operator or viewer"))
     }
 
-    /// Console roles held; both current identities administer the host they run on.
-    pub fn roles(&self) -> Vec<&'static str> {
-        match self.identity {
-            Identity::Loopback | Identity::Cli { .. } => vec!["admin"],
+    fn allows(self, permission: Permission) -> bool {
+        match permission {
+            Permission::ViewMachines => true,
+            Permission::ChangeMachines => self >= ConsoleRole::Operator,
+            Permission::ViewAudit | Permission::ManageAccess => self == ConsoleRole::Admin,
         }
     }
 }
@@ -63,13 +50,106 @@ pub enum Permission {
     ViewMachines,
     ChangeMachines,
     ViewAudit,
+    ManageAccess,
 }
 
-/// The single authorization check: `Ok` when `who` holds `permission`.
+/// How the caller proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// No session and no token.
+    Anonymous,
+    /// A person signed in with a local password (the break-glass admin).
+    Local { user_id: i64, username: String },
+    /// A person signed in through the OpenID provider.
+    Oidc { user_id: i64, username: String, groups: Vec<String> },
+    /// An API token.
+    Token { token_id: i64, name: String },
+    /// The `pangea` command line, run on the host with access to the database.
+    Cli { os_user: String },
+}
+
+/// The caller of a service method, resolved once per request (or CLI run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub identity: Identity,
+    /// The highest role bound to this caller, if any.
+    pub role: Option<ConsoleRole>,
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl Principal {
+    pub fn anonymous(ip: Option<IpAddr>, user_agent: Option<String>) -> Principal {
+        Principal { identity: Identity::Anonymous, role: None, ip, user_agent }
+    }
+
+    /// The command line acts with full rights: it needs the database's credentials already.
+    pub fn cli() -> Principal {
+        let os_user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+        Principal { identity: Identity::Cli { os_user }, role: Some(ConsoleRole::Admin), ip: None, user_agent: None }
+    }
+
+    /// The name the audit log and the GUI show.
+    pub fn actor(&self) -> String {
+        match &self.identity {
+            Identity::Anonymous => "anonymous".into(),
+            Identity::Local { username, .. } | Identity::Oidc { username, .. } => username.clone(),
+            Identity::Token { name, .. } => format!("token:{name}"),
+            Identity::Cli { os_user } => format!("{os_user} (command line)"),
+        }
+    }
+
+    pub fn auth_method(&self) -> &'static str {
+        match self.identity {
+            Identity::Anonymous => "none",
+            Identity::Local { .. } => "local",
+            Identity::Oidc { .. } => "oidc",
+            Identity::Token { .. } => "token",
+            Identity::Cli { .. } => "cli",
+        }
+    }
+
+    pub fn user_id(&self) -> Option<i64> {
+        match self.identity {
+            Identity::Local { user_id, .. } | Identity::Oidc { user_id, .. } => Some(user_id),
+            _ => None,
+        }
+    }
+}
+
+/// The single authorization check: `Ok` when `who` holds `permission`; 401 for a caller who is
+/// not signed in, 403 for one whose role does not allow it.
 pub fn authorize(who: &Principal, permission: Permission) -> Result<(), AppError> {
-    match (&who.identity, permission) {
-        (Identity::Loopback | Identity::Cli { .. }, Permission::ViewMachines)
-        | (Identity::Loopback | Identity::Cli { .. }, Permission::ChangeMachines)
-        | (Identity::Loopback | Identity::Cli { .. }, Permission::ViewAudit) => Ok(()),
+    if who.identity == Identity::Anonymous {
+        return Err(AppError::Unauthorized { message: "Sign in to use Pangea.".into() });
+    }
+    match who.role {
+        Some(role) if role.allows(permission) => Ok(()),
+        Some(role) => Err(AppError::Forbidden {
+            message: format!("Your role ({}) does not allow this; ask an admin.", role.as_str()),
+        }),
+        None => Err(AppError::Forbidden {
+            message: "You are signed in, but no role is bound to you or your groups; ask an admin.".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_role(role: Option<ConsoleRole>) -> Principal {
+        Principal { identity: Identity::Local { user_id: 1, username: "u".into() }, role, ip: None, user_agent: None }
+    }
+
+    #[test]
+    fn roles_grant_in_order() {
+        use Permission::*;
+        let allowed = |role, p| authorize(&with_role(Some(role)), p).is_ok();
+        assert!(allowed(ConsoleRole::Viewer, ViewMachines) && !allowed(ConsoleRole::Viewer, ChangeMachines));
+        assert!(allowed(ConsoleRole::Operator, ChangeMachines) && !allowed(ConsoleRole::Operator, ViewAudit));
+        assert!(allowed(ConsoleRole::Admin, ManageAccess) && allowed(ConsoleRole::Admin, ViewAudit));
+        assert_eq!(authorize(&with_role(None), ViewMachines).unwrap_err().status(), 403);
+        assert_eq!(authorize(&Principal::anonymous(None, None), ViewMachines).unwrap_err().status(), 401);
     }
 }

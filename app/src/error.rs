@@ -33,7 +33,11 @@ pub enum AppError {
         fields: Vec<FieldError>,
     },
     #[error("{message}")]
+    Unauthorized { message: String },
+    #[error("{message}")]
     Forbidden { message: String },
+    #[error("{message}")]
+    RateLimited { message: String },
     #[error("{message}")]
     TooLarge { message: String },
     #[error("Something went wrong on the server; it was logged with request id {request_id}.")]
@@ -56,7 +60,9 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::Invalid { .. } | AppError::Request { .. } => 400,
+            AppError::Unauthorized { .. } => 401,
             AppError::Forbidden { .. } => 403,
+            AppError::RateLimited { .. } => 429,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,
             AppError::TooLarge { .. } => 413,

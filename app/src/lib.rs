@@ -3,8 +3,8 @@
 
 #![recursion_limit = "256"]
 
-#[cfg(feature = "ssr")]
 pub mod access;
+pub mod account;
 pub mod components;
 pub mod error;
 pub mod machines;
@@ -69,6 +69,7 @@ pub fn App() -> impl IntoView {
                 <Layout>
                     <Routes fallback=pages::not_found::NotFound>
                         <Route path=path!("/") view=|| view! { <Redirect path="/machines" /> } />
+                        <Route path=path!("/login") view=pages::login::Login />
                         <Route path=path!("/machines") view=pages::machines::list::MachineList />
                         <Route path=path!("/machines/new") view=pages::machines::form::NewMachine />
                         <Route path=path!("/machines/import") view=pages::machines::import::ImportMachines />

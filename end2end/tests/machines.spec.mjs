@@ -1,5 +1,9 @@
-import { test, expect } from '@playwright/test';
-import { open, expectAccessible, uniqueMac, createMachine } from './support.mjs';
+import { expect } from '@playwright/test';
+import { test, open, signIn, expectAccessible, uniqueMac, createMachine } from './support.mjs';
+
+test.beforeEach(async ({ page }) => {
+  await signIn(page);
+});
 
 test('add a machine through the form', async ({ page }) => {
   const mac = uniqueMac();
@@ -18,7 +22,7 @@ test('add a machine through the form', async ({ page }) => {
   await expect(row).toContainText('rack=r1');
 });
 
-test('a bad MAC shows a message that quotes it, and nothing is saved', async ({ page, request }) => {
+test('a bad MAC shows a message that quotes it, and nothing is saved', async ({ page, api }) => {
   await open(page, '/machines/new');
   const field = page.getByLabel('MAC address (required)');
   await field.fill('52:54:00:zz:00:01');
@@ -27,22 +31,22 @@ test('a bad MAC shows a message that quotes it, and nothing is saved', async ({ 
   await expect(field).toHaveAttribute('aria-invalid', 'true');
   await page.getByRole('button', { name: 'Save machine' }).click();
   await expect(page).toHaveURL(/\/machines\/new$/);
-  const list = await (await request.get('/api/v1/machines?search=52:54:00:zz')).json();
+  const list = await (await api.get('/api/v1/machines?search=52:54:00:zz')).json();
   expect(list.items).toEqual([]);
 });
 
-test('a MAC that already exists is refused by the server next to the field', async ({ page, request }) => {
+test('a MAC that already exists is refused by the server next to the field', async ({ page, api }) => {
   const mac = uniqueMac();
-  await createMachine(request, { mac });
+  await createMachine(api, { mac });
   await open(page, '/machines/new');
   await page.getByLabel('MAC address (required)').fill(mac);
   await page.getByRole('button', { name: 'Save machine' }).click();
   await expect(page.locator('#machine-mac-error')).toContainText(`A machine with MAC ${mac} already exists.`);
 });
 
-test('import preview shows each line\'s errors, then commits a fixed list', async ({ page, request }) => {
+test('import preview shows each line\'s errors, then commits a fixed list', async ({ page, api }) => {
   const [a, b, taken] = [uniqueMac(), uniqueMac(), uniqueMac()];
-  await createMachine(request, { mac: taken });
+  await createMachine(api, { mac: taken });
   const broken = ['mac,hostname,role', `${a},imp-a,worker`, '52:54:00:zz:00:00,imp-bad,worker', `${a},imp-dup,worker`, `${taken},imp-taken,worker`].join('\n');
   await open(page, '/machines/import');
   await page.getByLabel('List').fill(broken);
@@ -62,13 +66,13 @@ test('import preview shows each line\'s errors, then commits a fixed list', asyn
   await expect(page.locator('.summary')).toContainText('2 machines to create, 0 lines with errors');
   await page.getByRole('button', { name: 'Import 2 machines' }).click();
   await expect(page.locator('.alert.success')).toContainText('Imported 2 machines.');
-  const list = await (await request.get('/api/v1/machines?search=batch%3De2e')).json();
+  const list = await (await api.get('/api/v1/machines?search=batch%3De2e')).json();
   expect(list.items.map((m) => m.mac).sort()).toEqual([a, b].sort());
 });
 
-test('search finds a machine by host name, label and any MAC form', async ({ page, request }) => {
+test('search finds a machine by host name, label and any MAC form', async ({ page, api }) => {
   const mac = uniqueMac();
-  await createMachine(request, { mac, hostname: 'findme-7.example.com', labels: { pool: 'blue' } });
+  await createMachine(api, { mac, hostname: 'findme-7.example.com', labels: { pool: 'blue' } });
   for (const q of ['findme-7', 'pool=blue', mac.toUpperCase().replaceAll(':', '-')]) {
     await open(page, '/machines');
     await page.getByLabel('Search').fill(q);
@@ -81,9 +85,9 @@ test('search finds a machine by host name, label and any MAC form', async ({ pag
   await expect(page.getByText('No machine matches this search.')).toBeVisible();
 });
 
-test('delete selected machines after confirming', async ({ page, request }) => {
+test('delete selected machines after confirming', async ({ page, api }) => {
   const mac = uniqueMac();
-  await createMachine(request, { mac, hostname: 'doomed-1' });
+  await createMachine(api, { mac, hostname: 'doomed-1' });
   await open(page, '/machines?q=doomed-1');
   await page.getByLabel(`Select ${mac}`).check();
   await page.getByRole('button', { name: 'Delete…' }).click();
@@ -91,11 +95,11 @@ test('delete selected machines after confirming', async ({ page, request }) => {
   await page.getByRole('button', { name: 'Confirm delete' }).click();
   await expect(page.getByRole('status')).toContainText('Deleted 1 machine.');
   await expect(page.getByRole('row').filter({ hasText: mac })).toHaveCount(0);
-  expect((await request.get(`/api/v1/machines?search=${mac}`).then((r) => r.json())).items).toEqual([]);
+  expect((await api.get(`/api/v1/machines?search=${mac}`).then((r) => r.json())).items).toEqual([]);
 });
 
-test('edit a machine and add labels to a selection', async ({ page, request }) => {
-  const m = await createMachine(request, { mac: uniqueMac(), hostname: 'edit-me' });
+test('edit a machine and add labels to a selection', async ({ page, api }) => {
+  const m = await createMachine(api, { mac: uniqueMac(), hostname: 'edit-me' });
   await open(page, `/machines/${m.id}`);
   await page.getByLabel('Host name').fill('edited-1');
   await page.getByRole('button', { name: 'Save machine' }).click();
@@ -147,8 +151,8 @@ test('dark mode follows the OS and the toggle is remembered', async ({ page }) =
   await expect(page.locator('html')).not.toHaveAttribute('data-theme', /.*/);
 });
 
-test('pages have no axe-core violations, light and dark, and fit a phone', async ({ page, request }) => {
-  await createMachine(request, { mac: uniqueMac(), hostname: 'axe-1', labels: { a: 'b' } });
+test('pages have no axe-core violations, light and dark, and fit a phone', async ({ page, api }) => {
+  await createMachine(api, { mac: uniqueMac(), hostname: 'axe-1', labels: { a: 'b' } });
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
     for (const url of ['/machines', '/machines/new', '/machines/import', '/no/such/page']) {
@@ -168,7 +172,8 @@ test('unknown pages answer 404 with a way back', async ({ page }) => {
   await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
 });
 
-test('site files have content-hashed names, are long-cached and compressed', async ({ request }) => {
+test('site files have content-hashed names, are long-cached and compressed', async ({ page }) => {
+  const request = page.context().request;
   const html = await (await request.get('/machines')).text();
   const files = [...html.matchAll(/\/pkg\/pangea\.[0-9a-zA-Z_-]+\.(css|js|wasm)/g)].map((m) => m[0]);
   expect(new Set(files.map((f) => f.split('.').pop()))).toEqual(new Set(['css', 'js', 'wasm']));

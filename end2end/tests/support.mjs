@@ -1,4 +1,25 @@
-import { expect } from '@playwright/test';
+import { test as base, expect } from '@playwright/test';
+
+/** Tests get `api`: a request context that calls /api/v1 with the token .ci/test created. */
+export const test = base.extend({
+  api: async ({ playwright, baseURL }, use) => {
+    const api = await playwright.request.newContext({
+      baseURL,
+      extraHTTPHeaders: { Authorization: `Bearer ${process.env.PANGEA_E2E_TOKEN}` },
+    });
+    await use(api);
+    await api.dispose();
+  },
+});
+
+/** Signs in through the login form as the local admin. */
+export async function signIn(page, next = '/machines') {
+  await page.goto(`/login?next=${encodeURIComponent(next)}`);
+  await page.getByLabel('User name').fill('admin');
+  await page.getByLabel('Password').fill(process.env.PANGEA_BOOTSTRAP_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(new RegExp(`${next.replace(/[?]/g, '\\?')}$`));
+}
 import AxeBuilder from '@axe-core/playwright';
 
 /** Opens a page and waits until it has hydrated, so clicks are never lost. */
@@ -24,8 +45,8 @@ export function uniqueMac() {
 }
 
 /** Creates a machine through the JSON API. */
-export async function createMachine(request, input) {
-  const res = await request.post('/api/v1/machines', { data: input });
+export async function createMachine(api, input) {
+  const res = await api.post('/api/v1/machines', { data: input });
   expect(res.status(), await res.text()).toBe(201);
   return res.json();
 }

@@ -47,7 +47,7 @@ async fn run(name: &str, url: SecretString) {
     let db = Database::connect(&url).await.expect("connect");
     db.migrate().await.expect("migrate");
     let store = MachineStore::new(db.clone());
-    let who = Principal::loopback([127, 0, 0, 1].into(), None);
+    let who = Principal::cli();
 
     println!("\n{name}: seeding {MACHINES} machines by {IMPORT_LINES}-line imports");
     let mut first_import = None;

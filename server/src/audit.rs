@@ -74,7 +74,7 @@ impl Event {
 
     /// The same event, recorded as failed with the error a person saw.
     pub fn failed(mut self, error: &app::error::AppError) -> Event {
-        self.outcome = if error.status() == 403 { Outcome::Denied } else { Outcome::Failure };
+        self.outcome = if matches!(error.status(), 401 | 403) { Outcome::Denied } else { Outcome::Failure };
         self.summary = serde_json::json!({ "attempted": self.summary, "error": error });
         self
     }
@@ -162,7 +162,7 @@ pub async fn append(tx: &mut Transaction<'static, Any>, who: &Principal, event: 
         at: now(),
         actor: who.actor(),
         auth_method: who.auth_method().into(),
-        roles: who.roles().join(","),
+        roles: who.role.map(|r| r.as_str()).unwrap_or_default().into(),
         action: event.action.into(),
         target_kind: event.target_kind.into(),
         target_id: event.target_id,
@@ -214,6 +214,23 @@ pub async fn record(db: &Database, who: &Principal, event: Event) -> Result<i64,
     let id = append(&mut tx, who, event).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// Passes `result` through; an error is first recorded as the failure (or denial) of `event`,
+/// in a transaction of its own, since the change's transaction was rolled back.
+pub async fn settle<T>(
+    db: &Database,
+    who: &Principal,
+    event: Event,
+    result: Result<T, app::error::AppError>,
+) -> Result<T, app::error::AppError> {
+    if let Err(error) = &result {
+        let action = event.action;
+        if let Err(audit_error) = record(db, who, event.failed(error)).await {
+            tracing::error!(error = %audit_error, action, "could not record a failed change in the audit log");
+        }
+    }
+    result
 }
 
 /// Where the chain first breaks.

@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(name = "pangea", version, about = "Pangea: a console for Kubernetes on your own hardware")]
@@ -21,6 +22,49 @@ pub enum Command {
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Break-glass administration of local accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// A name saying what the token is for, e.g. ci-deploy.
+        #[arg(long)]
+        name: String,
+        /// admin, operator or viewer.
+        #[arg(long, value_parser = app::access::ConsoleRole::parse)]
+        role: app::access::ConsoleRole,
+        /// Lifetime such as 30d, 12h or 90m [default: never expires]
+        #[arg(long, value_parser = crate::access::parse_expiry)]
+        expires: Option<Duration>,
+    },
+    /// List tokens (never their secret part).
+    List(StorageArgs),
+    /// Revoke a token by id.
+    Revoke {
+        #[command(flatten)]
+        storage: StorageArgs,
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Set a new password for a local user (default: admin) and print it; re-enables the user.
+    ResetPassword {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long, default_value = "admin")]
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,12 +112,32 @@ pub struct ServeArgs {
     /// Directory with the built site (pkg/, CSS, favicon) [default: target/site]
     #[arg(long, env = "LEPTOS_SITE_ROOT")]
     pub site_root: Option<PathBuf>,
+    /// The URL people reach the console at; cookies are Secure when it is https [default: http://LISTEN]
+    #[arg(long, env = "PANGEA_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+    /// Turn off the local (password) sign-in; only single sign-on remains
+    #[arg(long, env = "PANGEA_DISABLE_LOCAL_LOGIN")]
+    pub disable_local_login: bool,
+    /// Sign a session out after this long without a request, e.g. 8h [default: 8h]
+    #[arg(long, env = "PANGEA_SESSION_IDLE_TIMEOUT", value_parser = crate::access::parse_expiry)]
+    pub session_idle_timeout: Option<Duration>,
+    /// Sign a session out this long after sign-in, whatever it does, e.g. 24h [default: 24h]
+    #[arg(long, env = "PANGEA_SESSION_ABSOLUTE_TIMEOUT", value_parser = crate::access::parse_expiry)]
+    pub session_absolute_timeout: Option<Duration>,
+    /// An IdP group bound to the admin role at start-up (once; edit it later on the Access page)
+    #[arg(long, env = "PANGEA_BOOTSTRAP_ADMIN_GROUP")]
+    pub bootstrap_admin_group: Option<String>,
 }
 
 /// The options a TOML file may hold.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    public_url: Option<url::Url>,
+    disable_local_login: Option<bool>,
+    session_idle_timeout: Option<String>,
+    session_absolute_timeout: Option<String>,
+    bootstrap_admin_group: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<SecretString>,
     listen: Option<SocketAddr>,
@@ -91,6 +155,14 @@ pub struct Config {
     pub database_url: SecretString,
     pub log_format: LogFormat,
     pub site_root: PathBuf,
+    pub public_url: url::Url,
+    pub local_login_enabled: bool,
+    pub session_idle_timeout: Duration,
+    pub session_absolute_timeout: Duration,
+    pub bootstrap_admin_group: Option<String>,
+    /// The local admin's first password, from `PANGEA_BOOTSTRAP_PASSWORD` only (never a flag,
+    /// which would show in the process list).
+    pub bootstrap_password: Option<SecretString>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +173,8 @@ pub enum ConfigError {
     Parse(PathBuf, toml::de::Error),
     #[error("data directory {0} is not valid UTF-8")]
     DataDirNotUtf8(PathBuf),
+    #[error("{0} in the config file: {1}")]
+    Value(&'static str, String),
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -135,8 +209,39 @@ impl ServeArgs {
         let database_url = self.storage.database_url()?;
         let file = self.storage.file()?;
         let data_dir = self.storage.data_dir.or(file.data_dir).unwrap_or_else(|| "pangea-data".into());
+        let listen = self.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000)));
+        let duration = |flag: Option<Duration>, file: Option<String>, key, default| match (flag, file) {
+            (Some(d), _) => Ok(d),
+            (None, Some(text)) => crate::access::parse_expiry(&text).map_err(|e| ConfigError::Value(key, e)),
+            (None, None) => Ok(default),
+        };
+        let public_url = match self.public_url.or(file.public_url) {
+            Some(url) => url,
+            None => {
+                url::Url::parse(&format!("http://{listen}")).map_err(|e| ConfigError::Value("listen", e.to_string()))?
+            }
+        };
         Ok(Config {
-            listen: self.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000))),
+            session_idle_timeout: duration(
+                self.session_idle_timeout,
+                file.session_idle_timeout,
+                "session_idle_timeout",
+                Duration::from_secs(8 * 3600),
+            )?,
+            session_absolute_timeout: duration(
+                self.session_absolute_timeout,
+                file.session_absolute_timeout,
+                "session_absolute_timeout",
+                Duration::from_secs(24 * 3600),
+            )?,
+            local_login_enabled: !(self.disable_local_login || file.disable_local_login.unwrap_or(false)),
+            bootstrap_admin_group: self.bootstrap_admin_group.or(file.bootstrap_admin_group),
+            bootstrap_password: std::env::var("PANGEA_BOOTSTRAP_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(SecretString::from),
+            public_url,
+            listen,
             boot_listen: self.boot_listen.or(file.boot_listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             site_root: self.site_root.or(file.site_root).unwrap_or_else(|| "target/site".into()),
@@ -155,6 +260,11 @@ impl Config {
             .site_addr(self.listen)
             .hash_files(site_files_are_hashed())
             .build()
+    }
+
+    /// `scheme://host[:port]` of the public URL, which browsers send as `Origin`.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
     }
 
     /// Whether the database is SQLite, whose file lives in the data directory.

@@ -16,6 +16,8 @@ pub enum StartError {
     Bind(SocketAddr, std::io::Error),
     #[error("a listener failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot set up the first admin: {0}")]
+    Bootstrap(String),
 }
 
 tokio::task_local! {

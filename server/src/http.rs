@@ -2,6 +2,7 @@
 //! machine-facing boot endpoints, which never share session or API state.
 
 pub mod api;
+mod auth;
 pub mod metrics;
 mod middleware;
 mod ops;
@@ -41,9 +42,23 @@ pub fn console_router(state: AppState) -> Router {
             }),
         )
         .nest("/api/v1", api::router())
+        .merge(auth::router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(axum::middleware::from_fn(middleware::static_cache_headers))
-        .layer(axum::middleware::from_fn(middleware::loopback_only))
+        .layer(axum::middleware::from_fn(auth::require_sign_in_for_pages))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::resolve_principal))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::reject_cross_site))
+        .layer(
+            tower_sessions::SessionManagerLayer::new(state.sessions.clone())
+                .with_name("pangea_session")
+                .with_http_only(true)
+                .with_same_site(tower_sessions::cookie::SameSite::Lax)
+                .with_secure(state.auth.secure_cookies)
+                .with_expiry(tower_sessions::Expiry::OnInactivity(
+                    tower_sessions::cookie::time::Duration::try_from(state.auth.idle_timeout)
+                        .unwrap_or(tower_sessions::cookie::time::Duration::hours(8)),
+                )),
+        )
         .with_state(state.clone());
 
     Router::new()

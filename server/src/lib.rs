@@ -2,40 +2,78 @@
 //!
 //! `serve` reads top to bottom: config → database → state → routers → listeners.
 
+pub mod access;
 pub mod audit;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod machines;
+pub mod session;
 pub mod telemetry;
 
 use config::Config;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Sign-in settings the HTTP layer needs.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `scheme://host[:port]` browsers send as `Origin` for this console.
+    pub public_origin: String,
+    pub secure_cookies: bool,
+    pub idle_timeout: Duration,
+    pub absolute_timeout: Duration,
+}
 
 /// Everything a request handler may need, built once at start-up and cloned into each router.
 #[derive(Clone, axum::extract::FromRef)]
 pub struct AppState {
     pub db: db::Database,
     pub machines: Arc<machines::MachineStore>,
+    pub access: Arc<access::AccessStore>,
+    pub sessions: session::SessionBackend,
+    pub auth: AuthSettings,
     pub metrics: Arc<http::metrics::Metrics>,
     pub leptos: leptos::config::LeptosOptions,
 }
 
 impl AppState {
+    /// Opens and migrates the database, then creates the local admin on first start.
     pub async fn new(config: &Config) -> Result<AppState, error::StartError> {
         let db = db::Database::connect(&config.database_url).await?;
         db.migrate().await?;
-        Ok(AppState::from_database(db, config))
+        let state = AppState::from_database(db, config).await?;
+        match state.access.ensure_bootstrap_admin(config.bootstrap_password.clone()).await {
+            Ok(Some(password)) => tracing::warn!(
+                username = access::LOCAL_ADMIN,
+                password = %password,
+                "created the local admin account; this password is shown only now: sign in and keep it safe, or set PANGEA_BOOTSTRAP_PASSWORD"
+            ),
+            Ok(None) => {}
+            Err(e) => return Err(error::StartError::Bootstrap(e.to_string())),
+        }
+        if let Some(group) = &config.bootstrap_admin_group {
+            state.access.ensure_admin_group(group).await.map_err(|e| error::StartError::Bootstrap(e.to_string()))?;
+        }
+        Ok(state)
     }
 
-    pub fn from_database(db: db::Database, config: &Config) -> AppState {
-        AppState {
+    pub async fn from_database(db: db::Database, config: &Config) -> Result<AppState, error::StartError> {
+        Ok(AppState {
             machines: Arc::new(machines::MachineStore::new(db.clone())),
+            access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled)),
+            sessions: session::SessionBackend::connect(&config.database_url, db.backend()).await?,
+            auth: AuthSettings {
+                public_origin: config.public_origin(),
+                secure_cookies: config.public_url.scheme() == "https",
+                idle_timeout: config.session_idle_timeout,
+                absolute_timeout: config.session_absolute_timeout,
+            },
             metrics: Arc::new(http::metrics::Metrics::new(&db)),
             leptos: config.leptos_options(),
             db,
-        }
+        })
     }
 }
 
@@ -47,9 +85,8 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
     let boot = tokio::net::TcpListener::bind(config.boot_listen)
         .await
         .map_err(|e| error::StartError::Bind(config.boot_listen, e))?;
-    tracing::info!(console = %config.listen, boot = %config.boot_listen, backend = state.db.backend().as_str(), "pangea is serving");
-    let shutdown = telemetry::shutdown_signal();
-    let shutdown = futures::FutureExt::shared(shutdown);
+    tracing::info!(console = %config.listen, boot = %config.boot_listen, backend = state.db.backend().as_str(), public_url = %config.public_url, "pangea is serving");
+    let shutdown = futures::FutureExt::shared(telemetry::shutdown_signal());
     let console = axum::serve(
         console,
         http::console_router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -326,16 +326,8 @@ impl MachineStore {
         self.settle(who, Event::new(action, "machine"), result).await
     }
 
-    /// Passes `result` through; an error is first recorded in the audit log as the failure (or
-    /// denial) of `event`, whose own transaction was rolled back.
     async fn settle<T>(&self, who: &Principal, event: Event, result: Result<T, AppError>) -> Result<T, AppError> {
-        if let Err(error) = &result {
-            let action = event.action;
-            if let Err(audit_error) = audit::record(&self.db, who, event.failed(error)).await {
-                tracing::error!(error = %audit_error, action, "could not record a failed change in the audit log");
-            }
-        }
-        result
+        audit::settle(&self.db, who, event, result).await
     }
 
     /// Rebuilds the search text of `ids` from their stored fields and labels.

@@ -1,13 +1,27 @@
+use app::access::Principal;
 use clap::Parser;
-use pangea::config::{AuditCommand, Cli, Command, ServeArgs, StorageArgs};
+use pangea::access::AccessStore;
+use pangea::config::{AdminCommand, AuditCommand, Cli, Command, ServeArgs, StorageArgs, TokenCommand};
+use pangea::db::Database;
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match Cli::parse().command {
-        Some(Command::Serve(args)) => serve(args).await,
-        None => serve(ServeArgs::parse_from(["pangea"])).await,
-        Some(Command::Audit(AuditCommand::Verify(storage))) => verify_audit(storage).await,
+    let result = match Cli::parse().command {
+        None => return serve(ServeArgs::parse_from(["pangea"])).await,
+        Some(Command::Serve(args)) => return serve(args).await,
+        Some(Command::Audit(AuditCommand::Verify(storage))) => return verify_audit(storage).await,
+        Some(Command::Token(command)) => token(command).await,
+        Some(Command::Admin(AdminCommand::ResetPassword { storage, username })) => {
+            reset_password(storage, username).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("pangea: {message}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -29,12 +43,16 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
+/// Opens (and, on a new database, creates) the database a CLI command works on.
+async fn open(storage: &StorageArgs) -> Result<Database, String> {
+    let url = storage.database_url().map_err(|e| e.to_string())?;
+    let db = Database::connect(&url).await.map_err(|e| e.to_string())?;
+    db.migrate().await.map_err(|e| e.to_string())?;
+    Ok(db)
+}
+
 async fn verify_audit(storage: StorageArgs) -> ExitCode {
-    let db = match storage.database_url() {
-        Ok(url) => pangea::db::Database::connect(&url).await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    let db = match db {
+    let db = match open(&storage).await {
         Ok(db) => db,
         Err(err) => {
             eprintln!("pangea: {err}");
@@ -51,4 +69,57 @@ async fn verify_audit(storage: StorageArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn token(command: TokenCommand) -> Result<(), String> {
+    let who = Principal::cli();
+    match command {
+        TokenCommand::Create { storage, name, role, expires } => {
+            let access = AccessStore::new(open(&storage).await?, true);
+            let (info, token) = access.create_token(&who, &name, role, expires).await.map_err(|e| e.to_string())?;
+            eprintln!(
+                "Created token {} ({}, role {}{}). It is shown only now:",
+                info.id,
+                info.name,
+                info.role.as_str(),
+                info.expires_at.map(|at| format!(", expires {at}")).unwrap_or_default()
+            );
+            println!("{token}");
+        }
+        TokenCommand::List(storage) => {
+            let access = AccessStore::new(open(&storage).await?, true);
+            println!("{:>5}  {:<24} {:<9} {:<28} {:<28} STATE", "ID", "NAME", "ROLE", "EXPIRES", "LAST USED");
+            for t in access.list_tokens(&who).await.map_err(|e| e.to_string())? {
+                println!(
+                    "{:>5}  {:<24} {:<9} {:<28} {:<28} {}",
+                    t.id,
+                    t.name,
+                    t.role.as_str(),
+                    t.expires_at.unwrap_or_else(|| "never".into()),
+                    t.last_used_at.unwrap_or_else(|| "never".into()),
+                    if t.revoked { "revoked" } else { "active" }
+                );
+            }
+        }
+        TokenCommand::Revoke { storage, id } => {
+            let access = AccessStore::new(open(&storage).await?, true);
+            access.revoke_token(&who, id).await.map_err(|e| e.to_string())?;
+            println!("Revoked token {id}.");
+        }
+    }
+    Ok(())
+}
+
+async fn reset_password(storage: StorageArgs, username: String) -> Result<(), String> {
+    let access = AccessStore::new(open(&storage).await?, true);
+    let given = std::env::var("PANGEA_NEW_PASSWORD").ok().filter(|p| !p.is_empty()).map(secrecy::SecretString::from);
+    let generated = access.reset_password(&Principal::cli(), &username, given).await.map_err(|e| e.to_string())?;
+    match generated {
+        Some(password) => {
+            eprintln!("New password for {username} (shown only now):");
+            println!("{password}");
+        }
+        None => println!("Password for {username} set from PANGEA_NEW_PASSWORD."),
+    }
+    Ok(())
 }

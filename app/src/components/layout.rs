@@ -7,6 +7,26 @@ use leptos_router::components::A;
 /// Only pages that exist are linked; each area joins the list when its page lands.
 const NAV: [(&str, &str); 1] = [("/machines", "Machines")];
 
+/// The signed-in person and a sign-out button, once known.
+#[component]
+fn Account() -> impl IntoView {
+    let me = Resource::new(|| (), |_| crate::account::current_user());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                me.await.ok().flatten().map(|me| view! {
+                    <div class="account">
+                        <span class="who">{me.name.clone()} " · " {me.role.map(|r| r.as_str()).unwrap_or("no role")}</span>
+                        <form method="post" action="/auth/logout">
+                            <button type="submit" class="button ghost">"Sign out"</button>
+                        </form>
+                    </div>
+                })
+            })}
+        </Suspense>
+    }
+}
+
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     // Marks the page as hydrated, so browser tests (and people) never click a dead page.
@@ -22,6 +42,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </ul>
             </nav>
             <ThemeToggle />
+            <Account />
         </header>
         <main id="main" tabindex="-1" data-hydrated=move || hydrated.get().then_some("true")>
             <ErrorBoundary fallback=|errors| view! {

@@ -75,7 +75,7 @@ pub fn router() -> Router<AppState> {
         .route("/machines/export.csv", get(export_machines_csv))
         .route("/machines/import", post(import_machines))
         .route("/machines/{id}", get(get_machine).put(update_machine).delete(delete_machine))
-        .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+        .route("/openapi.json", get(openapi))
         .fallback(|| async {
             ApiError(AppError::not_found("There is no such API endpoint; see /api/v1/openapi.json."))
         })
@@ -240,6 +240,12 @@ async fn export_machines_csv(
         body,
     )
         .into_response())
+}
+
+/// The API description, for anyone signed in.
+async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
+    app::access::authorize(&who, app::access::Permission::ViewMachines)?;
+    Ok(axum::Json(ApiDoc::openapi()).into_response())
 }
 
 #[derive(OpenApi)]

@@ -1,13 +1,11 @@
 //! Cross-cutting request handling: request ids, the loopback rule, and cache headers.
 
 use crate::error::REQUEST_ID;
-use app::access::Principal;
-use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use rand::Rng;
-use std::net::SocketAddr;
 use tracing::Instrument;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -39,23 +37,6 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     response
-}
-
-/// Until sign-in exists, only this host may use the console. Resolves the [`Principal`] that
-/// every service method authorizes.
-pub async fn loopback_only(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request, next: Next) -> Response {
-    if !peer.ip().is_loopback() {
-        return (
-            StatusCode::FORBIDDEN,
-            axum::Json(app::error::AppError::Forbidden {
-                message: "Pangea's console answers only on this host (loopback) until sign-in is configured.".into(),
-            }),
-        )
-            .into_response();
-    }
-    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
-    req.extensions_mut().insert(Principal::loopback(peer.ip(), user_agent));
-    next.run(req).await
 }
 
 /// Site files with a content hash in their name (`pangea.<hash>.wasm`) never change, so browsers

@@ -5,7 +5,6 @@
 
 use pangea::AppState;
 use pangea::config::{Config, LogFormat};
-use pangea::db::Database;
 use secrecy::SecretString;
 use sqlx::Executor;
 use std::net::SocketAddr;
@@ -43,35 +42,85 @@ async fn fresh_database(backend: Backend, dir: &std::path::Path) -> SecretString
     }
 }
 
-pub async fn spawn_app(backend: Backend) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
+/// The local admin's password in every test server.
+pub const ADMIN_PASSWORD: &str = "pangea-test-password";
+
+pub fn test_config(database_url: SecretString, dir: &std::path::Path) -> Config {
+    Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         boot_listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().into(),
-        database_url: fresh_database(backend, dir.path()).await,
+        data_dir: dir.into(),
+        database_url,
         log_format: LogFormat::Human,
-        site_root: dir.path().join("site"),
-    };
-    let db = Database::connect(&config.database_url).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    let state = AppState::from_database(db, &config);
+        site_root: dir.join("site"),
+        public_url: "http://127.0.0.1:3000".parse().unwrap(),
+        local_login_enabled: true,
+        session_idle_timeout: std::time::Duration::from_secs(3600),
+        session_absolute_timeout: std::time::Duration::from_secs(7200),
+        bootstrap_admin_group: Some("pangea-admins".into()),
+        bootstrap_password: Some(SecretString::from(ADMIN_PASSWORD)),
+    }
+}
+
+/// A console over a fresh database whose `client` is signed in as the local admin.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(fresh_database(backend, dir.path()).await, dir.path());
+    adjust(&mut config);
+    let state = AppState::new(&config).await.expect("start");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = pangea::http::console_router(state.clone());
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
-    TestApp {
+    let mut app = TestApp {
         url: format!("http://{addr}"),
         client: reqwest::Client::new(),
         state,
         database_url: config.database_url.clone(),
         _dir: dir,
+    };
+    if config.local_login_enabled {
+        app.client = app.sign_in("admin", ADMIN_PASSWORD).await;
     }
+    app
 }
 
 impl TestApp {
+    /// A new cookie-keeping client, signed in with a local password.
+    pub async fn sign_in(&self, username: &str, password: &str) -> reqwest::Client {
+        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let res = client
+            .post(self.at("/auth/login"))
+            .form(&[("username", username), ("password", password), ("next", "/machines")])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.url().path() == "/machines", "sign-in as {username} failed: ended at {}", res.url());
+        client
+    }
+
+    /// A client that sends no credentials.
+    pub fn anonymous(&self) -> reqwest::Client {
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    }
+
+    /// Creates an API token with `role` (as the CLI would) and returns it.
+    pub async fn token(&self, role: app::access::ConsoleRole) -> String {
+        let (_, token) = self
+            .state
+            .access
+            .create_token(&app::access::Principal::cli(), &format!("test-{}", role.as_str()), role, None)
+            .await
+            .unwrap();
+        token
+    }
+
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }

@@ -1,0 +1,609 @@
+//! Accounts, roles, API tokens and sign-in: the service behind the Access page, the login
+//! routes, the token CLI and the per-request principal.
+
+mod throttle;
+
+use crate::audit::{self, Event, settle};
+use crate::db::{Database, is_unique_violation};
+use crate::error::{OrInternal, internal};
+use crate::machines::now;
+use app::access::{ConsoleRole, Identity, Permission, Principal, authorize};
+use app::error::AppError;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use std::net::IpAddr;
+use std::time::Duration;
+pub use throttle::LoginThrottle;
+
+/// The local break-glass account's name.
+pub const LOCAL_ADMIN: &str = "admin";
+const TOKEN_PREFIX: &str = "pgt_";
+
+/// An API token as listed (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: ConsoleRole,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked: bool,
+}
+
+/// A role binding as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    pub id: i64,
+    pub subject_kind: String,
+    pub subject: String,
+    pub role: ConsoleRole,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// Where a request came from, for sign-in throttling and the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+pub struct AccessStore {
+    db: Database,
+    throttle: LoginThrottle,
+    local_login_enabled: bool,
+}
+
+fn random_secret(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill(&mut buf[..]);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+pub fn hash_password(password: &SecretString) -> Result<String, AppError> {
+    let salt = SaltString::encode_b64(&rand::rng().random::<[u8; 16]>()).map_err(internal)?;
+    Argon2::default().hash_password(password.expose_secret().as_bytes(), &salt).map(|h| h.to_string()).map_err(internal)
+}
+
+fn password_matches(password: &SecretString, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|hash| Argon2::default().verify_password(password.expose_secret().as_bytes(), &hash).is_ok())
+        .unwrap_or(false)
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn optional(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Parses `30d`, `12h`, `90m` into a duration.
+pub fn parse_expiry(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: u64 = number.parse().map_err(|_| format!("\"{s}\" is not a duration: write e.g. 30d, 12h or 90m"))?;
+    let seconds = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        _ => return Err(format!("\"{s}\" is not a duration: write e.g. 30d, 12h or 90m")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+fn timestamp_after(duration: Duration) -> String {
+    let at = time::OffsetDateTime::now_utc() + duration;
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+    at.format(&format).unwrap_or_default()
+}
+
+impl AccessStore {
+    pub fn new(db: Database, local_login_enabled: bool) -> AccessStore {
+        AccessStore { db, throttle: LoginThrottle::default(), local_login_enabled }
+    }
+
+    pub fn local_login_enabled(&self) -> bool {
+        self.local_login_enabled
+    }
+
+    /// On a database without users, creates the local `admin` with `password`, or with a random
+    /// password that is returned so it can be printed once. Also binds it the admin role.
+    pub async fn ensure_bootstrap_admin(&self, password: Option<SecretString>) -> Result<Option<String>, AppError> {
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(self.db.pool())
+            .await
+            .or_internal()?
+            .try_get("n")
+            .or_internal()?;
+        if count > 0 {
+            return Ok(None);
+        }
+        let generated = password.is_none().then(|| random_secret(18));
+        let password = password.unwrap_or_else(|| SecretString::from(generated.clone().unwrap_or_default()));
+        let hash = hash_password(&password)?;
+        let who = Principal::cli();
+        let mut tx = audit::begin(&self.db).await.or_internal()?;
+        sqlx::query("INSERT INTO users (username, source, password_hash, created_at) VALUES ($1, 'local', $2, $3)")
+            .bind(LOCAL_ADMIN)
+            .bind(&hash)
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .or_internal()?;
+        sqlx::query("INSERT INTO role_bindings (subject_kind, subject, role, created_by, created_at) VALUES ('user', $1, 'admin', 'bootstrap', $2) ON CONFLICT (subject_kind, subject) DO NOTHING")
+            .bind(LOCAL_ADMIN)
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .or_internal()?;
+        audit::append(&mut tx, &who, Event::new("user.bootstrap", "user").target(LOCAL_ADMIN, LOCAL_ADMIN))
+            .await
+            .or_internal()?;
+        tx.commit().await.or_internal()?;
+        Ok(generated)
+    }
+
+    /// Seeds one group → admin binding from configuration, once.
+    pub async fn ensure_admin_group(&self, group: &str) -> Result<(), AppError> {
+        let mut tx = audit::begin(&self.db).await.or_internal()?;
+        let inserted = sqlx::query("INSERT INTO role_bindings (subject_kind, subject, role, created_by, created_at) VALUES ('group', $1, 'admin', 'bootstrap', $2) ON CONFLICT (subject_kind, subject) DO NOTHING")
+            .bind(group)
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .or_internal()?
+            .rows_affected();
+        if inserted > 0 {
+            audit::append(
+                &mut tx,
+                &Principal::cli(),
+                Event::new("binding.create", "binding").target(group, format!("group {group} → admin")),
+            )
+            .await
+            .or_internal()?;
+        }
+        tx.commit().await.or_internal()
+    }
+
+    /// Sets a local user's password (the CLI's `admin reset-password`); returns the generated
+    /// password when none was given.
+    pub async fn reset_password(
+        &self,
+        who: &Principal,
+        username: &str,
+        password: Option<SecretString>,
+    ) -> Result<Option<String>, AppError> {
+        authorize(who, Permission::ManageAccess)?;
+        let generated = password.is_none().then(|| random_secret(18));
+        let password = password.unwrap_or_else(|| SecretString::from(generated.clone().unwrap_or_default()));
+        let hash = hash_password(&password)?;
+        let mut tx = audit::begin(&self.db).await.or_internal()?;
+        let updated =
+            sqlx::query("UPDATE users SET password_hash = $1, disabled = 0 WHERE username = $2 AND source = 'local'")
+                .bind(&hash)
+                .bind(username)
+                .execute(&mut *tx)
+                .await
+                .or_internal()?
+                .rows_affected();
+        if updated == 0 {
+            return Err(AppError::not_found(format!("There is no local user named {username}.")));
+        }
+        audit::append(&mut tx, who, Event::new("user.reset_password", "user").target(username, username))
+            .await
+            .or_internal()?;
+        tx.commit().await.or_internal()?;
+        Ok(generated)
+    }
+
+    /// Checks a local password. Failures are throttled per user and per IP and audited.
+    pub async fn login_local(
+        &self,
+        username: &str,
+        password: &SecretString,
+        origin: &Origin,
+    ) -> Result<Principal, AppError> {
+        let anonymous = Principal::anonymous(origin.ip, origin.user_agent.clone());
+        let event =
+            Event::new("session.login", "user").target(username, username).summary(json!({ "method": "local" }));
+        if !self.local_login_enabled {
+            let error = AppError::Forbidden {
+                message: "Local sign-in is turned off on this server; use single sign-on.".into(),
+            };
+            audit::record(&self.db, &anonymous, event.failed(&error)).await.or_internal()?;
+            return Err(error);
+        }
+        if let Err(message) = self.throttle.check(username, origin.ip) {
+            let error = AppError::RateLimited { message };
+            audit::record(&self.db, &anonymous, event.failed(&error)).await.or_internal()?;
+            return Err(error);
+        }
+        let row = sqlx::query("SELECT id, password_hash, disabled FROM users WHERE username = $1 AND source = 'local'")
+            .bind(username)
+            .fetch_optional(self.db.pool())
+            .await
+            .or_internal()?;
+        let user = match row {
+            Some(row) => {
+                let (id, hash, disabled): (i64, String, i32) = (
+                    row.try_get("id").or_internal()?,
+                    row.try_get("password_hash").or_internal()?,
+                    row.try_get("disabled").or_internal()?,
+                );
+                (password_matches(password, &hash) && disabled == 0).then_some(id)
+            }
+            None => {
+                // Spend the same time as a real check, so timing does not reveal user names.
+                let _ = password_matches(
+                    password,
+                    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J3wvs7F9b1j6YVlQ5C6S2Z0pH8b9Y1W3hQ9lQ7fQ0sA",
+                );
+                None
+            }
+        };
+        let Some(user_id) = user else {
+            self.throttle.failed(username, origin.ip);
+            let error = AppError::Unauthorized { message: "The user name or password is wrong.".into() };
+            audit::record(&self.db, &anonymous, event.failed(&error)).await.or_internal()?;
+            return Err(error);
+        };
+        self.throttle.succeeded(username);
+        let principal = self
+            .principal_for_user(user_id, origin)
+            .await?
+            .ok_or_else(|| AppError::Forbidden { message: "This account is disabled.".into() })?;
+        let mut tx = audit::begin(&self.db).await.or_internal()?;
+        sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+            .bind(now())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .or_internal()?;
+        audit::append(&mut tx, &principal, event.target(user_id, username)).await.or_internal()?;
+        tx.commit().await.or_internal()?;
+        Ok(principal)
+    }
+
+    /// The principal of a signed-in user, or `None` when the user is gone or disabled.
+    pub async fn principal_for_user(&self, user_id: i64, origin: &Origin) -> Result<Option<Principal>, AppError> {
+        let Some(row) = sqlx::query("SELECT username, source, groups, disabled FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(self.db.pool())
+            .await
+            .or_internal()?
+        else {
+            return Ok(None);
+        };
+        let (username, source, groups, disabled): (String, String, String, i32) = (
+            row.try_get("username").or_internal()?,
+            row.try_get("source").or_internal()?,
+            row.try_get("groups").or_internal()?,
+            row.try_get("disabled").or_internal()?,
+        );
+        if disabled != 0 {
+            return Ok(None);
+        }
+        let groups: Vec<String> = groups.split(',').filter(|g| !g.is_empty()).map(str::to_string).collect();
+        let role = self.role_of(&username, &groups).await?;
+        let identity = if source == "local" {
+            Identity::Local { user_id, username }
+        } else {
+            Identity::Oidc { user_id, username, groups }
+        };
+        Ok(Some(Principal { identity, role, ip: origin.ip, user_agent: origin.user_agent.clone() }))
+    }
+
+    /// The highest role bound to the user or any of their groups.
+    async fn role_of(&self, username: &str, groups: &[String]) -> Result<Option<ConsoleRole>, AppError> {
+        let rows = sqlx::query("SELECT subject_kind, subject, role FROM role_bindings WHERE (subject_kind = 'user' AND subject = $1) OR subject_kind = 'group'")
+            .bind(username)
+            .fetch_all(self.db.pool())
+            .await
+            .or_internal()?;
+        let mut best = None;
+        for row in rows {
+            let kind: String = row.try_get("subject_kind").or_internal()?;
+            let subject: String = row.try_get("subject").or_internal()?;
+            if kind == "group" && !groups.contains(&subject) {
+                continue;
+            }
+            let role = ConsoleRole::parse(&row.try_get::<String, _>("role").or_internal()?).map_err(internal)?;
+            best = best.max(Some(role));
+        }
+        Ok(best)
+    }
+
+    /// The principal of a valid, unexpired, unrevoked API token; records its use.
+    pub async fn principal_for_token(&self, token: &str, origin: &Origin) -> Result<Option<Principal>, AppError> {
+        if !token.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let Some(row) =
+            sqlx::query("SELECT id, name, role, expires_at, revoked_at FROM api_tokens WHERE token_hash = $1")
+                .bind(token_hash(token))
+                .fetch_optional(self.db.pool())
+                .await
+                .or_internal()?
+        else {
+            return Ok(None);
+        };
+        let (id, name, role, expires_at, revoked_at): (i64, String, String, String, String) = (
+            row.try_get("id").or_internal()?,
+            row.try_get("name").or_internal()?,
+            row.try_get("role").or_internal()?,
+            row.try_get("expires_at").or_internal()?,
+            row.try_get("revoked_at").or_internal()?,
+        );
+        let now = now();
+        if !revoked_at.is_empty() || (!expires_at.is_empty() && expires_at <= now) {
+            return Ok(None);
+        }
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(&now)
+            .bind(id)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(Some(Principal {
+            identity: Identity::Token { token_id: id, name },
+            role: Some(ConsoleRole::parse(&role).map_err(internal)?),
+            ip: origin.ip,
+            user_agent: origin.user_agent.clone(),
+        }))
+    }
+
+    /// Creates a token; returns it once, with its listing.
+    pub async fn create_token(
+        &self,
+        who: &Principal,
+        name: &str,
+        role: ConsoleRole,
+        expires_in: Option<Duration>,
+    ) -> Result<(TokenInfo, String), AppError> {
+        let event = Event::new("token.create", "token")
+            .target("", name)
+            .summary(json!({ "role": role, "expires_in_seconds": expires_in.map(|d| d.as_secs()) }));
+        let result = async {
+            authorize(who, Permission::ManageAccess)?;
+            let name = name.trim();
+            if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+                return Err(AppError::invalid("Give the token a name of 1 to 64 printable characters, such as ci-deploy."));
+            }
+            let token = format!("{TOKEN_PREFIX}{}", random_secret(32));
+            let expires_at = expires_in.map(timestamp_after).unwrap_or_default();
+            let created_at = now();
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let id: i64 = sqlx::query("INSERT INTO api_tokens (name, role, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+                .bind(name)
+                .bind(role.as_str())
+                .bind(token_hash(&token))
+                .bind(who.actor())
+                .bind(&created_at)
+                .bind(&expires_at)
+                .fetch_one(&mut *tx)
+                .await
+                .or_internal()?
+                .try_get("id")
+                .or_internal()?;
+            audit::append(&mut tx, who, event.clone().target(id, name)).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            let info = TokenInfo { id, name: name.into(), role, created_by: who.actor(), created_at, expires_at: optional(expires_at), last_used_at: None, revoked: false };
+            Ok((info, token))
+        }
+        .await;
+        settle(&self.db, who, event, result).await
+    }
+
+    pub async fn list_tokens(&self, who: &Principal) -> Result<Vec<TokenInfo>, AppError> {
+        authorize(who, Permission::ManageAccess)?;
+        sqlx::query("SELECT id, name, role, created_by, created_at, expires_at, last_used_at, revoked_at FROM api_tokens ORDER BY id")
+            .fetch_all(self.db.pool())
+            .await
+            .or_internal()?
+            .iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    role: ConsoleRole::parse(&r.try_get::<String, _>("role")?).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                    created_by: r.try_get("created_by")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: optional(r.try_get("expires_at")?),
+                    last_used_at: optional(r.try_get("last_used_at")?),
+                    revoked: !r.try_get::<String, _>("revoked_at")?.is_empty(),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .or_internal()
+    }
+
+    pub async fn revoke_token(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+        let event = Event::new("token.revoke", "token").target(id, "");
+        let result = async {
+            authorize(who, Permission::ManageAccess)?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let row =
+                sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at = '' RETURNING name")
+                    .bind(now())
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .or_internal()?
+                    .ok_or_else(|| AppError::not_found(format!("There is no active token with id {id}.")))?;
+            let name: String = row.try_get("name").or_internal()?;
+            audit::append(&mut tx, who, event.clone().target(id, name)).await.or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        settle(&self.db, who, event, result).await
+    }
+
+    pub async fn list_bindings(&self, who: &Principal) -> Result<Vec<Binding>, AppError> {
+        authorize(who, Permission::ManageAccess)?;
+        sqlx::query("SELECT id, subject_kind, subject, role, created_by, created_at FROM role_bindings ORDER BY subject_kind, subject")
+            .fetch_all(self.db.pool())
+            .await
+            .or_internal()?
+            .iter()
+            .map(|r| {
+                Ok(Binding {
+                    id: r.try_get("id")?,
+                    subject_kind: r.try_get("subject_kind")?,
+                    subject: r.try_get("subject")?,
+                    role: ConsoleRole::parse(&r.try_get::<String, _>("role")?).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                    created_by: r.try_get("created_by")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .or_internal()
+    }
+
+    /// Binds a group or user to a role (replacing an earlier binding of the same subject).
+    pub async fn bind(
+        &self,
+        who: &Principal,
+        subject_kind: &str,
+        subject: &str,
+        role: ConsoleRole,
+    ) -> Result<(), AppError> {
+        let event = Event::new("binding.create", "binding")
+            .target(subject, format!("{subject_kind} {subject} → {}", role.as_str()));
+        let result = async {
+            authorize(who, Permission::ManageAccess)?;
+            let subject = subject.trim();
+            if !matches!(subject_kind, "group" | "user") {
+                return Err(AppError::invalid(format!("\"{subject_kind}\" is not a subject kind: use group or user.")));
+            }
+            if subject.is_empty() || subject.len() > 256 || subject.chars().any(char::is_control) {
+                return Err(AppError::invalid("Name the group or user: 1 to 256 printable characters."));
+            }
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let before: Option<String> = sqlx::query("SELECT role FROM role_bindings WHERE subject_kind = $1 AND subject = $2")
+                .bind(subject_kind)
+                .bind(subject)
+                .fetch_optional(&mut *tx)
+                .await
+                .or_internal()?
+                .map(|r| r.try_get("role"))
+                .transpose()
+                .or_internal()?;
+            sqlx::query("INSERT INTO role_bindings (subject_kind, subject, role, created_by, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subject_kind, subject) DO UPDATE SET role = excluded.role, created_by = excluded.created_by, created_at = excluded.created_at")
+                .bind(subject_kind)
+                .bind(subject)
+                .bind(role.as_str())
+                .bind(who.actor())
+                .bind(now())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| if is_unique_violation(&e) { AppError::Conflict { message: "That binding already exists.".into(), fields: vec![] } } else { internal(e) })?;
+            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": role }))).await.or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        settle(&self.db, who, event, result).await
+    }
+
+    pub async fn unbind(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+        let event = Event::new("binding.delete", "binding").target(id, "");
+        let result = async {
+            authorize(who, Permission::ManageAccess)?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let row = sqlx::query("DELETE FROM role_bindings WHERE id = $1 RETURNING subject_kind, subject, role")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .or_internal()?
+                .ok_or_else(|| AppError::not_found(format!("There is no binding with id {id}.")))?;
+            let (kind, subject, role): (String, String, String) = (
+                row.try_get("subject_kind").or_internal()?,
+                row.try_get("subject").or_internal()?,
+                row.try_get("role").or_internal()?,
+            );
+            audit::append(&mut tx, who, event.clone().target(id, format!("{kind} {subject} → {role}")))
+                .await
+                .or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        settle(&self.db, who, event, result).await
+    }
+
+    /// Remembers that `session_id` belongs to `user_id`, for listing and signing out everywhere.
+    pub async fn remember_session(&self, user_id: i64, session_id: &str, origin: &Origin) -> Result<(), AppError> {
+        sqlx::query(
+            "INSERT INTO user_sessions (session_id, user_id, created_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .bind(now())
+        .bind(origin.ip.map(|ip| ip.to_string()).unwrap_or_default())
+        .bind(origin.user_agent.clone().unwrap_or_default())
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(())
+    }
+
+    pub async fn forget_session(&self, session_id: &str) -> Result<(), AppError> {
+        sqlx::query("DELETE FROM user_sessions WHERE session_id = $1")
+            .bind(session_id)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+
+    /// The session ids of a user, newest first.
+    pub async fn sessions_of(&self, user_id: i64) -> Result<Vec<(String, String, String, String)>, AppError> {
+        sqlx::query("SELECT session_id, created_at, ip, user_agent FROM user_sessions WHERE user_id = $1 ORDER BY created_at DESC")
+            .bind(user_id)
+            .fetch_all(self.db.pool())
+            .await
+            .or_internal()?
+            .iter()
+            .map(|r| Ok((r.try_get("session_id")?, r.try_get("created_at")?, r.try_get("ip")?, r.try_get("user_agent")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .or_internal()
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiries_parse_and_bad_ones_say_how() {
+        assert_eq!(parse_expiry("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(parse_expiry("90m").unwrap(), Duration::from_secs(5_400));
+        assert!(parse_expiry("soon").unwrap_err().contains("30d"));
+        assert!(parse_expiry("").is_err());
+    }
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let password = SecretString::from("correct horse");
+        let hash = hash_password(&password).unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(password_matches(&password, &hash));
+        assert!(!password_matches(&SecretString::from("wrong"), &hash));
+        assert!(!password_matches(&password, "not a hash"));
+    }
+}

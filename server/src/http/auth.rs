@@ -1,0 +1,217 @@
+//! Sign-in for the console: who each request is (session or API token), the cross-site request
+//! guard, the redirect to the login page, and the `/auth/*` routes.
+
+use crate::AppState;
+use crate::access::Origin;
+use crate::audit::{self, Event};
+use crate::session::{UserSession, delete_session};
+use app::access::Principal;
+use app::error::AppError;
+use axum::extract::{ConnectInfo, Form, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/logout-everywhere", post(logout_everywhere))
+}
+
+fn origin_of(peer: SocketAddr, headers: &HeaderMap) -> Origin {
+    Origin {
+        ip: Some(peer.ip()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect()),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+fn json_error(error: AppError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(error)).into_response()
+}
+
+/// Resolves the [`Principal`] of every console request: an API token on `/api/v1`, else the
+/// session. An unknown, revoked or expired token is refused here, and audited.
+pub async fn resolve_principal(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: UserSession,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let origin = origin_of(peer, req.headers());
+    let principal = if let (true, Some(token)) = (req.uri().path().starts_with("/api/v1/"), bearer(req.headers())) {
+        match state.access.principal_for_token(token, &origin).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                let error = AppError::Unauthorized { message: "This API token is unknown, revoked or expired.".into() };
+                let who = Principal::anonymous(origin.ip, origin.user_agent.clone());
+                let event = Event::new("token.use", "token").summary(serde_json::json!({ "path": req.uri().path() }));
+                let _ = audit::record(&state.db, &who, event.failed(&error)).await;
+                return json_error(error);
+            }
+            Err(e) => return json_error(e),
+        }
+    } else {
+        let user = match session.signed_in(state.auth.absolute_timeout).await {
+            Some(signed_in) => state.access.principal_for_user(signed_in.user_id, &origin).await,
+            None => Ok(None),
+        };
+        match user {
+            Ok(Some(p)) => p,
+            Ok(None) => Principal::anonymous(origin.ip, origin.user_agent.clone()),
+            Err(e) => return json_error(e),
+        }
+    };
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// Pages need a signed-in person: anyone else is sent to the login page, and back afterwards.
+pub async fn require_sign_in_for_pages(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let open = ["/login", "/auth/", "/api/", "/pkg/", "/favicon.svg"].iter().any(|p| path.starts_with(p));
+    let anonymous = req.extensions().get::<Principal>().is_none_or(|p| p.identity == app::access::Identity::Anonymous);
+    if req.method() == Method::GET && !open && anonymous {
+        let next_url = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        return Redirect::to(&format!("/login?next={}", urlencode(next_url))).into_response();
+    }
+    next.run(req).await
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Refuses state-changing requests that a browser sent from another site (CSRF). Browsers mark
+/// them with `Sec-Fetch-Site` or `Origin`; API clients with a token carry no cookie to abuse.
+pub async fn reject_cross_site(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && bearer(req.headers()).is_none() {
+        let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
+        let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        let cross_site = match (site, origin) {
+            (Some(site), _) => !matches!(site, "same-origin" | "none"),
+            (None, Some(origin)) => origin != state.auth.public_origin,
+            (None, None) => false,
+        };
+        if cross_site {
+            return json_error(AppError::Forbidden {
+                message: "This request came from another site and was refused (cross-site request protection).".into(),
+            });
+        }
+    }
+    next.run(req).await
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: SecretString,
+    #[serde(default)]
+    next: String,
+}
+
+/// Only paths on this site, so the login cannot be used to bounce people elsewhere.
+fn local_path(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") { next } else { "/machines" }
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: UserSession,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let origin = origin_of(peer, &headers);
+    let back = |code: &str| {
+        Redirect::to(&format!("/login?error={code}&next={}", urlencode(local_path(&form.next)))).into_response()
+    };
+    match state.access.login_local(form.username.trim(), &form.password, &origin).await {
+        Ok(principal) => {
+            let Some(user_id) = principal.user_id() else { return back("invalid") };
+            match session.sign_in(user_id).await {
+                Ok(id) => {
+                    if let Err(e) = state.access.remember_session(user_id, &id, &origin).await {
+                        return json_error(e);
+                    }
+                    Redirect::to(local_path(&form.next)).into_response()
+                }
+                Err(e) => json_error(crate::error::internal(e)),
+            }
+        }
+        Err(AppError::RateLimited { .. }) => back("throttled"),
+        Err(AppError::Forbidden { .. }) => back("disabled"),
+        Err(AppError::Unauthorized { .. }) => back("invalid"),
+        Err(e) => json_error(e),
+    }
+}
+
+async fn logout(State(state): State<AppState>, req: Request) -> Response {
+    sign_out(&state, req, false).await
+}
+
+async fn logout_everywhere(State(state): State<AppState>, req: Request) -> Response {
+    sign_out(&state, req, true).await
+}
+
+async fn sign_out(state: &AppState, req: Request, everywhere: bool) -> Response {
+    let (mut parts, _) = req.into_parts();
+    let who = parts.extensions.get::<Principal>().cloned();
+    let Ok(session) =
+        <UserSession as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, state).await
+    else {
+        return Redirect::to("/login").into_response();
+    };
+    if let Some(who) = who.filter(|p| p.user_id().is_some()) {
+        let user_id = who.user_id().unwrap_or_default();
+        let ended: Vec<String> = if everywhere {
+            state
+                .access
+                .sessions_of(user_id)
+                .await
+                .map(|s| s.into_iter().map(|(id, ..)| id).collect())
+                .unwrap_or_default()
+        } else {
+            session.id().into_iter().collect()
+        };
+        for id in &ended {
+            delete_session(&state.sessions, id).await;
+            let _ = state.access.forget_session(id).await;
+        }
+        let action = if everywhere { "session.logout_everywhere" } else { "session.logout" };
+        let event = Event::new(action, "user")
+            .target(user_id, who.actor())
+            .summary(serde_json::json!({ "sessions": ended.len() }));
+        let _ = audit::record(&state.db, &who, event).await;
+    }
+    let _ = session.sign_out().await;
+    Redirect::to("/login?signed_out=1").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        assert_eq!(local_path("/machines?q=a"), "/machines?q=a");
+        assert_eq!(local_path("//evil.example"), "/machines");
+        assert_eq!(local_path("https://evil.example"), "/machines");
+        assert_eq!(local_path("/\\evil.example"), "/machines");
+    }
+}

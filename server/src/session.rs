@@ -1,0 +1,136 @@
+//! Browser sessions: tower-sessions with its sqlx store on whichever backend Pangea uses, and one
+//! typed wrapper ([`UserSession`]) so no other code touches session keys.
+
+use crate::db::Backend;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use std::time::Duration;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+use tower_sessions::{Session, cookie::time::OffsetDateTime};
+use tower_sessions_sqlx_store::sqlx::{
+    postgres::PgPoolOptions, sqlite::SqliteConnectOptions, sqlite::SqlitePoolOptions,
+};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+/// The session store on the configured database.
+#[derive(Debug, Clone)]
+pub enum SessionBackend {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl SessionBackend {
+    /// Opens a small typed pool beside the main one (the store needs a concrete driver) and
+    /// creates the store's table.
+    pub async fn connect(url: &SecretString, backend: Backend) -> Result<SessionBackend, sqlx::Error> {
+        let url = url.expose_secret();
+        Ok(match backend {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(tower_sessions_sqlx_store::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(5));
+                let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await?;
+                let store = SqliteStore::new(pool);
+                store.migrate().await?;
+                SessionBackend::Sqlite(store)
+            }
+            Backend::Postgres => {
+                let pool = PgPoolOptions::new().max_connections(4).connect(url).await?;
+                let store = PostgresStore::new(pool);
+                store.migrate().await?;
+                SessionBackend::Postgres(store)
+            }
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SessionBackend {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            SessionBackend::Sqlite(s) => s.create(record).await,
+            SessionBackend::Postgres(s) => s.create(record).await,
+        }
+    }
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            SessionBackend::Sqlite(s) => s.save(record).await,
+            SessionBackend::Postgres(s) => s.save(record).await,
+        }
+    }
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            SessionBackend::Sqlite(s) => s.load(id).await,
+            SessionBackend::Postgres(s) => s.load(id).await,
+        }
+    }
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            SessionBackend::Sqlite(s) => s.delete(id).await,
+            SessionBackend::Postgres(s) => s.delete(id).await,
+        }
+    }
+}
+
+/// Who is signed in to this session, and since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub user_id: i64,
+    /// Unix seconds, for the absolute timeout.
+    pub since: i64,
+}
+
+/// The only door to session data.
+pub struct UserSession(Session);
+
+impl UserSession {
+    const SIGNED_IN: &'static str = "signed_in";
+
+    /// Starts a signed-in session under a new id (so a planted id is worthless) and returns that id.
+    pub async fn sign_in(&self, user_id: i64) -> Result<String, tower_sessions::session::Error> {
+        self.0.cycle_id().await?;
+        self.0.insert(Self::SIGNED_IN, SignedIn { user_id, since: OffsetDateTime::now_utc().unix_timestamp() }).await?;
+        self.0.save().await?;
+        Ok(self.0.id().map(|id| id.to_string()).unwrap_or_default())
+    }
+
+    /// The signed-in user, unless the session is older than `absolute_timeout`.
+    pub async fn signed_in(&self, absolute_timeout: Duration) -> Option<SignedIn> {
+        let signed_in: SignedIn = self.0.get(Self::SIGNED_IN).await.ok().flatten()?;
+        let age = OffsetDateTime::now_utc().unix_timestamp() - signed_in.since;
+        if age > absolute_timeout.as_secs() as i64 {
+            let _ = self.0.flush().await;
+            return None;
+        }
+        Some(signed_in)
+    }
+
+    pub fn id(&self) -> Option<String> {
+        self.0.id().map(|id| id.to_string())
+    }
+
+    /// Ends this session and deletes it from the store.
+    pub async fn sign_out(&self) -> Result<(), tower_sessions::session::Error> {
+        self.0.flush().await
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for UserSession {
+    type Rejection = <Session as FromRequestParts<S>>::Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Session::from_request_parts(parts, state).await.map(UserSession)
+    }
+}
+
+/// Deletes a session by id (signing a user out everywhere).
+pub async fn delete_session(store: &SessionBackend, id: &str) {
+    if let Ok(id) = Id::from_str(id) {
+        let _ = store.delete(&id).await;
+    }
+}

@@ -1,0 +1,361 @@
+//! Sign-in, roles, tokens and the request guards: nothing but health, metrics and the boot
+//! endpoints answers without a signed-in person or a token, and each role gets what it may.
+
+mod support;
+
+use app::access::{ConsoleRole, Principal};
+use pangea::audit;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use support::{ADMIN_PASSWORD, Backend, TestApp, spawn_app, spawn_app_with};
+
+/// Adds a local user with a role (a fixture: the product creates only the break-glass admin).
+async fn add_local_user(app: &TestApp, name: &str, role: ConsoleRole) {
+    let hash = pangea::access::hash_password(&SecretString::from(format!("{name}-password"))).unwrap();
+    sqlx::query("INSERT INTO users (username, source, password_hash, created_at) VALUES ($1, 'local', $2, '2026-01-01T00:00:00.000000Z')")
+        .bind(name)
+        .bind(hash)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    app.state.access.bind(&Principal::cli(), "user", name, role).await.unwrap();
+}
+
+/// Every server function and API route, with a request body it accepts and the least role it
+/// needs (`None`: anyone, even signed out). A route missing here fails the test below.
+fn required_roles() -> Vec<(&'static str, &'static str, Value, Option<ConsoleRole>)> {
+    use ConsoleRole::*;
+    let mac = json!({"mac": "52:54:00:00:00:99"});
+    vec![
+        ("POST", "/api/gui/current_user", json!({}), None),
+        ("POST", "/api/gui/list_machines", json!({"query": {}}), Some(Viewer)),
+        ("POST", "/api/gui/get_machine", json!({"id": 1}), Some(Viewer)),
+        ("POST", "/api/gui/create_machine", json!({"input": mac}), Some(Operator)),
+        ("POST", "/api/gui/update_machine", json!({"id": 1, "input": mac}), Some(Operator)),
+        ("POST", "/api/gui/delete_machines", json!({"ids": [1]}), Some(Operator)),
+        ("POST", "/api/gui/add_machine_labels", json!({"ids": [1], "labels": {"a": "b"}}), Some(Operator)),
+        ("POST", "/api/gui/start_import", json!({"format": "csv", "text": "mac\n52:54:00:00:00:98"}), Some(Operator)),
+        ("POST", "/api/gui/poll_import", json!({"job": "none"}), Some(Operator)),
+        ("POST", "/api/gui/commit_import", json!({"job": "none"}), Some(Operator)),
+        ("GET", "/api/v1/machines", Value::Null, Some(Viewer)),
+        ("POST", "/api/v1/machines", mac.clone(), Some(Operator)),
+        ("GET", "/api/v1/machines/{id}", Value::Null, Some(Viewer)),
+        ("PUT", "/api/v1/machines/{id}", mac, Some(Operator)),
+        ("DELETE", "/api/v1/machines/{id}", Value::Null, Some(Operator)),
+        ("POST", "/api/v1/machines/import", json!({"text": "mac\n52:54:00:00:00:97"}), Some(Operator)),
+        ("GET", "/api/v1/machines/export.csv", Value::Null, Some(Viewer)),
+        ("GET", "/api/v1/openapi.json", Value::Null, Some(Viewer)),
+    ]
+}
+
+async fn call(
+    client: &reqwest::Client,
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: &Value,
+    token: Option<&str>,
+) -> u16 {
+    let mut req = client.request(method.parse().unwrap(), app.at(&path.replace("{id}", "1")));
+    if !body.is_null() {
+        req = req.json(body);
+    }
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create(json!({"mac": "52:54:00:00:00:01"})).await;
+    let table = required_roles();
+
+    // The table covers every registered server function and every documented API route.
+    let server_fns: Vec<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_string())
+        .filter(|p| p.starts_with("/api/gui/"))
+        .collect();
+    assert!(server_fns.len() >= 10, "server functions are registered: {server_fns:?}");
+    for path in &server_fns {
+        assert!(table.iter().any(|(_, p, ..)| p == path), "server function {path} has no entry in required_roles()");
+    }
+    let doc = app.get_json("/api/v1/openapi.json").await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            assert!(
+                table.iter().any(|(m, p, ..)| *m == method && p == path),
+                "API route {method} {path} has no entry in required_roles()"
+            );
+        }
+    }
+
+    add_local_user(&app, "victor", ConsoleRole::Viewer).await;
+    add_local_user(&app, "olga", ConsoleRole::Operator).await;
+    let viewer = app.sign_in("victor", "victor-password").await;
+    let operator = app.sign_in("olga", "olga-password").await;
+    let viewer_token = app.token(ConsoleRole::Viewer).await;
+    let anonymous = app.anonymous();
+    for (method, path, body, role) in &table {
+        let status = call(&anonymous, &app, method, path, body, None).await;
+        match role {
+            None => assert_eq!(status, 200, "{method} {path} is for anyone"),
+            Some(_) => assert_eq!(status, 401, "{method} {path} must refuse a signed-out caller"),
+        }
+        let is_api = path.starts_with("/api/v1/");
+        let as_viewer = if is_api {
+            call(&anonymous, &app, method, path, body, Some(&viewer_token)).await
+        } else {
+            call(&viewer, &app, method, path, body, None).await
+        };
+        let as_operator = call(&operator, &app, method, path, body, None).await;
+        for (who, status, holds) in [
+            ("viewer", as_viewer, role.is_none_or(|r| ConsoleRole::Viewer >= r)),
+            ("operator", as_operator, role.is_none_or(|r| ConsoleRole::Operator >= r)),
+        ] {
+            if holds {
+                assert!(status != 401 && status != 403, "{method} {path} must allow a {who}, got {status}");
+            } else {
+                assert_eq!(status, 403, "{method} {path} must refuse a {who}");
+            }
+        }
+    }
+    // Denials are in the audit log.
+    let records = audit::latest(&app.state.db, 500).await.unwrap();
+    assert!(records.iter().any(|r| r.outcome == "denied" && r.actor == "victor" && r.action == "machine.create"));
+}
+
+#[tokio::test]
+async fn signed_out_pages_go_to_the_login_and_operations_stay_open() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let anonymous = app.anonymous();
+    let res = anonymous.get(app.at("/machines?q=a")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/login?next=%2Fmachines%3Fq%3Da");
+    let res = anonymous.get(app.at("/api/v1/machines")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "unauthorized");
+    for open in ["/login", "/healthz", "/readyz", "/metrics"] {
+        assert_eq!(anonymous.get(app.at(open)).send().await.unwrap().status(), 200, "{open}");
+    }
+}
+
+#[tokio::test]
+async fn session_cookie_is_http_only_and_same_site_and_sign_out_ends_it() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app
+        .anonymous()
+        .post(app.at("/auth/login"))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", "//evil.example")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/machines", "no open redirect");
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("pangea_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain http public URL: no Secure flag");
+
+    let client = app.sign_in("admin", ADMIN_PASSWORD).await;
+    let other = app.sign_in("admin", ADMIN_PASSWORD).await;
+    assert_eq!(client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
+    client.post(app.at("/auth/logout")).send().await.unwrap();
+    assert_eq!(client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401);
+    assert_eq!(other.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200, "other sessions live on");
+    let third = app.sign_in("admin", ADMIN_PASSWORD).await;
+    third.post(app.at("/auth/logout-everywhere")).send().await.unwrap();
+    assert_eq!(other.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401, "signed out everywhere");
+    let actions: Vec<String> = audit::latest(&app.state.db, 50).await.unwrap().into_iter().map(|r| r.action).collect();
+    assert!(
+        actions.contains(&"session.logout".to_string()) && actions.contains(&"session.logout_everywhere".to_string())
+    );
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_an_https_public_url() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.public_url = "https://pangea.example.com".parse().unwrap()).await;
+    let res = app
+        .anonymous()
+        .post(app.at("/auth/login"))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
+}
+
+#[tokio::test]
+async fn sessions_end_after_the_absolute_timeout() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.session_absolute_timeout = std::time::Duration::from_secs(1)).await;
+    assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_audited_and_throttled() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let anonymous = app.anonymous();
+    for _ in 0..5 {
+        let res = anonymous
+            .post(app.at("/auth/login"))
+            .form(&[("username", "admin"), ("password", "guess")])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?error=invalid"));
+    }
+    let res = anonymous
+        .post(app.at("/auth/login"))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers()["location"].to_str().unwrap().starts_with("/login?error=throttled"),
+        "even the right password waits"
+    );
+    let failures = audit::latest(&app.state.db, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "session.login" && r.outcome != "success")
+        .count();
+    assert_eq!(failures, 6);
+}
+
+#[tokio::test]
+async fn disabled_local_login_refuses_the_password_form() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.local_login_enabled = false).await;
+    let res = app
+        .anonymous()
+        .post(app.at("/auth/login"))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?error=disabled"));
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let post = |origin: Option<&str>, site: Option<&str>| {
+        let mut req = app.client.post(app.at("/api/v1/machines")).json(&json!({"mac": "52:54:00:00:00:01"}));
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        if let Some(site) = site {
+            req = req.header("sec-fetch-site", site);
+        }
+        req.send()
+    };
+    assert_eq!(post(Some("http://evil.example"), None).await.unwrap().status(), 403);
+    assert_eq!(post(None, Some("cross-site")).await.unwrap().status(), 403);
+    assert_eq!(post(Some("http://evil.example"), Some("same-site")).await.unwrap().status(), 403);
+    assert_eq!(app.count().await, 0);
+    assert_eq!(post(Some("http://127.0.0.1:3000"), Some("same-origin")).await.unwrap().status(), 201);
+}
+
+#[tokio::test]
+async fn tokens_work_until_revoked_or_expired() {
+    let app = spawn_app(Backend::Postgres).await;
+    let token = app.token(ConsoleRole::Operator).await;
+    let anonymous = app.anonymous();
+    let list = |t: String| anonymous.get(app.at("/api/v1/machines")).bearer_auth(t).send();
+    assert_eq!(list(token.clone()).await.unwrap().status(), 200);
+    let tokens = app.state.access.list_tokens(&Principal::cli()).await.unwrap();
+    assert!(tokens[0].last_used_at.is_some());
+    app.state.access.revoke_token(&Principal::cli(), tokens[0].id).await.unwrap();
+    let res = list(token).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.json::<Value>().await.unwrap()["message"].as_str().unwrap().contains("revoked"));
+    let (_, expiring) = app
+        .state
+        .access
+        .create_token(&Principal::cli(), "short", ConsoleRole::Viewer, Some(std::time::Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert_eq!(list(expiring.clone()).await.unwrap().status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(list(expiring).await.unwrap().status(), 401);
+    assert_eq!(list("pgt_made_up".into()).await.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn the_cli_creates_tokens_and_resets_the_admin_password() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let url = secrecy::ExposeSecret::expose_secret(&app.database_url).to_string();
+    let pangea = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
+            .args(args)
+            .args(["--database-url", &url])
+            .output()
+            .unwrap()
+    };
+    let out = pangea(&["token", "create", "--name", "ci", "--role", "viewer", "--expires", "30d"]);
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("pgt_"));
+    assert_eq!(app.anonymous().get(app.at("/api/v1/machines")).bearer_auth(&token).send().await.unwrap().status(), 200);
+    let stored: String = sqlx::query_scalar::<_, String>("SELECT token_hash FROM api_tokens WHERE name = 'ci'")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(!stored.contains(&token[4..]), "only a hash is stored");
+    let listing = String::from_utf8(pangea(&["token", "list"]).stdout).unwrap();
+    assert!(listing.contains("ci") && listing.contains("viewer") && !listing.contains(&token));
+    let bad = pangea(&["token", "create", "--name", "x", "--role", "boss"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("\"boss\" is not a role"));
+
+    let out = pangea(&["admin", "reset-password"]);
+    assert!(out.status.success(), "{out:?}");
+    let password = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(password.len() >= 20);
+    let res = app
+        .anonymous()
+        .post(app.at("/auth/login"))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers()["location"].to_str().unwrap().contains("error=invalid"), "the old password no longer works");
+    app.sign_in("admin", &password).await;
+    let hash: String = sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE username = 'admin'")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+}
+
+#[tokio::test]
+async fn a_group_binding_takes_effect_on_the_next_request() {
+    let app = spawn_app(Backend::Postgres).await;
+    add_local_user(&app, "newbie", ConsoleRole::Viewer).await;
+    let newbie = app.sign_in("newbie", "newbie-password").await;
+    assert_eq!(
+        newbie
+            .post(app.at("/api/v1/machines"))
+            .json(&json!({"mac": "52:54:00:00:00:01"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    app.state.access.bind(&Principal::cli(), "user", "newbie", ConsoleRole::Operator).await.unwrap();
+    assert_eq!(
+        newbie
+            .post(app.at("/api/v1/machines"))
+            .json(&json!({"mac": "52:54:00:00:00:01"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+}
