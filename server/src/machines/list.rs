@@ -31,6 +31,8 @@ impl Cursor {
 #[derive(Debug, PartialEq)]
 enum Filter {
     Label(String, String),
+    /// A full MAC in any accepted form: the machine with exactly that MAC (an index lookup).
+    Mac(String),
     Substring(String),
 }
 
@@ -42,9 +44,10 @@ fn filter(search: &str) -> Option<Filter> {
     if let Some((k, v)) = term.split_once('=') {
         return Some(Filter::Label(k.trim().to_string(), v.trim().to_string()));
     }
-    // A full MAC in any accepted form finds the machine in its stored form.
-    let term = term.parse::<MacAddr>().map(|m| m.to_string()).unwrap_or_else(|_| term.to_lowercase());
-    Some(Filter::Substring(term))
+    Some(match term.parse::<MacAddr>() {
+        Ok(mac) => Filter::Mac(mac.to_string()),
+        Err(_) => Filter::Substring(term.to_lowercase()),
+    })
 }
 
 fn like_pattern(term: &str) -> String {
@@ -78,6 +81,10 @@ pub async fn fetch_page(db: &Database, query: &MachineQuery) -> Result<MachinePa
             ));
             binds.push(key);
             binds.push(value);
+        }
+        Some(Filter::Mac(mac)) => {
+            conditions.push(format!("mac = ${}", binds.len() + 1));
+            binds.push(mac);
         }
         Some(Filter::Substring(term)) => {
             conditions.push(format!("search_text LIKE ${} ESCAPE '\\'", binds.len() + 1));
@@ -139,7 +146,7 @@ mod tests {
     #[test]
     fn search_terms_become_filters() {
         assert_eq!(filter("rack = r1"), Some(Filter::Label("rack".into(), "r1".into())));
-        assert_eq!(filter("5254.0000.0001"), Some(Filter::Substring("52:54:00:00:00:01".into())));
+        assert_eq!(filter("5254.0000.0001"), Some(Filter::Mac("52:54:00:00:00:01".into())));
         assert_eq!(filter("Node-1"), Some(Filter::Substring("node-1".into())));
         assert_eq!(filter("  "), None);
         assert_eq!(like_pattern("a_b%"), "%a\\_b\\%%");
