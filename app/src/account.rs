@@ -19,6 +19,11 @@ impl Me {
     pub fn is_admin(&self) -> bool {
         self.role == Some(ConsoleRole::Admin)
     }
+
+    /// Whether to offer adding, editing, importing and deleting machines.
+    pub fn can_change_machines(&self) -> bool {
+        self.role >= Some(ConsoleRole::Operator)
+    }
 }
 
 /// The signed-in person, or `None`: answers every caller about themselves only.
@@ -32,4 +37,18 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
             Some(Me { name: who.actor(), role: who.role, method: who.auth_method().into() })
         }
     })
+}
+
+/// How people can sign in on this server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginOptions {
+    pub single_sign_on: bool,
+    pub local_password: bool,
+}
+
+/// Public: the login page shows only the ways that work.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "sign_in_methods")]
+pub async fn sign_in_methods() -> Result<LoginOptions, AppError> {
+    use_context::<LoginOptions>()
+        .ok_or_else(|| AppError::Internal { request_id: "no sign-in methods in context".into() })
 }

@@ -277,6 +277,56 @@ impl AccessStore {
         Ok(principal)
     }
 
+    /// Records a single sign-on: creates or updates the IdP user (with the groups it has now)
+    /// and returns their principal. A name that belongs to a local account is refused.
+    pub async fn login_oidc(
+        &self,
+        identity: &crate::oidc::OidcIdentity,
+        origin: &Origin,
+    ) -> Result<Principal, AppError> {
+        let anonymous = Principal::anonymous(origin.ip, origin.user_agent.clone());
+        let event = Event::new("session.login", "user")
+            .target("", &identity.username)
+            .summary(json!({ "method": "oidc", "subject": identity.subject, "groups": identity.groups }));
+        let result = async {
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let row = sqlx::query(
+                "INSERT INTO users (username, source, groups, created_at, last_login_at) VALUES ($1, 'oidc', $2, $3, $3) \
+                 ON CONFLICT (username) DO UPDATE SET groups = excluded.groups, last_login_at = excluded.last_login_at \
+                 WHERE users.source = 'oidc' RETURNING id",
+            )
+            .bind(&identity.username)
+            .bind(identity.groups.join(","))
+            .bind(now())
+            .fetch_optional(&mut *tx)
+            .await
+            .or_internal()?
+            .ok_or_else(|| AppError::Forbidden {
+                message: format!("\"{}\" is a local account here, so single sign-on cannot use that name.", identity.username),
+            })?;
+            let user_id: i64 = row.try_get("id").or_internal()?;
+            tx.commit().await.or_internal()?;
+            let principal = self
+                .principal_for_user(user_id, origin)
+                .await?
+                .ok_or_else(|| AppError::Forbidden { message: "This account is disabled in Pangea.".into() })?;
+            audit::record(&self.db, &principal, event.clone().target(user_id, &identity.username)).await.or_internal()?;
+            Ok(principal)
+        }
+        .await;
+        settle(&self.db, &anonymous, event, result).await
+    }
+
+    /// Records a single sign-on that failed before Pangea knew who it was.
+    pub async fn sso_failed(&self, error: &crate::oidc::OidcError, origin: &Origin) {
+        let who = Principal::anonymous(origin.ip, origin.user_agent.clone());
+        let failure = AppError::Unauthorized { message: error.to_string() };
+        let event = Event::new("session.login", "user").summary(json!({ "method": "oidc" }));
+        if let Err(e) = audit::record(&self.db, &who, event.failed(&failure)).await {
+            tracing::error!(error = %e, "could not record a failed sign-in");
+        }
+    }
+
     /// The principal of a signed-in user, or `None` when the user is gone or disabled.
     pub async fn principal_for_user(&self, user_id: i64, origin: &Origin) -> Result<Option<Principal>, AppError> {
         let Some(row) = sqlx::query("SELECT username, source, groups, disabled FROM users WHERE id = $1")

@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the console and the boot endpoints (the default when no subcommand is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -28,6 +28,9 @@ pub enum Command {
     /// Break-glass administration of local accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Role bindings.
+    #[command(subcommand)]
+    Access(AccessCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +56,23 @@ pub enum TokenCommand {
         #[command(flatten)]
         storage: StorageArgs,
         id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Bind an IdP group (or, with --user, one user) to a console role.
+    Bind {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The group (or user name) to bind.
+        subject: String,
+        /// admin, operator or viewer.
+        #[arg(long, value_parser = app::access::ConsoleRole::parse)]
+        role: app::access::ConsoleRole,
+        /// Bind a single user instead of a group.
+        #[arg(long)]
+        user: bool,
     },
 }
 
@@ -127,12 +147,37 @@ pub struct ServeArgs {
     /// An IdP group bound to the admin role at start-up (once; edit it later on the Access page)
     #[arg(long, env = "PANGEA_BOOTSTRAP_ADMIN_GROUP")]
     pub bootstrap_admin_group: Option<String>,
+    /// OpenID provider's issuer URL, for single sign-on (discovery finds the rest)
+    #[arg(long, env = "PANGEA_OIDC_ISSUER")]
+    pub oidc_issuer: Option<url::Url>,
+    /// The client id Pangea is registered under at the provider
+    #[arg(long, env = "PANGEA_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// A file holding the client secret (or set PANGEA_OIDC_CLIENT_SECRET; never a flag)
+    #[arg(long, env = "PANGEA_OIDC_CLIENT_SECRET_FILE")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// Extra scopes to request, comma-separated (openid, email, profile, groups and
+    /// offline_access are requested when the provider offers them)
+    #[arg(long, env = "PANGEA_OIDC_SCOPES", value_delimiter = ',')]
+    pub oidc_scopes: Vec<String>,
+    /// The claim that names the user [default: email]
+    #[arg(long, env = "PANGEA_OIDC_USERNAME_CLAIM")]
+    pub oidc_username_claim: Option<String>,
+    /// The claim that lists the user's groups [default: groups]
+    #[arg(long, env = "PANGEA_OIDC_GROUPS_CLAIM")]
+    pub oidc_groups_claim: Option<String>,
 }
 
 /// The options a TOML file may hold.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    oidc_issuer: Option<url::Url>,
+    oidc_client_id: Option<String>,
+    oidc_client_secret_file: Option<PathBuf>,
+    oidc_scopes: Option<Vec<String>>,
+    oidc_username_claim: Option<String>,
+    oidc_groups_claim: Option<String>,
     public_url: Option<url::Url>,
     disable_local_login: Option<bool>,
     session_idle_timeout: Option<String>,
@@ -163,6 +208,8 @@ pub struct Config {
     /// The local admin's first password, from `PANGEA_BOOTSTRAP_PASSWORD` only (never a flag,
     /// which would show in the process list).
     pub bootstrap_password: Option<SecretString>,
+    /// Single sign-on, when an issuer is configured.
+    pub oidc: Option<crate::oidc::OidcSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +222,8 @@ pub enum ConfigError {
     DataDirNotUtf8(PathBuf),
     #[error("{0} in the config file: {1}")]
     Value(&'static str, String),
+    #[error("single sign-on: {0}")]
+    Oidc(String),
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -221,7 +270,49 @@ impl ServeArgs {
                 url::Url::parse(&format!("http://{listen}")).map_err(|e| ConfigError::Value("listen", e.to_string()))?
             }
         };
+        let oidc = match self.oidc_issuer.or(file.oidc_issuer) {
+            None => None,
+            Some(issuer) => {
+                let client_id = self
+                    .oidc_client_id
+                    .or(file.oidc_client_id)
+                    .ok_or_else(|| ConfigError::Oidc("--oidc-issuer needs --oidc-client-id".into()))?;
+                let client_secret = match (
+                    std::env::var("PANGEA_OIDC_CLIENT_SECRET").ok().filter(|s| !s.is_empty()),
+                    self.oidc_client_secret_file.or(file.oidc_client_secret_file),
+                ) {
+                    (Some(secret), _) => SecretString::from(secret),
+                    (None, Some(path)) => std::fs::read_to_string(&path)
+                        .map(|s| SecretString::from(s.trim().to_string()))
+                        .map_err(|e| ConfigError::Read(path, e))?,
+                    (None, None) => {
+                        return Err(ConfigError::Oidc(
+                            "set PANGEA_OIDC_CLIENT_SECRET or --oidc-client-secret-file for the client secret".into(),
+                        ));
+                    }
+                };
+                let join = |path: &str| public_url.join(path).map_err(|e| ConfigError::Oidc(e.to_string()));
+                Some(crate::oidc::OidcSettings {
+                    issuer,
+                    client_id,
+                    client_secret,
+                    redirect_url: join("/auth/oidc/callback")?,
+                    post_logout_url: join("/login?signed_out=1")?,
+                    extra_scopes: if self.oidc_scopes.is_empty() {
+                        file.oidc_scopes.unwrap_or_default()
+                    } else {
+                        self.oidc_scopes
+                    },
+                    username_claim: self
+                        .oidc_username_claim
+                        .or(file.oidc_username_claim)
+                        .unwrap_or_else(|| "email".into()),
+                    groups_claim: self.oidc_groups_claim.or(file.oidc_groups_claim).unwrap_or_else(|| "groups".into()),
+                })
+            }
+        };
         Ok(Config {
+            oidc,
             session_idle_timeout: duration(
                 self.session_idle_timeout,
                 file.session_idle_timeout,

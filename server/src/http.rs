@@ -25,8 +25,13 @@ pub fn console_router(state: AppState) -> Router {
     let leptos_options = state.leptos.clone();
     let routes = generate_route_list(app::App);
     let service: SharedMachineService = state.machines.clone();
+    let methods = app::account::LoginOptions {
+        single_sign_on: state.oidc.is_some(),
+        local_password: state.access.local_login_enabled(),
+    };
     let context = move || {
         leptos::prelude::provide_context(service.clone());
+        leptos::prelude::provide_context(methods);
         leptos::nonce::provide_nonce();
     };
     let server_fn_context = context.clone();

@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod machines;
+pub mod oidc;
 pub mod session;
 pub mod telemetry;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub access: Arc<access::AccessStore>,
     pub sessions: session::SessionBackend,
     pub auth: AuthSettings,
+    /// Single sign-on, when configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
     pub metrics: Arc<http::metrics::Metrics>,
     pub leptos: leptos::config::LeptosOptions,
 }
@@ -70,6 +73,7 @@ impl AppState {
                 idle_timeout: config.session_idle_timeout,
                 absolute_timeout: config.session_absolute_timeout,
             },
+            oidc: config.oidc.clone().map(|settings| Arc::new(oidc::Oidc::new(settings))),
             metrics: Arc::new(http::metrics::Metrics::new(&db)),
             leptos: config.leptos_options(),
             db,

@@ -1,7 +1,7 @@
 use app::access::Principal;
 use clap::Parser;
 use pangea::access::AccessStore;
-use pangea::config::{AdminCommand, AuditCommand, Cli, Command, ServeArgs, StorageArgs, TokenCommand};
+use pangea::config::{AccessCommand, AdminCommand, AuditCommand, Cli, Command, ServeArgs, StorageArgs, TokenCommand};
 use pangea::db::Database;
 use std::process::ExitCode;
 
@@ -9,11 +9,14 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     let result = match Cli::parse().command {
         None => return serve(ServeArgs::parse_from(["pangea"])).await,
-        Some(Command::Serve(args)) => return serve(args).await,
+        Some(Command::Serve(args)) => return serve(*args).await,
         Some(Command::Audit(AuditCommand::Verify(storage))) => return verify_audit(storage).await,
         Some(Command::Token(command)) => token(command).await,
         Some(Command::Admin(AdminCommand::ResetPassword { storage, username })) => {
             reset_password(storage, username).await
+        }
+        Some(Command::Access(AccessCommand::Bind { storage, subject, role, user })) => {
+            bind(storage, subject, role, user).await
         }
     };
     match result {
@@ -121,5 +124,13 @@ async fn reset_password(storage: StorageArgs, username: String) -> Result<(), St
         }
         None => println!("Password for {username} set from PANGEA_NEW_PASSWORD."),
     }
+    Ok(())
+}
+
+async fn bind(storage: StorageArgs, subject: String, role: app::access::ConsoleRole, user: bool) -> Result<(), String> {
+    let access = AccessStore::new(open(&storage).await?, true);
+    let kind = if user { "user" } else { "group" };
+    access.bind(&Principal::cli(), kind, &subject, role).await.map_err(|e| e.to_string())?;
+    println!("Bound {kind} {subject} to {}.", role.as_str());
     Ok(())
 }

@@ -4,14 +4,15 @@
 use crate::AppState;
 use crate::access::Origin;
 use crate::audit::{self, Event};
+use crate::oidc::OidcError;
 use crate::session::{UserSession, delete_session};
 use app::access::Principal;
 use app::error::AppError;
-use axum::extract::{ConnectInfo, Form, Request, State};
+use axum::extract::{ConnectInfo, Form, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -22,6 +23,89 @@ pub fn router() -> Router<AppState> {
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/logout-everywhere", post(logout_everywhere))
+        .route("/auth/oidc/start", get(sso_start))
+        .route("/auth/oidc/callback", get(sso_callback))
+}
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Sends the browser to the IdP, keeping state, nonce and PKCE verifier in the session.
+async fn sso_start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: UserSession,
+    headers: HeaderMap,
+    Query(query): Query<StartQuery>,
+) -> Response {
+    let Some(oidc) = &state.oidc else { return Redirect::to("/login?error=sso_off").into_response() };
+    match oidc.begin(local_path(&query.next).to_string()).await {
+        Ok((url, pending)) => match session.start_sso(pending).await {
+            Ok(()) => Redirect::to(url.as_str()).into_response(),
+            Err(e) => json_error(crate::error::internal(e)),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "single sign-on could not start");
+            state.access.sso_failed(&e, &origin_of(peer, &headers)).await;
+            Redirect::to(&format!("/login?error={}", e.code())).into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Where the IdP sends the browser back: verifies everything, then signs the person in.
+async fn sso_callback(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: UserSession,
+    headers: HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let origin = origin_of(peer, &headers);
+    let Some(oidc) = &state.oidc else { return Redirect::to("/login?error=sso_off").into_response() };
+    let pending = session.take_sso().await;
+    let outcome = match (pending, query) {
+        (_, CallbackQuery { error: Some(error), error_description, .. }) => Err(OidcError::Denied(format!(
+            "{error}{}",
+            error_description.map(|d| format!(" ({d})")).unwrap_or_default()
+        ))),
+        (Some(pending), CallbackQuery { code: Some(code), state: Some(returned), .. }) => {
+            let next = pending.next.clone();
+            oidc.finish(pending, &returned, code).await.map(|identity| (identity, next))
+        }
+        _ => Err(OidcError::State),
+    };
+    let (identity, next) = match outcome {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "single sign-on failed");
+            state.access.sso_failed(&e, &origin).await;
+            return Redirect::to(&format!("/login?error={}", e.code())).into_response();
+        }
+    };
+    let principal = match state.access.login_oidc(&identity, &origin).await {
+        Ok(p) => p,
+        Err(AppError::Forbidden { .. }) => return Redirect::to("/login?error=sso_refused").into_response(),
+        Err(e) => return json_error(e),
+    };
+    let Some(user_id) = principal.user_id() else { return Redirect::to("/login?error=sso_refused").into_response() };
+    match session.sign_in(user_id).await {
+        Ok(id) => match state.access.remember_session(user_id, &id, &origin).await {
+            Ok(()) => Redirect::to(local_path(&next)).into_response(),
+            Err(e) => json_error(e),
+        },
+        Err(e) => json_error(crate::error::internal(e)),
+    }
 }
 
 fn origin_of(peer: SocketAddr, headers: &HeaderMap) -> Origin {
@@ -172,6 +256,7 @@ async fn logout_everywhere(State(state): State<AppState>, req: Request) -> Respo
 async fn sign_out(state: &AppState, req: Request, everywhere: bool) -> Response {
     let (mut parts, _) = req.into_parts();
     let who = parts.extensions.get::<Principal>().cloned();
+    let who_was_oidc = who.as_ref().is_some_and(|p| p.auth_method() == "oidc");
     let Ok(session) =
         <UserSession as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, state).await
     else {
@@ -200,7 +285,15 @@ async fn sign_out(state: &AppState, req: Request, everywhere: bool) -> Response 
         let _ = audit::record(&state.db, &who, event).await;
     }
     let _ = session.sign_out().await;
-    Redirect::to("/login?signed_out=1").into_response()
+    // People who came through the IdP leave it too, when it offers a way.
+    let via_idp = who_was_oidc;
+    match (via_idp, &state.oidc) {
+        (true, Some(oidc)) => match oidc.logout_url().await {
+            Some(url) => Redirect::to(url.as_str()).into_response(),
+            None => Redirect::to("/login?signed_out=1").into_response(),
+        },
+        _ => Redirect::to("/login?signed_out=1").into_response(),
+    }
 }
 
 #[cfg(test)]

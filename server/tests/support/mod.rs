@@ -45,35 +45,36 @@ async fn fresh_database(backend: Backend, dir: &std::path::Path) -> SecretString
 /// The local admin's password in every test server.
 pub const ADMIN_PASSWORD: &str = "pangea-test-password";
 
-pub fn test_config(database_url: SecretString, dir: &std::path::Path) -> Config {
+pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: SocketAddr) -> Config {
     Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen,
         boot_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.into(),
         database_url,
         log_format: LogFormat::Human,
         site_root: dir.join("site"),
-        public_url: "http://127.0.0.1:3000".parse().unwrap(),
+        public_url: format!("http://{listen}").parse().unwrap(),
         local_login_enabled: true,
         session_idle_timeout: std::time::Duration::from_secs(3600),
         session_absolute_timeout: std::time::Duration::from_secs(7200),
         bootstrap_admin_group: Some("pangea-admins".into()),
         bootstrap_password: Some(SecretString::from(ADMIN_PASSWORD)),
+        oidc: None,
     }
 }
 
 /// A console over a fresh database whose `client` is signed in as the local admin.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |_| {}).await
+    spawn_app_with(backend, async |_| {}).await
 }
 
-pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+pub async fn spawn_app_with(backend: Backend, adjust: impl AsyncFnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(fresh_database(backend, dir.path()).await, dir.path());
-    adjust(&mut config);
-    let state = AppState::new(&config).await.expect("start");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let mut config = test_config(fresh_database(backend, dir.path()).await, dir.path(), addr);
+    adjust(&mut config).await;
+    let state = AppState::new(&config).await.expect("start");
     let router = pangea::http::console_router(state.clone());
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();

@@ -52,6 +52,7 @@ pub fn MachineList() -> impl IntoView {
         }
     });
     let page = Resource::new(move || query.get(), list_machines);
+    let me = Resource::new(|| (), |_| crate::account::current_user());
     let selected = RwSignal::new(BTreeSet::<i64>::new());
     Effect::new(move |_| {
         query.track();
@@ -72,8 +73,15 @@ pub fn MachineList() -> impl IntoView {
             <div class="page-head">
                 <h1>"Machines"</h1>
                 <div class="actions">
-                    <A href="/machines/new" attr:class="button primary">"Add machine"</A>
-                    <A href="/machines/import" attr:class="button">"Import"</A>
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let can_change = me.await.ok().flatten().is_some_and(|m| m.can_change_machines());
+                            can_change.then(|| view! {
+                                <A href="/machines/new" attr:class="button primary">"Add machine"</A>
+                                <A href="/machines/import" attr:class="button">"Import"</A>
+                            })
+                        })}
+                    </Suspense>
                     <a class="button" href=export_href download="machines.csv">"Export CSV"</a>
                 </div>
             </div>
@@ -87,12 +95,15 @@ pub fn MachineList() -> impl IntoView {
                 }}
                 <button type="submit" class="button">"Search"</button>
             </Form>
-            <BulkActions selected page />
             <Transition fallback=|| view! { <SkeletonTable /> }>
                 {move || Suspend::new(async move {
+                    let can_change = me.await.ok().flatten().is_some_and(|m| m.can_change_machines());
                     match page.await {
-                        Ok(result) => view! { <MachineTable machines=result.items.clone() query selected />
-                            <Pager query next=result.next.clone() /> }.into_any(),
+                        Ok(result) => view! {
+                            {can_change.then(|| view! { <BulkActions selected page /> })}
+                            <MachineTable machines=result.items.clone() query selected can_change />
+                            <Pager query next=result.next.clone() />
+                        }.into_any(),
                         Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
                     }
                 })}
@@ -133,7 +144,12 @@ fn SortHeader(key: SortKey, label: &'static str, query: Memo<MachineQuery>) -> i
 }
 
 #[component]
-fn MachineTable(machines: Vec<Machine>, query: Memo<MachineQuery>, selected: RwSignal<BTreeSet<i64>>) -> impl IntoView {
+fn MachineTable(
+    machines: Vec<Machine>,
+    query: Memo<MachineQuery>,
+    selected: RwSignal<BTreeSet<i64>>,
+    can_change: bool,
+) -> impl IntoView {
     if machines.is_empty() {
         let searching = query.get_untracked().search.is_some();
         return view! {
@@ -163,9 +179,11 @@ fn MachineTable(machines: Vec<Machine>, query: Memo<MachineQuery>, selected: RwS
             <table class="machines">
                 <thead>
                     <tr>
-                        <th scope="col" class="check">
-                            <input type="checkbox" aria-label="Select all on this page" prop:checked=all_selected on:change=toggle_all />
-                        </th>
+                        {can_change.then(|| view! {
+                            <th scope="col" class="check">
+                                <input type="checkbox" aria-label="Select all on this page" prop:checked=all_selected on:change=toggle_all />
+                            </th>
+                        })}
                         <SortHeader key=SortKey::Mac label="MAC" query />
                         <SortHeader key=SortKey::Hostname label="Host name" query />
                         <SortHeader key=SortKey::Role label="Role" query />
@@ -184,9 +202,11 @@ fn MachineTable(machines: Vec<Machine>, query: Memo<MachineQuery>, selected: RwS
                         };
                         view! {
                             <tr>
-                                <td class="check">
-                                    <input type="checkbox" aria-label=format!("Select {}", m.mac) prop:checked=checked on:change=toggle />
-                                </td>
+                                {can_change.then(|| view! {
+                                    <td class="check">
+                                        <input type="checkbox" aria-label=format!("Select {}", m.mac) prop:checked=checked on:change=toggle />
+                                    </td>
+                                })}
                                 <td class="mono"><A href=format!("/machines/{id}")>{m.mac.clone()}</A></td>
                                 <td>{m.hostname.clone().unwrap_or_default()}</td>
                                 <td><span class="badge" class:controller=m.role == crate::machines::fields::Role::Controller>{m.role.as_str()}</span></td>

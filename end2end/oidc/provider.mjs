@@ -1,0 +1,103 @@
+// A real OpenID provider for tests: npm oidc-provider (a certified implementation) with a small
+// login form and three users in groups. Never for production: its keys are made at start-up.
+//
+//   node oidc/provider.mjs PORT CLIENT_SECRET REDIRECT_URI [POST_LOGOUT_URI]
+//
+// It registers the confidential client "pangea" for REDIRECT_URI and also allows dynamic client
+// registration (POST /reg), so each integration test can register its own redirect URI.
+import Provider from 'oidc-provider';
+import { createServer } from 'node:http';
+
+const [port, clientSecret, redirectUri, postLogoutUri] = process.argv.slice(2);
+const issuer = `http://127.0.0.1:${port}`;
+
+const users = {
+  alice: { password: 'alice-password', email: 'alice@example.com', name: 'Alice Admin', groups: ['pangea-admins'] },
+  olga: { password: 'olga-password', email: 'olga@example.com', name: 'Olga Operator', groups: ['pangea-operators'] },
+  victor: { password: 'victor-password', email: 'victor@example.com', name: 'Victor Viewer', groups: ['pangea-viewers'] },
+};
+
+const provider = new Provider(issuer, {
+  clients: [{
+    client_id: 'pangea',
+    client_secret: clientSecret,
+    redirect_uris: [redirectUri],
+    post_logout_redirect_uris: postLogoutUri ? [postLogoutUri] : [],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+  }],
+  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+  claims: { email: ['email', 'email_verified'], profile: ['name', 'preferred_username'], groups: ['groups'] },
+  conformIdTokenClaims: false,
+  pkce: { required: () => true },
+  features: {
+    devInteractions: { enabled: false },
+    registration: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+  },
+  interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  async findAccount(ctx, id) {
+    const user = users[id];
+    if (!user) return undefined;
+    return {
+      accountId: id,
+      async claims() {
+        return { sub: id, email: user.email, email_verified: true, name: user.name, preferred_username: id, groups: user.groups };
+      },
+    };
+  },
+  async loadExistingGrant(ctx) {
+    // Like Dex's skipApprovalScreen: every client gets what it asks for, without a consent page.
+    const grant = new provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+    grant.addOIDCScope(ctx.oidc.params.scope ?? 'openid');
+    grant.addOIDCClaims(['email', 'email_verified', 'name', 'preferred_username', 'groups']);
+    await grant.save();
+    return grant;
+  },
+});
+provider.proxy = false;
+
+const page = (uid, error) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test IdP sign-in</title></head>
+<body><main><h1>Test IdP</h1>${error ? `<p role="alert">${error}</p>` : ''}
+<form method="post" action="/interaction/${uid}/login">
+<label for="idp-user">IdP user</label><input id="idp-user" name="login" autocomplete="username">
+<label for="idp-password">IdP password</label><input id="idp-password" name="password" type="password">
+<button type="submit">Continue</button>
+<button type="submit" formaction="/interaction/${uid}/abort">Cancel</button>
+</form></main></body></html>`;
+
+const readForm = (req) => new Promise((resolve) => {
+  let body = '';
+  req.on('data', (c) => { body += c; });
+  req.on('end', () => resolve(new URLSearchParams(body)));
+});
+
+const callback = provider.callback();
+createServer(async (req, res) => {
+  try {
+    const match = req.url.match(/^\/interaction\/([^/?]+)(\/login|\/abort)?/);
+    if (match) {
+      const [, uid, action] = match;
+      await provider.interactionDetails(req, res);
+      if (!action) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page(uid));
+        return;
+      }
+      if (action === '/abort') {
+        await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
+        return;
+      }
+      const form = await readForm(req);
+      const user = users[form.get('login')];
+      if (!user || user.password !== form.get('password')) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page(uid, 'Wrong user or password.'));
+        return;
+      }
+      await provider.interactionFinished(req, res, { login: { accountId: form.get('login') } }, { mergeWithLastSubmission: false });
+      return;
+    }
+    callback(req, res);
+  } catch (err) {
+    res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err));
+  }
+}).listen(Number(port), '127.0.0.1', () => console.log(`test IdP ready at ${issuer}`));

@@ -1,0 +1,225 @@
+//! Single sign-on against a real OpenID provider (npm oidc-provider, started by `.ci/test` at
+//! PANGEA_TEST_OIDC_ISSUER). Each test registers its own client there, for its own callback URL.
+
+mod support;
+
+use app::access::{ConsoleRole, Principal};
+use pangea::oidc::OidcSettings;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use support::{Backend, TestApp, spawn_app_with};
+
+fn issuer() -> String {
+    std::env::var("PANGEA_TEST_OIDC_ISSUER")
+        .expect("PANGEA_TEST_OIDC_ISSUER is not set: run the tests with .ci/test, which starts a test OpenID provider")
+}
+
+/// Registers a confidential client at the test IdP; returns its id and secret.
+async fn register_client(issuer: &str, redirect: &str) -> (String, String) {
+    let res: Value = reqwest::Client::new()
+        .post(format!("{issuer}/reg"))
+        .json(&json!({
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (res["client_id"].as_str().unwrap().into(), res["client_secret"].as_str().unwrap().into())
+}
+
+async fn spawn_with_sso(backend: Backend, issuer_url: &str, secret_override: Option<&str>) -> TestApp {
+    spawn_app_with(backend, async |config| {
+        let redirect = config.public_url.join("/auth/oidc/callback").unwrap();
+        let (client_id, secret) = if issuer_url == issuer_for_registration() {
+            register_client(issuer_url, redirect.as_str()).await
+        } else {
+            ("pangea".into(), "unused".into())
+        };
+        config.oidc = Some(OidcSettings {
+            issuer: issuer_url.parse().unwrap(),
+            client_id,
+            client_secret: SecretString::from(secret_override.map(str::to_string).unwrap_or(secret)),
+            redirect_url: redirect,
+            post_logout_url: config.public_url.join("/login?signed_out=1").unwrap(),
+            extra_scopes: vec![],
+            username_claim: "email".into(),
+            groups_claim: "groups".into(),
+        });
+    })
+    .await
+}
+
+/// The live test IdP, where clients can be registered (other issuers in these tests are dead).
+fn issuer_for_registration() -> String {
+    std::env::var("PANGEA_TEST_OIDC_ISSUER").unwrap_or_default()
+}
+
+/// Runs the whole browser journey with a cookie-keeping client; returns it and where it ended.
+async fn sso_sign_in(app: &TestApp, user: &str, password: &str) -> (reqwest::Client, reqwest::Url) {
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let form_page = client.get(app.at("/auth/oidc/start?next=/machines")).send().await.unwrap();
+    assert_eq!(form_page.status(), 200, "the IdP's login form");
+    assert!(form_page.url().path().starts_with("/interaction/"), "expected the IdP's form, got {}", form_page.url());
+    let action = form_page.url().path().to_string() + "/login";
+    let idp = form_page.url().origin().ascii_serialization();
+    let done =
+        client.post(format!("{idp}{action}")).form(&[("login", user), ("password", password)]).send().await.unwrap();
+    let url = done.url().clone();
+    (client, url)
+}
+
+#[tokio::test]
+async fn a_person_signs_in_through_the_idp_with_the_role_of_their_group() {
+    let issuer = issuer();
+    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    let (alice, ended) = sso_sign_in(&app, "alice", "alice-password").await;
+    assert_eq!(ended.path(), "/machines", "ended at {ended}");
+    let me: Value =
+        alice.post(app.at("/api/gui/current_user")).json(&json!({})).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me, json!({"name": "alice@example.com", "role": "admin", "method": "oidc"}));
+    let login = pangea::audit::latest(&app.state.db, 5)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.action == "session.login")
+        .unwrap();
+    assert_eq!(
+        (login.actor.as_str(), login.auth_method.as_str(), login.outcome.as_str()),
+        ("alice@example.com", "oidc", "success")
+    );
+}
+
+#[tokio::test]
+async fn a_group_without_a_binding_gets_nothing_until_an_admin_binds_it() {
+    let issuer = issuer();
+    let app = spawn_with_sso(Backend::Postgres, &issuer, None).await;
+    let (victor, _) = sso_sign_in(&app, "victor", "victor-password").await;
+    assert_eq!(victor.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 403);
+    app.state.access.bind(&Principal::cli(), "group", "pangea-viewers", ConsoleRole::Viewer).await.unwrap();
+    assert_eq!(victor.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
+    let res = victor.post(app.at("/api/v1/machines")).json(&json!({"mac": "52:54:00:00:00:01"})).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn a_replayed_or_forged_callback_is_refused() {
+    let issuer = issuer();
+    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    let client =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // Walk the redirects by hand, to hold on to the callback URL.
+    let mut url: reqwest::Url = app.at("/auth/oidc/start?next=/machines").parse().unwrap();
+    let mut callback = None;
+    for _ in 0..10 {
+        let res = client.get(url.clone()).send().await.unwrap();
+        if res.status() == 200 {
+            let action = format!("{}{}/login", res.url().origin().ascii_serialization(), res.url().path());
+            let res =
+                client.post(action).form(&[("login", "olga"), ("password", "olga-password")]).send().await.unwrap();
+            url = res.url().join(res.headers()["location"].to_str().unwrap()).unwrap();
+            continue;
+        }
+        let next = res.url().join(res.headers()["location"].to_str().unwrap()).unwrap();
+        if next.path() == "/auth/oidc/callback" {
+            callback = Some(next);
+            break;
+        }
+        url = next;
+    }
+    let callback = callback.expect("the IdP sent the browser back");
+    let first = client.get(callback.clone()).send().await.unwrap();
+    assert_eq!(first.headers()["location"], "/machines");
+    let replay = client.get(callback.clone()).send().await.unwrap();
+    assert_eq!(replay.headers()["location"], "/login?error=sso_state", "a used state is gone");
+    let mut forged = callback.clone();
+    let code = callback.query_pairs().find(|(k, _)| k == "code").unwrap().1.to_string();
+    forged.set_query(Some(&format!("code={code}&state=forged")));
+    let res = app.anonymous().get(forged).send().await.unwrap();
+    assert_eq!(res.headers()["location"], "/login?error=sso_state", "no sign-in was started in that browser");
+    let failures = pangea::audit::latest(&app.state.db, 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "session.login" && r.outcome == "denied")
+        .count();
+    assert!(failures >= 2);
+}
+
+#[tokio::test]
+async fn cancelling_at_the_idp_says_so() {
+    let issuer = issuer();
+    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let form_page = client.get(app.at("/auth/oidc/start")).send().await.unwrap();
+    let abort = format!("{}{}/abort", form_page.url().origin().ascii_serialization(), form_page.url().path());
+    let ended = client.post(abort).send().await.unwrap();
+    assert_eq!(ended.url().path(), "/login");
+    assert_eq!(ended.url().query(), Some("error=sso_denied"));
+    assert!(ended.text().await.unwrap().contains("refused the sign-in"));
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_reported_and_pangea_keeps_working() {
+    let issuer = issuer();
+    let app = spawn_with_sso(Backend::Sqlite, &issuer, Some("not-the-secret")).await;
+    let (_, ended) = sso_sign_in(&app, "alice", "alice-password").await;
+    assert_eq!(ended.query(), Some("error=sso_exchange"));
+    assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn an_unreachable_idp_takes_down_only_single_sign_on() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let app = spawn_with_sso(Backend::Sqlite, &dead, None).await;
+    let res = app.anonymous().get(app.at("/auth/oidc/start")).send().await.unwrap();
+    assert_eq!(res.headers()["location"], "/login?error=sso_unreachable");
+    let page = app.anonymous().get(app.at("/login?error=sso_unreachable")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("cannot reach the identity provider"), "{page}");
+    assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_code_issued_to_another_client_is_refused() {
+    let issuer = issuer();
+    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    // Another client registered for the same callback URL gets a code for itself…
+    let callback = app.at("/auth/oidc/callback");
+    let (other_id, _) = register_client(&issuer, &callback).await;
+    let client =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // …while the browser has a sign-in of Pangea's own in progress, whose state it reuses.
+    let start = client.get(app.at("/auth/oidc/start")).send().await.unwrap();
+    let ours: reqwest::Url = start.headers()["location"].to_str().unwrap().parse().unwrap();
+    let state = ours.query_pairs().find(|(k, _)| k == "state").unwrap().1.to_string();
+    let mut theirs = ours.clone();
+    let pairs: Vec<(String, String)> = ours
+        .query_pairs()
+        .map(|(k, v)| (k.to_string(), if k == "client_id" { other_id.clone() } else { v.to_string() }))
+        .collect();
+    theirs.query_pairs_mut().clear().extend_pairs(pairs);
+    let stop_at_callback = reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.url().path() == "/auth/oidc/callback" { attempt.stop() } else { attempt.follow() }
+    });
+    let idp = reqwest::Client::builder().cookie_store(true).redirect(stop_at_callback).build().unwrap();
+    let form_page = idp.get(theirs).send().await.unwrap();
+    let action = format!("{}{}/login", form_page.url().origin().ascii_serialization(), form_page.url().path());
+    let idp_no_follow =
+        idp.post(action).form(&[("login", "alice"), ("password", "alice-password")]).send().await.unwrap();
+    let landed: reqwest::Url = idp_no_follow.headers()["location"].to_str().unwrap().parse().unwrap();
+    let code = landed
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.to_string())
+        .expect("a code for the other client");
+    let res = client.get(app.at(&format!("/auth/oidc/callback?code={code}&state={state}"))).send().await.unwrap();
+    assert_eq!(res.headers()["location"], "/login?error=sso_exchange");
+}
