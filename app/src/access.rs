@@ -1,5 +1,9 @@
 //! Who is asking, and what they may do. Every service method starts with [`authorize`].
 
+pub mod server_fns;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
 use crate::error::AppError;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -132,6 +136,55 @@ pub fn authorize(who: &Principal, permission: Permission) -> Result<(), AppError
             message: "You are signed in, but no role is bound to you or your groups; ask an admin.".into(),
         }),
     }
+}
+
+/// A role binding as the Access page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    pub id: i64,
+    /// `group` or `user`.
+    pub subject_kind: String,
+    pub subject: String,
+    pub role: ConsoleRole,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// An API token as listed: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: ConsoleRole,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked: bool,
+}
+
+/// A token just created: the only time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub info: TokenInfo,
+    pub token: String,
+}
+
+/// A signed-in session of the current person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub created_at: String,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// How people get in, for the Access page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessOverview {
+    pub local_login_enabled: bool,
+    pub single_sign_on: bool,
+    /// When the local admin last signed in, if ever.
+    pub local_admin_last_login: Option<String>,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod account;
+pub mod audit;
 pub mod components;
 pub mod error;
 pub mod machines;
@@ -74,6 +75,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/machines/new") view=pages::machines::form::NewMachine />
                         <Route path=path!("/machines/import") view=pages::machines::import::ImportMachines />
                         <Route path=path!("/machines/:id") view=pages::machines::form::EditMachine />
+                        <Route path=path!("/access") view=pages::access::AccessPage />
+                        <Route path=path!("/audit") view=pages::audit::AuditLog />
+                        <Route path=path!("/audit/:id") view=pages::audit::AuditDetail />
                     </Routes>
                 </Layout>
             </ToastProvider>

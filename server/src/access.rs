@@ -7,7 +7,10 @@ use crate::audit::{self, Event, settle};
 use crate::db::{Database, is_unique_violation};
 use crate::error::{OrInternal, internal};
 use crate::machines::now;
-use app::access::{ConsoleRole, Identity, Permission, Principal, authorize};
+use app::access::ssr::AccessService;
+use app::access::{
+    AccessOverview, Binding, ConsoleRole, Identity, NewToken, Permission, Principal, SessionInfo, TokenInfo, authorize,
+};
 use app::error::AppError;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -15,7 +18,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -26,30 +28,6 @@ pub use throttle::LoginThrottle;
 /// The local break-glass account's name.
 pub const LOCAL_ADMIN: &str = "admin";
 const TOKEN_PREFIX: &str = "pgt_";
-
-/// An API token as listed (never the token itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenInfo {
-    pub id: i64,
-    pub name: String,
-    pub role: ConsoleRole,
-    pub created_by: String,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub last_used_at: Option<String>,
-    pub revoked: bool,
-}
-
-/// A role binding as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Binding {
-    pub id: i64,
-    pub subject_kind: String,
-    pub subject: String,
-    pub role: ConsoleRole,
-    pub created_by: String,
-    pub created_at: String,
-}
 
 /// Where a request came from, for sign-in throttling and the audit log.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +40,7 @@ pub struct AccessStore {
     db: Database,
     throttle: LoginThrottle,
     local_login_enabled: bool,
+    single_sign_on: bool,
 }
 
 fn random_secret(bytes: usize) -> String {
@@ -111,8 +90,8 @@ fn timestamp_after(duration: Duration) -> String {
 }
 
 impl AccessStore {
-    pub fn new(db: Database, local_login_enabled: bool) -> AccessStore {
-        AccessStore { db, throttle: LoginThrottle::default(), local_login_enabled }
+    pub fn new(db: Database, local_login_enabled: bool, single_sign_on: bool) -> AccessStore {
+        AccessStore { db, throttle: LoginThrottle::default(), local_login_enabled, single_sign_on }
     }
 
     pub fn local_login_enabled(&self) -> bool {
@@ -632,6 +611,78 @@ impl AccessStore {
 
     pub fn db(&self) -> &Database {
         &self.db
+    }
+}
+
+#[async_trait::async_trait]
+impl AccessService for AccessStore {
+    async fn overview(&self, who: &Principal) -> Result<AccessOverview, AppError> {
+        audit::settle_read(&self.db, who, authorize(who, Permission::ManageAccess)).await?;
+        let last: Option<String> =
+            sqlx::query("SELECT last_login_at FROM users WHERE username = $1 AND source = 'local'")
+                .bind(LOCAL_ADMIN)
+                .fetch_optional(self.db.pool())
+                .await
+                .or_internal()?
+                .map(|r| r.try_get("last_login_at"))
+                .transpose()
+                .or_internal()?;
+        Ok(AccessOverview {
+            local_login_enabled: self.local_login_enabled,
+            single_sign_on: self.single_sign_on,
+            local_admin_last_login: last.and_then(optional),
+        })
+    }
+
+    async fn bindings(&self, who: &Principal) -> Result<Vec<Binding>, AppError> {
+        self.list_bindings(who).await
+    }
+
+    async fn bind(
+        &self,
+        who: &Principal,
+        subject_kind: String,
+        subject: String,
+        role: ConsoleRole,
+    ) -> Result<(), AppError> {
+        AccessStore::bind(self, who, &subject_kind, &subject, role).await
+    }
+
+    async fn unbind(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+        AccessStore::unbind(self, who, id).await
+    }
+
+    async fn tokens(&self, who: &Principal) -> Result<Vec<TokenInfo>, AppError> {
+        self.list_tokens(who).await
+    }
+
+    async fn create_token(
+        &self,
+        who: &Principal,
+        name: String,
+        role: ConsoleRole,
+        expires_in_days: Option<u32>,
+    ) -> Result<NewToken, AppError> {
+        let expires = expires_in_days.map(|d| Duration::from_secs(u64::from(d) * 86_400));
+        let (info, token) = AccessStore::create_token(self, who, &name, role, expires).await?;
+        Ok(NewToken { info, token })
+    }
+
+    async fn revoke_token(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+        AccessStore::revoke_token(self, who, id).await
+    }
+
+    async fn my_sessions(&self, who: &Principal) -> Result<Vec<SessionInfo>, AppError> {
+        let Some(user_id) = who.user_id() else {
+            authorize(who, Permission::ViewMachines)?;
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .sessions_of(user_id)
+            .await?
+            .into_iter()
+            .map(|(_, created_at, ip, user_agent)| SessionInfo { created_at, ip, user_agent })
+            .collect())
     }
 }
 

@@ -8,9 +8,12 @@
 //! A change and its record are written in the same transaction: [`begin`] opens it and takes the
 //! chain's lock first, so concurrent changes append one after another on both backends.
 
+pub mod query;
+
 use crate::db::Database;
 use crate::machines::now;
 use app::access::Principal;
+pub use app::audit::AuditEntry as Record;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
@@ -80,70 +83,47 @@ impl Event {
     }
 }
 
-/// One stored record, every column.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Record {
-    pub id: i64,
-    pub at: String,
-    pub actor: String,
-    pub auth_method: String,
-    pub roles: String,
-    pub action: String,
-    pub target_kind: String,
-    pub target_id: String,
-    pub target_name: String,
-    pub outcome: String,
-    pub summary: String,
-    pub ip: String,
-    pub user_agent: String,
-    pub request_id: String,
-    pub prev_hash: String,
-    pub hash: String,
+/// SHA-256 over the previous hash and every content column, as a JSON array (unambiguous).
+pub fn compute_hash(r: &Record) -> String {
+    let canonical = serde_json::json!([
+        r.prev_hash,
+        r.id,
+        r.at,
+        r.actor,
+        r.auth_method,
+        r.roles,
+        r.action,
+        r.target_kind,
+        r.target_id,
+        r.target_name,
+        r.outcome,
+        r.summary,
+        r.ip,
+        r.user_agent,
+        r.request_id,
+    ]);
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
-impl Record {
-    /// SHA-256 over the previous hash and every content column, as a JSON array (unambiguous).
-    pub fn compute_hash(&self) -> String {
-        let canonical = serde_json::json!([
-            self.prev_hash,
-            self.id,
-            self.at,
-            self.actor,
-            self.auth_method,
-            self.roles,
-            self.action,
-            self.target_kind,
-            self.target_id,
-            self.target_name,
-            self.outcome,
-            self.summary,
-            self.ip,
-            self.user_agent,
-            self.request_id,
-        ]);
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
-    }
-
-    fn from_row(row: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {
-        Ok(Record {
-            id: row.try_get("id")?,
-            at: row.try_get("at")?,
-            actor: row.try_get("actor")?,
-            auth_method: row.try_get("auth_method")?,
-            roles: row.try_get("roles")?,
-            action: row.try_get("action")?,
-            target_kind: row.try_get("target_kind")?,
-            target_id: row.try_get("target_id")?,
-            target_name: row.try_get("target_name")?,
-            outcome: row.try_get("outcome")?,
-            summary: row.try_get("summary")?,
-            ip: row.try_get("ip")?,
-            user_agent: row.try_get("user_agent")?,
-            request_id: row.try_get("request_id")?,
-            prev_hash: row.try_get("prev_hash")?,
-            hash: row.try_get("hash")?,
-        })
-    }
+pub fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {
+    Ok(Record {
+        id: row.try_get("id")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        auth_method: row.try_get("auth_method")?,
+        roles: row.try_get("roles")?,
+        action: row.try_get("action")?,
+        target_kind: row.try_get("target_kind")?,
+        target_id: row.try_get("target_id")?,
+        target_name: row.try_get("target_name")?,
+        outcome: row.try_get("outcome")?,
+        summary: row.try_get("summary")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        request_id: row.try_get("request_id")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
 }
 
 /// Opens a transaction holding the audit chain's lock (a no-op write to `audit_head`, which
@@ -175,7 +155,7 @@ pub async fn append(tx: &mut Transaction<'static, Any>, who: &Principal, event: 
         prev_hash: head.try_get("last_hash")?,
         hash: String::new(),
     };
-    record.hash = record.compute_hash();
+    record.hash = compute_hash(&record);
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor, auth_method, roles, action, target_kind, target_id, target_name, \
          outcome, summary, ip, user_agent, request_id, prev_hash, hash) \
@@ -233,6 +213,15 @@ pub async fn settle<T>(
     result
 }
 
+/// Passes a read's authorization result through, auditing a refusal.
+pub async fn settle_read(
+    db: &Database,
+    who: &Principal,
+    result: Result<(), app::error::AppError>,
+) -> Result<(), app::error::AppError> {
+    settle(db, who, Event::new("audit.read", "audit"), result).await
+}
+
 /// Where the chain first breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
@@ -260,11 +249,11 @@ pub async fn verify(db: &Database) -> Result<i64, ChainError> {
             break;
         }
         for row in &rows {
-            let record = Record::from_row(row).map_err(read)?;
+            let record = entry_from_row(row).map_err(read)?;
             if record.id != last_id + 1 || record.prev_hash != last_hash {
                 return Err(ChainError::Broken { id: record.id, expected_after: last_id });
             }
-            if record.compute_hash() != record.hash {
+            if compute_hash(&record) != record.hash {
                 return Err(ChainError::Edited { id: record.id });
             }
             (last_id, last_hash) = (record.id, record.hash);
@@ -289,6 +278,6 @@ pub async fn latest(db: &Database, limit: i64) -> Result<Vec<Record>, sqlx::Erro
         .fetch_all(db.pool())
         .await?
         .iter()
-        .map(Record::from_row)
+        .map(entry_from_row)
         .collect()
 }

@@ -29,8 +29,12 @@ pub fn console_router(state: AppState) -> Router {
         single_sign_on: state.oidc.is_some(),
         local_password: state.access.local_login_enabled(),
     };
+    let audit: app::audit::ssr::SharedAuditService = state.audit.clone();
+    let access: app::access::ssr::SharedAccessService = state.access.clone();
     let context = move || {
         leptos::prelude::provide_context(service.clone());
+        leptos::prelude::provide_context(audit.clone());
+        leptos::prelude::provide_context(access.clone());
         leptos::prelude::provide_context(methods);
         leptos::nonce::provide_nonce();
     };

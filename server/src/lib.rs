@@ -33,6 +33,7 @@ pub struct AppState {
     pub db: db::Database,
     pub machines: Arc<machines::MachineStore>,
     pub access: Arc<access::AccessStore>,
+    pub audit: Arc<audit::query::AuditLog>,
     pub sessions: session::SessionBackend,
     pub auth: AuthSettings,
     /// Single sign-on, when configured.
@@ -65,7 +66,8 @@ impl AppState {
     pub async fn from_database(db: db::Database, config: &Config) -> Result<AppState, error::StartError> {
         Ok(AppState {
             machines: Arc::new(machines::MachineStore::new(db.clone())),
-            access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled)),
+            access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
+            audit: Arc::new(audit::query::AuditLog::new(db.clone())),
             sessions: session::SessionBackend::connect(&config.database_url, db.backend()).await?,
             auth: AuthSettings {
                 public_origin: config.public_origin(),

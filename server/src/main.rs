@@ -78,7 +78,7 @@ async fn token(command: TokenCommand) -> Result<(), String> {
     let who = Principal::cli();
     match command {
         TokenCommand::Create { storage, name, role, expires } => {
-            let access = AccessStore::new(open(&storage).await?, true);
+            let access = AccessStore::new(open(&storage).await?, true, false);
             let (info, token) = access.create_token(&who, &name, role, expires).await.map_err(|e| e.to_string())?;
             eprintln!(
                 "Created token {} ({}, role {}{}). It is shown only now:",
@@ -90,7 +90,7 @@ async fn token(command: TokenCommand) -> Result<(), String> {
             println!("{token}");
         }
         TokenCommand::List(storage) => {
-            let access = AccessStore::new(open(&storage).await?, true);
+            let access = AccessStore::new(open(&storage).await?, true, false);
             println!("{:>5}  {:<24} {:<9} {:<28} {:<28} STATE", "ID", "NAME", "ROLE", "EXPIRES", "LAST USED");
             for t in access.list_tokens(&who).await.map_err(|e| e.to_string())? {
                 println!(
@@ -105,7 +105,7 @@ async fn token(command: TokenCommand) -> Result<(), String> {
             }
         }
         TokenCommand::Revoke { storage, id } => {
-            let access = AccessStore::new(open(&storage).await?, true);
+            let access = AccessStore::new(open(&storage).await?, true, false);
             access.revoke_token(&who, id).await.map_err(|e| e.to_string())?;
             println!("Revoked token {id}.");
         }
@@ -114,7 +114,7 @@ async fn token(command: TokenCommand) -> Result<(), String> {
 }
 
 async fn reset_password(storage: StorageArgs, username: String) -> Result<(), String> {
-    let access = AccessStore::new(open(&storage).await?, true);
+    let access = AccessStore::new(open(&storage).await?, true, false);
     let given = std::env::var("PANGEA_NEW_PASSWORD").ok().filter(|p| !p.is_empty()).map(secrecy::SecretString::from);
     let generated = access.reset_password(&Principal::cli(), &username, given).await.map_err(|e| e.to_string())?;
     match generated {
@@ -128,7 +128,7 @@ async fn reset_password(storage: StorageArgs, username: String) -> Result<(), St
 }
 
 async fn bind(storage: StorageArgs, subject: String, role: app::access::ConsoleRole, user: bool) -> Result<(), String> {
-    let access = AccessStore::new(open(&storage).await?, true);
+    let access = AccessStore::new(open(&storage).await?, true, false);
     let kind = if user { "user" } else { "group" };
     access.bind(&Principal::cli(), kind, &subject, role).await.map_err(|e| e.to_string())?;
     println!("Bound {kind} {subject} to {}.", role.as_str());

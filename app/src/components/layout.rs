@@ -4,8 +4,32 @@ use super::theme::ThemeToggle;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-/// Only pages that exist are linked; each area joins the list when its page lands.
-const NAV: [(&str, &str); 1] = [("/machines", "Machines")];
+/// Only pages that exist are linked; each area joins the list when its page lands. The flag
+/// says the page is for admins only.
+const NAV: [(&str, &str, bool); 3] =
+    [("/machines", "Machines", false), ("/access", "Access", false), ("/audit", "Audit", true)];
+
+/// The areas the signed-in person may open.
+#[component]
+fn NavLinks() -> impl IntoView {
+    let me = Resource::new(|| (), |_| crate::account::current_user());
+    view! {
+        <ul>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let me = me.await.ok().flatten();
+                    let admin = me.as_ref().is_some_and(|m| m.is_admin());
+                    me.map(|_| {
+                        NAV.into_iter()
+                            .filter(|(_, _, admin_only)| admin || !admin_only)
+                            .map(|(href, label, _)| view! { <li><A href=href>{label}</A></li> })
+                            .collect_view()
+                    })
+                })}
+            </Suspense>
+        </ul>
+    }
+}
 
 /// The signed-in person and a sign-out button, once known.
 #[component]
@@ -37,9 +61,7 @@ pub fn Layout(children: Children) -> impl IntoView {
         <header class="topbar">
             <a class="brand" href="/">"Pangea"</a>
             <nav aria-label="Main">
-                <ul>
-                    {NAV.into_iter().map(|(href, label)| view! { <li><A href=href>{label}</A></li> }).collect_view()}
-                </ul>
+                <NavLinks />
             </nav>
             <ThemeToggle />
             <Account />

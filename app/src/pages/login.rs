@@ -54,7 +54,7 @@ pub fn Login() -> impl IntoView {
                     let local = methods.is_none_or(|m| m.local_password);
                     view! {
                         {sso.then(|| view! {
-                            <p><a class="button primary" href=sso_href>"Sign in with single sign-on"</a></p>
+                            <p><a class="button primary" href=sso_href rel="external">"Sign in with single sign-on"</a></p>
                         })}
                         {(sso && local).then(|| view! { <p class="hint">"Or, with the local admin account:"</p> })}
                         {local.then(|| view! { <LocalForm next=Signal::derive(next) /> })}

@@ -3,6 +3,8 @@
 
 use crate::AppState;
 use app::access::Principal;
+use app::audit::ssr::AuditService;
+use app::audit::{AuditEntry, AuditPage, AuditQuery};
 use app::error::{AppError, FieldError};
 use app::machines::ssr::MachineService;
 use app::machines::{ImportFormat, ImportReport, Machine, MachineInput, MachinePage, MachineQuery, SortKey};
@@ -75,6 +77,7 @@ pub fn router() -> Router<AppState> {
         .route("/machines/export.csv", get(export_machines_csv))
         .route("/machines/import", post(import_machines))
         .route("/machines/{id}", get(get_machine).put(update_machine).delete(delete_machine))
+        .route("/audit", get(audit_log))
         .route("/openapi.json", get(openapi))
         .fallback(|| async {
             ApiError(AppError::not_found("There is no such API endpoint; see /api/v1/openapi.json."))
@@ -236,6 +239,126 @@ async fn export_machines_csv(
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"machines.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Audit filters and the export format, as query parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuditParams {
+    actor: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    outcome: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before: Option<i64>,
+    limit: Option<u32>,
+    /// `json` (one page, the default), or `csv` / `ndjson`: every matching record, streamed.
+    format: Option<String>,
+}
+
+const AUDIT_CSV_HEADER: &str = "id,at,actor,auth_method,roles,action,target_kind,target_id,target_name,outcome,summary,ip,user_agent,request_id,prev_hash,hash\n";
+
+fn audit_csv_line(e: &AuditEntry) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    w.write_record([
+        e.id.to_string().as_str(),
+        &e.at,
+        &e.actor,
+        &e.auth_method,
+        &e.roles,
+        &e.action,
+        &e.target_kind,
+        &e.target_id,
+        &e.target_name,
+        &e.outcome,
+        &e.summary,
+        &e.ip,
+        &e.user_agent,
+        &e.request_id,
+        &e.prev_hash,
+        &e.hash,
+    ])?;
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// The audit log, filtered: one JSON page, or the whole filtered set streamed as CSV or NDJSON
+/// a thousand records at a time, so any size exports in constant memory.
+#[utoipa::path(get, path = "/api/v1/audit", params(AuditParams),
+    responses((status = 200, body = AuditPage), (status = 400, body = AppError), (status = 403, body = AppError)))]
+async fn audit_log(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(params): Query<AuditParams>,
+) -> ApiResult<Response> {
+    let format = params.format.clone().unwrap_or_else(|| "json".into());
+    let mut query = AuditQuery {
+        actor: params.actor,
+        action: params.action,
+        target: params.target,
+        outcome: params.outcome,
+        from: params.from,
+        to: params.to,
+        before: params.before,
+        limit: params.limit,
+    };
+    if format == "json" {
+        return Ok(Json(state.audit.search(&who, query).await?).into_response());
+    }
+    let (content_type, csv) = match format.as_str() {
+        "csv" => ("text/csv; charset=utf-8", true),
+        "ndjson" => ("application/x-ndjson", false),
+        other => {
+            return Err(
+                AppError::invalid(format!("\"{other}\" is not an export format: use json, csv or ndjson.")).into()
+            );
+        }
+    };
+    // Checks permission and filters once, before the first byte goes out.
+    query.limit = Some(1);
+    state.audit.search(&who, query.clone()).await?;
+    query.limit = Some(500);
+    let db = state.db.clone();
+    let header = csv.then(|| Ok::<_, std::io::Error>(axum::body::Bytes::from_static(AUDIT_CSV_HEADER.as_bytes())));
+    let pages = futures::stream::unfold(Some(query), move |next| {
+        let db = db.clone();
+        async move {
+            let query = next?;
+            match crate::audit::query::page(&db, &query).await {
+                Ok(page) => {
+                    let mut chunk = Vec::new();
+                    for entry in &page.items {
+                        let line = if csv {
+                            audit_csv_line(entry).map_err(std::io::Error::other)
+                        } else {
+                            serde_json::to_vec(entry)
+                                .map(|mut v| {
+                                    v.push(b'\n');
+                                    v
+                                })
+                                .map_err(std::io::Error::other)
+                        };
+                        match line {
+                            Ok(line) => chunk.extend(line),
+                            Err(e) => return Some((Err(e), None)),
+                        }
+                    }
+                    let rest = page.next.map(|before| AuditQuery { before: Some(before), ..query });
+                    Some((Ok(axum::body::Bytes::from(chunk)), rest))
+                }
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+            }
+        }
+    });
+    let body = axum::body::Body::from_stream(futures::StreamExt::chain(futures::stream::iter(header), pages));
+    let filename = if csv { "audit.csv" } else { "audit.ndjson" };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
         ],
         body,
     )

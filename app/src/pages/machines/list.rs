@@ -82,7 +82,7 @@ pub fn MachineList() -> impl IntoView {
                             })
                         })}
                     </Suspense>
-                    <a class="button" href=export_href download="machines.csv">"Export CSV"</a>
+                    <a class="button" href=export_href download="machines.csv" rel="external">"Export CSV"</a>
                 </div>
             </div>
             <Form method="GET" action="/machines" attr:class="search" attr:role="search">

@@ -1,0 +1,38 @@
+//! The access service interface the server implements.
+
+use super::{AccessOverview, Binding, ConsoleRole, NewToken, Principal, SessionInfo, TokenInfo};
+use crate::error::AppError;
+use std::sync::Arc;
+
+/// Everything on the Access page. Each method authorizes and audits inside itself.
+#[async_trait::async_trait]
+pub trait AccessService: Send + Sync + 'static {
+    async fn overview(&self, who: &Principal) -> Result<AccessOverview, AppError>;
+    async fn bindings(&self, who: &Principal) -> Result<Vec<Binding>, AppError>;
+    async fn bind(
+        &self,
+        who: &Principal,
+        subject_kind: String,
+        subject: String,
+        role: ConsoleRole,
+    ) -> Result<(), AppError>;
+    async fn unbind(&self, who: &Principal, id: i64) -> Result<(), AppError>;
+    async fn tokens(&self, who: &Principal) -> Result<Vec<TokenInfo>, AppError>;
+    async fn create_token(
+        &self,
+        who: &Principal,
+        name: String,
+        role: ConsoleRole,
+        expires_in_days: Option<u32>,
+    ) -> Result<NewToken, AppError>;
+    async fn revoke_token(&self, who: &Principal, id: i64) -> Result<(), AppError>;
+    /// The caller's own sessions, newest first.
+    async fn my_sessions(&self, who: &Principal) -> Result<Vec<SessionInfo>, AppError>;
+}
+
+pub type SharedAccessService = Arc<dyn AccessService>;
+
+pub fn access_service() -> Result<SharedAccessService, AppError> {
+    leptos::prelude::use_context::<SharedAccessService>()
+        .ok_or_else(|| AppError::Internal { request_id: "no access service in context".into() })
+}

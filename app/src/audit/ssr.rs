@@ -1,0 +1,20 @@
+//! The audit service interface the server implements.
+
+use super::{AuditEntry, AuditPage, AuditQuery};
+use crate::access::Principal;
+use crate::error::AppError;
+use std::sync::Arc;
+
+/// Reading the audit log; only admins may.
+#[async_trait::async_trait]
+pub trait AuditService: Send + Sync + 'static {
+    async fn search(&self, who: &Principal, query: AuditQuery) -> Result<AuditPage, AppError>;
+    async fn get(&self, who: &Principal, id: i64) -> Result<AuditEntry, AppError>;
+}
+
+pub type SharedAuditService = Arc<dyn AuditService>;
+
+pub fn audit_service() -> Result<SharedAuditService, AppError> {
+    leptos::prelude::use_context::<SharedAuditService>()
+        .ok_or_else(|| AppError::Internal { request_id: "no audit service in context".into() })
+}

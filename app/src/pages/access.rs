@@ -1,0 +1,254 @@
+//! `/access`: your sessions for everyone; role bindings, API tokens and how people sign in for
+//! admins. Every change here goes through the access service, which audits it.
+
+use crate::access::server_fns::{
+    bind_role, create_token, list_bindings, list_tokens, load_access_overview, my_sessions, revoke_token, unbind_role,
+};
+use crate::access::{ConsoleRole, NewToken};
+use crate::components::toast::use_toasts;
+use crate::pages::machines::ErrorBlock;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn AccessPage() -> impl IntoView {
+    let me = Resource::new(|| (), |_| crate::account::current_user());
+    view! {
+        <Title text="Access" />
+        <section class="page">
+            <h1>"Access"</h1>
+            <Suspense fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    let admin = me.await.ok().flatten().is_some_and(|m| m.is_admin());
+                    view! {
+                        {admin.then(|| view! { <Overview /> <Bindings /> <Tokens /> })}
+                        <Sessions />
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn Overview() -> impl IntoView {
+    let overview = Resource::new(|| (), |_| load_access_overview());
+    view! {
+        <h2>"Sign-in"</h2>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match overview.await {
+                    Ok(o) => view! {
+                        <ul class="facts">
+                            <li>"Single sign-on: " <strong>{if o.single_sign_on { "configured" } else { "not configured" }}</strong></li>
+                            <li>"Local admin sign-in: " <strong>{if o.local_login_enabled { "enabled" } else { "disabled" }}</strong>
+                                {format!(" (last used: {})", o.local_admin_last_login.unwrap_or_else(|| "never".into()))}</li>
+                        </ul>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Bindings() -> impl IntoView {
+    let toasts = use_toasts();
+    let bindings = Resource::new(|| (), |_| list_bindings());
+    let kind = RwSignal::new("group".to_string());
+    let subject = RwSignal::new(String::new());
+    let role = RwSignal::new(ConsoleRole::Viewer);
+    let bind = Action::new(|(k, s, r): &(String, String, ConsoleRole)| bind_role(k.clone(), s.clone(), *r));
+    let unbind = Action::new(|id: &i64| unbind_role(*id));
+    Effect::new(move |_| {
+        if let Some(result) = bind.value().get() {
+            match result {
+                Ok(()) => {
+                    toasts.success("Binding saved; it applies from the next request.");
+                    subject.set(String::new());
+                    bindings.refetch();
+                }
+                Err(e) => toasts.error(e.to_string()),
+            }
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = unbind.value().get() {
+            match result {
+                Ok(()) => {
+                    toasts.success("Binding removed.");
+                    bindings.refetch();
+                }
+                Err(e) => toasts.error(e.to_string()),
+            }
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        bind.dispatch((kind.get_untracked(), subject.get_untracked(), role.get_untracked()));
+    };
+    view! {
+        <h2>"Role bindings"</h2>
+        <p class="hint">"Bind IdP groups (or single users) to a console role. A person gets the highest role bound to them or any of their groups."</p>
+        <form class="inline-form bind-form" on:submit=submit>
+            <label for="bind-kind">"Kind"</label>
+            <select id="bind-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                <option value="group">"group"</option>
+                <option value="user">"user"</option>
+            </select>
+            <label for="bind-subject">"Group or user"</label>
+            <input id="bind-subject" required placeholder="platform-team" prop:value=move || subject.get()
+                on:input=move |ev| subject.set(event_target_value(&ev)) />
+            <label for="bind-role">"Role"</label>
+            <select id="bind-role" on:change=move |ev| role.set(ConsoleRole::parse(&event_target_value(&ev)).unwrap_or(ConsoleRole::Viewer))>
+                {[ConsoleRole::Viewer, ConsoleRole::Operator, ConsoleRole::Admin].into_iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
+            </select>
+            <button type="submit" class="button primary">"Bind role"</button>
+        </form>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match bindings.await {
+                    Ok(list) => view! {
+                        <div class="table-wrap"><table class="bindings">
+                            <thead><tr><th scope="col">"Kind"</th><th scope="col">"Group or user"</th><th scope="col">"Role"</th><th scope="col">"By"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|b| view! {
+                                    <tr>
+                                        <td>{b.subject_kind.clone()}</td><td>{b.subject.clone()}</td><td>{b.role.as_str()}</td><td>{b.created_by.clone()}</td>
+                                        <td><button type="button" class="button small" aria-label=format!("Remove binding of {}", b.subject)
+                                            on:click=move |_| { unbind.dispatch(b.id); }>"Remove"</button></td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table></div>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Tokens() -> impl IntoView {
+    let toasts = use_toasts();
+    let tokens = Resource::new(|| (), |_| list_tokens());
+    let name = RwSignal::new(String::new());
+    let role = RwSignal::new(ConsoleRole::Viewer);
+    let days = RwSignal::new(Some(90u32));
+    let created = RwSignal::new(None::<NewToken>);
+    let create = Action::new(|(n, r, d): &(String, ConsoleRole, Option<u32>)| create_token(n.clone(), *r, *d));
+    let revoke = Action::new(|id: &i64| revoke_token(*id));
+    Effect::new(move |_| {
+        if let Some(result) = create.value().get() {
+            match result {
+                Ok(token) => {
+                    created.set(Some(token));
+                    name.set(String::new());
+                    tokens.refetch();
+                }
+                Err(e) => toasts.error(e.to_string()),
+            }
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = revoke.value().get() {
+            match result {
+                Ok(()) => {
+                    toasts.success("Token revoked.");
+                    tokens.refetch();
+                }
+                Err(e) => toasts.error(e.to_string()),
+            }
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        create.dispatch((name.get_untracked(), role.get_untracked(), days.get_untracked()));
+    };
+    view! {
+        <h2>"API tokens"</h2>
+        <p class="hint">"Tokens authenticate scripts on /api/v1 as " <code>"Authorization: Bearer …"</code> ". Only a hash is stored: the token is shown once."</p>
+        <form class="inline-form token-form" on:submit=submit>
+            <label for="token-name">"Name"</label>
+            <input id="token-name" required placeholder="ci-deploy" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+            <label for="token-role">"Role"</label>
+            <select id="token-role" on:change=move |ev| role.set(ConsoleRole::parse(&event_target_value(&ev)).unwrap_or(ConsoleRole::Viewer))>
+                {[ConsoleRole::Viewer, ConsoleRole::Operator, ConsoleRole::Admin].into_iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
+            </select>
+            <label for="token-expiry">"Expires"</label>
+            <select id="token-expiry" on:change=move |ev| days.set(event_target_value(&ev).parse().ok())>
+                <option value="90">"in 90 days"</option>
+                <option value="30">"in 30 days"</option>
+                <option value="365">"in a year"</option>
+                <option value="never">"never"</option>
+            </select>
+            <button type="submit" class="button primary">"Create token"</button>
+        </form>
+        {move || created.get().map(|t| view! {
+            <div class="alert success new-token" role="status">
+                <p>{format!("Token \"{}\" created. Copy it now; it will not be shown again:", t.info.name)}</p>
+                <code class="token-value">{t.token.clone()}</code>
+            </div>
+        })}
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match tokens.await {
+                    Ok(list) => view! {
+                        <div class="table-wrap"><table class="tokens">
+                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Created"</th><th scope="col">"Expires"</th><th scope="col">"Last used"</th><th scope="col">"State"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|t| {
+                                    let id = t.id;
+                                    view! {
+                                        <tr>
+                                            <td>{t.name.clone()}</td><td>{t.role.as_str()}</td>
+                                            <td class="nowrap">{t.created_at.get(..16).unwrap_or_default().replace('T', " ")}</td>
+                                            <td class="nowrap">{t.expires_at.clone().map(|e| e.get(..16).unwrap_or_default().replace('T', " ")).unwrap_or_else(|| "never".into())}</td>
+                                            <td class="nowrap">{t.last_used_at.clone().map(|e| e.get(..16).unwrap_or_default().replace('T', " ")).unwrap_or_else(|| "never".into())}</td>
+                                            <td>{if t.revoked { "revoked" } else { "active" }}</td>
+                                            <td>{(!t.revoked).then(|| view! {
+                                                <button type="button" class="button small danger" aria-label=format!("Revoke token {}", t.name)
+                                                    on:click=move |_| { revoke.dispatch(id); }>"Revoke"</button>
+                                            })}</td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table></div>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Sessions() -> impl IntoView {
+    let sessions = Resource::new(|| (), |_| my_sessions());
+    view! {
+        <h2>"Your sessions"</h2>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match sessions.await {
+                    Ok(list) => view! {
+                        <div class="table-wrap"><table class="sessions">
+                            <thead><tr><th scope="col">"Signed in"</th><th scope="col">"From"</th><th scope="col">"Browser"</th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|s| view! {
+                                    <tr><td class="nowrap">{s.created_at.get(..16).unwrap_or_default().replace('T', " ")}</td><td>{s.ip}</td><td>{s.user_agent}</td></tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table></div>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <form method="post" action="/auth/logout-everywhere" class="danger-zone">
+            <button type="submit" class="button danger">"Sign out everywhere"</button>
+        </form>
+    }
+}
