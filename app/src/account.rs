@@ -40,10 +40,12 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
 }
 
 /// How people can sign in on this server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginOptions {
     pub single_sign_on: bool,
     pub local_password: bool,
+    /// The identity provider's origin: signing out sends the browser there, so forms may too.
+    pub idp_origin: Option<String>,
 }
 
 /// Public: the login page shows only the ways that work.

@@ -24,7 +24,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     let nonce = leptos::nonce::use_nonce();
     #[cfg(feature = "ssr")]
     if let (Some(nonce), Some(response)) = (nonce.as_ref(), use_context::<leptos_axum::ResponseOptions>())
-        && let Ok(value) = axum::http::HeaderValue::from_str(&content_security_policy(nonce))
+        && let Ok(value) = axum::http::HeaderValue::from_str(&content_security_policy(
+            nonce,
+            use_context::<account::LoginOptions>().and_then(|o| o.idp_origin).as_deref(),
+        ))
     {
         response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
     }
@@ -51,12 +54,14 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// Scripts only from this origin or with this response's nonce; wasm may be compiled; no framing.
+/// Forms post only here, and to the identity provider, where signing out continues.
 #[cfg(feature = "ssr")]
-pub fn content_security_policy(nonce: &str) -> String {
+pub fn content_security_policy(nonce: &str, idp_origin: Option<&str>) -> String {
+    let idp = idp_origin.map(|o| format!(" {o}")).unwrap_or_default();
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
          img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; \
-         form-action 'self'; frame-ancestors 'none'"
+         form-action 'self'{idp}; frame-ancestors 'none'"
     )
 }
 

@@ -1,5 +1,5 @@
 import { expect } from '@playwright/test';
-import { test, uniqueMac } from './support.mjs';
+import { test, signIn, uniqueMac, expectAccessible } from './support.mjs';
 
 /** Signs in through the test IdP's own login form, as a person would. */
 async function signInWithSso(page, user) {
@@ -18,14 +18,28 @@ test('alice (pangea-admins) signs in through the IdP as an admin', async ({ page
   await expect(page.getByRole('link', { name: 'Add machine' })).toBeVisible();
 });
 
-test('olga (pangea-operators) can add machines', async ({ page }) => {
+test('an admin binds pangea-operators on the Access page; olga is then an operator and can add machines', async ({ page, browser }) => {
+  await signIn(page, '/access');
+  await expect(page.locator('main[data-hydrated="true"]')).toBeAttached();
+  await page.getByLabel('Kind').selectOption('group');
+  await page.getByLabel('Group or user').fill('pangea-operators');
+  await page.getByLabel('Role', { exact: true }).selectOption('operator');
+  await page.getByRole('button', { name: 'Bind role' }).click();
+  await expect(page.getByRole('status')).toContainText('Binding saved');
+  await expect(page.locator('table.bindings')).toContainText('pangea-operators');
+  await expectAccessible(page);
+
+  const olgaContext = await browser.newContext();
+  const olga = await olgaContext.newPage();
   const mac = uniqueMac();
-  await signInWithSso(page, 'olga');
+  await signInWithSso(olga, 'olga');
+  page = olga;
   await expect(page.locator('.who')).toHaveText('olga@example.com · operator');
   await page.getByRole('link', { name: 'Add machine' }).click();
   await page.getByLabel('MAC address (required)').fill(mac);
   await page.getByRole('button', { name: 'Save machine' }).click();
   await expect(page.getByRole('status')).toContainText(`Saved machine ${mac}`);
+  await olgaContext.close();
 });
 
 test('victor (pangea-viewers) sees machines but no way to change them, and direct calls are refused', async ({ page, api }) => {
@@ -47,6 +61,9 @@ test('victor (pangea-viewers) sees machines but no way to change them, and direc
     return [res.status, (await res.json()).code];
   });
   expect(status).toEqual([403, 'forbidden']);
+  await expect(page.getByRole('link', { name: 'Audit' })).toHaveCount(0);
+  await page.goto('/audit');
+  await expect(page.getByRole('alert')).toContainText('does not allow');
 });
 
 test('signing out of an SSO session also signs out at the IdP', async ({ page }) => {

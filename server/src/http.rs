@@ -28,6 +28,7 @@ pub fn console_router(state: AppState) -> Router {
     let methods = app::account::LoginOptions {
         single_sign_on: state.oidc.is_some(),
         local_password: state.access.local_login_enabled(),
+        idp_origin: state.oidc.as_ref().map(|o| o.issuer().origin().ascii_serialization()),
     };
     let audit: app::audit::ssr::SharedAuditService = state.audit.clone();
     let access: app::access::ssr::SharedAccessService = state.access.clone();
@@ -35,7 +36,7 @@ pub fn console_router(state: AppState) -> Router {
         leptos::prelude::provide_context(service.clone());
         leptos::prelude::provide_context(audit.clone());
         leptos::prelude::provide_context(access.clone());
-        leptos::prelude::provide_context(methods);
+        leptos::prelude::provide_context(methods.clone());
         leptos::nonce::provide_nonce();
     };
     let server_fn_context = context.clone();

@@ -171,9 +171,9 @@ fn Tokens() -> impl IntoView {
         <h2>"API tokens"</h2>
         <p class="hint">"Tokens authenticate scripts on /api/v1 as " <code>"Authorization: Bearer …"</code> ". Only a hash is stored: the token is shown once."</p>
         <form class="inline-form token-form" on:submit=submit>
-            <label for="token-name">"Name"</label>
+            <label for="token-name">"Token name"</label>
             <input id="token-name" required placeholder="ci-deploy" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
-            <label for="token-role">"Role"</label>
+            <label for="token-role">"Token role"</label>
             <select id="token-role" on:change=move |ev| role.set(ConsoleRole::parse(&event_target_value(&ev)).unwrap_or(ConsoleRole::Viewer))>
                 {[ConsoleRole::Viewer, ConsoleRole::Operator, ConsoleRole::Admin].into_iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
             </select>

@@ -50,7 +50,7 @@ pub fn Login() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let methods = methods.await.ok();
-                    let sso = methods.is_some_and(|m| m.single_sign_on);
+                    let sso = methods.as_ref().is_some_and(|m| m.single_sign_on);
                     let local = methods.is_none_or(|m| m.local_password);
                     view! {
                         {sso.then(|| view! {

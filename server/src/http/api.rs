@@ -353,7 +353,11 @@ async fn audit_log(
             }
         }
     });
-    let body = axum::body::Body::from_stream(futures::StreamExt::chain(futures::stream::iter(header), pages));
+    // Fused: a body may be polled once more after its end.
+    let body = axum::body::Body::from_stream(futures::StreamExt::fuse(futures::StreamExt::chain(
+        futures::stream::iter(header),
+        pages,
+    )));
     let filename = if csv { "audit.csv" } else { "audit.ndjson" };
     Ok((
         [
