@@ -5,6 +5,7 @@
 //
 // It registers the confidential client "pangea" for REDIRECT_URI and also allows dynamic client
 // registration (POST /reg), so each integration test can register its own redirect URI.
+// POST /test/disable/USER disables a user, as an IdP admin would: their refresh tokens stop working.
 import Provider from 'oidc-provider';
 import { createServer } from 'node:http';
 
@@ -15,6 +16,8 @@ const users = {
   alice: { password: 'alice-password', email: 'alice@example.com', name: 'Alice Admin', groups: ['pangea-admins'] },
   olga: { password: 'olga-password', email: 'olga@example.com', name: 'Olga Operator', groups: ['pangea-operators'] },
   victor: { password: 'victor-password', email: 'victor@example.com', name: 'Victor Viewer', groups: ['pangea-viewers'] },
+  // Disabled by a test (POST /test/disable/dora); no other test signs in as her.
+  dora: { password: 'dora-password', email: 'dora@example.com', name: 'Dora Disabled-Later', groups: ['pangea-operators'] },
 };
 
 const provider = new Provider(issuer, {
@@ -36,9 +39,11 @@ const provider = new Provider(issuer, {
     rpInitiatedLogout: { enabled: true },
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  // Like Keycloak or Dex: clients allowed the refresh grant get refresh tokens.
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   async findAccount(ctx, id) {
     const user = users[id];
-    if (!user) return undefined;
+    if (!user || user.disabled) return undefined;
     return {
       accountId: id,
       async claims() {
@@ -75,6 +80,12 @@ const readForm = (req) => new Promise((resolve) => {
 const callback = provider.callback();
 createServer(async (req, res) => {
   try {
+    const disable = req.method === 'POST' && req.url.match(/^\/test\/disable\/(\w+)$/);
+    if (disable && users[disable[1]]) {
+      users[disable[1]].disabled = true;
+      res.writeHead(204).end();
+      return;
+    }
     const match = req.url.match(/^\/interaction\/([^/?]+)(\/login|\/abort)?/);
     if (match) {
       const [, uid, action] = match;

@@ -21,7 +21,8 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_at_idx ON audit_log (at, id);
 CREATE INDEX audit_log_actor_idx ON audit_log (actor, id);
 CREATE INDEX audit_log_action_idx ON audit_log (action, id);
-CREATE INDEX audit_log_target_idx ON audit_log (target_kind, target_id, id);
+CREATE INDEX audit_log_target_id_idx ON audit_log (target_id, id);
+CREATE INDEX audit_log_target_name_idx ON audit_log (target_name, id);
 CREATE INDEX audit_log_outcome_idx ON audit_log (outcome, id);
 
 CREATE TABLE audit_head (

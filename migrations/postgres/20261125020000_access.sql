@@ -44,6 +44,9 @@ CREATE TABLE user_sessions (
     user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at TEXT NOT NULL,
     ip TEXT NOT NULL,
-    user_agent TEXT NOT NULL
+    user_agent TEXT NOT NULL,
+    -- The IdP's refresh token, sealed with Pangea's secret key (ChaCha20-Poly1305); '' if none.
+    refresh_token TEXT NOT NULL DEFAULT '',
+    refreshed_at TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX user_sessions_user_idx ON user_sessions (user_id);

@@ -83,10 +83,7 @@ pub fn parse_expiry(s: &str) -> Result<Duration, String> {
 }
 
 fn timestamp_after(duration: Duration) -> String {
-    let at = time::OffsetDateTime::now_utc() + duration;
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
-    at.format(&format).unwrap_or_default()
+    crate::db::timestamp(time::OffsetDateTime::now_utc() + duration)
 }
 
 impl AccessStore {
@@ -607,6 +604,43 @@ impl AccessStore {
             .map(|r| Ok((r.try_get("session_id")?, r.try_get("created_at")?, r.try_get("ip")?, r.try_get("user_agent")?)))
             .collect::<Result<_, sqlx::Error>>()
             .or_internal()
+    }
+
+    /// Keeps a session's sealed IdP refresh token.
+    pub async fn keep_refresh_token(&self, session_id: &str, sealed: &str) -> Result<(), AppError> {
+        sqlx::query("UPDATE user_sessions SET refresh_token = $1, refreshed_at = $2 WHERE session_id = $3")
+            .bind(sealed)
+            .bind(now())
+            .bind(session_id)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+
+    /// A session's sealed refresh token, when the last refresh is older than `every`.
+    pub async fn refresh_due(&self, session_id: &str, every: Duration) -> Result<Option<String>, AppError> {
+        let row = sqlx::query("SELECT refresh_token, refreshed_at FROM user_sessions WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_optional(self.db.pool())
+            .await
+            .or_internal()?;
+        let Some(row) = row else { return Ok(None) };
+        let (sealed, refreshed_at): (String, String) =
+            (row.try_get("refresh_token").or_internal()?, row.try_get("refreshed_at").or_internal()?);
+        let due = refreshed_at <= crate::db::timestamp(time::OffsetDateTime::now_utc() - every);
+        Ok((!sealed.is_empty() && due).then_some(sealed))
+    }
+
+    /// Ends a session the IdP no longer accepts, and records why.
+    pub async fn revoked_by_idp(&self, who: &Principal, session_id: &str, reason: &str) {
+        let _ = self.forget_session(session_id).await;
+        let event = Event::new("session.revoked_by_idp", "user")
+            .target(who.user_id().unwrap_or_default(), who.actor())
+            .summary(json!({ "reason": reason }));
+        if let Err(e) = audit::record(&self.db, who, event).await {
+            tracing::error!(error = %e, "could not record an IdP revocation");
+        }
     }
 
     pub fn db(&self) -> &Database {

@@ -166,6 +166,10 @@ pub struct ServeArgs {
     /// The claim that lists the user's groups [default: groups]
     #[arg(long, env = "PANGEA_OIDC_GROUPS_CLAIM")]
     pub oidc_groups_claim: Option<String>,
+    /// How often a signed-in session checks with the IdP (by its refresh token) that the person
+    /// may still sign in, e.g. 5m [default: 5m]
+    #[arg(long, env = "PANGEA_OIDC_REFRESH_INTERVAL", value_parser = crate::access::parse_expiry)]
+    pub oidc_refresh_interval: Option<Duration>,
 }
 
 /// The options a TOML file may hold.
@@ -178,6 +182,7 @@ struct FileConfig {
     oidc_scopes: Option<Vec<String>>,
     oidc_username_claim: Option<String>,
     oidc_groups_claim: Option<String>,
+    oidc_refresh_interval: Option<String>,
     public_url: Option<url::Url>,
     disable_local_login: Option<bool>,
     session_idle_timeout: Option<String>,
@@ -210,6 +215,8 @@ pub struct Config {
     pub bootstrap_password: Option<SecretString>,
     /// Single sign-on, when an issuer is configured.
     pub oidc: Option<crate::oidc::OidcSettings>,
+    /// Seals secrets at rest, from `PANGEA_SECRET_KEY` only; else a key file in the data dir.
+    pub secret_key: Option<SecretString>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -308,11 +315,18 @@ impl ServeArgs {
                         .or(file.oidc_username_claim)
                         .unwrap_or_else(|| "email".into()),
                     groups_claim: self.oidc_groups_claim.or(file.oidc_groups_claim).unwrap_or_else(|| "groups".into()),
+                    refresh_every: duration(
+                        self.oidc_refresh_interval,
+                        file.oidc_refresh_interval,
+                        "oidc_refresh_interval",
+                        Duration::from_secs(300),
+                    )?,
                 })
             }
         };
         Ok(Config {
             oidc,
+            secret_key: std::env::var("PANGEA_SECRET_KEY").ok().filter(|k| !k.is_empty()).map(SecretString::from),
             session_idle_timeout: duration(
                 self.session_idle_timeout,
                 file.session_idle_timeout,

@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod machines;
 pub mod oidc;
+pub mod secrets;
 pub mod session;
 pub mod telemetry;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub auth: AuthSettings,
     /// Single sign-on, when configured.
     pub oidc: Option<Arc<oidc::Oidc>>,
+    /// Seals IdP refresh tokens at rest.
+    pub sealer: Arc<secrets::Sealer>,
     pub metrics: Arc<http::metrics::Metrics>,
     pub leptos: leptos::config::LeptosOptions,
 }
@@ -76,6 +79,10 @@ impl AppState {
                 absolute_timeout: config.session_absolute_timeout,
             },
             oidc: config.oidc.clone().map(|settings| Arc::new(oidc::Oidc::new(settings))),
+            sealer: Arc::new(
+                secrets::Sealer::load(config.secret_key.as_ref(), &config.data_dir)
+                    .map_err(|e| error::StartError::Bootstrap(e.to_string()))?,
+            ),
             metrics: Arc::new(http::metrics::Metrics::new(&db)),
             leptos: config.leptos_options(),
             db,

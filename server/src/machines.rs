@@ -34,11 +34,9 @@ pub struct MachineStore {
     jobs: ImportJobs,
 }
 
-/// The current time in the fixed-width RFC 3339 form stored in the database, which sorts as text.
+/// The current time as stored in the database.
 pub fn now() -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
-    time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
+    crate::db::timestamp(time::OffsetDateTime::now_utc())
 }
 
 /// What substring search looks through, in lowercase.

@@ -67,6 +67,19 @@ pub struct OidcSettings {
     pub extra_scopes: Vec<String>,
     pub username_claim: String,
     pub groups_claim: String,
+    /// How often a session with a refresh token asks the IdP whether the person may still sign in.
+    pub refresh_every: Duration,
+}
+
+/// What the IdP said when asked to refresh a session.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// Still welcome; the IdP may have rotated the refresh token.
+    Valid(Option<SecretString>),
+    /// The IdP refused: the person was disabled there, or the grant revoked.
+    Revoked(String),
+    /// The IdP could not be asked; the session goes on (an IdP outage must not sign people out).
+    Unavailable(String),
 }
 
 /// A sign-in on its way through the IdP, kept in the browser's session until the callback.
@@ -209,7 +222,12 @@ impl Oidc {
     }
 
     /// Finishes a sign-in from the callback's `state` and `code`.
-    pub async fn finish(&self, pending: PendingLogin, state: &str, code: String) -> Result<OidcIdentity, OidcError> {
+    pub async fn finish(
+        &self,
+        pending: PendingLogin,
+        state: &str,
+        code: String,
+    ) -> Result<(OidcIdentity, Option<SecretString>), OidcError> {
         if state != pending.state {
             return Err(OidcError::State);
         }
@@ -249,7 +267,30 @@ impl Oidc {
         let username = claim_text(&all, &self.settings.username_claim)
             .ok_or_else(|| OidcError::Claims(self.settings.username_claim.clone()))?;
         let groups = claim_list(&all, &self.settings.groups_claim).unwrap_or_default();
-        Ok(OidcIdentity { subject, username, groups })
+        let refresh = token.refresh_token().map(|t| SecretString::from(t.secret().clone()));
+        Ok((OidcIdentity { subject, username, groups }, refresh))
+    }
+
+    pub fn refresh_every(&self) -> Duration {
+        self.settings.refresh_every
+    }
+
+    /// Uses a refresh token, which tells whether the IdP still lets the person in.
+    pub async fn refresh(&self, refresh_token: &SecretString) -> Refreshed {
+        let provider = match self.provider().await {
+            Ok(p) => p,
+            Err(e) => return Refreshed::Unavailable(e.to_string()),
+        };
+        let token = openidconnect::RefreshToken::new(refresh_token.expose_secret().to_string());
+        let request = match provider.client.exchange_refresh_token(&token) {
+            Ok(r) => r,
+            Err(e) => return Refreshed::Unavailable(e.to_string()),
+        };
+        match request.request_async(&self.http).await {
+            Ok(response) => Refreshed::Valid(response.refresh_token().map(|t| SecretString::from(t.secret().clone()))),
+            Err(openidconnect::RequestTokenError::ServerResponse(e)) => Refreshed::Revoked(e.to_string()),
+            Err(e) => Refreshed::Unavailable(error_chain(&e)),
+        }
     }
 
     /// Where to send the browser to end the IdP session too, when the IdP offers it.

@@ -50,6 +50,7 @@ async fn spawn_with_sso(backend: Backend, issuer_url: &str, secret_override: Opt
             extra_scopes: vec![],
             username_claim: "email".into(),
             groups_claim: "groups".into(),
+            refresh_every: std::time::Duration::ZERO,
         });
     })
     .await
@@ -222,4 +223,27 @@ async fn a_code_issued_to_another_client_is_refused() {
         .expect("a code for the other client");
     let res = client.get(app.at(&format!("/auth/oidc/callback?code={code}&state={state}"))).send().await.unwrap();
     assert_eq!(res.headers()["location"], "/login?error=sso_exchange");
+}
+
+#[tokio::test]
+async fn refresh_tokens_keep_sessions_alive_and_end_them_when_the_idp_disables_the_person() {
+    let issuer = issuer();
+    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    // A user of this test only, so disabling them touches no other test.
+    let (dora, _) = sso_sign_in(&app, "dora", "dora-password").await;
+    app.state.access.bind(&Principal::cli(), "group", "pangea-operators", ConsoleRole::Operator).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(dora.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200, "each request refreshes");
+    }
+    let stored: String =
+        sqlx::query_scalar::<_, String>("SELECT refresh_token FROM user_sessions WHERE refresh_token <> ''")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert!(!stored.is_empty() && app.state.sealer.open(&stored).is_some(), "kept, sealed");
+    let disabled = reqwest::Client::new().post(format!("{issuer}/test/disable/dora")).send().await.unwrap();
+    assert_eq!(disabled.status(), 204);
+    assert_eq!(dora.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401);
+    let records = pangea::audit::latest(&app.state.db, 10).await.unwrap();
+    assert!(records.iter().any(|r| r.action == "session.revoked_by_idp" && r.actor == "dora@example.com"));
 }

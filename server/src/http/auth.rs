@@ -81,11 +81,11 @@ async fn sso_callback(
         ))),
         (Some(pending), CallbackQuery { code: Some(code), state: Some(returned), .. }) => {
             let next = pending.next.clone();
-            oidc.finish(pending, &returned, code).await.map(|identity| (identity, next))
+            oidc.finish(pending, &returned, code).await.map(|(identity, refresh)| (identity, refresh, next))
         }
         _ => Err(OidcError::State),
     };
-    let (identity, next) = match outcome {
+    let (identity, refresh, next) = match outcome {
         Ok(found) => found,
         Err(e) => {
             tracing::warn!(error = %e, "single sign-on failed");
@@ -100,10 +100,19 @@ async fn sso_callback(
     };
     let Some(user_id) = principal.user_id() else { return Redirect::to("/login?error=sso_refused").into_response() };
     match session.sign_in(user_id).await {
-        Ok(id) => match state.access.remember_session(user_id, &id, &origin).await {
-            Ok(()) => Redirect::to(local_path(&next)).into_response(),
-            Err(e) => json_error(e),
-        },
+        Ok(id) => {
+            let remembered = async {
+                state.access.remember_session(user_id, &id, &origin).await?;
+                if let Some(token) = &refresh {
+                    state.access.keep_refresh_token(&id, &state.sealer.seal(token)).await?;
+                }
+                Ok::<(), AppError>(())
+            };
+            match remembered.await {
+                Ok(()) => Redirect::to(local_path(&next)).into_response(),
+                Err(e) => json_error(e),
+            }
+        }
         Err(e) => json_error(crate::error::internal(e)),
     }
 }
@@ -155,6 +164,10 @@ pub async fn resolve_principal(
             None => Ok(None),
         };
         match user {
+            Ok(Some(p)) if p.auth_method() == "oidc" && !still_welcome_at_idp(&state, &session, &p).await => {
+                let _ = session.sign_out().await;
+                Principal::anonymous(origin.ip, origin.user_agent.clone())
+            }
             Ok(Some(p)) => p,
             Ok(None) => Principal::anonymous(origin.ip, origin.user_agent.clone()),
             Err(e) => return json_error(e),
@@ -162,6 +175,34 @@ pub async fn resolve_principal(
     };
     req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// Asks the IdP, at most every refresh interval, whether a single-sign-on session may go on,
+/// using the session's refresh token; keeps a rotated token. An IdP that cannot be reached
+/// signs nobody out.
+async fn still_welcome_at_idp(state: &AppState, session: &UserSession, who: &Principal) -> bool {
+    let (Some(oidc), Some(session_id)) = (&state.oidc, session.id()) else { return true };
+    let sealed = match state.access.refresh_due(&session_id, oidc.refresh_every()).await {
+        Ok(Some(sealed)) => sealed,
+        _ => return true,
+    };
+    let Some(token) = state.sealer.open(&sealed) else { return true };
+    match oidc.refresh(&token).await {
+        crate::oidc::Refreshed::Valid(rotated) => {
+            let sealed = rotated.map(|t| state.sealer.seal(&t)).unwrap_or(sealed);
+            let _ = state.access.keep_refresh_token(&session_id, &sealed).await;
+            true
+        }
+        crate::oidc::Refreshed::Revoked(reason) => {
+            tracing::info!(user = %who.actor(), %reason, "the IdP no longer accepts this session");
+            state.access.revoked_by_idp(who, &session_id, &reason).await;
+            false
+        }
+        crate::oidc::Refreshed::Unavailable(reason) => {
+            tracing::warn!(%reason, "could not refresh a session at the IdP; keeping it");
+            true
+        }
+    }
 }
 
 /// Pages need a signed-in person: anyone else is sent to the login page, and back afterwards.

@@ -60,6 +60,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         bootstrap_admin_group: Some("pangea-admins".into()),
         bootstrap_password: Some(SecretString::from(ADMIN_PASSWORD)),
         oidc: None,
+        secret_key: None,
     }
 }
 
