@@ -43,6 +43,7 @@ test('an admin binds pangea-operators on the Access page; olga is then an operat
 });
 
 test('victor (pangea-viewers) sees machines but no way to change them, and direct calls are refused', async ({ page, api }) => {
+  // Calls an admin-only and an operator server function directly, as a script in the page could.
   const mac = uniqueMac();
   await api.post('/api/v1/machines', { data: { mac, hostname: 'seen-by-victor' } });
   await signInWithSso(page, 'victor');
@@ -52,15 +53,13 @@ test('victor (pangea-viewers) sees machines but no way to change them, and direc
   await expect(page.getByRole('link', { name: 'Add machine' })).toHaveCount(0);
   await expect(page.getByRole('link', { name: 'Import' })).toHaveCount(0);
   await expect(page.getByLabel(`Select ${mac}`)).toHaveCount(0);
-  const status = await page.evaluate(async () => {
-    const res = await fetch('/api/gui/create_machine', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input: { mac: '52:54:0f:00:00:01' } }),
-    });
+  const call = (path, body) => page.evaluate(async ([path, body]) => {
+    const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     return [res.status, (await res.json()).code];
-  });
-  expect(status).toEqual([403, 'forbidden']);
+  }, [path, body]);
+  expect(await call('/api/gui/list_bindings', {})).toEqual([403, 'forbidden']);
+  expect(await call('/api/gui/create_token', { name: 'sneaky', role: 'admin', expires_in_days: 1 })).toEqual([403, 'forbidden']);
+  expect(await call('/api/gui/create_machine', { input: { mac: '52:54:0f:00:00:01' } })).toEqual([403, 'forbidden']);
   await expect(page.getByRole('link', { name: 'Audit' })).toHaveCount(0);
   await page.goto('/audit');
   await expect(page.getByRole('alert')).toContainText('does not allow');

@@ -434,7 +434,7 @@ impl AccessStore {
     }
 
     pub async fn list_tokens(&self, who: &Principal) -> Result<Vec<TokenInfo>, AppError> {
-        authorize(who, Permission::ManageAccess)?;
+        audit::settle_read(&self.db, who, authorize(who, Permission::ManageAccess)).await?;
         sqlx::query("SELECT id, name, role, created_by, created_at, expires_at, last_used_at, revoked_at FROM api_tokens ORDER BY id")
             .fetch_all(self.db.pool())
             .await
@@ -478,7 +478,7 @@ impl AccessStore {
     }
 
     pub async fn list_bindings(&self, who: &Principal) -> Result<Vec<Binding>, AppError> {
-        authorize(who, Permission::ManageAccess)?;
+        audit::settle_read(&self.db, who, authorize(who, Permission::ManageAccess)).await?;
         sqlx::query("SELECT id, subject_kind, subject, role, created_by, created_at FROM role_bindings ORDER BY subject_kind, subject")
             .fetch_all(self.db.pool())
             .await
@@ -708,7 +708,7 @@ impl AccessService for AccessStore {
 
     async fn my_sessions(&self, who: &Principal) -> Result<Vec<SessionInfo>, AppError> {
         let Some(user_id) = who.user_id() else {
-            authorize(who, Permission::ViewMachines)?;
+            audit::settle_read(&self.db, who, authorize(who, Permission::ViewMachines)).await?;
             return Ok(Vec::new());
         };
         Ok(self

@@ -221,17 +221,19 @@ impl Oidc {
         Ok((url, pending))
     }
 
-    /// Finishes a sign-in from the callback's `state` and `code`.
+    /// Finishes a sign-in from the callback's `state` and `code`. Also says how long it waited
+    /// for the IdP, so Pangea's own share of the sign-in can be told apart.
     pub async fn finish(
         &self,
         pending: PendingLogin,
         state: &str,
         code: String,
-    ) -> Result<(OidcIdentity, Option<SecretString>), OidcError> {
+    ) -> Result<(OidcIdentity, Option<SecretString>, Duration), OidcError> {
         if state != pending.state {
             return Err(OidcError::State);
         }
         let provider = self.provider().await?;
+        let waiting = Instant::now();
         let token = provider
             .client
             .exchange_code(AuthorizationCode::new(code))
@@ -240,6 +242,7 @@ impl Oidc {
             .request_async(&self.http)
             .await
             .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
+        let mut idp_time = waiting.elapsed();
         let id_token = token.id_token().ok_or_else(|| OidcError::Token("the IdP sent no ID token".into()))?;
         let verifier = provider.client.id_token_verifier().set_time_fn(|| chrono::Utc::now() - CLOCK_SKEW);
         let claims =
@@ -252,10 +255,13 @@ impl Oidc {
             claim_text(all, &self.settings.username_claim).is_none()
                 || claim_list(all, &self.settings.groups_claim).is_none()
         };
-        if missing(&all)
-            && let Ok(request) = provider.client.user_info(token.access_token().clone(), None)
-            && let Ok(info) = request.request_async::<AnyClaims, _, CoreGenderClaim>(&self.http).await
-        {
+        let asking = Instant::now();
+        let userinfo = match (missing(&all), provider.client.user_info(token.access_token().clone(), None)) {
+            (true, Ok(request)) => request.request_async::<AnyClaims, _, CoreGenderClaim>(&self.http).await.ok(),
+            _ => None,
+        };
+        idp_time += asking.elapsed();
+        if let Some(info) = userinfo {
             let info: UserInfoClaims<AnyClaims, CoreGenderClaim> = info;
             if info.subject().as_str() == subject {
                 let extra = serde_json::to_value(&info).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default();
@@ -268,7 +274,7 @@ impl Oidc {
             .ok_or_else(|| OidcError::Claims(self.settings.username_claim.clone()))?;
         let groups = claim_list(&all, &self.settings.groups_claim).unwrap_or_default();
         let refresh = token.refresh_token().map(|t| SecretString::from(t.secret().clone()));
-        Ok((OidcIdentity { subject, username, groups }, refresh))
+        Ok((OidcIdentity { subject, username, groups }, refresh, idp_time))
     }
 
     pub fn refresh_every(&self) -> Duration {

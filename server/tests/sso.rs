@@ -112,8 +112,12 @@ async fn a_group_without_a_binding_gets_nothing_until_an_admin_binds_it() {
 async fn a_replayed_or_forged_callback_is_refused() {
     let issuer = issuer();
     let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
-    let client =
-        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     // Walk the redirects by hand, to hold on to the callback URL.
     let mut url: reqwest::Url = app.at("/auth/oidc/start?next=/machines").parse().unwrap();
     let mut callback = None;
@@ -134,8 +138,11 @@ async fn a_replayed_or_forged_callback_is_refused() {
         url = next;
     }
     let callback = callback.expect("the IdP sent the browser back");
+    let before = session_cookie(&jar, &app);
     let first = client.get(callback.clone()).send().await.unwrap();
     assert_eq!(first.headers()["location"], "/machines");
+    let after = session_cookie(&jar, &app);
+    assert!(before.is_some() && after.is_some() && before != after, "the session id changes at sign-in");
     let replay = client.get(callback.clone()).send().await.unwrap();
     assert_eq!(replay.headers()["location"], "/login?error=sso_state", "a used state is gone");
     let mut forged = callback.clone();
@@ -143,6 +150,12 @@ async fn a_replayed_or_forged_callback_is_refused() {
     forged.set_query(Some(&format!("code={code}&state=forged")));
     let res = app.anonymous().get(forged).send().await.unwrap();
     assert_eq!(res.headers()["location"], "/login?error=sso_state", "no sign-in was started in that browser");
+    // A used code with a fresh, valid state: the IdP refuses the code.
+    let start = client.get(app.at("/auth/oidc/start")).send().await.unwrap();
+    let fresh: reqwest::Url = start.headers()["location"].to_str().unwrap().parse().unwrap();
+    let state = fresh.query_pairs().find(|(k, _)| k == "state").unwrap().1.to_string();
+    let replay = client.get(app.at(&format!("/auth/oidc/callback?code={code}&state={state}"))).send().await.unwrap();
+    assert_eq!(replay.headers()["location"], "/login?error=sso_exchange", "a code works once");
     let failures = pangea::audit::latest(&app.state.db, 20)
         .await
         .unwrap()
@@ -150,6 +163,13 @@ async fn a_replayed_or_forged_callback_is_refused() {
         .filter(|r| r.action == "session.login" && r.outcome == "denied")
         .count();
     assert!(failures >= 2);
+}
+
+/// The Pangea session cookie a cookie jar holds for the app, if any.
+fn session_cookie(jar: &reqwest::cookie::Jar, app: &TestApp) -> Option<String> {
+    use reqwest::cookie::CookieStore;
+    let cookies = jar.cookies(&app.url.parse().unwrap())?;
+    cookies.to_str().ok()?.split("; ").find(|c| c.starts_with("pangea_session=")).map(str::to_string)
 }
 
 #[tokio::test]

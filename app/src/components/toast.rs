@@ -48,6 +48,29 @@ pub fn use_toasts() -> Toasts {
     expect_context::<Toasts>()
 }
 
+/// Announces each outcome of `action`: the error, or `success(value)` after running `then`.
+pub fn toast_outcome<I, T>(
+    action: Action<I, Result<T, crate::error::AppError>>,
+    success: impl Fn(&T) -> String + 'static,
+    then: impl Fn() + 'static,
+) where
+    I: Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    let toasts = use_toasts();
+    Effect::new(move |_| {
+        if let Some(result) = action.value().get() {
+            match result {
+                Ok(value) => {
+                    then();
+                    toasts.success(success(&value));
+                }
+                Err(e) => toasts.error(e.to_string()),
+            }
+        }
+    });
+}
+
 #[component]
 pub fn ToastProvider(children: Children) -> impl IntoView {
     let toasts = Toasts { list: RwSignal::new(Vec::new()), next_id: StoredValue::new(0) };

@@ -5,7 +5,7 @@ use crate::access::server_fns::{
     bind_role, create_token, list_bindings, list_tokens, load_access_overview, my_sessions, revoke_token, unbind_role,
 };
 use crate::access::{ConsoleRole, NewToken};
-use crate::components::toast::use_toasts;
+use crate::components::toast::{toast_outcome, use_toasts};
 use crate::pages::machines::ErrorBlock;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -54,36 +54,21 @@ fn Overview() -> impl IntoView {
 
 #[component]
 fn Bindings() -> impl IntoView {
-    let toasts = use_toasts();
     let bindings = Resource::new(|| (), |_| list_bindings());
     let kind = RwSignal::new("group".to_string());
     let subject = RwSignal::new(String::new());
     let role = RwSignal::new(ConsoleRole::Viewer);
     let bind = Action::new(|(k, s, r): &(String, String, ConsoleRole)| bind_role(k.clone(), s.clone(), *r));
     let unbind = Action::new(|id: &i64| unbind_role(*id));
-    Effect::new(move |_| {
-        if let Some(result) = bind.value().get() {
-            match result {
-                Ok(()) => {
-                    toasts.success("Binding saved; it applies from the next request.");
-                    subject.set(String::new());
-                    bindings.refetch();
-                }
-                Err(e) => toasts.error(e.to_string()),
-            }
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = unbind.value().get() {
-            match result {
-                Ok(()) => {
-                    toasts.success("Binding removed.");
-                    bindings.refetch();
-                }
-                Err(e) => toasts.error(e.to_string()),
-            }
-        }
-    });
+    toast_outcome(
+        bind,
+        |_| "Binding saved; it applies from the next request.".into(),
+        move || {
+            subject.set(String::new());
+            bindings.refetch();
+        },
+    );
+    toast_outcome(unbind, |_| "Binding removed.".into(), move || bindings.refetch());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         bind.dispatch((kind.get_untracked(), subject.get_untracked(), role.get_untracked()));
@@ -152,17 +137,7 @@ fn Tokens() -> impl IntoView {
             }
         }
     });
-    Effect::new(move |_| {
-        if let Some(result) = revoke.value().get() {
-            match result {
-                Ok(()) => {
-                    toasts.success("Token revoked.");
-                    tokens.refetch();
-                }
-                Err(e) => toasts.error(e.to_string()),
-            }
-        }
-    });
+    toast_outcome(revoke, |_| "Token revoked.".into(), move || tokens.refetch());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         create.dispatch((name.get_untracked(), role.get_untracked(), days.get_untracked()));

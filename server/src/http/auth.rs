@@ -72,6 +72,7 @@ async fn sso_callback(
     Query(query): Query<CallbackQuery>,
 ) -> Response {
     let origin = origin_of(peer, &headers);
+    let started = std::time::Instant::now();
     let Some(oidc) = &state.oidc else { return Redirect::to("/login?error=sso_off").into_response() };
     let pending = session.take_sso().await;
     let outcome = match (pending, query) {
@@ -81,11 +82,11 @@ async fn sso_callback(
         ))),
         (Some(pending), CallbackQuery { code: Some(code), state: Some(returned), .. }) => {
             let next = pending.next.clone();
-            oidc.finish(pending, &returned, code).await.map(|(identity, refresh)| (identity, refresh, next))
+            oidc.finish(pending, &returned, code).await.map(|(identity, refresh, idp)| (identity, refresh, idp, next))
         }
         _ => Err(OidcError::State),
     };
-    let (identity, refresh, next) = match outcome {
+    let (identity, refresh, idp_time, next) = match outcome {
         Ok(found) => found,
         Err(e) => {
             tracing::warn!(error = %e, "single sign-on failed");
@@ -109,7 +110,16 @@ async fn sso_callback(
                 Ok::<(), AppError>(())
             };
             match remembered.await {
-                Ok(()) => Redirect::to(local_path(&next)).into_response(),
+                Ok(()) => {
+                    // Server-Timing splits the sign-in into the IdP's share and Pangea's own.
+                    let own = started.elapsed().saturating_sub(idp_time);
+                    let timing = format!(
+                        "idp;dur={:.3}, pangea;dur={:.3}",
+                        idp_time.as_secs_f64() * 1e3,
+                        own.as_secs_f64() * 1e3
+                    );
+                    ([("server-timing", timing)], Redirect::to(local_path(&next))).into_response()
+                }
                 Err(e) => json_error(e),
             }
         }

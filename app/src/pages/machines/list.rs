@@ -1,7 +1,7 @@
 //! `/machines`: search, sort, page through, select, delete, label and export machines.
 
 use super::ErrorBlock;
-use crate::components::toast::use_toasts;
+use crate::components::toast::{toast_outcome, use_toasts};
 use crate::machines::fields::split_label_text;
 use crate::machines::server_fns::{add_machine_labels, delete_machines, list_machines};
 use crate::machines::{Machine, MachineQuery, SortKey};
@@ -253,19 +253,15 @@ fn BulkActions(
     let label = Action::new(move |(ids, labels): &(Vec<i64>, std::collections::BTreeMap<String, String>)| {
         add_machine_labels(ids.clone(), labels.clone())
     });
-    Effect::new(move |_| {
-        if let Some(result) = delete.value().get() {
-            match result {
-                Ok(n) => {
-                    toasts.success(format!("Deleted {n} machine{}.", if n == 1 { "" } else { "s" }));
-                    selected.set(BTreeSet::new());
-                    confirming.set(false);
-                    page.refetch();
-                }
-                Err(e) => toasts.error(e.to_string()),
-            }
-        }
-    });
+    toast_outcome(
+        delete,
+        |n| format!("Deleted {n} machine{}.", if *n == 1 { "" } else { "s" }),
+        move || {
+            selected.set(BTreeSet::new());
+            confirming.set(false);
+            page.refetch();
+        },
+    );
     Effect::new(move |_| {
         if let Some(result) = label.value().get() {
             match result {

@@ -1,0 +1,117 @@
+//! Benchmark: Pangea's own share of a single sign-on, apart from the time spent waiting for the
+//! IdP, over 100 sign-ins against the test OpenID provider. Prints p50/p95.
+//!
+//!     node end2end/oidc/provider.mjs 4700 secret http://127.0.0.1:1/unused &
+//!     PANGEA_BENCH_OIDC_ISSUER=http://127.0.0.1:4700 cargo bench -p server --bench sign_in
+//!
+//! The callback answers with `Server-Timing: idp;dur=…, pangea;dur=…`; `pangea` is the callback's
+//! time minus its requests to the IdP (code exchange, userinfo). Goal (issue 3): < 5 ms.
+
+use pangea::AppState;
+use pangea::config::{Config, LogFormat};
+use pangea::oidc::OidcSettings;
+use secrecy::SecretString;
+use std::time::{Duration, Instant};
+
+const SIGN_INS: usize = 100;
+const WARM_UP: usize = 5;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn timing(header: &str, name: &str) -> Option<f64> {
+    header.split(',').map(str::trim).find(|m| m.starts_with(name))?.split("dur=").nth(1)?.parse().ok()
+}
+
+#[tokio::main]
+async fn main() {
+    let Ok(issuer) = std::env::var("PANGEA_BENCH_OIDC_ISSUER") else {
+        println!("sign_in: skipped (start the test IdP and set PANGEA_BENCH_OIDC_ISSUER)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let public: url::Url = format!("http://{addr}").parse().unwrap();
+    let redirect = public.join("/auth/oidc/callback").unwrap();
+    let client: serde_json::Value = reqwest::Client::new()
+        .post(format!("{issuer}/reg"))
+        .json(&serde_json::json!({"redirect_uris": [redirect.as_str()], "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]}))
+        .send()
+        .await
+        .expect("register a client at the IdP")
+        .json()
+        .await
+        .unwrap();
+    let config = Config {
+        listen: addr,
+        boot_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().into(),
+        database_url: SecretString::from(format!("sqlite://{}/bench.db?mode=rwc", dir.path().display())),
+        log_format: LogFormat::Human,
+        site_root: dir.path().join("site"),
+        public_url: public.clone(),
+        local_login_enabled: true,
+        session_idle_timeout: Duration::from_secs(3600),
+        session_absolute_timeout: Duration::from_secs(7200),
+        bootstrap_admin_group: Some("pangea-admins".into()),
+        bootstrap_password: Some(SecretString::from("bench-password")),
+        oidc: Some(OidcSettings {
+            issuer: issuer.parse().unwrap(),
+            client_id: client["client_id"].as_str().unwrap().into(),
+            client_secret: SecretString::from(client["client_secret"].as_str().unwrap().to_string()),
+            redirect_url: redirect,
+            post_logout_url: public.join("/login").unwrap(),
+            extra_scopes: vec![],
+            username_claim: "email".into(),
+            groups_claim: "groups".into(),
+            refresh_every: Duration::from_secs(300),
+        }),
+        secret_key: None,
+    };
+    let state = AppState::new(&config).await.expect("start");
+    let router = pangea::http::console_router(state);
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+    });
+
+    let (mut start_ms, mut callback_ms, mut idp_ms) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..SIGN_INS + WARM_UP {
+        let stop_at_callback = reqwest::redirect::Policy::custom(|a| {
+            if a.url().path() == "/auth/oidc/callback" { a.stop() } else { a.follow() }
+        });
+        let browser = reqwest::Client::builder().cookie_store(true).redirect(stop_at_callback).build().unwrap();
+        let no_follow = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let started = Instant::now();
+        let start = no_follow.get(public.join("/auth/oidc/start").unwrap()).send().await.unwrap();
+        let start_time = started.elapsed().as_secs_f64() * 1e3;
+        let idp_url = start.headers()["location"].to_str().unwrap().to_string();
+        let cookie = start.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        let form = browser.get(&idp_url).send().await.unwrap();
+        let action = format!("{}{}/login", form.url().origin().ascii_serialization(), form.url().path());
+        let back =
+            browser.post(action).form(&[("login", "alice"), ("password", "alice-password")]).send().await.unwrap();
+        let callback = back.headers()["location"].to_str().unwrap().to_string();
+        let done = no_follow.get(&callback).header("cookie", cookie).send().await.unwrap();
+        assert_eq!(done.headers()["location"], "/machines", "sign-in {i} failed");
+        let header = done.headers()["server-timing"].to_str().unwrap().to_string();
+        if i >= WARM_UP {
+            start_ms.push(start_time);
+            callback_ms.push(timing(&header, "pangea").unwrap());
+            idp_ms.push(timing(&header, "idp").unwrap());
+        }
+    }
+    for v in [&mut start_ms, &mut callback_ms, &mut idp_ms] {
+        v.sort_by(f64::total_cmp);
+    }
+    println!("sign_in: {SIGN_INS} single sign-ons (after {WARM_UP} warm-up), times in ms");
+    println!("sign_in: {:<44} {:>8} {:>8}", "", "p50", "p95");
+    for (label, v) in [
+        ("/auth/oidc/start (all Pangea, client-measured)", &start_ms),
+        ("callback: Pangea's own time (Server-Timing)", &callback_ms),
+        ("callback: waiting for the IdP (Server-Timing)", &idp_ms),
+    ] {
+        println!("sign_in: {label:<44} {:>8.2} {:>8.2}", percentile(v, 0.5), percentile(v, 0.95));
+    }
+}
