@@ -186,7 +186,12 @@ async fn run(name: &str, url: SecretString) {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    run("sqlite", SecretString::from(format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()))).await;
+    // PANGEA_BENCH_BACKENDS=postgres skips the (slow to seed) SQLite run.
+    if std::env::var("PANGEA_BENCH_BACKENDS").is_ok_and(|b| !b.contains("sqlite")) {
+        println!("sqlite: skipped (PANGEA_BENCH_BACKENDS)");
+    } else {
+        run("sqlite", SecretString::from(format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()))).await;
+    }
     match std::env::var("PANGEA_BENCH_POSTGRES_URL") {
         Ok(admin_url) => {
             sqlx::any::install_default_drivers();

@@ -36,7 +36,7 @@ async fn register_client(issuer: &str, redirect: &str) -> (String, String) {
 async fn spawn_with_sso(backend: Backend, issuer_url: &str, secret_override: Option<&str>) -> TestApp {
     spawn_app_with(backend, async |config| {
         let redirect = config.public_url.join("/auth/oidc/callback").unwrap();
-        let (client_id, secret) = if issuer_url == issuer_for_registration() {
+        let (client_id, secret) = if issuer_for_registration(issuer_url) {
             register_client(issuer_url, redirect.as_str()).await
         } else {
             ("pangea".into(), "unused".into())
@@ -56,9 +56,12 @@ async fn spawn_with_sso(backend: Backend, issuer_url: &str, secret_override: Opt
     .await
 }
 
-/// The live test IdP, where clients can be registered (other issuers in these tests are dead).
-fn issuer_for_registration() -> String {
-    std::env::var("PANGEA_TEST_OIDC_ISSUER").unwrap_or_default()
+/// Whether `issuer` is one of the live test IdPs, where clients can be registered (other
+/// issuers in these tests are dead on purpose).
+fn issuer_for_registration(issuer: &str) -> bool {
+    ["PANGEA_TEST_OIDC_ISSUER", "PANGEA_TEST_SKEWED_OIDC_ISSUER"]
+        .iter()
+        .any(|v| std::env::var(v).ok().as_deref() == Some(issuer))
 }
 
 /// Runs the whole browser journey with a cookie-keeping client; returns it and where it ended.
@@ -266,4 +269,24 @@ async fn refresh_tokens_keep_sessions_alive_and_end_them_when_the_idp_disables_t
     assert_eq!(dora.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401);
     let records = pangea::audit::latest(&app.state.db, 10).await.unwrap();
     assert!(records.iter().any(|r| r.action == "session.revoked_by_idp" && r.actor == "dora@example.com"));
+}
+
+#[tokio::test]
+async fn an_idp_whose_clock_is_hours_off_is_refused_with_a_clear_message() {
+    // .ci/test runs a second test IdP under faketime, two hours behind: its ID tokens have expired
+    // by Pangea's clock, beyond the 60 s tolerance.
+    let skewed = std::env::var("PANGEA_TEST_SKEWED_OIDC_ISSUER")
+        .expect("PANGEA_TEST_SKEWED_OIDC_ISSUER is not set: run the tests with .ci/test");
+    let app = spawn_with_sso(Backend::Sqlite, &skewed, None).await;
+    let (_, ended) = sso_sign_in(&app, "alice", "alice-password").await;
+    assert_eq!(ended.query(), Some("error=sso_token"));
+    let page = app.anonymous().get(ended).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("its clock may be off"), "{page}");
+    let failure = pangea::audit::latest(&app.state.db, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.action == "session.login")
+        .unwrap();
+    assert!(failure.summary.contains("ID token failed verification"), "{}", failure.summary);
 }

@@ -75,17 +75,18 @@ impl ImportJob {
     /// Hands the checked machines to exactly one commit, if the preview had no error.
     pub fn take_for_commit(&self) -> Result<(ImportReport, Vec<MachineSpec>), AppError> {
         let mut checked = lock(&self.checked);
-        match checked.as_ref() {
-            None => Err(AppError::Conflict {
+        let refusal = match checked.as_ref() {
+            None => AppError::Conflict {
                 message: "This import is still being checked, or was already imported.".into(),
                 fields: Vec::new(),
-            }),
-            Some((report, _)) if report.errors > 0 => Err(AppError::invalid(format!(
+            },
+            Some((report, _)) if report.errors > 0 => AppError::invalid(format!(
                 "{} lines have errors; fix them and preview again. Nothing was written.",
                 report.errors
-            ))),
-            Some((_, specs)) if specs.is_empty() => Err(AppError::invalid("There is nothing to import.")),
-            Some(_) => Ok(checked.take().expect("checked above")),
-        }
+            )),
+            Some((_, specs)) if specs.is_empty() => AppError::invalid("There is nothing to import."),
+            Some(_) => return checked.take().ok_or_else(|| AppError::invalid("There is nothing to import.")),
+        };
+        Err(refusal)
     }
 }
