@@ -269,7 +269,7 @@ impl AccessStore {
             let row = sqlx::query(
                 "INSERT INTO users (username, source, groups, created_at, last_login_at) VALUES ($1, 'oidc', $2, $3, $3) \
                  ON CONFLICT (username) DO UPDATE SET groups = excluded.groups, last_login_at = excluded.last_login_at \
-                 WHERE users.source = 'oidc' RETURNING id",
+                 WHERE users.source = 'oidc' RETURNING id, disabled",
             )
             .bind(&identity.username)
             .bind(identity.groups.join(","))
@@ -280,13 +280,19 @@ impl AccessStore {
             .ok_or_else(|| AppError::Forbidden {
                 message: format!("\"{}\" is a local account here, so single sign-on cannot use that name.", identity.username),
             })?;
-            let user_id: i64 = row.try_get("id").or_internal()?;
+            let (user_id, disabled): (i64, i32) = (row.try_get("id").or_internal()?, row.try_get("disabled").or_internal()?);
+            if disabled != 0 {
+                return Err(AppError::Forbidden { message: "This account is disabled in Pangea.".into() });
+            }
+            // The user and the record of their sign-in are written together.
+            let principal = Principal {
+                identity: Identity::Oidc { user_id, username: identity.username.clone(), groups: identity.groups.clone() },
+                role: self.role_of(&identity.username, &identity.groups).await?,
+                ip: origin.ip,
+                user_agent: origin.user_agent.clone(),
+            };
+            audit::append(&mut tx, &principal, event.clone().target(user_id, &identity.username)).await.or_internal()?;
             tx.commit().await.or_internal()?;
-            let principal = self
-                .principal_for_user(user_id, origin)
-                .await?
-                .ok_or_else(|| AppError::Forbidden { message: "This account is disabled in Pangea.".into() })?;
-            audit::record(&self.db, &principal, event.clone().target(user_id, &identity.username)).await.or_internal()?;
             Ok(principal)
         }
         .await;
@@ -568,16 +574,26 @@ impl AccessStore {
         settle(&self.db, who, event, result).await
     }
 
-    /// Remembers that `session_id` belongs to `user_id`, for listing and signing out everywhere.
-    pub async fn remember_session(&self, user_id: i64, session_id: &str, origin: &Origin) -> Result<(), AppError> {
+    /// Remembers that `session_id` belongs to `user_id`, for listing and signing out everywhere,
+    /// with the IdP's sealed refresh token when there is one.
+    pub async fn remember_session(
+        &self,
+        user_id: i64,
+        session_id: &str,
+        origin: &Origin,
+        sealed_refresh_token: Option<String>,
+    ) -> Result<(), AppError> {
+        let now = now();
         sqlx::query(
-            "INSERT INTO user_sessions (session_id, user_id, created_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO user_sessions (session_id, user_id, created_at, ip, user_agent, refresh_token, refreshed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $3)",
         )
         .bind(session_id)
         .bind(user_id)
-        .bind(now())
+        .bind(now)
         .bind(origin.ip.map(|ip| ip.to_string()).unwrap_or_default())
         .bind(origin.user_agent.clone().unwrap_or_default())
+        .bind(sealed_refresh_token.unwrap_or_default())
         .execute(self.db.pool())
         .await
         .or_internal()?;

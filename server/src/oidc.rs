@@ -244,7 +244,19 @@ impl Oidc {
             .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
         let mut idp_time = waiting.elapsed();
         let id_token = token.id_token().ok_or_else(|| OidcError::Token("the IdP sent no ID token".into()))?;
-        let verifier = provider.client.id_token_verifier().set_time_fn(|| chrono::Utc::now() - CLOCK_SKEW);
+        // Tolerate clocks a little apart, in both directions: expired a moment ago is fine, and so
+        // is issued a moment "in the future"; more than that means a clock is off.
+        let verifier = provider
+            .client
+            .id_token_verifier()
+            .set_time_fn(|| chrono::Utc::now() - CLOCK_SKEW)
+            .set_issue_time_verifier_fn(|issued| {
+                if issued > chrono::Utc::now() + CLOCK_SKEW {
+                    Err(format!("it was issued at {issued}, in the future by this server's clock; a clock is off"))
+                } else {
+                    Ok(())
+                }
+            });
         let claims =
             id_token.claims(&verifier, &Nonce::new(pending.nonce)).map_err(|e| OidcError::Token(error_chain(&e)))?;
         let subject = claims.subject().to_string();

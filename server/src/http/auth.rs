@@ -102,14 +102,8 @@ async fn sso_callback(
     let Some(user_id) = principal.user_id() else { return Redirect::to("/login?error=sso_refused").into_response() };
     match session.sign_in(user_id).await {
         Ok(id) => {
-            let remembered = async {
-                state.access.remember_session(user_id, &id, &origin).await?;
-                if let Some(token) = &refresh {
-                    state.access.keep_refresh_token(&id, &state.sealer.seal(token)).await?;
-                }
-                Ok::<(), AppError>(())
-            };
-            match remembered.await {
+            let sealed = refresh.as_ref().map(|token| state.sealer.seal(token));
+            match state.access.remember_session(user_id, &id, &origin, sealed).await {
                 Ok(()) => {
                     // Server-Timing splits the sign-in into the IdP's share and Pangea's own.
                     let own = started.elapsed().saturating_sub(idp_time);
@@ -281,7 +275,7 @@ async fn login(
             let Some(user_id) = principal.user_id() else { return back("invalid") };
             match session.sign_in(user_id).await {
                 Ok(id) => {
-                    if let Err(e) = state.access.remember_session(user_id, &id, &origin).await {
+                    if let Err(e) = state.access.remember_session(user_id, &id, &origin, None).await {
                         return json_error(e);
                     }
                     Redirect::to(local_path(&form.next)).into_response()
