@@ -41,10 +41,14 @@ async fn sso_start(
     headers: HeaderMap,
     Query(query): Query<StartQuery>,
 ) -> Response {
+    let started = std::time::Instant::now();
     let Some(oidc) = &state.oidc else { return Redirect::to("/login?error=sso_off").into_response() };
     match oidc.begin(local_path(&query.next).to_string()).await {
         Ok((url, pending)) => match session.start_sso(pending).await {
-            Ok(()) => Redirect::to(url.as_str()).into_response(),
+            Ok(()) => {
+                let timing = format!("pangea;dur={:.3}", started.elapsed().as_secs_f64() * 1e3);
+                ([("server-timing", timing)], Redirect::to(url.as_str())).into_response()
+            }
             Err(e) => json_error(crate::error::internal(e)),
         },
         Err(e) => {
