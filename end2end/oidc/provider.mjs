@@ -6,8 +6,11 @@
 // It registers the confidential client "pangea" for REDIRECT_URI and also allows dynamic client
 // registration (POST /reg), so each integration test can register its own redirect URI.
 // POST /test/disable/USER disables a user, as an IdP admin would: their refresh tokens stop working.
+// POST /test/wrong-audience/CLIENT makes the token endpoint answer that client with an ID token
+// signed by this IdP's own key but addressed to another client, as a hostile or broken IdP might.
 import Provider from 'oidc-provider';
 import { createServer } from 'node:http';
+import { SignJWT, decodeJwt, exportJWK, generateKeyPair } from 'jose';
 
 const [port, clientSecret, redirectUri, postLogoutUri] = process.argv.slice(2);
 const issuer = `http://127.0.0.1:${port}`;
@@ -20,7 +23,12 @@ const users = {
   dora: { password: 'dora-password', email: 'dora@example.com', name: 'Dora Disabled-Later', groups: ['pangea-operators'] },
 };
 
+const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-key', use: 'sig', alg: 'RS256' };
+const wrongAudience = new Set();
+
 const provider = new Provider(issuer, {
+  jwks: { keys: [signingKey] },
   clients: [{
     client_id: 'pangea',
     client_secret: clientSecret,
@@ -80,6 +88,32 @@ const readForm = (req) => new Promise((resolve) => {
 const callback = provider.callback();
 createServer(async (req, res) => {
   try {
+    const misaddress = req.method === 'POST' && req.url.match(/^\/test\/wrong-audience\/([\w-]+)$/);
+    if (misaddress) {
+      wrongAudience.add(misaddress[1]);
+      res.writeHead(204).end();
+      return;
+    }
+    const basic = (req.headers.authorization ?? '').replace(/^Basic /, '');
+    const tokenClient = decodeURIComponent(Buffer.from(basic, 'base64').toString().split(':')[0] ?? '');
+    if (req.method === 'POST' && req.url === '/token' && wrongAudience.has(tokenClient)) {
+      // Re-sign the real answer's ID token with another audience.
+      const chunks = [];
+      const end = res.end.bind(res);
+      res.write = (chunk) => { chunks.push(Buffer.from(chunk)); return true; };
+      res.end = (chunk) => {
+        if (chunk) chunks.push(Buffer.from(chunk));
+        const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+        if (!body.id_token) return end(JSON.stringify(body));
+        const claims = { ...decodeJwt(body.id_token), aud: 'some-other-client' };
+        new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'test-key' }).sign(privateKey).then((idToken) => {
+          const text = JSON.stringify({ ...body, id_token: idToken });
+          res.setHeader('content-length', Buffer.byteLength(text));
+          end(text);
+        });
+        return res;
+      };
+    }
     const disable = req.method === 'POST' && req.url.match(/^\/test\/disable\/(\w+)$/);
     if (disable && users[disable[1]]) {
       users[disable[1]].disabled = true;

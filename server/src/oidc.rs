@@ -169,6 +169,11 @@ impl Oidc {
         &self.settings.issuer
     }
 
+    /// The client id Pangea is registered under at the IdP.
+    pub fn client_id(&self) -> &str {
+        &self.settings.client_id
+    }
+
     async fn provider(&self) -> Result<std::sync::Arc<Provider>, OidcError> {
         let mut cached = self.provider.lock().await;
         if let Some(p) = cached.as_ref().filter(|p| p.discovered.elapsed() < REDISCOVER_AFTER) {

@@ -290,3 +290,23 @@ async fn an_idp_whose_clock_is_hours_off_is_refused_with_a_clear_message() {
         .unwrap();
     assert!(failure.summary.contains("in the future"), "{}", failure.summary);
 }
+
+#[tokio::test]
+async fn an_id_token_for_another_audience_is_refused() {
+    let issuer = issuer();
+    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    let client_id = app.state.oidc.as_ref().unwrap().client_id().to_string();
+    // The test IdP now signs this client's ID tokens, with its real key, for another audience.
+    let res = reqwest::Client::new().post(format!("{issuer}/test/wrong-audience/{client_id}")).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let (_, ended) = sso_sign_in(&app, "alice", "alice-password").await;
+    assert_eq!(ended.query(), Some("error=sso_token"));
+    let failure = pangea::audit::latest(&app.state.db, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.action == "session.login")
+        .unwrap();
+    assert!(failure.summary.contains("some-other-client"), "{}", failure.summary);
+    assert_eq!(failure.outcome, "denied");
+}
