@@ -14,7 +14,10 @@ use pangea::db::Database;
 use pangea::machines::MachineStore;
 use secrecy::SecretString;
 use sqlx::Executor;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+mod support;
+use support::percentile;
 
 const MACHINES: u32 = 100_000;
 const IMPORT_LINES: u32 = 10_000;
@@ -37,10 +40,6 @@ fn csv(from: u32, count: u32) -> String {
         ));
     }
     out
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 async fn run(name: &str, url: SecretString) {
@@ -93,23 +92,5 @@ async fn run(name: &str, url: SecretString) {
 
 #[tokio::main]
 async fn main() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    // PANGEA_BENCH_BACKENDS=postgres skips the SQLite run.
-    if std::env::var("PANGEA_BENCH_BACKENDS").is_ok_and(|b| !b.contains("sqlite")) {
-        println!("sqlite: skipped (PANGEA_BENCH_BACKENDS)");
-    } else {
-        run("sqlite", SecretString::from(format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()))).await;
-    }
-    match std::env::var("PANGEA_BENCH_POSTGRES_URL") {
-        Ok(admin_url) => {
-            sqlx::any::install_default_drivers();
-            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await.expect("connect");
-            let name = format!("pangea_bench_{}", std::process::id());
-            admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
-            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
-            run("postgres", SecretString::from(format!("{base}/{name}"))).await;
-            admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.ok();
-        }
-        Err(_) => println!("\npostgres: skipped (set PANGEA_BENCH_POSTGRES_URL to include it)"),
-    }
+    support::on_each_backend(run).await;
 }

@@ -14,12 +14,11 @@ use pangea::oidc::OidcSettings;
 use secrecy::SecretString;
 use std::time::Duration;
 
+mod support;
+use support::percentile;
+
 const SIGN_INS: usize = 100;
 const WARM_UP: usize = 5;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 fn timing(header: &str, name: &str) -> Option<f64> {
     header.split(',').map(str::trim).find(|m| m.starts_with(name))?.split("dur=").nth(1)?.parse().ok()

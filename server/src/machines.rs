@@ -398,6 +398,12 @@ fn vanished(missing: usize) -> AppError {
     ))
 }
 
+/// The audit event of one change to several machines.
+fn bulk_event(action: &'static str, ids: &[i64]) -> Event {
+    let id_list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    Event::new(action, "machine").target(id_list, format!("{} machines", ids.len()))
+}
+
 fn machine_summary(m: &Machine) -> serde_json::Value {
     json!({
         "mac": m.mac, "hostname": m.hostname, "uuid": m.uuid, "serial": m.serial, "role": m.role,
@@ -487,8 +493,7 @@ impl MachineService for MachineStore {
     }
 
     async fn delete(&self, who: &Principal, ids: Vec<i64>) -> Result<u64, AppError> {
-        let event = Event::new("machine.delete", "machine")
-            .target(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","), format!("{} machines", ids.len()));
+        let event = bulk_event("machine.delete", &ids);
         let result = async {
             authorize(who, Permission::ChangeMachines)?;
             let ids = parse_ids(ids)?;
@@ -524,9 +529,7 @@ impl MachineService for MachineStore {
         ids: Vec<i64>,
         labels: BTreeMap<String, String>,
     ) -> Result<u64, AppError> {
-        let event = Event::new("machine.label", "machine")
-            .target(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","), format!("{} machines", ids.len()))
-            .summary(json!({ "added": labels }));
+        let event = bulk_event("machine.label", &ids).summary(json!({ "added": labels }));
         let result = async {
             authorize(who, Permission::ChangeMachines)?;
             let ids = parse_ids(ids)?;

@@ -1,0 +1,36 @@
+//! What the bench binaries share: the backends to run on, and percentiles. Each bench uses a
+//! part of it.
+
+#![allow(dead_code)]
+
+use secrecy::SecretString;
+use sqlx::Executor;
+
+/// The value at fraction `p` (0.0–1.0) of an ascending list.
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Runs `run` on a fresh SQLite file and, when `PANGEA_BENCH_POSTGRES_URL` (an admin URL) is
+/// set, on a fresh PostgreSQL database that is dropped afterwards. `PANGEA_BENCH_BACKENDS=postgres`
+/// skips SQLite.
+pub async fn on_each_backend<F: AsyncFn(&'static str, SecretString)>(run: F) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    if std::env::var("PANGEA_BENCH_BACKENDS").is_ok_and(|b| !b.contains("sqlite")) {
+        println!("sqlite: skipped (PANGEA_BENCH_BACKENDS)");
+    } else {
+        run("sqlite", SecretString::from(format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()))).await;
+    }
+    match std::env::var("PANGEA_BENCH_POSTGRES_URL") {
+        Ok(admin_url) => {
+            sqlx::any::install_default_drivers();
+            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await.expect("connect");
+            let name = format!("pangea_bench_{}", std::process::id());
+            admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+            run("postgres", SecretString::from(format!("{base}/{name}"))).await;
+            admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.ok();
+        }
+        Err(_) => println!("\npostgres: skipped (set PANGEA_BENCH_POSTGRES_URL to include it)"),
+    }
+}
