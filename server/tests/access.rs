@@ -149,6 +149,9 @@ async fn signed_out_pages_go_to_the_login_and_operations_stay_open() {
     let res = anonymous.get(app.at("/api/v1/machines")).send().await.unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "unauthorized");
+    // The login form carries where to go next in its HTML, so it works before (or without) hydration.
+    let login = anonymous.get(app.at("/login?next=%2Faccess")).send().await.unwrap().text().await.unwrap();
+    assert!(login.contains(r#"name="next" value="/access""#), "{login}");
     for open in ["/login", "/healthz", "/readyz", "/metrics"] {
         assert_eq!(anonymous.get(app.at(open)).send().await.unwrap().status(), 200, "{open}");
     }
@@ -204,6 +207,15 @@ async fn cookies_are_secure_behind_an_https_public_url() {
 async fn sessions_end_after_the_absolute_timeout() {
     let app =
         spawn_app_with(Backend::Sqlite, async |c| c.session_absolute_timeout = std::time::Duration::from_secs(1)).await;
+    assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn sessions_end_after_the_idle_timeout() {
+    let app =
+        spawn_app_with(Backend::Sqlite, async |c| c.session_idle_timeout = std::time::Duration::from_secs(1)).await;
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401);

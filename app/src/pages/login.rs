@@ -69,7 +69,7 @@ pub fn Login() -> impl IntoView {
 fn LocalForm(next: Signal<String>) -> impl IntoView {
     view! {
             <form method="post" action="/auth/login" class="login-form">
-                <input type="hidden" name="next" prop:value=next />
+                <input type="hidden" name="next" value=next />
                 <div class="field">
                     <label for="login-username">"User name"</label>
                     <input id="login-username" name="username" autocomplete="username" required />
