@@ -7,6 +7,7 @@ use crate::access::server_fns::{
 use crate::access::{ConsoleRole, NewToken};
 use crate::components::toast::{toast_outcome, use_toasts};
 use crate::pages::machines::ErrorBlock;
+use crate::pages::short_time;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -28,6 +29,15 @@ pub fn AccessPage() -> impl IntoView {
             </Suspense>
         </section>
     }
+}
+
+/// The roles, least first, as `<option>`s.
+#[component]
+fn RoleOptions() -> impl IntoView {
+    [ConsoleRole::Viewer, ConsoleRole::Operator, ConsoleRole::Admin]
+        .into_iter()
+        .map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> })
+        .collect_view()
 }
 
 #[component]
@@ -87,7 +97,7 @@ fn Bindings() -> impl IntoView {
                 on:input=move |ev| subject.set(event_target_value(&ev)) />
             <label for="bind-role">"Role"</label>
             <select id="bind-role" on:change=move |ev| role.set(ConsoleRole::parse(&event_target_value(&ev)).unwrap_or(ConsoleRole::Viewer))>
-                {[ConsoleRole::Viewer, ConsoleRole::Operator, ConsoleRole::Admin].into_iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
+                <RoleOptions />
             </select>
             <button type="submit" class="button primary">"Bind role"</button>
         </form>
@@ -150,7 +160,7 @@ fn Tokens() -> impl IntoView {
             <input id="token-name" required placeholder="ci-deploy" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
             <label for="token-role">"Token role"</label>
             <select id="token-role" on:change=move |ev| role.set(ConsoleRole::parse(&event_target_value(&ev)).unwrap_or(ConsoleRole::Viewer))>
-                {[ConsoleRole::Viewer, ConsoleRole::Operator, ConsoleRole::Admin].into_iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
+                <RoleOptions />
             </select>
             <label for="token-expiry">"Expires"</label>
             <select id="token-expiry" on:change=move |ev| days.set(event_target_value(&ev).parse().ok())>
@@ -179,9 +189,9 @@ fn Tokens() -> impl IntoView {
                                     view! {
                                         <tr>
                                             <td>{t.name.clone()}</td><td>{t.role.as_str()}</td>
-                                            <td class="nowrap">{t.created_at.get(..16).unwrap_or_default().replace('T', " ")}</td>
-                                            <td class="nowrap">{t.expires_at.clone().map(|e| e.get(..16).unwrap_or_default().replace('T', " ")).unwrap_or_else(|| "never".into())}</td>
-                                            <td class="nowrap">{t.last_used_at.clone().map(|e| e.get(..16).unwrap_or_default().replace('T', " ")).unwrap_or_else(|| "never".into())}</td>
+                                            <td class="nowrap">{short_time(&t.created_at)}</td>
+                                            <td class="nowrap">{t.expires_at.as_deref().map_or("never".into(), short_time)}</td>
+                                            <td class="nowrap">{t.last_used_at.as_deref().map_or("never".into(), short_time)}</td>
                                             <td>{if t.revoked { "revoked" } else { "active" }}</td>
                                             <td>{(!t.revoked).then(|| view! {
                                                 <button type="button" class="button small danger" aria-label=format!("Revoke token {}", t.name)
@@ -213,7 +223,7 @@ fn Sessions() -> impl IntoView {
                             <thead><tr><th scope="col">"Signed in"</th><th scope="col">"From"</th><th scope="col">"Browser"</th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|s| view! {
-                                    <tr><td class="nowrap">{s.created_at.get(..16).unwrap_or_default().replace('T', " ")}</td><td>{s.ip}</td><td>{s.user_agent}</td></tr>
+                                    <tr><td class="nowrap">{short_time(&s.created_at)}</td><td>{s.ip}</td><td>{s.user_agent}</td></tr>
                                 }).collect_view()}
                             </tbody>
                         </table></div>

@@ -2,21 +2,13 @@
 
 use crate::audit::{AuditEntry, AuditQuery, get_audit_entry, list_audit};
 use crate::pages::machines::ErrorBlock;
+use crate::pages::urlencode;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 const OUTCOMES: [&str; 3] = ["success", "failure", "denied"];
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// The filters as query-string pairs (without the cursor).
 fn filter_pairs(q: &AuditQuery) -> Vec<String> {
@@ -29,7 +21,7 @@ fn filter_pairs(q: &AuditQuery) -> Vec<String> {
         ("to", &q.to),
     ]
     .into_iter()
-    .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", encode(v))))
+    .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", urlencode(v))))
     .collect()
 }
 

@@ -5,6 +5,7 @@ use crate::components::toast::{toast_outcome, use_toasts};
 use crate::machines::fields::split_label_text;
 use crate::machines::server_fns::{add_machine_labels, delete_machines, list_machines};
 use crate::machines::{Machine, MachineQuery, SortKey};
+use crate::pages::{short_time, urlencode};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
@@ -27,15 +28,6 @@ pub fn list_href(search: &Option<String>, sort: SortKey, descending: bool, after
         params.push(format!("after={}", urlencode(after)));
     }
     if params.is_empty() { "/machines".into() } else { format!("/machines?{}", params.join("&")) }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]
@@ -214,7 +206,7 @@ fn MachineTable(
                                 <td class="labels">
                                     {m.labels.iter().map(|(k, v)| view! { <span class="chip">{format!("{k}={v}")}</span> }).collect_view()}
                                 </td>
-                                <td class="nowrap"><time datetime=m.updated_at.clone()>{m.updated_at.get(..16).unwrap_or_default().replace('T', " ")}</time></td>
+                                <td class="nowrap"><time datetime=m.updated_at.clone()>{short_time(&m.updated_at)}</time></td>
                             </tr>
                         }
                     }).collect_view()}
