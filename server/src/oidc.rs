@@ -274,7 +274,14 @@ impl Oidc {
         };
         let asking = Instant::now();
         let userinfo = match (missing(&all), provider.client.user_info(token.access_token().clone(), None)) {
-            (true, Ok(request)) => request.request_async::<AnyClaims, _, CoreGenderClaim>(&self.http).await.ok(),
+            (true, Ok(request)) => match request.request_async::<AnyClaims, _, CoreGenderClaim>(&self.http).await {
+                Ok(info) => Some(info),
+                Err(e) => {
+                    // Signing in goes on with the ID token's claims; a missing groups claim means no role.
+                    tracing::warn!(error = %error_chain(&e), "the IdP's userinfo endpoint failed");
+                    None
+                }
+            },
             _ => None,
         };
         idp_time += asking.elapsed();
