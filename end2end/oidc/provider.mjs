@@ -8,6 +8,8 @@
 // POST /test/disable/USER disables a user, as an IdP admin would: their refresh tokens stop working.
 // POST /test/wrong-audience/CLIENT makes the token endpoint answer that client with an ID token
 // signed by this IdP's own key but addressed to another client, as a hostile or broken IdP might.
+// POST /test/userinfo-fails/CLIENT makes the userinfo endpoint answer 503 to that client's tokens.
+// The scope "roles" releases the claim "roles" (like Keycloak's client roles): only when asked for.
 import Provider from 'oidc-provider';
 import { createServer } from 'node:http';
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair } from 'jose';
@@ -21,11 +23,14 @@ const users = {
   victor: { password: 'victor-password', email: 'victor@example.com', name: 'Victor Viewer', groups: ['pangea-viewers'] },
   // Disabled by a test (POST /test/disable/dora); no other test signs in as her.
   dora: { password: 'dora-password', email: 'dora@example.com', name: 'Dora Disabled-Later', groups: ['pangea-operators'] },
+  // Her IdP has not verified her email address.
+  uma: { password: 'uma-password', email: 'uma@example.com', emailVerified: false, name: 'Uma Unverified', groups: ['pangea-admins'] },
 };
 
 const { privateKey } = await generateKeyPair('RS256', { extractable: true });
 const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-key', use: 'sig', alg: 'RS256' };
 const wrongAudience = new Set();
+const userinfoFails = new Set();
 
 const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
@@ -37,8 +42,8 @@ const provider = new Provider(issuer, {
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
   }],
-  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
-  claims: { email: ['email', 'email_verified'], profile: ['name', 'preferred_username'], groups: ['groups'] },
+  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'roles'],
+  claims: { email: ['email', 'email_verified'], profile: ['name', 'preferred_username'], groups: ['groups'], roles: ['roles'] },
   conformIdTokenClaims: false,
   pkce: { required: () => true },
   features: {
@@ -55,7 +60,10 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, email: user.email, email_verified: true, name: user.name, preferred_username: id, groups: user.groups };
+        return {
+          sub: id, email: user.email, email_verified: user.emailVerified ?? true, name: user.name,
+          preferred_username: id, groups: user.groups, roles: user.groups,
+        };
       },
     };
   },
@@ -63,7 +71,7 @@ const provider = new Provider(issuer, {
     // Like Dex's skipApprovalScreen: every client gets what it asks for, without a consent page.
     const grant = new provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
     grant.addOIDCScope(ctx.oidc.params.scope ?? 'openid');
-    grant.addOIDCClaims(['email', 'email_verified', 'name', 'preferred_username', 'groups']);
+    grant.addOIDCClaims(['email', 'email_verified', 'name', 'preferred_username', 'groups', 'roles']);
     await grant.save();
     return grant;
   },
@@ -85,6 +93,15 @@ const readForm = (req) => new Promise((resolve) => {
   req.on('end', () => resolve(new URLSearchParams(body)));
 });
 
+// The client id of an `Authorization: Basic` header, or '' for any other header (a userinfo call
+// carries `Bearer`, which is not base64 of "id:secret").
+const basicAuthClient = (header) => {
+  const basic = (header ?? '').match(/^Basic ([A-Za-z0-9+/=]+)$/);
+  if (!basic) return '';
+  const id = Buffer.from(basic[1], 'base64').toString().split(':')[0];
+  try { return decodeURIComponent(id); } catch { return ''; }
+};
+
 const callback = provider.callback();
 createServer(async (req, res) => {
   try {
@@ -94,8 +111,21 @@ createServer(async (req, res) => {
       res.writeHead(204).end();
       return;
     }
-    const basic = (req.headers.authorization ?? '').replace(/^Basic /, '');
-    const tokenClient = decodeURIComponent(Buffer.from(basic, 'base64').toString().split(':')[0] ?? '');
+    const failUserinfo = req.method === 'POST' && req.url.match(/^\/test\/userinfo-fails\/([\w-]+)$/);
+    if (failUserinfo) {
+      userinfoFails.add(failUserinfo[1]);
+      res.writeHead(204).end();
+      return;
+    }
+    if (req.url.startsWith('/me') && userinfoFails.size > 0) {
+      const bearer = (req.headers.authorization ?? '').match(/^Bearer (.+)$/);
+      const token = bearer && await provider.AccessToken.find(bearer[1]);
+      if (token && userinfoFails.has(token.clientId)) {
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('userinfo is down (test switch)');
+        return;
+      }
+    }
+    const tokenClient = basicAuthClient(req.headers.authorization);
     if (req.method === 'POST' && req.url === '/token' && wrongAudience.has(tokenClient)) {
       // Re-sign the real answer's ID token with another audience.
       const chunks = [];

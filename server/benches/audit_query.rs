@@ -67,7 +67,7 @@ async fn seed(db: &Database) {
                 prev_hash: prev.clone(),
                 hash: String::new(),
             };
-            r.hash = compute_hash(&r);
+            r.hash = compute_hash(db.chain_key(), &r);
             prev = r.hash.clone();
             let n = records.len() * 16;
             values.push(format!("({})", (1..=16).map(|i| format!("${}", n + i)).collect::<Vec<_>>().join(",")));
@@ -109,7 +109,7 @@ async fn seed(db: &Database) {
 }
 
 async fn run(name: &str, url: SecretString) {
-    let db = Database::connect(&url).await.expect("connect");
+    let db = Database::connect(&url, pangea::secrets::ChainKey::from_bytes(rand::random())).await.expect("connect");
     db.migrate().await.expect("migrate");
     let started = Instant::now();
     seed(&db).await;

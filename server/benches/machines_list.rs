@@ -43,7 +43,7 @@ fn csv(from: u32, count: u32) -> String {
 }
 
 async fn run(name: &str, url: SecretString) {
-    let db = Database::connect(&url).await.expect("connect");
+    let db = Database::connect(&url, pangea::secrets::ChainKey::from_bytes(rand::random())).await.expect("connect");
     db.migrate().await.expect("migrate");
     let store = MachineStore::new(db.clone());
     let who = Principal::cli();

@@ -69,6 +69,7 @@ async fn main() {
             refresh_every: Duration::from_secs(300),
         }),
         secret_key: None,
+        audit_key: None,
     };
     let state = AppState::new(&config).await.expect("start");
     let router = pangea::http::console_router(state);

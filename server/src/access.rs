@@ -64,6 +64,11 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Groups are kept as a JSON array: a group name may hold any character, commas included.
+fn groups_json(groups: &[String]) -> String {
+    serde_json::Value::from(groups).to_string()
+}
+
 fn optional(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -253,34 +258,82 @@ impl AccessStore {
         Ok(principal)
     }
 
-    /// Records a single sign-on: creates or updates the IdP user (with the groups it has now)
-    /// and returns their principal. A name that belongs to a local account is refused.
+    /// Records a single sign-on: creates or updates the IdP user, found by issuer and subject,
+    /// with the user name and groups it has now, and returns their principal. A name that
+    /// belongs to another account (local, or another IdP subject) is refused.
     pub async fn login_oidc(
         &self,
         identity: &crate::oidc::OidcIdentity,
         origin: &Origin,
     ) -> Result<Principal, AppError> {
         let anonymous = Principal::anonymous(origin.ip, origin.user_agent.clone());
-        let event = Event::new("session.login", "user")
-            .target("", &identity.username)
-            .summary(json!({ "method": "oidc", "subject": identity.subject, "groups": identity.groups }));
+        let event = Event::new("session.login", "user").target("", &identity.username).summary(json!({
+            "method": "oidc",
+            "issuer": identity.issuer,
+            "subject": identity.subject,
+            "groups": identity.groups,
+            "groups_claim_missing": identity.groups_claim_missing,
+        }));
         let result = async {
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            let row = sqlx::query(
-                "INSERT INTO users (username, source, groups, created_at, last_login_at) VALUES ($1, 'oidc', $2, $3, $3) \
-                 ON CONFLICT (username) DO UPDATE SET groups = excluded.groups, last_login_at = excluded.last_login_at \
-                 WHERE users.source = 'oidc' RETURNING id, disabled",
+            let groups = groups_json(&identity.groups);
+            // Users first seen before issuer and subject were kept are adopted by name, once.
+            let existing = sqlx::query(
+                "SELECT id, disabled FROM users WHERE source = 'oidc' \
+                 AND ((issuer = $1 AND subject = $2) OR (subject = '' AND username = $3)) ORDER BY subject DESC LIMIT 1",
             )
+            .bind(&identity.issuer)
+            .bind(&identity.subject)
             .bind(&identity.username)
-            .bind(identity.groups.join(","))
-            .bind(now())
             .fetch_optional(&mut *tx)
             .await
-            .or_internal()?
-            .ok_or_else(|| AppError::Forbidden {
-                message: format!("\"{}\" is a local account here, so single sign-on cannot use that name.", identity.username),
-            })?;
-            let (user_id, disabled): (i64, i32) = (row.try_get("id").or_internal()?, row.try_get("disabled").or_internal()?);
+            .or_internal()?;
+            let now = now();
+            let written = match &existing {
+                Some(row) => {
+                    let id: i64 = row.try_get("id").or_internal()?;
+                    sqlx::query(
+                        "UPDATE users SET username = $1, groups = $2, last_login_at = $3, issuer = $4, subject = $5 WHERE id = $6",
+                    )
+                    .bind(&identity.username)
+                    .bind(&groups)
+                    .bind(&now)
+                    .bind(&identity.issuer)
+                    .bind(&identity.subject)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map(|_| id)
+                }
+                None => sqlx::query_scalar::<_, i64>(
+                    "INSERT INTO users (username, source, groups, created_at, last_login_at, issuer, subject) \
+                     VALUES ($1, 'oidc', $2, $3, $3, $4, $5) RETURNING id",
+                )
+                .bind(&identity.username)
+                .bind(&groups)
+                .bind(&now)
+                .bind(&identity.issuer)
+                .bind(&identity.subject)
+                .fetch_one(&mut *tx)
+                .await,
+            };
+            let user_id = match written {
+                Ok(id) => id,
+                Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+                    return Err(AppError::Forbidden {
+                        message: format!(
+                            "The user name \"{}\" already belongs to another Pangea account (a local one, or another \
+                             person at the identity provider), so this sign-in cannot use it. Ask an admin.",
+                            identity.username
+                        ),
+                    });
+                }
+                Err(e) => return Err(e).or_internal(),
+            };
+            let disabled: i32 = match &existing {
+                Some(row) => row.try_get("disabled").or_internal()?,
+                None => 0,
+            };
             if disabled != 0 {
                 return Err(AppError::Forbidden { message: "This account is disabled in Pangea.".into() });
             }
@@ -297,6 +350,17 @@ impl AccessStore {
         }
         .await;
         settle(&self.db, &anonymous, event, result).await
+    }
+
+    /// Keeps the groups the IdP named when it last refreshed a session.
+    pub async fn update_groups(&self, user_id: i64, groups: &[String]) -> Result<(), AppError> {
+        sqlx::query("UPDATE users SET groups = $1 WHERE id = $2 AND source = 'oidc'")
+            .bind(groups_json(groups))
+            .bind(user_id)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(())
     }
 
     /// Records a single sign-on that failed before Pangea knew who it was.
@@ -328,7 +392,7 @@ impl AccessStore {
         if disabled != 0 {
             return Ok(None);
         }
-        let groups: Vec<String> = groups.split(',').filter(|g| !g.is_empty()).map(str::to_string).collect();
+        let groups: Vec<String> = serde_json::from_str(&groups).unwrap_or_default();
         let role = self.role_of(&username, &groups).await?;
         let identity = if source == "local" {
             Identity::Local { user_id, username }
@@ -585,8 +649,8 @@ impl AccessStore {
     ) -> Result<(), AppError> {
         let now = now();
         sqlx::query(
-            "INSERT INTO user_sessions (session_id, user_id, created_at, ip, user_agent, refresh_token, refreshed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $3)",
+            "INSERT INTO user_sessions (session_id, user_id, created_at, ip, user_agent, refresh_token, refreshed_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $3, $3)",
         )
         .bind(session_id)
         .bind(user_id)
@@ -624,8 +688,36 @@ impl AccessStore {
 
     /// Keeps a session's sealed IdP refresh token.
     pub async fn keep_refresh_token(&self, session_id: &str, sealed: &str) -> Result<(), AppError> {
-        sqlx::query("UPDATE user_sessions SET refresh_token = $1, refreshed_at = $2 WHERE session_id = $3")
+        sqlx::query("UPDATE user_sessions SET refresh_token = $1 WHERE session_id = $2")
             .bind(sealed)
+            .bind(session_id)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+
+    /// Claims a session's refresh when the last one is older than `every`: returns its sealed
+    /// refresh token and marks the refresh as started, in one statement, so only one request
+    /// (on any replica) refreshes a session at a time and a rotated token is never used twice.
+    /// A refresh that could not reach the IdP is next tried after another `every`.
+    pub async fn claim_refresh(&self, session_id: &str, every: Duration) -> Result<Option<String>, AppError> {
+        let due_before = crate::db::timestamp(time::OffsetDateTime::now_utc() - every);
+        sqlx::query_scalar::<_, String>(
+            "UPDATE user_sessions SET refreshed_at = $1 \
+             WHERE session_id = $2 AND refresh_token <> '' AND refreshed_at <= $3 RETURNING refresh_token",
+        )
+        .bind(now())
+        .bind(session_id)
+        .bind(due_before)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()
+    }
+
+    /// Notes that a session is in use (at most every quarter of the idle timeout).
+    pub async fn touch_session(&self, session_id: &str) -> Result<(), AppError> {
+        sqlx::query("UPDATE user_sessions SET last_seen_at = $1 WHERE session_id = $2")
             .bind(now())
             .bind(session_id)
             .execute(self.db.pool())
@@ -634,18 +726,17 @@ impl AccessStore {
         Ok(())
     }
 
-    /// A session's sealed refresh token, when the last refresh is older than `every`.
-    pub async fn refresh_due(&self, session_id: &str, every: Duration) -> Result<Option<String>, AppError> {
-        let row = sqlx::query("SELECT refresh_token, refreshed_at FROM user_sessions WHERE session_id = $1")
-            .bind(session_id)
-            .fetch_optional(self.db.pool())
+    /// Forgets sessions idle for longer than `idle` or older than `absolute`, with their sealed
+    /// refresh tokens. Returns how many went.
+    pub async fn prune_sessions(&self, idle: Duration, absolute: Duration) -> Result<u64, AppError> {
+        let now = time::OffsetDateTime::now_utc();
+        let result = sqlx::query("DELETE FROM user_sessions WHERE last_seen_at < $1 OR created_at < $2")
+            .bind(crate::db::timestamp(now - idle))
+            .bind(crate::db::timestamp(now - absolute))
+            .execute(self.db.pool())
             .await
             .or_internal()?;
-        let Some(row) = row else { return Ok(None) };
-        let (sealed, refreshed_at): (String, String) =
-            (row.try_get("refresh_token").or_internal()?, row.try_get("refreshed_at").or_internal()?);
-        let due = refreshed_at <= crate::db::timestamp(time::OffsetDateTime::now_utc() - every);
-        Ok((!sealed.is_empty() && due).then_some(sealed))
+        Ok(result.rows_affected())
     }
 
     /// Ends a session the IdP no longer accepts, and records why.

@@ -1,9 +1,12 @@
-//! The audit log: one append-only, hash-chained record per event.
+//! The audit log: one append-only, keyed hash-chained record per event.
 //!
-//! Each record stores the previous record's hash and the SHA-256 of its own canonical content
-//! (which includes its sequence number), so editing, deleting or reordering any record breaks
-//! the chain; `audit_head` holds the last sequence number and hash, so cutting records off the
-//! end is caught too. [`verify`] walks the chain; `pangea audit verify` runs it.
+//! Each record stores the previous record's hash and the HMAC-SHA256 of its own canonical
+//! content (which includes its sequence number and the previous hash) under the audit chain key,
+//! which is never in the database. Editing, deleting or reordering any record breaks the chain,
+//! and someone with write access to the database but without the key cannot recompute it.
+//! `audit_head` holds the last sequence number and hash, so cutting records off the end is
+//! caught too; a [`Checkpoint`] kept elsewhere also catches a tail cut together with a head
+//! rolled back. [`verify`] walks the chain; `pangea audit verify` runs it.
 //!
 //! A change and its record are written in the same transaction: [`begin`] opens it and takes the
 //! chain's lock first, so concurrent changes append one after another on both backends.
@@ -14,9 +17,9 @@ use crate::db::Database;
 use crate::machines::now;
 use app::access::Principal;
 pub use app::audit::AuditEntry as Record;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
-use sqlx::{Any, Row, Transaction};
+use crate::secrets::ChainKey;
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, AnyConnection, Row, Transaction};
 
 /// The hash before the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -83,8 +86,9 @@ impl Event {
     }
 }
 
-/// SHA-256 over the previous hash and every content column, as a JSON array (unambiguous).
-pub fn compute_hash(r: &Record) -> String {
+/// HMAC-SHA256 under the chain key over the previous hash and every content column, as a JSON
+/// array (unambiguous).
+pub fn compute_hash(key: &ChainKey, r: &Record) -> String {
     let canonical = serde_json::json!([
         r.prev_hash,
         r.id,
@@ -102,7 +106,7 @@ pub fn compute_hash(r: &Record) -> String {
         r.user_agent,
         r.request_id,
     ]);
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    hex::encode(key.mac(canonical.to_string().as_bytes()))
 }
 
 pub fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {
@@ -126,16 +130,42 @@ pub fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {
     })
 }
 
-/// Opens a transaction holding the audit chain's lock (a no-op write to `audit_head`, which
-/// SQLite turns into its write lock and PostgreSQL into a row lock).
-pub async fn begin(db: &Database) -> Result<Transaction<'static, Any>, sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
-    sqlx::query("UPDATE audit_head SET last_id = last_id WHERE id = 1").execute(&mut *tx).await?;
-    Ok(tx)
+/// A transaction that holds the audit chain's lock and key: a change and its audit record are
+/// written in one. It is used as the connection of the change's queries (`&mut *tx`).
+pub struct AuditTx {
+    tx: Transaction<'static, Any>,
+    key: ChainKey,
 }
 
-/// Appends `event` by `who` inside `tx`, which must come from [`begin`].
-pub async fn append(tx: &mut Transaction<'static, Any>, who: &Principal, event: Event) -> Result<i64, sqlx::Error> {
+impl std::ops::Deref for AuditTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for AuditTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+impl AuditTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+/// Opens a transaction holding the audit chain's lock (a no-op write to `audit_head`, which
+/// SQLite turns into its write lock and PostgreSQL into a row lock).
+pub async fn begin(db: &Database) -> Result<AuditTx, sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE audit_head SET last_id = last_id WHERE id = 1").execute(&mut *tx).await?;
+    Ok(AuditTx { tx, key: db.chain_key().clone() })
+}
+
+/// Appends `event` by `who` inside `tx`.
+pub async fn append(tx: &mut AuditTx, who: &Principal, event: Event) -> Result<i64, sqlx::Error> {
     let head = sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut **tx).await?;
     let mut record = Record {
         id: head.try_get::<i64, _>("last_id")? + 1,
@@ -155,7 +185,7 @@ pub async fn append(tx: &mut Transaction<'static, Any>, who: &Principal, event: 
         prev_hash: head.try_get("last_hash")?,
         hash: String::new(),
     };
-    record.hash = compute_hash(&record);
+    record.hash = compute_hash(&tx.key, &record);
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor, auth_method, roles, action, target_kind, target_id, target_name, \
          outcome, summary, ip, user_agent, request_id, prev_hash, hash) \
@@ -225,7 +255,10 @@ pub async fn settle_read(
 /// Where the chain first breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
-    #[error("audit record {id}: its content does not match its hash (the record was edited)")]
+    #[error(
+        "audit record {id}: its content does not match its keyed hash (the record was edited, or this is not the \
+         audit key it was written with: check PANGEA_AUDIT_KEY / PANGEA_SECRET_KEY)"
+    )]
     Edited { id: i64 },
     #[error("audit record {id}: it does not follow record {expected_after} (records were deleted or reordered)")]
     Broken { id: i64, expected_after: i64 },
@@ -233,6 +266,61 @@ pub enum ChainError {
     Truncated { last: i64, head: i64 },
     #[error("cannot read the audit log: {0}")]
     Read(String),
+    #[error("the checkpoint was not signed with this audit key (or was changed)")]
+    CheckpointForged,
+    #[error("the checkpoint of {at} counted {count} records, but the log now has only {now} (records were cut off the end)")]
+    CheckpointAhead { at: String, count: i64, now: i64 },
+    #[error("audit record {id} is not the record the checkpoint of {at} saw (the log was rewritten)")]
+    CheckpointDiffers { id: i64, at: String },
+}
+
+/// The head of the chain at one moment, signed with the audit key: kept outside the database
+/// (a ticket, another system's log), it lets `pangea audit verify --checkpoint` prove that no
+/// record up to it was removed, even together with a rolled-back head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub count: i64,
+    pub head: String,
+    pub at: String,
+    pub mac: String,
+}
+
+impl Checkpoint {
+    fn mac_of(key: &ChainKey, count: i64, head: &str, at: &str) -> String {
+        hex::encode(key.mac(serde_json::json!(["pangea audit checkpoint", count, head, at]).to_string().as_bytes()))
+    }
+}
+
+/// Signs the current head of the chain.
+pub async fn checkpoint(db: &Database) -> Result<Checkpoint, sqlx::Error> {
+    let head = sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE id = 1").fetch_one(db.pool()).await?;
+    let (count, hash): (i64, String) = (head.try_get("last_id")?, head.try_get("last_hash")?);
+    let at = now();
+    let mac = Checkpoint::mac_of(db.chain_key(), count, &hash, &at);
+    Ok(Checkpoint { count, head: hash, at, mac })
+}
+
+/// Verifies the chain and then that it still holds the record `checkpoint` saw as its head.
+pub async fn verify_with_checkpoint(db: &Database, checkpoint: &Checkpoint) -> Result<i64, ChainError> {
+    let expected = Checkpoint::mac_of(db.chain_key(), checkpoint.count, &checkpoint.head, &checkpoint.at);
+    if expected != checkpoint.mac {
+        return Err(ChainError::CheckpointForged);
+    }
+    let count = verify(db).await?;
+    if count < checkpoint.count {
+        return Err(ChainError::CheckpointAhead { at: checkpoint.at.clone(), count: checkpoint.count, now: count });
+    }
+    if checkpoint.count > 0 {
+        let hash: String = sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = $1")
+            .bind(checkpoint.count)
+            .fetch_one(db.pool())
+            .await
+            .map_err(|e| ChainError::Read(e.to_string()))?;
+        if hash != checkpoint.head {
+            return Err(ChainError::CheckpointDiffers { id: checkpoint.count, at: checkpoint.at.clone() });
+        }
+    }
+    Ok(count)
 }
 
 /// Walks the whole chain in order, in pages, in constant memory. Returns the number of records.
@@ -253,7 +341,7 @@ pub async fn verify(db: &Database) -> Result<i64, ChainError> {
             if record.id != last_id + 1 || record.prev_hash != last_hash {
                 return Err(ChainError::Broken { id: record.id, expected_after: last_id });
             }
-            if compute_hash(&record) != record.hash {
+            if compute_hash(db.chain_key(), &record) != record.hash {
                 return Err(ChainError::Edited { id: record.id });
             }
             (last_id, last_hash) = (record.id, record.hash);

@@ -89,8 +89,17 @@ pub enum AdminCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the audit log's hash chain; exits 1 naming the first broken record.
-    Verify(StorageArgs),
+    /// Check the audit log's keyed hash chain; exits 1 naming the first broken record.
+    Verify {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Also check against a checkpoint that `pangea audit checkpoint` wrote.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print a signed checkpoint of the chain's head (count, head hash, time) as JSON: keep it
+    /// outside the database, and check it later with `verify --checkpoint FILE`.
+    Checkpoint(StorageArgs),
 }
 
 /// Output format of the logs.
@@ -217,6 +226,13 @@ pub struct Config {
     pub oidc: Option<crate::oidc::OidcSettings>,
     /// Seals secrets at rest, from `PANGEA_SECRET_KEY` only; else a key file in the data dir.
     pub secret_key: Option<SecretString>,
+    /// Keys the audit chain, from `PANGEA_AUDIT_KEY` only; else derived from the secret key.
+    pub audit_key: Option<SecretString>,
+}
+
+/// A secret that comes from the environment only (never a flag, which the process list shows).
+fn secret_from_env(name: &str) -> Option<SecretString> {
+    std::env::var(name).ok().filter(|k| !k.is_empty()).map(SecretString::from)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +257,23 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 impl StorageArgs {
     fn file(&self) -> Result<FileConfig, ConfigError> {
         self.config.as_deref().map(read_file).transpose().map(Option::unwrap_or_default)
+    }
+
+    /// The data directory, resolved as `pangea serve` resolves it.
+    pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
+        Ok(self.data_dir.clone().or(self.file()?.data_dir).unwrap_or_else(|| "pangea-data".into()))
+    }
+
+    /// The sealer and audit chain key, loaded as `pangea serve` loads them: a command that
+    /// writes audit records must use the server's keys.
+    pub fn keys(&self) -> Result<(crate::secrets::Sealer, crate::secrets::ChainKey), String> {
+        let data_dir = self.data_dir().map_err(|e| e.to_string())?;
+        crate::secrets::load_keys(
+            secret_from_env("PANGEA_SECRET_KEY").as_ref(),
+            secret_from_env("PANGEA_AUDIT_KEY").as_ref(),
+            &data_dir,
+        )
+        .map_err(|e| e.to_string())
     }
 
     /// The database this command works on, resolved as `pangea serve` resolves it.
@@ -326,7 +359,8 @@ impl ServeArgs {
         };
         Ok(Config {
             oidc,
-            secret_key: std::env::var("PANGEA_SECRET_KEY").ok().filter(|k| !k.is_empty()).map(SecretString::from),
+            secret_key: secret_from_env("PANGEA_SECRET_KEY"),
+            audit_key: secret_from_env("PANGEA_AUDIT_KEY"),
             session_idle_timeout: duration(
                 self.session_idle_timeout,
                 file.session_idle_timeout,

@@ -31,12 +31,17 @@ impl Backend {
 pub struct Database {
     pool: AnyPool,
     backend: Backend,
+    /// Keys the audit chain of every record written through this handle.
+    chain_key: crate::secrets::ChainKey,
 }
 
 impl Database {
     /// Opens a pool. For SQLite the file's directory is created and WAL mode, foreign keys and a
     /// busy timeout are set on every connection.
-    pub async fn connect(url: &SecretString) -> Result<Database, crate::error::StartError> {
+    pub async fn connect(
+        url: &SecretString,
+        chain_key: crate::secrets::ChainKey,
+    ) -> Result<Database, crate::error::StartError> {
         install_default_drivers();
         let url = url.expose_secret();
         let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
@@ -66,7 +71,7 @@ impl Database {
             })
             .connect(url)
             .await?;
-        Ok(Database { pool, backend })
+        Ok(Database { pool, backend, chain_key })
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
@@ -82,6 +87,10 @@ impl Database {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub fn chain_key(&self) -> &crate::secrets::ChainKey {
+        &self.chain_key
     }
 
     /// Whether the database answers a trivial query within two seconds.

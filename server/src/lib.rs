@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod background;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -43,14 +44,21 @@ pub struct AppState {
     pub sealer: Arc<secrets::Sealer>,
     pub metrics: Arc<http::metrics::Metrics>,
     pub leptos: leptos::config::LeptosOptions,
+    /// Every background task: IdP refreshes, pruning.
+    pub background: background::Background,
+    /// Sessions whose IdP refresh is running in this process (one at a time per session).
+    pub refreshing: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl AppState {
     /// Opens and migrates the database, then creates the local admin on first start.
     pub async fn new(config: &Config) -> Result<AppState, error::StartError> {
-        let db = db::Database::connect(&config.database_url).await?;
+        let (sealer, chain_key) =
+            secrets::load_keys(config.secret_key.as_ref(), config.audit_key.as_ref(), &config.data_dir)
+                .map_err(|e| error::StartError::Bootstrap(e.to_string()))?;
+        let db = db::Database::connect(&config.database_url, chain_key).await?;
         db.migrate().await?;
-        let state = AppState::from_database(db, config).await?;
+        let state = AppState::from_database(db, sealer, config).await?;
         match state.access.ensure_bootstrap_admin(config.bootstrap_password.clone()).await {
             Ok(Some(password)) => tracing::warn!(
                 username = access::LOCAL_ADMIN,
@@ -66,7 +74,11 @@ impl AppState {
         Ok(state)
     }
 
-    pub async fn from_database(db: db::Database, config: &Config) -> Result<AppState, error::StartError> {
+    pub async fn from_database(
+        db: db::Database,
+        sealer: secrets::Sealer,
+        config: &Config,
+    ) -> Result<AppState, error::StartError> {
         Ok(AppState {
             machines: Arc::new(machines::MachineStore::new(db.clone())),
             access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
@@ -79,14 +91,35 @@ impl AppState {
                 absolute_timeout: config.session_absolute_timeout,
             },
             oidc: config.oidc.clone().map(|settings| Arc::new(oidc::Oidc::new(settings))),
-            sealer: Arc::new(
-                secrets::Sealer::load(config.secret_key.as_ref(), &config.data_dir)
-                    .map_err(|e| error::StartError::Bootstrap(e.to_string()))?,
-            ),
+            sealer: Arc::new(sealer),
             metrics: Arc::new(http::metrics::Metrics::new(&db)),
             leptos: config.leptos_options(),
+            background: background::Background::default(),
+            refreshing: Arc::default(),
             db,
         })
+    }
+
+    /// Starts the periodic work of a serving process: pruning expired sessions every minute.
+    pub fn start_background_work(&self) {
+        let state = self.clone();
+        self.background.every(Duration::from_secs(60), move || {
+            let state = state.clone();
+            async move { state.prune_expired_sessions().await }
+        });
+    }
+
+    /// Deletes expired sessions from the session store and from the "Your sessions" list, with
+    /// their sealed IdP refresh tokens.
+    pub async fn prune_expired_sessions(&self) {
+        if let Err(e) = self.sessions.delete_expired().await {
+            tracing::warn!(error = %e, "could not prune expired sessions from the session store");
+        }
+        match self.access.prune_sessions(self.auth.idle_timeout, self.auth.absolute_timeout).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "pruned expired sessions"),
+            Err(e) => tracing::warn!(error = %e, "could not prune expired sessions"),
+        }
     }
 }
 
@@ -99,6 +132,8 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
         .await
         .map_err(|e| error::StartError::Bind(config.boot_listen, e))?;
     tracing::info!(console = %config.listen, boot = %config.boot_listen, backend = state.db.backend().as_str(), public_url = %config.public_url, "pangea is serving");
+    state.start_background_work();
+    let background = state.background.clone();
     let shutdown = futures::FutureExt::shared(telemetry::shutdown_signal());
     let console = axum::serve(
         console,
@@ -106,7 +141,9 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
     )
     .with_graceful_shutdown(shutdown.clone());
     let boot = axum::serve(boot, http::boot_router(state)).with_graceful_shutdown(shutdown);
-    tokio::try_join!(console.into_future(), boot.into_future()).map_err(error::StartError::Serve)?;
+    let served = tokio::try_join!(console.into_future(), boot.into_future()).map_err(error::StartError::Serve);
+    background.stop().await;
+    served?;
     tracing::info!("pangea stopped cleanly");
     Ok(())
 }

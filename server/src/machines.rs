@@ -20,7 +20,7 @@ use app::machines::{
 use import_jobs::ImportJobs;
 use serde_json::json;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Largest import accepted in one go; bigger lists should be split.
@@ -129,7 +129,7 @@ impl MachineStore {
         Ok(machine)
     }
 
-    async fn insert_labels(tx: &mut Transaction<'_, Any>, rows: &[(i64, &Labels)]) -> Result<(), sqlx::Error> {
+    async fn insert_labels(tx: &mut AnyConnection, rows: &[(i64, &Labels)]) -> Result<(), sqlx::Error> {
         let pairs: Vec<(i64, &str, &str)> =
             rows.iter().flat_map(|(id, labels)| labels.iter().map(move |(k, v)| (*id, k, v))).collect();
         for chunk in pairs.chunks(INSERT_BATCH) {
@@ -145,14 +145,14 @@ impl MachineStore {
             for (id, k, v) in chunk {
                 query = query.bind(*id).bind(*k).bind(*v);
             }
-            query.execute(&mut **tx).await?;
+            query.execute(&mut *tx).await?;
         }
         Ok(())
     }
 
     /// Inserts machines in batches, returning each new id by MAC; reports each batch done.
     async fn insert_machines(
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut AnyConnection,
         specs: &[MachineSpec],
         mut on_batch: impl FnMut(usize),
     ) -> Result<Vec<i64>, sqlx::Error> {
@@ -182,7 +182,7 @@ impl MachineStore {
                     .bind(now.clone());
             }
             let returned: HashMap<String, i64> = query
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?
                 .iter()
                 .map(|row| Ok((row.try_get("mac")?, row.try_get("id")?)))
@@ -329,19 +329,19 @@ impl MachineStore {
     }
 
     /// Rebuilds the search text of `ids` from their stored fields and labels.
-    async fn refresh_search_text(tx: &mut Transaction<'static, Any>, ids: &[i64]) -> Result<(), AppError> {
+    async fn refresh_search_text(tx: &mut AnyConnection, ids: &[i64]) -> Result<(), AppError> {
         let now = now();
         for id in ids {
             let row = sqlx::query(&format!("SELECT {COLUMNS} FROM machines WHERE id = $1"))
                 .bind(*id)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *tx)
                 .await
                 .or_internal()?;
             let machine = machine_from_row(&row).or_internal()?;
             let labels: BTreeMap<String, String> =
                 sqlx::query("SELECT key, value FROM machine_labels WHERE machine_id = $1")
                     .bind(*id)
-                    .fetch_all(&mut **tx)
+                    .fetch_all(&mut *tx)
                     .await
                     .or_internal()?
                     .iter()
@@ -363,20 +363,20 @@ impl MachineStore {
                 .bind(search_text(&spec))
                 .bind(&now)
                 .bind(*id)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .or_internal()?;
         }
         Ok(())
     }
 
-    async fn count_existing(tx: &mut Transaction<'_, Any>, ids: &[i64]) -> Result<usize, sqlx::Error> {
+    async fn count_existing(tx: &mut AnyConnection, ids: &[i64]) -> Result<usize, sqlx::Error> {
         let sql = format!("SELECT COUNT(*) AS n FROM machines WHERE id IN ({})", placeholders(1, ids.len()));
         let mut query = sqlx::query(&sql);
         for id in ids {
             query = query.bind(*id);
         }
-        let n: i64 = query.fetch_one(&mut **tx).await?.try_get("n")?;
+        let n: i64 = query.fetch_one(&mut *tx).await?.try_get("n")?;
         Ok(n as usize)
     }
 }

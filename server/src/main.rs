@@ -10,7 +10,10 @@ async fn main() -> ExitCode {
     let result = match Cli::parse().command {
         None => return serve(ServeArgs::parse_from(["pangea"])).await,
         Some(Command::Serve(args)) => return serve(*args).await,
-        Some(Command::Audit(AuditCommand::Verify(storage))) => return verify_audit(storage).await,
+        Some(Command::Audit(AuditCommand::Verify { storage, checkpoint })) => {
+            return verify_audit(storage, checkpoint).await;
+        }
+        Some(Command::Audit(AuditCommand::Checkpoint(storage))) => audit_checkpoint(storage).await,
         Some(Command::Token(command)) => token(command).await,
         Some(Command::Admin(AdminCommand::ResetPassword { storage, username })) => {
             reset_password(storage, username).await
@@ -49,12 +52,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
 /// Opens (and, on a new database, creates) the database a CLI command works on.
 async fn open(storage: &StorageArgs) -> Result<Database, String> {
     let url = storage.database_url().map_err(|e| e.to_string())?;
-    let db = Database::connect(&url).await.map_err(|e| e.to_string())?;
+    let (_, chain_key) = storage.keys()?;
+    let db = Database::connect(&url, chain_key).await.map_err(|e| e.to_string())?;
     db.migrate().await.map_err(|e| e.to_string())?;
     Ok(db)
 }
 
-async fn verify_audit(storage: StorageArgs) -> ExitCode {
+async fn verify_audit(storage: StorageArgs, checkpoint: Option<std::path::PathBuf>) -> ExitCode {
     let db = match open(&storage).await {
         Ok(db) => db,
         Err(err) => {
@@ -62,9 +66,29 @@ async fn verify_audit(storage: StorageArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match pangea::audit::verify(&db).await {
+    let checkpoint = match checkpoint.map(|path| {
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read the checkpoint {}: {e}", path.display()))
+            .and_then(|text| {
+                serde_json::from_str::<pangea::audit::Checkpoint>(&text)
+                    .map_err(|e| format!("{} is not a checkpoint from `pangea audit checkpoint`: {e}", path.display()))
+            })
+    }) {
+        None => None,
+        Some(Ok(checkpoint)) => Some(checkpoint),
+        Some(Err(err)) => {
+            eprintln!("pangea: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let verified = match &checkpoint {
+        Some(checkpoint) => pangea::audit::verify_with_checkpoint(&db, checkpoint).await,
+        None => pangea::audit::verify(&db).await,
+    };
+    match verified {
         Ok(count) => {
-            println!("audit log intact: {count} records, hash chain verified");
+            let against = checkpoint.map(|c| format!(", and it holds the checkpoint of {}", c.at)).unwrap_or_default();
+            println!("audit log intact: {count} records, keyed hash chain verified{against}");
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -72,6 +96,12 @@ async fn verify_audit(storage: StorageArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn audit_checkpoint(storage: StorageArgs) -> Result<(), String> {
+    let checkpoint = pangea::audit::checkpoint(&open(&storage).await?).await.map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string(&checkpoint).map_err(|e| e.to_string())?);
+    Ok(())
 }
 
 async fn token(command: TokenCommand) -> Result<(), String> {

@@ -6,14 +6,17 @@
 //! IdP that is down at start-up, or later, takes down only single sign-on, never the console.
 
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod,
-    CoreGenderClaim, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
-    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
+    CoreErrorResponseType, CoreGenderClaim, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreRevocableToken,
+    CoreRevocationErrorResponse, CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AdditionalClaims, AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
+    AdditionalClaims, AdditionalProviderMetadata, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenClaims, IdTokenFields,
+    IssuerUrl, Nonce, NonceVerifier, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata,
+    RedirectUrl, Scope, SignatureVerificationError, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    UserInfoClaims,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -46,13 +49,36 @@ type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-type Client =
-    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
-
-/// Every claim, kept as JSON, so the configured user-name and groups claims can be read.
+/// Every claim beyond the standard ones, kept as JSON, so the configured user-name and groups
+/// claims can be read from the ID token itself (the core client's types would drop them).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 struct AnyClaims(serde_json::Map<String, serde_json::Value>);
 impl AdditionalClaims for AnyClaims {}
+
+type IdToken = openidconnect::IdToken<AnyClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type IdFields =
+    IdTokenFields<AnyClaims, EmptyExtraTokenFields, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type Tokens = StandardTokenResponse<IdFields, CoreTokenType>;
+
+type Client = openidconnect::Client<
+    AnyClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    Tokens,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 /// How Pangea talks to the IdP; built from configuration.
 #[derive(Debug, Clone)]
@@ -74,11 +100,14 @@ pub struct OidcSettings {
 /// What the IdP said when asked to refresh a session.
 #[derive(Debug)]
 pub enum Refreshed {
-    /// Still welcome; the IdP may have rotated the refresh token.
-    Valid(Option<SecretString>),
-    /// The IdP refused: the person was disabled there, or the grant revoked.
+    /// Still welcome. The IdP may have rotated the refresh token, and its new ID token may name
+    /// the person's groups as they are now.
+    Valid { rotated: Option<SecretString>, groups: Option<Vec<String>> },
+    /// The IdP refused the grant (`invalid_grant`): the person was disabled there, or the grant
+    /// revoked. Only this ends a session.
     Revoked(String),
-    /// The IdP could not be asked; the session goes on (an IdP outage must not sign people out).
+    /// The IdP could not be asked, or refused Pangea itself (a rotated client secret, a 5xx): the
+    /// session goes on, since that is no verdict on the person.
     Unavailable(String),
 }
 
@@ -91,12 +120,17 @@ pub struct PendingLogin {
     pub next: String,
 }
 
-/// Who the IdP says signed in.
+/// Who the IdP says signed in. People are keyed by issuer and subject, which never change;
+/// the user name (often an email address) may.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcIdentity {
+    pub issuer: String,
     pub subject: String,
     pub username: String,
     pub groups: Vec<String>,
+    /// Set when neither the ID token nor userinfo carried the groups claim: the claim names that
+    /// did arrive, so the "no role" page can say what the IdP sent.
+    pub groups_claim_missing: Option<Vec<String>>,
 }
 
 /// What went wrong, in terms a person can act on; `code` goes into the login page's URL.
@@ -114,6 +148,10 @@ pub enum OidcError {
     Token(String),
     #[error("the identity provider's answer has no usable {0} claim")]
     Claims(String),
+    #[error("the identity provider did not send your groups (its userinfo endpoint failed: {0})")]
+    Groups(String),
+    #[error("the identity provider has not verified the email address {0}, so it cannot name a Pangea user")]
+    UnverifiedEmail(String),
 }
 
 impl OidcError {
@@ -125,6 +163,8 @@ impl OidcError {
             OidcError::Exchange(_) => "sso_exchange",
             OidcError::Token(_) => "sso_token",
             OidcError::Claims(_) => "sso_claims",
+            OidcError::Groups(_) => "sso_groups",
+            OidcError::UnverifiedEmail(_) => "sso_unverified",
         }
     }
 }
@@ -175,8 +215,13 @@ impl Oidc {
     }
 
     async fn provider(&self) -> Result<std::sync::Arc<Provider>, OidcError> {
+        self.discover(false).await
+    }
+
+    /// The discovered provider; `again` discovers it anew (and so re-fetches its JWKS).
+    async fn discover(&self, again: bool) -> Result<std::sync::Arc<Provider>, OidcError> {
         let mut cached = self.provider.lock().await;
-        if let Some(p) = cached.as_ref().filter(|p| p.discovered.elapsed() < REDISCOVER_AFTER) {
+        if let Some(p) = cached.as_ref().filter(|p| !again && p.discovered.elapsed() < REDISCOVER_AFTER) {
             return Ok(p.clone());
         }
         let unreachable = |detail: String| OidcError::Unreachable { issuer: self.settings.issuer.to_string(), detail };
@@ -188,7 +233,7 @@ impl Oidc {
         let end_session = metadata.additional_metadata().end_session_endpoint.clone();
         let scopes_supported =
             metadata.scopes_supported().map(|s| s.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
-        let client = CoreClient::from_provider_metadata(
+        let client = Client::from_provider_metadata(
             metadata,
             ClientId::new(self.settings.client_id.clone()),
             Some(ClientSecret::new(self.settings.client_secret.expose_secret().to_string())),
@@ -208,8 +253,16 @@ impl Oidc {
             .client
             .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
             .set_pkce_challenge(challenge);
-        for scope in ["email", "profile", "groups", "offline_access"] {
-            if provider.scopes_supported.iter().any(|s| s == scope) {
+        // The configured groups claim too: an IdP such as Keycloak releases `roles` only to
+        // clients that ask for the scope of that name.
+        let groups_claim = self.settings.groups_claim.as_str();
+        let mut wanted = vec!["email", "profile", "groups", "offline_access"];
+        if !wanted.contains(&groups_claim) {
+            wanted.push(groups_claim);
+        }
+        for scope in wanted {
+            if provider.scopes_supported.iter().any(|s| s == scope) && !self.settings.extra_scopes.iter().any(|s| s == scope)
+            {
                 request = request.add_scope(Scope::new(scope.into()));
             }
         }
@@ -249,44 +302,28 @@ impl Oidc {
             .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
         let mut idp_time = waiting.elapsed();
         let id_token = token.id_token().ok_or_else(|| OidcError::Token("the IdP sent no ID token".into()))?;
-        // Tolerate clocks a little apart, in both directions: expired a moment ago is fine, and so
-        // is issued a moment "in the future"; more than that means a clock is off.
-        let verifier = provider
-            .client
-            .id_token_verifier()
-            .set_time_fn(|| chrono::Utc::now() - CLOCK_SKEW)
-            .set_issue_time_verifier_fn(|issued| {
-                if issued > chrono::Utc::now() + CLOCK_SKEW {
-                    Err(format!("it was issued at {issued}, in the future by this server's clock; a clock is off"))
-                } else {
-                    Ok(())
-                }
-            });
-        let claims =
-            id_token.claims(&verifier, &Nonce::new(pending.nonce)).map_err(|e| OidcError::Token(error_chain(&e)))?;
+        let nonce = Nonce::new(pending.nonce);
+        let claims = self.verified_claims(&provider, id_token, &nonce).await?;
         let subject = claims.subject().to_string();
-        // The verified token's own claims; the configured names may be any claim.
-        let mut all: serde_json::Map<String, serde_json::Value> =
-            serde_json::to_value(claims).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default();
-        let missing = |all: &serde_json::Map<String, serde_json::Value>| {
-            claim_text(all, &self.settings.username_claim).is_none()
-                || claim_list(all, &self.settings.groups_claim).is_none()
+        // The verified token's own claims, standard and additional; the configured names may be any claim.
+        let mut all = claims_as_map(&claims);
+        let username_claim = self.settings.username_claim.as_str();
+        let groups_claim = self.settings.groups_claim.as_str();
+        let complete = |all: &serde_json::Map<String, serde_json::Value>| {
+            claim_text(all, username_claim).is_some() && claim_list(all, groups_claim).is_some()
         };
-        let asking = Instant::now();
-        let userinfo = match (missing(&all), provider.client.user_info(token.access_token().clone(), None)) {
-            (true, Ok(request)) => match request.request_async::<AnyClaims, _, CoreGenderClaim>(&self.http).await {
-                Ok(info) => Some(info),
-                Err(e) => {
-                    // Signing in goes on with the ID token's claims; a missing groups claim means no role.
-                    tracing::warn!(error = %error_chain(&e), "the IdP's userinfo endpoint failed");
-                    None
-                }
-            },
-            _ => None,
-        };
-        idp_time += asking.elapsed();
-        if let Some(info) = userinfo {
-            let info: UserInfoClaims<AnyClaims, CoreGenderClaim> = info;
+        if !complete(&all) {
+            // Only now ask userinfo; when it fails, the groups are unknown, and signing the
+            // person in without them would hand out the wrong role (or none).
+            let asking = Instant::now();
+            let request = provider.client.user_info(token.access_token().clone(), None).map_err(|e| {
+                OidcError::Groups(format!("the IdP offers no userinfo endpoint ({e})"))
+            })?;
+            let info: UserInfoClaims<AnyClaims, CoreGenderClaim> = request
+                .request_async(&self.http)
+                .await
+                .map_err(|e| OidcError::Groups(error_chain(&e)))?;
+            idp_time += asking.elapsed();
             if info.subject().as_str() == subject {
                 let extra = serde_json::to_value(&info).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default();
                 for (k, v) in extra {
@@ -294,18 +331,59 @@ impl Oidc {
                 }
             }
         }
-        let username = claim_text(&all, &self.settings.username_claim)
-            .ok_or_else(|| OidcError::Claims(self.settings.username_claim.clone()))?;
-        let groups = claim_list(&all, &self.settings.groups_claim).unwrap_or_default();
+        let username = claim_text(&all, username_claim).ok_or_else(|| OidcError::Claims(username_claim.to_string()))?;
+        // An unverified email address could be anybody's: it must not name a Pangea user.
+        if username_claim == "email" && all.get("email_verified").and_then(|v| v.as_bool()) == Some(false) {
+            return Err(OidcError::UnverifiedEmail(username));
+        }
+        let (groups, groups_claim_missing) = match claim_list(&all, groups_claim) {
+            Some(groups) => (groups, None),
+            None => (Vec::new(), Some(all.keys().cloned().collect())),
+        };
         let refresh = token.refresh_token().map(|t| SecretString::from(t.secret().clone()));
-        Ok((OidcIdentity { subject, username, groups }, refresh, idp_time))
+        let issuer = claims.issuer().to_string();
+        Ok((OidcIdentity { issuer, subject, username, groups, groups_claim_missing }, refresh, idp_time))
+    }
+
+    /// Verifies an ID token: signature (re-fetching the JWKS once when the token names a key
+    /// the cached set lacks, as after a key rotation at the IdP), issuer, audience, expiry,
+    /// issue time and nonce.
+    async fn verified_claims(
+        &self,
+        provider: &Provider,
+        id_token: &IdToken,
+        nonce: impl NonceVerifier + Copy,
+    ) -> Result<IdTokenClaims<AnyClaims, CoreGenderClaim>, OidcError> {
+        let verify = |client: &Client| {
+            // Tolerate clocks a little apart, in both directions: expired a moment ago is fine,
+            // and so is issued a moment "in the future"; more than that means a clock is off.
+            let verifier = client.id_token_verifier().set_time_fn(|| chrono::Utc::now() - CLOCK_SKEW).set_issue_time_verifier_fn(
+                |issued| {
+                    if issued > chrono::Utc::now() + CLOCK_SKEW {
+                        Err(format!("it was issued at {issued}, in the future by this server's clock; a clock is off"))
+                    } else {
+                        Ok(())
+                    }
+                },
+            );
+            id_token.claims(&verifier, nonce).cloned()
+        };
+        match verify(&provider.client) {
+            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+                tracing::info!("an ID token names a signing key Pangea has not seen; re-fetching the IdP's keys");
+                let fresh = self.discover(true).await?;
+                verify(&fresh.client).map_err(|e| OidcError::Token(error_chain(&e)))
+            }
+            other => other.map_err(|e| OidcError::Token(error_chain(&e))),
+        }
     }
 
     pub fn refresh_every(&self) -> Duration {
         self.settings.refresh_every
     }
 
-    /// Uses a refresh token, which tells whether the IdP still lets the person in.
+    /// Uses a refresh token, which tells whether the IdP still lets the person in, and with
+    /// which groups.
     pub async fn refresh(&self, refresh_token: &SecretString) -> Refreshed {
         let provider = match self.provider().await {
             Ok(p) => p,
@@ -316,11 +394,26 @@ impl Oidc {
             Ok(r) => r,
             Err(e) => return Refreshed::Unavailable(e.to_string()),
         };
-        match request.request_async(&self.http).await {
-            Ok(response) => Refreshed::Valid(response.refresh_token().map(|t| SecretString::from(t.secret().clone()))),
-            Err(openidconnect::RequestTokenError::ServerResponse(e)) => Refreshed::Revoked(e.to_string()),
-            Err(e) => Refreshed::Unavailable(error_chain(&e)),
-        }
+        let response = match request.request_async(&self.http).await {
+            Ok(response) => response,
+            Err(openidconnect::RequestTokenError::ServerResponse(e))
+                if *e.error() == CoreErrorResponseType::InvalidGrant =>
+            {
+                return Refreshed::Revoked(e.to_string());
+            }
+            Err(e) => return Refreshed::Unavailable(error_chain(&e)),
+        };
+        let rotated = response.refresh_token().map(|t| SecretString::from(t.secret().clone()));
+        // A refreshed ID token has no nonce of ours to check.
+        let no_nonce = |_: Option<&Nonce>| Ok(());
+        let groups = match response.id_token() {
+            Some(id_token) => match self.verified_claims(&provider, id_token, no_nonce).await {
+                Ok(claims) => claim_list(&claims_as_map(&claims), &self.settings.groups_claim),
+                Err(e) => return Refreshed::Unavailable(e.to_string()),
+            },
+            None => None,
+        };
+        Refreshed::Valid { rotated, groups }
     }
 
     /// Where to send the browser to end the IdP session too, when the IdP offers it.
@@ -332,6 +425,11 @@ impl Oidc {
             .append_pair("post_logout_redirect_uri", self.settings.post_logout_url.as_str());
         Some(url)
     }
+}
+
+/// Standard and additional claims of a verified ID token, by name.
+fn claims_as_map(claims: &IdTokenClaims<AnyClaims, CoreGenderClaim>) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::to_value(claims).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default()
 }
 
 /// An error and its causes on one line, without secrets (request bodies are not included).

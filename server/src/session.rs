@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use std::time::Duration;
 use tower_sessions::session::{Id, Record};
-use tower_sessions::session_store::{self, SessionStore};
+use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions::{Session, cookie::time::OffsetDateTime};
 use tower_sessions_sqlx_store::sqlx::{
     postgres::PgPoolOptions, sqlite::SqliteConnectOptions, sqlite::SqlitePoolOptions,
@@ -49,6 +49,16 @@ impl SessionBackend {
     }
 }
 
+impl SessionBackend {
+    /// Deletes the sessions whose idle expiry has passed.
+    pub async fn delete_expired(&self) -> session_store::Result<()> {
+        match self {
+            SessionBackend::Sqlite(s) => s.delete_expired().await,
+            SessionBackend::Postgres(s) => s.delete_expired().await,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl SessionStore for SessionBackend {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
@@ -83,6 +93,16 @@ pub struct SignedIn {
     pub user_id: i64,
     /// Unix seconds, for the absolute timeout.
     pub since: i64,
+    /// Unix milliseconds of the last time a request marked the session as in use.
+    #[serde(default)]
+    pub seen_ms: i64,
+    /// Whether this request marked it (so the store saves it with a new idle expiry).
+    #[serde(skip)]
+    pub touched: bool,
+}
+
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// The only door to session data.
@@ -105,18 +125,30 @@ impl UserSession {
     /// Starts a signed-in session under a new id (so a planted id is worthless) and returns that id.
     pub async fn sign_in(&self, user_id: i64) -> Result<String, tower_sessions::session::Error> {
         self.0.cycle_id().await?;
-        self.0.insert(Self::SIGNED_IN, SignedIn { user_id, since: OffsetDateTime::now_utc().unix_timestamp() }).await?;
+        let signed_in =
+            SignedIn { user_id, since: OffsetDateTime::now_utc().unix_timestamp(), seen_ms: now_ms(), touched: false };
+        self.0.insert(Self::SIGNED_IN, signed_in).await?;
         self.0.save().await?;
         Ok(self.0.id().map(|id| id.to_string()).unwrap_or_default())
     }
 
-    /// The signed-in user, unless the session is older than `absolute_timeout`.
-    pub async fn signed_in(&self, absolute_timeout: Duration) -> Option<SignedIn> {
-        let signed_in: SignedIn = self.0.get(Self::SIGNED_IN).await.ok().flatten()?;
+    /// The signed-in user, unless the session is older than `absolute_timeout`. The idle
+    /// timeout slides: a session in use is marked as such at most every quarter of
+    /// `idle_timeout`, which makes the store keep it for another `idle_timeout` (and the
+    /// browser its cookie), without a write on every request.
+    pub async fn signed_in(&self, absolute_timeout: Duration, idle_timeout: Duration) -> Option<SignedIn> {
+        let mut signed_in: SignedIn = self.0.get(Self::SIGNED_IN).await.ok().flatten()?;
         let age = OffsetDateTime::now_utc().unix_timestamp() - signed_in.since;
         if age > absolute_timeout.as_secs() as i64 {
             let _ = self.0.flush().await;
             return None;
+        }
+        let now = now_ms();
+        if now - signed_in.seen_ms >= (idle_timeout.as_millis() / 4) as i64 {
+            signed_in.seen_ms = now;
+            if self.0.insert(Self::SIGNED_IN, signed_in).await.is_ok() {
+                signed_in.touched = true;
+            }
         }
         Some(signed_in)
     }

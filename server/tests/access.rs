@@ -314,14 +314,7 @@ async fn tokens_work_until_revoked_or_expired() {
 #[tokio::test]
 async fn the_cli_creates_tokens_and_resets_the_admin_password() {
     let app = spawn_app(Backend::Sqlite).await;
-    let url = secrecy::ExposeSecret::expose_secret(&app.database_url).to_string();
-    let pangea = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
-            .args(args)
-            .args(["--database-url", &url])
-            .output()
-            .unwrap()
-    };
+    let pangea = |args: &[&str]| app.cli(args);
     let out = pangea(&["token", "create", "--name", "ci", "--role", "viewer", "--expires", "30d"]);
     assert!(out.status.success(), "{out:?}");
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();

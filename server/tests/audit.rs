@@ -19,6 +19,9 @@ on_both_backends!(
     records_cannot_be_updated_through_sql,
     cli_verify_exits_nonzero_naming_the_broken_record,
     the_log_filters_pages_and_exports_exactly_the_filtered_set,
+    an_attacker_without_the_key_cannot_rewrite_the_chain,
+    a_checkpoint_catches_a_cut_tail_with_a_rolled_back_head,
+    exports_are_audited_and_csv_cells_cannot_run_as_formulas,
 );
 
 async fn seed(app: &TestApp) -> Value {
@@ -154,13 +157,7 @@ async fn records_cannot_be_updated_through_sql(app: TestApp) {
 
 async fn cli_verify_exits_nonzero_naming_the_broken_record(app: TestApp) {
     seed(&app).await;
-    let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
-            .args(["audit", "verify", "--database-url"])
-            .arg(secrecy::ExposeSecret::expose_secret(&app.database_url))
-            .output()
-            .unwrap()
-    };
+    let run = || app.cli(&["audit", "verify"]);
     let ok = run();
     assert!(ok.status.success(), "{ok:?}");
     assert!(String::from_utf8_lossy(&ok.stdout).contains(&format!("intact: {} records", STARTUP_RECORDS + 3)));
@@ -221,4 +218,102 @@ async fn the_log_filters_pages_and_exports_exactly_the_filtered_set(app: TestApp
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| &r[9] == "failure" && r[10].contains("\"code\":\"invalid\"")));
     assert_eq!(app.get("/api/v1/audit?format=xml").await.status(), 400);
+}
+
+/// Someone with write access to the database, but not the audit key, edits a record and
+/// recomputes every hash after it (with a key of their own, the best they can do).
+async fn an_attacker_without_the_key_cannot_rewrite_the_chain(app: TestApp) {
+    seed(&app).await;
+    drop_guards(&app).await;
+    let pool = app.state.db.pool();
+    pool.execute("UPDATE audit_log SET actor = 'someone else' WHERE id = 2").await.unwrap();
+    let attacker_key = pangea::secrets::ChainKey::from_bytes([0x42; 32]);
+    let mut records = audit::latest(&app.state.db, 1000).await.unwrap();
+    records.reverse();
+    let mut prev = audit::GENESIS.to_string();
+    for mut r in records {
+        r.prev_hash = prev.clone();
+        r.hash = audit::compute_hash(&attacker_key, &r);
+        sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE id = $3")
+            .bind(&r.prev_hash)
+            .bind(&r.hash)
+            .bind(r.id)
+            .execute(pool)
+            .await
+            .unwrap();
+        prev = r.hash;
+    }
+    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&prev).execute(pool).await.unwrap();
+    assert_eq!(audit::verify(&app.state.db).await, Err(ChainError::Edited { id: 1 }));
+    let cli = app.cli(&["audit", "verify"]);
+    assert_eq!(cli.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&cli.stdout).contains("audit record 1"), "{cli:?}");
+}
+
+/// The last record is deleted and the head rolled back to the one before: the chain itself is
+/// consistent again, but a checkpoint taken earlier shows what is missing.
+async fn a_checkpoint_catches_a_cut_tail_with_a_rolled_back_head(app: TestApp) {
+    seed(&app).await;
+    let out = app.cli(&["audit", "checkpoint"]);
+    assert!(out.status.success(), "{out:?}");
+    let file = app.data_dir.join("checkpoint.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let checkpoint: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last = STARTUP_RECORDS + 3;
+    assert_eq!(checkpoint["count"], last);
+    let verify = || app.cli(&["audit", "verify", "--checkpoint", file.to_str().unwrap()]);
+    let ok = verify();
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("holds the checkpoint"), "{ok:?}");
+
+    drop_guards(&app).await;
+    let pool = app.state.db.pool();
+    let before: String = sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = $1")
+        .bind(last - 1)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE id = $1").bind(last).execute(pool).await.unwrap();
+    sqlx::query("UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1")
+        .bind(last - 1)
+        .bind(&before)
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(audit::verify(&app.state.db).await, Ok(last - 1), "without the checkpoint the cut goes unseen");
+    let caught = verify();
+    assert_eq!(caught.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&caught.stdout);
+    assert!(said.contains(&format!("counted {last} records")) && said.contains("cut off"), "{said}");
+
+    let mut forged = checkpoint.clone();
+    forged["count"] = json!(last - 1);
+    std::fs::write(&file, forged.to_string()).unwrap();
+    let refused = verify();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("not signed with this audit key"), "{refused:?}");
+}
+
+async fn exports_are_audited_and_csv_cells_cannot_run_as_formulas(app: TestApp) {
+    let created = app.create(json!({"mac": "52:54:00:00:00:07", "serial": "=HYPERLINK(\"x\")"})).await;
+    let csv = app.get("/api/v1/machines/export.csv?search=52:54:00:00:00:07").await.text().await.unwrap();
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    // The export reads back to the same machine.
+    let res = app.client.delete(app.at(&format!("/api/v1/machines/{}", created["id"]))).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(app.post_json("/api/v1/machines/import", json!({"text": csv})).await.status(), 200);
+    let page = app.get_json("/api/v1/machines?search=52:54:00:00:00:07").await;
+    assert_eq!(page["items"][0]["serial"], "=HYPERLINK(\"x\")", "{page}");
+    let audit_csv = app.get("/api/v1/audit?format=csv&action=machine.create").await.text().await.unwrap();
+    assert!(!audit_csv.lines().skip(1).any(|l| l.starts_with(['=', '+', '-', '@'])));
+
+    let records = audit::latest(&app.state.db, 10).await.unwrap();
+    let machines = records.iter().find(|r| r.action == "machine.export").expect("the machines export is audited");
+    let summary: Value = serde_json::from_str(&machines.summary).unwrap();
+    assert_eq!(summary["rows"], 1);
+    assert_eq!(summary["search"]["search"], "52:54:00:00:00:07");
+    let export = records.iter().find(|r| r.action == "audit.export").expect("the audit export is audited");
+    assert_eq!(export.actor, "admin");
+    let summary: Value = serde_json::from_str(&export.summary).unwrap();
+    assert_eq!((summary["format"].as_str(), summary["filter"]["action"].as_str()), (Some("csv"), Some("machine.create")));
 }

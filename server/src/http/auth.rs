@@ -167,12 +167,20 @@ pub async fn resolve_principal(
             Err(e) => return json_error(e),
         }
     } else {
-        let user = match session.signed_in(state.auth.absolute_timeout).await {
-            Some(signed_in) => state.access.principal_for_user(signed_in.user_id, &origin).await,
+        let user = match session.signed_in(state.auth.absolute_timeout, state.auth.idle_timeout).await {
+            Some(signed_in) => {
+                if signed_in.touched
+                    && let Some(id) = session.id()
+                    && let Err(e) = state.access.touch_session(&id).await
+                {
+                    tracing::warn!(error = %e, "could not note a session as in use");
+                }
+                state.access.principal_for_user(signed_in.user_id, &origin).await
+            }
             None => Ok(None),
         };
         match user {
-            Ok(Some(p)) if p.auth_method() == "oidc" && !still_welcome_at_idp(&state, &session, &p).await => {
+            Ok(Some(p)) if p.auth_method() == "oidc" && !refresh_at_idp_in_background(&state, &session, &p).await => {
                 let _ = session.sign_out().await;
                 Principal::anonymous(origin.ip, origin.user_agent.clone())
             }
@@ -185,32 +193,64 @@ pub async fn resolve_principal(
     next.run(req).await
 }
 
-/// Asks the IdP, at most every refresh interval, whether a single-sign-on session may go on,
-/// using the session's refresh token; keeps a rotated token. An IdP that cannot be reached
-/// signs nobody out.
-async fn still_welcome_at_idp(state: &AppState, session: &UserSession, who: &Principal) -> bool {
+/// Asks the IdP, at most every refresh interval and never on the request's own time, whether a
+/// single-sign-on session may go on, using the session's refresh token. One refresh runs per
+/// session at a time. Returns `false` only when the session must end now: its sealed refresh
+/// token cannot be opened (a replica with another secret key), which fails closed.
+async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, who: &Principal) -> bool {
     let (Some(oidc), Some(session_id)) = (&state.oidc, session.id()) else { return true };
-    let sealed = match state.access.refresh_due(&session_id, oidc.refresh_every()).await {
-        Ok(Some(sealed)) => sealed,
-        _ => return true,
-    };
-    let Some(token) = state.sealer.open(&sealed) else { return true };
-    match oidc.refresh(&token).await {
-        crate::oidc::Refreshed::Valid(rotated) => {
-            let sealed = rotated.map(|t| state.sealer.seal(&t)).unwrap_or(sealed);
-            let _ = state.access.keep_refresh_token(&session_id, &sealed).await;
-            true
-        }
-        crate::oidc::Refreshed::Revoked(reason) => {
-            tracing::info!(user = %who.actor(), %reason, "the IdP no longer accepts this session");
-            state.access.revoked_by_idp(who, &session_id, &reason).await;
-            false
-        }
-        crate::oidc::Refreshed::Unavailable(reason) => {
-            tracing::warn!(%reason, "could not refresh a session at the IdP; keeping it");
-            true
-        }
+    if !state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).insert(session_id.clone()) {
+        return true;
     }
+    let sealed = match state.access.claim_refresh(&session_id, oidc.refresh_every()).await {
+        Ok(Some(sealed)) => sealed,
+        Ok(None) => {
+            state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_id);
+            return true;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not claim a session's IdP refresh");
+            state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_id);
+            return true;
+        }
+    };
+    let Some(token) = state.sealer.open(&sealed) else {
+        tracing::error!(
+            user = %who.actor(),
+            "a session's sealed IdP refresh token cannot be opened with this server's secret key \
+             (do all replicas share PANGEA_SECRET_KEY?); ending the session"
+        );
+        state.access.revoked_by_idp(who, &session_id, "the sealed refresh token could not be opened").await;
+        state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_id);
+        return false;
+    };
+    let (state, oidc, who) = (state.clone(), oidc.clone(), who.clone());
+    state.background.clone().spawn(async move {
+        match oidc.refresh(&token).await {
+            crate::oidc::Refreshed::Valid { rotated, groups } => {
+                if let Some(rotated) = rotated
+                    && let Err(e) = state.access.keep_refresh_token(&session_id, &state.sealer.seal(&rotated)).await
+                {
+                    tracing::error!(error = %e, "could not keep a rotated IdP refresh token");
+                }
+                if let (Some(groups), Some(user_id)) = (groups, who.user_id())
+                    && let Err(e) = state.access.update_groups(user_id, &groups).await
+                {
+                    tracing::warn!(error = %e, "could not keep the groups from an IdP refresh");
+                }
+            }
+            crate::oidc::Refreshed::Revoked(reason) => {
+                tracing::info!(user = %who.actor(), %reason, "the IdP no longer accepts this session");
+                delete_session(&state.sessions, &session_id).await;
+                state.access.revoked_by_idp(&who, &session_id, &reason).await;
+            }
+            crate::oidc::Refreshed::Unavailable(reason) => {
+                tracing::warn!(%reason, "could not refresh a session at the IdP; keeping it and trying again later");
+            }
+        }
+        state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_id);
+    });
+    true
 }
 
 /// Pages need a signed-in person: anyone else is sent to the login page, and back afterwards.
@@ -229,21 +269,28 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Refuses state-changing requests that a browser sent from another site (CSRF). Browsers mark
-/// them with `Sec-Fetch-Site` or `Origin`; API clients with a token carry no cookie to abuse.
+/// Refuses state-changing requests that a browser may have sent from another site (CSRF).
+/// Browsers mark their requests with `Sec-Fetch-Site` or `Origin`. Only `/api/v1` accepts a
+/// `Bearer` token instead of a cookie, so only there does a token skip the check; everywhere
+/// else (`/api/gui`, `/auth`, pages) a state-changing request must show that it came from this
+/// site, and one with neither header is refused.
 pub async fn reject_cross_site(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && bearer(req.headers()).is_none() {
+    let token_route = req.uri().path().starts_with("/api/v1/") && bearer(req.headers()).is_some();
+    if !safe && !token_route {
         let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
         let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
-        let cross_site = match (site, origin) {
-            (Some(site), _) => !matches!(site, "same-origin" | "none"),
-            (None, Some(origin)) => origin != state.auth.public_origin,
+        let same_site = match (site, origin) {
+            (Some(site), _) => matches!(site, "same-origin" | "none"),
+            (None, Some(origin)) => origin == state.auth.public_origin,
             (None, None) => false,
         };
-        if cross_site {
+        if !same_site {
             return json_error(AppError::Forbidden {
-                message: "This request came from another site and was refused (cross-site request protection).".into(),
+                message: "This request did not show that it came from this console (no matching Origin or \
+                          Sec-Fetch-Site header), so it was refused as a possible cross-site request. Scripts: \
+                          use /api/v1 with an API token."
+                    .into(),
             });
         }
     }
@@ -258,9 +305,15 @@ pub struct LoginForm {
     next: String,
 }
 
-/// Only paths on this site, so the login cannot be used to bounce people elsewhere.
+/// Only paths on this site, so the login cannot be used to bounce people elsewhere. Browsers
+/// drop tabs and line breaks from URLs and read `\\` as `/`, so `/\t/evil.example` and
+/// `/\\evil.example` would both become `//evil.example`: any control character or backslash
+/// is refused.
 fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") { next } else { "/machines" }
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    if local { next } else { "/machines" }
 }
 
 async fn login(
@@ -355,5 +408,9 @@ mod tests {
         assert_eq!(local_path("//evil.example"), "/machines");
         assert_eq!(local_path("https://evil.example"), "/machines");
         assert_eq!(local_path("/\\evil.example"), "/machines");
+        assert_eq!(local_path("/\t/evil.example"), "/machines");
+        assert_eq!(local_path("/\n/evil.example"), "/machines");
+        assert_eq!(local_path("/machines\\x"), "/machines");
+        assert_eq!(local_path("/machines/52:54:00:00:00:01"), "/machines/52:54:00:00:00:01");
     }
 }

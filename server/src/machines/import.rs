@@ -117,6 +117,11 @@ fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
             ));
         }
         for (column, value) in columns.iter().zip(record.iter()) {
+            // Exports guard cells against spreadsheet formulas with a leading `'`; take it off.
+            let value = match value.strip_prefix('\'') {
+                Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+                _ => value,
+            };
             let value = Some(value.to_string()).filter(|v| !v.is_empty());
             let input = &mut parsed.input;
             match *column {

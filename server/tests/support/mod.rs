@@ -20,6 +20,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub database_url: SecretString,
+    /// The data directory, where the secret key file lives (CLI runs need it).
+    pub data_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -61,6 +63,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         bootstrap_password: Some(SecretString::from(ADMIN_PASSWORD)),
         oidc: None,
         secret_key: None,
+        audit_key: None,
     }
 }
 
@@ -85,6 +88,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl AsyncFnOnce(&mut Conf
         client: reqwest::Client::new(),
         state,
         database_url: config.database_url.clone(),
+        data_dir: dir.path().to_path_buf(),
         _dir: dir,
     };
     if config.local_login_enabled {
@@ -94,9 +98,17 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl AsyncFnOnce(&mut Conf
 }
 
 impl TestApp {
+    /// A cookie-keeping client that says, as browsers do, that its requests come from the
+    /// console's own pages (`Origin`), which the cross-site guard requires of cookie requests.
+    pub fn browser(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::ORIGIN, self.url.parse().unwrap());
+        reqwest::Client::builder().cookie_store(true).default_headers(headers).build().unwrap()
+    }
+
     /// A new cookie-keeping client, signed in with a local password.
     pub async fn sign_in(&self, username: &str, password: &str) -> reqwest::Client {
-        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let client = self.browser();
         let res = client
             .post(self.at("/auth/login"))
             .form(&[("username", username), ("password", password), ("next", "/machines")])
@@ -107,9 +119,12 @@ impl TestApp {
         client
     }
 
-    /// A client that sends no credentials.
+    /// A client that sends no credentials (but, like a browser on the console's pages, its
+    /// `Origin`), and does not follow redirects.
     pub fn anonymous(&self) -> reqwest::Client {
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::ORIGIN, self.url.parse().unwrap());
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
     }
 
     /// Creates an API token with `role` (as the CLI would) and returns it.
@@ -121,6 +136,18 @@ impl TestApp {
             .await
             .unwrap();
         token
+    }
+
+    /// Runs the `pangea` command line on this app's database and data directory.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--database-url")
+            .arg(secrecy::ExposeSecret::expose_secret(&self.database_url))
+            .output()
+            .unwrap()
     }
 
     pub fn at(&self, path: &str) -> String {
