@@ -6,9 +6,9 @@ export default defineConfig({
   testDir: './tests',
   timeout: 60_000,
   workers: 1,
-  // One retry, reported as "flaky": see the closing note of 2026-11-25 (a viewer once showed
-  // "no role" in CI and never again in a dozen runs).
-  retries: 1,
+  // No retries: a flaky test fails the run. (The "no role" flake of 2026-11-25 was the test
+  // IdP throwing on userinfo's Bearer header; fixed in oidc/provider.mjs.)
+  retries: 0,
   globalSetup: './global-setup.mjs',
   reporter: [['list'], ['./summary-reporter.mjs']],
   use: {

@@ -8,6 +8,9 @@
 // POST /test/disable/USER disables a user, as an IdP admin would: their refresh tokens stop working.
 // POST /test/wrong-audience/CLIENT makes the token endpoint answer that client with an ID token
 // signed by this IdP's own key but addressed to another client, as a hostile or broken IdP might.
+// POST /test/users with {"groups": [...], "email_verified": bool} adds a user of its own for one
+// test and answers {"login", "password"}: tests that change a user's state touch nobody else.
+// With "login" naming such a user, it sets that user's groups instead.
 // POST /test/userinfo-fails/CLIENT makes the userinfo endpoint answer 503 to that client's tokens.
 // The scope "roles" releases the claim "roles" (like Keycloak's client roles): only when asked for.
 import Provider from 'oidc-provider';
@@ -109,6 +112,25 @@ createServer(async (req, res) => {
     if (misaddress) {
       wrongAudience.add(misaddress[1]);
       res.writeHead(204).end();
+      return;
+    }
+    if (req.method === 'POST' && req.url === '/test/users') {
+      const body = await new Promise((resolve) => {
+        let text = '';
+        req.on('data', (c) => { text += c; });
+        req.on('end', () => resolve(text ? JSON.parse(text) : {}));
+      });
+      if (body.login && users[body.login]?.forTest) {
+        users[body.login].groups = body.groups ?? [];
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ login: body.login }));
+        return;
+      }
+      const login = `u${Object.keys(users).length}x${Math.random().toString(36).slice(2, 8)}`;
+      users[login] = {
+        password: `${login}-password`, email: `${login}@example.com`, name: `Test user ${login}`,
+        groups: body.groups ?? [], emailVerified: body.email_verified ?? true, forTest: true,
+      };
+      res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ login, password: users[login].password }));
       return;
     }
     const failUserinfo = req.method === 'POST' && req.url.match(/^\/test\/userinfo-fails\/([\w-]+)$/);

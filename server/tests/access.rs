@@ -3,6 +3,25 @@
 
 mod support;
 
+on_both_backends_with_own_app!(
+    every_route_refuses_the_signed_out_and_each_role_gets_only_its_share,
+    signed_out_pages_go_to_the_login_and_operations_stay_open,
+    session_cookie_is_http_only_and_same_site_and_sign_out_ends_it,
+    cookies_are_secure_behind_an_https_public_url,
+    sessions_end_after_the_absolute_timeout,
+    sessions_end_after_the_idle_timeout,
+    wrong_passwords_are_audited_and_throttled,
+    disabled_local_login_refuses_the_password_form,
+    cross_site_posts_are_refused,
+    tokens_work_until_revoked_or_expired,
+    the_cli_creates_tokens_and_resets_the_admin_password,
+    a_group_binding_takes_effect_on_the_next_request,
+    a_session_in_use_outlives_the_idle_timeout,
+    next_values_that_browsers_read_as_another_site_are_refused,
+    cookie_routes_need_a_same_site_origin_even_with_a_bearer_header,
+    expired_sessions_are_pruned_with_their_refresh_tokens,
+);
+
 use app::access::{ConsoleRole, Principal};
 use pangea::audit;
 use secrecy::SecretString;
@@ -78,9 +97,8 @@ async fn call(
     req.send().await.unwrap().status().as_u16()
 }
 
-#[tokio::test]
-async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.create(json!({"mac": "52:54:00:00:00:01"})).await;
     let table = required_roles();
 
@@ -139,9 +157,8 @@ async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share() 
     assert!(records.iter().any(|r| r.outcome == "denied" && r.actor == "victor" && r.action == "machine.create"));
 }
 
-#[tokio::test]
-async fn signed_out_pages_go_to_the_login_and_operations_stay_open() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn signed_out_pages_go_to_the_login_and_operations_stay_open(backend: Backend) {
+    let app = spawn_app(backend).await;
     let anonymous = app.anonymous();
     let res = anonymous.get(app.at("/machines?q=a")).send().await.unwrap();
     assert_eq!(res.status(), 303);
@@ -157,9 +174,8 @@ async fn signed_out_pages_go_to_the_login_and_operations_stay_open() {
     }
 }
 
-#[tokio::test]
-async fn session_cookie_is_http_only_and_same_site_and_sign_out_ends_it() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn session_cookie_is_http_only_and_same_site_and_sign_out_ends_it(backend: Backend) {
+    let app = spawn_app(backend).await;
     let res = app
         .anonymous()
         .post(app.at("/auth/login"))
@@ -189,10 +205,9 @@ async fn session_cookie_is_http_only_and_same_site_and_sign_out_ends_it() {
     );
 }
 
-#[tokio::test]
-async fn cookies_are_secure_behind_an_https_public_url() {
+async fn cookies_are_secure_behind_an_https_public_url(backend: Backend) {
     let app =
-        spawn_app_with(Backend::Sqlite, async |c| c.public_url = "https://pangea.example.com".parse().unwrap()).await;
+        spawn_app_with(backend, async |c| c.public_url = "https://pangea.example.com".parse().unwrap()).await;
     let res = app
         .anonymous()
         .post(app.at("/auth/login"))
@@ -203,27 +218,24 @@ async fn cookies_are_secure_behind_an_https_public_url() {
     assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
 }
 
-#[tokio::test]
-async fn sessions_end_after_the_absolute_timeout() {
+async fn sessions_end_after_the_absolute_timeout(backend: Backend) {
     let app =
-        spawn_app_with(Backend::Sqlite, async |c| c.session_absolute_timeout = std::time::Duration::from_secs(1)).await;
+        spawn_app_with(backend, async |c| c.session_absolute_timeout = std::time::Duration::from_secs(1)).await;
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401);
 }
 
-#[tokio::test]
-async fn sessions_end_after_the_idle_timeout() {
+async fn sessions_end_after_the_idle_timeout(backend: Backend) {
     let app =
-        spawn_app_with(Backend::Sqlite, async |c| c.session_idle_timeout = std::time::Duration::from_secs(1)).await;
+        spawn_app_with(backend, async |c| c.session_idle_timeout = std::time::Duration::from_secs(1)).await;
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401);
 }
 
-#[tokio::test]
-async fn wrong_passwords_are_audited_and_throttled() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn wrong_passwords_are_audited_and_throttled(backend: Backend) {
+    let app = spawn_app(backend).await;
     let anonymous = app.anonymous();
     for _ in 0..5 {
         let res = anonymous
@@ -253,9 +265,8 @@ async fn wrong_passwords_are_audited_and_throttled() {
     assert_eq!(failures, 6);
 }
 
-#[tokio::test]
-async fn disabled_local_login_refuses_the_password_form() {
-    let app = spawn_app_with(Backend::Sqlite, async |c| c.local_login_enabled = false).await;
+async fn disabled_local_login_refuses_the_password_form(backend: Backend) {
+    let app = spawn_app_with(backend, async |c| c.local_login_enabled = false).await;
     let res = app
         .anonymous()
         .post(app.at("/auth/login"))
@@ -266,9 +277,8 @@ async fn disabled_local_login_refuses_the_password_form() {
     assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?error=disabled"));
 }
 
-#[tokio::test]
-async fn cross_site_posts_are_refused() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn cross_site_posts_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let post = |origin: Option<&str>, site: Option<&str>| {
         let mut req = app.client.post(app.at("/api/v1/machines")).json(&json!({"mac": "52:54:00:00:00:01"}));
         if let Some(origin) = origin {
@@ -286,9 +296,8 @@ async fn cross_site_posts_are_refused() {
     assert_eq!(post(Some(app.url.as_str()), None).await.unwrap().status(), 201);
 }
 
-#[tokio::test]
-async fn tokens_work_until_revoked_or_expired() {
-    let app = spawn_app(Backend::Postgres).await;
+async fn tokens_work_until_revoked_or_expired(backend: Backend) {
+    let app = spawn_app(backend).await;
     let token = app.token(ConsoleRole::Operator).await;
     let anonymous = app.anonymous();
     let list = |t: String| anonymous.get(app.at("/api/v1/machines")).bearer_auth(t).send();
@@ -311,9 +320,8 @@ async fn tokens_work_until_revoked_or_expired() {
     assert_eq!(list("pgt_made_up".into()).await.unwrap().status(), 401);
 }
 
-#[tokio::test]
-async fn the_cli_creates_tokens_and_resets_the_admin_password() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn the_cli_creates_tokens_and_resets_the_admin_password(backend: Backend) {
+    let app = spawn_app(backend).await;
     let pangea = |args: &[&str]| app.cli(args);
     let out = pangea(&["token", "create", "--name", "ci", "--role", "viewer", "--expires", "30d"]);
     assert!(out.status.success(), "{out:?}");
@@ -351,9 +359,8 @@ async fn the_cli_creates_tokens_and_resets_the_admin_password() {
     assert!(hash.starts_with("$argon2id$"));
 }
 
-#[tokio::test]
-async fn a_group_binding_takes_effect_on_the_next_request() {
-    let app = spawn_app(Backend::Postgres).await;
+async fn a_group_binding_takes_effect_on_the_next_request(backend: Backend) {
+    let app = spawn_app(backend).await;
     add_local_user(&app, "newbie", ConsoleRole::Viewer).await;
     let newbie = app.sign_in("newbie", "newbie-password").await;
     assert_eq!(
@@ -377,4 +384,99 @@ async fn a_group_binding_takes_effect_on_the_next_request() {
             .status(),
         201
     );
+}
+
+async fn a_session_in_use_outlives_the_idle_timeout(backend: Backend) {
+    let app = spawn_app_with(backend, async |c| c.session_idle_timeout = std::time::Duration::from_secs(2)).await;
+    // Four seconds of use, a request every 400 ms: twice the idle timeout.
+    for _ in 0..10 {
+        assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    let last_seen: String = sqlx::query_scalar("SELECT last_seen_at FROM user_sessions")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    let created: String =
+        sqlx::query_scalar("SELECT created_at FROM user_sessions").fetch_one(app.state.db.pool()).await.unwrap();
+    assert!(last_seen > created, "the sessions list knows it is in use");
+    tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
+    assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401, "then idle");
+}
+
+async fn next_values_that_browsers_read_as_another_site_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for next in ["/\t/evil.example", "//evil.example", "/\\evil.example", "https://evil.example", "/\n/evil.example"] {
+        let res = app
+            .anonymous()
+            .post(app.at("/auth/login"))
+            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.headers()["location"], "/machines", "{next:?}");
+        let wrong = app
+            .anonymous()
+            .post(app.at("/auth/login"))
+            .form(&[("username", "nobody"), ("password", "x"), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.headers()["location"], "/login?error=invalid&next=%2Fmachines", "{next:?}");
+    }
+}
+
+async fn cookie_routes_need_a_same_site_origin_even_with_a_bearer_header(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // A browser-like client that sends no Origin and no Sec-Fetch-Site of its own accord.
+    let bare = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = bare
+        .post(app.at("/auth/login"))
+        .header("origin", app.url.as_str())
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/machines");
+    let create = |auth: Option<&str>| {
+        let mut req = bare.post(app.at("/api/gui/create_machine")).json(&json!({"input": {"mac": "52:54:00:00:00:31"}}));
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        req.send()
+    };
+    let res = create(Some("Bearer not-a-token")).await.unwrap();
+    assert_eq!(res.status(), 403, "a Bearer header does not make a cookie request safe");
+    let res = create(None).await.unwrap();
+    assert_eq!(res.status(), 403, "neither Origin nor Sec-Fetch-Site");
+    assert!(res.text().await.unwrap().contains("cross-site"));
+    assert_eq!(bare.post(app.at("/auth/logout")).send().await.unwrap().status(), 403);
+    assert_eq!(app.count().await, 0);
+    // Scripts with a token on /api/v1 need neither header.
+    let token = app.token(ConsoleRole::Operator).await;
+    let res = reqwest::Client::new()
+        .post(app.at("/api/v1/machines"))
+        .bearer_auth(token)
+        .json(&json!({"mac": "52:54:00:00:00:32"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
+async fn expired_sessions_are_pruned_with_their_refresh_tokens(backend: Backend) {
+    let app = spawn_app_with(backend, async |c| c.session_idle_timeout = std::time::Duration::from_secs(1)).await;
+    app.sign_in("admin", ADMIN_PASSWORD).await;
+    let pool = app.state.db.pool();
+    let count = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap() };
+    let store_table = match backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM tower_sessions",
+        Backend::Postgres => "SELECT COUNT(*) FROM tower_sessions.session",
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM user_sessions").await, 2);
+    assert_eq!(count(store_table).await, 2);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    app.state.prune_expired_sessions().await;
+    assert_eq!(count("SELECT COUNT(*) FROM user_sessions").await, 0, "the sessions list");
+    assert_eq!(count(store_table).await, 0, "the session store");
 }

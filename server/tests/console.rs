@@ -3,15 +3,25 @@
 
 mod support;
 
+on_both_backends_with_own_app!(
+    health_readiness_and_metrics_answer,
+    readiness_fails_when_the_database_is_gone,
+    pages_render_with_a_nonce_csp_and_security_headers,
+    unknown_pages_are_404_and_say_so,
+    responses_are_compressed_for_clients_that_ask,
+    openapi_describes_every_machine_route,
+    server_function_errors_keep_their_http_status,
+    boot_listener_answers_like_matchbox_and_lists_nothing,
+);
+
 use axum::body::Body;
 use axum::http::Request;
 use serde_json::Value;
 use support::{Backend, spawn_app};
 use tower::ServiceExt;
 
-#[tokio::test]
-async fn health_readiness_and_metrics_answer() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn health_readiness_and_metrics_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
     assert_eq!(app.get("/healthz").await.text().await.unwrap(), "ok\n");
     assert_eq!(app.get("/readyz").await.status(), 200);
     app.get("/api/v1/machines").await;
@@ -22,20 +32,19 @@ async fn health_readiness_and_metrics_answer() {
     );
     assert!(metrics.contains("pangea_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("pangea_db_pool_connections"));
-    assert!(metrics.contains("pangea_build_info{version=\"0.1.0\",backend=\"sqlite\"} 1"), "{metrics}");
+    let name = format!("{backend:?}").to_lowercase();
+    assert!(metrics.contains(&format!("pangea_build_info{{version=\"0.1.0\",backend=\"{name}\"}} 1")), "{metrics}");
 }
 
-#[tokio::test]
-async fn readiness_fails_when_the_database_is_gone() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn readiness_fails_when_the_database_is_gone(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.state.db.pool().close().await;
     assert_eq!(app.get("/readyz").await.status(), 503);
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
-#[tokio::test]
-async fn pages_render_with_a_nonce_csp_and_security_headers() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn pages_render_with_a_nonce_csp_and_security_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
     let res = app.get("/machines").await;
     assert_eq!(res.status(), 200);
     let headers = res.headers().clone();
@@ -50,9 +59,8 @@ async fn pages_render_with_a_nonce_csp_and_security_headers() {
     assert!(html.contains("<h1>Machines</h1>"));
 }
 
-#[tokio::test]
-async fn unknown_pages_are_404_and_say_so() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn unknown_pages_are_404_and_say_so(backend: Backend) {
+    let app = spawn_app(backend).await;
     let res = app.get("/no/such/page").await;
     assert_eq!(res.status(), 404);
     assert!(res.text().await.unwrap().contains("Page not found"));
@@ -61,16 +69,14 @@ async fn unknown_pages_are_404_and_say_so() {
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "not_found");
 }
 
-#[tokio::test]
-async fn responses_are_compressed_for_clients_that_ask() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn responses_are_compressed_for_clients_that_ask(backend: Backend) {
+    let app = spawn_app(backend).await;
     let res = app.client.get(app.at("/api/v1/openapi.json")).header("accept-encoding", "br").send().await.unwrap();
     assert_eq!(res.headers()["content-encoding"], "br");
 }
 
-#[tokio::test]
-async fn openapi_describes_every_machine_route() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn openapi_describes_every_machine_route(backend: Backend) {
+    let app = spawn_app(backend).await;
     let doc = app.get_json("/api/v1/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
     for path in ["/api/v1/machines", "/api/v1/machines/{id}", "/api/v1/machines/import", "/api/v1/machines/export.csv"]
@@ -80,9 +86,8 @@ async fn openapi_describes_every_machine_route() {
     assert!(doc["components"]["schemas"]["AppError"].is_object());
 }
 
-#[tokio::test]
-async fn server_function_errors_keep_their_http_status() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn server_function_errors_keep_their_http_status(backend: Backend) {
+    let app = spawn_app(backend).await;
     let res = app.post_json("/api/gui/create_machine", serde_json::json!({"input": {"mac": "nope"}})).await;
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
@@ -92,9 +97,8 @@ async fn server_function_errors_keep_their_http_status() {
     assert_eq!(res.status(), 404);
 }
 
-#[tokio::test]
-async fn boot_listener_answers_like_matchbox_and_lists_nothing() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn boot_listener_answers_like_matchbox_and_lists_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.create(serde_json::json!({"mac": "52:54:00:00:00:01"})).await;
     let boot = pangea::http::boot_router(app.state.clone());
     let res = boot.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();

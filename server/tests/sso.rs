@@ -3,6 +3,26 @@
 
 mod support;
 
+on_both_backends_with_own_app!(
+    a_person_signs_in_through_the_idp_with_the_role_of_their_group,
+    a_group_without_a_binding_gets_nothing_until_an_admin_binds_it,
+    a_replayed_or_forged_callback_is_refused,
+    cancelling_at_the_idp_says_so,
+    a_wrong_client_secret_is_reported_and_pangea_keeps_working,
+    an_unreachable_idp_takes_down_only_single_sign_on,
+    a_code_issued_to_another_client_is_refused,
+    refresh_tokens_keep_sessions_alive_and_end_them_when_the_idp_disables_the_person,
+    an_idp_whose_clock_is_hours_off_is_refused_with_a_clear_message,
+    an_id_token_for_another_audience_is_refused,
+    groups_come_from_the_id_token_even_when_userinfo_is_down,
+    a_failed_userinfo_call_fails_the_sign_in_when_the_groups_are_still_needed,
+    the_configured_groups_claim_is_asked_for_as_a_scope,
+    an_unverified_email_cannot_name_a_user,
+    people_are_keyed_by_issuer_and_subject_not_by_name,
+    a_refresh_brings_the_groups_the_idp_has_now,
+    a_refresh_token_this_server_cannot_open_ends_the_session,
+);
+
 use app::access::{ConsoleRole, Principal};
 use pangea::oidc::OidcSettings;
 use secrecy::SecretString;
@@ -64,6 +84,165 @@ fn issuer_for_registration(issuer: &str) -> bool {
         .any(|v| std::env::var(v).ok().as_deref() == Some(issuer))
 }
 
+/// A user of the calling test's own at the test IdP: `(login, password)`.
+async fn test_user(issuer: &str, spec: Value) -> (String, String) {
+    let res = reqwest::Client::new().post(format!("{issuer}/test/users")).json(&spec).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let user: Value = res.json().await.unwrap();
+    (user["login"].as_str().unwrap().into(), user["password"].as_str().unwrap().into())
+}
+
+/// Asks `probe` up to 50 times, 100 ms apart, until `done` holds of its answer (for work that
+/// runs in the background); returns the last answer.
+async fn until<T, F: AsyncFn() -> T>(probe: F, done: impl Fn(&T) -> bool) -> T {
+    let mut answer = probe().await;
+    for _ in 0..50 {
+        if done(&answer) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = probe().await;
+    }
+    answer
+}
+
+async fn role_of(app: &TestApp, client: &reqwest::Client) -> Value {
+    let me: Value = client.post(app.at("/api/gui/current_user")).header("origin", app.url.as_str()).json(&json!({})).send().await.unwrap().json().await.unwrap();
+    me["role"].clone()
+}
+
+async fn spawn_with_sso_claim(backend: Backend, groups_claim: &str) -> TestApp {
+    let issuer = issuer();
+    let claim = groups_claim.to_string();
+    spawn_app_with(backend, async |config| {
+        let redirect = config.public_url.join("/auth/oidc/callback").unwrap();
+        let (client_id, secret) = register_client(&issuer, redirect.as_str()).await;
+        config.oidc = Some(OidcSettings {
+            issuer: issuer.parse().unwrap(),
+            client_id,
+            client_secret: SecretString::from(secret),
+            redirect_url: redirect,
+            post_logout_url: config.public_url.join("/login?signed_out=1").unwrap(),
+            extra_scopes: vec![],
+            username_claim: "email".into(),
+            groups_claim: claim,
+            refresh_every: std::time::Duration::ZERO,
+        });
+    })
+    .await
+}
+
+async fn fail_userinfo(app: &TestApp) {
+    let client_id = app.state.oidc.as_ref().unwrap().client_id().to_string();
+    let res = reqwest::Client::new().post(format!("{}/test/userinfo-fails/{client_id}", issuer())).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+}
+
+async fn groups_come_from_the_id_token_even_when_userinfo_is_down(backend: Backend) {
+    let app = spawn_with_sso(backend, &issuer(), None).await;
+    fail_userinfo(&app).await;
+    let (alice, ended) = sso_sign_in(&app, "alice", "alice-password").await;
+    assert_eq!(ended.path(), "/machines", "ended at {ended}");
+    assert_eq!(role_of(&app, &alice).await, "admin", "pangea-admins, read from the ID token");
+    let groups: String = sqlx::query_scalar("SELECT groups FROM users WHERE username = 'alice@example.com'")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&groups).unwrap(), json!(["pangea-admins"]), "kept as a list");
+}
+
+async fn a_failed_userinfo_call_fails_the_sign_in_when_the_groups_are_still_needed(backend: Backend) {
+    // "team" is in no ID token, so only userinfo could name it; and userinfo is down.
+    let app = spawn_with_sso_claim(backend, "team").await;
+    fail_userinfo(&app).await;
+    let (_, ended) = sso_sign_in(&app, "olga", "olga-password").await;
+    assert_eq!(ended.query(), Some("error=sso_groups"), "ended at {ended}");
+    let page = app.anonymous().get(ended).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("did not send your groups"), "{page}");
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE source = 'oidc'")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(users, 0, "nobody was signed in without their groups");
+}
+
+async fn the_configured_groups_claim_is_asked_for_as_a_scope(backend: Backend) {
+    // The test IdP releases "roles" only to clients that ask for the scope "roles", like Keycloak.
+    let app = spawn_with_sso_claim(backend, "roles").await;
+    let (alice, ended) = sso_sign_in(&app, "alice", "alice-password").await;
+    assert_eq!(ended.path(), "/machines", "ended at {ended}");
+    assert_eq!(role_of(&app, &alice).await, "admin");
+}
+
+async fn an_unverified_email_cannot_name_a_user(backend: Backend) {
+    let issuer = issuer();
+    let app = spawn_with_sso(backend, &issuer, None).await;
+    let (login, password) = test_user(&issuer, json!({"groups": ["pangea-admins"], "email_verified": false})).await;
+    let (_, ended) = sso_sign_in(&app, &login, &password).await;
+    assert_eq!(ended.query(), Some("error=sso_unverified"), "ended at {ended}");
+    let page = app.anonymous().get(ended).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("not verified"), "{page}");
+}
+
+async fn people_are_keyed_by_issuer_and_subject_not_by_name(backend: Backend) {
+    let issuer = issuer();
+    let app = spawn_with_sso(backend, &issuer, None).await;
+    sso_sign_in(&app, "alice", "alice-password").await;
+    let (id, subject, stored_issuer): (i64, String, String) =
+        sqlx::query_as("SELECT id, subject, issuer FROM users WHERE username = 'alice@example.com'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!((subject.as_str(), stored_issuer.as_str()), ("alice", issuer.as_str()));
+    // Her address changes at the IdP (here: the name Pangea last saw changes): still her account.
+    sqlx::query("UPDATE users SET username = 'alice.old@example.com' WHERE id = $1")
+        .bind(id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    sso_sign_in(&app, "alice", "alice-password").await;
+    let ids: Vec<(i64, String)> = sqlx::query_as("SELECT id, username FROM users WHERE source = 'oidc'")
+        .fetch_all(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(ids, vec![(id, "alice@example.com".to_string())]);
+}
+
+async fn a_refresh_brings_the_groups_the_idp_has_now(backend: Backend) {
+    let issuer = issuer();
+    let app = spawn_with_sso(backend, &issuer, None).await;
+    let (login, password) = test_user(&issuer, json!({"groups": ["pangea-viewers"]})).await;
+    app.state.access.bind(&Principal::cli(), "group", "pangea-viewers", ConsoleRole::Viewer).await.unwrap();
+    let (client, _) = sso_sign_in(&app, &login, &password).await;
+    assert_eq!(role_of(&app, &client).await, "viewer");
+    let moved = reqwest::Client::new()
+        .post(format!("{issuer}/test/users"))
+        .json(&json!({"login": login, "groups": ["pangea-admins"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 200);
+    let role = until(|| role_of(&app, &client), |r| *r == "admin").await;
+    assert_eq!(role, "admin", "the groups of the refreshed ID token replace the old ones");
+}
+
+async fn a_refresh_token_this_server_cannot_open_ends_the_session(backend: Backend) {
+    let app = spawn_with_sso(backend, &issuer(), None).await;
+    let (olga, _) = sso_sign_in(&app, "olga", "olga-password").await;
+    app.state.access.bind(&Principal::cli(), "group", "pangea-operators", ConsoleRole::Operator).await.unwrap();
+    // No refresh of the sign-in's own may still be running, or it would store a valid token.
+    let idle = until(async || app.state.refreshing.lock().unwrap().is_empty(), |idle| *idle).await;
+    assert!(idle);
+    // As if another replica, with another secret key, had sealed it.
+    let foreign = pangea::secrets::Sealer::from_key([3; 32]).seal(&SecretString::from("a-refresh-token"));
+    sqlx::query("UPDATE user_sessions SET refresh_token = $1, refreshed_at = ''")
+        .bind(&foreign)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(olga.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401, "fails closed");
+}
+
 /// Runs the whole browser journey with a cookie-keeping client; returns it and where it ended.
 async fn sso_sign_in(app: &TestApp, user: &str, password: &str) -> (reqwest::Client, reqwest::Url) {
     let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
@@ -78,14 +257,13 @@ async fn sso_sign_in(app: &TestApp, user: &str, password: &str) -> (reqwest::Cli
     (client, url)
 }
 
-#[tokio::test]
-async fn a_person_signs_in_through_the_idp_with_the_role_of_their_group() {
+async fn a_person_signs_in_through_the_idp_with_the_role_of_their_group(backend: Backend) {
     let issuer = issuer();
-    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    let app = spawn_with_sso(backend, &issuer, None).await;
     let (alice, ended) = sso_sign_in(&app, "alice", "alice-password").await;
     assert_eq!(ended.path(), "/machines", "ended at {ended}");
     let me: Value =
-        alice.post(app.at("/api/gui/current_user")).json(&json!({})).send().await.unwrap().json().await.unwrap();
+        alice.post(app.at("/api/gui/current_user")).header("origin", app.url.as_str()).json(&json!({})).send().await.unwrap().json().await.unwrap();
     assert_eq!(me, json!({"name": "alice@example.com", "role": "admin", "method": "oidc"}));
     let login = pangea::audit::latest(&app.state.db, 5)
         .await
@@ -99,10 +277,9 @@ async fn a_person_signs_in_through_the_idp_with_the_role_of_their_group() {
     );
 }
 
-#[tokio::test]
-async fn a_group_without_a_binding_gets_nothing_until_an_admin_binds_it() {
+async fn a_group_without_a_binding_gets_nothing_until_an_admin_binds_it(backend: Backend) {
     let issuer = issuer();
-    let app = spawn_with_sso(Backend::Postgres, &issuer, None).await;
+    let app = spawn_with_sso(backend, &issuer, None).await;
     let (victor, _) = sso_sign_in(&app, "victor", "victor-password").await;
     assert_eq!(victor.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 403);
     app.state.access.bind(&Principal::cli(), "group", "pangea-viewers", ConsoleRole::Viewer).await.unwrap();
@@ -111,10 +288,9 @@ async fn a_group_without_a_binding_gets_nothing_until_an_admin_binds_it() {
     assert_eq!(res.status(), 403);
 }
 
-#[tokio::test]
-async fn a_replayed_or_forged_callback_is_refused() {
+async fn a_replayed_or_forged_callback_is_refused(backend: Backend) {
     let issuer = issuer();
-    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    let app = spawn_with_sso(backend, &issuer, None).await;
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
         .cookie_provider(jar.clone())
@@ -175,10 +351,9 @@ fn session_cookie(jar: &reqwest::cookie::Jar, app: &TestApp) -> Option<String> {
     cookies.to_str().ok()?.split("; ").find(|c| c.starts_with("pangea_session=")).map(str::to_string)
 }
 
-#[tokio::test]
-async fn cancelling_at_the_idp_says_so() {
+async fn cancelling_at_the_idp_says_so(backend: Backend) {
     let issuer = issuer();
-    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    let app = spawn_with_sso(backend, &issuer, None).await;
     let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
     let form_page = client.get(app.at("/auth/oidc/start")).send().await.unwrap();
     let abort = format!("{}{}/abort", form_page.url().origin().ascii_serialization(), form_page.url().path());
@@ -188,22 +363,20 @@ async fn cancelling_at_the_idp_says_so() {
     assert!(ended.text().await.unwrap().contains("refused the sign-in"));
 }
 
-#[tokio::test]
-async fn a_wrong_client_secret_is_reported_and_pangea_keeps_working() {
+async fn a_wrong_client_secret_is_reported_and_pangea_keeps_working(backend: Backend) {
     let issuer = issuer();
-    let app = spawn_with_sso(Backend::Sqlite, &issuer, Some("not-the-secret")).await;
+    let app = spawn_with_sso(backend, &issuer, Some("not-the-secret")).await;
     let (_, ended) = sso_sign_in(&app, "alice", "alice-password").await;
     assert_eq!(ended.query(), Some("error=sso_exchange"));
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
 }
 
-#[tokio::test]
-async fn an_unreachable_idp_takes_down_only_single_sign_on() {
+async fn an_unreachable_idp_takes_down_only_single_sign_on(backend: Backend) {
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
-    let app = spawn_with_sso(Backend::Sqlite, &dead, None).await;
+    let app = spawn_with_sso(backend, &dead, None).await;
     let res = app.anonymous().get(app.at("/auth/oidc/start")).send().await.unwrap();
     assert_eq!(res.headers()["location"], "/login?error=sso_unreachable");
     let page = app.anonymous().get(app.at("/login?error=sso_unreachable")).send().await.unwrap().text().await.unwrap();
@@ -211,10 +384,9 @@ async fn an_unreachable_idp_takes_down_only_single_sign_on() {
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
 }
 
-#[tokio::test]
-async fn a_code_issued_to_another_client_is_refused() {
+async fn a_code_issued_to_another_client_is_refused(backend: Backend) {
     let issuer = issuer();
-    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    let app = spawn_with_sso(backend, &issuer, None).await;
     // Another client registered for the same callback URL gets a code for itself…
     let callback = app.at("/auth/oidc/callback");
     let (other_id, _) = register_client(&issuer, &callback).await;
@@ -248,12 +420,12 @@ async fn a_code_issued_to_another_client_is_refused() {
     assert_eq!(res.headers()["location"], "/login?error=sso_exchange");
 }
 
-#[tokio::test]
-async fn refresh_tokens_keep_sessions_alive_and_end_them_when_the_idp_disables_the_person() {
+async fn refresh_tokens_keep_sessions_alive_and_end_them_when_the_idp_disables_the_person(backend: Backend) {
     let issuer = issuer();
-    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    let app = spawn_with_sso(backend, &issuer, None).await;
     // A user of this test only, so disabling them touches no other test.
-    let (dora, _) = sso_sign_in(&app, "dora", "dora-password").await;
+    let (login, password) = test_user(&issuer, json!({"groups": ["pangea-operators"]})).await;
+    let (dora, _) = sso_sign_in(&app, &login, &password).await;
     app.state.access.bind(&Principal::cli(), "group", "pangea-operators", ConsoleRole::Operator).await.unwrap();
     for _ in 0..3 {
         assert_eq!(dora.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200, "each request refreshes");
@@ -264,20 +436,23 @@ async fn refresh_tokens_keep_sessions_alive_and_end_them_when_the_idp_disables_t
             .await
             .unwrap();
     assert!(!stored.is_empty() && app.state.sealer.open(&stored).is_some(), "kept, sealed");
-    let disabled = reqwest::Client::new().post(format!("{issuer}/test/disable/dora")).send().await.unwrap();
+    let disabled = reqwest::Client::new().post(format!("{issuer}/test/disable/{login}")).send().await.unwrap();
     assert_eq!(disabled.status(), 204);
-    assert_eq!(dora.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401);
+    // The refresh runs beside the requests, never in their way: the session ends once it has
+    // heard back from the IdP.
+    let status = until(|| async { dora.get(app.at("/api/v1/machines")).send().await.unwrap().status() }, |s| *s == 401).await;
+    assert_eq!(status, 401);
     let records = pangea::audit::latest(&app.state.db, 10).await.unwrap();
-    assert!(records.iter().any(|r| r.action == "session.revoked_by_idp" && r.actor == "dora@example.com"));
+    let email = format!("{login}@example.com");
+    assert!(records.iter().any(|r| r.action == "session.revoked_by_idp" && r.actor == email));
 }
 
-#[tokio::test]
-async fn an_idp_whose_clock_is_hours_off_is_refused_with_a_clear_message() {
+async fn an_idp_whose_clock_is_hours_off_is_refused_with_a_clear_message(backend: Backend) {
     // .ci/test runs a second test IdP under faketime, two hours ahead: its ID tokens are issued
     // "in the future" by Pangea's clock, beyond the 60 s tolerance.
     let skewed = std::env::var("PANGEA_TEST_SKEWED_OIDC_ISSUER")
         .expect("PANGEA_TEST_SKEWED_OIDC_ISSUER is not set: run the tests with .ci/test");
-    let app = spawn_with_sso(Backend::Sqlite, &skewed, None).await;
+    let app = spawn_with_sso(backend, &skewed, None).await;
     let (_, ended) = sso_sign_in(&app, "alice", "alice-password").await;
     assert_eq!(ended.query(), Some("error=sso_token"));
     let page = app.anonymous().get(ended).send().await.unwrap().text().await.unwrap();
@@ -291,10 +466,9 @@ async fn an_idp_whose_clock_is_hours_off_is_refused_with_a_clear_message() {
     assert!(failure.summary.contains("in the future"), "{}", failure.summary);
 }
 
-#[tokio::test]
-async fn an_id_token_for_another_audience_is_refused() {
+async fn an_id_token_for_another_audience_is_refused(backend: Backend) {
     let issuer = issuer();
-    let app = spawn_with_sso(Backend::Sqlite, &issuer, None).await;
+    let app = spawn_with_sso(backend, &issuer, None).await;
     let client_id = app.state.oidc.as_ref().unwrap().client_id().to_string();
     // The test IdP now signs this client's ID tokens, with its real key, for another audience.
     let res = reqwest::Client::new().post(format!("{issuer}/test/wrong-audience/{client_id}")).send().await.unwrap();

@@ -27,6 +27,14 @@ fn message(code: &str) -> Option<&'static str> {
             Some("That account cannot sign in here: it is disabled, or its name belongs to a local account.")
         }
         "sso_off" => Some("Single sign-on is not configured on this server."),
+        "sso_groups" => Some(
+            "Your identity provider did not send your groups, so Pangea cannot tell your role. Nothing was \
+             changed; try again in a moment.",
+        ),
+        "sso_unverified" => Some(
+            "Your identity provider has not verified your email address, so it cannot name your Pangea account. \
+             Verify it there, then sign in again.",
+        ),
         _ => None,
     }
 }

@@ -17,6 +17,8 @@ pub enum Backend {
 
 pub struct TestApp {
     pub url: String,
+    /// The console's public origin, which browsers send as `Origin`.
+    pub origin: String,
     pub client: reqwest::Client,
     pub state: AppState,
     pub database_url: SecretString,
@@ -85,6 +87,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl AsyncFnOnce(&mut Conf
     });
     let mut app = TestApp {
         url: format!("http://{addr}"),
+        origin: config.public_origin(),
         client: reqwest::Client::new(),
         state,
         database_url: config.database_url.clone(),
@@ -102,7 +105,7 @@ impl TestApp {
     /// console's own pages (`Origin`), which the cross-site guard requires of cookie requests.
     pub fn browser(&self) -> reqwest::Client {
         let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(reqwest::header::ORIGIN, self.url.parse().unwrap());
+        headers.insert(reqwest::header::ORIGIN, self.origin.parse().unwrap());
         reqwest::Client::builder().cookie_store(true).default_headers(headers).build().unwrap()
     }
 
@@ -123,7 +126,7 @@ impl TestApp {
     /// `Origin`), and does not follow redirects.
     pub fn anonymous(&self) -> reqwest::Client {
         let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(reqwest::header::ORIGIN, self.url.parse().unwrap());
+        headers.insert(reqwest::header::ORIGIN, self.origin.parse().unwrap());
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
     }
 
@@ -209,6 +212,29 @@ macro_rules! on_both_backends {
                 #[tokio::test]
                 async fn $scenario() {
                     super::$scenario(super::support::spawn_app(super::support::Backend::Postgres).await).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Declares one test per backend for a scenario `async fn(Backend)` that starts its own app.
+#[macro_export]
+macro_rules! on_both_backends_with_own_app {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::support::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::support::Backend::Postgres).await;
                 }
             )*
         }
