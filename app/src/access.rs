@@ -90,6 +90,11 @@ impl Principal {
     /// The command line acts with full rights: it needs the database's credentials already.
     pub fn cli() -> Principal {
         let os_user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+        Principal::cli_as(os_user)
+    }
+
+    /// The command line, run by the operating-system user `os_user`.
+    pub fn cli_as(os_user: String) -> Principal {
         Principal { identity: Identity::Cli { os_user }, role: Some(ConsoleRole::Admin), ip: None, user_agent: None }
     }
 

@@ -120,9 +120,14 @@ pub struct StorageArgs {
     /// Directory for the embedded database and other data [default: ./pangea-data]
     #[arg(long, env = "PANGEA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// sqlite://PATH or postgres://USER@HOST/DB [default: sqlite inside the data dir]
-    #[arg(long, env = "PANGEA_DATABASE_URL", hide_env_values = true)]
+    /// sqlite://PATH or postgres://USER@HOST/DB, without a password (the process list shows
+    /// flags): a URL with one goes in PANGEA_DATABASE_URL or --database-url-file
+    /// [default: sqlite inside the data dir]
+    #[arg(long)]
     pub database_url: Option<SecretString>,
+    /// A file holding the database URL (password included), e.g. a mounted secret.
+    #[arg(long, env = "PANGEA_DATABASE_URL_FILE")]
+    pub database_url_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Parser)]
@@ -199,6 +204,7 @@ struct FileConfig {
     bootstrap_admin_group: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<SecretString>,
+    database_url_file: Option<PathBuf>,
     listen: Option<SocketAddr>,
     boot_listen: Option<SocketAddr>,
     log_format: Option<LogFormat>,
@@ -247,6 +253,8 @@ pub enum ConfigError {
     Value(&'static str, String),
     #[error("single sign-on: {0}")]
     Oidc(String),
+    #[error("{0} must not hold a password (other users can read flags in the process list); use {1}")]
+    SecretInFlag(&'static str, &'static str),
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -280,7 +288,20 @@ impl StorageArgs {
     pub fn database_url(&self) -> Result<SecretString, ConfigError> {
         let file = self.file()?;
         let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| "pangea-data".into());
-        match self.database_url.clone().or(file.database_url) {
+        if let Some(url) = &self.database_url
+            && url::Url::parse(url.expose_secret()).is_ok_and(|u| u.password().is_some())
+        {
+            return Err(ConfigError::SecretInFlag("--database-url", "PANGEA_DATABASE_URL or --database-url-file"));
+        }
+        let from_file = match self.database_url_file.as_ref().or(file.database_url_file.as_ref()) {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map(|s| SecretString::from(s.trim().to_string()))
+                    .map_err(|e| ConfigError::Read(path.clone(), e))?,
+            ),
+            None => None,
+        };
+        match self.database_url.clone().or(secret_from_env("PANGEA_DATABASE_URL")).or(from_file).or(file.database_url) {
             Some(url) => Ok(url),
             None => default_database_url(&data_dir),
         }
@@ -445,9 +466,21 @@ mod tests {
     }
 
     #[test]
-    fn the_database_url_is_never_printed() {
-        let args = ServeArgs::parse_from(["pangea", "--database-url", "postgres://app:hunter2@db/pangea"]);
+    fn a_database_password_is_refused_in_a_flag_and_taken_from_a_file() {
+        let err = ServeArgs::parse_from(["pangea", "--database-url", "postgres://app:hunter2@db/pangea"])
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--database-url must not hold a password") && !err.contains("hunter2"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db-url");
+        std::fs::write(&file, "postgres://app:hunter2@db/pangea\n").unwrap();
+        let args = ServeArgs::parse_from(["pangea", "--database-url-file", file.to_str().unwrap()]);
         assert!(!format!("{args:?}").contains("hunter2"));
-        assert!(!format!("{:?}", args.resolve().unwrap()).contains("hunter2"));
+        let config = args.resolve().unwrap();
+        assert_eq!(config.database_url.expose_secret(), "postgres://app:hunter2@db/pangea");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let plain = ServeArgs::parse_from(["pangea", "--database-url", "postgres://app@db/pangea"]).resolve().unwrap();
+        assert_eq!(plain.database_url.expose_secret(), "postgres://app@db/pangea");
     }
 }

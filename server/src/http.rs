@@ -11,7 +11,7 @@ use crate::AppState;
 use app::machines::ssr::SharedMachineService;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::routing::get;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::compression::CompressionLayer;
@@ -19,6 +19,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Largest request body accepted anywhere on the console (an import of 50,000 lines fits).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long the console may take to start answering a request.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The console: pages, server functions, `/api/v1`, and `/healthz`, `/readyz`, `/metrics`.
 pub fn console_router(state: AppState) -> Router {
@@ -60,7 +63,10 @@ pub fn console_router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::reject_cross_site))
         .layer(
             tower_sessions::SessionManagerLayer::new(state.sessions.clone())
-                .with_name("pangea_session")
+                // On https the `__Host-` prefix makes browsers keep the cookie for this host
+                // only, sent over https only, for every path.
+                .with_name(if state.auth.secure_cookies { "__Host-pangea_session" } else { "pangea_session" })
+                .with_path("/")
                 .with_http_only(true)
                 .with_same_site(tower_sessions::cookie::SameSite::Lax)
                 .with_secure(state.auth.secure_cookies)
@@ -71,6 +77,12 @@ pub fn console_router(state: AppState) -> Router {
         )
         .with_state(state.clone());
 
+    let hsts = state.auth.secure_cookies.then(|| {
+        SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        )
+    });
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -78,6 +90,10 @@ pub fn console_router(state: AppState) -> Router {
         .with_state(state.clone())
         .merge(gui)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A request whose answer has not started within a minute gets 408; streamed bodies
+        // (exports) may take longer once they have started.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(tower::util::option_layer(hsts))
         .layer(CompressionLayer::new().br(true).gzip(true))
         // Every console response carries these; a page's own CSP (with its nonce) is kept.
         .layer(SetResponseHeaderLayer::if_not_present(

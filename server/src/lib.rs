@@ -60,11 +60,19 @@ impl AppState {
         db.migrate().await?;
         let state = AppState::from_database(db, sealer, config).await?;
         match state.access.ensure_bootstrap_admin(config.bootstrap_password.clone()).await {
-            Ok(Some(password)) => tracing::warn!(
-                username = access::LOCAL_ADMIN,
-                password = %password,
-                "created the local admin account; this password is shown only now: sign in and keep it safe, or set PANGEA_BOOTSTRAP_PASSWORD"
-            ),
+            Ok(Some(password)) => {
+                // Straight to the terminal, once: never through the log pipeline, which may ship
+                // logs elsewhere and keep them.
+                tracing::warn!(
+                    username = access::LOCAL_ADMIN,
+                    "created the local admin account; its password is printed on stderr only now"
+                );
+                eprintln!(
+                    "\nPangea created the local admin account.\n  user name: {}\n  password:  {password}\n\
+                     This password is shown only now: sign in and keep it safe (or set PANGEA_BOOTSTRAP_PASSWORD).\n",
+                    access::LOCAL_ADMIN
+                );
+            }
             Ok(None) => {}
             Err(e) => return Err(error::StartError::Bootstrap(e.to_string())),
         }

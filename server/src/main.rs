@@ -31,6 +31,26 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The command line's principal, named after the operating-system user running it: `$USER`
+/// (or `$LOGNAME`), else the name `/etc/passwd` gives the process's user id, else `uid N`.
+fn cli_principal() -> Principal {
+    let from_env = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok().filter(|u| !u.is_empty());
+    Principal::cli_as(from_env.unwrap_or_else(os_user_of_this_process))
+}
+
+fn os_user_of_this_process() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else { return "unknown".into() };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.get(2) == Some(&uid.to_string().as_str())).then(|| fields[0].to_string())
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
 async fn serve(args: ServeArgs) -> ExitCode {
     let config = match args.resolve() {
         Ok(config) => config,
@@ -105,7 +125,7 @@ async fn audit_checkpoint(storage: StorageArgs) -> Result<(), String> {
 }
 
 async fn token(command: TokenCommand) -> Result<(), String> {
-    let who = Principal::cli();
+    let who = cli_principal();
     match command {
         TokenCommand::Create { storage, name, role, expires } => {
             let access = AccessStore::new(open(&storage).await?, true, false);
@@ -146,7 +166,7 @@ async fn token(command: TokenCommand) -> Result<(), String> {
 async fn reset_password(storage: StorageArgs, username: String) -> Result<(), String> {
     let access = AccessStore::new(open(&storage).await?, true, false);
     let given = std::env::var("PANGEA_NEW_PASSWORD").ok().filter(|p| !p.is_empty()).map(secrecy::SecretString::from);
-    let generated = access.reset_password(&Principal::cli(), &username, given).await.map_err(|e| e.to_string())?;
+    let generated = access.reset_password(&cli_principal(), &username, given).await.map_err(|e| e.to_string())?;
     match generated {
         Some(password) => {
             eprintln!("New password for {username} (shown only now):");
@@ -160,7 +180,7 @@ async fn reset_password(storage: StorageArgs, username: String) -> Result<(), St
 async fn bind(storage: StorageArgs, subject: String, role: app::access::ConsoleRole, user: bool) -> Result<(), String> {
     let access = AccessStore::new(open(&storage).await?, true, false);
     let kind = if user { "user" } else { "group" };
-    access.bind(&Principal::cli(), kind, &subject, role).await.map_err(|e| e.to_string())?;
+    access.bind(&cli_principal(), kind, &subject, role).await.map_err(|e| e.to_string())?;
     println!("Bound {kind} {subject} to {}.", role.as_str());
     Ok(())
 }

@@ -323,6 +323,20 @@ async fn tokens_work_until_revoked_or_expired(backend: Backend) {
 async fn the_cli_creates_tokens_and_resets_the_admin_password(backend: Backend) {
     let app = spawn_app(backend).await;
     let pangea = |args: &[&str]| app.cli(args);
+    // Even without $USER (cron, systemd), the audit log names who ran the command.
+    let bare = std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
+        .args(["access", "bind", "cli-group", "--role", "viewer", "--data-dir"])
+        .arg(&app.data_dir)
+        .arg("--database-url")
+        .arg(secrecy::ExposeSecret::expose_secret(&app.database_url))
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .output()
+        .unwrap();
+    assert!(bare.status.success(), "{bare:?}");
+    let bind = audit::latest(&app.state.db, 1).await.unwrap().remove(0);
+    let me = String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    assert_eq!(bind.actor, format!("{} (command line)", me.trim()));
     let out = pangea(&["token", "create", "--name", "ci", "--role", "viewer", "--expires", "30d"]);
     assert!(out.status.success(), "{out:?}");
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();

@@ -12,6 +12,8 @@ on_both_backends_with_own_app!(
     openapi_describes_every_machine_route,
     server_function_errors_keep_their_http_status,
     boot_listener_answers_like_matchbox_and_lists_nothing,
+    site_files_need_no_session_or_database,
+    https_brings_hsts_and_a_host_only_cookie,
 );
 
 use axum::body::Body;
@@ -107,4 +109,31 @@ async fn boot_listener_answers_like_matchbox_and_lists_nothing(backend: Backend)
         let res = boot.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
         assert_eq!(res.status(), 404, "{path}");
     }
+}
+
+async fn site_files_need_no_session_or_database(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let site = app.data_dir.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("favicon.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    app.state.db.pool().close().await;
+    // The signed-in client's cookie would need the database to resolve; a site file does not ask.
+    assert_eq!(app.get("/favicon.svg").await.status(), 200);
+}
+
+async fn https_brings_hsts_and_a_host_only_cookie(backend: Backend) {
+    let plain = spawn_app(backend).await;
+    assert!(plain.get("/healthz").await.headers().get("strict-transport-security").is_none());
+    let app = support::spawn_app_with(backend, async |c| c.public_url = "https://pangea.example.com".parse().unwrap()).await;
+    let res = app.get("/healthz").await;
+    assert_eq!(res.headers()["strict-transport-security"], "max-age=63072000; includeSubDomains");
+    let login = app
+        .anonymous()
+        .post(app.at("/auth/login"))
+        .form(&[("username", "admin"), ("password", support::ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("__Host-pangea_session=") && cookie.contains("Secure") && cookie.contains("Path=/"), "{cookie}");
 }

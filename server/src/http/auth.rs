@@ -37,6 +37,7 @@ pub struct StartQuery {
 async fn sso_start(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::Extension(who): axum::Extension<Principal>,
     session: UserSession,
     headers: HeaderMap,
     Query(query): Query<StartQuery>,
@@ -47,7 +48,7 @@ async fn sso_start(
         Ok((url, pending)) => match session.start_sso(pending).await {
             Ok(()) => {
                 let timing = format!("pangea;dur={:.3}", started.elapsed().as_secs_f64() * 1e3);
-                ([("server-timing", timing)], Redirect::to(url.as_str())).into_response()
+                with_timing_for_admins(&who, timing, Redirect::to(url.as_str()))
             }
             Err(e) => json_error(crate::error::internal(e)),
         },
@@ -116,12 +117,22 @@ async fn sso_callback(
                         idp_time.as_secs_f64() * 1e3,
                         own.as_secs_f64() * 1e3
                     );
-                    ([("server-timing", timing)], Redirect::to(local_path(&next))).into_response()
+                    with_timing_for_admins(&principal, timing, Redirect::to(local_path(&next)))
                 }
                 Err(e) => json_error(e),
             }
         }
         Err(e) => json_error(crate::error::internal(e)),
+    }
+}
+
+/// `Server-Timing` tells how long each step took, which helps an attacker time guesses: only
+/// admins get it.
+fn with_timing_for_admins(who: &Principal, timing: String, response: impl IntoResponse) -> Response {
+    if who.role == Some(app::access::ConsoleRole::Admin) {
+        ([("server-timing", timing)], response).into_response()
+    } else {
+        response.into_response()
     }
 }
 
@@ -153,6 +164,10 @@ pub async fn resolve_principal(
     mut req: Request,
     next: Next,
 ) -> Response {
+    // Site files are the same for everyone: serving them needs no session or database.
+    if is_site_file(req.uri().path()) {
+        return next.run(req).await;
+    }
     let origin = origin_of(peer, req.headers());
     let principal = if let (true, Some(token)) = (req.uri().path().starts_with("/api/v1/"), bearer(req.headers())) {
         match state.access.principal_for_token(token, &origin).await {
@@ -253,10 +268,15 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
     true
 }
 
+/// The wasm, scripts, styles and icons under the site root.
+pub fn is_site_file(path: &str) -> bool {
+    path.starts_with("/pkg/") || path == "/favicon.svg"
+}
+
 /// Pages need a signed-in person: anyone else is sent to the login page, and back afterwards.
 pub async fn require_sign_in_for_pages(req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let open = ["/login", "/auth/", "/api/", "/pkg/", "/favicon.svg"].iter().any(|p| path.starts_with(p));
+    let open = is_site_file(path) || ["/login", "/auth/", "/api/"].iter().any(|p| path.starts_with(p));
     let anonymous = req.extensions().get::<Principal>().is_none_or(|p| p.identity == app::access::Identity::Anonymous);
     if req.method() == Method::GET && !open && anonymous {
         let next_url = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");

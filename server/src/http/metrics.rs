@@ -1,6 +1,7 @@
 //! Prometheus metrics, kept in the state (no global registry): requests by route and status,
 //! request latency, database pool use, and build information.
 
+use axum::http::Method;
 use crate::AppState;
 use crate::db::Database;
 use axum::extract::{MatchedPath, Request, State};
@@ -83,7 +84,13 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| {
             if req.uri().path().starts_with("/pkg/") { "/pkg/*".into() } else { "unmatched".into() }
         });
-    let method = req.method().to_string();
+    // Only known methods become label values: any other would grow the series without bound.
+    let method = match *req.method() {
+        Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE | Method::OPTIONS => {
+            req.method().as_str().to_string()
+        }
+        _ => "other".to_string(),
+    };
     let started = std::time::Instant::now();
     let response = next.run(req).await;
     state.metrics.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(started.elapsed().as_secs_f64());

@@ -27,7 +27,8 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-async fn fresh_database(backend: Backend, dir: &std::path::Path) -> SecretString {
+/// A new, empty database on `backend` (a SQLite file in `dir`, or a new PostgreSQL database).
+pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> SecretString {
     match backend {
         Backend::Sqlite => SecretString::from(format!("sqlite://{}/pangea.db?mode=rwc", dir.display())),
         Backend::Postgres => {
