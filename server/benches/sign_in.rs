@@ -70,6 +70,7 @@ async fn main() {
         }),
         secret_key: None,
         audit_key: None,
+        trusted_proxies: vec![],
     };
     let state = AppState::new(&config).await.expect("start");
     let router = pangea::http::console_router(state);

@@ -60,6 +60,31 @@ fn password_matches(password: &SecretString, stored: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Argon2 takes tens of milliseconds of CPU and 19 MiB by design: it runs on the blocking pool,
+/// two at a time, so a burst of sign-ins never stalls the async workers that serve everyone else.
+static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+async fn off_the_async_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+    let _permit = PASSWORD_CHECKS.acquire().await.map_err(internal)?;
+    tokio::task::spawn_blocking(work).await.map_err(internal)
+}
+
+/// [`password_matches`], off the async workers.
+async fn check_password(password: &SecretString, stored: String) -> Result<bool, AppError> {
+    let password = password.clone();
+    off_the_async_workers(move || password_matches(&password, &stored)).await
+}
+
+/// [`hash_password`], off the async workers.
+async fn hash_password_off_workers(password: &SecretString) -> Result<String, AppError> {
+    let password = password.clone();
+    off_the_async_workers(move || hash_password(&password)).await?
+}
+
+/// The longest user name and password the sign-in form takes.
+pub const MAX_USERNAME_CHARS: usize = 256;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -114,7 +139,7 @@ impl AccessStore {
         }
         let generated = password.is_none().then(|| random_secret(18));
         let password = password.unwrap_or_else(|| SecretString::from(generated.clone().unwrap_or_default()));
-        let hash = hash_password(&password)?;
+        let hash = hash_password_off_workers(&password).await?;
         let who = Principal::cli();
         let mut tx = audit::begin(&self.db).await.or_internal()?;
         sqlx::query("INSERT INTO users (username, source, password_hash, created_at) VALUES ($1, 'local', $2, $3)")
@@ -170,7 +195,7 @@ impl AccessStore {
         authorize(who, Permission::ManageAccess)?;
         let generated = password.is_none().then(|| random_secret(18));
         let password = password.unwrap_or_else(|| SecretString::from(generated.clone().unwrap_or_default()));
-        let hash = hash_password(&password)?;
+        let hash = hash_password_off_workers(&password).await?;
         let mut tx = audit::begin(&self.db).await.or_internal()?;
         let updated =
             sqlx::query("UPDATE users SET password_hash = $1, disabled = 0 WHERE username = $2 AND source = 'local'")
@@ -204,14 +229,26 @@ impl AccessStore {
             let error = AppError::Forbidden {
                 message: "Local sign-in is turned off on this server; use single sign-on.".into(),
             };
-            audit::record(&self.db, &anonymous, event.failed(&error)).await.or_internal()?;
+            audit::record_refusal(&self.db, &anonymous, event.failed(&error)).await;
             return Err(error);
         }
-        if let Err(message) = self.throttle.check(username, origin.ip) {
-            let error = AppError::RateLimited { message };
-            audit::record(&self.db, &anonymous, event.failed(&error)).await.or_internal()?;
+        if username.chars().count() > MAX_USERNAME_CHARS || password.expose_secret().len() > MAX_PASSWORD_BYTES {
+            let error = AppError::invalid(format!(
+                "User names have at most {MAX_USERNAME_CHARS} characters and passwords at most {MAX_PASSWORD_BYTES} bytes."
+            ));
+            let event = Event::new("session.login", "user").summary(json!({ "method": "local" }));
+            audit::record_refusal(&self.db, &anonymous, event.failed(&error)).await;
             return Err(error);
         }
+        let attempt = match self.throttle.attempt(username, origin.ip) {
+            Ok(attempt) => attempt,
+            Err(wait) => {
+                let message = format!("Too many failed sign-ins; try again in {}.", throttle::wait_text(wait));
+                let error = AppError::RateLimited { message };
+                audit::record_refusal(&self.db, &anonymous, event.failed(&error)).await;
+                return Err(error);
+            }
+        };
         let row = sqlx::query("SELECT id, password_hash, disabled FROM users WHERE username = $1 AND source = 'local'")
             .bind(username)
             .fetch_optional(self.db.pool())
@@ -224,24 +261,24 @@ impl AccessStore {
                     row.try_get("password_hash").or_internal()?,
                     row.try_get("disabled").or_internal()?,
                 );
-                (password_matches(password, &hash) && disabled == 0).then_some(id)
+                (check_password(password, hash).await? && disabled == 0).then_some(id)
             }
             None => {
                 // Spend the same time as a real check, so timing does not reveal user names.
-                let _ = password_matches(
+                let _ = check_password(
                     password,
-                    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J3wvs7F9b1j6YVlQ5C6S2Z0pH8b9Y1W3hQ9lQ7fQ0sA",
-                );
+                    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J3wvs7F9b1j6YVlQ5C6S2Z0pH8b9Y1W3hQ9lQ7fQ0sA".into(),
+                )
+                .await?;
                 None
             }
         };
         let Some(user_id) = user else {
-            self.throttle.failed(username, origin.ip);
             let error = AppError::Unauthorized { message: "The user name or password is wrong.".into() };
-            audit::record(&self.db, &anonymous, event.failed(&error)).await.or_internal()?;
+            audit::record_refusal(&self.db, &anonymous, event.failed(&error)).await;
             return Err(error);
         };
-        self.throttle.succeeded(username);
+        attempt.succeeded();
         let principal = self
             .principal_for_user(user_id, origin)
             .await?

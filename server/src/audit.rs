@@ -78,11 +78,79 @@ impl Event {
         self
     }
 
-    /// The same event, recorded as failed with the error a person saw.
+    /// The same event, recorded as failed with the error a person saw. A refusal (401, 403,
+    /// 429) keeps none of what the caller sent; another failure keeps it when it is small.
+    /// Either way the record stays small, whatever the caller sent.
     pub fn failed(mut self, error: &app::error::AppError) -> Event {
-        self.outcome = if matches!(error.status(), 401 | 403) { Outcome::Denied } else { Outcome::Failure };
-        self.summary = serde_json::json!({ "attempted": self.summary, "error": error });
+        let refused = matches!(error.status(), 401 | 403 | 429);
+        self.outcome = if refused { Outcome::Denied } else { Outcome::Failure };
+        let error = bounded(serde_json::to_value(error).unwrap_or_default(), MAX_SUMMARY_PART);
+        self.summary = if refused {
+            serde_json::json!({ "error": error })
+        } else {
+            serde_json::json!({ "attempted": bounded(self.summary, MAX_SUMMARY_PART), "error": error })
+        };
         self
+    }
+}
+
+/// The most bytes one part of a failure's summary keeps.
+const MAX_SUMMARY_PART: usize = 2048;
+/// The most characters a short, indexed column keeps (a B-tree entry on PostgreSQL has a limit).
+const MAX_INDEXED_CHARS: usize = 256;
+
+/// `value` when its JSON is at most `max` bytes, else a note of its size.
+fn bounded(value: serde_json::Value, max: usize) -> serde_json::Value {
+    let size = value.to_string().len();
+    if size <= max { value } else { serde_json::json!({ "omitted": format!("{size} bytes, too large to keep") }) }
+}
+
+fn capped(text: String) -> String {
+    if text.chars().count() <= MAX_INDEXED_CHARS { text } else { text.chars().take(MAX_INDEXED_CHARS - 1).chain(['…']).collect() }
+}
+
+/// Limits how many refusals one caller can write to the audit log: 30 a minute for each
+/// address and signed-in person (all anonymous callers from one address share one budget).
+/// What is skipped is counted, and the next refusal recorded for that caller says how many.
+#[derive(Debug, Default)]
+pub struct RefusalLimiter {
+    windows: std::sync::Mutex<std::collections::HashMap<(Option<std::net::IpAddr>, String), (std::time::Instant, u32, u64)>>,
+}
+
+impl RefusalLimiter {
+    const PER_MINUTE: u32 = 30;
+
+    /// `Some(skipped so far)` when a refusal from `ip` may be recorded now; `None` to skip it.
+    pub fn admit(&self, ip: Option<std::net::IpAddr>, actor: String) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        windows.retain(|_, (start, _, skipped)| now.duration_since(*start).as_secs() < 60 || *skipped > 0);
+        let (start, used, skipped) = windows.entry((ip, actor)).or_insert((now, 0, 0));
+        if now.duration_since(*start).as_secs() >= 60 {
+            (*start, *used) = (now, 0);
+        }
+        if *used < Self::PER_MINUTE {
+            *used += 1;
+            Some(std::mem::take(skipped))
+        } else {
+            *skipped += 1;
+            None
+        }
+    }
+}
+
+/// Records a refusal (an anonymous or unauthorised request) in a transaction of its own,
+/// unless `who`'s address has written too many refusals this minute.
+pub async fn record_refusal(db: &Database, who: &Principal, event: Event) {
+    let Some(skipped) = db.refusals().admit(who.ip, who.actor()) else { return };
+    let mut event = event;
+    if skipped > 0
+        && let Some(summary) = event.summary.as_object_mut()
+    {
+        summary.insert("refusals_not_recorded_before".into(), skipped.into());
+    }
+    if let Err(e) = record(db, who, event).await {
+        tracing::error!(error = %e, "could not record a refusal in the audit log");
     }
 }
 
@@ -170,17 +238,17 @@ pub async fn append(tx: &mut AuditTx, who: &Principal, event: Event) -> Result<i
     let mut record = Record {
         id: head.try_get::<i64, _>("last_id")? + 1,
         at: now(),
-        actor: who.actor(),
+        actor: capped(who.actor()),
         auth_method: who.auth_method().into(),
         roles: who.role.map(|r| r.as_str()).unwrap_or_default().into(),
         action: event.action.into(),
         target_kind: event.target_kind.into(),
-        target_id: event.target_id,
-        target_name: event.target_name,
+        target_id: capped(event.target_id),
+        target_name: capped(event.target_name),
         outcome: event.outcome.as_str().into(),
         summary: if event.summary.is_null() { String::new() } else { event.summary.to_string() },
         ip: who.ip.map(|ip| ip.to_string()).unwrap_or_default(),
-        user_agent: who.user_agent.clone().unwrap_or_default(),
+        user_agent: capped(who.user_agent.clone().unwrap_or_default()),
         request_id: crate::error::REQUEST_ID.try_with(Clone::clone).unwrap_or_default(),
         prev_hash: head.try_get("last_hash")?,
         hash: String::new(),
@@ -236,7 +304,9 @@ pub async fn settle<T>(
 ) -> Result<T, app::error::AppError> {
     if let Err(error) = &result {
         let action = event.action;
-        if let Err(audit_error) = record(db, who, event.failed(error)).await {
+        if matches!(error.status(), 401 | 403 | 429) {
+            record_refusal(db, who, event.failed(error)).await;
+        } else if let Err(audit_error) = record(db, who, event.failed(error)).await {
             tracing::error!(error = %audit_error, action, "could not record a failed change in the audit log");
         }
     }

@@ -161,6 +161,10 @@ pub struct ServeArgs {
     /// An IdP group bound to the admin role at start-up (once; edit it later on the Access page)
     #[arg(long, env = "PANGEA_BOOTSTRAP_ADMIN_GROUP")]
     pub bootstrap_admin_group: Option<String>,
+    /// Reverse proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For names
+    /// the client; from anyone else the header is ignored [default: none]
+    #[arg(long, env = "PANGEA_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyRange>,
     /// OpenID provider's issuer URL, for single sign-on (discovery finds the rest)
     #[arg(long, env = "PANGEA_OIDC_ISSUER")]
     pub oidc_issuer: Option<url::Url>,
@@ -202,6 +206,7 @@ struct FileConfig {
     session_idle_timeout: Option<String>,
     session_absolute_timeout: Option<String>,
     bootstrap_admin_group: Option<String>,
+    trusted_proxies: Option<Vec<ProxyRange>>,
     data_dir: Option<PathBuf>,
     database_url: Option<SecretString>,
     database_url_file: Option<PathBuf>,
@@ -209,6 +214,46 @@ struct FileConfig {
     boot_listen: Option<SocketAddr>,
     log_format: Option<LogFormat>,
     site_root: Option<PathBuf>,
+}
+
+/// An address or CIDR range, such as `10.0.0.0/8` or `::1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyRange {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl<'de> Deserialize<'de> for ProxyRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ProxyRange, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for ProxyRange {
+    type Err = String;
+    fn from_str(text: &str) -> Result<ProxyRange, String> {
+        let bad = || format!("\"{text}\" is not an address or CIDR range such as 10.0.0.0/8");
+        let (addr, prefix) = text.trim().split_once('/').map_or((text.trim(), None), |(a, p)| (a, Some(p)));
+        let network: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= bits).ok_or_else(bad)?,
+            None => bits,
+        };
+        Ok(ProxyRange { network, prefix })
+    }
+}
+
+impl ProxyRange {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let (net, ip, bits) = match (self.network, ip.to_canonical()) {
+            (std::net::IpAddr::V4(n), std::net::IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
+            (std::net::IpAddr::V6(n), std::net::IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= 128 || (net >> shift) == (ip >> shift)
+    }
 }
 
 /// The resolved configuration of `pangea serve`.
@@ -225,6 +270,7 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     pub session_absolute_timeout: Duration,
     pub bootstrap_admin_group: Option<String>,
+    pub trusted_proxies: Vec<ProxyRange>,
     /// The local admin's first password, from `PANGEA_BOOTSTRAP_PASSWORD` only (never a flag,
     /// which would show in the process list).
     pub bootstrap_password: Option<SecretString>,
@@ -396,6 +442,11 @@ impl ServeArgs {
             )?,
             local_login_enabled: !(self.disable_local_login || file.disable_local_login.unwrap_or(false)),
             bootstrap_admin_group: self.bootstrap_admin_group.or(file.bootstrap_admin_group),
+            trusted_proxies: if self.trusted_proxies.is_empty() {
+                file.trusted_proxies.unwrap_or_default()
+            } else {
+                self.trusted_proxies
+            },
             bootstrap_password: std::env::var("PANGEA_BOOTSTRAP_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty())
@@ -454,6 +505,20 @@ mod tests {
         assert_eq!(config.boot_listen, "127.0.0.1:9090".parse().unwrap());
         assert_eq!(config.data_dir, PathBuf::from("pangea-data"));
         assert!(config.uses_sqlite());
+    }
+
+    #[test]
+    fn proxy_ranges_parse_and_match() {
+        let range: ProxyRange = "10.1.0.0/16".parse().unwrap();
+        assert!(range.contains("10.1.200.3".parse().unwrap()));
+        assert!(!range.contains("10.2.0.1".parse().unwrap()));
+        assert!(range.contains("::ffff:10.1.0.9".parse().unwrap()), "IPv4-mapped IPv6");
+        let one: ProxyRange = "::1".parse().unwrap();
+        assert!(one.contains("::1".parse().unwrap()) && !one.contains("::2".parse().unwrap()));
+        let all: ProxyRange = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("192.0.2.1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<ProxyRange>().unwrap_err().contains("CIDR"));
+        assert!("proxy.example".parse::<ProxyRange>().is_err());
     }
 
     #[test]

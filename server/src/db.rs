@@ -33,6 +33,8 @@ pub struct Database {
     backend: Backend,
     /// Keys the audit chain of every record written through this handle.
     chain_key: crate::secrets::ChainKey,
+    /// How many refusals each address may still write to the audit log.
+    refusals: std::sync::Arc<crate::audit::RefusalLimiter>,
 }
 
 impl Database {
@@ -71,7 +73,7 @@ impl Database {
             })
             .connect(url)
             .await?;
-        Ok(Database { pool, backend, chain_key })
+        Ok(Database { pool, backend, chain_key, refusals: Default::default() })
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
@@ -91,6 +93,10 @@ impl Database {
 
     pub fn chain_key(&self) -> &crate::secrets::ChainKey {
         &self.chain_key
+    }
+
+    pub fn refusals(&self) -> &crate::audit::RefusalLimiter {
+        &self.refusals
     }
 
     /// Whether the database answers a trivial query within two seconds.

@@ -27,6 +27,8 @@ pub struct AuthSettings {
     pub secure_cookies: bool,
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<config::ProxyRange>,
 }
 
 /// Everything a request handler may need, built once at start-up and cloned into each router.
@@ -97,6 +99,7 @@ impl AppState {
                 secure_cookies: config.public_url.scheme() == "https",
                 idle_timeout: config.session_idle_timeout,
                 absolute_timeout: config.session_absolute_timeout,
+                trusted_proxies: config.trusted_proxies.clone(),
             },
             oidc: config.oidc.clone().map(|settings| Arc::new(oidc::Oidc::new(settings))),
             sealer: Arc::new(sealer),

@@ -20,6 +20,9 @@ on_both_backends_with_own_app!(
     next_values_that_browsers_read_as_another_site_are_refused,
     cookie_routes_need_a_same_site_origin_even_with_a_bearer_header,
     expired_sessions_are_pruned_with_their_refresh_tokens,
+    a_huge_anonymous_post_leaves_a_small_refusal_and_refusals_are_rate_limited,
+    guesses_from_one_address_slow_that_address_not_the_admin_elsewhere,
+    overlong_user_names_and_passwords_are_refused_before_any_check,
 );
 
 use app::access::{ConsoleRole, Principal};
@@ -489,8 +492,93 @@ async fn expired_sessions_are_pruned_with_their_refresh_tokens(backend: Backend)
     };
     assert_eq!(count("SELECT COUNT(*) FROM user_sessions").await, 2);
     assert_eq!(count(store_table).await, 2);
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // The SQLite session store compares expiry times in whole seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     app.state.prune_expired_sessions().await;
     assert_eq!(count("SELECT COUNT(*) FROM user_sessions").await, 0, "the sessions list");
     assert_eq!(count(store_table).await, 0, "the session store");
+}
+
+async fn a_huge_anonymous_post_leaves_a_small_refusal_and_refusals_are_rate_limited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let anonymous = app.anonymous();
+    // Just under the documented 8 MiB body limit.
+    let big = json!({"mac": "52:54:00:00:00:01", "hostname": "h".repeat(8 * 1024 * 1024 - 100)});
+    let res = anonymous.post(app.at("/api/v1/machines")).json(&big).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let refusal = audit::latest(&app.state.db, 1).await.unwrap().remove(0);
+    assert_eq!((refusal.action.as_str(), refusal.outcome.as_str()), ("machine.create", "denied"));
+    assert!(refusal.summary.len() < 4096, "{} bytes kept", refusal.summary.len());
+    assert!(!refusal.summary.contains("hhhh"), "none of the caller's payload");
+    let over = json!({"hostname": "h".repeat(8 * 1024 * 1024 + 1)});
+    assert_eq!(anonymous.post(app.at("/api/v1/machines")).json(&over).send().await.unwrap().status(), 413);
+    // Forty refusals from one address within a minute: at most 30 are written.
+    let before = audit::latest(&app.state.db, 1000).await.unwrap().len();
+    for _ in 0..40 {
+        let res = anonymous.post(app.at("/api/v1/machines")).json(&json!({"mac": "52:54:00:00:00:02"})).send().await.unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    let written = audit::latest(&app.state.db, 1000).await.unwrap().len() - before;
+    assert!(written <= 30, "{written} refusals written");
+    assert_eq!(app.get("/api/v1/machines").await.status(), 200, "people with access are not slowed");
+}
+
+async fn guesses_from_one_address_slow_that_address_not_the_admin_elsewhere(backend: Backend) {
+    let app = spawn_app_with(backend, async |c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let login = |from: &'static str, password: &'static str| {
+        app.anonymous()
+            .post(app.at("/auth/login"))
+            .header("x-forwarded-for", format!("{from}, 127.0.0.1"))
+            .form(&[("username", "admin"), ("password", password)])
+            .send()
+    };
+    for _ in 0..5 {
+        let res = login("203.0.113.7", "guess").await.unwrap();
+        assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?error=invalid"));
+    }
+    let res = login("203.0.113.7", ADMIN_PASSWORD).await.unwrap();
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?error=throttled"), "the guesser waits");
+    let res = login("198.51.100.9", ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(res.headers()["location"], "/machines", "the real admin, elsewhere, signs in");
+    let records = audit::latest(&app.state.db, 20).await.unwrap();
+    assert!(records.iter().any(|r| r.ip == "203.0.113.7" && r.outcome == "denied"), "the client's address is audited");
+    // Without a trusted proxy, the header is the caller's word and is ignored.
+    let direct = spawn_app(backend).await;
+    let res = direct
+        .anonymous()
+        .post(direct.at("/auth/login"))
+        .header("x-forwarded-for", "192.0.2.1")
+        .form(&[("username", "admin"), ("password", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?error=invalid"));
+    assert_eq!(audit::latest(&direct.state.db, 1).await.unwrap()[0].ip, "127.0.0.1");
+}
+
+async fn overlong_user_names_and_passwords_are_refused_before_any_check(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let long_name = "a".repeat(257);
+    let long_password = "p".repeat(1025);
+    for (user, password) in [(long_name.as_str(), "x"), ("admin", long_password.as_str())] {
+        let res = app
+            .anonymous()
+            .post(app.at("/auth/login"))
+            .form(&[("username", user), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?error=too_long"));
+    }
+    let page = app.anonymous().get(app.at("/login?error=too_long")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("at most 256 characters"), "{page}");
+    let ok_name = "a".repeat(256);
+    let res = app
+        .anonymous()
+        .post(app.at("/auth/login"))
+        .form(&[("username", ok_name.as_str()), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?error=invalid"), "256 is allowed");
 }

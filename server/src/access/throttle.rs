@@ -1,49 +1,116 @@
-//! Slows password guessing: after too many failures in a window, sign-in for that user name, or
-//! from that IP, is refused until the window has passed.
+//! Slows password guessing with backoff, never a lockout. Each attempt is counted the moment it
+//! starts (under one lock, so parallel guesses cannot all slip past the check), and a success
+//! takes its own count back. Three counters:
+//! - one user name from one IP: 5 failures free, then a wait that doubles with each failure;
+//! - one IP, whatever the user name: 20 failures free, then the same doubling wait;
+//! - one user name from anywhere: 100 failures free, then a wait of at most a minute, which
+//!   slows a guesser spread over many addresses without shutting the owner out for long.
+//!
+//! So someone guessing the break-glass `admin` from one address slows down that address, not the
+//! real admin signing in from another. Failures are forgotten after 15 minutes without one.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-const PER_USER: u32 = 5;
-const PER_IP: u32 = 20;
+const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
+const LONGEST_WAIT: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Clone, Copy)]
+struct Rule {
+    free: u32,
+    longest_wait: Duration,
+}
+
+const PER_USER_AND_IP: Rule = Rule { free: 5, longest_wait: LONGEST_WAIT };
+const PER_IP: Rule = Rule { free: 20, longest_wait: LONGEST_WAIT };
+const PER_USER: Rule = Rule { free: 100, longest_wait: Duration::from_secs(60) };
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
 
 #[derive(Default)]
 pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    failures: Mutex<HashMap<String, Failures>>,
 }
 
-fn keys(username: &str, ip: Option<IpAddr>) -> [(String, u32); 2] {
-    [(format!("user:{username}"), PER_USER), (format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()), PER_IP)]
+fn keys(username: &str, ip: Option<IpAddr>) -> [(String, Rule); 3] {
+    let ip = ip.map(|i| i.to_string()).unwrap_or_default();
+    [
+        (format!("user-ip:{username}\u{0}{ip}"), PER_USER_AND_IP),
+        (format!("ip:{ip}"), PER_IP),
+        (format!("user:{username}"), PER_USER),
+    ]
+}
+
+/// The wait after `count` failures under `rule`: none while free, then 1 s, 2 s, 4 s, …
+fn wait_after(count: u32, rule: Rule) -> Duration {
+    if count < rule.free {
+        return Duration::ZERO;
+    }
+    let doublings = (count - rule.free).min(20);
+    Duration::from_secs(1u64 << doublings).min(rule.longest_wait)
+}
+
+/// An attempt in progress: it counts as a failure unless [`Attempt::succeeded`] is called.
+pub struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    keys: [(String, Rule); 3],
+}
+
+impl Attempt<'_> {
+    /// The password was right: this attempt no longer counts, and the user's own counters
+    /// start again (the IP's does not: an address that guesses many names stays slowed).
+    pub fn succeeded(self) {
+        let mut failures = self.throttle.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, _) in &self.keys {
+            if !key.starts_with("ip:") {
+                failures.remove(key);
+            } else if let Some(f) = failures.get_mut(key) {
+                f.count = f.count.saturating_sub(1);
+            }
+        }
+    }
 }
 
 impl LoginThrottle {
-    /// `Err` with a message when this user name or IP must wait.
-    pub fn check(&self, username: &str, ip: Option<IpAddr>) -> Result<(), String> {
+    /// Starts an attempt, or says how long this user name or address must wait first.
+    pub fn attempt(&self, username: &str, ip: Option<IpAddr>) -> Result<Attempt<'_>, Duration> {
+        let now = Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures.retain(|_, (_, since)| since.elapsed() < WINDOW);
-        for (key, limit) in keys(username, ip) {
-            if let Some((count, since)) = failures.get(&key)
-                && *count >= limit
-            {
-                let wait = WINDOW.saturating_sub(since.elapsed()).as_secs() / 60 + 1;
-                return Err(format!("Too many failed sign-ins; try again in {wait} minutes."));
-            }
+        failures.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
+        let keys = keys(username, ip);
+        let wait = keys
+            .iter()
+            .filter_map(|(key, rule)| {
+                let f = failures.get(key)?;
+                wait_after(f.count, *rule).checked_sub(now.duration_since(f.last))
+            })
+            .filter(|w| !w.is_zero())
+            .max();
+        if let Some(wait) = wait {
+            return Err(wait);
         }
-        Ok(())
-    }
-
-    pub fn failed(&self, username: &str, ip: Option<IpAddr>) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for (key, _) in keys(username, ip) {
-            failures.entry(key).or_insert((0, Instant::now())).0 += 1;
+        for (key, _) in &keys {
+            let f = failures.entry(key.clone()).or_insert(Failures { count: 0, last: now });
+            f.count += 1;
+            f.last = now;
         }
+        Ok(Attempt { throttle: self, keys })
     }
+}
 
-    pub fn succeeded(&self, username: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&format!("user:{username}"));
+/// "3 seconds", "2 minutes": how long to wait, for people.
+pub fn wait_text(wait: Duration) -> String {
+    let secs = wait.as_secs_f64().ceil() as u64;
+    match secs {
+        0..=1 => "1 second".into(),
+        2..=119 => format!("{secs} seconds"),
+        _ => format!("{} minutes", secs.div_ceil(60)),
     }
 }
 
@@ -51,20 +118,71 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
+    fn fail(t: &LoginThrottle, user: &str, ip: Option<IpAddr>) {
+        drop(t.attempt(user, ip).expect("may try"));
+    }
+
     #[test]
-    fn five_failures_lock_the_user_and_twenty_lock_the_ip() {
+    fn five_failures_of_a_user_from_one_address_slow_only_that_address() {
         let t = LoginThrottle::default();
-        let ip = Some(IpAddr::from([10, 0, 0, 1]));
-        for _ in 0..PER_USER {
-            assert!(t.check("alice", ip).is_ok());
-            t.failed("alice", ip);
+        let (here, there) = (Some(IpAddr::from([10, 0, 0, 1])), Some(IpAddr::from([10, 0, 0, 2])));
+        for _ in 0..5 {
+            fail(&t, "admin", here);
         }
-        assert!(t.check("alice", ip).unwrap_err().contains("Too many"));
-        assert!(t.check("bob", ip).is_ok(), "other users from the IP may still try");
-        for i in 0..PER_IP {
-            t.failed(&format!("u{i}"), ip);
+        let wait = t.attempt("admin", here).err().expect("the sixth try waits");
+        assert!(wait <= Duration::from_secs(1) && !wait.is_zero(), "{wait:?}");
+        assert!(t.attempt("admin", there).is_ok(), "the real admin elsewhere is not shut out");
+        assert!(t.attempt("bob", here).is_ok(), "other users from the address may still try");
+    }
+
+    #[test]
+    fn twenty_failures_from_one_address_slow_it_for_every_name() {
+        let t = LoginThrottle::default();
+        let ip = Some(IpAddr::from([10, 0, 0, 3]));
+        for i in 0..20 {
+            fail(&t, &format!("user{i}"), ip);
         }
-        assert!(t.check("carol", ip).is_err());
-        assert!(t.check("carol", Some(IpAddr::from([10, 0, 0, 2]))).is_ok());
+        assert!(t.attempt("carol", ip).is_err());
+        assert!(t.attempt("carol", Some(IpAddr::from([10, 0, 0, 4]))).is_ok());
+    }
+
+    #[test]
+    fn waits_double_and_stop_growing() {
+        let rule = Rule { free: 5, longest_wait: Duration::from_secs(900) };
+        let waits: Vec<u64> = (4..10).map(|n| wait_after(n, rule).as_secs()).collect();
+        assert_eq!(waits, [0, 1, 2, 4, 8, 16]);
+        assert_eq!(wait_after(40, rule), Duration::from_secs(900));
+        assert_eq!(wait_after(200, PER_USER), Duration::from_secs(60), "a user name is never shut out for long");
+    }
+
+    #[test]
+    fn parallel_attempts_are_all_counted() {
+        let t = LoginThrottle::default();
+        let ip = Some(IpAddr::from([10, 0, 0, 5]));
+        // Five attempts under way at once, none finished: a sixth must wait already.
+        let attempts: Vec<_> = (0..5).map(|_| t.attempt("admin", ip).unwrap()).collect();
+        assert!(t.attempt("admin", ip).is_err());
+        drop(attempts);
+    }
+
+    #[test]
+    fn a_success_takes_its_attempt_back() {
+        let t = LoginThrottle::default();
+        let ip = Some(IpAddr::from([10, 0, 0, 6]));
+        for _ in 0..4 {
+            fail(&t, "admin", ip);
+        }
+        t.attempt("admin", ip).unwrap().succeeded();
+        for _ in 0..5 {
+            fail(&t, "admin", ip);
+        }
+        assert!(t.attempt("admin", ip).is_err());
+    }
+
+    #[test]
+    fn waits_read_well() {
+        assert_eq!(wait_text(Duration::from_millis(300)), "1 second");
+        assert_eq!(wait_text(Duration::from_secs(16)), "16 seconds");
+        assert_eq!(wait_text(Duration::from_secs(900)), "15 minutes");
     }
 }

@@ -54,7 +54,7 @@ async fn sso_start(
         },
         Err(e) => {
             tracing::warn!(error = %e, "single sign-on could not start");
-            state.access.sso_failed(&e, &origin_of(peer, &headers)).await;
+            state.access.sso_failed(&e, &origin_of(&state.auth, peer, &headers)).await;
             Redirect::to(&format!("/login?error={}", e.code())).into_response()
         }
     }
@@ -76,7 +76,7 @@ async fn sso_callback(
     headers: HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    let origin = origin_of(peer, &headers);
+    let origin = origin_of(&state.auth, peer, &headers);
     let started = std::time::Instant::now();
     let Some(oidc) = &state.oidc else { return Redirect::to("/login?error=sso_off").into_response() };
     let pending = session.take_sso().await;
@@ -136,9 +136,21 @@ fn with_timing_for_admins(who: &Principal, timing: String, response: impl IntoRe
     }
 }
 
-fn origin_of(peer: SocketAddr, headers: &HeaderMap) -> Origin {
+/// Who sent a request: the peer's address, or, when the peer is a trusted proxy, the address
+/// its `X-Forwarded-For` names: the right-most entry that is not itself a trusted proxy.
+fn origin_of(auth: &crate::AuthSettings, peer: SocketAddr, headers: &HeaderMap) -> Origin {
+    let trusted = |ip: std::net::IpAddr| auth.trusted_proxies.iter().any(|range| range.contains(ip));
+    let mut ip = peer.ip();
+    if trusted(ip) {
+        let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        let hops: Vec<std::net::IpAddr> =
+            forwarded.flat_map(|v| v.split(',')).filter_map(|hop| hop.trim().parse().ok()).collect();
+        if let Some(client) = hops.iter().rev().find(|hop| !trusted(**hop)).or(hops.first()) {
+            ip = *client;
+        }
+    }
     Origin {
-        ip: Some(peer.ip()),
+        ip: Some(ip),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -168,7 +180,7 @@ pub async fn resolve_principal(
     if is_site_file(req.uri().path()) {
         return next.run(req).await;
     }
-    let origin = origin_of(peer, req.headers());
+    let origin = origin_of(&state.auth, peer, req.headers());
     let principal = if let (true, Some(token)) = (req.uri().path().starts_with("/api/v1/"), bearer(req.headers())) {
         match state.access.principal_for_token(token, &origin).await {
             Ok(Some(p)) => p,
@@ -176,7 +188,7 @@ pub async fn resolve_principal(
                 let error = AppError::Unauthorized { message: "This API token is unknown, revoked or expired.".into() };
                 let who = Principal::anonymous(origin.ip, origin.user_agent.clone());
                 let event = Event::new("token.use", "token").summary(serde_json::json!({ "path": req.uri().path() }));
-                let _ = audit::record(&state.db, &who, event.failed(&error)).await;
+                audit::record_refusal(&state.db, &who, event.failed(&error)).await;
                 return json_error(error);
             }
             Err(e) => return json_error(e),
@@ -343,7 +355,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let origin = origin_of(peer, &headers);
+    let origin = origin_of(&state.auth, peer, &headers);
     let back = |code: &str| {
         Redirect::to(&format!("/login?error={code}&next={}", urlencode(local_path(&form.next)))).into_response()
     };
@@ -361,6 +373,7 @@ async fn login(
             }
         }
         Err(AppError::RateLimited { .. }) => back("throttled"),
+        Err(e) if e.status() == 400 => back("too_long"),
         Err(AppError::Forbidden { .. }) => back("disabled"),
         Err(AppError::Unauthorized { .. }) => back("invalid"),
         Err(e) => json_error(e),

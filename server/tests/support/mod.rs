@@ -67,6 +67,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         oidc: None,
         secret_key: None,
         audit_key: None,
+        trusted_proxies: vec![],
     }
 }
 
