@@ -267,7 +267,8 @@ impl AccessStore {
                 // Spend the same time as a real check, so timing does not reveal user names.
                 let _ = check_password(
                     password,
-                    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J3wvs7F9b1j6YVlQ5C6S2Z0pH8b9Y1W3hQ9lQ7fQ0sA".into(),
+                    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J3wvs7F9b1j6YVlQ5C6S2Z0pH8b9Y1W3hQ9lQ7fQ0sA"
+                        .into(),
                 )
                 .await?;
                 None

@@ -15,9 +15,9 @@ pub mod query;
 
 use crate::db::Database;
 use crate::machines::now;
+use crate::secrets::ChainKey;
 use app::access::Principal;
 pub use app::audit::AuditEntry as Record;
-use crate::secrets::ChainKey;
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
@@ -106,15 +106,27 @@ fn bounded(value: serde_json::Value, max: usize) -> serde_json::Value {
 }
 
 fn capped(text: String) -> String {
-    if text.chars().count() <= MAX_INDEXED_CHARS { text } else { text.chars().take(MAX_INDEXED_CHARS - 1).chain(['…']).collect() }
+    if text.chars().count() <= MAX_INDEXED_CHARS {
+        text
+    } else {
+        text.chars().take(MAX_INDEXED_CHARS - 1).chain(['…']).collect()
+    }
 }
 
 /// Limits how many refusals one caller can write to the audit log: 30 a minute for each
 /// address and signed-in person (all anonymous callers from one address share one budget).
 /// What is skipped is counted, and the next refusal recorded for that caller says how many.
+/// One caller's minute: when it started, refusals written, refusals skipped.
+#[derive(Debug, Clone, Copy)]
+struct RefusalWindow {
+    start: std::time::Instant,
+    written: u32,
+    skipped: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct RefusalLimiter {
-    windows: std::sync::Mutex<std::collections::HashMap<(Option<std::net::IpAddr>, String), (std::time::Instant, u32, u64)>>,
+    windows: std::sync::Mutex<std::collections::HashMap<(Option<std::net::IpAddr>, String), RefusalWindow>>,
 }
 
 impl RefusalLimiter {
@@ -124,16 +136,16 @@ impl RefusalLimiter {
     pub fn admit(&self, ip: Option<std::net::IpAddr>, actor: String) -> Option<u64> {
         let now = std::time::Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        windows.retain(|_, (start, _, skipped)| now.duration_since(*start).as_secs() < 60 || *skipped > 0);
-        let (start, used, skipped) = windows.entry((ip, actor)).or_insert((now, 0, 0));
-        if now.duration_since(*start).as_secs() >= 60 {
-            (*start, *used) = (now, 0);
+        windows.retain(|_, w| now.duration_since(w.start).as_secs() < 60 || w.skipped > 0);
+        let window = windows.entry((ip, actor)).or_insert(RefusalWindow { start: now, written: 0, skipped: 0 });
+        if now.duration_since(window.start).as_secs() >= 60 {
+            (window.start, window.written) = (now, 0);
         }
-        if *used < Self::PER_MINUTE {
-            *used += 1;
-            Some(std::mem::take(skipped))
+        if window.written < Self::PER_MINUTE {
+            window.written += 1;
+            Some(std::mem::take(&mut window.skipped))
         } else {
-            *skipped += 1;
+            window.skipped += 1;
             None
         }
     }
@@ -338,7 +350,9 @@ pub enum ChainError {
     Read(String),
     #[error("the checkpoint was not signed with this audit key (or was changed)")]
     CheckpointForged,
-    #[error("the checkpoint of {at} counted {count} records, but the log now has only {now} (records were cut off the end)")]
+    #[error(
+        "the checkpoint of {at} counted {count} records, but the log now has only {now} (records were cut off the end)"
+    )]
     CheckpointAhead { at: String, count: i64, now: i64 },
     #[error("audit record {id} is not the record the checkpoint of {at} saw (the log was rewritten)")]
     CheckpointDiffers { id: i64, at: String },

@@ -55,9 +55,15 @@ type Metadata = ProviderMetadata<
 struct AnyClaims(serde_json::Map<String, serde_json::Value>);
 impl AdditionalClaims for AnyClaims {}
 
-type IdToken = openidconnect::IdToken<AnyClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
-type IdFields =
-    IdTokenFields<AnyClaims, EmptyExtraTokenFields, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type IdToken =
+    openidconnect::IdToken<AnyClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type IdFields = IdTokenFields<
+    AnyClaims,
+    EmptyExtraTokenFields,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
 type Tokens = StandardTokenResponse<IdFields, CoreTokenType>;
 
 type Client = openidconnect::Client<
@@ -261,7 +267,8 @@ impl Oidc {
             wanted.push(groups_claim);
         }
         for scope in wanted {
-            if provider.scopes_supported.iter().any(|s| s == scope) && !self.settings.extra_scopes.iter().any(|s| s == scope)
+            if provider.scopes_supported.iter().any(|s| s == scope)
+                && !self.settings.extra_scopes.iter().any(|s| s == scope)
             {
                 request = request.add_scope(Scope::new(scope.into()));
             }
@@ -316,13 +323,12 @@ impl Oidc {
             // Only now ask userinfo; when it fails, the groups are unknown, and signing the
             // person in without them would hand out the wrong role (or none).
             let asking = Instant::now();
-            let request = provider.client.user_info(token.access_token().clone(), None).map_err(|e| {
-                OidcError::Groups(format!("the IdP offers no userinfo endpoint ({e})"))
-            })?;
-            let info: UserInfoClaims<AnyClaims, CoreGenderClaim> = request
-                .request_async(&self.http)
-                .await
-                .map_err(|e| OidcError::Groups(error_chain(&e)))?;
+            let request = provider
+                .client
+                .user_info(token.access_token().clone(), None)
+                .map_err(|e| OidcError::Groups(format!("the IdP offers no userinfo endpoint ({e})")))?;
+            let info: UserInfoClaims<AnyClaims, CoreGenderClaim> =
+                request.request_async(&self.http).await.map_err(|e| OidcError::Groups(error_chain(&e)))?;
             idp_time += asking.elapsed();
             if info.subject().as_str() == subject {
                 let extra = serde_json::to_value(&info).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default();
@@ -357,15 +363,16 @@ impl Oidc {
         let verify = |client: &Client| {
             // Tolerate clocks a little apart, in both directions: expired a moment ago is fine,
             // and so is issued a moment "in the future"; more than that means a clock is off.
-            let verifier = client.id_token_verifier().set_time_fn(|| chrono::Utc::now() - CLOCK_SKEW).set_issue_time_verifier_fn(
-                |issued| {
+            let verifier = client
+                .id_token_verifier()
+                .set_time_fn(|| chrono::Utc::now() - CLOCK_SKEW)
+                .set_issue_time_verifier_fn(|issued| {
                     if issued > chrono::Utc::now() + CLOCK_SKEW {
                         Err(format!("it was issued at {issued}, in the future by this server's clock; a clock is off"))
                     } else {
                         Ok(())
                     }
-                },
-            );
+                });
             id_token.claims(&verifier, nonce).cloned()
         };
         match verify(&provider.client) {

@@ -25,7 +25,9 @@ impl std::fmt::Debug for Sealer {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("PANGEA_SECRET_KEY and PANGEA_AUDIT_KEY must be base64 of exactly 32 bytes (e.g. from `head -c 32 /dev/urandom | base64`)")]
+    #[error(
+        "PANGEA_SECRET_KEY and PANGEA_AUDIT_KEY must be base64 of exactly 32 bytes (e.g. from `head -c 32 /dev/urandom | base64`)"
+    )]
     Malformed,
     #[error("cannot read or create the secret key file {0}: {1}")]
     File(std::path::PathBuf, std::io::Error),

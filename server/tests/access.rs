@@ -209,8 +209,7 @@ async fn session_cookie_is_http_only_and_same_site_and_sign_out_ends_it(backend:
 }
 
 async fn cookies_are_secure_behind_an_https_public_url(backend: Backend) {
-    let app =
-        spawn_app_with(backend, async |c| c.public_url = "https://pangea.example.com".parse().unwrap()).await;
+    let app = spawn_app_with(backend, async |c| c.public_url = "https://pangea.example.com".parse().unwrap()).await;
     let res = app
         .anonymous()
         .post(app.at("/auth/login"))
@@ -222,16 +221,14 @@ async fn cookies_are_secure_behind_an_https_public_url(backend: Backend) {
 }
 
 async fn sessions_end_after_the_absolute_timeout(backend: Backend) {
-    let app =
-        spawn_app_with(backend, async |c| c.session_absolute_timeout = std::time::Duration::from_secs(1)).await;
+    let app = spawn_app_with(backend, async |c| c.session_absolute_timeout = std::time::Duration::from_secs(1)).await;
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401);
 }
 
 async fn sessions_end_after_the_idle_timeout(backend: Backend) {
-    let app =
-        spawn_app_with(backend, async |c| c.session_idle_timeout = std::time::Duration::from_secs(1)).await;
+    let app = spawn_app_with(backend, async |c| c.session_idle_timeout = std::time::Duration::from_secs(1)).await;
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 401);
@@ -410,10 +407,8 @@ async fn a_session_in_use_outlives_the_idle_timeout(backend: Backend) {
         assert_eq!(app.client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     }
-    let last_seen: String = sqlx::query_scalar("SELECT last_seen_at FROM user_sessions")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let last_seen: String =
+        sqlx::query_scalar("SELECT last_seen_at FROM user_sessions").fetch_one(app.state.db.pool()).await.unwrap();
     let created: String =
         sqlx::query_scalar("SELECT created_at FROM user_sessions").fetch_one(app.state.db.pool()).await.unwrap();
     assert!(last_seen > created, "the sessions list knows it is in use");
@@ -446,7 +441,8 @@ async fn next_values_that_browsers_read_as_another_site_are_refused(backend: Bac
 async fn cookie_routes_need_a_same_site_origin_even_with_a_bearer_header(backend: Backend) {
     let app = spawn_app(backend).await;
     // A browser-like client that sends no Origin and no Sec-Fetch-Site of its own accord.
-    let bare = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let bare =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let res = bare
         .post(app.at("/auth/login"))
         .header("origin", app.url.as_str())
@@ -456,7 +452,8 @@ async fn cookie_routes_need_a_same_site_origin_even_with_a_bearer_header(backend
         .unwrap();
     assert_eq!(res.headers()["location"], "/machines");
     let create = |auth: Option<&str>| {
-        let mut req = bare.post(app.at("/api/gui/create_machine")).json(&json!({"input": {"mac": "52:54:00:00:00:31"}}));
+        let mut req =
+            bare.post(app.at("/api/gui/create_machine")).json(&json!({"input": {"mac": "52:54:00:00:00:31"}}));
         if let Some(auth) = auth {
             req = req.header("authorization", auth);
         }
@@ -515,7 +512,8 @@ async fn a_huge_anonymous_post_leaves_a_small_refusal_and_refusals_are_rate_limi
     // Forty refusals from one address within a minute: at most 30 are written.
     let before = audit::latest(&app.state.db, 1000).await.unwrap().len();
     for _ in 0..40 {
-        let res = anonymous.post(app.at("/api/v1/machines")).json(&json!({"mac": "52:54:00:00:00:02"})).send().await.unwrap();
+        let res =
+            anonymous.post(app.at("/api/v1/machines")).json(&json!({"mac": "52:54:00:00:00:02"})).send().await.unwrap();
         assert_eq!(res.status(), 401);
     }
     let written = audit::latest(&app.state.db, 1000).await.unwrap().len() - before;

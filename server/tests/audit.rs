@@ -268,11 +268,8 @@ async fn a_checkpoint_catches_a_cut_tail_with_a_rolled_back_head(app: TestApp) {
 
     drop_guards(&app).await;
     let pool = app.state.db.pool();
-    let before: String = sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = $1")
-        .bind(last - 1)
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let before: String =
+        sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = $1").bind(last - 1).fetch_one(pool).await.unwrap();
     sqlx::query("DELETE FROM audit_log WHERE id = $1").bind(last).execute(pool).await.unwrap();
     sqlx::query("UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1")
         .bind(last - 1)
@@ -315,5 +312,8 @@ async fn exports_are_audited_and_csv_cells_cannot_run_as_formulas(app: TestApp) 
     let export = records.iter().find(|r| r.action == "audit.export").expect("the audit export is audited");
     assert_eq!(export.actor, "admin");
     let summary: Value = serde_json::from_str(&export.summary).unwrap();
-    assert_eq!((summary["format"].as_str(), summary["filter"]["action"].as_str()), (Some("csv"), Some("machine.create")));
+    assert_eq!(
+        (summary["format"].as_str(), summary["filter"]["action"].as_str()),
+        (Some("csv"), Some("machine.create"))
+    );
 }

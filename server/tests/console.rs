@@ -124,7 +124,8 @@ async fn site_files_need_no_session_or_database(backend: Backend) {
 async fn https_brings_hsts_and_a_host_only_cookie(backend: Backend) {
     let plain = spawn_app(backend).await;
     assert!(plain.get("/healthz").await.headers().get("strict-transport-security").is_none());
-    let app = support::spawn_app_with(backend, async |c| c.public_url = "https://pangea.example.com".parse().unwrap()).await;
+    let app =
+        support::spawn_app_with(backend, async |c| c.public_url = "https://pangea.example.com".parse().unwrap()).await;
     let res = app.get("/healthz").await;
     assert_eq!(res.headers()["strict-transport-security"], "max-age=63072000; includeSubDomains");
     let login = app
@@ -135,5 +136,8 @@ async fn https_brings_hsts_and_a_host_only_cookie(backend: Backend) {
         .await
         .unwrap();
     let cookie = login.headers()["set-cookie"].to_str().unwrap();
-    assert!(cookie.starts_with("__Host-pangea_session=") && cookie.contains("Secure") && cookie.contains("Path=/"), "{cookie}");
+    assert!(
+        cookie.starts_with("__Host-pangea_session=") && cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
 }

@@ -107,7 +107,16 @@ async fn until<T, F: AsyncFn() -> T>(probe: F, done: impl Fn(&T) -> bool) -> T {
 }
 
 async fn role_of(app: &TestApp, client: &reqwest::Client) -> Value {
-    let me: Value = client.post(app.at("/api/gui/current_user")).header("origin", app.url.as_str()).json(&json!({})).send().await.unwrap().json().await.unwrap();
+    let me: Value = client
+        .post(app.at("/api/gui/current_user"))
+        .header("origin", app.url.as_str())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     me["role"].clone()
 }
 
@@ -134,7 +143,8 @@ async fn spawn_with_sso_claim(backend: Backend, groups_claim: &str) -> TestApp {
 
 async fn fail_userinfo(app: &TestApp) {
     let client_id = app.state.oidc.as_ref().unwrap().client_id().to_string();
-    let res = reqwest::Client::new().post(format!("{}/test/userinfo-fails/{client_id}", issuer())).send().await.unwrap();
+    let res =
+        reqwest::Client::new().post(format!("{}/test/userinfo-fails/{client_id}", issuer())).send().await.unwrap();
     assert_eq!(res.status(), 204);
 }
 
@@ -262,8 +272,16 @@ async fn a_person_signs_in_through_the_idp_with_the_role_of_their_group(backend:
     let app = spawn_with_sso(backend, &issuer, None).await;
     let (alice, ended) = sso_sign_in(&app, "alice", "alice-password").await;
     assert_eq!(ended.path(), "/machines", "ended at {ended}");
-    let me: Value =
-        alice.post(app.at("/api/gui/current_user")).header("origin", app.url.as_str()).json(&json!({})).send().await.unwrap().json().await.unwrap();
+    let me: Value = alice
+        .post(app.at("/api/gui/current_user"))
+        .header("origin", app.url.as_str())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me, json!({"name": "alice@example.com", "role": "admin", "method": "oidc"}));
     let login = pangea::audit::latest(&app.state.db, 5)
         .await
@@ -440,7 +458,8 @@ async fn refresh_tokens_keep_sessions_alive_and_end_them_when_the_idp_disables_t
     assert_eq!(disabled.status(), 204);
     // The refresh runs beside the requests, never in their way: the session ends once it has
     // heard back from the IdP.
-    let status = until(|| async { dora.get(app.at("/api/v1/machines")).send().await.unwrap().status() }, |s| *s == 401).await;
+    let status =
+        until(|| async { dora.get(app.at("/api/v1/machines")).send().await.unwrap().status() }, |s| *s == 401).await;
     assert_eq!(status, 401);
     let records = pangea::audit::latest(&app.state.db, 10).await.unwrap();
     let email = format!("{login}@example.com");

@@ -7,7 +7,9 @@ use leptos_router::hooks::use_query_map;
 fn message(code: &str) -> Option<&'static str> {
     match code {
         "invalid" => Some("The user name or password is wrong."),
-        "throttled" => Some("Too many failed sign-ins. Wait a little (the wait doubles with each failure), then try again."),
+        "throttled" => {
+            Some("Too many failed sign-ins. Wait a little (the wait doubles with each failure), then try again.")
+        }
         "too_long" => Some("User names have at most 256 characters and passwords at most 1024 bytes."),
         "disabled" => Some("Local sign-in is turned off on this server. Use single sign-on."),
         "sso_unreachable" => Some(

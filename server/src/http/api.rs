@@ -283,35 +283,40 @@ pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, [u8]> {
 
 /// What a machines export searched for, for its audit record.
 fn params_summary(query: &MachineQuery) -> serde_json::Value {
-    serde_json::to_value(query).map(|mut v| {
-        if let Some(o) = v.as_object_mut() {
-            o.remove("limit");
-            o.remove("after");
-        }
-        v
-    }).unwrap_or_default()
+    serde_json::to_value(query)
+        .map(|mut v| {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("limit");
+                o.remove("after");
+            }
+            v
+        })
+        .unwrap_or_default()
 }
 
 fn audit_csv_line(e: &AuditEntry) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-    w.write_record([
-        e.id.to_string().as_str(),
-        &e.at,
-        &e.actor,
-        &e.auth_method,
-        &e.roles,
-        &e.action,
-        &e.target_kind,
-        &e.target_id,
-        &e.target_name,
-        &e.outcome,
-        &e.summary,
-        &e.ip,
-        &e.user_agent,
-        &e.request_id,
-        &e.prev_hash,
-        &e.hash,
-    ].map(spreadsheet_safe))?;
+    w.write_record(
+        [
+            e.id.to_string().as_str(),
+            &e.at,
+            &e.actor,
+            &e.auth_method,
+            &e.roles,
+            &e.action,
+            &e.target_kind,
+            &e.target_id,
+            &e.target_name,
+            &e.outcome,
+            &e.summary,
+            &e.ip,
+            &e.user_agent,
+            &e.request_id,
+            &e.prev_hash,
+            &e.hash,
+        ]
+        .map(spreadsheet_safe),
+    )?;
     w.into_inner().map_err(|e| e.into_error().into())
 }
 

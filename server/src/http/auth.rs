@@ -342,9 +342,7 @@ pub struct LoginForm {
 /// `/\\evil.example` would both become `//evil.example`: any control character or backslash
 /// is refused.
 fn local_path(next: &str) -> &str {
-    let local = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.chars().any(|c| c.is_control() || c == '\\');
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.chars().any(|c| c.is_control() || c == '\\');
     if local { next } else { "/machines" }
 }
 

@@ -1,10 +1,10 @@
 //! Prometheus metrics, kept in the state (no global registry): requests by route and status,
 //! request latency, database pool use, and build information.
 
-use axum::http::Method;
 use crate::AppState;
 use crate::db::Database;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
