@@ -39,7 +39,9 @@ impl ConsoleRole {
             .ok_or_else(|| format!("\"{s}\" is not a role: use admin, operator or viewer"))
     }
 
-    fn allows(self, permission: Permission) -> bool {
+    /// The role model: what each role may do. Everything else (the server's checks and the
+    /// GUI's controls) asks this.
+    pub fn allows(self, permission: Permission) -> bool {
         match permission {
             Permission::ViewMachines => true,
             Permission::ChangeMachines => self >= ConsoleRole::Operator,

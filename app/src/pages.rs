@@ -6,6 +6,27 @@ pub mod login;
 pub mod machines;
 pub mod not_found;
 
+use crate::access::Permission;
+
+/// The permission a page needs, by its path (the routes of [`crate::App`]); `None` for pages
+/// anyone may open. The server answers 403 to anyone without it, and the navigation shows only
+/// the pages a person may open.
+pub fn permission_for_page(path: &str) -> Option<Permission> {
+    let path = path.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    if path == "/machines/new" || path == "/machines/import" {
+        Some(Permission::ChangeMachines)
+    } else if under("/machines") {
+        Some(Permission::ViewMachines)
+    } else if under("/access") {
+        Some(Permission::ManageAccess)
+    } else if under("/audit") {
+        Some(Permission::ViewAudit)
+    } else {
+        None
+    }
+}
+
 /// Percent-encodes a query-string value.
 pub fn urlencode(s: &str) -> String {
     s.bytes()
@@ -24,6 +45,18 @@ pub fn short_time(at: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_name_the_permission_they_need() {
+        assert_eq!(permission_for_page("/machines?q=a"), Some(Permission::ViewMachines));
+        assert_eq!(permission_for_page("/machines/12"), Some(Permission::ViewMachines));
+        assert_eq!(permission_for_page("/machines/new"), Some(Permission::ChangeMachines));
+        assert_eq!(permission_for_page("/machines/import/"), Some(Permission::ChangeMachines));
+        assert_eq!(permission_for_page("/audit/3"), Some(Permission::ViewAudit));
+        assert_eq!(permission_for_page("/access"), Some(Permission::ManageAccess));
+        assert_eq!(permission_for_page("/accessories"), None);
+        assert_eq!(permission_for_page("/login"), None);
+    }
 
     #[test]
     fn query_values_are_encoded_and_times_shortened() {

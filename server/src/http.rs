@@ -11,8 +11,10 @@ use crate::AppState;
 use app::machines::ssr::SharedMachineService;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::routing::get;
+use axum::routing::{MethodFilter, MethodRouter};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -22,6 +24,75 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// How long the console may take to start answering a request.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One route: its method and path, and the handler the router serves there. Routers are built
+/// from lists of these, so the list is exactly what is served (see [`console_routes`]).
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+/// A [`Route`]: `handler` answers `method` requests to `path`.
+pub fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+    Route { method, path, handler: axum::routing::on(filter, handler) }
+}
+
+/// The router serving `routes` (several methods on one path share it).
+fn router_of(routes: Vec<Route>) -> Router<AppState> {
+    routes.into_iter().fold(Router::new(), |router, r| router.route(r.path, r.handler))
+}
+
+fn ops_routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/healthz", ops::healthz),
+        route(Method::GET, "/readyz", ops::readyz),
+        route(Method::GET, "/metrics", ops::metrics),
+    ]
+}
+
+/// Where a route is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Console,
+    Boot,
+}
+
+/// Every route the two listeners serve, as `(listener, method, path)`: operations endpoints,
+/// `/auth/*`, `/api/v1/*`, every registered server function, every page, and the boot
+/// listener's. The route-coverage test walks this list; the routers are built from the same
+/// lists, so a route cannot be served without appearing here.
+pub fn console_routes() -> Vec<(Listener, Method, String)> {
+    let mut all: Vec<(Listener, Method, String)> = Vec::new();
+    let mut add = |listener, routes: Vec<Route>, prefix: &str| {
+        all.extend(routes.into_iter().map(|r| (listener, r.method, format!("{prefix}{}", r.path))));
+    };
+    add(Listener::Console, ops_routes(), "");
+    add(Listener::Console, auth::routes(), "");
+    add(Listener::Console, api::routes(), "/api/v1");
+    add(Listener::Boot, boot_routes(), "");
+    for (path, method) in leptos::server_fn::axum::server_fn_paths() {
+        if path.starts_with(SERVER_FN_PREFIX) {
+            all.push((
+                Listener::Console,
+                Method::from_bytes(method.as_str().as_bytes()).unwrap_or(Method::POST),
+                path.to_string(),
+            ));
+        }
+    }
+    for page in generate_route_list(app::App) {
+        all.push((Listener::Console, Method::GET, page.path().to_string()));
+    }
+    all
+}
+
+/// Where the GUI's server functions are served.
+const SERVER_FN_PREFIX: &str = "/api/gui/";
 
 /// The console: pages, server functions, `/api/v1`, and `/healthz`, `/readyz`, `/metrics`.
 pub fn console_router(state: AppState) -> Router {
@@ -54,8 +125,8 @@ pub fn console_router(state: AppState) -> Router {
                 leptos_axum::handle_server_fns_with_context(server_fn_context.clone(), req)
             }),
         )
-        .nest("/api/v1", api::router())
-        .merge(auth::router())
+        .nest("/api/v1", router_of(api::routes()).fallback(api::not_found))
+        .merge(router_of(auth::routes()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(axum::middleware::from_fn(middleware::static_cache_headers))
         .layer(axum::middleware::from_fn(auth::require_sign_in_for_pages))
@@ -83,10 +154,7 @@ pub fn console_router(state: AppState) -> Router {
             HeaderValue::from_static("max-age=63072000; includeSubDomains"),
         )
     });
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+    router_of(ops_routes())
         .with_state(state.clone())
         .merge(gui)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -107,12 +175,16 @@ pub fn console_router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::request_id))
 }
 
+fn boot_routes() -> Vec<Route> {
+    vec![route(Method::GET, "/", async || "pangea\n")]
+}
+
 /// The machine-facing listener. The provisioner's endpoints join it in the provisioning issue;
 /// like Matchbox, it answers `/` and 404s everything else, and it can never list machines.
 pub fn boot_router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(|| async { "pangea\n" }))
+    router_of(boot_routes())
         .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "404 page not found\n") })
+        .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(state, metrics::record))
         .layer(axum::middleware::from_fn(middleware::request_id))
 }

@@ -31,8 +31,9 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use support::{ADMIN_PASSWORD, Backend, TestApp, spawn_app, spawn_app_with};
 
-/// Adds a local user with a role (a fixture: the product creates only the break-glass admin).
-async fn add_local_user(app: &TestApp, name: &str, role: ConsoleRole) {
+/// Adds a local user with a role, or with none (a fixture: the product creates only the
+/// break-glass admin).
+async fn add_local_user(app: &TestApp, name: &str, role: impl Into<Option<ConsoleRole>>) {
     let hash = pangea::access::hash_password(&SecretString::from(format!("{name}-password"))).unwrap();
     sqlx::query("INSERT INTO users (username, source, password_hash, created_at) VALUES ($1, 'local', $2, '2026-01-01T00:00:00.000000Z')")
         .bind(name)
@@ -40,123 +41,211 @@ async fn add_local_user(app: &TestApp, name: &str, role: ConsoleRole) {
         .execute(app.state.db.pool())
         .await
         .unwrap();
-    app.state.access.bind(&Principal::cli(), "user", name, role).await.unwrap();
+    if let Some(role) = role.into() {
+        app.state.access.bind(&Principal::cli(), "user", name, role).await.unwrap();
+    }
 }
 
-/// Every server function and API route, with a request body it accepts and the least role it
-/// needs (`None`: anyone, even signed out). A route missing here fails the test below.
-fn required_roles() -> Vec<(&'static str, &'static str, Value, Option<ConsoleRole>)> {
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Need {
+    /// Anyone, signed in or not (sign-in, health, the login page, the boot listener).
+    Anyone,
+    /// A page for this role and above (403 below it); a signed-out visitor is sent to the
+    /// login page.
+    Page(ConsoleRole),
+    /// Anyone signed in, role or not: their own things (their sessions). Signed out: 401.
+    Yourself,
+    /// At least this role.
+    Role(ConsoleRole),
+}
+
+/// What the test expects of every route, with a request body each accepts. A route the
+/// server serves that is missing here fails the test below, and so does one listed here that
+/// it no longer serves.
+fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
     use ConsoleRole::*;
+    use Need::*;
     let mac = json!({"mac": "52:54:00:00:00:99"});
     vec![
-        ("POST", "/api/gui/current_user", json!({}), None),
-        ("POST", "/api/gui/sign_in_methods", json!({}), None),
-        ("POST", "/api/gui/my_sessions", json!({}), Some(Viewer)),
-        ("POST", "/api/gui/access_overview", json!({}), Some(Admin)),
-        ("POST", "/api/gui/list_bindings", json!({}), Some(Admin)),
-        ("POST", "/api/gui/bind_role", json!({"subject_kind": "group", "subject": "g", "role": "viewer"}), Some(Admin)),
-        ("POST", "/api/gui/unbind_role", json!({"id": 999}), Some(Admin)),
-        ("POST", "/api/gui/list_tokens", json!({}), Some(Admin)),
-        ("POST", "/api/gui/create_token", json!({"name": "t", "role": "viewer", "expires_in_days": 1}), Some(Admin)),
-        ("POST", "/api/gui/revoke_token", json!({"id": 999}), Some(Admin)),
-        ("POST", "/api/gui/list_audit", json!({"query": {}}), Some(Admin)),
-        ("POST", "/api/gui/get_audit_entry", json!({"id": 1}), Some(Admin)),
-        ("GET", "/api/v1/audit", Value::Null, Some(Admin)),
-        ("POST", "/api/gui/list_machines", json!({"query": {}}), Some(Viewer)),
-        ("POST", "/api/gui/get_machine", json!({"id": 1}), Some(Viewer)),
-        ("POST", "/api/gui/create_machine", json!({"input": mac}), Some(Operator)),
-        ("POST", "/api/gui/update_machine", json!({"id": 1, "input": mac}), Some(Operator)),
-        ("POST", "/api/gui/delete_machines", json!({"ids": [1]}), Some(Operator)),
-        ("POST", "/api/gui/add_machine_labels", json!({"ids": [1], "labels": {"a": "b"}}), Some(Operator)),
-        ("POST", "/api/gui/start_import", json!({"format": "csv", "text": "mac\n52:54:00:00:00:98"}), Some(Operator)),
-        ("POST", "/api/gui/poll_import", json!({"job": "none"}), Some(Operator)),
-        ("POST", "/api/gui/commit_import", json!({"job": "none"}), Some(Operator)),
-        ("GET", "/api/v1/machines", Value::Null, Some(Viewer)),
-        ("POST", "/api/v1/machines", mac.clone(), Some(Operator)),
-        ("GET", "/api/v1/machines/{id}", Value::Null, Some(Viewer)),
-        ("PUT", "/api/v1/machines/{id}", mac, Some(Operator)),
-        ("DELETE", "/api/v1/machines/{id}", Value::Null, Some(Operator)),
-        ("POST", "/api/v1/machines/import", json!({"text": "mac\n52:54:00:00:00:97"}), Some(Operator)),
-        ("GET", "/api/v1/machines/export.csv", Value::Null, Some(Viewer)),
-        ("GET", "/api/v1/openapi.json", Value::Null, Some(Viewer)),
+        ("GET", "/healthz", Value::Null, Anyone),
+        ("GET", "/readyz", Value::Null, Anyone),
+        ("GET", "/metrics", Value::Null, Anyone),
+        ("POST", "/auth/login", Value::Null, Anyone),
+        ("POST", "/auth/logout", Value::Null, Anyone),
+        ("POST", "/auth/logout-everywhere", Value::Null, Anyone),
+        ("GET", "/auth/oidc/start", Value::Null, Anyone),
+        ("GET", "/auth/oidc/callback", Value::Null, Anyone),
+        ("GET", "/", Value::Null, Anyone),
+        ("GET", "/login", Value::Null, Anyone),
+        ("POST", "/api/gui/current_user", json!({}), Anyone),
+        ("POST", "/api/gui/sign_in_methods", json!({}), Anyone),
+        ("GET", "/machines", Value::Null, Page(Viewer)),
+        ("GET", "/machines/new", Value::Null, Page(Operator)),
+        ("GET", "/machines/import", Value::Null, Page(Operator)),
+        ("GET", "/machines/{id}", Value::Null, Page(Viewer)),
+        ("GET", "/access", Value::Null, Page(Admin)),
+        ("GET", "/audit", Value::Null, Page(Admin)),
+        ("GET", "/audit/{id}", Value::Null, Page(Admin)),
+        ("POST", "/api/gui/my_sessions", json!({}), Yourself),
+        ("POST", "/api/gui/access_overview", json!({}), Role(Admin)),
+        ("POST", "/api/gui/list_bindings", json!({}), Role(Admin)),
+        ("POST", "/api/gui/bind_role", json!({"subject_kind": "group", "subject": "g", "role": "viewer"}), Role(Admin)),
+        ("POST", "/api/gui/unbind_role", json!({"id": 999}), Role(Admin)),
+        ("POST", "/api/gui/list_tokens", json!({}), Role(Admin)),
+        ("POST", "/api/gui/create_token", json!({"name": "t", "role": "viewer", "expires_in_days": 1}), Role(Admin)),
+        ("POST", "/api/gui/revoke_token", json!({"id": 999}), Role(Admin)),
+        ("POST", "/api/gui/list_audit", json!({"query": {}}), Role(Admin)),
+        ("POST", "/api/gui/get_audit_entry", json!({"id": 1}), Role(Admin)),
+        ("GET", "/api/v1/audit", Value::Null, Role(Admin)),
+        ("POST", "/api/gui/list_machines", json!({"query": {}}), Role(Viewer)),
+        ("POST", "/api/gui/get_machine", json!({"id": 1}), Role(Viewer)),
+        ("POST", "/api/gui/create_machine", json!({"input": mac}), Role(Operator)),
+        ("POST", "/api/gui/update_machine", json!({"id": 1, "input": mac}), Role(Operator)),
+        ("POST", "/api/gui/delete_machines", json!({"ids": [1]}), Role(Operator)),
+        ("POST", "/api/gui/add_machine_labels", json!({"ids": [1], "labels": {"a": "b"}}), Role(Operator)),
+        ("POST", "/api/gui/start_import", json!({"format": "csv", "text": "mac\n52:54:00:00:00:98"}), Role(Operator)),
+        ("POST", "/api/gui/poll_import", json!({"job": "none"}), Role(Operator)),
+        ("POST", "/api/gui/commit_import", json!({"job": "none"}), Role(Operator)),
+        ("GET", "/api/v1/machines", Value::Null, Role(Viewer)),
+        ("POST", "/api/v1/machines", mac.clone(), Role(Operator)),
+        ("GET", "/api/v1/machines/{id}", Value::Null, Role(Viewer)),
+        ("PUT", "/api/v1/machines/{id}", mac, Role(Operator)),
+        ("DELETE", "/api/v1/machines/{id}", Value::Null, Role(Operator)),
+        ("POST", "/api/v1/machines/import", json!({"text": "mac\n52:54:00:00:00:97"}), Role(Operator)),
+        ("GET", "/api/v1/machines/export.csv", Value::Null, Role(Viewer)),
+        ("GET", "/api/v1/openapi.json", Value::Null, Role(Viewer)),
     ]
 }
 
-async fn call(
-    client: &reqwest::Client,
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    body: &Value,
-    token: Option<&str>,
-) -> u16 {
-    let mut req = client.request(method.parse().unwrap(), app.at(&path.replace("{id}", "1")));
+/// A route's path with its parameters filled in (`{id}` and `:id` become 1).
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') || seg.starts_with(':') { "1" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+async fn call(client: &reqwest::Client, app: &TestApp, method: &str, path: &str, body: &Value) -> u16 {
+    let mut req = client.request(method.parse().unwrap(), app.at(&concrete(path)));
     if !body.is_null() {
         req = req.json(body);
-    }
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
     }
     req.send().await.unwrap().status().as_u16()
 }
 
+/// A signed-in client that does not follow redirects.
+async fn signed_in(app: &TestApp, name: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ORIGIN, app.origin.parse().unwrap());
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let password = if name == "admin" { ADMIN_PASSWORD.to_string() } else { format!("{name}-password") };
+    let res = client
+        .post(app.at("/auth/login"))
+        .form(&[("username", name), ("password", password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/machines", "{name} signs in");
+    client
+}
+
 async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share(backend: Backend) {
+    use pangea::http::Listener;
     let app = spawn_app(backend).await;
     app.create(json!({"mac": "52:54:00:00:00:01"})).await;
-    let table = required_roles();
+    let table = expectations();
 
-    // The table covers every registered server function and every documented API route.
-    let server_fns: Vec<String> = leptos::server_fn::axum::server_fn_paths()
-        .map(|(path, _)| path.to_string())
-        .filter(|p| p.starts_with("/api/gui/"))
-        .collect();
-    assert!(server_fns.len() >= 10, "server functions are registered: {server_fns:?}");
-    for path in &server_fns {
-        assert!(table.iter().any(|(_, p, ..)| p == path), "server function {path} has no entry in required_roles()");
+    // The table and the routes the server actually serves are the same set.
+    let served = pangea::http::console_routes();
+    for (_, method, path) in &served {
+        assert!(
+            table.iter().any(|(m, p, ..)| *m == method.as_str() && p == path),
+            "{method} {path} is served but has no entry in expectations(): add one, with its check"
+        );
     }
+    for (method, path, ..) in &table {
+        assert!(
+            served.iter().any(|(_, m, p)| m.as_str() == *method && p == path),
+            "{method} {path} is no longer served"
+        );
+    }
+    // OpenAPI documents every /api/v1 route, and nothing else.
     let doc = app.get_json("/api/v1/openapi.json").await;
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
-            let method = method.to_uppercase();
-            assert!(
-                table.iter().any(|(m, p, ..)| *m == method && p == path),
-                "API route {method} {path} has no entry in required_roles()"
-            );
-        }
-    }
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), path.clone())))
+        .collect();
+    let mut api: Vec<(String, String)> = served
+        .iter()
+        .filter(|(_, _, p)| p.starts_with("/api/v1/"))
+        .map(|(_, m, p)| (m.to_string(), p.clone()))
+        .collect();
+    documented.sort();
+    api.sort();
+    assert_eq!(documented, api, "OpenAPI lists exactly the /api/v1 routes");
 
+    add_local_user(&app, "nobody", None).await;
     add_local_user(&app, "victor", ConsoleRole::Viewer).await;
     add_local_user(&app, "olga", ConsoleRole::Operator).await;
-    let viewer = app.sign_in("victor", "victor-password").await;
-    let operator = app.sign_in("olga", "olga-password").await;
-    let viewer_token = app.token(ConsoleRole::Viewer).await;
+    let callers = [
+        ("no role", signed_in(&app, "nobody").await, None),
+        ("viewer", signed_in(&app, "victor").await, Some(ConsoleRole::Viewer)),
+        ("operator", signed_in(&app, "olga").await, Some(ConsoleRole::Operator)),
+        ("admin", signed_in(&app, "admin").await, Some(ConsoleRole::Admin)),
+    ];
     let anonymous = app.anonymous();
-    for (method, path, body, role) in &table {
-        let status = call(&anonymous, &app, method, path, body, None).await;
-        match role {
-            None => assert_eq!(status, 200, "{method} {path} is for anyone"),
-            Some(_) => assert_eq!(status, 401, "{method} {path} must refuse a signed-out caller"),
+    // Signing out comes last: it ends the callers' sessions.
+    let mut served = served;
+    served.sort_by_key(|(_, _, path)| path.starts_with("/auth/logout"));
+    for (listener, method, path) in &served {
+        let (_, _, body, need) = table.iter().find(|(m, p, ..)| *m == method.as_str() && p == path).unwrap();
+        if *listener == Listener::Boot {
+            let res = tower::ServiceExt::oneshot(
+                pangea::http::boot_router(app.state.clone()),
+                axum::http::Request::builder()
+                    .method(method.clone())
+                    .uri(concrete(path))
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(res.status(), 200, "boot {method} {path}");
+            continue;
         }
-        let is_api = path.starts_with("/api/v1/");
-        let as_viewer = if is_api {
-            call(&anonymous, &app, method, path, body, Some(&viewer_token)).await
-        } else {
-            call(&viewer, &app, method, path, body, None).await
-        };
-        let as_operator = call(&operator, &app, method, path, body, None).await;
-        for (who, status, holds) in [
-            ("viewer", as_viewer, role.is_none_or(|r| ConsoleRole::Viewer >= r)),
-            ("operator", as_operator, role.is_none_or(|r| ConsoleRole::Operator >= r)),
-        ] {
-            if holds {
-                assert!(status != 401 && status != 403, "{method} {path} must allow a {who}, got {status}");
-            } else {
-                assert_eq!(status, 403, "{method} {path} must refuse a {who}");
+        let status = call(&anonymous, &app, method.as_str(), path, body).await;
+        assert!(status < 500, "{method} {path}: signed out got {status}");
+        match need {
+            Need::Anyone => assert!(status != 401 && status != 403, "{method} {path} is for anyone, got {status}"),
+            Need::Page(_) => assert_eq!(status, 303, "{method} {path} sends the signed-out to the login page"),
+            Need::Yourself | Need::Role(_) => {
+                assert_eq!(status, 401, "{method} {path} must refuse a signed-out caller")
+            }
+        }
+        for (who, client, role) in &callers {
+            let status = call(client, &app, method.as_str(), path, body).await;
+            assert!(status < 500, "{method} {path}: {who} got {status}");
+            match need {
+                Need::Anyone | Need::Yourself => {
+                    assert!(status != 401 && status != 403, "{method} {path} must allow {who}, got {status}")
+                }
+                Need::Role(least) | Need::Page(least) if role.is_some_and(|r| r >= *least) => {
+                    assert!(status != 401 && status != 403, "{method} {path} must allow {who}, got {status}")
+                }
+                Need::Role(_) | Need::Page(_) => assert_eq!(status, 403, "{method} {path} must refuse {who}"),
             }
         }
     }
     // Denials are in the audit log.
-    let records = audit::latest(&app.state.db, 500).await.unwrap();
+    let records = audit::latest(&app.state.db, 1000).await.unwrap();
     assert!(records.iter().any(|r| r.outcome == "denied" && r.actor == "victor" && r.action == "machine.create"));
 }
 

@@ -1,6 +1,7 @@
 //! `/api/v1`: the JSON API for automation. Handlers are adapters over the same
 //! [`MachineService`] the GUI uses; errors are `{"code": ..., "message": ...}` JSON.
 
+use super::{Route, route};
 use crate::AppState;
 use crate::audit::{self, Event};
 use crate::error::OrInternal;
@@ -10,12 +11,11 @@ use app::audit::{AuditEntry, AuditPage, AuditQuery};
 use app::error::{AppError, FieldError};
 use app::machines::ssr::MachineService;
 use app::machines::{ImportFormat, ImportReport, Machine, MachineInput, MachinePage, MachineQuery, SortKey};
+use axum::Extension;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Router};
 use serde::Deserialize;
 use utoipa::OpenApi;
 
@@ -73,17 +73,24 @@ pub struct Query<T>(pub T);
 
 type ApiResult<T> = Result<T, ApiError>;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/machines", get(list_machines).post(create_machine))
-        .route("/machines/export.csv", get(export_machines_csv))
-        .route("/machines/import", post(import_machines))
-        .route("/machines/{id}", get(get_machine).put(update_machine).delete(delete_machine))
-        .route("/audit", get(audit_log))
-        .route("/openapi.json", get(openapi))
-        .fallback(|| async {
-            ApiError(AppError::not_found("There is no such API endpoint; see /api/v1/openapi.json."))
-        })
+/// The routes under `/api/v1`.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/machines", list_machines),
+        route(Method::POST, "/machines", create_machine),
+        route(Method::GET, "/machines/export.csv", export_machines_csv),
+        route(Method::POST, "/machines/import", import_machines),
+        route(Method::GET, "/machines/{id}", get_machine),
+        route(Method::PUT, "/machines/{id}", update_machine),
+        route(Method::DELETE, "/machines/{id}", delete_machine),
+        route(Method::GET, "/audit", audit_log),
+        route(Method::GET, "/openapi.json", openapi),
+    ]
+}
+
+/// What `/api/v1` answers for a path it does not serve.
+pub async fn not_found() -> ApiError {
+    ApiError(AppError::not_found("There is no such API endpoint; see /api/v1/openapi.json."))
 }
 
 /// The list filters, as query parameters.
@@ -412,6 +419,8 @@ async fn audit_log(
 }
 
 /// The API description, for anyone signed in.
+#[utoipa::path(get, path = "/api/v1/openapi.json",
+    responses((status = 200, description = "This document", content_type = "application/json"), (status = 401, body = AppError)))]
 async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
     app::access::authorize(&who, app::access::Permission::ViewMachines)?;
     Ok(axum::Json(ApiDoc::openapi()).into_response())
@@ -430,8 +439,20 @@ async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
         update_machine,
         delete_machine,
         import_machines,
-        export_machines_csv
+        export_machines_csv,
+        audit_log,
+        openapi
     ),
-    components(schemas(Machine, MachineInput, MachinePage, ImportReport, ImportRequest, AppError, FieldError))
+    components(schemas(
+        Machine,
+        MachineInput,
+        MachinePage,
+        ImportReport,
+        ImportRequest,
+        AuditPage,
+        AuditEntry,
+        AppError,
+        FieldError
+    ))
 )]
 pub struct ApiDoc;

@@ -1,6 +1,7 @@
 //! Sign-in for the console: who each request is (session or API token), the cross-site request
 //! guard, the redirect to the login page, and the `/auth/*` routes.
 
+use super::{Route, route};
 use crate::AppState;
 use crate::access::Origin;
 use crate::audit::{self, Event};
@@ -8,23 +9,23 @@ use crate::oidc::OidcError;
 use crate::session::{UserSession, delete_session};
 use app::access::Principal;
 use app::error::AppError;
+use axum::Json;
 use axum::extract::{ConnectInfo, Form, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/logout", post(logout))
-        .route("/auth/logout-everywhere", post(logout_everywhere))
-        .route("/auth/oidc/start", get(sso_start))
-        .route("/auth/oidc/callback", get(sso_callback))
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::POST, "/auth/login", login),
+        route(Method::POST, "/auth/logout", logout),
+        route(Method::POST, "/auth/logout-everywhere", logout_everywhere),
+        route(Method::GET, "/auth/oidc/start", sso_start),
+        route(Method::GET, "/auth/oidc/callback", sso_callback),
+    ]
 }
 
 #[derive(Deserialize)]
@@ -294,7 +295,19 @@ pub async fn require_sign_in_for_pages(req: Request, next: Next) -> Response {
         let next_url = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
         return Redirect::to(&format!("/login?next={}", urlencode(next_url))).into_response();
     }
-    next.run(req).await
+    // A page the person may not open still renders (it says why), but with the status that
+    // says so, decided here by the page's permission rather than by what its data loading hit.
+    let refused =
+        match (req.method() == Method::GET, app::pages::permission_for_page(path), req.extensions().get::<Principal>())
+        {
+            (true, Some(permission), Some(who)) => app::access::authorize(who, permission).err(),
+            _ => None,
+        };
+    let mut response = next.run(req).await;
+    if let Some(refusal) = refused {
+        *response.status_mut() = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
+    }
+    response
 }
 
 fn urlencode(s: &str) -> String {
