@@ -85,11 +85,6 @@ pub fn routes() -> Vec<Route> {
         route(Method::DELETE, "/machines/{id}", delete_machine),
         route(Method::GET, "/audit", audit_log),
         route(Method::GET, "/openapi.json", openapi),
-        // DELIBERATELY UNCHECKED, to show the route-coverage test catching it; removed next commit.
-        route(Method::GET, "/machines-count", async |State(state): State<AppState>| {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM machines").fetch_one(state.db.pool()).await.unwrap_or(0);
-            n.to_string()
-        }),
     ]
 }
 
