@@ -1,6 +1,6 @@
 //! The signed-in person, as the pages see them.
 
-use crate::access::ConsoleRole;
+use crate::access::{ConsoleRole, Permission};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -16,13 +16,40 @@ pub struct Me {
 }
 
 impl Me {
-    pub fn is_admin(&self) -> bool {
-        self.role == Some(ConsoleRole::Admin)
+    /// Whether this person's role allows `permission` (the role model decides; pages only ask).
+    pub fn may(&self, permission: Permission) -> bool {
+        self.role.is_some_and(|role| role.allows(permission))
     }
+}
 
-    /// Whether to offer adding, editing, importing and deleting machines.
-    pub fn can_change_machines(&self) -> bool {
-        self.role >= Some(ConsoleRole::Operator)
+/// Shows `children` to people who hold `permission`, and to everyone else a note saying which
+/// role the page needs (the server answers such a page with 403).
+#[component]
+pub fn RequirePermission(permission: Permission, what: &'static str, children: ChildrenFn) -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    view! {
+        <Suspense fallback=|| view! { <div class="skeleton-row"></div> }>
+            {move || {
+                let children = children.clone();
+                Suspend::new(async move {
+                    let me = me.await.ok().flatten();
+                    if me.as_ref().is_some_and(|m| m.may(permission)) {
+                        children().into_any()
+                    } else {
+                        let least = [ConsoleRole::Viewer, ConsoleRole::Operator, ConsoleRole::Admin]
+                            .into_iter()
+                            .find(|r| r.allows(permission))
+                            .unwrap_or(ConsoleRole::Admin);
+                        view! {
+                            <div class="alert error" role="alert">
+                                {format!("{what} needs the {} role; ask an admin.", least.as_str())}
+                            </div>
+                        }
+                        .into_any()
+                    }
+                })
+            }}
+        </Suspense>
     }
 }
 

@@ -9,8 +9,9 @@ pub mod not_found;
 use crate::access::Permission;
 
 /// The permission a page needs, by its path (the routes of [`crate::App`]); `None` for pages
-/// anyone may open. The server answers 403 to anyone without it, and the navigation shows only
-/// the pages a person may open.
+/// anyone signed in may open (`/access` shows everyone their own sessions, and admins more).
+/// The server answers 403 to anyone without it, and the navigation shows only the pages a
+/// person may open.
 pub fn permission_for_page(path: &str) -> Option<Permission> {
     let path = path.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
@@ -18,8 +19,6 @@ pub fn permission_for_page(path: &str) -> Option<Permission> {
         Some(Permission::ChangeMachines)
     } else if under("/machines") {
         Some(Permission::ViewMachines)
-    } else if under("/access") {
-        Some(Permission::ManageAccess)
     } else if under("/audit") {
         Some(Permission::ViewAudit)
     } else {
@@ -53,7 +52,7 @@ mod tests {
         assert_eq!(permission_for_page("/machines/new"), Some(Permission::ChangeMachines));
         assert_eq!(permission_for_page("/machines/import/"), Some(Permission::ChangeMachines));
         assert_eq!(permission_for_page("/audit/3"), Some(Permission::ViewAudit));
-        assert_eq!(permission_for_page("/access"), Some(Permission::ManageAccess));
+        assert_eq!(permission_for_page("/access"), None, "everyone's own sessions");
         assert_eq!(permission_for_page("/accessories"), None);
         assert_eq!(permission_for_page("/login"), None);
     }

@@ -63,6 +63,19 @@ test('victor (pangea-viewers) sees machines but no way to change them, and direc
   await expect(page.getByRole('link', { name: 'Audit' })).toHaveCount(0);
   await page.goto('/audit');
   await expect(page.getByRole('alert')).toContainText('does not allow');
+  // The machine's page shows it read-only: no form, no delete.
+  await page.goto('/machines?q=seen-by-victor');
+  await page.getByRole('link', { name: mac }).click();
+  await expect(page.getByRole('heading', { name: `Machine ${mac}` })).toBeVisible();
+  await expect(page.locator('dl.details')).toContainText('seen-by-victor');
+  await expect(page.getByRole('button', { name: 'Save machine' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: /Delete machine/ })).toHaveCount(0);
+  for (const [path, what] of [['/machines/new', 'Adding machines'], ['/machines/import', 'Importing machines']]) {
+    const res = await page.goto(path);
+    expect(res.status()).toBe(403);
+    await expect(page.getByRole('alert')).toContainText(`${what} needs the operator role`);
+    await expect(page.getByRole('textbox')).toHaveCount(0);
+  }
 });
 
 test('signing out of an SSO session also signs out at the IdP', async ({ page }) => {

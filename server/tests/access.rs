@@ -54,6 +54,8 @@ enum Need {
     /// A page for this role and above (403 below it); a signed-out visitor is sent to the
     /// login page.
     Page(ConsoleRole),
+    /// A page for anyone signed in; a signed-out visitor is sent to the login page.
+    OwnPage,
     /// Anyone signed in, role or not: their own things (their sessions). Signed out: 401.
     Yourself,
     /// At least this role.
@@ -84,7 +86,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("GET", "/machines/new", Value::Null, Page(Operator)),
         ("GET", "/machines/import", Value::Null, Page(Operator)),
         ("GET", "/machines/{id}", Value::Null, Page(Viewer)),
-        ("GET", "/access", Value::Null, Page(Admin)),
+        ("GET", "/access", Value::Null, OwnPage),
         ("GET", "/audit", Value::Null, Page(Admin)),
         ("GET", "/audit/{id}", Value::Null, Page(Admin)),
         ("POST", "/api/gui/my_sessions", json!({}), Yourself),
@@ -225,7 +227,9 @@ async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share(ba
         assert!(status < 500, "{method} {path}: signed out got {status}");
         match need {
             Need::Anyone => assert!(status != 401 && status != 403, "{method} {path} is for anyone, got {status}"),
-            Need::Page(_) => assert_eq!(status, 303, "{method} {path} sends the signed-out to the login page"),
+            Need::Page(_) | Need::OwnPage => {
+                assert_eq!(status, 303, "{method} {path} sends the signed-out to the login page")
+            }
             Need::Yourself | Need::Role(_) => {
                 assert_eq!(status, 401, "{method} {path} must refuse a signed-out caller")
             }
@@ -234,7 +238,7 @@ async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share(ba
             let status = call(client, &app, method.as_str(), path, body).await;
             assert!(status < 500, "{method} {path}: {who} got {status}");
             match need {
-                Need::Anyone | Need::Yourself => {
+                Need::Anyone | Need::Yourself | Need::OwnPage => {
                     assert!(status != 401 && status != 403, "{method} {path} must allow {who}, got {status}")
                 }
                 Need::Role(least) | Need::Page(least) if role.is_some_and(|r| r >= *least) => {

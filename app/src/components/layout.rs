@@ -4,10 +4,9 @@ use super::theme::ThemeToggle;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-/// Only pages that exist are linked; each area joins the list when its page lands. The flag
-/// says the page is for admins only.
-const NAV: [(&str, &str, bool); 3] =
-    [("/machines", "Machines", false), ("/access", "Access", false), ("/audit", "Audit", true)];
+/// Only pages that exist are linked; each area joins the list when its page lands. A link shows
+/// only to people whose role allows its page (`permission_for_page`).
+const NAV: [(&str, &str); 3] = [("/machines", "Machines"), ("/access", "Access"), ("/audit", "Audit")];
 
 /// The areas the signed-in person may open.
 #[component]
@@ -18,11 +17,10 @@ fn NavLinks() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let me = me.await.ok().flatten();
-                    let admin = me.as_ref().is_some_and(|m| m.is_admin());
-                    me.map(|_| {
+                    me.map(|me| {
                         NAV.into_iter()
-                            .filter(|(_, _, admin_only)| admin || !admin_only)
-                            .map(|(href, label, _)| view! { <li><A href=href>{label}</A></li> })
+                            .filter(|(href, _)| crate::pages::permission_for_page(href).is_none_or(|p| me.may(p)))
+                            .map(|(href, label)| view! { <li><A href=href>{label}</A></li> })
                             .collect_view()
                     })
                 })}

@@ -20,7 +20,7 @@ pub fn AccessPage() -> impl IntoView {
             <h1>"Access"</h1>
             <Suspense fallback=|| view! { <div class="skeleton-row"></div> }>
                 {move || Suspend::new(async move {
-                    let admin = me.await.ok().flatten().is_some_and(|m| m.is_admin());
+                    let admin = me.await.ok().flatten().is_some_and(|m| m.may(crate::access::Permission::ManageAccess));
                     view! {
                         {admin.then(|| view! { <Overview /> <Bindings /> <Tokens /> })}
                         <Sessions />

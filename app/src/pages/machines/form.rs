@@ -1,6 +1,8 @@
 //! `/machines/new` and `/machines/:id`: add, edit and delete one machine.
 
 use super::{ErrorBlock, FieldMessage};
+use crate::access::Permission;
+use crate::account::RequirePermission;
 use crate::components::toast::use_toasts;
 use crate::error::{AppError, FieldError};
 use crate::machines::fields::{Role, split_label_text};
@@ -60,7 +62,9 @@ pub fn NewMachine() -> impl IntoView {
         <Title text="Add machine" />
         <section class="page narrow">
             <h1>"Add machine"</h1>
-            <MachineForm machine=None />
+            <RequirePermission permission=Permission::ChangeMachines what="Adding machines">
+                <MachineForm machine=None />
+            </RequirePermission>
         </section>
     }
 }
@@ -68,6 +72,7 @@ pub fn NewMachine() -> impl IntoView {
 #[component]
 pub fn EditMachine() -> impl IntoView {
     let params = use_params_map();
+    let me = Resource::new(|| (), |_| crate::account::current_user());
     let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok());
     let machine = Resource::new(id, |id| async move {
         match id {
@@ -81,11 +86,17 @@ pub fn EditMachine() -> impl IntoView {
             <Suspense fallback=|| view! { <div class="skeleton-row"></div> }>
                 {move || Suspend::new(async move {
                     match machine.await {
-                        Ok(m) => view! {
-                            <h1>"Machine " <span class="mono">{m.mac.clone()}</span></h1>
-                            <MachineForm machine=Some(m.clone()) />
-                            <DeleteMachine machine=m />
-                        }.into_any(),
+                        Ok(m) => {
+                            let may_change = me.await.ok().flatten().is_some_and(|me| me.may(Permission::ChangeMachines));
+                            view! {
+                                <h1>"Machine " <span class="mono">{m.mac.clone()}</span></h1>
+                                {if may_change {
+                                    view! { <MachineForm machine=Some(m.clone()) /> <DeleteMachine machine=m /> }.into_any()
+                                } else {
+                                    view! { <MachineDetails machine=m /> }.into_any()
+                                }}
+                            }.into_any()
+                        }
                         Err(e) => {
                             crate::error::set_response_status(e.status());
                             view! { <h1>"Machine"</h1><ErrorBlock error=e /><p><A href="/machines">"Back to machines"</A></p> }.into_any()
@@ -203,6 +214,27 @@ fn MachineForm(machine: Option<Machine>) -> impl IntoView {
                 <A href="/machines" attr:class="button">"Cancel"</A>
             </div>
         </form>
+    }
+}
+
+/// A machine, read-only: for people who may look but not change.
+#[component]
+fn MachineDetails(machine: Machine) -> impl IntoView {
+    let or_dash = |v: Option<String>| v.filter(|v| !v.is_empty()).unwrap_or_else(|| "—".into());
+    let rows = [
+        ("MAC address", machine.mac.clone()),
+        ("Host name", or_dash(machine.hostname.clone())),
+        ("Role", machine.role.as_str().to_string()),
+        ("Cluster", or_dash(machine.cluster.clone())),
+        ("Labels", or_dash(Some(machine.labels_text()))),
+        ("UUID", or_dash(machine.uuid.clone())),
+        ("Serial", or_dash(machine.serial.clone())),
+    ];
+    view! {
+        <dl class="details">
+            {rows.into_iter().map(|(term, value)| view! { <dt>{term}</dt><dd>{value}</dd> }).collect_view()}
+        </dl>
+        <p><A href="/machines">"Back to machines"</A></p>
     }
 }
 

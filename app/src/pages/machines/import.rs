@@ -1,5 +1,7 @@
 //! `/machines/import`: paste or upload a list, preview every line, then import all or nothing.
 
+use crate::access::Permission;
+use crate::account::RequirePermission;
 use crate::components::toast::use_toasts;
 use crate::error::AppError;
 use crate::machines::server_fns::{commit_import, poll_import, start_import};
@@ -36,8 +38,22 @@ async fn read_file(ev: leptos::ev::Event) -> Option<String> {
     wasm_bindgen_futures::JsFuture::from(file.text()).await.ok()?.as_string()
 }
 
+/// `/machines/import`, for people who may change machines.
 #[component]
 pub fn ImportMachines() -> impl IntoView {
+    view! {
+        <Title text="Import machines" />
+        <section class="page">
+            <h1>"Import machines"</h1>
+            <RequirePermission permission=Permission::ChangeMachines what="Importing machines">
+                <ImportForm />
+            </RequirePermission>
+        </section>
+    }
+}
+
+#[component]
+fn ImportForm() -> impl IntoView {
     let toasts = use_toasts();
     let text = RwSignal::new(String::new());
     let format = RwSignal::new(ImportFormat::Auto);
@@ -90,9 +106,7 @@ pub fn ImportMachines() -> impl IntoView {
     };
 
     view! {
-        <Title text="Import machines" />
-        <section class="page">
-            <h1>"Import machines"</h1>
+        <div class="import">
             <p class="hint">
                 "Paste or upload a CSV with a header line (" <code>"mac,hostname,role,labels,cluster,uuid,serial"</code>
                 "; labels as " <code>"k=v,k2=v2"</code> "), a Tectonic " <code>"terraform.tfvars"</code>
@@ -131,7 +145,7 @@ pub fn ImportMachines() -> impl IntoView {
                     ImportProgress::Failed { error } => view! { <div class="alert error" role="alert">{error.to_string()}</div> }.into_any(),
                 })}
             </div>
-        </section>
+        </div>
     }
 }
 

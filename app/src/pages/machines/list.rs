@@ -67,7 +67,7 @@ pub fn MachineList() -> impl IntoView {
                 <div class="actions">
                     <Suspense fallback=|| ()>
                         {move || Suspend::new(async move {
-                            let can_change = me.await.ok().flatten().is_some_and(|m| m.can_change_machines());
+                            let can_change = me.await.ok().flatten().is_some_and(|m| m.may(crate::access::Permission::ChangeMachines));
                             can_change.then(|| view! {
                                 <A href="/machines/new" attr:class="button primary">"Add machine"</A>
                                 <A href="/machines/import" attr:class="button">"Import"</A>
@@ -89,7 +89,7 @@ pub fn MachineList() -> impl IntoView {
             </Form>
             <Transition fallback=|| view! { <SkeletonTable /> }>
                 {move || Suspend::new(async move {
-                    let can_change = me.await.ok().flatten().is_some_and(|m| m.can_change_machines());
+                    let can_change = me.await.ok().flatten().is_some_and(|m| m.may(crate::access::Permission::ChangeMachines));
                     match page.await {
                         Ok(result) => view! {
                             {can_change.then(|| view! { <BulkActions selected page /> })}
