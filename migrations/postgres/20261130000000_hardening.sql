@@ -9,3 +9,26 @@ CREATE UNIQUE INDEX users_issuer_subject_key ON users (issuer, subject) WHERE so
 -- When each session was last in use, so expired ones (and their sealed refresh tokens) are pruned.
 ALTER TABLE user_sessions ADD COLUMN last_seen_at TEXT NOT NULL DEFAULT '';
 UPDATE user_sessions SET last_seen_at = created_at;
+
+-- Durable jobs (imports now; drains, power actions and boots later): any replica reads their
+-- progress, and a lease says which replica runs a job, so a job whose replica died is found.
+-- state: running (on the lease holder), waiting (for a person, e.g. an import's preview),
+-- succeeded or failed. step names the part a running job is in, e.g. check or commit.
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'waiting', 'succeeded', 'failed')),
+    step TEXT NOT NULL DEFAULT '',
+    done BIGINT NOT NULL DEFAULT 0,
+    total BIGINT NOT NULL DEFAULT 0,
+    input TEXT NOT NULL DEFAULT '',
+    result TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    lease_holder TEXT NOT NULL DEFAULT '',
+    lease_until TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX jobs_owner_idx ON jobs (owner, created_at);
+CREATE INDEX jobs_lease_idx ON jobs (state, lease_until);

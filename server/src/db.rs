@@ -62,7 +62,9 @@ impl Database {
                         for pragma in [
                             "PRAGMA journal_mode = WAL",
                             "PRAGMA foreign_keys = ON",
-                            "PRAGMA busy_timeout = 5000",
+                            // A writer waits its turn behind another (a 50,000-machine import
+                            // commits in a few seconds) rather than failing "database is locked".
+                            "PRAGMA busy_timeout = 30000",
                             "PRAGMA synchronous = NORMAL",
                         ] {
                             conn.execute(pragma).await?;

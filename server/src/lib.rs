@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod machines;
 pub mod oidc;
 pub mod secrets;
@@ -89,8 +90,9 @@ impl AppState {
         sealer: secrets::Sealer,
         config: &Config,
     ) -> Result<AppState, error::StartError> {
+        let background = background::Background::default();
         Ok(AppState {
-            machines: Arc::new(machines::MachineStore::new(db.clone())),
+            machines: Arc::new(machines::MachineStore::new(db.clone()).with_background(background.clone())),
             access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
             audit: Arc::new(audit::query::AuditLog::new(db.clone())),
             sessions: session::SessionBackend::connect(&config.database_url, db.backend()).await?,
@@ -105,19 +107,37 @@ impl AppState {
             sealer: Arc::new(sealer),
             metrics: Arc::new(http::metrics::Metrics::new(&db)),
             leptos: config.leptos_options(),
-            background: background::Background::default(),
+            background,
             refreshing: Arc::default(),
             db,
         })
     }
 
-    /// Starts the periodic work of a serving process: pruning expired sessions every minute.
-    pub fn start_background_work(&self) {
+    /// Starts the periodic work of a serving process, every minute: pruning expired sessions,
+    /// failing jobs whose replica stopped, and forgetting jobs a day after they ended.
+    pub async fn start_background_work(&self) {
+        self.sweep_jobs().await;
         let state = self.clone();
         self.background.every(Duration::from_secs(60), move || {
             let state = state.clone();
-            async move { state.prune_expired_sessions().await }
+            async move {
+                state.prune_expired_sessions().await;
+                state.sweep_jobs().await;
+            }
         });
+    }
+
+    /// Fails jobs whose replica stopped renewing their lease; forgets old ones.
+    pub async fn sweep_jobs(&self) {
+        let jobs = self.machines.jobs();
+        match jobs.fail_abandoned().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(jobs = n, "failed jobs whose replica stopped while they ran"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep abandoned jobs"),
+        }
+        if let Err(e) = jobs.forget_older_than(Duration::from_secs(24 * 3600)).await {
+            tracing::warn!(error = %e, "could not forget old jobs");
+        }
     }
 
     /// Deletes expired sessions from the session store and from the "Your sessions" list, with
@@ -143,7 +163,7 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
         .await
         .map_err(|e| error::StartError::Bind(config.boot_listen, e))?;
     tracing::info!(console = %config.listen, boot = %config.boot_listen, backend = state.db.backend().as_str(), public_url = %config.public_url, "pangea is serving");
-    state.start_background_work();
+    state.start_background_work().await;
     let background = state.background.clone();
     let shutdown = futures::FutureExt::shared(telemetry::shutdown_signal());
     let console = axum::serve(

@@ -1,14 +1,15 @@
 //! The machine service: every read and change of the inventory, for the GUI and the JSON API.
 
 mod import;
-mod import_jobs;
 mod list;
 
 pub use import::{ParsedLine, parse_import};
 
 use crate::audit::{self, Event};
+use crate::background::Background;
 use crate::db::{Database, is_unique_violation};
 use crate::error::{OrInternal, internal};
+use crate::jobs::{JobState, Jobs};
 use app::access::{Permission, Principal, authorize};
 use app::error::{AppError, FieldError};
 use app::machines::fields::Labels;
@@ -17,7 +18,6 @@ use app::machines::{
     ImportFormat, ImportLine, ImportProgress, ImportReport, Machine, MachineInput, MachinePage, MachineQuery,
     MachineSpec,
 };
-use import_jobs::ImportJobs;
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -29,10 +29,21 @@ pub const MAX_IMPORT_LINES: usize = 50_000;
 const INSERT_BATCH: usize = 500;
 
 /// The inventory, stored in the database.
+#[derive(Clone)]
 pub struct MachineStore {
     db: Database,
-    jobs: ImportJobs,
+    jobs: Jobs,
+    background: Background,
 }
+
+/// What a GUI import keeps in its job, for whichever replica goes on with it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ImportInput {
+    format: ImportFormat,
+    text: String,
+}
+
+const IMPORT_JOB: &str = "machine.import";
 
 /// The current time as stored in the database.
 pub fn now() -> String {
@@ -88,7 +99,7 @@ fn placeholders(first: usize, count: usize) -> String {
 
 impl MachineStore {
     pub fn new(db: Database) -> MachineStore {
-        MachineStore { db, jobs: ImportJobs::default() }
+        MachineStore { jobs: Jobs::new(db.clone()), db, background: Background::default() }
     }
 
     /// Fills in the labels of `machines` with one query.
@@ -151,11 +162,7 @@ impl MachineStore {
     }
 
     /// Inserts machines in batches, returning each new id by MAC; reports each batch done.
-    async fn insert_machines(
-        tx: &mut AnyConnection,
-        specs: &[MachineSpec],
-        mut on_batch: impl FnMut(usize),
-    ) -> Result<Vec<i64>, sqlx::Error> {
+    async fn insert_machines(tx: &mut AnyConnection, specs: &[MachineSpec]) -> Result<Vec<i64>, sqlx::Error> {
         let now = now();
         let mut ids = Vec::with_capacity(specs.len());
         for chunk in specs.chunks(INSERT_BATCH) {
@@ -191,17 +198,17 @@ impl MachineStore {
             let labelled: Vec<(i64, &Labels)> = chunk.iter().zip(&chunk_ids).map(|(s, id)| (*id, &s.labels)).collect();
             Self::insert_labels(tx, &labelled).await?;
             ids.extend(chunk_ids);
-            on_batch(chunk.len());
         }
         Ok(ids)
     }
 
     /// Checks parsed import lines against each other and against the stored machines.
+    /// With `job`, reports its progress as it goes.
     async fn check_import(
         &self,
         format: ImportFormat,
         lines: Vec<ParsedLine>,
-        progress: &(dyn Fn(u32, u32) + Sync),
+        job: Option<&str>,
     ) -> Result<(ImportReport, Vec<MachineSpec>), AppError> {
         let total = lines.len() as u32;
         let mut seen: HashMap<String, u32> = HashMap::new();
@@ -247,7 +254,9 @@ impl MachineStore {
                 existing.insert(row.try_get("mac").or_internal()?);
             }
             done += chunk.len() as u32;
-            progress(done.min(total), total);
+            if let Some(job) = job {
+                self.jobs.progress(job, done.min(total), total).await?;
+            }
         }
         let mut report = ImportReport {
             format,
@@ -272,7 +281,6 @@ impl MachineStore {
             }
             report.lines.push(line);
         }
-        progress(total, total);
         Ok((report, specs))
     }
 
@@ -283,7 +291,6 @@ impl MachineStore {
         who: &Principal,
         report: &ImportReport,
         specs: &[MachineSpec],
-        progress: &(dyn Fn(u32, u32) + Sync),
     ) -> Result<(), AppError> {
         let total = specs.len() as u32;
         let event = Event::new("machine.import", "machine").target("", format!("{total} machines")).summary(json!({
@@ -293,12 +300,7 @@ impl MachineStore {
         }));
         let result = async {
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            let mut done = 0u32;
-            let inserted = Self::insert_machines(&mut tx, specs, |n| {
-                done += n as u32;
-                progress(done, total);
-            })
-            .await;
+            let inserted = Self::insert_machines(&mut tx, specs).await;
             match inserted {
                 Ok(_) => {}
                 Err(e) if is_unique_violation(&e) => {
@@ -431,7 +433,7 @@ impl MachineService for MachineStore {
             authorize(who, Permission::ChangeMachines)?;
             let spec = input.validate()?;
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            let id = match Self::insert_machines(&mut tx, std::slice::from_ref(&spec), |_| {}).await {
+            let id = match Self::insert_machines(&mut tx, std::slice::from_ref(&spec)).await {
                 Ok(ids) => ids[0],
                 Err(e) if is_unique_violation(&e) => return Err(mac_taken(&spec.mac)),
                 Err(e) => return Err(internal(e)),
@@ -565,10 +567,10 @@ impl MachineService for MachineStore {
     ) -> Result<ImportReport, AppError> {
         let permission = if dry_run { Permission::ViewMachines } else { Permission::ChangeMachines };
         self.allow(who, permission, "machine.import").await?;
-        let (format, lines) = parse_import(format, &text)?;
-        let (mut report, specs) = self.check_import(format, lines, &|_, _| {}).await?;
+        let (format, lines) = Self::parse_off_workers(format, text).await?;
+        let (mut report, specs) = self.check_import(format, lines, None).await?;
         if !dry_run && report.errors == 0 && !specs.is_empty() {
-            self.write_import(who, &report, &specs, &|_, _| {}).await?;
+            self.write_import(who, &report, &specs).await?;
             report.committed = true;
         }
         Ok(report)
@@ -576,36 +578,68 @@ impl MachineService for MachineStore {
 
     async fn start_import(&self, who: &Principal, format: ImportFormat, text: String) -> Result<String, AppError> {
         self.allow(who, Permission::ChangeMachines, "machine.import").await?;
-        let (format, lines) = parse_import(format, &text)?;
-        let job = self.jobs.create(lines.len() as u32);
-        let id = job.id.clone();
-        let store = self.clone_handle();
-        tokio::spawn(async move {
-            let progress = |done, total| job.set(ImportProgress::Checking { done, total });
-            let outcome = store.check_import(format, lines, &progress).await;
-            job.finish_check(outcome);
+        let input = serde_json::to_string(&ImportInput { format, text }).or_internal()?;
+        let id = self.jobs.start(IMPORT_JOB, who, "check", 0, &input).await?;
+        let (store, job) = (self.clone(), id.clone());
+        self.background.spawn(async move {
+            let outcome = store.check_import_job(&job, &input).await;
+            let ended = match outcome {
+                Ok(report) => store.jobs.wait(&job, &serde_json::to_string(&report).unwrap_or_default()).await,
+                Err(error) => store.jobs.fail(&job, &error).await,
+            };
+            if let Err(e) = ended {
+                tracing::error!(error = %e, job, "could not record the end of an import check");
+            }
         });
         Ok(id)
     }
 
     async fn import_progress(&self, who: &Principal, job: String) -> Result<ImportProgress, AppError> {
         self.allow(who, Permission::ChangeMachines, "machine.import").await?;
-        Ok(self.jobs.get(&job)?.progress())
+        let job = self.jobs.get(&job, who).await?;
+        let report = || serde_json::from_str::<ImportReport>(&job.result).or_internal();
+        Ok(match (job.state, job.step.as_str()) {
+            (JobState::Running, "check") => ImportProgress::Checking { done: job.done, total: job.total },
+            (JobState::Running, _) => ImportProgress::Committing { done: job.done, total: job.total },
+            (JobState::Waiting, _) => ImportProgress::Previewed { report: report()? },
+            (JobState::Succeeded, _) => ImportProgress::Committed { report: report()? },
+            (JobState::Failed, _) => {
+                ImportProgress::Failed { error: job.error.unwrap_or_else(|| internal("no error kept")) }
+            }
+        })
     }
 
     async fn commit_import(&self, who: &Principal, job: String) -> Result<(), AppError> {
         self.allow(who, Permission::ChangeMachines, "machine.import").await?;
-        let job = self.jobs.get(&job)?;
-        let (report, specs) = job.take_for_commit()?;
-        let store = self.clone_handle();
-        let who = who.clone();
-        tokio::spawn(async move {
-            let total = specs.len() as u32;
-            job.set(ImportProgress::Committing { done: 0, total });
-            let progress = |done, total| job.set(ImportProgress::Committing { done, total });
-            match store.write_import(&who, &report, &specs, &progress).await {
-                Ok(()) => job.set(ImportProgress::Committed { report: ImportReport { committed: true, ..report } }),
-                Err(error) => job.set(ImportProgress::Failed { error }),
+        let preview = self.jobs.get(&job, who).await?;
+        if preview.state == JobState::Waiting {
+            let report: ImportReport = serde_json::from_str(&preview.result).or_internal()?;
+            if report.errors > 0 {
+                return Err(AppError::invalid(format!(
+                    "{} lines have errors; fix them and preview again. Nothing was written.",
+                    report.errors
+                )));
+            }
+            if report.creatable == 0 {
+                return Err(AppError::invalid("There is nothing to import."));
+            }
+        }
+        // Exactly one commit, on whichever replica is asked first.
+        let Some(input) = self.jobs.resume(&job, who, "commit").await? else {
+            return Err(AppError::Conflict {
+                message: "This import is still being checked, or was already imported.".into(),
+                fields: Vec::new(),
+            });
+        };
+        let (store, who) = (self.clone(), who.clone());
+        self.background.spawn(async move {
+            let outcome = store.commit_import_job(&who, &job, &input).await;
+            let ended = match outcome {
+                Ok(report) => store.jobs.succeed(&job, &serde_json::to_string(&report).unwrap_or_default()).await,
+                Err(error) => store.jobs.fail(&job, &error).await,
+            };
+            if let Err(e) = ended {
+                tracing::error!(error = %e, job, "could not record the end of an import");
             }
         });
         Ok(())
@@ -613,8 +647,51 @@ impl MachineService for MachineStore {
 }
 
 impl MachineStore {
-    /// A store sharing this one's database and jobs, for background tasks.
-    fn clone_handle(&self) -> MachineStore {
-        MachineStore { db: self.db.clone(), jobs: self.jobs.clone() }
+    /// Runs background work (import jobs) on `background`, which `serve()` stops at shutdown.
+    pub fn with_background(mut self, background: Background) -> MachineStore {
+        self.background = background;
+        self
+    }
+
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    /// Parses an import off the async workers (a 50,000-line file takes a while).
+    async fn parse_off_workers(
+        format: ImportFormat,
+        text: String,
+    ) -> Result<(ImportFormat, Vec<ParsedLine>), AppError> {
+        tokio::task::spawn_blocking(move || parse_import(format, &text)).await.map_err(internal)?
+    }
+
+    /// An import job's check step: parse, check, report progress as it goes.
+    async fn check_import_job(&self, job: &str, input: &str) -> Result<ImportReport, AppError> {
+        let ImportInput { format, text } = serde_json::from_str(input).or_internal()?;
+        let (format, lines) = Self::parse_off_workers(format, text).await?;
+        let total = lines.len() as u32;
+        self.jobs.progress(job, 0, total).await?;
+        let (report, _) = self.check_import(format, lines, Some(job)).await?;
+        Ok(report)
+    }
+
+    /// An import job's commit step: the input is checked again (another change may have taken
+    /// a MAC since), then written in one transaction.
+    async fn commit_import_job(&self, who: &Principal, job: &str, input: &str) -> Result<ImportReport, AppError> {
+        let ImportInput { format, text } = serde_json::from_str(input).or_internal()?;
+        let (format, lines) = Self::parse_off_workers(format, text).await?;
+        let (report, specs) = self.check_import(format, lines, None).await?;
+        if report.errors > 0 {
+            return Err(AppError::Conflict {
+                message: format!(
+                    "Since the preview, {} lines came to have errors (another change?); nothing was imported. Preview again.",
+                    report.errors
+                ),
+                fields: Vec::new(),
+            });
+        }
+        self.jobs.progress(job, 0, specs.len() as u32).await?;
+        self.write_import(who, &report, &specs).await?;
+        Ok(ImportReport { committed: true, ..report })
     }
 }

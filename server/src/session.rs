@@ -33,7 +33,7 @@ impl SessionBackend {
                 let options = SqliteConnectOptions::from_str(url)?
                     .create_if_missing(true)
                     .journal_mode(tower_sessions_sqlx_store::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .busy_timeout(Duration::from_secs(5));
+                    .busy_timeout(Duration::from_secs(30));
                 let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await?;
                 let store = SqliteStore::new(pool);
                 store.migrate().await?;

@@ -5,7 +5,7 @@
 
 use pangea::AppState;
 use pangea::config::{Config, LogFormat};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::Executor;
 use std::net::SocketAddr;
 
@@ -78,9 +78,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(backend: Backend, adjust: impl AsyncFnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(backend, dir.path()).await;
+    spawn_on(url, dir, adjust).await
+}
+
+/// A console on `url`, with its data (and secret key) in `dir`.
+async fn spawn_on(url: SecretString, dir: tempfile::TempDir, adjust: impl AsyncFnOnce(&mut Config)) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut config = test_config(fresh_database(backend, dir.path()).await, dir.path(), addr);
+    let mut config = test_config(url, dir.path(), addr);
     adjust(&mut config).await;
     let state = AppState::new(&config).await.expect("start");
     let router = pangea::http::console_router(state.clone());
@@ -103,6 +109,18 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl AsyncFnOnce(&mut Conf
 }
 
 impl TestApp {
+    /// A second console on the same database, with the same keys: another HA replica.
+    pub async fn replica(&self) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(self.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
+        let url = match self.database_url.expose_secret() {
+            // Both replicas use the first one's SQLite file.
+            sqlite if sqlite.starts_with("sqlite:") => SecretString::from(sqlite.to_string()),
+            other => SecretString::from(other.to_string()),
+        };
+        spawn_on(url, dir, async |_| {}).await
+    }
+
     /// A cookie-keeping client that says, as browsers do, that its requests come from the
     /// console's own pages (`Origin`), which the cross-site guard requires of cookie requests.
     pub fn browser(&self) -> reqwest::Client {

@@ -1,0 +1,228 @@
+//! Durable jobs: long work (imports now; drains, power actions and boots later) kept in the
+//! `jobs` table on both backends, so any replica can report a job's progress and a restart
+//! leaves no job "running" forever.
+//!
+//! A running job holds a lease (its replica's id and an expiry, renewed as it reports
+//! progress). A job whose lease ran out belonged to a replica that stopped: [`Jobs::fail_abandoned`]
+//! marks it failed. Work that writes does so in one transaction, so such a job wrote nothing.
+//! Only a job's owner and admins may see it.
+
+use crate::db::Database;
+use crate::error::OrInternal;
+use crate::machines::now;
+use app::access::{ConsoleRole, Principal};
+use app::error::AppError;
+use rand::Rng;
+use sqlx::Row;
+use std::time::Duration;
+
+/// How long a running job's lease lasts without news from its replica.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Running,
+    /// Waiting for a person (an import's preview, waiting to be committed).
+    Waiting,
+    Succeeded,
+    Failed,
+}
+
+impl JobState {
+    fn parse(text: &str) -> JobState {
+        match text {
+            "running" => JobState::Running,
+            "waiting" => JobState::Waiting,
+            "succeeded" => JobState::Succeeded,
+            _ => JobState::Failed,
+        }
+    }
+}
+
+/// One job, as stored.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub owner: String,
+    pub state: JobState,
+    pub step: String,
+    pub done: u32,
+    pub total: u32,
+    pub input: String,
+    pub result: String,
+    pub error: Option<AppError>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Jobs {
+    db: Database,
+    /// This process's name in leases.
+    replica: String,
+}
+
+fn lease_until() -> String {
+    crate::db::timestamp(time::OffsetDateTime::now_utc() + LEASE)
+}
+
+/// Whom a job belongs to, as the audit log names them.
+pub fn owner_of(who: &Principal) -> String {
+    who.actor()
+}
+
+impl Jobs {
+    pub fn new(db: Database) -> Jobs {
+        Jobs { db, replica: format!("{:016x}", rand::rng().random::<u64>()) }
+    }
+
+    /// Starts a job on this replica, in `step`, with `input` kept for whichever replica goes on.
+    pub async fn start(
+        &self,
+        kind: &str,
+        who: &Principal,
+        step: &str,
+        total: u32,
+        input: &str,
+    ) -> Result<String, AppError> {
+        let id = format!("{:032x}", rand::rng().random::<u128>());
+        let now = now();
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, owner, state, step, total, input, lease_holder, lease_until, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $9)",
+        )
+        .bind(&id)
+        .bind(kind)
+        .bind(owner_of(who))
+        .bind(step)
+        .bind(i64::from(total))
+        .bind(input)
+        .bind(&self.replica)
+        .bind(lease_until())
+        .bind(now)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(id)
+    }
+
+    /// Reports progress (and renews this replica's lease).
+    pub async fn progress(&self, id: &str, done: u32, total: u32) -> Result<(), AppError> {
+        sqlx::query("UPDATE jobs SET done = $1, total = $2, lease_until = $3, updated_at = $4 WHERE id = $5")
+            .bind(i64::from(done))
+            .bind(i64::from(total))
+            .bind(lease_until())
+            .bind(now())
+            .bind(id)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+
+    /// Ends a step: the job waits for a person, with `result` to show them.
+    pub async fn wait(&self, id: &str, result: &str) -> Result<(), AppError> {
+        self.end(id, "waiting", result, "").await
+    }
+
+    pub async fn succeed(&self, id: &str, result: &str) -> Result<(), AppError> {
+        self.end(id, "succeeded", result, "").await
+    }
+
+    pub async fn fail(&self, id: &str, error: &AppError) -> Result<(), AppError> {
+        self.end(id, "failed", "", &serde_json::to_string(error).unwrap_or_default()).await
+    }
+
+    async fn end(&self, id: &str, state: &str, result: &str, error: &str) -> Result<(), AppError> {
+        sqlx::query(
+            "UPDATE jobs SET state = $1, result = $2, error = $3, done = total, lease_holder = '', lease_until = '', \
+             updated_at = $4 WHERE id = $5",
+        )
+        .bind(state)
+        .bind(result)
+        .bind(error)
+        .bind(now())
+        .bind(id)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(())
+    }
+
+    /// Takes a waiting job into `step` on this replica, exactly once (on any replica), for
+    /// its owner only; returns its input.
+    pub async fn resume(&self, id: &str, who: &Principal, step: &str) -> Result<Option<String>, AppError> {
+        sqlx::query_scalar::<_, String>(
+            "UPDATE jobs SET state = 'running', step = $1, done = 0, lease_holder = $2, lease_until = $3, updated_at = $4 \
+             WHERE id = $5 AND owner = $6 AND state = 'waiting' RETURNING input",
+        )
+        .bind(step)
+        .bind(&self.replica)
+        .bind(lease_until())
+        .bind(now())
+        .bind(id)
+        .bind(owner_of(who))
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()
+    }
+
+    /// A job, for its owner or an admin; anyone else is told it does not exist.
+    pub async fn get(&self, id: &str, who: &Principal) -> Result<Job, AppError> {
+        let gone = || AppError::not_found("This job is not known (it expired, or it is not yours). Start it again.");
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await
+            .or_internal()?
+            .ok_or_else(gone)?;
+        let owner: String = row.try_get("owner").or_internal()?;
+        if owner != owner_of(who) && who.role != Some(ConsoleRole::Admin) {
+            return Err(gone());
+        }
+        let error: String = row.try_get("error").or_internal()?;
+        Ok(Job {
+            id: row.try_get("id").or_internal()?,
+            kind: row.try_get("kind").or_internal()?,
+            owner,
+            state: JobState::parse(&row.try_get::<String, _>("state").or_internal()?),
+            step: row.try_get("step").or_internal()?,
+            done: row.try_get::<i64, _>("done").or_internal()? as u32,
+            total: row.try_get::<i64, _>("total").or_internal()? as u32,
+            input: row.try_get("input").or_internal()?,
+            result: row.try_get("result").or_internal()?,
+            error: (!error.is_empty()).then(|| serde_json::from_str(&error).unwrap_or_else(crate::error::internal)),
+        })
+    }
+
+    /// Marks failed every running job whose replica stopped renewing its lease (it was
+    /// stopped or crashed); their writes, one transaction each, never happened.
+    pub async fn fail_abandoned(&self) -> Result<u64, AppError> {
+        let error = AppError::Conflict {
+            message: "Pangea stopped while this job ran; nothing of it was written. Start it again.".into(),
+            fields: Vec::new(),
+        };
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'failed', error = $1, lease_holder = '', lease_until = '', updated_at = $2 \
+             WHERE state = 'running' AND lease_until < $2",
+        )
+        .bind(serde_json::to_string(&error).unwrap_or_default())
+        .bind(now())
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes jobs that ended (or waited for a person) longer than `age` ago.
+    pub async fn forget_older_than(&self, age: Duration) -> Result<u64, AppError> {
+        let before = crate::db::timestamp(time::OffsetDateTime::now_utc() - age);
+        let done =
+            sqlx::query("DELETE FROM jobs WHERE state IN ('succeeded', 'failed', 'waiting') AND updated_at < $1")
+                .bind(before)
+                .execute(self.db.pool())
+                .await
+                .or_internal()?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,127 @@
+//! Durable jobs: an import started on one replica is seen and committed from another, only by
+//! its owner (and admins); a job whose replica stopped ends as failed having written nothing;
+//! and a 50,000-line import commits while other people's changes and sign-ins go on.
+
+mod support;
+
+use app::access::{ConsoleRole, Principal};
+use serde_json::{Value, json};
+use support::{ADMIN_PASSWORD, TestApp};
+
+on_both_backends!(
+    an_import_job_is_seen_from_any_replica_and_by_its_owner_only,
+    a_job_whose_replica_stopped_fails_and_wrote_nothing,
+    a_large_import_commits_while_others_change_and_sign_in,
+);
+
+fn csv(lines: u32, second_byte: u32) -> String {
+    std::iter::once("mac,hostname".to_string())
+        .chain((0..lines).map(|i| {
+            format!(
+                "52:54:{second_byte:02x}:{:02x}:{:02x}:{:02x},host-{second_byte}-{i}",
+                i >> 16,
+                (i >> 8) & 0xff,
+                i & 0xff
+            )
+        }))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn poll(app: &TestApp, client: &reqwest::Client, job: &str) -> reqwest::Response {
+    client.post(app.at("/api/gui/poll_import")).json(&json!({"job": job})).send().await.unwrap()
+}
+
+/// Polls until the job leaves `phase` (at most 60 s, 50 ms apart); returns its state.
+async fn past(app: &TestApp, job: &str, phase: &str) -> Value {
+    for _ in 0..1200 {
+        let state: Value = poll(app, &app.client, job).await.json().await.unwrap();
+        if state["phase"] != phase {
+            return state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("job {job} stayed {phase}");
+}
+
+async fn an_import_job_is_seen_from_any_replica_and_by_its_owner_only(app: TestApp) {
+    let other = app.replica().await;
+    let res = app.post_json("/api/gui/start_import", json!({"format": "auto", "text": csv(1500, 1)})).await;
+    assert_eq!(res.status(), 200);
+    let job: String = res.json().await.unwrap();
+    let state = past(&other, &job, "checking").await;
+    assert_eq!(state["phase"], "previewed", "{state}");
+    assert_eq!(state["report"]["creatable"], 1500);
+    assert_eq!(app.count().await, 0, "a preview writes nothing");
+    // Someone else (an operator, who may import too) cannot see or commit it.
+    let hash = pangea::access::hash_password(&secrecy::SecretString::from("olga-password")).unwrap();
+    sqlx::query("INSERT INTO users (username, source, password_hash, created_at) VALUES ('olga', 'local', $1, '2026-01-01T00:00:00.000000Z')")
+        .bind(hash)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    app.state.access.bind(&Principal::cli(), "user", "olga", ConsoleRole::Operator).await.unwrap();
+    let olga = app.sign_in("olga", "olga-password").await;
+    assert_eq!(poll(&app, &olga, &job).await.status(), 404);
+    let res = olga.post(app.at("/api/gui/commit_import")).json(&json!({"job": job})).send().await.unwrap();
+    assert_eq!(res.status(), 404, "not hers to commit, nor to know of");
+    // Committed through the other replica, followed from the first.
+    let res = other.post_json("/api/gui/commit_import", json!({"job": job})).await;
+    assert_eq!(res.status(), 200);
+    let state = past(&app, &job, "committing").await;
+    assert_eq!(state["phase"], "committed", "{state}");
+    assert_eq!(app.count().await, 1500);
+    let again = app.post_json("/api/gui/commit_import", json!({"job": job})).await;
+    assert_eq!(again.status(), 409, "a job commits once");
+}
+
+async fn a_job_whose_replica_stopped_fails_and_wrote_nothing(app: TestApp) {
+    let res = app.post_json("/api/gui/start_import", json!({"format": "auto", "text": csv(10, 2)})).await;
+    let job: String = res.json().await.unwrap();
+    assert_eq!(past(&app, &job, "checking").await["phase"], "previewed");
+    // As if the replica committing it had been killed: running, and its lease long gone.
+    sqlx::query(
+        "UPDATE jobs SET state = 'running', step = 'commit', lease_until = '2000-01-01T00:00:00.000000Z' WHERE id = $1",
+    )
+    .bind(&job)
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(past(&app, &job, "nothing").await["phase"], "committing", "until someone notices");
+    app.state.sweep_jobs().await;
+    let state = past(&app, &job, "committing").await;
+    assert_eq!(state["phase"], "failed", "{state}");
+    assert!(state["error"]["message"].as_str().unwrap().contains("nothing of it was written"), "{state}");
+    assert_eq!(app.count().await, 0);
+}
+
+async fn a_large_import_commits_while_others_change_and_sign_in(app: TestApp) {
+    let big = csv(50_000, 3);
+    let importing = {
+        let (client, url) = (app.client.clone(), app.at("/api/v1/machines/import"));
+        tokio::spawn(async move { client.post(url).json(&json!({"text": big})).send().await.unwrap().status() })
+    };
+    // Meanwhile: other people's changes and sign-ins, each of which must wait its turn and succeed.
+    let mut others = Vec::new();
+    for i in 0..10u32 {
+        let (client, url) = (app.client.clone(), app.at("/api/v1/machines"));
+        others.push(tokio::spawn(async move {
+            let mac = format!("52:54:04:00:00:{i:02x}");
+            client.post(url).json(&json!({"mac": mac})).send().await.unwrap().status().as_u16()
+        }));
+    }
+    for _ in 0..3 {
+        let (client, url) = (app.anonymous(), app.at("/auth/login"));
+        others.push(tokio::spawn(async move {
+            let res =
+                client.post(url).form(&[("username", "admin"), ("password", ADMIN_PASSWORD)]).send().await.unwrap();
+            if res.headers()["location"] == "/machines" { 200 } else { res.status().as_u16() }
+        }));
+    }
+    for other in others {
+        let status = other.await.unwrap();
+        assert!(status == 201 || status == 200, "a change or sign-in failed with {status} during the import");
+    }
+    assert_eq!(importing.await.unwrap(), 200);
+    assert_eq!(app.count().await, 50_010);
+}
