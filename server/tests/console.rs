@@ -14,6 +14,7 @@ on_both_backends_with_own_app!(
     boot_listener_answers_like_matchbox_and_lists_nothing,
     site_files_need_no_session_or_database,
     https_brings_hsts_and_a_host_only_cookie,
+    unknown_methods_share_one_metrics_label,
 );
 
 use axum::body::Body;
@@ -140,4 +141,17 @@ async fn https_brings_hsts_and_a_host_only_cookie(backend: Backend) {
         cookie.starts_with("__Host-pangea_session=") && cookie.contains("Secure") && cookie.contains("Path=/"),
         "{cookie}"
     );
+}
+
+async fn unknown_methods_share_one_metrics_label(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for method in ["PROPFIND", "BREW", "X-ANYTHING-0001"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        app.client.request(method, app.at("/healthz")).send().await.unwrap();
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+    for raw in ["PROPFIND", "BREW", "X-ANYTHING"] {
+        assert!(!metrics.contains(raw), "{raw} became a label: {metrics}");
+    }
 }

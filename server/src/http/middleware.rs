@@ -1,4 +1,4 @@
-//! Cross-cutting request handling: request ids, the loopback rule, and cache headers.
+//! Cross-cutting request handling: request ids and cache headers.
 
 use crate::error::REQUEST_ID;
 use axum::extract::Request;
