@@ -34,3 +34,41 @@ pub async fn on_each_backend<F: AsyncFn(&'static str, SecretString)>(run: F) {
         Err(_) => println!("\npostgres: skipped (set PANGEA_BENCH_POSTGRES_URL to include it)"),
     }
 }
+
+/// A Pangea console on `url`, served on 127.0.0.1 over HTTP, and an admin API token for it:
+/// benches measure what a client sees, through the real router, middleware and JSON.
+pub async fn serve(url: SecretString, dir: &std::path::Path) -> (String, String, pangea::AppState) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let config = pangea::config::Config {
+        listen: addr,
+        boot_listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: dir.into(),
+        database_url: url,
+        log_format: pangea::config::LogFormat::Human,
+        site_root: dir.join("site"),
+        public_url: format!("http://{addr}").parse().expect("url"),
+        local_login_enabled: true,
+        session_idle_timeout: std::time::Duration::from_secs(3600),
+        session_absolute_timeout: std::time::Duration::from_secs(7200),
+        bootstrap_admin_group: None,
+        bootstrap_password: Some(SecretString::from("bench-password")),
+        oidc: None,
+        secret_key: None,
+        audit_key: None,
+        trusted_proxies: vec![],
+    };
+    let state = pangea::AppState::new(&config).await.expect("start");
+    let router = pangea::http::console_router(state.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .await
+            .expect("serve");
+    });
+    let (_, token) = state
+        .access
+        .create_token(&app::access::Principal::cli(), "bench", app::access::ConsoleRole::Admin, None)
+        .await
+        .expect("token");
+    (format!("http://{addr}"), token, state)
+}
