@@ -57,7 +57,7 @@ pub fn RequirePermission(permission: Permission, what: &'static str, children: C
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<Me>, AppError> {
     use crate::access::Identity;
-    let who = crate::machines::ssr::principal().await?;
+    let who = crate::ssr::principal().await?;
     Ok(match who.identity {
         Identity::Anonymous | Identity::Token { .. } | Identity::Cli { .. } => None,
         Identity::Local { .. } | Identity::Oidc { .. } => {
@@ -78,6 +78,5 @@ pub struct LoginOptions {
 /// Public: the login page shows only the ways that work.
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "sign_in_methods")]
 pub async fn sign_in_methods() -> Result<LoginOptions, AppError> {
-    use_context::<LoginOptions>()
-        .ok_or_else(|| AppError::Internal { request_id: "no sign-in methods in context".into() })
+    crate::ssr::service::<LoginOptions>()
 }

@@ -82,12 +82,10 @@ pub struct AuditPage {
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_audit")]
 pub async fn list_audit(query: AuditQuery) -> Result<AuditPage, AppError> {
-    let (service, who) = (ssr::audit_service()?, crate::machines::ssr::principal().await?);
-    crate::machines::ssr::with_status(service.search(&who, query).await)
+    crate::ssr::call(|svc: ssr::SharedAuditService, who| async move { svc.search(&who, query).await }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "get_audit_entry")]
 pub async fn get_audit_entry(id: i64) -> Result<AuditEntry, AppError> {
-    let (service, who) = (ssr::audit_service()?, crate::machines::ssr::principal().await?);
-    crate::machines::ssr::with_status(service.get(&who, id).await)
+    crate::ssr::call(|svc: ssr::SharedAuditService, who| async move { svc.get(&who, id).await }).await
 }

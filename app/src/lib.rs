@@ -10,6 +10,8 @@ pub mod components;
 pub mod error;
 pub mod machines;
 pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
 
 use components::layout::Layout;
 use components::toast::ToastProvider;

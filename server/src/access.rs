@@ -4,7 +4,7 @@
 mod throttle;
 
 use crate::audit::{self, Event, settle};
-use crate::db::{Database, is_unique_violation};
+use crate::db::{Database, unique_constraint};
 use crate::error::{OrInternal, internal};
 use crate::machines::now;
 use app::access::ssr::AccessService;
@@ -357,7 +357,7 @@ impl AccessStore {
             };
             let user_id = match written {
                 Ok(id) => id,
-                Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+                Err(e) if crate::db::unique_constraint(&e) == Some("users_username_key") => {
                     return Err(AppError::Forbidden {
                         message: format!(
                             "The user name \"{}\" already belongs to another Pangea account (a local one, or another \
@@ -643,7 +643,7 @@ impl AccessStore {
                 .bind(now())
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| if is_unique_violation(&e) { AppError::Conflict { message: "That binding already exists.".into(), fields: vec![] } } else { internal(e) })?;
+                .map_err(|e| if unique_constraint(&e) == Some("role_bindings_subject_key") { AppError::Conflict { message: "That binding already exists.".into(), fields: vec![] } } else { internal(e) })?;
             audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": role }))).await.or_internal()?;
             tx.commit().await.or_internal()
         }

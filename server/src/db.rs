@@ -124,8 +124,25 @@ pub fn timestamp(at: time::OffsetDateTime) -> String {
 }
 
 /// Whether a database error is a unique-constraint violation, on either backend.
-pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error().is_some_and(|e| e.is_unique_violation())
+/// The unique constraint a failed write broke, by the name PostgreSQL gives it. SQLite names
+/// the columns instead ("UNIQUE constraint failed: machines.mac"), which map to the same names.
+pub fn unique_constraint(err: &sqlx::Error) -> Option<&'static str> {
+    let db = err.as_database_error().filter(|e| e.is_unique_violation())?;
+    const KNOWN: [(&str, &str); 5] = [
+        ("machines_mac_key", "machines.mac"),
+        ("users_username_key", "users.username"),
+        ("users_issuer_subject_key", "users.issuer, users.subject"),
+        ("role_bindings_subject_key", "role_bindings.subject_kind, role_bindings.subject"),
+        ("api_tokens_hash_key", "api_tokens.token_hash"),
+    ];
+    match db.constraint() {
+        Some(name) => KNOWN.iter().find(|(known, _)| *known == name).map(|(known, _)| *known),
+        None => {
+            let columns = db.message().strip_prefix("UNIQUE constraint failed: ")?;
+            KNOWN.iter().find(|(_, cols)| *cols == columns).map(|(known, _)| *known)
+        }
+    }
+    .or(Some("unknown"))
 }
 
 #[cfg(test)]

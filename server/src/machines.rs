@@ -7,7 +7,10 @@ pub use import::{ParsedLine, parse_import};
 
 use crate::audit::{self, Event};
 use crate::background::Background;
-use crate::db::{Database, is_unique_violation};
+use crate::db::{Database, unique_constraint};
+
+/// The unique constraint on machines' MAC addresses.
+const MAC_KEY: &str = "machines_mac_key";
 use crate::error::{OrInternal, internal};
 use crate::jobs::{JobState, Jobs};
 use app::access::{Permission, Principal, authorize};
@@ -303,7 +306,7 @@ impl MachineStore {
             let inserted = Self::insert_machines(&mut tx, specs).await;
             match inserted {
                 Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => {
+                Err(e) if unique_constraint(&e) == Some(MAC_KEY) => {
                     return Err(AppError::Conflict {
                         message: "Another change added one of these MACs since the preview; nothing was imported. \
                                   Preview again."
@@ -435,7 +438,7 @@ impl MachineService for MachineStore {
             let mut tx = audit::begin(&self.db).await.or_internal()?;
             let id = match Self::insert_machines(&mut tx, std::slice::from_ref(&spec)).await {
                 Ok(ids) => ids[0],
-                Err(e) if is_unique_violation(&e) => return Err(mac_taken(&spec.mac)),
+                Err(e) if unique_constraint(&e) == Some(MAC_KEY) => return Err(mac_taken(&spec.mac)),
                 Err(e) => return Err(internal(e)),
             };
             audit::append(&mut tx, who, event.clone().target(id, &spec.mac)).await.or_internal()?;
@@ -476,7 +479,7 @@ impl MachineService for MachineStore {
                     )));
                 }
                 Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Err(mac_taken(&spec.mac)),
+                Err(e) if unique_constraint(&e) == Some(MAC_KEY) => return Err(mac_taken(&spec.mac)),
                 Err(e) => return Err(internal(e)),
             }
             sqlx::query("DELETE FROM machine_labels WHERE machine_id = $1")

@@ -31,8 +31,3 @@ pub trait AccessService: Send + Sync + 'static {
 }
 
 pub type SharedAccessService = Arc<dyn AccessService>;
-
-pub fn access_service() -> Result<SharedAccessService, AppError> {
-    leptos::prelude::use_context::<SharedAccessService>()
-        .ok_or_else(|| AppError::Internal { request_id: "no access service in context".into() })
-}

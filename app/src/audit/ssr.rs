@@ -13,8 +13,3 @@ pub trait AuditService: Send + Sync + 'static {
 }
 
 pub type SharedAuditService = Arc<dyn AuditService>;
-
-pub fn audit_service() -> Result<SharedAuditService, AppError> {
-    leptos::prelude::use_context::<SharedAuditService>()
-        .ok_or_else(|| AppError::Internal { request_id: "no audit service in context".into() })
-}

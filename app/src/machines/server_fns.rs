@@ -6,63 +6,56 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use std::collections::BTreeMap;
 
-/// Runs one service call for the current caller and maps its error onto the response status.
-#[cfg(feature = "ssr")]
-macro_rules! call_service {
-    (|$svc:ident, $who:ident| $body:expr) => {{
-        use super::ssr::{machine_service, principal, with_status};
-        with_status(
-            async {
-                let $svc = machine_service()?;
-                let $who = principal().await?;
-                $body.await
-            }
-            .await,
-        )
-    }};
-}
-
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_machines")]
 pub async fn list_machines(query: MachineQuery) -> Result<MachinePage, AppError> {
-    call_service!(|svc, who| svc.list(&who, query))
+    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.list(&who, query).await }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "get_machine")]
 pub async fn get_machine(id: i64) -> Result<Machine, AppError> {
-    call_service!(|svc, who| svc.get(&who, id))
+    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.get(&who, id).await }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "create_machine")]
 pub async fn create_machine(input: MachineInput) -> Result<Machine, AppError> {
-    call_service!(|svc, who| svc.create(&who, input))
+    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.create(&who, input).await }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "update_machine")]
 pub async fn update_machine(id: i64, input: MachineInput) -> Result<Machine, AppError> {
-    call_service!(|svc, who| svc.update(&who, id, input))
+    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.update(&who, id, input).await })
+        .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "delete_machines")]
 pub async fn delete_machines(ids: Vec<i64>) -> Result<u64, AppError> {
-    call_service!(|svc, who| svc.delete(&who, ids))
+    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.delete(&who, ids).await }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "add_machine_labels")]
 pub async fn add_machine_labels(ids: Vec<i64>, labels: BTreeMap<String, String>) -> Result<u64, AppError> {
-    call_service!(|svc, who| svc.add_labels(&who, ids, labels))
+    crate::ssr::call(
+        |svc: super::ssr::SharedMachineService, who| async move { svc.add_labels(&who, ids, labels).await },
+    )
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "start_import")]
 pub async fn start_import(format: ImportFormat, text: String) -> Result<String, AppError> {
-    call_service!(|svc, who| svc.start_import(&who, format, text))
+    crate::ssr::call(
+        |svc: super::ssr::SharedMachineService, who| async move { svc.start_import(&who, format, text).await },
+    )
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "poll_import")]
 pub async fn poll_import(job: String) -> Result<ImportProgress, AppError> {
-    call_service!(|svc, who| svc.import_progress(&who, job))
+    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.import_progress(&who, job).await })
+        .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "commit_import")]
 pub async fn commit_import(job: String) -> Result<(), AppError> {
-    call_service!(|svc, who| svc.commit_import(&who, job))
+    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.commit_import(&who, job).await })
+        .await
 }

@@ -41,24 +41,3 @@ pub trait MachineService: Send + Sync + 'static {
 
 /// The service, as the server puts it into each request's context.
 pub type SharedMachineService = Arc<dyn MachineService>;
-
-pub fn machine_service() -> Result<SharedMachineService, AppError> {
-    leptos::prelude::use_context::<SharedMachineService>()
-        .ok_or_else(|| AppError::Internal { request_id: "no machine service in context".into() })
-}
-
-/// The caller, as the console middleware resolved it for this request.
-pub async fn principal() -> Result<Principal, AppError> {
-    leptos_axum::extract::<axum::Extension<Principal>>()
-        .await
-        .map(|axum::Extension(p)| p)
-        .map_err(|_| AppError::Forbidden { message: "This request carries no identity.".into() })
-}
-
-/// Passes a result through, setting the HTTP status of the response to the error's status.
-pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    if let Err(err) = &result {
-        crate::error::set_response_status(err.status());
-    }
-    result
-}
