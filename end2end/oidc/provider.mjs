@@ -11,6 +11,8 @@
 // POST /test/users with {"groups": [...], "email_verified": bool} adds a user of its own for one
 // test and answers {"login", "password"}: tests that change a user's state touch nobody else.
 // With "login" naming such a user, it sets that user's groups instead.
+// POST /test/reject-client/CLIENT makes the token endpoint refuse that client (401
+// invalid_client), as after a client-secret rotation at the IdP.
 // POST /test/userinfo-fails/CLIENT makes the userinfo endpoint answer 503 to that client's tokens.
 // The scope "roles" releases the claim "roles" (like Keycloak's client roles): only when asked for.
 import Provider from 'oidc-provider';
@@ -34,6 +36,7 @@ const { privateKey } = await generateKeyPair('RS256', { extractable: true });
 const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-key', use: 'sig', alg: 'RS256' };
 const wrongAudience = new Set();
 const userinfoFails = new Set();
+const rejectedClients = new Set();
 
 const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
@@ -133,6 +136,12 @@ createServer(async (req, res) => {
       res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ login, password: users[login].password }));
       return;
     }
+    const reject = req.method === 'POST' && req.url.match(/^\/test\/reject-client\/([\w-]+)$/);
+    if (reject) {
+      rejectedClients.add(reject[1]);
+      res.writeHead(204).end();
+      return;
+    }
     const failUserinfo = req.method === 'POST' && req.url.match(/^\/test\/userinfo-fails\/([\w-]+)$/);
     if (failUserinfo) {
       userinfoFails.add(failUserinfo[1]);
@@ -148,6 +157,11 @@ createServer(async (req, res) => {
       }
     }
     const tokenClient = basicAuthClient(req.headers.authorization);
+    if (req.method === 'POST' && req.url === '/token' && rejectedClients.has(tokenClient)) {
+      res.writeHead(401, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: 'invalid_client', error_description: 'client authentication failed (test switch)' }));
+      return;
+    }
     if (req.method === 'POST' && req.url === '/token' && wrongAudience.has(tokenClient)) {
       // Re-sign the real answer's ID token with another audience.
       const chunks = [];

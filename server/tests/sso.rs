@@ -21,6 +21,7 @@ on_both_backends_with_own_app!(
     people_are_keyed_by_issuer_and_subject_not_by_name,
     a_refresh_brings_the_groups_the_idp_has_now,
     a_refresh_token_this_server_cannot_open_ends_the_session,
+    an_idp_that_refuses_pangea_itself_signs_nobody_out,
 );
 
 use app::access::{ConsoleRole, Principal};
@@ -502,4 +503,39 @@ async fn an_id_token_for_another_audience_is_refused(backend: Backend) {
         .unwrap();
     assert!(failure.summary.contains("some-other-client"), "{}", failure.summary);
     assert_eq!(failure.outcome, "denied");
+}
+
+/// After a client-secret rotation the IdP answers `invalid_client`: that says nothing about the
+/// person, so their session goes on (only `invalid_grant` ends one).
+async fn an_idp_that_refuses_pangea_itself_signs_nobody_out(backend: Backend) {
+    let issuer = issuer();
+    let app = spawn_with_sso(backend, &issuer, None).await;
+    let (olga, _) = sso_sign_in(&app, "olga", "olga-password").await;
+    app.state.access.bind(&Principal::cli(), "group", "pangea-operators", ConsoleRole::Operator).await.unwrap();
+    let client_id = app.state.oidc.as_ref().unwrap().client_id().to_string();
+    let res = reqwest::Client::new().post(format!("{issuer}/test/reject-client/{client_id}")).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let refreshed_at = || async {
+        sqlx::query_scalar::<_, String>("SELECT refreshed_at FROM user_sessions WHERE refresh_token <> ''")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap()
+    };
+    let before = refreshed_at().await;
+    // Requests go on; each may start a refresh, which the IdP now refuses.
+    let attempted = until(
+        async || {
+            let status = olga.get(app.at("/api/v1/machines")).send().await.unwrap().status();
+            assert_eq!(status, 200, "the session must go on");
+            refreshed_at().await
+        },
+        |at| *at != before,
+    )
+    .await;
+    assert_ne!(attempted, before, "a refresh was tried");
+    let idle = until(async || app.state.refreshing.lock().unwrap().is_empty(), |idle| *idle).await;
+    assert!(idle);
+    assert_eq!(olga.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200, "still signed in");
+    let records = pangea::audit::latest(&app.state.db, 20).await.unwrap();
+    assert!(!records.iter().any(|r| r.action == "session.revoked_by_idp"));
 }
