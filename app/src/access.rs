@@ -67,7 +67,13 @@ pub enum Identity {
     /// A person signed in with a local password (the break-glass admin).
     Local { user_id: i64, username: String },
     /// A person signed in through the OpenID provider.
-    Oidc { user_id: i64, username: String, groups: Vec<String> },
+    Oidc {
+        user_id: i64,
+        username: String,
+        groups: Vec<String>,
+        /// Why the groups are empty, when the IdP sent no groups claim at all.
+        groups_note: Option<String>,
+    },
     /// An API token.
     Token { token_id: i64, name: String },
     /// The `pangea` command line, run on the host with access to the database.
@@ -139,9 +145,14 @@ pub fn authorize(who: &Principal, permission: Permission) -> Result<(), AppError
         Some(role) => Err(AppError::Forbidden {
             message: format!("Your role ({}) does not allow this; ask an admin.", role.as_str()),
         }),
-        None => Err(AppError::Forbidden {
-            message: "You are signed in, but no role is bound to you or your groups; ask an admin.".into(),
-        }),
+        None => {
+            let mut message =
+                "You are signed in, but no role is bound to you or your groups; ask an admin.".to_string();
+            if let Identity::Oidc { groups_note: Some(note), .. } = &who.identity {
+                message = format!("{message} {note}");
+            }
+            Err(AppError::Forbidden { message })
+        }
     }
 }
 

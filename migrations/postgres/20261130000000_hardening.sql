@@ -2,6 +2,8 @@
 -- groups are a JSON array.
 ALTER TABLE users ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+-- Set when the IdP sent no groups claim at all: which claim was expected and which arrived.
+ALTER TABLE users ADD COLUMN groups_note TEXT NOT NULL DEFAULT '';
 UPDATE users SET groups = CASE WHEN groups = '' THEN '[]' ELSE to_json(string_to_array(groups, ','))::text END;
 CREATE UNIQUE INDEX users_issuer_subject_key ON users (issuer, subject) WHERE source = 'oidc' AND subject <> '';
 

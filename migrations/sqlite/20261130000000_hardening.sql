@@ -2,7 +2,10 @@
 -- groups are a JSON array.
 ALTER TABLE users ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN subject TEXT NOT NULL DEFAULT '';
-UPDATE users SET groups = CASE WHEN groups = '' THEN '[]' ELSE '["' || replace(groups, ',', '","') || '"]' END;
+-- Set when the IdP sent no groups claim at all: which claim was expected and which arrived.
+ALTER TABLE users ADD COLUMN groups_note TEXT NOT NULL DEFAULT '';
+-- json_quote escapes quotes and backslashes in the names; the commas between them become ",".
+UPDATE users SET groups = CASE WHEN groups = '' THEN '[]' ELSE '[' || replace(json_quote(groups), ',', '","') || ']' END;
 CREATE UNIQUE INDEX users_issuer_subject_key ON users (issuer, subject) WHERE source = 'oidc' AND subject <> '';
 
 

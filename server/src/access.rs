@@ -310,7 +310,7 @@ impl AccessStore {
             "issuer": identity.issuer,
             "subject": identity.subject,
             "groups": identity.groups,
-            "groups_claim_missing": identity.groups_claim_missing,
+            "groups_note": identity.groups_note,
         }));
         let result = async {
             let mut tx = audit::begin(&self.db).await.or_internal()?;
@@ -331,27 +331,30 @@ impl AccessStore {
                 Some(row) => {
                     let id: i64 = row.try_get("id").or_internal()?;
                     sqlx::query(
-                        "UPDATE users SET username = $1, groups = $2, last_login_at = $3, issuer = $4, subject = $5 WHERE id = $6",
+                        "UPDATE users SET username = $1, groups = $2, last_login_at = $3, issuer = $4, subject = $5, \
+                         groups_note = $6 WHERE id = $7",
                     )
                     .bind(&identity.username)
                     .bind(&groups)
                     .bind(&now)
                     .bind(&identity.issuer)
                     .bind(&identity.subject)
+                    .bind(identity.groups_note.clone().unwrap_or_default())
                     .bind(id)
                     .execute(&mut *tx)
                     .await
                     .map(|_| id)
                 }
                 None => sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO users (username, source, groups, created_at, last_login_at, issuer, subject) \
-                     VALUES ($1, 'oidc', $2, $3, $3, $4, $5) RETURNING id",
+                    "INSERT INTO users (username, source, groups, created_at, last_login_at, issuer, subject, groups_note) \
+                     VALUES ($1, 'oidc', $2, $3, $3, $4, $5, $6) RETURNING id",
                 )
                 .bind(&identity.username)
                 .bind(&groups)
                 .bind(&now)
                 .bind(&identity.issuer)
                 .bind(&identity.subject)
+                .bind(identity.groups_note.clone().unwrap_or_default())
                 .fetch_one(&mut *tx)
                 .await,
             };
@@ -377,7 +380,12 @@ impl AccessStore {
             }
             // The user and the record of their sign-in are written together.
             let principal = Principal {
-                identity: Identity::Oidc { user_id, username: identity.username.clone(), groups: identity.groups.clone() },
+                identity: Identity::Oidc {
+                    user_id,
+                    username: identity.username.clone(),
+                    groups: identity.groups.clone(),
+                    groups_note: identity.groups_note.clone(),
+                },
                 role: self.role_of(&identity.username, &identity.groups).await?,
                 ip: origin.ip,
                 user_agent: origin.user_agent.clone(),
@@ -406,14 +414,12 @@ impl AccessStore {
         let who = Principal::anonymous(origin.ip, origin.user_agent.clone());
         let failure = AppError::Unauthorized { message: error.to_string() };
         let event = Event::new("session.login", "user").summary(json!({ "method": "oidc" }));
-        if let Err(e) = audit::record(&self.db, &who, event.failed(&failure)).await {
-            tracing::error!(error = %e, "could not record a failed sign-in");
-        }
+        audit::record_refusal(&self.db, &who, event.failed(&failure)).await;
     }
 
     /// The principal of a signed-in user, or `None` when the user is gone or disabled.
     pub async fn principal_for_user(&self, user_id: i64, origin: &Origin) -> Result<Option<Principal>, AppError> {
-        let Some(row) = sqlx::query("SELECT username, source, groups, disabled FROM users WHERE id = $1")
+        let Some(row) = sqlx::query("SELECT username, source, groups, groups_note, disabled FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(self.db.pool())
             .await
@@ -435,7 +441,8 @@ impl AccessStore {
         let identity = if source == "local" {
             Identity::Local { user_id, username }
         } else {
-            Identity::Oidc { user_id, username, groups }
+            let note: String = row.try_get("groups_note").or_internal()?;
+            Identity::Oidc { user_id, username, groups, groups_note: Some(note).filter(|n| !n.is_empty()) }
         };
         Ok(Some(Principal { identity, role, ip: origin.ip, user_agent: origin.user_agent.clone() }))
     }
@@ -741,6 +748,18 @@ impl AccessStore {
     /// A refresh that could not reach the IdP is next tried after another `every`.
     pub async fn claim_refresh(&self, session_id: &str, every: Duration) -> Result<Option<String>, AppError> {
         let due_before = crate::db::timestamp(time::OffsetDateTime::now_utc() - every);
+        // A read first: most requests find no refresh due, and must not take a write lock.
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM user_sessions WHERE session_id = $1 AND refresh_token <> '' AND refreshed_at <= $2",
+        )
+        .bind(session_id)
+        .bind(&due_before)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?;
+        if due.is_none() {
+            return Ok(None);
+        }
         sqlx::query_scalar::<_, String>(
             "UPDATE user_sessions SET refreshed_at = $1 \
              WHERE session_id = $2 AND refresh_token <> '' AND refreshed_at <= $3 RETURNING refresh_token",

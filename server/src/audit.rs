@@ -136,7 +136,8 @@ impl RefusalLimiter {
     pub fn admit(&self, ip: Option<std::net::IpAddr>, actor: String) -> Option<u64> {
         let now = std::time::Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        windows.retain(|_, w| now.duration_since(w.start).as_secs() < 60 || w.skipped > 0);
+        // A caller's skipped count is kept for ten minutes, for its next recorded refusal.
+        windows.retain(|_, w| now.duration_since(w.start).as_secs() < if w.skipped > 0 { 600 } else { 60 });
         let window = windows.entry((ip, actor)).or_insert(RefusalWindow { start: now, written: 0, skipped: 0 });
         if now.duration_since(window.start).as_secs() >= 60 {
             (window.start, window.written) = (now, 0);
@@ -410,6 +411,12 @@ pub async fn verify_with_checkpoint(db: &Database, checkpoint: &Checkpoint) -> R
 /// Walks the whole chain in order, in pages, in constant memory. Returns the number of records.
 pub async fn verify(db: &Database) -> Result<i64, ChainError> {
     let read = |e: sqlx::Error| ChainError::Read(e.to_string());
+    // The walk starts at id 1: a row slipped in below it would be outside the chain.
+    let below: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(id) FROM audit_log WHERE id < 1").fetch_one(db.pool()).await.map_err(read)?;
+    if let Some(id) = below {
+        return Err(ChainError::Broken { id, expected_after: 0 });
+    }
     let (mut last_id, mut last_hash) = (0i64, GENESIS.to_string());
     loop {
         let rows = sqlx::query("SELECT * FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000")

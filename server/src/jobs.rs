@@ -66,9 +66,15 @@ fn lease_until() -> String {
     crate::db::timestamp(time::OffsetDateTime::now_utc() + LEASE)
 }
 
-/// Whom a job belongs to, as the audit log names them.
+/// Whom a job belongs to: a user by id (names can change hands), a token by id.
 pub fn owner_of(who: &Principal) -> String {
-    who.actor()
+    use app::access::Identity;
+    match &who.identity {
+        Identity::Local { user_id, .. } | Identity::Oidc { user_id, .. } => format!("user:{user_id}"),
+        Identity::Token { token_id, .. } => format!("token:{token_id}"),
+        Identity::Cli { os_user } => format!("cli:{os_user}"),
+        Identity::Anonymous => "anonymous".into(),
+    }
 }
 
 impl Jobs {
@@ -120,6 +126,31 @@ impl Jobs {
         Ok(())
     }
 
+    /// Runs `work` for job `id`, renewing this replica's lease every 20 s meanwhile (a commit
+    /// may wait for locks longer than a lease lasts).
+    pub async fn holding_lease<T>(&self, id: &str, work: impl std::future::Future<Output = T>) -> T {
+        // Both run together: a renewal that waits for a lock never holds up the work.
+        let renew = async {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + LEASE / 3, LEASE / 3);
+            loop {
+                ticks.tick().await;
+                let renewed = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_holder = $3")
+                    .bind(lease_until())
+                    .bind(id)
+                    .bind(&self.replica)
+                    .execute(self.db.pool())
+                    .await;
+                if let Err(e) = renewed {
+                    tracing::warn!(error = %e, job = id, "could not renew a job's lease");
+                }
+            }
+        };
+        tokio::select! {
+            done = work => done,
+            never = renew => never,
+        }
+    }
+
     /// Ends a step: the job waits for a person, with `result` to show them.
     pub async fn wait(&self, id: &str, result: &str) -> Result<(), AppError> {
         self.end(id, "waiting", result, "").await
@@ -133,16 +164,18 @@ impl Jobs {
         self.end(id, "failed", "", &serde_json::to_string(error).unwrap_or_default()).await
     }
 
+    /// Ends this replica's run of a job (a job the sweeper already failed stays failed).
     async fn end(&self, id: &str, state: &str, result: &str, error: &str) -> Result<(), AppError> {
         sqlx::query(
             "UPDATE jobs SET state = $1, result = $2, error = $3, done = total, lease_holder = '', lease_until = '', \
-             updated_at = $4 WHERE id = $5",
+             updated_at = $4 WHERE id = $5 AND state = 'running' AND lease_holder = $6",
         )
         .bind(state)
         .bind(result)
         .bind(error)
         .bind(now())
         .bind(id)
+        .bind(&self.replica)
         .execute(self.db.pool())
         .await
         .or_internal()?;

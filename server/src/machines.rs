@@ -585,7 +585,7 @@ impl MachineService for MachineStore {
         let id = self.jobs.start(IMPORT_JOB, who, "check", 0, &input).await?;
         let (store, job) = (self.clone(), id.clone());
         self.background.spawn(async move {
-            let outcome = store.check_import_job(&job, &input).await;
+            let outcome = store.jobs.holding_lease(&job, store.check_import_job(&job, &input)).await;
             let ended = match outcome {
                 Ok(report) => store.jobs.wait(&job, &serde_json::to_string(&report).unwrap_or_default()).await,
                 Err(error) => store.jobs.fail(&job, &error).await,
@@ -636,7 +636,7 @@ impl MachineService for MachineStore {
         };
         let (store, who) = (self.clone(), who.clone());
         self.background.spawn(async move {
-            let outcome = store.commit_import_job(&who, &job, &input).await;
+            let outcome = store.jobs.holding_lease(&job, store.commit_import_job(&who, &job, &input)).await;
             let ended = match outcome {
                 Ok(report) => store.jobs.succeed(&job, &serde_json::to_string(&report).unwrap_or_default()).await,
                 Err(error) => store.jobs.fail(&job, &error).await,

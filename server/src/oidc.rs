@@ -134,9 +134,9 @@ pub struct OidcIdentity {
     pub subject: String,
     pub username: String,
     pub groups: Vec<String>,
-    /// Set when neither the ID token nor userinfo carried the groups claim: the claim names that
-    /// did arrive, so the "no role" page can say what the IdP sent.
-    pub groups_claim_missing: Option<Vec<String>>,
+    /// Set when neither the ID token nor userinfo carried the groups claim: says which claim
+    /// was expected and which arrived, for the "no role" message and the audit log.
+    pub groups_note: Option<String>,
 }
 
 /// What went wrong, in terms a person can act on; `code` goes into the login page's URL.
@@ -339,16 +339,27 @@ impl Oidc {
         }
         let username = claim_text(&all, username_claim).ok_or_else(|| OidcError::Claims(username_claim.to_string()))?;
         // An unverified email address could be anybody's: it must not name a Pangea user.
-        if username_claim == "email" && all.get("email_verified").and_then(|v| v.as_bool()) == Some(false) {
+        // Some IdPs send `"true"` as a string; a missing claim counts as unverified.
+        let verified = matches!(all.get("email_verified"), Some(serde_json::Value::Bool(true)))
+            || matches!(all.get("email_verified"), Some(serde_json::Value::String(s)) if s == "true");
+        if username_claim == "email" && !verified {
             return Err(OidcError::UnverifiedEmail(username));
         }
-        let (groups, groups_claim_missing) = match claim_list(&all, groups_claim) {
+        let (groups, groups_note) = match claim_list(&all, groups_claim) {
             Some(groups) => (groups, None),
-            None => (Vec::new(), Some(all.keys().cloned().collect())),
+            None => {
+                let arrived: Vec<&str> = all.keys().map(String::as_str).collect();
+                let note = format!(
+                    "Pangea expected your groups in the claim \"{groups_claim}\", but the identity provider sent only: {}. \
+                     An admin should check --oidc-groups-claim and the provider's claim mappers.",
+                    arrived.join(", ")
+                );
+                (Vec::new(), Some(note))
+            }
         };
         let refresh = token.refresh_token().map(|t| SecretString::from(t.secret().clone()));
         let issuer = claims.issuer().to_string();
-        Ok((OidcIdentity { issuer, subject, username, groups, groups_claim_missing }, refresh, idp_time))
+        Ok((OidcIdentity { issuer, subject, username, groups, groups_note }, refresh, idp_time))
     }
 
     /// Verifies an ID token: signature (re-fetching the JWKS once when the token names a key
@@ -413,10 +424,14 @@ impl Oidc {
         let rotated = response.refresh_token().map(|t| SecretString::from(t.secret().clone()));
         // A refreshed ID token has no nonce of ours to check.
         let no_nonce = |_: Option<&Nonce>| Ok(());
+        // The rotated refresh token is kept whatever the new ID token says: the old one is spent.
         let groups = match response.id_token() {
             Some(id_token) => match self.verified_claims(&provider, id_token, no_nonce).await {
                 Ok(claims) => claim_list(&claims_as_map(&claims), &self.settings.groups_claim),
-                Err(e) => return Refreshed::Unavailable(e.to_string()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a refreshed ID token failed verification; keeping the stored groups");
+                    None
+                }
             },
             None => None,
         };

@@ -23,6 +23,7 @@ on_both_backends!(
     a_checkpoint_catches_a_cut_tail_with_a_rolled_back_head,
     exports_are_audited_and_csv_cells_cannot_run_as_formulas,
     a_very_long_target_is_still_audited,
+    a_record_slipped_in_below_the_chain_is_caught,
 );
 
 async fn seed(app: &TestApp) -> Value {
@@ -328,4 +329,18 @@ async fn a_very_long_target_is_still_audited(app: TestApp) {
     assert_eq!(record.id, id);
     assert!(record.target_name.chars().count() <= 256 && record.target_name.starts_with("xxx"));
     assert_eq!(audit::verify(&app.state.db).await, Ok(id));
+}
+
+async fn a_record_slipped_in_below_the_chain_is_caught(app: TestApp) {
+    seed(&app).await;
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor, auth_method, roles, action, target_kind, target_id, target_name, \
+         outcome, summary, ip, user_agent, request_id, prev_hash, hash) \
+         VALUES (0, '2026-01-01T00:00:00.000000Z', 'admin', 'local', 'admin', 'machine.delete', 'machine', '1', 'x', \
+         'success', '', '', '', '', '', '')",
+    )
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(audit::verify(&app.state.db).await, Err(ChainError::Broken { id: 0, expected_after: 0 }));
 }

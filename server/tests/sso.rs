@@ -22,6 +22,7 @@ on_both_backends_with_own_app!(
     a_refresh_brings_the_groups_the_idp_has_now,
     a_refresh_token_this_server_cannot_open_ends_the_session,
     an_idp_that_refuses_pangea_itself_signs_nobody_out,
+    a_missing_groups_claim_is_named_with_the_claims_that_arrived,
 );
 
 use app::access::{ConsoleRole, Principal};
@@ -538,4 +539,21 @@ async fn an_idp_that_refuses_pangea_itself_signs_nobody_out(backend: Backend) {
     assert_eq!(olga.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200, "still signed in");
     let records = pangea::audit::latest(&app.state.db, 20).await.unwrap();
     assert!(!records.iter().any(|r| r.action == "session.revoked_by_idp"));
+}
+
+async fn a_missing_groups_claim_is_named_with_the_claims_that_arrived(backend: Backend) {
+    // "team" is in neither the ID token nor userinfo: olga signs in, with no role, and is told why.
+    let app = spawn_with_sso_claim(backend, "team").await;
+    let (olga, ended) = sso_sign_in(&app, "olga", "olga-password").await;
+    assert_eq!(ended.path(), "/machines", "ended at {ended}");
+    let res = olga
+        .post(app.at("/api/gui/list_machines"))
+        .header("origin", app.url.as_str())
+        .json(&json!({"query": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let message = res.json::<Value>().await.unwrap()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("\"team\"") && message.contains("email") && message.contains("groups"), "{message}");
 }

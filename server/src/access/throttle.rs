@@ -38,8 +38,20 @@ pub struct LoginThrottle {
     failures: Mutex<HashMap<String, Failures>>,
 }
 
+/// An address as the throttle counts it: IPv4 as it is, IPv6 by its /64 (one customer's
+/// network usually holds a whole /64, so single IPv6 addresses cost an attacker nothing).
+fn address_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 fn keys(username: &str, ip: Option<IpAddr>) -> [(String, Rule); 3] {
-    let ip = ip.map(|i| i.to_string()).unwrap_or_default();
+    let ip = ip.map(address_key).unwrap_or_default();
     [
         (format!("user-ip:{username}\u{0}{ip}"), PER_USER_AND_IP),
         (format!("ip:{ip}"), PER_IP),
@@ -177,6 +189,16 @@ mod tests {
             fail(&t, "admin", ip);
         }
         assert!(t.attempt("admin", ip).is_err());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let t = LoginThrottle::default();
+        for i in 1..=20u16 {
+            fail(&t, &format!("user{i}"), Some(IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, i])));
+        }
+        assert!(t.attempt("x", Some(IpAddr::from([0x2001, 0xdb8, 0, 1, 0xffff, 0, 0, 99]))).is_err());
+        assert!(t.attempt("x", Some(IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]))).is_ok());
     }
 
     #[test]

@@ -143,11 +143,20 @@ fn origin_of(auth: &crate::AuthSettings, peer: SocketAddr, headers: &HeaderMap) 
     let trusted = |ip: std::net::IpAddr| auth.trusted_proxies.iter().any(|range| range.contains(ip));
     let mut ip = peer.ip();
     if trusted(ip) {
-        let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-        let hops: Vec<std::net::IpAddr> =
-            forwarded.flat_map(|v| v.split(',')).filter_map(|hop| hop.trim().parse().ok()).collect();
-        if let Some(client) = hops.iter().rev().find(|hop| !trusted(**hop)).or(hops.first()) {
-            ip = *client;
+        let forwarded: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        // From the nearest hop outwards; a hop that is not a plain address ends the walk there
+        // (whatever lies beyond it came from the client, not from a proxy we trust).
+        for hop in forwarded.iter().rev() {
+            let Ok(hop) = hop.trim().parse::<std::net::IpAddr>() else { break };
+            ip = hop;
+            if !trusted(hop) {
+                break;
+            }
         }
     }
     Origin {
