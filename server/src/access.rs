@@ -326,38 +326,28 @@ impl AccessStore {
             .fetch_optional(&mut *tx)
             .await
             .or_internal()?;
-            let now = now();
-            let written = match &existing {
-                Some(row) => {
-                    let id: i64 = row.try_get("id").or_internal()?;
-                    sqlx::query(
-                        "UPDATE users SET username = $1, groups = $2, last_login_at = $3, issuer = $4, subject = $5, \
-                         groups_note = $6 WHERE id = $7",
-                    )
-                    .bind(&identity.username)
-                    .bind(&groups)
-                    .bind(&now)
-                    .bind(&identity.issuer)
-                    .bind(&identity.subject)
-                    .bind(identity.groups_note.clone().unwrap_or_default())
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map(|_| id)
+            // The same six values either update the user found or make a new one.
+            let sql = match &existing {
+                Some(_) => {
+                    "UPDATE users SET username = $1, groups = $2, last_login_at = $3, issuer = $4, subject = $5, \
+                     groups_note = $6 WHERE id = $7 RETURNING id"
                 }
-                None => sqlx::query_scalar::<_, i64>(
+                None => {
                     "INSERT INTO users (username, source, groups, created_at, last_login_at, issuer, subject, groups_note) \
-                     VALUES ($1, 'oidc', $2, $3, $3, $4, $5, $6) RETURNING id",
-                )
+                     VALUES ($1, 'oidc', $2, $3, $3, $4, $5, $6) RETURNING id"
+                }
+            };
+            let mut query = sqlx::query_scalar::<_, i64>(sql)
                 .bind(&identity.username)
                 .bind(&groups)
-                .bind(&now)
+                .bind(now())
                 .bind(&identity.issuer)
                 .bind(&identity.subject)
-                .bind(identity.groups_note.clone().unwrap_or_default())
-                .fetch_one(&mut *tx)
-                .await,
-            };
+                .bind(identity.groups_note.clone().unwrap_or_default());
+            if let Some(row) = &existing {
+                query = query.bind(row.try_get::<i64, _>("id").or_internal()?);
+            }
+            let written = query.fetch_one(&mut *tx).await;
             let user_id = match written {
                 Ok(id) => id,
                 Err(e) if crate::db::unique_constraint(&e) == Some("users_username_key") => {

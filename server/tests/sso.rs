@@ -56,6 +56,20 @@ async fn register_client(issuer: &str, redirect: &str) -> (String, String) {
 }
 
 async fn spawn_with_sso(backend: Backend, issuer_url: &str, secret_override: Option<&str>) -> TestApp {
+    spawn_with_sso_as(backend, issuer_url, secret_override, "groups").await
+}
+
+/// A console whose groups come from `groups_claim`, at the test IdP.
+async fn spawn_with_sso_claim(backend: Backend, groups_claim: &str) -> TestApp {
+    spawn_with_sso_as(backend, &issuer(), None, groups_claim).await
+}
+
+async fn spawn_with_sso_as(
+    backend: Backend,
+    issuer_url: &str,
+    secret_override: Option<&str>,
+    groups_claim: &str,
+) -> TestApp {
     spawn_app_with(backend, async |config| {
         let redirect = config.public_url.join("/auth/oidc/callback").unwrap();
         let (client_id, secret) = if issuer_for_registration(issuer_url) {
@@ -71,7 +85,7 @@ async fn spawn_with_sso(backend: Backend, issuer_url: &str, secret_override: Opt
             post_logout_url: config.public_url.join("/login?signed_out=1").unwrap(),
             extra_scopes: vec![],
             username_claim: "email".into(),
-            groups_claim: "groups".into(),
+            groups_claim: groups_claim.into(),
             refresh_every: std::time::Duration::ZERO,
         });
     })
@@ -108,39 +122,14 @@ async fn until<T, F: AsyncFn() -> T>(probe: F, done: impl Fn(&T) -> bool) -> T {
     answer
 }
 
-async fn role_of(app: &TestApp, client: &reqwest::Client) -> Value {
-    let me: Value = client
-        .post(app.at("/api/gui/current_user"))
-        .header("origin", app.url.as_str())
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    me["role"].clone()
+/// Who the console says `client` is.
+async fn me(app: &TestApp, client: &reqwest::Client) -> Value {
+    let res = client.post(app.at("/api/gui/current_user")).header("origin", app.url.as_str()).json(&json!({}));
+    res.send().await.unwrap().json().await.unwrap()
 }
 
-async fn spawn_with_sso_claim(backend: Backend, groups_claim: &str) -> TestApp {
-    let issuer = issuer();
-    let claim = groups_claim.to_string();
-    spawn_app_with(backend, async |config| {
-        let redirect = config.public_url.join("/auth/oidc/callback").unwrap();
-        let (client_id, secret) = register_client(&issuer, redirect.as_str()).await;
-        config.oidc = Some(OidcSettings {
-            issuer: issuer.parse().unwrap(),
-            client_id,
-            client_secret: SecretString::from(secret),
-            redirect_url: redirect,
-            post_logout_url: config.public_url.join("/login?signed_out=1").unwrap(),
-            extra_scopes: vec![],
-            username_claim: "email".into(),
-            groups_claim: claim,
-            refresh_every: std::time::Duration::ZERO,
-        });
-    })
-    .await
+async fn role_of(app: &TestApp, client: &reqwest::Client) -> Value {
+    me(app, client).await["role"].clone()
 }
 
 async fn fail_userinfo(app: &TestApp) {
@@ -274,17 +263,7 @@ async fn a_person_signs_in_through_the_idp_with_the_role_of_their_group(backend:
     let app = spawn_with_sso(backend, &issuer, None).await;
     let (alice, ended) = sso_sign_in(&app, "alice", "alice-password").await;
     assert_eq!(ended.path(), "/machines", "ended at {ended}");
-    let me: Value = alice
-        .post(app.at("/api/gui/current_user"))
-        .header("origin", app.url.as_str())
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(me, json!({"name": "alice@example.com", "role": "admin", "method": "oidc"}));
+    assert_eq!(me(&app, &alice).await, json!({"name": "alice@example.com", "role": "admin", "method": "oidc"}));
     let login = pangea::audit::latest(&app.state.db, 5)
         .await
         .unwrap()
