@@ -18,7 +18,7 @@ use components::toast::ToastProvider;
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Redirect, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{Lazy, LazyRoute, lazy_route, path};
 
 /// The document around every page. On the server it also sets the Content-Security-Policy,
 /// whose script nonce is the one the hydration scripts carry.
@@ -67,6 +67,33 @@ pub fn content_security_policy(nonce: &str, idp_origin: Option<&str>) -> String 
     )
 }
 
+// Each area's pages load their code on first visit (cargo leptos build --split), so a first
+// page fetches the shell and its own page, not every page of the console.
+macro_rules! lazy_page {
+    ($route:ident, $page:path) => {
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                $page().into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(MachineListPage, pages::machines::list::MachineList);
+lazy_page!(NewMachinePage, pages::machines::form::NewMachine);
+lazy_page!(ImportPage, pages::machines::import::ImportMachines);
+lazy_page!(EditMachinePage, pages::machines::form::EditMachine);
+lazy_page!(AccessRoute, pages::access::AccessPage);
+lazy_page!(AuditLogPage, pages::audit::AuditLog);
+lazy_page!(AuditDetailPage, pages::audit::AuditDetail);
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -78,13 +105,13 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=pages::not_found::NotFound>
                         <Route path=path!("/") view=|| view! { <Redirect path="/machines" /> } />
                         <Route path=path!("/login") view=pages::login::Login />
-                        <Route path=path!("/machines") view=pages::machines::list::MachineList />
-                        <Route path=path!("/machines/new") view=pages::machines::form::NewMachine />
-                        <Route path=path!("/machines/import") view=pages::machines::import::ImportMachines />
-                        <Route path=path!("/machines/:id") view=pages::machines::form::EditMachine />
-                        <Route path=path!("/access") view=pages::access::AccessPage />
-                        <Route path=path!("/audit") view=pages::audit::AuditLog />
-                        <Route path=path!("/audit/:id") view=pages::audit::AuditDetail />
+                        <Route path=path!("/machines") view={Lazy::<MachineListPage>::new()} />
+                        <Route path=path!("/machines/new") view={Lazy::<NewMachinePage>::new()} />
+                        <Route path=path!("/machines/import") view={Lazy::<ImportPage>::new()} />
+                        <Route path=path!("/machines/:id") view={Lazy::<EditMachinePage>::new()} />
+                        <Route path=path!("/access") view={Lazy::<AccessRoute>::new()} />
+                        <Route path=path!("/audit") view={Lazy::<AuditLogPage>::new()} />
+                        <Route path=path!("/audit/:id") view={Lazy::<AuditDetailPage>::new()} />
                     </Routes>
                 </Layout>
             </ToastProvider>
