@@ -762,6 +762,16 @@ impl AccessStore {
         .or_internal()
     }
 
+    /// Whether a session is in the sessions list (it was not signed out elsewhere).
+    pub async fn session_listed(&self, session_id: &str) -> Result<bool, AppError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM user_sessions WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_optional(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(found.is_some())
+    }
+
     /// Notes that a session is in use (at most every quarter of the idle timeout).
     pub async fn touch_session(&self, session_id: &str) -> Result<(), AppError> {
         sqlx::query("UPDATE user_sessions SET last_seen_at = $1 WHERE session_id = $2")

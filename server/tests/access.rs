@@ -23,6 +23,7 @@ on_both_backends_with_own_app!(
     a_huge_anonymous_post_leaves_a_small_refusal_and_refusals_are_rate_limited,
     guesses_from_one_address_slow_that_address_not_the_admin_elsewhere,
     overlong_user_names_and_passwords_are_refused_before_any_check,
+    a_session_gone_from_the_sessions_list_is_signed_out,
 );
 
 use app::access::{ConsoleRole, Principal};
@@ -672,4 +673,13 @@ async fn overlong_user_names_and_passwords_are_refused_before_any_check(backend:
         .await
         .unwrap();
     assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?error=invalid"), "256 is allowed");
+}
+
+/// A request in flight when its session was ended elsewhere may save the session again; it is
+/// still over, because it is no longer in the sessions list.
+async fn a_session_gone_from_the_sessions_list_is_signed_out(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(app.get("/api/v1/machines").await.status(), 200);
+    sqlx::query("DELETE FROM user_sessions").execute(app.state.db.pool()).await.unwrap();
+    assert_eq!(app.get("/api/v1/machines").await.status(), 401);
 }

@@ -212,7 +212,17 @@ pub async fn resolve_principal(
                 {
                     tracing::warn!(error = %e, "could not note a session as in use");
                 }
-                state.access.principal_for_user(signed_in.user_id, &origin).await
+                // A session signed out elsewhere ("sign out everywhere", the IdP) is gone from the
+                // sessions list even if a request in flight saved it again: it counts as ended.
+                match session.id() {
+                    Some(id) if state.access.session_listed(&id).await.unwrap_or(false) => {
+                        state.access.principal_for_user(signed_in.user_id, &origin).await
+                    }
+                    _ => {
+                        let _ = session.sign_out().await;
+                        Ok(None)
+                    }
+                }
             }
             None => Ok(None),
         };
