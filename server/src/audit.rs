@@ -216,6 +216,8 @@ pub fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {
 pub struct AuditTx {
     tx: Transaction<'static, Any>,
     key: ChainKey,
+    /// Whether this transaction holds the chain's lock yet.
+    locked: bool,
 }
 
 impl std::ops::Deref for AuditTx {
@@ -240,13 +242,29 @@ impl AuditTx {
 /// Opens a transaction holding the audit chain's lock (a no-op write to `audit_head`, which
 /// SQLite turns into its write lock and PostgreSQL into a row lock).
 pub async fn begin(db: &Database) -> Result<AuditTx, sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
-    sqlx::query("UPDATE audit_head SET last_id = last_id WHERE id = 1").execute(&mut *tx).await?;
-    Ok(AuditTx { tx, key: db.chain_key().clone() })
+    let mut tx = begin_unlocked(db).await?;
+    lock_chain(&mut tx).await?;
+    Ok(tx)
+}
+
+/// Opens a transaction that takes the chain's lock only when it appends its record: for long
+/// changes (a 50,000-machine import), so other people's audited changes wait only for the
+/// append and the commit, not for the whole change. (On SQLite every writer waits anyway.)
+pub async fn begin_unlocked(db: &Database) -> Result<AuditTx, sqlx::Error> {
+    Ok(AuditTx { tx: db.pool().begin().await?, key: db.chain_key().clone(), locked: false })
+}
+
+async fn lock_chain(tx: &mut AuditTx) -> Result<(), sqlx::Error> {
+    if !tx.locked {
+        sqlx::query("UPDATE audit_head SET last_id = last_id WHERE id = 1").execute(&mut *tx.tx).await?;
+        tx.locked = true;
+    }
+    Ok(())
 }
 
 /// Appends `event` by `who` inside `tx`.
 pub async fn append(tx: &mut AuditTx, who: &Principal, event: Event) -> Result<i64, sqlx::Error> {
+    lock_chain(tx).await?;
     let head = sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut **tx).await?;
     let mut record = Record {
         id: head.try_get::<i64, _>("last_id")? + 1,

@@ -302,7 +302,7 @@ impl MachineStore {
             "macs": specs.iter().map(|s| s.mac.to_string()).collect::<Vec<_>>(),
         }));
         let result = async {
-            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let mut tx = audit::begin_unlocked(&self.db).await.or_internal()?;
             let inserted = Self::insert_machines(&mut tx, specs).await;
             match inserted {
                 Ok(_) => {}

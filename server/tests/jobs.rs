@@ -12,6 +12,7 @@ on_both_backends!(
     an_import_job_is_seen_from_any_replica_and_by_its_owner_only,
     a_job_whose_replica_stopped_fails_and_wrote_nothing,
     a_large_import_commits_while_others_change_and_sign_in,
+    a_committing_import_holds_the_audit_chain_only_at_its_end,
 );
 
 fn csv(lines: u32, second_byte: u32) -> String {
@@ -124,4 +125,37 @@ async fn a_large_import_commits_while_others_change_and_sign_in(app: TestApp) {
     }
     assert_eq!(importing.await.unwrap(), 200);
     assert_eq!(app.count().await, 50_010);
+}
+
+/// On PostgreSQL a change made while a large import commits is recorded before the import is:
+/// the import takes the audit chain's lock only to append its own record. (SQLite has one
+/// writer at a time: there the change goes before or after the import, and succeeds.)
+async fn a_committing_import_holds_the_audit_chain_only_at_its_end(app: TestApp) {
+    let res = app.post_json("/api/gui/start_import", json!({"format": "auto", "text": csv(20_000, 5)})).await;
+    let job: String = res.json().await.unwrap();
+    assert_eq!(past(&app, &job, "checking").await["phase"], "previewed");
+    assert_eq!(app.post_json("/api/gui/commit_import", json!({"job": job})).await.status(), 200);
+    // Wait until the commit step is writing (it reports its total just before it starts).
+    for _ in 0..600 {
+        let total: i64 = sqlx::query_scalar("SELECT total FROM jobs WHERE id = $1 AND step = 'commit'")
+            .bind(&job)
+            .fetch_optional(app.state.db.pool())
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        if total > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let created = app.create(json!({"mac": "52:54:06:00:00:01"})).await;
+    assert_eq!(past(&app, &job, "committing").await["phase"], "committed");
+    let records = pangea::audit::latest(&app.state.db, 10).await.unwrap();
+    let id_of = |action: &str| records.iter().find(|r| r.action == action).map(|r| r.id).unwrap();
+    let (create, import) = (id_of("machine.create"), id_of("machine.import"));
+    if app.state.db.backend() == pangea::db::Backend::Postgres {
+        assert!(create < import, "the change did not wait for the import");
+    }
+    assert_eq!(created["mac"], "52:54:06:00:00:01");
+    assert_eq!(pangea::audit::verify(&app.state.db).await.map(|n| n > 0), Ok(true));
 }
