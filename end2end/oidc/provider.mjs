@@ -11,13 +11,21 @@
 // POST /test/users with {"groups": [...], "email_verified": bool} adds a user of its own for one
 // test and answers {"login", "password"}: tests that change a user's state touch nobody else.
 // With "login" naming such a user, it sets that user's groups instead.
+// POST /test/rotate-keys/CLIENT publishes a second signing key in the JWKS and signs that
+// client's ID tokens with it from then on, as a provider rotating its keys does.
 // POST /test/reject-client/CLIENT makes the token endpoint refuse that client (401
 // invalid_client), as after a client-secret rotation at the IdP.
 // POST /test/userinfo-fails/CLIENT makes the userinfo endpoint answer 503 to that client's tokens.
 // The scope "roles" releases the claim "roles" (like Keycloak's client roles): only when asked for.
 import Provider from 'oidc-provider';
 import { createServer } from 'node:http';
-import { SignJWT, decodeJwt, exportJWK, generateKeyPair } from 'jose';
+import { SignJWT, decodeJwt, exportJWK, generateKeyPair, importJWK } from 'jose';
+
+// The public half of a private JWK.
+const importPublic = async (jwk) => {
+  const { d, p, q, dp, dq, qi, ...pub } = jwk;
+  return importJWK({ ...pub, alg: 'RS256' }, 'RS256');
+};
 
 const [port, clientSecret, redirectUri, postLogoutUri] = process.argv.slice(2);
 const issuer = `http://127.0.0.1:${port}`;
@@ -35,6 +43,11 @@ const users = {
 const { privateKey } = await generateKeyPair('RS256', { extractable: true });
 const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-key', use: 'sig', alg: 'RS256' };
 const wrongAudience = new Set();
+// A second key, published and used only after POST /test/rotate-keys/CLIENT (a key rotation).
+const rotated = await generateKeyPair('RS256', { extractable: true });
+const rotatedPublic = { ...(await exportJWK(rotated.publicKey)), kid: 'rotated-key', use: 'sig', alg: 'RS256' };
+const signingPublic = { ...(await exportJWK(await importPublic(signingKey))), kid: 'test-key', use: 'sig', alg: 'RS256' };
+const rotatedClients = new Set();
 const userinfoFails = new Set();
 const rejectedClients = new Set();
 
@@ -162,8 +175,20 @@ createServer(async (req, res) => {
         .end(JSON.stringify({ error: 'invalid_client', error_description: 'client authentication failed (test switch)' }));
       return;
     }
-    if (req.method === 'POST' && req.url === '/token' && wrongAudience.has(tokenClient)) {
-      // Re-sign the real answer's ID token with another audience.
+    const rotate = req.method === 'POST' && req.url.match(/^\/test\/rotate-keys\/([\w-]+)$/);
+    if (rotate) {
+      rotatedClients.add(rotate[1]);
+      res.writeHead(204).end();
+      return;
+    }
+    if (req.method === 'GET' && req.url === '/jwks' && rotatedClients.size > 0) {
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify({ keys: [signingPublic, rotatedPublic] }));
+      return;
+    }
+    if (req.method === 'POST' && req.url === '/token' && (wrongAudience.has(tokenClient) || rotatedClients.has(tokenClient))) {
+      // Re-sign the real answer's ID token: for another audience, or with the rotated key.
+      const misaddressed = wrongAudience.has(tokenClient);
+      const [key, kid] = misaddressed ? [privateKey, 'test-key'] : [rotated.privateKey, 'rotated-key'];
       const chunks = [];
       const end = res.end.bind(res);
       res.write = (chunk) => { chunks.push(Buffer.from(chunk)); return true; };
@@ -171,8 +196,8 @@ createServer(async (req, res) => {
         if (chunk) chunks.push(Buffer.from(chunk));
         const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
         if (!body.id_token) return end(JSON.stringify(body));
-        const claims = { ...decodeJwt(body.id_token), aud: 'some-other-client' };
-        new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'test-key' }).sign(privateKey).then((idToken) => {
+        const claims = { ...decodeJwt(body.id_token), ...(misaddressed ? { aud: 'some-other-client' } : {}) };
+        new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid }).sign(key).then((idToken) => {
           const text = JSON.stringify({ ...body, id_token: idToken });
           res.setHeader('content-length', Buffer.byteLength(text));
           end(text);
@@ -180,6 +205,7 @@ createServer(async (req, res) => {
         return res;
       };
     }
+
     const disable = req.method === 'POST' && req.url.match(/^\/test\/disable\/(\w+)$/);
     if (disable && users[disable[1]]) {
       users[disable[1]].disabled = true;

@@ -23,6 +23,7 @@ on_both_backends_with_own_app!(
     a_refresh_token_this_server_cannot_open_ends_the_session,
     an_idp_that_refuses_pangea_itself_signs_nobody_out,
     a_missing_groups_claim_is_named_with_the_claims_that_arrived,
+    a_signing_key_rotated_at_the_idp_is_fetched_when_first_seen,
 );
 
 use app::access::{ConsoleRole, Principal};
@@ -535,4 +536,22 @@ async fn a_missing_groups_claim_is_named_with_the_claims_that_arrived(backend: B
     assert_eq!(res.status(), 403);
     let message = res.json::<Value>().await.unwrap()["message"].as_str().unwrap().to_string();
     assert!(message.contains("\"team\"") && message.contains("email") && message.contains("groups"), "{message}");
+}
+
+/// (The test IdP's key set is one for all its clients: once one test has rotated, a console
+/// started later sees both keys at its first discovery. The first of these tests to run in an
+/// IdP's life is the one that proves the re-fetch; it fails with `sso_token` without it.)
+async fn a_signing_key_rotated_at_the_idp_is_fetched_when_first_seen(backend: Backend) {
+    let issuer = issuer();
+    let app = spawn_with_sso(backend, &issuer, None).await;
+    // The first sign-in discovers the provider and caches its keys.
+    let (_, ended) = sso_sign_in(&app, "alice", "alice-password").await;
+    assert_eq!(ended.path(), "/machines");
+    let client_id = app.state.oidc.as_ref().unwrap().client_id().to_string();
+    let res = reqwest::Client::new().post(format!("{issuer}/test/rotate-keys/{client_id}")).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    // Now the ID token names a key the cached set lacks: Pangea fetches the keys again.
+    let (alice, ended) = sso_sign_in(&app, "alice", "alice-password").await;
+    assert_eq!(ended.path(), "/machines", "ended at {ended}");
+    assert_eq!(role_of(&app, &alice).await, "admin");
 }
