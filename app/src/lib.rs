@@ -123,5 +123,6 @@ pub fn App() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    // Lazy routes (split wasm) hydrate once their page's code has loaded.
+    leptos::mount::hydrate_lazy(App);
 }
