@@ -80,6 +80,7 @@ macro_rules! lazy_page {
             }
 
             fn view(_this: Self) -> AnyView {
+                components::layout::lazy_page_ready();
                 $page().into_any()
             }
         }

@@ -26,6 +26,12 @@ pub fn permission_for_page(path: &str) -> Option<Permission> {
     }
 }
 
+/// Whether the page at `path` loads its code lazily (every area but the login page).
+pub fn is_lazy_page(path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
+    ["/machines", "/access", "/audit"].iter().any(|area| path == *area || path.starts_with(&format!("{area}/")))
+}
+
 /// Percent-encodes a query-string value.
 pub fn urlencode(s: &str) -> String {
     s.bytes()
@@ -55,6 +61,8 @@ mod tests {
         assert_eq!(permission_for_page("/access"), None, "everyone's own sessions");
         assert_eq!(permission_for_page("/accessories"), None);
         assert_eq!(permission_for_page("/login"), None);
+        assert!(is_lazy_page("/machines?q=1") && is_lazy_page("/audit/3") && is_lazy_page("/access"));
+        assert!(!is_lazy_page("/login") && !is_lazy_page("/") && !is_lazy_page("/accessories"));
     }
 
     #[test]

@@ -49,11 +49,27 @@ fn Account() -> impl IntoView {
     }
 }
 
+/// Whether the first page, loaded lazily, has yet to hydrate (see [`lazy_page_ready`]).
+#[derive(Clone, Copy)]
+pub struct LazyPageWaiting(RwSignal<bool>);
+
+/// Called by a lazily loaded page's view: once it has hydrated, the page takes clicks.
+pub fn lazy_page_ready() {
+    if let Some(LazyPageWaiting(waiting)) = use_context::<LazyPageWaiting>() {
+        Effect::new(move |_| waiting.set(false));
+    }
+}
+
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     // Marks the page as hydrated, so browser tests (and people) never click a dead page.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
+    // A page whose code loads lazily hydrates after the frame: until it says so, the page is
+    // not ready for clicks.
+    let path = leptos_router::hooks::use_location().pathname.get_untracked();
+    let page_waiting = RwSignal::new(crate::pages::is_lazy_page(&path));
+    provide_context(LazyPageWaiting(page_waiting));
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="topbar">
@@ -64,7 +80,7 @@ pub fn Layout(children: Children) -> impl IntoView {
             <ThemeToggle />
             <Account />
         </header>
-        <main id="main" tabindex="-1" data-hydrated=move || hydrated.get().then_some("true")>
+        <main id="main" tabindex="-1" data-hydrated=move || (hydrated.get() && !page_waiting.get()).then_some("true")>
             <ErrorBoundary fallback=|errors| view! {
                 <div class="alert error" role="alert">
                     <h1>"This page failed"</h1>
