@@ -34,3 +34,7 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_owner_idx ON jobs (owner, created_at);
 CREATE INDEX jobs_lease_idx ON jobs (state, lease_until);
+
+-- Imports insert tens of thousands of rows: the trigram index takes them into its pending list
+-- and merges them in bulk, instead of one index update per row.
+ALTER INDEX machines_search_trgm_idx SET (fastupdate = on);

@@ -320,6 +320,16 @@ impl MachineStore {
             tx.commit().await.or_internal()
         }
         .await;
+        if result.is_ok() && self.db.backend() == crate::db::Backend::Postgres {
+            // The trigram index took the rows into its pending list (fast inserts); merging it
+            // now keeps substring searches from scanning that list.
+            if let Err(e) = sqlx::query("SELECT gin_clean_pending_list('machines_search_trgm_idx')::bigint")
+                .execute(self.db.pool())
+                .await
+            {
+                tracing::warn!(error = %e, "could not merge the search index's pending list");
+            }
+        }
         self.settle(who, event, result).await
     }
 
