@@ -388,11 +388,20 @@ impl AccessStore {
         settle(&self.db, &anonymous, event, result).await
     }
 
-    /// Keeps the groups the IdP named when it last refreshed a session.
-    pub async fn update_groups(&self, user_id: i64, groups: &[String]) -> Result<(), AppError> {
-        sqlx::query("UPDATE users SET groups = $1 WHERE id = $2 AND source = 'oidc'")
+    /// Keeps the groups the IdP named when it last refreshed a session, if the refreshed ID
+    /// token is about this user (same issuer and subject); otherwise changes nothing.
+    pub async fn update_groups(
+        &self,
+        user_id: i64,
+        issuer: &str,
+        subject: &str,
+        groups: &[String],
+    ) -> Result<(), AppError> {
+        sqlx::query("UPDATE users SET groups = $1 WHERE id = $2 AND source = 'oidc' AND issuer = $3 AND subject = $4")
             .bind(groups_json(groups))
             .bind(user_id)
+            .bind(issuer)
+            .bind(subject)
             .execute(self.db.pool())
             .await
             .or_internal()?;

@@ -108,7 +108,7 @@ pub struct OidcSettings {
 pub enum Refreshed {
     /// Still welcome. The IdP may have rotated the refresh token, and its new ID token may name
     /// the person's groups as they are now.
-    Valid { rotated: Option<SecretString>, groups: Option<Vec<String>> },
+    Valid { rotated: Option<SecretString>, groups: Option<Vec<String>>, subject: Option<String> },
     /// The IdP refused the grant (`invalid_grant`): the person was disabled there, or the grant
     /// revoked. Only this ends a session.
     Revoked(String),
@@ -215,6 +215,12 @@ impl Oidc {
         &self.settings.issuer
     }
 
+    /// The issuer as ID tokens name it (without the `/` URL parsing adds to a bare host).
+    pub fn issuer_text(&self) -> &str {
+        let text = self.settings.issuer.as_str();
+        if self.settings.issuer.path() == "/" { text.trim_end_matches('/') } else { text }
+    }
+
     /// The client id Pangea is registered under at the IdP.
     pub fn client_id(&self) -> &str {
         &self.settings.client_id
@@ -232,9 +238,7 @@ impl Oidc {
         }
         let unreachable = |detail: String| OidcError::Unreachable { issuer: self.settings.issuer.to_string(), detail };
         // URL parsing adds a "/" to a bare host; issuers are compared exactly, without it.
-        let text = self.settings.issuer.as_str();
-        let text = if self.settings.issuer.path() == "/" { text.trim_end_matches('/') } else { text };
-        let issuer = IssuerUrl::new(text.to_string()).map_err(|e| unreachable(e.to_string()))?;
+        let issuer = IssuerUrl::new(self.issuer_text().to_string()).map_err(|e| unreachable(e.to_string()))?;
         let metadata = Metadata::discover_async(issuer, &self.http).await.map_err(|e| unreachable(error_chain(&e)))?;
         let end_session = metadata.additional_metadata().end_session_endpoint.clone();
         let scopes_supported =
@@ -425,17 +429,20 @@ impl Oidc {
         // A refreshed ID token has no nonce of ours to check.
         let no_nonce = |_: Option<&Nonce>| Ok(());
         // The rotated refresh token is kept whatever the new ID token says: the old one is spent.
-        let groups = match response.id_token() {
+        let (groups, subject) = match response.id_token() {
             Some(id_token) => match self.verified_claims(&provider, id_token, no_nonce).await {
-                Ok(claims) => claim_list(&claims_as_map(&claims), &self.settings.groups_claim),
+                Ok(claims) => (
+                    claim_list(&claims_as_map(&claims), &self.settings.groups_claim),
+                    Some(claims.subject().to_string()),
+                ),
                 Err(e) => {
                     tracing::warn!(error = %e, "a refreshed ID token failed verification; keeping the stored groups");
-                    None
+                    (None, None)
                 }
             },
-            None => None,
+            None => (None, None),
         };
-        Refreshed::Valid { rotated, groups }
+        Refreshed::Valid { rotated, groups, subject }
     }
 
     /// Where to send the browser to end the IdP session too, when the IdP offers it.

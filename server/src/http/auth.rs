@@ -274,14 +274,15 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
     let (state, oidc, who) = (state.clone(), oidc.clone(), who.clone());
     state.background.clone().spawn(async move {
         match oidc.refresh(&token).await {
-            crate::oidc::Refreshed::Valid { rotated, groups } => {
+            crate::oidc::Refreshed::Valid { rotated, groups, subject } => {
                 if let Some(rotated) = rotated
                     && let Err(e) = state.access.keep_refresh_token(&session_id, &state.sealer.seal(&rotated)).await
                 {
                     tracing::error!(error = %e, "could not keep a rotated IdP refresh token");
                 }
-                if let (Some(groups), Some(user_id)) = (groups, who.user_id())
-                    && let Err(e) = state.access.update_groups(user_id, &groups).await
+                // Groups are taken only from a token about the same person.
+                if let (Some(groups), Some(subject), Some(user_id)) = (groups, subject, who.user_id())
+                    && let Err(e) = state.access.update_groups(user_id, oidc.issuer_text(), &subject, &groups).await
                 {
                     tracing::warn!(error = %e, "could not keep the groups from an IdP refresh");
                 }
