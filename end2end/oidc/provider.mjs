@@ -106,11 +106,13 @@ const page = (uid, error) => `<!doctype html><html lang="en"><head><meta charset
 <button type="submit" formaction="/interaction/${uid}/abort">Cancel</button>
 </form></main></body></html>`;
 
-const readForm = (req) => new Promise((resolve) => {
+const readBody = (req) => new Promise((resolve) => {
   let body = '';
   req.on('data', (c) => { body += c; });
-  req.on('end', () => resolve(new URLSearchParams(body)));
+  req.on('end', () => resolve(body));
 });
+const readForm = async (req) => new URLSearchParams(await readBody(req));
+const readJson = async (req) => { const text = await readBody(req); return text ? JSON.parse(text) : {}; };
 
 // The client id of an `Authorization: Basic` header, or '' for any other header (a userinfo call
 // carries `Bearer`, which is not base64 of "id:secret").
@@ -131,11 +133,7 @@ createServer(async (req, res) => {
       return;
     }
     if (req.method === 'POST' && req.url === '/test/users') {
-      const body = await new Promise((resolve) => {
-        let text = '';
-        req.on('data', (c) => { text += c; });
-        req.on('end', () => resolve(text ? JSON.parse(text) : {}));
-      });
+      const body = await readJson(req);
       if (body.login && users[body.login]?.forTest) {
         users[body.login].groups = body.groups ?? [];
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ login: body.login }));

@@ -122,6 +122,9 @@ test('keyboard alone adds a machine', async ({ page }) => {
   await page.keyboard.press('Enter');
   await expect(page).toHaveURL(/\/machines\/new$/);
   await expect(page.locator('main[data-hydrated="true"]')).toBeAttached();
+  // After a client-side navigation the form appears once the page's code has loaded and the
+  // role check has answered: a person waits for it too.
+  await expect(page.locator('#machine-mac')).toBeVisible();
   for (let i = 0; i < 15; i++) {
     await page.keyboard.press('Tab');
     if ((await page.evaluate(() => document.activeElement?.id)) === 'machine-mac') break;
