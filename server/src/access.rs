@@ -914,4 +914,44 @@ mod tests {
         assert!(!password_matches(&SecretString::from("wrong"), &hash));
         assert!(!password_matches(&password, "not a hash"));
     }
+
+    /// A password check must leave the async worker free: on a single-threaded runtime the
+    /// check's future is still pending after its first poll, and the hashing ran on another thread.
+    #[tokio::test(flavor = "current_thread")]
+    async fn password_checks_leave_the_async_worker_free() {
+        use futures::FutureExt;
+        let password = SecretString::from("correct horse");
+        let stored = hash_password(&password).unwrap();
+        let mut check = std::pin::pin!(check_password(&password, stored.clone()));
+        assert!(check.as_mut().now_or_never().is_none(), "the check finished inside its first poll: it ran on the async worker");
+        assert!(check.await.unwrap());
+        let mut hashing = std::pin::pin!(hash_password_off_workers(&password));
+        assert!(hashing.as_mut().now_or_never().is_none(), "hashing finished inside its first poll");
+        assert!(password_matches(&password, &hashing.await.unwrap()));
+
+        let caller = std::thread::current().id();
+        let worker = off_the_async_workers(move || std::thread::current().id()).await.unwrap();
+        assert_ne!(worker, caller);
+    }
+
+    /// A burst of sign-ins runs at most two Argon2 computations at once (19 MiB each).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_two_password_checks_run_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static RUNNING: AtomicUsize = AtomicUsize::new(0);
+        static MOST: AtomicUsize = AtomicUsize::new(0);
+        let checks = (0..8).map(|_| {
+            tokio::spawn(off_the_async_workers(|| {
+                let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+                MOST.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                RUNNING.fetch_sub(1, Ordering::SeqCst);
+            }))
+        });
+        for check in checks.collect::<Vec<_>>() {
+            check.await.unwrap().unwrap();
+        }
+        assert!(MOST.load(Ordering::SeqCst) <= 2, "{} ran at once", MOST.load(Ordering::SeqCst));
+        assert!(MOST.load(Ordering::SeqCst) >= 1);
+    }
 }
