@@ -16,6 +16,8 @@
 // POST /test/reject-client/CLIENT makes the token endpoint refuse that client (401
 // invalid_client), as after a client-secret rotation at the IdP.
 // POST /test/userinfo-fails/CLIENT makes the userinfo endpoint answer 503 to that client's tokens.
+// POST /test/other-subject/CLIENT makes the token endpoint answer that client with ID tokens about
+// another subject ("someone-else"), as a broken IdP might on a refresh.
 // The scope "roles" releases the claim "roles" (like Keycloak's client roles): only when asked for.
 import Provider from 'oidc-provider';
 import { createServer } from 'node:http';
@@ -50,6 +52,7 @@ const signingPublic = { ...(await exportJWK(await importPublic(signingKey))), ki
 const rotatedClients = new Set();
 const userinfoFails = new Set();
 const rejectedClients = new Set();
+const otherSubject = new Set();
 
 const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
@@ -173,6 +176,12 @@ createServer(async (req, res) => {
         .end(JSON.stringify({ error: 'invalid_client', error_description: 'client authentication failed (test switch)' }));
       return;
     }
+    const resubject = req.method === 'POST' && req.url.match(/^\/test\/other-subject\/([\w-]+)$/);
+    if (resubject) {
+      otherSubject.add(resubject[1]);
+      res.writeHead(204).end();
+      return;
+    }
     const rotate = req.method === 'POST' && req.url.match(/^\/test\/rotate-keys\/([\w-]+)$/);
     if (rotate) {
       rotatedClients.add(rotate[1]);
@@ -183,10 +192,11 @@ createServer(async (req, res) => {
       res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify({ keys: [signingPublic, rotatedPublic] }));
       return;
     }
-    if (req.method === 'POST' && req.url === '/token' && (wrongAudience.has(tokenClient) || rotatedClients.has(tokenClient))) {
-      // Re-sign the real answer's ID token: for another audience, or with the rotated key.
+    const resigned = [wrongAudience, rotatedClients, otherSubject].some((switched) => switched.has(tokenClient));
+    if (req.method === 'POST' && req.url === '/token' && resigned) {
+      // Re-sign the real answer's ID token: for another audience or subject, or with the rotated key.
       const misaddressed = wrongAudience.has(tokenClient);
-      const [key, kid] = misaddressed ? [privateKey, 'test-key'] : [rotated.privateKey, 'rotated-key'];
+      const [key, kid] = rotatedClients.has(tokenClient) ? [rotated.privateKey, 'rotated-key'] : [privateKey, 'test-key'];
       const chunks = [];
       const end = res.end.bind(res);
       res.write = (chunk) => { chunks.push(Buffer.from(chunk)); return true; };
@@ -194,7 +204,11 @@ createServer(async (req, res) => {
         if (chunk) chunks.push(Buffer.from(chunk));
         const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
         if (!body.id_token) return end(JSON.stringify(body));
-        const claims = { ...decodeJwt(body.id_token), ...(misaddressed ? { aud: 'some-other-client' } : {}) };
+        const claims = {
+          ...decodeJwt(body.id_token),
+          ...(misaddressed ? { aud: 'some-other-client' } : {}),
+          ...(otherSubject.has(tokenClient) ? { sub: 'someone-else' } : {}),
+        };
         new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid }).sign(key).then((idToken) => {
           const text = JSON.stringify({ ...body, id_token: idToken });
           res.setHeader('content-length', Buffer.byteLength(text));

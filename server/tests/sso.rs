@@ -20,6 +20,7 @@ on_both_backends_with_own_app!(
     an_unverified_email_cannot_name_a_user,
     people_are_keyed_by_issuer_and_subject_not_by_name,
     a_refresh_brings_the_groups_the_idp_has_now,
+    a_refresh_about_another_subject_leaves_the_groups_alone,
     a_refresh_token_this_server_cannot_open_ends_the_session,
     an_idp_that_refuses_pangea_itself_signs_nobody_out,
     a_missing_groups_claim_is_named_with_the_claims_that_arrived,
@@ -226,6 +227,46 @@ async fn a_refresh_brings_the_groups_the_idp_has_now(backend: Backend) {
     assert_eq!(moved.status(), 200);
     let role = until(|| role_of(&app, &client), |r| *r == "admin").await;
     assert_eq!(role, "admin", "the groups of the refreshed ID token replace the old ones");
+}
+
+/// A refreshed ID token about somebody else (a broken IdP) must not hand its groups to this person.
+async fn a_refresh_about_another_subject_leaves_the_groups_alone(backend: Backend) {
+    let issuer = issuer();
+    let app = spawn_with_sso(backend, &issuer, None).await;
+    let (login, password) = test_user(&issuer, json!({"groups": ["pangea-viewers"]})).await;
+    app.state.access.bind(&Principal::cli(), "group", "pangea-viewers", ConsoleRole::Viewer).await.unwrap();
+    let (client, _) = sso_sign_in(&app, &login, &password).await;
+    let idle = until(async || app.state.refreshing.lock().unwrap().is_empty(), |idle| *idle).await;
+    assert!(idle);
+    let client_id = app.state.oidc.as_ref().unwrap().client_id().to_string();
+    let res = reqwest::Client::new().post(format!("{issuer}/test/other-subject/{client_id}")).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let moved = reqwest::Client::new()
+        .post(format!("{issuer}/test/users"))
+        .json(&json!({"login": login, "groups": ["pangea-admins"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 200);
+    let refreshed_at = || async {
+        sqlx::query_scalar::<_, String>("SELECT refreshed_at FROM user_sessions WHERE refresh_token <> ''")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap()
+    };
+    let before = refreshed_at().await;
+    let attempted = until(
+        async || {
+            assert_eq!(role_of(&app, &client).await, "viewer");
+            refreshed_at().await
+        },
+        |at| *at != before,
+    )
+    .await;
+    assert_ne!(attempted, before, "a refresh was tried");
+    let idle = until(async || app.state.refreshing.lock().unwrap().is_empty(), |idle| *idle).await;
+    assert!(idle);
+    assert_eq!(role_of(&app, &client).await, "viewer", "the groups of a token about someone else are not taken");
 }
 
 async fn a_refresh_token_this_server_cannot_open_ends_the_session(backend: Backend) {
