@@ -12,6 +12,7 @@ pub mod http;
 pub mod jobs;
 pub mod machines;
 pub mod oidc;
+pub mod provisioner;
 pub mod secrets;
 pub mod session;
 pub mod telemetry;
