@@ -43,8 +43,8 @@ impl ConsoleRole {
     /// GUI's controls) asks this.
     pub fn allows(self, permission: Permission) -> bool {
         match permission {
-            Permission::ViewMachines => true,
-            Permission::ChangeMachines => self >= ConsoleRole::Operator,
+            Permission::ViewMachines | Permission::ViewProvisioning => true,
+            Permission::ChangeMachines | Permission::ChangeProvisioning => self >= ConsoleRole::Operator,
             Permission::ViewAudit | Permission::ManageAccess => self == ConsoleRole::Admin,
         }
     }
@@ -55,6 +55,9 @@ impl ConsoleRole {
 pub enum Permission {
     ViewMachines,
     ChangeMachines,
+    /// Profiles, groups and templates, and what a machine would get.
+    ViewProvisioning,
+    ChangeProvisioning,
     ViewAudit,
     ManageAccess,
 }

@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// Address machines boot from (iPXE, Ignition) [default: 127.0.0.1:8080]
     #[arg(long, env = "PANGEA_BOOT_LISTEN")]
     pub boot_listen: Option<SocketAddr>,
+    /// Files machines fetch from the boot listener under /assets/ (kernels, initrds, images)
+    /// [default: DATA_DIR/assets]
+    #[arg(long, env = "PANGEA_ASSETS_DIR")]
+    pub assets_dir: Option<PathBuf>,
     /// Log output [default: human]
     #[arg(long, env = "PANGEA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -212,6 +216,7 @@ struct FileConfig {
     database_url_file: Option<PathBuf>,
     listen: Option<SocketAddr>,
     boot_listen: Option<SocketAddr>,
+    assets_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
     site_root: Option<PathBuf>,
 }
@@ -262,6 +267,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub boot_listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Served under /assets/ on the boot listener.
+    pub assets_dir: PathBuf,
     pub database_url: SecretString,
     pub log_format: LogFormat,
     pub site_root: PathBuf,
@@ -456,6 +463,7 @@ impl ServeArgs {
             boot_listen: self.boot_listen.or(file.boot_listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             site_root: self.site_root.or(file.site_root).unwrap_or_else(|| "target/site".into()),
+            assets_dir: self.assets_dir.or(file.assets_dir).unwrap_or_else(|| data_dir.join("assets")),
             data_dir,
             database_url,
         })

@@ -175,15 +175,38 @@ pub fn console_router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::request_id))
 }
 
-fn boot_routes() -> Vec<Route> {
-    vec![route(Method::GET, "/", async || "pangea\n")]
+/// A route that answers every method, as Matchbox's boot endpoints do (listed as GET).
+fn route_any<H, T>(path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    Route { method: Method::GET, path, handler: axum::routing::any(handler) }
 }
 
-/// The machine-facing listener. The provisioner's endpoints join it in the provisioning issue;
-/// like Matchbox, it answers `/` and 404s everything else, and it can never list machines.
+fn boot_routes() -> Vec<Route> {
+    use crate::provisioner::{assets, boot};
+    vec![
+        route_any("/", boot::root),
+        route_any("/boot.ipxe", boot::boot_ipxe),
+        route_any("/boot.ipxe.0", boot::boot_ipxe),
+        route_any("/ipxe", boot::ipxe),
+        route_any("/grub", boot::grub),
+        route_any("/ignition", boot::ignition),
+        route_any("/generic", boot::generic),
+        route_any("/metadata", boot::metadata),
+        route_any("/assets", assets::assets_root),
+        route_any("/assets/", assets::assets),
+        route_any("/assets/{*path}", assets::assets),
+    ]
+}
+
+/// The machine-facing listener: Matchbox's endpoints, answered from the in-memory boot index.
+/// It has no session, no token and nothing to change, and answers anything else with
+/// Matchbox's terse 404, so it can never list machines.
 pub fn boot_router(state: AppState) -> Router {
     router_of(boot_routes())
-        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "404 page not found\n") })
+        .fallback(|| async { crate::provisioner::boot::not_found() })
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(state, metrics::record))
         .layer(axum::middleware::from_fn(middleware::request_id))

@@ -40,6 +40,8 @@ pub struct AppState {
     pub machines: Arc<machines::MachineStore>,
     pub access: Arc<access::AccessStore>,
     pub audit: Arc<audit::query::AuditLog>,
+    /// Profiles, groups and templates, and the boot index served from memory.
+    pub provisioner: Arc<provisioner::Provisioner>,
     pub sessions: session::SessionBackend,
     pub auth: AuthSettings,
     /// Single sign-on, when configured.
@@ -96,6 +98,11 @@ impl AppState {
             machines: Arc::new(machines::MachineStore::new(db.clone()).with_background(background.clone())),
             access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
             audit: Arc::new(audit::query::AuditLog::new(db.clone())),
+            provisioner: Arc::new(
+                provisioner::Provisioner::open(db.clone(), config.assets_dir.clone())
+                    .await
+                    .map_err(|e| error::StartError::Bootstrap(format!("cannot load the provisioning catalog: {e}")))?,
+            ),
             sessions: session::SessionBackend::connect(&config.database_url, db.backend()).await?,
             auth: AuthSettings {
                 public_origin: config.public_origin(),
@@ -118,6 +125,7 @@ impl AppState {
     /// failing jobs whose replica stopped, and forgetting jobs a day after they ended.
     pub async fn start_background_work(&self) {
         self.sweep_jobs().await;
+        self.provisioner.follow_changes(&self.background);
         let state = self.clone();
         self.background.every(Duration::from_secs(60), move || {
             let state = state.clone();

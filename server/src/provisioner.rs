@@ -1,5 +1,318 @@
 //! The provisioner: Matchbox-compatible network boot. Profiles, groups and templates live in the
-//! database; the boot listener serves iPXE scripts, GRUB configs, Ignition, generic configs and
-//! metadata from an in-memory index.
+//! database; the boot listener serves iPXE scripts, GRUB menus, Ignition, generic configs and
+//! metadata from an in-memory [`index::BootIndex`], rebuilt and swapped in whole whenever the
+//! catalog changes (on this replica at once, on others within a poll).
 
+pub mod assets;
+pub mod boot;
+pub mod butane;
 pub mod gotemplate;
+pub mod ignition;
+pub mod import;
+pub mod index;
+pub mod model;
+pub mod store;
+
+use crate::audit::{self, Event};
+use crate::db::Database;
+use crate::error::{Error, OrInternal};
+use app::access::{Permission, Principal, authorize};
+use app::error::AppError;
+use arc_swap::ArcSwap;
+use index::BootIndex;
+use model::{Catalog, Group, Profile, TemplateFile, TemplateKind};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Deletion;
+
+/// How often a replica looks for catalog changes made elsewhere.
+pub const CATALOG_POLL: Duration = Duration::from_millis(500);
+
+pub struct Provisioner {
+    db: Database,
+    index: ArcSwap<BootIndex>,
+    /// Serialises index rebuilds, so an older catalog never replaces a newer one.
+    rebuilding: tokio::sync::Mutex<()>,
+    pub assets_dir: PathBuf,
+}
+
+fn sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// A template's content as the audit log records it: its digest, never the text.
+fn digest(t: &Option<TemplateFile>) -> serde_json::Value {
+    t.as_ref().map_or(serde_json::Value::Null, |t| json!(sha256(&t.content)))
+}
+
+/// Checks a template the way it will be served: it must parse, and raw Ignition must be a
+/// valid config. Errors name the line and column.
+pub fn check_template(t: &TemplateFile) -> Result<(), String> {
+    model::check_id("template", &t.id)?;
+    match t.kind {
+        TemplateKind::Ignition if model::is_raw_ignition(&t.id) => ignition::upgrade_raw(&t.content).map(|_| ()).map_err(|e| e.to_string()),
+        _ => gotemplate::Template::parse(&t.content).map(|_| ()).map_err(|e| e.to_string()),
+    }
+}
+
+impl Provisioner {
+    /// Loads the catalog and builds the first index.
+    pub async fn open(db: Database, assets_dir: PathBuf) -> Result<Provisioner, Error> {
+        let (version, catalog) = store::load(&db).await?;
+        let index = ArcSwap::from_pointee(BootIndex::build(version, catalog));
+        Ok(Provisioner { db, index, rebuilding: Default::default(), assets_dir })
+    }
+
+    /// The index boot requests are answered from.
+    pub fn index(&self) -> Arc<BootIndex> {
+        self.index.load_full()
+    }
+
+    /// Rebuilds the index if the catalog moved since it was built; whether it did.
+    pub async fn refresh(&self) -> Result<bool, Error> {
+        let _one_at_a_time = self.rebuilding.lock().await;
+        if store::version(&self.db).await? == self.index.load().version {
+            return Ok(false);
+        }
+        let (version, catalog) = store::load(&self.db).await?;
+        let index = tokio::task::spawn_blocking(move || BootIndex::build(version, catalog)).await?;
+        tracing::info!(version, groups = index.group_count(), "rebuilt the boot index");
+        self.index.store(Arc::new(index));
+        Ok(true)
+    }
+
+    /// After a change commits here: the boot listener serves it at once.
+    async fn changed(&self) {
+        if let Err(e) = self.refresh().await {
+            tracing::error!(error = %e, "could not rebuild the boot index after a change; the next poll tries again");
+        }
+    }
+
+    /// Follows changes made by other replicas (and the command line) every [`CATALOG_POLL`].
+    pub fn follow_changes(self: &Arc<Self>, background: &crate::background::Background) {
+        let me = self.clone();
+        background.every(CATALOG_POLL, move || {
+            let me = me.clone();
+            async move {
+                if let Err(e) = me.refresh().await {
+                    tracing::warn!(error = %e, "could not check the provisioning catalog for changes");
+                }
+            }
+        });
+    }
+
+    async fn allow(&self, who: &Principal, permission: Permission, action: &'static str) -> Result<(), AppError> {
+        audit::settle(&self.db, who, Event::new(action, "provisioning"), authorize(who, permission)).await
+    }
+
+    pub async fn catalog(&self, who: &Principal) -> Result<Catalog, AppError> {
+        self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
+        Ok(store::load(&self.db).await.or_internal()?.1)
+    }
+
+    pub async fn profile(&self, who: &Principal, id: &str) -> Result<Profile, AppError> {
+        self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
+        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        store::profile(&mut conn, id).await.or_internal()?.ok_or_else(|| not_found("profile", id))
+    }
+
+    pub async fn group(&self, who: &Principal, id: &str) -> Result<Group, AppError> {
+        self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
+        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        store::group(&mut conn, id).await.or_internal()?.ok_or_else(|| not_found("group", id))
+    }
+
+    pub async fn template(&self, who: &Principal, kind: TemplateKind, id: &str) -> Result<TemplateFile, AppError> {
+        self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
+        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        store::template(&mut conn, kind, id).await.or_internal()?.ok_or_else(|| not_found("template", id))
+    }
+
+    /// Creates or replaces a profile.
+    pub async fn put_profile(&self, who: &Principal, profile: Profile) -> Result<Profile, AppError> {
+        let event = Event::new("provisioning.profile.put", "profile").target(&profile.id, &profile.name);
+        let result = async {
+            authorize(who, Permission::ChangeProvisioning)?;
+            profile.check().map_err(AppError::invalid)?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let before = store::profile(&mut tx, &profile.id).await.or_internal()?;
+            store::put_profile(&mut tx, &profile, &crate::machines::now()).await.or_internal()?;
+            store::bump_version(&mut tx).await.or_internal()?;
+            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": profile }))).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(profile)
+        }
+        .await;
+        self.settled(who, event, result).await
+    }
+
+    /// Creates or replaces a group; its profile must exist.
+    pub async fn put_group(&self, who: &Principal, group: Group) -> Result<Group, AppError> {
+        let event = Event::new("provisioning.group.put", "group").target(&group.id, &group.name);
+        let result = async {
+            authorize(who, Permission::ChangeProvisioning)?;
+            let group = group.normalize().map_err(AppError::invalid)?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            if store::profile(&mut tx, &group.profile).await.or_internal()?.is_none() {
+                return Err(AppError::invalid(format!(
+                    "group {}: profile \"{}\" does not exist; create it first",
+                    group.id, group.profile
+                )));
+            }
+            let before = store::group(&mut tx, &group.id).await.or_internal()?;
+            store::put_group(&mut tx, &group, &crate::machines::now()).await.or_internal()?;
+            store::bump_version(&mut tx).await.or_internal()?;
+            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": group }))).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(group)
+        }
+        .await;
+        self.settled(who, event, result).await
+    }
+
+    /// Creates or replaces a template; it must parse (raw Ignition must be valid Ignition).
+    pub async fn put_template(&self, who: &Principal, template: TemplateFile) -> Result<TemplateFile, AppError> {
+        let event = Event::new("provisioning.template.put", "template").target(template.kind.as_str(), &template.id);
+        let result = async {
+            authorize(who, Permission::ChangeProvisioning)?;
+            check_template(&template).map_err(|e| AppError::invalid(format!("template {}: {e}", template.id)))?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let before = store::template(&mut tx, template.kind, &template.id).await.or_internal()?;
+            store::put_template(&mut tx, &template, &crate::machines::now()).await.or_internal()?;
+            store::bump_version(&mut tx).await.or_internal()?;
+            let summary = json!({ "kind": template.kind, "sha256_before": digest(&before), "sha256_after": sha256(&template.content) });
+            audit::append(&mut tx, who, event.clone().summary(summary)).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(template)
+        }
+        .await;
+        self.settled(who, event, result).await
+    }
+
+    /// Deletes a profile no group names.
+    pub async fn delete_profile(&self, who: &Principal, id: &str) -> Result<(), AppError> {
+        let event = Event::new("provisioning.profile.delete", "profile").target(id, id);
+        let result = async {
+            authorize(who, Permission::ChangeProvisioning)?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let users = store::groups_using(&mut tx, id).await.or_internal()?;
+            if !users.is_empty() {
+                return Err(AppError::Conflict {
+                    message: format!("Profile {id} is used by group(s) {}; change or delete them first.", users.join(", ")),
+                    fields: Vec::new(),
+                });
+            }
+            let before = store::profile(&mut tx, id).await.or_internal()?.ok_or_else(|| not_found("profile", id))?;
+            store::delete(&mut tx, Deletion::Profile(id)).await.or_internal()?;
+            store::bump_version(&mut tx).await.or_internal()?;
+            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before }))).await.or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        self.settled(who, event, result).await
+    }
+
+    pub async fn delete_group(&self, who: &Principal, id: &str) -> Result<(), AppError> {
+        let event = Event::new("provisioning.group.delete", "group").target(id, id);
+        let result = async {
+            authorize(who, Permission::ChangeProvisioning)?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let before = store::group(&mut tx, id).await.or_internal()?.ok_or_else(|| not_found("group", id))?;
+            store::delete(&mut tx, Deletion::Group(id)).await.or_internal()?;
+            store::bump_version(&mut tx).await.or_internal()?;
+            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before }))).await.or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        self.settled(who, event, result).await
+    }
+
+    /// Deletes a template no profile names.
+    pub async fn delete_template(&self, who: &Principal, kind: TemplateKind, id: &str) -> Result<(), AppError> {
+        let event = Event::new("provisioning.template.delete", "template").target(kind.as_str(), id);
+        let result = async {
+            authorize(who, Permission::ChangeProvisioning)?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let users = store::profiles_using(&mut tx, kind, id).await.or_internal()?;
+            if !users.is_empty() {
+                return Err(AppError::Conflict {
+                    message: format!("Template {id} is used by profile(s) {}; change them first.", users.join(", ")),
+                    fields: Vec::new(),
+                });
+            }
+            let before = store::template(&mut tx, kind, id).await.or_internal()?;
+            if before.is_none() {
+                return Err(not_found("template", id));
+            }
+            store::delete(&mut tx, Deletion::Template(kind, id)).await.or_internal()?;
+            store::bump_version(&mut tx).await.or_internal()?;
+            audit::append(&mut tx, who, event.clone().summary(json!({ "kind": kind, "sha256_before": digest(&before) })))
+                .await
+                .or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        self.settled(who, event, result).await
+    }
+
+    /// Writes a checked import whole, in one transaction with its audit record.
+    pub async fn import(&self, who: &Principal, plan: &import::ImportPlan) -> Result<import::ImportSummary, AppError> {
+        let event = Event::new("provisioning.import", "provisioning").target("", &plan.source);
+        let result = async {
+            authorize(who, Permission::ChangeProvisioning)?;
+            if !plan.errors.is_empty() {
+                return Err(AppError::invalid(format!(
+                    "The import has {} error(s); nothing was written. First: {}",
+                    plan.errors.len(),
+                    plan.errors[0]
+                )));
+            }
+            let now = crate::machines::now();
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            for p in &plan.catalog.profiles {
+                store::put_profile(&mut tx, p, &now).await.or_internal()?;
+            }
+            for g in &plan.catalog.groups {
+                store::put_group(&mut tx, g, &now).await.or_internal()?;
+            }
+            let mut digests = serde_json::Map::new();
+            for t in &plan.catalog.templates {
+                store::put_template(&mut tx, t, &now).await.or_internal()?;
+                digests.insert(format!("{}/{}", t.kind.as_str(), t.id), json!(sha256(&t.content)));
+            }
+            store::bump_version(&mut tx).await.or_internal()?;
+            let summary = import::ImportSummary {
+                profiles: plan.catalog.profiles.len(),
+                groups: plan.catalog.groups.len(),
+                templates: plan.catalog.templates.len(),
+                warnings: plan.warnings.clone(),
+            };
+            audit::append(&mut tx, who, event.clone().summary(json!({ "counts": summary, "template_sha256": digests })))
+                .await
+                .or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(summary)
+        }
+        .await;
+        self.settled(who, event, result).await
+    }
+
+    /// Records a refusal or failure (a success was recorded with the change); refreshes the
+    /// index after a success.
+    async fn settled<T>(&self, who: &Principal, event: Event, result: Result<T, AppError>) -> Result<T, AppError> {
+        match result {
+            Ok(value) => {
+                self.changed().await;
+                Ok(value)
+            }
+            Err(e) => audit::settle(&self.db, who, event, Err(e)).await,
+        }
+    }
+}
+
+fn not_found(what: &str, id: &str) -> AppError {
+    AppError::NotFound { message: format!("There is no {what} \"{id}\".") }
+}

@@ -80,6 +80,17 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("GET", "/auth/oidc/start", Value::Null, Anyone),
         ("GET", "/auth/oidc/callback", Value::Null, Anyone),
         ("GET", "/", Value::Null, Anyone),
+        // The boot listener: machines, no session or token, nothing to change.
+        ("GET", "/boot.ipxe", Value::Null, Anyone),
+        ("GET", "/boot.ipxe.0", Value::Null, Anyone),
+        ("GET", "/ipxe", Value::Null, Anyone),
+        ("GET", "/grub", Value::Null, Anyone),
+        ("GET", "/ignition", Value::Null, Anyone),
+        ("GET", "/generic", Value::Null, Anyone),
+        ("GET", "/metadata", Value::Null, Anyone),
+        ("GET", "/assets", Value::Null, Anyone),
+        ("GET", "/assets/", Value::Null, Anyone),
+        ("GET", "/assets/{*path}", Value::Null, Anyone),
         ("GET", "/login", Value::Null, Anyone),
         ("POST", "/api/gui/current_user", json!({}), Anyone),
         ("POST", "/api/gui/sign_in_methods", json!({}), Anyone),
@@ -122,6 +133,26 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
 }
 
 /// A route's path with its parameters filled in (`{id}` and `:id` become 1).
+/// A default group whose profile has every kind of template, and an asset named `1`, so each
+/// boot route has something to serve.
+async fn serve_a_machine(app: &TestApp) {
+    use pangea::provisioner::model::{Group, Profile, TemplateFile, TemplateKind};
+    let p = &app.state.provisioner;
+    let cli = Principal::cli();
+    for (kind, id, content) in [
+        (TemplateKind::Ignition, "p.ign", r#"{"ignition":{"version":"3.4.0"}}"#),
+        (TemplateKind::Generic, "p.env", "HOST={{.pool}}\n"),
+    ] {
+        p.put_template(&cli, TemplateFile { kind, id: id.into(), content: content.into() }).await.unwrap();
+    }
+    let profile: Profile = serde_json::from_value(json!({"id": "p", "boot": {"kernel": "/assets/1"}, "ignition_id": "p.ign", "generic_id": "p.env"})).unwrap();
+    p.put_profile(&cli, profile).await.unwrap();
+    let group: Group = serde_json::from_value(json!({"id": "default", "profile": "p", "metadata": {"pool": "x"}})).unwrap();
+    p.put_group(&cli, group).await.unwrap();
+    std::fs::create_dir_all(&p.assets_dir).unwrap();
+    std::fs::write(p.assets_dir.join("1"), "kernel").unwrap();
+}
+
 fn concrete(path: &str) -> String {
     path.split('/')
         .map(|seg| if seg.starts_with('{') || seg.starts_with(':') { "1" } else { seg })
@@ -205,6 +236,7 @@ async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share(ba
         ("admin", signed_in(&app, "admin").await, Some(ConsoleRole::Admin)),
     ];
     let anonymous = app.anonymous();
+    serve_a_machine(&app).await;
     // Signing out comes last: it ends the callers' sessions.
     let mut served = served;
     served.sort_by_key(|(_, _, path)| path.starts_with("/auth/logout"));
@@ -221,7 +253,8 @@ async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share(ba
             )
             .await
             .unwrap();
-            assert_eq!(res.status(), 200, "boot {method} {path}");
+            let expected = if path == "/assets" { 307 } else { 200 };
+            assert_eq!(res.status(), expected, "boot {method} {path}");
             continue;
         }
         let status = call(&anonymous, &app, method.as_str(), path, body).await;

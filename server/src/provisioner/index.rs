@@ -1,0 +1,388 @@
+//! The boot index: everything the boot listener serves, in memory, rebuilt whole when the
+//! catalog changes and swapped in atomically. A boot request reads it and never the database.
+
+use super::gotemplate::{Template, go_text};
+use super::{butane, ignition};
+use super::model::{Catalog, Group, Profile, TemplateKind, is_raw_ignition};
+use app::machines::mac::MacAddr;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// A request's labels: its query, first value per key; `mac` (any case of the key) only when it
+/// parses, in the lowercase colon form. The key keeps its case: `MAC=` never matches a `mac`
+/// selector, as in Matchbox.
+pub fn labels_from_query(raw_query: &str) -> BTreeMap<String, String> {
+    let mut first: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in url::form_urlencoded::parse(raw_query.as_bytes()) {
+        first.entry(key.into_owned()).or_insert_with(|| value.into_owned());
+    }
+    first
+        .into_iter()
+        .filter_map(|(key, value)| {
+            if !key.eq_ignore_ascii_case("mac") {
+                return Some((key, value));
+            }
+            match value.parse::<MacAddr>() {
+                Ok(mac) => Some((key, mac.to_string())),
+                Err(_) => {
+                    tracing::debug!(value = %value, "a boot request's mac label does not parse; ignoring it");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// Why a request got no answer: logged and shown in the console, never sent to the machine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Miss {
+    #[error("no group matches the labels and there is no default group")]
+    NoGroup,
+    #[error("group {group} names profile {profile}, which does not exist")]
+    NoProfile { group: String, profile: String },
+    #[error("profile {profile} has no {kind} template")]
+    NoTemplateId { profile: String, kind: &'static str },
+    #[error("profile {profile} names {kind} template {template}, which does not exist")]
+    NoTemplate { profile: String, kind: &'static str, template: String },
+    #[error("template {template}: {message}")]
+    Render { template: String, message: String },
+}
+
+/// A group's candidacy for a request, for "what will this machine get?".
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Candidate {
+    pub group: String,
+    pub selectors: usize,
+    /// Why it lost or was not a candidate; empty for the winner.
+    pub reason: String,
+}
+
+/// An Ignition template ready to serve.
+enum IgnitionEntry {
+    /// Raw Ignition: served the same to everyone, upgraded and serialised once.
+    Raw(Result<Arc<str>, String>),
+    /// A Butane template: rendered per request, then translated (translations are cached).
+    Butane(Result<Template, String>),
+}
+
+pub struct BootIndex {
+    /// The catalog version this index was built from.
+    pub version: i64,
+    profiles: HashMap<String, Profile>,
+    /// Groups in Matchbox's order of preference: most selectors first, then by selector text, then id.
+    groups: Vec<Group>,
+    /// Positions in `groups` of the groups that select a MAC, by that MAC.
+    by_mac: HashMap<String, Vec<usize>>,
+    /// Positions in `groups` of the groups that select no MAC (the default among them).
+    without_mac: Vec<usize>,
+    ignition: HashMap<String, IgnitionEntry>,
+    generic: HashMap<String, Result<Template, String>>,
+    /// Butane translations by rendered text: the same machine asks for the same config often.
+    translations: Mutex<HashMap<u64, Arc<str>>>,
+}
+
+/// How many Butane translations are kept before the cache starts over.
+const TRANSLATION_CACHE: usize = 4096;
+
+impl BootIndex {
+    pub fn build(version: i64, catalog: Catalog) -> BootIndex {
+        let mut groups = catalog.groups;
+        groups.sort_by(|a, b| {
+            b.selector
+                .len()
+                .cmp(&a.selector.len())
+                .then_with(|| a.selector_string().cmp(&b.selector_string()))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let mut by_mac: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut without_mac = Vec::new();
+        for (i, group) in groups.iter().enumerate() {
+            match group.selector.get("mac") {
+                Some(mac) => by_mac.entry(mac.clone()).or_default().push(i),
+                None => without_mac.push(i),
+            }
+        }
+        let mut ignition = HashMap::new();
+        let mut generic = HashMap::new();
+        for t in catalog.templates {
+            match t.kind {
+                TemplateKind::Ignition if is_raw_ignition(&t.id) => {
+                    let served = ignition::upgrade_raw(&t.content).map(|v| Arc::from(v.to_string())).map_err(|e| e.to_string());
+                    ignition.insert(t.id, IgnitionEntry::Raw(served));
+                }
+                TemplateKind::Ignition => {
+                    ignition.insert(t.id, IgnitionEntry::Butane(Template::parse(&t.content).map_err(|e| e.to_string())));
+                }
+                TemplateKind::Generic => {
+                    generic.insert(t.id, Template::parse(&t.content).map_err(|e| e.to_string()));
+                }
+            }
+        }
+        BootIndex {
+            version,
+            profiles: catalog.profiles.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            groups,
+            by_mac,
+            without_mac,
+            ignition,
+            generic,
+            translations: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The group that serves `labels`: of those whose every selector equals a label, the first in
+    /// preference order. Only groups selecting the request's MAC, and those selecting no MAC, can
+    /// match, so this looks at a handful of groups however many there are.
+    pub fn select(&self, labels: &BTreeMap<String, String>) -> Option<&Group> {
+        let with_mac = labels.get("mac").and_then(|mac| self.by_mac.get(mac)).map_or(&[][..], Vec::as_slice);
+        let mut best: Option<usize> = None;
+        for &i in with_mac.iter().chain(&self.without_mac) {
+            if best.is_some_and(|b| b < i) {
+                continue;
+            }
+            if self.groups[i].matches(labels) {
+                best = Some(i);
+            }
+        }
+        best.map(|i| &self.groups[i])
+    }
+
+    /// Every group that could have served `labels`, best first, with why each lost.
+    pub fn candidates(&self, labels: &BTreeMap<String, String>) -> Vec<Candidate> {
+        let winner = self.select(labels).map(|g| g.id.clone());
+        let with_mac = labels.get("mac").and_then(|mac| self.by_mac.get(mac)).map_or(&[][..], Vec::as_slice);
+        let mut positions: Vec<usize> = with_mac.iter().chain(&self.without_mac).copied().collect();
+        positions.sort_unstable();
+        positions
+            .into_iter()
+            .map(|i| {
+                let g = &self.groups[i];
+                let unmet: Vec<String> = g
+                    .selector
+                    .iter()
+                    .filter(|(k, v)| labels.get(*k) != Some(v))
+                    .map(|(k, v)| match labels.get(k) {
+                        Some(have) => format!("{k} is {have}, not {v}"),
+                        None => format!("no {k} label (wants {v})"),
+                    })
+                    .collect();
+                let reason = if winner.as_deref() == Some(g.id.as_str()) {
+                    String::new()
+                } else if !unmet.is_empty() {
+                    format!("does not match: {}", unmet.join("; "))
+                } else {
+                    format!("matches, but {} wins by Matchbox's order (more selectors first)", winner.clone().unwrap_or_default())
+                };
+                Candidate { group: g.id.clone(), selectors: g.selector.len(), reason }
+            })
+            .collect()
+    }
+
+    pub fn profile_of<'a>(&'a self, group: &Group) -> Result<&'a Profile, Miss> {
+        self.profiles
+            .get(&group.profile)
+            .ok_or_else(|| Miss::NoProfile { group: group.id.clone(), profile: group.profile.clone() })
+    }
+
+    /// The Ignition config for a machine, as compact JSON (spec 3.4.0).
+    pub fn ignition(&self, profile: &Profile, data: &Value) -> Result<Arc<str>, Miss> {
+        let id = &profile.ignition_id;
+        if id.is_empty() {
+            return Err(Miss::NoTemplateId { profile: profile.id.clone(), kind: "Ignition" });
+        }
+        let render_failed = |message: String| Miss::Render { template: id.clone(), message };
+        match self.ignition.get(id) {
+            None => Err(Miss::NoTemplate { profile: profile.id.clone(), kind: "Ignition", template: id.clone() }),
+            Some(IgnitionEntry::Raw(served)) => served.clone().map_err(render_failed),
+            Some(IgnitionEntry::Butane(template)) => {
+                let template = template.as_ref().map_err(|e| render_failed(e.clone()))?;
+                let yaml = template.render(data).map_err(|e| render_failed(e.to_string()))?;
+                let key = {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::hash::DefaultHasher::new();
+                    (id, &yaml).hash(&mut h);
+                    h.finish()
+                };
+                if let Some(hit) = self.translations.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+                    return Ok(hit.clone());
+                }
+                let config = butane::translate(&yaml).map_err(|e| render_failed(e.to_string()))?;
+                let served: Arc<str> = Arc::from(config.to_string());
+                let mut cache = self.translations.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= TRANSLATION_CACHE {
+                    cache.clear();
+                }
+                cache.insert(key, served.clone());
+                Ok(served)
+            }
+        }
+    }
+
+    /// The generic config for a machine.
+    pub fn generic(&self, profile: &Profile, data: &Value) -> Result<String, Miss> {
+        let id = &profile.generic_id;
+        if id.is_empty() {
+            return Err(Miss::NoTemplateId { profile: profile.id.clone(), kind: "generic" });
+        }
+        let template = self
+            .generic
+            .get(id)
+            .ok_or_else(|| Miss::NoTemplate { profile: profile.id.clone(), kind: "generic", template: id.clone() })?;
+        let render_failed = |message: String| Miss::Render { template: id.clone(), message };
+        let template = template.as_ref().map_err(|e| render_failed(e.clone()))?;
+        template.render(data).map_err(|e| render_failed(e.to_string()))
+    }
+}
+
+/// What templates see: the group's metadata, then its selectors over it, then `request` with the
+/// labels (`query`) and the query as sent (`raw_query`).
+pub fn template_data(group: &Group, labels: &BTreeMap<String, String>, raw_query: &str) -> Value {
+    let mut data: Map<String, Value> = group.metadata.clone();
+    for (k, v) in &group.selector {
+        data.insert(k.to_ascii_lowercase(), Value::from(v.clone()));
+    }
+    let query: Map<String, Value> = labels.iter().map(|(k, v)| (k.clone(), Value::from(v.clone()))).collect();
+    data.insert("request".into(), serde_json::json!({ "query": query, "raw_query": raw_query }));
+    Value::Object(data)
+}
+
+/// `/metadata`: `KEY=value` lines, nested objects flattened with `_`, keys upper-cased; arrays
+/// and nulls left out, as Matchbox does. Matchbox writes the lines in Go's random map order;
+/// these are sorted.
+pub fn metadata_lines(data: &Value) -> String {
+    fn walk(prefix: &str, map: &Map<String, Value>, out: &mut Vec<String>) {
+        for (k, v) in map {
+            let key = if prefix.is_empty() { k.to_uppercase() } else { format!("{prefix}_{}", k.to_uppercase()) };
+            match v {
+                Value::Object(inner) => walk(&key, inner, out),
+                Value::Array(_) | Value::Null => {}
+                other => out.push(format!("{key}={}\n", go_text(other))),
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    if let Value::Object(map) = data {
+        walk("", map, &mut lines);
+    }
+    lines.sort();
+    lines.concat()
+}
+
+/// `/ipxe`: the profile's kernel with its arguments, one `initrd` line per initrd, then `boot`.
+pub fn ipxe_script(profile: &Profile) -> String {
+    let mut out = format!("#!ipxe\nkernel {}", profile.boot.kernel);
+    for arg in &profile.boot.args {
+        out.push(' ');
+        out.push_str(arg);
+    }
+    for initrd in &profile.boot.initrd {
+        out.push_str("\ninitrd ");
+        out.push_str(initrd);
+    }
+    out.push_str("\nboot\n");
+    out
+}
+
+/// `/grub`: Matchbox's GRUB menu, EFI entry first, then BIOS.
+pub fn grub_config(profile: &Profile) -> String {
+    let args = profile.boot.args.join(" ");
+    let initrds: String = profile.boot.initrd.iter().map(|i| format!(" \"{i}\"")).collect();
+    let entry = |title: &str, linux: &str, initrd: &str| {
+        format!(
+            "menuentry \"{title}\" {{\necho \"Loading kernel\"\n{linux} \"{}\" {args}\necho \"Loading initrd\"\n{initrd} {initrds}\n}}\n",
+            profile.boot.kernel
+        )
+    };
+    format!(
+        "default=0\nfallback=1\ntimeout=1\n{}{}",
+        entry("CoreOS (EFI)", "linuxefi", "initrdefi"),
+        entry("CoreOS (BIOS)", "linux", "initrd")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn group(id: &str, profile: &str, selector: &[(&str, &str)]) -> Group {
+        Group {
+            id: id.into(),
+            name: id.into(),
+            profile: profile.into(),
+            selector: selector.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            metadata: Map::new(),
+        }
+    }
+
+    #[test]
+    fn labels_normalise_the_mac_and_keep_other_keys_as_sent() {
+        let labels = labels_from_query("mac=52-54-00-00-03-E8&os=installed&domain=&os=other");
+        assert_eq!(labels["mac"], "52:54:00:00:03:e8");
+        assert_eq!(labels["os"], "installed");
+        assert_eq!(labels["domain"], "");
+        assert!(!labels_from_query("mac=zz").contains_key("mac"));
+        assert!(!labels_from_query("mac=").contains_key("mac"));
+        assert!(!labels_from_query("mac=zz&mac=52:54:00:00:00:01").contains_key("mac"), "only the first value counts");
+        assert_eq!(labels_from_query("mac=52%3A54%3A00%3A00%3A00%3A01")["mac"], "52:54:00:00:00:01");
+        assert_eq!(labels_from_query("MAC=5254.0000.0001")["MAC"], "52:54:00:00:00:01");
+    }
+
+    #[test]
+    fn the_group_with_most_selectors_wins_and_no_selectors_is_the_default() {
+        let catalog = Catalog {
+            groups: vec![
+                group("default", "d", &[]),
+                group("n1", "w", &[("mac", "52:54:00:00:00:01")]),
+                group("n1-installed", "w", &[("mac", "52:54:00:00:00:01"), ("os", "installed")]),
+                group("rack", "w", &[("rack", "r1")]),
+            ],
+            ..Default::default()
+        };
+        let index = BootIndex::build(1, catalog);
+        let pick = |q: &str| index.select(&labels_from_query(q)).map(|g| g.id.clone());
+        assert_eq!(pick("mac=52:54:00:00:00:01").as_deref(), Some("n1"));
+        assert_eq!(pick("mac=52:54:00:00:00:01&os=installed").as_deref(), Some("n1-installed"));
+        assert_eq!(pick("mac=52:54:00:00:00:02&rack=r1").as_deref(), Some("rack"));
+        assert_eq!(pick("mac=52:54:00:00:00:02").as_deref(), Some("default"));
+        let why = index.candidates(&labels_from_query("mac=52:54:00:00:00:01&rack=r2"));
+        assert_eq!(why[0].group, "n1-installed");
+        assert!(why[0].reason.contains("no os label"), "{:?}", why[0]);
+        assert!(why.iter().any(|c| c.group == "rack" && c.reason.contains("rack is r2, not r1")));
+        assert!(why.iter().any(|c| c.group == "n1" && c.reason.is_empty()));
+    }
+
+    #[test]
+    fn templates_see_metadata_selectors_and_the_request() {
+        let mut g = group("n1", "w", &[("mac", "52:54:00:00:00:01")]);
+        g.metadata = json!({"hostname": "node-0001", "index": 1, "mac": "overridden"}).as_object().unwrap().clone();
+        let data = template_data(&g, &labels_from_query("mac=52-54-00-00-00-01&count=3"), "mac=52-54-00-00-00-01&count=3");
+        assert_eq!(data["mac"], "52:54:00:00:00:01");
+        assert_eq!(
+            metadata_lines(&data),
+            "HOSTNAME=node-0001\nINDEX=1\nMAC=52:54:00:00:00:01\nREQUEST_QUERY_COUNT=3\nREQUEST_QUERY_MAC=52:54:00:00:00:01\nREQUEST_RAW_QUERY=mac=52-54-00-00-00-01&count=3\n"
+        );
+    }
+
+    #[test]
+    fn ipxe_and_grub_follow_matchboxs_layout() {
+        let profile = Profile {
+            id: "p".into(),
+            boot: super::super::model::NetBoot {
+                kernel: "/assets/vmlinuz".into(),
+                initrd: vec!["/assets/initrd.img".into()],
+                args: vec!["console=ttyS0".into(), "a=${mac:hexhyp}".into()],
+            },
+            ..Default::default()
+        };
+        assert_eq!(ipxe_script(&profile), "#!ipxe\nkernel /assets/vmlinuz console=ttyS0 a=${mac:hexhyp}\ninitrd /assets/initrd.img\nboot\n");
+        let grub = grub_config(&profile);
+        assert!(grub.contains("linuxefi \"/assets/vmlinuz\" console=ttyS0 a=${mac:hexhyp}\n"));
+        assert!(grub.contains("initrd  \"/assets/initrd.img\"\n}\n"));
+    }
+}
