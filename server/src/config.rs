@@ -31,6 +31,36 @@ pub enum Command {
     /// Role bindings.
     #[command(subcommand)]
     Access(AccessCommand),
+    /// Profiles, groups and templates: Matchbox data directories in and out.
+    #[command(subcommand)]
+    Provisioner(ProvisionerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvisionerCommand {
+    /// Import a Matchbox data directory (profiles/, groups/, ignition/, generic/): every file is
+    /// checked first, then all are written in one transaction, or none.
+    Import {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The Matchbox data directory.
+        dir: PathBuf,
+        /// Only check and show what would be imported.
+        #[arg(long)]
+        dry_run: bool,
+        /// Copy DIR/assets into the assets directory (files already there are kept).
+        #[arg(long)]
+        copy_assets: bool,
+        /// Where assets are served from [default: DATA_DIR/assets]
+        #[arg(long, env = "PANGEA_ASSETS_DIR")]
+        assets_dir: Option<PathBuf>,
+    },
+    /// Write profiles, groups and templates as a Matchbox data directory into an empty folder.
+    Export {
+        #[command(flatten)]
+        storage: StorageArgs,
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

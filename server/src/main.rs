@@ -1,7 +1,9 @@
 use app::access::Principal;
 use clap::Parser;
 use pangea::access::AccessStore;
-use pangea::config::{AccessCommand, AdminCommand, AuditCommand, Cli, Command, ServeArgs, StorageArgs, TokenCommand};
+use pangea::config::{
+    AccessCommand, AdminCommand, AuditCommand, Cli, Command, ProvisionerCommand, ServeArgs, StorageArgs, TokenCommand,
+};
 use pangea::db::Database;
 use std::process::ExitCode;
 
@@ -21,6 +23,7 @@ async fn main() -> ExitCode {
         Some(Command::Access(AccessCommand::Bind { storage, subject, role, user })) => {
             bind(storage, subject, role, user).await
         }
+        Some(Command::Provisioner(command)) => provisioner(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,4 +186,55 @@ async fn bind(storage: StorageArgs, subject: String, role: app::access::ConsoleR
     access.bind(&cli_principal(), kind, &subject, role).await.map_err(|e| e.to_string())?;
     println!("Bound {kind} {subject} to {}.", role.as_str());
     Ok(())
+}
+
+async fn provisioner(command: ProvisionerCommand) -> Result<(), String> {
+    use pangea::provisioner::{Provisioner, import};
+    let who = cli_principal();
+    match command {
+        ProvisionerCommand::Import { storage, dir, dry_run, copy_assets, assets_dir } => {
+            let plan = tokio::task::spawn_blocking(move || import::plan(&dir)).await.map_err(|e| e.to_string())?;
+            let catalog = &plan.catalog;
+            println!(
+                "{}: {} profiles, {} groups, {} templates",
+                plan.source,
+                catalog.profiles.len(),
+                catalog.groups.len(),
+                catalog.templates.len()
+            );
+            for warning in &plan.warnings {
+                println!("warning: {warning}");
+            }
+            for error in &plan.errors {
+                println!("error: {error}");
+            }
+            if !plan.errors.is_empty() {
+                return Err(format!("{} file(s) have errors; nothing was imported", plan.errors.len()));
+            }
+            if dry_run {
+                println!("dry run: nothing was written");
+                return Ok(());
+            }
+            let assets = assets_dir.map_or_else(|| storage.data_dir().map(|d| d.join("assets")), Ok).map_err(|e| e.to_string())?;
+            let provisioner = Provisioner::open(open(&storage).await?, assets.clone()).await.map_err(|e| e.to_string())?;
+            let summary = provisioner.import(&who, &plan).await.map_err(|e| e.to_string())?;
+            println!("imported {} profiles, {} groups, {} templates", summary.profiles, summary.groups, summary.templates);
+            let source_assets = std::path::Path::new(&plan.source).join("assets");
+            if copy_assets {
+                let copied = import::copy_assets(std::path::Path::new(&plan.source), &assets)
+                    .map_err(|e| format!("the catalog was imported, but copying assets into {} failed: {e}", assets.display()))?;
+                println!("copied {copied} asset file(s) into {}", assets.display());
+            } else if source_assets.is_dir() {
+                println!("assets stay in {}: serve them with --assets-dir {0}, or import again with --copy-assets", source_assets.display());
+            }
+            Ok(())
+        }
+        ProvisionerCommand::Export { storage, dir } => {
+            let provisioner = Provisioner::open(open(&storage).await?, std::path::PathBuf::new()).await.map_err(|e| e.to_string())?;
+            let catalog = provisioner.catalog(&who).await.map_err(|e| e.to_string())?;
+            let written = import::export(&catalog, &dir)?;
+            println!("wrote {written} file(s) into {}", dir.display());
+            Ok(())
+        }
+    }
 }

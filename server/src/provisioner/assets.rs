@@ -169,7 +169,11 @@ fn listing(dir: &Path, modified: Option<SystemTime>) -> Response {
     names.sort();
     let mut body = String::from("<!doctype html>\n<meta name=\"viewport\" content=\"width=device-width\">\n<pre>\n");
     for name in names {
-        body.push_str(&format!("<a href=\"{}\">{}</a>\n", path_escape(&name), html_escape(&name)));
+        let href = match name.strip_suffix('/') {
+            Some(dir) => format!("{}/", path_escape(dir)),
+            None => path_escape(&name),
+        };
+        body.push_str(&format!("<a href=\"{href}\">{}</a>\n", html_escape(&name)));
     }
     body.push_str("</pre>\n");
     let mut res = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
