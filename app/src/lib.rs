@@ -10,6 +10,7 @@ pub mod components;
 pub mod error;
 pub mod machines;
 pub mod pages;
+pub mod provisioning;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 

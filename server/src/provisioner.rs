@@ -7,11 +7,14 @@ pub mod assets;
 pub mod boot;
 pub mod butane;
 pub mod gotemplate;
+pub mod http;
 pub mod ignition;
 pub mod import;
 pub mod index;
-pub mod model;
 pub mod store;
+
+/// The provisioning types, shared with the pages.
+pub use app::provisioning as model;
 
 use crate::audit::{self, Event};
 use crate::db::Database;
@@ -20,7 +23,7 @@ use app::access::{Permission, Principal, authorize};
 use app::error::AppError;
 use arc_swap::ArcSwap;
 use index::BootIndex;
-use model::{Catalog, Group, Profile, TemplateFile, TemplateKind};
+use app::provisioning::{Catalog, Explanation, Group, ImportOutcome, Profile, Served, TemplateFile, TemplateKind};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -104,7 +107,8 @@ impl Provisioner {
         });
     }
 
-    async fn allow(&self, who: &Principal, permission: Permission, action: &'static str) -> Result<(), AppError> {
+    /// Checks a permission; a refusal is recorded in the audit log as denied.
+    pub async fn allow(&self, who: &Principal, permission: Permission, action: &'static str) -> Result<(), AppError> {
         audit::settle(&self.db, who, Event::new(action, "provisioning"), authorize(who, permission)).await
     }
 
@@ -259,7 +263,7 @@ impl Provisioner {
     }
 
     /// Writes a checked import whole, in one transaction with its audit record.
-    pub async fn import(&self, who: &Principal, plan: &import::ImportPlan) -> Result<import::ImportSummary, AppError> {
+    pub async fn import(&self, who: &Principal, plan: &import::ImportPlan) -> Result<ImportOutcome, AppError> {
         let event = Event::new("provisioning.import", "provisioning").target("", &plan.source);
         let result = async {
             authorize(who, Permission::ChangeProvisioning)?;
@@ -284,12 +288,7 @@ impl Provisioner {
                 digests.insert(format!("{}/{}", t.kind.as_str(), t.id), json!(sha256(&t.content)));
             }
             store::bump_version(&mut tx).await.or_internal()?;
-            let summary = import::ImportSummary {
-                profiles: plan.catalog.profiles.len(),
-                groups: plan.catalog.groups.len(),
-                templates: plan.catalog.templates.len(),
-                warnings: plan.warnings.clone(),
-            };
+            let summary = outcome(plan, true);
             audit::append(&mut tx, who, event.clone().summary(json!({ "counts": summary, "template_sha256": digests })))
                 .await
                 .or_internal()?;
@@ -310,6 +309,84 @@ impl Provisioner {
             }
             Err(e) => audit::settle(&self.db, who, event, Err(e)).await,
         }
+    }
+}
+
+/// What an import found and whether it was written.
+fn outcome(plan: &import::ImportPlan, committed: bool) -> ImportOutcome {
+    ImportOutcome {
+        profiles: plan.catalog.profiles.len(),
+        groups: plan.catalog.groups.len(),
+        templates: plan.catalog.templates.len(),
+        errors: plan.errors.clone(),
+        warnings: plan.warnings.clone(),
+        committed,
+    }
+}
+
+impl Provisioner {
+    /// What a machine asking with `query` gets from the boot listener now, and why.
+    pub async fn explain(&self, who: &Principal, query: &str) -> Result<Explanation, AppError> {
+        self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
+        let query = query.trim().trim_start_matches('?');
+        let labels = index::labels_from_query(query);
+        let index = self.index();
+        let served = |endpoint| match boot::answer(&index, endpoint, &labels, query) {
+            Ok((_, body)) => Served { body: Some(body), missing: None },
+            Err(miss) => Served { body: None, missing: Some(miss.to_string()) },
+        };
+        let group = index.select(&labels);
+        Ok(Explanation {
+            group: group.map(|g| g.id.clone()),
+            candidates: index.candidates(&labels),
+            profile: group.and_then(|g| index.profile_of(g).ok()).cloned(),
+            ipxe: served(boot::Endpoint::Ipxe),
+            ignition: served(boot::Endpoint::Ignition),
+            generic: served(boot::Endpoint::Generic),
+            metadata: served(boot::Endpoint::Metadata),
+            labels,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl app::provisioning::ssr::ProvisioningService for Provisioner {
+    async fn catalog(&self, who: &Principal) -> Result<Catalog, AppError> {
+        Provisioner::catalog(self, who).await
+    }
+    async fn put_profile(&self, who: &Principal, profile: Profile) -> Result<Profile, AppError> {
+        Provisioner::put_profile(self, who, profile).await
+    }
+    async fn put_group(&self, who: &Principal, group: Group) -> Result<Group, AppError> {
+        Provisioner::put_group(self, who, group).await
+    }
+    async fn put_template(&self, who: &Principal, template: TemplateFile) -> Result<TemplateFile, AppError> {
+        Provisioner::put_template(self, who, template).await
+    }
+    async fn delete_profile(&self, who: &Principal, id: &str) -> Result<(), AppError> {
+        Provisioner::delete_profile(self, who, id).await
+    }
+    async fn delete_group(&self, who: &Principal, id: &str) -> Result<(), AppError> {
+        Provisioner::delete_group(self, who, id).await
+    }
+    async fn delete_template(&self, who: &Principal, kind: TemplateKind, id: &str) -> Result<(), AppError> {
+        Provisioner::delete_template(self, who, kind, id).await
+    }
+    async fn explain(&self, who: &Principal, query: &str) -> Result<Explanation, AppError> {
+        Provisioner::explain(self, who, query).await
+    }
+    async fn import_files(
+        &self,
+        who: &Principal,
+        files: std::collections::BTreeMap<String, String>,
+        dry_run: bool,
+    ) -> Result<ImportOutcome, AppError> {
+        self.allow(who, Permission::ChangeProvisioning, "provisioning.import").await?;
+        let plan = tokio::task::spawn_blocking(move || import::plan_files("upload", &files)).await.or_internal()?;
+        if dry_run || !plan.errors.is_empty() {
+            return Ok(outcome(&plan, false));
+        }
+        self.import(who, &plan).await
     }
 }
 

@@ -15,6 +15,7 @@ on_both_backends!(
     an_import_with_a_broken_file_writes_nothing,
     changes_reach_the_boot_listener_at_once_and_other_replicas_within_a_poll,
     changes_are_checked_audited_and_refused_to_viewers,
+    the_api_explains_what_a_machine_gets_and_refuses_bad_input,
 );
 
 /// Where Pangea answers differently from Matchbox on purpose, by recording number.
@@ -321,7 +322,67 @@ async fn changes_are_checked_audited_and_refused_to_viewers(app: TestApp) {
     assert!(records.iter().any(|r| r.action == "provisioning.group.delete" && r.outcome == "denied" && r.actor == "vic"));
 }
 
+async fn message(res: reqwest::Response) -> String {
+    res.json::<Value>().await.unwrap()["message"].as_str().unwrap().to_string()
+}
+
 fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+async fn the_api_explains_what_a_machine_gets_and_refuses_bad_input(app: TestApp) {
+    let data = reference_data(true);
+    import_with_cli(&app, data.path());
+    app.state.provisioner.refresh().await.unwrap();
+    let out = app.cli(&["token", "create", "--name", "automation", "--role", "operator"]);
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let api = |method: reqwest::Method, path: &str| {
+        reqwest::Client::new().request(method, app.at(&format!("/api/v1/provisioning{path}"))).bearer_auth(&token)
+    };
+
+    let res = api(reqwest::Method::GET, "/explain?query=mac%3D52-54-00-00-00-01%26os%3Dinstalled").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let why: Value = res.json().await.unwrap();
+    assert_eq!(why["labels"]["mac"], "52:54:00:00:00:01");
+    assert_eq!(why["group"], "node-0001-installed");
+    assert_eq!(why["profile"]["id"], "controller");
+    let candidates = why["candidates"].as_array().unwrap();
+    assert_eq!(candidates[0]["group"], "node-0001-installed");
+    assert!(candidates.iter().any(|c| c["group"] == "node-0001" && c["reason"].as_str().unwrap().contains("node-0001-installed wins")));
+    assert!(candidates.iter().any(|c| c["group"] == "default"));
+    assert!(why["ipxe"]["body"].as_str().unwrap().starts_with("#!ipxe\nkernel /assets/vmlinuz"));
+    assert!(why["ignition"]["body"].as_str().unwrap().contains("stage%3Dinstalled"));
+    let dangling: Value = api(reqwest::Method::GET, "/explain?query=mac%3D52:54:00:00:ff:02").send().await.unwrap().json().await.unwrap();
+    assert_eq!(dangling["group"], "edge-dangling-profile");
+    assert!(dangling["ipxe"]["missing"].as_str().unwrap().contains("profile does-not-exist, which does not exist"));
+    assert!(dangling["metadata"]["body"].as_str().unwrap().contains("HOSTNAME=ghost"));
+
+    // Bad input gets a 4xx that says what to fix, and nothing is stored.
+    let bad_mac = api(reqwest::Method::PUT, "/groups/g1").json(&json!({"profile": "worker", "selector": {"mac": "52:54:zz"}})).send().await.unwrap();
+    assert_eq!(bad_mac.status(), 400);
+    assert!(message(bad_mac).await.contains("\"52:54:zz\" is not a MAC address"));
+    let bad_template = api(reqwest::Method::PUT, "/templates/ignition/x.ign").json(&json!({"content": "{\"ignition\": {\"version\": \"3.4.0\"}, \"storage\": {\"files\": [{\"path\": \"x\"}]}}"})).send().await.unwrap();
+    assert_eq!(bad_template.status(), 400);
+    assert!(message(bad_template).await.contains("storage.files[0].path: \"x\" is not an absolute path"));
+    let other_id = api(reqwest::Method::PUT, "/profiles/a").json(&json!({"id": "b"})).send().await.unwrap();
+    assert_eq!(other_id.status(), 400);
+    let oversized = api(reqwest::Method::PUT, "/templates/generic/big").json(&json!({"content": "x".repeat(9 * 1024 * 1024)})).send().await.unwrap();
+    assert_eq!(oversized.status(), 413);
+    let broken = api(reqwest::Method::POST, "/import").json(&json!({"files": {"groups/a.json": "{", "generic/ok": "fine"}})).send().await.unwrap();
+    assert_eq!(broken.status(), 422);
+    let outcome: Value = broken.json().await.unwrap();
+    assert_eq!(outcome["committed"], false);
+    assert_eq!(outcome["errors"][0]["file"], "groups/a.json");
+    let catalog = app.state.provisioner.catalog(&Principal::cli()).await.unwrap();
+    assert!(catalog.groups.iter().all(|g| g.id != "g1" && g.id != "a"));
+    assert!(catalog.templates.iter().all(|t| t.id != "x.ign" && t.id != "big" && t.id != "ok"));
+
+    // What the API exports imports back the same.
+    let files: std::collections::BTreeMap<String, String> = api(reqwest::Method::GET, "/export").send().await.unwrap().json().await.unwrap();
+    assert_eq!(files.len(), 3 + 1004 + 4);
+    let again = api(reqwest::Method::POST, "/import").json(&json!({"files": files, "dry_run": true})).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    let outcome: Value = again.json().await.unwrap();
+    assert_eq!((outcome["profiles"].as_u64(), outcome["groups"].as_u64(), outcome["templates"].as_u64()), (Some(3), Some(1004), Some(4)));
 }

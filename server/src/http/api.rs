@@ -86,6 +86,9 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/audit", audit_log),
         route(Method::GET, "/openapi.json", openapi),
     ]
+    .into_iter()
+    .chain(crate::provisioner::http::routes())
+    .collect()
 }
 
 /// What `/api/v1` answers for a path it does not serve.
@@ -423,7 +426,9 @@ async fn audit_log(
     responses((status = 200, description = "This document", content_type = "application/json"), (status = 401, body = AppError)))]
 async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
     app::access::authorize(&who, app::access::Permission::ViewMachines)?;
-    Ok(axum::Json(ApiDoc::openapi()).into_response())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(<crate::provisioner::http::ProvisioningApi as OpenApi>::openapi());
+    Ok(axum::Json(doc).into_response())
 }
 
 #[derive(OpenApi)]

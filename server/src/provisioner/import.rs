@@ -3,27 +3,14 @@
 //! its file; errors stop it, warnings (what Matchbox itself would serve as 404) do not.
 
 use super::check_template;
-use super::model::{Catalog, Group, Profile, TemplateFile, TemplateKind};
+pub use app::provisioning::Finding;
+use app::provisioning::{Catalog, Group, Profile, TemplateFile, TemplateKind};
 use serde::Serialize;
-use std::collections::BTreeSet;
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Largest file an import reads: configs and templates are small.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Finding {
-    /// The file, relative to the imported folder (`groups/node-0001.json`).
-    pub file: String,
-    pub message: String,
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.file, self.message)
-    }
-}
 
 /// What an import would write, and what is wrong with it.
 #[derive(Debug, Clone, Default)]
@@ -32,48 +19,6 @@ pub struct ImportPlan {
     pub catalog: Catalog,
     pub errors: Vec<Finding>,
     pub warnings: Vec<Finding>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ImportSummary {
-    pub profiles: usize,
-    pub groups: usize,
-    pub templates: usize,
-    pub warnings: Vec<Finding>,
-}
-
-/// The files of `dir/sub`, sorted by name; a missing folder is empty.
-fn files_in(dir: &Path, sub: &str, plan: &mut ImportPlan) -> Vec<(String, String)> {
-    let folder = dir.join(sub);
-    let Ok(entries) = std::fs::read_dir(&folder) else { return Vec::new() };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    let mut out = Vec::new();
-    for name in names {
-        let file = format!("{sub}/{name}");
-        let path = folder.join(&name);
-        match std::fs::metadata(&path) {
-            Ok(m) if m.len() > MAX_FILE_BYTES => {
-                plan.errors.push(Finding { file, message: format!("larger than {MAX_FILE_BYTES} bytes; is this a config?") });
-                continue;
-            }
-            Err(e) => {
-                plan.errors.push(Finding { file, message: format!("cannot read it: {e}") });
-                continue;
-            }
-            Ok(_) => {}
-        }
-        match std::fs::read_to_string(&path) {
-            Ok(text) => out.push((name, text)),
-            Err(e) => plan.errors.push(Finding { file, message: format!("cannot read it as UTF-8 text: {e}") }),
-        }
-    }
-    out
 }
 
 /// A JSON file's id must be its file name without `.json`: Matchbox finds profiles by file name.
@@ -85,54 +30,95 @@ fn check_file_name(file: &str, name: &str, id: &str) -> Result<(), String> {
     }
 }
 
-/// Reads and checks a Matchbox data directory; writes nothing.
-pub fn plan(dir: &Path) -> ImportPlan {
-    let mut plan = ImportPlan { source: dir.display().to_string(), ..Default::default() };
-    if !dir.is_dir() {
-        plan.errors.push(Finding { file: plan.source.clone(), message: "is not a folder".into() });
-        return plan;
-    }
-    let known = ["profiles", "groups", "ignition", "generic", "assets", "cloud"];
-    if !known.iter().any(|k| dir.join(k).is_dir()) {
-        plan.errors.push(Finding {
-            file: plan.source.clone(),
-            message: "holds none of profiles/, groups/, ignition/, generic/: is it a Matchbox data directory?".into(),
-        });
-    }
-    for (name, text) in files_in(dir, "profiles", &mut plan) {
-        let file = format!("profiles/{name}");
-        let parsed = serde_json::from_str::<Profile>(&text)
-            .map_err(|e| format!("not a profile: {e}"))
-            .and_then(|p| check_file_name(&file, &name, &p.id).and(p.check()).map(|_| p));
-        match parsed {
-            Ok(p) => plan.catalog.profiles.push(p),
-            Err(message) => plan.errors.push(Finding { file, message }),
-        }
-    }
-    for (name, text) in files_in(dir, "groups", &mut plan) {
-        let file = format!("groups/{name}");
-        let parsed = serde_json::from_str::<Group>(&text)
-            .map_err(|e| format!("not a group: {e}"))
-            .and_then(|g| check_file_name(&file, &name, &g.id).and_then(|_| g.normalize()));
-        match parsed {
-            Ok(g) => plan.catalog.groups.push(g),
-            Err(message) => plan.errors.push(Finding { file, message }),
-        }
-    }
-    for (sub, kind) in [("ignition", TemplateKind::Ignition), ("generic", TemplateKind::Generic)] {
-        for (name, content) in files_in(dir, sub, &mut plan) {
-            let template = TemplateFile { kind, id: name.clone(), content };
-            match check_template(&template) {
-                Ok(()) => plan.catalog.templates.push(template),
-                Err(message) => plan.errors.push(Finding { file: format!("{sub}/{name}"), message }),
+/// The folders of a Matchbox data directory that hold configs.
+const FOLDERS: [&str; 4] = ["profiles", "groups", "ignition", "generic"];
+
+/// Reads the config files of a Matchbox data directory, by path relative to it
+/// (`groups/node-0001.json`); a file that cannot be read is a finding.
+pub fn read_dir(dir: &Path) -> (BTreeMap<String, String>, Vec<Finding>) {
+    let mut files = BTreeMap::new();
+    let mut errors = Vec::new();
+    for sub in FOLDERS {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let file = format!("{sub}/{name}");
+            match std::fs::metadata(entry.path()) {
+                Ok(m) if m.len() > MAX_FILE_BYTES => {
+                    errors.push(Finding { file, message: format!("larger than {MAX_FILE_BYTES} bytes; is this a config?") })
+                }
+                Err(e) => errors.push(Finding { file, message: format!("cannot read it: {e}") }),
+                Ok(_) => match std::fs::read_to_string(entry.path()) {
+                    Ok(text) => {
+                        files.insert(file, text);
+                    }
+                    Err(e) => errors.push(Finding { file, message: format!("cannot read it as UTF-8 text: {e}") }),
+                },
             }
         }
     }
+    (files, errors)
+}
+
+/// Reads and checks a Matchbox data directory; writes nothing.
+pub fn plan(dir: &Path) -> ImportPlan {
+    let source = dir.display().to_string();
+    if !dir.is_dir() {
+        return ImportPlan { errors: vec![Finding { file: source.clone(), message: "is not a folder".into() }], source, ..Default::default() };
+    }
+    let (files, unreadable) = read_dir(dir);
+    let mut plan = plan_files(&source, &files);
+    plan.errors.extend(unreadable);
+    plan.errors.sort_by(|a, b| a.file.cmp(&b.file));
     if dir.join("cloud").is_dir() {
         plan.warnings.push(Finding {
             file: "cloud/".into(),
             message: "cloud-config templates are not imported: Matchbox deprecated them and Pangea serves none".into(),
         });
+    }
+    plan
+}
+
+/// Checks the files of a Matchbox data directory, by relative path (as [`read_dir`] gives them,
+/// or as an upload sends them); writes nothing.
+pub fn plan_files(source: &str, files: &BTreeMap<String, String>) -> ImportPlan {
+    let mut plan = ImportPlan { source: source.to_string(), ..Default::default() };
+    if !files.keys().any(|f| FOLDERS.iter().any(|d| f.starts_with(&format!("{d}/")))) {
+        plan.errors.push(Finding {
+            file: plan.source.clone(),
+            message: "holds none of profiles/, groups/, ignition/, generic/: is it a Matchbox data directory?".into(),
+        });
+    }
+    for (file, text) in files {
+        let Some((sub, name)) = file.split_once('/') else {
+            plan.errors.push(Finding { file: file.clone(), message: "is not inside profiles/, groups/, ignition/ or generic/".into() });
+            continue;
+        };
+        if text.len() as u64 > MAX_FILE_BYTES {
+            plan.errors.push(Finding { file: file.clone(), message: format!("larger than {MAX_FILE_BYTES} bytes; is this a config?") });
+            continue;
+        }
+        let checked = match sub {
+            "profiles" => serde_json::from_str::<Profile>(text)
+                .map_err(|e| format!("not a profile: {e}"))
+                .and_then(|p| check_file_name(file, name, &p.id).and(p.check()).map(|_| plan.catalog.profiles.push(p))),
+            "groups" => serde_json::from_str::<Group>(text)
+                .map_err(|e| format!("not a group: {e}"))
+                .and_then(|g| check_file_name(file, name, &g.id).and_then(|_| g.normalize()))
+                .map(|g| plan.catalog.groups.push(g)),
+            "ignition" | "generic" => {
+                let kind = if sub == "ignition" { TemplateKind::Ignition } else { TemplateKind::Generic };
+                let template = TemplateFile { kind, id: name.to_string(), content: text.clone() };
+                check_template(&template).map(|_| plan.catalog.templates.push(template))
+            }
+            _ => Err("is not inside profiles/, groups/, ignition/ or generic/".into()),
+        };
+        if let Err(message) = checked {
+            plan.errors.push(Finding { file: file.clone(), message });
+        }
     }
     cross_check(&mut plan);
     plan
@@ -199,34 +185,40 @@ pub fn copy_assets(dir: &Path, target: &Path) -> std::io::Result<usize> {
     Ok(copied)
 }
 
+/// The files of a Matchbox data directory holding `catalog`, by relative path.
+pub fn files_of(catalog: &Catalog) -> Result<BTreeMap<String, String>, serde_json::Error> {
+    let mut files = BTreeMap::new();
+    for p in &catalog.profiles {
+        files.insert(format!("profiles/{}.json", p.id), pretty(p)?);
+    }
+    for g in &catalog.groups {
+        files.insert(format!("groups/{}.json", g.id), pretty(g)?);
+    }
+    for t in &catalog.templates {
+        files.insert(format!("{}/{}", t.kind.as_str(), t.id), t.content.clone());
+    }
+    Ok(files)
+}
+
+/// Pretty JSON with a final newline, as Matchbox's example files are written.
+fn pretty(value: &impl Serialize) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(value).map(|s| s + "\n")
+}
+
 /// Writes `catalog` as a Matchbox data directory into `dir`, which must be empty or new.
 pub fn export(catalog: &Catalog, dir: &Path) -> Result<usize, String> {
     if dir.exists() && std::fs::read_dir(dir).map_err(|e| e.to_string())?.next().is_some() {
         return Err(format!("{} is not empty: export into a new or empty folder", dir.display()));
     }
-    let write = |sub: &str, name: &str, text: &str| -> Result<(), String> {
-        let folder = dir.join(sub);
-        std::fs::create_dir_all(&folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
-        std::fs::write(folder.join(name), text).map_err(|e| format!("cannot write {sub}/{name}: {e}"))
-    };
-    let mut written = 0;
-    for p in &catalog.profiles {
-        write("profiles", &format!("{}.json", p.id), &pretty(p)?)?;
-        written += 1;
+    let files = files_of(catalog).map_err(|e| e.to_string())?;
+    for (file, text) in &files {
+        let path = dir.join(file);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+        }
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {file}: {e}"))?;
     }
-    for g in &catalog.groups {
-        write("groups", &format!("{}.json", g.id), &pretty(g)?)?;
-        written += 1;
-    }
-    for t in &catalog.templates {
-        write(t.kind.as_str(), &t.id, &t.content)?;
-        written += 1;
-    }
-    Ok(written)
-}
-
-fn pretty(value: &impl Serialize) -> Result<String, String> {
-    serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|e| e.to_string())
+    Ok(files.len())
 }
 
 #[cfg(test)]
@@ -254,13 +246,15 @@ mod tests {
         let files: Vec<&str> = plan.errors.iter().map(|f| f.file.as_str()).collect();
         assert_eq!(
             files,
-            ["profiles/broken.json", "profiles/renamed.json", "groups/badmac.json", "ignition/bad.ign", "ignition/bad.yaml.tmpl"],
+            ["groups/badmac.json", "ignition/bad.ign", "ignition/bad.yaml.tmpl", "profiles/broken.json", "profiles/renamed.json"],
             "{:#?}",
             plan.errors
         );
-        assert!(plan.errors[1].message.contains("file is named renamed.json"));
-        assert!(plan.errors[2].message.contains("\"zz\" is not a MAC address"));
-        assert!(plan.errors[4].message.contains("line 2"), "{}", plan.errors[4]);
+        let message = |file: &str| plan.errors.iter().find(|f| f.file == file).unwrap().message.clone();
+        assert!(message("profiles/renamed.json").contains("file is named renamed.json"));
+        assert!(message("groups/badmac.json").contains("\"zz\" is not a MAC address"));
+        assert!(message("ignition/bad.yaml.tmpl").contains("line 2"));
+        assert!(message("ignition/bad.ign").contains("9.9.9 is not a spec"));
         assert!(plan.warnings.iter().any(|w| w.file == "groups/g.json" && w.message.contains("\"missing\"")));
         assert!(plan.warnings.iter().any(|w| w.file == "profiles/ok.json" && w.message.contains("ok.yaml")));
     }

@@ -3,7 +3,7 @@
 
 use super::gotemplate::{Template, go_text};
 use super::{butane, ignition};
-use super::model::{Catalog, Group, Profile, TemplateKind, is_raw_ignition};
+use app::provisioning::{Candidate, Catalog, Group, Profile, TemplateKind, is_raw_ignition};
 use app::machines::mac::MacAddr;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -47,15 +47,6 @@ pub enum Miss {
     NoTemplate { profile: String, kind: &'static str, template: String },
     #[error("template {template}: {message}")]
     Render { template: String, message: String },
-}
-
-/// A group's candidacy for a request, for "what will this machine get?".
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct Candidate {
-    pub group: String,
-    pub selectors: usize,
-    /// Why it lost or was not a candidate; empty for the winner.
-    pub reason: String,
 }
 
 /// An Ignition template ready to serve.

@@ -1,7 +1,7 @@
 //! Profiles, groups and templates in the database. Every write bumps the catalog version in the
 //! same transaction, so every replica's boot index follows.
 
-use super::model::{Catalog, Group, NetBoot, Profile, TemplateFile, TemplateKind};
+use app::provisioning::{Catalog, Group, NetBoot, Profile, TemplateFile, TemplateKind};
 use crate::db::Database;
 use crate::error::Error;
 use sqlx::{AnyConnection, Row};

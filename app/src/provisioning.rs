@@ -1,6 +1,11 @@
-//! Profiles, groups and templates, in Matchbox's JSON shapes, parsed and checked.
+//! Provisioning: profiles, groups and templates in Matchbox's JSON shapes, parsed and checked,
+//! and what a machine would get; shared by the server and the pages.
 
-use app::machines::mac::MacAddr;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+pub mod server_fns;
+
+use crate::machines::mac::MacAddr;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -22,9 +27,11 @@ pub fn check_id(what: &str, id: &str) -> Result<(), String> {
 }
 
 /// What a machine boots: kernel, initrds and kernel arguments, and the templates it is given.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    #[serde(default)]
     pub id: String,
     #[serde(default)]
     pub name: String,
@@ -41,7 +48,8 @@ pub struct Profile {
     pub cloud_id: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NetBoot {
     #[serde(default)]
@@ -54,9 +62,11 @@ pub struct NetBoot {
 
 /// Which machines get which profile: every selector must equal a label of the request; the group
 /// with the most selectors wins, and a group without selectors is the default.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Group {
+    #[serde(default)]
     pub id: String,
     #[serde(default)]
     pub name: String,
@@ -65,7 +75,7 @@ pub struct Group {
     pub selector: BTreeMap<String, String>,
     /// Template data, a JSON object.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -112,7 +122,8 @@ impl Group {
 }
 
 /// Which kind of template: Matchbox keeps them in two folders, so one id may name one of each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TemplateKind {
     /// Raw Ignition (`.ign`, `.ignition`), or a Butane template (anything else) that renders to one.
@@ -138,7 +149,8 @@ impl TemplateKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TemplateFile {
     pub kind: TemplateKind,
     pub id: String,
@@ -150,8 +162,71 @@ pub fn is_raw_ignition(id: &str) -> bool {
     id.ends_with(".ign") || id.ends_with(".ignition")
 }
 
+/// A group's candidacy for a request, for "what will this machine get?".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Candidate {
+    pub group: String,
+    pub selectors: usize,
+    /// Why it lost or did not match; empty for the group that serves the request.
+    pub reason: String,
+}
+
+/// One endpoint's answer to a machine: what it would be sent, or why it gets 404.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Served {
+    pub body: Option<String>,
+    pub missing: Option<String>,
+}
+
+/// What a machine with these labels gets from the boot listener, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Explanation {
+    /// The labels as the boot listener reads them (the MAC normalised).
+    pub labels: BTreeMap<String, String>,
+    pub group: Option<String>,
+    /// Every group that could have matched, best first.
+    pub candidates: Vec<Candidate>,
+    pub profile: Option<Profile>,
+    pub ipxe: Served,
+    pub ignition: Served,
+    pub generic: Served,
+    pub metadata: Served,
+}
+
+/// A problem with one file of an import (`groups/node-0001.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Finding {
+    pub file: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file, self.message)
+    }
+}
+
+/// What an import of a Matchbox data directory found and, unless it was a dry run or had
+/// errors, wrote.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ImportOutcome {
+    pub profiles: usize,
+    pub groups: usize,
+    pub templates: usize,
+    /// Files that stop the import; nothing is written while there is one.
+    pub errors: Vec<Finding>,
+    /// What Matchbox would serve as 404 (a group naming a missing profile, ...): imported anyway.
+    pub warnings: Vec<Finding>,
+    pub committed: bool,
+}
+
 /// Everything the provisioner serves, as stored.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
     pub profiles: Vec<Profile>,
     pub groups: Vec<Group>,

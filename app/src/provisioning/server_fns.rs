@@ -1,0 +1,55 @@
+//! The pages' server functions: each is one call of the provisioning service for the caller.
+
+use super::{Catalog, Explanation, Group, ImportOutcome, Profile, TemplateFile, TemplateKind};
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use std::collections::BTreeMap;
+
+#[cfg(feature = "ssr")]
+use super::ssr::SharedProvisioningService as Svc;
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "provisioning_catalog")]
+pub async fn provisioning_catalog() -> Result<Catalog, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.catalog(&who).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "put_profile")]
+pub async fn put_profile(profile: Profile) -> Result<Profile, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.put_profile(&who, profile).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "put_group")]
+pub async fn put_group(group: Group) -> Result<Group, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.put_group(&who, group).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "put_template")]
+pub async fn put_template(template: TemplateFile) -> Result<TemplateFile, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.put_template(&who, template).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "delete_profile")]
+pub async fn delete_profile(id: String) -> Result<(), AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.delete_profile(&who, &id).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "delete_group")]
+pub async fn delete_group(id: String) -> Result<(), AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.delete_group(&who, &id).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "delete_template")]
+pub async fn delete_template(kind: TemplateKind, id: String) -> Result<(), AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.delete_template(&who, kind, &id).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "explain_boot")]
+pub async fn explain_boot(query: String) -> Result<Explanation, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.explain(&who, &query).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "import_provisioning")]
+pub async fn import_provisioning(files: BTreeMap<String, String>, dry_run: bool) -> Result<ImportOutcome, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.import_files(&who, files, dry_run).await }).await
+}

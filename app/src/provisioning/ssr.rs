@@ -1,0 +1,33 @@
+//! The provisioning service the server implements, as pages and the JSON API call it. Only
+//! compiled for the server.
+
+use super::{Catalog, Explanation, Group, ImportOutcome, Profile, TemplateFile, TemplateKind};
+use crate::access::Principal;
+use crate::error::AppError;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// All that can be done with profiles, groups and templates; each method authorizes its caller.
+#[async_trait::async_trait]
+pub trait ProvisioningService: Send + Sync + 'static {
+    async fn catalog(&self, who: &Principal) -> Result<Catalog, AppError>;
+    async fn put_profile(&self, who: &Principal, profile: Profile) -> Result<Profile, AppError>;
+    async fn put_group(&self, who: &Principal, group: Group) -> Result<Group, AppError>;
+    async fn put_template(&self, who: &Principal, template: TemplateFile) -> Result<TemplateFile, AppError>;
+    async fn delete_profile(&self, who: &Principal, id: &str) -> Result<(), AppError>;
+    async fn delete_group(&self, who: &Principal, id: &str) -> Result<(), AppError>;
+    async fn delete_template(&self, who: &Principal, kind: TemplateKind, id: &str) -> Result<(), AppError>;
+    /// What a machine asking with this query string (`mac=…&os=…`) gets, and why.
+    async fn explain(&self, who: &Principal, query: &str) -> Result<Explanation, AppError>;
+    /// Checks a Matchbox data directory's files (by relative path) and, unless `dry_run` or an
+    /// error, writes them all in one transaction.
+    async fn import_files(
+        &self,
+        who: &Principal,
+        files: BTreeMap<String, String>,
+        dry_run: bool,
+    ) -> Result<ImportOutcome, AppError>;
+}
+
+/// The service, as the server puts it into each request's context.
+pub type SharedProvisioningService = Arc<dyn ProvisioningService>;
