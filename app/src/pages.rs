@@ -5,6 +5,7 @@ pub mod audit;
 pub mod login;
 pub mod machines;
 pub mod not_found;
+pub mod provisioning;
 
 use crate::access::Permission;
 
@@ -19,6 +20,10 @@ pub fn permission_for_page(path: &str) -> Option<Permission> {
         Some(Permission::ChangeMachines)
     } else if under("/machines") {
         Some(Permission::ViewMachines)
+    } else if path == "/provisioning/import" || under("/provisioning/new") {
+        Some(Permission::ChangeProvisioning)
+    } else if under("/provisioning") {
+        Some(Permission::ViewProvisioning)
     } else if under("/audit") {
         Some(Permission::ViewAudit)
     } else {
@@ -29,7 +34,9 @@ pub fn permission_for_page(path: &str) -> Option<Permission> {
 /// Whether the page at `path` loads its code lazily (every area but the login page).
 pub fn is_lazy_page(path: &str) -> bool {
     let path = path.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
-    ["/machines", "/access", "/audit"].iter().any(|area| path == *area || path.starts_with(&format!("{area}/")))
+    ["/machines", "/provisioning", "/access", "/audit"]
+        .iter()
+        .any(|area| path == *area || path.starts_with(&format!("{area}/")))
 }
 
 /// Percent-encodes a query-string value.

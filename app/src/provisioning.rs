@@ -1,9 +1,9 @@
 //! Provisioning: profiles, groups and templates in Matchbox's JSON shapes, parsed and checked,
 //! and what a machine would get; shared by the server and the pages.
 
+pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod ssr;
-pub mod server_fns;
 
 use crate::machines::mac::MacAddr;
 use serde::{Deserialize, Serialize};
@@ -223,6 +223,18 @@ pub struct ImportOutcome {
     /// What Matchbox would serve as 404 (a group naming a missing profile, ...): imported anyway.
     pub warnings: Vec<Finding>,
     pub committed: bool,
+}
+
+/// A template checked as the boot listener would serve it to one machine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TemplatePreview {
+    /// What is wrong: a parse error, or a render error for the sample machine, with line and column.
+    pub problem: Option<String>,
+    /// What the sample machine would be sent.
+    pub output: Option<String>,
+    /// The group whose data the sample machine renders with.
+    pub group: Option<String>,
 }
 
 /// Everything the provisioner serves, as stored.

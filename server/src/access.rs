@@ -923,7 +923,10 @@ mod tests {
         let password = SecretString::from("correct horse");
         let stored = hash_password(&password).unwrap();
         let mut check = std::pin::pin!(check_password(&password, stored.clone()));
-        assert!(check.as_mut().now_or_never().is_none(), "the check finished inside its first poll: it ran on the async worker");
+        assert!(
+            check.as_mut().now_or_never().is_none(),
+            "the check finished inside its first poll: it ran on the async worker"
+        );
         assert!(check.await.unwrap());
         let mut hashing = std::pin::pin!(hash_password_off_workers(&password));
         assert!(hashing.as_mut().now_or_never().is_none(), "hashing finished inside its first poll");

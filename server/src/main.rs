@@ -215,22 +215,33 @@ async fn provisioner(command: ProvisionerCommand) -> Result<(), String> {
                 println!("dry run: nothing was written");
                 return Ok(());
             }
-            let assets = assets_dir.map_or_else(|| storage.data_dir().map(|d| d.join("assets")), Ok).map_err(|e| e.to_string())?;
-            let provisioner = Provisioner::open(open(&storage).await?, assets.clone()).await.map_err(|e| e.to_string())?;
+            let assets = assets_dir
+                .map_or_else(|| storage.data_dir().map(|d| d.join("assets")), Ok)
+                .map_err(|e| e.to_string())?;
+            let provisioner =
+                Provisioner::open(open(&storage).await?, assets.clone()).await.map_err(|e| e.to_string())?;
             let summary = provisioner.import(&who, &plan).await.map_err(|e| e.to_string())?;
-            println!("imported {} profiles, {} groups, {} templates", summary.profiles, summary.groups, summary.templates);
+            println!(
+                "imported {} profiles, {} groups, {} templates",
+                summary.profiles, summary.groups, summary.templates
+            );
             let source_assets = std::path::Path::new(&plan.source).join("assets");
             if copy_assets {
-                let copied = import::copy_assets(std::path::Path::new(&plan.source), &assets)
-                    .map_err(|e| format!("the catalog was imported, but copying assets into {} failed: {e}", assets.display()))?;
+                let copied = import::copy_assets(std::path::Path::new(&plan.source), &assets).map_err(|e| {
+                    format!("the catalog was imported, but copying assets into {} failed: {e}", assets.display())
+                })?;
                 println!("copied {copied} asset file(s) into {}", assets.display());
             } else if source_assets.is_dir() {
-                println!("assets stay in {}: serve them with --assets-dir {0}, or import again with --copy-assets", source_assets.display());
+                println!(
+                    "assets stay in {}: serve them with --assets-dir {0}, or import again with --copy-assets",
+                    source_assets.display()
+                );
             }
             Ok(())
         }
         ProvisionerCommand::Export { storage, dir } => {
-            let provisioner = Provisioner::open(open(&storage).await?, std::path::PathBuf::new()).await.map_err(|e| e.to_string())?;
+            let provisioner =
+                Provisioner::open(open(&storage).await?, std::path::PathBuf::new()).await.map_err(|e| e.to_string())?;
             let catalog = provisioner.catalog(&who).await.map_err(|e| e.to_string())?;
             let written = import::export(&catalog, &dir)?;
             println!("wrote {written} file(s) into {}", dir.display());

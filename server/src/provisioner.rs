@@ -21,9 +21,11 @@ use crate::db::Database;
 use crate::error::{Error, OrInternal};
 use app::access::{Permission, Principal, authorize};
 use app::error::AppError;
+use app::provisioning::{
+    Catalog, Explanation, Group, ImportOutcome, Profile, Served, TemplateFile, TemplateKind, TemplatePreview,
+};
 use arc_swap::ArcSwap;
 use index::BootIndex;
-use app::provisioning::{Catalog, Explanation, Group, ImportOutcome, Profile, Served, TemplateFile, TemplateKind};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -56,7 +58,9 @@ fn digest(t: &Option<TemplateFile>) -> serde_json::Value {
 pub fn check_template(t: &TemplateFile) -> Result<(), String> {
     model::check_id("template", &t.id)?;
     match t.kind {
-        TemplateKind::Ignition if model::is_raw_ignition(&t.id) => ignition::upgrade_raw(&t.content).map(|_| ()).map_err(|e| e.to_string()),
+        TemplateKind::Ignition if model::is_raw_ignition(&t.id) => {
+            ignition::upgrade_raw(&t.content).map(|_| ()).map_err(|e| e.to_string())
+        }
         _ => gotemplate::Template::parse(&t.content).map(|_| ()).map_err(|e| e.to_string()),
     }
 }
@@ -145,7 +149,9 @@ impl Provisioner {
             let before = store::profile(&mut tx, &profile.id).await.or_internal()?;
             store::put_profile(&mut tx, &profile, &crate::machines::now()).await.or_internal()?;
             store::bump_version(&mut tx).await.or_internal()?;
-            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": profile }))).await.or_internal()?;
+            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": profile })))
+                .await
+                .or_internal()?;
             tx.commit().await.or_internal()?;
             Ok(profile)
         }
@@ -169,7 +175,9 @@ impl Provisioner {
             let before = store::group(&mut tx, &group.id).await.or_internal()?;
             store::put_group(&mut tx, &group, &crate::machines::now()).await.or_internal()?;
             store::bump_version(&mut tx).await.or_internal()?;
-            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": group }))).await.or_internal()?;
+            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": group })))
+                .await
+                .or_internal()?;
             tx.commit().await.or_internal()?;
             Ok(group)
         }
@@ -205,7 +213,10 @@ impl Provisioner {
             let users = store::groups_using(&mut tx, id).await.or_internal()?;
             if !users.is_empty() {
                 return Err(AppError::Conflict {
-                    message: format!("Profile {id} is used by group(s) {}; change or delete them first.", users.join(", ")),
+                    message: format!(
+                        "Profile {id} is used by group(s) {}; change or delete them first.",
+                        users.join(", ")
+                    ),
                     fields: Vec::new(),
                 });
             }
@@ -253,9 +264,13 @@ impl Provisioner {
             }
             store::delete(&mut tx, Deletion::Template(kind, id)).await.or_internal()?;
             store::bump_version(&mut tx).await.or_internal()?;
-            audit::append(&mut tx, who, event.clone().summary(json!({ "kind": kind, "sha256_before": digest(&before) })))
-                .await
-                .or_internal()?;
+            audit::append(
+                &mut tx,
+                who,
+                event.clone().summary(json!({ "kind": kind, "sha256_before": digest(&before) })),
+            )
+            .await
+            .or_internal()?;
             tx.commit().await.or_internal()
         }
         .await;
@@ -289,9 +304,13 @@ impl Provisioner {
             }
             store::bump_version(&mut tx).await.or_internal()?;
             let summary = outcome(plan, true);
-            audit::append(&mut tx, who, event.clone().summary(json!({ "counts": summary, "template_sha256": digests })))
-                .await
-                .or_internal()?;
+            audit::append(
+                &mut tx,
+                who,
+                event.clone().summary(json!({ "counts": summary, "template_sha256": digests })),
+            )
+            .await
+            .or_internal()?;
             tx.commit().await.or_internal()?;
             Ok(summary)
         }
@@ -375,6 +394,44 @@ impl app::provisioning::ssr::ProvisioningService for Provisioner {
     async fn explain(&self, who: &Principal, query: &str) -> Result<Explanation, AppError> {
         Provisioner::explain(self, who, query).await
     }
+    async fn preview_template(
+        &self,
+        who: &Principal,
+        template: TemplateFile,
+        query: &str,
+    ) -> Result<TemplatePreview, AppError> {
+        self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
+        if let Err(problem) = check_template(&template) {
+            return Ok(TemplatePreview { problem: Some(problem), ..Default::default() });
+        }
+        let query = query.trim().trim_start_matches('?');
+        let labels = index::labels_from_query(query);
+        let index = self.index();
+        let Some(group) = index.select(&labels) else {
+            return Ok(TemplatePreview { problem: Some(index::Miss::NoGroup.to_string()), ..Default::default() });
+        };
+        let data = index::template_data(group, &labels, query);
+        let rendered = match template.kind {
+            TemplateKind::Ignition if model::is_raw_ignition(&template.id) => {
+                ignition::upgrade_raw(&template.content).map(|c| c.to_string()).map_err(|e| e.to_string())
+            }
+            kind => gotemplate::Template::parse(&template.content)
+                .and_then(|t| t.render(&data))
+                .map_err(|e| e.to_string())
+                .and_then(|text| match kind {
+                    TemplateKind::Ignition => {
+                        butane::translate(&text).map(|c| c.to_string()).map_err(|e| format!("Butane: {e}"))
+                    }
+                    TemplateKind::Generic => Ok(text),
+                }),
+        };
+        let (output, problem) = match rendered {
+            Ok(output) => (Some(output), None),
+            Err(problem) => (None, Some(problem)),
+        };
+        Ok(TemplatePreview { problem, output, group: Some(group.id.clone()) })
+    }
+
     async fn import_files(
         &self,
         who: &Principal,

@@ -98,6 +98,13 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("GET", "/machines/new", Value::Null, Page(Operator)),
         ("GET", "/machines/import", Value::Null, Page(Operator)),
         ("GET", "/machines/{id}", Value::Null, Page(Viewer)),
+        ("GET", "/provisioning", Value::Null, Page(Viewer)),
+        ("GET", "/provisioning/explain", Value::Null, Page(Viewer)),
+        ("GET", "/provisioning/import", Value::Null, Page(Operator)),
+        ("GET", "/provisioning/new/{what}", Value::Null, Page(Operator)),
+        ("GET", "/provisioning/profiles/{id}", Value::Null, Page(Viewer)),
+        ("GET", "/provisioning/groups/{id}", Value::Null, Page(Viewer)),
+        ("GET", "/provisioning/templates/{kind}/{id}", Value::Null, Page(Viewer)),
         ("GET", "/access", Value::Null, OwnPage),
         ("GET", "/audit", Value::Null, Page(Admin)),
         ("GET", "/audit/{id}", Value::Null, Page(Admin)),
@@ -125,10 +132,16 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("POST", "/api/gui/explain_boot", json!({"query": "mac=52:54:00:00:00:01"}), Role(Viewer)),
         ("POST", "/api/gui/put_profile", json!({"profile": {"id": "gui"}}), Role(Operator)),
         ("POST", "/api/gui/put_group", json!({"group": {"id": "gui", "profile": "gui"}}), Role(Operator)),
-        ("POST", "/api/gui/put_template", json!({"template": {"kind": "generic", "id": "gui", "content": "x"}}), Role(Operator)),
+        (
+            "POST",
+            "/api/gui/put_template",
+            json!({"template": {"kind": "generic", "id": "gui", "content": "x"}}),
+            Role(Operator),
+        ),
         ("POST", "/api/gui/delete_profile", json!({"id": "none"}), Role(Operator)),
         ("POST", "/api/gui/delete_group", json!({"id": "none"}), Role(Operator)),
         ("POST", "/api/gui/delete_template", json!({"kind": "generic", "id": "none"}), Role(Operator)),
+        ("POST", "/api/gui/preview_template", json!({"template": {"kind": "generic", "id": "x", "content": "{{.a}}"}, "query": ""}), Role(Viewer)),
         ("POST", "/api/gui/import_provisioning", json!({"files": {"generic/x": "y"}, "dry_run": true}), Role(Operator)),
         ("GET", "/api/v1/provisioning/profiles", Value::Null, Role(Viewer)),
         ("GET", "/api/v1/provisioning/profiles/{id}", Value::Null, Role(Viewer)),
@@ -169,9 +182,13 @@ async fn serve_a_machine(app: &TestApp) {
     ] {
         p.put_template(&cli, TemplateFile { kind, id: id.into(), content: content.into() }).await.unwrap();
     }
-    let profile: Profile = serde_json::from_value(json!({"id": "p", "boot": {"kernel": "/assets/1"}, "ignition_id": "p.ign", "generic_id": "p.env"})).unwrap();
+    let profile: Profile = serde_json::from_value(
+        json!({"id": "p", "boot": {"kernel": "/assets/1"}, "ignition_id": "p.ign", "generic_id": "p.env"}),
+    )
+    .unwrap();
     p.put_profile(&cli, profile).await.unwrap();
-    let group: Group = serde_json::from_value(json!({"id": "default", "profile": "p", "metadata": {"pool": "x"}})).unwrap();
+    let group: Group =
+        serde_json::from_value(json!({"id": "default", "profile": "p", "metadata": {"pool": "x"}})).unwrap();
     p.put_group(&cli, group).await.unwrap();
     std::fs::create_dir_all(&p.assets_dir).unwrap();
     std::fs::write(p.assets_dir.join("1"), "kernel").unwrap();

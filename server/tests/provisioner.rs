@@ -128,7 +128,8 @@ fn ignition_validate(config: &str, what: &str) {
         return;
     };
     let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), config.replacen(r#""version":"3.4.0""#, r#""version":"3.4.0-experimental""#, 1)).unwrap();
+    std::fs::write(file.path(), config.replacen(r#""version":"3.4.0""#, r#""version":"3.4.0-experimental""#, 1))
+        .unwrap();
     let out = std::process::Command::new(validator).arg(file.path()).output().unwrap();
     assert!(
         out.status.success(),
@@ -179,14 +180,17 @@ async fn replay(addr: std::net::SocketAddr, numbers: std::ops::RangeInclusive<u3
             if header == "Content-Length" && deviation.is_some_and(|why| why.contains("names the server")) {
                 continue;
             }
-            let expected = recorded["headers"].as_array().unwrap().iter().find(|h| h[0] == header).map(|h| h[1].as_str().unwrap());
+            let expected =
+                recorded["headers"].as_array().unwrap().iter().find(|h| h[0] == header).map(|h| h[1].as_str().unwrap());
             assert_eq!(answer.header(header), expected, "{what}: {header}");
         }
         let has_last_modified = recorded["headers"].as_array().unwrap().iter().any(|h| h[0] == "Last-Modified");
         assert_eq!(answer.header("Last-Modified").is_some(), has_last_modified, "{what}: Last-Modified");
         let expected_body: Vec<u8> = match (&recorded["body"], recorded.get("body_base64")) {
             (Value::String(s), _) => s.as_bytes().to_vec(),
-            (_, Some(Value::String(b64))) => base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap(),
+            (_, Some(Value::String(b64))) => {
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap()
+            }
             _ => Vec::new(),
         };
         let body = String::from_utf8_lossy(&answer.body).into_owned();
@@ -235,7 +239,10 @@ async fn an_import_with_a_broken_file_writes_nothing(app: TestApp) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
     assert!(stdout.contains("error: groups/node-0500.json: not a group: EOF"), "{stdout}");
-    assert!(stdout.contains("error: ignition/broken.yaml.tmpl: line 2, column 6: unexpected end of template"), "{stdout}");
+    assert!(
+        stdout.contains("error: ignition/broken.yaml.tmpl: line 2, column 6: unexpected end of template"),
+        "{stdout}"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 file(s) have errors; nothing was imported"));
     let catalog = app.state.provisioner.catalog(&Principal::cli()).await.unwrap();
     assert!(catalog.groups.is_empty() && catalog.profiles.is_empty() && catalog.templates.is_empty());
@@ -247,7 +254,8 @@ async fn changes_reach_the_boot_listener_at_once_and_other_replicas_within_a_pol
     let p = &app.state.provisioner;
     let profile: Profile = serde_json::from_value(json!({"id": "w", "boot": {"kernel": "/k1"}})).unwrap();
     p.put_profile(&cli, profile).await.unwrap();
-    let group: Group = serde_json::from_value(json!({"id": "g", "profile": "w", "selector": {"mac": "52-54-00-00-00-07"}})).unwrap();
+    let group: Group =
+        serde_json::from_value(json!({"id": "g", "profile": "w", "selector": {"mac": "52-54-00-00-00-07"}})).unwrap();
     p.put_group(&cli, group).await.unwrap();
     let addr = boot_listener(&app).await;
     let answer = send_raw(addr, "GET", "/ipxe?mac=52:54:00:00:00:07", &[]).await;
@@ -261,7 +269,8 @@ async fn changes_reach_the_boot_listener_at_once_and_other_replicas_within_a_pol
     let replica_addr = boot_listener(&replica).await;
     let mut body = String::new();
     for _ in 0..40 {
-        body = String::from_utf8_lossy(&send_raw(replica_addr, "GET", "/ipxe?mac=52:54:00:00:00:07", &[]).await.body).into_owned();
+        body = String::from_utf8_lossy(&send_raw(replica_addr, "GET", "/ipxe?mac=52:54:00:00:00:07", &[]).await.body)
+            .into_owned();
         if body.contains("/k2") {
             break;
         }
@@ -319,7 +328,9 @@ async fn changes_are_checked_audited_and_refused_to_viewers(app: TestApp) {
     let err = p.delete_group(&viewer, "g").await.unwrap_err();
     assert_eq!(err.status(), 403);
     let records = pangea::audit::latest(&app.state.db, 5).await.unwrap();
-    assert!(records.iter().any(|r| r.action == "provisioning.group.delete" && r.outcome == "denied" && r.actor == "vic"));
+    assert!(
+        records.iter().any(|r| r.action == "provisioning.group.delete" && r.outcome == "denied" && r.actor == "vic")
+    );
 }
 
 async fn message(res: reqwest::Response) -> String {
@@ -341,7 +352,8 @@ async fn the_api_explains_what_a_machine_gets_and_refuses_bad_input(app: TestApp
         reqwest::Client::new().request(method, app.at(&format!("/api/v1/provisioning{path}"))).bearer_auth(&token)
     };
 
-    let res = api(reqwest::Method::GET, "/explain?query=mac%3D52-54-00-00-00-01%26os%3Dinstalled").send().await.unwrap();
+    let res =
+        api(reqwest::Method::GET, "/explain?query=mac%3D52-54-00-00-00-01%26os%3Dinstalled").send().await.unwrap();
     assert_eq!(res.status(), 200);
     let why: Value = res.json().await.unwrap();
     assert_eq!(why["labels"]["mac"], "52:54:00:00:00:01");
@@ -349,17 +361,26 @@ async fn the_api_explains_what_a_machine_gets_and_refuses_bad_input(app: TestApp
     assert_eq!(why["profile"]["id"], "controller");
     let candidates = why["candidates"].as_array().unwrap();
     assert_eq!(candidates[0]["group"], "node-0001-installed");
-    assert!(candidates.iter().any(|c| c["group"] == "node-0001" && c["reason"].as_str().unwrap().contains("node-0001-installed wins")));
+    assert!(
+        candidates
+            .iter()
+            .any(|c| c["group"] == "node-0001" && c["reason"].as_str().unwrap().contains("node-0001-installed wins"))
+    );
     assert!(candidates.iter().any(|c| c["group"] == "default"));
     assert!(why["ipxe"]["body"].as_str().unwrap().starts_with("#!ipxe\nkernel /assets/vmlinuz"));
     assert!(why["ignition"]["body"].as_str().unwrap().contains("stage%3Dinstalled"));
-    let dangling: Value = api(reqwest::Method::GET, "/explain?query=mac%3D52:54:00:00:ff:02").send().await.unwrap().json().await.unwrap();
+    let dangling: Value =
+        api(reqwest::Method::GET, "/explain?query=mac%3D52:54:00:00:ff:02").send().await.unwrap().json().await.unwrap();
     assert_eq!(dangling["group"], "edge-dangling-profile");
     assert!(dangling["ipxe"]["missing"].as_str().unwrap().contains("profile does-not-exist, which does not exist"));
     assert!(dangling["metadata"]["body"].as_str().unwrap().contains("HOSTNAME=ghost"));
 
     // Bad input gets a 4xx that says what to fix, and nothing is stored.
-    let bad_mac = api(reqwest::Method::PUT, "/groups/g1").json(&json!({"profile": "worker", "selector": {"mac": "52:54:zz"}})).send().await.unwrap();
+    let bad_mac = api(reqwest::Method::PUT, "/groups/g1")
+        .json(&json!({"profile": "worker", "selector": {"mac": "52:54:zz"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad_mac.status(), 400);
     assert!(message(bad_mac).await.contains("\"52:54:zz\" is not a MAC address"));
     let bad_template = api(reqwest::Method::PUT, "/templates/ignition/x.ign").json(&json!({"content": "{\"ignition\": {\"version\": \"3.4.0\"}, \"storage\": {\"files\": [{\"path\": \"x\"}]}}"})).send().await.unwrap();
@@ -367,9 +388,17 @@ async fn the_api_explains_what_a_machine_gets_and_refuses_bad_input(app: TestApp
     assert!(message(bad_template).await.contains("storage.files[0].path: \"x\" is not an absolute path"));
     let other_id = api(reqwest::Method::PUT, "/profiles/a").json(&json!({"id": "b"})).send().await.unwrap();
     assert_eq!(other_id.status(), 400);
-    let oversized = api(reqwest::Method::PUT, "/templates/generic/big").json(&json!({"content": "x".repeat(9 * 1024 * 1024)})).send().await.unwrap();
+    let oversized = api(reqwest::Method::PUT, "/templates/generic/big")
+        .json(&json!({"content": "x".repeat(9 * 1024 * 1024)}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(oversized.status(), 413);
-    let broken = api(reqwest::Method::POST, "/import").json(&json!({"files": {"groups/a.json": "{", "generic/ok": "fine"}})).send().await.unwrap();
+    let broken = api(reqwest::Method::POST, "/import")
+        .json(&json!({"files": {"groups/a.json": "{", "generic/ok": "fine"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(broken.status(), 422);
     let outcome: Value = broken.json().await.unwrap();
     assert_eq!(outcome["committed"], false);
@@ -379,10 +408,15 @@ async fn the_api_explains_what_a_machine_gets_and_refuses_bad_input(app: TestApp
     assert!(catalog.templates.iter().all(|t| t.id != "x.ign" && t.id != "big" && t.id != "ok"));
 
     // What the API exports imports back the same.
-    let files: std::collections::BTreeMap<String, String> = api(reqwest::Method::GET, "/export").send().await.unwrap().json().await.unwrap();
+    let files: std::collections::BTreeMap<String, String> =
+        api(reqwest::Method::GET, "/export").send().await.unwrap().json().await.unwrap();
     assert_eq!(files.len(), 3 + 1004 + 4);
-    let again = api(reqwest::Method::POST, "/import").json(&json!({"files": files, "dry_run": true})).send().await.unwrap();
+    let again =
+        api(reqwest::Method::POST, "/import").json(&json!({"files": files, "dry_run": true})).send().await.unwrap();
     assert_eq!(again.status(), 200);
     let outcome: Value = again.json().await.unwrap();
-    assert_eq!((outcome["profiles"].as_u64(), outcome["groups"].as_u64(), outcome["templates"].as_u64()), (Some(3), Some(1004), Some(4)));
+    assert_eq!(
+        (outcome["profiles"].as_u64(), outcome["groups"].as_u64(), outcome["templates"].as_u64()),
+        (Some(3), Some(1004), Some(4))
+    );
 }

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 /// An inline error message under a form field; the id lets the field name it with aria-describedby.
 #[component]
-pub fn FieldMessage(id: &'static str, #[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
+pub fn FieldMessage(#[prop(into)] id: String, #[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
     view! {
         <p class="field-error" id=id role="alert" hidden=move || message.get().is_none()>
             {move || message.get()}

@@ -1,6 +1,6 @@
 //! The pages' server functions: each is one call of the provisioning service for the caller.
 
-use super::{Catalog, Explanation, Group, ImportOutcome, Profile, TemplateFile, TemplateKind};
+use super::{Catalog, Explanation, Group, ImportOutcome, Profile, TemplateFile, TemplateKind, TemplatePreview};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -52,4 +52,9 @@ pub async fn explain_boot(query: String) -> Result<Explanation, AppError> {
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "import_provisioning")]
 pub async fn import_provisioning(files: BTreeMap<String, String>, dry_run: bool) -> Result<ImportOutcome, AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.import_files(&who, files, dry_run).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "preview_template")]
+pub async fn preview_template(template: TemplateFile, query: String) -> Result<TemplatePreview, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.preview_template(&who, template, &query).await }).await
 }

@@ -1,7 +1,7 @@
 //! The provisioning service the server implements, as pages and the JSON API call it. Only
 //! compiled for the server.
 
-use super::{Catalog, Explanation, Group, ImportOutcome, Profile, TemplateFile, TemplateKind};
+use super::{Catalog, Explanation, Group, ImportOutcome, Profile, TemplateFile, TemplateKind, TemplatePreview};
 use crate::access::Principal;
 use crate::error::AppError;
 use std::collections::BTreeMap;
@@ -19,6 +19,14 @@ pub trait ProvisioningService: Send + Sync + 'static {
     async fn delete_template(&self, who: &Principal, kind: TemplateKind, id: &str) -> Result<(), AppError>;
     /// What a machine asking with this query string (`mac=…&os=…`) gets, and why.
     async fn explain(&self, who: &Principal, query: &str) -> Result<Explanation, AppError>;
+    /// Checks a template without saving it: it must parse, and it is rendered (and translated)
+    /// with the data of the group a machine sending `query` matches.
+    async fn preview_template(
+        &self,
+        who: &Principal,
+        template: TemplateFile,
+        query: &str,
+    ) -> Result<TemplatePreview, AppError>;
     /// Checks a Matchbox data directory's files (by relative path) and, unless `dry_run` or an
     /// error, writes them all in one transaction.
     async fn import_files(

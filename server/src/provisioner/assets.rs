@@ -33,7 +33,8 @@ pub fn clean(path: &str) -> String {
 
 fn redirect(status: StatusCode, location: &str, with_body: bool) -> Response {
     let mut res = if with_body {
-        let body = format!("<a href=\"{}\">{}</a>.\n\n", html_escape(location), status.canonical_reason().unwrap_or(""));
+        let body =
+            format!("<a href=\"{}\">{}</a>.\n\n", html_escape(location), status.canonical_reason().unwrap_or(""));
         ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
     } else {
         Response::new(Body::empty())
@@ -108,7 +109,11 @@ fn byte_range(spec: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
         }
         (start, end) => {
             let start: u64 = start.parse().ok()?;
-            let end: u64 = if end.is_empty() { len.saturating_sub(1) } else { end.parse::<u64>().ok()?.min(len.saturating_sub(1)) };
+            let end: u64 = if end.is_empty() {
+                len.saturating_sub(1)
+            } else {
+                end.parse::<u64>().ok()?.min(len.saturating_sub(1))
+            };
             if start >= len || end < start {
                 return Some(Err(()));
             }
@@ -134,7 +139,10 @@ pub fn serve_bytes(
     }
     let (status, body) = match range.and_then(|r| r.to_str().ok()).and_then(|r| byte_range(r, len)) {
         Some(Ok((start, end))) => {
-            headers.push((header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")).unwrap_or(HeaderValue::from_static(""))));
+            headers.push((
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")).unwrap_or(HeaderValue::from_static("")),
+            ));
             (StatusCode::PARTIAL_CONTENT, body[start as usize..=end as usize].to_vec())
         }
         Some(Err(())) => {
@@ -212,7 +220,9 @@ pub async fn assets(State(p): State<Arc<Provisioner>>, req: Request<Body>) -> Re
     let root = &p.assets_dir;
     let full = root.join(relative);
     // Symbolic links may point anywhere inside the assets folder, never out of it.
-    let (Ok(real_root), Ok(real)) = (std::fs::canonicalize(root), std::fs::canonicalize(&full)) else { return not_found() };
+    let (Ok(real_root), Ok(real)) = (std::fs::canonicalize(root), std::fs::canonicalize(&full)) else {
+        return not_found();
+    };
     if !real.starts_with(&real_root) {
         return not_found();
     }
@@ -237,7 +247,12 @@ pub async fn assets(State(p): State<Arc<Provisioner>>, req: Request<Body>) -> Re
 }
 
 /// A file, streamed (boot images are large): whole, or one byte range.
-async fn serve_file(path: &Path, name: &str, req: &axum::http::request::Parts, modified: Option<SystemTime>) -> Response {
+async fn serve_file(
+    path: &Path,
+    name: &str,
+    req: &axum::http::request::Parts,
+    modified: Option<SystemTime>,
+) -> Response {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let Ok(mut file) = tokio::fs::File::open(path).await else { return not_found() };
     let Ok(meta) = file.metadata().await else { return not_found() };

@@ -86,12 +86,20 @@ pub fn answer(
     })
 }
 
-async fn serve(provisioner: &Provisioner, endpoint: Endpoint, raw_query: Option<String>, method: &Method, range: Option<&HeaderValue>) -> Response {
+async fn serve(
+    provisioner: &Provisioner,
+    endpoint: Endpoint,
+    raw_query: Option<String>,
+    method: &Method,
+    range: Option<&HeaderValue>,
+) -> Response {
     let raw_query = raw_query.unwrap_or_default();
     let labels = index::labels_from_query(&raw_query);
     let index = provisioner.index();
     match answer(&index, endpoint, &labels, &raw_query) {
-        Ok((content_type, body)) if endpoint == Endpoint::Generic => super::assets::serve_bytes(content_type, body.into_bytes(), method, range, None),
+        Ok((content_type, body)) if endpoint == Endpoint::Generic => {
+            super::assets::serve_bytes(content_type, body.into_bytes(), method, range, None)
+        }
         Ok((content_type, body)) => text(content_type, body),
         Err(miss) => missed(endpoint.name(), &labels, miss),
     }

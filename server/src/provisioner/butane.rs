@@ -44,10 +44,13 @@ impl Node {
     }
 }
 
+/// A collection being built: the node, the key waiting for its value (in a mapping), the anchor.
+type Open = (Node, Option<(String, Pos)>, usize);
+
 /// Builds [`Node`]s from the parser's events.
 #[derive(Default)]
 struct Builder {
-    stack: Vec<(Node, Option<(String, Pos)>, usize)>,
+    stack: Vec<Open>,
     anchors: std::collections::HashMap<usize, Node>,
     root: Option<Node>,
     error: Option<ButaneError>,
@@ -69,12 +72,18 @@ impl Builder {
                 None => match node {
                     Node::Scalar { text, at, .. } => {
                         if entries.iter().any(|(k, _, _)| *k == text) {
-                            self.error.get_or_insert(ButaneError { at: Some(at), message: format!("key \"{text}\" appears twice in one mapping") });
+                            self.error.get_or_insert(ButaneError {
+                                at: Some(at),
+                                message: format!("key \"{text}\" appears twice in one mapping"),
+                            });
                         }
                         *pending_key = Some((text, at));
                     }
                     other => {
-                        self.error.get_or_insert(ButaneError { at: Some(other.at()), message: "a mapping key must be a plain value".into() });
+                        self.error.get_or_insert(ButaneError {
+                            at: Some(other.at()),
+                            message: "a mapping key must be a plain value".into(),
+                        });
                     }
                 },
                 Some((key, at)) => entries.push((key, at, node)),
@@ -102,7 +111,10 @@ impl MarkedEventReceiver for Builder {
             Event::Alias(id) => match self.anchors.get(&id).cloned() {
                 Some(node) => self.push_value(node, 0),
                 None => {
-                    self.error.get_or_insert(ButaneError { at: Some(at), message: "an alias names an unknown anchor".into() });
+                    self.error.get_or_insert(ButaneError {
+                        at: Some(at),
+                        message: "an alias names an unknown anchor".into(),
+                    });
                 }
             },
             _ => {}
@@ -120,9 +132,15 @@ fn parse_yaml(text: &str) -> Result<Node, ButaneError> {
         return Err(e);
     }
     if builder.documents > 1 {
-        return Err(ButaneError { at: None, message: "holds more than one YAML document; a Butane config is one".into() });
+        return Err(ButaneError {
+            at: None,
+            message: "holds more than one YAML document; a Butane config is one".into(),
+        });
     }
-    builder.root.ok_or(ButaneError { at: None, message: "is empty; a Butane config starts with variant: fcos and version".into() })
+    builder.root.ok_or(ButaneError {
+        at: None,
+        message: "is empty; a Butane config starts with variant: fcos and version".into(),
+    })
 }
 
 /// Ignition's camelCase field name as Butane spells it (`sizeMiB` → `size_mib`).
@@ -162,11 +180,20 @@ const SINCE: &[(&str, u32)] = &[
 
 /// Butane fields Pangea does not translate: each is refused by name.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("local", "local files need a files directory, which a served template does not have (as in Matchbox); use inline or source"),
+    (
+        "local",
+        "local files need a files directory, which a served template does not have (as in Matchbox); use inline or source",
+    ),
     ("trees", "trees need a files directory, which a served template does not have (as in Matchbox)"),
     ("contents_local", "local files need a files directory, which a served template does not have; use contents"),
-    ("ssh_authorized_keys_local", "local files need a files directory, which a served template does not have; use ssh_authorized_keys"),
-    ("boot_device", "boot_device (mirroring and LUKS sugar) is not translated by Pangea yet; write the disks, raid and luks out"),
+    (
+        "ssh_authorized_keys_local",
+        "local files need a files directory, which a served template does not have; use ssh_authorized_keys",
+    ),
+    (
+        "boot_device",
+        "boot_device (mirroring and LUKS sugar) is not translated by Pangea yet; write the disks, raid and luks out",
+    ),
     ("grub", "grub users are not translated by Pangea yet; write /boot/grub2/user.cfg as a file"),
     ("cex", "cex needs Ignition spec 3.5.0; Pangea serves 3.4.0 as Matchbox does"),
 ];
@@ -237,7 +264,10 @@ impl Translator {
             if let Some((_, minor)) = SINCE.iter().find(|(k, _)| k == key)
                 && self.minor < *minor
             {
-                return fail(*at, format!("{here}: not in fcos 1.{}.0 (it arrived in 1.{minor}.0); raise version", self.minor));
+                return fail(
+                    *at,
+                    format!("{here}: not in fcos 1.{}.0 (it arrived in 1.{minor}.0); raise version", self.minor),
+                );
             }
             if let Some((_, why)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {
                 return fail(*at, format!("{here}: {why}"));
@@ -252,7 +282,10 @@ impl Translator {
                 continue;
             }
             let Some((name, kind)) = fields.iter().find(|(name, _)| snake(name) == *key) else {
-                return fail(*at, format!("{here}: unknown field (not in Butane fcos 1.{}.0 as Pangea translates it)", self.minor));
+                return fail(
+                    *at,
+                    format!("{here}: unknown field (not in Butane fcos 1.{}.0 as Pangea translates it)", self.minor),
+                );
             };
             if *name == "version" && place == "ignition" {
                 return fail(*at, format!("{here}: Butane sets the Ignition version itself; remove it"));
@@ -351,7 +384,10 @@ fn mount_units(storage: &mut Value) -> Result<Vec<Value>, ButaneError> {
         }
         let device = obj.get("device").and_then(Value::as_str).unwrap_or("").to_string();
         let Some(format) = obj.get("format").and_then(Value::as_str).map(str::to_string) else {
-            return Err(ButaneError { at: None, message: format!("storage.filesystems[{i}]: with_mount_unit needs a format") });
+            return Err(ButaneError {
+                at: None,
+                message: format!("storage.filesystems[{i}]: with_mount_unit needs a format"),
+            });
         };
         let options: Vec<String> = obj
             .get("mountOptions")
@@ -371,7 +407,10 @@ fn mount_units(storage: &mut Value) -> Result<Vec<Value>, ButaneError> {
             continue;
         }
         let Some(path) = obj.get("path").and_then(Value::as_str).map(str::to_string) else {
-            return Err(ButaneError { at: None, message: format!("storage.filesystems[{i}]: with_mount_unit needs a path") });
+            return Err(ButaneError {
+                at: None,
+                message: format!("storage.filesystems[{i}]: with_mount_unit needs a path"),
+            });
         };
         units.push(serde_json::json!({
             "name": format!("{}.mount", unit_name_path_escape(&path)),
@@ -397,13 +436,17 @@ pub fn translate(text: &str) -> Result<Config, ButaneError> {
         None => return fail(*at, "variant: missing; Pangea translates variant: fcos"),
     };
     if variant != "fcos" {
-        return fail(header("variant").map_or(*at, |h| h.0), format!("variant: \"{variant}\" is not translated; Pangea translates fcos"));
+        return fail(
+            header("variant").map_or(*at, |h| h.0),
+            format!("variant: \"{variant}\" is not translated; Pangea translates fcos"),
+        );
     }
     let version = match header("version") {
         Some((_, Node::Scalar { text, .. })) => text.clone(),
         _ => return fail(*at, "version: missing; write e.g. version: 1.5.0"),
     };
-    let minor = match version.strip_prefix("1.").and_then(|v| v.strip_suffix(".0")).and_then(|m| m.parse::<u32>().ok()) {
+    let minor = match version.strip_prefix("1.").and_then(|v| v.strip_suffix(".0")).and_then(|m| m.parse::<u32>().ok())
+    {
         Some(m) if m <= 6 => m,
         _ => {
             return fail(
@@ -456,7 +499,8 @@ pub fn translate(text: &str) -> Result<Config, ButaneError> {
             ignition.insert("version".into(), Value::from(spec));
         }
     }
-    ignition::upgrade(config).map_err(|e| ButaneError { at: None, message: format!("the Ignition it makes is not valid: {e}") })
+    ignition::upgrade(config)
+        .map_err(|e| ButaneError { at: None, message: format!("the Ignition it makes is not valid: {e}") })
 }
 
 #[cfg(test)]
@@ -507,7 +551,8 @@ passwd:
 
     #[test]
     fn unknown_and_unsupported_fields_are_named_with_their_line() {
-        let err = translate("variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /x\n      contnts: {}\n").unwrap_err();
+        let err = translate("variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /x\n      contnts: {}\n")
+            .unwrap_err();
         assert_eq!(err.at, Some((6, 7)));
         assert!(err.message.contains("storage.files[0].contnts: unknown field"), "{err}");
         let err = translate("variant: fcos\nversion: 1.5.0\nboot_device:\n  mirror: {}\n").unwrap_err();
@@ -516,7 +561,8 @@ passwd:
         assert!(err.message.contains("arrived in 1.4.0"), "{err}");
         let err = translate("variant: fcos\nversion: 1.9.0\n").unwrap_err();
         assert!(err.message.contains("1.9.0 is not one Pangea translates"), "{err}");
-        let err = translate("variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /x\n      mode: rw\n").unwrap_err();
+        let err = translate("variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /x\n      mode: rw\n")
+            .unwrap_err();
         assert!(err.message.contains("\"rw\" is not an integer"), "{err}");
         let err = translate("variant: fcos\nversion: 1.5.0\nstorage: [\n").unwrap_err();
         assert!(err.message.contains("not valid YAML"), "{err}");
@@ -529,7 +575,10 @@ passwd:
         let contents = &config.value()["storage"]["files"][0]["contents"];
         assert_eq!(contents["compression"], "gzip");
         assert!(contents["source"].as_str().unwrap().starts_with("data:;base64,H4sI"));
-        let old = translate("variant: fcos\nversion: 1.0.0\nstorage:\n  files:\n    - path: /a\n      contents:\n        inline: a b\n").unwrap();
+        let old = translate(
+            "variant: fcos\nversion: 1.0.0\nstorage:\n  files:\n    - path: /a\n      contents:\n        inline: a b\n",
+        )
+        .unwrap();
         assert_eq!(old.value()["storage"]["files"][0]["contents"], serde_json::json!({"source": "data:,a%20b"}));
     }
 

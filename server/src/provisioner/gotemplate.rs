@@ -150,10 +150,10 @@ fn find_close(source: &str, from: usize) -> Result<usize, Failure> {
     let mut i = from;
     if source[from..].trim_start().starts_with("/*") {
         return match source[from..].find("*/") {
-            Some(end) => source[from + end..].find("}}").map(|c| from + end + c).ok_or(Failure {
-                at: from,
-                message: "unclosed action: a comment needs a closing }}".into(),
-            }),
+            Some(end) => source[from + end..]
+                .find("}}")
+                .map(|c| from + end + c)
+                .ok_or(Failure { at: from, message: "unclosed action: a comment needs a closing }}".into() }),
             None => fail(from, "unclosed comment: add */"),
         };
     }
@@ -185,8 +185,11 @@ fn find_close(source: &str, from: usize) -> Result<usize, Failure> {
 
 type Pieces = std::iter::Peekable<std::vec::IntoIter<Piece>>;
 
-/// Parses nodes up to a closing keyword (`end`, `else …`), which it returns with its offset.
-fn parse_list(pieces: &mut Pieces) -> Result<(Vec<Node>, Option<(usize, String)>), Failure> {
+/// A closing keyword (`end`, `else …`) and where it is.
+type Closer = Option<(usize, String)>;
+
+/// Parses nodes up to a closing keyword, which it returns with its offset.
+fn parse_list(pieces: &mut Pieces) -> Result<(Vec<Node>, Closer), Failure> {
     let mut nodes = Vec::new();
     while let Some(piece) = pieces.next() {
         let (at, action) = match piece {
@@ -313,8 +316,7 @@ fn tokens(action: &str, at: usize) -> Result<Vec<(usize, Token)>, Failure> {
             }
             _ => {
                 let start = i;
-                while i < chars.len() && !matches!(chars[i].1, ' ' | '\t' | '\n' | '\r' | '(' | ')' | '|' | ',' | '=')
-                {
+                while i < chars.len() && !matches!(chars[i].1, ' ' | '\t' | '\n' | '\r' | '(' | ')' | '|' | ',' | '=') {
                     if chars[i].1 == ':' && chars.get(i + 1).map(|c| c.1) == Some('=') {
                         break;
                     }
@@ -648,7 +650,11 @@ fn truth(value: &Value) -> bool {
 
 fn call(name: &str, args: &[Value], at: usize) -> Result<Value, Failure> {
     let want = |n: usize| -> Result<(), Failure> {
-        if args.len() == n { Ok(()) } else { fail(at, format!("wrong number of args for {name}: want {n} got {}", args.len())) }
+        if args.len() == n {
+            Ok(())
+        } else {
+            fail(at, format!("wrong number of args for {name}: want {n} got {}", args.len()))
+        }
     };
     Ok(match name {
         "not" => {
@@ -680,7 +686,10 @@ fn call(name: &str, args: &[Value], at: usize) -> Result<Value, Failure> {
                     }
                     (Value::Null, _) => return fail(at, "error calling index: index of untyped nil"),
                     (c, k) => {
-                        return fail(at, format!("error calling index: can't index item of type {} with {}", go_type(c), go_type(k)));
+                        return fail(
+                            at,
+                            format!("error calling index: can't index item of type {} with {}", go_type(c), go_type(k)),
+                        );
                     }
                 };
             }
@@ -710,9 +719,7 @@ fn call(name: &str, args: &[Value], at: usize) -> Result<Value, Failure> {
             }
         }
         "print" => Value::from(go_sprint(args)),
-        "println" => {
-            Value::from(format!("{}\n", args.iter().map(go_text).collect::<Vec<_>>().join(" ")))
-        }
+        "println" => Value::from(format!("{}\n", args.iter().map(go_text).collect::<Vec<_>>().join(" "))),
         "printf" => {
             let Some((Value::String(format), rest)) = args.split_first() else {
                 return fail(at, "printf needs a format string first");
@@ -973,20 +980,40 @@ mod tests {
 
     #[test]
     fn control_structures_variables_and_pipelines() {
-        let data = json!({"nodes": ["a", "b"], "labels": {"z": "1", "a": "2"}, "n": 3.0, "empty": [], "who": {"name": "x"}});
+        let data =
+            json!({"nodes": ["a", "b"], "labels": {"z": "1", "a": "2"}, "n": 3.0, "empty": [], "who": {"name": "x"}});
         assert_eq!(render("{{range $i, $n := .nodes}}{{$i}}={{$n}};{{end}}", data.clone()).unwrap(), "0=a;1=b;");
         assert_eq!(render("{{range $k, $v := .labels}}{{$k}}:{{$v}} {{end}}", data.clone()).unwrap(), "a:2 z:1 ");
         assert_eq!(render("{{range .empty}}x{{else}}none{{end}}", data.clone()).unwrap(), "none");
         assert_eq!(render("{{with .who}}{{.name}}/{{$.n}}{{end}}", data.clone()).unwrap(), "x/3");
-        assert_eq!(render("{{$x := .n}}{{if gt $x 2.0}}big{{else if eq $x 2.0}}two{{else}}small{{end}}", data.clone()).unwrap(), "big");
-        assert_eq!(render("{{.nodes | len}} {{printf \"%03d-%s\" .n \"x\"}} {{\"a b\" | urlquery}}", data.clone()).unwrap(), "2 003-x a+b");
-        assert_eq!(render("{{if and .n (not .empty)}}yes{{end}} {{or .empty \"fallback\"}}", data.clone()).unwrap(), "yes fallback");
+        assert_eq!(
+            render("{{$x := .n}}{{if gt $x 2.0}}big{{else if eq $x 2.0}}two{{else}}small{{end}}", data.clone())
+                .unwrap(),
+            "big"
+        );
+        assert_eq!(
+            render("{{.nodes | len}} {{printf \"%03d-%s\" .n \"x\"}} {{\"a b\" | urlquery}}", data.clone()).unwrap(),
+            "2 003-x a+b"
+        );
+        assert_eq!(
+            render("{{if and .n (not .empty)}}yes{{end}} {{or .empty \"fallback\"}}", data.clone()).unwrap(),
+            "yes fallback"
+        );
         assert_eq!(render("a  {{- /* a comment */ -}}  b {{- \"c\" }}", data).unwrap(), "abc");
     }
 
     #[test]
     fn numbers_print_as_go_prints_float64() {
-        for (value, text) in [(1.0, "1"), (1.5, "1.5"), (999999.0, "999999"), (1e6, "1e+06"), (0.0001, "0.0001"), (123456789.0, "1.23456789e+08"), (0.00001, "1e-05"), (-2.0, "-2")] {
+        for (value, text) in [
+            (1.0, "1"),
+            (1.5, "1.5"),
+            (999999.0, "999999"),
+            (1e6, "1e+06"),
+            (0.0001, "0.0001"),
+            (123456789.0, "1.23456789e+08"),
+            (0.00001, "1e-05"),
+            (-2.0, "-2"),
+        ] {
             assert_eq!(go_float(value), text, "{value}");
         }
         assert_eq!(go_text(&json!({"b": [1.0, "x"], "a": true})), "map[a:true b:[1 x]]");

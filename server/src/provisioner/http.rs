@@ -56,7 +56,10 @@ fn same_id(path: &str, body: &mut String) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v1/provisioning/profiles", responses((status = 200, body = Vec<Profile>)))]
-async fn list_profiles(State(p): State<Arc<Provisioner>>, Extension(who): Extension<Principal>) -> ApiResult<Json<Vec<Profile>>> {
+async fn list_profiles(
+    State(p): State<Arc<Provisioner>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<Vec<Profile>>> {
     Ok(Json(p.catalog(&who).await?.profiles))
 }
 
@@ -93,7 +96,10 @@ async fn delete_profile(
 }
 
 #[utoipa::path(get, path = "/api/v1/provisioning/groups", responses((status = 200, body = Vec<Group>)))]
-async fn list_groups(State(p): State<Arc<Provisioner>>, Extension(who): Extension<Principal>) -> ApiResult<Json<Vec<Group>>> {
+async fn list_groups(
+    State(p): State<Arc<Provisioner>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<Vec<Group>>> {
     Ok(Json(p.catalog(&who).await?.groups))
 }
 
@@ -230,14 +236,35 @@ async fn export(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
-        list_profiles, get_profile, put_profile, delete_profile,
-        list_groups, get_group, put_group, delete_group,
-        list_templates, get_template, put_template, delete_template,
-        explain, import, export
+        list_profiles,
+        get_profile,
+        put_profile,
+        delete_profile,
+        list_groups,
+        get_group,
+        put_group,
+        delete_group,
+        list_templates,
+        get_template,
+        put_template,
+        delete_template,
+        explain,
+        import,
+        export
     ),
     components(schemas(
-        Profile, app::provisioning::NetBoot, Group, TemplateFile, TemplateKind, TemplateBody, Explanation,
-        app::provisioning::Candidate, app::provisioning::Served, ImportRequest, ImportOutcome, app::provisioning::Finding
+        Profile,
+        app::provisioning::NetBoot,
+        Group,
+        TemplateFile,
+        TemplateKind,
+        TemplateBody,
+        Explanation,
+        app::provisioning::Candidate,
+        app::provisioning::Served,
+        ImportRequest,
+        ImportOutcome,
+        app::provisioning::Finding
     ))
 )]
 pub struct ProvisioningApi;

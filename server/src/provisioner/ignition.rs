@@ -43,8 +43,12 @@ use Kind::*;
 
 pub const VERIFICATION: &[Field] = &[("hash", OptStr)];
 pub const HTTP_HEADER: &[Field] = &[("name", Str), ("value", OptStr)];
-pub const RESOURCE: &[Field] =
-    &[("compression", OptStr), ("httpHeaders", List(HTTP_HEADER)), ("source", OptStr), ("verification", Struct(VERIFICATION))];
+pub const RESOURCE: &[Field] = &[
+    ("compression", OptStr),
+    ("httpHeaders", List(HTTP_HEADER)),
+    ("source", OptStr),
+    ("verification", Struct(VERIFICATION)),
+];
 const IGNITION_CONFIG: &[Field] = &[("merge", List(RESOURCE)), ("replace", Struct(RESOURCE))];
 const PROXY: &[Field] = &[("httpProxy", OptStr), ("httpsProxy", OptStr), ("noProxy", Strings)];
 const TLS: &[Field] = &[("certificateAuthorities", List(RESOURCE))];
@@ -87,8 +91,13 @@ const FILE: &[Field] = &[
     ("contents", Struct(RESOURCE)),
     ("mode", OptInt),
 ];
-const DIRECTORY: &[Field] =
-    &[("group", Struct(NODE_OWNER)), ("overwrite", OptBool), ("path", Str), ("user", Struct(NODE_OWNER)), ("mode", OptInt)];
+const DIRECTORY: &[Field] = &[
+    ("group", Struct(NODE_OWNER)),
+    ("overwrite", OptBool),
+    ("path", Str),
+    ("user", Struct(NODE_OWNER)),
+    ("mode", OptInt),
+];
 const LINK: &[Field] = &[
     ("group", Struct(NODE_OWNER)),
     ("overwrite", OptBool),
@@ -135,7 +144,8 @@ const LUKS: &[Field] = &[
     ("uuid", OptStr),
     ("wipeVolume", OptBool),
 ];
-const RAID: &[Field] = &[("devices", Strings), ("level", OptStr), ("name", Str), ("options", Strings), ("spares", OptInt)];
+const RAID: &[Field] =
+    &[("devices", Strings), ("level", OptStr), ("name", Str), ("options", Strings), ("spares", OptInt)];
 const STORAGE: &[Field] = &[
     ("directories", List(DIRECTORY)),
     ("disks", List(DISK)),
@@ -308,7 +318,9 @@ impl Config {
 /// do (fields are kept; what became optional in 3.3.0 is set, empty, where 3.2.0 always had it).
 pub fn upgrade(mut value: Value) -> Result<Config, IgnitionError> {
     let version = value.pointer("/ignition/version").and_then(Value::as_str).map(str::to_string);
-    let Some(version) = version else { return error("ignition.version: missing; an Ignition config names its spec version, e.g. 3.4.0") };
+    let Some(version) = version else {
+        return error("ignition.version: missing; an Ignition config names its spec version, e.g. 3.4.0");
+    };
     if !VERSIONS.contains(&version.as_str()) {
         return error(format!(
             "ignition.version: {version} is not a spec Pangea serves; use one of {}",
@@ -352,14 +364,28 @@ fn list<'a>(value: &'a Value, pointer: &str) -> impl Iterator<Item = (usize, &'a
     value.pointer(pointer).and_then(Value::as_array).into_iter().flatten().enumerate()
 }
 
-const UNIT_SUFFIXES: [&str; 12] =
-    [".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target", ".path", ".timer", ".snapshot", ".slice", ".scope"];
+const UNIT_SUFFIXES: [&str; 12] = [
+    ".service",
+    ".socket",
+    ".device",
+    ".mount",
+    ".automount",
+    ".swap",
+    ".target",
+    ".path",
+    ".timer",
+    ".snapshot",
+    ".slice",
+    ".scope",
+];
 
 /// What Ignition itself refuses: relative or repeated paths, overwrite without contents, unknown
 /// compression, unit names systemd would not take, sources that are not URLs it fetches.
 fn validate(config: &Value) -> Result<(), IgnitionError> {
     let mut paths = std::collections::BTreeSet::new();
-    for (kind, pointer) in [("files", "/storage/files"), ("directories", "/storage/directories"), ("links", "/storage/links")] {
+    for (kind, pointer) in
+        [("files", "/storage/files"), ("directories", "/storage/directories"), ("links", "/storage/links")]
+    {
         for (i, node) in list(config, pointer) {
             let path = node.get("path").and_then(Value::as_str).unwrap_or("");
             if !path.starts_with('/') {
@@ -409,7 +435,9 @@ fn validate(config: &Value) -> Result<(), IgnitionError> {
         if let Some(source) = r.get("source").and_then(Value::as_str) {
             let scheme = source.split_once(':').map(|(s, _)| s).unwrap_or("");
             if !matches!(scheme, "data" | "http" | "https" | "tftp" | "s3" | "gs" | "arn") {
-                return error(format!("{place}.source: \"{source}\" is not a URL Ignition fetches (data, http, https, tftp, s3, gs, arn)"));
+                return error(format!(
+                    "{place}.source: \"{source}\" is not a URL Ignition fetches (data, http, https, tftp, s3, gs, arn)"
+                ));
             }
         }
     }
@@ -417,7 +445,9 @@ fn validate(config: &Value) -> Result<(), IgnitionError> {
     for (i, unit) in list(config, "/systemd/units") {
         let name = unit.get("name").and_then(Value::as_str).unwrap_or("");
         if !UNIT_SUFFIXES.iter().any(|s| name.ends_with(s) && name.len() > s.len()) {
-            return error(format!("systemd.units[{i}].name: \"{name}\" is not a systemd unit name (e.g. hello.service)"));
+            return error(format!(
+                "systemd.units[{i}].name: \"{name}\" is not a systemd unit name (e.g. hello.service)"
+            ));
         }
         if !units.insert(name) {
             return error(format!("systemd.units[{i}].name: {name} appears twice"));
@@ -425,7 +455,9 @@ fn validate(config: &Value) -> Result<(), IgnitionError> {
         for (j, dropin) in list(unit, "/dropins") {
             let name = dropin.get("name").and_then(Value::as_str).unwrap_or("");
             if !name.ends_with(".conf") || name.contains('/') {
-                return error(format!("systemd.units[{i}].dropins[{j}].name: \"{name}\" must be a file name ending in .conf"));
+                return error(format!(
+                    "systemd.units[{i}].dropins[{j}].name: \"{name}\" must be a file name ending in .conf"
+                ));
             }
         }
     }
@@ -466,11 +498,20 @@ mod tests {
         let cases = [
             (r#"{"ignition":{"version":"2.2.0"}}"#, "2.2.0 is not a spec"),
             (r#"{"ignition":{}}"#, "ignition.version: missing"),
-            (r#"{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"etc/x"}]}}"#, "storage.files[0].path: \"etc/x\" is not an absolute path"),
+            (
+                r#"{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"etc/x"}]}}"#,
+                "storage.files[0].path: \"etc/x\" is not an absolute path",
+            ),
             (r#"{"ignition":{"version":"3.4.0"},"storage":{"filez":[]}}"#, "storage.filez: unknown field"),
-            (r#"{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/x","mode":"0644"}]}}"#, "storage.files[0].mode: expected an integer"),
+            (
+                r#"{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/x","mode":"0644"}]}}"#,
+                "storage.files[0].mode: expected an integer",
+            ),
             (r#"{"ignition":{"version":"3.4.0"},"systemd":{"units":[{"name":"hello"}]}}"#, "not a systemd unit name"),
-            (r#"{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/x","overwrite":true}]}}"#, "overwrite is true but contents has no source"),
+            (
+                r#"{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/x","overwrite":true}]}}"#,
+                "overwrite is true but contents has no source",
+            ),
             ("{", "not valid JSON: line 1"),
         ];
         for (raw, message) in cases {

@@ -47,9 +47,8 @@ pub fn read_dir(dir: &Path) -> (BTreeMap<String, String>, Vec<Finding>) {
             }
             let file = format!("{sub}/{name}");
             match std::fs::metadata(entry.path()) {
-                Ok(m) if m.len() > MAX_FILE_BYTES => {
-                    errors.push(Finding { file, message: format!("larger than {MAX_FILE_BYTES} bytes; is this a config?") })
-                }
+                Ok(m) if m.len() > MAX_FILE_BYTES => errors
+                    .push(Finding { file, message: format!("larger than {MAX_FILE_BYTES} bytes; is this a config?") }),
                 Err(e) => errors.push(Finding { file, message: format!("cannot read it: {e}") }),
                 Ok(_) => match std::fs::read_to_string(entry.path()) {
                     Ok(text) => {
@@ -67,7 +66,11 @@ pub fn read_dir(dir: &Path) -> (BTreeMap<String, String>, Vec<Finding>) {
 pub fn plan(dir: &Path) -> ImportPlan {
     let source = dir.display().to_string();
     if !dir.is_dir() {
-        return ImportPlan { errors: vec![Finding { file: source.clone(), message: "is not a folder".into() }], source, ..Default::default() };
+        return ImportPlan {
+            errors: vec![Finding { file: source.clone(), message: "is not a folder".into() }],
+            source,
+            ..Default::default()
+        };
     }
     let (files, unreadable) = read_dir(dir);
     let mut plan = plan_files(&source, &files);
@@ -94,11 +97,17 @@ pub fn plan_files(source: &str, files: &BTreeMap<String, String>) -> ImportPlan 
     }
     for (file, text) in files {
         let Some((sub, name)) = file.split_once('/') else {
-            plan.errors.push(Finding { file: file.clone(), message: "is not inside profiles/, groups/, ignition/ or generic/".into() });
+            plan.errors.push(Finding {
+                file: file.clone(),
+                message: "is not inside profiles/, groups/, ignition/ or generic/".into(),
+            });
             continue;
         };
         if text.len() as u64 > MAX_FILE_BYTES {
-            plan.errors.push(Finding { file: file.clone(), message: format!("larger than {MAX_FILE_BYTES} bytes; is this a config?") });
+            plan.errors.push(Finding {
+                file: file.clone(),
+                message: format!("larger than {MAX_FILE_BYTES} bytes; is this a config?"),
+            });
             continue;
         }
         let checked = match sub {
@@ -246,7 +255,13 @@ mod tests {
         let files: Vec<&str> = plan.errors.iter().map(|f| f.file.as_str()).collect();
         assert_eq!(
             files,
-            ["groups/badmac.json", "ignition/bad.ign", "ignition/bad.yaml.tmpl", "profiles/broken.json", "profiles/renamed.json"],
+            [
+                "groups/badmac.json",
+                "ignition/bad.ign",
+                "ignition/bad.yaml.tmpl",
+                "profiles/broken.json",
+                "profiles/renamed.json"
+            ],
             "{:#?}",
             plan.errors
         );
@@ -262,8 +277,16 @@ mod tests {
     #[test]
     fn an_export_imports_back_the_same() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "profiles/p.json", r#"{"id":"p","name":"P","boot":{"kernel":"/k","initrd":["/i"],"args":["a=1"]},"generic_id":"g.tmpl"}"#);
-        write(dir.path(), "groups/g.json", r#"{"id":"g","profile":"p","selector":{"mac":"52-54-00-00-00-01"},"metadata":{"n":1}}"#);
+        write(
+            dir.path(),
+            "profiles/p.json",
+            r#"{"id":"p","name":"P","boot":{"kernel":"/k","initrd":["/i"],"args":["a=1"]},"generic_id":"g.tmpl"}"#,
+        );
+        write(
+            dir.path(),
+            "groups/g.json",
+            r#"{"id":"g","profile":"p","selector":{"mac":"52-54-00-00-00-01"},"metadata":{"n":1}}"#,
+        );
         write(dir.path(), "generic/g.tmpl", "x={{.n}}\n");
         let first = plan(dir.path());
         assert!(first.errors.is_empty() && first.warnings.is_empty(), "{:?} {:?}", first.errors, first.warnings);

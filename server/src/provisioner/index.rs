@@ -3,8 +3,8 @@
 
 use super::gotemplate::{Template, go_text};
 use super::{butane, ignition};
-use app::provisioning::{Candidate, Catalog, Group, Profile, TemplateKind, is_raw_ignition};
 use app::machines::mac::MacAddr;
+use app::provisioning::{Candidate, Catalog, Group, Profile, TemplateKind, is_raw_ignition};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -99,11 +99,13 @@ impl BootIndex {
         for t in catalog.templates {
             match t.kind {
                 TemplateKind::Ignition if is_raw_ignition(&t.id) => {
-                    let served = ignition::upgrade_raw(&t.content).map(|v| Arc::from(v.to_string())).map_err(|e| e.to_string());
+                    let served =
+                        ignition::upgrade_raw(&t.content).map(|v| Arc::from(v.to_string())).map_err(|e| e.to_string());
                     ignition.insert(t.id, IgnitionEntry::Raw(served));
                 }
                 TemplateKind::Ignition => {
-                    ignition.insert(t.id, IgnitionEntry::Butane(Template::parse(&t.content).map_err(|e| e.to_string())));
+                    ignition
+                        .insert(t.id, IgnitionEntry::Butane(Template::parse(&t.content).map_err(|e| e.to_string())));
                 }
                 TemplateKind::Generic => {
                     generic.insert(t.id, Template::parse(&t.content).map_err(|e| e.to_string()));
@@ -167,7 +169,10 @@ impl BootIndex {
                 } else if !unmet.is_empty() {
                     format!("does not match: {}", unmet.join("; "))
                 } else {
-                    format!("matches, but {} wins by Matchbox's order (more selectors first)", winner.clone().unwrap_or_default())
+                    format!(
+                        "matches, but {} wins by Matchbox's order (more selectors first)",
+                        winner.clone().unwrap_or_default()
+                    )
                 };
                 Candidate { group: g.id.clone(), selectors: g.selector.len(), reason }
             })
@@ -220,10 +225,11 @@ impl BootIndex {
         if id.is_empty() {
             return Err(Miss::NoTemplateId { profile: profile.id.clone(), kind: "generic" });
         }
-        let template = self
-            .generic
-            .get(id)
-            .ok_or_else(|| Miss::NoTemplate { profile: profile.id.clone(), kind: "generic", template: id.clone() })?;
+        let template = self.generic.get(id).ok_or_else(|| Miss::NoTemplate {
+            profile: profile.id.clone(),
+            kind: "generic",
+            template: id.clone(),
+        })?;
         let render_failed = |message: String| Miss::Render { template: id.clone(), message };
         let template = template.as_ref().map_err(|e| render_failed(e.clone()))?;
         template.render(data).map_err(|e| render_failed(e.to_string()))
@@ -352,7 +358,8 @@ mod tests {
     fn templates_see_metadata_selectors_and_the_request() {
         let mut g = group("n1", "w", &[("mac", "52:54:00:00:00:01")]);
         g.metadata = json!({"hostname": "node-0001", "index": 1, "mac": "overridden"}).as_object().unwrap().clone();
-        let data = template_data(&g, &labels_from_query("mac=52-54-00-00-00-01&count=3"), "mac=52-54-00-00-00-01&count=3");
+        let data =
+            template_data(&g, &labels_from_query("mac=52-54-00-00-00-01&count=3"), "mac=52-54-00-00-00-01&count=3");
         assert_eq!(data["mac"], "52:54:00:00:00:01");
         assert_eq!(
             metadata_lines(&data),
@@ -371,7 +378,10 @@ mod tests {
             },
             ..Default::default()
         };
-        assert_eq!(ipxe_script(&profile), "#!ipxe\nkernel /assets/vmlinuz console=ttyS0 a=${mac:hexhyp}\ninitrd /assets/initrd.img\nboot\n");
+        assert_eq!(
+            ipxe_script(&profile),
+            "#!ipxe\nkernel /assets/vmlinuz console=ttyS0 a=${mac:hexhyp}\ninitrd /assets/initrd.img\nboot\n"
+        );
         let grub = grub_config(&profile);
         assert!(grub.contains("linuxefi \"/assets/vmlinuz\" console=ttyS0 a=${mac:hexhyp}\n"));
         assert!(grub.contains("initrd  \"/assets/initrd.img\"\n}\n"));

@@ -1,9 +1,9 @@
 //! Profiles, groups and templates in the database. Every write bumps the catalog version in the
 //! same transaction, so every replica's boot index follows.
 
-use app::provisioning::{Catalog, Group, NetBoot, Profile, TemplateFile, TemplateKind};
 use crate::db::Database;
 use crate::error::Error;
+use app::provisioning::{Catalog, Group, NetBoot, Profile, TemplateFile, TemplateKind};
 use sqlx::{AnyConnection, Row};
 
 fn json_list(text: &str) -> Vec<String> {
@@ -41,7 +41,11 @@ fn group_from_row(row: &sqlx::any::AnyRow) -> Result<Group, sqlx::Error> {
 
 fn template_from_row(row: &sqlx::any::AnyRow) -> Result<Option<TemplateFile>, sqlx::Error> {
     let kind: String = row.try_get("kind")?;
-    Ok(TemplateKind::parse(&kind).map(|kind| TemplateFile { kind, id: row.try_get("id").unwrap_or_default(), content: row.try_get("content").unwrap_or_default() }))
+    Ok(TemplateKind::parse(&kind).map(|kind| TemplateFile {
+        kind,
+        id: row.try_get("id").unwrap_or_default(),
+        content: row.try_get("content").unwrap_or_default(),
+    }))
 }
 
 const PROFILE_COLUMNS: &str = "id, name, kernel, initrd, args, ignition_id, generic_id, cloud_id";
@@ -54,7 +58,8 @@ pub async fn version(db: &Database) -> Result<i64, Error> {
 /// The whole catalog and its version, read in one transaction so they agree.
 pub async fn load(db: &Database) -> Result<(i64, Catalog), Error> {
     let mut tx = db.pool().begin().await?;
-    let version: i64 = sqlx::query_scalar("SELECT version FROM provisioning_version WHERE id = 1").fetch_one(&mut *tx).await?;
+    let version: i64 =
+        sqlx::query_scalar("SELECT version FROM provisioning_version WHERE id = 1").fetch_one(&mut *tx).await?;
     let profiles = sqlx::query(&format!("SELECT {PROFILE_COLUMNS} FROM provisioning_profiles ORDER BY id"))
         .fetch_all(&mut *tx)
         .await?

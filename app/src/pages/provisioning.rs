@@ -1,0 +1,841 @@
+//! `/provisioning/...`: profiles, groups and templates, what a machine will get, and imports of
+//! Matchbox data directories. Viewers read; operators change.
+
+use crate::access::Permission;
+use crate::account::RequirePermission;
+use crate::components::toast::use_toasts;
+use crate::error::AppError;
+use crate::pages::machines::{ErrorBlock, FieldMessage};
+use crate::pages::urlencode;
+use crate::provisioning::server_fns::{
+    delete_group, delete_profile, delete_template, explain_boot, import_provisioning, preview_template,
+    provisioning_catalog, put_group, put_profile, put_template,
+};
+use crate::provisioning::{
+    Catalog, Explanation, Group, ImportOutcome, NetBoot, Profile, Served, TemplateFile, TemplateKind, check_id,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{A, Form};
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use std::collections::BTreeMap;
+
+/// How many groups the overview lists before asking for a filter.
+const GROUPS_SHOWN: usize = 200;
+
+fn may_change() -> Resource<bool> {
+    Resource::new(
+        || (),
+        |_| async {
+            crate::account::current_user().await.ok().flatten().is_some_and(|me| me.may(Permission::ChangeProvisioning))
+        },
+    )
+}
+
+fn profile_href(id: &str) -> String {
+    format!("/provisioning/profiles/{}", urlencode(id))
+}
+
+fn group_href(id: &str) -> String {
+    format!("/provisioning/groups/{}", urlencode(id))
+}
+
+fn template_href(kind: TemplateKind, id: &str) -> String {
+    format!("/provisioning/templates/{}/{}", kind.as_str(), urlencode(id))
+}
+
+/// The "What will this machine get?" form: a MAC or any labels.
+#[component]
+fn AskForm(#[prop(into)] value: Signal<String>) -> impl IntoView {
+    view! {
+        <Form method="GET" action="/provisioning/explain" attr:class="filters">
+            <div class="field grow">
+                <label for="explain-query">"What will this machine get? A MAC, or labels as a machine sends them"</label>
+                <input id="explain-query" name="query" placeholder="mac=52:54:00:00:00:01&os=installed" prop:value=value />
+            </div>
+            <div class="field"><span class="label-spacer" aria-hidden="true">" "</span>
+                <button type="submit" class="button primary">"Show"</button></div>
+        </Form>
+    }
+}
+
+/// `/provisioning`: everything the boot listener serves.
+#[component]
+pub fn ProvisioningOverview() -> impl IntoView {
+    let catalog = Resource::new(|| (), |_| provisioning_catalog());
+    let may = may_change();
+    view! {
+        <Title text="Provisioning" />
+        <section class="page">
+            <div class="page-head">
+                <h1>"Provisioning"</h1>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        may.await.then(|| view! {
+                            <div class="actions">
+                                <A href="/provisioning/new/profile" attr:class="button">"New profile"</A>
+                                <A href="/provisioning/new/group" attr:class="button">"New group"</A>
+                                <A href="/provisioning/new/template" attr:class="button">"New template"</A>
+                                <A href="/provisioning/import" attr:class="button">"Import Matchbox data"</A>
+                            </div>
+                        })
+                    })}
+                </Suspense>
+            </div>
+            <AskForm value=Signal::derive(String::new) />
+            <p class="hint">
+                "A machine gets the group whose selectors all equal its labels; the group with the most selectors wins, "
+                "then the one whose selectors sort first, then the one whose id sorts first. A group without selectors "
+                "is the default. Selectors override metadata of the same name in templates."
+            </p>
+            <Suspense fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match catalog.await {
+                        Ok(catalog) => view! { <CatalogTables catalog=catalog /> }.into_any(),
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn CatalogTables(catalog: Catalog) -> impl IntoView {
+    let filter = RwSignal::new(String::new());
+    let users: BTreeMap<String, usize> = catalog.groups.iter().fold(BTreeMap::new(), |mut m, g| {
+        *m.entry(g.profile.clone()).or_default() += 1;
+        m
+    });
+    let profiles = catalog.profiles.clone();
+    let known: std::collections::BTreeSet<String> = profiles.iter().map(|p| p.id.clone()).collect();
+    let groups = StoredValue::new(catalog.groups.clone());
+    let shown = move || {
+        let needle = filter.get().to_lowercase();
+        groups.with_value(|all| {
+            let matching: Vec<Group> = all
+                .iter()
+                .filter(|g| {
+                    needle.is_empty()
+                        || g.id.to_lowercase().contains(&needle)
+                        || g.profile.to_lowercase().contains(&needle)
+                        || g.selector_string().to_lowercase().contains(&needle)
+                })
+                .cloned()
+                .collect();
+            (matching.len(), matching.into_iter().take(GROUPS_SHOWN).collect::<Vec<_>>())
+        })
+    };
+    view! {
+        <h2>"Profiles"</h2>
+        {if profiles.is_empty() {
+            view! { <div class="empty">"No profiles yet. Create one, or import a Matchbox data directory."</div> }.into_any()
+        } else {
+            view! {
+                <div class="table-wrap"><table>
+                    <thead><tr><th scope="col">"Id"</th><th scope="col">"Name"</th><th scope="col">"Kernel"</th>
+                        <th scope="col">"Ignition"</th><th scope="col">"Generic"</th><th scope="col">"Groups"</th></tr></thead>
+                    <tbody>
+                        {profiles.into_iter().map(|p| {
+                            let count = users.get(&p.id).copied().unwrap_or(0);
+                            view! {
+                            <tr>
+                                <td><A href=profile_href(&p.id)>{p.id.clone()}</A></td>
+                                <td>{p.name.clone()}</td>
+                                <td class="mono">{p.boot.kernel.clone()}</td>
+                                <td class="mono">{p.ignition_id.clone()}</td>
+                                <td class="mono">{p.generic_id.clone()}</td>
+                                <td>{count}</td>
+                            </tr>
+                        }}).collect_view()}
+                    </tbody>
+                </table></div>
+            }.into_any()
+        }}
+        <h2>"Groups"</h2>
+        <div class="field">
+            <label for="group-filter">"Filter groups by id, profile or selector"</label>
+            <input id="group-filter" type="search" placeholder="mac=52:54:00" on:input=move |ev| filter.set(event_target_value(&ev)) />
+        </div>
+        {move || {
+            let (total, rows) = shown();
+            let known = known.clone();
+            view! {
+                <div class="table-wrap"><table>
+                    <thead><tr><th scope="col">"Id"</th><th scope="col">"Profile"</th><th scope="col">"Selectors"</th></tr></thead>
+                    <tbody>
+                        {rows.into_iter().map(|g| {
+                            let dangling = !known.contains(&g.profile);
+                            let selectors = if g.selector.is_empty() { "(default: no selectors)".to_string() } else { g.selector_string() };
+                            view! {
+                                <tr>
+                                    <td><A href=group_href(&g.id)>{g.id.clone()}</A></td>
+                                    <td>{g.profile.clone()} {dangling.then(|| view! { <span class="badge warn">" missing"</span> })}</td>
+                                    <td class="mono">{selectors}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table></div>
+                {(total > GROUPS_SHOWN).then(|| view! {
+                    <p class="hint">{format!("{GROUPS_SHOWN} of {total} groups shown; filter to find others.")}</p>
+                })}
+            }
+        }}
+        <h2>"Templates"</h2>
+        <div class="table-wrap"><table>
+            <thead><tr><th scope="col">"Id"</th><th scope="col">"Kind"</th><th scope="col">"Size"</th></tr></thead>
+            <tbody>
+                {catalog.templates.into_iter().map(|t| {
+                    let kind_text = template_kind_text(t.kind, &t.id);
+                    view! {
+                    <tr>
+                        <td><A href=template_href(t.kind, &t.id)>{t.id.clone()}</A></td>
+                        <td>{kind_text}</td>
+                        <td>{format!("{} bytes", t.content.len())}</td>
+                    </tr>
+                }}).collect_view()}
+            </tbody>
+        </table></div>
+    }
+}
+
+fn template_kind_text(kind: TemplateKind, id: &str) -> &'static str {
+    match kind {
+        TemplateKind::Ignition if crate::provisioning::is_raw_ignition(id) => "Ignition (raw JSON)",
+        TemplateKind::Ignition => "Butane template",
+        TemplateKind::Generic => "generic template",
+    }
+}
+
+/// A block of served text, or why the machine gets 404.
+#[component]
+fn ServedBlock(title: &'static str, served: Served) -> impl IntoView {
+    view! {
+        <h3>{title}</h3>
+        {match (served.body, served.missing) {
+            (Some(body), _) => view! { <pre class="summary-json">{body}</pre> }.into_any(),
+            (None, why) => view! {
+                <p class="alert">{format!("404 page not found: {}", why.unwrap_or_default())}</p>
+            }.into_any(),
+        }}
+    }
+}
+
+/// `/provisioning/explain?query=…`: what a machine gets, and why.
+#[component]
+pub fn ExplainBoot() -> impl IntoView {
+    let params = use_query_map();
+    let query = Memo::new(move |_| {
+        let raw = params.read().get("query").unwrap_or_default();
+        // A bare MAC is a machine asking with its MAC.
+        if raw.contains('=') || raw.trim().is_empty() { raw } else { format!("mac={}", raw.trim()) }
+    });
+    let explanation = Resource::new(move || query.get(), explain_boot);
+    view! {
+        <Title text="What will this machine get?" />
+        <section class="page">
+            <h1>"What will this machine get?"</h1>
+            <AskForm value=Signal::derive(move || query.get()) />
+            <Suspense fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match explanation.await {
+                        Ok(e) => view! { <ExplanationView e=e /> }.into_any(),
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn ExplanationView(e: Explanation) -> impl IntoView {
+    let labels = if e.labels.is_empty() {
+        "none".to_string()
+    } else {
+        e.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    };
+    view! {
+        <dl class="details">
+            <dt>"Labels as the boot listener reads them"</dt><dd class="mono">{labels}</dd>
+            <dt>"Group"</dt>
+            <dd>{match e.group.clone() {
+                Some(g) => view! { <A href=group_href(&g)>{g}</A> }.into_any(),
+                None => view! { <span>"none: the machine gets 404 everywhere"</span> }.into_any(),
+            }}</dd>
+            <dt>"Profile"</dt>
+            <dd>{match e.profile.clone() {
+                Some(p) => view! { <A href=profile_href(&p.id)>{p.id.clone()}</A> }.into_any(),
+                None => view! { <span>"none"</span> }.into_any(),
+            }}</dd>
+        </dl>
+        <h2>"Candidates"</h2>
+        {if e.candidates.is_empty() {
+            view! { <div class="empty">"No group selects this machine's MAC, and there is no group without a MAC selector."</div> }.into_any()
+        } else {
+            view! {
+                <div class="table-wrap"><table>
+                    <thead><tr><th scope="col">"Group"</th><th scope="col">"Selectors"</th><th scope="col">"Outcome"</th></tr></thead>
+                    <tbody>
+                        {e.candidates.into_iter().map(|c| view! {
+                            <tr>
+                                <td><A href=group_href(&c.group)>{c.group.clone()}</A></td>
+                                <td>{c.selectors}</td>
+                                <td>{if c.reason.is_empty() { "serves this machine".to_string() } else { c.reason.clone() }}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table></div>
+            }.into_any()
+        }}
+        <ServedBlock title="iPXE script (/ipxe)" served=e.ipxe />
+        <ServedBlock title="Ignition config (/ignition)" served=e.ignition />
+        <ServedBlock title="Generic config (/generic)" served=e.generic />
+        <ServedBlock title="Metadata (/metadata)" served=e.metadata />
+    }
+}
+
+/// Lines of a textarea, without empty ones.
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+/// `key=value` lines into a map; the first bad line is named.
+fn pairs(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(format!("line {}: write key=value, e.g. mac=52:54:00:00:00:01", n + 1));
+        };
+        out.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(out)
+}
+
+/// One field's error message, as a signal.
+fn message_of(errors: RwSignal<BTreeMap<&'static str, String>>, field: &'static str) -> Signal<Option<String>> {
+    Signal::derive(move || errors.with(|e| e.get(field).cloned()))
+}
+
+/// A labelled text input or textarea bound to `value`, with its inline error.
+#[component]
+fn TextField(
+    id: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    errors: RwSignal<BTreeMap<&'static str, String>>,
+    #[prop(optional)] placeholder: &'static str,
+    #[prop(optional)] rows: Option<u32>,
+    #[prop(optional)] readonly: bool,
+) -> impl IntoView {
+    let error_id = format!("{id}-error");
+    let msg = message_of(errors, id);
+    let invalid = move || msg.get().is_some().then_some("true");
+    let input = match rows {
+        Some(rows) => view! {
+            <textarea id=id rows=rows placeholder=placeholder spellcheck="false" readonly=readonly
+                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))
+                aria-invalid=invalid aria-describedby=error_id.clone()></textarea>
+        }
+        .into_any(),
+        None => view! {
+            <input id=id placeholder=placeholder autocomplete="off" readonly=readonly
+                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))
+                aria-invalid=invalid aria-describedby=error_id.clone() />
+        }
+        .into_any(),
+    };
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            {input}
+            <FieldMessage id=error_id message=msg />
+        </div>
+    }
+}
+
+/// Saves through `save` and goes back to the overview; a refusal shows as a toast.
+fn after_save<T: Clone + Send + Sync + 'static>(action: Action<(), Result<T, AppError>>, what: &'static str) {
+    let toasts = use_toasts();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(result) = action.value().get() {
+            match result {
+                Ok(_) => {
+                    toasts.success(format!("Saved the {what}."));
+                    navigate("/provisioning", Default::default());
+                }
+                Err(e) => toasts.error(e.to_string()),
+            }
+        }
+    });
+}
+
+/// A two-step delete button; `delete` runs on confirmation.
+#[component]
+fn DeleteButton(what: String, delete: Action<(), Result<(), AppError>>) -> impl IntoView {
+    let toasts = use_toasts();
+    let navigate = use_navigate();
+    let confirming = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(result) = delete.value().get() {
+            match result {
+                Ok(()) => {
+                    toasts.success("Deleted.");
+                    navigate("/provisioning", Default::default());
+                }
+                Err(e) => {
+                    confirming.set(false);
+                    toasts.error(e.to_string());
+                }
+            }
+        }
+    });
+    view! {
+        <div class="danger-zone">
+            <Show when=move || confirming.get() fallback=move || view! {
+                <button type="button" class="button danger" on:click=move |_| confirming.set(true)>"Delete…"</button>
+            }>
+                <span class="confirm" role="alert">
+                    {format!("Delete {what}? Machines that get it will get 404.")}
+                    <button type="button" class="button danger" autofocus on:click=move |_| { delete.dispatch(()); }>"Confirm delete"</button>
+                    <button type="button" class="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                </span>
+            </Show>
+        </div>
+    }
+}
+
+/// `/provisioning/new/:what`: a new profile, group or template.
+#[component]
+pub fn NewProvisioningItem() -> impl IntoView {
+    let params = use_params_map();
+    let what = move || params.read().get("what").unwrap_or_default();
+    view! {
+        <Title text="New" />
+        <section class="page narrow">
+            <RequirePermission permission=Permission::ChangeProvisioning what="Changing provisioning">
+                {move || match what().as_str() {
+                    "profile" => view! { <h1>"New profile"</h1><ProfileForm profile=None may_change=true /> }.into_any(),
+                    "group" => view! { <h1>"New group"</h1><GroupForm group=None may_change=true /> }.into_any(),
+                    "template" => view! { <h1>"New template"</h1><TemplateForm template=None may_change=true /> }.into_any(),
+                    _ => view! { <ErrorBlock error=AppError::not_found("Create a profile, a group or a template.") /> }.into_any(),
+                }}
+            </RequirePermission>
+        </section>
+    }
+}
+
+/// Loads one item, then shows its form (read-only for viewers).
+macro_rules! item_page {
+    ($name:ident, $title:literal, $load:expr, $form:ident, $prop:ident) => {
+        #[component]
+        pub fn $name() -> impl IntoView {
+            let params = use_params_map();
+            let key = move || (params.read().get("kind").unwrap_or_default(), params.read().get("id").unwrap_or_default());
+            let item = Resource::new(key, $load);
+            let may = may_change();
+            view! {
+                <Title text=$title />
+                <section class="page narrow">
+                    <Suspense fallback=|| view! { <div class="skeleton-row"></div> }>
+                        {move || Suspend::new(async move {
+                            let may_change = may.await;
+                            match item.await {
+                                Ok(found) => view! {
+                                    <h1>{$title} " " <span class="mono">{key().1}</span></h1>
+                                    <$form $prop=Some(found) may_change=may_change />
+                                }.into_any(),
+                                Err(e) => {
+                                    crate::error::set_response_status(e.status());
+                                    view! { <h1>{$title}</h1><ErrorBlock error=e /><p><A href="/provisioning">"Back to provisioning"</A></p> }.into_any()
+                                }
+                            }
+                        })}
+                    </Suspense>
+                </section>
+            }
+        }
+    };
+}
+
+/// Finds one item in the catalog (the catalog call authorizes).
+async fn find<T>(pick: impl FnOnce(Catalog) -> Option<T>, what: &str) -> Result<T, AppError> {
+    pick(provisioning_catalog().await?).ok_or_else(|| AppError::not_found(format!("There is no such {what}.")))
+}
+
+item_page!(
+    ProfilePage,
+    "Profile",
+    |(_, id): (String, String)| find(move |c| c.profiles.into_iter().find(|p| p.id == id), "profile"),
+    ProfileForm,
+    profile
+);
+item_page!(
+    GroupPage,
+    "Group",
+    |(_, id): (String, String)| find(move |c| c.groups.into_iter().find(|g| g.id == id), "group"),
+    GroupForm,
+    group
+);
+item_page!(
+    TemplatePage,
+    "Template",
+    |(kind, id): (String, String)| find(
+        move |c| c.templates.into_iter().find(|t| t.kind.as_str() == kind && t.id == id),
+        "template"
+    ),
+    TemplateForm,
+    template
+);
+
+#[component]
+fn ProfileForm(profile: Option<Profile>, may_change: bool) -> impl IntoView {
+    let existing = profile.clone();
+    let p = profile.unwrap_or_default();
+    let id = RwSignal::new(p.id.clone());
+    let name = RwSignal::new(p.name.clone());
+    let kernel = RwSignal::new(p.boot.kernel.clone());
+    let initrd = RwSignal::new(p.boot.initrd.join("\n"));
+    let args = RwSignal::new(p.boot.args.join("\n"));
+    let ignition = RwSignal::new(p.ignition_id.clone());
+    let generic = RwSignal::new(p.generic_id.clone());
+    let cloud = p.cloud_id.clone();
+    let errors = RwSignal::new(BTreeMap::<&'static str, String>::new());
+    let build = move || -> Result<Profile, BTreeMap<&'static str, String>> {
+        let profile = Profile {
+            id: id.get_untracked().trim().to_string(),
+            name: name.get_untracked(),
+            boot: NetBoot {
+                kernel: kernel.get_untracked().trim().to_string(),
+                initrd: lines(&initrd.get_untracked()),
+                args: lines(&args.get_untracked()),
+            },
+            ignition_id: ignition.get_untracked().trim().to_string(),
+            generic_id: generic.get_untracked().trim().to_string(),
+            cloud_id: cloud.clone(),
+        };
+        let mut problems = BTreeMap::new();
+        if let Err(e) = check_id("profile", &profile.id) {
+            problems.insert("profile-id", e);
+        }
+        for (field, value, what) in [
+            ("profile-ignition", &profile.ignition_id, "Ignition template"),
+            ("profile-generic", &profile.generic_id, "generic template"),
+        ] {
+            if !value.is_empty()
+                && let Err(e) = check_id(what, value)
+            {
+                problems.insert(field, e);
+            }
+        }
+        if problems.is_empty() { Ok(profile) } else { Err(problems) }
+    };
+    let build = StoredValue::new(build);
+    Effect::new(move |_| {
+        let _ = (id.get(), ignition.get(), generic.get());
+        errors.set(build.with_value(|b| b().err().unwrap_or_default()));
+    });
+    let save = Action::new(move |_: &()| {
+        let profile = build.with_value(|b| b());
+        async move { put_profile(profile.map_err(|_| AppError::invalid("Fix the fields marked above."))?).await }
+    });
+    after_save(save, "profile");
+    let readonly = !may_change;
+    view! {
+        <form class="machine-form" novalidate on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); if errors.with(|e| e.is_empty()) { save.dispatch(()); } }>
+            <TextField id="profile-id" label="Id (a file name, e.g. worker)" value=id errors=errors readonly={readonly || existing.is_some()} />
+            <TextField id="profile-name" label="Name" value=name errors=errors readonly=readonly />
+            <TextField id="profile-kernel" label="Kernel" value=kernel errors=errors placeholder="/assets/fedora-coreos/kernel" readonly=readonly />
+            <TextField id="profile-initrd" label="Initrds, one per line" value=initrd errors=errors rows=3 readonly=readonly />
+            <TextField id="profile-args" label="Kernel arguments, one per line" value=args errors=errors rows=6 placeholder="ignition.config.url=http://pangea:8080/ignition?mac=${mac:hexhyp}" readonly=readonly />
+            <TextField id="profile-ignition" label="Ignition template id" value=ignition errors=errors placeholder="worker.yaml.tmpl" readonly=readonly />
+            <TextField id="profile-generic" label="Generic template id" value=generic errors=errors readonly=readonly />
+            {may_change.then(|| view! {
+                <div class="actions">
+                    <button type="submit" class="button primary" disabled=move || save.pending().get()>"Save profile"</button>
+                    <A href="/provisioning" attr:class="button">"Cancel"</A>
+                </div>
+            })}
+        </form>
+        {(may_change && existing.is_some()).then(|| {
+            let id = p.id.clone();
+            view! { <DeleteButton what=format!("profile {id}") delete=Action::new(move |_: &()| delete_profile(id.clone())) /> }
+        })}
+    }
+}
+
+#[component]
+fn GroupForm(group: Option<Group>, may_change: bool) -> impl IntoView {
+    let existing = group.clone();
+    let g = group.unwrap_or_default();
+    let id = RwSignal::new(g.id.clone());
+    let name = RwSignal::new(g.name.clone());
+    let profile = RwSignal::new(g.profile.clone());
+    let selectors = RwSignal::new(g.selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n"));
+    let metadata = RwSignal::new(serde_json::to_string_pretty(&g.metadata).unwrap_or_else(|_| "{}".into()));
+    let errors = RwSignal::new(BTreeMap::<&'static str, String>::new());
+    let build = move || -> Result<Group, BTreeMap<&'static str, String>> {
+        let mut problems = BTreeMap::new();
+        let selector = pairs(&selectors.get_untracked()).unwrap_or_else(|e| {
+            problems.insert("group-selectors", e);
+            BTreeMap::new()
+        });
+        let metadata = match serde_json::from_str::<serde_json::Value>(&metadata.get_untracked()) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) => {
+                problems.insert("group-metadata", "Metadata is a JSON object, e.g. {\"hostname\": \"node-1\"}.".into());
+                Default::default()
+            }
+            Err(e) => {
+                problems.insert("group-metadata", format!("Not JSON: {e}"));
+                Default::default()
+            }
+        };
+        let group = Group {
+            id: id.get_untracked().trim().into(),
+            name: name.get_untracked(),
+            profile: profile.get_untracked().trim().into(),
+            selector,
+            metadata,
+        };
+        if let Err(e) = group.clone().normalize() {
+            let field = if e.contains("selector") {
+                "group-selectors"
+            } else if e.contains("profile") && !e.contains("group id") {
+                "group-profile"
+            } else {
+                "group-id"
+            };
+            problems.entry(field).or_insert(e);
+        }
+        if problems.is_empty() { Ok(group) } else { Err(problems) }
+    };
+    let build = StoredValue::new(build);
+    Effect::new(move |_| {
+        let _ = (id.get(), profile.get(), selectors.get(), metadata.get());
+        errors.set(build.with_value(|b| b().err().unwrap_or_default()));
+    });
+    let save = Action::new(move |_: &()| {
+        let group = build.with_value(|b| b());
+        async move { put_group(group.map_err(|_| AppError::invalid("Fix the fields marked above."))?).await }
+    });
+    after_save(save, "group");
+    let readonly = !may_change;
+    let explain = (!g.selector.is_empty()).then(|| {
+        let query = g.selector.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+        format!("/provisioning/explain?query={}", urlencode(&query))
+    });
+    view! {
+        <form class="machine-form" novalidate on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); if errors.with(|e| e.is_empty()) { save.dispatch(()); } }>
+            <TextField id="group-id" label="Id (a file name, e.g. node-0001)" value=id errors=errors readonly={readonly || existing.is_some()} />
+            <TextField id="group-name" label="Name" value=name errors=errors readonly=readonly />
+            <TextField id="group-profile" label="Profile id" value=profile errors=errors placeholder="worker" readonly=readonly />
+            <TextField id="group-selectors" label="Selectors, key=value per line (none: the default group)" value=selectors errors=errors rows=3 placeholder="mac=52:54:00:00:00:01" readonly=readonly />
+            <TextField id="group-metadata" label="Metadata for templates (JSON object)" value=metadata errors=errors rows=8 readonly=readonly />
+            {may_change.then(|| view! {
+                <div class="actions">
+                    <button type="submit" class="button primary" disabled=move || save.pending().get()>"Save group"</button>
+                    <A href="/provisioning" attr:class="button">"Cancel"</A>
+                </div>
+            })}
+        </form>
+        {explain.map(|href| view! { <p><A href=href>"What do machines of this group get?"</A></p> })}
+        {(may_change && existing.is_some()).then(|| {
+            let id = g.id.clone();
+            view! { <DeleteButton what=format!("group {id}") delete=Action::new(move |_: &()| delete_group(id.clone())) /> }
+        })}
+    }
+}
+
+#[component]
+fn TemplateForm(template: Option<TemplateFile>, may_change: bool) -> impl IntoView {
+    let existing = template.clone();
+    let t =
+        template.unwrap_or(TemplateFile { kind: TemplateKind::Ignition, id: String::new(), content: String::new() });
+    let kind = RwSignal::new(t.kind);
+    let id = RwSignal::new(t.id.clone());
+    let content = RwSignal::new(t.content.clone());
+    let sample = RwSignal::new(String::new());
+    let errors = RwSignal::new(BTreeMap::<&'static str, String>::new());
+    // Checked on the server as it would be served, a moment after each change.
+    let preview = Resource::new(
+        move || (kind.get(), id.get(), content.get(), sample.get()),
+        |(kind, id, content, sample)| async move {
+            let id = if id.trim().is_empty() { "unsaved.tmpl".to_string() } else { id };
+            preview_template(TemplateFile { kind, id, content }, sample).await
+        },
+    );
+    Effect::new(move |_| {
+        let mut problems = BTreeMap::new();
+        if let Err(e) = check_id("template", id.get().trim()) {
+            problems.insert("template-id", e);
+        }
+        errors.set(problems);
+    });
+    let save = Action::new(move |_: &()| {
+        let template = TemplateFile {
+            kind: kind.get_untracked(),
+            id: id.get_untracked().trim().into(),
+            content: content.get_untracked(),
+        };
+        async move { put_template(template).await }
+    });
+    after_save(save, "template");
+    let readonly = !may_change;
+    view! {
+        <form class="machine-form" novalidate on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); if errors.with(|e| e.is_empty()) { save.dispatch(()); } }>
+            <div class="field">
+                <label for="template-kind">"Kind"</label>
+                <select id="template-kind" disabled={readonly || existing.is_some()}
+                    on:change=move |ev| kind.set(if event_target_value(&ev) == "generic" { TemplateKind::Generic } else { TemplateKind::Ignition })>
+                    <option value="ignition" selected=move || kind.get() == TemplateKind::Ignition>"Ignition: raw JSON (.ign) or Butane (any other name)"</option>
+                    <option value="generic" selected=move || kind.get() == TemplateKind::Generic>"Generic text"</option>
+                </select>
+            </div>
+            <TextField id="template-id" label="Id (a file name: worker.yaml.tmpl, default.ign)" value=id errors=errors readonly={readonly || existing.is_some()} />
+            <TextField id="template-content" label="Content (Go template syntax: {{.hostname}}, {{if index . \"stage\"}}…{{end}})" value=content errors=errors rows=18 readonly=readonly />
+            <TextField id="template-sample" label="Check it for the machine with these labels" value=sample errors=errors placeholder="mac=52:54:00:00:00:01" />
+            <Suspense fallback=|| view! { <p class="hint">"Checking…"</p> }>
+                {move || Suspend::new(async move {
+                    match preview.await {
+                        Ok(p) => match (p.problem, p.output) {
+                            (Some(problem), _) => view! { <p class="alert error" role="status">{problem}</p> }.into_any(),
+                            (None, Some(output)) => view! {
+                                <p class="hint" role="status">{format!("Renders for group {}:", p.group.unwrap_or_default())}</p>
+                                <pre class="summary-json">{output}</pre>
+                            }.into_any(),
+                            (None, None) => view! { <p class="hint" role="status">"Parses."</p> }.into_any(),
+                        },
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            {may_change.then(|| view! {
+                <div class="actions">
+                    <button type="submit" class="button primary" disabled=move || save.pending().get()>"Save template"</button>
+                    <A href="/provisioning" attr:class="button">"Cancel"</A>
+                </div>
+            })}
+        </form>
+        {(may_change && existing.is_some()).then(|| {
+            let (kind, id) = (t.kind, t.id.clone());
+            view! { <DeleteButton what=format!("template {id}") delete=Action::new(move |_: &()| delete_template(kind, id.clone())) /> }
+        })}
+    }
+}
+
+/// `/provisioning/import`: a Matchbox data directory, uploaded as a folder.
+#[component]
+pub fn ImportProvisioning() -> impl IntoView {
+    view! {
+        <Title text="Import Matchbox data" />
+        <section class="page">
+            <h1>"Import Matchbox data"</h1>
+            <RequirePermission permission=Permission::ChangeProvisioning what="Importing Matchbox data">
+                <ImportFolder />
+            </RequirePermission>
+        </section>
+    }
+}
+
+/// The files of a chosen folder, by path relative to it (`groups/node-0001.json`).
+#[cfg(feature = "hydrate")]
+async fn read_folder(ev: leptos::ev::Event) -> Result<BTreeMap<String, String>, String> {
+    use wasm_bindgen::JsCast;
+    let input: web_sys::HtmlInputElement = ev.target().and_then(|t| t.dyn_into().ok()).ok_or("no file input")?;
+    let files = input.files().ok_or("no files chosen")?;
+    let mut out = BTreeMap::new();
+    for i in 0..files.length() {
+        let Some(file) = files.get(i) else { continue };
+        let path = js_sys::Reflect::get(&file, &"webkitRelativePath".into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_else(|| file.name());
+        // Drop the chosen folder's own name: `data/groups/a.json` → `groups/a.json`.
+        let relative = path.split_once('/').map(|(_, rest)| rest.to_string()).unwrap_or(path);
+        if !["profiles/", "groups/", "ignition/", "generic/"].iter().any(|d| relative.starts_with(d)) {
+            continue;
+        }
+        let text =
+            wasm_bindgen_futures::JsFuture::from(file.text()).await.map_err(|_| format!("cannot read {relative}"))?;
+        out.insert(relative, text.as_string().unwrap_or_default());
+    }
+    Ok(out)
+}
+
+#[component]
+fn ImportFolder() -> impl IntoView {
+    let toasts = use_toasts();
+    let files = RwSignal::new(BTreeMap::<String, String>::new());
+    let outcome = RwSignal::new(None::<ImportOutcome>);
+    let run = Action::new(move |dry_run: &bool| {
+        let dry_run = *dry_run;
+        async move { import_provisioning(files.get_untracked(), dry_run).await }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = run.value().get() {
+            match result {
+                Ok(o) => {
+                    if o.committed {
+                        toasts.success(format!(
+                            "Imported {} profiles, {} groups and {} templates.",
+                            o.profiles, o.groups, o.templates
+                        ));
+                    }
+                    outcome.set(Some(o));
+                }
+                Err(e) => toasts.error(e.to_string()),
+            }
+        }
+    });
+    // Browsers pick a whole folder with `webkitdirectory`, which has no typed attribute here.
+    let folder_input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = folder_input.get() {
+            let _ = input.set_attribute("webkitdirectory", "");
+        }
+    });
+    let on_change = move |_ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            match read_folder(_ev).await {
+                Ok(read) => {
+                    files.set(read);
+                    outcome.set(None);
+                    run.dispatch(true);
+                }
+                Err(e) => toasts.error(e),
+            }
+        });
+    };
+    view! {
+        <p>"Choose a Matchbox data directory (the folder holding profiles/, groups/, ignition/ and generic/). "
+           "Every file is checked first; the import then writes all of them, or none. Assets stay files: "
+           "copy them into the assets folder, or use " <code>"pangea provisioner import DIR --copy-assets"</code> "."</p>
+        <div class="field">
+            <label for="import-folder">"Matchbox data directory"</label>
+            <input id="import-folder" type="file" multiple node_ref=folder_input on:change=on_change />
+        </div>
+        {move || outcome.get().map(|o| {
+            let can_import = o.errors.is_empty() && !o.committed;
+            view! {
+                <div role="status">
+                    <p>{format!("{} profiles, {} groups, {} templates{}", o.profiles, o.groups, o.templates, if o.committed { ": imported." } else { "." })}</p>
+                    {(!o.errors.is_empty()).then(|| view! {
+                        <h2>"Errors: nothing can be imported until they are fixed"</h2>
+                        <ul class="findings">{o.errors.iter().map(|f| view! { <li><span class="mono">{f.file.clone()}</span>": "{f.message.clone()}</li> }).collect_view()}</ul>
+                    })}
+                    {(!o.warnings.is_empty()).then(|| view! {
+                        <h2>"Warnings"</h2>
+                        <ul class="findings">{o.warnings.iter().map(|f| view! { <li><span class="mono">{f.file.clone()}</span>": "{f.message.clone()}</li> }).collect_view()}</ul>
+                    })}
+                    {can_import.then(|| view! {
+                        <button type="button" class="button primary" disabled=move || run.pending().get() on:click=move |_| { run.dispatch(false); }>"Import all"</button>
+                    })}
+                </div>
+            }
+        })}
+    }
+}
