@@ -237,12 +237,45 @@ pub struct TemplatePreview {
     pub group: Option<String>,
 }
 
+/// A machine of the inventory given a profile of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MachineProfile {
+    /// Lowercase colon form.
+    pub mac: String,
+    pub profile: String,
+}
+
+/// The profile inventory machines of a cluster and role get when they have none of their own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DefaultProfile {
+    /// `""` for machines in no cluster.
+    #[serde(default)]
+    pub cluster: String,
+    /// `controller` or `worker`.
+    pub role: String,
+    pub profile: String,
+}
+
+/// The id under which an inventory machine is served as a group of its own: it sorts after every
+/// group id a person can give, so a hand-written group with the same selectors wins.
+pub fn inventory_group_id(mac: &str) -> String {
+    format!("~inventory:{mac}")
+}
+
 /// Everything the provisioner serves, as stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
     pub profiles: Vec<Profile>,
     pub groups: Vec<Group>,
     pub templates: Vec<TemplateFile>,
+    /// Inventory machines with a profile of their own.
+    #[serde(default)]
+    pub machine_profiles: Vec<MachineProfile>,
+    /// Default profiles per cluster and role.
+    #[serde(default)]
+    pub defaults: Vec<DefaultProfile>,
 }
 
 #[cfg(test)]

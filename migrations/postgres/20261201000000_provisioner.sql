@@ -45,3 +45,20 @@ CREATE TABLE provisioning_version (
     version BIGINT NOT NULL
 );
 INSERT INTO provisioning_version (id, version) VALUES (1, 0);
+
+-- Machines in the inventory boot without hand-written groups: a machine gets a profile of its own
+-- (by MAC) or, failing that, the default profile of its cluster and role. Pangea then serves it
+-- as a group selecting its MAC, with the machine's fields as metadata.
+CREATE TABLE provisioning_machine_profiles (
+    mac TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+-- cluster '' is for machines in no cluster.
+CREATE TABLE provisioning_defaults (
+    cluster TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('controller', 'worker')),
+    profile TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (cluster, role)
+);

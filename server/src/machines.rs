@@ -317,6 +317,7 @@ impl MachineStore {
                 Err(e) => return Err(internal(e)),
             }
             audit::append(&mut tx, who, event.clone()).await.or_internal()?;
+            crate::provisioner::store::bump_version(&mut tx).await.or_internal()?;
             tx.commit().await.or_internal()
         }
         .await;
@@ -452,6 +453,7 @@ impl MachineService for MachineStore {
                 Err(e) => return Err(internal(e)),
             };
             audit::append(&mut tx, who, event.clone().target(id, &spec.mac)).await.or_internal()?;
+            crate::provisioner::store::bump_version(&mut tx).await.or_internal()?;
             tx.commit().await.or_internal()?;
             Ok(id)
         }
@@ -500,6 +502,7 @@ impl MachineService for MachineStore {
             Self::insert_labels(&mut tx, &[(id, &spec.labels)]).await.or_internal()?;
             let summary = json!({ "before": machine_summary(&before), "after": input });
             audit::append(&mut tx, who, event.clone().target(id, &spec.mac).summary(summary)).await.or_internal()?;
+            crate::provisioner::store::bump_version(&mut tx).await.or_internal()?;
             tx.commit().await.or_internal()
         }
         .await;
@@ -531,6 +534,7 @@ impl MachineService for MachineStore {
             }
             let before: Vec<_> = deleted.iter().map(|(id, mac)| json!({ "id": id, "mac": mac })).collect();
             audit::append(&mut tx, who, event.clone().summary(json!({ "deleted": before }))).await.or_internal()?;
+            crate::provisioner::store::bump_version(&mut tx).await.or_internal()?;
             tx.commit().await.or_internal()?;
             Ok(deleted.len() as u64)
         }
@@ -564,6 +568,7 @@ impl MachineService for MachineStore {
             Self::insert_labels(&mut tx, &rows).await.or_internal()?;
             Self::refresh_search_text(&mut tx, &ids).await?;
             audit::append(&mut tx, who, event.clone()).await.or_internal()?;
+            crate::provisioner::store::bump_version(&mut tx).await.or_internal()?;
             tx.commit().await.or_internal()?;
             Ok(ids.len() as u64)
         }

@@ -22,7 +22,8 @@ use crate::error::{Error, OrInternal};
 use app::access::{Permission, Principal, authorize};
 use app::error::AppError;
 use app::provisioning::{
-    Catalog, Explanation, Group, ImportOutcome, Profile, Served, TemplateFile, TemplateKind, TemplatePreview,
+    Catalog, DefaultProfile, Explanation, Group, ImportOutcome, MachineProfile, Profile, Served, TemplateFile,
+    TemplateKind, TemplatePreview,
 };
 use arc_swap::ArcSwap;
 use index::BootIndex;
@@ -69,7 +70,8 @@ impl Provisioner {
     /// Loads the catalog and builds the first index.
     pub async fn open(db: Database, assets_dir: PathBuf) -> Result<Provisioner, Error> {
         let (version, catalog) = store::load(&db).await?;
-        let index = ArcSwap::from_pointee(BootIndex::build(version, catalog));
+        let machines = store::boot_machines(&db).await?;
+        let index = ArcSwap::from_pointee(BootIndex::build(version, catalog, machines));
         Ok(Provisioner { db, index, rebuilding: Default::default(), assets_dir })
     }
 
@@ -85,7 +87,8 @@ impl Provisioner {
             return Ok(false);
         }
         let (version, catalog) = store::load(&self.db).await?;
-        let index = tokio::task::spawn_blocking(move || BootIndex::build(version, catalog)).await?;
+        let machines = store::boot_machines(&self.db).await?;
+        let index = tokio::task::spawn_blocking(move || BootIndex::build(version, catalog, machines)).await?;
         tracing::info!(version, groups = index.group_count(), "rebuilt the boot index");
         self.index.store(Arc::new(index));
         Ok(true)
@@ -166,12 +169,7 @@ impl Provisioner {
             authorize(who, Permission::ChangeProvisioning)?;
             let group = group.normalize().map_err(AppError::invalid)?;
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            if store::profile(&mut tx, &group.profile).await.or_internal()?.is_none() {
-                return Err(AppError::invalid(format!(
-                    "group {}: profile \"{}\" does not exist; create it first",
-                    group.id, group.profile
-                )));
-            }
+            self.require_profile(&mut tx, &group.profile).await?;
             let before = store::group(&mut tx, &group.id).await.or_internal()?;
             store::put_group(&mut tx, &group, &crate::machines::now()).await.or_internal()?;
             store::bump_version(&mut tx).await.or_internal()?;
@@ -204,19 +202,16 @@ impl Provisioner {
         self.settled(who, event, result).await
     }
 
-    /// Deletes a profile no group names.
+    /// Deletes a profile nothing names (no group, machine or cluster default).
     pub async fn delete_profile(&self, who: &Principal, id: &str) -> Result<(), AppError> {
         let event = Event::new("provisioning.profile.delete", "profile").target(id, id);
         let result = async {
             authorize(who, Permission::ChangeProvisioning)?;
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            let users = store::groups_using(&mut tx, id).await.or_internal()?;
+            let users = store::profile_users(&mut tx, id).await.or_internal()?;
             if !users.is_empty() {
                 return Err(AppError::Conflict {
-                    message: format!(
-                        "Profile {id} is used by group(s) {}; change or delete them first.",
-                        users.join(", ")
-                    ),
+                    message: format!("Profile {id} is used by {}; change or delete them first.", users.join(", ")),
                     fields: Vec::new(),
                 });
             }
@@ -275,6 +270,95 @@ impl Provisioner {
         }
         .await;
         self.settled(who, event, result).await
+    }
+
+    /// Gives the inventory machine `mac` a profile of its own; an empty profile takes it away
+    /// (the machine then gets its cluster and role's default, if any).
+    pub async fn set_machine_profile(
+        &self,
+        who: &Principal,
+        mac: &str,
+        profile: &str,
+    ) -> Result<MachineProfile, AppError> {
+        let event = Event::new("provisioning.machine_profile.set", "machine").target(mac, profile);
+        let result = async {
+            authorize(who, Permission::ChangeProvisioning)?;
+            let mac: app::machines::mac::MacAddr =
+                mac.trim().parse().map_err(|e: app::machines::mac::InvalidMac| AppError::invalid(e.to_string()))?;
+            let mac = mac.to_string();
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let profile = profile.trim();
+            if !profile.is_empty() {
+                self.require_profile(&mut tx, profile).await?;
+            }
+            let before = store::set_machine_profile(
+                &mut tx,
+                &mac,
+                Some(profile).filter(|p| !p.is_empty()),
+                &crate::machines::now(),
+            )
+            .await
+            .or_internal()?;
+            store::bump_version(&mut tx).await.or_internal()?;
+            audit::append(
+                &mut tx,
+                who,
+                event.clone().target(&mac, profile).summary(json!({ "before": before, "after": profile })),
+            )
+            .await
+            .or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(MachineProfile { mac, profile: profile.to_string() })
+        }
+        .await;
+        self.settled(who, event, result).await
+    }
+
+    /// Sets the profile inventory machines of a cluster and role get; an empty profile removes it.
+    pub async fn set_default(&self, who: &Principal, default: DefaultProfile) -> Result<DefaultProfile, AppError> {
+        let event = Event::new("provisioning.default.set", "provisioning")
+            .target(format!("{}/{}", default.cluster, default.role), &default.profile);
+        let result = async {
+            authorize(who, Permission::ChangeProvisioning)?;
+            let role: app::machines::fields::Role = default.role.parse().map_err(AppError::invalid)?;
+            let cluster = default.cluster.trim();
+            if !cluster.is_empty() {
+                cluster.parse::<app::machines::fields::ClusterName>().map_err(AppError::invalid)?;
+            }
+            let profile = default.profile.trim();
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            if !profile.is_empty() {
+                self.require_profile(&mut tx, profile).await?;
+            }
+            let before = store::set_default(
+                &mut tx,
+                cluster,
+                role.as_str(),
+                Some(profile).filter(|p| !p.is_empty()),
+                &crate::machines::now(),
+            )
+            .await
+            .or_internal()?;
+            store::bump_version(&mut tx).await.or_internal()?;
+            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": profile })))
+                .await
+                .or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(DefaultProfile {
+                cluster: cluster.to_string(),
+                role: role.as_str().to_string(),
+                profile: profile.to_string(),
+            })
+        }
+        .await;
+        self.settled(who, event, result).await
+    }
+
+    async fn require_profile(&self, conn: &mut sqlx::AnyConnection, profile: &str) -> Result<(), AppError> {
+        match store::profile(conn, profile).await.or_internal()? {
+            Some(_) => Ok(()),
+            None => Err(AppError::invalid(format!("Profile \"{profile}\" does not exist; create it first."))),
+        }
     }
 
     /// Writes a checked import whole, in one transaction with its audit record.
@@ -393,6 +477,12 @@ impl app::provisioning::ssr::ProvisioningService for Provisioner {
     }
     async fn explain(&self, who: &Principal, query: &str) -> Result<Explanation, AppError> {
         Provisioner::explain(self, who, query).await
+    }
+    async fn set_machine_profile(&self, who: &Principal, mac: &str, profile: &str) -> Result<MachineProfile, AppError> {
+        Provisioner::set_machine_profile(self, who, mac, profile).await
+    }
+    async fn set_default(&self, who: &Principal, default: DefaultProfile) -> Result<DefaultProfile, AppError> {
+        Provisioner::set_default(self, who, default).await
     }
     async fn preview_template(
         &self,

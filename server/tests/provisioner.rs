@@ -16,6 +16,7 @@ on_both_backends!(
     changes_reach_the_boot_listener_at_once_and_other_replicas_within_a_poll,
     changes_are_checked_audited_and_refused_to_viewers,
     the_api_explains_what_a_machine_gets_and_refuses_bad_input,
+    inventory_machines_boot_by_their_own_profile_or_their_clusters_default,
 );
 
 /// Where Pangea answers differently from Matchbox on purpose, by recording number.
@@ -288,7 +289,7 @@ async fn changes_are_checked_audited_and_refused_to_viewers(app: TestApp) {
     // A group may not name a profile that does not exist.
     let group: Group = serde_json::from_value(json!({"id": "g", "profile": "nope"})).unwrap();
     let err = p.put_group(&cli, group).await.unwrap_err();
-    assert!(err.to_string().contains("profile \"nope\" does not exist"), "{err}");
+    assert!(err.to_string().contains("Profile \"nope\" does not exist"), "{err}");
     // A template that does not parse is refused with its line and column.
     let bad = TemplateFile { kind: TemplateKind::Generic, id: "x.tmpl".into(), content: "a\n{{.x".into() };
     let err = p.put_template(&cli, bad).await.unwrap_err();
@@ -303,7 +304,7 @@ async fn changes_are_checked_audited_and_refused_to_viewers(app: TestApp) {
     // Deletes that would leave something dangling are refused with the names.
     let err = p.delete_profile(&cli, "w").await.unwrap_err();
     assert_eq!(err.status(), 409);
-    assert!(err.to_string().contains("used by group(s) g"), "{err}");
+    assert!(err.to_string().contains("used by group g"), "{err}");
     let err = p.delete_template(&cli, TemplateKind::Generic, "x.tmpl").await.unwrap_err();
     assert!(err.to_string().contains("used by profile(s) w"), "{err}");
 
@@ -418,5 +419,101 @@ async fn the_api_explains_what_a_machine_gets_and_refuses_bad_input(app: TestApp
     assert_eq!(
         (outcome["profiles"].as_u64(), outcome["groups"].as_u64(), outcome["templates"].as_u64()),
         (Some(3), Some(1004), Some(4))
+    );
+}
+
+async fn inventory_machines_boot_by_their_own_profile_or_their_clusters_default(app: TestApp) {
+    use app::machines::MachineInput;
+    use app::machines::ssr::MachineService;
+    use app::provisioning::DefaultProfile;
+    use pangea::provisioner::model::{Profile, TemplateFile, TemplateKind};
+    let cli = Principal::cli();
+    let p = &app.state.provisioner;
+    let template = TemplateFile {
+        kind: TemplateKind::Generic,
+        id: "env".into(),
+        content: "HOST={{.hostname}} RACK={{.labels.rack}} CLUSTER={{.cluster}}\n".into(),
+    };
+    p.put_template(&cli, template).await.unwrap();
+    for id in ["prod-worker", "special"] {
+        let profile: Profile =
+            serde_json::from_value(json!({"id": id, "boot": {"kernel": format!("/assets/{id}")}, "generic_id": "env"}))
+                .unwrap();
+        p.put_profile(&cli, profile).await.unwrap();
+    }
+    let machine = |mac: &str, host: &str| MachineInput {
+        mac: mac.into(),
+        hostname: Some(host.into()),
+        role: Some("worker".into()),
+        cluster: Some("prod".into()),
+        labels: [("rack".to_string(), "r7".to_string())].into(),
+        ..Default::default()
+    };
+    let first = app.state.machines.create(&cli, machine("52-54-00-00-10-01", "w1.example.com")).await.unwrap();
+    app.state.machines.create(&cli, machine("52:54:00:00:10:02", "w2.example.com")).await.unwrap();
+    let addr = boot_listener(&app).await;
+    let get = |path: &'static str| async move { send_raw(addr, "GET", path, &[]).await };
+    assert_eq!(get("/ipxe?mac=52:54:00:00:10:01").await.status, 404, "no profile yet: Matchbox's 404");
+
+    // A default per cluster and role boots every worker of the cluster.
+    p.set_default(
+        &cli,
+        DefaultProfile { cluster: "prod".into(), role: "worker".into(), profile: "prod-worker".into() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&get("/ipxe?mac=52:54:00:00:10:02").await.body),
+        "#!ipxe\nkernel /assets/prod-worker\nboot\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&get("/generic?mac=52:54:00:00:10:01").await.body),
+        "HOST=w1.example.com RACK=r7 CLUSTER=prod\n"
+    );
+    // A machine's own profile beats the default.
+    p.set_machine_profile(&cli, "52-54-00-00-10-01", "special").await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&get("/ipxe?mac=52:54:00:00:10:01").await.body),
+        "#!ipxe\nkernel /assets/special\nboot\n"
+    );
+    // A change to the machine reaches its templates (machine writes move the catalog version).
+    let mut changed = machine("52:54:00:00:10:01", "renamed.example.com");
+    changed.labels.clear();
+    changed.labels.insert("rack".into(), "r9".into());
+    app.state.machines.update(&cli, first.id, changed).await.unwrap();
+    assert!(p.refresh().await.unwrap(), "the machine change moved the catalog version");
+    assert_eq!(
+        String::from_utf8_lossy(&get("/generic?mac=52:54:00:00:10:01").await.body),
+        "HOST=renamed.example.com RACK=r9 CLUSTER=prod\n"
+    );
+    // A hand-written group with the same selectors wins; one with more selectors wins too.
+    let group = serde_json::from_value(
+        json!({"id": "pinned", "profile": "prod-worker", "selector": {"mac": "52:54:00:00:10:01"}}),
+    )
+    .unwrap();
+    p.put_group(&cli, group).await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&get("/ipxe?mac=52:54:00:00:10:01").await.body),
+        "#!ipxe\nkernel /assets/prod-worker\nboot\n"
+    );
+    let why = p.explain(&cli, "mac=52:54:00:00:10:01").await.unwrap();
+    assert_eq!(why.group.as_deref(), Some("pinned"));
+    assert!(
+        why.candidates.iter().any(|c| c.group == "~inventory:52:54:00:00:10:01" && c.reason.contains("pinned wins"))
+    );
+    // A profile something still boots by cannot be deleted; the refusal names the users.
+    let err = p.delete_profile(&cli, "prod-worker").await.unwrap_err();
+    assert!(
+        err.to_string().contains("group pinned") && err.to_string().contains("the default for workers in cluster prod"),
+        "{err}"
+    );
+    let err = p.set_machine_profile(&cli, "52:54:00:00:10:02", "nope").await.unwrap_err();
+    assert!(err.to_string().contains("Profile \"nope\" does not exist"), "{err}");
+    let err = p.set_machine_profile(&cli, "52:54:zz", "special").await.unwrap_err();
+    assert_eq!(err.status(), 400);
+    let records = pangea::audit::latest(&app.state.db, 30).await.unwrap();
+    assert!(records.iter().any(|r| r.action == "provisioning.default.set" && r.outcome == "success"));
+    assert!(
+        records.iter().any(|r| r.action == "provisioning.machine_profile.set" && r.target_id == "52:54:00:00:10:01")
     );
 }

@@ -9,10 +9,11 @@ use crate::pages::machines::{ErrorBlock, FieldMessage};
 use crate::pages::urlencode;
 use crate::provisioning::server_fns::{
     delete_group, delete_profile, delete_template, explain_boot, import_provisioning, preview_template,
-    provisioning_catalog, put_group, put_profile, put_template,
+    provisioning_catalog, put_group, put_profile, put_template, set_default_profile, set_machine_profile,
 };
 use crate::provisioning::{
-    Catalog, Explanation, Group, ImportOutcome, NetBoot, Profile, Served, TemplateFile, TemplateKind, check_id,
+    Catalog, DefaultProfile, Explanation, Group, ImportOutcome, NetBoot, Profile, Served, TemplateFile, TemplateKind,
+    check_id,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -91,12 +92,160 @@ pub fn ProvisioningOverview() -> impl IntoView {
             <Suspense fallback=|| view! { <div class="skeleton-row"></div> }>
                 {move || Suspend::new(async move {
                     match catalog.await {
-                        Ok(catalog) => view! { <CatalogTables catalog=catalog /> }.into_any(),
+                        Ok(catalog) => view! {
+                            <InventoryDefaults catalog=catalog.clone() />
+                            <CatalogTables catalog=catalog />
+                        }.into_any(),
                         Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
                     }
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// How inventory machines boot without groups: their own profile, else their cluster and role's
+/// default. Operators set defaults here, and a machine's own profile on its page.
+#[component]
+fn InventoryDefaults(catalog: Catalog) -> impl IntoView {
+    let toasts = use_toasts();
+    let may = may_change();
+    let cluster = RwSignal::new(String::new());
+    let role = RwSignal::new("worker".to_string());
+    let profile = RwSignal::new(String::new());
+    let save = Action::new(move |_: &()| {
+        set_default_profile(DefaultProfile {
+            cluster: cluster.get_untracked(),
+            role: role.get_untracked(),
+            profile: profile.get_untracked(),
+        })
+    });
+    Effect::new(move |_| {
+        if let Some(result) = save.value().get() {
+            match result {
+                Ok(d) if d.profile.is_empty() => toasts.success(format!("Removed the default for {}s.", d.role)),
+                Ok(d) => toasts.success(format!(
+                    "{}s in {} now boot {}.",
+                    d.role,
+                    if d.cluster.is_empty() { "no cluster" } else { &d.cluster },
+                    d.profile
+                )),
+                Err(e) => toasts.error(e.to_string()),
+            }
+        }
+    });
+    let profiles: Vec<String> = catalog.profiles.iter().map(|p| p.id.clone()).collect();
+    view! {
+        <h2>"Inventory machines"</h2>
+        <p class="hint">
+            "A machine in the inventory boots without a group of its own: it gets the profile set on its page, else the "
+            "default of its cluster and role below, with its host name, role, cluster, UUID, serial and labels as template "
+            "data. A hand-written group selecting the same labels wins; one with more selectors (e.g. os=installed) too. "
+            {format!("{} machines have a profile of their own.", catalog.machine_profiles.len())}
+        </p>
+        {if catalog.defaults.is_empty() {
+            view! { <div class="empty">"No defaults: inventory machines boot only by their own profile or a group."</div> }.into_any()
+        } else {
+            view! {
+                <div class="table-wrap"><table>
+                    <thead><tr><th scope="col">"Cluster"</th><th scope="col">"Role"</th><th scope="col">"Profile"</th></tr></thead>
+                    <tbody>
+                        {catalog.defaults.clone().into_iter().map(|d| view! {
+                            <tr>
+                                <td>{if d.cluster.is_empty() { "(no cluster)".to_string() } else { d.cluster.clone() }}</td>
+                                <td>{d.role.clone()}</td>
+                                <td><A href=profile_href(&d.profile)>{d.profile.clone()}</A></td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table></div>
+            }.into_any()
+        }}
+        <Suspense fallback=|| ()>
+            {move || {
+                let profiles = profiles.clone();
+                Suspend::new(async move {
+                    may.await.then(|| view! {
+                        <form class="filters" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); save.dispatch(()); }>
+                            <div class="field"><label for="default-cluster">"Cluster (empty: machines in no cluster)"</label>
+                                <input id="default-cluster" placeholder="prod-eu" on:input=move |ev| cluster.set(event_target_value(&ev)) /></div>
+                            <div class="field"><label for="default-role">"Role"</label>
+                                <select id="default-role" on:change=move |ev| role.set(event_target_value(&ev))>
+                                    <option value="worker">"worker"</option>
+                                    <option value="controller">"controller"</option>
+                                </select></div>
+                            <div class="field"><label for="default-profile">"Profile"</label>
+                                <select id="default-profile" on:change=move |ev| profile.set(event_target_value(&ev))>
+                                    <option value="">"(none: remove the default)"</option>
+                                    {profiles.into_iter().map(|p| view! { <option value=p.clone()>{p.clone()}</option> }).collect_view()}
+                                </select></div>
+                            <div class="field"><span class="label-spacer" aria-hidden="true">" "</span>
+                                <button type="submit" class="button">"Set default"</button></div>
+                        </form>
+                    })
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// On a machine's page: the profile it boots, and (for operators) a choice of its own.
+#[component]
+pub fn MachineBootProfile(mac: String, cluster: String, role: String) -> impl IntoView {
+    let catalog = Resource::new(|| (), |_| provisioning_catalog());
+    let may = may_change();
+    let toasts = use_toasts();
+    let chosen = RwSignal::new(String::new());
+    let mac_for_save = mac.clone();
+    let save = Action::new(move |_: &()| set_machine_profile(mac_for_save.clone(), chosen.get_untracked()));
+    Effect::new(move |_| {
+        if let Some(result) = save.value().get() {
+            match result {
+                Ok(m) if m.profile.is_empty() => {
+                    toasts.success("The machine now boots by its cluster's default or a group.")
+                }
+                Ok(m) => toasts.success(format!("The machine now boots profile {}.", m.profile)),
+                Err(e) => toasts.error(e.to_string()),
+            }
+            catalog.refetch();
+        }
+    });
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let (mac, cluster, role) = (mac.clone(), cluster.clone(), role.clone());
+                Suspend::new(async move {
+                    let Ok(catalog) = catalog.await else { return ().into_any() };
+                    let own = catalog.machine_profiles.iter().find(|m| m.mac == mac).map(|m| m.profile.clone());
+                    let default = catalog.defaults.iter().find(|d| d.cluster == cluster && d.role == role).map(|d| d.profile.clone());
+                    let text = match (&own, &default) {
+                        (Some(p), _) => format!("{p} (its own)"),
+                        (None, Some(p)) => format!("{p} (the default for {role}s in {})", if cluster.is_empty() { "no cluster" } else { &cluster }),
+                        (None, None) => "none: it boots only if a group selects it".to_string(),
+                    };
+                    chosen.set(own.clone().unwrap_or_default());
+                    let profiles: Vec<String> = catalog.profiles.iter().map(|p| p.id.clone()).collect();
+                    let may_change = may.await;
+                    view! {
+                        <dl class="details"><dt>"Boot profile"</dt><dd>{text}</dd></dl>
+                        {may_change.then(|| view! {
+                            <form class="filters" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); save.dispatch(()); }>
+                                <div class="field"><label for="machine-boot-profile">"Its own boot profile"</label>
+                                    <select id="machine-boot-profile" on:change=move |ev| chosen.set(event_target_value(&ev))>
+                                        <option value="" selected=own.is_none()>"(none: its cluster and role's default)"</option>
+                                        {profiles.into_iter().map(|p| {
+                                            let selected = own.as_deref() == Some(p.as_str());
+                                            view! { <option value=p.clone() selected=selected>{p.clone()}</option> }
+                                        }).collect_view()}
+                                    </select></div>
+                                <div class="field"><span class="label-spacer" aria-hidden="true">" "</span>
+                                    <button type="submit" class="button">"Set boot profile"</button></div>
+                            </form>
+                        })}
+                    }.into_any()
+                })
+            }}
+        </Suspense>
     }
 }
 
@@ -261,6 +410,7 @@ fn ExplanationView(e: Explanation) -> impl IntoView {
             <dt>"Labels as the boot listener reads them"</dt><dd class="mono">{labels}</dd>
             <dt>"Group"</dt>
             <dd>{match e.group.clone() {
+                Some(g) if g.starts_with('~') => view! { <span>{format!("{g} (an inventory machine with a profile)")}</span> }.into_any(),
                 Some(g) => view! { <A href=group_href(&g)>{g}</A> }.into_any(),
                 None => view! { <span>"none: the machine gets 404 everywhere"</span> }.into_any(),
             }}</dd>
@@ -280,7 +430,11 @@ fn ExplanationView(e: Explanation) -> impl IntoView {
                     <tbody>
                         {e.candidates.into_iter().map(|c| view! {
                             <tr>
-                                <td><A href=group_href(&c.group)>{c.group.clone()}</A></td>
+                                <td>{if c.group.starts_with('~') {
+                                    view! { <span class="mono">{c.group.clone()}</span> }.into_any()
+                                } else {
+                                    view! { <A href=group_href(&c.group)>{c.group.clone()}</A> }.into_any()
+                                }}</td>
                                 <td>{c.selectors}</td>
                                 <td>{if c.reason.is_empty() { "serves this machine".to_string() } else { c.reason.clone() }}</td>
                             </tr>
@@ -697,21 +851,23 @@ fn TemplateForm(template: Option<TemplateFile>, may_change: bool) -> impl IntoVi
             <TextField id="template-id" label="Id (a file name: worker.yaml.tmpl, default.ign)" value=id errors=errors readonly={readonly || existing.is_some()} />
             <TextField id="template-content" label="Content (Go template syntax: {{.hostname}}, {{if index . \"stage\"}}…{{end}})" value=content errors=errors rows=18 readonly=readonly />
             <TextField id="template-sample" label="Check it for the machine with these labels" value=sample errors=errors placeholder="mac=52:54:00:00:00:01" />
+            <div id="template-check" aria-live="polite">
             <Suspense fallback=|| view! { <p class="hint">"Checking…"</p> }>
                 {move || Suspend::new(async move {
                     match preview.await {
                         Ok(p) => match (p.problem, p.output) {
-                            (Some(problem), _) => view! { <p class="alert error" role="status">{problem}</p> }.into_any(),
+                            (Some(problem), _) => view! { <p class="alert error">{problem}</p> }.into_any(),
                             (None, Some(output)) => view! {
-                                <p class="hint" role="status">{format!("Renders for group {}:", p.group.unwrap_or_default())}</p>
+                                <p class="hint">{format!("Renders for group {}:", p.group.unwrap_or_default())}</p>
                                 <pre class="summary-json">{output}</pre>
                             }.into_any(),
-                            (None, None) => view! { <p class="hint" role="status">"Parses."</p> }.into_any(),
+                            (None, None) => view! { <p class="hint">"Parses."</p> }.into_any(),
                         },
                         Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
                     }
                 })}
             </Suspense>
+            </div>
             {may_change.then(|| view! {
                 <div class="actions">
                     <button type="submit" class="button primary" disabled=move || save.pending().get()>"Save template"</button>

@@ -1,6 +1,9 @@
 //! The pages' server functions: each is one call of the provisioning service for the caller.
 
-use super::{Catalog, Explanation, Group, ImportOutcome, Profile, TemplateFile, TemplateKind, TemplatePreview};
+use super::{
+    Catalog, DefaultProfile, Explanation, Group, ImportOutcome, MachineProfile, Profile, TemplateFile, TemplateKind,
+    TemplatePreview,
+};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -57,4 +60,14 @@ pub async fn import_provisioning(files: BTreeMap<String, String>, dry_run: bool)
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "preview_template")]
 pub async fn preview_template(template: TemplateFile, query: String) -> Result<TemplatePreview, AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.preview_template(&who, template, &query).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "set_machine_profile")]
+pub async fn set_machine_profile(mac: String, profile: String) -> Result<MachineProfile, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.set_machine_profile(&who, &mac, &profile).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "set_default_profile")]
+pub async fn set_default_profile(default: DefaultProfile) -> Result<DefaultProfile, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.set_default(&who, default).await }).await
 }

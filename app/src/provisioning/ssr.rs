@@ -1,7 +1,10 @@
 //! The provisioning service the server implements, as pages and the JSON API call it. Only
 //! compiled for the server.
 
-use super::{Catalog, Explanation, Group, ImportOutcome, Profile, TemplateFile, TemplateKind, TemplatePreview};
+use super::{
+    Catalog, DefaultProfile, Explanation, Group, ImportOutcome, MachineProfile, Profile, TemplateFile, TemplateKind,
+    TemplatePreview,
+};
 use crate::access::Principal;
 use crate::error::AppError;
 use std::collections::BTreeMap;
@@ -19,6 +22,10 @@ pub trait ProvisioningService: Send + Sync + 'static {
     async fn delete_template(&self, who: &Principal, kind: TemplateKind, id: &str) -> Result<(), AppError>;
     /// What a machine asking with this query string (`mac=…&os=…`) gets, and why.
     async fn explain(&self, who: &Principal, query: &str) -> Result<Explanation, AppError>;
+    /// Gives an inventory machine a profile of its own (`""` takes it away).
+    async fn set_machine_profile(&self, who: &Principal, mac: &str, profile: &str) -> Result<MachineProfile, AppError>;
+    /// Sets the default profile of a cluster and role (`""` removes it).
+    async fn set_default(&self, who: &Principal, default: DefaultProfile) -> Result<DefaultProfile, AppError>;
     /// Checks a template without saving it: it must parse, and it is rendered (and translated)
     /// with the data of the group a machine sending `query` matches.
     async fn preview_template(

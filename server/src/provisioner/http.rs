@@ -7,7 +7,9 @@ use crate::http::{Route, route};
 use app::access::{Permission, Principal};
 use app::error::AppError;
 use app::provisioning::ssr::ProvisioningService;
-use app::provisioning::{Explanation, Group, ImportOutcome, Profile, TemplateFile, TemplateKind};
+use app::provisioning::{
+    DefaultProfile, Explanation, Group, ImportOutcome, MachineProfile, Profile, TemplateFile, TemplateKind,
+};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
@@ -32,6 +34,8 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/provisioning/templates/{kind}/{id}", get_template),
         route(Method::PUT, "/provisioning/templates/{kind}/{id}", put_template),
         route(Method::DELETE, "/provisioning/templates/{kind}/{id}", delete_template),
+        route(Method::PUT, "/provisioning/machines/{mac}", set_machine_profile),
+        route(Method::PUT, "/provisioning/defaults", set_default),
         route(Method::GET, "/provisioning/explain", explain),
         route(Method::POST, "/provisioning/import", import),
         route(Method::GET, "/provisioning/export", export),
@@ -184,6 +188,33 @@ async fn delete_template(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct MachineProfileBody {
+    /// A profile id; `""` takes the machine's own profile away.
+    profile: String,
+}
+
+#[utoipa::path(put, path = "/api/v1/provisioning/machines/{mac}", request_body = MachineProfileBody,
+    responses((status = 200, body = MachineProfile), (status = 400, body = AppError)))]
+async fn set_machine_profile(
+    State(p): State<Arc<Provisioner>>,
+    Extension(who): Extension<Principal>,
+    Path(mac): Path<String>,
+    Json(body): Json<MachineProfileBody>,
+) -> ApiResult<Json<MachineProfile>> {
+    Ok(Json(p.set_machine_profile(&who, &mac, &body.profile).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/provisioning/defaults", request_body = DefaultProfile,
+    responses((status = 200, body = DefaultProfile), (status = 400, body = AppError)))]
+async fn set_default(
+    State(p): State<Arc<Provisioner>>,
+    Extension(who): Extension<Principal>,
+    Json(default): Json<DefaultProfile>,
+) -> ApiResult<Json<DefaultProfile>> {
+    Ok(Json(p.set_default(&who, default).await?))
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ExplainParams {
     /// The machine's query as it would send it, e.g. `mac=52:54:00:00:00:01&os=installed`
@@ -248,6 +279,8 @@ async fn export(
         get_template,
         put_template,
         delete_template,
+        set_machine_profile,
+        set_default,
         explain,
         import,
         export
@@ -264,7 +297,10 @@ async fn export(
         app::provisioning::Served,
         ImportRequest,
         ImportOutcome,
-        app::provisioning::Finding
+        app::provisioning::Finding,
+        MachineProfileBody,
+        MachineProfile,
+        DefaultProfile
     ))
 )]
 pub struct ProvisioningApi;

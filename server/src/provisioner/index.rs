@@ -2,9 +2,13 @@
 //! catalog changes and swapped in atomically. A boot request reads it and never the database.
 
 use super::gotemplate::{Template, go_text};
+use super::store::BootMachine;
 use super::{butane, ignition};
 use app::machines::mac::MacAddr;
-use app::provisioning::{Candidate, Catalog, Group, Profile, TemplateKind, is_raw_ignition};
+use app::provisioning::{
+    Candidate, Catalog, DefaultProfile, Group, MachineProfile, Profile, TemplateKind, inventory_group_id,
+    is_raw_ignition,
+};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -77,8 +81,11 @@ pub struct BootIndex {
 const TRANSLATION_CACHE: usize = 4096;
 
 impl BootIndex {
-    pub fn build(version: i64, catalog: Catalog) -> BootIndex {
+    /// The index of `catalog`, with each inventory machine that has a profile (its own, or its
+    /// cluster and role's default) served as a group selecting its MAC.
+    pub fn build(version: i64, catalog: Catalog, machines: Vec<BootMachine>) -> BootIndex {
         let mut groups = catalog.groups;
+        groups.extend(inventory_groups(&catalog.machine_profiles, &catalog.defaults, machines));
         groups.sort_by(|a, b| {
             b.selector
                 .len()
@@ -236,6 +243,43 @@ impl BootIndex {
     }
 }
 
+/// Groups for the inventory machines that have a profile: their own, else their cluster and
+/// role's default. Their metadata is the machine's fields.
+fn inventory_groups(own: &[MachineProfile], defaults: &[DefaultProfile], machines: Vec<BootMachine>) -> Vec<Group> {
+    let own: HashMap<&str, &str> = own.iter().map(|m| (m.mac.as_str(), m.profile.as_str())).collect();
+    let defaults: HashMap<(&str, &str), &str> =
+        defaults.iter().map(|d| ((d.cluster.as_str(), d.role.as_str()), d.profile.as_str())).collect();
+    machines
+        .into_iter()
+        .filter_map(|m| {
+            let profile = own.get(m.mac.as_str()).or_else(|| defaults.get(&(m.cluster.as_str(), m.role.as_str())))?;
+            let mut metadata = Map::new();
+            for (key, value) in [
+                ("hostname", &m.hostname),
+                ("role", &m.role),
+                ("cluster", &m.cluster),
+                ("uuid", &m.uuid),
+                ("serial", &m.serial),
+            ] {
+                if !value.is_empty() {
+                    metadata.insert(key.into(), Value::from(value.clone()));
+                }
+            }
+            metadata.insert(
+                "labels".into(),
+                Value::Object(m.labels.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
+            );
+            Some(Group {
+                id: inventory_group_id(&m.mac),
+                name: format!("inventory machine {}", if m.hostname.is_empty() { &m.mac } else { &m.hostname }),
+                profile: profile.to_string(),
+                selector: BTreeMap::from([("mac".to_string(), m.mac)]),
+                metadata,
+            })
+        })
+        .collect()
+}
+
 /// What templates see: the group's metadata, then its selectors over it, then `request` with the
 /// labels (`query`) and the query as sent (`raw_query`).
 pub fn template_data(group: &Group, labels: &BTreeMap<String, String>, raw_query: &str) -> Value {
@@ -341,7 +385,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let index = BootIndex::build(1, catalog);
+        let index = BootIndex::build(1, catalog, Vec::new());
         let pick = |q: &str| index.select(&labels_from_query(q)).map(|g| g.id.clone());
         assert_eq!(pick("mac=52:54:00:00:00:01").as_deref(), Some("n1"));
         assert_eq!(pick("mac=52:54:00:00:00:01&os=installed").as_deref(), Some("n1-installed"));
@@ -352,6 +396,50 @@ mod tests {
         assert!(why[0].reason.contains("no os label"), "{:?}", why[0]);
         assert!(why.iter().any(|c| c.group == "rack" && c.reason.contains("rack is r2, not r1")));
         assert!(why.iter().any(|c| c.group == "n1" && c.reason.is_empty()));
+    }
+
+    #[test]
+    fn inventory_machines_boot_by_their_own_profile_or_their_clusters_default_and_hand_written_groups_win_ties() {
+        let machine = |mac: &str, cluster: &str, role: &str| BootMachine {
+            mac: mac.into(),
+            hostname: format!("host-{}", &mac[15..]),
+            role: role.into(),
+            cluster: cluster.into(),
+            labels: BTreeMap::from([("rack".to_string(), "r1".to_string())]),
+            ..Default::default()
+        };
+        let catalog = Catalog {
+            groups: vec![group("pinned", "special", &[("mac", "52:54:00:00:00:03")])],
+            machine_profiles: vec![MachineProfile { mac: "52:54:00:00:00:01".into(), profile: "own".into() }],
+            defaults: vec![DefaultProfile {
+                cluster: "prod".into(),
+                role: "worker".into(),
+                profile: "prod-worker".into(),
+            }],
+            ..Default::default()
+        };
+        let machines = vec![
+            machine("52:54:00:00:00:01", "prod", "worker"),
+            machine("52:54:00:00:00:02", "prod", "worker"),
+            machine("52:54:00:00:00:03", "prod", "worker"),
+            machine("52:54:00:00:00:04", "dev", "worker"),
+        ];
+        let index = BootIndex::build(1, catalog, machines);
+        let pick = |q: &str| index.select(&labels_from_query(q)).map(|g| (g.id.clone(), g.profile.clone()));
+        assert_eq!(pick("mac=52:54:00:00:00:01"), Some(("~inventory:52:54:00:00:00:01".into(), "own".into())));
+        assert_eq!(pick("mac=52:54:00:00:00:02").map(|g| g.1), Some("prod-worker".into()));
+        assert_eq!(
+            pick("mac=52:54:00:00:00:03"),
+            Some(("pinned".into(), "special".into())),
+            "the hand-written group wins"
+        );
+        assert_eq!(pick("mac=52:54:00:00:00:04"), None, "no profile of its own and no default for dev workers");
+        let g = index.select(&labels_from_query("mac=52:54:00:00:00:02")).unwrap();
+        let data = template_data(g, &labels_from_query("mac=52:54:00:00:00:02"), "mac=52:54:00:00:00:02");
+        assert_eq!(
+            (data["hostname"].as_str(), data["cluster"].as_str(), data["labels"]["rack"].as_str()),
+            (Some("host-02"), Some("prod"), Some("r1"))
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 
 use crate::db::Database;
 use crate::error::Error;
-use app::provisioning::{Catalog, Group, NetBoot, Profile, TemplateFile, TemplateKind};
+use app::provisioning::{Catalog, DefaultProfile, Group, MachineProfile, NetBoot, Profile, TemplateFile, TemplateKind};
 use sqlx::{AnyConnection, Row};
+use std::collections::BTreeMap;
 
 fn json_list(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
@@ -81,8 +82,137 @@ pub async fn load(db: &Database) -> Result<(i64, Catalog), Error> {
         .into_iter()
         .flatten()
         .collect();
+    let machine_profiles =
+        sqlx::query_as::<_, (String, String)>("SELECT mac, profile FROM provisioning_machine_profiles ORDER BY mac")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(mac, profile)| MachineProfile { mac, profile })
+            .collect();
+    let defaults = sqlx::query_as::<_, (String, String, String)>(
+        "SELECT cluster, role, profile FROM provisioning_defaults ORDER BY cluster, role",
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(cluster, role, profile)| DefaultProfile { cluster, role, profile })
+    .collect();
     tx.commit().await?;
-    Ok((version, Catalog { profiles, groups, templates }))
+    Ok((version, Catalog { profiles, groups, templates, machine_profiles, defaults }))
+}
+
+/// An inventory machine, as the boot index serves it.
+#[derive(Debug, Clone, Default)]
+pub struct BootMachine {
+    pub mac: String,
+    pub hostname: String,
+    pub role: String,
+    pub cluster: String,
+    pub uuid: String,
+    pub serial: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Every machine of the inventory with the fields templates see.
+pub async fn boot_machines(db: &Database) -> Result<Vec<BootMachine>, Error> {
+    let mut tx = db.pool().begin().await?;
+    let rows = sqlx::query_as::<_, (i64, String, String, String, String, String, String)>(
+        "SELECT id, mac, hostname, role, cluster, uuid, serial FROM machines ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut labels: BTreeMap<i64, BTreeMap<String, String>> = BTreeMap::new();
+    for (id, key, value) in
+        sqlx::query_as::<_, (i64, String, String)>("SELECT machine_id, key, value FROM machine_labels")
+            .fetch_all(&mut *tx)
+            .await?
+    {
+        labels.entry(id).or_default().insert(key, value);
+    }
+    tx.commit().await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, mac, hostname, role, cluster, uuid, serial)| BootMachine {
+            labels: labels.remove(&id).unwrap_or_default(),
+            mac,
+            hostname,
+            role,
+            cluster,
+            uuid,
+            serial,
+        })
+        .collect())
+}
+
+/// Gives the machine `mac` the profile `profile`, or (with `None`) takes its own away.
+pub async fn set_machine_profile(
+    conn: &mut AnyConnection,
+    mac: &str,
+    profile: Option<&str>,
+    now: &str,
+) -> Result<Option<String>, Error> {
+    let before: Option<String> = sqlx::query_scalar("SELECT profile FROM provisioning_machine_profiles WHERE mac = $1")
+        .bind(mac)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match profile {
+        Some(profile) => {
+            sqlx::query(
+                "INSERT INTO provisioning_machine_profiles (mac, profile, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (mac) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
+            )
+            .bind(mac)
+            .bind(profile)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM provisioning_machine_profiles WHERE mac = $1")
+                .bind(mac)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(before)
+}
+
+/// Sets (or, with `None`, removes) the default profile of a cluster and role.
+pub async fn set_default(
+    conn: &mut AnyConnection,
+    cluster: &str,
+    role: &str,
+    profile: Option<&str>,
+    now: &str,
+) -> Result<Option<String>, Error> {
+    let before: Option<String> =
+        sqlx::query_scalar("SELECT profile FROM provisioning_defaults WHERE cluster = $1 AND role = $2")
+            .bind(cluster)
+            .bind(role)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match profile {
+        Some(profile) => {
+            sqlx::query(
+                "INSERT INTO provisioning_defaults (cluster, role, profile, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (cluster, role) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
+            )
+            .bind(cluster)
+            .bind(role)
+            .bind(profile)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM provisioning_defaults WHERE cluster = $1 AND role = $2")
+                .bind(cluster)
+                .bind(role)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(before)
 }
 
 pub async fn profile(conn: &mut AnyConnection, id: &str) -> Result<Option<Profile>, Error> {
@@ -110,12 +240,32 @@ pub async fn template(conn: &mut AnyConnection, kind: TemplateKind, id: &str) ->
     Ok(row.as_ref().map(template_from_row).transpose()?.flatten())
 }
 
-/// The ids of groups that name `profile`.
-pub async fn groups_using(conn: &mut AnyConnection, profile: &str) -> Result<Vec<String>, Error> {
-    Ok(sqlx::query_scalar("SELECT id FROM provisioning_groups WHERE profile = $1 ORDER BY id")
-        .bind(profile)
-        .fetch_all(&mut *conn)
-        .await?)
+/// What names `profile`: groups, machines and cluster defaults, as people read them.
+pub async fn profile_users(conn: &mut AnyConnection, profile: &str) -> Result<Vec<String>, Error> {
+    let mut users: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM provisioning_groups WHERE profile = $1 ORDER BY id")
+            .bind(profile)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|id: String| format!("group {id}"))
+            .collect();
+    let machines: Vec<String> =
+        sqlx::query_scalar("SELECT mac FROM provisioning_machine_profiles WHERE profile = $1 ORDER BY mac")
+            .bind(profile)
+            .fetch_all(&mut *conn)
+            .await?;
+    users.extend(machines.into_iter().map(|mac| format!("machine {mac}")));
+    let defaults: Vec<(String, String)> =
+        sqlx::query_as("SELECT cluster, role FROM provisioning_defaults WHERE profile = $1 ORDER BY cluster, role")
+            .bind(profile)
+            .fetch_all(&mut *conn)
+            .await?;
+    users.extend(defaults.into_iter().map(|(cluster, role)| {
+        let cluster = if cluster.is_empty() { "no cluster".to_string() } else { format!("cluster {cluster}") };
+        format!("the default for {role}s in {cluster}")
+    }));
+    Ok(users)
 }
 
 /// The ids of profiles that name a template of `kind`.

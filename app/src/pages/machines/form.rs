@@ -90,6 +90,11 @@ pub fn EditMachine() -> impl IntoView {
                             let may_change = me.await.ok().flatten().is_some_and(|me| me.may(Permission::ChangeMachines));
                             view! {
                                 <h1>"Machine " <span class="mono">{m.mac.clone()}</span></h1>
+                                <p><A href=format!("/provisioning/explain?query={}", crate::pages::urlencode(&format!("mac={}", m.mac)))>
+                                    "What will this machine get?"
+                                </A></p>
+                                <crate::pages::provisioning::MachineBootProfile mac=m.mac.clone()
+                                    cluster=m.cluster.clone().unwrap_or_default() role=m.role.as_str().to_string() />
                                 {if may_change {
                                     view! { <MachineForm machine=Some(m.clone()) /> <DeleteMachine machine=m /> }.into_any()
                                 } else {

@@ -1,0 +1,99 @@
+// Provisioning in the browser: the reference Matchbox data imported through the API, then what
+// a machine will get, the template editor's checks, a profile made with the keyboard, and axe.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from '@playwright/test';
+import { createMachine, expectAccessible, open, signIn, test, uniqueMac } from './support.mjs';
+
+const DATA = join(import.meta.dirname, '../../server/tests/fixtures/matchbox/data');
+
+/** The reference data directory's files, by relative path. */
+function referenceFiles() {
+  const files = {};
+  for (const dir of ['profiles', 'groups', 'ignition', 'generic']) {
+    for (const name of readdirSync(join(DATA, dir))) files[`${dir}/${name}`] = readFileSync(join(DATA, dir, name), 'utf8');
+  }
+  return files;
+}
+
+test.beforeAll(async ({ playwright, baseURL }) => {
+  const api = await playwright.request.newContext({
+    baseURL,
+    extraHTTPHeaders: { Authorization: `Bearer ${process.env.PANGEA_E2E_TOKEN}` },
+  });
+  const res = await api.post('/api/v1/provisioning/import', { data: { files: referenceFiles() } });
+  expect(res.status(), await res.text()).toBe(200);
+  expect((await res.json()).committed).toBe(true);
+  await api.dispose();
+});
+
+test.beforeEach(async ({ page }) => {
+  await signIn(page);
+});
+
+test('a MAC typed into "What will this machine get?" shows its group, the losers and the iPXE script', async ({ page }) => {
+  await open(page, '/provisioning');
+  await page.getByLabel(/What will this machine get\?/).fill('52-54-00-00-00-01');
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(/\/provisioning\/explain\?query=/);
+  await expect(page.getByRole('heading', { name: 'What will this machine get?' })).toBeVisible();
+  await expect(page.locator('dd').filter({ hasText: 'node-0001' }).first()).toBeVisible();
+  await expect(page.getByRole('row', { name: /node-0001 1 serves this machine/ })).toBeVisible();
+  await expect(page.getByRole('row', { name: /node-0001-installed .*no os label/ })).toBeVisible();
+  await expect(page.locator('pre').first()).toContainText('kernel /assets/vmlinuz');
+  await expect(page.locator('pre').nth(1)).toContainText('"version":"3.4.0"');
+});
+
+test('a machine in the inventory links to what it will get', async ({ page, api }) => {
+  const machine = await createMachine(api, { mac: uniqueMac(), hostname: 'explained' });
+  await open(page, `/machines/${machine.id}`);
+  await page.getByRole('link', { name: 'What will this machine get?' }).click();
+  await expect(page).toHaveURL(/\/provisioning\/explain\?query=mac/);
+  await expect(page.locator('dd').filter({ hasText: 'default' }).first()).toBeVisible();
+});
+
+test('the template editor names the line and column of a mistake and renders for a sample machine', async ({ page }) => {
+  await open(page, '/provisioning/templates/generic/node.env.tmpl');
+  const content = page.getByLabel(/^Content/);
+  await page.getByLabel('Check it for the machine with these labels').fill('mac=52:54:00:00:00:01');
+  await expect(page.locator('#template-check')).toContainText('Renders for group node-0001');
+  await content.fill('HOST={{.hostname}}\nBROKEN={{.role');
+  await expect(page.locator('#template-check')).toContainText('line 2, column 10: unclosed action');
+  await content.fill('HOST={{.hostname}}\nMISSING={{.nosuch}}\n');
+  await expect(page.locator('#template-check')).toContainText('line 2, column 11: map has no entry for key "nosuch"');
+});
+
+test('a profile is made with the keyboard alone, and a bad id is caught before saving', async ({ page }) => {
+  await open(page, '/provisioning/new/profile');
+  const id = page.getByLabel(/^Id/);
+  await id.focus();
+  await page.keyboard.type('bad/id');
+  await expect(page.getByText(/"bad\/id" is not a valid profile id/)).toBeVisible();
+  await id.fill('');
+  await page.keyboard.type('kbd-profile');
+  await page.keyboard.press('Tab'); // name
+  await page.keyboard.type('Made with keys');
+  await page.keyboard.press('Tab'); // kernel
+  await page.keyboard.type('/assets/vmlinuz');
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(/\/provisioning$/);
+  await expect(page.getByRole('link', { name: 'kbd-profile' })).toBeVisible();
+});
+
+test('provisioning pages have no axe-core violations, light and dark', async ({ page }) => {
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const url of [
+      '/provisioning',
+      '/provisioning/explain?query=mac%3D52%3A54%3A00%3A00%3A00%3A01',
+      '/provisioning/profiles/controller',
+      '/provisioning/groups/node-0001',
+      '/provisioning/templates/ignition/controller.yaml.tmpl',
+      '/provisioning/new/group',
+      '/provisioning/import',
+    ]) {
+      await open(page, url);
+      await expectAccessible(page);
+    }
+  }
+});
