@@ -52,6 +52,20 @@ test('a machine in the inventory links to what it will get', async ({ page, api 
   await expect(page.locator('dd').filter({ hasText: 'default' }).first()).toBeVisible();
 });
 
+test('a machine gets a boot profile of its own on its page, and then boots it', async ({ page, api }) => {
+  const mac = uniqueMac();
+  const machine = await createMachine(api, { mac, hostname: 'own-profile' });
+  await open(page, `/machines/${machine.id}`);
+  await expect(page.locator('dd').filter({ hasText: 'none: it boots only if a group selects it' })).toBeVisible();
+  await page.getByLabel('Its own boot profile').selectOption('controller');
+  await page.getByRole('button', { name: 'Set boot profile' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'now boots profile controller' })).toBeVisible();
+  await expect(page.locator('dd').filter({ hasText: 'controller (its own)' })).toBeVisible();
+  const why = await (await api.get(`/api/v1/provisioning/explain?query=${encodeURIComponent(`mac=${mac}`)}`)).json();
+  expect(why.group).toBe(`~inventory:${mac}`);
+  expect(why.ipxe.body).toContain('matchbox.profile=controller');
+});
+
 test('the template editor names the line and column of a mistake and renders for a sample machine', async ({ page }) => {
   await open(page, '/provisioning/templates/generic/node.env.tmpl');
   const content = page.getByLabel(/^Content/);

@@ -141,7 +141,7 @@ fn InventoryDefaults(catalog: Catalog) -> impl IntoView {
             "A machine in the inventory boots without a group of its own: it gets the profile set on its page, else the "
             "default of its cluster and role below, with its host name, role, cluster, UUID, serial and labels as template "
             "data. A hand-written group selecting the same labels wins; one with more selectors (e.g. os=installed) too. "
-            {format!("{} machines have a profile of their own.", catalog.machine_profiles.len())}
+            {format!("Machines with a profile of their own: {}.", catalog.machine_profiles.len())}
         </p>
         {if catalog.defaults.is_empty() {
             view! { <div class="empty">"No defaults: inventory machines boot only by their own profile or a group."</div> }.into_any()
