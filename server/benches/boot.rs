@@ -96,15 +96,28 @@ async fn run(name: &str, url: SecretString) {
         loaded = groups;
         assert_eq!(state.provisioner.index().group_count() as u32, groups);
         for path in ["/ipxe", "/ignition"] {
+            // What wrk will ask for is served, and is what it should be.
+            let sample = reqwest::get(format!("http://{boot}{path}?mac={}", mac(groups - 1))).await.expect("sample");
+            assert_eq!(sample.status(), 200, "{path}");
+            let body = sample.text().await.expect("body");
+            assert!(
+                body.contains("/assets/vmlinuz") || body.contains(&format!("node-{:06}.example.com", groups - 1)),
+                "{body}"
+            );
             let script = dir.path().join("random-mac.lua");
             std::fs::write(&script, wrk_script(path, groups)).expect("script");
-            let out = tokio::process::Command::new("wrk")
-                .args(["-t2", "-c64", "-d5s", "--latency", "-s"])
-                .arg(&script)
-                .arg(format!("http://{boot}"))
-                .output()
-                .await
-                .expect("wrk (Debian package wrk) must be installed");
+            let target = format!("http://{boot}");
+            // wrk runs beside the server's runtime, never on one of its workers.
+            let out = tokio::task::spawn_blocking(move || {
+                std::process::Command::new("wrk")
+                    .args(["-t2", "-c64", "-d5s", "--latency", "-s"])
+                    .arg(&script)
+                    .arg(target)
+                    .output()
+            })
+            .await
+            .expect("join")
+            .expect("wrk (Debian package wrk) must be installed");
             let report = String::from_utf8_lossy(&out.stdout);
             match parse_wrk(&report) {
                 Some((rps, p50, p99)) => {

@@ -124,6 +124,14 @@ async fn until<T, F: AsyncFn() -> T>(probe: F, done: impl Fn(&T) -> bool) -> T {
     answer
 }
 
+/// When the (one) session with a refresh token last asked the IdP.
+async fn refreshed_at(app: &TestApp) -> String {
+    sqlx::query_scalar::<_, String>("SELECT refreshed_at FROM user_sessions WHERE refresh_token <> ''")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
 /// Who the console says `client` is.
 async fn me(app: &TestApp, client: &reqwest::Client) -> Value {
     let res = client.post(app.at("/api/gui/current_user")).header("origin", app.url.as_str()).json(&json!({}));
@@ -248,12 +256,7 @@ async fn a_refresh_about_another_subject_leaves_the_groups_alone(backend: Backen
         .await
         .unwrap();
     assert_eq!(moved.status(), 200);
-    let refreshed_at = || async {
-        sqlx::query_scalar::<_, String>("SELECT refreshed_at FROM user_sessions WHERE refresh_token <> ''")
-            .fetch_one(app.state.db.pool())
-            .await
-            .unwrap()
-    };
+    let refreshed_at = || refreshed_at(&app);
     let before = refreshed_at().await;
     let attempted = until(
         async || {
@@ -537,12 +540,7 @@ async fn an_idp_that_refuses_pangea_itself_signs_nobody_out(backend: Backend) {
     let client_id = app.state.oidc.as_ref().unwrap().client_id().to_string();
     let res = reqwest::Client::new().post(format!("{issuer}/test/reject-client/{client_id}")).send().await.unwrap();
     assert_eq!(res.status(), 204);
-    let refreshed_at = || async {
-        sqlx::query_scalar::<_, String>("SELECT refreshed_at FROM user_sessions WHERE refresh_token <> ''")
-            .fetch_one(app.state.db.pool())
-            .await
-            .unwrap()
-    };
+    let refreshed_at = || refreshed_at(&app);
     let before = refreshed_at().await;
     // Requests go on; each may start a refresh, which the IdP now refuses.
     let attempted = until(

@@ -591,6 +591,83 @@ passwd:
         assert!(config.value()["storage"]["filesystems"][0].get("with_mount_unit").is_none());
     }
 
+    /// The fields Typhoon's and Matchbox's example configs use, each translated.
+    #[test]
+    fn typhoon_style_fields_translate() {
+        let butane = r#"variant: fcos
+version: 1.4.0
+ignition:
+  config:
+    merge:
+      - source: http://pangea:8080/ignition?mac=${mac:hexhyp}&os=installed
+        verification:
+          hash: sha512-00ff
+storage:
+  disks:
+    - device: /dev/sda
+      wipe_table: true
+      partitions:
+        - label: data
+          number: 1
+          size_mib: 0
+  filesystems:
+    - device: /dev/disk/by-partlabel/data
+      format: ext4
+      path: /var/lib/data
+  directories:
+    - path: /etc/kubernetes
+      mode: 0755
+  links:
+    - path: /etc/localtime
+      target: ../usr/share/zoneinfo/UTC
+  files:
+    - path: /opt/bin/kubelet
+      mode: 0755
+      contents:
+        source: https://example.com/kubelet.gz
+        compression: gzip
+        verification:
+          hash: sha512-abc
+systemd:
+  units:
+    - name: kubelet.service
+      enabled: true
+      dropins:
+        - name: 10-env.conf
+          contents: |
+            [Service]
+            Environment=A=1
+    - name: docker.service
+      mask: true
+passwd:
+  groups:
+    - name: admins
+      gid: 2000
+  users:
+    - name: core
+      groups: [admins]
+      password_hash: "$y$j9T$hash"
+kernel_arguments:
+  should_exist: [mitigations=auto]
+"#;
+        let config = translate(butane).unwrap();
+        let v = config.value();
+        assert_eq!(v["ignition"]["config"]["merge"][0]["verification"]["hash"], "sha512-00ff");
+        assert_eq!(v["storage"]["disks"][0]["partitions"][0]["sizeMiB"], 0);
+        assert_eq!(v["storage"]["disks"][0]["wipeTable"], true);
+        assert_eq!(v["storage"]["filesystems"][0]["path"], "/var/lib/data");
+        assert_eq!(v["storage"]["directories"][0]["mode"], 493);
+        assert_eq!(v["storage"]["links"][0]["target"], "../usr/share/zoneinfo/UTC");
+        assert_eq!(v["storage"]["files"][0]["contents"]["compression"], "gzip");
+        assert_eq!(v["systemd"]["units"][0]["dropins"][0]["name"], "10-env.conf");
+        assert_eq!(v["systemd"]["units"][1]["mask"], true);
+        assert_eq!(v["passwd"]["groups"][0]["gid"], 2000);
+        assert_eq!(v["passwd"]["users"][0]["passwordHash"], "$y$j9T$hash");
+        assert_eq!(v["kernelArguments"]["shouldExist"][0], "mitigations=auto");
+        let text = config.to_string();
+        assert!(text.starts_with(r#"{"ignition":{"config":{"merge":[{"source":"http://pangea:8080/ignition?mac=${mac:hexhyp}\u0026os=installed","verification":{"hash":"sha512-00ff"}}],"replace":{"verification":{}}}"#), "{text}");
+    }
+
     #[test]
     fn yaml_integers_read_as_go_reads_them() {
         assert_eq!(go_int("0644"), Some(420));
