@@ -81,6 +81,8 @@ pub enum Identity {
     Token { token_id: i64, name: String },
     /// The `pangea` command line, run on the host with access to the database.
     Cli { os_user: String },
+    /// A client of the gRPC API, by the subject of its verified TLS client certificate.
+    Certificate { subject: String },
 }
 
 /// The caller of a service method, resolved once per request (or CLI run).
@@ -116,6 +118,7 @@ impl Principal {
             Identity::Local { username, .. } | Identity::Oidc { username, .. } => username.clone(),
             Identity::Token { name, .. } => format!("token:{name}"),
             Identity::Cli { os_user } => format!("{os_user} (command line)"),
+            Identity::Certificate { subject } => format!("cert:{subject}"),
         }
     }
 
@@ -126,6 +129,7 @@ impl Principal {
             Identity::Oidc { .. } => "oidc",
             Identity::Token { .. } => "token",
             Identity::Cli { .. } => "cli",
+            Identity::Certificate { .. } => "mtls",
         }
     }
 

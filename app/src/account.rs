@@ -59,7 +59,7 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
     use crate::access::Identity;
     let who = crate::ssr::principal().await?;
     Ok(match who.identity {
-        Identity::Anonymous | Identity::Token { .. } | Identity::Cli { .. } => None,
+        Identity::Anonymous | Identity::Token { .. } | Identity::Cli { .. } | Identity::Certificate { .. } => None,
         Identity::Local { .. } | Identity::Oidc { .. } => {
             Some(Me { name: who.actor(), role: who.role, method: who.auth_method().into() })
         }

@@ -56,11 +56,11 @@ test('a machine gets a boot profile of its own on its page, and then boots it', 
   const mac = uniqueMac();
   const machine = await createMachine(api, { mac, hostname: 'own-profile' });
   await open(page, `/machines/${machine.id}`);
-  await expect(page.locator('dd').filter({ hasText: 'none: it boots only if a group selects it' })).toBeVisible();
+  await expect(page.locator('p.boot-profile')).toContainText('none: it boots only if a group selects it');
   await page.getByLabel('Its own boot profile').selectOption('controller');
   await page.getByRole('button', { name: 'Set boot profile' }).click();
   await expect(page.getByRole('status').filter({ hasText: 'now boots profile controller' })).toBeVisible();
-  await expect(page.locator('dd').filter({ hasText: 'controller (its own)' })).toBeVisible();
+  await expect(page.locator('p.boot-profile')).toContainText('controller (its own)');
   const why = await (await api.get(`/api/v1/provisioning/explain?query=${encodeURIComponent(`mac=${mac}`)}`)).json();
   expect(why.group).toBe(`~inventory:${mac}`);
   expect(why.ipxe.body).toContain('matchbox.profile=controller');

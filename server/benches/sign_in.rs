@@ -51,6 +51,7 @@ async fn main() {
         boot_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().into(),
         assets_dir: dir.path().join("assets"),
+        grpc: None,
         database_url: SecretString::from(format!("sqlite://{}/bench.db?mode=rwc", dir.path().display())),
         log_format: LogFormat::Human,
         site_root: dir.path().join("site"),

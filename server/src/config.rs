@@ -170,6 +170,19 @@ pub struct ServeArgs {
     /// Address machines boot from (iPXE, Ignition) [default: 127.0.0.1:8080]
     #[arg(long, env = "PANGEA_BOOT_LISTEN")]
     pub boot_listen: Option<SocketAddr>,
+    /// Address of Matchbox's gRPC API (for terraform-provider-matchbox), TLS with client
+    /// certificates only; needs --grpc-cert, --grpc-key and --grpc-client-ca [default: off]
+    #[arg(long, env = "PANGEA_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
+    /// PEM certificate of the gRPC listener.
+    #[arg(long, env = "PANGEA_GRPC_CERT")]
+    pub grpc_cert: Option<PathBuf>,
+    /// PEM private key of the gRPC listener (a file: never logged).
+    #[arg(long, env = "PANGEA_GRPC_KEY")]
+    pub grpc_key: Option<PathBuf>,
+    /// PEM CA that gRPC clients' certificates must be signed by.
+    #[arg(long, env = "PANGEA_GRPC_CLIENT_CA")]
+    pub grpc_client_ca: Option<PathBuf>,
     /// Files machines fetch from the boot listener under /assets/ (kernels, initrds, images)
     /// [default: DATA_DIR/assets]
     #[arg(long, env = "PANGEA_ASSETS_DIR")]
@@ -246,6 +259,10 @@ struct FileConfig {
     database_url_file: Option<PathBuf>,
     listen: Option<SocketAddr>,
     boot_listen: Option<SocketAddr>,
+    grpc_listen: Option<SocketAddr>,
+    grpc_cert: Option<PathBuf>,
+    grpc_key: Option<PathBuf>,
+    grpc_client_ca: Option<PathBuf>,
     assets_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
     site_root: Option<PathBuf>,
@@ -299,6 +316,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Served under /assets/ on the boot listener.
     pub assets_dir: PathBuf,
+    /// Matchbox's gRPC API: where, and its TLS (client certificates required).
+    pub grpc: Option<(SocketAddr, crate::provisioner::grpc::GrpcTls)>,
     pub database_url: SecretString,
     pub log_format: LogFormat,
     pub site_root: PathBuf,
@@ -494,6 +513,23 @@ impl ServeArgs {
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             site_root: self.site_root.or(file.site_root).unwrap_or_else(|| "target/site".into()),
             assets_dir: self.assets_dir.or(file.assets_dir).unwrap_or_else(|| data_dir.join("assets")),
+            grpc: match (
+                self.grpc_listen.or(file.grpc_listen),
+                self.grpc_cert.or(file.grpc_cert),
+                self.grpc_key.or(file.grpc_key),
+                self.grpc_client_ca.or(file.grpc_client_ca),
+            ) {
+                (None, ..) => None,
+                (Some(at), Some(cert), Some(key), Some(client_ca)) => {
+                    Some((at, crate::provisioner::grpc::GrpcTls { cert, key, client_ca }))
+                }
+                (Some(_), ..) => {
+                    return Err(ConfigError::Value(
+                        "grpc_listen",
+                        "the gRPC API needs --grpc-cert, --grpc-key and --grpc-client-ca: Matchbox's API is TLS with client certificates only".into(),
+                    ));
+                }
+            },
             data_dir,
             database_url,
         })

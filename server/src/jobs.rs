@@ -73,6 +73,7 @@ pub fn owner_of(who: &Principal) -> String {
         Identity::Local { user_id, .. } | Identity::Oidc { user_id, .. } => format!("user:{user_id}"),
         Identity::Token { token_id, .. } => format!("token:{token_id}"),
         Identity::Cli { os_user } => format!("cli:{os_user}"),
+        Identity::Certificate { subject } => format!("cert:{subject}"),
         Identity::Anonymous => "anonymous".into(),
     }
 }

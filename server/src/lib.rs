@@ -180,8 +180,24 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
         http::console_router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown.clone());
+    let grpc = match &config.grpc {
+        Some((at, tls)) => {
+            let listener = tokio::net::TcpListener::bind(at).await.map_err(|e| error::StartError::Bind(*at, e))?;
+            tracing::info!(grpc = %at, "serving Matchbox's gRPC API (TLS, client certificates required)");
+            let (provisioner, tls, shutdown) = (state.provisioner.clone(), tls.clone(), shutdown.clone());
+            Some(async move { provisioner::grpc::serve(provisioner, listener, &tls, shutdown).await })
+        }
+        None => None,
+    };
     let boot = axum::serve(boot, http::boot_router(state)).with_graceful_shutdown(shutdown);
-    let served = tokio::try_join!(console.into_future(), boot.into_future()).map_err(error::StartError::Serve);
+    let grpc = async move {
+        match grpc {
+            Some(serving) => serving.await.map_err(std::io::Error::other),
+            None => Ok(()),
+        }
+    };
+    let served =
+        tokio::try_join!(console.into_future(), boot.into_future(), grpc).map(|_| ()).map_err(error::StartError::Serve);
     background.stop().await;
     served?;
     tracing::info!("pangea stopped cleanly");

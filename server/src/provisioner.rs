@@ -7,6 +7,7 @@ pub mod assets;
 pub mod boot;
 pub mod butane;
 pub mod gotemplate;
+pub mod grpc;
 pub mod http;
 pub mod ignition;
 pub mod import;

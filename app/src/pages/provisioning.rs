@@ -227,7 +227,7 @@ pub fn MachineBootProfile(mac: String, cluster: String, role: String) -> impl In
                     let profiles: Vec<String> = catalog.profiles.iter().map(|p| p.id.clone()).collect();
                     let may_change = may.await;
                     view! {
-                        <dl class="details"><dt>"Boot profile"</dt><dd>{text}</dd></dl>
+                        <p class="boot-profile"><strong>"Boot profile: "</strong>{text}</p>
                         {may_change.then(|| view! {
                             <form class="filters" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); save.dispatch(()); }>
                                 <div class="field"><label for="machine-boot-profile">"Its own boot profile"</label>

@@ -56,6 +56,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         boot_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.into(),
         assets_dir: dir.join("assets"),
+        grpc: None,
         database_url,
         log_format: LogFormat::Human,
         site_root: dir.join("site"),

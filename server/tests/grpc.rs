@@ -1,0 +1,228 @@
+//! Matchbox's gRPC API as terraform-provider-matchbox drives it: ProfilePut, IgnitionPut,
+//! GenericPut, GroupPut, the Gets and the Selects, then destroy in Terraform's order. Over real
+//! TLS with client certificates from a CA made for the test; a client without a certificate, or
+//! with one from another CA, gets nowhere.
+
+mod support;
+
+use pangea::provisioner::grpc::{GrpcTls, pb};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+use support::TestApp;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+on_both_backends!(terraform_s_calls_work_and_are_audited_under_the_certificate_s_name, only_clients_of_the_ca_get_in);
+
+struct Pki {
+    ca_pem: String,
+    ca: rcgen::Certificate,
+    ca_key: KeyPair,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        Pki { ca_pem: ca.pem(), ca, ca_key }
+    }
+
+    /// `(certificate, key)` PEMs signed by this CA.
+    fn issue(&self, common_name: &str, server: bool) -> (String, String) {
+        let mut params =
+            CertificateParams::new(if server { vec!["localhost".to_string()] } else { Vec::new() }).unwrap();
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.extended_key_usages =
+            vec![if server { ExtendedKeyUsagePurpose::ServerAuth } else { ExtendedKeyUsagePurpose::ClientAuth }];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+/// Starts the gRPC listener with a server certificate of `pki`, trusting clients of `pki`.
+async fn grpc_listener(app: &TestApp, pki: &Pki) -> (std::net::SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = pki.issue("pangea", true);
+    let tls = GrpcTls {
+        cert: dir.path().join("server.pem"),
+        key: dir.path().join("server.key"),
+        client_ca: dir.path().join("ca.pem"),
+    };
+    std::fs::write(&tls.cert, cert).unwrap();
+    std::fs::write(&tls.key, key).unwrap();
+    std::fs::write(&tls.client_ca, &pki.ca_pem).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let provisioner = app.state.provisioner.clone();
+    tokio::spawn(async move {
+        pangea::provisioner::grpc::serve(provisioner, listener, &tls, std::future::pending()).await.unwrap()
+    });
+    (addr, dir)
+}
+
+async fn channel(
+    addr: std::net::SocketAddr,
+    server_ca: &str,
+    client: Option<(String, String)>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(server_ca)).domain_name("localhost");
+    if let Some((cert, key)) = client {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Endpoint::from_shared(format!("https://{addr}")).unwrap().tls_config(tls)?.connect().await
+}
+
+/// One unary call of `/rpcpb.<Service>/<Method>`.
+async fn call<Req: prost::Message + Send + Sync + 'static, Resp: prost::Message + Default + Send + Sync + 'static>(
+    channel: &Channel,
+    path: &'static str,
+    request: Req,
+) -> Result<Resp, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.unwrap();
+    let codec = tonic::codec::ProstCodec::<Req, Resp>::default();
+    grpc.unary(tonic::Request::new(request), http::uri::PathAndQuery::from_static(path), codec)
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn terraform_s_calls_work_and_are_audited_under_the_certificate_s_name(app: TestApp) {
+    let pki = Pki::new("matchbox-ca");
+    let (addr, _dir) = grpc_listener(&app, &pki).await;
+    let ch = channel(addr, &pki.ca_pem, Some(pki.issue("terraform", false))).await.unwrap();
+
+    // matchbox_profile: ProfilePut, then IgnitionPut (<name>.yaml.tmpl), then GenericPut.
+    let profile = pb::Profile {
+        id: "worker".into(),
+        name: "worker".into(),
+        ignition_id: "worker.yaml.tmpl".into(),
+        generic_id: "worker.env".into(),
+        boot: Some(pb::NetBoot {
+            kernel: "/assets/vmlinuz".into(),
+            initrd: vec!["/assets/initrd.img".into()],
+            args: vec!["console=ttyS0".into()],
+        }),
+        ..Default::default()
+    };
+    let _: pb::Empty =
+        call(&ch, "/rpcpb.Profiles/ProfilePut", pb::ProfilePutRequest { profile: Some(profile.clone()) })
+            .await
+            .unwrap();
+    let butane = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/hostname\n      contents:\n        inline: {{.hostname}}\n";
+    let _: pb::Empty = call(
+        &ch,
+        "/rpcpb.Ignition/IgnitionPut",
+        pb::TemplatePutRequest { name: "worker.yaml.tmpl".into(), config: butane.into() },
+    )
+    .await
+    .unwrap();
+    let _: pb::Empty = call(
+        &ch,
+        "/rpcpb.Generic/GenericPut",
+        pb::TemplatePutRequest { name: "worker.env".into(), config: b"HOST={{.hostname}}\n".to_vec() },
+    )
+    .await
+    .unwrap();
+    // matchbox_group: GroupPut (the Terraform name is the id), then GroupGet.
+    let group = pb::Group {
+        id: "node1".into(),
+        name: "node1".into(),
+        profile: "worker".into(),
+        selector: [("mac".to_string(), "52-54-00-00-00-21".to_string())].into(),
+        metadata: br#"{"hostname":"node1.example.com"}"#.to_vec(),
+    };
+    let _: pb::Empty = call(&ch, "/rpcpb.Groups/GroupPut", pb::GroupPutRequest { group: Some(group) }).await.unwrap();
+    let got: pb::GroupGetResponse =
+        call(&ch, "/rpcpb.Groups/GroupGet", pb::IdRequest { id: "node1".into() }).await.unwrap();
+    let got = got.group.unwrap();
+    assert_eq!(got.selector["mac"], "52:54:00:00:00:21", "stored in matching form");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&got.metadata).unwrap()["hostname"], "node1.example.com");
+    let profile_back: pb::ProfileGetResponse =
+        call(&ch, "/rpcpb.Profiles/ProfileGet", pb::IdRequest { id: "worker".into() }).await.unwrap();
+    assert_eq!(profile_back.profile.unwrap(), profile);
+    let template: pb::TemplateGetResponse =
+        call(&ch, "/rpcpb.Ignition/IgnitionGet", pb::NameRequest { name: "worker.yaml.tmpl".into() }).await.unwrap();
+    assert_eq!(template.config, butane.as_bytes());
+    let listed: pb::GroupListResponse = call(&ch, "/rpcpb.Groups/GroupList", pb::Empty {}).await.unwrap();
+    assert_eq!(listed.groups.len(), 1);
+    let selected: pb::ProfileGetResponse = call(
+        &ch,
+        "/rpcpb.Select/SelectProfile",
+        pb::SelectRequest { labels: [("mac".to_string(), "52:54:00:00:00:21".to_string())].into() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(selected.profile.unwrap().id, "worker");
+    // The boot listener serves it at once.
+    let why = app.state.provisioner.explain(&app::access::Principal::cli(), "mac=52:54:00:00:00:21").await.unwrap();
+    assert_eq!(why.generic.body.as_deref(), Some("HOST=node1.example.com\n"));
+
+    // Bad input is refused with a reason; a missing one is NotFound.
+    let err = call::<_, pb::Empty>(
+        &ch,
+        "/rpcpb.Ignition/IgnitionPut",
+        pb::TemplatePutRequest { name: "bad.ign".into(), config: b"{".to_vec() },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("not valid JSON"), "{}", err.message());
+    let err = call::<_, pb::GroupGetResponse>(&ch, "/rpcpb.Groups/GroupGet", pb::IdRequest { id: "nope".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let err = call::<_, pb::Empty>(&ch, "/rpcpb.Profiles/ProfileDelete", pb::IdRequest { id: "worker".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "a group still boots by it");
+
+    // terraform destroy: the group, then the profile and its templates.
+    let _: pb::Empty = call(&ch, "/rpcpb.Groups/GroupDelete", pb::IdRequest { id: "node1".into() }).await.unwrap();
+    let _: pb::Empty = call(&ch, "/rpcpb.Profiles/ProfileDelete", pb::IdRequest { id: "worker".into() }).await.unwrap();
+    let _: pb::Empty =
+        call(&ch, "/rpcpb.Ignition/IgnitionDelete", pb::NameRequest { name: "worker.yaml.tmpl".into() }).await.unwrap();
+    let _: pb::Empty =
+        call(&ch, "/rpcpb.Generic/GenericDelete", pb::NameRequest { name: "worker.env".into() }).await.unwrap();
+
+    let records = pangea::audit::latest(&app.state.db, 30).await.unwrap();
+    let by_terraform: Vec<&str> = records
+        .iter()
+        .filter(|r| r.actor == "cert:terraform" && r.outcome == "success")
+        .map(|r| r.action.as_str())
+        .collect();
+    for action in [
+        "provisioning.profile.put",
+        "provisioning.template.put",
+        "provisioning.group.put",
+        "provisioning.group.delete",
+        "provisioning.profile.delete",
+        "provisioning.template.delete",
+    ] {
+        assert!(by_terraform.contains(&action), "{action} in {by_terraform:?}");
+    }
+    assert!(records.iter().any(|r| r.actor == "cert:terraform" && r.auth_method == "mtls"));
+}
+
+async fn only_clients_of_the_ca_get_in(app: TestApp) {
+    let pki = Pki::new("matchbox-ca");
+    let (addr, _dir) = grpc_listener(&app, &pki).await;
+    // No client certificate: the handshake (or the first call) fails; nothing is answered.
+    let anonymous = match channel(addr, &pki.ca_pem, None).await {
+        Ok(ch) => call::<_, pb::GroupListResponse>(&ch, "/rpcpb.Groups/GroupList", pb::Empty {}).await.is_err(),
+        Err(_) => true,
+    };
+    assert!(anonymous, "a client without a certificate was answered");
+    // A certificate from another CA: refused the same way.
+    let rogue = Pki::new("rogue-ca");
+    let refused = match channel(addr, &pki.ca_pem, Some(rogue.issue("terraform", false))).await {
+        Ok(ch) => call::<_, pb::GroupListResponse>(&ch, "/rpcpb.Groups/GroupList", pb::Empty {}).await.is_err(),
+        Err(_) => true,
+    };
+    assert!(refused, "a client of another CA was answered");
+    // A method Matchbox does not have.
+    let ch = channel(addr, &pki.ca_pem, Some(pki.issue("terraform", false))).await.unwrap();
+    let err = call::<_, pb::Empty>(&ch, "/rpcpb.Groups/GroupPatch", pb::Empty {}).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+}
