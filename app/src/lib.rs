@@ -92,13 +92,7 @@ lazy_page!(MachineListPage, pages::machines::list::MachineList);
 lazy_page!(NewMachinePage, pages::machines::form::NewMachine);
 lazy_page!(ImportPage, pages::machines::import::ImportMachines);
 lazy_page!(EditMachinePage, pages::machines::form::EditMachine);
-lazy_page!(ProvisioningPage, pages::provisioning::ProvisioningOverview);
-lazy_page!(ExplainPage, pages::provisioning::ExplainBoot);
-lazy_page!(ProvisioningImportPage, pages::provisioning::ImportProvisioning);
-lazy_page!(NewProvisioningPage, pages::provisioning::NewProvisioningItem);
-lazy_page!(ProfileRoute, pages::provisioning::ProfilePage);
-lazy_page!(GroupRoute, pages::provisioning::GroupPage);
-lazy_page!(TemplateRoute, pages::provisioning::TemplatePage);
+lazy_page!(ProvisioningRoute, pages::provisioning::ProvisioningArea);
 lazy_page!(AccessRoute, pages::access::AccessPage);
 lazy_page!(AuditLogPage, pages::audit::AuditLog);
 lazy_page!(AuditDetailPage, pages::audit::AuditDetail);
@@ -118,13 +112,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/machines/new") view={Lazy::<NewMachinePage>::new()} />
                         <Route path=path!("/machines/import") view={Lazy::<ImportPage>::new()} />
                         <Route path=path!("/machines/:id") view={Lazy::<EditMachinePage>::new()} />
-                        <Route path=path!("/provisioning") view={Lazy::<ProvisioningPage>::new()} />
-                        <Route path=path!("/provisioning/explain") view={Lazy::<ExplainPage>::new()} />
-                        <Route path=path!("/provisioning/import") view={Lazy::<ProvisioningImportPage>::new()} />
-                        <Route path=path!("/provisioning/new/:what") view={Lazy::<NewProvisioningPage>::new()} />
-                        <Route path=path!("/provisioning/profiles/:id") view={Lazy::<ProfileRoute>::new()} />
-                        <Route path=path!("/provisioning/groups/:id") view={Lazy::<GroupRoute>::new()} />
-                        <Route path=path!("/provisioning/templates/:kind/:id") view={Lazy::<TemplateRoute>::new()} />
+                        <Route path=path!("/provisioning") view={Lazy::<ProvisioningRoute>::new()} />
+                        <Route path=path!("/provisioning/*rest") view={Lazy::<ProvisioningRoute>::new()} />
                         <Route path=path!("/access") view={Lazy::<AccessRoute>::new()} />
                         <Route path=path!("/audit") view={Lazy::<AuditLogPage>::new()} />
                         <Route path=path!("/audit/:id") view={Lazy::<AuditDetailPage>::new()} />

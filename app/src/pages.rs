@@ -65,6 +65,10 @@ mod tests {
         assert_eq!(permission_for_page("/machines/new"), Some(Permission::ChangeMachines));
         assert_eq!(permission_for_page("/machines/import/"), Some(Permission::ChangeMachines));
         assert_eq!(permission_for_page("/audit/3"), Some(Permission::ViewAudit));
+        assert_eq!(permission_for_page("/provisioning/groups/g1"), Some(Permission::ViewProvisioning));
+        assert_eq!(permission_for_page("/provisioning/explain?query=mac"), Some(Permission::ViewProvisioning));
+        assert_eq!(permission_for_page("/provisioning/import"), Some(Permission::ChangeProvisioning));
+        assert_eq!(permission_for_page("/provisioning/new/profile"), Some(Permission::ChangeProvisioning));
         assert_eq!(permission_for_page("/access"), None, "everyone's own sessions");
         assert_eq!(permission_for_page("/accessories"), None);
         assert_eq!(permission_for_page("/login"), None);

@@ -18,7 +18,7 @@ use crate::provisioning::{
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
-use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 use std::collections::BTreeMap;
 
 /// How many groups the overview lists before asking for a filter.
@@ -60,9 +60,32 @@ fn AskForm(#[prop(into)] value: Signal<String>) -> impl IntoView {
     }
 }
 
+/// Every page under `/provisioning`, chosen by path. One lazily loaded area keeps the shell and
+/// each other page's first load small: seven lazy routes put their shared code into dozens of
+/// small chunks that every page then fetched.
+#[component]
+pub fn ProvisioningArea() -> impl IntoView {
+    let location = use_location();
+    move || {
+        let path = location.pathname.get();
+        let parts: Vec<String> =
+            path.trim_start_matches("/provisioning").split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        match parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            [] => view! { <ProvisioningOverview /> }.into_any(),
+            ["explain"] => view! { <ExplainBoot /> }.into_any(),
+            ["import"] => view! { <ImportProvisioning /> }.into_any(),
+            ["new", what] => view! { <NewProvisioningItem what=what.to_string() /> }.into_any(),
+            ["profiles", id] => view! { <ProfilePage id=id.to_string() /> }.into_any(),
+            ["groups", id] => view! { <GroupPage id=id.to_string() /> }.into_any(),
+            ["templates", kind, id] => view! { <TemplatePage kind=kind.to_string() id=id.to_string() /> }.into_any(),
+            _ => view! { <crate::pages::not_found::NotFound /> }.into_any(),
+        }
+    }
+}
+
 /// `/provisioning`: everything the boot listener serves.
 #[component]
-pub fn ProvisioningOverview() -> impl IntoView {
+fn ProvisioningOverview() -> impl IntoView {
     let catalog = Resource::new(|| (), |_| provisioning_catalog());
     let may = may_change();
     view! {
@@ -373,7 +396,7 @@ fn ServedBlock(title: &'static str, served: Served) -> impl IntoView {
 
 /// `/provisioning/explain?query=…`: what a machine gets, and why.
 #[component]
-pub fn ExplainBoot() -> impl IntoView {
+fn ExplainBoot() -> impl IntoView {
     let params = use_query_map();
     let query = Memo::new(move |_| {
         let raw = params.read().get("query").unwrap_or_default();
@@ -563,9 +586,9 @@ fn DeleteButton(what: String, delete: Action<(), Result<(), AppError>>) -> impl 
 
 /// `/provisioning/new/:what`: a new profile, group or template.
 #[component]
-pub fn NewProvisioningItem() -> impl IntoView {
-    let params = use_params_map();
-    let what = move || params.read().get("what").unwrap_or_default();
+fn NewProvisioningItem(what: String) -> impl IntoView {
+    let what = StoredValue::new(what);
+    let what = move || what.get_value();
     view! {
         <Title text="New" />
         <section class="page narrow">
@@ -585,9 +608,9 @@ pub fn NewProvisioningItem() -> impl IntoView {
 macro_rules! item_page {
     ($name:ident, $title:literal, $load:expr, $form:ident, $prop:ident) => {
         #[component]
-        pub fn $name() -> impl IntoView {
-            let params = use_params_map();
-            let key = move || (params.read().get("kind").unwrap_or_default(), params.read().get("id").unwrap_or_default());
+        fn $name(#[prop(optional)] kind: String, id: String) -> impl IntoView {
+            let key = StoredValue::new((kind, id));
+            let key = move || key.get_value();
             let item = Resource::new(key, $load);
             let may = may_change();
             view! {
@@ -884,7 +907,7 @@ fn TemplateForm(template: Option<TemplateFile>, may_change: bool) -> impl IntoVi
 
 /// `/provisioning/import`: a Matchbox data directory, uploaded as a folder.
 #[component]
-pub fn ImportProvisioning() -> impl IntoView {
+fn ImportProvisioning() -> impl IntoView {
     view! {
         <Title text="Import Matchbox data" />
         <section class="page">
