@@ -539,5 +539,5 @@ impl app::provisioning::ssr::ProvisioningService for Provisioner {
 }
 
 fn not_found(what: &str, id: &str) -> AppError {
-    AppError::NotFound { message: format!("There is no {what} \"{id}\".") }
+    AppError::not_found(format!("There is no {what} \"{id}\"."))
 }

@@ -4,6 +4,7 @@
 
 use super::Provisioner;
 use super::boot::not_found;
+use super::gotemplate::html_escape;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
@@ -44,10 +45,6 @@ fn redirect(status: StatusCode, location: &str, with_body: bool) -> Response {
         res.headers_mut().insert(header::LOCATION, value);
     }
     res
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
 }
 
 /// Go's `url.PathEscape` for a file name in a listing link.

@@ -894,7 +894,8 @@ pub fn go_float(f: f64) -> String {
     text.strip_suffix(".0").map(str::to_string).unwrap_or(text)
 }
 
-fn html_escape(s: &str) -> String {
+/// Go's HTML escaping (`template.HTMLEscapeString`, and `html.EscapeString` but for NUL).
+pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
