@@ -178,6 +178,9 @@ pub struct MachineQuery {
     /// 1 to 500; 50 when absent.
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Only machines in this boot state.
+    #[serde(default)]
+    pub state: Option<crate::provisioning::boots::BootState>,
 }
 
 impl MachineQuery {
@@ -195,6 +198,9 @@ impl MachineQuery {
 pub struct MachinePage {
     pub items: Vec<Machine>,
     pub next: Option<String>,
+    /// The boot state of each listed machine that has been seen, by MAC.
+    #[serde(default)]
+    pub states: BTreeMap<String, crate::provisioning::boots::BootStatus>,
 }
 
 /// The bulk-import formats Pangea reads.

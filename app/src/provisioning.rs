@@ -1,6 +1,7 @@
 //! Provisioning: profiles, groups and templates in Matchbox's JSON shapes, parsed and checked,
 //! and what a machine would get; shared by the server and the pages.
 
+pub mod boots;
 pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod ssr;

@@ -24,6 +24,16 @@ impl Background {
         });
     }
 
+    /// Runs a task that is told when the server stops and then finishes its work (say, writes
+    /// what it has queued); `stop` waits for it.
+    pub fn spawn_until_shutdown<F, Fut>(&self, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(task(self.shutdown.clone()));
+    }
+
     /// Runs `step` every `period` (the first time after one period) until the server stops.
     pub fn every<F, Fut>(&self, period: Duration, mut step: F)
     where

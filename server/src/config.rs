@@ -171,22 +171,31 @@ pub struct ServeArgs {
     #[arg(long, env = "PANGEA_BOOT_LISTEN")]
     pub boot_listen: Option<SocketAddr>,
     /// Address of Matchbox's gRPC API (for terraform-provider-matchbox), TLS with client
-    /// certificates only; needs --grpc-cert, --grpc-key and --grpc-client-ca [default: off]
-    #[arg(long, env = "PANGEA_GRPC_LISTEN")]
-    pub grpc_listen: Option<SocketAddr>,
+    /// certificates only; needs --rpc-cert-file, --rpc-key-file and --rpc-ca-file [default: off]
+    #[arg(long, env = "PANGEA_RPC_LISTEN")]
+    pub rpc_listen: Option<SocketAddr>,
     /// PEM certificate of the gRPC listener.
-    #[arg(long, env = "PANGEA_GRPC_CERT")]
-    pub grpc_cert: Option<PathBuf>,
+    #[arg(long, env = "PANGEA_RPC_CERT_FILE")]
+    pub rpc_cert_file: Option<PathBuf>,
     /// PEM private key of the gRPC listener (a file: never logged).
-    #[arg(long, env = "PANGEA_GRPC_KEY")]
-    pub grpc_key: Option<PathBuf>,
+    #[arg(long, env = "PANGEA_RPC_KEY_FILE")]
+    pub rpc_key_file: Option<PathBuf>,
     /// PEM CA that gRPC clients' certificates must be signed by.
-    #[arg(long, env = "PANGEA_GRPC_CLIENT_CA")]
-    pub grpc_client_ca: Option<PathBuf>,
+    #[arg(long, env = "PANGEA_RPC_CA_FILE")]
+    pub rpc_ca_file: Option<PathBuf>,
     /// Files machines fetch from the boot listener under /assets/ (kernels, initrds, images)
     /// [default: DATA_DIR/assets]
     #[arg(long, env = "PANGEA_ASSETS_DIR")]
     pub assets_dir: Option<PathBuf>,
+    /// Boot events kept per machine [default: 200]
+    #[arg(long, env = "PANGEA_BOOT_EVENTS_PER_MACHINE")]
+    pub boot_events_per_machine: Option<u32>,
+    /// Days boot events (and discovered machines not seen since) are kept [default: 30]
+    #[arg(long, env = "PANGEA_BOOT_EVENTS_DAYS")]
+    pub boot_events_days: Option<u32>,
+    /// At most this many discovered machines; unknown MACs beyond it are ignored [default: 1000]
+    #[arg(long, env = "PANGEA_DISCOVERED_LIMIT")]
+    pub discovered_limit: Option<u32>,
     /// Log output [default: human]
     #[arg(long, env = "PANGEA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -259,11 +268,14 @@ struct FileConfig {
     database_url_file: Option<PathBuf>,
     listen: Option<SocketAddr>,
     boot_listen: Option<SocketAddr>,
-    grpc_listen: Option<SocketAddr>,
-    grpc_cert: Option<PathBuf>,
-    grpc_key: Option<PathBuf>,
-    grpc_client_ca: Option<PathBuf>,
+    rpc_listen: Option<SocketAddr>,
+    rpc_cert_file: Option<PathBuf>,
+    rpc_key_file: Option<PathBuf>,
+    rpc_ca_file: Option<PathBuf>,
     assets_dir: Option<PathBuf>,
+    boot_events_per_machine: Option<u32>,
+    boot_events_days: Option<u32>,
+    discovered_limit: Option<u32>,
     log_format: Option<LogFormat>,
     site_root: Option<PathBuf>,
 }
@@ -316,6 +328,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Served under /assets/ on the boot listener.
     pub assets_dir: PathBuf,
+    /// How much boot history is kept.
+    pub boot_retention: crate::provisioner::boots::Retention,
     /// Matchbox's gRPC API: where, and its TLS (client certificates required).
     pub grpc: Option<(SocketAddr, crate::provisioner::grpc::GrpcTls)>,
     pub database_url: SecretString,
@@ -513,11 +527,25 @@ impl ServeArgs {
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             site_root: self.site_root.or(file.site_root).unwrap_or_else(|| "target/site".into()),
             assets_dir: self.assets_dir.or(file.assets_dir).unwrap_or_else(|| data_dir.join("assets")),
+            boot_retention: {
+                let default = crate::provisioner::boots::Retention::default();
+                crate::provisioner::boots::Retention {
+                    per_machine: self
+                        .boot_events_per_machine
+                        .or(file.boot_events_per_machine)
+                        .unwrap_or(default.per_machine)
+                        .max(1),
+                    max_age: self.boot_events_days.or(file.boot_events_days).map_or(default.max_age, |days| {
+                        std::time::Duration::from_secs(u64::from(days.max(1)) * 86_400)
+                    }),
+                    discovered: self.discovered_limit.or(file.discovered_limit).unwrap_or(default.discovered),
+                }
+            },
             grpc: match (
-                self.grpc_listen.or(file.grpc_listen),
-                self.grpc_cert.or(file.grpc_cert),
-                self.grpc_key.or(file.grpc_key),
-                self.grpc_client_ca.or(file.grpc_client_ca),
+                self.rpc_listen.or(file.rpc_listen),
+                self.rpc_cert_file.or(file.rpc_cert_file),
+                self.rpc_key_file.or(file.rpc_key_file),
+                self.rpc_ca_file.or(file.rpc_ca_file),
             ) {
                 (None, ..) => None,
                 (Some(at), Some(cert), Some(key), Some(client_ca)) => {
@@ -525,8 +553,8 @@ impl ServeArgs {
                 }
                 (Some(_), ..) => {
                     return Err(ConfigError::Value(
-                        "grpc_listen",
-                        "the gRPC API needs --grpc-cert, --grpc-key and --grpc-client-ca: Matchbox's API is TLS with client certificates only".into(),
+                        "rpc_listen",
+                        "the gRPC API needs --rpc-cert-file, --rpc-key-file and --rpc-ca-file: Matchbox's API is TLS with client certificates only".into(),
                     ));
                 }
             },

@@ -209,6 +209,7 @@ fn boot_routes() -> Vec<Route> {
 pub fn boot_router(state: AppState) -> Router {
     router_of(boot_routes())
         .fallback(|| async { crate::provisioner::boot::not_found() })
+        .layer(axum::middleware::from_fn_with_state(state.provisioner.clone(), crate::provisioner::boots::observe))
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(state, metrics::record))
         .layer(axum::middleware::from_fn(middleware::request_id))

@@ -101,7 +101,8 @@ impl AppState {
             provisioner: Arc::new(
                 provisioner::Provisioner::open(db.clone(), config.assets_dir.clone())
                     .await
-                    .map_err(|e| error::StartError::Bootstrap(format!("cannot load the provisioning catalog: {e}")))?,
+                    .map_err(|e| error::StartError::Bootstrap(format!("cannot load the provisioning catalog: {e}")))?
+                    .with_boot_retention(config.boot_retention),
             ),
             sessions: session::SessionBackend::connect(&config.database_url, db.backend()).await?,
             auth: AuthSettings {
@@ -126,6 +127,7 @@ impl AppState {
     pub async fn start_background_work(&self) {
         self.sweep_jobs().await;
         self.provisioner.follow_changes(&self.background);
+        self.provisioner.record_boots(&self.background);
         let state = self.clone();
         self.background.every(Duration::from_secs(60), move || {
             let state = state.clone();
@@ -189,7 +191,9 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
         }
         None => None,
     };
-    let boot = axum::serve(boot, http::boot_router(state)).with_graceful_shutdown(shutdown);
+    let boot =
+        axum::serve(boot, http::boot_router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown);
     let grpc = async move {
         match grpc {
             Some(serving) => serving.await.map_err(std::io::Error::other),

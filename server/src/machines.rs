@@ -68,7 +68,7 @@ fn text<T: ToString>(value: &Option<T>) -> String {
     value.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
-fn mac_taken(mac: &impl std::fmt::Display) -> AppError {
+pub(crate) fn mac_taken(mac: &impl std::fmt::Display) -> AppError {
     let message = format!("A machine with MAC {mac} already exists.");
     AppError::Conflict { fields: vec![FieldError { field: "mac".into(), message: message.clone() }], message }
 }
@@ -165,7 +165,10 @@ impl MachineStore {
     }
 
     /// Inserts machines in batches, returning each new id by MAC; reports each batch done.
-    async fn insert_machines(tx: &mut AnyConnection, specs: &[MachineSpec]) -> Result<Vec<i64>, sqlx::Error> {
+    pub(crate) async fn insert_machines(
+        tx: &mut AnyConnection,
+        specs: &[MachineSpec],
+    ) -> Result<Vec<i64>, sqlx::Error> {
         let now = now();
         let mut ids = Vec::with_capacity(specs.len());
         for chunk in specs.chunks(INSERT_BATCH) {

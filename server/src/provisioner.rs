@@ -5,6 +5,7 @@
 
 pub mod assets;
 pub mod boot;
+pub mod boots;
 pub mod butane;
 pub mod gotemplate;
 pub mod grpc;
@@ -44,6 +45,8 @@ pub struct Provisioner {
     /// Serialises index rebuilds, so an older catalog never replaces a newer one.
     rebuilding: tokio::sync::Mutex<()>,
     pub assets_dir: PathBuf,
+    /// Boot events: queued by the boot listener, written by [`Provisioner::record_boots`].
+    pub boots: boots::Boots,
 }
 
 fn sha256(text: &str) -> String {
@@ -73,7 +76,14 @@ impl Provisioner {
         let (version, catalog) = store::load(&db).await?;
         let machines = store::boot_machines(&db).await?;
         let index = ArcSwap::from_pointee(BootIndex::build(version, catalog, machines));
-        Ok(Provisioner { db, index, rebuilding: Default::default(), assets_dir })
+        let boots = boots::Boots::new(db.clone(), boots::Retention::default());
+        Ok(Provisioner { db, index, rebuilding: Default::default(), assets_dir, boots })
+    }
+
+    /// Keeps this much boot history instead of the default.
+    pub fn with_boot_retention(mut self, retention: boots::Retention) -> Provisioner {
+        self.boots = boots::Boots::new(self.db.clone(), retention);
+        self
     }
 
     /// The index boot requests are answered from.
@@ -436,8 +446,8 @@ impl Provisioner {
         let labels = index::labels_from_query(query);
         let index = self.index();
         let served = |endpoint| match boot::answer(&index, endpoint, &labels, query) {
-            Ok((_, body)) => Served { body: Some(body), missing: None },
-            Err(miss) => Served { body: None, missing: Some(miss.to_string()) },
+            Ok(answer) => Served { body: Some(answer.body.to_string()), missing: None },
+            Err(unanswered) => Served { body: None, missing: Some(unanswered.miss.to_string()) },
         };
         let group = index.select(&labels);
         Ok(Explanation {
@@ -535,6 +545,22 @@ impl app::provisioning::ssr::ProvisioningService for Provisioner {
             return Ok(outcome(&plan, false));
         }
         self.import(who, &plan).await
+    }
+    async fn timeline(&self, who: &Principal, mac: &str) -> Result<app::provisioning::boots::Timeline, AppError> {
+        Provisioner::timeline(self, who, mac).await
+    }
+    async fn discovered(&self, who: &Principal) -> Result<Vec<app::provisioning::boots::Discovered>, AppError> {
+        Provisioner::discovered(self, who).await
+    }
+    async fn adopt(
+        &self,
+        who: &Principal,
+        request: app::provisioning::boots::AdoptDiscovered,
+    ) -> Result<Vec<String>, AppError> {
+        Provisioner::adopt(self, who, request).await
+    }
+    async fn boot_activity(&self, who: &Principal) -> Result<app::provisioning::boots::BootActivity, AppError> {
+        Provisioner::boot_activity(self, who).await
     }
 }
 

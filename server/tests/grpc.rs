@@ -42,7 +42,7 @@ impl Pki {
 }
 
 /// Starts the gRPC listener with a server certificate of `pki`, trusting clients of `pki`.
-async fn grpc_listener(app: &TestApp, pki: &Pki) -> (std::net::SocketAddr, tempfile::TempDir) {
+async fn rpc_listener(app: &TestApp, pki: &Pki) -> (std::net::SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = pki.issue("pangea", true);
     let tls = GrpcTls {
@@ -90,7 +90,7 @@ async fn call<Req: prost::Message + Send + Sync + 'static, Resp: prost::Message 
 
 async fn terraform_s_calls_work_and_are_audited_under_the_certificate_s_name(app: TestApp) {
     let pki = Pki::new("matchbox-ca");
-    let (addr, _dir) = grpc_listener(&app, &pki).await;
+    let (addr, _dir) = rpc_listener(&app, &pki).await;
     let ch = channel(addr, &pki.ca_pem, Some(pki.issue("terraform", false))).await.unwrap();
 
     // matchbox_profile: ProfilePut, then IgnitionPut (<name>.yaml.tmpl), then GenericPut.
@@ -207,7 +207,7 @@ async fn terraform_s_calls_work_and_are_audited_under_the_certificate_s_name(app
 
 async fn only_clients_of_the_ca_get_in(app: TestApp) {
     let pki = Pki::new("matchbox-ca");
-    let (addr, _dir) = grpc_listener(&app, &pki).await;
+    let (addr, _dir) = rpc_listener(&app, &pki).await;
     // No client certificate: the handshake (or the first call) fails; nothing is answered.
     let anonymous = match channel(addr, &pki.ca_pem, None).await {
         Ok(ch) => call::<_, pb::GroupListResponse>(&ch, "/rpcpb.Groups/GroupList", pb::Empty {}).await.is_err(),

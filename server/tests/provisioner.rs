@@ -79,15 +79,6 @@ fn import_with_cli(app: &TestApp, dir: &Path) -> String {
     stdout
 }
 
-/// Serves the boot router on a port of its own.
-async fn boot_listener(app: &TestApp) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = pangea::http::boot_router(app.state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
-
 struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
@@ -222,7 +213,7 @@ async fn every_recorded_matchbox_exchange_replays_the_same(app: TestApp) {
     assert!(report.contains("3 profiles, 1004 groups, 4 templates"), "{report}");
     assert!(report.contains("edge-dangling-profile.json: names profile \"does-not-exist\""), "{report}");
     app.state.provisioner.refresh().await.unwrap();
-    let addr = boot_listener(&app).await;
+    let addr = app.boot_listener().await;
     let main = replay(addr, 1..=43).await + replay(addr, 53..=64).await;
     assert_eq!(main, 55);
 
@@ -258,7 +249,7 @@ async fn changes_reach_the_boot_listener_at_once_and_other_replicas_within_a_pol
     let group: Group =
         serde_json::from_value(json!({"id": "g", "profile": "w", "selector": {"mac": "52-54-00-00-00-07"}})).unwrap();
     p.put_group(&cli, group).await.unwrap();
-    let addr = boot_listener(&app).await;
+    let addr = app.boot_listener().await;
     let answer = send_raw(addr, "GET", "/ipxe?mac=52:54:00:00:00:07", &[]).await;
     assert_eq!(String::from_utf8_lossy(&answer.body), "#!ipxe\nkernel /k1\nboot\n");
 
@@ -267,7 +258,7 @@ async fn changes_reach_the_boot_listener_at_once_and_other_replicas_within_a_pol
     replica.state.provisioner.follow_changes(&replica.state.background);
     let changed: Profile = serde_json::from_value(json!({"id": "w", "boot": {"kernel": "/k2"}})).unwrap();
     p.put_profile(&cli, changed).await.unwrap();
-    let replica_addr = boot_listener(&replica).await;
+    let replica_addr = replica.boot_listener().await;
     let mut body = String::new();
     for _ in 0..40 {
         body = String::from_utf8_lossy(&send_raw(replica_addr, "GET", "/ipxe?mac=52:54:00:00:00:07", &[]).await.body)
@@ -451,7 +442,7 @@ async fn inventory_machines_boot_by_their_own_profile_or_their_clusters_default(
     };
     let first = app.state.machines.create(&cli, machine("52-54-00-00-10-01", "w1.example.com")).await.unwrap();
     app.state.machines.create(&cli, machine("52:54:00:00:10:02", "w2.example.com")).await.unwrap();
-    let addr = boot_listener(&app).await;
+    let addr = app.boot_listener().await;
     let get = |path: &'static str| async move { send_raw(addr, "GET", path, &[]).await };
     assert_eq!(get("/ipxe?mac=52:54:00:00:10:01").await.status, 404, "no profile yet: Matchbox's 404");
 

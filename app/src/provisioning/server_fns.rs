@@ -1,5 +1,6 @@
 //! The pages' server functions: each is one call of the provisioning service for the caller.
 
+use super::boots::{AdoptDiscovered, BootActivity, Discovered, Timeline};
 use super::{
     Catalog, DefaultProfile, Explanation, Group, ImportOutcome, MachineProfile, Profile, TemplateFile, TemplateKind,
     TemplatePreview,
@@ -70,4 +71,24 @@ pub async fn set_machine_profile(mac: String, profile: String) -> Result<Machine
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "set_default_profile")]
 pub async fn set_default_profile(default: DefaultProfile) -> Result<DefaultProfile, AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.set_default(&who, default).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "boot_timeline")]
+pub async fn boot_timeline(mac: String) -> Result<Timeline, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.timeline(&who, &mac).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "discovered_machines")]
+pub async fn discovered_machines() -> Result<Vec<Discovered>, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.discovered(&who).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "add_discovered")]
+pub async fn add_discovered(request: AdoptDiscovered) -> Result<Vec<String>, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.adopt(&who, request).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "recent_boots")]
+pub async fn recent_boots() -> Result<BootActivity, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.boot_activity(&who).await }).await
 }

@@ -1,6 +1,7 @@
 //! The provisioning service the server implements, as pages and the JSON API call it. Only
 //! compiled for the server.
 
+use super::boots::{AdoptDiscovered, BootActivity, Discovered, Timeline};
 use super::{
     Catalog, DefaultProfile, Explanation, Group, ImportOutcome, MachineProfile, Profile, TemplateFile, TemplateKind,
     TemplatePreview,
@@ -42,6 +43,14 @@ pub trait ProvisioningService: Send + Sync + 'static {
         files: BTreeMap<String, String>,
         dry_run: bool,
     ) -> Result<ImportOutcome, AppError>;
+    /// A machine's boot state and recent boot events.
+    async fn timeline(&self, who: &Principal, mac: &str) -> Result<Timeline, AppError>;
+    /// MACs that asked to boot and are not in the inventory.
+    async fn discovered(&self, who: &Principal) -> Result<Vec<Discovered>, AppError>;
+    /// Adds discovered machines to the inventory, all or none; their MACs.
+    async fn adopt(&self, who: &Principal, request: AdoptDiscovered) -> Result<Vec<String>, AppError>;
+    /// Boots per minute over the last hour.
+    async fn boot_activity(&self, who: &Principal) -> Result<BootActivity, AppError>;
 }
 
 /// The service, as the server puts it into each request's context.

@@ -88,6 +88,7 @@ pub fn routes() -> Vec<Route> {
     ]
     .into_iter()
     .chain(crate::provisioner::http::routes())
+    .chain(crate::provisioner::boots::http::routes())
     .collect()
 }
 
@@ -110,6 +111,9 @@ pub struct ListParams {
     after: Option<String>,
     /// Page size, 1 to 500 (default 50).
     limit: Option<u32>,
+    /// Only machines in this boot state: never_seen, pxe, script, assets, ignition, installed,
+    /// joined, ready or failed.
+    state: Option<String>,
 }
 
 impl ListParams {
@@ -122,7 +126,16 @@ impl ListParams {
                 ))
             })?,
         };
+        let state = match self.state.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(app::provisioning::boots::BootState::parse(s).ok_or_else(|| {
+                AppError::invalid(format!(
+                    "\"{s}\" is not a boot state; use never_seen, pxe, script, assets, ignition, installed, joined, ready or failed."
+                ))
+            })?),
+        };
         Ok(MachineQuery {
+            state,
             search: self.search,
             sort,
             descending: self.descending,
@@ -428,6 +441,7 @@ async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
     app::access::authorize(&who, app::access::Permission::ViewMachines)?;
     let mut doc = ApiDoc::openapi();
     doc.merge(<crate::provisioner::http::ProvisioningApi as OpenApi>::openapi());
+    doc.merge(<crate::provisioner::boots::http::BootsApi as OpenApi>::openapi());
     Ok(axum::Json(doc).into_response())
 }
 

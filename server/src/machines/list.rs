@@ -6,6 +6,7 @@ use crate::error::OrInternal;
 use app::error::AppError;
 use app::machines::mac::MacAddr;
 use app::machines::{MachinePage, MachineQuery, SortKey};
+use app::provisioning::boots::BootState;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -92,6 +93,14 @@ pub async fn fetch_page(db: &Database, query: &MachineQuery) -> Result<MachinePa
         }
         None => {}
     }
+    match query.state {
+        Some(BootState::NeverSeen) => conditions.push("mac NOT IN (SELECT mac FROM boot_states)".into()),
+        Some(state) => {
+            conditions.push(format!("mac IN (SELECT mac FROM boot_states WHERE state = ${})", binds.len() + 1));
+            binds.push(state.as_str().into());
+        }
+        None => {}
+    }
     let (op, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
     if let Some(Cursor(value, _)) = &after {
         conditions.push(format!("({column}, id) {op} (${}, ${})", binds.len() + 1, binds.len() + 2));
@@ -129,7 +138,9 @@ pub async fn fetch_page(db: &Database, query: &MachineQuery) -> Result<MachinePa
     } else {
         None
     };
-    Ok(MachinePage { items, next })
+    let macs: Vec<String> = items.iter().map(|m| m.mac.clone()).collect();
+    let states = crate::provisioner::boots::store::statuses(db, &macs).await.or_internal()?;
+    Ok(MachinePage { items, next, states })
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ fn text(content_type: &'static str, body: impl Into<Body>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], body.into()).into_response()
 }
 
-fn missed(endpoint: &str, labels: &BTreeMap<String, String>, miss: Miss) -> Response {
+fn missed(endpoint: &str, labels: &BTreeMap<String, String>, miss: &Miss) -> Response {
     tracing::info!(endpoint, labels = ?labels, reason = %miss, "boot request not served");
     not_found()
 }
@@ -67,23 +67,70 @@ impl Endpoint {
     }
 }
 
-/// The answer to a boot request: `(content type, body)`, or why there is none.
+/// The answer to a boot request.
+pub struct Answer {
+    pub content_type: &'static str,
+    pub body: Arc<str>,
+    pub group: String,
+    pub profile: Option<String>,
+}
+
+/// No answer: why, and the group and profile that were chosen before it went wrong.
+pub struct Unanswered {
+    pub miss: Miss,
+    pub group: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// The answer to a boot request, or why there is none.
 pub fn answer(
     index: &index::BootIndex,
     endpoint: Endpoint,
     labels: &BTreeMap<String, String>,
     raw_query: &str,
-) -> Result<(&'static str, String), Miss> {
-    let group = index.select(labels).ok_or(Miss::NoGroup)?;
+) -> Result<Answer, Unanswered> {
+    let Some(group) = index.select(labels) else {
+        return Err(Unanswered { miss: Miss::NoGroup, group: None, profile: None });
+    };
     let data = || index::template_data(group, labels, raw_query);
-    Ok(match endpoint {
+    let unanswered = |miss, profile: Option<&str>| Unanswered {
+        miss,
+        group: Some(group.id.clone()),
+        profile: profile.map(str::to_string),
+    };
+    let answer = |content_type, body: Arc<str>, profile: Option<&str>| Answer {
+        content_type,
+        body,
+        group: group.id.clone(),
+        profile: profile.map(str::to_string),
+    };
+    if endpoint == Endpoint::Metadata {
         // Matchbox's content type, sic; metadata needs only the group.
-        Endpoint::Metadata => ("plain/text", index::metadata_lines(&data())),
-        Endpoint::Ipxe => (TEXT, index::ipxe_script(index.profile_of(group)?)),
-        Endpoint::Grub => (TEXT, index::grub_config(index.profile_of(group)?)),
-        Endpoint::Ignition => ("application/json", index.ignition(index.profile_of(group)?, &data())?.to_string()),
-        Endpoint::Generic => (TEXT, index.generic(index.profile_of(group)?, &data())?),
-    })
+        return Ok(answer("plain/text", index::metadata_lines(&data()).into(), None));
+    }
+    let profile = index.profile_of(group).map_err(|miss| unanswered(miss, None))?;
+    let served = match endpoint {
+        Endpoint::Ipxe => Ok((TEXT, index::ipxe_script(profile).into())),
+        Endpoint::Grub => Ok((TEXT, index::grub_config(profile).into())),
+        Endpoint::Ignition => index.ignition(profile, &data()).map(|json| ("application/json", json)),
+        Endpoint::Generic | Endpoint::Metadata => index.generic(profile, &data()).map(|text| (TEXT, text.into())),
+    };
+    match served {
+        Ok((content_type, body)) => Ok(answer(content_type, body, Some(&profile.id))),
+        Err(miss) => Err(unanswered(miss, Some(&profile.id))),
+    }
+}
+
+/// What the boot listener did with a request, for its boot event: set on the response by the
+/// handlers, read by [`super::boots::observe`], never sent.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub group: Option<String>,
+    pub profile: Option<String>,
+    /// The config served, exactly.
+    pub served: Option<Arc<str>>,
+    /// Why nothing was served, in words.
+    pub reason: Option<String>,
 }
 
 async fn serve(
@@ -96,13 +143,28 @@ async fn serve(
     let raw_query = raw_query.unwrap_or_default();
     let labels = index::labels_from_query(&raw_query);
     let index = provisioner.index();
-    match answer(&index, endpoint, &labels, &raw_query) {
-        Ok((content_type, body)) if endpoint == Endpoint::Generic => {
-            super::assets::serve_bytes(content_type, body.into_bytes(), method, range, None)
+    let (mut response, outcome) = match answer(&index, endpoint, &labels, &raw_query) {
+        Ok(answer) => {
+            let response = if endpoint == Endpoint::Generic {
+                super::assets::serve_bytes(answer.content_type, answer.body.as_bytes().to_vec(), method, range, None)
+            } else {
+                text(answer.content_type, answer.body.to_string())
+            };
+            let outcome =
+                Outcome { group: Some(answer.group), profile: answer.profile, served: Some(answer.body), reason: None };
+            (response, outcome)
         }
-        Ok((content_type, body)) => text(content_type, body),
-        Err(miss) => missed(endpoint.name(), &labels, miss),
-    }
+        Err(Unanswered { miss, group, profile }) => {
+            let why = match miss {
+                Miss::NoGroup => index.why_unmatched(&labels),
+                ref other => other.to_string(),
+            };
+            let response = missed(endpoint.name(), &labels, &miss);
+            (response, Outcome { group, profile, served: None, reason: Some(format!("{}: {why}", endpoint.name())) })
+        }
+    };
+    response.extensions_mut().insert(outcome);
+    response
 }
 
 macro_rules! boot_endpoint {

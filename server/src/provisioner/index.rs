@@ -75,6 +75,9 @@ pub struct BootIndex {
     generic: HashMap<String, Result<Template, String>>,
     /// Butane translations by rendered text: the same machine asks for the same config often.
     translations: Mutex<HashMap<u64, Arc<str>>>,
+    /// The inventory's MACs, and the MAC of each inventory machine with a UUID (lowercase).
+    inventory: HashMap<String, ()>,
+    mac_by_uuid: HashMap<String, String>,
 }
 
 /// How many Butane translations are kept before the cache starts over.
@@ -84,6 +87,9 @@ impl BootIndex {
     /// The index of `catalog`, with each inventory machine that has a profile (its own, or its
     /// cluster and role's default) served as a group selecting its MAC.
     pub fn build(version: i64, catalog: Catalog, machines: Vec<BootMachine>) -> BootIndex {
+        let inventory = machines.iter().map(|m| (m.mac.clone(), ())).collect();
+        let mac_by_uuid =
+            machines.iter().filter(|m| !m.uuid.is_empty()).map(|m| (m.uuid.to_lowercase(), m.mac.clone())).collect();
         let mut groups = catalog.groups;
         groups.extend(inventory_groups(&catalog.machine_profiles, &catalog.defaults, machines));
         groups.sort_by(|a, b| {
@@ -128,6 +134,39 @@ impl BootIndex {
             ignition,
             generic,
             translations: Mutex::new(HashMap::new()),
+            inventory,
+            mac_by_uuid,
+        }
+    }
+
+    /// Whether a machine with this MAC is in the inventory.
+    pub fn in_inventory(&self, mac: &str) -> bool {
+        self.inventory.contains_key(mac)
+    }
+
+    /// The MAC of the inventory machine with this UUID.
+    pub fn mac_of_uuid(&self, uuid: &str) -> Option<&str> {
+        self.mac_by_uuid.get(&uuid.to_lowercase()).map(String::as_str)
+    }
+
+    /// Why no group serves `labels`, in words: the labels, and what the nearest group (the one
+    /// with the fewest unmet selectors) still needs.
+    pub fn why_unmatched(&self, labels: &BTreeMap<String, String>) -> String {
+        let sent: Vec<String> = labels.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={v}")).collect();
+        let sent = if sent.is_empty() { "no labels".to_string() } else { sent.join(" ") };
+        let with_mac = labels.get("mac").and_then(|mac| self.by_mac.get(mac)).map_or(&[][..], Vec::as_slice);
+        let nearest = with_mac
+            .iter()
+            .chain(&self.without_mac)
+            .map(|&i| &self.groups[i])
+            .map(|g| (g, g.selector.iter().filter(|(k, v)| labels.get(*k) != Some(v)).collect::<Vec<_>>()))
+            .min_by_key(|(_, unmet)| unmet.len());
+        match nearest {
+            Some((group, unmet)) => {
+                let needs: Vec<String> = unmet.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("no group selects {sent}; the nearest group {} needs {}", group.id, needs.join(" "))
+            }
+            None => format!("no group selects {sent}, and there is no default group"),
         }
     }
 

@@ -57,6 +57,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         data_dir: dir.into(),
         assets_dir: dir.join("assets"),
         grpc: None,
+        boot_retention: Default::default(),
         database_url,
         log_format: LogFormat::Human,
         site_root: dir.join("site"),
@@ -111,6 +112,17 @@ async fn spawn_on(url: SecretString, dir: tempfile::TempDir, adjust: impl AsyncF
 }
 
 impl TestApp {
+    /// Serves the boot listener on a port of its own, as `pangea serve` does.
+    pub async fn boot_listener(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = pangea::http::boot_router(self.state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap()
+        });
+        addr
+    }
+
     /// A second console on the same database, with the same keys: another HA replica.
     pub async fn replica(&self) -> TestApp {
         let dir = tempfile::tempdir().unwrap();

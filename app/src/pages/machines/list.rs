@@ -6,6 +6,7 @@ use crate::machines::fields::split_label_text;
 use crate::machines::server_fns::{add_machine_labels, delete_machines, list_machines};
 use crate::machines::{Machine, MachineQuery, SortKey};
 use crate::pages::{short_time, urlencode};
+use crate::provisioning::boots::BootState;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
@@ -13,10 +14,13 @@ use leptos_router::hooks::use_query_map;
 use std::collections::BTreeSet;
 
 /// Builds the list URL for a query, keeping only what differs from the defaults.
-pub fn list_href(search: &Option<String>, sort: SortKey, descending: bool, after: Option<&str>) -> String {
+pub fn list_href(q: &MachineQuery, sort: SortKey, descending: bool, after: Option<&str>) -> String {
     let mut params = Vec::new();
-    if let Some(q) = search.as_deref().filter(|q| !q.is_empty()) {
+    if let Some(q) = q.search.as_deref().filter(|q| !q.is_empty()) {
         params.push(format!("q={}", urlencode(q)));
+    }
+    if let Some(state) = q.state {
+        params.push(format!("state={}", state.as_str()));
     }
     if sort != SortKey::Mac {
         params.push(format!("sort={}", sort.as_str()));
@@ -41,6 +45,7 @@ pub fn MachineList() -> impl IntoView {
             descending: p.get("desc").is_some_and(|d| d == "1"),
             after: p.get("after"),
             limit: None,
+            state: p.get("state").and_then(|s| BootState::parse(&s)),
         }
     });
     let page = Resource::new(move || query.get(), list_machines);
@@ -118,7 +123,7 @@ fn SortHeader(key: SortKey, label: &'static str, query: Memo<MachineQuery>) -> i
     let href = move || {
         let q = query.get();
         let descending = q.sort == key && !q.descending;
-        list_href(&q.search, key, descending, None)
+        list_href(&q, key, descending, None)
     };
     let aria_sort = move || {
         let q = query.get();
@@ -220,8 +225,8 @@ fn MachineTable(
 #[component]
 fn Pager(query: Memo<MachineQuery>, next: Option<String>) -> impl IntoView {
     let q = query.get_untracked();
-    let first = q.after.is_some().then(|| list_href(&q.search, q.sort, q.descending, None));
-    let next = next.map(|cursor| list_href(&q.search, q.sort, q.descending, Some(&cursor)));
+    let first = q.after.is_some().then(|| list_href(&q, q.sort, q.descending, None));
+    let next = next.map(|cursor| list_href(&q, q.sort, q.descending, Some(&cursor)));
     view! {
         <nav class="pager" aria-label="Pages">
             {first.map(|href| view! { <A href=href attr:class="button">"First page"</A> })}

@@ -1,0 +1,521 @@
+//! Every request to the boot listener becomes a boot event. The listener only queues what it
+//! saw ([`observe`]); one writer task per replica attributes events to machines, derives each
+//! machine's state, keeps the discovered list, and writes them in batches, so a boot storm
+//! costs the boot listener a channel send per request.
+
+pub mod http;
+pub mod store;
+
+use super::Provisioner;
+use super::boot::Outcome;
+use crate::audit::{self, Event};
+use crate::db::Database;
+use crate::error::Error;
+use crate::error::OrInternal;
+use app::access::{Permission, Principal, authorize};
+use app::error::AppError;
+use app::machines::mac::MacAddr;
+use app::machines::{MachineInput, MachineSpec};
+use app::provisioning::boots::{AdoptDiscovered, BootActivity, BootState, Discovered, Timeline};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, mpsc};
+
+/// How much boot history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Events kept per machine (and for requests no machine could be named for).
+    pub per_machine: u32,
+    /// Events, and discovered machines not seen since, are forgotten after this.
+    pub max_age: Duration,
+    /// At most this many discovered machines; MACs beyond it are neither listed nor recorded.
+    pub discovered: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { per_machine: 200, max_age: Duration::from_secs(30 * 24 * 3600), discovered: 1000 }
+    }
+}
+
+/// Requests waiting for the writer; beyond this a boot storm drops events rather than slow the
+/// listener (counted in `pangea_boot_events_dropped_total`).
+const QUEUE: usize = 65_536;
+/// The writer writes what arrived within this time after the first event, up to [`BATCH`].
+const GATHER: Duration = Duration::from_millis(50);
+const BATCH: usize = 1024;
+/// A request without labels (`/boot.ipxe`, `/assets/…`) belongs to the machine that last asked
+/// from the same address within this time.
+const SAME_ADDRESS: Duration = Duration::from_secs(30 * 60);
+
+/// A request as the boot listener saw it.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub at: OffsetDateTime,
+    pub endpoint: String,
+    pub labels: BTreeMap<String, String>,
+    pub status: u16,
+    pub bytes: u64,
+    pub duration: Duration,
+    pub client: Option<IpAddr>,
+    pub outcome: Outcome,
+}
+
+/// An event ready to write: attributed, with its step and reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attributed {
+    pub at: String,
+    pub mac: String,
+    pub uuid: String,
+    pub endpoint: String,
+    pub labels: BTreeMap<String, String>,
+    pub group: String,
+    pub profile: String,
+    pub status: u16,
+    pub bytes: u64,
+    pub duration_us: u64,
+    pub client: String,
+    pub sha256: String,
+    pub reason: String,
+    pub step: Option<BootState>,
+}
+
+pub struct Boots {
+    db: Database,
+    queue: mpsc::Sender<Observed>,
+    receiver: std::sync::Mutex<Option<mpsc::Receiver<Observed>>>,
+    /// The MACs whose timeline just changed, for live pages.
+    updates: broadcast::Sender<String>,
+    dropped: AtomicU64,
+    pub retention: Retention,
+}
+
+/// The state a request moves its machine to: `Pxe` for `/boot.ipxe`, `Script` for a script,
+/// `Assets` for a kernel or initrd, `Ignition` (or `Installed` with `os=installed`) for a config,
+/// `Installed` for a `/metadata` report of `stage=installed` or `done`, and `Failed` for a 404
+/// or a `stage=failed` report. Other requests leave the state alone.
+pub fn step_of(endpoint: &str, labels: &BTreeMap<String, String>, status: u16) -> Option<BootState> {
+    let ok = status < 400;
+    let installed = labels.get("os").is_some_and(|os| os == "installed");
+    let serves_a_machine = matches!(endpoint, "/ipxe" | "/grub" | "/ignition" | "/generic" | "/metadata")
+        || endpoint.starts_with("/assets/");
+    match endpoint {
+        "/boot.ipxe" | "/boot.ipxe.0" => Some(BootState::Pxe),
+        _ if !serves_a_machine => None,
+        _ if !ok => Some(BootState::Failed),
+        "/ipxe" | "/grub" => Some(BootState::Script),
+        "/ignition" if installed => Some(BootState::Installed),
+        "/ignition" => Some(BootState::Ignition),
+        "/metadata" => match labels.get("stage").map(String::as_str) {
+            Some("installed" | "done") => Some(BootState::Installed),
+            Some("failed") => Some(BootState::Failed),
+            _ => None,
+        },
+        "/generic" if installed => Some(BootState::Installed),
+        _ if endpoint.starts_with("/assets/") => Some(BootState::Assets),
+        _ => None,
+    }
+}
+
+/// The boot listener's layer: times each request and queues what it saw.
+pub async fn observe(State(provisioner): State<Arc<Provisioner>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let at = OffsetDateTime::now_utc();
+    let endpoint = request.uri().path().to_string();
+    let labels = super::index::labels_from_query(request.uri().query().unwrap_or(""));
+    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let mut response = next.run(request).await;
+    let outcome = response.extensions_mut().remove::<Outcome>().unwrap_or_default();
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .or_else(|| axum::body::HttpBody::size_hint(response.body()).exact())
+        .unwrap_or(0);
+    provisioner.boots.queue(Observed {
+        at,
+        endpoint,
+        labels,
+        status: response.status().as_u16(),
+        bytes,
+        duration: started.elapsed(),
+        client,
+        outcome,
+    });
+    response
+}
+
+/// Remembers which machine last asked from each address, to attribute unlabeled requests.
+#[derive(Default)]
+pub struct Addresses(HashMap<IpAddr, (String, OffsetDateTime)>);
+
+impl Addresses {
+    fn machine_at(&self, client: Option<IpAddr>, at: OffsetDateTime) -> Option<String> {
+        let (mac, seen) = self.0.get(&client?)?;
+        (at - *seen <= SAME_ADDRESS).then(|| mac.clone())
+    }
+
+    fn saw(&mut self, client: Option<IpAddr>, mac: &str, at: OffsetDateTime) {
+        let Some(client) = client else { return };
+        if self.0.len() >= 65_536 {
+            self.0.retain(|_, (_, seen)| at - *seen <= SAME_ADDRESS);
+        }
+        self.0.insert(client, (mac.to_string(), at));
+    }
+}
+
+/// Names the machine of a request, its step and, for a failure, the reason in words.
+pub fn attribute(
+    index: &super::index::BootIndex,
+    addresses: &mut Addresses,
+    observed: &Observed,
+) -> (Attributed, Option<Arc<str>>) {
+    let labels = &observed.labels;
+    let uuid = labels.get("uuid").cloned().unwrap_or_default();
+    let labelled = labels
+        .get("mac")
+        .cloned()
+        .or_else(|| index.mac_of_uuid(&uuid).map(str::to_string).filter(|_| !uuid.is_empty()));
+    let mac = match &labelled {
+        Some(mac) => {
+            addresses.saw(observed.client, mac, observed.at);
+            mac.clone()
+        }
+        None => addresses.machine_at(observed.client, observed.at).unwrap_or_default(),
+    };
+    let step = step_of(&observed.endpoint, labels, observed.status);
+    let reason = match (&observed.outcome.reason, step) {
+        (Some(reason), _) => reason.clone(),
+        (None, Some(BootState::Failed)) if observed.endpoint == "/metadata" => {
+            format!("the machine reported stage=failed: {}", labels.get("reason").map_or("no reason given", |r| r))
+        }
+        (None, Some(BootState::Failed)) => format!("{} answered {}", observed.endpoint, observed.status),
+        (None, _) => String::new(),
+    };
+    let served = observed.outcome.served.clone();
+    let event = Attributed {
+        at: crate::db::timestamp(observed.at),
+        mac,
+        uuid,
+        endpoint: observed.endpoint.clone(),
+        labels: labels.clone(),
+        group: observed.outcome.group.clone().unwrap_or_default(),
+        profile: observed.outcome.profile.clone().unwrap_or_default(),
+        status: observed.status,
+        bytes: observed.bytes,
+        duration_us: u64::try_from(observed.duration.as_micros()).unwrap_or(u64::MAX),
+        client: observed.client.map(|c| c.to_string()).unwrap_or_default(),
+        sha256: served.as_deref().map(|body| super::sha256(body)).unwrap_or_default(),
+        reason,
+        step,
+    };
+    (event, served)
+}
+
+impl Boots {
+    pub fn new(db: Database, retention: Retention) -> Boots {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        Boots {
+            db,
+            queue,
+            receiver: std::sync::Mutex::new(Some(receiver)),
+            updates: broadcast::channel(1024).0,
+            dropped: AtomicU64::new(0),
+            retention,
+        }
+    }
+
+    fn queue(&self, observed: Observed) {
+        if self.queue.try_send(observed).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Events the listener could not queue, or the writer could not write.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The MACs whose timeline changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.updates.subscribe()
+    }
+
+    /// Writes one batch in one transaction, then tells live pages.
+    async fn write(&self, index: &super::index::BootIndex, addresses: &mut Addresses, batch: Vec<Observed>) {
+        let events: Vec<_> = batch.iter().map(|o| attribute(index, addresses, o)).collect();
+        match store::write(&self.db, index, &self.retention, events).await {
+            Ok(written) => {
+                self.dropped.fetch_add(written.refused, Ordering::Relaxed);
+                for mac in written.machines {
+                    let _ = self.updates.send(mac);
+                }
+            }
+            Err(e) => {
+                self.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                tracing::warn!(error = %e, events = batch.len(), "could not write boot events");
+            }
+        }
+    }
+
+    /// Forgets events and discovered machines older than the retention allows.
+    pub async fn prune(&self) -> Result<u64, Error> {
+        let cutoff = OffsetDateTime::now_utc() - self.retention.max_age;
+        store::prune(&self.db, &crate::db::timestamp(cutoff)).await
+    }
+}
+
+/// Events a timeline shows at most.
+const TIMELINE: u32 = 200;
+
+fn parse_mac(mac: &str) -> Result<String, AppError> {
+    let mac: MacAddr =
+        mac.trim().parse().map_err(|e: app::machines::mac::InvalidMac| AppError::invalid(e.to_string()))?;
+    Ok(mac.to_string())
+}
+
+impl Provisioner {
+    /// A machine's boot state and recent events (an inventory or a discovered machine).
+    pub async fn timeline(&self, who: &Principal, mac: &str) -> Result<Timeline, AppError> {
+        self.allow(who, Permission::ViewMachines, "machine.boots.view").await?;
+        let mac = parse_mac(mac)?;
+        let status = store::status(&self.db, &mac).await.or_internal()?;
+        let events = store::events(&self.db, &mac, TIMELINE).await.or_internal()?;
+        Ok(Timeline { mac, status, events })
+    }
+
+    /// A config exactly as the boot listener served it, by its SHA-256.
+    pub async fn served_config(&self, who: &Principal, sha256: &str) -> Result<String, AppError> {
+        self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
+        store::served(&self.db, sha256.trim()).await.or_internal()?.ok_or_else(|| {
+            AppError::not_found(format!("No config with SHA-256 {sha256} was served recently (or it was forgotten)."))
+        })
+    }
+
+    pub async fn discovered(&self, who: &Principal) -> Result<Vec<Discovered>, AppError> {
+        self.allow(who, Permission::ViewMachines, "machine.discovered.view").await?;
+        store::discovered(&self.db).await.or_internal()
+    }
+
+    /// Boots started, finished and failed per minute over the last hour.
+    pub async fn boot_activity(&self, who: &Principal) -> Result<BootActivity, AppError> {
+        self.allow(who, Permission::ViewMachines, "machine.boots.view").await?;
+        let now = OffsetDateTime::now_utc();
+        let this_minute = now.replace_second(0).and_then(|t| t.replace_nanosecond(0)).unwrap_or(now);
+        let since = this_minute - time::Duration::minutes(59);
+        Ok(BootActivity { minutes: store::activity(&self.db, since).await.or_internal()? })
+    }
+
+    /// Adds discovered machines to the inventory, all or none, each with an audit record in the
+    /// same transaction; they boot on their next request.
+    pub async fn adopt(&self, who: &Principal, request: AdoptDiscovered) -> Result<Vec<String>, AppError> {
+        let event = Event::new("machine.adopt", "machine").summary(json!(request));
+        let result = async {
+            authorize(who, Permission::ChangeMachines)?;
+            let profile = request.profile.as_deref().map(str::trim).filter(|p| !p.is_empty());
+            if profile.is_some() {
+                authorize(who, Permission::ChangeProvisioning)?;
+            }
+            if request.macs.is_empty() {
+                return Err(AppError::invalid("Choose at least one discovered machine to add."));
+            }
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            if let Some(profile) = profile {
+                self.require_profile(&mut tx, profile).await?;
+            }
+            let mut specs = Vec::new();
+            for mac in &request.macs {
+                let mac = parse_mac(mac)?;
+                let Some(found) = store::discovered_one(&mut tx, &mac).await.or_internal()? else {
+                    return Err(AppError::invalid(format!(
+                        "{mac} is not among the discovered machines: it may have been added already."
+                    )));
+                };
+                specs.push(spec_of(&found, &request)?);
+            }
+            let ids = match crate::machines::MachineStore::insert_machines(&mut tx, &specs).await {
+                Ok(ids) => ids,
+                Err(e) if crate::db::unique_constraint(&e) == Some("machines_mac_key") => {
+                    return Err(AppError::invalid("One of these machines is in the inventory already; reload the list."));
+                }
+                Err(e) => return Err(crate::error::internal(e)),
+            };
+            let now = crate::machines::now();
+            let mut macs = Vec::new();
+            for (spec, id) in specs.iter().zip(ids) {
+                let mac = spec.mac.to_string();
+                store::forget_discovered(&mut tx, &mac).await.or_internal()?;
+                if let Some(profile) = profile {
+                    super::store::set_machine_profile(&mut tx, &mac, Some(profile), &now).await.or_internal()?;
+                }
+                let record = event.clone().target(id, &mac).summary(json!({
+                    "after": {"mac": mac, "hostname": spec.hostname.as_ref().map(|h| h.to_string()),
+                        "role": spec.role.as_str(), "cluster": spec.cluster.as_ref().map(|c| c.to_string()), "profile": profile},
+                }));
+                audit::append(&mut tx, who, record).await.or_internal()?;
+                macs.push(mac);
+            }
+            super::store::bump_version(&mut tx).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(macs)
+        }
+        .await;
+        self.settled(who, event, result).await
+    }
+
+    /// Starts this replica's boot-event writer; on shutdown it writes what is queued, then ends.
+    pub fn record_boots(self: &Arc<Self>, background: &crate::background::Background) {
+        let Some(mut receiver) = self.boots.receiver.lock().ok().and_then(|mut r| r.take()) else { return };
+        let me = self.clone();
+        background.spawn_until_shutdown(move |shutdown| async move {
+            let mut addresses = Addresses::default();
+            loop {
+                let first = tokio::select! {
+                    _ = shutdown.cancelled() => None,
+                    first = receiver.recv() => first,
+                };
+                let Some(first) = first else { break };
+                let mut batch = vec![first];
+                let until = tokio::time::Instant::now() + GATHER;
+                while batch.len() < BATCH {
+                    match tokio::time::timeout_at(until, receiver.recv()).await {
+                        Ok(Some(next)) => batch.push(next),
+                        _ => break,
+                    }
+                }
+                me.boots.write(&me.index(), &mut addresses, batch).await;
+            }
+            let mut rest = Vec::new();
+            while let Ok(next) = receiver.try_recv() {
+                rest.push(next);
+            }
+            if !rest.is_empty() {
+                me.boots.write(&me.index(), &mut addresses, rest).await;
+            }
+        });
+        let me = self.clone();
+        background.every(Duration::from_secs(60), move || {
+            let me = me.clone();
+            async move {
+                match me.boots.prune().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "forgot old boot events"),
+                    Err(e) => tracing::warn!(error = %e, "could not prune boot events"),
+                }
+            }
+        });
+    }
+}
+
+/// The machine a discovered MAC becomes: the person's role and cluster, and what the machine
+/// said of itself where it is valid (a machine's own hostname or serial may not be).
+fn spec_of(found: &Discovered, request: &AdoptDiscovered) -> Result<MachineSpec, AppError> {
+    let mut input = MachineInput {
+        mac: found.mac.clone(),
+        hostname: found.hostname.clone(),
+        uuid: found.uuid.clone(),
+        serial: found.serial.clone(),
+        role: request.role.clone(),
+        cluster: request.cluster.clone().filter(|c| !c.trim().is_empty()),
+        labels: found.arch.iter().map(|arch| ("arch".to_string(), arch.clone())).collect(),
+    };
+    match input.validate() {
+        Ok(spec) => Ok(spec),
+        Err(errors) => {
+            for e in &errors {
+                match e.field.as_str() {
+                    "hostname" => input.hostname = None,
+                    "uuid" => input.uuid = None,
+                    "serial" => input.serial = None,
+                    "labels" => input.labels.clear(),
+                    _ => {}
+                }
+            }
+            Ok(input.validate()?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(query: &str) -> BTreeMap<String, String> {
+        crate::provisioner::index::labels_from_query(query)
+    }
+
+    #[test]
+    fn each_request_moves_its_machine_along_the_way() {
+        let none = BTreeMap::new();
+        assert_eq!(step_of("/boot.ipxe", &none, 200), Some(BootState::Pxe));
+        assert_eq!(step_of("/ipxe", &labels("mac=52-54-00-00-00-01"), 200), Some(BootState::Script));
+        assert_eq!(step_of("/assets/vmlinuz", &none, 200), Some(BootState::Assets));
+        assert_eq!(step_of("/assets/initrd.img", &none, 206), Some(BootState::Assets));
+        assert_eq!(step_of("/ignition", &labels("mac=52-54-00-00-00-01"), 200), Some(BootState::Ignition));
+        assert_eq!(step_of("/ignition", &labels("os=installed"), 200), Some(BootState::Installed));
+        assert_eq!(step_of("/metadata", &labels("stage=done"), 200), Some(BootState::Installed));
+        assert_eq!(step_of("/metadata", &labels("stage=installed"), 200), Some(BootState::Installed));
+        assert_eq!(step_of("/metadata", &labels("stage=failed"), 200), Some(BootState::Failed));
+        assert_eq!(step_of("/metadata", &none, 200), None);
+        assert_eq!(step_of("/generic", &none, 200), None);
+        for endpoint in ["/ipxe", "/ignition", "/generic", "/metadata", "/assets/x"] {
+            assert_eq!(step_of(endpoint, &none, 404), Some(BootState::Failed), "{endpoint}");
+        }
+        assert_eq!(step_of("/", &none, 200), None);
+        assert_eq!(step_of("/wp-login.php", &none, 404), None, "a stray path fails no machine");
+    }
+
+    fn observed(endpoint: &str, query: &str, client: [u8; 4], at: OffsetDateTime) -> Observed {
+        Observed {
+            at,
+            endpoint: endpoint.into(),
+            labels: labels(query),
+            status: 200,
+            bytes: 10,
+            duration: Duration::from_micros(1500),
+            client: Some(IpAddr::from(client)),
+            outcome: Outcome::default(),
+        }
+    }
+
+    #[test]
+    fn unlabelled_requests_belong_to_the_machine_that_last_asked_from_that_address() {
+        let index = super::super::index::BootIndex::build(0, Default::default(), vec![]);
+        let mut addresses = Addresses::default();
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let (first, _) = attribute(&index, &mut addresses, &observed("/boot.ipxe", "", [10, 0, 0, 5], t0));
+        assert_eq!(first.mac, "", "nobody asked from there before");
+        let (script, _) =
+            attribute(&index, &mut addresses, &observed("/ipxe", "mac=52-54-00-00-00-07", [10, 0, 0, 5], t0));
+        assert_eq!((script.mac.as_str(), script.duration_us), ("52:54:00:00:00:07", 1500));
+        let (kernel, _) = attribute(&index, &mut addresses, &observed("/assets/vmlinuz", "", [10, 0, 0, 5], t0));
+        assert_eq!(kernel.mac, "52:54:00:00:00:07");
+        let (other, _) = attribute(&index, &mut addresses, &observed("/assets/vmlinuz", "", [10, 0, 0, 6], t0));
+        assert_eq!(other.mac, "", "another address");
+        let later = t0 + Duration::from_secs(31 * 60);
+        let (stale, _) = attribute(&index, &mut addresses, &observed("/assets/vmlinuz", "", [10, 0, 0, 5], later));
+        assert_eq!(stale.mac, "", "half an hour later the address may be another machine's");
+    }
+
+    #[test]
+    fn a_reported_failure_keeps_the_machines_reason() {
+        let index = super::super::index::BootIndex::build(0, Default::default(), vec![]);
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let (event, _) = attribute(
+            &index,
+            &mut Addresses::default(),
+            &observed("/metadata", "mac=52:54:00:00:00:07&stage=failed&reason=ignition-fetch", [10, 0, 0, 5], t0),
+        );
+        assert_eq!(event.step, Some(BootState::Failed));
+        assert_eq!(event.reason, "the machine reported stage=failed: ignition-fetch");
+    }
+}
