@@ -139,12 +139,16 @@ async fn serve(
     raw_query: Option<String>,
     method: &Method,
     range: Option<&HeaderValue>,
+    accept: Option<&HeaderValue>,
 ) -> Response {
     let raw_query = raw_query.unwrap_or_default();
     let labels = index::labels_from_query(&raw_query);
     let index = provisioner.index();
     let (mut response, outcome) = match answer(&index, endpoint, &labels, &raw_query) {
-        Ok(answer) => {
+        Ok(mut answer) => {
+            if endpoint == Endpoint::Ignition {
+                answer.body = super::ignition::for_client(&answer.body, accept.and_then(|a| a.to_str().ok()));
+            }
             let response = if endpoint == Endpoint::Generic {
                 super::assets::serve_bytes(answer.content_type, answer.body.as_bytes().to_vec(), method, range, None)
             } else {
@@ -170,7 +174,8 @@ async fn serve(
 macro_rules! boot_endpoint {
     ($name:ident, $endpoint:expr) => {
         pub async fn $name(State(p): State<Arc<Provisioner>>, RawQuery(q): RawQuery, req: Request<Body>) -> Response {
-            serve(&p, $endpoint, q, req.method(), req.headers().get(header::RANGE)).await
+            let headers = req.headers();
+            serve(&p, $endpoint, q, req.method(), headers.get(header::RANGE), headers.get(header::ACCEPT)).await
         }
     };
 }

@@ -53,8 +53,8 @@ const QUEUE: usize = 65_536;
 /// The writer writes what arrived within this time after the first event, up to [`BATCH`].
 const GATHER: Duration = Duration::from_millis(50);
 const BATCH: usize = 1024;
-/// A request without labels (`/boot.ipxe`, `/assets/…`) belongs to the machine that last asked
-/// from the same address within this time.
+/// A request without labels (`/assets/…`) belongs to the machine that last asked from the same
+/// address within this time.
 const SAME_ADDRESS: Duration = Duration::from_secs(30 * 60);
 
 /// A request as the boot listener saw it.
@@ -190,6 +190,9 @@ pub fn attribute(
             addresses.saw(observed.client, mac, observed.at);
             mac.clone()
         }
+        // A /boot.ipxe is the first request of a boot: it belongs to whichever machine chains to
+        // /ipxe next from its address (the writer attributes it then), not to the last one.
+        None if observed.endpoint.starts_with("/boot.ipxe") => String::new(),
         None => addresses.machine_at(observed.client, observed.at).unwrap_or_default(),
     };
     let step = step_of(&observed.endpoint, labels, observed.status);
@@ -497,6 +500,8 @@ mod tests {
         let (script, _) =
             attribute(&index, &mut addresses, &observed("/ipxe", "mac=52-54-00-00-00-07", [10, 0, 0, 5], t0));
         assert_eq!((script.mac.as_str(), script.duration_us), ("52:54:00:00:00:07", 1500));
+        let (next_boot, _) = attribute(&index, &mut addresses, &observed("/boot.ipxe", "", [10, 0, 0, 5], t0));
+        assert_eq!(next_boot.mac, "", "the next boot from there may be another machine's: /ipxe will tell");
         let (kernel, _) = attribute(&index, &mut addresses, &observed("/assets/vmlinuz", "", [10, 0, 0, 5], t0));
         assert_eq!(kernel.mac, "52:54:00:00:00:07");
         let (other, _) = attribute(&index, &mut addresses, &observed("/assets/vmlinuz", "", [10, 0, 0, 6], t0));

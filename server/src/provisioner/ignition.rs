@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// A config that is not valid Ignition, with the field it is about (`storage.files[0].path`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -352,6 +353,38 @@ pub fn upgrade(mut value: Value) -> Result<Config, IgnitionError> {
     Ok(Config(value))
 }
 
+/// The served config in the spec the fetching Ignition reads. Ignition names the one spec it
+/// reads in its `Accept` header (2.14, still Debian's, sends
+/// `application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1`). A client that does not
+/// read 3.4.0 but reads 3.3.0 gets the config as 3.3.0 when it uses nothing 3.4.0 added
+/// (LUKS `discard` and `openOptions`); anyone else gets it as it is. Matchbox always sends
+/// 3.4.0, which such a client refuses ("unsupported config version").
+pub fn for_client(config: &Arc<str>, accept: Option<&str>) -> Arc<str> {
+    let versions: Vec<&str> = accept
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            (parts.next()? == "application/vnd.coreos.ignition+json")
+                .then(|| parts.find_map(|p| p.strip_prefix("version=")))
+                .flatten()
+        })
+        .collect();
+    if versions.is_empty() || versions.contains(&SERVED_VERSION) || !versions.contains(&"3.3.0") {
+        return config.clone();
+    }
+    let uses_3_4 = serde_json::from_str::<Value>(config).ok().is_none_or(|value| {
+        value.pointer("/storage/luks").and_then(Value::as_array).into_iter().flatten().any(|luks| {
+            luks.get("discard").is_some_and(|d| !d.is_null())
+                || luks.get("openOptions").and_then(Value::as_array).is_some_and(|o| !o.is_empty())
+        })
+    });
+    if uses_3_4 {
+        return config.clone();
+    }
+    Arc::from(config.replacen(r#""version":"3.4.0""#, r#""version":"3.3.0""#, 1))
+}
+
 /// Raw Ignition text (`.ign`), upgraded to 3.4.0.
 pub fn upgrade_raw(text: &str) -> Result<Config, IgnitionError> {
     let value: Value = serde_json::from_str(text).map_err(|e| IgnitionError {
@@ -518,6 +551,28 @@ mod tests {
             let err = upgrade_raw(raw).unwrap_err();
             assert!(err.message.contains(message), "{raw}: {err}");
         }
+    }
+
+    #[test]
+    fn an_ignition_that_reads_only_3_3_gets_3_3_when_nothing_needs_3_4() {
+        let config: Arc<str> = Arc::from(
+            upgrade_raw(r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/a"}]}}"#).unwrap().to_string(),
+        );
+        let debian = "application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1";
+        let served = for_client(&config, Some(debian));
+        assert!(served.starts_with(r#"{"ignition":{"config":{"replace":{"verification":{}}},"proxy":{},"security":{"tls":{}},"timeouts":{},"version":"3.3.0"}"#), "{served}");
+        assert_eq!(served.replacen("3.3.0", "3.4.0", 1), *config, "only the version differs");
+        for accept in [
+            None,
+            Some("*/*"),
+            Some("application/vnd.coreos.ignition+json;version=3.4.0, */*;q=0.1"),
+            Some("application/vnd.coreos.ignition+json;version=3.2.0"),
+        ] {
+            assert_eq!(for_client(&config, accept), config, "{accept:?}");
+        }
+        let luks = r#"{"ignition":{"version":"3.4.0"},"storage":{"luks":[{"name":"root","device":"/dev/sda","discard":true}]}}"#;
+        let luks: Arc<str> = Arc::from(upgrade_raw(luks).unwrap().to_string());
+        assert_eq!(for_client(&luks, Some(debian)), luks, "3.3.0 cannot say discard: sent as it is");
     }
 
     #[test]

@@ -122,10 +122,10 @@ pub async fn write(
             continue;
         }
         if labelled_mac && matches!(e.endpoint.as_str(), "/ipxe" | "/grub") {
-            // The /boot.ipxe that led here carried no labels: it was this machine's.
+            // The last /boot.ipxe from this address, which carried no labels, led here.
             sqlx::query(
-                "UPDATE boot_events SET mac = $1 WHERE mac = '' AND client = $2 AND at >= $3
-                     AND endpoint IN ('/boot.ipxe', '/boot.ipxe.0')",
+                "UPDATE boot_events SET mac = $1 WHERE id = (SELECT MAX(id) FROM boot_events
+                     WHERE mac = '' AND client = $2 AND at >= $3 AND endpoint IN ('/boot.ipxe', '/boot.ipxe.0'))",
             )
             .bind(&e.mac)
             .bind(&e.client)
