@@ -10,7 +10,11 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose
 use support::TestApp;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-on_both_backends!(terraform_s_calls_work_and_are_audited_under_the_certificate_s_name, only_clients_of_the_ca_get_in);
+on_both_backends!(
+    terraform_s_calls_work_and_are_audited_under_the_certificate_s_name,
+    only_clients_of_the_ca_get_in,
+    an_independent_grpcio_client_does_what_terraform_does,
+);
 
 struct Pki {
     ca_pem: String,
@@ -225,4 +229,75 @@ async fn only_clients_of_the_ca_get_in(app: TestApp) {
     let ch = channel(addr, &pki.ca_pem, Some(pki.issue("terraform", false))).await.unwrap();
     let err = call::<_, pb::Empty>(&ch, "/rpcpb.Groups/GroupPatch", pb::Empty {}).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented);
+}
+
+/// The Python interpreter of the venv `.ci/setup` makes, with grpcio and grpcio-tools.
+fn grpcio_python() -> Option<std::path::PathBuf> {
+    let venv = std::env::var_os("PANGEA_PY_VENV").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/pangea-venv")
+    });
+    let python = venv.join("bin/python");
+    if python.is_file() {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("PANGEA_GRPCIO_REQUIRED").as_deref() != Ok("1"),
+        "PANGEA_GRPCIO_REQUIRED=1 but there is no venv at {}: run .ci/setup",
+        venv.display()
+    );
+    println!("SKIPPED: no grpcio venv at {} (run .ci/setup)", venv.display());
+    None
+}
+
+/// Python's grpcio, with stubs generated from Matchbox's .proto files, calls as
+/// terraform-provider-matchbox does; without a certificate, or with another CA's, it is refused.
+async fn an_independent_grpcio_client_does_what_terraform_does(app: TestApp) {
+    let Some(python) = grpcio_python() else { return };
+    let pki = Pki::new("matchbox-ca");
+    let (addr, dir) = rpc_listener(&app, &pki).await;
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let ca = write("ca-for-client.pem", &pki.ca_pem);
+    let (cert, key) = pki.issue("terraform", false);
+    let (cert, key) = (write("client.pem", &cert), write("client.key", &key));
+    let (rogue_cert, rogue_key) = Pki::new("rogue-ca").issue("terraform", false);
+    let (rogue_cert, rogue_key) = (write("rogue.pem", &rogue_cert), write("rogue.key", &rogue_key));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end/grpc/terraform_client.py");
+    let endpoint = addr.to_string();
+    let run = |args: Vec<String>| {
+        let (python, script) = (python.clone(), script.clone());
+        async move {
+            tokio::task::spawn_blocking(move || std::process::Command::new(python).arg(script).args(args).output())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let base = |scenario: &str| -> Vec<String> {
+        ["--scenario", scenario, "--endpoint", &endpoint, "--server-name", "localhost", "--ca-file", &ca]
+            .map(str::to_string)
+            .to_vec()
+    };
+    let mut terraform = base("terraform");
+    terraform.extend(["--cert-file", &cert, "--key-file", &key, "--prefix", "tf"].map(str::to_string));
+    let out = run(terraform).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("no JSON from the client: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "{report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report["group_get"]["id"], "tf-node1", "{report:#}");
+    assert_eq!(report["select_profile"]["id"], "tf-worker", "{report:#}");
+    assert_eq!(report["group_get_after_destroy"]["code"], "NOT_FOUND", "{report:#}");
+    assert!(report["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{report:#}");
+    let audit = app.get_json("/api/v1/audit?actor=cert:terraform&action=provisioning.group.put").await;
+    assert_eq!(audit["items"][0]["auth_method"], "mtls", "{audit:#}");
+
+    let out = run(base("expect-refused")).await;
+    assert!(out.status.success(), "a client without a certificate got in: {}", String::from_utf8_lossy(&out.stdout));
+    let mut rogue = base("expect-refused");
+    rogue.extend(["--cert-file", &rogue_cert, "--key-file", &rogue_key].map(str::to_string));
+    let out = run(rogue).await;
+    assert!(out.status.success(), "another CA's client got in: {}", String::from_utf8_lossy(&out.stdout));
 }

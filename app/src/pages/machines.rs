@@ -1,5 +1,6 @@
 //! `/machines/...`: the inventory of bare-metal machines.
 
+pub mod boots;
 pub mod form;
 pub mod import;
 pub mod list;

@@ -95,6 +95,7 @@ pub fn EditMachine() -> impl IntoView {
                                 </A></p>
                                 <crate::pages::provisioning::MachineBootProfile mac=m.mac.clone()
                                     cluster=m.cluster.clone().unwrap_or_default() role=m.role.as_str().to_string() />
+                                <super::boots::BootTimeline mac=m.mac.clone() />
                                 {if may_change {
                                     view! { <MachineForm machine=Some(m.clone()) /> <DeleteMachine machine=m /> }.into_any()
                                 } else {

@@ -79,13 +79,22 @@ pub fn MachineList() -> impl IntoView {
                             })
                         })}
                     </Suspense>
+                    <A href="/machines/discovered" attr:class="button">"Discovered"</A>
                     <a class="button" href=export_href download="machines.csv" rel="external">"Export CSV"</a>
                 </div>
             </div>
+            <super::boots::BootActivityChart />
             <Form method="GET" action="/machines" attr:class="search" attr:role="search">
                 <label for="machine-search">"Search"</label>
                 <input id="machine-search" type="search" name="q" placeholder="MAC, host name, label or key=value"
                     prop:value=move || query.get().search.unwrap_or_default() />
+                <label for="machine-state">"Boot state"</label>
+                <select id="machine-state" name="state">
+                    <option value="" selected=move || query.get().state.is_none()>"any"</option>
+                    {BootState::ALL.into_iter().map(|s| view! {
+                        <option value=s.as_str() selected=move || query.get().state == Some(s)>{s.label()}</option>
+                    }).collect_view()}
+                </select>
                 {move || {
                     let q = query.get();
                     (q.sort != SortKey::Mac).then(|| view! { <input type="hidden" name="sort" value=q.sort.as_str() /> })
@@ -98,7 +107,7 @@ pub fn MachineList() -> impl IntoView {
                     match page.await {
                         Ok(result) => view! {
                             {can_change.then(|| view! { <BulkActions selected page /> })}
-                            <MachineTable machines=result.items.clone() query selected can_change />
+                            <MachineTable machines=result.items.clone() states=result.states.clone() query selected can_change />
                             <Pager query next=result.next.clone() />
                         }.into_any(),
                         Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
@@ -143,15 +152,17 @@ fn SortHeader(key: SortKey, label: &'static str, query: Memo<MachineQuery>) -> i
 #[component]
 fn MachineTable(
     machines: Vec<Machine>,
+    states: std::collections::BTreeMap<String, crate::provisioning::boots::BootStatus>,
     query: Memo<MachineQuery>,
     selected: RwSignal<BTreeSet<i64>>,
     can_change: bool,
 ) -> impl IntoView {
     if machines.is_empty() {
-        let searching = query.get_untracked().search.is_some();
+        let q = query.get_untracked();
+        let searching = q.search.is_some() || q.state.is_some();
         return view! {
             <div class="empty">
-                {if searching { "No machine matches this search." } else { "No machines yet. Add one, or import a list." }}
+                {if searching { "No machine matches this search or state." } else { "No machines yet. Add one, or import a list." }}
             </div>
         }
         .into_any();
@@ -185,6 +196,7 @@ fn MachineTable(
                         <SortHeader key=SortKey::Hostname label="Host name" query />
                         <SortHeader key=SortKey::Role label="Role" query />
                         <SortHeader key=SortKey::Cluster label="Cluster" query />
+                        <th scope="col">"Boot state"</th>
                         <th scope="col">"Labels"</th>
                         <SortHeader key=SortKey::UpdatedAt label="Updated" query />
                     </tr>
@@ -192,6 +204,12 @@ fn MachineTable(
                 <tbody>
                     {machines.into_iter().map(|m| {
                         let id = m.id;
+                        let status = states.get(&m.mac);
+                        let state = status.map_or(BootState::NeverSeen, |s| s.state);
+                        let title = status.and_then(|s| s.reason.clone()).unwrap_or_default();
+                        let state_cell = view! {
+                            <td><span class="badge" class:failed=state == BootState::Failed title=title>{state.label()}</span></td>
+                        };
                         let checked = move || selected.with(|s| s.contains(&id));
                         let toggle = move |ev: leptos::ev::Event| {
                             let on = event_target_checked(&ev);
@@ -208,6 +226,7 @@ fn MachineTable(
                                 <td>{m.hostname.clone().unwrap_or_default()}</td>
                                 <td><span class="badge" class:controller=m.role == crate::machines::fields::Role::Controller>{m.role.as_str()}</span></td>
                                 <td>{m.cluster.clone().unwrap_or_default()}</td>
+                                {state_cell}
                                 <td class="labels">
                                     {m.labels.iter().map(|(k, v)| view! { <span class="chip">{format!("{k}={v}")}</span> }).collect_view()}
                                 </td>
