@@ -78,7 +78,12 @@ async fn run(name: &str, url: SecretString) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let boot = listener.local_addr().expect("address");
     let router = pangea::http::boot_router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    // Boot events on, as `pangea serve` runs: every request is queued and written in batches.
+    state.provisioner.record_boots(&state.background);
+    tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).await.expect("serve")
+    });
     let cli = Principal::cli();
     let mut loaded = 0;
     for groups in SIZES {
@@ -129,6 +134,14 @@ async fn run(name: &str, url: SecretString) {
                 println!("{name}: WARNING: some answers were not 200: {report}");
             }
         }
+        let written: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM boot_events")
+            .fetch_one(state.db.pool())
+            .await
+            .expect("count boot events");
+        println!(
+            "{name}: boot events so far: {written} kept (bounded per machine), {} not recorded (queue full, or unknown MACs beyond the discovered limit)",
+            state.provisioner.boots.dropped()
+        );
     }
 }
 
