@@ -14,6 +14,7 @@ on_both_backends!(
     terraform_s_calls_work_and_are_audited_under_the_certificate_s_name,
     only_clients_of_the_ca_get_in,
     an_independent_grpcio_client_does_what_terraform_does,
+    tls_is_as_matchbox_sets_it_and_the_certificate_rotates_without_a_restart,
 );
 
 struct Pki {
@@ -225,6 +226,17 @@ async fn only_clients_of_the_ca_get_in(app: TestApp) {
         Err(_) => true,
     };
     assert!(refused, "a client of another CA was answered");
+    // A certificate's name can be bound to a role like any user: a viewer reads, and changes nothing.
+    app.state
+        .access
+        .bind(&app::access::Principal::cli(), "user", "cert:reader", app::access::ConsoleRole::Viewer)
+        .await
+        .unwrap();
+    let reader = channel(addr, &pki.ca_pem, Some(pki.issue("reader", false))).await.unwrap();
+    call::<_, pb::GroupListResponse>(&reader, "/rpcpb.Groups/GroupList", pb::Empty {}).await.unwrap();
+    let put = pb::ProfilePutRequest { profile: Some(pb::Profile { id: "p".into(), ..Default::default() }) };
+    let err = call::<_, pb::Empty>(&reader, "/rpcpb.Profiles/ProfilePut", put).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
     // A method Matchbox does not have.
     let ch = channel(addr, &pki.ca_pem, Some(pki.issue("terraform", false))).await.unwrap();
     let err = call::<_, pb::Empty>(&ch, "/rpcpb.Groups/GroupPatch", pb::Empty {}).await.unwrap_err();
@@ -300,4 +312,63 @@ async fn an_independent_grpcio_client_does_what_terraform_does(app: TestApp) {
     rogue.extend(["--cert-file", &rogue_cert, "--key-file", &rogue_key].map(str::to_string));
     let out = run(rogue).await;
     assert!(out.status.success(), "another CA's client got in: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A TLS handshake with only these suites and versions; the server certificate's common name.
+async fn handshake(
+    addr: std::net::SocketAddr,
+    pki: &Pki,
+    client: &(String, String),
+    suites: Vec<rustls::SupportedCipherSuite>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<String, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let provider = rustls::crypto::CryptoProvider { cipher_suites: suites, ..rustls::crypto::ring::default_provider() };
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap()).unwrap();
+    let chain = vec![CertificateDer::from_pem_slice(client.0.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(client.1.as_bytes()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_protocol_versions(versions)
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.map_err(|e| e.to_string())?;
+    let cert = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).unwrap();
+    Ok(parsed.subject().iter_common_name().next().unwrap().as_str().unwrap().to_string())
+}
+
+/// TLS 1.2+ with ECDHE and AES-GCM only, as Matchbox; the server's certificate files are read
+/// again when they change.
+async fn tls_is_as_matchbox_sets_it_and_the_certificate_rotates_without_a_restart(app: TestApp) {
+    use rustls::crypto::ring::cipher_suite::*;
+    use rustls::version::{TLS12, TLS13};
+    let pki = Pki::new("matchbox-ca");
+    let (addr, dir) = rpc_listener(&app, &pki).await;
+    let client = pki.issue("terraform", false);
+    let tls13 = vec![TLS13_AES_128_GCM_SHA256];
+    assert_eq!(handshake(addr, &pki, &client, tls13, &[&TLS13]).await.unwrap(), "pangea");
+    for suite in [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384] {
+        assert!(handshake(addr, &pki, &client, vec![suite], &[&TLS12]).await.is_ok(), "{suite:?}");
+    }
+    for (suite, version) in
+        [(TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, &TLS12), (TLS13_CHACHA20_POLY1305_SHA256, &TLS13)]
+    {
+        let refused = handshake(addr, &pki, &client, vec![suite], &[version]).await;
+        assert!(refused.is_err(), "{suite:?} was accepted: Matchbox allows AES-GCM only");
+    }
+    // Rotation: new files in place, and the next handshake gets the new certificate.
+    let (cert, key) = pki.issue("pangea-rotated", true);
+    std::fs::write(dir.path().join("server.key"), key).unwrap();
+    std::fs::write(dir.path().join("server.pem"), cert).unwrap();
+    let rotated = handshake(addr, &pki, &client, vec![TLS13_AES_256_GCM_SHA384], &[&TLS13]).await.unwrap();
+    assert_eq!(rotated, "pangea-rotated");
+    // Calls still work over the rotated certificate.
+    let ch = channel(addr, &pki.ca_pem, Some(client)).await.unwrap();
+    call::<_, pb::GroupListResponse>(&ch, "/rpcpb.Groups/GroupList", pb::Empty {}).await.unwrap();
 }

@@ -7,6 +7,8 @@
 // Methods answer tonic's `Status`, as tonic's generated services do; it is large by design.
 #![allow(clippy::result_large_err)]
 
+pub mod tls;
+
 use super::Provisioner;
 use app::access::{ConsoleRole, Identity, Principal};
 use app::error::AppError;
@@ -180,6 +182,21 @@ fn profile_from_pb(p: pb::Profile) -> Profile {
     }
 }
 
+impl Provisioner {
+    /// The role of a gRPC client, by its actor name (`cert:<CN>`): the role bound to that name
+    /// as a user (`pangea access bind cert:terraform --user --role viewer`), else operator, as
+    /// Matchbox lets every client of its CA change everything.
+    pub async fn certificate_role(&self, actor: &str) -> Result<Option<ConsoleRole>, String> {
+        let bound: Option<String> =
+            sqlx::query_scalar("SELECT role FROM role_bindings WHERE subject_kind = 'user' AND subject = $1")
+                .bind(actor)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(|e| format!("cannot read the role bindings: {e}"))?;
+        Ok(Some(bound.and_then(|r| ConsoleRole::parse(&r).ok()).unwrap_or(ConsoleRole::Operator)))
+    }
+}
+
 /// The caller: the subject of the client certificate the TLS handshake verified.
 fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
     let certificates =
@@ -193,7 +210,7 @@ fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
         .unwrap_or_else(|| "unnamed client".into());
     Ok(Principal {
         identity: Identity::Certificate { subject },
-        role: Some(ConsoleRole::Operator),
+        role: None,
         ip: request.remote_addr().map(|a| a.ip()),
         user_agent: request.metadata().get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_string),
     })
@@ -221,7 +238,8 @@ where
         fn call(&mut self, request: Request<Req>) -> Self::Future {
             let (provisioner, call) = (self.0.clone(), self.1.clone());
             Box::pin(async move {
-                let who = caller(&request)?;
+                let mut who = caller(&request)?;
+                who.role = provisioner.certificate_role(&who.actor()).await.map_err(Status::internal)?;
                 call(provisioner, who, request.into_inner()).await.map(tonic::Response::new)
             })
         }
@@ -373,19 +391,14 @@ pub async fn serve(
     tls: &GrpcTls,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
-    let config = tonic::transport::ServerTlsConfig::new()
-        .identity(tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
-        .client_ca_root(tonic::transport::Certificate::from_pem(read(&tls.client_ca)?));
+    let config = tls::server_config(tls)?;
     tonic::transport::Server::builder()
-        .tls_config(config)
-        .map_err(|e| format!("the gRPC TLS settings are not usable: {e}"))?
         .add_service(GroupsRpc(provisioner.clone()))
         .add_service(ProfilesRpc(provisioner.clone()))
         .add_service(IgnitionRpc(provisioner.clone()))
         .add_service(GenericRpc(provisioner.clone()))
         .add_service(SelectRpc(provisioner))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(tls::incoming(listener, config), shutdown)
         .await
         .map_err(|e| format!("the gRPC listener failed: {e}"))
 }

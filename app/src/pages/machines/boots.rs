@@ -99,7 +99,8 @@ fn TimelineView(timeline: Timeline) -> impl IntoView {
             view! { <p class="empty">"No boot events."</p> }.into_any()
         } else {
             view! {
-                <div class="table-wrap">
+                // Focusable, so keyboard users can scroll a wide table.
+                <div class="table-wrap" tabindex="0" role="region" aria-label="Boot events">
                     <table class="boot-events">
                         <thead><tr>
                             <th scope="col">"Time"</th><th scope="col">"Step"</th><th scope="col">"Request"</th>

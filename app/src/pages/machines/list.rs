@@ -162,7 +162,7 @@ fn MachineTable(
         let searching = q.search.is_some() || q.state.is_some();
         return view! {
             <div class="empty">
-                {if searching { "No machine matches this search or state." } else { "No machines yet. Add one, or import a list." }}
+                {if searching { "No machine matches this search." } else { "No machines yet. Add one, or import a list." }}
             </div>
         }
         .into_any();

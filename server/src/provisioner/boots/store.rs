@@ -283,15 +283,10 @@ pub async fn served(db: &Database, sha256: &str) -> Result<Option<String>, Error
 
 type DiscoveredRow = (String, String, String, String, String, String, String, i64);
 
-pub async fn discovered(db: &Database) -> Result<Vec<Discovered>, Error> {
-    Ok(sqlx::query_as::<_, DiscoveredRow>(
-        "SELECT mac, uuid, serial, hostname, arch, first_seen, last_seen, requests FROM discovered_machines
-         ORDER BY last_seen DESC, mac",
-    )
-    .fetch_all(db.pool())
-    .await?
-    .into_iter()
-    .map(|(mac, uuid, serial, hostname, arch, first_seen, last_seen, requests)| Discovered {
+fn discovered_from_row(
+    (mac, uuid, serial, hostname, arch, first_seen, last_seen, requests): DiscoveredRow,
+) -> Discovered {
+    Discovered {
         mac,
         uuid: none_if_empty(uuid),
         serial: none_if_empty(serial),
@@ -300,7 +295,18 @@ pub async fn discovered(db: &Database) -> Result<Vec<Discovered>, Error> {
         first_seen,
         last_seen,
         requests,
-    })
+    }
+}
+
+pub async fn discovered(db: &Database) -> Result<Vec<Discovered>, Error> {
+    Ok(sqlx::query_as::<_, DiscoveredRow>(
+        "SELECT mac, uuid, serial, hostname, arch, first_seen, last_seen, requests FROM discovered_machines
+         ORDER BY last_seen DESC, mac",
+    )
+    .fetch_all(db.pool())
+    .await?
+    .into_iter()
+    .map(discovered_from_row)
     .collect())
 }
 
@@ -311,16 +317,7 @@ pub async fn discovered_one(conn: &mut AnyConnection, mac: &str) -> Result<Optio
     .bind(mac)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|(mac, uuid, serial, hostname, arch, first_seen, last_seen, requests)| Discovered {
-        mac,
-        uuid: none_if_empty(uuid),
-        serial: none_if_empty(serial),
-        hostname: none_if_empty(hostname),
-        arch: none_if_empty(arch),
-        first_seen,
-        last_seen,
-        requests,
-    }))
+    Ok(row.map(discovered_from_row))
 }
 
 pub async fn forget_discovered(conn: &mut AnyConnection, mac: &str) -> Result<(), Error> {
