@@ -61,6 +61,18 @@ pub enum ProvisionerCommand {
         storage: StorageArgs,
         dir: PathBuf,
     },
+    /// Make a CA, a server certificate and a client certificate for the gRPC API (ca.crt,
+    /// ca.key, server.crt, server.key, client.crt, client.key, as Matchbox's cert-gen).
+    Certs {
+        /// The folder to write them into; existing files are never replaced.
+        dir: PathBuf,
+        /// A DNS name or IP address clients reach the gRPC API at (repeat for more).
+        #[arg(long = "server-name", required = true)]
+        server_names: Vec<String>,
+        /// The client certificate's common name: the actor in the audit log (`cert:NAME`).
+        #[arg(long, default_value = "terraform")]
+        client_name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

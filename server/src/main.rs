@@ -239,6 +239,20 @@ async fn provisioner(command: ProvisionerCommand) -> Result<(), String> {
             }
             Ok(())
         }
+        ProvisionerCommand::Certs { dir, server_names, client_name } => {
+            let written = pangea::provisioner::grpc::certs::generate(&dir, &server_names, &client_name)?;
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            println!(
+                "serve with: pangea serve --rpc-listen 0.0.0.0:8081 --rpc-cert-file {0}/server.crt --rpc-key-file {0}/server.key --rpc-ca-file {0}/ca.crt",
+                dir.display()
+            );
+            println!(
+                "give client.crt, client.key and ca.crt to Terraform; keep ca.key offline to make more client certificates"
+            );
+            Ok(())
+        }
         ProvisionerCommand::Export { storage, dir } => {
             let provisioner =
                 Provisioner::open(open(&storage).await?, std::path::PathBuf::new()).await.map_err(|e| e.to_string())?;

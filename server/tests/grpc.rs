@@ -15,6 +15,7 @@ on_both_backends!(
     only_clients_of_the_ca_get_in,
     an_independent_grpcio_client_does_what_terraform_does,
     tls_is_as_matchbox_sets_it_and_the_certificate_rotates_without_a_restart,
+    the_command_line_makes_certificates_that_work_for_server_and_client,
 );
 
 struct Pki {
@@ -371,4 +372,34 @@ async fn tls_is_as_matchbox_sets_it_and_the_certificate_rotates_without_a_restar
     // Calls still work over the rotated certificate.
     let ch = channel(addr, &pki.ca_pem, Some(client)).await.unwrap();
     call::<_, pb::GroupListResponse>(&ch, "/rpcpb.Groups/GroupList", pb::Empty {}).await.unwrap();
+}
+
+/// `pangea provisioner certs` makes what a quick start needs, as Matchbox's cert-gen does.
+async fn the_command_line_makes_certificates_that_work_for_server_and_client(app: TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let tls_dir = dir.path().join("tls");
+    let tls = tls_dir.to_str().unwrap();
+    let cli = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_pangea")).args(args).output().unwrap();
+    let out = cli(&["provisioner", "certs", tls, "--server-name", "localhost", "--server-name", "127.0.0.1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = cli(&["provisioner", "certs", tls, "--server-name", "localhost"]);
+    assert!(!again.status.success(), "a second run must not replace the CA");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let read = |name: &str| std::fs::read_to_string(tls_dir.join(name)).unwrap();
+    let files = GrpcTls {
+        cert: tls_dir.join("server.crt"),
+        key: tls_dir.join("server.key"),
+        client_ca: tls_dir.join("ca.crt"),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let provisioner = app.state.provisioner.clone();
+    tokio::spawn(async move {
+        pangea::provisioner::grpc::serve(provisioner, listener, &files, std::future::pending()).await.unwrap()
+    });
+    let ch = channel(addr, &read("ca.crt"), Some((read("client.crt"), read("client.key")))).await.unwrap();
+    let put = pb::ProfilePutRequest { profile: Some(pb::Profile { id: "quick-start".into(), ..Default::default() }) };
+    call::<_, pb::Empty>(&ch, "/rpcpb.Profiles/ProfilePut", put).await.unwrap();
+    let audit = app.get_json("/api/v1/audit?actor=cert:terraform").await;
+    assert_eq!(audit["items"][0]["action"], "provisioning.profile.put", "{audit:#}");
 }

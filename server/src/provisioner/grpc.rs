@@ -7,6 +7,7 @@
 // Methods answer tonic's `Status`, as tonic's generated services do; it is large by design.
 #![allow(clippy::result_large_err)]
 
+pub mod certs;
 pub mod tls;
 
 use super::Provisioner;
