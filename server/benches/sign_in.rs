@@ -52,6 +52,7 @@ async fn main() {
         data_dir: dir.path().into(),
         assets_dir: dir.path().join("assets"),
         grpc: None,
+        boot_retention: Default::default(),
         database_url: SecretString::from(format!("sqlite://{}/bench.db?mode=rwc", dir.path().display())),
         log_format: LogFormat::Human,
         site_root: dir.path().join("site"),

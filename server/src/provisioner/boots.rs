@@ -217,7 +217,7 @@ pub fn attribute(
         bytes: observed.bytes,
         duration_us: u64::try_from(observed.duration.as_micros()).unwrap_or(u64::MAX),
         client: observed.client.map(|c| c.to_string()).unwrap_or_default(),
-        sha256: served.as_deref().map(|body| super::sha256(body)).unwrap_or_default(),
+        sha256: served.as_deref().map(super::sha256).unwrap_or_default(),
         reason,
         step,
     };
