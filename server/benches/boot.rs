@@ -53,7 +53,8 @@ fn mac(i: u32) -> String {
 fn wrk_script(path: &str, groups: u32) -> String {
     format!(
         "math.randomseed(7)\nrequest = function()\n  local i = math.random(0, {last})\n  \
-         local mac = string.format('52:54:%02x:%02x:%02x:%02x', (i >> 24) & 255, (i >> 16) & 255, (i >> 8) & 255, i & 255)\n  \
+         local mac = string.format('52:54:%02x:%02x:%02x:%02x', math.floor(i / 16777216) % 256, \
+         math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)\n  \
          return wrk.format('GET', '{path}?mac=' .. mac)\nend\n",
         last = groups - 1
     )
@@ -124,6 +125,9 @@ async fn run(name: &str, url: SecretString) {
             .expect("join")
             .expect("wrk (Debian package wrk) must be installed");
             let report = String::from_utf8_lossy(&out.stdout);
+            // A script wrk cannot run makes it fetch the bare URL (`/`) instead: figures of nothing.
+            let complaints = String::from_utf8_lossy(&out.stderr);
+            assert!(complaints.trim().is_empty(), "wrk could not run the request script: {complaints}");
             match parse_wrk(&report) {
                 Some((rps, p50, p99)) => {
                     println!("{name}: {groups:>6} groups {path:<9} {rps:>9.0} req/s   p50 {p50:>8}   p99 {p99:>8}")

@@ -97,6 +97,8 @@ pub struct Boots {
     updates: broadcast::Sender<String>,
     dropped: AtomicU64,
     pub retention: Retention,
+    /// Digests of configs written lately: each is written once.
+    stored: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The state a request moves its machine to: `Pxe` for `/boot.ipxe`, `Script` for a script,
@@ -234,6 +236,7 @@ impl Boots {
             updates: broadcast::channel(1024).0,
             dropped: AtomicU64::new(0),
             retention,
+            stored: Default::default(),
         }
     }
 
@@ -256,7 +259,7 @@ impl Boots {
     /// Writes one batch in one transaction, then tells live pages.
     async fn write(&self, index: &super::index::BootIndex, addresses: &mut Addresses, batch: Vec<Observed>) {
         let events: Vec<_> = batch.iter().map(|o| attribute(index, addresses, o)).collect();
-        match store::write(&self.db, index, &self.retention, events).await {
+        match store::write(&self.db, index, &self.retention, &self.stored, events).await {
             Ok(written) => {
                 self.dropped.fetch_add(written.refused, Ordering::Relaxed);
                 for mac in written.machines {
@@ -273,7 +276,12 @@ impl Boots {
     /// Forgets events and discovered machines older than the retention allows.
     pub async fn prune(&self) -> Result<u64, Error> {
         let cutoff = OffsetDateTime::now_utc() - self.retention.max_age;
-        store::prune(&self.db, &crate::db::timestamp(cutoff)).await
+        let pruned = store::prune(&self.db, &crate::db::timestamp(cutoff)).await;
+        // Configs may have been forgotten: write each again when next served.
+        if let Ok(mut stored) = self.stored.lock() {
+            stored.clear();
+        }
+        pruned
     }
 }
 

@@ -22,21 +22,32 @@ fn none_if_empty(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// Records a MAC that is not in the inventory, if it is listed already or there is room.
-async fn discover(conn: &mut AnyConnection, e: &Attributed, limit: u32) -> Result<bool, Error> {
-    let label = |k: &str| e.labels.get(k).cloned().unwrap_or_default();
+/// What one batch saw of a MAC that is not in the inventory.
+struct Sighting<'a> {
+    first: &'a str,
+    last: &'a str,
+    requests: i64,
+    /// The last non-empty value of each label the list keeps.
+    labels: BTreeMap<&'static str, &'a str>,
+}
+
+/// Lists a MAC that is not in the inventory (or counts its requests if it is listed); false when
+/// the list is full.
+async fn discover(conn: &mut AnyConnection, mac: &str, seen: &Sighting<'_>, limit: u32) -> Result<bool, Error> {
+    let label = |k: &str| seen.labels.get(k).copied().unwrap_or_default();
     let updated = sqlx::query(
-        "UPDATE discovered_machines SET last_seen = $2, requests = requests + 1,
+        "UPDATE discovered_machines SET last_seen = $2, requests = requests + $7,
              uuid = CASE WHEN $3 = '' THEN uuid ELSE $3 END, serial = CASE WHEN $4 = '' THEN serial ELSE $4 END,
              hostname = CASE WHEN $5 = '' THEN hostname ELSE $5 END, arch = CASE WHEN $6 = '' THEN arch ELSE $6 END
          WHERE mac = $1",
     )
-    .bind(&e.mac)
-    .bind(&e.at)
+    .bind(mac)
+    .bind(seen.last)
     .bind(label("uuid"))
     .bind(label("serial"))
     .bind(label("hostname"))
     .bind(label("arch"))
+    .bind(seen.requests)
     .execute(&mut *conn)
     .await?;
     if updated.rows_affected() > 0 {
@@ -48,112 +59,185 @@ async fn discover(conn: &mut AnyConnection, e: &Attributed, limit: u32) -> Resul
     }
     sqlx::query(
         "INSERT INTO discovered_machines (mac, uuid, serial, hostname, arch, first_seen, last_seen, requests)
-         VALUES ($1, $2, $3, $4, $5, $6, $6, 1)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(&e.mac)
+    .bind(mac)
     .bind(label("uuid"))
     .bind(label("serial"))
     .bind(label("hostname"))
     .bind(label("arch"))
-    .bind(&e.at)
+    .bind(seen.first)
+    .bind(seen.last)
+    .bind(seen.requests)
     .execute(&mut *conn)
     .await?;
     Ok(true)
 }
 
-/// Writes a batch of events in one transaction: discovered machines, served configs, the
-/// events, the states they lead to, and the per-machine bound.
+/// Events per multi-row INSERT (14 values each, well under SQLite's parameter limit).
+const INSERT_ROWS: usize = 64;
+
+async fn insert_events(conn: &mut AnyConnection, events: &[&Attributed]) -> Result<(), Error> {
+    for chunk in events.chunks(INSERT_ROWS) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| format!("({})", (1..=14).map(|c| format!("${}", r * 14 + c)).collect::<Vec<_>>().join(", ")))
+            .collect();
+        let sql = format!(
+            "INSERT INTO boot_events (at, mac, uuid, endpoint, labels, group_id, profile_id, status, bytes,
+                 duration_us, client, sha256, reason, step) VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for e in chunk {
+            query = query
+                .bind(e.at.as_str())
+                .bind(e.mac.as_str())
+                .bind(e.uuid.as_str())
+                .bind(e.endpoint.as_str())
+                .bind(serde_json::to_string(&e.labels)?)
+                .bind(e.group.as_str())
+                .bind(e.profile.as_str())
+                .bind(i64::from(e.status))
+                .bind(i64::try_from(e.bytes).unwrap_or(i64::MAX))
+                .bind(i64::try_from(e.duration_us).unwrap_or(i64::MAX))
+                .bind(e.client.as_str())
+                .bind(e.sha256.as_str())
+                .bind(e.reason.as_str())
+                .bind(e.step.map_or("", BootState::as_str));
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Writes a batch of events in one transaction, with a handful of statements per machine rather
+/// than per event: discovered machines, served configs (those not in `stored`, the digests
+/// written lately), the events, each machine's state after them, and the per-machine bound.
 pub async fn write(
     db: &Database,
     index: &BootIndex,
     retention: &Retention,
+    stored: &std::sync::Mutex<std::collections::HashSet<String>>,
     events: Vec<(Attributed, Option<Arc<str>>)>,
 ) -> Result<Written, Error> {
     let mut written = Written::default();
     let mut tx = db.pool().begin().await?;
-    let mut refused_macs = BTreeSet::new();
-    for (e, served) in events {
-        let labelled_mac = e.labels.contains_key("mac");
-        if !e.mac.is_empty() && !index.in_inventory(&e.mac) {
-            let listed = if labelled_mac && !refused_macs.contains(&e.mac) {
-                discover(&mut tx, &e, retention.discovered).await?
-            } else {
-                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM discovered_machines WHERE mac = $1")
-                    .bind(&e.mac)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    > 0
-            };
-            if !listed {
-                refused_macs.insert(e.mac.clone());
-                written.refused += 1;
-                continue;
-            }
-        }
-        if let Some(body) = served {
-            sqlx::query("INSERT INTO boot_configs (sha256, body) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
-                .bind(&e.sha256)
-                .bind(&*body)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "INSERT INTO boot_events (at, mac, uuid, endpoint, labels, group_id, profile_id, status, bytes,
-                 duration_us, client, sha256, reason, step)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(&e.at)
-        .bind(&e.mac)
-        .bind(&e.uuid)
-        .bind(&e.endpoint)
-        .bind(serde_json::to_string(&e.labels)?)
-        .bind(&e.group)
-        .bind(&e.profile)
-        .bind(i64::from(e.status))
-        .bind(i64::try_from(e.bytes).unwrap_or(i64::MAX))
-        .bind(i64::try_from(e.duration_us).unwrap_or(i64::MAX))
-        .bind(&e.client)
-        .bind(&e.sha256)
-        .bind(&e.reason)
-        .bind(e.step.map_or("", BootState::as_str))
-        .execute(&mut *tx)
-        .await?;
-        if e.mac.is_empty() {
+
+    // MACs outside the inventory are listed, up to the limit; beyond it they leave no trace.
+    let mut sightings: Vec<(&str, Sighting)> = Vec::new();
+    for (e, _) in &events {
+        if e.mac.is_empty() || index.in_inventory(&e.mac) {
             continue;
         }
-        if labelled_mac && matches!(e.endpoint.as_str(), "/ipxe" | "/grub") {
-            // The last /boot.ipxe from this address, which carried no labels, led here.
-            sqlx::query(
-                "UPDATE boot_events SET mac = $1 WHERE id = (SELECT MAX(id) FROM boot_events
-                     WHERE mac = '' AND client = $2 AND at >= $3 AND endpoint IN ('/boot.ipxe', '/boot.ipxe.0'))",
-            )
-            .bind(&e.mac)
-            .bind(&e.client)
-            .bind(before(&e.at, 120))
-            .execute(&mut *tx)
-            .await?;
+        let i = match sightings.iter().position(|(mac, _)| *mac == e.mac) {
+            Some(i) => i,
+            None => {
+                let seen = Sighting { first: &e.at, last: &e.at, requests: 0, labels: BTreeMap::new() };
+                sightings.push((&e.mac, seen));
+                sightings.len() - 1
+            }
+        };
+        let seen = &mut sightings[i].1;
+        seen.last = &e.at;
+        if e.labels.contains_key("mac") {
+            seen.requests += 1;
+            for key in ["uuid", "serial", "hostname", "arch"] {
+                if let Some(value) = e.labels.get(key).filter(|v| !v.is_empty()) {
+                    seen.labels.insert(key, value);
+                }
+            }
         }
-        if let Some(step) = e.step {
-            sqlx::query(
-                "INSERT INTO boot_states (mac, state, reason, since, last_seen) VALUES ($1, $2, $3, $4, $4)
-                 ON CONFLICT (mac) DO UPDATE SET state = excluded.state, reason = excluded.reason,
-                     since = CASE WHEN boot_states.state = excluded.state THEN boot_states.since ELSE excluded.since END,
-                     last_seen = excluded.last_seen",
-            )
-            .bind(&e.mac)
-            .bind(step.as_str())
-            .bind(&e.reason)
-            .bind(&e.at)
+    }
+    let mut refused = BTreeSet::new();
+    for (mac, seen) in &sightings {
+        let listed = if seen.requests > 0 {
+            discover(&mut tx, mac, seen, retention.discovered).await?
+        } else {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM discovered_machines WHERE mac = $1")
+                .bind(*mac)
+                .fetch_one(&mut *tx)
+                .await?
+                > 0
+        };
+        if !listed {
+            refused.insert(mac.to_string());
+        }
+    }
+    let kept: Vec<&(Attributed, Option<Arc<str>>)> = events.iter().filter(|(e, _)| !refused.contains(&e.mac)).collect();
+    written.refused = (events.len() - kept.len()) as u64;
+
+    // Each config once, unless written lately.
+    let mut configs: BTreeMap<&str, &str> = BTreeMap::new();
+    if let Ok(stored) = stored.lock() {
+        for (e, served) in &kept {
+            if let Some(body) = served.as_deref().filter(|_| !stored.contains(&e.sha256)) {
+                configs.insert(&e.sha256, body);
+            }
+        }
+    }
+    for (sha256, body) in &configs {
+        sqlx::query("INSERT INTO boot_configs (sha256, body) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
+            .bind(*sha256)
+            .bind(*body)
             .execute(&mut *tx)
             .await?;
-        } else {
-            sqlx::query("UPDATE boot_states SET last_seen = $2 WHERE mac = $1")
-                .bind(&e.mac)
-                .bind(&e.at)
+    }
+    insert_events(&mut tx, &kept.iter().map(|(e, _)| e).collect::<Vec<_>>()).await?;
+
+    // The /boot.ipxe (no labels) that led to a labelled script belongs to that machine.
+    for (e, _) in
+        kept.iter().filter(|(e, _)| e.labels.contains_key("mac") && matches!(e.endpoint.as_str(), "/ipxe" | "/grub"))
+    {
+        sqlx::query(
+            "UPDATE boot_events SET mac = $1 WHERE id = (SELECT MAX(id) FROM boot_events
+                 WHERE mac = '' AND client = $2 AND at >= $3 AND at <= $4 AND endpoint IN ('/boot.ipxe', '/boot.ipxe.0'))",
+        )
+        .bind(&e.mac)
+        .bind(&e.client)
+        .bind(before(&e.at, 120))
+        .bind(&e.at)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    // Each machine's state after the batch: its last step, since the first event of the run of
+    // that step the batch ends with (or since earlier, when the state did not change).
+    let mut by_mac: BTreeMap<&str, Vec<&Attributed>> = BTreeMap::new();
+    for (e, _) in &kept {
+        if !e.mac.is_empty() {
+            by_mac.entry(&e.mac).or_default().push(e);
+        }
+    }
+    for (mac, list) in &by_mac {
+        let last_seen = list.last().map_or("", |e| e.at.as_str());
+        let stepped: Vec<&&Attributed> = list.iter().filter(|e| e.step.is_some()).collect();
+        match stepped.last() {
+            Some(last) => {
+                let run_start =
+                    stepped.iter().rev().take_while(|e| e.step == last.step).last().map_or(&last.at, |e| &e.at);
+                sqlx::query(
+                    "INSERT INTO boot_states (mac, state, reason, since, last_seen) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (mac) DO UPDATE SET state = excluded.state, reason = excluded.reason,
+                         since = CASE WHEN boot_states.state = excluded.state THEN boot_states.since ELSE excluded.since END,
+                         last_seen = excluded.last_seen",
+                )
+                .bind(*mac)
+                .bind(last.step.map_or("", BootState::as_str))
+                .bind(&last.reason)
+                .bind(run_start)
+                .bind(last_seen)
                 .execute(&mut *tx)
                 .await?;
+            }
+            None => {
+                sqlx::query("UPDATE boot_states SET last_seen = $2 WHERE mac = $1")
+                    .bind(*mac)
+                    .bind(last_seen)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
-        written.machines.insert(e.mac);
+        written.machines.insert(mac.to_string());
     }
     for mac in written.machines.iter().map(String::as_str).chain([""]) {
         sqlx::query(
@@ -166,8 +250,17 @@ pub async fn write(
         .await?;
     }
     tx.commit().await?;
+    if let Ok(mut stored) = stored.lock() {
+        if stored.len() + configs.len() > STORED_DIGESTS {
+            stored.clear();
+        }
+        stored.extend(configs.keys().map(|k| k.to_string()));
+    }
     Ok(written)
 }
+
+/// How many digests of configs written lately are remembered (so each is written once).
+const STORED_DIGESTS: usize = 4096;
 
 /// `at` less `seconds`, in the stored form.
 fn before(at: &str, seconds: i64) -> String {
