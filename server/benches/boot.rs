@@ -3,7 +3,8 @@
 //! threads, 64 connections, 5 s) asks `/ipxe` and `/ignition` for random MACs of the set and
 //! prints requests per second and p50/p99 latency, on SQLite and PostgreSQL.
 //!
-//!     cargo bench -p server --bench boot                  # SQLite only
+//!     cargo bench -p server --bench boot                  # SQLite only, boot events on
+//!     PANGEA_BENCH_BOOT_EVENTS=off cargo bench -p server --bench boot   # events queued, never written
 //!     PANGEA_BENCH_POSTGRES_URL=postgres://app@127.0.0.1:PORT/postgres \
 //!         cargo bench -p server --bench boot              # both backends
 //!
@@ -80,7 +81,10 @@ async fn run(name: &str, url: SecretString) {
     let boot = listener.local_addr().expect("address");
     let router = pangea::http::boot_router(state.clone());
     // Boot events on, as `pangea serve` runs: every request is queued and written in batches.
-    state.provisioner.record_boots(&state.background);
+    // PANGEA_BENCH_BOOT_EVENTS=off leaves the writer off (requests are only queued), to compare.
+    if std::env::var("PANGEA_BENCH_BOOT_EVENTS").as_deref() != Ok("off") {
+        state.provisioner.record_boots(&state.background);
+    }
     tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, service).await.expect("serve")

@@ -403,7 +403,15 @@ impl Provisioner {
                         _ => break,
                     }
                 }
+                let full = batch.len() == BATCH;
+                let started = tokio::time::Instant::now();
                 me.boots.write(&me.index(), &mut addresses, batch).await;
+                if full {
+                    // A storm: rest as long as the write took, so the writer takes at most about
+                    // half a core from the boot listener; what does not fit in the queue is
+                    // dropped and counted.
+                    tokio::time::sleep(started.elapsed()).await;
+                }
             }
             let mut rest = Vec::new();
             while let Ok(next) = receiver.try_recv() {
