@@ -91,8 +91,7 @@ macro_rules! lazy_page {
 lazy_page!(MachineListPage, pages::machines::list::MachineList);
 lazy_page!(NewMachinePage, pages::machines::form::NewMachine);
 lazy_page!(ImportPage, pages::machines::import::ImportMachines);
-lazy_page!(EditMachinePage, pages::machines::form::EditMachine);
-lazy_page!(DiscoveredPage, pages::machines::boots::DiscoveredMachines);
+lazy_page!(MachineAreaPage, pages::machines::boots::MachineArea);
 lazy_page!(ProvisioningRoute, pages::provisioning::ProvisioningArea);
 lazy_page!(AccessRoute, pages::access::AccessPage);
 lazy_page!(AuditLogPage, pages::audit::AuditLog);
@@ -112,8 +111,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/machines") view={Lazy::<MachineListPage>::new()} />
                         <Route path=path!("/machines/new") view={Lazy::<NewMachinePage>::new()} />
                         <Route path=path!("/machines/import") view={Lazy::<ImportPage>::new()} />
-                        <Route path=path!("/machines/discovered") view={Lazy::<DiscoveredPage>::new()} />
-                        <Route path=path!("/machines/:id") view={Lazy::<EditMachinePage>::new()} />
+                        <Route path=path!("/machines/:id") view={Lazy::<MachineAreaPage>::new()} />
                         <Route path=path!("/provisioning") view={Lazy::<ProvisioningRoute>::new()} />
                         <Route path=path!("/provisioning/*rest") view={Lazy::<ProvisioningRoute>::new()} />
                         <Route path=path!("/access") view={Lazy::<AccessRoute>::new()} />

@@ -97,7 +97,6 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("GET", "/machines", Value::Null, Page(Viewer)),
         ("GET", "/machines/new", Value::Null, Page(Operator)),
         ("GET", "/machines/import", Value::Null, Page(Operator)),
-        ("GET", "/machines/discovered", Value::Null, Page(Viewer)),
         ("GET", "/machines/{id}", Value::Null, Page(Viewer)),
         ("GET", "/provisioning", Value::Null, Page(Viewer)),
         // Every provisioning page is one route; /provisioning/import and /provisioning/new/… need

@@ -337,6 +337,8 @@ async fn boot_history_and_discovery_are_bounded(backend: Backend) {
     let ignored = app.get_json("/api/v1/boot/timeline/02:00:00:00:00:05").await;
     assert!(ignored["events"].as_array().unwrap().is_empty(), "{ignored}");
     assert_eq!(app.state.provisioner.boots.dropped(), 4);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("pangea_boot_events_dropped_total 4"), "{metrics}");
 
     // Age: everything older than the retention goes (here: all, with a cutoff in the future).
     let pool = app.state.db.pool();

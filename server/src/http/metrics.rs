@@ -39,6 +39,7 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     pool_size: Gauge,
     pool_idle: Gauge,
+    boot_events_dropped: Counter,
 }
 
 impl Metrics {
@@ -62,10 +63,18 @@ impl Metrics {
         registry.register("db_pool_connections", "Open database connections", pool_size.clone());
         registry.register("db_pool_idle_connections", "Idle database connections", pool_idle.clone());
         registry.register("build_info", "Pangea's version and database backend", build);
-        Metrics { registry: Mutex::new(registry), requests, latency, pool_size, pool_idle }
+        let boot_events_dropped = Counter::default();
+        registry.register(
+            "boot_events_dropped",
+            "Boot events not recorded: the writer's queue was full, or an unknown MAC beyond the discovered limit",
+            boot_events_dropped.clone(),
+        );
+        Metrics { registry: Mutex::new(registry), requests, latency, pool_size, pool_idle, boot_events_dropped }
     }
 
-    pub fn render(&self, db: &Database) -> String {
+    /// The metrics in Prometheus' text format; `boot_events_dropped` is the provisioner's count.
+    pub fn render(&self, db: &Database, boot_events_dropped: u64) -> String {
+        self.boot_events_dropped.inc_by(boot_events_dropped.saturating_sub(self.boot_events_dropped.get()));
         self.pool_size.set(i64::from(db.pool().size()));
         self.pool_idle.set(db.pool().num_idle() as i64);
         let mut out = String::new();

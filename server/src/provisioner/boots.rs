@@ -48,7 +48,7 @@ impl Default for Retention {
 }
 
 /// Requests waiting for the writer; beyond this a boot storm drops events rather than slow the
-/// listener (counted in `pangea_boot_events_dropped_total`).
+/// listener (counted in the metric `pangea_boot_events_dropped_total`).
 const QUEUE: usize = 65_536;
 /// The writer writes what arrived within this time after the first event, up to [`BATCH`].
 const GATHER: Duration = Duration::from_millis(50);
@@ -246,7 +246,8 @@ impl Boots {
         }
     }
 
-    /// Events the listener could not queue, or the writer could not write.
+    /// Events not recorded: the queue was full, the write failed, or the MAC was unknown and
+    /// the discovered list full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
