@@ -96,7 +96,7 @@ fn machine_from_row(row: &AnyRow) -> Result<Machine, sqlx::Error> {
 }
 
 /// `$first, $first+1, …` for `count` parameters.
-fn placeholders(first: usize, count: usize) -> String {
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
