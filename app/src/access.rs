@@ -43,9 +43,11 @@ impl ConsoleRole {
     /// GUI's controls) asks this.
     pub fn allows(self, permission: Permission) -> bool {
         match permission {
-            Permission::ViewMachines | Permission::ViewProvisioning => true,
-            Permission::ChangeMachines | Permission::ChangeProvisioning => self >= ConsoleRole::Operator,
-            Permission::ViewAudit | Permission::ManageAccess => self == ConsoleRole::Admin,
+            Permission::ViewMachines | Permission::ViewProvisioning | Permission::ViewClusters => true,
+            Permission::ChangeMachines | Permission::ChangeProvisioning | Permission::ActOnNodes => {
+                self >= ConsoleRole::Operator
+            }
+            Permission::ViewAudit | Permission::ManageAccess | Permission::ManageClusters => self == ConsoleRole::Admin,
         }
     }
 }
@@ -60,6 +62,12 @@ pub enum Permission {
     ChangeProvisioning,
     ViewAudit,
     ManageAccess,
+    /// Registered clusters, their nodes and pods.
+    ViewClusters,
+    /// Register, change and remove clusters.
+    ManageClusters,
+    /// Cordon, label, taint and drain nodes (the cluster's own RBAC decides next).
+    ActOnNodes,
 }
 
 /// How the caller proved who they are.

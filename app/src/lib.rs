@@ -6,6 +6,7 @@
 pub mod access;
 pub mod account;
 pub mod audit;
+pub mod clusters;
 pub mod components;
 pub mod error;
 pub mod machines;

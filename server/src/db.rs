@@ -128,12 +128,13 @@ pub fn timestamp(at: time::OffsetDateTime) -> String {
 /// the columns instead ("UNIQUE constraint failed: machines.mac"), which map to the same names.
 pub fn unique_constraint(err: &sqlx::Error) -> Option<&'static str> {
     let db = err.as_database_error().filter(|e| e.is_unique_violation())?;
-    const KNOWN: [(&str, &str); 5] = [
+    const KNOWN: [(&str, &str); 6] = [
         ("machines_mac_key", "machines.mac"),
         ("users_username_key", "users.username"),
         ("users_issuer_subject_key", "users.issuer, users.subject"),
         ("role_bindings_subject_key", "role_bindings.subject_kind, role_bindings.subject"),
         ("api_tokens_hash_key", "api_tokens.token_hash"),
+        ("clusters_name_key", "clusters.name"),
     ];
     match db.constraint() {
         Some(name) => KNOWN.iter().find(|(known, _)| *known == name).map(|(known, _)| *known),

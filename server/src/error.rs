@@ -55,6 +55,7 @@ fn conflict_on(name: &str) -> AppError {
         "machines_mac_key" => ("mac", "A machine with this MAC address already exists."),
         "users_username_key" => ("username", "That user name belongs to another account."),
         "users_issuer_subject_key" => ("subject", "That identity-provider account is already a Pangea user."),
+        "clusters_name_key" => ("name", "A cluster with this name is already registered."),
         "role_bindings_subject_key" => {
             ("subject", "That group or user already has a role; change or remove it instead.")
         }

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod audit;
 pub mod background;
+pub mod clusters;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub audit: Arc<audit::query::AuditLog>,
     /// Profiles, groups and templates, and the boot index served from memory.
     pub provisioner: Arc<provisioner::Provisioner>,
+    /// Registered Kubernetes clusters and their live caches.
+    pub clusters: Arc<clusters::Clusters>,
     pub sessions: session::SessionBackend,
     pub auth: AuthSettings,
     /// Single sign-on, when configured.
@@ -94,7 +97,9 @@ impl AppState {
         config: &Config,
     ) -> Result<AppState, error::StartError> {
         let background = background::Background::default();
+        let sealer = Arc::new(sealer);
         Ok(AppState {
+            clusters: Arc::new(clusters::Clusters::new(db.clone(), sealer.clone())),
             machines: Arc::new(machines::MachineStore::new(db.clone()).with_background(background.clone())),
             access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
             audit: Arc::new(audit::query::AuditLog::new(db.clone())),
@@ -113,7 +118,7 @@ impl AppState {
                 trusted_proxies: config.trusted_proxies.clone(),
             },
             oidc: config.oidc.clone().map(|settings| Arc::new(oidc::Oidc::new(settings))),
-            sealer: Arc::new(sealer),
+            sealer,
             metrics: Arc::new(http::metrics::Metrics::new(&db)),
             leptos: config.leptos_options(),
             background,
@@ -128,6 +133,9 @@ impl AppState {
         self.sweep_jobs().await;
         self.provisioner.follow_changes(&self.background);
         self.provisioner.record_boots(&self.background);
+        if let Err(e) = self.clusters.start().await {
+            tracing::warn!(error = %e, "cannot load the registered clusters");
+        }
         let state = self.clone();
         self.background.every(Duration::from_secs(60), move || {
             let state = state.clone();
@@ -176,6 +184,7 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
     tracing::info!(console = %config.listen, boot = %config.boot_listen, backend = state.db.backend().as_str(), public_url = %config.public_url, "pangea is serving");
     state.start_background_work().await;
     let background = state.background.clone();
+    let state_clusters = state.clusters.clone();
     let shutdown = futures::FutureExt::shared(telemetry::shutdown_signal());
     let console = axum::serve(
         console,
@@ -203,6 +212,7 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
     let served =
         tokio::try_join!(console.into_future(), boot.into_future(), grpc).map(|_| ()).map_err(error::StartError::Serve);
     background.stop().await;
+    state_clusters.stop();
     served?;
     tracing::info!("pangea stopped cleanly");
     Ok(())

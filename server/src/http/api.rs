@@ -89,6 +89,7 @@ pub fn routes() -> Vec<Route> {
     .into_iter()
     .chain(crate::provisioner::http::routes())
     .chain(crate::provisioner::boots::http::routes())
+    .chain(crate::clusters::http::routes())
     .collect()
 }
 
@@ -442,6 +443,7 @@ async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
     let mut doc = ApiDoc::openapi();
     doc.merge(<crate::provisioner::http::ProvisioningApi as OpenApi>::openapi());
     doc.merge(<crate::provisioner::boots::http::BootsApi as OpenApi>::openapi());
+    doc.merge(<crate::clusters::http::ClustersApi as OpenApi>::openapi());
     Ok(axum::Json(doc).into_response())
 }
 

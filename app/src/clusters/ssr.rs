@@ -1,0 +1,32 @@
+//! The clusters service the server implements, as pages and the JSON API call it. Only
+//! compiled for the server.
+
+use super::{Cluster, ClusterInput, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow};
+use crate::access::Principal;
+use crate::error::AppError;
+use std::sync::Arc;
+
+/// All that can be done with clusters; each method authorizes its caller.
+#[async_trait::async_trait]
+pub trait ClusterService: Send + Sync + 'static {
+    async fn clusters(&self, who: &Principal) -> Result<Vec<Cluster>, AppError>;
+    async fn cluster(&self, who: &Principal, name: &str) -> Result<Cluster, AppError>;
+    /// Checks that the API server answers, that the credentials work and that they may
+    /// impersonate; then registers the cluster.
+    async fn add(&self, who: &Principal, input: ClusterInput) -> Result<Cluster, AppError>;
+    /// The contexts a kubeconfig names, so a person can pick one.
+    async fn kubeconfig_contexts(&self, who: &Principal, kubeconfig: &str) -> Result<Vec<String>, AppError>;
+    async fn add_from_kubeconfig(&self, who: &Principal, import: KubeconfigImport) -> Result<Cluster, AppError>;
+    /// Changes a cluster's address, CA, links or (when given) credential, checked as on add.
+    async fn update(&self, who: &Principal, name: &str, input: ClusterInput) -> Result<Cluster, AppError>;
+    async fn remove(&self, who: &Principal, name: &str) -> Result<(), AppError>;
+    async fn nodes(&self, who: &Principal, query: NodeQuery) -> Result<Page<NodeRow>, AppError>;
+    async fn node(&self, who: &Principal, cluster: &str, node: &str) -> Result<NodeDetail, AppError>;
+    async fn pods(&self, who: &Principal, query: PodQuery) -> Result<Page<PodRow>, AppError>;
+    /// Changes a node as the signed-in person: the cluster's RBAC decides and its audit log
+    /// names them.
+    async fn act(&self, who: &Principal, cluster: &str, node: &str, action: NodeAction) -> Result<NodeRow, AppError>;
+}
+
+/// The service, as the server puts it into each request's context.
+pub type SharedClusterService = Arc<dyn ClusterService>;

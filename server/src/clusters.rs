@@ -1,0 +1,422 @@
+//! Registered Kubernetes clusters: the service behind the Clusters pages, the JSON API and
+//! `pangea cluster`. Each cluster has a live cache ([`cache::ClusterCache`]) started when it
+//! is registered (or when Pangea starts) and stopped when it is removed.
+
+mod actions;
+pub mod cache;
+pub mod connect;
+pub mod http;
+pub mod selector;
+pub mod store;
+
+use crate::audit::{self, Event};
+use crate::db::Database;
+use crate::error::OrInternal;
+use crate::machines::now;
+use crate::secrets::Sealer;
+use app::access::{Permission, Principal, authorize};
+use app::clusters::ssr::ClusterService;
+use app::clusters::{
+    Cluster, ClusterInput, ClusterName, DEFAULT_PAGE, KubeconfigImport, MAX_PAGE, NodeAction, NodeDetail, NodeQuery,
+    NodeRow, Page, PodQuery, PodRow,
+};
+use app::error::AppError;
+use cache::ClusterCache;
+use connect::{Endpoint, Impersonation};
+use selector::Selector;
+use serde_json::json;
+use sqlx::Row;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use store::ClusterRecord;
+
+/// The inventory machines a node can be: by UUID (lowercase) and by host name.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    by_uuid: HashMap<String, i64>,
+    by_hostname: HashMap<String, i64>,
+    /// How many inventory machines name each cluster.
+    per_cluster: HashMap<String, u32>,
+}
+
+impl Inventory {
+    pub async fn load(db: &Database) -> Result<Inventory, sqlx::Error> {
+        let rows = sqlx::query("SELECT id, hostname, uuid, cluster FROM machines").fetch_all(db.pool()).await?;
+        let mut inventory = Inventory::default();
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            let hostname: String = row.try_get("hostname")?;
+            let uuid: String = row.try_get("uuid")?;
+            let cluster: String = row.try_get("cluster")?;
+            if !uuid.is_empty() {
+                inventory.by_uuid.insert(uuid.to_lowercase(), id);
+            }
+            if !hostname.is_empty() {
+                inventory.by_hostname.insert(hostname, id);
+            }
+            if !cluster.is_empty() {
+                *inventory.per_cluster.entry(cluster).or_insert(0) += 1;
+            }
+        }
+        Ok(inventory)
+    }
+
+    /// The machine a node is: by its `systemUUID`, else by host name against the node's name.
+    pub fn machine_of(&self, node: &k8s_openapi::api::core::v1::Node) -> Option<i64> {
+        let uuid = cache::system_uuid(node);
+        (!uuid.is_empty())
+            .then(|| self.by_uuid.get(&uuid).copied())
+            .flatten()
+            .or_else(|| node.metadata.name.as_ref().and_then(|n| self.by_hostname.get(n).copied()))
+    }
+}
+
+pub struct Clusters {
+    db: Database,
+    sealer: Arc<Sealer>,
+    caches: RwLock<BTreeMap<String, Arc<ClusterCache>>>,
+    records: RwLock<BTreeMap<String, ClusterRecord>>,
+}
+
+fn not_registered(name: &str) -> AppError {
+    AppError::not_found(format!("No cluster named \"{name}\" is registered."))
+}
+
+fn page_of<T>(rows: Vec<T>, offset: u32, limit: Option<u32>) -> Page<T> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize;
+    let total = rows.len() as u32;
+    let items = rows.into_iter().skip(offset as usize).take(limit).collect();
+    Page { items, total, offset }
+}
+
+/// A monitoring link: empty, or an http(s) URL.
+fn link(field: &str, text: &str) -> Result<String, AppError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    match url::Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(text.trim_end_matches('/').into()),
+        _ => {
+            let message = format!("\"{text}\" is not an http(s) URL.");
+            Err(AppError::Invalid {
+                message: message.clone(),
+                fields: vec![app::error::FieldError { field: field.into(), message }],
+            })
+        }
+    }
+}
+
+impl Clusters {
+    pub fn new(db: Database, sealer: Arc<Sealer>) -> Clusters {
+        Clusters { db, sealer, caches: RwLock::default(), records: RwLock::default() }
+    }
+
+    /// Loads the registered clusters and starts watching each.
+    pub async fn start(&self) -> Result<(), crate::error::Error> {
+        for record in store::all(&self.db, &self.sealer).await? {
+            if let Err(e) = self.watch(&record) {
+                tracing::warn!(cluster = %record.name, error = %e, "cannot watch a registered cluster");
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the watches of every cluster (at shutdown, or in tests).
+    pub fn stop(&self) {
+        if let Ok(mut caches) = self.caches.write() {
+            caches.clear();
+        }
+    }
+
+    fn watch(&self, record: &ClusterRecord) -> Result<(), AppError> {
+        let cache = ClusterCache::start(record.name.clone(), record.endpoint.clone())?;
+        if let Ok(mut caches) = self.caches.write() {
+            caches.insert(record.name.clone(), cache);
+        }
+        if let Ok(mut records) = self.records.write() {
+            records.insert(record.name.clone(), record.clone());
+        }
+        Ok(())
+    }
+
+    fn forget(&self, name: &str) {
+        if let Ok(mut caches) = self.caches.write() {
+            caches.remove(name);
+        }
+        if let Ok(mut records) = self.records.write() {
+            records.remove(name);
+        }
+    }
+
+    /// The live cache of a registered cluster.
+    pub fn cache(&self, name: &str) -> Result<Arc<ClusterCache>, AppError> {
+        self.caches.read().ok().and_then(|c| c.get(name).cloned()).ok_or_else(|| not_registered(name))
+    }
+
+    fn all_caches(&self) -> Vec<Arc<ClusterCache>> {
+        self.caches.read().map(|c| c.values().cloned().collect()).unwrap_or_default()
+    }
+
+    async fn inventory(&self) -> Result<Inventory, AppError> {
+        Inventory::load(&self.db).await.or_internal()
+    }
+
+    fn summary(&self, record: &ClusterRecord, inventory: &Inventory) -> Cluster {
+        let cache = self.cache(&record.name).ok();
+        let mut health = cache.as_ref().map(|c| c.health()).unwrap_or_default();
+        if let Some(cache) = &cache
+            && inventory.per_cluster.get(&record.name).copied().unwrap_or(0) > 0
+        {
+            let unlinked: Vec<String> = cache
+                .node_objects()
+                .iter()
+                .filter(|n| inventory.machine_of(n).is_none())
+                .filter_map(|n| n.metadata.name.clone())
+                .collect();
+            if !unlinked.is_empty() {
+                let shown: Vec<&str> = unlinked.iter().take(5).map(String::as_str).collect();
+                let more = if unlinked.len() > 5 { format!(" and {} more", unlinked.len() - 5) } else { String::new() };
+                health.warnings.push(format!(
+                    "{} node(s) match no inventory machine by system UUID or host name: {}{more}.",
+                    unlinked.len(),
+                    shown.join(", ")
+                ));
+            }
+        }
+        Cluster {
+            name: record.name.clone(),
+            api_url: record.endpoint.api_url.clone(),
+            credential_kind: record.endpoint.credential.kind().into(),
+            has_ca: !record.endpoint.ca_pem.trim().is_empty(),
+            prometheus_url: record.prometheus_url.clone(),
+            alertmanager_url: record.alertmanager_url.clone(),
+            grafana_url: record.grafana_url.clone(),
+            created_by: record.created_by.clone(),
+            created_at: record.created_at.clone(),
+            updated_at: record.updated_at.clone(),
+            health,
+        }
+    }
+
+    fn record(&self, name: &str) -> Result<ClusterRecord, AppError> {
+        self.records.read().ok().and_then(|r| r.get(name).cloned()).ok_or_else(|| not_registered(name))
+    }
+
+    /// Checks a permission; a refusal is recorded in the audit log as denied.
+    async fn allow(&self, who: &Principal, permission: Permission, event: Event) -> Result<(), AppError> {
+        audit::settle(&self.db, who, event, authorize(who, permission)).await
+    }
+
+    /// Validates `input` into a record; `keep` supplies the credential when none is given.
+    fn parse(&self, who: &Principal, input: ClusterInput, keep: Option<&ClusterRecord>) -> Result<ClusterRecord, AppError> {
+        let name: ClusterName = input.name.trim().parse().map_err(|e: app::clusters::InvalidClusterName| {
+            AppError::Invalid {
+                message: e.to_string(),
+                fields: vec![app::error::FieldError { field: "name".into(), message: e.to_string() }],
+            }
+        })?;
+        connect::api_url(&input.api_url)?;
+        if !input.ca_pem.trim().is_empty() {
+            connect::certificates(&input.ca_pem, "ca_pem")?;
+        }
+        let credential = match (input.credential, keep) {
+            (Some(c), _) => c,
+            (None, Some(existing)) => existing.endpoint.credential.clone(),
+            (None, None) => {
+                return Err(AppError::Invalid {
+                    message: "Give Pangea's credentials for this cluster: a bearer token or a client certificate and key."
+                        .into(),
+                    fields: vec![app::error::FieldError {
+                        field: "credential".into(),
+                        message: "A token or a client certificate is required.".into(),
+                    }],
+                });
+            }
+        };
+        let now = now();
+        Ok(ClusterRecord {
+            name: name.to_string(),
+            endpoint: Endpoint { api_url: input.api_url.trim().trim_end_matches('/').into(), ca_pem: input.ca_pem.trim().into(), credential },
+            prometheus_url: link("prometheus_url", &input.prometheus_url)?,
+            alertmanager_url: link("alertmanager_url", &input.alertmanager_url)?,
+            grafana_url: link("grafana_url", &input.grafana_url)?,
+            created_by: keep.map_or_else(|| who.actor(), |k| k.created_by.clone()),
+            created_at: keep.map_or_else(|| now.clone(), |k| k.created_at.clone()),
+            updated_at: now,
+        })
+    }
+
+    /// What the audit log keeps of a cluster: never its credential.
+    fn audit_summary(record: &ClusterRecord, version: &str) -> serde_json::Value {
+        json!({
+            "api_url": record.endpoint.api_url,
+            "credential_kind": record.endpoint.credential.kind(),
+            "has_ca": !record.endpoint.ca_pem.is_empty(),
+            "prometheus_url": record.prometheus_url,
+            "alertmanager_url": record.alertmanager_url,
+            "grafana_url": record.grafana_url,
+            "version": version,
+        })
+    }
+
+    async fn register(&self, who: &Principal, input: ClusterInput) -> Result<Cluster, AppError> {
+        let record = self.parse(who, input, None)?;
+        let version = connect::check(&record.endpoint).await?;
+        let mut tx = audit::begin(&self.db).await.or_internal()?;
+        store::insert(&mut tx, &self.sealer, &record).await.or_internal()?;
+        audit::append(
+            &mut tx,
+            who,
+            Event::new("cluster.create", "cluster")
+                .target(&record.name, &record.name)
+                .summary(Self::audit_summary(&record, &version)),
+        )
+        .await
+        .or_internal()?;
+        tx.commit().await.or_internal()?;
+        self.watch(&record)?;
+        Ok(self.summary(&record, &self.inventory().await?))
+    }
+}
+
+#[async_trait::async_trait]
+impl ClusterService for Clusters {
+    async fn clusters(&self, who: &Principal) -> Result<Vec<Cluster>, AppError> {
+        authorize(who, Permission::ViewClusters)?;
+        let inventory = self.inventory().await?;
+        let records: Vec<ClusterRecord> = self.records.read().map(|r| r.values().cloned().collect()).unwrap_or_default();
+        Ok(records.iter().map(|r| self.summary(r, &inventory)).collect())
+    }
+
+    async fn cluster(&self, who: &Principal, name: &str) -> Result<Cluster, AppError> {
+        authorize(who, Permission::ViewClusters)?;
+        let record = self.record(name)?;
+        Ok(self.summary(&record, &self.inventory().await?))
+    }
+
+    async fn add(&self, who: &Principal, input: ClusterInput) -> Result<Cluster, AppError> {
+        let event = Event::new("cluster.create", "cluster").target(input.name.trim(), input.name.trim());
+        self.allow(who, Permission::ManageClusters, event.clone()).await?;
+        let result = self.register(who, input).await;
+        audit::settle(&self.db, who, event, result).await
+    }
+
+    async fn kubeconfig_contexts(&self, who: &Principal, kubeconfig: &str) -> Result<Vec<String>, AppError> {
+        authorize(who, Permission::ManageClusters)?;
+        connect::contexts(kubeconfig)
+    }
+
+    async fn add_from_kubeconfig(&self, who: &Principal, import: KubeconfigImport) -> Result<Cluster, AppError> {
+        let event = Event::new("cluster.create", "cluster").target(import.name.trim(), import.name.trim());
+        self.allow(who, Permission::ManageClusters, event.clone()).await?;
+        let result = async {
+            let endpoint = connect::from_kubeconfig(&import.kubeconfig, import.context.as_deref())?;
+            let input = ClusterInput {
+                name: import.name.clone(),
+                api_url: endpoint.api_url,
+                ca_pem: endpoint.ca_pem,
+                credential: Some(endpoint.credential),
+                prometheus_url: String::new(),
+                alertmanager_url: String::new(),
+                grafana_url: String::new(),
+            };
+            self.register(who, input).await
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
+    }
+
+    async fn update(&self, who: &Principal, name: &str, input: ClusterInput) -> Result<Cluster, AppError> {
+        let rotated = input.credential.is_some();
+        let action = if rotated { "cluster.rotate_credential" } else { "cluster.update" };
+        let event = Event::new(action, "cluster").target(name, name);
+        self.allow(who, Permission::ManageClusters, event.clone()).await?;
+        let result = async {
+            let existing = self.record(name)?;
+            if input.name.trim() != name {
+                return Err(AppError::invalid("A cluster cannot be renamed: remove it and register it again."));
+            }
+            let record = self.parse(who, input, Some(&existing))?;
+            let version = connect::check(&record.endpoint).await?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            store::update(&mut tx, &self.sealer, &record).await.or_internal()?;
+            let mut summary = Self::audit_summary(&record, &version);
+            summary["credential_rotated"] = json!(rotated);
+            audit::append(&mut tx, who, event.clone().summary(summary)).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            self.watch(&record)?;
+            Ok(self.summary(&record, &self.inventory().await?))
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
+    }
+
+    async fn remove(&self, who: &Principal, name: &str) -> Result<(), AppError> {
+        let event = Event::new("cluster.delete", "cluster").target(name, name);
+        self.allow(who, Permission::ManageClusters, event.clone()).await?;
+        let result = async {
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            if !store::delete(&mut tx, name).await.or_internal()? {
+                return Err(not_registered(name));
+            }
+            audit::append(&mut tx, who, event.clone()).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            self.forget(name);
+            Ok(())
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
+    }
+
+    async fn nodes(&self, who: &Principal, query: NodeQuery) -> Result<Page<NodeRow>, AppError> {
+        authorize(who, Permission::ViewClusters)?;
+        let selector = Selector::parse(query.selector.as_deref())?;
+        let caches = match &query.cluster {
+            Some(name) => vec![self.cache(name)?],
+            None => self.all_caches(),
+        };
+        let inventory = self.inventory().await?;
+        let machine_of = |n: &k8s_openapi::api::core::v1::Node| inventory.machine_of(n);
+        let mut rows: Vec<NodeRow> =
+            caches.iter().flat_map(|c| c.node_rows(&query, &selector, &machine_of)).collect();
+        cache::sort_nodes(&mut rows, query.sort, query.descending);
+        Ok(page_of(rows, query.offset, query.limit))
+    }
+
+    async fn node(&self, who: &Principal, cluster: &str, node: &str) -> Result<NodeDetail, AppError> {
+        authorize(who, Permission::ViewClusters)?;
+        let cache = self.cache(cluster)?;
+        let inventory = self.inventory().await?;
+        let machine = cache.node_object(node).and_then(|n| inventory.machine_of(&n));
+        cache
+            .node_detail(node, machine)
+            .ok_or_else(|| AppError::not_found(format!("Cluster {cluster} has no node named \"{node}\".")))
+    }
+
+    async fn pods(&self, who: &Principal, query: PodQuery) -> Result<Page<PodRow>, AppError> {
+        authorize(who, Permission::ViewClusters)?;
+        let selector = Selector::parse(query.selector.as_deref())?;
+        let cache = self.cache(&query.cluster)?;
+        Ok(page_of(cache.pod_rows(&query, &selector), query.offset, query.limit))
+    }
+
+    async fn act(&self, who: &Principal, cluster: &str, node: &str, action: NodeAction) -> Result<NodeRow, AppError> {
+        let event = Event::new(action.audit_action(), "node")
+            .target(format!("{cluster}/{node}"), node)
+            .summary(json!({ "cluster": cluster, "node": node, "change": action }));
+        // Pangea's own role check comes first; the cluster's RBAC decides next.
+        self.allow(who, Permission::ActOnNodes, event.clone()).await?;
+        let result = async {
+            let record = self.record(cluster)?;
+            let as_whom = Impersonation::of(who)?;
+            let row = actions::act(cluster, &record.endpoint, &as_whom, node, &action).await?;
+            let mut event = event.clone();
+            event.summary["as"] = json!({ "user": as_whom.user, "groups": as_whom.groups });
+            audit::record(&self.db, who, event).await.or_internal()?;
+            Ok(row)
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
+    }
+}

@@ -1,0 +1,250 @@
+//! `/api/v1/clusters/…` and `/api/v1/nodes`: thin adapters over [`Clusters`], and the live
+//! stream pages use to hear that a cluster changed.
+
+use super::Clusters;
+use crate::http::api::{ApiError, Json};
+use crate::http::{Route, route};
+use app::access::{Permission, Principal, authorize};
+use app::clusters::ssr::ClusterService;
+use app::clusters::{
+    Cluster, ClusterInput, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow, NodeSort, Page, PodQuery,
+    PodRow,
+};
+use app::error::AppError;
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The routes, under `/api/v1`.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/clusters", list),
+        route(Method::POST, "/clusters", add),
+        route(Method::POST, "/clusters/kubeconfig", add_from_kubeconfig),
+        route(Method::GET, "/clusters/{name}", get),
+        route(Method::PUT, "/clusters/{name}", update),
+        route(Method::DELETE, "/clusters/{name}", remove),
+        route(Method::GET, "/clusters/{name}/live", live),
+        route(Method::GET, "/clusters/{name}/nodes/{node}", node),
+        route(Method::POST, "/clusters/{name}/nodes/{node}/actions", act),
+        route(Method::GET, "/clusters/{name}/pods", pods),
+        route(Method::GET, "/nodes", nodes),
+    ]
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters", responses((status = 200, body = Vec<Cluster>)))]
+async fn list(State(c): State<Arc<Clusters>>, Extension(who): Extension<Principal>) -> ApiResult<Json<Vec<Cluster>>> {
+    Ok(Json(c.clusters(&who).await?))
+}
+
+/// Registers a cluster after checking that its API server answers, that the credentials work
+/// and that they may impersonate.
+#[utoipa::path(post, path = "/api/v1/clusters", request_body = ClusterInput,
+    responses((status = 201, body = Cluster), (status = 400, body = AppError), (status = 409, body = AppError)))]
+async fn add(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Json(input): Json<ClusterInput>,
+) -> ApiResult<(StatusCode, Json<Cluster>)> {
+    Ok((StatusCode::CREATED, Json(c.add(&who, input).await?)))
+}
+
+/// Registers a cluster from a kubeconfig's context (the current one when none is named).
+#[utoipa::path(post, path = "/api/v1/clusters/kubeconfig", request_body = KubeconfigImport,
+    responses((status = 201, body = Cluster), (status = 400, body = AppError)))]
+async fn add_from_kubeconfig(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Json(import): Json<KubeconfigImport>,
+) -> ApiResult<(StatusCode, Json<Cluster>)> {
+    Ok((StatusCode::CREATED, Json(c.add_from_kubeconfig(&who, import).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{name}", responses((status = 200, body = Cluster), (status = 404, body = AppError)))]
+async fn get(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Cluster>> {
+    Ok(Json(c.cluster(&who, &name).await?))
+}
+
+/// Changes a cluster; a `credential` rotates Pangea's credential, none keeps it.
+#[utoipa::path(put, path = "/api/v1/clusters/{name}", request_body = ClusterInput,
+    responses((status = 200, body = Cluster), (status = 400, body = AppError), (status = 404, body = AppError)))]
+async fn update(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    Json(input): Json<ClusterInput>,
+) -> ApiResult<Json<Cluster>> {
+    Ok(Json(c.update(&who, &name, input).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/clusters/{name}", responses((status = 204), (status = 404, body = AppError)))]
+async fn remove(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    c.remove(&who, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The nodes filters, as query parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct NodeParams {
+    /// Only this cluster's nodes.
+    cluster: Option<String>,
+    /// A substring of the node's name.
+    search: Option<String>,
+    /// A label selector: `key=value`, `key!=value`, `key`, `!key`, comma-separated.
+    selector: Option<String>,
+    /// name (default), status, age or pods.
+    sort: Option<String>,
+    #[serde(default)]
+    descending: bool,
+    #[serde(default)]
+    offset: u32,
+    /// 1 to 500 (default 50).
+    limit: Option<u32>,
+}
+
+fn nonempty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+#[utoipa::path(get, path = "/api/v1/nodes", params(NodeParams),
+    responses((status = 200, body = Page<NodeRow>), (status = 400, body = AppError)))]
+async fn nodes(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Query(p): Query<NodeParams>,
+) -> ApiResult<Json<Page<NodeRow>>> {
+    let sort = match p.sort.as_deref() {
+        None | Some("") => NodeSort::default(),
+        Some(s) => NodeSort::parse(s)
+            .ok_or_else(|| AppError::invalid(format!("\"{s}\" is not a sort key; use name, status, age or pods.")))?,
+    };
+    let query = NodeQuery {
+        cluster: nonempty(p.cluster),
+        search: nonempty(p.search),
+        selector: nonempty(p.selector),
+        sort,
+        descending: p.descending,
+        offset: p.offset,
+        limit: p.limit,
+    };
+    Ok(Json(c.nodes(&who, query).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/nodes/{node}",
+    responses((status = 200, body = NodeDetail), (status = 404, body = AppError)))]
+async fn node(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Path((name, node)): Path<(String, String)>,
+) -> ApiResult<Json<NodeDetail>> {
+    Ok(Json(c.node(&who, &name, &node).await?))
+}
+
+/// Cordons, uncordons, labels or taints a node as the caller: the cluster's RBAC decides and
+/// its audit log names them.
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/nodes/{node}/actions", request_body = NodeAction,
+    responses((status = 200, body = NodeRow), (status = 400, body = AppError), (status = 403, body = AppError)))]
+async fn act(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Path((name, node)): Path<(String, String)>,
+    Json(action): Json<NodeAction>,
+) -> ApiResult<Json<NodeRow>> {
+    Ok(Json(c.act(&who, &name, &node, action).await?))
+}
+
+/// The pods filters, as query parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PodParams {
+    namespace: Option<String>,
+    /// Pending, Running, Succeeded, Failed or Unknown.
+    phase: Option<String>,
+    node: Option<String>,
+    selector: Option<String>,
+    #[serde(default)]
+    offset: u32,
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/pods", params(PodParams),
+    responses((status = 200, body = Page<PodRow>), (status = 400, body = AppError)))]
+async fn pods(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    Query(p): Query<PodParams>,
+) -> ApiResult<Json<Page<PodRow>>> {
+    let query = PodQuery {
+        cluster: name,
+        namespace: nonempty(p.namespace),
+        phase: nonempty(p.phase),
+        node: nonempty(p.node),
+        selector: nonempty(p.selector),
+        offset: p.offset,
+        limit: p.limit,
+    };
+    Ok(Json(c.pods(&who, query).await?))
+}
+
+/// After this long without news, the stream sends a comment so proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Changes that arrive together are announced once.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// `event: changed` whenever the cluster's nodes, pods, namespaces, events or health change
+/// (at most every 100 ms), so an open page fetches what it shows again. It ends when the page
+/// closes it, or when the cluster is removed.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/live",
+    responses((status = 200, description = "text/event-stream of `changed` events"), (status = 404, body = AppError)))]
+async fn live(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    authorize(&who, Permission::ViewClusters)?;
+    let mut changes = c.cache(&name)?.subscribe();
+    changes.mark_unchanged();
+    let stream = futures::stream::unfold(changes, |mut changes| async move {
+        changes.changed().await.ok()?;
+        tokio::time::sleep(SETTLE).await;
+        let version = *changes.borrow_and_update();
+        Some((Ok(Event::default().event("changed").data(version.to_string())), changes))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(list, add, add_from_kubeconfig, get, update, remove, nodes, node, act, pods, live),
+    components(schemas(
+        Cluster,
+        ClusterInput,
+        KubeconfigImport,
+        app::clusters::Credential,
+        app::clusters::ClusterHealth,
+        app::clusters::Connection,
+        app::clusters::ReadyCheck,
+        NodeRow,
+        NodeDetail,
+        NodeAction,
+        app::clusters::Taint,
+        PodRow
+    ))
+)]
+pub struct ClustersApi;
