@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod kube;
+
 use pangea::AppState;
 use pangea::config::{Config, LogFormat};
 use secrecy::{ExposeSecret, SecretString};

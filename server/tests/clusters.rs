@@ -1,0 +1,449 @@
+//! Clusters against a real kube-apiserver v1.36 (see `support::kube`): registration and its
+//! checks, the live inventory and its stream, node actions as the signed-in person (the
+//! cluster's audit log names them, its RBAC refuses them), and resuming after a restart.
+
+mod support;
+
+use app::access::{ConsoleRole, Identity, Principal};
+use app::clusters::ssr::ClusterService;
+use app::clusters::{ClusterInput, Connection, Credential, NodeAction, NodeQuery, PodQuery};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use support::kube::Kube;
+use support::{Backend, TestApp};
+
+on_both_backends!(
+    registration_checks_the_server_the_credentials_and_impersonation,
+    nodes_and_pods_are_live_and_changes_reach_an_open_stream,
+    node_actions_are_made_as_the_signed_in_person,
+);
+
+mod restart {
+    use super::*;
+    on_both_backends_with_own_app!(watches_resume_after_the_api_server_restarts);
+}
+
+fn input(kube: &Kube, name: &str, token: &str) -> ClusterInput {
+    ClusterInput {
+        name: name.into(),
+        api_url: kube.url.clone(),
+        ca_pem: kube.ca_pem.clone(),
+        credential: Some(Credential::Token { token: token.into() }),
+        prometheus_url: String::new(),
+        alertmanager_url: String::new(),
+        grafana_url: String::new(),
+    }
+}
+
+/// A name no other test (or earlier run on the shared API server) uses.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+fn person(username: &str, groups: &[&str], role: ConsoleRole) -> Principal {
+    Principal {
+        identity: Identity::Oidc {
+            user_id: 99,
+            username: username.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            groups_note: None,
+        },
+        role: Some(role),
+        ip: None,
+        user_agent: None,
+    }
+}
+
+/// Waits (up to 20 s) until `check` holds; the store is fed by a watch, so what a test wrote
+/// arrives a moment later.
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Creates a Node as a kubelet would: the object, then its status with a Ready condition.
+async fn create_node(kube: &Kube, name: &str, uuid: &str, ready: bool) {
+    let nodes: Api<Node> = Api::all(kube.admin().await);
+    let node: Node = serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": { "node-role.kubernetes.io/worker": "", "rack": "r1" } },
+    }))
+    .unwrap();
+    nodes.create(&PostParams::default(), &node).await.unwrap();
+    let status = json!({ "status": {
+        "conditions": [{ "type": "Ready", "status": if ready { "True" } else { "False" }, "reason": "KubeletReady",
+                         "message": "kubelet is posting ready status", "lastHeartbeatTime": "2026-11-30T00:00:00Z",
+                         "lastTransitionTime": "2026-11-30T00:00:00Z" }],
+        "addresses": [{ "type": "InternalIP", "address": "10.0.0.7" }, { "type": "Hostname", "address": name }],
+        "capacity": { "cpu": "8", "memory": "32Gi", "pods": "110" },
+        "allocatable": { "cpu": "7800m", "memory": "31Gi", "pods": "110" },
+        "nodeInfo": { "machineID": "m", "systemUUID": uuid, "bootID": "b", "kernelVersion": "6.1", "osImage": "Flatcar",
+                      "containerRuntimeVersion": "containerd://2.0", "kubeletVersion": "v1.36.2", "kubeProxyVersion": "",
+                      "operatingSystem": "linux", "architecture": "amd64" }
+    }});
+    nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
+}
+
+async fn create_pod(kube: &Kube, namespace: &str, name: &str, node: &str, app: &str) {
+    let client = kube.admin().await;
+    let pods: Api<Pod> = Api::namespaced(client, namespace);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": { "app": app } },
+        "spec": { "nodeName": node, "automountServiceAccountToken": false,
+                  "containers": [{ "name": "c", "image": "registry.example/app:1" }] }
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": { "phase": "Running" } })))
+        .await
+        .unwrap();
+}
+
+/// A namespace with its `default` service account (no controller makes it here).
+async fn create_namespace(kube: &Kube, name: &str) {
+    let client = kube.admin().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
+    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client, name);
+    let account = serde_json::from_value(json!({ "metadata": { "name": "default" } })).unwrap();
+    accounts.create(&PostParams::default(), &account).await.unwrap();
+}
+
+async fn registration_checks_the_server_the_credentials_and_impersonation(app: TestApp) {
+    let Some(kube) = support::kube::shared() else { return };
+    let name = unique("edge");
+    let post = async |body: &ClusterInput| app.post_json("/api/v1/clusters", serde_json::to_value(body).unwrap()).await;
+
+    // A CA that did not sign the server's certificate.
+    let other_ca = rcgen::generate_simple_self_signed(vec!["x".into()]).unwrap().cert.pem();
+    let res = post(&ClusterInput { ca_pem: other_ca, ..input(&kube, &name, &kube.pangea_token) }).await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("The CA does not match the server's certificate"), "{body}");
+
+    // A token the server does not know.
+    let res = post(&input(&kube, &name, "not-a-token")).await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("does not accept these credentials"), "{body}");
+
+    // A valid token that may not impersonate.
+    let res = post(&input(&kube, &name, &kube.viewer_token)).await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("viewer@example.com") && message.contains("may not impersonate users"), "{body}");
+
+    // A bad name and a bad URL are refused before anything is asked.
+    let res = post(&input(&kube, "Edge_1", &kube.pangea_token)).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("is not a cluster name"));
+    let res = post(&ClusterInput { api_url: "ftp://x".into(), ..input(&kube, &name, &kube.pangea_token) }).await;
+    assert_eq!(res.status(), 400);
+
+    // A viewer may read, not add.
+    let viewer = app.token(ConsoleRole::Viewer).await;
+    let res = app
+        .client
+        .post(app.at("/api/v1/clusters"))
+        .bearer_auth(&viewer)
+        .json(&input(&kube, &name, &kube.pangea_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // Pangea's own identity: saved; the token never comes back and is sealed at rest.
+    let res = post(&input(&kube, &name, &kube.pangea_token)).await;
+    assert_eq!(res.status(), 201);
+    let cluster: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(cluster["credential_kind"], "token");
+    assert!(!cluster.to_string().contains(&kube.pangea_token));
+    let sealed: String = sqlx::query_scalar("SELECT credential_sealed FROM clusters WHERE name = $1")
+        .bind(&name)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(!sealed.contains(&kube.pangea_token) && !sealed.is_empty());
+    assert_eq!(post(&input(&kube, &name, &kube.pangea_token)).await.status(), 409);
+
+    // It goes live, with the server's version and its readyz checks, etcd's among them.
+    let live = eventually("the cluster to go live", async || {
+        let c = app.get_json(&format!("/api/v1/clusters/{name}")).await;
+        (c["health"]["connection"]["state"] == "live" && c["health"]["version"].is_string()
+            && !c["health"]["readyz"].as_array().unwrap().is_empty())
+        .then_some(c)
+    })
+    .await;
+    assert_eq!(live["health"]["version"], "v1.36.2");
+    assert!(live["health"]["readyz"].as_array().unwrap().iter().any(|c| c["name"] == "etcd" && c["ok"] == true));
+
+    // Rotating the credential is checked and audited; removing stops the cache.
+    let mut rotate = input(&kube, &name, "not-a-token");
+    let res = app.client.put(app.at(&format!("/api/v1/clusters/{name}"))).json(&rotate).send().await.unwrap();
+    assert_eq!(res.status(), 400, "a rotation to a bad token is refused and the old one kept");
+    rotate.credential = Some(Credential::Token { token: kube.pangea_token.clone() });
+    let res = app.client.put(app.at(&format!("/api/v1/clusters/{name}"))).json(&rotate).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app.client.delete(app.at(&format!("/api/v1/clusters/{name}"))).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(app.get(&format!("/api/v1/clusters/{name}")).await.status(), 404);
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action || ':' || outcome FROM audit_log WHERE target_id = $1 ORDER BY id")
+            .bind(&name)
+            .fetch_all(app.state.db.pool())
+            .await
+            .unwrap();
+    for expected in [
+        "cluster.create:failure",
+        "cluster.create:denied",
+        "cluster.create:success",
+        "cluster.rotate_credential:failure",
+        "cluster.rotate_credential:success",
+        "cluster.delete:success",
+    ] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} missing from {actions:?}");
+    }
+}
+
+async fn nodes_and_pods_are_live_and_changes_reach_an_open_stream(app: TestApp) {
+    let Some(kube) = support::kube::shared() else { return };
+    let name = unique("live");
+    app.state.clusters.add(&Principal::cli(), input(&kube, &name, &kube.pangea_token)).await.unwrap();
+    let node = unique("node");
+    let uuid = format!("{:08x}-0000-4000-8000-000000000001", rand::random::<u32>());
+    // The inventory machine this node is, by its system UUID.
+    let machine = app
+        .create(json!({ "mac": "52:54:00:aa:00:01", "hostname": "other-name", "uuid": uuid, "cluster": name }))
+        .await;
+    create_node(&kube, &node, &uuid, true).await;
+    let ns = unique("team");
+    create_namespace(&kube, &ns).await;
+    create_pod(&kube, &ns, "web-1", &node, "web").await;
+    create_pod(&kube, &ns, "db-1", &node, "db").await;
+
+    let rows = eventually("the node and its pods", async || {
+        let page = app.get_json(&format!("/api/v1/nodes?cluster={name}&search={node}")).await;
+        (page["items"][0]["pods"] == 2).then_some(page)
+    })
+    .await;
+    let row = &rows["items"][0];
+    assert_eq!(row["status"], "Ready");
+    assert_eq!(row["roles"], json!(["worker"]));
+    assert_eq!(row["internal_ip"], "10.0.0.7");
+    assert_eq!(row["version"], "v1.36.2");
+    assert_eq!(row["cpu"], "8");
+    assert_eq!(row["machine"], machine["id"], "linked by system UUID");
+
+    // Filters: label selector, namespace, phase, node; a bad selector is a 400 in words.
+    let page = app.get_json(&format!("/api/v1/nodes?cluster={name}&selector=rack%3Dr1,!gpu")).await;
+    assert!(page["items"].as_array().unwrap().iter().any(|n| n["name"] == node.as_str()));
+    let page = app.get_json(&format!("/api/v1/nodes?cluster={name}&selector=rack%3Dr9")).await;
+    assert_eq!(page["total"], 0);
+    let res = app.get(&format!("/api/v1/nodes?cluster={name}&selector=a%3Db%20c")).await;
+    assert_eq!(res.status(), 400);
+    let pods = app.get_json(&format!("/api/v1/clusters/{name}/pods?namespace={ns}&selector=app%3Dweb")).await;
+    assert_eq!(pods["total"], 1);
+    assert_eq!(pods["items"][0]["name"], "web-1");
+    assert_eq!(pods["items"][0]["phase"], "Running");
+    let pods = app.get_json(&format!("/api/v1/clusters/{name}/pods?node={node}&phase=Running&limit=1")).await;
+    assert_eq!((pods["total"].as_u64(), pods["items"].as_array().unwrap().len()), (Some(2), 1));
+
+    // The node page has its conditions, pods and machine.
+    let detail = app.get_json(&format!("/api/v1/clusters/{name}/nodes/{node}")).await;
+    assert_eq!(detail["conditions"][0]["kind"], "Ready");
+    assert_eq!(detail["pods"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["system_uuid"], uuid.as_str());
+    assert_eq!(detail["row"]["machine"], machine["id"]);
+
+    // An open stream hears a label change made with kubectl, and the page then shows it.
+    let mut stream = app.get(&format!("/api/v1/clusters/{name}/live")).await;
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let labelled = kube.kubectl(&["label", "node", &node, "zone=z1"]);
+    assert!(labelled.status.success(), "{}", String::from_utf8_lossy(&labelled.stderr));
+    let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.unwrap().unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&chunk).contains("event: changed"));
+    let page = app.get_json(&format!("/api/v1/nodes?cluster={name}&selector=zone%3Dz1")).await;
+    assert_eq!(page["items"][0]["name"], node.as_str());
+
+    // The same through the service the pages call.
+    let who = Principal::cli();
+    let pods = app
+        .state
+        .clusters
+        .pods(&who, PodQuery { cluster: name.clone(), namespace: Some(ns.clone()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(pods.total, 2);
+    let nodes = app
+        .state
+        .clusters
+        .nodes(&who, NodeQuery { cluster: Some(name.clone()), search: Some(node.clone()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(nodes.items.len(), 1);
+    app.state.clusters.remove(&who, &name).await.unwrap();
+}
+
+async fn node_actions_are_made_as_the_signed_in_person(app: TestApp) {
+    let Some(kube) = support::kube::shared() else { return };
+    let name = unique("acts");
+    app.state.clusters.add(&Principal::cli(), input(&kube, &name, &kube.pangea_token)).await.unwrap();
+    let node = unique("node");
+    create_node(&kube, &node, "", true).await;
+    let group = unique("sre");
+    let viewers = unique("viewers");
+    // The cluster lets group `sre-…` patch nodes, and binds `viewers-…` to `view` only.
+    for args in [
+        vec!["create", "clusterrole", &format!("{group}-patch"), "--verb=get,patch", "--resource=nodes"],
+        vec!["create", "clusterrolebinding", &format!("{group}-patch"), &format!("--clusterrole={group}-patch"), &format!("--group={group}")],
+        vec!["create", "clusterrolebinding", &format!("{viewers}-view"), "--clusterrole=view", &format!("--group={viewers}")],
+    ] {
+        let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        let out = kube.kubectl(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let alice = person("alice@example.com", &[&group], ConsoleRole::Operator);
+    let clusters = &app.state.clusters;
+
+    // RBAC is eventually consistent in the API server's authorizer cache; the first patch
+    // waits for the binding to be seen.
+    let row = eventually("alice's cordon to be allowed", async || {
+        clusters.act(&alice, &name, &node, NodeAction::Cordon).await.ok()
+    })
+    .await;
+    assert!(row.cordoned);
+    let row = clusters
+        .act(
+            &alice,
+            &name,
+            &node,
+            NodeAction::Taints {
+                set: vec![app::clusters::Taint { key: "maintenance".into(), value: "disk".into(), effect: "NoSchedule".into() }],
+                remove: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert!(row.taints.iter().any(|t| t.key == "maintenance" && t.value == "disk"), "{:?}", row.taints);
+    clusters.act(&alice, &name, &node, NodeAction::Uncordon).await.unwrap();
+
+    // The cluster's audit log names alice (and her group) as the impersonated user.
+    let record = eventually("the cluster's audit record", async || {
+        kube.audit().into_iter().find(|r| {
+            r["verb"] == "patch"
+                && r["objectRef"]["name"] == node.as_str()
+                && r["impersonatedUser"]["username"] == "alice@example.com"
+        })
+    })
+    .await;
+    assert_eq!(record["user"]["username"], "pangea");
+    assert!(record["impersonatedUser"]["groups"].as_array().unwrap().iter().any(|g| g == group.as_str()));
+
+    // Bob is an operator in Pangea, but the cluster binds his group to `view` only: the
+    // cluster's refusal, in its words, is a 403 and is audited as denied.
+    let bob = person("bob@example.com", &[&viewers], ConsoleRole::Operator);
+    let refused = clusters.act(&bob, &name, &node, NodeAction::Cordon).await.unwrap_err();
+    assert_eq!(refused.status(), 403);
+    let message = refused.to_string();
+    assert!(message.contains("User \"bob@example.com\" cannot patch resource \"nodes\""), "{message}");
+    // A Pangea viewer is stopped by Pangea first, without asking the cluster.
+    let carol = person("carol@example.com", &[&group], ConsoleRole::Viewer);
+    let refused = clusters.act(&carol, &name, &node, NodeAction::Cordon).await.unwrap_err();
+    assert!(refused.to_string().contains("Your role (viewer)"), "{refused}");
+    assert!(!kube.audit().iter().any(|r| r["impersonatedUser"]["username"] == "carol@example.com"));
+    let outcomes: Vec<String> = sqlx::query_scalar(
+        "SELECT actor || ':' || action || ':' || outcome FROM audit_log WHERE target_id = $1 ORDER BY id",
+    )
+    .bind(format!("{name}/{node}"))
+    .fetch_all(app.state.db.pool())
+    .await
+    .unwrap();
+    for expected in [
+        "alice@example.com:node.cordon:success",
+        "alice@example.com:node.taints:success",
+        "bob@example.com:node.cordon:denied",
+        "carol@example.com:node.cordon:denied",
+    ] {
+        assert!(outcomes.iter().any(|o| o == expected), "{expected} missing from {outcomes:?}");
+    }
+
+    // Over HTTP with an API token: it acts as `pangea:token:<name>`, which this cluster does
+    // not let patch nodes.
+    let token = app.token(ConsoleRole::Operator).await;
+    let res = app
+        .client
+        .post(app.at(&format!("/api/v1/clusters/{name}/nodes/{node}/actions")))
+        .bearer_auth(&token)
+        .json(&json!({ "action": "labels", "set": { "rack": "r2" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("pangea:token:test-operator"), "{body}");
+    let res = app
+        .client
+        .post(app.at(&format!("/api/v1/clusters/{name}/nodes/{node}/actions")))
+        .bearer_auth(&token)
+        .json(&json!({ "action": "labels", "set": { "<script>": "x" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "bad keys are refused before the cluster is asked");
+    app.state.clusters.remove(&Principal::cli(), &name).await.unwrap();
+}
+
+async fn watches_resume_after_the_api_server_restarts(backend: Backend) {
+    let Some(kube) = support::kube::own() else { return };
+    let app = support::spawn_app(backend).await;
+    let name = unique("restart");
+    app.state.clusters.add(&Principal::cli(), input(&kube, &name, &kube.pangea_token)).await.unwrap();
+    let connection = async || app.state.clusters.cache(&name).unwrap().connection();
+    eventually("live", async || (connection().await == Connection::Live).then_some(())).await;
+
+    // The API server dies (SIGKILL: a graceful stop keeps serving open watches for a while).
+    let dir = kube.dir().unwrap();
+    let pid = std::fs::read_to_string(dir.join("apiserver.pid")).unwrap();
+    let command_line = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap();
+    let args: Vec<String> =
+        command_line.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into()).collect();
+    std::process::Command::new("kill").args(["-9", pid.trim()]).status().unwrap();
+    let reason = eventually("reconnecting", async || match connection().await {
+        Connection::Reconnecting { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert!(!reason.is_empty());
+
+    // Start it again with the same flags; etcd kept everything.
+    let log = std::fs::File::create(dir.join("apiserver-2.log")).unwrap();
+    let child = std::process::Command::new(&args[0]).args(&args[1..]).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+    std::fs::write(dir.join("apiserver.pid"), child.id().to_string()).unwrap();
+    let node = unique("after");
+    eventually("the API server to answer again", async || {
+        let nodes: Api<Node> = Api::all(kube.admin().await);
+        nodes.list(&Default::default()).await.ok()
+    })
+    .await;
+    create_node(&kube, &node, "", false).await;
+    eventually("the new node in the store, without restarting Pangea", async || {
+        let page = app
+            .state
+            .clusters
+            .nodes(&Principal::cli(), NodeQuery { cluster: Some(name.clone()), search: Some(node.clone()), ..Default::default() })
+            .await
+            .unwrap();
+        (page.total == 1).then_some(())
+    })
+    .await;
+    eventually("live again", async || (connection().await == Connection::Live).then_some(())).await;
+}

@@ -1,0 +1,111 @@
+//! A real Kubernetes API server for cluster tests: the one `.ci/test` started (its `KUBE_*`
+//! variables), or one of the test's own from `../shared/tools` (or `PANGEA_TEST_KUBE_BIN`).
+//! Where neither exists (a fresh machine) the test says so in one line and is skipped, unless
+//! `PANGEA_KUBE_REQUIRED=1` (as in CI).
+
+use std::path::PathBuf;
+
+pub struct Kube {
+    pub url: String,
+    pub ca_pem: String,
+    pub admin_token: String,
+    pub pangea_token: String,
+    pub viewer_token: String,
+    pub audit_log: PathBuf,
+    pub kubeconfig: PathBuf,
+    /// The folder of a control plane this test started, stopped on drop.
+    own: Option<(PathBuf, tempfile::TempDir)>,
+}
+
+impl Drop for Kube {
+    fn drop(&mut self) {
+        if let Some((tools, dir)) = &self.own {
+            let _ = std::process::Command::new(tools.join("kube-down")).arg(dir.path().join("kube")).output();
+        }
+    }
+}
+
+/// Where the binaries are, if anywhere.
+pub fn tools() -> Option<PathBuf> {
+    let dir = std::env::var_os("PANGEA_TEST_KUBE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools"));
+    dir.join("kube-apiserver").exists().then_some(dir)
+}
+
+fn missing() -> Option<Kube> {
+    assert!(
+        std::env::var("PANGEA_KUBE_REQUIRED").as_deref() != Ok("1"),
+        "PANGEA_KUBE_REQUIRED=1 but there is no kube-apiserver in ../shared/tools or PANGEA_TEST_KUBE_BIN"
+    );
+    eprintln!("skipped: no kube-apiserver here (../shared/tools or PANGEA_TEST_KUBE_BIN)");
+    None
+}
+
+fn from_vars(get: impl Fn(&str) -> Option<String>) -> Option<Kube> {
+    let ca = get("KUBE_CA")?;
+    Some(Kube {
+        url: get("KUBE_URL")?,
+        ca_pem: std::fs::read_to_string(ca).ok()?,
+        admin_token: get("KUBE_ADMIN_TOKEN")?,
+        pangea_token: get("KUBE_PANGEA_TOKEN")?,
+        viewer_token: get("KUBE_VIEWER_TOKEN")?,
+        audit_log: get("KUBE_AUDIT_LOG")?.into(),
+        kubeconfig: get("KUBECONFIG")?.into(),
+        own: None,
+    })
+}
+
+/// The API server `.ci/test` started, else one of this test's own.
+pub fn shared() -> Option<Kube> {
+    from_vars(|k| std::env::var(k).ok()).or_else(own)
+}
+
+/// A control plane of this test's own (for tests that stop and restart it).
+pub fn own() -> Option<Kube> {
+    let Some(tools) = tools() else { return missing() };
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(tools.join("kube-up")).arg(dir.path().join("kube")).output().unwrap();
+    assert!(out.status.success(), "kube-up failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let vars: std::collections::HashMap<String, String> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut kube = from_vars(|k| vars.get(k).cloned()).expect("kube-up printed its variables");
+    kube.own = Some((tools, dir));
+    Some(kube)
+}
+
+impl Kube {
+    /// A kube client as the cluster's admin (`system:masters`), for what a test sets up.
+    pub async fn admin(&self) -> kube::Client {
+        let mut config = kube::Config::new(self.url.parse().unwrap());
+        let certs = rustls::pki_types::CertificateDer::pem_slice_iter(self.ca_pem.as_bytes());
+        use rustls::pki_types::pem::PemObject;
+        config.root_cert = Some(certs.map(|c| c.unwrap().to_vec()).collect());
+        config.auth_info.token = Some(self.admin_token.clone().into());
+        kube::Client::try_from(config).unwrap()
+    }
+
+    /// The folder of this test's own control plane.
+    pub fn dir(&self) -> Option<PathBuf> {
+        self.own.as_ref().map(|(_, d)| d.path().join("kube"))
+    }
+
+    /// `kubectl` against this API server as admin.
+    pub fn kubectl(&self, args: &[&str]) -> std::process::Output {
+        let tools = tools().expect("kubectl");
+        std::process::Command::new(tools.join("kubectl")).env("KUBECONFIG", &self.kubeconfig).args(args).output().unwrap()
+    }
+
+    /// The audit log's records, parsed.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.audit_log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
