@@ -150,7 +150,9 @@ pub enum Connection {
     Connecting,
     Live,
     /// A watch broke (the API server restarted, or answered 410 Gone); it is being resumed.
-    Reconnecting { reason: String },
+    Reconnecting {
+        reason: String,
+    },
 }
 
 impl Connection {

@@ -94,6 +94,7 @@ lazy_page!(NewMachinePage, pages::machines::form::NewMachine);
 lazy_page!(ImportPage, pages::machines::import::ImportMachines);
 lazy_page!(MachineAreaPage, pages::machines::boots::MachineArea);
 lazy_page!(ProvisioningRoute, pages::provisioning::ProvisioningArea);
+lazy_page!(ClustersRoute, pages::clusters::ClustersArea);
 lazy_page!(AccessRoute, pages::access::AccessPage);
 lazy_page!(AuditLogPage, pages::audit::AuditLog);
 lazy_page!(AuditDetailPage, pages::audit::AuditDetail);
@@ -115,6 +116,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/machines/:id") view={Lazy::<MachineAreaPage>::new()} />
                         <Route path=path!("/provisioning") view={Lazy::<ProvisioningRoute>::new()} />
                         <Route path=path!("/provisioning/*rest") view={Lazy::<ProvisioningRoute>::new()} />
+                        <Route path=path!("/clusters") view={Lazy::<ClustersRoute>::new()} />
+                        <Route path=path!("/clusters/*rest") view={Lazy::<ClustersRoute>::new()} />
                         <Route path=path!("/access") view={Lazy::<AccessRoute>::new()} />
                         <Route path=path!("/audit") view={Lazy::<AuditLogPage>::new()} />
                         <Route path=path!("/audit/:id") view={Lazy::<AuditDetailPage>::new()} />

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod clusters;
 pub mod login;
 pub mod machines;
 pub mod not_found;
@@ -24,6 +25,10 @@ pub fn permission_for_page(path: &str) -> Option<Permission> {
         Some(Permission::ChangeProvisioning)
     } else if under("/provisioning") {
         Some(Permission::ViewProvisioning)
+    } else if path == "/clusters/new" {
+        Some(Permission::ManageClusters)
+    } else if under("/clusters") {
+        Some(Permission::ViewClusters)
     } else if under("/audit") {
         Some(Permission::ViewAudit)
     } else {
@@ -34,9 +39,19 @@ pub fn permission_for_page(path: &str) -> Option<Permission> {
 /// Whether the page at `path` loads its code lazily (every area but the login page).
 pub fn is_lazy_page(path: &str) -> bool {
     let path = path.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
-    ["/machines", "/provisioning", "/access", "/audit"]
+    ["/machines", "/provisioning", "/clusters", "/access", "/audit"]
         .iter()
         .any(|area| path == *area || path.starts_with(&format!("{area}/")))
+}
+
+/// The text of a submitted form's field `name` (empty when it has none).
+pub fn form_field(ev: &leptos::ev::SubmitEvent, name: &str) -> String {
+    use wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+        .and_then(|form| web_sys::FormData::new_with_form(&form).ok())
+        .and_then(|data| data.get(name).as_string())
+        .unwrap_or_default()
 }
 
 /// Percent-encodes a query-string value.
@@ -69,6 +84,8 @@ mod tests {
         assert_eq!(permission_for_page("/provisioning/explain?query=mac"), Some(Permission::ViewProvisioning));
         assert_eq!(permission_for_page("/provisioning/import"), Some(Permission::ChangeProvisioning));
         assert_eq!(permission_for_page("/provisioning/new/profile"), Some(Permission::ChangeProvisioning));
+        assert_eq!(permission_for_page("/clusters/edge-1/nodes/n1"), Some(Permission::ViewClusters));
+        assert_eq!(permission_for_page("/clusters/new"), Some(Permission::ManageClusters));
         assert_eq!(permission_for_page("/access"), None, "everyone's own sessions");
         assert_eq!(permission_for_page("/accessories"), None);
         assert_eq!(permission_for_page("/login"), None);

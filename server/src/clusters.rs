@@ -96,7 +96,9 @@ fn link(field: &str, text: &str) -> Result<String, AppError> {
         return Ok(String::new());
     }
     match url::Url::parse(text) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(text.trim_end_matches('/').into()),
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+            Ok(text.trim_end_matches('/').into())
+        }
         _ => {
             let message = format!("\"{text}\" is not an http(s) URL.");
             Err(AppError::Invalid {
@@ -209,13 +211,17 @@ impl Clusters {
     }
 
     /// Validates `input` into a record; `keep` supplies the credential when none is given.
-    fn parse(&self, who: &Principal, input: ClusterInput, keep: Option<&ClusterRecord>) -> Result<ClusterRecord, AppError> {
-        let name: ClusterName = input.name.trim().parse().map_err(|e: app::clusters::InvalidClusterName| {
-            AppError::Invalid {
+    fn parse(
+        &self,
+        who: &Principal,
+        input: ClusterInput,
+        keep: Option<&ClusterRecord>,
+    ) -> Result<ClusterRecord, AppError> {
+        let name: ClusterName =
+            input.name.trim().parse().map_err(|e: app::clusters::InvalidClusterName| AppError::Invalid {
                 message: e.to_string(),
                 fields: vec![app::error::FieldError { field: "name".into(), message: e.to_string() }],
-            }
-        })?;
+            })?;
         connect::api_url(&input.api_url)?;
         if !input.ca_pem.trim().is_empty() {
             connect::certificates(&input.ca_pem, "ca_pem")?;
@@ -225,8 +231,9 @@ impl Clusters {
             (None, Some(existing)) => existing.endpoint.credential.clone(),
             (None, None) => {
                 return Err(AppError::Invalid {
-                    message: "Give Pangea's credentials for this cluster: a bearer token or a client certificate and key."
-                        .into(),
+                    message:
+                        "Give Pangea's credentials for this cluster: a bearer token or a client certificate and key."
+                            .into(),
                     fields: vec![app::error::FieldError {
                         field: "credential".into(),
                         message: "A token or a client certificate is required.".into(),
@@ -237,7 +244,11 @@ impl Clusters {
         let now = now();
         Ok(ClusterRecord {
             name: name.to_string(),
-            endpoint: Endpoint { api_url: input.api_url.trim().trim_end_matches('/').into(), ca_pem: input.ca_pem.trim().into(), credential },
+            endpoint: Endpoint {
+                api_url: input.api_url.trim().trim_end_matches('/').into(),
+                ca_pem: input.ca_pem.trim().into(),
+                credential,
+            },
             prometheus_url: link("prometheus_url", &input.prometheus_url)?,
             alertmanager_url: link("alertmanager_url", &input.alertmanager_url)?,
             grafana_url: link("grafana_url", &input.grafana_url)?,
@@ -285,7 +296,8 @@ impl ClusterService for Clusters {
     async fn clusters(&self, who: &Principal) -> Result<Vec<Cluster>, AppError> {
         authorize(who, Permission::ViewClusters)?;
         let inventory = self.inventory().await?;
-        let records: Vec<ClusterRecord> = self.records.read().map(|r| r.values().cloned().collect()).unwrap_or_default();
+        let records: Vec<ClusterRecord> =
+            self.records.read().map(|r| r.values().cloned().collect()).unwrap_or_default();
         Ok(records.iter().map(|r| self.summary(r, &inventory)).collect())
     }
 
@@ -378,8 +390,7 @@ impl ClusterService for Clusters {
         };
         let inventory = self.inventory().await?;
         let machine_of = |n: &k8s_openapi::api::core::v1::Node| inventory.machine_of(n);
-        let mut rows: Vec<NodeRow> =
-            caches.iter().flat_map(|c| c.node_rows(&query, &selector, &machine_of)).collect();
+        let mut rows: Vec<NodeRow> = caches.iter().flat_map(|c| c.node_rows(&query, &selector, &machine_of)).collect();
         cache::sort_nodes(&mut rows, query.sort, query.descending);
         Ok(page_of(rows, query.offset, query.limit))
     }

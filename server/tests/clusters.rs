@@ -178,7 +178,8 @@ async fn registration_checks_the_server_the_credentials_and_impersonation(app: T
     // It goes live, with the server's version and its readyz checks, etcd's among them.
     let live = eventually("the cluster to go live", async || {
         let c = app.get_json(&format!("/api/v1/clusters/{name}")).await;
-        (c["health"]["connection"]["state"] == "live" && c["health"]["version"].is_string()
+        (c["health"]["connection"]["state"] == "live"
+            && c["health"]["version"].is_string()
             && !c["health"]["readyz"].as_array().unwrap().is_empty())
         .then_some(c)
     })
@@ -304,8 +305,20 @@ async fn node_actions_are_made_as_the_signed_in_person(app: TestApp) {
     // The cluster lets group `sre-…` patch nodes, and binds `viewers-…` to `view` only.
     for args in [
         vec!["create", "clusterrole", &format!("{group}-patch"), "--verb=get,patch", "--resource=nodes"],
-        vec!["create", "clusterrolebinding", &format!("{group}-patch"), &format!("--clusterrole={group}-patch"), &format!("--group={group}")],
-        vec!["create", "clusterrolebinding", &format!("{viewers}-view"), "--clusterrole=view", &format!("--group={viewers}")],
+        vec![
+            "create",
+            "clusterrolebinding",
+            &format!("{group}-patch"),
+            &format!("--clusterrole={group}-patch"),
+            &format!("--group={group}"),
+        ],
+        vec![
+            "create",
+            "clusterrolebinding",
+            &format!("{viewers}-view"),
+            "--clusterrole=view",
+            &format!("--group={viewers}"),
+        ],
     ] {
         let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
         let out = kube.kubectl(&args);
@@ -327,7 +340,11 @@ async fn node_actions_are_made_as_the_signed_in_person(app: TestApp) {
             &name,
             &node,
             NodeAction::Taints {
-                set: vec![app::clusters::Taint { key: "maintenance".into(), value: "disk".into(), effect: "NoSchedule".into() }],
+                set: vec![app::clusters::Taint {
+                    key: "maintenance".into(),
+                    value: "disk".into(),
+                    effect: "NoSchedule".into(),
+                }],
                 remove: vec![],
             },
         )
@@ -426,7 +443,12 @@ async fn watches_resume_after_the_api_server_restarts(backend: Backend) {
 
     // Start it again with the same flags; etcd kept everything.
     let log = std::fs::File::create(dir.join("apiserver-2.log")).unwrap();
-    let child = std::process::Command::new(&args[0]).args(&args[1..]).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+    let child = std::process::Command::new(&args[0])
+        .args(&args[1..])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
     std::fs::write(dir.join("apiserver.pid"), child.id().to_string()).unwrap();
     let node = unique("after");
     eventually("the API server to answer again", async || {
@@ -439,7 +461,10 @@ async fn watches_resume_after_the_api_server_restarts(backend: Backend) {
         let page = app
             .state
             .clusters
-            .nodes(&Principal::cli(), NodeQuery { cluster: Some(name.clone()), search: Some(node.clone()), ..Default::default() })
+            .nodes(
+                &Principal::cli(),
+                NodeQuery { cluster: Some(name.clone()), search: Some(node.clone()), ..Default::default() },
+            )
             .await
             .unwrap();
         (page.total == 1).then_some(())

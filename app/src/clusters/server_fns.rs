@@ -1,6 +1,8 @@
 //! The pages' server functions: each is one call of the clusters service for the caller.
 
-use super::{Cluster, ClusterInput, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow};
+use super::{
+    Cluster, ClusterInput, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow,
+};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;

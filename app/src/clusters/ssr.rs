@@ -1,7 +1,9 @@
 //! The clusters service the server implements, as pages and the JSON API call it. Only
 //! compiled for the server.
 
-use super::{Cluster, ClusterInput, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow};
+use super::{
+    Cluster, ClusterInput, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow,
+};
 use crate::access::Principal;
 use crate::error::AppError;
 use std::sync::Arc;

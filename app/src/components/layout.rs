@@ -6,8 +6,13 @@ use leptos_router::components::A;
 
 /// Only pages that exist are linked; each area joins the list when its page lands. A link shows
 /// only to people whose role allows its page (`permission_for_page`).
-const NAV: [(&str, &str); 4] =
-    [("/machines", "Machines"), ("/provisioning", "Provisioning"), ("/access", "Access"), ("/audit", "Audit")];
+const NAV: [(&str, &str); 5] = [
+    ("/machines", "Machines"),
+    ("/provisioning", "Provisioning"),
+    ("/clusters", "Clusters"),
+    ("/access", "Access"),
+    ("/audit", "Audit"),
+];
 
 /// The areas the signed-in person may open.
 #[component]

@@ -163,7 +163,11 @@ pub async fn act(
         _ => Node::default(),
     };
     let patched = nodes
-        .patch(node, &PatchParams { field_manager: Some("pangea".into()), ..Default::default() }, &Patch::Merge(patch_for(action, &current)))
+        .patch(
+            node,
+            &PatchParams { field_manager: Some("pangea".into()), ..Default::default() },
+            &Patch::Merge(patch_for(action, &current)),
+        )
         .await
         .map_err(refused)?;
     Ok(node_row(cluster, &patched, 0, None))

@@ -207,7 +207,10 @@ impl ClusterCache {
         let stop = cache.stop.clone();
         spawn(&stop, follow(weak.clone(), Kind::Nodes, Api::all(client.clone()), nodes_writer, trim_node));
         spawn(&stop, follow(weak.clone(), Kind::Pods, Api::all(client.clone()), pods_writer, trim_pod));
-        spawn(&stop, follow(weak.clone(), Kind::Namespaces, Api::all(client.clone()), namespaces_writer, trim_namespace));
+        spawn(
+            &stop,
+            follow(weak.clone(), Kind::Namespaces, Api::all(client.clone()), namespaces_writer, trim_namespace),
+        );
         spawn(&stop, follow(weak.clone(), Kind::Events, Api::all(client.clone()), events_writer, trim_event));
         spawn(&stop, check_health(weak, client));
         Ok(cache)
@@ -361,7 +364,9 @@ impl ClusterCache {
             .events
             .state()
             .iter()
-            .filter(|e| e.involved_object.kind.as_deref() == Some("Node") && e.involved_object.name.as_deref() == Some(name))
+            .filter(|e| {
+                e.involved_object.kind.as_deref() == Some("Node") && e.involved_object.name.as_deref() == Some(name)
+            })
             .map(|e| {
                 let at = e
                     .last_timestamp
@@ -489,7 +494,8 @@ async fn check_health(cache: std::sync::Weak<ClusterCache>, client: Client) {
                     live.unreachable = None;
                     live.readyz = checks.clone();
                     for watch in live.watches.iter_mut() {
-                        if matches!(watch, WatchState::Broken(_, at) if at.elapsed() > RETRY_AT_MOST + Duration::from_secs(1)) {
+                        if matches!(watch, WatchState::Broken(_, at) if at.elapsed() > RETRY_AT_MOST + Duration::from_secs(1))
+                        {
                             *watch = WatchState::Complete;
                             changed = true;
                         }
@@ -561,7 +567,11 @@ pub fn taints(node: &Node) -> Vec<Taint> {
         .and_then(|s| s.taints.as_ref())
         .map(|all| {
             all.iter()
-                .map(|t| Taint { key: t.key.clone(), value: t.value.clone().unwrap_or_default(), effect: t.effect.clone() })
+                .map(|t| Taint {
+                    key: t.key.clone(),
+                    value: t.value.clone().unwrap_or_default(),
+                    effect: t.effect.clone(),
+                })
                 .collect()
         })
         .unwrap_or_default()

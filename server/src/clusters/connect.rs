@@ -173,7 +173,9 @@ pub fn refusal(cluster: &str, api_url: &str, error: kube::Error) -> AppError {
                 409 => AppError::Conflict { message, fields: Vec::new() },
                 400 | 422 => AppError::invalid(message),
                 429 => AppError::RateLimited { message },
-                _ => AppError::Request { message: format!("Cluster {cluster} failed ({}): {}", status.code, status.message) },
+                _ => AppError::Request {
+                    message: format!("Cluster {cluster} failed ({}): {}", status.code, status.message),
+                },
             }
         }
         other => AppError::Request { message: unreachable(api_url, &other) },
@@ -240,7 +242,10 @@ pub async fn check(endpoint: &Endpoint) -> Result<String, AppError> {
 }
 
 fn bad_credentials(api_url: &str) -> AppError {
-    invalid("credential", format!("{api_url} does not accept these credentials (401 Unauthorized): check the token or certificate."))
+    invalid(
+        "credential",
+        format!("{api_url} does not accept these credentials (401 Unauthorized): check the token or certificate."),
+    )
 }
 
 /// Whether the client's own identity may `verb` `resource` (core group, all namespaces).
@@ -302,28 +307,31 @@ pub async fn readyz(client: &Client) -> Result<Vec<ReadyCheck>, kube::Error> {
 pub fn from_kubeconfig(text: &str, context: Option<&str>) -> Result<Endpoint, AppError> {
     let config = kube::config::Kubeconfig::from_yaml(text)
         .map_err(|e| invalid("kubeconfig", format!("This is not a kubeconfig: {}.", first_line(&e.to_string()))))?;
-    let wanted = context.map(str::to_string).or(config.current_context.clone()).ok_or_else(|| {
-        invalid("context", "The kubeconfig has no current-context: pick one of its contexts.")
-    })?;
+    let wanted = context
+        .map(str::to_string)
+        .or(config.current_context.clone())
+        .ok_or_else(|| invalid("context", "The kubeconfig has no current-context: pick one of its contexts."))?;
     let ctx = config
         .contexts
         .iter()
         .find(|c| c.name == wanted)
         .and_then(|c| c.context.clone())
         .ok_or_else(|| invalid("context", format!("The kubeconfig has no context \"{wanted}\".")))?;
-    let cluster = config
-        .clusters
-        .iter()
-        .find(|c| c.name == ctx.cluster)
-        .and_then(|c| c.cluster.clone())
-        .ok_or_else(|| invalid("kubeconfig", format!("Context \"{wanted}\" names cluster \"{}\", which the file does not define.", ctx.cluster)))?;
+    let cluster =
+        config.clusters.iter().find(|c| c.name == ctx.cluster).and_then(|c| c.cluster.clone()).ok_or_else(|| {
+            invalid(
+                "kubeconfig",
+                format!("Context \"{wanted}\" names cluster \"{}\", which the file does not define.", ctx.cluster),
+            )
+        })?;
     let user_name = ctx.user.clone().unwrap_or_default();
-    let user = config
-        .auth_infos
-        .iter()
-        .find(|u| u.name == user_name)
-        .and_then(|u| u.auth_info.clone())
-        .ok_or_else(|| invalid("kubeconfig", format!("Context \"{wanted}\" names user \"{user_name}\", which the file does not define.")))?;
+    let user =
+        config.auth_infos.iter().find(|u| u.name == user_name).and_then(|u| u.auth_info.clone()).ok_or_else(|| {
+            invalid(
+                "kubeconfig",
+                format!("Context \"{wanted}\" names user \"{user_name}\", which the file does not define."),
+            )
+        })?;
     let decode = |field: &str, data: &str| -> Result<String, AppError> {
         STANDARD
             .decode(data.trim())
@@ -386,7 +394,10 @@ mod tests {
         assert!(checks.len() > 10 && checks.iter().all(|c| c.ok), "{checks:?}");
         assert!(checks.iter().any(|c| c.name == "poststarthook/rbac/bootstrap-roles"));
         let failing = parse_readyz("[+]ping ok\n[-]etcd failed: reason withheld\nreadyz check failed\n");
-        assert_eq!(failing, vec![ReadyCheck { name: "ping".into(), ok: true }, ReadyCheck { name: "etcd".into(), ok: false }]);
+        assert_eq!(
+            failing,
+            vec![ReadyCheck { name: "ping".into(), ok: true }, ReadyCheck { name: "etcd".into(), ok: false }]
+        );
     }
 
     #[test]

@@ -68,11 +68,8 @@ pub fn own() -> Option<Kube> {
     let out = std::process::Command::new(tools.join("kube-up")).arg(dir.path().join("kube")).output().unwrap();
     assert!(out.status.success(), "kube-up failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
-    let vars: std::collections::HashMap<String, String> = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let vars: std::collections::HashMap<String, String> =
+        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let mut kube = from_vars(|k| vars.get(k).cloned()).expect("kube-up printed its variables");
     kube.own = Some((tools, dir));
     Some(kube)
@@ -97,7 +94,11 @@ impl Kube {
     /// `kubectl` against this API server as admin.
     pub fn kubectl(&self, args: &[&str]) -> std::process::Output {
         let tools = tools().expect("kubectl");
-        std::process::Command::new(tools.join("kubectl")).env("KUBECONFIG", &self.kubeconfig).args(args).output().unwrap()
+        std::process::Command::new(tools.join("kubectl"))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     /// The audit log's records, parsed.

@@ -1,0 +1,505 @@
+//! The Clusters area: every registered cluster and its health, a cluster's nodes (live), a
+//! node with its pods and events and the actions on it, and registering a cluster.
+
+use crate::access::Permission;
+use crate::clusters::server_fns::{
+    act_on_node, add_cluster, add_cluster_from_kubeconfig, get_cluster, get_node, list_clusters, list_nodes,
+};
+use crate::clusters::{
+    Cluster, ClusterHealth, ClusterInput, Connection, Credential, KubeconfigImport, NodeAction, NodeQuery, NodeRow,
+    NodeSort,
+};
+use crate::components::toast::use_toasts;
+use crate::pages::machines::ErrorBlock;
+use crate::pages::urlencode;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{A, Form};
+use leptos_router::hooks::{use_location, use_navigate, use_query_map};
+use std::collections::BTreeMap;
+
+#[component]
+pub fn ClustersArea() -> impl IntoView {
+    let location = use_location();
+    move || {
+        let path = location.pathname.get();
+        let parts: Vec<String> =
+            path.trim_start_matches("/clusters").split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        match parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            [] => view! { <ClusterList /> }.into_any(),
+            ["new"] => view! { <NewCluster /> }.into_any(),
+            [name] => view! { <ClusterPage name=name.to_string() /> }.into_any(),
+            [name, "nodes", node] => view! { <NodePage cluster=name.to_string() node=node.to_string() /> }.into_any(),
+            _ => view! { <crate::pages::not_found::NotFound /> }.into_any(),
+        }
+    }
+}
+
+fn may(permission: Permission) -> Resource<bool> {
+    Resource::new(
+        || (),
+        move |_| async move { crate::account::current_user().await.ok().flatten().is_some_and(|me| me.may(permission)) },
+    )
+}
+
+/// Counts `tick` up whenever `/api/v1/clusters/{name}/live` says the cluster changed, while
+/// the page is open; the stream is closed with the page.
+fn live_ticks(name: String) -> RwSignal<u64> {
+    let tick = RwSignal::new(0u64);
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
+        if let Ok(source) = web_sys::EventSource::new(&format!("/api/v1/clusters/{}/live", urlencode(&name))) {
+            let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| tick.update(|t| *t += 1));
+            let _ = source.add_event_listener_with_callback("changed", on_change.as_ref().unchecked_ref());
+            let held = StoredValue::new_local((source, on_change));
+            on_cleanup(move || held.with_value(|(source, _)| source.close()));
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = name;
+    tick
+}
+
+#[component]
+fn ConnectionBadge(health: ClusterHealth) -> impl IntoView {
+    let (label, class, title) = match &health.connection {
+        Some(Connection::Live) => ("live", "badge ok", String::new()),
+        Some(Connection::Reconnecting { reason }) => ("reconnecting", "badge warn", reason.clone()),
+        Some(c) => (c.label(), "badge", String::new()),
+        None => ("not watched", "badge warn", String::new()),
+    };
+    view! { <span class=class title=title>{label}</span> }
+}
+
+fn phases(health: &ClusterHealth) -> String {
+    if health.pods_by_phase.is_empty() {
+        return "none".into();
+    }
+    health.pods_by_phase.iter().map(|(phase, n)| format!("{n} {phase}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `/clusters`.
+#[component]
+fn ClusterList() -> impl IntoView {
+    let clusters = Resource::new(|| (), |_| list_clusters());
+    let admin = may(Permission::ManageClusters);
+    view! {
+        <Title text="Clusters" />
+        <section class="page">
+            <div class="page-head">
+                <h1>"Clusters"</h1>
+                <div class="actions">
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            admin.await.then(|| view! { <A href="/clusters/new" attr:class="button primary">"Add cluster"</A> })
+                        })}
+                    </Suspense>
+                </div>
+            </div>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match clusters.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <div class="empty">"No cluster is registered yet. An admin adds one with its API server's address, CA and Pangea's credentials, or from a kubeconfig."</div>
+                        }.into_any(),
+                        Ok(list) => view! { <ClusterTable clusters=list /> }.into_any(),
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ClusterTable(clusters: Vec<Cluster>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table>
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"API server"</th>
+                        <th scope="col">"Version"</th>
+                        <th scope="col">"Watches"</th>
+                        <th scope="col">"Nodes Ready / not"</th>
+                        <th scope="col">"Pods"</th>
+                        <th scope="col">"Control plane"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {clusters.into_iter().map(|c| {
+                        let failing: Vec<String> = c.health.readyz.iter().filter(|r| !r.ok).map(|r| r.name.clone()).collect();
+                        let control_plane = match (&c.health.unreachable, c.health.readyz.is_empty(), failing.is_empty()) {
+                            (Some(reason), _, _) => reason.clone(),
+                            (None, true, _) => "not checked yet".to_string(),
+                            (None, false, true) => format!("all {} checks pass", c.health.readyz.len()),
+                            (None, false, false) => format!("failing: {}", failing.join(", ")),
+                        };
+                        view! {
+                            <tr>
+                                <td><A href=format!("/clusters/{}", urlencode(&c.name))>{c.name.clone()}</A></td>
+                                <td class="mono">{c.api_url.clone()}</td>
+                                <td>{c.health.version.clone().unwrap_or_default()}</td>
+                                <td><ConnectionBadge health=c.health.clone() /></td>
+                                <td>{format!("{} / {}", c.health.nodes_ready, c.health.nodes_not_ready)}</td>
+                                <td>{phases(&c.health)}</td>
+                                <td>{control_plane}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// `/clusters/new`: by fields, or from a kubeconfig.
+#[component]
+fn NewCluster() -> impl IntoView {
+    let toasts = use_toasts();
+    let navigate = use_navigate();
+    let error = RwSignal::new(None::<String>);
+    let add = Action::new(move |input: &ClusterInput| add_cluster(input.clone()));
+    let import = Action::new(move |import: &KubeconfigImport| add_cluster_from_kubeconfig(import.clone()));
+    let done = move |result: Option<Result<Cluster, crate::error::AppError>>| match result {
+        Some(Ok(cluster)) => {
+            toasts.success(format!("Cluster {} registered.", cluster.name));
+            navigate(&format!("/clusters/{}", urlencode(&cluster.name)), Default::default());
+        }
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    };
+    let done2 = done.clone();
+    Effect::new(move |_| done(add.value().get()));
+    Effect::new(move |_| done2(import.value().get()));
+    let on_fields = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let get = |k: &str| crate::pages::form_field(&ev, k);
+        error.set(None);
+        add.dispatch(ClusterInput {
+            name: get("name"),
+            api_url: get("api_url"),
+            ca_pem: get("ca_pem"),
+            credential: Some(Credential::Token { token: get("token") }),
+            prometheus_url: get("prometheus_url"),
+            alertmanager_url: get("alertmanager_url"),
+            grafana_url: get("grafana_url"),
+        });
+    };
+    let on_kubeconfig = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let get = |k: &str| crate::pages::form_field(&ev, k);
+        error.set(None);
+        let context = get("context");
+        import.dispatch(KubeconfigImport {
+            name: get("name"),
+            kubeconfig: get("kubeconfig"),
+            context: (!context.trim().is_empty()).then_some(context),
+        });
+    };
+    let busy = move || add.pending().get() || import.pending().get();
+    view! {
+        <Title text="Add cluster" />
+        <section class="page narrow">
+            <h1>"Add cluster"</h1>
+            <p class="hint">"Pangea checks that the API server answers with a certificate the CA signed, that the credentials work, and that they may impersonate users and groups, so that every action runs as the person who asks. See docs/clusters.md for the ClusterRole to bind."</p>
+            <div class="alert error" role="alert" hidden=move || error.get().is_none()>{move || error.get()}</div>
+            <h2>"From fields"</h2>
+            <form on:submit=on_fields aria-busy=move || busy().to_string()>
+                <label for="cluster-name">"Name"</label>
+                <input id="cluster-name" name="name" required placeholder="edge-1" />
+                <label for="cluster-api">"API server URL"</label>
+                <input id="cluster-api" name="api_url" required placeholder="https://10.0.0.10:6443" />
+                <label for="cluster-ca">"CA bundle (PEM; empty: the system's roots)"</label>
+                <textarea id="cluster-ca" name="ca_pem" rows="4"></textarea>
+                <label for="cluster-token">"Pangea's bearer token (stored sealed, never shown again)"</label>
+                <input id="cluster-token" name="token" type="password" required autocomplete="off" />
+                <label for="cluster-prometheus">"Prometheus URL (optional)"</label>
+                <input id="cluster-prometheus" name="prometheus_url" />
+                <label for="cluster-alertmanager">"Alertmanager URL (optional)"</label>
+                <input id="cluster-alertmanager" name="alertmanager_url" />
+                <label for="cluster-grafana">"Grafana URL (optional)"</label>
+                <input id="cluster-grafana" name="grafana_url" />
+                <button type="submit" class="button primary" disabled=busy>"Check and add"</button>
+            </form>
+            <h2>"From a kubeconfig"</h2>
+            <form on:submit=on_kubeconfig>
+                <label for="kc-name">"Name"</label>
+                <input id="kc-name" name="name" required placeholder="edge-1" />
+                <label for="kc-text">"kubeconfig (kubectl config view --raw --flatten)"</label>
+                <textarea id="kc-text" name="kubeconfig" rows="8" required></textarea>
+                <label for="kc-context">"Context (empty: the current context)"</label>
+                <input id="kc-context" name="context" />
+                <button type="submit" class="button" disabled=busy>"Check and add"</button>
+            </form>
+        </section>
+    }
+}
+
+/// `/clusters/{name}`: health and the live, server-side filtered nodes table.
+#[component]
+fn ClusterPage(name: String) -> impl IntoView {
+    let tick = live_ticks(name.clone());
+    let params = use_query_map();
+    let cluster_name = name.clone();
+    let query = Memo::new(move |_| {
+        let p = params.read();
+        NodeQuery {
+            cluster: Some(cluster_name.clone()),
+            search: p.get("q").filter(|q| !q.trim().is_empty()),
+            selector: p.get("selector").filter(|q| !q.trim().is_empty()),
+            sort: p.get("sort").and_then(|s| NodeSort::parse(&s)).unwrap_or_default(),
+            descending: p.get("desc").is_some_and(|d| d == "1"),
+            offset: p.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0),
+            limit: None,
+        }
+    });
+    let cluster = {
+        let name = name.clone();
+        Resource::new(move || tick.get(), move |_| get_cluster(name.clone()))
+    };
+    let nodes = Resource::new(move || (query.get(), tick.get()), |(q, _)| list_nodes(q));
+    let title = name.clone();
+    let action = format!("/clusters/{}", urlencode(&name));
+    view! {
+        <Title text=title.clone() />
+        <section class="page">
+            <div class="page-head"><h1>{format!("Cluster {title}")}</h1></div>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match cluster.await {
+                        Ok(c) => view! { <ClusterHealthPanel cluster=c /> }.into_any(),
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <h2>"Nodes"</h2>
+            <Form method="GET" action=action attr:class="search" attr:role="search">
+                <label for="node-search">"Name"</label>
+                <input id="node-search" type="search" name="q" prop:value=move || query.get().search.unwrap_or_default() />
+                <label for="node-selector">"Label selector"</label>
+                <input id="node-selector" name="selector" placeholder="node-role.kubernetes.io/worker,rack=r1"
+                    prop:value=move || query.get().selector.unwrap_or_default() />
+                <label for="node-sort">"Sort by"</label>
+                <select id="node-sort" name="sort">
+                    {NodeSort::ALL.into_iter().map(|s| view! {
+                        <option value=s.as_str() selected=move || query.get().sort == s>{s.as_str()}</option>
+                    }).collect_view()}
+                </select>
+                <button type="submit" class="button">"Search"</button>
+            </Form>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match nodes.await {
+                        Ok(page) if page.items.is_empty() => view! { <div class="empty">"No node matches."</div> }.into_any(),
+                        Ok(page) => {
+                            let shown = format!("{}–{} of {}", page.offset + 1, page.offset as usize + page.items.len(), page.total);
+                            let next = (page.offset as usize + page.items.len() < page.total as usize)
+                                .then(|| page.offset as usize + page.items.len());
+                            let q = query.get_untracked();
+                            let href_at = move |offset: usize| {
+                                let mut href = format!("?offset={offset}&sort={}", q.sort.as_str());
+                                if let Some(s) = &q.search { href.push_str(&format!("&q={}", urlencode(s))); }
+                                if let Some(s) = &q.selector { href.push_str(&format!("&selector={}", urlencode(s))); }
+                                href
+                            };
+                            view! {
+                                <NodeTable nodes=page.items />
+                                <p class="pager">{shown} {next.map(|n| view! { " " <A href=href_at(n)>"Next page"</A> })}</p>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ClusterHealthPanel(cluster: Cluster) -> impl IntoView {
+    let h = cluster.health.clone();
+    let failing: Vec<String> = h.readyz.iter().filter(|r| !r.ok).map(|r| r.name.clone()).collect();
+    view! {
+        <dl class="facts">
+            <dt>"API server"</dt><dd class="mono">{cluster.api_url.clone()}</dd>
+            <dt>"Version"</dt><dd>{h.version.clone().unwrap_or_else(|| "unknown".into())}</dd>
+            <dt>"Watches"</dt><dd><ConnectionBadge health=h.clone() /></dd>
+            <dt>"Nodes"</dt><dd>{format!("{} Ready, {} not Ready", h.nodes_ready, h.nodes_not_ready)}</dd>
+            <dt>"Pods"</dt><dd>{phases(&h)}</dd>
+            <dt>"Control plane (/readyz, etcd included)"</dt>
+            <dd>{match (&h.unreachable, failing.is_empty()) {
+                (Some(reason), _) => reason.clone(),
+                (None, true) if h.readyz.is_empty() => "not checked yet".into(),
+                (None, true) => format!("all {} checks pass", h.readyz.len()),
+                (None, false) => format!("failing: {}", failing.join(", ")),
+            }}</dd>
+        </dl>
+        {(!h.warnings.is_empty()).then(|| view! {
+            <div class="alert warn" role="status">
+                <ul>{h.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul>
+            </div>
+        })}
+    }
+}
+
+#[component]
+fn NodeTable(nodes: Vec<NodeRow>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table>
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Roles"</th>
+                        <th scope="col">"Version"</th>
+                        <th scope="col">"Internal IP"</th>
+                        <th scope="col">"Created"</th>
+                        <th scope="col">"Pods"</th>
+                        <th scope="col">"CPU"</th>
+                        <th scope="col">"Memory"</th>
+                        <th scope="col">"Taints"</th>
+                        <th scope="col">"Machine"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {nodes.into_iter().map(|n| view! {
+                        <tr>
+                            <td><A href=format!("/clusters/{}/nodes/{}", urlencode(&n.cluster), urlencode(&n.name))>{n.name.clone()}</A></td>
+                            <td>
+                                <span class="badge" class:ok=n.status == "Ready" class:failed=n.status != "Ready">{n.status.clone()}</span>
+                                {n.cordoned.then(|| view! { " " <span class="badge warn">"cordoned"</span> })}
+                            </td>
+                            <td>{n.roles.join(", ")}</td>
+                            <td>{n.version.clone()}</td>
+                            <td class="mono">{n.internal_ip.clone()}</td>
+                            <td>{n.created.clone()}</td>
+                            <td>{n.pods}</td>
+                            <td>{n.cpu.clone()}</td>
+                            <td>{n.memory.clone()}</td>
+                            <td>{n.taints.iter().map(|t| format!("{}={}:{}", t.key, t.value, t.effect)).collect::<Vec<_>>().join(" ")}</td>
+                            <td>{n.machine.map(|id| view! { <A href=format!("/machines/{id}")>{format!("#{id}")}</A> })}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// `/clusters/{name}/nodes/{node}`.
+#[component]
+fn NodePage(cluster: String, node: String) -> impl IntoView {
+    let tick = live_ticks(cluster.clone());
+    let detail = {
+        let (cluster, node) = (cluster.clone(), node.clone());
+        Resource::new(move || tick.get(), move |_| get_node(cluster.clone(), node.clone()))
+    };
+    let operator = may(Permission::ActOnNodes);
+    let toasts = use_toasts();
+    let act = {
+        let (cluster, node) = (cluster.clone(), node.clone());
+        Action::new(move |action: &NodeAction| act_on_node(cluster.clone(), node.clone(), action.clone()))
+    };
+    Effect::new(move |_| match act.value().get() {
+        Some(Ok(row)) => toasts.success(format!("Node {} changed.", row.name)),
+        Some(Err(e)) => toasts.error(e.to_string()),
+        None => {}
+    });
+    let on_label = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let text = crate::pages::form_field(&ev, "label");
+        let action = match text.trim().strip_prefix('-') {
+            Some(key) => NodeAction::Labels { set: BTreeMap::new(), remove: vec![key.trim().to_string()] },
+            None => {
+                let (k, v) = text.split_once('=').unwrap_or((text.as_str(), ""));
+                NodeAction::Labels {
+                    set: BTreeMap::from([(k.trim().to_string(), v.trim().to_string())]),
+                    remove: vec![],
+                }
+            }
+        };
+        act.dispatch(action);
+    };
+    let title = format!("Node {node}");
+    view! {
+        <Title text=title.clone() />
+        <section class="page">
+            <div class="page-head">
+                <h1>{title}</h1>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        operator.await.then(|| view! {
+                            <div class="actions">
+                                <button class="button" on:click=move |_| { act.dispatch(NodeAction::Cordon); }>"Cordon"</button>
+                                <button class="button" on:click=move |_| { act.dispatch(NodeAction::Uncordon); }>"Uncordon"</button>
+                            </div>
+                        })
+                    })}
+                </Suspense>
+            </div>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match detail.await {
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                        Ok(d) => view! {
+                            <dl class="facts">
+                                <dt>"Status"</dt><dd>{d.row.status.clone()}{d.row.cordoned.then_some(" (cordoned)")}</dd>
+                                <dt>"Roles"</dt><dd>{d.row.roles.join(", ")}</dd>
+                                <dt>"Kubelet"</dt><dd>{d.row.version.clone()}</dd>
+                                <dt>"System UUID"</dt><dd class="mono">{d.system_uuid.clone()}</dd>
+                                <dt>"Machine"</dt>
+                                <dd>{match d.row.machine {
+                                    Some(id) => view! { <A href=format!("/machines/{id}")>{format!("inventory machine #{id}")}</A> }.into_any(),
+                                    None => "no inventory machine matches its system UUID or name".into_any(),
+                                }}</dd>
+                                <dt>"Addresses"</dt><dd>{d.addresses.iter().map(|(k, a)| format!("{k} {a}")).collect::<Vec<_>>().join(", ")}</dd>
+                                <dt>"Capacity"</dt><dd>{d.capacity.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")}</dd>
+                                <dt>"Allocatable"</dt><dd>{d.allocatable.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")}</dd>
+                                <dt>"Taints"</dt><dd>{d.row.taints.iter().map(|t| format!("{}={}:{}", t.key, t.value, t.effect)).collect::<Vec<_>>().join(", ")}</dd>
+                            </dl>
+                            <h2>"Conditions"</h2>
+                            <div class="table-wrap"><table>
+                                <thead><tr><th scope="col">"Type"</th><th scope="col">"Status"</th><th scope="col">"Reason"</th><th scope="col">"Message"</th><th scope="col">"Since"</th></tr></thead>
+                                <tbody>{d.conditions.iter().map(|c| view! {
+                                    <tr><td>{c.kind.clone()}</td><td>{c.status.clone()}</td><td>{c.reason.clone()}</td><td>{c.message.clone()}</td><td>{c.since.clone()}</td></tr>
+                                }).collect_view()}</tbody>
+                            </table></div>
+                            <h2>"Labels"</h2>
+                            <ul class="labels">{d.labels.iter().map(|(k, v)| view! { <li class="mono">{format!("{k}={v}")}</li> }).collect_view()}</ul>
+                            <h2>"Annotations"</h2>
+                            <ul class="labels">{d.annotations.iter().map(|(k, v)| view! { <li class="mono">{format!("{k}={v}")}</li> }).collect_view()}</ul>
+                            <h2>{format!("Pods ({})", d.pods.len())}</h2>
+                            <div class="table-wrap"><table>
+                                <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Name"</th><th scope="col">"Phase"</th><th scope="col">"Restarts"</th><th scope="col">"Created"</th></tr></thead>
+                                <tbody>{d.pods.iter().map(|p| view! {
+                                    <tr><td>{p.namespace.clone()}</td><td>{p.name.clone()}</td><td>{p.phase.clone()}</td><td>{p.restarts}</td><td>{p.created.clone()}</td></tr>
+                                }).collect_view()}</tbody>
+                            </table></div>
+                            <h2>"Recent events"</h2>
+                            {if d.events.is_empty() { view! { <p class="empty">"No recent events."</p> }.into_any() } else { view! {
+                                <ul>{d.events.iter().map(|e| view! { <li>{format!("{} {} {}: {}", e.at, e.kind, e.reason, e.message)}</li> }).collect_view()}</ul>
+                            }.into_any() }}
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    operator.await.then(|| view! {
+                        <h2>"Change a label"</h2>
+                        <form class="inline-form" on:submit=on_label>
+                            <label for="node-label">"key=value to set, or -key to remove"</label>
+                            <input id="node-label" name="label" required placeholder="rack=r1" />
+                            <button type="submit" class="button">"Apply"</button>
+                        </form>
+                    })
+                })}
+            </Suspense>
+        </section>
+    }
+}
