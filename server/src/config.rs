@@ -34,6 +34,41 @@ pub enum Command {
     /// Profiles, groups and templates: Matchbox data directories in and out.
     #[command(subcommand)]
     Provisioner(ProvisionerCommand),
+    /// Register, list and remove Kubernetes clusters.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Register a cluster after checking its API server, Pangea's credentials and their right
+    /// to impersonate. The token is read from PANGEA_CLUSTER_TOKEN, never from a flag.
+    Add {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The cluster's name in Pangea (a DNS label, e.g. edge-1).
+        name: String,
+        /// With --kubeconfig: its context to use [default: the current context].
+        #[arg(long)]
+        context: Option<String>,
+        /// Read the server, CA and credentials from this kubeconfig (inline data only).
+        #[arg(long, conflicts_with_all = ["server", "ca_file"])]
+        kubeconfig: Option<PathBuf>,
+        /// The API server's URL, e.g. https://10.0.0.10:6443.
+        #[arg(long, required_unless_present = "kubeconfig")]
+        server: Option<String>,
+        /// The CA bundle (PEM) that signed the API server's certificate.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
+    /// List registered clusters.
+    List(StorageArgs),
+    /// Remove a cluster.
+    Remove {
+        #[command(flatten)]
+        storage: StorageArgs,
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

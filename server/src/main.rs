@@ -2,7 +2,8 @@ use app::access::Principal;
 use clap::Parser;
 use pangea::access::AccessStore;
 use pangea::config::{
-    AccessCommand, AdminCommand, AuditCommand, Cli, Command, ProvisionerCommand, ServeArgs, StorageArgs, TokenCommand,
+    AccessCommand, AdminCommand, AuditCommand, Cli, ClusterCommand, Command, ProvisionerCommand, ServeArgs,
+    StorageArgs, TokenCommand,
 };
 use pangea::db::Database;
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ async fn main() -> ExitCode {
             bind(storage, subject, role, user).await
         }
         Some(Command::Provisioner(command)) => provisioner(command).await,
+        Some(Command::Cluster(command)) => cluster(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -185,6 +187,66 @@ async fn bind(storage: StorageArgs, subject: String, role: app::access::ConsoleR
     let kind = if user { "user" } else { "group" };
     access.bind(&cli_principal(), kind, &subject, role).await.map_err(|e| e.to_string())?;
     println!("Bound {kind} {subject} to {}.", role.as_str());
+    Ok(())
+}
+
+/// The clusters service on `storage`'s database, with the secret key that seals credentials.
+async fn clusters_on(storage: &StorageArgs) -> Result<pangea::clusters::Clusters, String> {
+    let (sealer, _) = storage.keys()?;
+    Ok(pangea::clusters::Clusters::new(open(storage).await?, std::sync::Arc::new(sealer)))
+}
+
+async fn cluster(command: ClusterCommand) -> Result<(), String> {
+    use app::clusters::ssr::ClusterService;
+    use app::clusters::{ClusterInput, Credential, KubeconfigImport};
+    let who = cli_principal();
+    match command {
+        ClusterCommand::Add { storage, name, context, kubeconfig, server, ca_file } => {
+            let clusters = clusters_on(&storage).await?;
+            let added = match (kubeconfig, server) {
+                (Some(path), _) => {
+                    let kubeconfig = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    clusters.add_from_kubeconfig(&who, KubeconfigImport { name, kubeconfig, context }).await
+                }
+                (None, Some(server)) => {
+                    let token = std::env::var("PANGEA_CLUSTER_TOKEN").map_err(|_| {
+                        "set PANGEA_CLUSTER_TOKEN to Pangea's bearer token for this cluster".to_string()
+                    })?;
+                    let ca_pem = match ca_file {
+                        Some(path) => std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+                        None => String::new(),
+                    };
+                    let input = ClusterInput {
+                        name,
+                        api_url: server,
+                        ca_pem,
+                        credential: Some(Credential::Token { token }),
+                        prometheus_url: String::new(),
+                        alertmanager_url: String::new(),
+                        grafana_url: String::new(),
+                    };
+                    clusters.add(&who, input).await
+                }
+                (None, None) => return Err("give --server (with PANGEA_CLUSTER_TOKEN) or --kubeconfig".into()),
+            }
+            .map_err(|e| e.to_string())?;
+            println!("Registered cluster {} ({}).", added.name, added.api_url);
+        }
+        ClusterCommand::List(storage) => {
+            let clusters = clusters_on(&storage).await?;
+            clusters.start().await.map_err(|e| e.to_string())?;
+            println!("{:<24} {:<40} CREDENTIAL", "NAME", "API SERVER");
+            for c in clusters.clusters(&who).await.map_err(|e| e.to_string())? {
+                println!("{:<24} {:<40} {}", c.name, c.api_url, c.credential_kind);
+            }
+            clusters.stop();
+        }
+        ClusterCommand::Remove { storage, name } => {
+            let clusters = clusters_on(&storage).await?;
+            clusters.remove(&who, &name).await.map_err(|e| e.to_string())?;
+            println!("Removed cluster {name}.");
+        }
+    }
     Ok(())
 }
 
