@@ -397,6 +397,54 @@ impl NodeAction {
     }
 }
 
+/// How to drain a node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DrainOptions {
+    /// Evict pods with node-local storage (`emptyDir`) too, losing that data; without it such
+    /// pods stop the drain before anything is evicted.
+    #[serde(default)]
+    pub delete_local_data: bool,
+    /// How long the drain may take; 300 when absent, at most 3600.
+    #[serde(default)]
+    pub timeout_seconds: Option<u32>,
+}
+
+impl DrainOptions {
+    pub const DEFAULT_TIMEOUT: u32 = 300;
+    pub const MAX_TIMEOUT: u32 = 3600;
+
+    pub fn timeout(&self) -> u32 {
+        self.timeout_seconds.unwrap_or(Self::DEFAULT_TIMEOUT).clamp(1, Self::MAX_TIMEOUT)
+    }
+}
+
+/// A pod a drain cannot evict yet, and why (the PodDisruptionBudget that forbids it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DrainBlocker {
+    /// `namespace/name`.
+    pub pod: String,
+    pub reason: String,
+}
+
+/// Where a drain stands: pods evicted of those to evict, what blocks it, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DrainProgress {
+    pub job: String,
+    /// running, succeeded or failed.
+    pub state: String,
+    /// cordon, evict or wait (for evicted pods to terminate).
+    pub step: String,
+    pub evicted: u32,
+    pub total: u32,
+    pub blockers: Vec<DrainBlocker>,
+    /// DaemonSet and mirror pods, which a drain leaves.
+    pub skipped: Vec<String>,
+    pub error: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,3 +18,6 @@ CREATE TABLE clusters (
     CONSTRAINT clusters_name_key UNIQUE (name)
 );
 
+
+-- A person asked a running job (a drain) to stop; its runner checks between steps.
+ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;

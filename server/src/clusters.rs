@@ -5,6 +5,7 @@
 mod actions;
 pub mod cache;
 pub mod connect;
+pub mod drain;
 pub mod http;
 pub mod selector;
 pub mod store;
@@ -17,8 +18,8 @@ use crate::secrets::Sealer;
 use app::access::{Permission, Principal, authorize};
 use app::clusters::ssr::ClusterService;
 use app::clusters::{
-    Cluster, ClusterInput, ClusterName, DEFAULT_PAGE, KubeconfigImport, MAX_PAGE, NodeAction, NodeDetail, NodeQuery,
-    NodeRow, Page, PodQuery, PodRow,
+    Cluster, ClusterInput, ClusterName, DEFAULT_PAGE, DrainOptions, DrainProgress, KubeconfigImport, MAX_PAGE,
+    NodeAction, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow,
 };
 use app::error::AppError;
 use cache::ClusterCache;
@@ -73,6 +74,7 @@ impl Inventory {
 
 pub struct Clusters {
     db: Database,
+    jobs: crate::jobs::Jobs,
     sealer: Arc<Sealer>,
     caches: RwLock<BTreeMap<String, Arc<ClusterCache>>>,
     records: RwLock<BTreeMap<String, ClusterRecord>>,
@@ -111,7 +113,13 @@ fn link(field: &str, text: &str) -> Result<String, AppError> {
 
 impl Clusters {
     pub fn new(db: Database, sealer: Arc<Sealer>) -> Clusters {
-        Clusters { db, sealer, caches: RwLock::default(), records: RwLock::default() }
+        Clusters {
+            jobs: crate::jobs::Jobs::new(db.clone()),
+            db,
+            sealer,
+            caches: RwLock::default(),
+            records: RwLock::default(),
+        }
     }
 
     /// Loads the registered clusters and starts watching each.
@@ -426,6 +434,101 @@ impl ClusterService for Clusters {
             event.summary["as"] = json!({ "user": as_whom.user, "groups": as_whom.groups });
             audit::record(&self.db, who, event).await.or_internal()?;
             Ok(row)
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
+    }
+
+    async fn drain(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        node: &str,
+        options: DrainOptions,
+    ) -> Result<String, AppError> {
+        let event = Event::new("node.drain", "node")
+            .target(format!("{cluster}/{node}"), node)
+            .summary(json!({ "cluster": cluster, "node": node, "options": options }));
+        self.allow(who, Permission::ActOnNodes, event.clone()).await?;
+        let result = async {
+            let record = self.record(cluster)?;
+            let as_whom = Impersonation::of(who)?;
+            let input = json!({ "cluster": cluster, "node": node, "options": options }).to_string();
+            let job = self.jobs.start(drain::DRAIN_JOB, who, "cordon", 0, &input).await?;
+            let mut started = event.clone();
+            started.summary["job"] = json!(job);
+            started.summary["as"] = json!({ "user": as_whom.user, "groups": as_whom.groups });
+            audit::record(&self.db, who, started).await.or_internal()?;
+            let (jobs, db, who, cluster, node, id) =
+                (self.jobs.clone(), self.db.clone(), who.clone(), cluster.to_string(), node.to_string(), job.clone());
+            tokio::spawn(async move {
+                let outcome = jobs
+                    .holding_lease(&id, drain::run(&jobs, &id, &cluster, &record.endpoint, &as_whom, &node, &options))
+                    .await;
+                let finished = Event::new("node.drain.end", "node").target(format!("{cluster}/{node}"), &node);
+                let stored = match &outcome {
+                    Ok(progress) => {
+                        let summary = json!({ "job": id, "evicted": progress.evicted, "skipped": progress.skipped });
+                        if let Err(e) = audit::record(&db, &who, finished.summary(summary)).await {
+                            tracing::error!(error = %e, "could not record a drain's end in the audit log");
+                        }
+                        jobs.succeed(&id, &serde_json::to_string(progress).unwrap_or_default()).await
+                    }
+                    Err(error) => {
+                        let _ = audit::settle(
+                            &db,
+                            &who,
+                            finished.summary(json!({ "job": id })),
+                            Err::<(), _>(error.clone()),
+                        )
+                        .await;
+                        jobs.fail(&id, error).await
+                    }
+                };
+                if let Err(e) = stored {
+                    tracing::warn!(error = %e, job = %id, "could not store a drain's outcome");
+                }
+            });
+            Ok(job)
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
+    }
+
+    async fn drain_progress(&self, who: &Principal, job: &str) -> Result<DrainProgress, AppError> {
+        authorize(who, Permission::ViewClusters)?;
+        let stored = self.jobs.get(job, who).await?;
+        if stored.kind != drain::DRAIN_JOB {
+            return Err(AppError::not_found("This drain is not known (it expired, or it is not yours)."));
+        }
+        let mut progress: DrainProgress = serde_json::from_str(&stored.result).unwrap_or_default();
+        progress.job = stored.id;
+        progress.state = match stored.state {
+            crate::jobs::JobState::Running | crate::jobs::JobState::Waiting => "running",
+            crate::jobs::JobState::Succeeded => "succeeded",
+            crate::jobs::JobState::Failed => "failed",
+        }
+        .into();
+        if progress.step.is_empty() {
+            progress.step = stored.step;
+            progress.total = stored.total;
+        }
+        progress.error = stored.error.map(|e| e.to_string());
+        Ok(progress)
+    }
+
+    async fn cancel_drain(&self, who: &Principal, job: &str) -> Result<(), AppError> {
+        let event = Event::new("node.drain.cancel", "job").target(job, job);
+        self.allow(who, Permission::ActOnNodes, event.clone()).await?;
+        let result = async {
+            if !self.jobs.request_cancel(job, who).await? {
+                return Err(AppError::Conflict {
+                    message: "This drain is no longer running.".into(),
+                    fields: Vec::new(),
+                });
+            }
+            audit::record(&self.db, who, event.clone()).await.or_internal()?;
+            Ok(())
         }
         .await;
         audit::settle(&self.db, who, event, result).await

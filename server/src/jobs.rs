@@ -127,6 +127,47 @@ impl Jobs {
         Ok(())
     }
 
+    /// Reports progress with what a person should see meanwhile (`result`, e.g. what blocks a
+    /// drain), renewing this replica's lease.
+    pub async fn report(&self, id: &str, done: u32, total: u32, result: &str) -> Result<(), AppError> {
+        sqlx::query(
+            "UPDATE jobs SET done = $1, total = $2, result = $3, lease_until = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(i64::from(done))
+        .bind(i64::from(total))
+        .bind(result)
+        .bind(lease_until())
+        .bind(now())
+        .bind(id)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(())
+    }
+
+    /// Asks a running job to stop, for its owner or an admin; `false` when it was not running.
+    pub async fn request_cancel(&self, id: &str, who: &Principal) -> Result<bool, AppError> {
+        self.get(id, who).await?;
+        let done =
+            sqlx::query("UPDATE jobs SET cancel_requested = 1, updated_at = $1 WHERE id = $2 AND state = 'running'")
+                .bind(now())
+                .bind(id)
+                .execute(self.db.pool())
+                .await
+                .or_internal()?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Whether someone asked job `id` to stop.
+    pub async fn cancel_requested(&self, id: &str) -> Result<bool, AppError> {
+        let flag: Option<i64> = sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(flag.unwrap_or(0) != 0)
+    }
+
     /// Runs `work` for job `id`, renewing this replica's lease every 20 s meanwhile (a commit
     /// may wait for locks longer than a lease lasts).
     pub async fn holding_lease<T>(&self, id: &str, work: impl std::future::Future<Output = T>) -> T {

@@ -18,6 +18,7 @@ on_both_backends!(
     registration_checks_the_server_the_credentials_and_impersonation,
     nodes_and_pods_are_live_and_changes_reach_an_open_stream,
     node_actions_are_made_as_the_signed_in_person,
+    a_drain_evicts_through_budgets_and_can_be_cancelled,
 );
 
 mod restart {
@@ -45,7 +46,8 @@ fn unique(prefix: &str) -> String {
 fn person(username: &str, groups: &[&str], role: ConsoleRole) -> Principal {
     Principal {
         identity: Identity::Oidc {
-            user_id: 99,
+            // Each person their own id: jobs belong to a user by id.
+            user_id: username.bytes().map(i64::from).sum(),
             username: username.into(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
             groups_note: None,
@@ -101,9 +103,14 @@ async fn create_pod(kube: &Kube, namespace: &str, name: &str, node: &str, app: &
     }))
     .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
-    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": { "phase": "Running" } })))
-        .await
-        .unwrap();
+    pods.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": { "phase": "Running",
+        "conditions": [{ "type": "Ready", "status": "True", "lastTransitionTime": "2026-11-30T00:00:00Z" }] } })),
+    )
+    .await
+    .unwrap();
 }
 
 /// A namespace with its `default` service account (no controller makes it here).
@@ -489,6 +496,16 @@ async fn watches_resume_after_the_api_server_restarts(backend: Backend) {
         .spawn()
         .unwrap();
     std::fs::write(dir.join("apiserver.pid"), child.id().to_string()).unwrap();
+    // Stopped with the test even when it fails (kube-down's SIGTERM can leave it waiting for
+    // the etcd that is already gone).
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _restarted = KillOnDrop(child);
     let node = unique("after");
     eventually("the API server to answer again", async || {
         let nodes: Api<Node> = Api::all(kube.admin().await);
@@ -510,4 +527,172 @@ async fn watches_resume_after_the_api_server_restarts(backend: Backend) {
     })
     .await;
     eventually("live again", async || (connection().await == Connection::Live).then_some(())).await;
+}
+
+/// Acts as the kubelet of `namespace`'s pods: a pod being deleted (evicted) is removed at once.
+async fn kubelet_for(kube: &Kube, namespace: &str) -> tokio::task::JoinHandle<()> {
+    let (client, namespace) = (kube.admin().await, namespace.to_string());
+    tokio::spawn(async move {
+        let pods: Api<Pod> = Api::namespaced(client, &namespace);
+        loop {
+            if let Ok(list) = pods.list(&Default::default()).await {
+                for pod in list.items.iter().filter(|p| p.metadata.deletion_timestamp.is_some()) {
+                    let now = kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+                    let _ = pods.delete(pod.metadata.name.as_deref().unwrap_or_default(), &now).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// Waits (up to 20 s) until the drain's progress satisfies `done`; a timeout shows the last.
+async fn wait_for_drain(
+    app: &TestApp,
+    who: &Principal,
+    job: &str,
+    done: impl Fn(&app::clusters::DrainProgress) -> bool,
+) -> app::clusters::DrainProgress {
+    let start = Instant::now();
+    loop {
+        let progress = app.state.clusters.drain_progress(who, job).await.unwrap();
+        if done(&progress) {
+            return progress;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for the drain; it is at {progress:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn a_drain_evicts_through_budgets_and_can_be_cancelled(app: TestApp) {
+    use app::clusters::DrainOptions;
+    let Some(kube) = support::kube::shared() else { return };
+    let name = unique("drain");
+    app.state.clusters.add(&Principal::cli(), input(&kube, &name, &kube.pangea_token)).await.unwrap();
+    let (node, other) = (unique("node"), unique("node"));
+    create_node(&kube, &node, "", true).await;
+    create_node(&kube, &other, "", true).await;
+    let ns = unique("team");
+    create_namespace(&kube, &ns).await;
+    create_pod(&kube, &ns, "web-1", &node, "web").await;
+    create_pod(&kube, &ns, "guarded-1", &node, "guarded").await;
+    create_pod(&kube, &ns, "guarded-2", &other, "guarded").await;
+    let admin = kube.admin().await;
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
+    let special: Vec<Pod> = vec![
+        serde_json::from_value(json!({ "metadata": { "name": "scratch-1" }, "spec": { "nodeName": node,
+            "automountServiceAccountToken": false, "containers": [{ "name": "c", "image": "x" }],
+            "volumes": [{ "name": "tmp", "emptyDir": {} }] } }))
+        .unwrap(),
+        serde_json::from_value(json!({ "metadata": { "name": "agent-1", "ownerReferences": [{ "apiVersion": "apps/v1",
+            "kind": "DaemonSet", "name": "agent", "uid": "8b2a1c9e-0000-4000-8000-000000000001", "controller": true }] },
+            "spec": { "nodeName": node, "automountServiceAccountToken": false, "containers": [{ "name": "c", "image": "x" }] } }))
+        .unwrap(),
+    ];
+    for pod in &special {
+        pods.create(&PostParams::default(), pod).await.unwrap();
+    }
+    // A budget that allows no disruption of the `guarded` pods (its status patched as the
+    // disruption controller would).
+    let budgets: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> = Api::namespaced(admin.clone(), &ns);
+    let budget = serde_json::from_value(json!({ "metadata": { "name": "guard" },
+        "spec": { "minAvailable": 2, "selector": { "matchLabels": { "app": "guarded" } } } }))
+    .unwrap();
+    budgets.create(&PostParams::default(), &budget).await.unwrap();
+    let allow = async |n: i32| {
+        let status = json!({ "status": { "observedGeneration": 1, "currentHealthy": 2, "desiredHealthy": 2 - n.min(1),
+            "disruptionsAllowed": n, "expectedPods": 2 } });
+        budgets.patch_status("guard", &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
+    };
+    allow(0).await;
+    let kubelet = kubelet_for(&kube, &ns).await;
+
+    // Alice's group may drain in this cluster.
+    let group = unique("sre");
+    for args in [
+        vec![
+            "create",
+            "clusterrole",
+            &format!("{group}-drain"),
+            "--verb=get,list,patch",
+            "--resource=nodes,pods,poddisruptionbudgets",
+        ],
+        vec!["create", "clusterrole", &format!("{group}-evict"), "--verb=create", "--resource=pods/eviction"],
+        vec![
+            "create",
+            "clusterrolebinding",
+            &format!("{group}-drain"),
+            &format!("--clusterrole={group}-drain"),
+            &format!("--group={group}"),
+        ],
+        vec![
+            "create",
+            "clusterrolebinding",
+            &format!("{group}-evict"),
+            &format!("--clusterrole={group}-evict"),
+            &format!("--group={group}"),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        let out = kube.kubectl(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let alice = person("alice@example.com", &[&group], ConsoleRole::Operator);
+    let clusters = &app.state.clusters;
+    eventually("alice's RBAC to be seen", async || clusters.act(&alice, &name, &node, NodeAction::Cordon).await.ok())
+        .await;
+
+    // Without "delete local data", the emptyDir pod stops the drain before any eviction.
+    let job = clusters.drain(&alice, &name, &node, DrainOptions::default()).await.unwrap();
+    let failed = wait_for_drain(&app, &alice, &job, |p| p.state == "failed").await;
+    let error = failed.error.unwrap();
+    assert!(error.contains(&format!("{ns}/scratch-1")) && error.contains("node-local storage"), "{error}");
+    assert_eq!(pods.list(&Default::default()).await.unwrap().items.len(), 5, "nothing was evicted");
+
+    // With it: web-1 and scratch-1 go; guarded-1 waits for its budget, and says so.
+    let options = DrainOptions { delete_local_data: true, timeout_seconds: Some(60) };
+    let job = clusters.drain(&alice, &name, &node, options.clone()).await.unwrap();
+    let blocked = wait_for_drain(&app, &alice, &job, |p| p.evicted == 2 && !p.blockers.is_empty()).await;
+    assert_eq!(blocked.total, 3);
+    assert_eq!(blocked.state, "running");
+    assert_eq!(blocked.blockers[0].pod, format!("{ns}/guarded-1"));
+    assert!(blocked.blockers[0].reason.contains(&format!("PodDisruptionBudget {ns}/guard allows 0")), "{blocked:?}");
+    assert_eq!(blocked.skipped, vec![format!("{ns}/agent-1")]);
+    // The budget allows one disruption: the drain finishes.
+    allow(1).await;
+    let done = wait_for_drain(&app, &alice, &job, |p| p.state != "running").await;
+    assert_eq!((done.state.as_str(), done.evicted, done.total), ("succeeded", 3, 3), "{done:?}");
+    let left: Vec<String> =
+        pods.list(&Default::default()).await.unwrap().items.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    assert!(
+        left.contains(&"agent-1".to_string()) && left.contains(&"guarded-2".to_string()) && left.len() == 2,
+        "{left:?}"
+    );
+
+    // A drain blocked by the budget is cancelled: it stops, the node stays cordoned.
+    allow(0).await;
+    let job = clusters.drain(&alice, &name, &other, options).await.unwrap();
+    wait_for_drain(&app, &alice, &job, |p| !p.blockers.is_empty()).await;
+    let bob = person("bob@example.com", &[&group], ConsoleRole::Operator);
+    assert_eq!(clusters.cancel_drain(&bob, &job).await.unwrap_err().status(), 404, "only its owner or an admin");
+    clusters.cancel_drain(&alice, &job).await.unwrap();
+    let cancelled = wait_for_drain(&app, &alice, &job, |p| p.state == "failed").await;
+    assert!(cancelled.error.unwrap().starts_with("Cancelled after evicting 0 of 1 pods"));
+    let nodes: Api<Node> = Api::all(admin);
+    assert_eq!(nodes.get(&other).await.unwrap().spec.unwrap().unschedulable, Some(true));
+    kubelet.abort();
+
+    let outcomes: Vec<String> = sqlx::query_scalar(
+        "SELECT action || ':' || outcome FROM audit_log WHERE target_id IN ($1, $2) OR action = 'node.drain.cancel' ORDER BY id",
+    )
+    .bind(format!("{name}/{node}"))
+    .bind(format!("{name}/{other}"))
+    .fetch_all(app.state.db.pool())
+    .await
+    .unwrap();
+    for expected in
+        ["node.drain:success", "node.drain.end:failure", "node.drain.end:success", "node.drain.cancel:success"]
+    {
+        assert!(outcomes.iter().any(|o| o == expected), "{expected} missing from {outcomes:?}");
+    }
 }

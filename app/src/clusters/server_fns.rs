@@ -1,7 +1,8 @@
 //! The pages' server functions: each is one call of the clusters service for the caller.
 
 use super::{
-    Cluster, ClusterInput, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow,
+    Cluster, ClusterInput, DrainOptions, DrainProgress, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow,
+    Page, PodQuery, PodRow,
 };
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -63,4 +64,19 @@ pub async fn list_pods(query: PodQuery) -> Result<Page<PodRow>, AppError> {
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "act_on_node")]
 pub async fn act_on_node(cluster: String, node: String, action: NodeAction) -> Result<NodeRow, AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.act(&who, &cluster, &node, action).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "drain_node")]
+pub async fn drain_node(cluster: String, node: String, options: DrainOptions) -> Result<String, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.drain(&who, &cluster, &node, options).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "drain_status")]
+pub async fn drain_status(job: String) -> Result<DrainProgress, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.drain_progress(&who, &job).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "cancel_drain")]
+pub async fn cancel_drain(job: String) -> Result<(), AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.cancel_drain(&who, &job).await }).await
 }

@@ -2,7 +2,8 @@
 //! compiled for the server.
 
 use super::{
-    Cluster, ClusterInput, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow,
+    Cluster, ClusterInput, DrainOptions, DrainProgress, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow,
+    Page, PodQuery, PodRow,
 };
 use crate::access::Principal;
 use crate::error::AppError;
@@ -28,6 +29,18 @@ pub trait ClusterService: Send + Sync + 'static {
     /// Changes a node as the signed-in person: the cluster's RBAC decides and its audit log
     /// names them.
     async fn act(&self, who: &Principal, cluster: &str, node: &str, action: NodeAction) -> Result<NodeRow, AppError>;
+    /// Starts draining a node as the signed-in person: a durable job, whose id is returned.
+    async fn drain(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        node: &str,
+        options: DrainOptions,
+    ) -> Result<String, AppError>;
+    /// A drain's progress, for the person who started it (and admins).
+    async fn drain_progress(&self, who: &Principal, job: &str) -> Result<DrainProgress, AppError>;
+    /// Asks a running drain to stop after the pod it is at; the node stays cordoned.
+    async fn cancel_drain(&self, who: &Principal, job: &str) -> Result<(), AppError>;
 }
 
 /// The service, as the server puts it into each request's context.

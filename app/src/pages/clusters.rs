@@ -3,16 +3,18 @@
 
 use crate::access::Permission;
 use crate::clusters::server_fns::{
-    act_on_node, add_cluster, add_cluster_from_kubeconfig, get_cluster, get_node, list_clusters, list_nodes,
+    act_on_node, add_cluster, add_cluster_from_kubeconfig, cancel_drain, drain_node, drain_status, get_cluster,
+    get_node, list_clusters, list_nodes,
 };
 use crate::clusters::{
-    Cluster, ClusterHealth, ClusterInput, Connection, Credential, KubeconfigImport, NodeAction, NodeQuery, NodeRow,
-    NodeSort,
+    Cluster, ClusterHealth, ClusterInput, Connection, Credential, DrainOptions, DrainProgress, KubeconfigImport,
+    NodeAction, NodeQuery, NodeRow, NodeSort,
 };
 use crate::components::toast::use_toasts;
 use crate::pages::machines::ErrorBlock;
 use crate::pages::urlencode;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
 use leptos_router::hooks::{use_location, use_navigate, use_query_map};
@@ -392,6 +394,90 @@ fn NodeTable(nodes: Vec<NodeRow>) -> impl IntoView {
 }
 
 /// `/clusters/{name}/nodes/{node}`.
+/// Asks for a drain's progress every second until it ends.
+async fn follow_drain(job: String, progress: RwSignal<Option<DrainProgress>>) {
+    loop {
+        let now = drain_status(job.clone()).await.unwrap_or_else(|e| DrainProgress {
+            job: job.clone(),
+            state: "failed".into(),
+            error: Some(e.to_string()),
+            ..Default::default()
+        });
+        let running = now.state == "running";
+        progress.set(Some(now));
+        if !running {
+            return;
+        }
+        #[cfg(feature = "hydrate")]
+        gloo_timers::future::TimeoutFuture::new(1000).await;
+    }
+}
+
+/// Drain: options, then a progress bar (pods evicted of total), what blocks it, and cancel.
+#[component]
+fn DrainPanel(cluster: String, node: String) -> impl IntoView {
+    let progress = RwSignal::new(None::<DrainProgress>);
+    let start = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let options = DrainOptions {
+            delete_local_data: crate::pages::form_field(&ev, "delete_local_data") == "on",
+            timeout_seconds: crate::pages::form_field(&ev, "timeout").trim().parse().ok(),
+        };
+        let (cluster, node) = (cluster.clone(), node.clone());
+        spawn_local(async move {
+            match drain_node(cluster, node, options).await {
+                Ok(job) => follow_drain(job, progress).await,
+                Err(e) => progress.set(Some(DrainProgress {
+                    state: "failed".into(),
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                })),
+            }
+        });
+    };
+    let cancel = move |_| {
+        if let Some(job) = progress.get_untracked().map(|p| p.job) {
+            spawn_local(async move {
+                if let Err(e) = cancel_drain(job).await {
+                    progress.update(|p| {
+                        if let Some(p) = p {
+                            p.error = Some(e.to_string())
+                        }
+                    });
+                }
+            });
+        }
+    };
+    view! {
+        <section aria-labelledby="drain-heading">
+            <h2 id="drain-heading">"Drain"</h2>
+            <p class="hint">"Cordons the node and evicts its pods through the Eviction API, so PodDisruptionBudgets are respected; DaemonSet and mirror pods stay. It runs as you, so the cluster's RBAC decides."</p>
+            <form class="inline-form" on:submit=start>
+                <label><input type="checkbox" name="delete_local_data" />" Delete local data (pods with emptyDir volumes)"</label>
+                <label for="drain-timeout">"Timeout (seconds)"</label>
+                <input id="drain-timeout" name="timeout" type="number" min="1" max="3600" value="300" />
+                <button type="submit" class="button danger" disabled=move || progress.with(|p| p.as_ref().is_some_and(|p| p.state == "running"))>"Drain"</button>
+            </form>
+            {move || progress.get().map(|p| {
+                let running = p.state == "running";
+                view! {
+                    <div class="progress" role="status">
+                        <label for="drain-progress">{format!("{}: {} of {} pods evicted ({})", p.state, p.evicted, p.total, p.step)}</label>
+                        <progress id="drain-progress" max=p.total.max(1) value=p.evicted></progress>
+                    </div>
+                    {(!p.blockers.is_empty()).then(|| view! {
+                        <h3>"Blocked"</h3>
+                        <ul>{p.blockers.iter().map(|b| view! { <li>{format!("{}: {}", b.pod, b.reason)}</li> }).collect_view()}</ul>
+                    })}
+                    {(!p.skipped.is_empty()).then(|| view! { <p class="hint">{format!("Left in place: {}", p.skipped.join(", "))}</p> })}
+                    {p.error.clone().map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
+                    {running.then(|| view! { <button class="button" on:click=cancel>"Cancel drain"</button> })}
+                }
+            })}
+        </section>
+    }
+}
+
 #[component]
 fn NodePage(cluster: String, node: String) -> impl IntoView {
     let tick = live_ticks(cluster.clone());
@@ -489,8 +575,11 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
                 })}
             </Transition>
             <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
+                {move || {
+                    let (cluster, node) = (cluster.clone(), node.clone());
+                    Suspend::new(async move {
                     operator.await.then(|| view! {
+                        <DrainPanel cluster=cluster.clone() node=node.clone() />
                         <h2>"Change a label"</h2>
                         <form class="inline-form" on:submit=on_label>
                             <label for="node-label">"key=value to set, or -key to remove"</label>
@@ -498,7 +587,7 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
                             <button type="submit" class="button">"Apply"</button>
                         </form>
                     })
-                })}
+                })}}
             </Suspense>
         </section>
     }

@@ -106,6 +106,9 @@ pub fn client(endpoint: &Endpoint, as_whom: Option<&Impersonation>) -> Result<Cl
         config.auth_info.impersonate = Some(person.user.clone());
         config.auth_info.impersonate_groups = (!person.groups.is_empty()).then(|| person.groups.clone());
     }
+    // kube-rs retries 429 and 503 by default, up to 15 times: a PodDisruptionBudget's refusal
+    // (429) would hang a drain instead of being shown. Pangea decides itself when to retry.
+    config.default_retry = false;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.write_timeout = Some(Duration::from_secs(10));
     Client::try_from(config).map_err(|e| {

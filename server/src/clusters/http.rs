@@ -7,8 +7,8 @@ use crate::http::{Route, route};
 use app::access::{Permission, Principal, authorize};
 use app::clusters::ssr::ClusterService;
 use app::clusters::{
-    Cluster, ClusterInput, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow, NodeSort, Page, PodQuery,
-    PodRow,
+    Cluster, ClusterInput, DrainOptions, DrainProgress, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow,
+    NodeSort, Page, PodQuery, PodRow,
 };
 use app::error::AppError;
 use axum::Extension;
@@ -35,6 +35,9 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/clusters/{name}/live", live),
         route(Method::GET, "/clusters/{name}/nodes/{node}", node),
         route(Method::POST, "/clusters/{name}/nodes/{node}/actions", act),
+        route(Method::POST, "/clusters/{name}/nodes/{node}/drain", drain),
+        route(Method::GET, "/drains/{job}", drain_progress),
+        route(Method::POST, "/drains/{job}/cancel", cancel_drain),
         route(Method::GET, "/clusters/{name}/pods", pods),
         route(Method::GET, "/nodes", nodes),
     ]
@@ -169,6 +172,45 @@ async fn act(
     Ok(Json(c.act(&who, &name, &node, action).await?))
 }
 
+/// The id of a job just started.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Started {
+    pub job: String,
+}
+
+/// Drains a node as the caller, as a durable job: cordon, evict every pod through the Eviction
+/// API (budgets respected; DaemonSet and mirror pods left), wait for them to go.
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/nodes/{node}/drain", request_body = DrainOptions,
+    responses((status = 202, body = Started), (status = 403, body = AppError), (status = 404, body = AppError)))]
+async fn drain(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Path((name, node)): Path<(String, String)>,
+    Json(options): Json<DrainOptions>,
+) -> ApiResult<(StatusCode, Json<Started>)> {
+    Ok((StatusCode::ACCEPTED, Json(Started { job: c.drain(&who, &name, &node, options).await? })))
+}
+
+#[utoipa::path(get, path = "/api/v1/drains/{job}", responses((status = 200, body = DrainProgress), (status = 404, body = AppError)))]
+async fn drain_progress(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Path(job): Path<String>,
+) -> ApiResult<Json<DrainProgress>> {
+    Ok(Json(c.drain_progress(&who, &job).await?))
+}
+
+/// Stops a running drain after the pod it is at; the node stays cordoned.
+#[utoipa::path(post, path = "/api/v1/drains/{job}/cancel", responses((status = 204), (status = 409, body = AppError)))]
+async fn cancel_drain(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Path(job): Path<String>,
+) -> ApiResult<StatusCode> {
+    c.cancel_drain(&who, &job).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The pods filters, as query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PodParams {
@@ -231,7 +273,22 @@ async fn live(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(list, add, add_from_kubeconfig, get, update, remove, nodes, node, act, pods, live),
+    paths(
+        list,
+        add,
+        add_from_kubeconfig,
+        get,
+        update,
+        remove,
+        nodes,
+        node,
+        act,
+        drain,
+        drain_progress,
+        cancel_drain,
+        pods,
+        live
+    ),
     components(schemas(
         Cluster,
         ClusterInput,
@@ -244,7 +301,11 @@ async fn live(
         NodeDetail,
         NodeAction,
         app::clusters::Taint,
-        PodRow
+        PodRow,
+        DrainOptions,
+        DrainProgress,
+        app::clusters::DrainBlocker,
+        Started
     ))
 )]
 pub struct ClustersApi;
