@@ -139,6 +139,8 @@ pub struct Cluster {
     pub created_at: String,
     pub updated_at: String,
     pub health: ClusterHealth,
+    /// Whether people can download a kubeconfig that signs in through single sign-on.
+    pub sso_kubeconfig: bool,
 }
 
 /// Whether Pangea's watches of a cluster are current.

@@ -72,8 +72,18 @@ impl Inventory {
     }
 }
 
+/// What a single sign-on kubeconfig names: the IdP, Pangea's client id, and the scopes that
+/// carry the user-name and groups claims.
+#[derive(Debug, Clone)]
+pub struct SingleSignOn {
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+}
+
 pub struct Clusters {
     db: Database,
+    sso: Option<SingleSignOn>,
     jobs: crate::jobs::Jobs,
     sealer: Arc<Sealer>,
     caches: RwLock<BTreeMap<String, Arc<ClusterCache>>>,
@@ -116,10 +126,17 @@ impl Clusters {
         Clusters {
             jobs: crate::jobs::Jobs::new(db.clone()),
             db,
+            sso: None,
             sealer,
             caches: RwLock::default(),
             records: RwLock::default(),
         }
+    }
+
+    /// Lets people download kubeconfigs that sign in through this IdP.
+    pub fn with_single_sign_on(mut self, sso: Option<SingleSignOn>) -> Clusters {
+        self.sso = sso;
+        self
     }
 
     /// Loads the registered clusters and starts watching each.
@@ -206,6 +223,7 @@ impl Clusters {
             created_at: record.created_at.clone(),
             updated_at: record.updated_at.clone(),
             health,
+            sso_kubeconfig: self.sso.is_some(),
         }
     }
 
@@ -297,6 +315,44 @@ impl Clusters {
         self.watch(&record)?;
         Ok(self.summary(&record, &self.inventory().await?))
     }
+}
+
+/// A YAML double-quoted scalar (the JSON string form is one).
+fn quoted(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
+
+/// The kubeconfig of [`ClusterService::kubeconfig`].
+fn sso_kubeconfig(record: &ClusterRecord, sso: &SingleSignOn) -> String {
+    use base64::Engine;
+    let name = &record.name;
+    let ca = if record.endpoint.ca_pem.is_empty() {
+        String::new()
+    } else {
+        let data = base64::engine::general_purpose::STANDARD.encode(&record.endpoint.ca_pem);
+        format!("\n    certificate-authority-data: {}", quoted(&data))
+    };
+    let mut args = vec![
+        "oidc-login".to_string(),
+        "get-token".into(),
+        format!("--oidc-issuer-url={}", sso.issuer.trim_end_matches('/')),
+        format!("--oidc-client-id={}", sso.client_id),
+    ];
+    args.extend(sso.scopes.iter().map(|s| format!("--oidc-extra-scope={s}")));
+    let args: Vec<String> = args.iter().map(|a| format!("\n      - {}", quoted(a))).collect();
+    format!(
+        "# kubeconfig for cluster {name}, made by Pangea: kubectl signs you in through single sign-on with the\n\
+         # oidc-login plugin (kubectl krew install oidc-login). The cluster's API server must trust the same\n\
+         # IdP; see docs/clusters.md.\n\
+         apiVersion: v1\nkind: Config\nclusters:\n- name: {n}\n  cluster:\n    server: {server}{ca}\n\
+         users:\n- name: {user}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: kubectl\n\
+         \x20     args:{args}\n      interactiveMode: IfAvailable\n\
+         contexts:\n- name: {n}\n  context:\n    cluster: {n}\n    user: {user}\ncurrent-context: {n}\n",
+        n = quoted(name),
+        server = quoted(&record.endpoint.api_url),
+        user = quoted(&format!("{name}-oidc")),
+        args = args.concat(),
+    )
 }
 
 #[async_trait::async_trait]
@@ -532,5 +588,16 @@ impl ClusterService for Clusters {
         }
         .await;
         audit::settle(&self.db, who, event, result).await
+    }
+
+    async fn kubeconfig(&self, who: &Principal, cluster: &str) -> Result<String, AppError> {
+        authorize(who, Permission::ViewClusters)?;
+        let record = self.record(cluster)?;
+        let sso = self.sso.as_ref().ok_or_else(|| AppError::Conflict {
+            message: "Single sign-on is not configured on this Pangea, so there is no IdP for kubectl to sign in with."
+                .into(),
+            fields: Vec::new(),
+        })?;
+        Ok(sso_kubeconfig(&record, sso))
     }
 }

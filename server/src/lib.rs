@@ -99,7 +99,13 @@ impl AppState {
         let background = background::Background::default();
         let sealer = Arc::new(sealer);
         Ok(AppState {
-            clusters: Arc::new(clusters::Clusters::new(db.clone(), sealer.clone())),
+            clusters: Arc::new(clusters::Clusters::new(db.clone(), sealer.clone()).with_single_sign_on(
+                config.oidc.as_ref().map(|o| clusters::SingleSignOn {
+                    issuer: o.issuer.to_string(),
+                    client_id: o.client_id.clone(),
+                    scopes: [vec!["email".to_string()], o.extra_scopes.clone()].concat(),
+                }),
+            )),
             machines: Arc::new(machines::MachineStore::new(db.clone()).with_background(background.clone())),
             access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
             audit: Arc::new(audit::query::AuditLog::new(db.clone())),

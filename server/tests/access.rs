@@ -219,6 +219,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("PUT", "/api/v1/clusters/{name}", json!({"name": "1", "api_url": "https://127.0.0.1:1"}), Role(Admin)),
         ("DELETE", "/api/v1/clusters/{name}", Value::Null, Role(Admin)),
         ("GET", "/api/v1/clusters/{name}/live", Value::Null, Role(Viewer)),
+        ("GET", "/api/v1/clusters/{name}/kubeconfig", Value::Null, Role(Viewer)),
         ("GET", "/api/v1/clusters/{name}/nodes/{node}", Value::Null, Role(Viewer)),
         ("POST", "/api/v1/clusters/{name}/nodes/{node}/actions", json!({"action": "cordon"}), Role(Operator)),
         ("GET", "/api/v1/clusters/{name}/pods", Value::Null, Role(Viewer)),

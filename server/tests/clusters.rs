@@ -26,6 +26,11 @@ mod restart {
     on_both_backends_with_own_app!(watches_resume_after_the_api_server_restarts);
 }
 
+mod single_sign_on {
+    use super::*;
+    on_both_backends_with_own_app!(sso_users_download_a_kubeconfig_that_kubectl_reads);
+}
+
 fn input(kube: &Kube, name: &str, token: &str) -> ClusterInput {
     ClusterInput {
         name: name.into(),
@@ -695,4 +700,65 @@ async fn a_drain_evicts_through_budgets_and_can_be_cancelled(app: TestApp) {
     {
         assert!(outcomes.iter().any(|o| o == expected), "{expected} missing from {outcomes:?}");
     }
+}
+
+async fn sso_users_download_a_kubeconfig_that_kubectl_reads(backend: Backend) {
+    let Some(kube) = support::kube::shared() else { return };
+    let app = support::spawn_app_with(backend, async |config| {
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        config.oidc = Some(pangea::oidc::OidcSettings {
+            issuer: url("https://idp.example.com/realms/ops"),
+            client_id: "pangea".into(),
+            client_secret: "unused".to_string().into(),
+            redirect_url: url("http://127.0.0.1/auth/oidc/callback"),
+            post_logout_url: url("http://127.0.0.1/login"),
+            extra_scopes: vec!["groups".into()],
+            username_claim: "email".into(),
+            groups_claim: "groups".into(),
+            refresh_every: Duration::from_secs(300),
+        });
+    })
+    .await;
+    let name = unique("sso");
+    app.state.clusters.add(&Principal::cli(), input(&kube, &name, &kube.pangea_token)).await.unwrap();
+    let res = app.get(&format!("/api/v1/clusters/{name}/kubeconfig")).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-disposition"].to_str().unwrap().contains(&format!("{name}.kubeconfig")));
+    let text = res.text().await.unwrap();
+    assert!(!text.contains(&kube.pangea_token), "Pangea's own credential is never in it");
+    let file = app.data_dir.join("sso.kubeconfig");
+    std::fs::write(&file, &text).unwrap();
+
+    // The real kubectl reads it.
+    let out = kube.kubectl(&["config", "view", "--raw", "-o", "json", "--kubeconfig", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["current-context"], name.as_str());
+    assert_eq!(view["clusters"][0]["cluster"]["server"], kube.url.as_str());
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(view["clusters"][0]["cluster"]["certificate-authority-data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(String::from_utf8(ca).unwrap().trim(), kube.ca_pem.trim());
+    let exec = &view["users"][0]["user"]["exec"];
+    assert_eq!(exec["command"], "kubectl");
+    let args: Vec<&str> = exec["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(
+        args,
+        [
+            "oidc-login",
+            "get-token",
+            "--oidc-issuer-url=https://idp.example.com/realms/ops",
+            "--oidc-client-id=pangea",
+            "--oidc-extra-scope=email",
+            "--oidc-extra-scope=groups"
+        ]
+    );
+
+    // Without single sign-on there is no IdP to name: a clear 409.
+    let plain = support::spawn_app(backend).await;
+    plain.state.clusters.add(&Principal::cli(), input(&kube, &name, &kube.pangea_token)).await.unwrap();
+    let res = plain.get(&format!("/api/v1/clusters/{name}/kubeconfig")).await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("Single sign-on is not configured"));
 }

@@ -39,6 +39,9 @@ pub trait ClusterService: Send + Sync + 'static {
     ) -> Result<String, AppError>;
     /// A drain's progress, for the person who started it (and admins).
     async fn drain_progress(&self, who: &Principal, job: &str) -> Result<DrainProgress, AppError>;
+    /// A kubeconfig for people who sign in with single sign-on: the cluster's server and CA,
+    /// and the `kubectl oidc-login` exec plugin with Pangea's IdP and client id.
+    async fn kubeconfig(&self, who: &Principal, cluster: &str) -> Result<String, AppError>;
     /// Asks a running drain to stop after the pod it is at; the node stays cordoned.
     async fn cancel_drain(&self, who: &Principal, job: &str) -> Result<(), AppError>;
 }

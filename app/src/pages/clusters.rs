@@ -340,6 +340,13 @@ fn ClusterHealthPanel(cluster: Cluster) -> impl IntoView {
                 (None, false) => format!("failing: {}", failing.join(", ")),
             }}</dd>
         </dl>
+        {cluster.sso_kubeconfig.then(|| view! {
+            <p>
+                <a class="button" href=format!("/api/v1/clusters/{}/kubeconfig", urlencode(&cluster.name)) download=format!("{}.kubeconfig", cluster.name) rel="external">
+                    "Download kubeconfig (single sign-on)"
+                </a>
+            </p>
+        })}
         {(!h.warnings.is_empty()).then(|| view! {
             <div class="alert warn" role="status">
                 <ul>{h.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul>

@@ -33,6 +33,7 @@ pub fn routes() -> Vec<Route> {
         route(Method::PUT, "/clusters/{name}", update),
         route(Method::DELETE, "/clusters/{name}", remove),
         route(Method::GET, "/clusters/{name}/live", live),
+        route(Method::GET, "/clusters/{name}/kubeconfig", kubeconfig),
         route(Method::GET, "/clusters/{name}/nodes/{node}", node),
         route(Method::POST, "/clusters/{name}/nodes/{node}/actions", act),
         route(Method::POST, "/clusters/{name}/nodes/{node}/drain", drain),
@@ -100,6 +101,27 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     c.remove(&who, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A kubeconfig that signs in through Pangea's IdP with `kubectl oidc-login`.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/kubeconfig",
+    responses((status = 200, description = "the kubeconfig (YAML)", content_type = "application/yaml"), (status = 409, body = AppError)))]
+async fn kubeconfig(
+    State(c): State<Arc<Clusters>>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let text = c.kubeconfig(&who, &name).await?;
+    let disposition = format!("attachment; filename=\"{name}.kubeconfig\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/yaml".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        text,
+    )
+        .into_response())
 }
 
 /// The nodes filters, as query parameters.
