@@ -97,15 +97,18 @@ pub enum Identity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub identity: Identity,
-    /// The highest role bound to this caller, if any.
+    /// The highest role bound to this caller for every cluster, if any.
     pub role: Option<ConsoleRole>,
+    /// Roles bound to this caller for one cluster only, by cluster name ("team-a is operator on
+    /// edge-1 only"); they add to `role` there.
+    pub cluster_roles: std::collections::BTreeMap<String, ConsoleRole>,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
 }
 
 impl Principal {
     pub fn anonymous(ip: Option<IpAddr>, user_agent: Option<String>) -> Principal {
-        Principal { identity: Identity::Anonymous, role: None, ip, user_agent }
+        Principal { identity: Identity::Anonymous, role: None, cluster_roles: Default::default(), ip, user_agent }
     }
 
     /// The command line acts with full rights: it needs the database's credentials already.
@@ -116,7 +119,13 @@ impl Principal {
 
     /// The command line, run by the operating-system user `os_user`.
     pub fn cli_as(os_user: String) -> Principal {
-        Principal { identity: Identity::Cli { os_user }, role: Some(ConsoleRole::Admin), ip: None, user_agent: None }
+        Principal {
+            identity: Identity::Cli { os_user },
+            role: Some(ConsoleRole::Admin),
+            cluster_roles: Default::default(),
+            ip: None,
+            user_agent: None,
+        }
     }
 
     /// The name the audit log and the GUI show.
@@ -149,13 +158,35 @@ impl Principal {
     }
 }
 
+impl Permission {
+    /// Whether a role bound for one cluster can grant this permission there.
+    pub fn per_cluster(self) -> bool {
+        matches!(self, Permission::ViewClusters | Permission::ActOnNodes)
+    }
+}
+
 /// The single authorization check: `Ok` when `who` holds `permission`; 401 for a caller who is
-/// not signed in, 403 for one whose role does not allow it.
+/// not signed in, 403 for one whose role does not allow it. A per-cluster permission passes
+/// when some cluster's role allows it; [`authorize_in`] then decides for the cluster at hand.
 pub fn authorize(who: &Principal, permission: Permission) -> Result<(), AppError> {
+    if permission.per_cluster() && who.cluster_roles.values().any(|r| r.allows(permission)) {
+        return authorize_role(who, Some(ConsoleRole::Admin), permission);
+    }
+    authorize_role(who, who.role, permission)
+}
+
+/// [`authorize`] for `permission` on one cluster: the caller's role everywhere, or the role
+/// bound to them for this cluster, whichever is higher.
+pub fn authorize_in(who: &Principal, permission: Permission, cluster: &str) -> Result<(), AppError> {
+    let here = if permission.per_cluster() { who.cluster_roles.get(cluster).copied() } else { None };
+    authorize_role(who, who.role.max(here), permission)
+}
+
+fn authorize_role(who: &Principal, role: Option<ConsoleRole>, permission: Permission) -> Result<(), AppError> {
     if who.identity == Identity::Anonymous {
         return Err(AppError::Unauthorized { message: "Sign in to use Pangea.".into() });
     }
-    match who.role {
+    match role {
         Some(role) if role.allows(permission) => Ok(()),
         Some(role) => Err(AppError::Forbidden {
             message: format!("Your role ({}) does not allow this; ask an admin.", role.as_str()),
@@ -179,6 +210,9 @@ pub struct Binding {
     pub subject_kind: String,
     pub subject: String,
     pub role: ConsoleRole,
+    /// The one cluster the role applies to; empty: every cluster (and the rest of Pangea).
+    #[serde(default)]
+    pub cluster: String,
     pub created_by: String,
     pub created_at: String,
 }
@@ -225,7 +259,13 @@ mod tests {
     use super::*;
 
     fn with_role(role: Option<ConsoleRole>) -> Principal {
-        Principal { identity: Identity::Local { user_id: 1, username: "u".into() }, role, ip: None, user_agent: None }
+        Principal {
+            identity: Identity::Local { user_id: 1, username: "u".into() },
+            role,
+            cluster_roles: Default::default(),
+            ip: None,
+            user_agent: None,
+        }
     }
 
     #[test]
@@ -237,5 +277,27 @@ mod tests {
         assert!(allowed(ConsoleRole::Admin, ManageAccess) && allowed(ConsoleRole::Admin, ViewAudit));
         assert_eq!(authorize(&with_role(None), ViewMachines).unwrap_err().status(), 403);
         assert_eq!(authorize(&Principal::anonymous(None, None), ViewMachines).unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn a_cluster_role_counts_on_its_cluster_only() {
+        use Permission::*;
+        let mut team = with_role(None);
+        team.cluster_roles.insert("edge-1".into(), ConsoleRole::Operator);
+        assert!(authorize_in(&team, ActOnNodes, "edge-1").is_ok());
+        assert_eq!(authorize_in(&team, ActOnNodes, "edge-2").unwrap_err().status(), 403);
+        assert!(
+            authorize_in(&team, ViewClusters, "edge-1").is_ok() && authorize_in(&team, ViewClusters, "edge-2").is_err()
+        );
+        // Somewhere is enough to open the Clusters pages, never to manage clusters or machines.
+        assert!(authorize(&team, ViewClusters).is_ok());
+        assert!(authorize(&team, ManageClusters).is_err() && authorize(&team, ViewMachines).is_err());
+        assert!(authorize_in(&team, ManageClusters, "edge-1").is_err());
+        // A role everywhere still counts on every cluster.
+        let viewer = with_role(Some(ConsoleRole::Viewer));
+        assert!(
+            authorize_in(&viewer, ViewClusters, "edge-2").is_ok()
+                && authorize_in(&viewer, ActOnNodes, "edge-2").is_err()
+        );
     }
 }

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 pub struct Me {
     pub name: String,
     pub role: Option<ConsoleRole>,
+    /// Roles for one cluster only, by cluster name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub cluster_roles: std::collections::BTreeMap<String, ConsoleRole>,
     /// `local` or `oidc`.
     pub method: String,
 }
@@ -19,6 +22,13 @@ impl Me {
     /// Whether this person's role allows `permission` (the role model decides; pages only ask).
     pub fn may(&self, permission: Permission) -> bool {
         self.role.is_some_and(|role| role.allows(permission))
+            || (permission.per_cluster() && self.cluster_roles.values().any(|r| r.allows(permission)))
+    }
+
+    /// Whether this person may do `permission` on `cluster`.
+    pub fn may_in(&self, permission: Permission, cluster: &str) -> bool {
+        let here = if permission.per_cluster() { self.cluster_roles.get(cluster).copied() } else { None };
+        self.role.max(here).is_some_and(|role| role.allows(permission))
     }
 }
 
@@ -60,9 +70,12 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
     let who = crate::ssr::principal().await?;
     Ok(match who.identity {
         Identity::Anonymous | Identity::Token { .. } | Identity::Cli { .. } | Identity::Certificate { .. } => None,
-        Identity::Local { .. } | Identity::Oidc { .. } => {
-            Some(Me { name: who.actor(), role: who.role, method: who.auth_method().into() })
-        }
+        Identity::Local { .. } | Identity::Oidc { .. } => Some(Me {
+            name: who.actor(),
+            role: who.role,
+            cluster_roles: who.cluster_roles.clone(),
+            method: who.auth_method().into(),
+        }),
     })
 }
 

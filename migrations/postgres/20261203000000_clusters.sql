@@ -21,3 +21,9 @@ CREATE TABLE clusters (
 
 -- A person asked a running job (a drain) to stop; its runner checks between steps.
 ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+
+-- A role binding applies to every cluster ('') or to the one cluster it names ("team-a is
+-- operator on edge-1 only"); one binding per subject and cluster.
+ALTER TABLE role_bindings ADD COLUMN cluster TEXT NOT NULL DEFAULT '';
+ALTER TABLE role_bindings DROP CONSTRAINT role_bindings_subject_key;
+ALTER TABLE role_bindings ADD CONSTRAINT role_bindings_subject_key UNIQUE (subject_kind, subject, cluster);

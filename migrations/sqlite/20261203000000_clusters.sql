@@ -21,3 +21,21 @@ CREATE TABLE clusters (
 
 -- A person asked a running job (a drain) to stop; its runner checks between steps.
 ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+
+-- A role binding applies to every cluster ('') or to the one cluster it names ("team-a is
+-- operator on edge-1 only"); one binding per subject and cluster. SQLite cannot change a
+-- table's constraints, so the table is rebuilt with the same rows and ids.
+CREATE TABLE role_bindings_scoped (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject_kind TEXT NOT NULL CHECK (subject_kind IN ('group', 'user')),
+    subject TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+    cluster TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    CONSTRAINT role_bindings_subject_key UNIQUE (subject_kind, subject, cluster)
+);
+INSERT INTO role_bindings_scoped (id, subject_kind, subject, role, created_by, created_at)
+    SELECT id, subject_kind, subject, role, created_by, created_at FROM role_bindings;
+DROP TABLE role_bindings;
+ALTER TABLE role_bindings_scoped RENAME TO role_bindings;

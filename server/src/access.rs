@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 pub use throttle::LoginThrottle;
@@ -149,7 +150,7 @@ impl AccessStore {
             .execute(&mut *tx)
             .await
             .or_internal()?;
-        sqlx::query("INSERT INTO role_bindings (subject_kind, subject, role, created_by, created_at) VALUES ('user', $1, 'admin', 'bootstrap', $2) ON CONFLICT (subject_kind, subject) DO NOTHING")
+        sqlx::query("INSERT INTO role_bindings (subject_kind, subject, role, created_by, created_at) VALUES ('user', $1, 'admin', 'bootstrap', $2) ON CONFLICT (subject_kind, subject, cluster) DO NOTHING")
             .bind(LOCAL_ADMIN)
             .bind(now())
             .execute(&mut *tx)
@@ -165,7 +166,7 @@ impl AccessStore {
     /// Seeds one group → admin binding from configuration, once.
     pub async fn ensure_admin_group(&self, group: &str) -> Result<(), AppError> {
         let mut tx = audit::begin(&self.db).await.or_internal()?;
-        let inserted = sqlx::query("INSERT INTO role_bindings (subject_kind, subject, role, created_by, created_at) VALUES ('group', $1, 'admin', 'bootstrap', $2) ON CONFLICT (subject_kind, subject) DO NOTHING")
+        let inserted = sqlx::query("INSERT INTO role_bindings (subject_kind, subject, role, created_by, created_at) VALUES ('group', $1, 'admin', 'bootstrap', $2) ON CONFLICT (subject_kind, subject, cluster) DO NOTHING")
             .bind(group)
             .bind(now())
             .execute(&mut *tx)
@@ -369,6 +370,7 @@ impl AccessStore {
                 return Err(AppError::Forbidden { message: "This account is disabled in Pangea.".into() });
             }
             // The user and the record of their sign-in are written together.
+            let (role, cluster_roles) = self.roles_of(&identity.username, &identity.groups).await?;
             let principal = Principal {
                 identity: Identity::Oidc {
                     user_id,
@@ -376,7 +378,8 @@ impl AccessStore {
                     groups: identity.groups.clone(),
                     groups_note: identity.groups_note.clone(),
                 },
-                role: self.role_of(&identity.username, &identity.groups).await?,
+                role,
+                cluster_roles,
                 ip: origin.ip,
                 user_agent: origin.user_agent.clone(),
             };
@@ -436,24 +439,29 @@ impl AccessStore {
             return Ok(None);
         }
         let groups: Vec<String> = serde_json::from_str(&groups).unwrap_or_default();
-        let role = self.role_of(&username, &groups).await?;
+        let (role, cluster_roles) = self.roles_of(&username, &groups).await?;
         let identity = if source == "local" {
             Identity::Local { user_id, username }
         } else {
             let note: String = row.try_get("groups_note").or_internal()?;
             Identity::Oidc { user_id, username, groups, groups_note: Some(note).filter(|n| !n.is_empty()) }
         };
-        Ok(Some(Principal { identity, role, ip: origin.ip, user_agent: origin.user_agent.clone() }))
+        Ok(Some(Principal { identity, role, cluster_roles, ip: origin.ip, user_agent: origin.user_agent.clone() }))
     }
 
-    /// The highest role bound to the user or any of their groups.
-    async fn role_of(&self, username: &str, groups: &[String]) -> Result<Option<ConsoleRole>, AppError> {
-        let rows = sqlx::query("SELECT subject_kind, subject, role FROM role_bindings WHERE (subject_kind = 'user' AND subject = $1) OR subject_kind = 'group'")
+    /// The highest role bound to the user or any of their groups everywhere, and per cluster.
+    pub async fn roles_of(
+        &self,
+        username: &str,
+        groups: &[String],
+    ) -> Result<(Option<ConsoleRole>, BTreeMap<String, ConsoleRole>), AppError> {
+        let rows = sqlx::query("SELECT subject_kind, subject, role, cluster FROM role_bindings WHERE (subject_kind = 'user' AND subject = $1) OR subject_kind = 'group'")
             .bind(username)
             .fetch_all(self.db.pool())
             .await
             .or_internal()?;
         let mut best = None;
+        let mut per_cluster = BTreeMap::new();
         for row in rows {
             let kind: String = row.try_get("subject_kind").or_internal()?;
             let subject: String = row.try_get("subject").or_internal()?;
@@ -461,9 +469,15 @@ impl AccessStore {
                 continue;
             }
             let role = ConsoleRole::parse(&row.try_get::<String, _>("role").or_internal()?).map_err(internal)?;
-            best = best.max(Some(role));
+            let cluster: String = row.try_get("cluster").or_internal()?;
+            if cluster.is_empty() {
+                best = best.max(Some(role));
+            } else {
+                let entry = per_cluster.entry(cluster).or_insert(role);
+                *entry = (*entry).max(role);
+            }
         }
-        Ok(best)
+        Ok((best, per_cluster))
     }
 
     /// The principal of a valid, unexpired, unrevoked API token; records its use.
@@ -500,6 +514,7 @@ impl AccessStore {
         Ok(Some(Principal {
             identity: Identity::Token { token_id: id, name },
             role: Some(ConsoleRole::parse(&role).map_err(internal)?),
+            cluster_roles: BTreeMap::new(),
             ip: origin.ip,
             user_agent: origin.user_agent.clone(),
         }))
@@ -593,7 +608,7 @@ impl AccessStore {
 
     pub async fn list_bindings(&self, who: &Principal) -> Result<Vec<Binding>, AppError> {
         audit::settle_read(&self.db, who, authorize(who, Permission::ManageAccess)).await?;
-        sqlx::query("SELECT id, subject_kind, subject, role, created_by, created_at FROM role_bindings ORDER BY subject_kind, subject")
+        sqlx::query("SELECT id, subject_kind, subject, role, cluster, created_by, created_at FROM role_bindings ORDER BY subject_kind, subject, cluster")
             .fetch_all(self.db.pool())
             .await
             .or_internal()?
@@ -604,6 +619,7 @@ impl AccessStore {
                     subject_kind: r.try_get("subject_kind")?,
                     subject: r.try_get("subject")?,
                     role: ConsoleRole::parse(&r.try_get::<String, _>("role")?).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                    cluster: r.try_get("cluster")?,
                     created_by: r.try_get("created_by")?,
                     created_at: r.try_get("created_at")?,
                 })
@@ -612,7 +628,8 @@ impl AccessStore {
             .or_internal()
     }
 
-    /// Binds a group or user to a role (replacing an earlier binding of the same subject).
+    /// Binds a group or user to a role everywhere (replacing an earlier binding of the same
+    /// subject).
     pub async fn bind(
         &self,
         who: &Principal,
@@ -620,8 +637,23 @@ impl AccessStore {
         subject: &str,
         role: ConsoleRole,
     ) -> Result<(), AppError> {
+        self.bind_in(who, subject_kind, subject, role, "").await
+    }
+
+    /// Binds a group or user to a role on one cluster (`cluster` empty: everywhere), replacing
+    /// an earlier binding of the same subject there.
+    pub async fn bind_in(
+        &self,
+        who: &Principal,
+        subject_kind: &str,
+        subject: &str,
+        role: ConsoleRole,
+        cluster: &str,
+    ) -> Result<(), AppError> {
+        let cluster = cluster.trim();
+        let scope = if cluster.is_empty() { String::new() } else { format!(" on cluster {cluster}") };
         let event = Event::new("binding.create", "binding")
-            .target(subject, format!("{subject_kind} {subject} → {}", role.as_str()));
+            .target(subject, format!("{subject_kind} {subject} → {}{scope}", role.as_str()));
         let result = async {
             authorize(who, Permission::ManageAccess)?;
             let subject = subject.trim();
@@ -631,26 +663,36 @@ impl AccessStore {
             if subject.is_empty() || subject.len() > 256 || subject.chars().any(char::is_control) {
                 return Err(AppError::invalid("Name the group or user: 1 to 256 printable characters."));
             }
+            if !cluster.is_empty() {
+                cluster.parse::<app::clusters::ClusterName>().map_err(|e| AppError::invalid(e.to_string()))?;
+                if role == ConsoleRole::Admin {
+                    return Err(AppError::invalid(
+                        "A role on one cluster is viewer or operator; admin is for all of Pangea.",
+                    ));
+                }
+            }
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            let before: Option<String> = sqlx::query("SELECT role FROM role_bindings WHERE subject_kind = $1 AND subject = $2")
+            let before: Option<String> = sqlx::query("SELECT role FROM role_bindings WHERE subject_kind = $1 AND subject = $2 AND cluster = $3")
                 .bind(subject_kind)
                 .bind(subject)
+                .bind(cluster)
                 .fetch_optional(&mut *tx)
                 .await
                 .or_internal()?
                 .map(|r| r.try_get("role"))
                 .transpose()
                 .or_internal()?;
-            sqlx::query("INSERT INTO role_bindings (subject_kind, subject, role, created_by, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subject_kind, subject) DO UPDATE SET role = excluded.role, created_by = excluded.created_by, created_at = excluded.created_at")
+            sqlx::query("INSERT INTO role_bindings (subject_kind, subject, role, cluster, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject_kind, subject, cluster) DO UPDATE SET role = excluded.role, created_by = excluded.created_by, created_at = excluded.created_at")
                 .bind(subject_kind)
                 .bind(subject)
                 .bind(role.as_str())
+                .bind(cluster)
                 .bind(who.actor())
                 .bind(now())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| if unique_constraint(&e) == Some("role_bindings_subject_key") { AppError::Conflict { message: "That binding already exists.".into(), fields: vec![] } } else { internal(e) })?;
-            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": role }))).await.or_internal()?;
+            audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": role, "cluster": cluster }))).await.or_internal()?;
             tx.commit().await.or_internal()
         }
         .await;
@@ -851,8 +893,9 @@ impl AccessService for AccessStore {
         subject_kind: String,
         subject: String,
         role: ConsoleRole,
+        cluster: Option<String>,
     ) -> Result<(), AppError> {
-        AccessStore::bind(self, who, &subject_kind, &subject, role).await
+        AccessStore::bind_in(self, who, &subject_kind, &subject, role, cluster.as_deref().unwrap_or_default()).await
     }
 
     async fn unbind(&self, who: &Principal, id: i64) -> Result<(), AppError> {

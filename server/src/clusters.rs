@@ -15,7 +15,7 @@ use crate::db::Database;
 use crate::error::OrInternal;
 use crate::machines::now;
 use crate::secrets::Sealer;
-use app::access::{Permission, Principal, authorize};
+use app::access::{Permission, Principal, authorize, authorize_in};
 use app::clusters::ssr::ClusterService;
 use app::clusters::{
     Cluster, ClusterInput, ClusterName, DEFAULT_PAGE, DrainOptions, DrainProgress, KubeconfigImport, MAX_PAGE,
@@ -236,6 +236,17 @@ impl Clusters {
         audit::settle(&self.db, who, event, authorize(who, permission)).await
     }
 
+    /// [`Self::allow`] on one cluster, where a role bound for that cluster counts too.
+    async fn allow_in(
+        &self,
+        who: &Principal,
+        permission: Permission,
+        cluster: &str,
+        event: Event,
+    ) -> Result<(), AppError> {
+        audit::settle(&self.db, who, event, authorize_in(who, permission, cluster)).await
+    }
+
     /// Validates `input` into a record; `keep` supplies the credential when none is given.
     fn parse(
         &self,
@@ -360,13 +371,18 @@ impl ClusterService for Clusters {
     async fn clusters(&self, who: &Principal) -> Result<Vec<Cluster>, AppError> {
         authorize(who, Permission::ViewClusters)?;
         let inventory = self.inventory().await?;
-        let records: Vec<ClusterRecord> =
-            self.records.read().map(|r| r.values().cloned().collect()).unwrap_or_default();
+        let records: Vec<ClusterRecord> = self
+            .records
+            .read()
+            .map(|r| {
+                r.values().filter(|c| authorize_in(who, Permission::ViewClusters, &c.name).is_ok()).cloned().collect()
+            })
+            .unwrap_or_default();
         Ok(records.iter().map(|r| self.summary(r, &inventory)).collect())
     }
 
     async fn cluster(&self, who: &Principal, name: &str) -> Result<Cluster, AppError> {
-        authorize(who, Permission::ViewClusters)?;
+        authorize_in(who, Permission::ViewClusters, name)?;
         let record = self.record(name)?;
         Ok(self.summary(&record, &self.inventory().await?))
     }
@@ -449,8 +465,15 @@ impl ClusterService for Clusters {
         authorize(who, Permission::ViewClusters)?;
         let selector = Selector::parse(query.selector.as_deref())?;
         let caches = match &query.cluster {
-            Some(name) => vec![self.cache(name)?],
-            None => self.all_caches(),
+            Some(name) => {
+                authorize_in(who, Permission::ViewClusters, name)?;
+                vec![self.cache(name)?]
+            }
+            None => self
+                .all_caches()
+                .into_iter()
+                .filter(|c| authorize_in(who, Permission::ViewClusters, &c.name).is_ok())
+                .collect(),
         };
         let inventory = self.inventory().await?;
         let machine_of = |n: &k8s_openapi::api::core::v1::Node| inventory.machine_of(n);
@@ -460,7 +483,7 @@ impl ClusterService for Clusters {
     }
 
     async fn node(&self, who: &Principal, cluster: &str, node: &str) -> Result<NodeDetail, AppError> {
-        authorize(who, Permission::ViewClusters)?;
+        authorize_in(who, Permission::ViewClusters, cluster)?;
         let cache = self.cache(cluster)?;
         let inventory = self.inventory().await?;
         let machine = cache.node_object(node).and_then(|n| inventory.machine_of(&n));
@@ -471,6 +494,7 @@ impl ClusterService for Clusters {
 
     async fn pods(&self, who: &Principal, query: PodQuery) -> Result<Page<PodRow>, AppError> {
         authorize(who, Permission::ViewClusters)?;
+        authorize_in(who, Permission::ViewClusters, &query.cluster)?;
         let selector = Selector::parse(query.selector.as_deref())?;
         let cache = self.cache(&query.cluster)?;
         Ok(page_of(cache.pod_rows(&query, &selector), query.offset, query.limit))
@@ -481,7 +505,7 @@ impl ClusterService for Clusters {
             .target(format!("{cluster}/{node}"), node)
             .summary(json!({ "cluster": cluster, "node": node, "change": action }));
         // Pangea's own role check comes first; the cluster's RBAC decides next.
-        self.allow(who, Permission::ActOnNodes, event.clone()).await?;
+        self.allow_in(who, Permission::ActOnNodes, cluster, event.clone()).await?;
         let result = async {
             let record = self.record(cluster)?;
             let as_whom = Impersonation::of(who)?;
@@ -505,7 +529,7 @@ impl ClusterService for Clusters {
         let event = Event::new("node.drain", "node")
             .target(format!("{cluster}/{node}"), node)
             .summary(json!({ "cluster": cluster, "node": node, "options": options }));
-        self.allow(who, Permission::ActOnNodes, event.clone()).await?;
+        self.allow_in(who, Permission::ActOnNodes, cluster, event.clone()).await?;
         let result = async {
             let record = self.record(cluster)?;
             let as_whom = Impersonation::of(who)?;
@@ -591,7 +615,7 @@ impl ClusterService for Clusters {
     }
 
     async fn kubeconfig(&self, who: &Principal, cluster: &str) -> Result<String, AppError> {
-        authorize(who, Permission::ViewClusters)?;
+        authorize_in(who, Permission::ViewClusters, cluster)?;
         let record = self.record(cluster)?;
         let sso = self.sso.as_ref().ok_or_else(|| AppError::Conflict {
             message: "Single sign-on is not configured on this Pangea, so there is no IdP for kubectl to sign in with."

@@ -150,6 +150,9 @@ pub enum AccessCommand {
         /// Bind a single user instead of a group.
         #[arg(long)]
         user: bool,
+        /// Bind the role on this cluster only (viewer or operator).
+        #[arg(long)]
+        cluster: Option<String>,
     },
 }
 

@@ -132,7 +132,7 @@ pub fn unique_constraint(err: &sqlx::Error) -> Option<&'static str> {
         ("machines_mac_key", "machines.mac"),
         ("users_username_key", "users.username"),
         ("users_issuer_subject_key", "users.issuer, users.subject"),
-        ("role_bindings_subject_key", "role_bindings.subject_kind, role_bindings.subject"),
+        ("role_bindings_subject_key", "role_bindings.subject_kind, role_bindings.subject, role_bindings.cluster"),
         ("api_tokens_hash_key", "api_tokens.token_hash"),
         ("clusters_name_key", "clusters.name"),
     ];

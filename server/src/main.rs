@@ -21,8 +21,8 @@ async fn main() -> ExitCode {
         Some(Command::Admin(AdminCommand::ResetPassword { storage, username })) => {
             reset_password(storage, username).await
         }
-        Some(Command::Access(AccessCommand::Bind { storage, subject, role, user })) => {
-            bind(storage, subject, role, user).await
+        Some(Command::Access(AccessCommand::Bind { storage, subject, role, user, cluster })) => {
+            bind(storage, subject, role, user, cluster.unwrap_or_default()).await
         }
         Some(Command::Provisioner(command)) => provisioner(command).await,
         Some(Command::Cluster(command)) => cluster(command).await,
@@ -182,11 +182,18 @@ async fn reset_password(storage: StorageArgs, username: String) -> Result<(), St
     Ok(())
 }
 
-async fn bind(storage: StorageArgs, subject: String, role: app::access::ConsoleRole, user: bool) -> Result<(), String> {
+async fn bind(
+    storage: StorageArgs,
+    subject: String,
+    role: app::access::ConsoleRole,
+    user: bool,
+    cluster: String,
+) -> Result<(), String> {
     let access = AccessStore::new(open(&storage).await?, true, false);
     let kind = if user { "user" } else { "group" };
-    access.bind(&cli_principal(), kind, &subject, role).await.map_err(|e| e.to_string())?;
-    println!("Bound {kind} {subject} to {}.", role.as_str());
+    access.bind_in(&cli_principal(), kind, &subject, role, &cluster).await.map_err(|e| e.to_string())?;
+    let scope = if cluster.is_empty() { String::new() } else { format!(" on cluster {cluster}") };
+    println!("Bound {kind} {subject} to {}{scope}.", role.as_str());
     Ok(())
 }
 

@@ -19,6 +19,7 @@ on_both_backends!(
     nodes_and_pods_are_live_and_changes_reach_an_open_stream,
     node_actions_are_made_as_the_signed_in_person,
     a_drain_evicts_through_budgets_and_can_be_cancelled,
+    a_role_on_one_cluster_counts_there_only,
 );
 
 mod restart {
@@ -58,6 +59,7 @@ fn person(username: &str, groups: &[&str], role: ConsoleRole) -> Principal {
             groups_note: None,
         },
         role: Some(role),
+        cluster_roles: Default::default(),
         ip: None,
         user_agent: None,
     }
@@ -761,4 +763,61 @@ async fn sso_users_download_a_kubeconfig_that_kubectl_reads(backend: Backend) {
     let res = plain.get(&format!("/api/v1/clusters/{name}/kubeconfig")).await;
     assert_eq!(res.status(), 409);
     assert!(res.text().await.unwrap().contains("Single sign-on is not configured"));
+}
+
+async fn a_role_on_one_cluster_counts_there_only(app: TestApp) {
+    let Some(kube) = support::kube::shared() else { return };
+    let (edge, core) = (unique("edge"), unique("core"));
+    for name in [&edge, &core] {
+        app.state.clusters.add(&Principal::cli(), input(&kube, name, &kube.pangea_token)).await.unwrap();
+    }
+    let node = unique("node");
+    create_node(&kube, &node, "", true).await;
+    // "team-a is operator on edge only", bound with the command line; a local user in no other
+    // binding signs in.
+    let out = app.cli(&["access", "bind", "tina", "--user", "--role", "operator", "--cluster", &edge]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = app.cli(&["access", "bind", "tina", "--user", "--role", "admin", "--cluster", &edge]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin is for all of Pangea"));
+    let hash = pangea::access::hash_password(&"tina-password".to_string().into()).unwrap();
+    sqlx::query("INSERT INTO users (username, source, password_hash, created_at) VALUES ('tina', 'local', $1, '2026-01-01T00:00:00.000000Z')")
+        .bind(hash)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let tina = app.browser();
+    let res = tina
+        .post(app.at("/auth/login"))
+        .form(&[("username", "tina"), ("password", "tina-password"), ("next", "/clusters")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.url().path(), "/clusters", "she may open the Clusters pages");
+    assert_eq!(res.status(), 200);
+    assert_eq!(tina.get(app.at("/machines")).send().await.unwrap().status(), 403, "and nothing else");
+    let listed: serde_json::Value = tina.get(app.at("/api/v1/clusters")).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, [edge.as_str()]);
+    assert_eq!(tina.get(app.at(&format!("/api/v1/clusters/{core}"))).send().await.unwrap().status(), 403);
+    let nodes: serde_json::Value = tina.get(app.at("/api/v1/nodes")).send().await.unwrap().json().await.unwrap();
+    assert!(nodes["items"].as_array().unwrap().iter().all(|n| n["cluster"] == edge.as_str()));
+
+    // Pangea lets her act on edge (the cluster's RBAC then refuses user tina, in its words),
+    // and refuses her on core itself.
+    let act = async |cluster: &str| {
+        tina.post(app.at(&format!("/api/v1/clusters/{cluster}/nodes/{node}/actions")))
+            .json(&json!({ "action": "cordon" }))
+            .send()
+            .await
+            .unwrap()
+    };
+    let on_edge = act(&edge).await;
+    assert_eq!(on_edge.status(), 403);
+    let body: serde_json::Value = on_edge.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("User \"tina\" cannot patch resource \"nodes\""), "{body}");
+    let on_core = act(&core).await;
+    assert_eq!(on_core.status(), 403);
+    assert!(on_core.text().await.unwrap().contains("Your role"));
+    let bindings = app.state.access.list_bindings(&Principal::cli()).await.unwrap();
+    assert!(bindings.iter().any(|b| b.subject == "tina" && b.cluster == edge && b.role == ConsoleRole::Operator));
 }

@@ -313,6 +313,7 @@ async fn changes_are_checked_audited_and_refused_to_viewers(app: TestApp) {
     let viewer = Principal {
         identity: Identity::Local { user_id: 99, username: "vic".into() },
         role: Some(ConsoleRole::Viewer),
+        cluster_roles: Default::default(),
         ip: None,
         user_agent: None,
     };

@@ -16,9 +16,14 @@ pub async fn list_bindings() -> Result<Vec<Binding>, AppError> {
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "bind_role")]
-pub async fn bind_role(subject_kind: String, subject: String, role: ConsoleRole) -> Result<(), AppError> {
+pub async fn bind_role(
+    subject_kind: String,
+    subject: String,
+    role: ConsoleRole,
+    cluster: Option<String>,
+) -> Result<(), AppError> {
     crate::ssr::call(|svc: super::ssr::SharedAccessService, who| async move {
-        svc.bind(&who, subject_kind, subject, role).await
+        svc.bind(&who, subject_kind, subject, role, cluster).await
     })
     .await
 }

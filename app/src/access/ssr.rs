@@ -15,6 +15,7 @@ pub trait AccessService: Send + Sync + 'static {
         subject_kind: String,
         subject: String,
         role: ConsoleRole,
+        cluster: Option<String>,
     ) -> Result<(), AppError>;
     async fn unbind(&self, who: &Principal, id: i64) -> Result<(), AppError>;
     async fn tokens(&self, who: &Principal) -> Result<Vec<TokenInfo>, AppError>;

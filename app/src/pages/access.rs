@@ -68,7 +68,10 @@ fn Bindings() -> impl IntoView {
     let kind = RwSignal::new("group".to_string());
     let subject = RwSignal::new(String::new());
     let role = RwSignal::new(ConsoleRole::Viewer);
-    let bind = Action::new(|(k, s, r): &(String, String, ConsoleRole)| bind_role(k.clone(), s.clone(), *r));
+    let cluster = RwSignal::new(String::new());
+    let bind = Action::new(|(k, s, r, c): &(String, String, ConsoleRole, String)| {
+        bind_role(k.clone(), s.clone(), *r, (!c.trim().is_empty()).then(|| c.clone()))
+    });
     let unbind = Action::new(|id: &i64| unbind_role(*id));
     toast_outcome(
         bind,
@@ -81,11 +84,11 @@ fn Bindings() -> impl IntoView {
     toast_outcome(unbind, |_| "Binding removed.".into(), move || bindings.refetch());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        bind.dispatch((kind.get_untracked(), subject.get_untracked(), role.get_untracked()));
+        bind.dispatch((kind.get_untracked(), subject.get_untracked(), role.get_untracked(), cluster.get_untracked()));
     };
     view! {
         <h2>"Role bindings"</h2>
-        <p class="hint">"Bind IdP groups (or single users) to a console role. A person gets the highest role bound to them or any of their groups."</p>
+        <p class="hint">"Bind IdP groups (or single users) to a console role, everywhere or on one cluster only (viewer or operator there). A person gets the highest role bound to them or any of their groups."</p>
         <form class="inline-form bind-form" on:submit=submit>
             <label for="bind-kind">"Kind"</label>
             <select id="bind-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
@@ -99,6 +102,9 @@ fn Bindings() -> impl IntoView {
             <select id="bind-role" on:change=move |ev| role.set(ConsoleRole::parse(&event_target_value(&ev)).unwrap_or(ConsoleRole::Viewer))>
                 <RoleOptions />
             </select>
+            <label for="bind-cluster">"Cluster (empty: all)"</label>
+            <input id="bind-cluster" placeholder="edge-1" prop:value=move || cluster.get()
+                on:input=move |ev| cluster.set(event_target_value(&ev)) />
             <button type="submit" class="button primary">"Bind role"</button>
         </form>
         <Transition fallback=|| ()>
@@ -106,11 +112,11 @@ fn Bindings() -> impl IntoView {
                 match bindings.await {
                     Ok(list) => view! {
                         <div class="table-wrap"><table class="bindings">
-                            <thead><tr><th scope="col">"Kind"</th><th scope="col">"Group or user"</th><th scope="col">"Role"</th><th scope="col">"By"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                            <thead><tr><th scope="col">"Kind"</th><th scope="col">"Group or user"</th><th scope="col">"Role"</th><th scope="col">"Cluster"</th><th scope="col">"By"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|b| view! {
                                     <tr>
-                                        <td>{b.subject_kind.clone()}</td><td>{b.subject.clone()}</td><td>{b.role.as_str()}</td><td>{b.created_by.clone()}</td>
+                                        <td>{b.subject_kind.clone()}</td><td>{b.subject.clone()}</td><td>{b.role.as_str()}</td><td>{if b.cluster.is_empty() { "all".to_string() } else { b.cluster.clone() }}</td><td>{b.created_by.clone()}</td>
                                         <td><button type="button" class="button small" aria-label=format!("Remove binding of {}", b.subject)
                                             on:click=move |_| { unbind.dispatch(b.id); }>"Remove"</button></td>
                                     </tr>

@@ -37,10 +37,19 @@ pub fn ClustersArea() -> impl IntoView {
     }
 }
 
-fn may(permission: Permission) -> Resource<bool> {
+/// Whether the signed-in person may do `permission` (on `cluster`, when one is named).
+fn may(permission: Permission, cluster: Option<String>) -> Resource<bool> {
     Resource::new(
         || (),
-        move |_| async move { crate::account::current_user().await.ok().flatten().is_some_and(|me| me.may(permission)) },
+        move |_| {
+            let cluster = cluster.clone();
+            async move {
+                crate::account::current_user().await.ok().flatten().is_some_and(|me| match &cluster {
+                    Some(cluster) => me.may_in(permission, cluster),
+                    None => me.may(permission),
+                })
+            }
+        },
     )
 }
 
@@ -86,7 +95,7 @@ fn phases(health: &ClusterHealth) -> String {
 #[component]
 fn ClusterList() -> impl IntoView {
     let clusters = Resource::new(|| (), |_| list_clusters());
-    let admin = may(Permission::ManageClusters);
+    let admin = may(Permission::ManageClusters, None);
     view! {
         <Title text="Clusters" />
         <section class="page">
@@ -492,7 +501,7 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
         let (cluster, node) = (cluster.clone(), node.clone());
         Resource::new(move || tick.get(), move |_| get_node(cluster.clone(), node.clone()))
     };
-    let operator = may(Permission::ActOnNodes);
+    let operator = may(Permission::ActOnNodes, Some(cluster.clone()));
     let toasts = use_toasts();
     let act = {
         let (cluster, node) = (cluster.clone(), node.clone());

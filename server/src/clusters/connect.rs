@@ -446,6 +446,7 @@ mod tests {
         let who = Principal {
             identity: Identity::Token { token_id: 1, name: "ci".into() },
             role: None,
+            cluster_roles: Default::default(),
             ip: None,
             user_agent: None,
         };

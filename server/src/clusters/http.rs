@@ -4,7 +4,7 @@
 use super::Clusters;
 use crate::http::api::{ApiError, Json};
 use crate::http::{Route, route};
-use app::access::{Permission, Principal, authorize};
+use app::access::{Permission, Principal, authorize_in};
 use app::clusters::ssr::ClusterService;
 use app::clusters::{
     Cluster, ClusterInput, DrainOptions, DrainProgress, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow,
@@ -281,7 +281,7 @@ async fn live(
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    authorize(&who, Permission::ViewClusters)?;
+    authorize_in(&who, Permission::ViewClusters, &name)?;
     let mut changes = c.cache(&name)?.subscribe();
     changes.mark_unchanged();
     let stream = futures::stream::unfold(changes, |mut changes| async move {
@@ -302,6 +302,7 @@ async fn live(
         get,
         update,
         remove,
+        kubeconfig,
         nodes,
         node,
         act,

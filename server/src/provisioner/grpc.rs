@@ -188,12 +188,13 @@ impl Provisioner {
     /// as a user (`pangea access bind cert:terraform --user --role viewer`), else operator, as
     /// Matchbox lets every client of its CA change everything.
     pub async fn certificate_role(&self, actor: &str) -> Result<Option<ConsoleRole>, String> {
-        let bound: Option<String> =
-            sqlx::query_scalar("SELECT role FROM role_bindings WHERE subject_kind = 'user' AND subject = $1")
-                .bind(actor)
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(|e| format!("cannot read the role bindings: {e}"))?;
+        let bound: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM role_bindings WHERE subject_kind = 'user' AND subject = $1 AND cluster = ''",
+        )
+        .bind(actor)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| format!("cannot read the role bindings: {e}"))?;
         Ok(Some(bound.and_then(|r| ConsoleRole::parse(&r).ok()).unwrap_or(ConsoleRole::Operator)))
     }
 }
@@ -212,6 +213,7 @@ fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
     Ok(Principal {
         identity: Identity::Certificate { subject },
         role: None,
+        cluster_roles: Default::default(),
         ip: request.remote_addr().map(|a| a.ip()),
         user_agent: request.metadata().get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_string),
     })
