@@ -179,7 +179,11 @@ pub fn authorize(who: &Principal, permission: Permission) -> Result<(), AppError
 /// bound to them for this cluster, whichever is higher.
 pub fn authorize_in(who: &Principal, permission: Permission, cluster: &str) -> Result<(), AppError> {
     let here = if permission.per_cluster() { who.cluster_roles.get(cluster).copied() } else { None };
-    authorize_role(who, who.role.max(here), permission)
+    let role = who.role.max(here);
+    if role.is_none() && !who.cluster_roles.is_empty() && who.identity != Identity::Anonymous {
+        return Err(AppError::Forbidden { message: format!("You have no role on cluster {cluster}; ask an admin.") });
+    }
+    authorize_role(who, role, permission)
 }
 
 fn authorize_role(who: &Principal, role: Option<ConsoleRole>, permission: Permission) -> Result<(), AppError> {
@@ -285,7 +289,10 @@ mod tests {
         let mut team = with_role(None);
         team.cluster_roles.insert("edge-1".into(), ConsoleRole::Operator);
         assert!(authorize_in(&team, ActOnNodes, "edge-1").is_ok());
-        assert_eq!(authorize_in(&team, ActOnNodes, "edge-2").unwrap_err().status(), 403);
+        assert_eq!(
+            authorize_in(&team, ActOnNodes, "edge-2").unwrap_err().to_string(),
+            "You have no role on cluster edge-2; ask an admin."
+        );
         assert!(
             authorize_in(&team, ViewClusters, "edge-1").is_ok() && authorize_in(&team, ViewClusters, "edge-2").is_err()
         );
