@@ -22,6 +22,7 @@ use app::clusters::{
     NodeAction, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow,
 };
 use app::error::AppError;
+use app::provisioning::boots::BootState;
 use cache::ClusterCache;
 use connect::{Endpoint, Impersonation};
 use selector::Selector;
@@ -31,6 +32,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use store::ClusterRecord;
 
+/// An inventory machine as the clusters area links it: its MAC, cluster and boot state.
+#[derive(Debug, Clone)]
+pub struct LinkedMachine {
+    pub mac: String,
+    pub name: String,
+    pub cluster: String,
+    /// `None`: never seen by the boot listener.
+    pub state: Option<BootState>,
+    pub since: String,
+}
+
 /// The inventory machines a node can be: by UUID (lowercase) and by host name.
 #[derive(Debug, Default)]
 pub struct Inventory {
@@ -38,17 +50,34 @@ pub struct Inventory {
     by_hostname: HashMap<String, i64>,
     /// How many inventory machines name each cluster.
     per_cluster: HashMap<String, u32>,
+    machines: HashMap<i64, LinkedMachine>,
 }
 
 impl Inventory {
     pub async fn load(db: &Database) -> Result<Inventory, sqlx::Error> {
-        let rows = sqlx::query("SELECT id, hostname, uuid, cluster FROM machines").fetch_all(db.pool()).await?;
+        let rows = sqlx::query(
+            "SELECT m.id, m.mac, m.hostname, m.uuid, m.cluster, s.state, s.since FROM machines m \
+             LEFT JOIN boot_states s ON s.mac = m.mac",
+        )
+        .fetch_all(db.pool())
+        .await?;
         let mut inventory = Inventory::default();
         for row in rows {
             let id: i64 = row.try_get("id")?;
             let hostname: String = row.try_get("hostname")?;
             let uuid: String = row.try_get("uuid")?;
             let cluster: String = row.try_get("cluster")?;
+            let mac: String = row.try_get("mac")?;
+            inventory.machines.insert(
+                id,
+                LinkedMachine {
+                    name: if hostname.is_empty() { mac.clone() } else { hostname.clone() },
+                    mac,
+                    cluster: cluster.clone(),
+                    state: row.try_get::<Option<String>, _>("state")?.as_deref().and_then(BootState::parse),
+                    since: row.try_get::<Option<String>, _>("since")?.unwrap_or_default(),
+                },
+            );
             if !uuid.is_empty() {
                 inventory.by_uuid.insert(uuid.to_lowercase(), id);
             }
@@ -84,6 +113,8 @@ pub struct SingleSignOn {
 pub struct Clusters {
     db: Database,
     sso: Option<SingleSignOn>,
+    /// Where a node's registration and readiness go on its machine's boot timeline.
+    provisioner: Option<Arc<crate::provisioner::Provisioner>>,
     jobs: crate::jobs::Jobs,
     sealer: Arc<Sealer>,
     caches: RwLock<BTreeMap<String, Arc<ClusterCache>>>,
@@ -127,10 +158,57 @@ impl Clusters {
             jobs: crate::jobs::Jobs::new(db.clone()),
             db,
             sso: None,
+            provisioner: None,
             sealer,
             caches: RwLock::default(),
             records: RwLock::default(),
         }
+    }
+
+    /// Records nodes joining and turning Ready on their machines' boot timelines.
+    pub fn with_provisioner(mut self, provisioner: Arc<crate::provisioner::Provisioner>) -> Clusters {
+        self.provisioner = Some(provisioner);
+        self
+    }
+
+    /// Every 5 s: moves each provisioned machine whose node registered to `joined`, and to
+    /// `Ready` when the node's Ready condition is true.
+    pub fn follow_nodes(self: &Arc<Self>, background: &crate::background::Background) {
+        let clusters = Arc::downgrade(self);
+        background.every(std::time::Duration::from_secs(5), move || {
+            let clusters = clusters.clone();
+            async move {
+                if let Some(clusters) = clusters.upgrade()
+                    && let Err(e) = clusters.link_nodes().await
+                {
+                    tracing::warn!(error = %e, "could not record nodes on their machines' timelines");
+                }
+            }
+        });
+    }
+
+    /// One pass of [`Self::follow_nodes`].
+    pub async fn link_nodes(&self) -> Result<(), crate::error::Error> {
+        let Some(provisioner) = &self.provisioner else { return Ok(()) };
+        let inventory = Inventory::load(&self.db).await?;
+        let index = provisioner.index();
+        for cache in self.all_caches() {
+            for node in cache.node_objects() {
+                let Some(machine) = inventory.machine_of(&node).and_then(|id| inventory.machines.get(&id)) else {
+                    continue;
+                };
+                // Only machines Pangea provisioned have a boot timeline to move.
+                let Some(state) = machine.state else { continue };
+                let name = format!("{}/{}", cache.name, node.metadata.name.as_deref().unwrap_or_default());
+                if !matches!(state, BootState::Joined | BootState::Ready) {
+                    provisioner.boots.record_node_step(&index, &machine.mac, BootState::Joined, &name).await?;
+                }
+                if cache::node_status(&node) == "Ready" && state != BootState::Ready {
+                    provisioner.boots.record_node_step(&index, &machine.mac, BootState::Ready, &name).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Lets people download kubeconfigs that sign in through this IdP.
@@ -195,6 +273,27 @@ impl Clusters {
         if let Some(cache) = &cache
             && inventory.per_cluster.get(&record.name).copied().unwrap_or(0) > 0
         {
+            let nodes = cache.node_objects();
+            let linked: std::collections::HashSet<i64> = nodes.iter().filter_map(|n| inventory.machine_of(n)).collect();
+            let an_hour_ago = crate::db::timestamp(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
+            let mut nodeless: Vec<&LinkedMachine> = inventory
+                .machines
+                .iter()
+                .filter(|(id, m)| {
+                    m.cluster == record.name
+                        && m.state == Some(BootState::Installed)
+                        && m.since < an_hour_ago
+                        && !linked.contains(id)
+                })
+                .map(|(_, m)| m)
+                .collect();
+            nodeless.sort_by(|a, b| a.name.cmp(&b.name));
+            for machine in nodeless.iter().take(5) {
+                health.warnings.push(format!(
+                    "Machine {} was installed at {} and no node of this cluster is it yet.",
+                    machine.name, machine.since
+                ));
+            }
             let unlinked: Vec<String> = cache
                 .node_objects()
                 .iter()

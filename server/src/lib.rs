@@ -98,23 +98,26 @@ impl AppState {
     ) -> Result<AppState, error::StartError> {
         let background = background::Background::default();
         let sealer = Arc::new(sealer);
+        let provisioner = Arc::new(
+            provisioner::Provisioner::open(db.clone(), config.assets_dir.clone())
+                .await
+                .map_err(|e| error::StartError::Bootstrap(format!("cannot load the provisioning catalog: {e}")))?
+                .with_boot_retention(config.boot_retention),
+        );
         Ok(AppState {
-            clusters: Arc::new(clusters::Clusters::new(db.clone(), sealer.clone()).with_single_sign_on(
-                config.oidc.as_ref().map(|o| clusters::SingleSignOn {
-                    issuer: o.issuer.to_string(),
-                    client_id: o.client_id.clone(),
-                    scopes: [vec!["email".to_string()], o.extra_scopes.clone()].concat(),
-                }),
-            )),
+            clusters: Arc::new(
+                clusters::Clusters::new(db.clone(), sealer.clone())
+                    .with_provisioner(provisioner.clone())
+                    .with_single_sign_on(config.oidc.as_ref().map(|o| clusters::SingleSignOn {
+                        issuer: o.issuer.to_string(),
+                        client_id: o.client_id.clone(),
+                        scopes: [vec!["email".to_string()], o.extra_scopes.clone()].concat(),
+                    })),
+            ),
             machines: Arc::new(machines::MachineStore::new(db.clone()).with_background(background.clone())),
             access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
             audit: Arc::new(audit::query::AuditLog::new(db.clone())),
-            provisioner: Arc::new(
-                provisioner::Provisioner::open(db.clone(), config.assets_dir.clone())
-                    .await
-                    .map_err(|e| error::StartError::Bootstrap(format!("cannot load the provisioning catalog: {e}")))?
-                    .with_boot_retention(config.boot_retention),
-            ),
+            provisioner: provisioner.clone(),
             sessions: session::SessionBackend::connect(&config.database_url, db.backend()).await?,
             auth: AuthSettings {
                 public_origin: config.public_origin(),
@@ -142,6 +145,7 @@ impl AppState {
         if let Err(e) = self.clusters.start().await {
             tracing::warn!(error = %e, "cannot load the registered clusters");
         }
+        self.clusters.follow_nodes(&self.background);
         let state = self.clone();
         self.background.every(Duration::from_secs(60), move || {
             let state = state.clone();

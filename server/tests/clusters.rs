@@ -259,7 +259,7 @@ async fn nodes_and_pods_are_live_and_changes_reach_an_open_stream(app: TestApp) 
     assert_eq!(row["machine"], machine["id"], "linked by system UUID");
 
     // Filters: label selector, namespace, phase, node; a bad selector is a 400 in words.
-    let page = app.get_json(&format!("/api/v1/nodes?cluster={name}&selector=rack%3Dr1,!gpu")).await;
+    let page = app.get_json(&format!("/api/v1/nodes?cluster={name}&search={node}&selector=rack%3Dr1,!gpu")).await;
     assert!(page["items"].as_array().unwrap().iter().any(|n| n["name"] == node.as_str()));
     let page = app.get_json(&format!("/api/v1/nodes?cluster={name}&selector=rack%3Dr9")).await;
     assert_eq!(page["total"], 0);
@@ -298,6 +298,66 @@ async fn nodes_and_pods_are_live_and_changes_reach_an_open_stream(app: TestApp) 
             break;
         }
     }
+
+    // The machine was provisioned by Pangea: once it reported "installed", its node moves its
+    // timeline to joined and, the node being Ready, to Ready.
+    {
+        use app::provisioning::ssr::ProvisioningService;
+        let p = &app.state.provisioner;
+        let cli = Principal::cli();
+        let profile = serde_json::from_value(json!({ "id": "node", "boot": { "kernel": "/assets/k" } })).unwrap();
+        p.put_profile(&cli, profile).await.unwrap();
+        p.set_machine_profile(&cli, "52:54:00:aa:00:01", "node").await.unwrap();
+        p.record_boots(&app.state.background);
+        let boot = app.boot_listener().await;
+        let res = reqwest::get(format!("http://{boot}/metadata?mac=52:54:00:aa:00:01&stage=installed")).await.unwrap();
+        assert_eq!(res.status(), 200);
+        eventually("installed", async || {
+            let t = p.timeline(&cli, "52:54:00:aa:00:01").await.unwrap();
+            t.status.filter(|s| s.state == app::provisioning::boots::BootState::Installed)
+        })
+        .await;
+        app.state.clusters.link_nodes().await.unwrap();
+        let timeline = p.timeline(&cli, "52:54:00:aa:00:01").await.unwrap();
+        assert_eq!(timeline.status.unwrap().state, app::provisioning::boots::BootState::Ready);
+        let steps: Vec<_> = timeline.events.iter().filter_map(|e| e.step).collect();
+        use app::provisioning::boots::BootState::{Installed, Joined, Ready};
+        assert!(steps.ends_with(&[Installed, Joined, Ready]), "{steps:?}");
+        assert!(
+            timeline
+                .events
+                .last()
+                .unwrap()
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains(&format!("node {name}/{node} is Ready"))
+        );
+        // A second pass records nothing new.
+        app.state.clusters.link_nodes().await.unwrap();
+        assert_eq!(p.timeline(&cli, "52:54:00:aa:00:01").await.unwrap().events.len(), timeline.events.len());
+    }
+
+    // Mismatches are warnings on the cluster: a node that is no machine, and a machine of this
+    // cluster installed over an hour ago that no node is.
+    let stray = unique("stray");
+    create_node(&kube, &stray, "", true).await;
+    app.create(json!({ "mac": "52:54:00:aa:00:02", "hostname": "lost-one", "cluster": name })).await;
+    sqlx::query("INSERT INTO boot_states (mac, state, reason, since, last_seen) VALUES ('52:54:00:aa:00:02', 'installed', '', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    // (Other tests' nodes share this API server: every node but ours is such a stray.)
+    let warnings = eventually("the stray node counted on the cluster page", async || {
+        let total = app.get_json(&format!("/api/v1/nodes?cluster={name}&limit=1")).await["total"].as_u64().unwrap();
+        let c = app.get_json(&format!("/api/v1/clusters/{name}")).await;
+        let w: Vec<String> =
+            c["health"]["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect();
+        let strays = format!("{} node(s) match no inventory machine", total - 1);
+        w.iter().any(|w| w.starts_with(&strays)).then_some(w)
+    })
+    .await;
+    assert!(warnings.iter().any(|w| w.starts_with("Machine lost-one was installed at 2026-01-01")), "{warnings:?}");
 
     // The same through the service the pages call.
     let who = Principal::cli();

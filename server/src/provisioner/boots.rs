@@ -252,6 +252,39 @@ impl Boots {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Records that an inventory machine's node registered (`Joined`) or turned Ready, as the
+    /// clusters area sees it: an event on the machine's timeline with that step.
+    pub async fn record_node_step(
+        &self,
+        index: &super::index::BootIndex,
+        mac: &str,
+        step: BootState,
+        node: &str,
+    ) -> Result<(), Error> {
+        let event = Attributed {
+            at: crate::db::timestamp(OffsetDateTime::now_utc()),
+            mac: mac.to_string(),
+            uuid: String::new(),
+            endpoint: format!("node {node}"),
+            labels: BTreeMap::new(),
+            group: String::new(),
+            profile: String::new(),
+            status: 200,
+            bytes: 0,
+            duration_us: 0,
+            client: String::new(),
+            sha256: String::new(),
+            reason: match step {
+                BootState::Ready => format!("node {node} is Ready"),
+                _ => format!("node {node} registered with the cluster"),
+            },
+            step: Some(step),
+        };
+        store::write(&self.db, index, &self.retention, &self.stored, vec![(event, None)]).await?;
+        let _ = self.updates.send(mac.to_string());
+        Ok(())
+    }
+
     /// The MACs whose timeline changes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
         self.updates.subscribe()
