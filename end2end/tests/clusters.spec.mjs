@@ -58,5 +58,15 @@ test('an admin registers a cluster, sees its nodes live, and cordons one', async
   await page.getByRole('button', { name: 'Cordon', exact: true }).click();
   await expect(page.locator('dl.facts')).toContainText('(cordoned)');
   await expectAccessible(page);
+  await expect(page.getByRole('heading', { name: 'Drain' })).toBeVisible();
+
+  // The pods page and the every-cluster nodes page, with their filters.
+  await open(page, `/clusters/${name}/pods?phase=Running`);
+  await expect(page.getByRole('heading', { name: `Pods of cluster ${name}` })).toBeVisible();
+  await expect(page.getByLabel('Phase')).toHaveValue('Running');
+  await expectAccessible(page);
+  await open(page, `/clusters/nodes?q=${node}`);
+  await expect(page.getByRole('row', { name: new RegExp(node) })).toBeVisible();
+  await expectAccessible(page);
   await kube(`/api/v1/nodes/${node}`, { method: 'DELETE' });
 });

@@ -4,11 +4,11 @@
 use crate::access::Permission;
 use crate::clusters::server_fns::{
     act_on_node, add_cluster, add_cluster_from_kubeconfig, cancel_drain, drain_node, drain_status, get_cluster,
-    get_node, list_clusters, list_nodes,
+    get_node, list_clusters, list_nodes, list_pods,
 };
 use crate::clusters::{
     Cluster, ClusterHealth, ClusterInput, Connection, Credential, DrainOptions, DrainProgress, KubeconfigImport,
-    NodeAction, NodeQuery, NodeRow, NodeSort,
+    NodeAction, NodeQuery, NodeRow, NodeSort, PodQuery,
 };
 use crate::components::toast::use_toasts;
 use crate::pages::machines::ErrorBlock;
@@ -30,7 +30,9 @@ pub fn ClustersArea() -> impl IntoView {
         match parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
             [] => view! { <ClusterList /> }.into_any(),
             ["new"] => view! { <NewCluster /> }.into_any(),
+            ["nodes"] => view! { <NodesPage /> }.into_any(),
             [name] => view! { <ClusterPage name=name.to_string() /> }.into_any(),
+            [name, "pods"] => view! { <PodsPage cluster=name.to_string() /> }.into_any(),
             [name, "nodes", node] => view! { <NodePage cluster=name.to_string() node=node.to_string() /> }.into_any(),
             _ => view! { <crate::pages::not_found::NotFound /> }.into_any(),
         }
@@ -102,6 +104,7 @@ fn ClusterList() -> impl IntoView {
             <div class="page-head">
                 <h1>"Clusters"</h1>
                 <div class="actions">
+                    <A href="/clusters/nodes" attr:class="button">"All nodes"</A>
                     <Suspense fallback=|| ()>
                         {move || Suspend::new(async move {
                             admin.await.then(|| view! { <A href="/clusters/new" attr:class="button primary">"Add cluster"</A> })
@@ -278,7 +281,10 @@ fn ClusterPage(name: String) -> impl IntoView {
     view! {
         <Title text=title.clone() />
         <section class="page">
-            <div class="page-head"><h1>{format!("Cluster {title}")}</h1></div>
+            <div class="page-head">
+                <h1>{format!("Cluster {title}")}</h1>
+                <div class="actions"><A href=format!("/clusters/{}/pods", urlencode(&title)) attr:class="button">"Pods"</A></div>
+            </div>
             <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
                 {move || Suspend::new(async move {
                     match cluster.await {
@@ -306,22 +312,10 @@ fn ClusterPage(name: String) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match nodes.await {
                         Ok(page) if page.items.is_empty() => view! { <div class="empty">"No node matches."</div> }.into_any(),
-                        Ok(page) => {
-                            let shown = format!("{}–{} of {}", page.offset + 1, page.offset as usize + page.items.len(), page.total);
-                            let next = (page.offset as usize + page.items.len() < page.total as usize)
-                                .then(|| page.offset as usize + page.items.len());
-                            let q = query.get_untracked();
-                            let href_at = move |offset: usize| {
-                                let mut href = format!("?offset={offset}&sort={}", q.sort.as_str());
-                                if let Some(s) = &q.search { href.push_str(&format!("&q={}", urlencode(s))); }
-                                if let Some(s) = &q.selector { href.push_str(&format!("&selector={}", urlencode(s))); }
-                                href
-                            };
-                            view! {
-                                <NodeTable nodes=page.items />
-                                <p class="pager">{shown} {next.map(|n| view! { " " <A href=href_at(n)>"Next page"</A> })}</p>
-                            }.into_any()
-                        }
+                        Ok(page) => view! {
+                            <NodeTable nodes=page.items.clone() />
+                            <Pager offset=page.offset shown=page.items.len() total=page.total />
+                        }.into_any(),
                         Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
                     }
                 })}
@@ -605,6 +599,147 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
                     })
                 })}}
             </Suspense>
+        </section>
+    }
+}
+
+/// A page link that keeps the other query parameters and moves to `offset`.
+fn page_href(params: &leptos_router::params::ParamsMap, offset: usize) -> String {
+    let mut href = format!("?offset={offset}");
+    for (k, v) in params.clone().into_iter() {
+        if k != "offset" {
+            href.push_str(&format!("&{k}={}", urlencode(&v)));
+        }
+    }
+    href
+}
+
+/// "1–50 of 120", with links to the previous and next pages.
+#[component]
+fn Pager(offset: u32, shown: usize, total: u32) -> impl IntoView {
+    let params = use_query_map().get_untracked();
+    let end = offset as usize + shown;
+    let rows = crate::clusters::DEFAULT_PAGE as usize;
+    let next = (end < total as usize).then(|| page_href(&params, end));
+    let previous = (offset > 0).then(|| page_href(&params, (offset as usize).saturating_sub(rows)));
+    view! {
+        <p class="pager">
+            {format!("{}–{} of {}", offset + 1, end, total)}
+            {previous.map(|href| view! { " " <A href=href>"Previous page"</A> })}
+            {next.map(|href| view! { " " <A href=href>"Next page"</A> })}
+        </p>
+    }
+}
+
+/// `/clusters/nodes`: every cluster's nodes in one table, filtered, sorted and paged on the
+/// server.
+#[component]
+fn NodesPage() -> impl IntoView {
+    let params = use_query_map();
+    let query = Memo::new(move |_| {
+        let p = params.read();
+        NodeQuery {
+            cluster: None,
+            search: p.get("q").filter(|q| !q.trim().is_empty()),
+            selector: p.get("selector").filter(|q| !q.trim().is_empty()),
+            sort: p.get("sort").and_then(|s| NodeSort::parse(&s)).unwrap_or_default(),
+            descending: p.get("desc").is_some_and(|d| d == "1"),
+            offset: p.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0),
+            limit: None,
+        }
+    });
+    let nodes = Resource::new(move || query.get(), list_nodes);
+    view! {
+        <Title text="Nodes" />
+        <section class="page">
+            <div class="page-head"><h1>"Nodes of every cluster"</h1></div>
+            <Form method="GET" action="/clusters/nodes" attr:class="search" attr:role="search">
+                <label for="all-node-search">"Name"</label>
+                <input id="all-node-search" type="search" name="q" prop:value=move || query.get().search.unwrap_or_default() />
+                <label for="all-node-selector">"Label selector"</label>
+                <input id="all-node-selector" name="selector" prop:value=move || query.get().selector.unwrap_or_default() />
+                <button type="submit" class="button">"Search"</button>
+            </Form>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match nodes.await {
+                        Ok(page) if page.items.is_empty() => view! { <div class="empty">"No node matches."</div> }.into_any(),
+                        Ok(page) => view! {
+                            <NodeTable nodes=page.items.clone() />
+                            <Pager offset=page.offset shown=page.items.len() total=page.total />
+                        }.into_any(),
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// `/clusters/{name}/pods`: the cluster's pods, filtered by namespace, phase, node and label
+/// selector on the server, live.
+#[component]
+fn PodsPage(cluster: String) -> impl IntoView {
+    let tick = live_ticks(cluster.clone());
+    let params = use_query_map();
+    let name = cluster.clone();
+    let query = Memo::new(move |_| {
+        let p = params.read();
+        let given = |k: &str| p.get(k).filter(|v| !v.trim().is_empty());
+        PodQuery {
+            cluster: name.clone(),
+            namespace: given("namespace"),
+            phase: given("phase"),
+            node: given("node"),
+            selector: given("selector"),
+            offset: p.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0),
+            limit: None,
+        }
+    });
+    let pods = Resource::new(move || (query.get(), tick.get()), |(q, _)| list_pods(q));
+    let action = format!("/clusters/{}/pods", urlencode(&cluster));
+    view! {
+        <Title text=format!("Pods of {cluster}") />
+        <section class="page">
+            <div class="page-head"><h1>{format!("Pods of cluster {cluster}")}</h1></div>
+            <Form method="GET" action=action attr:class="search" attr:role="search">
+                <label for="pod-namespace">"Namespace"</label>
+                <input id="pod-namespace" name="namespace" prop:value=move || query.get().namespace.unwrap_or_default() />
+                <label for="pod-phase">"Phase"</label>
+                <select id="pod-phase" name="phase">
+                    {["", "Pending", "Running", "Succeeded", "Failed", "Unknown"].into_iter().map(|phase| view! {
+                        <option value=phase selected=move || query.get().phase.as_deref().unwrap_or_default() == phase>
+                            {if phase.is_empty() { "any" } else { phase }}
+                        </option>
+                    }).collect_view()}
+                </select>
+                <label for="pod-node">"Node"</label>
+                <input id="pod-node" name="node" prop:value=move || query.get().node.unwrap_or_default() />
+                <label for="pod-selector">"Label selector"</label>
+                <input id="pod-selector" name="selector" prop:value=move || query.get().selector.unwrap_or_default() />
+                <button type="submit" class="button">"Search"</button>
+            </Form>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match pods.await {
+                        Ok(page) if page.items.is_empty() => view! { <div class="empty">"No pod matches."</div> }.into_any(),
+                        Ok(page) => view! {
+                            <div class="table-wrap"><table>
+                                <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Name"</th><th scope="col">"Phase"</th><th scope="col">"Node"</th><th scope="col">"Restarts"</th><th scope="col">"Created"</th></tr></thead>
+                                <tbody>{page.items.clone().into_iter().map(|p| view! {
+                                    <tr>
+                                        <td>{p.namespace.clone()}</td><td>{p.name.clone()}</td><td>{p.phase.clone()}</td>
+                                        <td>{(!p.node.is_empty()).then(|| view! { <A href=format!("/clusters/{}/nodes/{}", urlencode(&p.cluster), urlencode(&p.node))>{p.node.clone()}</A> })}</td>
+                                        <td>{p.restarts}</td><td>{p.created.clone()}</td>
+                                    </tr>
+                                }).collect_view()}</tbody>
+                            </table></div>
+                            <Pager offset=page.offset shown=page.items.len() total=page.total />
+                        }.into_any(),
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
         </section>
     }
 }
