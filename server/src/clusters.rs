@@ -171,23 +171,48 @@ impl Clusters {
         self
     }
 
-    /// Every 5 s: moves each provisioned machine whose node registered to `joined`, and to
-    /// `Ready` when the node's Ready condition is true.
+    /// Every 5 s: follows clusters registered, changed or removed on another replica, and moves
+    /// each provisioned machine whose node registered to `joined`, and to `Ready` when the
+    /// node's Ready condition is true.
     pub fn follow_nodes(self: &Arc<Self>, background: &crate::background::Background) {
         let clusters = Arc::downgrade(self);
         background.every(std::time::Duration::from_secs(5), move || {
             let clusters = clusters.clone();
             async move {
-                if let Some(clusters) = clusters.upgrade()
-                    && let Err(e) = clusters.link_nodes().await
-                {
+                let Some(clusters) = clusters.upgrade() else { return };
+                if let Err(e) = clusters.sync_registered().await {
+                    tracing::warn!(error = %e, "could not read the registered clusters");
+                }
+                if let Err(e) = clusters.link_nodes().await {
                     tracing::warn!(error = %e, "could not record nodes on their machines' timelines");
                 }
             }
         });
     }
 
-    /// One pass of [`Self::follow_nodes`].
+    /// Watches what the database says is registered: a cluster another replica added or changed
+    /// (by `updated_at`) is (re)started here, one it removed is stopped.
+    pub async fn sync_registered(&self) -> Result<(), crate::error::Error> {
+        let stored = store::all(&self.db, &self.sealer).await?;
+        let known: BTreeMap<String, String> = self
+            .records
+            .read()
+            .map(|r| r.iter().map(|(n, c)| (n.clone(), c.updated_at.clone())).collect())
+            .unwrap_or_default();
+        for record in &stored {
+            if known.get(&record.name) != Some(&record.updated_at)
+                && let Err(e) = self.watch(record)
+            {
+                tracing::warn!(cluster = %record.name, error = %e, "cannot watch a registered cluster");
+            }
+        }
+        for name in known.keys().filter(|n| !stored.iter().any(|r| &r.name == *n)) {
+            self.forget(name);
+        }
+        Ok(())
+    }
+
+    /// One pass of linking nodes to machines (see [`Self::follow_nodes`]).
     pub async fn link_nodes(&self) -> Result<(), crate::error::Error> {
         let Some(provisioner) = &self.provisioner else { return Ok(()) };
         let inventory = Inventory::load(&self.db).await?;

@@ -201,6 +201,12 @@ async fn registration_checks_the_server_the_credentials_and_impersonation(app: T
     assert_eq!(live["health"]["version"], "v1.36.2");
     assert!(live["health"]["readyz"].as_array().unwrap().iter().any(|c| c["name"] == "etcd" && c["ok"] == true));
 
+    // A second replica (same database) follows it without a restart.
+    let replica = app.replica().await;
+    assert!(replica.get_json("/api/v1/clusters").await.as_array().unwrap().is_empty());
+    replica.state.clusters.sync_registered().await.unwrap();
+    assert_eq!(replica.get_json("/api/v1/clusters").await[0]["name"], name.as_str());
+
     // Rotating the credential is checked and audited; removing stops the cache.
     let mut rotate = input(&kube, &name, "not-a-token");
     let res = app.client.put(app.at(&format!("/api/v1/clusters/{name}"))).json(&rotate).send().await.unwrap();
@@ -211,6 +217,8 @@ async fn registration_checks_the_server_the_credentials_and_impersonation(app: T
     let res = app.client.delete(app.at(&format!("/api/v1/clusters/{name}"))).send().await.unwrap();
     assert_eq!(res.status(), 204);
     assert_eq!(app.get(&format!("/api/v1/clusters/{name}")).await.status(), 404);
+    replica.state.clusters.sync_registered().await.unwrap();
+    assert_eq!(replica.get(&format!("/api/v1/clusters/{name}")).await.status(), 404, "and its removal");
     let actions: Vec<String> =
         sqlx::query_scalar("SELECT action || ':' || outcome FROM audit_log WHERE target_id = $1 ORDER BY id")
             .bind(&name)
@@ -302,7 +310,6 @@ async fn nodes_and_pods_are_live_and_changes_reach_an_open_stream(app: TestApp) 
     // The machine was provisioned by Pangea: once it reported "installed", its node moves its
     // timeline to joined and, the node being Ready, to Ready.
     {
-        use app::provisioning::ssr::ProvisioningService;
         let p = &app.state.provisioner;
         let cli = Principal::cli();
         let profile = serde_json::from_value(json!({ "id": "node", "boot": { "kernel": "/assets/k" } })).unwrap();
