@@ -14,7 +14,7 @@ test('pages never scroll sideways on a 390 px phone', async ({ page, api }) => {
     serial: 'SERIAL-0123456789-ABCDEFGHIJ',
   });
   await signIn(page);
-  for (const url of ['/machines', '/machines/new', '/machines/import', '/access', '/audit']) {
+  for (const url of ['/machines', '/machines/new', '/machines/import', '/clusters', '/clusters/new', '/access', '/audit']) {
     await open(page, url);
     const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     expect(scrollWidth, `${url} is ${scrollWidth} px wide`).toBeLessThanOrEqual(innerWidth);

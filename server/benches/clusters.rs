@@ -199,6 +199,8 @@ async fn main() {
     // Change to stream: label a node, wait for `changed`.
     let mut stream =
         http.get(format!("{url}/api/v1/clusters/big/live")).bearer_auth(&token).send().await.expect("live");
+    // The stream's first event comes at once.
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.chunk()).await;
     let mut delays = Vec::new();
     for i in 0..100 {
         let patch = json!({ "metadata": { "labels": { "bench": format!("v{i}") } } });

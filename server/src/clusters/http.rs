@@ -271,8 +271,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Changes that arrive together are announced once.
 const SETTLE: Duration = Duration::from_millis(100);
 
-/// `event: changed` whenever the cluster's nodes, pods, namespaces, events or health change
-/// (at most every 100 ms), so an open page fetches what it shows again. It ends when the page
+/// `event: changed` at once, then whenever the cluster's nodes, pods, namespaces, events or
+/// health change (at most every 100 ms), so an open page fetches what it shows again. It ends when the page
 /// closes it, or when the cluster is removed.
 #[utoipa::path(get, path = "/api/v1/clusters/{name}/live",
     responses((status = 200, description = "text/event-stream of `changed` events"), (status = 404, body = AppError)))]
@@ -282,13 +282,16 @@ async fn live(
     Path(name): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     authorize_in(&who, Permission::ViewClusters, &name)?;
-    let mut changes = c.cache(&name)?.subscribe();
-    changes.mark_unchanged();
-    let stream = futures::stream::unfold(changes, |mut changes| async move {
-        changes.changed().await.ok()?;
-        tokio::time::sleep(SETTLE).await;
+    let changes = c.cache(&name)?.subscribe();
+    // The first event goes out at once: what changed between the page's first fetch and this
+    // stream's start is then fetched too.
+    let stream = futures::stream::unfold((changes, true), |(mut changes, first)| async move {
+        if !first {
+            changes.changed().await.ok()?;
+            tokio::time::sleep(SETTLE).await;
+        }
         let version = *changes.borrow_and_update();
-        Some((Ok(Event::default().event("changed").data(version.to_string())), changes))
+        Some((Ok(Event::default().event("changed").data(version.to_string())), (changes, false)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
