@@ -7,6 +7,8 @@
 //!   event on an open live stream (p99 of 100);
 //! - the process's resident memory before registering and with the complete stores.
 //!
+//! Run it with:
+//!
 //!     cargo bench -p server --bench clusters
 //!     PANGEA_BENCH_NODES=500 PANGEA_BENCH_PODS=15000 cargo bench -p server --bench clusters   # smaller
 //!

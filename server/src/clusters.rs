@@ -452,6 +452,13 @@ impl Clusters {
     }
 }
 
+/// A recorded kube-apiserver exchange (from `../shared/reference/kube`), for unit tests.
+#[cfg(test)]
+fn recorded(name: &str) -> serde_json::Value {
+    let path = format!("{}/tests/fixtures/kube/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
 /// A YAML double-quoted scalar (the JSON string form is one).
 fn quoted(text: &str) -> String {
     serde_json::Value::from(text).to_string()

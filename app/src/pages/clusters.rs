@@ -86,6 +86,17 @@ fn ConnectionBadge(health: ClusterHealth) -> impl IntoView {
     view! { <span class=class title=title>{label}</span> }
 }
 
+/// The control plane's checks in words: unreachable, all passing, or the failing ones named.
+fn control_plane(health: &ClusterHealth) -> String {
+    let failing: Vec<&str> = health.readyz.iter().filter(|r| !r.ok).map(|r| r.name.as_str()).collect();
+    match (&health.unreachable, health.readyz.is_empty(), failing.is_empty()) {
+        (Some(reason), _, _) => reason.clone(),
+        (None, true, _) => "not checked yet".into(),
+        (None, false, true) => format!("all {} checks pass", health.readyz.len()),
+        (None, false, false) => format!("failing: {}", failing.join(", ")),
+    }
+}
+
 fn phases(health: &ClusterHealth) -> String {
     if health.pods_by_phase.is_empty() {
         return "none".into();
@@ -145,13 +156,7 @@ fn ClusterTable(clusters: Vec<Cluster>) -> impl IntoView {
                 </thead>
                 <tbody>
                     {clusters.into_iter().map(|c| {
-                        let failing: Vec<String> = c.health.readyz.iter().filter(|r| !r.ok).map(|r| r.name.clone()).collect();
-                        let control_plane = match (&c.health.unreachable, c.health.readyz.is_empty(), failing.is_empty()) {
-                            (Some(reason), _, _) => reason.clone(),
-                            (None, true, _) => "not checked yet".to_string(),
-                            (None, false, true) => format!("all {} checks pass", c.health.readyz.len()),
-                            (None, false, false) => format!("failing: {}", failing.join(", ")),
-                        };
+                        let control_plane = control_plane(&c.health);
                         view! {
                             <tr>
                                 <td><A href=format!("/clusters/{}", urlencode(&c.name))>{c.name.clone()}</A></td>
@@ -327,7 +332,6 @@ fn ClusterPage(name: String) -> impl IntoView {
 #[component]
 fn ClusterHealthPanel(cluster: Cluster) -> impl IntoView {
     let h = cluster.health.clone();
-    let failing: Vec<String> = h.readyz.iter().filter(|r| !r.ok).map(|r| r.name.clone()).collect();
     view! {
         <dl class="facts">
             <dt>"API server"</dt><dd class="mono">{cluster.api_url.clone()}</dd>
@@ -336,12 +340,7 @@ fn ClusterHealthPanel(cluster: Cluster) -> impl IntoView {
             <dt>"Nodes"</dt><dd>{format!("{} Ready, {} not Ready", h.nodes_ready, h.nodes_not_ready)}</dd>
             <dt>"Pods"</dt><dd>{phases(&h)}</dd>
             <dt>"Control plane (/readyz, etcd included)"</dt>
-            <dd>{match (&h.unreachable, failing.is_empty()) {
-                (Some(reason), _) => reason.clone(),
-                (None, true) if h.readyz.is_empty() => "not checked yet".into(),
-                (None, true) => format!("all {} checks pass", h.readyz.len()),
-                (None, false) => format!("failing: {}", failing.join(", ")),
-            }}</dd>
+            <dd>{control_plane(&h)}</dd>
         </dl>
         {cluster.sso_kubeconfig.then(|| view! {
             <p>
@@ -521,6 +520,25 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
         };
         act.dispatch(action);
     };
+    // `key=value:Effect` (value optional) adds or replaces a taint; `-key` removes it.
+    let on_taint = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let text = crate::pages::form_field(&ev, "taint");
+        let action = match text.trim().strip_prefix('-') {
+            Some(key) => NodeAction::Taints { set: vec![], remove: vec![key.trim().to_string()] },
+            None => {
+                let (pair, effect) = text.rsplit_once(':').unwrap_or((text.as_str(), ""));
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                let taint = crate::clusters::Taint {
+                    key: key.trim().to_string(),
+                    value: value.trim().to_string(),
+                    effect: effect.trim().to_string(),
+                };
+                NodeAction::Taints { set: vec![taint], remove: vec![] }
+            }
+        };
+        act.dispatch(action);
+    };
     let title = format!("Node {node}");
     view! {
         <Title text=title.clone() />
@@ -594,6 +612,12 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
                         <form class="inline-form" on:submit=on_label>
                             <label for="node-label">"key=value to set, or -key to remove"</label>
                             <input id="node-label" name="label" required placeholder="rack=r1" />
+                            <button type="submit" class="button">"Apply"</button>
+                        </form>
+                        <h2>"Change a taint"</h2>
+                        <form class="inline-form" on:submit=on_taint>
+                            <label for="node-taint">"key=value:Effect to set (NoSchedule, PreferNoSchedule or NoExecute), or -key to remove"</label>
+                            <input id="node-taint" name="taint" required placeholder="maintenance=disk:NoSchedule" />
                             <button type="submit" class="button">"Apply"</button>
                         </form>
                     })

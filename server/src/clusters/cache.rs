@@ -637,12 +637,8 @@ pub fn sort_nodes(rows: &mut [NodeRow], sort: NodeSort, descending: bool) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::recorded;
     use super::*;
-
-    fn recorded(name: &str) -> serde_json::Value {
-        let path = format!("{}/tests/fixtures/kube/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    }
 
     #[test]
     fn a_recorded_node_becomes_its_row_and_keeps_no_managed_fields() {

@@ -308,8 +308,7 @@ pub async fn readyz(client: &Client) -> Result<Vec<ReadyCheck>, kube::Error> {
 /// [`Endpoint`]; certificates and keys must be inline (`*-data`), since the file's paths mean
 /// nothing on the server.
 pub fn from_kubeconfig(text: &str, context: Option<&str>) -> Result<Endpoint, AppError> {
-    let config = kube::config::Kubeconfig::from_yaml(text)
-        .map_err(|e| invalid("kubeconfig", format!("This is not a kubeconfig: {}.", first_line(&e.to_string()))))?;
+    let config = kubeconfig(text)?;
     let wanted = context
         .map(str::to_string)
         .or(config.current_context.clone())
@@ -375,19 +374,18 @@ pub fn from_kubeconfig(text: &str, context: Option<&str>) -> Result<Endpoint, Ap
 
 /// The context names of a kubeconfig.
 pub fn contexts(text: &str) -> Result<Vec<String>, AppError> {
-    let config = kube::config::Kubeconfig::from_yaml(text)
-        .map_err(|e| invalid("kubeconfig", format!("This is not a kubeconfig: {}.", first_line(&e.to_string()))))?;
-    Ok(config.contexts.into_iter().map(|c| c.name).collect())
+    Ok(kubeconfig(text)?.contexts.into_iter().map(|c| c.name).collect())
+}
+
+fn kubeconfig(text: &str) -> Result<kube::config::Kubeconfig, AppError> {
+    kube::config::Kubeconfig::from_yaml(text)
+        .map_err(|e| invalid("kubeconfig", format!("This is not a kubeconfig: {}.", first_line(&e.to_string()))))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::recorded;
     use super::*;
-
-    fn recorded(name: &str) -> serde_json::Value {
-        let path = format!("{}/tests/fixtures/kube/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    }
 
     #[test]
     fn readyz_names_each_check_and_whether_it_passed() {

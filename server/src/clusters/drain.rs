@@ -200,8 +200,7 @@ mod tests {
     use super::*;
 
     fn recorded_pod() -> Pod {
-        let path = format!("{}/tests/fixtures/kube/084_pod-list-all-namespaces.json", env!("CARGO_MANIFEST_DIR"));
-        let exchange: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let exchange = super::super::recorded("084_pod-list-all-namespaces.json");
         serde_json::from_value(exchange["response"]["body"]["items"][0].clone()).unwrap()
     }
 
