@@ -93,6 +93,17 @@ impl Database {
         self.backend
     }
 
+    /// A read-only transaction whose statements all see one snapshot, for reads of several tables
+    /// that one writer's transaction changes together. PostgreSQL's default gives each statement
+    /// its own snapshot; SQLite (WAL) takes one at the first read of a transaction.
+    pub async fn snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    }
+
     pub fn chain_key(&self) -> &crate::secrets::ChainKey {
         &self.chain_key
     }

@@ -333,8 +333,12 @@ impl Provisioner {
     pub async fn timeline(&self, who: &Principal, mac: &str) -> Result<Timeline, AppError> {
         self.allow(who, Permission::ViewMachines, "machine.boots.view").await?;
         let mac = parse_mac(mac)?;
-        let status = store::status(&self.db, &mac).await.or_internal()?;
-        let events = store::events(&self.db, &mac, TIMELINE).await.or_internal()?;
+        // One snapshot: the writer changes events and state together, and a state read before its
+        // commit with events read after it showed a failed request with no state.
+        let mut snapshot = self.db.snapshot().await.or_internal()?;
+        let status = store::status(&mut snapshot, &mac).await.or_internal()?;
+        let events = store::events(&mut snapshot, &mac, TIMELINE).await.or_internal()?;
+        snapshot.commit().await.or_internal()?;
         Ok(Timeline { mac, status, events })
     }
 

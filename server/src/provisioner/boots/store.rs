@@ -313,13 +313,13 @@ fn event_from_row(row: EventRow) -> BootEvent {
 }
 
 /// A machine's events, oldest first (at most `limit`, the newest).
-pub async fn events(db: &Database, mac: &str, limit: u32) -> Result<Vec<BootEvent>, Error> {
+pub async fn events(conn: &mut AnyConnection, mac: &str, limit: u32) -> Result<Vec<BootEvent>, Error> {
     let mut events: Vec<BootEvent> = sqlx::query_as::<_, EventRow>(&format!(
         "SELECT {EVENT_COLUMNS} FROM boot_events WHERE mac = $1 ORDER BY id DESC LIMIT $2"
     ))
     .bind(mac)
     .bind(i64::from(limit))
-    .fetch_all(db.pool())
+    .fetch_all(conn)
     .await?
     .into_iter()
     .map(event_from_row)
@@ -340,10 +340,10 @@ fn status_from_row(
     (mac, status)
 }
 
-pub async fn status(db: &Database, mac: &str) -> Result<Option<BootStatus>, Error> {
+pub async fn status(conn: &mut AnyConnection, mac: &str) -> Result<Option<BootStatus>, Error> {
     Ok(sqlx::query_as("SELECT mac, state, reason, since, last_seen FROM boot_states WHERE mac = $1")
         .bind(mac)
-        .fetch_optional(db.pool())
+        .fetch_optional(conn)
         .await?
         .map(|row| status_from_row(row).1))
 }
