@@ -85,8 +85,8 @@ pub enum Identity {
         /// Why the groups are empty, when the IdP sent no groups claim at all.
         groups_note: Option<String>,
     },
-    /// An API token.
-    Token { token_id: i64, name: String },
+    /// An API token, and whom Pangea acts as for it in clusters when one was configured.
+    Token { token_id: i64, name: String, cluster_as: Option<ClusterIdentity> },
     /// The `pangea` command line, run on the host with access to the database.
     Cli { os_user: String },
     /// A client of the gRPC API, by the subject of its verified TLS client certificate.
@@ -232,6 +232,51 @@ pub struct TokenInfo {
     pub expires_at: Option<String>,
     pub last_used_at: Option<String>,
     pub revoked: bool,
+    /// Whom Pangea acts as in clusters for this token; `None`: `pangea:token:<name>`.
+    #[serde(default)]
+    pub cluster_as: Option<ClusterIdentity>,
+}
+
+/// The Kubernetes user and groups Pangea impersonates for an API token, set when the token is
+/// created (for example the identity a cluster already binds for its CI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    pub user: String,
+    pub groups: Vec<String>,
+}
+
+impl ClusterIdentity {
+    /// From a form or the command line: a user name and its groups (empty entries ignored).
+    /// `None` when both are empty. Kubernetes' own `system:` names are refused, except a
+    /// service account's user name, so no token can act as `system:masters` or a node.
+    pub fn parse(user: &str, groups: &[String]) -> Result<Option<ClusterIdentity>, String> {
+        let user = user.trim();
+        let groups: Vec<String> = groups.iter().map(|g| g.trim()).filter(|g| !g.is_empty()).map(String::from).collect();
+        if user.is_empty() {
+            return if groups.is_empty() {
+                Ok(None)
+            } else {
+                Err("Give the user name the token acts as in clusters, as well as its groups.".into())
+            };
+        }
+        let printable = |name: &str| name.len() <= 253 && !name.chars().any(char::is_control);
+        if !printable(user) || groups.iter().any(|g| !printable(g)) {
+            return Err("A cluster user or group name has at most 253 printable characters.".into());
+        }
+        if user.starts_with("system:") && !user.starts_with("system:serviceaccount:") {
+            return Err(format!(
+                "\"{user}\" is one of Kubernetes' own users; a token may act as a person's name or as a \
+                 service account (system:serviceaccount:NAMESPACE:NAME)."
+            ));
+        }
+        if let Some(group) = groups.iter().find(|g| g.starts_with("system:")) {
+            return Err(format!(
+                "\"{group}\" is one of Kubernetes' own groups (system:masters is every right); bind the \
+                 roles the token needs to a group of your own instead."
+            ));
+        }
+        Ok(Some(ClusterIdentity { user: user.into(), groups }))
+    }
 }
 
 /// A token just created: the only time its secret is shown.
@@ -261,6 +306,22 @@ pub struct AccessOverview {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_acts_in_clusters_as_a_person_or_a_service_account_never_as_kubernetes_itself() {
+        let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(ClusterIdentity::parse(" ", &groups(&["", " "])), Ok(None));
+        assert_eq!(
+            ClusterIdentity::parse(" deployer ", &groups(&["ci", " "])),
+            Ok(Some(ClusterIdentity { user: "deployer".into(), groups: groups(&["ci"]) }))
+        );
+        assert!(ClusterIdentity::parse("system:serviceaccount:ci:deployer", &[]).unwrap().is_some());
+        assert!(ClusterIdentity::parse("", &groups(&["ci"])).unwrap_err().contains("user name"));
+        assert!(ClusterIdentity::parse("system:admin", &[]).unwrap_err().contains("Kubernetes' own users"));
+        assert!(ClusterIdentity::parse("ci", &groups(&["system:masters"])).unwrap_err().contains("system:masters"));
+        assert!(ClusterIdentity::parse("a\u{7}b", &[]).unwrap_err().contains("printable"));
+        assert!(ClusterIdentity::parse(&"x".repeat(254), &[]).is_err());
+    }
 
     fn with_role(role: Option<ConsoleRole>) -> Principal {
         Principal {

@@ -27,3 +27,8 @@ ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE role_bindings ADD COLUMN cluster TEXT NOT NULL DEFAULT '';
 ALTER TABLE role_bindings DROP CONSTRAINT role_bindings_subject_key;
 ALTER TABLE role_bindings ADD CONSTRAINT role_bindings_subject_key UNIQUE (subject_kind, subject, cluster);
+
+-- Whom Pangea impersonates in clusters for an API token; '' is `pangea:token:<name>` in the
+-- group `pangea:api-tokens`. Groups are a JSON array of strings.
+ALTER TABLE api_tokens ADD COLUMN cluster_user TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_tokens ADD COLUMN cluster_groups TEXT NOT NULL DEFAULT '[]';

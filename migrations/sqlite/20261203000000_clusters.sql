@@ -39,3 +39,8 @@ INSERT INTO role_bindings_scoped (id, subject_kind, subject, role, created_by, c
     SELECT id, subject_kind, subject, role, created_by, created_at FROM role_bindings;
 DROP TABLE role_bindings;
 ALTER TABLE role_bindings_scoped RENAME TO role_bindings;
+
+-- Whom Pangea impersonates in clusters for an API token; '' is `pangea:token:<name>` in the
+-- group `pangea:api-tokens`. Groups are a JSON array of strings.
+ALTER TABLE api_tokens ADD COLUMN cluster_user TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_tokens ADD COLUMN cluster_groups TEXT NOT NULL DEFAULT '[]';

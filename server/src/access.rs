@@ -9,7 +9,8 @@ use crate::error::{OrInternal, internal};
 use crate::machines::now;
 use app::access::ssr::AccessService;
 use app::access::{
-    AccessOverview, Binding, ConsoleRole, Identity, NewToken, Permission, Principal, SessionInfo, TokenInfo, authorize,
+    AccessOverview, Binding, ClusterIdentity, ConsoleRole, Identity, NewToken, Permission, Principal, SessionInfo,
+    TokenInfo, authorize,
 };
 use app::error::AppError;
 use argon2::Argon2;
@@ -97,6 +98,17 @@ fn groups_json(groups: &[String]) -> String {
 
 fn optional(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
+}
+
+/// A token's configured cluster identity, from its `cluster_user` and `cluster_groups` columns.
+fn cluster_identity(row: &sqlx::any::AnyRow) -> Result<Option<ClusterIdentity>, sqlx::Error> {
+    let user: String = row.try_get("cluster_user")?;
+    if user.is_empty() {
+        return Ok(None);
+    }
+    let groups: String = row.try_get("cluster_groups")?;
+    let groups = serde_json::from_str(&groups).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    Ok(Some(ClusterIdentity { user, groups }))
 }
 
 /// Parses `30d`, `12h`, `90m` into a duration.
@@ -486,7 +498,7 @@ impl AccessStore {
             return Ok(None);
         }
         let Some(row) =
-            sqlx::query("SELECT id, name, role, expires_at, revoked_at FROM api_tokens WHERE token_hash = $1")
+            sqlx::query("SELECT id, name, role, expires_at, revoked_at, cluster_user, cluster_groups FROM api_tokens WHERE token_hash = $1")
                 .bind(token_hash(token))
                 .fetch_optional(self.db.pool())
                 .await
@@ -511,8 +523,9 @@ impl AccessStore {
             .execute(self.db.pool())
             .await
             .or_internal()?;
+        let cluster_as = cluster_identity(&row).or_internal()?;
         Ok(Some(Principal {
-            identity: Identity::Token { token_id: id, name },
+            identity: Identity::Token { token_id: id, name, cluster_as },
             role: Some(ConsoleRole::parse(&role).map_err(internal)?),
             cluster_roles: BTreeMap::new(),
             ip: origin.ip,
@@ -520,17 +533,21 @@ impl AccessStore {
         }))
     }
 
-    /// Creates a token; returns it once, with its listing.
+    /// Creates a token; returns it once, with its listing. `cluster_as` is whom Pangea acts as
+    /// for it in clusters (default `pangea:token:<name>`).
     pub async fn create_token(
         &self,
         who: &Principal,
         name: &str,
         role: ConsoleRole,
         expires_in: Option<Duration>,
+        cluster_as: Option<ClusterIdentity>,
     ) -> Result<(TokenInfo, String), AppError> {
-        let event = Event::new("token.create", "token")
-            .target("", name)
-            .summary(json!({ "role": role, "expires_in_seconds": expires_in.map(|d| d.as_secs()) }));
+        let event = Event::new("token.create", "token").target("", name).summary(json!({
+            "role": role,
+            "expires_in_seconds": expires_in.map(|d| d.as_secs()),
+            "cluster_as": cluster_as,
+        }));
         let result = async {
             authorize(who, Permission::ManageAccess)?;
             let name = name.trim();
@@ -541,13 +558,19 @@ impl AccessStore {
             let expires_at = expires_in.map(timestamp_after).unwrap_or_default();
             let created_at = now();
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            let id: i64 = sqlx::query("INSERT INTO api_tokens (name, role, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+            let (cluster_user, cluster_groups) = match &cluster_as {
+                Some(c) => (c.user.clone(), serde_json::to_string(&c.groups).or_internal()?),
+                None => (String::new(), "[]".into()),
+            };
+            let id: i64 = sqlx::query("INSERT INTO api_tokens (name, role, token_hash, created_by, created_at, expires_at, cluster_user, cluster_groups) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
                 .bind(name)
                 .bind(role.as_str())
                 .bind(token_hash(&token))
                 .bind(who.actor())
                 .bind(&created_at)
                 .bind(&expires_at)
+                .bind(cluster_user)
+                .bind(cluster_groups)
                 .fetch_one(&mut *tx)
                 .await
                 .or_internal()?
@@ -555,7 +578,7 @@ impl AccessStore {
                 .or_internal()?;
             audit::append(&mut tx, who, event.clone().target(id, name)).await.or_internal()?;
             tx.commit().await.or_internal()?;
-            let info = TokenInfo { id, name: name.into(), role, created_by: who.actor(), created_at, expires_at: optional(expires_at), last_used_at: None, revoked: false };
+            let info = TokenInfo { id, name: name.into(), role, created_by: who.actor(), created_at, expires_at: optional(expires_at), last_used_at: None, revoked: false, cluster_as };
             Ok((info, token))
         }
         .await;
@@ -564,7 +587,7 @@ impl AccessStore {
 
     pub async fn list_tokens(&self, who: &Principal) -> Result<Vec<TokenInfo>, AppError> {
         audit::settle_read(&self.db, who, authorize(who, Permission::ManageAccess)).await?;
-        sqlx::query("SELECT id, name, role, created_by, created_at, expires_at, last_used_at, revoked_at FROM api_tokens ORDER BY id")
+        sqlx::query("SELECT id, name, role, created_by, created_at, expires_at, last_used_at, revoked_at, cluster_user, cluster_groups FROM api_tokens ORDER BY id")
             .fetch_all(self.db.pool())
             .await
             .or_internal()?
@@ -579,6 +602,7 @@ impl AccessStore {
                     expires_at: optional(r.try_get("expires_at")?),
                     last_used_at: optional(r.try_get("last_used_at")?),
                     revoked: !r.try_get::<String, _>("revoked_at")?.is_empty(),
+                    cluster_as: cluster_identity(r)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -912,9 +936,12 @@ impl AccessService for AccessStore {
         name: String,
         role: ConsoleRole,
         expires_in_days: Option<u32>,
+        cluster_user: String,
+        cluster_groups: Vec<String>,
     ) -> Result<NewToken, AppError> {
         let expires = expires_in_days.map(|d| Duration::from_secs(u64::from(d) * 86_400));
-        let (info, token) = AccessStore::create_token(self, who, &name, role, expires).await?;
+        let cluster_as = ClusterIdentity::parse(&cluster_user, &cluster_groups).map_err(AppError::invalid)?;
+        let (info, token) = AccessStore::create_token(self, who, &name, role, expires, cluster_as).await?;
         Ok(NewToken { info, token })
     }
 

@@ -125,6 +125,13 @@ pub enum TokenCommand {
         /// Lifetime such as 30d, 12h or 90m [default: never expires]
         #[arg(long, value_parser = crate::access::parse_expiry)]
         expires: Option<Duration>,
+        /// The Kubernetes user Pangea acts as for this token in clusters
+        /// [default: pangea:token:NAME in the group pangea:api-tokens]
+        #[arg(long, default_value = "", hide_default_value = true)]
+        cluster_user: String,
+        /// A Kubernetes group of that user (repeat for several).
+        #[arg(long = "cluster-group")]
+        cluster_groups: Vec<String>,
     },
     /// List tokens (never their secret part).
     List(StorageArgs),

@@ -4,7 +4,8 @@
 //!
 //! A running job holds a lease (its replica's id and an expiry, renewed as it reports
 //! progress). A job whose lease ran out belonged to a replica that stopped: [`Jobs::fail_abandoned`]
-//! marks it failed. Work that writes does so in one transaction, so such a job wrote nothing.
+//! marks it failed. An import writes in one transaction, so such an import wrote nothing; a drain's
+//! evictions did happen, and its message says so.
 //! Only a job's owner and admins may see it.
 
 use crate::db::Database;
@@ -271,18 +272,24 @@ impl Jobs {
     }
 
     /// Marks failed every running job whose replica stopped renewing its lease (it was
-    /// stopped or crashed); their writes, one transaction each, never happened.
+    /// stopped or crashed), saying what that left behind: an import's one transaction never
+    /// happened; a drain's evictions did.
     pub async fn fail_abandoned(&self) -> Result<u64, AppError> {
-        let error = AppError::Conflict {
-            message: "Pangea stopped while this job ran; nothing of it was written. Start it again.".into(),
-            fields: Vec::new(),
+        let error = |message: &str| {
+            serde_json::to_string(&AppError::Conflict { message: message.into(), fields: Vec::new() })
+                .unwrap_or_default()
         };
         let done = sqlx::query(
-            "UPDATE jobs SET state = 'failed', error = $1, lease_holder = '', lease_until = '', updated_at = $2 \
-             WHERE state = 'running' AND lease_until < $2",
+            "UPDATE jobs SET state = 'failed', error = CASE WHEN kind = $3 THEN $4 ELSE $1 END, lease_holder = '', \
+             lease_until = '', updated_at = $2 WHERE state = 'running' AND lease_until < $2",
         )
-        .bind(serde_json::to_string(&error).unwrap_or_default())
+        .bind(error("Pangea stopped while this job ran; nothing of it was written. Start it again."))
         .bind(now())
+        .bind(crate::clusters::drain::DRAIN_JOB)
+        .bind(error(
+            "Pangea stopped while this drain ran. The node stays cordoned and the pods it evicted stay \
+             evicted; drain it again to evict the rest.",
+        ))
         .execute(self.db.pool())
         .await
         .or_internal()?;

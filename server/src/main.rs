@@ -132,11 +132,18 @@ async fn audit_checkpoint(storage: StorageArgs) -> Result<(), String> {
 async fn token(command: TokenCommand) -> Result<(), String> {
     let who = cli_principal();
     match command {
-        TokenCommand::Create { storage, name, role, expires } => {
+        TokenCommand::Create { storage, name, role, expires, cluster_user, cluster_groups } => {
+            let cluster_as = app::access::ClusterIdentity::parse(&cluster_user, &cluster_groups)?;
             let access = AccessStore::new(open(&storage).await?, true, false);
-            let (info, token) = access.create_token(&who, &name, role, expires).await.map_err(|e| e.to_string())?;
+            let (info, token) =
+                access.create_token(&who, &name, role, expires, cluster_as).await.map_err(|e| e.to_string())?;
+            let acts_as = match &info.cluster_as {
+                Some(c) if c.groups.is_empty() => format!(", acts in clusters as {}", c.user),
+                Some(c) => format!(", acts in clusters as {} in {}", c.user, c.groups.join(", ")),
+                None => String::new(),
+            };
             eprintln!(
-                "Created token {} ({}, role {}{}). It is shown only now:",
+                "Created token {} ({}, role {}{}{acts_as}). It is shown only now:",
                 info.id,
                 info.name,
                 info.role.as_str(),

@@ -551,7 +551,7 @@ async fn tokens_work_until_revoked_or_expired(backend: Backend) {
     let (_, expiring) = app
         .state
         .access
-        .create_token(&Principal::cli(), "short", ConsoleRole::Viewer, Some(std::time::Duration::from_secs(1)))
+        .create_token(&Principal::cli(), "short", ConsoleRole::Viewer, Some(std::time::Duration::from_secs(1)), None)
         .await
         .unwrap();
     assert_eq!(list(expiring.clone()).await.unwrap().status(), 200);

@@ -536,6 +536,55 @@ async fn node_actions_are_made_as_the_signed_in_person(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(res.status(), 400, "bad keys are refused before the cluster is asked");
+
+    // A token made with a cluster identity (here by the command line) acts as that user and
+    // group, which this cluster lets patch nodes.
+    let deployer = unique("deployer");
+    let out = app.cli(&[
+        "token",
+        "create",
+        "--name",
+        "deploy",
+        "--role",
+        "operator",
+        "--cluster-user",
+        &deployer,
+        "--cluster-group",
+        &group,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("acts in clusters as {deployer} in {group}")));
+    let deploy_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let res = app
+        .client
+        .post(app.at(&format!("/api/v1/clusters/{name}/nodes/{node}/actions")))
+        .bearer_auth(&deploy_token)
+        .json(&json!({ "action": "labels", "set": { "rack": "r2" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let record = eventually("the deploy token's audit record", async || {
+        kube.audit()
+            .into_iter()
+            .find(|r| r["verb"] == "patch" && r["impersonatedUser"]["username"] == deployer.as_str())
+    })
+    .await;
+    assert_eq!(record["objectRef"]["name"], node.as_str());
+    assert!(record["impersonatedUser"]["groups"].as_array().unwrap().iter().any(|g| g == group.as_str()));
+    assert!(!record["impersonatedUser"]["groups"].as_array().unwrap().iter().any(|g| g == "pangea:api-tokens"));
+    // The Access page lists whom each token acts as; Kubernetes' own groups are refused.
+    let tokens = app.post_json("/api/gui/list_tokens", json!({})).await.json::<serde_json::Value>().await.unwrap();
+    let listed = tokens.as_array().unwrap().iter().find(|t| t["name"] == "deploy").unwrap().clone();
+    assert_eq!(listed["cluster_as"], json!({ "user": deployer, "groups": [group] }));
+    let res = app
+        .post_json(
+            "/api/gui/create_token",
+            json!({ "name": "root", "role": "operator", "cluster_user": "ci", "cluster_groups": ["system:masters"] }),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("system:masters"));
     app.state.clusters.remove(&Principal::cli(), &name).await.unwrap();
 }
 

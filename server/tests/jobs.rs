@@ -11,6 +11,7 @@ use support::{ADMIN_PASSWORD, TestApp};
 on_both_backends!(
     an_import_job_is_seen_from_any_replica_and_by_its_owner_only,
     a_job_whose_replica_stopped_fails_and_wrote_nothing,
+    a_drain_whose_replica_stopped_fails_saying_its_evictions_happened,
     a_large_import_commits_while_others_change_and_sign_in,
     a_committing_import_holds_the_audit_chain_only_at_its_end,
 );
@@ -94,6 +95,22 @@ async fn a_job_whose_replica_stopped_fails_and_wrote_nothing(app: TestApp) {
     assert_eq!(state["phase"], "failed", "{state}");
     assert!(state["error"]["message"].as_str().unwrap().contains("nothing of it was written"), "{state}");
     assert_eq!(app.count().await, 0);
+}
+
+async fn a_drain_whose_replica_stopped_fails_saying_its_evictions_happened(app: TestApp) {
+    let jobs = pangea::jobs::Jobs::new(app.state.db.clone());
+    let job = jobs.start("drain", &Principal::cli(), "evicting", 3, "{}").await.unwrap();
+    sqlx::query("UPDATE jobs SET lease_until = '2000-01-01T00:00:00.000000Z' WHERE id = $1")
+        .bind(&job)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    app.state.sweep_jobs().await;
+    let failed = jobs.get(&job, &Principal::cli()).await.unwrap();
+    assert_eq!(failed.state, pangea::jobs::JobState::Failed);
+    let message = failed.error.unwrap().to_string();
+    assert!(message.contains("pods it evicted stay evicted") && message.contains("drain it again"), "{message}");
+    assert!(!message.contains("nothing of it was written"), "{message}");
 }
 
 async fn a_large_import_commits_while_others_change_and_sign_in(app: TestApp) {

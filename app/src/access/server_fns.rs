@@ -39,9 +39,17 @@ pub async fn list_tokens() -> Result<Vec<TokenInfo>, AppError> {
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "create_token")]
-pub async fn create_token(name: String, role: ConsoleRole, expires_in_days: Option<u32>) -> Result<NewToken, AppError> {
+pub async fn create_token(
+    name: String,
+    role: ConsoleRole,
+    expires_in_days: Option<u32>,
+    /// Whom Pangea acts as in clusters for the token (default `pangea:token:<name>`).
+    cluster_user: Option<String>,
+    cluster_groups: Option<Vec<String>>,
+) -> Result<NewToken, AppError> {
     crate::ssr::call(|svc: super::ssr::SharedAccessService, who| async move {
-        svc.create_token(&who, name, role, expires_in_days).await
+        let (user, groups) = (cluster_user.unwrap_or_default(), cluster_groups.unwrap_or_default());
+        svc.create_token(&who, name, role, expires_in_days, user, groups).await
     })
     .await
 }

@@ -25,6 +25,8 @@ pub trait AccessService: Send + Sync + 'static {
         name: String,
         role: ConsoleRole,
         expires_in_days: Option<u32>,
+        cluster_user: String,
+        cluster_groups: Vec<String>,
     ) -> Result<NewToken, AppError>;
     async fn revoke_token(&self, who: &Principal, id: i64) -> Result<(), AppError>;
     /// The caller's own sessions, newest first.

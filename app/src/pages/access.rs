@@ -138,8 +138,13 @@ fn Tokens() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let role = RwSignal::new(ConsoleRole::Viewer);
     let days = RwSignal::new(Some(90u32));
+    let cluster_user = RwSignal::new(String::new());
+    let cluster_groups = RwSignal::new(String::new());
     let created = RwSignal::new(None::<NewToken>);
-    let create = Action::new(|(n, r, d): &(String, ConsoleRole, Option<u32>)| create_token(n.clone(), *r, *d));
+    let create = Action::new(|(n, r, d, user, groups): &(String, ConsoleRole, Option<u32>, String, String)| {
+        let groups = groups.split(',').map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect();
+        create_token(n.clone(), *r, *d, Some(user.clone()), Some(groups))
+    });
     let revoke = Action::new(|id: &i64| revoke_token(*id));
     Effect::new(move |_| {
         if let Some(result) = create.value().get() {
@@ -147,6 +152,8 @@ fn Tokens() -> impl IntoView {
                 Ok(token) => {
                     created.set(Some(token));
                     name.set(String::new());
+                    cluster_user.set(String::new());
+                    cluster_groups.set(String::new());
                     tokens.refetch();
                 }
                 Err(e) => toasts.error(e.to_string()),
@@ -156,7 +163,13 @@ fn Tokens() -> impl IntoView {
     toast_outcome(revoke, |_| "Token revoked.".into(), move || tokens.refetch());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        create.dispatch((name.get_untracked(), role.get_untracked(), days.get_untracked()));
+        create.dispatch((
+            name.get_untracked(),
+            role.get_untracked(),
+            days.get_untracked(),
+            cluster_user.get_untracked(),
+            cluster_groups.get_untracked(),
+        ));
     };
     view! {
         <h2>"API tokens"</h2>
@@ -175,7 +188,14 @@ fn Tokens() -> impl IntoView {
                 <option value="365">"in a year"</option>
                 <option value="never">"never"</option>
             </select>
+            <label for="token-cluster-user">"Acts in clusters as"</label>
+            <input id="token-cluster-user" placeholder="pangea:token:NAME" aria-describedby="token-cluster-hint"
+                prop:value=move || cluster_user.get() on:input=move |ev| cluster_user.set(event_target_value(&ev)) />
+            <label for="token-cluster-groups">"in groups"</label>
+            <input id="token-cluster-groups" placeholder="pangea:api-tokens" aria-describedby="token-cluster-hint"
+                prop:value=move || cluster_groups.get() on:input=move |ev| cluster_groups.set(event_target_value(&ev)) />
             <button type="submit" class="button primary">"Create token"</button>
+            <p id="token-cluster-hint" class="hint">"Node actions in clusters impersonate this Kubernetes user and its groups (comma-separated). Empty: pangea:token:NAME in the group pangea:api-tokens."</p>
         </form>
         {move || created.get().map(|t| view! {
             <div class="alert success new-token" role="status">
@@ -188,13 +208,18 @@ fn Tokens() -> impl IntoView {
                 match tokens.await {
                     Ok(list) => view! {
                         <div class="table-wrap"><table class="tokens">
-                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Created"</th><th scope="col">"Expires"</th><th scope="col">"Last used"</th><th scope="col">"State"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"In clusters"</th><th scope="col">"Created"</th><th scope="col">"Expires"</th><th scope="col">"Last used"</th><th scope="col">"State"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|t| {
                                     let id = t.id;
                                     view! {
                                         <tr>
                                             <td>{t.name.clone()}</td><td>{t.role.as_str()}</td>
+                                            <td>{match &t.cluster_as {
+                                                Some(c) if c.groups.is_empty() => c.user.clone(),
+                                                Some(c) => format!("{} ({})", c.user, c.groups.join(", ")),
+                                                None => format!("pangea:token:{}", t.name),
+                                            }}</td>
                                             <td class="nowrap">{short_time(&t.created_at)}</td>
                                             <td class="nowrap">{t.expires_at.as_deref().map_or("never".into(), short_time)}</td>
                                             <td class="nowrap">{t.last_used_at.as_deref().map_or("never".into(), short_time)}</td>

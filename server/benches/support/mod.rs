@@ -70,7 +70,7 @@ pub async fn serve(url: SecretString, dir: &std::path::Path) -> (String, String,
     });
     let (_, token) = state
         .access
-        .create_token(&app::access::Principal::cli(), "bench", app::access::ConsoleRole::Admin, None)
+        .create_token(&app::access::Principal::cli(), "bench", app::access::ConsoleRole::Admin, None, None)
         .await
         .expect("token");
     (format!("http://{addr}"), token, state)

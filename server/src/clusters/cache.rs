@@ -16,6 +16,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -81,6 +82,14 @@ struct Live {
     first_complete: Option<Duration>,
 }
 
+/// Pods counted per node and per phase, as of one generation of the pods store.
+#[derive(Debug, Default)]
+struct PodTally {
+    generation: u64,
+    per_node: HashMap<String, u32>,
+    by_phase: BTreeMap<String, u32>,
+}
+
 /// One cluster's stores, its health, and a counter every change bumps.
 pub struct ClusterCache {
     pub name: String,
@@ -91,6 +100,10 @@ pub struct ClusterCache {
     events: Store<Event>,
     live: Mutex<Live>,
     changes: tokio::sync::watch::Sender<u64>,
+    /// Bumped by every change to the pods store; the tally is counted again only after one, so
+    /// page views do not each walk every pod.
+    pods_generation: AtomicU64,
+    pod_tally: Mutex<Arc<PodTally>>,
     stop: CancellationToken,
 }
 
@@ -201,6 +214,8 @@ impl ClusterCache {
                 first_complete: None,
             }),
             changes: tokio::sync::watch::channel(0).0,
+            pods_generation: AtomicU64::new(1),
+            pod_tally: Mutex::default(),
             stop: CancellationToken::new(),
         });
         let weak = Arc::downgrade(&cache);
@@ -261,10 +276,7 @@ impl ClusterCache {
                 not_ready += 1;
             }
         }
-        let mut pods_by_phase = BTreeMap::new();
-        for pod in self.pods.state() {
-            *pods_by_phase.entry(pod_phase(&pod)).or_insert(0) += 1;
-        }
+        let pods_by_phase = self.pod_tally().by_phase.clone();
         let live = self.live.lock().map(|l| (l.version.clone(), l.unreachable.clone(), l.readyz.clone()));
         let (version, unreachable, readyz) = live.unwrap_or_default();
         ClusterHealth {
@@ -287,15 +299,28 @@ impl ClusterCache {
         self.nodes.get(&reflector::ObjectRef::new(name))
     }
 
-    /// Pods per node name.
-    fn pods_per_node(&self) -> HashMap<String, u32> {
-        let mut counts = HashMap::new();
+    /// Pods per node name and per phase, counted again only when the pods store has changed.
+    fn pod_tally(&self) -> Arc<PodTally> {
+        let generation = self.pods_generation.load(Ordering::Acquire);
+        if let Ok(tally) = self.pod_tally.lock()
+            && tally.generation == generation
+        {
+            return tally.clone();
+        }
+        // Counted from a store at least as new as `generation`; a change meanwhile bumps the
+        // generation again, so the next view counts once more.
+        let mut tally = PodTally { generation, ..PodTally::default() };
         for pod in self.pods.state() {
             if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()) {
-                *counts.entry(node.clone()).or_insert(0) += 1;
+                *tally.per_node.entry(node.clone()).or_insert(0) += 1;
             }
+            *tally.by_phase.entry(pod_phase(&pod)).or_insert(0) += 1;
         }
-        counts
+        let tally = Arc::new(tally);
+        if let Ok(mut kept) = self.pod_tally.lock() {
+            *kept = tally.clone();
+        }
+        tally
     }
 
     /// The nodes matching `query`'s search and selector, as rows (unsorted, unpaged).
@@ -316,10 +341,10 @@ impl ClusterCache {
         if matching.is_empty() {
             return Vec::new();
         }
-        let pods = self.pods_per_node();
+        let tally = self.pod_tally();
         matching
             .iter()
-            .map(|n| node_row(&self.name, n, pods.get(&n.name_any()).copied().unwrap_or(0), machine_of(n)))
+            .map(|n| node_row(&self.name, n, tally.per_node.get(&n.name_any()).copied().unwrap_or(0), machine_of(n)))
             .collect()
     }
 
@@ -441,6 +466,9 @@ async fn follow<K>(
     let mut stream = std::pin::pin!(stream);
     while let Some(item) = stream.next().await {
         let Some(cache) = cache.upgrade() else { return };
+        if matches!(kind, Kind::Pods) {
+            cache.pods_generation.fetch_add(1, Ordering::Release);
+        }
         match item {
             Ok(watcher::Event::InitDone) => {
                 cache.set_watch(kind, WatchState::Complete);

@@ -36,14 +36,18 @@ pub const TOKEN_GROUP: &str = "pangea:api-tokens";
 
 impl Impersonation {
     /// Whom Pangea acts as for `who`: a person by their IdP (or local) user name and groups; an
-    /// API token as `pangea:token:<name>` in the group [`TOKEN_GROUP`].
+    /// API token as the identity configured for it, else as `pangea:token:<name>` in the group
+    /// [`TOKEN_GROUP`].
     pub fn of(who: &Principal) -> Result<Impersonation, AppError> {
         match &who.identity {
             Identity::Oidc { username, groups, .. } => {
                 Ok(Impersonation { user: username.clone(), groups: groups.clone() })
             }
             Identity::Local { username, .. } => Ok(Impersonation { user: username.clone(), groups: Vec::new() }),
-            Identity::Token { name, .. } => {
+            Identity::Token { cluster_as: Some(configured), .. } => {
+                Ok(Impersonation { user: configured.user.clone(), groups: configured.groups.clone() })
+            }
+            Identity::Token { name, cluster_as: None, .. } => {
                 Ok(Impersonation { user: format!("pangea:token:{name}"), groups: vec![TOKEN_GROUP.into()] })
             }
             Identity::Cli { .. } | Identity::Certificate { .. } | Identity::Anonymous => Err(AppError::Forbidden {
@@ -440,17 +444,20 @@ mod tests {
     }
 
     #[test]
-    fn tokens_act_as_their_own_user_in_the_token_group() {
-        let who = Principal {
-            identity: Identity::Token { token_id: 1, name: "ci".into() },
+    fn tokens_act_as_their_configured_identity_else_as_their_own_user_in_the_token_group() {
+        let token = |cluster_as| Principal {
+            identity: Identity::Token { token_id: 1, name: "ci".into(), cluster_as },
             role: None,
             cluster_roles: Default::default(),
             ip: None,
             user_agent: None,
         };
-        let as_whom = Impersonation::of(&who).unwrap();
+        let as_whom = Impersonation::of(&token(None)).unwrap();
         assert_eq!(as_whom.user, "pangea:token:ci");
         assert_eq!(as_whom.groups, vec!["pangea:api-tokens".to_string()]);
+        let configured = app::access::ClusterIdentity { user: "deployer".into(), groups: vec!["ci-team".into()] };
+        let as_whom = Impersonation::of(&token(Some(configured))).unwrap();
+        assert_eq!((as_whom.user.as_str(), as_whom.groups), ("deployer", vec!["ci-team".to_string()]));
         assert_eq!(Impersonation::of(&Principal::cli()).unwrap_err().status(), 403);
     }
 }

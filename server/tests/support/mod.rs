@@ -171,7 +171,7 @@ impl TestApp {
         let (_, token) = self
             .state
             .access
-            .create_token(&app::access::Principal::cli(), &format!("test-{}", role.as_str()), role, None)
+            .create_token(&app::access::Principal::cli(), &format!("test-{}", role.as_str()), role, None, None)
             .await
             .unwrap();
         token
