@@ -40,6 +40,9 @@ pub enum AppError {
     RateLimited { message: String },
     #[error("{message}")]
     TooLarge { message: String },
+    /// A system Pangea asks on the person's behalf (a cluster's Prometheus) did not answer.
+    #[error("{message}")]
+    Upstream { message: String },
     #[error("Something went wrong on the server; it was logged with request id {request_id}.")]
     Internal { request_id: String },
     /// The request never reached Pangea's logic (network down, body unreadable, ...).
@@ -67,6 +70,7 @@ impl AppError {
             AppError::Conflict { .. } => 409,
             AppError::TooLarge { .. } => 413,
             AppError::Internal { .. } => 500,
+            AppError::Upstream { .. } => 502,
         }
     }
 

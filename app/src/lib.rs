@@ -10,6 +10,7 @@ pub mod clusters;
 pub mod components;
 pub mod error;
 pub mod machines;
+pub mod monitoring;
 pub mod pages;
 pub mod provisioning;
 #[cfg(feature = "ssr")]

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod clusters;
 pub mod login;
 pub mod machines;
+pub mod monitoring;
 pub mod not_found;
 pub mod provisioning;
 

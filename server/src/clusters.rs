@@ -355,6 +355,29 @@ impl Clusters {
         self.records.read().ok().and_then(|r| r.get(name).cloned()).ok_or_else(|| not_registered(name))
     }
 
+    /// The Prometheus linked to a registered cluster ('' when none is).
+    pub fn prometheus_url(&self, name: &str) -> Result<String, AppError> {
+        Ok(self.record(name)?.prometheus_url)
+    }
+
+    /// A node's addresses (internal first), from the live cache.
+    pub fn node_addresses(&self, cluster: &str, node: &str) -> Result<Vec<String>, AppError> {
+        let node = self
+            .cache(cluster)?
+            .node_object(node)
+            .ok_or_else(|| AppError::not_found(format!("Cluster {cluster} has no node named \"{node}\".")))?;
+        let mut addresses: Vec<(bool, String)> = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|a| (a.type_ != "InternalIP", a.address.clone()))
+            .collect();
+        addresses.sort();
+        Ok(addresses.into_iter().map(|(_, a)| a).collect())
+    }
+
     /// Checks a permission; a refusal is recorded in the audit log as denied.
     async fn allow(&self, who: &Principal, permission: Permission, event: Event) -> Result<(), AppError> {
         audit::settle(&self.db, who, event, authorize(who, permission)).await
@@ -419,6 +442,20 @@ impl Clusters {
         })
     }
 
+    /// The API server's checks, then those of the linked Prometheus, Alertmanager and Grafana;
+    /// the API server's version.
+    async fn check(record: &ClusterRecord) -> Result<String, AppError> {
+        let version = connect::check(&record.endpoint).await?;
+        crate::monitoring::sources::check(
+            &crate::monitoring::client(),
+            &record.prometheus_url,
+            &record.alertmanager_url,
+            &record.grafana_url,
+        )
+        .await?;
+        Ok(version)
+    }
+
     /// What the audit log keeps of a cluster: never its credential.
     fn audit_summary(record: &ClusterRecord, version: &str) -> serde_json::Value {
         json!({
@@ -434,7 +471,7 @@ impl Clusters {
 
     async fn register(&self, who: &Principal, input: ClusterInput) -> Result<Cluster, AppError> {
         let record = self.parse(who, input, None)?;
-        let version = connect::check(&record.endpoint).await?;
+        let version = Self::check(&record).await?;
         let mut tx = audit::begin(&self.db).await.or_internal()?;
         store::insert(&mut tx, &self.sealer, &record).await.or_internal()?;
         audit::append(
@@ -561,7 +598,7 @@ impl ClusterService for Clusters {
                 return Err(AppError::invalid("A cluster cannot be renamed: remove it and register it again."));
             }
             let record = self.parse(who, input, Some(&existing))?;
-            let version = connect::check(&record.endpoint).await?;
+            let version = Self::check(&record).await?;
             let mut tx = audit::begin(&self.db).await.or_internal()?;
             store::update(&mut tx, &self.sealer, &record).await.or_internal()?;
             let mut summary = Self::audit_summary(&record, &version);
@@ -628,7 +665,9 @@ impl ClusterService for Clusters {
         authorize_in(who, Permission::ViewClusters, &query.cluster)?;
         let selector = Selector::parse(query.selector.as_deref())?;
         let cache = self.cache(&query.cluster)?;
-        Ok(page_of(cache.pod_rows(&query, &selector), query.offset, query.limit))
+        let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let (items, total) = cache.pod_page(&query, &selector, query.offset as usize, limit as usize);
+        Ok(Page { items, total: total as u32, offset: query.offset })
     }
 
     async fn act(&self, who: &Principal, cluster: &str, node: &str, action: NodeAction) -> Result<NodeRow, AppError> {

@@ -108,8 +108,10 @@ pub fn console_router(state: AppState) -> Router {
     let access: app::access::ssr::SharedAccessService = state.access.clone();
     let provisioning: app::provisioning::ssr::SharedProvisioningService = state.provisioner.clone();
     let clusters: app::clusters::ssr::SharedClusterService = state.clusters.clone();
+    let monitoring: app::monitoring::ssr::SharedMonitoringService = state.monitoring.clone();
     let context = move || {
         leptos::prelude::provide_context(clusters.clone());
+        leptos::prelude::provide_context(monitoring.clone());
         leptos::prelude::provide_context(provisioning.clone());
         leptos::prelude::provide_context(service.clone());
         leptos::prelude::provide_context(audit.clone());

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod machines;
+pub mod monitoring;
 pub mod oidc;
 pub mod provisioner;
 pub mod secrets;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub provisioner: Arc<provisioner::Provisioner>,
     /// Registered Kubernetes clusters and their live caches.
     pub clusters: Arc<clusters::Clusters>,
+    /// Charts from each cluster's Prometheus.
+    pub monitoring: Arc<monitoring::Monitoring>,
     pub sessions: session::SessionBackend,
     pub auth: AuthSettings,
     /// Single sign-on, when configured.
@@ -104,16 +107,18 @@ impl AppState {
                 .map_err(|e| error::StartError::Bootstrap(format!("cannot load the provisioning catalog: {e}")))?
                 .with_boot_retention(config.boot_retention),
         );
+        let clusters = Arc::new(
+            clusters::Clusters::new(db.clone(), sealer.clone())
+                .with_provisioner(provisioner.clone())
+                .with_single_sign_on(config.oidc.as_ref().map(|o| clusters::SingleSignOn {
+                    issuer: o.issuer.to_string(),
+                    client_id: o.client_id.clone(),
+                    scopes: [vec!["email".to_string()], o.extra_scopes.clone()].concat(),
+                })),
+        );
         Ok(AppState {
-            clusters: Arc::new(
-                clusters::Clusters::new(db.clone(), sealer.clone())
-                    .with_provisioner(provisioner.clone())
-                    .with_single_sign_on(config.oidc.as_ref().map(|o| clusters::SingleSignOn {
-                        issuer: o.issuer.to_string(),
-                        client_id: o.client_id.clone(),
-                        scopes: [vec!["email".to_string()], o.extra_scopes.clone()].concat(),
-                    })),
-            ),
+            monitoring: Arc::new(monitoring::Monitoring::new(clusters.clone())),
+            clusters,
             machines: Arc::new(machines::MachineStore::new(db.clone()).with_background(background.clone())),
             access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
             audit: Arc::new(audit::query::AuditLog::new(db.clone())),

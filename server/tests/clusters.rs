@@ -4,14 +4,14 @@
 
 mod support;
 
-use app::access::{ConsoleRole, Identity, Principal};
+use app::access::{ConsoleRole, Principal};
 use app::clusters::ssr::ClusterService;
 use app::clusters::{ClusterInput, Connection, Credential, NodeAction, NodeQuery, PodQuery};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use support::kube::Kube;
+use support::kube::{Kube, eventually, input, person, unique};
 use support::{Backend, TestApp};
 
 on_both_backends!(
@@ -30,52 +30,6 @@ mod restart {
 mod single_sign_on {
     use super::*;
     on_both_backends_with_own_app!(sso_users_download_a_kubeconfig_that_kubectl_reads);
-}
-
-fn input(kube: &Kube, name: &str, token: &str) -> ClusterInput {
-    ClusterInput {
-        name: name.into(),
-        api_url: kube.url.clone(),
-        ca_pem: kube.ca_pem.clone(),
-        credential: Some(Credential::Token { token: token.into() }),
-        prometheus_url: String::new(),
-        alertmanager_url: String::new(),
-        grafana_url: String::new(),
-    }
-}
-
-/// A name no other test (or earlier run on the shared API server) uses.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:08x}", rand::random::<u32>())
-}
-
-fn person(username: &str, groups: &[&str], role: ConsoleRole) -> Principal {
-    Principal {
-        identity: Identity::Oidc {
-            // Each person their own id: jobs belong to a user by id.
-            user_id: username.bytes().map(i64::from).sum(),
-            username: username.into(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-            groups_note: None,
-        },
-        role: Some(role),
-        cluster_roles: Default::default(),
-        ip: None,
-        user_agent: None,
-    }
-}
-
-/// Waits (up to 20 s) until `check` holds; the store is fed by a watch, so what a test wrote
-/// arrives a moment later.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Creates a Node as a kubelet would: the object, then its status with a Ready condition.

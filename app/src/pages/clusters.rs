@@ -12,6 +12,7 @@ use crate::clusters::{
 };
 use crate::components::toast::use_toasts;
 use crate::pages::machines::ErrorBlock;
+use crate::pages::monitoring::{HealthCharts, Scope};
 use crate::pages::urlencode;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -298,6 +299,7 @@ fn ClusterPage(name: String) -> impl IntoView {
                     }
                 })}
             </Transition>
+            <HealthCharts scope=Scope::Cluster(title.clone()) />
             <h2>"Nodes"</h2>
             <Form method="GET" action=action attr:class="search" attr:role="search">
                 <label for="node-search">"Name"</label>
@@ -602,6 +604,7 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
                     }
                 })}
             </Transition>
+            <HealthCharts scope=Scope::Node { cluster: cluster.clone(), node: node.clone() } />
             <Suspense fallback=|| ()>
                 {move || {
                     let (cluster, node) = (cluster.clone(), node.clone());

@@ -348,22 +348,24 @@ impl ClusterCache {
             .collect()
     }
 
-    /// Pods matching `query`, in namespace/name order.
-    pub fn pod_rows(&self, query: &PodQuery, selector: &Selector) -> Vec<PodRow> {
-        let mut rows: Vec<PodRow> = self
-            .pods
-            .state()
-            .into_iter()
-            .filter(|p| query.namespace.as_deref().is_none_or(|ns| p.namespace().as_deref() == Some(ns)))
-            .filter(|p| query.phase.as_deref().is_none_or(|ph| pod_phase(p) == ph))
-            .filter(|p| {
-                query.node.as_deref().is_none_or(|n| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(n))
-            })
-            .filter(|p| selector.matches(p.labels()))
-            .map(|p| pod_row(&self.name, &p))
-            .collect();
-        rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        rows
+    /// The page of pods matching `query` at `offset` (in namespace/name order), and how many
+    /// match. Only the page's pods become rows.
+    pub fn pod_page(&self, query: &PodQuery, selector: &Selector, offset: usize, limit: usize) -> (Vec<PodRow>, usize) {
+        let mut matching = self.pods.state_filter(|p| {
+            query.namespace.as_deref().is_none_or(|ns| p.metadata.namespace.as_deref() == Some(ns))
+                && query
+                    .phase
+                    .as_deref()
+                    .is_none_or(|ph| p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Unknown") == ph)
+                && query.node.as_deref().is_none_or(|n| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(n))
+                && selector.matches(p.labels())
+        });
+        matching.sort_unstable_by(|a, b| {
+            (a.metadata.namespace.as_deref(), a.metadata.name.as_deref())
+                .cmp(&(b.metadata.namespace.as_deref(), b.metadata.name.as_deref()))
+        });
+        let rows = matching.iter().skip(offset).take(limit).map(|p| pod_row(&self.name, p)).collect();
+        (rows, matching.len())
     }
 
     /// Pods bound to `node`, whole (as stored), for drains.

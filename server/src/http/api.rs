@@ -90,6 +90,7 @@ pub fn routes() -> Vec<Route> {
     .chain(crate::provisioner::http::routes())
     .chain(crate::provisioner::boots::http::routes())
     .chain(crate::clusters::http::routes())
+    .chain(crate::monitoring::http::routes())
     .collect()
 }
 
@@ -444,6 +445,7 @@ async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
     doc.merge(<crate::provisioner::http::ProvisioningApi as OpenApi>::openapi());
     doc.merge(<crate::provisioner::boots::http::BootsApi as OpenApi>::openapi());
     doc.merge(<crate::clusters::http::ClustersApi as OpenApi>::openapi());
+    doc.merge(<crate::monitoring::http::MonitoringApi as OpenApi>::openapi());
     Ok(axum::Json(doc).into_response())
 }
 

@@ -3,7 +3,10 @@
 //! Where neither exists (a fresh machine) the test says so in one line and is skipped, unless
 //! `PANGEA_KUBE_REQUIRED=1` (as in CI).
 
+use app::access::{ConsoleRole, Identity, Principal};
+use app::clusters::{ClusterInput, Credential};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 pub struct Kube {
     pub url: String,
@@ -13,6 +16,8 @@ pub struct Kube {
     pub viewer_token: String,
     pub audit_log: PathBuf,
     pub kubeconfig: PathBuf,
+    /// etcd's client URL, which also serves its metrics.
+    pub etcd_url: String,
     /// The folder of a control plane this test started, stopped on drop.
     own: Option<(PathBuf, tempfile::TempDir)>,
 }
@@ -52,6 +57,7 @@ fn from_vars(get: impl Fn(&str) -> Option<String>) -> Option<Kube> {
         viewer_token: get("KUBE_VIEWER_TOKEN")?,
         audit_log: get("KUBE_AUDIT_LOG")?.into(),
         kubeconfig: get("KUBECONFIG")?.into(),
+        etcd_url: get("KUBE_ETCD_URL")?,
         own: None,
     })
 }
@@ -108,5 +114,51 @@ impl Kube {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
+    }
+}
+
+pub fn input(kube: &Kube, name: &str, token: &str) -> ClusterInput {
+    ClusterInput {
+        name: name.into(),
+        api_url: kube.url.clone(),
+        ca_pem: kube.ca_pem.clone(),
+        credential: Some(Credential::Token { token: token.into() }),
+        prometheus_url: String::new(),
+        alertmanager_url: String::new(),
+        grafana_url: String::new(),
+    }
+}
+
+/// A name no other test (or earlier run on the shared API server) uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+pub fn person(username: &str, groups: &[&str], role: ConsoleRole) -> Principal {
+    Principal {
+        identity: Identity::Oidc {
+            // Each person their own id: jobs belong to a user by id.
+            user_id: username.bytes().map(i64::from).sum(),
+            username: username.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            groups_note: None,
+        },
+        role: Some(role),
+        cluster_roles: Default::default(),
+        ip: None,
+        user_agent: None,
+    }
+}
+
+/// Waits (up to 20 s) until `check` holds; the store is fed by a watch, so what a test wrote
+/// arrives a moment later.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

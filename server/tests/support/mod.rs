@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod kube;
+pub mod monitor;
 
 use pangea::AppState;
 use pangea::config::{Config, LogFormat};

@@ -1,0 +1,346 @@
+//! Health charts on the cluster and node pages: a time range picker with auto-refresh, and
+//! each chart as an SVG line chart with hover values (mouse or arrow keys) and a table for
+//! screen readers.
+
+use crate::monitoring::server_fns::{cluster_charts, node_charts};
+use crate::monitoring::{Chart, Charts, PRESETS, TimeRange};
+use crate::pages::machines::ErrorBlock;
+use leptos::prelude::*;
+
+/// Whose charts: a cluster's, or one node's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    Cluster(String),
+    Node { cluster: String, node: String },
+}
+
+/// How often the charts are fetched again: (label, seconds; 0 is never).
+const REFRESH: [(&str, u32); 4] = [("off", 0), ("10s", 10), ("30s", 30), ("1m", 60)];
+
+/// `HH:MM` (UTC) for ranges within a day, else `MM-DD HH:MM`.
+fn clock(at: i64, long: bool) -> String {
+    let day = at.div_euclid(86_400);
+    let seconds = at.rem_euclid(86_400);
+    let (hour, minute) = (seconds / 3600, (seconds % 3600) / 60);
+    if !long {
+        return format!("{hour:02}:{minute:02}");
+    }
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    format!("{m:02}-{d:02} {hour:02}:{minute:02}")
+}
+
+/// A `datetime-local` value (UTC) as Unix seconds.
+fn parse_local(text: &str) -> Option<i64> {
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute) = (t.next()??, t.next()??);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400 + hour * 3600 + minute * 60)
+}
+
+#[component]
+pub fn HealthCharts(scope: Scope) -> impl IntoView {
+    let range = RwSignal::new("1h".to_string());
+    let refresh = RwSignal::new(0u32);
+    let tick = RwSignal::new(0u64);
+    let custom_start = RwSignal::new(String::new());
+    let custom_end = RwSignal::new(String::new());
+    let custom_error = RwSignal::new(None::<String>);
+    // Auto-refresh: one interval at a time, cleared when the choice changes or the page goes.
+    let handle = StoredValue::new(None::<leptos::prelude::IntervalHandle>);
+    Effect::new(move |_| {
+        let seconds = refresh.get();
+        if let Some(h) = handle.get_value() {
+            h.clear();
+        }
+        handle.set_value(None);
+        if seconds > 0
+            && let Ok(h) = set_interval_with_handle(
+                move || tick.update(|t| *t += 1),
+                std::time::Duration::from_secs(u64::from(seconds)),
+            )
+        {
+            handle.set_value(Some(h));
+        }
+    });
+    on_cleanup(move || {
+        if let Some(h) = handle.get_value() {
+            h.clear();
+        }
+    });
+    let charts = Resource::new(
+        move || (range.get(), tick.get()),
+        move |(range, _)| {
+            let scope = scope.clone();
+            async move {
+                match scope {
+                    Scope::Cluster(cluster) => cluster_charts(cluster, range).await,
+                    Scope::Node { cluster, node } => node_charts(cluster, node, range).await,
+                }
+            }
+        },
+    );
+    let apply_custom = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match (parse_local(&custom_start.get_untracked()), parse_local(&custom_end.get_untracked())) {
+            (Some(start), Some(end)) => match (TimeRange::Between { start, end }).checked() {
+                Ok(r) => {
+                    custom_error.set(None);
+                    range.set(r.label());
+                }
+                Err(e) => custom_error.set(Some(e)),
+            },
+            _ => custom_error.set(Some("Give both a start and an end.".into())),
+        }
+    };
+    view! {
+        <section class="health" aria-labelledby="health-title">
+            <div class="health-head">
+                <h2 id="health-title">"Health"</h2>
+                <div class="range-picker" role="group" aria-label="Time range">
+                    {PRESETS.iter().map(|(label, _)| {
+                        let label = label.to_string();
+                        let value = label.clone();
+                        view! {
+                            <button type="button" class="button small" aria-pressed=move || (range.get() == value).to_string()
+                                on:click={ let label = label.clone(); move |_| range.set(label.clone()) }>{label.clone()}</button>
+                        }
+                    }).collect_view()}
+                </div>
+                <label for="chart-refresh">"Refresh"</label>
+                <select id="chart-refresh" on:change=move |ev| refresh.set(event_target_value(&ev).parse().unwrap_or(0))>
+                    {REFRESH.iter().map(|(label, seconds)| view! { <option value=seconds.to_string()>{*label}</option> }).collect_view()}
+                </select>
+            </div>
+            <form class="inline-form custom-range" on:submit=apply_custom>
+                <label for="range-start">"From (UTC)"</label>
+                <input id="range-start" type="datetime-local" prop:value=move || custom_start.get()
+                    on:input=move |ev| custom_start.set(event_target_value(&ev)) />
+                <label for="range-end">"to"</label>
+                <input id="range-end" type="datetime-local" prop:value=move || custom_end.get()
+                    on:input=move |ev| custom_end.set(event_target_value(&ev)) />
+                <button type="submit" class="button small">"Show range"</button>
+                {move || custom_error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+            </form>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match charts.await {
+                        Ok(set) => view! { <ChartGrid set /> }.into_any(),
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ChartGrid(set: Charts) -> impl IntoView {
+    if let Some(reason) = set.unavailable.clone() {
+        return view! { <div class="alert warning chart-unavailable" role="status">{reason}</div> }.into_any();
+    }
+    let long = set.end - set.start > 86_400;
+    view! {
+        <div class="chart-grid">
+            {set.charts.into_iter().map(|chart| view! { <LineChart chart start=set.start end=set.end long /> }).collect_view()}
+        </div>
+    }
+    .into_any()
+}
+
+const WIDTH: f64 = 600.0;
+const HEIGHT: f64 = 160.0;
+const LEFT: f64 = 4.0;
+const TOP: f64 = 8.0;
+const BOTTOM: f64 = 8.0;
+
+/// The top of the y axis: the largest value, rounded up to 1, 2 or 5 times a power of ten (a
+/// ratio at most 100 %).
+fn nice_max(max: f64, ratio: bool) -> f64 {
+    if ratio {
+        return if max <= 0.0 { 1.0 } else { (max * 1.1).clamp(0.05, 1.0) };
+    }
+    if max <= 0.0 {
+        return 1.0;
+    }
+    let power = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * power).find(|v| *v >= max).unwrap_or(10.0 * power)
+}
+
+#[component]
+fn LineChart(chart: Chart, start: i64, end: i64, long: bool) -> impl IntoView {
+    let id = format!("chart-{}", chart.id);
+    let hover = RwSignal::new(None::<usize>);
+    let Chart { title, unit, series, error, query, .. } = chart;
+    if let Some(error) = error {
+        return view! {
+            <figure class="chart" id=id>
+                <figcaption>{title}</figcaption>
+                <p class="chart-error" role="status">{error}</p>
+            </figure>
+        }
+        .into_any();
+    }
+    // Every instant any series has, in order: the hover and the table walk these.
+    let mut instants: Vec<i64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+    instants.sort_unstable();
+    instants.dedup();
+    let max = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0f64, f64::max);
+    let top = nice_max(max, unit == crate::monitoring::Unit::Ratio);
+    let span = (end - start).max(1) as f64;
+    let x = move |at: i64| LEFT + (at - start) as f64 / span * (WIDTH - LEFT);
+    let y = move |v: f64| TOP + (1.0 - v / top) * (HEIGHT - TOP - BOTTOM);
+    let lines: Vec<String> = series
+        .iter()
+        .map(|s| s.points.iter().map(|(at, v)| format!("{:.1},{:.1}", x(*at), y(*v))).collect::<Vec<_>>().join(" "))
+        .collect();
+    let latest: Vec<String> = series
+        .iter()
+        .filter_map(|s| s.points.last().map(|(_, v)| format!("{} {}", s.legend, unit.format(*v))))
+        .collect();
+    let label = format!("{title}, latest: {}", latest.join(", "));
+    let value_at = {
+        let series = series.clone();
+        move |at: i64| -> Vec<(usize, String, String)> {
+            series
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let value = s.points.iter().find(|p| p.0 == at).map_or("–".into(), |p| unit.format(p.1));
+                    (i, s.legend.clone(), value)
+                })
+                .collect()
+        }
+    };
+    let count = instants.len();
+    let hover_at = {
+        let instants = instants.clone();
+        move || hover.get().and_then(|i| instants.get(i).copied())
+    };
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        use wasm_bindgen::JsCast;
+        let Some(target) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+        let width = f64::from(target.client_width());
+        if width > 0.0 && count > 0 {
+            let fraction = (f64::from(ev.offset_x()) / width).clamp(0.0, 1.0);
+            hover.set(Some(((fraction * (count - 1) as f64).round()) as usize));
+        }
+    };
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        if count == 0 {
+            return;
+        }
+        let current = hover.get_untracked();
+        let next = match ev.key().as_str() {
+            "ArrowRight" => Some(current.map_or(0, |i| (i + 1).min(count - 1))),
+            "ArrowLeft" => Some(current.map_or(count - 1, |i| i.saturating_sub(1))),
+            "Home" => Some(0),
+            "End" => Some(count - 1),
+            "Escape" => None,
+            _ => return,
+        };
+        ev.prevent_default();
+        hover.set(next);
+    };
+    let readout = {
+        let value_at = value_at.clone();
+        let hover_at = hover_at.clone();
+        move || {
+            hover_at().map(|at| {
+                let values = value_at(at)
+                    .into_iter()
+                    .map(|(i, legend, value)| {
+                        view! { <span class=format!("swatch series-{}", i % 6)></span>{format!("{legend}: {value} ")} }
+                    })
+                    .collect_view();
+                view! { <span class="readout-time">{clock(at, long)}" UTC "</span>{values} }
+            })
+        }
+    };
+    let cursor = move || {
+        hover_at().map(|at| {
+            let px = x(at);
+            view! { <line class="cursor" x1=px x2=px y1=TOP y2=HEIGHT - BOTTOM /> }
+        })
+    };
+    let rows = instants
+        .iter()
+        .map(|at| {
+            let cells = value_at(*at).into_iter().map(|(_, _, v)| view! { <td>{v}</td> }).collect_view();
+            view! { <tr><th scope="row">{clock(*at, long)}</th>{cells}</tr> }
+        })
+        .collect_view();
+    let legends = series.iter().map(|s| s.legend.clone()).collect::<Vec<_>>();
+    view! {
+        <figure class="chart" id=id.clone()>
+            <figcaption>
+                {title.clone()}
+                <span class="chart-max">{format!("max {}", unit.format(top))}</span>
+            </figcaption>
+            <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label=label tabindex="0"
+                aria-describedby=format!("{id}-readout") preserveAspectRatio="none"
+                on:mousemove=on_move on:mouseleave=move |_| hover.set(None) on:keydown=on_key on:blur=move |_| hover.set(None)>
+                <line class="axis" x1=LEFT x2=WIDTH y1=HEIGHT - BOTTOM y2=HEIGHT - BOTTOM />
+                <line class="grid" x1=LEFT x2=WIDTH y1=y(top / 2.0) y2=y(top / 2.0) />
+                {lines.into_iter().enumerate().map(|(i, points)| view! {
+                    <polyline class=format!("line series-{}", i % 6) points=points />
+                }).collect_view()}
+                {cursor}
+            </svg>
+            <div class="chart-axis" aria-hidden="true"><span>{clock(start, long)}</span><span>{clock(end, long)}" UTC"</span></div>
+            <p class="chart-readout" id=format!("{id}-readout") aria-live="polite">
+                {move || readout().map(|r| r.into_any()).unwrap_or_else(|| {
+                    legends.iter().enumerate().map(|(i, l)| view! {
+                        <span class=format!("swatch series-{}", i % 6)></span>{format!("{l} ")}
+                    }).collect_view().into_any()
+                })}
+            </p>
+            <details class="chart-table">
+                <summary>"Table"</summary>
+                <div class="table-wrap"><table>
+                    <caption class="visually-hidden">{title}</caption>
+                    <thead><tr><th scope="col">"Time (UTC)"</th>{series.iter().map(|s| view! { <th scope="col">{s.legend.clone()}</th> }).collect_view()}</tr></thead>
+                    <tbody>{rows}</tbody>
+                </table></div>
+                <p class="hint"><code>{query}</code></p>
+            </details>
+        </figure>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_and_datetime_local_agree_in_utc() {
+        assert_eq!(clock(0, false), "00:00");
+        assert_eq!(clock(1_795_996_800 + 3_660, true), "11-30 01:01");
+        assert_eq!(parse_local("2026-11-30T01:01"), Some(1_795_996_800 + 3_660));
+        assert_eq!(parse_local("soon"), None);
+    }
+
+    #[test]
+    fn the_axis_top_is_a_round_number_and_ratios_stop_at_one() {
+        assert_eq!(nice_max(730.0, false), 1_000.0);
+        assert_eq!(nice_max(0.0031, false), 0.005);
+        assert_eq!(nice_max(0.95, true), 1.0);
+        assert!((nice_max(0.2, true) - 0.22).abs() < 1e-9);
+    }
+}

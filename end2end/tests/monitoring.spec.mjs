@@ -1,0 +1,65 @@
+// Health charts in the browser, from the real Prometheus .ci/test starts (scraping a real
+// node_exporter, the kube-apiserver and its etcd): the node page draws node_exporter's series,
+// hover values come with the arrow keys, ranges change, and the page stays axe-clean.
+import { expect } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { expectAccessible, open, signIn, test } from './support.mjs';
+
+const KUBE = process.env.KUBE_URL;
+const PROMETHEUS = process.env.PANGEA_TEST_PROMETHEUS_URL;
+
+test.beforeEach(async ({ page }) => {
+  test.skip(!KUBE || !PROMETHEUS, 'no kube-apiserver or Prometheus here: the charts are not tested');
+  await signIn(page);
+});
+
+async function kube(path, init = {}) {
+  const res = await fetch(`${KUBE}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${process.env.KUBE_ADMIN_TOKEN}`, 'content-type': init.contentType ?? 'application/json' },
+  });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+test('a node page charts node_exporter from the cluster Prometheus', async ({ page, api }) => {
+  const name = `charts-${Date.now().toString(36)}`;
+  const res = await api.post('/api/v1/clusters', { data: {
+    name, api_url: KUBE, ca_pem: readFileSync(process.env.KUBE_CA, 'utf8'),
+    credential: { kind: 'token', token: process.env.KUBE_PANGEA_TOKEN }, prometheus_url: PROMETHEUS,
+  } });
+  expect(res.status(), await res.text()).toBe(201);
+  // A node on this host, as its kubelet would report it: node_exporter's instance is its address.
+  const node = `${name}-n1`;
+  await kube('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ metadata: { name: node } }) });
+  await kube(`/api/v1/nodes/${node}/status`, { method: 'PATCH', contentType: 'application/merge-patch+json',
+    body: JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }] } }) });
+
+  await open(page, `/clusters/${name}/nodes/${node}`);
+  const memory = page.getByRole('img', { name: /^Memory, latest: used .* total / });
+  await expect(memory).toBeVisible({ timeout: 30_000 });
+  // Hover values with the keyboard: the last instant, with its time and both lines.
+  await memory.focus();
+  await page.keyboard.press('End');
+  const readout = page.locator('#chart-memory-readout');
+  await expect(readout).toContainText(/\d\d:\d\d UTC/);
+  await expect(readout).toContainText(/used: [\d.]+ GiB/);
+  // The table alternative has a row per instant.
+  await page.locator('#chart-memory summary').click();
+  await expect(page.locator('#chart-memory tbody tr').first()).toBeVisible();
+  await expectAccessible(page);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await expectAccessible(page);
+
+  // Another range asks again.
+  await page.getByRole('button', { name: '6h', exact: true }).click();
+  await expect(page.getByRole('button', { name: '6h', exact: true })).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.getByRole('img', { name: /^CPU used, latest: cpu [\d.]+ %/ })).toBeVisible();
+
+  // The cluster page charts the API server from its own metrics.
+  await open(page, `/clusters/${name}`);
+  await expect(page.getByRole('img', { name: /^API requests, latest: / })).toBeVisible({ timeout: 30_000 });
+  await expectAccessible(page);
+  await kube(`/api/v1/nodes/${node}`, { method: 'DELETE' });
+  await api.delete(`/api/v1/clusters/${name}`);
+});

@@ -1,0 +1,213 @@
+//! A cluster's Prometheus, over its HTTP API: the check made when it is linked, and range
+//! queries, with every failure in words.
+
+use app::monitoring::Series;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long a query may take, at Prometheus and here.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most points a series has: the step grows with the range to stay within it.
+pub const MAX_POINTS: i64 = 300;
+/// The finest step, in seconds: a common scrape interval.
+pub const MIN_STEP: i64 = 15;
+
+/// A Prometheus, by its base URL (`http://prometheus:9090`, or a sub-path behind a proxy).
+#[derive(Debug, Clone)]
+pub struct Prometheus {
+    pub url: String,
+    http: reqwest::Client,
+}
+
+/// Why a query has no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// Nothing answers, or it answered with something other than Prometheus' API.
+    #[error("{0}")]
+    Unreachable(String),
+    /// Prometheus refused or failed this query (bad PromQL, too many samples, a timeout).
+    #[error("{0}")]
+    Refused(String),
+}
+
+#[derive(Deserialize)]
+struct Answer<T> {
+    status: String,
+    data: Option<T>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Matrix {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: Vec<MatrixSeries>,
+}
+
+#[derive(Deserialize)]
+struct MatrixSeries {
+    metric: BTreeMap<String, String>,
+    values: Vec<(f64, String)>,
+}
+
+#[derive(Deserialize)]
+struct BuildInfo {
+    version: String,
+}
+
+/// A range's step: at least [`MIN_STEP`], and coarse enough for [`MAX_POINTS`].
+pub fn step_for(start: i64, end: i64) -> i64 {
+    let span = (end - start).max(1);
+    ((span + MAX_POINTS - 1) / MAX_POINTS).max(MIN_STEP)
+}
+
+/// The window `$__rate_interval` stands for at `step`, as Grafana defines it for a 15 s scrape:
+/// the larger of four scrapes and one step plus one scrape.
+pub fn rate_interval(step: i64) -> String {
+    format!("{}s", (4 * MIN_STEP).max(step + MIN_STEP))
+}
+
+/// `{label}` in `template` replaced by the series' label values; with no template, the labels
+/// as PromQL writes them.
+pub fn legend(template: &str, labels: &BTreeMap<String, String>) -> String {
+    if template.is_empty() {
+        let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        return format!("{{{}}}", pairs.join(", "));
+    }
+    let mut out = template.to_string();
+    for (key, value) in labels {
+        out = out.replace(&format!("{{{key}}}"), value);
+    }
+    out
+}
+
+impl Prometheus {
+    pub fn new(url: &str, http: reqwest::Client) -> Prometheus {
+        Prometheus { url: url.trim_end_matches('/').to_string(), http }
+    }
+
+    fn unreachable(&self, error: &reqwest::Error) -> QueryError {
+        if error.is_timeout() {
+            return QueryError::Refused(format!(
+                "Prometheus at {} did not answer within {} s; try a shorter range.",
+                self.url,
+                QUERY_TIMEOUT.as_secs()
+            ));
+        }
+        let mut cause: &dyn std::error::Error = error;
+        while let Some(inner) = cause.source() {
+            cause = inner;
+        }
+        QueryError::Unreachable(format!("Prometheus at {} is unreachable: {cause}.", self.url))
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, QueryError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .query(query)
+            .timeout(QUERY_TIMEOUT + Duration::from_secs(1))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        match serde_json::from_slice::<Answer<T>>(&body) {
+            Ok(Answer { status, data: Some(data), .. }) if status == "success" => Ok(data),
+            Ok(answer) => Err(QueryError::Refused(format!(
+                "Prometheus refused the query: {}",
+                answer.error.unwrap_or_else(|| answer.status.clone())
+            ))),
+            Err(_) => Err(QueryError::Unreachable(format!(
+                "Prometheus at {} answered {path} with HTTP {status}, not Prometheus' API; check the URL.",
+                self.url
+            ))),
+        }
+    }
+
+    /// `/-/ready`, then the build information: the version, or why it is not usable.
+    pub async fn check(&self) -> Result<String, QueryError> {
+        let ready = self
+            .http
+            .get(format!("{}/-/ready", self.url))
+            .timeout(QUERY_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        if !ready.status().is_success() {
+            return Err(QueryError::Unreachable(format!(
+                "Prometheus at {} answered /-/ready with HTTP {}: it is not ready, or it is not Prometheus; \
+                 check the URL.",
+                self.url,
+                ready.status().as_u16()
+            )));
+        }
+        let info: BuildInfo = self.get("/api/v1/status/buildinfo", &[]).await?;
+        Ok(info.version)
+    }
+
+    /// A range query, aligned to `step` so repeated views ask the same instants.
+    pub async fn range(
+        &self,
+        query: &str,
+        legend_template: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Vec<Series>, QueryError> {
+        let matrix: Matrix = self
+            .get(
+                "/api/v1/query_range",
+                &[
+                    ("query", query.to_string()),
+                    ("start", start.to_string()),
+                    ("end", end.to_string()),
+                    ("step", step.to_string()),
+                    ("timeout", format!("{}s", QUERY_TIMEOUT.as_secs())),
+                ],
+            )
+            .await?;
+        if matrix.result_type != "matrix" {
+            return Err(QueryError::Refused(format!(
+                "Prometheus answered a {} where a matrix was asked.",
+                matrix.result_type
+            )));
+        }
+        Ok(matrix
+            .result
+            .into_iter()
+            .map(|series| Series {
+                legend: legend(legend_template, &series.metric),
+                points: series
+                    .values
+                    .iter()
+                    .filter_map(|(at, value)| Some((at.round() as i64, value.parse::<f64>().ok()?)))
+                    .filter(|(_, value)| value.is_finite())
+                    .collect(),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_keeps_series_within_their_points_and_rates_cover_four_scrapes() {
+        assert_eq!(step_for(0, 900), 15, "15 minutes at the finest step");
+        assert_eq!(step_for(0, 7 * 86_400), 2_016, "7 days in 300 points");
+        assert!((7 * 86_400) / step_for(0, 7 * 86_400) <= 300);
+        assert_eq!(rate_interval(15), "60s");
+        assert_eq!(rate_interval(2_016), "2031s");
+    }
+
+    #[test]
+    fn legends_fill_in_labels() {
+        let labels = BTreeMap::from([("mountpoint".to_string(), "/var".to_string())]);
+        assert_eq!(legend("{mountpoint}", &labels), "/var");
+        assert_eq!(legend("used", &labels), "used");
+        assert_eq!(legend("", &labels), r#"{mountpoint="/var"}"#);
+    }
+}
