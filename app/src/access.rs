@@ -44,9 +44,10 @@ impl ConsoleRole {
     pub fn allows(self, permission: Permission) -> bool {
         match permission {
             Permission::ViewMachines | Permission::ViewProvisioning | Permission::ViewClusters => true,
-            Permission::ChangeMachines | Permission::ChangeProvisioning | Permission::ActOnNodes => {
-                self >= ConsoleRole::Operator
-            }
+            Permission::ChangeMachines
+            | Permission::ChangeProvisioning
+            | Permission::ActOnNodes
+            | Permission::SilenceAlerts => self >= ConsoleRole::Operator,
             Permission::ViewAudit | Permission::ManageAccess | Permission::ManageClusters => self == ConsoleRole::Admin,
         }
     }
@@ -68,6 +69,8 @@ pub enum Permission {
     ManageClusters,
     /// Cordon, label, taint and drain nodes (the cluster's own RBAC decides next).
     ActOnNodes,
+    /// Create and expire silences in a cluster's Alertmanager.
+    SilenceAlerts,
 }
 
 /// How the caller proved who they are.
@@ -161,7 +164,7 @@ impl Principal {
 impl Permission {
     /// Whether a role bound for one cluster can grant this permission there.
     pub fn per_cluster(self) -> bool {
-        matches!(self, Permission::ViewClusters | Permission::ActOnNodes)
+        matches!(self, Permission::ViewClusters | Permission::ActOnNodes | Permission::SilenceAlerts)
     }
 }
 

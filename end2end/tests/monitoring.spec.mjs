@@ -7,6 +7,7 @@ import { expectAccessible, open, signIn, test } from './support.mjs';
 
 const KUBE = process.env.KUBE_URL;
 const PROMETHEUS = process.env.PANGEA_TEST_PROMETHEUS_URL;
+const ALERTMANAGER = process.env.PANGEA_TEST_ALERTMANAGER_URL;
 
 test.beforeEach(async ({ page }) => {
   test.skip(!KUBE || !PROMETHEUS, 'no kube-apiserver or Prometheus here: the charts are not tested');
@@ -22,11 +23,12 @@ async function kube(path, init = {}) {
   return res.json();
 }
 
-test('a node page charts node_exporter from the cluster Prometheus', async ({ page, api }) => {
+test('a node page charts node_exporter, shows its alert, and silences it in the person\'s name', async ({ page, api }) => {
   const name = `charts-${Date.now().toString(36)}`;
   const res = await api.post('/api/v1/clusters', { data: {
     name, api_url: KUBE, ca_pem: readFileSync(process.env.KUBE_CA, 'utf8'),
-    credential: { kind: 'token', token: process.env.KUBE_PANGEA_TOKEN }, prometheus_url: PROMETHEUS,
+    credential: { kind: 'token', token: process.env.KUBE_PANGEA_TOKEN },
+    prometheus_url: PROMETHEUS, alertmanager_url: ALERTMANAGER,
   } });
   expect(res.status(), await res.text()).toBe(201);
   // A node on this host, as its kubelet would report it: node_exporter's instance is its address.
@@ -50,6 +52,27 @@ test('a node page charts node_exporter from the cluster Prometheus', async ({ pa
   await expectAccessible(page);
   await page.emulateMedia({ colorScheme: 'dark' });
   await expectAccessible(page);
+
+  // The test rule fires about this node's exporter: silence it from its row, with the alert's
+  // labels as matchers, and Alertmanager has the silence in the admin's name.
+  await page.emulateMedia({ colorScheme: 'light' });
+  const alert = page.getByRole('row', { name: /NodeExporterUp firing warning/ });
+  await expect(alert).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole('link', { name: 'Clusters' })).toContainText(/alerts firing/);
+  await alert.getByRole('button', { name: 'Silence NodeExporterUp' }).click();
+  await expect(page.getByLabel(/^Matchers/)).toBeFocused();
+  await expect(page.getByLabel(/^Matchers/)).toHaveValue(/alertname=NodeExporterUp/);
+  await page.getByLabel('Why').fill('e2e: planned work');
+  await page.getByRole('button', { name: 'Create silence' }).click();
+  const silence = page.getByRole('row', { name: /e2e: planned work/ });
+  await expect(silence).toContainText('admin');
+  await expect(alert).toHaveCount(0);
+  const silences = await (await fetch(`${ALERTMANAGER}/api/v2/silences`)).json();
+  const created = silences.find((s) => s.comment === 'e2e: planned work');
+  expect(created.createdBy).toBe('admin');
+  await expectAccessible(page);
+  await silence.getByRole('button', { name: /^Expire/ }).click();
+  await expect(silence).toHaveCount(0);
 
   // Another range asks again.
   await page.getByRole('button', { name: '6h', exact: true }).click();

@@ -355,9 +355,15 @@ impl Clusters {
         self.records.read().ok().and_then(|r| r.get(name).cloned()).ok_or_else(|| not_registered(name))
     }
 
-    /// The Prometheus linked to a registered cluster ('' when none is).
-    pub fn prometheus_url(&self, name: &str) -> Result<String, AppError> {
-        Ok(self.record(name)?.prometheus_url)
+    /// The Prometheus and Alertmanager linked to a registered cluster ('' when none is).
+    pub fn monitoring_urls(&self, name: &str) -> Result<(String, String), AppError> {
+        let record = self.record(name)?;
+        Ok((record.prometheus_url, record.alertmanager_url))
+    }
+
+    /// The names of the registered clusters.
+    pub fn names(&self) -> Vec<String> {
+        self.records.read().map(|r| r.keys().cloned().collect()).unwrap_or_default()
     }
 
     /// A node's addresses (internal first), from the live cache.

@@ -117,7 +117,7 @@ impl AppState {
                 })),
         );
         Ok(AppState {
-            monitoring: Arc::new(monitoring::Monitoring::new(clusters.clone())),
+            monitoring: Arc::new(monitoring::Monitoring::new(db.clone(), clusters.clone())),
             clusters,
             machines: Arc::new(machines::MachineStore::new(db.clone()).with_background(background.clone())),
             access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),

@@ -2,27 +2,59 @@
 //! asks Prometheus for the signed-in person after checking their role on that cluster; it sets
 //! the step from the range, caps the points, and times out slow queries with a clear message.
 
+pub mod alertmanager;
 pub mod charts;
+pub mod etcd;
 pub mod http;
 pub mod prometheus;
 pub mod sources;
 
+use crate::audit::{self, Event};
 use crate::clusters::Clusters;
+use crate::db::Database;
+use alertmanager::Alertmanager;
 use app::access::{Permission, Principal, authorize_in};
 use app::error::AppError;
 use app::monitoring::ssr::MonitoringService;
-use app::monitoring::{Chart, Charts, TimeRange, Unit};
+use app::monitoring::{Alert, Alerts, Chart, Charts, EtcdHealth, Silence, SilenceInput, TimeRange, Unit};
 use charts::ChartSpec;
 use prometheus::{Prometheus, QueryError};
+use serde_json::json;
 use std::sync::Arc;
 
 pub struct Monitoring {
+    db: Database,
     clusters: Arc<Clusters>,
     http: reqwest::Client,
 }
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Critical first, then warning, then the rest.
+fn severity_rank(severity: &str) -> u8 {
+    match severity {
+        "critical" => 0,
+        "error" => 1,
+        "warning" => 2,
+        _ => 3,
+    }
+}
+
+/// Whether an alert is about this node: its `node` label, or the host of its `instance`.
+fn about_node(alert: &Alert, node: &str, addresses: &[String]) -> bool {
+    if alert.labels.get("node").is_some_and(|n| n == node) {
+        return true;
+    }
+    alert.labels.get("instance").is_some_and(|instance| {
+        let host = match instance.rsplit_once(':') {
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+            _ => instance.as_str(),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host == node || addresses.iter().any(|a| a == host)
+    })
 }
 
 fn parse_range(range: &str) -> Result<TimeRange, AppError> {
@@ -47,15 +79,54 @@ pub fn client() -> reqwest::Client {
 }
 
 impl Monitoring {
-    pub fn new(clusters: Arc<Clusters>) -> Monitoring {
-        Monitoring { clusters, http: client() }
+    pub fn new(db: Database, clusters: Arc<Clusters>) -> Monitoring {
+        Monitoring { db, clusters, http: client() }
     }
 
     /// The cluster's Prometheus, once the caller may see that cluster.
     fn prometheus(&self, who: &Principal, cluster: &str) -> Result<Option<Prometheus>, AppError> {
         authorize_in(who, Permission::ViewClusters, cluster)?;
-        let url = self.clusters.prometheus_url(cluster)?;
+        let (url, _) = self.clusters.monitoring_urls(cluster)?;
         Ok((!url.is_empty()).then(|| Prometheus::new(&url, self.http.clone())))
+    }
+
+    /// The cluster's Alertmanager (the caller was authorized), or why there is none.
+    fn alertmanager(&self, cluster: &str) -> Result<Alertmanager, AppError> {
+        let (_, url) = self.clusters.monitoring_urls(cluster)?;
+        if url.is_empty() {
+            return Err(AppError::not_found(format!(
+                "No Alertmanager is linked to cluster {cluster}: an admin can add its URL on the cluster's page."
+            )));
+        }
+        Ok(Alertmanager::new(&url, self.http.clone()))
+    }
+
+    /// Firing alerts from the Alertmanager, then pending ones from the Prometheus.
+    async fn cluster_alerts(&self, cluster: &str) -> Result<Alerts, AppError> {
+        let (prometheus_url, alertmanager_url) = self.clusters.monitoring_urls(cluster)?;
+        if alertmanager_url.is_empty() && prometheus_url.is_empty() {
+            let reason = "No Alertmanager or Prometheus is linked to this cluster: an admin can add them on the \
+                          cluster's page.";
+            return Ok(Alerts { alerts: Vec::new(), unavailable: Some(reason.into()) });
+        }
+        let mut alerts = Vec::new();
+        let mut unavailable = Vec::new();
+        if !alertmanager_url.is_empty() {
+            match Alertmanager::new(&alertmanager_url, self.http.clone()).firing().await {
+                Ok(firing) => alerts.extend(firing),
+                Err(reason) => unavailable.push(reason),
+            }
+        }
+        if !prometheus_url.is_empty() {
+            match Prometheus::new(&prometheus_url, self.http.clone()).pending_alerts().await {
+                Ok(pending) => alerts.extend(pending),
+                Err(reason) => unavailable.push(reason.to_string()),
+            }
+        }
+        alerts.sort_by(|a, b| {
+            (severity_rank(&a.severity), &a.name, &a.since).cmp(&(severity_rank(&b.severity), &b.name, &b.since))
+        });
+        Ok(Alerts { alerts, unavailable: (!unavailable.is_empty()).then(|| unavailable.join(" ")) })
     }
 
     /// Every chart of `specs` over `range`; `node` fills in `$node`. When Prometheus cannot be
@@ -171,5 +242,99 @@ impl MonitoringService for Monitoring {
             series,
             error: None,
         })
+    }
+
+    async fn alerts(&self, who: &Principal, cluster: &str, node: Option<String>) -> Result<Alerts, AppError> {
+        authorize_in(who, Permission::ViewClusters, cluster)?;
+        let mut alerts = self.cluster_alerts(cluster).await?;
+        if let Some(node) = node {
+            let addresses = self.clusters.node_addresses(cluster, &node)?;
+            alerts.alerts.retain(|a| about_node(a, &node, &addresses));
+        }
+        Ok(alerts)
+    }
+
+    async fn etcd(&self, who: &Principal, cluster: &str) -> Result<EtcdHealth, AppError> {
+        let Some(prometheus) = self.prometheus(who, cluster)? else {
+            return Ok(EtcdHealth {
+                members: Vec::new(),
+                quorum: String::new(),
+                at_risk: false,
+                unavailable: Some(
+                    "No Prometheus is linked to this cluster, so etcd's quorum is not known here.".into(),
+                ),
+            });
+        };
+        Ok(etcd::health(&prometheus).await.unwrap_or_else(|e| EtcdHealth {
+            members: Vec::new(),
+            quorum: String::new(),
+            at_risk: false,
+            unavailable: Some(e.to_string()),
+        }))
+    }
+
+    async fn firing_count(&self, who: &Principal) -> Result<u32, AppError> {
+        let visible: Vec<String> = self
+            .clusters
+            .names()
+            .into_iter()
+            .filter(|c| authorize_in(who, Permission::ViewClusters, c).is_ok())
+            .collect();
+        if visible.is_empty() {
+            app::access::authorize(who, Permission::ViewClusters)?;
+        }
+        let counts = futures::future::join_all(visible.iter().map(|cluster| async move {
+            let url = self.clusters.monitoring_urls(cluster).map(|(_, am)| am).unwrap_or_default();
+            if url.is_empty() {
+                return 0;
+            }
+            Alertmanager::new(&url, self.http.clone()).firing().await.map_or(0, |a| a.len() as u32)
+        }))
+        .await;
+        Ok(counts.into_iter().sum())
+    }
+
+    async fn silences(&self, who: &Principal, cluster: &str) -> Result<Vec<Silence>, AppError> {
+        authorize_in(who, Permission::ViewClusters, cluster)?;
+        self.alertmanager(cluster)?.silences().await.map_err(|message| AppError::Upstream { message })
+    }
+
+    async fn silence(&self, who: &Principal, cluster: &str, input: SilenceInput) -> Result<Silence, AppError> {
+        let event = Event::new("alert.silence", "silence").summary(json!({
+            "cluster": cluster,
+            "matchers": input.matchers,
+            "duration": input.duration,
+            "comment": input.comment,
+        }));
+        audit::settle(&self.db, who, event.clone(), authorize_in(who, Permission::SilenceAlerts, cluster)).await?;
+        let seconds = app::monitoring::parse_duration(&input.duration).map_err(AppError::invalid)?;
+        if input.matchers.is_empty() || input.matchers.iter().any(|m| m.name.trim().is_empty()) {
+            return Err(AppError::invalid("A silence needs at least one matcher, each with a label name."));
+        }
+        if input.comment.trim().is_empty() || input.comment.len() > 1_000 {
+            return Err(AppError::invalid("Say why in a comment (at most 1,000 characters)."));
+        }
+        let alertmanager = self.alertmanager(cluster)?;
+        let id = alertmanager
+            .silence(&input.matchers, seconds, &who.actor(), input.comment.trim())
+            .await
+            .map_err(|message| AppError::Upstream { message })?;
+        // The silence stands only once the audit log has it: if that write fails, it is expired.
+        if let Err(e) = audit::record(&self.db, who, event.target(&id, cluster)).await {
+            let _ = alertmanager.expire(&id).await;
+            return Err(crate::error::internal(e));
+        }
+        let silences = alertmanager.silences().await.map_err(|message| AppError::Upstream { message })?;
+        silences.into_iter().find(|s| s.id == id).ok_or_else(|| AppError::Upstream {
+            message: format!("Alertmanager does not list the silence {id} it created."),
+        })
+    }
+
+    async fn expire_silence(&self, who: &Principal, cluster: &str, id: &str) -> Result<(), AppError> {
+        let event = Event::new("alert.unsilence", "silence").target(id, cluster).summary(json!({ "cluster": cluster }));
+        audit::settle(&self.db, who, event.clone(), authorize_in(who, Permission::SilenceAlerts, cluster)).await?;
+        self.alertmanager(cluster)?.expire(id).await.map_err(|message| AppError::Upstream { message })?;
+        audit::record(&self.db, who, event).await.map_err(crate::error::internal)?;
+        Ok(())
     }
 }

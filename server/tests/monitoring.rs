@@ -1,6 +1,8 @@
 //! Monitoring against real parts: Debian's Prometheus scraping a real node_exporter, the real
-//! kube-apiserver and its etcd (see `support::monitor`). Linking checks each source; charts
-//! carry exactly what Prometheus answers; a Prometheus that stops is named, not drawn empty.
+//! kube-apiserver and its etcd, and alerting a real Alertmanager (see `support::monitor`).
+//! Linking checks each source; charts carry exactly what Prometheus answers; a Prometheus that
+//! stops is named, not drawn empty; alerts show on their node and are silenced in the person's
+//! name, audited.
 
 mod support;
 
@@ -11,16 +13,21 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use support::TestApp;
-use support::kube::{Kube, eventually, input, unique};
+use support::kube::{Kube, eventually, input, person, unique};
 
-on_both_backends!(charts_come_from_the_clusters_prometheus_and_say_when_it_is_down);
+on_both_backends!(
+    charts_come_from_the_clusters_prometheus_and_say_when_it_is_down,
+    alerts_show_on_their_node_and_operators_silence_them_in_their_own_name,
+    a_killed_etcd_member_puts_quorum_at_risk_in_words,
+);
 
-/// A node whose InternalIP is node_exporter's address, as a kubelet on that host would report.
-async fn create_local_node(kube: &Kube, name: &str) {
+/// A node with this InternalIP (node_exporter's, 127.0.0.1, for a node on this host), as its
+/// kubelet would report it.
+async fn create_node_at(kube: &Kube, name: &str, address: &str) {
     let nodes: Api<Node> = Api::all(kube.admin().await);
     let node: Node = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
     nodes.create(&PostParams::default(), &node).await.unwrap();
-    let status = json!({ "status": { "addresses": [{ "type": "InternalIP", "address": "127.0.0.1" }] } });
+    let status = json!({ "status": { "addresses": [{ "type": "InternalIP", "address": address }] } });
     nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
 }
 
@@ -56,7 +63,7 @@ async fn charts_come_from_the_clusters_prometheus_and_say_when_it_is_down(app: T
     linked.prometheus_url = monitor.url.clone();
     app.state.clusters.add(&app::access::Principal::cli(), linked).await.unwrap();
     let node = unique("metered");
-    create_local_node(&kube, &node).await;
+    create_node_at(&kube, &node, "127.0.0.1").await;
     eventually("the node in the cache", async || app.state.clusters.node_addresses(&name, &node).ok()).await;
 
     // node_exporter's series for this node (its instance is the node's address), exactly as
@@ -107,7 +114,7 @@ async fn charts_come_from_the_clusters_prometheus_and_say_when_it_is_down(app: T
     assert!(res.text().await.unwrap().contains("not a time range"));
 
     // Only people with a role on this cluster see its charts.
-    let mut elsewhere = support::kube::person("dana@example.com", &[], ConsoleRole::Viewer);
+    let mut elsewhere = person("dana@example.com", &[], ConsoleRole::Viewer);
     elsewhere.role = None;
     elsewhere.cluster_roles.insert("elsewhere".into(), ConsoleRole::Operator);
     let refused = app.state.monitoring.cluster_charts(&elsewhere, &name, "1h").await.unwrap_err();
@@ -124,5 +131,159 @@ async fn charts_come_from_the_clusters_prometheus_and_say_when_it_is_down(app: T
     let res = app.get(&format!("/api/v1/clusters/{name}/query?query=up")).await;
     assert_eq!(res.status(), 502);
     assert!(res.text().await.unwrap().contains(&expected));
+    app.state.clusters.remove(&app::access::Principal::cli(), &name).await.unwrap();
+}
+
+async fn alerts_show_on_their_node_and_operators_silence_them_in_their_own_name(app: TestApp) {
+    let Some(kube) = support::kube::shared() else { return };
+    let Some(monitor) = support::monitor::start(&kube) else { return };
+    let name = unique("alerting");
+    let mut linked = input(&kube, &name, &kube.pangea_token);
+    linked.prometheus_url = monitor.url.clone();
+    linked.alertmanager_url = monitor.alertmanager_url.clone();
+    app.state.clusters.add(&app::access::Principal::cli(), linked).await.unwrap();
+    let node = unique("alerted");
+    create_node_at(&kube, &node, "127.0.0.1").await;
+    eventually("the node in the cache", async || app.state.clusters.node_addresses(&name, &node).ok()).await;
+
+    // On the node's page: the rule that fires (from Alertmanager) and the one still pending
+    // (from Prometheus), each with severity, summary, since when, and its expression.
+    let path = format!("/api/v1/clusters/{name}/alerts?node={node}");
+    let alerts = eventually("both test alerts on the node", async || {
+        let alerts = app.get_json(&path).await;
+        let names: Vec<&str> = alerts["alerts"].as_array()?.iter().filter_map(|a| a["name"].as_str()).collect();
+        (names.contains(&"NodeExporterUp") && names.contains(&"NodeExporterUpForAnHour")).then_some(alerts)
+    })
+    .await;
+    assert!(alerts["unavailable"].is_null(), "{alerts}");
+    let firing = alerts["alerts"].as_array().unwrap().iter().find(|a| a["name"] == "NodeExporterUp").unwrap();
+    assert_eq!((firing["state"].as_str(), firing["severity"].as_str()), (Some("firing"), Some("warning")));
+    assert_eq!(firing["summary"], format!("node_exporter on {} answers", monitor.node_exporter));
+    assert!(firing["since"].as_str().unwrap().starts_with("20"), "{firing}");
+    assert!(firing["source"].as_str().unwrap().starts_with(&format!("{}/graph?g0.expr=", monitor.url)), "{firing}");
+    let pending = alerts["alerts"].as_array().unwrap().iter().find(|a| a["name"] == "NodeExporterUpForAnHour").unwrap();
+    assert_eq!(pending["state"], "pending");
+    assert!(pending["source"].as_str().unwrap().contains("g0.expr=up%7Bjob%3D%22node%22%7D"), "{pending}");
+    // Another node has none of them; the navigation counts what fires.
+    let elsewhere = unique("elsewhere");
+    create_node_at(&kube, &elsewhere, "10.9.9.9").await;
+    eventually("the other node in the cache", async || app.state.clusters.node_addresses(&name, &elsewhere).ok()).await;
+    let other = app.get_json(&format!("/api/v1/clusters/{name}/alerts?node={elsewhere}")).await;
+    assert_eq!(other["alerts"], json!([]), "{other}");
+    assert!(app.get_json("/api/v1/alerts/firing").await.as_u64().unwrap() >= 1);
+
+    // A viewer may not silence: refused and audited. An operator silences with matchers from the
+    // alert's labels, and Alertmanager has it in her name.
+    let input_for = |comment: &str| app::monitoring::SilenceInput {
+        matchers: ["alertname", "instance"]
+            .iter()
+            .map(|label| app::monitoring::Matcher {
+                name: label.to_string(),
+                value: firing["labels"][label].as_str().unwrap().into(),
+                is_regex: false,
+                is_equal: true,
+            })
+            .collect(),
+        duration: "1h".into(),
+        comment: comment.into(),
+    };
+    let viewer = person("victor@example.com", &[], ConsoleRole::Viewer);
+    let refused = app.state.monitoring.silence(&viewer, &name, input_for("no")).await.unwrap_err();
+    assert_eq!(refused.status(), 403);
+    let operator = person("olga@example.com", &[], ConsoleRole::Operator);
+    let bad = app.state.monitoring.silence(
+        &operator,
+        &name,
+        app::monitoring::SilenceInput { duration: "2w".into(), ..input_for("x") },
+    );
+    assert!(bad.await.unwrap_err().to_string().contains("30m, 2h or 1d"));
+    let silence = app.state.monitoring.silence(&operator, &name, input_for("disk swap")).await.unwrap();
+    assert_eq!((silence.created_by.as_str(), silence.state.as_str()), ("olga@example.com", "active"));
+    let direct: Value =
+        reqwest::get(format!("{}/api/v2/silences", monitor.alertmanager_url)).await.unwrap().json().await.unwrap();
+    let at_alertmanager = direct.as_array().unwrap().iter().find(|s| s["id"] == silence.id.as_str()).unwrap();
+    assert_eq!(at_alertmanager["createdBy"], "olga@example.com");
+    assert_eq!(at_alertmanager["comment"], "disk swap");
+    // Silenced, it no longer shows as firing; the silence is listed.
+    eventually("the silenced alert to leave the list", async || {
+        let alerts = app.get_json(&path).await;
+        (!alerts["alerts"].as_array()?.iter().any(|a| a["name"] == "NodeExporterUp")).then_some(())
+    })
+    .await;
+    let listed = app.get_json(&format!("/api/v1/clusters/{name}/silences")).await;
+    assert!(listed.as_array().unwrap().iter().any(|s| s["id"] == silence.id.as_str()), "{listed}");
+
+    // Expired over the API; both changes and the refusal are in the audit log.
+    let res =
+        app.client.delete(app.at(&format!("/api/v1/clusters/{name}/silences/{}", silence.id))).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let listed = app.get_json(&format!("/api/v1/clusters/{name}/silences")).await;
+    assert!(!listed.as_array().unwrap().iter().any(|s| s["id"] == silence.id.as_str()), "{listed}");
+    let outcomes: Vec<String> = sqlx::query_scalar(
+        "SELECT actor || ':' || action || ':' || outcome FROM audit_log WHERE action LIKE 'alert.%' ORDER BY id",
+    )
+    .fetch_all(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            "victor@example.com:alert.silence:denied",
+            "olga@example.com:alert.silence:success",
+            "admin:alert.unsilence:success"
+        ]
+    );
+    let target: String =
+        sqlx::query_scalar("SELECT target_id FROM audit_log WHERE action = 'alert.silence' AND outcome = 'success'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(target, silence.id);
+    app.state.clusters.remove(&app::access::Principal::cli(), &name).await.unwrap();
+}
+
+async fn a_killed_etcd_member_puts_quorum_at_risk_in_words(app: TestApp) {
+    let Some(kube) = support::kube::shared() else { return };
+    let Some(tools) = support::kube::tools() else { return };
+    let mut etcd = support::monitor::EtcdCluster::start(&tools);
+    let Some(monitor) = support::monitor::start_scraping(&kube, &etcd.urls) else { return };
+    let name = unique("quorum");
+    let mut linked = input(&kube, &name, &kube.pangea_token);
+    linked.prometheus_url = monitor.url.clone();
+    app.state.clusters.add(&app::access::Principal::cli(), linked).await.unwrap();
+    let path = format!("/api/v1/clusters/{name}/etcd");
+
+    // Three members, all healthy, one of them the leader.
+    let health = eventually("three healthy members with a leader", async || {
+        let health = app.get_json(&path).await;
+        let members = health["members"].as_array()?;
+        (members.len() == 3
+            && members.iter().all(|m| {
+                m["healthy"] == true && m["db_size"].as_f64().is_some() && m["failed_proposals"].as_f64().is_some()
+            })
+            && members.iter().filter(|m| m["leader"] == true).count() == 1)
+            .then_some(health)
+    })
+    .await;
+    assert_eq!(health["quorum"], "3 members, 3 healthy: one may fail");
+    assert_eq!(health["at_risk"], false);
+    let member = &health["members"][0];
+    assert_eq!(member["quota"].as_f64(), Some(2_147_483_648.0), "etcd's default 2 GiB quota");
+    assert_eq!(member["failed_proposals"].as_f64(), Some(0.0));
+
+    // One member dies: the other two keep quorum, but losing one more stops the cluster.
+    let dead = etcd.urls[2].trim_start_matches("http://").to_string();
+    etcd.kill(2);
+    // (A leader's death means an election first: wait for the two to settle.)
+    let health = eventually("two healthy members of three", async || {
+        let health = app.get_json(&path).await;
+        (health["quorum"] == "3 members, 2 healthy: losing one more stops the cluster").then_some(health)
+    })
+    .await;
+    assert_eq!(health["at_risk"], true);
+    let members = health["members"].as_array().unwrap();
+    let down: Vec<&str> =
+        members.iter().filter(|m| m["healthy"] == false).map(|m| m["instance"].as_str().unwrap()).collect();
+    assert_eq!(down, [dead.as_str()]);
     app.state.clusters.remove(&app::access::Principal::cli(), &name).await.unwrap();
 }

@@ -26,12 +26,29 @@ fn NavLinks() -> impl IntoView {
                     me.map(|me| {
                         NAV.into_iter()
                             .filter(|(href, _)| crate::pages::permission_for_page(href).is_none_or(|p| me.may(p)))
-                            .map(|(href, label)| view! { <li><A href=href>{label}</A></li> })
+                            .map(|(href, label)| view! {
+                                <li><A href=href>{label}{(href == "/clusters").then(|| view! { <FiringCount /> })}</A></li>
+                            })
                             .collect_view()
                     })
                 })}
             </Suspense>
         </ul>
+    }
+}
+
+/// How many alerts fire in the clusters the person may see, beside "Clusters". Fetched by the
+/// browser after the page is up, so no page waits on an Alertmanager.
+#[component]
+fn FiringCount() -> impl IntoView {
+    let count = LocalResource::new(crate::monitoring::server_fns::firing_count);
+    move || {
+        count.get().and_then(Result::ok).filter(|n| *n > 0).map(|n| {
+            view! {
+                <span class="nav-count" aria-hidden="true">{n}</span>
+                <span class="visually-hidden">{format!(", {n} alerts firing")}</span>
+            }
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! The pages' server functions: each is one call of the monitoring service for the caller.
 
-use super::Charts;
+use super::{Alerts, Charts, EtcdHealth, Silence, SilenceInput};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -16,4 +16,34 @@ pub async fn cluster_charts(cluster: String, range: String) -> Result<Charts, Ap
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "node_charts")]
 pub async fn node_charts(cluster: String, node: String, range: String) -> Result<Charts, AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.node_charts(&who, &cluster, &node, &range).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_alerts")]
+pub async fn list_alerts(cluster: String, node: Option<String>) -> Result<Alerts, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.alerts(&who, &cluster, node).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "etcd_quorum")]
+pub async fn etcd_quorum(cluster: String) -> Result<EtcdHealth, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.etcd(&who, &cluster).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "firing_count")]
+pub async fn firing_count() -> Result<u32, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.firing_count(&who).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_silences")]
+pub async fn list_silences(cluster: String) -> Result<Vec<Silence>, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.silences(&who, &cluster).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "create_silence")]
+pub async fn create_silence(cluster: String, input: SilenceInput) -> Result<Silence, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.silence(&who, &cluster, input).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "expire_silence")]
+pub async fn expire_silence(cluster: String, id: String) -> Result<(), AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.expire_silence(&who, &cluster, &id).await }).await
 }

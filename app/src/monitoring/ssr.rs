@@ -1,6 +1,6 @@
 //! The monitoring service the server implements. Only compiled for the server.
 
-use super::{Chart, Charts};
+use super::{Alerts, Chart, Charts, EtcdHealth, Silence, SilenceInput};
 use crate::access::Principal;
 use crate::error::AppError;
 use std::sync::Arc;
@@ -15,6 +15,19 @@ pub trait MonitoringService: Send + Sync + 'static {
     async fn node_charts(&self, who: &Principal, cluster: &str, node: &str, range: &str) -> Result<Charts, AppError>;
     /// Any PromQL range query against the cluster's Prometheus, stepped and capped as charts are.
     async fn query(&self, who: &Principal, cluster: &str, query: &str, range: &str) -> Result<Chart, AppError>;
+    /// Alerts firing (from Alertmanager) and pending (from Prometheus); with `node`, those whose
+    /// `node` or `instance` label is that node.
+    async fn alerts(&self, who: &Principal, cluster: &str, node: Option<String>) -> Result<Alerts, AppError>;
+    /// etcd's members and quorum, from their metrics in the cluster's Prometheus.
+    async fn etcd(&self, who: &Principal, cluster: &str) -> Result<EtcdHealth, AppError>;
+    /// How many alerts fire in the clusters the caller may see (for the navigation).
+    async fn firing_count(&self, who: &Principal) -> Result<u32, AppError>;
+    /// The cluster's silences that have not expired.
+    async fn silences(&self, who: &Principal, cluster: &str) -> Result<Vec<Silence>, AppError>;
+    /// Creates a silence in the caller's name (operators); audited.
+    async fn silence(&self, who: &Principal, cluster: &str, input: SilenceInput) -> Result<Silence, AppError>;
+    /// Expires a silence now (operators); audited.
+    async fn expire_silence(&self, who: &Principal, cluster: &str, id: &str) -> Result<(), AppError>;
 }
 
 pub type SharedMonitoringService = Arc<dyn MonitoringService>;

@@ -12,7 +12,7 @@ use crate::clusters::{
 };
 use crate::components::toast::use_toasts;
 use crate::pages::machines::ErrorBlock;
-use crate::pages::monitoring::{HealthCharts, Scope};
+use crate::pages::monitoring::{AlertsPanel, EtcdPanel, HealthCharts, Scope};
 use crate::pages::urlencode;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -54,6 +54,20 @@ fn may(permission: Permission, cluster: Option<String>) -> Resource<bool> {
             }
         },
     )
+}
+
+/// The alerts panel, with the silence controls for those who may silence in this cluster.
+#[component]
+fn Alerts(cluster: String, node: Option<String>) -> impl IntoView {
+    let operator = may(Permission::SilenceAlerts, Some(cluster.clone()));
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let (cluster, node) = (cluster.clone(), node.clone());
+                Suspend::new(async move { view! { <AlertsPanel cluster node operator=operator.await /> } })
+            }}
+        </Suspense>
+    }
 }
 
 /// Counts `tick` up whenever `/api/v1/clusters/{name}/live` says the cluster changed, while
@@ -299,7 +313,9 @@ fn ClusterPage(name: String) -> impl IntoView {
                     }
                 })}
             </Transition>
+            <EtcdPanel cluster=title.clone() />
             <HealthCharts scope=Scope::Cluster(title.clone()) />
+            <Alerts cluster=title.clone() node=None />
             <h2>"Nodes"</h2>
             <Form method="GET" action=action attr:class="search" attr:role="search">
                 <label for="node-search">"Name"</label>
@@ -605,6 +621,7 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
                 })}
             </Transition>
             <HealthCharts scope=Scope::Node { cluster: cluster.clone(), node: node.clone() } />
+            <Alerts cluster=cluster.clone() node=Some(node.clone()) />
             <Suspense fallback=|| ()>
                 {move || {
                     let (cluster, node) = (cluster.clone(), node.clone());

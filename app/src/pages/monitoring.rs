@@ -2,8 +2,10 @@
 //! each chart as an SVG line chart with hover values (mouse or arrow keys) and a table for
 //! screen readers.
 
-use crate::monitoring::server_fns::{cluster_charts, node_charts};
-use crate::monitoring::{Chart, Charts, PRESETS, TimeRange};
+use crate::monitoring::server_fns::{
+    cluster_charts, create_silence, etcd_quorum, expire_silence, list_alerts, list_silences, node_charts,
+};
+use crate::monitoring::{AlertState, Chart, Charts, Matcher, PRESETS, SilenceInput, TimeRange, Unit};
 use crate::pages::machines::ErrorBlock;
 use leptos::prelude::*;
 
@@ -201,7 +203,7 @@ fn LineChart(chart: Chart, start: i64, end: i64, long: bool) -> impl IntoView {
     instants.sort_unstable();
     instants.dedup();
     let max = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0f64, f64::max);
-    let top = nice_max(max, unit == crate::monitoring::Unit::Ratio);
+    let top = nice_max(max, unit == Unit::Ratio);
     let span = (end - start).max(1) as f64;
     let x = move |at: i64| LEFT + (at - start) as f64 / span * (WIDTH - LEFT);
     let y = move |v: f64| TOP + (1.0 - v / top) * (HEIGHT - TOP - BOTTOM);
@@ -342,5 +344,207 @@ mod tests {
         assert_eq!(nice_max(0.0031, false), 0.005);
         assert_eq!(nice_max(0.95, true), 1.0);
         assert!((nice_max(0.2, true) - 0.22).abs() < 1e-9);
+    }
+}
+
+/// The cluster's (or a node's) alerts, firing and pending, with a silence form pre-filled from
+/// an alert's labels (for operators) and the silences that have not expired.
+#[component]
+pub fn AlertsPanel(cluster: String, node: Option<String>, operator: bool) -> impl IntoView {
+    let toasts = crate::components::toast::use_toasts();
+    let changed = RwSignal::new(0u32);
+    let alerts = {
+        let (cluster, node) = (cluster.clone(), node.clone());
+        Resource::new(move || changed.get(), move |_| list_alerts(cluster.clone(), node.clone()))
+    };
+    let silences = {
+        let cluster = cluster.clone();
+        Resource::new(move || changed.get(), move |_| list_silences(cluster.clone()))
+    };
+    // The silence form's matchers, one per line; filled from an alert's labels.
+    let matchers = RwSignal::new(String::new());
+    let duration = RwSignal::new("2h".to_string());
+    let comment = RwSignal::new(String::new());
+    let form_error = RwSignal::new(None::<String>);
+    let create = {
+        let cluster = cluster.clone();
+        Action::new(move |input: &SilenceInput| create_silence(cluster.clone(), input.clone()))
+    };
+    let expire = {
+        let cluster = cluster.clone();
+        Action::new(move |id: &String| expire_silence(cluster.clone(), id.clone()))
+    };
+    Effect::new(move |_| match create.value().get() {
+        Some(Ok(s)) => {
+            toasts.success(format!("Silenced until {}.", s.ends_at));
+            matchers.set(String::new());
+            comment.set(String::new());
+            changed.update(|n| *n += 1);
+        }
+        Some(Err(e)) => form_error.set(Some(e.to_string())),
+        None => {}
+    });
+    Effect::new(move |_| match expire.value().get() {
+        Some(Ok(())) => {
+            toasts.success("Silence expired.".to_string());
+            changed.update(|n| *n += 1);
+        }
+        Some(Err(e)) => toasts.error(e.to_string()),
+        None => {}
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let parsed: Result<Vec<Matcher>, String> =
+            matchers.get_untracked().lines().filter(|l| !l.trim().is_empty()).map(Matcher::parse).collect();
+        match parsed {
+            Ok(list) if !list.is_empty() => {
+                form_error.set(None);
+                create.dispatch(SilenceInput {
+                    matchers: list,
+                    duration: duration.get_untracked(),
+                    comment: comment.get_untracked(),
+                });
+            }
+            Ok(_) => form_error.set(Some("Give at least one matcher.".into())),
+            Err(e) => form_error.set(Some(e)),
+        }
+    };
+    view! {
+        <section class="alerts" aria-labelledby="alerts-title">
+            <h2 id="alerts-title">"Alerts"</h2>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match alerts.await {
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                        Ok(set) => view! {
+                            {set.unavailable.map(|reason| view! { <div class="alert" role="status">{reason}</div> })}
+                            {if set.alerts.is_empty() { view! { <p class="empty">"No alert is firing or pending."</p> }.into_any() } else { view! {
+                                <div class="table-wrap"><table class="alert-list">
+                                    <thead><tr><th scope="col">"Alert"</th><th scope="col">"State"</th><th scope="col">"Severity"</th><th scope="col">"Summary"</th><th scope="col">"Since"</th><th scope="col">"Source"</th>
+                                        {operator.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}</tr></thead>
+                                    <tbody>{set.alerts.into_iter().map(|a| {
+                                        let prefill = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n");
+                                        let name = a.name.clone();
+                                        view! {
+                                            <tr>
+                                                <td>{a.name.clone()}</td>
+                                                <td><span class=format!("badge {}", if a.state == AlertState::Firing { "firing" } else { "pending" })>{if a.state == AlertState::Firing { "firing" } else { "pending" }}</span></td>
+                                                <td>{a.severity.clone()}</td>
+                                                <td>{a.summary.clone()}</td>
+                                                <td class="nowrap">{a.since.chars().take(19).collect::<String>().replace('T', " ")}</td>
+                                                <td>{(!a.source.is_empty()).then(|| view! { <a href=a.source.clone() rel="noopener noreferrer" target="_blank">"expression"</a> })}</td>
+                                                {operator.then(|| view! {
+                                                    <td><button type="button" class="button small" aria-label=format!("Silence {name}")
+                                                        on:click=move |_| {
+                                                            matchers.set(prefill.clone());
+                                                            if let Some(field) = document().get_element_by_id("silence-matchers") {
+                                                                use wasm_bindgen::JsCast;
+                                                                if let Ok(field) = field.dyn_into::<web_sys::HtmlElement>() { let _ = field.focus(); }
+                                                            }
+                                                        }>"Silence"</button></td>
+                                                })}
+                                            </tr>
+                                        }
+                                    }).collect_view()}</tbody>
+                                </table></div>
+                            }.into_any() }}
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+            {operator.then(|| view! {
+                <h3>"Silence alerts"</h3>
+                <form class="silence-form" on:submit=submit>
+                    <label for="silence-matchers">"Matchers, one per line (label=value, label!=value, label=~regex)"</label>
+                    <textarea id="silence-matchers" rows="4" prop:value=move || matchers.get() on:input=move |ev| matchers.set(event_target_value(&ev))></textarea>
+                    <label for="silence-duration">"For"</label>
+                    <select id="silence-duration" on:change=move |ev| duration.set(event_target_value(&ev))>
+                        {["30m", "1h", "2h", "6h", "1d", "7d"].into_iter().map(|d| view! { <option value=d selected=move || duration.get() == d>{d}</option> }).collect_view()}
+                    </select>
+                    <label for="silence-comment">"Why"</label>
+                    <input id="silence-comment" required prop:value=move || comment.get() on:input=move |ev| comment.set(event_target_value(&ev)) />
+                    {move || form_error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+                    <button type="submit" class="button primary">"Create silence"</button>
+                </form>
+            })}
+            <h3>"Silences"</h3>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match silences.await {
+                        Err(e) => view! { <p class="empty">{e.to_string()}</p> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p class="empty">"No silence is active."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <div class="table-wrap"><table class="silences">
+                                <thead><tr><th scope="col">"Matchers"</th><th scope="col">"State"</th><th scope="col">"Until"</th><th scope="col">"By"</th><th scope="col">"Why"</th>
+                                    {operator.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}</tr></thead>
+                                <tbody>{list.into_iter().map(|s| {
+                                    let id = s.id.clone();
+                                    view! {
+                                        <tr>
+                                            <td class="mono">{s.matchers.iter().map(Matcher::text).collect::<Vec<_>>().join(", ")}</td>
+                                            <td>{s.state.clone()}</td>
+                                            <td class="nowrap">{s.ends_at.chars().take(19).collect::<String>().replace('T', " ")}</td>
+                                            <td>{s.created_by.clone()}</td>
+                                            <td>{s.comment.clone()}</td>
+                                            {operator.then(|| view! {
+                                                <td><button type="button" class="button small danger" aria-label=format!("Expire the silence by {}", s.created_by)
+                                                    on:click=move |_| { expire.dispatch(id.clone()); }>"Expire"</button></td>
+                                            })}
+                                        </tr>
+                                    }
+                                }).collect_view()}</tbody>
+                            </table></div>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// etcd's quorum in words, with a banner when losing one more member would stop the cluster,
+/// and each member's health, leadership, database size against its quota and failed proposals.
+#[component]
+pub fn EtcdPanel(cluster: String) -> impl IntoView {
+    let health = Resource::new(|| (), move |_| etcd_quorum(cluster.clone()));
+    view! {
+        <section class="etcd" aria-labelledby="etcd-title">
+            <h2 id="etcd-title">"etcd"</h2>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match health.await {
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                        Ok(h) if h.unavailable.is_some() => view! { <p class="empty">{h.unavailable.clone()}</p> }.into_any(),
+                        Ok(h) => view! {
+                            {if h.at_risk {
+                                view! { <div class="alert error quorum-banner" role="alert"><strong>"Quorum at risk: "</strong>{h.quorum.clone()}"."</div> }.into_any()
+                            } else {
+                                view! { <p class="quorum">{h.quorum.clone()}"."</p> }.into_any()
+                            }}
+                            <div class="table-wrap"><table class="etcd-members">
+                                <thead><tr><th scope="col">"Member"</th><th scope="col">"Health"</th><th scope="col">"Leader"</th><th scope="col">"Database / quota"</th><th scope="col">"Failed proposals (1h)"</th></tr></thead>
+                                <tbody>{h.members.into_iter().map(|m| {
+                                    let db = match (m.db_size, m.quota) {
+                                        (Some(size), Some(quota)) if quota > 0.0 => format!(
+                                            "{} of {} ({:.0} %)", Unit::Bytes.format(size), Unit::Bytes.format(quota), size / quota * 100.0),
+                                        (Some(size), _) => Unit::Bytes.format(size),
+                                        _ => "–".into(),
+                                    };
+                                    view! {
+                                        <tr>
+                                            <td class="mono">{m.instance.clone()}</td>
+                                            <td>{if m.healthy { "healthy" } else { "down" }}</td>
+                                            <td>{if m.leader { "leader" } else { "" }}</td>
+                                            <td>{db}</td>
+                                            <td>{m.failed_proposals.map_or("–".into(), |f| format!("{f:.0}"))}</td>
+                                        </tr>
+                                    }
+                                }).collect_view()}</tbody>
+                            </table></div>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }

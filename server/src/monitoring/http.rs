@@ -7,10 +7,11 @@ use crate::http::{Route, route};
 use app::access::Principal;
 use app::error::AppError;
 use app::monitoring::ssr::MonitoringService;
-use app::monitoring::{Chart, Charts};
+use app::monitoring::{Alerts, Chart, Charts, EtcdHealth, Silence, SilenceInput};
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -22,6 +23,12 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/clusters/{name}/charts", cluster_charts),
         route(Method::GET, "/clusters/{name}/nodes/{node}/charts", node_charts),
         route(Method::GET, "/clusters/{name}/query", query),
+        route(Method::GET, "/clusters/{name}/alerts", alerts),
+        route(Method::GET, "/clusters/{name}/etcd", etcd),
+        route(Method::GET, "/alerts/firing", firing),
+        route(Method::GET, "/clusters/{name}/silences", silences),
+        route(Method::POST, "/clusters/{name}/silences", silence),
+        route(Method::DELETE, "/clusters/{name}/silences/{id}", expire),
     ]
 }
 
@@ -83,9 +90,93 @@ async fn query(
     Ok(Json(m.query(&who, &name, &params.query, &params.range).await?))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AlertParams {
+    /// Only the alerts whose `node` label, or `instance` host, is this node.
+    node: Option<String>,
+}
+
+/// Alerts firing (Alertmanager) and pending (Prometheus) in the cluster, or on one node.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/alerts", params(AlertParams),
+    responses((status = 200, body = Alerts), (status = 404, body = AppError)))]
+async fn alerts(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    Query(params): Query<AlertParams>,
+) -> ApiResult<Json<Alerts>> {
+    Ok(Json(m.alerts(&who, &name, params.node).await?))
+}
+
+/// etcd's members (health, leader, database size against quota, failed proposals) and its
+/// quorum in words.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/etcd",
+    responses((status = 200, body = EtcdHealth), (status = 404, body = AppError)))]
+async fn etcd(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<EtcdHealth>> {
+    Ok(Json(m.etcd(&who, &name).await?))
+}
+
+/// How many alerts fire in the clusters the caller may see.
+#[utoipa::path(get, path = "/api/v1/alerts/firing", responses((status = 200, body = u32)))]
+async fn firing(State(m): State<Arc<Monitoring>>, Extension(who): Extension<Principal>) -> ApiResult<Json<u32>> {
+    Ok(Json(m.firing_count(&who).await?))
+}
+
+/// The cluster's silences that have not expired.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/silences",
+    responses((status = 200, body = Vec<Silence>), (status = 404, body = AppError), (status = 502, body = AppError)))]
+async fn silences(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<Silence>>> {
+    Ok(Json(m.silences(&who, &name).await?))
+}
+
+/// Creates a silence in the caller's name (`createdBy`); operators. Audited.
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/silences", request_body = SilenceInput,
+    responses((status = 201, body = Silence), (status = 400, body = AppError), (status = 403, body = AppError)))]
+async fn silence(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    Json(input): Json<SilenceInput>,
+) -> ApiResult<(StatusCode, Json<Silence>)> {
+    Ok((StatusCode::CREATED, Json(m.silence(&who, &name, input).await?)))
+}
+
+/// Expires a silence now; operators. Audited.
+#[utoipa::path(delete, path = "/api/v1/clusters/{name}/silences/{id}",
+    responses((status = 204), (status = 403, body = AppError), (status = 502, body = AppError)))]
+async fn expire(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    m.expire_silence(&who, &name, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(cluster_charts, node_charts, query),
-    components(schemas(Charts, Chart, app::monitoring::Series, app::monitoring::Unit))
+    paths(cluster_charts, node_charts, query, alerts, etcd, firing, silences, silence, expire),
+    components(schemas(
+        Charts,
+        Chart,
+        app::monitoring::Series,
+        app::monitoring::Unit,
+        Alerts,
+        app::monitoring::Alert,
+        app::monitoring::AlertState,
+        Silence,
+        SilenceInput,
+        app::monitoring::Matcher,
+        EtcdHealth,
+        app::monitoring::EtcdMember
+    ))
 )]
 pub struct MonitoringApi;

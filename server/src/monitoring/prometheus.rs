@@ -46,14 +46,63 @@ struct Matrix {
 }
 
 #[derive(Deserialize)]
+struct Vector {
+    result: Vec<Sample>,
+}
+
+#[derive(Deserialize)]
+struct Sample {
+    metric: BTreeMap<String, String>,
+    value: (f64, String),
+}
+
+#[derive(Deserialize)]
 struct MatrixSeries {
     metric: BTreeMap<String, String>,
     values: Vec<(f64, String)>,
 }
 
 #[derive(Deserialize)]
+struct RuleGroups {
+    groups: Vec<RuleGroup>,
+}
+
+#[derive(Deserialize)]
+struct RuleGroup {
+    rules: Vec<Rule>,
+}
+
+#[derive(Deserialize)]
+struct Rule {
+    #[serde(default)]
+    query: String,
+    #[serde(default)]
+    alerts: Vec<RuleAlert>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleAlert {
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    state: String,
+    #[serde(default)]
+    active_at: String,
+}
+
+#[derive(Deserialize)]
 struct BuildInfo {
     version: String,
+}
+
+/// The innermost cause of a failed request, such as "Connection refused (os error 111)".
+pub fn cause(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }
 
 /// A range's step: at least [`MIN_STEP`], and coarse enough for [`MAX_POINTS`].
@@ -95,11 +144,7 @@ impl Prometheus {
                 QUERY_TIMEOUT.as_secs()
             ));
         }
-        let mut cause: &dyn std::error::Error = error;
-        while let Some(inner) = cause.source() {
-            cause = inner;
-        }
-        QueryError::Unreachable(format!("Prometheus at {} is unreachable: {cause}.", self.url))
+        QueryError::Unreachable(format!("Prometheus at {} is unreachable: {}.", self.url, cause(error)))
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, QueryError> {
@@ -145,6 +190,39 @@ impl Prometheus {
         }
         let info: BuildInfo = self.get("/api/v1/status/buildinfo", &[]).await?;
         Ok(info.version)
+    }
+
+    /// An instant query's samples: each series' labels and its value now.
+    pub async fn instant(&self, query: &str) -> Result<Vec<(BTreeMap<String, String>, f64)>, QueryError> {
+        let vector: Vector = self
+            .get("/api/v1/query", &[("query", query.to_string()), ("timeout", format!("{}s", QUERY_TIMEOUT.as_secs()))])
+            .await?;
+        Ok(vector.result.into_iter().filter_map(|s| Some((s.metric, s.value.1.parse().ok()?))).collect())
+    }
+
+    /// Alerts whose condition holds but not yet for their `for:` time, each with a link to its
+    /// rule's expression (as Prometheus links the alerts it sends).
+    pub async fn pending_alerts(&self) -> Result<Vec<app::monitoring::Alert>, QueryError> {
+        let rules: RuleGroups = self.get("/api/v1/rules", &[("type", "alert".into())]).await?;
+        let mut pending = Vec::new();
+        for rule in rules.groups.into_iter().flat_map(|g| g.rules) {
+            let source = url::Url::parse_with_params(
+                &format!("{}/graph", self.url),
+                [("g0.expr", rule.query.as_str()), ("g0.tab", "1")],
+            )
+            .map(String::from)
+            .unwrap_or_default();
+            for a in rule.alerts.into_iter().filter(|a| a.state == "pending") {
+                pending.push(super::alertmanager::alert(
+                    app::monitoring::AlertState::Pending,
+                    a.labels,
+                    &a.annotations,
+                    a.active_at,
+                    source.clone(),
+                ));
+            }
+        }
+        Ok(pending)
     }
 
     /// A range query, aligned to `step` so repeated views ask the same instants.

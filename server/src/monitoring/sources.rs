@@ -1,20 +1,19 @@
 //! The check made when a cluster's Prometheus, Alertmanager or Grafana is linked: each must
 //! answer its own API, or the person is told in words which one did not and why.
 
-use super::prometheus::{Prometheus, QUERY_TIMEOUT};
+use super::prometheus::{Prometheus, QUERY_TIMEOUT, cause};
 use app::error::{AppError, FieldError};
 
 /// A JSON API answering 200 at `path` with `key` in its object, as Alertmanager's
 /// `/api/v2/status` (`versionInfo`) and Grafana's `/api/health` (`database`) do.
 async fn answers(http: &reqwest::Client, what: &str, url: &str, path: &str, key: &str) -> Result<(), String> {
     let url = url.trim_end_matches('/');
-    let response = http.get(format!("{url}{path}")).timeout(QUERY_TIMEOUT).send().await.map_err(|e| {
-        let mut cause: &dyn std::error::Error = &e;
-        while let Some(inner) = cause.source() {
-            cause = inner;
-        }
-        format!("{what} at {url} is unreachable: {cause}.")
-    })?;
+    let response = http
+        .get(format!("{url}{path}"))
+        .timeout(QUERY_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("{what} at {url} is unreachable: {}.", cause(&e)))?;
     let status = response.status();
     let body: Option<serde_json::Value> = response.json().await.ok();
     match body {

@@ -1,7 +1,9 @@
 //! A real Prometheus (Debian's `prometheus`) of the test's own, scraping a real node_exporter
-//! (`prometheus-node-exporter`), the API server and its etcd every second. Where Prometheus is
-//! not installed the test says so in one line and is skipped, unless
-//! `PANGEA_MONITORING_REQUIRED=1` (as in CI, whose setup installs it).
+//! (`prometheus-node-exporter`), the API server and its etcd every second, and sending two test
+//! alerts to a real Alertmanager (`prometheus-alertmanager`): `NodeExporterUp` fires at once,
+//! `NodeExporterUpForAnHour` stays pending. Where they are not installed the test says so in one
+//! line and is skipped, unless `PANGEA_MONITORING_REQUIRED=1` (as in CI, whose setup installs
+//! them).
 
 use super::kube::Kube;
 use std::process::{Child, Command, Stdio};
@@ -9,16 +11,18 @@ use std::time::{Duration, Instant};
 
 pub struct Monitor {
     pub url: String,
+    pub alertmanager_url: String,
     /// node_exporter's `host:port`, its `instance` label.
     pub node_exporter: String,
     prometheus: Child,
     exporter: Child,
+    alertmanager: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Monitor {
     fn drop(&mut self) {
-        for child in [&mut self.prometheus, &mut self.exporter] {
+        for child in [&mut self.prometheus, &mut self.exporter, &mut self.alertmanager] {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -47,12 +51,19 @@ fn wait_for(url: &str, what: &str) {
 
 /// Starts node_exporter and a Prometheus scraping it, `kube`'s API server and its etcd.
 pub fn start(kube: &Kube) -> Option<Monitor> {
-    if !installed("prometheus") || !installed("prometheus-node-exporter") {
+    start_scraping(kube, std::slice::from_ref(&kube.etcd_url))
+}
+
+/// As [`start`], with these etcd members scraped instead of `kube`'s.
+pub fn start_scraping(kube: &Kube, etcd_urls: &[String]) -> Option<Monitor> {
+    if !["prometheus", "prometheus-node-exporter", "prometheus-alertmanager"].iter().all(|p| installed(p)) {
         assert!(
             std::env::var("PANGEA_MONITORING_REQUIRED").as_deref() != Ok("1"),
-            "PANGEA_MONITORING_REQUIRED=1 but prometheus or prometheus-node-exporter is not installed"
+            "PANGEA_MONITORING_REQUIRED=1 but prometheus, prometheus-node-exporter or prometheus-alertmanager is missing"
         );
-        eprintln!("skipped: no prometheus and prometheus-node-exporter here (apt-get install them)");
+        eprintln!(
+            "skipped: no prometheus, prometheus-node-exporter and prometheus-alertmanager here (apt-get install them)"
+        );
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -67,15 +78,48 @@ pub fn start(kube: &Kube) -> Option<Monitor> {
     std::fs::write(&token, &kube.admin_token).unwrap();
     let ca = dir.path().join("ca.crt");
     std::fs::write(&ca, &kube.ca_pem).unwrap();
+    let alertmanager_address = format!("127.0.0.1:{}", free_port());
+    std::fs::write(dir.path().join("alertmanager.yml"), "route: {receiver: none}\nreceivers: [{name: none}]\n")
+        .unwrap();
+    let alertmanager = Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", dir.path().join("alertmanager.yml").display()))
+        .arg(format!("--storage.path={}", dir.path().join("alertmanager").display()))
+        .arg(format!("--web.listen-address={alertmanager_address}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(dir.path().join("alertmanager.log")).unwrap()))
+        .spawn()
+        .unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        r#"groups:
+- name: pangea-test
+  rules:
+  - alert: NodeExporterUp
+    expr: up{job="node"} == 1
+    labels: {severity: warning}
+    annotations: {summary: 'node_exporter on {{ $labels.instance }} answers'}
+  - alert: NodeExporterUpForAnHour
+    expr: up{job="node"} == 1
+    for: 1h
+    labels: {severity: info}
+"#,
+    )
+    .unwrap();
     let api = kube.url.trim_start_matches("https://");
-    let etcd = kube.etcd_url.trim_start_matches("http://");
+    let etcd =
+        etcd_urls.iter().map(|u| format!("'{}'", u.trim_start_matches("http://"))).collect::<Vec<_>>().join(", ");
     let config = format!(
         "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+         rule_files: ['{}']\n\
+         alerting: {{alertmanagers: [{{static_configs: [{{targets: ['{alertmanager_address}']}}]}}]}}\n\
          scrape_configs:\n\
          - job_name: node\n  static_configs: [{{targets: ['{exporter_address}']}}]\n\
          - job_name: apiserver\n  scheme: https\n  tls_config: {{ca_file: '{}'}}\n  \
            authorization: {{credentials_file: '{}'}}\n  static_configs: [{{targets: ['{api}']}}]\n\
-         - job_name: etcd\n  static_configs: [{{targets: ['{etcd}']}}]\n",
+         - job_name: etcd\n  static_configs: [{{targets: [{etcd}]}}]\n",
+        rules.display(),
         ca.display(),
         token.display()
     );
@@ -88,13 +132,23 @@ pub fn start(kube: &Kube) -> Option<Monitor> {
         .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg(format!("--web.external-url={url}"))
+        .arg("--rules.alert.resend-delay=1s")
         .stdout(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(dir.path().join("prometheus.log")).unwrap()))
         .spawn()
         .unwrap();
     wait_for(&exporter_address, "node_exporter");
     wait_for(&url, "Prometheus");
-    Some(Monitor { url, node_exporter: exporter_address, prometheus, exporter, _dir: dir })
+    wait_for(&alertmanager_address, "Alertmanager");
+    Some(Monitor {
+        url,
+        alertmanager_url: format!("http://{alertmanager_address}"),
+        node_exporter: exporter_address,
+        prometheus,
+        exporter,
+        alertmanager,
+        _dir: dir,
+    })
 }
 
 impl Monitor {
@@ -134,5 +188,70 @@ impl Monitor {
                     .collect()
             })
             .collect()
+    }
+}
+
+/// Three real etcd members (`etcd-lite` from `../shared/tools`) on loopback, one cluster.
+pub struct EtcdCluster {
+    /// Each member's client URL, which also serves its metrics.
+    pub urls: Vec<String>,
+    members: Vec<Option<Child>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for child in self.members.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl EtcdCluster {
+    pub fn start(tools: &std::path::Path) -> EtcdCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let names = ["a", "b", "c"];
+        let ports: Vec<(u16, u16)> = names.iter().map(|_| (free_port(), free_port())).collect();
+        let initial = names
+            .iter()
+            .zip(&ports)
+            .map(|(name, (_, peer))| format!("{name}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let members = names
+            .iter()
+            .zip(&ports)
+            .map(|(name, (client, peer))| {
+                Some(
+                    Command::new(tools.join("etcd-lite"))
+                        .args(["--name", name])
+                        .arg("--data-dir")
+                        .arg(dir.path().join(name))
+                        .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
+                        .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
+                        .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+                        .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+                        .arg(format!("--initial-cluster={initial}"))
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::from(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap()))
+                        .spawn()
+                        .unwrap(),
+                )
+            })
+            .collect();
+        let urls: Vec<String> = ports.iter().map(|(client, _)| format!("http://127.0.0.1:{client}")).collect();
+        for url in &urls {
+            wait_for(url, "an etcd member");
+        }
+        EtcdCluster { urls, members, _dir: dir }
+    }
+
+    /// Kills one member, as when its machine dies.
+    pub fn kill(&mut self, member: usize) {
+        if let Some(mut child) = self.members[member].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
