@@ -293,6 +293,18 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     Ok(seconds)
 }
 
+/// A dashboard of the cluster's Grafana, as its search API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct GrafanaDashboard {
+    pub uid: String,
+    pub title: String,
+    /// '' for the General folder.
+    pub folder: String,
+    /// Where it opens through the console's proxy, in kiosk mode.
+    pub embed_path: String,
+}
+
 /// One etcd member, from its metrics in the cluster's Prometheus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -244,4 +244,8 @@ async fn main() {
     println!("| RSS before / with the stores | {rss_before:.0} / {rss_after:.0} MiB | < 1 GiB |");
 
     let _ = std::process::Command::new(tools.join("kube-down")).arg(&kube_dir).output();
+    // An API server whose etcd went first may hang in its graceful shutdown: end it.
+    for pid in ["apiserver.pid", "etcd.pid"].iter().filter_map(|f| std::fs::read_to_string(kube_dir.join(f)).ok()) {
+        let _ = std::process::Command::new("kill").args(["-9", pid.trim()]).output();
+    }
 }

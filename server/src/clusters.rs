@@ -361,6 +361,11 @@ impl Clusters {
         Ok((record.prometheus_url, record.alertmanager_url))
     }
 
+    /// The Grafana linked to a registered cluster ('' when none is).
+    pub fn grafana_url(&self, name: &str) -> Result<String, AppError> {
+        Ok(self.record(name)?.grafana_url)
+    }
+
     /// The names of the registered clusters.
     pub fn names(&self) -> Vec<String> {
         self.records.read().map(|r| r.keys().cloned().collect()).unwrap_or_default()

@@ -75,6 +75,7 @@ pub fn console_routes() -> Vec<(Listener, Method, String)> {
     add(Listener::Console, ops_routes(), "");
     add(Listener::Console, auth::routes(), "");
     add(Listener::Console, api::routes(), "/api/v1");
+    add(Listener::Console, crate::monitoring::grafana::routes(), "");
     add(Listener::Boot, boot_routes(), "");
     for (path, method) in leptos::server_fn::axum::server_fn_paths() {
         if path.starts_with(SERVER_FN_PREFIX) {
@@ -135,7 +136,47 @@ pub fn console_router(state: AppState) -> Router {
         .merge(router_of(auth::routes()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(axum::middleware::from_fn(middleware::static_cache_headers))
-        .layer(axum::middleware::from_fn(auth::require_sign_in_for_pages))
+        .layer(axum::middleware::from_fn(auth::require_sign_in_for_pages));
+    let gui = with_sessions(gui, &state);
+    // Grafana, embedded: the same sessions, its own security headers (the console may frame it).
+    let grafana = crate::monitoring::grafana::with_headers(with_sessions(
+        router_of(crate::monitoring::grafana::routes())
+            .layer(axum::middleware::from_fn(auth::require_sign_in_for_pages)),
+        &state,
+    ));
+
+    let hsts = state.auth.secure_cookies.then(|| {
+        SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        )
+    });
+    router_of(ops_routes())
+        .with_state(state.clone())
+        .merge(gui)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A request whose answer has not started within a minute gets 408; streamed bodies
+        // (exports) may take longer once they have started.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(tower::util::option_layer(hsts.clone()))
+        .layer(CompressionLayer::new().br(true).gzip(true))
+        // Every console response carries these; a page's own CSP (with its nonce) is kept.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .merge(grafana.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(tower::util::option_layer(hsts)))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+}
+
+/// `router` with the console's sessions: the signed-in person (or an API token's, on `/api/v1`)
+/// as a [`Principal`](app::access::Principal) extension, and cross-site writes refused.
+fn with_sessions(router: Router<AppState>, state: &AppState) -> Router {
+    router
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::resolve_principal))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::reject_cross_site))
         .layer(
@@ -152,37 +193,11 @@ pub fn console_router(state: AppState) -> Router {
                         .unwrap_or(tower_sessions::cookie::time::Duration::hours(8)),
                 )),
         )
-        .with_state(state.clone());
-
-    let hsts = state.auth.secure_cookies.then(|| {
-        SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        )
-    });
-    router_of(ops_routes())
         .with_state(state.clone())
-        .merge(gui)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // A request whose answer has not started within a minute gets 408; streamed bodies
-        // (exports) may take longer once they have started.
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-        .layer(tower::util::option_layer(hsts))
-        .layer(CompressionLayer::new().br(true).gzip(true))
-        // Every console response carries these; a page's own CSP (with its nonce) is kept.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
-        .layer(axum::middleware::from_fn(middleware::request_id))
 }
 
 /// A route that answers every method, as Matchbox's boot endpoints do (listed as GET).
-fn route_any<H, T>(path: &'static str, handler: H) -> Route
+pub(crate) fn route_any<H, T>(path: &'static str, handler: H) -> Route
 where
     H: Handler<T, AppState>,
     T: 'static,

@@ -5,6 +5,7 @@
 pub mod alertmanager;
 pub mod charts;
 pub mod etcd;
+pub mod grafana;
 pub mod http;
 pub mod prometheus;
 pub mod sources;
@@ -16,7 +17,9 @@ use alertmanager::Alertmanager;
 use app::access::{Permission, Principal, authorize_in};
 use app::error::AppError;
 use app::monitoring::ssr::MonitoringService;
-use app::monitoring::{Alert, Alerts, Chart, Charts, EtcdHealth, Silence, SilenceInput, TimeRange, Unit};
+use app::monitoring::{
+    Alert, Alerts, Chart, Charts, EtcdHealth, GrafanaDashboard, Silence, SilenceInput, TimeRange, Unit,
+};
 use charts::ChartSpec;
 use prometheus::{Prometheus, QueryError};
 use serde_json::json;
@@ -81,6 +84,11 @@ pub fn client() -> reqwest::Client {
 impl Monitoring {
     pub fn new(db: Database, clusters: Arc<Clusters>) -> Monitoring {
         Monitoring { db, clusters, http: client() }
+    }
+
+    /// The client the Grafana proxy forwards with.
+    pub fn grafana_client(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The cluster's Prometheus, once the caller may see that cluster.
@@ -252,6 +260,18 @@ impl MonitoringService for Monitoring {
             alerts.alerts.retain(|a| about_node(a, &node, &addresses));
         }
         Ok(alerts)
+    }
+
+    async fn dashboards(&self, who: &Principal, cluster: &str) -> Result<Vec<GrafanaDashboard>, AppError> {
+        authorize_in(who, Permission::ViewClusters, cluster)?;
+        let base = self.clusters.grafana_url(cluster)?;
+        if base.is_empty() {
+            return Err(AppError::not_found(format!(
+                "No Grafana is linked to cluster {cluster}: an admin can add its URL on the cluster's page."
+            )));
+        }
+        let headers = grafana::upstream_headers(&axum::http::HeaderMap::new(), who, cluster, false)?;
+        grafana::dashboards(&self.http, &base, cluster, headers).await.map_err(|message| AppError::Upstream { message })
     }
 
     async fn etcd(&self, who: &Principal, cluster: &str) -> Result<EtcdHealth, AppError> {

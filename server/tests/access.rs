@@ -28,25 +28,11 @@ on_both_backends_with_own_app!(
 
 use app::access::{ConsoleRole, Principal};
 use pangea::audit;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use support::{ADMIN_PASSWORD, Backend, TestApp, spawn_app, spawn_app_with};
 
 /// Adds a local user with a role, or with none (a fixture: the product creates only the
 /// break-glass admin).
-async fn add_local_user(app: &TestApp, name: &str, role: impl Into<Option<ConsoleRole>>) {
-    let hash = pangea::access::hash_password(&SecretString::from(format!("{name}-password"))).unwrap();
-    sqlx::query("INSERT INTO users (username, source, password_hash, created_at) VALUES ($1, 'local', $2, '2026-01-01T00:00:00.000000Z')")
-        .bind(name)
-        .bind(hash)
-        .execute(app.state.db.pool())
-        .await
-        .unwrap();
-    if let Some(role) = role.into() {
-        app.state.access.bind(&Principal::cli(), "user", name, role).await.unwrap();
-    }
-}
-
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Need {
@@ -235,9 +221,13 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("GET", "/api/v1/clusters/{name}/query", Value::Null, Role(Viewer)),
         ("POST", "/api/gui/cluster_charts", json!({"cluster": "c1", "range": "1h"}), Role(Viewer)),
         ("POST", "/api/gui/node_charts", json!({"cluster": "c1", "node": "n1", "range": "1h"}), Role(Viewer)),
+        ("GET", "/grafana/{cluster}/", Value::Null, Page(Viewer)),
+        ("GET", "/grafana/{cluster}/{*rest}", Value::Null, Page(Viewer)),
         ("GET", "/api/v1/clusters/{name}/alerts", Value::Null, Role(Viewer)),
         ("GET", "/api/v1/alerts/firing", Value::Null, Role(Viewer)),
         ("GET", "/api/v1/clusters/{name}/etcd", Value::Null, Role(Viewer)),
+        ("GET", "/api/v1/clusters/{name}/dashboards", Value::Null, Role(Viewer)),
+        ("POST", "/api/gui/grafana_dashboards", json!({"cluster": "c1"}), Role(Viewer)),
         ("POST", "/api/gui/etcd_quorum", json!({"cluster": "c1"}), Role(Viewer)),
         ("GET", "/api/v1/clusters/{name}/silences", Value::Null, Role(Viewer)),
         (
@@ -366,9 +356,9 @@ async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share(ba
     api.sort();
     assert_eq!(documented, api, "OpenAPI lists exactly the /api/v1 routes");
 
-    add_local_user(&app, "nobody", None).await;
-    add_local_user(&app, "victor", ConsoleRole::Viewer).await;
-    add_local_user(&app, "olga", ConsoleRole::Operator).await;
+    app.add_local_user("nobody", None).await;
+    app.add_local_user("victor", ConsoleRole::Viewer).await;
+    app.add_local_user("olga", ConsoleRole::Operator).await;
     let callers = [
         ("no role", signed_in(&app, "nobody").await, None),
         ("viewer", signed_in(&app, "victor").await, Some(ConsoleRole::Viewer)),
@@ -642,7 +632,7 @@ async fn the_cli_creates_tokens_and_resets_the_admin_password(backend: Backend) 
 
 async fn a_group_binding_takes_effect_on_the_next_request(backend: Backend) {
     let app = spawn_app(backend).await;
-    add_local_user(&app, "newbie", ConsoleRole::Viewer).await;
+    app.add_local_user("newbie", ConsoleRole::Viewer).await;
     let newbie = app.sign_in("newbie", "newbie-password").await;
     assert_eq!(
         newbie

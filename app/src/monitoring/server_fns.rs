@@ -1,6 +1,6 @@
 //! The pages' server functions: each is one call of the monitoring service for the caller.
 
-use super::{Alerts, Charts, EtcdHealth, Silence, SilenceInput};
+use super::{Alerts, Charts, EtcdHealth, GrafanaDashboard, Silence, SilenceInput};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -26,6 +26,11 @@ pub async fn list_alerts(cluster: String, node: Option<String>) -> Result<Alerts
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "etcd_quorum")]
 pub async fn etcd_quorum(cluster: String) -> Result<EtcdHealth, AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.etcd(&who, &cluster).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "grafana_dashboards")]
+pub async fn grafana_dashboards(cluster: String) -> Result<Vec<GrafanaDashboard>, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.dashboards(&who, &cluster).await }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "firing_count")]

@@ -1,6 +1,6 @@
 //! The monitoring service the server implements. Only compiled for the server.
 
-use super::{Alerts, Chart, Charts, EtcdHealth, Silence, SilenceInput};
+use super::{Alerts, Chart, Charts, EtcdHealth, GrafanaDashboard, Silence, SilenceInput};
 use crate::access::Principal;
 use crate::error::AppError;
 use std::sync::Arc;
@@ -18,6 +18,8 @@ pub trait MonitoringService: Send + Sync + 'static {
     /// Alerts firing (from Alertmanager) and pending (from Prometheus); with `node`, those whose
     /// `node` or `instance` label is that node.
     async fn alerts(&self, who: &Principal, cluster: &str, node: Option<String>) -> Result<Alerts, AppError>;
+    /// The dashboards of the cluster's Grafana, asked as the caller (through its auth proxy).
+    async fn dashboards(&self, who: &Principal, cluster: &str) -> Result<Vec<GrafanaDashboard>, AppError>;
     /// etcd's members and quorum, from their metrics in the cluster's Prometheus.
     async fn etcd(&self, who: &Principal, cluster: &str) -> Result<EtcdHealth, AppError>;
     /// How many alerts fire in the clusters the caller may see (for the navigation).

@@ -12,7 +12,7 @@ use crate::clusters::{
 };
 use crate::components::toast::use_toasts;
 use crate::pages::machines::ErrorBlock;
-use crate::pages::monitoring::{AlertsPanel, EtcdPanel, HealthCharts, Scope};
+use crate::pages::monitoring::{AlertsPanel, DashboardsPage, EtcdPanel, HealthCharts, Scope};
 use crate::pages::urlencode;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -34,6 +34,7 @@ pub fn ClustersArea() -> impl IntoView {
             ["nodes"] => view! { <NodesPage /> }.into_any(),
             [name] => view! { <ClusterPage name=name.to_string() /> }.into_any(),
             [name, "pods"] => view! { <PodsPage cluster=name.to_string() /> }.into_any(),
+            [name, "dashboards"] => view! { <DashboardsPage cluster=name.to_string() /> }.into_any(),
             [name, "nodes", node] => view! { <NodePage cluster=name.to_string() node=node.to_string() /> }.into_any(),
             _ => view! { <crate::pages::not_found::NotFound /> }.into_any(),
         }
@@ -303,7 +304,10 @@ fn ClusterPage(name: String) -> impl IntoView {
         <section class="page">
             <div class="page-head">
                 <h1>{format!("Cluster {title}")}</h1>
-                <div class="actions"><A href=format!("/clusters/{}/pods", urlencode(&title)) attr:class="button">"Pods"</A></div>
+                <div class="actions">
+                    <A href=format!("/clusters/{}/pods", urlencode(&title)) attr:class="button">"Pods"</A>
+                    <A href=format!("/clusters/{}/dashboards", urlencode(&title)) attr:class="button">"Dashboards"</A>
+                </div>
             </div>
             <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
                 {move || Suspend::new(async move {

@@ -3,9 +3,10 @@
 //! screen readers.
 
 use crate::monitoring::server_fns::{
-    cluster_charts, create_silence, etcd_quorum, expire_silence, list_alerts, list_silences, node_charts,
+    cluster_charts, create_silence, etcd_quorum, expire_silence, grafana_dashboards, list_alerts, list_silences,
+    node_charts,
 };
-use crate::monitoring::{AlertState, Chart, Charts, Matcher, PRESETS, SilenceInput, TimeRange, Unit};
+use crate::monitoring::{AlertState, Chart, Charts, GrafanaDashboard, Matcher, PRESETS, SilenceInput, TimeRange, Unit};
 use crate::pages::machines::ErrorBlock;
 use leptos::prelude::*;
 
@@ -545,6 +546,45 @@ pub fn EtcdPanel(cluster: String) -> impl IntoView {
                     }
                 })}
             </Transition>
+        </section>
+    }
+}
+
+/// The cluster's Grafana dashboards, listed as the person sees them there, one embedded in
+/// kiosk mode through the console's `/grafana/` proxy (signed in as the person).
+#[component]
+pub fn DashboardsPage(cluster: String) -> impl IntoView {
+    let list = {
+        let cluster = cluster.clone();
+        Resource::new(|| (), move |_| grafana_dashboards(cluster.clone()))
+    };
+    let shown = RwSignal::new(None::<GrafanaDashboard>);
+    let title = format!("Dashboards of cluster {cluster}");
+    view! {
+        <leptos_meta::Title text=title.clone() />
+        <section class="page">
+            <div class="page-head"><h1>{title}</h1></div>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p class="empty">"This Grafana has no dashboards you may see."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <ul class="dashboards">{list.into_iter().map(|d| {
+                                let label = if d.folder.is_empty() { d.title.clone() } else { format!("{} / {}", d.folder, d.title) };
+                                let uid = d.uid.clone();
+                                view! {
+                                    <li><button type="button" class="button" aria-pressed=move || shown.get().is_some_and(|s| s.uid == uid).to_string()
+                                        on:click=move |_| shown.set(Some(d.clone()))>{label}</button></li>
+                                }
+                            }).collect_view()}</ul>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+            {move || shown.get().map(|d| view! {
+                <iframe class="grafana-frame" src=d.embed_path.clone() title=format!("Grafana dashboard {}", d.title)></iframe>
+            })}
         </section>
     }
 }

@@ -7,7 +7,7 @@ use crate::http::{Route, route};
 use app::access::Principal;
 use app::error::AppError;
 use app::monitoring::ssr::MonitoringService;
-use app::monitoring::{Alerts, Chart, Charts, EtcdHealth, Silence, SilenceInput};
+use app::monitoring::{Alerts, Chart, Charts, EtcdHealth, GrafanaDashboard, Silence, SilenceInput};
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
@@ -25,6 +25,7 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/clusters/{name}/query", query),
         route(Method::GET, "/clusters/{name}/alerts", alerts),
         route(Method::GET, "/clusters/{name}/etcd", etcd),
+        route(Method::GET, "/clusters/{name}/dashboards", dashboards),
         route(Method::GET, "/alerts/firing", firing),
         route(Method::GET, "/clusters/{name}/silences", silences),
         route(Method::POST, "/clusters/{name}/silences", silence),
@@ -120,6 +121,17 @@ async fn etcd(
     Ok(Json(m.etcd(&who, &name).await?))
 }
 
+/// The dashboards of the cluster's Grafana, as the caller sees them there.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/dashboards",
+    responses((status = 200, body = Vec<GrafanaDashboard>), (status = 404, body = AppError), (status = 502, body = AppError)))]
+async fn dashboards(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<GrafanaDashboard>>> {
+    Ok(Json(m.dashboards(&who, &name).await?))
+}
+
 /// How many alerts fire in the clusters the caller may see.
 #[utoipa::path(get, path = "/api/v1/alerts/firing", responses((status = 200, body = u32)))]
 async fn firing(State(m): State<Arc<Monitoring>>, Extension(who): Extension<Principal>) -> ApiResult<Json<u32>> {
@@ -163,7 +175,7 @@ async fn expire(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(cluster_charts, node_charts, query, alerts, etcd, firing, silences, silence, expire),
+    paths(cluster_charts, node_charts, query, alerts, etcd, dashboards, firing, silences, silence, expire),
     components(schemas(
         Charts,
         Chart,
@@ -176,7 +188,8 @@ async fn expire(
         SilenceInput,
         app::monitoring::Matcher,
         EtcdHealth,
-        app::monitoring::EtcdMember
+        app::monitoring::EtcdMember,
+        GrafanaDashboard
     ))
 )]
 pub struct MonitoringApi;

@@ -25,7 +25,12 @@ pub struct Kube {
 impl Drop for Kube {
     fn drop(&mut self) {
         if let Some((tools, dir)) = &self.own {
-            let _ = std::process::Command::new(tools.join("kube-down")).arg(dir.path().join("kube")).output();
+            let kube = dir.path().join("kube");
+            let _ = std::process::Command::new(tools.join("kube-down")).arg(&kube).output();
+            // An API server whose etcd went first may hang in its graceful shutdown: end it.
+            for pid in ["apiserver.pid", "etcd.pid"].iter().filter_map(|f| std::fs::read_to_string(kube.join(f)).ok()) {
+                let _ = std::process::Command::new("kill").args(["-9", pid.trim()]).output();
+            }
         }
     }
 }

@@ -167,6 +167,23 @@ impl TestApp {
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
     }
 
+    /// Adds a local user `name` whose password is `{name}-password`, bound to `role` if given.
+    pub async fn add_local_user(&self, name: &str, role: impl Into<Option<app::access::ConsoleRole>>) {
+        let hash = pangea::access::hash_password(&SecretString::from(format!("{name}-password"))).unwrap();
+        sqlx::query(
+            "INSERT INTO users (username, source, password_hash, created_at) \
+             VALUES ($1, 'local', $2, '2026-01-01T00:00:00.000000Z')",
+        )
+        .bind(name)
+        .bind(hash)
+        .execute(self.state.db.pool())
+        .await
+        .unwrap();
+        if let Some(role) = role.into() {
+            self.state.access.bind(&app::access::Principal::cli(), "user", name, role).await.unwrap();
+        }
+    }
+
     /// Creates an API token with `role` (as the CLI would) and returns it.
     pub async fn token(&self, role: app::access::ConsoleRole) -> String {
         let (_, token) = self

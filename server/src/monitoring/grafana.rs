@@ -1,0 +1,318 @@
+//! `/grafana/{cluster}/…`: the cluster's Grafana, embedded in the console and signed in as the
+//! console's person through Grafana's auth proxy. Only the console's session authenticates:
+//! whatever `X-WEBAUTH-*` headers, `Authorization` or console cookie the browser sends are
+//! removed, and Pangea sets the user, name, email, groups and role (viewer → Viewer, operator →
+//! Editor, admin → Admin, for that cluster). WebSockets (Grafana Live) pass through.
+//!
+//! Grafana serves itself under the same path (`root_url = https://CONSOLE/grafana/CLUSTER/`,
+//! `serve_from_sub_path = true`), so links and assets need no rewriting. This router sets its own
+//! security headers: the console may frame it; nothing else may.
+
+use crate::AppState;
+use crate::http::{Route, route_any};
+use crate::monitoring::prometheus::cause;
+use app::access::{ConsoleRole, Identity, Permission, Principal, authorize_in};
+use app::error::AppError;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+
+/// The headers Grafana's `[auth.proxy]` reads (`header_name` and `headers = …`).
+pub const USER: &str = "x-webauth-user";
+pub const NAME: &str = "x-webauth-name";
+pub const EMAIL: &str = "x-webauth-email";
+pub const GROUPS: &str = "x-webauth-groups";
+pub const ROLE: &str = "x-webauth-role";
+
+/// The console's session cookies: never sent on to Grafana.
+const CONSOLE_COOKIES: [&str; 2] = ["pangea_session", "__Host-pangea_session"];
+
+/// Headers about one connection, never forwarded as they are (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Every method, listed as GET.
+pub fn routes() -> Vec<Route> {
+    vec![route_any("/grafana/{cluster}/", proxy), route_any("/grafana/{cluster}/{*rest}", proxy)]
+}
+
+/// Grafana's role for a console role.
+pub fn grafana_role(role: ConsoleRole) -> &'static str {
+    match role {
+        ConsoleRole::Viewer => "Viewer",
+        ConsoleRole::Operator => "Editor",
+        ConsoleRole::Admin => "Admin",
+    }
+}
+
+/// The security headers of this router: framed by the console only.
+pub fn with_headers(router: Router) -> Router {
+    use tower_http::set_header::SetResponseHeaderLayer;
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'self'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+}
+
+fn refuse(error: AppError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    (status, axum::Json(error)).into_response()
+}
+
+/// The request's headers as Grafana gets them: no hop-by-hop headers (but the upgrade of a
+/// WebSocket), nothing that could claim an identity, and the person's identity from the session.
+pub fn upstream_headers(
+    incoming: &HeaderMap,
+    who: &Principal,
+    cluster: &str,
+    websocket: bool,
+) -> Result<HeaderMap, AppError> {
+    let (user, groups) = match &who.identity {
+        Identity::Oidc { username, groups, .. } => (username.clone(), groups.clone()),
+        Identity::Local { username, .. } => (username.clone(), Vec::new()),
+        _ => {
+            return Err(AppError::Unauthorized {
+                message: "Grafana is opened from the console, signed in: sign in to the console first.".into(),
+            });
+        }
+    };
+    let role = who
+        .cluster_roles
+        .get(cluster)
+        .copied()
+        .max(who.role)
+        .ok_or_else(|| AppError::Forbidden { message: format!("You have no role on cluster {cluster}.") })?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in incoming {
+        let lower = name.as_str();
+        let hop = HOP_BY_HOP.contains(&lower) && !(websocket && matches!(lower, "connection" | "upgrade"));
+        if hop || lower.starts_with("x-webauth-") || lower == "authorization" || lower == "host" || lower == "cookie" {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+    // Grafana's own cookies stay; the console's session never leaves the console.
+    let kept: Vec<&str> = incoming
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !CONSOLE_COOKIES.iter().any(|n| c.split('=').next() == Some(*n)))
+        .collect();
+    if !kept.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(header::COOKIE, value);
+    }
+    let mut set = |name: &'static str, value: &str| {
+        // Header values are visible ASCII; a name that is not is sent percent-encoded.
+        let value = HeaderValue::from_str(value).unwrap_or_else(|_| {
+            HeaderValue::from_str(&url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>())
+                .unwrap_or(HeaderValue::from_static(""))
+        });
+        headers.insert(HeaderName::from_static(name), value);
+    };
+    set(USER, &user);
+    set(NAME, &user);
+    if user.contains('@') {
+        set(EMAIL, &user);
+    }
+    if !groups.is_empty() {
+        set(GROUPS, &groups.join(","));
+    }
+    set(ROLE, grafana_role(role));
+    Ok(headers)
+}
+
+#[derive(serde::Deserialize)]
+struct Hit {
+    uid: String,
+    title: String,
+    #[serde(default, rename = "folderTitle")]
+    folder_title: String,
+}
+
+/// The Grafana's dashboards (`/api/search?type=dash-db`), asked with `headers` (the person's).
+pub async fn dashboards(
+    http: &reqwest::Client,
+    base: &str,
+    cluster: &str,
+    headers: HeaderMap,
+) -> Result<Vec<app::monitoring::GrafanaDashboard>, String> {
+    let origin = url::Url::parse(base).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let response = http
+        .get(format!("{origin}/grafana/{cluster}/api/search"))
+        .query(&[("type", "dash-db")])
+        .headers(headers)
+        .timeout(super::prometheus::QUERY_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("Grafana at {base} is unreachable: {}.", cause(&e)))?;
+    let status = response.status();
+    let hits: Vec<Hit> = match response.json().await {
+        Ok(hits) if status.is_success() => hits,
+        _ => {
+            return Err(format!(
+                "Grafana at {base} answered its dashboard search with HTTP {}; check its [auth.proxy] settings \
+                 (docs/monitoring.md).",
+                status.as_u16()
+            ));
+        }
+    };
+    Ok(hits
+        .into_iter()
+        .map(|h| app::monitoring::GrafanaDashboard {
+            embed_path: format!("/grafana/{cluster}/d/{}?orgId=1&kiosk", h.uid),
+            uid: h.uid,
+            title: h.title,
+            folder: h.folder_title,
+        })
+        .collect())
+}
+
+async fn proxy(State(state): State<AppState>, Extension(who): Extension<Principal>, mut req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let cluster = path.trim_start_matches("/grafana/").split('/').next().unwrap_or_default().to_string();
+    if let Err(refusal) = authorize_in(&who, Permission::ViewClusters, &cluster) {
+        return refuse(refusal);
+    }
+    let base = match state.clusters.grafana_url(&cluster) {
+        Ok(url) if !url.is_empty() => url,
+        Ok(_) => {
+            return refuse(AppError::not_found(format!(
+                "No Grafana is linked to cluster {cluster}: an admin can add its URL on the cluster's page."
+            )));
+        }
+        Err(e) => return refuse(e),
+    };
+    let websocket = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let headers = match upstream_headers(req.headers(), &who, &cluster, websocket) {
+        Ok(headers) => headers,
+        Err(e) => return refuse(e),
+    };
+    let origin = base.trim_end_matches('/');
+    let origin = url::Url::parse(origin).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let target = format!("{origin}{}", req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(&path));
+    let method = req.method().clone();
+    let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+    let body = reqwest::Body::wrap_stream(req.into_body().into_data_stream());
+    let upstream = state.monitoring.grafana_client().request(method, &target).headers(headers).body(body).send().await;
+    let upstream = match upstream {
+        Ok(response) => response,
+        Err(e) => {
+            return refuse(AppError::Upstream { message: format!("Grafana at {base} is unreachable: {}.", cause(&e)) });
+        }
+    };
+    let status = upstream.status();
+    let mut response_headers = HeaderMap::new();
+    for (name, value) in upstream.headers() {
+        let lower = name.as_str();
+        let upgrade = websocket && matches!(lower, "connection" | "upgrade");
+        if (!HOP_BY_HOP.contains(&lower) || upgrade) && lower != "x-frame-options" {
+            response_headers.append(name.clone(), value.clone());
+        }
+    }
+    if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) = (status, client_upgrade) {
+        tokio::spawn(async move {
+            let (Ok(client), Ok(mut grafana)) = (client_upgrade.await, upstream.upgrade().await) else { return };
+            let mut client = hyper_util::rt::TokioIo::new(client);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut grafana).await;
+        });
+        return (status, response_headers).into_response();
+    }
+    let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
+    *response.status_mut() = status;
+    *response.headers_mut() = response_headers;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(role: Option<ConsoleRole>, cluster_role: Option<ConsoleRole>) -> Principal {
+        Principal {
+            identity: Identity::Oidc {
+                user_id: 1,
+                username: "alice@example.com".into(),
+                groups: vec!["sre".into(), "oncall".into()],
+                groups_note: None,
+            },
+            role,
+            cluster_roles: cluster_role.map(|r| ("edge-1".to_string(), r)).into_iter().collect(),
+            ip: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn grafana_gets_the_person_from_the_session_and_nothing_the_browser_claims() {
+        let mut incoming = HeaderMap::new();
+        incoming.insert("X-WEBAUTH-USER", HeaderValue::from_static("mallory"));
+        incoming.insert("x-webauth-role", HeaderValue::from_static("Admin"));
+        incoming.insert("X-Webauth-Groups", HeaderValue::from_static("admins"));
+        incoming.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer stolen"));
+        incoming.insert(header::COOKIE, HeaderValue::from_static("pangea_session=secret; grafana_session=g1"));
+        incoming.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        incoming.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let sent = upstream_headers(&incoming, &person(Some(ConsoleRole::Operator), None), "edge-1", false).unwrap();
+        assert_eq!(sent[USER], "alice@example.com");
+        assert_eq!(sent[NAME], "alice@example.com");
+        assert_eq!(sent[EMAIL], "alice@example.com");
+        assert_eq!(sent[GROUPS], "sre,oncall");
+        assert_eq!(sent[ROLE], "Editor");
+        assert_eq!(sent.get_all(USER).iter().count(), 1, "the browser's claim is gone, not added to");
+        assert!(sent.get(header::AUTHORIZATION).is_none());
+        assert_eq!(sent[header::COOKIE], "grafana_session=g1");
+        assert!(sent.get(header::CONNECTION).is_none());
+        assert_eq!(sent[header::ACCEPT], "application/json");
+    }
+
+    #[test]
+    fn the_role_is_the_persons_on_that_cluster() {
+        let role = |global, on_cluster| {
+            upstream_headers(&HeaderMap::new(), &person(global, on_cluster), "edge-1", false).map(|h| h[ROLE].clone())
+        };
+        assert_eq!(role(Some(ConsoleRole::Viewer), None).unwrap(), "Viewer");
+        assert_eq!(role(Some(ConsoleRole::Admin), None).unwrap(), "Admin");
+        assert_eq!(role(Some(ConsoleRole::Viewer), Some(ConsoleRole::Operator)).unwrap(), "Editor");
+        assert_eq!(role(None, Some(ConsoleRole::Viewer)).unwrap(), "Viewer");
+        assert_eq!(role(None, None).unwrap_err().status(), 403);
+    }
+
+    #[test]
+    fn a_websocket_keeps_its_upgrade_and_only_people_are_signed_in() {
+        let mut incoming = HeaderMap::new();
+        incoming.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        incoming.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        let sent = upstream_headers(&incoming, &person(Some(ConsoleRole::Viewer), None), "edge-1", true).unwrap();
+        assert_eq!(
+            (sent[header::CONNECTION].to_str().unwrap(), sent[header::UPGRADE].to_str().unwrap()),
+            ("Upgrade", "websocket")
+        );
+        let token = Principal {
+            identity: Identity::Token { token_id: 1, name: "ci".into(), cluster_as: None },
+            ..person(Some(ConsoleRole::Admin), None)
+        };
+        assert_eq!(upstream_headers(&HeaderMap::new(), &token, "edge-1", false).unwrap_err().status(), 401);
+    }
+}

@@ -1,0 +1,207 @@
+//! The `/grafana/{cluster}/` proxy against Grafana's documented auth-proxy contract, header by
+//! header. Grafana has no package here, so the upstream is a small HTTP server of the test's that
+//! answers `/api/health` as Grafana does, echoes every other request's method, path and headers,
+//! and echoes the bytes of an upgraded connection (as Grafana Live's WebSocket would carry them).
+
+mod support;
+
+use app::access::{ConsoleRole, Principal};
+use app::clusters::ssr::ClusterService;
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use support::TestApp;
+use support::kube::{input, unique};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+on_both_backends!(grafana_gets_the_console_person_and_nothing_the_browser_claims);
+
+/// The stand-in upstream: Grafana's health answer, an echo of each request, and byte echo after
+/// an upgrade.
+async fn upstream() -> String {
+    async fn answer(mut req: Request) -> axum::response::Response {
+        if req.uri().path() == "/api/health" {
+            return axum::Json(json!({ "database": "ok", "version": "test" })).into_response();
+        }
+        // Grafana's search answers only someone its auth proxy signed in.
+        if req.uri().path().ends_with("/api/search") {
+            return match req.headers().get("x-webauth-user") {
+                Some(_) => {
+                    axum::Json(json!([{ "uid": "abc", "title": "Nodes", "folderTitle": "Pangea" }])).into_response()
+                }
+                None => axum::http::StatusCode::UNAUTHORIZED.into_response(),
+            };
+        }
+        if req.headers().get("upgrade").is_some() {
+            let upgrade = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                let mut io = hyper_util::rt::TokioIo::new(upgrade.await.unwrap());
+                let mut buf = [0u8; 64];
+                while let Ok(n) = io.read(&mut buf).await {
+                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            return (
+                axum::http::StatusCode::SWITCHING_PROTOCOLS,
+                [("connection", "Upgrade"), ("upgrade", "websocket"), ("sec-websocket-accept", "test")],
+            )
+                .into_response();
+        }
+        let headers: BTreeMap<String, Vec<String>> = req
+            .headers()
+            .keys()
+            .map(|k| {
+                (k.to_string(), req.headers().get_all(k).iter().map(|v| v.to_str().unwrap().to_string()).collect())
+            })
+            .collect();
+        let path = req.uri().path_and_query().unwrap().to_string();
+        (
+            [("x-frame-options", "deny"), ("x-upstream", "grafana")],
+            axum::Json(json!({ "method": req.method().as_str(), "path": path, "headers": headers })),
+        )
+            .into_response()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(answer)).await.unwrap() });
+    url
+}
+
+/// What the upstream saw of a request through the proxy.
+async fn through(client: &reqwest::Client, app: &TestApp, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut req = client.get(app.at(path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn header<'a>(seen: &'a Value, name: &str) -> Option<&'a str> {
+    seen["headers"][name][0].as_str()
+}
+
+/// Signs in with the form and returns the session cookie, as a browser would keep it.
+async fn session_cookie(app: &TestApp, name: &str, password: &str) -> String {
+    let res = app
+        .anonymous()
+        .post(app.at("/auth/login"))
+        .form(&[("username", name), ("password", password), ("next", "/machines")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+async fn grafana_gets_the_console_person_and_nothing_the_browser_claims(app: TestApp) {
+    let Some(kube) = support::kube::shared() else { return };
+    let grafana = upstream().await;
+    let name = unique("graphs");
+    let mut linked = input(&kube, &name, &kube.pangea_token);
+    linked.grafana_url = grafana.clone();
+    app.state.clusters.add(&Principal::cli(), linked).await.unwrap();
+    let base = format!("/grafana/{name}");
+    let admin = app.sign_in("admin", support::ADMIN_PASSWORD).await;
+
+    // The admin, with a browser that claims to be someone else: Grafana hears only the console.
+    let cookies = format!("{}; grafana_session=g1", session_cookie(&app, "admin", support::ADMIN_PASSWORD).await);
+    let (status, seen) = through(
+        &app.anonymous(),
+        &app,
+        &format!("{base}/d/abc/node?orgId=1&kiosk"),
+        &[
+            ("X-WEBAUTH-USER", "mallory"),
+            ("x-webauth-role", "Admin"),
+            ("X-WEBAUTH-GROUPS", "grafana-admins"),
+            ("Authorization", "Bearer stolen"),
+            ("Cookie", &cookies),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["path"], format!("{base}/d/abc/node?orgId=1&kiosk"), "served from the sub-path as is: {seen}");
+    assert_eq!(seen["headers"]["x-webauth-user"], json!(["admin"]), "one user, the console's");
+    assert_eq!(header(&seen, "x-webauth-name"), Some("admin"));
+    assert_eq!(header(&seen, "x-webauth-role"), Some("Admin"));
+    assert!(seen["headers"]["x-webauth-groups"].is_null(), "a local admin has no groups: {seen}");
+    assert!(seen["headers"]["authorization"].is_null(), "{seen}");
+    let cookies = header(&seen, "cookie").unwrap();
+    assert!(cookies.contains("grafana_session=g1") && !cookies.contains("pangea_session"), "{cookies}");
+
+    // The proxy's security headers: the console may frame Grafana; nothing frames the console.
+    let res = admin.get(app.at(&format!("{base}/"))).send().await.unwrap();
+    assert_eq!(res.headers()["x-frame-options"], "SAMEORIGIN", "Grafana's own deny is replaced");
+    assert_eq!(res.headers()["content-security-policy"], "frame-ancestors 'self'");
+    assert_eq!(res.headers()["x-upstream"], "grafana");
+    let page = admin.get(app.at("/machines")).send().await.unwrap();
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+
+    // Roles: viewer → Viewer, operator → Editor; a role on this cluster only counts here.
+    app.add_local_user("victor", ConsoleRole::Viewer).await;
+    app.add_local_user("olga", ConsoleRole::Operator).await;
+    app.add_local_user("tess", None).await;
+    app.state.access.bind_in(&Principal::cli(), "user", "tess", ConsoleRole::Operator, &name).await.unwrap();
+    app.add_local_user("nobody", None).await;
+    for (user, role) in [("victor", "Viewer"), ("olga", "Editor"), ("tess", "Editor")] {
+        let client = app.sign_in(user, &format!("{user}-password")).await;
+        let (status, seen) = through(&client, &app, &format!("{base}/api/user"), &[]).await;
+        assert_eq!((status, header(&seen, "x-webauth-role")), (200, Some(role)), "{user}: {seen}");
+        assert_eq!(header(&seen, "x-webauth-user"), Some(user));
+    }
+    let nobody = app.sign_in("nobody", "nobody-password").await;
+    assert_eq!(nobody.get(app.at(&format!("{base}/api/user"))).send().await.unwrap().status(), 403);
+
+    // Only the console's session signs in: not an API token, and not nobody.
+    let token = app.token(ConsoleRole::Admin).await;
+    let res = app.anonymous().get(app.at(&format!("{base}/api/user"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 303, "a token is no session: to the login page");
+    let res = app.anonymous().get(app.at(&format!("{base}/"))).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?next="));
+
+    // A WebSocket (Grafana Live) passes through: the upgrade, then bytes both ways.
+    let cookie = session_cookie(&app, "victor", "victor-password").await;
+    let address = app.url.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "GET {base}/api/live/ws HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nOrigin: {}\r\n\
+         Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        app.origin
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        socket.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.to_lowercase().contains("sec-websocket-accept: test"), "{head}");
+    socket.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    socket.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"ping");
+
+    // The Dashboards page lists the Grafana's dashboards, asked as the person, to embed in kiosk
+    // mode through the proxy.
+    let dashboards: Value =
+        admin.get(app.at(&format!("/api/v1/clusters/{name}/dashboards"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        dashboards,
+        json!([{ "uid": "abc", "title": "Nodes", "folder": "Pangea", "embed_path": format!("{base}/d/abc?orgId=1&kiosk") }])
+    );
+
+    // A cluster that is removed has no Grafana any more.
+    app.state.clusters.remove(&Principal::cli(), &name).await.unwrap();
+    let res = admin.get(app.at(&format!("{base}/"))).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+}
