@@ -2,7 +2,7 @@
 // registers one with the keyboard, its nodes are live, and an operator cordons a node.
 import { expect } from '@playwright/test';
 import { readFileSync } from 'node:fs';
-import { expectAccessible, open, signIn, test } from './support.mjs';
+import { expectAccessible, kube, open, signIn, test } from './support.mjs';
 
 const KUBE = process.env.KUBE_URL;
 
@@ -10,16 +10,6 @@ test.beforeEach(async ({ page }) => {
   test.skip(!KUBE, 'no kube-apiserver here (../shared/tools): the cluster pages are not tested');
   await signIn(page);
 });
-
-async function kube(path, init = {}) {
-  // The test acts as a kubelet would, with the admin token, to create a node.
-  const res = await fetch(`${KUBE}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${process.env.KUBE_ADMIN_TOKEN}`, 'content-type': init.contentType ?? 'application/json' },
-  });
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
 
 test('an admin registers a cluster, sees its nodes live, and cordons one', async ({ page }) => {
   const name = `e2e-${Date.now().toString(36)}`;

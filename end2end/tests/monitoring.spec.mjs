@@ -3,7 +3,7 @@
 // hover values come with the arrow keys, ranges change, and the page stays axe-clean.
 import { expect } from '@playwright/test';
 import { readFileSync } from 'node:fs';
-import { expectAccessible, open, signIn, test } from './support.mjs';
+import { expectAccessible, kube, open, signIn, test } from './support.mjs';
 
 const KUBE = process.env.KUBE_URL;
 const PROMETHEUS = process.env.PANGEA_TEST_PROMETHEUS_URL;
@@ -13,15 +13,6 @@ test.beforeEach(async ({ page }) => {
   test.skip(!KUBE || !PROMETHEUS, 'no kube-apiserver or Prometheus here: the charts are not tested');
   await signIn(page);
 });
-
-async function kube(path, init = {}) {
-  const res = await fetch(`${KUBE}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${process.env.KUBE_ADMIN_TOKEN}`, 'content-type': init.contentType ?? 'application/json' },
-  });
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
 
 test('a node page charts node_exporter, shows its alert, and silences it in the person\'s name', async ({ page, api }) => {
   const name = `charts-${Date.now().toString(36)}`;

@@ -50,3 +50,13 @@ export async function createMachine(api, input) {
   expect(res.status(), await res.text()).toBe(201);
   return res.json();
 }
+
+/** Calls the real kube-apiserver .ci/test starts as its admin, as a kubelet or a test would. */
+export async function kube(path, init = {}) {
+  const res = await fetch(`${process.env.KUBE_URL}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${process.env.KUBE_ADMIN_TOKEN}`, 'content-type': init.contentType ?? 'application/json' },
+  });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
