@@ -266,10 +266,11 @@ impl ClusterIdentity {
         if !printable(user) || groups.iter().any(|g| !printable(g)) {
             return Err("A cluster user or group name has at most 253 printable characters.".into());
         }
-        if user.starts_with("system:") && !user.starts_with("system:serviceaccount:") {
+        let kube_system = user.starts_with("system:serviceaccount:kube-system:");
+        if (user.starts_with("system:") && !user.starts_with("system:serviceaccount:")) || kube_system {
             return Err(format!(
                 "\"{user}\" is one of Kubernetes' own users; a token may act as a person's name or as a \
-                 service account (system:serviceaccount:NAMESPACE:NAME)."
+                 service account outside kube-system (system:serviceaccount:NAMESPACE:NAME)."
             ));
         }
         if let Some(group) = groups.iter().find(|g| g.starts_with("system:")) {
@@ -321,6 +322,7 @@ mod tests {
         assert!(ClusterIdentity::parse("system:serviceaccount:ci:deployer", &[]).unwrap().is_some());
         assert!(ClusterIdentity::parse("", &groups(&["ci"])).unwrap_err().contains("user name"));
         assert!(ClusterIdentity::parse("system:admin", &[]).unwrap_err().contains("Kubernetes' own users"));
+        assert!(ClusterIdentity::parse("system:serviceaccount:kube-system:generic-garbage-collector", &[]).is_err());
         assert!(ClusterIdentity::parse("ci", &groups(&["system:masters"])).unwrap_err().contains("system:masters"));
         assert!(ClusterIdentity::parse("a\u{7}b", &[]).unwrap_err().contains("printable"));
         assert!(ClusterIdentity::parse(&"x".repeat(254), &[]).is_err());

@@ -139,6 +139,13 @@ fn link(field: &str, text: &str) -> Result<String, AppError> {
         return Ok(String::new());
     }
     match url::Url::parse(text) {
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            let message = "Put no user name or password in the URL: every viewer sees it.".to_string();
+            Err(AppError::Invalid {
+                message: message.clone(),
+                fields: vec![app::error::FieldError { field: field.into(), message }],
+            })
+        }
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
             Ok(text.trim_end_matches('/').into())
         }

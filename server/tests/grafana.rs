@@ -58,11 +58,16 @@ async fn upstream() -> String {
             })
             .collect();
         let path = req.uri().path_and_query().unwrap().to_string();
-        (
-            [("x-frame-options", "deny"), ("x-upstream", "grafana")],
+        let mut response = (
+            [("x-frame-options", "deny"), ("x-upstream", "grafana"), ("service-worker-allowed", "/")],
             axum::Json(json!({ "method": req.method().as_str(), "path": path, "headers": headers })),
         )
-            .into_response()
+            .into_response();
+        // A Grafana that tries to set the console's session, beside its own cookie.
+        for cookie in ["pangea_session=planted; Path=/", "grafana_session=g2; Path=/grafana/"] {
+            response.headers_mut().append("set-cookie", cookie.parse().unwrap());
+        }
+        response
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -84,6 +89,21 @@ async fn through(client: &reqwest::Client, app: &TestApp, path: &str, headers: &
 
 fn header<'a>(seen: &'a Value, name: &str) -> Option<&'a str> {
     seen["headers"][name][0].as_str()
+}
+
+/// Sends `request` (a request line and headers) as is, with `Host` and the end of the headers;
+/// the connection, and the response's head.
+async fn raw(app: &TestApp, request: &str) -> (tokio::net::TcpStream, String) {
+    let address = app.url.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    socket.write_all(format!("{request}Host: {address}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        socket.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    (socket, String::from_utf8(head).unwrap())
 }
 
 /// Signs in with the form and returns the session cookie, as a browser would keep it.
@@ -139,6 +159,16 @@ async fn grafana_gets_the_console_person_and_nothing_the_browser_claims(app: Tes
     assert_eq!(res.headers()["x-frame-options"], "SAMEORIGIN", "Grafana's own deny is replaced");
     assert_eq!(res.headers()["content-security-policy"], "frame-ancestors 'self'");
     assert_eq!(res.headers()["x-upstream"], "grafana");
+    let set: Vec<&str> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(set, ["grafana_session=g2; Path=/grafana/"], "Grafana may not set the console's session");
+    assert!(res.headers().get("service-worker-allowed").is_none());
+    // Paths that would leave this cluster's Grafana are refused before Grafana hears of them
+    // (sent raw: an HTTP client would resolve them first).
+    let admin_cookie = session_cookie(&app, "admin", support::ADMIN_PASSWORD).await;
+    for escape in ["%2e%2e/%2e%2e/alertmanager/api/v2/silences", "x%2F..%2Fy", "../../x"] {
+        let (_, head) = raw(&app, &format!("GET {base}/{escape} HTTP/1.1\r\nCookie: {admin_cookie}\r\n")).await;
+        assert!(head.starts_with("HTTP/1.1 400"), "{escape}: {head}");
+    }
     let page = admin.get(app.at("/machines")).send().await.unwrap();
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
@@ -168,22 +198,27 @@ async fn grafana_gets_the_console_person_and_nothing_the_browser_claims(app: Tes
 
     // A WebSocket (Grafana Live) passes through: the upgrade, then bytes both ways.
     let cookie = session_cookie(&app, "victor", "victor-password").await;
-    let address = app.url.trim_start_matches("http://").to_string();
-    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let request = format!(
-        "GET {base}/api/live/ws HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nOrigin: {}\r\n\
-         Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-        app.origin
-    );
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        socket.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
+    // From another origin (a GET, so no cross-site check ran): refused.
+    let res = app
+        .anonymous()
+        .get(app.at(&format!("{base}/api/live/ws")))
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let (mut socket, head) = raw(
+        &app,
+        &format!(
+            "GET {base}/api/live/ws HTTP/1.1\r\nCookie: {cookie}\r\nOrigin: {}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+            app.origin
+        ),
+    )
+    .await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(head.to_lowercase().contains("sec-websocket-accept: test"), "{head}");
     socket.write_all(b"ping").await.unwrap();

@@ -64,7 +64,8 @@ pub fn alert(
         summary: annotations.get("summary").or_else(|| annotations.get("description")).cloned().unwrap_or_default(),
         since,
         labels,
-        source,
+        // A link, and only to a web page (any pod that can raise an alert writes this).
+        source: if source.starts_with("http://") || source.starts_with("https://") { source } else { String::new() },
     }
 }
 

@@ -73,6 +73,20 @@ fn refuse(error: AppError) -> Response {
     (status, axum::Json(error)).into_response()
 }
 
+/// Refuses a path that could leave `/grafana/{cluster}/` once the upstream resolves it: dot
+/// segments, encoded dots or slashes, and backslashes.
+pub fn contained(path: &str) -> Result<(), AppError> {
+    let lower = path.to_ascii_lowercase();
+    let escapes = ["%2e", "%2f", "%5c", "\\"].iter().any(|e| lower.contains(e))
+        || path.split('/').any(|segment| segment == "." || segment == "..");
+    if escapes {
+        return Err(AppError::invalid(
+            "This path leaves the cluster's Grafana: dot segments and encoded slashes are refused.",
+        ));
+    }
+    Ok(())
+}
+
 /// The request's headers as Grafana gets them: no hop-by-hop headers (but the upgrade of a
 /// WebSocket), nothing that could claim an identity, and the person's identity from the session.
 pub fn upstream_headers(
@@ -99,11 +113,18 @@ pub fn upstream_headers(
     let mut headers = HeaderMap::new();
     for (name, value) in incoming {
         let lower = name.as_str();
-        let hop = HOP_BY_HOP.contains(&lower) && !(websocket && matches!(lower, "connection" | "upgrade"));
-        if hop || lower.starts_with("x-webauth-") || lower == "authorization" || lower == "host" || lower == "cookie" {
+        // Identity and client-address claims are the proxy's to make (`x_webauth_user` too).
+        let claim = lower.replace('_', "-").contains("webauth")
+            || matches!(lower, "authorization" | "forwarded" | "x-real-ip")
+            || lower.starts_with("x-forwarded-");
+        if claim || HOP_BY_HOP.contains(&lower) || lower == "host" || lower == "cookie" {
             continue;
         }
         headers.append(name.clone(), value.clone());
+    }
+    if websocket {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
     // Grafana's own cookies stay; the console's session never leaves the console.
     let kept: Vec<&str> = incoming
@@ -132,6 +153,8 @@ pub fn upstream_headers(
     if user.contains('@') {
         set(EMAIL, &user);
     }
+    // Groups are comma-separated: a group with a comma in its name would read as two.
+    let groups: Vec<&str> = groups.iter().map(String::as_str).filter(|g| !g.contains(',')).collect();
     if !groups.is_empty() {
         set(GROUPS, &groups.join(","));
     }
@@ -188,7 +211,7 @@ pub async fn dashboards(
 async fn proxy(State(state): State<AppState>, Extension(who): Extension<Principal>, mut req: Request) -> Response {
     let path = req.uri().path().to_string();
     let cluster = path.trim_start_matches("/grafana/").split('/').next().unwrap_or_default().to_string();
-    if let Err(refusal) = authorize_in(&who, Permission::ViewClusters, &cluster) {
+    if let Err(refusal) = authorize_in(&who, Permission::ViewClusters, &cluster).and_then(|()| contained(&path)) {
         return refuse(refusal);
     }
     let base = match state.clusters.grafana_url(&cluster) {
@@ -205,6 +228,14 @@ async fn proxy(State(state): State<AppState>, Extension(who): Extension<Principa
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    // A WebSocket is a GET, which the cross-site check lets by: it must come from the console.
+    let from_console =
+        req.headers().get(header::ORIGIN).is_some_and(|o| o.as_bytes() == state.auth.public_origin.as_bytes());
+    if websocket && !from_console {
+        return refuse(AppError::Forbidden {
+            message: "A WebSocket to Grafana must come from the console's own pages.".into(),
+        });
+    }
     let headers = match upstream_headers(req.headers(), &who, &cluster, websocket) {
         Ok(headers) => headers,
         Err(e) => return refuse(e),
@@ -212,6 +243,9 @@ async fn proxy(State(state): State<AppState>, Extension(who): Extension<Principa
     let origin = base.trim_end_matches('/');
     let origin = url::Url::parse(origin).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
     let target = format!("{origin}{}", req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(&path));
+    if !url::Url::parse(&target).is_ok_and(|t| t.path().starts_with(&format!("/grafana/{cluster}/"))) {
+        return refuse(AppError::invalid("This path leaves the cluster's Grafana."));
+    }
     let method = req.method().clone();
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
     let body = reqwest::Body::wrap_stream(req.into_body().into_data_stream());
@@ -227,7 +261,15 @@ async fn proxy(State(state): State<AppState>, Extension(who): Extension<Principa
     for (name, value) in upstream.headers() {
         let lower = name.as_str();
         let upgrade = websocket && matches!(lower, "connection" | "upgrade");
-        if (!HOP_BY_HOP.contains(&lower) || upgrade) && lower != "x-frame-options" {
+        // Grafana may not set the console's session cookie, widen service workers, or clear
+        // the console's storage; framing is this router's to say.
+        let console_cookie = lower == "set-cookie"
+            && value
+                .to_str()
+                .map_or(true, |v| CONSOLE_COOKIES.iter().any(|n| v.trim_start().starts_with(&format!("{n}="))));
+        let refused =
+            matches!(lower, "x-frame-options" | "service-worker-allowed" | "clear-site-data") || console_cookie;
+        if (!HOP_BY_HOP.contains(&lower) || upgrade) && !refused {
             response_headers.append(name.clone(), value.clone());
         }
     }
@@ -274,6 +316,8 @@ mod tests {
         incoming.insert(header::COOKIE, HeaderValue::from_static("pangea_session=secret; grafana_session=g1"));
         incoming.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
         incoming.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        incoming.insert("x_webauth_user", HeaderValue::from_static("mallory"));
+        incoming.insert("x-forwarded-for", HeaderValue::from_static("10.6.6.6"));
         let sent = upstream_headers(&incoming, &person(Some(ConsoleRole::Operator), None), "edge-1", false).unwrap();
         assert_eq!(sent[USER], "alice@example.com");
         assert_eq!(sent[NAME], "alice@example.com");
@@ -285,6 +329,21 @@ mod tests {
         assert_eq!(sent[header::COOKIE], "grafana_session=g1");
         assert!(sent.get(header::CONNECTION).is_none());
         assert_eq!(sent[header::ACCEPT], "application/json");
+        assert!(sent.get("x_webauth_user").is_none() && sent.get("x-forwarded-for").is_none());
+    }
+
+    #[test]
+    fn paths_stay_inside_the_clusters_grafana() {
+        assert!(contained("/grafana/a/d/abc/node").is_ok());
+        for escape in [
+            "/grafana/a/../b/api",
+            "/grafana/a/%2e%2e/%2E%2E/x",
+            "/grafana/a/x%2Fy",
+            "/grafana/a/.\\..",
+            "/grafana/a/./x",
+        ] {
+            assert_eq!(contained(escape).unwrap_err().status(), 400, "{escape}");
+        }
     }
 
     #[test]
