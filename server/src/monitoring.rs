@@ -1,6 +1,8 @@
-//! Monitoring: each cluster's health as charts from the Prometheus linked to it. The server
-//! asks Prometheus for the signed-in person after checking their role on that cluster; it sets
-//! the step from the range, caps the points, and times out slow queries with a clear message.
+//! Monitoring: each cluster's health from the Prometheus, Alertmanager and Grafana linked to it.
+//! Charts: the server asks Prometheus for the signed-in person after checking their role on that
+//! cluster; it sets the step from the range, caps the points, and times out slow queries with a
+//! clear message. Alerts and silences (in the person's name, audited), etcd's quorum in words,
+//! and Grafana embedded through its auth proxy ([`grafana`]).
 
 pub mod alertmanager;
 pub mod charts;
