@@ -353,12 +353,12 @@ impl MonitoringService for Monitoring {
     }
 
     async fn expire_silence(&self, who: &Principal, cluster: &str, id: &str) -> Result<(), AppError> {
+        let event = Event::new("alert.unsilence", "silence").target(id, cluster).summary(json!({ "cluster": cluster }));
+        audit::settle(&self.db, who, event.clone(), authorize_in(who, Permission::SilenceAlerts, cluster)).await?;
         let uuid = id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
         if !uuid {
             return Err(AppError::invalid(format!("\"{id}\" is not a silence id (Alertmanager's are UUIDs).")));
         }
-        let event = Event::new("alert.unsilence", "silence").target(id, cluster).summary(json!({ "cluster": cluster }));
-        audit::settle(&self.db, who, event.clone(), authorize_in(who, Permission::SilenceAlerts, cluster)).await?;
         self.alertmanager(cluster)?.expire(id).await.map_err(|message| AppError::Upstream { message })?;
         audit::record(&self.db, who, event).await.map_err(crate::error::internal)?;
         Ok(())
