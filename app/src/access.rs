@@ -47,7 +47,8 @@ impl ConsoleRole {
             Permission::ChangeMachines
             | Permission::ChangeProvisioning
             | Permission::ActOnNodes
-            | Permission::SilenceAlerts => self >= ConsoleRole::Operator,
+            | Permission::SilenceAlerts
+            | Permission::ManageDashboards => self >= ConsoleRole::Operator,
             Permission::ViewAudit | Permission::ManageAccess | Permission::ManageClusters => self == ConsoleRole::Admin,
         }
     }
@@ -71,6 +72,8 @@ pub enum Permission {
     ActOnNodes,
     /// Create and expire silences in a cluster's Alertmanager.
     SilenceAlerts,
+    /// Import and remove the dashboards Pangea draws (for every cluster).
+    ManageDashboards,
 }
 
 /// How the caller proved who they are.

@@ -1,6 +1,7 @@
 //! Cluster and node health as charts, from each cluster's own Prometheus: the time ranges people
 //! pick, and the charts the server answers with.
 
+pub mod dashboards;
 pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -85,10 +86,13 @@ impl TimeRange {
 pub enum Unit {
     /// 0..1, shown as a percentage.
     Ratio,
+    /// 0..100.
+    Percent,
     Bytes,
     BytesPerSecond,
     PerSecond,
     Seconds,
+    Milliseconds,
     Count,
 }
 
@@ -100,11 +104,13 @@ impl Unit {
         }
         match self {
             Unit::Ratio => format!("{:.1} %", value * 100.0),
+            Unit::Percent => format!("{value:.1} %"),
             Unit::Bytes => binary(value, ""),
             Unit::BytesPerSecond => binary(value, "/s"),
             Unit::PerSecond => format!("{} /s", short(value)),
             Unit::Seconds if value.abs() < 1.0 => format!("{} ms", short(value * 1000.0)),
             Unit::Seconds => format!("{} s", short(value)),
+            Unit::Milliseconds => Unit::Seconds.format(value / 1000.0),
             Unit::Count => short(value),
         }
     }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod audit;
 pub mod clusters;
+pub mod dashboards;
 pub mod login;
 pub mod machines;
 pub mod monitoring;
@@ -53,6 +54,15 @@ pub fn form_field(ev: &leptos::ev::SubmitEvent, name: &str) -> String {
         .and_then(|form| web_sys::FormData::new_with_form(&form).ok())
         .and_then(|data| data.get(name).as_string())
         .unwrap_or_default()
+}
+
+/// The text of the file chosen in the `<input type="file">` that sent `ev`.
+#[cfg(feature = "hydrate")]
+pub async fn read_file(ev: leptos::ev::Event) -> Option<String> {
+    use wasm_bindgen::JsCast;
+    let input: web_sys::HtmlInputElement = ev.target()?.dyn_into().ok()?;
+    let file = input.files()?.get(0)?;
+    wasm_bindgen_futures::JsFuture::from(file.text()).await.ok()?.as_string()
 }
 
 /// Percent-encodes a query-string value.

@@ -6,6 +6,8 @@
 
 pub mod alertmanager;
 pub mod charts;
+pub mod dashboard_store;
+pub mod dashboards;
 pub mod etcd;
 pub mod grafana;
 pub mod http;
@@ -15,16 +17,20 @@ pub mod sources;
 use crate::audit::{self, Event};
 use crate::clusters::Clusters;
 use crate::db::Database;
+use crate::error::OrInternal;
 use alertmanager::Alertmanager;
-use app::access::{Permission, Principal, authorize_in};
+use app::access::{Permission, Principal, authorize, authorize_in};
 use app::error::AppError;
+use app::monitoring::dashboards::{Choices, DashboardSummary, DashboardView, PanelAnswer};
 use app::monitoring::ssr::MonitoringService;
 use app::monitoring::{
     Alert, Alerts, Chart, Charts, EtcdHealth, GrafanaDashboard, Silence, SilenceInput, TimeRange, Unit,
 };
 use charts::ChartSpec;
+use dashboards::Dashboard;
 use prometheus::{Prometheus, QueryError};
 use serde_json::json;
+use std::future::Future;
 use std::sync::Arc;
 
 pub struct Monitoring {
@@ -32,6 +38,8 @@ pub struct Monitoring {
     clusters: Arc<Clusters>,
     http: reqwest::Client,
 }
+
+const NO_PROMETHEUS: &str = "No Prometheus is linked to this cluster: an admin can add its URL on the cluster's page.";
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -137,6 +145,80 @@ impl Monitoring {
             (severity_rank(&a.severity), &a.name, &a.since).cmp(&(severity_rank(&b.severity), &b.name, &b.since))
         });
         Ok(Alerts { alerts, unavailable: (!unavailable.is_empty()).then(|| unavailable.join(" ")) })
+    }
+
+    /// The shipped dashboards, parsed (they are tested to parse).
+    fn shipped() -> Vec<Dashboard> {
+        dashboards::SHIPPED.iter().filter_map(|json| Dashboard::parse(json).ok().map(|(d, _)| d)).collect()
+    }
+
+    /// A shipped or imported dashboard.
+    async fn load(&self, uid: &str) -> Result<Dashboard, AppError> {
+        if let Some(shipped) = Self::shipped().into_iter().find(|d| d.uid == uid) {
+            return Ok(shipped);
+        }
+        let model = dashboard_store::model(&self.db, uid)
+            .await
+            .or_internal()?
+            .ok_or_else(|| AppError::not_found(format!("There is no dashboard with uid {uid}.")))?;
+        let (mut dashboard, _) = Dashboard::parse(&model).map_err(crate::error::internal)?;
+        dashboard.uid = uid.to_string();
+        Ok(dashboard)
+    }
+
+    /// Stores the dashboard `json` resolves to, once the caller may manage dashboards (and see
+    /// `cluster`, when it comes from that cluster's Grafana); audited, refusals too.
+    async fn import(
+        &self,
+        who: &Principal,
+        origin: String,
+        cluster: Option<&str>,
+        json: impl Future<Output = Result<String, AppError>>,
+    ) -> Result<DashboardSummary, AppError> {
+        let event = Event::new("dashboard.import", "dashboard").summary(json!({ "origin": origin }));
+        let allowed = authorize(who, Permission::ManageDashboards)
+            .and_then(|()| cluster.map_or(Ok(()), |c| authorize_in(who, Permission::ViewClusters, c)));
+        audit::settle(&self.db, who, event.clone(), allowed).await?;
+        let imported = async {
+            let (dashboard, mut model) = Dashboard::parse(&json.await?).map_err(AppError::invalid)?;
+            let uid = if dashboard.uid.is_empty() {
+                use rand::Rng;
+                rand::rng().sample_iter(rand::distr::Alphanumeric).take(12).map(char::from).collect()
+            } else {
+                dashboard.uid.clone()
+            };
+            if Self::shipped().iter().any(|d| d.uid == uid) {
+                return Err(AppError::Conflict {
+                    message: format!("{uid} is the uid of a dashboard Pangea ships; give yours another uid."),
+                    fields: Vec::new(),
+                });
+            }
+            model["uid"] = json!(uid);
+            let stored = dashboard_store::Stored {
+                uid: uid.clone(),
+                title: dashboard.title.clone(),
+                description: dashboard.description.clone(),
+                model: model.to_string(),
+                origin: origin.clone(),
+            };
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let replaced = dashboard_store::put(&mut tx, &stored, &who.actor()).await.or_internal()?;
+            let summary = json!({ "origin": origin, "replaced": replaced, "panels": dashboard.panels.len() });
+            audit::append(&mut tx, who, event.clone().target(&uid, &dashboard.title).summary(summary))
+                .await
+                .or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(DashboardSummary {
+                uid,
+                title: stored.title,
+                description: stored.description,
+                shipped: false,
+                imported_by: who.actor(),
+                origin,
+            })
+        }
+        .await;
+        audit::settle(&self.db, who, event, imported).await
     }
 
     /// Every chart of `specs` over `range`; `node` fills in `$node`. When Prometheus cannot be
@@ -362,5 +444,119 @@ impl MonitoringService for Monitoring {
         self.alertmanager(cluster)?.expire(id).await.map_err(|message| AppError::Upstream { message })?;
         audit::record(&self.db, who, event).await.map_err(crate::error::internal)?;
         Ok(())
+    }
+    async fn list_dashboards(&self, who: &Principal) -> Result<Vec<DashboardSummary>, AppError> {
+        authorize(who, Permission::ViewClusters)?;
+        let mut list: Vec<DashboardSummary> = Self::shipped()
+            .into_iter()
+            .map(|d| DashboardSummary {
+                uid: d.uid,
+                title: d.title,
+                description: d.description,
+                shipped: true,
+                imported_by: String::new(),
+                origin: "pangea".into(),
+            })
+            .collect();
+        list.extend(dashboard_store::list(&self.db).await.or_internal()?);
+        Ok(list)
+    }
+
+    async fn dashboard(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        uid: &str,
+        range: &str,
+        choices: Choices,
+    ) -> Result<DashboardView, AppError> {
+        let prometheus = self.prometheus(who, cluster)?;
+        let range = parse_range(range)?;
+        let dashboard = self.load(uid).await?;
+        let grafana = self.clusters.grafana_url(cluster)?;
+        let mut view = DashboardView {
+            uid: dashboard.uid.clone(),
+            title: dashboard.title.clone(),
+            description: dashboard.description.clone(),
+            variables: Vec::new(),
+            panels: dashboard.panels.iter().map(|p| p.view.clone()).collect(),
+            grafana_path: (!grafana.is_empty()).then(|| format!("/grafana/{cluster}/d/{uid}")),
+            unavailable: None,
+        };
+        match prometheus {
+            Some(prometheus) => {
+                view.variables = dashboards::resolve(&dashboard, &prometheus, &choices, bounds(range), true).await.0;
+            }
+            None => view.unavailable = Some(NO_PROMETHEUS.into()),
+        }
+        Ok(view)
+    }
+
+    async fn dashboard_panel(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        uid: &str,
+        panel: u32,
+        range: &str,
+        choices: Choices,
+    ) -> Result<PanelAnswer, AppError> {
+        let prometheus = self.prometheus(who, cluster)?;
+        let range = parse_range(range)?;
+        let dashboard = self.load(uid).await?;
+        let panel = dashboard
+            .panel(panel)
+            .ok_or_else(|| AppError::not_found(format!("Dashboard {uid} has no panel {panel}.")))?;
+        let Some(prometheus) = prometheus else {
+            return Ok(PanelAnswer { queries: Vec::new(), data: None, error: Some(NO_PROMETHEUS.into()) });
+        };
+        let bounds = bounds(range);
+        let (_, filled) = dashboards::resolve(&dashboard, &prometheus, &choices, bounds, false).await;
+        Ok(dashboards::draw(&prometheus, panel, &filled, bounds).await)
+    }
+
+    async fn import_dashboard(&self, who: &Principal, json: &str) -> Result<DashboardSummary, AppError> {
+        self.import(who, "upload".into(), None, async { Ok(json.to_string()) }).await
+    }
+
+    async fn import_grafana_dashboard(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        uid: &str,
+    ) -> Result<DashboardSummary, AppError> {
+        let fetch = async {
+            if !dashboards::valid_uid(uid) {
+                return Err(AppError::invalid(format!("\"{uid}\" is not a Grafana dashboard uid.")));
+            }
+            let base = self.clusters.grafana_url(cluster)?;
+            if base.is_empty() {
+                return Err(AppError::not_found(format!("No Grafana is linked to cluster {cluster}.")));
+            }
+            let headers = grafana::upstream_headers(&axum::http::HeaderMap::new(), who, cluster, false)?;
+            grafana::dashboard_json(&self.http, &base, cluster, uid, headers).await
+        };
+        self.import(who, format!("grafana:{cluster}"), Some(cluster), fetch).await
+    }
+
+    async fn delete_dashboard(&self, who: &Principal, uid: &str) -> Result<(), AppError> {
+        let event = Event::new("dashboard.delete", "dashboard").target(uid, uid);
+        audit::settle(&self.db, who, event.clone(), authorize(who, Permission::ManageDashboards)).await?;
+        let deleted = async {
+            if Self::shipped().iter().any(|d| d.uid == uid) {
+                return Err(AppError::Conflict {
+                    message: format!("{uid} is shipped with Pangea and cannot be removed."),
+                    fields: Vec::new(),
+                });
+            }
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            if !dashboard_store::delete(&mut tx, uid).await.or_internal()? {
+                return Err(AppError::not_found(format!("There is no imported dashboard with uid {uid}.")));
+            }
+            audit::append(&mut tx, who, event.clone()).await.or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        audit::settle(&self.db, who, event, deleted).await
     }
 }

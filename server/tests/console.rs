@@ -37,6 +37,18 @@ async fn health_readiness_and_metrics_answer(backend: Backend) {
     assert!(metrics.contains("pangea_db_pool_connections"));
     let name = format!("{backend:?}").to_lowercase();
     assert!(metrics.contains(&format!("pangea_build_info{{version=\"0.1.0\",backend=\"{name}\"}} 1")), "{metrics}");
+    // Machines by boot state and jobs by kind and state, counted when scraped: two machines
+    // that never booted, and the job of an import preview.
+    for mac in ["52:54:00:00:00:01", "52:54:00:00:00:02"] {
+        app.create(serde_json::json!({ "mac": mac })).await;
+    }
+    let preview = app
+        .post_json("/api/gui/start_import", serde_json::json!({"format": "csv", "text": "mac\n52:54:00:00:00:03\n"}))
+        .await;
+    assert!(preview.status().is_success(), "{}", preview.text().await.unwrap());
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("pangea_machines{state=\"never_seen\"} 2"), "{metrics}");
+    assert!(metrics.contains("pangea_jobs{kind=\"machine.import\",state="), "{metrics}");
 }
 
 async fn readiness_fails_when_the_database_is_gone(backend: Backend) {

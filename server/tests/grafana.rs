@@ -33,6 +33,21 @@ async fn upstream() -> String {
                 None => axum::http::StatusCode::UNAUTHORIZED.into_response(),
             };
         }
+        // A dashboard's JSON model, as Grafana's API answers it, to those it signed in.
+        if let Some(uid) = req.uri().path().split("/api/dashboards/uid/").nth(1) {
+            let known = uid == "abc" && req.headers().get("x-webauth-user").is_some();
+            if !known {
+                return axum::http::StatusCode::NOT_FOUND.into_response();
+            }
+            return axum::Json(json!({
+                "meta": { "slug": "nodes" },
+                "dashboard": { "uid": "abc", "title": "Nodes", "schemaVersion": 39, "panels": [
+                    { "id": 1, "type": "stat", "title": "Targets up", "targets": [{ "refId": "A", "expr": "sum(up)" }] },
+                    { "id": 2, "type": "piechart", "title": "Jobs", "targets": [{ "refId": "A", "expr": "count by (job) (up)" }] }
+                ] }
+            }))
+            .into_response();
+        }
         if req.headers().get("upgrade").is_some() {
             let upgrade = hyper::upgrade::on(&mut req);
             tokio::spawn(async move {
@@ -234,6 +249,43 @@ async fn grafana_gets_the_console_person_and_nothing_the_browser_claims(app: Tes
         dashboards,
         json!([{ "uid": "abc", "title": "Nodes", "folder": "Pangea", "embed_path": format!("{base}/d/abc?orgId=1&kiosk") }])
     );
+
+    // A Grafana dashboard is imported into Pangea, asked as the person, and audited; Pangea
+    // draws what it can and sends the rest to Grafana.
+    let res =
+        admin.post(app.at(&format!("/api/v1/clusters/{name}/grafana-dashboards/abc/import"))).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let imported: Value = res.json().await.unwrap();
+    assert_eq!(
+        (imported["uid"].as_str(), imported["origin"].as_str()),
+        (Some("abc"), Some(format!("grafana:{name}").as_str()))
+    );
+    let view: Value = admin
+        .get(app.at(&format!("/api/v1/clusters/{name}/dashboards/abc")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["grafana_path"], format!("{base}/d/abc"));
+    assert_eq!(view["panels"][1]["kind"], json!({ "type": "other", "name": "piechart" }));
+    let audit = app.get_json("/api/v1/audit?action=dashboard.import").await;
+    let entry = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["target_id"] == "abc")
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert_eq!((entry["actor"].as_str(), entry["outcome"].as_str()), (Some("admin"), Some("success")));
+    let res =
+        admin.post(app.at(&format!("/api/v1/clusters/{name}/grafana-dashboards/nope/import"))).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.text().await.unwrap().contains("has no dashboard nope that you may see"));
+    let victor = app.sign_in("victor", "victor-password").await;
+    let res =
+        victor.post(app.at(&format!("/api/v1/clusters/{name}/grafana-dashboards/abc/import"))).send().await.unwrap();
+    assert_eq!(res.status(), 403, "a viewer may not import");
 
     // A cluster that is removed has no Grafana any more.
     app.state.clusters.remove(&Principal::cli(), &name).await.unwrap();

@@ -19,6 +19,8 @@ on_both_backends!(
     charts_come_from_the_clusters_prometheus_and_say_when_it_is_down,
     alerts_show_on_their_node_and_operators_silence_them_in_their_own_name,
     a_killed_etcd_member_puts_quorum_at_risk_in_words,
+    shipped_dashboards_draw_from_prometheus_with_their_variables,
+    dashboards_import_as_grafana_json_audited_and_bad_ones_are_refused_in_words,
 );
 
 /// A node with this InternalIP (node_exporter's, 127.0.0.1, for a node on this host), as its
@@ -286,4 +288,180 @@ async fn a_killed_etcd_member_puts_quorum_at_risk_in_words(app: TestApp) {
         members.iter().filter(|m| m["healthy"] == false).map(|m| m["instance"].as_str().unwrap()).collect();
     assert_eq!(down, [dead.as_str()]);
     app.state.clusters.remove(&app::access::Principal::cli(), &name).await.unwrap();
+}
+
+fn panel<'a>(view: &'a Value, title: &str) -> &'a Value {
+    view["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == title)
+        .unwrap_or_else(|| panic!("no {title} in {view}"))
+}
+
+async fn shipped_dashboards_draw_from_prometheus_with_their_variables(app: TestApp) {
+    let Some(kube) = support::kube::shared() else { return };
+    let Some(monitor) = support::monitor::start(&kube) else { return };
+    let name = unique("dashed");
+    let mut linked = input(&kube, &name, &kube.pangea_token);
+    linked.prometheus_url = monitor.url.clone();
+    app.state.clusters.add(&app::access::Principal::cli(), linked).await.unwrap();
+
+    let listed = app.get_json("/api/v1/dashboards").await;
+    let shipped: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["shipped"] == true)
+        .map(|d| d["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(shipped, ["pangea-node", "pangea-cluster", "pangea-etcd", "pangea-self"]);
+
+    // The node dashboard's `instance` variable lists node_exporter's instance from Prometheus
+    // (label_values), and picks it.
+    let base = format!("/api/v1/clusters/{name}/dashboards/pangea-node");
+    let view = eventually("node_exporter's instance as the variable's value", async || {
+        let view = app.get_json(&format!("{base}?range=15m")).await;
+        (view["variables"][0]["options"].as_array().is_some_and(|o| !o.is_empty())).then_some(view)
+    })
+    .await;
+    let instance = &view["variables"][0];
+    assert_eq!(instance["name"], "instance");
+    assert!(instance["options"].as_array().unwrap().contains(&json!(monitor.node_exporter)), "{view}");
+    assert!(view["unavailable"].is_null() && view["grafana_path"].is_null(), "{view}");
+    let chosen = format!("var-instance={}", monitor.node_exporter);
+
+    // A time series: the variable and $__rate_interval are filled in, and the lines are what
+    // Prometheus answers for the same range and step (15 s for 15 minutes).
+    let memory = panel(&view, "Memory")["id"].as_u64().unwrap();
+    let answer = eventually("memory in Prometheus", async || {
+        let answer = app.get_json(&format!("{base}/panels/{memory}?range=15m&{chosen}")).await;
+        answer["data"]["series"].as_array().is_some_and(|s| s.len() == 2).then_some(answer)
+    })
+    .await;
+    let query = answer["queries"][1].as_str().unwrap();
+    assert_eq!(query, format!(r#"node_memory_MemTotal_bytes{{instance="{}"}}"#, monitor.node_exporter));
+    let (start, end) = (answer["data"]["start"].as_i64().unwrap(), answer["data"]["end"].as_i64().unwrap());
+    assert_eq!(end - start, 900);
+    let direct = monitor.range(query, start, end, 15).await;
+    assert_eq!(points(&answer["data"]["series"][1]), direct[0], "the panel is what Prometheus answers");
+    let cpu = panel(&view, "CPU by mode")["id"].as_u64().unwrap();
+    let answer = app.get_json(&format!("{base}/panels/{cpu}?range=15m&{chosen}")).await;
+    assert!(answer["queries"][0].as_str().unwrap().ends_with("[60s]))"), "rate interval of four scrapes: {answer}");
+
+    // A gauge reduces to one value; a table lists labels and values.
+    let gauge = panel(&view, "Memory used")["id"].as_u64().unwrap();
+    let answer = app.get_json(&format!("{base}/panels/{gauge}?range=15m&{chosen}")).await;
+    let used = answer["data"]["values"][0][1].as_f64().unwrap_or_else(|| panic!("{answer}"));
+    assert!(used > 0.0 && used < 1.0, "a share of memory: {answer}");
+    let table = panel(&view, "Filesystems")["id"].as_u64().unwrap();
+    let answer = app.get_json(&format!("{base}/panels/{table}?range=15m&{chosen}")).await;
+    let columns = answer["data"]["columns"].as_array().unwrap_or_else(|| panic!("{answer}"));
+    assert!(columns.contains(&json!("mountpoint")) && columns.last() == Some(&json!("Value")), "{answer}");
+    assert!(!answer["data"]["rows"].as_array().unwrap().is_empty());
+
+    // A value nobody has gives no data, said in words.
+    let answer = app.get_json(&format!("{base}/panels/{memory}?range=15m&var-instance=nowhere:1")).await;
+    assert!(answer["data"].is_null() && answer["error"].as_str().unwrap().starts_with("No data"), "{answer}");
+
+    // A multi-value custom variable becomes a regex alternation; $__range is the range.
+    let cluster = format!("/api/v1/clusters/{name}/dashboards/pangea-cluster");
+    let view = app.get_json(&format!("{cluster}?range=15m")).await;
+    assert_eq!(view["variables"][0]["current"], json!(["$__all"]), "the dashboard's default: all verbs");
+    let by_code = panel(&view, "API requests by code")["id"].as_u64().unwrap();
+    let answer = app.get_json(&format!("{cluster}/panels/{by_code}?range=15m&var-verb=GET&var-verb=LIST")).await;
+    assert!(answer["queries"][0].as_str().unwrap().contains(r#"verb=~"(GET|LIST)""#), "{answer}");
+    let all = app.get_json(&format!("{cluster}/panels/{by_code}?range=15m&var-verb=$__all")).await;
+    assert!(all["queries"][0].as_str().unwrap().contains(r#"verb=~"(GET|LIST|POST|PUT|PATCH|DELETE)""#), "{all}");
+    let total = panel(&view, "API requests")["id"].as_u64().unwrap();
+    let answer = app.get_json(&format!("{cluster}/panels/{total}?range=15m")).await;
+    assert!(answer["queries"][0].as_str().unwrap().contains("[900s]"), "{answer}");
+
+    // Unknown dashboards and panels are 404s; only people with a role here see any.
+    assert_eq!(app.get(&format!("/api/v1/clusters/{name}/dashboards/nope")).await.status(), 404);
+    assert_eq!(app.get(&format!("{base}/panels/999?range=15m")).await.status(), 404);
+    let mut elsewhere = person("dana@example.com", &[], ConsoleRole::Viewer);
+    elsewhere.role = None;
+    elsewhere.cluster_roles.insert("elsewhere".into(), ConsoleRole::Viewer);
+    let refused =
+        app.state.monitoring.dashboard(&elsewhere, &name, "pangea-node", "1h", Default::default()).await.unwrap_err();
+    assert_eq!(refused.status(), 403);
+    app.state.clusters.remove(&app::access::Principal::cli(), &name).await.unwrap();
+}
+
+async fn dashboards_import_as_grafana_json_audited_and_bad_ones_are_refused_in_words(app: TestApp) {
+    let viewer = app.token(ConsoleRole::Viewer).await;
+    let operator = app.token(ConsoleRole::Operator).await;
+    let post = async |token: &str, body: Value| {
+        let res = app.browser().post(app.at("/api/v1/dashboards")).bearer_auth(token).json(&body).send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().await.unwrap())
+    };
+    let imported = || async { app.get_json("/api/v1/dashboards").await.as_array().unwrap().len() };
+    let before = imported().await;
+
+    // Broken dashboards: each refusal says what to fix, and nothing is stored.
+    let big = json!({ "title": "big", "panels": [], "description": "x".repeat(1024 * 1024) });
+    for (body, says) in [
+        (json!({ "title": "No panels" }), "has a \"panels\" list"),
+        (json!({ "panels": [] }), "needs a \"title\""),
+        (json!({ "title": "t", "uid": "a/b", "panels": [] }), "may hold only letters"),
+        (json!({ "title": "t", "panels": [{ "id": 3, "title": "CPU" }] }), "Panel 3 (\"CPU\") has no type"),
+        (
+            json!({ "title": "t", "panels": [], "templating": { "list": [{ "name": "x", "type": "query", "regex": "/(/" }] } }),
+            "does not compile",
+        ),
+        (big, "at most 1 MiB"),
+    ] {
+        let (status, answer) = post(&operator, body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer["message"].as_str().unwrap().contains(says), "{says}: {answer}");
+    }
+    let (status, answer) = post(&operator, json!({ "uid": "pangea-node", "title": "Mine", "panels": [] })).await;
+    assert_eq!(status, 409, "a shipped dashboard's uid is taken: {answer}");
+    assert_eq!(imported().await, before, "nothing half-written is stored");
+
+    // A Grafana export is imported, in the operator's name, audited in the same transaction.
+    let export = json!({ "meta": {}, "dashboard": {
+        "uid": "team-nodes", "title": "<script>alert(1)</script> Team", "panels": [
+            { "id": 1, "type": "timeseries", "title": "Up", "targets": [{ "refId": "A", "expr": "up", "legendFormat": "{{job}}" }] }
+        ] } });
+    let (status, answer) = post(&operator, export.clone()).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["title"], "<script>alert(1)</script> Team", "kept as text; pages escape it");
+    assert_eq!(imported().await, before + 1);
+    let (status, answer) = post(&operator, export).await;
+    assert_eq!(status, 201, "the same uid again replaces it: {answer}");
+    assert_eq!(imported().await, before + 1);
+    let audit = app.get_json("/api/v1/audit?action=dashboard.*").await;
+    let actions: Vec<(&str, &str, &str)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["target_id"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
+        .collect();
+    assert!(actions.contains(&("dashboard.import", "team-nodes", "success")), "{actions:?}");
+    assert!(audit["items"][0]["summary"].as_str().unwrap().contains("\"replaced\":true"), "{audit}");
+
+    // A viewer may not import or remove, and the attempt is on record.
+    let (status, _) = post(&viewer, json!({ "title": "t", "panels": [] })).await;
+    assert_eq!(status, 403);
+    let denied = app.get_json("/api/v1/audit?action=dashboard.import&outcome=denied").await;
+    assert_eq!(denied["items"].as_array().unwrap().len(), 1, "{denied}");
+    let delete = async |token: &str, uid: &str| {
+        app.browser()
+            .delete(app.at(&format!("/api/v1/dashboards/{uid}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(delete(&viewer, "team-nodes").await, 403);
+    assert_eq!(delete(&operator, "pangea-node").await, 409, "shipped dashboards stay");
+    assert_eq!(delete(&operator, "team-nodes").await, 204);
+    assert_eq!(delete(&operator, "team-nodes").await, 404);
+    assert_eq!(imported().await, before);
+    let removed = app.get_json("/api/v1/audit?action=dashboard.delete&outcome=success").await;
+    assert_eq!(removed["items"][0]["target_id"], "team-nodes");
 }

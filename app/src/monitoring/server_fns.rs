@@ -1,5 +1,6 @@
 //! The pages' server functions: each is one call of the monitoring service for the caller.
 
+use super::dashboards::{Choices, DashboardSummary, DashboardView, PanelAnswer};
 use super::{Alerts, Charts, EtcdHealth, GrafanaDashboard, Silence, SilenceInput};
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -51,4 +52,48 @@ pub async fn create_silence(cluster: String, input: SilenceInput) -> Result<Sile
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "expire_silence")]
 pub async fn expire_silence(cluster: String, id: String) -> Result<(), AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.expire_silence(&who, &cluster, &id).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_dashboards")]
+pub async fn list_dashboards() -> Result<Vec<DashboardSummary>, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.list_dashboards(&who).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "dashboard")]
+pub async fn dashboard(
+    cluster: String,
+    uid: String,
+    range: String,
+    choices: Choices,
+) -> Result<DashboardView, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.dashboard(&who, &cluster, &uid, &range, choices).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "dashboard_panel")]
+pub async fn dashboard_panel(
+    cluster: String,
+    uid: String,
+    panel: u32,
+    range: String,
+    choices: Choices,
+) -> Result<PanelAnswer, AppError> {
+    crate::ssr::call(
+        |svc: Svc, who| async move { svc.dashboard_panel(&who, &cluster, &uid, panel, &range, choices).await },
+    )
+    .await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "import_dashboard")]
+pub async fn import_dashboard(json: String) -> Result<DashboardSummary, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.import_dashboard(&who, &json).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "import_grafana_dashboard")]
+pub async fn import_grafana_dashboard(cluster: String, uid: String) -> Result<DashboardSummary, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.import_grafana_dashboard(&who, &cluster, &uid).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "delete_dashboard")]
+pub async fn delete_dashboard(uid: String) -> Result<(), AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.delete_dashboard(&who, &uid).await }).await
 }

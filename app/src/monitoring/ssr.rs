@@ -1,5 +1,6 @@
 //! The monitoring service the server implements. Only compiled for the server.
 
+use super::dashboards::{Choices, DashboardSummary, DashboardView, PanelAnswer};
 use super::{Alerts, Chart, Charts, EtcdHealth, GrafanaDashboard, Silence, SilenceInput};
 use crate::access::Principal;
 use crate::error::AppError;
@@ -30,6 +31,40 @@ pub trait MonitoringService: Send + Sync + 'static {
     async fn silence(&self, who: &Principal, cluster: &str, input: SilenceInput) -> Result<Silence, AppError>;
     /// Expires a silence now (operators); audited.
     async fn expire_silence(&self, who: &Principal, cluster: &str, id: &str) -> Result<(), AppError>;
+    /// The dashboards Pangea draws itself: the shipped ones, then the imported ones.
+    async fn list_dashboards(&self, who: &Principal) -> Result<Vec<DashboardSummary>, AppError>;
+    /// A dashboard for a cluster over `range`: its variables' options listed from the
+    /// cluster's Prometheus, with `choices` applied where they are among them.
+    async fn dashboard(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        uid: &str,
+        range: &str,
+        choices: Choices,
+    ) -> Result<DashboardView, AppError>;
+    /// One panel's data, its variables as `choices` says.
+    async fn dashboard_panel(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        uid: &str,
+        panel: u32,
+        range: &str,
+        choices: Choices,
+    ) -> Result<PanelAnswer, AppError>;
+    /// Imports a dashboard in Grafana's JSON model (operators); audited. One with the same uid
+    /// is replaced.
+    async fn import_dashboard(&self, who: &Principal, json: &str) -> Result<DashboardSummary, AppError>;
+    /// Imports a dashboard of the cluster's Grafana, asked as the caller (operators); audited.
+    async fn import_grafana_dashboard(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        uid: &str,
+    ) -> Result<DashboardSummary, AppError>;
+    /// Removes an imported dashboard (operators); audited.
+    async fn delete_dashboard(&self, who: &Principal, uid: &str) -> Result<(), AppError>;
 }
 
 pub type SharedMonitoringService = Arc<dyn MonitoringService>;

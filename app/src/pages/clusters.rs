@@ -11,8 +11,9 @@ use crate::clusters::{
     NodeAction, NodeQuery, NodeRow, NodeSort, PodQuery,
 };
 use crate::components::toast::use_toasts;
+use crate::pages::dashboards::{DashboardPage, DashboardsPage};
 use crate::pages::machines::ErrorBlock;
-use crate::pages::monitoring::{AlertsPanel, DashboardsPage, EtcdPanel, HealthCharts, Scope};
+use crate::pages::monitoring::{AlertsPanel, EtcdPanel, HealthCharts, Scope};
 use crate::pages::urlencode;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -35,6 +36,9 @@ pub fn ClustersArea() -> impl IntoView {
             [name] => view! { <ClusterPage name=name.to_string() /> }.into_any(),
             [name, "pods"] => view! { <PodsPage cluster=name.to_string() /> }.into_any(),
             [name, "dashboards"] => view! { <DashboardsPage cluster=name.to_string() /> }.into_any(),
+            [name, "dashboards", uid] => {
+                view! { <DashboardPage cluster=name.to_string() uid=uid.to_string() /> }.into_any()
+            }
             [name, "nodes", node] => view! { <NodePage cluster=name.to_string() node=node.to_string() /> }.into_any(),
             _ => view! { <crate::pages::not_found::NotFound /> }.into_any(),
         }
@@ -42,7 +46,7 @@ pub fn ClustersArea() -> impl IntoView {
 }
 
 /// Whether the signed-in person may do `permission` (on `cluster`, when one is named).
-fn may(permission: Permission, cluster: Option<String>) -> Resource<bool> {
+pub(crate) fn may(permission: Permission, cluster: Option<String>) -> Resource<bool> {
     Resource::new(
         || (),
         move |_| {

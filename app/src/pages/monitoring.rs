@@ -3,10 +3,9 @@
 //! screen readers.
 
 use crate::monitoring::server_fns::{
-    cluster_charts, create_silence, etcd_quorum, expire_silence, grafana_dashboards, list_alerts, list_silences,
-    node_charts,
+    cluster_charts, create_silence, etcd_quorum, expire_silence, list_alerts, list_silences, node_charts,
 };
-use crate::monitoring::{AlertState, Chart, Charts, GrafanaDashboard, Matcher, PRESETS, SilenceInput, TimeRange, Unit};
+use crate::monitoring::{AlertState, Chart, Charts, Matcher, PRESETS, SilenceInput, TimeRange, Unit};
 use crate::pages::machines::ErrorBlock;
 use leptos::prelude::*;
 
@@ -56,11 +55,11 @@ fn parse_local(text: &str) -> Option<i64> {
     Some((era * 146_097 + doe - 719_468) * 86_400 + hour * 3600 + minute * 60)
 }
 
+/// The range picker (presets and a custom UTC range) and auto-refresh: `range` holds the
+/// chosen range, and `tick` counts refreshes.
 #[component]
-pub fn HealthCharts(scope: Scope) -> impl IntoView {
-    let range = RwSignal::new("1h".to_string());
+pub(crate) fn RangeControls(range: RwSignal<String>, tick: RwSignal<u64>, title: &'static str) -> impl IntoView {
     let refresh = RwSignal::new(0u32);
-    let tick = RwSignal::new(0u64);
     let custom_start = RwSignal::new(String::new());
     let custom_end = RwSignal::new(String::new());
     let custom_error = RwSignal::new(None::<String>);
@@ -86,18 +85,6 @@ pub fn HealthCharts(scope: Scope) -> impl IntoView {
             h.clear();
         }
     });
-    let charts = Resource::new(
-        move || (range.get(), tick.get()),
-        move |(range, _)| {
-            let scope = scope.clone();
-            async move {
-                match scope {
-                    Scope::Cluster(cluster) => cluster_charts(cluster, range).await,
-                    Scope::Node { cluster, node } => node_charts(cluster, node, range).await,
-                }
-            }
-        },
-    );
     let apply_custom = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         match (parse_local(&custom_start.get_untracked()), parse_local(&custom_end.get_untracked())) {
@@ -112,34 +99,55 @@ pub fn HealthCharts(scope: Scope) -> impl IntoView {
         }
     };
     view! {
-        <section class="health" aria-labelledby="health-title">
-            <div class="health-head">
-                <h2 id="health-title">"Health"</h2>
-                <div class="range-picker" role="group" aria-label="Time range">
-                    {PRESETS.iter().map(|(label, _)| {
-                        let label = label.to_string();
-                        let value = label.clone();
-                        view! {
-                            <button type="button" class="button small" aria-pressed=move || (range.get() == value).to_string()
-                                on:click={ let label = label.clone(); move |_| range.set(label.clone()) }>{label.clone()}</button>
-                        }
-                    }).collect_view()}
-                </div>
-                <label for="chart-refresh">"Refresh"</label>
-                <select id="chart-refresh" on:change=move |ev| refresh.set(event_target_value(&ev).parse().unwrap_or(0))>
-                    {REFRESH.iter().map(|(label, seconds)| view! { <option value=seconds.to_string()>{*label}</option> }).collect_view()}
-                </select>
+        <div class="health-head">
+            <h2 id="health-title">{title}</h2>
+            <div class="range-picker" role="group" aria-label="Time range">
+                {PRESETS.iter().map(|(label, _)| {
+                    let label = label.to_string();
+                    let value = label.clone();
+                    view! {
+                        <button type="button" class="button small" aria-pressed=move || (range.get() == value).to_string()
+                            on:click={ let label = label.clone(); move |_| range.set(label.clone()) }>{label.clone()}</button>
+                    }
+                }).collect_view()}
             </div>
-            <form class="inline-form custom-range" on:submit=apply_custom>
-                <label for="range-start">"From (UTC)"</label>
-                <input id="range-start" type="datetime-local" prop:value=move || custom_start.get()
-                    on:input=move |ev| custom_start.set(event_target_value(&ev)) />
-                <label for="range-end">"to"</label>
-                <input id="range-end" type="datetime-local" prop:value=move || custom_end.get()
-                    on:input=move |ev| custom_end.set(event_target_value(&ev)) />
-                <button type="submit" class="button small">"Show range"</button>
-                {move || custom_error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
-            </form>
+            <label for="chart-refresh">"Refresh"</label>
+            <select id="chart-refresh" on:change=move |ev| refresh.set(event_target_value(&ev).parse().unwrap_or(0))>
+                {REFRESH.iter().map(|(label, seconds)| view! { <option value=seconds.to_string()>{*label}</option> }).collect_view()}
+            </select>
+        </div>
+        <form class="inline-form custom-range" on:submit=apply_custom>
+            <label for="range-start">"From (UTC)"</label>
+            <input id="range-start" type="datetime-local" prop:value=move || custom_start.get()
+                on:input=move |ev| custom_start.set(event_target_value(&ev)) />
+            <label for="range-end">"to"</label>
+            <input id="range-end" type="datetime-local" prop:value=move || custom_end.get()
+                on:input=move |ev| custom_end.set(event_target_value(&ev)) />
+            <button type="submit" class="button small">"Show range"</button>
+            {move || custom_error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+        </form>
+    }
+}
+
+#[component]
+pub fn HealthCharts(scope: Scope) -> impl IntoView {
+    let range = RwSignal::new("1h".to_string());
+    let tick = RwSignal::new(0u64);
+    let charts = Resource::new(
+        move || (range.get(), tick.get()),
+        move |(range, _)| {
+            let scope = scope.clone();
+            async move {
+                match scope {
+                    Scope::Cluster(cluster) => cluster_charts(cluster, range).await,
+                    Scope::Node { cluster, node } => node_charts(cluster, node, range).await,
+                }
+            }
+        },
+    );
+    view! {
+        <section class="health" aria-labelledby="health-title">
+            <RangeControls range tick title="Health" />
             <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
                 {move || Suspend::new(async move {
                     match charts.await {
@@ -186,7 +194,15 @@ fn nice_max(max: f64, ratio: bool) -> f64 {
 }
 
 #[component]
-fn LineChart(chart: Chart, start: i64, end: i64, long: bool) -> impl IntoView {
+pub(crate) fn LineChart(
+    chart: Chart,
+    start: i64,
+    end: i64,
+    long: bool,
+    /// Grafana's `showLegend: false`: the legend shows only with hover values.
+    #[prop(optional)]
+    hide_legend: bool,
+) -> impl IntoView {
     let id = format!("chart-{}", chart.id);
     let hover = RwSignal::new(None::<usize>);
     let Chart { title, unit, series, error, query, .. } = chart;
@@ -308,7 +324,7 @@ fn LineChart(chart: Chart, start: i64, end: i64, long: bool) -> impl IntoView {
             <div class="chart-axis" aria-hidden="true"><span>{clock(start, long)}</span><span>{clock(end, long)}" UTC"</span></div>
             <p class="chart-readout" id=format!("{id}-readout") aria-live="polite">
                 {move || readout().map(|r| r.into_any()).unwrap_or_else(|| {
-                    legends.iter().enumerate().map(|(i, l)| view! {
+                    legends.iter().filter(|_| !hide_legend).enumerate().map(|(i, l)| view! {
                         <span class=format!("swatch series-{}", i % 6)></span>{format!("{l} ")}
                     }).collect_view().into_any()
                 })}
@@ -546,45 +562,6 @@ pub fn EtcdPanel(cluster: String) -> impl IntoView {
                     }
                 })}
             </Transition>
-        </section>
-    }
-}
-
-/// The cluster's Grafana dashboards, listed as the person sees them there, one embedded in
-/// kiosk mode through the console's `/grafana/` proxy (signed in as the person).
-#[component]
-pub fn DashboardsPage(cluster: String) -> impl IntoView {
-    let list = {
-        let cluster = cluster.clone();
-        Resource::new(|| (), move |_| grafana_dashboards(cluster.clone()))
-    };
-    let shown = RwSignal::new(None::<GrafanaDashboard>);
-    let title = format!("Dashboards of cluster {cluster}");
-    view! {
-        <leptos_meta::Title text=title.clone() />
-        <section class="page">
-            <div class="page-head"><h1>{title}</h1></div>
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match list.await {
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                        Ok(list) if list.is_empty() => view! { <p class="empty">"This Grafana has no dashboards you may see."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <ul class="dashboards">{list.into_iter().map(|d| {
-                                let label = if d.folder.is_empty() { d.title.clone() } else { format!("{} / {}", d.folder, d.title) };
-                                let uid = d.uid.clone();
-                                view! {
-                                    <li><button type="button" class="button" aria-pressed=move || shown.get().is_some_and(|s| s.uid == uid).to_string()
-                                        on:click=move |_| shown.set(Some(d.clone()))>{label}</button></li>
-                                }
-                            }).collect_view()}</ul>
-                        }.into_any(),
-                    }
-                })}
-            </Transition>
-            {move || shown.get().map(|d| view! {
-                <iframe class="grafana-frame" src=d.embed_path.clone() title=format!("Grafana dashboard {}", d.title)></iframe>
-            })}
         </section>
     }
 }

@@ -13,6 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use sqlx::Row;
 use std::sync::Mutex;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -28,6 +29,17 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    kind: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
     backend: String,
@@ -40,6 +52,8 @@ pub struct Metrics {
     pool_size: Gauge,
     pool_idle: Gauge,
     boot_events_dropped: Counter,
+    machines: Family<StateLabels, Gauge>,
+    jobs: Family<JobLabels, Gauge>,
 }
 
 impl Metrics {
@@ -69,11 +83,51 @@ impl Metrics {
             "Boot events not recorded: the writer's queue was full, or an unknown MAC beyond the discovered limit",
             boot_events_dropped.clone(),
         );
-        Metrics { registry: Mutex::new(registry), requests, latency, pool_size, pool_idle, boot_events_dropped }
+        let machines = Family::<StateLabels, Gauge>::default();
+        registry.register("machines", "Machines in the inventory, by boot state", machines.clone());
+        let jobs = Family::<JobLabels, Gauge>::default();
+        registry.register("jobs", "Durable jobs kept, by kind and state", jobs.clone());
+        Metrics {
+            registry: Mutex::new(registry),
+            requests,
+            latency,
+            pool_size,
+            pool_idle,
+            boot_events_dropped,
+            machines,
+            jobs,
+        }
+    }
+
+    /// Machines by boot state and jobs by kind and state, counted in the database now. A
+    /// failed count keeps the last one.
+    async fn count(&self, db: &Database) -> Result<(), sqlx::Error> {
+        let machines = sqlx::query(
+            "SELECT COALESCE(b.state, 'never_seen') AS state, COUNT(*) AS n FROM machines m \
+             LEFT JOIN boot_states b ON b.mac = m.mac GROUP BY COALESCE(b.state, 'never_seen')",
+        )
+        .fetch_all(db.pool())
+        .await?;
+        let jobs = sqlx::query("SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state")
+            .fetch_all(db.pool())
+            .await?;
+        self.machines.clear();
+        for row in machines {
+            self.machines.get_or_create(&StateLabels { state: row.try_get("state")? }).set(row.try_get("n")?);
+        }
+        self.jobs.clear();
+        for row in jobs {
+            let labels = JobLabels { kind: row.try_get("kind")?, state: row.try_get("state")? };
+            self.jobs.get_or_create(&labels).set(row.try_get("n")?);
+        }
+        Ok(())
     }
 
     /// The metrics in Prometheus' text format; `boot_events_dropped` is the provisioner's count.
-    pub fn render(&self, db: &Database, boot_events_dropped: u64) -> String {
+    pub async fn render(&self, db: &Database, boot_events_dropped: u64) -> String {
+        if let Err(e) = self.count(db).await {
+            tracing::warn!(error = %e, "metrics: cannot count machines and jobs");
+        }
         self.boot_events_dropped.inc_by(boot_events_dropped.saturating_sub(self.boot_events_dropped.get()));
         self.pool_size.set(i64::from(db.pool().size()));
         self.pool_idle.set(db.pool().num_idle() as i64);

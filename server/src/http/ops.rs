@@ -23,6 +23,6 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str)
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        state.metrics.render(&state.db, state.provisioner.boots.dropped()),
+        state.metrics.render(&state.db, state.provisioner.boots.dropped()).await,
     )
 }

@@ -128,7 +128,7 @@ pub const NODE: &[ChartSpec] = &[
 
 /// Characters with a meaning in a regular expression, escaped (twice: once for RE2, once for
 /// the PromQL string).
-fn regex_literal(text: &str) -> String {
+pub fn regex_literal(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
         if r"\.+*?()|[]{}^$".contains(c) {

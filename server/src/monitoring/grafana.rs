@@ -171,21 +171,30 @@ struct Hit {
 }
 
 /// The Grafana's dashboards (`/api/search?type=dash-db`), asked with `headers` (the person's).
+/// A GET of Grafana's HTTP API, through its sub-path for `cluster`, with `headers`.
+async fn api_get(
+    http: &reqwest::Client,
+    base: &str,
+    cluster: &str,
+    path: &str,
+    headers: HeaderMap,
+) -> Result<reqwest::Response, String> {
+    let origin = url::Url::parse(base).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    http.get(format!("{origin}/grafana/{cluster}{path}"))
+        .headers(headers)
+        .timeout(super::prometheus::QUERY_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("Grafana at {base} is unreachable: {}.", cause(&e)))
+}
+
 pub async fn dashboards(
     http: &reqwest::Client,
     base: &str,
     cluster: &str,
     headers: HeaderMap,
 ) -> Result<Vec<app::monitoring::GrafanaDashboard>, String> {
-    let origin = url::Url::parse(base).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-    let response = http
-        .get(format!("{origin}/grafana/{cluster}/api/search"))
-        .query(&[("type", "dash-db")])
-        .headers(headers)
-        .timeout(super::prometheus::QUERY_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| format!("Grafana at {base} is unreachable: {}.", cause(&e)))?;
+    let response = api_get(http, base, cluster, "/api/search?type=dash-db", headers).await?;
     let status = response.status();
     let hits: Vec<Hit> = match response.json().await {
         Ok(hits) if status.is_success() => hits,
@@ -206,6 +215,30 @@ pub async fn dashboards(
             folder: h.folder_title,
         })
         .collect())
+}
+
+/// One dashboard's JSON model, as Grafana's API answers it (`{"dashboard": …, "meta": …}`).
+/// `uid` must be a valid uid (it goes into the path).
+pub async fn dashboard_json(
+    http: &reqwest::Client,
+    base: &str,
+    cluster: &str,
+    uid: &str,
+    headers: HeaderMap,
+) -> Result<String, AppError> {
+    let upstream = |message: String| AppError::Upstream { message };
+    let response =
+        api_get(http, base, cluster, &format!("/api/dashboards/uid/{uid}"), headers).await.map_err(upstream)?;
+    let status = response.status();
+    if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(AppError::not_found(format!("Grafana at {base} has no dashboard {uid} that you may see.")));
+    }
+    if !status.is_success() {
+        return Err(upstream(format!("Grafana at {base} answered for dashboard {uid} with HTTP {}.", status.as_u16())));
+    }
+    let body = response.bytes().await.map_err(|e| upstream(format!("Grafana at {base}: {}.", cause(&e))))?;
+    String::from_utf8(body.to_vec())
+        .map_err(|_| upstream(format!("Grafana at {base} answered with text that is not UTF-8.")))
 }
 
 async fn proxy(State(state): State<AppState>, Extension(who): Extension<Principal>, mut req: Request) -> Response {

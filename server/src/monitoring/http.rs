@@ -6,6 +6,7 @@ use crate::http::api::{ApiError, Json};
 use crate::http::{Route, route};
 use app::access::Principal;
 use app::error::AppError;
+use app::monitoring::dashboards::{Choices, DashboardSummary, DashboardView, PanelAnswer};
 use app::monitoring::ssr::MonitoringService;
 use app::monitoring::{Alerts, Chart, Charts, EtcdHealth, GrafanaDashboard, Silence, SilenceInput};
 use axum::Extension;
@@ -30,6 +31,12 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/clusters/{name}/silences", silences),
         route(Method::POST, "/clusters/{name}/silences", silence),
         route(Method::DELETE, "/clusters/{name}/silences/{id}", expire),
+        route(Method::GET, "/dashboards", list_dashboards),
+        route(Method::POST, "/dashboards", import_dashboard),
+        route(Method::DELETE, "/dashboards/{uid}", delete_dashboard),
+        route(Method::GET, "/clusters/{name}/dashboards/{uid}", dashboard),
+        route(Method::GET, "/clusters/{name}/dashboards/{uid}/panels/{panel}", dashboard_panel),
+        route(Method::POST, "/clusters/{name}/grafana-dashboards/{uid}/import", import_grafana_dashboard),
     ]
 }
 
@@ -173,10 +180,124 @@ async fn expire(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The dashboards Pangea draws itself: shipped, then imported.
+#[utoipa::path(get, path = "/api/v1/dashboards", responses((status = 200, body = Vec<DashboardSummary>)))]
+async fn list_dashboards(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<Vec<DashboardSummary>>> {
+    Ok(Json(m.list_dashboards(&who).await?))
+}
+
+/// Imports a dashboard in Grafana's JSON model (the dashboard, or Grafana's export of it);
+/// operators. One with the same uid is replaced. Audited.
+#[utoipa::path(post, path = "/api/v1/dashboards", request_body = Object,
+    responses((status = 201, body = DashboardSummary), (status = 400, body = AppError), (status = 409, body = AppError)))]
+async fn import_dashboard(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+    Json(model): Json<serde_json::Value>,
+) -> ApiResult<(StatusCode, Json<DashboardSummary>)> {
+    Ok((StatusCode::CREATED, Json(m.import_dashboard(&who, &model.to_string()).await?)))
+}
+
+/// Removes an imported dashboard; operators. Audited.
+#[utoipa::path(delete, path = "/api/v1/dashboards/{uid}",
+    responses((status = 204), (status = 404, body = AppError), (status = 409, body = AppError)))]
+async fn delete_dashboard(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+    Path(uid): Path<String>,
+) -> ApiResult<StatusCode> {
+    m.delete_dashboard(&who, &uid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The range, and each variable's values as Grafana's URLs give them: `var-NAME=VALUE`,
+/// repeated for several.
+fn range_and_choices(params: Vec<(String, String)>) -> (String, Choices) {
+    let mut range = default_range();
+    let mut choices = Choices::new();
+    for (key, value) in params {
+        match key.strip_prefix("var-") {
+            Some(name) => choices.entry(name.to_string()).or_default().push(value),
+            None if key == "range" => range = value,
+            None => {}
+        }
+    }
+    (range, choices)
+}
+
+/// A dashboard for the cluster: its variables' options and chosen values, and its panels.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/dashboards/{uid}",
+    params(("range" = Option<String>, Query, description = "As for charts [default: 1h]"),
+        ("var-NAME" = Option<String>, Query, description = "A variable's value; repeat for several")),
+    responses((status = 200, body = DashboardView), (status = 404, body = AppError)))]
+async fn dashboard(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+    Path((name, uid)): Path<(String, String)>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<DashboardView>> {
+    let (range, choices) = range_and_choices(params);
+    Ok(Json(m.dashboard(&who, &name, &uid, &range, choices).await?))
+}
+
+/// One panel's data: lines, values or table rows, from the cluster's Prometheus.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/dashboards/{uid}/panels/{panel}",
+    params(("range" = Option<String>, Query, description = "As for charts [default: 1h]"),
+        ("var-NAME" = Option<String>, Query, description = "A variable's value; repeat for several")),
+    responses((status = 200, body = PanelAnswer), (status = 404, body = AppError)))]
+async fn dashboard_panel(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+    Path((name, uid, panel)): Path<(String, String, u32)>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<PanelAnswer>> {
+    let (range, choices) = range_and_choices(params);
+    Ok(Json(m.dashboard_panel(&who, &name, &uid, panel, &range, choices).await?))
+}
+
+/// Imports a dashboard of the cluster's Grafana, asked as the caller; operators. Audited.
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/grafana-dashboards/{uid}/import",
+    responses((status = 201, body = DashboardSummary), (status = 404, body = AppError), (status = 502, body = AppError)))]
+async fn import_grafana_dashboard(
+    State(m): State<Arc<Monitoring>>,
+    Extension(who): Extension<Principal>,
+    Path((name, uid)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<DashboardSummary>)> {
+    Ok((StatusCode::CREATED, Json(m.import_grafana_dashboard(&who, &name, &uid).await?)))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(cluster_charts, node_charts, query, alerts, etcd, dashboards, firing, silences, silence, expire),
+    paths(
+        cluster_charts,
+        node_charts,
+        query,
+        alerts,
+        etcd,
+        dashboards,
+        firing,
+        silences,
+        silence,
+        expire,
+        list_dashboards,
+        import_dashboard,
+        delete_dashboard,
+        dashboard,
+        dashboard_panel,
+        import_grafana_dashboard
+    ),
     components(schemas(
+        DashboardSummary,
+        DashboardView,
+        PanelAnswer,
+        app::monitoring::dashboards::PanelView,
+        app::monitoring::dashboards::PanelKind,
+        app::monitoring::dashboards::PanelData,
+        app::monitoring::dashboards::Threshold,
+        app::monitoring::dashboards::VariableView,
         Charts,
         Chart,
         app::monitoring::Series,

@@ -200,6 +200,29 @@ impl Prometheus {
         Ok(vector.result.into_iter().filter_map(|s| Some((s.metric, s.value.1.parse().ok()?))).collect())
     }
 
+    /// A label's values, among the series `selector` matches when given, over `start..end`.
+    pub async fn label_values(
+        &self,
+        label: &str,
+        selector: Option<&str>,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>, QueryError> {
+        if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(QueryError::Refused(format!("\"{label}\" is not a label name.")));
+        }
+        let mut query = vec![("start", start.to_string()), ("end", end.to_string())];
+        if let Some(selector) = selector {
+            query.push(("match[]", selector.to_string()));
+        }
+        self.get(&format!("/api/v1/label/{label}/values"), &query).await
+    }
+
+    /// The label names of the series over `start..end`.
+    pub async fn label_names(&self, start: i64, end: i64) -> Result<Vec<String>, QueryError> {
+        self.get("/api/v1/labels", &[("start", start.to_string()), ("end", end.to_string())]).await
+    }
+
     /// Alerts whose condition holds but not yet for their `for:` time, each with a link to its
     /// rule's expression (as Prometheus links the alerts it sends).
     pub async fn pending_alerts(&self) -> Result<Vec<app::monitoring::Alert>, QueryError> {

@@ -30,14 +30,6 @@ async fn follow(job: String, state: RwSignal<Option<ImportProgress>>) {
     }
 }
 
-#[cfg(feature = "hydrate")]
-async fn read_file(ev: leptos::ev::Event) -> Option<String> {
-    use wasm_bindgen::JsCast;
-    let input: web_sys::HtmlInputElement = ev.target()?.dyn_into().ok()?;
-    let file = input.files()?.get(0)?;
-    wasm_bindgen_futures::JsFuture::from(file.text()).await.ok()?.as_string()
-}
-
 /// `/machines/import`, for people who may change machines.
 #[component]
 pub fn ImportMachines() -> impl IntoView {
@@ -98,7 +90,7 @@ fn ImportForm() -> impl IntoView {
     let on_file = move |_ev: leptos::ev::Event| {
         #[cfg(feature = "hydrate")]
         spawn_local(async move {
-            match read_file(_ev).await {
+            match crate::pages::read_file(_ev).await {
                 Some(content) => text.set(content),
                 None => toasts.error("That file could not be read as text."),
             }

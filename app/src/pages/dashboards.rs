@@ -1,0 +1,526 @@
+//! Dashboards: the ones Pangea draws itself (shipped, or imported as Grafana JSON) and the
+//! cluster's Grafana dashboards, embedded through the console's `/grafana/` proxy.
+
+use super::clusters::may;
+use super::machines::ErrorBlock;
+use super::monitoring::{LineChart, RangeControls};
+use super::urlencode;
+use crate::access::Permission;
+use crate::components::toast::use_toasts;
+use crate::monitoring::dashboards::{
+    ALL, Choices, DashboardSummary, PanelAnswer, PanelData, PanelKind, PanelView, Threshold, VariableView,
+};
+use crate::monitoring::server_fns::{
+    dashboard, dashboard_panel, delete_dashboard, grafana_dashboards, import_grafana_dashboard, list_dashboards,
+};
+use crate::monitoring::{Chart, GrafanaDashboard, Unit};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::components::A;
+
+fn dashboard_href(cluster: &str, uid: &str) -> String {
+    format!("/clusters/{}/dashboards/{}", urlencode(cluster), urlencode(uid))
+}
+
+/// `/clusters/{name}/dashboards`: Pangea's dashboards for this cluster, the import of Grafana
+/// JSON for those who may manage dashboards, and the cluster's Grafana dashboards.
+#[component]
+pub fn DashboardsPage(cluster: String) -> impl IntoView {
+    let manage = may(Permission::ManageDashboards, None);
+    let version = RwSignal::new(0u32);
+    let list = Resource::new(move || version.get(), |_| list_dashboards());
+    let grafana = {
+        let cluster = cluster.clone();
+        Resource::new(|| (), move |_| grafana_dashboards(cluster.clone()))
+    };
+    let shown = RwSignal::new(None::<GrafanaDashboard>);
+    let toasts = use_toasts();
+    let title = format!("Dashboards of cluster {cluster}");
+    let on_file = move |_ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        spawn_local(async move {
+            let Some(json) = crate::pages::read_file(_ev).await else {
+                toasts.error("That file could not be read as text.");
+                return;
+            };
+            match crate::monitoring::server_fns::import_dashboard(json).await {
+                Ok(d) => {
+                    toasts.success(format!("Imported dashboard {}.", d.title));
+                    version.update(|v| *v += 1);
+                }
+                Err(e) => toasts.error(e.to_string()),
+            }
+        });
+    };
+    let remove = move |uid: String| {
+        spawn_local(async move {
+            match delete_dashboard(uid.clone()).await {
+                Ok(()) => {
+                    toasts.success(format!("Removed dashboard {uid}."));
+                    version.update(|v| *v += 1);
+                }
+                Err(e) => toasts.error(e.to_string()),
+            }
+        })
+    };
+    let import_from_grafana = {
+        let cluster = cluster.clone();
+        move |uid: String| {
+            let cluster = cluster.clone();
+            spawn_local(async move {
+                match import_grafana_dashboard(cluster, uid).await {
+                    Ok(d) => {
+                        toasts.success(format!("Imported {} from Grafana.", d.title));
+                        version.update(|v| *v += 1);
+                    }
+                    Err(e) => toasts.error(e.to_string()),
+                }
+            })
+        }
+    };
+    let list_cluster = cluster.clone();
+    view! {
+        <leptos_meta::Title text=title.clone() />
+        <section class="page">
+            <div class="page-head"><h1>{title}</h1></div>
+            <section aria-labelledby="own-dashboards">
+                <h2 id="own-dashboards">"Drawn by Pangea"</h2>
+                <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                    {move || {
+                        let cluster = list_cluster.clone();
+                        Suspend::new(async move {
+                            let manage = manage.await;
+                            match list.await {
+                                Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                                Ok(list) => view! {
+                                    <ul class="dashboard-list">
+                                        {list.into_iter().map(|d| view! { <DashboardItem cluster=cluster.clone() d manage remove /> }).collect_view()}
+                                    </ul>
+                                }.into_any(),
+                            }
+                        })
+                    }}
+                </Transition>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        manage.await.then(|| view! {
+                            <div class="inline-form">
+                                <label for="dashboard-file">"Import a dashboard in Grafana's JSON model"</label>
+                                <input id="dashboard-file" type="file" accept=".json,application/json" on:change=on_file />
+                            </div>
+                            <p class="hint">"A dashboard exported from Grafana (Share → Export). One with the same uid is replaced."</p>
+                        })
+                    })}
+                </Suspense>
+            </section>
+            <section aria-labelledby="grafana-dashboards">
+                <h2 id="grafana-dashboards">"In the cluster's Grafana"</h2>
+                <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                    {move || {
+                        let import_from_grafana = import_from_grafana.clone();
+                        Suspend::new(async move {
+                            let manage = manage.await;
+                            match grafana.await {
+                                Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                                Ok(list) if list.is_empty() => view! { <p class="empty">"This Grafana has no dashboards you may see."</p> }.into_any(),
+                                Ok(list) => view! {
+                                    <ul class="dashboards">{list.into_iter().map(|d| {
+                                        let label = if d.folder.is_empty() { d.title.clone() } else { format!("{} / {}", d.folder, d.title) };
+                                        let (uid, import_uid) = (d.uid.clone(), d.uid.clone());
+                                        let import_from_grafana = import_from_grafana.clone();
+                                        let import_label = format!("Import {label} into Pangea");
+                                        view! {
+                                            <li>
+                                                <button type="button" class="button" aria-pressed=move || shown.get().is_some_and(|s| s.uid == uid).to_string()
+                                                    on:click=move |_| shown.set(Some(d.clone()))>{label}</button>
+                                                {manage.then(|| view! {
+                                                    <button type="button" class="button small" aria-label=import_label
+                                                        on:click=move |_| import_from_grafana(import_uid.clone())>"Import"</button>
+                                                })}
+                                            </li>
+                                        }
+                                    }).collect_view()}</ul>
+                                }.into_any(),
+                            }
+                        })
+                    }}
+                </Transition>
+                {move || shown.get().map(|d| view! {
+                    <iframe class="grafana-frame" src=d.embed_path.clone() title=format!("Grafana dashboard {}", d.title)></iframe>
+                })}
+            </section>
+        </section>
+    }
+}
+
+#[component]
+fn DashboardItem(
+    cluster: String,
+    d: DashboardSummary,
+    manage: bool,
+    remove: impl Fn(String) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let origin = if d.shipped {
+        "Shipped with Pangea".to_string()
+    } else {
+        format!("Imported by {} ({})", d.imported_by, d.origin)
+    };
+    let uid = d.uid.clone();
+    let remove_label = format!("Remove dashboard {}", d.title);
+    view! {
+        <li>
+            <A href=dashboard_href(&cluster, &d.uid)>{d.title.clone()}</A>
+            <span class="hint">{format!(" — {origin}. {}", d.description)}</span>
+            {(manage && !d.shipped).then(|| view! {
+                <button type="button" class="button small danger" aria-label=remove_label
+                    on:click=move |_| remove(uid.clone())>"Remove"</button>
+            })}
+        </li>
+    }
+}
+
+/// The variables' values in the URL, as Grafana writes them: `var-NAME=VALUE`, repeated.
+fn query_of(choices: &Choices) -> String {
+    choices
+        .iter()
+        .flat_map(|(name, values)| values.iter().map(move |v| format!("var-{}={}", urlencode(name), urlencode(v))))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `/clusters/{name}/dashboards/{uid}`: a dashboard drawn against the cluster's Prometheus,
+/// its variables chosen in the page's URL.
+#[component]
+pub fn DashboardPage(cluster: String, uid: String) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let navigate = leptos_router::hooks::use_navigate();
+    let range = RwSignal::new("1h".to_string());
+    let tick = RwSignal::new(0u64);
+    let choices = Memo::new(move |_| {
+        query.with(|q| {
+            let mut choices = Choices::new();
+            for (key, value) in q {
+                if let Some(name) = key.strip_prefix("var-") {
+                    choices.entry(name.to_string()).or_default().push(value.to_string());
+                }
+            }
+            choices
+        })
+    });
+    let view_resource = {
+        let (cluster, uid) = (cluster.clone(), uid.clone());
+        Resource::new(
+            move || (range.get(), choices.get()),
+            move |(range, choices)| dashboard(cluster.clone(), uid.clone(), range, choices),
+        )
+    };
+    let href = dashboard_href(&cluster, &uid);
+    let choose = move |name: String, values: Vec<String>| {
+        let mut next = choices.get_untracked();
+        next.insert(name, values);
+        let options = leptos_router::NavigateOptions { replace: true, scroll: false, ..Default::default() };
+        navigate(&format!("{href}?{}", query_of(&next)), options);
+    };
+    view! {
+        <section class="page dashboard">
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || {
+                    let (cluster, uid, choose) = (cluster.clone(), uid.clone(), choose.clone());
+                    Suspend::new(async move {
+                        let d = match view_resource.await {
+                            Ok(d) => d,
+                            Err(e) => return view! { <ErrorBlock error=e /> }.into_any(),
+                        };
+                        let resolved: Choices = d.variables.iter().map(|v| (v.name.clone(), v.current.clone())).collect();
+                        let range_now = range.get_untracked();
+                        let grafana = d.grafana_path.clone();
+                        view! {
+                            <leptos_meta::Title text=d.title.clone() />
+                            <div class="page-head">
+                                <h1>{d.title.clone()}</h1>
+                                <A href=format!("/clusters/{}/dashboards", urlencode(&cluster))>"All dashboards"</A>
+                            </div>
+                            {(!d.description.is_empty()).then(|| view! { <p class="hint">{d.description.clone()}</p> })}
+                            {d.unavailable.clone().map(|reason| view! { <div class="alert warning" role="status">{reason}</div> })}
+                            <div class="dashboard-variables">
+                                {d.variables.into_iter().map(|v| view! { <VariablePicker v choose=choose.clone() /> }).collect_view()}
+                            </div>
+                            <div class="dashboard-grid">
+                                {d.panels.into_iter().map(|panel| view! {
+                                    <Panel cluster=cluster.clone() uid=uid.clone() panel range=range_now.clone()
+                                        choices=resolved.clone() tick grafana=grafana.clone() />
+                                }).collect_view()}
+                            </div>
+                        }.into_any()
+                    })
+                }}
+            </Transition>
+            <section class="health" aria-labelledby="health-title">
+                <RangeControls range tick title="Range" />
+            </section>
+        </section>
+    }
+}
+
+/// A variable's values: a list for one value, checkboxes for several.
+#[component]
+fn VariablePicker(
+    v: VariableView,
+    choose: impl Fn(String, Vec<String>) + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let id = format!("var-{}", v.name);
+    let mut options: Vec<(String, String)> = v.options.iter().map(|o| (o.clone(), o.clone())).collect();
+    if v.include_all {
+        options.insert(0, (ALL.to_string(), "All".to_string()));
+    }
+    let error = v.error.clone().map(|e| view! { <p class="field-error">{e}</p> });
+    if v.multi {
+        let current = v.current.clone();
+        let name = v.name.clone();
+        return view! {
+            <fieldset class="variable" id=id>
+                <legend>{v.label.clone()}</legend>
+                {options.into_iter().map(|(value, text)| {
+                    let checked = current.contains(&value);
+                    let (name, current, choose) = (name.clone(), current.clone(), choose.clone());
+                    let value_for = value.clone();
+                    view! {
+                        <label class="check">
+                            <input type="checkbox" value=value checked=checked on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                let mut next: Vec<String> = current.iter().filter(|c| **c != value_for && *c != ALL).cloned().collect();
+                                if on { next = if value_for == ALL { vec![ALL.to_string()] } else { next.into_iter().chain([value_for.clone()]).collect() }; }
+                                choose(name.clone(), next);
+                            } />
+                            {text}
+                        </label>
+                    }
+                }).collect_view()}
+                {error}
+            </fieldset>
+        }
+        .into_any();
+    }
+    let chosen = v.current.first().cloned().unwrap_or_default();
+    let name = v.name.clone();
+    view! {
+        <div class="variable">
+            <label for=id.clone()>{v.label.clone()}</label>
+            <select id=id on:change=move |ev| choose(name.clone(), vec![event_target_value(&ev)])>
+                {options.into_iter().map(|(value, text)| {
+                    let selected = value == chosen;
+                    view! { <option value=value selected=selected>{text}</option> }
+                }).collect_view()}
+            </select>
+            {error}
+        </div>
+    }
+    .into_any()
+}
+
+/// One panel, fetched on its own (again at each refresh).
+#[component]
+fn Panel(
+    cluster: String,
+    uid: String,
+    panel: PanelView,
+    range: String,
+    choices: Choices,
+    tick: RwSignal<u64>,
+    grafana: Option<String>,
+) -> impl IntoView {
+    let class = format!("dash-panel w-{}", panel.width);
+    match &panel.kind {
+        PanelKind::Row => return view! { <h2 class="dash-row">{panel.title.clone()}</h2> }.into_any(),
+        PanelKind::Other(kind) => {
+            let link = grafana.map(|path| {
+                view! { <a href=format!("{path}?viewPanel={}", panel.id)>{format!("Open \"{}\" in Grafana", panel.title)}</a> }
+            });
+            return view! {
+                <figure class=class>
+                    <figcaption>{panel.title.clone()}</figcaption>
+                    <p class="chart-error">{format!("Pangea does not draw {kind} panels. ")}{link}</p>
+                </figure>
+            }
+            .into_any();
+        }
+        _ => {}
+    }
+    let id = panel.id;
+    let answer = Resource::new(
+        move || tick.get(),
+        move |_| dashboard_panel(cluster.clone(), uid.clone(), id, range.clone(), choices.clone()),
+    );
+    view! {
+        <div class=class>
+            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
+                {move || {
+                    let panel = panel.clone();
+                    Suspend::new(async move {
+                        match answer.await {
+                            Ok(answer) => view! { <PanelBody panel answer /> }.into_any(),
+                            Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                        }
+                    })
+                }}
+            </Transition>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn PanelBody(panel: PanelView, answer: PanelAnswer) -> impl IntoView {
+    let PanelAnswer { queries, data, error } = answer;
+    let query = queries.join("\n");
+    let unit = panel.unit;
+    let title = panel.title.clone();
+    match data {
+        Some(PanelData::Series { start, end, series }) => {
+            let chart = Chart { id: format!("panel-{}", panel.id), title, unit, query, series, error: None };
+            let (long, hide_legend) = (end - start > 86_400, !panel.show_legend);
+            view! { <LineChart chart start end long hide_legend /> }.into_any()
+        }
+        Some(PanelData::Values { values }) => {
+            let drawn = match panel.kind {
+                PanelKind::Gauge => gauges(&panel, &values).into_any(),
+                PanelKind::BarGauge => bars(&panel, &values).into_any(),
+                _ => view! {
+                    <div class="stat-values">{values.iter().map(|(legend, value)| view! {
+                        <p class=format!("stat tone-{}", Threshold::tone_of(&panel.thresholds, *value))>
+                            <span class="stat-number">{unit.format(*value)}</span>
+                            {(values.len() > 1).then(|| view! { <span class="stat-legend">{legend.clone()}</span> })}
+                        </p>
+                    }).collect_view()}</div>
+                }
+                .into_any(),
+            };
+            view! {
+                <figure class="chart" id=format!("panel-{}", panel.id)>
+                    <figcaption>{title}</figcaption>
+                    {drawn}
+                    <details class="chart-table"><summary>"Query"</summary><p class="hint"><code>{query}</code></p></details>
+                </figure>
+            }
+            .into_any()
+        }
+        Some(PanelData::Table { columns, rows }) => view! {
+            <figure class="chart" id=format!("panel-{}", panel.id)>
+                <figcaption>{title.clone()}</figcaption>
+                <div class="table-wrap"><table>
+                    <caption class="visually-hidden">{title}</caption>
+                    <thead><tr>{columns.into_iter().map(|c| view! { <th scope="col">{c}</th> }).collect_view()}</tr></thead>
+                    <tbody>{rows.into_iter().map(|row| view! {
+                        <tr>{row.into_iter().map(|cell| view! { <td>{cell}</td> }).collect_view()}</tr>
+                    }).collect_view()}</tbody>
+                </table></div>
+                <details class="chart-table"><summary>"Query"</summary><p class="hint"><code>{query}</code></p></details>
+            </figure>
+        }
+        .into_any(),
+        None => view! {
+            <figure class="chart" id=format!("panel-{}", panel.id)>
+                <figcaption>{title}</figcaption>
+                <p class="chart-error" role="status">{error.unwrap_or_default()}</p>
+                {(!query.is_empty()).then(|| view! { <p class="hint"><code>{query}</code></p> })}
+            </figure>
+        }
+        .into_any(),
+    }
+}
+
+/// The panel's range: its own min and max, else 0 to 100 % for ratios and percentages, else 0
+/// to the largest value.
+fn bounds(panel: &PanelView, values: &[(String, f64)]) -> (f64, f64) {
+    let min = panel.min.unwrap_or(0.0);
+    let max = panel.max.unwrap_or(match panel.unit {
+        Unit::Ratio => 1.0,
+        Unit::Percent => 100.0,
+        _ => values.iter().map(|v| v.1).fold(0.0, f64::max),
+    });
+    (min, if max > min { max } else { min + 1.0 })
+}
+
+/// How far `value` is along `min..max`, from 0 to 1.
+fn fraction(value: f64, (min, max): (f64, f64)) -> f64 {
+    ((value - min) / (max - min)).clamp(0.0, 1.0)
+}
+
+/// Half-circle gauges, one per value.
+fn gauges(panel: &PanelView, values: &[(String, f64)]) -> impl IntoView {
+    // The arc from (10,60) to (110,60) with radius 50 is half a circle: 50π long.
+    const ARC: f64 = 50.0 * std::f64::consts::PI;
+    let range = bounds(panel, values);
+    let unit = panel.unit;
+    view! {
+        <div class="gauges">{values.iter().map(|(legend, value)| {
+            let label = format!("{legend} {} of {}", unit.format(*value), unit.format(range.1));
+            let filled = fraction(*value, range) * ARC;
+            view! {
+                <div class="gauge">
+                    <svg viewBox="0 0 120 66" role="img" aria-label=label>
+                        <path class="gauge-track" d="M10,60 A50,50 0 0 1 110,60" />
+                        <path class=format!("gauge-fill tone-{}", Threshold::tone_of(&panel.thresholds, *value))
+                            d="M10,60 A50,50 0 0 1 110,60" stroke-dasharray=format!("{filled:.1} {ARC:.1}") />
+                    </svg>
+                    <p class="gauge-value">{unit.format(*value)}</p>
+                    {(values.len() > 1).then(|| view! { <p class="stat-legend">{legend.clone()}</p> })}
+                </div>
+            }
+        }).collect_view()}</div>
+    }
+}
+
+/// Horizontal bars, one per value, on one scale.
+fn bars(panel: &PanelView, values: &[(String, f64)]) -> impl IntoView {
+    let range = bounds(panel, values);
+    let unit = panel.unit;
+    view! {
+        <ul class="bar-gauge">{values.iter().map(|(legend, value)| view! {
+            <li>
+                <span class="bar-label">{legend.clone()}</span>
+                <svg viewBox="0 0 100 8" preserveAspectRatio="none" aria-hidden="true">
+                    <rect class="bar-track" width="100" height="8" />
+                    <rect class=format!("bar-fill tone-{}", Threshold::tone_of(&panel.thresholds, *value))
+                        width=format!("{:.1}", fraction(*value, range) * 100.0) height="8" />
+                </svg>
+                <span class="bar-value">{unit.format(*value)}</span>
+            </li>
+        }).collect_view()}</ul>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_go_into_the_url_as_grafana_writes_them() {
+        let choices = Choices::from([
+            ("instance".to_string(), vec!["10.0.0.1:9100".to_string()]),
+            ("verb".to_string(), vec!["GET".to_string(), "LIST".to_string()]),
+        ]);
+        assert_eq!(query_of(&choices), "var-instance=10.0.0.1%3A9100&var-verb=GET&var-verb=LIST");
+    }
+
+    #[test]
+    fn gauges_fill_from_their_bounds() {
+        let panel = PanelView {
+            id: 1,
+            title: String::new(),
+            description: String::new(),
+            kind: PanelKind::Gauge,
+            width: 6,
+            unit: Unit::Ratio,
+            min: None,
+            max: None,
+            thresholds: Vec::new(),
+            show_legend: true,
+        };
+        assert_eq!(bounds(&panel, &[]), (0.0, 1.0));
+        assert_eq!(fraction(0.25, bounds(&panel, &[])), 0.25);
+        let counts = PanelView { unit: Unit::Count, ..panel };
+        assert_eq!(bounds(&counts, &[("a".into(), 40.0), ("b".into(), 80.0)]), (0.0, 80.0));
+        assert_eq!(fraction(120.0, (0.0, 80.0)), 1.0, "a value past the top fills the gauge, no more");
+    }
+}
