@@ -414,7 +414,7 @@ impl Filled {
             return self.values.join(",");
         }
         let escaped: Vec<String> = self.values.iter().map(|v| regex_literal(v)).collect();
-        format!("({})", escaped.join("|"))
+        if escaped.len() == 1 { escaped.join("") } else { format!("({})", escaped.join("|")) }
     }
 }
 
@@ -730,6 +730,7 @@ mod tests {
         );
         assert_eq!(interpolate("increase(x[$__range]) [[job]] ${job:regex}", &filled), "increase(x[3600s]) node node");
         assert_eq!(interpolate("${verb:pipe} ${verb:csv}", &filled), "GET|LIST GET,LIST");
+        assert_eq!(interpolate("${instance:regex}", &filled), r"10\\.0\\.0\\.1:9100");
         // A dotted value in an alternation is a literal dot, escaped for RE2 inside PromQL's string.
         let dotted = vars(&[("host", &["a.b", "c"])]);
         assert_eq!(interpolate("$host", &dotted), r"(a\\.b|c)");
