@@ -92,8 +92,48 @@ impl Credential {
     }
 }
 
-/// A cluster as it is added or changed. `credential: None` on a change keeps the stored one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// How Pangea signs in to a cluster's Prometheus, Alertmanager or Grafana.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceCredential {
+    /// No credential: removes a stored one.
+    None,
+    /// `Authorization: Bearer TOKEN`.
+    Bearer { token: String },
+    /// HTTP basic authentication.
+    Basic { username: String, password: String },
+    /// A client certificate and its key (PEM), for a source that asks for one (mTLS), and the
+    /// CA that signed the source's own certificate ('' for the system's roots).
+    ClientCertificate {
+        certificate_pem: String,
+        key_pem: String,
+        #[serde(default)]
+        ca_pem: String,
+    },
+}
+
+impl fmt::Debug for SourceCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SourceCredential::{}(..)", self.kind())
+    }
+}
+
+impl SourceCredential {
+    /// `none`, `bearer`, `basic` or `client_certificate`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceCredential::None => "none",
+            SourceCredential::Bearer { .. } => "bearer",
+            SourceCredential::Basic { .. } => "basic",
+            SourceCredential::ClientCertificate { .. } => "client_certificate",
+        }
+    }
+}
+
+/// A cluster as it is added or changed. `credential: None` on a change keeps the stored one,
+/// and so does a source credential left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ClusterInput {
     pub name: String,
@@ -110,6 +150,12 @@ pub struct ClusterInput {
     pub alertmanager_url: String,
     #[serde(default)]
     pub grafana_url: String,
+    #[serde(default)]
+    pub prometheus_credential: Option<SourceCredential>,
+    #[serde(default)]
+    pub alertmanager_credential: Option<SourceCredential>,
+    #[serde(default)]
+    pub grafana_credential: Option<SourceCredential>,
 }
 
 /// A kubeconfig to register a cluster from: the file's text and the context to use (the
@@ -135,6 +181,11 @@ pub struct Cluster {
     pub prometheus_url: String,
     pub alertmanager_url: String,
     pub grafana_url: String,
+    /// The kind of credential Pangea holds for each source (`none`, `bearer`, `basic`,
+    /// `client_certificate`); the credentials themselves are never shown.
+    pub prometheus_auth: String,
+    pub alertmanager_auth: String,
+    pub grafana_auth: String,
     pub created_by: String,
     pub created_at: String,
     pub updated_at: String,
@@ -475,7 +526,11 @@ mod tests {
             prometheus_url: String::new(),
             alertmanager_url: String::new(),
             grafana_url: String::new(),
+            prometheus_credential: Some(SourceCredential::Basic { username: "u".into(), password: "PASSWORD".into() }),
+            alertmanager_credential: Some(SourceCredential::Bearer { token: "TOKEN".into() }),
+            grafana_credential: None,
         };
-        assert!(!format!("{input:?}").contains("KEY"));
+        let shown = format!("{input:?}");
+        assert!(!shown.contains("KEY") && !shown.contains("PASSWORD") && !shown.contains("TOKEN"), "{shown}");
     }
 }

@@ -77,3 +77,35 @@ test('a node page charts node_exporter, shows its alert, and silences it in the 
   await kube(`/api/v1/nodes/${node}`, { method: 'DELETE' });
   await api.delete(`/api/v1/clusters/${name}`);
 });
+
+test('the cluster page warns when one etcd member of three is down', async ({ page, api }) => {
+  // .ci/monitoring-up starts three etcd members and a Prometheus scraping only them.
+  const QUORUM = process.env.PANGEA_TEST_QUORUM_PROMETHEUS_URL;
+  const members = (process.env.PANGEA_TEST_ETCD_MEMBER_PIDS || '').split(',').filter(Boolean);
+  test.skip(!QUORUM || members.length !== 3, 'no three-member etcd here: the quorum banner is not tested');
+  const name = `quorum-${Date.now().toString(36)}`;
+  const res = await api.post('/api/v1/clusters', { data: {
+    name, api_url: KUBE, ca_pem: readFileSync(process.env.KUBE_CA, 'utf8'),
+    credential: { kind: 'token', token: process.env.KUBE_PANGEA_TOKEN }, prometheus_url: QUORUM,
+  } });
+  expect(res.status(), await res.text()).toBe(201);
+  await open(page, `/clusters/${name}`);
+  const etcd = page.getByRole('region', { name: 'etcd' });
+  // The panel asks once per page load: reload until Prometheus has scraped all three.
+  await expect(async () => {
+    await page.reload();
+    await expect(etcd).toContainText('3 members, 3 healthy: one may fail', { timeout: 2_000 });
+  }).toPass({ timeout: 30_000 });
+  await expect(page.getByRole('alert').filter({ hasText: 'Quorum at risk' })).toHaveCount(0);
+
+  // One member dies, as its machine would: the banner says what one more loss would do.
+  process.kill(Number(members[0]), 'SIGKILL');
+  const banner = page.getByRole('alert').filter({ hasText: 'Quorum at risk' });
+  await expect(async () => {
+    await page.reload();
+    await expect(banner).toContainText('3 members, 2 healthy: losing one more stops the cluster', { timeout: 2_000 });
+  }).toPass({ timeout: 30_000 });
+  await expect(etcd.getByRole('cell', { name: 'down' })).toHaveCount(1);
+  await expectAccessible(page);
+  await api.delete(`/api/v1/clusters/${name}`);
+});

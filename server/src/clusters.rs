@@ -14,12 +14,13 @@ use crate::audit::{self, Event};
 use crate::db::Database;
 use crate::error::OrInternal;
 use crate::machines::now;
+use crate::monitoring::sources::{self, Credentials};
 use crate::secrets::Sealer;
 use app::access::{Permission, Principal, authorize, authorize_in};
 use app::clusters::ssr::ClusterService;
 use app::clusters::{
     Cluster, ClusterInput, ClusterName, DEFAULT_PAGE, DrainOptions, DrainProgress, KubeconfigImport, MAX_PAGE,
-    NodeAction, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow,
+    NodeAction, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow, SourceCredential,
 };
 use app::error::AppError;
 use app::provisioning::boots::BootState;
@@ -31,6 +32,13 @@ use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use store::ClusterRecord;
+
+/// A source linked to a cluster: its URL ('' when none is) and the client that presents
+/// Pangea's credential for it.
+pub struct Linked {
+    pub url: String,
+    pub http: reqwest::Client,
+}
 
 /// An inventory machine as the clusters area links it: its MAC, cluster and boot state.
 #[derive(Debug, Clone)]
@@ -350,6 +358,9 @@ impl Clusters {
             prometheus_url: record.prometheus_url.clone(),
             alertmanager_url: record.alertmanager_url.clone(),
             grafana_url: record.grafana_url.clone(),
+            prometheus_auth: sources::kind(&record.source_credentials.prometheus).into(),
+            alertmanager_auth: sources::kind(&record.source_credentials.alertmanager).into(),
+            grafana_auth: sources::kind(&record.source_credentials.grafana).into(),
             created_by: record.created_by.clone(),
             created_at: record.created_at.clone(),
             updated_at: record.updated_at.clone(),
@@ -362,15 +373,23 @@ impl Clusters {
         self.records.read().ok().and_then(|r| r.get(name).cloned()).ok_or_else(|| not_registered(name))
     }
 
-    /// The Prometheus and Alertmanager linked to a registered cluster ('' when none is).
-    pub fn monitoring_urls(&self, name: &str) -> Result<(String, String), AppError> {
+    /// The cluster's linked Prometheus: its URL ('' when none is) and the client that presents
+    /// Pangea's credential for it.
+    pub fn prometheus(&self, name: &str) -> Result<Linked, AppError> {
         let record = self.record(name)?;
-        Ok((record.prometheus_url, record.alertmanager_url))
+        Ok(Linked { url: record.prometheus_url, http: record.sources.prometheus })
     }
 
-    /// The Grafana linked to a registered cluster ('' when none is).
-    pub fn grafana_url(&self, name: &str) -> Result<String, AppError> {
-        Ok(self.record(name)?.grafana_url)
+    /// The cluster's linked Alertmanager, as [`Self::prometheus`].
+    pub fn alertmanager(&self, name: &str) -> Result<Linked, AppError> {
+        let record = self.record(name)?;
+        Ok(Linked { url: record.alertmanager_url, http: record.sources.alertmanager })
+    }
+
+    /// The cluster's linked Grafana, as [`Self::prometheus`].
+    pub fn grafana(&self, name: &str) -> Result<Linked, AppError> {
+        let record = self.record(name)?;
+        Ok(Linked { url: record.grafana_url, http: record.sources.grafana })
     }
 
     /// The names of the registered clusters.
@@ -412,7 +431,7 @@ impl Clusters {
         audit::settle(&self.db, who, event, authorize_in(who, permission, cluster)).await
     }
 
-    /// Validates `input` into a record; `keep` supplies the credential when none is given.
+    /// Validates `input` into a record; `keep` supplies the credentials that are not given.
     fn parse(
         &self,
         who: &Principal,
@@ -443,6 +462,20 @@ impl Clusters {
                 });
             }
         };
+        // A source credential left out keeps the stored one; a source no longer linked has none.
+        let source = |url: &str, given: Option<SourceCredential>, kept: Option<&Option<SourceCredential>>| match given {
+            _ if url.trim().is_empty() => None,
+            Some(SourceCredential::None) => None,
+            Some(credential) => Some(credential),
+            None => kept.cloned().flatten(),
+        };
+        let kept = keep.map(|k| &k.source_credentials);
+        let source_credentials = Credentials {
+            prometheus: source(&input.prometheus_url, input.prometheus_credential, kept.map(|k| &k.prometheus)),
+            alertmanager: source(&input.alertmanager_url, input.alertmanager_credential, kept.map(|k| &k.alertmanager)),
+            grafana: source(&input.grafana_url, input.grafana_credential, kept.map(|k| &k.grafana)),
+        };
+        let sources = source_credentials.clients()?;
         let now = now();
         Ok(ClusterRecord {
             name: name.to_string(),
@@ -454,6 +487,8 @@ impl Clusters {
             prometheus_url: link("prometheus_url", &input.prometheus_url)?,
             alertmanager_url: link("alertmanager_url", &input.alertmanager_url)?,
             grafana_url: link("grafana_url", &input.grafana_url)?,
+            source_credentials,
+            sources,
             created_by: keep.map_or_else(|| who.actor(), |k| k.created_by.clone()),
             created_at: keep.map_or_else(|| now.clone(), |k| k.created_at.clone()),
             updated_at: now,
@@ -465,7 +500,7 @@ impl Clusters {
     async fn check(record: &ClusterRecord) -> Result<String, AppError> {
         let version = connect::check(&record.endpoint).await?;
         crate::monitoring::sources::check(
-            &crate::monitoring::client(),
+            &record.sources,
             &record.prometheus_url,
             &record.alertmanager_url,
             &record.grafana_url,
@@ -483,6 +518,9 @@ impl Clusters {
             "prometheus_url": record.prometheus_url,
             "alertmanager_url": record.alertmanager_url,
             "grafana_url": record.grafana_url,
+            "prometheus_auth": sources::kind(&record.source_credentials.prometheus),
+            "alertmanager_auth": sources::kind(&record.source_credentials.alertmanager),
+            "grafana_auth": sources::kind(&record.source_credentials.grafana),
             "version": version,
         })
     }
@@ -595,9 +633,7 @@ impl ClusterService for Clusters {
                 api_url: endpoint.api_url,
                 ca_pem: endpoint.ca_pem,
                 credential: Some(endpoint.credential),
-                prometheus_url: String::new(),
-                alertmanager_url: String::new(),
-                grafana_url: String::new(),
+                ..Default::default()
             };
             self.register(who, input).await
         }

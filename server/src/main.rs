@@ -235,9 +235,7 @@ async fn cluster(command: ClusterCommand) -> Result<(), String> {
                         api_url: server,
                         ca_pem,
                         credential: Some(Credential::Token { token }),
-                        prometheus_url: String::new(),
-                        alertmanager_url: String::new(),
-                        grafana_url: String::new(),
+                        ..Default::default()
                     };
                     clusters.add(&who, input).await
                 }

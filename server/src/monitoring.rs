@@ -36,7 +36,6 @@ use std::sync::Arc;
 pub struct Monitoring {
     db: Database,
     clusters: Arc<Clusters>,
-    http: reqwest::Client,
 }
 
 const NO_PROMETHEUS: &str = "No Prometheus is linked to this cluster: an admin can add its URL on the cluster's page.";
@@ -81,62 +80,47 @@ fn bounds(range: TimeRange) -> (i64, i64, i64) {
     (start - start.rem_euclid(step), end - end.rem_euclid(step), step)
 }
 
-/// The client for Prometheus, Alertmanager and Grafana. Their URLs are people's input: it
-/// follows no redirects elsewhere.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .build()
-        .unwrap_or_default()
-}
-
 impl Monitoring {
     pub fn new(db: Database, clusters: Arc<Clusters>) -> Monitoring {
-        Monitoring { db, clusters, http: client() }
-    }
-
-    /// The client the Grafana proxy forwards with.
-    pub fn grafana_client(&self) -> &reqwest::Client {
-        &self.http
+        Monitoring { db, clusters }
     }
 
     /// The cluster's Prometheus, once the caller may see that cluster.
     fn prometheus(&self, who: &Principal, cluster: &str) -> Result<Option<Prometheus>, AppError> {
         authorize_in(who, Permission::ViewClusters, cluster)?;
-        let (url, _) = self.clusters.monitoring_urls(cluster)?;
-        Ok((!url.is_empty()).then(|| Prometheus::new(&url, self.http.clone())))
+        let linked = self.clusters.prometheus(cluster)?;
+        Ok((!linked.url.is_empty()).then(|| Prometheus::new(&linked.url, linked.http)))
     }
 
     /// The cluster's Alertmanager (the caller was authorized), or why there is none.
     fn alertmanager(&self, cluster: &str) -> Result<Alertmanager, AppError> {
-        let (_, url) = self.clusters.monitoring_urls(cluster)?;
-        if url.is_empty() {
+        let linked = self.clusters.alertmanager(cluster)?;
+        if linked.url.is_empty() {
             return Err(AppError::not_found(format!(
                 "No Alertmanager is linked to cluster {cluster}: an admin can add its URL on the cluster's page."
             )));
         }
-        Ok(Alertmanager::new(&url, self.http.clone()))
+        Ok(Alertmanager::new(&linked.url, linked.http))
     }
 
     /// Firing alerts from the Alertmanager, then pending ones from the Prometheus.
     async fn cluster_alerts(&self, cluster: &str) -> Result<Alerts, AppError> {
-        let (prometheus_url, alertmanager_url) = self.clusters.monitoring_urls(cluster)?;
-        if alertmanager_url.is_empty() && prometheus_url.is_empty() {
+        let (prometheus, alertmanager) = (self.clusters.prometheus(cluster)?, self.clusters.alertmanager(cluster)?);
+        if alertmanager.url.is_empty() && prometheus.url.is_empty() {
             let reason = "No Alertmanager or Prometheus is linked to this cluster: an admin can add them on the \
                           cluster's page.";
             return Ok(Alerts { alerts: Vec::new(), unavailable: Some(reason.into()) });
         }
         let mut alerts = Vec::new();
         let mut unavailable = Vec::new();
-        if !alertmanager_url.is_empty() {
-            match Alertmanager::new(&alertmanager_url, self.http.clone()).firing().await {
+        if !alertmanager.url.is_empty() {
+            match Alertmanager::new(&alertmanager.url, alertmanager.http).firing().await {
                 Ok(firing) => alerts.extend(firing),
                 Err(reason) => unavailable.push(reason),
             }
         }
-        if !prometheus_url.is_empty() {
-            match Prometheus::new(&prometheus_url, self.http.clone()).pending_alerts().await {
+        if !prometheus.url.is_empty() {
+            match Prometheus::new(&prometheus.url, prometheus.http).pending_alerts().await {
                 Ok(pending) => alerts.extend(pending),
                 Err(reason) => unavailable.push(reason.to_string()),
             }
@@ -348,14 +332,16 @@ impl MonitoringService for Monitoring {
 
     async fn dashboards(&self, who: &Principal, cluster: &str) -> Result<Vec<GrafanaDashboard>, AppError> {
         authorize_in(who, Permission::ViewClusters, cluster)?;
-        let base = self.clusters.grafana_url(cluster)?;
-        if base.is_empty() {
+        let linked = self.clusters.grafana(cluster)?;
+        if linked.url.is_empty() {
             return Err(AppError::not_found(format!(
                 "No Grafana is linked to cluster {cluster}: an admin can add its URL on the cluster's page."
             )));
         }
         let headers = grafana::upstream_headers(&axum::http::HeaderMap::new(), who, cluster, false)?;
-        grafana::dashboards(&self.http, &base, cluster, headers).await.map_err(|message| AppError::Upstream { message })
+        grafana::dashboards(&linked.http, &linked.url, cluster, headers)
+            .await
+            .map_err(|message| AppError::Upstream { message })
     }
 
     async fn etcd(&self, who: &Principal, cluster: &str) -> Result<EtcdHealth, AppError> {
@@ -388,11 +374,12 @@ impl MonitoringService for Monitoring {
             app::access::authorize(who, Permission::ViewClusters)?;
         }
         let counts = futures::future::join_all(visible.iter().map(|cluster| async move {
-            let url = self.clusters.monitoring_urls(cluster).map(|(_, am)| am).unwrap_or_default();
-            if url.is_empty() {
-                return 0;
+            match self.clusters.alertmanager(cluster) {
+                Ok(linked) if !linked.url.is_empty() => {
+                    Alertmanager::new(&linked.url, linked.http).firing().await.map_or(0, |a| a.len() as u32)
+                }
+                _ => 0,
             }
-            Alertmanager::new(&url, self.http.clone()).firing().await.map_or(0, |a| a.len() as u32)
         }))
         .await;
         Ok(counts.into_iter().sum())
@@ -473,7 +460,7 @@ impl MonitoringService for Monitoring {
         let prometheus = self.prometheus(who, cluster)?;
         let range = parse_range(range)?;
         let dashboard = self.load(uid).await?;
-        let grafana = self.clusters.grafana_url(cluster)?;
+        let grafana = self.clusters.grafana(cluster)?.url;
         let mut view = DashboardView {
             uid: dashboard.uid.clone(),
             title: dashboard.title.clone(),
@@ -529,12 +516,12 @@ impl MonitoringService for Monitoring {
             if !dashboards::valid_uid(uid) {
                 return Err(AppError::invalid(format!("\"{uid}\" is not a Grafana dashboard uid.")));
             }
-            let base = self.clusters.grafana_url(cluster)?;
-            if base.is_empty() {
+            let linked = self.clusters.grafana(cluster)?;
+            if linked.url.is_empty() {
                 return Err(AppError::not_found(format!("No Grafana is linked to cluster {cluster}.")));
             }
             let headers = grafana::upstream_headers(&axum::http::HeaderMap::new(), who, cluster, false)?;
-            grafana::dashboard_json(&self.http, &base, cluster, uid, headers).await
+            grafana::dashboard_json(&linked.http, &linked.url, cluster, uid, headers).await
         };
         self.import(who, format!("grafana:{cluster}"), Some(cluster), fetch).await
     }

@@ -140,6 +140,8 @@ async fn grafana_gets_the_console_person_and_nothing_the_browser_claims(app: Tes
     let name = unique("graphs");
     let mut linked = input(&kube, &name, &kube.pangea_token);
     linked.grafana_url = grafana.clone();
+    // Pangea's own credential for this Grafana goes with every request; the browser's never does.
+    linked.grafana_credential = Some(app::clusters::SourceCredential::Bearer { token: "pangea-to-grafana".into() });
     app.state.clusters.add(&Principal::cli(), linked).await.unwrap();
     let base = format!("/grafana/{name}");
     let admin = app.sign_in("admin", support::ADMIN_PASSWORD).await;
@@ -165,7 +167,7 @@ async fn grafana_gets_the_console_person_and_nothing_the_browser_claims(app: Tes
     assert_eq!(header(&seen, "x-webauth-name"), Some("admin"));
     assert_eq!(header(&seen, "x-webauth-role"), Some("Admin"));
     assert!(seen["headers"]["x-webauth-groups"].is_null(), "a local admin has no groups: {seen}");
-    assert!(seen["headers"]["authorization"].is_null(), "{seen}");
+    assert_eq!(seen["headers"]["authorization"], json!(["Bearer pangea-to-grafana"]), "{seen}");
     let cookies = header(&seen, "cookie").unwrap();
     assert!(cookies.contains("grafana_session=g1") && !cookies.contains("pangea_session"), "{cookies}");
 

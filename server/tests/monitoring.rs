@@ -21,6 +21,7 @@ on_both_backends!(
     a_killed_etcd_member_puts_quorum_at_risk_in_words,
     shipped_dashboards_draw_from_prometheus_with_their_variables,
     dashboards_import_as_grafana_json_audited_and_bad_ones_are_refused_in_words,
+    linked_sources_get_pangeas_credentials_sealed_at_rest,
 );
 
 /// A node with this InternalIP (node_exporter's, 127.0.0.1, for a node on this host), as its
@@ -464,4 +465,120 @@ async fn dashboards_import_as_grafana_json_audited_and_bad_ones_are_refused_in_w
     assert_eq!(imported().await, before);
     let removed = app.get_json("/api/v1/audit?action=dashboard.delete&outcome=success").await;
     assert_eq!(removed["items"][0]["target_id"], "team-nodes");
+}
+
+/// A CA, and a certificate it signs for 127.0.0.1 (a server) or for a client: (cert, key) PEMs.
+fn issue(ca: &(rcgen::Certificate, rcgen::KeyPair), server: bool) -> (String, String) {
+    use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+    let mut params = CertificateParams::new(if server { vec!["127.0.0.1".to_string()] } else { vec![] }).unwrap();
+    params.distinguished_name.push(DnType::CommonName, if server { "prometheus" } else { "pangea" });
+    params.extended_key_usages =
+        vec![if server { ExtendedKeyUsagePurpose::ServerAuth } else { ExtendedKeyUsagePurpose::ClientAuth }];
+    let key = KeyPair::generate().unwrap();
+    (params.signed_by(&key, &ca.0, &ca.1).unwrap().pem(), key.serialize_pem())
+}
+
+async fn linked_sources_get_pangeas_credentials_sealed_at_rest(app: TestApp) {
+    use app::clusters::SourceCredential;
+    let Some(kube) = support::kube::shared() else { return };
+    if !support::monitor::installed_here() {
+        return;
+    }
+    let name = unique("guarded");
+    let basic = support::monitor::guarded_prometheus(
+        &format!("basic_auth_users: {{pangea: '{}'}}\n", support::monitor::bcrypt("s3cret-pass")),
+        &[],
+        false,
+    );
+    let post = async |input: &app::clusters::ClusterInput| {
+        let res = app.post_json("/api/v1/clusters", serde_json::to_value(input).unwrap()).await;
+        (res.status().as_u16(), res.json::<Value>().await.unwrap())
+    };
+    let field = |body: &Value, name: &str| {
+        body["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["field"] == name)
+            .map(|f| f["message"].as_str().unwrap().to_string())
+    };
+
+    // Without the credential, or with a wrong one, Prometheus says no, and Pangea says so.
+    let mut linked = input(&kube, &name, &kube.pangea_token);
+    linked.prometheus_url = basic.url.clone();
+    let (status, body) = post(&linked).await;
+    assert_eq!(status, 400);
+    assert!(field(&body, "prometheus_url").unwrap().contains("HTTP 401"), "{body}");
+    linked.prometheus_credential =
+        Some(SourceCredential::Basic { username: "pangea".into(), password: "wrong".into() });
+    assert_eq!(post(&linked).await.0, 400);
+    linked.prometheus_credential = Some(SourceCredential::Bearer { token: "line\nbreak".into() });
+    let (status, body) = post(&linked).await;
+    assert_eq!(status, 400);
+    assert!(field(&body, "prometheus_credential").unwrap().contains("visible ASCII"), "{body}");
+
+    // With it, the cluster is linked, and queries go with the credential.
+    linked.prometheus_credential =
+        Some(SourceCredential::Basic { username: "pangea".into(), password: "s3cret-pass".into() });
+    let (status, body) = post(&linked).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!((body["prometheus_auth"].as_str(), body["alertmanager_auth"].as_str()), (Some("basic"), Some("none")));
+    let up = app.get(&format!("/api/v1/clusters/{name}/query?query=vector(1)&range=15m")).await;
+    assert_eq!(up.status(), 200, "{}", up.text().await.unwrap());
+
+    // At rest the credential is sealed, and the audit log names only its kind.
+    let sealed: String = sqlx::query_scalar("SELECT source_credentials_sealed FROM clusters WHERE name = $1")
+        .bind(&name)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(!sealed.is_empty() && !sealed.contains("s3cret-pass") && !sealed.contains("pangea"), "{sealed}");
+    let audit = app.get_json("/api/v1/audit?action=cluster.create&outcome=success").await;
+    let entry = audit["items"].as_array().unwrap().iter().find(|e| e["target_id"] == name.as_str()).unwrap();
+    let summary = entry["summary"].as_str().unwrap();
+    assert!(summary.contains(r#""prometheus_auth":"basic""#) && !summary.contains("s3cret-pass"), "{summary}");
+
+    // A change that leaves the credential out keeps it; "none" removes it, which Prometheus refuses.
+    linked.prometheus_credential = None;
+    let res = app.put_json(&format!("/api/v1/clusters/{name}"), serde_json::to_value(&linked).unwrap()).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(app.get(&format!("/api/v1/clusters/{name}/query?query=vector(1)")).await.status(), 200);
+    linked.prometheus_credential = Some(SourceCredential::None);
+    let res = app.put_json(&format!("/api/v1/clusters/{name}"), serde_json::to_value(&linked).unwrap()).await;
+    assert_eq!(res.status(), 400);
+    app.state.clusters.remove(&app::access::Principal::cli(), &name).await.unwrap();
+
+    // mTLS: a Prometheus serving TLS that asks for a client certificate of its CA.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = (params.self_signed(&ca_key).unwrap(), ca_key);
+    let (server_cert, server_key) = issue(&ca, true);
+    let (client_cert, client_key) = issue(&ca, false);
+    let tls = support::monitor::guarded_prometheus(
+        "tls_server_config: {cert_file: DIR/server.crt, key_file: DIR/server.key, \
+         client_auth_type: RequireAndVerifyClientCert, client_ca_file: DIR/ca.crt}\n",
+        &[("server.crt", &server_cert), ("server.key", &server_key), ("ca.crt", &ca.0.pem())],
+        true,
+    );
+    let name = unique("mtls");
+    let mut linked = input(&kube, &name, &kube.pangea_token);
+    linked.prometheus_url = tls.url.clone();
+    linked.prometheus_credential = Some(SourceCredential::ClientCertificate {
+        certificate_pem: client_cert.clone(),
+        key_pem: client_key.clone(),
+        ca_pem: String::new(),
+    });
+    let (status, body) = post(&linked).await;
+    assert_eq!(status, 400, "the system's roots do not know this CA: {body}");
+    linked.prometheus_credential = Some(SourceCredential::ClientCertificate {
+        certificate_pem: client_cert,
+        key_pem: client_key,
+        ca_pem: ca.0.pem(),
+    });
+    let (status, body) = post(&linked).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["prometheus_auth"], "client_certificate");
+    assert_eq!(app.get(&format!("/api/v1/clusters/{name}/query?query=vector(1)")).await.status(), 200);
+    app.state.clusters.remove(&app::access::Principal::cli(), &name).await.unwrap();
 }

@@ -8,7 +8,7 @@ use crate::clusters::server_fns::{
 };
 use crate::clusters::{
     Cluster, ClusterHealth, ClusterInput, Connection, Credential, DrainOptions, DrainProgress, KubeconfigImport,
-    NodeAction, NodeQuery, NodeRow, NodeSort, PodQuery,
+    NodeAction, NodeQuery, NodeRow, NodeSort, PodQuery, SourceCredential,
 };
 use crate::components::toast::use_toasts;
 use crate::pages::dashboards::{DashboardPage, DashboardsPage};
@@ -42,6 +42,52 @@ pub fn ClustersArea() -> impl IntoView {
             [name, "nodes", node] => view! { <NodePage cluster=name.to_string() node=node.to_string() /> }.into_any(),
             _ => view! { <crate::pages::not_found::NotFound /> }.into_any(),
         }
+    }
+}
+
+/// The credential Pangea presents to a linked source, from the add form's fields.
+fn source_credential(get: &impl Fn(&str) -> String, source: &str) -> Option<SourceCredential> {
+    let field = |name: &str| get(&format!("{source}_{name}"));
+    match field("auth").as_str() {
+        "bearer" => Some(SourceCredential::Bearer { token: field("token") }),
+        "basic" => Some(SourceCredential::Basic { username: field("username"), password: field("password") }),
+        "client_certificate" => Some(SourceCredential::ClientCertificate {
+            certificate_pem: field("certificate"),
+            key_pem: field("key"),
+            ca_pem: field("ca"),
+        }),
+        _ => None,
+    }
+}
+
+/// A linked source's credential: its kind, and the fields each kind reads.
+#[component]
+fn SourceCredentialFields(source: &'static str, label: &'static str) -> impl IntoView {
+    let id = |name: &str| format!("{source}-{name}");
+    let name = |field: &str| format!("{source}_{field}");
+    view! {
+        <details class="source-credential">
+            <summary>{format!("{label} credentials (optional; stored sealed, never shown again)")}</summary>
+            <label for=id("auth")>"Kind"</label>
+            <select id=id("auth") name=name("auth")>
+                <option value="none">"None"</option>
+                <option value="bearer">"Bearer token"</option>
+                <option value="basic">"Basic: user name and password"</option>
+                <option value="client_certificate">"Client certificate (mTLS)"</option>
+            </select>
+            <label for=id("token")>"Bearer token"</label>
+            <input id=id("token") name=name("token") type="password" autocomplete="off" />
+            <label for=id("username")>"User name"</label>
+            <input id=id("username") name=name("username") autocomplete="off" />
+            <label for=id("password")>"Password"</label>
+            <input id=id("password") name=name("password") type="password" autocomplete="off" />
+            <label for=id("certificate")>"Client certificate (PEM)"</label>
+            <textarea id=id("certificate") name=name("certificate") rows="3"></textarea>
+            <label for=id("key")>"Client key (PEM)"</label>
+            <textarea id=id("key") name=name("key") rows="3"></textarea>
+            <label for=id("ca")>"CA of the source's certificate (PEM; empty: the system's roots)"</label>
+            <textarea id=id("ca") name=name("ca") rows="3"></textarea>
+        </details>
     }
 }
 
@@ -226,6 +272,9 @@ fn NewCluster() -> impl IntoView {
             prometheus_url: get("prometheus_url"),
             alertmanager_url: get("alertmanager_url"),
             grafana_url: get("grafana_url"),
+            prometheus_credential: source_credential(&get, "prometheus"),
+            alertmanager_credential: source_credential(&get, "alertmanager"),
+            grafana_credential: source_credential(&get, "grafana"),
         });
     };
     let on_kubeconfig = move |ev: leptos::ev::SubmitEvent| {
@@ -258,10 +307,13 @@ fn NewCluster() -> impl IntoView {
                 <input id="cluster-token" name="token" type="password" required autocomplete="off" />
                 <label for="cluster-prometheus">"Prometheus URL (optional)"</label>
                 <input id="cluster-prometheus" name="prometheus_url" />
+                <SourceCredentialFields source="prometheus" label="Prometheus" />
                 <label for="cluster-alertmanager">"Alertmanager URL (optional)"</label>
                 <input id="cluster-alertmanager" name="alertmanager_url" />
+                <SourceCredentialFields source="alertmanager" label="Alertmanager" />
                 <label for="cluster-grafana">"Grafana URL (optional)"</label>
                 <input id="cluster-grafana" name="grafana_url" />
+                <SourceCredentialFields source="grafana" label="Grafana" />
                 <button type="submit" class="button primary" disabled=busy>"Check and add"</button>
             </form>
             <h2>"From a kubeconfig"</h2>

@@ -454,7 +454,8 @@ fn gauges(panel: &PanelView, values: &[(String, f64)]) -> impl IntoView {
     let unit = panel.unit;
     view! {
         <div class="gauges">{values.iter().map(|(legend, value)| {
-            let label = format!("{legend} {} of {}", unit.format(*value), unit.format(range.1));
+            let name = if values.len() == 1 { &panel.title } else { legend };
+            let label = format!("{name}: {} of {}", unit.format(*value), unit.format(range.1));
             let filled = fraction(*value, range) * ARC;
             view! {
                 <div class="gauge">

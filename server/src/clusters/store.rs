@@ -2,6 +2,7 @@
 
 use super::connect::Endpoint;
 use crate::db::Database;
+use crate::monitoring::sources::{Clients, Credentials};
 use crate::secrets::Sealer;
 use app::clusters::Credential;
 use secrecy::{ExposeSecret, SecretString};
@@ -15,6 +16,9 @@ pub struct ClusterRecord {
     pub prometheus_url: String,
     pub alertmanager_url: String,
     pub grafana_url: String,
+    /// Pangea's credentials for the linked sources, and the clients that present them.
+    pub source_credentials: Credentials,
+    pub sources: Clients,
     pub created_by: String,
     pub created_at: String,
     pub updated_at: String,
@@ -41,9 +45,32 @@ fn open(sealer: &Sealer, kind: &str, sealed: &str) -> Result<Credential, crate::
     })
 }
 
+/// The sources' credentials, sealed as one JSON ('' when there are none).
+fn seal_sources(sealer: &Sealer, credentials: &Credentials) -> String {
+    if *credentials == Credentials::default() {
+        return String::new();
+    }
+    sealer.seal(&SecretString::from(serde_json::to_string(credentials).unwrap_or_default()))
+}
+
+fn open_sources(sealer: &Sealer, sealed: &str) -> Result<Credentials, crate::error::Error> {
+    if sealed.is_empty() {
+        return Ok(Credentials::default());
+    }
+    let plain = sealer.open(sealed).ok_or_else(|| {
+        crate::error::Error::Other(
+            "a cluster's source credentials cannot be opened with this secret key (was PANGEA_SECRET_KEY changed?)"
+                .into(),
+        )
+    })?;
+    Ok(serde_json::from_str(plain.expose_secret())?)
+}
+
 fn record(row: &sqlx::any::AnyRow, sealer: &Sealer) -> Result<ClusterRecord, crate::error::Error> {
     let kind: String = row.try_get("credential_kind")?;
     let sealed: String = row.try_get("credential_sealed")?;
+    let source_credentials = open_sources(sealer, &row.try_get::<String, _>("source_credentials_sealed")?)?;
+    let sources = source_credentials.clients().map_err(|e| crate::error::Error::Other(e.to_string()))?;
     Ok(ClusterRecord {
         name: row.try_get("name")?,
         endpoint: Endpoint {
@@ -54,6 +81,8 @@ fn record(row: &sqlx::any::AnyRow, sealer: &Sealer) -> Result<ClusterRecord, cra
         prometheus_url: row.try_get("prometheus_url")?,
         alertmanager_url: row.try_get("alertmanager_url")?,
         grafana_url: row.try_get("grafana_url")?,
+        source_credentials,
+        sources,
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -78,7 +107,8 @@ pub async fn insert(
 ) -> Result<(), crate::error::Error> {
     sqlx::query(
         "INSERT INTO clusters (name, api_url, ca_pem, credential_kind, credential_sealed, prometheus_url, alertmanager_url, \
-         grafana_url, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         grafana_url, source_credentials_sealed, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&record.name)
     .bind(&record.endpoint.api_url)
@@ -88,6 +118,7 @@ pub async fn insert(
     .bind(&record.prometheus_url)
     .bind(&record.alertmanager_url)
     .bind(&record.grafana_url)
+    .bind(seal_sources(sealer, &record.source_credentials))
     .bind(&record.created_by)
     .bind(&record.created_at)
     .bind(&record.updated_at)
@@ -104,7 +135,7 @@ pub async fn update(
 ) -> Result<(), crate::error::Error> {
     sqlx::query(
         "UPDATE clusters SET api_url = $1, ca_pem = $2, credential_kind = $3, credential_sealed = $4, prometheus_url = $5, \
-         alertmanager_url = $6, grafana_url = $7, updated_at = $8 WHERE name = $9",
+         alertmanager_url = $6, grafana_url = $7, source_credentials_sealed = $8, updated_at = $9 WHERE name = $10",
     )
     .bind(&record.endpoint.api_url)
     .bind(&record.endpoint.ca_pem)
@@ -113,6 +144,7 @@ pub async fn update(
     .bind(&record.prometheus_url)
     .bind(&record.alertmanager_url)
     .bind(&record.grafana_url)
+    .bind(seal_sources(sealer, &record.source_credentials))
     .bind(&record.updated_at)
     .bind(&record.name)
     .execute(&mut **tx)

@@ -247,8 +247,8 @@ async fn proxy(State(state): State<AppState>, Extension(who): Extension<Principa
     if let Err(refusal) = authorize_in(&who, Permission::ViewClusters, &cluster).and_then(|()| contained(&path)) {
         return refuse(refusal);
     }
-    let base = match state.clusters.grafana_url(&cluster) {
-        Ok(url) if !url.is_empty() => url,
+    let (base, http) = match state.clusters.grafana(&cluster) {
+        Ok(linked) if !linked.url.is_empty() => (linked.url, linked.http),
         Ok(_) => {
             return refuse(AppError::not_found(format!(
                 "No Grafana is linked to cluster {cluster}: an admin can add its URL on the cluster's page."
@@ -282,7 +282,7 @@ async fn proxy(State(state): State<AppState>, Extension(who): Extension<Principa
     let method = req.method().clone();
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
     let body = reqwest::Body::wrap_stream(req.into_body().into_data_stream());
-    let upstream = state.monitoring.grafana_client().request(method, &target).headers(headers).body(body).send().await;
+    let upstream = http.request(method, &target).headers(headers).body(body).send().await;
     let upstream = match upstream {
         Ok(response) => response,
         Err(e) => {

@@ -1,8 +1,113 @@
-//! The check made when a cluster's Prometheus, Alertmanager or Grafana is linked: each must
-//! answer its own API, or the person is told in words which one did not and why.
+//! A cluster's linked Prometheus, Alertmanager and Grafana: Pangea's credentials for each
+//! (sealed at rest with the cluster), the client that presents them, and the check made when
+//! they are linked: each must answer its own API, or the person is told in words which one did
+//! not and why.
 
 use super::prometheus::{Prometheus, QUERY_TIMEOUT, cause};
+use app::clusters::SourceCredential;
 use app::error::{AppError, FieldError};
+use base64::Engine;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use serde::{Deserialize, Serialize};
+
+/// Pangea's credentials for a cluster's linked sources, stored sealed as one JSON.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<SourceCredential>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<SourceCredential>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grafana: Option<SourceCredential>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, {}, {})", kind(&self.prometheus), kind(&self.alertmanager), kind(&self.grafana))
+    }
+}
+
+/// The kind of a stored credential: `none`, `bearer`, `basic` or `client_certificate`.
+pub fn kind(credential: &Option<SourceCredential>) -> &'static str {
+    credential.as_ref().map_or("none", SourceCredential::kind)
+}
+
+/// The client for each linked source, presenting Pangea's credential for it.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub prometheus: reqwest::Client,
+    pub alertmanager: reqwest::Client,
+    pub grafana: reqwest::Client,
+}
+
+impl Credentials {
+    /// A client per source; a credential that cannot be used is refused on its field.
+    pub fn clients(&self) -> Result<Clients, AppError> {
+        let mut fields = Vec::new();
+        let mut build = |field: &str, credential: &Option<SourceCredential>| {
+            client_with(credential.as_ref()).unwrap_or_else(|message| {
+                fields.push(FieldError { field: field.into(), message });
+                reqwest::Client::new()
+            })
+        };
+        let clients = Clients {
+            prometheus: build("prometheus_credential", &self.prometheus),
+            alertmanager: build("alertmanager_credential", &self.alertmanager),
+            grafana: build("grafana_credential", &self.grafana),
+        };
+        if fields.is_empty() {
+            return Ok(clients);
+        }
+        let message = fields.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join(" ");
+        Err(AppError::Invalid { message, fields })
+    }
+}
+
+fn authorization(value: String) -> Result<HeaderMap, String> {
+    let mut value = HeaderValue::from_str(&value)
+        .map_err(|_| "A credential may hold only visible ASCII characters.".to_string())?;
+    value.set_sensitive(true);
+    Ok(HeaderMap::from_iter([(AUTHORIZATION, value)]))
+}
+
+/// A client for a source, following no redirects, that presents `credential`.
+pub fn client_with(credential: Option<&SourceCredential>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(5));
+    match credential {
+        None | Some(SourceCredential::None) => {}
+        Some(SourceCredential::Bearer { token }) => {
+            if token.trim().is_empty() {
+                return Err("Give the bearer token.".into());
+            }
+            builder = builder.default_headers(authorization(format!("Bearer {}", token.trim()))?);
+        }
+        Some(SourceCredential::Basic { username, password }) => {
+            if username.is_empty() || username.contains(':') {
+                return Err("Give a user name, without a colon, for basic authentication.".into());
+            }
+            let pair = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            builder = builder.default_headers(authorization(format!("Basic {pair}"))?);
+        }
+        Some(SourceCredential::ClientCertificate { certificate_pem, key_pem, ca_pem }) => {
+            let identity = reqwest::Identity::from_pem(format!("{certificate_pem}\n{key_pem}").as_bytes())
+                .map_err(|e| format!("The client certificate and key cannot be used: {}.", cause(&e)))?;
+            builder = builder.identity(identity);
+            if !ca_pem.trim().is_empty() {
+                let roots = reqwest::Certificate::from_pem_bundle(ca_pem.as_bytes())
+                    .map_err(|e| format!("The CA bundle is not PEM certificates: {}.", cause(&e)))?;
+                if roots.is_empty() {
+                    return Err("The CA bundle holds no certificate.".into());
+                }
+                for root in roots {
+                    builder = builder.add_root_certificate(root);
+                }
+            }
+        }
+    }
+    builder.build().map_err(|e| format!("The credential cannot be used: {}.", cause(&e)))
+}
 
 /// A JSON API answering 200 at `path` with `key` in its object, as Alertmanager's
 /// `/api/v2/status` (`versionInfo`) and Grafana's `/api/health` (`database`) do.
@@ -25,26 +130,28 @@ async fn answers(http: &reqwest::Client, what: &str, url: &str, path: &str, key:
     }
 }
 
-/// Checks every linked source; all failures are reported at once, each on its field.
+/// Checks every linked source with its client; all failures are reported at once, each on
+/// its field.
 pub async fn check(
-    http: &reqwest::Client,
+    clients: &Clients,
     prometheus_url: &str,
     alertmanager_url: &str,
     grafana_url: &str,
 ) -> Result<(), AppError> {
     let mut fields = Vec::new();
     if !prometheus_url.is_empty()
-        && let Err(e) = Prometheus::new(prometheus_url, http.clone()).check().await
+        && let Err(e) = Prometheus::new(prometheus_url, clients.prometheus.clone()).check().await
     {
         fields.push(FieldError { field: "prometheus_url".into(), message: e.to_string() });
     }
     if !alertmanager_url.is_empty()
-        && let Err(message) = answers(http, "Alertmanager", alertmanager_url, "/api/v2/status", "versionInfo").await
+        && let Err(message) =
+            answers(&clients.alertmanager, "Alertmanager", alertmanager_url, "/api/v2/status", "versionInfo").await
     {
         fields.push(FieldError { field: "alertmanager_url".into(), message });
     }
     if !grafana_url.is_empty()
-        && let Err(message) = answers(http, "Grafana", grafana_url, "/api/health", "database").await
+        && let Err(message) = answers(&clients.grafana, "Grafana", grafana_url, "/api/health", "database").await
     {
         fields.push(FieldError { field: "grafana_url".into(), message });
     }
@@ -53,4 +160,32 @@ pub async fn check(
     }
     let message = fields.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join(" ");
     Err(AppError::Invalid { message, fields })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_checked_in_words_and_never_shown() {
+        let refused = |c: SourceCredential| client_with(Some(&c)).unwrap_err();
+        assert_eq!(refused(SourceCredential::Bearer { token: " ".into() }), "Give the bearer token.");
+        assert!(refused(SourceCredential::Basic { username: "a:b".into(), password: String::new() }).contains("colon"));
+        assert!(refused(SourceCredential::Bearer { token: "line\nbreak".into() }).contains("visible ASCII"));
+        let bad_pem = SourceCredential::ClientCertificate {
+            certificate_pem: "not a certificate".into(),
+            key_pem: "nor a key".into(),
+            ca_pem: String::new(),
+        };
+        assert!(refused(bad_pem).starts_with("The client certificate and key cannot be used"));
+        let credentials = Credentials {
+            prometheus: Some(SourceCredential::Basic { username: "u".into(), password: "hunter2".into() }),
+            alertmanager: None,
+            grafana: Some(SourceCredential::Bearer { token: " ".into() }),
+        };
+        assert_eq!(format!("{credentials:?}"), "Credentials(basic, none, bearer)");
+        let refused = credentials.clients().unwrap_err();
+        assert_eq!(refused.field("grafana_credential").as_deref(), Some("Give the bearer token."));
+        assert!(refused.field("prometheus_credential").is_none());
+    }
 }

@@ -128,9 +128,7 @@ pub fn input(kube: &Kube, name: &str, token: &str) -> ClusterInput {
         api_url: kube.url.clone(),
         ca_pem: kube.ca_pem.clone(),
         credential: Some(Credential::Token { token: token.into() }),
-        prometheus_url: String::new(),
-        alertmanager_url: String::new(),
-        grafana_url: String::new(),
+        ..Default::default()
     }
 }
 

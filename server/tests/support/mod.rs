@@ -215,6 +215,10 @@ impl TestApp {
         self.client.post(self.at(path)).json(&body).send().await.unwrap()
     }
 
+    pub async fn put_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client.put(self.at(path)).json(&body).send().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.at(path)).send().await.unwrap()
     }

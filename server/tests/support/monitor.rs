@@ -55,7 +55,9 @@ pub fn start(kube: &Kube) -> Option<Monitor> {
 }
 
 /// As [`start`], with these etcd members scraped instead of `kube`'s.
-pub fn start_scraping(kube: &Kube, etcd_urls: &[String]) -> Option<Monitor> {
+/// Whether Debian's Prometheus, node_exporter and Alertmanager are installed; if not, the test
+/// skips with one line (or fails, with `PANGEA_MONITORING_REQUIRED=1`).
+pub fn installed_here() -> bool {
     if !["prometheus", "prometheus-node-exporter", "prometheus-alertmanager"].iter().all(|p| installed(p)) {
         assert!(
             std::env::var("PANGEA_MONITORING_REQUIRED").as_deref() != Ok("1"),
@@ -64,6 +66,13 @@ pub fn start_scraping(kube: &Kube, etcd_urls: &[String]) -> Option<Monitor> {
         eprintln!(
             "skipped: no prometheus, prometheus-node-exporter and prometheus-alertmanager here (apt-get install them)"
         );
+        return false;
+    }
+    true
+}
+
+pub fn start_scraping(kube: &Kube, etcd_urls: &[String]) -> Option<Monitor> {
+    if !installed_here() {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -254,4 +263,59 @@ impl EtcdCluster {
             let _ = child.wait();
         }
     }
+}
+
+/// A Prometheus that lets in only those who sign in as its web config says (Prometheus'
+/// `--web.config.file`: basic-auth users, TLS with client certificates). It scrapes nothing.
+pub struct GuardedPrometheus {
+    pub url: String,
+    child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for GuardedPrometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a Prometheus behind `web_config` (YAML; `DIR` in it is replaced by the Prometheus'
+/// own directory, where `files` are written first); `https` says whether it serves TLS.
+pub fn guarded_prometheus(web_config: &str, files: &[(&str, &str)], https: bool) -> GuardedPrometheus {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, web_config.replace("DIR", &dir.path().display().to_string())).unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, "global: {scrape_interval: 1s}\nscrape_configs: []\n").unwrap();
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.config.file={}", web.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(dir.path().join("prometheus.log")).unwrap()))
+        .spawn()
+        .unwrap();
+    let url = format!("{}://127.0.0.1:{port}", if https { "https" } else { "http" });
+    wait_for(&format!("http://127.0.0.1:{port}"), "Prometheus");
+    GuardedPrometheus { url, child, dir }
+}
+
+/// A bcrypt hash of `password`, as Prometheus' basic-auth users are written (Python's crypt).
+pub fn bcrypt(password: &str) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))",
+        ])
+        .arg(password)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
