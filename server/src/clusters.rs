@@ -462,18 +462,34 @@ impl Clusters {
                 });
             }
         };
-        // A source credential left out keeps the stored one; a source no longer linked has none.
-        let source = |url: &str, given: Option<SourceCredential>, kept: Option<&Option<SourceCredential>>| match given {
-            _ if url.trim().is_empty() => None,
-            Some(SourceCredential::None) => None,
-            Some(credential) => Some(credential),
-            None => kept.cloned().flatten(),
-        };
-        let kept = keep.map(|k| &k.source_credentials);
+        // A source credential left out keeps the stored one, while the source stays at the same
+        // origin: a secret is never sent to a host it was not given for.
+        let origin = |url: &str| url::Url::parse(url.trim()).ok().map(|u| u.origin().ascii_serialization());
+        let source =
+            |url: &str, given: Option<SourceCredential>, kept: Option<(&str, &Option<SourceCredential>)>| match given {
+                _ if url.trim().is_empty() => None,
+                Some(SourceCredential::None) => None,
+                Some(credential) => Some(credential),
+                None => kept
+                    .filter(|(old, _)| origin(old).is_some() && origin(old) == origin(url))
+                    .and_then(|k| k.1.clone()),
+            };
         let source_credentials = Credentials {
-            prometheus: source(&input.prometheus_url, input.prometheus_credential, kept.map(|k| &k.prometheus)),
-            alertmanager: source(&input.alertmanager_url, input.alertmanager_credential, kept.map(|k| &k.alertmanager)),
-            grafana: source(&input.grafana_url, input.grafana_credential, kept.map(|k| &k.grafana)),
+            prometheus: source(
+                &input.prometheus_url,
+                input.prometheus_credential,
+                keep.map(|k| (k.prometheus_url.as_str(), &k.source_credentials.prometheus)),
+            ),
+            alertmanager: source(
+                &input.alertmanager_url,
+                input.alertmanager_credential,
+                keep.map(|k| (k.alertmanager_url.as_str(), &k.source_credentials.alertmanager)),
+            ),
+            grafana: source(
+                &input.grafana_url,
+                input.grafana_credential,
+                keep.map(|k| (k.grafana_url.as_str(), &k.source_credentials.grafana)),
+            ),
         };
         let sources = source_credentials.clients()?;
         let now = now();

@@ -40,6 +40,12 @@ pub struct Monitoring {
 
 const NO_PROMETHEUS: &str = "No Prometheus is linked to this cluster: an admin can add its URL on the cluster's page.";
 
+/// Whether `who` may see a dashboard imported from `origin`: one from a cluster's Grafana
+/// (`grafana:CLUSTER`) only with a role on that cluster.
+fn may_see_origin(who: &Principal, origin: &str) -> bool {
+    origin.strip_prefix("grafana:").is_none_or(|cluster| authorize_in(who, Permission::ViewClusters, cluster).is_ok())
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -131,20 +137,17 @@ impl Monitoring {
         Ok(Alerts { alerts, unavailable: (!unavailable.is_empty()).then(|| unavailable.join(" ")) })
     }
 
-    /// The shipped dashboards, parsed (they are tested to parse).
-    fn shipped() -> Vec<Dashboard> {
-        dashboards::SHIPPED.iter().filter_map(|json| Dashboard::parse(json).ok().map(|(d, _)| d)).collect()
-    }
-
-    /// A shipped or imported dashboard.
-    async fn load(&self, uid: &str) -> Result<Dashboard, AppError> {
-        if let Some(shipped) = Self::shipped().into_iter().find(|d| d.uid == uid) {
-            return Ok(shipped);
+    /// A shipped or imported dashboard, as `who` may see it: one imported from a cluster's
+    /// Grafana only for those who may see that cluster.
+    async fn load(&self, who: &Principal, uid: &str) -> Result<Dashboard, AppError> {
+        if let Some(shipped) = dashboards::shipped().iter().find(|d| d.uid == uid) {
+            return Ok(shipped.clone());
         }
-        let model = dashboard_store::model(&self.db, uid)
-            .await
-            .or_internal()?
-            .ok_or_else(|| AppError::not_found(format!("There is no dashboard with uid {uid}.")))?;
+        let missing = || AppError::not_found(format!("There is no dashboard with uid {uid}."));
+        let (model, origin) = dashboard_store::model(&self.db, uid).await.or_internal()?.ok_or_else(missing)?;
+        if !may_see_origin(who, &origin) {
+            return Err(missing());
+        }
         let (mut dashboard, _) = Dashboard::parse(&model).map_err(crate::error::internal)?;
         dashboard.uid = uid.to_string();
         Ok(dashboard)
@@ -171,7 +174,7 @@ impl Monitoring {
             } else {
                 dashboard.uid.clone()
             };
-            if Self::shipped().iter().any(|d| d.uid == uid) {
+            if dashboards::is_shipped(&uid) {
                 return Err(AppError::Conflict {
                     message: format!("{uid} is the uid of a dashboard Pangea ships; give yours another uid."),
                     fields: Vec::new(),
@@ -434,18 +437,19 @@ impl MonitoringService for Monitoring {
     }
     async fn list_dashboards(&self, who: &Principal) -> Result<Vec<DashboardSummary>, AppError> {
         authorize(who, Permission::ViewClusters)?;
-        let mut list: Vec<DashboardSummary> = Self::shipped()
-            .into_iter()
+        let mut list: Vec<DashboardSummary> = dashboards::shipped()
+            .iter()
             .map(|d| DashboardSummary {
-                uid: d.uid,
-                title: d.title,
-                description: d.description,
+                uid: d.uid.clone(),
+                title: d.title.clone(),
+                description: d.description.clone(),
                 shipped: true,
                 imported_by: String::new(),
                 origin: "pangea".into(),
             })
             .collect();
-        list.extend(dashboard_store::list(&self.db).await.or_internal()?);
+        let imported = dashboard_store::list(&self.db).await.or_internal()?;
+        list.extend(imported.into_iter().filter(|d| may_see_origin(who, &d.origin)));
         Ok(list)
     }
 
@@ -459,15 +463,17 @@ impl MonitoringService for Monitoring {
     ) -> Result<DashboardView, AppError> {
         let prometheus = self.prometheus(who, cluster)?;
         let range = parse_range(range)?;
-        let dashboard = self.load(uid).await?;
+        let dashboard = self.load(who, uid).await?;
+        // An imported dashboard may be one of the cluster's Grafana; the shipped ones are not.
         let grafana = self.clusters.grafana(cluster)?.url;
+        let in_grafana = !grafana.is_empty() && !dashboards::is_shipped(&dashboard.uid);
         let mut view = DashboardView {
             uid: dashboard.uid.clone(),
             title: dashboard.title.clone(),
             description: dashboard.description.clone(),
             variables: Vec::new(),
             panels: dashboard.panels.iter().map(|p| p.view.clone()).collect(),
-            grafana_path: (!grafana.is_empty()).then(|| format!("/grafana/{cluster}/d/{uid}")),
+            grafana_path: in_grafana.then(|| format!("/grafana/{cluster}/d/{}", dashboard.uid)),
             unavailable: None,
         };
         match prometheus {
@@ -484,13 +490,14 @@ impl MonitoringService for Monitoring {
         who: &Principal,
         cluster: &str,
         uid: &str,
-        panel: u32,
+        panel: &str,
         range: &str,
         choices: Choices,
     ) -> Result<PanelAnswer, AppError> {
         let prometheus = self.prometheus(who, cluster)?;
         let range = parse_range(range)?;
-        let dashboard = self.load(uid).await?;
+        let panel: u32 = panel.parse().map_err(|_| AppError::invalid(format!("\"{panel}\" is not a panel id.")))?;
+        let dashboard = self.load(who, uid).await?;
         let panel = dashboard
             .panel(panel)
             .ok_or_else(|| AppError::not_found(format!("Dashboard {uid} has no panel {panel}.")))?;
@@ -530,7 +537,7 @@ impl MonitoringService for Monitoring {
         let event = Event::new("dashboard.delete", "dashboard").target(uid, uid);
         audit::settle(&self.db, who, event.clone(), authorize(who, Permission::ManageDashboards)).await?;
         let deleted = async {
-            if Self::shipped().iter().any(|d| d.uid == uid) {
+            if dashboards::is_shipped(uid) {
                 return Err(AppError::Conflict {
                     message: format!("{uid} is shipped with Pangea and cannot be removed."),
                     fields: Vec::new(),

@@ -25,6 +25,15 @@ use tower::ServiceExt;
 
 async fn health_readiness_and_metrics_answer(backend: Backend) {
     let app = spawn_app(backend).await;
+    // Two machines that never booted, and the job of an import preview, before the first scrape
+    // (machines and jobs are counted once per 15 s).
+    for mac in ["52:54:00:00:00:01", "52:54:00:00:00:02"] {
+        app.create(serde_json::json!({ "mac": mac })).await;
+    }
+    let preview = app
+        .post_json("/api/gui/start_import", serde_json::json!({"format": "csv", "text": "mac\n52:54:00:00:00:03\n"}))
+        .await;
+    assert!(preview.status().is_success(), "{}", preview.text().await.unwrap());
     assert_eq!(app.get("/healthz").await.text().await.unwrap(), "ok\n");
     assert_eq!(app.get("/readyz").await.status(), 200);
     app.get("/api/v1/machines").await;
@@ -37,16 +46,6 @@ async fn health_readiness_and_metrics_answer(backend: Backend) {
     assert!(metrics.contains("pangea_db_pool_connections"));
     let name = format!("{backend:?}").to_lowercase();
     assert!(metrics.contains(&format!("pangea_build_info{{version=\"0.1.0\",backend=\"{name}\"}} 1")), "{metrics}");
-    // Machines by boot state and jobs by kind and state, counted when scraped: two machines
-    // that never booted, and the job of an import preview.
-    for mac in ["52:54:00:00:00:01", "52:54:00:00:00:02"] {
-        app.create(serde_json::json!({ "mac": mac })).await;
-    }
-    let preview = app
-        .post_json("/api/gui/start_import", serde_json::json!({"format": "csv", "text": "mac\n52:54:00:00:00:03\n"}))
-        .await;
-    assert!(preview.status().is_success(), "{}", preview.text().await.unwrap());
-    let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("pangea_machines{state=\"never_seen\"} 2"), "{metrics}");
     assert!(metrics.contains("pangea_jobs{kind=\"machine.import\",state="), "{metrics}");
 }

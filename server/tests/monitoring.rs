@@ -381,6 +381,9 @@ async fn shipped_dashboards_draw_from_prometheus_with_their_variables(app: TestA
     // Unknown dashboards and panels are 404s; only people with a role here see any.
     assert_eq!(app.get(&format!("/api/v1/clusters/{name}/dashboards/nope")).await.status(), 404);
     assert_eq!(app.get(&format!("{base}/panels/999?range=15m")).await.status(), 404);
+    let res = app.get(&format!("{base}/panels/cpu?range=15m")).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["message"], "\"cpu\" is not a panel id.");
     let mut elsewhere = person("dana@example.com", &[], ConsoleRole::Viewer);
     elsewhere.role = None;
     elsewhere.cluster_roles.insert("elsewhere".into(), ConsoleRole::Viewer);
@@ -543,6 +546,11 @@ async fn linked_sources_get_pangeas_credentials_sealed_at_rest(app: TestApp) {
     let res = app.put_json(&format!("/api/v1/clusters/{name}"), serde_json::to_value(&linked).unwrap()).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     assert_eq!(app.get(&format!("/api/v1/clusters/{name}/query?query=vector(1)")).await.status(), 200);
+    // The same Prometheus under another origin: the stored secret does not follow the URL there.
+    let elsewhere = basic.url.replace("127.0.0.1", "localhost");
+    let moved = app::clusters::ClusterInput { prometheus_url: elsewhere, ..linked.clone() };
+    let res = app.put_json(&format!("/api/v1/clusters/{name}"), serde_json::to_value(&moved).unwrap()).await;
+    assert_eq!(res.status(), 400, "sent without the credential, Prometheus says 401");
     linked.prometheus_credential = Some(SourceCredential::None);
     let res = app.put_json(&format!("/api/v1/clusters/{name}"), serde_json::to_value(&linked).unwrap()).await;
     assert_eq!(res.status(), 400);

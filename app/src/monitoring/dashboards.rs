@@ -82,6 +82,8 @@ pub struct VariableView {
     pub current: Vec<String>,
     pub multi: bool,
     pub include_all: bool,
+    /// A text box: the person types the value.
+    pub typed: bool,
     /// Why its values could not be listed (the query failed), in words.
     pub error: Option<String>,
 }

@@ -77,9 +77,9 @@ pub async fn dashboard_panel(
     range: String,
     choices: Choices,
 ) -> Result<PanelAnswer, AppError> {
-    crate::ssr::call(
-        |svc: Svc, who| async move { svc.dashboard_panel(&who, &cluster, &uid, panel, &range, choices).await },
-    )
+    crate::ssr::call(|svc: Svc, who| async move {
+        svc.dashboard_panel(&who, &cluster, &uid, &panel.to_string(), &range, choices).await
+    })
     .await
 }
 

@@ -49,7 +49,7 @@ pub trait MonitoringService: Send + Sync + 'static {
         who: &Principal,
         cluster: &str,
         uid: &str,
-        panel: u32,
+        panel: &str,
         range: &str,
         choices: Choices,
     ) -> Result<PanelAnswer, AppError>;

@@ -269,6 +269,16 @@ fn VariablePicker(
     choose: impl Fn(String, Vec<String>) + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
     let id = format!("var-{}", v.name);
+    if v.typed {
+        let (name, value) = (v.name.clone(), v.current.first().cloned().unwrap_or_default());
+        return view! {
+            <div class="variable">
+                <label for=id.clone()>{v.label.clone()}</label>
+                <input id=id value=value on:change=move |ev| choose(name.clone(), vec![event_target_value(&ev)]) />
+            </div>
+        }
+        .into_any();
+    }
     let mut options: Vec<(String, String)> = v.options.iter().map(|o| (o.clone(), o.clone())).collect();
     if v.include_all {
         options.insert(0, (ALL.to_string(), "All".to_string()));

@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use sqlx::Row;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -54,7 +55,13 @@ pub struct Metrics {
     boot_events_dropped: Counter,
     machines: Family<StateLabels, Gauge>,
     jobs: Family<JobLabels, Gauge>,
+    /// When machines and jobs were last counted: scrapes share one count per [`COUNT_EVERY`].
+    counted_at: tokio::sync::Mutex<Option<Instant>>,
 }
+
+/// How long a count of machines and jobs serves scrapes: `/metrics` is open to anyone who
+/// reaches the console, and must not put load on the database at their pace.
+const COUNT_EVERY: Duration = Duration::from_secs(15);
 
 impl Metrics {
     pub fn new(db: &Database) -> Metrics {
@@ -84,9 +91,13 @@ impl Metrics {
             boot_events_dropped.clone(),
         );
         let machines = Family::<StateLabels, Gauge>::default();
-        registry.register("machines", "Machines in the inventory, by boot state", machines.clone());
+        registry.register(
+            "machines",
+            "Machines in the inventory, by boot state (counted every 15 s)",
+            machines.clone(),
+        );
         let jobs = Family::<JobLabels, Gauge>::default();
-        registry.register("jobs", "Durable jobs kept, by kind and state", jobs.clone());
+        registry.register("jobs", "Durable jobs kept, by kind and state (counted every 15 s)", jobs.clone());
         Metrics {
             registry: Mutex::new(registry),
             requests,
@@ -96,12 +107,17 @@ impl Metrics {
             boot_events_dropped,
             machines,
             jobs,
+            counted_at: tokio::sync::Mutex::new(None),
         }
     }
 
-    /// Machines by boot state and jobs by kind and state, counted in the database now. A
-    /// failed count keeps the last one.
+    /// Machines by boot state and jobs by kind and state, counted in the database at most once
+    /// per [`COUNT_EVERY`]. A failed count keeps the last one.
     async fn count(&self, db: &Database) -> Result<(), sqlx::Error> {
+        let mut counted_at = self.counted_at.lock().await;
+        if counted_at.is_some_and(|at| at.elapsed() < COUNT_EVERY) {
+            return Ok(());
+        }
         let machines = sqlx::query(
             "SELECT COALESCE(b.state, 'never_seen') AS state, COUNT(*) AS n FROM machines m \
              LEFT JOIN boot_states b ON b.mac = m.mac GROUP BY COALESCE(b.state, 'never_seen')",
@@ -111,15 +127,25 @@ impl Metrics {
         let jobs = sqlx::query("SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state")
             .fetch_all(db.pool())
             .await?;
+        let machines: Vec<(StateLabels, i64)> = machines
+            .iter()
+            .map(|row| Ok((StateLabels { state: row.try_get("state")? }, row.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let jobs: Vec<(JobLabels, i64)> = jobs
+            .iter()
+            .map(|row| Ok((JobLabels { kind: row.try_get("kind")?, state: row.try_get("state")? }, row.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        // Under the registry's lock, which encoding holds too: a scrape never sees half a count.
+        let _registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
         self.machines.clear();
-        for row in machines {
-            self.machines.get_or_create(&StateLabels { state: row.try_get("state")? }).set(row.try_get("n")?);
+        for (labels, n) in machines {
+            self.machines.get_or_create(&labels).set(n);
         }
         self.jobs.clear();
-        for row in jobs {
-            let labels = JobLabels { kind: row.try_get("kind")?, state: row.try_get("state")? };
-            self.jobs.get_or_create(&labels).set(row.try_get("n")?);
+        for (labels, n) in jobs {
+            self.jobs.get_or_create(&labels).set(n);
         }
+        *counted_at = Some(Instant::now());
         Ok(())
     }
 

@@ -32,13 +32,13 @@ pub async fn list(db: &Database) -> Result<Vec<DashboardSummary>, sqlx::Error> {
         .collect()
 }
 
-/// The stored JSON of `uid`, if it was imported.
-pub async fn model(db: &Database, uid: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query("SELECT model FROM dashboards WHERE uid = $1")
+/// The stored JSON of `uid` and where it came from, if it was imported.
+pub async fn model(db: &Database, uid: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query("SELECT model, origin FROM dashboards WHERE uid = $1")
         .bind(uid)
         .fetch_optional(db.pool())
         .await?
-        .map(|row| row.try_get("model"))
+        .map(|row| Ok((row.try_get("model")?, row.try_get("origin")?)))
         .transpose()
 }
 

@@ -18,6 +18,10 @@ const MAX_PANELS: usize = 200;
 const MAX_TARGETS: usize = 20;
 const MAX_VARIABLES: usize = 50;
 const MAX_OPTIONS: usize = 1_000;
+/// The longest query (a panel's, or a variable's) Pangea takes, as for `/query`.
+const MAX_QUERY: usize = 10_000;
+/// The longest `${name:format}` the templating looks for.
+const NAME_LIMIT: usize = 200;
 
 /// The dashboards Pangea ships: a node, a cluster, etcd, and Pangea itself.
 pub const SHIPPED: [&str; 4] = [
@@ -26,6 +30,19 @@ pub const SHIPPED: [&str; 4] = [
     include_str!("dashboards/etcd.json"),
     include_str!("dashboards/pangea.json"),
 ];
+
+/// The shipped dashboards, parsed once (a unit test proves they parse).
+pub fn shipped() -> &'static [Dashboard] {
+    static PARSED: std::sync::LazyLock<Vec<Dashboard>> = std::sync::LazyLock::new(|| {
+        SHIPPED.iter().filter_map(|json| Dashboard::parse(json).ok().map(|(d, _)| d)).collect()
+    });
+    &PARSED
+}
+
+/// Whether `uid` is one of the shipped dashboards'.
+pub fn is_shipped(uid: &str) -> bool {
+    shipped().iter().any(|d| d.uid == uid)
+}
 
 /// How a stat, gauge or bar gauge reduces a series to one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +89,10 @@ pub struct Panel {
 pub enum Source {
     /// A query of Prometheus: `label_values(…)`, `label_names()`, `metrics(…)`, `query_result(…)`.
     Query(String),
-    /// Listed in the dashboard: custom, interval, constant and text box variables.
+    /// Listed in the dashboard: custom, interval and constant variables.
     Listed(Vec<String>),
+    /// Typed by the person (a text box), with its default.
+    Typed(String),
 }
 
 #[derive(Debug, Clone)]
@@ -236,10 +255,16 @@ fn parse_variable(v: &Value) -> Result<Option<Variable>, String> {
             }
             Source::Listed(values)
         }
-        "constant" | "textbox" => Source::Listed(vec![query]),
+        "constant" => Source::Listed(vec![query]),
+        "textbox" => Source::Typed(query),
         // Data sources, ad hoc filters: Pangea has one Prometheus per cluster and no filters.
         _ => return Ok(None),
     };
+    if let Source::Query(query) = &source
+        && query.len() > MAX_QUERY
+    {
+        return Err(format!("Variable {name}: its query is longer than {MAX_QUERY} characters."));
+    }
     let current = values_of(v.get("current").and_then(|c| c.get("value")));
     Ok(Some(Variable {
         label: Some(text(v, "label")).filter(|l| !l.is_empty()).unwrap_or_else(|| name.clone()),
@@ -295,7 +320,7 @@ fn parse_panel(p: &Value, id: u32) -> Result<Panel, String> {
         _ => Calc::Last,
     };
     let mut targets = Vec::new();
-    for (i, t) in p.get("targets").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for t in p.get("targets").and_then(Value::as_array).into_iter().flatten() {
         let expr = text(t, "expr");
         if expr.trim().is_empty() || t.get("hide").and_then(Value::as_bool) == Some(true) {
             continue;
@@ -303,10 +328,13 @@ fn parse_panel(p: &Value, id: u32) -> Result<Panel, String> {
         if targets.len() == MAX_TARGETS {
             return Err(format!("Panel {id} (\"{title}\") has more than {MAX_TARGETS} queries."));
         }
+        if expr.len() > MAX_QUERY {
+            return Err(format!("Panel {id} (\"{title}\") has a query longer than {MAX_QUERY} characters."));
+        }
+        // Grafana names queries A, B, C… when they have no refId.
+        let n = targets.len() as u8;
         targets.push(Target {
-            ref_id: Some(text(t, "refId"))
-                .filter(|r| !r.is_empty())
-                .unwrap_or_else(|| ((b'A' + i as u8) as char).into()),
+            ref_id: Some(text(t, "refId")).filter(|r| !r.is_empty()).unwrap_or_else(|| ((b'A' + n) as char).into()),
             expr,
             legend: legend_template(&text(t, "legendFormat")),
             instant: t.get("instant").and_then(Value::as_bool) == Some(true) || text(t, "format") == "table",
@@ -370,7 +398,10 @@ impl Dashboard {
         for (i, p) in flat.into_iter().enumerate() {
             let given = p.get("id").and_then(Value::as_u64).and_then(|id| u32::try_from(id).ok());
             // A missing or repeated id gets one of its own, past any Grafana gives.
-            let id = given.filter(|id| panels.iter().all(|q| q.view.id != *id)).unwrap_or(1_000_000 + i as u32);
+            let taken = |id: &u32| panels.iter().any(|q| q.view.id == *id);
+            let id = given
+                .filter(|id| !taken(id))
+                .unwrap_or_else(|| (1_000_000 + i as u32..).find(|id| !taken(id)).unwrap_or(u32::MAX));
             panels.push(parse_panel(p, id)?);
         }
         let listed_variables = root.pointer("/templating/list").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -392,29 +423,38 @@ impl Dashboard {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filled {
     pub values: Vec<String>,
-    /// Put in as they are (an "All" value, a macro), never as a regex alternation.
-    pub raw: bool,
+    pub fill: Fill,
+}
+
+/// How a variable's values go into a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// As they are: a macro, or an "All" variable's `allValue`.
+    Raw,
+    /// A single-value variable: its value, with backslashes and `"` escaped for PromQL's strings.
+    Plain,
+    /// A multi-value or "All" variable: each value regex-escaped, several as `(a|b)`.
+    Regex,
 }
 
 impl Filled {
     fn raw(value: impl Into<String>) -> Filled {
-        Filled { values: vec![value.into()], raw: true }
+        Filled { values: vec![value.into()], fill: Fill::Raw }
     }
 
-    /// As Grafana's Prometheus data source formats it: one value as it is, several as a regex
-    /// alternation `(a|b)` with each value's regex characters escaped.
+    /// As Grafana's Prometheus data source formats it, or as `${name:format}` asks.
     fn format(&self, format: &str) -> String {
-        match format {
-            "raw" | "text" => return self.values.join(","),
-            "csv" => return self.values.join(","),
-            "pipe" => return self.values.join("|"),
-            _ => {}
+        match (format, self.fill) {
+            ("raw" | "text" | "csv", _) | (_, Fill::Raw) => self.values.join(","),
+            ("pipe", _) => self.values.join("|"),
+            (f, Fill::Plain) if f != "regex" => {
+                self.values.iter().map(|v| v.replace('\\', r"\\").replace('"', r#"\""#)).collect::<Vec<_>>().join(",")
+            }
+            _ => {
+                let escaped: Vec<String> = self.values.iter().map(|v| regex_literal(v)).collect();
+                if escaped.len() == 1 { escaped.join("") } else { format!("({})", escaped.join("|")) }
+            }
         }
-        if self.raw || (self.values.len() == 1 && format != "regex") {
-            return self.values.join(",");
-        }
-        let escaped: Vec<String> = self.values.iter().map(|v| regex_literal(v)).collect();
-        if escaped.len() == 1 { escaped.join("") } else { format!("({})", escaped.join("|")) }
     }
 }
 
@@ -440,13 +480,16 @@ pub fn interpolate(text: &str, vars: &BTreeMap<String, Filled>) -> String {
     while let Some(at) = rest.find(['$', '[']) {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
+        // A name and its format are short: the closing brace is looked for nearby only, so a
+        // long query of unclosed `${` costs no more than a short one per character.
+        let near = |body: &str, close: &str| body.get(..body.len().min(NAME_LIMIT)).and_then(|b| b.find(close));
         let (inner, used) = if let Some(body) = tail.strip_prefix("${") {
-            match body.find('}') {
+            match near(body, "}") {
                 Some(close) => (&body[..close], close + 3),
                 None => ("", 0),
             }
         } else if let Some(body) = tail.strip_prefix("[[") {
-            match body.find("]]") {
+            match near(body, "]]") {
                 Some(close) => (&body[..close], close + 4),
                 None => ("", 0),
             }
@@ -492,7 +535,10 @@ async fn query_options(prometheus: &Prometheus, query: &str, start: i64, end: i6
     }
     if let Some(pattern) = call(query, "metrics") {
         let names = prometheus.label_values("__name__", None, start, end).await?;
-        let filter = regex::Regex::new(pattern).map_err(|e| QueryError::Refused(format!("metrics({pattern}): {e}")))?;
+        let filter = regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| QueryError::Refused(format!("metrics({pattern}): {e}")))?;
         return Ok(names.into_iter().filter(|n| filter.is_match(n)).collect());
     }
     // `query_result(expr)`, or a bare expression: each sample as Grafana writes it, for the
@@ -516,7 +562,8 @@ fn refine(variable: &Variable, mut values: Vec<String>) -> Vec<String> {
             .into_iter()
             .filter_map(|v| {
                 let caps = regex.captures(&v)?;
-                Some(caps.name("value").or_else(|| caps.get(1)).or_else(|| caps.get(0))?.as_str().to_string())
+                // The group named `value`, else the first group, else the whole value (Grafana's rule).
+                Some(caps.name("value").or_else(|| caps.get(1)).map_or_else(|| v.clone(), |m| m.as_str().to_string()))
             })
             .collect();
     }
@@ -556,8 +603,10 @@ pub async fn resolve(
             .map(|c| c.iter().filter(|v| v.len() <= 500).take(100).cloned().collect())
             .unwrap_or_default();
         let needs_options = list || chosen.is_empty() || (chosen == [ALL] && variable.all_value.is_none());
+        let typed = matches!(variable.source, Source::Typed(_));
         let (options, error) = match (&variable.source, needs_options) {
             (Source::Listed(values), _) => (refine(variable, values.clone()), None),
+            (Source::Typed(default), _) => (vec![default.clone()], None),
             (Source::Query(_), false) => (Vec::new(), None),
             (Source::Query(query), true) => {
                 match query_options(prometheus, &interpolate(query, &filled), start, end).await {
@@ -566,7 +615,7 @@ pub async fn resolve(
                 }
             }
         };
-        let allowed = |v: &String| (v == ALL && variable.include_all) || options.contains(v) || !needs_options;
+        let allowed = |v: &String| typed || (v == ALL && variable.include_all) || options.contains(v) || !needs_options;
         let mut current: Vec<String> = chosen.into_iter().filter(allowed).collect();
         if current.is_empty() {
             current = variable.current.iter().filter(|v| allowed(v)).cloned().collect();
@@ -581,13 +630,14 @@ pub async fn resolve(
         if !variable.multi && current.len() > 1 {
             current.truncate(1);
         }
+        let fill = if variable.multi || variable.include_all { Fill::Regex } else { Fill::Plain };
         let value = if current == [ALL] {
             match &variable.all_value {
                 Some(all) => Filled::raw(all.clone()),
-                None => Filled { values: options.clone(), raw: false },
+                None => Filled { values: options.clone(), fill },
             }
         } else {
-            Filled { values: current.clone(), raw: false }
+            Filled { values: current.clone(), fill }
         };
         filled.insert(variable.name.clone(), value);
         if !variable.hidden {
@@ -598,6 +648,7 @@ pub async fn resolve(
                 current,
                 multi: variable.multi,
                 include_all: variable.include_all,
+                typed,
                 error,
             });
         }
@@ -716,7 +767,10 @@ mod tests {
     fn vars(pairs: &[(&str, &[&str])]) -> BTreeMap<String, Filled> {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), Filled { values: v.iter().map(|s| s.to_string()).collect(), raw: false }))
+            .map(|(k, v)| {
+                let fill = if v.len() > 1 { Fill::Regex } else { Fill::Plain };
+                (k.to_string(), Filled { values: v.iter().map(|s| s.to_string()).collect(), fill })
+            })
             .collect()
     }
 
@@ -737,6 +791,15 @@ mod tests {
         // Unknown names, a lone $ and brackets are left alone.
         assert_eq!(interpolate("$nope ${nope} $ [x] [[nope]]", &filled), "$nope ${nope} $ [x] [[nope]]");
         assert_eq!(interpolate("$__range_s $__interval", &filled), "3600 15s");
+        // One value of a plain variable keeps PromQL's string whole; one value of a multi-value
+        // variable is still a regex.
+        let quoted = vars(&[("path", &[r#"C:\x"y"#])]);
+        assert_eq!(interpolate(r#"{path="$path"}"#, &quoted), r#"{path="C:\\x\"y"}"#);
+        let one = BTreeMap::from([("host".to_string(), Filled { values: vec!["a.b".into()], fill: Fill::Regex })]);
+        assert_eq!(interpolate("$host", &one), r"a\\.b");
+        // Unclosed braces in a long query are text, found quickly.
+        let long = "${".repeat(5_000);
+        assert_eq!(interpolate(&long, &filled), long);
     }
 
     #[test]

@@ -55,6 +55,17 @@ impl Credentials {
             alertmanager: build("alertmanager_credential", &self.alertmanager),
             grafana: build("grafana_credential", &self.grafana),
         };
+        // Grafana reads a token or a password before its auth proxy's headers: every person
+        // would act as Pangea's account there. Only a client certificate (the proxy's own
+        // identity) is taken.
+        if matches!(self.grafana, Some(SourceCredential::Bearer { .. } | SourceCredential::Basic { .. })) {
+            fields.push(FieldError {
+                field: "grafana_credential".into(),
+                message: "Grafana signs people in through its auth proxy, and a bearer token or password would \
+                          replace them: give Pangea a client certificate for Grafana, or none."
+                    .into(),
+            });
+        }
         if fields.is_empty() {
             return Ok(clients);
         }
@@ -180,12 +191,13 @@ mod tests {
         assert!(refused(bad_pem).starts_with("The client certificate and key cannot be used"));
         let credentials = Credentials {
             prometheus: Some(SourceCredential::Basic { username: "u".into(), password: "hunter2".into() }),
-            alertmanager: None,
-            grafana: Some(SourceCredential::Bearer { token: " ".into() }),
+            alertmanager: Some(SourceCredential::Bearer { token: " ".into() }),
+            grafana: Some(SourceCredential::Basic { username: "u".into(), password: "hunter2".into() }),
         };
-        assert_eq!(format!("{credentials:?}"), "Credentials(basic, none, bearer)");
+        assert_eq!(format!("{credentials:?}"), "Credentials(basic, bearer, basic)");
         let refused = credentials.clients().unwrap_err();
-        assert_eq!(refused.field("grafana_credential").as_deref(), Some("Give the bearer token."));
+        assert_eq!(refused.field("alertmanager_credential").as_deref(), Some("Give the bearer token."));
+        assert!(refused.field("grafana_credential").unwrap().contains("auth proxy"));
         assert!(refused.field("prometheus_credential").is_none());
     }
 }
