@@ -320,6 +320,9 @@ pub struct NodeQuery {
     /// A label selector: `key=value`, `key!=value`, `key`, `!key`, comma-separated.
     #[serde(default)]
     pub selector: Option<String>,
+    /// Only the node that is this inventory machine (by its id).
+    #[serde(default)]
+    pub machine: Option<i64>,
     #[serde(default)]
     pub sort: NodeSort,
     #[serde(default)]

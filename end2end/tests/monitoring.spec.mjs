@@ -3,7 +3,7 @@
 // hover values come with the arrow keys, ranges change, and the page stays axe-clean.
 import { expect } from '@playwright/test';
 import { readFileSync } from 'node:fs';
-import { expectAccessible, kube, open, signIn, test } from './support.mjs';
+import { createMachine, expectAccessible, kube, open, signIn, test, uniqueMac } from './support.mjs';
 
 const KUBE = process.env.KUBE_URL;
 const PROMETHEUS = process.env.PANGEA_TEST_PROMETHEUS_URL;
@@ -69,6 +69,15 @@ test('a node page charts node_exporter, shows its alert, and silences it in the 
   await page.getByRole('button', { name: '6h', exact: true }).click();
   await expect(page.getByRole('button', { name: '6h', exact: true })).toHaveAttribute('aria-pressed', 'true');
   await expect(page.getByRole('img', { name: /^CPU used, latest: cpu [\d.]+ %/ })).toBeVisible();
+
+  // The inventory machine this node is (by host name) has the node's charts beside its boot
+  // timeline.
+  const machine = await createMachine(api, { mac: uniqueMac(), hostname: node });
+  await open(page, `/machines/${machine.id}`);
+  await expect(page.getByRole('link', { name: node, exact: true })).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole('img', { name: /^Memory, latest: used .* total / })).toBeVisible({ timeout: 30_000 });
+  await expectAccessible(page);
+  await api.delete(`/api/v1/machines/${machine.id}`);
 
   // The cluster page charts the API server from its own metrics.
   await open(page, `/clusters/${name}`);

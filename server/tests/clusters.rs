@@ -219,6 +219,13 @@ async fn nodes_and_pods_are_live_and_changes_reach_an_open_stream(app: TestApp) 
     assert_eq!(row["version"], "v1.36.2");
     assert_eq!(row["cpu"], "8");
     assert_eq!(row["machine"], machine["id"], "linked by system UUID");
+    // The machine's page finds its node (to chart it beside the boot timeline).
+    let of_machine = app.get_json(&format!("/api/v1/nodes?machine={}", machine["id"])).await;
+    assert_eq!((of_machine["total"].as_u64(), &of_machine["items"][0]["name"]), (Some(1), &json!(node)));
+    let other = app
+        .get_json(&format!("/api/v1/nodes?cluster={name}&machine={}", machine["id"].as_i64().unwrap() + 1_000))
+        .await;
+    assert_eq!(other["total"], 0);
 
     // Filters: label selector, namespace, phase, node; a bad selector is a 400 in words.
     let page = app.get_json(&format!("/api/v1/nodes?cluster={name}&search={node}&selector=rack%3Dr1,!gpu")).await;

@@ -91,6 +91,30 @@ fn SourceCredentialFields(source: &'static str, label: &'static str) -> impl Int
     }
 }
 
+/// The health charts of the node an inventory machine is, for its page beside the boot
+/// timeline; nothing when it is no node the person may see.
+#[component]
+pub fn MachineNodeHealth(machine: i64) -> impl IntoView {
+    let query = NodeQuery { machine: Some(machine), limit: Some(1), ..Default::default() };
+    let node = Resource::new(|| (), move |_| list_nodes(query.clone()));
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                node.await.ok().and_then(|page| page.items.into_iter().next()).map(|row| {
+                    let href = format!("/clusters/{}/nodes/{}", urlencode(&row.cluster), urlencode(&row.name));
+                    let said = format!(" of cluster {}.", row.cluster);
+                    let name = row.name.clone();
+                    let scope = Scope::Node { cluster: row.cluster, node: row.name };
+                    view! {
+                        <p>"This machine is node " <A href=href>{name}</A>{said}</p>
+                        <HealthCharts scope />
+                    }
+                })
+            })}
+        </Suspense>
+    }
+}
+
 /// Whether the signed-in person may do `permission` (on `cluster`, when one is named).
 pub(crate) fn may(permission: Permission, cluster: Option<String>) -> Resource<bool> {
     Resource::new(
@@ -345,7 +369,7 @@ fn ClusterPage(name: String) -> impl IntoView {
             sort: p.get("sort").and_then(|s| NodeSort::parse(&s)).unwrap_or_default(),
             descending: p.get("desc").is_some_and(|d| d == "1"),
             offset: p.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0),
-            limit: None,
+            ..Default::default()
         }
     });
     let cluster = {
@@ -749,7 +773,7 @@ fn NodesPage() -> impl IntoView {
             sort: p.get("sort").and_then(|s| NodeSort::parse(&s)).unwrap_or_default(),
             descending: p.get("desc").is_some_and(|d| d == "1"),
             offset: p.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0),
-            limit: None,
+            ..Default::default()
         }
     });
     let nodes = Resource::new(move || query.get(), list_nodes);
@@ -797,7 +821,7 @@ fn PodsPage(cluster: String) -> impl IntoView {
             node: given("node"),
             selector: given("selector"),
             offset: p.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0),
-            limit: None,
+            ..Default::default()
         }
     });
     let pods = Resource::new(move || (query.get(), tick.get()), |(q, _)| list_pods(q));

@@ -337,6 +337,7 @@ impl ClusterCache {
             .into_iter()
             .filter(|n| search.as_ref().is_none_or(|s| n.name_any().to_lowercase().contains(s.as_str())))
             .filter(|n| selector.matches(n.labels()))
+            .filter(|n| query.machine.is_none_or(|m| machine_of(n) == Some(m)))
             .collect();
         if matching.is_empty() {
             return Vec::new();

@@ -133,6 +133,8 @@ pub struct NodeParams {
     search: Option<String>,
     /// A label selector: `key=value`, `key!=value`, `key`, `!key`, comma-separated.
     selector: Option<String>,
+    /// Only the node that is this inventory machine (by its id).
+    machine: Option<i64>,
     /// name (default), status, age or pods.
     sort: Option<String>,
     #[serde(default)]
@@ -163,6 +165,7 @@ async fn nodes(
         cluster: nonempty(p.cluster),
         search: nonempty(p.search),
         selector: nonempty(p.selector),
+        machine: p.machine,
         sort,
         descending: p.descending,
         offset: p.offset,

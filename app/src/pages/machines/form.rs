@@ -96,6 +96,7 @@ pub fn EditMachine() -> impl IntoView {
                                 <crate::pages::provisioning::MachineBootProfile mac=m.mac.clone()
                                     cluster=m.cluster.clone().unwrap_or_default() role=m.role.as_str().to_string() />
                                 <super::boots::BootTimeline mac=m.mac.clone() />
+                                <crate::pages::clusters::MachineNodeHealth machine=m.id />
                                 {if may_change {
                                     view! { <MachineForm machine=Some(m.clone()) /> <DeleteMachine machine=m /> }.into_any()
                                 } else {
