@@ -609,7 +609,9 @@ pub async fn resolve(
             (Source::Typed(default), _) => (vec![default.clone()], None),
             (Source::Query(_), false) => (Vec::new(), None),
             (Source::Query(query), true) => {
-                match query_options(prometheus, &interpolate(query, &filled), start, end).await {
+                // Up to now, past the range's end (aligned down to the step), so that a series
+                // that appeared in the last step is listed too.
+                match query_options(prometheus, &interpolate(query, &filled), start, end + step).await {
                     Ok(values) => (refine(variable, values), None),
                     Err(e) => (Vec::new(), Some(e.to_string())),
                 }

@@ -153,15 +153,17 @@ pub fn person(username: &str, groups: &[&str], role: ConsoleRole) -> Principal {
     }
 }
 
-/// Waits (up to 20 s) until `check` holds; the store is fed by a watch, so what a test wrote
-/// arrives a moment later.
+/// Waits (up to 45 s) until `check` holds; the store is fed by a watch, so what a test wrote
+/// arrives a moment later. (Charts end at the last whole step, so a Prometheus started by the
+/// test shows its first samples up to a 15 s step plus its start-up later; on a loaded machine
+/// that came near 20 s.)
 pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(value) = check().await {
             return value;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        assert!(start.elapsed() < Duration::from_secs(45), "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -302,7 +302,13 @@ pub fn guarded_prometheus(web_config: &str, files: &[(&str, &str)], https: bool)
         .spawn()
         .unwrap();
     let url = format!("{}://127.0.0.1:{port}", if https { "https" } else { "http" });
-    wait_for(&format!("http://127.0.0.1:{port}"), "Prometheus");
+    // It answers /-/ready only to those it lets in: its log says when it is ready.
+    let log = dir.path().join("prometheus.log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("Server is ready to receive web requests") {
+        assert!(Instant::now() < deadline, "Prometheus did not get ready: {}", std::fs::read_to_string(&log).unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     GuardedPrometheus { url, child, dir }
 }
 
