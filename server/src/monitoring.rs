@@ -2,7 +2,9 @@
 //! Charts: the server asks Prometheus for the signed-in person after checking their role on that
 //! cluster; it sets the step from the range, caps the points, and times out slow queries with a
 //! clear message. Alerts and silences (in the person's name, audited), etcd's quorum in words,
-//! and Grafana embedded through its auth proxy ([`grafana`]).
+//! Grafana embedded through its auth proxy ([`grafana`]), and dashboards in Grafana's JSON
+//! model drawn by Pangea itself ([`dashboards`]). Each source is asked with the client that
+//! presents Pangea's credential for it ([`sources`]).
 
 pub mod alertmanager;
 pub mod charts;

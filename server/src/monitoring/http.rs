@@ -1,5 +1,5 @@
-//! `/api/v1/clusters/{name}/charts`, `…/nodes/{node}/charts` and `…/query`: thin adapters over
-//! [`Monitoring`].
+//! The monitoring routes under `/api/v1`: charts and queries, alerts and silences, etcd, the
+//! Grafana dashboards, and the dashboards Pangea draws. Thin adapters over [`Monitoring`].
 
 use super::Monitoring;
 use crate::http::api::{ApiError, Json};
