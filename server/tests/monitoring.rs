@@ -489,7 +489,11 @@ async fn linked_sources_get_pangeas_credentials_sealed_at_rest(app: TestApp) {
     }
     let name = unique("guarded");
     let basic = support::monitor::guarded_prometheus(
-        &format!("basic_auth_users: {{pangea: '{}'}}\n", support::monitor::bcrypt("s3cret-pass")),
+        &format!(
+            "basic_auth_users: {{pangea: '{}', pangea2: '{}'}}\n",
+            support::monitor::bcrypt("s3cret-pass"),
+            support::monitor::bcrypt("n3w-pass")
+        ),
         &[],
         false,
     );
@@ -546,6 +550,22 @@ async fn linked_sources_get_pangeas_credentials_sealed_at_rest(app: TestApp) {
     let res = app.put_json(&format!("/api/v1/clusters/{name}"), serde_json::to_value(&linked).unwrap()).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     assert_eq!(app.get(&format!("/api/v1/clusters/{name}/query?query=vector(1)")).await.status(), 200);
+    let updates = async || {
+        let page = app.get_json("/api/v1/audit?action=cluster.*&outcome=success").await;
+        page["items"][0]["summary"].as_str().unwrap().to_string()
+    };
+    assert!(updates().await.contains(r#""source_credentials_changed":[]"#), "kept: {}", updates().await);
+    // A new password for it is audited as a change of that source's credential, never its value.
+    linked.prometheus_credential =
+        Some(SourceCredential::Basic { username: "pangea2".into(), password: "n3w-pass".into() });
+    let res = app.put_json(&format!("/api/v1/clusters/{name}"), serde_json::to_value(&linked).unwrap()).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let summary = updates().await;
+    assert!(
+        summary.contains(r#""source_credentials_changed":["prometheus"]"#) && !summary.contains("n3w-pass"),
+        "{summary}"
+    );
+    linked.prometheus_credential = None;
     // The same Prometheus under another origin: the stored secret does not follow the URL there.
     let elsewhere = basic.url.replace("127.0.0.1", "localhost");
     let moved = app::clusters::ClusterInput { prometheus_url: elsewhere, ..linked.clone() };
