@@ -1,5 +1,6 @@
 //! Pieces every page uses.
 
+pub mod get_form;
 pub mod layout;
 pub mod theme;
 pub mod toast;

@@ -14,9 +14,12 @@ pub struct FieldError {
 
 /// A failure a person can act on. Serialized as `{"code": "...", "message": "...", ...}`;
 /// `code` is stable for automation, `message` is for people.
+///
+/// Read back through [`WireError`]: serde's derive for an internally tagged enum buffers the
+/// whole value first, and that machinery was a tenth of the browser's shell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(tag = "code", rename_all = "snake_case")]
+#[serde(tag = "code", rename_all = "snake_case", try_from = "WireError")]
 pub enum AppError {
     #[error("{message}")]
     Invalid {
@@ -48,6 +51,39 @@ pub enum AppError {
     /// The request never reached Pangea's logic (network down, body unreadable, ...).
     #[error("The request failed: {message}")]
     Request { message: String },
+}
+
+/// Every field any variant has, flat, as [`AppError`] is written.
+#[derive(Deserialize)]
+struct WireError {
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    fields: Vec<FieldError>,
+    #[serde(default)]
+    request_id: String,
+}
+
+impl TryFrom<WireError> for AppError {
+    type Error = String;
+
+    fn try_from(wire: WireError) -> Result<Self, String> {
+        let WireError { code, message, fields, request_id } = wire;
+        Ok(match code.as_str() {
+            "invalid" => AppError::Invalid { message, fields },
+            "not_found" => AppError::NotFound { message },
+            "conflict" => AppError::Conflict { message, fields },
+            "unauthorized" => AppError::Unauthorized { message },
+            "forbidden" => AppError::Forbidden { message },
+            "rate_limited" => AppError::RateLimited { message },
+            "too_large" => AppError::TooLarge { message },
+            "upstream" => AppError::Upstream { message },
+            "internal" => AppError::Internal { request_id },
+            "request" => AppError::Request { message },
+            other => return Err(format!("unknown error code {other:?}")),
+        })
+    }
 }
 
 impl AppError {
@@ -103,4 +139,50 @@ pub fn set_response_status(status: u16) {
     }
     #[cfg(not(feature = "ssr"))]
     let _ = status;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_reads_back_as_written() {
+        let field = || vec![FieldError { field: "mac".into(), message: "not a MAC".into() }];
+        let errors = [
+            AppError::Invalid { message: "m".into(), fields: field() },
+            AppError::Invalid { message: "m".into(), fields: Vec::new() },
+            AppError::NotFound { message: "m".into() },
+            AppError::Conflict { message: "m".into(), fields: field() },
+            AppError::Unauthorized { message: "m".into() },
+            AppError::Forbidden { message: "m".into() },
+            AppError::RateLimited { message: "m".into() },
+            AppError::TooLarge { message: "m".into() },
+            AppError::Upstream { message: "m".into() },
+            AppError::Internal { request_id: "r1".into() },
+            AppError::Request { message: "m".into() },
+        ];
+        for error in errors {
+            let json = serde_json::to_string(&error).unwrap();
+            assert_eq!(serde_json::from_str::<AppError>(&json).unwrap(), error, "{json}");
+        }
+    }
+
+    #[test]
+    fn the_wire_form_is_flat_with_a_code() {
+        let json = serde_json::to_value(AppError::Conflict {
+            message: "taken".into(),
+            fields: vec![FieldError { field: "mac".into(), message: "in use".into() }],
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"code": "conflict", "message": "taken", "fields": [{"field": "mac", "message": "in use"}]})
+        );
+        assert_eq!(
+            serde_json::from_str::<AppError>(r#"{"code":"internal","request_id":"abc"}"#).unwrap(),
+            AppError::Internal { request_id: "abc".into() }
+        );
+        let unknown = serde_json::from_str::<AppError>(r#"{"code":"teapot","message":"m"}"#).unwrap_err();
+        assert!(unknown.to_string().contains("unknown error code \"teapot\""), "{unknown}");
+    }
 }

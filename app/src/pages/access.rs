@@ -11,6 +11,17 @@ use crate::pages::short_time;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+/// `/access`, `/audit` and `/audit/:id`: one lazily loaded area.
+#[component]
+pub fn AccessAndAuditPages() -> impl IntoView {
+    let path = leptos_router::hooks::use_location().pathname.get_untracked();
+    match path.trim_end_matches('/') {
+        "/access" => view! { <AccessPage /> }.into_any(),
+        "/audit" => view! { <super::audit::AuditLog /> }.into_any(),
+        _ => view! { <super::audit::AuditDetail /> }.into_any(),
+    }
+}
+
 #[component]
 pub fn AccessPage() -> impl IntoView {
     let me = Resource::new(|| (), |_| crate::account::current_user());

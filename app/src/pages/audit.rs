@@ -1,11 +1,12 @@
 //! `/audit` and `/audit/:id`: who did what, filtered, paged and exported. Admins only.
 
 use crate::audit::{AuditEntry, AuditQuery, get_audit_entry, list_audit};
+use crate::components::get_form::GetForm;
 use crate::pages::machines::ErrorBlock;
 use crate::pages::urlencode;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Form};
+use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 const OUTCOMES: [&str; 3] = ["success", "failure", "denied"];
@@ -59,7 +60,7 @@ pub fn AuditLog() -> impl IntoView {
                     <a class="button" href=move || export("ndjson") download="audit.ndjson" rel="external">"Export NDJSON"</a>
                 </div>
             </div>
-            <Form method="GET" action="/audit" attr:class="filters">
+            <GetForm action="/audit" attr:class="filters">
                 <div class="field"><label for="audit-actor">"Actor"</label>
                     <input id="audit-actor" name="actor" placeholder="alice@example.com" prop:value=value(|q| q.actor.clone()) /></div>
                 <div class="field"><label for="audit-action">"Action"</label>
@@ -79,7 +80,7 @@ pub fn AuditLog() -> impl IntoView {
                     <input id="audit-to" name="to" placeholder="2026-11-26T12:00" prop:value=value(|q| q.to.clone()) /></div>
                 <div class="field"><span class="label-spacer" aria-hidden="true">" "</span>
                     <button type="submit" class="button primary">"Filter"</button></div>
-            </Form>
+            </GetForm>
             <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
                 {move || Suspend::new(async move {
                     match page.await {

@@ -10,6 +10,7 @@ use crate::clusters::{
     Cluster, ClusterHealth, ClusterInput, Connection, Credential, DrainOptions, DrainProgress, KubeconfigImport,
     NodeAction, NodeQuery, NodeRow, NodeSort, PodQuery, SourceCredential,
 };
+use crate::components::get_form::GetForm;
 use crate::components::toast::use_toasts;
 use crate::pages::dashboards::{DashboardPage, DashboardsPage};
 use crate::pages::machines::ErrorBlock;
@@ -18,7 +19,7 @@ use crate::pages::urlencode;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
-use leptos_router::components::{A, Form};
+use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 use std::collections::BTreeMap;
 
@@ -401,7 +402,7 @@ fn ClusterPage(name: String) -> impl IntoView {
             <HealthCharts scope=Scope::Cluster(title.clone()) />
             <Alerts cluster=title.clone() node=None />
             <h2>"Nodes"</h2>
-            <Form method="GET" action=action attr:class="search" attr:role="search">
+            <GetForm action=action attr:class="search" attr:role="search">
                 <label for="node-search">"Name"</label>
                 <input id="node-search" type="search" name="q" prop:value=move || query.get().search.unwrap_or_default() />
                 <label for="node-selector">"Label selector"</label>
@@ -414,7 +415,7 @@ fn ClusterPage(name: String) -> impl IntoView {
                     }).collect_view()}
                 </select>
                 <button type="submit" class="button">"Search"</button>
-            </Form>
+            </GetForm>
             <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
                 {move || Suspend::new(async move {
                     match nodes.await {
@@ -781,13 +782,13 @@ fn NodesPage() -> impl IntoView {
         <Title text="Nodes" />
         <section class="page">
             <div class="page-head"><h1>"Nodes of every cluster"</h1></div>
-            <Form method="GET" action="/clusters/nodes" attr:class="search" attr:role="search">
+            <GetForm action="/clusters/nodes" attr:class="search" attr:role="search">
                 <label for="all-node-search">"Name"</label>
                 <input id="all-node-search" type="search" name="q" prop:value=move || query.get().search.unwrap_or_default() />
                 <label for="all-node-selector">"Label selector"</label>
                 <input id="all-node-selector" name="selector" prop:value=move || query.get().selector.unwrap_or_default() />
                 <button type="submit" class="button">"Search"</button>
-            </Form>
+            </GetForm>
             <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
                 {move || Suspend::new(async move {
                     match nodes.await {
@@ -830,7 +831,7 @@ fn PodsPage(cluster: String) -> impl IntoView {
         <Title text=format!("Pods of {cluster}") />
         <section class="page">
             <div class="page-head"><h1>{format!("Pods of cluster {cluster}")}</h1></div>
-            <Form method="GET" action=action attr:class="search" attr:role="search">
+            <GetForm action=action attr:class="search" attr:role="search">
                 <label for="pod-namespace">"Namespace"</label>
                 <input id="pod-namespace" name="namespace" prop:value=move || query.get().namespace.unwrap_or_default() />
                 <label for="pod-phase">"Phase"</label>
@@ -846,7 +847,7 @@ fn PodsPage(cluster: String) -> impl IntoView {
                 <label for="pod-selector">"Label selector"</label>
                 <input id="pod-selector" name="selector" prop:value=move || query.get().selector.unwrap_or_default() />
                 <button type="submit" class="button">"Search"</button>
-            </Form>
+            </GetForm>
             <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
                 {move || Suspend::new(async move {
                     match pods.await {

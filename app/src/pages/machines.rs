@@ -8,6 +8,16 @@ pub mod list;
 use crate::error::AppError;
 use leptos::prelude::*;
 
+/// `/machines/new`, `/machines/import` and `/machines/:id`: one lazily loaded area.
+#[component]
+pub fn MachinePages() -> impl IntoView {
+    match leptos_router::hooks::use_location().pathname.get_untracked().trim_end_matches('/') {
+        "/machines/new" => view! { <form::NewMachine /> }.into_any(),
+        "/machines/import" => view! { <import::ImportMachines /> }.into_any(),
+        _ => view! { <boots::MachineArea /> }.into_any(),
+    }
+}
+
 /// An inline error message under a form field; the id lets the field name it with aria-describedby.
 #[component]
 pub fn FieldMessage(#[prop(into)] id: String, #[prop(into)] message: Signal<Option<String>>) -> impl IntoView {

@@ -3,6 +3,7 @@
 
 use crate::access::Permission;
 use crate::account::RequirePermission;
+use crate::components::get_form::GetForm;
 use crate::components::toast::use_toasts;
 use crate::error::AppError;
 use crate::pages::machines::{ErrorBlock, FieldMessage};
@@ -17,7 +18,7 @@ use crate::provisioning::{
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Form};
+use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 use std::collections::BTreeMap;
 
@@ -49,14 +50,14 @@ fn template_href(kind: TemplateKind, id: &str) -> String {
 #[component]
 fn AskForm(#[prop(into)] value: Signal<String>) -> impl IntoView {
     view! {
-        <Form method="GET" action="/provisioning/explain" attr:class="filters">
+        <GetForm action="/provisioning/explain" attr:class="filters">
             <div class="field grow">
                 <label for="explain-query">"What will this machine get? A MAC, or labels as a machine sends them"</label>
                 <input id="explain-query" name="query" placeholder="mac=52:54:00:00:00:01&os=installed" prop:value=value />
             </div>
             <div class="field"><span class="label-spacer" aria-hidden="true">" "</span>
                 <button type="submit" class="button primary">"Show"</button></div>
-        </Form>
+        </GetForm>
     }
 }
 

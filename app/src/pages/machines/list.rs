@@ -1,6 +1,7 @@
 //! `/machines`: search, sort, page through, select, delete, label and export machines.
 
 use super::ErrorBlock;
+use crate::components::get_form::GetForm;
 use crate::components::toast::{toast_outcome, use_toasts};
 use crate::machines::fields::split_label_text;
 use crate::machines::server_fns::{add_machine_labels, delete_machines, list_machines};
@@ -9,7 +10,7 @@ use crate::pages::{short_time, urlencode};
 use crate::provisioning::boots::BootState;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Form};
+use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 use std::collections::BTreeSet;
 
@@ -84,7 +85,7 @@ pub fn MachineList() -> impl IntoView {
                 </div>
             </div>
             <super::boots::BootActivityChart />
-            <Form method="GET" action="/machines" attr:class="search" attr:role="search">
+            <GetForm action="/machines" attr:class="search" attr:role="search">
                 <label for="machine-search">"Search"</label>
                 <input id="machine-search" type="search" name="q" placeholder="MAC, host name, label or key=value"
                     prop:value=move || query.get().search.unwrap_or_default() />
@@ -100,7 +101,7 @@ pub fn MachineList() -> impl IntoView {
                     (q.sort != SortKey::Mac).then(|| view! { <input type="hidden" name="sort" value=q.sort.as_str() /> })
                 }}
                 <button type="submit" class="button">"Search"</button>
-            </Form>
+            </GetForm>
             <Transition fallback=|| view! { <SkeletonTable /> }>
                 {move || Suspend::new(async move {
                     let can_change = me.await.ok().flatten().is_some_and(|m| m.may(crate::access::Permission::ChangeMachines));
