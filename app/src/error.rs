@@ -16,7 +16,7 @@ pub struct FieldError {
 /// `code` is stable for automation, `message` is for people.
 ///
 /// Read back through [`WireError`]: serde's derive for an internally tagged enum buffers the
-/// whole value first, and that machinery was a tenth of the browser's shell.
+/// whole value first, and that code was about 30 KB of the browser's shell before optimizing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(tag = "code", rename_all = "snake_case", try_from = "WireError")]
