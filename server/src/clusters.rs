@@ -673,17 +673,8 @@ impl ClusterService for Clusters {
             store::update(&mut tx, &self.sealer, &record).await.or_internal()?;
             let mut summary = Self::audit_summary(&record, &version);
             summary["credential_rotated"] = json!(rotated);
-            // Which sources' credentials this change set, replaced or removed (never the values).
-            let (old, new) = (&existing.source_credentials, &record.source_credentials);
-            let changed: Vec<&str> = [
-                ("prometheus", old.prometheus != new.prometheus),
-                ("alertmanager", old.alertmanager != new.alertmanager),
-                ("grafana", old.grafana != new.grafana),
-            ]
-            .into_iter()
-            .filter_map(|(source, changed)| changed.then_some(source))
-            .collect();
-            summary["source_credentials_changed"] = json!(changed);
+            summary["source_credentials_changed"] =
+                json!(record.source_credentials.changed_since(&existing.source_credentials));
             audit::append(&mut tx, who, event.clone().summary(summary)).await.or_internal()?;
             tx.commit().await.or_internal()?;
             self.watch(&record)?;

@@ -41,6 +41,19 @@ pub struct Clients {
 }
 
 impl Credentials {
+    /// The sources whose credential differs from `before`'s: set, replaced or removed. Names
+    /// only, for the audit log.
+    pub fn changed_since(&self, before: &Credentials) -> Vec<&'static str> {
+        [
+            ("prometheus", self.prometheus != before.prometheus),
+            ("alertmanager", self.alertmanager != before.alertmanager),
+            ("grafana", self.grafana != before.grafana),
+        ]
+        .into_iter()
+        .filter_map(|(source, changed)| changed.then_some(source))
+        .collect()
+    }
+
     /// A client per source; a credential that cannot be used is refused on its field.
     pub fn clients(&self) -> Result<Clients, AppError> {
         let mut fields = Vec::new();
@@ -176,6 +189,15 @@ pub async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changed_since_names_the_sources_set_replaced_or_removed() {
+        let bearer = |t: &str| Some(SourceCredential::Bearer { token: t.into() });
+        let before = Credentials { prometheus: bearer("a"), alertmanager: bearer("b"), grafana: None };
+        let after = Credentials { prometheus: bearer("a2"), alertmanager: None, grafana: None };
+        assert_eq!(after.changed_since(&before), ["prometheus", "alertmanager"]);
+        assert!(before.changed_since(&before).is_empty());
+    }
 
     #[test]
     fn credentials_are_checked_in_words_and_never_shown() {
