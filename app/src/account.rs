@@ -2,6 +2,7 @@
 
 use crate::access::{ConsoleRole, Permission};
 use crate::error::AppError;
+use crate::resource::resource;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
@@ -36,7 +37,7 @@ impl Me {
 /// role the page needs (the server answers such a page with 403).
 #[component]
 pub fn RequirePermission(permission: Permission, what: &'static str, children: ChildrenFn) -> impl IntoView {
-    let me = Resource::new(|| (), |_| current_user());
+    let me = resource(|| (), |_| current_user());
     view! {
         <Suspense fallback=|| view! { <div class="skeleton-row"></div> }>
             {move || {

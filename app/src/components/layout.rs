@@ -1,6 +1,7 @@
 //! The frame around every page: skip link, navigation, theme toggle and the error boundary.
 
 use super::theme::ThemeToggle;
+use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -17,7 +18,7 @@ const NAV: [(&str, &str); 5] = [
 /// The areas the signed-in person may open.
 #[component]
 fn NavLinks() -> impl IntoView {
-    let me = Resource::new(|| (), |_| crate::account::current_user());
+    let me = resource(|| (), |_| crate::account::current_user());
     view! {
         <ul>
             <Suspense fallback=|| ()>
@@ -55,7 +56,7 @@ fn FiringCount() -> impl IntoView {
 /// The signed-in person and a sign-out button, once known.
 #[component]
 fn Account() -> impl IntoView {
-    let me = Resource::new(|| (), |_| crate::account::current_user());
+    let me = resource(|| (), |_| crate::account::current_user());
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {

@@ -8,6 +8,7 @@ use crate::access::{ConsoleRole, NewToken};
 use crate::components::toast::{toast_outcome, use_toasts};
 use crate::pages::machines::ErrorBlock;
 use crate::pages::short_time;
+use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -24,7 +25,7 @@ pub fn AccessAndAuditPages() -> impl IntoView {
 
 #[component]
 pub fn AccessPage() -> impl IntoView {
-    let me = Resource::new(|| (), |_| crate::account::current_user());
+    let me = resource(|| (), |_| crate::account::current_user());
     view! {
         <Title text="Access" />
         <section class="page">
@@ -53,7 +54,7 @@ fn RoleOptions() -> impl IntoView {
 
 #[component]
 fn Overview() -> impl IntoView {
-    let overview = Resource::new(|| (), |_| load_access_overview());
+    let overview = resource(|| (), |_| load_access_overview());
     view! {
         <h2>"Sign-in"</h2>
         <Suspense fallback=|| ()>
@@ -75,7 +76,7 @@ fn Overview() -> impl IntoView {
 
 #[component]
 fn Bindings() -> impl IntoView {
-    let bindings = Resource::new(|| (), |_| list_bindings());
+    let bindings = resource(|| (), |_| list_bindings());
     let kind = RwSignal::new("group".to_string());
     let subject = RwSignal::new(String::new());
     let role = RwSignal::new(ConsoleRole::Viewer);
@@ -145,7 +146,7 @@ fn Bindings() -> impl IntoView {
 #[component]
 fn Tokens() -> impl IntoView {
     let toasts = use_toasts();
-    let tokens = Resource::new(|| (), |_| list_tokens());
+    let tokens = resource(|| (), |_| list_tokens());
     let name = RwSignal::new(String::new());
     let role = RwSignal::new(ConsoleRole::Viewer);
     let days = RwSignal::new(Some(90u32));
@@ -254,7 +255,7 @@ fn Tokens() -> impl IntoView {
 
 #[component]
 fn Sessions() -> impl IntoView {
-    let sessions = Resource::new(|| (), |_| my_sessions());
+    let sessions = resource(|| (), |_| my_sessions());
     view! {
         <h2>"Your sessions"</h2>
         <Suspense fallback=|| ()>

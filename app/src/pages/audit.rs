@@ -4,6 +4,7 @@ use crate::audit::{AuditEntry, AuditQuery, get_audit_entry, list_audit};
 use crate::components::get_form::GetForm;
 use crate::pages::machines::ErrorBlock;
 use crate::pages::urlencode;
+use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -43,7 +44,7 @@ pub fn AuditLog() -> impl IntoView {
             limit: None,
         }
     });
-    let page = Resource::new(move || query.get(), list_audit);
+    let page = resource(move || query.get(), list_audit);
     let export = move |format: &str| {
         let mut pairs = filter_pairs(&query.get());
         pairs.push(format!("format={format}"));
@@ -143,7 +144,7 @@ fn AuditTable(entries: Vec<AuditEntry>) -> impl IntoView {
 pub fn AuditDetail() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok());
-    let entry = Resource::new(id, |id| async move {
+    let entry = resource(id, |id| async move {
         match id {
             Some(id) => get_audit_entry(id).await,
             None => Err(crate::error::AppError::not_found("Audit record ids are numbers.")),

@@ -16,6 +16,7 @@ use crate::pages::dashboards::{DashboardPage, DashboardsPage};
 use crate::pages::machines::ErrorBlock;
 use crate::pages::monitoring::{AlertsPanel, EtcdPanel, HealthCharts, Scope};
 use crate::pages::urlencode;
+use crate::resource::{Resource, resource};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
@@ -97,7 +98,7 @@ fn SourceCredentialFields(source: &'static str, label: &'static str) -> impl Int
 #[component]
 pub fn MachineNodeHealth(machine: i64) -> impl IntoView {
     let query = NodeQuery { machine: Some(machine), limit: Some(1), ..Default::default() };
-    let node = Resource::new(|| (), move |_| list_nodes(query.clone()));
+    let node = resource(|| (), move |_| list_nodes(query.clone()));
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -118,7 +119,7 @@ pub fn MachineNodeHealth(machine: i64) -> impl IntoView {
 
 /// Whether the signed-in person may do `permission` (on `cluster`, when one is named).
 pub(crate) fn may(permission: Permission, cluster: Option<String>) -> Resource<bool> {
-    Resource::new(
+    resource(
         || (),
         move |_| {
             let cluster = cluster.clone();
@@ -198,7 +199,7 @@ fn phases(health: &ClusterHealth) -> String {
 /// `/clusters`.
 #[component]
 fn ClusterList() -> impl IntoView {
-    let clusters = Resource::new(|| (), |_| list_clusters());
+    let clusters = resource(|| (), |_| list_clusters());
     let admin = may(Permission::ManageClusters, None);
     view! {
         <Title text="Clusters" />
@@ -375,9 +376,9 @@ fn ClusterPage(name: String) -> impl IntoView {
     });
     let cluster = {
         let name = name.clone();
-        Resource::new(move || tick.get(), move |_| get_cluster(name.clone()))
+        resource(move || tick.get(), move |_| get_cluster(name.clone()))
     };
-    let nodes = Resource::new(move || (query.get(), tick.get()), |(q, _)| list_nodes(q));
+    let nodes = resource(move || (query.get(), tick.get()), |(q, _)| list_nodes(q));
     let title = name.clone();
     let action = format!("/clusters/{}", urlencode(&name));
     view! {
@@ -595,7 +596,7 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
     let tick = live_ticks(cluster.clone());
     let detail = {
         let (cluster, node) = (cluster.clone(), node.clone());
-        Resource::new(move || tick.get(), move |_| get_node(cluster.clone(), node.clone()))
+        resource(move || tick.get(), move |_| get_node(cluster.clone(), node.clone()))
     };
     let operator = may(Permission::ActOnNodes, Some(cluster.clone()));
     let toasts = use_toasts();
@@ -777,7 +778,7 @@ fn NodesPage() -> impl IntoView {
             ..Default::default()
         }
     });
-    let nodes = Resource::new(move || query.get(), list_nodes);
+    let nodes = resource(move || query.get(), list_nodes);
     view! {
         <Title text="Nodes" />
         <section class="page">
@@ -825,7 +826,7 @@ fn PodsPage(cluster: String) -> impl IntoView {
             ..Default::default()
         }
     });
-    let pods = Resource::new(move || (query.get(), tick.get()), |(q, _)| list_pods(q));
+    let pods = resource(move || (query.get(), tick.get()), |(q, _)| list_pods(q));
     let action = format!("/clusters/{}/pods", urlencode(&cluster));
     view! {
         <Title text=format!("Pods of {cluster}") />

@@ -14,6 +14,7 @@ use crate::monitoring::server_fns::{
     dashboard, dashboard_panel, delete_dashboard, grafana_dashboards, import_grafana_dashboard, list_dashboards,
 };
 use crate::monitoring::{Chart, GrafanaDashboard, Unit};
+use crate::resource::resource;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
@@ -28,10 +29,10 @@ fn dashboard_href(cluster: &str, uid: &str) -> String {
 pub fn DashboardsPage(cluster: String) -> impl IntoView {
     let manage = may(Permission::ManageDashboards, None);
     let version = RwSignal::new(0u32);
-    let list = Resource::new(move || version.get(), |_| list_dashboards());
+    let list = resource(move || version.get(), |_| list_dashboards());
     let grafana = {
         let cluster = cluster.clone();
-        Resource::new(|| (), move |_| grafana_dashboards(cluster.clone()))
+        resource(|| (), move |_| grafana_dashboards(cluster.clone()))
     };
     let shown = RwSignal::new(None::<GrafanaDashboard>);
     let toasts = use_toasts();
@@ -209,7 +210,7 @@ pub fn DashboardPage(cluster: String, uid: String) -> impl IntoView {
     });
     let view_resource = {
         let (cluster, uid) = (cluster.clone(), uid.clone());
-        Resource::new(
+        resource(
             move || (range.get(), choices.get()),
             move |(range, choices)| dashboard(cluster.clone(), uid.clone(), range, choices),
         )
@@ -357,7 +358,7 @@ fn Panel(
         _ => {}
     }
     let id = panel.id;
-    let answer = Resource::new(
+    let answer = resource(
         move || tick.get(),
         move |_| dashboard_panel(cluster.clone(), uid.clone(), id, range.clone(), choices.clone()),
     );

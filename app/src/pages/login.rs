@@ -1,5 +1,6 @@
 //! `/login`: the sign-in page. A plain form, so it works before (and without) hydration.
 
+use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -48,7 +49,7 @@ pub fn Login() -> impl IntoView {
     let next = move || query.read().get("next").unwrap_or_else(|| "/machines".into());
     let error = move || query.read().get("error").and_then(|c| message(&c));
     let signed_out = move || query.read().get("signed_out").is_some();
-    let methods = Resource::new(|| (), |_| crate::account::sign_in_methods());
+    let methods = resource(|| (), |_| crate::account::sign_in_methods());
     let sso_href = move || format!("/auth/oidc/start?next={}", next());
     view! {
         <Title text="Sign in" />

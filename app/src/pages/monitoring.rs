@@ -7,6 +7,7 @@ use crate::monitoring::server_fns::{
 };
 use crate::monitoring::{AlertState, Chart, Charts, Matcher, PRESETS, SilenceInput, TimeRange, Unit};
 use crate::pages::machines::ErrorBlock;
+use crate::resource::resource;
 use leptos::prelude::*;
 
 /// Whose charts: a cluster's, or one node's.
@@ -133,7 +134,7 @@ pub(crate) fn RangeControls(range: RwSignal<String>, tick: RwSignal<u64>, title:
 pub fn HealthCharts(scope: Scope) -> impl IntoView {
     let range = RwSignal::new("1h".to_string());
     let tick = RwSignal::new(0u64);
-    let charts = Resource::new(
+    let charts = resource(
         move || (range.get(), tick.get()),
         move |(range, _)| {
             let scope = scope.clone();
@@ -372,11 +373,11 @@ pub fn AlertsPanel(cluster: String, node: Option<String>, operator: bool) -> imp
     let changed = RwSignal::new(0u32);
     let alerts = {
         let (cluster, node) = (cluster.clone(), node.clone());
-        Resource::new(move || changed.get(), move |_| list_alerts(cluster.clone(), node.clone()))
+        resource(move || changed.get(), move |_| list_alerts(cluster.clone(), node.clone()))
     };
     let silences = {
         let cluster = cluster.clone();
-        Resource::new(move || changed.get(), move |_| list_silences(cluster.clone()))
+        resource(move || changed.get(), move |_| list_silences(cluster.clone()))
     };
     // The silence form's matchers, one per line; filled from an alert's labels.
     let matchers = RwSignal::new(String::new());
@@ -523,7 +524,7 @@ pub fn AlertsPanel(cluster: String, node: Option<String>, operator: bool) -> imp
 /// and each member's health, leadership, database size against its quota and failed proposals.
 #[component]
 pub fn EtcdPanel(cluster: String) -> impl IntoView {
-    let health = Resource::new(|| (), move |_| etcd_quorum(cluster.clone()));
+    let health = resource(|| (), move |_| etcd_quorum(cluster.clone()));
     view! {
         <section class="etcd" aria-labelledby="etcd-title">
             <h2 id="etcd-title">"etcd"</h2>

@@ -16,6 +16,7 @@ use crate::provisioning::{
     Catalog, DefaultProfile, Explanation, Group, ImportOutcome, NetBoot, Profile, Served, TemplateFile, TemplateKind,
     check_id,
 };
+use crate::resource::{Resource, resource};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -26,7 +27,7 @@ use std::collections::BTreeMap;
 const GROUPS_SHOWN: usize = 200;
 
 fn may_change() -> Resource<bool> {
-    Resource::new(
+    resource(
         || (),
         |_| async {
             crate::account::current_user().await.ok().flatten().is_some_and(|me| me.may(Permission::ChangeProvisioning))
@@ -87,7 +88,7 @@ pub fn ProvisioningArea() -> impl IntoView {
 /// `/provisioning`: everything the boot listener serves.
 #[component]
 fn ProvisioningOverview() -> impl IntoView {
-    let catalog = Resource::new(|| (), |_| provisioning_catalog());
+    let catalog = resource(|| (), |_| provisioning_catalog());
     let may = may_change();
     view! {
         <Title text="Provisioning" />
@@ -216,7 +217,7 @@ fn InventoryDefaults(catalog: Catalog) -> impl IntoView {
 /// On a machine's page: the profile it boots, and (for operators) a choice of its own.
 #[component]
 pub fn MachineBootProfile(mac: String, cluster: String, role: String) -> impl IntoView {
-    let catalog = Resource::new(|| (), |_| provisioning_catalog());
+    let catalog = resource(|| (), |_| provisioning_catalog());
     let may = may_change();
     let toasts = use_toasts();
     let chosen = RwSignal::new(String::new());
@@ -404,7 +405,7 @@ fn ExplainBoot() -> impl IntoView {
         // A bare MAC is a machine asking with its MAC.
         if raw.contains('=') || raw.trim().is_empty() { raw } else { format!("mac={}", raw.trim()) }
     });
-    let explanation = Resource::new(move || query.get(), explain_boot);
+    let explanation = resource(move || query.get(), explain_boot);
     view! {
         <Title text="What will this machine get?" />
         <section class="page">
@@ -612,7 +613,7 @@ macro_rules! item_page {
         fn $name(#[prop(optional)] kind: String, id: String) -> impl IntoView {
             let key = StoredValue::new((kind, id));
             let key = move || key.get_value();
-            let item = Resource::new(key, $load);
+            let item = resource(key, $load);
             let may = may_change();
             view! {
                 <Title text=$title />
@@ -838,7 +839,7 @@ fn TemplateForm(template: Option<TemplateFile>, may_change: bool) -> impl IntoVi
     let sample = RwSignal::new(String::new());
     let errors = RwSignal::new(BTreeMap::<&'static str, String>::new());
     // Checked on the server as it would be served, a moment after each change.
-    let preview = Resource::new(
+    let preview = resource(
         move || (kind.get(), id.get(), content.get(), sample.get()),
         |(kind, id, content, sample)| async move {
             let id = if id.trim().is_empty() { "unsaved.tmpl".to_string() } else { id };

@@ -7,6 +7,7 @@ use crate::machines::fields::Role;
 use crate::pages::short_time;
 use crate::provisioning::boots::{AdoptDiscovered, BootActivity, BootEvent, BootState, Timeline};
 use crate::provisioning::server_fns::{add_discovered, boot_timeline, discovered_machines, recent_boots};
+use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -19,7 +20,8 @@ fn follow(mac: &str, timeline: RwSignal<Option<Timeline>>) {
     use wasm_bindgen::closure::Closure;
     let Ok(source) = web_sys::EventSource::new(&format!("/api/v1/boot/timeline/{mac}/live")) else { return };
     let on_timeline = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-        if let Some(t) = ev.data().as_string().and_then(|text| serde_json::from_str::<Timeline>(&text).ok()) {
+        if let Some(t) = ev.data().as_string().and_then(|text| serde_json::from_slice::<Timeline>(text.as_bytes()).ok())
+        {
             timeline.set(Some(t));
         }
     });
@@ -52,7 +54,7 @@ pub fn BootTimeline(mac: String) -> impl IntoView {
     let live = RwSignal::new(None::<Timeline>);
     #[cfg(feature = "hydrate")]
     follow(&mac, live);
-    let first = Resource::new(move || mac.clone(), boot_timeline);
+    let first = resource(move || mac.clone(), boot_timeline);
     view! {
         <section class="boot-timeline" aria-labelledby="boot-timeline-head">
             <h2 id="boot-timeline-head">"Boot timeline"</h2>
@@ -144,7 +146,7 @@ fn EventRow(event: BootEvent, since: Option<f64>) -> impl IntoView {
 /// The last hour's boots per minute: started, finished and failed, as stacked bars.
 #[component]
 pub fn BootActivityChart() -> impl IntoView {
-    let activity = Resource::new(|| (), |_| recent_boots());
+    let activity = resource(|| (), |_| recent_boots());
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move { activity.await.ok().map(|a| view! { <ActivityBars activity=a /> }) })}
@@ -205,8 +207,8 @@ pub fn MachineArea() -> impl IntoView {
 #[component]
 pub fn DiscoveredMachines() -> impl IntoView {
     let toasts = use_toasts();
-    let list = Resource::new(|| (), |_| discovered_machines());
-    let me = Resource::new(|| (), |_| crate::account::current_user());
+    let list = resource(|| (), |_| discovered_machines());
+    let me = resource(|| (), |_| crate::account::current_user());
     let selected = RwSignal::new(BTreeSet::<String>::new());
     let watching = RwSignal::new(None::<String>);
     let role = RwSignal::new(Role::Worker);

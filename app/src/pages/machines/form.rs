@@ -8,6 +8,7 @@ use crate::error::{AppError, FieldError};
 use crate::machines::fields::{Role, split_label_text};
 use crate::machines::server_fns::{create_machine, delete_machines, get_machine, update_machine};
 use crate::machines::{Machine, MachineInput};
+use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -72,9 +73,9 @@ pub fn NewMachine() -> impl IntoView {
 #[component]
 pub fn EditMachine() -> impl IntoView {
     let params = use_params_map();
-    let me = Resource::new(|| (), |_| crate::account::current_user());
+    let me = resource(|| (), |_| crate::account::current_user());
     let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok());
-    let machine = Resource::new(id, |id| async move {
+    let machine = resource(id, |id| async move {
         match id {
             Some(id) => get_machine(id).await,
             None => Err(AppError::not_found("Machine ids are numbers; this address has none.")),

@@ -8,6 +8,7 @@ use crate::machines::server_fns::{add_machine_labels, delete_machines, list_mach
 use crate::machines::{Machine, MachineQuery, SortKey};
 use crate::pages::{short_time, urlencode};
 use crate::provisioning::boots::BootState;
+use crate::resource::{Resource, resource};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -49,8 +50,8 @@ pub fn MachineList() -> impl IntoView {
             state: p.get("state").and_then(|s| BootState::parse(&s)),
         }
     });
-    let page = Resource::new(move || query.get(), list_machines);
-    let me = Resource::new(|| (), |_| crate::account::current_user());
+    let page = resource(move || query.get(), list_machines);
+    let me = resource(|| (), |_| crate::account::current_user());
     let selected = RwSignal::new(BTreeSet::<i64>::new());
     Effect::new(move |_| {
         query.track();
