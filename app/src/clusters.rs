@@ -197,7 +197,7 @@ pub struct Cluster {
 /// Whether Pangea's watches of a cluster are current.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(tag = "state", rename_all = "snake_case", try_from = "ConnectionWire")]
 pub enum Connection {
     /// The first complete lists are still arriving.
     Connecting,
@@ -214,6 +214,29 @@ impl Connection {
             Connection::Connecting => "connecting",
             Connection::Live => "live",
             Connection::Reconnecting { .. } => "reconnecting",
+        }
+    }
+}
+
+/// [`Connection`] as written, flat. serde's derive for an internally tagged enum buffers the
+/// value in generic code first; reading this struct instead keeps that out of the wasm.
+#[derive(Deserialize)]
+struct ConnectionWire {
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+impl TryFrom<ConnectionWire> for Connection {
+    type Error = String;
+
+    fn try_from(wire: ConnectionWire) -> Result<Self, String> {
+        match (wire.state.as_str(), wire.reason) {
+            ("connecting", _) => Ok(Connection::Connecting),
+            ("live", _) => Ok(Connection::Live),
+            ("reconnecting", Some(reason)) => Ok(Connection::Reconnecting { reason }),
+            ("reconnecting", None) => Err("a reconnecting connection needs its reason".into()),
+            (other, _) => Err(format!("unknown connection state {other:?}")),
         }
     }
 }
@@ -503,6 +526,23 @@ pub struct DrainProgress {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_connection_reads_back_as_written() {
+        for connection in
+            [Connection::Connecting, Connection::Live, Connection::Reconnecting { reason: "410 Gone".into() }]
+        {
+            let json = serde_json::to_string(&connection).unwrap();
+            assert_eq!(serde_json::from_str::<Connection>(&json).unwrap(), connection, "{json}");
+        }
+        assert_eq!(
+            serde_json::to_value(Connection::Reconnecting { reason: "r".into() }).unwrap(),
+            serde_json::json!({"state": "reconnecting", "reason": "r"})
+        );
+        let unknown = serde_json::from_str::<Connection>(r#"{"state":"asleep"}"#).unwrap_err();
+        assert!(unknown.to_string().contains("unknown connection state \"asleep\""), "{unknown}");
+        assert!(serde_json::from_str::<Connection>(r#"{"state":"reconnecting"}"#).is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -285,15 +285,17 @@ fn CatalogTables(catalog: Catalog) -> impl IntoView {
     let known: std::collections::BTreeSet<String> = profiles.iter().map(|p| p.id.clone()).collect();
     let groups = StoredValue::new(catalog.groups.clone());
     let shown = move || {
-        let needle = filter.get().to_lowercase();
+        // ASCII case folding: ids and selectors are matched as typed beyond ASCII, and the
+        // wasm is spared Unicode's case tables (about 12 KB).
+        let needle = filter.get().to_ascii_lowercase();
         groups.with_value(|all| {
             let matching: Vec<Group> = all
                 .iter()
                 .filter(|g| {
                     needle.is_empty()
-                        || g.id.to_lowercase().contains(&needle)
-                        || g.profile.to_lowercase().contains(&needle)
-                        || g.selector_string().to_lowercase().contains(&needle)
+                        || g.id.to_ascii_lowercase().contains(&needle)
+                        || g.profile.to_ascii_lowercase().contains(&needle)
+                        || g.selector_string().to_ascii_lowercase().contains(&needle)
                 })
                 .cloned()
                 .collect();
