@@ -11,6 +11,7 @@ pub mod charts;
 pub mod dashboard_store;
 pub mod dashboards;
 pub mod etcd;
+pub mod firing;
 pub mod grafana;
 pub mod http;
 pub mod prometheus;
@@ -38,6 +39,7 @@ use std::sync::Arc;
 pub struct Monitoring {
     db: Database,
     clusters: Arc<Clusters>,
+    firing: firing::FiringCounts,
 }
 
 const NO_PROMETHEUS: &str = "No Prometheus is linked to this cluster: an admin can add its URL on the cluster's page.";
@@ -90,7 +92,7 @@ fn bounds(range: TimeRange) -> (i64, i64, i64) {
 
 impl Monitoring {
     pub fn new(db: Database, clusters: Arc<Clusters>) -> Monitoring {
-        Monitoring { db, clusters }
+        Monitoring { db, clusters, firing: firing::FiringCounts::default() }
     }
 
     /// The cluster's Prometheus, once the caller may see that cluster.
@@ -379,12 +381,18 @@ impl MonitoringService for Monitoring {
             app::access::authorize(who, Permission::ViewClusters)?;
         }
         let counts = futures::future::join_all(visible.iter().map(|cluster| async move {
-            match self.clusters.alertmanager(cluster) {
+            let now = std::time::Instant::now();
+            if let Some(count) = self.firing.fresh(cluster, now) {
+                return count;
+            }
+            let count = match self.clusters.alertmanager(cluster) {
                 Ok(linked) if !linked.url.is_empty() => {
                     Alertmanager::new(&linked.url, linked.http).firing().await.map_or(0, |a| a.len() as u32)
                 }
                 _ => 0,
-            }
+            };
+            self.firing.remember(cluster, count, now);
+            count
         }))
         .await;
         Ok(counts.into_iter().sum())
@@ -420,6 +428,7 @@ impl MonitoringService for Monitoring {
             let _ = alertmanager.expire(&id).await;
             return Err(crate::error::internal(e));
         }
+        self.firing.forget(cluster);
         let silences = alertmanager.silences().await.map_err(|message| AppError::Upstream { message })?;
         silences.into_iter().find(|s| s.id == id).ok_or_else(|| AppError::Upstream {
             message: format!("Alertmanager does not list the silence {id} it created."),
@@ -434,6 +443,7 @@ impl MonitoringService for Monitoring {
             return Err(AppError::invalid(format!("\"{id}\" is not a silence id (Alertmanager's are UUIDs).")));
         }
         self.alertmanager(cluster)?.expire(id).await.map_err(|message| AppError::Upstream { message })?;
+        self.firing.forget(cluster);
         audit::record(&self.db, who, event).await.map_err(crate::error::internal)?;
         Ok(())
     }
