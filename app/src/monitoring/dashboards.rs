@@ -25,7 +25,7 @@ pub struct DashboardSummary {
 /// How a panel is drawn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case", tag = "type", content = "name")]
+#[serde(rename_all = "snake_case", tag = "type", content = "name", try_from = "PanelKindWire")]
 pub enum PanelKind {
     Timeseries,
     Stat,
@@ -36,6 +36,31 @@ pub enum PanelKind {
     Row,
     /// A panel type Pangea does not draw, by its Grafana name.
     Other(String),
+}
+
+/// [`PanelKind`] as written, flat: serde's derive for a tagged enum buffers the value in generic
+/// code first, and reading this struct keeps that out of the wasm.
+#[derive(Deserialize)]
+struct PanelKindWire {
+    r#type: String,
+    name: Option<String>,
+}
+
+impl TryFrom<PanelKindWire> for PanelKind {
+    type Error = String;
+
+    fn try_from(wire: PanelKindWire) -> Result<Self, String> {
+        Ok(match (wire.r#type.as_str(), wire.name) {
+            ("timeseries", _) => PanelKind::Timeseries,
+            ("stat", _) => PanelKind::Stat,
+            ("gauge", _) => PanelKind::Gauge,
+            ("bar_gauge", _) => PanelKind::BarGauge,
+            ("table", _) => PanelKind::Table,
+            ("row", _) => PanelKind::Row,
+            ("other", Some(name)) => PanelKind::Other(name),
+            (other, _) => return Err(format!("unknown panel type {other:?}")),
+        })
+    }
 }
 
 /// A threshold step: from `value` up (`None` is the base), in a colour class.
@@ -107,7 +132,7 @@ pub struct DashboardView {
 /// A panel's data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case", tag = "kind", try_from = "PanelDataWire")]
 pub enum PanelData {
     /// Lines over the range (timeseries).
     Series { start: i64, end: i64, series: Vec<Series> },
@@ -115,6 +140,40 @@ pub enum PanelData {
     Values { values: Vec<(String, f64)> },
     /// Labels and values as rows (table).
     Table { columns: Vec<String>, rows: Vec<Vec<String>> },
+}
+
+/// [`PanelData`] as written, flat (see [`PanelKindWire`]).
+#[derive(Deserialize)]
+struct PanelDataWire {
+    kind: String,
+    start: Option<i64>,
+    end: Option<i64>,
+    series: Option<Vec<Series>>,
+    values: Option<Vec<(String, f64)>>,
+    columns: Option<Vec<String>>,
+    rows: Option<Vec<Vec<String>>>,
+}
+
+impl TryFrom<PanelDataWire> for PanelData {
+    type Error = String;
+
+    fn try_from(wire: PanelDataWire) -> Result<Self, String> {
+        let PanelDataWire { kind, start, end, series, values, columns, rows } = wire;
+        let missing = |field: &str| format!("panel data {kind:?} without {field}");
+        Ok(match kind.as_str() {
+            "series" => PanelData::Series {
+                start: start.ok_or_else(|| missing("start"))?,
+                end: end.ok_or_else(|| missing("end"))?,
+                series: series.ok_or_else(|| missing("series"))?,
+            },
+            "values" => PanelData::Values { values: values.ok_or_else(|| missing("values"))? },
+            "table" => PanelData::Table {
+                columns: columns.ok_or_else(|| missing("columns"))?,
+                rows: rows.ok_or_else(|| missing("rows"))?,
+            },
+            other => return Err(format!("unknown panel data kind {other:?}")),
+        })
+    }
 }
 
 /// What the server answers for one panel.
@@ -134,6 +193,41 @@ pub type Choices = BTreeMap<String, Vec<String>>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panel_kinds_and_data_read_back_as_written() {
+        let kinds = [
+            PanelKind::Timeseries,
+            PanelKind::Stat,
+            PanelKind::Gauge,
+            PanelKind::BarGauge,
+            PanelKind::Table,
+            PanelKind::Row,
+            PanelKind::Other("piechart".into()),
+        ];
+        for kind in kinds {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(serde_json::from_str::<PanelKind>(&json).unwrap(), kind, "{json}");
+        }
+        assert_eq!(serde_json::to_value(PanelKind::BarGauge).unwrap(), serde_json::json!({"type": "bar_gauge"}));
+        let data = [
+            PanelData::Series { start: 1, end: 2, series: vec![Series { legend: "a".into(), points: vec![(1, 0.5)] }] },
+            PanelData::Values { values: vec![("up".into(), 1.0)] },
+            PanelData::Table { columns: vec!["job".into()], rows: vec![vec!["node".into()]] },
+        ];
+        for d in data {
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(serde_json::from_str::<PanelData>(&json).unwrap(), d, "{json}");
+        }
+        assert_eq!(
+            serde_json::to_value(PanelData::Values { values: vec![("up".into(), 1.0)] }).unwrap(),
+            serde_json::json!({"kind": "values", "values": [["up", 1.0]]})
+        );
+        let unknown = serde_json::from_str::<PanelKind>(r#"{"type":"piechart"}"#).unwrap_err();
+        assert!(unknown.to_string().contains("unknown panel type \"piechart\""), "{unknown}");
+        let missing = serde_json::from_str::<PanelData>(r#"{"kind":"table","columns":[]}"#).unwrap_err();
+        assert!(missing.to_string().contains("panel data \"table\" without rows"), "{missing}");
+    }
 
     #[test]
     fn a_value_takes_the_tone_of_the_last_step_it_reaches() {
