@@ -11,11 +11,11 @@ pub mod charts;
 pub mod dashboard_store;
 pub mod dashboards;
 pub mod etcd;
-pub mod firing;
 pub mod grafana;
 pub mod http;
 pub mod prometheus;
 pub mod sources;
+pub mod ttl_cache;
 
 use crate::audit::{self, Event};
 use crate::clusters::Clusters;
@@ -35,12 +35,21 @@ use prometheus::{Prometheus, QueryError};
 use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
+use ttl_cache::TtlCache;
 
 pub struct Monitoring {
     db: Database,
     clusters: Arc<Clusters>,
-    firing: firing::FiringCounts,
+    /// How many alerts fire, per cluster.
+    firing: TtlCache<String, u32>,
+    /// Dashboard variables' values, per cluster and query (see [`dashboards::resolve`]).
+    options: dashboards::OptionsCache,
 }
+
+/// How long a cluster's firing count is used before its Alertmanager is asked again.
+const FIRING_COUNT_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long a variable's values are used: long enough for the panels of one page load.
+const VARIABLE_VALUES_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 const NO_PROMETHEUS: &str = "No Prometheus is linked to this cluster: an admin can add its URL on the cluster's page.";
 
@@ -92,7 +101,12 @@ fn bounds(range: TimeRange) -> (i64, i64, i64) {
 
 impl Monitoring {
     pub fn new(db: Database, clusters: Arc<Clusters>) -> Monitoring {
-        Monitoring { db, clusters, firing: firing::FiringCounts::default() }
+        Monitoring {
+            db,
+            clusters,
+            firing: TtlCache::new(FIRING_COUNT_TTL),
+            options: TtlCache::new(VARIABLE_VALUES_TTL),
+        }
     }
 
     /// The cluster's Prometheus, once the caller may see that cluster.
@@ -391,7 +405,7 @@ impl MonitoringService for Monitoring {
                 }
                 _ => 0,
             };
-            self.firing.remember(cluster, count, now);
+            self.firing.remember(cluster.clone(), count, now);
             count
         }))
         .await;
@@ -428,7 +442,7 @@ impl MonitoringService for Monitoring {
             let _ = alertmanager.expire(&id).await;
             return Err(crate::error::internal(e));
         }
-        self.firing.forget(cluster);
+        self.firing.forget(&cluster.to_string());
         let silences = alertmanager.silences().await.map_err(|message| AppError::Upstream { message })?;
         silences.into_iter().find(|s| s.id == id).ok_or_else(|| AppError::Upstream {
             message: format!("Alertmanager does not list the silence {id} it created."),
@@ -443,7 +457,7 @@ impl MonitoringService for Monitoring {
             return Err(AppError::invalid(format!("\"{id}\" is not a silence id (Alertmanager's are UUIDs).")));
         }
         self.alertmanager(cluster)?.expire(id).await.map_err(|message| AppError::Upstream { message })?;
-        self.firing.forget(cluster);
+        self.firing.forget(&cluster.to_string());
         audit::record(&self.db, who, event).await.map_err(crate::error::internal)?;
         Ok(())
     }
@@ -490,7 +504,10 @@ impl MonitoringService for Monitoring {
         };
         match prometheus {
             Some(prometheus) => {
-                view.variables = dashboards::resolve(&dashboard, &prometheus, &choices, bounds(range), true).await.0;
+                view.variables =
+                    dashboards::resolve(&dashboard, &prometheus, &self.options, cluster, &choices, bounds(range), true)
+                        .await
+                        .0;
             }
             None => view.unavailable = Some(NO_PROMETHEUS.into()),
         }
@@ -517,7 +534,8 @@ impl MonitoringService for Monitoring {
             return Ok(PanelAnswer { queries: Vec::new(), data: None, error: Some(NO_PROMETHEUS.into()) });
         };
         let bounds = bounds(range);
-        let (_, filled) = dashboards::resolve(&dashboard, &prometheus, &choices, bounds, false).await;
+        let (_, filled) =
+            dashboards::resolve(&dashboard, &prometheus, &self.options, cluster, &choices, bounds, false).await;
         Ok(dashboards::draw(&prometheus, panel, &filled, bounds).await)
     }
 

@@ -5,6 +5,7 @@
 
 use super::charts::regex_literal;
 use super::prometheus::{self, Prometheus, QueryError, legend};
+use super::ttl_cache::TtlCache;
 use app::monitoring::Unit;
 use app::monitoring::dashboards::{
     ALL, Choices, PanelAnswer, PanelData, PanelKind, PanelView, Threshold, VariableView,
@@ -516,6 +517,10 @@ pub fn interpolate(text: &str, vars: &BTreeMap<String, Filled>) -> String {
     out
 }
 
+/// A variable's values by cluster, query and time span, kept for a few seconds, as each panel
+/// of a dashboard with "All" chosen needs them.
+pub type OptionsCache = TtlCache<(String, String, i64, i64), Vec<String>>;
+
 /// `name(argument)` of a variable query, e.g. `label_values(up, job)`.
 fn call<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query.trim().strip_prefix(name)?.trim_start().strip_prefix('(')?.strip_suffix(')').map(str::trim)
@@ -591,6 +596,8 @@ fn refine(variable: &Variable, mut values: Vec<String>) -> Vec<String> {
 pub async fn resolve(
     dashboard: &Dashboard,
     prometheus: &Prometheus,
+    options_cache: &OptionsCache,
+    cluster: &str,
     choices: &Choices,
     (start, end, step): (i64, i64, i64),
     list: bool,
@@ -611,9 +618,22 @@ pub async fn resolve(
             (Source::Query(query), true) => {
                 // Up to now, past the range's end (aligned down to the step), so that a series
                 // that appeared in the last step is listed too.
-                match query_options(prometheus, &interpolate(query, &filled), start, end + step).await {
-                    Ok(values) => (refine(variable, values), None),
-                    Err(e) => (Vec::new(), Some(e.to_string())),
+                let key = (cluster.to_string(), interpolate(query, &filled), start, end + step);
+                let now = std::time::Instant::now();
+                match options_cache.fresh(&key, now) {
+                    Some(values) => (refine(variable, values), None),
+                    None => match query_options(prometheus, &key.1, start, end + step).await {
+                        // No values yet is not kept: the series may be about to appear. A
+                        // failing Prometheus fails the panel's own query anyway, and is asked
+                        // again once it is back.
+                        Ok(values) => {
+                            if !values.is_empty() {
+                                options_cache.remember(key, values.clone(), now);
+                            }
+                            (refine(variable, values), None)
+                        }
+                        Err(e) => (Vec::new(), Some(e.to_string())),
+                    },
                 }
             }
         };
@@ -802,6 +822,29 @@ mod tests {
         // Unclosed braces in a long query are text, found quickly.
         let long = "${".repeat(5_000);
         assert_eq!(interpolate(&long, &filled), long);
+    }
+
+    #[tokio::test]
+    async fn a_query_variables_values_are_asked_once_per_cluster_query_and_span() {
+        let json = r#"{"uid": "v", "title": "V", "templating": {"list": [
+            {"name": "instance", "type": "query", "query": "label_values(up, instance)"}]}, "panels": []}"#;
+        let (dashboard, _) = Dashboard::parse(json).unwrap();
+        // Nothing listens on a port just freed: asking this Prometheus fails, in words.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let down = Prometheus::new(&format!("http://127.0.0.1:{port}"), reqwest::Client::new());
+        let cache = OptionsCache::new(std::time::Duration::from_secs(5));
+        let span = (1_000, 1_060, 15);
+        let (views, _) = resolve(&dashboard, &down, &cache, "prod", &Choices::new(), span, true).await;
+        assert!(views[0].error.is_some(), "the variable names why it has no values");
+        let key = ("prod".to_string(), "label_values(up, instance)".to_string(), 1_000, 1_075);
+        assert_eq!(cache.fresh(&key, std::time::Instant::now()), None, "a failure is asked again");
+        // Values are kept: the next panel gets them without asking (this Prometheus would fail).
+        cache.remember(key, vec!["a:9100".into()], std::time::Instant::now());
+        let (views, _) = resolve(&dashboard, &down, &cache, "prod", &Choices::new(), span, true).await;
+        assert_eq!((views[0].options.clone(), views[0].error.clone()), (vec!["a:9100".to_string()], None));
+        // Another cluster's variable is asked of its own Prometheus.
+        let (views, _) = resolve(&dashboard, &down, &cache, "staging", &Choices::new(), span, true).await;
+        assert!(views[0].error.is_some());
     }
 
     #[test]
