@@ -526,6 +526,8 @@ pub struct DrainProgress {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_connection_reads_back_as_written() {
         for connection in
@@ -542,8 +544,6 @@ mod tests {
         assert!(unknown.to_string().contains("unknown connection state \"asleep\""), "{unknown}");
         assert!(serde_json::from_str::<Connection>(r#"{"state":"reconnecting"}"#).is_err());
     }
-
-    use super::*;
 
     #[test]
     fn cluster_names_follow_dns_label_rules() {

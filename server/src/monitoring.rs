@@ -442,7 +442,7 @@ impl MonitoringService for Monitoring {
             let _ = alertmanager.expire(&id).await;
             return Err(crate::error::internal(e));
         }
-        self.firing.forget(&cluster.to_string());
+        self.firing.forget(cluster);
         let silences = alertmanager.silences().await.map_err(|message| AppError::Upstream { message })?;
         silences.into_iter().find(|s| s.id == id).ok_or_else(|| AppError::Upstream {
             message: format!("Alertmanager does not list the silence {id} it created."),
@@ -457,7 +457,7 @@ impl MonitoringService for Monitoring {
             return Err(AppError::invalid(format!("\"{id}\" is not a silence id (Alertmanager's are UUIDs).")));
         }
         self.alertmanager(cluster)?.expire(id).await.map_err(|message| AppError::Upstream { message })?;
-        self.firing.forget(&cluster.to_string());
+        self.firing.forget(cluster);
         audit::record(&self.db, who, event).await.map_err(crate::error::internal)?;
         Ok(())
     }

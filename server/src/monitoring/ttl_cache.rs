@@ -4,6 +4,7 @@
 //! - The values a dashboard variable may take (`label_values(…)` and the like): every panel of
 //!   a dashboard needs them when "All" is chosen.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -21,7 +22,10 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 
     /// The value for `key`, if it was taken less than the TTL before `now`.
-    pub fn fresh(&self, key: &K, now: Instant) -> Option<V> {
+    pub fn fresh<Q: Eq + Hash + ?Sized>(&self, key: &Q, now: Instant) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
         let taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
         taken.get(key).filter(|(at, _)| now.saturating_duration_since(*at) < self.ttl).map(|(_, v)| v.clone())
     }
@@ -34,7 +38,10 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 
     /// Forgets `key`'s value, for a change that makes it wrong (a silence made or expired).
-    pub fn forget(&self, key: &K) {
+    pub fn forget<Q: Eq + Hash + ?Sized>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+    {
         self.taken.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 }
@@ -45,25 +52,25 @@ mod tests {
 
     #[test]
     fn a_value_is_used_for_its_ttl_then_asked_again() {
-        let counts = TtlCache::new(Duration::from_secs(15));
+        let counts: TtlCache<String, u32> = TtlCache::new(Duration::from_secs(15));
         let t0 = Instant::now();
-        assert_eq!(counts.fresh(&"prod", t0), None);
-        counts.remember("prod", 3, t0);
-        assert_eq!(counts.fresh(&"prod", t0 + Duration::from_millis(14_999)), Some(3));
-        assert_eq!(counts.fresh(&"prod", t0 + Duration::from_secs(15)), None);
-        assert_eq!(counts.fresh(&"staging", t0), None);
+        assert_eq!(counts.fresh("prod", t0), None);
+        counts.remember("prod".into(), 3, t0);
+        assert_eq!(counts.fresh("prod", t0 + Duration::from_millis(14_999)), Some(3));
+        assert_eq!(counts.fresh("prod", t0 + Duration::from_secs(15)), None);
+        assert_eq!(counts.fresh("staging", t0), None);
     }
 
     #[test]
     fn a_forgotten_key_is_asked_again_and_stale_values_are_dropped() {
-        let counts = TtlCache::new(Duration::from_secs(15));
+        let counts: TtlCache<String, u32> = TtlCache::new(Duration::from_secs(15));
         let t0 = Instant::now();
-        counts.remember("prod", 3, t0);
-        counts.remember("staging", 1, t0);
-        counts.forget(&"prod");
-        assert_eq!(counts.fresh(&"prod", t0), None);
-        assert_eq!(counts.fresh(&"staging", t0), Some(1));
-        counts.remember("prod", 0, t0 + Duration::from_secs(20));
+        counts.remember("prod".into(), 3, t0);
+        counts.remember("staging".into(), 1, t0);
+        counts.forget("prod");
+        assert_eq!(counts.fresh("prod", t0), None);
+        assert_eq!(counts.fresh("staging", t0), Some(1));
+        counts.remember("prod".into(), 0, t0 + Duration::from_secs(20));
         assert_eq!(counts.taken.lock().unwrap().len(), 1, "staging's stale value is gone");
     }
 }
