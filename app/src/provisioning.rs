@@ -259,6 +259,32 @@ pub struct DefaultProfile {
     pub profile: String,
 }
 
+/// What a machine's page shows of its boot profile, and the profiles it may be given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootProfileChoice {
+    /// The machine's own profile, if it has one.
+    pub own: Option<String>,
+    /// The default profile of the machine's cluster and role, if one is set.
+    pub default: Option<String>,
+    /// Every profile's id, in catalog order.
+    pub profiles: Vec<String>,
+}
+
+impl BootProfileChoice {
+    /// The choice for the machine `mac` in `cluster` (`""` for none) with `role`.
+    pub fn of(catalog: &Catalog, mac: &str, cluster: &str, role: &str) -> Self {
+        Self {
+            own: catalog.machine_profiles.iter().find(|m| m.mac == mac).map(|m| m.profile.clone()),
+            default: catalog
+                .defaults
+                .iter()
+                .find(|d| d.cluster == cluster && d.role == role)
+                .map(|d| d.profile.clone()),
+            profiles: catalog.profiles.iter().map(|p| p.id.clone()).collect(),
+        }
+    }
+}
+
 /// The id under which an inventory machine is served as a group of its own: it sorts after every
 /// group id a person can give, so a hand-written group with the same selectors wins.
 pub fn inventory_group_id(mac: &str) -> String {
@@ -282,6 +308,28 @@ pub struct Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_machines_boot_profile_choice_names_its_own_profile_its_default_and_every_profile() {
+        let profile = |id: &str| Profile { id: id.into(), ..Profile::default() };
+        let catalog = Catalog {
+            profiles: vec![profile("worker"), profile("controller"), profile("rescue")],
+            machine_profiles: vec![MachineProfile { mac: "52:54:00:00:00:01".into(), profile: "rescue".into() }],
+            defaults: vec![
+                DefaultProfile { cluster: "prod".into(), role: "worker".into(), profile: "worker".into() },
+                DefaultProfile { cluster: "".into(), role: "worker".into(), profile: "controller".into() },
+            ],
+            ..Catalog::default()
+        };
+        let own = BootProfileChoice::of(&catalog, "52:54:00:00:00:01", "prod", "worker");
+        assert_eq!(own.own.as_deref(), Some("rescue"));
+        assert_eq!(own.default.as_deref(), Some("worker"));
+        assert_eq!(own.profiles, ["worker", "controller", "rescue"]);
+        let unclustered = BootProfileChoice::of(&catalog, "52:54:00:00:00:02", "", "worker");
+        assert_eq!((unclustered.own, unclustered.default.as_deref()), (None, Some("controller")));
+        let controller = BootProfileChoice::of(&catalog, "52:54:00:00:00:02", "prod", "controller");
+        assert_eq!(controller.default, None);
+    }
 
     #[test]
     fn ids_are_file_names() {

@@ -531,7 +531,12 @@ impl MonitoringService for Monitoring {
             .panel(panel)
             .ok_or_else(|| AppError::not_found(format!("Dashboard {uid} has no panel {panel}.")))?;
         let Some(prometheus) = prometheus else {
-            return Ok(PanelAnswer { queries: Vec::new(), data: None, error: Some(NO_PROMETHEUS.into()) });
+            return Ok(PanelAnswer {
+                panel: panel.view.clone(),
+                queries: Vec::new(),
+                data: None,
+                error: Some(NO_PROMETHEUS.into()),
+            });
         };
         let bounds = bounds(range);
         let (_, filled) =

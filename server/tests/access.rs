@@ -114,6 +114,12 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("POST", "/api/gui/poll_import", json!({"job": "none"}), Role(Operator)),
         ("POST", "/api/gui/commit_import", json!({"job": "none"}), Role(Operator)),
         ("POST", "/api/gui/provisioning_catalog", json!({}), Role(Viewer)),
+        (
+            "POST",
+            "/api/gui/machine_boot_profile",
+            json!({"mac": "52:54:00:00:00:01", "cluster": "", "role": "worker"}),
+            Role(Viewer),
+        ),
         ("POST", "/api/gui/explain_boot", json!({"query": "mac=52:54:00:00:00:01"}), Role(Viewer)),
         ("POST", "/api/gui/put_profile", json!({"profile": {"id": "gui"}}), Role(Operator)),
         ("POST", "/api/gui/put_group", json!({"group": {"id": "gui", "profile": "gui"}}), Role(Operator)),

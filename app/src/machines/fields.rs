@@ -97,7 +97,13 @@ impl FromStr for Serial {
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
         if t.is_empty() || t.chars().count() > 64 || t.chars().any(char::is_control) {
-            Err(format!("\"{}\" is not a valid serial number: use 1 to 64 printable characters", s.escape_debug()))
+            // Control characters shown escaped; not `escape_debug`, whose Unicode tables would
+            // weigh on every page that checks a machine.
+            let shown: String = s
+                .chars()
+                .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+                .collect();
+            Err(format!("\"{shown}\" is not a valid serial number: use 1 to 64 printable characters"))
         } else {
             Ok(Serial(t.to_string()))
         }
@@ -267,6 +273,14 @@ mod tests {
         assert!("4c4c4544".parse::<SystemUuid>().is_err());
         assert_eq!("Controller".parse::<Role>().unwrap(), Role::Controller);
         assert!("boss".parse::<Role>().unwrap_err().contains("boss"));
+    }
+
+    #[test]
+    fn a_serial_with_a_control_character_is_refused_and_shown_escaped() {
+        assert_eq!("  SN-Ünï 42 ".parse::<Serial>().unwrap().as_str(), "SN-Ünï 42");
+        let err = "SN\u{7}1\n".parse::<Serial>().unwrap_err();
+        assert_eq!(err, "\"SN\\u{7}1\\n\" is not a valid serial number: use 1 to 64 printable characters");
+        assert!("x".repeat(65).parse::<Serial>().is_err());
     }
 
     proptest! {

@@ -176,10 +176,12 @@ impl TryFrom<PanelDataWire> for PanelData {
     }
 }
 
-/// What the server answers for one panel.
+/// What the server answers for one panel: the panel, and its data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PanelAnswer {
+    /// The panel answered for, as the dashboard lays it out.
+    pub panel: PanelView,
     /// The PromQL asked, with variables and macros filled in.
     pub queries: Vec<String>,
     pub data: Option<PanelData>,

@@ -1,22 +1,30 @@
 //! The pages' server functions: each is one call of the monitoring service for the caller.
 
-use super::dashboards::{Choices, DashboardSummary, DashboardView, PanelAnswer};
-use super::{Alerts, Charts, EtcdHealth, GrafanaDashboard, Silence, SilenceInput};
+use super::dashboards::{Choices, DashboardSummary, DashboardView};
+use super::{Alerts, EtcdHealth, GrafanaDashboard, Html, Silence, SilenceInput};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
+use super::figures;
+#[cfg(feature = "ssr")]
 use super::ssr::SharedMonitoringService as Svc;
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "cluster_charts")]
-pub async fn cluster_charts(cluster: String, range: String) -> Result<Charts, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.cluster_charts(&who, &cluster, &range).await }).await
+pub async fn cluster_charts(cluster: String, range: String) -> Result<Html, AppError> {
+    crate::ssr::call(
+        |svc: Svc, who| async move { svc.cluster_charts(&who, &cluster, &range).await.map(figures::charts) },
+    )
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "node_charts")]
-pub async fn node_charts(cluster: String, node: String, range: String) -> Result<Charts, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.node_charts(&who, &cluster, &node, &range).await }).await
+pub async fn node_charts(cluster: String, node: String, range: String) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move {
+        svc.node_charts(&who, &cluster, &node, &range).await.map(figures::charts)
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_alerts")]
@@ -76,9 +84,9 @@ pub async fn dashboard_panel(
     panel: u32,
     range: String,
     choices: Choices,
-) -> Result<PanelAnswer, AppError> {
+) -> Result<Html, AppError> {
     crate::ssr::call(|svc: Svc, who| async move {
-        svc.dashboard_panel(&who, &cluster, &uid, &panel.to_string(), &range, choices).await
+        svc.dashboard_panel(&who, &cluster, &uid, &panel.to_string(), &range, choices).await.map(figures::panel)
     })
     .await
 }

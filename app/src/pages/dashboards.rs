@@ -3,17 +3,15 @@
 
 use super::clusters::may;
 use super::machines::ErrorBlock;
-use super::monitoring::{LineChart, RangeControls};
+use super::monitoring::{DrawnCharts, RangeControls};
 use super::urlencode;
 use crate::access::Permission;
 use crate::components::toast::use_toasts;
-use crate::monitoring::dashboards::{
-    ALL, Choices, DashboardSummary, PanelAnswer, PanelData, PanelKind, PanelView, Threshold, VariableView,
-};
+use crate::monitoring::GrafanaDashboard;
+use crate::monitoring::dashboards::{ALL, Choices, DashboardSummary, PanelKind, PanelView, VariableView};
 use crate::monitoring::server_fns::{
     dashboard, dashboard_panel, delete_dashboard, grafana_dashboards, import_grafana_dashboard, list_dashboards,
 };
-use crate::monitoring::{Chart, GrafanaDashboard, Unit};
 use crate::resource::resource;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -365,141 +363,16 @@ fn Panel(
     view! {
         <div class=class>
             <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || {
-                    let panel = panel.clone();
-                    Suspend::new(async move {
-                        match answer.await {
-                            Ok(answer) => view! { <PanelBody panel answer /> }.into_any(),
-                            Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                        }
-                    })
-                }}
+                {move || Suspend::new(async move {
+                    match answer.await {
+                        Ok(html) => view! { <DrawnCharts html /> }.into_any(),
+                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                    }
+                })}
             </Transition>
         </div>
     }
     .into_any()
-}
-
-#[component]
-fn PanelBody(panel: PanelView, answer: PanelAnswer) -> impl IntoView {
-    let PanelAnswer { queries, data, error } = answer;
-    let query = queries.join("\n");
-    let unit = panel.unit;
-    let title = panel.title.clone();
-    match data {
-        Some(PanelData::Series { start, end, series }) => {
-            let chart = Chart { id: format!("panel-{}", panel.id), title, unit, query, series, error: None };
-            let (long, hide_legend) = (end - start > 86_400, !panel.show_legend);
-            view! { <LineChart chart start end long hide_legend /> }.into_any()
-        }
-        Some(PanelData::Values { values }) => {
-            let drawn = match panel.kind {
-                PanelKind::Gauge => gauges(&panel, &values).into_any(),
-                PanelKind::BarGauge => bars(&panel, &values).into_any(),
-                _ => view! {
-                    <div class="stat-values">{values.iter().map(|(legend, value)| view! {
-                        <p class=format!("stat tone-{}", Threshold::tone_of(&panel.thresholds, *value))>
-                            <span class="stat-number">{unit.format(*value)}</span>
-                            {(values.len() > 1).then(|| view! { <span class="stat-legend">{legend.clone()}</span> })}
-                        </p>
-                    }).collect_view()}</div>
-                }
-                .into_any(),
-            };
-            view! {
-                <figure class="chart" id=format!("panel-{}", panel.id)>
-                    <figcaption>{title}</figcaption>
-                    {drawn}
-                    <details class="chart-table"><summary>"Query"</summary><p class="hint"><code>{query}</code></p></details>
-                </figure>
-            }
-            .into_any()
-        }
-        Some(PanelData::Table { columns, rows }) => view! {
-            <figure class="chart" id=format!("panel-{}", panel.id)>
-                <figcaption>{title.clone()}</figcaption>
-                <div class="table-wrap"><table>
-                    <caption class="visually-hidden">{title}</caption>
-                    <thead><tr>{columns.into_iter().map(|c| view! { <th scope="col">{c}</th> }).collect_view()}</tr></thead>
-                    <tbody>{rows.into_iter().map(|row| view! {
-                        <tr>{row.into_iter().map(|cell| view! { <td>{cell}</td> }).collect_view()}</tr>
-                    }).collect_view()}</tbody>
-                </table></div>
-                <details class="chart-table"><summary>"Query"</summary><p class="hint"><code>{query}</code></p></details>
-            </figure>
-        }
-        .into_any(),
-        None => view! {
-            <figure class="chart" id=format!("panel-{}", panel.id)>
-                <figcaption>{title}</figcaption>
-                <p class="chart-error" role="status">{error.unwrap_or_default()}</p>
-                {(!query.is_empty()).then(|| view! { <p class="hint"><code>{query}</code></p> })}
-            </figure>
-        }
-        .into_any(),
-    }
-}
-
-/// The panel's range: its own min and max, else 0 to 100 % for ratios and percentages, else 0
-/// to the largest value.
-fn bounds(panel: &PanelView, values: &[(String, f64)]) -> (f64, f64) {
-    let min = panel.min.unwrap_or(0.0);
-    let max = panel.max.unwrap_or(match panel.unit {
-        Unit::Ratio => 1.0,
-        Unit::Percent => 100.0,
-        _ => values.iter().map(|v| v.1).fold(0.0, f64::max),
-    });
-    (min, if max > min { max } else { min + 1.0 })
-}
-
-/// How far `value` is along `min..max`, from 0 to 1.
-fn fraction(value: f64, (min, max): (f64, f64)) -> f64 {
-    ((value - min) / (max - min)).clamp(0.0, 1.0)
-}
-
-/// Half-circle gauges, one per value.
-fn gauges(panel: &PanelView, values: &[(String, f64)]) -> impl IntoView {
-    // The arc from (10,60) to (110,60) with radius 50 is half a circle: 50π long.
-    const ARC: f64 = 50.0 * std::f64::consts::PI;
-    let range = bounds(panel, values);
-    let unit = panel.unit;
-    view! {
-        <div class="gauges">{values.iter().map(|(legend, value)| {
-            let name = if values.len() == 1 { &panel.title } else { legend };
-            let label = format!("{name}: {} of {}", unit.format(*value), unit.format(range.1));
-            let filled = fraction(*value, range) * ARC;
-            view! {
-                <div class="gauge">
-                    <svg viewBox="0 0 120 66" role="img" aria-label=label>
-                        <path class="gauge-track" d="M10,60 A50,50 0 0 1 110,60" />
-                        <path class=format!("gauge-fill tone-{}", Threshold::tone_of(&panel.thresholds, *value))
-                            d="M10,60 A50,50 0 0 1 110,60" stroke-dasharray=format!("{filled:.1} {ARC:.1}") />
-                    </svg>
-                    <p class="gauge-value">{unit.format(*value)}</p>
-                    {(values.len() > 1).then(|| view! { <p class="stat-legend">{legend.clone()}</p> })}
-                </div>
-            }
-        }).collect_view()}</div>
-    }
-}
-
-/// Horizontal bars, one per value, on one scale.
-fn bars(panel: &PanelView, values: &[(String, f64)]) -> impl IntoView {
-    let range = bounds(panel, values);
-    let unit = panel.unit;
-    view! {
-        <ul class="bar-gauge">{values.iter().map(|(legend, value)| view! {
-            <li>
-                <span class="bar-label">{legend.clone()}</span>
-                <svg viewBox="0 0 100 8" preserveAspectRatio="none" aria-hidden="true">
-                    <rect class="bar-track" width="100" height="8" />
-                    <rect class=format!("bar-fill tone-{}", Threshold::tone_of(&panel.thresholds, *value))
-                        width=format!("{:.1}", fraction(*value, range) * 100.0) height="8" />
-                </svg>
-                <span class="bar-value">{unit.format(*value)}</span>
-            </li>
-        }).collect_view()}</ul>
-    }
 }
 
 #[cfg(test)]
@@ -513,26 +386,5 @@ mod tests {
             ("verb".to_string(), vec!["GET".to_string(), "LIST".to_string()]),
         ]);
         assert_eq!(query_of(&choices), "var-instance=10.0.0.1%3A9100&var-verb=GET&var-verb=LIST");
-    }
-
-    #[test]
-    fn gauges_fill_from_their_bounds() {
-        let panel = PanelView {
-            id: 1,
-            title: String::new(),
-            description: String::new(),
-            kind: PanelKind::Gauge,
-            width: 6,
-            unit: Unit::Ratio,
-            min: None,
-            max: None,
-            thresholds: Vec::new(),
-            show_legend: true,
-        };
-        assert_eq!(bounds(&panel, &[]), (0.0, 1.0));
-        assert_eq!(fraction(0.25, bounds(&panel, &[])), 0.25);
-        let counts = PanelView { unit: Unit::Count, ..panel };
-        assert_eq!(bounds(&counts, &[("a".into(), 40.0), ("b".into(), 80.0)]), (0.0, 80.0));
-        assert_eq!(fraction(120.0, (0.0, 80.0)), 1.0, "a value past the top fills the gauge, no more");
     }
 }

@@ -1,11 +1,11 @@
-//! Health charts on the cluster and node pages: a time range picker with auto-refresh, and
-//! each chart as an SVG line chart with hover values (mouse or arrow keys) and a table for
-//! screen readers.
+//! Health charts on the cluster and node pages: a time range picker with auto-refresh, and the
+//! charts the server drew (SVG lines and a table for screen readers, `monitoring::figures`), with
+//! hover values by mouse or arrow keys.
 
 use crate::monitoring::server_fns::{
     cluster_charts, create_silence, etcd_quorum, expire_silence, list_alerts, list_silences, node_charts,
 };
-use crate::monitoring::{AlertState, Chart, Charts, Matcher, PRESETS, SilenceInput, TimeRange, Unit};
+use crate::monitoring::{AlertState, Html, Matcher, PRESETS, SilenceInput, TimeRange, Unit};
 use crate::pages::machines::ErrorBlock;
 use crate::resource::resource;
 use leptos::prelude::*;
@@ -19,26 +19,6 @@ pub enum Scope {
 
 /// How often the charts are fetched again: (label, seconds; 0 is never).
 const REFRESH: [(&str, u32); 4] = [("off", 0), ("10s", 10), ("30s", 30), ("1m", 60)];
-
-/// `HH:MM` (UTC) for ranges within a day, else `MM-DD HH:MM`.
-fn clock(at: i64, long: bool) -> String {
-    let day = at.div_euclid(86_400);
-    let seconds = at.rem_euclid(86_400);
-    let (hour, minute) = (seconds / 3600, (seconds % 3600) / 60);
-    if !long {
-        return format!("{hour:02}:{minute:02}");
-    }
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{m:02}-{d:02} {hour:02}:{minute:02}")
-}
 
 /// A `datetime-local` value (UTC) as Unix seconds.
 fn parse_local(text: &str) -> Option<i64> {
@@ -152,7 +132,7 @@ pub fn HealthCharts(scope: Scope) -> impl IntoView {
             <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
                 {move || Suspend::new(async move {
                     match charts.await {
-                        Ok(set) => view! { <ChartGrid set /> }.into_any(),
+                        Ok(html) => view! { <DrawnCharts html /> }.into_any(),
                         Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
                     }
                 })}
@@ -161,187 +141,125 @@ pub fn HealthCharts(scope: Scope) -> impl IntoView {
     }
 }
 
+/// Charts or a panel the server drew, with hover values: the pointer over a chart, or the arrow
+/// keys, Home and End on it, show the values at an instant; leaving it, Escape or moving focus
+/// away shows the legend again.
 #[component]
-fn ChartGrid(set: Charts) -> impl IntoView {
-    if let Some(reason) = set.unavailable.clone() {
-        return view! { <div class="alert warning chart-unavailable" role="status">{reason}</div> }.into_any();
-    }
-    let long = set.end - set.start > 86_400;
+pub(crate) fn DrawnCharts(html: Html) -> impl IntoView {
     view! {
-        <div class="chart-grid">
-            {set.charts.into_iter().map(|chart| view! { <LineChart chart start=set.start end=set.end long /> }).collect_view()}
-        </div>
+        <div inner_html=html.into_string() on:mousemove=chart_hover::on_move on:mouseout=chart_hover::on_out
+            on:keydown=chart_hover::on_key on:focusout=chart_hover::on_focus_out></div>
     }
-    .into_any()
 }
 
-const WIDTH: f64 = 600.0;
-const HEIGHT: f64 = 160.0;
-const LEFT: f64 = 4.0;
-const TOP: f64 = 8.0;
-const BOTTOM: f64 = 8.0;
+/// The hover of the charts `monitoring::figures` draws, read from the page: a chart's instants
+/// are its table's rows (each with its place on the x axis as `data-x`), the legends are the
+/// table's column heads, and the instant shown is kept in the figure's `data-hover`.
+mod chart_hover {
+    use leptos::ev::{FocusEvent, KeyboardEvent, MouseEvent};
+    use wasm_bindgen::JsCast;
+    use web_sys::{Element, Event, EventTarget};
 
-/// The top of the y axis: the largest value, rounded up to 1, 2 or 5 times a power of ten (a
-/// ratio at most 100 %).
-fn nice_max(max: f64, ratio: bool) -> f64 {
-    if ratio {
-        return if max <= 0.0 { 1.0 } else { (max * 1.1).clamp(0.05, 1.0) };
-    }
-    if max <= 0.0 {
-        return 1.0;
-    }
-    let power = 10f64.powf(max.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * power).find(|v| *v >= max).unwrap_or(10.0 * power)
-}
+    const SVG: &str = "figure.chart svg[tabindex]";
 
-#[component]
-pub(crate) fn LineChart(
-    chart: Chart,
-    start: i64,
-    end: i64,
-    long: bool,
-    /// Grafana's `showLegend: false`: the legend shows only with hover values.
-    #[prop(optional)]
-    hide_legend: bool,
-) -> impl IntoView {
-    let id = format!("chart-{}", chart.id);
-    let hover = RwSignal::new(None::<usize>);
-    let Chart { title, unit, series, error, query, .. } = chart;
-    if let Some(error) = error {
-        return view! {
-            <figure class="chart" id=id>
-                <figcaption>{title}</figcaption>
-                <p class="chart-error" role="status">{error}</p>
-            </figure>
-        }
-        .into_any();
+    fn element(target: Option<EventTarget>) -> Option<Element> {
+        target?.dyn_into::<Element>().ok()
     }
-    // Every instant any series has, in order: the hover and the table walk these.
-    let mut instants: Vec<i64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
-    instants.sort_unstable();
-    instants.dedup();
-    let max = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0f64, f64::max);
-    let top = nice_max(max, unit == Unit::Ratio);
-    let span = (end - start).max(1) as f64;
-    let x = move |at: i64| LEFT + (at - start) as f64 / span * (WIDTH - LEFT);
-    let y = move |v: f64| TOP + (1.0 - v / top) * (HEIGHT - TOP - BOTTOM);
-    let lines: Vec<String> = series
-        .iter()
-        .map(|s| s.points.iter().map(|(at, v)| format!("{:.1},{:.1}", x(*at), y(*v))).collect::<Vec<_>>().join(" "))
-        .collect();
-    let latest: Vec<String> = series
-        .iter()
-        .filter_map(|s| s.points.last().map(|(_, v)| format!("{} {}", s.legend, unit.format(*v))))
-        .collect();
-    let label = format!("{title}, latest: {}", latest.join(", "));
-    let value_at = {
-        let series = series.clone();
-        move |at: i64| -> Vec<(usize, String, String)> {
-            series
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let value = s.points.iter().find(|p| p.0 == at).map_or("–".into(), |p| unit.format(p.1));
-                    (i, s.legend.clone(), value)
-                })
-                .collect()
-        }
-    };
-    let count = instants.len();
-    let hover_at = {
-        let instants = instants.clone();
-        move || hover.get().and_then(|i| instants.get(i).copied())
-    };
-    let on_move = move |ev: leptos::ev::MouseEvent| {
-        use wasm_bindgen::JsCast;
-        let Some(target) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
-        let width = f64::from(target.client_width());
-        if width > 0.0 && count > 0 {
-            let fraction = (f64::from(ev.offset_x()) / width).clamp(0.0, 1.0);
-            hover.set(Some(((fraction * (count - 1) as f64).round()) as usize));
-        }
-    };
-    let on_key = move |ev: leptos::ev::KeyboardEvent| {
-        if count == 0 {
+
+    fn all(parent: &Element, selector: &str) -> Vec<Element> {
+        let Ok(list) = parent.query_selector_all(selector) else { return Vec::new() };
+        (0..list.length()).filter_map(|i| list.item(i)?.dyn_into::<Element>().ok()).collect()
+    }
+
+    /// The chart an event happened on: its figure and its SVG.
+    fn chart_of(ev: &Event) -> Option<(Element, Element)> {
+        let svg = element(ev.target())?.closest(SVG).ok()??;
+        Some((svg.closest("figure.chart").ok()??, svg))
+    }
+
+    /// Shows the values at the `index`th instant, or the legend again with `None`.
+    fn show(figure: &Element, rows: &[Element], index: Option<usize>) {
+        let find = |selector: &str| figure.query_selector(selector).ok().flatten();
+        let (Some(legend), Some(hover), Some(cursor)) = (find(".chart-legend"), find(".chart-hover"), find(".cursor"))
+        else {
             return;
+        };
+        hover.set_text_content(None);
+        let (Some(index), Some(row)) = (index, index.and_then(|i| rows.get(i))) else {
+            let _ = figure.remove_attribute("data-hover");
+            let _ = legend.remove_attribute("hidden");
+            let _ = cursor.set_attribute("visibility", "hidden");
+            return;
+        };
+        let _ = figure.set_attribute("data-hover", &index.to_string());
+        let _ = legend.set_attribute("hidden", "");
+        let x = row.get_attribute("data-x").unwrap_or_default();
+        for (name, value) in [("x1", x.as_str()), ("x2", x.as_str()), ("visibility", "visible")] {
+            let _ = cursor.set_attribute(name, value);
         }
-        let current = hover.get_untracked();
+        let Some(document) = leptos::prelude::window().document() else { return };
+        let span = |class: &str| {
+            let span = document.create_element("span").ok()?;
+            span.set_class_name(class);
+            Some(span)
+        };
+        let time = row.query_selector("th").ok().flatten().and_then(|th| th.text_content()).unwrap_or_default();
+        if let Some(time_span) = span("readout-time") {
+            time_span.set_text_content(Some(&format!("{time} UTC ")));
+            let _ = hover.append_with_node_1(&time_span);
+        }
+        let legends = all(figure, "thead th");
+        for (i, (legend, cell)) in legends.iter().skip(1).zip(all(row, "td")).enumerate() {
+            if let Some(swatch) = span(&format!("swatch series-{}", i % 6)) {
+                let _ = hover.append_with_node_1(&swatch);
+            }
+            let text =
+                format!("{}: {} ", legend.text_content().unwrap_or_default(), cell.text_content().unwrap_or_default());
+            let _ = hover.append_with_str_1(&text);
+        }
+    }
+
+    pub fn on_move(ev: MouseEvent) {
+        let Some((figure, svg)) = chart_of(&ev) else { return };
+        let rows = all(&figure, "tbody tr");
+        let rect = svg.get_bounding_client_rect();
+        if rect.width() > 0.0 && !rows.is_empty() {
+            let fraction = ((f64::from(ev.client_x()) - rect.left()) / rect.width()).clamp(0.0, 1.0);
+            let index = (fraction * (rows.len() - 1) as f64).round() as usize;
+            show(&figure, &rows, Some(index));
+        }
+    }
+
+    pub fn on_out(ev: MouseEvent) {
+        let Some((figure, svg)) = chart_of(&ev) else { return };
+        let still_over = element(ev.related_target()).and_then(|to| to.closest(SVG).ok().flatten());
+        if still_over.as_ref() != Some(&svg) {
+            show(&figure, &[], None);
+        }
+    }
+
+    pub fn on_key(ev: KeyboardEvent) {
+        let Some((figure, _)) = chart_of(&ev) else { return };
+        let rows = all(&figure, "tbody tr");
+        let Some(last) = rows.len().checked_sub(1) else { return };
+        let current = figure.get_attribute("data-hover").and_then(|i| i.parse::<usize>().ok());
         let next = match ev.key().as_str() {
-            "ArrowRight" => Some(current.map_or(0, |i| (i + 1).min(count - 1))),
-            "ArrowLeft" => Some(current.map_or(count - 1, |i| i.saturating_sub(1))),
+            "ArrowRight" => Some(current.map_or(0, |i| (i + 1).min(last))),
+            "ArrowLeft" => Some(current.map_or(last, |i| i.saturating_sub(1))),
             "Home" => Some(0),
-            "End" => Some(count - 1),
+            "End" => Some(last),
             "Escape" => None,
             _ => return,
         };
         ev.prevent_default();
-        hover.set(next);
-    };
-    let readout = {
-        let value_at = value_at.clone();
-        let hover_at = hover_at.clone();
-        move || {
-            hover_at().map(|at| {
-                let values = value_at(at)
-                    .into_iter()
-                    .map(|(i, legend, value)| {
-                        view! { <span class=format!("swatch series-{}", i % 6)></span>{format!("{legend}: {value} ")} }
-                    })
-                    .collect_view();
-                view! { <span class="readout-time">{clock(at, long)}" UTC "</span>{values} }
-            })
-        }
-    };
-    let cursor = move || {
-        hover_at().map(|at| {
-            let px = x(at);
-            view! { <line class="cursor" x1=px x2=px y1=TOP y2=HEIGHT - BOTTOM /> }
-        })
-    };
-    let rows = instants
-        .iter()
-        .map(|at| {
-            let cells = value_at(*at).into_iter().map(|(_, _, v)| view! { <td>{v}</td> }).collect_view();
-            view! { <tr><th scope="row">{clock(*at, long)}</th>{cells}</tr> }
-        })
-        .collect_view();
-    let legends = series.iter().map(|s| s.legend.clone()).collect::<Vec<_>>();
-    view! {
-        <figure class="chart" id=id.clone()>
-            <figcaption>
-                {title.clone()}
-                <span class="chart-max">{format!("max {}", unit.format(top))}</span>
-            </figcaption>
-            <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label=label tabindex="0"
-                aria-describedby=format!("{id}-readout") preserveAspectRatio="none"
-                on:mousemove=on_move on:mouseleave=move |_| hover.set(None) on:keydown=on_key on:blur=move |_| hover.set(None)>
-                <line class="axis" x1=LEFT x2=WIDTH y1=HEIGHT - BOTTOM y2=HEIGHT - BOTTOM />
-                <line class="grid" x1=LEFT x2=WIDTH y1=y(top / 2.0) y2=y(top / 2.0) />
-                {lines.into_iter().enumerate().map(|(i, points)| view! {
-                    <polyline class=format!("line series-{}", i % 6) points=points />
-                }).collect_view()}
-                {cursor}
-            </svg>
-            <div class="chart-axis" aria-hidden="true"><span>{clock(start, long)}</span><span>{clock(end, long)}" UTC"</span></div>
-            <p class="chart-readout" id=format!("{id}-readout") aria-live="polite">
-                {move || readout().map(|r| r.into_any()).unwrap_or_else(|| {
-                    legends.iter().filter(|_| !hide_legend).enumerate().map(|(i, l)| view! {
-                        <span class=format!("swatch series-{}", i % 6)></span>{format!("{l} ")}
-                    }).collect_view().into_any()
-                })}
-            </p>
-            <details class="chart-table">
-                <summary>"Table"</summary>
-                <div class="table-wrap"><table>
-                    <caption class="visually-hidden">{title}</caption>
-                    <thead><tr><th scope="col">"Time (UTC)"</th>{series.iter().map(|s| view! { <th scope="col">{s.legend.clone()}</th> }).collect_view()}</tr></thead>
-                    <tbody>{rows}</tbody>
-                </table></div>
-                <p class="hint"><code>{query}</code></p>
-            </details>
-        </figure>
+        show(&figure, &rows, next);
     }
-    .into_any()
+
+    pub fn on_focus_out(ev: FocusEvent) {
+        if let Some((figure, _)) = chart_of(&ev) {
+            show(&figure, &[], None);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -349,19 +267,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clock_and_datetime_local_agree_in_utc() {
-        assert_eq!(clock(0, false), "00:00");
-        assert_eq!(clock(1_795_996_800 + 3_660, true), "11-30 01:01");
+    fn a_datetime_local_value_is_read_as_utc() {
         assert_eq!(parse_local("2026-11-30T01:01"), Some(1_795_996_800 + 3_660));
+        assert_eq!(parse_local("1970-01-01T00:00"), Some(0));
         assert_eq!(parse_local("soon"), None);
-    }
-
-    #[test]
-    fn the_axis_top_is_a_round_number_and_ratios_stop_at_one() {
-        assert_eq!(nice_max(730.0, false), 1_000.0);
-        assert_eq!(nice_max(0.0031, false), 0.005);
-        assert_eq!(nice_max(0.95, true), 1.0);
-        assert!((nice_max(0.2, true) - 0.22).abs() < 1e-9);
     }
 }
 

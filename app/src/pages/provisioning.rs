@@ -9,12 +9,13 @@ use crate::error::AppError;
 use crate::pages::machines::{ErrorBlock, FieldMessage};
 use crate::pages::urlencode;
 use crate::provisioning::server_fns::{
-    delete_group, delete_profile, delete_template, explain_boot, import_provisioning, preview_template,
-    provisioning_catalog, put_group, put_profile, put_template, set_default_profile, set_machine_profile,
+    delete_group, delete_profile, delete_template, explain_boot, import_provisioning, machine_boot_profile,
+    preview_template, provisioning_catalog, put_group, put_profile, put_template, set_default_profile,
+    set_machine_profile,
 };
 use crate::provisioning::{
-    Catalog, DefaultProfile, Explanation, Group, ImportOutcome, NetBoot, Profile, Served, TemplateFile, TemplateKind,
-    check_id,
+    BootProfileChoice, Catalog, DefaultProfile, Explanation, Group, ImportOutcome, NetBoot, Profile, Served,
+    TemplateFile, TemplateKind, check_id,
 };
 use crate::resource::{Resource, resource};
 use leptos::prelude::*;
@@ -217,12 +218,14 @@ fn InventoryDefaults(catalog: Catalog) -> impl IntoView {
 /// On a machine's page: the profile it boots, and (for operators) a choice of its own.
 #[component]
 pub fn MachineBootProfile(mac: String, cluster: String, role: String) -> impl IntoView {
-    let catalog = resource(|| (), |_| provisioning_catalog());
+    let choice = {
+        let (mac, cluster, role) = (mac.clone(), cluster.clone(), role.clone());
+        resource(|| (), move |_| machine_boot_profile(mac.clone(), cluster.clone(), role.clone()))
+    };
     let may = may_change();
     let toasts = use_toasts();
     let chosen = RwSignal::new(String::new());
-    let mac_for_save = mac.clone();
-    let save = Action::new(move |_: &()| set_machine_profile(mac_for_save.clone(), chosen.get_untracked()));
+    let save = Action::new(move |_: &()| set_machine_profile(mac.clone(), chosen.get_untracked()));
     Effect::new(move |_| {
         if let Some(result) = save.value().get() {
             match result {
@@ -232,24 +235,21 @@ pub fn MachineBootProfile(mac: String, cluster: String, role: String) -> impl In
                 Ok(m) => toasts.success(format!("The machine now boots profile {}.", m.profile)),
                 Err(e) => toasts.error(e.to_string()),
             }
-            catalog.refetch();
+            choice.refetch();
         }
     });
     view! {
         <Suspense fallback=|| ()>
             {move || {
-                let (mac, cluster, role) = (mac.clone(), cluster.clone(), role.clone());
+                let (cluster, role) = (cluster.clone(), role.clone());
                 Suspend::new(async move {
-                    let Ok(catalog) = catalog.await else { return ().into_any() };
-                    let own = catalog.machine_profiles.iter().find(|m| m.mac == mac).map(|m| m.profile.clone());
-                    let default = catalog.defaults.iter().find(|d| d.cluster == cluster && d.role == role).map(|d| d.profile.clone());
+                    let Ok(BootProfileChoice { own, default, profiles }) = choice.await else { return ().into_any() };
                     let text = match (&own, &default) {
                         (Some(p), _) => format!("{p} (its own)"),
                         (None, Some(p)) => format!("{p} (the default for {role}s in {})", if cluster.is_empty() { "no cluster" } else { &cluster }),
                         (None, None) => "none: it boots only if a group selects it".to_string(),
                     };
                     chosen.set(own.clone().unwrap_or_default());
-                    let profiles: Vec<String> = catalog.profiles.iter().map(|p| p.id.clone()).collect();
                     let may_change = may.await;
                     view! {
                         <p class="boot-profile"><strong>"Boot profile: "</strong>{text}</p>

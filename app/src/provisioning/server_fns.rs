@@ -2,8 +2,8 @@
 
 use super::boots::{AdoptDiscovered, BootActivity, Discovered, Timeline};
 use super::{
-    Catalog, DefaultProfile, Explanation, Group, ImportOutcome, MachineProfile, Profile, TemplateFile, TemplateKind,
-    TemplatePreview,
+    BootProfileChoice, Catalog, DefaultProfile, Explanation, Group, ImportOutcome, MachineProfile, Profile,
+    TemplateFile, TemplateKind, TemplatePreview,
 };
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -66,6 +66,16 @@ pub async fn preview_template(template: TemplateFile, query: String) -> Result<T
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "set_machine_profile")]
 pub async fn set_machine_profile(mac: String, profile: String) -> Result<MachineProfile, AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.set_machine_profile(&who, &mac, &profile).await }).await
+}
+
+/// A machine's page asks only for its own choice, not the whole catalog: that keeps the catalog's
+/// reader out of the machine pages' wasm.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "machine_boot_profile")]
+pub async fn machine_boot_profile(mac: String, cluster: String, role: String) -> Result<BootProfileChoice, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move {
+        Ok(BootProfileChoice::of(&svc.catalog(&who).await?, &mac, &cluster, &role))
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "set_default_profile")]

@@ -687,7 +687,7 @@ pub async fn draw(
     (start, end, step): (i64, i64, i64),
 ) -> PanelAnswer {
     let queries: Vec<String> = panel.targets.iter().map(|t| interpolate(&t.expr, filled)).collect();
-    let mut answer = PanelAnswer { queries: queries.clone(), data: None, error: None };
+    let mut answer = PanelAnswer { panel: panel.view.clone(), queries: queries.clone(), data: None, error: None };
     if matches!(panel.view.kind, PanelKind::Row | PanelKind::Other(_)) {
         answer.error = Some("Pangea does not draw this kind of panel.".into());
         return answer;

@@ -34,18 +34,18 @@ fn duration(us: u64) -> String {
     if us >= 1_000_000 { format!("{:.1} s", us as f64 / 1e6) } else { format!("{:.1} ms", us as f64 / 1e3) }
 }
 
-/// Seconds between two stored times (same fixed-width form), for "+12 s since the step before".
+/// Seconds between two stored times (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, the same day of the month or
+/// the next), for "+12 s since the step before". Read as whole numbers: float parsing would bring
+/// core's 10 KB table of powers of five into the wasm.
 fn seconds_between(from: &str, to: &str) -> Option<f64> {
-    let secs = |t: &str| -> Option<f64> {
-        let (h, m, s) = (
-            t.get(11..13)?.parse::<f64>().ok()?,
-            t.get(14..16)?.parse::<f64>().ok()?,
-            t.get(17..26)?.parse::<f64>().ok()?,
-        );
-        let day = t.get(8..10)?.parse::<f64>().ok()?;
-        Some(((day * 24.0 + h) * 60.0 + m) * 60.0 + s)
+    let micros = |t: &str| -> Option<i64> {
+        let field = |range: std::ops::Range<usize>| t.get(range)?.parse::<i64>().ok();
+        let (day, hour, minute, second, fraction) =
+            (field(8..10)?, field(11..13)?, field(14..16)?, field(17..19)?, field(20..26)?);
+        Some((((day * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + fraction)
     };
-    Some(secs(to)? - secs(from)?).filter(|d| *d >= 0.0)
+    let micros = micros(to)? - micros(from)?;
+    (micros >= 0).then(|| micros as f64 / 1e6)
 }
 
 /// A machine's boot state and its events, oldest first, updated live.
@@ -306,5 +306,19 @@ pub fn DiscoveredMachines() -> impl IntoView {
             </Transition>
             {move || watching.get().map(|mac| view! { <BootTimeline mac /> })}
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_between_stored_times_count_microseconds_and_cross_midnight() {
+        let at = |t: &str| format!("2026-12-{t}Z");
+        assert_eq!(seconds_between(&at("30T10:00:01.250000"), &at("30T10:00:13.750000")), Some(12.5));
+        assert_eq!(seconds_between(&at("30T23:59:59.000000"), &at("31T00:00:01.000001")), Some(2.000001));
+        assert_eq!(seconds_between(&at("30T10:00:02.000000"), &at("30T10:00:01.000000")), None);
+        assert_eq!(seconds_between("soon", &at("30T10:00:01.000000")), None);
     }
 }

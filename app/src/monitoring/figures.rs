@@ -1,0 +1,364 @@
+//! Charts and dashboard panels drawn on the server, as HTML the pages insert whole. Only the
+//! hover logic runs in the browser (`pages::monitoring::chart_hover`), and it reads what it
+//! shows from each chart's table: so neither the chart views nor the readers of their data are
+//! in the wasm. Only compiled for the server.
+
+use super::dashboards::{PanelAnswer, PanelData, PanelKind, PanelView, Threshold};
+use super::{Chart, Charts, Html, Unit};
+use leptos::prelude::*;
+
+impl Html {
+    /// A view drawn to HTML: text and attributes escaped as in every server-rendered page.
+    fn of(view: impl IntoView) -> Html {
+        Html(view.into_view().to_html())
+    }
+}
+
+/// The health charts of a cluster or node, or why there are none.
+pub fn charts(set: Charts) -> Html {
+    if let Some(reason) = set.unavailable {
+        return Html::of(view! { <div class="alert warning chart-unavailable" role="status">{reason}</div> });
+    }
+    let long = set.end - set.start > 86_400;
+    let (start, end) = (set.start, set.end);
+    Html::of(view! {
+        <div class="chart-grid">
+            {set.charts.into_iter().map(|chart| line_chart(chart, start, end, long, false)).collect_view()}
+        </div>
+    })
+}
+
+/// A dashboard panel's body: its chart, values or table, or why it has none.
+pub fn panel(answer: PanelAnswer) -> Html {
+    let PanelAnswer { panel, queries, data, error } = answer;
+    let query = queries.join("\n");
+    let (id, title, unit) = (format!("panel-{}", panel.id), panel.title.clone(), panel.unit);
+    Html::of(match data {
+        Some(PanelData::Series { start, end, series }) => {
+            let chart = Chart { id: format!("panel-{}", panel.id), title, unit, query, series, error: None };
+            line_chart(chart, start, end, end - start > 86_400, !panel.show_legend).into_any()
+        }
+        Some(PanelData::Values { values }) => {
+            let drawn = match panel.kind {
+                PanelKind::Gauge => gauges(&panel, &values).into_any(),
+                PanelKind::BarGauge => bars(&panel, &values).into_any(),
+                _ => view! {
+                    <div class="stat-values">{values.iter().map(|(legend, value)| view! {
+                        <p class=format!("stat tone-{}", Threshold::tone_of(&panel.thresholds, *value))>
+                            <span class="stat-number">{unit.format(*value)}</span>
+                            {(values.len() > 1).then(|| view! { <span class="stat-legend">{legend.clone()}</span> })}
+                        </p>
+                    }).collect_view()}</div>
+                }
+                .into_any(),
+            };
+            view! {
+                <figure class="chart" id=id>
+                    <figcaption>{title}</figcaption>
+                    {drawn}
+                    <details class="chart-table"><summary>"Query"</summary><p class="hint"><code>{query}</code></p></details>
+                </figure>
+            }
+            .into_any()
+        }
+        Some(PanelData::Table { columns, rows }) => view! {
+            <figure class="chart" id=id>
+                <figcaption>{title.clone()}</figcaption>
+                <div class="table-wrap"><table>
+                    <caption class="visually-hidden">{title}</caption>
+                    <thead><tr>{columns.into_iter().map(|c| view! { <th scope="col">{c}</th> }).collect_view()}</tr></thead>
+                    <tbody>{rows.into_iter().map(|row| view! {
+                        <tr>{row.into_iter().map(|cell| view! { <td>{cell}</td> }).collect_view()}</tr>
+                    }).collect_view()}</tbody>
+                </table></div>
+                <details class="chart-table"><summary>"Query"</summary><p class="hint"><code>{query}</code></p></details>
+            </figure>
+        }
+        .into_any(),
+        None => view! {
+            <figure class="chart" id=id>
+                <figcaption>{title}</figcaption>
+                <p class="chart-error" role="status">{error.unwrap_or_default()}</p>
+                {(!query.is_empty()).then(|| view! { <p class="hint"><code>{query}</code></p> })}
+            </figure>
+        }
+        .into_any(),
+    })
+}
+
+/// `HH:MM` (UTC) for ranges within a day, else `MM-DD HH:MM`.
+fn clock(at: i64, long: bool) -> String {
+    let day = at.div_euclid(86_400);
+    let seconds = at.rem_euclid(86_400);
+    let (hour, minute) = (seconds / 3600, (seconds % 3600) / 60);
+    if !long {
+        return format!("{hour:02}:{minute:02}");
+    }
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    format!("{m:02}-{d:02} {hour:02}:{minute:02}")
+}
+
+const WIDTH: f64 = 600.0;
+const HEIGHT: f64 = 160.0;
+const LEFT: f64 = 4.0;
+const TOP: f64 = 8.0;
+const BOTTOM: f64 = 8.0;
+
+/// The top of the y axis: the largest value, rounded up to 1, 2 or 5 times a power of ten (a
+/// ratio at most 100 %).
+fn nice_max(max: f64, ratio: bool) -> f64 {
+    if ratio {
+        return if max <= 0.0 { 1.0 } else { (max * 1.1).clamp(0.05, 1.0) };
+    }
+    if max <= 0.0 {
+        return 1.0;
+    }
+    let power = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * power).find(|v| *v >= max).unwrap_or(10.0 * power)
+}
+
+/// One chart as SVG lines, with a table of every instant for screen readers. The hover readout
+/// and cursor are filled in the browser from the table's rows: each row's `data-x` is where its
+/// instant lies on the SVG's x axis. `hide_legend` is Grafana's `showLegend: false`: the legend
+/// then shows only with hover values.
+fn line_chart(chart: Chart, start: i64, end: i64, long: bool, hide_legend: bool) -> AnyView {
+    let id = format!("chart-{}", chart.id);
+    let Chart { title, unit, series, error, query, .. } = chart;
+    if let Some(error) = error {
+        return view! {
+            <figure class="chart" id=id>
+                <figcaption>{title}</figcaption>
+                <p class="chart-error" role="status">{error}</p>
+            </figure>
+        }
+        .into_any();
+    }
+    // Every instant any series has, in order: the hover and the table walk these.
+    let mut instants: Vec<i64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+    instants.sort_unstable();
+    instants.dedup();
+    let max = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0f64, f64::max);
+    let top = nice_max(max, unit == Unit::Ratio);
+    let span = (end - start).max(1) as f64;
+    let x = |at: i64| LEFT + (at - start) as f64 / span * (WIDTH - LEFT);
+    let y = |v: f64| TOP + (1.0 - v / top) * (HEIGHT - TOP - BOTTOM);
+    let latest: Vec<String> = series
+        .iter()
+        .filter_map(|s| s.points.last().map(|(_, v)| format!("{} {}", s.legend, unit.format(*v))))
+        .collect();
+    let label = format!("{title}, latest: {}", latest.join(", "));
+    let lines = series.iter().enumerate().map(|(i, s)| {
+        let points = s.points.iter().map(|(at, v)| format!("{:.1},{:.1}", x(*at), y(*v))).collect::<Vec<_>>().join(" ");
+        view! { <polyline class=format!("line series-{}", i % 6) points=points /> }
+    });
+    let rows = instants.iter().map(|at| {
+        let cells = series.iter().map(|s| {
+            let value = s.points.iter().find(|p| p.0 == *at).map_or("–".into(), |p| unit.format(p.1));
+            view! { <td>{value}</td> }
+        });
+        view! { <tr data-x=format!("{:.1}", x(*at))><th scope="row">{clock(*at, long)}</th>{cells.collect_view()}</tr> }
+    });
+    let legend = series.iter().enumerate().filter(|_| !hide_legend).map(|(i, s)| {
+        view! { <span class=format!("swatch series-{}", i % 6)></span>{format!("{} ", s.legend)} }
+    });
+    view! {
+        <figure class="chart" id=id.clone()>
+            <figcaption>
+                {title.clone()}
+                <span class="chart-max">{format!("max {}", unit.format(top))}</span>
+            </figcaption>
+            <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label=label tabindex="0"
+                aria-describedby=format!("{id}-readout") preserveAspectRatio="none">
+                <line class="axis" x1=LEFT x2=WIDTH y1=HEIGHT - BOTTOM y2=HEIGHT - BOTTOM />
+                <line class="grid" x1=LEFT x2=WIDTH y1=y(top / 2.0) y2=y(top / 2.0) />
+                {lines.collect_view()}
+                <line class="cursor" x1="0" x2="0" y1=TOP y2=HEIGHT - BOTTOM visibility="hidden" />
+            </svg>
+            <div class="chart-axis" aria-hidden="true"><span>{clock(start, long)}</span><span>{clock(end, long)}" UTC"</span></div>
+            <p class="chart-readout" id=format!("{id}-readout") aria-live="polite">
+                <span class="chart-legend">{legend.collect_view()}</span>
+                <span class="chart-hover"></span>
+            </p>
+            <details class="chart-table">
+                <summary>"Table"</summary>
+                <div class="table-wrap"><table>
+                    <caption class="visually-hidden">{title}</caption>
+                    <thead><tr><th scope="col">"Time (UTC)"</th>{series.iter().map(|s| view! { <th scope="col">{s.legend.clone()}</th> }).collect_view()}</tr></thead>
+                    <tbody>{rows.collect_view()}</tbody>
+                </table></div>
+                <p class="hint"><code>{query}</code></p>
+            </details>
+        </figure>
+    }
+    .into_any()
+}
+
+/// The panel's range: its own min and max, else 0 to 100 % for ratios and percentages, else 0
+/// to the largest value.
+fn bounds(panel: &PanelView, values: &[(String, f64)]) -> (f64, f64) {
+    let min = panel.min.unwrap_or(0.0);
+    let max = panel.max.unwrap_or(match panel.unit {
+        Unit::Ratio => 1.0,
+        Unit::Percent => 100.0,
+        _ => values.iter().map(|v| v.1).fold(0.0, f64::max),
+    });
+    (min, if max > min { max } else { min + 1.0 })
+}
+
+/// How far `value` is along `min..max`, from 0 to 1.
+fn fraction(value: f64, (min, max): (f64, f64)) -> f64 {
+    ((value - min) / (max - min)).clamp(0.0, 1.0)
+}
+
+/// Half-circle gauges, one per value.
+fn gauges(panel: &PanelView, values: &[(String, f64)]) -> impl IntoView {
+    // The arc from (10,60) to (110,60) with radius 50 is half a circle: 50π long.
+    const ARC: f64 = 50.0 * std::f64::consts::PI;
+    let range = bounds(panel, values);
+    let unit = panel.unit;
+    view! {
+        <div class="gauges">{values.iter().map(|(legend, value)| {
+            let name = if values.len() == 1 { &panel.title } else { legend };
+            let label = format!("{name}: {} of {}", unit.format(*value), unit.format(range.1));
+            let filled = fraction(*value, range) * ARC;
+            view! {
+                <div class="gauge">
+                    <svg viewBox="0 0 120 66" role="img" aria-label=label>
+                        <path class="gauge-track" d="M10,60 A50,50 0 0 1 110,60" />
+                        <path class=format!("gauge-fill tone-{}", Threshold::tone_of(&panel.thresholds, *value))
+                            d="M10,60 A50,50 0 0 1 110,60" stroke-dasharray=format!("{filled:.1} {ARC:.1}") />
+                    </svg>
+                    <p class="gauge-value">{unit.format(*value)}</p>
+                    {(values.len() > 1).then(|| view! { <p class="stat-legend">{legend.clone()}</p> })}
+                </div>
+            }
+        }).collect_view()}</div>
+    }
+}
+
+/// Horizontal bars, one per value, on one scale.
+fn bars(panel: &PanelView, values: &[(String, f64)]) -> impl IntoView {
+    let range = bounds(panel, values);
+    let unit = panel.unit;
+    view! {
+        <ul class="bar-gauge">{values.iter().map(|(legend, value)| view! {
+            <li>
+                <span class="bar-label">{legend.clone()}</span>
+                <svg viewBox="0 0 100 8" preserveAspectRatio="none" aria-hidden="true">
+                    <rect class="bar-track" width="100" height="8" />
+                    <rect class=format!("bar-fill tone-{}", Threshold::tone_of(&panel.thresholds, *value))
+                        width=format!("{:.1}", fraction(*value, range) * 100.0) height="8" />
+                </svg>
+                <span class="bar-value">{unit.format(*value)}</span>
+            </li>
+        }).collect_view()}</ul>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitoring::Series;
+
+    #[test]
+    fn the_clock_is_utc_and_shows_the_date_for_long_ranges() {
+        assert_eq!(clock(0, false), "00:00");
+        assert_eq!(clock(1_795_996_800 + 3_660, true), "11-30 01:01");
+    }
+
+    #[test]
+    fn the_axis_top_is_a_round_number_and_ratios_stop_at_one() {
+        assert_eq!(nice_max(730.0, false), 1_000.0);
+        assert_eq!(nice_max(0.0031, false), 0.005);
+        assert_eq!(nice_max(0.95, true), 1.0);
+        assert!((nice_max(0.2, true) - 0.22).abs() < 1e-9);
+    }
+
+    fn panel_view(kind: PanelKind, unit: Unit) -> PanelView {
+        PanelView {
+            id: 1,
+            title: String::new(),
+            description: String::new(),
+            kind,
+            width: 6,
+            unit,
+            min: None,
+            max: None,
+            thresholds: Vec::new(),
+            show_legend: true,
+        }
+    }
+
+    #[test]
+    fn gauges_fill_from_their_bounds() {
+        let panel = panel_view(PanelKind::Gauge, Unit::Ratio);
+        assert_eq!(bounds(&panel, &[]), (0.0, 1.0));
+        assert_eq!(fraction(0.25, bounds(&panel, &[])), 0.25);
+        let counts = PanelView { unit: Unit::Count, ..panel };
+        assert_eq!(bounds(&counts, &[("a".into(), 40.0), ("b".into(), 80.0)]), (0.0, 80.0));
+        assert_eq!(fraction(120.0, (0.0, 80.0)), 1.0, "a value past the top fills the gauge, no more");
+    }
+
+    fn chart(legend: &str, points: Vec<(i64, f64)>) -> Chart {
+        Chart {
+            id: "memory".into(),
+            title: "Memory".into(),
+            unit: Unit::Bytes,
+            query: "node_memory_MemTotal_bytes".into(),
+            series: vec![Series { legend: legend.into(), points }],
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_chart_has_a_table_row_per_instant_placed_on_the_x_axis_and_escapes_its_text() {
+        let set = Charts {
+            start: 0,
+            end: 600,
+            step: 300,
+            prometheus_url: String::new(),
+            unavailable: None,
+            charts: vec![chart("<script>alert(1)</script>", vec![(0, 1024.0), (300, 2048.0), (600, 4096.0)])],
+        };
+        let Html(html) = charts(set);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        // The x axis runs from 4 to 600 over the range: the instants at 0 s, 300 s and 600 s.
+        for (x, value) in [("4.0", "1 KiB"), ("302.0", "2 KiB"), ("600.0", "4 KiB")] {
+            assert!(html.contains(&format!(r#"<tr data-x="{x}"><th scope="row">"#)), "{x} in {html}");
+            assert!(html.contains(&format!("<td>{value}</td>")), "{value} in {html}");
+        }
+        assert_eq!(html.matches("<tr data-x=").count(), 3);
+        assert!(html.contains(r#"aria-describedby="chart-memory-readout""#), "{html}");
+        assert!(html.contains(r#"class="cursor""#), "{html}");
+    }
+
+    #[test]
+    fn unavailable_charts_say_why_and_a_panel_without_data_says_its_error() {
+        let set = Charts {
+            start: 0,
+            end: 1,
+            step: 1,
+            prometheus_url: String::new(),
+            unavailable: Some("Prometheus at http://127.0.0.1:9 is unreachable".into()),
+            charts: Vec::new(),
+        };
+        assert!(charts(set).0.contains("Prometheus at http://127.0.0.1:9 is unreachable"));
+        let answer = PanelAnswer {
+            panel: panel_view(PanelKind::Stat, Unit::Count),
+            queries: vec!["up".into()],
+            data: None,
+            error: Some("no Prometheus".into()),
+        };
+        let Html(html) = panel(answer);
+        assert!(html.contains("no Prometheus") && html.contains("<code>up</code>"), "{html}");
+    }
+}
