@@ -1,6 +1,8 @@
 //! Kubernetes clusters: how one is registered, what the live inventory shows of its nodes and
 //! pods, and the node actions people take on it.
 
+#[cfg(feature = "ssr")]
+pub mod drawn;
 pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -329,6 +331,13 @@ impl NodeSort {
     pub fn parse(s: &str) -> Option<NodeSort> {
         NodeSort::ALL.into_iter().find(|k| k.as_str() == s)
     }
+}
+
+/// Which node of which cluster (an inventory machine's, on its page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterNode {
+    pub cluster: String,
+    pub node: String,
 }
 
 /// A page request of nodes. `cluster: None` lists every cluster's.

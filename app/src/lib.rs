@@ -8,6 +8,7 @@ pub mod account;
 pub mod audit;
 pub mod clusters;
 pub mod components;
+pub mod drawn;
 pub mod error;
 pub mod machines;
 pub mod monitoring;

@@ -3,7 +3,7 @@
 
 pub mod dashboards;
 #[cfg(feature = "ssr")]
-pub mod figures;
+pub mod drawn;
 pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -175,18 +175,6 @@ pub struct Charts {
     /// Why there are no charts at all: no Prometheus linked, or it is unreachable.
     pub unavailable: Option<String>,
     pub charts: Vec<Chart>,
-}
-
-/// Charts or a dashboard panel as the server drew them, for a page to insert whole. Only the
-/// server makes one (`figures`), from views whose text it escaped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Html(String);
-
-impl Html {
-    pub fn into_string(self) -> String {
-        self.0
-    }
 }
 
 /// Where an alert stands: pending (its condition holds, not yet for long enough; from

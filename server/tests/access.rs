@@ -173,8 +173,8 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("GET", "/api/v1/boot/discovered", Value::Null, Role(Viewer)),
         ("POST", "/api/v1/boot/discovered/adopt", json!({"macs": []}), Role(Operator)),
         ("GET", "/api/v1/boot/served/{sha256}", Value::Null, Role(Viewer)),
-        ("POST", "/api/gui/list_clusters", json!({}), Role(Viewer)),
-        ("POST", "/api/gui/get_cluster", json!({"name": "c1"}), Role(Viewer)),
+        ("POST", "/api/gui/cluster_table", json!({}), Role(Viewer)),
+        ("POST", "/api/gui/cluster_facts", json!({"name": "c1"}), Role(Viewer)),
         (
             "POST",
             "/api/gui/add_cluster",
@@ -195,9 +195,10 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
             Role(Admin),
         ),
         ("POST", "/api/gui/remove_cluster", json!({"name": "c1"}), Role(Admin)),
-        ("POST", "/api/gui/list_nodes", json!({"query": {}}), Role(Viewer)),
+        ("POST", "/api/gui/node_table", json!({"query": {}}), Role(Viewer)),
+        ("POST", "/api/gui/machine_node", json!({"machine": 1}), Role(Viewer)),
         ("POST", "/api/gui/get_node", json!({"cluster": "c1", "node": "n1"}), Role(Viewer)),
-        ("POST", "/api/gui/list_pods", json!({"query": {"cluster": "c1"}}), Role(Viewer)),
+        ("POST", "/api/gui/pod_table", json!({"query": {"cluster": "c1"}}), Role(Viewer)),
         (
             "POST",
             "/api/gui/act_on_node",

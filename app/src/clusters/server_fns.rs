@@ -1,24 +1,27 @@
 //! The pages' server functions: each is one call of the clusters service for the caller.
 
 use super::{
-    Cluster, ClusterInput, DrainOptions, DrainProgress, KubeconfigImport, NodeAction, NodeDetail, NodeQuery, NodeRow,
-    Page, PodQuery, PodRow,
+    Cluster, ClusterInput, ClusterNode, DrainOptions, DrainProgress, KubeconfigImport, NodeAction, NodeDetail,
+    NodeQuery, NodeRow, PodQuery,
 };
+use crate::drawn::Html;
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
+use super::drawn;
+#[cfg(feature = "ssr")]
 use super::ssr::SharedClusterService as Svc;
 
-#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_clusters")]
-pub async fn list_clusters() -> Result<Vec<Cluster>, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.clusters(&who).await }).await
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "cluster_table")]
+pub async fn cluster_table() -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.clusters(&who).await.map(drawn::cluster_table) }).await
 }
 
-#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "get_cluster")]
-pub async fn get_cluster(name: String) -> Result<Cluster, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.cluster(&who, &name).await }).await
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "cluster_facts")]
+pub async fn cluster_facts(name: String) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.cluster(&who, &name).await.map(drawn::cluster_facts) }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "add_cluster")]
@@ -46,9 +49,24 @@ pub async fn remove_cluster(name: String) -> Result<(), AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.remove(&who, &name).await }).await
 }
 
-#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_nodes")]
-pub async fn list_nodes(query: NodeQuery) -> Result<Page<NodeRow>, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.nodes(&who, query).await }).await
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "node_table")]
+pub async fn node_table(query: NodeQuery) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move {
+        let page = svc.nodes(&who, query.clone()).await?;
+        Ok(drawn::node_table(page, &query))
+    })
+    .await
+}
+
+/// The node an inventory machine is, when the caller may see it.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "machine_node")]
+pub async fn machine_node(machine: i64) -> Result<Option<ClusterNode>, AppError> {
+    let query = NodeQuery { machine: Some(machine), limit: Some(1), ..Default::default() };
+    crate::ssr::call(|svc: Svc, who| async move {
+        let page = svc.nodes(&who, query).await?;
+        Ok(page.items.into_iter().next().map(|n| ClusterNode { cluster: n.cluster, node: n.name }))
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "get_node")]
@@ -56,9 +74,13 @@ pub async fn get_node(cluster: String, node: String) -> Result<NodeDetail, AppEr
     crate::ssr::call(|svc: Svc, who| async move { svc.node(&who, &cluster, &node).await }).await
 }
 
-#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_pods")]
-pub async fn list_pods(query: PodQuery) -> Result<Page<PodRow>, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.pods(&who, query).await }).await
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "pod_table")]
+pub async fn pod_table(query: PodQuery) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move {
+        let page = svc.pods(&who, query.clone()).await?;
+        Ok(drawn::pod_table(page, &query))
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "act_on_node")]

@@ -1,40 +1,45 @@
 //! The pages' server functions: each is one call of the monitoring service for the caller.
 
 use super::dashboards::{Choices, DashboardSummary, DashboardView};
-use super::{Alerts, EtcdHealth, GrafanaDashboard, Html, Silence, SilenceInput};
+use super::{GrafanaDashboard, Silence, SilenceInput};
+use crate::drawn::Html;
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
-use super::figures;
+use super::drawn;
 #[cfg(feature = "ssr")]
 use super::ssr::SharedMonitoringService as Svc;
+#[cfg(feature = "ssr")]
+use crate::access::{Permission, authorize_in};
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "cluster_charts")]
 pub async fn cluster_charts(cluster: String, range: String) -> Result<Html, AppError> {
-    crate::ssr::call(
-        |svc: Svc, who| async move { svc.cluster_charts(&who, &cluster, &range).await.map(figures::charts) },
-    )
-    .await
+    crate::ssr::call(|svc: Svc, who| async move { svc.cluster_charts(&who, &cluster, &range).await.map(drawn::charts) })
+        .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "node_charts")]
 pub async fn node_charts(cluster: String, node: String, range: String) -> Result<Html, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move {
-        svc.node_charts(&who, &cluster, &node, &range).await.map(figures::charts)
-    })
+    crate::ssr::call(
+        |svc: Svc, who| async move { svc.node_charts(&who, &cluster, &node, &range).await.map(drawn::charts) },
+    )
     .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_alerts")]
-pub async fn list_alerts(cluster: String, node: Option<String>) -> Result<Alerts, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.alerts(&who, &cluster, node).await }).await
+pub async fn list_alerts(cluster: String, node: Option<String>) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move {
+        let may_silence = authorize_in(&who, Permission::SilenceAlerts, &cluster).is_ok();
+        svc.alerts(&who, &cluster, node).await.map(|alerts| drawn::alerts(alerts, may_silence))
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "etcd_quorum")]
-pub async fn etcd_quorum(cluster: String) -> Result<EtcdHealth, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.etcd(&who, &cluster).await }).await
+pub async fn etcd_quorum(cluster: String) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.etcd(&who, &cluster).await.map(drawn::etcd) }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "grafana_dashboards")]
@@ -48,8 +53,12 @@ pub async fn firing_count() -> Result<u32, AppError> {
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_silences")]
-pub async fn list_silences(cluster: String) -> Result<Vec<Silence>, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.silences(&who, &cluster).await }).await
+pub async fn list_silences(cluster: String) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move {
+        let may_expire = authorize_in(&who, Permission::SilenceAlerts, &cluster).is_ok();
+        svc.silences(&who, &cluster).await.map(|list| drawn::silences(list, may_expire))
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "create_silence")]
@@ -86,7 +95,7 @@ pub async fn dashboard_panel(
     choices: Choices,
 ) -> Result<Html, AppError> {
     crate::ssr::call(|svc: Svc, who| async move {
-        svc.dashboard_panel(&who, &cluster, &uid, &panel.to_string(), &range, choices).await.map(figures::panel)
+        svc.dashboard_panel(&who, &cluster, &uid, &panel.to_string(), &range, choices).await.map(drawn::panel)
     })
     .await
 }

@@ -3,15 +3,16 @@
 
 use crate::access::Permission;
 use crate::clusters::server_fns::{
-    act_on_node, add_cluster, add_cluster_from_kubeconfig, cancel_drain, drain_node, drain_status, get_cluster,
-    get_node, list_clusters, list_nodes, list_pods,
+    act_on_node, add_cluster, add_cluster_from_kubeconfig, cancel_drain, cluster_facts, cluster_table, drain_node,
+    drain_status, get_node, machine_node, node_table, pod_table,
 };
 use crate::clusters::{
-    Cluster, ClusterHealth, ClusterInput, Connection, Credential, DrainOptions, DrainProgress, KubeconfigImport,
-    NodeAction, NodeQuery, NodeRow, NodeSort, PodQuery, SourceCredential,
+    Cluster, ClusterInput, ClusterNode, Credential, DrainOptions, DrainProgress, KubeconfigImport, NodeAction,
+    NodeQuery, NodeSort, PodQuery, SourceCredential,
 };
 use crate::components::get_form::GetForm;
 use crate::components::toast::use_toasts;
+use crate::drawn::Drawn;
 use crate::pages::dashboards::{DashboardPage, DashboardsPage};
 use crate::pages::machines::ErrorBlock;
 use crate::pages::monitoring::{AlertsPanel, EtcdPanel, HealthCharts, Scope};
@@ -97,19 +98,16 @@ fn SourceCredentialFields(source: &'static str, label: &'static str) -> impl Int
 /// timeline; nothing when it is no node the person may see.
 #[component]
 pub fn MachineNodeHealth(machine: i64) -> impl IntoView {
-    let query = NodeQuery { machine: Some(machine), limit: Some(1), ..Default::default() };
-    let node = resource(|| (), move |_| list_nodes(query.clone()));
+    let node = resource(|| (), move |_| machine_node(machine));
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                node.await.ok().and_then(|page| page.items.into_iter().next()).map(|row| {
-                    let href = format!("/clusters/{}/nodes/{}", urlencode(&row.cluster), urlencode(&row.name));
-                    let said = format!(" of cluster {}.", row.cluster);
-                    let name = row.name.clone();
-                    let scope = Scope::Node { cluster: row.cluster, node: row.name };
+                node.await.ok().flatten().map(|ClusterNode { cluster, node }| {
+                    let href = format!("/clusters/{}/nodes/{}", urlencode(&cluster), urlencode(&node));
+                    let (said, name) = (format!(" of cluster {cluster}."), node.clone());
                     view! {
                         <p>"This machine is node " <A href=href>{name}</A>{said}</p>
-                        <HealthCharts scope />
+                        <HealthCharts scope=Scope::Node { cluster, node } />
                     }
                 })
             })}
@@ -167,39 +165,10 @@ fn live_ticks(name: String) -> RwSignal<u64> {
     tick
 }
 
-#[component]
-fn ConnectionBadge(health: ClusterHealth) -> impl IntoView {
-    let (label, class, title) = match &health.connection {
-        Some(Connection::Live) => ("live", "badge ok", String::new()),
-        Some(Connection::Reconnecting { reason }) => ("reconnecting", "badge warn", reason.clone()),
-        Some(c) => (c.label(), "badge", String::new()),
-        None => ("not watched", "badge warn", String::new()),
-    };
-    view! { <span class=class title=title>{label}</span> }
-}
-
-/// The control plane's checks in words: unreachable, all passing, or the failing ones named.
-fn control_plane(health: &ClusterHealth) -> String {
-    let failing: Vec<&str> = health.readyz.iter().filter(|r| !r.ok).map(|r| r.name.as_str()).collect();
-    match (&health.unreachable, health.readyz.is_empty(), failing.is_empty()) {
-        (Some(reason), _, _) => reason.clone(),
-        (None, true, _) => "not checked yet".into(),
-        (None, false, true) => format!("all {} checks pass", health.readyz.len()),
-        (None, false, false) => format!("failing: {}", failing.join(", ")),
-    }
-}
-
-fn phases(health: &ClusterHealth) -> String {
-    if health.pods_by_phase.is_empty() {
-        return "none".into();
-    }
-    health.pods_by_phase.iter().map(|(phase, n)| format!("{n} {phase}")).collect::<Vec<_>>().join(", ")
-}
-
 /// `/clusters`.
 #[component]
 fn ClusterList() -> impl IntoView {
-    let clusters = resource(|| (), |_| list_clusters());
+    let clusters = resource(|| (), |_| cluster_table());
     let admin = may(Permission::ManageClusters, None);
     view! {
         <Title text="Clusters" />
@@ -215,55 +184,8 @@ fn ClusterList() -> impl IntoView {
                     </Suspense>
                 </div>
             </div>
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match clusters.await {
-                        Ok(list) if list.is_empty() => view! {
-                            <div class="empty">"No cluster is registered yet. An admin adds one with its API server's address, CA and Pangea's credentials, or from a kubeconfig."</div>
-                        }.into_any(),
-                        Ok(list) => view! { <ClusterTable clusters=list /> }.into_any(),
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Drawn drawn=clusters />
         </section>
-    }
-}
-
-#[component]
-fn ClusterTable(clusters: Vec<Cluster>) -> impl IntoView {
-    view! {
-        <div class="table-wrap">
-            <table>
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"API server"</th>
-                        <th scope="col">"Version"</th>
-                        <th scope="col">"Watches"</th>
-                        <th scope="col">"Nodes Ready / not"</th>
-                        <th scope="col">"Pods"</th>
-                        <th scope="col">"Control plane"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {clusters.into_iter().map(|c| {
-                        let control_plane = control_plane(&c.health);
-                        view! {
-                            <tr>
-                                <td><A href=format!("/clusters/{}", urlencode(&c.name))>{c.name.clone()}</A></td>
-                                <td class="mono">{c.api_url.clone()}</td>
-                                <td>{c.health.version.clone().unwrap_or_default()}</td>
-                                <td><ConnectionBadge health=c.health.clone() /></td>
-                                <td>{format!("{} / {}", c.health.nodes_ready, c.health.nodes_not_ready)}</td>
-                                <td>{phases(&c.health)}</td>
-                                <td>{control_plane}</td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
-        </div>
     }
 }
 
@@ -376,9 +298,9 @@ fn ClusterPage(name: String) -> impl IntoView {
     });
     let cluster = {
         let name = name.clone();
-        resource(move || tick.get(), move |_| get_cluster(name.clone()))
+        resource(move || tick.get(), move |_| cluster_facts(name.clone()))
     };
-    let nodes = resource(move || (query.get(), tick.get()), |(q, _)| list_nodes(q));
+    let nodes = resource(move || (query.get(), tick.get()), |(q, _)| node_table(q));
     let title = name.clone();
     let action = format!("/clusters/{}", urlencode(&name));
     view! {
@@ -391,14 +313,7 @@ fn ClusterPage(name: String) -> impl IntoView {
                     <A href=format!("/clusters/{}/dashboards", urlencode(&title)) attr:class="button">"Dashboards"</A>
                 </div>
             </div>
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match cluster.await {
-                        Ok(c) => view! { <ClusterHealthPanel cluster=c /> }.into_any(),
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Drawn drawn=cluster />
             <EtcdPanel cluster=title.clone() />
             <HealthCharts scope=Scope::Cluster(title.clone()) />
             <Alerts cluster=title.clone() node=None />
@@ -417,92 +332,8 @@ fn ClusterPage(name: String) -> impl IntoView {
                 </select>
                 <button type="submit" class="button">"Search"</button>
             </GetForm>
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match nodes.await {
-                        Ok(page) if page.items.is_empty() => view! { <div class="empty">"No node matches."</div> }.into_any(),
-                        Ok(page) => view! {
-                            <NodeTable nodes=page.items.clone() />
-                            <Pager offset=page.offset shown=page.items.len() total=page.total />
-                        }.into_any(),
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Drawn drawn=nodes />
         </section>
-    }
-}
-
-#[component]
-fn ClusterHealthPanel(cluster: Cluster) -> impl IntoView {
-    let h = cluster.health.clone();
-    view! {
-        <dl class="facts">
-            <dt>"API server"</dt><dd class="mono">{cluster.api_url.clone()}</dd>
-            <dt>"Version"</dt><dd>{h.version.clone().unwrap_or_else(|| "unknown".into())}</dd>
-            <dt>"Watches"</dt><dd><ConnectionBadge health=h.clone() /></dd>
-            <dt>"Nodes"</dt><dd>{format!("{} Ready, {} not Ready", h.nodes_ready, h.nodes_not_ready)}</dd>
-            <dt>"Pods"</dt><dd>{phases(&h)}</dd>
-            <dt>"Control plane (/readyz, etcd included)"</dt>
-            <dd>{control_plane(&h)}</dd>
-        </dl>
-        {cluster.sso_kubeconfig.then(|| view! {
-            <p>
-                <a class="button" href=format!("/api/v1/clusters/{}/kubeconfig", urlencode(&cluster.name)) download=format!("{}.kubeconfig", cluster.name) rel="external">
-                    "Download kubeconfig (single sign-on)"
-                </a>
-            </p>
-        })}
-        {(!h.warnings.is_empty()).then(|| view! {
-            <div class="alert warn" role="status">
-                <ul>{h.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul>
-            </div>
-        })}
-    }
-}
-
-#[component]
-fn NodeTable(nodes: Vec<NodeRow>) -> impl IntoView {
-    view! {
-        <div class="table-wrap">
-            <table>
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Roles"</th>
-                        <th scope="col">"Version"</th>
-                        <th scope="col">"Internal IP"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Pods"</th>
-                        <th scope="col">"CPU"</th>
-                        <th scope="col">"Memory"</th>
-                        <th scope="col">"Taints"</th>
-                        <th scope="col">"Machine"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {nodes.into_iter().map(|n| view! {
-                        <tr>
-                            <td><A href=format!("/clusters/{}/nodes/{}", urlencode(&n.cluster), urlencode(&n.name))>{n.name.clone()}</A></td>
-                            <td>
-                                <span class="badge" class:ok=n.status == "Ready" class:failed=n.status != "Ready">{n.status.clone()}</span>
-                                {n.cordoned.then(|| view! { " " <span class="badge warn">"cordoned"</span> })}
-                            </td>
-                            <td>{n.roles.join(", ")}</td>
-                            <td>{n.version.clone()}</td>
-                            <td class="mono">{n.internal_ip.clone()}</td>
-                            <td>{n.created.clone()}</td>
-                            <td>{n.pods}</td>
-                            <td>{n.cpu.clone()}</td>
-                            <td>{n.memory.clone()}</td>
-                            <td>{n.taints.iter().map(|t| format!("{}={}:{}", t.key, t.value, t.effect)).collect::<Vec<_>>().join(" ")}</td>
-                            <td>{n.machine.map(|id| view! { <A href=format!("/machines/{id}")>{format!("#{id}")}</A> })}</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
-        </div>
     }
 }
 
@@ -733,34 +564,6 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
     }
 }
 
-/// A page link that keeps the other query parameters and moves to `offset`.
-fn page_href(params: &leptos_router::params::ParamsMap, offset: usize) -> String {
-    let mut href = format!("?offset={offset}");
-    for (k, v) in params.clone().into_iter() {
-        if k != "offset" {
-            href.push_str(&format!("&{k}={}", urlencode(&v)));
-        }
-    }
-    href
-}
-
-/// "1–50 of 120", with links to the previous and next pages.
-#[component]
-fn Pager(offset: u32, shown: usize, total: u32) -> impl IntoView {
-    let params = use_query_map().get_untracked();
-    let end = offset as usize + shown;
-    let rows = crate::clusters::DEFAULT_PAGE as usize;
-    let next = (end < total as usize).then(|| page_href(&params, end));
-    let previous = (offset > 0).then(|| page_href(&params, (offset as usize).saturating_sub(rows)));
-    view! {
-        <p class="pager">
-            {format!("{}–{} of {}", offset + 1, end, total)}
-            {previous.map(|href| view! { " " <A href=href>"Previous page"</A> })}
-            {next.map(|href| view! { " " <A href=href>"Next page"</A> })}
-        </p>
-    }
-}
-
 /// `/clusters/nodes`: every cluster's nodes in one table, filtered, sorted and paged on the
 /// server.
 #[component]
@@ -778,7 +581,7 @@ fn NodesPage() -> impl IntoView {
             ..Default::default()
         }
     });
-    let nodes = resource(move || query.get(), list_nodes);
+    let nodes = resource(move || query.get(), node_table);
     view! {
         <Title text="Nodes" />
         <section class="page">
@@ -790,18 +593,7 @@ fn NodesPage() -> impl IntoView {
                 <input id="all-node-selector" name="selector" prop:value=move || query.get().selector.unwrap_or_default() />
                 <button type="submit" class="button">"Search"</button>
             </GetForm>
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match nodes.await {
-                        Ok(page) if page.items.is_empty() => view! { <div class="empty">"No node matches."</div> }.into_any(),
-                        Ok(page) => view! {
-                            <NodeTable nodes=page.items.clone() />
-                            <Pager offset=page.offset shown=page.items.len() total=page.total />
-                        }.into_any(),
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Drawn drawn=nodes />
         </section>
     }
 }
@@ -826,7 +618,7 @@ fn PodsPage(cluster: String) -> impl IntoView {
             ..Default::default()
         }
     });
-    let pods = resource(move || (query.get(), tick.get()), |(q, _)| list_pods(q));
+    let pods = resource(move || (query.get(), tick.get()), |(q, _)| pod_table(q));
     let action = format!("/clusters/{}/pods", urlencode(&cluster));
     view! {
         <Title text=format!("Pods of {cluster}") />
@@ -849,27 +641,7 @@ fn PodsPage(cluster: String) -> impl IntoView {
                 <input id="pod-selector" name="selector" prop:value=move || query.get().selector.unwrap_or_default() />
                 <button type="submit" class="button">"Search"</button>
             </GetForm>
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match pods.await {
-                        Ok(page) if page.items.is_empty() => view! { <div class="empty">"No pod matches."</div> }.into_any(),
-                        Ok(page) => view! {
-                            <div class="table-wrap"><table>
-                                <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Name"</th><th scope="col">"Phase"</th><th scope="col">"Node"</th><th scope="col">"Restarts"</th><th scope="col">"Created"</th></tr></thead>
-                                <tbody>{page.items.clone().into_iter().map(|p| view! {
-                                    <tr>
-                                        <td>{p.namespace.clone()}</td><td>{p.name.clone()}</td><td>{p.phase.clone()}</td>
-                                        <td>{(!p.node.is_empty()).then(|| view! { <A href=format!("/clusters/{}/nodes/{}", urlencode(&p.cluster), urlencode(&p.node))>{p.node.clone()}</A> })}</td>
-                                        <td>{p.restarts}</td><td>{p.created.clone()}</td>
-                                    </tr>
-                                }).collect_view()}</tbody>
-                            </table></div>
-                            <Pager offset=page.offset shown=page.items.len() total=page.total />
-                        }.into_any(),
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Drawn drawn=pods />
         </section>
     }
 }

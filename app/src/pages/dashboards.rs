@@ -360,19 +360,7 @@ fn Panel(
         move || tick.get(),
         move |_| dashboard_panel(cluster.clone(), uid.clone(), id, range.clone(), choices.clone()),
     );
-    view! {
-        <div class=class>
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match answer.await {
-                        Ok(html) => view! { <DrawnCharts html /> }.into_any(),
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                    }
-                })}
-            </Transition>
-        </div>
-    }
-    .into_any()
+    view! { <div class=class><DrawnCharts drawn=answer /></div> }.into_any()
 }
 
 #[cfg(test)]

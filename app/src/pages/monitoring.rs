@@ -1,12 +1,14 @@
 //! Health charts on the cluster and node pages: a time range picker with auto-refresh, and the
-//! charts the server drew (SVG lines and a table for screen readers, `monitoring::figures`), with
+//! charts the server drew (SVG lines and a table for screen readers, `monitoring::drawn`), with
 //! hover values by mouse or arrow keys.
 
+use crate::drawn::{Drawn, Html};
+use crate::error::AppError;
 use crate::monitoring::server_fns::{
     cluster_charts, create_silence, etcd_quorum, expire_silence, list_alerts, list_silences, node_charts,
 };
-use crate::monitoring::{AlertState, Html, Matcher, PRESETS, SilenceInput, TimeRange, Unit};
-use crate::pages::machines::ErrorBlock;
+use crate::monitoring::{Matcher, PRESETS, SilenceInput, TimeRange};
+use crate::resource::Resource;
 use crate::resource::resource;
 use leptos::prelude::*;
 
@@ -129,14 +131,7 @@ pub fn HealthCharts(scope: Scope) -> impl IntoView {
     view! {
         <section class="health" aria-labelledby="health-title">
             <RangeControls range tick title="Health" />
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match charts.await {
-                        Ok(html) => view! { <DrawnCharts html /> }.into_any(),
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <DrawnCharts drawn=charts />
         </section>
     }
 }
@@ -145,14 +140,16 @@ pub fn HealthCharts(scope: Scope) -> impl IntoView {
 /// keys, Home and End on it, show the values at an instant; leaving it, Escape or moving focus
 /// away shows the legend again.
 #[component]
-pub(crate) fn DrawnCharts(html: Html) -> impl IntoView {
+pub(crate) fn DrawnCharts(drawn: Resource<Result<Html, AppError>>) -> impl IntoView {
     view! {
-        <div inner_html=html.into_string() on:mousemove=chart_hover::on_move on:mouseout=chart_hover::on_out
-            on:keydown=chart_hover::on_key on:focusout=chart_hover::on_focus_out></div>
+        <div on:mousemove=chart_hover::on_move on:mouseout=chart_hover::on_out on:keydown=chart_hover::on_key
+            on:focusout=chart_hover::on_focus_out>
+            <Drawn drawn />
+        </div>
     }
 }
 
-/// The hover of the charts `monitoring::figures` draws, read from the page: a chart's instants
+/// The hover of the charts `monitoring::drawn` draws, read from the page: a chart's instants
 /// are its table's rows (each with its place on the x axis as `data-x`), the legends are the
 /// table's column heads, and the instant shown is kept in the figure's `data-hover`.
 mod chart_hover {
@@ -319,6 +316,29 @@ pub fn AlertsPanel(cluster: String, node: Option<String>, operator: bool) -> imp
         Some(Err(e)) => toasts.error(e.to_string()),
         None => {}
     });
+    // The buttons in the drawn tables carry what they act on (see `monitoring::drawn`).
+    let clicked = |ev: &leptos::ev::MouseEvent, attribute: &str| {
+        use wasm_bindgen::JsCast;
+        let button =
+            ev.target()?.dyn_into::<web_sys::Element>().ok()?.closest(&format!("button[{attribute}]")).ok()??;
+        button.get_attribute(attribute)
+    };
+    let silence_from_row = move |ev: leptos::ev::MouseEvent| {
+        if let Some(prefill) = clicked(&ev, "data-matchers") {
+            matchers.set(prefill);
+            if let Some(field) = document().get_element_by_id("silence-matchers") {
+                use wasm_bindgen::JsCast;
+                if let Ok(field) = field.dyn_into::<web_sys::HtmlElement>() {
+                    let _ = field.focus();
+                }
+            }
+        }
+    };
+    let expire_from_row = move |ev: leptos::ev::MouseEvent| {
+        if let Some(id) = clicked(&ev, "data-silence") {
+            expire.dispatch(id);
+        }
+    };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let parsed: Result<Vec<Matcher>, String> =
@@ -339,46 +359,7 @@ pub fn AlertsPanel(cluster: String, node: Option<String>, operator: bool) -> imp
     view! {
         <section class="alerts" aria-labelledby="alerts-title">
             <h2 id="alerts-title">"Alerts"</h2>
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match alerts.await {
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                        Ok(set) => view! {
-                            {set.unavailable.map(|reason| view! { <div class="alert" role="status">{reason}</div> })}
-                            {if set.alerts.is_empty() { view! { <p class="empty">"No alert is firing or pending."</p> }.into_any() } else { view! {
-                                <div class="table-wrap"><table class="alert-list">
-                                    <thead><tr><th scope="col">"Alert"</th><th scope="col">"State"</th><th scope="col">"Severity"</th><th scope="col">"Summary"</th><th scope="col">"Since"</th><th scope="col">"Source"</th>
-                                        {operator.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}</tr></thead>
-                                    <tbody>{set.alerts.into_iter().map(|a| {
-                                        let prefill = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n");
-                                        let name = a.name.clone();
-                                        view! {
-                                            <tr>
-                                                <td>{a.name.clone()}</td>
-                                                <td><span class=format!("badge {}", if a.state == AlertState::Firing { "firing" } else { "pending" })>{if a.state == AlertState::Firing { "firing" } else { "pending" }}</span></td>
-                                                <td>{a.severity.clone()}</td>
-                                                <td>{a.summary.clone()}</td>
-                                                <td class="nowrap">{a.since.chars().take(19).collect::<String>().replace('T', " ")}</td>
-                                                <td>{(!a.source.is_empty()).then(|| view! { <a href=a.source.clone() rel="noopener noreferrer" target="_blank">"expression"</a> })}</td>
-                                                {operator.then(|| view! {
-                                                    <td><button type="button" class="button small" aria-label=format!("Silence {name}")
-                                                        on:click=move |_| {
-                                                            matchers.set(prefill.clone());
-                                                            if let Some(field) = document().get_element_by_id("silence-matchers") {
-                                                                use wasm_bindgen::JsCast;
-                                                                if let Ok(field) = field.dyn_into::<web_sys::HtmlElement>() { let _ = field.focus(); }
-                                                            }
-                                                        }>"Silence"</button></td>
-                                                })}
-                                            </tr>
-                                        }
-                                    }).collect_view()}</tbody>
-                                </table></div>
-                            }.into_any() }}
-                        }.into_any(),
-                    }
-                })}
-            </Transition>
+            <div on:click=silence_from_row><Drawn drawn=alerts /></div>
             {operator.then(|| view! {
                 <h3>"Silence alerts"</h3>
                 <form class="silence-form" on:submit=submit>
@@ -395,36 +376,7 @@ pub fn AlertsPanel(cluster: String, node: Option<String>, operator: bool) -> imp
                 </form>
             })}
             <h3>"Silences"</h3>
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match silences.await {
-                        Err(e) => view! { <p class="empty">{e.to_string()}</p> }.into_any(),
-                        Ok(list) if list.is_empty() => view! { <p class="empty">"No silence is active."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <div class="table-wrap"><table class="silences">
-                                <thead><tr><th scope="col">"Matchers"</th><th scope="col">"State"</th><th scope="col">"Until"</th><th scope="col">"By"</th><th scope="col">"Why"</th>
-                                    {operator.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}</tr></thead>
-                                <tbody>{list.into_iter().map(|s| {
-                                    let id = s.id.clone();
-                                    view! {
-                                        <tr>
-                                            <td class="mono">{s.matchers.iter().map(Matcher::text).collect::<Vec<_>>().join(", ")}</td>
-                                            <td>{s.state.clone()}</td>
-                                            <td class="nowrap">{s.ends_at.chars().take(19).collect::<String>().replace('T', " ")}</td>
-                                            <td>{s.created_by.clone()}</td>
-                                            <td>{s.comment.clone()}</td>
-                                            {operator.then(|| view! {
-                                                <td><button type="button" class="button small danger" aria-label=format!("Expire the silence by {}", s.created_by)
-                                                    on:click=move |_| { expire.dispatch(id.clone()); }>"Expire"</button></td>
-                                            })}
-                                        </tr>
-                                    }
-                                }).collect_view()}</tbody>
-                            </table></div>
-                        }.into_any(),
-                    }
-                })}
-            </Transition>
+            <div on:click=expire_from_row><Drawn drawn=silences /></div>
         </section>
     }
 }
@@ -437,41 +389,7 @@ pub fn EtcdPanel(cluster: String) -> impl IntoView {
     view! {
         <section class="etcd" aria-labelledby="etcd-title">
             <h2 id="etcd-title">"etcd"</h2>
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match health.await {
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                        Ok(h) if h.unavailable.is_some() => view! { <p class="empty">{h.unavailable.clone()}</p> }.into_any(),
-                        Ok(h) => view! {
-                            {if h.at_risk {
-                                view! { <div class="alert error quorum-banner" role="alert"><strong>"Quorum at risk: "</strong>{h.quorum.clone()}"."</div> }.into_any()
-                            } else {
-                                view! { <p class="quorum">{h.quorum.clone()}"."</p> }.into_any()
-                            }}
-                            <div class="table-wrap"><table class="etcd-members">
-                                <thead><tr><th scope="col">"Member"</th><th scope="col">"Health"</th><th scope="col">"Leader"</th><th scope="col">"Database / quota"</th><th scope="col">"Failed proposals (1h)"</th></tr></thead>
-                                <tbody>{h.members.into_iter().map(|m| {
-                                    let db = match (m.db_size, m.quota) {
-                                        (Some(size), Some(quota)) if quota > 0.0 => format!(
-                                            "{} of {} ({:.0} %)", Unit::Bytes.format(size), Unit::Bytes.format(quota), size / quota * 100.0),
-                                        (Some(size), _) => Unit::Bytes.format(size),
-                                        _ => "–".into(),
-                                    };
-                                    view! {
-                                        <tr>
-                                            <td class="mono">{m.instance.clone()}</td>
-                                            <td>{if m.healthy { "healthy" } else { "down" }}</td>
-                                            <td>{if m.leader { "leader" } else { "" }}</td>
-                                            <td>{db}</td>
-                                            <td>{m.failed_proposals.map_or("–".into(), |f| format!("{f:.0}"))}</td>
-                                        </tr>
-                                    }
-                                }).collect_view()}</tbody>
-                            </table></div>
-                        }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Drawn drawn=health />
         </section>
     }
 }

@@ -1,18 +1,11 @@
-//! Charts and dashboard panels drawn on the server, as HTML the pages insert whole. Only the
-//! hover logic runs in the browser (`pages::monitoring::chart_hover`), and it reads what it
-//! shows from each chart's table: so neither the chart views nor the readers of their data are
-//! in the wasm. Only compiled for the server.
+//! Charts, dashboard panels, etcd's members, alerts and silences, drawn on the server (see
+//! `crate::drawn`). A chart's hover runs in the browser (`pages::monitoring::chart_hover`) and
+//! reads what it shows from the chart's table. Only compiled for the server.
 
 use super::dashboards::{PanelAnswer, PanelData, PanelKind, PanelView, Threshold};
-use super::{Chart, Charts, Html, Unit};
+use super::{Alert, AlertState, Alerts, Chart, Charts, EtcdHealth, Matcher, Silence, Unit};
+use crate::drawn::Html;
 use leptos::prelude::*;
-
-impl Html {
-    /// A view drawn to HTML: text and attributes escaped as in every server-rendered page.
-    fn of(view: impl IntoView) -> Html {
-        Html(view.into_view().to_html())
-    }
-}
 
 /// The health charts of a cluster or node, or why there are none.
 pub fn charts(set: Charts) -> Html {
@@ -83,6 +76,115 @@ pub fn panel(answer: PanelAnswer) -> Html {
             </figure>
         }
         .into_any(),
+    })
+}
+
+/// etcd's quorum in words, as a banner when losing one more member would stop the cluster, and
+/// each member's health, leadership, database size against its quota and failed proposals.
+pub fn etcd(health: EtcdHealth) -> Html {
+    if let Some(reason) = health.unavailable {
+        return Html::of(view! { <p class="empty">{reason}</p> });
+    }
+    let quorum = if health.at_risk {
+        view! { <div class="alert error quorum-banner" role="alert"><strong>"Quorum at risk: "</strong>{health.quorum}"."</div> }.into_any()
+    } else {
+        view! { <p class="quorum">{health.quorum}"."</p> }.into_any()
+    };
+    let members = health.members.into_iter().map(|m| {
+        let db = match (m.db_size, m.quota) {
+            (Some(size), Some(quota)) if quota > 0.0 => {
+                format!("{} of {} ({:.0} %)", Unit::Bytes.format(size), Unit::Bytes.format(quota), size / quota * 100.0)
+            }
+            (Some(size), _) => Unit::Bytes.format(size),
+            _ => "–".into(),
+        };
+        view! {
+            <tr>
+                <td class="mono">{m.instance}</td>
+                <td>{if m.healthy { "healthy" } else { "down" }}</td>
+                <td>{if m.leader { "leader" } else { "" }}</td>
+                <td>{db}</td>
+                <td>{m.failed_proposals.map_or("–".into(), |f| format!("{f:.0}"))}</td>
+            </tr>
+        }
+    });
+    Html::of(view! {
+        {quorum}
+        <div class="table-wrap"><table class="etcd-members">
+            <thead><tr><th scope="col">"Member"</th><th scope="col">"Health"</th><th scope="col">"Leader"</th><th scope="col">"Database / quota"</th><th scope="col">"Failed proposals (1h)"</th></tr></thead>
+            <tbody>{members.collect_view()}</tbody>
+        </table></div>
+    })
+}
+
+/// An RFC 3339 time as `YYYY-MM-DD HH:MM:SS`.
+fn seconds(at: &str) -> String {
+    at.chars().take(19).collect::<String>().replace('T', " ")
+}
+
+/// Firing and pending alerts. For those who may silence, each has a button whose
+/// `data-matchers` (its labels, one `name=value` per line) the page puts into its silence form.
+pub fn alerts(set: Alerts, may_silence: bool) -> Html {
+    let unavailable = set.unavailable.map(|reason| view! { <div class="alert" role="status">{reason}</div> });
+    if set.alerts.is_empty() {
+        return Html::of(view! { {unavailable}<p class="empty">"No alert is firing or pending."</p> });
+    }
+    let row = move |a: Alert| {
+        let state = if a.state == AlertState::Firing { "firing" } else { "pending" };
+        let silence = may_silence.then(|| {
+            let prefill = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n");
+            view! { <td><button type="button" class="button small" aria-label=format!("Silence {}", a.name) data-matchers=prefill>"Silence"</button></td> }
+        });
+        view! {
+            <tr>
+                <td>{a.name.clone()}</td>
+                <td><span class=format!("badge {state}")>{state}</span></td>
+                <td>{a.severity}</td>
+                <td>{a.summary}</td>
+                <td class="nowrap">{seconds(&a.since)}</td>
+                <td>{(!a.source.is_empty()).then(|| view! { <a href=a.source rel="noopener noreferrer" target="_blank">"expression"</a> })}</td>
+                {silence}
+            </tr>
+        }
+    };
+    Html::of(view! {
+        {unavailable}
+        <div class="table-wrap"><table class="alert-list">
+            <thead><tr><th scope="col">"Alert"</th><th scope="col">"State"</th><th scope="col">"Severity"</th><th scope="col">"Summary"</th><th scope="col">"Since"</th><th scope="col">"Source"</th>
+                {may_silence.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}</tr></thead>
+            <tbody>{set.alerts.into_iter().map(row).collect_view()}</tbody>
+        </table></div>
+    })
+}
+
+/// Silences that have not expired. For those who may silence, each has a button whose
+/// `data-silence` (its id) the page expires.
+pub fn silences(list: Vec<Silence>, may_expire: bool) -> Html {
+    if list.is_empty() {
+        return Html::of(view! { <p class="empty">"No silence is active."</p> });
+    }
+    let row = move |s: Silence| {
+        let expire = may_expire.then(|| view! {
+            <td><button type="button" class="button small danger" aria-label=format!("Expire the silence by {}", s.created_by)
+                data-silence=s.id>"Expire"</button></td>
+        });
+        view! {
+            <tr>
+                <td class="mono">{s.matchers.iter().map(Matcher::text).collect::<Vec<_>>().join(", ")}</td>
+                <td>{s.state}</td>
+                <td class="nowrap">{seconds(&s.ends_at)}</td>
+                <td>{s.created_by.clone()}</td>
+                <td>{s.comment}</td>
+                {expire}
+            </tr>
+        }
+    };
+    Html::of(view! {
+        <div class="table-wrap"><table class="silences">
+            <thead><tr><th scope="col">"Matchers"</th><th scope="col">"State"</th><th scope="col">"Until"</th><th scope="col">"By"</th><th scope="col">"Why"</th>
+                {may_expire.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}</tr></thead>
+            <tbody>{list.into_iter().map(row).collect_view()}</tbody>
+        </table></div>
     })
 }
 
@@ -328,7 +430,7 @@ mod tests {
             unavailable: None,
             charts: vec![chart("<script>alert(1)</script>", vec![(0, 1024.0), (300, 2048.0), (600, 4096.0)])],
         };
-        let Html(html) = charts(set);
+        let html = charts(set).into_string();
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
         // The x axis runs from 4 to 600 over the range: the instants at 0 s, 300 s and 600 s.
@@ -351,14 +453,14 @@ mod tests {
             unavailable: Some("Prometheus at http://127.0.0.1:9 is unreachable".into()),
             charts: Vec::new(),
         };
-        assert!(charts(set).0.contains("Prometheus at http://127.0.0.1:9 is unreachable"));
+        assert!(charts(set).into_string().contains("Prometheus at http://127.0.0.1:9 is unreachable"));
         let answer = PanelAnswer {
             panel: panel_view(PanelKind::Stat, Unit::Count),
             queries: vec!["up".into()],
             data: None,
             error: Some("no Prometheus".into()),
         };
-        let Html(html) = panel(answer);
+        let html = panel(answer).into_string();
         assert!(html.contains("no Prometheus") && html.contains("<code>up</code>"), "{html}");
     }
 }

@@ -1,0 +1,273 @@
+//! The clusters' tables and facts, drawn on the server (see `crate::drawn`): the cluster list, a
+//! cluster's health, and the node and pod tables with their page links. Only compiled for the
+//! server.
+
+use super::{Cluster, ClusterHealth, Connection, DEFAULT_PAGE, NodeQuery, NodeRow, Page, PodQuery, PodRow};
+use crate::drawn::Html;
+use crate::pages::urlencode;
+use leptos::prelude::*;
+
+fn connection_badge(health: &ClusterHealth) -> impl IntoView + use<> {
+    let (label, class, title) = match &health.connection {
+        Some(Connection::Live) => ("live", "badge ok", String::new()),
+        Some(Connection::Reconnecting { reason }) => ("reconnecting", "badge warn", reason.clone()),
+        Some(c) => (c.label(), "badge", String::new()),
+        None => ("not watched", "badge warn", String::new()),
+    };
+    view! { <span class=class title=title>{label}</span> }
+}
+
+/// The control plane's checks in words: unreachable, all passing, or the failing ones named.
+fn control_plane(health: &ClusterHealth) -> String {
+    let failing: Vec<&str> = health.readyz.iter().filter(|r| !r.ok).map(|r| r.name.as_str()).collect();
+    match (&health.unreachable, health.readyz.is_empty(), failing.is_empty()) {
+        (Some(reason), _, _) => reason.clone(),
+        (None, true, _) => "not checked yet".into(),
+        (None, false, true) => format!("all {} checks pass", health.readyz.len()),
+        (None, false, false) => format!("failing: {}", failing.join(", ")),
+    }
+}
+
+fn phases(health: &ClusterHealth) -> String {
+    if health.pods_by_phase.is_empty() {
+        return "none".into();
+    }
+    health.pods_by_phase.iter().map(|(phase, n)| format!("{n} {phase}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `/clusters`'s table.
+pub fn cluster_table(clusters: Vec<Cluster>) -> Html {
+    if clusters.is_empty() {
+        return Html::of(view! {
+            <div class="empty">"No cluster is registered yet. An admin adds one with its API server's address, CA and Pangea's credentials, or from a kubeconfig."</div>
+        });
+    }
+    let row = |c: Cluster| {
+        view! {
+            <tr>
+                <td><a href=format!("/clusters/{}", urlencode(&c.name))>{c.name.clone()}</a></td>
+                <td class="mono">{c.api_url}</td>
+                <td>{c.health.version.clone().unwrap_or_default()}</td>
+                <td>{connection_badge(&c.health)}</td>
+                <td>{format!("{} / {}", c.health.nodes_ready, c.health.nodes_not_ready)}</td>
+                <td>{phases(&c.health)}</td>
+                <td>{control_plane(&c.health)}</td>
+            </tr>
+        }
+    };
+    Html::of(view! {
+        <div class="table-wrap">
+            <table>
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"API server"</th>
+                        <th scope="col">"Version"</th>
+                        <th scope="col">"Watches"</th>
+                        <th scope="col">"Nodes Ready / not"</th>
+                        <th scope="col">"Pods"</th>
+                        <th scope="col">"Control plane"</th>
+                    </tr>
+                </thead>
+                <tbody>{clusters.into_iter().map(row).collect_view()}</tbody>
+            </table>
+        </div>
+    })
+}
+
+/// A cluster's facts: its API server, version, watches, nodes, pods and control plane.
+pub fn cluster_facts(cluster: Cluster) -> Html {
+    let h = cluster.health;
+    let kubeconfig = cluster.sso_kubeconfig.then(|| {
+        view! {
+            <p>
+                <a class="button" href=format!("/api/v1/clusters/{}/kubeconfig", urlencode(&cluster.name)) download=format!("{}.kubeconfig", cluster.name) rel="external">
+                    "Download kubeconfig (single sign-on)"
+                </a>
+            </p>
+        }
+    });
+    Html::of(view! {
+        <dl class="facts">
+            <dt>"API server"</dt><dd class="mono">{cluster.api_url}</dd>
+            <dt>"Version"</dt><dd>{h.version.clone().unwrap_or_else(|| "unknown".into())}</dd>
+            <dt>"Watches"</dt><dd>{connection_badge(&h)}</dd>
+            <dt>"Nodes"</dt><dd>{format!("{} Ready, {} not Ready", h.nodes_ready, h.nodes_not_ready)}</dd>
+            <dt>"Pods"</dt><dd>{phases(&h)}</dd>
+            <dt>"Control plane (/readyz, etcd included)"</dt>
+            <dd>{control_plane(&h)}</dd>
+        </dl>
+        {kubeconfig}
+        {(!h.warnings.is_empty()).then(|| view! {
+            <div class="alert warn" role="status">
+                <ul>{h.warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul>
+            </div>
+        })}
+    })
+}
+
+/// "1–50 of 120", with links to the previous and next pages that keep the other `parameters`.
+fn pager<T>(page: &Page<T>, parameters: &[(&str, String)]) -> impl IntoView + use<T> {
+    let href = |offset: usize| {
+        let mut href = format!("?offset={offset}");
+        for (name, value) in parameters {
+            href.push_str(&format!("&{name}={}", urlencode(value)));
+        }
+        href
+    };
+    let end = page.offset as usize + page.items.len();
+    let next = (end < page.total as usize).then(|| href(end));
+    let previous = (page.offset > 0).then(|| href((page.offset as usize).saturating_sub(DEFAULT_PAGE as usize)));
+    view! {
+        <p class="pager">
+            {format!("{}–{} of {}", page.offset + 1, end, page.total)}
+            {previous.map(|href| view! { " " <a href=href>"Previous page"</a> })}
+            {next.map(|href| view! { " " <a href=href>"Next page"</a> })}
+        </p>
+    }
+}
+
+/// A page of nodes, with the links to the next and previous pages of `query`.
+pub fn node_table(page: Page<NodeRow>, query: &NodeQuery) -> Html {
+    if page.items.is_empty() {
+        return Html::of(view! { <div class="empty">"No node matches."</div> });
+    }
+    let mut parameters = vec![("sort", query.sort.as_str().to_string())];
+    parameters.extend(query.search.clone().map(|q| ("q", q)));
+    parameters.extend(query.selector.clone().map(|s| ("selector", s)));
+    if query.descending {
+        parameters.push(("desc", "1".into()));
+    }
+    let pager = pager(&page, &parameters);
+    let row = |n: NodeRow| {
+        let status = if n.status == "Ready" { "badge ok" } else { "badge failed" };
+        let taints =
+            n.taints.iter().map(|t| format!("{}={}:{}", t.key, t.value, t.effect)).collect::<Vec<_>>().join(" ");
+        view! {
+            <tr>
+                <td><a href=format!("/clusters/{}/nodes/{}", urlencode(&n.cluster), urlencode(&n.name))>{n.name.clone()}</a></td>
+                <td>
+                    <span class=status>{n.status}</span>
+                    {n.cordoned.then(|| view! { " " <span class="badge warn">"cordoned"</span> })}
+                </td>
+                <td>{n.roles.join(", ")}</td>
+                <td>{n.version}</td>
+                <td class="mono">{n.internal_ip}</td>
+                <td>{n.created}</td>
+                <td>{n.pods}</td>
+                <td>{n.cpu}</td>
+                <td>{n.memory}</td>
+                <td>{taints}</td>
+                <td>{n.machine.map(|id| view! { <a href=format!("/machines/{id}")>{format!("#{id}")}</a> })}</td>
+            </tr>
+        }
+    };
+    Html::of(view! {
+        <div class="table-wrap">
+            <table>
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Roles"</th>
+                        <th scope="col">"Version"</th>
+                        <th scope="col">"Internal IP"</th>
+                        <th scope="col">"Created"</th>
+                        <th scope="col">"Pods"</th>
+                        <th scope="col">"CPU"</th>
+                        <th scope="col">"Memory"</th>
+                        <th scope="col">"Taints"</th>
+                        <th scope="col">"Machine"</th>
+                    </tr>
+                </thead>
+                <tbody>{page.items.into_iter().map(row).collect_view()}</tbody>
+            </table>
+        </div>
+        {pager}
+    })
+}
+
+/// A page of pods, with the links to the next and previous pages of `query`.
+pub fn pod_table(page: Page<PodRow>, query: &PodQuery) -> Html {
+    if page.items.is_empty() {
+        return Html::of(view! { <div class="empty">"No pod matches."</div> });
+    }
+    let given = [
+        ("namespace", &query.namespace),
+        ("phase", &query.phase),
+        ("node", &query.node),
+        ("selector", &query.selector),
+    ];
+    let parameters: Vec<(&str, String)> =
+        given.into_iter().filter_map(|(name, value)| value.clone().map(|v| (name, v))).collect();
+    let pager = pager(&page, &parameters);
+    let row = |p: PodRow| {
+        let node = (!p.node.is_empty()).then(|| {
+            view! { <a href=format!("/clusters/{}/nodes/{}", urlencode(&p.cluster), urlencode(&p.node))>{p.node.clone()}</a> }
+        });
+        view! {
+            <tr>
+                <td>{p.namespace}</td><td>{p.name}</td><td>{p.phase}</td>
+                <td>{node}</td>
+                <td>{p.restarts}</td><td>{p.created}</td>
+            </tr>
+        }
+    };
+    Html::of(view! {
+        <div class="table-wrap"><table>
+            <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Name"</th><th scope="col">"Phase"</th><th scope="col">"Node"</th><th scope="col">"Restarts"</th><th scope="col">"Created"</th></tr></thead>
+            <tbody>{page.items.into_iter().map(row).collect_view()}</tbody>
+        </table></div>
+        {pager}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str) -> NodeRow {
+        NodeRow {
+            cluster: "edge 1".into(),
+            name: name.into(),
+            status: "Ready".into(),
+            roles: vec!["worker".into()],
+            version: "v1.36.0".into(),
+            internal_ip: "10.0.0.1".into(),
+            created: "2026-11-30".into(),
+            pods: 3,
+            cpu: "4".into(),
+            memory: "8Gi".into(),
+            cordoned: true,
+            taints: Vec::new(),
+            machine: Some(7),
+        }
+    }
+
+    #[test]
+    fn a_node_page_links_its_nodes_and_the_next_page_keeping_the_filters() {
+        let query = NodeQuery { search: Some("n&1".into()), descending: true, ..Default::default() };
+        let page = Page { items: vec![node("<b>n1</b>")], total: 120, offset: 50 };
+        let html = node_table(page, &query).into_string();
+        assert!(html.contains("&lt;b&gt;n1&lt;/b&gt;") && !html.contains("<b>"), "{html}");
+        assert!(html.contains(r#"href="/clusters/edge%201/nodes/%3Cb%3En1%3C%2Fb%3E""#), "{html}");
+        assert!(html.contains(r#"href="/machines/7""#) && html.contains("cordoned"), "{html}");
+        assert!(html.contains("51–51 of 120"), "{html}");
+        let sort = query.sort.as_str();
+        assert!(html.contains(&format!(r#"href="?offset=51&amp;sort={sort}&amp;q=n%261&amp;desc=1""#)), "{html}");
+        assert!(html.contains(&format!(r#"href="?offset=0&amp;sort={sort}&amp;q=n%261&amp;desc=1""#)), "{html}");
+    }
+
+    #[test]
+    fn empty_pages_say_so() {
+        let nodes = node_table(Page { items: Vec::new(), total: 0, offset: 0 }, &NodeQuery::default());
+        assert!(nodes.into_string().contains("No node matches."));
+        let query = PodQuery { cluster: "a".into(), ..Default::default() };
+        assert!(
+            pod_table(Page { items: Vec::new(), total: 0, offset: 0 }, &query)
+                .into_string()
+                .contains("No pod matches.")
+        );
+        assert!(cluster_table(Vec::new()).into_string().contains("No cluster is registered yet."));
+    }
+}
