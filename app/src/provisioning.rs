@@ -2,6 +2,8 @@
 //! and what a machine would get; shared by the server and the pages.
 
 pub mod boots;
+#[cfg(feature = "ssr")]
+pub mod drawn;
 pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod ssr;

@@ -197,7 +197,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("POST", "/api/gui/remove_cluster", json!({"name": "c1"}), Role(Admin)),
         ("POST", "/api/gui/node_table", json!({"query": {}}), Role(Viewer)),
         ("POST", "/api/gui/machine_node", json!({"machine": 1}), Role(Viewer)),
-        ("POST", "/api/gui/get_node", json!({"cluster": "c1", "node": "n1"}), Role(Viewer)),
+        ("POST", "/api/gui/node_facts", json!({"cluster": "c1", "node": "n1"}), Role(Viewer)),
         ("POST", "/api/gui/pod_table", json!({"query": {"cluster": "c1"}}), Role(Viewer)),
         (
             "POST",

@@ -1,8 +1,8 @@
 //! The clusters' tables and facts, drawn on the server (see `crate::drawn`): the cluster list, a
-//! cluster's health, and the node and pod tables with their page links. Only compiled for the
-//! server.
+//! cluster's health, the node and pod tables with their page links, and a node's facts. Only
+//! compiled for the server.
 
-use super::{Cluster, ClusterHealth, Connection, DEFAULT_PAGE, NodeQuery, NodeRow, Page, PodQuery, PodRow};
+use super::{Cluster, ClusterHealth, Connection, DEFAULT_PAGE, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow};
 use crate::drawn::Html;
 use crate::pages::urlencode;
 use leptos::prelude::*;
@@ -219,6 +219,57 @@ pub fn pod_table(page: Page<PodRow>, query: &PodQuery) -> Html {
             <tbody>{page.items.into_iter().map(row).collect_view()}</tbody>
         </table></div>
         {pager}
+    })
+}
+
+/// A node's facts, conditions, labels, annotations, pods and recent events.
+pub fn node_facts(d: NodeDetail) -> Html {
+    let joined = |pairs: Vec<String>| pairs.join(", ");
+    let machine = match d.row.machine {
+        Some(id) => view! { <a href=format!("/machines/{id}")>{format!("inventory machine #{id}")}</a> }.into_any(),
+        None => "no inventory machine matches its system UUID or name".into_any(),
+    };
+    let events = if d.events.is_empty() {
+        view! { <p class="empty">"No recent events."</p> }.into_any()
+    } else {
+        let events = d
+            .events
+            .into_iter()
+            .map(|e| view! { <li>{format!("{} {} {}: {}", e.at, e.kind, e.reason, e.message)}</li> });
+        view! { <ul>{events.collect_view()}</ul> }.into_any()
+    };
+    Html::of(view! {
+        <dl class="facts">
+            <dt>"Status"</dt><dd>{d.row.status}{d.row.cordoned.then_some(" (cordoned)")}</dd>
+            <dt>"Roles"</dt><dd>{d.row.roles.join(", ")}</dd>
+            <dt>"Kubelet"</dt><dd>{d.row.version}</dd>
+            <dt>"System UUID"</dt><dd class="mono">{d.system_uuid}</dd>
+            <dt>"Machine"</dt><dd>{machine}</dd>
+            <dt>"Addresses"</dt><dd>{joined(d.addresses.iter().map(|(k, a)| format!("{k} {a}")).collect())}</dd>
+            <dt>"Capacity"</dt><dd>{joined(d.capacity.iter().map(|(k, v)| format!("{k} {v}")).collect())}</dd>
+            <dt>"Allocatable"</dt><dd>{joined(d.allocatable.iter().map(|(k, v)| format!("{k} {v}")).collect())}</dd>
+            <dt>"Taints"</dt><dd>{joined(d.row.taints.iter().map(|t| format!("{}={}:{}", t.key, t.value, t.effect)).collect())}</dd>
+        </dl>
+        <h2>"Conditions"</h2>
+        <div class="table-wrap"><table>
+            <thead><tr><th scope="col">"Type"</th><th scope="col">"Status"</th><th scope="col">"Reason"</th><th scope="col">"Message"</th><th scope="col">"Since"</th></tr></thead>
+            <tbody>{d.conditions.into_iter().map(|c| view! {
+                <tr><td>{c.kind}</td><td>{c.status}</td><td>{c.reason}</td><td>{c.message}</td><td>{c.since}</td></tr>
+            }).collect_view()}</tbody>
+        </table></div>
+        <h2>"Labels"</h2>
+        <ul class="labels">{d.labels.iter().map(|(k, v)| view! { <li class="mono">{format!("{k}={v}")}</li> }).collect_view()}</ul>
+        <h2>"Annotations"</h2>
+        <ul class="labels">{d.annotations.iter().map(|(k, v)| view! { <li class="mono">{format!("{k}={v}")}</li> }).collect_view()}</ul>
+        <h2>{format!("Pods ({})", d.pods.len())}</h2>
+        <div class="table-wrap"><table>
+            <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Name"</th><th scope="col">"Phase"</th><th scope="col">"Restarts"</th><th scope="col">"Created"</th></tr></thead>
+            <tbody>{d.pods.into_iter().map(|p| view! {
+                <tr><td>{p.namespace}</td><td>{p.name}</td><td>{p.phase}</td><td>{p.restarts}</td><td>{p.created}</td></tr>
+            }).collect_view()}</tbody>
+        </table></div>
+        <h2>"Recent events"</h2>
+        {events}
     })
 }
 

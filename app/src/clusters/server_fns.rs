@@ -1,8 +1,7 @@
 //! The pages' server functions: each is one call of the clusters service for the caller.
 
 use super::{
-    Cluster, ClusterInput, ClusterNode, DrainOptions, DrainProgress, KubeconfigImport, NodeAction, NodeDetail,
-    NodeQuery, NodeRow, PodQuery,
+    Cluster, ClusterInput, ClusterNode, DrainOptions, DrainProgress, KubeconfigImport, NodeAction, NodeQuery, PodQuery,
 };
 use crate::drawn::Html;
 use crate::error::AppError;
@@ -69,9 +68,9 @@ pub async fn machine_node(machine: i64) -> Result<Option<ClusterNode>, AppError>
     .await
 }
 
-#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "get_node")]
-pub async fn get_node(cluster: String, node: String) -> Result<NodeDetail, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.node(&who, &cluster, &node).await }).await
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "node_facts")]
+pub async fn node_facts(cluster: String, node: String) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.node(&who, &cluster, &node).await.map(drawn::node_facts) }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "pod_table")]
@@ -84,8 +83,8 @@ pub async fn pod_table(query: PodQuery) -> Result<Html, AppError> {
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "act_on_node")]
-pub async fn act_on_node(cluster: String, node: String, action: NodeAction) -> Result<NodeRow, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.act(&who, &cluster, &node, action).await }).await
+pub async fn act_on_node(cluster: String, node: String, action: NodeAction) -> Result<(), AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.act(&who, &cluster, &node, action).await.map(|_| ()) }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "drain_node")]

@@ -4,7 +4,7 @@
 use crate::access::Permission;
 use crate::clusters::server_fns::{
     act_on_node, add_cluster, add_cluster_from_kubeconfig, cancel_drain, cluster_facts, cluster_table, drain_node,
-    drain_status, get_node, machine_node, node_table, pod_table,
+    drain_status, machine_node, node_facts, node_table, pod_table,
 };
 use crate::clusters::{
     Cluster, ClusterInput, ClusterNode, Credential, DrainOptions, DrainProgress, KubeconfigImport, NodeAction,
@@ -14,7 +14,6 @@ use crate::components::get_form::GetForm;
 use crate::components::toast::use_toasts;
 use crate::drawn::Drawn;
 use crate::pages::dashboards::{DashboardPage, DashboardsPage};
-use crate::pages::machines::ErrorBlock;
 use crate::pages::monitoring::{AlertsPanel, EtcdPanel, HealthCharts, Scope};
 use crate::pages::urlencode;
 use crate::resource::{Resource, resource};
@@ -427,7 +426,7 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
     let tick = live_ticks(cluster.clone());
     let detail = {
         let (cluster, node) = (cluster.clone(), node.clone());
-        resource(move || tick.get(), move |_| get_node(cluster.clone(), node.clone()))
+        resource(move || tick.get(), move |_| node_facts(cluster.clone(), node.clone()))
     };
     let operator = may(Permission::ActOnNodes, Some(cluster.clone()));
     let toasts = use_toasts();
@@ -435,8 +434,9 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
         let (cluster, node) = (cluster.clone(), node.clone());
         Action::new(move |action: &NodeAction| act_on_node(cluster.clone(), node.clone(), action.clone()))
     };
+    let changed = format!("Node {node} changed.");
     Effect::new(move |_| match act.value().get() {
-        Some(Ok(row)) => toasts.success(format!("Node {} changed.", row.name)),
+        Some(Ok(())) => toasts.success(changed.clone()),
         Some(Err(e)) => toasts.error(e.to_string()),
         None => {}
     });
@@ -491,52 +491,7 @@ fn NodePage(cluster: String, node: String) -> impl IntoView {
                     })}
                 </Suspense>
             </div>
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match detail.await {
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                        Ok(d) => view! {
-                            <dl class="facts">
-                                <dt>"Status"</dt><dd>{d.row.status.clone()}{d.row.cordoned.then_some(" (cordoned)")}</dd>
-                                <dt>"Roles"</dt><dd>{d.row.roles.join(", ")}</dd>
-                                <dt>"Kubelet"</dt><dd>{d.row.version.clone()}</dd>
-                                <dt>"System UUID"</dt><dd class="mono">{d.system_uuid.clone()}</dd>
-                                <dt>"Machine"</dt>
-                                <dd>{match d.row.machine {
-                                    Some(id) => view! { <A href=format!("/machines/{id}")>{format!("inventory machine #{id}")}</A> }.into_any(),
-                                    None => "no inventory machine matches its system UUID or name".into_any(),
-                                }}</dd>
-                                <dt>"Addresses"</dt><dd>{d.addresses.iter().map(|(k, a)| format!("{k} {a}")).collect::<Vec<_>>().join(", ")}</dd>
-                                <dt>"Capacity"</dt><dd>{d.capacity.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")}</dd>
-                                <dt>"Allocatable"</dt><dd>{d.allocatable.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")}</dd>
-                                <dt>"Taints"</dt><dd>{d.row.taints.iter().map(|t| format!("{}={}:{}", t.key, t.value, t.effect)).collect::<Vec<_>>().join(", ")}</dd>
-                            </dl>
-                            <h2>"Conditions"</h2>
-                            <div class="table-wrap"><table>
-                                <thead><tr><th scope="col">"Type"</th><th scope="col">"Status"</th><th scope="col">"Reason"</th><th scope="col">"Message"</th><th scope="col">"Since"</th></tr></thead>
-                                <tbody>{d.conditions.iter().map(|c| view! {
-                                    <tr><td>{c.kind.clone()}</td><td>{c.status.clone()}</td><td>{c.reason.clone()}</td><td>{c.message.clone()}</td><td>{c.since.clone()}</td></tr>
-                                }).collect_view()}</tbody>
-                            </table></div>
-                            <h2>"Labels"</h2>
-                            <ul class="labels">{d.labels.iter().map(|(k, v)| view! { <li class="mono">{format!("{k}={v}")}</li> }).collect_view()}</ul>
-                            <h2>"Annotations"</h2>
-                            <ul class="labels">{d.annotations.iter().map(|(k, v)| view! { <li class="mono">{format!("{k}={v}")}</li> }).collect_view()}</ul>
-                            <h2>{format!("Pods ({})", d.pods.len())}</h2>
-                            <div class="table-wrap"><table>
-                                <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Name"</th><th scope="col">"Phase"</th><th scope="col">"Restarts"</th><th scope="col">"Created"</th></tr></thead>
-                                <tbody>{d.pods.iter().map(|p| view! {
-                                    <tr><td>{p.namespace.clone()}</td><td>{p.name.clone()}</td><td>{p.phase.clone()}</td><td>{p.restarts}</td><td>{p.created.clone()}</td></tr>
-                                }).collect_view()}</tbody>
-                            </table></div>
-                            <h2>"Recent events"</h2>
-                            {if d.events.is_empty() { view! { <p class="empty">"No recent events."</p> }.into_any() } else { view! {
-                                <ul>{d.events.iter().map(|e| view! { <li>{format!("{} {} {}: {}", e.at, e.kind, e.reason, e.message)}</li> }).collect_view()}</ul>
-                            }.into_any() }}
-                        }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Drawn drawn=detail />
             <HealthCharts scope=Scope::Node { cluster: cluster.clone(), node: node.clone() } />
             <Alerts cluster=cluster.clone() node=Some(node.clone()) />
             <Suspense fallback=|| ()>

@@ -1,15 +1,18 @@
 //! The pages' server functions: each is one call of the provisioning service for the caller.
 
-use super::boots::{AdoptDiscovered, BootActivity, Discovered, Timeline};
+use super::boots::{AdoptDiscovered, Discovered};
 use super::{
     BootProfileChoice, Catalog, DefaultProfile, Explanation, Group, ImportOutcome, MachineProfile, Profile,
     TemplateFile, TemplateKind, TemplatePreview,
 };
+use crate::drawn::Html;
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use std::collections::BTreeMap;
 
+#[cfg(feature = "ssr")]
+use super::drawn;
 #[cfg(feature = "ssr")]
 use super::ssr::SharedProvisioningService as Svc;
 
@@ -84,8 +87,8 @@ pub async fn set_default_profile(default: DefaultProfile) -> Result<DefaultProfi
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "boot_timeline")]
-pub async fn boot_timeline(mac: String) -> Result<Timeline, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.timeline(&who, &mac).await }).await
+pub async fn boot_timeline(mac: String) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.timeline(&who, &mac).await.map(drawn::timeline) }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "discovered_machines")]
@@ -99,6 +102,6 @@ pub async fn add_discovered(request: AdoptDiscovered) -> Result<Vec<String>, App
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "recent_boots")]
-pub async fn recent_boots() -> Result<BootActivity, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.boot_activity(&who).await }).await
+pub async fn recent_boots() -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.boot_activity(&who).await.map(drawn::activity) }).await
 }
