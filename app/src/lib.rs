@@ -94,7 +94,7 @@ macro_rules! lazy_area {
     };
 }
 
-lazy_area!(MachineListRoute, pages::machines::list::MachineList);
+lazy_area!(MachineListRoute, pages::machines::MachineListPages);
 lazy_area!(MachineRoute, pages::machines::MachinePages);
 lazy_area!(ProvisioningRoute, pages::provisioning::ProvisioningArea);
 lazy_area!(ClustersRoute, pages::clusters::ClustersArea);
@@ -113,7 +113,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/login") view=pages::login::Login />
                         <Route path=path!("/machines") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/new") view={Lazy::<MachineRoute>::new()} />
-                        <Route path=path!("/machines/import") view={Lazy::<MachineRoute>::new()} />
+                        <Route path=path!("/machines/import") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/:id") view={Lazy::<MachineRoute>::new()} />
                         <Route path=path!("/provisioning") view={Lazy::<ProvisioningRoute>::new()} />
                         <Route path=path!("/provisioning/*rest") view={Lazy::<ProvisioningRoute>::new()} />

@@ -8,13 +8,22 @@ pub mod list;
 use crate::error::AppError;
 use leptos::prelude::*;
 
-/// `/machines/new`, `/machines/import` and `/machines/:id`: one lazily loaded area.
+/// `/machines/new` and `/machines/:id`: one lazily loaded area.
 #[component]
 pub fn MachinePages() -> impl IntoView {
     match leptos_router::hooks::use_location().pathname.get_untracked().trim_end_matches('/') {
         "/machines/new" => view! { <form::NewMachine /> }.into_any(),
-        "/machines/import" => view! { <import::ImportMachines /> }.into_any(),
         _ => view! { <boots::MachineArea /> }.into_any(),
+    }
+}
+
+/// `/machines` and `/machines/import`: one lazy area, so a machine's page does not carry the
+/// import's code, which people reach from the list.
+#[component]
+pub fn MachineListPages() -> impl IntoView {
+    match leptos_router::hooks::use_location().pathname.get_untracked().trim_end_matches('/') {
+        "/machines/import" => view! { <import::ImportMachines /> }.into_any(),
+        _ => view! { <list::MachineList /> }.into_any(),
     }
 }
 

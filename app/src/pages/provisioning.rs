@@ -5,6 +5,7 @@ use crate::access::Permission;
 use crate::account::RequirePermission;
 use crate::components::get_form::GetForm;
 use crate::components::toast::use_toasts;
+use crate::drawn::Drawn;
 use crate::error::AppError;
 use crate::pages::machines::{ErrorBlock, FieldMessage};
 use crate::pages::urlencode;
@@ -14,8 +15,8 @@ use crate::provisioning::server_fns::{
     set_machine_profile,
 };
 use crate::provisioning::{
-    BootProfileChoice, Catalog, DefaultProfile, Explanation, Group, ImportOutcome, NetBoot, Profile, Served,
-    TemplateFile, TemplateKind, check_id,
+    BootProfileChoice, Catalog, DefaultProfile, Group, ImportOutcome, NetBoot, Profile, TemplateFile, TemplateKind,
+    check_id,
 };
 use crate::resource::{Resource, resource};
 use leptos::prelude::*;
@@ -36,11 +37,11 @@ fn may_change() -> Resource<bool> {
     )
 }
 
-fn profile_href(id: &str) -> String {
+pub(crate) fn profile_href(id: &str) -> String {
     format!("/provisioning/profiles/{}", urlencode(id))
 }
 
-fn group_href(id: &str) -> String {
+pub(crate) fn group_href(id: &str) -> String {
     format!("/provisioning/groups/{}", urlencode(id))
 }
 
@@ -384,20 +385,6 @@ fn template_kind_text(kind: TemplateKind, id: &str) -> &'static str {
     }
 }
 
-/// A block of served text, or why the machine gets 404.
-#[component]
-fn ServedBlock(title: &'static str, served: Served) -> impl IntoView {
-    view! {
-        <h3>{title}</h3>
-        {match (served.body, served.missing) {
-            (Some(body), _) => view! { <pre class="summary-json">{body}</pre> }.into_any(),
-            (None, why) => view! {
-                <p class="alert">{format!("404 page not found: {}", why.unwrap_or_default())}</p>
-            }.into_any(),
-        }}
-    }
-}
-
 /// `/provisioning/explain?query=…`: what a machine gets, and why.
 #[component]
 fn ExplainBoot() -> impl IntoView {
@@ -413,67 +400,8 @@ fn ExplainBoot() -> impl IntoView {
         <section class="page">
             <h1>"What will this machine get?"</h1>
             <AskForm value=Signal::derive(move || query.get()) />
-            <Suspense fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match explanation.await {
-                        Ok(e) => view! { <ExplanationView e=e /> }.into_any(),
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <Drawn drawn=explanation />
         </section>
-    }
-}
-
-#[component]
-fn ExplanationView(e: Explanation) -> impl IntoView {
-    let labels = if e.labels.is_empty() {
-        "none".to_string()
-    } else {
-        e.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
-    };
-    view! {
-        <dl class="details">
-            <dt>"Labels as the boot listener reads them"</dt><dd class="mono">{labels}</dd>
-            <dt>"Group"</dt>
-            <dd>{match e.group.clone() {
-                Some(g) if g.starts_with('~') => view! { <span>{format!("{g} (an inventory machine with a profile)")}</span> }.into_any(),
-                Some(g) => view! { <A href=group_href(&g)>{g}</A> }.into_any(),
-                None => view! { <span>"none: the machine gets 404 everywhere"</span> }.into_any(),
-            }}</dd>
-            <dt>"Profile"</dt>
-            <dd>{match e.profile.clone() {
-                Some(p) => view! { <A href=profile_href(&p.id)>{p.id.clone()}</A> }.into_any(),
-                None => view! { <span>"none"</span> }.into_any(),
-            }}</dd>
-        </dl>
-        <h2>"Candidates"</h2>
-        {if e.candidates.is_empty() {
-            view! { <div class="empty">"No group selects this machine's MAC, and there is no group without a MAC selector."</div> }.into_any()
-        } else {
-            view! {
-                <div class="table-wrap"><table>
-                    <thead><tr><th scope="col">"Group"</th><th scope="col">"Selectors"</th><th scope="col">"Outcome"</th></tr></thead>
-                    <tbody>
-                        {e.candidates.into_iter().map(|c| view! {
-                            <tr>
-                                <td>{if c.group.starts_with('~') {
-                                    view! { <span class="mono">{c.group.clone()}</span> }.into_any()
-                                } else {
-                                    view! { <A href=group_href(&c.group)>{c.group.clone()}</A> }.into_any()
-                                }}</td>
-                                <td>{c.selectors}</td>
-                                <td>{if c.reason.is_empty() { "serves this machine".to_string() } else { c.reason.clone() }}</td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table></div>
-            }.into_any()
-        }}
-        <ServedBlock title="iPXE script (/ipxe)" served=e.ipxe />
-        <ServedBlock title="Ignition config (/ignition)" served=e.ignition />
-        <ServedBlock title="Generic config (/generic)" served=e.generic />
-        <ServedBlock title="Metadata (/metadata)" served=e.metadata />
     }
 }
 

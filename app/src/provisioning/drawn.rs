@@ -1,10 +1,78 @@
-//! Boots drawn on the server (see `crate::drawn`): a machine's timeline and the last hour's
-//! boots as a chart. Only compiled for the server.
+//! Provisioning drawn on the server (see `crate::drawn`): what a machine gets and why, a
+//! machine's boot timeline and the last hour's boots as a chart. Only compiled for the server.
 
 use super::boots::{ActivityMinute, BootActivity, BootEvent, BootState, Timeline};
+use super::{Explanation, Served};
 use crate::drawn::Html;
+use crate::pages::provisioning::{group_href, profile_href};
 use crate::pages::short_time;
 use leptos::prelude::*;
+
+/// What a machine gets from the boot listener, and why: its group among the candidates, its
+/// profile, and each endpoint's answer.
+pub fn explanation(e: Explanation) -> Html {
+    let labels = if e.labels.is_empty() {
+        "none".to_string()
+    } else {
+        e.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    };
+    Html::of(view! {
+        <dl class="details">
+            <dt>"Labels as the boot listener reads them"</dt><dd class="mono">{labels}</dd>
+            <dt>"Group"</dt>
+            <dd>{match e.group.clone() {
+                Some(g) if g.starts_with('~') => view! { <span>{format!("{g} (an inventory machine with a profile)")}</span> }.into_any(),
+                Some(g) => view! { <a href=group_href(&g)>{g.clone()}</a> }.into_any(),
+                None => view! { <span>"none: the machine gets 404 everywhere"</span> }.into_any(),
+            }}</dd>
+            <dt>"Profile"</dt>
+            <dd>{match e.profile.clone() {
+                Some(p) => view! { <a href=profile_href(&p.id)>{p.id.clone()}</a> }.into_any(),
+                None => view! { <span>"none"</span> }.into_any(),
+            }}</dd>
+        </dl>
+        <h2>"Candidates"</h2>
+        {if e.candidates.is_empty() {
+            view! { <div class="empty">"No group selects this machine's MAC, and there is no group without a MAC selector."</div> }.into_any()
+        } else {
+            view! {
+                <div class="table-wrap"><table>
+                    <thead><tr><th scope="col">"Group"</th><th scope="col">"Selectors"</th><th scope="col">"Outcome"</th></tr></thead>
+                    <tbody>
+                        {e.candidates.into_iter().map(|c| view! {
+                            <tr>
+                                <td>{if c.group.starts_with('~') {
+                                    view! { <span class="mono">{c.group.clone()}</span> }.into_any()
+                                } else {
+                                    view! { <a href=group_href(&c.group)>{c.group.clone()}</a> }.into_any()
+                                }}</td>
+                                <td>{c.selectors}</td>
+                                <td>{if c.reason.is_empty() { "serves this machine".to_string() } else { c.reason.clone() }}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table></div>
+            }.into_any()
+        }}
+        {served_block("iPXE script (/ipxe)", e.ipxe)}
+        {served_block("Ignition config (/ignition)", e.ignition)}
+        {served_block("Generic config (/generic)", e.generic)}
+        {served_block("Metadata (/metadata)", e.metadata)}
+    })
+}
+
+/// A block of served text, or why the machine gets 404.
+fn served_block(title: &'static str, served: Served) -> impl IntoView {
+    view! {
+        <h3>{title}</h3>
+        {match (served.body, served.missing) {
+            (Some(body), _) => view! { <pre class="summary-json">{body}</pre> }.into_any(),
+            (None, why) => view! {
+                <p class="alert">{format!("404 page not found: {}", why.unwrap_or_default())}</p>
+            }.into_any(),
+        }}
+    }
+}
 
 fn duration(us: u64) -> String {
     if us >= 1_000_000 { format!("{:.1} s", us as f64 / 1e6) } else { format!("{:.1} ms", us as f64 / 1e3) }
@@ -140,5 +208,32 @@ mod tests {
         assert_eq!(seconds_between(&at("30T23:59:59.000000"), &at("31T00:00:01.000001")), Some(2.000001));
         assert_eq!(seconds_between(&at("30T10:00:02.000000"), &at("30T10:00:01.000000")), None);
         assert_eq!(seconds_between("soon", &at("30T10:00:01.000000")), None);
+    }
+
+    #[test]
+    fn an_explanation_links_its_group_and_says_why_an_endpoint_answers_404() {
+        let served = |body: Option<&str>, missing: Option<&str>| Served {
+            body: body.map(str::to_string),
+            missing: missing.map(str::to_string),
+        };
+        let e = Explanation {
+            labels: [("mac".to_string(), "52:54:00:00:00:01".to_string())].into(),
+            group: Some("<node 1>".into()),
+            candidates: vec![super::super::Candidate {
+                group: "~inventory:52:54:00:00:00:01".into(),
+                selectors: 1,
+                reason: "a hand-written group wins".into(),
+            }],
+            profile: None,
+            ipxe: served(Some("#!ipxe\nchain <x>"), None),
+            ignition: served(None, Some("profile has no ignition_id")),
+            generic: served(None, None),
+            metadata: served(Some("MAC=52:54:00:00:00:01"), None),
+        };
+        let html = explanation(e).into_string();
+        assert!(html.contains(r#"<a href="/provisioning/groups/%3Cnode%201%3E">&lt;node 1&gt;</a>"#), "{html}");
+        assert!(html.contains("chain &lt;x&gt;") && !html.contains("<x>"), "{html}");
+        assert!(html.contains("404 page not found: profile has no ignition_id"), "{html}");
+        assert!(html.contains("a hand-written group wins"), "{html}");
     }
 }

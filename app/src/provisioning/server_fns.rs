@@ -2,8 +2,8 @@
 
 use super::boots::{AdoptDiscovered, Discovered};
 use super::{
-    BootProfileChoice, Catalog, DefaultProfile, Explanation, Group, ImportOutcome, MachineProfile, Profile,
-    TemplateFile, TemplateKind, TemplatePreview,
+    BootProfileChoice, Catalog, DefaultProfile, Group, ImportOutcome, MachineProfile, Profile, TemplateFile,
+    TemplateKind, TemplatePreview,
 };
 use crate::drawn::Html;
 use crate::error::AppError;
@@ -52,8 +52,8 @@ pub async fn delete_template(kind: TemplateKind, id: String) -> Result<(), AppEr
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "explain_boot")]
-pub async fn explain_boot(query: String) -> Result<Explanation, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.explain(&who, &query).await }).await
+pub async fn explain_boot(query: String) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.explain(&who, &query).await.map(drawn::explanation) }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "import_provisioning")]
