@@ -26,6 +26,14 @@ impl Html {
     }
 }
 
+/// The button carrying `attribute` that a click inside drawn HTML hit, and the attribute's value.
+pub fn clicked_button(ev: &leptos::ev::MouseEvent, attribute: &str) -> Option<(web_sys::Element, String)> {
+    use wasm_bindgen::JsCast;
+    let button = ev.target()?.dyn_into::<web_sys::Element>().ok()?.closest(&format!("button[{attribute}]")).ok()??;
+    let value = button.get_attribute(attribute)?;
+    Some((button, value))
+}
+
 /// What the server drew for `drawn`, kept on screen while it is asked again, or the error.
 #[component]
 pub fn Drawn(drawn: Resource<Result<Html, AppError>>) -> impl IntoView {

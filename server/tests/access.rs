@@ -234,7 +234,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("GET", "/api/v1/alerts/firing", Value::Null, Role(Viewer)),
         ("GET", "/api/v1/clusters/{name}/etcd", Value::Null, Role(Viewer)),
         ("GET", "/api/v1/clusters/{name}/dashboards", Value::Null, Role(Viewer)),
-        ("POST", "/api/gui/grafana_dashboards", json!({"cluster": "c1"}), Role(Viewer)),
+        ("POST", "/api/gui/grafana_list", json!({"cluster": "c1"}), Role(Viewer)),
         ("POST", "/api/gui/etcd_quorum", json!({"cluster": "c1"}), Role(Viewer)),
         ("GET", "/api/v1/clusters/{name}/silences", Value::Null, Role(Viewer)),
         (
@@ -260,7 +260,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("GET", "/api/v1/clusters/{name}/dashboards/{uid}", Value::Null, Role(Viewer)),
         ("GET", "/api/v1/clusters/{name}/dashboards/{uid}/panels/{panel}", Value::Null, Role(Viewer)),
         ("POST", "/api/v1/clusters/{name}/grafana-dashboards/{uid}/import", Value::Null, Role(Operator)),
-        ("POST", "/api/gui/list_dashboards", json!({}), Role(Viewer)),
+        ("POST", "/api/gui/dashboard_list", json!({"cluster": "c1"}), Role(Viewer)),
         (
             "POST",
             "/api/gui/dashboard",

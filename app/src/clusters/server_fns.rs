@@ -23,9 +23,10 @@ pub async fn cluster_facts(name: String) -> Result<Html, AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.cluster(&who, &name).await.map(drawn::cluster_facts) }).await
 }
 
+/// Registers a cluster; its name.
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "add_cluster")]
-pub async fn add_cluster(input: ClusterInput) -> Result<Cluster, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.add(&who, input).await }).await
+pub async fn add_cluster(input: ClusterInput) -> Result<String, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.add(&who, input).await.map(|c| c.name) }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "kubeconfig_contexts")]
@@ -33,9 +34,10 @@ pub async fn kubeconfig_contexts(kubeconfig: String) -> Result<Vec<String>, AppE
     crate::ssr::call(|svc: Svc, who| async move { svc.kubeconfig_contexts(&who, &kubeconfig).await }).await
 }
 
+/// Registers a cluster from a kubeconfig; its name.
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "add_cluster_from_kubeconfig")]
-pub async fn add_cluster_from_kubeconfig(import: KubeconfigImport) -> Result<Cluster, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.add_from_kubeconfig(&who, import).await }).await
+pub async fn add_cluster_from_kubeconfig(import: KubeconfigImport) -> Result<String, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.add_from_kubeconfig(&who, import).await.map(|c| c.name) }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "update_cluster")]

@@ -2,9 +2,10 @@
 //! `crate::drawn`). A chart's hover runs in the browser (`pages::monitoring::chart_hover`) and
 //! reads what it shows from the chart's table. Only compiled for the server.
 
-use super::dashboards::{PanelAnswer, PanelData, PanelKind, PanelView, Threshold};
-use super::{Alert, AlertState, Alerts, Chart, Charts, EtcdHealth, Matcher, Silence, Unit};
+use super::dashboards::{DashboardSummary, PanelAnswer, PanelData, PanelKind, PanelView, Threshold};
+use super::{Alert, AlertState, Alerts, Chart, Charts, EtcdHealth, GrafanaDashboard, Matcher, Silence, Unit};
 use crate::drawn::Html;
+use crate::pages::urlencode;
 use leptos::prelude::*;
 
 /// The health charts of a cluster or node, or why there are none.
@@ -186,6 +187,57 @@ pub fn silences(list: Vec<Silence>, may_expire: bool) -> Html {
             <tbody>{list.into_iter().map(row).collect_view()}</tbody>
         </table></div>
     })
+}
+
+/// The dashboards Pangea draws, linked for `cluster`. For those who may manage dashboards, each
+/// imported one has a button whose `data-remove` (its uid) the page removes.
+pub fn dashboard_list(cluster: &str, list: Vec<DashboardSummary>, may_manage: bool) -> Html {
+    let item = |d: DashboardSummary| {
+        let origin = if d.shipped {
+            "Shipped with Pangea".to_string()
+        } else {
+            format!("Imported by {} ({})", d.imported_by, d.origin)
+        };
+        let remove = (may_manage && !d.shipped).then(|| {
+            view! {
+                <button type="button" class="button small danger" aria-label=format!("Remove dashboard {}", d.title)
+                    data-remove=d.uid.clone()>"Remove"</button>
+            }
+        });
+        view! {
+            <li>
+                <a href=format!("/clusters/{}/dashboards/{}", urlencode(cluster), urlencode(&d.uid))>{d.title.clone()}</a>
+                <span class="hint">{format!(" — {origin}. {}", d.description)}</span>
+                {remove}
+            </li>
+        }
+    };
+    Html::of(view! { <ul class="dashboard-list">{list.into_iter().map(item).collect_view()}</ul> })
+}
+
+/// The dashboards of the cluster's Grafana. Each has a button whose `data-embed` (its kiosk
+/// path through the proxy) and `data-title` the page shows it by, and, for those who may manage
+/// dashboards, one whose `data-import` (its uid) the page imports.
+pub fn grafana_list(list: Vec<GrafanaDashboard>, may_manage: bool) -> Html {
+    if list.is_empty() {
+        return Html::of(view! { <p class="empty">"This Grafana has no dashboards you may see."</p> });
+    }
+    let item = move |d: GrafanaDashboard| {
+        let label = if d.folder.is_empty() { d.title.clone() } else { format!("{} / {}", d.folder, d.title) };
+        let import = may_manage.then(|| {
+            view! {
+                <button type="button" class="button small" aria-label=format!("Import {label} into Pangea")
+                    data-import=d.uid.clone()>"Import"</button>
+            }
+        });
+        view! {
+            <li>
+                <button type="button" class="button" aria-pressed="false" data-embed=d.embed_path data-title=d.title>{label.clone()}</button>
+                {import}
+            </li>
+        }
+    };
+    Html::of(view! { <ul class="dashboards">{list.into_iter().map(item).collect_view()}</ul> })
 }
 
 /// `HH:MM` (UTC) for ranges within a day, else `MM-DD HH:MM`.

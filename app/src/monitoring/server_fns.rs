@@ -1,7 +1,7 @@
 //! The pages' server functions: each is one call of the monitoring service for the caller.
 
-use super::dashboards::{Choices, DashboardSummary, DashboardView};
-use super::{GrafanaDashboard, Silence, SilenceInput};
+use super::SilenceInput;
+use super::dashboards::{Choices, DashboardView};
 use crate::drawn::Html;
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -12,7 +12,7 @@ use super::drawn;
 #[cfg(feature = "ssr")]
 use super::ssr::SharedMonitoringService as Svc;
 #[cfg(feature = "ssr")]
-use crate::access::{Permission, authorize_in};
+use crate::access::{Permission, authorize, authorize_in};
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "cluster_charts")]
 pub async fn cluster_charts(cluster: String, range: String) -> Result<Html, AppError> {
@@ -42,9 +42,13 @@ pub async fn etcd_quorum(cluster: String) -> Result<Html, AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.etcd(&who, &cluster).await.map(drawn::etcd) }).await
 }
 
-#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "grafana_dashboards")]
-pub async fn grafana_dashboards(cluster: String) -> Result<Vec<GrafanaDashboard>, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.dashboards(&who, &cluster).await }).await
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "grafana_list")]
+pub async fn grafana_list(cluster: String) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move {
+        let may_manage = authorize(&who, Permission::ManageDashboards).is_ok();
+        svc.dashboards(&who, &cluster).await.map(|list| drawn::grafana_list(list, may_manage))
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "firing_count")]
@@ -61,9 +65,10 @@ pub async fn list_silences(cluster: String) -> Result<Html, AppError> {
     .await
 }
 
+/// Creates a silence; when it ends (RFC 3339).
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "create_silence")]
-pub async fn create_silence(cluster: String, input: SilenceInput) -> Result<Silence, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.silence(&who, &cluster, input).await }).await
+pub async fn create_silence(cluster: String, input: SilenceInput) -> Result<String, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.silence(&who, &cluster, input).await.map(|s| s.ends_at) }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "expire_silence")]
@@ -71,9 +76,13 @@ pub async fn expire_silence(cluster: String, id: String) -> Result<(), AppError>
     crate::ssr::call(|svc: Svc, who| async move { svc.expire_silence(&who, &cluster, &id).await }).await
 }
 
-#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_dashboards")]
-pub async fn list_dashboards() -> Result<Vec<DashboardSummary>, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.list_dashboards(&who).await }).await
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "dashboard_list")]
+pub async fn dashboard_list(cluster: String) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move {
+        let may_manage = authorize(&who, Permission::ManageDashboards).is_ok();
+        svc.list_dashboards(&who).await.map(|list| drawn::dashboard_list(&cluster, list, may_manage))
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "dashboard")]
@@ -101,13 +110,16 @@ pub async fn dashboard_panel(
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "import_dashboard")]
-pub async fn import_dashboard(json: String) -> Result<DashboardSummary, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.import_dashboard(&who, &json).await }).await
+pub async fn import_dashboard(json: String) -> Result<String, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.import_dashboard(&who, &json).await.map(|d| d.title) }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "import_grafana_dashboard")]
-pub async fn import_grafana_dashboard(cluster: String, uid: String) -> Result<DashboardSummary, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.import_grafana_dashboard(&who, &cluster, &uid).await }).await
+pub async fn import_grafana_dashboard(cluster: String, uid: String) -> Result<String, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move {
+        svc.import_grafana_dashboard(&who, &cluster, &uid).await.map(|d| d.title)
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "delete_dashboard")]

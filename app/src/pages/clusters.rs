@@ -7,8 +7,8 @@ use crate::clusters::server_fns::{
     drain_status, machine_node, node_facts, node_table, pod_table,
 };
 use crate::clusters::{
-    Cluster, ClusterInput, ClusterNode, Credential, DrainOptions, DrainProgress, KubeconfigImport, NodeAction,
-    NodeQuery, NodeSort, PodQuery, SourceCredential,
+    ClusterInput, ClusterNode, Credential, DrainOptions, DrainProgress, KubeconfigImport, NodeAction, NodeQuery,
+    NodeSort, PodQuery, SourceCredential,
 };
 use crate::components::get_form::GetForm;
 use crate::components::toast::use_toasts;
@@ -196,10 +196,10 @@ fn NewCluster() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let add = Action::new(move |input: &ClusterInput| add_cluster(input.clone()));
     let import = Action::new(move |import: &KubeconfigImport| add_cluster_from_kubeconfig(import.clone()));
-    let done = move |result: Option<Result<Cluster, crate::error::AppError>>| match result {
-        Some(Ok(cluster)) => {
-            toasts.success(format!("Cluster {} registered.", cluster.name));
-            navigate(&format!("/clusters/{}", urlencode(&cluster.name)), Default::default());
+    let done = move |result: Option<Result<String, crate::error::AppError>>| match result {
+        Some(Ok(name)) => {
+            toasts.success(format!("Cluster {name} registered."));
+            navigate(&format!("/clusters/{}", urlencode(&name)), Default::default());
         }
         Some(Err(e)) => error.set(Some(e.to_string())),
         None => {}

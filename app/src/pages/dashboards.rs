@@ -7,10 +7,10 @@ use super::monitoring::{DrawnCharts, RangeControls};
 use super::urlencode;
 use crate::access::Permission;
 use crate::components::toast::use_toasts;
-use crate::monitoring::GrafanaDashboard;
-use crate::monitoring::dashboards::{ALL, Choices, DashboardSummary, PanelKind, PanelView, VariableView};
+use crate::drawn::{Drawn, clicked_button};
+use crate::monitoring::dashboards::{ALL, Choices, PanelKind, PanelView, VariableView};
 use crate::monitoring::server_fns::{
-    dashboard, dashboard_panel, delete_dashboard, grafana_dashboards, import_grafana_dashboard, list_dashboards,
+    dashboard, dashboard_list, dashboard_panel, delete_dashboard, grafana_list, import_grafana_dashboard,
 };
 use crate::resource::resource;
 use leptos::prelude::*;
@@ -27,14 +27,25 @@ fn dashboard_href(cluster: &str, uid: &str) -> String {
 pub fn DashboardsPage(cluster: String) -> impl IntoView {
     let manage = may(Permission::ManageDashboards, None);
     let version = RwSignal::new(0u32);
-    let list = resource(move || version.get(), |_| list_dashboards());
+    let list = {
+        let cluster = cluster.clone();
+        resource(move || version.get(), move |_| dashboard_list(cluster.clone()))
+    };
     let grafana = {
         let cluster = cluster.clone();
-        resource(|| (), move |_| grafana_dashboards(cluster.clone()))
+        resource(|| (), move |_| grafana_list(cluster.clone()))
     };
-    let shown = RwSignal::new(None::<GrafanaDashboard>);
+    // The Grafana dashboard shown: its kiosk path through the proxy, and its title.
+    let shown = RwSignal::new(None::<(String, String)>);
     let toasts = use_toasts();
     let title = format!("Dashboards of cluster {cluster}");
+    let imported = move |result: Result<String, crate::error::AppError>| match result {
+        Ok(title) => {
+            toasts.success(format!("Imported dashboard {title}."));
+            version.update(|v| *v += 1);
+        }
+        Err(e) => toasts.error(e.to_string()),
+    };
     let on_file = move |_ev: leptos::ev::Event| {
         #[cfg(feature = "hydrate")]
         spawn_local(async move {
@@ -42,64 +53,52 @@ pub fn DashboardsPage(cluster: String) -> impl IntoView {
                 toasts.error("That file could not be read as text.");
                 return;
             };
-            match crate::monitoring::server_fns::import_dashboard(json).await {
-                Ok(d) => {
-                    toasts.success(format!("Imported dashboard {}.", d.title));
-                    version.update(|v| *v += 1);
-                }
-                Err(e) => toasts.error(e.to_string()),
-            }
+            imported(crate::monitoring::server_fns::import_dashboard(json).await);
         });
     };
-    let remove = move |uid: String| {
-        spawn_local(async move {
-            match delete_dashboard(uid.clone()).await {
-                Ok(()) => {
-                    toasts.success(format!("Removed dashboard {uid}."));
-                    version.update(|v| *v += 1);
-                }
-                Err(e) => toasts.error(e.to_string()),
-            }
-        })
-    };
-    let import_from_grafana = {
-        let cluster = cluster.clone();
-        move |uid: String| {
-            let cluster = cluster.clone();
+    // The buttons in the drawn lists carry what they act on (see `monitoring::drawn`).
+    let on_own = move |ev: leptos::ev::MouseEvent| {
+        if let Some((_, uid)) = clicked_button(&ev, "data-remove") {
             spawn_local(async move {
-                match import_grafana_dashboard(cluster, uid).await {
-                    Ok(d) => {
-                        toasts.success(format!("Imported {} from Grafana.", d.title));
+                match delete_dashboard(uid.clone()).await {
+                    Ok(()) => {
+                        toasts.success(format!("Removed dashboard {uid}."));
                         version.update(|v| *v += 1);
                     }
                     Err(e) => toasts.error(e.to_string()),
                 }
-            })
+            });
         }
     };
-    let list_cluster = cluster.clone();
+    let on_grafana = move |ev: leptos::ev::MouseEvent| {
+        if let Some((_, uid)) = clicked_button(&ev, "data-import") {
+            let cluster = cluster.clone();
+            spawn_local(async move { imported(import_grafana_dashboard(cluster, uid).await) });
+        } else if let Some((button, path)) = clicked_button(&ev, "data-embed") {
+            if let Some(Ok(all)) = button
+                .parent_element()
+                .and_then(|li| li.parent_element())
+                .map(|ul| ul.query_selector_all("button[data-embed]"))
+            {
+                for i in 0..all.length() {
+                    if let Some(other) =
+                        all.item(i).and_then(|n| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(n).ok())
+                    {
+                        let _ = other.set_attribute("aria-pressed", "false");
+                    }
+                }
+            }
+            let _ = button.set_attribute("aria-pressed", "true");
+            shown.set(Some((path, button.get_attribute("data-title").unwrap_or_default())));
+        }
+    };
     view! {
         <leptos_meta::Title text=title.clone() />
         <section class="page">
             <div class="page-head"><h1>{title}</h1></div>
             <section aria-labelledby="own-dashboards">
                 <h2 id="own-dashboards">"Drawn by Pangea"</h2>
-                <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                    {move || {
-                        let cluster = list_cluster.clone();
-                        Suspend::new(async move {
-                            let manage = manage.await;
-                            match list.await {
-                                Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                                Ok(list) => view! {
-                                    <ul class="dashboard-list">
-                                        {list.into_iter().map(|d| view! { <DashboardItem cluster=cluster.clone() d manage remove /> }).collect_view()}
-                                    </ul>
-                                }.into_any(),
-                            }
-                        })
-                    }}
-                </Transition>
+                <div on:click=on_own><Drawn drawn=list /></div>
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         manage.await.then(|| view! {
@@ -114,67 +113,12 @@ pub fn DashboardsPage(cluster: String) -> impl IntoView {
             </section>
             <section aria-labelledby="grafana-dashboards">
                 <h2 id="grafana-dashboards">"In the cluster's Grafana"</h2>
-                <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                    {move || {
-                        let import_from_grafana = import_from_grafana.clone();
-                        Suspend::new(async move {
-                            let manage = manage.await;
-                            match grafana.await {
-                                Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                                Ok(list) if list.is_empty() => view! { <p class="empty">"This Grafana has no dashboards you may see."</p> }.into_any(),
-                                Ok(list) => view! {
-                                    <ul class="dashboards">{list.into_iter().map(|d| {
-                                        let label = if d.folder.is_empty() { d.title.clone() } else { format!("{} / {}", d.folder, d.title) };
-                                        let (uid, import_uid) = (d.uid.clone(), d.uid.clone());
-                                        let import_from_grafana = import_from_grafana.clone();
-                                        let import_label = format!("Import {label} into Pangea");
-                                        view! {
-                                            <li>
-                                                <button type="button" class="button" aria-pressed=move || shown.get().is_some_and(|s| s.uid == uid).to_string()
-                                                    on:click=move |_| shown.set(Some(d.clone()))>{label}</button>
-                                                {manage.then(|| view! {
-                                                    <button type="button" class="button small" aria-label=import_label
-                                                        on:click=move |_| import_from_grafana(import_uid.clone())>"Import"</button>
-                                                })}
-                                            </li>
-                                        }
-                                    }).collect_view()}</ul>
-                                }.into_any(),
-                            }
-                        })
-                    }}
-                </Transition>
-                {move || shown.get().map(|d| view! {
-                    <iframe class="grafana-frame" src=d.embed_path.clone() title=format!("Grafana dashboard {}", d.title)></iframe>
+                <div on:click=on_grafana><Drawn drawn=grafana /></div>
+                {move || shown.get().map(|(path, title)| view! {
+                    <iframe class="grafana-frame" src=path title=format!("Grafana dashboard {title}")></iframe>
                 })}
             </section>
         </section>
-    }
-}
-
-#[component]
-fn DashboardItem(
-    cluster: String,
-    d: DashboardSummary,
-    manage: bool,
-    remove: impl Fn(String) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
-    let origin = if d.shipped {
-        "Shipped with Pangea".to_string()
-    } else {
-        format!("Imported by {} ({})", d.imported_by, d.origin)
-    };
-    let uid = d.uid.clone();
-    let remove_label = format!("Remove dashboard {}", d.title);
-    view! {
-        <li>
-            <A href=dashboard_href(&cluster, &d.uid)>{d.title.clone()}</A>
-            <span class="hint">{format!(" — {origin}. {}", d.description)}</span>
-            {(manage && !d.shipped).then(|| view! {
-                <button type="button" class="button small danger" aria-label=remove_label
-                    on:click=move |_| remove(uid.clone())>"Remove"</button>
-            })}
-        </li>
     }
 }
 

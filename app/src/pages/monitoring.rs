@@ -2,7 +2,7 @@
 //! charts the server drew (SVG lines and a table for screen readers, `monitoring::drawn`), with
 //! hover values by mouse or arrow keys.
 
-use crate::drawn::{Drawn, Html};
+use crate::drawn::{Drawn, Html, clicked_button};
 use crate::error::AppError;
 use crate::monitoring::server_fns::{
     cluster_charts, create_silence, etcd_quorum, expire_silence, list_alerts, list_silences, node_charts,
@@ -299,8 +299,8 @@ pub fn AlertsPanel(cluster: String, node: Option<String>, operator: bool) -> imp
         Action::new(move |id: &String| expire_silence(cluster.clone(), id.clone()))
     };
     Effect::new(move |_| match create.value().get() {
-        Some(Ok(s)) => {
-            toasts.success(format!("Silenced until {}.", s.ends_at));
+        Some(Ok(ends_at)) => {
+            toasts.success(format!("Silenced until {ends_at}."));
             matchers.set(String::new());
             comment.set(String::new());
             changed.update(|n| *n += 1);
@@ -317,14 +317,8 @@ pub fn AlertsPanel(cluster: String, node: Option<String>, operator: bool) -> imp
         None => {}
     });
     // The buttons in the drawn tables carry what they act on (see `monitoring::drawn`).
-    let clicked = |ev: &leptos::ev::MouseEvent, attribute: &str| {
-        use wasm_bindgen::JsCast;
-        let button =
-            ev.target()?.dyn_into::<web_sys::Element>().ok()?.closest(&format!("button[{attribute}]")).ok()??;
-        button.get_attribute(attribute)
-    };
     let silence_from_row = move |ev: leptos::ev::MouseEvent| {
-        if let Some(prefill) = clicked(&ev, "data-matchers") {
+        if let Some((_, prefill)) = clicked_button(&ev, "data-matchers") {
             matchers.set(prefill);
             if let Some(field) = document().get_element_by_id("silence-matchers") {
                 use wasm_bindgen::JsCast;
@@ -335,7 +329,7 @@ pub fn AlertsPanel(cluster: String, node: Option<String>, operator: bool) -> imp
         }
     };
     let expire_from_row = move |ev: leptos::ev::MouseEvent| {
-        if let Some(id) = clicked(&ev, "data-silence") {
+        if let Some((_, id)) = clicked_button(&ev, "data-silence") {
             expire.dispatch(id);
         }
     };

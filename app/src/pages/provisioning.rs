@@ -230,10 +230,10 @@ pub fn MachineBootProfile(mac: String, cluster: String, role: String) -> impl In
     Effect::new(move |_| {
         if let Some(result) = save.value().get() {
             match result {
-                Ok(m) if m.profile.is_empty() => {
+                Ok(profile) if profile.is_empty() => {
                     toasts.success("The machine now boots by its cluster's default or a group.")
                 }
-                Ok(m) => toasts.success(format!("The machine now boots profile {}.", m.profile)),
+                Ok(profile) => toasts.success(format!("The machine now boots profile {profile}.")),
                 Err(e) => toasts.error(e.to_string()),
             }
             choice.refetch();

@@ -2,8 +2,8 @@
 
 use super::boots::{AdoptDiscovered, Discovered};
 use super::{
-    BootProfileChoice, Catalog, DefaultProfile, Group, ImportOutcome, MachineProfile, Profile, TemplateFile,
-    TemplateKind, TemplatePreview,
+    BootProfileChoice, Catalog, DefaultProfile, Group, ImportOutcome, Profile, TemplateFile, TemplateKind,
+    TemplatePreview,
 };
 use crate::drawn::Html;
 use crate::error::AppError;
@@ -66,9 +66,13 @@ pub async fn preview_template(template: TemplateFile, query: String) -> Result<T
     crate::ssr::call(|svc: Svc, who| async move { svc.preview_template(&who, template, &query).await }).await
 }
 
+/// Gives a machine a profile of its own (`""` takes it away); the profile it now has.
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "set_machine_profile")]
-pub async fn set_machine_profile(mac: String, profile: String) -> Result<MachineProfile, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.set_machine_profile(&who, &mac, &profile).await }).await
+pub async fn set_machine_profile(mac: String, profile: String) -> Result<String, AppError> {
+    crate::ssr::call(
+        |svc: Svc, who| async move { svc.set_machine_profile(&who, &mac, &profile).await.map(|m| m.profile) },
+    )
+    .await
 }
 
 /// A machine's page asks only for its own choice, not the whole catalog: that keeps the catalog's
