@@ -114,6 +114,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/machines") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/new") view={Lazy::<MachineRoute>::new()} />
                         <Route path=path!("/machines/import") view={Lazy::<MachineListRoute>::new()} />
+                        <Route path=path!("/machines/discovered") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/:id") view={Lazy::<MachineRoute>::new()} />
                         <Route path=path!("/provisioning") view={Lazy::<ProvisioningRoute>::new()} />
                         <Route path=path!("/provisioning/*rest") view={Lazy::<ProvisioningRoute>::new()} />

@@ -83,6 +83,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("GET", "/machines", Value::Null, Page(Viewer)),
         ("GET", "/machines/new", Value::Null, Page(Operator)),
         ("GET", "/machines/import", Value::Null, Page(Operator)),
+        ("GET", "/machines/discovered", Value::Null, Page(Viewer)),
         ("GET", "/machines/{id}", Value::Null, Page(Viewer)),
         ("GET", "/clusters", Value::Null, Page(Viewer)),
         ("GET", "/clusters/{*rest}", Value::Null, Page(Viewer)),

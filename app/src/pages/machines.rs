@@ -13,16 +13,17 @@ use leptos::prelude::*;
 pub fn MachinePages() -> impl IntoView {
     match leptos_router::hooks::use_location().pathname.get_untracked().trim_end_matches('/') {
         "/machines/new" => view! { <form::NewMachine /> }.into_any(),
-        _ => view! { <boots::MachineArea /> }.into_any(),
+        _ => view! { <form::EditMachine /> }.into_any(),
     }
 }
 
-/// `/machines` and `/machines/import`: one lazy area, so a machine's page does not carry the
-/// import's code, which people reach from the list.
+/// `/machines`, `/machines/import` and `/machines/discovered`: one lazy area, so a machine's page
+/// does not carry the code of the pages people reach from the list.
 #[component]
 pub fn MachineListPages() -> impl IntoView {
     match leptos_router::hooks::use_location().pathname.get_untracked().trim_end_matches('/') {
         "/machines/import" => view! { <import::ImportMachines /> }.into_any(),
+        "/machines/discovered" => view! { <boots::DiscoveredMachines /> }.into_any(),
         _ => view! { <list::MachineList /> }.into_any(),
     }
 }

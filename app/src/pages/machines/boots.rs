@@ -50,21 +50,6 @@ pub fn BootActivityChart() -> impl IntoView {
     view! { <Drawn drawn=activity /> }
 }
 
-/// `/machines/:id`: one machine's page, or (`/machines/discovered`) the discovered machines. One
-/// lazy page for both, so the timeline they share ships in one chunk rather than in the shell.
-#[component]
-pub fn MachineArea() -> impl IntoView {
-    let params = leptos_router::hooks::use_params_map();
-    let discovered = Memo::new(move |_| params.read().get("id").as_deref() == Some("discovered"));
-    move || {
-        if discovered.get() {
-            view! { <DiscoveredMachines /> }.into_any()
-        } else {
-            view! { <super::form::EditMachine /> }.into_any()
-        }
-    }
-}
-
 /// `/machines/discovered`: MACs that asked to boot; select some and add them to the inventory.
 #[component]
 pub fn DiscoveredMachines() -> impl IntoView {
