@@ -26,6 +26,13 @@ impl Html {
     }
 }
 
+/// A table in its scrolling wrapper, with a header row of `columns` over `rows`.
+#[cfg(feature = "ssr")]
+pub fn table(columns: &[&'static str], rows: impl IntoView) -> impl IntoView {
+    let heads = columns.iter().map(|column| view! { <th scope="col">{*column}</th> }).collect_view();
+    view! { <div class="table-wrap"><table><thead><tr>{heads}</tr></thead><tbody>{rows}</tbody></table></div> }
+}
+
 /// The button carrying `attribute` that a click inside drawn HTML hit, and the attribute's value.
 pub fn clicked_button(ev: &leptos::ev::MouseEvent, attribute: &str) -> Option<(web_sys::Element, String)> {
     use wasm_bindgen::JsCast;

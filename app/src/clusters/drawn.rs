@@ -3,7 +3,7 @@
 //! compiled for the server.
 
 use super::{Cluster, ClusterHealth, Connection, DEFAULT_PAGE, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow};
-use crate::drawn::Html;
+use crate::drawn::{Html, table};
 use crate::pages::urlencode;
 use leptos::prelude::*;
 
@@ -55,24 +55,8 @@ pub fn cluster_table(clusters: Vec<Cluster>) -> Html {
             </tr>
         }
     };
-    Html::of(view! {
-        <div class="table-wrap">
-            <table>
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"API server"</th>
-                        <th scope="col">"Version"</th>
-                        <th scope="col">"Watches"</th>
-                        <th scope="col">"Nodes Ready / not"</th>
-                        <th scope="col">"Pods"</th>
-                        <th scope="col">"Control plane"</th>
-                    </tr>
-                </thead>
-                <tbody>{clusters.into_iter().map(row).collect_view()}</tbody>
-            </table>
-        </div>
-    })
+    let columns = ["Name", "API server", "Version", "Watches", "Nodes Ready / not", "Pods", "Control plane"];
+    Html::of(table(&columns, clusters.into_iter().map(row).collect_view()))
 }
 
 /// A cluster's facts: its API server, version, watches, nodes, pods and control plane.
@@ -162,29 +146,9 @@ pub fn node_table(page: Page<NodeRow>, query: &NodeQuery) -> Html {
             </tr>
         }
     };
-    Html::of(view! {
-        <div class="table-wrap">
-            <table>
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Roles"</th>
-                        <th scope="col">"Version"</th>
-                        <th scope="col">"Internal IP"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Pods"</th>
-                        <th scope="col">"CPU"</th>
-                        <th scope="col">"Memory"</th>
-                        <th scope="col">"Taints"</th>
-                        <th scope="col">"Machine"</th>
-                    </tr>
-                </thead>
-                <tbody>{page.items.into_iter().map(row).collect_view()}</tbody>
-            </table>
-        </div>
-        {pager}
-    })
+    let columns =
+        ["Name", "Status", "Roles", "Version", "Internal IP", "Created", "Pods", "CPU", "Memory", "Taints", "Machine"];
+    Html::of(view! { {table(&columns, page.items.into_iter().map(row).collect_view())}{pager} })
 }
 
 /// A page of pods, with the links to the next and previous pages of `query`.
@@ -213,13 +177,8 @@ pub fn pod_table(page: Page<PodRow>, query: &PodQuery) -> Html {
             </tr>
         }
     };
-    Html::of(view! {
-        <div class="table-wrap"><table>
-            <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Name"</th><th scope="col">"Phase"</th><th scope="col">"Node"</th><th scope="col">"Restarts"</th><th scope="col">"Created"</th></tr></thead>
-            <tbody>{page.items.into_iter().map(row).collect_view()}</tbody>
-        </table></div>
-        {pager}
-    })
+    let columns = ["Namespace", "Name", "Phase", "Node", "Restarts", "Created"];
+    Html::of(view! { {table(&columns, page.items.into_iter().map(row).collect_view())}{pager} })
 }
 
 /// A node's facts, conditions, labels, annotations, pods and recent events.
@@ -251,23 +210,17 @@ pub fn node_facts(d: NodeDetail) -> Html {
             <dt>"Taints"</dt><dd>{joined(d.row.taints.iter().map(|t| format!("{}={}:{}", t.key, t.value, t.effect)).collect())}</dd>
         </dl>
         <h2>"Conditions"</h2>
-        <div class="table-wrap"><table>
-            <thead><tr><th scope="col">"Type"</th><th scope="col">"Status"</th><th scope="col">"Reason"</th><th scope="col">"Message"</th><th scope="col">"Since"</th></tr></thead>
-            <tbody>{d.conditions.into_iter().map(|c| view! {
-                <tr><td>{c.kind}</td><td>{c.status}</td><td>{c.reason}</td><td>{c.message}</td><td>{c.since}</td></tr>
-            }).collect_view()}</tbody>
-        </table></div>
+        {table(&["Type", "Status", "Reason", "Message", "Since"], d.conditions.into_iter().map(|c| view! {
+            <tr><td>{c.kind}</td><td>{c.status}</td><td>{c.reason}</td><td>{c.message}</td><td>{c.since}</td></tr>
+        }).collect_view())}
         <h2>"Labels"</h2>
         <ul class="labels">{d.labels.iter().map(|(k, v)| view! { <li class="mono">{format!("{k}={v}")}</li> }).collect_view()}</ul>
         <h2>"Annotations"</h2>
         <ul class="labels">{d.annotations.iter().map(|(k, v)| view! { <li class="mono">{format!("{k}={v}")}</li> }).collect_view()}</ul>
         <h2>{format!("Pods ({})", d.pods.len())}</h2>
-        <div class="table-wrap"><table>
-            <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Name"</th><th scope="col">"Phase"</th><th scope="col">"Restarts"</th><th scope="col">"Created"</th></tr></thead>
-            <tbody>{d.pods.into_iter().map(|p| view! {
-                <tr><td>{p.namespace}</td><td>{p.name}</td><td>{p.phase}</td><td>{p.restarts}</td><td>{p.created}</td></tr>
-            }).collect_view()}</tbody>
-        </table></div>
+        {table(&["Namespace", "Name", "Phase", "Restarts", "Created"], d.pods.into_iter().map(|p| view! {
+            <tr><td>{p.namespace}</td><td>{p.name}</td><td>{p.phase}</td><td>{p.restarts}</td><td>{p.created}</td></tr>
+        }).collect_view())}
         <h2>"Recent events"</h2>
         {events}
     })
