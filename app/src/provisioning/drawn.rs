@@ -1,7 +1,7 @@
 //! Provisioning drawn on the server (see `crate::drawn`): what a machine gets and why, a
 //! machine's boot timeline and the last hour's boots as a chart. Only compiled for the server.
 
-use super::boots::{ActivityMinute, BootActivity, BootEvent, BootState, Timeline};
+use super::boots::{ActivityMinute, BootActivity, BootEvent, BootState, Discovered, Timeline};
 use super::{Explanation, Served};
 use crate::drawn::Html;
 use crate::pages::provisioning::{group_href, profile_href};
@@ -58,6 +58,45 @@ pub fn explanation(e: Explanation) -> Html {
         {served_block("Ignition config (/ignition)", e.ignition)}
         {served_block("Generic config (/generic)", e.generic)}
         {served_block("Metadata (/metadata)", e.metadata)}
+    })
+}
+
+/// MACs that asked to boot and are not in the inventory. Each row has a "Show" button whose
+/// `data-watch` (its MAC) the page shows the timeline of, and, for those who may add machines, a
+/// checkbox whose `data-mac` the page collects.
+pub fn discovered(found: Vec<Discovered>, may_add: bool) -> Html {
+    if found.is_empty() {
+        return Html::of(view! { <p class="empty">"No unknown machine has asked to boot."</p> });
+    }
+    let row = move |d: Discovered| {
+        let select = may_add.then(|| {
+            view! { <td class="check"><input type="checkbox" aria-label=format!("Select {}", d.mac) data-mac=d.mac.clone() /></td> }
+        });
+        view! {
+            <tr>
+                {select}
+                <td class="mono">{d.mac.clone()}</td>
+                <td class="mono">{d.uuid.unwrap_or_default()}</td>
+                <td>{d.serial.unwrap_or_default()}</td>
+                <td>{d.hostname.unwrap_or_default()}</td>
+                <td>{d.arch.unwrap_or_default()}</td>
+                <td class="nowrap">{short_time(&d.first_seen)}</td>
+                <td class="nowrap">{short_time(&d.last_seen)}</td>
+                <td>{d.requests}</td>
+                <td><button type="button" class="button" data-watch=d.mac>"Show"</button></td>
+            </tr>
+        }
+    };
+    Html::of(view! {
+        <div class="table-wrap"><table class="machines">
+            <thead><tr>
+                {may_add.then(|| view! { <th scope="col" class="check"><span class="visually-hidden">"Select"</span></th> })}
+                <th scope="col">"MAC"</th><th scope="col">"UUID"</th><th scope="col">"Serial"</th>
+                <th scope="col">"Host name"</th><th scope="col">"Arch"</th><th scope="col">"First seen"</th>
+                <th scope="col">"Last seen"</th><th scope="col">"Requests"</th><th scope="col">"Timeline"</th>
+            </tr></thead>
+            <tbody>{found.into_iter().map(row).collect_view()}</tbody>
+        </table></div>
     })
 }
 
@@ -235,5 +274,27 @@ mod tests {
         assert!(html.contains("chain &lt;x&gt;") && !html.contains("<x>"), "{html}");
         assert!(html.contains("404 page not found: profile has no ignition_id"), "{html}");
         assert!(html.contains("a hand-written group wins"), "{html}");
+    }
+
+    #[test]
+    fn discovered_machines_have_checkboxes_only_for_those_who_may_add_them() {
+        let found = || {
+            vec![Discovered {
+                mac: "52:54:00:00:00:01".into(),
+                uuid: None,
+                serial: Some("<SN>".into()),
+                hostname: None,
+                arch: Some("x86_64".into()),
+                first_seen: "2026-12-01T04:00:00.000000Z".into(),
+                last_seen: "2026-12-01T04:01:00.000000Z".into(),
+                requests: 2,
+            }]
+        };
+        let html = discovered(found(), true).into_string();
+        assert!(html.contains(r#"aria-label="Select 52:54:00:00:00:01" data-mac="52:54:00:00:00:01""#), "{html}");
+        assert!(html.contains(r#"data-watch="52:54:00:00:00:01""#) && html.contains("&lt;SN&gt;"), "{html}");
+        let html = discovered(found(), false).into_string();
+        assert!(!html.contains("checkbox") && html.contains("data-watch"), "{html}");
+        assert!(discovered(Vec::new(), true).into_string().contains("No unknown machine has asked to boot."));
     }
 }

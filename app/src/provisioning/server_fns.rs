@@ -1,6 +1,6 @@
 //! The pages' server functions: each is one call of the provisioning service for the caller.
 
-use super::boots::{AdoptDiscovered, Discovered};
+use super::boots::AdoptDiscovered;
 use super::{
     BootProfileChoice, Catalog, DefaultProfile, Group, ImportOutcome, Profile, TemplateFile, TemplateKind,
     TemplatePreview,
@@ -96,8 +96,12 @@ pub async fn boot_timeline(mac: String) -> Result<Html, AppError> {
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "discovered_machines")]
-pub async fn discovered_machines() -> Result<Vec<Discovered>, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.discovered(&who).await }).await
+pub async fn discovered_machines() -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move {
+        let may_add = crate::access::authorize(&who, crate::access::Permission::ChangeMachines).is_ok();
+        svc.discovered(&who).await.map(|found| drawn::discovered(found, may_add))
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "add_discovered")]

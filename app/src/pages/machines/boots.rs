@@ -1,11 +1,9 @@
 //! Boots as people watch them: a machine's live timeline, the last hour's boots as a chart, and
 //! `/machines/discovered` (MACs that asked to boot and are not in the inventory).
 
-use super::ErrorBlock;
 use crate::components::toast::use_toasts;
-use crate::drawn::Drawn;
+use crate::drawn::{Drawn, clicked_button};
 use crate::machines::fields::Role;
-use crate::pages::short_time;
 use crate::provisioning::boots::AdoptDiscovered;
 use crate::provisioning::server_fns::{add_discovered, boot_timeline, discovered_machines, recent_boots};
 use crate::resource::resource;
@@ -77,6 +75,25 @@ pub fn DiscoveredMachines() -> impl IntoView {
         Some(Err(e)) => error.set(Some(e.to_string())),
         None => {}
     });
+    let on_select = move |ev: leptos::ev::Event| {
+        use wasm_bindgen::JsCast;
+        let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else { return };
+        if let Some(mac) = input.get_attribute("data-mac") {
+            let on = input.checked();
+            selected.update(|s| {
+                if on {
+                    s.insert(mac);
+                } else {
+                    s.remove(&mac);
+                }
+            });
+        }
+    };
+    let on_show = move |ev: leptos::ev::MouseEvent| {
+        if let Some((_, mac)) = clicked_button(&ev, "data-watch") {
+            watching.set(Some(mac));
+        }
+    };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         add.dispatch(AdoptDiscovered {
@@ -94,63 +111,30 @@ pub fn DiscoveredMachines() -> impl IntoView {
                 <div class="actions"><A href="/machines" attr:class="button">"Inventory"</A></div>
             </div>
             <p class="muted">"MACs that asked the boot listener for a config and are not in the inventory. Add them, and they boot on their next try."</p>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            // The drawn rows' checkboxes and buttons carry their MAC (see `provisioning::drawn`).
+            <div on:change=on_select on:click=on_show><Drawn drawn=list /></div>
+            <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let may_add = me.await.ok().flatten().is_some_and(|m| m.may(crate::access::Permission::ChangeMachines));
-                    match list.await {
-                        Ok(found) if found.is_empty() => view! { <p class="empty">"No unknown machine has asked to boot."</p> }.into_any(),
-                        Ok(found) => view! {
-                            <div class="table-wrap"><table class="machines">
-                                <thead><tr>
-                                    {may_add.then(|| view! { <th scope="col" class="check"><span class="visually-hidden">"Select"</span></th> })}
-                                    <th scope="col">"MAC"</th><th scope="col">"UUID"</th><th scope="col">"Serial"</th>
-                                    <th scope="col">"Host name"</th><th scope="col">"Arch"</th><th scope="col">"First seen"</th>
-                                    <th scope="col">"Last seen"</th><th scope="col">"Requests"</th><th scope="col">"Timeline"</th>
-                                </tr></thead>
-                                <tbody>{found.into_iter().map(|d| {
-                                    let (mac, for_check, for_watch) = (d.mac.clone(), d.mac.clone(), d.mac.clone());
-                                    let checked = move || selected.with(|s| s.contains(&for_check));
-                                    let toggle = move |ev: leptos::ev::Event| {
-                                        let on = event_target_checked(&ev);
-                                        let mac = mac.clone();
-                                        selected.update(|s| { if on { s.insert(mac); } else { s.remove(&mac); } });
-                                    };
-                                    view! { <tr>
-                                        {may_add.then(|| view! { <td class="check"><input type="checkbox" aria-label=format!("Select {}", d.mac) prop:checked=checked on:change=toggle /></td> })}
-                                        <td class="mono">{d.mac.clone()}</td>
-                                        <td class="mono">{d.uuid.unwrap_or_default()}</td>
-                                        <td>{d.serial.unwrap_or_default()}</td>
-                                        <td>{d.hostname.unwrap_or_default()}</td>
-                                        <td>{d.arch.unwrap_or_default()}</td>
-                                        <td class="nowrap">{short_time(&d.first_seen)}</td>
-                                        <td class="nowrap">{short_time(&d.last_seen)}</td>
-                                        <td>{d.requests}</td>
-                                        <td><button type="button" class="button" on:click=move |_| watching.set(Some(for_watch.clone()))>"Show"</button></td>
-                                    </tr> }
-                                }).collect_view()}</tbody>
-                            </table></div>
-                            {may_add.then(|| view! {
-                                <form class="inline-form" on:submit=submit aria-label="Add the selected machines">
-                                    <label for="adopt-role">"Role"</label>
-                                    <select id="adopt-role" on:change=move |ev| role.set(if event_target_value(&ev) == "controller" { Role::Controller } else { Role::Worker })>
-                                        <option value="worker" selected>"worker"</option>
-                                        <option value="controller">"controller"</option>
-                                    </select>
-                                    <label for="adopt-cluster">"Cluster"</label>
-                                    <input id="adopt-cluster" prop:value=move || cluster.get() on:input=move |ev| cluster.set(event_target_value(&ev)) />
-                                    <label for="adopt-profile">"Profile"</label>
-                                    <input id="adopt-profile" prop:value=move || profile.get() on:input=move |ev| profile.set(event_target_value(&ev)) />
-                                    <button type="submit" class="button primary" disabled=move || selected.with(|s| s.is_empty())>
-                                        {move || format!("Add {} to the inventory", selected.with(|s| s.len()))}
-                                    </button>
-                                    <super::FieldMessage id="adopt-error" message=Signal::derive(move || error.get()) />
-                                </form>
-                            })}
-                        }.into_any(),
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                    }
+                    may_add.then(|| view! {
+                        <form class="inline-form" on:submit=submit aria-label="Add the selected machines">
+                            <label for="adopt-role">"Role"</label>
+                            <select id="adopt-role" on:change=move |ev| role.set(if event_target_value(&ev) == "controller" { Role::Controller } else { Role::Worker })>
+                                <option value="worker" selected>"worker"</option>
+                                <option value="controller">"controller"</option>
+                            </select>
+                            <label for="adopt-cluster">"Cluster"</label>
+                            <input id="adopt-cluster" prop:value=move || cluster.get() on:input=move |ev| cluster.set(event_target_value(&ev)) />
+                            <label for="adopt-profile">"Profile"</label>
+                            <input id="adopt-profile" prop:value=move || profile.get() on:input=move |ev| profile.set(event_target_value(&ev)) />
+                            <button type="submit" class="button primary" disabled=move || selected.with(|s| s.is_empty())>
+                                {move || format!("Add {} to the inventory", selected.with(|s| s.len()))}
+                            </button>
+                            <super::FieldMessage id="adopt-error" message=Signal::derive(move || error.get()) />
+                        </form>
+                    })
                 })}
-            </Transition>
+            </Suspense>
             {move || watching.get().map(|mac| view! { <BootTimeline mac /> })}
         </section>
     }
