@@ -7,6 +7,7 @@ use crate::error::AppError;
 use crate::pages::machines::ErrorBlock;
 use crate::resource::Resource;
 use leptos::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// HTML the server drew. Only the server makes one ([`Html::of`]), from a view whose text and
@@ -26,6 +27,26 @@ impl Html {
     }
 }
 
+/// A page the server drew whole, with the title for the browser's tab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Titled {
+    pub title: String,
+    pub html: Html,
+}
+
+impl From<Titled> for Html {
+    fn from(page: Titled) -> Html {
+        page.html
+    }
+}
+
+/// Where a job the page follows stands, drawn, and whether it still runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub html: Html,
+    pub running: bool,
+}
+
 /// A table in its scrolling wrapper, with a header row of `columns` over `rows`.
 #[cfg(feature = "ssr")]
 pub fn table(columns: &[&'static str], rows: impl IntoView) -> impl IntoView {
@@ -41,14 +62,24 @@ pub fn clicked_button(ev: &leptos::ev::MouseEvent, attribute: &str) -> Option<(w
     Some((button, value))
 }
 
+/// The elements under `parent` that match `selector`.
+pub fn elements(parent: &web_sys::Element, selector: &str) -> Vec<web_sys::Element> {
+    use wasm_bindgen::JsCast;
+    let Ok(list) = parent.query_selector_all(selector) else { return Vec::new() };
+    (0..list.length()).filter_map(|i| list.item(i)?.dyn_into::<web_sys::Element>().ok()).collect()
+}
+
 /// What the server drew for `drawn`, kept on screen while it is asked again, or the error.
 #[component]
-pub fn Drawn(drawn: Resource<Result<Html, AppError>>) -> impl IntoView {
+pub fn Drawn<T>(drawn: Resource<Result<T, AppError>>) -> impl IntoView
+where
+    T: Into<Html> + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
     view! {
         <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
             {move || Suspend::new(async move {
                 match drawn.await {
-                    Ok(html) => view! { <div class="drawn" inner_html=html.into_string()></div> }.into_any(),
+                    Ok(html) => view! { <div class="drawn" inner_html=html.into().into_string()></div> }.into_any(),
                     Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
                 }
             })}

@@ -94,6 +94,27 @@ test('a profile is made with the keyboard alone, and a bad id is caught before s
   await expect(page.getByRole('link', { name: 'kbd-profile' })).toBeVisible();
 });
 
+test('the overview filters groups on the server and sets an inventory default', async ({ page }) => {
+  await open(page, '/provisioning');
+  await page.getByLabel('Filter groups by id, profile or selector').fill('NODE-0001');
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(/\/provisioning\?groups=NODE-0001$/);
+  await expect(page.getByRole('link', { name: 'node-0001-installed' })).toBeVisible();
+  await expect(page.getByRole('link', { name: 'node-0002', exact: true })).toHaveCount(0);
+
+  const cluster = `e2e-${Date.now().toString(36)}`;
+  await page.getByLabel('Cluster (empty: machines in no cluster)').fill(cluster);
+  await page.getByLabel('Role', { exact: true }).selectOption('controller');
+  await page.getByLabel('Profile', { exact: true }).selectOption('controller');
+  await page.getByRole('button', { name: 'Set default' }).click();
+  await expect(page.getByRole('status').filter({ hasText: `controllers in ${cluster} now boot controller.` })).toBeVisible();
+  await expect(page.getByRole('row', { name: `${cluster} controller controller` })).toBeVisible();
+  await page.getByLabel('Cluster (empty: machines in no cluster)').fill(cluster);
+  await page.getByLabel('Role', { exact: true }).selectOption('controller');
+  await page.getByRole('button', { name: 'Set default' }).click();
+  await expect(page.getByRole('row', { name: `${cluster} controller controller` })).toHaveCount(0);
+});
+
 test('provisioning pages have no axe-core violations, light and dark', async ({ page }) => {
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });

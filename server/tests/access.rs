@@ -115,6 +115,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("POST", "/api/gui/poll_import", json!({"job": "none"}), Role(Operator)),
         ("POST", "/api/gui/commit_import", json!({"job": "none"}), Role(Operator)),
         ("POST", "/api/gui/provisioning_catalog", json!({}), Role(Viewer)),
+        ("POST", "/api/gui/provisioning_overview", json!({"groups": ""}), Role(Viewer)),
         (
             "POST",
             "/api/gui/machine_boot_profile",
@@ -266,12 +267,6 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
             "POST",
             "/api/gui/dashboard",
             json!({"cluster": "c1", "uid": "pangea-node", "range": "1h", "choices": {}}),
-            Role(Viewer),
-        ),
-        (
-            "POST",
-            "/api/gui/dashboard_panel",
-            json!({"cluster": "c1", "uid": "pangea-node", "panel": 1, "range": "1h", "choices": {}}),
             Role(Viewer),
         ),
         ("POST", "/api/gui/import_dashboard", json!({"json": "{}"}), Role(Operator)),

@@ -2,8 +2,11 @@
 //! cluster's health, the node and pod tables with their page links, and a node's facts. Only
 //! compiled for the server.
 
-use super::{Cluster, ClusterHealth, Connection, DEFAULT_PAGE, NodeDetail, NodeQuery, NodeRow, Page, PodQuery, PodRow};
-use crate::drawn::{Html, table};
+use super::{
+    Cluster, ClusterHealth, Connection, DEFAULT_PAGE, DrainProgress, NodeDetail, NodeQuery, NodeRow, Page, PodQuery,
+    PodRow,
+};
+use crate::drawn::{Html, Progress, table};
 use crate::pages::urlencode;
 use leptos::prelude::*;
 
@@ -226,9 +229,59 @@ pub fn node_facts(d: NodeDetail) -> Html {
     })
 }
 
+/// Where a drain stands: a progress bar (pods evicted of total), what blocks it, the pods it
+/// leaves, how it failed, and while it runs a button whose `data-cancel` (its job) the page
+/// cancels.
+pub fn drain(p: DrainProgress) -> Progress {
+    let running = p.state == "running";
+    let blocked = (!p.blockers.is_empty()).then(|| {
+        let items = p.blockers.into_iter().map(|b| view! { <li>{format!("{}: {}", b.pod, b.reason)}</li> });
+        view! { <h3>"Blocked"</h3><ul>{items.collect_view()}</ul> }
+    });
+    let html = Html::of(view! {
+        <div class="progress" role="status">
+            <label for="drain-progress">{format!("{}: {} of {} pods evicted ({})", p.state, p.evicted, p.total, p.step)}</label>
+            <progress id="drain-progress" max=p.total.max(1) value=p.evicted></progress>
+        </div>
+        {blocked}
+        {(!p.skipped.is_empty()).then(|| view! { <p class="hint">{format!("Left in place: {}", p.skipped.join(", "))}</p> })}
+        {p.error.map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
+        {running.then(|| view! { <button type="button" class="button" data-cancel=p.job>"Cancel drain"</button> })}
+    });
+    Progress { html, running }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clusters::DrainBlocker;
+
+    #[test]
+    fn a_drain_shows_its_count_its_blockers_and_a_cancel_button_while_it_runs() {
+        let running = DrainProgress {
+            job: "j<1>".into(),
+            state: "running".into(),
+            step: "evict".into(),
+            evicted: 2,
+            total: 5,
+            blockers: vec![DrainBlocker { pod: "db-0".into(), reason: "PodDisruptionBudget <db>".into() }],
+            skipped: vec!["kube-proxy-x".into()],
+            error: None,
+        };
+        let Progress { html, running: still } = drain(running.clone());
+        let html = html.into_string();
+        assert!(still);
+        assert!(html.contains("running: 2 of 5 pods evicted (evict)"), "{html}");
+        assert!(html.contains(r#"max="5" value="2""#), "{html}");
+        assert!(html.contains("<li>db-0: PodDisruptionBudget &lt;db&gt;</li>"), "{html}");
+        assert!(html.contains("Left in place: kube-proxy-x"), "{html}");
+        assert!(html.contains(r#"data-cancel="j&lt;1&gt;""#), "{html}");
+        let failed = DrainProgress { state: "failed".into(), error: Some("forbidden".into()), total: 0, ..running };
+        let Progress { html, running: still } = drain(failed);
+        let html = html.into_string();
+        assert!(!still && !html.contains("data-cancel"), "{html}");
+        assert!(html.contains(r#"max="1""#) && html.contains(r#"class="alert error">forbidden"#), "{html}");
+    }
 
     fn node(name: &str) -> NodeRow {
         NodeRow {

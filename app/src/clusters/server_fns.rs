@@ -1,9 +1,7 @@
 //! The pages' server functions: each is one call of the clusters service for the caller.
 
-use super::{
-    Cluster, ClusterInput, ClusterNode, DrainOptions, DrainProgress, KubeconfigImport, NodeAction, NodeQuery, PodQuery,
-};
-use crate::drawn::Html;
+use super::{Cluster, ClusterInput, ClusterNode, DrainOptions, KubeconfigImport, NodeAction, NodeQuery, PodQuery};
+use crate::drawn::{Html, Progress};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -95,8 +93,8 @@ pub async fn drain_node(cluster: String, node: String, options: DrainOptions) ->
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "drain_status")]
-pub async fn drain_status(job: String) -> Result<DrainProgress, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.drain_progress(&who, &job).await }).await
+pub async fn drain_status(job: String) -> Result<Progress, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move { svc.drain_progress(&who, &job).await.map(drawn::drain) }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "cancel_drain")]

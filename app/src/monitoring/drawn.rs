@@ -2,11 +2,14 @@
 //! `crate::drawn`). A chart's hover runs in the browser (`pages::monitoring::chart_hover`) and
 //! reads what it shows from the chart's table. Only compiled for the server.
 
-use super::dashboards::{DashboardSummary, PanelAnswer, PanelData, PanelKind, PanelView, Threshold};
+use super::dashboards::{
+    ALL, DashboardSummary, DashboardView, PanelAnswer, PanelData, PanelKind, PanelView, Threshold, VariableView,
+};
 use super::{Alert, AlertState, Alerts, Chart, Charts, EtcdHealth, GrafanaDashboard, Matcher, Silence, Unit};
-use crate::drawn::Html;
+use crate::drawn::{Html, Titled};
 use crate::pages::urlencode;
 use leptos::prelude::*;
+use std::collections::BTreeMap;
 
 /// The health charts of a cluster or node, or why there are none.
 pub fn charts(set: Charts) -> Html {
@@ -22,12 +25,98 @@ pub fn charts(set: Charts) -> Html {
     })
 }
 
+/// A dashboard drawn whole for `cluster`: its heading, why nothing can be drawn, its variables
+/// and its panels, each with its answer in `answers` (by panel id). Each variable's control
+/// carries its name in `data-variable`, which the page reads when it changes.
+pub fn dashboard(cluster: &str, view: DashboardView, mut answers: BTreeMap<u32, PanelAnswer>) -> Titled {
+    let DashboardView { title, description, variables, panels, grafana_path, unavailable, .. } = view;
+    let panels = panels.into_iter().map(|panel| {
+        let class = format!("dash-panel w-{}", panel.width);
+        match (&panel.kind, answers.remove(&panel.id)) {
+            (PanelKind::Row, _) => view! { <h2 class="dash-row">{panel.title}</h2> }.into_any(),
+            (PanelKind::Other(kind), _) => {
+                let link = grafana_path.as_ref().map(|path| {
+                    let href = format!("{path}?viewPanel={}", panel.id);
+                    view! { <a href=href>{format!("Open \"{}\" in Grafana", panel.title)}</a> }
+                });
+                view! {
+                    <figure class=class>
+                        <figcaption>{panel.title.clone()}</figcaption>
+                        <p class="chart-error">{format!("Pangea does not draw {kind} panels. ")}{link}</p>
+                    </figure>
+                }
+                .into_any()
+            }
+            (_, Some(answer)) => view! { <div class=class>{panel_body(answer)}</div> }.into_any(),
+            (_, None) => ().into_any(),
+        }
+    });
+    let html = Html::of(view! {
+        <div class="page-head">
+            <h1>{title.clone()}</h1>
+            <a href=format!("/clusters/{}/dashboards", urlencode(cluster))>"All dashboards"</a>
+        </div>
+        {(!description.is_empty()).then(|| view! { <p class="hint">{description}</p> })}
+        {unavailable.map(|reason| view! { <div class="alert warning" role="status">{reason}</div> })}
+        <div class="dashboard-variables">{variables.into_iter().map(variable).collect_view()}</div>
+        <div class="dashboard-grid">{panels.collect_view()}</div>
+    });
+    Titled { title, html }
+}
+
+/// A variable's control: a text box when typed, checkboxes when several values may be chosen,
+/// else a list; "All" first when the variable offers it.
+fn variable(v: VariableView) -> AnyView {
+    let id = format!("var-{}", v.name);
+    let error = v.error.map(|e| view! { <p class="field-error">{e}</p> });
+    if v.typed {
+        let value = v.current.first().cloned().unwrap_or_default();
+        return view! {
+            <div class="variable">
+                <label for=id.clone()>{v.label}</label>
+                <input id=id data-variable=v.name value=value />
+                {error}
+            </div>
+        }
+        .into_any();
+    }
+    let all = v.include_all.then(|| (ALL.to_string(), "All".to_string()));
+    let options = all.into_iter().chain(v.options.into_iter().map(|o| (o.clone(), o)));
+    let current = v.current;
+    if v.multi {
+        return view! {
+            <fieldset class="variable" id=id data-variable=v.name>
+                <legend>{v.label}</legend>
+                {options.map(|(value, text)| {
+                    let checked = current.contains(&value);
+                    view! { <label class="check"><input type="checkbox" value=value checked=checked />{text}</label> }
+                }).collect_view()}
+                {error}
+            </fieldset>
+        }
+        .into_any();
+    }
+    view! {
+        <div class="variable">
+            <label for=id.clone()>{v.label}</label>
+            <select id=id data-variable=v.name>
+                {options.map(|(value, text)| {
+                    let selected = current.first() == Some(&value);
+                    view! { <option value=value selected=selected>{text}</option> }
+                }).collect_view()}
+            </select>
+            {error}
+        </div>
+    }
+    .into_any()
+}
+
 /// A dashboard panel's body: its chart, values or table, or why it has none.
-pub fn panel(answer: PanelAnswer) -> Html {
+fn panel_body(answer: PanelAnswer) -> AnyView {
     let PanelAnswer { panel, queries, data, error } = answer;
     let query = queries.join("\n");
     let (id, title, unit) = (format!("panel-{}", panel.id), panel.title.clone(), panel.unit);
-    Html::of(match data {
+    match data {
         Some(PanelData::Series { start, end, series }) => {
             let chart = Chart { id: format!("panel-{}", panel.id), title, unit, query, series, error: None };
             line_chart(chart, start, end, end - start > 86_400, !panel.show_legend).into_any()
@@ -77,7 +166,7 @@ pub fn panel(answer: PanelAnswer) -> Html {
             </figure>
         }
         .into_any(),
-    })
+    }
 }
 
 /// etcd's quorum in words, as a banner when losing one more member would stop the cluster, and
@@ -512,7 +601,65 @@ mod tests {
             data: None,
             error: Some("no Prometheus".into()),
         };
-        let html = panel(answer).into_string();
+        let html = Html::of(panel_body(answer)).into_string();
         assert!(html.contains("no Prometheus") && html.contains("<code>up</code>"), "{html}");
+    }
+
+    #[test]
+    fn a_dashboard_is_drawn_whole_with_its_variables_named_for_the_page() {
+        let variable = |name: &str, multi: bool, typed: bool| VariableView {
+            name: name.into(),
+            label: name.into(),
+            options: vec!["GET".into(), "<b>LIST</b>".into()],
+            current: vec![if multi { ALL.into() } else { "GET".into() }],
+            multi,
+            include_all: multi,
+            typed,
+            error: None,
+        };
+        let panels = vec![
+            PanelView { title: "Requests".into(), ..panel_view(PanelKind::Row, Unit::Count) },
+            PanelView { id: 2, title: "Jobs".into(), ..panel_view(PanelKind::Other("piechart".into()), Unit::Count) },
+            PanelView { id: 3, title: "Up".into(), ..panel_view(PanelKind::Stat, Unit::Count) },
+        ];
+        let view = DashboardView {
+            uid: "d".into(),
+            title: "Cluster <API>".into(),
+            description: String::new(),
+            variables: vec![
+                variable("verb", true, false),
+                variable("code", false, false),
+                variable("job", false, true),
+            ],
+            panels: panels.clone(),
+            grafana_path: Some("/grafana/c1/d/d".into()),
+            unavailable: None,
+        };
+        let answers = BTreeMap::from([(
+            3,
+            PanelAnswer {
+                panel: panels[2].clone(),
+                queries: vec!["sum(up)".into()],
+                data: Some(PanelData::Values { values: vec![("up".into(), 4.0)] }),
+                error: None,
+            },
+        )]);
+        let Titled { title, html } = dashboard("c 1", view, answers);
+        let html = html.into_string();
+        assert_eq!(title, "Cluster <API>");
+        assert!(html.contains("<h1>Cluster &lt;API&gt;</h1>"), "{html}");
+        assert!(html.contains(r#"href="/clusters/c%201/dashboards""#), "{html}");
+        // Checkboxes for the multi-value variable, "All" first and chosen; a list; a text box.
+        assert!(html.contains(r#"<fieldset id="var-verb" data-variable="verb" class="variable">"#), "{html}");
+        assert!(html.contains(r#"<input type="checkbox" value="$__all" checked>All"#), "{html}");
+        assert!(html.contains("&lt;b&gt;LIST&lt;/b&gt;") && !html.contains("<b>"), "{html}");
+        assert!(html.contains(r#"<select id="var-code" data-variable="code">"#), "{html}");
+        assert!(html.contains(r#"<option value="GET" selected>GET</option>"#), "{html}");
+        assert!(html.contains(r#"<input id="var-job" data-variable="job" value="GET">"#), "{html}");
+        // A row's heading, a panel type Pangea does not draw, and a drawn stat.
+        assert!(html.contains(r#"<h2 class="dash-row">Requests</h2>"#), "{html}");
+        assert!(html.contains("Pangea does not draw piechart panels."), "{html}");
+        assert!(html.contains(r#"href="/grafana/c1/d/d?viewPanel=2""#), "{html}");
+        assert!(html.contains(r#"<span class="stat-number">4</span>"#), "{html}");
     }
 }

@@ -1,8 +1,10 @@
 //! The pages' server functions: each is one call of the monitoring service for the caller.
 
 use super::SilenceInput;
-use super::dashboards::{Choices, DashboardView};
-use crate::drawn::Html;
+use super::dashboards::Choices;
+#[cfg(feature = "ssr")]
+use super::dashboards::{PanelAnswer, PanelKind};
+use crate::drawn::{Html, Titled};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -85,26 +87,29 @@ pub async fn dashboard_list(cluster: String) -> Result<Html, AppError> {
     .await
 }
 
+/// A dashboard drawn whole for the cluster: its variables as `choices` says, and every panel it
+/// draws, their queries asked at once.
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "dashboard")]
-pub async fn dashboard(
-    cluster: String,
-    uid: String,
-    range: String,
-    choices: Choices,
-) -> Result<DashboardView, AppError> {
-    crate::ssr::call(|svc: Svc, who| async move { svc.dashboard(&who, &cluster, &uid, &range, choices).await }).await
-}
-
-#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "dashboard_panel")]
-pub async fn dashboard_panel(
-    cluster: String,
-    uid: String,
-    panel: u32,
-    range: String,
-    choices: Choices,
-) -> Result<Html, AppError> {
+pub async fn dashboard(cluster: String, uid: String, range: String, choices: Choices) -> Result<Titled, AppError> {
     crate::ssr::call(|svc: Svc, who| async move {
-        svc.dashboard_panel(&who, &cluster, &uid, &panel.to_string(), &range, choices).await.map(drawn::panel)
+        let view = svc.dashboard(&who, &cluster, &uid, &range, choices).await?;
+        let resolved: Choices = view.variables.iter().map(|v| (v.name.clone(), v.current.clone())).collect();
+        let drawn = view.panels.iter().filter(|p| !matches!(p.kind, PanelKind::Row | PanelKind::Other(_)));
+        let answers = futures::future::join_all(drawn.map(|panel| {
+            let (svc, who, cluster, uid, range, resolved) = (&svc, &who, &cluster, &uid, &range, resolved.clone());
+            async move {
+                let answer = svc.dashboard_panel(who, cluster, uid, &panel.id.to_string(), range, resolved).await;
+                let answer = answer.unwrap_or_else(|e| PanelAnswer {
+                    panel: panel.clone(),
+                    queries: Vec::new(),
+                    data: None,
+                    error: Some(e.to_string()),
+                });
+                (panel.id, answer)
+            }
+        }))
+        .await;
+        Ok(drawn::dashboard(&cluster, view, answers.into_iter().collect()))
     })
     .await
 }

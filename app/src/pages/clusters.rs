@@ -7,13 +7,15 @@ use crate::clusters::server_fns::{
     drain_status, machine_node, node_facts, node_table, pod_table,
 };
 use crate::clusters::{
-    ClusterInput, ClusterNode, Credential, DrainOptions, DrainProgress, KubeconfigImport, NodeAction, NodeQuery,
-    NodeSort, PodQuery, SourceCredential,
+    ClusterInput, ClusterNode, Credential, DrainOptions, KubeconfigImport, NodeAction, NodeQuery, NodeSort, PodQuery,
+    SourceCredential,
 };
 use crate::components::get_form::GetForm;
 use crate::components::toast::use_toasts;
-use crate::drawn::Drawn;
+use crate::drawn::{Drawn, Progress, clicked_button};
+use crate::error::AppError;
 use crate::pages::dashboards::{DashboardPage, DashboardsPage};
+use crate::pages::machines::ErrorBlock;
 use crate::pages::monitoring::{AlertsPanel, EtcdPanel, HealthCharts, Scope};
 use crate::pages::urlencode;
 use crate::resource::{Resource, resource};
@@ -336,18 +338,12 @@ fn ClusterPage(name: String) -> impl IntoView {
     }
 }
 
-/// `/clusters/{name}/nodes/{node}`.
-/// Asks for a drain's progress every second until it ends.
-async fn follow_drain(job: String, progress: RwSignal<Option<DrainProgress>>) {
+/// Shows a drain's progress, asked every second until it ends.
+async fn follow_drain(job: String, shown: RwSignal<Option<Result<Progress, AppError>>>) {
     loop {
-        let now = drain_status(job.clone()).await.unwrap_or_else(|e| DrainProgress {
-            job: job.clone(),
-            state: "failed".into(),
-            error: Some(e.to_string()),
-            ..Default::default()
-        });
-        let running = now.state == "running";
-        progress.set(Some(now));
+        let now = drain_status(job.clone()).await;
+        let running = now.as_ref().is_ok_and(|p| p.running);
+        shown.set(Some(now));
         if !running {
             return;
         }
@@ -356,10 +352,13 @@ async fn follow_drain(job: String, progress: RwSignal<Option<DrainProgress>>) {
     }
 }
 
-/// Drain: options, then a progress bar (pods evicted of total), what blocks it, and cancel.
+/// Drain: options, then its progress as the server draws it (`clusters::drawn::drain`), with
+/// cancel while it runs.
 #[component]
 fn DrainPanel(cluster: String, node: String) -> impl IntoView {
-    let progress = RwSignal::new(None::<DrainProgress>);
+    let shown = RwSignal::new(None::<Result<Progress, AppError>>);
+    let toasts = use_toasts();
+    let running = move || shown.with(|p| matches!(p, Some(Ok(p)) if p.running));
     let start = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let options = DrainOptions {
@@ -369,24 +368,16 @@ fn DrainPanel(cluster: String, node: String) -> impl IntoView {
         let (cluster, node) = (cluster.clone(), node.clone());
         spawn_local(async move {
             match drain_node(cluster, node, options).await {
-                Ok(job) => follow_drain(job, progress).await,
-                Err(e) => progress.set(Some(DrainProgress {
-                    state: "failed".into(),
-                    error: Some(e.to_string()),
-                    ..Default::default()
-                })),
+                Ok(job) => follow_drain(job, shown).await,
+                Err(e) => shown.set(Some(Err(e))),
             }
         });
     };
-    let cancel = move |_| {
-        if let Some(job) = progress.get_untracked().map(|p| p.job) {
+    let cancel = move |ev: leptos::ev::MouseEvent| {
+        if let Some((_, job)) = clicked_button(&ev, "data-cancel") {
             spawn_local(async move {
                 if let Err(e) = cancel_drain(job).await {
-                    progress.update(|p| {
-                        if let Some(p) = p {
-                            p.error = Some(e.to_string())
-                        }
-                    });
+                    toasts.error(e.to_string());
                 }
             });
         }
@@ -399,24 +390,14 @@ fn DrainPanel(cluster: String, node: String) -> impl IntoView {
                 <label><input type="checkbox" name="delete_local_data" />" Delete local data (pods with emptyDir volumes)"</label>
                 <label for="drain-timeout">"Timeout (seconds)"</label>
                 <input id="drain-timeout" name="timeout" type="number" min="1" max="3600" value="300" />
-                <button type="submit" class="button danger" disabled=move || progress.with(|p| p.as_ref().is_some_and(|p| p.state == "running"))>"Drain"</button>
+                <button type="submit" class="button danger" disabled=running>"Drain"</button>
             </form>
-            {move || progress.get().map(|p| {
-                let running = p.state == "running";
-                view! {
-                    <div class="progress" role="status">
-                        <label for="drain-progress">{format!("{}: {} of {} pods evicted ({})", p.state, p.evicted, p.total, p.step)}</label>
-                        <progress id="drain-progress" max=p.total.max(1) value=p.evicted></progress>
-                    </div>
-                    {(!p.blockers.is_empty()).then(|| view! {
-                        <h3>"Blocked"</h3>
-                        <ul>{p.blockers.iter().map(|b| view! { <li>{format!("{}: {}", b.pod, b.reason)}</li> }).collect_view()}</ul>
-                    })}
-                    {(!p.skipped.is_empty()).then(|| view! { <p class="hint">{format!("Left in place: {}", p.skipped.join(", "))}</p> })}
-                    {p.error.clone().map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
-                    {running.then(|| view! { <button class="button" on:click=cancel>"Cancel drain"</button> })}
-                }
-            })}
+            <div on:click=cancel>
+                {move || shown.get().map(|now| match now {
+                    Ok(p) => view! { <div class="drawn" inner_html=p.html.into_string()></div> }.into_any(),
+                    Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+                })}
+            </div>
         </section>
     }
 }

@@ -2,20 +2,18 @@
 //! cluster's Grafana dashboards, embedded through the console's `/grafana/` proxy.
 
 use super::clusters::may;
-use super::machines::ErrorBlock;
 use super::monitoring::{DrawnCharts, RangeControls};
 use super::urlencode;
 use crate::access::Permission;
 use crate::components::toast::use_toasts;
-use crate::drawn::{Drawn, clicked_button};
-use crate::monitoring::dashboards::{ALL, Choices, PanelKind, PanelView, VariableView};
+use crate::drawn::{Drawn, clicked_button, elements};
+use crate::monitoring::dashboards::{ALL, Choices};
 use crate::monitoring::server_fns::{
-    dashboard, dashboard_list, dashboard_panel, delete_dashboard, grafana_list, import_grafana_dashboard,
+    dashboard, dashboard_list, delete_dashboard, grafana_list, import_grafana_dashboard,
 };
 use crate::resource::resource;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::components::A;
 
 fn dashboard_href(cluster: &str, uid: &str) -> String {
     format!("/clusters/{}/dashboards/{}", urlencode(cluster), urlencode(uid))
@@ -75,17 +73,9 @@ pub fn DashboardsPage(cluster: String) -> impl IntoView {
             let cluster = cluster.clone();
             spawn_local(async move { imported(import_grafana_dashboard(cluster, uid).await) });
         } else if let Some((button, path)) = clicked_button(&ev, "data-embed") {
-            if let Some(Ok(all)) = button
-                .parent_element()
-                .and_then(|li| li.parent_element())
-                .map(|ul| ul.query_selector_all("button[data-embed]"))
-            {
-                for i in 0..all.length() {
-                    if let Some(other) =
-                        all.item(i).and_then(|n| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(n).ok())
-                    {
-                        let _ = other.set_attribute("aria-pressed", "false");
-                    }
+            if let Some(list) = button.closest("ul").ok().flatten() {
+                for other in elements(&list, "button[data-embed]") {
+                    let _ = other.set_attribute("aria-pressed", "false");
                 }
             }
             let _ = button.set_attribute("aria-pressed", "true");
@@ -131,8 +121,28 @@ fn query_of(choices: &Choices) -> String {
         .join("&")
 }
 
-/// `/clusters/{name}/dashboards/{uid}`: a dashboard drawn against the cluster's Prometheus,
-/// its variables chosen in the page's URL.
+/// The variable a change in the drawn dashboard chose, and its values now: a variable's
+/// control carries its name in `data-variable` (see `monitoring::drawn::dashboard`). Checking
+/// "All" unchecks the others; checking another value unchecks "All".
+fn chosen(ev: &leptos::ev::Event) -> Option<(String, Vec<String>)> {
+    use wasm_bindgen::JsCast;
+    let target = ev.target()?.dyn_into::<web_sys::Element>().ok()?;
+    let control = target.closest("[data-variable]").ok()??;
+    let name = control.get_attribute("data-variable")?;
+    if control.tag_name() != "FIELDSET" {
+        return Some((name, vec![event_target_value(ev)]));
+    }
+    let changed = target.dyn_into::<web_sys::HtmlInputElement>().ok()?;
+    if changed.checked() && changed.value() == ALL {
+        return Some((name, vec![ALL.to_string()]));
+    }
+    let checked = elements(&control, "input[type=checkbox]:checked").into_iter();
+    let values = checked.filter_map(|b| b.get_attribute("value")).filter(|v| v != ALL).collect();
+    Some((name, values))
+}
+
+/// `/clusters/{name}/dashboards/{uid}`: a dashboard the server drew against the cluster's
+/// Prometheus, its variables chosen in the page's URL.
 #[component]
 pub fn DashboardPage(cluster: String, uid: String) -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
@@ -150,15 +160,13 @@ pub fn DashboardPage(cluster: String, uid: String) -> impl IntoView {
             choices
         })
     });
-    let view_resource = {
-        let (cluster, uid) = (cluster.clone(), uid.clone());
-        resource(
-            move || (range.get(), choices.get()),
-            move |(range, choices)| dashboard(cluster.clone(), uid.clone(), range, choices),
-        )
-    };
     let href = dashboard_href(&cluster, &uid);
-    let choose = move |name: String, values: Vec<String>| {
+    let drawn = resource(
+        move || (range.get(), choices.get(), tick.get()),
+        move |(range, choices, _)| dashboard(cluster.clone(), uid.clone(), range, choices),
+    );
+    let on_change = move |ev: leptos::ev::Event| {
+        let Some((name, values)) = chosen(&ev) else { return };
         let mut next = choices.get_untracked();
         next.insert(name, values);
         let options = leptos_router::NavigateOptions { replace: true, scroll: false, ..Default::default() };
@@ -166,145 +174,15 @@ pub fn DashboardPage(cluster: String, uid: String) -> impl IntoView {
     };
     view! {
         <section class="page dashboard">
-            <Transition fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || {
-                    let (cluster, uid, choose) = (cluster.clone(), uid.clone(), choose.clone());
-                    Suspend::new(async move {
-                        let d = match view_resource.await {
-                            Ok(d) => d,
-                            Err(e) => return view! { <ErrorBlock error=e /> }.into_any(),
-                        };
-                        let resolved: Choices = d.variables.iter().map(|v| (v.name.clone(), v.current.clone())).collect();
-                        let range_now = range.get_untracked();
-                        let grafana = d.grafana_path.clone();
-                        view! {
-                            <leptos_meta::Title text=d.title.clone() />
-                            <div class="page-head">
-                                <h1>{d.title.clone()}</h1>
-                                <A href=format!("/clusters/{}/dashboards", urlencode(&cluster))>"All dashboards"</A>
-                            </div>
-                            {(!d.description.is_empty()).then(|| view! { <p class="hint">{d.description.clone()}</p> })}
-                            {d.unavailable.clone().map(|reason| view! { <div class="alert warning" role="status">{reason}</div> })}
-                            <div class="dashboard-variables">
-                                {d.variables.into_iter().map(|v| view! { <VariablePicker v choose=choose.clone() /> }).collect_view()}
-                            </div>
-                            <div class="dashboard-grid">
-                                {d.panels.into_iter().map(|panel| view! {
-                                    <Panel cluster=cluster.clone() uid=uid.clone() panel range=range_now.clone()
-                                        choices=resolved.clone() tick grafana=grafana.clone() />
-                                }).collect_view()}
-                            </div>
-                        }.into_any()
-                    })
-                }}
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move { drawn.await.ok().map(|d| view! { <leptos_meta::Title text=d.title /> }) })}
             </Transition>
+            <div on:change=on_change><DrawnCharts drawn /></div>
             <section class="health" aria-labelledby="health-title">
                 <RangeControls range tick title="Range" />
             </section>
         </section>
     }
-}
-
-/// A variable's values: a list for one value, checkboxes for several.
-#[component]
-fn VariablePicker(
-    v: VariableView,
-    choose: impl Fn(String, Vec<String>) + Clone + Send + Sync + 'static,
-) -> impl IntoView {
-    let id = format!("var-{}", v.name);
-    if v.typed {
-        let (name, value) = (v.name.clone(), v.current.first().cloned().unwrap_or_default());
-        return view! {
-            <div class="variable">
-                <label for=id.clone()>{v.label.clone()}</label>
-                <input id=id value=value on:change=move |ev| choose(name.clone(), vec![event_target_value(&ev)]) />
-            </div>
-        }
-        .into_any();
-    }
-    let mut options: Vec<(String, String)> = v.options.iter().map(|o| (o.clone(), o.clone())).collect();
-    if v.include_all {
-        options.insert(0, (ALL.to_string(), "All".to_string()));
-    }
-    let error = v.error.clone().map(|e| view! { <p class="field-error">{e}</p> });
-    if v.multi {
-        let current = v.current.clone();
-        let name = v.name.clone();
-        return view! {
-            <fieldset class="variable" id=id>
-                <legend>{v.label.clone()}</legend>
-                {options.into_iter().map(|(value, text)| {
-                    let checked = current.contains(&value);
-                    let (name, current, choose) = (name.clone(), current.clone(), choose.clone());
-                    let value_for = value.clone();
-                    view! {
-                        <label class="check">
-                            <input type="checkbox" value=value checked=checked on:change=move |ev| {
-                                let on = event_target_checked(&ev);
-                                let mut next: Vec<String> = current.iter().filter(|c| **c != value_for && *c != ALL).cloned().collect();
-                                if on { next = if value_for == ALL { vec![ALL.to_string()] } else { next.into_iter().chain([value_for.clone()]).collect() }; }
-                                choose(name.clone(), next);
-                            } />
-                            {text}
-                        </label>
-                    }
-                }).collect_view()}
-                {error}
-            </fieldset>
-        }
-        .into_any();
-    }
-    let chosen = v.current.first().cloned().unwrap_or_default();
-    let name = v.name.clone();
-    view! {
-        <div class="variable">
-            <label for=id.clone()>{v.label.clone()}</label>
-            <select id=id on:change=move |ev| choose(name.clone(), vec![event_target_value(&ev)])>
-                {options.into_iter().map(|(value, text)| {
-                    let selected = value == chosen;
-                    view! { <option value=value selected=selected>{text}</option> }
-                }).collect_view()}
-            </select>
-            {error}
-        </div>
-    }
-    .into_any()
-}
-
-/// One panel, fetched on its own (again at each refresh).
-#[component]
-fn Panel(
-    cluster: String,
-    uid: String,
-    panel: PanelView,
-    range: String,
-    choices: Choices,
-    tick: RwSignal<u64>,
-    grafana: Option<String>,
-) -> impl IntoView {
-    let class = format!("dash-panel w-{}", panel.width);
-    match &panel.kind {
-        PanelKind::Row => return view! { <h2 class="dash-row">{panel.title.clone()}</h2> }.into_any(),
-        PanelKind::Other(kind) => {
-            let link = grafana.map(|path| {
-                view! { <a href=format!("{path}?viewPanel={}", panel.id)>{format!("Open \"{}\" in Grafana", panel.title)}</a> }
-            });
-            return view! {
-                <figure class=class>
-                    <figcaption>{panel.title.clone()}</figcaption>
-                    <p class="chart-error">{format!("Pangea does not draw {kind} panels. ")}{link}</p>
-                </figure>
-            }
-            .into_any();
-        }
-        _ => {}
-    }
-    let id = panel.id;
-    let answer = resource(
-        move || tick.get(),
-        move |_| dashboard_panel(cluster.clone(), uid.clone(), id, range.clone(), choices.clone()),
-    );
-    view! { <div class=class><DrawnCharts drawn=answer /></div> }.into_any()
 }
 
 #[cfg(test)]

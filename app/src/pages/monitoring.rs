@@ -8,9 +8,10 @@ use crate::monitoring::server_fns::{
     cluster_charts, create_silence, etcd_quorum, expire_silence, list_alerts, list_silences, node_charts,
 };
 use crate::monitoring::{Matcher, PRESETS, SilenceInput, TimeRange};
-use crate::resource::Resource;
-use crate::resource::resource;
+use crate::resource::{Resource, resource};
 use leptos::prelude::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Whose charts: a cluster's, or one node's.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,7 +141,10 @@ pub fn HealthCharts(scope: Scope) -> impl IntoView {
 /// keys, Home and End on it, show the values at an instant; leaving it, Escape or moving focus
 /// away shows the legend again.
 #[component]
-pub(crate) fn DrawnCharts(drawn: Resource<Result<Html, AppError>>) -> impl IntoView {
+pub(crate) fn DrawnCharts<T>(drawn: Resource<Result<T, AppError>>) -> impl IntoView
+where
+    T: Into<Html> + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
     view! {
         <div on:mousemove=chart_hover::on_move on:mouseout=chart_hover::on_out on:keydown=chart_hover::on_key
             on:focusout=chart_hover::on_focus_out>
@@ -153,6 +157,7 @@ pub(crate) fn DrawnCharts(drawn: Resource<Result<Html, AppError>>) -> impl IntoV
 /// are its table's rows (each with its place on the x axis as `data-x`), the legends are the
 /// table's column heads, and the instant shown is kept in the figure's `data-hover`.
 mod chart_hover {
+    use crate::drawn::elements as all;
     use leptos::ev::{FocusEvent, KeyboardEvent, MouseEvent};
     use wasm_bindgen::JsCast;
     use web_sys::{Element, Event, EventTarget};
@@ -161,11 +166,6 @@ mod chart_hover {
 
     fn element(target: Option<EventTarget>) -> Option<Element> {
         target?.dyn_into::<Element>().ok()
-    }
-
-    fn all(parent: &Element, selector: &str) -> Vec<Element> {
-        let Ok(list) = parent.query_selector_all(selector) else { return Vec::new() };
-        (0..list.length()).filter_map(|i| list.item(i)?.dyn_into::<Element>().ok()).collect()
     }
 
     /// The chart an event happened on: its figure and its SVG.

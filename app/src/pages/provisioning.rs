@@ -11,8 +11,8 @@ use crate::pages::machines::{ErrorBlock, FieldMessage};
 use crate::pages::urlencode;
 use crate::provisioning::server_fns::{
     delete_group, delete_profile, delete_template, explain_boot, import_provisioning, machine_boot_profile,
-    preview_template, provisioning_catalog, put_group, put_profile, put_template, set_default_profile,
-    set_machine_profile,
+    preview_template, provisioning_catalog, provisioning_overview, put_group, put_profile, put_template,
+    set_default_profile, set_machine_profile,
 };
 use crate::provisioning::{
     BootProfileChoice, Catalog, DefaultProfile, Group, ImportOutcome, NetBoot, Profile, TemplateFile, TemplateKind,
@@ -25,9 +25,6 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 use std::collections::BTreeMap;
 
-/// How many groups the overview lists before asking for a filter.
-const GROUPS_SHOWN: usize = 200;
-
 fn may_change() -> Resource<bool> {
     resource(
         || (),
@@ -35,18 +32,6 @@ fn may_change() -> Resource<bool> {
             crate::account::current_user().await.ok().flatten().is_some_and(|me| me.may(Permission::ChangeProvisioning))
         },
     )
-}
-
-pub(crate) fn profile_href(id: &str) -> String {
-    format!("/provisioning/profiles/{}", urlencode(id))
-}
-
-pub(crate) fn group_href(id: &str) -> String {
-    format!("/provisioning/groups/{}", urlencode(id))
-}
-
-fn template_href(kind: TemplateKind, id: &str) -> String {
-    format!("/provisioning/templates/{}/{}", kind.as_str(), urlencode(id))
 }
 
 /// The "What will this machine get?" form: a MAC or any labels.
@@ -87,11 +72,51 @@ pub fn ProvisioningArea() -> impl IntoView {
     }
 }
 
-/// `/provisioning`: everything the boot listener serves.
+/// `/provisioning`: everything the boot listener serves, drawn by the server with its groups
+/// filtered by `?groups=`. Its two forms (see `provisioning::drawn::catalog`) are read here: the
+/// filter asks again, and the default form sets an inventory default.
 #[component]
 fn ProvisioningOverview() -> impl IntoView {
-    let catalog = resource(|| (), |_| provisioning_catalog());
+    let params = use_query_map();
+    let navigate = use_navigate();
+    let toasts = use_toasts();
+    let filter = Memo::new(move |_| params.read().get("groups").unwrap_or_default());
+    let saved = RwSignal::new(0u32);
+    let overview = resource(move || (filter.get(), saved.get()), |(filter, _)| provisioning_overview(filter));
     let may = may_change();
+    let save = Action::new(move |default: &DefaultProfile| set_default_profile(default.clone()));
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(d)) => {
+            saved.update(|n| *n += 1);
+            toasts.success(if d.profile.is_empty() {
+                format!("Removed the default for {}s.", d.role)
+            } else {
+                let cluster = if d.cluster.is_empty() { "no cluster" } else { &d.cluster };
+                format!("{}s in {cluster} now boot {}.", d.role, d.profile)
+            });
+        }
+        Some(Err(e)) => toasts.error(e.to_string()),
+        None => {}
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        use wasm_bindgen::JsCast;
+        let form = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()).map(|form| form.id());
+        let field = |name: &str| crate::pages::form_field(&ev, name);
+        match form.as_deref() {
+            Some("group-filter") => {
+                navigate(&format!("/provisioning?groups={}", urlencode(&field("groups"))), Default::default())
+            }
+            Some("default-form") => {
+                save.dispatch(DefaultProfile {
+                    cluster: field("cluster"),
+                    role: field("role"),
+                    profile: field("profile"),
+                });
+            }
+            _ => return,
+        }
+        ev.prevent_default();
+    };
     view! {
         <Title text="Provisioning" />
         <section class="page">
@@ -116,103 +141,8 @@ fn ProvisioningOverview() -> impl IntoView {
                 "then the one whose selectors sort first, then the one whose id sorts first. A group without selectors "
                 "is the default. Selectors override metadata of the same name in templates."
             </p>
-            <Suspense fallback=|| view! { <div class="skeleton-row"></div> }>
-                {move || Suspend::new(async move {
-                    match catalog.await {
-                        Ok(catalog) => view! {
-                            <InventoryDefaults catalog=catalog.clone() />
-                            <CatalogTables catalog=catalog />
-                        }.into_any(),
-                        Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <div on:submit=on_submit><Drawn drawn=overview /></div>
         </section>
-    }
-}
-
-/// How inventory machines boot without groups: their own profile, else their cluster and role's
-/// default. Operators set defaults here, and a machine's own profile on its page.
-#[component]
-fn InventoryDefaults(catalog: Catalog) -> impl IntoView {
-    let toasts = use_toasts();
-    let may = may_change();
-    let cluster = RwSignal::new(String::new());
-    let role = RwSignal::new("worker".to_string());
-    let profile = RwSignal::new(String::new());
-    let save = Action::new(move |_: &()| {
-        set_default_profile(DefaultProfile {
-            cluster: cluster.get_untracked(),
-            role: role.get_untracked(),
-            profile: profile.get_untracked(),
-        })
-    });
-    Effect::new(move |_| {
-        if let Some(result) = save.value().get() {
-            match result {
-                Ok(d) if d.profile.is_empty() => toasts.success(format!("Removed the default for {}s.", d.role)),
-                Ok(d) => toasts.success(format!(
-                    "{}s in {} now boot {}.",
-                    d.role,
-                    if d.cluster.is_empty() { "no cluster" } else { &d.cluster },
-                    d.profile
-                )),
-                Err(e) => toasts.error(e.to_string()),
-            }
-        }
-    });
-    let profiles: Vec<String> = catalog.profiles.iter().map(|p| p.id.clone()).collect();
-    view! {
-        <h2>"Inventory machines"</h2>
-        <p class="hint">
-            "A machine in the inventory boots without a group of its own: it gets the profile set on its page, else the "
-            "default of its cluster and role below, with its host name, role, cluster, UUID, serial and labels as template "
-            "data. A hand-written group selecting the same labels wins; one with more selectors (e.g. os=installed) too. "
-            {format!("Machines with a profile of their own: {}.", catalog.machine_profiles.len())}
-        </p>
-        {if catalog.defaults.is_empty() {
-            view! { <div class="empty">"No defaults: inventory machines boot only by their own profile or a group."</div> }.into_any()
-        } else {
-            view! {
-                <div class="table-wrap"><table>
-                    <thead><tr><th scope="col">"Cluster"</th><th scope="col">"Role"</th><th scope="col">"Profile"</th></tr></thead>
-                    <tbody>
-                        {catalog.defaults.clone().into_iter().map(|d| view! {
-                            <tr>
-                                <td>{if d.cluster.is_empty() { "(no cluster)".to_string() } else { d.cluster.clone() }}</td>
-                                <td>{d.role.clone()}</td>
-                                <td><A href=profile_href(&d.profile)>{d.profile.clone()}</A></td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table></div>
-            }.into_any()
-        }}
-        <Suspense fallback=|| ()>
-            {move || {
-                let profiles = profiles.clone();
-                Suspend::new(async move {
-                    may.await.then(|| view! {
-                        <form class="filters" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); save.dispatch(()); }>
-                            <div class="field"><label for="default-cluster">"Cluster (empty: machines in no cluster)"</label>
-                                <input id="default-cluster" placeholder="prod-eu" on:input=move |ev| cluster.set(event_target_value(&ev)) /></div>
-                            <div class="field"><label for="default-role">"Role"</label>
-                                <select id="default-role" on:change=move |ev| role.set(event_target_value(&ev))>
-                                    <option value="worker">"worker"</option>
-                                    <option value="controller">"controller"</option>
-                                </select></div>
-                            <div class="field"><label for="default-profile">"Profile"</label>
-                                <select id="default-profile" on:change=move |ev| profile.set(event_target_value(&ev))>
-                                    <option value="">"(none: remove the default)"</option>
-                                    {profiles.into_iter().map(|p| view! { <option value=p.clone()>{p.clone()}</option> }).collect_view()}
-                                </select></div>
-                            <div class="field"><span class="label-spacer" aria-hidden="true">" "</span>
-                                <button type="submit" class="button">"Set default"</button></div>
-                        </form>
-                    })
-                })
-            }}
-        </Suspense>
     }
 }
 
@@ -272,116 +202,6 @@ pub fn MachineBootProfile(mac: String, cluster: String, role: String) -> impl In
                 })
             }}
         </Suspense>
-    }
-}
-
-#[component]
-fn CatalogTables(catalog: Catalog) -> impl IntoView {
-    let filter = RwSignal::new(String::new());
-    let users: BTreeMap<String, usize> = catalog.groups.iter().fold(BTreeMap::new(), |mut m, g| {
-        *m.entry(g.profile.clone()).or_default() += 1;
-        m
-    });
-    let profiles = catalog.profiles.clone();
-    let known: std::collections::BTreeSet<String> = profiles.iter().map(|p| p.id.clone()).collect();
-    let groups = StoredValue::new(catalog.groups.clone());
-    let shown = move || {
-        // ASCII case folding: ids and selectors are matched as typed beyond ASCII, and the
-        // wasm is spared Unicode's case tables (about 12 KB).
-        let needle = filter.get().to_ascii_lowercase();
-        groups.with_value(|all| {
-            let matching: Vec<Group> = all
-                .iter()
-                .filter(|g| {
-                    needle.is_empty()
-                        || g.id.to_ascii_lowercase().contains(&needle)
-                        || g.profile.to_ascii_lowercase().contains(&needle)
-                        || g.selector_string().to_ascii_lowercase().contains(&needle)
-                })
-                .cloned()
-                .collect();
-            (matching.len(), matching.into_iter().take(GROUPS_SHOWN).collect::<Vec<_>>())
-        })
-    };
-    view! {
-        <h2>"Profiles"</h2>
-        {if profiles.is_empty() {
-            view! { <div class="empty">"No profiles yet. Create one, or import a Matchbox data directory."</div> }.into_any()
-        } else {
-            view! {
-                <div class="table-wrap"><table>
-                    <thead><tr><th scope="col">"Id"</th><th scope="col">"Name"</th><th scope="col">"Kernel"</th>
-                        <th scope="col">"Ignition"</th><th scope="col">"Generic"</th><th scope="col">"Groups"</th></tr></thead>
-                    <tbody>
-                        {profiles.into_iter().map(|p| {
-                            let count = users.get(&p.id).copied().unwrap_or(0);
-                            view! {
-                            <tr>
-                                <td><A href=profile_href(&p.id)>{p.id.clone()}</A></td>
-                                <td>{p.name.clone()}</td>
-                                <td class="mono">{p.boot.kernel.clone()}</td>
-                                <td class="mono">{p.ignition_id.clone()}</td>
-                                <td class="mono">{p.generic_id.clone()}</td>
-                                <td>{count}</td>
-                            </tr>
-                        }}).collect_view()}
-                    </tbody>
-                </table></div>
-            }.into_any()
-        }}
-        <h2>"Groups"</h2>
-        <div class="field">
-            <label for="group-filter">"Filter groups by id, profile or selector"</label>
-            <input id="group-filter" type="search" placeholder="mac=52:54:00" on:input=move |ev| filter.set(event_target_value(&ev)) />
-        </div>
-        {move || {
-            let (total, rows) = shown();
-            let known = known.clone();
-            view! {
-                <div class="table-wrap"><table>
-                    <thead><tr><th scope="col">"Id"</th><th scope="col">"Profile"</th><th scope="col">"Selectors"</th></tr></thead>
-                    <tbody>
-                        {rows.into_iter().map(|g| {
-                            let dangling = !known.contains(&g.profile);
-                            let selectors = if g.selector.is_empty() { "(default: no selectors)".to_string() } else { g.selector_string() };
-                            view! {
-                                <tr>
-                                    <td><A href=group_href(&g.id)>{g.id.clone()}</A></td>
-                                    <td>{g.profile.clone()} {dangling.then(|| view! { <span class="badge warn">" missing"</span> })}</td>
-                                    <td class="mono">{selectors}</td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table></div>
-                {(total > GROUPS_SHOWN).then(|| view! {
-                    <p class="hint">{format!("{GROUPS_SHOWN} of {total} groups shown; filter to find others.")}</p>
-                })}
-            }
-        }}
-        <h2>"Templates"</h2>
-        <div class="table-wrap"><table>
-            <thead><tr><th scope="col">"Id"</th><th scope="col">"Kind"</th><th scope="col">"Size"</th></tr></thead>
-            <tbody>
-                {catalog.templates.into_iter().map(|t| {
-                    let kind_text = template_kind_text(t.kind, &t.id);
-                    view! {
-                    <tr>
-                        <td><A href=template_href(t.kind, &t.id)>{t.id.clone()}</A></td>
-                        <td>{kind_text}</td>
-                        <td>{format!("{} bytes", t.content.len())}</td>
-                    </tr>
-                }}).collect_view()}
-            </tbody>
-        </table></div>
-    }
-}
-
-fn template_kind_text(kind: TemplateKind, id: &str) -> &'static str {
-    match kind {
-        TemplateKind::Ignition if crate::provisioning::is_raw_ignition(id) => "Ignition (raw JSON)",
-        TemplateKind::Ignition => "Butane template",
-        TemplateKind::Generic => "generic template",
     }
 }
 

@@ -1,12 +1,149 @@
-//! Provisioning drawn on the server (see `crate::drawn`): what a machine gets and why, a
-//! machine's boot timeline and the last hour's boots as a chart. Only compiled for the server.
+//! Provisioning drawn on the server (see `crate::drawn`): the overview of what the boot listener
+//! serves, what a machine gets and why, a machine's boot timeline and the last hour's boots as a
+//! chart. Only compiled for the server.
 
 use super::boots::{ActivityMinute, BootActivity, BootEvent, BootState, Discovered, Timeline};
-use super::{Explanation, Served};
-use crate::drawn::Html;
-use crate::pages::provisioning::{group_href, profile_href};
+use super::{Catalog, Explanation, Served, TemplateKind};
+use crate::drawn::{Html, table};
 use crate::pages::short_time;
+use crate::pages::urlencode;
 use leptos::prelude::*;
+
+fn profile_href(id: &str) -> String {
+    format!("/provisioning/profiles/{}", urlencode(id))
+}
+
+fn group_href(id: &str) -> String {
+    format!("/provisioning/groups/{}", urlencode(id))
+}
+
+fn template_href(kind: TemplateKind, id: &str) -> String {
+    format!("/provisioning/templates/{}/{}", kind.as_str(), urlencode(id))
+}
+
+/// How many groups the overview lists before asking for a filter.
+const GROUPS_SHOWN: usize = 200;
+
+/// The overview of what the boot listener serves: the inventory machines' defaults (with the
+/// form that sets one, `#default-form`, for those who may change provisioning), the profiles,
+/// the groups whose id, profile or selectors contain `filter` (ASCII case folded; the form
+/// `#group-filter` asks again), and the templates.
+pub fn catalog(catalog: Catalog, filter: &str, may_change: bool) -> Html {
+    let Catalog { profiles, groups, templates, machine_profiles, defaults } = catalog;
+    let known: std::collections::BTreeSet<&str> = profiles.iter().map(|p| p.id.as_str()).collect();
+    let needle = filter.trim().to_ascii_lowercase();
+    let matching: Vec<_> = groups
+        .iter()
+        .filter(|g| {
+            needle.is_empty()
+                || [g.id.as_str(), g.profile.as_str(), g.selector_string().as_str()]
+                    .iter()
+                    .any(|text| text.to_ascii_lowercase().contains(&needle))
+        })
+        .collect();
+    let defaults_table = if defaults.is_empty() {
+        view! { <div class="empty">"No defaults: inventory machines boot only by their own profile or a group."</div> }
+            .into_any()
+    } else {
+        let rows = defaults.into_iter().map(|d| {
+            let cluster = if d.cluster.is_empty() { "(no cluster)".to_string() } else { d.cluster };
+            view! { <tr><td>{cluster}</td><td>{d.role}</td><td><a href=profile_href(&d.profile)>{d.profile.clone()}</a></td></tr> }
+        });
+        table(&["Cluster", "Role", "Profile"], rows.collect_view()).into_any()
+    };
+    let default_form = may_change.then(|| {
+        let options = profiles.iter().map(|p| view! { <option value=p.id.clone()>{p.id.clone()}</option> });
+        view! {
+            <form class="filters" id="default-form">
+                <div class="field"><label for="default-cluster">"Cluster (empty: machines in no cluster)"</label>
+                    <input id="default-cluster" name="cluster" placeholder="prod-eu" /></div>
+                <div class="field"><label for="default-role">"Role"</label>
+                    <select id="default-role" name="role">
+                        <option value="worker">"worker"</option>
+                        <option value="controller">"controller"</option>
+                    </select></div>
+                <div class="field"><label for="default-profile">"Profile"</label>
+                    <select id="default-profile" name="profile">
+                        <option value="">"(none: remove the default)"</option>
+                        {options.collect_view()}
+                    </select></div>
+                <div class="field"><span class="label-spacer" aria-hidden="true">" "</span>
+                    <button type="submit" class="button">"Set default"</button></div>
+            </form>
+        }
+    });
+    let profiles_table = if profiles.is_empty() {
+        view! { <div class="empty">"No profiles yet. Create one, or import a Matchbox data directory."</div> }
+            .into_any()
+    } else {
+        let uses = |id: &str| groups.iter().filter(|g| g.profile == id).count();
+        let rows = profiles.iter().map(|p| {
+            view! {
+                <tr>
+                    <td><a href=profile_href(&p.id)>{p.id.clone()}</a></td>
+                    <td>{p.name.clone()}</td>
+                    <td class="mono">{p.boot.kernel.clone()}</td>
+                    <td class="mono">{p.ignition_id.clone()}</td>
+                    <td class="mono">{p.generic_id.clone()}</td>
+                    <td>{uses(&p.id)}</td>
+                </tr>
+            }
+        });
+        table(&["Id", "Name", "Kernel", "Ignition", "Generic", "Groups"], rows.collect_view()).into_any()
+    };
+    let group_rows = matching.iter().take(GROUPS_SHOWN).map(|g| {
+        let missing =
+            (!known.contains(g.profile.as_str())).then(|| view! { <span class="badge warn">" missing"</span> });
+        let selectors = if g.selector.is_empty() { "(default: no selectors)".to_string() } else { g.selector_string() };
+        view! {
+            <tr>
+                <td><a href=group_href(&g.id)>{g.id.clone()}</a></td>
+                <td>{g.profile.clone()} {missing}</td>
+                <td class="mono">{selectors}</td>
+            </tr>
+        }
+    });
+    let more = (matching.len() > GROUPS_SHOWN)
+        .then(|| view! { <p class="hint">{format!("{GROUPS_SHOWN} of {} groups shown; filter to find others.", matching.len())}</p> });
+    let template_rows = templates.into_iter().map(|t| {
+        let kind = match t.kind {
+            TemplateKind::Ignition if super::is_raw_ignition(&t.id) => "Ignition (raw JSON)",
+            TemplateKind::Ignition => "Butane template",
+            TemplateKind::Generic => "generic template",
+        };
+        view! {
+            <tr>
+                <td><a href=template_href(t.kind, &t.id)>{t.id.clone()}</a></td>
+                <td>{kind}</td>
+                <td>{format!("{} bytes", t.content.len())}</td>
+            </tr>
+        }
+    });
+    Html::of(view! {
+        <h2>"Inventory machines"</h2>
+        <p class="hint">
+            "A machine in the inventory boots without a group of its own: it gets the profile set on its page, else the "
+            "default of its cluster and role below, with its host name, role, cluster, UUID, serial and labels as template "
+            "data. A hand-written group selecting the same labels wins; one with more selectors (e.g. os=installed) too. "
+            {format!("Machines with a profile of their own: {}.", machine_profiles.len())}
+        </p>
+        {defaults_table}
+        {default_form}
+        <h2>"Profiles"</h2>
+        {profiles_table}
+        <h2>"Groups"</h2>
+        <form class="filters" id="group-filter" role="search" method="get" action="/provisioning">
+            <div class="field grow"><label for="group-filter-text">"Filter groups by id, profile or selector"</label>
+                <input id="group-filter-text" type="search" name="groups" placeholder="mac=52:54:00" value=filter.to_string() /></div>
+            <div class="field"><span class="label-spacer" aria-hidden="true">" "</span>
+                <button type="submit" class="button">"Filter"</button></div>
+        </form>
+        {table(&["Id", "Profile", "Selectors"], group_rows.collect_view())}
+        {more}
+        <h2>"Templates"</h2>
+        {table(&["Id", "Kind", "Size"], template_rows.collect_view())}
+    })
+}
 
 /// What a machine gets from the boot listener, and why: its group among the candidates, its
 /// profile, and each endpoint's answer.
@@ -239,6 +376,51 @@ pub fn activity(activity: BootActivity) -> Html {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provisioning::{DefaultProfile, Group, Profile, TemplateFile};
+
+    #[test]
+    fn the_catalog_lists_groups_by_the_filter_and_the_default_form_only_for_those_who_may_change() {
+        let group = |id: &str, profile: &str, mac: &str| Group {
+            id: id.into(),
+            name: String::new(),
+            profile: profile.into(),
+            selector: [("mac".to_string(), mac.to_string())].into(),
+            metadata: Default::default(),
+        };
+        let catalog = Catalog {
+            profiles: vec![Profile { id: "worker".into(), ..Profile::default() }],
+            groups: vec![
+                group("node-1", "worker", "52:54:00:00:00:01"),
+                group("Rescue", "<gone>", "52:54:00:00:00:02"),
+            ],
+            templates: vec![TemplateFile { kind: TemplateKind::Ignition, id: "w.ign".into(), content: "{}".into() }],
+            machine_profiles: Vec::new(),
+            defaults: vec![DefaultProfile { cluster: String::new(), role: "worker".into(), profile: "worker".into() }],
+        };
+        let all = catalog_html(catalog.clone(), "", false);
+        assert!(all.contains(r#"<a href="/provisioning/groups/node-1">node-1</a>"#), "{all}");
+        assert!(all.contains(r#"&lt;gone&gt;<span class="badge warn"> missing</span>"#), "{all}");
+        assert!(all.contains("<td>(no cluster)</td><td>worker</td>"), "{all}");
+        assert!(all.contains("<td>Ignition (raw JSON)</td><td>2 bytes</td>"), "{all}");
+        assert!(!all.contains("default-form"), "viewers get no form: {all}");
+        // The filter folds ASCII case and reads ids, profiles and selectors; the form keeps it.
+        let rescue = catalog_html(catalog.clone(), " RESCUE ", true);
+        assert!(
+            rescue.contains("/provisioning/groups/Rescue") && !rescue.contains("/provisioning/groups/node-1"),
+            "{rescue}"
+        );
+        assert!(rescue.contains(r#"value=" RESCUE ""#), "{rescue}");
+        assert!(rescue.contains(r#"<form id="default-form" class="filters">"#), "{rescue}");
+        let by_mac = catalog_html(catalog, "00:00:01", true);
+        assert!(
+            by_mac.contains("/provisioning/groups/node-1") && !by_mac.contains("/provisioning/groups/Rescue"),
+            "{by_mac}"
+        );
+    }
+
+    fn catalog_html(c: Catalog, filter: &str, may_change: bool) -> String {
+        catalog(c, filter, may_change).into_string()
+    }
 
     #[test]
     fn seconds_between_stored_times_count_microseconds_and_cross_midnight() {

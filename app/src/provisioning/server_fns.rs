@@ -21,6 +21,16 @@ pub async fn provisioning_catalog() -> Result<Catalog, AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.catalog(&who).await }).await
 }
 
+/// The overview of what the boot listener serves, its groups filtered by `groups`.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "provisioning_overview")]
+pub async fn provisioning_overview(groups: String) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: Svc, who| async move {
+        let may_change = crate::access::authorize(&who, crate::access::Permission::ChangeProvisioning).is_ok();
+        svc.catalog(&who).await.map(|catalog| drawn::catalog(catalog, &groups, may_change))
+    })
+    .await
+}
+
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "put_profile")]
 pub async fn put_profile(profile: Profile) -> Result<Profile, AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.put_profile(&who, profile).await }).await
