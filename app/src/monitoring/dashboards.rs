@@ -25,7 +25,7 @@ pub struct DashboardSummary {
 /// How a panel is drawn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case", tag = "type", content = "name", try_from = "PanelKindWire")]
+#[serde(rename_all = "snake_case", tag = "type", content = "name")]
 pub enum PanelKind {
     Timeseries,
     Stat,
@@ -36,31 +36,6 @@ pub enum PanelKind {
     Row,
     /// A panel type Pangea does not draw, by its Grafana name.
     Other(String),
-}
-
-/// [`PanelKind`] as written, flat: serde's derive for a tagged enum buffers the value in generic
-/// code first, and reading this struct keeps that out of the wasm.
-#[derive(Deserialize)]
-struct PanelKindWire {
-    r#type: String,
-    name: Option<String>,
-}
-
-impl TryFrom<PanelKindWire> for PanelKind {
-    type Error = String;
-
-    fn try_from(wire: PanelKindWire) -> Result<Self, String> {
-        Ok(match (wire.r#type.as_str(), wire.name) {
-            ("timeseries", _) => PanelKind::Timeseries,
-            ("stat", _) => PanelKind::Stat,
-            ("gauge", _) => PanelKind::Gauge,
-            ("bar_gauge", _) => PanelKind::BarGauge,
-            ("table", _) => PanelKind::Table,
-            ("row", _) => PanelKind::Row,
-            ("other", Some(name)) => PanelKind::Other(name),
-            (other, _) => return Err(format!("unknown panel type {other:?}")),
-        })
-    }
 }
 
 /// A threshold step: from `value` up (`None` is the base), in a colour class.
@@ -132,7 +107,7 @@ pub struct DashboardView {
 /// A panel's data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case", tag = "kind", try_from = "PanelDataWire")]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum PanelData {
     /// Lines over the range (timeseries).
     Series { start: i64, end: i64, series: Vec<Series> },
@@ -140,40 +115,6 @@ pub enum PanelData {
     Values { values: Vec<(String, f64)> },
     /// Labels and values as rows (table).
     Table { columns: Vec<String>, rows: Vec<Vec<String>> },
-}
-
-/// [`PanelData`] as written, flat (see [`PanelKindWire`]).
-#[derive(Deserialize)]
-struct PanelDataWire {
-    kind: String,
-    start: Option<i64>,
-    end: Option<i64>,
-    series: Option<Vec<Series>>,
-    values: Option<Vec<(String, f64)>>,
-    columns: Option<Vec<String>>,
-    rows: Option<Vec<Vec<String>>>,
-}
-
-impl TryFrom<PanelDataWire> for PanelData {
-    type Error = String;
-
-    fn try_from(wire: PanelDataWire) -> Result<Self, String> {
-        let PanelDataWire { kind, start, end, series, values, columns, rows } = wire;
-        let missing = |field: &str| format!("panel data {kind:?} without {field}");
-        Ok(match kind.as_str() {
-            "series" => PanelData::Series {
-                start: start.ok_or_else(|| missing("start"))?,
-                end: end.ok_or_else(|| missing("end"))?,
-                series: series.ok_or_else(|| missing("series"))?,
-            },
-            "values" => PanelData::Values { values: values.ok_or_else(|| missing("values"))? },
-            "table" => PanelData::Table {
-                columns: columns.ok_or_else(|| missing("columns"))?,
-                rows: rows.ok_or_else(|| missing("rows"))?,
-            },
-            other => return Err(format!("unknown panel data kind {other:?}")),
-        })
-    }
 }
 
 /// What the server answers for one panel: the panel, and its data.
@@ -226,9 +167,9 @@ mod tests {
             serde_json::json!({"kind": "values", "values": [["up", 1.0]]})
         );
         let unknown = serde_json::from_str::<PanelKind>(r#"{"type":"piechart"}"#).unwrap_err();
-        assert!(unknown.to_string().contains("unknown panel type \"piechart\""), "{unknown}");
+        assert!(unknown.to_string().contains("unknown variant `piechart`"), "{unknown}");
         let missing = serde_json::from_str::<PanelData>(r#"{"kind":"table","columns":[]}"#).unwrap_err();
-        assert!(missing.to_string().contains("panel data \"table\" without rows"), "{missing}");
+        assert!(missing.to_string().contains("missing field `rows`"), "{missing}");
     }
 
     #[test]
