@@ -47,6 +47,40 @@ pub struct Progress {
     pub running: bool,
 }
 
+/// What a page shows of a job it follows: nothing yet, where it stands, or why asking failed.
+pub type ShownJob = RwSignal<Option<Result<Progress, AppError>>>;
+
+/// Asks `ask` where a job stands until it no longer runs, `pause_ms` apart, showing each answer
+/// in `shown`.
+pub async fn follow<Fut>(ask: impl Fn() -> Fut, shown: ShownJob, pause_ms: u32)
+where
+    Fut: Future<Output = Result<Progress, AppError>>,
+{
+    loop {
+        let now = ask().await;
+        let running = now.as_ref().is_ok_and(|p| p.running);
+        shown.set(Some(now));
+        if !running {
+            return;
+        }
+        #[cfg(feature = "hydrate")]
+        gloo_timers::future::TimeoutFuture::new(pause_ms).await;
+        #[cfg(not(feature = "hydrate"))]
+        let _ = pause_ms;
+    }
+}
+
+/// The job's progress `shown` holds, as the server drew it, or the error.
+#[component]
+pub fn ShownProgress(shown: ShownJob) -> impl IntoView {
+    move || {
+        shown.get().map(|now| match now {
+            Ok(progress) => view! { <div class="drawn" inner_html=progress.html.into_string()></div> }.into_any(),
+            Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
+        })
+    }
+}
+
 /// A table in its scrolling wrapper, with a header row of `columns` over `rows`.
 #[cfg(feature = "ssr")]
 pub fn table(columns: &[&'static str], rows: impl IntoView) -> impl IntoView {

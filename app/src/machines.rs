@@ -3,6 +3,8 @@
 //! Types here are shared by the browser and the server; `ssr` holds the service interface the
 //! server implements, and `server_fns` the thin endpoints the GUI calls.
 
+#[cfg(feature = "ssr")]
+pub mod drawn;
 pub mod fields;
 pub mod mac;
 pub mod server_fns;
@@ -269,87 +271,11 @@ pub struct ImportReport {
 }
 
 /// How far an import started from the GUI has got.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "phase", rename_all = "snake_case", try_from = "ImportProgressWire")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImportProgress {
     Checking { done: u32, total: u32 },
     Previewed { report: ImportReport },
     Committing { done: u32, total: u32 },
     Committed { report: ImportReport },
     Failed { error: AppError },
-}
-
-/// [`ImportProgress`] as written, flat. serde's derive for an internally tagged enum buffers
-/// the value in generic code first; reading this struct instead keeps that out of the wasm.
-#[derive(Deserialize)]
-struct ImportProgressWire {
-    phase: String,
-    done: Option<u32>,
-    total: Option<u32>,
-    report: Option<ImportReport>,
-    error: Option<AppError>,
-}
-
-impl TryFrom<ImportProgressWire> for ImportProgress {
-    type Error = String;
-
-    fn try_from(wire: ImportProgressWire) -> Result<Self, String> {
-        let ImportProgressWire { phase, done, total, report, error } = wire;
-        let missing = |field: &str| format!("import progress {phase:?} without {field}");
-        let counts = || Ok::<_, String>((done.ok_or_else(|| missing("done"))?, total.ok_or_else(|| missing("total"))?));
-        Ok(match phase.as_str() {
-            "checking" => {
-                let (done, total) = counts()?;
-                ImportProgress::Checking { done, total }
-            }
-            "committing" => {
-                let (done, total) = counts()?;
-                ImportProgress::Committing { done, total }
-            }
-            "previewed" => ImportProgress::Previewed { report: report.ok_or_else(|| missing("report"))? },
-            "committed" => ImportProgress::Committed { report: report.ok_or_else(|| missing("report"))? },
-            "failed" => ImportProgress::Failed { error: error.ok_or_else(|| missing("error"))? },
-            other => return Err(format!("unknown import phase {other:?}")),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn import_progress_reads_back_as_written() {
-        let report = ImportReport {
-            format: ImportFormat::ALL[0],
-            lines: vec![ImportLine {
-                line: 2,
-                mac: Some("52:54:00:00:00:01".into()),
-                hostname: None,
-                role: None,
-                errors: vec!["bad".into()],
-            }],
-            creatable: 0,
-            errors: 1,
-            committed: false,
-        };
-        for progress in [
-            ImportProgress::Checking { done: 1, total: 3 },
-            ImportProgress::Previewed { report: report.clone() },
-            ImportProgress::Committing { done: 0, total: 3 },
-            ImportProgress::Committed { report },
-            ImportProgress::Failed { error: AppError::invalid("no") },
-        ] {
-            let json = serde_json::to_string(&progress).unwrap();
-            assert_eq!(serde_json::from_str::<ImportProgress>(&json).unwrap(), progress, "{json}");
-        }
-        assert_eq!(
-            serde_json::to_value(ImportProgress::Checking { done: 1, total: 3 }).unwrap(),
-            serde_json::json!({"phase": "checking", "done": 1, "total": 3})
-        );
-        let missing = serde_json::from_str::<ImportProgress>(r#"{"phase":"committing","done":1}"#).unwrap_err();
-        assert!(missing.to_string().contains("import progress \"committing\" without total"), "{missing}");
-        let unknown = serde_json::from_str::<ImportProgress>(r#"{"phase":"dreaming"}"#).unwrap_err();
-        assert!(unknown.to_string().contains("unknown import phase \"dreaming\""), "{unknown}");
-    }
 }

@@ -282,23 +282,24 @@ async fn gui_import_job_previews_then_commits(app: TestApp) {
         async move { client.post(url).json(&json!({"job": job})).send().await.unwrap().json::<Value>().await.unwrap() }
     };
     let mut state = progress(&app, job.clone()).await;
-    while state["phase"] == "checking" {
+    while support::import_phase(&state) == "checking" {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         state = progress(&app, job.clone()).await;
     }
-    assert_eq!(state["phase"], "previewed", "{state}");
-    assert_eq!(state["report"]["creatable"], 2000);
+    assert_eq!(support::import_phase(&state), "previewed", "{state}");
+    assert!(state["html"].as_str().unwrap().contains("2000 machines to create"), "{state}");
     assert_eq!(app.count().await, 0, "a preview writes nothing");
     let res = app.post_json("/api/gui/commit_import", json!({"job": job})).await;
     assert_eq!(res.status(), 200);
     loop {
         state = progress(&app, job.clone()).await;
-        if state["phase"] != "committing" {
+        if support::import_phase(&state) != "committing" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(state["phase"], "committed", "{state}");
+    assert_eq!(support::import_phase(&state), "committed", "{state}");
+    assert!(state["html"].as_str().unwrap().contains("Imported 2000 machines."), "{state}");
     assert_eq!(app.count().await, 2000);
     // A job commits once.
     let res = app.post_json("/api/gui/commit_import", json!({"job": job})).await;

@@ -1,6 +1,7 @@
 //! The GUI's endpoints for machines: each authorizes through the service and does nothing else.
 
-use super::{ImportFormat, ImportProgress, Machine, MachineInput, MachinePage, MachineQuery};
+use super::{ImportFormat, Machine, MachineInput, MachinePage, MachineQuery};
+use crate::drawn::Progress;
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -49,9 +50,11 @@ pub async fn start_import(format: ImportFormat, text: String) -> Result<String, 
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "poll_import")]
-pub async fn poll_import(job: String) -> Result<ImportProgress, AppError> {
-    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.import_progress(&who, job).await })
-        .await
+pub async fn poll_import(job: String) -> Result<Progress, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move {
+        svc.import_progress(&who, job).await.map(super::drawn::import)
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "commit_import")]

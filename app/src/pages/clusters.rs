@@ -12,10 +12,8 @@ use crate::clusters::{
 };
 use crate::components::get_form::GetForm;
 use crate::components::toast::use_toasts;
-use crate::drawn::{Drawn, Progress, clicked_button};
-use crate::error::AppError;
+use crate::drawn::{Drawn, ShownJob, ShownProgress, clicked_button, follow};
 use crate::pages::dashboards::{DashboardPage, DashboardsPage};
-use crate::pages::machines::ErrorBlock;
 use crate::pages::monitoring::{AlertsPanel, EtcdPanel, HealthCharts, Scope};
 use crate::pages::urlencode;
 use crate::resource::{Resource, resource};
@@ -338,25 +336,11 @@ fn ClusterPage(name: String) -> impl IntoView {
     }
 }
 
-/// Shows a drain's progress, asked every second until it ends.
-async fn follow_drain(job: String, shown: RwSignal<Option<Result<Progress, AppError>>>) {
-    loop {
-        let now = drain_status(job.clone()).await;
-        let running = now.as_ref().is_ok_and(|p| p.running);
-        shown.set(Some(now));
-        if !running {
-            return;
-        }
-        #[cfg(feature = "hydrate")]
-        gloo_timers::future::TimeoutFuture::new(1000).await;
-    }
-}
-
 /// Drain: options, then its progress as the server draws it (`clusters::drawn::drain`), with
 /// cancel while it runs.
 #[component]
 fn DrainPanel(cluster: String, node: String) -> impl IntoView {
-    let shown = RwSignal::new(None::<Result<Progress, AppError>>);
+    let shown = ShownJob::new(None);
     let toasts = use_toasts();
     let running = move || shown.with(|p| matches!(p, Some(Ok(p)) if p.running));
     let start = move |ev: leptos::ev::SubmitEvent| {
@@ -368,7 +352,7 @@ fn DrainPanel(cluster: String, node: String) -> impl IntoView {
         let (cluster, node) = (cluster.clone(), node.clone());
         spawn_local(async move {
             match drain_node(cluster, node, options).await {
-                Ok(job) => follow_drain(job, shown).await,
+                Ok(job) => follow(|| drain_status(job.clone()), shown, 1000).await,
                 Err(e) => shown.set(Some(Err(e))),
             }
         });
@@ -392,12 +376,7 @@ fn DrainPanel(cluster: String, node: String) -> impl IntoView {
                 <input id="drain-timeout" name="timeout" type="number" min="1" max="3600" value="300" />
                 <button type="submit" class="button danger" disabled=running>"Drain"</button>
             </form>
-            <div on:click=cancel>
-                {move || shown.get().map(|now| match now {
-                    Ok(p) => view! { <div class="drawn" inner_html=p.html.into_string()></div> }.into_any(),
-                    Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
-                })}
-            </div>
+            <div on:click=cancel><ShownProgress shown /></div>
         </section>
     }
 }

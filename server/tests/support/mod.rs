@@ -298,3 +298,17 @@ macro_rules! on_both_backends_with_own_app {
         }
     };
 }
+
+/// Where a GUI import job stands, as its drawn progress (`/api/gui/poll_import`) shows it:
+/// "checking", "committing", "previewed", "committed" or "failed".
+pub fn import_phase(progress: &serde_json::Value) -> &'static str {
+    let html = progress["html"].as_str().unwrap_or_default();
+    match progress["running"].as_bool() {
+        Some(true) if html.contains("Checking:") => "checking",
+        Some(true) => "committing",
+        Some(false) if html.contains(r#"class="preview""#) => "previewed",
+        Some(false) if html.contains("alert success") => "committed",
+        Some(false) if html.contains("alert error") => "failed",
+        _ => "unknown",
+    }
+}

@@ -2,33 +2,14 @@
 
 use crate::access::Permission;
 use crate::account::RequirePermission;
-use crate::components::toast::use_toasts;
+use crate::drawn::{ShownJob, ShownProgress, clicked_button, follow};
 use crate::error::AppError;
+use crate::machines::ImportFormat;
 use crate::machines::server_fns::{commit_import, poll_import, start_import};
-use crate::machines::{ImportFormat, ImportProgress, ImportReport};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
 use leptos_router::components::A;
-
-/// Waits before asking the server again how far an import has got.
-async fn pause() {
-    #[cfg(feature = "hydrate")]
-    gloo_timers::future::TimeoutFuture::new(200).await;
-}
-
-/// Follows a job until it settles, publishing each step.
-async fn follow(job: String, state: RwSignal<Option<ImportProgress>>) {
-    loop {
-        let progress = poll_import(job.clone()).await.unwrap_or_else(|error| ImportProgress::Failed { error });
-        let settled = !matches!(progress, ImportProgress::Checking { .. } | ImportProgress::Committing { .. });
-        state.set(Some(progress));
-        if settled {
-            return;
-        }
-        pause().await;
-    }
-}
 
 /// `/machines/import`, for people who may change machines.
 #[component]
@@ -44,49 +25,50 @@ pub fn ImportMachines() -> impl IntoView {
     }
 }
 
+/// The list, then its preview as the server draws it (`machines::drawn::import`): the commit
+/// button there carries `data-commit`.
 #[component]
 fn ImportForm() -> impl IntoView {
-    let toasts = use_toasts();
+    #[cfg(feature = "hydrate")]
+    let toasts = crate::components::toast::use_toasts();
     let text = RwSignal::new(String::new());
     let format = RwSignal::new(ImportFormat::Auto);
     let job = RwSignal::new(None::<String>);
-    let state = RwSignal::new(None::<ImportProgress>);
-    let busy = move || matches!(state.get(), Some(ImportProgress::Checking { .. } | ImportProgress::Committing { .. }));
+    let shown = ShownJob::new(None);
+    let working = RwSignal::new(false);
+    // Follows the job until it settles; `step` starts it (checking) or commits it.
+    let run = move |id: String, step: Result<(), AppError>| async move {
+        match step {
+            Ok(()) => follow(|| poll_import(id.clone()), shown, 200).await,
+            Err(e) => shown.set(Some(Err(e))),
+        }
+        working.set(false);
+    };
 
     let preview = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = text.get_untracked();
         if body.trim().is_empty() {
-            state
-                .set(Some(ImportProgress::Failed { error: AppError::invalid("Paste a list or choose a file first.") }));
+            shown.set(Some(Err(AppError::invalid("Paste a list or choose a file first."))));
             return;
         }
-        state.set(Some(ImportProgress::Checking { done: 0, total: 0 }));
+        working.set(true);
+        shown.set(None);
         spawn_local(async move {
             match start_import(format.get_untracked(), body).await {
                 Ok(id) => {
                     job.set(Some(id.clone()));
-                    follow(id, state).await;
+                    run(id, Ok(())).await;
                 }
-                Err(error) => state.set(Some(ImportProgress::Failed { error })),
+                Err(e) => run(String::new(), Err(e)).await,
             }
         });
     };
-    let commit = move |_| {
-        let Some(id) = job.get_untracked() else { return };
-        state.set(Some(ImportProgress::Committing { done: 0, total: 0 }));
-        spawn_local(async move {
-            match commit_import(id.clone()).await {
-                Ok(()) => follow(id, state).await,
-                Err(error) => state.set(Some(ImportProgress::Failed { error })),
-            }
-        });
+    let commit = move |ev: leptos::ev::MouseEvent| {
+        let (Some(_), Some(id)) = (clicked_button(&ev, "data-commit"), job.get_untracked()) else { return };
+        working.set(true);
+        spawn_local(async move { run(id.clone(), commit_import(id).await).await });
     };
-    Effect::new(move |_| {
-        if let Some(ImportProgress::Committed { report }) = state.get() {
-            toasts.success(format!("Imported {} machines.", report.creatable));
-        }
-    });
     let on_file = move |_ev: leptos::ev::Event| {
         #[cfg(feature = "hydrate")]
         spawn_local(async move {
@@ -118,80 +100,15 @@ fn ImportForm() -> impl IntoView {
                 <div class="field">
                     <label for="import-text">"List"</label>
                     <textarea id="import-text" rows="10" spellcheck="false" class="mono"
-                        prop:value=move || text.get() on:input=move |ev| { text.set(event_target_value(&ev)); state.set(None); job.set(None); }>
+                        prop:value=move || text.get() on:input=move |ev| { text.set(event_target_value(&ev)); shown.set(None); job.set(None); }>
                     </textarea>
                 </div>
                 <div class="actions">
-                    <button type="submit" class="button primary" disabled=busy>"Preview"</button>
+                    <button type="submit" class="button primary" disabled=move || working.get()>"Preview"</button>
                     <A href="/machines" attr:class="button">"Back to machines"</A>
                 </div>
             </form>
-            <div class="import-state" aria-live="polite">
-                {move || state.get().map(|s| match s {
-                    ImportProgress::Checking { done, total } => view! { <Progress verb="Checking" done total /> }.into_any(),
-                    ImportProgress::Committing { done, total } => view! { <Progress verb="Writing" done total /> }.into_any(),
-                    ImportProgress::Previewed { report } => view! { <Preview report on_commit=commit /> }.into_any(),
-                    ImportProgress::Committed { report } => view! {
-                        <div class="alert success">{format!("Imported {} machines.", report.creatable)} " " <A href="/machines">"See machines"</A></div>
-                    }.into_any(),
-                    ImportProgress::Failed { error } => view! { <div class="alert error" role="alert">{error.to_string()}</div> }.into_any(),
-                })}
-            </div>
-        </div>
-    }
-}
-
-#[component]
-fn Progress(verb: &'static str, done: u32, total: u32) -> impl IntoView {
-    view! {
-        <div class="progress">
-            <label for="import-progress">{format!("{verb}: {done} of {total} lines")}</label>
-            <progress id="import-progress" max=total.max(1) value=done></progress>
-        </div>
-    }
-}
-
-#[component]
-fn Preview<F>(report: ImportReport, on_commit: F) -> impl IntoView
-where
-    F: Fn(leptos::ev::MouseEvent) + Clone + Send + Sync + 'static,
-{
-    let ok = report.errors == 0 && report.creatable > 0;
-    let summary = format!(
-        "{} format: {} machine{} to create, {} line{} with errors.",
-        report.format.as_str(),
-        report.creatable,
-        if report.creatable == 1 { "" } else { "s" },
-        report.errors,
-        if report.errors == 1 { "" } else { "s" },
-    );
-    view! {
-        <div class="preview">
-            <p class="summary" class:error=!ok>{summary}</p>
-            {if ok {
-                view! { <button type="button" class="button primary" on:click=on_commit>{format!("Import {} machines", report.creatable)}</button> }.into_any()
-            } else {
-                view! { <p>"Nothing will be written until every line is fixed."</p> }.into_any()
-            }}
-            <div class="table-wrap">
-                <table class="import-lines">
-                    <thead><tr><th scope="col">"Line"</th><th scope="col">"MAC"</th><th scope="col">"Host name"</th><th scope="col">"Role"</th><th scope="col">"Result"</th></tr></thead>
-                    <tbody>
-                        {report.lines.into_iter().map(|l| {
-                            let failed = !l.errors.is_empty();
-                            view! {
-                                <tr class:error=failed>
-                                    <td>{l.line}</td>
-                                    <td class="mono">{l.mac}</td>
-                                    <td>{l.hostname}</td>
-                                    <td>{l.role.map(|r| r.as_str())}</td>
-                                    <td>{if failed { l.errors.join(" ") } else { "will be created".to_string() }}</td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <div class="import-state" aria-live="polite" on:click=commit><ShownProgress shown /></div>
         </div>
     }
 }
