@@ -3,8 +3,8 @@
 //! wasm, which keeps only what reacts to people (forms, buttons, hover), the buttons through
 //! the `data-` attributes the server gave them.
 
+use crate::components::messages::ErrorBlock;
 use crate::error::AppError;
-use crate::pages::machines::ErrorBlock;
 use crate::resource::Resource;
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;

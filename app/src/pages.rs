@@ -65,21 +65,6 @@ pub async fn read_file(ev: leptos::ev::Event) -> Option<String> {
     wasm_bindgen_futures::JsFuture::from(file.text()).await.ok()?.as_string()
 }
 
-/// Percent-encodes a query-string value.
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// A stored RFC 3339 time as people read it in a table: `2026-11-25 14:30`.
-pub fn short_time(at: &str) -> String {
-    at.get(..16).unwrap_or(at).replace('T', " ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,12 +87,5 @@ mod tests {
         assert_eq!(permission_for_page("/login"), None);
         assert!(is_lazy_page("/machines?q=1") && is_lazy_page("/audit/3") && is_lazy_page("/access"));
         assert!(!is_lazy_page("/login") && !is_lazy_page("/") && !is_lazy_page("/accessories"));
-    }
-
-    #[test]
-    fn query_values_are_encoded_and_times_shortened() {
-        assert_eq!(urlencode("rack=r1 a/b"), "rack%3Dr1%20a%2Fb");
-        assert_eq!(short_time("2026-11-25T14:30:05.123456Z"), "2026-11-25 14:30");
-        assert_eq!(short_time("bad"), "bad");
     }
 }

@@ -79,7 +79,7 @@ async fn run(name: &str, url: SecretString) {
     let (_, _, state) = support::serve(url, dir.path()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let boot = listener.local_addr().expect("address");
-    let router = pangea::http::boot_router(state.clone());
+    let router = pangea::routes::boot_router(state.clone());
     // Boot events on, as `pangea serve` runs: every request is queued and written in batches.
     // PANGEA_BENCH_BOOT_EVENTS=off leaves the writer off (requests are only queued), to compare.
     if std::env::var("PANGEA_BENCH_BOOT_EVENTS").as_deref() != Ok("off") {

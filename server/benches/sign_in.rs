@@ -11,8 +11,8 @@
 //! admin role, stops the bench. Goal (issue 3): < 5 ms of Pangea time per sign-in.
 
 use pangea::AppState;
+use pangea::access::sso::OidcSettings;
 use pangea::config::{Config, LogFormat};
-use pangea::oidc::OidcSettings;
 use secrecy::SecretString;
 use std::time::Duration;
 
@@ -56,6 +56,7 @@ async fn main() {
         database_url: SecretString::from(format!("sqlite://{}/bench.db?mode=rwc", dir.path().display())),
         log_format: LogFormat::Human,
         site_root: dir.path().join("site"),
+        site_embedded: false,
         public_url: public.clone(),
         local_login_enabled: true,
         session_idle_timeout: Duration::from_secs(3600),
@@ -78,7 +79,7 @@ async fn main() {
         trusted_proxies: vec![],
     };
     let state = AppState::new(&config).await.expect("start");
-    let router = pangea::http::console_router(state);
+    let router = pangea::routes::console_router(state);
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
     });

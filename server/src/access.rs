@@ -1,12 +1,15 @@
 //! Accounts, roles, API tokens and sign-in: the service behind the Access page, the login
 //! routes, the token CLI and the per-request principal.
 
+pub mod http;
+pub mod sessions;
+pub mod sso;
 mod throttle;
 
 use crate::audit::{self, Event, settle};
+use crate::db::now;
 use crate::db::{Database, unique_constraint};
 use crate::error::{OrInternal, internal};
-use crate::machines::now;
 use app::access::ssr::AccessService;
 use app::access::{
     AccessOverview, Binding, ClusterIdentity, ConsoleRole, Identity, NewToken, Permission, Principal, SessionInfo,
@@ -26,6 +29,18 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 pub use throttle::LoginThrottle;
+
+/// Sign-in settings the HTTP layer needs.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `scheme://host[:port]` browsers send as `Origin` for this console.
+    pub public_origin: String,
+    pub secure_cookies: bool,
+    pub idle_timeout: Duration,
+    pub absolute_timeout: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<crate::config::ProxyRange>,
+}
 
 /// The local break-glass account's name.
 pub const LOCAL_ADMIN: &str = "admin";
@@ -314,7 +329,7 @@ impl AccessStore {
     /// belongs to another account (local, or another IdP subject) is refused.
     pub async fn login_oidc(
         &self,
-        identity: &crate::oidc::OidcIdentity,
+        identity: &crate::access::sso::OidcIdentity,
         origin: &Origin,
     ) -> Result<Principal, AppError> {
         let anonymous = Principal::anonymous(origin.ip, origin.user_agent.clone());
@@ -424,7 +439,7 @@ impl AccessStore {
     }
 
     /// Records a single sign-on that failed before Pangea knew who it was.
-    pub async fn sso_failed(&self, error: &crate::oidc::OidcError, origin: &Origin) {
+    pub async fn sso_failed(&self, error: &crate::access::sso::OidcError, origin: &Origin) {
         let who = Principal::anonymous(origin.ip, origin.user_agent.clone());
         let failure = AppError::Unauthorized { message: error.to_string() };
         let event = Event::new("session.login", "user").summary(json!({ "method": "oidc" }));

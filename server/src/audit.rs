@@ -11,10 +11,11 @@
 //! A change and its record are written in the same transaction: [`begin`] opens it and takes the
 //! chain's lock first, so concurrent changes append one after another on both backends.
 
+pub mod http;
 pub mod query;
 
 use crate::db::Database;
-use crate::machines::now;
+use crate::db::now;
 use crate::secrets::ChainKey;
 use app::access::Principal;
 pub use app::audit::AuditEntry as Record;

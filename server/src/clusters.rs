@@ -8,13 +8,13 @@ pub mod connect;
 pub mod drain;
 pub mod http;
 pub mod selector;
+pub mod sources;
 pub mod store;
 
 use crate::audit::{self, Event};
 use crate::db::Database;
+use crate::db::now;
 use crate::error::OrInternal;
-use crate::machines::now;
-use crate::monitoring::sources::{self, Credentials};
 use crate::secrets::Sealer;
 use app::access::{Permission, Principal, authorize, authorize_in};
 use app::clusters::ssr::ClusterService;
@@ -28,6 +28,7 @@ use cache::ClusterCache;
 use connect::{Endpoint, Impersonation};
 use selector::Selector;
 use serde_json::json;
+use sources::{Clients, Credentials};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -118,8 +119,22 @@ pub struct SingleSignOn {
     pub scopes: Vec<String>,
 }
 
+/// Checks a cluster's linked Prometheus, Alertmanager and Grafana when they are saved: each must
+/// answer its own API. The monitoring area does it; the composition root wires it in.
+#[async_trait::async_trait]
+pub trait SourcesCheck: Send + Sync {
+    async fn check(
+        &self,
+        clients: &Clients,
+        prometheus: &str,
+        alertmanager: &str,
+        grafana: &str,
+    ) -> Result<(), AppError>;
+}
+
 pub struct Clusters {
     db: Database,
+    sources_check: Arc<dyn SourcesCheck>,
     sso: Option<SingleSignOn>,
     /// Where a node's registration and readiness go on its machine's boot timeline.
     provisioner: Option<Arc<crate::provisioner::Provisioner>>,
@@ -168,9 +183,15 @@ fn link(field: &str, text: &str) -> Result<String, AppError> {
 }
 
 impl Clusters {
-    pub fn new(db: Database, sealer: Arc<Sealer>) -> Clusters {
+    pub fn new(
+        db: Database,
+        sealer: Arc<Sealer>,
+        jobs: crate::jobs::Jobs,
+        sources_check: Arc<dyn SourcesCheck>,
+    ) -> Clusters {
         Clusters {
-            jobs: crate::jobs::Jobs::new(db.clone()),
+            jobs,
+            sources_check,
             db,
             sso: None,
             provisioner: None,
@@ -513,15 +534,11 @@ impl Clusters {
 
     /// The API server's checks, then those of the linked Prometheus, Alertmanager and Grafana;
     /// the API server's version.
-    async fn check(record: &ClusterRecord) -> Result<String, AppError> {
+    async fn check(&self, record: &ClusterRecord) -> Result<String, AppError> {
         let version = connect::check(&record.endpoint).await?;
-        crate::monitoring::sources::check(
-            &record.sources,
-            &record.prometheus_url,
-            &record.alertmanager_url,
-            &record.grafana_url,
-        )
-        .await?;
+        self.sources_check
+            .check(&record.sources, &record.prometheus_url, &record.alertmanager_url, &record.grafana_url)
+            .await?;
         Ok(version)
     }
 
@@ -543,7 +560,7 @@ impl Clusters {
 
     async fn register(&self, who: &Principal, input: ClusterInput) -> Result<Cluster, AppError> {
         let record = self.parse(who, input, None)?;
-        let version = Self::check(&record).await?;
+        let version = self.check(&record).await?;
         let mut tx = audit::begin(&self.db).await.or_internal()?;
         store::insert(&mut tx, &self.sealer, &record).await.or_internal()?;
         audit::append(
@@ -668,7 +685,7 @@ impl ClusterService for Clusters {
                 return Err(AppError::invalid("A cluster cannot be renamed: remove it and register it again."));
             }
             let record = self.parse(who, input, Some(&existing))?;
-            let version = Self::check(&record).await?;
+            let version = self.check(&record).await?;
             let mut tx = audit::begin(&self.db).await.or_internal()?;
             store::update(&mut tx, &self.sealer, &record).await.or_internal()?;
             let mut summary = Self::audit_summary(&record, &version);
@@ -820,7 +837,7 @@ impl ClusterService for Clusters {
     async fn drain_progress(&self, who: &Principal, job: &str) -> Result<DrainProgress, AppError> {
         authorize(who, Permission::ViewClusters)?;
         let stored = self.jobs.get(job, who).await?;
-        if stored.kind != drain::DRAIN_JOB {
+        if stored.kind != drain::DRAIN_JOB.name {
             return Err(AppError::not_found("This drain is not known (it expired, or it is not yours)."));
         }
         let mut progress: DrainProgress = serde_json::from_str(&stored.result).unwrap_or_default();

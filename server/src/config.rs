@@ -256,7 +256,8 @@ pub struct ServeArgs {
     /// Log output [default: human]
     #[arg(long, env = "PANGEA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Directory with the built site (pkg/, CSS, favicon) [default: target/site]
+    /// Directory with the built site (pkg/, CSS, favicon), for development [default: the site
+    /// inside a release binary, unpacked into DATA_DIR/site; else target/site]
     #[arg(long, env = "LEPTOS_SITE_ROOT")]
     pub site_root: Option<PathBuf>,
     /// The URL people reach the console at; cookies are Secure when it is https [default: http://LISTEN]
@@ -391,7 +392,10 @@ pub struct Config {
     pub grpc: Option<(SocketAddr, crate::provisioner::grpc::GrpcTls)>,
     pub database_url: SecretString,
     pub log_format: LogFormat,
+    /// Where the site's files are served from.
     pub site_root: PathBuf,
+    /// The site is the one inside this binary, to be unpacked into `site_root` on start.
+    pub site_embedded: bool,
     pub public_url: url::Url,
     pub local_login_enabled: bool,
     pub session_idle_timeout: Duration,
@@ -402,7 +406,7 @@ pub struct Config {
     /// which would show in the process list).
     pub bootstrap_password: Option<SecretString>,
     /// Single sign-on, when an issuer is configured.
-    pub oidc: Option<crate::oidc::OidcSettings>,
+    pub oidc: Option<crate::access::sso::OidcSettings>,
     /// Seals secrets at rest, from `PANGEA_SECRET_KEY` only; else a key file in the data dir.
     pub secret_key: Option<SecretString>,
     /// Keys the audit chain, from `PANGEA_AUDIT_KEY` only; else derived from the secret key.
@@ -492,6 +496,7 @@ impl ServeArgs {
         let database_url = self.storage.database_url()?;
         let file = self.storage.file()?;
         let data_dir = self.storage.data_dir.or(file.data_dir).unwrap_or_else(|| "pangea-data".into());
+        let site_root = self.site_root.or(file.site_root);
         let listen = self.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000)));
         let duration = |flag: Option<Duration>, file: Option<String>, key, default| match (flag, file) {
             (Some(d), _) => Ok(d),
@@ -526,7 +531,7 @@ impl ServeArgs {
                     }
                 };
                 let join = |path: &str| public_url.join(path).map_err(|e| ConfigError::Oidc(e.to_string()));
-                Some(crate::oidc::OidcSettings {
+                Some(crate::access::sso::OidcSettings {
                     issuer,
                     client_id,
                     client_secret,
@@ -582,7 +587,12 @@ impl ServeArgs {
             listen,
             boot_listen: self.boot_listen.or(file.boot_listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
-            site_root: self.site_root.or(file.site_root).unwrap_or_else(|| "target/site".into()),
+            site_embedded: site_root.is_none() && crate::site::is_embedded(),
+            site_root: match site_root {
+                Some(dir) => dir,
+                None if crate::site::is_embedded() => crate::site::unpacked_dir(&data_dir),
+                None => "target/site".into(),
+            },
             assets_dir: self.assets_dir.or(file.assets_dir).unwrap_or_else(|| data_dir.join("assets")),
             boot_retention: {
                 let default = crate::provisioner::boots::Retention::default();
@@ -628,7 +638,8 @@ impl Config {
             .site_root(self.site_root.to_string_lossy().to_string())
             .site_pkg_dir("pkg")
             .site_addr(self.listen)
-            .hash_files(site_files_are_hashed())
+            .hash_files(self.hash_file().is_some())
+            .hash_file(self.hash_file().unwrap_or_default().to_string_lossy().as_ref().into())
             .build()
     }
 
@@ -643,10 +654,15 @@ impl Config {
     }
 }
 
-/// `cargo leptos build` writes `hash.txt` beside the server binary when it gives the site's
-/// files content-hashed names; the pages must then link those names.
-fn site_files_are_hashed() -> bool {
-    std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt").exists())).unwrap_or(false)
+impl Config {
+    /// The file naming the site's content-hashed files, whose names the pages must then link:
+    /// an embedded site carries it; `cargo leptos build` writes it beside the server binary.
+    /// An absolute path, which leptos takes as it is.
+    fn hash_file(&self) -> Option<PathBuf> {
+        let beside_binary = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt")));
+        let in_site = std::path::absolute(self.site_root.join("hash.txt")).ok();
+        [in_site, beside_binary].into_iter().flatten().find(|file| file.is_file())
+    }
 }
 
 #[cfg(test)]

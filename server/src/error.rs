@@ -68,10 +68,7 @@ fn conflict_on(name: &str) -> AppError {
 
 impl axum::response::IntoResponse for Error {
     fn into_response(self) -> axum::response::Response {
-        let error = AppError::from(self);
-        let status =
-            axum::http::StatusCode::from_u16(error.status()).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(error)).into_response()
+        crate::http::ApiError(AppError::from(self)).into_response()
     }
 }
 
@@ -84,12 +81,23 @@ pub enum StartError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the data directory {0}: {1}")]
     DataDir(std::path::PathBuf, std::io::Error),
+    #[error("cannot unpack the console's site into {0}: {1}")]
+    Site(std::path::PathBuf, std::io::Error),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
     #[error("a listener failed: {0}")]
     Serve(std::io::Error),
     #[error("cannot set up the first admin: {0}")]
     Bootstrap(String),
+}
+
+/// The innermost cause of a failed request, such as "Connection refused (os error 111)".
+pub fn cause(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }
 
 tokio::task_local! {

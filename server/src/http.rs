@@ -1,23 +1,22 @@
-//! The two listeners' routers: the console (GUI, JSON API, operations endpoints) and the
-//! machine-facing boot endpoints, which never share session or API state.
+//! The HTTP kit every area builds its handlers with: route lists (the routers are built from
+//! them, so a list is exactly what is served), the JSON extractors whose rejections answer the
+//! one JSON error shape, [`ApiError`] (the one `AppError` to response conversion), and the
+//! middleware and metrics both listeners share. It imports no area; `crate::routes` composes
+//! the areas' routes into the two listeners' routers.
 
-pub mod api;
-mod auth;
 pub mod metrics;
-mod middleware;
-mod ops;
+pub mod middleware;
+pub mod ops;
 
 use crate::AppState;
-use app::machines::ssr::SharedMachineService;
+use app::error::AppError;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::handler::Handler;
-use axum::http::Method;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
-use leptos_axum::{LeptosRoutes, generate_route_list};
-use tower_http::compression::CompressionLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Largest request body accepted anywhere on the console (an import of 50,000 lines fits).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -30,7 +29,7 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
-    handler: MethodRouter<AppState>,
+    pub handler: MethodRouter<AppState>,
 }
 
 /// A [`Route`]: `handler` answers `method` requests to `path`.
@@ -44,16 +43,8 @@ where
 }
 
 /// The router serving `routes` (several methods on one path share it).
-fn router_of(routes: Vec<Route>) -> Router<AppState> {
+pub fn router_of(routes: Vec<Route>) -> Router<AppState> {
     routes.into_iter().fold(Router::new(), |router, r| router.route(r.path, r.handler))
-}
-
-fn ops_routes() -> Vec<Route> {
-    vec![
-        route(Method::GET, "/healthz", ops::healthz),
-        route(Method::GET, "/readyz", ops::readyz),
-        route(Method::GET, "/metrics", ops::metrics),
-    ]
 }
 
 /// Where a route is served.
@@ -63,141 +54,8 @@ pub enum Listener {
     Boot,
 }
 
-/// Every route the two listeners serve, as `(listener, method, path)`: operations endpoints,
-/// `/auth/*`, `/api/v1/*`, every registered server function, every page, and the boot
-/// listener's. The route-coverage test walks this list; the routers are built from the same
-/// lists, so a route cannot be served without appearing here.
-pub fn console_routes() -> Vec<(Listener, Method, String)> {
-    let mut all: Vec<(Listener, Method, String)> = Vec::new();
-    let mut add = |listener, routes: Vec<Route>, prefix: &str| {
-        all.extend(routes.into_iter().map(|r| (listener, r.method, format!("{prefix}{}", r.path))));
-    };
-    add(Listener::Console, ops_routes(), "");
-    add(Listener::Console, auth::routes(), "");
-    add(Listener::Console, api::routes(), "/api/v1");
-    add(Listener::Console, crate::monitoring::grafana::routes(), "");
-    add(Listener::Boot, boot_routes(), "");
-    for (path, method) in leptos::server_fn::axum::server_fn_paths() {
-        if path.starts_with(SERVER_FN_PREFIX) {
-            all.push((
-                Listener::Console,
-                Method::from_bytes(method.as_str().as_bytes()).unwrap_or(Method::POST),
-                path.to_string(),
-            ));
-        }
-    }
-    for page in generate_route_list(app::App) {
-        all.push((Listener::Console, Method::GET, page.path().to_string()));
-    }
-    all
-}
-
-/// Where the GUI's server functions are served.
-const SERVER_FN_PREFIX: &str = "/api/gui/";
-
-/// The console: pages, server functions, `/api/v1`, and `/healthz`, `/readyz`, `/metrics`.
-pub fn console_router(state: AppState) -> Router {
-    let leptos_options = state.leptos.clone();
-    let routes = generate_route_list(app::App);
-    let service: SharedMachineService = state.machines.clone();
-    let methods = app::account::LoginOptions {
-        single_sign_on: state.oidc.is_some(),
-        local_password: state.access.local_login_enabled(),
-        idp_origin: state.oidc.as_ref().map(|o| o.issuer().origin().ascii_serialization()),
-    };
-    let audit: app::audit::ssr::SharedAuditService = state.audit.clone();
-    let access: app::access::ssr::SharedAccessService = state.access.clone();
-    let provisioning: app::provisioning::ssr::SharedProvisioningService = state.provisioner.clone();
-    let clusters: app::clusters::ssr::SharedClusterService = state.clusters.clone();
-    let monitoring: app::monitoring::ssr::SharedMonitoringService = state.monitoring.clone();
-    let context = move || {
-        leptos::prelude::provide_context(clusters.clone());
-        leptos::prelude::provide_context(monitoring.clone());
-        leptos::prelude::provide_context(provisioning.clone());
-        leptos::prelude::provide_context(service.clone());
-        leptos::prelude::provide_context(audit.clone());
-        leptos::prelude::provide_context(access.clone());
-        leptos::prelude::provide_context(methods.clone());
-        leptos::nonce::provide_nonce();
-    };
-    let server_fn_context = context.clone();
-    let gui = Router::<AppState>::new()
-        .leptos_routes_with_context(&state, routes, context, {
-            let options = leptos_options.clone();
-            move || app::shell(options.clone())
-        })
-        .route(
-            "/api/gui/{*fn_name}",
-            axum::routing::post(move |req: axum::extract::Request| {
-                leptos_axum::handle_server_fns_with_context(server_fn_context.clone(), req)
-            }),
-        )
-        .nest("/api/v1", router_of(api::routes()).fallback(api::not_found))
-        .merge(router_of(auth::routes()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
-        .layer(axum::middleware::from_fn(middleware::static_cache_headers))
-        .layer(axum::middleware::from_fn(auth::require_sign_in_for_pages));
-    let gui = with_sessions(gui, &state);
-    // Grafana, embedded: the same sessions, its own security headers (the console may frame it).
-    let grafana = crate::monitoring::grafana::with_headers(with_sessions(
-        router_of(crate::monitoring::grafana::routes())
-            .layer(axum::middleware::from_fn(auth::require_sign_in_for_pages)),
-        &state,
-    ));
-
-    let hsts = state.auth.secure_cookies.then(|| {
-        SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        )
-    });
-    router_of(ops_routes())
-        .with_state(state.clone())
-        .merge(gui)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // A request whose answer has not started within a minute gets 408; streamed bodies
-        // (exports) may take longer once they have started.
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-        .layer(tower::util::option_layer(hsts.clone()))
-        .layer(CompressionLayer::new().br(true).gzip(true))
-        // Every console response carries these; a page's own CSP (with its nonce) is kept.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .merge(grafana.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(tower::util::option_layer(hsts)))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
-        .layer(axum::middleware::from_fn(middleware::request_id))
-}
-
-/// `router` with the console's sessions: the signed-in person (or an API token's, on `/api/v1`)
-/// as a [`Principal`](app::access::Principal) extension, and cross-site writes refused.
-fn with_sessions(router: Router<AppState>, state: &AppState) -> Router {
-    router
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::resolve_principal))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::reject_cross_site))
-        .layer(
-            tower_sessions::SessionManagerLayer::new(state.sessions.clone())
-                // On https the `__Host-` prefix makes browsers keep the cookie for this host
-                // only, sent over https only, for every path.
-                .with_name(if state.auth.secure_cookies { "__Host-pangea_session" } else { "pangea_session" })
-                .with_path("/")
-                .with_http_only(true)
-                .with_same_site(tower_sessions::cookie::SameSite::Lax)
-                .with_secure(state.auth.secure_cookies)
-                .with_expiry(tower_sessions::Expiry::OnInactivity(
-                    tower_sessions::cookie::time::Duration::try_from(state.auth.idle_timeout)
-                        .unwrap_or(tower_sessions::cookie::time::Duration::hours(8)),
-                )),
-        )
-        .with_state(state.clone())
-}
-
 /// A route that answers every method, as Matchbox's boot endpoints do (listed as GET).
-pub(crate) fn route_any<H, T>(path: &'static str, handler: H) -> Route
+pub fn route_any<H, T>(path: &'static str, handler: H) -> Route
 where
     H: Handler<T, AppState>,
     T: 'static,
@@ -205,31 +63,83 @@ where
     Route { method: Method::GET, path, handler: axum::routing::any(handler) }
 }
 
-fn boot_routes() -> Vec<Route> {
-    use crate::provisioner::{assets, boot};
-    vec![
-        route_any("/", boot::root),
-        route_any("/boot.ipxe", boot::boot_ipxe),
-        route_any("/boot.ipxe.0", boot::boot_ipxe),
-        route_any("/ipxe", boot::ipxe),
-        route_any("/grub", boot::grub),
-        route_any("/ignition", boot::ignition),
-        route_any("/generic", boot::generic),
-        route_any("/metadata", boot::metadata),
-        route_any("/assets", assets::assets_root),
-        route_any("/assets/", assets::assets),
-        route_any("/assets/{*path}", assets::assets),
-    ]
+/// An [`AppError`] answered as JSON with its status.
+pub struct ApiError(pub AppError);
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
 }
 
-/// The machine-facing listener: Matchbox's endpoints, answered from the in-memory boot index.
-/// It has no session, no token and nothing to change, and answers anything else with
-/// Matchbox's terse 404, so it can never list machines.
-pub fn boot_router(state: AppState) -> Router {
-    router_of(boot_routes())
-        .fallback(|| async { crate::provisioner::boot::not_found() })
-        .layer(axum::middleware::from_fn_with_state(state.provisioner.clone(), crate::provisioner::boots::observe))
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn_with_state(state, metrics::record))
-        .layer(axum::middleware::from_fn(middleware::request_id))
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self.0)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError(AppError::TooLarge {
+                message: format!("The request body is larger than {} MiB; split it.", MAX_BODY_BYTES / 1024 / 1024),
+            });
+        }
+        ApiError(AppError::invalid(format!("The request body was not accepted: {}", rejection.body_text())))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError(AppError::invalid(format!("The query string was not accepted: {}", rejection.body_text())))
+    }
+}
+
+/// JSON body extractor whose rejections are API errors.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Query extractor whose rejections are API errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        let message = match rejection {
+            PathRejection::FailedToDeserializePathParams(e) => format!("The path was not accepted: {}", e.body_text()),
+            other => format!("The path was not accepted: {}", other.body_text()),
+        };
+        ApiError(AppError::invalid(message))
+    }
+}
+
+/// Path extractor whose rejections are API errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// What `/api/v1` answers for a path it does not serve.
+pub async fn api_not_found() -> ApiError {
+    ApiError(AppError::not_found("There is no such API endpoint; see /api/v1/openapi.json."))
+}
+
+/// A cell a spreadsheet will not run as a formula: one starting with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return gets a leading `'` (OWASP's advice). The machines import drops it again.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, [u8]> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into_bytes().into()
+    } else {
+        cell.as_bytes().into()
+    }
 }

@@ -9,8 +9,8 @@
 //! Only a job's owner and admins may see it.
 
 use crate::db::Database;
+use crate::db::now;
 use crate::error::OrInternal;
-use crate::machines::now;
 use app::access::{ConsoleRole, Principal};
 use app::error::AppError;
 use rand::Rng;
@@ -56,6 +56,17 @@ pub struct Job {
     pub error: Option<AppError>,
 }
 
+/// A kind of job, as an area declares it: its name in the jobs table, and what a person is told
+/// when its replica stopped while it ran (what that left behind differs by kind).
+#[derive(Debug, Clone, Copy)]
+pub struct JobKind {
+    pub name: &'static str,
+    pub when_abandoned: &'static str,
+}
+
+/// What a job of a kind no area declared is told when its replica stopped.
+const ABANDONED: &str = "Pangea stopped while this job ran. Start it again.";
+
 #[derive(Debug, Clone)]
 pub struct Jobs {
     db: Database,
@@ -87,7 +98,7 @@ impl Jobs {
     /// Starts a job on this replica, in `step`, with `input` kept for whichever replica goes on.
     pub async fn start(
         &self,
-        kind: &str,
+        kind: JobKind,
         who: &Principal,
         step: &str,
         total: u32,
@@ -100,7 +111,7 @@ impl Jobs {
              VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $9)",
         )
         .bind(&id)
-        .bind(kind)
+        .bind(kind.name)
         .bind(owner_of(who))
         .bind(step)
         .bind(i64::from(total))
@@ -274,26 +285,37 @@ impl Jobs {
     /// Marks failed every running job whose replica stopped renewing its lease (it was
     /// stopped or crashed), saying what that left behind: an import's one transaction never
     /// happened; a drain's evictions did.
-    pub async fn fail_abandoned(&self) -> Result<u64, AppError> {
+    pub async fn fail_abandoned(&self, kinds: &[JobKind]) -> Result<u64, AppError> {
         let error = |message: &str| {
             serde_json::to_string(&AppError::Conflict { message: message.into(), fields: Vec::new() })
                 .unwrap_or_default()
         };
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'failed', error = CASE WHEN kind = $3 THEN $4 ELSE $1 END, lease_holder = '', \
-             lease_until = '', updated_at = $2 WHERE state = 'running' AND lease_until < $2",
+        let now = now();
+        let mut failed = 0;
+        for kind in kinds {
+            failed += sqlx::query(
+                "UPDATE jobs SET state = 'failed', error = $1, lease_holder = '', lease_until = '', updated_at = $2 \
+                 WHERE state = 'running' AND lease_until < $2 AND kind = $3",
+            )
+            .bind(error(kind.when_abandoned))
+            .bind(&now)
+            .bind(kind.name)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?
+            .rows_affected();
+        }
+        failed += sqlx::query(
+            "UPDATE jobs SET state = 'failed', error = $1, lease_holder = '', lease_until = '', updated_at = $2 \
+             WHERE state = 'running' AND lease_until < $2",
         )
-        .bind(error("Pangea stopped while this job ran; nothing of it was written. Start it again."))
-        .bind(now())
-        .bind(crate::clusters::drain::DRAIN_JOB)
-        .bind(error(
-            "Pangea stopped while this drain ran. The node stays cordoned and the pods it evicted stay \
-             evicted; drain it again to evict the rest.",
-        ))
+        .bind(error(ABANDONED))
+        .bind(&now)
         .execute(self.db.pool())
         .await
-        .or_internal()?;
-        Ok(done.rows_affected())
+        .or_internal()?
+        .rows_affected();
+        Ok(failed)
     }
 
     /// Deletes jobs that ended (or waited for a person) longer than `age` ago.

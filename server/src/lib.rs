@@ -13,32 +13,22 @@ pub mod http;
 pub mod jobs;
 pub mod machines;
 pub mod monitoring;
-pub mod oidc;
 pub mod provisioner;
+pub mod routes;
 pub mod secrets;
-pub mod session;
+pub mod site;
 pub mod telemetry;
 
 use config::Config;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Sign-in settings the HTTP layer needs.
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    /// `scheme://host[:port]` browsers send as `Origin` for this console.
-    pub public_origin: String,
-    pub secure_cookies: bool,
-    pub idle_timeout: Duration,
-    pub absolute_timeout: Duration,
-    /// Proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Vec<config::ProxyRange>,
-}
-
 /// Everything a request handler may need, built once at start-up and cloned into each router.
 #[derive(Clone, axum::extract::FromRef)]
 pub struct AppState {
     pub db: db::Database,
+    /// Durable jobs, one set for the process (its replica id in their leases), shared by the areas.
+    pub jobs: jobs::Jobs,
     pub machines: Arc<machines::MachineStore>,
     pub access: Arc<access::AccessStore>,
     pub audit: Arc<audit::query::AuditLog>,
@@ -48,10 +38,10 @@ pub struct AppState {
     pub clusters: Arc<clusters::Clusters>,
     /// Charts from each cluster's Prometheus.
     pub monitoring: Arc<monitoring::Monitoring>,
-    pub sessions: session::SessionBackend,
-    pub auth: AuthSettings,
+    pub sessions: access::sessions::SessionBackend,
+    pub auth: access::AuthSettings,
     /// Single sign-on, when configured.
-    pub oidc: Option<Arc<oidc::Oidc>>,
+    pub oidc: Option<Arc<access::sso::Oidc>>,
     /// Seals IdP refresh tokens at rest.
     pub sealer: Arc<secrets::Sealer>,
     pub metrics: Arc<http::metrics::Metrics>,
@@ -100,6 +90,7 @@ impl AppState {
         config: &Config,
     ) -> Result<AppState, error::StartError> {
         let background = background::Background::default();
+        let jobs = jobs::Jobs::new(db.clone());
         let sealer = Arc::new(sealer);
         let provisioner = Arc::new(
             provisioner::Provisioner::open(db.clone(), config.assets_dir.clone())
@@ -108,35 +99,45 @@ impl AppState {
                 .with_boot_retention(config.boot_retention),
         );
         let clusters = Arc::new(
-            clusters::Clusters::new(db.clone(), sealer.clone())
-                .with_provisioner(provisioner.clone())
-                .with_single_sign_on(config.oidc.as_ref().map(|o| clusters::SingleSignOn {
-                    issuer: o.issuer.to_string(),
-                    client_id: o.client_id.clone(),
-                    scopes: [vec!["email".to_string()], o.extra_scopes.clone()].concat(),
-                })),
+            clusters::Clusters::new(
+                db.clone(),
+                sealer.clone(),
+                jobs.clone(),
+                Arc::new(monitoring::source_check::SourceCheck),
+            )
+            .with_provisioner(provisioner.clone())
+            .with_single_sign_on(config.oidc.as_ref().map(|o| clusters::SingleSignOn {
+                issuer: o.issuer.to_string(),
+                client_id: o.client_id.clone(),
+                scopes: [vec!["email".to_string()], o.extra_scopes.clone()].concat(),
+            })),
         );
         Ok(AppState {
             monitoring: Arc::new(monitoring::Monitoring::new(db.clone(), clusters.clone())),
             clusters,
-            machines: Arc::new(machines::MachineStore::new(db.clone()).with_background(background.clone())),
+            machines: Arc::new(
+                machines::MachineStore::new(db.clone(), jobs.clone())
+                    .followed_by(provisioner.clone())
+                    .with_background(background.clone()),
+            ),
             access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
             audit: Arc::new(audit::query::AuditLog::new(db.clone())),
             provisioner: provisioner.clone(),
-            sessions: session::SessionBackend::connect(&config.database_url, db.backend()).await?,
-            auth: AuthSettings {
+            sessions: access::sessions::SessionBackend::connect(&config.database_url, db.backend()).await?,
+            auth: access::AuthSettings {
                 public_origin: config.public_origin(),
                 secure_cookies: config.public_url.scheme() == "https",
                 idle_timeout: config.session_idle_timeout,
                 absolute_timeout: config.session_absolute_timeout,
                 trusted_proxies: config.trusted_proxies.clone(),
             },
-            oidc: config.oidc.clone().map(|settings| Arc::new(oidc::Oidc::new(settings))),
+            oidc: config.oidc.clone().map(|settings| Arc::new(access::sso::Oidc::new(settings))),
             sealer,
             metrics: Arc::new(http::metrics::Metrics::new(&db)),
             leptos: config.leptos_options(),
             background,
             refreshing: Arc::default(),
+            jobs,
             db,
         })
     }
@@ -163,8 +164,8 @@ impl AppState {
 
     /// Fails jobs whose replica stopped renewing their lease; forgets old ones.
     pub async fn sweep_jobs(&self) {
-        let jobs = self.machines.jobs();
-        match jobs.fail_abandoned().await {
+        let jobs = &self.jobs;
+        match jobs.fail_abandoned(&[machines::IMPORT_JOB, clusters::drain::DRAIN_JOB]).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(jobs = n, "failed jobs whose replica stopped while they ran"),
             Err(e) => tracing::warn!(error = %e, "could not sweep abandoned jobs"),
@@ -190,6 +191,9 @@ impl AppState {
 
 /// Runs the console and the boot listener until SIGINT or SIGTERM, then drains both.
 pub async fn serve(config: Config) -> Result<(), error::StartError> {
+    if config.site_embedded {
+        site::unpack(&config.site_root).map_err(|e| error::StartError::Site(config.site_root.clone(), e))?;
+    }
     let state = AppState::new(&config).await?;
     let console =
         tokio::net::TcpListener::bind(config.listen).await.map_err(|e| error::StartError::Bind(config.listen, e))?;
@@ -203,7 +207,7 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
     let shutdown = futures::FutureExt::shared(telemetry::shutdown_signal());
     let console = axum::serve(
         console,
-        http::console_router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        routes::console_router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown.clone());
     let grpc = match &config.grpc {
@@ -216,7 +220,7 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
         None => None,
     };
     let boot =
-        axum::serve(boot, http::boot_router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        axum::serve(boot, routes::boot_router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(shutdown);
     let grpc = async move {
         match grpc {

@@ -1,5 +1,6 @@
 //! The machine service: every read and change of the inventory, for the GUI and the JSON API.
 
+pub mod http;
 mod import;
 mod list;
 
@@ -7,12 +8,12 @@ pub use import::{ParsedLine, parse_import};
 
 use crate::audit::{self, Event};
 use crate::background::Background;
-use crate::db::{Database, unique_constraint};
+use crate::db::{Database, now, placeholders, unique_constraint};
 
 /// The unique constraint on machines' MAC addresses.
 const MAC_KEY: &str = "machines_mac_key";
 use crate::error::{OrInternal, internal};
-use crate::jobs::{JobState, Jobs};
+use crate::jobs::{JobKind, JobState, Jobs};
 use app::access::{Permission, Principal, authorize};
 use app::error::{AppError, FieldError};
 use app::machines::fields::Labels;
@@ -21,10 +22,12 @@ use app::machines::{
     ImportFormat, ImportLine, ImportProgress, ImportReport, Machine, MachineInput, MachinePage, MachineQuery,
     MachineSpec,
 };
+use app::provisioning::boots::BootStatus;
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// Largest import accepted in one go; bigger lists should be split.
 pub const MAX_IMPORT_LINES: usize = 50_000;
@@ -37,6 +40,17 @@ pub struct MachineStore {
     db: Database,
     jobs: Jobs,
     background: Background,
+    follower: Option<Arc<dyn InventoryFollower>>,
+}
+
+/// The area that follows the inventory (the provisioner, which boots inventory machines and
+/// records their boots), as the composition root wires it: the inventory names no other area.
+#[async_trait::async_trait]
+pub trait InventoryFollower: Send + Sync {
+    /// Called inside the transaction that changed machines, so what follows them moves with it.
+    async fn inventory_changed(&self, tx: &mut AnyConnection) -> Result<(), crate::error::Error>;
+    /// The boot state of each of `macs` that has one, for the machine list.
+    async fn boot_states(&self, macs: &[String]) -> Result<BTreeMap<String, BootStatus>, crate::error::Error>;
 }
 
 /// What a GUI import keeps in its job, for whichever replica goes on with it.
@@ -46,12 +60,11 @@ struct ImportInput {
     text: String,
 }
 
-const IMPORT_JOB: &str = "machine.import";
-
-/// The current time as stored in the database.
-pub fn now() -> String {
-    crate::db::timestamp(time::OffsetDateTime::now_utc())
-}
+/// An import, in the jobs table. It writes in one transaction, so a stopped import wrote nothing.
+pub const IMPORT_JOB: JobKind = JobKind {
+    name: "machine.import",
+    when_abandoned: "Pangea stopped while this import ran; nothing of it was written. Start it again.",
+};
 
 /// What substring search looks through, in lowercase.
 fn search_text(spec: &MachineSpec) -> String {
@@ -95,14 +108,21 @@ fn machine_from_row(row: &AnyRow) -> Result<Machine, sqlx::Error> {
     })
 }
 
-/// `$first, $first+1, …` for `count` parameters.
-pub(crate) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
 impl MachineStore {
-    pub fn new(db: Database) -> MachineStore {
-        MachineStore { jobs: Jobs::new(db.clone()), db, background: Background::default() }
+    pub fn new(db: Database, jobs: Jobs) -> MachineStore {
+        MachineStore { jobs, db, background: Background::default(), follower: None }
+    }
+
+    pub fn followed_by(mut self, follower: Arc<dyn InventoryFollower>) -> MachineStore {
+        self.follower = Some(follower);
+        self
+    }
+
+    async fn inventory_changed(&self, tx: &mut AnyConnection) -> Result<(), AppError> {
+        match &self.follower {
+            Some(follower) => follower.inventory_changed(tx).await.or_internal(),
+            None => Ok(()),
+        }
     }
 
     /// Fills in the labels of `machines` with one query.
@@ -320,7 +340,7 @@ impl MachineStore {
                 Err(e) => return Err(internal(e)),
             }
             audit::append(&mut tx, who, event.clone()).await.or_internal()?;
-            crate::provisioner::store::bump_version(&mut tx).await.or_internal()?;
+            self.inventory_changed(&mut tx).await?;
             tx.commit().await.or_internal()
         }
         .await;
@@ -436,6 +456,10 @@ impl MachineService for MachineStore {
         self.allow(who, Permission::ViewMachines, "machine.list").await?;
         let mut page = list::fetch_page(&self.db, &query).await?;
         self.attach_labels(&mut page.items).await.or_internal()?;
+        if let Some(follower) = &self.follower {
+            let macs: Vec<String> = page.items.iter().map(|m| m.mac.clone()).collect();
+            page.states = follower.boot_states(&macs).await.or_internal()?;
+        }
         Ok(page)
     }
 
@@ -456,7 +480,7 @@ impl MachineService for MachineStore {
                 Err(e) => return Err(internal(e)),
             };
             audit::append(&mut tx, who, event.clone().target(id, &spec.mac)).await.or_internal()?;
-            crate::provisioner::store::bump_version(&mut tx).await.or_internal()?;
+            self.inventory_changed(&mut tx).await?;
             tx.commit().await.or_internal()?;
             Ok(id)
         }
@@ -505,7 +529,7 @@ impl MachineService for MachineStore {
             Self::insert_labels(&mut tx, &[(id, &spec.labels)]).await.or_internal()?;
             let summary = json!({ "before": machine_summary(&before), "after": input });
             audit::append(&mut tx, who, event.clone().target(id, &spec.mac).summary(summary)).await.or_internal()?;
-            crate::provisioner::store::bump_version(&mut tx).await.or_internal()?;
+            self.inventory_changed(&mut tx).await?;
             tx.commit().await.or_internal()
         }
         .await;
@@ -537,7 +561,7 @@ impl MachineService for MachineStore {
             }
             let before: Vec<_> = deleted.iter().map(|(id, mac)| json!({ "id": id, "mac": mac })).collect();
             audit::append(&mut tx, who, event.clone().summary(json!({ "deleted": before }))).await.or_internal()?;
-            crate::provisioner::store::bump_version(&mut tx).await.or_internal()?;
+            self.inventory_changed(&mut tx).await?;
             tx.commit().await.or_internal()?;
             Ok(deleted.len() as u64)
         }
@@ -571,7 +595,7 @@ impl MachineService for MachineStore {
             Self::insert_labels(&mut tx, &rows).await.or_internal()?;
             Self::refresh_search_text(&mut tx, &ids).await?;
             audit::append(&mut tx, who, event.clone()).await.or_internal()?;
-            crate::provisioner::store::bump_version(&mut tx).await.or_internal()?;
+            self.inventory_changed(&mut tx).await?;
             tx.commit().await.or_internal()?;
             Ok(ids.len() as u64)
         }
@@ -672,10 +696,6 @@ impl MachineStore {
     pub fn with_background(mut self, background: Background) -> MachineStore {
         self.background = background;
         self
-    }
-
-    pub fn jobs(&self) -> &Jobs {
-        &self.jobs
     }
 
     /// Parses an import off the async workers (a 50,000-line file takes a while).

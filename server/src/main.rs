@@ -207,7 +207,10 @@ async fn bind(
 /// The clusters service on `storage`'s database, with the secret key that seals credentials.
 async fn clusters_on(storage: &StorageArgs) -> Result<pangea::clusters::Clusters, String> {
     let (sealer, _) = storage.keys()?;
-    Ok(pangea::clusters::Clusters::new(open(storage).await?, std::sync::Arc::new(sealer)))
+    let db = open(storage).await?;
+    let jobs = pangea::jobs::Jobs::new(db.clone());
+    let sources_check = std::sync::Arc::new(pangea::monitoring::source_check::SourceCheck);
+    Ok(pangea::clusters::Clusters::new(db, std::sync::Arc::new(sealer), jobs, sources_check))
 }
 
 async fn cluster(command: ClusterCommand) -> Result<(), String> {

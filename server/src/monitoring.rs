@@ -4,7 +4,7 @@
 //! clear message. Alerts and silences (in the person's name, audited), etcd's quorum in words,
 //! Grafana embedded through its auth proxy ([`grafana`]), and dashboards in Grafana's JSON
 //! model drawn by Pangea itself ([`dashboards`]). Each source is asked with the client that
-//! presents Pangea's credential for it ([`sources`]).
+//! presents Pangea's credential for it ([`crate::clusters::sources`]).
 
 pub mod alertmanager;
 pub mod charts;
@@ -14,7 +14,7 @@ pub mod etcd;
 pub mod grafana;
 pub mod http;
 pub mod prometheus;
-pub mod sources;
+pub mod source_check;
 pub mod ttl_cache;
 
 use crate::audit::{self, Event};

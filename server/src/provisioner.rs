@@ -70,6 +70,22 @@ pub fn check_template(t: &TemplateFile) -> Result<(), String> {
     }
 }
 
+/// Inventory machines boot without groups, so a change to machines is a change to what the boot
+/// index serves; and the machine list shows each machine's boot state.
+#[async_trait::async_trait]
+impl crate::machines::InventoryFollower for Provisioner {
+    async fn inventory_changed(&self, tx: &mut sqlx::AnyConnection) -> Result<(), Error> {
+        store::bump_version(tx).await
+    }
+
+    async fn boot_states(
+        &self,
+        macs: &[String],
+    ) -> Result<std::collections::BTreeMap<String, app::provisioning::boots::BootStatus>, Error> {
+        boots::store::statuses(&self.db, macs).await
+    }
+}
+
 impl Provisioner {
     /// Loads the catalog and builds the first index.
     pub async fn open(db: Database, assets_dir: PathBuf) -> Result<Provisioner, Error> {
@@ -161,7 +177,7 @@ impl Provisioner {
             profile.check().map_err(AppError::invalid)?;
             let mut tx = audit::begin(&self.db).await.or_internal()?;
             let before = store::profile(&mut tx, &profile.id).await.or_internal()?;
-            store::put_profile(&mut tx, &profile, &crate::machines::now()).await.or_internal()?;
+            store::put_profile(&mut tx, &profile, &crate::db::now()).await.or_internal()?;
             store::bump_version(&mut tx).await.or_internal()?;
             audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": profile })))
                 .await
@@ -182,7 +198,7 @@ impl Provisioner {
             let mut tx = audit::begin(&self.db).await.or_internal()?;
             self.require_profile(&mut tx, &group.profile).await?;
             let before = store::group(&mut tx, &group.id).await.or_internal()?;
-            store::put_group(&mut tx, &group, &crate::machines::now()).await.or_internal()?;
+            store::put_group(&mut tx, &group, &crate::db::now()).await.or_internal()?;
             store::bump_version(&mut tx).await.or_internal()?;
             audit::append(&mut tx, who, event.clone().summary(json!({ "before": before, "after": group })))
                 .await
@@ -202,7 +218,7 @@ impl Provisioner {
             check_template(&template).map_err(|e| AppError::invalid(format!("template {}: {e}", template.id)))?;
             let mut tx = audit::begin(&self.db).await.or_internal()?;
             let before = store::template(&mut tx, template.kind, &template.id).await.or_internal()?;
-            store::put_template(&mut tx, &template, &crate::machines::now()).await.or_internal()?;
+            store::put_template(&mut tx, &template, &crate::db::now()).await.or_internal()?;
             store::bump_version(&mut tx).await.or_internal()?;
             let summary = json!({ "kind": template.kind, "sha256_before": digest(&before), "sha256_after": sha256(&template.content) });
             audit::append(&mut tx, who, event.clone().summary(summary)).await.or_internal()?;
@@ -302,14 +318,10 @@ impl Provisioner {
             if !profile.is_empty() {
                 self.require_profile(&mut tx, profile).await?;
             }
-            let before = store::set_machine_profile(
-                &mut tx,
-                &mac,
-                Some(profile).filter(|p| !p.is_empty()),
-                &crate::machines::now(),
-            )
-            .await
-            .or_internal()?;
+            let before =
+                store::set_machine_profile(&mut tx, &mac, Some(profile).filter(|p| !p.is_empty()), &crate::db::now())
+                    .await
+                    .or_internal()?;
             store::bump_version(&mut tx).await.or_internal()?;
             audit::append(
                 &mut tx,
@@ -346,7 +358,7 @@ impl Provisioner {
                 cluster,
                 role.as_str(),
                 Some(profile).filter(|p| !p.is_empty()),
-                &crate::machines::now(),
+                &crate::db::now(),
             )
             .await
             .or_internal()?;
@@ -384,7 +396,7 @@ impl Provisioner {
                     plan.errors[0]
                 )));
             }
-            let now = crate::machines::now();
+            let now = crate::db::now();
             let mut tx = audit::begin(&self.db).await.or_internal()?;
             for p in &plan.catalog.profiles {
                 store::put_profile(&mut tx, p, &now).await.or_internal()?;

@@ -6,8 +6,8 @@ use super::{
     Cluster, ClusterHealth, Connection, DEFAULT_PAGE, DrainProgress, NodeDetail, NodeQuery, NodeRow, Page, PodQuery,
     PodRow,
 };
+use crate::components::text::urlencode;
 use crate::drawn::{Html, Progress, table};
-use crate::pages::urlencode;
 use leptos::prelude::*;
 
 fn connection_badge(health: &ClusterHealth) -> impl IntoView + use<> {

@@ -202,10 +202,6 @@ impl Labels {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    pub fn into_map(self) -> BTreeMap<String, String> {
-        self.0
-    }
 }
 
 /// Splits `k=v, k2=v2` (commas, semicolons or spaces between pairs), as people type labels.

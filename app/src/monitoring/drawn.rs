@@ -6,8 +6,8 @@ use super::dashboards::{
     ALL, DashboardSummary, DashboardView, PanelAnswer, PanelData, PanelKind, PanelView, Threshold, VariableView,
 };
 use super::{Alert, AlertState, Alerts, Chart, Charts, EtcdHealth, GrafanaDashboard, Matcher, Silence, Unit};
+use crate::components::text::urlencode;
 use crate::drawn::{Html, Titled};
-use crate::pages::urlencode;
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 

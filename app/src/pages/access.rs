@@ -5,9 +5,9 @@ use crate::access::server_fns::{
     bind_role, create_token, list_bindings, list_tokens, load_access_overview, my_sessions, revoke_token, unbind_role,
 };
 use crate::access::{ConsoleRole, NewToken};
+use crate::components::messages::ErrorBlock;
+use crate::components::text::short_time;
 use crate::components::toast::{toast_outcome, use_toasts};
-use crate::pages::machines::ErrorBlock;
-use crate::pages::short_time;
 use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_meta::Title;

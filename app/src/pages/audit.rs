@@ -2,8 +2,8 @@
 
 use crate::audit::{AuditEntry, AuditQuery, get_audit_entry, list_audit};
 use crate::components::get_form::GetForm;
-use crate::pages::machines::ErrorBlock;
-use crate::pages::urlencode;
+use crate::components::messages::ErrorBlock;
+use crate::components::text::urlencode;
 use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_meta::Title;

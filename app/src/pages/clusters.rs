@@ -11,11 +11,11 @@ use crate::clusters::{
     SourceCredential,
 };
 use crate::components::get_form::GetForm;
+use crate::components::text::urlencode;
 use crate::components::toast::use_toasts;
 use crate::drawn::{Drawn, ShownJob, ShownProgress, clicked_button, follow};
 use crate::pages::dashboards::{DashboardPage, DashboardsPage};
 use crate::pages::monitoring::{AlertsPanel, EtcdPanel, HealthCharts, Scope};
-use crate::pages::urlencode;
 use crate::resource::{Resource, resource};
 use leptos::prelude::*;
 use leptos::task::spawn_local;

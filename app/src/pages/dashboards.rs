@@ -3,8 +3,8 @@
 
 use super::clusters::may;
 use super::monitoring::{DrawnCharts, RangeControls};
-use super::urlencode;
 use crate::access::Permission;
+use crate::components::text::urlencode;
 use crate::components::toast::use_toasts;
 use crate::drawn::{Drawn, clicked_button, elements};
 use crate::monitoring::dashboards::{ALL, Choices};

@@ -5,7 +5,6 @@ pub mod form;
 pub mod import;
 pub mod list;
 
-use crate::error::AppError;
 use leptos::prelude::*;
 
 /// `/machines/new` and `/machines/:id`: one lazily loaded area.
@@ -26,20 +25,4 @@ pub fn MachineListPages() -> impl IntoView {
         "/machines/discovered" => view! { <boots::DiscoveredMachines /> }.into_any(),
         _ => view! { <list::MachineList /> }.into_any(),
     }
-}
-
-/// An inline error message under a form field; the id lets the field name it with aria-describedby.
-#[component]
-pub fn FieldMessage(#[prop(into)] id: String, #[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
-    view! {
-        <p class="field-error" id=id role="alert" hidden=move || message.get().is_none()>
-            {move || message.get()}
-        </p>
-    }
-}
-
-/// Shows an error as a block a person can read, for a failed load.
-#[component]
-pub fn ErrorBlock(error: AppError) -> impl IntoView {
-    view! { <div class="alert error" role="alert">{error.to_string()}</div> }
 }

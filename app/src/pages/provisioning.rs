@@ -4,11 +4,11 @@
 use crate::access::Permission;
 use crate::account::RequirePermission;
 use crate::components::get_form::GetForm;
+use crate::components::messages::{ErrorBlock, FieldMessage};
+use crate::components::text::urlencode;
 use crate::components::toast::use_toasts;
 use crate::drawn::Drawn;
 use crate::error::AppError;
-use crate::pages::machines::{ErrorBlock, FieldMessage};
-use crate::pages::urlencode;
 use crate::provisioning::server_fns::{
     delete_group, delete_profile, delete_template, explain_boot, import_provisioning, machine_boot_profile,
     preview_template, provisioning_catalog, provisioning_overview, put_group, put_profile, put_template,

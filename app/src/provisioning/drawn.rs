@@ -4,9 +4,9 @@
 
 use super::boots::{ActivityMinute, BootActivity, BootEvent, BootState, Discovered, Timeline};
 use super::{Catalog, Explanation, Served, TemplateKind};
+use crate::components::text::short_time;
+use crate::components::text::urlencode;
 use crate::drawn::{Html, table};
-use crate::pages::short_time;
-use crate::pages::urlencode;
 use leptos::prelude::*;
 
 fn profile_href(id: &str) -> String {

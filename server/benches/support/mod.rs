@@ -50,6 +50,7 @@ pub async fn serve(url: SecretString, dir: &std::path::Path) -> (String, String,
         database_url: url,
         log_format: pangea::config::LogFormat::Human,
         site_root: dir.join("site"),
+        site_embedded: false,
         public_url: format!("http://{addr}").parse().expect("url"),
         local_login_enabled: true,
         session_idle_timeout: std::time::Duration::from_secs(3600),
@@ -62,7 +63,7 @@ pub async fn serve(url: SecretString, dir: &std::path::Path) -> (String, String,
         trusted_proxies: vec![],
     };
     let state = pangea::AppState::new(&config).await.expect("start");
-    let router = pangea::http::console_router(state.clone());
+    let router = pangea::routes::console_router(state.clone());
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .await

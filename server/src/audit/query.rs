@@ -1,7 +1,7 @@
 //! Reading the audit log: filtered, newest first, by keyset pages, for the Audit page, the API
 //! and the streaming export.
 
-use super::{entry_from_row, settle_read};
+use super::{Event, entry_from_row, settle_read};
 use crate::db::Database;
 use crate::error::OrInternal;
 use app::access::{Permission, Principal, authorize};
@@ -17,6 +17,41 @@ pub struct AuditLog {
 impl AuditLog {
     pub fn new(db: Database) -> AuditLog {
         AuditLog { db }
+    }
+
+    /// Every record `query` matches, page after page as the stream is read, so an export of
+    /// any size takes constant memory. The reader's permission and the filter are checked once,
+    /// before the first page, and who exported what (as `format`) is recorded.
+    pub async fn export(
+        &self,
+        who: &Principal,
+        query: AuditQuery,
+        format: &str,
+    ) -> Result<impl futures::Stream<Item = Result<AuditPage, AppError>> + Send + 'static, AppError> {
+        settle_read(&self.db, who, authorize(who, Permission::ViewAudit)).await?;
+        conditions(&query)?;
+        let filter = serde_json::json!({
+            "actor": query.actor, "action": query.action, "target": query.target, "outcome": query.outcome,
+            "from": query.from, "to": query.to, "before": query.before,
+        });
+        let event =
+            Event::new("audit.export", "audit").summary(serde_json::json!({ "format": format, "filter": filter }));
+        super::record(&self.db, who, event).await.or_internal()?;
+        let db = self.db.clone();
+        let first = AuditQuery { limit: Some(500), ..query };
+        Ok(futures::stream::unfold(Some(first), move |next| {
+            let db = db.clone();
+            async move {
+                let query = next?;
+                match page(&db, &query).await {
+                    Ok(page) => {
+                        let rest = page.next.map(|before| AuditQuery { before: Some(before), ..query });
+                        Some((Ok(page), rest))
+                    }
+                    Err(e) => Some((Err(e), None)),
+                }
+            }
+        }))
     }
 }
 

@@ -1,5 +1,5 @@
 //! One cluster's live inventory: kube-runtime reflector stores of its nodes, pods (all
-//! namespaces), namespaces and events, fed by watches and trimmed to what the pages use. Pages
+//! namespaces) and events, fed by watches and trimmed to what the pages use. Pages
 //! read these stores, never the API server. A broken watch (an API server restart, `410 Gone`)
 //! resumes on its own, with back-off, while the cluster shows "reconnecting".
 
@@ -10,7 +10,7 @@ use app::clusters::{
     ReadyCheck, Taint,
 };
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -29,13 +29,12 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Mirror pods (static pods a kubelet reports) carry this annotation.
 pub const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
-/// The four watched kinds, for the connection state of each.
+/// The three watched kinds, for the connection state of each.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Nodes = 0,
     Pods = 1,
-    Namespaces = 2,
-    Events = 3,
+    Events = 2,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,12 +72,12 @@ impl kube::runtime::utils::Backoff for Retry {
 
 #[derive(Debug)]
 struct Live {
-    watches: [WatchState; 4],
+    watches: [WatchState; 3],
     version: Option<String>,
     unreachable: Option<String>,
     readyz: Vec<ReadyCheck>,
     started: Instant,
-    /// How long the first complete set of all four stores took.
+    /// How long the first complete set of all three stores took.
     first_complete: Option<Duration>,
 }
 
@@ -96,7 +95,6 @@ pub struct ClusterCache {
     pub endpoint: Endpoint,
     nodes: Store<Node>,
     pods: Store<Pod>,
-    namespaces: Store<Namespace>,
     events: Store<Event>,
     live: Mutex<Live>,
     changes: tokio::sync::watch::Sender<u64>,
@@ -176,11 +174,6 @@ fn trim_pod(pod: &mut Pod) {
     }
 }
 
-fn trim_namespace(namespace: &mut Namespace) {
-    trim_meta(namespace);
-    namespace.spec = None;
-}
-
 fn trim_event(event: &mut Event) {
     trim_meta(event);
     event.metadata.annotations = None;
@@ -190,20 +183,18 @@ fn trim_event(event: &mut Event) {
 }
 
 impl ClusterCache {
-    /// Starts watching the cluster as Pangea: four watches and a health check, all stopped when
+    /// Starts watching the cluster as Pangea: three watches and a health check, all stopped when
     /// the cache is dropped.
     pub fn start(name: String, endpoint: Endpoint) -> Result<Arc<ClusterCache>, app::error::AppError> {
         let client = connect::client(&endpoint, None)?;
         let (nodes, nodes_writer) = reflector::store();
         let (pods, pods_writer) = reflector::store();
-        let (namespaces, namespaces_writer) = reflector::store();
         let (events, events_writer) = reflector::store();
         let cache = Arc::new(ClusterCache {
             name,
             endpoint,
             nodes,
             pods,
-            namespaces,
             events,
             live: Mutex::new(Live {
                 watches: std::array::from_fn(|_| WatchState::Starting),
@@ -222,10 +213,6 @@ impl ClusterCache {
         let stop = cache.stop.clone();
         spawn(&stop, follow(weak.clone(), Kind::Nodes, Api::all(client.clone()), nodes_writer, trim_node));
         spawn(&stop, follow(weak.clone(), Kind::Pods, Api::all(client.clone()), pods_writer, trim_pod));
-        spawn(
-            &stop,
-            follow(weak.clone(), Kind::Namespaces, Api::all(client.clone()), namespaces_writer, trim_namespace),
-        );
         spawn(&stop, follow(weak.clone(), Kind::Events, Api::all(client.clone()), events_writer, trim_event));
         spawn(&stop, check_health(weak, client));
         Ok(cache)
@@ -372,12 +359,6 @@ impl ClusterCache {
     /// Pods bound to `node`, whole (as stored), for drains.
     pub fn pods_on(&self, node: &str) -> Vec<Arc<Pod>> {
         self.pods.state_filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
-    }
-
-    pub fn namespace_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.namespaces.state().iter().map(|n| n.name_any()).collect();
-        names.sort();
-        names
     }
 
     /// The node page: the node, its pods and its 20 most recent events.

@@ -232,7 +232,7 @@ pub async fn check(endpoint: &Endpoint) -> Result<String, AppError> {
             ));
         }
     }
-    for resource in ["nodes", "pods", "namespaces", "events"] {
+    for resource in ["nodes", "pods", "events"] {
         for verb in ["list", "watch"] {
             if !may(&client, verb, resource).await.map_err(|e| invalid("credential", unreachable(api, &e)))? {
                 return Err(invalid(

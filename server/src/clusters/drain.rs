@@ -4,7 +4,7 @@
 //! within a timeout, and stopped when the person cancels.
 
 use super::connect::{self, Endpoint, Impersonation};
-use crate::jobs::Jobs;
+use crate::jobs::{JobKind, Jobs};
 use app::clusters::{DrainBlocker, DrainOptions, DrainProgress};
 use app::error::AppError;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -14,8 +14,12 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// The job kind in the jobs table.
-pub const DRAIN_JOB: &str = "drain";
+/// A drain, in the jobs table. Its evictions happen one by one, so a stopped drain leaves some.
+pub const DRAIN_JOB: JobKind = JobKind {
+    name: "drain",
+    when_abandoned: "Pangea stopped while this drain ran. The node stays cordoned and the pods it evicted stay \
+                     evicted; drain it again to evict the rest.",
+};
 /// How long a drain waits before it asks again for pods a budget protects.
 const RETRY: Duration = Duration::from_secs(2);
 

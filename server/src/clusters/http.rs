@@ -2,7 +2,8 @@
 //! stream pages use to hear that a cluster changed.
 
 use super::Clusters;
-use crate::http::api::{ApiError, Json};
+use crate::http::{ApiResult, Json};
+use crate::http::{Path, Query};
 use crate::http::{Route, route};
 use app::access::{Permission, Principal, authorize_in};
 use app::clusters::ssr::ClusterService;
@@ -12,7 +13,7 @@ use app::clusters::{
 };
 use app::error::AppError;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
@@ -20,8 +21,6 @@ use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-
-type ApiResult<T> = Result<T, ApiError>;
 
 /// The routes, under `/api/v1`.
 pub fn routes() -> Vec<Route> {
@@ -274,7 +273,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Changes that arrive together are announced once.
 const SETTLE: Duration = Duration::from_millis(100);
 
-/// `event: changed` at once, then whenever the cluster's nodes, pods, namespaces, events or
+/// `event: changed` at once, then whenever the cluster's nodes, pods, events or
 /// health change (at most every 100 ms), so an open page fetches what it shows again. It ends when the page
 /// closes it, or when the cluster is removed.
 #[utoipa::path(get, path = "/api/v1/clusters/{name}/live",

@@ -1,8 +1,8 @@
 //! The `clusters` table: each cluster's address, CA, sealed credential and monitoring links.
 
 use super::connect::Endpoint;
+use super::sources::{Clients, Credentials};
 use crate::db::Database;
-use crate::monitoring::sources::{Clients, Credentials};
 use crate::secrets::Sealer;
 use app::clusters::Credential;
 use secrecy::{ExposeSecret, SecretString};

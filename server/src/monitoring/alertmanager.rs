@@ -2,7 +2,8 @@
 //! and silences, created in the person's name. Pending alerts come from Prometheus, which
 //! holds them until they fire.
 
-use super::prometheus::{QUERY_TIMEOUT, cause};
+use super::prometheus::QUERY_TIMEOUT;
+use crate::error::cause;
 use app::monitoring::{Alert, AlertState, Matcher, Silence};
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -62,7 +62,7 @@ pub async fn put(tx: &mut AuditTx, dashboard: &Stored, by: &str) -> Result<bool,
     .bind(&dashboard.model)
     .bind(&dashboard.origin)
     .bind(by)
-    .bind(crate::machines::now())
+    .bind(crate::db::now())
     .execute(&mut **tx)
     .await?;
     Ok(replaced)

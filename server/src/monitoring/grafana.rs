@@ -9,8 +9,8 @@
 //! security headers: the console may frame it; nothing else may.
 
 use crate::AppState;
+use crate::error::cause;
 use crate::http::{Route, route_any};
-use crate::monitoring::prometheus::cause;
 use app::access::{ConsoleRole, Identity, Permission, Principal, authorize_in};
 use app::error::AppError;
 use axum::body::Body;
@@ -69,8 +69,7 @@ pub fn with_headers(router: Router) -> Router {
 }
 
 fn refuse(error: AppError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    (status, axum::Json(error)).into_response()
+    crate::http::ApiError(error).into_response()
 }
 
 /// Refuses a path that could leave `/grafana/{cluster}/` once the upstream resolves it: dot

@@ -2,7 +2,8 @@
 //! Grafana dashboards, and the dashboards Pangea draws. Thin adapters over [`Monitoring`].
 
 use super::Monitoring;
-use crate::http::api::{ApiError, Json};
+use crate::http::{ApiResult, Json};
+use crate::http::{Path, Query};
 use crate::http::{Route, route};
 use app::access::Principal;
 use app::error::AppError;
@@ -10,13 +11,11 @@ use app::monitoring::dashboards::{Choices, DashboardSummary, DashboardView, Pane
 use app::monitoring::ssr::MonitoringService;
 use app::monitoring::{Alerts, Chart, Charts, EtcdHealth, GrafanaDashboard, Silence, SilenceInput};
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use std::sync::Arc;
-
-type ApiResult<T> = Result<T, ApiError>;
 
 /// The routes, under `/api/v1`.
 pub fn routes() -> Vec<Route> {

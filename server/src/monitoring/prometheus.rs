@@ -1,6 +1,7 @@
 //! A cluster's Prometheus, over its HTTP API: the check made when it is linked, and range
 //! queries, with every failure in words.
 
+use crate::error::cause;
 use app::monitoring::Series;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -94,15 +95,6 @@ struct RuleAlert {
 #[derive(Deserialize)]
 struct BuildInfo {
     version: String,
-}
-
-/// The innermost cause of a failed request, such as "Connection refused (os error 111)".
-pub fn cause(error: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(inner) = cause.source() {
-        cause = inner;
-    }
-    cause.to_string()
 }
 
 /// A range's step: at least [`MIN_STEP`], and coarse enough for [`MAX_POINTS`].

@@ -398,7 +398,7 @@ impl Provisioner {
                 }
                 Err(e) => return Err(crate::error::internal(e)),
             };
-            let now = crate::machines::now();
+            let now = crate::db::now();
             let mut macs = Vec::new();
             for (spec, id) in specs.iter().zip(ids) {
                 let mac = spec.mac.to_string();

@@ -2,7 +2,8 @@
 //! machine get?", and Matchbox data directories in and out. Thin adapters over [`Provisioner`].
 
 use super::Provisioner;
-use crate::http::api::{ApiError, Json, Query};
+use crate::http::Path;
+use crate::http::{ApiError, ApiResult, Json, Query};
 use crate::http::{Route, route};
 use app::access::{Permission, Principal};
 use app::error::AppError;
@@ -11,13 +12,11 @@ use app::provisioning::{
     DefaultProfile, Explanation, Group, ImportOutcome, MachineProfile, Profile, TemplateFile, TemplateKind,
 };
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-type ApiResult<T> = Result<T, ApiError>;
 
 /// The routes, under `/api/v1`.
 pub fn routes() -> Vec<Route> {

@@ -130,7 +130,7 @@ pub fn DiscoveredMachines() -> impl IntoView {
                             <button type="submit" class="button primary" disabled=move || selected.with(|s| s.is_empty())>
                                 {move || format!("Add {} to the inventory", selected.with(|s| s.len()))}
                             </button>
-                            <super::FieldMessage id="adopt-error" message=Signal::derive(move || error.get()) />
+                            <crate::components::messages::FieldMessage id="adopt-error" message=Signal::derive(move || error.get()) />
                         </form>
                     })
                 })}

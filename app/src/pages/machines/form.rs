@@ -1,8 +1,8 @@
 //! `/machines/new` and `/machines/:id`: add, edit and delete one machine.
 
-use super::{ErrorBlock, FieldMessage};
 use crate::access::Permission;
 use crate::account::RequirePermission;
+use crate::components::messages::{ErrorBlock, FieldMessage};
 use crate::components::toast::use_toasts;
 use crate::error::{AppError, FieldError};
 use crate::machines::fields::{Role, split_label_text};
@@ -91,7 +91,7 @@ pub fn EditMachine() -> impl IntoView {
                             let may_change = me.await.ok().flatten().is_some_and(|me| me.may(Permission::ChangeMachines));
                             view! {
                                 <h1>"Machine " <span class="mono">{m.mac.clone()}</span></h1>
-                                <p><A href=format!("/provisioning/explain?query={}", crate::pages::urlencode(&format!("mac={}", m.mac)))>
+                                <p><A href=format!("/provisioning/explain?query={}", crate::components::text::urlencode(&format!("mac={}", m.mac)))>
                                     "What will this machine get?"
                                 </A></p>
                                 <crate::pages::provisioning::MachineBootProfile mac=m.mac.clone()

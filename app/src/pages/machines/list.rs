@@ -1,12 +1,12 @@
 //! `/machines`: search, sort, page through, select, delete, label and export machines.
 
-use super::ErrorBlock;
 use crate::components::get_form::GetForm;
+use crate::components::messages::ErrorBlock;
+use crate::components::text::{short_time, urlencode};
 use crate::components::toast::{toast_outcome, use_toasts};
 use crate::machines::fields::split_label_text;
 use crate::machines::server_fns::{add_machine_labels, delete_machines, list_machines};
 use crate::machines::{Machine, MachineQuery, SortKey};
-use crate::pages::{short_time, urlencode};
 use crate::provisioning::boots::BootState;
 use crate::resource::{Resource, resource};
 use leptos::prelude::*;
@@ -315,7 +315,7 @@ fn BulkActions(
                         on:input=move |ev| label_text.set(event_target_value(&ev))
                         aria-describedby="bulk-labels-error" aria-invalid=move || label_error.get().is_some().then_some("true") />
                     <button type="submit" class="button">"Apply labels"</button>
-                    <super::FieldMessage id="bulk-labels-error" message=Signal::derive(move || label_error.get()) />
+                    <crate::components::messages::FieldMessage id="bulk-labels-error" message=Signal::derive(move || label_error.get()) />
                 </form>
                 <Show when=move || confirming.get() fallback=move || view! {
                     <button type="button" class="button danger" on:click=move |_| confirming.set(true)>"Delete…"</button>

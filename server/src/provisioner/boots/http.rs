@@ -1,13 +1,14 @@
 //! `/api/v1/boot/…`: timelines (and their live stream), the last hour's boots, discovered
 //! machines and adding them, and configs as they were served. Thin adapters over [`Provisioner`].
 
-use crate::http::api::{ApiError, Json};
+use crate::http::Path;
+use crate::http::{ApiResult, Json};
 use crate::http::{Route, route};
 use crate::provisioner::Provisioner;
 use app::access::Principal;
 use app::provisioning::boots::{AdoptDiscovered, BootActivity, Discovered, Timeline};
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -16,8 +17,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
-
-type ApiResult<T> = Result<T, ApiError>;
 
 /// The routes, under `/api/v1`.
 pub fn routes() -> Vec<Route> {

@@ -80,7 +80,7 @@ const INSERT_ROWS: usize = 64;
 async fn insert_events(conn: &mut AnyConnection, events: &[&Attributed]) -> Result<(), Error> {
     for chunk in events.chunks(INSERT_ROWS) {
         let rows: Vec<String> =
-            (0..chunk.len()).map(|r| format!("({})", crate::machines::placeholders(r * 14 + 1, 14))).collect();
+            (0..chunk.len()).map(|r| format!("({})", crate::db::placeholders(r * 14 + 1, 14))).collect();
         let sql = format!(
             "INSERT INTO boot_events (at, mac, uuid, endpoint, labels, group_id, profile_id, status, bytes,
                  duration_us, client, sha256, reason, step) VALUES {}",
@@ -355,7 +355,7 @@ pub async fn statuses(db: &Database, macs: &[String]) -> Result<BTreeMap<String,
     }
     let sql = format!(
         "SELECT mac, state, reason, since, last_seen FROM boot_states WHERE mac IN ({})",
-        crate::machines::placeholders(1, macs.len())
+        crate::db::placeholders(1, macs.len())
     );
     let mut query = sqlx::query_as(&sql);
     for mac in macs {

@@ -2,8 +2,10 @@
 //! checks, the live inventory and its stream, node actions as the signed-in person (the
 //! cluster's audit log names them, its RBAC refuses them), and resuming after a restart.
 
-mod support;
+use crate::support;
 
+use crate::support::kube::{Kube, eventually, input, person, unique};
+use crate::support::{Backend, TestApp};
 use app::access::{ConsoleRole, Principal};
 use app::clusters::ssr::ClusterService;
 use app::clusters::{ClusterInput, Connection, Credential, NodeAction, NodeQuery, PodQuery};
@@ -11,25 +13,28 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use support::kube::{Kube, eventually, input, person, unique};
-use support::{Backend, TestApp};
 
-on_both_backends!(
-    registration_checks_the_server_the_credentials_and_impersonation,
-    nodes_and_pods_are_live_and_changes_reach_an_open_stream,
-    node_actions_are_made_as_the_signed_in_person,
-    a_drain_evicts_through_budgets_and_can_be_cancelled,
-    a_role_on_one_cluster_counts_there_only,
-);
-
-mod restart {
+/// Every test here needs a kube-apiserver (see the note in `main.rs`).
+mod needs_kube {
     use super::*;
-    on_both_backends_with_own_app!(watches_resume_after_the_api_server_restarts);
-}
 
-mod single_sign_on {
-    use super::*;
-    on_both_backends_with_own_app!(sso_users_download_a_kubeconfig_that_kubectl_reads);
+    on_both_backends!(
+        registration_checks_the_server_the_credentials_and_impersonation,
+        nodes_and_pods_are_live_and_changes_reach_an_open_stream,
+        node_actions_are_made_as_the_signed_in_person,
+        a_drain_evicts_through_budgets_and_can_be_cancelled,
+        a_role_on_one_cluster_counts_there_only,
+    );
+
+    mod restart {
+        use super::*;
+        on_both_backends_with_own_app!(watches_resume_after_the_api_server_restarts);
+    }
+
+    mod single_sign_on {
+        use super::*;
+        on_both_backends_with_own_app!(sso_users_download_a_kubeconfig_that_kubectl_reads);
+    }
 }
 
 /// Creates a Node as a kubelet would: the object, then its status with a Ready condition.
@@ -785,7 +790,7 @@ async fn sso_users_download_a_kubeconfig_that_kubectl_reads(backend: Backend) {
     let Some(kube) = support::kube::shared() else { return };
     let app = support::spawn_app_with(backend, async |config| {
         let url = |u: &str| url::Url::parse(u).unwrap();
-        config.oidc = Some(pangea::oidc::OidcSettings {
+        config.oidc = Some(pangea::access::sso::OidcSettings {
             issuer: url("https://idp.example.com/realms/ops"),
             client_id: "pangea".into(),
             client_secret: "unused".to_string().into(),

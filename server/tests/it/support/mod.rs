@@ -64,6 +64,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         database_url,
         log_format: LogFormat::Human,
         site_root: dir.join("site"),
+        site_embedded: false,
         public_url: format!("http://{listen}").parse().unwrap(),
         local_login_enabled: true,
         session_idle_timeout: std::time::Duration::from_secs(3600),
@@ -95,7 +96,7 @@ async fn spawn_on(url: SecretString, dir: tempfile::TempDir, adjust: impl AsyncF
     let mut config = test_config(url, dir.path(), addr);
     adjust(&mut config).await;
     let state = AppState::new(&config).await.expect("start");
-    let router = pangea::http::console_router(state.clone());
+    let router = pangea::routes::console_router(state.clone());
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
@@ -119,7 +120,7 @@ impl TestApp {
     pub async fn boot_listener(&self) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = pangea::http::boot_router(self.state.clone());
+        let router = pangea::routes::boot_router(self.state.clone());
         tokio::spawn(async move {
             axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap()
         });
@@ -261,7 +262,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    super::$scenario(super::support::spawn_app(super::support::Backend::Sqlite).await).await;
+                    super::$scenario(crate::support::spawn_app(crate::support::Backend::Sqlite).await).await;
                 }
             )*
         }
@@ -269,7 +270,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    super::$scenario(super::support::spawn_app(super::support::Backend::Postgres).await).await;
+                    super::$scenario(crate::support::spawn_app(crate::support::Backend::Postgres).await).await;
                 }
             )*
         }
@@ -284,7 +285,7 @@ macro_rules! on_both_backends_with_own_app {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    super::$scenario(super::support::Backend::Sqlite).await;
+                    super::$scenario(crate::support::Backend::Sqlite).await;
                 }
             )*
         }
@@ -292,7 +293,7 @@ macro_rules! on_both_backends_with_own_app {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    super::$scenario(super::support::Backend::Postgres).await;
+                    super::$scenario(crate::support::Backend::Postgres).await;
                 }
             )*
         }

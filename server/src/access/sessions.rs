@@ -113,12 +113,15 @@ impl UserSession {
     const PENDING_SSO: &'static str = "pending_sso";
 
     /// Keeps a single sign-on in progress until the IdP sends the browser back.
-    pub async fn start_sso(&self, pending: crate::oidc::PendingLogin) -> Result<(), tower_sessions::session::Error> {
+    pub async fn start_sso(
+        &self,
+        pending: crate::access::sso::PendingLogin,
+    ) -> Result<(), tower_sessions::session::Error> {
         self.0.insert(Self::PENDING_SSO, pending).await
     }
 
     /// Takes the sign-on in progress; a second callback with the same state finds none.
-    pub async fn take_sso(&self) -> Option<crate::oidc::PendingLogin> {
+    pub async fn take_sso(&self) -> Option<crate::access::sso::PendingLogin> {
         self.0.remove(Self::PENDING_SSO).await.ok().flatten()
     }
 

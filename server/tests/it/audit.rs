@@ -1,12 +1,10 @@
 //! The audit log: every change is recorded with its outcome in the change's own transaction,
 //! and `pangea audit verify` catches edited, deleted, reordered and cut-off records.
 
-mod support;
-
+use crate::support::TestApp;
 use pangea::audit::{self, ChainError};
 use serde_json::{Value, json};
 use sqlx::Executor;
-use support::TestApp;
 
 on_both_backends!(
     each_change_is_recorded_with_actor_target_and_before_after,

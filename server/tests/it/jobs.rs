@@ -2,11 +2,9 @@
 //! its owner (and admins); a job whose replica stopped ends as failed having written nothing;
 //! and a 50,000-line import commits while other people's changes and sign-ins go on.
 
-mod support;
-
+use crate::support::{ADMIN_PASSWORD, TestApp, import_phase};
 use app::access::{ConsoleRole, Principal};
 use serde_json::{Value, json};
-use support::{ADMIN_PASSWORD, TestApp, import_phase};
 
 on_both_backends!(
     an_import_job_is_seen_from_any_replica_and_by_its_owner_only,
@@ -98,8 +96,8 @@ async fn a_job_whose_replica_stopped_fails_and_wrote_nothing(app: TestApp) {
 }
 
 async fn a_drain_whose_replica_stopped_fails_saying_its_evictions_happened(app: TestApp) {
-    let jobs = pangea::jobs::Jobs::new(app.state.db.clone());
-    let job = jobs.start("drain", &Principal::cli(), "evicting", 3, "{}").await.unwrap();
+    let jobs = app.state.jobs.clone();
+    let job = jobs.start(pangea::clusters::drain::DRAIN_JOB, &Principal::cli(), "evicting", 3, "{}").await.unwrap();
     sqlx::query("UPDATE jobs SET lease_until = '2000-01-01T00:00:00.000000Z' WHERE id = $1")
         .bind(&job)
         .execute(app.state.db.pool())

@@ -1,15 +1,14 @@
 //! Sign-in for the console: who each request is (session or API token), the cross-site request
 //! guard, the redirect to the login page, and the `/auth/*` routes.
 
-use super::{Route, route};
 use crate::AppState;
 use crate::access::Origin;
+use crate::access::sessions::{UserSession, delete_session};
+use crate::access::sso::OidcError;
 use crate::audit::{self, Event};
-use crate::oidc::OidcError;
-use crate::session::{UserSession, delete_session};
+use crate::http::{Route, route};
 use app::access::Principal;
 use app::error::AppError;
-use axum::Json;
 use axum::extract::{ConnectInfo, Form, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -139,7 +138,7 @@ fn with_timing_for_admins(who: &Principal, timing: String, response: impl IntoRe
 
 /// Who sent a request: the peer's address, or, when the peer is a trusted proxy, the address
 /// its `X-Forwarded-For` names: the right-most entry that is not itself a trusted proxy.
-fn origin_of(auth: &crate::AuthSettings, peer: SocketAddr, headers: &HeaderMap) -> Origin {
+fn origin_of(auth: &crate::access::AuthSettings, peer: SocketAddr, headers: &HeaderMap) -> Origin {
     let trusted = |ip: std::net::IpAddr| auth.trusted_proxies.iter().any(|range| range.contains(ip));
     let mut ip = peer.ip();
     if trusted(ip) {
@@ -173,8 +172,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn json_error(error: AppError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(error)).into_response()
+    crate::http::ApiError(error).into_response()
 }
 
 /// Resolves the [`Principal`] of every console request: an API token on `/api/v1`, else the
@@ -274,7 +272,7 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
     let (state, oidc, who) = (state.clone(), oidc.clone(), who.clone());
     state.background.clone().spawn(async move {
         match oidc.refresh(&token).await {
-            crate::oidc::Refreshed::Valid { rotated, groups, subject } => {
+            crate::access::sso::Refreshed::Valid { rotated, groups, subject } => {
                 if let Some(rotated) = rotated
                     && let Err(e) = state.access.keep_refresh_token(&session_id, &state.sealer.seal(&rotated)).await
                 {
@@ -287,12 +285,12 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
                     tracing::warn!(error = %e, "could not keep the groups from an IdP refresh");
                 }
             }
-            crate::oidc::Refreshed::Revoked(reason) => {
+            crate::access::sso::Refreshed::Revoked(reason) => {
                 tracing::info!(user = %who.actor(), %reason, "the IdP no longer accepts this session");
                 delete_session(&state.sessions, &session_id).await;
                 state.access.revoked_by_idp(&who, &session_id, &reason).await;
             }
-            crate::oidc::Refreshed::Unavailable(reason) => {
+            crate::access::sso::Refreshed::Unavailable(reason) => {
                 tracing::warn!(%reason, "could not refresh a session at the IdP; keeping it and trying again later");
             }
         }

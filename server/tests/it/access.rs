@@ -1,8 +1,6 @@
 //! Sign-in, roles, tokens and the request guards: nothing but health, metrics and the boot
 //! endpoints answers without a signed-in person or a token, and each role gets what it may.
 
-mod support;
-
 on_both_backends_with_own_app!(
     every_route_refuses_the_signed_out_and_each_role_gets_only_its_share,
     signed_out_pages_go_to_the_login_and_operations_stay_open,
@@ -26,10 +24,10 @@ on_both_backends_with_own_app!(
     a_session_gone_from_the_sessions_list_is_signed_out,
 );
 
+use crate::support::{ADMIN_PASSWORD, Backend, TestApp, spawn_app, spawn_app_with};
 use app::access::{ConsoleRole, Principal};
 use pangea::audit;
 use serde_json::{Value, json};
-use support::{ADMIN_PASSWORD, Backend, TestApp, spawn_app, spawn_app_with};
 
 /// Adds a local user with a role, or with none (a fixture: the product creates only the
 /// break-glass admin).
@@ -351,7 +349,7 @@ async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share(ba
     let table = expectations();
 
     // The table and the routes the server actually serves are the same set.
-    let served = pangea::http::console_routes();
+    let served = pangea::routes::console_routes();
     for (_, method, path) in &served {
         assert!(
             table.iter().any(|(m, p, ..)| *m == method.as_str() && p == path),
@@ -399,7 +397,7 @@ async fn every_route_refuses_the_signed_out_and_each_role_gets_only_its_share(ba
         let (_, _, body, need) = table.iter().find(|(m, p, ..)| *m == method.as_str() && p == path).unwrap();
         if *listener == Listener::Boot {
             let res = tower::ServiceExt::oneshot(
-                pangea::http::boot_router(app.state.clone()),
+                pangea::routes::boot_router(app.state.clone()),
                 axum::http::Request::builder()
                     .method(method.clone())
                     .uri(concrete(path))

@@ -2,14 +2,14 @@
 //! its machine's timeline, states follow the way from PXE to installed, failures say why in
 //! words, unknown MACs are discovered (and bounded) and can be added, and pages follow along live.
 
-mod support;
+use crate::support;
 
+use crate::support::{Backend, TestApp};
 use app::access::Principal;
 use serde_json::{Value, json};
 use sha2::Digest;
 use std::net::SocketAddr;
 use std::time::Duration;
-use support::{Backend, TestApp};
 
 on_both_backends!(
     a_boot_from_pxe_to_installed_is_one_timeline,

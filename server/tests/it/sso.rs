@@ -1,8 +1,6 @@
 //! Single sign-on against a real OpenID provider (npm oidc-provider, started by `.ci/test` at
 //! PANGEA_TEST_OIDC_ISSUER). Each test registers its own client there, for its own callback URL.
 
-mod support;
-
 on_both_backends_with_own_app!(
     a_person_signs_in_through_the_idp_with_the_role_of_their_group,
     a_group_without_a_binding_gets_nothing_until_an_admin_binds_it,
@@ -27,11 +25,11 @@ on_both_backends_with_own_app!(
     a_signing_key_rotated_at_the_idp_is_fetched_when_first_seen,
 );
 
+use crate::support::{Backend, TestApp, spawn_app_with};
 use app::access::{ConsoleRole, Principal};
-use pangea::oidc::OidcSettings;
+use pangea::access::sso::OidcSettings;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use support::{Backend, TestApp, spawn_app_with};
 
 fn issuer() -> String {
     std::env::var("PANGEA_TEST_OIDC_ISSUER")

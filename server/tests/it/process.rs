@@ -1,13 +1,13 @@
 //! The `pangea` binary as an operator runs it: JSON logs with request ids, and a clean stop on
 //! SIGTERM.
 
-mod support;
+use crate::support;
 
+use crate::support::Backend;
 use secrecy::ExposeSecret;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::Backend;
 
 on_both_backends_with_own_app!(
     serve_logs_json_with_request_ids_and_stops_cleanly_on_sigterm,

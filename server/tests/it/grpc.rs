@@ -3,11 +3,9 @@
 //! TLS with client certificates from a CA made for the test; a client without a certificate, or
 //! with one from another CA, gets nowhere.
 
-mod support;
-
+use crate::support::TestApp;
 use pangea::provisioner::grpc::{GrpcTls, pb};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
-use support::TestApp;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 on_both_backends!(

@@ -1,9 +1,9 @@
 //! The machines JSON API and service, end to end over HTTP, on SQLite and PostgreSQL.
 
-mod support;
+use crate::support;
 
+use crate::support::TestApp;
 use serde_json::{Value, json};
-use support::TestApp;
 
 on_both_backends!(
     create_then_get_normalizes_the_mac,

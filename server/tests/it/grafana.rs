@@ -3,8 +3,10 @@
 //! answers `/api/health` as Grafana does, echoes every other request's method, path and headers,
 //! and echoes the bytes of an upgraded connection (as Grafana Live's WebSocket would carry them).
 
-mod support;
+use crate::support;
 
+use crate::support::TestApp;
+use crate::support::kube::{input, person, unique};
 use app::access::{ConsoleRole, Principal};
 use app::clusters::ssr::ClusterService;
 use app::monitoring::ssr::MonitoringService;
@@ -12,11 +14,13 @@ use axum::extract::Request;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use support::TestApp;
-use support::kube::{input, person, unique};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-on_both_backends!(grafana_gets_the_console_person_and_nothing_the_browser_claims);
+/// Needs a kube-apiserver (see the note in `main.rs`).
+mod needs_kube {
+    use super::*;
+    on_both_backends!(grafana_gets_the_console_person_and_nothing_the_browser_claims);
+}
 
 /// The stand-in upstream: Grafana's health answer, an echo of each request, and byte echo after
 /// an upgrade.

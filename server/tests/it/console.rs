@@ -1,7 +1,7 @@
 //! The console as a whole: operations endpoints, headers, pages, the loopback rule and the API
 //! description.
 
-mod support;
+use crate::support;
 
 on_both_backends_with_own_app!(
     health_readiness_and_metrics_answer,
@@ -17,10 +17,10 @@ on_both_backends_with_own_app!(
     unknown_methods_share_one_metrics_label,
 );
 
+use crate::support::{Backend, spawn_app};
 use axum::body::Body;
 use axum::http::Request;
 use serde_json::Value;
-use support::{Backend, spawn_app};
 use tower::ServiceExt;
 
 async fn health_readiness_and_metrics_answer(backend: Backend) {
@@ -114,7 +114,7 @@ async fn server_function_errors_keep_their_http_status(backend: Backend) {
 async fn boot_listener_answers_like_matchbox_and_lists_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create(serde_json::json!({"mac": "52:54:00:00:00:01"})).await;
-    let boot = pangea::http::boot_router(app.state.clone());
+    let boot = pangea::routes::boot_router(app.state.clone());
     let res = boot.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(res.status(), 200);
     for path in ["/api/v1/machines", "/machines", "/metrics"] {

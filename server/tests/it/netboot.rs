@@ -7,14 +7,14 @@
 //! `~/.cache/pangea-netboot`. Without it the test says so in one line and passes, unless
 //! `PANGEA_NETBOOT_REQUIRED=1` (as in CI), where a missing kit fails it.
 
-mod support;
+use crate::support;
 
+use crate::support::{Backend, TestApp};
 use app::access::Principal;
 use serde_json::{Value, json};
 use sha2::Digest;
 use std::path::PathBuf;
 use std::time::Duration;
-use support::{Backend, TestApp};
 
 on_both_backends_with_own_app!(a_machine_boots_from_pangea_and_its_timeline_shows_every_step);
 

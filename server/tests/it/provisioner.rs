@@ -3,12 +3,10 @@
 //! over a real socket. Status, content type, body (Ignition as JSON) and the headers that carry
 //! meaning must match, except where `DEVIATIONS` says otherwise and why.
 
-mod support;
-
+use crate::support::TestApp;
 use app::access::Principal;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use support::TestApp;
 
 on_both_backends!(
     every_recorded_matchbox_exchange_replays_the_same,
