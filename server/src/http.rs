@@ -11,7 +11,7 @@ pub mod ops;
 use crate::AppState;
 use app::error::AppError;
 use axum::Router;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection, StringRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
@@ -79,14 +79,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A body refused by its extractor: too large, or not what the operation reads.
+fn body_refused(status: StatusCode, why: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError(AppError::TooLarge {
+            message: format!("The request body is larger than {} MiB; split it.", MAX_BODY_BYTES / 1024 / 1024),
+        });
+    }
+    ApiError(AppError::invalid(format!("The request body was not accepted: {why}")))
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return ApiError(AppError::TooLarge {
-                message: format!("The request body is larger than {} MiB; split it.", MAX_BODY_BYTES / 1024 / 1024),
-            });
-        }
-        ApiError(AppError::invalid(format!("The request body was not accepted: {}", rejection.body_text())))
+        body_refused(rejection.status(), rejection.body_text())
     }
 }
 
@@ -126,6 +131,23 @@ impl From<PathRejection> for ApiError {
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
+
+impl From<StringRejection> for ApiError {
+    fn from(rejection: StringRejection) -> Self {
+        body_refused(rejection.status(), rejection.body_text())
+    }
+}
+
+/// A text body whose rejections (not UTF-8, too large) are API errors.
+pub struct Text(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for Text {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Text(String::from_request(req, state).await?))
+    }
+}
 
 pub type ApiResult<T> = Result<T, ApiError>;
 

@@ -59,7 +59,51 @@ async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
     doc.merge(<crate::provisioner::boots::http::BootsApi as OpenApi>::openapi());
     doc.merge(<crate::clusters::http::ClustersApi as OpenApi>::openapi());
     doc.merge(<crate::monitoring::http::MonitoringApi as OpenApi>::openapi());
+    document_the_kits_answers(&mut doc);
     Ok(axum::Json(doc).into_response())
+}
+
+/// Adds to every operation the answers the HTTP kit gives whatever the handler does, as the one
+/// JSON error shape: 401 and 403 (the caller and their role), 500; 400 where the operation
+/// takes parameters or a body (a malformed one is refused before the handler); 404 where the
+/// path names something; 413 where it takes a body.
+fn document_the_kits_answers(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{Operation, ParameterIn};
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("AppError"))).build(),
+            )
+            .build()
+    };
+    let add = |operation: &mut Operation| {
+        let parameters = operation.parameters.as_deref().unwrap_or_default();
+        let in_path = parameters.iter().any(|p| matches!(p.parameter_in, ParameterIn::Path));
+        let body = operation.request_body.is_some();
+        let answers = [
+            ("400", !parameters.is_empty() || body, "The path, query or body was not accepted"),
+            ("401", true, "No valid session or token"),
+            ("403", true, "The caller's role does not allow this"),
+            ("404", in_path, "Nothing by that name or id"),
+            ("413", body, "The body is too large"),
+            ("500", true, "An internal error, named by its request id"),
+        ];
+        for (status, applies, what) in answers {
+            if applies {
+                operation.responses.responses.entry(status.to_string()).or_insert_with(|| error(what).into());
+            }
+        }
+    };
+    for item in doc.paths.paths.values_mut() {
+        for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch] {
+            if let Some(operation) = operation.as_mut() {
+                add(operation);
+            }
+        }
+    }
 }
 
 #[derive(OpenApi)]

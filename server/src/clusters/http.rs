@@ -149,7 +149,7 @@ fn nonempty(s: Option<String>) -> Option<String> {
 }
 
 #[utoipa::path(get, path = "/api/v1/nodes", params(NodeParams),
-    responses((status = 200, body = Page<NodeRow>), (status = 400, body = AppError)))]
+    responses((status = 200, body = Page<NodeRow>), (status = 400, body = AppError), (status = 404, description = "The cluster named in the query is not registered", body = AppError)))]
 async fn nodes(
     State(c): State<Arc<Clusters>>,
     Extension(who): Extension<Principal>,

@@ -2,7 +2,7 @@
 //! Grafana dashboards, and the dashboards Pangea draws. Thin adapters over [`Monitoring`].
 
 use super::Monitoring;
-use crate::http::{ApiResult, Json};
+use crate::http::{ApiResult, Json, Text};
 use crate::http::{Path, Query};
 use crate::http::{Route, route};
 use app::access::Principal;
@@ -139,7 +139,7 @@ async fn dashboards(
 }
 
 /// How many alerts fire in the clusters the caller may see.
-#[utoipa::path(get, path = "/api/v1/alerts/firing", responses((status = 200, body = u32)))]
+#[utoipa::path(get, path = "/api/v1/alerts/firing", responses((status = 200, body = u32, content_type = "application/json")))]
 async fn firing(State(m): State<Arc<Monitoring>>, Extension(who): Extension<Principal>) -> ApiResult<Json<u32>> {
     Ok(Json(m.firing_count(&who).await?))
 }
@@ -195,7 +195,7 @@ async fn list_dashboards(
 async fn import_dashboard(
     State(m): State<Arc<Monitoring>>,
     Extension(who): Extension<Principal>,
-    model: String,
+    Text(model): Text,
 ) -> ApiResult<(StatusCode, Json<DashboardSummary>)> {
     // The body is read as text: the service checks the caller's role before the JSON.
     Ok((StatusCode::CREATED, Json(m.import_dashboard(&who, &model).await?)))

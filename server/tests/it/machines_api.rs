@@ -20,7 +20,44 @@ on_both_backends!(
     csv_export_round_trips_through_import,
     gui_import_job_previews_then_commits,
     add_labels_merges_into_each_machine,
+    malformed_paths_queries_and_bodies_answer_the_json_error_shape,
 );
+
+/// Every refusal of the API is the documented JSON shape, also those made before a handler runs
+/// (a path, query or body its extractor cannot read), and the OpenAPI document lists them.
+async fn malformed_paths_queries_and_bodies_answer_the_json_error_shape(app: TestApp) {
+    let bad_path = app.get("/api/v1/machines/not-a-number").await;
+    let bad_query = app.get("/api/v1/machines?descending=maybe").await;
+    let bad_body = app
+        .client
+        .put(format!("{}/api/v1/machines/1", app.url))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let bad_text = app
+        .client
+        .post(format!("{}/api/v1/dashboards", app.url))
+        .body(vec![0xff, 0xfe, 0x00])
+        .send()
+        .await
+        .unwrap();
+    for (what, res) in [("path", bad_path), ("query", bad_query), ("body", bad_body), ("text", bad_text)] {
+        assert_eq!(res.status(), 400, "{what}");
+        assert_eq!(res.headers()["content-type"], "application/json", "{what}");
+        let error: Value = res.json().await.unwrap();
+        assert_eq!(error["code"], "invalid", "{what}: {error}");
+        assert!(error["message"].as_str().unwrap().contains("was not accepted"), "{what}: {error}");
+    }
+    let doc = app.get_json("/api/v1/openapi.json").await;
+    let responses = &doc["paths"]["/api/v1/machines/{id}"]["get"]["responses"];
+    for status in ["200", "400", "401", "403", "404", "500"] {
+        assert!(responses.get(status).is_some(), "GET /machines/{{id}} documents {status}: {responses}");
+    }
+    let put = &doc["paths"]["/api/v1/machines/{id}"]["put"]["responses"];
+    assert!(put.get("413").is_some(), "a body can be too large: {put}");
+}
 
 async fn create_then_get_normalizes_the_mac(app: TestApp) {
     let created = app
