@@ -73,10 +73,7 @@ fn document_the_kits_answers(doc: &mut utoipa::openapi::OpenApi) {
     let error = |what: &str| {
         ResponseBuilder::new()
             .description(what)
-            .content(
-                "application/json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("AppError"))).build(),
-            )
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("AppError"))).build())
             .build()
     };
     let add = |operation: &mut Operation| {

@@ -36,13 +36,8 @@ async fn malformed_paths_queries_and_bodies_answer_the_json_error_shape(app: Tes
         .send()
         .await
         .unwrap();
-    let bad_text = app
-        .client
-        .post(format!("{}/api/v1/dashboards", app.url))
-        .body(vec![0xff, 0xfe, 0x00])
-        .send()
-        .await
-        .unwrap();
+    let bad_text =
+        app.client.post(format!("{}/api/v1/dashboards", app.url)).body(vec![0xff, 0xfe, 0x00]).send().await.unwrap();
     for (what, res) in [("path", bad_path), ("query", bad_query), ("body", bad_body), ("text", bad_text)] {
         assert_eq!(res.status(), 400, "{what}");
         assert_eq!(res.headers()["content-type"], "application/json", "{what}");
