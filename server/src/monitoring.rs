@@ -8,13 +8,13 @@
 
 pub mod alertmanager;
 pub mod charts;
-pub mod dashboard_store;
 pub mod dashboards;
 pub mod etcd;
 pub mod grafana;
 pub mod http;
 pub mod prometheus;
 pub mod source_check;
+pub mod store;
 pub mod ttl_cache;
 
 use crate::audit::{self, Event};
@@ -162,7 +162,7 @@ impl Monitoring {
             return Ok(shipped.clone());
         }
         let missing = || AppError::not_found(format!("There is no dashboard with uid {uid}."));
-        let (model, origin) = dashboard_store::model(&self.db, uid).await.or_internal()?.ok_or_else(missing)?;
+        let (model, origin) = store::model(&self.db, uid).await.or_internal()?.ok_or_else(missing)?;
         if !may_see_origin(who, &origin) {
             return Err(missing());
         }
@@ -199,7 +199,7 @@ impl Monitoring {
                 });
             }
             model["uid"] = json!(uid);
-            let stored = dashboard_store::Stored {
+            let stored = store::Stored {
                 uid: uid.clone(),
                 title: dashboard.title.clone(),
                 description: dashboard.description.clone(),
@@ -207,7 +207,7 @@ impl Monitoring {
                 origin: origin.clone(),
             };
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            let replaced = dashboard_store::put(&mut tx, &stored, &who.actor()).await.or_internal()?;
+            let replaced = store::put(&mut tx, &stored, &who.actor()).await.or_internal()?;
             let summary = json!({ "origin": origin, "replaced": replaced, "panels": dashboard.panels.len() });
             audit::append(&mut tx, who, event.clone().target(&uid, &dashboard.title).summary(summary))
                 .await
@@ -474,7 +474,7 @@ impl MonitoringService for Monitoring {
                 origin: "pangea".into(),
             })
             .collect();
-        let imported = dashboard_store::list(&self.db).await.or_internal()?;
+        let imported = store::list(&self.db).await.or_internal()?;
         list.extend(imported.into_iter().filter(|d| may_see_origin(who, &d.origin)));
         Ok(list)
     }
@@ -579,7 +579,7 @@ impl MonitoringService for Monitoring {
                 });
             }
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            if !dashboard_store::delete(&mut tx, uid).await.or_internal()? {
+            if !store::delete(&mut tx, uid).await.or_internal()? {
                 return Err(AppError::not_found(format!("There is no imported dashboard with uid {uid}.")));
             }
             audit::append(&mut tx, who, event.clone()).await.or_internal()?;

@@ -62,10 +62,11 @@ fn remove_other_versions(parent: &Path, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else { return };
     for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
         let ours = path == keep || path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".unpacking-"));
-        if !ours && path.is_dir() {
-            if let Err(e) = std::fs::remove_dir_all(&path) {
-                tracing::warn!(folder = %path.display(), error = %e, "cannot remove an earlier version's site");
-            }
+        if !ours
+            && path.is_dir()
+            && let Err(e) = std::fs::remove_dir_all(&path)
+        {
+            tracing::warn!(folder = %path.display(), error = %e, "cannot remove an earlier version's site");
         }
     }
 }

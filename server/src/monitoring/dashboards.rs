@@ -1,7 +1,7 @@
 //! Dashboards in Grafana's JSON model, drawn by Pangea against a cluster's Prometheus: the
 //! model as Pangea reads it (panels, targets, templating), variables filled in as Grafana
 //! fills them, and each panel's queries. Shipped dashboards are built in; imported ones are
-//! stored as their JSON ([`super::dashboard_store`]).
+//! stored as their JSON ([`super::store`]).
 
 use super::charts::regex_literal;
 use super::prometheus::{self, Prometheus, QueryError, legend};

@@ -262,7 +262,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    super::$scenario(crate::support::spawn_app(crate::support::Backend::Sqlite).await).await;
+                    super::$scenario($crate::support::spawn_app($crate::support::Backend::Sqlite).await).await;
                 }
             )*
         }
@@ -270,7 +270,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    super::$scenario(crate::support::spawn_app(crate::support::Backend::Postgres).await).await;
+                    super::$scenario($crate::support::spawn_app($crate::support::Backend::Postgres).await).await;
                 }
             )*
         }
@@ -285,7 +285,7 @@ macro_rules! on_both_backends_with_own_app {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    super::$scenario(crate::support::Backend::Sqlite).await;
+                    super::$scenario($crate::support::Backend::Sqlite).await;
                 }
             )*
         }
@@ -293,7 +293,7 @@ macro_rules! on_both_backends_with_own_app {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    super::$scenario(crate::support::Backend::Postgres).await;
+                    super::$scenario($crate::support::Backend::Postgres).await;
                 }
             )*
         }
