@@ -29,8 +29,8 @@ pub struct AppState {
     pub db: db::Database,
     /// Durable jobs, one set for the process (its replica id in their leases), shared by the areas.
     pub jobs: jobs::Jobs,
-    pub machines: Arc<machines::MachineStore>,
-    pub access: Arc<access::AccessStore>,
+    pub machines: Arc<machines::Machines>,
+    pub access: Arc<access::Access>,
     pub audit: Arc<audit::query::AuditLog>,
     /// Profiles, groups and templates, and the boot index served from memory.
     pub provisioner: Arc<provisioner::Provisioner>,
@@ -116,11 +116,11 @@ impl AppState {
             monitoring: Arc::new(monitoring::Monitoring::new(db.clone(), clusters.clone())),
             clusters,
             machines: Arc::new(
-                machines::MachineStore::new(db.clone(), jobs.clone())
+                machines::Machines::new(db.clone(), jobs.clone())
                     .followed_by(provisioner.clone())
                     .with_background(background.clone()),
             ),
-            access: Arc::new(access::AccessStore::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
+            access: Arc::new(access::Access::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
             audit: Arc::new(audit::query::AuditLog::new(db.clone())),
             provisioner: provisioner.clone(),
             sessions: access::sessions::SessionBackend::connect(&config.database_url, db.backend()).await?,

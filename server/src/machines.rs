@@ -2,16 +2,13 @@
 
 pub mod http;
 mod import;
-mod list;
+pub mod store;
 
 pub use import::{ParsedLine, parse_import};
 
 use crate::audit::{self, Event};
 use crate::background::Background;
-use crate::db::{Database, now, placeholders, unique_constraint};
-
-/// The unique constraint on machines' MAC addresses.
-const MAC_KEY: &str = "machines_mac_key";
+use crate::db::{Database, unique_constraint};
 use crate::error::{OrInternal, internal};
 use crate::jobs::{JobKind, JobState, Jobs};
 use app::access::{Permission, Principal, authorize};
@@ -24,19 +21,18 @@ use app::machines::{
 };
 use app::provisioning::boots::BootStatus;
 use serde_json::json;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+/// The unique constraint on machines' MAC addresses.
+const MAC_KEY: &str = "machines_mac_key";
+
 /// Largest import accepted in one go; bigger lists should be split.
 pub const MAX_IMPORT_LINES: usize = 50_000;
-/// Rows per multi-row INSERT during an import; well under SQLite's parameter limit.
-const INSERT_BATCH: usize = 500;
-
-/// The inventory, stored in the database.
+/// The inventory service: every read and change of machines, authorized and audited.
 #[derive(Clone)]
-pub struct MachineStore {
+pub struct Machines {
     db: Database,
     jobs: Jobs,
     background: Background,
@@ -66,19 +62,17 @@ pub const IMPORT_JOB: JobKind = JobKind {
     when_abandoned: "Pangea stopped while this import ran; nothing of it was written. Start it again.",
 };
 
-/// What substring search looks through, in lowercase.
-fn search_text(spec: &MachineSpec) -> String {
-    let mut parts = vec![spec.mac.to_string()];
-    parts.extend(spec.hostname.as_ref().map(|h| h.to_string()));
-    parts.extend(spec.cluster.as_ref().map(|c| c.to_string()));
-    parts.extend(spec.serial.as_ref().map(|s| s.to_string()));
-    parts.extend(spec.uuid.as_ref().map(|u| u.to_string()));
-    parts.extend(spec.labels.iter().map(|(k, v)| format!("{k}={v}")));
-    parts.join(" ").to_lowercase()
-}
-
-fn text<T: ToString>(value: &Option<T>) -> String {
-    value.as_ref().map(ToString::to_string).unwrap_or_default()
+/// Adds `specs` to the inventory inside the caller's transaction, which writes its own audit
+/// record: the provisioner adopts discovered machines this way, with their boot profile, in one
+/// change. The caller tells the inventory's follower; a MAC stored already refuses them all.
+pub async fn add_in(tx: &mut AnyConnection, specs: &[MachineSpec]) -> Result<Vec<i64>, AppError> {
+    match store::insert(tx, specs).await {
+        Ok(ids) => Ok(ids),
+        Err(e) if unique_constraint(&e) == Some(MAC_KEY) => {
+            Err(AppError::invalid("One of these machines is in the inventory already; reload the list."))
+        }
+        Err(e) => Err(internal(e)),
+    }
 }
 
 pub(crate) fn mac_taken(mac: &impl std::fmt::Display) -> AppError {
@@ -86,34 +80,12 @@ pub(crate) fn mac_taken(mac: &impl std::fmt::Display) -> AppError {
     AppError::Conflict { fields: vec![FieldError { field: "mac".into(), message: message.clone() }], message }
 }
 
-const COLUMNS: &str = "id, mac, hostname, uuid, serial, role, cluster, created_at, updated_at";
-
-fn machine_from_row(row: &AnyRow) -> Result<Machine, sqlx::Error> {
-    let optional = |col: &str| -> Result<Option<String>, sqlx::Error> {
-        let v: String = row.try_get(col)?;
-        Ok((!v.is_empty()).then_some(v))
-    };
-    let role: String = row.try_get("role")?;
-    Ok(Machine {
-        id: row.try_get("id")?,
-        mac: row.try_get("mac")?,
-        hostname: optional("hostname")?,
-        uuid: optional("uuid")?,
-        serial: optional("serial")?,
-        role: role.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
-        labels: BTreeMap::new(),
-        cluster: optional("cluster")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-impl MachineStore {
-    pub fn new(db: Database, jobs: Jobs) -> MachineStore {
-        MachineStore { jobs, db, background: Background::default(), follower: None }
+impl Machines {
+    pub fn new(db: Database, jobs: Jobs) -> Machines {
+        Machines { jobs, db, background: Background::default(), follower: None }
     }
 
-    pub fn followed_by(mut self, follower: Arc<dyn InventoryFollower>) -> MachineStore {
+    pub fn followed_by(mut self, follower: Arc<dyn InventoryFollower>) -> Machines {
         self.follower = Some(follower);
         self
     }
@@ -125,107 +97,11 @@ impl MachineStore {
         }
     }
 
-    /// Fills in the labels of `machines` with one query.
-    async fn attach_labels(&self, machines: &mut [Machine]) -> Result<(), sqlx::Error> {
-        if machines.is_empty() {
-            return Ok(());
-        }
-        let sql = format!(
-            "SELECT machine_id, key, value FROM machine_labels WHERE machine_id IN ({})",
-            placeholders(1, machines.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for m in machines.iter() {
-            query = query.bind(m.id);
-        }
-        let mut by_id: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
-        for row in query.fetch_all(self.db.pool()).await? {
-            by_id.entry(row.try_get("machine_id")?).or_default().insert(row.try_get("key")?, row.try_get("value")?);
-        }
-        for m in machines.iter_mut() {
-            m.labels = by_id.remove(&m.id).unwrap_or_default();
-        }
-        Ok(())
-    }
-
     async fn fetch(&self, id: i64) -> Result<Machine, AppError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM machines WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.db.pool())
+        store::machine(&self.db, id)
             .await
             .or_internal()?
-            .ok_or_else(|| {
-                AppError::not_found(format!("There is no machine with id {id}; it may have been deleted."))
-            })?;
-        let mut machine = [machine_from_row(&row).or_internal()?];
-        self.attach_labels(&mut machine).await.or_internal()?;
-        let [machine] = machine;
-        Ok(machine)
-    }
-
-    async fn insert_labels(tx: &mut AnyConnection, rows: &[(i64, &Labels)]) -> Result<(), sqlx::Error> {
-        let pairs: Vec<(i64, &str, &str)> =
-            rows.iter().flat_map(|(id, labels)| labels.iter().map(move |(k, v)| (*id, k, v))).collect();
-        for chunk in pairs.chunks(INSERT_BATCH) {
-            let values = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO machine_labels (machine_id, key, value) VALUES {values} \
-                 ON CONFLICT (machine_id, key) DO UPDATE SET value = excluded.value"
-            );
-            let mut query = sqlx::query(&sql);
-            for (id, k, v) in chunk {
-                query = query.bind(*id).bind(*k).bind(*v);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        Ok(())
-    }
-
-    /// Inserts machines in batches, returning each new id by MAC; reports each batch done.
-    pub(crate) async fn insert_machines(
-        tx: &mut AnyConnection,
-        specs: &[MachineSpec],
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        let now = now();
-        let mut ids = Vec::with_capacity(specs.len());
-        for chunk in specs.chunks(INSERT_BATCH) {
-            const PER_ROW: usize = 9;
-            let values = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(i * PER_ROW + 1, PER_ROW)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO machines (mac, hostname, uuid, serial, role, cluster, search_text, created_at, updated_at) \
-                 VALUES {values} RETURNING id, mac"
-            );
-            let mut query = sqlx::query(&sql);
-            for spec in chunk {
-                query = query
-                    .bind(spec.mac.to_string())
-                    .bind(text(&spec.hostname))
-                    .bind(text(&spec.uuid))
-                    .bind(text(&spec.serial))
-                    .bind(spec.role.as_str())
-                    .bind(text(&spec.cluster))
-                    .bind(search_text(spec))
-                    .bind(now.clone())
-                    .bind(now.clone());
-            }
-            let returned: HashMap<String, i64> = query
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| Ok((row.try_get("mac")?, row.try_get("id")?)))
-                .collect::<Result<_, sqlx::Error>>()?;
-            let chunk_ids: Vec<i64> = chunk.iter().map(|s| returned[&s.mac.to_string()]).collect();
-            let labelled: Vec<(i64, &Labels)> = chunk.iter().zip(&chunk_ids).map(|(s, id)| (*id, &s.labels)).collect();
-            Self::insert_labels(tx, &labelled).await?;
-            ids.extend(chunk_ids);
-        }
-        Ok(ids)
+            .ok_or_else(|| AppError::not_found(format!("There is no machine with id {id}; it may have been deleted.")))
     }
 
     /// Checks parsed import lines against each other and against the stored machines.
@@ -270,15 +146,8 @@ impl MachineStore {
         let macs: Vec<String> = seen.keys().cloned().collect();
         let mut existing: HashSet<String> = HashSet::new();
         let mut done = 0u32;
-        for chunk in macs.chunks(INSERT_BATCH) {
-            let sql = format!("SELECT mac FROM machines WHERE mac IN ({})", placeholders(1, chunk.len()));
-            let mut query = sqlx::query(&sql);
-            for mac in chunk {
-                query = query.bind(mac.as_str());
-            }
-            for row in query.fetch_all(self.db.pool()).await.or_internal()? {
-                existing.insert(row.try_get("mac").or_internal()?);
-            }
+        for chunk in macs.chunks(store::BATCH) {
+            existing.extend(store::stored_macs(&self.db, chunk).await.or_internal()?);
             done += chunk.len() as u32;
             if let Some(job) = job {
                 self.jobs.progress(job, done.min(total), total).await?;
@@ -326,7 +195,7 @@ impl MachineStore {
         }));
         let result = async {
             let mut tx = audit::begin_unlocked(&self.db).await.or_internal()?;
-            let inserted = Self::insert_machines(&mut tx, specs).await;
+            let inserted = store::insert(&mut tx, specs).await;
             match inserted {
                 Ok(_) => {}
                 Err(e) if unique_constraint(&e) == Some(MAC_KEY) => {
@@ -344,15 +213,10 @@ impl MachineStore {
             tx.commit().await.or_internal()
         }
         .await;
-        if result.is_ok() && self.db.backend() == crate::db::Backend::Postgres {
-            // The trigram index took the rows into its pending list (fast inserts); merging it
-            // now keeps substring searches from scanning that list.
-            if let Err(e) = sqlx::query("SELECT gin_clean_pending_list('machines_search_trgm_idx')::bigint")
-                .execute(self.db.pool())
-                .await
-            {
-                tracing::warn!(error = %e, "could not merge the search index's pending list");
-            }
+        if result.is_ok()
+            && let Err(e) = store::merge_search_index(&self.db).await
+        {
+            tracing::warn!(error = %e, "could not merge the search index's pending list");
         }
         self.settle(who, event, result).await
     }
@@ -365,58 +229,6 @@ impl MachineStore {
 
     async fn settle<T>(&self, who: &Principal, event: Event, result: Result<T, AppError>) -> Result<T, AppError> {
         audit::settle(&self.db, who, event, result).await
-    }
-
-    /// Rebuilds the search text of `ids` from their stored fields and labels.
-    async fn refresh_search_text(tx: &mut AnyConnection, ids: &[i64]) -> Result<(), AppError> {
-        let now = now();
-        for id in ids {
-            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM machines WHERE id = $1"))
-                .bind(*id)
-                .fetch_one(&mut *tx)
-                .await
-                .or_internal()?;
-            let machine = machine_from_row(&row).or_internal()?;
-            let labels: BTreeMap<String, String> =
-                sqlx::query("SELECT key, value FROM machine_labels WHERE machine_id = $1")
-                    .bind(*id)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .or_internal()?
-                    .iter()
-                    .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-                    .collect::<Result<_, sqlx::Error>>()
-                    .or_internal()?;
-            let spec = MachineInput {
-                mac: machine.mac,
-                hostname: machine.hostname,
-                uuid: machine.uuid,
-                serial: machine.serial,
-                role: Some(machine.role.as_str().into()),
-                labels,
-                cluster: machine.cluster,
-            }
-            .validate()
-            .map_err(|e| internal(format!("stored machine {id} no longer validates: {e:?}")))?;
-            sqlx::query("UPDATE machines SET search_text = $1, updated_at = $2 WHERE id = $3")
-                .bind(search_text(&spec))
-                .bind(&now)
-                .bind(*id)
-                .execute(&mut *tx)
-                .await
-                .or_internal()?;
-        }
-        Ok(())
-    }
-
-    async fn count_existing(tx: &mut AnyConnection, ids: &[i64]) -> Result<usize, sqlx::Error> {
-        let sql = format!("SELECT COUNT(*) AS n FROM machines WHERE id IN ({})", placeholders(1, ids.len()));
-        let mut query = sqlx::query(&sql);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        let n: i64 = query.fetch_one(&mut *tx).await?.try_get("n")?;
-        Ok(n as usize)
     }
 }
 
@@ -451,11 +263,11 @@ fn machine_summary(m: &Machine) -> serde_json::Value {
 }
 
 #[async_trait::async_trait]
-impl MachineService for MachineStore {
+impl MachineService for Machines {
     async fn list(&self, who: &Principal, query: MachineQuery) -> Result<MachinePage, AppError> {
         self.allow(who, Permission::ViewMachines, "machine.list").await?;
-        let mut page = list::fetch_page(&self.db, &query).await?;
-        self.attach_labels(&mut page.items).await.or_internal()?;
+        let mut page = store::fetch_page(&self.db, &query).await?;
+        store::attach_labels(&self.db, &mut page.items).await.or_internal()?;
         if let Some(follower) = &self.follower {
             let macs: Vec<String> = page.items.iter().map(|m| m.mac.clone()).collect();
             page.states = follower.boot_states(&macs).await.or_internal()?;
@@ -474,7 +286,7 @@ impl MachineService for MachineStore {
             authorize(who, Permission::ChangeMachines)?;
             let spec = input.validate()?;
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            let id = match Self::insert_machines(&mut tx, std::slice::from_ref(&spec)).await {
+            let id = match store::insert(&mut tx, std::slice::from_ref(&spec)).await {
                 Ok(ids) => ids[0],
                 Err(e) if unique_constraint(&e) == Some(MAC_KEY) => return Err(mac_taken(&spec.mac)),
                 Err(e) => return Err(internal(e)),
@@ -496,37 +308,16 @@ impl MachineService for MachineStore {
             let spec = input.validate()?;
             let before = self.fetch(id).await?;
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            let updated = sqlx::query(
-                "UPDATE machines SET mac = $1, hostname = $2, uuid = $3, serial = $4, role = $5, cluster = $6, \
-                 search_text = $7, updated_at = $8 WHERE id = $9",
-            )
-            .bind(spec.mac.to_string())
-            .bind(text(&spec.hostname))
-            .bind(text(&spec.uuid))
-            .bind(text(&spec.serial))
-            .bind(spec.role.as_str())
-            .bind(text(&spec.cluster))
-            .bind(search_text(&spec))
-            .bind(now())
-            .bind(id)
-            .execute(&mut *tx)
-            .await;
-            match updated {
-                Ok(r) if r.rows_affected() == 0 => {
+            match store::update(&mut tx, id, &spec).await {
+                Ok(true) => {}
+                Ok(false) => {
                     return Err(AppError::not_found(format!(
                         "There is no machine with id {id}; it may have been deleted."
                     )));
                 }
-                Ok(_) => {}
                 Err(e) if unique_constraint(&e) == Some(MAC_KEY) => return Err(mac_taken(&spec.mac)),
                 Err(e) => return Err(internal(e)),
             }
-            sqlx::query("DELETE FROM machine_labels WHERE machine_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .or_internal()?;
-            Self::insert_labels(&mut tx, &[(id, &spec.labels)]).await.or_internal()?;
             let summary = json!({ "before": machine_summary(&before), "after": input });
             audit::append(&mut tx, who, event.clone().target(id, &spec.mac).summary(summary)).await.or_internal()?;
             self.inventory_changed(&mut tx).await?;
@@ -543,19 +334,7 @@ impl MachineService for MachineStore {
             authorize(who, Permission::ChangeMachines)?;
             let ids = parse_ids(ids)?;
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            let sql = format!("DELETE FROM machines WHERE id IN ({}) RETURNING id, mac", placeholders(1, ids.len()));
-            let mut query = sqlx::query(&sql);
-            for id in &ids {
-                query = query.bind(*id);
-            }
-            let deleted: Vec<(i64, String)> = query
-                .fetch_all(&mut *tx)
-                .await
-                .or_internal()?
-                .iter()
-                .map(|r| Ok((r.try_get("id")?, r.try_get("mac")?)))
-                .collect::<Result<_, sqlx::Error>>()
-                .or_internal()?;
+            let deleted = store::delete(&mut tx, &ids).await.or_internal()?;
             if deleted.len() != ids.len() {
                 return Err(vanished(ids.len() - deleted.len()));
             }
@@ -587,13 +366,11 @@ impl MachineService for MachineStore {
                 return Err(AppError::invalid("Give at least one label as key=value."));
             }
             let mut tx = audit::begin(&self.db).await.or_internal()?;
-            let found = Self::count_existing(&mut tx, &ids).await.or_internal()?;
+            let found = store::count(&mut tx, &ids).await.or_internal()?;
             if found != ids.len() {
                 return Err(vanished(ids.len() - found));
             }
-            let rows: Vec<(i64, &Labels)> = ids.iter().map(|id| (*id, &labels)).collect();
-            Self::insert_labels(&mut tx, &rows).await.or_internal()?;
-            Self::refresh_search_text(&mut tx, &ids).await?;
+            store::add_labels(&mut tx, &ids, &labels).await.or_internal()?;
             audit::append(&mut tx, who, event.clone()).await.or_internal()?;
             self.inventory_changed(&mut tx).await?;
             tx.commit().await.or_internal()?;
@@ -691,9 +468,9 @@ impl MachineService for MachineStore {
     }
 }
 
-impl MachineStore {
+impl Machines {
     /// Runs background work (import jobs) on `background`, which `serve()` stops at shutdown.
-    pub fn with_background(mut self, background: Background) -> MachineStore {
+    pub fn with_background(mut self, background: Background) -> Machines {
         self.background = background;
         self
     }

@@ -1,6 +1,6 @@
 use app::access::Principal;
 use clap::Parser;
-use pangea::access::AccessStore;
+use pangea::access::Access;
 use pangea::config::{
     AccessCommand, AdminCommand, AuditCommand, Cli, ClusterCommand, Command, ProvisionerCommand, ServeArgs,
     StorageArgs, TokenCommand,
@@ -134,7 +134,7 @@ async fn token(command: TokenCommand) -> Result<(), String> {
     match command {
         TokenCommand::Create { storage, name, role, expires, cluster_user, cluster_groups } => {
             let cluster_as = app::access::ClusterIdentity::parse(&cluster_user, &cluster_groups)?;
-            let access = AccessStore::new(open(&storage).await?, true, false);
+            let access = Access::new(open(&storage).await?, true, false);
             let (info, token) =
                 access.create_token(&who, &name, role, expires, cluster_as).await.map_err(|e| e.to_string())?;
             let acts_as = match &info.cluster_as {
@@ -152,7 +152,7 @@ async fn token(command: TokenCommand) -> Result<(), String> {
             println!("{token}");
         }
         TokenCommand::List(storage) => {
-            let access = AccessStore::new(open(&storage).await?, true, false);
+            let access = Access::new(open(&storage).await?, true, false);
             println!("{:>5}  {:<24} {:<9} {:<28} {:<28} STATE", "ID", "NAME", "ROLE", "EXPIRES", "LAST USED");
             for t in access.list_tokens(&who).await.map_err(|e| e.to_string())? {
                 println!(
@@ -167,7 +167,7 @@ async fn token(command: TokenCommand) -> Result<(), String> {
             }
         }
         TokenCommand::Revoke { storage, id } => {
-            let access = AccessStore::new(open(&storage).await?, true, false);
+            let access = Access::new(open(&storage).await?, true, false);
             access.revoke_token(&who, id).await.map_err(|e| e.to_string())?;
             println!("Revoked token {id}.");
         }
@@ -176,7 +176,7 @@ async fn token(command: TokenCommand) -> Result<(), String> {
 }
 
 async fn reset_password(storage: StorageArgs, username: String) -> Result<(), String> {
-    let access = AccessStore::new(open(&storage).await?, true, false);
+    let access = Access::new(open(&storage).await?, true, false);
     let given = std::env::var("PANGEA_NEW_PASSWORD").ok().filter(|p| !p.is_empty()).map(secrecy::SecretString::from);
     let generated = access.reset_password(&cli_principal(), &username, given).await.map_err(|e| e.to_string())?;
     match generated {
@@ -196,7 +196,7 @@ async fn bind(
     user: bool,
     cluster: String,
 ) -> Result<(), String> {
-    let access = AccessStore::new(open(&storage).await?, true, false);
+    let access = Access::new(open(&storage).await?, true, false);
     let kind = if user { "user" } else { "group" };
     access.bind_in(&cli_principal(), kind, &subject, role, &cluster).await.map_err(|e| e.to_string())?;
     let scope = if cluster.is_empty() { String::new() } else { format!(" on cluster {cluster}") };

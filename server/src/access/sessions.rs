@@ -1,6 +1,7 @@
 //! Browser sessions: tower-sessions with its sqlx store on whichever backend Pangea uses, and one
 //! typed wrapper ([`UserSession`]) so no other code touches session keys.
 
+use super::*;
 use crate::db::Backend;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -178,5 +179,80 @@ impl<S: Send + Sync> FromRequestParts<S> for UserSession {
 pub async fn delete_session(store: &SessionBackend, id: &str) {
     if let Ok(id) = Id::from_str(id) {
         let _ = store.delete(&id).await;
+    }
+}
+
+// The sessions a person has ("Your sessions", "Sign out everywhere"), their sealed IdP
+// refresh tokens and the background refresh's claims, and pruning.
+impl Access {
+    /// Remembers that `session_id` belongs to `user_id`, for listing and signing out everywhere,
+    /// with the IdP's sealed refresh token when there is one.
+    pub async fn remember_session(
+        &self,
+        user_id: i64,
+        session_id: &str,
+        origin: &Origin,
+        sealed_refresh_token: Option<String>,
+    ) -> Result<(), AppError> {
+        let ip = origin.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        let user_agent = origin.user_agent.clone().unwrap_or_default();
+        let sealed = sealed_refresh_token.unwrap_or_default();
+        store::insert_session(&self.db, session_id, user_id, &ip, &user_agent, &sealed).await.or_internal()
+    }
+
+    pub async fn forget_session(&self, session_id: &str) -> Result<(), AppError> {
+        store::delete_session(&self.db, session_id).await.or_internal()
+    }
+
+    /// The session ids of a user, newest first.
+    pub async fn sessions_of(&self, user_id: i64) -> Result<Vec<(String, String, String, String)>, AppError> {
+        store::sessions_of(&self.db, user_id).await.or_internal()
+    }
+
+    /// Keeps a session's sealed IdP refresh token.
+    pub async fn keep_refresh_token(&self, session_id: &str, sealed: &str) -> Result<(), AppError> {
+        store::set_refresh_token(&self.db, session_id, sealed).await.or_internal()
+    }
+
+    /// Claims a session's refresh when the last one is older than `every`: returns its sealed
+    /// refresh token and marks the refresh as started, in one statement, so only one request
+    /// (on any replica) refreshes a session at a time and a rotated token is never used twice.
+    /// A refresh that could not reach the IdP is next tried after another `every`.
+    pub async fn claim_refresh(&self, session_id: &str, every: Duration) -> Result<Option<String>, AppError> {
+        let due_before = crate::db::timestamp(time::OffsetDateTime::now_utc() - every);
+        // A read first: most requests find no refresh due, and must not take a write lock.
+        if !store::refresh_due(&self.db, session_id, &due_before).await.or_internal()? {
+            return Ok(None);
+        }
+        store::claim_refresh(&self.db, session_id, &due_before).await.or_internal()
+    }
+
+    /// Whether a session is in the sessions list (it was not signed out elsewhere).
+    pub async fn session_listed(&self, session_id: &str) -> Result<bool, AppError> {
+        store::session_exists(&self.db, session_id).await.or_internal()
+    }
+
+    /// Notes that a session is in use (at most every quarter of the idle timeout).
+    pub async fn touch_session(&self, session_id: &str) -> Result<(), AppError> {
+        store::touch_session(&self.db, session_id).await.or_internal()
+    }
+
+    /// Forgets sessions idle for longer than `idle` or older than `absolute`, with their sealed
+    /// refresh tokens. Returns how many went.
+    pub async fn prune_sessions(&self, idle: Duration, absolute: Duration) -> Result<u64, AppError> {
+        let now = time::OffsetDateTime::now_utc();
+        let (idle_before, created_before) = (crate::db::timestamp(now - idle), crate::db::timestamp(now - absolute));
+        store::delete_sessions_before(&self.db, &idle_before, &created_before).await.or_internal()
+    }
+
+    /// Ends a session the IdP no longer accepts, and records why.
+    pub async fn revoked_by_idp(&self, who: &Principal, session_id: &str, reason: &str) {
+        let _ = self.forget_session(session_id).await;
+        let event = Event::new("session.revoked_by_idp", "user")
+            .target(who.user_id().unwrap_or_default(), who.actor())
+            .summary(json!({ "reason": reason }));
+        if let Err(e) = audit::record(&self.db, who, event).await {
+            tracing::error!(error = %e, "could not record an IdP revocation");
+        }
     }
 }

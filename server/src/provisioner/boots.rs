@@ -391,13 +391,7 @@ impl Provisioner {
                 };
                 specs.push(spec_of(&found, &request)?);
             }
-            let ids = match crate::machines::MachineStore::insert_machines(&mut tx, &specs).await {
-                Ok(ids) => ids,
-                Err(e) if crate::db::unique_constraint(&e) == Some("machines_mac_key") => {
-                    return Err(AppError::invalid("One of these machines is in the inventory already; reload the list."));
-                }
-                Err(e) => return Err(crate::error::internal(e)),
-            };
+            let ids = crate::machines::add_in(&mut tx, &specs).await?;
             let now = crate::db::now();
             let mut macs = Vec::new();
             for (spec, id) in specs.iter().zip(ids) {
