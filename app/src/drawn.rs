@@ -88,6 +88,35 @@ pub fn table(columns: &[&'static str], rows: impl IntoView) -> impl IntoView {
     view! { <div class="table-wrap"><table><thead><tr>{heads}</tr></thead><tbody>{rows}</tbody></table></div> }
 }
 
+/// The `data-` attributes that controls in drawn HTML carry and the pages' handlers read: the
+/// drawn view sets one with `custom_attribute(data::NAME, value)`, the handler reads the same
+/// name, so the two cannot drift apart.
+pub mod data {
+    /// A drain's job, on its "Cancel drain" button.
+    pub const CANCEL_DRAIN: &str = "data-cancel";
+    /// On an import preview's "Import" button, when every line is good.
+    pub const COMMIT_IMPORT: &str = "data-commit";
+    /// A discovered machine's MAC, on its "Show" button.
+    pub const WATCH_MAC: &str = "data-watch";
+    /// A discovered machine's MAC, on its checkbox.
+    pub const SELECT_MAC: &str = "data-mac";
+    /// A dashboard variable's name, on its control.
+    pub const VARIABLE: &str = "data-variable";
+    /// An alert's labels, one `name=value` a line, on its "Silence" button.
+    pub const SILENCE_MATCHERS: &str = "data-matchers";
+    /// A silence's id, on its "Expire" button.
+    pub const EXPIRE_SILENCE: &str = "data-silence";
+    /// An imported dashboard's uid, on its "Remove" button.
+    pub const REMOVE_DASHBOARD: &str = "data-remove";
+    /// A Grafana dashboard's uid, on its "Import" button.
+    pub const IMPORT_DASHBOARD: &str = "data-import";
+    /// A Grafana dashboard's kiosk path through the proxy, and its title, on its button.
+    pub const EMBED_PATH: &str = "data-embed";
+    pub const EMBED_TITLE: &str = "data-title";
+    /// A chart table row's place on the x axis.
+    pub const CHART_X: &str = "data-x";
+}
+
 /// The button carrying `attribute` that a click inside drawn HTML hit, and the attribute's value.
 pub fn clicked_button(ev: &leptos::ev::MouseEvent, attribute: &str) -> Option<(web_sys::Element, String)> {
     use wasm_bindgen::JsCast;

@@ -7,7 +7,8 @@ use super::{
     PodRow,
 };
 use crate::components::text::urlencode;
-use crate::drawn::{Html, Progress, table};
+use crate::drawn::{Html, Progress, data, table};
+use leptos::attr::custom::custom_attribute;
 use leptos::prelude::*;
 
 fn connection_badge(health: &ClusterHealth) -> impl IntoView + use<> {
@@ -246,7 +247,10 @@ pub fn drain(p: DrainProgress) -> Progress {
         {blocked}
         {(!p.skipped.is_empty()).then(|| view! { <p class="hint">{format!("Left in place: {}", p.skipped.join(", "))}</p> })}
         {p.error.map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
-        {running.then(|| view! { <button type="button" class="button" data-cancel=p.job>"Cancel drain"</button> })}
+        {running.then(|| {
+            view! { <button type="button" class="button">"Cancel drain"</button> }
+                .add_any_attr(custom_attribute(data::CANCEL_DRAIN, p.job))
+        })}
     });
     Progress { html, running }
 }

@@ -1,7 +1,8 @@
 //! An import's progress drawn on the server (see `crate::drawn`). Only compiled for the server.
 
 use super::{ImportProgress, ImportReport};
-use crate::drawn::{Html, Progress};
+use crate::drawn::{Html, Progress, data};
+use leptos::attr::custom::custom_attribute;
 use leptos::prelude::*;
 
 /// Where an import stands: a progress bar while its lines are checked or written, the preview
@@ -56,7 +57,9 @@ fn preview(report: ImportReport) -> AnyView {
     });
     let commit = if ok {
         let label = format!("Import {} machines", report.creatable);
-        view! { <button type="button" class="button primary" data-commit="">{label}</button> }.into_any()
+        view! { <button type="button" class="button primary">{label}</button> }
+            .add_any_attr(custom_attribute(data::COMMIT_IMPORT, ""))
+            .into_any()
     } else {
         view! { <p>"Nothing will be written until every line is fixed."</p> }.into_any()
     };

@@ -7,7 +7,8 @@ use super::dashboards::{
 };
 use super::{Alert, AlertState, Alerts, Chart, Charts, EtcdHealth, GrafanaDashboard, Matcher, Silence, Unit};
 use crate::components::text::urlencode;
-use crate::drawn::{Html, Titled};
+use crate::drawn::{Html, Titled, data};
+use leptos::attr::custom::custom_attribute;
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 
@@ -74,7 +75,7 @@ fn variable(v: VariableView) -> AnyView {
         return view! {
             <div class="variable">
                 <label for=id.clone()>{v.label}</label>
-                <input id=id data-variable=v.name value=value />
+                {view! { <input id=id value=value /> }.add_any_attr(custom_attribute(data::VARIABLE, v.name))}
                 {error}
             </div>
         }
@@ -85,7 +86,7 @@ fn variable(v: VariableView) -> AnyView {
     let current = v.current;
     if v.multi {
         return view! {
-            <fieldset class="variable" id=id data-variable=v.name>
+            <fieldset class="variable" id=id>
                 <legend>{v.label}</legend>
                 {options.map(|(value, text)| {
                     let checked = current.contains(&value);
@@ -94,17 +95,21 @@ fn variable(v: VariableView) -> AnyView {
                 {error}
             </fieldset>
         }
+        .add_any_attr(custom_attribute(data::VARIABLE, v.name))
         .into_any();
     }
     view! {
         <div class="variable">
             <label for=id.clone()>{v.label}</label>
-            <select id=id data-variable=v.name>
-                {options.map(|(value, text)| {
-                    let selected = current.first() == Some(&value);
-                    view! { <option value=value selected=selected>{text}</option> }
-                }).collect_view()}
-            </select>
+            {view! {
+                <select id=id>
+                    {options.map(|(value, text)| {
+                        let selected = current.first() == Some(&value);
+                        view! { <option value=value selected=selected>{text}</option> }
+                    }).collect_view()}
+                </select>
+            }
+            .add_any_attr(custom_attribute(data::VARIABLE, v.name))}
             {error}
         </div>
     }
@@ -223,7 +228,8 @@ pub fn alerts(set: Alerts, may_silence: bool) -> Html {
         let state = if a.state == AlertState::Firing { "firing" } else { "pending" };
         let silence = may_silence.then(|| {
             let prefill = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n");
-            view! { <td><button type="button" class="button small" aria-label=format!("Silence {}", a.name) data-matchers=prefill>"Silence"</button></td> }
+            let button = view! { <button type="button" class="button small" aria-label=format!("Silence {}", a.name)>"Silence"</button> };
+            view! { <td>{button.add_any_attr(custom_attribute(data::SILENCE_MATCHERS, prefill))}</td> }
         });
         view! {
             <tr>
@@ -254,9 +260,13 @@ pub fn silences(list: Vec<Silence>, may_expire: bool) -> Html {
         return Html::of(view! { <p class="empty">"No silence is active."</p> });
     }
     let row = move |s: Silence| {
-        let expire = may_expire.then(|| view! {
-            <td><button type="button" class="button small danger" aria-label=format!("Expire the silence by {}", s.created_by)
-                data-silence=s.id>"Expire"</button></td>
+        let expire = may_expire.then(|| {
+            let button = view! {
+                <button type="button" class="button small danger" aria-label=format!("Expire the silence by {}", s.created_by)>
+                    "Expire"
+                </button>
+            };
+            view! { <td>{button.add_any_attr(custom_attribute(data::EXPIRE_SILENCE, s.id))}</td> }
         });
         view! {
             <tr>
@@ -289,9 +299,11 @@ pub fn dashboard_list(cluster: &str, list: Vec<DashboardSummary>, may_manage: bo
         };
         let remove = (may_manage && !d.shipped).then(|| {
             view! {
-                <button type="button" class="button small danger" aria-label=format!("Remove dashboard {}", d.title)
-                    data-remove=d.uid.clone()>"Remove"</button>
+                <button type="button" class="button small danger" aria-label=format!("Remove dashboard {}", d.title)>
+                    "Remove"
+                </button>
             }
+            .add_any_attr(custom_attribute(data::REMOVE_DASHBOARD, d.uid.clone()))
         });
         view! {
             <li>
@@ -314,14 +326,14 @@ pub fn grafana_list(list: Vec<GrafanaDashboard>, may_manage: bool) -> Html {
     let item = move |d: GrafanaDashboard| {
         let label = if d.folder.is_empty() { d.title.clone() } else { format!("{} / {}", d.folder, d.title) };
         let import = may_manage.then(|| {
-            view! {
-                <button type="button" class="button small" aria-label=format!("Import {label} into Pangea")
-                    data-import=d.uid.clone()>"Import"</button>
-            }
+            view! { <button type="button" class="button small" aria-label=format!("Import {label} into Pangea")>"Import"</button> }
+                .add_any_attr(custom_attribute(data::IMPORT_DASHBOARD, d.uid.clone()))
         });
         view! {
             <li>
-                <button type="button" class="button" aria-pressed="false" data-embed=d.embed_path data-title=d.title>{label.clone()}</button>
+                {view! { <button type="button" class="button" aria-pressed="false">{label.clone()}</button> }
+                    .add_any_attr(custom_attribute(data::EMBED_PATH, d.embed_path))
+                    .add_any_attr(custom_attribute(data::EMBED_TITLE, d.title))}
                 {import}
             </li>
         }
@@ -407,7 +419,8 @@ fn line_chart(chart: Chart, start: i64, end: i64, long: bool, hide_legend: bool)
             let value = s.points.iter().find(|p| p.0 == *at).map_or("–".into(), |p| unit.format(p.1));
             view! { <td>{value}</td> }
         });
-        view! { <tr data-x=format!("{:.1}", x(*at))><th scope="row">{clock(*at, long)}</th>{cells.collect_view()}</tr> }
+        view! { <tr><th scope="row">{clock(*at, long)}</th>{cells.collect_view()}</tr> }
+            .add_any_attr(custom_attribute(data::CHART_X, format!("{:.1}", x(*at))))
     });
     let legend = series.iter().enumerate().filter(|_| !hide_legend).map(|(i, s)| {
         view! { <span class=format!("swatch series-{}", i % 6)></span>{format!("{} ", s.legend)} }
@@ -655,7 +668,7 @@ mod tests {
         assert!(html.contains("&lt;b&gt;LIST&lt;/b&gt;") && !html.contains("<b>"), "{html}");
         assert!(html.contains(r#"<select id="var-code" data-variable="code">"#), "{html}");
         assert!(html.contains(r#"<option value="GET" selected>GET</option>"#), "{html}");
-        assert!(html.contains(r#"<input id="var-job" data-variable="job" value="GET">"#), "{html}");
+        assert!(html.contains(r#"<input id="var-job" value="GET" data-variable="job">"#), "{html}");
         // A row's heading, a panel type Pangea does not draw, and a drawn stat.
         assert!(html.contains(r#"<h2 class="dash-row">Requests</h2>"#), "{html}");
         assert!(html.contains("Pangea does not draw piechart panels."), "{html}");

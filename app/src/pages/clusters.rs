@@ -13,7 +13,7 @@ use crate::clusters::{
 use crate::components::get_form::GetForm;
 use crate::components::text::urlencode;
 use crate::components::toast::use_toasts;
-use crate::drawn::{Drawn, ShownJob, ShownProgress, clicked_button, follow};
+use crate::drawn::{Drawn, ShownJob, ShownProgress, clicked_button, data, follow};
 use crate::pages::dashboards::{DashboardPage, DashboardsPage};
 use crate::pages::monitoring::{AlertsPanel, EtcdPanel, HealthCharts, Scope};
 use crate::resource::{Resource, resource};

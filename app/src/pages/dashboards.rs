@@ -6,7 +6,7 @@ use super::monitoring::{DrawnCharts, RangeControls};
 use crate::access::Permission;
 use crate::components::text::urlencode;
 use crate::components::toast::use_toasts;
-use crate::drawn::{Drawn, clicked_button, elements};
+use crate::drawn::{Drawn, clicked_button, data, elements};
 use crate::monitoring::dashboards::{ALL, Choices};
 use crate::monitoring::server_fns::{
     dashboard, dashboard_list, delete_dashboard, grafana_list, import_grafana_dashboard,
@@ -56,7 +56,7 @@ pub fn DashboardsPage(cluster: String) -> impl IntoView {
     };
     // The buttons in the drawn lists carry what they act on (see `monitoring::drawn`).
     let on_own = move |ev: leptos::ev::MouseEvent| {
-        if let Some((_, uid)) = clicked_button(&ev, "data-remove") {
+        if let Some((_, uid)) = clicked_button(&ev, data::REMOVE_DASHBOARD) {
             spawn_local(async move {
                 match delete_dashboard(uid.clone()).await {
                     Ok(()) => {
@@ -69,17 +69,17 @@ pub fn DashboardsPage(cluster: String) -> impl IntoView {
         }
     };
     let on_grafana = move |ev: leptos::ev::MouseEvent| {
-        if let Some((_, uid)) = clicked_button(&ev, "data-import") {
+        if let Some((_, uid)) = clicked_button(&ev, data::IMPORT_DASHBOARD) {
             let cluster = cluster.clone();
             spawn_local(async move { imported(import_grafana_dashboard(cluster, uid).await) });
-        } else if let Some((button, path)) = clicked_button(&ev, "data-embed") {
+        } else if let Some((button, path)) = clicked_button(&ev, data::EMBED_PATH) {
             if let Some(list) = button.closest("ul").ok().flatten() {
-                for other in elements(&list, "button[data-embed]") {
+                for other in elements(&list, &format!("button[{}]", data::EMBED_PATH)) {
                     let _ = other.set_attribute("aria-pressed", "false");
                 }
             }
             let _ = button.set_attribute("aria-pressed", "true");
-            shown.set(Some((path, button.get_attribute("data-title").unwrap_or_default())));
+            shown.set(Some((path, button.get_attribute(data::EMBED_TITLE).unwrap_or_default())));
         }
     };
     view! {
@@ -127,8 +127,8 @@ fn query_of(choices: &Choices) -> String {
 fn chosen(ev: &leptos::ev::Event) -> Option<(String, Vec<String>)> {
     use wasm_bindgen::JsCast;
     let target = ev.target()?.dyn_into::<web_sys::Element>().ok()?;
-    let control = target.closest("[data-variable]").ok()??;
-    let name = control.get_attribute("data-variable")?;
+    let control = target.closest(&format!("[{}]", data::VARIABLE)).ok()??;
+    let name = control.get_attribute(data::VARIABLE)?;
     if control.tag_name() != "FIELDSET" {
         return Some((name, vec![event_target_value(ev)]));
     }

@@ -2,7 +2,7 @@
 //! charts the server drew (SVG lines and a table for screen readers, `monitoring::drawn`), with
 //! hover values by mouse or arrow keys.
 
-use crate::drawn::{Drawn, Html, clicked_button};
+use crate::drawn::{Drawn, Html, clicked_button, data};
 use crate::error::AppError;
 use crate::monitoring::server_fns::{
     cluster_charts, create_silence, etcd_quorum, expire_silence, list_alerts, list_silences, node_charts,
@@ -157,6 +157,7 @@ where
 /// are its table's rows (each with its place on the x axis as `data-x`), the legends are the
 /// table's column heads, and the instant shown is kept in the figure's `data-hover`.
 mod chart_hover {
+    use crate::drawn::data;
     use crate::drawn::elements as all;
     use leptos::ev::{FocusEvent, KeyboardEvent, MouseEvent};
     use wasm_bindgen::JsCast;
@@ -190,7 +191,7 @@ mod chart_hover {
         };
         let _ = figure.set_attribute("data-hover", &index.to_string());
         let _ = legend.set_attribute("hidden", "");
-        let x = row.get_attribute("data-x").unwrap_or_default();
+        let x = row.get_attribute(data::CHART_X).unwrap_or_default();
         for (name, value) in [("x1", x.as_str()), ("x2", x.as_str()), ("visibility", "visible")] {
             let _ = cursor.set_attribute(name, value);
         }
@@ -318,7 +319,7 @@ pub fn AlertsPanel(cluster: String, node: Option<String>, operator: bool) -> imp
     });
     // The buttons in the drawn tables carry what they act on (see `monitoring::drawn`).
     let silence_from_row = move |ev: leptos::ev::MouseEvent| {
-        if let Some((_, prefill)) = clicked_button(&ev, "data-matchers") {
+        if let Some((_, prefill)) = clicked_button(&ev, data::SILENCE_MATCHERS) {
             matchers.set(prefill);
             if let Some(field) = document().get_element_by_id("silence-matchers") {
                 use wasm_bindgen::JsCast;
@@ -329,7 +330,7 @@ pub fn AlertsPanel(cluster: String, node: Option<String>, operator: bool) -> imp
         }
     };
     let expire_from_row = move |ev: leptos::ev::MouseEvent| {
-        if let Some((_, id)) = clicked_button(&ev, "data-silence") {
+        if let Some((_, id)) = clicked_button(&ev, data::EXPIRE_SILENCE) {
             expire.dispatch(id);
         }
     };

@@ -6,7 +6,8 @@ use super::boots::{ActivityMinute, BootActivity, BootEvent, BootState, Discovere
 use super::{Catalog, Explanation, Served, TemplateKind};
 use crate::components::text::short_time;
 use crate::components::text::urlencode;
-use crate::drawn::{Html, table};
+use crate::drawn::{Html, data, table};
+use leptos::attr::custom::custom_attribute;
 use leptos::prelude::*;
 
 fn profile_href(id: &str) -> String {
@@ -207,7 +208,8 @@ pub fn discovered(found: Vec<Discovered>, may_add: bool) -> Html {
     }
     let row = move |d: Discovered| {
         let select = may_add.then(|| {
-            view! { <td class="check"><input type="checkbox" aria-label=format!("Select {}", d.mac) data-mac=d.mac.clone() /></td> }
+            let check = view! { <input type="checkbox" aria-label=format!("Select {}", d.mac) /> };
+            view! { <td class="check">{check.add_any_attr(custom_attribute(data::SELECT_MAC, d.mac.clone()))}</td> }
         });
         view! {
             <tr>
@@ -220,7 +222,7 @@ pub fn discovered(found: Vec<Discovered>, may_add: bool) -> Html {
                 <td class="nowrap">{short_time(&d.first_seen)}</td>
                 <td class="nowrap">{short_time(&d.last_seen)}</td>
                 <td>{d.requests}</td>
-                <td><button type="button" class="button" data-watch=d.mac>"Show"</button></td>
+                <td>{view! { <button type="button" class="button">"Show"</button> }.add_any_attr(custom_attribute(data::WATCH_MAC, d.mac))}</td>
             </tr>
         }
     };

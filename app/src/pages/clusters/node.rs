@@ -24,7 +24,7 @@ fn DrainPanel(cluster: String, node: String) -> impl IntoView {
         });
     };
     let cancel = move |ev: leptos::ev::MouseEvent| {
-        if let Some((_, job)) = clicked_button(&ev, "data-cancel") {
+        if let Some((_, job)) = clicked_button(&ev, data::CANCEL_DRAIN) {
             spawn_local(async move {
                 if let Err(e) = cancel_drain(job).await {
                     toasts.error(e.to_string());

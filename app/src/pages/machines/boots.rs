@@ -2,7 +2,7 @@
 //! `/machines/discovered` (MACs that asked to boot and are not in the inventory).
 
 use crate::components::toast::use_toasts;
-use crate::drawn::{Drawn, clicked_button};
+use crate::drawn::{Drawn, clicked_button, data};
 use crate::machines::fields::Role;
 use crate::provisioning::boots::AdoptDiscovered;
 use crate::provisioning::server_fns::{add_discovered, boot_timeline, discovered_machines, recent_boots};
@@ -78,7 +78,7 @@ pub fn DiscoveredMachines() -> impl IntoView {
     let on_select = move |ev: leptos::ev::Event| {
         use wasm_bindgen::JsCast;
         let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else { return };
-        if let Some(mac) = input.get_attribute("data-mac") {
+        if let Some(mac) = input.get_attribute(data::SELECT_MAC) {
             let on = input.checked();
             selected.update(|s| {
                 if on {
@@ -90,7 +90,7 @@ pub fn DiscoveredMachines() -> impl IntoView {
         }
     };
     let on_show = move |ev: leptos::ev::MouseEvent| {
-        if let Some((_, mac)) = clicked_button(&ev, "data-watch") {
+        if let Some((_, mac)) = clicked_button(&ev, data::WATCH_MAC) {
             watching.set(Some(mac));
         }
     };

@@ -2,7 +2,7 @@
 
 use crate::access::Permission;
 use crate::account::RequirePermission;
-use crate::drawn::{ShownJob, ShownProgress, clicked_button, follow};
+use crate::drawn::{ShownJob, ShownProgress, clicked_button, data, follow};
 use crate::error::AppError;
 use crate::machines::ImportFormat;
 use crate::machines::server_fns::{commit_import, poll_import, start_import};
@@ -65,7 +65,7 @@ fn ImportForm() -> impl IntoView {
         });
     };
     let commit = move |ev: leptos::ev::MouseEvent| {
-        let (Some(_), Some(id)) = (clicked_button(&ev, "data-commit"), job.get_untracked()) else { return };
+        let (Some(_), Some(id)) = (clicked_button(&ev, data::COMMIT_IMPORT), job.get_untracked()) else { return };
         working.set(true);
         spawn_local(async move { run(id.clone(), commit_import(id).await).await });
     };
