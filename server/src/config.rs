@@ -669,6 +669,88 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The `pangea …` command lines of the fenced shell blocks in `text`: continuation lines
+    /// joined, comments and `[optional]` parts dropped, and whatever names the binary (a path,
+    /// environment variables before it) replaced by `pangea`.
+    fn documented_commands(text: &str) -> Vec<Vec<String>> {
+        let mut commands = Vec::new();
+        let mut in_shell = false;
+        let mut line = String::new();
+        for raw in text.lines() {
+            let trimmed = raw.trim();
+            if let Some(lang) = trimmed.strip_prefix("```") {
+                in_shell = !in_shell && matches!(lang, "sh" | "bash" | "");
+                continue;
+            }
+            if !in_shell {
+                continue;
+            }
+            let code = trimmed.split(" #").next().unwrap_or_default().trim();
+            line.push_str(code.trim_end_matches('\\'));
+            line.push(' ');
+            if code.ends_with('\\') {
+                continue;
+            }
+            let mut words = std::mem::take(&mut line)
+                .split_whitespace()
+                .skip_while(|w| !(*w == "pangea" || w.ends_with("/pangea")))
+                .map(str::to_string)
+                .collect::<Vec<_>>();
+            if words.is_empty() {
+                continue;
+            }
+            words[0] = "pangea".into();
+            let mut optional = false;
+            words.retain(|w| {
+                let keep = !optional && !w.starts_with('[');
+                optional = (optional || w.starts_with('[')) && !w.ends_with(']');
+                keep
+            });
+            commands.push(words);
+        }
+        commands
+    }
+
+    /// Every `pangea …` command in the README and docs/ is one `pangea` parses, with flags it
+    /// has and values it takes, so none goes stale when the command line changes.
+    #[test]
+    fn every_documented_command_line_parses() {
+        let documents = [
+            ("README.md", include_str!("../../README.md")),
+            ("docs/using.md", include_str!("../../docs/using.md")),
+            ("docs/provisioning.md", include_str!("../../docs/provisioning.md")),
+            ("docs/clusters.md", include_str!("../../docs/clusters.md")),
+            ("docs/monitoring.md", include_str!("../../docs/monitoring.md")),
+            ("docs/single-sign-on.md", include_str!("../../docs/single-sign-on.md")),
+            ("docs/architecture.md", include_str!("../../docs/architecture.md")),
+            ("docs/benchmarks.md", include_str!("../../docs/benchmarks.md")),
+        ];
+        let mut parsed = 0;
+        for (file, text) in documents {
+            for words in documented_commands(text) {
+                if let Err(e) = Cli::try_parse_from(&words) {
+                    panic!("{file}: `{}` does not parse: {e}", words.join(" "));
+                }
+                parsed += 1;
+            }
+        }
+        assert!(parsed >= 5, "only {parsed} documented commands found: is the extraction broken?");
+    }
+
+    #[test]
+    fn documented_commands_are_read_as_a_shell_would() {
+        let text = "```sh\nPANGEA_X=… ~/bin/pangea cluster add a --kubeconfig k [--context NAME]  # note\n\
+                    pangea token create --name d \\\n  --role viewer\ncurl x\n```\npangea not in a block\n";
+        let commands = documented_commands(text);
+        assert_eq!(
+            commands,
+            [
+                vec!["pangea", "cluster", "add", "a", "--kubeconfig", "k"],
+                vec!["pangea", "token", "create", "--name", "d", "--role", "viewer"],
+            ]
+        );
+    }
+
     #[test]
     fn flags_beat_the_file_and_the_file_beats_defaults() {
         let dir = tempfile::tempdir().unwrap();
