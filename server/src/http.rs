@@ -119,11 +119,11 @@ pub struct Query<T>(pub T);
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        let message = match rejection {
-            PathRejection::FailedToDeserializePathParams(e) => format!("The path was not accepted: {}", e.body_text()),
-            other => format!("The path was not accepted: {}", other.body_text()),
-        };
-        ApiError(AppError::invalid(message))
+        match rejection {
+            // A route whose handler reads a parameter its path lacks: Pangea's bug, not the caller's.
+            PathRejection::MissingPathParams(e) => ApiError(crate::error::internal(e)),
+            other => ApiError(AppError::invalid(format!("The path was not accepted: {}", other.body_text()))),
+        }
     }
 }
 

@@ -116,8 +116,7 @@ impl AppState {
             monitoring: Arc::new(monitoring::Monitoring::new(db.clone(), clusters.clone())),
             clusters,
             machines: Arc::new(
-                machines::Machines::new(db.clone(), jobs.clone())
-                    .followed_by(provisioner.clone())
+                machines::Machines::new(db.clone(), jobs.clone(), provisioner.clone())
                     .with_background(background.clone()),
             ),
             access: Arc::new(access::Access::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),

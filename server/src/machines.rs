@@ -36,7 +36,7 @@ pub struct Machines {
     db: Database,
     jobs: Jobs,
     background: Background,
-    follower: Option<Arc<dyn InventoryFollower>>,
+    follower: Arc<dyn InventoryFollower>,
 }
 
 /// The area that follows the inventory (the provisioner, which boots inventory machines and
@@ -81,20 +81,12 @@ pub(crate) fn mac_taken(mac: &impl std::fmt::Display) -> AppError {
 }
 
 impl Machines {
-    pub fn new(db: Database, jobs: Jobs) -> Machines {
-        Machines { jobs, db, background: Background::default(), follower: None }
-    }
-
-    pub fn followed_by(mut self, follower: Arc<dyn InventoryFollower>) -> Machines {
-        self.follower = Some(follower);
-        self
+    pub fn new(db: Database, jobs: Jobs, follower: Arc<dyn InventoryFollower>) -> Machines {
+        Machines { jobs, db, background: Background::default(), follower }
     }
 
     async fn inventory_changed(&self, tx: &mut AnyConnection) -> Result<(), AppError> {
-        match &self.follower {
-            Some(follower) => follower.inventory_changed(tx).await.or_internal(),
-            None => Ok(()),
-        }
+        self.follower.inventory_changed(tx).await.or_internal()
     }
 
     async fn fetch(&self, id: i64) -> Result<Machine, AppError> {
@@ -268,10 +260,8 @@ impl MachineService for Machines {
         self.allow(who, Permission::ViewMachines, "machine.list").await?;
         let mut page = store::fetch_page(&self.db, &query).await?;
         store::attach_labels(&self.db, &mut page.items).await.or_internal()?;
-        if let Some(follower) = &self.follower {
-            let macs: Vec<String> = page.items.iter().map(|m| m.mac.clone()).collect();
-            page.states = follower.boot_states(&macs).await.or_internal()?;
-        }
+        let macs: Vec<String> = page.items.iter().map(|m| m.mac.clone()).collect();
+        page.states = self.follower.boot_states(&macs).await.or_internal()?;
         Ok(page)
     }
 

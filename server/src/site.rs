@@ -31,8 +31,9 @@ pub fn unpack(dir: &Path) -> io::Result<()> {
     }
     let parent = dir.parent().ok_or_else(|| io::Error::other("the site folder has no parent"))?;
     std::fs::create_dir_all(parent)?;
-    let staging = parent.join(format!(".unpacking-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
+    // A name of its own: processes sharing a data folder (containers are all PID 1) never
+    // write into each other's copy.
+    let staging = parent.join(format!(".unpacking-{:016x}", rand::random::<u64>()));
     for (name, bytes) in embedded::FILES {
         let path = staging.join(name);
         if let Some(folder) = path.parent() {

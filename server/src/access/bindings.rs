@@ -16,6 +16,7 @@ impl Access {
             if kind == "group" && !groups.contains(&subject) {
                 continue;
             }
+            let role = ConsoleRole::parse(&role).map_err(internal)?;
             if cluster.is_empty() {
                 best = best.max(Some(role));
             } else {

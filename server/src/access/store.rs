@@ -195,7 +195,8 @@ pub async fn user(db: &Database, user_id: i64) -> Result<Option<StoredUser>, sql
 pub struct StoredToken {
     pub id: i64,
     pub name: String,
-    pub role: ConsoleRole,
+    /// As stored; read only for a token that is valid.
+    pub role: String,
     pub expires_at: String,
     pub revoked_at: String,
     pub cluster_as: Option<ClusterIdentity>,
@@ -214,7 +215,7 @@ pub async fn token_by_hash(db: &Database, hash: &str) -> Result<Option<StoredTok
     Ok(Some(StoredToken {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        role: role_of(&row)?,
+        role: row.try_get("role")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
         cluster_as: cluster_identity(&row)?,
@@ -287,11 +288,8 @@ pub async fn revoke_token(tx: &mut AnyConnection, id: i64) -> Result<Option<Stri
 // Role bindings.
 
 /// The bindings that may apply to `username`: theirs, and every group's (as kind, subject,
-/// role, cluster).
-pub async fn bindings_for(
-    db: &Database,
-    username: &str,
-) -> Result<Vec<(String, String, ConsoleRole, String)>, sqlx::Error> {
+/// role as stored, cluster).
+pub async fn bindings_for(db: &Database, username: &str) -> Result<Vec<(String, String, String, String)>, sqlx::Error> {
     sqlx::query(
         "SELECT subject_kind, subject, role, cluster FROM role_bindings \
          WHERE (subject_kind = 'user' AND subject = $1) OR subject_kind = 'group'",
@@ -300,7 +298,7 @@ pub async fn bindings_for(
     .fetch_all(db.pool())
     .await?
     .iter()
-    .map(|r| Ok((r.try_get("subject_kind")?, r.try_get("subject")?, role_of(r)?, r.try_get("cluster")?)))
+    .map(|r| Ok((r.try_get("subject_kind")?, r.try_get("subject")?, r.try_get("role")?, r.try_get("cluster")?)))
     .collect()
 }
 

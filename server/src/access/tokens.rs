@@ -23,7 +23,7 @@ impl Access {
         store::note_token_use(&self.db, stored.id, &now).await.or_internal()?;
         Ok(Some(Principal {
             identity: Identity::Token { token_id: stored.id, name: stored.name, cluster_as: stored.cluster_as },
-            role: Some(stored.role),
+            role: Some(ConsoleRole::parse(&stored.role).map_err(internal)?),
             cluster_roles: BTreeMap::new(),
             ip: origin.ip,
             user_agent: origin.user_agent.clone(),
