@@ -8,7 +8,7 @@
 //! Goal (issue 3): p95 < 50 ms for a filtered page; export in constant memory.
 
 use app::audit::{AuditEntry, AuditQuery};
-use pangea::audit::{GENESIS, compute_hash, query::page};
+use pangea::audit::{GENESIS, compute_hash, store::page};
 use pangea::db::Database;
 use secrecy::SecretString;
 use sqlx::Executor;

@@ -12,13 +12,17 @@
 //! chain's lock first, so concurrent changes append one after another on both backends.
 
 pub mod http;
-pub mod query;
+pub mod store;
 
 use crate::db::Database;
 use crate::db::now;
+use crate::error::OrInternal;
 use crate::secrets::ChainKey;
-use app::access::Principal;
+use app::access::{Permission, Principal, authorize};
 pub use app::audit::AuditEntry as Record;
+use app::audit::ssr::AuditService;
+use app::audit::{AuditEntry, AuditPage, AuditQuery};
+use app::error::AppError;
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
@@ -478,4 +482,70 @@ pub async fn latest(db: &Database, limit: i64) -> Result<Vec<Record>, sqlx::Erro
         .iter()
         .map(entry_from_row)
         .collect()
+}
+
+// The audit log as a service, for the Audit page and the API.
+
+/// The audit log as a service; only admins may read it, and refusals are themselves audited.
+pub struct AuditLog {
+    db: Database,
+}
+
+impl AuditLog {
+    pub fn new(db: Database) -> AuditLog {
+        AuditLog { db }
+    }
+
+    /// Every record `query` matches, page after page as the stream is read, so an export of
+    /// any size takes constant memory. The reader's permission and the filter are checked once,
+    /// before the first page, and who exported what (as `format`) is recorded.
+    pub async fn export(
+        &self,
+        who: &Principal,
+        query: AuditQuery,
+        format: &str,
+    ) -> Result<impl futures::Stream<Item = Result<AuditPage, AppError>> + Send + 'static, AppError> {
+        settle_read(&self.db, who, authorize(who, Permission::ViewAudit)).await?;
+        // One record first: a bad filter or an unreachable database is an error before the
+        // first byte goes out, not a cut-off export.
+        store::page(&self.db, &AuditQuery { limit: Some(1), ..query.clone() }).await?;
+        let filter = serde_json::json!({
+            "actor": query.actor, "action": query.action, "target": query.target, "outcome": query.outcome,
+            "from": query.from, "to": query.to, "before": query.before,
+        });
+        let event =
+            Event::new("audit.export", "audit").summary(serde_json::json!({ "format": format, "filter": filter }));
+        record(&self.db, who, event).await.or_internal()?;
+        let db = self.db.clone();
+        let first = AuditQuery { limit: Some(500), ..query };
+        Ok(futures::stream::unfold(Some(first), move |next| {
+            let db = db.clone();
+            async move {
+                let query = next?;
+                match store::page(&db, &query).await {
+                    Ok(page) => {
+                        let rest = page.next.map(|before| AuditQuery { before: Some(before), ..query });
+                        Some((Ok(page), rest))
+                    }
+                    Err(e) => Some((Err(e), None)),
+                }
+            }
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditService for AuditLog {
+    async fn search(&self, who: &Principal, query: AuditQuery) -> Result<AuditPage, AppError> {
+        settle_read(&self.db, who, authorize(who, Permission::ViewAudit)).await?;
+        store::page(&self.db, &query).await
+    }
+
+    async fn get(&self, who: &Principal, id: i64) -> Result<AuditEntry, AppError> {
+        settle_read(&self.db, who, authorize(who, Permission::ViewAudit)).await?;
+        store::entry(&self.db, id)
+            .await
+            .or_internal()?
+            .ok_or_else(|| AppError::not_found(format!("There is no audit record {id}.")))
+    }
 }

@@ -31,7 +31,7 @@ pub struct AppState {
     pub jobs: jobs::Jobs,
     pub machines: Arc<machines::Machines>,
     pub access: Arc<access::Access>,
-    pub audit: Arc<audit::query::AuditLog>,
+    pub audit: Arc<audit::AuditLog>,
     /// Profiles, groups and templates, and the boot index served from memory.
     pub provisioner: Arc<provisioner::Provisioner>,
     /// Registered Kubernetes clusters and their live caches.
@@ -120,7 +120,7 @@ impl AppState {
                     .with_background(background.clone()),
             ),
             access: Arc::new(access::Access::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
-            audit: Arc::new(audit::query::AuditLog::new(db.clone())),
+            audit: Arc::new(audit::AuditLog::new(db.clone())),
             provisioner: provisioner.clone(),
             sessions: access::sessions::SessionBackend::connect(&config.database_url, db.backend()).await?,
             auth: access::AuthSettings {

@@ -1,61 +1,11 @@
-//! Reading the audit log: filtered, newest first, by keyset pages, for the Audit page, the API
-//! and the streaming export.
+//! The audit log's read SQL: filtered, newest first, by keyset pages, for the Audit page, the
+//! API and the streaming export.
 
-use super::{Event, entry_from_row, settle_read};
+use super::entry_from_row;
 use crate::db::Database;
 use crate::error::OrInternal;
-use app::access::{Permission, Principal, authorize};
-use app::audit::ssr::AuditService;
 use app::audit::{AuditEntry, AuditPage, AuditQuery};
 use app::error::AppError;
-
-/// The audit log as a service; only admins may read it, and refusals are themselves audited.
-pub struct AuditLog {
-    db: Database,
-}
-
-impl AuditLog {
-    pub fn new(db: Database) -> AuditLog {
-        AuditLog { db }
-    }
-
-    /// Every record `query` matches, page after page as the stream is read, so an export of
-    /// any size takes constant memory. The reader's permission and the filter are checked once,
-    /// before the first page, and who exported what (as `format`) is recorded.
-    pub async fn export(
-        &self,
-        who: &Principal,
-        query: AuditQuery,
-        format: &str,
-    ) -> Result<impl futures::Stream<Item = Result<AuditPage, AppError>> + Send + 'static, AppError> {
-        settle_read(&self.db, who, authorize(who, Permission::ViewAudit)).await?;
-        // One record first: a bad filter or an unreachable database is an error before the
-        // first byte goes out, not a cut-off export.
-        page(&self.db, &AuditQuery { limit: Some(1), ..query.clone() }).await?;
-        let filter = serde_json::json!({
-            "actor": query.actor, "action": query.action, "target": query.target, "outcome": query.outcome,
-            "from": query.from, "to": query.to, "before": query.before,
-        });
-        let event =
-            Event::new("audit.export", "audit").summary(serde_json::json!({ "format": format, "filter": filter }));
-        super::record(&self.db, who, event).await.or_internal()?;
-        let db = self.db.clone();
-        let first = AuditQuery { limit: Some(500), ..query };
-        Ok(futures::stream::unfold(Some(first), move |next| {
-            let db = db.clone();
-            async move {
-                let query = next?;
-                match page(&db, &query).await {
-                    Ok(page) => {
-                        let rest = page.next.map(|before| AuditQuery { before: Some(before), ..query });
-                        Some((Ok(page), rest))
-                    }
-                    Err(e) => Some((Err(e), None)),
-                }
-            }
-        }))
-    }
-}
 
 /// Builds `WHERE …` and its parameters for `query` (the cursor included).
 fn conditions(query: &AuditQuery) -> Result<(String, Vec<String>, Option<i64>), AppError> {
@@ -174,23 +124,10 @@ pub async fn page(db: &Database, query: &AuditQuery) -> Result<AuditPage, AppErr
     Ok(AuditPage { items, next })
 }
 
-#[async_trait::async_trait]
-impl AuditService for AuditLog {
-    async fn search(&self, who: &Principal, query: AuditQuery) -> Result<AuditPage, AppError> {
-        settle_read(&self.db, who, authorize(who, Permission::ViewAudit)).await?;
-        page(&self.db, &query).await
-    }
-
-    async fn get(&self, who: &Principal, id: i64) -> Result<AuditEntry, AppError> {
-        settle_read(&self.db, who, authorize(who, Permission::ViewAudit)).await?;
-        let row = sqlx::query("SELECT * FROM audit_log WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .or_internal()?
-            .ok_or_else(|| AppError::not_found(format!("There is no audit record {id}.")))?;
-        entry_from_row(&row).or_internal()
-    }
+/// One record, if it exists.
+pub async fn entry(db: &Database, id: i64) -> Result<Option<AuditEntry>, sqlx::Error> {
+    let row = sqlx::query("SELECT * FROM audit_log WHERE id = $1").bind(id).fetch_optional(db.pool()).await?;
+    row.as_ref().map(entry_from_row).transpose()
 }
 
 #[cfg(test)]
