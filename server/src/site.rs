@@ -34,6 +34,7 @@ pub fn unpack(dir: &Path) -> io::Result<()> {
     // A name of its own: processes sharing a data folder (containers are all PID 1) never
     // write into each other's copy.
     let staging = parent.join(format!(".unpacking-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&staging)?;
     for (name, bytes) in embedded::FILES {
         let path = staging.join(name);
         if let Some(folder) = path.parent() {
@@ -59,15 +60,51 @@ pub fn unpack(dir: &Path) -> io::Result<()> {
 /// Written last: a folder without it is an unpacking that did not finish.
 const COMPLETE: &str = ".complete";
 
+/// Removes earlier versions' sites, and copies whose unpacking stopped over an hour ago (one
+/// unpacking now may be another process's).
 fn remove_other_versions(parent: &Path, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else { return };
+    let recent = |path: &Path| {
+        let age = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        age.is_none_or(|age| age < std::time::Duration::from_secs(3600))
+    };
     for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
-        let ours = path == keep || path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".unpacking-"));
+        let unpacking = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".unpacking-"));
+        let ours = path == keep || (unpacking && recent(&path));
         if !ours
             && path.is_dir()
             && let Err(e) = std::fs::remove_dir_all(&path)
         {
             tracing::warn!(folder = %path.display(), error = %e, "cannot remove an earlier version's site");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpacking_is_whole_once_and_clears_older_versions() {
+        let data = tempfile::tempdir().unwrap();
+        let site = data.path().join("site");
+        let older_version = site.join("0123456789abcdef");
+        let (stale, busy) = (site.join(".unpacking-dead"), site.join(".unpacking-busy"));
+        for folder in [&older_version, &stale, &busy] {
+            std::fs::create_dir_all(folder).unwrap();
+        }
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::open(&stale).unwrap().set_modified(two_hours_ago).unwrap();
+
+        let dir = unpacked_dir(data.path());
+        unpack(&dir).unwrap();
+        assert!(dir.join(COMPLETE).is_file());
+        assert!(!older_version.exists() && !stale.exists(), "earlier versions and dead unpackings go");
+        assert!(busy.exists(), "an unpacking of the last hour may be another process's");
+
+        // A complete copy is served as it is, not written again.
+        std::fs::write(dir.join("kept"), "").unwrap();
+        unpack(&dir).unwrap();
+        assert!(dir.join("kept").exists());
     }
 }

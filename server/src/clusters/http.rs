@@ -50,7 +50,7 @@ async fn list(State(c): State<Arc<Clusters>>, Extension(who): Extension<Principa
 
 /// Registers a cluster after checking that its API server answers, that the credentials work
 /// and that they may impersonate.
-#[utoipa::path(post, path = "/api/v1/clusters", request_body = ClusterInput,
+#[utoipa::path(post, path = "/api/v1/clusters", operation_id = "register_cluster", request_body = ClusterInput,
     responses((status = 201, body = Cluster), (status = 400, body = AppError), (status = 409, body = AppError)))]
 async fn add(
     State(c): State<Arc<Clusters>>,
@@ -61,7 +61,7 @@ async fn add(
 }
 
 /// Registers a cluster from a kubeconfig's context (the current one when none is named).
-#[utoipa::path(post, path = "/api/v1/clusters/kubeconfig", request_body = KubeconfigImport,
+#[utoipa::path(post, path = "/api/v1/clusters/kubeconfig", operation_id = "register_cluster_from_kubeconfig", request_body = KubeconfigImport,
     responses((status = 201, body = Cluster), (status = 400, body = AppError)))]
 async fn add_from_kubeconfig(
     State(c): State<Arc<Clusters>>,
@@ -81,7 +81,7 @@ async fn get(
 }
 
 /// Changes a cluster; a `credential` rotates Pangea's credential, none keeps it.
-#[utoipa::path(put, path = "/api/v1/clusters/{name}", request_body = ClusterInput,
+#[utoipa::path(put, path = "/api/v1/clusters/{name}", operation_id = "update_cluster", request_body = ClusterInput,
     responses((status = 200, body = Cluster), (status = 400, body = AppError), (status = 404, body = AppError)))]
 async fn update(
     State(c): State<Arc<Clusters>>,
