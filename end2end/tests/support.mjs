@@ -22,10 +22,31 @@ export async function signIn(page, next = '/machines') {
 }
 import AxeBuilder from '@axe-core/playwright';
 
-/** Opens a page and waits until it has hydrated, so clicks are never lost. */
+/**
+ * Opens a page and waits until it has hydrated, so clicks are never lost. A page that does not
+ * hydrate fails with what the browser said meanwhile (a panic in the wasm is a console error),
+ * so the cause is in the CI log.
+ */
 export async function open(page, url) {
-  await page.goto(url);
-  await expect(page.locator('main[data-hydrated="true"]')).toBeAttached();
+  const said = [];
+  const onError = (error) => said.push(`page error: ${error}`);
+  const onConsole = (message) => {
+    if (['error', 'warning'].includes(message.type())) said.push(`console ${message.type()}: ${message.text()}`);
+  };
+  const onFailed = (request) => said.push(`request failed: ${request.url()} (${request.failure()?.errorText})`);
+  page.on('pageerror', onError);
+  page.on('console', onConsole);
+  page.on('requestfailed', onFailed);
+  try {
+    await page.goto(url);
+    await expect(page.locator('main[data-hydrated="true"]')).toBeAttached();
+  } catch (error) {
+    throw new Error(`${url} did not hydrate; the browser said: ${said.join(' | ') || 'nothing'}`, { cause: error });
+  } finally {
+    page.off('pageerror', onError);
+    page.off('console', onConsole);
+    page.off('requestfailed', onFailed);
+  }
 }
 
 /** Fails with the list of violations when axe-core finds any. */
