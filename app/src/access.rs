@@ -212,6 +212,27 @@ fn authorize_role(who: &Principal, role: Option<ConsoleRole>, permission: Permis
     }
 }
 
+/// Kubernetes' own user and group names (`system:masters` is every right, `system:node:x` a
+/// node): Pangea never acts in a cluster, nor signs in to Grafana, with one that came from an
+/// identity provider.
+pub fn is_kubernetes_own(name: &str) -> bool {
+    name.starts_with("system:")
+}
+
+/// A person's identity-provider name and groups as Pangea may use them in a cluster or Grafana:
+/// Kubernetes' own groups left out; a Kubernetes user name refused, with why.
+pub fn acting_identity(username: &str, groups: &[String]) -> Result<(String, Vec<String>), AppError> {
+    if is_kubernetes_own(username) {
+        return Err(AppError::Forbidden {
+            message: format!(
+                "Your user name \"{username}\" is one of Kubernetes' own (system:…), so Pangea does not act as it in \
+                 clusters or Grafana; an admin should map another claim to user names (--oidc-username-claim)."
+            ),
+        });
+    }
+    Ok((username.to_string(), groups.iter().filter(|g| !is_kubernetes_own(g)).cloned().collect()))
+}
+
 /// A role binding as the Access page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
@@ -375,5 +396,13 @@ mod tests {
             authorize_in(&viewer, ViewClusters, "edge-2").is_ok()
                 && authorize_in(&viewer, ActOnNodes, "edge-2").is_err()
         );
+    }
+
+    #[test]
+    fn identity_provider_names_never_act_as_kubernetes_own() {
+        let groups = vec!["system:masters".to_string(), "ops".to_string(), "system:nodes".to_string()];
+        assert_eq!(acting_identity("alice", &groups).unwrap(), ("alice".to_string(), vec!["ops".to_string()]));
+        let refused = acting_identity("system:node:n1", &groups).unwrap_err();
+        assert!(refused.to_string().contains("one of Kubernetes' own"), "{refused}");
     }
 }

@@ -17,9 +17,7 @@ use std::time::Instant;
 mod support;
 use support::percentile;
 
-const RECORDS: i64 = 1_000_000;
 const BATCH: i64 = 1_000;
-const RUNS: usize = 100;
 const ACTORS: [&str; 5] = ["alice@example.com", "olga@example.com", "victor@example.com", "token:ci", "admin"];
 const ACTIONS: [&str; 5] = ["machine.create", "machine.update", "machine.delete", "session.login", "token.create"];
 
@@ -33,16 +31,16 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Writes a valid hash chain of `RECORDS` records straight into the table, a batch per statement.
-async fn seed(db: &Database) {
+/// Writes a valid hash chain of `count` records straight into the table, a batch per statement.
+async fn seed(db: &Database, count: i64) {
     let mut prev = GENESIS.to_string();
     let pool = db.pool();
-    for start in (1..=RECORDS).step_by(BATCH as usize) {
+    for start in (1..=count).step_by(BATCH as usize) {
         let mut tx = pool.begin().await.unwrap();
         let mut values = Vec::new();
         let mut records = Vec::new();
         for id in start..start + BATCH {
-            let day = 1 + (id * 28 / RECORDS);
+            let day = 1 + (id * 28 / count);
             let mut r = AuditEntry {
                 id,
                 at: format!("2026-10-{day:02}T{:02}:{:02}:{:02}.000000Z", (id / 3600) % 24, (id / 60) % 60, id % 60),
@@ -101,7 +99,7 @@ async fn seed(db: &Database) {
         tx.commit().await.unwrap();
     }
     sqlx::query("UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1")
-        .bind(RECORDS)
+        .bind(count)
         .bind(&prev)
         .execute(pool)
         .await
@@ -109,6 +107,8 @@ async fn seed(db: &Database) {
 }
 
 async fn run(name: &str, url: SecretString) {
+    let records = support::sized(1_000_000i64, 2_000);
+    let runs = support::sized(100usize, 3);
     // Seeded under the key the served console will load from the same data directory, so its
     // own records chain on and `verify` walks all of them.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -116,8 +116,8 @@ async fn run(name: &str, url: SecretString) {
     let db = Database::connect(&url, chain_key).await.expect("connect");
     db.migrate().await.expect("migrate");
     let started = Instant::now();
-    seed(&db).await;
-    println!("\n{name}: seeded {RECORDS} chained records in {:.1?}", started.elapsed());
+    seed(&db, records).await;
+    println!("\n{name}: seeded {records} chained records in {:.1?}", started.elapsed());
     if name == "postgres" {
         db.pool().execute("ANALYZE audit_log").await.unwrap();
     }
@@ -149,10 +149,10 @@ async fn run(name: &str, url: SecretString) {
         ),
         ("deep page (before id 500000)", q(|q| q.before = Some(500_000))),
     ];
-    println!("{name}: {:<30} {:>10} {:>10}  ({RUNS} runs each, page of 50)", "filter", "p50", "p95");
+    println!("{name}: {:<30} {:>10} {:>10}  ({runs} runs each, page of 50)", "filter", "p50", "p95");
     for (label, query) in cases {
-        let mut times = Vec::with_capacity(RUNS);
-        for _ in 0..RUNS {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
             let started = Instant::now();
             std::hint::black_box(page(&db, &query).await.expect("page"));
             times.push(started.elapsed());

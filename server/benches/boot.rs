@@ -19,7 +19,6 @@ use std::time::Instant;
 
 mod support;
 
-const SIZES: [u32; 3] = [1_000, 10_000, 100_000];
 const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/matchbox/data");
 
 /// The reference profiles and templates, and the groups `node-N` for N in `from..to`, each with
@@ -91,7 +90,7 @@ async fn run(name: &str, url: SecretString) {
     });
     let cli = Principal::cli();
     let mut loaded = 0;
-    for groups in SIZES {
+    for groups in support::sized(vec![1_000, 10_000, 100_000], vec![100]) {
         // Each size adds the groups the previous one lacked, in one import.
         let files = catalog_files(loaded, groups);
         let plan = pangea::provisioner::import::plan_files("bench", &files);
@@ -120,7 +119,7 @@ async fn run(name: &str, url: SecretString) {
             // wrk runs beside the server's runtime, never on one of its workers.
             let out = tokio::task::spawn_blocking(move || {
                 std::process::Command::new("wrk")
-                    .args(["-t2", "-c64", "-d5s", "--latency", "-s"])
+                    .args(["-t2", "-c64", support::sized("-d5s", "-d1s"), "--latency", "-s"])
                     .arg(&script)
                     .arg(target)
                     .output()

@@ -77,7 +77,10 @@ async fn main() {
         println!("skipped: no kube-apiserver here (../shared/tools or PANGEA_TEST_KUBE_BIN)");
         return;
     }
-    let (nodes_n, pods_n) = (count("PANGEA_BENCH_NODES", 5_000), count("PANGEA_BENCH_PODS", 150_000));
+    let (nodes_n, pods_n) = (
+        count("PANGEA_BENCH_NODES", support::sized(5_000, 20)),
+        count("PANGEA_BENCH_PODS", support::sized(150_000, 100)),
+    );
     let work = tempfile::tempdir().expect("tempdir");
     let kube_dir = work.path().join("kube");
     let out = std::process::Command::new(tools.join("kube-up")).arg(&kube_dir).output().expect("kube-up");

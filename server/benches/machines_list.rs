@@ -16,10 +16,6 @@ use std::time::Instant;
 mod support;
 use support::percentile;
 
-const MACHINES: u32 = 100_000;
-const IMPORT_LINES: u32 = 50_000;
-const RUNS: usize = 200;
-
 fn csv(from: u32, count: u32) -> String {
     let mut out = String::from("mac,hostname,role,labels,cluster\n");
     for i in from..from + count {
@@ -40,6 +36,9 @@ fn csv(from: u32, count: u32) -> String {
 }
 
 async fn run(name: &str, url: SecretString) {
+    let machines = support::sized(100_000u32, 2_000);
+    let import_lines = support::sized(50_000u32, 1_000);
+    let runs = support::sized(200usize, 3);
     let dir = tempfile::tempdir().expect("tempdir");
     let (base, token, state) = support::serve(url, dir.path()).await;
     let http = reqwest::Client::new();
@@ -55,17 +54,17 @@ async fn run(name: &str, url: SecretString) {
     };
 
     println!(
-        "\n{name}: seeding {MACHINES} machines by {IMPORT_LINES}-line imports through POST /api/v1/machines/import"
+        "\n{name}: seeding {machines} machines by {import_lines}-line imports through POST /api/v1/machines/import"
     );
-    for batch in 0..MACHINES / IMPORT_LINES {
-        let text = csv(batch * IMPORT_LINES, IMPORT_LINES);
+    for batch in 0..machines / import_lines {
+        let text = csv(batch * import_lines, import_lines);
         let started = Instant::now();
         import(text.clone(), true).await;
         let preview = started.elapsed();
         let started = Instant::now();
         import(text, false).await;
         println!(
-            "{name}: import {} of {IMPORT_LINES} lines: preview {preview:.2?}, commit (re-check + write) {:.2?}",
+            "{name}: import {} of {import_lines} lines: preview {preview:.2?}, commit (re-check + write) {:.2?}",
             batch + 1,
             started.elapsed()
         );
@@ -94,12 +93,12 @@ async fn run(name: &str, url: SecretString) {
         ("search full MAC, dotted", "search=5254.0001.0203".into()),
     ];
     println!(
-        "{name}: {:<30} {:>10} {:>10}  ({RUNS} requests each, page of 50, HTTP with a token)",
+        "{name}: {:<30} {:>10} {:>10}  ({runs} requests each, page of 50, HTTP with a token)",
         "query", "p50", "p95"
     );
     for (label, query) in cases {
-        let mut times = Vec::with_capacity(RUNS);
-        for _ in 0..RUNS {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
             let started = Instant::now();
             std::hint::black_box(page(query.clone()).await);
             times.push(started.elapsed());

@@ -19,7 +19,6 @@ use std::time::Duration;
 mod support;
 use support::percentile;
 
-const SIGN_INS: usize = 100;
 const WARM_UP: usize = 5;
 
 fn timing(header: &str, name: &str) -> Option<f64> {
@@ -32,11 +31,20 @@ async fn main() {
         println!("sign_in: skipped (start the test IdP and set PANGEA_BENCH_OIDC_ISSUER)");
         return;
     };
+    let sign_ins = support::sized(100usize, 3);
     let dir = tempfile::tempdir().expect("tempdir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let public: url::Url = format!("http://{addr}").parse().unwrap();
     let redirect = public.join("/auth/oidc/callback").unwrap();
+    // The IdP may have been started a moment ago (`node … &`): wait for it to answer, 10 s at most.
+    let discovery = format!("{issuer}/.well-known/openid-configuration");
+    for _ in 0..100 {
+        if reqwest::get(&discovery).await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let client: serde_json::Value = reqwest::Client::new()
         .post(format!("{issuer}/reg"))
         .json(&serde_json::json!({"redirect_uris": [redirect.as_str()], "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]}))
@@ -85,7 +93,7 @@ async fn main() {
     });
 
     let (mut start_ms, mut callback_ms, mut idp_ms, mut total_ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for i in 0..SIGN_INS + WARM_UP {
+    for i in 0..sign_ins + WARM_UP {
         let stop_at_callback = reqwest::redirect::Policy::custom(|a| {
             if a.url().path() == "/auth/oidc/callback" { a.stop() } else { a.follow() }
         });
@@ -141,7 +149,7 @@ async fn main() {
     for v in [&mut start_ms, &mut callback_ms, &mut idp_ms, &mut total_ms] {
         v.sort_by(f64::total_cmp);
     }
-    println!("sign_in: {SIGN_INS} single sign-ons (after {WARM_UP} warm-up), times in ms");
+    println!("sign_in: {sign_ins} single sign-ons (after {WARM_UP} warm-up), times in ms");
     println!("sign_in: {:<44} {:>8} {:>8}", "", "p50", "p95");
     for (label, v) in [
         ("/auth/oidc/start (all Pangea, Server-Timing)", &start_ms),

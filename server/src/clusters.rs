@@ -468,14 +468,25 @@ impl Clusters {
         if !input.ca_pem.trim().is_empty() {
             connect::certificates(&input.ca_pem, "ca_pem")?;
         }
+        // A credential left out keeps the stored one only while its destination stays at the same
+        // origin: a secret is never sent to a host it was not given for.
+        let origin = |url: &str| url::Url::parse(url.trim()).ok().map(|u| u.origin().ascii_serialization());
+        let same_origin = |old: &str, new: &str| origin(old).is_some() && origin(old) == origin(new);
         let credential = match (input.credential, keep) {
             (Some(c), _) => c,
-            (None, Some(existing)) => existing.endpoint.credential.clone(),
-            (None, None) => {
+            (None, Some(existing)) if same_origin(&existing.endpoint.api_url, &input.api_url) => {
+                existing.endpoint.credential.clone()
+            }
+            (None, existing) => {
+                let moved = existing.is_some();
                 return Err(AppError::Invalid {
-                    message:
+                    message: if moved {
+                        "The API server's address moved to another host: give Pangea's credentials for the new one \
+                         (the old ones are not sent there)."
+                    } else {
                         "Give Pangea's credentials for this cluster: a bearer token or a client certificate and key."
-                            .into(),
+                    }
+                    .into(),
                     fields: vec![app::error::FieldError {
                         field: "credential".into(),
                         message: "A token or a client certificate is required.".into(),
@@ -483,17 +494,12 @@ impl Clusters {
                 });
             }
         };
-        // A source credential left out keeps the stored one, while the source stays at the same
-        // origin: a secret is never sent to a host it was not given for.
-        let origin = |url: &str| url::Url::parse(url.trim()).ok().map(|u| u.origin().ascii_serialization());
         let source =
             |url: &str, given: Option<SourceCredential>, kept: Option<(&str, &Option<SourceCredential>)>| match given {
                 _ if url.trim().is_empty() => None,
                 Some(SourceCredential::None) => None,
                 Some(credential) => Some(credential),
-                None => kept
-                    .filter(|(old, _)| origin(old).is_some() && origin(old) == origin(url))
-                    .and_then(|k| k.1.clone()),
+                None => kept.filter(|(old, _)| same_origin(old, url)).and_then(|k| k.1.clone()),
             };
         let source_credentials = Credentials {
             prometheus: source(

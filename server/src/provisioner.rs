@@ -47,7 +47,13 @@ pub struct Provisioner {
     pub assets_dir: PathBuf,
     /// Boot events: queued by the boot listener, written by [`Provisioner::record_boots`].
     pub boots: boots::Boots,
+    /// Template renderings running at once, off the async workers.
+    renders: tokio::sync::Semaphore,
 }
+
+/// Template renderings that may run at once; more wait their turn. Each is bounded by
+/// [`gotemplate::Limits`], so a turn ends within its time limit.
+const RENDERS_AT_ONCE: usize = 8;
 
 fn sha256(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
@@ -58,16 +64,35 @@ fn digest(t: &Option<TemplateFile>) -> serde_json::Value {
     t.as_ref().map_or(serde_json::Value::Null, |t| json!(sha256(&t.content)))
 }
 
-/// Checks a template the way it will be served: it must parse, and raw Ignition must be a
-/// valid config. Errors name the line and column.
-pub fn check_template(t: &TemplateFile) -> Result<(), String> {
+/// Checks a template the way it will be served: raw Ignition must be a valid config; a template
+/// must parse, and render for a sample machine within its limits (and, for Ignition, translate
+/// from Butane when the sample had every key it asks for). Errors name the line and column. It
+/// can take a rendering's time limit: call it off the async workers.
+pub fn check_template(t: &TemplateFile) -> Result<Option<gotemplate::Template>, String> {
     model::check_id("template", &t.id)?;
-    match t.kind {
-        TemplateKind::Ignition if model::is_raw_ignition(&t.id) => {
-            ignition::upgrade_raw(&t.content).map(|_| ()).map_err(|e| e.to_string())
-        }
-        _ => gotemplate::Template::parse(&t.content).map(|_| ()).map_err(|e| e.to_string()),
+    if t.kind == TemplateKind::Ignition && model::is_raw_ignition(&t.id) {
+        return ignition::upgrade_raw(&t.content).map(|_| None).map_err(|e| e.to_string());
     }
+    let template = gotemplate::Template::parse(&t.content).map_err(|e| e.to_string())?;
+    let text = template.check(&index::sample_data()).map_err(|e| format!("for a sample machine: {e}"))?;
+    if let (TemplateKind::Ignition, Some(text)) = (t.kind, text) {
+        butane::translate(&text).map_err(|e| format!("for a sample machine, Butane: {e}"))?;
+    }
+    Ok(Some(template))
+}
+
+/// [`check_template`], then renders it for the groups that use it now, off the async workers.
+async fn check_served(index: Arc<BootIndex>, t: TemplateFile) -> Result<(), AppError> {
+    tokio::task::spawn_blocking(move || {
+        check_template(&t)
+            .and_then(|template| match template {
+                Some(template) => index.check_for_groups(t.kind, &t.id, &template),
+                None => Ok(()),
+            })
+            .map_err(|e| AppError::invalid(format!("template {}: {e}", t.id)))
+    })
+    .await
+    .or_internal()?
 }
 
 /// Inventory machines boot without groups, so a change to machines is a change to what the boot
@@ -93,7 +118,14 @@ impl Provisioner {
         let machines = store::boot_machines(&db).await?;
         let index = ArcSwap::from_pointee(BootIndex::build(version, catalog, machines));
         let boots = boots::Boots::new(db.clone(), boots::Retention::default());
-        Ok(Provisioner { db, index, rebuilding: Default::default(), assets_dir, boots })
+        let renders = tokio::sync::Semaphore::new(RENDERS_AT_ONCE);
+        Ok(Provisioner { db, index, rebuilding: Default::default(), assets_dir, boots, renders })
+    }
+
+    /// A turn among the renderings that may run at once.
+    pub async fn render_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AppError> {
+        // The semaphore is never closed; say so in words should that ever change.
+        self.renders.acquire().await.map_err(|_| AppError::Upstream { message: "Rendering has stopped.".into() })
     }
 
     /// Keeps this much boot history instead of the default.
@@ -215,7 +247,7 @@ impl Provisioner {
         let event = Event::new("provisioning.template.put", "template").target(template.kind.as_str(), &template.id);
         let result = async {
             authorize(who, Permission::ChangeProvisioning)?;
-            check_template(&template).map_err(|e| AppError::invalid(format!("template {}: {e}", template.id)))?;
+            check_served(self.index(), template.clone()).await?;
             let mut tx = audit::begin(&self.db).await.or_internal()?;
             let before = store::template(&mut tx, template.kind, &template.id).await.or_internal()?;
             store::put_template(&mut tx, &template, &crate::db::now()).await.or_internal()?;
@@ -454,24 +486,30 @@ impl Provisioner {
     /// What a machine asking with `query` gets from the boot listener now, and why.
     pub async fn explain(&self, who: &Principal, query: &str) -> Result<Explanation, AppError> {
         self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
-        let query = query.trim().trim_start_matches('?');
-        let labels = index::labels_from_query(query);
+        let query = query.trim().trim_start_matches('?').to_string();
         let index = self.index();
-        let served = |endpoint| match boot::answer(&index, endpoint, &labels, query) {
-            Ok(answer) => Served { body: Some(answer.body.to_string()), missing: None },
-            Err(unanswered) => Served { body: None, missing: Some(unanswered.miss.to_string()) },
-        };
-        let group = index.select(&labels);
-        Ok(Explanation {
-            group: group.map(|g| g.id.clone()),
-            candidates: index.candidates(&labels),
-            profile: group.and_then(|g| index.profile_of(g).ok()).cloned(),
-            ipxe: served(boot::Endpoint::Ipxe),
-            ignition: served(boot::Endpoint::Ignition),
-            generic: served(boot::Endpoint::Generic),
-            metadata: served(boot::Endpoint::Metadata),
-            labels,
+        // It renders templates: off the async workers, a turn among the boot listener's.
+        let _permit = self.render_turn().await?;
+        tokio::task::spawn_blocking(move || {
+            let labels = index::labels_from_query(&query);
+            let served = |endpoint| match boot::answer(&index, endpoint, &labels, &query) {
+                Ok(answer) => Served { body: Some(answer.body.to_string()), missing: None },
+                Err(unanswered) => Served { body: None, missing: Some(unanswered.miss.to_string()) },
+            };
+            let group = index.select(&labels);
+            Explanation {
+                group: group.map(|g| g.id.clone()),
+                candidates: index.candidates(&labels),
+                profile: group.and_then(|g| index.profile_of(g).ok()).cloned(),
+                ipxe: served(boot::Endpoint::Ipxe),
+                ignition: served(boot::Endpoint::Ignition),
+                generic: served(boot::Endpoint::Generic),
+                metadata: served(boot::Endpoint::Metadata),
+                labels,
+            }
         })
+        .await
+        .or_internal()
     }
 }
 
@@ -514,37 +552,12 @@ impl app::provisioning::ssr::ProvisioningService for Provisioner {
         query: &str,
     ) -> Result<TemplatePreview, AppError> {
         self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
-        if let Err(problem) = check_template(&template) {
-            return Ok(TemplatePreview { problem: Some(problem), ..Default::default() });
-        }
-        let query = query.trim().trim_start_matches('?');
-        let labels = index::labels_from_query(query);
+        let query = query.trim().trim_start_matches('?').to_string();
         let index = self.index();
-        let Some(group) = index.select(&labels) else {
-            return Ok(TemplatePreview { problem: Some(index::Miss::NoGroup.to_string()), ..Default::default() });
-        };
-        let data = index::template_data(group, &labels, query);
-        let rendered = match template.kind {
-            TemplateKind::Ignition if model::is_raw_ignition(&template.id) => {
-                ignition::upgrade_raw(&template.content).map(|c| c.to_string()).map_err(|e| e.to_string())
-            }
-            kind => gotemplate::Template::parse(&template.content)
-                .and_then(|t| t.render(&data))
-                .map_err(|e| e.to_string())
-                .and_then(|text| match kind {
-                    TemplateKind::Ignition => {
-                        butane::translate(&text).map(|c| c.to_string()).map_err(|e| format!("Butane: {e}"))
-                    }
-                    TemplateKind::Generic => Ok(text),
-                }),
-        };
-        let (output, problem) = match rendered {
-            Ok(output) => (Some(output), None),
-            Err(problem) => (None, Some(problem)),
-        };
-        Ok(TemplatePreview { problem, output, group: Some(group.id.clone()) })
+        // Checked and rendered off the async workers, a turn among the boot listener's renderings.
+        let _permit = self.render_turn().await?;
+        tokio::task::spawn_blocking(move || preview(&index, &template, &query)).await.or_internal()
     }
-
     async fn import_files(
         &self,
         who: &Principal,
@@ -574,6 +587,33 @@ impl app::provisioning::ssr::ProvisioningService for Provisioner {
     async fn boot_activity(&self, who: &Principal) -> Result<app::provisioning::boots::BootActivity, AppError> {
         Provisioner::boot_activity(self, who).await
     }
+}
+
+/// A template as the machine that `query` describes would get it, or why it would get nothing.
+fn preview(index: &BootIndex, template: &TemplateFile, query: &str) -> TemplatePreview {
+    let parsed = match check_template(template) {
+        Ok(parsed) => parsed,
+        Err(problem) => return TemplatePreview { problem: Some(problem), ..Default::default() },
+    };
+    let labels = index::labels_from_query(query);
+    let Some(group) = index.select(&labels) else {
+        return TemplatePreview { problem: Some(index::Miss::NoGroup.to_string()), ..Default::default() };
+    };
+    let data = index::template_data(group, &labels, query);
+    let rendered = match parsed {
+        None => ignition::upgrade_raw(&template.content).map(|c| c.to_string()).map_err(|e| e.to_string()),
+        Some(parsed) => parsed.render(&data).map_err(|e| e.to_string()).and_then(|text| match template.kind {
+            TemplateKind::Ignition => {
+                butane::translate(&text).map(|c| c.to_string()).map_err(|e| format!("Butane: {e}"))
+            }
+            TemplateKind::Generic => Ok(text),
+        }),
+    };
+    let (output, problem) = match rendered {
+        Ok(output) => (Some(output), None),
+        Err(problem) => (None, Some(problem)),
+    };
+    TemplatePreview { problem, output, group: Some(group.id.clone()) }
 }
 
 fn not_found(what: &str, id: &str) -> AppError {

@@ -6,6 +6,13 @@
 use secrecy::SecretString;
 use sqlx::Executor;
 
+/// `full`, or `smoke` when `PANGEA_BENCH_SCALE=smoke`: the same bench at a size that only shows
+/// it still runs (`.ci/test` runs every documented bench this way, so none goes stale). Figures
+/// from a smoke run mean nothing.
+pub fn sized<T>(full: T, smoke: T) -> T {
+    if std::env::var("PANGEA_BENCH_SCALE").as_deref() == Ok("smoke") { smoke } else { full }
+}
+
 /// The value at fraction `p` (0.0–1.0) of an ascending list.
 pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]

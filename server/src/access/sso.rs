@@ -361,6 +361,18 @@ impl Oidc {
                 (Vec::new(), Some(note))
             }
         };
+        // Kubernetes' own groups are never used (connect::Impersonation leaves them out too);
+        // the person is told which were dropped, and the sign-in's audit record keeps the note.
+        let (dropped, groups): (Vec<String>, Vec<String>) =
+            groups.into_iter().partition(|g| app::access::is_kubernetes_own(g));
+        let groups_note = match (groups_note, dropped.is_empty()) {
+            (note, true) => note,
+            (note, false) => Some(format!(
+                "{}The identity provider's groups {} are Kubernetes' own; Pangea dropped them and never acts with them.",
+                note.map(|n| format!("{n} ")).unwrap_or_default(),
+                dropped.join(", ")
+            )),
+        };
         let refresh = token.refresh_token().map(|t| SecretString::from(t.secret().clone()));
         let issuer = claims.issuer().to_string();
         Ok((OidcIdentity { issuer, subject, username, groups, groups_note }, refresh, idp_time))
@@ -432,7 +444,8 @@ impl Oidc {
         let (groups, subject) = match response.id_token() {
             Some(id_token) => match self.verified_claims(&provider, id_token, no_nonce).await {
                 Ok(claims) => (
-                    claim_list(&claims_as_map(&claims), &self.settings.groups_claim),
+                    claim_list(&claims_as_map(&claims), &self.settings.groups_claim)
+                        .map(|groups| groups.into_iter().filter(|g| !app::access::is_kubernetes_own(g)).collect()),
                     Some(claims.subject().to_string()),
                 ),
                 Err(e) => {

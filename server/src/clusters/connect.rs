@@ -41,7 +41,8 @@ impl Impersonation {
     pub fn of(who: &Principal) -> Result<Impersonation, AppError> {
         match &who.identity {
             Identity::Oidc { username, groups, .. } => {
-                Ok(Impersonation { user: username.clone(), groups: groups.clone() })
+                let (user, groups) = app::access::acting_identity(username, groups)?;
+                Ok(Impersonation { user, groups })
             }
             Identity::Local { username, .. } => Ok(Impersonation { user: username.clone(), groups: Vec::new() }),
             Identity::Token { cluster_as: Some(configured), .. } => {

@@ -95,7 +95,7 @@ pub fn upstream_headers(
     websocket: bool,
 ) -> Result<HeaderMap, AppError> {
     let (user, groups) = match &who.identity {
-        Identity::Oidc { username, groups, .. } => (username.clone(), groups.clone()),
+        Identity::Oidc { username, groups, .. } => app::access::acting_identity(username, groups)?,
         Identity::Local { username, .. } => (username.clone(), Vec::new()),
         _ => {
             return Err(AppError::Unauthorized {

@@ -121,6 +121,11 @@ pub fn answer(
     }
 }
 
+/// A rendering that could not run (the runtime is shutting down, or it panicked).
+fn busy() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "the config could not be rendered; try again\n").into_response()
+}
+
 /// What the boot listener did with a request, for its boot event: set on the response by the
 /// handlers, read by [`super::boots::observe`], never sent.
 #[derive(Debug, Clone, Default)]
@@ -142,9 +147,20 @@ async fn serve(
     accept: Option<&HeaderValue>,
 ) -> Response {
     let raw_query = raw_query.unwrap_or_default();
-    let labels = index::labels_from_query(&raw_query);
+    let labels = Arc::new(index::labels_from_query(&raw_query));
     let index = provisioner.index();
-    let (mut response, outcome) = match answer(&index, endpoint, &labels, &raw_query) {
+    let answered = if matches!(endpoint, Endpoint::Ignition | Endpoint::Generic) {
+        // Templates render off the async workers, a few at a time; each stops at its limits.
+        let Ok(_permit) = provisioner.render_turn().await else { return busy() };
+        let (index, labels, raw_query) = (index.clone(), labels.clone(), raw_query.clone());
+        match tokio::task::spawn_blocking(move || answer(&index, endpoint, &labels, &raw_query)).await {
+            Ok(answered) => answered,
+            Err(_) => return busy(),
+        }
+    } else {
+        answer(&index, endpoint, &labels, &raw_query)
+    };
+    let (mut response, outcome) = match answered {
         Ok(mut answer) => {
             if endpoint == Endpoint::Ignition {
                 answer.body = super::ignition::for_client(&answer.body, accept.and_then(|a| a.to_str().ok()));

@@ -44,34 +44,69 @@ impl Node {
     }
 }
 
-/// A collection being built: the node, the key waiting for its value (in a mapping), the anchor.
-type Open = (Node, Option<(String, Pos)>, usize);
+/// The most nodes a config may have once its aliases are expanded: a YAML "billion laughs"
+/// (aliases of aliases) stops here, long before it takes the memory.
+const MAX_NODES: usize = 200_000;
+
+/// How deep mappings and sequences may nest.
+const MAX_DEPTH: usize = 64;
+
+/// A collection being built: the node, the key waiting for its value (in a mapping), the anchor,
+/// the keys seen (in a mapping), and how many nodes it holds.
+struct Open {
+    node: Node,
+    pending_key: Option<(String, Pos)>,
+    anchor: usize,
+    keys: std::collections::HashSet<String>,
+    size: usize,
+}
 
 /// Builds [`Node`]s from the parser's events.
 #[derive(Default)]
 struct Builder {
     stack: Vec<Open>,
-    anchors: std::collections::HashMap<usize, Node>,
+    /// Each anchored node with how many nodes it holds.
+    anchors: std::collections::HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     error: Option<ButaneError>,
     documents: usize,
+    /// Nodes made so far, counting every copy an alias makes.
+    nodes: usize,
 }
 
 impl Builder {
-    fn push_value(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+    fn open(&mut self, node: Node, anchor: usize, at: Pos) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.error = Some(ButaneError { at: Some(at), message: format!("nests more than {MAX_DEPTH} deep") });
+            return;
         }
-        let Some((parent, pending_key, _)) = self.stack.last_mut() else {
+        self.stack.push(Open { node, pending_key: None, anchor, keys: Default::default(), size: 1 });
+    }
+
+    /// Adds a finished node that holds `size` nodes to the collection being built.
+    fn push_value(&mut self, node: Node, anchor: usize, size: usize) {
+        self.nodes += size;
+        if self.nodes > MAX_NODES {
+            self.error = Some(ButaneError {
+                at: Some(node.at()),
+                message: format!("has more than {MAX_NODES} values once its aliases are expanded"),
+            });
+            return;
+        }
+        if anchor > 0 {
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        let Some(Open { node: parent, pending_key, keys, size: parent_size, .. }) = self.stack.last_mut() else {
             self.root = Some(node);
             return;
         };
+        *parent_size += size;
         match parent {
             Node::Seq { items, .. } => items.push(node),
             Node::Map { entries, .. } => match pending_key.take() {
                 None => match node {
                     Node::Scalar { text, at, .. } => {
-                        if entries.iter().any(|(k, _, _)| *k == text) {
+                        if !keys.insert(text.clone()) {
                             self.error.get_or_insert(ButaneError {
                                 at: Some(at),
                                 message: format!("key \"{text}\" appears twice in one mapping"),
@@ -95,21 +130,36 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, event: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
         let at = (mark.line(), mark.col() + 1);
         match event {
             Event::DocumentStart => self.documents += 1,
             Event::Scalar(text, style, anchor, _) => {
-                self.push_value(Node::Scalar { text, plain: style == TScalarStyle::Plain, at }, anchor)
+                self.push_value(Node::Scalar { text, plain: style == TScalarStyle::Plain, at }, anchor, 1)
             }
-            Event::SequenceStart(anchor, _) => self.stack.push((Node::Seq { items: Vec::new(), at }, None, anchor)),
-            Event::MappingStart(anchor, _) => self.stack.push((Node::Map { entries: Vec::new(), at }, None, anchor)),
+            Event::SequenceStart(anchor, _) => self.open(Node::Seq { items: Vec::new(), at }, anchor, at),
+            Event::MappingStart(anchor, _) => self.open(Node::Map { entries: Vec::new(), at }, anchor, at),
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((node, _, anchor)) = self.stack.pop() {
-                    self.push_value(node, anchor);
+                if let Some(Open { node, anchor, size, .. }) = self.stack.pop() {
+                    // Its children were counted as they came.
+                    self.nodes -= size - 1;
+                    self.push_value(node, anchor, size);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(node) => self.push_value(node, 0),
+            // The copy is counted before it is made.
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, size)| *size) {
+                Some(size) if self.nodes + size > MAX_NODES => {
+                    self.error = Some(ButaneError {
+                        at: Some(at),
+                        message: format!("has more than {MAX_NODES} values once its aliases are expanded"),
+                    });
+                }
+                Some(size) => {
+                    let node = self.anchors[&id].0.clone();
+                    self.push_value(node, 0, size);
+                }
                 None => {
                     self.error.get_or_insert(ButaneError {
                         at: Some(at),
@@ -675,5 +725,34 @@ kernel_arguments:
         assert_eq!(go_int("420"), Some(420));
         assert_eq!(go_int("0x1ff"), Some(511));
         assert_eq!(go_int("08"), None);
+    }
+
+    #[test]
+    fn aliases_nesting_and_wide_mappings_are_bounded() {
+        // A "billion laughs": ten aliases of ten aliases, nine levels deep.
+        let mut laughs =
+            String::from("variant: fcos\nversion: 1.5.0\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            laughs.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = translate(&laughs).unwrap_err();
+        assert!(err.message.contains("more than 200000 values once its aliases are expanded"), "{err}");
+        assert_eq!(err.at.map(|(line, _)| line), Some(8), "{err}");
+        let deep = format!("variant: fcos\nversion: 1.5.0\nx: {}{}", "[".repeat(100), "]".repeat(100));
+        assert!(translate(&deep).unwrap_err().message.contains("nests more than 64 deep"));
+        // Tens of thousands of keys are read in linear time, and a repeated one is still found.
+        let mut wide = String::from("variant: fcos\nversion: 1.5.0\nstorage:\n  k0: 1\n");
+        for i in 1..50_000 {
+            wide.push_str(&format!("  k{i}: 1\n"));
+        }
+        wide.push_str("  k7: 2\n");
+        let err = translate(&wide).unwrap_err();
+        assert!(err.message.contains("key \"k7\" appears twice"), "{err}");
+        // Aliases within the limit still expand, as yaml.v3 does.
+        let ok = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - {path: /a, mode: &m 0644}\n    - {path: /b, mode: *m}\n";
+        assert_eq!(translate(ok).unwrap().to_string().matches("\"mode\":420").count(), 2);
     }
 }

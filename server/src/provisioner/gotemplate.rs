@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 /// A template that failed to parse or to render, with the line and column (1-based) it failed at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,6 +14,8 @@ pub struct TemplateError {
     pub line: usize,
     pub column: usize,
     pub message: String,
+    /// It stopped at a limit ([`Limits`]), whatever the data.
+    pub over_limit: bool,
 }
 
 /// A parsed template, ready to render many times.
@@ -24,7 +27,7 @@ pub struct Template {
 
 #[derive(Debug, Clone)]
 enum Node {
-    Text(String),
+    Text(usize, String),
     Action(Pipe),
     If { pipe: Pipe, then: Vec<Node>, otherwise: Vec<Node> },
     Range { pipe: Pipe, body: Vec<Node>, otherwise: Vec<Node> },
@@ -63,40 +66,76 @@ fn position(source: &str, at: usize) -> (usize, usize) {
 struct Failure {
     at: usize,
     message: String,
+    over_limit: bool,
 }
 
 fn fail<T>(at: usize, message: impl Into<String>) -> Result<T, Failure> {
-    Err(Failure { at, message: message.into() })
+    Err(Failure { at, message: message.into(), over_limit: false })
+}
+
+fn over_limit<T>(at: usize, message: impl Into<String>) -> Result<T, Failure> {
+    Err(Failure { at, message: message.into(), over_limit: true })
 }
 
 impl Template {
     pub fn parse(source: &str) -> Result<Template, TemplateError> {
         let pieces = split(source).map_err(|f| error_at(source, f))?;
         let mut pieces = pieces.into_iter().peekable();
-        let (nodes, end) = parse_list(&mut pieces).map_err(|f| error_at(source, f))?;
+        let (nodes, end) = parse_list(&mut pieces, 0).map_err(|f| error_at(source, f))?;
         if let Some((at, keyword)) = end {
-            return Err(error_at(source, Failure { at, message: format!("unexpected {{{{{keyword}}}}}") }));
+            return Err(error_at(
+                source,
+                Failure { at, message: format!("unexpected {{{{{keyword}}}}}"), over_limit: false },
+            ));
         }
         Ok(Template { nodes, source: source.to_string() })
     }
 
-    /// Renders with `data` as dot and `$`.
+    /// Renders with `data` as dot and `$`, within the default [`Limits`], as Matchbox does.
     pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
+        self.render_within(data, Limits::default())
+    }
+
+    pub fn render_within(&self, data: &Value, limits: Limits) -> Result<String, TemplateError> {
+        self.run(data, limits, false).1
+    }
+
+    /// Renders for a sample machine, to check a template before it is saved: the whole template
+    /// is walked even where the sample lacks a key. An error that no data could avoid (a limit,
+    /// or any error when no key was missing) is returned; the text only when no key was missing.
+    pub fn check(&self, sample: &Value) -> Result<Option<String>, TemplateError> {
+        match self.run(sample, Limits::default(), true) {
+            (false, Ok(text)) => Ok(Some(text)),
+            (true, Ok(_)) => Ok(None),
+            (missed, Err(e)) if missed && !e.over_limit => Ok(None),
+            (_, Err(e)) => Err(e),
+        }
+    }
+
+    /// Whether a key was missed (when lenient), and the output.
+    fn run(&self, data: &Value, limits: Limits, lenient: bool) -> (bool, Result<String, TemplateError>) {
         let mut out = String::new();
-        let mut vars = vec![("$".to_string(), data.clone())];
-        walk(&self.nodes, data, &mut vars, &mut out).map_err(|f| error_at(&self.source, f))?;
-        Ok(out)
+        let mut run = Run {
+            vars: vec![("$".to_string(), data.clone())],
+            steps: limits.steps,
+            deadline: Instant::now() + limits.time,
+            limits,
+            lenient,
+            missed: false,
+        };
+        let result = walk(&self.nodes, data, &mut run, &mut out).map_err(|f| error_at(&self.source, f));
+        (run.missed, result.map(|()| out))
     }
 }
 
 fn error_at(source: &str, failure: Failure) -> TemplateError {
     let (line, column) = position(source, failure.at);
-    TemplateError { line, column, message: failure.message }
+    TemplateError { line, column, message: failure.message, over_limit: failure.over_limit }
 }
 
 /// The template cut into text and actions (the inside of `{{ }}`, trimmed, with its offset).
 enum Piece {
-    Text(String),
+    Text(usize, String),
     Action(usize, String),
 }
 
@@ -117,7 +156,7 @@ fn split(source: &str) -> Result<Vec<Piece>, Failure> {
             text = text.trim_end();
             inner_start += 1;
         }
-        pieces.push(Piece::Text(text.to_string()));
+        pieces.push(Piece::Text(rest, text.to_string()));
         let close = find_close(source, inner_start)?;
         let mut inner_end = close;
         trim_next = false;
@@ -140,7 +179,7 @@ fn split(source: &str) -> Result<Vec<Piece>, Failure> {
     if trim_next {
         text = text.trim_start();
     }
-    pieces.push(Piece::Text(text.to_string()));
+    pieces.push(Piece::Text(rest, text.to_string()));
     Ok(pieces)
 }
 
@@ -150,10 +189,11 @@ fn find_close(source: &str, from: usize) -> Result<usize, Failure> {
     let mut i = from;
     if source[from..].trim_start().starts_with("/*") {
         return match source[from..].find("*/") {
-            Some(end) => source[from + end..]
-                .find("}}")
-                .map(|c| from + end + c)
-                .ok_or(Failure { at: from, message: "unclosed action: a comment needs a closing }}".into() }),
+            Some(end) => source[from + end..].find("}}").map(|c| from + end + c).ok_or(Failure {
+                at: from,
+                message: "unclosed action: a comment needs a closing }}".into(),
+                over_limit: false,
+            }),
             None => fail(from, "unclosed comment: add */"),
         };
     }
@@ -189,13 +229,13 @@ type Pieces = std::iter::Peekable<std::vec::IntoIter<Piece>>;
 type Closer = Option<(usize, String)>;
 
 /// Parses nodes up to a closing keyword, which it returns with its offset.
-fn parse_list(pieces: &mut Pieces) -> Result<(Vec<Node>, Closer), Failure> {
+fn parse_list(pieces: &mut Pieces, depth: usize) -> Result<(Vec<Node>, Closer), Failure> {
     let mut nodes = Vec::new();
     while let Some(piece) = pieces.next() {
         let (at, action) = match piece {
-            Piece::Text(t) => {
+            Piece::Text(at, t) => {
                 if !t.is_empty() {
-                    nodes.push(Node::Text(t));
+                    nodes.push(Node::Text(at, t));
                 }
                 continue;
             }
@@ -208,7 +248,7 @@ fn parse_list(pieces: &mut Pieces) -> Result<(Vec<Node>, Closer), Failure> {
         let rest_at = at + action.len() - rest.len();
         match keyword {
             "end" | "else" => return Ok((nodes, Some((at, action.clone())))),
-            "if" | "range" | "with" => nodes.push(parse_block(keyword, rest, rest_at, pieces)?),
+            "if" | "range" | "with" => nodes.push(parse_block(keyword, rest, rest_at, pieces, depth + 1)?),
             "define" | "template" | "block" | "break" | "continue" => {
                 return fail(at, format!("{{{{{keyword}}}}} is not supported in provisioning templates"));
             }
@@ -219,17 +259,20 @@ fn parse_list(pieces: &mut Pieces) -> Result<(Vec<Node>, Closer), Failure> {
     Ok((nodes, None))
 }
 
-fn parse_block(keyword: &str, rest: &str, at: usize, pieces: &mut Pieces) -> Result<Node, Failure> {
+fn parse_block(keyword: &str, rest: &str, at: usize, pieces: &mut Pieces, depth: usize) -> Result<Node, Failure> {
+    if depth > MAX_DEPTH {
+        return over_limit(at, format!("blocks (counting each else if) nest more than {MAX_DEPTH} deep"));
+    }
     let pipe = parse_pipe(rest, at)?;
     if rest.is_empty() {
         return fail(at, format!("missing value for {keyword}"));
     }
-    let (body, end) = parse_list(pieces)?;
+    let (body, end) = parse_list(pieces, depth)?;
     let otherwise = match end {
         None => return fail(at, format!("unexpected end of template: {{{{{keyword}}}}} needs {{{{end}}}}")),
         Some((_, e)) if e == "end" => Vec::new(),
         Some((else_at, e)) if e == "else" => {
-            let (otherwise, end) = parse_list(pieces)?;
+            let (otherwise, end) = parse_list(pieces, depth)?;
             match end {
                 Some((_, e)) if e == "end" => otherwise,
                 _ => return fail(else_at, "{{else}} needs {{end}}"),
@@ -243,7 +286,7 @@ fn parse_block(keyword: &str, rest: &str, at: usize, pieces: &mut Pieces) -> Res
                 return fail(else_at, format!("unexpected {{{{{e}}}}}"));
             }
             let inner_at = else_at + e.len() - inner_rest.len();
-            vec![parse_block(keyword, inner_rest.trim(), inner_at, pieces)?]
+            vec![parse_block(keyword, inner_rest.trim(), inner_at, pieces, depth + 1)?]
         }
     };
     Ok(match keyword {
@@ -332,14 +375,17 @@ fn tokens(action: &str, at: usize) -> Result<Vec<(usize, Token)>, Failure> {
 fn parse_pipe(action: &str, at: usize) -> Result<Pipe, Failure> {
     let toks = tokens(action, at)?;
     let mut pos = 0;
-    let pipe = pipe_of(&toks, &mut pos, at)?;
+    let pipe = pipe_of(&toks, &mut pos, at, 0)?;
     if let Some((at, t)) = toks.get(pos) {
         return fail(*at, format!("unexpected {t:?} in action"));
     }
     Ok(pipe)
 }
 
-fn pipe_of(toks: &[(usize, Token)], pos: &mut usize, at: usize) -> Result<Pipe, Failure> {
+fn pipe_of(toks: &[(usize, Token)], pos: &mut usize, at: usize, depth: usize) -> Result<Pipe, Failure> {
+    if depth > MAX_DEPTH {
+        return over_limit(at, format!("parentheses nest more than {MAX_DEPTH} deep"));
+    }
     let mut vars = Vec::new();
     let mut assign = false;
     // A declaration: `$x :=`, `$i, $e :=` or an assignment `$x =`.
@@ -380,7 +426,7 @@ fn pipe_of(toks: &[(usize, Token)], pos: &mut usize, at: usize) -> Result<Pipe, 
             }
             Token::Open => {
                 *pos += 1;
-                let inner = pipe_of(toks, pos, *here)?;
+                let inner = pipe_of(toks, pos, *here, depth + 1)?;
                 match toks.get(*pos) {
                     Some((_, Token::Close)) => *pos += 1,
                     _ => return fail(*here, "unclosed left paren"),
@@ -444,7 +490,7 @@ fn operand(word: &str, at: usize) -> Result<Operand, Failure> {
             None => Operand::Var(w.to_string(), Vec::new()),
         },
         w if w.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+') => {
-            Operand::Number(w.parse().map_err(|_| Failure { at, message: format!("bad number syntax: {w}") })?)
+            Operand::Number(w.parse().or_else(|_| fail(at, format!("bad number syntax: {w}")))?)
         }
         w if FUNCTIONS.contains(&w) => Operand::Func(w.to_string()),
         w => return fail(at, format!("function \"{w}\" not defined")),
@@ -456,94 +502,164 @@ const FUNCTIONS: [&str; 19] = [
     "urlquery", "slice", "call",
 ];
 
-type Vars = Vec<(String, Value)>;
+/// What one rendering may spend. Going over a limit stops it with an error at the action that
+/// went over: templates come from people and imports, and boot requests from anyone, so no
+/// template can take a process's memory or a worker's time.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Nodes walked, range iterations and commands evaluated.
+    pub steps: u64,
+    /// Bytes of output, and of any one value a function makes.
+    pub bytes: usize,
+    pub time: Duration,
+}
 
-fn walk(nodes: &[Node], dot: &Value, vars: &mut Vars, out: &mut String) -> Result<(), Failure> {
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { steps: 1_000_000, bytes: 4 << 20, time: Duration::from_secs(2) }
+    }
+}
+
+/// How deep blocks (`if`, `range`, `with`) and parentheses may nest.
+const MAX_DEPTH: usize = 100;
+
+/// One rendering under way: its variables and what it has left to spend.
+struct Run {
+    vars: Vec<(String, Value)>,
+    steps: u64,
+    deadline: Instant,
+    limits: Limits,
+    /// A missing map key gives nothing instead of an error (to walk a whole template with sample
+    /// data); `missed` says one did.
+    lenient: bool,
+    missed: bool,
+}
+
+impl Run {
+    fn step(&mut self, at: usize) -> Result<(), Failure> {
+        if self.steps == 0 {
+            return over_limit(
+                at,
+                format!(
+                    "stopped after {} steps, the most one rendering may take (a range too long, or nested too deep)",
+                    self.limits.steps
+                ),
+            );
+        }
+        self.steps -= 1;
+        if self.steps.is_multiple_of(1024) && Instant::now() > self.deadline {
+            return over_limit(at, format!("stopped after {:?}, the longest one rendering may take", self.limits.time));
+        }
+        Ok(())
+    }
+
+    fn fits(&self, len: usize, at: usize, what: &str) -> Result<(), Failure> {
+        if len > self.limits.bytes {
+            return over_limit(
+                at,
+                format!("{what} is over {} bytes, the most one rendering may make", self.limits.bytes),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn walk(nodes: &[Node], dot: &Value, run: &mut Run, out: &mut String) -> Result<(), Failure> {
     for node in nodes {
         match node {
-            Node::Text(t) => out.push_str(t),
+            Node::Text(at, t) => {
+                run.step(*at)?;
+                out.push_str(t);
+                run.fits(out.len(), *at, "the output")?;
+            }
             Node::Action(pipe) => {
-                let value = eval_pipe(pipe, dot, vars)?;
+                run.step(pipe.at)?;
+                let value = eval_pipe(pipe, dot, run)?;
                 if pipe.vars.is_empty() {
                     print_value(&value, out);
+                    run.fits(out.len(), pipe.at, "the output")?;
                 }
             }
             Node::If { pipe, then, otherwise } => {
-                let mark = vars.len();
-                let value = eval_pipe(pipe, dot, vars)?;
-                walk(if truth(&value) { then } else { otherwise }, dot, vars, out)?;
-                vars.truncate(mark);
+                let mark = run.vars.len();
+                let value = eval_pipe(pipe, dot, run)?;
+                walk(if truth(&value) { then } else { otherwise }, dot, run, out)?;
+                run.vars.truncate(mark);
             }
             Node::With { pipe, body, otherwise } => {
-                let mark = vars.len();
-                let value = eval_pipe(pipe, dot, vars)?;
+                let mark = run.vars.len();
+                let value = eval_pipe(pipe, dot, run)?;
                 if truth(&value) {
-                    walk(body, &value, vars, out)?;
+                    walk(body, &value, run, out)?;
                 } else {
-                    walk(otherwise, dot, vars, out)?;
+                    walk(otherwise, dot, run, out)?;
                 }
-                vars.truncate(mark);
+                run.vars.truncate(mark);
             }
             Node::Range { pipe, body, otherwise } => {
-                let mark = vars.len();
+                let mark = run.vars.len();
                 let plain = Pipe { vars: Vec::new(), ..pipe.clone() };
-                let value = eval_pipe(&plain, dot, vars)?;
-                let items: Vec<(Value, Value)> = match &value {
-                    Value::Array(a) => a.iter().enumerate().map(|(i, v)| (Value::from(i as f64), v.clone())).collect(),
+                let value = eval_pipe(&plain, dot, run)?;
+                // Items are made one at a time: `range 1e15` runs out of steps, not of memory.
+                let items: Box<dyn Iterator<Item = (Value, Value)>> = match &value {
+                    Value::Array(a) => Box::new(a.iter().enumerate().map(|(i, v)| (Value::from(i as f64), v.clone()))),
                     Value::Object(m) => {
                         let mut keys: Vec<&String> = m.keys().collect();
                         keys.sort();
-                        keys.into_iter().map(|k| (Value::from(k.clone()), m[k].clone())).collect()
+                        Box::new(keys.into_iter().map(|k| (Value::from(k.clone()), m[k].clone())))
                     }
-                    Value::Null => Vec::new(),
+                    Value::Null => Box::new(std::iter::empty()),
                     Value::Number(n) => {
                         let n = n.as_f64().unwrap_or(0.0);
                         if n.fract() != 0.0 || n < 0.0 {
                             return fail(pipe.at, format!("range can't iterate over {}", go_float(n)));
                         }
-                        (0..n as usize).map(|i| (Value::from(i as f64), Value::from(i as f64))).collect()
+                        Box::new((0..n as u64).map(|i| (Value::from(i as f64), Value::from(i as f64))))
                     }
                     other => return fail(pipe.at, format!("range can't iterate over {}", go_text(other))),
                 };
-                if items.is_empty() {
-                    walk(otherwise, dot, vars, out)?;
+                let mut items = items.peekable();
+                if items.peek().is_none() {
+                    walk(otherwise, dot, run, out)?;
                 }
                 for (key, item) in items {
-                    let inner = vars.len();
+                    run.step(pipe.at)?;
+                    let inner = run.vars.len();
                     match pipe.vars.as_slice() {
                         [] => {}
-                        [element] => vars.push((element.clone(), item.clone())),
+                        [element] => run.vars.push((element.clone(), item.clone())),
                         [index, element] => {
-                            vars.push((index.clone(), key));
-                            vars.push((element.clone(), item.clone()));
+                            run.vars.push((index.clone(), key));
+                            run.vars.push((element.clone(), item.clone()));
                         }
                         _ => return fail(pipe.at, "too many declarations in range"),
                     }
-                    walk(body, &item, vars, out)?;
-                    vars.truncate(inner);
+                    walk(body, &item, run, out)?;
+                    run.vars.truncate(inner);
                 }
-                vars.truncate(mark);
+                run.vars.truncate(mark);
             }
         }
     }
     Ok(())
 }
 
-fn eval_pipe(pipe: &Pipe, dot: &Value, vars: &mut Vars) -> Result<Value, Failure> {
+fn eval_pipe(pipe: &Pipe, dot: &Value, run: &mut Run) -> Result<Value, Failure> {
     let mut value: Option<Value> = None;
     for command in &pipe.commands {
-        value = Some(eval_command(command, dot, vars, value, pipe.at)?);
+        run.step(pipe.at)?;
+        value = Some(eval_command(command, dot, run, value, pipe.at)?);
     }
     let value = value.unwrap_or(Value::Null);
     if pipe.assign {
         for name in &pipe.vars {
-            match vars.iter_mut().rev().find(|(n, _)| n == name) {
+            match run.vars.iter_mut().rev().find(|(n, _)| n == name) {
                 Some(slot) => slot.1 = value.clone(),
                 None => return fail(pipe.at, format!("undefined variable: {name}")),
             }
         }
     } else if let [name] = pipe.vars.as_slice() {
-        vars.push((name.clone(), value.clone()));
+        run.vars.push((name.clone(), value.clone()));
     } else if pipe.vars.len() > 1 {
         return fail(pipe.at, "too many declarations");
     }
@@ -553,7 +669,7 @@ fn eval_pipe(pipe: &Pipe, dot: &Value, vars: &mut Vars) -> Result<Value, Failure
 fn eval_command(
     command: &[Operand],
     dot: &Value,
-    vars: &mut Vars,
+    run: &mut Run,
     piped: Option<Value>,
     at: usize,
 ) -> Result<Value, Failure> {
@@ -563,7 +679,7 @@ fn eval_command(
         if name == "and" || name == "or" {
             let mut last = Value::Null;
             for operand in &command[1..] {
-                last = eval_operand(operand, dot, vars, at)?;
+                last = eval_operand(operand, dot, run, at)?;
                 if truth(&last) == (name == "or") {
                     return Ok(last);
                 }
@@ -577,46 +693,54 @@ fn eval_command(
             return Ok(last);
         }
         for operand in &command[1..] {
-            args.push(eval_operand(operand, dot, vars, at)?);
+            args.push(eval_operand(operand, dot, run, at)?);
         }
         args.extend(piped);
-        return call(name, &args, at);
+        let value = call(name, &args, run.limits.bytes, at)?;
+        if let Value::String(s) = &value {
+            run.fits(s.len(), at, &format!("what {name} made"))?;
+        }
+        return Ok(value);
     }
     if piped.is_some() {
         return fail(at, "can't give argument to non-function");
     }
     match command {
-        [operand] => eval_operand(operand, dot, vars, at),
+        [operand] => eval_operand(operand, dot, run, at),
         _ => fail(at, "can't give argument to non-function"),
     }
 }
 
-fn eval_operand(operand: &Operand, dot: &Value, vars: &mut Vars, at: usize) -> Result<Value, Failure> {
+fn eval_operand(operand: &Operand, dot: &Value, run: &mut Run, at: usize) -> Result<Value, Failure> {
     Ok(match operand {
         Operand::Dot => dot.clone(),
-        Operand::Field(fields) => fields_of(dot, fields, at)?,
+        Operand::Field(fields) => fields_of(dot, fields, run, at)?,
         Operand::Var(name, fields) => {
-            let Some((_, value)) = vars.iter().rev().find(|(n, _)| n == name) else {
+            let Some((_, value)) = run.vars.iter().rev().find(|(n, _)| n == name) else {
                 return fail(at, format!("undefined variable: {name}"));
             };
-            fields_of(&value.clone(), fields, at)?
+            fields_of(&value.clone(), fields, run, at)?
         }
         Operand::Str(s) => Value::from(s.clone()),
         Operand::Number(n) => Value::from(*n),
         Operand::Bool(b) => Value::Bool(*b),
         Operand::Nil => return fail(at, "nil is not a command"),
-        Operand::Func(name) => call(name, &[], at)?,
-        Operand::Sub(pipe, fields) => fields_of(&eval_pipe(pipe, dot, vars)?, fields, at)?,
+        Operand::Func(name) => call(name, &[], run.limits.bytes, at)?,
+        Operand::Sub(pipe, fields) => fields_of(&eval_pipe(pipe, dot, run)?, fields, run, at)?,
     })
 }
 
 /// `.a.b.c`: with `missingkey=error`, a key that is not there is an error.
-fn fields_of(value: &Value, fields: &[String], at: usize) -> Result<Value, Failure> {
+fn fields_of(value: &Value, fields: &[String], run: &mut Run, at: usize) -> Result<Value, Failure> {
     let mut current = value;
     for field in fields {
         current = match current {
             Value::Object(map) => match map.get(field) {
                 Some(v) => v,
+                None if run.lenient => {
+                    run.missed = true;
+                    return Ok(Value::Null);
+                }
                 None => return fail(at, format!("map has no entry for key \"{field}\"")),
             },
             Value::Null => return fail(at, format!("nil pointer evaluating interface {{}}.{field}")),
@@ -648,7 +772,8 @@ fn truth(value: &Value) -> bool {
     }
 }
 
-fn call(name: &str, args: &[Value], at: usize) -> Result<Value, Failure> {
+/// Calls a function; `max` bounds the widths and precisions `printf` may pad to.
+fn call(name: &str, args: &[Value], max: usize, at: usize) -> Result<Value, Failure> {
     let want = |n: usize| -> Result<(), Failure> {
         if args.len() == n {
             Ok(())
@@ -724,7 +849,7 @@ fn call(name: &str, args: &[Value], at: usize) -> Result<Value, Failure> {
             let Some((Value::String(format), rest)) = args.split_first() else {
                 return fail(at, "printf needs a format string first");
             };
-            Value::from(go_printf(format, rest))
+            Value::from(go_printf(format, rest, max).or_else(|message| over_limit(at, message))?)
         }
         "eq" => {
             let Some((first, rest)) = args.split_first() else { return want(2).map(|_| Value::Null) };
@@ -784,7 +909,8 @@ fn go_sprint(args: &[Value]) -> String {
 }
 
 /// A subset of Go's `fmt.Sprintf`: `%v %s %d %q %x %X %t %f %%`, with a width like `%02d`.
-fn go_printf(format: &str, args: &[Value]) -> String {
+/// `max` bounds widths and precisions: `%099999999999999d` is an error, not a padding.
+fn go_printf(format: &str, args: &[Value], max: usize) -> Result<String, String> {
     let mut out = String::new();
     let mut args = args.iter();
     let mut chars = format.chars().peekable();
@@ -814,6 +940,16 @@ fn go_printf(format: &str, args: &[Value]) -> String {
             let _ = write!(out, "%!{verb}(MISSING)");
             continue;
         };
+        let (width_spec, precision_spec) = spec.split_once('.').unwrap_or((&spec, ""));
+        let number = |digits: &str| -> Result<usize, String> {
+            let digits = digits.trim_start_matches(['-', '0']);
+            match digits.parse::<usize>() {
+                _ if digits.is_empty() => Ok(0),
+                Ok(n) if n <= max => Ok(n),
+                _ => Err(format!("printf: width or precision {digits} is over {max}, the most one rendering may make")),
+            }
+        };
+        let (width, precision) = (number(width_spec)?, number(precision_spec)?);
         let text = match (verb, arg) {
             ('d', Value::Number(n)) => format!("{}", n.as_f64().unwrap_or(0.0) as i64),
             ('x', Value::String(s)) => hex::encode(s),
@@ -821,13 +957,12 @@ fn go_printf(format: &str, args: &[Value]) -> String {
             ('X', Value::Number(n)) => format!("{:X}", n.as_f64().unwrap_or(0.0) as i64),
             ('q', Value::String(s)) => serde_json::to_string(s).unwrap_or_default(),
             ('f', Value::Number(n)) => {
-                let precision = spec.split_once('.').and_then(|(_, p)| p.parse().ok()).unwrap_or(6);
+                let precision = if spec.contains('.') { precision } else { 6 };
                 format!("{:.*}", precision, n.as_f64().unwrap_or(0.0))
             }
             ('v' | 's' | 't', v) => go_text(v),
             (verb, v) => format!("%!{verb}({}={})", go_type(v), go_text(v)),
         };
-        let width: usize = spec.split('.').next().unwrap_or("").trim_start_matches(['-', '0']).parse().unwrap_or(0);
         let pad = width.saturating_sub(text.chars().count());
         if spec.starts_with('-') {
             out.push_str(&text);
@@ -837,12 +972,15 @@ fn go_printf(format: &str, args: &[Value]) -> String {
             out.extend(std::iter::repeat_n(fill, pad));
             out.push_str(&text);
         }
+        if out.len() > max {
+            return Err(format!("printf made over {max} bytes, the most one rendering may make"));
+        }
     }
     let extra: Vec<String> = args.map(|a| format!("{}={}", go_type(a), go_text(a))).collect();
     if !extra.is_empty() {
         let _ = write!(out, "%!(EXTRA {})", extra.join(", "));
     }
-    out
+    Ok(out)
 }
 
 fn print_value(value: &Value, out: &mut String) {
@@ -1033,5 +1171,52 @@ mod tests {
         assert!(err.message.contains("unexpected {{end}}"), "{err}");
         let err = Template::parse("{{template \"x\"}}").unwrap_err();
         assert!(err.message.contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn rendering_is_bounded_in_steps_bytes_and_nesting_with_the_place_it_stopped() {
+        // Each of these took the process down or wedged a worker before there were limits.
+        let err = render("a\n  {{range 1000000000000000}}{{end}}", json!({})).unwrap_err();
+        assert_eq!((err.line, err.column), (2, 11), "{err}");
+        assert!(err.message.contains("stopped after 1000000 steps"), "{err}");
+        let err = render("{{printf \"%099999999999999d\" 1}}", json!({})).unwrap_err();
+        assert!(err.message.contains("width or precision 99999999999999 is over"), "{err}");
+        let err = render("{{printf \"%.99999999999f\" 1.5}}", json!({})).unwrap_err();
+        assert!(err.message.contains("is over"), "{err}");
+        let err = render("{{range 200000}}0123456789abcdefghij0123456789{{end}}", json!({})).unwrap_err();
+        assert!(err.message.contains("the output is over 4194304 bytes"), "{err}");
+        // Doubling a variable never prints, but every value a function makes is bounded too.
+        let err = render("{{$x := \"ab\"}}{{range 40}}{{$x = printf \"%s%s\" $x $x}}{{end}}", json!({})).unwrap_err();
+        assert!(err.over_limit && err.message.contains("printf made over 4194304 bytes"), "{err}");
+        let err = render("{{range 1000}}{{range 1000}}{{range 1000}}{{end}}{{end}}{{end}}", json!({})).unwrap_err();
+        assert!(err.message.contains("steps"), "{err}");
+        let deep = "{{if 1}}".repeat(200) + &"{{end}}".repeat(200);
+        let err = Template::parse(&deep).unwrap_err();
+        assert!(err.message.contains("nest more than 100 deep"), "{err}");
+        let chained = "{{if 0}}".to_string() + &"{{else if 0}}".repeat(200) + "{{end}}";
+        assert!(Template::parse(&chained).unwrap_err().message.contains("nest more than"));
+        let parens = "{{".to_string() + &"(".repeat(200) + "1" + &")".repeat(200) + "}}";
+        assert!(Template::parse(&parens).unwrap_err().message.contains("parentheses nest"));
+        // Time is a limit of its own: a rendering that could go on stops when its time is up.
+        let slow = Template::parse("{{range 100000000}}{{$x := $}}{{end}}").unwrap();
+        let limits = Limits { steps: u64::MAX, time: Duration::from_millis(50), ..Limits::default() };
+        let err = slow.render_within(&json!({"a": "b"}), limits).unwrap_err();
+        assert!(err.message.contains("the longest one rendering may take"), "{err}");
+        // Within the limits, the same constructs render as before.
+        assert_eq!(render("{{range 3}}{{.}}{{end}} {{printf \"%05d\" 42}}", json!({})).unwrap(), "012 00042");
+    }
+
+    #[test]
+    fn a_sample_rendering_walks_past_keys_that_are_missing() {
+        let check = |t: &str, sample: Value| Template::parse(t).unwrap().check(&sample);
+        let err =
+            check("{{.hostname}}-{{if .extra.deep}}x{{else}}{{range 1e15}}{{end}}{{end}}", json!({})).unwrap_err();
+        assert!(err.over_limit && err.message.contains("steps"), "{err}");
+        // What a missing key leads to depends on the data: not an error yet, and no text to use.
+        assert_eq!(check("{{len .a}}", json!({})), Ok(None));
+        assert_eq!(check("[{{.a}}]", json!({})), Ok(None));
+        // With every key there, an error is the template's own, and the text is what boot serves.
+        assert!(check("{{len 3}}", json!({})).is_err());
+        assert_eq!(check("[{{.a}}]", json!({"a": 1})), Ok(Some("[1]".into())));
     }
 }

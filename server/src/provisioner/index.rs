@@ -331,6 +331,49 @@ pub fn template_data(group: &Group, labels: &BTreeMap<String, String>, raw_query
     Value::Object(data)
 }
 
+/// The data a sample inventory machine's templates get: a template is rendered with it when it
+/// is saved, so that what no data could fix is refused then, not at boot.
+pub fn sample_data() -> Value {
+    let mac = "52:54:00:00:00:01";
+    let metadata = serde_json::json!({
+        "hostname": "node1.example.com", "role": "worker", "cluster": "sample",
+        "uuid": "00000000-0000-4000-8000-000000000001", "serial": "SAMPLE1", "labels": {},
+    });
+    let group = Group {
+        id: inventory_group_id(mac),
+        name: "a sample machine".into(),
+        profile: String::new(),
+        selector: BTreeMap::from([("mac".to_string(), mac.to_string())]),
+        metadata: metadata.as_object().cloned().unwrap_or_default(),
+    };
+    template_data(&group, &group.selector, &format!("mac={mac}"))
+}
+
+/// How many of the groups that use a template it is rendered for when it is saved.
+const GROUPS_CHECKED: usize = 20;
+
+impl BootIndex {
+    /// Renders a template (and translates it, for Ignition) as the groups that use it would get
+    /// it now, up to [`GROUPS_CHECKED`] of them; the first failure names its group.
+    pub fn check_for_groups(&self, kind: TemplateKind, id: &str, template: &Template) -> Result<(), String> {
+        let uses = |p: &Profile| match kind {
+            TemplateKind::Ignition => p.ignition_id == id,
+            TemplateKind::Generic => p.generic_id == id,
+        };
+        let groups = self.groups.iter().filter(|g| self.profiles.get(&g.profile).is_some_and(uses));
+        for group in groups.take(GROUPS_CHECKED) {
+            let query: String =
+                url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&group.selector).finish();
+            let data = template_data(group, &group.selector, &query);
+            let text = template.render(&data).map_err(|e| format!("for group {}: {e}", group.id))?;
+            if kind == TemplateKind::Ignition {
+                butane::translate(&text).map_err(|e| format!("for group {}, Butane: {e}", group.id))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `/metadata`: `KEY=value` lines, nested objects flattened with `_`, keys upper-cased; arrays
 /// and nulls left out, as Matchbox does. Matchbox writes the lines in Go's random map order;
 /// these are sorted.

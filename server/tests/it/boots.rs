@@ -165,9 +165,10 @@ async fn a_failed_request_says_why_in_words(app: TestApp) {
     assert_eq!(timeline["events"][0]["status"], 404);
     assert!(timeline["events"][0]["sha256"].is_null(), "nothing was served");
 
-    // A template that fails to render is a failure with the template's own error.
+    // A template that fails to render is a failure with the template's own error. (Saving
+    // renders it for the groups that use it, so it fails only for what those lack: a uuid.)
     use pangea::provisioner::model::{TemplateFile, TemplateKind};
-    let broken = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /x\n      contents:\n        inline: \"{{.missing}}\"\n";
+    let broken = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /x\n      contents:\n        inline: \"{{if index .request.query \"uuid\"}}{{.missing}}{{end}}\"\n";
     app.state
         .provisioner
         .put_template(
@@ -176,7 +177,7 @@ async fn a_failed_request_says_why_in_words(app: TestApp) {
         )
         .await
         .unwrap();
-    assert_eq!(boot(addr, "/ignition?mac=52:54:00:12:34:56&os=installed").await.0, 404);
+    assert_eq!(boot(addr, "/ignition?mac=52:54:00:12:34:56&os=installed&uuid=1").await.0, 404);
     let timeline = timeline_when(&app, MAC, |t| t["events"].as_array().unwrap().len() == 2).await;
     let reason = timeline["status"]["reason"].as_str().unwrap();
     assert!(reason.starts_with("ignition: template node.yaml:") && reason.contains("missing"), "{reason}");

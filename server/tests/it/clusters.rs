@@ -170,6 +170,14 @@ async fn registration_checks_the_server_the_credentials_and_impersonation(app: T
     let mut rotate = input(&kube, &name, "not-a-token");
     let res = app.client.put(app.at(&format!("/api/v1/clusters/{name}"))).json(&rotate).send().await.unwrap();
     assert_eq!(res.status(), 400, "a rotation to a bad token is refused and the old one kept");
+    // A new address on another host, without new credentials, is refused before anything is
+    // sent: the stored token never goes to a host it was not given for.
+    let mut moved = input(&kube, &name, "unused");
+    moved.api_url = "https://127.0.0.2:6443".into();
+    moved.credential = None;
+    let res = app.client.put(app.at(&format!("/api/v1/clusters/{name}"))).json(&moved).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("moved to another host"));
     rotate.credential = Some(Credential::Token { token: kube.pangea_token.clone() });
     let res = app.client.put(app.at(&format!("/api/v1/clusters/{name}"))).json(&rotate).send().await.unwrap();
     assert_eq!(res.status(), 200);

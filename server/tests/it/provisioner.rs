@@ -15,6 +15,7 @@ on_both_backends!(
     changes_are_checked_audited_and_refused_to_viewers,
     the_api_explains_what_a_machine_gets_and_refuses_bad_input,
     inventory_machines_boot_by_their_own_profile_or_their_clusters_default,
+    templates_are_bounded_and_checked_when_saved_so_none_can_stop_the_boot_listener,
 );
 
 /// Where Pangea answers differently from Matchbox on purpose, by recording number.
@@ -289,7 +290,8 @@ async fn changes_are_checked_audited_and_refused_to_viewers(app: TestApp) {
     p.put_template(&cli, template.clone()).await.unwrap();
     let profile: Profile = serde_json::from_value(json!({"id": "w", "generic_id": "x.tmpl"})).unwrap();
     p.put_profile(&cli, profile).await.unwrap();
-    p.put_group(&cli, serde_json::from_value(json!({"id": "g", "profile": "w"})).unwrap()).await.unwrap();
+    let group = json!({"id": "g", "profile": "w", "metadata": {"a": "1"}});
+    p.put_group(&cli, serde_json::from_value(group).unwrap()).await.unwrap();
     // Deletes that would leave something dangling are refused with the names.
     let err = p.delete_profile(&cli, "w").await.unwrap_err();
     assert_eq!(err.status(), 409);
@@ -506,4 +508,90 @@ async fn inventory_machines_boot_by_their_own_profile_or_their_clusters_default(
     assert!(
         records.iter().any(|r| r.action == "provisioning.machine_profile.set" && r.target_id == "52:54:00:00:10:01")
     );
+}
+
+async fn templates_are_bounded_and_checked_when_saved_so_none_can_stop_the_boot_listener(app: TestApp) {
+    use pangea::provisioner::model::{Group, Profile, TemplateFile, TemplateKind};
+    let out = app.cli(&["token", "create", "--name", "automation", "--role", "operator"]);
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let put = |kind: &str, id: &str, content: String| {
+        reqwest::Client::new()
+            .put(app.at(&format!("/api/v1/provisioning/templates/{kind}/{id}")))
+            .bearer_auth(&token)
+            .json(&json!({ "content": content }))
+            .send()
+    };
+
+    // Each of these stopped the process at its first boot request; now saving refuses them,
+    // saying where and why.
+    let mut laughs = String::from("variant: fcos\nversion: 1.5.0\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let p = format!("*a{}", i - 1);
+        laughs.push_str(&format!("a{i}: &a{i} [{}]\n", [p.as_str(); 10].join(", ")));
+    }
+    let refused = [
+        (
+            "generic",
+            "loop",
+            "ok\n{{range 1000000000000000}}x{{end}}".to_string(),
+            "line 2, column 9: stopped after 1000000 steps",
+        ),
+        (
+            "generic",
+            "wide",
+            "{{printf \"%099999999999999d\" 1}}".to_string(),
+            "width or precision 99999999999999 is over",
+        ),
+        ("ignition", "laughs.yaml", laughs, "more than 200000 values once its aliases are expanded"),
+        ("generic", "deep", "{{if 1}}".repeat(150) + &"{{end}}".repeat(150), "nest more than 100 deep"),
+    ];
+    for (kind, id, content, why) in refused {
+        let res = put(kind, id, content).await.unwrap();
+        assert_eq!(res.status(), 400, "{id}");
+        let said = message(res).await;
+        assert!(said.contains(why), "{id}: {said}");
+    }
+
+    // A template is also rendered as each group that uses it would get it.
+    let cli = Principal::cli();
+    let p = &app.state.provisioner;
+    p.put_template(
+        &cli,
+        TemplateFile { kind: TemplateKind::Generic, id: "env".into(), content: "HOST={{.hostname}}".into() },
+    )
+    .await
+    .unwrap();
+    let profile: Profile = serde_json::from_value(json!({"id": "env", "generic_id": "env"})).unwrap();
+    p.put_profile(&cli, profile).await.unwrap();
+    let group: Group = serde_json::from_value(
+        json!({"id": "rack-7", "profile": "env", "selector": {"mac": "52:54:00:00:aa:01"}, "metadata": {"hostname": "h7"}}),
+    )
+    .unwrap();
+    p.put_group(&cli, group).await.unwrap();
+    let res = put("generic", "env", "HOST={{.hostname}} RACK={{.rack}}".into()).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let said = message(res).await;
+    assert!(said.contains("for group rack-7: line 1, column 27: map has no entry for key \"rack\""), "{said}");
+    let addr = app.boot_listener().await;
+    let generic = send_raw(addr, "GET", "/generic?mac=52:54:00:00:aa:01", &[]).await;
+    assert_eq!((generic.status, String::from_utf8_lossy(&generic.body).into_owned()), (200, "HOST=h7".into()));
+
+    // A template stored before these checks (written here past the service) renders within its
+    // limits at boot: a clear miss for that machine, and the listener answers the next request.
+    sqlx::query("UPDATE provisioning_templates SET content = $1 WHERE kind = 'generic' AND id = 'env'")
+        .bind("{{range 1000000000000000}}x{{end}}")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE provisioning_version SET version = version + 1 WHERE id = 1")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    p.refresh().await.unwrap();
+    let stopped = send_raw(addr, "GET", "/generic?mac=52:54:00:00:aa:01", &[]).await;
+    assert_eq!(stopped.status, 404, "{}", String::from_utf8_lossy(&stopped.body));
+    let ipxe = send_raw(addr, "GET", "/ipxe?mac=52:54:00:00:aa:01", &[]).await;
+    assert_eq!(ipxe.status, 200);
+    let why = p.explain(&cli, "mac=52:54:00:00:aa:01").await.unwrap();
+    assert!(why.generic.missing.unwrap_or_default().contains("stopped after 1000000 steps"));
 }
