@@ -100,13 +100,16 @@ impl Inventory {
         Ok(inventory)
     }
 
-    /// The machine a node is: by its `systemUUID`, else by host name against the node's name.
-    pub fn machine_of(&self, node: &k8s_openapi::api::core::v1::Node) -> Option<i64> {
+    /// The machine a node of `cluster` is: by its `systemUUID`, else by host name against the
+    /// node's name; only a machine of that cluster, or of none, since a node of one cluster
+    /// must not move the boot timeline of another's machine that shares its name.
+    pub fn machine_of(&self, cluster: &str, node: &k8s_openapi::api::core::v1::Node) -> Option<i64> {
+        let ours = |id: &i64| self.machines.get(id).is_some_and(|m| m.cluster.is_empty() || m.cluster == cluster);
         let uuid = cache::system_uuid(node);
         (!uuid.is_empty())
-            .then(|| self.by_uuid.get(&uuid).copied())
+            .then(|| self.by_uuid.get(&uuid).copied().filter(ours))
             .flatten()
-            .or_else(|| node.metadata.name.as_ref().and_then(|n| self.by_hostname.get(n).copied()))
+            .or_else(|| node.metadata.name.as_ref().and_then(|n| self.by_hostname.get(n).copied().filter(ours)))
     }
 }
 
@@ -255,7 +258,8 @@ impl Clusters {
         let index = provisioner.index();
         for cache in self.all_caches() {
             for node in cache.node_objects() {
-                let Some(machine) = inventory.machine_of(&node).and_then(|id| inventory.machines.get(&id)) else {
+                let Some(machine) = inventory.machine_of(&cache.name, &node).and_then(|id| inventory.machines.get(&id))
+                else {
                     continue;
                 };
                 // Only machines Pangea provisioned have a boot timeline to move.
@@ -335,7 +339,8 @@ impl Clusters {
             && inventory.per_cluster.get(&record.name).copied().unwrap_or(0) > 0
         {
             let nodes = cache.node_objects();
-            let linked: std::collections::HashSet<i64> = nodes.iter().filter_map(|n| inventory.machine_of(n)).collect();
+            let linked: std::collections::HashSet<i64> =
+                nodes.iter().filter_map(|n| inventory.machine_of(&record.name, n)).collect();
             let an_hour_ago = crate::db::timestamp(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
             let mut nodeless: Vec<&LinkedMachine> = inventory
                 .machines
@@ -358,7 +363,7 @@ impl Clusters {
             let unlinked: Vec<String> = cache
                 .node_objects()
                 .iter()
-                .filter(|n| inventory.machine_of(n).is_none())
+                .filter(|n| inventory.machine_of(&record.name, n).is_none())
                 .filter_map(|n| n.metadata.name.clone())
                 .collect();
             if !unlinked.is_empty() {
@@ -739,7 +744,7 @@ impl ClusterService for Clusters {
                 .collect(),
         };
         let inventory = self.inventory().await?;
-        let machine_of = |n: &k8s_openapi::api::core::v1::Node| inventory.machine_of(n);
+        let machine_of = |cluster: &str, n: &k8s_openapi::api::core::v1::Node| inventory.machine_of(cluster, n);
         let mut rows: Vec<NodeRow> = caches.iter().flat_map(|c| c.node_rows(&query, &selector, &machine_of)).collect();
         cache::sort_nodes(&mut rows, query.sort, query.descending);
         Ok(page_of(rows, query.offset, query.limit))
@@ -749,7 +754,7 @@ impl ClusterService for Clusters {
         authorize_in(who, Permission::ViewClusters, cluster)?;
         let cache = self.cache(cluster)?;
         let inventory = self.inventory().await?;
-        let machine = cache.node_object(node).and_then(|n| inventory.machine_of(&n));
+        let machine = cache.node_object(node).and_then(|n| inventory.machine_of(cluster, &n));
         cache
             .node_detail(node, machine)
             .ok_or_else(|| AppError::not_found(format!("Cluster {cluster} has no node named \"{node}\".")))
@@ -888,5 +893,43 @@ impl ClusterService for Clusters {
             fields: Vec::new(),
         })?;
         Ok(sso_kubeconfig(&record, sso))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Node;
+
+    fn node(name: &str, uuid: &str) -> Node {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "status": {"nodeInfo": {"systemUUID": uuid, "machineID": "", "bootID": "", "kernelVersion": "",
+              "osImage": "", "containerRuntimeVersion": "", "kubeletVersion": "", "kubeProxyVersion": "",
+              "operatingSystem": "linux", "architecture": "amd64"}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_node_links_only_to_a_machine_of_its_own_cluster_or_of_none() {
+        let mut inventory = Inventory::default();
+        for (id, host, uuid, cluster) in [(1, "n1", "aaaa", "prod"), (2, "n2", "bbbb", ""), (3, "n3", "cccc", "edge")] {
+            let machine = LinkedMachine {
+                mac: String::new(),
+                name: host.into(),
+                cluster: cluster.into(),
+                state: None,
+                since: String::new(),
+            };
+            inventory.machines.insert(id, machine);
+            inventory.by_hostname.insert(host.into(), id);
+            inventory.by_uuid.insert(uuid.into(), id);
+        }
+        assert_eq!(inventory.machine_of("prod", &node("n1", "aaaa")), Some(1));
+        assert_eq!(inventory.machine_of("prod", &node("n2", "")), Some(2), "a machine of no cluster");
+        assert_eq!(inventory.machine_of("prod", &node("n3", "")), None, "edge's n3 is not prod's n3");
+        assert_eq!(inventory.machine_of("prod", &node("x", "CCCC")), None, "nor by UUID");
+        assert_eq!(inventory.machine_of("edge", &node("x", "CCCC")), Some(3));
     }
 }

@@ -315,7 +315,7 @@ impl ClusterCache {
         &self,
         query: &NodeQuery,
         selector: &Selector,
-        machine_of: &dyn Fn(&Node) -> Option<i64>,
+        machine_of: &dyn Fn(&str, &Node) -> Option<i64>,
     ) -> Vec<NodeRow> {
         let search = query.search.as_deref().map(str::to_lowercase);
         let matching: Vec<Arc<Node>> = self
@@ -324,7 +324,7 @@ impl ClusterCache {
             .into_iter()
             .filter(|n| search.as_ref().is_none_or(|s| n.name_any().to_lowercase().contains(s.as_str())))
             .filter(|n| selector.matches(n.labels()))
-            .filter(|n| query.machine.is_none_or(|m| machine_of(n) == Some(m)))
+            .filter(|n| query.machine.is_none_or(|m| machine_of(&self.name, n) == Some(m)))
             .collect();
         if matching.is_empty() {
             return Vec::new();
@@ -332,7 +332,14 @@ impl ClusterCache {
         let tally = self.pod_tally();
         matching
             .iter()
-            .map(|n| node_row(&self.name, n, tally.per_node.get(&n.name_any()).copied().unwrap_or(0), machine_of(n)))
+            .map(|n| {
+                node_row(
+                    &self.name,
+                    n,
+                    tally.per_node.get(&n.name_any()).copied().unwrap_or(0),
+                    machine_of(&self.name, n),
+                )
+            })
             .collect()
     }
 
