@@ -17,6 +17,10 @@ pub struct Me {
     pub cluster_roles: std::collections::BTreeMap<String, ConsoleRole>,
     /// `local` or `oidc`.
     pub method: String,
+    /// What the identity provider sent that Pangea did not use, and why (e.g. Kubernetes' own
+    /// groups it dropped, or a missing groups claim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Me {
@@ -76,6 +80,10 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
             role: who.role,
             cluster_roles: who.cluster_roles.clone(),
             method: who.auth_method().into(),
+            note: match &who.identity {
+                Identity::Oidc { groups_note, .. } => groups_note.clone(),
+                _ => None,
+            },
         }),
     })
 }

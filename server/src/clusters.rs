@@ -300,9 +300,16 @@ impl Clusters {
     }
 
     fn watch(&self, record: &ClusterRecord) -> Result<(), AppError> {
-        let cache = ClusterCache::start(record.name.clone(), record.endpoint.clone())?;
+        // A cluster whose credential cannot be opened is listed, with why, and not watched.
+        let cache = match &record.unreadable {
+            None => Some(ClusterCache::start(record.name.clone(), record.endpoint.clone())?),
+            Some(_) => None,
+        };
         if let Ok(mut caches) = self.caches.write() {
-            caches.insert(record.name.clone(), cache);
+            match cache {
+                Some(cache) => caches.insert(record.name.clone(), cache),
+                None => caches.remove(&record.name),
+            };
         }
         if let Ok(mut records) = self.records.write() {
             records.insert(record.name.clone(), record.clone());
@@ -335,6 +342,12 @@ impl Clusters {
     fn summary(&self, record: &ClusterRecord, inventory: &Inventory) -> Cluster {
         let cache = self.cache(&record.name).ok();
         let mut health = cache.as_ref().map(|c| c.health()).unwrap_or_default();
+        if let Some(problem) = &record.unreadable {
+            health.unreachable = Some(format!("Not watched: {problem} Give Pangea's credentials for it again."));
+        }
+        if let Some(problem) = &record.sources_unreadable {
+            health.warnings.push(format!("Monitoring links are used without credentials: {problem}; give them again."));
+        }
         if let Some(cache) = &cache
             && inventory.per_cluster.get(&record.name).copied().unwrap_or(0) > 0
         {
@@ -479,11 +492,13 @@ impl Clusters {
         let same_origin = |old: &str, new: &str| origin(old).is_some() && origin(old) == origin(new);
         let credential = match (input.credential, keep) {
             (Some(c), _) => c,
-            (None, Some(existing)) if same_origin(&existing.endpoint.api_url, &input.api_url) => {
+            (None, Some(existing))
+                if existing.unreadable.is_none() && same_origin(&existing.endpoint.api_url, &input.api_url) =>
+            {
                 existing.endpoint.credential.clone()
             }
             (None, existing) => {
-                let moved = existing.is_some();
+                let moved = existing.is_some_and(|e| e.unreadable.is_none());
                 return Err(AppError::Invalid {
                     message: if moved {
                         "The API server's address moved to another host: give Pangea's credentials for the new one \
@@ -540,6 +555,8 @@ impl Clusters {
             created_by: keep.map_or_else(|| who.actor(), |k| k.created_by.clone()),
             created_at: keep.map_or_else(|| now.clone(), |k| k.created_at.clone()),
             updated_at: now,
+            unreadable: None,
+            sources_unreadable: None,
         })
     }
 

@@ -37,6 +37,19 @@ pub enum Command {
     /// Register, list and remove Kubernetes clusters.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// The secret keys that seal credentials at rest.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-seal every sealed value (cluster and source credentials, IdP refresh tokens) under a
+    /// new key, in one transaction, audited. With the key file (no PANGEA_SECRET_KEY), a new key
+    /// is made and put first in it, the old ones kept after it; running servers read it again
+    /// when they meet the new key. With PANGEA_SECRET_KEY, put the new key first yourself
+    /// (NEW,OLD on every replica) and run this to re-seal under it.
+    Rotate(StorageArgs),
 }
 
 #[derive(Debug, Subcommand)]

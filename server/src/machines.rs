@@ -1,7 +1,7 @@
 //! The machine service: every read and change of the inventory, for the GUI and the JSON API.
 
 pub mod http;
-mod import;
+pub mod import;
 pub mod store;
 
 pub use import::{ParsedLine, parse_import};

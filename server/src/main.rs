@@ -2,8 +2,8 @@ use app::access::Principal;
 use clap::Parser;
 use pangea::access::Access;
 use pangea::config::{
-    AccessCommand, AdminCommand, AuditCommand, Cli, ClusterCommand, Command, ProvisionerCommand, ServeArgs,
-    StorageArgs, TokenCommand,
+    AccessCommand, AdminCommand, AuditCommand, Cli, ClusterCommand, Command, KeysCommand, ProvisionerCommand,
+    ServeArgs, StorageArgs, TokenCommand,
 };
 use pangea::db::Database;
 use std::process::ExitCode;
@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
         }
         Some(Command::Provisioner(command)) => provisioner(command).await,
         Some(Command::Cluster(command)) => cluster(command).await,
+        Some(Command::Keys(KeysCommand::Rotate(storage))) => rotate_keys(storage).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,11 +37,10 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The command line's principal, named after the operating-system user running it: `$USER`
-/// (or `$LOGNAME`), else the name `/etc/passwd` gives the process's user id, else `uid N`.
+/// The command line's principal, named after the operating-system user running it: the name
+/// `/etc/passwd` gives the process's user id, else `uid N`. Never `$USER`, which the caller sets.
 fn cli_principal() -> Principal {
-    let from_env = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok().filter(|u| !u.is_empty());
-    Principal::cli_as(from_env.unwrap_or_else(os_user_of_this_process))
+    Principal::cli_as(os_user_of_this_process())
 }
 
 fn os_user_of_this_process() -> String {
@@ -121,6 +121,44 @@ async fn verify_audit(storage: StorageArgs, checkpoint: Option<std::path::PathBu
             ExitCode::FAILURE
         }
     }
+}
+
+/// `pangea keys rotate`: see [`KeysCommand::Rotate`].
+async fn rotate_keys(storage: StorageArgs) -> Result<(), String> {
+    use pangea::audit::{self, Event};
+    use pangea::secrets::{self, Sealer};
+    let data_dir = storage.data_dir().map_err(|e| e.to_string())?;
+    let configured = std::env::var("PANGEA_SECRET_KEY").ok().filter(|k| !k.is_empty()).map(secrecy::SecretString::from);
+    let db = open(&storage).await?;
+    let mut keys = secrets::load_secret_keys(configured.as_ref(), &data_dir).map_err(|e| e.to_string())?;
+    if configured.is_none() {
+        // The new key goes first in the file before anything is sealed with it: whatever
+        // happens next, every value stays readable.
+        keys.insert(0, rand::random());
+        secrets::write_key_file(&data_dir, &keys).map_err(|e| format!("cannot write the new key file: {e}"))?;
+    }
+    let sealer = Sealer::from_keys(&keys);
+    let mut tx = audit::begin(&db).await.map_err(|e| e.to_string())?;
+    let clusters = pangea::clusters::store::reseal(&mut tx, &sealer).await.map_err(|e| e.to_string())?;
+    let (sessions, ended) =
+        pangea::access::store::reseal_refresh_tokens(&mut tx, &sealer).await.map_err(|e| e.to_string())?;
+    let summary = serde_json::json!({
+        "key_id": sealer.key_id(), "clusters": clusters, "sessions": sessions, "sessions_ended": ended,
+    });
+    audit::append(
+        &mut tx,
+        &cli_principal(),
+        Event::new("keys.rotate", "key").target(sealer.key_id(), "secret key").summary(summary),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    eprintln!(
+        "Re-sealed {clusters} cluster(s) and {sessions} session refresh token(s) under key {}{}.",
+        sealer.key_id(),
+        if ended > 0 { format!("; ended {ended} session(s) whose token could not be opened") } else { String::new() }
+    );
+    Ok(())
 }
 
 async fn audit_checkpoint(storage: StorageArgs) -> Result<(), String> {

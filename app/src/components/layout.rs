@@ -63,6 +63,12 @@ fn Account() -> impl IntoView {
                 me.await.ok().flatten().map(|me| view! {
                     <div class="account">
                         <span class="who">{me.name.clone()} " · " {me.role.map(|r| r.as_str()).unwrap_or("no role")}</span>
+                        {me.note.clone().map(|note| view! {
+                            <details class="account-note">
+                                <summary>"About your groups"</summary>
+                                <p>{note}</p>
+                            </details>
+                        })}
                         <form method="post" action="/auth/logout">
                             <button type="submit" class="button ghost">"Sign out"</button>
                         </form>

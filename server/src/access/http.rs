@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use crate::access::Origin;
-use crate::access::sessions::{UserSession, delete_session};
+use crate::access::sessions::{UserSession, delete_session, refresh_token_place};
 use crate::access::sso::OidcError;
 use crate::audit::{self, Event};
 use crate::http::{Route, route};
@@ -107,7 +107,7 @@ async fn sso_callback(
     let Some(user_id) = principal.user_id() else { return Redirect::to("/login?error=sso_refused").into_response() };
     match session.sign_in(user_id).await {
         Ok(id) => {
-            let sealed = refresh.as_ref().map(|token| state.sealer.seal(token));
+            let sealed = refresh.as_ref().map(|token| state.sealer.seal(token, &refresh_token_place(&id)));
             match state.access.remember_session(user_id, &id, &origin, sealed).await {
                 Ok(()) => {
                     // Server-Timing splits the sign-in into the IdP's share and Pangea's own.
@@ -259,22 +259,31 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
             return true;
         }
     };
-    let Some(token) = state.sealer.open(&sealed) else {
-        tracing::error!(
-            user = %who.actor(),
-            "a session's sealed IdP refresh token cannot be opened with this server's secret key \
-             (do all replicas share PANGEA_SECRET_KEY?); ending the session"
-        );
-        state.access.revoked_by_idp(who, &session_id, "the sealed refresh token could not be opened").await;
-        state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_id);
-        return false;
+    let token = match state.sealer.open(&sealed, &refresh_token_place(&session_id)) {
+        Ok(token) => token,
+        Err(problem) => {
+            tracing::error!(
+                user = %who.actor(),
+                %problem,
+                "a session's sealed IdP refresh token cannot be opened; ending the session"
+            );
+            state.access.revoked_by_idp(who, &session_id, "the sealed refresh token could not be opened").await;
+            state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_id);
+            return false;
+        }
     };
     let (state, oidc, who) = (state.clone(), oidc.clone(), who.clone());
     state.background.clone().spawn(async move {
         match oidc.refresh(&token).await {
             crate::access::sso::Refreshed::Valid { rotated, groups, subject } => {
                 if let Some(rotated) = rotated
-                    && let Err(e) = state.access.keep_refresh_token(&session_id, &state.sealer.seal(&rotated)).await
+                    && let Err(e) = state
+                        .access
+                        .keep_refresh_token(
+                            &session_id,
+                            &state.sealer.seal(&rotated, &refresh_token_place(&session_id)),
+                        )
+                        .await
                 {
                     tracing::error!(error = %e, "could not keep a rotated IdP refresh token");
                 }

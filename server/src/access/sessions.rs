@@ -256,3 +256,8 @@ impl Access {
         }
     }
 }
+
+/// What a session's sealed IdP refresh token is bound to: that session's row.
+pub fn refresh_token_place(session_id: &str) -> String {
+    format!("user_sessions {session_id} refresh_token")
+}

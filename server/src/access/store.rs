@@ -498,3 +498,38 @@ pub async fn delete_sessions_before(
         .await?;
     Ok(result.rows_affected())
 }
+
+/// Re-seals every session's IdP refresh token under `sealer`'s first key, in the caller's
+/// transaction; `(re-sealed, ended)`. A session whose token cannot be opened is ended (deleted):
+/// it could not be refreshed, so it must not outlive its IdP session unchecked.
+pub async fn reseal_refresh_tokens(
+    conn: &mut AnyConnection,
+    sealer: &crate::secrets::Sealer,
+) -> Result<(usize, usize), sqlx::Error> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT session_id, refresh_token FROM user_sessions WHERE refresh_token <> ''")
+            .fetch_all(&mut *conn)
+            .await?;
+    let (mut resealed, mut ended) = (0, 0);
+    for (session_id, sealed) in rows {
+        let place = super::sessions::refresh_token_place(&session_id);
+        match sealer.open(&sealed, &place) {
+            Ok(token) => {
+                sqlx::query("UPDATE user_sessions SET refresh_token = $1 WHERE session_id = $2")
+                    .bind(sealer.seal(&token, &place))
+                    .bind(&session_id)
+                    .execute(&mut *conn)
+                    .await?;
+                resealed += 1;
+            }
+            Err(_) => {
+                sqlx::query("DELETE FROM user_sessions WHERE session_id = $1")
+                    .bind(&session_id)
+                    .execute(&mut *conn)
+                    .await?;
+                ended += 1;
+            }
+        }
+    }
+    Ok((resealed, ended))
+}

@@ -37,6 +37,89 @@ mod needs_kube {
     }
 }
 
+on_both_backends!(sealed_credentials_are_bound_to_their_cluster_and_rotate_under_a_new_key);
+
+/// Stores a cluster as registering would, without its checks (nothing listens at its address).
+async fn store_cluster(app: &TestApp, name: &str, api_url: &str, token: &str) {
+    use pangea::clusters::sources::Credentials;
+    use pangea::clusters::store::ClusterRecord;
+    let record = ClusterRecord {
+        name: name.into(),
+        endpoint: pangea::clusters::connect::Endpoint {
+            api_url: api_url.into(),
+            ca_pem: String::new(),
+            credential: Credential::Token { token: token.into() },
+        },
+        prometheus_url: String::new(),
+        alertmanager_url: String::new(),
+        grafana_url: String::new(),
+        source_credentials: Credentials::default(),
+        sources: Credentials::default().clients().unwrap(),
+        created_by: "test".into(),
+        created_at: "2026-12-06T00:00:00Z".into(),
+        updated_at: "2026-12-06T00:00:00Z".into(),
+        unreadable: None,
+        sources_unreadable: None,
+    };
+    let mut tx = pangea::audit::begin(&app.state.db).await.unwrap();
+    pangea::clusters::store::insert(&mut tx, &app.state.sealer, &record).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn sealed_credentials_are_bound_to_their_cluster_and_rotate_under_a_new_key(app: TestApp) {
+    store_cluster(&app, "alpha", "https://127.0.0.1:9", "token-of-alpha").await;
+    store_cluster(&app, "beta", "https://127.0.0.1:10", "token-of-beta").await;
+    let sealed = async |name: &str| -> String {
+        sqlx::query_scalar("SELECT credential_sealed FROM clusters WHERE name = $1")
+            .bind(name)
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap()
+    };
+    let beta_before = sealed("beta").await;
+    assert!(beta_before.starts_with("pk1.") && !beta_before.contains("token-of-beta"), "{beta_before}");
+    // Copied into alpha's row, beta's ciphertext does not open there: alpha alone is disabled,
+    // with the reason on its page; beta is still watched.
+    sqlx::query("UPDATE clusters SET credential_sealed = $1 WHERE name = 'alpha'")
+        .bind(&beta_before)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    app.state.clusters.sync_registered().await.unwrap();
+    let alpha = app.get_json("/api/v1/clusters/alpha").await;
+    let why = alpha["health"]["unreachable"].as_str().unwrap_or_default().to_string();
+    assert!(why.contains("Not watched") && why.contains("copied from another row or address"), "{alpha}");
+    let beta = app.get_json("/api/v1/clusters/beta").await;
+    assert!(!beta["health"]["unreachable"].as_str().unwrap_or_default().contains("Not watched"), "{beta}");
+    // Without a new credential, the unreadable one is not kept by an update.
+    let kept = json!({"name": "alpha", "api_url": "https://127.0.0.1:9"});
+    let res = app.client.put(app.at("/api/v1/clusters/alpha")).json(&kept).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+
+    // A rotation stops at a value it cannot open, and changes nothing.
+    let refused = app.cli(&["keys", "rotate"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cluster alpha"), "{refused:?}");
+    assert_eq!(sealed("beta").await, beta_before);
+    sqlx::query("DELETE FROM clusters WHERE name = 'alpha'").execute(app.state.db.pool()).await.unwrap();
+    let done = app.cli(&["keys", "rotate"]);
+    assert!(done.status.success(), "{done:?}");
+    let beta_after = sealed("beta").await;
+    let old_id = beta_before.split('.').nth(1).unwrap();
+    let new_id = beta_after.split('.').nth(1).unwrap();
+    assert_ne!(old_id, new_id, "re-sealed under the new key");
+    let audit = app.get_json("/api/v1/audit?action=keys.rotate").await;
+    assert_eq!(audit["items"][0]["target_id"], new_id);
+    assert_eq!(audit["items"][0]["outcome"], "success");
+    // The running server reads the key file again when it meets the new key: beta still opens.
+    let stored = pangea::clusters::store::all(&app.state.db, &app.state.sealer).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].unreadable, None);
+    assert_eq!(stored[0].endpoint.credential, Credential::Token { token: "token-of-beta".into() });
+    let verified = app.cli(&["audit", "verify"]);
+    assert!(verified.status.success(), "the audit chain key did not change: {verified:?}");
+}
+
 /// Creates a Node as a kubelet would: the object, then its status with a Ready condition.
 async fn create_node(kube: &Kube, name: &str, uuid: &str, ready: bool) {
     let nodes: Api<Node> = Api::all(kube.admin().await);

@@ -23,6 +23,7 @@ on_both_backends_with_own_app!(
     an_idp_that_refuses_pangea_itself_signs_nobody_out,
     a_missing_groups_claim_is_named_with_the_claims_that_arrived,
     a_signing_key_rotated_at_the_idp_is_fetched_when_first_seen,
+    kubernetes_own_groups_from_the_idp_are_dropped_and_the_person_is_told,
 );
 
 use crate::support::{Backend, TestApp, spawn_app_with};
@@ -277,8 +278,10 @@ async fn a_refresh_token_this_server_cannot_open_ends_the_session(backend: Backe
     // No refresh of the sign-in's own may still be running, or it would store a valid token.
     let idle = until(async || app.state.refreshing.lock().unwrap().is_empty(), |idle| *idle).await;
     assert!(idle);
-    // As if another replica, with another secret key, had sealed it.
-    let foreign = pangea::secrets::Sealer::from_key([3; 32]).seal(&SecretString::from("a-refresh-token"));
+    // Sealed with this server's key, but for another session: bound to its row, it does not
+    // open here (a value sealed under another key is refused the same way; see secrets.rs).
+    let place = pangea::access::sessions::refresh_token_place("another-session");
+    let foreign = app.state.sealer.seal(&SecretString::from("a-refresh-token"), &place);
     sqlx::query("UPDATE user_sessions SET refresh_token = $1, refreshed_at = ''")
         .bind(&foreign)
         .execute(app.state.db.pool())
@@ -472,12 +475,13 @@ async fn refresh_tokens_keep_sessions_alive_and_end_them_when_the_idp_disables_t
     for _ in 0..3 {
         assert_eq!(dora.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200, "each request refreshes");
     }
-    let stored: String =
-        sqlx::query_scalar::<_, String>("SELECT refresh_token FROM user_sessions WHERE refresh_token <> ''")
+    let (session, stored): (String, String) =
+        sqlx::query_as("SELECT session_id, refresh_token FROM user_sessions WHERE refresh_token <> ''")
             .fetch_one(app.state.db.pool())
             .await
             .unwrap();
-    assert!(!stored.is_empty() && app.state.sealer.open(&stored).is_some(), "kept, sealed");
+    let place = pangea::access::sessions::refresh_token_place(&session);
+    assert!(app.state.sealer.open(&stored, &place).is_ok(), "kept, sealed, and bound to its session");
     let disabled = reqwest::Client::new().post(format!("{issuer}/test/disable/{login}")).send().await.unwrap();
     assert_eq!(disabled.status(), 204);
     // The refresh runs beside the requests, never in their way: the session ends once it has
@@ -591,4 +595,21 @@ async fn a_signing_key_rotated_at_the_idp_is_fetched_when_first_seen(backend: Ba
     let (alice, ended) = sso_sign_in(&app, "alice", "alice-password").await;
     assert_eq!(ended.path(), "/machines", "ended at {ended}");
     assert_eq!(role_of(&app, &alice).await, "admin");
+}
+
+async fn kubernetes_own_groups_from_the_idp_are_dropped_and_the_person_is_told(backend: Backend) {
+    let issuer = issuer();
+    let app = spawn_with_sso(backend, &issuer, None).await;
+    let groups = json!({"groups": ["pangea-operators", "system:masters", "system:nodes"]});
+    let (login, password) = test_user(&issuer, groups).await;
+    let (client, _) = sso_sign_in(&app, &login, &password).await;
+    // The person's own page (the account menu) says which groups were dropped, and why.
+    let me = me(&app, &client).await;
+    let note = me["note"].as_str().unwrap_or_default();
+    assert!(note.contains("system:masters, system:nodes") && note.contains("Kubernetes' own"), "{me}");
+    // So does the sign-in's audit record; the groups Pangea keeps have none of them.
+    let audit = app.get_json("/api/v1/audit?action=session.login&outcome=success").await;
+    let summary: Value = serde_json::from_str(audit["items"][0]["summary"].as_str().unwrap()).unwrap();
+    assert_eq!(summary["groups"], json!(["pangea-operators"]));
+    assert!(summary["groups_note"].as_str().unwrap().contains("system:masters"), "{summary}");
 }
