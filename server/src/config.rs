@@ -266,6 +266,13 @@ pub struct ServeArgs {
     /// At most this many discovered machines; unknown MACs beyond it are ignored [default: 1000]
     #[arg(long, env = "PANGEA_DISCOVERED_LIMIT")]
     pub discovered_limit: Option<u32>,
+    /// Boot requests a second one source address may make, in bursts of twice that; more are
+    /// answered 429. 0: no limit [default: 100]
+    #[arg(long, env = "PANGEA_BOOT_REQUESTS_PER_ADDRESS")]
+    pub boot_requests_per_address: Option<u32>,
+    /// Boot requests a second for one MAC, in bursts of twice that; 0: no limit [default: 20]
+    #[arg(long, env = "PANGEA_BOOT_REQUESTS_PER_MAC")]
+    pub boot_requests_per_mac: Option<u32>,
     /// Log output [default: human]
     #[arg(long, env = "PANGEA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -347,6 +354,8 @@ struct FileConfig {
     boot_events_per_machine: Option<u32>,
     boot_events_days: Option<u32>,
     discovered_limit: Option<u32>,
+    boot_requests_per_address: Option<u32>,
+    boot_requests_per_mac: Option<u32>,
     log_format: Option<LogFormat>,
     site_root: Option<PathBuf>,
 }
@@ -619,6 +628,11 @@ impl ServeArgs {
                         std::time::Duration::from_secs(u64::from(days.max(1)) * 86_400)
                     }),
                     discovered: self.discovered_limit.or(file.discovered_limit).unwrap_or(default.discovered),
+                    per_address: self
+                        .boot_requests_per_address
+                        .or(file.boot_requests_per_address)
+                        .unwrap_or(default.per_address),
+                    per_mac: self.boot_requests_per_mac.or(file.boot_requests_per_mac).unwrap_or(default.per_mac),
                 }
             },
             grpc: match (

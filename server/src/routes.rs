@@ -270,6 +270,7 @@ pub fn boot_router(state: AppState) -> Router {
     router_of(boot_routes())
         .fallback(|| async { crate::provisioner::boot::not_found() })
         .layer(axum::middleware::from_fn_with_state(state.provisioner.clone(), crate::provisioner::boots::observe))
+        .layer(axum::middleware::from_fn_with_state(state.provisioner.clone(), crate::provisioner::boots::guard))
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(state, metrics::record))
         .layer(axum::middleware::from_fn(middleware::request_id))

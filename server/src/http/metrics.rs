@@ -41,6 +41,11 @@ struct JobLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
     backend: String,
@@ -53,6 +58,7 @@ pub struct Metrics {
     pool_size: Gauge,
     pool_idle: Gauge,
     boot_events_dropped: Counter,
+    boot_requests_refused: Family<ReasonLabels, Counter>,
     machines: Family<StateLabels, Gauge>,
     jobs: Family<JobLabels, Gauge>,
     /// When machines and jobs were last counted: scrapes share one count per [`COUNT_EVERY`].
@@ -90,6 +96,12 @@ impl Metrics {
             "Boot events not recorded: the writer's queue was full, or an unknown MAC beyond the discovered limit",
             boot_events_dropped.clone(),
         );
+        let boot_requests_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "boot_requests_refused",
+            "Boot requests refused before an answer: over the per-address or per-MAC rate, or a query over its bounds",
+            boot_requests_refused.clone(),
+        );
         let machines = Family::<StateLabels, Gauge>::default();
         registry.register(
             "machines",
@@ -105,6 +117,7 @@ impl Metrics {
             pool_size,
             pool_idle,
             boot_events_dropped,
+            boot_requests_refused,
             machines,
             jobs,
             counted_at: tokio::sync::Mutex::new(None),
@@ -149,8 +162,18 @@ impl Metrics {
         Ok(())
     }
 
-    /// The metrics in Prometheus' text format; `boot_events_dropped` is the provisioner's count.
-    pub async fn render(&self, db: &Database, boot_events_dropped: u64) -> String {
+    /// The metrics in Prometheus' text format; `boot_events_dropped` and `boot_requests_refused`
+    /// (by reason) are the provisioner's counts.
+    pub async fn render(
+        &self,
+        db: &Database,
+        boot_events_dropped: u64,
+        boot_requests_refused: &[(&str, u64)],
+    ) -> String {
+        for (reason, count) in boot_requests_refused {
+            let counter = self.boot_requests_refused.get_or_create(&ReasonLabels { reason: reason.to_string() });
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
         if let Err(e) = self.count(db).await {
             tracing::warn!(error = %e, "metrics: cannot count machines and jobs");
         }

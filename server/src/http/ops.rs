@@ -21,8 +21,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str)
 
 /// Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let refused: Vec<(&str, u64)> =
+        state.provisioner.boots.refused().into_iter().map(|(why, count)| (why.as_str(), count)).collect();
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        state.metrics.render(&state.db, state.provisioner.boots.dropped()).await,
+        state.metrics.render(&state.db, state.provisioner.boots.dropped(), &refused).await,
     )
 }

@@ -18,9 +18,9 @@ use app::machines::mac::MacAddr;
 use app::machines::{MachineInput, MachineSpec};
 use app::provisioning::boots::{AdoptDiscovered, BootActivity, BootState, Discovered, Timeline};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -30,9 +30,13 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc};
 
-/// How much boot history is kept.
+/// How much boot history is kept, and how fast anyone may ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
+    /// Requests a second one source address may make, in bursts of twice that; 0: no limit.
+    pub per_address: u32,
+    /// Requests a second for one MAC label, in bursts of twice that; 0: no limit.
+    pub per_mac: u32,
     /// Events kept per machine (and for requests no machine could be named for).
     pub per_machine: u32,
     /// Events, and discovered machines not seen since, are forgotten after this.
@@ -43,7 +47,13 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { per_machine: 200, max_age: Duration::from_secs(30 * 24 * 3600), discovered: 1000 }
+        Retention {
+            per_address: 100,
+            per_mac: 20,
+            per_machine: 200,
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            discovered: 1000,
+        }
     }
 }
 
@@ -53,6 +63,8 @@ const QUEUE: usize = 65_536;
 /// The writer writes what arrived within this time after the first event, up to [`BATCH`].
 const GATHER: Duration = Duration::from_millis(50);
 const BATCH: usize = 1024;
+/// How long a stopping Pangea goes on writing queued boot events.
+const SHUTDOWN_WRITING: Duration = Duration::from_secs(5);
 /// A request without labels (`/assets/…`) belongs to the machine that last asked from the same
 /// address within this time.
 const SAME_ADDRESS: Duration = Duration::from_secs(30 * 60);
@@ -99,6 +111,111 @@ pub struct Boots {
     pub retention: Retention,
     /// Digests of configs written lately: each is written once.
     stored: std::sync::Mutex<std::collections::HashSet<String>>,
+    by_address: RateLimiter<IpAddr>,
+    by_mac: RateLimiter<String>,
+    /// Requests refused before they were answered, by why: (over the per-address rate, over the
+    /// per-MAC rate, a query over its bounds).
+    refused: [AtomicU64; 3],
+}
+
+/// The most a boot request's query may hold, in bytes, labels, and bytes per label key and value.
+const MAX_QUERY: usize = 2048;
+const MAX_LABELS: usize = 32;
+const MAX_KEY: usize = 64;
+const MAX_VALUE: usize = 256;
+
+/// Token buckets by key: `rate` requests a second, in bursts of twice that. At most
+/// [`RateLimiter::KEYS`] keys are followed; idle ones are forgotten first, and while the table is
+/// still full, new keys pass unfollowed (the per-address limit still holds them).
+struct RateLimiter<K> {
+    rate: u32,
+    buckets: std::sync::Mutex<HashMap<K, (f64, Instant)>>,
+}
+
+impl<K: std::hash::Hash + Eq> RateLimiter<K> {
+    const KEYS: usize = 100_000;
+
+    fn new(rate: u32) -> Self {
+        RateLimiter { rate, buckets: Default::default() }
+    }
+
+    fn admit(&self, key: K) -> bool {
+        if self.rate == 0 {
+            return true;
+        }
+        let (rate, burst, now) = (f64::from(self.rate), f64::from(self.rate) * 2.0, Instant::now());
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= Self::KEYS && !buckets.contains_key(&key) {
+            buckets.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(60));
+            if buckets.len() >= Self::KEYS {
+                return true;
+            }
+        }
+        let (tokens, last) = buckets.entry(key).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Why the boot listener refused a request before answering it.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal {
+    Address = 0,
+    Mac = 1,
+    Oversized = 2,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 3] = [Refusal::Address, Refusal::Mac, Refusal::Oversized];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Address => "address_rate",
+            Refusal::Mac => "mac_rate",
+            Refusal::Oversized => "oversized_query",
+        }
+    }
+}
+
+/// The boot listener's outer layer: a query over its bounds, or a source address or MAC asking
+/// faster than its rate, is answered at once (414, 400 or 429) and neither rendered nor recorded.
+/// Matchbox has no such limits; nothing a real boot sends comes near them.
+pub async fn guard(State(provisioner): State<Arc<Provisioner>>, request: Request, next: Next) -> Response {
+    let boots = &provisioner.boots;
+    let refuse = |why: Refusal, status: StatusCode, text: &'static str| {
+        boots.refused[why as usize].fetch_add(1, Ordering::Relaxed);
+        (status, [(header::RETRY_AFTER, "1")], text).into_response()
+    };
+    let query = request.uri().query().unwrap_or("");
+    if query.len() > MAX_QUERY {
+        return refuse(Refusal::Oversized, StatusCode::URI_TOO_LONG, "the query is over 2048 bytes\n");
+    }
+    let pairs: Vec<(std::borrow::Cow<str>, std::borrow::Cow<str>)> =
+        url::form_urlencoded::parse(query.as_bytes()).collect();
+    if pairs.len() > MAX_LABELS || pairs.iter().any(|(k, v)| k.len() > MAX_KEY || v.len() > MAX_VALUE) {
+        return refuse(
+            Refusal::Oversized,
+            StatusCode::BAD_REQUEST,
+            "at most 32 labels, keys of 64 bytes, values of 256\n",
+        );
+    }
+    if let Some(ip) = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+        && !boots.by_address.admit(ip)
+    {
+        return refuse(Refusal::Address, StatusCode::TOO_MANY_REQUESTS, "too many requests from this address\n");
+    }
+    if let Some((_, mac)) = pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case("mac"))
+        && !boots.by_mac.admit(mac.to_ascii_lowercase().replace('-', ":"))
+    {
+        return refuse(Refusal::Mac, StatusCode::TOO_MANY_REQUESTS, "too many requests for this MAC\n");
+    }
+    next.run(request).await
 }
 
 /// The state a request moves its machine to: `Pxe` for `/boot.ipxe`, `Script` for a script,
@@ -237,7 +354,15 @@ impl Boots {
             dropped: AtomicU64::new(0),
             retention,
             stored: Default::default(),
+            by_address: RateLimiter::new(retention.per_address),
+            by_mac: RateLimiter::new(retention.per_mac),
+            refused: Default::default(),
         }
+    }
+
+    /// Requests refused before they were answered, by why.
+    pub fn refused(&self) -> Vec<(Refusal, u64)> {
+        Refusal::ALL.iter().map(|&why| (why, self.refused[why as usize].load(Ordering::Relaxed))).collect()
     }
 
     fn queue(&self, observed: Observed) {
@@ -305,6 +430,49 @@ impl Boots {
                 tracing::warn!(error = %e, events = batch.len(), "could not write boot events");
             }
         }
+    }
+
+    /// Writes what `receiver` holds, batch by batch, until it is empty or `within` has passed;
+    /// then closes it. Returns how many events were not written, counted as dropped.
+    async fn write_until(
+        &self,
+        index: &super::index::BootIndex,
+        addresses: &mut Addresses,
+        receiver: &mut mpsc::Receiver<Observed>,
+        within: Duration,
+    ) -> u64 {
+        let deadline = tokio::time::Instant::now() + within;
+        receiver.close();
+        let mut lost = 0;
+        loop {
+            let mut batch = Vec::new();
+            while batch.len() < BATCH
+                && let Ok(next) = receiver.try_recv()
+            {
+                batch.push(next);
+            }
+            let size = batch.len() as u64;
+            if size == 0 {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                lost += size;
+                while receiver.try_recv().is_ok() {
+                    lost += 1;
+                }
+                break;
+            }
+            // A write cut off by the deadline rolls back whole: its events count as lost.
+            if tokio::time::timeout_at(deadline, self.write(index, addresses, batch)).await.is_err() {
+                lost += size;
+                while receiver.try_recv().is_ok() {
+                    lost += 1;
+                }
+                break;
+            }
+        }
+        self.dropped.fetch_add(lost, Ordering::Relaxed);
+        lost
     }
 
     /// Forgets events and discovered machines older than the retention allows.
@@ -442,15 +610,17 @@ impl Provisioner {
                     // A storm: rest as long as the write took, so the writer takes at most about
                     // half a core from the boot listener; what does not fit in the queue is
                     // dropped and counted.
-                    tokio::time::sleep(started.elapsed()).await;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(started.elapsed()) => {}
+                    }
                 }
             }
-            let mut rest = Vec::new();
-            while let Ok(next) = receiver.try_recv() {
-                rest.push(next);
-            }
-            if !rest.is_empty() {
-                me.boots.write(&me.index(), &mut addresses, rest).await;
+            // Stopping: what is queued is written for a few seconds at most, and the rest is
+            // counted and logged as lost, so a SIGTERM never waits on a backlog.
+            let lost = me.boots.write_until(&me.index(), &mut addresses, &mut receiver, SHUTDOWN_WRITING).await;
+            if lost > 0 {
+                tracing::warn!(events = lost, "boot events were not stored: Pangea stopped before it could write them");
             }
         });
         let me = self.clone();

@@ -16,6 +16,7 @@ on_both_backends!(
     a_failed_request_says_why_in_words,
     unknown_machines_are_discovered_and_added,
     a_live_timeline_follows_each_request,
+    the_boot_listener_bounds_queries_and_rates_before_it_answers,
 );
 
 mod bounded {
@@ -353,4 +354,39 @@ async fn boot_history_and_discovery_are_bounded(backend: Backend) {
     let configs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM boot_configs").fetch_one(pool).await.unwrap();
     assert_eq!((left, configs), (0, 0));
     assert!(app.get_json("/api/v1/boot/discovered").await.as_array().unwrap().is_empty());
+}
+
+async fn the_boot_listener_bounds_queries_and_rates_before_it_answers(app: TestApp) {
+    catalog(&app).await;
+    app.state.provisioner.record_boots(&app.state.background);
+    let addr = app.boot_listener().await;
+    let long = format!("/ipxe?mac={MAC}&x={}", "a".repeat(2100));
+    assert_eq!(boot(addr, &long).await.0, 414);
+    let many: Vec<String> = (0..40).map(|i| format!("k{i}=v")).collect();
+    assert_eq!(boot(addr, &format!("/ipxe?{}", many.join("&"))).await.0, 400);
+    let wide = format!("/ipxe?mac={MAC}&note={}", "b".repeat(300));
+    assert_eq!(boot(addr, &wide).await.0, 400);
+    // One MAC asking far faster than a machine does: past its burst (40), it gets 429s. Another
+    // MAC from the same address is still answered.
+    let mut statuses = Vec::new();
+    for _ in 0..60 {
+        statuses.push(boot(addr, "/ipxe?mac=52:54:00:00:00:99").await.0);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_ne!(boot(addr, &format!("/ipxe?mac={MAC}")).await.0, 429);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for reason in ["mac_rate", "oversized_query"] {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("pangea_boot_requests_refused_total") && l.contains(reason))
+            .unwrap_or_else(|| panic!("no {reason} line in {metrics}"));
+        let count: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(count >= 1, "{line}");
+    }
+    // Refused requests are neither answered with a config nor recorded.
+    let timeline = timeline_when(&app, MAC, |t| !t["events"].as_array().unwrap().is_empty()).await;
+    assert!(
+        timeline["events"].as_array().unwrap().iter().all(|e| e["status"] != 414 && e["status"] != 400),
+        "{timeline}"
+    );
 }
