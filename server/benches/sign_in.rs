@@ -85,6 +85,7 @@ async fn main() {
         secret_key: None,
         audit_key: None,
         trusted_proxies: vec![],
+        allow_local_monitoring_urls: true,
     };
     let state = AppState::new(&config).await.expect("start");
     let router = pangea::routes::console_router(state);

@@ -145,6 +145,8 @@ pub struct Clusters {
     sealer: Arc<Sealer>,
     caches: RwLock<BTreeMap<String, Arc<ClusterCache>>>,
     records: RwLock<BTreeMap<String, ClusterRecord>>,
+    /// Whether monitoring links may go to this host or its link (`--allow-local-monitoring-urls`).
+    local_links: bool,
 }
 
 fn not_registered(name: &str) -> AppError {
@@ -158,13 +160,42 @@ fn page_of<T>(rows: Vec<T>, offset: u32, limit: Option<u32>) -> Page<T> {
     Page { items, total, offset }
 }
 
-/// A monitoring link: empty, or an http(s) URL.
-fn link(field: &str, text: &str) -> Result<String, AppError> {
+/// Whether a URL's host is this host or its link (loopback, link-local, unspecified).
+fn is_local(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_link_local() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_unicast_link_local()
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_link_local())
+        }
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
+/// A monitoring link: empty, or an http(s) URL; not to this host or its link unless `local`.
+fn link(field: &str, text: &str, local: bool) -> Result<String, AppError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(String::new());
     }
     match url::Url::parse(text) {
+        Ok(u) if !local && is_local(&u) => {
+            let message = format!(
+                "{} is this host or its link (loopback or link-local): Pangea would call it itself. Such links are \
+                 refused unless pangea serve runs with --allow-local-monitoring-urls.",
+                u.host_str().unwrap_or_default()
+            );
+            Err(AppError::Invalid {
+                message: message.clone(),
+                fields: vec![app::error::FieldError { field: field.into(), message }],
+            })
+        }
         Ok(u) if !u.username().is_empty() || u.password().is_some() => {
             let message = "Put no user name or password in the URL: every viewer sees it.".to_string();
             Err(AppError::Invalid {
@@ -201,6 +232,7 @@ impl Clusters {
             sealer,
             caches: RwLock::default(),
             records: RwLock::default(),
+            local_links: false,
         }
     }
 
@@ -274,6 +306,12 @@ impl Clusters {
             }
         }
         Ok(())
+    }
+
+    /// Allows monitoring links to loopback and link-local addresses.
+    pub fn with_local_monitoring_urls(mut self, allowed: bool) -> Clusters {
+        self.local_links = allowed;
+        self
     }
 
     /// Lets people download kubeconfigs that sign in through this IdP.
@@ -547,9 +585,9 @@ impl Clusters {
                 ca_pem: input.ca_pem.trim().into(),
                 credential,
             },
-            prometheus_url: link("prometheus_url", &input.prometheus_url)?,
-            alertmanager_url: link("alertmanager_url", &input.alertmanager_url)?,
-            grafana_url: link("grafana_url", &input.grafana_url)?,
+            prometheus_url: link("prometheus_url", &input.prometheus_url, self.local_links)?,
+            alertmanager_url: link("alertmanager_url", &input.alertmanager_url, self.local_links)?,
+            grafana_url: link("grafana_url", &input.grafana_url, self.local_links)?,
             source_credentials,
             sources,
             created_by: keep.map_or_else(|| who.actor(), |k| k.created_by.clone()),
@@ -948,5 +986,23 @@ mod tests {
         assert_eq!(inventory.machine_of("prod", &node("n3", "")), None, "edge's n3 is not prod's n3");
         assert_eq!(inventory.machine_of("prod", &node("x", "CCCC")), None, "nor by UUID");
         assert_eq!(inventory.machine_of("edge", &node("x", "CCCC")), Some(3));
+    }
+
+    #[test]
+    fn monitoring_links_to_this_host_or_its_link_are_refused_unless_allowed() {
+        for url in [
+            "http://127.0.0.1:9090",
+            "http://169.254.169.254/latest",
+            "http://[::1]:9090",
+            "http://[fe80::1]:9090",
+            "http://localhost:3000",
+            "http://0.0.0.0:9090",
+            "http://[::ffff:127.0.0.1]:9090",
+        ] {
+            let refused = link("prometheus_url", url, false).unwrap_err();
+            assert!(refused.to_string().contains("--allow-local-monitoring-urls"), "{url}: {refused}");
+            assert!(link("prometheus_url", url, true).is_ok(), "{url}");
+        }
+        assert_eq!(link("prometheus_url", "https://prometheus.example.com/", false).unwrap(), "https://prometheus.example.com");
     }
 }

@@ -299,6 +299,12 @@ pub struct ServeArgs {
     /// the client; from anyone else the header is ignored [default: none]
     #[arg(long, env = "PANGEA_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ProxyRange>,
+    /// Allow monitoring links (Prometheus, Alertmanager, Grafana) to loopback and link-local
+    /// addresses. Off by default: Pangea calls those links itself with its own credentials, so
+    /// an admin's link to 127.0.0.1 or 169.254.169.254 (a cloud's metadata service) would reach
+    /// whatever listens on Pangea's own host. Turn on only for a Prometheus on the same host.
+    #[arg(long, env = "PANGEA_ALLOW_LOCAL_MONITORING_URLS")]
+    pub allow_local_monitoring_urls: bool,
     /// OpenID provider's issuer URL, for single sign-on (discovery finds the rest)
     #[arg(long, env = "PANGEA_OIDC_ISSUER")]
     pub oidc_issuer: Option<url::Url>,
@@ -341,6 +347,7 @@ struct FileConfig {
     session_absolute_timeout: Option<String>,
     bootstrap_admin_group: Option<String>,
     trusted_proxies: Option<Vec<ProxyRange>>,
+    allow_local_monitoring_urls: Option<bool>,
     data_dir: Option<PathBuf>,
     database_url: Option<SecretString>,
     database_url_file: Option<PathBuf>,
@@ -424,6 +431,8 @@ pub struct Config {
     pub session_absolute_timeout: Duration,
     pub bootstrap_admin_group: Option<String>,
     pub trusted_proxies: Vec<ProxyRange>,
+    /// Monitoring links may go to loopback and link-local addresses.
+    pub allow_local_monitoring_urls: bool,
     /// The local admin's first password, from `PANGEA_BOOTSTRAP_PASSWORD` only (never a flag,
     /// which would show in the process list).
     pub bootstrap_password: Option<SecretString>,
@@ -596,6 +605,8 @@ impl ServeArgs {
             )?,
             local_login_enabled: !(self.disable_local_login || file.disable_local_login.unwrap_or(false)),
             bootstrap_admin_group: self.bootstrap_admin_group.or(file.bootstrap_admin_group),
+            allow_local_monitoring_urls: self.allow_local_monitoring_urls
+                || file.allow_local_monitoring_urls.unwrap_or(false),
             trusted_proxies: if self.trusted_proxies.is_empty() {
                 file.trusted_proxies.unwrap_or_default()
             } else {

@@ -106,6 +106,7 @@ impl AppState {
                 Arc::new(monitoring::source_check::SourceCheck),
             )
             .with_provisioner(provisioner.clone())
+            .with_local_monitoring_urls(config.allow_local_monitoring_urls)
             .with_single_sign_on(config.oidc.as_ref().map(|o| clusters::SingleSignOn {
                 issuer: o.issuer.to_string(),
                 client_id: o.client_id.clone(),

@@ -342,10 +342,18 @@ async fn provisioner(command: ProvisionerCommand) -> Result<(), String> {
             );
             let source_assets = std::path::Path::new(&plan.source).join("assets");
             if copy_assets {
-                let copied = import::copy_assets(std::path::Path::new(&plan.source), &assets).map_err(|e| {
-                    format!("the catalog was imported, but copying assets into {} failed: {e}", assets.display())
-                })?;
+                let (copied, left_out) =
+                    import::copy_assets(std::path::Path::new(&plan.source), &assets).map_err(|e| {
+                        format!("the catalog was imported, but copying assets into {} failed: {e}", assets.display())
+                    })?;
                 println!("copied {copied} asset file(s) into {}", assets.display());
+                for link in left_out {
+                    eprintln!(
+                        "warning: {} is a symbolic link out of {}: not copied (assets are served to anyone)",
+                        link.display(),
+                        plan.source
+                    );
+                }
             } else if source_assets.is_dir() {
                 println!(
                     "assets stay in {}: serve them with --assets-dir {0}, or import again with --copy-assets",

@@ -69,6 +69,7 @@ pub async fn serve(url: SecretString, dir: &std::path::Path) -> (String, String,
         secret_key: None,
         audit_key: None,
         trusted_proxies: vec![],
+        allow_local_monitoring_urls: true,
     };
     let state = pangea::AppState::new(&config).await.expect("start");
     let router = pangea::routes::console_router(state.clone());

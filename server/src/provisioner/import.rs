@@ -170,28 +170,42 @@ fn cross_check(plan: &mut ImportPlan) {
     }
 }
 
-/// Copies `dir/assets` into `target`, keeping files already there; returns how many it copied.
-pub fn copy_assets(dir: &Path, target: &Path) -> std::io::Result<usize> {
-    fn walk(from: &Path, to: &Path, copied: &mut usize) -> std::io::Result<()> {
+/// Copies `dir/assets` into `target`, keeping files already there; returns how many it copied
+/// and the symbolic links it left out because they lead out of `dir` (an asset is served to
+/// anyone on the boot network: a link to `/etc/shadow` must not become one).
+pub fn copy_assets(dir: &Path, target: &Path) -> std::io::Result<(usize, Vec<std::path::PathBuf>)> {
+    fn walk(
+        root: &Path,
+        from: &Path,
+        to: &Path,
+        copied: &mut usize,
+        left_out: &mut Vec<std::path::PathBuf>,
+    ) -> std::io::Result<()> {
         std::fs::create_dir_all(to)?;
         for entry in std::fs::read_dir(from)? {
             let entry = entry?;
             let (source, dest) = (entry.path(), to.join(entry.file_name()));
-            if entry.file_type()?.is_dir() {
-                walk(&source, &dest, copied)?;
-            } else if !dest.exists() {
+            let kind = entry.file_type()?;
+            if kind.is_symlink() && !std::fs::canonicalize(&source).is_ok_and(|real| real.starts_with(root)) {
+                left_out.push(source);
+                continue;
+            }
+            if source.is_dir() {
+                walk(root, &source, &dest, copied, left_out)?;
+            } else if std::fs::symlink_metadata(&dest).is_err() {
                 std::fs::copy(&source, &dest)?;
                 *copied += 1;
             }
         }
         Ok(())
     }
-    let mut copied = 0;
+    let (mut copied, mut left_out) = (0, Vec::new());
     let source = dir.join("assets");
     if source.is_dir() {
-        walk(&source, target, &mut copied)?;
+        let root = std::fs::canonicalize(dir)?;
+        walk(&root, &source, target, &mut copied, &mut left_out)?;
     }
-    Ok(copied)
+    Ok((copied, left_out))
 }
 
 /// The files of a Matchbox data directory holding `catalog`, by relative path.
@@ -297,5 +311,28 @@ mod tests {
         assert_eq!(again.catalog.groups, first.catalog.groups);
         assert_eq!(again.catalog.templates, first.catalog.templates);
         assert!(export(&first.catalog, out.path()).unwrap_err().contains("not empty"));
+    }
+
+    #[test]
+    fn copying_assets_leaves_out_links_that_lead_out_of_the_data_directory() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "not an asset").unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let assets = data.path().join("assets");
+        std::fs::create_dir_all(assets.join("sub")).unwrap();
+        std::fs::write(assets.join("vmlinuz"), "kernel").unwrap();
+        std::fs::write(data.path().join("README"), "inside").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), assets.join("stolen")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), assets.join("stolen-dir")).unwrap();
+        std::os::unix::fs::symlink(data.path().join("README"), assets.join("sub/readme")).unwrap();
+        let target = tempfile::tempdir().unwrap();
+        let (copied, left_out) = copy_assets(data.path(), target.path()).unwrap();
+        assert_eq!(copied, 2, "vmlinuz, and the link that stays inside");
+        assert_eq!(std::fs::read_to_string(target.path().join("sub/readme")).unwrap(), "inside");
+        assert!(!target.path().join("stolen").exists() && !target.path().join("stolen-dir").exists());
+        let mut left_out: Vec<String> =
+            left_out.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        left_out.sort();
+        assert_eq!(left_out, ["stolen", "stolen-dir"]);
     }
 }

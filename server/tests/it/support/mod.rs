@@ -75,6 +75,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         secret_key: None,
         audit_key: None,
         trusted_proxies: vec![],
+        allow_local_monitoring_urls: true,
     }
 }
 
