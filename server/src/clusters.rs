@@ -1003,6 +1003,9 @@ mod tests {
             assert!(refused.to_string().contains("--allow-local-monitoring-urls"), "{url}: {refused}");
             assert!(link("prometheus_url", url, true).is_ok(), "{url}");
         }
-        assert_eq!(link("prometheus_url", "https://prometheus.example.com/", false).unwrap(), "https://prometheus.example.com");
+        assert_eq!(
+            link("prometheus_url", "https://prometheus.example.com/", false).unwrap(),
+            "https://prometheus.example.com"
+        );
     }
 }

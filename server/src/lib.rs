@@ -152,6 +152,16 @@ impl AppState {
             tracing::warn!(error = %e, "cannot load the registered clusters");
         }
         self.clusters.follow_nodes(&self.background);
+        // Scrapes of /metrics answer from memory: the counts are made here.
+        let state = self.clone();
+        self.background.every(http::metrics::COUNT_EVERY, move || {
+            let state = state.clone();
+            async move {
+                if let Err(e) = state.metrics.count(&state.db).await {
+                    tracing::warn!(error = %e, "metrics: cannot count machines and jobs");
+                }
+            }
+        });
         let state = self.clone();
         self.background.every(Duration::from_secs(60), move || {
             let state = state.clone();

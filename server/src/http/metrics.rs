@@ -15,7 +15,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use sqlx::Row;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -61,13 +61,11 @@ pub struct Metrics {
     boot_requests_refused: Family<ReasonLabels, Counter>,
     machines: Family<StateLabels, Gauge>,
     jobs: Family<JobLabels, Gauge>,
-    /// When machines and jobs were last counted: scrapes share one count per [`COUNT_EVERY`].
-    counted_at: tokio::sync::Mutex<Option<Instant>>,
 }
 
 /// How long a count of machines and jobs serves scrapes: `/metrics` is open to anyone who
 /// reaches the console, and must not put load on the database at their pace.
-const COUNT_EVERY: Duration = Duration::from_secs(15);
+pub const COUNT_EVERY: Duration = Duration::from_secs(15);
 
 impl Metrics {
     pub fn new(db: &Database) -> Metrics {
@@ -120,17 +118,13 @@ impl Metrics {
             boot_requests_refused,
             machines,
             jobs,
-            counted_at: tokio::sync::Mutex::new(None),
         }
     }
 
-    /// Machines by boot state and jobs by kind and state, counted in the database at most once
-    /// per [`COUNT_EVERY`]. A failed count keeps the last one.
-    async fn count(&self, db: &Database) -> Result<(), sqlx::Error> {
-        let mut counted_at = self.counted_at.lock().await;
-        if counted_at.is_some_and(|at| at.elapsed() < COUNT_EVERY) {
-            return Ok(());
-        }
+    /// Counts machines by boot state and jobs by kind and state in the database; the background
+    /// does it every [`COUNT_EVERY`], so a scrape answers from memory. A failed count keeps the
+    /// last one.
+    pub async fn count(&self, db: &Database) -> Result<(), sqlx::Error> {
         let machines = sqlx::query(
             "SELECT COALESCE(b.state, 'never_seen') AS state, COUNT(*) AS n FROM machines m \
              LEFT JOIN boot_states b ON b.mac = m.mac GROUP BY COALESCE(b.state, 'never_seen')",
@@ -158,7 +152,6 @@ impl Metrics {
         for (labels, n) in jobs {
             self.jobs.get_or_create(&labels).set(n);
         }
-        *counted_at = Some(Instant::now());
         Ok(())
     }
 
@@ -173,9 +166,6 @@ impl Metrics {
         for (reason, count) in boot_requests_refused {
             let counter = self.boot_requests_refused.get_or_create(&ReasonLabels { reason: reason.to_string() });
             counter.inc_by(count.saturating_sub(counter.get()));
-        }
-        if let Err(e) = self.count(db).await {
-            tracing::warn!(error = %e, "metrics: cannot count machines and jobs");
         }
         self.boot_events_dropped.inc_by(boot_events_dropped.saturating_sub(self.boot_events_dropped.get()));
         self.pool_size.set(i64::from(db.pool().size()));

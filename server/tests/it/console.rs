@@ -25,8 +25,8 @@ use tower::ServiceExt;
 
 async fn health_readiness_and_metrics_answer(backend: Backend) {
     let app = spawn_app(backend).await;
-    // Two machines that never booted, and the job of an import preview, before the first scrape
-    // (machines and jobs are counted once per 15 s).
+    // Two machines that never booted, and the job of an import preview, counted as the
+    // background counts them every 15 s.
     for mac in ["52:54:00:00:00:01", "52:54:00:00:00:02"] {
         app.create(serde_json::json!({ "mac": mac })).await;
     }
@@ -37,6 +37,7 @@ async fn health_readiness_and_metrics_answer(backend: Backend) {
     assert_eq!(app.get("/healthz").await.text().await.unwrap(), "ok\n");
     assert_eq!(app.get("/readyz").await.status(), 200);
     app.get("/api/v1/machines").await;
+    app.state.metrics.count(&app.state.db).await.unwrap();
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("pangea_http_requests_total{method=\"GET\",route=\"/api/v1/machines\",status=\"200\"} 1"),
@@ -48,6 +49,11 @@ async fn health_readiness_and_metrics_answer(backend: Backend) {
     assert!(metrics.contains(&format!("pangea_build_info{{version=\"0.1.0\",backend=\"{name}\"}} 1")), "{metrics}");
     assert!(metrics.contains("pangea_machines{state=\"never_seen\"} 2"), "{metrics}");
     assert!(metrics.contains("pangea_jobs{kind=\"machine.import\",state="), "{metrics}");
+    // A scrape answers from memory: with the database gone, /metrics still answers the counts.
+    app.state.db.pool().close().await;
+    let scrape = reqwest::get(app.at("/metrics")).await.unwrap();
+    assert_eq!(scrape.status(), 200);
+    assert!(scrape.text().await.unwrap().contains("pangea_machines{state=\"never_seen\"} 2"));
 }
 
 async fn readiness_fails_when_the_database_is_gone(backend: Backend) {
