@@ -17,6 +17,47 @@ pub mod source_check;
 pub mod store;
 pub mod ttl_cache;
 
+/// The most of any one answer from a linked Prometheus, Alertmanager or Grafana that Pangea
+/// reads: a source (or whatever a link points at) cannot make Pangea hold more.
+pub const MAX_ANSWER: usize = 16 << 20;
+
+/// Why an answer's body was not read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Over [`MAX_ANSWER`]: what it said it was (or had sent when it went over).
+    TooLarge(u64),
+    Read(reqwest::Error),
+}
+
+impl BodyError {
+    /// In words, for `what` at `url`.
+    pub fn say(&self, what: &str, url: &str) -> String {
+        match self {
+            BodyError::TooLarge(bytes) => format!(
+                "{what} at {url} answered with more than {} MiB ({bytes} bytes or more); Pangea reads at most that much \
+                 of an answer: narrow the query.",
+                MAX_ANSWER >> 20
+            ),
+            BodyError::Read(e) => format!("{what} at {url} stopped answering: {e}."),
+        }
+    }
+}
+
+/// A response's body, [`MAX_ANSWER`] bytes at most, read as it arrives.
+pub async fn body_within(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    if let Some(length) = response.content_length().filter(|l| *l > MAX_ANSWER as u64) {
+        return Err(BodyError::TooLarge(length));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(BodyError::TooLarge((body.len() + chunk.len()) as u64));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 use crate::audit::{self, Event};
 use crate::clusters::Clusters;
 use crate::db::Database;
@@ -587,5 +628,41 @@ impl MonitoringService for Monitoring {
         }
         .await;
         audit::settle(&self.db, who, event, deleted).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server on loopback answering every request with `body`, with or without its length.
+    async fn answering(body: Vec<u8>, with_length: bool) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(move || {
+            let body = body.clone();
+            async move {
+                if with_length {
+                    axum::body::Body::from(body)
+                } else {
+                    let chunks = body.chunks(1 << 20).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>();
+                    axum::body::Body::from_stream(futures::stream::iter(chunks))
+                }
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_up_to_their_limit_whether_or_not_they_say_their_length() {
+        for with_length in [true, false] {
+            let url = answering(vec![b'x'; MAX_ANSWER + 1], with_length).await;
+            let over = body_within(reqwest::get(&url).await.unwrap()).await.unwrap_err();
+            assert!(matches!(over, BodyError::TooLarge(n) if n > MAX_ANSWER as u64), "{over:?}");
+            assert!(over.say("Prometheus", "http://p").contains("more than 16 MiB"));
+            let url = answering(vec![b'y'; 1000], with_length).await;
+            assert_eq!(body_within(reqwest::get(&url).await.unwrap()).await.unwrap().len(), 1000);
+        }
     }
 }

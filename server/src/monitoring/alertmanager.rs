@@ -82,7 +82,10 @@ impl Alertmanager {
     async fn answer<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, String> {
         let response = request.timeout(QUERY_TIMEOUT).send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let body = super::body_within(response).await.map_err(|e| match e {
+            super::BodyError::Read(e) => self.unreachable(&e),
+            too_large => too_large.say("Alertmanager", &self.url),
+        })?;
         if !status.is_success() {
             let reason = String::from_utf8_lossy(&body).trim().trim_matches('"').to_string();
             return Err(format!("Alertmanager at {} refused: {reason} (HTTP {}).", self.url, status.as_u16()));

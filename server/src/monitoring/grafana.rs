@@ -195,7 +195,8 @@ pub async fn dashboards(
 ) -> Result<Vec<app::monitoring::GrafanaDashboard>, String> {
     let response = api_get(http, base, cluster, "/api/search?type=dash-db", headers).await?;
     let status = response.status();
-    let hits: Vec<Hit> = match response.json().await {
+    let body = super::body_within(response).await.map_err(|e| e.say("Grafana", base))?;
+    let hits: Vec<Hit> = match serde_json::from_slice(&body) {
         Ok(hits) if status.is_success() => hits,
         _ => {
             return Err(format!(
@@ -235,7 +236,7 @@ pub async fn dashboard_json(
     if !status.is_success() {
         return Err(upstream(format!("Grafana at {base} answered for dashboard {uid} with HTTP {}.", status.as_u16())));
     }
-    let body = response.bytes().await.map_err(|e| upstream(format!("Grafana at {base}: {}.", cause(&e))))?;
+    let body = super::body_within(response).await.map_err(|e| upstream(e.say("Grafana", base)))?;
     String::from_utf8(body.to_vec())
         .map_err(|_| upstream(format!("Grafana at {base} answered with text that is not UTF-8.")))
 }

@@ -123,6 +123,9 @@ pub fn legend(template: &str, labels: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// The most series a range query may give: more is no chart a person can read.
+pub const MAX_SERIES: usize = 500;
+
 impl Prometheus {
     pub fn new(url: &str, http: reqwest::Client) -> Prometheus {
         Prometheus { url: url.trim_end_matches('/').to_string(), http }
@@ -149,7 +152,10 @@ impl Prometheus {
             .await
             .map_err(|e| self.unreachable(&e))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let body = super::body_within(response).await.map_err(|e| match e {
+            super::BodyError::Read(e) => self.unreachable(&e),
+            too_large => QueryError::Refused(too_large.say("Prometheus", &self.url)),
+        })?;
         match serde_json::from_slice::<Answer<T>>(&body) {
             Ok(Answer { status, data: Some(data), .. }) if status == "success" => Ok(data),
             Ok(answer) => Err(QueryError::Refused(format!(
@@ -265,6 +271,13 @@ impl Prometheus {
             return Err(QueryError::Refused(format!(
                 "Prometheus answered a {} where a matrix was asked.",
                 matrix.result_type
+            )));
+        }
+        if matrix.result.len() > MAX_SERIES {
+            return Err(QueryError::Refused(format!(
+                "The query gave {} series; a chart draws at most {MAX_SERIES}: narrow it by a label, or aggregate it \
+                 (sum by (…)).",
+                matrix.result.len()
             )));
         }
         Ok(matrix

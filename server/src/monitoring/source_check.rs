@@ -33,7 +33,8 @@ async fn answers(http: &reqwest::Client, what: &str, url: &str, path: &str, key:
         .await
         .map_err(|e| format!("{what} at {url} is unreachable: {}.", cause(&e)))?;
     let status = response.status();
-    let body: Option<serde_json::Value> = response.json().await.ok();
+    let body: Option<serde_json::Value> =
+        super::body_within(response).await.ok().and_then(|b| serde_json::from_slice(&b).ok());
     match body {
         Some(body) if status.is_success() && body.get(key).is_some() => Ok(()),
         _ => Err(format!(
