@@ -834,10 +834,23 @@ impl ClusterService for Clusters {
         let result = async {
             let record = self.record(cluster)?;
             let as_whom = Impersonation::of(who)?;
-            let row = actions::act(cluster, &record.endpoint, &as_whom, node, &action).await?;
+            let cached = self.cache(cluster).ok().and_then(|c| c.node_object(node)).map(|n| (*n).clone());
+            let (row, undo) = actions::act(cluster, &record.endpoint, &as_whom, node, &action, cached).await?;
             let mut event = event.clone();
             event.summary["as"] = json!({ "user": as_whom.user, "groups": as_whom.groups });
-            audit::record(&self.db, who, event).await.or_internal()?;
+            // The change stands only once the audit log has it: if that write fails, it is undone.
+            if let Err(e) = audit::record(&self.db, who, event).await {
+                tracing::error!(error = %e, cluster, node, "a node change could not be audited; undoing it");
+                let undone = actions::undo(cluster, &record.endpoint, &as_whom, node, &undo).await;
+                return Err(AppError::Upstream {
+                    message: match undone {
+                        Ok(()) => "The change was undone: its audit record could not be written. Try again.".into(),
+                        Err(e) => format!(
+                            "The change could not be audited, and undoing it failed ({e}): check node {node} on {cluster}."
+                        ),
+                    },
+                });
+            }
             Ok(row)
         }
         .await;

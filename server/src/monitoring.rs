@@ -497,9 +497,25 @@ impl MonitoringService for Monitoring {
         if !uuid {
             return Err(AppError::invalid(format!("\"{id}\" is not a silence id (Alertmanager's are UUIDs).")));
         }
-        self.alertmanager(cluster)?.expire(id).await.map_err(|message| AppError::Upstream { message })?;
+        let alertmanager = self.alertmanager(cluster)?;
+        let before = alertmanager.silences().await.ok().and_then(|all| all.into_iter().find(|s| s.id == id));
+        alertmanager.expire(id).await.map_err(|message| AppError::Upstream { message })?;
         self.firing.forget(cluster);
-        audit::record(&self.db, who, event).await.map_err(crate::error::internal)?;
+        // The expiry stands only once the audit log has it: if that write fails, the silence is
+        // put back (under a new id: Alertmanager does not revive one).
+        if let Err(e) = audit::record(&self.db, who, event).await {
+            tracing::error!(error = %e, cluster, silence = id, "a silence's expiry could not be audited; putting it back");
+            let restored = match &before {
+                Some(silence) => alertmanager.restore(silence).await,
+                None => Err("it was not listed before".into()),
+            };
+            return Err(AppError::Upstream {
+                message: match restored {
+                    Ok(new_id) => format!("The silence was put back (as {new_id}): its expiry could not be audited."),
+                    Err(why) => format!("The expiry could not be audited, and putting the silence back failed: {why}"),
+                },
+            });
+        }
         Ok(())
     }
     async fn list_dashboards(&self, who: &Principal) -> Result<Vec<DashboardSummary>, AppError> {

@@ -146,21 +146,43 @@ fn patch_for(action: &NodeAction, node: &Node) -> Value {
     }
 }
 
-/// Applies `action` to `node` as `as_whom`; the node as it is afterwards.
+/// The merge patch that puts back what `action` changes, as `before` had it.
+fn undo_for(action: &NodeAction, before: &Node) -> Value {
+    match action {
+        NodeAction::Cordon | NodeAction::Uncordon => {
+            json!({ "spec": { "unschedulable": before.spec.as_ref().and_then(|s| s.unschedulable) } })
+        }
+        NodeAction::Labels { set, remove } => {
+            let had = before.metadata.labels.clone().unwrap_or_default();
+            let labels: serde_json::Map<String, Value> =
+                set.keys().chain(remove).map(|k| (k.clone(), had.get(k).map_or(Value::Null, |v| json!(v)))).collect();
+            json!({ "metadata": { "labels": labels } })
+        }
+        NodeAction::Taints { .. } => {
+            let taints = before.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+            json!({ "spec": { "taints": taints } })
+        }
+    }
+}
+
+/// Applies `action` to `node` as `as_whom`: the node as it is afterwards, and the patch that
+/// undoes the change (see [`undo`]), from `cached` (the watch cache's copy) or, for taints, the
+/// node as the person reads it now.
 pub async fn act(
     cluster: &str,
     endpoint: &Endpoint,
     as_whom: &Impersonation,
     node: &str,
     action: &NodeAction,
-) -> Result<NodeRow, AppError> {
+    cached: Option<Node>,
+) -> Result<(NodeRow, Value), AppError> {
     validate(action)?;
     let client = connect::client(endpoint, Some(as_whom))?;
     let nodes: Api<Node> = Api::all(client);
     let refused = |e| connect::refusal(cluster, &endpoint.api_url, e);
     let current = match action {
         NodeAction::Taints { .. } => nodes.get(node).await.map_err(refused)?,
-        _ => Node::default(),
+        _ => cached.unwrap_or_default(),
     };
     let patched = nodes
         .patch(
@@ -170,7 +192,24 @@ pub async fn act(
         )
         .await
         .map_err(refused)?;
-    Ok(node_row(cluster, &patched, 0, None))
+    Ok((node_row(cluster, &patched, 0, None), undo_for(action, &current)))
+}
+
+/// Puts back what [`act`] changed (when its audit record could not be written), as the same person.
+pub async fn undo(
+    cluster: &str,
+    endpoint: &Endpoint,
+    as_whom: &Impersonation,
+    node: &str,
+    undo: &Value,
+) -> Result<(), AppError> {
+    let nodes: Api<Node> = Api::all(connect::client(endpoint, Some(as_whom))?);
+    let params = PatchParams { field_manager: Some("pangea".into()), ..Default::default() };
+    nodes
+        .patch(node, &params, &Patch::Merge(undo))
+        .await
+        .map_err(|e| connect::refusal(cluster, &endpoint.api_url, e))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -152,6 +152,21 @@ impl Alertmanager {
         Ok(created.silence_id)
     }
 
+    /// Puts back an expired silence as it was (from now to its end), under a new id: what an
+    /// expiry that could not be audited is undone with.
+    pub async fn restore(&self, silence: &Silence) -> Result<String, String> {
+        let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339);
+        let body = serde_json::json!({
+            "matchers": silence.matchers,
+            "startsAt": now.unwrap_or_default(),
+            "endsAt": silence.ends_at,
+            "createdBy": silence.created_by,
+            "comment": silence.comment,
+        });
+        let created: Created = self.answer(self.http.post(format!("{}/api/v2/silences", self.url)).json(&body)).await?;
+        Ok(created.silence_id)
+    }
+
     /// Expires a silence now.
     pub async fn expire(&self, id: &str) -> Result<(), String> {
         let response = self

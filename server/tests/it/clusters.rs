@@ -643,6 +643,16 @@ async fn node_actions_are_made_as_the_signed_in_person(app: TestApp) {
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("system:masters"));
     app.state.clusters.remove(&Principal::cli(), &name).await.unwrap();
+
+    // A change stands only once the audit log has it: with the database gone, alice's label is
+    // made, then undone, and she is told so.
+    app.state.clusters.add(&Principal::cli(), input(&kube, &name, &kube.pangea_token)).await.unwrap();
+    app.state.db.pool().close().await;
+    let label = NodeAction::Labels { set: [("undo-me".to_string(), "yes".to_string())].into(), remove: vec![] };
+    let refused = clusters.act(&alice, &name, &node, label).await.unwrap_err();
+    assert!(refused.to_string().contains("The change was undone"), "{refused}");
+    let now: Node = Api::all(kube.admin().await).get(&node).await.unwrap();
+    assert!(!now.metadata.labels.unwrap_or_default().contains_key("undo-me"), "undone in the cluster");
 }
 
 async fn watches_resume_after_the_api_server_restarts(backend: Backend) {

@@ -149,7 +149,7 @@ async fn alerts_show_on_their_node_and_operators_silence_them_in_their_own_name(
     let mut linked = input(&kube, &name, &kube.pangea_token);
     linked.prometheus_url = monitor.url.clone();
     linked.alertmanager_url = monitor.alertmanager_url.clone();
-    app.state.clusters.add(&app::access::Principal::cli(), linked).await.unwrap();
+    app.state.clusters.add(&app::access::Principal::cli(), linked.clone()).await.unwrap();
     let node = unique("alerted");
     create_node_at(&kube, &node, "127.0.0.1").await;
     eventually("the node in the cache", async || app.state.clusters.node_addresses(&name, &node).ok()).await;
@@ -248,6 +248,20 @@ async fn alerts_show_on_their_node_and_operators_silence_them_in_their_own_name(
             .unwrap();
     assert_eq!(target, silence.id);
     app.state.clusters.remove(&app::access::Principal::cli(), &name).await.unwrap();
+
+    // An expiry stands only once audited: with the database gone, the silence is put back.
+    app.state.clusters.add(&app::access::Principal::cli(), linked.clone()).await.unwrap();
+    let again = app.state.monitoring.silence(&operator, &name, input_for("kept")).await.unwrap();
+    app.state.db.pool().close().await;
+    let admin = person("ada@example.com", &[], ConsoleRole::Admin);
+    let refused = app.state.monitoring.expire_silence(&admin, &name, &again.id).await.unwrap_err();
+    assert!(refused.to_string().contains("The silence was put back"), "{refused}");
+    let direct: Value =
+        reqwest::get(format!("{}/api/v2/silences", monitor.alertmanager_url)).await.unwrap().json().await.unwrap();
+    assert!(
+        direct.as_array().unwrap().iter().any(|s| s["comment"] == "kept" && s["status"]["state"] == "active"),
+        "{direct}"
+    );
 }
 
 async fn a_killed_etcd_member_puts_quorum_at_risk_in_words(app: TestApp) {
