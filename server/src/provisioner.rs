@@ -577,6 +577,9 @@ impl app::provisioning::ssr::ProvisioningService for Provisioner {
     async fn discovered(&self, who: &Principal) -> Result<Vec<app::provisioning::boots::Discovered>, AppError> {
         Provisioner::discovered(self, who).await
     }
+    fn refused_boot_requests(&self) -> Vec<(&'static str, u64)> {
+        self.boots.refused().into_iter().map(|(why, n)| (why.in_words(), n)).collect()
+    }
     async fn adopt(
         &self,
         who: &Principal,

@@ -202,9 +202,20 @@ pub fn explanation(e: Explanation) -> Html {
 /// MACs that asked to boot and are not in the inventory. Each row has a "Show" button whose
 /// `data-watch` (its MAC) the page shows the timeline of, and, for those who may add machines, a
 /// checkbox whose `data-mac` the page collects.
-pub fn discovered(found: Vec<Discovered>, may_add: bool) -> Html {
+/// `refused`: boot requests refused before an answer, by why, shown as one line above the list
+/// (a flood of forged MACs shows here, not as rows).
+pub fn discovered(found: Vec<Discovered>, may_add: bool, refused: &[(&str, u64)]) -> Html {
+    let total: u64 = refused.iter().map(|(_, n)| n).sum();
+    let refused_line = (total > 0).then(|| {
+        let parts: Vec<String> = refused.iter().filter(|(_, n)| *n > 0).map(|(why, n)| format!("{n} {why}")).collect();
+        view! {
+            <p class="alert" role="status">
+                {format!("Since this server started, the boot listener refused {total} request(s): {}.", parts.join(", "))}
+            </p>
+        }
+    });
     if found.is_empty() {
-        return Html::of(view! { <p class="empty">"No unknown machine has asked to boot."</p> });
+        return Html::of(view! { {refused_line} <p class="empty">"No unknown machine has asked to boot."</p> });
     }
     let row = move |d: Discovered| {
         let select = may_add.then(|| {
@@ -227,6 +238,7 @@ pub fn discovered(found: Vec<Discovered>, may_add: bool) -> Html {
         }
     };
     Html::of(view! {
+        {refused_line}
         <div class="table-wrap"><table class="machines">
             <thead><tr>
                 {may_add.then(|| view! { <th scope="col" class="check"><span class="visually-hidden">"Select"</span></th> })}
@@ -474,11 +486,14 @@ mod tests {
                 requests: 2,
             }]
         };
-        let html = discovered(found(), true).into_string();
+        let html = discovered(found(), true, &[]).into_string();
         assert!(html.contains(r#"aria-label="Select 52:54:00:00:00:01" data-mac="52:54:00:00:00:01""#), "{html}");
         assert!(html.contains(r#"data-watch="52:54:00:00:00:01""#) && html.contains("&lt;SN&gt;"), "{html}");
-        let html = discovered(found(), false).into_string();
+        let html = discovered(found(), false, &[]).into_string();
         assert!(!html.contains("checkbox") && html.contains("data-watch"), "{html}");
-        assert!(discovered(Vec::new(), true).into_string().contains("No unknown machine has asked to boot."));
+        let empty = discovered(Vec::new(), true, &[("over the per-MAC rate", 3), ("over the per-address rate", 0)]);
+        let empty = empty.into_string();
+        assert!(empty.contains("No unknown machine has asked to boot."), "{empty}");
+        assert!(empty.contains("refused 3 request(s): 3 over the per-MAC rate."), "{empty}");
     }
 }

@@ -109,7 +109,8 @@ pub async fn boot_timeline(mac: String) -> Result<Html, AppError> {
 pub async fn discovered_machines() -> Result<Html, AppError> {
     crate::ssr::call(|svc: Svc, who| async move {
         let may_add = crate::access::authorize(&who, crate::access::Permission::ChangeMachines).is_ok();
-        svc.discovered(&who).await.map(|found| drawn::discovered(found, may_add))
+        let refused = svc.refused_boot_requests();
+        svc.discovered(&who).await.map(|found| drawn::discovered(found, may_add, &refused))
     })
     .await
 }

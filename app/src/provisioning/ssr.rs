@@ -47,6 +47,9 @@ pub trait ProvisioningService: Send + Sync + 'static {
     async fn timeline(&self, who: &Principal, mac: &str) -> Result<Timeline, AppError>;
     /// MACs that asked to boot and are not in the inventory.
     async fn discovered(&self, who: &Principal) -> Result<Vec<Discovered>, AppError>;
+    /// Boot requests refused before an answer since this server started, by why (over the
+    /// per-address rate, over the per-MAC rate, a query over its bounds), in words.
+    fn refused_boot_requests(&self) -> Vec<(&'static str, u64)>;
     /// Adds discovered machines to the inventory, all or none; their MACs.
     async fn adopt(&self, who: &Principal, request: AdoptDiscovered) -> Result<Vec<String>, AppError>;
     /// Boots per minute over the last hour.

@@ -181,6 +181,14 @@ impl Refusal {
             Refusal::Oversized => "oversized_query",
         }
     }
+
+    pub fn in_words(self) -> &'static str {
+        match self {
+            Refusal::Address => "over the per-address rate",
+            Refusal::Mac => "over the per-MAC rate",
+            Refusal::Oversized => "with a query over its bounds",
+        }
+    }
 }
 
 /// The boot listener's outer layer: a query over its bounds, or a source address or MAC asking

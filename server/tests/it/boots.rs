@@ -383,6 +383,9 @@ async fn the_boot_listener_bounds_queries_and_rates_before_it_answers(app: TestA
         let count: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert!(count >= 1, "{line}");
     }
+    // The Discovered page says so in one line.
+    let page = app.post_json("/api/gui/discovered_machines", serde_json::json!({})).await.text().await.unwrap();
+    assert!(page.contains("the boot listener refused") && page.contains("over the per-MAC rate"), "{page}");
     // Refused requests are neither answered with a config nor recorded.
     let timeline = timeline_when(&app, MAC, |t| !t["events"].as_array().unwrap().is_empty()).await;
     assert!(
