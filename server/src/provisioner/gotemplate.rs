@@ -206,7 +206,8 @@ fn find_close(source: &str, from: usize) -> Result<usize, Failure> {
                     if quote != b'`' && bytes[i] == b'\\' {
                         i += 1;
                     }
-                    if quote != b'`' && bytes[i] == b'\n' {
+                    // A backslash may be the template's last byte (found by fuzzing).
+                    if quote != b'`' && bytes.get(i) == Some(&b'\n') {
                         return fail(i, "unterminated quoted string");
                     }
                     i += 1;
@@ -1171,6 +1172,9 @@ mod tests {
         assert!(err.message.contains("unexpected {{end}}"), "{err}");
         let err = Template::parse("{{template \"x\"}}").unwrap_err();
         assert!(err.message.contains("not supported"), "{err}");
+        // Found by fuzzing: a string whose last byte is a backslash.
+        let err = Template::parse("{{printf \"\\").unwrap_err();
+        assert!(err.message.contains("unterminated quoted string"), "{err}");
     }
 
     #[test]
