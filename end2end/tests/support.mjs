@@ -34,7 +34,11 @@ export async function open(page, url) {
     if (['error', 'warning'].includes(message.type())) said.push(`console ${message.type()}: ${message.text()}`);
   };
   const onFailed = (request) => said.push(`request failed: ${request.url()} (${request.failure()?.errorText})`);
+  const onResponse = (response) => {
+    if (response.status() >= 400) said.push(`answered ${response.status()}: ${response.url()}`);
+  };
   page.on('pageerror', onError);
+  page.on('response', onResponse);
   page.on('console', onConsole);
   page.on('requestfailed', onFailed);
   try {
@@ -46,6 +50,7 @@ export async function open(page, url) {
     page.off('pageerror', onError);
     page.off('console', onConsole);
     page.off('requestfailed', onFailed);
+    page.off('response', onResponse);
   }
 }
 

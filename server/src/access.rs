@@ -45,6 +45,8 @@ pub struct AuthSettings {
     pub absolute_timeout: Duration,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<crate::config::ProxyRange>,
+    /// How often an open live stream checks its person again (see [`crate::http::live`]).
+    pub live_recheck_every: Duration,
 }
 
 /// The local break-glass account's name.

@@ -429,6 +429,9 @@ pub struct Config {
     pub local_login_enabled: bool,
     pub session_idle_timeout: Duration,
     pub session_absolute_timeout: Duration,
+    /// How often an open live stream checks that its person may still watch it (not a flag:
+    /// tests shorten it).
+    pub live_recheck_every: Duration,
     pub bootstrap_admin_group: Option<String>,
     pub trusted_proxies: Vec<ProxyRange>,
     /// Monitoring links may go to loopback and link-local addresses.
@@ -603,6 +606,7 @@ impl ServeArgs {
                 "session_absolute_timeout",
                 Duration::from_secs(24 * 3600),
             )?,
+            live_recheck_every: crate::http::live::RECHECK_EVERY,
             local_login_enabled: !(self.disable_local_login || file.disable_local_login.unwrap_or(false)),
             bootstrap_admin_group: self.bootstrap_admin_group.or(file.bootstrap_admin_group),
             allow_local_monitoring_urls: self.allow_local_monitoring_urls

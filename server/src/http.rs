@@ -4,6 +4,8 @@
 //! middleware and metrics both listeners share. It imports no area; `crate::routes` composes
 //! the areas' routes into the two listeners' routers.
 
+pub mod body;
+pub mod live;
 pub mod metrics;
 pub mod middleware;
 pub mod ops;

@@ -50,6 +50,8 @@ pub struct AppState {
     pub background: background::Background,
     /// Sessions whose IdP refresh is running in this process (one at a time per session).
     pub refreshing: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Live streams open per person (see [`http::live`]).
+    pub live_streams: http::live::OpenStreams,
 }
 
 impl AppState {
@@ -130,6 +132,7 @@ impl AppState {
                 idle_timeout: config.session_idle_timeout,
                 absolute_timeout: config.session_absolute_timeout,
                 trusted_proxies: config.trusted_proxies.clone(),
+                live_recheck_every: config.live_recheck_every,
             },
             oidc: config.oidc.clone().map(|settings| Arc::new(access::sso::Oidc::new(settings))),
             sealer,
@@ -137,6 +140,7 @@ impl AppState {
             leptos: config.leptos_options(),
             background,
             refreshing: Arc::default(),
+            live_streams: Default::default(),
             jobs,
             db,
         })

@@ -13,6 +13,7 @@ pub mod etcd;
 pub mod grafana;
 pub mod http;
 pub mod prometheus;
+pub mod query_turns;
 pub mod source_check;
 pub mod store;
 pub mod ttl_cache;
@@ -21,41 +22,11 @@ pub mod ttl_cache;
 /// reads: a source (or whatever a link points at) cannot make Pangea hold more.
 pub const MAX_ANSWER: usize = 16 << 20;
 
-/// Why an answer's body was not read.
-#[derive(Debug)]
-pub enum BodyError {
-    /// Over [`MAX_ANSWER`]: what it said it was (or had sent when it went over).
-    TooLarge(u64),
-    Read(reqwest::Error),
-}
-
-impl BodyError {
-    /// In words, for `what` at `url`.
-    pub fn say(&self, what: &str, url: &str) -> String {
-        match self {
-            BodyError::TooLarge(bytes) => format!(
-                "{what} at {url} answered with more than {} MiB ({bytes} bytes or more); Pangea reads at most that much \
-                 of an answer: narrow the query.",
-                MAX_ANSWER >> 20
-            ),
-            BodyError::Read(e) => format!("{what} at {url} stopped answering: {e}."),
-        }
-    }
-}
+pub use crate::http::body::BodyError;
 
 /// A response's body, [`MAX_ANSWER`] bytes at most, read as it arrives.
-pub async fn body_within(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
-    if let Some(length) = response.content_length().filter(|l| *l > MAX_ANSWER as u64) {
-        return Err(BodyError::TooLarge(length));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
-        if body.len() + chunk.len() > MAX_ANSWER {
-            return Err(BodyError::TooLarge((body.len() + chunk.len()) as u64));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+pub async fn body_within(response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    crate::http::body::read_within(response, MAX_ANSWER).await
 }
 
 use crate::audit::{self, Event};
@@ -85,6 +56,8 @@ pub struct Monitoring {
     firing: TtlCache<String, u32>,
     /// Dashboard variables' values, per cluster and query (see [`dashboards::resolve`]).
     options: dashboards::OptionsCache,
+    /// Each person's queries to Prometheus running at once.
+    turns: query_turns::QueryTurns,
 }
 
 /// How long a cluster's firing count is used before its Alertmanager is asked again.
@@ -147,6 +120,7 @@ impl Monitoring {
             clusters,
             firing: TtlCache::new(FIRING_COUNT_TTL),
             options: TtlCache::new(VARIABLE_VALUES_TTL),
+            turns: query_turns::QueryTurns::new(query_turns::TURN_WAIT),
         }
     }
 
@@ -348,11 +322,13 @@ impl Monitoring {
 impl MonitoringService for Monitoring {
     async fn cluster_charts(&self, who: &Principal, cluster: &str, range: &str) -> Result<Charts, AppError> {
         let prometheus = self.prometheus(who, cluster)?;
+        let _turn = self.turns.take(who).await?;
         self.draw(prometheus, charts::CLUSTER, parse_range(range)?, None).await
     }
 
     async fn node_charts(&self, who: &Principal, cluster: &str, node: &str, range: &str) -> Result<Charts, AppError> {
         let prometheus = self.prometheus(who, cluster)?;
+        let _turn = self.turns.take(who).await?;
         let range = parse_range(range)?;
         let addresses = self.clusters.node_addresses(cluster, node)?;
         let matcher = charts::node_matcher(node, &addresses);
@@ -368,6 +344,7 @@ impl MonitoringService for Monitoring {
         let prometheus =
             prometheus.ok_or_else(|| AppError::not_found(format!("No Prometheus is linked to cluster {cluster}.")))?;
         let (start, end, step) = bounds(range);
+        let _turn = self.turns.take(who).await?;
         let series = prometheus.range(query, "", start, end, step).await.map_err(|e| match e {
             QueryError::Unreachable(message) => AppError::Upstream { message },
             QueryError::Refused(message) => AppError::invalid(message),
@@ -417,6 +394,7 @@ impl MonitoringService for Monitoring {
                 ),
             });
         };
+        let _turn = self.turns.take(who).await?;
         Ok(etcd::health(&prometheus).await.unwrap_or_else(|e| EtcdHealth {
             members: Vec::new(),
             quorum: String::new(),
@@ -561,6 +539,7 @@ impl MonitoringService for Monitoring {
         };
         match prometheus {
             Some(prometheus) => {
+                let _turn = self.turns.take(who).await?;
                 view.variables =
                     dashboards::resolve(&dashboard, &prometheus, &self.options, cluster, &choices, bounds(range), true)
                         .await
@@ -596,6 +575,7 @@ impl MonitoringService for Monitoring {
             });
         };
         let bounds = bounds(range);
+        let _turn = self.turns.take(who).await?;
         let (_, filled) =
             dashboards::resolve(&dashboard, &prometheus, &self.options, cluster, &choices, bounds, false).await;
         Ok(dashboards::draw(&prometheus, panel, &filled, bounds).await)
@@ -675,7 +655,7 @@ mod tests {
         for with_length in [true, false] {
             let url = answering(vec![b'x'; MAX_ANSWER + 1], with_length).await;
             let over = body_within(reqwest::get(&url).await.unwrap()).await.unwrap_err();
-            assert!(matches!(over, BodyError::TooLarge(n) if n > MAX_ANSWER as u64), "{over:?}");
+            assert!(matches!(over, BodyError::TooLarge { seen, .. } if seen > MAX_ANSWER as u64), "{over:?}");
             assert!(over.say("Prometheus", "http://p").contains("more than 16 MiB"));
             let url = answering(vec![b'y'; 1000], with_length).await;
             assert_eq!(body_within(reqwest::get(&url).await.unwrap()).await.unwrap().len(), 1000);

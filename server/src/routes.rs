@@ -171,6 +171,18 @@ pub fn console_router(state: AppState) -> Router {
         leptos::nonce::provide_nonce();
     };
     let server_fn_context = context.clone();
+    // Site files are served as files; any other unknown path gets the console's "not found" page.
+    let not_found = leptos_axum::file_and_error_handler::<AppState, _>(app::shell);
+    let fallback = move |uri: axum::http::Uri, state: axum::extract::State<AppState>, req: axum::extract::Request| {
+        let not_found = not_found.clone();
+        async move {
+            if auth::is_site_file(uri.path()) {
+                crate::site::serve_file(&state.leptos.site_root, req).await
+            } else {
+                not_found(uri, state, req).await
+            }
+        }
+    };
     let gui = Router::<AppState>::new()
         .leptos_routes_with_context(&state, routes, context, {
             let options = leptos_options.clone();
@@ -184,7 +196,7 @@ pub fn console_router(state: AppState) -> Router {
         )
         .nest("/api/v1", router_of(api_routes()).fallback(crate::http::api_not_found))
         .merge(router_of(auth::routes()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .fallback(fallback)
         .layer(axum::middleware::from_fn(middleware::static_cache_headers))
         .layer(axum::middleware::from_fn(auth::require_sign_in_for_pages));
     let gui = with_sessions(gui, &state);

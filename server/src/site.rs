@@ -57,6 +57,28 @@ pub fn unpack(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Answers a request for a site file (`/pkg/…`, `/favicon.svg`) from the site root, with the
+/// precompressed variants and conditional requests (`304`) of a static file server. A file that
+/// cannot be read for any other reason than its absence is a logged `500`, never a `404`: a
+/// `404` says the page asked for a file of another build.
+pub async fn serve_file(root: &str, req: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    let path = req.uri().path().to_owned();
+    match tower_http::services::ServeDir::new(root).precompressed_br().precompressed_gzip().oneshot(req).await {
+        Ok(response) => {
+            if response.status() == axum::http::StatusCode::NOT_FOUND {
+                tracing::warn!(%path, "a page asked for a site file this build does not have");
+            }
+            response.map(axum::body::Body::new)
+        }
+        Err(error) => {
+            tracing::error!(%path, %error, "cannot read a site file");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
 /// Written last: a folder without it is an unpacking that did not finish.
 const COMPLETE: &str = ".complete";
 

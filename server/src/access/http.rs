@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -189,9 +190,18 @@ pub async fn resolve_principal(
         return next.run(req).await;
     }
     let origin = origin_of(&state.auth, peer, req.headers());
+    // How a live stream opened by this request asks again who its caller is (see http::live).
+    let mut reresolve: crate::http::live::Reresolve = Arc::new(|| Box::pin(async { None }));
     let principal = if let (true, Some(token)) = (req.uri().path().starts_with("/api/v1/"), bearer(req.headers())) {
         match state.access.principal_for_token(token, &origin).await {
-            Ok(Some(p)) => p,
+            Ok(Some(p)) => {
+                let (access, token, origin) = (state.access.clone(), token.to_string(), origin.clone());
+                reresolve = Arc::new(move || {
+                    let (access, token, origin) = (access.clone(), token.clone(), origin.clone());
+                    Box::pin(async move { access.principal_for_token(&token, &origin).await.ok().flatten() })
+                });
+                p
+            }
             Ok(None) => {
                 let error = AppError::Unauthorized { message: "This API token is unknown, revoked or expired.".into() };
                 let who = Principal::anonymous(origin.ip, origin.user_agent.clone());
@@ -214,6 +224,16 @@ pub async fn resolve_principal(
                 // sessions list even if a request in flight saved it again: it counts as ended.
                 match session.id() {
                     Some(id) if state.access.session_listed(&id).await.unwrap_or(false) => {
+                        let (access, from, user_id) = (state.access.clone(), origin.clone(), signed_in.user_id);
+                        reresolve = Arc::new(move || {
+                            let (access, origin, id) = (access.clone(), from.clone(), id.clone());
+                            Box::pin(async move {
+                                if !access.session_listed(&id).await.unwrap_or(false) {
+                                    return None;
+                                }
+                                access.principal_for_user(user_id, &origin).await.ok().flatten()
+                            })
+                        });
                         state.access.principal_for_user(signed_in.user_id, &origin).await
                     }
                     _ => {
@@ -234,6 +254,13 @@ pub async fn resolve_principal(
             Err(e) => return json_error(e),
         }
     };
+    let live = crate::http::live::LiveCheck::new(
+        &principal,
+        state.live_streams.clone(),
+        reresolve,
+        state.auth.live_recheck_every,
+    );
+    req.extensions_mut().insert(live);
     req.extensions_mut().insert(principal);
     next.run(req).await
 }

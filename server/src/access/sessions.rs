@@ -60,31 +60,53 @@ impl SessionBackend {
     }
 }
 
-#[async_trait::async_trait]
-impl SessionStore for SessionBackend {
-    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        match self {
-            SessionBackend::Sqlite(s) => s.create(record).await,
-            SessionBackend::Postgres(s) => s.create(record).await,
-        }
-    }
-    async fn save(&self, record: &Record) -> session_store::Result<()> {
+/// What the stores keep of a session id: its SHA-256 (the first 128 bits, as an id of the same
+/// form). A copy of the database, or of a backup, holds no id a browser could present.
+pub fn session_key(id: &Id) -> Id {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.0.to_le_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    Id(i128::from_le_bytes(first))
+}
+
+impl SessionBackend {
+    async fn save_keyed(&self, record: &Record) -> session_store::Result<()> {
         match self {
             SessionBackend::Sqlite(s) => s.save(record).await,
             SessionBackend::Postgres(s) => s.save(record).await,
         }
     }
-    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+
+    /// Deletes a session by its stored key (see [`session_key`]).
+    async fn delete_keyed(&self, key: &Id) -> session_store::Result<()> {
         match self {
-            SessionBackend::Sqlite(s) => s.load(id).await,
-            SessionBackend::Postgres(s) => s.load(id).await,
+            SessionBackend::Sqlite(s) => s.delete(key).await,
+            SessionBackend::Postgres(s) => s.delete(key).await,
         }
     }
+}
+
+/// The browser's session id goes in; only its [`session_key`] is stored or looked up.
+#[async_trait::async_trait]
+impl SessionStore for SessionBackend {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A fresh random 128-bit id: its key is as unlikely to be taken as the id itself.
+        self.save(record).await
+    }
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.save_keyed(&Record { id: session_key(&record.id), ..record.clone() }).await
+    }
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let key = session_key(id);
+        let record = match self {
+            SessionBackend::Sqlite(s) => s.load(&key).await?,
+            SessionBackend::Postgres(s) => s.load(&key).await?,
+        };
+        Ok(record.map(|record| Record { id: *id, ..record }))
+    }
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        match self {
-            SessionBackend::Sqlite(s) => s.delete(id).await,
-            SessionBackend::Postgres(s) => s.delete(id).await,
-        }
+        self.delete_keyed(&session_key(id)).await
     }
 }
 
@@ -126,14 +148,15 @@ impl UserSession {
         self.0.remove(Self::PENDING_SSO).await.ok().flatten()
     }
 
-    /// Starts a signed-in session under a new id (so a planted id is worthless) and returns that id.
+    /// Starts a signed-in session under a new id (so a planted id is worthless) and returns the
+    /// key it is stored under.
     pub async fn sign_in(&self, user_id: i64) -> Result<String, tower_sessions::session::Error> {
         self.0.cycle_id().await?;
         let signed_in =
             SignedIn { user_id, since: OffsetDateTime::now_utc().unix_timestamp(), seen_ms: now_ms(), touched: false };
         self.0.insert(Self::SIGNED_IN, signed_in).await?;
         self.0.save().await?;
-        Ok(self.0.id().map(|id| id.to_string()).unwrap_or_default())
+        Ok(self.id().unwrap_or_default())
     }
 
     /// The signed-in user, unless the session is older than `absolute_timeout`. The idle
@@ -157,8 +180,9 @@ impl UserSession {
         Some(signed_in)
     }
 
+    /// The key this session is stored and listed under (never the id the browser holds).
     pub fn id(&self) -> Option<String> {
-        self.0.id().map(|id| id.to_string())
+        self.0.id().map(|id| session_key(&id).to_string())
     }
 
     /// Ends this session and deletes it from the store.
@@ -175,10 +199,10 @@ impl<S: Send + Sync> FromRequestParts<S> for UserSession {
     }
 }
 
-/// Deletes a session by id (signing a user out everywhere).
-pub async fn delete_session(store: &SessionBackend, id: &str) {
-    if let Ok(id) = Id::from_str(id) {
-        let _ = store.delete(&id).await;
+/// Deletes a session by the key it is listed under (signing a user out everywhere).
+pub async fn delete_session(store: &SessionBackend, key: &str) {
+    if let Ok(key) = Id::from_str(key) {
+        let _ = store.delete_keyed(&key).await;
     }
 }
 

@@ -184,8 +184,38 @@ struct Provider {
 
 pub struct Oidc {
     settings: OidcSettings,
-    http: openidconnect::reqwest::Client,
+    http: IdpHttp,
     provider: Mutex<Option<std::sync::Arc<Provider>>>,
+}
+
+/// The most of any one answer from the IdP (discovery, keys, tokens, userinfo) Pangea reads.
+pub const MAX_IDP_ANSWER: usize = 1 << 20;
+
+/// openidconnect's HTTP client, reading at most [`MAX_IDP_ANSWER`] of each answer as it arrives.
+struct IdpHttp(openidconnect::reqwest::Client);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for IdpHttp {
+    type Error = openidconnect::HttpClientError<openidconnect::reqwest::Error>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<openidconnect::HttpResponse, Self::Error>> + Send + Sync + 'c>,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        use openidconnect::HttpClientError;
+        Box::pin(async move {
+            let url = request.uri().to_string();
+            let response = self.0.execute(request.try_into().map_err(Box::new)?).await.map_err(Box::new)?;
+            let mut builder = http::Response::builder().status(response.status()).version(response.version());
+            for (name, value) in response.headers() {
+                builder = builder.header(name, value);
+            }
+            let body = crate::http::body::read_within(response, MAX_IDP_ANSWER).await.map_err(|e| match e {
+                crate::http::body::BodyError::Read(e) => HttpClientError::Reqwest(Box::new(e)),
+                too_large => HttpClientError::Other(too_large.say("The IdP", &url)),
+            })?;
+            builder.body(body).map_err(HttpClientError::Http)
+        })
+    }
 }
 
 fn claim_text(claims: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<String> {
@@ -208,7 +238,7 @@ impl Oidc {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
-        Oidc { settings, http, provider: Mutex::new(None) }
+        Oidc { settings, http: IdpHttp(http), provider: Mutex::new(None) }
     }
 
     pub fn issuer(&self) -> &url::Url {
@@ -500,5 +530,45 @@ mod tests {
         assert_eq!(claim_list(&claims, "roles"), Some(vec!["one".into()]));
         assert_eq!(claim_text(&claims, "n"), None);
         assert_eq!(claim_list(&claims, "missing"), None);
+    }
+
+    /// An IdP whose discovery document is over [`MAX_IDP_ANSWER`] is refused in words once that
+    /// much has arrived, whether or not it says its length.
+    #[tokio::test]
+    async fn an_answer_from_the_idp_is_read_up_to_its_limit() {
+        for with_length in [true, false] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let issuer = format!("http://{}", listener.local_addr().unwrap());
+            let huge = format!("{{\"issuer\": \"{issuer}\", \"pad\": \"{}\"}}", "x".repeat(MAX_IDP_ANSWER));
+            let app = axum::Router::new().fallback(move || {
+                let huge = huge.clone();
+                async move {
+                    if with_length {
+                        axum::body::Body::from(huge)
+                    } else {
+                        let chunks = huge
+                            .into_bytes()
+                            .chunks(64 << 10)
+                            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                            .collect::<Vec<_>>();
+                        axum::body::Body::from_stream(futures::stream::iter(chunks))
+                    }
+                }
+            });
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            let oidc = Oidc::new(OidcSettings {
+                issuer: issuer.parse().unwrap(),
+                client_id: "pangea".into(),
+                client_secret: SecretString::from("secret"),
+                redirect_url: "http://127.0.0.1:1/auth/oidc/callback".parse().unwrap(),
+                post_logout_url: "http://127.0.0.1:1/login".parse().unwrap(),
+                extra_scopes: Vec::new(),
+                username_claim: "email".into(),
+                groups_claim: "groups".into(),
+                refresh_every: Duration::from_secs(60),
+            });
+            let error = oidc.discover(false).await.err().unwrap().to_string();
+            assert!(error.contains("more than 1 MiB"), "{with_length}: {error}");
+        }
     }
 }

@@ -187,6 +187,7 @@ impl ClusterCache {
     /// the cache is dropped.
     pub fn start(name: String, endpoint: Endpoint) -> Result<Arc<ClusterCache>, app::error::AppError> {
         let client = connect::client(&endpoint, None)?;
+        let checks = connect::checking_client(&endpoint)?;
         let (nodes, nodes_writer) = reflector::store();
         let (pods, pods_writer) = reflector::store();
         let (events, events_writer) = reflector::store();
@@ -214,7 +215,7 @@ impl ClusterCache {
         spawn(&stop, follow(weak.clone(), Kind::Nodes, Api::all(client.clone()), nodes_writer, trim_node));
         spawn(&stop, follow(weak.clone(), Kind::Pods, Api::all(client.clone()), pods_writer, trim_pod));
         spawn(&stop, follow(weak.clone(), Kind::Events, Api::all(client.clone()), events_writer, trim_event));
-        spawn(&stop, check_health(weak, client));
+        spawn(&stop, check_health(weak, checks));
         Ok(cache)
     }
 

@@ -95,6 +95,27 @@ pub fn api_url(text: &str) -> Result<http::Uri, AppError> {
 
 /// A client for `endpoint`, as Pangea itself or impersonating `as_whom`.
 pub fn client(endpoint: &Endpoint, as_whom: Option<&Impersonation>) -> Result<Client, AppError> {
+    Client::try_from(config(endpoint, as_whom)?).map_err(unusable)
+}
+
+/// The most of any one answer Pangea reads when it checks an API server (`/version`, reviews,
+/// `/readyz`): whatever answers at a cluster's URL cannot make Pangea hold more.
+pub const MAX_CHECK_ANSWER: usize = 1 << 20;
+
+/// A client for checking `endpoint` as Pangea: each answer is read up to [`MAX_CHECK_ANSWER`].
+/// (Watches use [`client`]: a watch is one long answer.)
+pub fn checking_client(endpoint: &Endpoint) -> Result<Client, AppError> {
+    let limit = tower::util::MapResponseLayer::new(|response: http::Response<_>| {
+        response.map(|body| http_body_util::Limited::new(body, MAX_CHECK_ANSWER))
+    });
+    Ok(kube::client::ClientBuilder::try_from(config(endpoint, None)?).map_err(unusable)?.with_layer(&limit).build())
+}
+
+fn unusable(error: kube::Error) -> AppError {
+    invalid("credential", format!("These credentials cannot be used: {}.", first_line(&error.to_string())))
+}
+
+fn config(endpoint: &Endpoint, as_whom: Option<&Impersonation>) -> Result<Config, AppError> {
     let mut config = Config::new(api_url(&endpoint.api_url)?);
     if !endpoint.ca_pem.trim().is_empty() {
         config.root_cert = Some(certificates(&endpoint.ca_pem, "ca_pem")?);
@@ -116,9 +137,7 @@ pub fn client(endpoint: &Endpoint, as_whom: Option<&Impersonation>) -> Result<Cl
     config.default_retry = false;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.write_timeout = Some(Duration::from_secs(10));
-    Client::try_from(config).map_err(|e| {
-        invalid("credential", format!("These credentials cannot be used: {}.", first_line(&e.to_string())))
-    })
+    Ok(config)
 }
 
 fn first_line(text: &str) -> &str {
@@ -149,6 +168,12 @@ pub fn unreachable(api_url: &str, error: &kube::Error) -> String {
         }
         return format!(
             "The CA does not match the server's certificate: {api_url} presented a certificate that the given CA did not sign."
+        );
+    }
+    if lower.contains("length limit exceeded") {
+        return format!(
+            "{api_url} answered with more than {} KiB, more than an API server's check needs: is this the API server's URL?",
+            MAX_CHECK_ANSWER >> 10
         );
     }
     if lower.contains("connection refused") {
@@ -198,7 +223,7 @@ pub async fn version(client: &Client) -> Result<String, kube::Error> {
 /// The checks made before a cluster is saved, in order; the first that fails is the error.
 /// Returns the API server's version.
 pub async fn check(endpoint: &Endpoint) -> Result<String, AppError> {
-    let client = client(endpoint, None)?;
+    let client = checking_client(endpoint)?;
     let api = &endpoint.api_url;
     // 1. The server answers, with a certificate the CA signed.
     let version = version(&client).await.map_err(|e| match e {
@@ -391,6 +416,38 @@ fn kubeconfig(text: &str) -> Result<kube::config::Kubeconfig, AppError> {
 mod tests {
     use super::super::recorded;
     use super::*;
+    use axum::response::IntoResponse;
+
+    /// Whatever answers at a cluster's URL with a huge body is refused in words, whether or not
+    /// it says its length.
+    #[tokio::test]
+    async fn a_check_reads_each_answer_up_to_its_limit() {
+        for with_length in [true, false] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let api_url = format!("http://{}", listener.local_addr().unwrap());
+            let app = axum::Router::new().fallback(move || async move {
+                let version = format!(r#"{{"gitVersion": "v1.36.2", "pad": "{}"}}"#, "x".repeat(MAX_CHECK_ANSWER));
+                let mut response = if with_length {
+                    axum::body::Body::from(version)
+                } else {
+                    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                        version.into_bytes().chunks(64 << 10).map(|c| Ok(c.to_vec())).collect();
+                    axum::body::Body::from_stream(futures::stream::iter(chunks))
+                }
+                .into_response();
+                response.headers_mut().insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
+                response
+            });
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            let endpoint = Endpoint {
+                api_url: api_url.clone(),
+                ca_pem: String::new(),
+                credential: Credential::Token { token: "t".into() },
+            };
+            let error = check(&endpoint).await.unwrap_err().to_string();
+            assert!(error.contains("more than 1024 KiB"), "{with_length}: {error}");
+        }
+    }
 
     #[test]
     fn readyz_names_each_check_and_whether_it_passed() {

@@ -2,6 +2,7 @@
 //! stream pages use to hear that a cluster changed.
 
 use super::Clusters;
+use crate::http::live::LiveCheck;
 use crate::http::{ApiResult, Json};
 use crate::http::{Path, Query};
 use crate::http::{Route, route};
@@ -275,12 +276,13 @@ const SETTLE: Duration = Duration::from_millis(100);
 
 /// `event: changed` at once, then whenever the cluster's nodes, pods, events or
 /// health change (at most every 100 ms), so an open page fetches what it shows again. It ends when the page
-/// closes it, or when the cluster is removed.
+/// closes it, when the cluster is removed, or when the caller's session or token ends or loses the role.
 #[utoipa::path(get, path = "/api/v1/clusters/{name}/live",
     responses((status = 200, description = "text/event-stream of `changed` events"), (status = 404, body = AppError)))]
 async fn live(
     State(c): State<Arc<Clusters>>,
     Extension(who): Extension<Principal>,
+    Extension(live): Extension<LiveCheck>,
     Path(name): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     authorize_in(&who, Permission::ViewClusters, &name)?;
@@ -295,6 +297,7 @@ async fn live(
         let version = *changes.borrow_and_update();
         Some((Ok(Event::default().event("changed").data(version.to_string())), (changes, false)))
     });
+    let stream = live.guard(stream, move |who| authorize_in(who, Permission::ViewClusters, &name).is_ok())?;
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 

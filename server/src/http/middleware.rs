@@ -41,11 +41,21 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 
 /// Site files with a content hash in their name (`pangea.<hash>.wasm`) never change, so browsers
 /// may keep them for a year; anything else is revalidated (cheaply, by Last-Modified).
+///
+/// One exception: cargo-leptos hashes the wasm-bindgen entry script (`pangea.<hash>.js`) before
+/// it writes the name of wasm-split's loader into it, so a new build can keep the script's name
+/// while changing what it imports. A browser holding the old script would ask for the old
+/// loader and the old chunks, which a new server no longer has: the script is revalidated.
 pub async fn static_cache_headers(req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let cache = if path.starts_with("/pkg/") {
         let file = path.rsplit('/').next().unwrap_or_default();
-        Some(if file.matches('.').count() >= 2 { "public, max-age=31536000, immutable" } else { "no-cache" })
+        let entry_script = file.starts_with("pangea.") && file.ends_with(".js");
+        Some(if file.matches('.').count() >= 2 && !entry_script {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        })
     } else if path == "/favicon.svg" {
         Some("no-cache")
     } else {

@@ -18,6 +18,8 @@ on_both_backends_with_own_app!(
     next_values_that_browsers_read_as_another_site_are_refused,
     cookie_routes_need_a_same_site_origin_even_with_a_bearer_header,
     expired_sessions_are_pruned_with_their_refresh_tokens,
+    session_ids_are_stored_only_as_their_hash,
+    a_live_stream_ends_with_its_session_and_each_person_has_a_cap_on_streams,
     a_huge_anonymous_post_leaves_a_small_refusal_and_refusals_are_rate_limited,
     guesses_from_one_address_slow_that_address_not_the_admin_elsewhere,
     overlong_user_names_and_passwords_are_refused_before_any_check,
@@ -774,6 +776,73 @@ async fn expired_sessions_are_pruned_with_their_refresh_tokens(backend: Backend)
     app.state.prune_expired_sessions().await;
     assert_eq!(count("SELECT COUNT(*) FROM user_sessions").await, 0, "the sessions list");
     assert_eq!(count(store_table).await, 0, "the session store");
+}
+
+async fn session_ids_are_stored_only_as_their_hash(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .anonymous()
+        .post(app.at("/auth/login"))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    let id = cookie.trim_start_matches("pangea_session=").split(';').next().unwrap().to_string();
+    let key = pangea::access::sessions::session_key(&id.parse().unwrap()).to_string();
+    assert_ne!(id, key);
+    let pool = app.state.db.pool();
+    let listed: Vec<String> = sqlx::query_scalar("SELECT session_id FROM user_sessions").fetch_all(pool).await.unwrap();
+    let stored_sql = match backend {
+        Backend::Sqlite => "SELECT id FROM tower_sessions",
+        Backend::Postgres => "SELECT id FROM tower_sessions.session",
+    };
+    let stored: Vec<String> = sqlx::query_scalar(stored_sql).fetch_all(pool).await.unwrap();
+    // (The test app has a session of its own too.)
+    for rows in [&listed, &stored] {
+        assert!(rows.contains(&key) && !rows.contains(&id), "only the key, never the id {id}: {rows:?}");
+    }
+    // The browser's id still works, and signing out deletes the stored row.
+    let with_cookie = |request: reqwest::RequestBuilder| request.header("cookie", format!("pangea_session={id}"));
+    let client = app.anonymous();
+    assert_eq!(with_cookie(client.get(app.at("/api/v1/machines"))).send().await.unwrap().status(), 200);
+    with_cookie(client.post(app.at("/auth/logout"))).send().await.unwrap();
+    let left: Vec<String> = sqlx::query_scalar(stored_sql).fetch_all(pool).await.unwrap();
+    assert!(!left.contains(&key), "signed out: {left:?}");
+}
+
+async fn a_live_stream_ends_with_its_session_and_each_person_has_a_cap_on_streams(backend: Backend) {
+    use pangea::http::live::STREAMS_PER_PERSON;
+    let app = spawn_app_with(backend, async |c| c.live_recheck_every = std::time::Duration::from_millis(200)).await;
+    let client = app.sign_in("admin", ADMIN_PASSWORD).await;
+    let url = app.at("/api/v1/boot/timeline/52:54:00:5e:55:01/live");
+    let mut stream = client.get(&url).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: timeline"));
+    // The person's other streams open up to the cap; one more is refused in words.
+    let mut others = Vec::new();
+    for _ in 1..STREAMS_PER_PERSON {
+        let other = client.get(&url).send().await.unwrap();
+        assert_eq!(other.status(), 200);
+        others.push(other);
+    }
+    let refused = client.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.text().await.unwrap().contains("live views open"));
+    // Another person is not held up by them.
+    app.add_local_user("vera", app::access::ConsoleRole::Viewer).await;
+    let vera = app.sign_in("vera", "vera-password").await;
+    assert_eq!(vera.get(&url).send().await.unwrap().status(), 200);
+    // Signed out everywhere from another browser: the open stream ends at its next check
+    // (long before its first keep-alive, 15 s on).
+    let elsewhere = app.sign_in("admin", ADMIN_PASSWORD).await;
+    elsewhere.post(app.at("/auth/logout-everywhere")).send().await.unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while stream.chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its session");
 }
 
 async fn a_huge_anonymous_post_leaves_a_small_refusal_and_refusals_are_rate_limited(backend: Backend) {

@@ -2,10 +2,11 @@
 //! machines and adding them, and configs as they were served. Thin adapters over [`Provisioner`].
 
 use crate::http::Path;
+use crate::http::live::LiveCheck;
 use crate::http::{ApiResult, Json};
 use crate::http::{Route, route};
 use crate::provisioner::Provisioner;
-use app::access::Principal;
+use app::access::{Permission, Principal, authorize};
 use app::provisioning::boots::{AdoptDiscovered, BootActivity, Discovered, Timeline};
 use axum::Extension;
 use axum::extract::State;
@@ -46,12 +47,13 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const SETTLE: Duration = Duration::from_millis(100);
 
 /// The timeline now, then again whenever it changes, as server-sent events (`event: timeline`).
-/// It ends when the page closes it.
+/// It ends when the page closes it, or when the caller's session or token ends or loses the role.
 #[utoipa::path(get, path = "/api/v1/boot/timeline/{mac}/live",
     responses((status = 200, description = "text/event-stream of Timeline"), (status = 400, body = app::error::AppError)))]
 async fn live_timeline(
     State(p): State<Arc<Provisioner>>,
     Extension(who): Extension<Principal>,
+    Extension(live): Extension<LiveCheck>,
     Path(mac): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let updates = p.boots.subscribe();
@@ -79,6 +81,7 @@ async fn live_timeline(
             let event = Event::default().event("timeline").json_data(&timeline).unwrap_or_default();
             Some((Ok(event), (p, who, mac, updates, None)))
         });
+    let stream = live.guard(stream, |who| authorize(who, Permission::ViewMachines).is_ok())?;
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
