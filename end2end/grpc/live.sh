@@ -55,6 +55,9 @@ else
 fi
 
 say "Starting $bin (gRPC on 127.0.0.1:$rpc_port)"
+# A certificate alone gives no role: the client's name is bound to one, as an admin would.
+"$bin" access bind cert:terraform --user --role operator \
+  --data-dir "$work/data" --database-url "sqlite://$work/pangea.db?mode=rwc" >/dev/null
 "$bin" serve --data-dir "$work/data" --database-url "sqlite://$work/pangea.db?mode=rwc" \
   --listen "127.0.0.1:$(free_port)" --boot-listen "127.0.0.1:$(free_port)" --site-root "$work/site" \
   "${rpc_flags[@]}" >"$work/server.log" 2>&1 &

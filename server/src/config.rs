@@ -253,6 +253,9 @@ pub struct ServeArgs {
     /// PEM CA that gRPC clients' certificates must be signed by.
     #[arg(long, env = "PANGEA_RPC_CA_FILE")]
     pub rpc_ca_file: Option<PathBuf>,
+    /// PEM revocation lists of that CA: revoked client certificates fail the TLS handshake.
+    #[arg(long, env = "PANGEA_RPC_CRL_FILE")]
+    pub rpc_crl_file: Option<PathBuf>,
     /// Files machines fetch from the boot listener under /assets/ (kernels, initrds, images)
     /// [default: DATA_DIR/assets]
     #[arg(long, env = "PANGEA_ASSETS_DIR")]
@@ -356,6 +359,7 @@ struct FileConfig {
     rpc_listen: Option<SocketAddr>,
     rpc_cert_file: Option<PathBuf>,
     rpc_key_file: Option<PathBuf>,
+    rpc_crl_file: Option<PathBuf>,
     rpc_ca_file: Option<PathBuf>,
     assets_dir: Option<PathBuf>,
     boot_events_per_machine: Option<u32>,
@@ -657,9 +661,15 @@ impl ServeArgs {
                 self.rpc_ca_file.or(file.rpc_ca_file),
             ) {
                 (None, ..) => None,
-                (Some(at), Some(cert), Some(key), Some(client_ca)) => {
-                    Some((at, crate::provisioner::grpc::GrpcTls { cert, key, client_ca }))
-                }
+                (Some(at), Some(cert), Some(key), Some(client_ca)) => Some((
+                    at,
+                    crate::provisioner::grpc::GrpcTls {
+                        cert,
+                        key,
+                        client_ca,
+                        client_crl: self.rpc_crl_file.or(file.rpc_crl_file),
+                    },
+                )),
                 (Some(_), ..) => {
                     return Err(ConfigError::Value(
                         "rpc_listen",

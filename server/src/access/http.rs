@@ -13,7 +13,7 @@ use axum::extract::{ConnectInfo, Form, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,22 +34,45 @@ pub struct StartQuery {
     next: String,
 }
 
-/// Sends the browser to the IdP, keeping state, nonce and PKCE verifier in the session.
+/// The cookie that carries a sign-in on its way through the IdP (sealed, for the callback only).
+fn pending_sso_cookie(state: &AppState) -> &'static str {
+    if state.auth.secure_cookies { "__Secure-pangea_sso" } else { "pangea_sso" }
+}
+
+/// What the pending sign-in's sealing is bound to.
+const PENDING_SSO_PLACE: &str = "browser pending_sso";
+
+/// How long a sign-in may take at the IdP.
+const PENDING_SSO_SECONDS: u32 = 600;
+
+/// The `Set-Cookie` value that keeps `value` (or, empty, clears the cookie) for the callback.
+fn pending_sso_set_cookie(state: &AppState, value: &str) -> String {
+    let max_age = if value.is_empty() { 0 } else { PENDING_SSO_SECONDS };
+    let secure = if state.auth.secure_cookies { "; Secure" } else { "" };
+    format!(
+        "{}={value}; Path=/auth/oidc/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+        pending_sso_cookie(state)
+    )
+}
+
+/// Sends the browser to the IdP, with state, nonce and PKCE verifier sealed in a short-lived
+/// cookie: an anonymous start writes nothing to the database (a stranger can start any number).
 async fn sso_start(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     axum::Extension(who): axum::Extension<Principal>,
-    session: UserSession,
     headers: HeaderMap,
     Query(query): Query<StartQuery>,
 ) -> Response {
     let started = std::time::Instant::now();
     let Some(oidc) = &state.oidc else { return Redirect::to("/login?error=sso_off").into_response() };
     match oidc.begin(local_path(&query.next).to_string()).await {
-        Ok((url, pending)) => match session.start_sso(pending).await {
-            Ok(()) => {
+        Ok((url, pending)) => match serde_json::to_string(&pending) {
+            Ok(json) => {
+                let sealed = state.sealer.seal(&SecretString::from(json), PENDING_SSO_PLACE);
                 let timing = format!("pangea;dur={:.3}", started.elapsed().as_secs_f64() * 1e3);
-                with_timing_for_admins(&who, timing, Redirect::to(url.as_str()))
+                let cookie = [(header::SET_COOKIE, pending_sso_set_cookie(&state, &sealed))];
+                with_timing_for_admins(&who, timing, (cookie, Redirect::to(url.as_str())))
             }
             Err(e) => json_error(crate::error::internal(e)),
         },
@@ -69,7 +92,8 @@ pub struct CallbackQuery {
     error_description: Option<String>,
 }
 
-/// Where the IdP sends the browser back: verifies everything, then signs the person in.
+/// Where the IdP sends the browser back: verifies everything, then signs the person in. The
+/// pending sign-in's cookie is taken once: every answer clears it, so a replay finds none.
 async fn sso_callback(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -77,10 +101,39 @@ async fn sso_callback(
     headers: HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    let origin = origin_of(&state.auth, peer, &headers);
+    let pending = cookie_value(&headers, pending_sso_cookie(&state))
+        .and_then(|sealed| state.sealer.open(sealed, PENDING_SSO_PLACE).ok())
+        .and_then(|json| serde_json::from_str::<crate::access::sso::PendingLogin>(json.expose_secret()).ok());
+    let mut response = finish_sso(&state, peer, session, &headers, query, pending).await;
+    if let Ok(clear) = axum::http::HeaderValue::from_str(&pending_sso_set_cookie(&state, "")) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    response
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers.
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
+
+async fn finish_sso(
+    state: &AppState,
+    peer: SocketAddr,
+    session: UserSession,
+    headers: &HeaderMap,
+    query: CallbackQuery,
+    pending: Option<crate::access::sso::PendingLogin>,
+) -> Response {
+    let origin = origin_of(&state.auth, peer, headers);
     let started = std::time::Instant::now();
     let Some(oidc) = &state.oidc else { return Redirect::to("/login?error=sso_off").into_response() };
-    let pending = session.take_sso().await;
     let outcome = match (pending, query) {
         (_, CallbackQuery { error: Some(error), error_description, .. }) => Err(OidcError::Denied(format!(
             "{error}{}",

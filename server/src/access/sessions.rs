@@ -133,20 +133,6 @@ pub struct UserSession(Session);
 
 impl UserSession {
     const SIGNED_IN: &'static str = "signed_in";
-    const PENDING_SSO: &'static str = "pending_sso";
-
-    /// Keeps a single sign-on in progress until the IdP sends the browser back.
-    pub async fn start_sso(
-        &self,
-        pending: crate::access::sso::PendingLogin,
-    ) -> Result<(), tower_sessions::session::Error> {
-        self.0.insert(Self::PENDING_SSO, pending).await
-    }
-
-    /// Takes the sign-on in progress; a second callback with the same state finds none.
-    pub async fn take_sso(&self) -> Option<crate::access::sso::PendingLogin> {
-        self.0.remove(Self::PENDING_SSO).await.ok().flatten()
-    }
 
     /// Starts a signed-in session under a new id (so a planted id is worthless) and returns the
     /// key it is stored under.

@@ -117,7 +117,7 @@ pub enum Refreshed {
     Unavailable(String),
 }
 
-/// A sign-in on its way through the IdP, kept in the browser's session until the callback.
+/// A sign-in on its way through the IdP, sealed in a short-lived cookie until the callback.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLogin {
     state: String,

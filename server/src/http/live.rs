@@ -5,6 +5,9 @@
 //! handler that answers with a stream wraps it with [`LiveCheck::guard`], which
 //! - takes one of the person's [`STREAMS_PER_PERSON`] stream slots, or refuses with a message;
 //! - asks again every [`RECHECK_EVERY`], and ends the stream once the answer is no.
+//!
+//! [`LiveCheck::watch`] does the same for a connection that is not a stream of items (a proxied
+//! WebSocket).
 
 use app::access::Principal;
 use app::error::AppError;
@@ -82,6 +85,16 @@ impl LiveCheck {
         S: Stream + Send + 'static,
         F: Fn(&Principal) -> bool + Send + 'static,
     {
+        Ok(stream.take_until(Box::pin(self.watch(still_may)?)))
+    }
+
+    /// Takes one of the caller's stream slots, and returns what finishes (giving it back) once
+    /// the caller's session or token has ended or `still_may` says no: a connection that is not
+    /// a stream of items (a proxied WebSocket) races its copying against it.
+    pub fn watch<F>(&self, still_may: F) -> Result<impl Future<Output = ()> + Send + 'static + use<F>, AppError>
+    where
+        F: Fn(&Principal) -> bool + Send + 'static,
+    {
         let slot = {
             let mut counts = self.streams.counts();
             let open = counts.entry(self.person.clone()).or_insert(0);
@@ -96,7 +109,7 @@ impl LiveCheck {
             Slot { streams: self.streams.clone(), person: self.person.clone() }
         };
         let (reresolve, every) = (self.reresolve.clone(), self.every);
-        let ended = async move {
+        Ok(async move {
             let _slot = slot;
             loop {
                 tokio::time::sleep(every).await;
@@ -105,8 +118,7 @@ impl LiveCheck {
                     _ => break,
                 }
             }
-        };
-        Ok(stream.take_until(Box::pin(ended)))
+        })
     }
 }
 

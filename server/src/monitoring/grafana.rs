@@ -241,7 +241,12 @@ pub async fn dashboard_json(
         .map_err(|_| upstream(format!("Grafana at {base} answered with text that is not UTF-8.")))
 }
 
-async fn proxy(State(state): State<AppState>, Extension(who): Extension<Principal>, mut req: Request) -> Response {
+async fn proxy(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Extension(live): Extension<crate::http::live::LiveCheck>,
+    mut req: Request,
+) -> Response {
     let path = req.uri().path().to_string();
     let cluster = path.trim_start_matches("/grafana/").split('/').next().unwrap_or_default().to_string();
     if let Err(refusal) = authorize_in(&who, Permission::ViewClusters, &cluster).and_then(|()| contained(&path)) {
@@ -307,10 +312,18 @@ async fn proxy(State(state): State<AppState>, Extension(who): Extension<Principa
         }
     }
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) = (status, client_upgrade) {
+        // The WebSocket ends when the person's console session ends or they lose the cluster.
+        let ended = match live.watch(move |who| authorize_in(who, Permission::ViewClusters, &cluster).is_ok()) {
+            Ok(ended) => ended,
+            Err(e) => return refuse(e),
+        };
         tokio::spawn(async move {
             let (Ok(client), Ok(mut grafana)) = (client_upgrade.await, upstream.upgrade().await) else { return };
             let mut client = hyper_util::rt::TokioIo::new(client);
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut grafana).await;
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut client, &mut grafana) => {}
+                () = ended => {}
+            }
         });
         return (status, response_headers).into_response();
     }

@@ -186,19 +186,26 @@ fn profile_from_pb(p: pb::Profile) -> Profile {
 
 impl Provisioner {
     /// The role of a gRPC client, by its actor name (`cert:<CN>`): the role bound to that name
-    /// as a user (`pangea access bind cert:terraform --user --role viewer`), else operator, as
-    /// Matchbox lets every client of its CA change everything.
+    /// as a user (`pangea access bind cert:terraform --user --role operator`), else the role
+    /// bound to `cert:*` (every client of the CA), else none: a certificate alone gives no role.
     pub async fn certificate_role(&self, actor: &str) -> Result<Option<ConsoleRole>, String> {
-        let bound: Option<String> = sqlx::query_scalar(
-            "SELECT role FROM role_bindings WHERE subject_kind = 'user' AND subject = $1 AND cluster = ''",
+        let bound: Vec<(String, String)> = sqlx::query_as(
+            "SELECT subject, role FROM role_bindings \
+             WHERE subject_kind = 'user' AND subject IN ($1, $2) AND cluster = ''",
         )
         .bind(actor)
-        .fetch_optional(self.db.pool())
+        .bind(EVERY_CERTIFICATE)
+        .fetch_all(self.db.pool())
         .await
         .map_err(|e| format!("cannot read the role bindings: {e}"))?;
-        Ok(Some(bound.and_then(|r| ConsoleRole::parse(&r).ok()).unwrap_or(ConsoleRole::Operator)))
+        let role_of =
+            |subject: &str| bound.iter().find(|(s, _)| s == subject).and_then(|(_, r)| ConsoleRole::parse(r).ok());
+        Ok(role_of(actor).or_else(|| role_of(EVERY_CERTIFICATE)))
     }
 }
+
+/// The subject a role is bound to for every client certificate the CA signed.
+pub const EVERY_CERTIFICATE: &str = "cert:*";
 
 /// The caller: the subject of the client certificate the TLS handshake verified.
 fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
@@ -243,7 +250,15 @@ where
             let (provisioner, call) = (self.0.clone(), self.1.clone());
             Box::pin(async move {
                 let mut who = caller(&request)?;
-                who.role = provisioner.certificate_role(&who.actor()).await.map_err(Status::internal)?;
+                let actor = who.actor();
+                who.role = provisioner.certificate_role(&actor).await.map_err(Status::internal)?;
+                if who.role.is_none() {
+                    return Err(Status::permission_denied(format!(
+                        "the client certificate {actor} has no role in Pangea: an admin binds one with \
+                         `pangea access bind {actor} --user --role operator` (or {EVERY_CERTIFICATE} for every \
+                         client of the CA)"
+                    )));
+                }
                 call(provisioner, who, request.into_inner()).await.map(tonic::Response::new)
             })
         }
@@ -386,6 +401,8 @@ pub struct GrpcTls {
     pub cert: std::path::PathBuf,
     pub key: std::path::PathBuf,
     pub client_ca: std::path::PathBuf,
+    /// PEM revocation lists of that CA: a revoked client certificate fails the handshake.
+    pub client_crl: Option<std::path::PathBuf>,
 }
 
 /// Serves Matchbox's gRPC API on `listener` until `shutdown`, with TLS and client certificates.

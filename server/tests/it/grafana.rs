@@ -250,6 +250,11 @@ async fn grafana_gets_the_console_person_and_nothing_the_browser_claims(app: Tes
     let mut echoed = [0u8; 4];
     socket.read_exact(&mut echoed).await.unwrap();
     assert_eq!(&echoed, b"ping");
+    // Victor signs out of the console: the WebSocket ends at its next check.
+    let res = app.anonymous().post(app.at("/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+    assert!(res.status().is_redirection() || res.status().is_success(), "{}", res.status());
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read(&mut echoed)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the WebSocket outlived its session: {closed:?}");
 
     // The Dashboards page lists the Grafana's dashboards, asked as the person, to embed in kiosk
     // mode through the proxy.

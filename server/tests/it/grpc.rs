@@ -14,7 +14,14 @@ on_both_backends!(
     an_independent_grpcio_client_does_what_terraform_does,
     tls_is_as_matchbox_sets_it_and_the_certificate_rotates_without_a_restart,
     the_command_line_makes_certificates_that_work_for_server_and_client,
+    a_revoked_client_certificate_fails_the_handshake,
 );
+
+/// Binds a role to a certificate's name (`cert:<CN>`, or `cert:*` for every client of the CA),
+/// as `pangea access bind cert:terraform --user --role operator` does.
+async fn bind_certificate(app: &TestApp, subject: &str, role: app::access::ConsoleRole) {
+    app.state.access.bind(&app::access::Principal::cli(), "user", subject, role).await.unwrap();
+}
 
 struct Pki {
     ca_pem: String,
@@ -53,6 +60,7 @@ async fn rpc_listener(app: &TestApp, pki: &Pki) -> (std::net::SocketAddr, tempfi
         cert: dir.path().join("server.pem"),
         key: dir.path().join("server.key"),
         client_ca: dir.path().join("ca.pem"),
+        client_crl: None,
     };
     std::fs::write(&tls.cert, cert).unwrap();
     std::fs::write(&tls.key, key).unwrap();
@@ -95,6 +103,7 @@ async fn call<Req: prost::Message + Send + Sync + 'static, Resp: prost::Message 
 async fn terraform_s_calls_work_and_are_audited_under_the_certificate_s_name(app: TestApp) {
     let pki = Pki::new("matchbox-ca");
     let (addr, _dir) = rpc_listener(&app, &pki).await;
+    bind_certificate(&app, "cert:terraform", app::access::ConsoleRole::Operator).await;
     let ch = channel(addr, &pki.ca_pem, Some(pki.issue("terraform", false))).await.unwrap();
 
     // matchbox_profile: ProfilePut, then IgnitionPut (<name>.yaml.tmpl), then GenericPut.
@@ -225,17 +234,24 @@ async fn only_clients_of_the_ca_get_in(app: TestApp) {
         Err(_) => true,
     };
     assert!(refused, "a client of another CA was answered");
+    // A client of the CA with no role bound to its name gets nothing, and is told how to bind one.
+    let stranger = channel(addr, &pki.ca_pem, Some(pki.issue("stranger", false))).await.unwrap();
+    let err = call::<_, pb::GroupListResponse>(&stranger, "/rpcpb.Groups/GroupList", pb::Empty {}).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    assert!(err.message().contains("pangea access bind cert:stranger --user --role"), "{err:?}");
     // A certificate's name can be bound to a role like any user: a viewer reads, and changes nothing.
-    app.state
-        .access
-        .bind(&app::access::Principal::cli(), "user", "cert:reader", app::access::ConsoleRole::Viewer)
-        .await
-        .unwrap();
+    bind_certificate(&app, "cert:reader", app::access::ConsoleRole::Viewer).await;
     let reader = channel(addr, &pki.ca_pem, Some(pki.issue("reader", false))).await.unwrap();
     call::<_, pb::GroupListResponse>(&reader, "/rpcpb.Groups/GroupList", pb::Empty {}).await.unwrap();
     let put = pb::ProfilePutRequest { profile: Some(pb::Profile { id: "p".into(), ..Default::default() }) };
-    let err = call::<_, pb::Empty>(&reader, "/rpcpb.Profiles/ProfilePut", put).await.unwrap_err();
+    let err = call::<_, pb::Empty>(&reader, "/rpcpb.Profiles/ProfilePut", put.clone()).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    // The rule for every client of the CA (cert:*) gives the stranger its role; a name's own
+    // binding still wins.
+    bind_certificate(&app, "cert:*", app::access::ConsoleRole::Operator).await;
+    call::<_, pb::Empty>(&stranger, "/rpcpb.Profiles/ProfilePut", put.clone()).await.unwrap();
+    let err = call::<_, pb::Empty>(&reader, "/rpcpb.Profiles/ProfilePut", put).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "the reader stays a viewer: {err:?}");
     // A method Matchbox does not have.
     let ch = channel(addr, &pki.ca_pem, Some(pki.issue("terraform", false))).await.unwrap();
     let err = call::<_, pb::Empty>(&ch, "/rpcpb.Groups/GroupPatch", pb::Empty {}).await.unwrap_err();
@@ -272,6 +288,7 @@ async fn an_independent_grpcio_client_does_what_terraform_does(app: TestApp) {
         path.to_str().unwrap().to_string()
     };
     let ca = write("ca-for-client.pem", &pki.ca_pem);
+    bind_certificate(&app, "cert:terraform", app::access::ConsoleRole::Operator).await;
     let (cert, key) = pki.issue("terraform", false);
     let (cert, key) = (write("client.pem", &cert), write("client.key", &key));
     let (rogue_cert, rogue_key) = Pki::new("rogue-ca").issue("terraform", false);
@@ -368,6 +385,7 @@ async fn tls_is_as_matchbox_sets_it_and_the_certificate_rotates_without_a_restar
     let rotated = handshake(addr, &pki, &client, vec![TLS13_AES_256_GCM_SHA384], &[&TLS13]).await.unwrap();
     assert_eq!(rotated, "pangea-rotated");
     // Calls still work over the rotated certificate.
+    bind_certificate(&app, "cert:terraform", app::access::ConsoleRole::Viewer).await;
     let ch = channel(addr, &pki.ca_pem, Some(client)).await.unwrap();
     call::<_, pb::GroupListResponse>(&ch, "/rpcpb.Groups/GroupList", pb::Empty {}).await.unwrap();
 }
@@ -388,6 +406,7 @@ async fn the_command_line_makes_certificates_that_work_for_server_and_client(app
         cert: tls_dir.join("server.crt"),
         key: tls_dir.join("server.key"),
         client_ca: tls_dir.join("ca.crt"),
+        client_crl: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -395,9 +414,74 @@ async fn the_command_line_makes_certificates_that_work_for_server_and_client(app
     tokio::spawn(async move {
         pangea::provisioner::grpc::serve(provisioner, listener, &files, std::future::pending()).await.unwrap()
     });
+    bind_certificate(&app, "cert:terraform", app::access::ConsoleRole::Operator).await;
     let ch = channel(addr, &read("ca.crt"), Some((read("client.crt"), read("client.key")))).await.unwrap();
     let put = pb::ProfilePutRequest { profile: Some(pb::Profile { id: "quick-start".into(), ..Default::default() }) };
     call::<_, pb::Empty>(&ch, "/rpcpb.Profiles/ProfilePut", put).await.unwrap();
     let audit = app.get_json("/api/v1/audit?actor=cert:terraform").await;
     assert_eq!(audit["items"][0]["action"], "provisioning.profile.put", "{audit:#}");
+}
+
+/// With the CA's revocation list (`--rpc-crl-file`), a revoked client certificate fails the
+/// handshake while the CA's other clients go on; a file that holds no list stops the start.
+async fn a_revoked_client_certificate_fails_the_handshake(app: TestApp) {
+    use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber};
+    let pki = Pki::new("matchbox-ca");
+    bind_certificate(&app, "cert:*", app::access::ConsoleRole::Operator).await;
+    let issue = |name: &str, serial: u64| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.serial_number = Some(SerialNumber::from(serial));
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap();
+        (params.signed_by(&key, &pki.ca, &pki.ca_key).unwrap().pem(), key.serialize_pem())
+    };
+    let (kept, revoked) = (issue("kept", 1001), issue("revoked", 1002));
+    let now = time::OffsetDateTime::now_utc();
+    let crl = CertificateRevocationListParams {
+        this_update: now - time::Duration::minutes(1),
+        next_update: now + time::Duration::days(1),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![RevokedCertParams {
+            serial_number: SerialNumber::from(1002u64),
+            revocation_time: now - time::Duration::minutes(1),
+            reason_code: None,
+            invalidity_date: None,
+        }],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&pki.ca, &pki.ca_key)
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = pki.issue("pangea", true);
+    let tls = GrpcTls {
+        cert: dir.path().join("server.pem"),
+        key: dir.path().join("server.key"),
+        client_ca: dir.path().join("ca.pem"),
+        client_crl: Some(dir.path().join("ca.crl")),
+    };
+    std::fs::write(&tls.cert, cert).unwrap();
+    std::fs::write(&tls.key, key).unwrap();
+    std::fs::write(&tls.client_ca, &pki.ca_pem).unwrap();
+    std::fs::write(dir.path().join("ca.crl"), "not a list").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = pangea::provisioner::grpc::serve(app.state.provisioner.clone(), listener, &tls, async {}).await;
+    assert!(refused.unwrap_err().contains("holds no revocation list"));
+
+    std::fs::write(dir.path().join("ca.crl"), crl.pem().unwrap()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let provisioner = app.state.provisioner.clone();
+    tokio::spawn(async move {
+        pangea::provisioner::grpc::serve(provisioner, listener, &tls, std::future::pending()).await.unwrap()
+    });
+    let kept_ch = channel(addr, &pki.ca_pem, Some(kept)).await.unwrap();
+    call::<_, pb::GroupListResponse>(&kept_ch, "/rpcpb.Groups/GroupList", pb::Empty {}).await.unwrap();
+    let revoked_answered = match channel(addr, &pki.ca_pem, Some(revoked)).await {
+        Ok(ch) => call::<_, pb::GroupListResponse>(&ch, "/rpcpb.Groups/GroupList", pb::Empty {}).await.is_ok(),
+        Err(_) => false,
+    };
+    assert!(!revoked_answered, "a revoked certificate was answered");
 }

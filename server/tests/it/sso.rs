@@ -24,6 +24,7 @@ on_both_backends_with_own_app!(
     a_missing_groups_claim_is_named_with_the_claims_that_arrived,
     a_signing_key_rotated_at_the_idp_is_fetched_when_first_seen,
     kubernetes_own_groups_from_the_idp_are_dropped_and_the_person_is_told,
+    an_anonymous_start_writes_nothing_to_the_database,
 );
 
 use crate::support::{Backend, TestApp, spawn_app_with};
@@ -366,7 +367,8 @@ async fn a_replayed_or_forged_callback_is_refused(backend: Backend) {
     let first = client.get(callback.clone()).send().await.unwrap();
     assert_eq!(first.headers()["location"], "/machines");
     let after = session_cookie(&jar, &app);
-    assert!(before.is_some() && after.is_some() && before != after, "the session id changes at sign-in");
+    assert!(before.is_none(), "starting a sign-in makes no session: {before:?}");
+    assert!(after.is_some(), "signing in does");
     let replay = client.get(callback.clone()).send().await.unwrap();
     assert_eq!(replay.headers()["location"], "/login?error=sso_state", "a used state is gone");
     let mut forged = callback.clone();
@@ -612,4 +614,32 @@ async fn kubernetes_own_groups_from_the_idp_are_dropped_and_the_person_is_told(b
     let summary: Value = serde_json::from_str(audit["items"][0]["summary"].as_str().unwrap()).unwrap();
     assert_eq!(summary["groups"], json!(["pangea-operators"]));
     assert!(summary["groups_note"].as_str().unwrap().contains("system:masters"), "{summary}");
+}
+
+/// Anyone may start a sign-in: it is carried in a sealed, short-lived cookie of the browser,
+/// and the database is not written until the IdP sends the browser back.
+async fn an_anonymous_start_writes_nothing_to_the_database(backend: Backend) {
+    let issuer = issuer();
+    let app = spawn_with_sso(backend, &issuer, None).await;
+    let pool = app.state.db.pool();
+    let sessions_sql = match backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM tower_sessions",
+        Backend::Postgres => "SELECT COUNT(*) FROM tower_sessions.session",
+    };
+    let count = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap() };
+    let before = (count(sessions_sql).await, count("SELECT COUNT(*) FROM audit_log").await);
+    for _ in 0..20 {
+        let res = app.anonymous().get(app.at("/auth/oidc/start?next=/machines")).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert!(res.headers()["location"].to_str().unwrap().starts_with(&issuer));
+        let cookie = res.headers()["set-cookie"].to_str().unwrap();
+        assert!(cookie.starts_with("pangea_sso=pk1."), "sealed: {cookie}");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Max-Age=600"));
+        assert!(!cookie.contains("pangea_session"), "{cookie}");
+    }
+    assert_eq!((count(sessions_sql).await, count("SELECT COUNT(*) FROM audit_log").await), before);
+    // And the whole journey still signs the person in.
+    let (client, ended) = sso_sign_in(&app, "alice", "alice-password").await;
+    assert_eq!(ended.path(), "/machines");
+    assert_eq!(client.get(app.at("/api/v1/machines")).send().await.unwrap().status(), 200);
 }

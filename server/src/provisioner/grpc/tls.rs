@@ -1,12 +1,13 @@
 //! TLS for the gRPC API, set as Matchbox sets it: TLS 1.2 and 1.3 only, ECDHE key exchange with
-//! AES-GCM only, and a client certificate from the configured CA required in the handshake. The
+//! AES-GCM only, and a client certificate from the configured CA required in the handshake (and
+//! not on the CA's revocation list, when one is given). The
 //! server's own certificate is read again when its files change, so it rotates without a restart.
 
 use super::GrpcTls;
 use rustls::crypto::CryptoProvider;
 use rustls::crypto::ring as ring_provider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite};
@@ -42,7 +43,17 @@ pub fn server_config(tls: &GrpcTls) -> Result<ServerConfig, String> {
         let cert = cert.map_err(|e| format!("{}: not a PEM certificate: {e}", tls.client_ca.display()))?;
         roots.add(cert).map_err(|e| format!("{}: not a usable CA certificate: {e}", tls.client_ca.display()))?;
     }
+    let mut crls = Vec::new();
+    if let Some(file) = &tls.client_crl {
+        for crl in CertificateRevocationListDer::pem_slice_iter(&read(file)?) {
+            crls.push(crl.map_err(|e| format!("{}: not a PEM revocation list: {e}", file.display()))?);
+        }
+        if crls.is_empty() {
+            return Err(format!("{}: holds no revocation list (-----BEGIN X509 CRL-----)", file.display()));
+        }
+    }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .with_crls(crls)
         .build()
         .map_err(|e| format!("{}: no CA to check client certificates with: {e}", tls.client_ca.display()))?;
     let certificate = RotatingCertificate::load(tls.cert.clone(), tls.key.clone(), provider.clone())?;

@@ -69,7 +69,8 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         local_login_enabled: true,
         session_idle_timeout: std::time::Duration::from_secs(3600),
         session_absolute_timeout: std::time::Duration::from_secs(7200),
-        live_recheck_every: pangea::http::live::RECHECK_EVERY,
+        // Short, so the tests see a stream end soon after its session does.
+        live_recheck_every: std::time::Duration::from_millis(300),
         bootstrap_admin_group: Some("pangea-admins".into()),
         bootstrap_password: Some(SecretString::from(ADMIN_PASSWORD)),
         oidc: None,
