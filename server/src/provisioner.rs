@@ -580,6 +580,9 @@ impl app::provisioning::ssr::ProvisioningService for Provisioner {
     fn refused_boot_requests(&self) -> Vec<(&'static str, u64)> {
         self.boots.refused().into_iter().map(|(why, n)| (why.in_words(), n)).collect()
     }
+    fn discovered_gave_way(&self) -> (u64, u32) {
+        (self.boots.gave_way(), self.boots.retention.discovered)
+    }
     async fn adopt(
         &self,
         who: &Principal,

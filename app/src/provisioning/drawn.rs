@@ -204,7 +204,7 @@ pub fn explanation(e: Explanation) -> Html {
 /// checkbox whose `data-mac` the page collects.
 /// `refused`: boot requests refused before an answer, by why, shown as one line above the list
 /// (a flood of forged MACs shows here, not as rows).
-pub fn discovered(found: Vec<Discovered>, may_add: bool, refused: &[(&str, u64)]) -> Html {
+pub fn discovered(found: Vec<Discovered>, may_add: bool, refused: &[(&str, u64)], gave_way: (u64, u32)) -> Html {
     let total: u64 = refused.iter().map(|(_, n)| n).sum();
     let refused_line = (total > 0).then(|| {
         let parts: Vec<String> = refused.iter().filter(|(_, n)| *n > 0).map(|(why, n)| format!("{n} {why}")).collect();
@@ -214,6 +214,19 @@ pub fn discovered(found: Vec<Discovered>, may_add: bool, refused: &[(&str, u64)]
             </p>
         }
     });
+    let (replaced, limit) = gave_way;
+    let gave_way_line = (replaced > 0).then(|| {
+        view! {
+            <p class="alert" role="status">
+                {format!(
+                    "The list is full ({limit} machines): since this server started, {replaced} entr{} gave way to \
+                     newly seen MACs, those that asked least first, then those seen longest ago.",
+                    if replaced == 1 { "y" } else { "ies" }
+                )}
+            </p>
+        }
+    });
+    let refused_line = view! { {refused_line} {gave_way_line} };
     if found.is_empty() {
         return Html::of(view! { {refused_line} <p class="empty">"No unknown machine has asked to boot."</p> });
     }
@@ -486,12 +499,15 @@ mod tests {
                 requests: 2,
             }]
         };
-        let html = discovered(found(), true, &[]).into_string();
+        let html = discovered(found(), true, &[], (0, 1000)).into_string();
+        assert!(!html.contains("gave way"), "{html}");
         assert!(html.contains(r#"aria-label="Select 52:54:00:00:00:01" data-mac="52:54:00:00:00:01""#), "{html}");
         assert!(html.contains(r#"data-watch="52:54:00:00:00:01""#) && html.contains("&lt;SN&gt;"), "{html}");
-        let html = discovered(found(), false, &[]).into_string();
+        let html = discovered(found(), false, &[], (1, 1000)).into_string();
+        assert!(html.contains("1 entry gave way"), "{html}");
         assert!(!html.contains("checkbox") && html.contains("data-watch"), "{html}");
-        let empty = discovered(Vec::new(), true, &[("over the per-MAC rate", 3), ("over the per-address rate", 0)]);
+        let refused = [("over the per-MAC rate", 3), ("over the per-address rate", 0)];
+        let empty = discovered(Vec::new(), true, &refused, (0, 1000));
         let empty = empty.into_string();
         assert!(empty.contains("No unknown machine has asked to boot."), "{empty}");
         assert!(empty.contains("refused 3 request(s): 3 over the per-MAC rate."), "{empty}");

@@ -110,7 +110,8 @@ pub async fn discovered_machines() -> Result<Html, AppError> {
     crate::ssr::call(|svc: Svc, who| async move {
         let may_add = crate::access::authorize(&who, crate::access::Permission::ChangeMachines).is_ok();
         let refused = svc.refused_boot_requests();
-        svc.discovered(&who).await.map(|found| drawn::discovered(found, may_add, &refused))
+        let gave_way = svc.discovered_gave_way();
+        svc.discovered(&who).await.map(|found| drawn::discovered(found, may_add, &refused, gave_way))
     })
     .await
 }

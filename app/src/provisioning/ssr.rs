@@ -50,6 +50,9 @@ pub trait ProvisioningService: Send + Sync + 'static {
     /// Boot requests refused before an answer since this server started, by why (over the
     /// per-address rate, over the per-MAC rate, a query over its bounds), in words.
     fn refused_boot_requests(&self) -> Vec<(&'static str, u64)>;
+    /// How many discovered machines gave way to newly seen MACs since this server started, and
+    /// the list's limit.
+    fn discovered_gave_way(&self) -> (u64, u32);
     /// Adds discovered machines to the inventory, all or none; their MACs.
     async fn adopt(&self, who: &Principal, request: AdoptDiscovered) -> Result<Vec<String>, AppError>;
     /// Boots per minute over the last hour.

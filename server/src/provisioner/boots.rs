@@ -108,6 +108,8 @@ pub struct Boots {
     /// The MACs whose timeline just changed, for live pages.
     updates: broadcast::Sender<String>,
     dropped: AtomicU64,
+    /// Discovered machines that gave way to newly seen MACs while the list was full.
+    gave_way: AtomicU64,
     pub retention: Retention,
     /// Digests of configs written lately: each is written once.
     stored: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -360,6 +362,7 @@ impl Boots {
             receiver: std::sync::Mutex::new(Some(receiver)),
             updates: broadcast::channel(1024).0,
             dropped: AtomicU64::new(0),
+            gave_way: AtomicU64::new(0),
             retention,
             stored: Default::default(),
             by_address: RateLimiter::new(retention.per_address),
@@ -379,10 +382,14 @@ impl Boots {
         }
     }
 
-    /// Events not recorded: the queue was full, the write failed, or the MAC was unknown and
-    /// the discovered list full.
+    /// Events not recorded: the queue was full, or the write failed.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Discovered machines that gave way to newly seen MACs since this process started.
+    pub fn gave_way(&self) -> u64 {
+        self.gave_way.load(Ordering::Relaxed)
     }
 
     /// Records that an inventory machine's node registered (`Joined`) or turned Ready, as the
@@ -429,6 +436,7 @@ impl Boots {
         match store::write(&self.db, index, &self.retention, &self.stored, events).await {
             Ok(written) => {
                 self.dropped.fetch_add(written.refused, Ordering::Relaxed);
+                self.gave_way.fetch_add(written.gave_way, Ordering::Relaxed);
                 for mac in written.machines {
                     let _ = self.updates.send(mac);
                 }

@@ -16,6 +16,8 @@ pub struct Written {
     pub machines: BTreeSet<String>,
     /// Events not recorded because their MAC is unknown and the discovered list is full.
     pub refused: u64,
+    /// Discovered machines that gave way to newly seen MACs (see [`discover`]).
+    pub gave_way: u64,
 }
 
 fn none_if_empty(text: String) -> Option<String> {
@@ -31,9 +33,22 @@ struct Sighting<'a> {
     labels: BTreeMap<&'static str, &'a str>,
 }
 
-/// Lists a MAC that is not in the inventory (or counts its requests if it is listed); false when
-/// the list is full.
-async fn discover(conn: &mut AnyConnection, mac: &str, seen: &Sighting<'_>, limit: u32) -> Result<bool, Error> {
+/// What [`discover`] did with a MAC.
+#[derive(Debug, PartialEq, Eq)]
+enum Listing {
+    /// Listed already: its requests counted.
+    Counted,
+    /// Newly listed.
+    Added,
+    /// Newly listed, in the place of the entry that gave way.
+    Replaced,
+}
+
+/// Lists a MAC that is not in the inventory (or counts its requests if it is listed). A full
+/// list makes room by the documented policy: the entry that asked least gives way, and among
+/// those the one seen longest ago. Real firmware asks several times per boot (`/boot.ipxe`,
+/// `/ipxe`, its config), so a flood of forged MACs that ask once each replaces only itself.
+async fn discover(conn: &mut AnyConnection, mac: &str, seen: &Sighting<'_>, limit: u32) -> Result<Listing, Error> {
     let label = |k: &str| seen.labels.get(k).copied().unwrap_or_default();
     let updated = sqlx::query(
         "UPDATE discovered_machines SET last_seen = $2, requests = requests + $7,
@@ -51,11 +66,20 @@ async fn discover(conn: &mut AnyConnection, mac: &str, seen: &Sighting<'_>, limi
     .execute(&mut *conn)
     .await?;
     if updated.rows_affected() > 0 {
-        return Ok(true);
+        return Ok(Listing::Counted);
     }
     let listed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM discovered_machines").fetch_one(&mut *conn).await?;
+    let mut listing = Listing::Added;
     if listed >= i64::from(limit) {
-        return Ok(false);
+        // Over the limit (it was lowered): as many give way as it takes.
+        sqlx::query(
+            "DELETE FROM discovered_machines WHERE mac IN (SELECT mac FROM discovered_machines
+                 ORDER BY requests ASC, last_seen ASC, mac ASC LIMIT $1)",
+        )
+        .bind(listed + 1 - i64::from(limit))
+        .execute(&mut *conn)
+        .await?;
+        listing = Listing::Replaced;
     }
     sqlx::query(
         "INSERT INTO discovered_machines (mac, uuid, serial, hostname, arch, first_seen, last_seen, requests)
@@ -71,7 +95,7 @@ async fn discover(conn: &mut AnyConnection, mac: &str, seen: &Sighting<'_>, limi
     .bind(seen.requests)
     .execute(&mut *conn)
     .await?;
-    Ok(true)
+    Ok(listing)
 }
 
 /// Events per multi-row INSERT (14 values each, well under SQLite's parameter limit).
@@ -122,7 +146,7 @@ pub async fn write(
     let mut written = Written::default();
     let mut tx = db.pool().begin().await?;
 
-    // MACs outside the inventory are listed, up to the limit; beyond it they leave no trace.
+    // MACs outside the inventory are listed, up to the limit (see `discover` for who gives way).
     let mut sightings: Vec<(&str, Sighting)> = Vec::new();
     for (e, _) in &events {
         if e.mac.is_empty() || index.in_inventory(&e.mac) {
@@ -150,7 +174,9 @@ pub async fn write(
     let mut refused = BTreeSet::new();
     for (mac, seen) in &sightings {
         let listed = if seen.requests > 0 {
-            discover(&mut tx, mac, seen, retention.discovered).await?
+            let listing = discover(&mut tx, mac, seen, retention.discovered).await?;
+            written.gave_way += u64::from(listing == Listing::Replaced);
+            true
         } else {
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM discovered_machines WHERE mac = $1")
                 .bind(*mac)
