@@ -259,7 +259,7 @@ pub fn step_of(endpoint: &str, labels: &BTreeMap<String, String>, status: u16) -
 pub async fn observe(State(provisioner): State<Arc<Provisioner>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let at = OffsetDateTime::now_utc();
-    let endpoint = request.uri().path().to_string();
+    let endpoint = bounded_endpoint(request.uri().path());
     let labels = super::index::labels_from_query(request.uri().query().unwrap_or(""));
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let mut response = next.run(request).await;
@@ -281,6 +281,26 @@ pub async fn observe(State(provisioner): State<Arc<Provisioner>>, request: Reque
         outcome,
     });
     response
+}
+
+/// The most of a request's path an event keeps. With the query's bounds (see [`guard`]), one
+/// stored event is at most about 11 KiB, whatever a stranger sends.
+pub const MAX_ENDPOINT: usize = 256;
+
+/// The most of one served config that is kept for its timeline; a larger one is recorded by its
+/// digest and size only. Configs are kept once per digest, and only while an event names them.
+pub const MAX_KEPT_CONFIG: usize = 1 << 20;
+
+/// `path`, cut to [`MAX_ENDPOINT`] bytes (on a character boundary) with `…` when longer.
+fn bounded_endpoint(path: &str) -> String {
+    if path.len() <= MAX_ENDPOINT {
+        return path.to_string();
+    }
+    let mut end = MAX_ENDPOINT;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &path[..end])
 }
 
 /// Remembers which machine last asked from each address, to attribute unlabeled requests.
@@ -334,6 +354,8 @@ pub fn attribute(
         (None, _) => String::new(),
     };
     let served = observed.outcome.served.clone();
+    let sha256 = served.as_deref().map(super::sha256).unwrap_or_default();
+    let served = served.filter(|body| body.len() <= MAX_KEPT_CONFIG);
     let event = Attributed {
         at: crate::db::timestamp(observed.at),
         mac,
@@ -346,7 +368,7 @@ pub fn attribute(
         bytes: observed.bytes,
         duration_us: u64::try_from(observed.duration.as_micros()).unwrap_or(u64::MAX),
         client: observed.client.map(|c| c.to_string()).unwrap_or_default(),
-        sha256: served.as_deref().map(super::sha256).unwrap_or_default(),
+        sha256,
         reason,
         step,
     };
@@ -756,5 +778,24 @@ mod tests {
         );
         assert_eq!(event.step, Some(BootState::Failed));
         assert_eq!(event.reason, "the machine reported stage=failed: ignition-fetch");
+    }
+
+    /// What one stranger's request can make Pangea store is bounded in bytes: a long path is
+    /// cut, and a config over the kept size is recorded by its digest only.
+    #[test]
+    fn a_stored_event_is_bounded_in_bytes() {
+        let long = format!("/{}", "é".repeat(MAX_ENDPOINT));
+        let cut = bounded_endpoint(&long);
+        assert!(cut.len() <= MAX_ENDPOINT + "…".len() && cut.ends_with('…'), "{} bytes", cut.len());
+        assert_eq!(bounded_endpoint("/ipxe"), "/ipxe");
+        let index = super::super::index::BootIndex::build(0, Default::default(), vec![]);
+        let mut huge = observed("/ignition", "mac=52-54-00-00-00-07", [10, 0, 0, 5], OffsetDateTime::UNIX_EPOCH);
+        huge.outcome.served = Some(Arc::from("x".repeat(MAX_KEPT_CONFIG + 1)));
+        let (event, kept) = attribute(&index, &mut Addresses::default(), &huge);
+        assert_eq!((event.sha256.len(), kept), (64, None), "recorded by digest, body not kept");
+        let mut small = huge;
+        small.outcome.served = Some(Arc::from("{}"));
+        let (_, kept) = attribute(&index, &mut Addresses::default(), &small);
+        assert_eq!(kept.as_deref(), Some("{}"));
     }
 }
