@@ -116,6 +116,7 @@ async fn run(name: &str, url: SecretString) {
             let script = dir.path().join("random-mac.lua");
             std::fs::write(&script, wrk_script(path, groups)).expect("script");
             let target = format!("http://{boot}");
+            let (stored_before, storm) = (state.provisioner.boots.stored(), Instant::now());
             // wrk runs beside the server's runtime, never on one of its workers.
             let out = tokio::task::spawn_blocking(move || {
                 std::process::Command::new("wrk")
@@ -140,6 +141,18 @@ async fn run(name: &str, url: SecretString) {
             if report.contains("Non-2xx") {
                 println!("{name}: WARNING: some answers were not 200: {report}");
             }
+            // The event writer after the storm: what it still had to write, and how fast it wrote.
+            let (backlog, drain) = (state.provisioner.boots.backlog(), Instant::now());
+            while state.provisioner.boots.backlog() > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            let stored = state.provisioner.boots.stored() - stored_before;
+            println!(
+                "{name}: {groups:>6} groups {path:<9} writer: {stored} events stored, {:.0}/s over the storm and its \
+                 drain; backlog after the storm {backlog}, written in {:.2?}",
+                stored as f64 / storm.elapsed().as_secs_f64(),
+                drain.elapsed()
+            );
         }
         let written: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM boot_events")
             .fetch_one(state.db.pool())
@@ -152,7 +165,66 @@ async fn run(name: &str, url: SecretString) {
     }
 }
 
+/// `pangea serve` (the binary) on `url` under the same storm of random MACs, then SIGTERM in
+/// the middle of it: how long until it exits, and what it says it could not store.
+async fn stopped_in_a_storm(name: &str, url: &secrecy::SecretString) {
+    use secrecy::ExposeSecret;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let (console, boot) = (free(), free());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
+        .args(["serve", "--log-format", "json", "--listen", &format!("127.0.0.1:{console}")])
+        .args(["--boot-listen", &format!("127.0.0.1:{boot}"), "--boot-requests-per-address", "0"])
+        .args(["--boot-requests-per-mac", "0", "--data-dir"])
+        .arg(dir.path())
+        .env("PANGEA_DATABASE_URL", url.expose_secret())
+        .env("PANGEA_BOOTSTRAP_PASSWORD", "bench-password")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("pangea serve");
+    // Its log is read as it comes (a line a request), or the pipe fills and it blocks.
+    let stdout = child.stdout.take().expect("stdout");
+    let log = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let ready = Instant::now();
+    while reqwest::get(format!("http://127.0.0.1:{console}/readyz")).await.is_err() {
+        assert!(ready.elapsed().as_secs() < 60, "pangea serve did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let script = dir.path().join("random-mac.lua");
+    std::fs::write(&script, wrk_script("/ipxe", 100_000)).expect("script");
+    let storm = std::process::Command::new("wrk")
+        .args(["-t2", "-c64", support::sized("-d4s", "-d2s"), "-s"])
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{boot}"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("wrk");
+    tokio::time::sleep(support::sized(std::time::Duration::from_secs(2), std::time::Duration::from_secs(1))).await;
+    let stopping = Instant::now();
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait()).await.expect("join");
+    let took = stopping.elapsed();
+    let log = log.join().expect("log");
+    let _ = tokio::task::spawn_blocking(move || storm.wait_with_output()).await;
+    assert!(exit.expect("wait").success(), "pangea serve did not stop cleanly");
+    let lost: u64 = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["message"].as_str().is_some_and(|m| m.starts_with("boot events were not stored")))
+        .filter_map(|l| l["events"].as_u64())
+        .sum();
+    println!(
+        "\n{name}: SIGTERM in a storm of random MACs: exited after {took:.2?}; {lost} queued events logged as lost"
+    );
+}
+
 #[tokio::main]
 async fn main() {
-    support::on_each_backend(run).await;
+    support::on_each_backend(async |name, url| {
+        run(name, url.clone()).await;
+        stopped_in_a_storm(name, &url).await;
+    })
+    .await;
 }

@@ -110,6 +110,8 @@ pub struct Boots {
     dropped: AtomicU64,
     /// Discovered machines that gave way to newly seen MACs while the list was full.
     gave_way: AtomicU64,
+    /// Events written since this process started.
+    stored_events: AtomicU64,
     pub retention: Retention,
     /// Digests of configs written lately: each is written once.
     stored: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -385,6 +387,7 @@ impl Boots {
             updates: broadcast::channel(1024).0,
             dropped: AtomicU64::new(0),
             gave_way: AtomicU64::new(0),
+            stored_events: AtomicU64::new(0),
             retention,
             stored: Default::default(),
             by_address: RateLimiter::new(retention.per_address),
@@ -407,6 +410,16 @@ impl Boots {
     /// Events not recorded: the queue was full, or the write failed.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events written since this process started.
+    pub fn stored(&self) -> u64 {
+        self.stored_events.load(Ordering::Relaxed)
+    }
+
+    /// Events queued and not yet written.
+    pub fn backlog(&self) -> usize {
+        QUEUE - self.queue.capacity()
     }
 
     /// Discovered machines that gave way to newly seen MACs since this process started.
@@ -457,6 +470,7 @@ impl Boots {
         let events: Vec<_> = batch.iter().map(|o| attribute(index, addresses, o)).collect();
         match store::write(&self.db, index, &self.retention, &self.stored, events).await {
             Ok(written) => {
+                self.stored_events.fetch_add(batch.len() as u64 - written.refused, Ordering::Relaxed);
                 self.dropped.fetch_add(written.refused, Ordering::Relaxed);
                 self.gave_way.fetch_add(written.gave_way, Ordering::Relaxed);
                 for mac in written.machines {

@@ -12,10 +12,17 @@ use std::time::{Duration, Instant};
 on_both_backends_with_own_app!(
     serve_logs_json_with_request_ids_and_stops_cleanly_on_sigterm,
     a_generated_admin_password_goes_to_the_terminal_once_and_never_to_the_log,
+    a_sigterm_in_a_boot_storm_stops_within_ten_seconds,
 );
 
 /// Starts `pangea serve` with JSON logs on a fresh database; returns it and its console port.
 async fn serve(backend: Backend, dir: &std::path::Path, envs: &[(&str, &str)]) -> (Child, u16) {
+    let (child, port, _) = serve_with_boot(backend, dir, envs).await;
+    (child, port)
+}
+
+/// [`serve`], and the boot listener's port.
+async fn serve_with_boot(backend: Backend, dir: &std::path::Path, envs: &[(&str, &str)]) -> (Child, u16, u16) {
     let url = support::fresh_database(backend, dir).await;
     let (port, boot) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_pangea"))
@@ -29,7 +36,7 @@ async fn serve(backend: Backend, dir: &std::path::Path, envs: &[(&str, &str)]) -
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    (child, port)
+    (child, port, boot)
 }
 
 /// Waits until the console answers; returns the request id of that answer.
@@ -91,4 +98,59 @@ async fn a_generated_admin_password_goes_to_the_terminal_once_and_never_to_the_l
     assert_eq!(stderr.matches(password).count(), 1, "once");
     assert!(!lines.iter().any(|l| l.to_string().contains(password)), "never in the JSON log");
     assert!(lines.iter().any(|l| l["message"].as_str().is_some_and(|m| m.contains("printed on stderr"))));
+}
+
+/// A SIGTERM while machines (here: random MACs, as fast as 8 clients can ask) keep the event
+/// writer busy: Pangea writes what it can for 5 s at most, logs what it could not as lost, and
+/// exits within the 10 s an orchestrator waits before it kills.
+async fn a_sigterm_in_a_boot_storm_stops_within_ten_seconds(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let limits_off = [("PANGEA_BOOT_REQUESTS_PER_ADDRESS", "0"), ("PANGEA_BOOT_REQUESTS_PER_MAC", "0")];
+    let (mut child, port, boot) = serve_with_boot(backend, dir.path(), &limits_off).await;
+    // The storm logs a line a request: read them as they come, or the pipe fills and the
+    // process blocks on its log.
+    let stdout = child.stdout.take().unwrap();
+    let log = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
+    started(port).await;
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for worker in 0..8u64 {
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in 0u64.. {
+                let mac = format!(
+                    "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                    worker,
+                    (i >> 24) & 255,
+                    (i >> 16) & 255,
+                    (i >> 8) & 255,
+                    i & 255
+                );
+                if client.get(format!("http://127.0.0.1:{boot}/ipxe?mac={mac}")).send().await.is_err() {
+                    break;
+                }
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
+    while sent.load(std::sync::atomic::Ordering::Relaxed) < 2_000 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopping = Instant::now();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    let took = stopping.elapsed();
+    assert!(exit.success(), "exit status {exit:?}");
+    let lines: Vec<serde_json::Value> =
+        log.join().unwrap().iter().map(|l| serde_json::from_str(l).expect("every log line is JSON")).collect();
+    // The bound an operator relies on (not a speed figure: the writer's own limit is 5 s).
+    assert!(took < Duration::from_secs(10), "SIGTERM to exit took {took:?}");
+    assert!(lines.iter().any(|l| l["message"] == "pangea stopped cleanly"), "{lines:?}");
+    // Whatever was not written is in the log as a number, never dropped without a word.
+    for line in
+        lines.iter().filter(|l| l["message"].as_str().is_some_and(|m| m.starts_with("boot events were not stored")))
+    {
+        assert!(line["events"].as_u64().is_some_and(|n| n > 0), "{line}");
+    }
 }

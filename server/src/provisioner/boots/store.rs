@@ -42,13 +42,24 @@ enum Listing {
     Added,
     /// Newly listed, in the place of the entry that gave way.
     Replaced,
+    /// Not listed: the limit is 0 (discovery is off).
+    Off,
 }
 
 /// Lists a MAC that is not in the inventory (or counts its requests if it is listed). A full
 /// list makes room by the documented policy: the entry that asked least gives way, and among
 /// those the one seen longest ago. Real firmware asks several times per boot (`/boot.ipxe`,
 /// `/ipxe`, its config), so a flood of forged MACs that ask once each replaces only itself.
-async fn discover(conn: &mut AnyConnection, mac: &str, seen: &Sighting<'_>, limit: u32) -> Result<Listing, Error> {
+///
+/// `listed` is how many the list holds, read once per batch (`None` until then) and kept up to
+/// date here: a storm of new MACs costs no count per MAC.
+async fn discover(
+    conn: &mut AnyConnection,
+    mac: &str,
+    seen: &Sighting<'_>,
+    limit: u32,
+    listed: &mut Option<i64>,
+) -> Result<Listing, Error> {
     let label = |k: &str| seen.labels.get(k).copied().unwrap_or_default();
     let updated = sqlx::query(
         "UPDATE discovered_machines SET last_seen = $2, requests = requests + $7,
@@ -68,15 +79,22 @@ async fn discover(conn: &mut AnyConnection, mac: &str, seen: &Sighting<'_>, limi
     if updated.rows_affected() > 0 {
         return Ok(Listing::Counted);
     }
-    let listed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM discovered_machines").fetch_one(&mut *conn).await?;
+    if limit == 0 {
+        return Ok(Listing::Off);
+    }
+    let count = match *listed {
+        Some(count) => count,
+        None => sqlx::query_scalar("SELECT COUNT(*) FROM discovered_machines").fetch_one(&mut *conn).await?,
+    };
     let mut listing = Listing::Added;
-    if listed >= i64::from(limit) {
+    *listed = Some(count.min(i64::from(limit) - 1) + 1);
+    if count >= i64::from(limit) {
         // Over the limit (it was lowered): as many give way as it takes.
         sqlx::query(
             "DELETE FROM discovered_machines WHERE mac IN (SELECT mac FROM discovered_machines
                  ORDER BY requests ASC, last_seen ASC, mac ASC LIMIT $1)",
         )
-        .bind(listed + 1 - i64::from(limit))
+        .bind(count + 1 - i64::from(limit))
         .execute(&mut *conn)
         .await?;
         listing = Listing::Replaced;
@@ -172,11 +190,12 @@ pub async fn write(
         }
     }
     let mut refused = BTreeSet::new();
+    let mut listed_count = None;
     for (mac, seen) in &sightings {
         let listed = if seen.requests > 0 {
-            let listing = discover(&mut tx, mac, seen, retention.discovered).await?;
+            let listing = discover(&mut tx, mac, seen, retention.discovered, &mut listed_count).await?;
             written.gave_way += u64::from(listing == Listing::Replaced);
-            true
+            listing != Listing::Off
         } else {
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM discovered_machines WHERE mac = $1")
                 .bind(*mac)
