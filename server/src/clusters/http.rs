@@ -269,8 +269,6 @@ async fn pods(
     Ok(Json(c.pods(&who, query).await?))
 }
 
-/// After this long without news, the stream sends a comment so proxies keep it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Changes that arrive together are announced once.
 const SETTLE: Duration = Duration::from_millis(100);
 
@@ -298,7 +296,7 @@ async fn live(
         Some((Ok(Event::default().event("changed").data(version.to_string())), (changes, false)))
     });
     let stream = live.guard(stream, move |who| authorize_in(who, Permission::ViewClusters, &name).is_ok())?;
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(crate::http::live::KEEP_ALIVE)))
 }
 
 #[derive(utoipa::OpenApi)]

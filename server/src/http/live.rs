@@ -21,6 +21,11 @@ use std::time::Duration;
 /// How often an open stream checks that its person may still watch it.
 pub const RECHECK_EVERY: Duration = Duration::from_secs(60);
 
+/// After this long without news a stream sends a comment, so proxies keep it open. It is also
+/// how soon the stream of a page that went away is noticed (the write fails) and its slot given
+/// back: a server does not read a connection while it sends an answer.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// Live streams one person (or token) may have open at once: a page opens one or two.
 pub const STREAMS_PER_PERSON: usize = 16;
 

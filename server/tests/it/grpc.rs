@@ -52,19 +52,26 @@ impl Pki {
     }
 }
 
-/// Starts the gRPC listener with a server certificate of `pki`, trusting clients of `pki`.
-async fn rpc_listener(app: &TestApp, pki: &Pki) -> (std::net::SocketAddr, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
+/// The listener's files in `dir`: a server certificate of `pki`, and `pki`'s CA for clients
+/// (and `ca.crl` for revocation lists, when `crl`).
+fn tls_files(dir: &std::path::Path, pki: &Pki, crl: bool) -> GrpcTls {
     let (cert, key) = pki.issue("pangea", true);
     let tls = GrpcTls {
-        cert: dir.path().join("server.pem"),
-        key: dir.path().join("server.key"),
-        client_ca: dir.path().join("ca.pem"),
-        client_crl: None,
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+        client_ca: dir.join("ca.pem"),
+        client_crl: crl.then(|| dir.join("ca.crl")),
     };
     std::fs::write(&tls.cert, cert).unwrap();
     std::fs::write(&tls.key, key).unwrap();
     std::fs::write(&tls.client_ca, &pki.ca_pem).unwrap();
+    tls
+}
+
+/// Starts the gRPC listener with a server certificate of `pki`, trusting clients of `pki`.
+async fn rpc_listener(app: &TestApp, pki: &Pki) -> (std::net::SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = tls_files(dir.path(), pki, false);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let provisioner = app.state.provisioner.clone();
@@ -455,16 +462,7 @@ async fn a_revoked_client_certificate_fails_the_handshake(app: TestApp) {
     .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = pki.issue("pangea", true);
-    let tls = GrpcTls {
-        cert: dir.path().join("server.pem"),
-        key: dir.path().join("server.key"),
-        client_ca: dir.path().join("ca.pem"),
-        client_crl: Some(dir.path().join("ca.crl")),
-    };
-    std::fs::write(&tls.cert, cert).unwrap();
-    std::fs::write(&tls.key, key).unwrap();
-    std::fs::write(&tls.client_ca, &pki.ca_pem).unwrap();
+    let tls = tls_files(dir.path(), &pki, true);
     std::fs::write(dir.path().join("ca.crl"), "not a list").unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let refused = pangea::provisioner::grpc::serve(app.state.provisioner.clone(), listener, &tls, async {}).await;

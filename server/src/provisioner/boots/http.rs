@@ -41,8 +41,6 @@ async fn timeline(
     Ok(Json(p.timeline(&who, &mac).await?))
 }
 
-/// After this long without news, a live timeline sends a comment so proxies keep it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Changes that arrive together are sent as one timeline.
 const SETTLE: Duration = Duration::from_millis(100);
 
@@ -82,7 +80,7 @@ async fn live_timeline(
             Some((Ok(event), (p, who, mac, updates, None)))
         });
     let stream = live.guard(stream, |who| authorize(who, Permission::ViewMachines).is_ok())?;
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(crate::http::live::KEEP_ALIVE)))
 }
 
 #[utoipa::path(get, path = "/api/v1/boot/activity", responses((status = 200, body = BootActivity)))]
