@@ -77,7 +77,7 @@ pub enum Permission {
 }
 
 /// How the caller proved who they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Identity {
     /// No session and no token.
     Anonymous,
@@ -99,8 +99,9 @@ pub enum Identity {
     Certificate { subject: String },
 }
 
-/// The caller of a service method, resolved once per request (or CLI run).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The caller of a service method, resolved once per request (or CLI run); kept with a durable
+/// job, so whichever replica goes on with it acts, and audits, as the person who started it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     pub identity: Identity,
     /// The highest role bound to this caller for every cluster, if any.

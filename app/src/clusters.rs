@@ -531,6 +531,9 @@ pub struct DrainProgress {
     /// DaemonSet and mirror pods, which a drain leaves.
     pub skipped: Vec<String>,
     pub error: Option<String>,
+    /// How many times another replica took this drain over (its own had stopped).
+    #[serde(default)]
+    pub resumed: u32,
 }
 
 #[cfg(test)]

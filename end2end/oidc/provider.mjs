@@ -10,7 +10,8 @@
 // signed by this IdP's own key but addressed to another client, as a hostile or broken IdP might.
 // POST /test/users with {"groups": [...], "email_verified": bool} adds a user of its own for one
 // test and answers {"login", "password"}: tests that change a user's state touch nobody else.
-// With "login" naming such a user, it sets that user's groups instead.
+// With "login" naming such a user, it sets that user's groups instead ("groups": null: no groups
+// claim at all, in ID tokens and userinfo).
 // POST /test/rotate-keys/CLIENT publishes a second signing key in the JWKS and signs that
 // client's ID tokens with it from then on, as a provider rotating its keys does.
 // POST /test/reject-client/CLIENT makes the token endpoint refuse that client (401
@@ -84,7 +85,9 @@ const provider = new Provider(issuer, {
       async claims() {
         return {
           sub: id, email: user.email, email_verified: user.emailVerified ?? true, name: user.name,
-          preferred_username: id, groups: user.groups, roles: user.groups,
+          preferred_username: id,
+          // A user whose groups a test set to null has no groups claim at all.
+          ...(user.groups === null ? {} : { groups: user.groups, roles: user.groups }),
         };
       },
     };
@@ -138,7 +141,7 @@ createServer(async (req, res) => {
     if (req.method === 'POST' && req.url === '/test/users') {
       const body = await readJson(req);
       if (body.login && users[body.login]?.forTest) {
-        users[body.login].groups = body.groups ?? [];
+        users[body.login].groups = body.groups === null ? null : (body.groups ?? []);
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ login: body.login }));
         return;
       }

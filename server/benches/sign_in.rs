@@ -70,6 +70,7 @@ async fn main() {
         session_idle_timeout: Duration::from_secs(3600),
         session_absolute_timeout: Duration::from_secs(7200),
         live_recheck_every: pangea::http::live::RECHECK_EVERY,
+        job_lease: pangea::jobs::LEASE,
         bootstrap_admin_group: Some("pangea-admins".into()),
         bootstrap_password: Some(SecretString::from("bench-password")),
         oidc: Some(OidcSettings {

@@ -15,6 +15,7 @@ use crate::audit::{self, Event};
 use crate::db::Database;
 use crate::db::now;
 use crate::error::OrInternal;
+use crate::jobs::Job;
 use crate::secrets::Sealer;
 use app::access::{Permission, Principal, authorize, authorize_in};
 use app::clusters::ssr::ClusterService;
@@ -142,6 +143,8 @@ pub struct Clusters {
     /// Where a node's registration and readiness go on its machine's boot timeline.
     provisioner: Option<Arc<crate::provisioner::Provisioner>>,
     jobs: crate::jobs::Jobs,
+    /// Where drains run, so a stopping server ends them (and another replica resumes them).
+    background: crate::background::Background,
     sealer: Arc<Sealer>,
     caches: RwLock<BTreeMap<String, Arc<ClusterCache>>>,
     records: RwLock<BTreeMap<String, ClusterRecord>>,
@@ -225,6 +228,7 @@ impl Clusters {
     ) -> Clusters {
         Clusters {
             jobs,
+            background: Default::default(),
             sources_check,
             db,
             sso: None,
@@ -234,6 +238,55 @@ impl Clusters {
             records: RwLock::default(),
             local_links: false,
         }
+    }
+
+    /// Runs drains on `background`, which `serve()` stops at shutdown.
+    pub fn with_background(mut self, background: crate::background::Background) -> Clusters {
+        self.background = background;
+        self
+    }
+
+    /// Goes on with a drain another replica was running when it stopped, as the person who
+    /// started it, from what it had done (evictions are idempotent).
+    pub fn resume_drain(&self, job: Job) {
+        let previous = serde_json::from_str::<DrainProgress>(&job.result).unwrap_or_default();
+        let input = serde_json::from_str::<drain::DrainInput>(&job.input);
+        match (input, job.acting) {
+            (Ok(input), Some(who)) => self.run_drain(who, job.id, input, Some(previous)),
+            _ => {
+                let jobs = self.jobs.clone();
+                self.background.spawn(async move {
+                    let error = crate::error::internal("this drain's stored input cannot be read");
+                    if let Err(e) = jobs.fail(&job.id, &error).await {
+                        tracing::error!(error = %e, job = job.id, "could not fail a drain");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Runs drain `job` in the background, holding its lease, and ends it with its audit
+    /// record (`node.drain.end`), once.
+    fn run_drain(&self, who: Principal, job: String, input: drain::DrainInput, previous: Option<DrainProgress>) {
+        let (jobs, record) = (self.jobs.clone(), self.record(&input.cluster));
+        self.background.spawn(async move {
+            let target = format!("{}/{}", input.cluster, input.node);
+            let outcome = async {
+                let as_whom = Impersonation::of(&who)?;
+                let endpoint = record?.endpoint;
+                jobs.holding_lease(&job, drain::run(&jobs, &job, &endpoint, &as_whom, &input, previous)).await
+            }
+            .await;
+            let summary = match &outcome {
+                Ok(progress) => json!({ "job": job, "evicted": progress.evicted, "skipped": progress.skipped }),
+                Err(_) => json!({ "job": job }),
+            };
+            let finished = Event::new("node.drain.end", "node").target(target, &input.node).summary(summary);
+            let outcome = outcome.map(|progress| serde_json::to_string(&progress).unwrap_or_default());
+            if let Err(e) = jobs.finish(&job, &who, finished, outcome).await {
+                tracing::error!(error = %e, job, "could not record a drain's end");
+            }
+        });
     }
 
     /// Records nodes joining and turning Ready on their machines' boot timelines.
@@ -869,44 +922,17 @@ impl ClusterService for Clusters {
             .summary(json!({ "cluster": cluster, "node": node, "options": options }));
         self.allow_in(who, Permission::ActOnNodes, cluster, event.clone()).await?;
         let result = async {
-            let record = self.record(cluster)?;
+            self.record(cluster)?;
             let as_whom = Impersonation::of(who)?;
-            let input = json!({ "cluster": cluster, "node": node, "options": options }).to_string();
-            let job = self.jobs.start(drain::DRAIN_JOB, who, "cordon", 0, &input).await?;
+            let deadline = time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(options.timeout());
+            let input = drain::DrainInput { cluster: cluster.into(), node: node.into(), options, deadline };
+            let text = serde_json::to_string(&input).or_internal()?;
+            let job = self.jobs.start(drain::DRAIN_JOB, who, "drain", 0, &text).await?;
             let mut started = event.clone();
             started.summary["job"] = json!(job);
             started.summary["as"] = json!({ "user": as_whom.user, "groups": as_whom.groups });
             audit::record(&self.db, who, started).await.or_internal()?;
-            let (jobs, db, who, cluster, node, id) =
-                (self.jobs.clone(), self.db.clone(), who.clone(), cluster.to_string(), node.to_string(), job.clone());
-            tokio::spawn(async move {
-                let outcome = jobs
-                    .holding_lease(&id, drain::run(&jobs, &id, &cluster, &record.endpoint, &as_whom, &node, &options))
-                    .await;
-                let finished = Event::new("node.drain.end", "node").target(format!("{cluster}/{node}"), &node);
-                let stored = match &outcome {
-                    Ok(progress) => {
-                        let summary = json!({ "job": id, "evicted": progress.evicted, "skipped": progress.skipped });
-                        if let Err(e) = audit::record(&db, &who, finished.summary(summary)).await {
-                            tracing::error!(error = %e, "could not record a drain's end in the audit log");
-                        }
-                        jobs.succeed(&id, &serde_json::to_string(progress).unwrap_or_default()).await
-                    }
-                    Err(error) => {
-                        let _ = audit::settle(
-                            &db,
-                            &who,
-                            finished.summary(json!({ "job": id })),
-                            Err::<(), _>(error.clone()),
-                        )
-                        .await;
-                        jobs.fail(&id, error).await
-                    }
-                };
-                if let Err(e) = stored {
-                    tracing::warn!(error = %e, job = %id, "could not store a drain's outcome");
-                }
-            });
+            self.run_drain(who.clone(), job.clone(), input, None);
             Ok(job)
         }
         .await;
@@ -927,6 +953,7 @@ impl ClusterService for Clusters {
             crate::jobs::JobState::Failed => "failed",
         }
         .into();
+        progress.resumed = stored.resumed;
         if progress.step.is_empty() {
             progress.step = stored.step;
             progress.total = stored.total;

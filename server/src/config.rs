@@ -295,6 +295,10 @@ pub struct ServeArgs {
     /// Sign a session out this long after sign-in, whatever it does, e.g. 24h [default: 24h]
     #[arg(long, env = "PANGEA_SESSION_ABSOLUTE_TIMEOUT", value_parser = crate::access::parse_expiry)]
     pub session_absolute_timeout: Option<Duration>,
+    /// How long a running job's lease lasts, in seconds: a job whose replica dies is taken over
+    /// by another replica this long (and a third more) after its last renewal [default: 15]
+    #[arg(long, env = "PANGEA_JOB_LEASE_SECONDS", value_parser = clap::value_parser!(u64).range(3..=300))]
+    pub job_lease_seconds: Option<u64>,
     /// An IdP group bound to the admin role at start-up (once; edit it later on the Access page)
     #[arg(long, env = "PANGEA_BOOTSTRAP_ADMIN_GROUP")]
     pub bootstrap_admin_group: Option<String>,
@@ -436,6 +440,9 @@ pub struct Config {
     /// How often an open live stream checks that its person may still watch it (not a flag:
     /// tests shorten it).
     pub live_recheck_every: Duration,
+    /// How long a running job's lease lasts without renewal: after it, another replica takes a
+    /// job whose replica died over.
+    pub job_lease: Duration,
     pub bootstrap_admin_group: Option<String>,
     pub trusted_proxies: Vec<ProxyRange>,
     /// Monitoring links may go to loopback and link-local addresses.
@@ -611,6 +618,7 @@ impl ServeArgs {
                 Duration::from_secs(24 * 3600),
             )?,
             live_recheck_every: crate::http::live::RECHECK_EVERY,
+            job_lease: self.job_lease_seconds.map_or(crate::jobs::LEASE, Duration::from_secs),
             local_login_enabled: !(self.disable_local_login || file.disable_local_login.unwrap_or(false)),
             bootstrap_admin_group: self.bootstrap_admin_group.or(file.bootstrap_admin_group),
             allow_local_monitoring_urls: self.allow_local_monitoring_urls

@@ -1,24 +1,28 @@
-//! Durable jobs: long work (imports now; drains, power actions and boots later) kept in the
-//! `jobs` table on both backends, so any replica can report a job's progress and a restart
-//! leaves no job "running" forever.
+//! Durable jobs: long work (imports and drains now; power actions and boots later) kept in the
+//! `jobs` table on both backends, so any replica can report a job's progress, and a job whose
+//! replica died goes on elsewhere.
 //!
-//! A running job holds a lease (its replica's id and an expiry, renewed as it reports
-//! progress). A job whose lease ran out belonged to a replica that stopped: [`Jobs::fail_abandoned`]
-//! marks it failed. An import writes in one transaction, so such an import wrote nothing; a drain's
-//! evictions did happen, and its message says so.
+//! A running job holds a lease: its replica's id and an expiry, renewed every third of a lease.
+//! Every write a run makes (progress, its end) is conditioned on holding it, so a run that lost
+//! its lease stops at its next step and ends nothing. A job whose lease ran out belonged to a
+//! replica that stopped: another replica [takes it over](Jobs::take_over) and resumes it from its
+//! last recorded step, acting (and auditing) as the person kept with it. A job's end and its
+//! audit record are written in one transaction by the run that holds it, so it is audited once.
 //! Only a job's owner and admins may see it.
 
+use crate::audit::{self, Event};
 use crate::db::Database;
 use crate::db::now;
 use crate::error::OrInternal;
 use app::access::{ConsoleRole, Principal};
 use app::error::AppError;
 use rand::Rng;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use std::time::Duration;
 
-/// How long a running job's lease lasts without news from its replica.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a running job's lease lasts without news from its replica, unless configured: the
+/// time after which another replica takes over a job whose replica died.
+pub const LEASE: Duration = Duration::from_secs(15);
 
 /// Where a job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,28 +58,35 @@ pub struct Job {
     pub input: String,
     pub result: String,
     pub error: Option<AppError>,
+    /// Whom the job acts for: who started it, or who took it on from waiting.
+    pub acting: Option<Principal>,
+    /// How many times another run took it over.
+    pub resumed: u32,
 }
 
-/// A kind of job, as an area declares it: its name in the jobs table, and what a person is told
-/// when its replica stopped while it ran (what that left behind differs by kind).
+/// A kind of job, as an area declares it: its name in the jobs table.
 #[derive(Debug, Clone, Copy)]
 pub struct JobKind {
     pub name: &'static str,
-    pub when_abandoned: &'static str,
 }
 
-/// What a job of a kind no area declared is told when its replica stopped.
+/// What a job of a kind no replica resumes is told when its replica stopped.
 const ABANDONED: &str = "Pangea stopped while this job ran. Start it again.";
+
+/// What a run is told when another replica took its job over (its lease had run out).
+pub fn lease_lost() -> AppError {
+    AppError::Conflict {
+        message: "Another Pangea replica took this job over; it goes on there.".into(),
+        fields: Vec::new(),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Jobs {
     db: Database,
     /// This process's name in leases.
     replica: String,
-}
-
-fn lease_until() -> String {
-    crate::db::timestamp(time::OffsetDateTime::now_utc() + LEASE)
+    lease: Duration,
 }
 
 /// Whom a job belongs to: a user by id (names can change hands), a token by id.
@@ -90,12 +101,49 @@ pub fn owner_of(who: &Principal) -> String {
     }
 }
 
+/// How a run ends a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Waiting,
+    Succeeded,
+    Failed,
+}
+
+impl Ending {
+    fn as_str(self) -> &'static str {
+        match self {
+            Ending::Waiting => "waiting",
+            Ending::Succeeded => "succeeded",
+            Ending::Failed => "failed",
+        }
+    }
+}
+
+fn error_text(error: &AppError) -> String {
+    serde_json::to_string(error).unwrap_or_default()
+}
+
 impl Jobs {
     pub fn new(db: Database) -> Jobs {
-        Jobs { db, replica: format!("{:016x}", rand::rng().random::<u64>()) }
+        Jobs { db, replica: format!("{:016x}", rand::rng().random::<u64>()), lease: LEASE }
     }
 
-    /// Starts a job on this replica, in `step`, with `input` kept for whichever replica goes on.
+    /// With leases of `lease` (renewed every third of it).
+    pub fn with_lease(mut self, lease: Duration) -> Jobs {
+        self.lease = lease;
+        self
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    fn lease_until(&self) -> String {
+        crate::db::timestamp(time::OffsetDateTime::now_utc() + self.lease)
+    }
+
+    /// Starts a job on this replica, in `step`, acting for `who`, with `input` kept for
+    /// whichever replica goes on.
     pub async fn start(
         &self,
         kind: JobKind,
@@ -107,8 +155,8 @@ impl Jobs {
         let id = format!("{:032x}", rand::rng().random::<u128>());
         let now = now();
         sqlx::query(
-            "INSERT INTO jobs (id, kind, owner, state, step, total, input, lease_holder, lease_until, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $9)",
+            "INSERT INTO jobs (id, kind, owner, state, step, total, input, acting, lease_holder, lease_until, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10, $10)",
         )
         .bind(&id)
         .bind(kind.name)
@@ -116,8 +164,9 @@ impl Jobs {
         .bind(step)
         .bind(i64::from(total))
         .bind(input)
+        .bind(serde_json::to_string(who).or_internal()?)
         .bind(&self.replica)
-        .bind(lease_until())
+        .bind(self.lease_until())
         .bind(now)
         .execute(self.db.pool())
         .await
@@ -125,39 +174,47 @@ impl Jobs {
         Ok(id)
     }
 
-    /// Reports progress (and renews this replica's lease).
+    /// Reports progress (and renews this replica's lease); [`lease_lost`] when another run
+    /// holds the job now.
     pub async fn progress(&self, id: &str, done: u32, total: u32) -> Result<(), AppError> {
-        sqlx::query("UPDATE jobs SET done = $1, total = $2, lease_until = $3, updated_at = $4 WHERE id = $5")
-            .bind(i64::from(done))
-            .bind(i64::from(total))
-            .bind(lease_until())
-            .bind(now())
-            .bind(id)
-            .execute(self.db.pool())
-            .await
-            .or_internal()?;
-        Ok(())
+        let updated = sqlx::query(
+            "UPDATE jobs SET done = $1, total = $2, lease_until = $3, updated_at = $4 \
+             WHERE id = $5 AND lease_holder = $6 AND state = 'running'",
+        )
+        .bind(i64::from(done))
+        .bind(i64::from(total))
+        .bind(self.lease_until())
+        .bind(now())
+        .bind(id)
+        .bind(&self.replica)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        if updated.rows_affected() == 0 { Err(lease_lost()) } else { Ok(()) }
     }
 
     /// Reports progress with what a person should see meanwhile (`result`, e.g. what blocks a
-    /// drain), renewing this replica's lease.
+    /// drain), renewing this replica's lease; [`lease_lost`] when another run holds the job now.
     pub async fn report(&self, id: &str, done: u32, total: u32, result: &str) -> Result<(), AppError> {
-        sqlx::query(
-            "UPDATE jobs SET done = $1, total = $2, result = $3, lease_until = $4, updated_at = $5 WHERE id = $6",
+        let updated = sqlx::query(
+            "UPDATE jobs SET done = $1, total = $2, result = $3, lease_until = $4, updated_at = $5 \
+             WHERE id = $6 AND lease_holder = $7 AND state = 'running'",
         )
         .bind(i64::from(done))
         .bind(i64::from(total))
         .bind(result)
-        .bind(lease_until())
+        .bind(self.lease_until())
         .bind(now())
         .bind(id)
+        .bind(&self.replica)
         .execute(self.db.pool())
         .await
         .or_internal()?;
-        Ok(())
+        if updated.rows_affected() == 0 { Err(lease_lost()) } else { Ok(()) }
     }
 
     /// Asks a running job to stop, for its owner or an admin; `false` when it was not running.
+    /// The request stays with the job, so a run that takes it over stops too.
     pub async fn request_cancel(&self, id: &str, who: &Principal) -> Result<bool, AppError> {
         self.get(id, who).await?;
         let done =
@@ -180,72 +237,135 @@ impl Jobs {
         Ok(flag.unwrap_or(0) != 0)
     }
 
-    /// Runs `work` for job `id`, renewing this replica's lease every 20 s meanwhile (a commit
-    /// may wait for locks longer than a lease lasts).
-    pub async fn holding_lease<T>(&self, id: &str, work: impl std::future::Future<Output = T>) -> T {
+    /// Runs `work` for job `id`, renewing this replica's lease every third of a lease
+    /// meanwhile (a commit may wait for locks longer than a lease lasts). The work stops with
+    /// [`lease_lost`] when another run took the job over, or when no renewal got through for a
+    /// whole lease (the database is out of reach, and another replica may take over).
+    pub async fn holding_lease<T>(
+        &self,
+        id: &str,
+        work: impl std::future::Future<Output = Result<T, AppError>>,
+    ) -> Result<T, AppError> {
         // Both run together: a renewal that waits for a lock never holds up the work.
         let renew = async {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + LEASE / 3, LEASE / 3);
+            let every = self.lease / 3;
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let mut renewed = std::time::Instant::now();
             loop {
                 ticks.tick().await;
-                let renewed = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_holder = $3")
-                    .bind(lease_until())
-                    .bind(id)
-                    .bind(&self.replica)
-                    .execute(self.db.pool())
-                    .await;
-                if let Err(e) = renewed {
-                    tracing::warn!(error = %e, job = id, "could not renew a job's lease");
+                let update = sqlx::query(
+                    "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_holder = $3 AND state = 'running'",
+                )
+                .bind(self.lease_until())
+                .bind(id)
+                .bind(&self.replica)
+                .execute(self.db.pool())
+                .await;
+                match update {
+                    Ok(done) if done.rows_affected() == 0 => {
+                        tracing::warn!(job = id, "another replica took this job over; stopping its work here");
+                        return lease_lost();
+                    }
+                    Ok(_) => renewed = std::time::Instant::now(),
+                    Err(e) if renewed.elapsed() >= self.lease => {
+                        tracing::warn!(error = %e, job = id, "could not renew a job's lease for a whole lease; stopping its work here");
+                        return lease_lost();
+                    }
+                    Err(e) => tracing::warn!(error = %e, job = id, "could not renew a job's lease"),
                 }
             }
         };
         tokio::select! {
             done = work => done,
-            never = renew => never,
+            lost = renew => Err(lost),
         }
     }
 
     /// Ends a step: the job waits for a person, with `result` to show them.
     pub async fn wait(&self, id: &str, result: &str) -> Result<(), AppError> {
-        self.end(id, "waiting", result, "").await
+        self.end(id, Ending::Waiting, result, "").await
     }
 
     pub async fn succeed(&self, id: &str, result: &str) -> Result<(), AppError> {
-        self.end(id, "succeeded", result, "").await
+        self.end(id, Ending::Succeeded, result, "").await
     }
 
     pub async fn fail(&self, id: &str, error: &AppError) -> Result<(), AppError> {
-        self.end(id, "failed", "", &serde_json::to_string(error).unwrap_or_default()).await
+        self.end(id, Ending::Failed, "", &error_text(error)).await
     }
 
-    /// Ends this replica's run of a job (a job the sweeper already failed stays failed).
-    async fn end(&self, id: &str, state: &str, result: &str, error: &str) -> Result<(), AppError> {
-        sqlx::query(
+    /// Ends this replica's run of a job (a job another run holds now is left to it).
+    async fn end(&self, id: &str, ending: Ending, result: &str, error: &str) -> Result<(), AppError> {
+        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        self.end_in(&mut conn, id, ending, result, error).await.map(|_| ())
+    }
+
+    /// Ends this replica's run of a job inside `tx`; `false` when another run holds it now.
+    async fn end_in(
+        &self,
+        tx: &mut AnyConnection,
+        id: &str,
+        ending: Ending,
+        result: &str,
+        error: &str,
+    ) -> Result<bool, AppError> {
+        let done = sqlx::query(
             "UPDATE jobs SET state = $1, result = $2, error = $3, done = total, lease_holder = '', lease_until = '', \
              updated_at = $4 WHERE id = $5 AND state = 'running' AND lease_holder = $6",
         )
-        .bind(state)
+        .bind(ending.as_str())
         .bind(result)
         .bind(error)
         .bind(now())
         .bind(id)
         .bind(&self.replica)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
         .or_internal()?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ends job `id` as succeeded with `result`, inside `tx` (the job's own change commits with
+    /// its end, or neither does); [`lease_lost`] when another run holds it now.
+    pub async fn succeed_in(&self, tx: &mut AnyConnection, id: &str, result: &str) -> Result<(), AppError> {
+        if self.end_in(tx, id, Ending::Succeeded, result, "").await? { Ok(()) } else { Err(lease_lost()) }
+    }
+
+    /// Ends this replica's run of job `id` with `outcome` (its result, or its error) and
+    /// records `event` (as a failure, for an error) for `who`, in one transaction: a job is
+    /// audited once, by the run that ends it. Nothing is written when another run holds it now.
+    pub async fn finish(
+        &self,
+        id: &str,
+        who: &Principal,
+        event: Event,
+        outcome: Result<String, AppError>,
+    ) -> Result<(), AppError> {
+        let mut tx = audit::begin(&self.db).await.or_internal()?;
+        let (ended, event) = match &outcome {
+            Ok(result) => (self.end_in(&mut tx, id, Ending::Succeeded, result, "").await?, event),
+            Err(error) => {
+                (self.end_in(&mut tx, id, Ending::Failed, "", &error_text(error)).await?, event.failed(error))
+            }
+        };
+        if ended {
+            audit::append(&mut tx, who, event).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+        }
         Ok(())
     }
 
     /// Takes a waiting job into `step` on this replica, exactly once (on any replica), for
-    /// its owner only; returns its input.
+    /// its owner only, acting for `who` from now on; returns its input.
     pub async fn resume(&self, id: &str, who: &Principal, step: &str) -> Result<Option<String>, AppError> {
         sqlx::query_scalar::<_, String>(
-            "UPDATE jobs SET state = 'running', step = $1, done = 0, lease_holder = $2, lease_until = $3, updated_at = $4 \
-             WHERE id = $5 AND owner = $6 AND state = 'waiting' RETURNING input",
+            "UPDATE jobs SET state = 'running', step = $1, done = 0, acting = $2, lease_holder = $3, lease_until = $4, \
+             updated_at = $5 WHERE id = $6 AND owner = $7 AND state = 'waiting' RETURNING input",
         )
         .bind(step)
+        .bind(serde_json::to_string(who).or_internal()?)
         .bind(&self.replica)
-        .bind(lease_until())
+        .bind(self.lease_until())
         .bind(now())
         .bind(id)
         .bind(owner_of(who))
@@ -257,21 +377,28 @@ impl Jobs {
     /// A job, for its owner or an admin; anyone else is told it does not exist.
     pub async fn get(&self, id: &str, who: &Principal) -> Result<Job, AppError> {
         let gone = || AppError::not_found("This job is not known (it expired, or it is not yours). Start it again.");
-        let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+        let job = self.load(id).await?.ok_or_else(gone)?;
+        if job.owner != owner_of(who) && who.role != Some(ConsoleRole::Admin) {
+            return Err(gone());
+        }
+        Ok(job)
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<Job>, AppError> {
+        let Some(row) = sqlx::query("SELECT * FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(self.db.pool())
             .await
             .or_internal()?
-            .ok_or_else(gone)?;
-        let owner: String = row.try_get("owner").or_internal()?;
-        if owner != owner_of(who) && who.role != Some(ConsoleRole::Admin) {
-            return Err(gone());
-        }
+        else {
+            return Ok(None);
+        };
         let error: String = row.try_get("error").or_internal()?;
-        Ok(Job {
+        let acting: String = row.try_get("acting").or_internal()?;
+        Ok(Some(Job {
             id: row.try_get("id").or_internal()?,
             kind: row.try_get("kind").or_internal()?,
-            owner,
+            owner: row.try_get("owner").or_internal()?,
             state: JobState::parse(&row.try_get::<String, _>("state").or_internal()?),
             step: row.try_get("step").or_internal()?,
             done: row.try_get::<i64, _>("done").or_internal()? as u32,
@@ -279,43 +406,63 @@ impl Jobs {
             input: row.try_get("input").or_internal()?,
             result: row.try_get("result").or_internal()?,
             error: (!error.is_empty()).then(|| serde_json::from_str(&error).unwrap_or_else(crate::error::internal)),
-        })
+            acting: serde_json::from_str(&acting).ok(),
+            resumed: row.try_get::<i64, _>("resumed").or_internal()? as u32,
+        }))
     }
 
-    /// Marks failed every running job whose replica stopped renewing its lease (it was
-    /// stopped or crashed), saying what that left behind: an import's one transaction never
-    /// happened; a drain's evictions did.
-    pub async fn fail_abandoned(&self, kinds: &[JobKind]) -> Result<u64, AppError> {
-        let error = |message: &str| {
-            serde_json::to_string(&AppError::Conflict { message: message.into(), fields: Vec::new() })
-                .unwrap_or_default()
-        };
+    /// Takes over, for this replica, every running job of `kind` whose lease ran out (its
+    /// replica stopped or crashed): each is taken by one replica only. The caller resumes them.
+    pub async fn take_over(&self, kind: JobKind) -> Result<Vec<Job>, AppError> {
         let now = now();
-        let mut failed = 0;
-        for kind in kinds {
-            failed += sqlx::query(
-                "UPDATE jobs SET state = 'failed', error = $1, lease_holder = '', lease_until = '', updated_at = $2 \
-                 WHERE state = 'running' AND lease_until < $2 AND kind = $3",
-            )
-            .bind(error(kind.when_abandoned))
-            .bind(&now)
-            .bind(kind.name)
-            .execute(self.db.pool())
-            .await
-            .or_internal()?
-            .rows_affected();
-        }
-        failed += sqlx::query(
-            "UPDATE jobs SET state = 'failed', error = $1, lease_holder = '', lease_until = '', updated_at = $2 \
-             WHERE state = 'running' AND lease_until < $2",
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET lease_holder = $1, lease_until = $2, resumed = resumed + 1, updated_at = $3 \
+             WHERE state = 'running' AND lease_until < $3 AND kind = $4 RETURNING id",
         )
-        .bind(error(ABANDONED))
+        .bind(&self.replica)
+        .bind(self.lease_until())
         .bind(&now)
+        .bind(kind.name)
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?;
+        let mut taken = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(job) = self.load(&id).await? {
+                tracing::info!(job = %job.id, kind = kind.name, step = %job.step, "took over a job whose replica stopped");
+                taken.push(job);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Marks failed every running job whose replica stopped renewing its lease and whose kind
+    /// is none of `resumable` (no replica knows how to go on with it).
+    pub async fn fail_abandoned(&self, resumable: &[JobKind]) -> Result<u64, AppError> {
+        // The kinds are the areas' constants, never input.
+        let kinds =
+            resumable.iter().map(|k| format!("'{}'", k.name)).chain(["''".into()]).collect::<Vec<_>>().join(", ");
+        let failed = sqlx::query(&format!(
+            "UPDATE jobs SET state = 'failed', error = $1, lease_holder = '', lease_until = '', updated_at = $2 \
+             WHERE state = 'running' AND lease_until < $2 AND kind NOT IN ({kinds})"
+        ))
+        .bind(error_text(&AppError::Conflict { message: ABANDONED.into(), fields: Vec::new() }))
+        .bind(now())
         .execute(self.db.pool())
         .await
-        .or_internal()?
-        .rows_affected();
-        Ok(failed)
+        .or_internal()?;
+        Ok(failed.rows_affected())
+    }
+
+    /// Gives up this replica's leases (it is stopping, its runs ended), so another replica
+    /// takes its jobs over at once rather than after a lease.
+    pub async fn release_all(&self) -> Result<u64, AppError> {
+        let released = sqlx::query("UPDATE jobs SET lease_until = '' WHERE lease_holder = $1 AND state = 'running'")
+            .bind(&self.replica)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(released.rows_affected())
     }
 
     /// Deletes jobs that ended (or waited for a person) longer than `age` ago.

@@ -92,7 +92,7 @@ impl AppState {
         config: &Config,
     ) -> Result<AppState, error::StartError> {
         let background = background::Background::default();
-        let jobs = jobs::Jobs::new(db.clone());
+        let jobs = jobs::Jobs::new(db.clone()).with_lease(config.job_lease);
         let sealer = Arc::new(sealer);
         let provisioner = Arc::new(
             provisioner::Provisioner::open(db.clone(), config.assets_dir.clone())
@@ -108,6 +108,7 @@ impl AppState {
                 Arc::new(monitoring::source_check::SourceCheck),
             )
             .with_provisioner(provisioner.clone())
+            .with_background(background.clone())
             .with_local_monitoring_urls(config.allow_local_monitoring_urls)
             .with_single_sign_on(config.oidc.as_ref().map(|o| clusters::SingleSignOn {
                 issuer: o.issuer.to_string(),
@@ -171,21 +172,36 @@ impl AppState {
             let state = state.clone();
             async move {
                 state.prune_expired_sessions().await;
-                state.sweep_jobs().await;
+                if let Err(e) = state.jobs.forget_older_than(Duration::from_secs(24 * 3600)).await {
+                    tracing::warn!(error = %e, "could not forget old jobs");
+                }
             }
+        });
+        // A job whose replica died is taken over within a lease and a third.
+        let state = self.clone();
+        self.background.every(self.jobs.lease() / 3, move || {
+            let state = state.clone();
+            async move { state.sweep_jobs().await }
         });
     }
 
-    /// Fails jobs whose replica stopped renewing their lease; forgets old ones.
+    /// Takes over the jobs whose replica stopped renewing their lease, and resumes each in its
+    /// area; fails those of a kind no area resumes.
     pub async fn sweep_jobs(&self) {
         let jobs = &self.jobs;
-        match jobs.fail_abandoned(&[machines::IMPORT_JOB, clusters::drain::DRAIN_JOB]).await {
+        let taken = async {
+            for job in jobs.take_over(machines::IMPORT_JOB).await? {
+                self.machines.resume_import(job);
+            }
+            for job in jobs.take_over(clusters::drain::DRAIN_JOB).await? {
+                self.clusters.resume_drain(job);
+            }
+            jobs.fail_abandoned(&[machines::IMPORT_JOB, clusters::drain::DRAIN_JOB]).await
+        };
+        match taken.await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(jobs = n, "failed jobs whose replica stopped while they ran"),
             Err(e) => tracing::warn!(error = %e, "could not sweep abandoned jobs"),
-        }
-        if let Err(e) = jobs.forget_older_than(Duration::from_secs(24 * 3600)).await {
-            tracing::warn!(error = %e, "could not forget old jobs");
         }
     }
 
@@ -218,6 +234,7 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
     state.start_background_work().await;
     let background = state.background.clone();
     let state_clusters = state.clusters.clone();
+    let state_jobs = state.jobs.clone();
     let shutdown = futures::FutureExt::shared(telemetry::shutdown_signal());
     let console = axum::serve(
         console,
@@ -245,6 +262,12 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
     let served =
         tokio::try_join!(console.into_future(), boot.into_future(), grpc).map(|_| ()).map_err(error::StartError::Serve);
     background.stop().await;
+    // Its runs ended: another replica may take its jobs over now, not a lease later.
+    match state_jobs.release_all().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "left running jobs to another replica"),
+        Err(e) => tracing::warn!(error = %e, "could not release this replica's job leases"),
+    }
     state_clusters.stop();
     served?;
     tracing::info!("pangea stopped cleanly");

@@ -10,7 +10,7 @@ use crate::audit::{self, Event};
 use crate::background::Background;
 use crate::db::{Database, unique_constraint};
 use crate::error::{OrInternal, internal};
-use crate::jobs::{JobKind, JobState, Jobs};
+use crate::jobs::{Job, JobKind, JobState, Jobs};
 use app::access::{Permission, Principal, authorize};
 use app::error::{AppError, FieldError};
 use app::machines::fields::Labels;
@@ -56,11 +56,9 @@ struct ImportInput {
     text: String,
 }
 
-/// An import, in the jobs table. It writes in one transaction, so a stopped import wrote nothing.
-pub const IMPORT_JOB: JobKind = JobKind {
-    name: "machine.import",
-    when_abandoned: "Pangea stopped while this import ran; nothing of it was written. Start it again.",
-};
+/// An import, in the jobs table. Its check writes nothing, and its commit writes the machines
+/// and ends the job in one transaction: a replica that takes it over runs its step again.
+pub const IMPORT_JOB: JobKind = JobKind { name: "machine.import" };
 
 /// Adds `specs` to the inventory inside the caller's transaction, which writes its own audit
 /// record: the provisioner adopts discovered machines this way, with their boot profile, in one
@@ -178,6 +176,7 @@ impl Machines {
         who: &Principal,
         report: &ImportReport,
         specs: &[MachineSpec],
+        job: Option<&str>,
     ) -> Result<(), AppError> {
         let total = specs.len() as u32;
         let event = Event::new("machine.import", "machine").target("", format!("{total} machines")).summary(json!({
@@ -202,6 +201,12 @@ impl Machines {
             }
             audit::append(&mut tx, who, event.clone()).await.or_internal()?;
             self.inventory_changed(&mut tx).await?;
+            // A job's import stands only with the job's end, by the run that holds it.
+            if let Some(job) = job {
+                let result =
+                    serde_json::to_string(&ImportReport { committed: true, ..report.clone() }).or_internal()?;
+                self.jobs.succeed_in(&mut tx, job, &result).await?;
+            }
             tx.commit().await.or_internal()
         }
         .await;
@@ -382,7 +387,7 @@ impl MachineService for Machines {
         let (format, lines) = Self::parse_off_workers(format, text).await?;
         let (mut report, specs) = self.check_import(format, lines, None).await?;
         if !dry_run && report.errors == 0 && !specs.is_empty() {
-            self.write_import(who, &report, &specs).await?;
+            self.write_import(who, &report, &specs, None).await?;
             report.committed = true;
         }
         Ok(report)
@@ -392,17 +397,7 @@ impl MachineService for Machines {
         self.allow(who, Permission::ChangeMachines, "machine.import").await?;
         let input = serde_json::to_string(&ImportInput { format, text }).or_internal()?;
         let id = self.jobs.start(IMPORT_JOB, who, "check", 0, &input).await?;
-        let (store, job) = (self.clone(), id.clone());
-        self.background.spawn(async move {
-            let outcome = store.jobs.holding_lease(&job, store.check_import_job(&job, &input)).await;
-            let ended = match outcome {
-                Ok(report) => store.jobs.wait(&job, &serde_json::to_string(&report).unwrap_or_default()).await,
-                Err(error) => store.jobs.fail(&job, &error).await,
-            };
-            if let Err(e) = ended {
-                tracing::error!(error = %e, job, "could not record the end of an import check");
-            }
-        });
+        self.run_check(id.clone(), input);
         Ok(id)
     }
 
@@ -443,17 +438,7 @@ impl MachineService for Machines {
                 fields: Vec::new(),
             });
         };
-        let (store, who) = (self.clone(), who.clone());
-        self.background.spawn(async move {
-            let outcome = store.jobs.holding_lease(&job, store.commit_import_job(&who, &job, &input)).await;
-            let ended = match outcome {
-                Ok(report) => store.jobs.succeed(&job, &serde_json::to_string(&report).unwrap_or_default()).await,
-                Err(error) => store.jobs.fail(&job, &error).await,
-            };
-            if let Err(e) = ended {
-                tracing::error!(error = %e, job, "could not record the end of an import");
-            }
-        });
+        self.run_commit(who.clone(), job, input);
         Ok(())
     }
 }
@@ -463,6 +448,52 @@ impl Machines {
     pub fn with_background(mut self, background: Background) -> Machines {
         self.background = background;
         self
+    }
+
+    /// Goes on with an import job another replica was running when it stopped: its check or
+    /// its commit again (the commit writes nothing until its one transaction commits).
+    pub fn resume_import(&self, job: Job) {
+        match (job.step.as_str(), job.acting) {
+            ("commit", Some(who)) => self.run_commit(who, job.id, job.input),
+            ("check", _) => self.run_check(job.id, job.input),
+            (step, _) => {
+                let jobs = self.jobs.clone();
+                let error = internal(format!("an import job in step \"{step}\" cannot be resumed"));
+                self.background.spawn(async move {
+                    if let Err(e) = jobs.fail(&job.id, &error).await {
+                        tracing::error!(error = %e, job = job.id, "could not fail an import job");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Runs an import job's check in the background; the job then waits for its owner.
+    fn run_check(&self, job: String, input: String) {
+        let store = self.clone();
+        self.background.spawn(async move {
+            let outcome = store.jobs.holding_lease(&job, store.check_import_job(&job, &input)).await;
+            let ended = match outcome {
+                Ok(report) => store.jobs.wait(&job, &serde_json::to_string(&report).unwrap_or_default()).await,
+                Err(error) => store.jobs.fail(&job, &error).await,
+            };
+            if let Err(e) = ended {
+                tracing::error!(error = %e, job, "could not record the end of an import check");
+            }
+        });
+    }
+
+    /// Runs an import job's commit in the background, for `who`; it ends the job itself.
+    fn run_commit(&self, who: Principal, job: String, input: String) {
+        let store = self.clone();
+        self.background.spawn(async move {
+            let outcome = store.jobs.holding_lease(&job, store.commit_import_job(&who, &job, &input)).await;
+            if let Err(error) = outcome
+                && let Err(e) = store.jobs.fail(&job, &error).await
+            {
+                tracing::error!(error = %e, job, "could not record the end of an import");
+            }
+        });
     }
 
     /// Parses an import off the async workers (a 50,000-line file takes a while).
@@ -499,7 +530,7 @@ impl Machines {
             });
         }
         self.jobs.progress(job, 0, specs.len() as u32).await?;
-        self.write_import(who, &report, &specs).await?;
+        self.write_import(who, &report, &specs, Some(job)).await?;
         Ok(ImportReport { committed: true, ..report })
     }
 }

@@ -35,6 +35,10 @@ fn message(code: &str) -> Option<&'static str> {
             "Your identity provider did not send your groups, so Pangea cannot tell your role. Nothing was \
              changed; try again in a moment.",
         ),
+        "session_groups" => Some(
+            "Your session ended: your identity provider no longer says which groups you are in, so Pangea cannot \
+             tell your role. Sign in again; if this repeats, an admin should check the provider's groups claim.",
+        ),
         "sso_unverified" => Some(
             "Your identity provider has not verified your email address, so it cannot name your Pangea account. \
              Verify it there, then sign in again.",

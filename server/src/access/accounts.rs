@@ -225,6 +225,11 @@ impl Access {
 
     /// Keeps the groups the IdP named when it last refreshed a session, if the refreshed ID
     /// token is about this user (same issuer and subject); otherwise changes nothing.
+    /// The IdP subject of a single-sign-on user, when the user is one.
+    pub async fn sso_subject(&self, user_id: i64) -> Result<Option<String>, AppError> {
+        store::sso_subject(&self.db, user_id).await.or_internal()
+    }
+
     pub async fn update_groups(
         &self,
         user_id: i64,

@@ -3,8 +3,8 @@
 
 use crate::AppState;
 use crate::access::Origin;
-use crate::access::sessions::{UserSession, delete_session, refresh_token_place};
-use crate::access::sso::OidcError;
+use crate::access::sessions::{SESSION_GROUPS, UserSession, delete_session, idp_token_place, refresh_token_place};
+use crate::access::sso::{IdpTokenKind, OidcError, RefreshedGroups};
 use crate::audit::{self, Event};
 use crate::http::{Route, route};
 use app::access::Principal;
@@ -141,11 +141,11 @@ async fn finish_sso(
         ))),
         (Some(pending), CallbackQuery { code: Some(code), state: Some(returned), .. }) => {
             let next = pending.next.clone();
-            oidc.finish(pending, &returned, code).await.map(|(identity, refresh, idp)| (identity, refresh, idp, next))
+            oidc.finish(pending, &returned, code).await.map(|(identity, grant, idp)| (identity, grant, idp, next))
         }
         _ => Err(OidcError::State),
     };
-    let (identity, refresh, idp_time, next) = match outcome {
+    let (identity, grant, idp_time, next) = match outcome {
         Ok(found) => found,
         Err(e) => {
             tracing::warn!(error = %e, "single sign-on failed");
@@ -161,7 +161,8 @@ async fn finish_sso(
     let Some(user_id) = principal.user_id() else { return Redirect::to("/login?error=sso_refused").into_response() };
     match session.sign_in(user_id).await {
         Ok(id) => {
-            let sealed = refresh.as_ref().map(|token| state.sealer.seal(token, &refresh_token_place(&id)));
+            let sealed = (grant.kind, state.sealer.seal(&grant.token, &idp_token_place(&id, grant.kind)));
+            let sealed = Some(sealed);
             match state.access.remember_session(user_id, &id, &origin, sealed).await {
                 Ok(()) => {
                     // Server-Timing splits the sign-in into the IdP's share and Pangea's own.
@@ -245,6 +246,7 @@ pub async fn resolve_principal(
     let origin = origin_of(&state.auth, peer, req.headers());
     // How a live stream opened by this request asks again who its caller is (see http::live).
     let mut reresolve: crate::http::live::Reresolve = Arc::new(|| Box::pin(async { None }));
+    let mut ended = None;
     let principal = if let (true, Some(token)) = (req.uri().path().starts_with("/api/v1/"), bearer(req.headers())) {
         match state.access.principal_for_token(token, &origin).await {
             Ok(Some(p)) => {
@@ -289,7 +291,13 @@ pub async fn resolve_principal(
                         });
                         state.access.principal_for_user(signed_in.user_id, &origin).await
                     }
-                    _ => {
+                    other => {
+                        // Ended by the IdP's answer: the next page says why.
+                        if let Some(id) = other
+                            && let Ok(Some(why)) = state.access.take_ended_session(&id).await
+                        {
+                            ended = Some(SessionEnded(why));
+                        }
                         let _ = session.sign_out().await;
                         Ok(None)
                     }
@@ -315,8 +323,15 @@ pub async fn resolve_principal(
     );
     req.extensions_mut().insert(live);
     req.extensions_mut().insert(principal);
+    if let Some(ended) = ended {
+        req.extensions_mut().insert(ended);
+    }
     next.run(req).await
 }
+
+/// Why this request's session ended (a login page error code), when the IdP's answer ended it.
+#[derive(Debug, Clone)]
+struct SessionEnded(String);
 
 /// Asks the IdP, at most every refresh interval and never on the request's own time, whether a
 /// single-sign-on session may go on, using the session's refresh token. One refresh runs per
@@ -327,8 +342,8 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
     if !state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).insert(session_id.clone()) {
         return true;
     }
-    let sealed = match state.access.claim_refresh(&session_id, oidc.refresh_every()).await {
-        Ok(Some(sealed)) => sealed,
+    let (kind, sealed) = match state.access.claim_refresh(&session_id, oidc.refresh_every()).await {
+        Ok(Some(claimed)) => claimed,
         Ok(None) => {
             state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_id);
             return true;
@@ -339,7 +354,7 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
             return true;
         }
     };
-    let token = match state.sealer.open(&sealed, &refresh_token_place(&session_id)) {
+    let token = match state.sealer.open(&sealed, &idp_token_place(&session_id, kind)) {
         Ok(token) => token,
         Err(problem) => {
             tracing::error!(
@@ -354,8 +369,16 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
     };
     let (state, oidc, who) = (state.clone(), oidc.clone(), who.clone());
     state.background.clone().spawn(async move {
-        match oidc.refresh(&token).await {
-            crate::access::sso::Refreshed::Valid { rotated, groups, subject } => {
+        let subject = match who.user_id() {
+            Some(user_id) => state.access.sso_subject(user_id).await.ok().flatten().unwrap_or_default(),
+            None => String::new(),
+        };
+        let answer = match kind {
+            IdpTokenKind::Refresh => oidc.refresh(&token, &subject).await,
+            IdpTokenKind::Access => oidc.recheck(&token, &subject).await,
+        };
+        match answer {
+            crate::access::sso::Refreshed::Valid { rotated, groups } => {
                 if let Some(rotated) = rotated
                     && let Err(e) = state
                         .access
@@ -367,11 +390,24 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
                 {
                     tracing::error!(error = %e, "could not keep a rotated IdP refresh token");
                 }
-                // Groups are taken only from a token about the same person.
-                if let (Some(groups), Some(subject), Some(user_id)) = (groups, subject, who.user_id())
-                    && let Err(e) = state.access.update_groups(user_id, oidc.issuer_text(), &subject, &groups).await
-                {
-                    tracing::warn!(error = %e, "could not keep the groups from an IdP refresh");
+                match groups {
+                    RefreshedGroups::Named(groups) => {
+                        if let Some(user_id) = who.user_id()
+                            && let Err(e) = state.access.update_groups(user_id, oidc.issuer_text(), &subject, &groups).await
+                        {
+                            tracing::warn!(error = %e, "could not keep the groups from an IdP refresh");
+                        }
+                    }
+                    RefreshedGroups::Unnamed => {
+                        let reason = "the identity provider's refresh named none of the person's groups (neither \
+                                      the ID token nor userinfo had the groups claim)";
+                        tracing::info!(user = %who.actor(), reason, "ending a session");
+                        // Its store entry stays until its next request, which is told why.
+                        state.access.ended_by_idp(&who, &session_id, SESSION_GROUPS, reason).await;
+                    }
+                    RefreshedGroups::Unknown(reason) => {
+                        tracing::warn!(%reason, "could not learn a person's groups at an IdP refresh; keeping them and asking again later");
+                    }
                 }
             }
             crate::access::sso::Refreshed::Revoked(reason) => {
@@ -400,7 +436,9 @@ pub async fn require_sign_in_for_pages(req: Request, next: Next) -> Response {
     let anonymous = req.extensions().get::<Principal>().is_none_or(|p| p.identity == app::access::Identity::Anonymous);
     if req.method() == Method::GET && !open && anonymous {
         let next_url = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        return Redirect::to(&format!("/login?next={}", urlencode(next_url))).into_response();
+        let why = req.extensions().get::<SessionEnded>().map(|e| format!("&error={}", urlencode(&e.0)));
+        return Redirect::to(&format!("/login?next={}{}", urlencode(next_url), why.unwrap_or_default()))
+            .into_response();
     }
     // A page the person may not open still renders (it says why), but with the status that
     // says so, decided here by the page's permission rather than by what its data loading hit.

@@ -2,6 +2,7 @@
 //! typed wrapper ([`UserSession`]) so no other code touches session keys.
 
 use super::*;
+use crate::access::sso::IdpTokenKind;
 use crate::db::Backend;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -196,18 +197,20 @@ pub async fn delete_session(store: &SessionBackend, key: &str) {
 // refresh tokens and the background refresh's claims, and pruning.
 impl Access {
     /// Remembers that `session_id` belongs to `user_id`, for listing and signing out everywhere,
-    /// with the IdP's sealed refresh token when there is one.
+    /// with the IdP's token (sealed, and of which kind) when it signed in through the IdP.
     pub async fn remember_session(
         &self,
         user_id: i64,
         session_id: &str,
         origin: &Origin,
-        sealed_refresh_token: Option<String>,
+        sealed_idp_token: Option<(IdpTokenKind, String)>,
     ) -> Result<(), AppError> {
         let ip = origin.ip.map(|ip| ip.to_string()).unwrap_or_default();
         let user_agent = origin.user_agent.clone().unwrap_or_default();
-        let sealed = sealed_refresh_token.unwrap_or_default();
-        store::insert_session(&self.db, session_id, user_id, &ip, &user_agent, &sealed).await.or_internal()
+        let (kind, sealed) = sealed_idp_token.unwrap_or((IdpTokenKind::Refresh, String::new()));
+        store::insert_session(&self.db, session_id, user_id, &ip, &user_agent, &sealed, kind.as_str())
+            .await
+            .or_internal()
     }
 
     pub async fn forget_session(&self, session_id: &str) -> Result<(), AppError> {
@@ -225,16 +228,21 @@ impl Access {
     }
 
     /// Claims a session's refresh when the last one is older than `every`: returns its sealed
-    /// refresh token and marks the refresh as started, in one statement, so only one request
+    /// IdP token (and its kind) and marks the refresh as started, in one statement, so only one request
     /// (on any replica) refreshes a session at a time and a rotated token is never used twice.
     /// A refresh that could not reach the IdP is next tried after another `every`.
-    pub async fn claim_refresh(&self, session_id: &str, every: Duration) -> Result<Option<String>, AppError> {
+    pub async fn claim_refresh(
+        &self,
+        session_id: &str,
+        every: Duration,
+    ) -> Result<Option<(IdpTokenKind, String)>, AppError> {
         let due_before = crate::db::timestamp(time::OffsetDateTime::now_utc() - every);
         // A read first: most requests find no refresh due, and must not take a write lock.
         if !store::refresh_due(&self.db, session_id, &due_before).await.or_internal()? {
             return Ok(None);
         }
-        store::claim_refresh(&self.db, session_id, &due_before).await.or_internal()
+        let claimed = store::claim_refresh(&self.db, session_id, &due_before).await.or_internal()?;
+        Ok(claimed.map(|(sealed, kind)| (IdpTokenKind::parse(&kind), sealed)))
     }
 
     /// Whether a session is in the sessions list (it was not signed out elsewhere).
@@ -256,6 +264,27 @@ impl Access {
     }
 
     /// Ends a session the IdP no longer accepts, and records why.
+    /// Ends a session because of what the IdP answered (`why`: a code the login page explains,
+    /// [`SESSION_GROUPS`]), audited with `reason`; its next request is told and signed out.
+    pub async fn ended_by_idp(&self, who: &Principal, session_id: &str, why: &str, reason: &str) {
+        if let Err(e) = store::end_session(&self.db, session_id, why).await {
+            tracing::error!(error = %e, "could not end a session; forgetting it instead");
+            let _ = self.forget_session(session_id).await;
+        }
+        let event = Event::new("session.revoked_by_idp", "user")
+            .target(who.user_id().unwrap_or_default(), who.actor())
+            .summary(json!({ "reason": reason }));
+        if let Err(e) = audit::record(&self.db, who, event).await {
+            tracing::error!(error = %e, "could not record an IdP revocation");
+        }
+    }
+
+    /// Why a session ended, once (it is forgotten then); `None` for a session that was not
+    /// ended by the IdP's answer.
+    pub async fn take_ended_session(&self, session_id: &str) -> Result<Option<String>, AppError> {
+        store::take_ended(&self.db, session_id).await.or_internal()
+    }
+
     pub async fn revoked_by_idp(&self, who: &Principal, session_id: &str, reason: &str) {
         let _ = self.forget_session(session_id).await;
         let event = Event::new("session.revoked_by_idp", "user")
@@ -267,7 +296,15 @@ impl Access {
     }
 }
 
+/// Why a session ended: a refresh at the IdP named none of the person's groups.
+pub const SESSION_GROUPS: &str = "session_groups";
+
 /// What a session's sealed IdP refresh token is bound to: that session's row.
 pub fn refresh_token_place(session_id: &str) -> String {
-    format!("user_sessions {session_id} refresh_token")
+    idp_token_place(session_id, IdpTokenKind::Refresh)
+}
+
+/// What a session's sealed IdP token of `kind` is bound to: that session's row, and the kind.
+pub fn idp_token_place(session_id: &str, kind: IdpTokenKind) -> String {
+    format!("user_sessions {session_id} {}_token", kind.as_str())
 }

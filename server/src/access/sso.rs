@@ -106,15 +106,57 @@ pub struct OidcSettings {
 /// What the IdP said when asked to refresh a session.
 #[derive(Debug)]
 pub enum Refreshed {
-    /// Still welcome. The IdP may have rotated the refresh token, and its new ID token may name
-    /// the person's groups as they are now.
-    Valid { rotated: Option<SecretString>, groups: Option<Vec<String>>, subject: Option<String> },
+    /// Still welcome. The IdP may have rotated the refresh token (the old one is spent).
+    Valid { rotated: Option<SecretString>, groups: RefreshedGroups },
     /// The IdP refused the grant (`invalid_grant`): the person was disabled there, or the grant
     /// revoked. Only this ends a session.
     Revoked(String),
     /// The IdP could not be asked, or refused Pangea itself (a rotated client secret, a 5xx): the
     /// session goes on, since that is no verdict on the person.
     Unavailable(String),
+}
+
+/// Which token of the IdP's a session keeps (sealed) to ask again whether the person may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdpTokenKind {
+    /// A refresh token: each check is a refresh (the token may rotate).
+    Refresh,
+    /// The access token, when the IdP gave no refresh token: each check asks userinfo with it,
+    /// and the session ends once the IdP refuses it (at the latest, when it expires).
+    Access,
+}
+
+impl IdpTokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdpTokenKind::Refresh => "refresh",
+            IdpTokenKind::Access => "access",
+        }
+    }
+
+    pub fn parse(text: &str) -> IdpTokenKind {
+        if text == "access" { IdpTokenKind::Access } else { IdpTokenKind::Refresh }
+    }
+}
+
+/// The token a sign-in leaves the session, to check it with at the IdP later.
+#[derive(Debug)]
+pub struct IdpGrant {
+    pub kind: IdpTokenKind,
+    pub token: SecretString,
+}
+
+/// The person's groups after a refresh: from the refreshed ID token about them, else from
+/// userinfo.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RefreshedGroups {
+    Named(Vec<String>),
+    /// Neither the ID token nor userinfo has the groups claim: the session must end, or the
+    /// groups of its sign-in would count forever.
+    Unnamed,
+    /// Userinfo could not be asked (the IdP is down): the groups stay as they were, and the
+    /// next refresh asks again.
+    Unknown(String),
 }
 
 /// A sign-in on its way through the IdP, sealed in a short-lived cookie until the callback.
@@ -327,7 +369,7 @@ impl Oidc {
         pending: PendingLogin,
         state: &str,
         code: String,
-    ) -> Result<(OidcIdentity, Option<SecretString>, Duration), OidcError> {
+    ) -> Result<(OidcIdentity, IdpGrant, Duration), OidcError> {
         if state != pending.state {
             return Err(OidcError::State);
         }
@@ -403,9 +445,18 @@ impl Oidc {
                 dropped.join(", ")
             )),
         };
-        let refresh = token.refresh_token().map(|t| SecretString::from(t.secret().clone()));
+        // Without a refresh token, the access token is what the session is checked with.
+        let grant = match token.refresh_token() {
+            Some(refresh) => {
+                IdpGrant { kind: IdpTokenKind::Refresh, token: SecretString::from(refresh.secret().clone()) }
+            }
+            None => IdpGrant {
+                kind: IdpTokenKind::Access,
+                token: SecretString::from(token.access_token().secret().clone()),
+            },
+        };
         let issuer = claims.issuer().to_string();
-        Ok((OidcIdentity { issuer, subject, username, groups, groups_note }, refresh, idp_time))
+        Ok((OidcIdentity { issuer, subject, username, groups, groups_note }, grant, idp_time))
     }
 
     /// Verifies an ID token: signature (re-fetching the JWKS once when the token names a key
@@ -447,8 +498,9 @@ impl Oidc {
     }
 
     /// Uses a refresh token, which tells whether the IdP still lets the person in, and with
-    /// which groups.
-    pub async fn refresh(&self, refresh_token: &SecretString) -> Refreshed {
+    /// which groups: those of the refreshed ID token when it is about `subject` and has the
+    /// groups claim, else those userinfo gives about `subject`.
+    pub async fn refresh(&self, refresh_token: &SecretString, subject: &str) -> Refreshed {
         let provider = match self.provider().await {
             Ok(p) => p,
             Err(e) => return Refreshed::Unavailable(e.to_string()),
@@ -470,22 +522,88 @@ impl Oidc {
         let rotated = response.refresh_token().map(|t| SecretString::from(t.secret().clone()));
         // A refreshed ID token has no nonce of ours to check.
         let no_nonce = |_: Option<&Nonce>| Ok(());
-        // The rotated refresh token is kept whatever the new ID token says: the old one is spent.
-        let (groups, subject) = match response.id_token() {
+        let from_id_token = match response.id_token() {
             Some(id_token) => match self.verified_claims(&provider, id_token, no_nonce).await {
-                Ok(claims) => (
+                Ok(claims) if claims.subject().as_str() == subject => {
                     claim_list(&claims_as_map(&claims), &self.settings.groups_claim)
-                        .map(|groups| groups.into_iter().filter(|g| !app::access::is_kubernetes_own(g)).collect()),
-                    Some(claims.subject().to_string()),
-                ),
+                }
+                Ok(_) => {
+                    tracing::warn!("a refreshed ID token is about someone else; its groups are not taken");
+                    None
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "a refreshed ID token failed verification; keeping the stored groups");
-                    (None, None)
+                    tracing::warn!(error = %e, "a refreshed ID token failed verification; its groups are not taken");
+                    None
                 }
             },
-            None => (None, None),
+            None => None,
         };
-        Refreshed::Valid { rotated, groups, subject }
+        let groups = match from_id_token {
+            Some(groups) => Some(groups),
+            None => match self.userinfo_groups(&provider, response.access_token(), subject).await {
+                Ok(groups) => groups,
+                Err(reason) => return Refreshed::Valid { rotated, groups: RefreshedGroups::Unknown(reason) },
+            },
+        };
+        let groups = match groups {
+            Some(groups) => {
+                RefreshedGroups::Named(groups.into_iter().filter(|g| !app::access::is_kubernetes_own(g)).collect())
+            }
+            None => RefreshedGroups::Unnamed,
+        };
+        Refreshed::Valid { rotated, groups }
+    }
+
+    /// Asks userinfo with a session's access token (its IdP gave no refresh token) whether the
+    /// person may go on, and with which groups. A refused token (401) ends the session.
+    pub async fn recheck(&self, access_token: &SecretString, subject: &str) -> Refreshed {
+        let provider = match self.provider().await {
+            Ok(p) => p,
+            Err(e) => return Refreshed::Unavailable(e.to_string()),
+        };
+        let token = openidconnect::AccessToken::new(access_token.expose_secret().to_string());
+        let Ok(request) = provider.client.user_info(token, None) else {
+            return Refreshed::Revoked(
+                "the identity provider offers no userinfo endpoint to check the session with".into(),
+            );
+        };
+        let answer: Result<UserInfoClaims<AnyClaims, CoreGenderClaim>, _> = request.request_async(&self.http).await;
+        let info = match answer {
+            Ok(info) => info,
+            Err(openidconnect::UserInfoError::Response(status, _, _)) if status.as_u16() == 401 => {
+                return Refreshed::Revoked("the identity provider no longer accepts the session's access token".into());
+            }
+            Err(e) => return Refreshed::Unavailable(format!("userinfo failed: {}", error_chain(&e))),
+        };
+        if info.subject().as_str() != subject {
+            return Refreshed::Unavailable("userinfo answered about someone else".into());
+        }
+        let claims = serde_json::to_value(&info).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default();
+        let groups = match claim_list(&claims, &self.settings.groups_claim) {
+            Some(groups) => {
+                RefreshedGroups::Named(groups.into_iter().filter(|g| !app::access::is_kubernetes_own(g)).collect())
+            }
+            None => RefreshedGroups::Unnamed,
+        };
+        Refreshed::Valid { rotated: None, groups }
+    }
+
+    /// The groups claim userinfo gives about `subject`: `None` when it has none (or the IdP has
+    /// no userinfo endpoint); an error when it could not be asked or answered about someone else.
+    async fn userinfo_groups(
+        &self,
+        provider: &Provider,
+        access_token: &openidconnect::AccessToken,
+        subject: &str,
+    ) -> Result<Option<Vec<String>>, String> {
+        let Ok(request) = provider.client.user_info(access_token.clone(), None) else { return Ok(None) };
+        let info: UserInfoClaims<AnyClaims, CoreGenderClaim> =
+            request.request_async(&self.http).await.map_err(|e| format!("userinfo failed: {}", error_chain(&e)))?;
+        if info.subject().as_str() != subject {
+            return Err("userinfo answered about someone else".into());
+        }
+        let claims = serde_json::to_value(&info).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default();
+        Ok(claim_list(&claims, &self.settings.groups_claim))
     }
 
     /// Where to send the browser to end the IdP session too, when the IdP offers it.

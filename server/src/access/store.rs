@@ -145,6 +145,14 @@ pub async fn upsert_sso_user(tx: &mut AnyConnection, user: &SsoUser<'_>) -> Resu
 }
 
 /// Keeps the groups the IdP named now, if the user is still that issuer's subject.
+/// The IdP subject of a single-sign-on user.
+pub async fn sso_subject(db: &Database, user_id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT subject FROM users WHERE id = $1 AND source = 'oidc'")
+        .bind(user_id)
+        .fetch_optional(db.pool())
+        .await
+}
+
 pub async fn set_sso_groups(
     db: &Database,
     user_id: i64,
@@ -399,18 +407,20 @@ pub async fn insert_session(
     user_id: i64,
     ip: &str,
     user_agent: &str,
-    sealed_refresh_token: &str,
+    sealed_idp_token: &str,
+    idp_token_kind: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO user_sessions (session_id, user_id, created_at, ip, user_agent, refresh_token, refreshed_at, last_seen_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $3, $3)",
+        "INSERT INTO user_sessions (session_id, user_id, created_at, ip, user_agent, refresh_token, idp_token_kind, \
+         refreshed_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $3, $3)",
     )
     .bind(session_id)
     .bind(user_id)
     .bind(now())
     .bind(ip)
     .bind(user_agent)
-    .bind(sealed_refresh_token)
+    .bind(sealed_idp_token)
+    .bind(idp_token_kind)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -421,10 +431,29 @@ pub async fn delete_session(db: &Database, session_id: &str) -> Result<(), sqlx:
     Ok(())
 }
 
+/// Ends a session, keeping why (a code the login page explains) for its next request.
+pub async fn end_session(db: &Database, session_id: &str, why: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE user_sessions SET ended = $1, refresh_token = '' WHERE session_id = $2")
+        .bind(why)
+        .bind(session_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Forgets an ended session, answering why it ended.
+pub async fn take_ended(db: &Database, session_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("DELETE FROM user_sessions WHERE session_id = $1 AND ended <> '' RETURNING ended")
+        .bind(session_id)
+        .fetch_optional(db.pool())
+        .await
+}
+
 /// A user's sessions, newest first: id, created at, IP and user agent.
 pub async fn sessions_of(db: &Database, user_id: i64) -> Result<Vec<(String, String, String, String)>, sqlx::Error> {
     sqlx::query(
-        "SELECT session_id, created_at, ip, user_agent FROM user_sessions WHERE user_id = $1 ORDER BY created_at DESC",
+        "SELECT session_id, created_at, ip, user_agent FROM user_sessions WHERE user_id = $1 AND ended = '' \
+         ORDER BY created_at DESC",
     )
     .bind(user_id)
     .fetch_all(db.pool())
@@ -456,10 +485,14 @@ pub async fn refresh_due(db: &Database, session_id: &str, due_before: &str) -> R
 }
 
 /// Marks the refresh started, if it is still due, in one statement; answers the sealed token.
-pub async fn claim_refresh(db: &Database, session_id: &str, due_before: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar::<_, String>(
+pub async fn claim_refresh(
+    db: &Database,
+    session_id: &str,
+    due_before: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
         "UPDATE user_sessions SET refreshed_at = $1 \
-         WHERE session_id = $2 AND refresh_token <> '' AND refreshed_at <= $3 RETURNING refresh_token",
+         WHERE session_id = $2 AND refresh_token <> '' AND refreshed_at <= $3 RETURNING refresh_token, idp_token_kind",
     )
     .bind(now())
     .bind(session_id)
@@ -469,7 +502,7 @@ pub async fn claim_refresh(db: &Database, session_id: &str, due_before: &str) ->
 }
 
 pub async fn session_exists(db: &Database, session_id: &str) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM user_sessions WHERE session_id = $1")
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM user_sessions WHERE session_id = $1 AND ended = ''")
         .bind(session_id)
         .fetch_optional(db.pool())
         .await?;
@@ -506,13 +539,13 @@ pub async fn reseal_refresh_tokens(
     conn: &mut AnyConnection,
     sealer: &crate::secrets::Sealer,
 ) -> Result<(usize, usize), sqlx::Error> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT session_id, refresh_token FROM user_sessions WHERE refresh_token <> ''")
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT session_id, refresh_token, idp_token_kind FROM user_sessions WHERE refresh_token <> ''")
             .fetch_all(&mut *conn)
             .await?;
     let (mut resealed, mut ended) = (0, 0);
-    for (session_id, sealed) in rows {
-        let place = super::sessions::refresh_token_place(&session_id);
+    for (session_id, sealed, kind) in rows {
+        let place = super::sessions::idp_token_place(&session_id, super::sso::IdpTokenKind::parse(&kind));
         match sealer.open(&sealed, &place) {
             Ok(token) => {
                 sqlx::query("UPDATE user_sessions SET refresh_token = $1 WHERE session_id = $2")

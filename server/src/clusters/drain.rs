@@ -2,6 +2,10 @@
 //! the Eviction API (so PodDisruptionBudgets are respected), leaving DaemonSet and mirror pods;
 //! refuse pods with node-local storage unless asked; wait for the evicted pods to go; all
 //! within a timeout, and stopped when the person cancels.
+//!
+//! Every step is idempotent (cordoning a cordoned node, evicting a pod already gone), so a
+//! replica that takes over a drain whose replica died runs it again from the start, counting on
+//! from what was recorded.
 
 use super::connect::{self, Endpoint, Impersonation};
 use crate::jobs::{JobKind, Jobs};
@@ -12,14 +16,20 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{EvictParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A drain, in the jobs table. Its evictions happen one by one, so a stopped drain leaves some.
-pub const DRAIN_JOB: JobKind = JobKind {
-    name: "drain",
-    when_abandoned: "Pangea stopped while this drain ran. The node stays cordoned and the pods it evicted stay \
-                     evicted; drain it again to evict the rest.",
-};
+/// A drain, in the jobs table.
+pub const DRAIN_JOB: JobKind = JobKind { name: "drain" };
+
+/// What a drain job keeps for whichever replica runs it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DrainInput {
+    pub cluster: String,
+    pub node: String,
+    pub options: DrainOptions,
+    /// When it times out (Unix seconds), however often it is resumed.
+    pub deadline: i64,
+}
 /// How long a drain waits before it asks again for pods a budget protects.
 const RETRY: Duration = Duration::from_secs(2);
 
@@ -75,25 +85,56 @@ async fn blocker(client: &Client, pod: &Pod, message: &str) -> DrainBlocker {
     DrainBlocker { pod: key(pod), reason }
 }
 
-/// Runs the drain for job `job`; the outcome is the final progress.
-#[allow(clippy::too_many_arguments)]
+/// Runs the drain for job `job`, going on from `previous` when it was taken over; the outcome
+/// is the final progress.
 pub async fn run(
     jobs: &Jobs,
     job: &str,
-    cluster: &str,
     endpoint: &Endpoint,
     as_whom: &Impersonation,
-    node: &str,
-    options: &DrainOptions,
+    input: &DrainInput,
+    previous: Option<DrainProgress>,
 ) -> Result<DrainProgress, AppError> {
+    let DrainInput { cluster, node, options, deadline } = input;
     let refused = |e| connect::refusal(cluster, &endpoint.api_url, e);
     let client = connect::client(endpoint, Some(as_whom))?;
-    let deadline = Instant::now() + Duration::from_secs(u64::from(options.timeout()));
-    let mut progress =
-        DrainProgress { job: job.into(), state: "running".into(), step: "cordon".into(), ..Default::default() };
+    let mut progress = DrainProgress {
+        job: job.into(),
+        state: "running".into(),
+        step: "cordon".into(),
+        evicted: previous.as_ref().map_or(0, |p| p.evicted),
+        ..Default::default()
+    };
     let report = async |progress: &DrainProgress| {
         jobs.report(job, progress.evicted, progress.total, &serde_json::to_string(progress).unwrap_or_default()).await
     };
+    let stop = async |progress: &DrainProgress| -> Result<(), AppError> {
+        if jobs.cancel_requested(job).await? {
+            return Err(AppError::Conflict {
+                message: format!(
+                    "Cancelled after evicting {} of {} pods; the node stays cordoned.",
+                    progress.evicted, progress.total
+                ),
+                fields: Vec::new(),
+            });
+        }
+        if time::OffsetDateTime::now_utc().unix_timestamp() >= *deadline {
+            let blocked: Vec<String> = progress.blockers.iter().map(|b| format!("{} ({})", b.pod, b.reason)).collect();
+            return Err(AppError::Conflict {
+                message: format!(
+                    "Timed out after {} s with {} of {} pods evicted{}; the node stays cordoned.",
+                    options.timeout(),
+                    progress.evicted,
+                    progress.total,
+                    if blocked.is_empty() { String::new() } else { format!(", blocked by {}", blocked.join("; ")) }
+                ),
+                fields: Vec::new(),
+            });
+        }
+        Ok(())
+    };
+    // A drain cancelled while no replica ran it stops before doing anything more.
+    stop(&progress).await?;
 
     let nodes: Api<Node> = Api::all(client.clone());
     nodes
@@ -110,7 +151,13 @@ pub async fn run(
     let pods = all.list(&on_node).await.map_err(refused)?.items;
     let mut to_evict = Vec::new();
     let mut local = Vec::new();
+    // Pods evicted before a take-over and still terminating are waited for, not evicted again.
+    let mut terminating = Vec::new();
     for pod in pods {
+        if pod.metadata.deletion_timestamp.is_some() {
+            terminating.push(key(&pod));
+            continue;
+        }
         match disposition(&pod) {
             Disposition::Evict => to_evict.push(pod),
             Disposition::LocalStorage if options.delete_local_data => to_evict.push(pod),
@@ -125,35 +172,9 @@ pub async fn run(
             local.join(", ")
         )));
     }
-    progress.total = to_evict.len() as u32;
+    progress.total = progress.evicted + to_evict.len() as u32;
     progress.step = "evict".into();
     report(&progress).await?;
-
-    let stop = async |progress: &DrainProgress| -> Result<(), AppError> {
-        if jobs.cancel_requested(job).await? {
-            return Err(AppError::Conflict {
-                message: format!(
-                    "Cancelled after evicting {} of {} pods; the node stays cordoned.",
-                    progress.evicted, progress.total
-                ),
-                fields: Vec::new(),
-            });
-        }
-        if Instant::now() >= deadline {
-            let blocked: Vec<String> = progress.blockers.iter().map(|b| format!("{} ({})", b.pod, b.reason)).collect();
-            return Err(AppError::Conflict {
-                message: format!(
-                    "Timed out after {} s with {} of {} pods evicted{}; the node stays cordoned.",
-                    options.timeout(),
-                    progress.evicted,
-                    progress.total,
-                    if blocked.is_empty() { String::new() } else { format!(", blocked by {}", blocked.join("; ")) }
-                ),
-                fields: Vec::new(),
-            });
-        }
-        Ok(())
-    };
 
     let mut remaining = to_evict.clone();
     while !remaining.is_empty() {
@@ -184,7 +205,7 @@ pub async fn run(
     // Evicted pods terminate gracefully; the drain ends when they are gone.
     progress.step = "wait".into();
     report(&progress).await?;
-    let evicted: std::collections::HashSet<String> = to_evict.iter().map(key).collect();
+    let evicted: std::collections::HashSet<String> = to_evict.iter().map(key).chain(terminating).collect();
     loop {
         let left =
             all.list(&on_node).await.map_err(refused)?.items.iter().filter(|p| evicted.contains(&key(p))).count();

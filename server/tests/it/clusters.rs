@@ -35,6 +35,11 @@ mod needs_kube {
         use super::*;
         on_both_backends_with_own_app!(sso_users_download_a_kubeconfig_that_kubectl_reads);
     }
+
+    mod replica_loss {
+        use super::*;
+        on_both_backends_with_own_app!(a_drain_whose_replica_is_killed_is_finished_by_another);
+    }
 }
 
 on_both_backends!(sealed_credentials_are_bound_to_their_cluster_and_rotate_under_a_new_key);
@@ -734,6 +739,135 @@ async fn kubelet_for(kube: &Kube, namespace: &str) -> tokio::task::JoinHandle<()
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
+}
+
+/// Two `pangea serve` processes on one database (on SQLite, the second starts after the first
+/// died, as a restarted server); a drain blocked by a budget runs on the first, which is killed
+/// with SIGKILL. The second takes it over after the lease, finishes it once the budget allows,
+/// and audits its end once.
+async fn a_drain_whose_replica_is_killed_is_finished_by_another(backend: Backend) {
+    use crate::process::{serve_on, started};
+    let Some(kube) = support::kube::shared() else { return };
+    let app = support::spawn_app(backend).await;
+    let name = unique("resume");
+    app.state.clusters.add(&Principal::cli(), input(&kube, &name, &kube.pangea_token)).await.unwrap();
+    let drainer = unique("drainer");
+    let (_, token) =
+        app.state.access.create_token(&Principal::cli(), &drainer, ConsoleRole::Operator, None, None).await.unwrap();
+    let user = format!("--user=pangea:token:{drainer}");
+    for args in [
+        vec!["create", "clusterrole", &drainer, "--verb=get,list,patch", "--resource=nodes,pods,poddisruptionbudgets"],
+        vec!["create", "clusterrole", &format!("{drainer}-evict"), "--verb=create", "--resource=pods/eviction"],
+        vec!["create", "clusterrolebinding", &drainer, &format!("--clusterrole={drainer}"), &user],
+        vec![
+            "create",
+            "clusterrolebinding",
+            &format!("{drainer}-evict"),
+            &format!("--clusterrole={drainer}-evict"),
+            &user,
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        let out = kube.kubectl(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (node, other, ns) = (unique("node"), unique("node"), unique("team"));
+    create_node(&kube, &node, "", true).await;
+    create_node(&kube, &other, "", true).await;
+    create_namespace(&kube, &ns).await;
+    create_pod(&kube, &ns, "web-1", &node, "web").await;
+    create_pod(&kube, &ns, "guarded-1", &node, "guarded").await;
+    create_pod(&kube, &ns, "guarded-2", &other, "guarded").await;
+    let admin = kube.admin().await;
+    let budgets: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> = Api::namespaced(admin.clone(), &ns);
+    let budget = serde_json::from_value(json!({ "metadata": { "name": "guard" },
+        "spec": { "minAvailable": 2, "selector": { "matchLabels": { "app": "guarded" } } } }))
+    .unwrap();
+    budgets.create(&PostParams::default(), &budget).await.unwrap();
+    let allow = async |n: i32| {
+        let status = json!({ "status": { "observedGeneration": 1, "currentHealthy": 2, "desiredHealthy": 2 - n.min(1),
+            "disruptionsAllowed": n, "expectedPods": 2 } });
+        budgets.patch_status("guard", &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
+    };
+    allow(0).await;
+    let kubelet = kubelet_for(&kube, &ns).await;
+
+    let url = secrecy::ExposeSecret::expose_secret(&app.database_url).to_string();
+    let replica_dir = || {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
+        dir
+    };
+    let lease = [("PANGEA_JOB_LEASE_SECONDS", "3")];
+    let client = reqwest::Client::new();
+    let progress = async |port: u16, job: &str| -> serde_json::Value {
+        let res = client
+            .get(format!("http://127.0.0.1:{port}/api/v1/drains/{job}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    };
+    let first_dir = replica_dir();
+    let (mut first, first_port) = serve_on(&url, first_dir.path(), &lease);
+    started(first_port).await;
+    let second_dir = replica_dir();
+    let mut second = match backend {
+        Backend::Postgres => Some(serve_on(&url, second_dir.path(), &lease)),
+        Backend::Sqlite => None,
+    };
+    let res = client
+        .post(format!("http://127.0.0.1:{first_port}/api/v1/clusters/{name}/nodes/{node}/drain"))
+        .bearer_auth(&token)
+        .json(&json!({ "timeout_seconds": 120 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+    let job = res.json::<serde_json::Value>().await.unwrap()["job"].as_str().unwrap().to_string();
+    let blocked = eventually("the drain to wait for the budget", async || {
+        let p = progress(first_port, &job).await;
+        (p["evicted"] == 1 && p["blockers"].as_array().is_some_and(|b| !b.is_empty())).then_some(p)
+    })
+    .await;
+    assert_eq!(blocked["state"], "running", "{blocked}");
+
+    // The replica running it dies mid-drain; the budget then allows the last eviction.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    allow(1).await;
+    let (mut second, second_port) = second.take().unwrap_or_else(|| serve_on(&url, second_dir.path(), &lease));
+    started(second_port).await;
+    let done = eventually("another replica to finish the drain", async || {
+        let p = progress(second_port, &job).await;
+        (p["state"] != "running").then_some(p)
+    })
+    .await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(
+        (done["evicted"].as_u64(), done["total"].as_u64(), done["resumed"].as_u64()),
+        (Some(2), Some(2), Some(1))
+    );
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
+    let left: Vec<String> =
+        pods.list(&Default::default()).await.unwrap().items.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    assert_eq!(left, vec!["guarded-2".to_string()]);
+    let nodes: Api<Node> = Api::all(admin);
+    assert_eq!(nodes.get(&node).await.unwrap().spec.unwrap().unschedulable, Some(true));
+    kubelet.abort();
+
+    let ends: Vec<String> =
+        sqlx::query_scalar("SELECT outcome FROM audit_log WHERE action = 'node.drain.end' AND target_id = $1")
+            .bind(format!("{name}/{node}"))
+            .fetch_all(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(ends, vec!["success".to_string()], "its end is audited once");
+    assert!(pangea::audit::verify(&app.state.db).await.is_ok());
+    second.kill().unwrap();
+    second.wait().unwrap();
 }
 
 /// Waits (up to 20 s) until the drain's progress satisfies `done`; a timeout shows the last.

@@ -39,8 +39,26 @@ async fn serve_with_boot(backend: Backend, dir: &std::path::Path, envs: &[(&str,
     (child, port, boot)
 }
 
+/// Starts `pangea serve` on an existing database (another replica), its log in `dir/log`
+/// (a pipe no one reads would fill and stop it); returns it and its console port.
+pub(crate) fn serve_on(database_url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> (Child, u16) {
+    let (port, boot) = (free_port(), free_port());
+    let log = std::fs::File::create(dir.join("log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_pangea"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--boot-listen", &format!("127.0.0.1:{boot}"), "--data-dir"])
+        .arg(dir)
+        .env("PANGEA_DATABASE_URL", database_url)
+        .envs(envs.iter().copied())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
 /// Waits until the console answers; returns the request id of that answer.
-async fn started(port: u16) -> String {
+pub(crate) async fn started(port: u16) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         assert!(Instant::now() < deadline, "pangea did not start");

@@ -19,6 +19,8 @@ on_both_backends_with_own_app!(
     people_are_keyed_by_issuer_and_subject_not_by_name,
     a_refresh_brings_the_groups_the_idp_has_now,
     a_refresh_about_another_subject_leaves_the_groups_alone,
+    a_refresh_that_names_no_groups_ends_the_session_and_the_next_page_says_why,
+    a_session_without_a_refresh_token_is_rechecked_through_userinfo,
     a_refresh_token_this_server_cannot_open_ends_the_session,
     an_idp_that_refuses_pangea_itself_signs_nobody_out,
     a_missing_groups_claim_is_named_with_the_claims_that_arrived,
@@ -40,11 +42,17 @@ fn issuer() -> String {
 
 /// Registers a confidential client at the test IdP; returns its id and secret.
 async fn register_client(issuer: &str, redirect: &str) -> (String, String) {
+    register_client_for(issuer, redirect, &["authorization_code", "refresh_token"]).await
+}
+
+/// Registers a confidential client allowed `grants` (without "refresh_token", it gets no
+/// refresh tokens).
+async fn register_client_for(issuer: &str, redirect: &str, grants: &[&str]) -> (String, String) {
     let res: Value = reqwest::Client::new()
         .post(format!("{issuer}/reg"))
         .json(&json!({
             "redirect_uris": [redirect],
-            "grant_types": ["authorization_code", "refresh_token"],
+            "grant_types": grants,
             "response_types": ["code"],
             "token_endpoint_auth_method": "client_secret_basic",
         }))
@@ -57,13 +65,15 @@ async fn register_client(issuer: &str, redirect: &str) -> (String, String) {
     (res["client_id"].as_str().unwrap().into(), res["client_secret"].as_str().unwrap().into())
 }
 
+const WITH_REFRESH: &[&str] = &["authorization_code", "refresh_token"];
+
 async fn spawn_with_sso(backend: Backend, issuer_url: &str, secret_override: Option<&str>) -> TestApp {
-    spawn_with_sso_as(backend, issuer_url, secret_override, "groups").await
+    spawn_with_sso_as(backend, issuer_url, secret_override, "groups", WITH_REFRESH).await
 }
 
 /// A console whose groups come from `groups_claim`, at the test IdP.
 async fn spawn_with_sso_claim(backend: Backend, groups_claim: &str) -> TestApp {
-    spawn_with_sso_as(backend, &issuer(), None, groups_claim).await
+    spawn_with_sso_as(backend, &issuer(), None, groups_claim, WITH_REFRESH).await
 }
 
 async fn spawn_with_sso_as(
@@ -71,11 +81,12 @@ async fn spawn_with_sso_as(
     issuer_url: &str,
     secret_override: Option<&str>,
     groups_claim: &str,
+    grants: &[&str],
 ) -> TestApp {
     spawn_app_with(backend, async |config| {
         let redirect = config.public_url.join("/auth/oidc/callback").unwrap();
         let (client_id, secret) = if issuer_for_registration(issuer_url) {
-            register_client(issuer_url, redirect.as_str()).await
+            register_client_for(issuer_url, redirect.as_str(), grants).await
         } else {
             ("pangea".into(), "unused".into())
         };
@@ -249,6 +260,8 @@ async fn a_refresh_about_another_subject_leaves_the_groups_alone(backend: Backen
     let client_id = app.state.oidc.as_ref().unwrap().client_id().to_string();
     let res = reqwest::Client::new().post(format!("{issuer}/test/other-subject/{client_id}")).send().await.unwrap();
     assert_eq!(res.status(), 204);
+    // Userinfo, which would name her groups, is down: nothing about her says her groups now.
+    fail_userinfo(&app).await;
     let moved = reqwest::Client::new()
         .post(format!("{issuer}/test/users"))
         .json(&json!({"login": login, "groups": ["pangea-admins"]}))
@@ -270,6 +283,84 @@ async fn a_refresh_about_another_subject_leaves_the_groups_alone(backend: Backen
     let idle = until(async || app.state.refreshing.lock().unwrap().is_empty(), |idle| *idle).await;
     assert!(idle);
     assert_eq!(role_of(&app, &client).await, "viewer", "the groups of a token about someone else are not taken");
+}
+
+/// A refresh whose ID token and userinfo both lack the groups claim ends the session: the
+/// groups of its sign-in must not count forever. Its next page says why, once.
+async fn a_refresh_that_names_no_groups_ends_the_session_and_the_next_page_says_why(backend: Backend) {
+    let issuer = issuer();
+    let app = spawn_with_sso(backend, &issuer, None).await;
+    let (login, password) = test_user(&issuer, json!({"groups": ["pangea-viewers"]})).await;
+    app.state.access.bind(&Principal::cli(), "group", "pangea-viewers", ConsoleRole::Viewer).await.unwrap();
+    let (client, _) = sso_sign_in(&app, &login, &password).await;
+    assert_eq!(role_of(&app, &client).await, "viewer");
+    let unnamed = reqwest::Client::new()
+        .post(format!("{issuer}/test/users"))
+        .json(&json!({"login": login, "groups": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unnamed.status(), 200);
+    let ended = until(
+        async || {
+            sqlx::query_scalar::<_, String>("SELECT ended FROM user_sessions")
+                .fetch_all(app.state.db.pool())
+                .await
+                .unwrap()
+        },
+        |ended| ended.iter().any(|e| !e.is_empty()),
+    )
+    .await;
+    assert_eq!(ended, vec!["session_groups".to_string()]);
+    let page = client.get(app.at("/machines")).send().await.unwrap();
+    assert_eq!(page.url().query(), Some("next=%2Fmachines&error=session_groups"), "ended at {}", page.url());
+    assert!(page.text().await.unwrap().contains("no longer says which groups you are in"));
+    assert_eq!(role_of(&app, &client).await, Value::Null, "signed out");
+    let again = client.get(app.at("/machines")).send().await.unwrap();
+    assert_eq!(again.url().query(), Some("next=%2Fmachines"), "told once");
+    let reasons: Vec<String> =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'session.revoked_by_idp'")
+            .fetch_all(app.state.db.pool())
+            .await
+            .unwrap();
+    assert!(reasons.len() == 1 && reasons[0].contains("named none of the person's groups"), "{reasons:?}");
+}
+
+/// An IdP that gives no refresh token: the session keeps the access token (sealed) and asks
+/// userinfo with it at each refresh interval, for the groups and whether the person may go on.
+async fn a_session_without_a_refresh_token_is_rechecked_through_userinfo(backend: Backend) {
+    let issuer = issuer();
+    let app = spawn_with_sso_as(backend, &issuer, None, "groups", &["authorization_code"]).await;
+    let (login, password) = test_user(&issuer, json!({"groups": ["pangea-viewers"]})).await;
+    app.state.access.bind(&Principal::cli(), "group", "pangea-viewers", ConsoleRole::Viewer).await.unwrap();
+    let (client, _) = sso_sign_in(&app, &login, &password).await;
+    assert_eq!(role_of(&app, &client).await, "viewer");
+    let (session, sealed, kind): (String, String, String) =
+        sqlx::query_as("SELECT session_id, refresh_token, idp_token_kind FROM user_sessions")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(kind, "access", "no refresh token came");
+    let place = pangea::access::sessions::idp_token_place(&session, pangea::access::sso::IdpTokenKind::Access);
+    assert!(app.state.sealer.open(&sealed, &place).is_ok(), "sealed, bound to its session");
+    let moved = reqwest::Client::new()
+        .post(format!("{issuer}/test/users"))
+        .json(&json!({"login": login, "groups": ["pangea-admins"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 200);
+    let role = until(|| role_of(&app, &client), |r| *r == "admin").await;
+    assert_eq!(role, "admin", "userinfo's groups replace the old ones");
+    let disabled = reqwest::Client::new().post(format!("{issuer}/test/disable/{login}")).send().await.unwrap();
+    assert_eq!(disabled.status(), 204);
+    let role = until(|| role_of(&app, &client), |r| r.is_null()).await;
+    assert!(role.is_null(), "the IdP refused the access token: the session ended");
+    let revoked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'session.revoked_by_idp'")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(revoked, 1);
 }
 
 async fn a_refresh_token_this_server_cannot_open_ends_the_session(backend: Backend) {
