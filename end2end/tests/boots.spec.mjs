@@ -1,7 +1,7 @@
 // Boots in the browser: a machine's timeline follows its boot requests live, the machines list
 // filters by state and charts the last hour, and a discovered machine is added with the keyboard.
 import { expect } from '@playwright/test';
-import { createMachine, expectAccessible, open, signIn, test, uniqueMac } from './support.mjs';
+import { createMachine, expectAccessible, open, reportToken, signIn, test, uniqueMac } from './support.mjs';
 
 const BOOT = process.env.PANGEA_BOOT_URL;
 
@@ -15,8 +15,10 @@ test("a machine's timeline shows each boot request as it happens, with the reaso
   await open(page, `/machines/${machine.id}`);
   const timeline = page.getByRole('region', { name: 'Boot timeline' });
   await expect(timeline.getByRole('status')).toContainText('never seen');
-  // The machine reports a failure: the open page shows it without a reload.
-  const res = await fetch(`${BOOT}/metadata?mac=${mac}&stage=failed&reason=disk-on-fire`);
+  const token = await reportToken(api, mac);
+  // The machine reports a failure, with the token its config holds: the open page shows it
+  // without a reload.
+  const res = await fetch(`${BOOT}/metadata?mac=${mac}&stage=failed&reason=disk-on-fire&report_token=${token}`);
   expect([200, 404]).toContain(res.status);
   await expect(timeline.getByRole('status')).toContainText('failed');
   await expect(timeline.getByRole('alert')).toBeVisible();
@@ -29,7 +31,7 @@ test("a machine's timeline shows each boot request as it happens, with the reaso
 test('the machines list shows each state, filters by it and charts the last hour', async ({ page, api }) => {
   const mac = uniqueMac();
   await createMachine(api, { mac, hostname: 'filtered' });
-  await fetch(`${BOOT}/metadata?mac=${mac}&stage=failed`);
+  await fetch(`${BOOT}/metadata?mac=${mac}&stage=failed&report_token=${await reportToken(api, mac)}`);
   await open(page, '/machines');
   await expect(page.locator('figure.boot-chart figcaption')).toContainText('last hour');
   await page.getByLabel('Boot state').selectOption('failed');

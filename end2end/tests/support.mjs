@@ -77,6 +77,30 @@ export async function createMachine(api, input) {
   return res.json();
 }
 
+/**
+ * The report token of machine `mac`, as the machine itself gets it: from a config rendered for
+ * it (a generic template of `{{.report_token}}`, in a boot profile of the machine's own).
+ */
+export async function reportToken(api, mac) {
+  const put = async (path, data) => {
+    const res = await api.put(path, { data });
+    expect(res.status(), await res.text()).toBe(200);
+  };
+  await put('/api/v1/provisioning/templates/generic/report-token.tmpl', { content: '{{.report_token}}' });
+  await put('/api/v1/provisioning/profiles/report-token', {
+    id: 'report-token', generic_id: 'report-token.tmpl', boot: { kernel: '/assets/vmlinuz' },
+  });
+  await put(`/api/v1/provisioning/machines/${mac}`, { profile: 'report-token' });
+  // The boot listener follows the catalog within a second.
+  let token = '';
+  await expect.poll(async () => {
+    const res = await fetch(`${process.env.PANGEA_BOOT_URL}/generic?mac=${mac}`);
+    token = res.ok ? (await res.text()).trim() : '';
+    return token;
+  }).toMatch(/^[0-9a-f]+\.[0-9a-f]{32}$/);
+  return token;
+}
+
 /** Calls the real kube-apiserver .ci/test starts as its admin, as a kubelet or a test would. */
 export async function kube(path, init = {}) {
   const res = await fetch(`${process.env.KUBE_URL}${path}`, {

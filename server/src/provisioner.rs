@@ -13,6 +13,7 @@ pub mod http;
 pub mod ignition;
 pub mod import;
 pub mod index;
+pub mod report_tokens;
 pub mod store;
 
 /// The provisioning types, shared with the pages.
@@ -49,6 +50,8 @@ pub struct Provisioner {
     pub boots: boots::Boots,
     /// Template renderings running at once, off the async workers.
     renders: tokio::sync::Semaphore,
+    /// Made for each machine's configs; its reports of installed or failed must carry one.
+    pub report_tokens: report_tokens::ReportTokens,
 }
 
 /// Template renderings that may run at once; more wait their turn. Each is bounded by
@@ -119,7 +122,8 @@ impl Provisioner {
         let index = ArcSwap::from_pointee(BootIndex::build(version, catalog, machines));
         let boots = boots::Boots::new(db.clone(), boots::Retention::default());
         let renders = tokio::sync::Semaphore::new(RENDERS_AT_ONCE);
-        Ok(Provisioner { db, index, rebuilding: Default::default(), assets_dir, boots, renders })
+        let report_tokens = report_tokens::ReportTokens::new(db.chain_key());
+        Ok(Provisioner { db, index, rebuilding: Default::default(), assets_dir, boots, renders, report_tokens })
     }
 
     /// A turn among the renderings that may run at once.
@@ -492,7 +496,8 @@ impl Provisioner {
         let _permit = self.render_turn().await?;
         tokio::task::spawn_blocking(move || {
             let labels = index::labels_from_query(&query);
-            let served = |endpoint| match boot::answer(&index, endpoint, &labels, &query) {
+            // A viewer learns where the machine's report token goes, never the token.
+            let served = |endpoint| match boot::answer(&index, endpoint, &labels, &query, report_tokens::SHOWN) {
                 Ok(answer) => Served { body: Some(answer.body.to_string()), missing: None },
                 Err(unanswered) => Served { body: None, missing: Some(unanswered.miss.to_string()) },
             };
@@ -605,7 +610,7 @@ fn preview(index: &BootIndex, template: &TemplateFile, query: &str) -> TemplateP
     let Some(group) = index.select(&labels) else {
         return TemplatePreview { problem: Some(index::Miss::NoGroup.to_string()), ..Default::default() };
     };
-    let data = index::template_data(group, &labels, query);
+    let data = index::rendering_data(group, &labels, query, report_tokens::SHOWN);
     let rendered = match parsed {
         None => ignition::upgrade_raw(&template.content).map(|c| c.to_string()).map_err(|e| e.to_string()),
         Some(parsed) => parsed.render(&data).map_err(|e| e.to_string()).and_then(|text| match template.kind {

@@ -246,6 +246,12 @@ pub fn drain(p: DrainProgress) -> Progress {
         </div>
         {blocked}
         {(!p.skipped.is_empty()).then(|| view! { <p class="hint">{format!("Left in place: {}", p.skipped.join(", "))}</p> })}
+        {(p.resumed > 0).then(|| view! {
+            <p class="hint">{format!(
+                "Its Pangea replica stopped; another took it over and went on ({} time{}).",
+                p.resumed, if p.resumed == 1 { "" } else { "s" }
+            )}</p>
+        })}
         {p.error.map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
         {running.then(|| {
             view! { <button type="button" class="button">"Cancel drain"</button> }
@@ -271,9 +277,11 @@ mod tests {
             blockers: vec![DrainBlocker { pod: "db-0".into(), reason: "PodDisruptionBudget <db>".into() }],
             skipped: vec!["kube-proxy-x".into()],
             error: None,
+            resumed: 1,
         };
         let Progress { html, running: still } = drain(running.clone());
         let html = html.into_string();
+        assert!(html.contains("another took it over and went on (1 time)"), "{html}");
         assert!(still);
         assert!(html.contains("running: 2 of 5 pods evicted (evict)"), "{html}");
         assert!(html.contains(r#"max="5" value="2""#), "{html}");

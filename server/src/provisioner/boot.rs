@@ -82,17 +82,20 @@ pub struct Unanswered {
     pub profile: Option<String>,
 }
 
-/// The answer to a boot request, or why there is none.
+/// The answer to a boot request, or why there is none. Ignition and generic templates also see
+/// `report_token` (see [`super::report_tokens`]); `/metadata` never lists it.
 pub fn answer(
     index: &index::BootIndex,
     endpoint: Endpoint,
     labels: &BTreeMap<String, String>,
     raw_query: &str,
+    report_token: &str,
 ) -> Result<Answer, Unanswered> {
     let Some(group) = index.select(labels) else {
         return Err(Unanswered { miss: Miss::NoGroup, group: None, profile: None });
     };
     let data = || index::template_data(group, labels, raw_query);
+    let rendering_data = || index::rendering_data(group, labels, raw_query, report_token);
     let unanswered = |miss, profile: Option<&str>| Unanswered {
         miss,
         group: Some(group.id.clone()),
@@ -112,8 +115,10 @@ pub fn answer(
     let served = match endpoint {
         Endpoint::Ipxe => Ok((TEXT, index::ipxe_script(profile).into())),
         Endpoint::Grub => Ok((TEXT, index::grub_config(profile).into())),
-        Endpoint::Ignition => index.ignition(profile, &data()).map(|json| ("application/json", json)),
-        Endpoint::Generic | Endpoint::Metadata => index.generic(profile, &data()).map(|text| (TEXT, text.into())),
+        Endpoint::Ignition => index.ignition(profile, &rendering_data()).map(|json| ("application/json", json)),
+        Endpoint::Generic | Endpoint::Metadata => {
+            index.generic(profile, &rendering_data()).map(|text| (TEXT, text.into()))
+        }
     };
     match served {
         Ok((content_type, body)) => Ok(answer(content_type, body, Some(&profile.id))),
@@ -150,15 +155,18 @@ async fn serve(
     let labels = Arc::new(index::labels_from_query(&raw_query));
     let index = provisioner.index();
     let answered = if matches!(endpoint, Endpoint::Ignition | Endpoint::Generic) {
+        let now = time::OffsetDateTime::now_utc();
+        let token = labels.get("mac").map(|mac| provisioner.report_tokens.token(mac, now)).unwrap_or_default();
         // Templates render off the async workers, a few at a time; each stops at its limits.
         let Ok(_permit) = provisioner.render_turn().await else { return busy() };
         let (index, labels, raw_query) = (index.clone(), labels.clone(), raw_query.clone());
-        match tokio::task::spawn_blocking(move || answer(&index, endpoint, &labels, &raw_query)).await {
+        let rendered = move || answer(&index, endpoint, &labels, &raw_query, &token);
+        match tokio::task::spawn_blocking(rendered).await {
             Ok(answered) => answered,
             Err(_) => return busy(),
         }
     } else {
-        answer(&index, endpoint, &labels, &raw_query)
+        answer(&index, endpoint, &labels, &raw_query, "")
     };
     let (mut response, outcome) = match answered {
         Ok(mut answer) => {

@@ -80,6 +80,9 @@ pub struct Observed {
     pub duration: Duration,
     pub client: Option<IpAddr>,
     pub outcome: Outcome,
+    /// Whether the request presented its machine's report token: `None` when it presented
+    /// none, else whether the token was right (see [`super::report_tokens`]).
+    pub report_token: Option<bool>,
 }
 
 /// An event ready to write: attributed, with its step and reason.
@@ -257,12 +260,30 @@ pub fn step_of(endpoint: &str, labels: &BTreeMap<String, String>, status: u16) -
     }
 }
 
+/// Whether a request is a machine's report of `installed` or `failed`, which must carry its
+/// report token to move the machine's state: a `/metadata` stage report, or a config fetched
+/// with `os=installed` (as Matchbox's installed systems do).
+fn is_report(endpoint: &str, labels: &BTreeMap<String, String>, status: u16) -> bool {
+    let stage = labels.get("stage").map(String::as_str);
+    let installed = labels.get("os").is_some_and(|os| os == "installed");
+    status < 400
+        && match endpoint {
+            "/metadata" => matches!(stage, Some("installed" | "done" | "failed")),
+            "/ignition" | "/generic" => installed,
+            _ => false,
+        }
+}
+
 /// The boot listener's layer: times each request and queues what it saw.
 pub async fn observe(State(provisioner): State<Arc<Provisioner>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let at = OffsetDateTime::now_utc();
     let endpoint = bounded_endpoint(request.uri().path());
-    let labels = super::index::labels_from_query(request.uri().query().unwrap_or(""));
+    let mut labels = super::index::labels_from_query(request.uri().query().unwrap_or(""));
+    // The token is checked here and never kept: the timeline shows only whether it was right.
+    let report_token = labels
+        .remove(super::report_tokens::LABEL)
+        .map(|token| labels.get("mac").is_some_and(|mac| provisioner.report_tokens.verify(mac, &token, at)));
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let mut response = next.run(request).await;
     let outcome = response.extensions_mut().remove::<Outcome>().unwrap_or_default();
@@ -281,6 +302,7 @@ pub async fn observe(State(provisioner): State<Arc<Provisioner>>, request: Reque
         duration: started.elapsed(),
         client,
         outcome,
+        report_token,
     });
     response
 }
@@ -346,8 +368,8 @@ pub fn attribute(
         None if observed.endpoint.starts_with("/boot.ipxe") => String::new(),
         None => addresses.machine_at(observed.client, observed.at).unwrap_or_default(),
     };
-    let step = step_of(&observed.endpoint, labels, observed.status);
-    let reason = match (&observed.outcome.reason, step) {
+    let mut step = step_of(&observed.endpoint, labels, observed.status);
+    let mut reason = match (&observed.outcome.reason, step) {
         (Some(reason), _) => reason.clone(),
         (None, Some(BootState::Failed)) if observed.endpoint == "/metadata" => {
             format!("the machine reported stage=failed: {}", labels.get("reason").map_or("no reason given", |r| r))
@@ -355,6 +377,18 @@ pub fn attribute(
         (None, Some(BootState::Failed)) => format!("{} answered {}", observed.endpoint, observed.status),
         (None, _) => String::new(),
     };
+    // Anyone on the boot network can send a report: only one with its machine's token counts.
+    if is_report(&observed.endpoint, labels, observed.status) && observed.report_token != Some(true) {
+        let why = match observed.report_token {
+            None => "it carries no report_token",
+            Some(_) => "its report_token is not this machine's, or expired",
+        };
+        let what = step.map_or("", BootState::as_str);
+        reason = format!("unverified report of {what} ({why}): the machine's state is unchanged. {reason}")
+            .trim_end()
+            .to_string();
+        step = None;
+    }
     let served = observed.outcome.served.clone();
     let sha256 = served.as_deref().map(super::sha256).unwrap_or_default();
     let served = served.filter(|body| body.len() <= MAX_KEPT_CONFIG);
@@ -757,6 +791,7 @@ mod tests {
             duration: Duration::from_micros(1500),
             client: Some(IpAddr::from(client)),
             outcome: Outcome::default(),
+            report_token: None,
         }
     }
 
@@ -785,13 +820,41 @@ mod tests {
     fn a_reported_failure_keeps_the_machines_reason() {
         let index = super::super::index::BootIndex::build(0, Default::default(), vec![]);
         let t0 = OffsetDateTime::UNIX_EPOCH;
-        let (event, _) = attribute(
-            &index,
-            &mut Addresses::default(),
-            &observed("/metadata", "mac=52:54:00:00:00:07&stage=failed&reason=ignition-fetch", [10, 0, 0, 5], t0),
-        );
+        let report =
+            observed("/metadata", "mac=52:54:00:00:00:07&stage=failed&reason=ignition-fetch", [10, 0, 0, 5], t0);
+        let (event, _) = attribute(&index, &mut Addresses::default(), &Observed { report_token: Some(true), ..report });
         assert_eq!(event.step, Some(BootState::Failed));
         assert_eq!(event.reason, "the machine reported stage=failed: ignition-fetch");
+    }
+
+    #[test]
+    fn a_report_without_its_token_is_recorded_as_unverified_and_moves_nothing() {
+        let index = super::super::index::BootIndex::build(0, Default::default(), vec![]);
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let attributed = |endpoint: &str, query: &str, token: Option<bool>| {
+            let seen = Observed { report_token: token, ..observed(endpoint, query, [10, 0, 0, 5], t0) };
+            attribute(&index, &mut Addresses::default(), &seen).0
+        };
+        let bare = attributed("/metadata", "mac=52:54:00:00:00:07&stage=done", None);
+        assert_eq!(bare.step, None);
+        assert!(
+            bare.reason.starts_with("unverified report of installed (it carries no report_token)"),
+            "{}",
+            bare.reason
+        );
+        let wrong = attributed("/metadata", "mac=52:54:00:00:00:07&stage=failed&reason=x", Some(false));
+        assert_eq!(wrong.step, None);
+        assert!(wrong.reason.contains("not this machine's, or expired") && wrong.reason.ends_with("stage=failed: x"));
+        let installed = attributed("/ignition", "mac=52:54:00:00:00:07&os=installed", None);
+        assert_eq!(installed.step, None, "an installed system's fetch is a report too");
+        assert_eq!(
+            attributed("/metadata", "mac=52:54:00:00:00:07&stage=done", Some(true)).step,
+            Some(BootState::Installed)
+        );
+        // What is not a report needs no token.
+        assert_eq!(attributed("/ignition", "mac=52:54:00:00:00:07", None).step, Some(BootState::Ignition));
+        let failed = Observed { status: 404, ..observed("/ipxe", "mac=52:54:00:00:00:07", [10, 0, 0, 5], t0) };
+        assert_eq!(attribute(&index, &mut Addresses::default(), &failed).0.step, Some(BootState::Failed));
     }
 
     /// What one stranger's request can make Pangea store is bounded in bytes: a long path is

@@ -331,6 +331,17 @@ pub fn template_data(group: &Group, labels: &BTreeMap<String, String>, raw_query
     Value::Object(data)
 }
 
+/// What Ignition and generic templates see: [`template_data`] and the machine's
+/// `report_token` (empty for a request that names no MAC). `/metadata` lists [`template_data`]
+/// only, as Matchbox does.
+pub fn rendering_data(group: &Group, labels: &BTreeMap<String, String>, raw_query: &str, report_token: &str) -> Value {
+    let mut data = template_data(group, labels, raw_query);
+    if let Some(fields) = data.as_object_mut() {
+        fields.insert(super::report_tokens::LABEL.into(), Value::from(report_token));
+    }
+    data
+}
+
 /// The data a sample inventory machine's templates get: a template is rendered with it when it
 /// is saved, so that what no data could fix is refused then, not at boot.
 pub fn sample_data() -> Value {
@@ -346,7 +357,7 @@ pub fn sample_data() -> Value {
         selector: BTreeMap::from([("mac".to_string(), mac.to_string())]),
         metadata: metadata.as_object().cloned().unwrap_or_default(),
     };
-    template_data(&group, &group.selector, &format!("mac={mac}"))
+    rendering_data(&group, &group.selector, &format!("mac={mac}"), super::report_tokens::SHOWN)
 }
 
 /// How many of the groups that use a template it is rendered for when it is saved.
@@ -364,7 +375,7 @@ impl BootIndex {
         for group in groups.take(GROUPS_CHECKED) {
             let query: String =
                 url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&group.selector).finish();
-            let data = template_data(group, &group.selector, &query);
+            let data = rendering_data(group, &group.selector, &query, super::report_tokens::SHOWN);
             let text = template.render(&data).map_err(|e| format!("for group {}: {e}", group.id))?;
             if kind == TemplateKind::Ignition {
                 butane::translate(&text).map_err(|e| format!("for group {}, Butane: {e}", group.id))?;

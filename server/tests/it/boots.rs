@@ -31,7 +31,7 @@ async fn catalog(app: &TestApp) {
     use pangea::provisioner::model::{Profile, TemplateFile, TemplateKind};
     let p = &app.state.provisioner;
     let cli = Principal::cli();
-    let butane = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/pangea-proof\n      contents:\n        inline: \"{{.mac}} {{.hostname}}\"\n";
+    let butane = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/pangea-proof\n      contents:\n        inline: \"{{.mac}} {{.hostname}}\"\n    - path: /etc/pangea/report-token\n      contents:\n        inline: \"{{.report_token}}\"\n";
     p.put_template(&cli, TemplateFile { kind: TemplateKind::Ignition, id: "node.yaml".into(), content: butane.into() })
         .await
         .unwrap();
@@ -97,7 +97,11 @@ async fn a_boot_from_pxe_to_installed_is_one_timeline(app: TestApp) {
     let (status, config) = boot(addr, "/ignition?mac=52-54-00-12-34-56").await;
     assert_eq!(status, 200);
     assert!(config.contains("node-7.example.com"), "{config}");
-    assert_eq!(boot(addr, "/metadata?mac=52-54-00-12-34-56&stage=done").await.0, 200);
+    // Its config holds its report token, which its report presents.
+    let token = app.state.provisioner.report_tokens.token(MAC, time::OffsetDateTime::now_utc());
+    assert!(config.contains(&token), "{config}");
+    let report = format!("/metadata?mac=52-54-00-12-34-56&stage=done&report_token={token}");
+    assert_eq!(boot(addr, &report).await.0, 200);
 
     let timeline = timeline_when(&app, MAC, |t| t["events"].as_array().unwrap().len() == 6).await;
     assert_eq!(
@@ -116,6 +120,7 @@ async fn a_boot_from_pxe_to_installed_is_one_timeline(app: TestApp) {
     assert_eq!(ignition["bytes"].as_u64().unwrap() as usize, config.len());
     assert_eq!(ignition["client"], "127.0.0.1");
     assert_eq!(ignition["labels"]["mac"], MAC, "labels as the listener reads them");
+    assert!(events[5]["labels"].get("report_token").is_none(), "a token is checked, never kept");
     // The digest is of exactly what was served, and the console returns those bytes.
     let digest = hex::encode(sha2::Sha256::digest(config.as_bytes()));
     assert_eq!(ignition["sha256"], digest.as_str());
@@ -142,9 +147,22 @@ async fn a_boot_from_pxe_to_installed_is_one_timeline(app: TestApp) {
     assert_eq!((total("started"), total("finished"), total("failed")), (1, 1, 0));
 
     // A reboot of the installed machine, with os=installed, is `installed` again.
-    assert_eq!(boot(addr, "/ignition?mac=52-54-00-12-34-56&os=installed").await.0, 200);
+    let reboot = format!("/ignition?mac=52-54-00-12-34-56&os=installed&report_token={token}");
+    assert_eq!(boot(addr, &reboot).await.0, 200);
     let timeline = timeline_when(&app, MAC, |t| t["events"].as_array().unwrap().len() == 7).await;
     assert_eq!(timeline["status"]["state"], "installed");
+
+    // Anyone on the boot network can claim it failed: without its token, that changes nothing.
+    assert_eq!(boot(addr, "/metadata?mac=52-54-00-12-34-56&stage=failed&reason=forged").await.0, 200);
+    let forged = format!("/metadata?mac=52-54-00-12-34-56&stage=failed&report_token={}", "0".repeat(token.len()));
+    assert_eq!(boot(addr, &forged).await.0, 200);
+    let timeline = timeline_when(&app, MAC, |t| t["events"].as_array().unwrap().len() == 9).await;
+    assert_eq!(timeline["status"]["state"], "installed");
+    let events = timeline["events"].as_array().unwrap();
+    let reasons: Vec<&str> = events[7..].iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    assert!(reasons[0].starts_with("unverified report of failed (it carries no report_token)"), "{reasons:?}");
+    assert!(reasons[1].contains("not this machine's, or expired"), "{reasons:?}");
+    assert!(events[7..].iter().all(|e| e["step"].is_null()));
 }
 
 async fn a_failed_request_says_why_in_words(app: TestApp) {

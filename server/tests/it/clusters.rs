@@ -379,7 +379,9 @@ async fn nodes_and_pods_are_live_and_changes_reach_an_open_stream(app: TestApp) 
         p.set_machine_profile(&cli, "52:54:00:aa:00:01", "node").await.unwrap();
         p.record_boots(&app.state.background);
         let boot = app.boot_listener().await;
-        let res = reqwest::get(format!("http://{boot}/metadata?mac=52:54:00:aa:00:01&stage=installed")).await.unwrap();
+        let token = p.report_tokens.token("52:54:00:aa:00:01", time::OffsetDateTime::now_utc());
+        let report = format!("http://{boot}/metadata?mac=52:54:00:aa:00:01&stage=installed&report_token={token}");
+        let res = reqwest::get(report).await.unwrap();
         assert_eq!(res.status(), 200);
         eventually("installed", async || {
             let t = p.timeline(&cli, "52:54:00:aa:00:01").await.unwrap();

@@ -78,7 +78,8 @@ async fn a_machine_boots_from_pangea_and_its_timeline_shows_every_step(backend: 
     let cli = Principal::cli();
     let p = &app.state.provisioner;
     use pangea::provisioner::model::{Profile, TemplateFile, TemplateKind};
-    let butane = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/pangea-proof\n      mode: 0644\n      contents:\n        inline: |\n          machine {{.mac}}\n          uuid {{.uuid}}\n";
+    // The guest's init presents the report token this config writes (see .ci/netboot/init).
+    let butane = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/pangea-proof\n      mode: 0644\n      contents:\n        inline: |\n          machine {{.mac}}\n          uuid {{.uuid}}\n    - path: /etc/pangea/report-token\n      mode: 0600\n      contents:\n        inline: \"{{.report_token}}\"\n";
     p.put_template(
         &cli,
         TemplateFile { kind: TemplateKind::Ignition, id: "proof.yaml".into(), content: butane.into() },
