@@ -253,10 +253,13 @@ impl Clusters {
         let input = serde_json::from_str::<drain::DrainInput>(&job.input);
         match (input, job.acting) {
             (Ok(input), Some(who)) => self.run_drain(who, job.id, input, Some(previous)),
-            _ => {
+            (input, _) => {
                 let jobs = self.jobs.clone();
+                let error = crate::error::internal(match input {
+                    Ok(_) => "this drain cannot be resumed: who started it was not recorded",
+                    Err(_) => "this drain cannot be resumed: its stored input cannot be read",
+                });
                 self.background.spawn(async move {
-                    let error = crate::error::internal("this drain's stored input cannot be read");
                     if let Err(e) = jobs.fail(&job.id, &error).await {
                         tracing::error!(error = %e, job = job.id, "could not fail a drain");
                     }

@@ -292,13 +292,23 @@ pub async fn resolve_principal(
                         state.access.principal_for_user(signed_in.user_id, &origin).await
                     }
                     other => {
-                        // Ended by the IdP's answer: the next page says why.
-                        if let Some(id) = other
-                            && let Ok(Some(why)) = state.access.take_ended_session(&id).await
-                        {
-                            ended = Some(SessionEnded(why));
+                        // Ended by the IdP's answer: the next page says why (requests of the
+                        // page's own data leave that to it).
+                        let page = req.method() == Method::GET
+                            && !["/api/", "/auth/"].iter().any(|p| req.uri().path().starts_with(p));
+                        let keep_for_page = match other {
+                            Some(id) if page => {
+                                if let Ok(Some(why)) = state.access.take_ended_session(&id).await {
+                                    ended = Some(SessionEnded(why));
+                                }
+                                false
+                            }
+                            Some(id) => state.access.session_ended(&id).await.unwrap_or(false),
+                            None => false,
+                        };
+                        if !keep_for_page {
+                            let _ = session.sign_out().await;
                         }
-                        let _ = session.sign_out().await;
                         Ok(None)
                     }
                 }

@@ -285,6 +285,11 @@ impl Access {
         store::take_ended(&self.db, session_id).await.or_internal()
     }
 
+    /// Whether the IdP's answer ended a session (and its next page has not said so yet).
+    pub async fn session_ended(&self, session_id: &str) -> Result<bool, AppError> {
+        store::is_ended(&self.db, session_id).await.or_internal()
+    }
+
     pub async fn revoked_by_idp(&self, who: &Principal, session_id: &str, reason: &str) {
         let _ = self.forget_session(session_id).await;
         let event = Event::new("session.revoked_by_idp", "user")

@@ -441,6 +441,15 @@ pub async fn end_session(db: &Database, session_id: &str, why: &str) -> Result<(
     Ok(())
 }
 
+/// Whether a session was ended, and is kept for its next page to say why.
+pub async fn is_ended(db: &Database, session_id: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM user_sessions WHERE session_id = $1 AND ended <> ''")
+        .bind(session_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(found.is_some())
+}
+
 /// Forgets an ended session, answering why it ended.
 pub async fn take_ended(db: &Database, session_id: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("DELETE FROM user_sessions WHERE session_id = $1 AND ended <> '' RETURNING ended")

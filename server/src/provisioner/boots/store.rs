@@ -33,88 +33,120 @@ struct Sighting<'a> {
     labels: BTreeMap<&'static str, &'a str>,
 }
 
-/// What [`discover`] did with a MAC.
-#[derive(Debug, PartialEq, Eq)]
-enum Listing {
-    /// Listed already: its requests counted.
-    Counted,
-    /// Newly listed.
-    Added,
-    /// Newly listed, in the place of the entry that gave way.
-    Replaced,
-    /// Not listed: the limit is 0 (discovery is off).
-    Off,
-}
-
-/// Lists a MAC that is not in the inventory (or counts its requests if it is listed). A full
-/// list makes room by the documented policy: the entry that asked least gives way, and among
-/// those the one seen longest ago. Real firmware asks several times per boot (`/boot.ipxe`,
-/// `/ipxe`, its config), so a flood of forged MACs that ask once each replaces only itself.
+/// Lists the MACs outside the inventory that a batch saw asking (`requests > 0`), or counts the
+/// requests of those listed already, in a few statements per batch; returns the MACs listed
+/// (before or now) and how many entries gave way.
 ///
-/// `listed` is how many the list holds, read once per batch (`None` until then) and kept up to
-/// date here: a storm of new MACs costs no count per MAC.
+/// A full list makes room by the documented policy: the entry that asked least gives way, and
+/// among those the one seen longest ago. Real firmware asks several times per boot
+/// (`/boot.ipxe`, `/ipxe`, its config), so a flood of forged MACs that ask once each replaces
+/// only itself: the newly seen MACs and the list's weakest entries are ranked together, and the
+/// weakest of them all give way, new ones included.
 async fn discover(
     conn: &mut AnyConnection,
-    mac: &str,
-    seen: &Sighting<'_>,
+    sightings: &[(&str, Sighting<'_>)],
     limit: u32,
-    listed: &mut Option<i64>,
-) -> Result<Listing, Error> {
-    let label = |k: &str| seen.labels.get(k).copied().unwrap_or_default();
-    let updated = sqlx::query(
-        "UPDATE discovered_machines SET last_seen = $2, requests = requests + $7,
-             uuid = CASE WHEN $3 = '' THEN uuid ELSE $3 END, serial = CASE WHEN $4 = '' THEN serial ELSE $4 END,
-             hostname = CASE WHEN $5 = '' THEN hostname ELSE $5 END, arch = CASE WHEN $6 = '' THEN arch ELSE $6 END
-         WHERE mac = $1",
-    )
-    .bind(mac)
-    .bind(seen.last)
-    .bind(label("uuid"))
-    .bind(label("serial"))
-    .bind(label("hostname"))
-    .bind(label("arch"))
-    .bind(seen.requests)
-    .execute(&mut *conn)
-    .await?;
-    if updated.rows_affected() > 0 {
-        return Ok(Listing::Counted);
+) -> Result<(BTreeSet<String>, u64), Error> {
+    let mut listed = BTreeSet::new();
+    for chunk in sightings.chunks(IN_LIST) {
+        let sql =
+            format!("SELECT mac FROM discovered_machines WHERE mac IN ({})", crate::db::placeholders(1, chunk.len()));
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for (mac, _) in chunk {
+            query = query.bind(*mac);
+        }
+        listed.extend(query.fetch_all(&mut *conn).await?);
     }
-    if limit == 0 {
-        return Ok(Listing::Off);
-    }
-    let count = match *listed {
-        Some(count) => count,
-        None => sqlx::query_scalar("SELECT COUNT(*) FROM discovered_machines").fetch_one(&mut *conn).await?,
-    };
-    let mut listing = Listing::Added;
-    *listed = Some(count.min(i64::from(limit) - 1) + 1);
-    if count >= i64::from(limit) {
-        // Over the limit (it was lowered): as many give way as it takes.
+    let label = |seen: &Sighting<'_>, k: &str| seen.labels.get(k).copied().unwrap_or_default().to_string();
+    let mut fresh: Vec<(&str, &Sighting<'_>)> = Vec::new();
+    for (mac, seen) in sightings.iter().filter(|(_, seen)| seen.requests > 0) {
+        if !listed.contains(*mac) {
+            fresh.push((mac, seen));
+            continue;
+        }
         sqlx::query(
-            "DELETE FROM discovered_machines WHERE mac IN (SELECT mac FROM discovered_machines
-                 ORDER BY requests ASC, last_seen ASC, mac ASC LIMIT $1)",
+            "UPDATE discovered_machines SET last_seen = $2, requests = requests + $7,
+                 uuid = CASE WHEN $3 = '' THEN uuid ELSE $3 END, serial = CASE WHEN $4 = '' THEN serial ELSE $4 END,
+                 hostname = CASE WHEN $5 = '' THEN hostname ELSE $5 END, arch = CASE WHEN $6 = '' THEN arch ELSE $6 END
+             WHERE mac = $1",
         )
-        .bind(count + 1 - i64::from(limit))
+        .bind(*mac)
+        .bind(seen.last)
+        .bind(label(seen, "uuid"))
+        .bind(label(seen, "serial"))
+        .bind(label(seen, "hostname"))
+        .bind(label(seen, "arch"))
+        .bind(seen.requests)
         .execute(&mut *conn)
         .await?;
-        listing = Listing::Replaced;
     }
-    sqlx::query(
-        "INSERT INTO discovered_machines (mac, uuid, serial, hostname, arch, first_seen, last_seen, requests)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(mac)
-    .bind(label("uuid"))
-    .bind(label("serial"))
-    .bind(label("hostname"))
-    .bind(label("arch"))
-    .bind(seen.first)
-    .bind(seen.last)
-    .bind(seen.requests)
-    .execute(&mut *conn)
-    .await?;
-    Ok(listing)
+    if limit == 0 || fresh.is_empty() {
+        return Ok((listed, 0));
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM discovered_machines").fetch_one(&mut *conn).await?;
+    // How many must give way (more than the new ones when the limit was lowered).
+    let over = count + fresh.len() as i64 - i64::from(limit);
+    let mut gave_way = 0;
+    if over > 0 {
+        let weakest: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT mac, requests, last_seen FROM discovered_machines ORDER BY requests ASC, last_seen ASC, mac ASC LIMIT $1",
+        )
+        .bind(over)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut ranked: Vec<(i64, String, String, bool)> =
+            weakest.into_iter().map(|(mac, requests, last)| (requests, last, mac, false)).collect();
+        ranked.extend(fresh.iter().map(|(mac, seen)| (seen.requests, seen.last.to_string(), mac.to_string(), true)));
+        ranked.sort();
+        let giving_way: Vec<(String, bool)> =
+            ranked.into_iter().take(over as usize).map(|(_, _, mac, new)| (mac, new)).collect();
+        gave_way = giving_way.len() as u64;
+        let old: Vec<&str> = giving_way.iter().filter(|(_, new)| !new).map(|(mac, _)| mac.as_str()).collect();
+        for chunk in old.chunks(IN_LIST) {
+            let sql =
+                format!("DELETE FROM discovered_machines WHERE mac IN ({})", crate::db::placeholders(1, chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for mac in chunk {
+                query = query.bind(*mac);
+            }
+            query.execute(&mut *conn).await?;
+        }
+        let dropped: BTreeSet<&str> = giving_way.iter().filter(|(_, new)| *new).map(|(mac, _)| mac.as_str()).collect();
+        for mac in &old {
+            listed.remove(*mac);
+        }
+        // A new MAC that gave way at once was seen all the same: its events are kept.
+        listed.extend(dropped.iter().map(|mac| mac.to_string()));
+        fresh.retain(|(mac, _)| !dropped.contains(mac));
+    }
+    for chunk in fresh.chunks(INSERT_ROWS) {
+        let rows: Vec<String> =
+            (0..chunk.len()).map(|r| format!("({})", crate::db::placeholders(r * 8 + 1, 8))).collect();
+        let sql = format!(
+            "INSERT INTO discovered_machines (mac, uuid, serial, hostname, arch, first_seen, last_seen, requests)
+             VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (mac, seen) in chunk {
+            query = query
+                .bind(*mac)
+                .bind(label(seen, "uuid"))
+                .bind(label(seen, "serial"))
+                .bind(label(seen, "hostname"))
+                .bind(label(seen, "arch"))
+                .bind(seen.first)
+                .bind(seen.last)
+                .bind(seen.requests);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    listed.extend(fresh.iter().map(|(mac, _)| mac.to_string()));
+    Ok((listed, gave_way))
 }
+
+/// Values per `IN (…)` list.
+const IN_LIST: usize = 500;
 
 /// Events per multi-row INSERT (14 values each, well under SQLite's parameter limit).
 const INSERT_ROWS: usize = 64;
@@ -189,25 +221,11 @@ pub async fn write(
             }
         }
     }
-    let mut refused = BTreeSet::new();
-    let mut listed_count = None;
-    for (mac, seen) in &sightings {
-        let listed = if seen.requests > 0 {
-            let listing = discover(&mut tx, mac, seen, retention.discovered, &mut listed_count).await?;
-            written.gave_way += u64::from(listing == Listing::Replaced);
-            listing != Listing::Off
-        } else {
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM discovered_machines WHERE mac = $1")
-                .bind(*mac)
-                .fetch_one(&mut *tx)
-                .await?
-                > 0
-        };
-        if !listed {
-            refused.insert(mac.to_string());
-        }
-    }
-    let kept: Vec<&(Attributed, Option<Arc<str>>)> = events.iter().filter(|(e, _)| !refused.contains(&e.mac)).collect();
+    let (listed, gave_way) = discover(&mut tx, &sightings, retention.discovered).await?;
+    written.gave_way = gave_way;
+    let refused: BTreeSet<&str> = sightings.iter().map(|(mac, _)| *mac).filter(|mac| !listed.contains(*mac)).collect();
+    let kept: Vec<&(Attributed, Option<Arc<str>>)> =
+        events.iter().filter(|(e, _)| !refused.contains(e.mac.as_str())).collect();
     written.refused = (events.len() - kept.len()) as u64;
 
     // Each config once, unless written lately.
@@ -252,6 +270,9 @@ pub async fn write(
             by_mac.entry(&e.mac).or_default().push(e);
         }
     }
+    // One statement for the machines whose state moved, one for those only seen.
+    let mut moved: Vec<[&str; 5]> = Vec::new();
+    let mut seen: Vec<[&str; 2]> = Vec::new();
     for (mac, list) in &by_mac {
         let last_seen = list.last().map_or("", |e| e.at.as_str());
         let stepped: Vec<&&Attributed> = list.iter().filter(|e| e.step.is_some()).collect();
@@ -259,31 +280,54 @@ pub async fn write(
             Some(last) => {
                 let run_start =
                     stepped.iter().rev().take_while(|e| e.step == last.step).last().map_or(&last.at, |e| &e.at);
-                sqlx::query(
-                    "INSERT INTO boot_states (mac, state, reason, since, last_seen) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (mac) DO UPDATE SET state = excluded.state, reason = excluded.reason,
-                         since = CASE WHEN boot_states.state = excluded.state THEN boot_states.since ELSE excluded.since END,
-                         last_seen = excluded.last_seen",
-                )
-                .bind(*mac)
-                .bind(last.step.map_or("", BootState::as_str))
-                .bind(&last.reason)
-                .bind(run_start)
-                .bind(last_seen)
-                .execute(&mut *tx)
-                .await?;
+                moved.push([mac, last.step.map_or("", BootState::as_str), &last.reason, run_start, last_seen]);
             }
-            None => {
-                sqlx::query("UPDATE boot_states SET last_seen = $2 WHERE mac = $1")
-                    .bind(*mac)
-                    .bind(last_seen)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            None => seen.push([mac, last_seen]),
         }
         written.machines.insert(mac.to_string());
     }
-    for mac in written.machines.iter().map(String::as_str).chain([""]) {
+    for chunk in moved.chunks(INSERT_ROWS) {
+        let rows: Vec<String> =
+            (0..chunk.len()).map(|r| format!("({})", crate::db::placeholders(r * 5 + 1, 5))).collect();
+        let sql = format!(
+            "INSERT INTO boot_states (mac, state, reason, since, last_seen) VALUES {}
+             ON CONFLICT (mac) DO UPDATE SET state = excluded.state, reason = excluded.reason,
+                 since = CASE WHEN boot_states.state = excluded.state THEN boot_states.since ELSE excluded.since END,
+                 last_seen = excluded.last_seen",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for value in chunk.iter().flatten() {
+            query = query.bind(*value);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    for chunk in seen.chunks(INSERT_ROWS) {
+        let cases: String = (0..chunk.len()).map(|r| format!(" WHEN ${} THEN ${}", 2 * r + 1, 2 * r + 2)).collect();
+        let macs: Vec<String> = (0..chunk.len()).map(|r| format!("${}", 2 * r + 1)).collect();
+        let sql = format!("UPDATE boot_states SET last_seen = CASE mac{cases} END WHERE mac IN ({})", macs.join(", "));
+        let mut query = sqlx::query(&sql);
+        for value in chunk.iter().flatten() {
+            query = query.bind(*value);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    // The per-machine bound: only machines over it (one count for the batch) lose their oldest.
+    let mut over: Vec<String> = vec![String::new()];
+    let machines: Vec<&str> = written.machines.iter().map(String::as_str).collect();
+    for chunk in machines.chunks(IN_LIST) {
+        let sql = format!(
+            "SELECT mac FROM boot_events WHERE mac IN ({}) GROUP BY mac HAVING COUNT(*) > ${}",
+            crate::db::placeholders(1, chunk.len()),
+            chunk.len() + 1
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for mac in chunk {
+            query = query.bind(*mac);
+        }
+        over.extend(query.bind(i64::from(retention.per_machine.max(1))).fetch_all(&mut *tx).await?);
+    }
+    for mac in &over {
         sqlx::query(
             "DELETE FROM boot_events WHERE mac = $1 AND id < (
                  SELECT id FROM boot_events WHERE mac = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
