@@ -113,19 +113,17 @@ async fn a_run_that_lost_its_lease_stops_and_ends_nothing(app: TestApp) {
     use pangea::jobs::{JobKind, JobState, Jobs};
     use std::time::Duration;
     const KIND: JobKind = JobKind { name: "test.lease" };
-    let lease = Duration::from_millis(900);
+    let lease = Duration::from_secs(3);
     let (first, second) =
         (Jobs::new(app.state.db.clone()).with_lease(lease), Jobs::new(app.state.db.clone()).with_lease(lease));
     let who = Principal::cli();
     let job = first.start(KIND, &who, "work", 1, "{}").await.unwrap();
-    let running = {
-        let (first, job) = (first.clone(), job.clone());
-        tokio::spawn(async move {
-            first.holding_lease(&job, std::future::pending::<Result<(), app::error::AppError>>()).await
-        })
+    // Work that outlasts the lease it started with: renewed meanwhile, nobody may take it.
+    let work = async {
+        tokio::time::sleep(lease + lease / 3).await;
+        Ok::<_, app::error::AppError>(())
     };
-    // Renewed while it runs: nobody else may take it.
-    tokio::time::sleep(lease * 2).await;
+    assert!(first.holding_lease(&job, work).await.is_ok());
     assert!(second.take_over(KIND).await.unwrap().is_empty(), "a renewed lease is not taken over");
     // Its replica stalls past its lease (as a frozen process would): the second takes it, once.
     sqlx::query("UPDATE jobs SET lease_until = '2000-01-01T00:00:00.000000Z' WHERE id = $1")
@@ -137,8 +135,9 @@ async fn a_run_that_lost_its_lease_stops_and_ends_nothing(app: TestApp) {
     assert_eq!(taken.len(), 1);
     assert_eq!((taken[0].acting.as_ref(), taken[0].resumed), (Some(&who), 1));
     assert!(second.take_over(KIND).await.unwrap().is_empty(), "taken over once");
-    // The first run stops at its next renewal, and what it writes is refused.
-    let lost = tokio::time::timeout(lease * 3, running).await.expect("the first run stopped").unwrap();
+    // The first run wakes up: it stops at its next renewal, and what it writes is refused.
+    let woken = first.holding_lease(&job, std::future::pending::<Result<(), app::error::AppError>>());
+    let lost = tokio::time::timeout(lease * 3, woken).await.expect("the first run stopped");
     assert!(lost.unwrap_err().to_string().contains("Another Pangea replica took this job over"));
     assert!(first.report(&job, 1, 1, "late").await.is_err());
     let end = || pangea::audit::Event::new("test.lease.end", "job").target(&job, &job);
