@@ -177,27 +177,18 @@ impl Jobs {
     /// Reports progress (and renews this replica's lease); [`lease_lost`] when another run
     /// holds the job now.
     pub async fn progress(&self, id: &str, done: u32, total: u32) -> Result<(), AppError> {
-        let updated = sqlx::query(
-            "UPDATE jobs SET done = $1, total = $2, lease_until = $3, updated_at = $4 \
-             WHERE id = $5 AND lease_holder = $6 AND state = 'running'",
-        )
-        .bind(i64::from(done))
-        .bind(i64::from(total))
-        .bind(self.lease_until())
-        .bind(now())
-        .bind(id)
-        .bind(&self.replica)
-        .execute(self.db.pool())
-        .await
-        .or_internal()?;
-        if updated.rows_affected() == 0 { Err(lease_lost()) } else { Ok(()) }
+        self.renew_reporting(id, done, total, None).await
     }
 
     /// Reports progress with what a person should see meanwhile (`result`, e.g. what blocks a
     /// drain), renewing this replica's lease; [`lease_lost`] when another run holds the job now.
     pub async fn report(&self, id: &str, done: u32, total: u32, result: &str) -> Result<(), AppError> {
+        self.renew_reporting(id, done, total, Some(result)).await
+    }
+
+    async fn renew_reporting(&self, id: &str, done: u32, total: u32, result: Option<&str>) -> Result<(), AppError> {
         let updated = sqlx::query(
-            "UPDATE jobs SET done = $1, total = $2, result = $3, lease_until = $4, updated_at = $5 \
+            "UPDATE jobs SET done = $1, total = $2, result = COALESCE($3, result), lease_until = $4, updated_at = $5 \
              WHERE id = $6 AND lease_holder = $7 AND state = 'running'",
         )
         .bind(i64::from(done))

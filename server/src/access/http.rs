@@ -408,6 +408,8 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
                             tracing::warn!(error = %e, "could not keep the groups from an IdP refresh");
                         }
                     }
+                    // Without groups to keep (its sign-in named none), nothing would outlive the IdP.
+                    RefreshedGroups::Unnamed if oidc_groups(&who).is_empty() => {}
                     RefreshedGroups::Unnamed => {
                         let reason = "the identity provider's refresh named none of the person's groups (neither \
                                       the ID token nor userinfo had the groups claim)";
@@ -432,6 +434,14 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
         state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_id);
     });
     true
+}
+
+/// The IdP groups a single-sign-on person has now.
+fn oidc_groups(who: &Principal) -> &[String] {
+    match &who.identity {
+        app::access::Identity::Oidc { groups, .. } => groups,
+        _ => &[],
+    }
 }
 
 /// The wasm, scripts, styles and icons under the site root.

@@ -263,7 +263,6 @@ impl Access {
         store::delete_sessions_before(&self.db, &idle_before, &created_before).await.or_internal()
     }
 
-    /// Ends a session the IdP no longer accepts, and records why.
     /// Ends a session because of what the IdP answered (`why`: a code the login page explains,
     /// [`SESSION_GROUPS`]), audited with `reason`; its next request is told and signed out.
     pub async fn ended_by_idp(&self, who: &Principal, session_id: &str, why: &str, reason: &str) {
@@ -271,12 +270,7 @@ impl Access {
             tracing::error!(error = %e, "could not end a session; forgetting it instead");
             let _ = self.forget_session(session_id).await;
         }
-        let event = Event::new("session.revoked_by_idp", "user")
-            .target(who.user_id().unwrap_or_default(), who.actor())
-            .summary(json!({ "reason": reason }));
-        if let Err(e) = audit::record(&self.db, who, event).await {
-            tracing::error!(error = %e, "could not record an IdP revocation");
-        }
+        self.record_idp_revocation(who, reason).await;
     }
 
     /// Why a session ended, once (it is forgotten then); `None` for a session that was not
@@ -290,8 +284,13 @@ impl Access {
         store::is_ended(&self.db, session_id).await.or_internal()
     }
 
+    /// Ends a session the IdP no longer accepts, and records why.
     pub async fn revoked_by_idp(&self, who: &Principal, session_id: &str, reason: &str) {
         let _ = self.forget_session(session_id).await;
+        self.record_idp_revocation(who, reason).await;
+    }
+
+    async fn record_idp_revocation(&self, who: &Principal, reason: &str) {
         let event = Event::new("session.revoked_by_idp", "user")
             .target(who.user_id().unwrap_or_default(), who.actor())
             .summary(json!({ "reason": reason }));

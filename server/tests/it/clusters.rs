@@ -743,6 +743,23 @@ async fn kubelet_for(kube: &Kube, namespace: &str) -> tokio::task::JoinHandle<()
     })
 }
 
+/// A PodDisruptionBudget `guard` over the two `guarded` pods of `namespace`.
+async fn guard_budget(admin: &kube::Client, namespace: &str) -> Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> {
+    let budgets = Api::namespaced(admin.clone(), namespace);
+    let budget = serde_json::from_value(json!({ "metadata": { "name": "guard" },
+        "spec": { "minAvailable": 2, "selector": { "matchLabels": { "app": "guarded" } } } }))
+    .unwrap();
+    budgets.create(&PostParams::default(), &budget).await.unwrap();
+    budgets
+}
+
+/// Sets how many disruptions `guard` allows now, as the disruption controller would.
+async fn allow_disruptions(budgets: &Api<k8s_openapi::api::policy::v1::PodDisruptionBudget>, n: i32) {
+    let status = json!({ "status": { "observedGeneration": 1, "currentHealthy": 2, "desiredHealthy": 2 - n.min(1),
+        "disruptionsAllowed": n, "expectedPods": 2 } });
+    budgets.patch_status("guard", &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
+}
+
 /// Two `pangea serve` processes on one database (on SQLite, the second starts after the first
 /// died, as a restarted server); a drain blocked by a budget runs on the first, which is killed
 /// with SIGKILL. The second takes it over after the lease, finishes it once the budget allows,
@@ -781,16 +798,8 @@ async fn a_drain_whose_replica_is_killed_is_finished_by_another(backend: Backend
     create_pod(&kube, &ns, "guarded-1", &node, "guarded").await;
     create_pod(&kube, &ns, "guarded-2", &other, "guarded").await;
     let admin = kube.admin().await;
-    let budgets: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> = Api::namespaced(admin.clone(), &ns);
-    let budget = serde_json::from_value(json!({ "metadata": { "name": "guard" },
-        "spec": { "minAvailable": 2, "selector": { "matchLabels": { "app": "guarded" } } } }))
-    .unwrap();
-    budgets.create(&PostParams::default(), &budget).await.unwrap();
-    let allow = async |n: i32| {
-        let status = json!({ "status": { "observedGeneration": 1, "currentHealthy": 2, "desiredHealthy": 2 - n.min(1),
-            "disruptionsAllowed": n, "expectedPods": 2 } });
-        budgets.patch_status("guard", &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
-    };
+    let budgets = guard_budget(&admin, &ns).await;
+    let allow = async |n: i32| allow_disruptions(&budgets, n).await;
     allow(0).await;
     let kubelet = kubelet_for(&kube, &ns).await;
 
@@ -920,16 +929,8 @@ async fn a_drain_evicts_through_budgets_and_can_be_cancelled(app: TestApp) {
     }
     // A budget that allows no disruption of the `guarded` pods (its status patched as the
     // disruption controller would).
-    let budgets: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> = Api::namespaced(admin.clone(), &ns);
-    let budget = serde_json::from_value(json!({ "metadata": { "name": "guard" },
-        "spec": { "minAvailable": 2, "selector": { "matchLabels": { "app": "guarded" } } } }))
-    .unwrap();
-    budgets.create(&PostParams::default(), &budget).await.unwrap();
-    let allow = async |n: i32| {
-        let status = json!({ "status": { "observedGeneration": 1, "currentHealthy": 2, "desiredHealthy": 2 - n.min(1),
-            "disruptionsAllowed": n, "expectedPods": 2 } });
-        budgets.patch_status("guard", &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
-    };
+    let budgets = guard_budget(&admin, &ns).await;
+    let allow = async |n: i32| allow_disruptions(&budgets, n).await;
     allow(0).await;
     let kubelet = kubelet_for(&kube, &ns).await;
 

@@ -121,6 +121,27 @@ async fn test_user(issuer: &str, spec: Value) -> (String, String) {
     (user["login"].as_str().unwrap().into(), user["password"].as_str().unwrap().into())
 }
 
+/// A test user of the group `pangea-viewers` (bound to the viewer role), signed in through
+/// the IdP: their login and client.
+async fn signed_in_viewer(app: &TestApp, issuer: &str) -> (String, reqwest::Client) {
+    let (login, password) = test_user(issuer, json!({"groups": ["pangea-viewers"]})).await;
+    app.state.access.bind(&Principal::cli(), "group", "pangea-viewers", ConsoleRole::Viewer).await.unwrap();
+    let (client, _) = sso_sign_in(app, &login, &password).await;
+    assert_eq!(role_of(app, &client).await, "viewer");
+    (login, client)
+}
+
+/// Sets the groups of a test user at the IdP (`null`: no groups claim at all).
+async fn set_groups(issuer: &str, login: &str, groups: Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{issuer}/test/users"))
+        .json(&json!({"login": login, "groups": groups}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
 /// Asks `probe` up to 50 times, 100 ms apart, until `done` holds of its answer (for work that
 /// runs in the background); returns the last answer.
 async fn until<T, F: AsyncFn() -> T>(probe: F, done: impl Fn(&T) -> bool) -> T {
@@ -233,17 +254,8 @@ async fn people_are_keyed_by_issuer_and_subject_not_by_name(backend: Backend) {
 async fn a_refresh_brings_the_groups_the_idp_has_now(backend: Backend) {
     let issuer = issuer();
     let app = spawn_with_sso(backend, &issuer, None).await;
-    let (login, password) = test_user(&issuer, json!({"groups": ["pangea-viewers"]})).await;
-    app.state.access.bind(&Principal::cli(), "group", "pangea-viewers", ConsoleRole::Viewer).await.unwrap();
-    let (client, _) = sso_sign_in(&app, &login, &password).await;
-    assert_eq!(role_of(&app, &client).await, "viewer");
-    let moved = reqwest::Client::new()
-        .post(format!("{issuer}/test/users"))
-        .json(&json!({"login": login, "groups": ["pangea-admins"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(moved.status(), 200);
+    let (login, client) = signed_in_viewer(&app, &issuer).await;
+    set_groups(&issuer, &login, json!(["pangea-admins"])).await;
     let role = until(|| role_of(&app, &client), |r| *r == "admin").await;
     assert_eq!(role, "admin", "the groups of the refreshed ID token replace the old ones");
 }
@@ -252,9 +264,7 @@ async fn a_refresh_brings_the_groups_the_idp_has_now(backend: Backend) {
 async fn a_refresh_about_another_subject_leaves_the_groups_alone(backend: Backend) {
     let issuer = issuer();
     let app = spawn_with_sso(backend, &issuer, None).await;
-    let (login, password) = test_user(&issuer, json!({"groups": ["pangea-viewers"]})).await;
-    app.state.access.bind(&Principal::cli(), "group", "pangea-viewers", ConsoleRole::Viewer).await.unwrap();
-    let (client, _) = sso_sign_in(&app, &login, &password).await;
+    let (login, client) = signed_in_viewer(&app, &issuer).await;
     let idle = until(async || app.state.refreshing.lock().unwrap().is_empty(), |idle| *idle).await;
     assert!(idle);
     let client_id = app.state.oidc.as_ref().unwrap().client_id().to_string();
@@ -262,13 +272,7 @@ async fn a_refresh_about_another_subject_leaves_the_groups_alone(backend: Backen
     assert_eq!(res.status(), 204);
     // Userinfo, which would name her groups, is down: nothing about her says her groups now.
     fail_userinfo(&app).await;
-    let moved = reqwest::Client::new()
-        .post(format!("{issuer}/test/users"))
-        .json(&json!({"login": login, "groups": ["pangea-admins"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(moved.status(), 200);
+    set_groups(&issuer, &login, json!(["pangea-admins"])).await;
     let refreshed_at = || refreshed_at(&app);
     let before = refreshed_at().await;
     let attempted = until(
@@ -290,17 +294,8 @@ async fn a_refresh_about_another_subject_leaves_the_groups_alone(backend: Backen
 async fn a_refresh_that_names_no_groups_ends_the_session_and_the_next_page_says_why(backend: Backend) {
     let issuer = issuer();
     let app = spawn_with_sso(backend, &issuer, None).await;
-    let (login, password) = test_user(&issuer, json!({"groups": ["pangea-viewers"]})).await;
-    app.state.access.bind(&Principal::cli(), "group", "pangea-viewers", ConsoleRole::Viewer).await.unwrap();
-    let (client, _) = sso_sign_in(&app, &login, &password).await;
-    assert_eq!(role_of(&app, &client).await, "viewer");
-    let unnamed = reqwest::Client::new()
-        .post(format!("{issuer}/test/users"))
-        .json(&json!({"login": login, "groups": null}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unnamed.status(), 200);
+    let (login, client) = signed_in_viewer(&app, &issuer).await;
+    set_groups(&issuer, &login, Value::Null).await;
     // Its next requests refresh it; the page's own data calls are refused, and leave the
     // telling to the next page.
     let ended = until(
@@ -334,10 +329,7 @@ async fn a_refresh_that_names_no_groups_ends_the_session_and_the_next_page_says_
 async fn a_session_without_a_refresh_token_is_rechecked_through_userinfo(backend: Backend) {
     let issuer = issuer();
     let app = spawn_with_sso_as(backend, &issuer, None, "groups", &["authorization_code"]).await;
-    let (login, password) = test_user(&issuer, json!({"groups": ["pangea-viewers"]})).await;
-    app.state.access.bind(&Principal::cli(), "group", "pangea-viewers", ConsoleRole::Viewer).await.unwrap();
-    let (client, _) = sso_sign_in(&app, &login, &password).await;
-    assert_eq!(role_of(&app, &client).await, "viewer");
+    let (login, client) = signed_in_viewer(&app, &issuer).await;
     let (session, sealed, kind): (String, String, String) =
         sqlx::query_as("SELECT session_id, refresh_token, idp_token_kind FROM user_sessions WHERE refresh_token <> ''")
             .fetch_one(app.state.db.pool())
@@ -346,13 +338,7 @@ async fn a_session_without_a_refresh_token_is_rechecked_through_userinfo(backend
     assert_eq!(kind, "access", "no refresh token came");
     let place = pangea::access::sessions::idp_token_place(&session, pangea::access::sso::IdpTokenKind::Access);
     assert!(app.state.sealer.open(&sealed, &place).is_ok(), "sealed, bound to its session");
-    let moved = reqwest::Client::new()
-        .post(format!("{issuer}/test/users"))
-        .json(&json!({"login": login, "groups": ["pangea-admins"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(moved.status(), 200);
+    set_groups(&issuer, &login, json!(["pangea-admins"])).await;
     let role = until(|| role_of(&app, &client), |r| *r == "admin").await;
     assert_eq!(role, "admin", "userinfo's groups replace the old ones");
     let disabled = reqwest::Client::new().post(format!("{issuer}/test/disable/{login}")).send().await.unwrap();
