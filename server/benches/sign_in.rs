@@ -119,7 +119,16 @@ async fn main() {
             .unwrap();
         let start_time = timing(start.headers()["server-timing"].to_str().unwrap(), "pangea").unwrap();
         let idp_url = start.headers()["location"].to_str().unwrap().to_string();
-        let cookie = admin_cookie;
+        // The sign-in on its way through the IdP is in a cookie of its own until the callback.
+        let pending = start
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.to_str().ok()?.split(';').next())
+            .find(|c| c.starts_with("pangea_sso="))
+            .expect("the start sets the pending sign-in's cookie")
+            .to_string();
+        let cookie = format!("{admin_cookie}; {pending}");
         let form = browser.get(&idp_url).send().await.unwrap();
         let action = format!("{}{}/login", form.url().origin().ascii_serialization(), form.url().path());
         let back =
@@ -127,7 +136,14 @@ async fn main() {
         let callback = back.headers()["location"].to_str().unwrap().to_string();
         let done = no_follow.get(&callback).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(done.headers()["location"], "/machines", "sign-in {i} failed");
-        let session = done.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        let session = done
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.to_str().ok()?.split(';').next())
+            .find(|c| !c.starts_with("pangea_sso="))
+            .expect("the callback sets the session's cookie")
+            .to_string();
         let me: serde_json::Value = no_follow
             .post(public.join("/api/gui/current_user").unwrap())
             .header("origin", &origin)
