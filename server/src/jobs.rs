@@ -70,6 +70,9 @@ pub struct JobKind {
     pub name: &'static str,
 }
 
+/// How many times a job may be taken over before it fails.
+pub const MAX_TAKE_OVERS: u32 = 3;
+
 /// What a job of a kind no replica resumes is told when its replica stopped.
 const ABANDONED: &str = "Pangea stopped while this job ran. Start it again.";
 
@@ -404,8 +407,28 @@ impl Jobs {
 
     /// Takes over, for this replica, every running job of `kind` whose lease ran out (its
     /// replica stopped or crashed): each is taken by one replica only. The caller resumes them.
+    /// A job taken over [`MAX_TAKE_OVERS`] times already fails instead: the replicas that ran it
+    /// kept dying, perhaps because of it.
     pub async fn take_over(&self, kind: JobKind) -> Result<Vec<Job>, AppError> {
         let now = now();
+        let too_often = AppError::Conflict {
+            message: format!(
+                "Taken over {MAX_TAKE_OVERS} times: each Pangea replica that ran it stopped while it ran. It was \
+                 stopped here; check the replicas' logs, then start it again."
+            ),
+            fields: Vec::new(),
+        };
+        sqlx::query(
+            "UPDATE jobs SET state = 'failed', error = $1, lease_holder = '', lease_until = '', updated_at = $2 \
+             WHERE state = 'running' AND lease_until < $2 AND kind = $3 AND resumed >= $4",
+        )
+        .bind(error_text(&too_often))
+        .bind(&now)
+        .bind(kind.name)
+        .bind(i64::from(MAX_TAKE_OVERS))
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
         let ids: Vec<String> = sqlx::query_scalar(
             "UPDATE jobs SET lease_holder = $1, lease_until = $2, resumed = resumed + 1, updated_at = $3 \
              WHERE state = 'running' AND lease_until < $3 AND kind = $4 RETURNING id",

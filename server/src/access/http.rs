@@ -379,14 +379,18 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
     };
     let (state, oidc, who) = (state.clone(), oidc.clone(), who.clone());
     state.background.clone().spawn(async move {
+        // Whom the IdP's answers must be about; unknown now (a database error), the refresh is
+        // left to the next interval rather than spending the token on answers nobody can check.
         let subject = match who.user_id() {
-            Some(user_id) => state.access.sso_subject(user_id).await.ok().flatten().unwrap_or_default(),
-            None => String::new(),
+            Some(user_id) => state.access.sso_subject(user_id).await.ok().flatten(),
+            None => None,
         };
-        let answer = match kind {
-            IdpTokenKind::Refresh => oidc.refresh(&token, &subject).await,
-            IdpTokenKind::Access => oidc.recheck(&token, &subject).await,
+        let answer = match (kind, &subject) {
+            (_, None) => crate::access::sso::Refreshed::Unavailable("the person's IdP subject could not be read".into()),
+            (IdpTokenKind::Refresh, Some(subject)) => oidc.refresh(&token, subject).await,
+            (IdpTokenKind::Access, Some(subject)) => oidc.recheck(&token, subject).await,
         };
+        let subject = subject.unwrap_or_default();
         match answer {
             crate::access::sso::Refreshed::Valid { rotated, groups } => {
                 if let Some(rotated) = rotated

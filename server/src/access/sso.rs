@@ -522,34 +522,40 @@ impl Oidc {
         let rotated = response.refresh_token().map(|t| SecretString::from(t.secret().clone()));
         // A refreshed ID token has no nonce of ours to check.
         let no_nonce = |_: Option<&Nonce>| Ok(());
-        let from_id_token = match response.id_token() {
+        // What the refreshed ID token says of the groups: `Ok(None)` without an ID token or
+        // without the claim; `Err(())` when it cannot be used (unverified, or about someone else).
+        let from_id_token: Result<Option<Vec<String>>, ()> = match response.id_token() {
             Some(id_token) => match self.verified_claims(&provider, id_token, no_nonce).await {
                 Ok(claims) if claims.subject().as_str() == subject => {
-                    claim_list(&claims_as_map(&claims), &self.settings.groups_claim)
+                    Ok(claim_list(&claims_as_map(&claims), &self.settings.groups_claim))
                 }
                 Ok(_) => {
                     tracing::warn!("a refreshed ID token is about someone else; its groups are not taken");
-                    None
+                    Err(())
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "a refreshed ID token failed verification; its groups are not taken");
-                    None
+                    Err(())
                 }
             },
-            None => None,
+            None => Ok(None),
         };
-        let groups = match from_id_token {
-            Some(groups) => Some(groups),
-            None => match self.userinfo_groups(&provider, response.access_token(), subject).await {
+        let groups = match &from_id_token {
+            Ok(Some(groups)) => Some(groups.clone()),
+            _ => match self.userinfo_groups(&provider, response.access_token(), subject).await {
                 Ok(groups) => groups,
                 Err(reason) => return Refreshed::Valid { rotated, groups: RefreshedGroups::Unknown(reason) },
             },
         };
-        let groups = match groups {
-            Some(groups) => {
+        let groups = match (groups, from_id_token) {
+            (Some(groups), _) => {
                 RefreshedGroups::Named(groups.into_iter().filter(|g| !app::access::is_kubernetes_own(g)).collect())
             }
-            None => RefreshedGroups::Unnamed,
+            // An ID token that could not be used says nothing either way: ask again next time.
+            (None, Err(())) => {
+                RefreshedGroups::Unknown("the refreshed ID token could not be used, and userinfo has no groups".into())
+            }
+            (None, Ok(_)) => RefreshedGroups::Unnamed,
         };
         Refreshed::Valid { rotated, groups }
     }

@@ -152,7 +152,10 @@ async fn serve(
     accept: Option<&HeaderValue>,
 ) -> Response {
     let raw_query = raw_query.unwrap_or_default();
-    let labels = Arc::new(index::labels_from_query(&raw_query));
+    let mut labels = index::labels_from_query(&raw_query);
+    // A report's token selects nothing and is never repeated in a reason.
+    labels.remove(super::report_tokens::LABEL);
+    let labels = Arc::new(labels);
     let index = provisioner.index();
     let answered = if matches!(endpoint, Endpoint::Ignition | Endpoint::Generic) {
         let now = time::OffsetDateTime::now_utc();

@@ -150,6 +150,18 @@ async fn a_run_that_lost_its_lease_stops_and_ends_nothing(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(ends, 1, "audited once, by the run that ended it");
+    // A job whose replicas kept dying is not passed on forever.
+    let doomed = first.start(KIND, &who, "work", 1, "{}").await.unwrap();
+    sqlx::query("UPDATE jobs SET resumed = $1, lease_until = '2000-01-01T00:00:00.000000Z' WHERE id = $2")
+        .bind(i64::from(pangea::jobs::MAX_TAKE_OVERS))
+        .bind(&doomed)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(second.take_over(KIND).await.unwrap().is_empty());
+    let failed = second.get(&doomed, &who).await.unwrap();
+    assert_eq!(failed.state, JobState::Failed);
+    assert!(failed.error.unwrap().to_string().starts_with("Taken over 3 times"));
     // A job of a kind no replica resumes fails, saying so.
     let orphan = first.start(JobKind { name: "test.orphan" }, &who, "work", 1, "{}").await.unwrap();
     sqlx::query("UPDATE jobs SET lease_until = '2000-01-01T00:00:00.000000Z' WHERE id = $1")
