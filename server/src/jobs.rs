@@ -453,19 +453,18 @@ impl Jobs {
     /// Marks failed every running job whose replica stopped renewing its lease and whose kind
     /// is none of `resumable` (no replica knows how to go on with it).
     pub async fn fail_abandoned(&self, resumable: &[JobKind]) -> Result<u64, AppError> {
-        // The kinds are the areas' constants, never input.
-        let kinds =
-            resumable.iter().map(|k| format!("'{}'", k.name)).chain(["''".into()]).collect::<Vec<_>>().join(", ");
-        let failed = sqlx::query(&format!(
+        let kinds = if resumable.is_empty() { "''".to_string() } else { crate::db::placeholders(3, resumable.len()) };
+        let sql = format!(
             "UPDATE jobs SET state = 'failed', error = $1, lease_holder = '', lease_until = '', updated_at = $2 \
              WHERE state = 'running' AND lease_until < $2 AND kind NOT IN ({kinds})"
-        ))
-        .bind(error_text(&AppError::Conflict { message: ABANDONED.into(), fields: Vec::new() }))
-        .bind(now())
-        .execute(self.db.pool())
-        .await
-        .or_internal()?;
-        Ok(failed.rows_affected())
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(error_text(&AppError::Conflict { message: ABANDONED.into(), fields: Vec::new() }))
+            .bind(now());
+        for kind in resumable {
+            query = query.bind(kind.name);
+        }
+        Ok(query.execute(self.db.pool()).await.or_internal()?.rows_affected())
     }
 
     /// Gives up this replica's leases (it is stopping, its runs ended), so another replica

@@ -247,7 +247,8 @@ impl Access {
 
     /// Whether a session is in the sessions list (it was not signed out elsewhere).
     pub async fn session_listed(&self, session_id: &str) -> Result<bool, AppError> {
-        store::session_exists(&self.db, session_id).await.or_internal()
+        let standing = store::session_standing(&self.db, session_id).await.or_internal()?;
+        Ok(standing.is_some_and(|ended| ended.is_empty()))
     }
 
     /// Notes that a session is in use (at most every quarter of the idle timeout).
@@ -281,7 +282,8 @@ impl Access {
 
     /// Whether the IdP's answer ended a session (and its next page has not said so yet).
     pub async fn session_ended(&self, session_id: &str) -> Result<bool, AppError> {
-        store::is_ended(&self.db, session_id).await.or_internal()
+        let standing = store::session_standing(&self.db, session_id).await.or_internal()?;
+        Ok(standing.is_some_and(|ended| !ended.is_empty()))
     }
 
     /// Ends a session the IdP no longer accepts, and records why.

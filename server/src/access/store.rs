@@ -441,15 +441,6 @@ pub async fn end_session(db: &Database, session_id: &str, why: &str) -> Result<(
     Ok(())
 }
 
-/// Whether a session was ended, and is kept for its next page to say why.
-pub async fn is_ended(db: &Database, session_id: &str) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM user_sessions WHERE session_id = $1 AND ended <> ''")
-        .bind(session_id)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(found.is_some())
-}
-
 /// Forgets an ended session, answering why it ended.
 pub async fn take_ended(db: &Database, session_id: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("DELETE FROM user_sessions WHERE session_id = $1 AND ended <> '' RETURNING ended")
@@ -510,12 +501,13 @@ pub async fn claim_refresh(
     .await
 }
 
-pub async fn session_exists(db: &Database, session_id: &str) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM user_sessions WHERE session_id = $1 AND ended = ''")
+/// Where a session stands in the sessions list: `None` when it is not listed, else why it was
+/// ended (`""` while it goes on).
+pub async fn session_standing(db: &Database, session_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT ended FROM user_sessions WHERE session_id = $1")
         .bind(session_id)
         .fetch_optional(db.pool())
-        .await?;
-    Ok(found.is_some())
+        .await
 }
 
 pub async fn touch_session(db: &Database, session_id: &str) -> Result<(), sqlx::Error> {

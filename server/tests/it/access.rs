@@ -492,13 +492,7 @@ async fn session_cookie_is_http_only_and_same_site_and_sign_out_ends_it(backend:
 
 async fn cookies_are_secure_behind_an_https_public_url(backend: Backend) {
     let app = spawn_app_with(backend, async |c| c.public_url = "https://pangea.example.com".parse().unwrap()).await;
-    let res = app
-        .anonymous()
-        .post(app.at("/auth/login"))
-        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let res = app.admin_sign_in_answer().await;
     assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
 }
 
@@ -549,13 +543,7 @@ async fn wrong_passwords_are_audited_and_throttled(backend: Backend) {
 
 async fn disabled_local_login_refuses_the_password_form(backend: Backend) {
     let app = spawn_app_with(backend, async |c| c.local_login_enabled = false).await;
-    let res = app
-        .anonymous()
-        .post(app.at("/auth/login"))
-        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let res = app.admin_sign_in_answer().await;
     assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?error=disabled"));
 }
 
@@ -639,13 +627,7 @@ async fn the_cli_creates_tokens_and_resets_the_admin_password(backend: Backend) 
     assert!(out.status.success(), "{out:?}");
     let password = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(password.len() >= 20);
-    let res = app
-        .anonymous()
-        .post(app.at("/auth/login"))
-        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let res = app.admin_sign_in_answer().await;
     assert!(res.headers()["location"].to_str().unwrap().contains("error=invalid"), "the old password no longer works");
     app.sign_in("admin", &password).await;
     let hash: String = sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE username = 'admin'")
@@ -780,13 +762,7 @@ async fn expired_sessions_are_pruned_with_their_refresh_tokens(backend: Backend)
 
 async fn session_ids_are_stored_only_as_their_hash(backend: Backend) {
     let app = spawn_app(backend).await;
-    let res = app
-        .anonymous()
-        .post(app.at("/auth/login"))
-        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let res = app.admin_sign_in_answer().await;
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
     let id = cookie.trim_start_matches("pangea_session=").split(';').next().unwrap().to_string();
     let key = pangea::access::sessions::session_key(&id.parse().unwrap()).to_string();

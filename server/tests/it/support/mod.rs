@@ -164,6 +164,16 @@ impl TestApp {
         client
     }
 
+    /// The answer to the local admin's sign-in form, sent by an anonymous client.
+    pub async fn admin_sign_in_answer(&self) -> reqwest::Response {
+        self.anonymous()
+            .post(self.at("/auth/login"))
+            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A client that sends no credentials (but, like a browser on the console's pages, its
     /// `Origin`), and does not follow redirects.
     pub fn anonymous(&self) -> reqwest::Client {
