@@ -28,6 +28,12 @@ test('a node page charts node_exporter, shows its alert, and silences it in the 
   await kube(`/api/v1/nodes/${node}/status`, { method: 'PATCH', contentType: 'application/merge-patch+json',
     body: JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }] } }) });
 
+  // The page draws its charts once, for the addresses Pangea's watch cache has: wait until the
+  // patch has reached it, or the charts would match the node by name only and find nothing.
+  await expect.poll(async () => {
+    const res = await api.get(`/api/v1/clusters/${name}/nodes/${node}`);
+    return res.ok() ? (await res.json()).addresses : [];
+  }, { timeout: 30_000 }).toContainEqual(['InternalIP', '127.0.0.1']);
   await open(page, `/clusters/${name}/nodes/${node}`);
   const memory = page.getByRole('img', { name: /^Memory, latest: used .* total / });
   await expect(memory).toBeVisible({ timeout: 30_000 });
