@@ -34,6 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         && let Ok(value) = axum::http::HeaderValue::from_str(&content_security_policy(
             nonce,
             use_context::<account::LoginOptions>().and_then(|o| o.idp_origin).as_deref(),
+            use_context::<monitoring::GrafanaFrames>().and_then(|g| g.0).as_deref(),
         ))
     {
         response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
@@ -61,13 +62,15 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// Scripts only from this origin or with this response's nonce; wasm may be compiled; no framing.
-/// Forms post only here, and to the identity provider, where signing out continues.
+/// Forms post only here, and to the identity provider, where signing out continues. Frames show
+/// this origin, and Grafana's where it has its own.
 #[cfg(feature = "ssr")]
-pub fn content_security_policy(nonce: &str, idp_origin: Option<&str>) -> String {
+pub fn content_security_policy(nonce: &str, idp_origin: Option<&str>, grafana_origin: Option<&str>) -> String {
     let idp = idp_origin.map(|o| format!(" {o}")).unwrap_or_default();
+    let grafana = grafana_origin.map(|o| format!(" {o}")).unwrap_or_default();
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; \
+         img-src 'self' data:; connect-src 'self'; frame-src 'self'{grafana}; object-src 'none'; base-uri 'self'; \
          form-action 'self'{idp}; frame-ancestors 'none'"
     )
 }

@@ -309,9 +309,15 @@ pub struct GrafanaDashboard {
     pub title: String,
     /// '' for the General folder.
     pub folder: String,
-    /// Where it opens through the console's proxy, in kiosk mode.
+    /// Where it opens through the console's proxy, in kiosk mode; '' where this Pangea serves
+    /// no Grafana (`--grafana-listen`).
     pub embed_path: String,
 }
+
+/// The origin of the clusters' Grafanas when they are served on one of their own: the console's
+/// pages may frame it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrafanaFrames(pub Option<String>);
 
 /// One etcd member, from its metrics in the cluster's Prometheus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

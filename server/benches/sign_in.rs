@@ -88,6 +88,7 @@ async fn main() {
         audit_key: None,
         trusted_proxies: vec![],
         allow_local_monitoring_urls: true,
+        grafana: pangea::config::GrafanaPlacement::Off,
     };
     let state = AppState::new(&config).await.expect("start");
     let router = pangea::routes::console_router(state);

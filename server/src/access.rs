@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bindings;
+mod handover;
 pub mod http;
 pub mod sessions;
 pub mod sso;
@@ -47,6 +48,8 @@ pub struct AuthSettings {
     pub trusted_proxies: Vec<crate::config::ProxyRange>,
     /// How often an open live stream checks its person again (see [`crate::http::live`]).
     pub live_recheck_every: Duration,
+    /// Where browsers reach the clusters' Grafanas.
+    pub grafana: crate::config::GrafanaPlacement,
 }
 
 /// The local break-glass account's name.

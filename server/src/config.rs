@@ -312,6 +312,20 @@ pub struct ServeArgs {
     /// whatever listens on Pangea's own host. Turn on only for a Prometheus on the same host.
     #[arg(long, env = "PANGEA_ALLOW_LOCAL_MONITORING_URLS")]
     pub allow_local_monitoring_urls: bool,
+    /// Address of the clusters' Grafanas, served on an origin of their own: the console hands a
+    /// person's sign-in over with a one-time code, and Grafana's scripts never run beside the
+    /// console's session [default: off; the Dashboards page then lists but does not embed]
+    #[arg(long, env = "PANGEA_GRAFANA_LISTEN")]
+    pub grafana_listen: Option<SocketAddr>,
+    /// The URL people reach --grafana-listen at: another host name than the console's, e.g.
+    /// https://grafana.pangea.example.com beside https://pangea.example.com [default: http://GRAFANA_LISTEN]
+    #[arg(long, env = "PANGEA_GRAFANA_PUBLIC_URL")]
+    pub grafana_public_url: Option<url::Url>,
+    /// Serve the clusters' Grafanas on the console's own origin (/grafana/CLUSTER/), as before
+    /// --grafana-listen. Not advised: any script in Grafana (an HTML panel, a plugin, a Grafana
+    /// bug) can then call the console's API as the person looking at it.
+    #[arg(long, env = "PANGEA_GRAFANA_SAME_ORIGIN", conflicts_with = "grafana_listen")]
+    pub grafana_same_origin: bool,
     /// OpenID provider's issuer URL, for single sign-on (discovery finds the rest)
     #[arg(long, env = "PANGEA_OIDC_ISSUER")]
     pub oidc_issuer: Option<url::Url>,
@@ -355,6 +369,9 @@ struct FileConfig {
     bootstrap_admin_group: Option<String>,
     trusted_proxies: Option<Vec<ProxyRange>>,
     allow_local_monitoring_urls: Option<bool>,
+    grafana_listen: Option<SocketAddr>,
+    grafana_public_url: Option<url::Url>,
+    grafana_same_origin: Option<bool>,
     data_dir: Option<PathBuf>,
     database_url: Option<SecretString>,
     database_url_file: Option<PathBuf>,
@@ -447,6 +464,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ProxyRange>,
     /// Monitoring links may go to loopback and link-local addresses.
     pub allow_local_monitoring_urls: bool,
+    /// Where browsers reach the clusters' Grafanas.
+    pub grafana: GrafanaPlacement,
     /// The local admin's first password, from `PANGEA_BOOTSTRAP_PASSWORD` only (never a flag,
     /// which would show in the process list).
     pub bootstrap_password: Option<SecretString>,
@@ -456,6 +475,27 @@ pub struct Config {
     pub secret_key: Option<SecretString>,
     /// Keys the audit chain, from `PANGEA_AUDIT_KEY` only; else derived from the secret key.
     pub audit_key: Option<SecretString>,
+}
+
+/// Where browsers reach the clusters' Grafanas (`/grafana/CLUSTER/…`, through the auth proxy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrafanaPlacement {
+    /// Nowhere: the Dashboards page lists a Grafana's dashboards but does not embed them.
+    Off,
+    /// On a listener of its own, which people reach at `public_url` (another origin).
+    OwnOrigin { listen: SocketAddr, public_url: url::Url },
+    /// On the console's own origin (`--grafana-same-origin`, not advised).
+    SameOrigin,
+}
+
+impl GrafanaPlacement {
+    /// The origin of its own listener, when it has one.
+    pub fn own_origin(&self) -> Option<String> {
+        match self {
+            GrafanaPlacement::OwnOrigin { public_url, .. } => Some(public_url.origin().ascii_serialization()),
+            _ => None,
+        }
+    }
 }
 
 /// A secret that comes from the environment only (never a flag, which the process list shows).
@@ -554,6 +594,35 @@ impl ServeArgs {
                 url::Url::parse(&format!("http://{listen}")).map_err(|e| ConfigError::Value("listen", e.to_string()))?
             }
         };
+        let grafana = match (
+            self.grafana_listen.or(file.grafana_listen),
+            self.grafana_same_origin || file.grafana_same_origin.unwrap_or(false),
+        ) {
+            (Some(_), true) => {
+                return Err(ConfigError::Value(
+                    "grafana_listen",
+                    "give either --grafana-listen (advised) or --grafana-same-origin, not both".into(),
+                ));
+            }
+            (Some(listen), false) => {
+                let grafana_url = match self.grafana_public_url.or(file.grafana_public_url) {
+                    Some(url) => url,
+                    None => url::Url::parse(&format!("http://{listen}"))
+                        .map_err(|e| ConfigError::Value("grafana_listen", e.to_string()))?,
+                };
+                if grafana_url.origin() == public_url.origin() {
+                    return Err(ConfigError::Value(
+                        "grafana_public_url",
+                        "Grafana's public URL must be another origin than the console's (another host name, \
+                         e.g. grafana.pangea.example.com)"
+                            .into(),
+                    ));
+                }
+                GrafanaPlacement::OwnOrigin { listen, public_url: grafana_url }
+            }
+            (None, true) => GrafanaPlacement::SameOrigin,
+            (None, false) => GrafanaPlacement::Off,
+        };
         let oidc = match self.oidc_issuer.or(file.oidc_issuer) {
             None => None,
             Some(issuer) => {
@@ -623,6 +692,7 @@ impl ServeArgs {
             bootstrap_admin_group: self.bootstrap_admin_group.or(file.bootstrap_admin_group),
             allow_local_monitoring_urls: self.allow_local_monitoring_urls
                 || file.allow_local_monitoring_urls.unwrap_or(false),
+            grafana,
             trusted_proxies: if self.trusted_proxies.is_empty() {
                 file.trusted_proxies.unwrap_or_default()
             } else {

@@ -54,6 +54,8 @@ pub fn router_of(routes: Vec<Route>) -> Router<AppState> {
 pub enum Listener {
     Console,
     Boot,
+    /// The clusters' Grafanas on an origin of their own (`--grafana-listen`).
+    Grafana,
 }
 
 /// A route that answers every method, as Matchbox's boot endpoints do (listed as GET).

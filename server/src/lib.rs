@@ -117,7 +117,10 @@ impl AppState {
             })),
         );
         Ok(AppState {
-            monitoring: Arc::new(monitoring::Monitoring::new(db.clone(), clusters.clone())),
+            monitoring: Arc::new(
+                monitoring::Monitoring::new(db.clone(), clusters.clone())
+                    .with_grafana_served(config.grafana != config::GrafanaPlacement::Off),
+            ),
             clusters,
             machines: Arc::new(
                 machines::Machines::new(db.clone(), jobs.clone(), provisioner.clone())
@@ -134,6 +137,7 @@ impl AppState {
                 absolute_timeout: config.session_absolute_timeout,
                 trusted_proxies: config.trusted_proxies.clone(),
                 live_recheck_every: config.live_recheck_every,
+                grafana: config.grafana.clone(),
             },
             oidc: config.oidc.clone().map(|settings| Arc::new(access::sso::Oidc::new(settings))),
             sealer,
@@ -251,16 +255,35 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
         None => None,
     };
     let boot =
-        axum::serve(boot, routes::boot_router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(shutdown);
+        axum::serve(boot, routes::boot_router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown.clone());
     let grpc = async move {
         match grpc {
             Some(serving) => serving.await.map_err(std::io::Error::other),
             None => Ok(()),
         }
     };
+    let grafana = match &config.grafana {
+        config::GrafanaPlacement::OwnOrigin { listen, public_url } => {
+            let listener =
+                tokio::net::TcpListener::bind(listen).await.map_err(|e| error::StartError::Bind(*listen, e))?;
+            tracing::info!(grafana = %listen, public_url = %public_url, "serving the clusters' Grafanas on an origin of their own");
+            let router = routes::grafana_router(state.clone());
+            Some(
+                axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                    .with_graceful_shutdown(shutdown.clone()),
+            )
+        }
+        _ => None,
+    };
+    let grafana = async move {
+        match grafana {
+            Some(serving) => serving.await,
+            None => Ok(()),
+        }
+    };
     let served =
-        tokio::try_join!(console.into_future(), boot.into_future(), grpc).map(|_| ()).map_err(error::StartError::Serve);
+        tokio::try_join!(console.into_future(), boot.into_future(), grpc, grafana).map(|_| ()).map_err(error::StartError::Serve);
     background.stop().await;
     // Its runs ended: another replica may take its jobs over now, not a lease later.
     match state_jobs.release_all().await {

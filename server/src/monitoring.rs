@@ -58,6 +58,8 @@ pub struct Monitoring {
     options: dashboards::OptionsCache,
     /// Each person's queries to Prometheus running at once.
     turns: query_turns::QueryTurns,
+    /// Browsers can open the clusters' Grafanas through this Pangea.
+    grafana_served: bool,
 }
 
 /// How long a cluster's firing count is used before its Alertmanager is asked again.
@@ -121,7 +123,15 @@ impl Monitoring {
             firing: TtlCache::new(FIRING_COUNT_TTL),
             options: TtlCache::new(VARIABLE_VALUES_TTL),
             turns: query_turns::QueryTurns::new(query_turns::TURN_WAIT),
+            grafana_served: false,
         }
+    }
+
+    /// Whether browsers can open the clusters' Grafanas through this Pangea (`--grafana-listen`
+    /// or `--grafana-same-origin`): only then are their dashboards offered to embed.
+    pub fn with_grafana_served(mut self, served: bool) -> Monitoring {
+        self.grafana_served = served;
+        self
     }
 
     /// The cluster's Prometheus, once the caller may see that cluster.
@@ -378,9 +388,13 @@ impl MonitoringService for Monitoring {
             )));
         }
         let headers = grafana::upstream_headers(&axum::http::HeaderMap::new(), who, cluster, false)?;
-        grafana::dashboards(&linked.http, &linked.url, cluster, headers)
+        let mut listed = grafana::dashboards(&linked.http, &linked.url, cluster, headers)
             .await
-            .map_err(|message| AppError::Upstream { message })
+            .map_err(|message| AppError::Upstream { message })?;
+        if !self.grafana_served {
+            listed.iter_mut().for_each(|d| d.embed_path.clear());
+        }
+        Ok(listed)
     }
 
     async fn etcd(&self, who: &Principal, cluster: &str) -> Result<EtcdHealth, AppError> {

@@ -127,6 +127,7 @@ pub fn console_routes() -> Vec<(Listener, Method, String)> {
     add(Listener::Console, api_routes(), "/api/v1");
     add(Listener::Console, crate::monitoring::grafana::routes(), "");
     add(Listener::Boot, boot_routes(), "");
+    add(Listener::Grafana, crate::monitoring::grafana::own_origin_routes(), "");
     for (path, method) in leptos::server_fn::axum::server_fn_paths() {
         if path.starts_with(SERVER_FN_PREFIX) {
             all.push((
@@ -160,7 +161,9 @@ pub fn console_router(state: AppState) -> Router {
     let provisioning: app::provisioning::ssr::SharedProvisioningService = state.provisioner.clone();
     let clusters: app::clusters::ssr::SharedClusterService = state.clusters.clone();
     let monitoring: app::monitoring::ssr::SharedMonitoringService = state.monitoring.clone();
+    let grafana_frames = app::monitoring::GrafanaFrames(state.auth.grafana.own_origin());
     let context = move || {
+        leptos::prelude::provide_context(grafana_frames.clone());
         leptos::prelude::provide_context(clusters.clone());
         leptos::prelude::provide_context(monitoring.clone());
         leptos::prelude::provide_context(provisioning.clone());
@@ -200,12 +203,16 @@ pub fn console_router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::static_cache_headers))
         .layer(axum::middleware::from_fn(auth::require_sign_in_for_pages));
     let gui = with_sessions(gui, &state);
-    // Grafana, embedded: the same sessions, its own security headers (the console may frame it).
-    let grafana = crate::monitoring::grafana::with_headers(with_sessions(
-        router_of(crate::monitoring::grafana::routes())
-            .layer(axum::middleware::from_fn(auth::require_sign_in_for_pages)),
-        &state,
-    ));
+    // Grafana on the console's origin, or the hand-over to its own: the same sessions, its own
+    // security headers (the console may frame it).
+    let grafana = crate::monitoring::grafana::with_headers(
+        with_sessions(
+            router_of(crate::monitoring::grafana::routes())
+                .layer(axum::middleware::from_fn(auth::require_sign_in_for_pages)),
+            &state,
+        ),
+        None,
+    );
 
     let hsts = state.auth.secure_cookies.then(|| {
         SetResponseHeaderLayer::overriding(
@@ -233,6 +240,22 @@ pub fn console_router(state: AppState) -> Router {
         .merge(grafana.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(tower::util::option_layer(hsts)))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
         .layer(axum::middleware::from_fn(middleware::request_id))
+}
+
+/// Grafana's own origin (`--grafana-listen`): the hand-over and the proxy, framed by the console
+/// only. The console's routes and sessions are not here.
+pub fn grafana_router(state: AppState) -> Router {
+    let hsts = state.auth.grafana.own_origin().is_some_and(|o| o.starts_with("https:")).then(|| {
+        SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000"))
+    });
+    crate::monitoring::grafana::with_headers(
+        router_of(crate::monitoring::grafana::own_origin_routes()).with_state(state.clone()),
+        Some(&state.auth.public_origin),
+    )
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .layer(tower::util::option_layer(hsts))
+    .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
+    .layer(axum::middleware::from_fn(middleware::request_id))
 }
 
 /// `router` with the console's sessions: the signed-in person (or an API token's, on `/api/v1`)

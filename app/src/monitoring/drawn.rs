@@ -323,22 +323,29 @@ pub fn grafana_list(list: Vec<GrafanaDashboard>, may_manage: bool) -> Html {
     if list.is_empty() {
         return Html::of(view! { <p class="empty">"This Grafana has no dashboards you may see."</p> });
     }
+    let embedded = list.iter().all(|d| !d.embed_path.is_empty());
     let item = move |d: GrafanaDashboard| {
         let label = if d.folder.is_empty() { d.title.clone() } else { format!("{} / {}", d.folder, d.title) };
         let import = may_manage.then(|| {
             view! { <button type="button" class="button small" aria-label=format!("Import {label} into Pangea")>"Import"</button> }
                 .add_any_attr(custom_attribute(data::IMPORT_DASHBOARD, d.uid.clone()))
         });
-        view! {
-            <li>
-                {view! { <button type="button" class="button" aria-pressed="false">{label.clone()}</button> }
-                    .add_any_attr(custom_attribute(data::EMBED_PATH, d.embed_path))
-                    .add_any_attr(custom_attribute(data::EMBED_TITLE, d.title))}
-                {import}
-            </li>
-        }
+        let open = if d.embed_path.is_empty() {
+            view! { <span>{label.clone()}</span> }.into_any()
+        } else {
+            view! { <button type="button" class="button" aria-pressed="false">{label.clone()}</button> }
+                .add_any_attr(custom_attribute(data::EMBED_PATH, d.embed_path))
+                .add_any_attr(custom_attribute(data::EMBED_TITLE, d.title))
+                .into_any()
+        };
+        view! { <li>{open}{import}</li> }
     };
-    Html::of(view! { <ul class="dashboards">{list.into_iter().map(item).collect_view()}</ul> })
+    let not_served = (!embedded).then(|| {
+        view! {
+            <p class="hint">"This Pangea does not serve Grafana's pages, so they are listed here but not shown: an admin can serve them on an origin of their own with --grafana-listen (docs/monitoring.md)."</p>
+        }
+    });
+    Html::of(view! { {not_served}<ul class="dashboards">{list.into_iter().map(item).collect_view()}</ul> })
 }
 
 /// `HH:MM` (UTC) for ranges within a day, else `MM-DD HH:MM`.

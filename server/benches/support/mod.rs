@@ -72,6 +72,7 @@ pub async fn serve(url: SecretString, dir: &std::path::Path) -> (String, String,
         audit_key: None,
         trusted_proxies: vec![],
         allow_local_monitoring_urls: true,
+        grafana: pangea::config::GrafanaPlacement::Off,
     };
     let state = pangea::AppState::new(&config).await.expect("start");
     let router = pangea::routes::console_router(state.clone());

@@ -193,7 +193,7 @@ fn with_timing_for_admins(who: &Principal, timing: String, response: impl IntoRe
 
 /// Who sent a request: the peer's address, or, when the peer is a trusted proxy, the address
 /// its `X-Forwarded-For` names: the right-most entry that is not itself a trusted proxy.
-fn origin_of(auth: &crate::access::AuthSettings, peer: SocketAddr, headers: &HeaderMap) -> Origin {
+pub fn origin_of(auth: &crate::access::AuthSettings, peer: SocketAddr, headers: &HeaderMap) -> Origin {
     let trusted = |ip: std::net::IpAddr| auth.trusted_proxies.iter().any(|range| range.contains(ip));
     let mut ip = peer.ip();
     if trusted(ip) {
@@ -491,24 +491,32 @@ fn urlencode(s: &str) -> String {
 pub async fn reject_cross_site(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let token_route = req.uri().path().starts_with("/api/v1/") && bearer(req.headers()).is_some();
-    if !safe && !token_route {
-        let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
-        let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
-        let same_site = match (site, origin) {
-            (Some(site), _) => matches!(site, "same-origin" | "none"),
-            (None, Some(origin)) => origin == state.auth.public_origin,
-            (None, None) => false,
-        };
-        if !same_site {
-            return json_error(AppError::Forbidden {
-                message: "This request did not show that it came from this console (no matching Origin or \
-                          Sec-Fetch-Site header), so it was refused as a possible cross-site request. Scripts: \
-                          use /api/v1 with an API token."
-                    .into(),
-            });
-        }
+    // The API answers only the console's own pages (or a token): a script on another origin,
+    // such as a Grafana's on its own listener, is refused even a read with the person's cookie.
+    let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let api_from_elsewhere = req.uri().path().starts_with("/api/")
+        && !token_route
+        && site.is_some_and(|site| !matches!(site, "same-origin" | "none"));
+    if (api_from_elsewhere || (!safe && !token_route)) && !came_from(req.headers(), &state.auth.public_origin) {
+        return json_error(AppError::Forbidden {
+            message: "This request did not show that it came from this console (no matching Origin or \
+                      Sec-Fetch-Site header), so it was refused as a possible cross-site request. Scripts: \
+                      use /api/v1 with an API token."
+                .into(),
+        });
     }
     next.run(req).await
+}
+
+/// Whether a browser's request says it came from `origin`'s own pages: `Sec-Fetch-Site`, or
+/// where a browser sends none, `Origin`.
+pub fn came_from(headers: &HeaderMap, origin: &str) -> bool {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    match (site, headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())) {
+        (Some(site), _) => matches!(site, "same-origin" | "none"),
+        (None, Some(sent)) => sent == origin,
+        (None, None) => false,
+    }
 }
 
 #[derive(Deserialize)]

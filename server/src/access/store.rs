@@ -567,3 +567,52 @@ pub async fn reseal_refresh_tokens(
     }
     Ok((resealed, ended))
 }
+
+// Hand-overs of a sign-in to another origin.
+
+/// Keeps a one-time code's hash, and forgets the codes that expired unused.
+pub async fn insert_handover(
+    db: &Database,
+    code_hash: &str,
+    session_key: &str,
+    user_id: i64,
+    scope: &str,
+    now_ms: i64,
+    expires_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("DELETE FROM origin_handovers WHERE expires_at < $1").bind(now_ms).execute(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO origin_handovers (code_hash, session_key, user_id, scope, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(code_hash)
+    .bind(session_key)
+    .bind(user_id)
+    .bind(scope)
+    .bind(expires_ms)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Takes a code out, once (on any replica): its `(session_key, user_id)` when it was for `scope`
+/// and has not expired.
+pub async fn take_handover(
+    db: &Database,
+    code_hash: &str,
+    scope: &str,
+    now_ms: i64,
+) -> Result<Option<(String, i64)>, sqlx::Error> {
+    let row = sqlx::query(
+        "DELETE FROM origin_handovers WHERE code_hash = $1 RETURNING session_key, user_id, scope, expires_at",
+    )
+    .bind(code_hash)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (for_scope, expires): (String, i64) = (row.try_get("scope")?, row.try_get("expires_at")?);
+    if for_scope != scope || expires < now_ms {
+        return Ok(None);
+    }
+    Ok(Some((row.try_get("session_key")?, row.try_get("user_id")?)))
+}

@@ -1,23 +1,37 @@
 //! `/grafana/{cluster}/…`: the cluster's Grafana, embedded in the console and signed in as the
-//! console's person through Grafana's auth proxy. Only the console's session authenticates:
-//! whatever `X-WEBAUTH-*` headers, `Authorization` or console cookie the browser sends are
-//! removed, and Pangea sets the user, name, email, groups and role (viewer → Viewer, operator →
-//! Editor, admin → Admin, for that cluster). WebSockets (Grafana Live) pass through.
+//! console's person through Grafana's auth proxy. Whatever `X-WEBAUTH-*` headers,
+//! `Authorization` or Pangea cookie the browser sends are removed, and Pangea sets the user,
+//! name, email, groups and role (viewer → Viewer, operator → Editor, admin → Admin, for that
+//! cluster). WebSockets (Grafana Live) pass through.
 //!
-//! Grafana serves itself under the same path (`root_url = https://CONSOLE/grafana/CLUSTER/`,
-//! `serve_from_sub_path = true`), so links and assets need no rewriting. This router sets its own
+//! Where it is served ([`GrafanaPlacement`]):
+//! - on a listener of its own (`--grafana-listen`, advised): the console's `/grafana/{cluster}/…`
+//!   hands the person's sign-in over with a one-time code (`access::handover`) and sends the
+//!   browser there; that origin signs in with its own cookie, a pass for that cluster only, and
+//!   the console's cookie never goes there. Scripts in Grafana cannot call the console as the
+//!   person: the console is another origin, and refuses their writes as cross-site;
+//! - on the console's origin (`--grafana-same-origin`, not advised): the console's session signs in;
+//! - nowhere (the default): the console lists a Grafana's dashboards but does not embed them.
+//!
+//! Grafana serves itself under the same path (`root_url = https://GRAFANA-ORIGIN/grafana/CLUSTER/`,
+//! `serve_from_sub_path = true`), so links and assets need no rewriting. Its router sets its own
 //! security headers: the console may frame it; nothing else may.
 
 use crate::AppState;
+use crate::access::sessions::UserSession;
+use crate::config::GrafanaPlacement;
 use crate::error::cause;
-use crate::http::{Route, route_any};
+use crate::http::live::LiveCheck;
+use crate::http::{Route, route, route_any};
 use app::access::{ConsoleRole, Identity, Permission, Principal, authorize_in};
 use app::error::AppError;
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Router};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The headers Grafana's `[auth.proxy]` reads (`header_name` and `headers = …`).
 pub const USER: &str = "x-webauth-user";
@@ -26,8 +40,12 @@ pub const EMAIL: &str = "x-webauth-email";
 pub const GROUPS: &str = "x-webauth-groups";
 pub const ROLE: &str = "x-webauth-role";
 
-/// The console's session cookies: never sent on to Grafana.
-const CONSOLE_COOKIES: [&str; 2] = ["pangea_session", "__Host-pangea_session"];
+/// The pass of Grafana's own origin: its cookie's name there over http, and over https.
+const PASS_COOKIE: &str = "pangea_grafana";
+const SECURE_PASS_COOKIE: &str = "__Secure-pangea_grafana";
+
+/// Pangea's cookies (the console's session, Grafana's pass): never sent on to Grafana, nor set by it.
+const PANGEA_COOKIES: [&str; 4] = ["pangea_session", "__Host-pangea_session", PASS_COOKIE, SECURE_PASS_COOKIE];
 
 /// Headers about one connection, never forwarded as they are (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 8] = [
@@ -41,9 +59,18 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-/// Every method, listed as GET.
+/// The console's: every method, listed as GET.
 pub fn routes() -> Vec<Route> {
-    vec![route_any("/grafana/{cluster}/", proxy), route_any("/grafana/{cluster}/{*rest}", proxy)]
+    vec![route_any("/grafana/{cluster}/", enter), route_any("/grafana/{cluster}/{*rest}", enter)]
+}
+
+/// Grafana's own listener's: the hand-over, and the proxy (every method, listed as GET).
+pub fn own_origin_routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/pangea-handover/{cluster}", redeem),
+        route_any("/grafana/{cluster}/", proxy_on_own_origin),
+        route_any("/grafana/{cluster}/{*rest}", proxy_on_own_origin),
+    ]
 }
 
 /// Grafana's role for a console role.
@@ -55,15 +82,22 @@ pub fn grafana_role(role: ConsoleRole) -> &'static str {
     }
 }
 
-/// The security headers of this router: framed by the console only.
-pub fn with_headers(router: Router) -> Router {
+/// The security headers of Grafana's router: framed by the console only (`console_origin`, or
+/// `None` on the console's own origin).
+pub fn with_headers(router: Router, console_origin: Option<&str>) -> Router {
     use tower_http::set_header::SetResponseHeaderLayer;
+    let ancestors = format!("frame-ancestors {}", console_origin.unwrap_or("'self'"));
+    let router = router.layer(SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&ancestors).unwrap_or(HeaderValue::from_static("frame-ancestors 'none'")),
+    ));
+    // X-Frame-Options cannot name another origin: there, the CSP alone says who may frame.
+    let router = match console_origin {
+        None => router
+            .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"))),
+        Some(_) => router,
+    };
     router
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'self'"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
 }
@@ -125,14 +159,14 @@ pub fn upstream_headers(
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
-    // Grafana's own cookies stay; the console's session never leaves the console.
+    // Grafana's own cookies stay; Pangea's never reach Grafana.
     let kept: Vec<&str> = incoming
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|c| !c.is_empty() && !CONSOLE_COOKIES.iter().any(|n| c.split('=').next() == Some(*n)))
+        .filter(|c| !c.is_empty() && !PANGEA_COOKIES.iter().any(|n| c.split('=').next() == Some(*n)))
         .collect();
     if !kept.is_empty()
         && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
@@ -241,17 +275,167 @@ pub async fn dashboard_json(
         .map_err(|_| upstream(format!("Grafana at {base} answered with text that is not UTF-8.")))
 }
 
-async fn proxy(
+/// The cluster a `/grafana/{cluster}/…` path is about.
+fn cluster_of(path: &str) -> String {
+    path.trim_start_matches("/grafana/").split('/').next().unwrap_or_default().to_string()
+}
+
+/// The person may see the cluster, and the path stays inside its Grafana.
+fn admitted(who: &Principal, path: &str) -> Result<String, AppError> {
+    let cluster = cluster_of(path);
+    authorize_in(who, Permission::ViewClusters, &cluster).and_then(|()| contained(path))?;
+    Ok(cluster)
+}
+
+/// The console's `/grafana/{cluster}/…`: the proxy on the console's origin, or the hand-over to
+/// Grafana's own, or a refusal where Grafana is served nowhere.
+async fn enter(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Extension(live): Extension<crate::http::live::LiveCheck>,
-    mut req: Request,
+    Extension(live): Extension<LiveCheck>,
+    session: UserSession,
+    req: Request,
 ) -> Response {
-    let path = req.uri().path().to_string();
-    let cluster = path.trim_start_matches("/grafana/").split('/').next().unwrap_or_default().to_string();
-    if let Err(refusal) = authorize_in(&who, Permission::ViewClusters, &cluster).and_then(|()| contained(&path)) {
+    let cluster = match admitted(&who, req.uri().path()) {
+        Ok(cluster) => cluster,
+        Err(refusal) => return refuse(refusal),
+    };
+    match &state.auth.grafana {
+        GrafanaPlacement::SameOrigin => {
+            let origin = state.auth.public_origin.clone();
+            proxy(state, who, live, &origin, req).await
+        }
+        GrafanaPlacement::OwnOrigin { public_url, .. } => {
+            let (Some(user_id), Some(session_key), true) = (who.user_id(), session.id(), req.method() == Method::GET)
+            else {
+                return refuse(AppError::Unauthorized {
+                    message: "Grafana is opened from the console's pages, signed in.".into(),
+                });
+            };
+            match state.access.hand_over(user_id, &session_key, &cluster).await {
+                Ok(code) => {
+                    let next = req.uri().path_and_query().map_or(req.uri().path(), |p| p.as_str());
+                    let mut to = public_url.clone();
+                    to.set_path(&format!("/pangea-handover/{cluster}"));
+                    to.query_pairs_mut().clear().append_pair("code", &code).append_pair("next", next);
+                    Redirect::to(to.as_str()).into_response()
+                }
+                Err(e) => refuse(e),
+            }
+        }
+        GrafanaPlacement::Off => refuse(AppError::not_found(
+            "This Pangea serves no Grafana: an admin can start it with --grafana-listen (docs/monitoring.md).",
+        )),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Handover {
+    code: String,
+    next: String,
+}
+
+/// Grafana's origin: redeems the console's one-time code for this origin's pass (a cookie for
+/// this cluster's Grafana only), and goes on to the page asked for.
+async fn redeem(State(state): State<AppState>, Path(cluster): Path<String>, Query(handover): Query<Handover>) -> Response {
+    let GrafanaPlacement::OwnOrigin { public_url, .. } = &state.auth.grafana else {
+        return refuse(AppError::not_found("This Pangea serves no Grafana on an origin of its own."));
+    };
+    let inside = handover.next.starts_with(&format!("/grafana/{cluster}/"))
+        && !handover.next.chars().any(|c| c.is_control())
+        && contained(&handover.next).is_ok();
+    if !inside {
+        return refuse(AppError::invalid("This hand-over goes outside the cluster's Grafana."));
+    }
+    let pass = match state.access.redeem_handover(&handover.code, &cluster).await {
+        Ok(Some(pass)) => pass,
+        Ok(None) => {
+            return refuse(AppError::Unauthorized {
+                message: "This link to Grafana was used already or has expired: open Grafana again from the console."
+                    .into(),
+            });
+        }
+        Err(e) => return refuse(e),
+    };
+    let secure = public_url.scheme() == "https";
+    let cookie = format!(
+        "{}={pass}; Path=/grafana/{cluster}/; HttpOnly; SameSite=Lax{}",
+        if secure { SECURE_PASS_COOKIE } else { PASS_COOKIE },
+        if secure { "; Secure" } else { "" }
+    );
+    let mut response = Redirect::to(&handover.next).into_response();
+    match HeaderValue::from_str(&cookie) {
+        Ok(value) => {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+            response
+        }
+        Err(_) => refuse(AppError::invalid("This cluster's name cannot go in a cookie's path.")),
+    }
+}
+
+/// This origin's pass, from the request's cookies.
+fn pass_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == PASS_COOKIE || *name == SECURE_PASS_COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+/// Grafana's origin: the proxy, for whom this cluster's pass signs in. Its writes must come
+/// from this origin's own pages.
+async fn proxy_on_own_origin(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    let Some(own_origin) = state.auth.grafana.own_origin() else {
+        return refuse(AppError::not_found("This Pangea serves no Grafana on an origin of its own."));
+    };
+    let cluster = cluster_of(req.uri().path());
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && !crate::access::http::came_from(req.headers(), &own_origin) {
+        return refuse(AppError::Forbidden {
+            message: "This request did not come from Grafana's own pages, so it was refused as a possible \
+                      cross-site request."
+                .into(),
+        });
+    }
+    let origin = crate::access::http::origin_of(&state.auth, peer, req.headers());
+    let max_age = state.auth.absolute_timeout;
+    let resolve = {
+        let (access, pass, cluster) = (state.access.clone(), pass_of(req.headers()).unwrap_or_default(), cluster.clone());
+        move || {
+            let (access, pass, cluster, origin) = (access.clone(), pass.clone(), cluster.clone(), origin.clone());
+            Box::pin(async move { access.principal_for_pass(&pass, &cluster, max_age, &origin).await })
+        }
+    };
+    let who = match resolve().await {
+        Ok(Some(who)) => who,
+        Ok(None) => {
+            return refuse(AppError::Unauthorized {
+                message: format!(
+                    "Open cluster {cluster}'s Grafana from the console: this origin signs in only with its hand-over."
+                ),
+            });
+        }
+        Err(e) => return refuse(e),
+    };
+    let reresolve: crate::http::live::Reresolve = Arc::new(move || {
+        let resolve = resolve.clone();
+        Box::pin(async move { resolve().await.ok().flatten() })
+    });
+    let live = LiveCheck::new(&who, state.live_streams.clone(), reresolve, state.auth.live_recheck_every);
+    if let Err(refusal) = admitted(&who, req.uri().path()) {
         return refuse(refusal);
     }
+    proxy(state, who, live, &own_origin, req).await
+}
+
+/// Forwards an admitted request to the cluster's Grafana as `who`. `page_origin` is where
+/// Grafana's pages are served, which its WebSockets must come from.
+async fn proxy(state: AppState, who: Principal, live: LiveCheck, page_origin: &str, mut req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let cluster = cluster_of(&path);
     let (base, http) = match state.clusters.grafana(&cluster) {
         Ok(linked) if !linked.url.is_empty() => (linked.url, linked.http),
         Ok(_) => {
@@ -266,13 +450,10 @@ async fn proxy(
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    // A WebSocket is a GET, which the cross-site check lets by: it must come from the console.
-    let from_console =
-        req.headers().get(header::ORIGIN).is_some_and(|o| o.as_bytes() == state.auth.public_origin.as_bytes());
-    if websocket && !from_console {
-        return refuse(AppError::Forbidden {
-            message: "A WebSocket to Grafana must come from the console's own pages.".into(),
-        });
+    // A WebSocket is a GET, which the cross-site check lets by: it must come from Grafana's pages.
+    let from_pages = req.headers().get(header::ORIGIN).is_some_and(|o| o.as_bytes() == page_origin.as_bytes());
+    if websocket && !from_pages {
+        return refuse(AppError::Forbidden { message: "A WebSocket to Grafana must come from Grafana's own pages.".into() });
     }
     let headers = match upstream_headers(req.headers(), &who, &cluster, websocket) {
         Ok(headers) => headers,
@@ -299,12 +480,12 @@ async fn proxy(
     for (name, value) in upstream.headers() {
         let lower = name.as_str();
         let upgrade = websocket && matches!(lower, "connection" | "upgrade");
-        // Grafana may not set the console's session cookie, widen service workers, or clear
+        // Grafana may not set Pangea's cookies, widen service workers, or clear
         // the console's storage; framing is this router's to say.
         let console_cookie = lower == "set-cookie"
             && value
                 .to_str()
-                .map_or(true, |v| CONSOLE_COOKIES.iter().any(|n| v.trim_start().starts_with(&format!("{n}="))));
+                .map_or(true, |v| PANGEA_COOKIES.iter().any(|n| v.trim_start().starts_with(&format!("{n}="))));
         let refused =
             matches!(lower, "x-frame-options" | "service-worker-allowed" | "clear-site-data") || console_cookie;
         if (!HOP_BY_HOP.contains(&lower) || upgrade) && !refused {

@@ -79,6 +79,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         audit_key: None,
         trusted_proxies: vec![],
         allow_local_monitoring_urls: true,
+        grafana: pangea::config::GrafanaPlacement::Off,
     }
 }
 
