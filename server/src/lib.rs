@@ -254,9 +254,11 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
         }
         None => None,
     };
-    let boot =
-        axum::serve(boot, routes::boot_router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(shutdown.clone());
+    let boot = axum::serve(
+        boot,
+        routes::boot_router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone());
     let grpc = async move {
         match grpc {
             Some(serving) => serving.await.map_err(std::io::Error::other),
@@ -282,8 +284,9 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
             None => Ok(()),
         }
     };
-    let served =
-        tokio::try_join!(console.into_future(), boot.into_future(), grpc, grafana).map(|_| ()).map_err(error::StartError::Serve);
+    let served = tokio::try_join!(console.into_future(), boot.into_future(), grpc, grafana)
+        .map(|_| ())
+        .map_err(error::StartError::Serve);
     background.stop().await;
     // Its runs ended: another replica may take its jobs over now, not a lease later.
     match state_jobs.release_all().await {

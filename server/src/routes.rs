@@ -246,7 +246,10 @@ pub fn console_router(state: AppState) -> Router {
 /// only. The console's routes and sessions are not here.
 pub fn grafana_router(state: AppState) -> Router {
     let hsts = state.auth.grafana.own_origin().is_some_and(|o| o.starts_with("https:")).then(|| {
-        SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000"))
+        SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000"),
+        )
     });
     crate::monitoring::grafana::with_headers(
         router_of(crate::monitoring::grafana::own_origin_routes()).with_state(state.clone()),

@@ -75,7 +75,8 @@ impl Access {
         let [user_id, session_key, issued, _] = parts[..] else { return Ok(None) };
         let (Ok(user_id), Ok(issued)) = (user_id.parse::<i64>(), issued.parse::<i64>()) else { return Ok(None) };
         let age = time::OffsetDateTime::now_utc().unix_timestamp() - issued;
-        if !same(pass, &self.pass(scope, user_id, session_key, issued)) || !(0..=max_age.as_secs() as i64).contains(&age)
+        if !same(pass, &self.pass(scope, user_id, session_key, issued))
+            || !(0..=max_age.as_secs() as i64).contains(&age)
         {
             return Ok(None);
         }
@@ -85,4 +86,3 @@ impl Access {
         self.principal_for_user(user_id, origin).await
     }
 }
-

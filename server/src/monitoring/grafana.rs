@@ -337,7 +337,11 @@ struct Handover {
 
 /// Grafana's origin: redeems the console's one-time code for this origin's pass (a cookie for
 /// this cluster's Grafana only), and goes on to the page asked for.
-async fn redeem(State(state): State<AppState>, Path(cluster): Path<String>, Query(handover): Query<Handover>) -> Response {
+async fn redeem(
+    State(state): State<AppState>,
+    Path(cluster): Path<String>,
+    Query(handover): Query<Handover>,
+) -> Response {
     let GrafanaPlacement::OwnOrigin { public_url, .. } = &state.auth.grafana else {
         return refuse(AppError::not_found("This Pangea serves no Grafana on an origin of its own."));
     };
@@ -387,7 +391,11 @@ fn pass_of(headers: &HeaderMap) -> Option<String> {
 
 /// Grafana's origin: the proxy, for whom this cluster's pass signs in. Its writes must come
 /// from this origin's own pages.
-async fn proxy_on_own_origin(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+async fn proxy_on_own_origin(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let Some(own_origin) = state.auth.grafana.own_origin() else {
         return refuse(AppError::not_found("This Pangea serves no Grafana on an origin of its own."));
     };
@@ -403,7 +411,8 @@ async fn proxy_on_own_origin(State(state): State<AppState>, ConnectInfo(peer): C
     let origin = crate::access::http::origin_of(&state.auth, peer, req.headers());
     let max_age = state.auth.absolute_timeout;
     let resolve = {
-        let (access, pass, cluster) = (state.access.clone(), pass_of(req.headers()).unwrap_or_default(), cluster.clone());
+        let (access, pass, cluster) =
+            (state.access.clone(), pass_of(req.headers()).unwrap_or_default(), cluster.clone());
         move || {
             let (access, pass, cluster, origin) = (access.clone(), pass.clone(), cluster.clone(), origin.clone());
             Box::pin(async move { access.principal_for_pass(&pass, &cluster, max_age, &origin).await })
@@ -453,7 +462,9 @@ async fn proxy(state: AppState, who: Principal, live: LiveCheck, page_origin: &s
     // A WebSocket is a GET, which the cross-site check lets by: it must come from Grafana's pages.
     let from_pages = req.headers().get(header::ORIGIN).is_some_and(|o| o.as_bytes() == page_origin.as_bytes());
     if websocket && !from_pages {
-        return refuse(AppError::Forbidden { message: "A WebSocket to Grafana must come from Grafana's own pages.".into() });
+        return refuse(AppError::Forbidden {
+            message: "A WebSocket to Grafana must come from Grafana's own pages.".into(),
+        });
     }
     let headers = match upstream_headers(req.headers(), &who, &cluster, websocket) {
         Ok(headers) => headers,

@@ -1,12 +1,13 @@
 //! The `/grafana/{cluster}/` proxy against Grafana's documented auth-proxy contract, header by
-//! header. Grafana has no package here, so the upstream is a small HTTP server of the test's that
+//! header, on the console's origin (`--grafana-same-origin`) and on one of its own
+//! (`--grafana-listen`, signed in by the console's hand-over). Grafana has no package here, so the upstream is a small HTTP server of the test's that
 //! answers `/api/health` as Grafana does, echoes every other request's method, path and headers,
 //! and echoes the bytes of an upgraded connection (as Grafana Live's WebSocket would carry them).
 
 use crate::support;
 
-use crate::support::TestApp;
 use crate::support::kube::{input, person, unique};
+use crate::support::{Backend, TestApp, spawn_app_with, spawn_app_with_grafana_origin};
 use app::access::{ConsoleRole, Principal};
 use app::clusters::ssr::ClusterService;
 use app::monitoring::ssr::MonitoringService;
@@ -19,7 +20,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Needs a kube-apiserver (see the note in `main.rs`).
 mod needs_kube {
     use super::*;
-    on_both_backends!(grafana_gets_the_console_person_and_nothing_the_browser_claims);
+    on_both_backends_with_own_app!(
+        grafana_gets_the_console_person_and_nothing_the_browser_claims,
+        grafana_on_its_own_origin_signs_in_by_the_consoles_hand_over_only
+    );
 }
 
 /// The stand-in upstream: Grafana's health answer, an echo of each request, and byte echo after
@@ -139,8 +143,17 @@ async fn session_cookie(app: &TestApp, name: &str, password: &str) -> String {
     cookie.split(';').next().unwrap().to_string()
 }
 
-async fn grafana_gets_the_console_person_and_nothing_the_browser_claims(app: TestApp) {
+/// Registers cluster `name` with the stand-in Grafana at `grafana`.
+async fn with_grafana(app: &TestApp, kube: &support::kube::Kube, name: &str, grafana: &str) {
+    let mut linked = input(kube, name, &kube.pangea_token);
+    linked.grafana_url = grafana.to_string();
+    linked.grafana_credential = None;
+    app.state.clusters.add(&Principal::cli(), linked).await.unwrap();
+}
+
+async fn grafana_gets_the_console_person_and_nothing_the_browser_claims(backend: Backend) {
     let Some(kube) = support::kube::shared() else { return };
+    let app = spawn_app_with(backend, async |c| c.grafana = pangea::config::GrafanaPlacement::SameOrigin).await;
     let grafana = upstream().await;
     let name = unique("graphs");
     let mut linked = input(&kube, &name, &kube.pangea_token);
@@ -312,4 +325,131 @@ async fn grafana_gets_the_console_person_and_nothing_the_browser_claims(app: Tes
     app.state.clusters.remove(&Principal::cli(), &name).await.unwrap();
     let res = admin.get(app.at(&format!("{base}/"))).send().await.unwrap();
     assert_eq!(res.status(), 404);
+}
+
+/// The location a response sends the browser to.
+fn location(res: &reqwest::Response) -> String {
+    res.headers()["location"].to_str().unwrap().to_string()
+}
+
+async fn grafana_on_its_own_origin_signs_in_by_the_consoles_hand_over_only(backend: Backend) {
+    let Some(kube) = support::kube::shared() else { return };
+    let (app, grafana_origin) = spawn_app_with_grafana_origin(backend).await;
+    let grafana = upstream().await;
+    let (name, other) = (unique("own-origin"), unique("own-other"));
+    with_grafana(&app, &kube, &name, &grafana).await;
+    with_grafana(&app, &kube, &other, &grafana).await;
+    let console_cookie = session_cookie(&app, "admin", support::ADMIN_PASSWORD).await;
+    let as_admin = |path: &str| app.anonymous().get(app.at(path)).header("cookie", &console_cookie);
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    // The console's /grafana/… hands over: to Grafana's origin, with a one-time code and the page.
+    let res = as_admin(&format!("/grafana/{name}/d/abc?orgId=1&kiosk")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let handover = location(&res);
+    let prefix = format!("{grafana_origin}/pangea-handover/{name}?code=");
+    assert!(handover.starts_with(&prefix), "{handover}");
+    assert!(handover.ends_with(&format!("&next=%2Fgrafana%2F{name}%2Fd%2Fabc%3ForgId%3D1%26kiosk")), "{handover}");
+
+    // Grafana's origin redeems it for a pass of its own, a cookie for this cluster's Grafana only.
+    let res = no_redirects.get(&handover).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("/grafana/{name}/d/abc?orgId=1&kiosk"));
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.starts_with("pangea_grafana=")
+            && set.ends_with(&format!("; Path=/grafana/{name}/; HttpOnly; SameSite=Lax")),
+        "{set}"
+    );
+    let pass = set.split(';').next().unwrap().to_string();
+    assert!(!set.contains(console_cookie.split('=').nth(1).unwrap()), "the console's session id never goes there");
+    // Once: the same link again is refused.
+    let again = no_redirects.get(&handover).send().await.unwrap();
+    assert_eq!(again.status(), 401);
+    assert!(again.text().await.unwrap().contains("used already or has expired"));
+
+    // The pass signs in to this cluster's Grafana as the console's person; Pangea's cookies stay.
+    let on_grafana = |path: &str| no_redirects.get(format!("{grafana_origin}{path}"));
+    let res = on_grafana(&format!("/grafana/{name}/d/abc?orgId=1&kiosk"))
+        .header("cookie", format!("{pass}; grafana_session=g1; {console_cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-security-policy"], format!("frame-ancestors {}", app.origin).as_str());
+    assert!(res.headers().get("x-frame-options").is_none(), "only the CSP can name the console as a framer");
+    let seen: Value = res.json().await.unwrap();
+    assert_eq!(header(&seen, "x-webauth-user"), Some("admin"));
+    assert_eq!(header(&seen, "cookie"), Some("grafana_session=g1"), "no Pangea cookie reaches Grafana: {seen}");
+
+    // Nothing else signs in there: no cookie, the console's own cookie, or this pass on another
+    // cluster's Grafana.
+    for (path, cookie) in [
+        (format!("/grafana/{name}/api/user"), String::new()),
+        (format!("/grafana/{name}/api/user"), console_cookie.clone()),
+        (format!("/grafana/{other}/api/user"), pass.clone()),
+    ] {
+        let res = on_grafana(&path).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{path} with {cookie:?}");
+    }
+    // Its writes come from its own pages only.
+    let write = |origin: &str| {
+        no_redirects
+            .post(format!("{grafana_origin}/grafana/{name}/api/dashboards/db"))
+            .header("cookie", &pass)
+            .header("origin", origin)
+            .send()
+    };
+    assert_eq!(write(&app.origin).await.unwrap().status(), 403);
+    assert_eq!(write(&grafana_origin).await.unwrap().status(), 200);
+    // The console's routes are not served there.
+    for path in ["/api/v1/machines", "/api/gui/current_user", "/machines"] {
+        let res = on_grafana(path).header("cookie", &pass).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+
+    // The console answers its API to its own pages only: a script on Grafana's origin (a fetch
+    // that says it is same-site or cross-site) is refused, reads included.
+    for site in ["same-site", "cross-site"] {
+        let res = as_admin("/api/v1/machines").header("sec-fetch-site", site).send().await.unwrap();
+        assert_eq!(res.status(), 403, "{site} read");
+        let res = app
+            .anonymous()
+            .post(app.at("/api/gui/current_user"))
+            .header("cookie", &console_cookie)
+            .header("sec-fetch-site", site)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{site} server function");
+    }
+    assert_eq!(
+        as_admin("/api/v1/machines").header("sec-fetch-site", "same-origin").send().await.unwrap().status(),
+        200
+    );
+    // The console's pages may frame Grafana's origin.
+    let page = as_admin("/machines").send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains(&format!("frame-src 'self' {grafana_origin};")), "{csp}");
+
+    // A hand-over leaves the cluster's Grafana for nowhere else, and an expired code is refused.
+    let res = as_admin(&format!("/grafana/{name}/")).send().await.unwrap();
+    let code = location(&res).split("code=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let elsewhere = format!("{grafana_origin}/pangea-handover/{name}?code={code}&next=%2Fgrafana%2F{other}%2F");
+    assert_eq!(no_redirects.get(&elsewhere).send().await.unwrap().status(), 400);
+    sqlx::query("UPDATE origin_handovers SET expires_at = 0").execute(app.state.db.pool()).await.unwrap();
+    let expired = format!("{grafana_origin}/pangea-handover/{name}?code={code}&next=%2Fgrafana%2F{name}%2F");
+    assert_eq!(no_redirects.get(&expired).send().await.unwrap().status(), 401);
+    // A code is for its cluster: redeemed for another, it is refused (and used up).
+    let res = as_admin(&format!("/grafana/{name}/")).send().await.unwrap();
+    let code = location(&res).split("code=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let crossed = format!("{grafana_origin}/pangea-handover/{other}?code={code}&next=%2Fgrafana%2F{other}%2F");
+    assert_eq!(no_redirects.get(&crossed).send().await.unwrap().status(), 401);
+
+    // The pass lasts as long as the console session: signing out there ends it here.
+    let res = app.anonymous().post(app.at("/auth/logout")).header("cookie", &console_cookie).send().await.unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let res = on_grafana(&format!("/grafana/{name}/api/user")).header("cookie", &pass).send().await.unwrap();
+    assert_eq!(res.status(), 401);
 }

@@ -94,6 +94,25 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl AsyncFnOnce(&mut Conf
     spawn_on(url, dir, adjust).await
 }
 
+/// A console whose clusters' Grafanas are served on an origin of their own (`--grafana-listen`),
+/// reached at `localhost`: another host than the console's 127.0.0.1, as browsers see hosts.
+/// Returns the app and that origin.
+pub async fn spawn_app_with_grafana_origin(backend: Backend) -> (TestApp, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listen = listener.local_addr().unwrap();
+    let origin = format!("http://localhost:{}", listen.port());
+    let public_url = origin.parse().unwrap();
+    let app = spawn_app_with(backend, async |c| {
+        c.grafana = pangea::config::GrafanaPlacement::OwnOrigin { listen, public_url };
+    })
+    .await;
+    let router = pangea::routes::grafana_router(app.state.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap()
+    });
+    (app, origin)
+}
+
 /// A console on `url`, with its data (and secret key) in `dir`.
 async fn spawn_on(url: SecretString, dir: tempfile::TempDir, adjust: impl AsyncFnOnce(&mut Config)) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
