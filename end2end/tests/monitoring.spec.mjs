@@ -3,6 +3,7 @@
 // hover values come with the arrow keys, ranges change, and the page stays axe-clean.
 import { expect } from '@playwright/test';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { createMachine, expectAccessible, kube, open, signIn, test, uniqueMac } from './support.mjs';
 
 const KUBE = process.env.KUBE_URL;
@@ -132,4 +133,69 @@ test('the cluster page warns when one etcd member of three is down', async ({ pa
   await expect(etcd.getByRole('cell', { name: 'down' })).toHaveCount(1);
   await expectAccessible(page);
   await api.delete(`/api/v1/clusters/${name}`);
+});
+
+test('a script on Grafana\'s own origin cannot call the console as the person', async ({ page, api }) => {
+  // A stand-in Grafana whose every page runs a script that calls the console's API with the
+  // person's cookies, as an HTML panel or a plugin could, and writes down what each call gave.
+  const consoleOrigin = new URL(page.url()).origin;
+  const mac = uniqueMac();
+  const script = `
+    const tries = {
+      'GET /api/v1/machines': () => fetch('${consoleOrigin}/api/v1/machines', { credentials: 'include' }),
+      'POST /api/v1/machines': () => fetch('${consoleOrigin}/api/v1/machines', { method: 'POST', credentials: 'include',
+        headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ mac: '${mac}' }) }),
+      'POST /api/gui/current_user': () => fetch('${consoleOrigin}/api/gui/current_user', { method: 'POST',
+        credentials: 'include', headers: { 'content-type': 'text/plain' }, body: '{}' }),
+      'blind POST /api/v1/machines': () => fetch('${consoleOrigin}/api/v1/machines', { method: 'POST', mode: 'no-cors',
+        credentials: 'include', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ mac: '${mac}' }) }),
+      'GET /api/v1/machines here': () => fetch('/api/v1/machines', { credentials: 'include' }),
+    };
+    (async () => {
+      const results = {};
+      for (const [name, attempt] of Object.entries(tries)) {
+        try {
+          const res = await attempt();
+          results[name] = res.type === 'opaque' ? 'opaque' : res.status + ' ' + (await res.text()).slice(0, 200);
+        } catch (e) {
+          results[name] = 'blocked';
+        }
+      }
+      document.getElementById('out').textContent = JSON.stringify(results);
+    })();`;
+  const grafana = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><html lang="en"><title>Grafana</title><pre id="out"></pre><script>${script}</script></html>`);
+  });
+  await new Promise((resolve) => grafana.listen(0, '127.0.0.1', resolve));
+  try {
+    const name = `elsewhere-${Date.now().toString(36)}`;
+    const res = await api.post('/api/v1/clusters', { data: {
+      name, api_url: KUBE, ca_pem: readFileSync(process.env.KUBE_CA, 'utf8'),
+      credential: { kind: 'token', token: process.env.KUBE_PANGEA_TOKEN },
+      grafana_url: `http://127.0.0.1:${grafana.address().port}`,
+    } });
+    expect(res.status(), await res.text()).toBe(201);
+    // The console hands the person over to Grafana's origin, which signs in with its own cookie.
+    await page.goto(`/grafana/${name}/d/panel?orgId=1&kiosk`);
+    const grafanaOrigin = new URL(page.url()).origin;
+    expect(grafanaOrigin).not.toBe(consoleOrigin);
+    expect(new URL(page.url()).pathname).toBe(`/grafana/${name}/d/panel`);
+    const cookies = (await page.context().cookies(grafanaOrigin)).map((c) => c.name);
+    expect(cookies).toContain('pangea_grafana');
+    expect(cookies).not.toContain('pangea_session');
+
+    const out = page.locator('#out');
+    await expect(out).not.toBeEmpty();
+    const results = JSON.parse(await out.textContent());
+    for (const [call, result] of Object.entries(results)) {
+      expect(['blocked', 'opaque', '404 '].includes(result) || /^40[13] /.test(result), `${call}: ${result}`).toBe(true);
+    }
+    // The blind write did nothing either.
+    const found = await (await api.get(`/api/v1/machines?search=${encodeURIComponent(mac)}`)).json();
+    expect(found.items).toEqual([]);
+    await api.delete(`/api/v1/clusters/${name}`);
+  } finally {
+    grafana.close();
+  }
 });
