@@ -157,12 +157,15 @@ async fn serve(
     labels.remove(super::report_tokens::LABEL);
     let labels = Arc::new(labels);
     let index = provisioner.index();
-    let answered = if matches!(endpoint, Endpoint::Ignition | Endpoint::Generic) {
-        let now = time::OffsetDateTime::now_utc();
-        let token = labels.get("mac").map(|mac| provisioner.report_tokens.token(mac, now)).unwrap_or_default();
+    let renders = matches!(endpoint, Endpoint::Ignition | Endpoint::Generic);
+    let token = match labels.get("mac") {
+        Some(mac) if renders => provisioner.report_tokens.token(mac, time::OffsetDateTime::now_utc()),
+        _ => String::new(),
+    };
+    let answered = if renders {
         // Templates render off the async workers, a few at a time; each stops at its limits.
         let Ok(_permit) = provisioner.render_turn().await else { return busy() };
-        let (index, labels, raw_query) = (index.clone(), labels.clone(), raw_query.clone());
+        let (index, labels, raw_query, token) = (index.clone(), labels.clone(), raw_query.clone(), token.clone());
         let rendered = move || answer(&index, endpoint, &labels, &raw_query, &token);
         match tokio::task::spawn_blocking(rendered).await {
             Ok(answered) => answered,
@@ -181,8 +184,14 @@ async fn serve(
             } else {
                 text(answer.content_type, answer.body.to_string())
             };
-            let outcome =
-                Outcome { group: Some(answer.group), profile: answer.profile, served: Some(answer.body), reason: None };
+            // The timeline keeps what was served, but for the machine's report token, which only
+            // its config may hold (viewers read the timeline).
+            let kept = if !token.is_empty() && answer.body.contains(&token) {
+                Arc::from(answer.body.replace(&token, super::report_tokens::SHOWN))
+            } else {
+                answer.body
+            };
+            let outcome = Outcome { group: Some(answer.group), profile: answer.profile, served: Some(kept), reason: None };
             (response, outcome)
         }
         Err(Unanswered { miss, group, profile }) => {
