@@ -14,7 +14,7 @@ pub mod store;
 use crate::audit::{self, Event};
 use crate::db::Database;
 use crate::db::now;
-use crate::error::OrInternal;
+use crate::error::{OrInternal, internal};
 use crate::jobs::Job;
 use crate::secrets::Sealer;
 use app::access::{Permission, Principal, authorize, authorize_in};
@@ -251,14 +251,29 @@ impl Clusters {
     pub fn resume_drain(&self, job: Job) {
         let previous = serde_json::from_str::<DrainProgress>(&job.result).unwrap_or_default();
         let input = serde_json::from_str::<drain::DrainInput>(&job.input);
-        match (input, job.acting) {
-            (Ok(input), Some(who)) => self.run_drain(who, job.id, input, Some(previous)),
-            (input, _) => {
+        // It goes on only as someone who may still act on the cluster's nodes.
+        let resumable = match (input, job.acting) {
+            (Err(_), _) => Err(internal("this drain cannot be resumed: its stored input cannot be read")),
+            (Ok(_), None) => Err(AppError::Forbidden {
+                message: "This drain was stopped: whoever started it may no longer act (disabled, deleted, or a \
+                          token revoked or expired)."
+                    .into(),
+            }),
+            (Ok(input), Some(who)) => match authorize_in(&who, Permission::ActOnNodes, &input.cluster) {
+                Ok(()) => Ok((who, input)),
+                Err(_) => Err(AppError::Forbidden {
+                    message: format!(
+                        "This drain was stopped: {} may no longer act on cluster {}'s nodes.",
+                        who.actor(),
+                        input.cluster
+                    ),
+                }),
+            },
+        };
+        match resumable {
+            Ok((who, input)) => self.run_drain(who, job.id, input, Some(previous)),
+            Err(error) => {
                 let jobs = self.jobs.clone();
-                let error = crate::error::internal(match input {
-                    Ok(_) => "this drain cannot be resumed: who started it was not recorded",
-                    Err(_) => "this drain cannot be resumed: its stored input cannot be read",
-                });
                 self.background.spawn(async move {
                     if let Err(e) = jobs.fail(&job.id, &error).await {
                         tracing::error!(error = %e, job = job.id, "could not fail a drain");

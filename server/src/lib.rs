@@ -193,12 +193,20 @@ impl AppState {
     /// area; fails those of a kind no area resumes.
     pub async fn sweep_jobs(&self) {
         let jobs = &self.jobs;
+        // A job goes on as whoever started it is now: with today's roles, or not at all.
+        let acting_now = async |mut job: jobs::Job| -> Result<jobs::Job, app::error::AppError> {
+            job.acting = match job.acting.take() {
+                Some(recorded) => self.access.acting_now(recorded).await?,
+                None => None,
+            };
+            Ok(job)
+        };
         let taken = async {
             for job in jobs.take_over(machines::IMPORT_JOB).await? {
-                self.machines.resume_import(job);
+                self.machines.resume_import(acting_now(job).await?);
             }
             for job in jobs.take_over(clusters::drain::DRAIN_JOB).await? {
-                self.clusters.resume_drain(job);
+                self.clusters.resume_drain(acting_now(job).await?);
             }
             jobs.fail_abandoned(&[machines::IMPORT_JOB, clusters::drain::DRAIN_JOB]).await
         };

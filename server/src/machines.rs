@@ -453,12 +453,24 @@ impl Machines {
     /// Goes on with an import job another replica was running when it stopped: its check or
     /// its commit again (the commit writes nothing until its one transaction commits).
     pub fn resume_import(&self, job: Job) {
+        // A commit goes on only as someone who may still change machines.
+        let may_commit = job.acting.as_ref().is_some_and(|who| authorize(who, Permission::ChangeMachines).is_ok());
         match (job.step.as_str(), job.acting) {
-            ("commit", Some(who)) => self.run_commit(who, job.id, job.input),
+            ("commit", Some(who)) if may_commit => self.run_commit(who, job.id, job.input),
             ("check", _) => self.run_check(job.id, job.input),
-            (step, _) => {
+            (step, who) => {
                 let jobs = self.jobs.clone();
-                let error = internal(format!("an import job in step \"{step}\" cannot be resumed"));
+                let error = match (step, who) {
+                    ("commit", Some(who)) => AppError::Forbidden {
+                        message: format!("This import was stopped: {} may no longer change machines.", who.actor()),
+                    },
+                    ("commit", None) => AppError::Forbidden {
+                        message: "This import was stopped: whoever started it may no longer act (disabled, deleted, \
+                                  or a token revoked or expired)."
+                            .into(),
+                    },
+                    _ => internal(format!("an import job in step \"{step}\" cannot be resumed")),
+                };
                 self.background.spawn(async move {
                     if let Err(e) = jobs.fail(&job.id, &error).await {
                         tracing::error!(error = %e, job = job.id, "could not fail an import job");

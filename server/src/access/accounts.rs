@@ -262,6 +262,21 @@ impl Access {
         };
         Ok(Some(Principal { identity, role, cluster_roles, ip: origin.ip, user_agent: origin.user_agent.clone() }))
     }
+
+    /// Who a job's recorded caller is now, for the replica that takes the job over: the person
+    /// or token with today's roles, or `None` when they may no longer act (disabled, deleted,
+    /// revoked, expired). The command line and gRPC clients act as recorded.
+    pub async fn acting_now(&self, recorded: Principal) -> Result<Option<Principal>, AppError> {
+        let origin = Origin { ip: recorded.ip, user_agent: recorded.user_agent.clone() };
+        match &recorded.identity {
+            Identity::Local { user_id, .. } | Identity::Oidc { user_id, .. } => {
+                self.principal_for_user(*user_id, &origin).await
+            }
+            Identity::Token { token_id, .. } => self.principal_for_token_id(*token_id, &origin).await,
+            Identity::Cli { .. } | Identity::Certificate { .. } => Ok(Some(recorded)),
+            Identity::Anonymous => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,15 +8,12 @@
 //! time it was issued. A pass signs its person in while that console session is listed (signing
 //! out, "sign out everywhere" and the IdP end it) and for at most the absolute session timeout.
 
+use super::sessions::now_ms as unix_ms;
 use super::*;
 use crate::secrets::ChainKey;
 
 /// How long a code may wait to be redeemed.
 pub const CODE_LIFETIME: Duration = Duration::from_secs(60);
-
-fn unix_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos().div_euclid(1_000_000) as i64
-}
 
 fn code_hash(code: &str) -> String {
     hex::encode(Sha256::digest(code.as_bytes()))
@@ -62,13 +59,14 @@ impl Access {
         }))
     }
 
-    /// The person `pass` signs in for `scope`: checked by its MAC and age before anything is
-    /// read, then while its console session is listed and the person may sign in.
+    /// The person `pass` signs in for `scope`: checked by its MAC and age (at most `absolute`)
+    /// before anything is read, then while its console session is listed, used within `idle`
+    /// and younger than `absolute`, and the person may sign in.
     pub async fn principal_for_pass(
         &self,
         pass: &str,
         scope: &str,
-        max_age: Duration,
+        (idle, absolute): (Duration, Duration),
         origin: &Origin,
     ) -> Result<Option<Principal>, AppError> {
         let parts: Vec<&str> = pass.split('.').collect();
@@ -76,11 +74,13 @@ impl Access {
         let (Ok(user_id), Ok(issued)) = (user_id.parse::<i64>(), issued.parse::<i64>()) else { return Ok(None) };
         let age = time::OffsetDateTime::now_utc().unix_timestamp() - issued;
         if !same(pass, &self.pass(scope, user_id, session_key, issued))
-            || !(0..=max_age.as_secs() as i64).contains(&age)
+            || !(0..=absolute.as_secs() as i64).contains(&age)
         {
             return Ok(None);
         }
-        if !self.session_listed(session_key).await? {
+        let now = time::OffsetDateTime::now_utc();
+        let (idle_before, created_before) = (crate::db::timestamp(now - idle), crate::db::timestamp(now - absolute));
+        if !store::session_in_use(&self.db, session_key, &idle_before, &created_before).await.or_internal()? {
             return Ok(None);
         }
         self.principal_for_user(user_id, origin).await

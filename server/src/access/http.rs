@@ -497,7 +497,7 @@ pub async fn reject_cross_site(State(state): State<AppState>, req: Request, next
     let api_from_elsewhere = req.uri().path().starts_with("/api/")
         && !token_route
         && site.is_some_and(|site| !matches!(site, "same-origin" | "none"));
-    if (api_from_elsewhere || (!safe && !token_route)) && !came_from(req.headers(), &state.auth.public_origin) {
+    if api_from_elsewhere || (!safe && !token_route && !came_from(req.headers(), &state.auth.public_origin)) {
         return json_error(AppError::Forbidden {
             message: "This request did not show that it came from this console (no matching Origin or \
                       Sec-Fetch-Site header), so it was refused as a possible cross-site request. Scripts: \

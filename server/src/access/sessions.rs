@@ -125,7 +125,7 @@ pub struct SignedIn {
     pub touched: bool,
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 

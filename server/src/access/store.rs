@@ -210,24 +210,29 @@ pub struct StoredToken {
     pub cluster_as: Option<ClusterIdentity>,
 }
 
+const TOKEN_COLUMNS: &str =
+    "SELECT id, name, role, expires_at, revoked_at, cluster_user, cluster_groups FROM api_tokens";
+
 pub async fn token_by_hash(db: &Database, hash: &str) -> Result<Option<StoredToken>, sqlx::Error> {
-    let Some(row) = sqlx::query(
-        "SELECT id, name, role, expires_at, revoked_at, cluster_user, cluster_groups FROM api_tokens WHERE token_hash = $1",
-    )
-    .bind(hash)
-    .fetch_optional(db.pool())
-    .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(StoredToken {
+    let row =
+        sqlx::query(&format!("{TOKEN_COLUMNS} WHERE token_hash = $1")).bind(hash).fetch_optional(db.pool()).await?;
+    row.as_ref().map(stored_token).transpose()
+}
+
+pub async fn token_by_id(db: &Database, id: i64) -> Result<Option<StoredToken>, sqlx::Error> {
+    let row = sqlx::query(&format!("{TOKEN_COLUMNS} WHERE id = $1")).bind(id).fetch_optional(db.pool()).await?;
+    row.as_ref().map(stored_token).transpose()
+}
+
+fn stored_token(row: &AnyRow) -> Result<StoredToken, sqlx::Error> {
+    Ok(StoredToken {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         role: row.try_get("role")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
-        cluster_as: cluster_identity(&row)?,
-    }))
+        cluster_as: cluster_identity(row)?,
+    })
 }
 
 pub async fn note_token_use(db: &Database, id: i64, at: &str) -> Result<(), sqlx::Error> {
@@ -508,6 +513,26 @@ pub async fn session_standing(db: &Database, session_id: &str) -> Result<Option<
         .bind(session_id)
         .fetch_optional(db.pool())
         .await
+}
+
+/// Whether a session is listed, not ended, used since `idle_before` and created since
+/// `created_before` (as [`delete_sessions_before`] would keep it).
+pub async fn session_in_use(
+    db: &Database,
+    session_id: &str,
+    idle_before: &str,
+    created_before: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM user_sessions \
+         WHERE session_id = $1 AND ended = '' AND last_seen_at >= $2 AND created_at >= $3",
+    )
+    .bind(session_id)
+    .bind(idle_before)
+    .bind(created_before)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(found > 0)
 }
 
 pub async fn touch_session(db: &Database, session_id: &str) -> Result<(), sqlx::Error> {

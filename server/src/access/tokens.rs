@@ -7,6 +7,20 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The principal of a stored token, unless it is revoked or expired.
+fn principal_of(stored: store::StoredToken, origin: &Origin) -> Result<Option<Principal>, AppError> {
+    if !stored.revoked_at.is_empty() || (!stored.expires_at.is_empty() && stored.expires_at <= now()) {
+        return Ok(None);
+    }
+    Ok(Some(Principal {
+        identity: Identity::Token { token_id: stored.id, name: stored.name, cluster_as: stored.cluster_as },
+        role: Some(ConsoleRole::parse(&stored.role).map_err(internal)?),
+        cluster_roles: BTreeMap::new(),
+        ip: origin.ip,
+        user_agent: origin.user_agent.clone(),
+    }))
+}
+
 impl Access {
     /// The principal of a valid, unexpired, unrevoked API token; records its use.
     pub async fn principal_for_token(&self, token: &str, origin: &Origin) -> Result<Option<Principal>, AppError> {
@@ -16,18 +30,20 @@ impl Access {
         let Some(stored) = store::token_by_hash(&self.db, &token_hash(token)).await.or_internal()? else {
             return Ok(None);
         };
-        let now = now();
-        if !stored.revoked_at.is_empty() || (!stored.expires_at.is_empty() && stored.expires_at <= now) {
-            return Ok(None);
+        let principal = principal_of(stored, origin)?;
+        if let Some(Identity::Token { token_id, .. }) = principal.as_ref().map(|p| &p.identity) {
+            store::note_token_use(&self.db, *token_id, &now()).await.or_internal()?;
         }
-        store::note_token_use(&self.db, stored.id, &now).await.or_internal()?;
-        Ok(Some(Principal {
-            identity: Identity::Token { token_id: stored.id, name: stored.name, cluster_as: stored.cluster_as },
-            role: Some(ConsoleRole::parse(&stored.role).map_err(internal)?),
-            cluster_roles: BTreeMap::new(),
-            ip: origin.ip,
-            user_agent: origin.user_agent.clone(),
-        }))
+        Ok(principal)
+    }
+
+    /// The principal of the token with this id, while it is valid (a job it started, going on
+    /// on another replica).
+    pub async fn principal_for_token_id(&self, id: i64, origin: &Origin) -> Result<Option<Principal>, AppError> {
+        match store::token_by_id(&self.db, id).await.or_internal()? {
+            Some(stored) => principal_of(stored, origin),
+            None => Ok(None),
+        }
     }
 
     /// Creates a token; returns it once, with its listing. `cluster_as` is whom Pangea acts as

@@ -24,6 +24,7 @@ use crate::error::cause;
 use crate::http::live::LiveCheck;
 use crate::http::{Route, route, route_any};
 use app::access::{ConsoleRole, Identity, Permission, Principal, authorize_in};
+use app::clusters::ClusterName;
 use app::error::AppError;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
@@ -83,19 +84,23 @@ pub fn grafana_role(role: ConsoleRole) -> &'static str {
 }
 
 /// The security headers of Grafana's router: framed by the console only (`console_origin`, or
-/// `None` on the console's own origin).
+/// `None` on the console's own origin). The framing policy is a header of its own, beside any
+/// Grafana sends: browsers enforce every policy they get.
 pub fn with_headers(router: Router, console_origin: Option<&str>) -> Router {
     use tower_http::set_header::SetResponseHeaderLayer;
-    let ancestors = format!("frame-ancestors {}", console_origin.unwrap_or("'self'"));
-    let router = router.layer(SetResponseHeaderLayer::if_not_present(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_str(&ancestors).unwrap_or(HeaderValue::from_static("frame-ancestors 'none'")),
-    ));
-    // X-Frame-Options cannot name another origin: there, the CSP alone says who may frame.
     let router = match console_origin {
         None => router
+            .layer(SetResponseHeaderLayer::appending(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("frame-ancestors 'self'"),
+            ))
             .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"))),
-        Some(_) => router,
+        // X-Frame-Options cannot name another origin: the policy says who may frame.
+        Some(console) => router.layer(SetResponseHeaderLayer::appending(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&format!("frame-ancestors {console}"))
+                .unwrap_or(HeaderValue::from_static("frame-ancestors 'none'")),
+        )),
     };
     router
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
@@ -160,14 +165,8 @@ pub fn upstream_headers(
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
     // Grafana's own cookies stay; Pangea's never reach Grafana.
-    let kept: Vec<&str> = incoming
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|c| !c.is_empty() && !PANGEA_COOKIES.iter().any(|n| c.split('=').next() == Some(*n)))
-        .collect();
+    let kept: Vec<&str> =
+        cookies(incoming).filter(|c| !PANGEA_COOKIES.iter().any(|n| c.split('=').next() == Some(*n))).collect();
     if !kept.is_empty()
         && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
     {
@@ -275,16 +274,33 @@ pub async fn dashboard_json(
         .map_err(|_| upstream(format!("Grafana at {base} answered with text that is not UTF-8.")))
 }
 
-/// The cluster a `/grafana/{cluster}/…` path is about.
-fn cluster_of(path: &str) -> String {
-    path.trim_start_matches("/grafana/").split('/').next().unwrap_or_default().to_string()
+/// The cluster a `/grafana/{cluster}/…` path is about, when it names one.
+fn cluster_of(path: &str) -> Result<String, AppError> {
+    let name = path.trim_start_matches("/grafana/").split('/').next().unwrap_or_default();
+    name.parse::<ClusterName>().map(String::from).map_err(|e| AppError::invalid(e.to_string()))
 }
 
 /// The person may see the cluster, and the path stays inside its Grafana.
 fn admitted(who: &Principal, path: &str) -> Result<String, AppError> {
-    let cluster = cluster_of(path);
+    let cluster = cluster_of(path)?;
     authorize_in(who, Permission::ViewClusters, &cluster).and_then(|()| contained(path))?;
     Ok(cluster)
+}
+
+/// The cluster's linked Grafana: its URL, and the client that reaches it.
+fn linked(state: &AppState, cluster: &str) -> Result<(String, reqwest::Client), AppError> {
+    match state.clusters.grafana(cluster)? {
+        linked if !linked.url.is_empty() => Ok((linked.url, linked.http)),
+        _ => Err(AppError::not_found(format!(
+            "No Grafana is linked to cluster {cluster}: an admin can add its URL on the cluster's page."
+        ))),
+    }
+}
+
+/// A response that no cache keeps (it carries a one-time code or a pass).
+fn uncached(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The console's `/grafana/{cluster}/…`: the proxy on the console's origin, or the hand-over to
@@ -296,37 +312,65 @@ async fn enter(
     session: UserSession,
     req: Request,
 ) -> Response {
-    let cluster = match admitted(&who, req.uri().path()) {
-        Ok(cluster) => cluster,
+    let admitted = admitted(&who, req.uri().path()).and_then(|cluster| Ok((linked(&state, &cluster)?, cluster)));
+    let ((base, http), cluster) = match admitted {
+        Ok(admitted) => admitted,
         Err(refusal) => return refuse(refusal),
     };
     match &state.auth.grafana {
         GrafanaPlacement::SameOrigin => {
             let origin = state.auth.public_origin.clone();
-            proxy(state, who, live, &origin, req).await
+            proxy(who, live, &origin, (&base, &http), &cluster, req).await
         }
         GrafanaPlacement::OwnOrigin { public_url, .. } => {
-            let (Some(user_id), Some(session_key), true) = (who.user_id(), session.id(), req.method() == Method::GET)
-            else {
-                return refuse(AppError::Unauthorized {
-                    message: "Grafana is opened from the console's pages, signed in.".into(),
-                });
+            let next = req.uri().path_and_query().map_or(req.uri().path(), |p| p.as_str()).to_string();
+            let handed = match opened_from_console(&req, &cluster) {
+                Ok(()) => hand_over(&state, &who, &session, &cluster).await,
+                Err(refusal) => Err(refusal),
             };
-            match state.access.hand_over(user_id, &session_key, &cluster).await {
+            match handed {
                 Ok(code) => {
-                    let next = req.uri().path_and_query().map_or(req.uri().path(), |p| p.as_str());
                     let mut to = public_url.clone();
                     to.set_path(&format!("/pangea-handover/{cluster}"));
-                    to.query_pairs_mut().clear().append_pair("code", &code).append_pair("next", next);
-                    Redirect::to(to.as_str()).into_response()
+                    to.query_pairs_mut().clear().append_pair("code", &code).append_pair("next", &next);
+                    uncached(Redirect::to(to.as_str()).into_response())
                 }
-                Err(e) => refuse(e),
+                Err(refusal) => refuse(refusal),
             }
         }
         GrafanaPlacement::Off => refuse(AppError::not_found(
             "This Pangea serves no Grafana: an admin can start it with --grafana-listen (docs/monitoring.md).",
         )),
     }
+}
+
+/// Grafana is handed over to a GET from the console's own pages (a frame or a link there),
+/// never to a script or frame on another origin: Grafana's included, so that one cluster's
+/// Grafana cannot open another's.
+fn opened_from_console(req: &Request, cluster: &str) -> Result<(), AppError> {
+    if req.method() != Method::GET {
+        return Err(AppError::invalid("Grafana is opened by following its link from the console (a GET)."));
+    }
+    let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|site| !matches!(site, "same-origin" | "none")) {
+        return Err(AppError::Forbidden {
+            message: format!("Open cluster {cluster}'s Grafana from the console's own pages."),
+        });
+    }
+    Ok(())
+}
+
+/// A one-time code to Grafana's origin for `cluster`, for the person signed in to this session.
+async fn hand_over(
+    state: &AppState,
+    who: &Principal,
+    session: &UserSession,
+    cluster: &str,
+) -> Result<String, AppError> {
+    let (Some(user_id), Some(session_key)) = (who.user_id(), session.id()) else {
+        return Err(AppError::Unauthorized { message: "Grafana is opened from the console, signed in.".into() });
+    };
+    state.access.hand_over(user_id, &session_key, cluster).await
 }
 
 #[derive(serde::Deserialize)]
@@ -345,7 +389,8 @@ async fn redeem(
     let GrafanaPlacement::OwnOrigin { public_url, .. } = &state.auth.grafana else {
         return refuse(AppError::not_found("This Pangea serves no Grafana on an origin of its own."));
     };
-    let inside = handover.next.starts_with(&format!("/grafana/{cluster}/"))
+    let inside = cluster.parse::<ClusterName>().is_ok()
+        && handover.next.starts_with(&format!("/grafana/{cluster}/"))
         && !handover.next.chars().any(|c| c.is_control())
         && contained(&handover.next).is_ok();
     if !inside {
@@ -362,29 +407,34 @@ async fn redeem(
         Err(e) => return refuse(e),
     };
     let secure = public_url.scheme() == "https";
+    // A cluster name is a DNS label, and a pass is digits, dots and letters: a valid header.
     let cookie = format!(
         "{}={pass}; Path=/grafana/{cluster}/; HttpOnly; SameSite=Lax{}",
         if secure { SECURE_PASS_COOKIE } else { PASS_COOKIE },
         if secure { "; Secure" } else { "" }
     );
     let mut response = Redirect::to(&handover.next).into_response();
-    match HeaderValue::from_str(&cookie) {
-        Ok(value) => {
-            response.headers_mut().insert(header::SET_COOKIE, value);
-            response
-        }
-        Err(_) => refuse(AppError::invalid("This cluster's name cannot go in a cookie's path.")),
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
     }
+    uncached(response)
 }
 
-/// This origin's pass, from the request's cookies.
-fn pass_of(headers: &HeaderMap) -> Option<String> {
+/// The request's cookies, as `name=value`.
+fn cookies(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+}
+
+/// This origin's pass, from the request's cookies.
+fn pass_of(headers: &HeaderMap) -> Option<String> {
+    cookies(headers)
+        .filter_map(|c| c.split_once('='))
         .find(|(name, _)| *name == PASS_COOKIE || *name == SECURE_PASS_COOKIE)
         .map(|(_, value)| value.to_string())
 }
@@ -399,7 +449,10 @@ async fn proxy_on_own_origin(
     let Some(own_origin) = state.auth.grafana.own_origin() else {
         return refuse(AppError::not_found("This Pangea serves no Grafana on an origin of its own."));
     };
-    let cluster = cluster_of(req.uri().path());
+    let cluster = match cluster_of(req.uri().path()) {
+        Ok(cluster) => cluster,
+        Err(refusal) => return refuse(refusal),
+    };
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe && !crate::access::http::came_from(req.headers(), &own_origin) {
         return refuse(AppError::Forbidden {
@@ -409,14 +462,12 @@ async fn proxy_on_own_origin(
         });
     }
     let origin = crate::access::http::origin_of(&state.auth, peer, req.headers());
-    let max_age = state.auth.absolute_timeout;
-    let resolve = {
-        let (access, pass, cluster) =
-            (state.access.clone(), pass_of(req.headers()).unwrap_or_default(), cluster.clone());
-        move || {
-            let (access, pass, cluster, origin) = (access.clone(), pass.clone(), cluster.clone(), origin.clone());
-            Box::pin(async move { access.principal_for_pass(&pass, &cluster, max_age, &origin).await })
-        }
+    let timeouts = (state.auth.idle_timeout, state.auth.absolute_timeout);
+    let (access, pass) = (state.access.clone(), pass_of(req.headers()).unwrap_or_default());
+    let scope = cluster.clone();
+    let resolve = move || {
+        let (access, pass, scope, origin) = (access.clone(), pass.clone(), scope.clone(), origin.clone());
+        Box::pin(async move { access.principal_for_pass(&pass, &scope, timeouts, &origin).await })
     };
     let who = match resolve().await {
         Ok(Some(who)) => who,
@@ -434,26 +485,24 @@ async fn proxy_on_own_origin(
         Box::pin(async move { resolve().await.ok().flatten() })
     });
     let live = LiveCheck::new(&who, state.live_streams.clone(), reresolve, state.auth.live_recheck_every);
-    if let Err(refusal) = admitted(&who, req.uri().path()) {
-        return refuse(refusal);
+    let admitted = admitted(&who, req.uri().path()).and_then(|_| linked(&state, &cluster));
+    match admitted {
+        Ok((base, http)) => proxy(who, live, &own_origin, (&base, &http), &cluster, req).await,
+        Err(refusal) => refuse(refusal),
     }
-    proxy(state, who, live, &own_origin, req).await
 }
 
-/// Forwards an admitted request to the cluster's Grafana as `who`. `page_origin` is where
-/// Grafana's pages are served, which its WebSockets must come from.
-async fn proxy(state: AppState, who: Principal, live: LiveCheck, page_origin: &str, mut req: Request) -> Response {
+/// Forwards an admitted request to the cluster's Grafana (`base`, reached with `http`) as `who`.
+/// `page_origin` is where Grafana's pages are served, which its WebSockets must come from.
+async fn proxy(
+    who: Principal,
+    live: LiveCheck,
+    page_origin: &str,
+    (base, http): (&str, &reqwest::Client),
+    cluster: &str,
+    mut req: Request,
+) -> Response {
     let path = req.uri().path().to_string();
-    let cluster = cluster_of(&path);
-    let (base, http) = match state.clusters.grafana(&cluster) {
-        Ok(linked) if !linked.url.is_empty() => (linked.url, linked.http),
-        Ok(_) => {
-            return refuse(AppError::not_found(format!(
-                "No Grafana is linked to cluster {cluster}: an admin can add its URL on the cluster's page."
-            )));
-        }
-        Err(e) => return refuse(e),
-    };
     let websocket = req
         .headers()
         .get(header::UPGRADE)
@@ -466,7 +515,7 @@ async fn proxy(state: AppState, who: Principal, live: LiveCheck, page_origin: &s
             message: "A WebSocket to Grafana must come from Grafana's own pages.".into(),
         });
     }
-    let headers = match upstream_headers(req.headers(), &who, &cluster, websocket) {
+    let headers = match upstream_headers(req.headers(), &who, cluster, websocket) {
         Ok(headers) => headers,
         Err(e) => return refuse(e),
     };
@@ -505,6 +554,7 @@ async fn proxy(state: AppState, who: Principal, live: LiveCheck, page_origin: &s
     }
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) = (status, client_upgrade) {
         // The WebSocket ends when the person's console session ends or they lose the cluster.
+        let cluster = cluster.to_string();
         let ended = match live.watch(move |who| authorize_in(who, Permission::ViewClusters, &cluster).is_ok()) {
             Ok(ended) => ended,
             Err(e) => return refuse(e),

@@ -191,7 +191,8 @@ async fn serve(
             } else {
                 answer.body
             };
-            let outcome = Outcome { group: Some(answer.group), profile: answer.profile, served: Some(kept), reason: None };
+            let outcome =
+                Outcome { group: Some(answer.group), profile: answer.profile, served: Some(kept), reason: None };
             (response, outcome)
         }
         Err(Unanswered { miss, group, profile }) => {

@@ -83,7 +83,13 @@ async fn upstream() -> String {
             .collect();
         let path = req.uri().path_and_query().unwrap().to_string();
         let mut response = (
-            [("x-frame-options", "deny"), ("x-upstream", "grafana"), ("service-worker-allowed", "/")],
+            [
+                ("x-frame-options", "deny"),
+                ("x-upstream", "grafana"),
+                ("service-worker-allowed", "/"),
+                // Grafana's own policy (`content_security_policy = true`) says nothing of framing.
+                ("content-security-policy", "script-src 'self'"),
+            ],
             axum::Json(json!({ "method": req.method().as_str(), "path": path, "headers": headers })),
         )
             .into_response();
@@ -143,6 +149,11 @@ async fn session_cookie(app: &TestApp, name: &str, password: &str) -> String {
     cookie.split(';').next().unwrap().to_string()
 }
 
+/// The Content-Security-Policy headers of a response, in order.
+fn policies(res: &reqwest::Response) -> Vec<&str> {
+    res.headers().get_all("content-security-policy").iter().map(|v| v.to_str().unwrap()).collect()
+}
+
 /// Registers cluster `name` with the stand-in Grafana at `grafana`.
 async fn with_grafana(app: &TestApp, kube: &support::kube::Kube, name: &str, grafana: &str) {
     let mut linked = input(kube, name, &kube.pangea_token);
@@ -195,7 +206,7 @@ async fn grafana_gets_the_console_person_and_nothing_the_browser_claims(backend:
     // The proxy's security headers: the console may frame Grafana; nothing frames the console.
     let res = admin.get(app.at(&format!("{base}/"))).send().await.unwrap();
     assert_eq!(res.headers()["x-frame-options"], "SAMEORIGIN", "Grafana's own deny is replaced");
-    assert_eq!(res.headers()["content-security-policy"], "frame-ancestors 'self'");
+    assert_eq!(policies(&res), ["script-src 'self'", "frame-ancestors 'self'"], "Grafana's, and the proxy's");
     assert_eq!(res.headers()["x-upstream"], "grafana");
     let set: Vec<&str> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
     assert_eq!(set, ["grafana_session=g2; Path=/grafana/"], "Grafana may not set the console's session");
@@ -346,6 +357,7 @@ async fn grafana_on_its_own_origin_signs_in_by_the_consoles_hand_over_only(backe
     // The console's /grafana/… hands over: to Grafana's origin, with a one-time code and the page.
     let res = as_admin(&format!("/grafana/{name}/d/abc?orgId=1&kiosk")).send().await.unwrap();
     assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["cache-control"], "no-store", "a one-time code is kept by no cache");
     let handover = location(&res);
     let prefix = format!("{grafana_origin}/pangea-handover/{name}?code=");
     assert!(handover.starts_with(&prefix), "{handover}");
@@ -376,7 +388,7 @@ async fn grafana_on_its_own_origin_signs_in_by_the_consoles_hand_over_only(backe
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-security-policy"], format!("frame-ancestors {}", app.origin).as_str());
+    assert_eq!(policies(&res), ["script-src 'self'".to_string(), format!("frame-ancestors {}", app.origin)]);
     assert!(res.headers().get("x-frame-options").is_none(), "only the CSP can name the console as a framer");
     let seen: Value = res.json().await.unwrap();
     assert_eq!(header(&seen, "x-webauth-user"), Some("admin"));
@@ -446,6 +458,29 @@ async fn grafana_on_its_own_origin_signs_in_by_the_consoles_hand_over_only(backe
     let code = location(&res).split("code=").nth(1).unwrap().split('&').next().unwrap().to_string();
     let crossed = format!("{grafana_origin}/pangea-handover/{other}?code={code}&next=%2Fgrafana%2F{other}%2F");
     assert_eq!(no_redirects.get(&crossed).send().await.unwrap().status(), 401);
+
+    // Only the console's own pages are handed over: not another origin's script or frame (one
+    // cluster's Grafana opening another's), and only for a cluster with a Grafana.
+    let res = as_admin(&format!("/grafana/{other}/")).header("sec-fetch-site", "same-site").send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(
+        as_admin(&format!("/grafana/{other}/")).header("sec-fetch-site", "same-origin").send().await.unwrap().status(),
+        303
+    );
+    assert_eq!(as_admin("/grafana/no-such-cluster/").send().await.unwrap().status(), 404);
+    assert_eq!(as_admin("/grafana/Not_A_Name/").send().await.unwrap().status(), 400);
+
+    // The pass lasts while the console session is in use: idle past its timeout, it is refused.
+    let user_api = format!("/grafana/{name}/api/user");
+    let seen: String =
+        sqlx::query_scalar("SELECT MAX(last_seen_at) FROM user_sessions").fetch_one(app.state.db.pool()).await.unwrap();
+    assert_eq!(on_grafana(&user_api).header("cookie", &pass).send().await.unwrap().status(), 200);
+    let set_seen = async |at: &str| {
+        sqlx::query("UPDATE user_sessions SET last_seen_at = $1").bind(at).execute(app.state.db.pool()).await.unwrap()
+    };
+    set_seen("2000-01-01T00:00:00.000000Z").await;
+    assert_eq!(on_grafana(&user_api).header("cookie", &pass).send().await.unwrap().status(), 401);
+    set_seen(&seen).await;
 
     // The pass lasts as long as the console session: signing out there ends it here.
     let res = app.anonymous().post(app.at("/auth/logout")).header("cookie", &console_cookie).send().await.unwrap();
