@@ -164,6 +164,12 @@ test('a script on Grafana\'s own origin cannot call the console as the person', 
       document.getElementById('out').textContent = JSON.stringify(results);
     })();`;
   const grafana = createServer((req, res) => {
+    // Grafana's health answer, which Pangea checks when the cluster links it.
+    if (req.url === '/api/health') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ database: 'ok', version: 'stand-in' }));
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end(`<!doctype html><html lang="en"><title>Grafana</title><pre id="out"></pre><script>${script}</script></html>`);
   });
