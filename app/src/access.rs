@@ -47,6 +47,7 @@ impl ConsoleRole {
             Permission::ChangeMachines
             | Permission::ChangeProvisioning
             | Permission::ActOnNodes
+            | Permission::PowerMachines
             | Permission::SilenceAlerts
             | Permission::ManageDashboards => self >= ConsoleRole::Operator,
             Permission::ViewAudit | Permission::ManageAccess | Permission::ManageClusters => self == ConsoleRole::Admin,
@@ -70,6 +71,8 @@ pub enum Permission {
     ManageClusters,
     /// Cordon, label, taint and drain nodes (the cluster's own RBAC decides next).
     ActOnNodes,
+    /// Set machines' BMCs and act on their power (per cluster: that cluster's machines).
+    PowerMachines,
     /// Create and expire silences in a cluster's Alertmanager.
     SilenceAlerts,
     /// Import and remove the dashboards Pangea draws (for every cluster).
@@ -168,7 +171,10 @@ impl Principal {
 impl Permission {
     /// Whether a role bound for one cluster can grant this permission there.
     pub fn per_cluster(self) -> bool {
-        matches!(self, Permission::ViewClusters | Permission::ActOnNodes | Permission::SilenceAlerts)
+        matches!(
+            self,
+            Permission::ViewClusters | Permission::ActOnNodes | Permission::PowerMachines | Permission::SilenceAlerts
+        )
     }
 }
 

@@ -13,6 +13,7 @@ pub mod error;
 pub mod machines;
 pub mod monitoring;
 pub mod pages;
+pub mod power;
 pub mod provisioning;
 pub mod resource;
 #[cfg(feature = "ssr")]

@@ -89,6 +89,7 @@ async fn main() {
         trusted_proxies: vec![],
         allow_local_monitoring_urls: true,
         grafana: pangea::config::GrafanaPlacement::Off,
+        power_refresh: std::time::Duration::from_secs(60),
     };
     let state = AppState::new(&config).await.expect("start");
     let router = pangea::routes::console_router(state);

@@ -326,6 +326,9 @@ pub struct ServeArgs {
     /// bug) can then call the console's API as the person looking at it.
     #[arg(long, env = "PANGEA_GRAFANA_SAME_ORIGIN", conflicts_with = "grafana_listen")]
     pub grafana_same_origin: bool,
+    /// How often every machine's BMC is asked for its power, in seconds [default: 60]
+    #[arg(long, env = "PANGEA_POWER_REFRESH_SECONDS", value_parser = clap::value_parser!(u64).range(5..=86400))]
+    pub power_refresh_seconds: Option<u64>,
     /// OpenID provider's issuer URL, for single sign-on (discovery finds the rest)
     #[arg(long, env = "PANGEA_OIDC_ISSUER")]
     pub oidc_issuer: Option<url::Url>,
@@ -372,6 +375,7 @@ struct FileConfig {
     grafana_listen: Option<SocketAddr>,
     grafana_public_url: Option<url::Url>,
     grafana_same_origin: Option<bool>,
+    power_refresh_seconds: Option<u64>,
     data_dir: Option<PathBuf>,
     database_url: Option<SecretString>,
     database_url_file: Option<PathBuf>,
@@ -466,6 +470,8 @@ pub struct Config {
     pub allow_local_monitoring_urls: bool,
     /// Where browsers reach the clusters' Grafanas.
     pub grafana: GrafanaPlacement,
+    /// How often every machine's BMC is asked for its power.
+    pub power_refresh: Duration,
     /// The local admin's first password, from `PANGEA_BOOTSTRAP_PASSWORD` only (never a flag,
     /// which would show in the process list).
     pub bootstrap_password: Option<SecretString>,
@@ -693,6 +699,9 @@ impl ServeArgs {
             allow_local_monitoring_urls: self.allow_local_monitoring_urls
                 || file.allow_local_monitoring_urls.unwrap_or(false),
             grafana,
+            power_refresh: Duration::from_secs(
+                self.power_refresh_seconds.or(file.power_refresh_seconds).unwrap_or(60).clamp(5, 86_400),
+            ),
             trusted_proxies: if self.trusted_proxies.is_empty() {
                 file.trusted_proxies.unwrap_or_default()
             } else {

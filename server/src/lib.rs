@@ -13,6 +13,7 @@ pub mod http;
 pub mod jobs;
 pub mod machines;
 pub mod monitoring;
+pub mod power;
 pub mod provisioner;
 pub mod routes;
 pub mod secrets;
@@ -38,6 +39,10 @@ pub struct AppState {
     pub clusters: Arc<clusters::Clusters>,
     /// Charts from each cluster's Prometheus.
     pub monitoring: Arc<monitoring::Monitoring>,
+    /// Machines' BMCs and power, over Redfish.
+    pub power: power::Power,
+    /// How often every BMC's power is read.
+    pub power_refresh: Duration,
     pub sessions: access::sessions::SessionBackend,
     pub auth: access::AuthSettings,
     /// Single sign-on, when configured.
@@ -116,16 +121,24 @@ impl AppState {
                 scopes: [vec!["email".to_string()], o.extra_scopes.clone()].concat(),
             })),
         );
+        let machines = Arc::new(
+            machines::Machines::new(db.clone(), jobs.clone(), provisioner.clone()).with_background(background.clone()),
+        );
         Ok(AppState {
+            power: power::Power::new(
+                db.clone(),
+                sealer.clone(),
+                machines.clone(),
+                provisioner.clone(),
+                background.clone(),
+            ),
+            power_refresh: config.power_refresh,
             monitoring: Arc::new(
                 monitoring::Monitoring::new(db.clone(), clusters.clone())
                     .with_grafana_served(config.grafana != config::GrafanaPlacement::Off),
             ),
             clusters,
-            machines: Arc::new(
-                machines::Machines::new(db.clone(), jobs.clone(), provisioner.clone())
-                    .with_background(background.clone()),
-            ),
+            machines,
             access: Arc::new(access::Access::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),
             audit: Arc::new(audit::AuditLog::new(db.clone())),
             provisioner: provisioner.clone(),
@@ -170,6 +183,11 @@ impl AppState {
                     tracing::warn!(error = %e, "metrics: cannot count machines and jobs");
                 }
             }
+        });
+        let power = self.power.clone();
+        self.background.every(self.power_refresh, move || {
+            let power = power.clone();
+            async move { power.refresh_all().await }
         });
         let state = self.clone();
         self.background.every(Duration::from_secs(60), move || {
@@ -247,6 +265,7 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
     let background = state.background.clone();
     let state_clusters = state.clusters.clone();
     let state_jobs = state.jobs.clone();
+    let state_power = state.power.clone();
     let shutdown = futures::FutureExt::shared(telemetry::shutdown_signal());
     let console = axum::serve(
         console,
@@ -303,6 +322,8 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
         Err(e) => tracing::warn!(error = %e, "could not release this replica's job leases"),
     }
     state_clusters.stop();
+    // BMCs lock out callers who leak sessions: Pangea ends its own.
+    state_power.close().await;
     served?;
     tracing::info!("pangea stopped cleanly");
     Ok(())

@@ -142,8 +142,9 @@ async fn rotate_keys(storage: StorageArgs) -> Result<(), String> {
     let clusters = pangea::clusters::store::reseal(&mut tx, &sealer).await.map_err(|e| e.to_string())?;
     let (sessions, ended) =
         pangea::access::store::reseal_refresh_tokens(&mut tx, &sealer).await.map_err(|e| e.to_string())?;
+    let bmcs = pangea::power::store::reseal(&mut tx, &sealer).await.map_err(|e| e.to_string())?;
     let summary = serde_json::json!({
-        "key_id": sealer.key_id(), "clusters": clusters, "sessions": sessions, "sessions_ended": ended,
+        "key_id": sealer.key_id(), "clusters": clusters, "sessions": sessions, "sessions_ended": ended, "bmcs": bmcs,
     });
     audit::append(
         &mut tx,
@@ -154,7 +155,7 @@ async fn rotate_keys(storage: StorageArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
     eprintln!(
-        "Re-sealed {clusters} cluster(s) and {sessions} session refresh token(s) under key {}{}.",
+        "Re-sealed {clusters} cluster(s), {bmcs} BMC password(s) and {sessions} session refresh token(s) under key {}{}.",
         sealer.key_id(),
         if ended > 0 { format!("; ended {ended} session(s) whose token could not be opened") } else { String::new() }
     );

@@ -40,6 +40,7 @@ fn api_routes() -> Vec<Route> {
         crate::provisioner::boots::http::routes(),
         crate::clusters::http::routes(),
         crate::monitoring::http::routes(),
+        crate::power::http::routes(),
         openapi,
     ]
     .into_iter()
@@ -59,6 +60,7 @@ async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
     doc.merge(<crate::provisioner::boots::http::BootsApi as OpenApi>::openapi());
     doc.merge(<crate::clusters::http::ClustersApi as OpenApi>::openapi());
     doc.merge(<crate::monitoring::http::MonitoringApi as OpenApi>::openapi());
+    doc.merge(<crate::power::http::PowerApi as OpenApi>::openapi());
     document_the_kits_answers(&mut doc);
     Ok(axum::Json(doc).into_response())
 }

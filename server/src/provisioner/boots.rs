@@ -494,6 +494,15 @@ impl Boots {
         Ok(())
     }
 
+    /// Notes on `mac`'s timeline something Pangea did to it outside the boot listener (`what`,
+    /// e.g. `power`), said in `reason`; live pages see it at once.
+    pub async fn note(&self, mac: &str, what: &str, reason: &str) -> Result<(), crate::error::Error> {
+        let at = crate::db::timestamp(time::OffsetDateTime::now_utc());
+        store::insert_note(&self.db, &at, mac, what, reason).await?;
+        let _ = self.updates.send(mac.to_string());
+        Ok(())
+    }
+
     /// The MACs whose timeline changes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
         self.updates.subscribe()

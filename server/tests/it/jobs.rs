@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     an_import_job_is_seen_from_any_replica_and_by_its_owner_only,
     an_import_whose_replica_stopped_is_taken_over_and_committed_once,
+    a_job_taken_over_goes_on_only_as_someone_who_may_still_do_it,
     a_run_that_lost_its_lease_stops_and_ends_nothing,
     a_large_import_commits_while_others_change_and_sign_in,
     a_committing_import_holds_the_audit_chain_only_at_its_end,
@@ -107,6 +108,70 @@ async fn an_import_whose_replica_stopped_is_taken_over_and_committed_once(app: T
         .await
         .unwrap();
     assert_eq!(resumed, 1);
+}
+
+/// Marks `job` as committing on a replica that died (running, its lease long gone).
+async fn orphan_commit(app: &TestApp, job: &str) {
+    sqlx::query(
+        "UPDATE jobs SET state = 'running', step = 'commit', lease_holder = 'gone', \
+         lease_until = '2000-01-01T00:00:00.000000Z' WHERE id = $1",
+    )
+    .bind(job)
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+}
+
+async fn a_job_taken_over_goes_on_only_as_someone_who_may_still_do_it(app: TestApp) {
+    // Olga, an operator, previews an import and commits it; her replica dies mid-commit.
+    app.add_local_user("olga", ConsoleRole::Operator).await;
+    app.add_local_user("ivan", ConsoleRole::Operator).await;
+    let mut stopped = Vec::new();
+    for (who, second_byte) in [("olga", 3), ("ivan", 4)] {
+        let client = app.sign_in(who, &format!("{who}-password")).await;
+        let res = client
+            .post(app.at("/api/gui/start_import"))
+            .json(&json!({"format": "auto", "text": csv(5, second_byte)}))
+            .send()
+            .await
+            .unwrap();
+        let job: String = res.json().await.unwrap();
+        for _ in 0..1200 {
+            let state: Value = poll(&app, &client, &job).await.json().await.unwrap();
+            if import_phase(&state) == "previewed" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        orphan_commit(&app, &job).await;
+        stopped.push((client, job));
+    }
+    // Meanwhile Olga lost her role and Ivan was disabled: the replica that takes their jobs over
+    // fails them, in words, and imports nothing.
+    sqlx::query("DELETE FROM role_bindings WHERE subject = 'olga'").execute(app.state.db.pool()).await.unwrap();
+    sqlx::query("UPDATE users SET disabled = 1 WHERE username = 'ivan'").execute(app.state.db.pool()).await.unwrap();
+    app.state.sweep_jobs().await;
+    for ((_, job), why) in stopped.iter().zip([
+        "This import was stopped: olga may no longer change machines.",
+        "This import was stopped: whoever started it may no longer act",
+    ]) {
+        let mut error = String::new();
+        for _ in 0..1200 {
+            let (state, message): (String, String) = sqlx::query_as("SELECT state, error FROM jobs WHERE id = $1")
+                .bind(job)
+                .fetch_one(app.state.db.pool())
+                .await
+                .unwrap();
+            if state == "failed" {
+                let stored: Value = serde_json::from_str(&message).unwrap();
+                error = stored["message"].as_str().unwrap().to_string();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(error.starts_with(why), "{job}: {error:?}");
+    }
+    assert_eq!(app.count().await, 0);
 }
 
 async fn a_run_that_lost_its_lease_stops_and_ends_nothing(app: TestApp) {

@@ -27,6 +27,7 @@ mod jobs;
 mod machines_api;
 mod monitoring;
 mod netboot;
+mod power;
 mod process;
 mod provisioner;
 mod sso;

@@ -527,3 +527,19 @@ pub async fn activity(db: &Database, since: time::OffsetDateTime) -> Result<Vec<
         })
         .collect())
 }
+
+/// Notes on a machine's timeline something that happened outside the boot listener (a power
+/// action and its outcome): `what` as its endpoint, `reason` in words, from Pangea itself.
+pub async fn insert_note(db: &Database, at: &str, mac: &str, what: &str, reason: &str) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO boot_events (at, mac, endpoint, status, bytes, duration_us, client, reason) \
+         VALUES ($1, $2, $3, 0, 0, 0, 'pangea', $4)",
+    )
+    .bind(at)
+    .bind(mac)
+    .bind(what)
+    .bind(reason)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}

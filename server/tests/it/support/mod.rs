@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod bmc;
 pub mod kube;
 pub mod monitor;
 
@@ -80,6 +81,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         trusted_proxies: vec![],
         allow_local_monitoring_urls: true,
         grafana: pangea::config::GrafanaPlacement::Off,
+        power_refresh: std::time::Duration::from_secs(60),
     }
 }
 

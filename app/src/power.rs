@@ -1,0 +1,171 @@
+//! Machines' BMCs and power, over Redfish: what a machine's BMC is, what state its power is in,
+//! and what a person may ask of it.
+
+use serde::{Deserialize, Serialize};
+
+/// A machine's BMC as a person gives it. The password is kept sealed and never shown again; an
+/// update without one keeps the stored password while the BMC's origin stays the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BmcInput {
+    /// The BMC's Redfish service, `https://host[:port]` (the path `/redfish/v1` is Redfish's).
+    pub url: String,
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A PEM CA bundle the BMC's certificate must chain to ('' for the system's roots).
+    #[serde(default)]
+    pub ca_pem: String,
+    /// Accept any certificate (shown as a warning wherever the BMC is).
+    #[serde(default)]
+    pub verify_off: bool,
+}
+
+/// A machine's BMC as Pangea keeps it (never its password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Bmc {
+    pub url: String,
+    pub username: String,
+    /// Whether a CA bundle was given.
+    pub has_ca: bool,
+    pub verify_off: bool,
+    /// The Redfish system of this machine, found when the BMC was checked.
+    pub system: String,
+    pub power: PowerStatus,
+    /// What a person should know, in words ("its certificate is not checked").
+    pub warnings: Vec<String>,
+}
+
+/// A machine's power as last read from its BMC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PowerStatus {
+    pub state: PowerState,
+    /// Why it is unknown, or what is under way, in words ('' for none).
+    pub reason: String,
+    /// When it was read (RFC 3339, UTC; '' before the first read).
+    pub read_at: String,
+}
+
+/// Redfish's `PowerState`, and "unknown" when the BMC could not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PowerState {
+    On,
+    Off,
+    PoweringOn,
+    PoweringOff,
+    Unknown,
+}
+
+impl PowerState {
+    /// From Redfish's `PowerState` (`On`, `Off`, `PoweringOn`, `PoweringOff`, `Paused`).
+    pub fn from_redfish(text: &str) -> PowerState {
+        match text {
+            "On" => PowerState::On,
+            "Off" => PowerState::Off,
+            "PoweringOn" => PowerState::PoweringOn,
+            "PoweringOff" => PowerState::PoweringOff,
+            _ => PowerState::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerState::On => "on",
+            PowerState::Off => "off",
+            PowerState::PoweringOn => "powering_on",
+            PowerState::PoweringOff => "powering_off",
+            PowerState::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(text: &str) -> PowerState {
+        [PowerState::On, PowerState::Off, PowerState::PoweringOn, PowerState::PoweringOff]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .unwrap_or(PowerState::Unknown)
+    }
+
+    /// In words, for a person.
+    pub fn words(self) -> &'static str {
+        match self {
+            PowerState::On => "on",
+            PowerState::Off => "off",
+            PowerState::PoweringOn => "powering on",
+            PowerState::PoweringOff => "powering off",
+            PowerState::Unknown => "unknown",
+        }
+    }
+}
+
+/// What a person may ask of a machine's power.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PowerAction {
+    On,
+    GracefulShutdown,
+    ForceOff,
+    GracefulRestart,
+    ForceRestart,
+    /// Off, then on (Redfish's `PowerCycle`, or `ForceOff` then `On` where the BMC has none).
+    PowerCycle,
+    /// Boot from the network once (a boot source override to PXE for the next boot only), then
+    /// restart (or power on, when off).
+    NetworkBootOnce,
+}
+
+impl PowerAction {
+    pub const ALL: [PowerAction; 7] = [
+        PowerAction::On,
+        PowerAction::GracefulShutdown,
+        PowerAction::ForceOff,
+        PowerAction::GracefulRestart,
+        PowerAction::ForceRestart,
+        PowerAction::PowerCycle,
+        PowerAction::NetworkBootOnce,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerAction::On => "on",
+            PowerAction::GracefulShutdown => "graceful_shutdown",
+            PowerAction::ForceOff => "force_off",
+            PowerAction::GracefulRestart => "graceful_restart",
+            PowerAction::ForceRestart => "force_restart",
+            PowerAction::PowerCycle => "power_cycle",
+            PowerAction::NetworkBootOnce => "network_boot_once",
+        }
+    }
+
+    /// In words: "power on", "boot from network once".
+    pub fn words(self) -> &'static str {
+        match self {
+            PowerAction::On => "power on",
+            PowerAction::GracefulShutdown => "graceful shutdown",
+            PowerAction::ForceOff => "force off",
+            PowerAction::GracefulRestart => "graceful restart",
+            PowerAction::ForceRestart => "force restart",
+            PowerAction::PowerCycle => "power cycle",
+            PowerAction::NetworkBootOnce => "boot from network once",
+        }
+    }
+
+    /// The state the machine is in once the action is done.
+    pub fn reaches(self) -> PowerState {
+        match self {
+            PowerAction::GracefulShutdown | PowerAction::ForceOff => PowerState::Off,
+            _ => PowerState::On,
+        }
+    }
+}
+
+/// A power action asked of a machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PowerRequest {
+    pub action: PowerAction,
+}

@@ -1,0 +1,512 @@
+//! Power: machines' BMCs over Redfish. A machine may have a BMC (its Redfish URL, a user and a
+//! password sealed at rest, and a CA or "verify off"); setting one checks it (reachable,
+//! credentials accepted, one system found). Its power state is read in the background and
+//! after each action; actions (on, shutdowns, restarts, power cycle, boot from network once) are
+//! audited before they are sent, and each request and its outcome go on the machine's boot
+//! timeline. Redfish does not confirm a power change: Pangea polls until the state is reached or
+//! [`SETTLE`] passes, and says which.
+//!
+//! Operators act on every machine; a role bound for one cluster acts on that cluster's machines
+//! only; viewers see BMCs (never their passwords) and power.
+
+pub mod http;
+pub mod redfish;
+pub mod store;
+
+use crate::audit::{self, Event};
+use crate::background::Background;
+use crate::db::{Database, now};
+use crate::error::OrInternal;
+use crate::machines::Machines;
+use crate::provisioner::Provisioner;
+use crate::secrets::Sealer;
+use app::access::{Permission, Principal, authorize, authorize_in};
+use app::error::AppError;
+use app::machines::ssr::MachineService;
+use app::power::{Bmc, BmcInput, PowerAction, PowerState, PowerStatus};
+use redfish::{BmcAccess, BmcError, BmcTrust, Redfish};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use store::StoredBmc;
+
+/// How long Pangea waits for a machine to reach the state an action asked for.
+pub const SETTLE: Duration = Duration::from_secs(180);
+/// How often a settling machine's power is read.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// How many BMCs the background refresh reads at once.
+const REFRESH_AT_ONCE: usize = 64;
+
+#[derive(Clone)]
+pub struct Power {
+    db: Database,
+    sealer: Arc<Sealer>,
+    machines: Arc<Machines>,
+    provisioner: Arc<Provisioner>,
+    redfish: Redfish,
+    background: Background,
+    settle: Duration,
+}
+
+/// Where a machine's sealed BMC password may be opened: its machine and its BMC's origin, so a
+/// copy to another row or another BMC does not open.
+fn password_place(machine_id: i64, origin: &str) -> String {
+    format!("bmc-password:{machine_id}:{origin}")
+}
+
+/// Where a stored BMC's password was sealed.
+fn password_place_of(stored: &StoredBmc) -> String {
+    let origin = parse_url(&stored.url).map(|(o, _)| o.origin().ascii_serialization()).unwrap_or_default();
+    password_place(stored.machine_id, &origin)
+}
+
+/// A BMC's URL, checked: `https://host[:port]`, optionally with the path of one Redfish system
+/// (`/redfish/v1/Systems/ID`). Returns the origin and that system's path, if given.
+pub fn parse_url(text: &str) -> Result<(url::Url, Option<String>), String> {
+    let url = url::Url::parse(text.trim())
+        .map_err(|_| format!("\"{text}\" is not a URL; give the BMC's, such as https://10.0.0.10"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err("A BMC's URL is https://host (or http://host for one that speaks no TLS).".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err("Give the BMC's user and password in their own fields, and its URL without a query.".into());
+    }
+    let path = url.path().trim_end_matches('/');
+    let system = match path {
+        "" | "/redfish/v1" => None,
+        system if system.starts_with("/redfish/v1/Systems/") && system.matches('/').count() == 4 => {
+            Some(system.to_string())
+        }
+        _ => return Err("A BMC's URL has no path, or the path of one system: /redfish/v1/Systems/ID.".into()),
+    };
+    let origin = url::Url::parse(&url.origin().ascii_serialization()).map_err(|e| e.to_string())?;
+    Ok((origin, system))
+}
+
+fn words(error: BmcError) -> AppError {
+    AppError::Upstream { message: format!("{}.", capitalised(&error.to_string())) }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+fn status_now(state: PowerState, reason: impl Into<String>) -> PowerStatus {
+    PowerStatus { state, reason: reason.into(), read_at: now() }
+}
+
+impl Power {
+    pub fn new(
+        db: Database,
+        sealer: Arc<Sealer>,
+        machines: Arc<Machines>,
+        provisioner: Arc<Provisioner>,
+        background: Background,
+    ) -> Power {
+        Power { db, sealer, machines, provisioner, redfish: Redfish::default(), background, settle: SETTLE }
+    }
+
+    /// How long an action may take to settle, and one request to a BMC (tests shorten them).
+    pub fn with_timeouts(mut self, settle: Duration, request: Duration) -> Power {
+        self.settle = settle;
+        self.redfish = Redfish::with_timeout(request);
+        self
+    }
+
+    fn access(&self, stored: &StoredBmc) -> Result<BmcAccess, AppError> {
+        let (origin, _) = parse_url(&stored.url).map_err(crate::error::internal)?;
+        let password = self.sealer.open(&stored.sealed_password, &password_place_of(stored)).map_err(|problem| {
+            AppError::Conflict {
+                message: format!("This machine's BMC password cannot be opened ({problem}): set it again."),
+                fields: vec![],
+            }
+        })?;
+        Ok(BmcAccess { origin, username: stored.username.clone(), password, trust: trust_of(stored) })
+    }
+
+    /// The machine `id` with a BMC, for `who`, who must hold `permission` for its cluster.
+    async fn machine(
+        &self,
+        who: &Principal,
+        id: i64,
+        permission: Permission,
+    ) -> Result<app::machines::Machine, AppError> {
+        authorize(who, permission)?;
+        let machine = self.machines.get(who, id).await?;
+        authorize_in(who, permission, machine.cluster.as_deref().unwrap_or_default())?;
+        Ok(machine)
+    }
+
+    /// A machine's BMC, or `None`.
+    pub async fn bmc(&self, who: &Principal, id: i64) -> Result<Option<Bmc>, AppError> {
+        self.machine(who, id, Permission::ViewMachines).await?;
+        Ok(store::bmc(&self.db, id).await.or_internal()?.map(|stored| shown(&stored)))
+    }
+
+    /// Sets a machine's BMC once it checks out: reachable, the credentials accepted, one system.
+    pub async fn set_bmc(&self, who: &Principal, id: i64, input: BmcInput) -> Result<Bmc, AppError> {
+        let event = Event::new("machine.bmc.set", "machine")
+            .target(id, "")
+            .summary(json!({ "url": input.url, "username": input.username, "verify_off": input.verify_off }));
+        let result = async {
+            let machine = self.machine(who, id, Permission::PowerMachines).await?;
+            let invalid = |field: &str, message: String| AppError::Invalid {
+                message: message.clone(),
+                fields: vec![app::error::FieldError { field: field.into(), message }],
+            };
+            let (origin, system) = parse_url(&input.url).map_err(|m| invalid("url", m))?;
+            let username = input.username.trim();
+            if username.is_empty() || username.len() > 256 || username.chars().any(char::is_control) {
+                return Err(invalid("username", "Give the BMC user's name (1 to 256 printable characters).".into()));
+            }
+            let origin_text = origin.origin().ascii_serialization();
+            let earlier = store::bmc(&self.db, id).await.or_internal()?;
+            let password = match (input.password.filter(|p| !p.is_empty()), &earlier) {
+                (Some(password), _) => SecretString::from(password),
+                // Kept only for the same BMC: a password never follows a changed address.
+                (None, Some(earlier)) if parse_url(&earlier.url).is_ok_and(|(o, _)| o == origin) => {
+                    self.access(earlier)?.password
+                }
+                (None, _) => return Err(invalid("password", "Give the BMC user's password.".into())),
+            };
+            if input.ca_pem.len() > 64 * 1024 {
+                return Err(invalid("ca_pem", "A CA bundle is at most 64 KiB of PEM.".into()));
+            }
+            let stored = StoredBmc {
+                machine_id: id,
+                url: match &system {
+                    Some(path) => format!("{origin_text}{path}"),
+                    None => origin_text.clone(),
+                },
+                username: username.to_string(),
+                sealed_password: self.sealer.seal(&password, &password_place(id, &origin_text)),
+                ca_pem: if input.verify_off { String::new() } else { input.ca_pem.trim().to_string() },
+                verify_off: input.verify_off,
+                system: String::new(),
+                power: status_now(PowerState::Unknown, ""),
+            };
+            let access = BmcAccess { origin, username: stored.username.clone(), password, trust: trust_of(&stored) };
+            let (system, power) = self.check(&access, system).await.map_err(|m| invalid("url", m))?;
+            let stored = StoredBmc { system, power, ..stored };
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            store::put(&mut tx, &stored, &now()).await.or_internal()?;
+            let summary = json!({ "mac": machine.mac, "url": stored.url, "username": stored.username,
+                "verify_off": stored.verify_off, "system": stored.system });
+            audit::append(&mut tx, who, event.clone().target(id, &machine.mac).summary(summary)).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(shown(&stored))
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
+    }
+
+    /// Forgets a machine's BMC.
+    pub async fn remove_bmc(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+        let event = Event::new("machine.bmc.remove", "machine").target(id, "");
+        let result = async {
+            let machine = self.machine(who, id, Permission::PowerMachines).await?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            if !store::remove(&mut tx, id).await.or_internal()? {
+                return Err(AppError::not_found(format!("Machine {} has no BMC.", machine.mac)));
+            }
+            audit::append(&mut tx, who, event.clone().target(id, &machine.mac)).await.or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
+    }
+
+    /// Checks a BMC as a person sets it: reachable, the credentials accepted, and one system
+    /// (the one its URL names, or the only one it lists). Its path and power, or why not.
+    async fn check(&self, access: &BmcAccess, system: Option<String>) -> Result<(String, PowerStatus), String> {
+        let said = |e: BmcError| format!("{}.", capitalised(&e.to_string()));
+        let system = match system {
+            Some(system) => system,
+            None => {
+                let listed = self.redfish.call(access, Method::GET, "/redfish/v1/Systems", None).await.map_err(said)?;
+                if listed.status != StatusCode::OK {
+                    return Err(format!(
+                        "The BMC answered HTTP {} for its systems (/redfish/v1/Systems): is this a Redfish BMC?",
+                        listed.status.as_u16()
+                    ));
+                }
+                let members: Vec<String> = listed.body["Members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m["@odata.id"].as_str().map(str::to_string))
+                    .collect();
+                match &members[..] {
+                    [one] => one.trim_end_matches('/').to_string(),
+                    [] => return Err("The BMC lists no system.".into()),
+                    many => {
+                        return Err(format!(
+                            "The BMC lists {} systems; give this machine's in the URL, e.g. {}{}.",
+                            many.len(),
+                            access.origin.as_str().trim_end_matches('/'),
+                            many[0]
+                        ));
+                    }
+                }
+            }
+        };
+        let read = self.redfish.call(access, Method::GET, &system, None).await.map_err(said)?;
+        match read.status {
+            StatusCode::OK => Ok((system, status_now(power_of(&read.body), ""))),
+            StatusCode::NOT_FOUND => Err(format!("The BMC has no system {system}.")),
+            other => Err(format!("The BMC answered HTTP {} for system {system}.", other.as_u16())),
+        }
+    }
+
+    /// Asks a machine's BMC for `action`, audited before it is sent, and follows it on the
+    /// machine's timeline until the machine reaches the state asked for or [`Self::settle`]
+    /// passes. Returns the power as the request left it.
+    pub async fn act(&self, who: &Principal, id: i64, action: PowerAction) -> Result<PowerStatus, AppError> {
+        let event = Event::new("machine.power", "machine").target(id, "").summary(json!({ "action": action }));
+        let result = async {
+            let machine = self.machine(who, id, Permission::PowerMachines).await?;
+            let stored = store::bmc(&self.db, id)
+                .await
+                .or_internal()?
+                .ok_or_else(|| AppError::not_found(format!("Machine {} has no BMC: set one first.", machine.mac)))?;
+            let access = self.access(&stored)?;
+            // The record first: a request that cannot be recorded is not sent.
+            let event = event.clone().target(id, &machine.mac);
+            audit::record(&self.db, who, event).await.or_internal()?;
+            self.note(&machine.mac, &format!("{} requested by {}", action.words(), who.actor())).await;
+            let sent = self.send(&access, &stored.system, action).await;
+            match sent {
+                Ok(status) => {
+                    let _ = store::note_power(&self.db, id, &status).await;
+                    self.follow(machine.mac.clone(), id, access, stored.system.clone(), action, status.state);
+                    Ok(status)
+                }
+                Err(error) => {
+                    self.note(&machine.mac, &format!("{} failed: {error}", action.words())).await;
+                    Err(words(error))
+                }
+            }
+        }
+        .await;
+        // Refusals before the request was recorded are recorded as such; a failure after it is
+        // on the timeline, and the record says it was asked.
+        match &result {
+            Err(e) if matches!(e.status(), 401 | 403) => audit::settle(&self.db, who, event, result).await,
+            _ => result,
+        }
+    }
+
+    /// Sends `action` to `system`; the power as it then stands.
+    async fn send(&self, access: &BmcAccess, system: &str, action: PowerAction) -> Result<PowerStatus, BmcError> {
+        let read = self.redfish.call(access, Method::GET, system, None).await?;
+        let now_state = power_of(&read.body);
+        let reset = read.body["Actions"]["#ComputerSystem.Reset"]["target"]
+            .as_str()
+            .map_or_else(|| format!("{system}/Actions/ComputerSystem.Reset"), str::to_string);
+        let allowed: Vec<&str> = read.body["Actions"]["#ComputerSystem.Reset"]["ResetType@Redfish.AllowableValues"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let reset_type = match action {
+            PowerAction::On => "On",
+            PowerAction::GracefulShutdown => "GracefulShutdown",
+            PowerAction::ForceOff => "ForceOff",
+            PowerAction::GracefulRestart => "GracefulRestart",
+            PowerAction::ForceRestart => "ForceRestart",
+            // Off first where the BMC has no PowerCycle; `follow` turns it on again.
+            PowerAction::PowerCycle if allowed.contains(&"PowerCycle") => "PowerCycle",
+            PowerAction::PowerCycle => "ForceOff",
+            PowerAction::NetworkBootOnce => {
+                let once =
+                    json!({ "Boot": { "BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once" } });
+                let patched = self.redfish.call(access, Method::PATCH, system, Some(once)).await?;
+                refused(access, patched.status, "the one-time network boot")?;
+                if now_state == PowerState::Off { "On" } else { "ForceRestart" }
+            }
+        };
+        let sent = self.redfish.call(access, Method::POST, &reset, Some(json!({ "ResetType": reset_type }))).await?;
+        refused(access, sent.status, reset_type)?;
+        let heading = if matches!(reset_type, "ForceOff" | "GracefulShutdown") {
+            PowerState::PoweringOff
+        } else {
+            PowerState::PoweringOn
+        };
+        Ok(status_now(heading, format!("{} requested", action.words())))
+    }
+
+    /// Follows an action in the background until the machine reaches its state, or says that it
+    /// did not within the settle time. `heading` is where the request left it: a power cycle sent
+    /// as `ForceOff` (the BMC has no `PowerCycle`) is turned on once it is off. A one-time network
+    /// boot then checks that its override cleared.
+    fn follow(
+        &self,
+        mac: String,
+        id: i64,
+        access: BmcAccess,
+        system: String,
+        action: PowerAction,
+        heading: PowerState,
+    ) {
+        let power = self.clone();
+        self.background.spawn(async move {
+            let mut target = if heading == PowerState::PoweringOff { PowerState::Off } else { PowerState::On };
+            let mut then_on = action.reaches() == PowerState::On && target == PowerState::Off;
+            let deadline = tokio::time::Instant::now() + power.settle;
+            let mut last = PowerState::Unknown;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(POLL_EVERY).await;
+                let Ok(read) = power.redfish.call(&access, Method::GET, &system, None).await else { continue };
+                last = power_of(&read.body);
+                if last != target {
+                    continue;
+                }
+                if then_on {
+                    let reset = format!("{system}/Actions/ComputerSystem.Reset");
+                    if power
+                        .redfish
+                        .call(&access, Method::POST, &reset, Some(json!({ "ResetType": "On" })))
+                        .await
+                        .is_ok()
+                    {
+                        (target, then_on) = (PowerState::On, false);
+                    }
+                    continue;
+                }
+                let _ = store::note_power(&power.db, id, &status_now(last, "")).await;
+                power.note(&mac, &format!("{}: {}", action.words(), last.words())).await;
+                if action == PowerAction::NetworkBootOnce {
+                    let left = read.body["Boot"]["BootSourceOverrideEnabled"].as_str().unwrap_or("Disabled");
+                    let said = if left == "Disabled" {
+                        "the one-time network boot override cleared".to_string()
+                    } else {
+                        format!("the boot override did not clear: the BMC still says {left}")
+                    };
+                    power.note(&mac, &said).await;
+                }
+                return;
+            }
+            let why = format!(
+                "{}: did not reach {} within {} s (last read: {})",
+                action.words(),
+                target.words(),
+                power.settle.as_secs(),
+                last.words()
+            );
+            let _ = store::note_power(&power.db, id, &status_now(last, why.clone())).await;
+            power.note(&mac, &why).await;
+        });
+    }
+
+    async fn note(&self, mac: &str, what: &str) {
+        if let Err(e) = self.provisioner.boots.note(mac, "power", what).await {
+            tracing::warn!(error = %e, mac, "could not note a power action on the timeline");
+        }
+    }
+
+    /// Reads every BMC's power, a few at a time; a BMC that does not answer says why.
+    pub async fn refresh_all(&self) {
+        use futures::StreamExt;
+        let bmcs = match store::all(&self.db).await {
+            Ok(bmcs) => bmcs,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the BMCs to read");
+                return;
+            }
+        };
+        futures::stream::iter(bmcs)
+            .for_each_concurrent(REFRESH_AT_ONCE, |stored| async move {
+                let status = match self.access(&stored) {
+                    Ok(access) => match self.redfish.call(&access, Method::GET, &stored.system, None).await {
+                        Ok(read) if read.status == StatusCode::OK => status_now(power_of(&read.body), ""),
+                        Ok(read) => {
+                            status_now(PowerState::Unknown, format!("the BMC answered HTTP {}", read.status.as_u16()))
+                        }
+                        Err(e) => status_now(PowerState::Unknown, e.to_string()),
+                    },
+                    Err(e) => status_now(PowerState::Unknown, e.to_string()),
+                };
+                if let Err(e) = store::note_power(&self.db, stored.machine_id, &status).await {
+                    tracing::warn!(error = %e, "could not note a machine's power");
+                }
+            })
+            .await;
+    }
+
+    /// Ends Pangea's sessions on every BMC (at shutdown).
+    pub async fn close(&self) {
+        self.redfish.close_all().await;
+    }
+}
+
+fn trust_of(stored: &StoredBmc) -> BmcTrust {
+    match (stored.verify_off, stored.ca_pem.is_empty()) {
+        (true, _) => BmcTrust::Unverified,
+        (false, true) => BmcTrust::System,
+        (false, false) => BmcTrust::Ca(stored.ca_pem.clone()),
+    }
+}
+
+fn power_of(system: &Value) -> PowerState {
+    system["PowerState"].as_str().map_or(PowerState::Unknown, PowerState::from_redfish)
+}
+
+/// `Ok` for a 2xx, else what the BMC refused, in words.
+fn refused(access: &BmcAccess, status: StatusCode, what: &str) -> Result<(), BmcError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    Err(BmcError::Refused(access.origin.origin().ascii_serialization(), format!("HTTP {} to {what}", status.as_u16())))
+}
+
+/// A stored BMC as people see it.
+fn shown(stored: &StoredBmc) -> Bmc {
+    let mut warnings = Vec::new();
+    if stored.verify_off {
+        warnings
+            .push("Its certificate is not checked: anyone between Pangea and the BMC could read its password.".into());
+    }
+    if stored.url.starts_with("http://") {
+        warnings.push("It is reached over plain HTTP: its password crosses the network readable.".into());
+    }
+    Bmc {
+        url: stored.url.clone(),
+        username: stored.username.clone(),
+        has_ca: !stored.ca_pem.is_empty(),
+        verify_off: stored.verify_off,
+        system: stored.system.clone(),
+        power: stored.power.clone(),
+        warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bmc_url_is_an_origin_with_at_most_one_systems_path() {
+        let (origin, system) = parse_url("https://10.0.0.10").unwrap();
+        assert_eq!((origin.as_str(), system), ("https://10.0.0.10/", None));
+        let (origin, system) = parse_url("https://bmc.example:8443/redfish/v1/Systems/abc/").unwrap();
+        assert_eq!(
+            (origin.as_str(), system.as_deref()),
+            ("https://bmc.example:8443/", Some("/redfish/v1/Systems/abc"))
+        );
+        assert_eq!(parse_url("https://bmc/redfish/v1/").unwrap().1, None);
+        for bad in [
+            "bmc.example",
+            "ftp://bmc",
+            "https://root:calvin@bmc",
+            "https://bmc/x",
+            "https://bmc/redfish/v1/Systems/a/b",
+            "https://bmc?x=1",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+}

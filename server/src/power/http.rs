@@ -1,0 +1,78 @@
+//! The power part of `/api/v1`: a machine's BMC, and its power.
+
+use crate::AppState;
+use crate::http::{ApiResult, Json, Path, Route, route};
+use app::access::Principal;
+use app::error::{AppError, FieldError};
+use app::power::{Bmc, BmcInput, PowerAction, PowerRequest, PowerState, PowerStatus};
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use utoipa::OpenApi;
+
+/// The power routes under `/api/v1`.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/machines/{id}/bmc", get_bmc),
+        route(Method::PUT, "/machines/{id}/bmc", set_bmc),
+        route(Method::DELETE, "/machines/{id}/bmc", remove_bmc),
+        route(Method::POST, "/machines/{id}/power", act),
+    ]
+}
+
+#[utoipa::path(get, path = "/api/v1/machines/{id}/bmc",
+    responses((status = 200, body = Bmc), (status = 404, body = AppError)))]
+async fn get_bmc(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Bmc>> {
+    match state.power.bmc(&who, id).await? {
+        Some(bmc) => Ok(Json(bmc)),
+        None => Err(AppError::not_found(format!("Machine {id} has no BMC.")).into()),
+    }
+}
+
+/// Sets a machine's BMC once it checks out (reachable, the credentials accepted, one system);
+/// operators, or a role bound for the machine's cluster.
+#[utoipa::path(put, path = "/api/v1/machines/{id}/bmc", request_body = BmcInput,
+    responses((status = 200, body = Bmc), (status = 400, body = AppError), (status = 403, body = AppError), (status = 404, body = AppError)))]
+async fn set_bmc(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+    Json(input): Json<BmcInput>,
+) -> ApiResult<Json<Bmc>> {
+    Ok(Json(state.power.set_bmc(&who, id, input).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/machines/{id}/bmc",
+    responses((status = 204), (status = 403, body = AppError), (status = 404, body = AppError)))]
+async fn remove_bmc(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    state.power.remove_bmc(&who, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Asks the machine's BMC for a power action; the answer is the power as the request left it
+/// (powering on or off). Its outcome follows on the machine's boot timeline.
+#[utoipa::path(post, path = "/api/v1/machines/{id}/power", request_body = PowerRequest,
+    responses((status = 202, body = PowerStatus), (status = 403, body = AppError), (status = 404, body = AppError), (status = 502, body = AppError)))]
+async fn act(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+    Json(request): Json<PowerRequest>,
+) -> ApiResult<(StatusCode, Json<PowerStatus>)> {
+    Ok((StatusCode::ACCEPTED, Json(state.power.act(&who, id, request.action).await?)))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(get_bmc, set_bmc, remove_bmc, act),
+    components(schemas(Bmc, BmcInput, PowerStatus, PowerState, PowerAction, PowerRequest, AppError, FieldError))
+)]
+pub struct PowerApi;

@@ -1,0 +1,118 @@
+//! Power's SQL: the `machine_bmcs` table, in SQL both backends share. A BMC's setting takes the
+//! caller's transaction, so the service writes its audit record with it.
+
+use crate::db::Database;
+use app::power::{PowerState, PowerStatus};
+use sqlx::{AnyConnection, Row};
+
+/// A machine's BMC as stored: its password still sealed.
+#[derive(Debug, Clone)]
+pub struct StoredBmc {
+    pub machine_id: i64,
+    pub url: String,
+    pub username: String,
+    pub sealed_password: String,
+    pub ca_pem: String,
+    pub verify_off: bool,
+    pub system: String,
+    pub power: PowerStatus,
+}
+
+const COLUMNS: &str = "machine_id, url, username, password, ca_pem, verify_off, system, power_state, power_reason, \
+                       power_read_at";
+
+fn stored(row: &sqlx::any::AnyRow) -> Result<StoredBmc, sqlx::Error> {
+    Ok(StoredBmc {
+        machine_id: row.try_get("machine_id")?,
+        url: row.try_get("url")?,
+        username: row.try_get("username")?,
+        sealed_password: row.try_get("password")?,
+        ca_pem: row.try_get("ca_pem")?,
+        verify_off: row.try_get::<i64, _>("verify_off")? != 0,
+        system: row.try_get("system")?,
+        power: PowerStatus {
+            state: PowerState::parse(&row.try_get::<String, _>("power_state")?),
+            reason: row.try_get("power_reason")?,
+            read_at: row.try_get("power_read_at")?,
+        },
+    })
+}
+
+pub async fn bmc(db: &Database, machine_id: i64) -> Result<Option<StoredBmc>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM machine_bmcs WHERE machine_id = $1"))
+        .bind(machine_id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(stored).transpose()
+}
+
+/// Every machine's BMC, for the background refresh.
+pub async fn all(db: &Database) -> Result<Vec<StoredBmc>, sqlx::Error> {
+    let rows =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM machine_bmcs ORDER BY machine_id")).fetch_all(db.pool()).await?;
+    rows.iter().map(stored).collect()
+}
+
+/// Sets a machine's BMC (replacing the one it had), in the caller's transaction.
+pub async fn put(tx: &mut AnyConnection, bmc: &StoredBmc, at: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM machine_bmcs WHERE machine_id = $1").bind(bmc.machine_id).execute(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO machine_bmcs (machine_id, url, username, password, ca_pem, verify_off, system, power_state, \
+         power_reason, power_read_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(bmc.machine_id)
+    .bind(&bmc.url)
+    .bind(&bmc.username)
+    .bind(&bmc.sealed_password)
+    .bind(&bmc.ca_pem)
+    .bind(i64::from(bmc.verify_off))
+    .bind(&bmc.system)
+    .bind(bmc.power.state.as_str())
+    .bind(&bmc.power.reason)
+    .bind(&bmc.power.read_at)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Forgets a machine's BMC, in the caller's transaction; whether it had one.
+pub async fn remove(tx: &mut AnyConnection, machine_id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM machine_bmcs WHERE machine_id = $1").bind(machine_id).execute(tx).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Notes a machine's power as just read.
+pub async fn note_power(db: &Database, machine_id: i64, power: &PowerStatus) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE machine_bmcs SET power_state = $1, power_reason = $2, power_read_at = $3 WHERE machine_id = $4",
+    )
+    .bind(power.state.as_str())
+    .bind(&power.reason)
+    .bind(&power.read_at)
+    .bind(machine_id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Re-seals every BMC password under `sealer`'s first key (opening each with any of its keys),
+/// in the caller's transaction; how many. One that cannot be opened stops it: a rotation leaves
+/// nothing behind.
+pub async fn reseal(conn: &mut AnyConnection, sealer: &crate::secrets::Sealer) -> Result<usize, crate::error::Error> {
+    let rows =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM machine_bmcs ORDER BY machine_id")).fetch_all(&mut *conn).await?;
+    for row in &rows {
+        let bmc = stored(row)?;
+        let place = super::password_place_of(&bmc);
+        let password = sealer.open(&bmc.sealed_password, &place).map_err(|problem| {
+            crate::error::Error::Other(format!("machine {}'s BMC password: {problem}", bmc.machine_id))
+        })?;
+        sqlx::query("UPDATE machine_bmcs SET password = $1 WHERE machine_id = $2")
+            .bind(sealer.seal(&password, &place))
+            .bind(bmc.machine_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(rows.len())
+}

@@ -1,0 +1,348 @@
+//! Machines' BMCs and power against real Redfish: sushy-tools' emulator (its fake driver), and
+//! small stand-in BMCs of the test's own for what the emulator cannot do (answer 503, never
+//! answer, cap its sessions at 2).
+
+use crate::support::TestApp;
+use crate::support::bmc::{FakeSystem, PASSWORD, USER, emulator, emulator_with};
+use app::access::{ConsoleRole, Principal};
+use app::power::{BmcInput, PowerAction, PowerState};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+on_both_backends!(
+    a_bmc_is_checked_when_set_and_its_machine_is_powered_on_and_followed_on_its_timeline,
+    bmcs_that_fail_say_why_and_hold_up_no_other_machine,
+    a_bmc_that_caps_its_sessions_at_two_gets_at_most_two_reused_and_deleted_at_the_end,
+);
+
+const SYSTEM_1: &str = "11111111-0000-0000-0000-000000000001";
+const SYSTEM_2: &str = "11111111-0000-0000-0000-000000000002";
+
+async fn machine(app: &TestApp, mac: &str) -> i64 {
+    let created = app.create(json!({ "mac": mac, "role": "worker" })).await;
+    created["id"].as_i64().unwrap()
+}
+
+fn input(url: &str, password: Option<&str>) -> Value {
+    json!({ "url": url, "username": USER, "password": password })
+}
+
+/// The machine's BMC once `done` holds for it (power is read in the background).
+async fn bmc_when(app: &TestApp, id: i64, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..300 {
+        let bmc = app.get_json(&format!("/api/v1/machines/{id}/bmc")).await;
+        if done(&bmc) {
+            return bmc;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the BMC never got there: {}", app.get_json(&format!("/api/v1/machines/{id}/bmc")).await);
+}
+
+fn reasons(timeline: &Value) -> Vec<String> {
+    timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["endpoint"] == "power")
+        .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn a_bmc_is_checked_when_set_and_its_machine_is_powered_on_and_followed_on_its_timeline(app: TestApp) {
+    let bmc = emulator(&[
+        FakeSystem { uuid: SYSTEM_1, power: "Off", mac: "52:54:00:b0:00:01" },
+        FakeSystem { uuid: SYSTEM_2, power: "On", mac: "52:54:00:b0:00:02" },
+    ])
+    .await;
+    let id = machine(&app, "52:54:00:b0:00:01").await;
+    let at = format!("/api/v1/machines/{id}/bmc");
+
+    // Two systems behind one BMC: which one is this machine's must be said.
+    let res = app.put_json(&at, input(&bmc.url, Some(PASSWORD))).await;
+    assert_eq!(res.status(), 400);
+    let said = res.text().await.unwrap();
+    assert!(said.contains("The BMC lists 2 systems; give this machine's in the URL"), "{said}");
+    // A wrong password is refused in words, and nothing is stored.
+    let system = format!("{}/redfish/v1/Systems/{SYSTEM_1}", bmc.url);
+    let res = app.put_json(&at, input(&system, Some("wrong"))).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("refused the user name or password (HTTP 401)"));
+    assert_eq!(app.get(&at).await.status(), 404);
+
+    // The right one: checked, its system and power read, its password sealed and never shown.
+    let res = app.put_json(&at, input(&system, Some(PASSWORD))).await;
+    assert_eq!(res.status(), 200);
+    let set: Value = res.json().await.unwrap();
+    assert_eq!(set["system"], format!("/redfish/v1/Systems/{SYSTEM_1}"));
+    assert_eq!(set["power"]["state"], "off");
+    assert_eq!(set["warnings"][0], "It is reached over plain HTTP: its password crosses the network readable.");
+    assert!(!set.to_string().contains(PASSWORD));
+    let sealed: String = sqlx::query_scalar("SELECT password FROM machine_bmcs WHERE machine_id = $1")
+        .bind(id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(!sealed.contains(PASSWORD));
+    // Copied to another machine's row, the sealed password does not open.
+    let other = machine(&app, "52:54:00:b0:00:02").await;
+    sqlx::query(
+        "INSERT INTO machine_bmcs (machine_id, url, username, password, system, updated_at) \
+         SELECT $1, url, username, password, system, updated_at FROM machine_bmcs WHERE machine_id = $2",
+    )
+    .bind(other)
+    .bind(id)
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+    let res = app.post_json(&format!("/api/v1/machines/{other}/power"), json!({ "action": "on" })).await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("password cannot be opened"));
+    // An update without a password keeps it for the same BMC, never for another.
+    assert_eq!(app.put_json(&at, input(&system, None)).await.status(), 200);
+    let moved = app.put_json(&at, input("https://10.255.255.1/redfish/v1/Systems/x", None)).await;
+    assert_eq!(moved.status(), 400);
+    assert!(moved.text().await.unwrap().contains("Give the BMC user's password."));
+
+    // Power on: audited, requested, then followed until the emulator says On (1 to 11 s).
+    let res = app.post_json(&format!("/api/v1/machines/{id}/power"), json!({ "action": "on" })).await;
+    assert_eq!(res.status(), 202);
+    let requested: Value = res.json().await.unwrap();
+    assert_eq!(requested["state"], "powering_on");
+    let on = bmc_when(&app, id, |b| b["power"]["state"] == "on").await;
+    assert_eq!(on["power"]["reason"], "");
+    let timeline = app.get_json("/api/v1/boot/timeline/52:54:00:b0:00:01").await;
+    assert_eq!(reasons(&timeline), ["power on requested by admin", "power on: on"]);
+    let audit = app.get_json("/api/v1/audit?action=machine.power").await;
+    assert_eq!(audit["items"][0]["summary"], r#"{"action":"on"}"#, "{audit}");
+    assert_eq!(audit["items"][0]["target_name"], "52:54:00:b0:00:01");
+    let audit = app.get_json("/api/v1/audit?action=machine.bmc.set").await;
+    assert!(!audit.to_string().contains(PASSWORD), "{audit}");
+
+    // Boot from network once: the override and a restart; this emulator keeps "Continuous",
+    // and the timeline says the override did not clear.
+    let res = app.post_json(&format!("/api/v1/machines/{id}/power"), json!({ "action": "network_boot_once" })).await;
+    assert_eq!(res.status(), 202);
+    for _ in 0..300 {
+        let timeline = app.get_json("/api/v1/boot/timeline/52:54:00:b0:00:01").await;
+        if reasons(&timeline).len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let timeline = app.get_json("/api/v1/boot/timeline/52:54:00:b0:00:01").await;
+    assert_eq!(
+        reasons(&timeline)[2..],
+        [
+            "boot from network once requested by admin",
+            "boot from network once: on",
+            "the boot override did not clear: the BMC still says Continuous",
+        ]
+    );
+
+    // Viewers see BMCs and power, and act on nothing; a role on another cluster acts on none
+    // of this machine's.
+    app.add_local_user("victor", ConsoleRole::Viewer).await;
+    let victor = app.sign_in("victor", "victor-password").await;
+    assert_eq!(victor.get(app.at(&at)).send().await.unwrap().status(), 200);
+    let res = victor
+        .post(app.at(&format!("/api/v1/machines/{id}/power")))
+        .json(&json!({"action": "force_off"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    app.add_local_user("tess", None).await;
+    app.state.access.bind(&Principal::cli(), "user", "tess", ConsoleRole::Viewer).await.unwrap();
+    app.state.access.bind_in(&Principal::cli(), "user", "tess", ConsoleRole::Operator, "elsewhere").await.unwrap();
+    let tess = app.sign_in("tess", "tess-password").await;
+    let res = tess.put(app.at(&at)).json(&input(&system, Some(PASSWORD))).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    let denied = app.get_json("/api/v1/audit?action=machine.power").await;
+    assert!(denied["items"].as_array().unwrap().iter().any(|e| e["actor"] == "victor" && e["outcome"] == "denied"));
+
+    // Forgotten: the machine has no BMC any more.
+    assert_eq!(app.client.delete(app.at(&at)).send().await.unwrap().status(), 204);
+    assert_eq!(app.get(&at).await.status(), 404);
+}
+
+/// A stand-in BMC that answers 503 to everything, or never answers at all.
+async fn stand_in(busy: bool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    if busy {
+        let answer = || async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy").into_response() };
+        tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(answer)).await.unwrap() });
+    } else {
+        // Accepts connections and says nothing.
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+    }
+    url
+}
+
+async fn bmcs_that_fail_say_why_and_hold_up_no_other_machine(app: TestApp) {
+    let power = app.state.power.clone().with_timeouts(Duration::from_secs(3), Duration::from_secs(2));
+    let admin = Principal::cli();
+    let good = emulator(&[FakeSystem { uuid: SYSTEM_1, power: "On", mac: "52:54:00:b1:00:01" }]).await;
+    let tls = emulator_with(&[FakeSystem { uuid: SYSTEM_2, power: "On", mac: "52:54:00:b1:00:02" }], true).await;
+    let (busy, silent) = (stand_in(true).await, stand_in(false).await);
+    let closed = {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        format!("http://127.0.0.1:{port}")
+    };
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(machine(&app, &format!("52:54:00:b1:01:0{i}")).await);
+    }
+    let finished = Arc::new(Mutex::new(Vec::new()));
+    let set = |id: i64, url: String, verify_off: bool| {
+        let power = power.clone();
+        let admin = admin.clone();
+        let finished = finished.clone();
+        async move {
+            let input = BmcInput {
+                url,
+                username: USER.into(),
+                password: Some(PASSWORD.into()),
+                ca_pem: String::new(),
+                verify_off,
+            };
+            let set = power.set_bmc(&admin, id, input).await;
+            finished.lock().unwrap().push(id);
+            set
+        }
+    };
+    // All at once: the silent BMC, waited for until its time limit, holds up none of the others.
+    let (busy, silent, closed, self_signed, unverified, fine) = tokio::join!(
+        set(ids[0], busy, false),
+        set(ids[1], silent, false),
+        set(ids[2], closed, false),
+        set(ids[3], tls.url.clone(), false),
+        set(ids[4], tls.url.clone(), true),
+        set(ids[5], good.url.clone(), false),
+    );
+    let said = |r: Result<app::power::Bmc, app::error::AppError>| r.unwrap_err().to_string();
+    assert!(said(busy).contains("is busy (HTTP 503); Pangea waits"));
+    assert!(said(silent).contains("did not answer within 2 s"));
+    assert!(said(closed).contains("cannot be reached"));
+    let refused = said(self_signed);
+    assert!(refused.contains("cannot be reached") && refused.contains("certificate"), "{refused}");
+    let unverified = unverified.unwrap();
+    assert_eq!(unverified.power.state, PowerState::On);
+    assert_eq!(
+        unverified.warnings[0],
+        "Its certificate is not checked: anyone between Pangea and the BMC could read its password."
+    );
+    assert_eq!(fine.unwrap().power.state, PowerState::On);
+    let finished = finished.lock().unwrap().clone();
+    assert_eq!(finished.last(), Some(&ids[1]), "the silent BMC's machine was the last one set: {finished:?}");
+
+    // A machine that never reaches the state asked for (its BMC stops answering once asked):
+    // the timeline says so when the settle time has passed.
+    let status = power.act(&admin, ids[5], PowerAction::ForceOff).await.unwrap();
+    assert_eq!(status.state, PowerState::PoweringOff);
+    drop(good);
+    let timeline = "/api/v1/boot/timeline/52:54:00:b1:01:05";
+    let mut last = Vec::new();
+    for _ in 0..100 {
+        last = reasons(&app.get_json(timeline).await);
+        if last.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last[0], format!("force off requested by {}", admin.actor()));
+    assert!(last[1].starts_with("force off: did not reach off within 3 s"), "{last:?}");
+}
+
+/// A stand-in BMC with Redfish sessions, which refuses a third open session as iDRAC does: its
+/// sessions made, open now, and deleted.
+#[derive(Default)]
+struct Sessions {
+    made: usize,
+    open: Vec<String>,
+    deleted: usize,
+    refused: usize,
+}
+
+async fn session_capped() -> (String, Arc<Mutex<Sessions>>) {
+    use axum::extract::{Request, State};
+    let sessions = Arc::new(Mutex::new(Sessions::default()));
+    async fn answer(State(sessions): State<Arc<Mutex<Sessions>>>, req: Request) -> axum::response::Response {
+        let path = req.uri().path().to_string();
+        let token = req.headers().get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let mut s = sessions.lock().unwrap();
+        if path == "/redfish/v1/SessionService/Sessions" && req.method() == axum::http::Method::POST {
+            if s.open.len() >= 2 {
+                s.refused += 1;
+                return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "maximum sessions").into_response();
+            }
+            s.made += 1;
+            let id = format!("s{}", s.made);
+            s.open.push(id.clone());
+            let location = format!("/redfish/v1/SessionService/Sessions/{id}");
+            return (
+                axum::http::StatusCode::CREATED,
+                [("x-auth-token", id.as_str()), ("location", location.as_str())],
+                "{}",
+            )
+                .into_response();
+        }
+        let Some(token) = token.filter(|t| s.open.contains(t)) else {
+            return axum::http::StatusCode::UNAUTHORIZED.into_response();
+        };
+        if let Some(id) = path.strip_prefix("/redfish/v1/SessionService/Sessions/") {
+            s.open.retain(|open| open != id);
+            s.deleted += 1;
+            return axum::http::StatusCode::NO_CONTENT.into_response();
+        }
+        let _ = token;
+        match path.as_str() {
+            "/redfish/v1/Systems" => {
+                axum::Json(json!({ "Members": [{ "@odata.id": "/redfish/v1/Systems/1" }] })).into_response()
+            }
+            "/redfish/v1/Systems/1" => axum::Json(json!({ "PowerState": "On" })).into_response(),
+            _ => axum::http::StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new().fallback(answer).with_state(sessions.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, sessions)
+}
+
+async fn a_bmc_that_caps_its_sessions_at_two_gets_at_most_two_reused_and_deleted_at_the_end(app: TestApp) {
+    let (url, sessions) = session_capped().await;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let id = machine(&app, &format!("52:54:00:b2:00:0{i}")).await;
+        let res = app.put_json(&format!("/api/v1/machines/{id}/bmc"), input(&url, Some(PASSWORD))).await;
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+        ids.push(id);
+    }
+    // Eight machines behind one BMC, read ten times over, many at once.
+    let power = app.state.power.clone();
+    futures::future::join_all((0..10).map(|_| power.refresh_all())).await;
+    {
+        let s = sessions.lock().unwrap();
+        assert!(s.made <= 2 && s.open.len() <= 2, "made {}, open {}", s.made, s.open.len());
+        assert_eq!(s.refused, 0, "Pangea never asked for a third session");
+    }
+    let on: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM machine_bmcs WHERE power_state = 'on'")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(on, 8);
+    // At shutdown, Pangea deletes its sessions.
+    power.close().await;
+    let s = sessions.lock().unwrap();
+    assert!(s.open.is_empty() && s.deleted == s.made, "open {:?}, deleted {}", s.open, s.deleted);
+}
