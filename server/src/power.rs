@@ -70,6 +70,15 @@ pub fn parse_url(text: &str) -> Result<(url::Url, Option<String>), String> {
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
         return Err("A BMC's URL is https://host (or http://host for one that speaks no TLS).".into());
     }
+    // A cloud's metadata service (169.254.169.254) is no BMC: link-local addresses are refused.
+    let link_local = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+        _ => false,
+    };
+    if link_local {
+        return Err("A BMC's address is not link-local (169.254.0.0/16, fe80::/10).".into());
+    }
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
         return Err("Give the BMC's user and password in their own fields, and its URL without a query.".into());
     }
@@ -505,6 +514,8 @@ mod tests {
             "https://bmc/x",
             "https://bmc/redfish/v1/Systems/a/b",
             "https://bmc?x=1",
+            "http://169.254.169.254",
+            "https://[fe80::1]",
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }

@@ -21,7 +21,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 #[utoipa::path(get, path = "/api/v1/machines/{id}/bmc",
-    responses((status = 200, body = Bmc), (status = 404, body = AppError)))]
+    responses((status = 200, body = Bmc), (status = 400, body = AppError), (status = 404, body = AppError)))]
 async fn get_bmc(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -35,7 +35,7 @@ async fn get_bmc(
 
 /// Sets a machine's BMC once it checks out (reachable, the credentials accepted, one system);
 /// operators, or a role bound for the machine's cluster.
-#[utoipa::path(put, path = "/api/v1/machines/{id}/bmc", request_body = BmcInput,
+#[utoipa::path(put, path = "/api/v1/machines/{id}/bmc", operation_id = "set_machine_bmc", request_body = BmcInput,
     responses((status = 200, body = Bmc), (status = 400, body = AppError), (status = 403, body = AppError), (status = 404, body = AppError)))]
 async fn set_bmc(
     State(state): State<AppState>,
@@ -47,7 +47,7 @@ async fn set_bmc(
 }
 
 #[utoipa::path(delete, path = "/api/v1/machines/{id}/bmc",
-    responses((status = 204), (status = 403, body = AppError), (status = 404, body = AppError)))]
+    responses((status = 204), (status = 400, body = AppError), (status = 403, body = AppError), (status = 404, body = AppError)))]
 async fn remove_bmc(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -60,7 +60,7 @@ async fn remove_bmc(
 /// Asks the machine's BMC for a power action; the answer is the power as the request left it
 /// (powering on or off). Its outcome follows on the machine's boot timeline.
 #[utoipa::path(post, path = "/api/v1/machines/{id}/power", request_body = PowerRequest,
-    responses((status = 202, body = PowerStatus), (status = 403, body = AppError), (status = 404, body = AppError), (status = 502, body = AppError)))]
+    responses((status = 202, body = PowerStatus), (status = 400, body = AppError), (status = 403, body = AppError), (status = 404, body = AppError), (status = 409, body = AppError), (status = 502, body = AppError)))]
 async fn act(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
