@@ -1,6 +1,10 @@
 //! Machines' BMCs and power, over Redfish: what a machine's BMC is, what state its power is in,
 //! and what a person may ask of it.
 
+pub mod server_fns;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
 use serde::{Deserialize, Serialize};
 
 /// A machine's BMC as a person gives it. The password is kept sealed and never shown again; an

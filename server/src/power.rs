@@ -23,6 +23,7 @@ use crate::secrets::Sealer;
 use app::access::{Permission, Principal, authorize, authorize_in};
 use app::error::AppError;
 use app::machines::ssr::MachineService;
+use app::power::ssr::PowerService;
 use app::power::{Bmc, BmcInput, PowerAction, PowerState, PowerStatus};
 use redfish::{BmcAccess, BmcError, BmcTrust, Redfish};
 use reqwest::{Method, StatusCode};
@@ -149,85 +150,6 @@ impl Power {
         Ok(machine)
     }
 
-    /// A machine's BMC, or `None`.
-    pub async fn bmc(&self, who: &Principal, id: i64) -> Result<Option<Bmc>, AppError> {
-        self.machine(who, id, Permission::ViewMachines).await?;
-        Ok(store::bmc(&self.db, id).await.or_internal()?.map(|stored| shown(&stored)))
-    }
-
-    /// Sets a machine's BMC once it checks out: reachable, the credentials accepted, one system.
-    pub async fn set_bmc(&self, who: &Principal, id: i64, input: BmcInput) -> Result<Bmc, AppError> {
-        let event = Event::new("machine.bmc.set", "machine")
-            .target(id, "")
-            .summary(json!({ "url": input.url, "username": input.username, "verify_off": input.verify_off }));
-        let result = async {
-            let machine = self.machine(who, id, Permission::PowerMachines).await?;
-            let invalid = |field: &str, message: String| AppError::Invalid {
-                message: message.clone(),
-                fields: vec![app::error::FieldError { field: field.into(), message }],
-            };
-            let (origin, system) = parse_url(&input.url).map_err(|m| invalid("url", m))?;
-            let username = input.username.trim();
-            if username.is_empty() || username.len() > 256 || username.chars().any(char::is_control) {
-                return Err(invalid("username", "Give the BMC user's name (1 to 256 printable characters).".into()));
-            }
-            let origin_text = origin.origin().ascii_serialization();
-            let earlier = store::bmc(&self.db, id).await.or_internal()?;
-            let password = match (input.password.filter(|p| !p.is_empty()), &earlier) {
-                (Some(password), _) => SecretString::from(password),
-                // Kept only for the same BMC: a password never follows a changed address.
-                (None, Some(earlier)) if parse_url(&earlier.url).is_ok_and(|(o, _)| o == origin) => {
-                    self.access(earlier)?.password
-                }
-                (None, _) => return Err(invalid("password", "Give the BMC user's password.".into())),
-            };
-            if input.ca_pem.len() > 64 * 1024 {
-                return Err(invalid("ca_pem", "A CA bundle is at most 64 KiB of PEM.".into()));
-            }
-            let stored = StoredBmc {
-                machine_id: id,
-                url: match &system {
-                    Some(path) => format!("{origin_text}{path}"),
-                    None => origin_text.clone(),
-                },
-                username: username.to_string(),
-                sealed_password: self.sealer.seal(&password, &password_place(id, &origin_text)),
-                ca_pem: if input.verify_off { String::new() } else { input.ca_pem.trim().to_string() },
-                verify_off: input.verify_off,
-                system: String::new(),
-                power: status_now(PowerState::Unknown, ""),
-            };
-            let access = BmcAccess { origin, username: stored.username.clone(), password, trust: trust_of(&stored) };
-            let (system, power) = self.check(&access, system).await.map_err(|m| invalid("url", m))?;
-            let stored = StoredBmc { system, power, ..stored };
-            let mut tx = audit::begin(&self.db).await.or_internal()?;
-            store::put(&mut tx, &stored, &now()).await.or_internal()?;
-            let summary = json!({ "mac": machine.mac, "url": stored.url, "username": stored.username,
-                "verify_off": stored.verify_off, "system": stored.system });
-            audit::append(&mut tx, who, event.clone().target(id, &machine.mac).summary(summary)).await.or_internal()?;
-            tx.commit().await.or_internal()?;
-            Ok(shown(&stored))
-        }
-        .await;
-        audit::settle(&self.db, who, event, result).await
-    }
-
-    /// Forgets a machine's BMC.
-    pub async fn remove_bmc(&self, who: &Principal, id: i64) -> Result<(), AppError> {
-        let event = Event::new("machine.bmc.remove", "machine").target(id, "");
-        let result = async {
-            let machine = self.machine(who, id, Permission::PowerMachines).await?;
-            let mut tx = audit::begin(&self.db).await.or_internal()?;
-            if !store::remove(&mut tx, id).await.or_internal()? {
-                return Err(AppError::not_found(format!("Machine {} has no BMC.", machine.mac)));
-            }
-            audit::append(&mut tx, who, event.clone().target(id, &machine.mac)).await.or_internal()?;
-            tx.commit().await.or_internal()
-        }
-        .await;
-        audit::settle(&self.db, who, event, result).await
-    }
-
     /// Checks a BMC as a person sets it: reachable, the credentials accepted, and one system
     /// (the one its URL names, or the only one it lists). Its path and power, or why not.
     async fn check(&self, access: &BmcAccess, system: Option<String>) -> Result<(String, PowerStatus), String> {
@@ -267,44 +189,6 @@ impl Power {
             StatusCode::OK => Ok((system, status_now(power_of(&read.body), ""))),
             StatusCode::NOT_FOUND => Err(format!("The BMC has no system {system}.")),
             other => Err(format!("The BMC answered HTTP {} for system {system}.", other.as_u16())),
-        }
-    }
-
-    /// Asks a machine's BMC for `action`, audited before it is sent, and follows it on the
-    /// machine's timeline until the machine reaches the state asked for or [`Self::settle`]
-    /// passes. Returns the power as the request left it.
-    pub async fn act(&self, who: &Principal, id: i64, action: PowerAction) -> Result<PowerStatus, AppError> {
-        let event = Event::new("machine.power", "machine").target(id, "").summary(json!({ "action": action }));
-        let result = async {
-            let machine = self.machine(who, id, Permission::PowerMachines).await?;
-            let stored = store::bmc(&self.db, id)
-                .await
-                .or_internal()?
-                .ok_or_else(|| AppError::not_found(format!("Machine {} has no BMC: set one first.", machine.mac)))?;
-            let access = self.access(&stored)?;
-            // The record first: a request that cannot be recorded is not sent.
-            let event = event.clone().target(id, &machine.mac);
-            audit::record(&self.db, who, event).await.or_internal()?;
-            self.note(&machine.mac, &format!("{} requested by {}", action.words(), who.actor())).await;
-            let sent = self.send(&access, &stored.system, action).await;
-            match sent {
-                Ok(status) => {
-                    let _ = store::note_power(&self.db, id, &status).await;
-                    self.follow(machine.mac.clone(), id, access, stored.system.clone(), action, status.state);
-                    Ok(status)
-                }
-                Err(error) => {
-                    self.note(&machine.mac, &format!("{} failed: {error}", action.words())).await;
-                    Err(words(error))
-                }
-            }
-        }
-        .await;
-        // Refusals before the request was recorded are recorded as such; a failure after it is
-        // on the timeline, and the record says it was asked.
-        match &result {
-            Err(e) if matches!(e.status(), 401 | 403) => audit::settle(&self.db, who, event, result).await,
-            _ => result,
         }
     }
 
@@ -449,6 +333,126 @@ impl Power {
     /// Ends Pangea's sessions on every BMC (at shutdown).
     pub async fn close(&self) {
         self.redfish.close_all().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl PowerService for Power {
+    /// A machine's BMC, or `None`.
+    async fn bmc(&self, who: &Principal, id: i64) -> Result<Option<Bmc>, AppError> {
+        self.machine(who, id, Permission::ViewMachines).await?;
+        Ok(store::bmc(&self.db, id).await.or_internal()?.map(|stored| shown(&stored)))
+    }
+
+    /// Sets a machine's BMC once it checks out: reachable, the credentials accepted, one system.
+    async fn set_bmc(&self, who: &Principal, id: i64, input: BmcInput) -> Result<Bmc, AppError> {
+        let event = Event::new("machine.bmc.set", "machine")
+            .target(id, "")
+            .summary(json!({ "url": input.url, "username": input.username, "verify_off": input.verify_off }));
+        let result = async {
+            let machine = self.machine(who, id, Permission::PowerMachines).await?;
+            let invalid = |field: &str, message: String| AppError::Invalid {
+                message: message.clone(),
+                fields: vec![app::error::FieldError { field: field.into(), message }],
+            };
+            let (origin, system) = parse_url(&input.url).map_err(|m| invalid("url", m))?;
+            let username = input.username.trim();
+            if username.is_empty() || username.len() > 256 || username.chars().any(char::is_control) {
+                return Err(invalid("username", "Give the BMC user's name (1 to 256 printable characters).".into()));
+            }
+            let origin_text = origin.origin().ascii_serialization();
+            let earlier = store::bmc(&self.db, id).await.or_internal()?;
+            let password = match (input.password.filter(|p| !p.is_empty()), &earlier) {
+                (Some(password), _) => SecretString::from(password),
+                // Kept only for the same BMC: a password never follows a changed address.
+                (None, Some(earlier)) if parse_url(&earlier.url).is_ok_and(|(o, _)| o == origin) => {
+                    self.access(earlier)?.password
+                }
+                (None, _) => return Err(invalid("password", "Give the BMC user's password.".into())),
+            };
+            if input.ca_pem.len() > 64 * 1024 {
+                return Err(invalid("ca_pem", "A CA bundle is at most 64 KiB of PEM.".into()));
+            }
+            let stored = StoredBmc {
+                machine_id: id,
+                url: match &system {
+                    Some(path) => format!("{origin_text}{path}"),
+                    None => origin_text.clone(),
+                },
+                username: username.to_string(),
+                sealed_password: self.sealer.seal(&password, &password_place(id, &origin_text)),
+                ca_pem: if input.verify_off { String::new() } else { input.ca_pem.trim().to_string() },
+                verify_off: input.verify_off,
+                system: String::new(),
+                power: status_now(PowerState::Unknown, ""),
+            };
+            let access = BmcAccess { origin, username: stored.username.clone(), password, trust: trust_of(&stored) };
+            let (system, power) = self.check(&access, system).await.map_err(|m| invalid("url", m))?;
+            let stored = StoredBmc { system, power, ..stored };
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            store::put(&mut tx, &stored, &now()).await.or_internal()?;
+            let summary = json!({ "mac": machine.mac, "url": stored.url, "username": stored.username,
+                "verify_off": stored.verify_off, "system": stored.system });
+            audit::append(&mut tx, who, event.clone().target(id, &machine.mac).summary(summary)).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(shown(&stored))
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
+    }
+
+    /// Forgets a machine's BMC.
+    async fn remove_bmc(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+        let event = Event::new("machine.bmc.remove", "machine").target(id, "");
+        let result = async {
+            let machine = self.machine(who, id, Permission::PowerMachines).await?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            if !store::remove(&mut tx, id).await.or_internal()? {
+                return Err(AppError::not_found(format!("Machine {} has no BMC.", machine.mac)));
+            }
+            audit::append(&mut tx, who, event.clone().target(id, &machine.mac)).await.or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
+    }
+
+    /// Asks a machine's BMC for `action`, audited before it is sent, and follows it on the
+    /// machine's timeline until the machine reaches the state asked for or [`Self::settle`]
+    /// passes. Returns the power as the request left it.
+    async fn act(&self, who: &Principal, id: i64, action: PowerAction) -> Result<PowerStatus, AppError> {
+        let event = Event::new("machine.power", "machine").target(id, "").summary(json!({ "action": action }));
+        let result = async {
+            let machine = self.machine(who, id, Permission::PowerMachines).await?;
+            let stored = store::bmc(&self.db, id)
+                .await
+                .or_internal()?
+                .ok_or_else(|| AppError::not_found(format!("Machine {} has no BMC: set one first.", machine.mac)))?;
+            let access = self.access(&stored)?;
+            // The record first: a request that cannot be recorded is not sent.
+            let event = event.clone().target(id, &machine.mac);
+            audit::record(&self.db, who, event).await.or_internal()?;
+            self.note(&machine.mac, &format!("{} requested by {}", action.words(), who.actor())).await;
+            let sent = self.send(&access, &stored.system, action).await;
+            match sent {
+                Ok(status) => {
+                    let _ = store::note_power(&self.db, id, &status).await;
+                    self.follow(machine.mac.clone(), id, access, stored.system.clone(), action, status.state);
+                    Ok(status)
+                }
+                Err(error) => {
+                    self.note(&machine.mac, &format!("{} failed: {error}", action.words())).await;
+                    Err(words(error))
+                }
+            }
+        }
+        .await;
+        // Refusals before the request was recorded are recorded as such; a failure after it is
+        // on the timeline, and the record says it was asked.
+        match &result {
+            Err(e) if matches!(e.status(), 401 | 403) => audit::settle(&self.db, who, event, result).await,
+            _ => result,
+        }
     }
 }
 

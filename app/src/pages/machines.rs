@@ -4,6 +4,7 @@ pub mod boots;
 pub mod form;
 pub mod import;
 pub mod list;
+pub mod power;
 
 use leptos::prelude::*;
 

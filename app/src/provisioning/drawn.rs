@@ -345,7 +345,10 @@ fn event_row(event: BootEvent, since: Option<f64>) -> impl IntoView {
     let failed = event.step == Some(BootState::Failed);
     let labels: Vec<String> =
         event.labels.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={v}")).collect();
+    // Pangea's own notes (a power action and its outcome) answered nothing: they say what happened.
+    let note = event.status == 0;
     let answer = match (&event.group, &event.profile) {
+        _ if note => String::new(),
         (Some(g), Some(p)) => format!("{} · group {g}, profile {p}", event.status),
         (Some(g), None) => format!("{} · group {g}", event.status),
         _ => event.status.to_string(),
@@ -356,8 +359,8 @@ fn event_row(event: BootEvent, since: Option<f64>) -> impl IntoView {
                 {since.map(|s| view! { <span class="muted">{format!(" +{s:.1} s")}</span> })}</td>
             <td>{step}</td>
             <td class="mono">{event.endpoint.clone()}" "<span class="muted">{labels.join(" ")}</span></td>
-            <td>{answer}{event.reason.map(|r| view! { <div class="boot-failure">{r}</div> })}</td>
-            <td class="nowrap">{duration(event.duration_us)}</td>
+            <td>{answer}{event.reason.map(|r| view! { <div class:boot-failure=!note>{r}</div> })}</td>
+            <td class="nowrap">{(!note).then(|| duration(event.duration_us))}</td>
             <td>{event.sha256.map(|sha| view! {
                 <a href=format!("/api/v1/boot/served/{sha}") rel="external" target="_blank"
                     title="The config exactly as it was served">{format!("{} ({} B)", &sha[..12], event.bytes)}</a>

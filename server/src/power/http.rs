@@ -4,6 +4,7 @@ use crate::AppState;
 use crate::http::{ApiResult, Json, Path, Route, route};
 use app::access::Principal;
 use app::error::{AppError, FieldError};
+use app::power::ssr::PowerService;
 use app::power::{Bmc, BmcInput, PowerAction, PowerRequest, PowerState, PowerStatus};
 use axum::Extension;
 use axum::extract::State;

@@ -5,6 +5,7 @@
 use crate::support::TestApp;
 use crate::support::bmc::{FakeSystem, PASSWORD, USER, emulator, emulator_with};
 use app::access::{ConsoleRole, Principal};
+use app::power::ssr::PowerService;
 use app::power::{BmcInput, PowerAction, PowerState};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};

@@ -96,6 +96,7 @@ pub fn EditMachine() -> impl IntoView {
                                 </A></p>
                                 <crate::pages::provisioning::MachineBootProfile mac=m.mac.clone()
                                     cluster=m.cluster.clone().unwrap_or_default() role=m.role.as_str().to_string() />
+                                <super::power::MachinePower id=m.id cluster=m.cluster.clone().unwrap_or_default() />
                                 <super::boots::BootTimeline mac=m.mac.clone() />
                                 <crate::pages::clusters::MachineNodeHealth machine=m.id />
                                 {if may_change {

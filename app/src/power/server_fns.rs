@@ -1,0 +1,28 @@
+//! The GUI's endpoints for BMCs and power: each authorizes through the service and does nothing
+//! else.
+
+use super::{Bmc, BmcInput, PowerAction, PowerStatus};
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "machine_bmc")]
+pub async fn machine_bmc(id: i64) -> Result<Option<Bmc>, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.bmc(&who, id).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "set_machine_bmc")]
+pub async fn set_machine_bmc(id: i64, input: BmcInput) -> Result<Bmc, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.set_bmc(&who, id, input).await })
+        .await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "remove_machine_bmc")]
+pub async fn remove_machine_bmc(id: i64) -> Result<(), AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.remove_bmc(&who, id).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "power_machine")]
+pub async fn power_machine(id: i64, action: PowerAction) -> Result<PowerStatus, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.act(&who, id, action).await }).await
+}

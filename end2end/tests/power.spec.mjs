@@ -1,0 +1,51 @@
+// A machine's power in the browser, against the Redfish emulator .ci/test starts (sushy-tools,
+// one system, off): the BMC is set and checked from the machine's page with the keyboard, its
+// warning shows, the machine is powered on, and the boot timeline follows it to "on".
+import { expect } from '@playwright/test';
+import { createMachine, expectAccessible, open, signIn, test, uniqueMac } from './support.mjs';
+
+const BMC = process.env.PANGEA_TEST_BMC_URL;
+
+test.beforeEach(async ({ page }) => {
+  test.skip(!BMC, 'no Redfish emulator here: power is not tested in the browser');
+  await signIn(page);
+});
+
+test('a BMC is checked and set on the machine page, and the machine is powered on and followed', async ({ page, api }) => {
+  const machine = await createMachine(api, { mac: uniqueMac(), hostname: 'powered' });
+  await open(page, `/machines/${machine.id}`);
+  const power = page.getByRole('region', { name: 'Power' });
+  await expect(power).toContainText('This machine has no BMC yet');
+
+  // A wrong password is refused in words, next to its field; nothing is kept.
+  await power.getByLabel('BMC address (Redfish)').fill(BMC);
+  await power.getByLabel('BMC user').fill(process.env.PANGEA_TEST_BMC_USER);
+  await power.getByLabel('BMC password').fill('not-the-password');
+  await power.getByLabel('BMC password').press('Enter');
+  await expect(power.getByText(/refused the user name or password/)).toBeVisible({ timeout: 30_000 });
+  expect((await api.get(`/api/v1/machines/${machine.id}/bmc`)).status()).toBe(404);
+
+  await power.getByLabel('BMC password').fill(process.env.PANGEA_TEST_BMC_PASSWORD);
+  await power.getByRole('button', { name: 'Check and save BMC' }).click();
+  await expect(page.getByText('BMC checked and saved.')).toBeVisible();
+  await expect(power.locator('.power-state')).toContainText('Power: off');
+  await expect(power.getByRole('note')).toContainText('plain HTTP');
+  await expectAccessible(page);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await expectAccessible(page);
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  // Power on, with the keyboard: asked at once, then followed live on the boot timeline.
+  await power.getByRole('button', { name: 'Power on', exact: true }).focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByText(/Asked: the machine is powering on/)).toBeVisible();
+  const timeline = page.getByRole('region', { name: 'Boot timeline' });
+  await expect(timeline).toContainText('power on requested by admin');
+  await expect(timeline).toContainText('power on: on', { timeout: 30_000 });
+  const audit = await (await api.get('/api/v1/audit?action=machine.power')).json();
+  expect(audit.items.some((e) => e.target_name === machine.mac && e.actor === 'admin')).toBe(true);
+
+  // Forgotten again, so the next run finds the emulator's system as it left it: off.
+  await api.post(`/api/v1/machines/${machine.id}/power`, { data: { action: 'force_off' } });
+  await api.delete(`/api/v1/machines/${machine.id}`);
+});
