@@ -13,8 +13,7 @@ pub async fn machine_bmc(id: i64) -> Result<Option<Bmc>, AppError> {
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "set_machine_bmc")]
 pub async fn set_machine_bmc(id: i64, input: BmcInput) -> Result<Bmc, AppError> {
-    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.set_bmc(&who, id, input).await })
-        .await
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.set_bmc(&who, id, input).await }).await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "remove_machine_bmc")]

@@ -73,7 +73,10 @@ fn PowerActions(id: i64, version: RwSignal<u64>) -> impl IntoView {
         if let Some(result) = act.value().get() {
             match result {
                 Ok(status) => {
-                    toasts.success(format!("Asked: the machine is {}. The boot timeline follows it.", status.state.words()));
+                    toasts.success(format!(
+                        "Asked: the machine is {}. The boot timeline follows it.",
+                        status.state.words()
+                    ));
                     version.update(|v| *v += 1);
                 }
                 Err(e) => toasts.error(e.to_string()),
