@@ -8,8 +8,9 @@ pub mod ssr;
 use serde::{Deserialize, Serialize};
 
 /// A machine's BMC as a person gives it. The password is kept sealed and never shown again; an
-/// update without one keeps the stored password while the BMC's origin stays the same.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// update without one keeps the stored password while the BMC's origin, user and trust stay the
+/// same. Its `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BmcInput {
     /// The BMC's Redfish service, `https://host[:port]` (the path `/redfish/v1` is Redfish's).
@@ -23,6 +24,17 @@ pub struct BmcInput {
     /// Accept any certificate (shown as a warning wherever the BMC is).
     #[serde(default)]
     pub verify_off: bool,
+}
+
+impl std::fmt::Debug for BmcInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BmcInput")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "(hidden)"))
+            .field("verify_off", &self.verify_off)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A machine's BMC as Pangea keeps it (never its password).

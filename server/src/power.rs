@@ -21,6 +21,7 @@ use crate::machines::Machines;
 use crate::provisioner::Provisioner;
 use crate::secrets::Sealer;
 use app::access::{Permission, Principal, authorize, authorize_in};
+use app::components::text::capitalised;
 use app::error::AppError;
 use app::machines::ssr::MachineService;
 use app::power::ssr::PowerService;
@@ -36,7 +37,7 @@ use store::StoredBmc;
 /// How long Pangea waits for a machine to reach the state an action asked for.
 pub const SETTLE: Duration = Duration::from_secs(180);
 /// How often a settling machine's power is read.
-const POLL_EVERY: Duration = Duration::from_secs(1);
+const POLL_EVERY: Duration = Duration::from_millis(500);
 /// How many BMCs the background refresh reads at once.
 const REFRESH_AT_ONCE: usize = 64;
 
@@ -57,9 +58,10 @@ fn password_place(machine_id: i64, origin: &str) -> String {
     format!("bmc-password:{machine_id}:{origin}")
 }
 
-/// Where a stored BMC's password was sealed.
+/// Where a stored BMC's password was sealed (read with no rule but URL syntax, so a stricter
+/// rule later never makes a kept password unreadable).
 fn password_place_of(stored: &StoredBmc) -> String {
-    let origin = parse_url(&stored.url).map(|(o, _)| o.origin().ascii_serialization()).unwrap_or_default();
+    let origin = url::Url::parse(&stored.url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
     password_place(stored.machine_id, &origin)
 }
 
@@ -71,10 +73,11 @@ pub fn parse_url(text: &str) -> Result<(url::Url, Option<String>), String> {
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
         return Err("A BMC's URL is https://host (or http://host for one that speaks no TLS).".into());
     }
-    // A cloud's metadata service (169.254.169.254) is no BMC: link-local addresses are refused.
+    // A cloud's metadata service (169.254.169.254) is no BMC: link-local addresses are refused
+    // (names that resolve to them, when Pangea connects).
     let link_local = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
-        Some(url::Host::Ipv6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+        Some(url::Host::Ipv4(ip)) => redfish::link_local(ip.into()),
+        Some(url::Host::Ipv6(ip)) => redfish::link_local(ip.into()),
         _ => false,
     };
     if link_local {
@@ -95,13 +98,20 @@ pub fn parse_url(text: &str) -> Result<(url::Url, Option<String>), String> {
     Ok((origin, system))
 }
 
-fn words(error: BmcError) -> AppError {
-    AppError::Upstream { message: format!("{}.", capitalised(&error.to_string())) }
+/// A BMC's failure as a sentence.
+fn said(error: &BmcError) -> String {
+    format!("{}.", capitalised(&error.to_string()))
 }
 
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+fn words(error: BmcError) -> AppError {
+    AppError::Upstream { message: said(&error) }
+}
+
+/// Where an action left a machine: its power then, the BMC's reset action, and its power before.
+struct Sent {
+    status: PowerStatus,
+    reset: String,
+    was: PowerState,
 }
 
 fn status_now(state: PowerState, reason: impl Into<String>) -> PowerStatus {
@@ -150,14 +160,26 @@ impl Power {
         Ok(machine)
     }
 
-    /// Checks a BMC as a person sets it: reachable, the credentials accepted, and one system
-    /// (the one its URL names, or the only one it lists). Its path and power, or why not.
+    /// Checks a BMC as a person sets it, on a link of its own (a wrong password replaces no
+    /// link in use): reachable, the credentials accepted, and one system (the one its URL names,
+    /// or the only one it lists). Its path and power, or why not.
     async fn check(&self, access: &BmcAccess, system: Option<String>) -> Result<(String, PowerStatus), String> {
-        let said = |e: BmcError| format!("{}.", capitalised(&e.to_string()));
+        let trial = self.redfish.trial(access).map_err(|e| said(&e))?;
+        let checked = self.check_on(&trial, access, system).await;
+        trial.close().await;
+        checked
+    }
+
+    async fn check_on(
+        &self,
+        trial: &redfish::Trial,
+        access: &BmcAccess,
+        system: Option<String>,
+    ) -> Result<(String, PowerStatus), String> {
         let system = match system {
             Some(system) => system,
             None => {
-                let listed = self.redfish.call(access, Method::GET, "/redfish/v1/Systems", None).await.map_err(said)?;
+                let listed = trial.call(Method::GET, "/redfish/v1/Systems", None).await.map_err(|e| said(&e))?;
                 if listed.status != StatusCode::OK {
                     return Err(format!(
                         "The BMC answered HTTP {} for its systems (/redfish/v1/Systems): is this a Redfish BMC?",
@@ -168,10 +190,11 @@ impl Power {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter_map(|m| m["@odata.id"].as_str().map(str::to_string))
+                    .filter_map(|m| m["@odata.id"].as_str().map(|m| m.trim_end_matches('/').to_string()))
+                    .filter(|m| m.starts_with("/redfish/v1/Systems/"))
                     .collect();
                 match &members[..] {
-                    [one] => one.trim_end_matches('/').to_string(),
+                    [one] => one.clone(),
                     [] => return Err("The BMC lists no system.".into()),
                     many => {
                         return Err(format!(
@@ -184,7 +207,7 @@ impl Power {
                 }
             }
         };
-        let read = self.redfish.call(access, Method::GET, &system, None).await.map_err(said)?;
+        let read = trial.call(Method::GET, &system, None).await.map_err(|e| said(&e))?;
         match read.status {
             StatusCode::OK => Ok((system, status_now(power_of(&read.body), ""))),
             StatusCode::NOT_FOUND => Err(format!("The BMC has no system {system}.")),
@@ -192,10 +215,10 @@ impl Power {
         }
     }
 
-    /// Sends `action` to `system`; the power as it then stands.
-    async fn send(&self, access: &BmcAccess, system: &str, action: PowerAction) -> Result<PowerStatus, BmcError> {
+    /// Sends `action` to `system`: where it left the machine.
+    async fn send(&self, access: &BmcAccess, system: &str, action: PowerAction) -> Result<Sent, BmcError> {
         let read = self.redfish.call(access, Method::GET, system, None).await?;
-        let now_state = power_of(&read.body);
+        let was = power_of(&read.body);
         let reset = read.body["Actions"]["#ComputerSystem.Reset"]["target"]
             .as_str()
             .map_or_else(|| format!("{system}/Actions/ComputerSystem.Reset"), str::to_string);
@@ -215,69 +238,83 @@ impl Power {
             PowerAction::PowerCycle if allowed.contains(&"PowerCycle") => "PowerCycle",
             PowerAction::PowerCycle => "ForceOff",
             PowerAction::NetworkBootOnce => {
-                let once =
-                    json!({ "Boot": { "BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once" } });
-                let patched = self.redfish.call(access, Method::PATCH, system, Some(once)).await?;
-                refused(access, patched.status, "the one-time network boot")?;
-                if now_state == PowerState::Off { "On" } else { "ForceRestart" }
+                self.boot_from_network_once(access, system).await?;
+                if was == PowerState::Off { "On" } else { "ForceRestart" }
             }
         };
-        let sent = self.redfish.call(access, Method::POST, &reset, Some(json!({ "ResetType": reset_type }))).await?;
-        refused(access, sent.status, reset_type)?;
+        let sent = self.redfish.call(access, Method::POST, &reset, Some(json!({ "ResetType": reset_type }))).await;
+        let sent = sent.and_then(|sent| refused(access, sent.status, reset_type));
+        if let Err(error) = sent {
+            // A one-time boot that will not happen now must not wait for whatever boot comes next.
+            if action == PowerAction::NetworkBootOnce {
+                let _ = self.clear_override(access, system).await;
+            }
+            return Err(error);
+        }
         let heading = if matches!(reset_type, "ForceOff" | "GracefulShutdown") {
             PowerState::PoweringOff
         } else {
             PowerState::PoweringOn
         };
-        Ok(status_now(heading, format!("{} requested", action.words())))
+        Ok(Sent { status: status_now(heading, format!("{} requested", action.words())), reset, was })
+    }
+
+    /// Sets the next boot, and only the next, to the network; a BMC that says it keeps it for
+    /// every boot (`Continuous`) is refused, and the override cleared.
+    async fn boot_from_network_once(&self, access: &BmcAccess, system: &str) -> Result<(), BmcError> {
+        let once = json!({ "Boot": { "BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once" } });
+        let patched = self.redfish.call(access, Method::PATCH, system, Some(once)).await?;
+        refused(access, patched.status, "the one-time network boot")
+    }
+
+    async fn clear_override(&self, access: &BmcAccess, system: &str) -> Result<(), BmcError> {
+        let off = json!({ "Boot": { "BootSourceOverrideTarget": "None", "BootSourceOverrideEnabled": "Disabled" } });
+        let cleared = self.redfish.call(access, Method::PATCH, system, Some(off)).await?;
+        refused(access, cleared.status, "clearing the boot override")
     }
 
     /// Follows an action in the background until the machine reaches its state, or says that it
-    /// did not within the settle time. `heading` is where the request left it: a power cycle sent
-    /// as `ForceOff` (the BMC has no `PowerCycle`) is turned on once it is off. A one-time network
-    /// boot then checks that its override cleared.
-    fn follow(
-        &self,
-        mac: String,
-        id: i64,
-        access: BmcAccess,
-        system: String,
-        action: PowerAction,
-        heading: PowerState,
-    ) {
+    /// did not within the settle time. A restart is confirmed once the machine was seen off (or
+    /// powering) and then on; one too quick to see is said to be so. A power cycle sent as
+    /// `ForceOff` (the BMC has no `PowerCycle`) is turned on once it is off. After a one-time
+    /// network boot, an override the BMC did not clear is cleared, and said.
+    fn follow(&self, mac: String, id: i64, access: BmcAccess, system: String, action: PowerAction, sent: Sent) {
         let power = self.clone();
         self.background.spawn(async move {
+            let heading = sent.status.state;
             let mut target = if heading == PowerState::PoweringOff { PowerState::Off } else { PowerState::On };
             let mut then_on = action.reaches() == PowerState::On && target == PowerState::Off;
+            // A machine that was on must be seen leaving "on" before "on" means it restarted.
+            let mut left = !(target == PowerState::On && sent.was == PowerState::On);
             let deadline = tokio::time::Instant::now() + power.settle;
             let mut last = PowerState::Unknown;
             while tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(POLL_EVERY).await;
                 let Ok(read) = power.redfish.call(&access, Method::GET, &system, None).await else { continue };
                 last = power_of(&read.body);
-                if last != target {
+                left |= last != PowerState::On;
+                let at_end = tokio::time::Instant::now() + POLL_EVERY >= deadline;
+                if last != target || (!left && !at_end) {
                     continue;
                 }
                 if then_on {
-                    let reset = format!("{system}/Actions/ComputerSystem.Reset");
-                    if power
-                        .redfish
-                        .call(&access, Method::POST, &reset, Some(json!({ "ResetType": "On" })))
-                        .await
-                        .is_ok()
-                    {
+                    let on = power.redfish.call(&access, Method::POST, &sent.reset, Some(json!({ "ResetType": "On" })));
+                    if on.await.and_then(|on| refused(&access, on.status, "On")).is_ok() {
                         (target, then_on) = (PowerState::On, false);
                     }
                     continue;
                 }
                 let _ = store::note_power(&power.db, id, &status_now(last, "")).await;
-                power.note(&mac, &format!("{}: {}", action.words(), last.words())).await;
+                let seen = if left { "" } else { " (Pangea did not see it go off: too quick to see, or not done)" };
+                power.note(&mac, &format!("{}: {}{seen}", action.words(), last.words())).await;
                 if action == PowerAction::NetworkBootOnce {
-                    let left = read.body["Boot"]["BootSourceOverrideEnabled"].as_str().unwrap_or("Disabled");
-                    let said = if left == "Disabled" {
-                        "the one-time network boot override cleared".to_string()
-                    } else {
-                        format!("the boot override did not clear: the BMC still says {left}")
+                    let kept = read.body["Boot"]["BootSourceOverrideEnabled"].as_str().unwrap_or("Disabled");
+                    let said = match kept {
+                        "Disabled" => "the one-time network boot override cleared".to_string(),
+                        kept => match power.clear_override(&access, &system).await {
+                            Ok(()) => format!("the BMC did not clear the network boot override (it said {kept}): Pangea cleared it"),
+                            Err(e) => format!("the BMC did not clear the network boot override (it said {kept}), and clearing it failed: {e}"),
+                        },
                     };
                     power.note(&mac, &said).await;
                 }
@@ -362,10 +399,20 @@ impl PowerService for Power {
             }
             let origin_text = origin.origin().ascii_serialization();
             let earlier = store::bmc(&self.db, id).await.or_internal()?;
+            let trust = match (input.verify_off, input.ca_pem.trim()) {
+                (true, _) => BmcTrust::Unverified,
+                (false, "") => BmcTrust::System,
+                (false, pem) => BmcTrust::Ca(pem.to_string()),
+            };
             let password = match (input.password.filter(|p| !p.is_empty()), &earlier) {
                 (Some(password), _) => SecretString::from(password),
-                // Kept only for the same BMC: a password never follows a changed address.
-                (None, Some(earlier)) if parse_url(&earlier.url).is_ok_and(|(o, _)| o == origin) => {
+                // Kept only for the same BMC, user and trust: a password never follows a changed
+                // address, nor goes where its certificate is checked less.
+                (None, Some(earlier))
+                    if parse_url(&earlier.url).is_ok_and(|(o, _)| o == origin)
+                        && earlier.username == username
+                        && trust_of(earlier) == trust =>
+                {
                     self.access(earlier)?.password
                 }
                 (None, _) => return Err(invalid("password", "Give the BMC user's password.".into())),
@@ -435,9 +482,10 @@ impl PowerService for Power {
             self.note(&machine.mac, &format!("{} requested by {}", action.words(), who.actor())).await;
             let sent = self.send(&access, &stored.system, action).await;
             match sent {
-                Ok(status) => {
+                Ok(sent) => {
+                    let status = sent.status.clone();
                     let _ = store::note_power(&self.db, id, &status).await;
-                    self.follow(machine.mac.clone(), id, access, stored.system.clone(), action, status.state);
+                    self.follow(machine.mac.clone(), id, access, stored.system.clone(), action, sent);
                     Ok(status)
                 }
                 Err(error) => {

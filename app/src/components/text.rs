@@ -15,6 +15,12 @@ pub fn short_time(at: &str) -> String {
     at.get(..16).unwrap_or(at).replace('T', " ")
 }
 
+/// `text` with its first letter in upper case: "power on" → "Power on".
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

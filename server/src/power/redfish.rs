@@ -75,7 +75,7 @@ struct Link {
     timeout: Duration,
     http: reqwest::Client,
     in_flight: Semaphore,
-    /// Idle sessions, and how many exist; `None` once the BMC is known to have no sessions.
+    /// Its sessions: idle ones, every open one, and whether the BMC has none at all.
     sessions: Mutex<Sessions>,
     /// Made-session slots: at most [`SESSIONS_PER_BMC`] exist at once.
     session_slots: Semaphore,
@@ -107,7 +107,8 @@ struct Backoff {
 /// Every BMC Pangea talks to, by origin and user: one link each, for the whole process.
 #[derive(Clone)]
 pub struct Redfish {
-    links: Arc<Mutex<Links>>,
+    /// By `origin user`.
+    links: Arc<Mutex<HashMap<String, Arc<Link>>>>,
     /// How long one request may take.
     timeout: Duration,
 }
@@ -118,12 +119,45 @@ impl Default for Redfish {
     }
 }
 
-#[derive(Default)]
-struct Links {
-    /// By `origin user`.
-    current: HashMap<String, Arc<Link>>,
-    /// Links replaced by a new password or trust: their sessions are ended at shutdown.
-    replaced: Vec<Arc<Link>>,
+/// A link kept nowhere, for checking a BMC a person gives (whose password may be wrong): it
+/// replaces no link in use. [`Trial::close`] ends its sessions.
+pub struct Trial(Arc<Link>);
+
+impl Trial {
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Answer, BmcError> {
+        self.0.call(method, path, body).await
+    }
+
+    pub async fn close(self) {
+        self.0.close().await;
+    }
+}
+
+/// Whether an address is link-local (a cloud's metadata service, 169.254.169.254, is one), also
+/// when written as an IPv4-mapped IPv6 address.
+pub fn link_local(ip: std::net::IpAddr) -> bool {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// Resolves BMC host names, leaving out link-local addresses: a name that points at a metadata
+/// service reaches nothing.
+struct NotLinkLocal;
+
+impl reqwest::dns::Resolve for NotLinkLocal {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let addresses: Vec<std::net::SocketAddr> = found.filter(|a| !link_local(a.ip())).collect();
+            if addresses.is_empty() {
+                return Err(format!("{host} resolves only to link-local addresses, which are no BMC's").into());
+            }
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// An answer: its status and its JSON (`Null` when there was none).
@@ -143,20 +177,34 @@ impl Redfish {
     }
 
     /// The link to `access`'s BMC: the one in use when the origin, user, password and trust are
-    /// the same, else a new one.
+    /// the same, else a new one (the one it replaces ends its sessions at once).
     fn link(&self, access: &BmcAccess) -> Result<Arc<Link>, BmcError> {
-        let origin = origin_of(access);
-        let key = format!("{origin} {}", access.username);
+        let key = format!("{} {}", origin_of(access), access.username);
         let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(link) = links.current.get(&key)
+        if let Some(link) = links.get(&key)
             && link.access.password.expose_secret() == access.password.expose_secret()
             && link.access.trust == access.trust
         {
             return Ok(link.clone());
         }
+        let link = Arc::new(self.build(access)?);
+        if let Some(replaced) = links.insert(key, link.clone()) {
+            tokio::spawn(async move { replaced.close().await });
+        }
+        Ok(link)
+    }
+
+    /// A link to `access`'s BMC that replaces none: see [`Trial`].
+    pub fn trial(&self, access: &BmcAccess) -> Result<Trial, BmcError> {
+        Ok(Trial(Arc::new(self.build(access)?)))
+    }
+
+    fn build(&self, access: &BmcAccess) -> Result<Link, BmcError> {
+        let origin = origin_of(access);
         let mut builder = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(Duration::from_secs(5))
+            .dns_resolver(Arc::new(NotLinkLocal))
             .redirect(reqwest::redirect::Policy::none());
         match &access.trust {
             BmcTrust::System => {}
@@ -173,8 +221,8 @@ impl Redfish {
                 }
             }
         }
-        let http = builder.build().map_err(|e| BmcError::Unreachable(origin.clone(), cause(&e)))?;
-        let link = Arc::new(Link {
+        let http = builder.build().map_err(|e| BmcError::Unreachable(origin, cause(&e)))?;
+        Ok(Link {
             access: access.clone(),
             timeout: self.timeout,
             http,
@@ -182,11 +230,7 @@ impl Redfish {
             sessions: Mutex::default(),
             session_slots: Semaphore::new(SESSIONS_PER_BMC),
             backoff: Mutex::default(),
-        });
-        if let Some(old) = links.current.insert(key, link.clone()) {
-            links.replaced.push(old);
-        }
-        Ok(link)
+        })
     }
 
     /// Sends `method path` (a path under the BMC's origin, such as `/redfish/v1/Systems`) with
@@ -201,15 +245,13 @@ impl Redfish {
         self.link(access)?.call(method, path, body).await
     }
 
-    /// Deletes every session Pangea holds, on every BMC (at shutdown).
+    /// Deletes every session Pangea holds, on every BMC at once, for at most 10 s (at shutdown).
     pub async fn close_all(&self) {
-        let links: Vec<Arc<Link>> = {
-            let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
-            let replaced = std::mem::take(&mut links.replaced);
-            links.current.drain().map(|(_, link)| link).chain(replaced).collect()
-        };
-        for link in links {
-            link.close().await;
+        let links: Vec<Arc<Link>> =
+            self.links.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, link)| link).collect();
+        let closed = futures::future::join_all(links.iter().map(|link| link.close()));
+        if tokio::time::timeout(Duration::from_secs(10), closed).await.is_err() {
+            tracing::warn!("some BMCs' Redfish sessions were not deleted within 10 s");
         }
     }
 }
@@ -219,8 +261,8 @@ impl Link {
         origin_of(&self.access)
     }
 
-    /// Waits out the back-off, if any.
-    async fn backed_off(&self) -> Result<(), BmcError> {
+    /// Refuses a request while the BMC is backed off.
+    fn backed_off(&self) -> Result<(), BmcError> {
         let until = self.backoff.lock().unwrap_or_else(|p| p.into_inner()).until;
         match until {
             Some(until) if until > Instant::now() => {
@@ -250,7 +292,15 @@ impl Link {
         session: Option<&Session>,
     ) -> Result<(StatusCode, reqwest::header::HeaderMap, Value), BmcError> {
         let origin = self.origin();
-        let mut request = self.http.request(method, format!("{origin}{path}")).header("accept", "application/json");
+        // Paths come from the BMC's own answers too: they stay on its Redfish service.
+        let url = self
+            .access
+            .origin
+            .join(path)
+            .ok()
+            .filter(|url| url.origin() == self.access.origin.origin() && url.path().starts_with("/redfish/v1"))
+            .ok_or_else(|| BmcError::Refused(origin.clone(), format!("a link outside its Redfish service ({path})")))?;
+        let mut request = self.http.request(method, url).header("accept", "application/json");
         request = match session {
             Some(session) => request.header("x-auth-token", session.token.expose_secret()),
             None => request.basic_auth(&self.access.username, Some(self.access.password.expose_secret())),
@@ -336,23 +386,28 @@ impl Link {
             .acquire()
             .await
             .map_err(|_| BmcError::Refused(self.origin(), "nothing: Pangea is stopping".into()))?;
-        self.backed_off().await?;
+        self.backed_off()?;
         for attempt in 0..2 {
             let session = self.session().await?;
-            let (status, _, json) =
-                self.send(method.clone(), path, body.as_ref(), session.as_ref().map(|(s, _)| s)).await?;
-            match (status, session) {
-                // The BMC forgot this session (it timed out there): make one again, once.
-                (StatusCode::UNAUTHORIZED, Some((session, _slot))) if attempt == 0 => self.forget(&session),
-                (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, _) => {
+            let with_session = session.is_some();
+            let sent = self.send(method.clone(), path, body.as_ref(), session.as_ref().map(|(s, _)| s)).await;
+            // A session goes back to the idle ones whatever happened, but one the BMC no longer
+            // knows (a 401), which is forgotten.
+            if let Some((session, _slot)) = session {
+                if matches!(sent, Ok((StatusCode::UNAUTHORIZED, ..))) {
+                    self.forget(&session);
+                } else {
+                    self.sessions.lock().unwrap_or_else(|p| p.into_inner()).idle.push(session);
+                }
+            }
+            let (status, _, json) = sent?;
+            match status {
+                // The BMC forgot the session (it timed out there): make one again, once.
+                StatusCode::UNAUTHORIZED if with_session && attempt == 0 => continue,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                     return Err(BmcError::Credentials(self.origin(), status.as_u16()));
                 }
-                (_, session) => {
-                    if let Some((session, _slot)) = session {
-                        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).idle.push(session);
-                    }
-                    return Ok(Answer { status, body: json });
-                }
+                _ => return Ok(Answer { status, body: json }),
             }
         }
         Err(BmcError::Credentials(self.origin(), StatusCode::UNAUTHORIZED.as_u16()))
@@ -360,11 +415,16 @@ impl Link {
 
     /// Deletes this link's sessions at the BMC.
     async fn close(&self) {
-        let open = std::mem::take(&mut self.sessions.lock().unwrap_or_else(|p| p.into_inner()).open);
-        for session in open {
-            if let Err(e) = self.send(Method::DELETE, &session.location, None, Some(&session)).await {
+        let open = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            sessions.idle.clear();
+            std::mem::take(&mut sessions.open)
+        };
+        let deleted = open.iter().map(|session| async move {
+            if let Err(e) = self.send(Method::DELETE, &session.location, None, Some(session)).await {
                 tracing::warn!(bmc = %self.origin(), error = %e, "could not delete a Redfish session");
             }
-        }
+        });
+        futures::future::join_all(deleted).await;
     }
 }

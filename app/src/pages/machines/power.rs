@@ -3,6 +3,7 @@
 
 use crate::access::Permission;
 use crate::components::messages::{ErrorBlock, FieldMessage};
+use crate::components::text::capitalised;
 use crate::components::toast::use_toasts;
 use crate::error::AppError;
 use crate::power::server_fns::{machine_bmc, power_machine, remove_machine_bmc, set_machine_bmc};
@@ -16,6 +17,16 @@ pub fn MachinePower(id: i64, cluster: String) -> impl IntoView {
     let me = resource(|| (), |_| crate::account::current_user());
     let version = RwSignal::new(0u64);
     let bmc = resource(move || version.get(), move |_| machine_bmc(id));
+    // While the machine is powering on or off, its power is read again every 2 s.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let powering = bmc.get().and_then(|b| b.ok().flatten()).is_some_and(|b| {
+            matches!(b.power.state, crate::power::PowerState::PoweringOn | crate::power::PowerState::PoweringOff)
+        });
+        if powering {
+            set_timeout(move || version.update(|v| *v += 1), std::time::Duration::from_secs(2));
+        }
+    });
     view! {
         <section class="power" aria-labelledby="power-head">
             <h2 id="power-head">"Power"</h2>
@@ -83,26 +94,33 @@ fn PowerActions(id: i64, version: RwSignal<u64>) -> impl IntoView {
             }
         }
     });
+    // Cutting power is asked once more before it is sent.
+    let confirming = RwSignal::new(None::<PowerAction>);
+    let abrupt = |action: PowerAction| {
+        matches!(action, PowerAction::ForceOff | PowerAction::PowerCycle | PowerAction::ForceRestart)
+    };
     view! {
         <div class="actions power-actions" role="group" aria-label="Power actions">
             {PowerAction::ALL.into_iter().map(|action| {
-                let class = if matches!(action, PowerAction::ForceOff | PowerAction::PowerCycle | PowerAction::ForceRestart) {
-                    "button danger"
-                } else {
-                    "button"
-                };
+                let class = if abrupt(action) { "button danger" } else { "button" };
                 view! {
                     <button type="button" class=class disabled=move || act.pending().get()
-                        on:click=move |_| { act.dispatch(action); }>{capitalised(action.words())}</button>
+                        on:click=move |_| if abrupt(action) { confirming.set(Some(action)) } else { act.dispatch(action); }>
+                        {capitalised(action.words())}
+                    </button>
                 }
             }).collect_view()}
         </div>
+        {move || confirming.get().map(|action| view! {
+            <p class="confirm" role="alert">
+                {format!("{}? It cuts the machine's power at once, whatever it is doing.", capitalised(action.words()))}
+                " "
+                <button type="button" class="button danger" autofocus
+                    on:click=move |_| { confirming.set(None); act.dispatch(action); }>{format!("Confirm {}", action.words())}</button>
+                <button type="button" class="button" on:click=move |_| confirming.set(None)>"Cancel"</button>
+            </p>
+        })}
     }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// The BMC's setting: saved only once the server checked it; the password is never shown.
@@ -156,7 +174,8 @@ fn BmcForm(id: i64, version: RwSignal<u64>, bmc: Option<Bmc>) -> impl IntoView {
     let message = move |field: &'static str| {
         Signal::derive(move || errors.with(|e| e.iter().find(|f| f.field == field).map(|f| f.message.clone())))
     };
-    let (url_error, user_error, password_error) = (message("url"), message("username"), message("password"));
+    let (url_error, user_error, password_error, ca_error) =
+        (message("url"), message("username"), message("password"), message("ca_pem"));
     view! {
         <form class="bmc-form" on:submit=on_submit novalidate aria-label="BMC">
             <div class="field">
@@ -184,7 +203,9 @@ fn BmcForm(id: i64, version: RwSignal<u64>, bmc: Option<Bmc>) -> impl IntoView {
             <div class="field">
                 <label for="bmc-ca">"CA certificates (PEM; empty: the system's)"</label>
                 <textarea id="bmc-ca" rows="3" prop:value=move || ca_pem.get()
-                    on:input=move |ev| ca_pem.set(event_target_value(&ev))></textarea>
+                    on:input=move |ev| ca_pem.set(event_target_value(&ev))
+                    aria-invalid=move || ca_error.get().is_some().then_some("true") aria-describedby="bmc-ca-error"></textarea>
+                <FieldMessage id="bmc-ca-error" message=ca_error />
             </div>
             <div class="field checkbox">
                 <input id="bmc-verify-off" type="checkbox" prop:checked=move || verify_off.get()
@@ -196,7 +217,8 @@ fn BmcForm(id: i64, version: RwSignal<u64>, bmc: Option<Bmc>) -> impl IntoView {
                     {move || if save.pending().get() { "Checking the BMC…" } else { "Check and save BMC" }}
                 </button>
                 {had.then(|| view! {
-                    <button type="button" class="button danger" on:click=move |_| { remove.dispatch(()); }>"Remove BMC"</button>
+                    <button type="button" class="button danger" disabled=move || remove.pending().get()
+                        on:click=move |_| { remove.dispatch(()); }>"Remove BMC"</button>
                 })}
             </div>
         </form>
