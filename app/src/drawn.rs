@@ -112,6 +112,10 @@ pub mod data {
     pub const IMPORT_DASHBOARD: &str = "data-import";
     /// A Grafana dashboard's kiosk path through the proxy, and its title, on its button.
     pub const EMBED_PATH: &str = "data-embed";
+    /// A power action (`PowerAction::as_str`), on its button on a machine's page.
+    pub const POWER_ACTION: &str = "data-power";
+    /// On a machine's "Remove BMC" button.
+    pub const REMOVE_BMC: &str = "data-remove-bmc";
     pub const EMBED_TITLE: &str = "data-title";
     /// A chart table row's place on the x axis.
     pub const CHART_X: &str = "data-x";

@@ -1,6 +1,8 @@
 //! Machines' BMCs and power, over Redfish: what a machine's BMC is, what state its power is in,
 //! and what a person may ask of it.
 
+#[cfg(feature = "ssr")]
+pub mod drawn;
 pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -145,6 +147,11 @@ impl PowerAction {
         PowerAction::NetworkBootOnce,
     ];
 
+    /// From [`Self::as_str`].
+    pub fn parse(text: &str) -> Option<PowerAction> {
+        PowerAction::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PowerAction::On => "on",
@@ -168,6 +175,11 @@ impl PowerAction {
             PowerAction::PowerCycle => "power cycle",
             PowerAction::NetworkBootOnce => "boot from network once",
         }
+    }
+
+    /// Whether it cuts power at once (the page asks before it sends it).
+    pub fn abrupt(self) -> bool {
+        matches!(self, PowerAction::ForceOff | PowerAction::PowerCycle | PowerAction::ForceRestart)
     }
 
     /// The state the machine is in once the action is done.

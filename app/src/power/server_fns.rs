@@ -6,9 +6,16 @@ use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
-#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "machine_bmc")]
-pub async fn machine_bmc(id: i64) -> Result<Option<Bmc>, AppError> {
-    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.bmc(&who, id).await }).await
+/// A machine's Power section, drawn; with its controls for people who may act on the machines
+/// of `cluster` (the machine's, as its page has it: the service checks each action anyway).
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "machine_power")]
+pub async fn machine_power(id: i64, cluster: String) -> Result<crate::drawn::Html, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move {
+        let bmc = svc.bmc(&who, id).await?;
+        let may_act = crate::access::authorize_in(&who, crate::access::Permission::PowerMachines, &cluster).is_ok();
+        Ok(super::drawn::power(bmc, may_act))
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "set_machine_bmc")]

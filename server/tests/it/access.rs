@@ -288,7 +288,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ),
         ("DELETE", "/api/v1/machines/{id}/bmc", Value::Null, Role(Operator)),
         ("POST", "/api/v1/machines/{id}/power", json!({"action": "on"}), Role(Operator)),
-        ("POST", "/api/gui/machine_bmc", json!({"id": 1}), Role(Viewer)),
+        ("POST", "/api/gui/machine_power", json!({"id": 1, "cluster": ""}), Role(Viewer)),
         (
             "POST",
             "/api/gui/set_machine_bmc",

@@ -26,10 +26,11 @@ fn follow(mac: &str, tick: RwSignal<u64>) {
     on_cleanup(move || held.with_value(|(source, _)| source.close()));
 }
 
-/// A machine's boot state and its events, oldest first, updated live.
+/// A machine's boot state and its events, oldest first, updated live; `tick` (when given) counts
+/// its changes for others on the page to follow.
 #[component]
-pub fn BootTimeline(mac: String) -> impl IntoView {
-    let tick = RwSignal::new(0u64);
+pub fn BootTimeline(mac: String, #[prop(optional)] tick: Option<RwSignal<u64>>) -> impl IntoView {
+    let tick = tick.unwrap_or_else(|| RwSignal::new(0u64));
     #[cfg(feature = "hydrate")]
     follow(&mac, tick);
     let timeline = resource(move || tick.get(), move |_| boot_timeline(mac.clone()));

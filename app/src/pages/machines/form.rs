@@ -74,6 +74,8 @@ pub fn NewMachine() -> impl IntoView {
 pub fn EditMachine() -> impl IntoView {
     let params = use_params_map();
     let me = resource(|| (), |_| crate::account::current_user());
+    // Counts the machine's boot timeline's changes: its Power section reads again on each.
+    let timeline = RwSignal::new(0u64);
     let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok());
     let machine = resource(id, |id| async move {
         match id {
@@ -96,8 +98,8 @@ pub fn EditMachine() -> impl IntoView {
                                 </A></p>
                                 <crate::pages::provisioning::MachineBootProfile mac=m.mac.clone()
                                     cluster=m.cluster.clone().unwrap_or_default() role=m.role.as_str().to_string() />
-                                <super::power::MachinePower id=m.id cluster=m.cluster.clone().unwrap_or_default() />
-                                <super::boots::BootTimeline mac=m.mac.clone() />
+                                <super::power::MachinePower id=m.id cluster=m.cluster.clone().unwrap_or_default() timeline />
+                                <super::boots::BootTimeline mac=m.mac.clone() tick=timeline />
                                 <crate::pages::clusters::MachineNodeHealth machine=m.id />
                                 {if may_change {
                                     view! { <MachineForm machine=Some(m.clone()) /> <DeleteMachine machine=m /> }.into_any()
