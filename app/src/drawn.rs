@@ -116,6 +116,8 @@ pub mod data {
     pub const POWER_ACTION: &str = "data-power";
     /// On a machine's "Remove BMC" button.
     pub const REMOVE_BMC: &str = "data-remove-bmc";
+    /// On a machine's "Acknowledge hardware changes" button.
+    pub const ACKNOWLEDGE_HARDWARE: &str = "data-acknowledge";
     pub const EMBED_TITLE: &str = "data-title";
     /// A chart table row's place on the x axis.
     pub const CHART_X: &str = "data-x";

@@ -197,3 +197,109 @@ impl PowerAction {
 pub struct PowerRequest {
     pub action: PowerAction,
 }
+
+/// A machine's hardware as its BMC told it at the last read. A part the BMC does not tell of is
+/// `None`, and is never compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Hardware {
+    pub manufacturer: String,
+    pub model: String,
+    pub serial: String,
+    pub bios_version: String,
+    /// The BMC's own firmware version.
+    pub bmc_firmware: String,
+    /// Logical CPUs (hardware threads).
+    pub cpus: Option<u32>,
+    pub processors: Option<Vec<Processor>>,
+    /// Memory installed, in GiB.
+    pub memory_gib: Option<u32>,
+    pub memory: Option<Vec<MemoryModule>>,
+    pub disks: Option<Vec<Disk>>,
+    pub nics: Option<Vec<Nic>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Processor {
+    pub slot: String,
+    pub model: String,
+    pub cores: u32,
+    pub threads: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MemoryModule {
+    /// Where it sits: `DeviceLocator` ("A1"), else its Redfish id.
+    pub slot: String,
+    pub size_mib: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Disk {
+    /// Its Redfish id, under its storage controller.
+    pub id: String,
+    pub name: String,
+    pub model: String,
+    pub serial: String,
+    pub size_bytes: u64,
+    /// `SSD` or `HDD` ('' when not told).
+    pub media: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Nic {
+    pub id: String,
+    /// Lowercase, colon-separated.
+    pub mac: String,
+    /// `LinkUp`, `LinkDown`, `NoLink` ('' when not told).
+    pub link: String,
+}
+
+/// One difference between two reads of a machine's hardware: "DIMM A2", "64 GiB" → "absent".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct HardwareChange {
+    pub part: String,
+    pub before: String,
+    pub after: String,
+    /// When the read that saw it was made (RFC 3339, UTC).
+    pub seen_at: String,
+}
+
+impl HardwareChange {
+    /// "DIMM A2: 64 GiB → absent".
+    pub fn words(&self) -> String {
+        format!("{}: {} → {}", self.part, self.before, self.after)
+    }
+}
+
+/// A machine's hardware as last read, and the changes seen since a person last acknowledged them
+/// (the "changed" badge).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct HardwareRecord {
+    pub hardware: Hardware,
+    /// When it was last read whole (RFC 3339, UTC; '' before the first read).
+    pub read_at: String,
+    /// Why the last read failed, in words ('' when it did not).
+    pub problem: String,
+    pub changes: Vec<HardwareChange>,
+}
+
+/// A size in bytes for a person: "480 GB", "1.9 TB" (disks are sold in powers of ten).
+pub fn disk_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1_000_000_000_000 => format!("{:.1} TB", b as f64 / 1e12),
+        b if b >= 1_000_000_000 => format!("{} GB", b / 1_000_000_000),
+        b => format!("{} MB", b / 1_000_000),
+    }
+}
+
+/// A memory size in MiB for a person: "64 GiB", "512 MiB".
+pub fn memory_size(mib: u64) -> String {
+    if mib >= 1024 && mib.is_multiple_of(1024) { format!("{} GiB", mib / 1024) } else { format!("{mib} MiB") }
+}

@@ -90,6 +90,7 @@ async fn main() {
         allow_local_monitoring_urls: true,
         grafana: pangea::config::GrafanaPlacement::Off,
         power_refresh: std::time::Duration::from_secs(60),
+        hardware_refresh: std::time::Duration::from_secs(3600),
     };
     let state = AppState::new(&config).await.expect("start");
     let router = pangea::routes::console_router(state);

@@ -329,6 +329,9 @@ pub struct ServeArgs {
     /// How often every machine's BMC is asked for its power, in seconds [default: 60]
     #[arg(long, env = "PANGEA_POWER_REFRESH_SECONDS", value_parser = clap::value_parser!(u64).range(5..=86400))]
     pub power_refresh_seconds: Option<u64>,
+    /// How often every machine's BMC is asked for its hardware, in seconds [default: 3600]
+    #[arg(long, env = "PANGEA_HARDWARE_REFRESH_SECONDS", value_parser = clap::value_parser!(u64).range(60..=604800))]
+    pub hardware_refresh_seconds: Option<u64>,
     /// OpenID provider's issuer URL, for single sign-on (discovery finds the rest)
     #[arg(long, env = "PANGEA_OIDC_ISSUER")]
     pub oidc_issuer: Option<url::Url>,
@@ -376,6 +379,7 @@ struct FileConfig {
     grafana_public_url: Option<url::Url>,
     grafana_same_origin: Option<bool>,
     power_refresh_seconds: Option<u64>,
+    hardware_refresh_seconds: Option<u64>,
     data_dir: Option<PathBuf>,
     database_url: Option<SecretString>,
     database_url_file: Option<PathBuf>,
@@ -472,6 +476,8 @@ pub struct Config {
     pub grafana: GrafanaPlacement,
     /// How often every machine's BMC is asked for its power.
     pub power_refresh: Duration,
+    /// How often every machine's BMC is asked for its hardware.
+    pub hardware_refresh: Duration,
     /// The local admin's first password, from `PANGEA_BOOTSTRAP_PASSWORD` only (never a flag,
     /// which would show in the process list).
     pub bootstrap_password: Option<SecretString>,
@@ -701,6 +707,9 @@ impl ServeArgs {
             grafana,
             power_refresh: Duration::from_secs(
                 self.power_refresh_seconds.or(file.power_refresh_seconds).unwrap_or(60).clamp(5, 86_400),
+            ),
+            hardware_refresh: Duration::from_secs(
+                self.hardware_refresh_seconds.or(file.hardware_refresh_seconds).unwrap_or(3600).clamp(60, 604_800),
             ),
             trusted_proxies: if self.trusted_proxies.is_empty() {
                 file.trusted_proxies.unwrap_or_default()

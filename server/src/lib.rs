@@ -43,6 +43,9 @@ pub struct AppState {
     pub power: power::Power,
     /// How often every BMC's power is read.
     pub power_refresh: Duration,
+    /// How often every BMC's hardware is read.
+    #[from_ref(skip)]
+    pub hardware_refresh: Duration,
     pub sessions: access::sessions::SessionBackend,
     pub auth: access::AuthSettings,
     /// Single sign-on, when configured.
@@ -133,6 +136,7 @@ impl AppState {
                 background.clone(),
             ),
             power_refresh: config.power_refresh,
+            hardware_refresh: config.hardware_refresh,
             monitoring: Arc::new(
                 monitoring::Monitoring::new(db.clone(), clusters.clone())
                     .with_grafana_served(config.grafana != config::GrafanaPlacement::Off),
@@ -188,6 +192,11 @@ impl AppState {
         self.background.every(self.power_refresh, move || {
             let power = power.clone();
             async move { power.refresh_all().await }
+        });
+        let power = self.power.clone();
+        self.background.every(self.hardware_refresh, move || {
+            let power = power.clone();
+            async move { power.read_hardware_all().await }
         });
         let state = self.clone();
         self.background.every(Duration::from_secs(60), move || {

@@ -9,6 +9,7 @@
 //! Operators act on every machine; a role bound for one cluster acts on that cluster's machines
 //! only; viewers see BMCs (never their passwords) and power.
 
+pub mod hardware;
 pub mod http;
 pub mod redfish;
 pub mod store;
@@ -25,7 +26,7 @@ use app::components::text::capitalised;
 use app::error::AppError;
 use app::machines::ssr::MachineService;
 use app::power::ssr::PowerService;
-use app::power::{Bmc, BmcInput, PowerAction, PowerState, PowerStatus};
+use app::power::{Bmc, BmcInput, HardwareRecord, PowerAction, PowerState, PowerStatus};
 use redfish::{BmcAccess, BmcError, BmcTrust, Redfish};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
@@ -367,6 +368,60 @@ impl Power {
             .await;
     }
 
+    /// Reads every BMC's hardware, a few at a time, noting what changed.
+    pub async fn read_hardware_all(&self) {
+        use futures::StreamExt;
+        match store::all(&self.db).await {
+            Ok(bmcs) => {
+                futures::stream::iter(bmcs).for_each_concurrent(REFRESH_AT_ONCE, |s| self.read_hardware(s)).await
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list the BMCs to read"),
+        }
+    }
+
+    /// Reads a machine's hardware from its BMC and keeps it. What changed since the last read goes
+    /// on its boot timeline and stays listed (the "changed" badge) until a person acknowledges
+    /// it; a read that fails keeps the last one and says why.
+    pub async fn read_hardware(&self, stored: StoredBmc) {
+        let id = stored.machine_id;
+        let read = async {
+            let access = self.access(&stored).map_err(|e| e.to_string())?;
+            let get = |path: String| {
+                let access = &access;
+                async move { self.redfish.call(access, Method::GET, &path, None).await }
+            };
+            let system = get(stored.system.clone()).await.map_err(|e| said(&e))?;
+            if system.status != StatusCode::OK {
+                return Err(format!("The BMC answered HTTP {} for system {}.", system.status.as_u16(), stored.system));
+            }
+            hardware::read(get, &system.body).await.map_err(|e| said(&e))
+        };
+        let kept = match read.await {
+            Ok(read) => self.keep_hardware(id, read).await,
+            Err(problem) => store::note_hardware_problem(&self.db, id, &problem).await.map_err(Into::into),
+        };
+        if let Err(e) = kept {
+            tracing::warn!(error = %e, machine = id, "could not keep a machine's hardware");
+        }
+    }
+
+    async fn keep_hardware(&self, id: i64, read: app::power::Hardware) -> Result<(), crate::error::Error> {
+        let at = now();
+        let earlier = store::hardware(&self.db, id).await?;
+        let changes = earlier
+            .filter(|e| !e.read_at.is_empty())
+            .map(|e| hardware::changes(&e.hardware, &read, &at))
+            .unwrap_or_default();
+        store::put_hardware(&self.db, id, &read, &at, &changes).await?;
+        if !changes.is_empty()
+            && let Some(mac) = store::mac_of(&self.db, id).await?
+        {
+            let said: Vec<String> = changes.iter().map(|c| c.words()).collect();
+            self.note(&mac, &format!("hardware changed: {}", said.join("; "))).await;
+        }
+        Ok(())
+    }
+
     /// Ends Pangea's sessions on every BMC (at shutdown).
     pub async fn close(&self) {
         self.redfish.close_all().await;
@@ -442,6 +497,9 @@ impl PowerService for Power {
                 "verify_off": stored.verify_off, "system": stored.system });
             audit::append(&mut tx, who, event.clone().target(id, &machine.mac).summary(summary)).await.or_internal()?;
             tx.commit().await.or_internal()?;
+            let power = self.clone();
+            let read = stored.clone();
+            self.background.spawn(async move { power.read_hardware(read).await });
             Ok(shown(&stored))
         }
         .await;
@@ -501,6 +559,30 @@ impl PowerService for Power {
             Err(e) if matches!(e.status(), 401 | 403) => audit::settle(&self.db, who, event, result).await,
             _ => result,
         }
+    }
+
+    /// A machine's hardware as last read, or `None` before its first read.
+    async fn hardware(&self, who: &Principal, id: i64) -> Result<Option<HardwareRecord>, AppError> {
+        self.machine(who, id, Permission::ViewMachines).await?;
+        store::hardware(&self.db, id).await.or_internal()
+    }
+
+    /// Forgets a machine's hardware changes, once a person has seen them; how many there were.
+    async fn acknowledge_hardware(&self, who: &Principal, id: i64) -> Result<usize, AppError> {
+        let event = Event::new("machine.hardware.acknowledge", "machine").target(id, "");
+        let result = async {
+            let machine = self.machine(who, id, Permission::PowerMachines).await?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let Some(count) = store::acknowledge_changes(&mut tx, id).await.or_internal()? else {
+                return Err(AppError::not_found(format!("Machine {}'s hardware has not been read.", machine.mac)));
+            };
+            let event = event.clone().target(id, &machine.mac).summary(json!({ "changes": count }));
+            audit::append(&mut tx, who, event).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(count)
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
     }
 }
 

@@ -12,8 +12,9 @@ use leptos::server_fn::codec::Json;
 pub async fn machine_power(id: i64, cluster: String) -> Result<crate::drawn::Html, AppError> {
     crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move {
         let bmc = svc.bmc(&who, id).await?;
+        let hardware = svc.hardware(&who, id).await?;
         let may_act = crate::access::authorize_in(&who, crate::access::Permission::PowerMachines, &cluster).is_ok();
-        Ok(super::drawn::power(bmc, may_act))
+        Ok(super::drawn::power(bmc, hardware, may_act))
     })
     .await
 }
@@ -31,4 +32,10 @@ pub async fn remove_machine_bmc(id: i64) -> Result<(), AppError> {
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "power_machine")]
 pub async fn power_machine(id: i64, action: PowerAction) -> Result<PowerStatus, AppError> {
     crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.act(&who, id, action).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "acknowledge_machine_hardware")]
+pub async fn acknowledge_machine_hardware(id: i64) -> Result<usize, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.acknowledge_hardware(&who, id).await })
+        .await
 }

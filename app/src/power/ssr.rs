@@ -1,6 +1,6 @@
 //! The power service interface the server implements. Only compiled for the server.
 
-use super::{Bmc, BmcInput, PowerAction, PowerStatus};
+use super::{Bmc, BmcInput, HardwareRecord, PowerAction, PowerStatus};
 use crate::access::Principal;
 use crate::error::AppError;
 use std::sync::Arc;
@@ -16,6 +16,10 @@ pub trait PowerService: Send + Sync + 'static {
     async fn remove_bmc(&self, who: &Principal, id: i64) -> Result<(), AppError>;
     /// Asks for a power action; the power as the request left it.
     async fn act(&self, who: &Principal, id: i64, action: PowerAction) -> Result<PowerStatus, AppError>;
+    /// A machine's hardware as last read from its BMC, or `None` before its first read.
+    async fn hardware(&self, who: &Principal, id: i64) -> Result<Option<HardwareRecord>, AppError>;
+    /// Forgets a machine's hardware changes once a person has seen them; how many there were.
+    async fn acknowledge_hardware(&self, who: &Principal, id: i64) -> Result<usize, AppError>;
 }
 
 /// The service, as the server puts it into each request's context.

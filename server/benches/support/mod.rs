@@ -74,6 +74,7 @@ pub async fn serve(url: SecretString, dir: &std::path::Path) -> (String, String,
         allow_local_monitoring_urls: true,
         grafana: pangea::config::GrafanaPlacement::Off,
         power_refresh: std::time::Duration::from_secs(60),
+        hardware_refresh: std::time::Duration::from_secs(3600),
     };
     let state = pangea::AppState::new(&config).await.expect("start");
     let router = pangea::routes::console_router(state.clone());

@@ -1,11 +1,14 @@
-//! The power part of `/api/v1`: a machine's BMC, and its power.
+//! The power part of `/api/v1`: a machine's BMC, its power and its hardware.
 
 use crate::AppState;
 use crate::http::{ApiResult, Json, Path, Route, route};
 use app::access::Principal;
 use app::error::{AppError, FieldError};
 use app::power::ssr::PowerService;
-use app::power::{Bmc, BmcInput, PowerAction, PowerRequest, PowerState, PowerStatus};
+use app::power::{
+    Bmc, BmcInput, Disk, Hardware, HardwareChange, HardwareRecord, MemoryModule, Nic, PowerAction, PowerRequest,
+    PowerState, PowerStatus, Processor,
+};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
@@ -18,6 +21,8 @@ pub fn routes() -> Vec<Route> {
         route(Method::PUT, "/machines/{id}/bmc", set_bmc),
         route(Method::DELETE, "/machines/{id}/bmc", remove_bmc),
         route(Method::POST, "/machines/{id}/power", act),
+        route(Method::GET, "/machines/{id}/hardware", get_hardware),
+        route(Method::POST, "/machines/{id}/hardware/acknowledge", acknowledge_hardware),
     ]
 }
 
@@ -71,9 +76,59 @@ async fn act(
     Ok((StatusCode::ACCEPTED, Json(state.power.act(&who, id, request.action).await?)))
 }
 
+/// A machine's hardware as its BMC told it at the last read (and why the last read failed, if it
+/// did), with the changes seen since a person last acknowledged them.
+#[utoipa::path(get, path = "/api/v1/machines/{id}/hardware",
+    responses((status = 200, body = HardwareRecord), (status = 400, body = AppError), (status = 404, body = AppError)))]
+async fn get_hardware(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<HardwareRecord>> {
+    match state.power.hardware(&who, id).await? {
+        Some(record) => Ok(Json(record)),
+        None => Err(AppError::not_found(format!("Machine {id}'s hardware has not been read: give it a BMC.")).into()),
+    }
+}
+
+/// How many hardware changes were acknowledged.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Acknowledged {
+    pub changes: usize,
+}
+
+/// Acknowledges a machine's hardware changes (its "changed" badge goes); operators, or a role
+/// bound for the machine's cluster.
+#[utoipa::path(post, path = "/api/v1/machines/{id}/hardware/acknowledge",
+    responses((status = 200, body = Acknowledged), (status = 400, body = AppError), (status = 403, body = AppError), (status = 404, body = AppError)))]
+async fn acknowledge_hardware(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Acknowledged>> {
+    Ok(Json(Acknowledged { changes: state.power.acknowledge_hardware(&who, id).await? }))
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    paths(get_bmc, set_bmc, remove_bmc, act),
-    components(schemas(Bmc, BmcInput, PowerStatus, PowerState, PowerAction, PowerRequest, AppError, FieldError))
+    paths(get_bmc, set_bmc, remove_bmc, act, get_hardware, acknowledge_hardware),
+    components(schemas(
+        Bmc,
+        BmcInput,
+        PowerStatus,
+        PowerState,
+        PowerAction,
+        PowerRequest,
+        Hardware,
+        HardwareRecord,
+        HardwareChange,
+        Processor,
+        MemoryModule,
+        Disk,
+        Nic,
+        Acknowledged,
+        AppError,
+        FieldError
+    ))
 )]
 pub struct PowerApi;

@@ -1,8 +1,8 @@
-//! Power's SQL: the `machine_bmcs` table, in SQL both backends share. A BMC's setting takes the
+//! Power's SQL: the `machine_bmcs` and `machine_hardware` tables, in SQL both backends share. A BMC's setting takes the
 //! caller's transaction, so the service writes its audit record with it.
 
 use crate::db::Database;
-use app::power::{PowerState, PowerStatus};
+use app::power::{Hardware, HardwareChange, HardwareRecord, PowerState, PowerStatus};
 use sqlx::{AnyConnection, Row};
 
 /// A machine's BMC as stored: its password still sealed.
@@ -115,4 +115,103 @@ pub async fn reseal(conn: &mut AnyConnection, sealer: &crate::secrets::Sealer) -
             .await?;
     }
     Ok(rows.len())
+}
+
+/// A machine's hardware record, or `None` before its first read.
+pub async fn hardware(db: &Database, machine_id: i64) -> Result<Option<HardwareRecord>, sqlx::Error> {
+    let row = sqlx::query("SELECT detail, read_at, problem, changes FROM machine_hardware WHERE machine_id = $1")
+        .bind(machine_id)
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let json = |column: &str| -> Result<String, sqlx::Error> { row.try_get(column) };
+    Ok(Some(HardwareRecord {
+        hardware: serde_json::from_str(&json("detail")?).unwrap_or_default(),
+        read_at: row.try_get("read_at")?,
+        problem: row.try_get("problem")?,
+        changes: serde_json::from_str(&json("changes")?).unwrap_or_default(),
+    }))
+}
+
+/// The changes a record keeps at most (the oldest go first).
+const KEPT_CHANGES: usize = 200;
+
+/// Keeps a machine's hardware as just read, with `changes` added to those not yet acknowledged.
+pub async fn put_hardware(
+    db: &Database,
+    machine_id: i64,
+    hardware: &Hardware,
+    read_at: &str,
+    changes: &[HardwareChange],
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    let kept: Option<String> = sqlx::query_scalar("SELECT changes FROM machine_hardware WHERE machine_id = $1")
+        .bind(machine_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let mut all: Vec<HardwareChange> = kept.and_then(|k| serde_json::from_str(&k).ok()).unwrap_or_default();
+    all.extend_from_slice(changes);
+    let over = all.len().saturating_sub(KEPT_CHANGES);
+    all.drain(..over);
+    let count = |n: Option<usize>| n.map(|n| n as i64);
+    sqlx::query("DELETE FROM machine_hardware WHERE machine_id = $1").bind(machine_id).execute(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO machine_hardware (machine_id, manufacturer, model, serial, bios_version, bmc_firmware, cpus, \
+         memory_gib, disks, ssds, nics, detail, read_at, problem, changes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '', $14)",
+    )
+    .bind(machine_id)
+    .bind(&hardware.manufacturer)
+    .bind(&hardware.model)
+    .bind(&hardware.serial)
+    .bind(&hardware.bios_version)
+    .bind(&hardware.bmc_firmware)
+    .bind(hardware.cpus.map(i64::from))
+    .bind(hardware.memory_gib.map(i64::from))
+    .bind(count(hardware.disks.as_ref().map(Vec::len)))
+    .bind(count(hardware.disks.as_ref().map(|d| d.iter().filter(|d| d.media == "SSD").count())))
+    .bind(count(hardware.nics.as_ref().map(Vec::len)))
+    .bind(serde_json::to_string(hardware).unwrap_or_default())
+    .bind(read_at)
+    .bind(serde_json::to_string(&all).unwrap_or_default())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Notes why a machine's hardware could not be read, keeping the last read.
+pub async fn note_hardware_problem(db: &Database, machine_id: i64, problem: &str) -> Result<(), sqlx::Error> {
+    let noted = sqlx::query("UPDATE machine_hardware SET problem = $1 WHERE machine_id = $2")
+        .bind(problem)
+        .bind(machine_id)
+        .execute(db.pool())
+        .await?;
+    if noted.rows_affected() == 0 {
+        sqlx::query("INSERT INTO machine_hardware (machine_id, problem) VALUES ($1, $2)")
+            .bind(machine_id)
+            .bind(problem)
+            .execute(db.pool())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Forgets a machine's hardware changes (a person saw them), in the caller's transaction; how
+/// many there were, or `None` when its hardware was never read.
+pub async fn acknowledge_changes(tx: &mut AnyConnection, machine_id: i64) -> Result<Option<usize>, sqlx::Error> {
+    let kept: Option<String> = sqlx::query_scalar("SELECT changes FROM machine_hardware WHERE machine_id = $1")
+        .bind(machine_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(kept) = kept else { return Ok(None) };
+    sqlx::query("UPDATE machine_hardware SET changes = '[]' WHERE machine_id = $1")
+        .bind(machine_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(Some(serde_json::from_str::<Vec<serde_json::Value>>(&kept).map(|c| c.len()).unwrap_or_default()))
+}
+
+/// A machine's MAC (for its timeline), or `None` once it is gone.
+pub async fn mac_of(db: &Database, machine_id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT mac FROM machines WHERE id = $1").bind(machine_id).fetch_optional(db.pool()).await
 }

@@ -7,7 +7,9 @@ use crate::components::toast::use_toasts;
 use crate::drawn::{Drawn, clicked_button, data};
 use crate::pages::form_field;
 use crate::power::PowerAction;
-use crate::power::server_fns::{machine_power, power_machine, remove_machine_bmc, set_machine_bmc};
+use crate::power::server_fns::{
+    acknowledge_machine_hardware, machine_power, power_machine, remove_machine_bmc, set_machine_bmc,
+};
 use crate::resource::resource;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -41,6 +43,10 @@ pub fn MachinePower(id: i64, cluster: String, timeline: RwSignal<u64>) -> impl I
             });
         } else if clicked_button(&ev, data::REMOVE_BMC).is_some() {
             spawn_local(async move { done(remove_machine_bmc(id).await.map(|()| "BMC removed.".to_string())) });
+        } else if clicked_button(&ev, data::ACKNOWLEDGE_HARDWARE).is_some() {
+            spawn_local(async move {
+                done(acknowledge_machine_hardware(id).await.map(|n| format!("{n} hardware change(s) acknowledged.")))
+            });
         }
     };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {

@@ -28,27 +28,88 @@ impl Cursor {
     }
 }
 
-/// The search term as a filter: `key=value` is one exact label, anything else a substring.
+/// One term of a search as a filter: `key=value` is one exact label, a hardware field with an
+/// operator (`memory_gib>=256`, `model~R650`) compares what the BMC told, anything else is a
+/// substring.
 #[derive(Debug, PartialEq)]
 enum Filter {
     Label(String, String),
     /// A full MAC in any accepted form: the machine with exactly that MAC (an index lookup).
     Mac(String),
     Substring(String),
+    /// A `machine_hardware` column, an SQL operator and the value it is compared with.
+    Hardware(&'static str, &'static str, Bind),
 }
 
-fn filter(search: &str) -> Option<Filter> {
+#[derive(Debug, PartialEq, Clone)]
+enum Bind {
+    Text(String),
+    Number(i64),
+}
+
+/// The hardware fields a search compares: the name a person writes, its column, and whether it
+/// is a number.
+const HARDWARE_FIELDS: [(&str, &str, bool); 9] = [
+    ("cpus", "cpus", true),
+    ("memory_gib", "memory_gib", true),
+    ("disks", "disks", true),
+    ("disks.ssd", "ssds", true),
+    ("nics", "nics", true),
+    ("model", "model", false),
+    ("manufacturer", "manufacturer", false),
+    ("bios", "bios_version", false),
+    ("bmc_firmware", "bmc_firmware", false),
+];
+
+/// The search's terms, joined by `and`: each one a filter, all of which a machine must pass.
+fn filters(search: &str) -> Result<Vec<Filter>, String> {
+    search.split(" and ").filter_map(|term| filter(term).transpose()).collect()
+}
+
+fn filter(search: &str) -> Result<Option<Filter>, String> {
     let term = search.trim();
     if term.is_empty() {
-        return None;
+        return Ok(None);
     }
-    if let Some((k, v)) = term.split_once('=') {
-        return Some(Filter::Label(k.trim().to_string(), v.trim().to_string()));
+    // The first operator in the term; at one place, the longer (`>=` before `>`).
+    let operator = [">=", "<=", "~", ">", "<", "="]
+        .into_iter()
+        .filter_map(|op| term.find(op).map(|at| (at, op)))
+        .min_by_key(|(at, op)| (*at, std::cmp::Reverse(op.len())));
+    if let Some((at, op)) = operator {
+        let (key, value) = (term[..at].trim(), term[at + op.len()..].trim());
+        if let Some((_, column, numeric)) = HARDWARE_FIELDS.iter().find(|(name, ..)| name.eq_ignore_ascii_case(key)) {
+            let known = || HARDWARE_FIELDS.map(|(name, ..)| name).join(", ");
+            return match (numeric, op) {
+                (true, "~") => Err(format!("\"{key}\" is a number: compare it with =, <, <=, > or >=.")),
+                (true, op) => value
+                    .parse::<i64>()
+                    .map(|n| Some(Filter::Hardware(column, op, Bind::Number(n))))
+                    .map_err(|_| format!("\"{key}{op}{value}\": {key} is compared with a whole number.")),
+                (false, "~") => {
+                    Ok(Some(Filter::Hardware(column, "LIKE", Bind::Text(like_pattern(&value.to_lowercase())))))
+                }
+                (false, "=") => Ok(Some(Filter::Hardware(column, "=", Bind::Text(value.to_lowercase())))),
+                (false, _) => Err(format!(
+                    "\"{key}\" is text: match it with = (exactly) or ~ (contains). Hardware fields: {}.",
+                    known()
+                )),
+            };
+        }
+        if op == "=" {
+            return Ok(Some(Filter::Label(key.to_string(), value.to_string())));
+        }
+        if op != "~" {
+            return Err(format!(
+                "\"{key}\" is not a hardware field to compare; use one of {}.",
+                HARDWARE_FIELDS.map(|(name, ..)| name).join(", ")
+            ));
+        }
     }
-    Some(match term.parse::<MacAddr>() {
+    Ok(Some(match term.parse::<MacAddr>() {
         Ok(mac) => Filter::Mac(mac.to_string()),
         Err(_) => Filter::Substring(term.to_lowercase()),
-    })
+    }))
 }
 
 fn like_pattern(term: &str) -> String {
@@ -72,39 +133,52 @@ pub async fn fetch_page(db: &Database, query: &MachineQuery) -> Result<MachinePa
     let limit = query.limit();
     let after = query.after.as_deref().map(Cursor::decode).transpose()?;
     let mut conditions = Vec::new();
-    let mut binds: Vec<String> = Vec::new();
-    match query.search.as_deref().and_then(filter) {
-        Some(Filter::Label(key, value)) => {
-            conditions.push(format!(
-                "id IN (SELECT machine_id FROM machine_labels WHERE key = ${} AND value = ${})",
-                binds.len() + 1,
-                binds.len() + 2
-            ));
-            binds.push(key);
-            binds.push(value);
+    let mut binds: Vec<Bind> = Vec::new();
+    let search = query.search.as_deref().unwrap_or_default();
+    for filter in filters(search).map_err(AppError::invalid)? {
+        match filter {
+            Filter::Label(key, value) => {
+                conditions.push(format!(
+                    "id IN (SELECT machine_id FROM machine_labels WHERE key = ${} AND value = ${})",
+                    binds.len() + 1,
+                    binds.len() + 2
+                ));
+                binds.push(Bind::Text(key));
+                binds.push(Bind::Text(value));
+            }
+            Filter::Mac(mac) => {
+                conditions.push(format!("mac = ${}", binds.len() + 1));
+                binds.push(Bind::Text(mac));
+            }
+            Filter::Substring(term) => {
+                conditions.push(format!("search_text LIKE ${} ESCAPE '\\'", binds.len() + 1));
+                binds.push(Bind::Text(like_pattern(&term)));
+            }
+            Filter::Hardware(column, op, value) => {
+                let (column, escape) = match value {
+                    Bind::Text(_) => (format!("LOWER({column})"), if op == "LIKE" { " ESCAPE '\\'" } else { "" }),
+                    Bind::Number(_) => (column.to_string(), ""),
+                };
+                conditions.push(format!(
+                    "id IN (SELECT machine_id FROM machine_hardware WHERE {column} {op} ${}{escape})",
+                    binds.len() + 1
+                ));
+                binds.push(value);
+            }
         }
-        Some(Filter::Mac(mac)) => {
-            conditions.push(format!("mac = ${}", binds.len() + 1));
-            binds.push(mac);
-        }
-        Some(Filter::Substring(term)) => {
-            conditions.push(format!("search_text LIKE ${} ESCAPE '\\'", binds.len() + 1));
-            binds.push(like_pattern(&term));
-        }
-        None => {}
     }
     match query.state {
         Some(BootState::NeverSeen) => conditions.push("mac NOT IN (SELECT mac FROM boot_states)".into()),
         Some(state) => {
             conditions.push(format!("mac IN (SELECT mac FROM boot_states WHERE state = ${})", binds.len() + 1));
-            binds.push(state.as_str().into());
+            binds.push(Bind::Text(state.as_str().into()));
         }
         None => {}
     }
     let (op, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
     if let Some(Cursor(value, _)) = &after {
         conditions.push(format!("({column}, id) {op} (${}, ${})", binds.len() + 1, binds.len() + 2));
-        binds.push(value.clone());
+        binds.push(Bind::Text(value.clone()));
     }
     let where_clause =
         if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
@@ -114,7 +188,10 @@ pub async fn fetch_page(db: &Database, query: &MachineQuery) -> Result<MachinePa
         format!("SELECT {COLUMNS} FROM machines {where_clause} ORDER BY {column} {dir}, id {dir} LIMIT ${limit_param}");
     let mut q = sqlx::query(&sql);
     for b in &binds {
-        q = q.bind(b.as_str());
+        q = match b {
+            Bind::Text(text) => q.bind(text.as_str()),
+            Bind::Number(n) => q.bind(*n),
+        };
     }
     if let Some(Cursor(_, id)) = &after {
         q = q.bind(*id);
@@ -154,10 +231,31 @@ mod tests {
 
     #[test]
     fn search_terms_become_filters() {
-        assert_eq!(filter("rack = r1"), Some(Filter::Label("rack".into(), "r1".into())));
-        assert_eq!(filter("5254.0000.0001"), Some(Filter::Mac("52:54:00:00:00:01".into())));
-        assert_eq!(filter("Node-1"), Some(Filter::Substring("node-1".into())));
-        assert_eq!(filter("  "), None);
+        assert_eq!(filter("rack = r1"), Ok(Some(Filter::Label("rack".into(), "r1".into()))));
+        assert_eq!(filter("5254.0000.0001"), Ok(Some(Filter::Mac("52:54:00:00:00:01".into()))));
+        assert_eq!(filter("Node-1"), Ok(Some(Filter::Substring("node-1".into()))));
+        assert_eq!(filter("  "), Ok(None));
         assert_eq!(like_pattern("a_b%"), "%a\\_b\\%%");
+    }
+
+    #[test]
+    fn hardware_terms_compare_what_the_bmc_told_and_bad_ones_say_how() {
+        assert_eq!(
+            filters("memory_gib>=256 and model~R650 and disks.ssd>=2 and rack=r1").unwrap(),
+            [
+                Filter::Hardware("memory_gib", ">=", Bind::Number(256)),
+                Filter::Hardware("model", "LIKE", Bind::Text("%r650%".into())),
+                Filter::Hardware("ssds", ">=", Bind::Number(2)),
+                Filter::Label("rack".into(), "r1".into()),
+            ]
+        );
+        assert_eq!(
+            filter("Model=PowerEdge R650"),
+            Ok(Some(Filter::Hardware("model", "=", Bind::Text("poweredge r650".into()))))
+        );
+        assert!(filter("cpus>=lots").unwrap_err().contains("whole number"));
+        assert!(filter("cpus~3").unwrap_err().contains("is a number"));
+        assert!(filter("model>3").unwrap_err().contains("is text"));
+        assert!(filter("weight>3").unwrap_err().contains("not a hardware field"));
     }
 }

@@ -82,6 +82,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         allow_local_monitoring_urls: true,
         grafana: pangea::config::GrafanaPlacement::Off,
         power_refresh: std::time::Duration::from_secs(60),
+        hardware_refresh: std::time::Duration::from_secs(3600),
     }
 }
 
