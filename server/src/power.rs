@@ -166,9 +166,7 @@ impl Power {
     /// or the only one it lists). Its path and power, or why not.
     async fn check(&self, access: &BmcAccess, system: Option<String>) -> Result<(String, PowerStatus), String> {
         let trial = self.redfish.trial(access).map_err(|e| said(&e))?;
-        let checked = self.check_on(&trial, access, system).await;
-        trial.close().await;
-        checked
+        self.check_on(&trial, access, system).await
     }
 
     async fn check_on(

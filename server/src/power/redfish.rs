@@ -120,16 +120,13 @@ impl Default for Redfish {
 }
 
 /// A link kept nowhere, for checking a BMC a person gives (whose password may be wrong): it
-/// replaces no link in use. [`Trial::close`] ends its sessions.
+/// replaces no link in use, and signs in with HTTP basic authentication on each request, so it
+/// opens no session beside those of the link in use (which may hold the BMC's last ones).
 pub struct Trial(Arc<Link>);
 
 impl Trial {
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Answer, BmcError> {
         self.0.call(method, path, body).await
-    }
-
-    pub async fn close(self) {
-        self.0.close().await;
     }
 }
 
@@ -196,7 +193,9 @@ impl Redfish {
 
     /// A link to `access`'s BMC that replaces none: see [`Trial`].
     pub fn trial(&self, access: &BmcAccess) -> Result<Trial, BmcError> {
-        Ok(Trial(Arc::new(self.build(access)?)))
+        let link = self.build(access)?;
+        link.sessions.lock().unwrap_or_else(|p| p.into_inner()).basic_only = true;
+        Ok(Trial(Arc::new(link)))
     }
 
     fn build(&self, access: &BmcAccess) -> Result<Link, BmcError> {

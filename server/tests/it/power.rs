@@ -3,7 +3,7 @@
 //! answer, cap its sessions at 2).
 
 use crate::support::TestApp;
-use crate::support::bmc::{FakeSystem, PASSWORD, USER, emulator, emulator_with};
+use crate::support::bmc::{FakeSystem, PASSWORD, USER, emulator, emulator_configured, emulator_with};
 use app::access::{ConsoleRole, Principal};
 use app::power::ssr::PowerService;
 use app::power::{BmcInput, PowerAction, PowerState};
@@ -16,6 +16,7 @@ on_both_backends!(
     a_bmc_is_checked_when_set_and_its_machine_is_powered_on_and_followed_on_its_timeline,
     bmcs_that_fail_say_why_and_hold_up_no_other_machine,
     a_bmc_that_caps_its_sessions_at_two_gets_at_most_two_reused_and_deleted_at_the_end,
+    a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_acknowledged,
 );
 
 const SYSTEM_1: &str = "11111111-0000-0000-0000-000000000001";
@@ -303,7 +304,13 @@ async fn session_capped() -> (String, Arc<Mutex<Sessions>>) {
             )
                 .into_response();
         }
-        let Some(token) = token.filter(|t| s.open.contains(t)) else {
+        // Basic authentication, as Redfish requires of every service; or a session's token.
+        let basic = format!(
+            "Basic {}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{USER}:{PASSWORD}"))
+        );
+        let signed_in = req.headers().get("authorization").is_some_and(|v| v.as_bytes() == basic.as_bytes());
+        let Some(token) = token.filter(|t| s.open.contains(t)).or(signed_in.then(String::new)) else {
             return axum::http::StatusCode::UNAUTHORIZED.into_response();
         };
         if let Some(id) = path.strip_prefix("/redfish/v1/SessionService/Sessions/") {
@@ -336,18 +343,15 @@ async fn a_bmc_that_caps_its_sessions_at_two_gets_at_most_two_reused_and_deleted
         assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
         ids.push(id);
     }
-    // Each check ended its session (a check's link is its own).
-    let checked = {
-        let s = sessions.lock().unwrap();
-        assert!(s.open.is_empty() && s.deleted == s.made, "open {:?}, made {}, deleted {}", s.open, s.made, s.deleted);
-        s.made
-    };
-    // Eight machines behind one BMC, read ten times over, many at once: at most two sessions.
+    // Eight machines behind one BMC, checked (with basic authentication: a check opens no
+    // session beside those in use), their hardware read in the background, and their power read
+    // ten times over, many at once: at most two sessions, made once and reused.
     let power = app.state.power.clone();
     futures::future::join_all((0..10).map(|_| power.refresh_all())).await;
+    futures::future::join_all((0..3).map(|_| power.read_hardware_all())).await;
     {
         let s = sessions.lock().unwrap();
-        assert!(s.made - checked <= 2 && s.most_open <= 2, "made {}, at most {} open", s.made - checked, s.most_open);
+        assert!(s.made <= 2 && s.most_open <= 2, "made {}, at most {} open", s.made, s.most_open);
         assert_eq!(s.refused, 0, "Pangea never asked for a third session");
     }
     let on: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM machine_bmcs WHERE power_state = 'on'")
@@ -359,4 +363,133 @@ async fn a_bmc_that_caps_its_sessions_at_two_gets_at_most_two_reused_and_deleted
     power.close().await;
     let s = sessions.lock().unwrap();
     assert!(s.open.is_empty() && s.deleted == s.made, "open {:?}, deleted {}", s.open, s.deleted);
+}
+
+/// The emulator's configuration for one system with these NICs and, under one storage
+/// controller, these drives (id and size).
+fn rack_node(nics: &[&str], drives: &[(&str, u64)]) -> String {
+    let nics: Vec<String> = nics.iter().map(|mac| format!("{{'mac': '{mac}', 'ip': '10.0.0.9'}}")).collect();
+    let ids: Vec<String> = drives.iter().map(|(id, _)| format!("'{id}'")).collect();
+    let drives: Vec<String> = drives
+        .iter()
+        .map(|(id, size)| {
+            format!("{{'Id': '{id}', 'Name': 'Drive {id}', 'CapacityBytes': {size}, 'Protocol': 'SATA'}}")
+        })
+        .collect();
+    format!(
+        "SUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '{SYSTEM_1}', 'name': 'rack1-node1', 'power_state': 'Off', 'nics': [{}]}}]\n\
+         SUSHY_EMULATOR_STORAGE = {{'{SYSTEM_1}': [{{'Id': '1', 'Name': 'Local Storage', 'Drives': [{}]}}]}}\n\
+         SUSHY_EMULATOR_DRIVES = {{('{SYSTEM_1}', '1'): [{}]}}",
+        nics.join(", "),
+        ids.join(", "),
+        drives.join(", ")
+    )
+}
+
+async fn a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_acknowledged(app: TestApp) {
+    const MAC: &str = "52:54:00:b0:01:01";
+    let system = [FakeSystem { uuid: SYSTEM_1, power: "Off", mac: MAC }];
+    let config = rack_node(&[MAC], &[("disk-0", 480_103_981_056), ("disk-1", 1_920_383_410_176)]);
+    let bmc = emulator_configured(&system, false, &config, None).await;
+    let id = machine(&app, MAC).await;
+    machine(&app, "52:54:00:b0:01:02").await;
+    let at = format!("/api/v1/machines/{id}/hardware");
+    assert_eq!(app.get(&at).await.status(), 404);
+    let url = format!("{}/redfish/v1/Systems/{SYSTEM_1}", bmc.url);
+    assert_eq!(app.put_json(&format!("/api/v1/machines/{id}/bmc"), input(&url, Some(PASSWORD))).await.status(), 200);
+
+    // Read once the BMC is set, in the background.
+    let mut record = Value::Null;
+    for _ in 0..300 {
+        let res = app.get(&at).await;
+        if res.status() == 200 {
+            record = res.json().await.unwrap();
+            if record["read_at"] != "" {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hardware = &record["hardware"];
+    assert_eq!(hardware["manufacturer"], "Sushy Emulator", "{record}");
+    assert_eq!(hardware["bmc_firmware"], "1.00");
+    assert_eq!(hardware["disks"].as_array().unwrap().len(), 2);
+    assert_eq!(hardware["nics"][0]["mac"], MAC);
+    assert_eq!(hardware["memory"], Value::Null, "the fake driver tells of no memory");
+    assert_eq!(record["changes"], json!([]));
+    assert_eq!(record["problem"], "");
+
+    // The list filters by what the BMC told; a machine never read matches no hardware term.
+    let app = &app;
+    let listed = |search: &'static str| async move {
+        let page = app
+            .get_json(&format!(
+                "/api/v1/machines?search={}",
+                url::form_urlencoded::byte_serialize(search.as_bytes()).collect::<String>()
+            ))
+            .await;
+        page["items"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(listed("disks>=2 and manufacturer~sushy").await, [id]);
+    assert_eq!(listed("disks>2").await, Vec::<i64>::new());
+    assert_eq!(listed("nics=1").await, [id]);
+    let res = app.get("/api/v1/machines?search=disks%3E%3Dmany").await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("whole number"));
+
+    // The same BMC after a change: a disk gone, another NIC. Read again, it is drift.
+    let port = url::Url::parse(&bmc.url).unwrap().port().unwrap();
+    drop(bmc);
+    let config = rack_node(&[MAC, "52:54:00:b0:01:99"], &[("disk-0", 480_103_981_056)]);
+    let _bmc = emulator_configured(&system, false, &config, Some(port)).await;
+    app.state.power.read_hardware_all().await;
+    let record = app.get_json(&at).await;
+    let changes: Vec<String> = record["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {} → {}",
+                c["part"].as_str().unwrap(),
+                c["before"].as_str().unwrap(),
+                c["after"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "Disk 1/disk-1: C123, HDD, 1.9 TB, serial 1234570 → absent",
+            "NIC 52:54:00:b0:01:99: absent → present (52:54:00:b0:01:99)"
+        ]
+    );
+    assert_eq!(listed("disks=1").await, [id]);
+    let timeline = app.get_json(&format!("/api/v1/boot/timeline/{MAC}")).await;
+    assert!(reasons(&timeline).iter().any(|r| r.starts_with("hardware changed: Disk 1/disk-1")), "{timeline}");
+    // Read again with nothing changed: no new change.
+    app.state.power.read_hardware_all().await;
+    assert_eq!(app.get_json(&at).await["changes"].as_array().unwrap().len(), 2);
+
+    // A viewer sees it but cannot acknowledge; an operator acknowledges, audited.
+    app.add_local_user("vera", ConsoleRole::Viewer).await;
+    let vera = app.sign_in("vera", "vera-password").await;
+    assert_eq!(vera.get(app.at(&at)).send().await.unwrap().status(), 200);
+    let acknowledge = format!("{at}/acknowledge");
+    assert_eq!(vera.post(app.at(&acknowledge)).send().await.unwrap().status(), 403);
+    let res = app.post_json(&acknowledge, json!({})).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["changes"], 2);
+    assert_eq!(app.get_json(&at).await["changes"], json!([]));
+    let audit = app.get_json("/api/v1/audit?action=machine.hardware.acknowledge").await;
+    let outcomes: Vec<&str> =
+        audit["items"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert!(outcomes.contains(&"denied") && outcomes.len() == 2, "{audit}");
+
+    // A BMC that stops answering: the last read is kept, and why it failed is said.
+    drop(_bmc);
+    app.state.power.read_hardware_all().await;
+    let record = app.get_json(&at).await;
+    assert_eq!(record["hardware"]["disks"].as_array().unwrap().len(), 1);
+    assert!(record["problem"].as_str().unwrap().contains("cannot be reached"), "{record}");
 }

@@ -44,6 +44,18 @@ pub async fn emulator(systems: &[FakeSystem<'_>]) -> Emulator {
 
 /// The same, over https with a self-signed certificate when `self_signed`.
 pub async fn emulator_with(systems: &[FakeSystem<'_>], self_signed: bool) -> Emulator {
+    emulator_configured(systems, self_signed, "", None).await
+}
+
+/// The same, with `extra` lines of the emulator's (Python) configuration after the systems' (its
+/// storage and drives, say, or systems given in full), on `port` when given (to stand in for
+/// the same BMC after a change).
+pub async fn emulator_configured(
+    systems: &[FakeSystem<'_>],
+    self_signed: bool,
+    extra: &str,
+    port: Option<u16>,
+) -> Emulator {
     let venv = venv();
     let dir = tempfile::tempdir().unwrap();
     let hash = Command::new(venv.join("bin/python"))
@@ -67,14 +79,14 @@ pub async fn emulator_with(systems: &[FakeSystem<'_>], self_signed: bool) -> Emu
         &config,
         format!(
             "SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_AUTH_FILE = '{}'\nSUSHY_EMULATOR_STATE_DIR = '{}'\n\
-             SUSHY_EMULATOR_FAKE_SYSTEMS = [{}]\n",
+             SUSHY_EMULATOR_FAKE_SYSTEMS = [{}]\n{extra}\n",
             htpasswd.display(),
             dir.path().join("state").display(),
             listed.join(", ")
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = port.unwrap_or_else(|| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
     let log = std::fs::File::create(dir.path().join("emulator.log")).unwrap();
     let mut args: Vec<String> =
         ["--config", config.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string(), "--fake"]
