@@ -366,6 +366,16 @@ impl Power {
             .await;
     }
 
+    /// The hardware of the machines `ids`, for `who`, who may see machines (the export).
+    pub async fn hardware_of(
+        &self,
+        who: &Principal,
+        ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, HardwareRecord>, AppError> {
+        authorize(who, Permission::ViewMachines)?;
+        store::hardware_of(&self.db, ids).await.or_internal()
+    }
+
     /// Reads every BMC's hardware, a few at a time, noting what changed.
     pub async fn read_hardware_all(&self) {
         use futures::StreamExt;

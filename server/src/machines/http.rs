@@ -162,46 +162,70 @@ async fn export_machines_csv(
     Extension(who): Extension<Principal>,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Response> {
+    let (query, machines) = every_match(&state, &who, params).await?;
+    let rows = machines.iter().map(|m| {
+        vec![
+            m.mac.clone(),
+            m.hostname.clone().unwrap_or_default(),
+            m.role.as_str().to_string(),
+            m.labels_text(),
+            m.cluster.clone().unwrap_or_default(),
+            m.uuid.clone().unwrap_or_default(),
+            m.serial.clone().unwrap_or_default(),
+        ]
+    });
+    let header = ["mac", "hostname", "role", "labels", "cluster", "uuid", "serial"];
+    csv_export(&state, &who, &query, &header, rows, ("machine.export", "machines.csv")).await
+}
+
+/// Every machine matching `params`, for an export, and the query that found them.
+pub async fn every_match(
+    state: &AppState,
+    who: &Principal,
+    params: ListParams,
+) -> Result<(MachineQuery, Vec<Machine>), AppError> {
     let mut query = params.into_query()?;
     query.limit = Some(MachineQuery::MAX_LIMIT);
     query.after = None;
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let write = |w: &mut csv::Writer<Vec<u8>>, record: &[&str]| {
-        w.write_record(record.iter().map(|cell| spreadsheet_safe(cell))).map_err(crate::error::internal)
-    };
-    let mut rows = 0usize;
-    write(&mut writer, &["mac", "hostname", "role", "labels", "cluster", "uuid", "serial"])?;
+    let mut machines = Vec::new();
     loop {
-        let page = state.machines.list(&who, query.clone()).await?;
-        for m in &page.items {
-            let labels = m.labels_text();
-            write(
-                &mut writer,
-                &[
-                    &m.mac,
-                    m.hostname.as_deref().unwrap_or_default(),
-                    m.role.as_str(),
-                    &labels,
-                    m.cluster.as_deref().unwrap_or_default(),
-                    m.uuid.as_deref().unwrap_or_default(),
-                    m.serial.as_deref().unwrap_or_default(),
-                ],
-            )?;
-            rows += 1;
-        }
+        let page = state.machines.list(who, query.clone()).await?;
+        machines.extend(page.items);
         match page.next {
             Some(next) => query.after = Some(next),
-            None => break,
+            None => return Ok((query, machines)),
         }
     }
+}
+
+/// `rows` under `header` as a CSV download named `file` (cells a spreadsheet does not run),
+/// audited as `action` with what `query` searched for.
+pub async fn csv_export(
+    state: &AppState,
+    who: &Principal,
+    query: &MachineQuery,
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+    (action, file): (&'static str, &str),
+) -> ApiResult<Response> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut write = |record: Vec<&str>| {
+        writer.write_record(record.into_iter().map(spreadsheet_safe)).map_err(crate::error::internal)
+    };
+    write(header.to_vec())?;
+    let mut count = 0usize;
+    for row in rows {
+        write(row.iter().map(String::as_str).collect())?;
+        count += 1;
+    }
     let body = writer.into_inner().map_err(crate::error::internal)?;
-    let event = Event::new("machine.export", "machine")
-        .summary(serde_json::json!({ "format": "csv", "search": params_summary(&query), "rows": rows }));
-    audit::record(&state.db, &who, event).await.or_internal()?;
+    let event = Event::new(action, "machine")
+        .summary(serde_json::json!({ "format": "csv", "search": params_summary(query), "rows": count }));
+    audit::record(&state.db, who, event).await.or_internal()?;
     Ok((
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"machines.csv\""),
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
         ],
         body,
     )

@@ -1,7 +1,8 @@
 //! The power part of `/api/v1`: a machine's BMC, its power and its hardware.
 
 use crate::AppState;
-use crate::http::{ApiResult, Json, Path, Route, route};
+use crate::http::{ApiResult, Json, Path, Query, Route, route};
+use crate::machines::http::{ListParams, csv_export, every_match};
 use app::access::Principal;
 use app::error::{AppError, FieldError};
 use app::power::ssr::PowerService;
@@ -12,6 +13,7 @@ use app::power::{
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
+use axum::response::Response;
 use utoipa::OpenApi;
 
 /// The power routes under `/api/v1`.
@@ -22,6 +24,7 @@ pub fn routes() -> Vec<Route> {
         route(Method::DELETE, "/machines/{id}/bmc", remove_bmc),
         route(Method::POST, "/machines/{id}/power", act),
         route(Method::GET, "/machines/{id}/hardware", get_hardware),
+        route(Method::GET, "/machines/hardware.csv", export_hardware_csv),
         route(Method::POST, "/machines/{id}/hardware/acknowledge", acknowledge_hardware),
     ]
 }
@@ -109,9 +112,64 @@ async fn acknowledge_hardware(
     Ok(Json(Acknowledged { changes: state.power.acknowledge_hardware(&who, id).await? }))
 }
 
+/// The hardware of every machine matching the search (as the machine list filters), as CSV: what
+/// its BMC told at the last read ('' where it did not tell).
+#[utoipa::path(get, path = "/api/v1/machines/hardware.csv", params(ListParams),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = AppError)))]
+async fn export_hardware_csv(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Response> {
+    let header = [
+        "mac",
+        "hostname",
+        "manufacturer",
+        "model",
+        "serial",
+        "bios_version",
+        "bmc_firmware",
+        "cpus",
+        "memory_gib",
+        "disks",
+        "ssds",
+        "nics",
+        "read_at",
+        "changes",
+    ];
+    let (query, machines) = every_match(&state, &who, params).await?;
+    let ids: Vec<i64> = machines.iter().map(|m| m.id).collect();
+    let mut hardware = std::collections::HashMap::new();
+    for some in ids.chunks(500) {
+        hardware.extend(state.power.hardware_of(&who, some).await?);
+    }
+    let number = |n: Option<usize>| n.map(|n| n.to_string()).unwrap_or_default();
+    let rows = machines.iter().map(|m| {
+        let record = hardware.remove(&m.id);
+        let h = record.as_ref().map(|r| r.hardware.clone()).unwrap_or_default();
+        vec![
+            m.mac.clone(),
+            m.hostname.clone().unwrap_or_default(),
+            h.manufacturer,
+            h.model,
+            h.serial,
+            h.bios_version,
+            h.bmc_firmware,
+            number(h.cpus.map(|n| n as usize)),
+            number(h.memory_gib.map(|n| n as usize)),
+            number(h.disks.as_ref().map(Vec::len)),
+            number(h.disks.as_ref().map(|d| d.iter().filter(|d| d.media == "SSD").count())),
+            number(h.nics.as_ref().map(Vec::len)),
+            record.as_ref().map(|r| r.read_at.clone()).unwrap_or_default(),
+            number(record.as_ref().map(|r| r.changes.len())),
+        ]
+    });
+    csv_export(&state, &who, &query, &header, rows, ("machine.hardware.export", "hardware.csv")).await
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    paths(get_bmc, set_bmc, remove_bmc, act, get_hardware, acknowledge_hardware),
+    paths(get_bmc, set_bmc, remove_bmc, act, get_hardware, acknowledge_hardware, export_hardware_csv),
     components(schemas(
         Bmc,
         BmcInput,

@@ -123,14 +123,7 @@ pub async fn hardware(db: &Database, machine_id: i64) -> Result<Option<HardwareR
         .bind(machine_id)
         .fetch_optional(db.pool())
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    let json = |column: &str| -> Result<String, sqlx::Error> { row.try_get(column) };
-    Ok(Some(HardwareRecord {
-        hardware: serde_json::from_str(&json("detail")?).unwrap_or_default(),
-        read_at: row.try_get("read_at")?,
-        problem: row.try_get("problem")?,
-        changes: serde_json::from_str(&json("changes")?).unwrap_or_default(),
-    }))
+    row.as_ref().map(record).transpose()
 }
 
 /// The changes a record keeps at most (the oldest go first).
@@ -214,4 +207,33 @@ pub async fn acknowledge_changes(tx: &mut AnyConnection, machine_id: i64) -> Res
 /// A machine's MAC (for its timeline), or `None` once it is gone.
 pub async fn mac_of(db: &Database, machine_id: i64) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT mac FROM machines WHERE id = $1").bind(machine_id).fetch_optional(db.pool()).await
+}
+
+/// The hardware records of the machines `ids` that have one.
+pub async fn hardware_of(
+    db: &Database,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, HardwareRecord>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "SELECT machine_id, detail, read_at, problem, changes FROM machine_hardware WHERE machine_id IN ({})",
+        crate::db::placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    rows.iter().map(|row| Ok((row.try_get("machine_id")?, record(row)?))).collect()
+}
+
+fn record(row: &sqlx::any::AnyRow) -> Result<HardwareRecord, sqlx::Error> {
+    Ok(HardwareRecord {
+        hardware: serde_json::from_str(&row.try_get::<String, _>("detail")?).unwrap_or_default(),
+        read_at: row.try_get("read_at")?,
+        problem: row.try_get("problem")?,
+        changes: serde_json::from_str(&row.try_get::<String, _>("changes")?).unwrap_or_default(),
+    })
 }

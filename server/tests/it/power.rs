@@ -465,6 +465,18 @@ async fn a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_ac
         ]
     );
     assert_eq!(listed("disks=1").await, [id]);
+    // The export says what was told, for the machines the search finds.
+    let csv = app.get("/api/v1/machines/hardware.csv?search=manufacturer%7Esushy").await.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "mac,hostname,manufacturer,model,serial,bios_version,bmc_firmware,cpus,memory_gib,disks,ssds,nics,read_at,changes"
+    );
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].starts_with(&format!("{MAC},,Sushy Emulator,,,,1.00,,,1,0,2,")) && lines[1].ends_with(",2"),
+        "{csv}"
+    );
     let timeline = app.get_json(&format!("/api/v1/boot/timeline/{MAC}")).await;
     assert!(reasons(&timeline).iter().any(|r| r.starts_with("hardware changed: Disk 1/disk-1")), "{timeline}");
     // Read again with nothing changed: no new change.
