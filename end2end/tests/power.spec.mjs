@@ -1,6 +1,7 @@
 // A machine's power in the browser, against the Redfish emulator .ci/test starts (sushy-tools,
 // one system, off): the BMC is set and checked from the machine's page with the keyboard, its
-// warning shows, the machine is powered on, and the boot timeline follows it to "on".
+// warning shows, the machine is powered on, the boot timeline follows it to "on", and its
+// hardware, read from the BMC, is shown.
 import { expect } from '@playwright/test';
 import { createMachine, expectAccessible, open, signIn, test, uniqueMac } from './support.mjs';
 
@@ -42,6 +43,11 @@ test('a BMC is checked and set on the machine page, and the machine is powered o
   const timeline = page.getByRole('region', { name: 'Boot timeline' });
   await expect(timeline).toContainText('power on requested by admin');
   await expect(timeline).toContainText('power on: on', { timeout: 30_000 });
+  // Its hardware, read from the BMC once it was set, is drawn in the same section.
+  await expect(power.getByRole('heading', { name: 'Hardware' })).toBeVisible({ timeout: 30_000 });
+  await expect(power.locator('dl.hardware')).toContainText('Sushy Emulator');
+  await expect(power.locator('dl.hardware')).toContainText('1 NIC: 52:54:00:e2:e0:01');
+  await expectAccessible(page);
   const audit = await (await api.get('/api/v1/audit?action=machine.power')).json();
   expect(audit.items.some((e) => e.target_name === machine.mac && e.actor === 'admin')).toBe(true);
 

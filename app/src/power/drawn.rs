@@ -105,7 +105,9 @@ fn hardware(record: HardwareRecord, may_act: bool) -> impl IntoView {
         }
     });
     let told = |value: &str| if value.is_empty() { "not told".to_string() } else { value.to_string() };
-    let count = |n: Option<usize>, what: &str| n.map_or("not told".to_string(), |n| format!("{n} {what}"));
+    let count = |n: Option<usize>, what: &str| {
+        n.map_or("not told".to_string(), |n| format!("{n} {what}{}", if n == 1 { "" } else { "s" }))
+    };
     let cpus = match (&h.processors, h.cpus) {
         (Some(p), cpus) if !p.is_empty() => {
             format!("{} × {}{}", p.len(), p[0].model, cpus.map(|c| format!(" ({c} threads)")).unwrap_or_default())
@@ -149,8 +151,8 @@ fn hardware(record: HardwareRecord, may_act: bool) -> impl IntoView {
             <dt>"BMC firmware"</dt><dd>{told(&h.bmc_firmware)}</dd>
             <dt>"CPUs"</dt><dd>{cpus}</dd>
             <dt>"Memory"</dt><dd>{memory}</dd>
-            <dt>"Disks"</dt><dd>{count(h.disks.as_ref().map(Vec::len), "disks")}{disks.filter(|d| !d.is_empty()).map(|d| format!(": {d}"))}</dd>
-            <dt>"NICs"</dt><dd class="mono">{count(h.nics.as_ref().map(Vec::len), "NICs")}{nics.filter(|n| !n.is_empty()).map(|n| format!(": {n}"))}</dd>
+            <dt>"Disks"</dt><dd>{count(h.disks.as_ref().map(Vec::len), "disk")}{disks.filter(|d| !d.is_empty()).map(|d| format!(": {d}"))}</dd>
+            <dt>"NICs"</dt><dd class="mono">{count(h.nics.as_ref().map(Vec::len), "NIC")}{nics.filter(|n| !n.is_empty()).map(|n| format!(": {n}"))}</dd>
         </dl>
     }
 }

@@ -58,12 +58,9 @@ pub fn MachineList() -> impl IntoView {
         selected.set(BTreeSet::new());
     });
 
-    let export_href = move || {
-        let q = query.get();
-        match q.search {
-            Some(s) => format!("/api/v1/machines/export.csv?search={}", urlencode(&s)),
-            None => "/api/v1/machines/export.csv".to_string(),
-        }
+    let export_href = move |file: &str| {
+        let search = query.get().search.map(|s| format!("?search={}", urlencode(&s))).unwrap_or_default();
+        format!("/api/v1/machines/{file}{search}")
     };
 
     view! {
@@ -82,14 +79,15 @@ pub fn MachineList() -> impl IntoView {
                         })}
                     </Suspense>
                     <A href="/machines/discovered" attr:class="button">"Discovered"</A>
-                    <a class="button" href=export_href download="machines.csv" rel="external">"Export CSV"</a>
+                    <a class="button" href=move || export_href("export.csv") download="machines.csv" rel="external">"Export CSV"</a>
+                    <a class="button" href=move || export_href("hardware.csv") download="hardware.csv" rel="external">"Export hardware"</a>
                 </div>
             </div>
             <super::boots::BootActivityChart />
             <GetForm action="/machines" attr:class="search" attr:role="search">
                 <label for="machine-search">"Search"</label>
                 <input id="machine-search" type="search" name="q" placeholder="MAC, host name, label or key=value"
-                    prop:value=move || query.get().search.unwrap_or_default() />
+                    aria-describedby="machine-search-hint" prop:value=move || query.get().search.unwrap_or_default() />
                 <label for="machine-state">"Boot state"</label>
                 <select id="machine-state" name="state">
                     <option value="" selected=move || query.get().state.is_none()>"any"</option>
@@ -102,6 +100,9 @@ pub fn MachineList() -> impl IntoView {
                     (q.sort != SortKey::Mac).then(|| view! { <input type="hidden" name="sort" value=q.sort.as_str() /> })
                 }}
                 <button type="submit" class="button">"Search"</button>
+                <p class="hint" id="machine-search-hint">
+                    "And hardware, as BMCs tell it: memory_gib>=256 and model~R650 (also cpus, disks, disks.ssd, nics, manufacturer, bios, bmc_firmware)."
+                </p>
             </GetForm>
             <Transition fallback=|| view! { <SkeletonTable /> }>
                 {move || Suspend::new(async move {
