@@ -203,6 +203,9 @@ pub struct MachinePage {
     /// The boot state of each listed machine that has been seen, by MAC.
     #[serde(default)]
     pub states: BTreeMap<String, crate::provisioning::boots::BootStatus>,
+    /// The power of each listed machine that has a BMC, by MAC.
+    #[serde(default)]
+    pub power: BTreeMap<String, crate::power::PowerStatus>,
 }
 
 /// The bulk-import formats Pangea reads.

@@ -51,6 +51,10 @@ test('a BMC is checked and set on the machine page, and the machine is powered o
   const audit = await (await api.get('/api/v1/audit?action=machine.power')).json();
   expect(audit.items.some((e) => e.target_name === machine.mac && e.actor === 'admin')).toBe(true);
 
+  // The machines list shows its power too.
+  await open(page, `/machines?q=${machine.mac}`);
+  await expect(page.locator('table.machines .badge.power-on')).toHaveText('on');
+
   // Forgotten again, so the next run finds the emulator's system as it left it: off.
   await api.post(`/api/v1/machines/${machine.id}/power`, { data: { action: 'force_off' } });
   await api.delete(`/api/v1/machines/${machine.id}`);

@@ -125,7 +125,13 @@ impl AppState {
             })),
         );
         let machines = Arc::new(
-            machines::Machines::new(db.clone(), jobs.clone(), provisioner.clone()).with_background(background.clone()),
+            machines::Machines::new(
+                db.clone(),
+                jobs.clone(),
+                provisioner.clone(),
+                Arc::new(power::Readings(db.clone())),
+            )
+            .with_background(background.clone()),
         );
         Ok(AppState {
             power: power::Power::new(

@@ -37,6 +37,7 @@ pub struct Machines {
     jobs: Jobs,
     background: Background,
     follower: Arc<dyn InventoryFollower>,
+    power: Arc<dyn PowerReadings>,
 }
 
 /// The area that follows the inventory (the provisioner, which boots inventory machines and
@@ -47,6 +48,14 @@ pub trait InventoryFollower: Send + Sync {
     async fn inventory_changed(&self, tx: &mut AnyConnection) -> Result<(), crate::error::Error>;
     /// The boot state of each of `macs` that has one, for the machine list.
     async fn boot_states(&self, macs: &[String]) -> Result<BTreeMap<String, BootStatus>, crate::error::Error>;
+}
+
+/// The power of listed machines, as the area that drives their BMCs last read it (wired by the
+/// composition root).
+#[async_trait::async_trait]
+pub trait PowerReadings: Send + Sync {
+    /// The power of each of `ids` that has a BMC, by MAC.
+    async fn power_of(&self, ids: &[i64]) -> Result<BTreeMap<String, app::power::PowerStatus>, crate::error::Error>;
 }
 
 /// What a GUI import keeps in its job, for whichever replica goes on with it.
@@ -79,8 +88,13 @@ pub(crate) fn mac_taken(mac: &impl std::fmt::Display) -> AppError {
 }
 
 impl Machines {
-    pub fn new(db: Database, jobs: Jobs, follower: Arc<dyn InventoryFollower>) -> Machines {
-        Machines { jobs, db, background: Background::default(), follower }
+    pub fn new(
+        db: Database,
+        jobs: Jobs,
+        follower: Arc<dyn InventoryFollower>,
+        power: Arc<dyn PowerReadings>,
+    ) -> Machines {
+        Machines { jobs, db, background: Background::default(), follower, power }
     }
 
     async fn inventory_changed(&self, tx: &mut AnyConnection) -> Result<(), AppError> {
@@ -267,6 +281,8 @@ impl MachineService for Machines {
         store::attach_labels(&self.db, &mut page.items).await.or_internal()?;
         let macs: Vec<String> = page.items.iter().map(|m| m.mac.clone()).collect();
         page.states = self.follower.boot_states(&macs).await.or_internal()?;
+        let ids: Vec<i64> = page.items.iter().map(|m| m.id).collect();
+        page.power = self.power.power_of(&ids).await.or_internal()?;
         Ok(page)
     }
 

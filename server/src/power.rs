@@ -594,6 +594,19 @@ impl PowerService for Power {
     }
 }
 
+/// Machines' power as last read, for the machine list.
+pub struct Readings(pub Database);
+
+#[async_trait::async_trait]
+impl crate::machines::PowerReadings for Readings {
+    async fn power_of(
+        &self,
+        ids: &[i64],
+    ) -> Result<std::collections::BTreeMap<String, PowerStatus>, crate::error::Error> {
+        Ok(store::power_of(&self.0, ids).await?)
+    }
+}
+
 fn trust_of(stored: &StoredBmc) -> BmcTrust {
     match (stored.verify_off, stored.ca_pem.is_empty()) {
         (true, _) => BmcTrust::Unverified,

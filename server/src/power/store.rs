@@ -237,3 +237,33 @@ fn record(row: &sqlx::any::AnyRow) -> Result<HardwareRecord, sqlx::Error> {
         changes: serde_json::from_str(&row.try_get::<String, _>("changes")?).unwrap_or_default(),
     })
 }
+
+/// The power of each of the machines `ids` that has a BMC, by MAC.
+pub async fn power_of(
+    db: &Database,
+    ids: &[i64],
+) -> Result<std::collections::BTreeMap<String, PowerStatus>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "SELECT m.mac, b.power_state, b.power_reason, b.power_read_at FROM machine_bmcs b \
+         JOIN machines m ON m.id = b.machine_id WHERE b.machine_id IN ({})",
+        crate::db::placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|row| {
+            let power = PowerStatus {
+                state: PowerState::parse(&row.try_get::<String, _>("power_state")?),
+                reason: row.try_get("power_reason")?,
+                read_at: row.try_get("power_read_at")?,
+            };
+            Ok((row.try_get("mac")?, power))
+        })
+        .collect()
+}

@@ -431,6 +431,10 @@ async fn a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_ac
         page["items"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect::<Vec<_>>()
     };
     assert_eq!(listed("disks>=2 and manufacturer~sushy").await, [id]);
+    // The list says each machine's power, for those with a BMC.
+    let page = app.get_json("/api/v1/machines").await;
+    assert_eq!(page["power"][MAC]["state"], "off", "{page}");
+    assert_eq!(page["power"].as_object().unwrap().len(), 1);
     assert_eq!(listed("disks>2").await, Vec::<i64>::new());
     assert_eq!(listed("nics=1").await, [id]);
     let res = app.get("/api/v1/machines?search=disks%3E%3Dmany").await;

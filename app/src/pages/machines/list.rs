@@ -110,7 +110,7 @@ pub fn MachineList() -> impl IntoView {
                     match page.await {
                         Ok(result) => view! {
                             {can_change.then(|| view! { <BulkActions selected page /> })}
-                            <MachineTable machines=result.items.clone() states=result.states.clone() query selected can_change />
+                            <MachineTable machines=result.items.clone() states=result.states.clone() power=result.power.clone() query selected can_change />
                             <Pager query next=result.next.clone() />
                         }.into_any(),
                         Err(e) => view! { <ErrorBlock error=e /> }.into_any(),
@@ -156,6 +156,7 @@ fn SortHeader(key: SortKey, label: &'static str, query: Memo<MachineQuery>) -> i
 fn MachineTable(
     machines: Vec<Machine>,
     states: std::collections::BTreeMap<String, crate::provisioning::boots::BootStatus>,
+    power: std::collections::BTreeMap<String, crate::power::PowerStatus>,
     query: Memo<MachineQuery>,
     selected: RwSignal<BTreeSet<i64>>,
     can_change: bool,
@@ -199,6 +200,7 @@ fn MachineTable(
                         <SortHeader key=SortKey::Hostname label="Host name" query />
                         <SortHeader key=SortKey::Role label="Role" query />
                         <SortHeader key=SortKey::Cluster label="Cluster" query />
+                        <th scope="col">"Power"</th>
                         <th scope="col">"Boot state"</th>
                         <th scope="col">"Labels"</th>
                         <SortHeader key=SortKey::UpdatedAt label="Updated" query />
@@ -212,6 +214,10 @@ fn MachineTable(
                         let title = status.and_then(|s| s.reason.clone()).unwrap_or_default();
                         let state_cell = view! {
                             <td><span class="badge" class:failed=state == BootState::Failed title=title>{state.label()}</span></td>
+                        };
+                        let power_cell = match power.get(&m.mac) {
+                            Some(p) => view! { <td><span class=format!("badge power-{}", p.state.as_str()) title=p.reason.clone()>{p.state.words()}</span></td> }.into_any(),
+                            None => view! { <td class="hint">"no BMC"</td> }.into_any(),
                         };
                         let checked = move || selected.with(|s| s.contains(&id));
                         let toggle = move |ev: leptos::ev::Event| {
@@ -229,6 +235,7 @@ fn MachineTable(
                                 <td>{m.hostname.clone().unwrap_or_default()}</td>
                                 <td><span class="badge" class:controller=m.role == crate::machines::fields::Role::Controller>{m.role.as_str()}</span></td>
                                 <td>{m.cluster.clone().unwrap_or_default()}</td>
+                                {power_cell}
                                 {state_cell}
                                 <td class="labels">
                                     {m.labels.iter().map(|(k, v)| view! { <span class="chip">{format!("{k}={v}")}</span> }).collect_view()}

@@ -215,7 +215,7 @@ pub async fn fetch_page(db: &Database, query: &MachineQuery) -> Result<MachinePa
     } else {
         None
     };
-    Ok(MachinePage { items, next, states: Default::default() })
+    Ok(MachinePage { items, next, states: Default::default(), power: Default::default() })
 }
 
 #[cfg(test)]
