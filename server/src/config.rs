@@ -40,6 +40,56 @@ pub enum Command {
     /// The secret keys that seal credentials at rest.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Set, show and remove machines' BMCs, and power machines through them.
+    #[command(subcommand)]
+    Bmc(BmcCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BmcCommand {
+    /// Set a machine's BMC once it checks out (reachable, the credentials accepted, one system),
+    /// then read its hardware. The password is read from PANGEA_BMC_PASSWORD, never from a flag.
+    Set {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The machine's MAC.
+        mac: String,
+        /// The BMC's Redfish URL: https://host[:port], or with the system's path,
+        /// https://host/redfish/v1/Systems/ID, when the BMC has several.
+        #[arg(long)]
+        url: String,
+        /// The BMC user Pangea signs in as.
+        #[arg(long)]
+        user: String,
+        /// A PEM CA bundle the BMC's certificate must chain to [default: the system's roots].
+        #[arg(long, conflicts_with = "verify_off")]
+        ca_file: Option<PathBuf>,
+        /// Accept any certificate (not advised: shown as a warning wherever the BMC is).
+        #[arg(long)]
+        verify_off: bool,
+    },
+    /// Show a machine's BMC, its power and its hardware as last read.
+    Show {
+        #[command(flatten)]
+        storage: StorageArgs,
+        mac: String,
+    },
+    /// Forget a machine's BMC.
+    Remove {
+        #[command(flatten)]
+        storage: StorageArgs,
+        mac: String,
+    },
+    /// Ask a machine's BMC for a power action, and wait until the machine reaches the state asked
+    /// for, or 180 s pass.
+    Power {
+        #[command(flatten)]
+        storage: StorageArgs,
+        mac: String,
+        /// on, graceful_shutdown, force_off, graceful_restart, force_restart, power_cycle or
+        /// network_boot_once.
+        action: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,8 +2,8 @@ use app::access::Principal;
 use clap::Parser;
 use pangea::access::Access;
 use pangea::config::{
-    AccessCommand, AdminCommand, AuditCommand, Cli, ClusterCommand, Command, KeysCommand, ProvisionerCommand,
-    ServeArgs, StorageArgs, TokenCommand,
+    AccessCommand, AdminCommand, AuditCommand, BmcCommand, Cli, ClusterCommand, Command, KeysCommand,
+    ProvisionerCommand, ServeArgs, StorageArgs, TokenCommand,
 };
 use pangea::db::Database;
 use std::process::ExitCode;
@@ -27,6 +27,7 @@ async fn main() -> ExitCode {
         Some(Command::Provisioner(command)) => provisioner(command).await,
         Some(Command::Cluster(command)) => cluster(command).await,
         Some(Command::Keys(KeysCommand::Rotate(storage))) => rotate_keys(storage).await,
+        Some(Command::Bmc(command)) => bmc(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -386,4 +387,127 @@ async fn provisioner(command: ProvisionerCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The power service on `storage`'s database, with its background (where a power action is
+/// followed and a hardware read runs), and the id of the machine `mac`.
+async fn power_on(
+    storage: &StorageArgs,
+    mac: &str,
+) -> Result<(pangea::power::Power, pangea::background::Background, i64), String> {
+    use app::machines::ssr::MachineService;
+    use pangea::provisioner::Provisioner;
+    use std::sync::Arc;
+    let (sealer, _) = storage.keys()?;
+    let db = open(storage).await?;
+    let provisioner =
+        Arc::new(Provisioner::open(db.clone(), std::path::PathBuf::new()).await.map_err(|e| e.to_string())?);
+    let readings = Arc::new(pangea::power::Readings(db.clone()));
+    let machines = Arc::new(pangea::machines::Machines::new(
+        db.clone(),
+        pangea::jobs::Jobs::new(db.clone()),
+        provisioner.clone(),
+        readings,
+    ));
+    let wanted: app::machines::mac::MacAddr = mac.parse().map_err(|e| format!("\"{mac}\": {e}"))?;
+    let query = app::machines::MachineQuery { search: Some(wanted.to_string()), ..Default::default() };
+    let found = machines.list(&cli_principal(), query).await.map_err(|e| e.to_string())?;
+    let id = found.items.first().map(|m| m.id).ok_or_else(|| format!("no machine has the MAC {wanted}"))?;
+    let background = pangea::background::Background::default();
+    let power = pangea::power::Power::new(db, Arc::new(sealer), machines, provisioner, background.clone());
+    Ok((power, background, id))
+}
+
+/// Waits for the background work a command started (a hardware read, a power action followed).
+async fn finished(background: &pangea::background::Background) {
+    while background.running() > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+async fn bmc(command: BmcCommand) -> Result<(), String> {
+    use app::power::ssr::PowerService;
+    use app::power::{BmcInput, PowerAction};
+    let who = cli_principal();
+    match command {
+        BmcCommand::Set { storage, mac, url, user, ca_file, verify_off } => {
+            let password = std::env::var("PANGEA_BMC_PASSWORD")
+                .map_err(|_| "set PANGEA_BMC_PASSWORD to the BMC user's password".to_string())?;
+            let ca_pem = match ca_file {
+                Some(path) => std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+                None => String::new(),
+            };
+            let (power, background, id) = power_on(&storage, &mac).await?;
+            let input = BmcInput { url, username: user, password: Some(password), ca_pem, verify_off };
+            let set = power.set_bmc(&who, id, input).await.map_err(|e| e.to_string())?;
+            println!("BMC set for {mac}: {} (system {}), power {}.", set.url, set.system, set.power.state.words());
+            for warning in &set.warnings {
+                println!("warning: {warning}");
+            }
+            finished(&background).await;
+            power.close().await;
+            print_hardware(&power, id).await?;
+        }
+        BmcCommand::Show { storage, mac } => {
+            let (power, _, id) = power_on(&storage, &mac).await?;
+            let bmc =
+                power.bmc(&who, id).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("{mac} has no BMC"))?;
+            let reason = if bmc.power.reason.is_empty() { String::new() } else { format!(" ({})", bmc.power.reason) };
+            println!("BMC:    {} (user {}, system {})", bmc.url, bmc.username, bmc.system);
+            println!("Power:  {}{reason}, read at {}", bmc.power.state.words(), bmc.power.read_at);
+            for warning in &bmc.warnings {
+                println!("warning: {warning}");
+            }
+            print_hardware(&power, id).await?;
+        }
+        BmcCommand::Remove { storage, mac } => {
+            let (power, _, id) = power_on(&storage, &mac).await?;
+            power.remove_bmc(&who, id).await.map_err(|e| e.to_string())?;
+            println!("BMC of {mac} forgotten.");
+        }
+        BmcCommand::Power { storage, mac, action } => {
+            let action = PowerAction::parse(&action).ok_or_else(|| {
+                let known: Vec<&str> = PowerAction::ALL.iter().map(|a| a.as_str()).collect();
+                format!("\"{action}\" is no power action; use one of {}", known.join(", "))
+            })?;
+            let (power, background, id) = power_on(&storage, &mac).await?;
+            let asked = power.act(&who, id, action).await.map_err(|e| e.to_string())?;
+            println!("Asked for {}: {}.", action.words(), asked.state.words());
+            finished(&background).await;
+            power.close().await;
+            let now = power.bmc(&who, id).await.map_err(|e| e.to_string())?.map(|b| b.power);
+            match now {
+                Some(p) if p.reason.is_empty() => println!("Now {}.", p.state.words()),
+                Some(p) => return Err(format!("{}: {}", p.state.words(), p.reason)),
+                None => return Err(format!("{mac} has no BMC any more")),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn print_hardware(power: &pangea::power::Power, id: i64) -> Result<(), String> {
+    use app::power::ssr::PowerService;
+    let Some(record) = power.hardware(&cli_principal(), id).await.map_err(|e| e.to_string())? else { return Ok(()) };
+    if !record.problem.is_empty() {
+        println!("The last hardware read failed: {}", record.problem);
+    }
+    let h = &record.hardware;
+    let told = |n: Option<usize>| n.map_or("not told".to_string(), |n| n.to_string());
+    println!("Hardware, read at {}:", record.read_at);
+    println!(
+        "  {} {} (serial {}), BIOS {}, BMC firmware {}",
+        h.manufacturer, h.model, h.serial, h.bios_version, h.bmc_firmware
+    );
+    println!(
+        "  CPUs {}, memory {} GiB, disks {}, NICs {}",
+        told(h.cpus.map(|n| n as usize)),
+        told(h.memory_gib.map(|n| n as usize)),
+        told(h.disks.as_ref().map(Vec::len)),
+        told(h.nics.as_ref().map(Vec::len))
+    );
+    for change in &record.changes {
+        println!("  changed: {} (seen {})", change.words(), change.seen_at);
+    }
+    Ok(())
 }

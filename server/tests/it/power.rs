@@ -17,6 +17,7 @@ on_both_backends!(
     bmcs_that_fail_say_why_and_hold_up_no_other_machine,
     a_bmc_that_caps_its_sessions_at_two_gets_at_most_two_reused_and_deleted_at_the_end,
     a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_acknowledged,
+    the_command_line_sets_shows_powers_and_removes_a_bmc,
 );
 
 const SYSTEM_1: &str = "11111111-0000-0000-0000-000000000001";
@@ -508,4 +509,46 @@ async fn a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_ac
     let record = app.get_json(&at).await;
     assert_eq!(record["hardware"]["disks"].as_array().unwrap().len(), 1);
     assert!(record["problem"].as_str().unwrap().contains("cannot be reached"), "{record}");
+}
+
+async fn the_command_line_sets_shows_powers_and_removes_a_bmc(app: TestApp) {
+    const MAC: &str = "52:54:00:b0:02:01";
+    let bmc = emulator(&[FakeSystem { uuid: SYSTEM_1, power: "Off", mac: MAC }]).await;
+    machine(&app, MAC).await;
+    let url = format!("{}/redfish/v1/Systems/{SYSTEM_1}", bmc.url);
+    let said = |out: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+
+    // The password comes from the environment only; a wrong one is refused in words.
+    let out = app.cli(&["bmc", "set", MAC, "--url", &url, "--user", USER]);
+    assert!(!out.status.success() && said(&out).contains("PANGEA_BMC_PASSWORD"), "{}", said(&out));
+    let out = app.cli_with(&["bmc", "set", MAC, "--url", &url, "--user", USER], &[("PANGEA_BMC_PASSWORD", "wrong")]);
+    assert!(!out.status.success() && said(&out).contains("refused the user name or password"), "{}", said(&out));
+
+    let out = app.cli_with(&["bmc", "set", MAC, "--url", &url, "--user", USER], &[("PANGEA_BMC_PASSWORD", PASSWORD)]);
+    assert!(out.status.success(), "{}", said(&out));
+    let text = said(&out);
+    assert!(text.contains("power off") && text.contains("warning: It is reached over plain HTTP"), "{text}");
+    assert!(text.contains("Sushy Emulator") && text.contains("NICs 1"), "{text}");
+    assert!(!text.contains(PASSWORD));
+
+    let out = app.cli(&["bmc", "power", MAC, "sideways"]);
+    assert!(!out.status.success() && said(&out).contains("use one of on, graceful_shutdown"), "{}", said(&out));
+    let out = app.cli(&["bmc", "power", MAC, "on"]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("Asked for power on: powering on.\nNow on."), "{}", said(&out));
+    let out = app.cli(&["bmc", "show", MAC]);
+    assert!(said(&out).contains("Power:  on"), "{}", said(&out));
+    let audit = app.get_json("/api/v1/audit?action=machine.power").await;
+    assert!(audit["items"][0]["actor"].as_str().unwrap().ends_with("(command line)"), "{audit}");
+
+    let out = app.cli(&["bmc", "remove", MAC]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(!app.cli(&["bmc", "show", "52:54:00:b0:02:99"]).status.success());
+    assert_eq!(app.get(&format!("/api/v1/machines/{}/bmc", machine_id(&app, MAC).await)).await.status(), 404);
+}
+
+async fn machine_id(app: &TestApp, mac: &str) -> i64 {
+    app.get_json(&format!("/api/v1/machines?search={mac}")).await["items"][0]["id"].as_i64().unwrap()
 }

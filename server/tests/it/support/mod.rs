@@ -235,8 +235,14 @@ impl TestApp {
 
     /// Runs the `pangea` command line on this app's database and data directory.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with(args, &[])
+    }
+
+    /// The same, with these environment variables set.
+    pub fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
             .args(args)
+            .envs(env.iter().copied())
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--database-url")
