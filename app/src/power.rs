@@ -303,3 +303,123 @@ pub fn disk_size(bytes: u64) -> String {
 pub fn memory_size(mib: u64) -> String {
     if mib >= 1024 && mib.is_multiple_of(1024) { format!("{} GiB", mib / 1024) } else { format!("{mib} MiB") }
 }
+
+/// A power action for many machines at once, as a durable job: a power run. Power-ons are paced
+/// by what limits a site (see [`Pacing`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PowerRunInput {
+    pub action: PowerAction,
+    /// The machines, by id, in this order; or, when empty, every machine `search` finds (as the
+    /// machine list searches).
+    #[serde(default)]
+    pub machines: Vec<i64>,
+    #[serde(default)]
+    pub search: Option<String>,
+    #[serde(default)]
+    pub pacing: Pacing,
+}
+
+/// How a power run is paced. Each limit is off at 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Pacing {
+    /// The label whose value groups machines for the power budget (a rack, a PDU: `rack`);
+    /// '' for one group of every machine.
+    #[serde(default)]
+    pub group_by: String,
+    /// The power budget: at most `per_group` actions per group in any `per_seconds`.
+    #[serde(default)]
+    pub per_group: u32,
+    #[serde(default)]
+    pub per_seconds: u32,
+    /// The boot-network budget: at most this many machines between their power-on and their
+    /// first boot request.
+    #[serde(default)]
+    pub booting_at_once: u32,
+}
+
+/// Where one machine of a power run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RunStep {
+    /// Not asked yet (its budget, or a pause, holds it).
+    Waiting,
+    /// Asked; its power not there yet.
+    Sent,
+    /// On, and not yet at a boot step (it holds a place in the boot-network budget).
+    Booting,
+    Done,
+    Failed,
+    /// Not asked: the run was cancelled first.
+    Skipped,
+}
+
+impl RunStep {
+    pub fn words(self) -> &'static str {
+        match self {
+            RunStep::Waiting => "waiting",
+            RunStep::Sent => "asked",
+            RunStep::Booting => "booting",
+            RunStep::Done => "done",
+            RunStep::Failed => "failed",
+            RunStep::Skipped => "skipped",
+        }
+    }
+}
+
+/// One machine of a power run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RunMachine {
+    pub id: i64,
+    pub mac: String,
+    /// Its power-budget group: its `group_by` label's value ('' when it has none).
+    pub group: String,
+    pub step: RunStep,
+    /// What happened, or why it waits or failed, in words.
+    pub reason: String,
+    /// When it was asked (RFC 3339, UTC; '' before).
+    pub sent_at: String,
+}
+
+/// A power run's plan: the order, when each machine is expected to start, and how long the
+/// whole run is expected to take, with what that estimate assumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PowerRunPlan {
+    pub action: PowerAction,
+    pub machines: Vec<PlannedMachine>,
+    pub estimated_seconds: u64,
+    /// Which limit sets the pace, and what the estimate assumes, in words.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PlannedMachine {
+    pub id: i64,
+    pub mac: String,
+    pub group: String,
+    /// Seconds after the start at which it is expected to be asked.
+    pub starts_at: u64,
+}
+
+/// A power run as it stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PowerRun {
+    pub job: String,
+    /// `running`, `paused`, `succeeded` (every machine done), `failed` (some failed, or the run
+    /// could not go on: see `error`), or `cancelled`.
+    pub state: String,
+    pub action: Option<PowerAction>,
+    pub pacing: Pacing,
+    pub machines: Vec<RunMachine>,
+    /// The most actions seen in one group within any `per_seconds` (0 without a power budget).
+    pub largest_burst: u32,
+    pub error: Option<String>,
+    /// How many times another replica took it over.
+    pub resumed: u32,
+}

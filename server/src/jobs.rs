@@ -221,6 +221,32 @@ impl Jobs {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Pauses (or, with `paused` false, resumes) a running job, for its owner or an admin;
+    /// `false` when it was not running. The pause stays with the job, on whichever replica runs it.
+    pub async fn request_pause(&self, id: &str, who: &Principal, paused: bool) -> Result<bool, AppError> {
+        self.get(id, who).await?;
+        let done =
+            sqlx::query("UPDATE jobs SET pause_requested = $1, updated_at = $2 WHERE id = $3 AND state = 'running'")
+                .bind(i64::from(paused))
+                .bind(now())
+                .bind(id)
+                .execute(self.db.pool())
+                .await
+                .or_internal()?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Whether job `id` is asked to stop, and whether it is paused.
+    pub async fn asked(&self, id: &str) -> Result<(bool, bool), AppError> {
+        let row = sqlx::query("SELECT cancel_requested, pause_requested FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await
+            .or_internal()?;
+        let flag = |column: &str| row.as_ref().and_then(|r| r.try_get::<i64, _>(column).ok()).unwrap_or(0) != 0;
+        Ok((flag("cancel_requested"), flag("pause_requested")))
+    }
+
     /// Whether someone asked job `id` to stop.
     pub async fn cancel_requested(&self, id: &str) -> Result<bool, AppError> {
         let flag: Option<i64> = sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = $1")

@@ -139,6 +139,7 @@ impl AppState {
                 sealer.clone(),
                 machines.clone(),
                 provisioner.clone(),
+                jobs.clone(),
                 background.clone(),
             ),
             power_refresh: config.power_refresh,
@@ -241,7 +242,10 @@ impl AppState {
             for job in jobs.take_over(clusters::drain::DRAIN_JOB).await? {
                 self.clusters.resume_drain(acting_now(job).await?);
             }
-            jobs.fail_abandoned(&[machines::IMPORT_JOB, clusters::drain::DRAIN_JOB]).await
+            for job in jobs.take_over(power::POWER_RUN).await? {
+                self.power.resume_run(acting_now(job).await?);
+            }
+            jobs.fail_abandoned(&[machines::IMPORT_JOB, clusters::drain::DRAIN_JOB, power::POWER_RUN]).await
         };
         match taken.await {
             Ok(0) => {}

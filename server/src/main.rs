@@ -414,7 +414,8 @@ async fn power_on(
     let found = machines.list(&cli_principal(), query).await.map_err(|e| e.to_string())?;
     let id = found.items.first().map(|m| m.id).ok_or_else(|| format!("no machine has the MAC {wanted}"))?;
     let background = pangea::background::Background::default();
-    let power = pangea::power::Power::new(db, Arc::new(sealer), machines, provisioner, background.clone());
+    let jobs = pangea::jobs::Jobs::new(db.clone());
+    let power = pangea::power::Power::new(db, Arc::new(sealer), machines, provisioner, jobs, background.clone());
     Ok((power, background, id))
 }
 

@@ -12,6 +12,7 @@
 pub mod hardware;
 pub mod http;
 pub mod redfish;
+pub mod runs;
 pub mod store;
 
 use crate::audit::{self, Event};
@@ -26,7 +27,10 @@ use app::components::text::capitalised;
 use app::error::AppError;
 use app::machines::ssr::MachineService;
 use app::power::ssr::PowerService;
-use app::power::{Bmc, BmcInput, HardwareRecord, PowerAction, PowerState, PowerStatus};
+use app::power::{
+    Bmc, BmcInput, HardwareRecord, Pacing, PowerAction, PowerRun, PowerRunInput, PowerRunPlan, PowerState, PowerStatus,
+    RunMachine, RunStep,
+};
 use redfish::{BmcAccess, BmcError, BmcTrust, Redfish};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
@@ -50,6 +54,7 @@ pub struct Power {
     provisioner: Arc<Provisioner>,
     redfish: Redfish,
     background: Background,
+    jobs: crate::jobs::Jobs,
     settle: Duration,
 }
 
@@ -125,9 +130,10 @@ impl Power {
         sealer: Arc<Sealer>,
         machines: Arc<Machines>,
         provisioner: Arc<Provisioner>,
+        jobs: crate::jobs::Jobs,
         background: Background,
     ) -> Power {
-        Power { db, sealer, machines, provisioner, redfish: Redfish::default(), background, settle: SETTLE }
+        Power { db, sealer, machines, provisioner, redfish: Redfish::default(), background, jobs, settle: SETTLE }
     }
 
     /// How long an action may take to settle, and one request to a BMC (tests shorten them).
@@ -376,6 +382,30 @@ impl Power {
         store::hardware_of(&self.db, ids).await.or_internal()
     }
 
+    /// Asks a running power run something (`ask`), for someone who may power machines,
+    /// audited.
+    async fn ask_run<F, Fut>(&self, who: &Principal, job: &str, event: Event, ask: F) -> Result<(), AppError>
+    where
+        F: FnOnce(crate::jobs::Jobs) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, AppError>>,
+    {
+        let result = async {
+            authorize(who, Permission::PowerMachines)?;
+            if self.jobs.get(job, who).await?.kind != POWER_RUN.name {
+                return Err(AppError::not_found("This power run is not known (it expired, or it is not yours)."));
+            }
+            if !ask(self.jobs.clone()).await? {
+                return Err(AppError::Conflict {
+                    message: "This power run is no longer running.".into(),
+                    fields: vec![],
+                });
+            }
+            audit::record(&self.db, who, event.clone()).await.or_internal()
+        }
+        .await;
+        audit::settle(&self.db, who, event, result.map(|_| ())).await
+    }
+
     /// Reads every BMC's hardware, a few at a time, noting what changed.
     pub async fn read_hardware_all(&self) {
         use futures::StreamExt;
@@ -433,6 +463,345 @@ impl Power {
     /// Ends Pangea's sessions on every BMC (at shutdown).
     pub async fn close(&self) {
         self.redfish.close_all().await;
+    }
+}
+
+/// A power run, in the jobs table: its machines resolved when it started, kept for whichever
+/// replica goes on with it.
+pub const POWER_RUN: crate::jobs::JobKind = crate::jobs::JobKind { name: "power.run" };
+
+/// The most machines one power run takes.
+pub const MAX_RUN_MACHINES: usize = 10_000;
+
+/// A power run's input as kept with its job.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct RunInput {
+    action: PowerAction,
+    pacing: Pacing,
+    /// Each machine: its id, MAC, group and cluster ('' for none).
+    machines: Vec<(i64, String, String, String)>,
+}
+
+impl Power {
+    /// The machines of a run, for `who`, who must be allowed to power each; every one must have
+    /// a BMC. Refusals and mistakes are said in words.
+    async fn run_machines(&self, who: &Principal, input: &PowerRunInput) -> Result<RunInput, AppError> {
+        authorize(who, Permission::PowerMachines)?;
+        let pacing = &input.pacing;
+        if (pacing.per_group == 0) != (pacing.per_seconds == 0) {
+            return Err(AppError::invalid(
+                "A power budget is \"at most per_group per per_seconds\": give both, or neither.",
+            ));
+        }
+        if pacing.per_seconds > 3600 || pacing.group_by.len() > 63 {
+            return Err(AppError::invalid(
+                "A power budget's window is at most 3600 s, and its label at most 63 characters.",
+            ));
+        }
+        let mut found = Vec::new();
+        if input.machines.is_empty() {
+            let search = input.search.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+                AppError::invalid("Give the machines: their ids, or a search (a label, say: rack=r1).")
+            })?;
+            let mut query = app::machines::MachineQuery {
+                search: Some(search),
+                limit: Some(app::machines::MachineQuery::MAX_LIMIT),
+                ..Default::default()
+            };
+            loop {
+                let page = self.machines.list(who, query.clone()).await?;
+                found.extend(page.items);
+                match page.next {
+                    Some(next) if found.len() <= MAX_RUN_MACHINES => query.after = Some(next),
+                    _ => break,
+                }
+            }
+        } else {
+            let mut seen = std::collections::HashSet::new();
+            for id in &input.machines {
+                if seen.insert(*id) {
+                    found.push(self.machines.get(who, *id).await?);
+                }
+            }
+        }
+        if found.is_empty() {
+            return Err(AppError::invalid("No machine matches: nothing to power."));
+        }
+        if found.len() > MAX_RUN_MACHINES {
+            return Err(AppError::invalid(format!("A power run takes at most {MAX_RUN_MACHINES} machines; split it.")));
+        }
+        for machine in &found {
+            authorize_in(who, Permission::PowerMachines, machine.cluster.as_deref().unwrap_or_default())?;
+        }
+        let ids: Vec<i64> = found.iter().map(|m| m.id).collect();
+        let mut with_bmc = std::collections::HashSet::new();
+        for some in ids.chunks(500) {
+            with_bmc.extend(store::power_of(&self.db, some).await.or_internal()?.into_keys());
+        }
+        let without: Vec<&str> = found.iter().filter(|m| !with_bmc.contains(&m.mac)).map(|m| m.mac.as_str()).collect();
+        if !without.is_empty() {
+            let shown: Vec<&str> = without.iter().take(5).copied().collect();
+            return Err(AppError::invalid(format!(
+                "{} of these machines have no BMC ({}{}): set their BMCs, or leave them out.",
+                without.len(),
+                shown.join(", "),
+                if without.len() > 5 { ", …" } else { "" }
+            )));
+        }
+        let machines = found
+            .into_iter()
+            .map(|m| {
+                let group = m.labels.get(&pacing.group_by).cloned().unwrap_or_default();
+                (
+                    m.id,
+                    m.mac,
+                    if pacing.group_by.is_empty() { String::new() } else { group },
+                    m.cluster.unwrap_or_default(),
+                )
+            })
+            .collect();
+        Ok(RunInput { action: input.action, pacing: input.pacing.clone(), machines })
+    }
+
+    /// Goes on with a power run another replica started (its lease ran out), as whoever started
+    /// it is now; it fails in words when they may no longer power its machines.
+    pub fn resume_run(&self, job: crate::jobs::Job) {
+        let previous = serde_json::from_str::<PowerRun>(&job.result).ok();
+        let input = serde_json::from_str::<RunInput>(&job.input);
+        let resumable = match (input, job.acting) {
+            (Err(_), _) => {
+                Err(crate::error::internal("this power run cannot be resumed: its stored input cannot be read"))
+            }
+            (Ok(_), None) => Err(AppError::Forbidden {
+                message: "This power run was stopped: whoever started it may no longer act.".into(),
+            }),
+            (Ok(input), Some(who)) => {
+                let refused = input
+                    .machines
+                    .iter()
+                    .find(|(.., cluster)| authorize_in(&who, Permission::PowerMachines, cluster).is_err());
+                match refused {
+                    None => Ok((who, input)),
+                    Some((_, mac, ..)) => Err(AppError::Forbidden {
+                        message: format!("This power run was stopped: {} may no longer power {mac}.", who.actor()),
+                    }),
+                }
+            }
+        };
+        match resumable {
+            Ok((who, input)) => self.run(who, job.id, input, previous),
+            Err(error) => {
+                let jobs = self.jobs.clone();
+                self.background.spawn(async move {
+                    if let Err(e) = jobs.fail(&job.id, &error).await {
+                        tracing::error!(error = %e, job = job.id, "could not fail a power run");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Runs power run `job` in the background, holding its lease, until every machine is done,
+    /// failed or skipped; then ends it with its audit record (`machine.power.run.end`), once.
+    fn run(&self, who: Principal, job: String, input: RunInput, previous: Option<PowerRun>) {
+        let power = self.clone();
+        self.background.spawn(async move {
+            let mut run = previous.filter(|p| p.machines.len() == input.machines.len()).unwrap_or_else(|| PowerRun {
+                job: job.clone(),
+                state: "running".into(),
+                action: Some(input.action),
+                pacing: input.pacing.clone(),
+                machines: input
+                    .machines
+                    .iter()
+                    .map(|(id, mac, group, _)| RunMachine {
+                        id: *id,
+                        mac: mac.clone(),
+                        group: group.clone(),
+                        step: RunStep::Waiting,
+                        reason: String::new(),
+                        sent_at: String::new(),
+                    })
+                    .collect(),
+                ..PowerRun::default()
+            });
+            let outcome = power.jobs.holding_lease(&job, power.run_steps(&who, &job, &input, &mut run)).await;
+            let (done, failed, skipped) = run.machines.iter().fold((0, 0, 0), |(d, f, s), m| match m.step {
+                RunStep::Done => (d + 1, f, s),
+                RunStep::Failed => (d, f + 1, s),
+                RunStep::Skipped => (d, f, s + 1),
+                _ => (d, f, s),
+            });
+            let event = Event::new("machine.power.run.end", "job").target(&job, &job).summary(json!({
+                "action": input.action, "done": done, "failed": failed, "skipped": skipped,
+                "largest_burst": run.largest_burst,
+            }));
+            let outcome = match outcome {
+                Err(e) if e.to_string() == crate::jobs::lease_lost().to_string() => return,
+                Err(e) => Err(e),
+                Ok(()) if failed > 0 => {
+                    let first = run.machines.iter().find(|m| m.step == RunStep::Failed);
+                    let why = first.map(|m| format!("{}: {}", m.mac, m.reason)).unwrap_or_default();
+                    Err(AppError::Upstream {
+                        message: format!("{failed} of {} machines failed (first, {why}).", run.machines.len()),
+                    })
+                }
+                Ok(()) => Ok(serde_json::to_string(&run).unwrap_or_default()),
+            };
+            if let Err(e) = power.jobs.finish(&job, &who, event, outcome).await {
+                tracing::error!(error = %e, job, "could not end a power run");
+            }
+        });
+    }
+
+    /// The run's loop: every half second, what was asked is checked, and the next machines go as
+    /// far as the budgets let them.
+    async fn run_steps(
+        &self,
+        who: &Principal,
+        job: &str,
+        input: &RunInput,
+        run: &mut PowerRun,
+    ) -> Result<(), AppError> {
+        let target = input.action.reaches();
+        let booting = runs::boots(input.action) && input.pacing.booting_at_once > 0;
+        let mut reported = tokio::time::Instant::now();
+        loop {
+            let (cancelled, paused) = self.jobs.asked(job).await?;
+            let now = time::OffsetDateTime::now_utc();
+            // What was asked: its power, as the follow and the refresh keep it.
+            let asked: Vec<i64> = run.machines.iter().filter(|m| m.step == RunStep::Sent).map(|m| m.id).collect();
+            let powers = store::power_of(&self.db, &asked).await.or_internal()?;
+            let booted: Vec<String> =
+                run.machines.iter().filter(|m| m.step == RunStep::Booting).map(|m| m.mac.clone()).collect();
+            let boots = crate::machines::InventoryFollower::boot_states(self.provisioner.as_ref(), &booted)
+                .await
+                .or_internal()?;
+            for m in run.machines.iter_mut() {
+                let since = runs::sent_at(m).map(|at| (now - at).whole_seconds()).unwrap_or_default();
+                match m.step {
+                    RunStep::Sent => match powers.get(&m.mac) {
+                        Some(p) if p.state == target && p.reason.is_empty() && p.read_at > m.sent_at => {
+                            (m.step, m.reason) = if booting {
+                                (RunStep::Booting, format!("{}; waiting for its first boot request", target.words()))
+                            } else {
+                                (RunStep::Done, target.words().to_string())
+                            };
+                        }
+                        Some(p) if p.reason.contains("did not reach") => {
+                            (m.step, m.reason) = (RunStep::Failed, p.reason.clone())
+                        }
+                        last if since > self.settle.as_secs() as i64 + 10 => {
+                            let last = last.map_or("unknown", |p| p.state.words());
+                            (m.step, m.reason) = (
+                                RunStep::Failed,
+                                format!(
+                                    "did not reach {} within {} s (last read: {last})",
+                                    target.words(),
+                                    self.settle.as_secs()
+                                ),
+                            );
+                        }
+                        _ => {}
+                    },
+                    RunStep::Booting => match boots.get(&m.mac) {
+                        Some(status) if status.last_seen > m.sent_at => {
+                            (m.step, m.reason) = (RunStep::Done, format!("booting: {}", status.state.label()));
+                        }
+                        _ if since > runs::BOOT_WAIT_SECONDS => {
+                            (m.step, m.reason) = (
+                                RunStep::Failed,
+                                format!(
+                                    "on, but it asked for no boot script within {} min: check its network boot (DHCP, PXE) and that it reaches the boot listener",
+                                    runs::BOOT_WAIT_SECONDS / 60
+                                ),
+                            );
+                        }
+                        _ => {}
+                    },
+                    RunStep::Waiting if cancelled => {
+                        (m.step, m.reason) = (RunStep::Skipped, "the run was cancelled".into())
+                    }
+                    _ => {}
+                }
+            }
+            // The next machines, as far as the budgets let them, asked together (one slow BMC
+            // holds up no other).
+            if !paused && !cancelled {
+                let mut going = Vec::new();
+                for i in 0..run.machines.len() {
+                    if run.machines[i].step != RunStep::Waiting {
+                        continue;
+                    }
+                    let group = run.machines[i].group.clone();
+                    match runs::holds(&run.machines, &group, &input.pacing, input.action, now) {
+                        Some(why) => run.machines[i].reason = why,
+                        None => {
+                            let m = &mut run.machines[i];
+                            (m.step, m.sent_at) = (RunStep::Sent, crate::db::timestamp(now));
+                            going.push(i);
+                        }
+                    }
+                }
+                let asked = futures::future::join_all(
+                    going.iter().map(|i| self.send_in_run(who, &run.machines[*i], input.action)),
+                )
+                .await;
+                for (i, (step, reason)) in going.into_iter().zip(asked) {
+                    (run.machines[i].step, run.machines[i].reason) = (step, reason);
+                }
+            }
+            run.largest_burst = runs::largest_burst(&run.machines, &input.pacing);
+            let open =
+                run.machines.iter().any(|m| matches!(m.step, RunStep::Waiting | RunStep::Sent | RunStep::Booting));
+            run.state = match (open, cancelled, paused) {
+                (false, true, _) => "cancelled",
+                (false, false, _) => "succeeded",
+                (true, _, true) => "paused",
+                (true, ..) => "running",
+            }
+            .into();
+            let total = run.machines.len() as u32;
+            let finished = total
+                - run
+                    .machines
+                    .iter()
+                    .filter(|m| matches!(m.step, RunStep::Waiting | RunStep::Sent | RunStep::Booting))
+                    .count() as u32;
+            if !open {
+                return Ok(());
+            }
+            if reported.elapsed() >= Duration::from_millis(500) {
+                self.jobs.report(job, finished, total, &serde_json::to_string(run).or_internal()?).await?;
+                reported = tokio::time::Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Asks one machine of a run for `action` (on its timeline, followed as a single action is):
+    /// where it stands then.
+    async fn send_in_run(&self, who: &Principal, machine: &RunMachine, action: PowerAction) -> (RunStep, String) {
+        let asked = async {
+            let stored = store::bmc(&self.db, machine.id)
+                .await
+                .or_internal()?
+                .ok_or_else(|| AppError::not_found(format!("Machine {} has no BMC any more.", machine.mac)))?;
+            let access = self.access(&stored)?;
+            self.note(&machine.mac, &format!("{} requested by {} (power run)", action.words(), who.actor())).await;
+            let sent = self.send(&access, &stored.system, action).await.map_err(words)?;
+            let _ = store::note_power(&self.db, machine.id, &sent.status).await;
+            let said = sent.status.reason.clone();
+            self.follow(machine.mac.clone(), machine.id, access, stored.system.clone(), action, sent);
+            Ok::<String, AppError>(said)
+        };
+        match asked.await {
+            Ok(said) => (RunStep::Sent, said),
+            Err(e) => {
+                self.note(&machine.mac, &format!("{} failed: {e}", action.words())).await;
+                (RunStep::Failed, e.to_string())
+            }
+        }
     }
 }
 
@@ -567,6 +936,94 @@ impl PowerService for Power {
             Err(e) if matches!(e.status(), 401 | 403) => audit::settle(&self.db, who, event, result).await,
             _ => result,
         }
+    }
+
+    /// The plan of a power run: its order, when each machine is expected to go, and how long it
+    /// is expected to take. Nothing is asked of any BMC.
+    async fn plan_run(&self, who: &Principal, input: PowerRunInput) -> Result<PowerRunPlan, AppError> {
+        let run = self.run_machines(who, &input).await?;
+        let machines: Vec<RunMachine> = run
+            .machines
+            .iter()
+            .map(|(id, mac, group, _)| RunMachine {
+                id: *id,
+                mac: mac.clone(),
+                group: group.clone(),
+                step: RunStep::Waiting,
+                reason: String::new(),
+                sent_at: String::new(),
+            })
+            .collect();
+        Ok(runs::plan(run.action, &machines, &run.pacing))
+    }
+
+    /// Starts a power run, audited (`machine.power.run`), as a durable job; its id.
+    async fn start_run(&self, who: &Principal, input: PowerRunInput) -> Result<String, AppError> {
+        let event =
+            Event::new("machine.power.run", "job").summary(json!({ "action": input.action, "pacing": input.pacing }));
+        let result = async {
+            let run = self.run_machines(who, &input).await?;
+            let text = serde_json::to_string(&run).or_internal()?;
+            let job = self.jobs.start(POWER_RUN, who, "run", run.machines.len() as u32, &text).await?;
+            let macs: Vec<&str> = run.machines.iter().take(20).map(|(_, mac, ..)| mac.as_str()).collect();
+            let mut started = event.clone().target(&job, &job);
+            started.summary["machines"] = json!(run.machines.len());
+            started.summary["first_macs"] = json!(macs);
+            audit::record(&self.db, who, started).await.or_internal()?;
+            self.run(who.clone(), job.clone(), run, None);
+            Ok(job)
+        }
+        .await;
+        audit::settle(&self.db, who, event, result).await
+    }
+
+    /// A power run as it stands, for whoever started it and admins.
+    async fn power_run(&self, who: &Principal, job: &str) -> Result<PowerRun, AppError> {
+        authorize(who, Permission::ViewMachines)?;
+        let stored = self.jobs.get(job, who).await?;
+        if stored.kind != POWER_RUN.name {
+            return Err(AppError::not_found("This power run is not known (it expired, or it is not yours)."));
+        }
+        let input: Option<RunInput> = serde_json::from_str(&stored.input).ok();
+        let mut run: PowerRun = serde_json::from_str(&stored.result).unwrap_or_else(|_| PowerRun {
+            action: input.as_ref().map(|i| i.action),
+            pacing: input.as_ref().map(|i| i.pacing.clone()).unwrap_or_default(),
+            machines: input
+                .iter()
+                .flat_map(|i| &i.machines)
+                .map(|(id, mac, group, _)| RunMachine {
+                    id: *id,
+                    mac: mac.clone(),
+                    group: group.clone(),
+                    step: RunStep::Waiting,
+                    reason: String::new(),
+                    sent_at: String::new(),
+                })
+                .collect(),
+            ..PowerRun::default()
+        });
+        run.job = stored.id;
+        run.resumed = stored.resumed;
+        run.error = stored.error.map(|e| e.to_string());
+        if stored.state == crate::jobs::JobState::Failed {
+            run.state = "failed".into();
+        }
+        Ok(run)
+    }
+
+    /// Pauses a power run (what is under way goes on; nothing new starts), or resumes it.
+    async fn pause_run(&self, who: &Principal, job: &str, paused: bool) -> Result<(), AppError> {
+        let action = if paused { "machine.power.run.pause" } else { "machine.power.run.resume" };
+        self.ask_run(who, job, Event::new(action, "job").target(job, job), |jobs| async move {
+            jobs.request_pause(job, who, paused).await
+        })
+        .await
+    }
+
+    /// Cancels a power run: machines not yet asked are skipped; those asked go on.
+    async fn cancel_run(&self, who: &Principal, job: &str) -> Result<(), AppError> {
+        let event = Event::new("machine.power.run.cancel", "job").target(job, job);
+        self.ask_run(who, job, event, |jobs| async move { jobs.request_cancel(job, who).await }).await
     }
 
     /// A machine's hardware as last read, or `None` before its first read.

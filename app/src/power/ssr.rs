@@ -1,6 +1,6 @@
 //! The power service interface the server implements. Only compiled for the server.
 
-use super::{Bmc, BmcInput, HardwareRecord, PowerAction, PowerStatus};
+use super::{Bmc, BmcInput, HardwareRecord, PowerAction, PowerRun, PowerRunInput, PowerRunPlan, PowerStatus};
 use crate::access::Principal;
 use crate::error::AppError;
 use std::sync::Arc;
@@ -20,6 +20,14 @@ pub trait PowerService: Send + Sync + 'static {
     async fn hardware(&self, who: &Principal, id: i64) -> Result<Option<HardwareRecord>, AppError>;
     /// Forgets a machine's hardware changes once a person has seen them; how many there were.
     async fn acknowledge_hardware(&self, who: &Principal, id: i64) -> Result<usize, AppError>;
+    /// A power run's plan, asking nothing of any BMC.
+    async fn plan_run(&self, who: &Principal, input: PowerRunInput) -> Result<PowerRunPlan, AppError>;
+    /// Starts a power run (a durable job); its id.
+    async fn start_run(&self, who: &Principal, input: PowerRunInput) -> Result<String, AppError>;
+    async fn power_run(&self, who: &Principal, job: &str) -> Result<PowerRun, AppError>;
+    /// Pauses (or resumes) a power run.
+    async fn pause_run(&self, who: &Principal, job: &str, paused: bool) -> Result<(), AppError>;
+    async fn cancel_run(&self, who: &Principal, job: &str) -> Result<(), AppError>;
 }
 
 /// The service, as the server puts it into each request's context.

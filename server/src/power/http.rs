@@ -7,8 +7,9 @@ use app::access::Principal;
 use app::error::{AppError, FieldError};
 use app::power::ssr::PowerService;
 use app::power::{
-    Bmc, BmcInput, Disk, Hardware, HardwareChange, HardwareRecord, MemoryModule, Nic, PowerAction, PowerRequest,
-    PowerState, PowerStatus, Processor,
+    Bmc, BmcInput, Disk, Hardware, HardwareChange, HardwareRecord, MemoryModule, Nic, Pacing, PlannedMachine,
+    PowerAction, PowerRequest, PowerRun, PowerRunInput, PowerRunPlan, PowerState, PowerStatus, Processor, RunMachine,
+    RunStep,
 };
 use axum::Extension;
 use axum::extract::State;
@@ -25,6 +26,12 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/machines/{id}/power", act),
         route(Method::GET, "/machines/{id}/hardware", get_hardware),
         route(Method::GET, "/machines/hardware.csv", export_hardware_csv),
+        route(Method::POST, "/power-runs/plan", plan_run),
+        route(Method::POST, "/power-runs", start_run),
+        route(Method::GET, "/power-runs/{job}", get_run),
+        route(Method::POST, "/power-runs/{job}/pause", pause_run),
+        route(Method::POST, "/power-runs/{job}/resume", resume_run),
+        route(Method::POST, "/power-runs/{job}/cancel", cancel_run),
         route(Method::POST, "/machines/{id}/hardware/acknowledge", acknowledge_hardware),
     ]
 }
@@ -167,9 +174,99 @@ async fn export_hardware_csv(
     csv_export(&state, &who, &query, &header, rows, ("machine.hardware.export", "hardware.csv")).await
 }
 
+/// A power run's plan (its order, each machine's expected start, the whole run's expected
+/// time, and which budget sets the pace), asking nothing of any BMC.
+#[utoipa::path(post, path = "/api/v1/power-runs/plan", request_body = PowerRunInput,
+    responses((status = 200, body = PowerRunPlan), (status = 400, body = AppError), (status = 403, body = AppError)))]
+async fn plan_run(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Json(input): Json<PowerRunInput>,
+) -> ApiResult<Json<PowerRunPlan>> {
+    Ok(Json(state.power.plan_run(&who, input).await?))
+}
+
+/// A started power run.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct StartedRun {
+    pub job: String,
+}
+
+/// Starts a power run: one action for many machines, paced by a power budget per group and a
+/// boot-network budget, as a durable job another replica resumes.
+#[utoipa::path(post, path = "/api/v1/power-runs", request_body = PowerRunInput,
+    responses((status = 202, body = StartedRun), (status = 400, body = AppError), (status = 403, body = AppError)))]
+async fn start_run(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Json(input): Json<PowerRunInput>,
+) -> ApiResult<(StatusCode, Json<StartedRun>)> {
+    Ok((StatusCode::ACCEPTED, Json(StartedRun { job: state.power.start_run(&who, input).await? })))
+}
+
+/// Where a power run stands: each machine's step and why it waits or failed.
+#[utoipa::path(get, path = "/api/v1/power-runs/{job}",
+    responses((status = 200, body = PowerRun), (status = 404, body = AppError)))]
+async fn get_run(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(job): Path<String>,
+) -> ApiResult<Json<PowerRun>> {
+    Ok(Json(state.power.power_run(&who, &job).await?))
+}
+
+/// Pauses a power run: what is under way goes on, nothing new starts.
+#[utoipa::path(post, path = "/api/v1/power-runs/{job}/pause",
+    responses((status = 204), (status = 403, body = AppError), (status = 404, body = AppError), (status = 409, body = AppError)))]
+async fn pause_run(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(job): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.power.pause_run(&who, &job, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/power-runs/{job}/resume",
+    responses((status = 204), (status = 403, body = AppError), (status = 404, body = AppError), (status = 409, body = AppError)))]
+async fn resume_run(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(job): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.power.pause_run(&who, &job, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Cancels a power run: machines not yet asked are skipped.
+#[utoipa::path(post, path = "/api/v1/power-runs/{job}/cancel",
+    responses((status = 204), (status = 403, body = AppError), (status = 404, body = AppError), (status = 409, body = AppError)))]
+async fn cancel_run(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(job): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.power.cancel_run(&who, &job).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    paths(get_bmc, set_bmc, remove_bmc, act, get_hardware, acknowledge_hardware, export_hardware_csv),
+    paths(
+        get_bmc,
+        set_bmc,
+        remove_bmc,
+        act,
+        get_hardware,
+        acknowledge_hardware,
+        export_hardware_csv,
+        plan_run,
+        start_run,
+        get_run,
+        pause_run,
+        resume_run,
+        cancel_run
+    ),
     components(schemas(
         Bmc,
         BmcInput,
@@ -185,6 +282,14 @@ async fn export_hardware_csv(
         Disk,
         Nic,
         Acknowledged,
+        PowerRunInput,
+        Pacing,
+        PowerRunPlan,
+        PlannedMachine,
+        PowerRun,
+        RunMachine,
+        RunStep,
+        StartedRun,
         AppError,
         FieldError
     ))
