@@ -320,7 +320,8 @@ impl Jobs {
         self.end_in(&mut conn, id, ending, result, error).await.map(|_| ())
     }
 
-    /// Ends this replica's run of a job inside `tx`; `false` when another run holds it now.
+    /// Ends this replica's run of a job inside `tx`; `false` when another run holds it now. A
+    /// failure keeps the last progress reported (what stood when it failed).
     async fn end_in(
         &self,
         tx: &mut AnyConnection,
@@ -330,8 +331,9 @@ impl Jobs {
         error: &str,
     ) -> Result<bool, AppError> {
         let done = sqlx::query(
-            "UPDATE jobs SET state = $1, result = $2, error = $3, done = total, lease_holder = '', lease_until = '', \
-             updated_at = $4 WHERE id = $5 AND state = 'running' AND lease_holder = $6",
+            "UPDATE jobs SET state = $1, result = CASE WHEN $1 = 'failed' AND $2 = '' THEN result ELSE $2 END, \
+             error = $3, done = total, lease_holder = '', lease_until = '', updated_at = $4 \
+             WHERE id = $5 AND state = 'running' AND lease_holder = $6",
         )
         .bind(ending.as_str())
         .bind(result)

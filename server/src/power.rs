@@ -636,6 +636,8 @@ impl Power {
                 "action": input.action, "done": done, "failed": failed, "skipped": skipped,
                 "largest_burst": run.largest_burst,
             }));
+            let total = run.machines.len() as u32;
+            let _ = power.jobs.report(&job, total, total, &serde_json::to_string(&run).unwrap_or_default()).await;
             let outcome = match outcome {
                 Err(e) if e.to_string() == crate::jobs::lease_lost().to_string() => return,
                 Err(e) => Err(e),
@@ -1005,9 +1007,11 @@ impl PowerService for Power {
         run.job = stored.id;
         run.resumed = stored.resumed;
         run.error = stored.error.map(|e| e.to_string());
-        if stored.state == crate::jobs::JobState::Failed {
-            run.state = "failed".into();
-        }
+        run.state = match stored.state {
+            crate::jobs::JobState::Failed => "failed".into(),
+            crate::jobs::JobState::Running if run.state.is_empty() => "running".into(),
+            _ => run.state,
+        };
         Ok(run)
     }
 

@@ -18,6 +18,7 @@ on_both_backends!(
     a_bmc_that_caps_its_sessions_at_two_gets_at_most_two_reused_and_deleted_at_the_end,
     a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_acknowledged,
     the_command_line_sets_shows_powers_and_removes_a_bmc,
+    a_paced_power_run_keeps_each_racks_budget_and_the_boot_budget_and_pauses_and_cancels,
 );
 
 const SYSTEM_1: &str = "11111111-0000-0000-0000-000000000001";
@@ -551,4 +552,127 @@ async fn the_command_line_sets_shows_powers_and_removes_a_bmc(app: TestApp) {
 
 async fn machine_id(app: &TestApp, mac: &str) -> i64 {
     app.get_json(&format!("/api/v1/machines?search={mac}")).await["items"][0]["id"].as_i64().unwrap()
+}
+
+async fn run_when(app: &TestApp, job: &str, mut each: impl AsyncFnMut(&Value) -> bool) -> Value {
+    for _ in 0..1200 {
+        let run = app.get_json(&format!("/api/v1/power-runs/{job}")).await;
+        if each(&run).await {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the power run never got there: {:#}", app.get_json(&format!("/api/v1/power-runs/{job}")).await);
+}
+
+fn steps_of(run: &Value) -> Vec<String> {
+    run["machines"].as_array().unwrap().iter().map(|m| m["step"].as_str().unwrap().to_string()).collect()
+}
+
+async fn a_paced_power_run_keeps_each_racks_budget_and_the_boot_budget_and_pauses_and_cancels(app: TestApp) {
+    let uuids: Vec<String> = (1..=6).map(|i| format!("22222222-0000-0000-0000-00000000000{i}")).collect();
+    let macs: Vec<String> = (1..=6).map(|i| format!("52:54:00:b0:03:0{i}")).collect();
+    let systems: Vec<FakeSystem> =
+        uuids.iter().zip(&macs).map(|(uuid, mac)| FakeSystem { uuid, power: "Off", mac }).collect();
+    let bmc = emulator(&systems).await;
+    app.state.provisioner.record_boots(&app.state.background);
+    let boot = app.boot_listener().await;
+    let mut ids = Vec::new();
+    for (i, (uuid, mac)) in uuids.iter().zip(&macs).enumerate() {
+        let rack = if i < 4 { "r1" } else { "r2" };
+        let created = app.create(json!({ "mac": mac, "role": "worker", "labels": { "rack": rack, "row": "a" } })).await;
+        let id = created["id"].as_i64().unwrap();
+        let url = format!("{}/redfish/v1/Systems/{uuid}", bmc.url);
+        assert_eq!(
+            app.put_json(&format!("/api/v1/machines/{id}/bmc"), input(&url, Some(PASSWORD))).await.status(),
+            200
+        );
+        ids.push(id);
+    }
+    let no_bmc = machine(&app, "52:54:00:b0:03:99").await;
+
+    // Mistakes are said, and start nothing.
+    let pacing = json!({ "group_by": "rack", "per_group": 2, "per_seconds": 4, "booting_at_once": 3 });
+    let res = app
+        .post_json("/api/v1/power-runs", json!({ "action": "on", "pacing": { "per_group": 2 } , "search": "row=a" }))
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("give both, or neither"));
+    let res = app.post_json("/api/v1/power-runs", json!({ "action": "on", "machines": [ids[0], no_bmc] })).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("1 of these machines have no BMC (52:54:00:b0:03:99)"));
+    app.add_local_user("vic", ConsoleRole::Viewer).await;
+    let vic = app.sign_in("vic", "vic-password").await;
+    let res = vic
+        .post(app.at("/api/v1/power-runs"))
+        .json(&json!({ "action": "on", "search": "row=a" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // The plan: two per rack at once, the boot budget (three) holding the rest.
+    let plan =
+        app.post_json("/api/v1/power-runs/plan", json!({ "action": "on", "search": "row=a", "pacing": pacing })).await;
+    assert_eq!(plan.status(), 200);
+    let plan: Value = plan.json().await.unwrap();
+    let starts: Vec<u64> =
+        plan["machines"].as_array().unwrap().iter().map(|m| m["starts_at"].as_u64().unwrap()).collect();
+    assert_eq!(starts.iter().filter(|s| **s == 0).count(), 3, "{plan}");
+    assert!(plan["notes"][0].as_str().unwrap().contains("boot-network budget sets the pace"), "{plan}");
+
+    // The run: each machine that powers on is followed until it asks for its boot script (the
+    // test plays each machine's iPXE); at no moment do more than three wait between power-on
+    // and boot, and no rack gets more than two power-ons in any 4 s.
+    let res = app.post_json("/api/v1/power-runs", json!({ "action": "on", "search": "row=a", "pacing": pacing })).await;
+    assert_eq!(res.status(), 202);
+    let job = res.json::<Value>().await.unwrap()["job"].as_str().unwrap().to_string();
+    let mut most_in_flight = 0;
+    let run = run_when(&app, &job, async |run: &Value| {
+        let steps = steps_of(run);
+        most_in_flight = most_in_flight.max(steps.iter().filter(|s| *s == "sent" || *s == "booting").count());
+        for m in run["machines"].as_array().unwrap() {
+            if m["step"] == "booting" {
+                let mac = m["mac"].as_str().unwrap().replace(':', "-");
+                reqwest::get(format!("http://{boot}/ipxe?mac={mac}")).await.unwrap();
+            }
+        }
+        run["state"] != "running"
+    })
+    .await;
+    assert_eq!(run["state"], "succeeded", "{run:#}");
+    assert_eq!(steps_of(&run), vec!["done"; 6]);
+    assert!(most_in_flight <= 3, "{most_in_flight} machines between power-on and boot at once");
+    assert!(run["largest_burst"].as_u64().unwrap() <= 2, "{run:#}");
+    let timeline = app.get_json(&format!("/api/v1/boot/timeline/{}", macs[0])).await;
+    assert!(reasons(&timeline).contains(&"power on requested by admin (power run)".to_string()), "{timeline}");
+    let audit = app.get_json("/api/v1/audit?action=machine.power.run.end").await;
+    assert_eq!(audit["items"][0]["target_id"], job.as_str(), "{audit}");
+    assert!(audit["items"][0]["summary"].as_str().unwrap().contains(r#""done":6"#), "{audit}");
+
+    // A slow run (one per rack a minute): paused, resumed, then cancelled; those not asked are
+    // skipped, and the rest of the rack was held by its budget, in words.
+    let slow = json!({ "group_by": "rack", "per_group": 1, "per_seconds": 60 });
+    let res = app
+        .post_json("/api/v1/power-runs", json!({ "action": "force_off", "search": "rack=r1", "pacing": slow }))
+        .await;
+    let job = res.json::<Value>().await.unwrap()["job"].as_str().unwrap().to_string();
+    let run =
+        run_when(&app, &job, async |run: &Value| steps_of(run).iter().filter(|s| *s == "waiting").count() == 3).await;
+    let held = run["machines"].as_array().unwrap().iter().find(|m| m["step"] == "waiting").unwrap();
+    assert!(
+        held["reason"].as_str().unwrap().starts_with("power budget: 1 of rack=r1 asked in the last 60 s"),
+        "{run:#}"
+    );
+    assert_eq!(app.post_json(&format!("/api/v1/power-runs/{job}/pause"), json!({})).await.status(), 204);
+    run_when(&app, &job, async |run: &Value| run["state"] == "paused").await;
+    assert_eq!(app.post_json(&format!("/api/v1/power-runs/{job}/resume"), json!({})).await.status(), 204);
+    run_when(&app, &job, async |run: &Value| run["state"] == "running").await;
+    assert_eq!(vic.post(app.at(&format!("/api/v1/power-runs/{job}/cancel"))).send().await.unwrap().status(), 403);
+    assert_eq!(app.post_json(&format!("/api/v1/power-runs/{job}/cancel"), json!({})).await.status(), 204);
+    let run = run_when(&app, &job, async |run: &Value| run["state"] != "running").await;
+    assert_eq!(run["state"], "cancelled", "{run:#}");
+    assert_eq!(steps_of(&run).iter().filter(|s| *s == "skipped").count(), 3, "{run:#}");
+    let audit = app.get_json("/api/v1/audit?action=machine.power.run.pause").await;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1);
 }
