@@ -63,8 +63,15 @@ const HARDWARE_FIELDS: [(&str, &str, bool); 9] = [
 
 /// The search's terms, joined by `and`: each one a filter, all of which a machine must pass.
 fn filters(search: &str) -> Result<Vec<Filter>, String> {
-    search.split(" and ").filter_map(|term| filter(term).transpose()).collect()
+    let terms: Vec<&str> = search.split(" and ").collect();
+    if terms.len() > MAX_TERMS {
+        return Err(format!("A search joins at most {MAX_TERMS} terms with \"and\"."));
+    }
+    terms.into_iter().filter_map(|term| filter(term).transpose()).collect()
 }
+
+/// The most terms one search joins (each is a condition the database checks).
+const MAX_TERMS: usize = 16;
 
 fn filter(search: &str) -> Result<Option<Filter>, String> {
     let term = search.trim();
