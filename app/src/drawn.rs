@@ -116,6 +116,9 @@ pub mod data {
     pub const POWER_ACTION: &str = "data-power";
     /// On a machine's "Remove BMC" button.
     pub const REMOVE_BMC: &str = "data-remove-bmc";
+    /// What a power run's button does (`pause`, `resume`, `cancel`) and the run's job, as
+    /// `what:job`.
+    pub const STEER_RUN: &str = "data-steer";
     /// On a machine's "Acknowledge hardware changes" button.
     pub const ACKNOWLEDGE_HARDWARE: &str = "data-acknowledge";
     pub const EMBED_TITLE: &str = "data-title";

@@ -117,6 +117,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/login") view=pages::login::Login />
                         <Route path=path!("/machines") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/new") view={Lazy::<MachineRoute>::new()} />
+                        <Route path=path!("/machines/power-runs") view={Lazy::<MachineRoute>::new()} />
                         <Route path=path!("/machines/import") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/discovered") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/:id") view={Lazy::<MachineRoute>::new()} />

@@ -3,9 +3,9 @@
 //! who may act, the power actions, the acknowledgement of hardware changes and the BMC's form. Buttons carry what they do (`data::POWER_ACTION`, `data::REMOVE_BMC`); the page's
 //! handlers send it.
 
-use super::{Bmc, HardwareRecord, PowerAction, disk_size, memory_size};
+use super::{Bmc, HardwareRecord, PowerAction, PowerRun, PowerRunPlan, RunStep, disk_size, memory_size};
 use crate::components::text::capitalised;
-use crate::drawn::{Html, data};
+use crate::drawn::{Html, Progress, data};
 use leptos::prelude::*;
 use leptos::tachys::html::attribute::custom::custom_attribute;
 
@@ -155,4 +155,92 @@ fn hardware(record: HardwareRecord, may_act: bool) -> impl IntoView {
             <dt>"NICs"</dt><dd class="mono">{count(h.nics.as_ref().map(Vec::len), "NIC")}{nics.filter(|n| !n.is_empty()).map(|n| format!(": {n}"))}</dd>
         </dl>
     }
+}
+
+/// A power run's plan: the estimate and what sets the pace, then each machine's expected start.
+pub fn plan(plan: PowerRunPlan) -> Html {
+    let minutes = |s: u64| if s < 120 { format!("{s} s") } else { format!("{} min", s.div_ceil(60)) };
+    let rows = plan
+        .machines
+        .iter()
+        .map(|m| view! { <tr><td class="mono">{m.mac.clone()}</td><td>{m.group.clone()}</td><td>{format!("+{} s", m.starts_at)}</td></tr> })
+        .collect_view();
+    Html::of(view! {
+        <p role="status">{format!(
+            "{} for {} machines: about {} in all.",
+            capitalised(plan.action.words()),
+            plan.machines.len(),
+            minutes(plan.estimated_seconds)
+        )}</p>
+        <ul class="hint">{plan.notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}</ul>
+        {crate::drawn::table(&["MAC", "Group", "Asked at"], rows)}
+    })
+}
+
+/// A power run as it stands: a bar of where its machines are, what holds the next one, and each
+/// machine's step; Pause or Resume, and Cancel, while it runs.
+pub fn run(run: PowerRun) -> Progress {
+    let running = matches!(run.state.as_str(), "running" | "paused");
+    let total = run.machines.len();
+    let count = |step: RunStep| run.machines.iter().filter(|m| m.step == step).count();
+    let finished = count(RunStep::Done) + count(RunStep::Failed) + count(RunStep::Skipped);
+    let steps = [RunStep::Waiting, RunStep::Sent, RunStep::Booting, RunStep::Done, RunStep::Failed, RunStep::Skipped];
+    let bar = steps
+        .iter()
+        .filter(|s| count(**s) > 0)
+        .map(|s| {
+            let width = format!("width: {:.2}%", 100.0 * count(*s) as f64 / total.max(1) as f64);
+            view! { <span class=format!("run-{}", s.words()) style=width title=format!("{}: {}", s.words(), count(*s))></span> }
+        })
+        .collect_view();
+    let legend = steps
+        .iter()
+        .filter(|s| count(**s) > 0)
+        .map(|s| view! { <li><span class=format!("swatch run-{}", s.words())></span>{format!("{} {}", count(*s), s.words())}</li> })
+        .collect_view();
+    let held =
+        run.machines.iter().find(|m| m.step == RunStep::Waiting && !m.reason.is_empty()).map(|m| m.reason.clone());
+    let rows = run
+        .machines
+        .iter()
+        .map(|m| {
+            view! { <tr>
+                <td class="mono">{m.mac.clone()}</td><td>{m.group.clone()}</td>
+                <td><span class=format!("badge run-{}", m.step.words())>{m.step.words()}</span></td>
+                <td>{m.reason.clone()}</td><td class="nowrap">{m.sent_at.clone()}</td>
+            </tr> }
+        })
+        .collect_view();
+    let steer = |what: &'static str, label: &'static str, class: &'static str| {
+        view! { <button type="button" class=class>{label}</button> }
+            .add_any_attr(custom_attribute(data::STEER_RUN, format!("{what}:{}", run.job)))
+    };
+    let buttons = running.then(|| {
+        view! {
+            <div class="actions" role="group" aria-label="This power run">
+                {if run.state == "paused" { steer("resume", "Resume", "button primary") } else { steer("pause", "Pause", "button") }}
+                {steer("cancel", "Cancel", "button danger")}
+            </div>
+        }
+    });
+    let html = Html::of(view! {
+        <div class="progress" role="status">
+            <p>{format!(
+                "{}: {} of {} machines finished ({}{}).",
+                capitalised(&run.state),
+                finished,
+                total,
+                run.action.map(|a| a.words()).unwrap_or_default(),
+                if run.largest_burst > 0 { format!("; largest burst in one group: {}", run.largest_burst) } else { String::new() }
+            )}</p>
+            <div class="run-bar" role="img" aria-label="Where the run's machines are">{bar}</div>
+            <ul class="run-legend">{legend}</ul>
+        </div>
+        {held.map(|h| view! { <p class="hint">{format!("Next held by the {h}.")}</p> })}
+        {(run.resumed > 0).then(|| view! { <p class="hint">{format!("Its Pangea replica stopped; another took it over ({} time(s)).", run.resumed)}</p> })}
+        {run.error.map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
+        {buttons}
+        {crate::drawn::table(&["MAC", "Group", "Step", "What happened", "Asked at"], rows)}
+    });
+    Progress { html, running }
 }

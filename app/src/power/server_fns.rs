@@ -39,3 +39,40 @@ pub async fn acknowledge_machine_hardware(id: i64) -> Result<usize, AppError> {
     crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.acknowledge_hardware(&who, id).await })
         .await
 }
+
+/// A power run's plan, drawn: its order, each machine's expected start, and the estimate.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "plan_power_run")]
+pub async fn plan_power_run(input: super::PowerRunInput) -> Result<crate::drawn::Html, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move {
+        svc.plan_run(&who, input).await.map(super::drawn::plan)
+    })
+    .await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "start_power_run")]
+pub async fn start_power_run(input: super::PowerRunInput) -> Result<String, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.start_run(&who, input).await }).await
+}
+
+/// Where a power run stands, drawn.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "power_run_status")]
+pub async fn power_run_status(job: String) -> Result<crate::drawn::Progress, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move {
+        svc.power_run(&who, &job).await.map(super::drawn::run)
+    })
+    .await
+}
+
+/// Pauses, resumes or cancels a power run (`what`: `pause`, `resume` or `cancel`).
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "steer_power_run")]
+pub async fn steer_power_run(job: String, what: String) -> Result<(), AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move {
+        match what.as_str() {
+            "pause" => svc.pause_run(&who, &job, true).await,
+            "resume" => svc.pause_run(&who, &job, false).await,
+            "cancel" => svc.cancel_run(&who, &job).await,
+            _ => Err(AppError::invalid("A power run is paused, resumed or cancelled.")),
+        }
+    })
+    .await
+}

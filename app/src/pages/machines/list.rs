@@ -79,6 +79,7 @@ pub fn MachineList() -> impl IntoView {
                         })}
                     </Suspense>
                     <A href="/machines/discovered" attr:class="button">"Discovered"</A>
+                    <A href="/machines/power-runs" attr:class="button">"Power runs"</A>
                     <a class="button" href=move || export_href("export.csv") download="machines.csv" rel="external">"Export CSV"</a>
                     <a class="button" href=move || export_href("hardware.csv") download="hardware.csv" rel="external">"Export hardware"</a>
                 </div>
