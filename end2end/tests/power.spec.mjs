@@ -59,3 +59,31 @@ test('a BMC is checked and set on the machine page, and the machine is powered o
   await api.post(`/api/v1/machines/${machine.id}/power`, { data: { action: 'force_off' } });
   await api.delete(`/api/v1/machines/${machine.id}`);
 });
+
+test('a power run is planned and started from its page, and followed to its end', async ({ page, api }) => {
+  const machine = await createMachine(api, { mac: uniqueMac(), hostname: 'run', labels: { rack: 'e2e-run' } });
+  const set = await api.put(`/api/v1/machines/${machine.id}/bmc`, {
+    data: { url: BMC, username: process.env.PANGEA_TEST_BMC_USER, password: process.env.PANGEA_TEST_BMC_PASSWORD },
+  });
+  expect(set.status(), await set.text()).toBe(200);
+
+  await open(page, '/machines/power-runs');
+  const form = page.getByRole('form', { name: 'Power run' });
+  await form.getByLabel("Machines (a search, as the machine list's)").fill('rack=e2e-run');
+  await form.getByLabel('Action').selectOption('force_off');
+  await form.getByLabel('Group by label').fill('rack');
+  await form.getByLabel('At most booting at once (0: no limit)').fill('0');
+  // Enter plans; only "Start" starts.
+  await form.getByLabel('per seconds').press('Enter');
+  await expect(page.getByRole('region', { name: 'Plan' })).toContainText('Force off for 1 machines');
+  await expectAccessible(page);
+
+  await form.getByRole('button', { name: 'Start' }).click();
+  const run = page.getByRole('region', { name: 'Run' });
+  await expect(run).toContainText('Succeeded: 1 of 1 machines finished', { timeout: 45_000 });
+  await expect(run.getByRole('cell', { name: machine.mac })).toBeVisible();
+  await expectAccessible(page);
+  const audit = await (await api.get('/api/v1/audit?action=machine.power.run.end')).json();
+  expect(audit.items.length).toBeGreaterThan(0);
+  await api.delete(`/api/v1/machines/${machine.id}`);
+});
