@@ -100,6 +100,7 @@ macro_rules! lazy_area {
 
 lazy_area!(MachineListRoute, pages::machines::MachineListPages);
 lazy_area!(MachineRoute, pages::machines::MachinePages);
+lazy_area!(PowerRunsRoute, pages::machines::power_runs::PowerRuns);
 lazy_area!(ProvisioningRoute, pages::provisioning::ProvisioningArea);
 lazy_area!(ClustersRoute, pages::clusters::ClustersArea);
 lazy_area!(AccessAndAuditRoute, pages::access::AccessAndAuditPages);
@@ -117,7 +118,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/login") view=pages::login::Login />
                         <Route path=path!("/machines") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/new") view={Lazy::<MachineRoute>::new()} />
-                        <Route path=path!("/machines/power-runs") view={Lazy::<MachineRoute>::new()} />
+                        <Route path=path!("/machines/power-runs") view={Lazy::<PowerRunsRoute>::new()} />
                         <Route path=path!("/machines/import") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/discovered") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/:id") view={Lazy::<MachineRoute>::new()} />

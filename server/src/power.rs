@@ -56,6 +56,8 @@ pub struct Power {
     background: Background,
     jobs: crate::jobs::Jobs,
     settle: Duration,
+    /// Machines whose hardware is being read: one read at a time each, so a change is counted once.
+    reading: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
 }
 
 /// Where a machine's sealed BMC password may be opened: its machine and its BMC's origin, so a
@@ -133,7 +135,17 @@ impl Power {
         jobs: crate::jobs::Jobs,
         background: Background,
     ) -> Power {
-        Power { db, sealer, machines, provisioner, redfish: Redfish::default(), background, jobs, settle: SETTLE }
+        Power {
+            db,
+            sealer,
+            machines,
+            provisioner,
+            redfish: Redfish::default(),
+            background,
+            jobs,
+            settle: SETTLE,
+            reading: Arc::default(),
+        }
     }
 
     /// How long an action may take to settle, and one request to a BMC (tests shorten them).
@@ -422,6 +434,15 @@ impl Power {
     /// it; a read that fails keeps the last one and says why.
     pub async fn read_hardware(&self, stored: StoredBmc) {
         let id = stored.machine_id;
+        if !self.reading.lock().unwrap_or_else(|p| p.into_inner()).insert(id) {
+            return;
+        }
+        self.read_hardware_of(stored).await;
+        self.reading.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    async fn read_hardware_of(&self, stored: StoredBmc) {
+        let id = stored.machine_id;
         let read = async {
             let access = self.access(&stored).map_err(|e| e.to_string())?;
             let get = |path: String| {
@@ -517,6 +538,11 @@ impl Power {
                 }
             }
         } else {
+            if input.machines.len() > MAX_RUN_MACHINES {
+                return Err(AppError::invalid(format!(
+                    "A power run takes at most {MAX_RUN_MACHINES} machines; split it."
+                )));
+            }
             let mut seen = std::collections::HashSet::new();
             for id in &input.machines {
                 if seen.insert(*id) {
@@ -730,27 +756,39 @@ impl Power {
             // The next machines, as far as the budgets let them, asked together (one slow BMC
             // holds up no other).
             if !paused && !cancelled {
+                let decided = time::OffsetDateTime::now_utc();
                 let mut going = Vec::new();
-                for i in 0..run.machines.len() {
-                    if run.machines[i].step != RunStep::Waiting {
-                        continue;
-                    }
-                    let group = run.machines[i].group.clone();
-                    match runs::holds(&run.machines, &group, &input.pacing, input.action, now) {
-                        Some(why) => run.machines[i].reason = why,
+                let mut budget = runs::budget(&run.machines, &input.pacing, input.action, decided);
+                let mut held = Vec::new();
+                for (i, m) in run.machines.iter().enumerate().filter(|(_, m)| m.step == RunStep::Waiting) {
+                    match budget.holds(&m.group) {
+                        Some(why) => held.push((i, why.words())),
                         None => {
-                            let m = &mut run.machines[i];
-                            (m.step, m.sent_at) = (RunStep::Sent, crate::db::timestamp(now));
+                            budget.take(&m.group);
                             going.push(i);
                         }
                     }
+                }
+                for (i, why) in held {
+                    run.machines[i].reason = why;
+                }
+                for i in &going {
+                    let m = &mut run.machines[*i];
+                    (m.step, m.sent_at) = (RunStep::Sent, crate::db::timestamp(decided));
+                }
+                // Kept before anything is sent: a replica that takes the run over never asks again.
+                if !going.is_empty() {
+                    let total = run.machines.len() as u32;
+                    self.jobs.report(job, 0, total, &serde_json::to_string(run).or_internal()?).await?;
                 }
                 let asked = futures::future::join_all(
                     going.iter().map(|i| self.send_in_run(who, &run.machines[*i], input.action)),
                 )
                 .await;
                 for (i, (step, reason)) in going.into_iter().zip(asked) {
-                    (run.machines[i].step, run.machines[i].reason) = (step, reason);
+                    // The window counts from when the request went out, which a slow BMC delays.
+                    let m = &mut run.machines[i];
+                    (m.step, m.reason, m.sent_at) = (step, reason, crate::db::now());
                 }
             }
             run.largest_burst = runs::largest_burst(&run.machines, &input.pacing);
@@ -785,6 +823,8 @@ impl Power {
     /// where it stands then.
     async fn send_in_run(&self, who: &Principal, machine: &RunMachine, action: PowerAction) -> (RunStep, String) {
         let asked = async {
+            // As whoever started it may act now, on the machine's cluster now.
+            self.machine(who, machine.id, Permission::PowerMachines).await?;
             let stored = store::bmc(&self.db, machine.id)
                 .await
                 .or_internal()?
@@ -793,12 +833,16 @@ impl Power {
             self.note(&machine.mac, &format!("{} requested by {} (power run)", action.words(), who.actor())).await;
             let sent = self.send(&access, &stored.system, action).await.map_err(words)?;
             let _ = store::note_power(&self.db, machine.id, &sent.status).await;
+            if action == PowerAction::On && sent.was == PowerState::On {
+                let _ = store::note_power(&self.db, machine.id, &status_now(PowerState::On, "")).await;
+                return Ok((RunStep::Done, "already on".to_string()));
+            }
             let said = sent.status.reason.clone();
             self.follow(machine.mac.clone(), machine.id, access, stored.system.clone(), action, sent);
-            Ok::<String, AppError>(said)
+            Ok::<(RunStep, String), AppError>((RunStep::Sent, said))
         };
         match asked.await {
-            Ok(said) => (RunStep::Sent, said),
+            Ok(now) => now,
             Err(e) => {
                 self.note(&machine.mac, &format!("{} failed: {e}", action.words())).await;
                 (RunStep::Failed, e.to_string())
@@ -971,7 +1015,12 @@ impl PowerService for Power {
             let mut started = event.clone().target(&job, &job);
             started.summary["machines"] = json!(run.machines.len());
             started.summary["first_macs"] = json!(macs);
-            audit::record(&self.db, who, started).await.or_internal()?;
+            // A run that cannot be recorded does not run (no replica takes a failed job over).
+            if let Err(e) = audit::record(&self.db, who, started).await {
+                let refused = crate::error::internal(e);
+                let _ = self.jobs.fail(&job, &refused).await;
+                return Err(refused);
+            }
             self.run(who.clone(), job.clone(), run, None);
             Ok(job)
         }

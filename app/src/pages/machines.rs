@@ -9,12 +9,12 @@ pub mod power_runs;
 
 use leptos::prelude::*;
 
-/// `/machines/new`, `/machines/power-runs` and `/machines/:id`: one lazily loaded area.
+/// `/machines/new` and `/machines/:id`: one lazily loaded area (`/machines/power-runs` is one
+/// of its own, so a machine's page does not carry its code).
 #[component]
 pub fn MachinePages() -> impl IntoView {
     match leptos_router::hooks::use_location().pathname.get_untracked().trim_end_matches('/') {
         "/machines/new" => view! { <form::NewMachine /> }.into_any(),
-        "/machines/power-runs" => view! { <power_runs::PowerRuns /> }.into_any(),
         _ => view! { <form::EditMachine /> }.into_any(),
     }
 }

@@ -80,6 +80,9 @@ where
     let memory_gib = number(&system["MemorySummary"]["TotalSystemMemoryGiB"]).map(|g| g as u32).or_else(|| {
         memory.as_ref().filter(|m| !m.is_empty()).map(|m| (m.iter().map(|d| d.size_mib).sum::<u64>() / 1024) as u32)
     });
+    // A system that links Storage tells its disks there, or not at all: SimpleStorage names them
+    // otherwise, and a fallback would look like every disk changed.
+    let simple_storage = simple_storage.filter(|_| link(&system["Storage"]).is_none());
     let disks = match (storage, simple_storage) {
         (Some(controllers), _) => {
             let drives = try_join_all(controllers.iter().map(|c| drives(get, c))).await?;
@@ -101,7 +104,8 @@ where
             .iter()
             .filter(|n| !absent(n))
             .filter_map(|n| {
-                let mac = [&n["MACAddress"], &n["PermanentMACAddress"]]
+                // The permanent MAC first: bonding changes the current one, which is no hardware change.
+                let mac = [&n["PermanentMACAddress"], &n["MACAddress"]]
                     .into_iter()
                     .find_map(|m| m.as_str()?.parse::<app::machines::mac::MacAddr>().ok())?;
                 Some(Nic { id: text(&n["Id"]), mac: mac.to_string(), link: text(&n["LinkStatus"]) })
@@ -154,7 +158,9 @@ where
     F: std::future::Future<Output = Result<Answer, BmcError>>,
 {
     let Some(collection) = one(get, reference).await? else { return Ok(None) };
-    let listed = collection["Members"].as_array().cloned().unwrap_or_default();
+    // In a stable order, so a BMC that lists more than are read gives the same ones each time.
+    let mut listed = collection["Members"].as_array().cloned().unwrap_or_default();
+    listed.sort_by(|a, b| a["@odata.id"].as_str().cmp(&b["@odata.id"].as_str()));
     let read = try_join_all(listed.iter().take(MAX_MEMBERS).map(|m| one(get, m))).await?;
     Ok(read.into_iter().collect())
 }

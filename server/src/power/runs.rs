@@ -7,6 +7,7 @@
 use app::power::{Pacing, PlannedMachine, PowerAction, PowerRunPlan, RunMachine, RunStep};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
+
 use time::format_description::well_known::Rfc3339;
 
 /// What a plan assumes a machine takes from its power-on to its first boot request.
@@ -24,37 +25,101 @@ pub fn boots(action: PowerAction) -> bool {
     action.reaches() == app::power::PowerState::On
 }
 
-/// Why the next machine of `group` must wait at `now`, or `None` when it may go.
-pub fn holds(
-    machines: &[RunMachine],
-    group: &str,
-    pacing: &Pacing,
-    action: PowerAction,
-    now: OffsetDateTime,
-) -> Option<String> {
-    if pacing.per_group > 0 && pacing.per_seconds > 0 {
-        let window = time::Duration::seconds(i64::from(pacing.per_seconds));
-        let recent =
-            machines.iter().filter(|m| m.group == group && sent_at(m).is_some_and(|at| now - at < window)).count();
-        if recent >= pacing.per_group as usize {
+/// Which budget holds a machine back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    Power(String),
+    Boot(String),
+}
+
+impl Held {
+    pub fn words(self) -> String {
+        match self {
+            Held::Power(why) | Held::Boot(why) => why,
+        }
+    }
+}
+
+/// The budgets as they stand at one moment: each group's actions within the window, and the
+/// machines booting. Made once per decision round, then taken from as machines go.
+pub struct Budget<'a> {
+    pacing: &'a Pacing,
+    boot_budget: bool,
+    /// Per group, the send times (seconds) within the window.
+    recent: BTreeMap<String, usize>,
+    booting: usize,
+}
+
+impl<'a> Budget<'a> {
+    /// The budgets at `now` (seconds), for machines each given as (group, sent at in seconds,
+    /// still between power-on and boot).
+    pub fn at(
+        pacing: &'a Pacing,
+        action: PowerAction,
+        now: f64,
+        machines: impl Iterator<Item = (&'a str, Option<f64>, bool)>,
+    ) -> Budget<'a> {
+        let window = f64::from(pacing.per_seconds);
+        let mut recent = BTreeMap::new();
+        let mut booting = 0;
+        for (group, sent, in_flight) in machines {
+            if let Some(at) = sent
+                && now - at < window
+            {
+                *recent.entry(group.to_string()).or_default() += 1;
+            }
+            booting += usize::from(in_flight);
+        }
+        Budget { pacing, boot_budget: pacing.booting_at_once > 0 && boots(action), recent, booting }
+    }
+
+    /// Why the next machine of `group` must wait, or `None` when it may go.
+    pub fn holds(&self, group: &str) -> Option<Held> {
+        let pacing = self.pacing;
+        let recent = self.recent.get(group).copied().unwrap_or(0);
+        if pacing.per_group > 0 && pacing.per_seconds > 0 && recent >= pacing.per_group as usize {
             let name =
                 if group.is_empty() { "all machines".to_string() } else { format!("{}={group}", pacing.group_by) };
-            return Some(format!(
+            return Some(Held::Power(format!(
                 "power budget: {recent} of {name} asked in the last {} s (at most {} per {} s)",
                 pacing.per_seconds, pacing.per_group, pacing.per_seconds
-            ));
+            )));
         }
-    }
-    if pacing.booting_at_once > 0 && boots(action) {
-        let booting = machines.iter().filter(|m| matches!(m.step, RunStep::Sent | RunStep::Booting)).count();
-        if booting >= pacing.booting_at_once as usize {
-            return Some(format!(
-                "boot-network budget: {booting} machines between power-on and their first boot request (at most {})",
-                pacing.booting_at_once
-            ));
+        if self.boot_budget && self.booting >= pacing.booting_at_once as usize {
+            return Some(Held::Boot(format!(
+                "boot-network budget: {} machines between power-on and their first boot request (at most {})",
+                self.booting, pacing.booting_at_once
+            )));
         }
+        None
     }
-    None
+
+    /// Counts a machine of `group` going now.
+    pub fn take(&mut self, group: &str) {
+        *self.recent.entry(group.to_string()).or_default() += 1;
+        self.booting += 1;
+    }
+}
+
+/// Seconds since the epoch, as the budgets count.
+pub fn seconds(at: OffsetDateTime) -> f64 {
+    (at - OffsetDateTime::UNIX_EPOCH).as_seconds_f64()
+}
+
+/// The budgets of a run at `now`.
+pub fn budget<'a>(
+    machines: &'a [RunMachine],
+    pacing: &'a Pacing,
+    action: PowerAction,
+    now: OffsetDateTime,
+) -> Budget<'a> {
+    let in_flight = |m: &RunMachine| matches!(m.step, RunStep::Sent | RunStep::Booting);
+    Budget::at(
+        pacing,
+        action,
+        seconds(now),
+        machines.iter().map(move |m| (m.group.as_str(), sent_at(m).map(seconds), in_flight(m))),
+    )
 }
 
 /// The most actions of one group within any window of `per_seconds` (0 without a power budget).
@@ -72,58 +137,93 @@ pub fn largest_burst(machines: &[RunMachine], pacing: &Pacing) -> u32 {
     let mut largest = 0;
     for times in by_group.values_mut() {
         times.sort();
-        for (i, start) in times.iter().enumerate() {
-            let within = times[i..].iter().take_while(|t| **t - *start < window).count();
-            largest = largest.max(within as u32);
+        let mut first = 0;
+        for (last, at) in times.iter().enumerate() {
+            while *at - times[first] >= window {
+                first += 1;
+            }
+            largest = largest.max((last - first + 1) as u32);
         }
     }
     largest
 }
 
-/// The run's plan: each machine's expected start, second by second, with the budgets as the run
-/// applies them and [`BOOT_ASSUMED_SECONDS`] from power-on to first boot request.
+/// The run's plan: each machine's expected start, with the budgets as the run applies them (in
+/// order, each machine as soon as its group's window and the boot budget allow) and
+/// [`BOOT_ASSUMED_SECONDS`] from power-on to first boot request. It jumps from one moment a
+/// budget frees to the next, so its work grows with the machines, not with the run's length.
 pub fn plan(action: PowerAction, machines: &[RunMachine], pacing: &Pacing) -> PowerRunPlan {
-    let start = OffsetDateTime::UNIX_EPOCH;
-    let mut simulated: Vec<RunMachine> = machines.to_vec();
-    let mut planned = Vec::with_capacity(machines.len());
-    let mut bound = BTreeMap::<&'static str, u64>::new();
-    let mut second = 0u64;
-    while planned.len() < simulated.len() {
-        let now = start + time::Duration::seconds(second as i64);
-        // Machines assumed to reach their first boot request by now leave the boot budget.
-        for m in simulated.iter_mut().filter(|m| m.step == RunStep::Sent) {
-            if sent_at(m).is_some_and(|at| (now - at).whole_seconds() as u64 >= BOOT_ASSUMED_SECONDS) {
-                m.step = RunStep::Done;
-            }
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, VecDeque};
+    let window = u64::from(pacing.per_seconds);
+    let power_budget = (pacing.per_group > 0 && window > 0).then_some(pacing.per_group as usize);
+    let boot_budget = (pacing.booting_at_once > 0 && boots(action)).then_some(pacing.booting_at_once as usize);
+    // Each group's machines, in the run's order, and its sends within the window.
+    let mut queues: BTreeMap<&str, VecDeque<usize>> = BTreeMap::new();
+    for (i, m) in machines.iter().enumerate() {
+        queues.entry(m.group.as_str()).or_default().push_back(i);
+    }
+    let mut sent: BTreeMap<&str, VecDeque<u64>> = BTreeMap::new();
+    // The groups with machines waiting, by their first machine's place in the run.
+    let mut heads: BinaryHeap<Reverse<(usize, &str)>> = queues.iter().map(|(g, q)| Reverse((q[0], *g))).collect();
+    let mut booting: VecDeque<u64> = VecDeque::new();
+    let mut frees: BinaryHeap<Reverse<u64>> = BinaryHeap::new();
+    let mut starts = vec![0u64; machines.len()];
+    let (mut power_held, mut boot_held) = (0usize, 0usize);
+    let mut now = 0u64;
+    while !heads.is_empty() {
+        while booting.front().is_some_and(|done| *done <= now) {
+            booting.pop_front();
         }
-        for i in 0..simulated.len() {
-            if simulated[i].step != RunStep::Waiting {
+        let mut blocked = Vec::new();
+        while let Some(Reverse((first, group))) = heads.pop() {
+            if boot_budget.is_some_and(|most| booting.len() >= most) {
+                boot_held += 1;
+                blocked.push(Reverse((first, group)));
+                break;
+            }
+            let recent = sent.entry(group).or_default();
+            while recent.front().is_some_and(|at| at + window <= now) {
+                recent.pop_front();
+            }
+            if power_budget.is_some_and(|most| recent.len() >= most) {
+                power_held += 1;
+                blocked.push(Reverse((first, group)));
                 continue;
             }
-            match holds(&simulated, &simulated[i].group, pacing, action, now) {
-                Some(why) => {
-                    *bound.entry(if why.starts_with("power") { "power" } else { "boot" }).or_default() += 1;
-                }
-                None => {
-                    let m = &mut simulated[i];
-                    m.step = if boots(action) && pacing.booting_at_once > 0 { RunStep::Sent } else { RunStep::Done };
-                    m.sent_at = crate::db::timestamp(now);
-                    planned.push(PlannedMachine {
-                        id: m.id,
-                        mac: m.mac.clone(),
-                        group: m.group.clone(),
-                        starts_at: second,
-                    });
-                }
+            starts[first] = now;
+            recent.push_back(now);
+            frees.push(Reverse(now + window));
+            if boot_budget.is_some() {
+                booting.push_back(now + BOOT_ASSUMED_SECONDS);
+                frees.push(Reverse(now + BOOT_ASSUMED_SECONDS));
+            }
+            let queue = queues.get_mut(group).expect("a queued group");
+            queue.pop_front();
+            if let Some(next) = queue.front() {
+                heads.push(Reverse((*next, group)));
             }
         }
-        second += 1;
+        heads.extend(blocked);
+        // The next moment a budget frees.
+        while frees.peek().is_some_and(|Reverse(at)| *at <= now) {
+            frees.pop();
+        }
+        match frees.pop() {
+            Some(Reverse(at)) => now = at,
+            None => break,
+        }
     }
+    let mut planned: Vec<PlannedMachine> = machines
+        .iter()
+        .zip(&starts)
+        .map(|(m, at)| PlannedMachine { id: m.id, mac: m.mac.clone(), group: m.group.clone(), starts_at: *at })
+        .collect();
     planned.sort_by_key(|p| p.starts_at);
     let last = planned.last().map_or(0, |p| p.starts_at);
     let estimated_seconds = last + if boots(action) { BOOT_ASSUMED_SECONDS } else { 0 };
     let mut notes = Vec::new();
-    match (bound.get("power").copied().unwrap_or(0), bound.get("boot").copied().unwrap_or(0)) {
+    match (power_held, boot_held) {
         (0, 0) => notes.push("No budget holds any machine back: every machine is asked at once.".to_string()),
         (power, boot) if power >= boot => notes.push(format!(
             "The power budget sets the pace: at most {} per {} s per {}.",
@@ -182,15 +282,15 @@ mod tests {
         let pacing = Pacing { booting_at_once: 2, ..Pacing::default() };
         let mut run = machines(&["", "", ""]);
         let now = OffsetDateTime::now_utc();
-        assert_eq!(holds(&run, "", &pacing, PowerAction::On, now), None);
+        assert_eq!(budget(&run, &pacing, PowerAction::On, now).holds(""), None);
         run[0].step = RunStep::Sent;
         run[1].step = RunStep::Booting;
-        let why = holds(&run, "", &pacing, PowerAction::On, now).unwrap();
+        let why = budget(&run, &pacing, PowerAction::On, now).holds("").unwrap().words();
         assert!(why.starts_with("boot-network budget: 2 machines"), "{why}");
         // Shutting down boots nothing: the boot budget does not apply.
-        assert_eq!(holds(&run, "", &pacing, PowerAction::ForceOff, now), None);
+        assert_eq!(budget(&run, &pacing, PowerAction::ForceOff, now).holds(""), None);
         run[1].step = RunStep::Done;
-        assert_eq!(holds(&run, "", &pacing, PowerAction::On, now), None);
+        assert_eq!(budget(&run, &pacing, PowerAction::On, now).holds(""), None);
         let plan = plan(PowerAction::On, &machines(&["", "", ""]), &pacing);
         assert_eq!(plan.machines.iter().map(|p| p.starts_at).collect::<Vec<_>>(), [0, 0, BOOT_ASSUMED_SECONDS]);
     }
@@ -204,5 +304,14 @@ mod tests {
             m.sent_at = crate::db::timestamp(t0 + time::Duration::seconds(s));
         }
         assert_eq!(largest_burst(&run, &pacing), 2);
+    }
+
+    #[test]
+    fn a_plan_of_ten_thousand_machines_at_one_an_hour_is_quick_to_make() {
+        let pacing = Pacing { group_by: "rack".into(), per_group: 1, per_seconds: 3600, booting_at_once: 0 };
+        let groups: Vec<&str> = (0..10_000).map(|i| if i % 2 == 0 { "r1" } else { "r2" }).collect();
+        let plan = plan(PowerAction::ForceOff, &machines(&groups), &pacing);
+        assert_eq!(plan.machines.len(), 10_000);
+        assert_eq!(plan.estimated_seconds, 4999 * 3600);
     }
 }

@@ -63,9 +63,15 @@ const HARDWARE_FIELDS: [(&str, &str, bool); 9] = [
 
 /// The search's terms, joined by `and`: each one a filter, all of which a machine must pass.
 fn filters(search: &str) -> Result<Vec<Filter>, String> {
+    if search.len() > 1024 {
+        return Err("A search is at most 1024 characters.".into());
+    }
     let terms: Vec<&str> = search.split(" and ").collect();
     if terms.len() > MAX_TERMS {
         return Err(format!("A search joins at most {MAX_TERMS} terms with \"and\"."));
+    }
+    if terms.len() > 1 && terms.iter().any(|t| t.trim().is_empty()) {
+        return Err("Each side of \"and\" in a search is a term: a label, a MAC, a word or a hardware figure.".into());
     }
     terms.into_iter().filter_map(|term| filter(term).transpose()).collect()
 }
@@ -105,12 +111,6 @@ fn filter(search: &str) -> Result<Option<Filter>, String> {
         }
         if op == "=" {
             return Ok(Some(Filter::Label(key.to_string(), value.to_string())));
-        }
-        if op != "~" {
-            return Err(format!(
-                "\"{key}\" is not a hardware field to compare; use one of {}.",
-                HARDWARE_FIELDS.map(|(name, ..)| name).join(", ")
-            ));
         }
     }
     Ok(Some(match term.parse::<MacAddr>() {
@@ -263,6 +263,8 @@ mod tests {
         assert!(filter("cpus>=lots").unwrap_err().contains("whole number"));
         assert!(filter("cpus~3").unwrap_err().contains("is a number"));
         assert!(filter("model>3").unwrap_err().contains("is text"));
-        assert!(filter("weight>3").unwrap_err().contains("not a hardware field"));
+        // Another name with an operator is a substring, as any other word.
+        assert_eq!(filter("a>b"), Ok(Some(Filter::Substring("a>b".into()))));
+        assert!(filters("rack=r1 and ").unwrap_err().contains("Each side"));
     }
 }
