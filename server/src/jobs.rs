@@ -249,12 +249,7 @@ impl Jobs {
 
     /// Whether someone asked job `id` to stop.
     pub async fn cancel_requested(&self, id: &str) -> Result<bool, AppError> {
-        let flag: Option<i64> = sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .or_internal()?;
-        Ok(flag.unwrap_or(0) != 0)
+        Ok(self.asked(id).await?.0)
     }
 
     /// Runs `work` for job `id`, renewing this replica's lease every third of a lease

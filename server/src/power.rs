@@ -499,8 +499,44 @@ pub const MAX_RUN_MACHINES: usize = 10_000;
 struct RunInput {
     action: PowerAction,
     pacing: Pacing,
-    /// Each machine: its id, MAC, group and cluster ('' for none).
-    machines: Vec<(i64, String, String, String)>,
+    machines: Vec<RunTarget>,
+}
+
+/// One machine of a power run, as resolved when it started.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct RunTarget {
+    id: i64,
+    mac: String,
+    /// Its power-budget group ('' for none).
+    group: String,
+    /// Its cluster then ('' for none).
+    cluster: String,
+}
+
+impl RunInput {
+    /// The run before anything is asked: every machine waiting.
+    fn fresh(&self, job: &str) -> PowerRun {
+        let machines = self
+            .machines
+            .iter()
+            .map(|t| RunMachine {
+                id: t.id,
+                mac: t.mac.clone(),
+                group: t.group.clone(),
+                step: RunStep::Waiting,
+                reason: String::new(),
+                sent_at: String::new(),
+            })
+            .collect();
+        PowerRun {
+            job: job.to_string(),
+            state: "running".into(),
+            action: Some(self.action),
+            pacing: self.pacing.clone(),
+            machines,
+            ..PowerRun::default()
+        }
+    }
 }
 
 impl Power {
@@ -578,12 +614,12 @@ impl Power {
             .into_iter()
             .map(|m| {
                 let group = m.labels.get(&pacing.group_by).cloned().unwrap_or_default();
-                (
-                    m.id,
-                    m.mac,
-                    if pacing.group_by.is_empty() { String::new() } else { group },
-                    m.cluster.unwrap_or_default(),
-                )
+                RunTarget {
+                    id: m.id,
+                    mac: m.mac,
+                    group: if pacing.group_by.is_empty() { String::new() } else { group },
+                    cluster: m.cluster.unwrap_or_default(),
+                }
             })
             .collect();
         Ok(RunInput { action: input.action, pacing: input.pacing.clone(), machines })
@@ -602,13 +638,11 @@ impl Power {
                 message: "This power run was stopped: whoever started it may no longer act.".into(),
             }),
             (Ok(input), Some(who)) => {
-                let refused = input
-                    .machines
-                    .iter()
-                    .find(|(.., cluster)| authorize_in(&who, Permission::PowerMachines, cluster).is_err());
+                let refused =
+                    input.machines.iter().find(|t| authorize_in(&who, Permission::PowerMachines, &t.cluster).is_err());
                 match refused {
                     None => Ok((who, input)),
-                    Some((_, mac, ..)) => Err(AppError::Forbidden {
+                    Some(RunTarget { mac, .. }) => Err(AppError::Forbidden {
                         message: format!("This power run was stopped: {} may no longer power {mac}.", who.actor()),
                     }),
                 }
@@ -632,25 +666,8 @@ impl Power {
     fn run(&self, who: Principal, job: String, input: RunInput, previous: Option<PowerRun>) {
         let power = self.clone();
         self.background.spawn(async move {
-            let mut run = previous.filter(|p| p.machines.len() == input.machines.len()).unwrap_or_else(|| PowerRun {
-                job: job.clone(),
-                state: "running".into(),
-                action: Some(input.action),
-                pacing: input.pacing.clone(),
-                machines: input
-                    .machines
-                    .iter()
-                    .map(|(id, mac, group, _)| RunMachine {
-                        id: *id,
-                        mac: mac.clone(),
-                        group: group.clone(),
-                        step: RunStep::Waiting,
-                        reason: String::new(),
-                        sent_at: String::new(),
-                    })
-                    .collect(),
-                ..PowerRun::default()
-            });
+            let mut run =
+                previous.filter(|p| p.machines.len() == input.machines.len()).unwrap_or_else(|| input.fresh(&job));
             let outcome = power.jobs.holding_lease(&job, power.run_steps(&who, &job, &input, &mut run)).await;
             let (done, failed, skipped) = run.machines.iter().fold((0, 0, 0), |(d, f, s), m| match m.step {
                 RunStep::Done => (d + 1, f, s),
@@ -988,18 +1005,7 @@ impl PowerService for Power {
     /// is expected to take. Nothing is asked of any BMC.
     async fn plan_run(&self, who: &Principal, input: PowerRunInput) -> Result<PowerRunPlan, AppError> {
         let run = self.run_machines(who, &input).await?;
-        let machines: Vec<RunMachine> = run
-            .machines
-            .iter()
-            .map(|(id, mac, group, _)| RunMachine {
-                id: *id,
-                mac: mac.clone(),
-                group: group.clone(),
-                step: RunStep::Waiting,
-                reason: String::new(),
-                sent_at: String::new(),
-            })
-            .collect();
+        let machines = run.fresh("").machines;
         Ok(runs::plan(run.action, &machines, &run.pacing))
     }
 
@@ -1011,7 +1017,7 @@ impl PowerService for Power {
             let run = self.run_machines(who, &input).await?;
             let text = serde_json::to_string(&run).or_internal()?;
             let job = self.jobs.start(POWER_RUN, who, "run", run.machines.len() as u32, &text).await?;
-            let macs: Vec<&str> = run.machines.iter().take(20).map(|(_, mac, ..)| mac.as_str()).collect();
+            let macs: Vec<&str> = run.machines.iter().take(20).map(|t| t.mac.as_str()).collect();
             let mut started = event.clone().target(&job, &job);
             started.summary["machines"] = json!(run.machines.len());
             started.summary["first_macs"] = json!(macs);
@@ -1036,23 +1042,10 @@ impl PowerService for Power {
             return Err(AppError::not_found("This power run is not known (it expired, or it is not yours)."));
         }
         let input: Option<RunInput> = serde_json::from_str(&stored.input).ok();
-        let mut run: PowerRun = serde_json::from_str(&stored.result).unwrap_or_else(|_| PowerRun {
-            action: input.as_ref().map(|i| i.action),
-            pacing: input.as_ref().map(|i| i.pacing.clone()).unwrap_or_default(),
-            machines: input
-                .iter()
-                .flat_map(|i| &i.machines)
-                .map(|(id, mac, group, _)| RunMachine {
-                    id: *id,
-                    mac: mac.clone(),
-                    group: group.clone(),
-                    step: RunStep::Waiting,
-                    reason: String::new(),
-                    sent_at: String::new(),
-                })
-                .collect(),
-            ..PowerRun::default()
-        });
+        let mut run: PowerRun = serde_json::from_str(&stored.result)
+            .ok()
+            .or_else(|| input.map(|i| i.fresh(&stored.id)))
+            .unwrap_or_default();
         run.job = stored.id;
         run.resumed = stored.resumed;
         run.error = stored.error.map(|e| e.to_string());

@@ -12,13 +12,14 @@ use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// `/access`, `/audit` and `/audit/:id`: one lazily loaded area.
+/// `/access`, `/audit`, `/audit/:id` and `/machines/power-runs`: one lazily loaded area.
 #[component]
 pub fn AccessAndAuditPages() -> impl IntoView {
     let path = leptos_router::hooks::use_location().pathname.get_untracked();
     match path.trim_end_matches('/') {
         "/access" => view! { <AccessPage /> }.into_any(),
         "/audit" => view! { <super::audit::AuditLog /> }.into_any(),
+        "/machines/power-runs" => view! { <super::machines::power_runs::PowerRuns /> }.into_any(),
         _ => view! { <super::audit::AuditDetail /> }.into_any(),
     }
 }

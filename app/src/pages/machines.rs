@@ -9,8 +9,8 @@ pub mod power_runs;
 
 use leptos::prelude::*;
 
-/// `/machines/new` and `/machines/:id`: one lazily loaded area (`/machines/power-runs` is one
-/// of its own, so a machine's page does not carry its code).
+/// `/machines/new` and `/machines/:id`: one lazily loaded area (`/machines/power-runs` is in
+/// the access and audit area's, whose first loads have room).
 #[component]
 pub fn MachinePages() -> impl IntoView {
     match leptos_router::hooks::use_location().pathname.get_untracked().trim_end_matches('/') {
