@@ -31,7 +31,8 @@ pub fn routes() -> Vec<Route> {
 /// The list filters, as query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListParams {
-    /// Substring of MAC, host name or labels, or one exact label as `key=value`.
+    /// Substring of MAC, host name or labels, one exact label as `key=value`, or a hardware term
+    /// (`memory_gib>=256`, `model~R650`); terms joined by ` and `.
     search: Option<String>,
     /// mac (default), hostname, role, cluster, created_at or updated_at.
     sort: Option<String>,
@@ -156,7 +157,7 @@ async fn import_machines(
 
 /// Every machine matching `search`, as CSV that the import reads back.
 #[utoipa::path(get, path = "/api/v1/machines/export.csv", params(ListParams),
-    responses((status = 200, content_type = "text/csv", body = String)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = AppError)))]
 async fn export_machines_csv(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

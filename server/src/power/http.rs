@@ -177,7 +177,7 @@ async fn export_hardware_csv(
 /// A power run's plan (its order, each machine's expected start, the whole run's expected
 /// time, and which budget sets the pace), asking nothing of any BMC.
 #[utoipa::path(post, path = "/api/v1/power-runs/plan", request_body = PowerRunInput,
-    responses((status = 200, body = PowerRunPlan), (status = 400, body = AppError), (status = 403, body = AppError)))]
+    responses((status = 200, body = PowerRunPlan), (status = 400, body = AppError), (status = 403, body = AppError), (status = 404, body = AppError)))]
 async fn plan_run(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -195,7 +195,7 @@ pub struct StartedRun {
 /// Starts a power run: one action for many machines, paced by a power budget per group and a
 /// boot-network budget, as a durable job another replica resumes.
 #[utoipa::path(post, path = "/api/v1/power-runs", request_body = PowerRunInput,
-    responses((status = 202, body = StartedRun), (status = 400, body = AppError), (status = 403, body = AppError)))]
+    responses((status = 202, body = StartedRun), (status = 400, body = AppError), (status = 403, body = AppError), (status = 404, body = AppError)))]
 async fn start_run(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
