@@ -30,17 +30,6 @@ fn count(var: &str, default: usize) -> usize {
     std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -159,7 +148,7 @@ async fn main() {
     let db = SecretString::from(format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()));
     let (url, token, _state) = support::serve(db, dir.path()).await;
     let http = reqwest::Client::new();
-    let rss_before = rss_mib();
+    let rss_before = support::rss_mib();
     let registered = Instant::now();
     let res = http
         .post(format!("{url}/api/v1/clusters"))
@@ -189,7 +178,7 @@ async fn main() {
     let first_complete = registered.elapsed();
     // Let the allocator settle, as a running server would be measured.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_after = rss_mib();
+    let rss_after = support::rss_mib();
 
     let (nodes_p50, nodes_p95, nodes_total) =
         timed_gets(&http, &format!("{url}/api/v1/nodes?cluster=big"), &token, 200).await;

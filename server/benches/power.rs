@@ -30,17 +30,6 @@ mod support;
 
 const RACKS: usize = 25;
 
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
 fn uuid(i: usize) -> String {
     format!("33333333-0000-0000-0000-{i:012}")
 }
@@ -187,7 +176,7 @@ async fn main() {
             support::percentile(&each, 0.5).as_secs_f64() * 1000.0,
             support::percentile(&each, 0.99).as_secs_f64() * 1000.0,
         );
-        println!("  RSS after it: {:.0} MiB", rss_mib());
+        println!("  RSS after it: {:.0} MiB", support::rss_mib());
 
         // A paced mass power-on of every machine: 10 per 5 s per rack.
         let pacing = Pacing { group_by: "rack".into(), per_group: 10, per_seconds: 5, booting_at_once: 0 };

@@ -210,24 +210,22 @@ impl Jobs {
     /// Asks a running job to stop, for its owner or an admin; `false` when it was not running.
     /// The request stays with the job, so a run that takes it over stops too.
     pub async fn request_cancel(&self, id: &str, who: &Principal) -> Result<bool, AppError> {
-        self.get(id, who).await?;
-        let done =
-            sqlx::query("UPDATE jobs SET cancel_requested = 1, updated_at = $1 WHERE id = $2 AND state = 'running'")
-                .bind(now())
-                .bind(id)
-                .execute(self.db.pool())
-                .await
-                .or_internal()?;
-        Ok(done.rows_affected() > 0)
+        self.ask(id, who, "cancel_requested", true).await
     }
 
     /// Pauses (or, with `paused` false, resumes) a running job, for its owner or an admin;
     /// `false` when it was not running. The pause stays with the job, on whichever replica runs it.
     pub async fn request_pause(&self, id: &str, who: &Principal, paused: bool) -> Result<bool, AppError> {
+        self.ask(id, who, "pause_requested", paused).await
+    }
+
+    /// Sets a running job's request `flag` (a column name of this module's own), for its owner
+    /// or an admin; `false` when it was not running.
+    async fn ask(&self, id: &str, who: &Principal, flag: &'static str, on: bool) -> Result<bool, AppError> {
         self.get(id, who).await?;
         let done =
-            sqlx::query("UPDATE jobs SET pause_requested = $1, updated_at = $2 WHERE id = $3 AND state = 'running'")
-                .bind(i64::from(paused))
+            sqlx::query(&format!("UPDATE jobs SET {flag} = $1, updated_at = $2 WHERE id = $3 AND state = 'running'"))
+                .bind(i64::from(on))
                 .bind(now())
                 .bind(id)
                 .execute(self.db.pool())

@@ -13,6 +13,18 @@ pub fn sized<T>(full: T, smoke: T) -> T {
     if std::env::var("PANGEA_BENCH_SCALE").as_deref() == Ok("smoke") { smoke } else { full }
 }
 
+/// This process's resident memory, in MiB.
+pub fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
 /// The value at fraction `p` (0.0–1.0) of an ascending list.
 pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]

@@ -198,10 +198,11 @@ pub fn plan(action: PowerAction, machines: &[RunMachine], pacing: &Pacing) -> Po
                 booting.push_back(now + BOOT_ASSUMED_SECONDS);
                 frees.push(Reverse(now + BOOT_ASSUMED_SECONDS));
             }
-            let queue = queues.get_mut(group).expect("a queued group");
-            queue.pop_front();
-            if let Some(next) = queue.front() {
-                heads.push(Reverse((*next, group)));
+            if let Some(queue) = queues.get_mut(group) {
+                queue.pop_front();
+                if let Some(next) = queue.front() {
+                    heads.push(Reverse((*next, group)));
+                }
             }
         }
         heads.extend(blocked);
