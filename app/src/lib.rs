@@ -121,6 +121,7 @@ pub fn App() -> impl IntoView {
                         // their first-load budget, and an area of its own re-cuts the shared code
                         // (the machine list and clusters went over 400 KB).
                         <Route path=path!("/machines/power-runs") view={Lazy::<AccessAndAuditRoute>::new()} />
+                        <Route path=path!("/machines/classes") view={Lazy::<AccessAndAuditRoute>::new()} />
                         <Route path=path!("/machines/import") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/discovered") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/:id") view={Lazy::<MachineRoute>::new()} />

@@ -183,6 +183,9 @@ pub struct MachineQuery {
     /// Only machines in this boot state.
     #[serde(default)]
     pub state: Option<crate::provisioning::boots::BootState>,
+    /// Only machines of this class (its search and `search` must both match).
+    #[serde(default)]
+    pub class: Option<String>,
 }
 
 impl MachineQuery {
@@ -192,6 +195,33 @@ impl MachineQuery {
     pub fn limit(&self) -> u32 {
         self.limit.unwrap_or(Self::DEFAULT_LIMIT).clamp(1, Self::MAX_LIMIT)
     }
+}
+
+/// A machine class: a saved search over labels and hardware (`cpus>=32 and memory_gib>=256 and
+/// disks.ssd>=2`) that names a kind of machine, to pick machines by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MachineClass {
+    pub name: String,
+    /// The search, as the machine list takes it.
+    pub query: String,
+    pub description: String,
+    /// How many machines it matches now.
+    pub members: u64,
+    pub updated_at: String,
+}
+
+/// A machine class as a person writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MachineClassInput {
+    pub query: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl MachineClassInput {
+    pub const MAX_DESCRIPTION: usize = 500;
 }
 
 /// One page of machines and the cursor of the next page, if there is one.

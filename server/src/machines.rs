@@ -13,11 +13,12 @@ use crate::error::{OrInternal, internal};
 use crate::jobs::{Job, JobKind, JobState, Jobs};
 use app::access::{Permission, Principal, authorize};
 use app::error::{AppError, FieldError};
+use app::machines::fields::ClassName;
 use app::machines::fields::Labels;
 use app::machines::ssr::MachineService;
 use app::machines::{
-    ImportFormat, ImportLine, ImportProgress, ImportReport, Machine, MachineInput, MachinePage, MachineQuery,
-    MachineSpec,
+    ImportFormat, ImportLine, ImportProgress, ImportReport, Machine, MachineClass, MachineClassInput, MachineInput,
+    MachinePage, MachineQuery, MachineSpec,
 };
 use app::provisioning::boots::BootStatus;
 use serde_json::json;
@@ -266,6 +267,37 @@ fn bulk_event(action: &'static str, ids: &[i64]) -> Event {
     Event::new(action, "machine").target(id_list, format!("{} machines", ids.len()))
 }
 
+fn class_name(name: &str) -> Result<ClassName, AppError> {
+    name.parse().map_err(|message: String| AppError::Invalid {
+        fields: vec![FieldError { field: "name".into(), message: message.clone() }],
+        message,
+    })
+}
+
+/// A class's search and description, checked: the search as the machine list would take it.
+fn class_input(input: &MachineClassInput) -> Result<(String, String), AppError> {
+    let query = input.query.trim().to_string();
+    let field = |field: &str, message: String| AppError::Invalid {
+        fields: vec![FieldError { field: field.into(), message: message.clone() }],
+        message,
+    };
+    if query.is_empty() {
+        return Err(field(
+            "query",
+            "Give the class's search: labels and hardware terms, as cpus>=32 and memory_gib>=256 and rack=r1.".into(),
+        ));
+    }
+    store::check_search(&query).map_err(|message| field("query", message))?;
+    let description = input.description.trim().to_string();
+    if description.chars().count() > MachineClassInput::MAX_DESCRIPTION {
+        return Err(field(
+            "description",
+            format!("A description is at most {} characters.", MachineClassInput::MAX_DESCRIPTION),
+        ));
+    }
+    Ok((query, description))
+}
+
 fn machine_summary(m: &Machine) -> serde_json::Value {
     json!({
         "mac": m.mac, "hostname": m.hostname, "uuid": m.uuid, "serial": m.serial, "role": m.role,
@@ -456,6 +488,69 @@ impl MachineService for Machines {
         };
         self.run_commit(who.clone(), job, input);
         Ok(())
+    }
+
+    async fn classes(&self, who: &Principal) -> Result<Vec<MachineClass>, AppError> {
+        self.allow(who, Permission::ViewMachines, "machine.class.list").await?;
+        let mut classes = Vec::new();
+        for row in store::classes(&self.db).await.or_internal()? {
+            let members = store::count_matching(&self.db, &row.query).await?;
+            classes.push(MachineClass {
+                name: row.name,
+                query: row.query,
+                description: row.description,
+                members,
+                updated_at: row.updated_at,
+            });
+        }
+        Ok(classes)
+    }
+
+    async fn save_class(
+        &self,
+        who: &Principal,
+        name: String,
+        input: MachineClassInput,
+    ) -> Result<MachineClass, AppError> {
+        let event = Event::new("machine.class.save", "machine_class").target(&name, &name);
+        let result = async {
+            authorize(who, Permission::ChangeMachines)?;
+            let name = class_name(&name)?;
+            let (query, description) = class_input(&input)?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let before = store::class(&mut tx, name.as_str()).await.or_internal()?;
+            let at = crate::db::now();
+            store::save_class(&mut tx, name.as_str(), &query, &description, &at).await.or_internal()?;
+            let summary = json!({
+                "before": before.map(|b| json!({ "query": b.query, "description": b.description })),
+                "after": { "query": query, "description": description },
+            });
+            audit::append(&mut tx, who, event.clone().summary(summary)).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            Ok(MachineClass { name: name.to_string(), query, description, members: 0, updated_at: at })
+        }
+        .await;
+        let saved = self.settle(who, event, result).await?;
+        Ok(MachineClass { members: store::count_matching(&self.db, &saved.query).await?, ..saved })
+    }
+
+    async fn delete_class(&self, who: &Principal, name: String) -> Result<(), AppError> {
+        let event = Event::new("machine.class.delete", "machine_class").target(&name, &name);
+        let result = async {
+            authorize(who, Permission::ChangeMachines)?;
+            let mut tx = audit::begin(&self.db).await.or_internal()?;
+            let Some(before) = store::class(&mut tx, &name).await.or_internal()? else {
+                return Err(AppError::not_found(format!(
+                    "There is no machine class \"{name}\"; it may have been deleted."
+                )));
+            };
+            store::delete_class(&mut tx, &name).await.or_internal()?;
+            let summary = json!({ "before": { "query": before.query, "description": before.description } });
+            audit::append(&mut tx, who, event.clone().summary(summary)).await.or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        self.settle(who, event, result).await
     }
 }
 

@@ -66,6 +66,24 @@ impl FromStr for ClusterName {
     }
 }
 
+/// A machine class's name: one DNS label, as `gpu-large`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClassName(String);
+string_newtype!(ClassName);
+
+impl FromStr for ClassName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if is_dns_label(s.trim()) {
+            Ok(ClassName(s.trim().to_string()))
+        } else {
+            Err(format!(
+                "\"{s}\" is not a valid class name: use at most 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit, such as storage-large"
+            ))
+        }
+    }
+}
+
 /// The SMBIOS system UUID that iPXE reports as `${uuid}`, stored in lowercase 8-4-4-4-12 form.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SystemUuid(String);

@@ -1,6 +1,6 @@
 //! The GUI's endpoints for machines: each authorizes through the service and does nothing else.
 
-use super::{ImportFormat, Machine, MachineInput, MachinePage, MachineQuery};
+use super::{ImportFormat, Machine, MachineClass, MachineClassInput, MachineInput, MachinePage, MachineQuery};
 use crate::drawn::Progress;
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -60,5 +60,24 @@ pub async fn poll_import(job: String) -> Result<Progress, AppError> {
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "commit_import")]
 pub async fn commit_import(job: String) -> Result<(), AppError> {
     crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.commit_import(&who, job).await })
+        .await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_machine_classes")]
+pub async fn list_machine_classes() -> Result<Vec<MachineClass>, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.classes(&who).await }).await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "save_machine_class")]
+pub async fn save_machine_class(name: String, input: MachineClassInput) -> Result<MachineClass, AppError> {
+    crate::ssr::call(
+        |svc: super::ssr::SharedMachineService, who| async move { svc.save_class(&who, name, input).await },
+    )
+    .await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "delete_machine_class")]
+pub async fn delete_machine_class(name: String) -> Result<(), AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.delete_class(&who, name).await })
         .await
 }

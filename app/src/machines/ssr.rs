@@ -1,7 +1,10 @@
 //! The machine service interface the server implements, and the glue server functions use to
 //! reach it. Only compiled for the server.
 
-use super::{ImportFormat, ImportProgress, ImportReport, Machine, MachineInput, MachinePage, MachineQuery};
+use super::{
+    ImportFormat, ImportProgress, ImportReport, Machine, MachineClass, MachineClassInput, MachineInput, MachinePage,
+    MachineQuery,
+};
 use crate::access::Principal;
 use crate::error::AppError;
 use std::collections::BTreeMap;
@@ -37,6 +40,16 @@ pub trait MachineService: Send + Sync + 'static {
     async fn import_progress(&self, who: &Principal, job: String) -> Result<ImportProgress, AppError>;
     /// Writes a previewed import in the background; progress shows in [`Self::import_progress`].
     async fn commit_import(&self, who: &Principal, job: String) -> Result<(), AppError>;
+    /// Every machine class, with how many machines each matches now.
+    async fn classes(&self, who: &Principal) -> Result<Vec<MachineClass>, AppError>;
+    /// Creates or replaces the class `name`; its search is checked first.
+    async fn save_class(
+        &self,
+        who: &Principal,
+        name: String,
+        input: MachineClassInput,
+    ) -> Result<MachineClass, AppError>;
+    async fn delete_class(&self, who: &Principal, name: String) -> Result<(), AppError>;
 }
 
 /// The service, as the server puts it into each request's context.

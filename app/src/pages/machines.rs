@@ -1,6 +1,7 @@
 //! `/machines/...`: the inventory of bare-metal machines.
 
 pub mod boots;
+pub mod classes;
 pub mod form;
 pub mod import;
 pub mod list;

@@ -7,7 +7,10 @@ use crate::http::{ApiResult, Json, Path, Query, Route, route, spreadsheet_safe};
 use app::access::Principal;
 use app::error::{AppError, FieldError};
 use app::machines::ssr::MachineService;
-use app::machines::{ImportFormat, ImportReport, Machine, MachineInput, MachinePage, MachineQuery, SortKey};
+use app::machines::{
+    ImportFormat, ImportReport, Machine, MachineClass, MachineClassInput, MachineInput, MachinePage, MachineQuery,
+    SortKey,
+};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, header};
@@ -25,6 +28,9 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/machines/{id}", get_machine),
         route(Method::PUT, "/machines/{id}", update_machine),
         route(Method::DELETE, "/machines/{id}", delete_machine),
+        route(Method::GET, "/machine-classes", list_classes),
+        route(Method::PUT, "/machine-classes/{name}", save_class),
+        route(Method::DELETE, "/machine-classes/{name}", delete_class),
     ]
 }
 
@@ -46,6 +52,8 @@ pub struct ListParams {
     /// Only machines in this boot state: never_seen, pxe, script, assets, ignition, installed,
     /// joined, ready or failed.
     state: Option<String>,
+    /// Only machines of this class (see `/api/v1/machine-classes`).
+    class: Option<String>,
 }
 
 impl ListParams {
@@ -73,6 +81,7 @@ impl ListParams {
             descending: self.descending,
             after: self.after,
             limit: self.limit,
+            class: self.class.filter(|c| !c.is_empty()),
         })
     }
 }
@@ -126,6 +135,38 @@ async fn delete_machine(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     state.machines.delete(&who, vec![id]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/machine-classes",
+    responses((status = 200, body = Vec<MachineClass>)))]
+async fn list_classes(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<Vec<MachineClass>>> {
+    Ok(Json(state.machines.classes(&who).await?))
+}
+
+/// Creates or replaces a class; its search is checked as the machine list takes it.
+#[utoipa::path(put, path = "/api/v1/machine-classes/{name}", request_body = MachineClassInput,
+    responses((status = 200, body = MachineClass), (status = 400, body = AppError)))]
+async fn save_class(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    Json(input): Json<MachineClassInput>,
+) -> ApiResult<Json<MachineClass>> {
+    Ok(Json(state.machines.save_class(&who, name, input).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/machine-classes/{name}",
+    responses((status = 204), (status = 404, body = AppError)))]
+async fn delete_class(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.machines.delete_class(&who, name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -255,8 +296,21 @@ fn params_summary(query: &MachineQuery) -> serde_json::Value {
         update_machine,
         delete_machine,
         import_machines,
-        export_machines_csv
+        export_machines_csv,
+        list_classes,
+        save_class,
+        delete_class
     ),
-    components(schemas(Machine, MachineInput, MachinePage, ImportReport, ImportRequest, AppError, FieldError))
+    components(schemas(
+        Machine,
+        MachineClass,
+        MachineClassInput,
+        MachineInput,
+        MachinePage,
+        ImportReport,
+        ImportRequest,
+        AppError,
+        FieldError
+    ))
 )]
 pub struct MachinesApi;

@@ -3,7 +3,7 @@
 
 mod list;
 
-pub use list::fetch_page;
+pub use list::{check_search, count_matching, fetch_page};
 
 use crate::db::{Database, now, placeholders};
 use app::machines::fields::Labels;
@@ -251,4 +251,66 @@ pub async fn add_labels(tx: &mut AnyConnection, ids: &[i64], labels: &Labels) ->
             .await?;
     }
     Ok(())
+}
+
+/// A stored machine class: name, search, description, last change.
+pub struct ClassRow {
+    pub name: String,
+    pub query: String,
+    pub description: String,
+    pub updated_at: String,
+}
+
+fn class_from_row(row: &AnyRow) -> Result<ClassRow, sqlx::Error> {
+    Ok(ClassRow {
+        name: row.try_get("name")?,
+        query: row.try_get("query")?,
+        description: row.try_get("description")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Every machine class, by name.
+pub async fn classes(db: &Database) -> Result<Vec<ClassRow>, sqlx::Error> {
+    let rows = sqlx::query("SELECT name, query, description, updated_at FROM machine_classes ORDER BY name")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(class_from_row).collect()
+}
+
+/// The class `name`, inside the caller's transaction.
+pub async fn class(tx: &mut AnyConnection, name: &str) -> Result<Option<ClassRow>, sqlx::Error> {
+    let row = sqlx::query("SELECT name, query, description, updated_at FROM machine_classes WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+    row.as_ref().map(class_from_row).transpose()
+}
+
+/// Creates or replaces the class `name`.
+pub async fn save_class(
+    tx: &mut AnyConnection,
+    name: &str,
+    query: &str,
+    description: &str,
+    at: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO machine_classes (name, query, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (name) DO UPDATE SET query = excluded.query, description = excluded.description, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(name)
+    .bind(query)
+    .bind(description)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the class `name`; whether there was one.
+pub async fn delete_class(tx: &mut AnyConnection, name: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM machine_classes WHERE name = $1").bind(name).execute(&mut *tx).await?;
+    Ok(done.rows_affected() > 0)
 }

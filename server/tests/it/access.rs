@@ -85,6 +85,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("GET", "/machines/import", Value::Null, Page(Operator)),
         ("GET", "/machines/discovered", Value::Null, Page(Viewer)),
         ("GET", "/machines/power-runs", Value::Null, Page(Viewer)),
+        ("GET", "/machines/classes", Value::Null, Page(Viewer)),
         ("GET", "/machines/{id}", Value::Null, Page(Viewer)),
         ("GET", "/clusters", Value::Null, Page(Viewer)),
         ("GET", "/clusters/{*rest}", Value::Null, Page(Viewer)),
@@ -312,13 +313,18 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("POST", "/api/gui/start_power_run", json!({"input": {"action": "on", "search": "x"}}), Role(Operator)),
         ("POST", "/api/gui/power_run_status", json!({"job": "x"}), Role(Viewer)),
         ("POST", "/api/gui/steer_power_run", json!({"job": "x", "what": "pause"}), Role(Operator)),
+        ("GET", "/api/v1/machine-classes", Value::Null, Role(Viewer)),
+        ("PUT", "/api/v1/machine-classes/{name}", json!({"query": "rack=r1"}), Role(Operator)),
+        ("DELETE", "/api/v1/machine-classes/{name}", Value::Null, Role(Operator)),
+        ("POST", "/api/gui/list_machine_classes", json!({}), Role(Viewer)),
+        ("POST", "/api/gui/save_machine_class", json!({"name": "x", "input": {"query": "rack=r1"}}), Role(Operator)),
+        ("POST", "/api/gui/delete_machine_class", json!({"name": "x"}), Role(Operator)),
         ("POST", "/api/v1/machines/import", json!({"text": "mac\n52:54:00:00:00:97"}), Role(Operator)),
         ("GET", "/api/v1/machines/export.csv", Value::Null, Role(Viewer)),
         ("GET", "/api/v1/openapi.json", Value::Null, Role(Viewer)),
     ]
 }
 
-/// A route's path with its parameters filled in (`{id}` and `:id` become 1).
 /// A default group whose profile has every kind of template, and an asset named `1`, so each
 /// boot route has something to serve.
 async fn serve_a_machine(app: &TestApp) {
@@ -343,6 +349,7 @@ async fn serve_a_machine(app: &TestApp) {
     std::fs::write(p.assets_dir.join("1"), "kernel").unwrap();
 }
 
+/// A route's path with its parameters filled in (`{id}` and `:id` become 1).
 fn concrete(path: &str) -> String {
     path.split('/')
         .map(|seg| if seg.starts_with('{') || seg.starts_with(':') { "1" } else { seg })

@@ -21,7 +21,73 @@ on_both_backends!(
     gui_import_job_previews_then_commits,
     add_labels_merges_into_each_machine,
     malformed_paths_queries_and_bodies_answer_the_json_error_shape,
+    a_machine_class_is_a_saved_search_the_list_filters_by_audited,
 );
+
+/// A class saves a search (checked as the list takes it), counts its machines, filters the
+/// list together with a search, and is changed and deleted by operators only, audited.
+async fn a_machine_class_is_a_saved_search_the_list_filters_by_audited(app: TestApp) {
+    use app::access::ConsoleRole;
+    for (mac, rack, host) in
+        [("52:54:00:c1:00:01", "r1", "a-1"), ("52:54:00:c1:00:02", "r1", "b-2"), ("52:54:00:c1:00:03", "r2", "a-3")]
+    {
+        let body = json!({"mac": mac, "hostname": host, "labels": {"rack": rack}});
+        assert_eq!(app.post_json("/api/v1/machines", body).await.status(), 201);
+    }
+    let res =
+        app.put_json("/api/v1/machine-classes/rack-one", json!({"query": "rack=r1", "description": "Row 1"})).await;
+    assert_eq!(res.status(), 200);
+    let class: Value = res.json().await.unwrap();
+    assert_eq!((class["members"].as_u64(), class["query"].as_str()), (Some(2), Some("rack=r1")));
+    let hosts = |page: Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|m| m["hostname"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(hosts(app.get_json("/api/v1/machines?class=rack-one").await), ["a-1", "b-2"]);
+    assert_eq!(hosts(app.get_json("/api/v1/machines?class=rack-one&search=a-").await), ["a-1"]);
+    let csv = app.get("/api/v1/machines/export.csv?class=rack-one").await.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+
+    // Bad input says what is wrong and stores nothing; an unknown class is not found.
+    let res = app.put_json("/api/v1/machine-classes/rack-one", json!({"query": "cpus>=many"})).await;
+    assert_eq!(res.status(), 400);
+    let error: Value = res.json().await.unwrap();
+    assert_eq!(error["fields"][0]["field"], "query", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("whole number"), "{error}");
+    let res = app.put_json("/api/v1/machine-classes/Rack_One", json!({"query": "rack=r1"})).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("not a valid class name"));
+    assert_eq!(app.put_json("/api/v1/machine-classes/empty", json!({"query": "  "})).await.status(), 400);
+    let res = app.get("/api/v1/machines?class=nope").await;
+    assert_eq!(res.status(), 404);
+    assert!(res.json::<Value>().await.unwrap()["message"].as_str().unwrap().contains("no machine class \"nope\""));
+
+    // Saving the same name replaces it.
+    let res = app.put_json("/api/v1/machine-classes/rack-one", json!({"query": "rack=r2"})).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["members"], 1);
+    let classes = app.get_json("/api/v1/machine-classes").await;
+    assert_eq!(classes.as_array().unwrap().len(), 1, "{classes}");
+    assert_eq!((classes[0]["query"].as_str(), classes[0]["description"].as_str()), (Some("rack=r2"), Some("")));
+
+    // A viewer sees classes but cannot change them.
+    app.add_local_user("vera", ConsoleRole::Viewer).await;
+    let vera = app.sign_in("vera", "vera-password").await;
+    assert_eq!(vera.get(app.at("/api/v1/machine-classes")).send().await.unwrap().status(), 200);
+    let res = vera.put(app.at("/api/v1/machine-classes/mine")).json(&json!({"query": "rack=r1"})).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(vera.delete(app.at("/api/v1/machine-classes/rack-one")).send().await.unwrap().status(), 403);
+
+    let delete = || app.client.delete(app.at("/api/v1/machine-classes/rack-one")).send();
+    assert_eq!(delete().await.unwrap().status(), 204);
+    assert_eq!(delete().await.unwrap().status(), 404);
+    let audit = app.get_json("/api/v1/audit?action=machine.class.save").await;
+    let outcomes: Vec<&str> =
+        audit["items"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == "success").count(), 2, "{audit}");
+    let deleted = app.get_json("/api/v1/audit?action=machine.class.delete").await;
+    let first = &deleted["items"].as_array().unwrap().iter().find(|e| e["outcome"] == "success").unwrap()["summary"];
+    let summary: Value = serde_json::from_str(first.as_str().unwrap()).unwrap();
+    assert_eq!(summary["before"]["query"], "rack=r2", "{deleted}");
+}
 
 /// Every refusal of the API is the documented JSON shape, also those made before a handler runs
 /// (a path, query or body its extractor cannot read), and the OpenAPI document lists them.

@@ -471,6 +471,11 @@ async fn a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_ac
         ]
     );
     assert_eq!(listed("disks=1").await, [id]);
+    // A class of machines by hardware follows what the BMC tells.
+    let class = app.put_json("/api/v1/machine-classes/two-disks", json!({"query": "disks>=2 and nics>=1"})).await;
+    assert_eq!(class.json::<Value>().await.unwrap()["members"], 0);
+    let class = app.put_json("/api/v1/machine-classes/one-disk", json!({"query": "disks=1 and nics>=2"})).await;
+    assert_eq!(class.json::<Value>().await.unwrap()["members"], 1);
     // The export says what was told, for the machines the search finds.
     let csv = app.get("/api/v1/machines/hardware.csv?search=manufacturer%7Esushy").await.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();

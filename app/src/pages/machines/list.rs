@@ -24,6 +24,9 @@ pub fn list_href(q: &MachineQuery, sort: SortKey, descending: bool, after: Optio
     if let Some(state) = q.state {
         params.push(format!("state={}", state.as_str()));
     }
+    if let Some(class) = &q.class {
+        params.push(format!("class={}", urlencode(class)));
+    }
     if sort != SortKey::Mac {
         params.push(format!("sort={}", sort.as_str()));
     }
@@ -48,6 +51,7 @@ pub fn MachineList() -> impl IntoView {
             after: p.get("after"),
             limit: None,
             state: p.get("state").and_then(|s| BootState::parse(&s)),
+            class: p.get("class").filter(|c| !c.is_empty()),
         }
     });
     let page = resource(move || query.get(), list_machines);
@@ -59,8 +63,11 @@ pub fn MachineList() -> impl IntoView {
     });
 
     let export_href = move |file: &str| {
-        let search = query.get().search.map(|s| format!("?search={}", urlencode(&s))).unwrap_or_default();
-        format!("/api/v1/machines/{file}{search}")
+        let q = query.get();
+        let search = q.search.map(|s| format!("search={}", urlencode(&s)));
+        let class = q.class.map(|c| format!("class={}", urlencode(&c)));
+        let params = [search, class].into_iter().flatten().collect::<Vec<_>>().join("&");
+        format!("/api/v1/machines/{file}?{params}")
     };
 
     view! {
@@ -80,6 +87,7 @@ pub fn MachineList() -> impl IntoView {
                     </Suspense>
                     <A href="/machines/discovered" attr:class="button">"Discovered"</A>
                     <A href="/machines/power-runs" attr:class="button">"Power runs"</A>
+                    <A href="/machines/classes" attr:class="button">"Classes"</A>
                     <a class="button" href=move || export_href("export.csv") download="machines.csv" rel="external">"Export CSV"</a>
                     <a class="button" href=move || export_href("hardware.csv") download="hardware.csv" rel="external">"Export hardware"</a>
                 </div>
@@ -96,6 +104,9 @@ pub fn MachineList() -> impl IntoView {
                         <option value=s.as_str() selected=move || query.get().state == Some(s)>{s.label()}</option>
                     }).collect_view()}
                 </select>
+                {move || query.get().class.map(|class| view! {
+                    <label><input type="checkbox" name="class" value=class.clone() checked=true />" of class "{class}</label>
+                })}
                 {move || {
                     let q = query.get();
                     (q.sort != SortKey::Mac).then(|| view! { <input type="hidden" name="sort" value=q.sort.as_str() /> })

@@ -9,6 +9,7 @@ use app::machines::{MachinePage, MachineQuery, SortKey};
 use app::provisioning::boots::BootState;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sqlx::Row;
 
 /// Where the previous page ended: the last row's sort value and id.
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -135,14 +136,9 @@ fn sort_column(key: SortKey) -> &'static str {
     }
 }
 
-pub async fn fetch_page(db: &Database, query: &MachineQuery) -> Result<MachinePage, AppError> {
-    let column = sort_column(query.sort);
-    let limit = query.limit();
-    let after = query.after.as_deref().map(Cursor::decode).transpose()?;
-    let mut conditions = Vec::new();
-    let mut binds: Vec<Bind> = Vec::new();
-    let search = query.search.as_deref().unwrap_or_default();
-    for filter in filters(search).map_err(AppError::invalid)? {
+/// Adds the conditions of `filters` to a WHERE clause, numbering their parameters after `binds`.
+fn push_filters(filters: Vec<Filter>, conditions: &mut Vec<String>, binds: &mut Vec<Bind>) {
+    for filter in filters {
         match filter {
             Filter::Label(key, value) => {
                 conditions.push(format!(
@@ -174,6 +170,56 @@ pub async fn fetch_page(db: &Database, query: &MachineQuery) -> Result<MachinePa
             }
         }
     }
+}
+
+/// The search of the class `name`.
+async fn class_search(db: &Database, name: &str) -> Result<String, AppError> {
+    sqlx::query_scalar::<_, String>("SELECT query FROM machine_classes WHERE name = $1")
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await
+        .or_internal()?
+        .ok_or_else(|| AppError::not_found(format!("There is no machine class \"{name}\"; see Machines › Classes.")))
+}
+
+/// Checks a search as the list would take it: the words that say what is wrong, if anything is.
+pub fn check_search(search: &str) -> Result<(), String> {
+    filters(search).map(|_| ())
+}
+
+/// How many machines `search` matches now.
+pub async fn count_matching(db: &Database, search: &str) -> Result<u64, AppError> {
+    let (mut conditions, mut binds) = (Vec::new(), Vec::new());
+    push_filters(filters(search).map_err(AppError::invalid)?, &mut conditions, &mut binds);
+    let sql = format!("SELECT COUNT(*) FROM machines {}", where_clause(&conditions));
+    let count: i64 = bound(&sql, &binds).fetch_one(db.pool()).await.or_internal()?.try_get(0).or_internal()?;
+    Ok(count as u64)
+}
+
+fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) }
+}
+
+/// `sql` with `binds` bound, in order.
+fn bound<'q>(sql: &'q str, binds: &'q [Bind]) -> super::Query<'q> {
+    binds.iter().fold(sqlx::query(sql), |q, b| match b {
+        Bind::Text(text) => q.bind(text.as_str()),
+        Bind::Number(n) => q.bind(*n),
+    })
+}
+
+pub async fn fetch_page(db: &Database, query: &MachineQuery) -> Result<MachinePage, AppError> {
+    let column = sort_column(query.sort);
+    let limit = query.limit();
+    let after = query.after.as_deref().map(Cursor::decode).transpose()?;
+    let mut conditions = Vec::new();
+    let mut binds: Vec<Bind> = Vec::new();
+    if let Some(class) = &query.class {
+        let search = class_search(db, class).await?;
+        push_filters(filters(&search).map_err(AppError::invalid)?, &mut conditions, &mut binds);
+    }
+    let search = query.search.as_deref().unwrap_or_default();
+    push_filters(filters(search).map_err(AppError::invalid)?, &mut conditions, &mut binds);
     match query.state {
         Some(BootState::NeverSeen) => conditions.push("mac NOT IN (SELECT mac FROM boot_states)".into()),
         Some(state) => {
@@ -187,19 +233,12 @@ pub async fn fetch_page(db: &Database, query: &MachineQuery) -> Result<MachinePa
         conditions.push(format!("({column}, id) {op} (${}, ${})", binds.len() + 1, binds.len() + 2));
         binds.push(Bind::Text(value.clone()));
     }
-    let where_clause =
-        if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let where_clause = where_clause(&conditions);
     let id_param = binds.len() + 1;
     let limit_param = if after.is_some() { id_param + 1 } else { id_param };
     let sql =
         format!("SELECT {COLUMNS} FROM machines {where_clause} ORDER BY {column} {dir}, id {dir} LIMIT ${limit_param}");
-    let mut q = sqlx::query(&sql);
-    for b in &binds {
-        q = match b {
-            Bind::Text(text) => q.bind(text.as_str()),
-            Bind::Number(n) => q.bind(*n),
-        };
-    }
+    let mut q = bound(&sql, &binds);
     if let Some(Cursor(_, id)) = &after {
         q = q.bind(*id);
     }
