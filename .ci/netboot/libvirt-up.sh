@@ -27,9 +27,9 @@ QEMU_CONF=/etc/libvirt/qemu.conf
 LIBVIRTD_CONF=/etc/libvirt/libvirtd.conf
 # qemu.conf: QEMU runs as root (the kit's QEMU lives under root's home) and libvirt touches no file
 # owners, no SELinux/AppArmor labels and no cgroups (a container on cgroups v1, without systemd).
-# seccomp_sandbox = 0: libvirt's default `-sandbox ...,spawn=deny` would kill QEMU when its guestfwd
-# runs `busybox nc` for a guest connection (libvirt-vm.sh's NIC needs that).
-# namespaces = []: no private /dev per domain; a container may refuse the mount namespace.
+# seccomp_sandbox = 0: libvirt's default `-sandbox on,...,spawn=deny` kills QEMU as soon as the
+# guest opens a connection, for which guestfwd runs `busybox nc` (libvirt-vm.sh's NIC): iPXE prints
+# "http://10.0.2.100:PORT/boot.ipxe..", and the domain stops with reason "crashed".
 SETTINGS=(
   'user="root"'
   'group="root"'
@@ -37,7 +37,6 @@ SETTINGS=(
   'security_driver="none"'
   'cgroup_controllers=[]'
   'seccomp_sandbox=0'
-  'namespaces=[]'
 )
 LIBVIRTD_LOG=/var/log/libvirt/libvirtd.log
 
@@ -51,6 +50,10 @@ running() {
   pid=$(cat "/run/$1.pid" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
 }
+
+# One run at a time (tests may call this in parallel): two would race to start libvirtd.
+exec 9>/tmp/pangea-libvirt-up.lock
+flock 9
 
 # 1. Packages.
 missing=()
@@ -111,20 +114,22 @@ if ! running virtlogd; then
   say "starting virtlogd"
   as_root virtlogd -d || die "virtlogd -d failed"
 fi
-if [ -n "$changed" ] && running libvirtd; then
+answers() { as_root virsh -q -c "$URI" list --all >/dev/null 2>&1; }
+if [ -n "$changed" ] && { running libvirtd || answers; }; then
+  running libvirtd || die "libvirtd answers on $URI but /run/libvirtd.pid does not name it: restart it by hand for the new $QEMU_CONF"
   pid=$(cat /run/libvirtd.pid)
-  say "restarting libvirtd (pid $pid) for its new configuration"
+  say "restarting libvirtd (pid $pid) for its new configuration (running domains survive it)"
   as_root kill "$pid"
-  for _ in $(seq 100); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
-  [ ! -e "/proc/$pid" ] || die "libvirtd (pid $pid) did not stop within 10 s"
+  for _ in $(seq 300); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
+  [ ! -e "/proc/$pid" ] || die "libvirtd (pid $pid) did not stop within 30 s"
 fi
-if ! running libvirtd; then
+if ! running libvirtd && ! answers; then
   say "starting libvirtd"
   as_root libvirtd -d || die "libvirtd -d failed (see $LIBVIRTD_LOG)"
 fi
 ok=
 for _ in $(seq 100); do
-  if as_root virsh -q -c "$URI" list --all >/dev/null 2>&1; then ok=1; break; fi
+  if answers; then ok=1; break; fi
   sleep 0.1
 done
 [ -n "$ok" ] || die "libvirtd does not answer on $URI within 10 s (see $LIBVIRTD_LOG): $(as_root virsh -c "$URI" list --all 2>&1 | tail -n 1)"
@@ -157,4 +162,4 @@ if ! venv_ok; then
 fi
 [ -x "$VENV/bin/sushy-emulator" ] || die "$VENV/bin/sushy-emulator is missing"
 
-say "up: libvirtd (pid $(cat /run/libvirtd.pid)) on $URI, virtlogd (pid $(cat /run/virtlogd.pid)), $VENV/bin/sushy-emulator"
+say "up: libvirtd (pid $(cat /run/libvirtd.pid 2>/dev/null || echo '?')) on $URI, virtlogd (pid $(cat /run/virtlogd.pid)), $VENV/bin/sushy-emulator"

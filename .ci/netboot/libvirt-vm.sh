@@ -7,19 +7,24 @@
 #   libvirt-vm.sh undefine NAME
 #
 # define: a persistent domain (it outlives power-off, so the BMC can power it on again), shut off,
-#   on qemu:///system: TCG (KVM only with PANGEA_LIBVIRT_VM_KVM=1: see below), 1 vCPU, 1024 MiB, the kit's QEMU as
-#   its <emulator>, no disk, and one virtio NIC with MAC that boots first. As in boot-vm.sh its
-#   user-mode network is restricted: the guest can reach only http://10.0.2.100:PORT, which a
-#   guestfwd pipes, one connection at a time, through `busybox nc 127.0.0.1 PORT`, and DHCP hands
-#   iPXE the bootfile http://10.0.2.100:PORT/boot.ipxe. libvirt's <interface> cannot say
-#   restrict/bootfile/guestfwd, so the NIC is passed to QEMU on its command line (<qemu:commandline>,
-#   bootindex=1). Consequences for the Redfish view: the system's EthernetInterfaces are empty, and
-#   PATCH Boot.BootSourceOverrideTarget=Pxe fails (the driver finds no libvirt NIC to boot from).
-#   The serial console (SeaBIOS, iPXE, the kernel, init) goes to LOGFILE, which QEMU truncates at each
-#   power-on. The guest's power-off ends the domain (on_poweroff destroy); so does a reboot unless
-#   ON_REBOOT is restart (then Redfish GracefulRestart works, but a guest that keeps failing reboots
-#   for ever). With destroy, SeaBIOS also resets 1 s after iPXE gives up, so a failed network boot
-#   powers off instead of hanging, as boot-vm.sh's -no-reboot does.
+#   on qemu:///system: TCG (KVM only with PANGEA_LIBVIRT_VM_KVM=1, see below), 1 vCPU, 1024 MiB, the
+#   kit's QEMU as its <emulator>, no disk, and one virtio NIC with MAC that boots first
+#   (<boot dev='network'/>). As in boot-vm.sh its user-mode network is restricted: the guest can
+#   reach only http://10.0.2.100:PORT, which a guestfwd pipes, one connection at a time, through
+#   `busybox nc 127.0.0.1 PORT`, and DHCP hands iPXE the bootfile http://10.0.2.100:PORT/boot.ipxe.
+#   libvirt's <interface type='user'> cannot say restrict/bootfile/guestfwd, so that netdev is
+#   passed to QEMU on its command line (<qemu:commandline>), and <qemu:override> plugs the libvirt
+#   NIC (alias ua-pangea-nic) into it. libvirt's own netdev for the NIC is left without a peer
+#   (QEMU warns "netdev hostua-pangea-nic has no peer"): no guest traffic can reach it. The NIC
+#   stays a libvirt <interface>, so the Redfish emulator lists its MAC under EthernetInterfaces and
+#   can move the network boot (PATCH Boot.BootSourceOverrideTarget=Pxe sets <boot order='1'/> on
+#   it); a NIC passed to QEMU whole would be invisible to it (the PATCH answers 500).
+#   The serial console (SeaBIOS, iPXE, the kernel, init) goes to LOGFILE, which QEMU truncates at
+#   each power-on. The guest's power-off ends the domain (on_poweroff destroy); so does a reboot
+#   unless ON_REBOOT is restart (then a guest-side reboot and Redfish GracefulRestart restart it,
+#   but a guest that keeps failing, the init's panic included, reboots for ever). With destroy,
+#   SeaBIOS also resets 1 s after iPXE gives up, so a failed network boot powers off instead of
+#   hanging, as boot-vm.sh's -no-reboot does. Redfish ForceRestart is destroy + start either way.
 #   An existing shut-off domain of that name is replaced; a running one is an error.
 # undefine: forces the domain off (if it runs) and removes it; no domain of that name is fine.
 #
@@ -109,6 +114,9 @@ if exists "$NAME"; then
   out=$(virsh_ undefine "$NAME" 2>&1) || die "virsh undefine $NAME (to replace it): $out"
 fi
 
+# <qemu:commandline>: -nographic (with libvirt's -display none and -nodefaults it adds no device)
+# makes SeaBIOS mirror its and iPXE's screen to the serial port, as in boot-vm.sh; without it
+# LOGFILE shows only the kernel and init. The netdev is boot-vm.sh's, under another id.
 XML=$(mktemp "${TMPDIR:-/tmp}/libvirt-vm.XXXXXX.xml")
 trap 'rm -f "$XML"' EXIT
 cat >"$XML" <<EOF
@@ -131,6 +139,11 @@ cat >"$XML" <<EOF
   <devices>
     <emulator>$(xml "$QEMU")</emulator>
     <controller type='usb' model='none'/>
+    <interface type='user'>
+      <mac address='$MAC'/>
+      <model type='virtio'/>
+      <alias name='ua-pangea-nic'/>
+    </interface>
     <serial type='file'>
       <source path='$(xml "$LOG")'/>
       <target port='0'/>
@@ -138,11 +151,17 @@ cat >"$XML" <<EOF
     <memballoon model='none'/>
   </devices>
   <qemu:commandline>
+    <qemu:arg value='-nographic'/>
     <qemu:arg value='-netdev'/>
-    <qemu:arg value='user,id=pangea-n0,restrict=on,bootfile=http://10.0.2.100:$PORT/boot.ipxe,guestfwd=tcp:10.0.2.100:$PORT-cmd:$(xml "$BUSYBOX") nc 127.0.0.1 $PORT'/>
-    <qemu:arg value='-device'/>
-    <qemu:arg value='virtio-net-pci,netdev=pangea-n0,mac=$MAC,bootindex=1'/>
+    <qemu:arg value='user,id=pangea-net,restrict=on,bootfile=http://10.0.2.100:$PORT/boot.ipxe,guestfwd=tcp:10.0.2.100:$PORT-cmd:$(xml "$BUSYBOX") nc 127.0.0.1 $PORT'/>
   </qemu:commandline>
+  <qemu:override>
+    <qemu:device alias='ua-pangea-nic'>
+      <qemu:frontend>
+        <qemu:property name='netdev' type='string' value='pangea-net'/>
+      </qemu:frontend>
+    </qemu:device>
+  </qemu:override>
 </domain>
 EOF
 out=$(virsh_ define "$XML" 2>&1) || die "virsh define $NAME: $out"

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// A machine's BMC as a person gives it. The password is kept sealed and never shown again; an
 /// update without one keeps the stored password while the BMC's origin, user and trust stay the
 /// same. Its `Debug` leaves the password out.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BmcInput {
     /// The BMC's Redfish service, `https://host[:port]` (the path `/redfish/v1` is Redfish's).

@@ -129,7 +129,8 @@ impl AppState {
                 db.clone(),
                 jobs.clone(),
                 provisioner.clone(),
-                Arc::new(power::Readings(db.clone())),
+                Arc::new(power::InventoryPower { db: db.clone(), sealer: sealer.clone() }),
+                sealer.clone(),
             )
             .with_background(background.clone()),
         );

@@ -11,6 +11,7 @@ use crate::background::Background;
 use crate::db::{Database, unique_constraint};
 use crate::error::{OrInternal, internal};
 use crate::jobs::{Job, JobKind, JobState, Jobs};
+use crate::secrets::Sealer;
 use app::access::{Permission, Principal, authorize};
 use app::error::{AppError, FieldError};
 use app::machines::fields::ClassName;
@@ -20,7 +21,9 @@ use app::machines::{
     ImportFormat, ImportLine, ImportProgress, ImportReport, Machine, MachineClass, MachineClassInput, MachineInput,
     MachinePage, MachineQuery, MachineSpec,
 };
+use app::power::BmcInput;
 use app::provisioning::boots::BootStatus;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -38,7 +41,8 @@ pub struct Machines {
     jobs: Jobs,
     background: Background,
     follower: Arc<dyn InventoryFollower>,
-    power: Arc<dyn PowerReadings>,
+    power: Arc<dyn MachinePower>,
+    sealer: Arc<Sealer>,
 }
 
 /// The area that follows the inventory (the provisioner, which boots inventory machines and
@@ -51,20 +55,32 @@ pub trait InventoryFollower: Send + Sync {
     async fn boot_states(&self, macs: &[String]) -> Result<BTreeMap<String, BootStatus>, crate::error::Error>;
 }
 
-/// The power of listed machines, as the area that drives their BMCs last read it (wired by the
-/// composition root).
+/// The area that drives machines' BMCs, as the inventory needs it: their power for the list, and
+/// the BMCs an import brings (wired by the composition root).
 #[async_trait::async_trait]
-pub trait PowerReadings: Send + Sync {
+pub trait MachinePower: Send + Sync {
     /// The power of each of `ids` that has a BMC, by MAC.
     async fn power_of(&self, ids: &[i64]) -> Result<BTreeMap<String, app::power::PowerStatus>, crate::error::Error>;
+    /// What is wrong with an imported BMC's fields, if anything (nothing is sent to it).
+    fn check_bmc(&self, bmc: &BmcInput) -> Result<(), String>;
+    /// Keeps the BMCs of imported machines, by machine id, inside the import's transaction; they
+    /// are checked (reached, signed in to, their system found) by the next power refresh.
+    async fn add_bmcs(&self, tx: &mut AnyConnection, bmcs: &[(i64, BmcInput)]) -> Result<(), crate::error::Error>;
 }
 
-/// What a GUI import keeps in its job, for whichever replica goes on with it.
+/// What a GUI import keeps in its job, for whichever replica goes on with it: sealed, as the
+/// text may hold BMC passwords.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ImportInput {
     format: ImportFormat,
     text: String,
 }
+
+/// Where an import job's input is sealed.
+const IMPORT_PLACE: &str = "machine-import";
+
+/// A checked import line's machine and its BMC, if the line gave one.
+type Checked = (MachineSpec, Option<BmcInput>);
 
 /// An import, in the jobs table. Its check writes nothing, and its commit writes the machines
 /// and ends the job in one transaction: a replica that takes it over runs its step again.
@@ -93,9 +109,10 @@ impl Machines {
         db: Database,
         jobs: Jobs,
         follower: Arc<dyn InventoryFollower>,
-        power: Arc<dyn PowerReadings>,
+        power: Arc<dyn MachinePower>,
+        sealer: Arc<Sealer>,
     ) -> Machines {
-        Machines { jobs, db, background: Background::default(), follower, power }
+        Machines { jobs, db, background: Background::default(), follower, power, sealer }
     }
 
     async fn inventory_changed(&self, tx: &mut AnyConnection) -> Result<(), AppError> {
@@ -116,17 +133,23 @@ impl Machines {
         format: ImportFormat,
         lines: Vec<ParsedLine>,
         job: Option<&str>,
-    ) -> Result<(ImportReport, Vec<MachineSpec>), AppError> {
+    ) -> Result<(ImportReport, Vec<Checked>), AppError> {
         let total = lines.len() as u32;
         let mut seen: HashMap<String, u32> = HashMap::new();
-        let mut checked: Vec<(ImportLine, Option<MachineSpec>)> = Vec::with_capacity(lines.len());
+        let mut checked: Vec<(ImportLine, Option<Checked>)> = Vec::with_capacity(lines.len());
         for parsed in lines {
+            let mut errors = parsed.errors;
+            if let Some(bmc) = &parsed.bmc
+                && let Err(e) = self.power.check_bmc(bmc)
+            {
+                errors.push(format!("BMC: {e}"));
+            }
             let mut line = ImportLine {
                 line: parsed.line,
                 mac: Some(parsed.input.mac.clone()).filter(|m| !m.is_empty()),
                 hostname: parsed.input.hostname.clone(),
                 role: None,
-                errors: parsed.errors,
+                errors,
             };
             let spec = match parsed.input.validate() {
                 Ok(spec) => {
@@ -138,7 +161,7 @@ impl Machines {
                             seen.insert(spec.mac.to_string(), parsed.line);
                         }
                     }
-                    Some(spec)
+                    Some((spec, parsed.bmc))
                 }
                 Err(fields) => {
                     line.errors.extend(fields.into_iter().map(|f| f.message));
@@ -167,7 +190,7 @@ impl Machines {
         };
         let mut specs = Vec::new();
         for (mut line, spec) in checked {
-            if let Some(spec) = &spec
+            if let Some((spec, _)) = &spec
                 && existing.contains(&spec.mac.to_string())
             {
                 line.errors.push(format!("A machine with MAC {} already exists.", spec.mac));
@@ -190,20 +213,26 @@ impl Machines {
         &self,
         who: &Principal,
         report: &ImportReport,
-        specs: &[MachineSpec],
+        checked: Vec<Checked>,
         job: Option<&str>,
     ) -> Result<(), AppError> {
-        let total = specs.len() as u32;
+        let total = checked.len() as u32;
+        let (specs, bmcs): (Vec<MachineSpec>, Vec<Option<BmcInput>>) = checked.into_iter().unzip();
         let event = Event::new("machine.import", "machine").target("", format!("{total} machines")).summary(json!({
             "format": report.format,
             "created": total,
             "macs": specs.iter().map(|s| s.mac.to_string()).collect::<Vec<_>>(),
+            "bmcs": bmcs.iter().flatten().count(),
         }));
         let result = async {
             let mut tx = audit::begin_unlocked(&self.db).await.or_internal()?;
-            let inserted = store::insert(&mut tx, specs).await;
+            let inserted = store::insert(&mut tx, &specs).await;
             match inserted {
-                Ok(_) => {}
+                Ok(ids) => {
+                    let bmcs: Vec<(i64, BmcInput)> =
+                        ids.into_iter().zip(bmcs).filter_map(|(id, bmc)| Some((id, bmc?))).collect();
+                    self.power.add_bmcs(&mut tx, &bmcs).await.or_internal()?;
+                }
                 Err(e) if unique_constraint(&e) == Some(MAC_KEY) => {
                     return Err(AppError::Conflict {
                         message: "Another change added one of these MACs since the preview; nothing was imported. \
@@ -435,7 +464,7 @@ impl MachineService for Machines {
         let (format, lines) = Self::parse_off_workers(format, text).await?;
         let (mut report, specs) = self.check_import(format, lines, None).await?;
         if !dry_run && report.errors == 0 && !specs.is_empty() {
-            self.write_import(who, &report, &specs, None).await?;
+            self.write_import(who, &report, specs, None).await?;
             report.committed = true;
         }
         Ok(report)
@@ -444,6 +473,7 @@ impl MachineService for Machines {
     async fn start_import(&self, who: &Principal, format: ImportFormat, text: String) -> Result<String, AppError> {
         self.allow(who, Permission::ChangeMachines, "machine.import").await?;
         let input = serde_json::to_string(&ImportInput { format, text }).or_internal()?;
+        let input = self.sealer.seal(&SecretString::from(input), IMPORT_PLACE);
         let id = self.jobs.start(IMPORT_JOB, who, "check", 0, &input).await?;
         self.run_check(id.clone(), input);
         Ok(id)
@@ -628,8 +658,17 @@ impl Machines {
     }
 
     /// An import job's check step: parse, check, report progress as it goes.
+    /// An import job's input, opened.
+    fn import_input(&self, sealed: &str) -> Result<ImportInput, AppError> {
+        let opened = self.sealer.open(sealed, IMPORT_PLACE).map_err(|e| AppError::Conflict {
+            message: format!("This import's text cannot be read here ({e}); import it again."),
+            fields: Vec::new(),
+        })?;
+        serde_json::from_str(opened.expose_secret()).or_internal()
+    }
+
     async fn check_import_job(&self, job: &str, input: &str) -> Result<ImportReport, AppError> {
-        let ImportInput { format, text } = serde_json::from_str(input).or_internal()?;
+        let ImportInput { format, text } = self.import_input(input)?;
         let (format, lines) = Self::parse_off_workers(format, text).await?;
         let total = lines.len() as u32;
         self.jobs.progress(job, 0, total).await?;
@@ -640,7 +679,7 @@ impl Machines {
     /// An import job's commit step: the input is checked again (another change may have taken
     /// a MAC since), then written in one transaction.
     async fn commit_import_job(&self, who: &Principal, job: &str, input: &str) -> Result<ImportReport, AppError> {
-        let ImportInput { format, text } = serde_json::from_str(input).or_internal()?;
+        let ImportInput { format, text } = self.import_input(input)?;
         let (format, lines) = Self::parse_off_workers(format, text).await?;
         let (report, specs) = self.check_import(format, lines, None).await?;
         if report.errors > 0 {
@@ -653,7 +692,7 @@ impl Machines {
             });
         }
         self.jobs.progress(job, 0, specs.len() as u32).await?;
-        self.write_import(who, &report, &specs, Some(job)).await?;
+        self.write_import(who, &report, specs, Some(job)).await?;
         Ok(ImportReport { committed: true, ..report })
     }
 }

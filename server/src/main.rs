@@ -402,12 +402,14 @@ async fn power_on(
     let db = open(storage).await?;
     let provisioner =
         Arc::new(Provisioner::open(db.clone(), std::path::PathBuf::new()).await.map_err(|e| e.to_string())?);
-    let readings = Arc::new(pangea::power::Readings(db.clone()));
+    let sealer = Arc::new(sealer);
+    let inventory_power = pangea::power::InventoryPower { db: db.clone(), sealer: sealer.clone() };
     let machines = Arc::new(pangea::machines::Machines::new(
         db.clone(),
         pangea::jobs::Jobs::new(db.clone()),
         provisioner.clone(),
-        readings,
+        Arc::new(inventory_power),
+        sealer.clone(),
     ));
     let wanted: app::machines::mac::MacAddr = mac.parse().map_err(|e| format!("\"{mac}\": {e}"))?;
     let query = app::machines::MachineQuery { search: Some(wanted.to_string()), ..Default::default() };
@@ -415,7 +417,7 @@ async fn power_on(
     let id = found.items.first().map(|m| m.id).ok_or_else(|| format!("no machine has the MAC {wanted}"))?;
     let background = pangea::background::Background::default();
     let jobs = pangea::jobs::Jobs::new(db.clone());
-    let power = pangea::power::Power::new(db, Arc::new(sealer), machines, provisioner, jobs, background.clone());
+    let power = pangea::power::Power::new(db, sealer, machines, provisioner, jobs, background.clone());
     Ok((power, background, id))
 }
 

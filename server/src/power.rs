@@ -35,6 +35,7 @@ use redfish::{BmcAccess, BmcError, BmcTrust, Redfish};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 use std::sync::Arc;
 use std::time::Duration;
 use store::StoredBmc;
@@ -106,6 +107,20 @@ pub fn parse_url(text: &str) -> Result<(url::Url, Option<String>), String> {
     Ok((origin, system))
 }
 
+/// A BMC's fields as a person gave them, checked without sending anything: its origin, the
+/// system its URL names (if it does) and the user; else the field at fault and why.
+fn checked_fields(input: &BmcInput) -> Result<(url::Url, Option<String>, String), (&'static str, String)> {
+    let (origin, system) = parse_url(&input.url).map_err(|m| ("url", m))?;
+    let username = input.username.trim();
+    if username.is_empty() || username.len() > 256 || username.chars().any(char::is_control) {
+        return Err(("username", "Give the BMC user's name (1 to 256 printable characters).".into()));
+    }
+    if input.ca_pem.len() > 64 * 1024 {
+        return Err(("ca_pem", "A CA bundle is at most 64 KiB of PEM.".into()));
+    }
+    Ok((origin, system, username.to_string()))
+}
+
 /// A BMC's failure as a sentence.
 fn said(error: &BmcError) -> String {
     format!("{}.", capitalised(&error.to_string()))
@@ -164,6 +179,26 @@ impl Power {
             }
         })?;
         Ok(BmcAccess { origin, username: stored.username.clone(), password, trust: trust_of(stored) })
+    }
+
+    /// The BMC of machine `id` (MAC `mac`), checked: one an import brought is acted on once the
+    /// refresh has found its system.
+    async fn bmc_to_act_on(&self, id: i64, mac: &str) -> Result<StoredBmc, AppError> {
+        let stored = store::bmc(&self.db, id)
+            .await
+            .or_internal()?
+            .ok_or_else(|| AppError::not_found(format!("Machine {mac} has no BMC: set one first.")))?;
+        if stored.system.is_empty() {
+            return Err(AppError::Conflict {
+                message: format!(
+                    "Machine {mac}'s BMC came with an import and is not checked yet ({}): wait for the next power \
+                     refresh, or set the BMC on the machine's page to check it now.",
+                    stored.power.reason
+                ),
+                fields: vec![],
+            });
+        }
+        Ok(stored)
     }
 
     /// The machine `id` with a BMC, for `who`, who must hold `permission` for its cluster.
@@ -367,6 +402,9 @@ impl Power {
         };
         futures::stream::iter(bmcs)
             .for_each_concurrent(REFRESH_AT_ONCE, |stored| async move {
+                if stored.system.is_empty() {
+                    return self.check_imported(stored).await;
+                }
                 let status = match self.access(&stored) {
                     Ok(access) => match self.redfish.call(&access, Method::GET, &stored.system, None).await {
                         Ok(read) if read.status == StatusCode::OK => status_now(power_of(&read.body), ""),
@@ -382,6 +420,31 @@ impl Power {
                 }
             })
             .await;
+    }
+
+    /// Checks a BMC an import brought, as a person's save would have: reached, signed in to, one
+    /// system found. Then its hardware is read; until then its power says why it is unknown.
+    async fn check_imported(&self, stored: StoredBmc) {
+        let checked = match (self.access(&stored), parse_url(&stored.url)) {
+            (Ok(access), Ok((_, system))) => self.check(&access, system).await,
+            (Err(e), _) => Err(e.to_string()),
+            (_, Err(e)) => Err(e),
+        };
+        let written = match checked {
+            Ok((system, power)) => match store::set_system(&self.db, stored.machine_id, &system, &power).await {
+                Ok(()) => {
+                    self.read_hardware(StoredBmc { system, power, ..stored }).await;
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+            Err(problem) => {
+                store::note_power(&self.db, stored.machine_id, &status_now(PowerState::Unknown, problem)).await
+            }
+        };
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not note an imported BMC's check");
+        }
     }
 
     /// The hardware of the machines `ids`, for `who`, who may see machines (the export).
@@ -423,7 +486,9 @@ impl Power {
         use futures::StreamExt;
         match store::all(&self.db).await {
             Ok(bmcs) => {
-                futures::stream::iter(bmcs).for_each_concurrent(REFRESH_AT_ONCE, |s| self.read_hardware(s)).await
+                // An imported BMC is read once its check has found its system.
+                let checked = bmcs.into_iter().filter(|b| !b.system.is_empty());
+                futures::stream::iter(checked).for_each_concurrent(REFRESH_AT_ONCE, |s| self.read_hardware(s)).await
             }
             Err(e) => tracing::warn!(error = %e, "could not list the BMCs to read"),
         }
@@ -842,10 +907,7 @@ impl Power {
         let asked = async {
             // As whoever started it may act now, on the machine's cluster now.
             self.machine(who, machine.id, Permission::PowerMachines).await?;
-            let stored = store::bmc(&self.db, machine.id)
-                .await
-                .or_internal()?
-                .ok_or_else(|| AppError::not_found(format!("Machine {} has no BMC any more.", machine.mac)))?;
+            let stored = self.bmc_to_act_on(machine.id, &machine.mac).await?;
             let access = self.access(&stored)?;
             self.note(&machine.mac, &format!("{} requested by {} (power run)", action.words(), who.actor())).await;
             let sent = self.send(&access, &stored.system, action).await.map_err(words)?;
@@ -887,11 +949,8 @@ impl PowerService for Power {
                 message: message.clone(),
                 fields: vec![app::error::FieldError { field: field.into(), message }],
             };
-            let (origin, system) = parse_url(&input.url).map_err(|m| invalid("url", m))?;
-            let username = input.username.trim();
-            if username.is_empty() || username.len() > 256 || username.chars().any(char::is_control) {
-                return Err(invalid("username", "Give the BMC user's name (1 to 256 printable characters).".into()));
-            }
+            let (origin, system, username) = checked_fields(&input).map_err(|(field, m)| invalid(field, m))?;
+            let username = username.as_str();
             let origin_text = origin.origin().ascii_serialization();
             let earlier = store::bmc(&self.db, id).await.or_internal()?;
             let trust = match (input.verify_off, input.ca_pem.trim()) {
@@ -912,9 +971,6 @@ impl PowerService for Power {
                 }
                 (None, _) => return Err(invalid("password", "Give the BMC user's password.".into())),
             };
-            if input.ca_pem.len() > 64 * 1024 {
-                return Err(invalid("ca_pem", "A CA bundle is at most 64 KiB of PEM.".into()));
-            }
             let stored = StoredBmc {
                 machine_id: id,
                 url: match &system {
@@ -969,10 +1025,7 @@ impl PowerService for Power {
         let event = Event::new("machine.power", "machine").target(id, "").summary(json!({ "action": action }));
         let result = async {
             let machine = self.machine(who, id, Permission::PowerMachines).await?;
-            let stored = store::bmc(&self.db, id)
-                .await
-                .or_internal()?
-                .ok_or_else(|| AppError::not_found(format!("Machine {} has no BMC: set one first.", machine.mac)))?;
+            let stored = self.bmc_to_act_on(id, &machine.mac).await?;
             let access = self.access(&stored)?;
             // The record first: a request that cannot be recorded is not sent.
             let event = event.clone().target(id, &machine.mac);
@@ -1098,15 +1151,50 @@ impl PowerService for Power {
 }
 
 /// Machines' power as last read, for the machine list.
-pub struct Readings(pub Database);
+pub struct InventoryPower {
+    pub db: Database,
+    pub sealer: Arc<Sealer>,
+}
+
+/// What an imported BMC's power says until the refresh has checked it.
+const NOT_CHECKED: &str = "imported; checked at the next power refresh";
 
 #[async_trait::async_trait]
-impl crate::machines::PowerReadings for Readings {
+impl crate::machines::MachinePower for InventoryPower {
     async fn power_of(
         &self,
         ids: &[i64],
     ) -> Result<std::collections::BTreeMap<String, PowerStatus>, crate::error::Error> {
-        Ok(store::power_of(&self.0, ids).await?)
+        Ok(store::power_of(&self.db, ids).await?)
+    }
+
+    fn check_bmc(&self, bmc: &BmcInput) -> Result<(), String> {
+        checked_fields(bmc).map_err(|(_, message)| message)?;
+        match &bmc.password {
+            Some(password) if !password.is_empty() => Ok(()),
+            _ => Err("give the BMC user's password (bmc_password).".into()),
+        }
+    }
+
+    async fn add_bmcs(&self, tx: &mut AnyConnection, bmcs: &[(i64, BmcInput)]) -> Result<(), crate::error::Error> {
+        let at = now();
+        for (id, input) in bmcs {
+            let (origin, system, username) = checked_fields(input).map_err(|(_, m)| AppError::invalid(m))?;
+            let origin = origin.origin().ascii_serialization();
+            let password = SecretString::from(input.password.clone().unwrap_or_default());
+            let stored = StoredBmc {
+                machine_id: *id,
+                url: format!("{origin}{}", system.unwrap_or_default()),
+                username,
+                sealed_password: self.sealer.seal(&password, &password_place(*id, &origin)),
+                ca_pem: String::new(),
+                verify_off: input.verify_off,
+                system: String::new(),
+                power: status_now(PowerState::Unknown, NOT_CHECKED),
+            };
+            store::put(tx, &stored, &at).await?;
+        }
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ use super::MAX_IMPORT_LINES;
 use app::error::AppError;
 use app::machines::fields::split_label_text;
 use app::machines::{ImportFormat, MachineInput};
+use app::power::BmcInput;
 use hcl_edit::Span;
 use hcl_edit::expr::{Expression, ObjectKey};
 use hcl_edit::structure::Body;
@@ -18,6 +19,8 @@ pub struct ParsedLine {
     /// 1-based line in the submitted text.
     pub line: u32,
     pub input: MachineInput,
+    /// The machine's BMC, from a CSV's `bmc_*` columns.
+    pub bmc: Option<BmcInput>,
     /// Problems found while reading (the field checks add theirs later).
     pub errors: Vec<String>,
 }
@@ -57,7 +60,19 @@ fn detect(text: &str) -> ImportFormat {
     }
 }
 
-const CSV_COLUMNS: [&str; 7] = ["mac", "hostname", "role", "labels", "cluster", "uuid", "serial"];
+const CSV_COLUMNS: [&str; 11] = [
+    "mac",
+    "hostname",
+    "role",
+    "labels",
+    "cluster",
+    "uuid",
+    "serial",
+    "bmc_url",
+    "bmc_username",
+    "bmc_password",
+    "bmc_verify",
+];
 
 fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
     let index = LineIndex::new(text);
@@ -102,6 +117,7 @@ fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
                 lines.push(ParsedLine {
                     line,
                     input: MachineInput::default(),
+                    bmc: None,
                     errors: vec![format!("This line is not valid CSV: {e}")],
                 });
                 continue;
@@ -109,7 +125,7 @@ fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
         };
         // Byte offsets, not the reader's line count, which skips blank lines.
         let line = record.position().map_or(0, |p| record_line(text, &index, p.byte() as usize));
-        let mut parsed = ParsedLine { line, input: MachineInput::default(), errors: Vec::new() };
+        let mut parsed = ParsedLine { line, input: MachineInput::default(), bmc: None, errors: Vec::new() };
         if record.len() > columns.len() {
             parsed.errors.push(format!(
                 "This line has {} fields but only {} columns are named.",
@@ -125,6 +141,22 @@ fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
             };
             let value = Some(value.to_string()).filter(|v| !v.is_empty());
             let input = &mut parsed.input;
+            if let (Some(field), Some(value)) = (column.strip_prefix("bmc_"), &value) {
+                let bmc = parsed.bmc.get_or_insert_with(BmcInput::default);
+                match field {
+                    "url" => bmc.url = value.clone(),
+                    "username" => bmc.username = value.clone(),
+                    "password" => bmc.password = Some(value.clone()),
+                    _ => match value.to_ascii_lowercase().as_str() {
+                        "on" => bmc.verify_off = false,
+                        "off" => bmc.verify_off = true,
+                        _ => parsed.errors.push(format!(
+                            "bmc_verify is \"on\" (check the BMC's certificate, the default) or \"off\", not \"{value}\"."
+                        )),
+                    },
+                }
+                continue;
+            }
             match *column {
                 "mac" => input.mac = value.unwrap_or_default(),
                 "hostname" => input.hostname = value,
@@ -237,6 +269,7 @@ fn parse_tectonic(body: &Body, index: &LineIndex) -> Result<Vec<ParsedLine>, App
             let mut parsed = ParsedLine {
                 line,
                 input: MachineInput { role: Some(role.into()), cluster: cluster.clone(), ..Default::default() },
+                bmc: None,
                 errors: Vec::new(),
             };
             match mac {
@@ -280,6 +313,7 @@ fn parse_typhoon(body: &Body, index: &LineIndex) -> Result<Vec<ParsedLine>, AppE
             let mut parsed = ParsedLine {
                 line: line_of_expr(index, element),
                 input: MachineInput { role: Some(role.into()), cluster: cluster.clone(), ..Default::default() },
+                bmc: None,
                 errors: Vec::new(),
             };
             let Expression::Object(object) = element else {
@@ -327,6 +361,21 @@ mod tests {
         let index = LineIndex::new("a\nbb\n\nccc");
         let lines: Vec<u32> = [0, 1, 2, 4, 5, 6, 7, 10].iter().map(|o| index.line_of(*o)).collect();
         assert_eq!(lines, [1, 1, 2, 2, 3, 4, 4, 4]);
+    }
+
+    #[test]
+    fn csv_bmc_columns_give_a_machine_its_bmc_and_a_bad_verify_is_an_error_on_its_line() {
+        let text = "mac,bmc_url,bmc_username,bmc_password,bmc_verify\n\
+                    52:54:00:00:00:01,https://10.0.0.11,root,calvin,off\n\
+                    52:54:00:00:00:02,,,,\n\
+                    52:54:00:00:00:03,https://10.0.0.13,root,calvin,maybe\n";
+        let (_, lines) = parse_import(ImportFormat::Csv, text).unwrap();
+        let bmc = lines[0].bmc.as_ref().unwrap();
+        assert_eq!((bmc.url.as_str(), bmc.username.as_str(), bmc.verify_off), ("https://10.0.0.11", "root", true));
+        assert_eq!(bmc.password.as_deref(), Some("calvin"));
+        assert_eq!(lines[1].bmc, None, "empty cells are no BMC");
+        assert!(lines[2].errors[0].contains("bmc_verify"), "{:?}", lines[2].errors);
+        assert!(!lines[2].errors[0].contains("calvin"));
     }
 
     #[test]

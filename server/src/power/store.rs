@@ -96,6 +96,16 @@ pub async fn note_power(db: &Database, machine_id: i64, power: &PowerStatus) -> 
     Ok(())
 }
 
+/// Keeps the system a BMC's check found, and the power it read.
+pub async fn set_system(db: &Database, machine_id: i64, system: &str, power: &PowerStatus) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE machine_bmcs SET system = $1 WHERE machine_id = $2")
+        .bind(system)
+        .bind(machine_id)
+        .execute(db.pool())
+        .await?;
+    note_power(db, machine_id, power).await
+}
+
 /// Re-seals every BMC password under `sealer`'s first key (opening each with any of its keys),
 /// in the caller's transaction; how many. One that cannot be opened stops it: a rotation leaves
 /// nothing behind.

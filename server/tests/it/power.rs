@@ -19,6 +19,7 @@ on_both_backends!(
     a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_acknowledged,
     the_command_line_sets_shows_powers_and_removes_a_bmc,
     a_paced_power_run_keeps_each_racks_budget_and_the_boot_budget_and_pauses_and_cancels,
+    an_import_brings_bmcs_sealed_and_the_next_refresh_checks_them,
 );
 
 const SYSTEM_1: &str = "11111111-0000-0000-0000-000000000001";
@@ -680,4 +681,89 @@ async fn a_paced_power_run_keeps_each_racks_budget_and_the_boot_budget_and_pause
     assert_eq!(steps_of(&run).iter().filter(|s| *s == "skipped").count(), 3, "{run:#}");
     let audit = app.get_json("/api/v1/audit?action=machine.power.run.pause").await;
     assert_eq!(audit["items"].as_array().unwrap().len(), 1);
+}
+
+/// An import's `bmc_*` columns give machines their BMCs: their fields checked line by line in the
+/// preview (nothing sent), kept sealed (never in a job's input or the audit log), refused for
+/// power actions until the next power refresh has checked them against the BMC, which then reads
+/// their hardware or says why it could not.
+async fn an_import_brings_bmcs_sealed_and_the_next_refresh_checks_them(app: TestApp) {
+    use app::machines::ssr::MachineService;
+    use app::machines::{ImportFormat, ImportProgress};
+    const ONE: &str = "52:54:00:b0:03:01";
+    const TWO: &str = "52:54:00:b0:03:02";
+    let bmc = emulator(&[
+        FakeSystem { uuid: SYSTEM_1, power: "Off", mac: ONE },
+        FakeSystem { uuid: SYSTEM_2, power: "On", mac: TWO },
+    ])
+    .await;
+    let one = format!("{}/redfish/v1/Systems/{SYSTEM_1}", bmc.url);
+    let two = format!("{}/redfish/v1/Systems/{SYSTEM_2}", bmc.url);
+
+    // Bad BMC fields are errors on their lines, and nothing is written.
+    let bad =
+        format!("mac,bmc_url,bmc_username,bmc_password\n{ONE},{one},{USER},\n{TWO},ftp://bmc,{USER},{PASSWORD}\n");
+    let res = app.post_json("/api/v1/machines/import", json!({ "text": bad })).await;
+    assert_eq!(res.status(), 422);
+    let report: Value = res.json().await.unwrap();
+    let errors = |i: usize| report["lines"][i]["errors"].to_string();
+    assert!(errors(0).contains("BMC: give the BMC user's password"), "{report}");
+    assert!(errors(1).contains("BMC: A BMC's URL is https://host"), "{report}");
+    assert_eq!(app.count().await, 0);
+
+    // Through the GUI's import job: the text, passwords and all, is sealed in the jobs table.
+    let text = format!(
+        "mac,hostname,bmc_url,bmc_username,bmc_password,bmc_verify\n\
+         {ONE},one,{one},{USER},{PASSWORD},on\n{TWO},two,{two},{USER},not-the-password,\n"
+    );
+    let cli = Principal::cli();
+    let machines = &app.state.machines;
+    let job = machines.start_import(&cli, ImportFormat::Csv, text).await.unwrap();
+    let mut committed = false;
+    for _ in 0..200 {
+        match machines.import_progress(&cli, job.clone()).await.unwrap() {
+            ImportProgress::Previewed { report } if report.errors == 0 && !committed => {
+                machines.commit_import(&cli, job.clone()).await.unwrap();
+                committed = true;
+            }
+            ImportProgress::Committed { .. } => break,
+            ImportProgress::Failed { error } => panic!("{error}"),
+            ImportProgress::Previewed { report } if !committed => panic!("{report:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert_eq!(app.count().await, 2);
+    let inputs: Vec<String> =
+        sqlx::query_scalar("SELECT input FROM jobs").fetch_all(app.state.db.pool()).await.unwrap();
+    assert!(!inputs.is_empty() && inputs.iter().all(|i| !i.contains(PASSWORD) && !i.contains("not-the-password")));
+    let audit = app.get("/api/v1/audit?action=machine.import").await.text().await.unwrap();
+    assert!(audit.contains("\\\"bmcs\\\":2") && !audit.contains(PASSWORD), "{audit}");
+
+    // Not checked yet: it says so, and no power action is sent.
+    let (id_one, id_two) = (machine_id(&app, ONE).await, machine_id(&app, TWO).await);
+    let shown = app.get_json(&format!("/api/v1/machines/{id_one}/bmc")).await;
+    assert_eq!(shown["power"]["state"], "unknown", "{shown}");
+    assert!(shown["power"]["reason"].as_str().unwrap().contains("checked at the next power refresh"), "{shown}");
+    let res = app.post_json(&format!("/api/v1/machines/{id_one}/power"), json!({ "action": "on" })).await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("not checked yet"));
+
+    // The refresh checks each: the right password finds its system, power and hardware; the
+    // wrong one is said in words, and stays unchecked.
+    app.state.power.refresh_all().await;
+    let shown = app.get_json(&format!("/api/v1/machines/{id_one}/bmc")).await;
+    assert_eq!(
+        (shown["power"]["state"].as_str(), shown["system"].as_str()),
+        (Some("off"), Some(&*format!("/redfish/v1/Systems/{SYSTEM_1}"))),
+        "{shown}"
+    );
+    let hardware = app.get_json(&format!("/api/v1/machines/{id_one}/hardware")).await;
+    assert_eq!(hardware["hardware"]["manufacturer"], "Sushy Emulator", "{hardware}");
+    let shown = app.get_json(&format!("/api/v1/machines/{id_two}/bmc")).await;
+    assert_eq!(shown["power"]["state"], "unknown");
+    assert!(shown["power"]["reason"].as_str().unwrap().contains("refused the user name or password"), "{shown}");
+    assert_eq!(
+        app.post_json(&format!("/api/v1/machines/{id_two}/power"), json!({ "action": "on" })).await.status(),
+        409
+    );
 }
