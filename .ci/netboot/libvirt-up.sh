@@ -15,7 +15,9 @@
 #   - the venv ${PANGEA_SUSHY_LIBVIRT_VENV:-$HOME/.cache/pangea-sushy-libvirt}, made by Debian's
 #     /usr/bin/python3 with --system-site-packages so that it sees python3-libvirt, holding
 #     sushy-tools==2.2.0. Start the emulator as VENV/bin/sushy-emulator with a config file that sets
-#     SUSHY_EMULATOR_LIBVIRT_URI = 'qemu:///system'.
+#     SUSHY_EMULATOR_LIBVIRT_URI = 'qemu:///system', after this script: it may restart libvirtd,
+#     and the emulator keeps its libvirt handles for life (after a libvirtd restart it answers 500,
+#     "client socket is closed", until it is restarted too).
 # Exit status: 0 when all is up; 1 with a message on stderr otherwise.
 set -euo pipefail
 
@@ -109,10 +111,11 @@ for s in "${SETTINGS[@]}"; do set_key "$QEMU_CONF" "${s%%=*}" "${s#*=}"; done
 set_key "$LIBVIRTD_CONF" log_outputs "\"3:file:$LIBVIRTD_LOG\""
 [ -z "$changed" ] || say "configured $QEMU_CONF ($(IFS=' '; echo "${SETTINGS[*]}")) and libvirtd's log $LIBVIRTD_LOG"
 
-# 4. The daemons. No systemd here: they daemonize themselves (-d) and write /run/NAME.pid.
+# 4. The daemons. No systemd here: they daemonize themselves (-d) and write /run/NAME.pid. They
+# must not inherit the lock's fd 9 (9>&-), or they would hold the lock for ever.
 if ! running virtlogd; then
   say "starting virtlogd"
-  as_root virtlogd -d || die "virtlogd -d failed"
+  as_root virtlogd -d 9>&- || die "virtlogd -d failed"
 fi
 answers() { as_root virsh -q -c "$URI" list --all >/dev/null 2>&1; }
 if [ -n "$changed" ] && { running libvirtd || answers; }; then
@@ -125,7 +128,7 @@ if [ -n "$changed" ] && { running libvirtd || answers; }; then
 fi
 if ! running libvirtd && ! answers; then
   say "starting libvirtd"
-  as_root libvirtd -d || die "libvirtd -d failed (see $LIBVIRTD_LOG)"
+  as_root libvirtd -d 9>&- || die "libvirtd -d failed (see $LIBVIRTD_LOG)"
 fi
 ok=
 for _ in $(seq 100); do

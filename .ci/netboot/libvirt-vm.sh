@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Defines (or removes) a libvirt domain that network-boots by iPXE from a boot listener on the host's
-# 127.0.0.1:PORT, exactly as boot-vm.sh's QEMU does, so that a Redfish BMC emulator (sushy-tools'
-# libvirt driver) can power it on and off. Run setup.sh (the kit's QEMU) and libvirt-up.sh first.
+# Defines (or removes) a libvirt domain that network-boots by iPXE from a boot listener on the
+# host's 127.0.0.1:PORT, exactly as boot-vm.sh's QEMU does, so that a Redfish BMC emulator
+# (sushy-tools' libvirt driver) can power it on and off. Run setup.sh (the kit's QEMU) and
+# libvirt-up.sh first.
 #
 #   libvirt-vm.sh define NAME MAC UUID PORT LOGFILE [ON_REBOOT (destroy|restart, default destroy)]
 #   libvirt-vm.sh undefine NAME
@@ -57,10 +58,13 @@ undefine)
   NAME=$2
   check_name "$NAME"
   exists "$NAME" || { echo "libvirt-vm: no domain $NAME"; exit 0; }
-  if [ "$(state "$NAME")" != "shut off" ]; then
-    out=$(virsh_ destroy "$NAME" 2>&1) || { [ "$(state "$NAME")" = "shut off" ] || die "virsh destroy $NAME: $out"; }
+  # (A transient domain vanishes when destroyed: that is fine too.)
+  if [ "$(state "$NAME")" != "shut off" ] && ! out=$(virsh_ destroy "$NAME" 2>&1); then
+    [ "$(state "$NAME")" = "shut off" ] || ! exists "$NAME" || die "virsh destroy $NAME: $out"
   fi
-  out=$(virsh_ undefine "$NAME" 2>&1) || { exists "$NAME" && die "virsh undefine $NAME: $out"; }
+  if exists "$NAME" && ! out=$(virsh_ undefine "$NAME" 2>&1); then
+    ! exists "$NAME" || die "virsh undefine $NAME: $out"
+  fi
   echo "libvirt-vm: undefined $NAME"
   exit 0
   ;;

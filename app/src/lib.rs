@@ -122,6 +122,7 @@ pub fn App() -> impl IntoView {
                         // (the machine list and clusters went over 400 KB).
                         <Route path=path!("/machines/power-runs") view={Lazy::<AccessAndAuditRoute>::new()} />
                         <Route path=path!("/machines/classes") view={Lazy::<AccessAndAuditRoute>::new()} />
+                        <Route path=path!("/machines/discover") view={Lazy::<AccessAndAuditRoute>::new()} />
                         <Route path=path!("/machines/import") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/discovered") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/:id") view={Lazy::<MachineRoute>::new()} />

@@ -19,7 +19,7 @@ use crate::access::Permission;
 pub fn permission_for_page(path: &str) -> Option<Permission> {
     let path = path.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
-    if path == "/machines/new" || path == "/machines/import" {
+    if path == "/machines/new" || path == "/machines/import" || path == "/machines/discover" {
         Some(Permission::ChangeMachines)
     } else if under("/machines") {
         Some(Permission::ViewMachines)

@@ -67,7 +67,7 @@ pub struct PowerStatus {
 }
 
 /// Redfish's `PowerState`, and "unknown" when the BMC could not say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PowerState {
@@ -75,6 +75,7 @@ pub enum PowerState {
     Off,
     PoweringOn,
     PoweringOff,
+    #[default]
     Unknown,
 }
 
@@ -422,4 +423,78 @@ pub struct PowerRun {
     pub error: Option<String>,
     /// How many times another replica took it over.
     pub resumed: u32,
+}
+
+/// A discovery by BMC: the BMCs to ask for their systems, and how to sign in to them (the same
+/// user on each, as racks are usually set up). The password is kept sealed while it runs.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DiscoveryInput {
+    /// Addresses, ranges and URLs, separated by spaces, commas or lines: `10.0.0.10`,
+    /// `10.0.0.10-10.0.0.40` or `10.0.0.10-40`, `10.0.0.0/26`, `https://bmc-7.example.com:8443`
+    /// (`https://` when no scheme is given). At most 1024 BMCs.
+    pub addresses: String,
+    pub username: String,
+    pub password: String,
+    /// Accept any certificate.
+    #[serde(default)]
+    pub verify_off: bool,
+    /// A PEM CA bundle the BMCs' certificates chain to ('' for the system's roots).
+    #[serde(default)]
+    pub ca_pem: String,
+}
+
+impl std::fmt::Debug for DiscoveryInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscoveryInput")
+            .field("addresses", &self.addresses)
+            .field("username", &self.username)
+            .field("verify_off", &self.verify_off)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A discovery as it stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Discovery {
+    pub job: String,
+    /// `running`, `succeeded` or `failed` (see `error`).
+    pub state: String,
+    /// BMCs asked so far, of `total`.
+    pub done: u32,
+    pub total: u32,
+    /// The systems found, by BMC address.
+    pub found: Vec<FoundSystem>,
+    /// The addresses that gave no system, and why.
+    pub missed: Vec<DiscoveryMiss>,
+    pub error: Option<String>,
+}
+
+/// A system a BMC told of, offered as a machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct FoundSystem {
+    /// The system's URL: the BMC's origin and the system's path.
+    pub bmc_url: String,
+    /// The MAC offered as the machine's: its first NIC with a link up, else its first NIC.
+    pub mac: String,
+    /// Every NIC's MAC.
+    pub macs: Vec<String>,
+    pub uuid: String,
+    pub serial: String,
+    pub manufacturer: String,
+    pub model: String,
+    pub cpus: Option<u32>,
+    pub memory_gib: Option<u32>,
+    pub power: PowerState,
+    /// The id of the machine that already has this MAC, if one does (not offered again).
+    pub machine: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DiscoveryMiss {
+    pub address: String,
+    pub reason: String,
 }

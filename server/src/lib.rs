@@ -246,7 +246,16 @@ impl AppState {
             for job in jobs.take_over(power::POWER_RUN).await? {
                 self.power.resume_run(acting_now(job).await?);
             }
-            jobs.fail_abandoned(&[machines::IMPORT_JOB, clusters::drain::DRAIN_JOB, power::POWER_RUN]).await
+            for job in jobs.take_over(power::discovery::DISCOVERY_JOB).await? {
+                self.power.resume_discovery(acting_now(job).await?);
+            }
+            jobs.fail_abandoned(&[
+                machines::IMPORT_JOB,
+                clusters::drain::DRAIN_JOB,
+                power::POWER_RUN,
+                power::discovery::DISCOVERY_JOB,
+            ])
+            .await
         };
         match taken.await {
             Ok(0) => {}

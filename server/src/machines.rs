@@ -175,7 +175,7 @@ impl Machines {
         let mut existing: HashSet<String> = HashSet::new();
         let mut done = 0u32;
         for chunk in macs.chunks(store::BATCH) {
-            existing.extend(store::stored_macs(&self.db, chunk).await.or_internal()?);
+            existing.extend(store::ids_by_mac(&self.db, chunk).await.or_internal()?.into_keys());
             done += chunk.len() as u32;
             if let Some(job) = job {
                 self.jobs.progress(job, done.min(total), total).await?;
@@ -585,6 +585,16 @@ impl MachineService for Machines {
 }
 
 impl Machines {
+    /// The ids of the machines with these MACs (in canonical form), by MAC: for the areas that
+    /// offer machines, so they offer none twice.
+    pub async fn ids_of_macs(&self, macs: &[String]) -> Result<HashMap<String, i64>, AppError> {
+        let mut ids = HashMap::new();
+        for chunk in macs.chunks(store::BATCH) {
+            ids.extend(store::ids_by_mac(&self.db, chunk).await.or_internal()?);
+        }
+        Ok(ids)
+    }
+
     /// Runs background work (import jobs) on `background`, which `serve()` stops at shutdown.
     pub fn with_background(mut self, background: Background) -> Machines {
         self.background = background;

@@ -9,6 +9,7 @@
 //! Operators act on every machine; a role bound for one cluster acts on that cluster's machines
 //! only; viewers see BMCs (never their passwords) and power.
 
+pub mod discovery;
 pub mod hardware;
 pub mod http;
 pub mod redfish;
@@ -25,11 +26,12 @@ use crate::secrets::Sealer;
 use app::access::{Permission, Principal, authorize, authorize_in};
 use app::components::text::capitalised;
 use app::error::AppError;
+use app::machines::ImportReport;
 use app::machines::ssr::MachineService;
 use app::power::ssr::PowerService;
 use app::power::{
-    Bmc, BmcInput, HardwareRecord, Pacing, PowerAction, PowerRun, PowerRunInput, PowerRunPlan, PowerState, PowerStatus,
-    RunMachine, RunStep,
+    Bmc, BmcInput, Discovery, DiscoveryInput, HardwareRecord, Pacing, PowerAction, PowerRun, PowerRunInput,
+    PowerRunPlan, PowerState, PowerStatus, RunMachine, RunStep,
 };
 use redfish::{BmcAccess, BmcError, BmcTrust, Redfish};
 use reqwest::{Method, StatusCode};
@@ -1120,6 +1122,18 @@ impl PowerService for Power {
     }
 
     /// Cancels a power run: machines not yet asked are skipped; those asked go on.
+    async fn start_discovery(&self, who: &Principal, input: DiscoveryInput) -> Result<String, AppError> {
+        self.start_discovery_job(who, input).await
+    }
+
+    async fn discovery(&self, who: &Principal, job: &str) -> Result<Discovery, AppError> {
+        self.discovery_of(who, job).await
+    }
+
+    async fn import_discovered(&self, who: &Principal, job: &str, dry_run: bool) -> Result<ImportReport, AppError> {
+        self.import_discovery(who, job, dry_run).await
+    }
+
     async fn cancel_run(&self, who: &Principal, job: &str) -> Result<(), AppError> {
         let event = Event::new("machine.power.run.cancel", "job").target(job, job);
         self.ask_run(who, job, event, |jobs| async move { jobs.request_cancel(job, who).await }).await

@@ -12,8 +12,8 @@ use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// `/access`, `/audit`, `/audit/:id`, `/machines/power-runs` and `/machines/classes`: one lazily
-/// loaded area.
+/// `/access`, `/audit`, `/audit/:id`, `/machines/power-runs`, `/machines/classes` and
+/// `/machines/discover`: one lazily loaded area.
 #[component]
 pub fn AccessAndAuditPages() -> impl IntoView {
     let path = leptos_router::hooks::use_location().pathname.get_untracked();
@@ -22,6 +22,7 @@ pub fn AccessAndAuditPages() -> impl IntoView {
         "/audit" => view! { <super::audit::AuditLog /> }.into_any(),
         "/machines/power-runs" => view! { <super::machines::power_runs::PowerRuns /> }.into_any(),
         "/machines/classes" => view! { <super::machines::classes::MachineClasses /> }.into_any(),
+        "/machines/discover" => view! { <super::machines::discover::DiscoverByBmc /> }.into_any(),
         _ => view! { <super::audit::AuditDetail /> }.into_any(),
     }
 }

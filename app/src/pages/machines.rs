@@ -2,6 +2,7 @@
 
 pub mod boots;
 pub mod classes;
+pub mod discover;
 pub mod form;
 pub mod import;
 pub mod list;

@@ -3,7 +3,7 @@
 //! who may act, the power actions, the acknowledgement of hardware changes and the BMC's form. Buttons carry what they do (`data::POWER_ACTION`, `data::REMOVE_BMC`); the page's
 //! handlers send it.
 
-use super::{Bmc, HardwareRecord, PowerAction, PowerRun, PowerRunPlan, RunStep, disk_size, memory_size};
+use super::{Bmc, Discovery, HardwareRecord, PowerAction, PowerRun, PowerRunPlan, RunStep, disk_size, memory_size};
 use crate::components::text::capitalised;
 use crate::drawn::{Html, Progress, data};
 use leptos::prelude::*;
@@ -241,6 +241,52 @@ pub fn run(run: PowerRun) -> Progress {
         {run.error.map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
         {buttons}
         {crate::drawn::table(&["MAC", "Group", "Step", "What happened", "Asked at"], rows)}
+    });
+    Progress { html, running }
+}
+
+/// A discovery as it stands: how many BMCs were asked, the systems found (those that are
+/// machines already linked), the addresses that gave none and why; once done, a button to
+/// preview the import of the others.
+pub fn discovery(discovery: Discovery) -> Progress {
+    let running = discovery.state == "running";
+    let offered = discovery.found.iter().filter(|f| f.machine.is_none() && !f.mac.is_empty()).count();
+    let found = discovery
+        .found
+        .iter()
+        .map(|f| {
+            let memory = f.memory_gib.map(|g| format!("{g} GiB")).unwrap_or_default();
+            let machine = match f.machine {
+                Some(id) => view! { <a href=format!("/machines/{id}")>{format!("machine {id}")}</a> }.into_any(),
+                None if f.mac.is_empty() => "no MAC told: not offered".into_any(),
+                None => "offered".into_any(),
+            };
+            view! { <tr>
+                <td class="mono">{f.bmc_url.clone()}</td><td class="mono">{f.mac.clone()}</td>
+                <td class="mono">{f.macs.join(" ")}</td>
+                <td>{format!("{} {}", f.manufacturer, f.model)}</td><td>{f.cpus}</td><td>{memory}</td>
+                <td>{f.power.words()}</td><td>{machine}</td>
+            </tr> }
+        })
+        .collect_view();
+    let missed = discovery
+        .missed
+        .iter()
+        .map(|m| view! { <tr><td class="mono">{m.address.clone()}</td><td>{m.reason.clone()}</td></tr> })
+        .collect_view();
+    let import = (discovery.state == "succeeded" && offered > 0).then(|| {
+        view! { <button type="button" class="button primary">{format!("Preview the import of {offered} machines")}</button> }
+            .add_any_attr(custom_attribute(data::IMPORT_DISCOVERED, discovery.job.clone()))
+    });
+    let html = Html::of(view! {
+        <div class="progress" role="status">
+            <label for="discovery-progress">{format!("{}: {} of {} BMCs asked, {} systems found.", capitalised(&discovery.state), discovery.done, discovery.total, discovery.found.len())}</label>
+            <progress id="discovery-progress" max=discovery.total.max(1) value=discovery.done></progress>
+        </div>
+        {discovery.error.map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
+        {import}
+        {(!discovery.found.is_empty()).then(|| crate::drawn::table(&["System", "Offered MAC", "MACs", "Model", "CPUs", "Memory", "Power", "Machine"], found))}
+        {(!discovery.missed.is_empty()).then(|| crate::drawn::table(&["Address", "Why no system"], missed))}
     });
     Progress { html, running }
 }

@@ -76,3 +76,31 @@ pub async fn steer_power_run(job: String, what: String) -> Result<(), AppError> 
     })
     .await
 }
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "start_discovery")]
+pub async fn start_discovery(input: super::DiscoveryInput) -> Result<String, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move { svc.start_discovery(&who, input).await })
+        .await
+}
+
+/// Where a discovery stands, drawn.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "discovery_status")]
+pub async fn discovery_status(job: String) -> Result<crate::drawn::Progress, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move {
+        svc.discovery(&who, &job).await.map(super::drawn::discovery)
+    })
+    .await
+}
+
+/// Previews (`dry_run`) or writes the import of a discovery's systems, drawn as an import's.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "import_discovered")]
+pub async fn import_discovered(job: String, dry_run: bool) -> Result<crate::drawn::Progress, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedPowerService, who| async move {
+        let report = svc.import_discovered(&who, &job, dry_run).await?;
+        Ok(crate::machines::drawn::import(match report.committed {
+            true => crate::machines::ImportProgress::Committed { report },
+            false => crate::machines::ImportProgress::Previewed { report },
+        }))
+    })
+    .await
+}

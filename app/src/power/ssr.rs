@@ -1,6 +1,9 @@
 //! The power service interface the server implements. Only compiled for the server.
 
-use super::{Bmc, BmcInput, HardwareRecord, PowerAction, PowerRun, PowerRunInput, PowerRunPlan, PowerStatus};
+use super::{
+    Bmc, BmcInput, Discovery, DiscoveryInput, HardwareRecord, PowerAction, PowerRun, PowerRunInput, PowerRunPlan,
+    PowerStatus,
+};
 use crate::access::Principal;
 use crate::error::AppError;
 use std::sync::Arc;
@@ -28,6 +31,17 @@ pub trait PowerService: Send + Sync + 'static {
     /// Pauses (or resumes) a power run.
     async fn pause_run(&self, who: &Principal, job: &str, paused: bool) -> Result<(), AppError>;
     async fn cancel_run(&self, who: &Principal, job: &str) -> Result<(), AppError>;
+    /// Starts asking BMCs for their systems (a durable job); its id.
+    async fn start_discovery(&self, who: &Principal, input: DiscoveryInput) -> Result<String, AppError>;
+    async fn discovery(&self, who: &Principal, job: &str) -> Result<Discovery, AppError>;
+    /// The systems a discovery found that are not machines yet, as an import with their BMCs:
+    /// checked only with `dry_run`, else written (all or none).
+    async fn import_discovered(
+        &self,
+        who: &Principal,
+        job: &str,
+        dry_run: bool,
+    ) -> Result<crate::machines::ImportReport, AppError>;
 }
 
 /// The service, as the server puts it into each request's context.

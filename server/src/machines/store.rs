@@ -10,7 +10,7 @@ use app::machines::fields::Labels;
 use app::machines::{Machine, MachineInput, MachineSpec};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// Rows per multi-row INSERT during an import; well under SQLite's parameter limit.
 pub const BATCH: usize = 500;
@@ -160,13 +160,13 @@ pub async fn insert(tx: &mut AnyConnection, specs: &[MachineSpec]) -> Result<Vec
 }
 
 /// Which of `macs` (at most [`BATCH`]) are stored.
-pub async fn stored_macs(db: &Database, macs: &[String]) -> Result<HashSet<String>, sqlx::Error> {
-    let sql = format!("SELECT mac FROM machines WHERE mac IN ({})", placeholders(1, macs.len()));
+pub async fn ids_by_mac(db: &Database, macs: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let sql = format!("SELECT id, mac FROM machines WHERE mac IN ({})", placeholders(1, macs.len()));
     let mut query = sqlx::query(&sql);
     for mac in macs {
         query = query.bind(mac.as_str());
     }
-    query.fetch_all(db.pool()).await?.iter().map(|row| row.try_get("mac")).collect()
+    query.fetch_all(db.pool()).await?.iter().map(|row| Ok((row.try_get("mac")?, row.try_get("id")?))).collect()
 }
 
 /// On PostgreSQL, merges the trigram index's pending list (where fast inserts put new rows), so

@@ -5,11 +5,12 @@ use crate::http::{ApiResult, Json, Path, Query, Route, route};
 use crate::machines::http::{ListParams, csv_export, every_match};
 use app::access::Principal;
 use app::error::{AppError, FieldError};
+use app::machines::ImportReport;
 use app::power::ssr::PowerService;
 use app::power::{
-    Bmc, BmcInput, Disk, Hardware, HardwareChange, HardwareRecord, MemoryModule, Nic, Pacing, PlannedMachine,
-    PowerAction, PowerRequest, PowerRun, PowerRunInput, PowerRunPlan, PowerState, PowerStatus, Processor, RunMachine,
-    RunStep,
+    Bmc, BmcInput, Discovery, DiscoveryInput, DiscoveryMiss, Disk, FoundSystem, Hardware, HardwareChange,
+    HardwareRecord, MemoryModule, Nic, Pacing, PlannedMachine, PowerAction, PowerRequest, PowerRun, PowerRunInput,
+    PowerRunPlan, PowerState, PowerStatus, Processor, RunMachine, RunStep,
 };
 use axum::Extension;
 use axum::extract::State;
@@ -33,6 +34,9 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/power-runs/{job}/resume", resume_run),
         route(Method::POST, "/power-runs/{job}/cancel", cancel_run),
         route(Method::POST, "/machines/{id}/hardware/acknowledge", acknowledge_hardware),
+        route(Method::POST, "/bmc-discoveries", start_discovery),
+        route(Method::GET, "/bmc-discoveries/{job}", get_discovery),
+        route(Method::POST, "/bmc-discoveries/{job}/import", import_discovered),
     ]
 }
 
@@ -250,6 +254,52 @@ async fn cancel_run(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Starts a discovery by BMC: each BMC address is asked for its systems and their NICs' MACs,
+/// as a durable job (its password kept sealed).
+#[utoipa::path(post, path = "/api/v1/bmc-discoveries", request_body = DiscoveryInput,
+    responses((status = 202, body = StartedRun), (status = 400, body = AppError), (status = 403, body = AppError)))]
+async fn start_discovery(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Json(input): Json<DiscoveryInput>,
+) -> ApiResult<(StatusCode, Json<StartedRun>)> {
+    Ok((StatusCode::ACCEPTED, Json(StartedRun { job: state.power.start_discovery(&who, input).await? })))
+}
+
+/// Where a discovery stands: the systems found so far, and the addresses that gave none, and why.
+#[utoipa::path(get, path = "/api/v1/bmc-discoveries/{job}",
+    responses((status = 200, body = Discovery), (status = 404, body = AppError)))]
+async fn get_discovery(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(job): Path<String>,
+) -> ApiResult<Json<Discovery>> {
+    Ok(Json(state.power.discovery(&who, &job).await?))
+}
+
+/// Whether to write, or only check.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct ImportDiscovered {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Imports the systems a finished discovery found that are no machines yet, with their BMCs, as
+/// the machines import does: every line checked, all written or none (422 with the report).
+#[utoipa::path(post, path = "/api/v1/bmc-discoveries/{job}/import", request_body = ImportDiscovered,
+    responses((status = 200, body = ImportReport), (status = 422, body = ImportReport), (status = 400, body = AppError), (status = 404, body = AppError), (status = 409, body = AppError)))]
+async fn import_discovered(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(job): Path<String>,
+    Json(request): Json<ImportDiscovered>,
+) -> ApiResult<Response> {
+    use axum::response::IntoResponse;
+    let report = state.power.import_discovered(&who, &job, request.dry_run).await?;
+    let status = if report.errors > 0 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok((status, Json(report)).into_response())
+}
+
 #[derive(OpenApi)]
 #[openapi(
     paths(
@@ -265,7 +315,10 @@ async fn cancel_run(
         get_run,
         pause_run,
         resume_run,
-        cancel_run
+        cancel_run,
+        start_discovery,
+        get_discovery,
+        import_discovered
     ),
     components(schemas(
         Bmc,
@@ -290,6 +343,12 @@ async fn cancel_run(
         RunMachine,
         RunStep,
         StartedRun,
+        DiscoveryInput,
+        Discovery,
+        FoundSystem,
+        DiscoveryMiss,
+        ImportDiscovered,
+        ImportReport,
         AppError,
         FieldError
     ))

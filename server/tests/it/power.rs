@@ -20,6 +20,7 @@ on_both_backends!(
     the_command_line_sets_shows_powers_and_removes_a_bmc,
     a_paced_power_run_keeps_each_racks_budget_and_the_boot_budget_and_pauses_and_cancels,
     an_import_brings_bmcs_sealed_and_the_next_refresh_checks_them,
+    a_discovery_by_bmc_offers_the_systems_not_yet_machines_through_the_import,
 );
 
 const SYSTEM_1: &str = "11111111-0000-0000-0000-000000000001";
@@ -766,4 +767,81 @@ async fn an_import_brings_bmcs_sealed_and_the_next_refresh_checks_them(app: Test
         app.post_json(&format!("/api/v1/machines/{id_two}/power"), json!({ "action": "on" })).await.status(),
         409
     );
+}
+
+/// A discovery asks each BMC of a range for its systems and their MACs, says why an address gave
+/// none, marks the systems that are machines already, and offers the others through the import's
+/// preview and confirm, with their BMCs; its password never lands in the jobs table.
+async fn a_discovery_by_bmc_offers_the_systems_not_yet_machines_through_the_import(app: TestApp) {
+    const ONE: &str = "52:54:00:b0:04:01";
+    const TWO: &str = "52:54:00:b0:04:02";
+    let bmc = emulator(&[
+        FakeSystem { uuid: SYSTEM_1, power: "Off", mac: ONE },
+        FakeSystem { uuid: SYSTEM_2, power: "On", mac: TWO },
+    ])
+    .await;
+    let port = url::Url::parse(&bmc.url).unwrap().port().unwrap();
+    let known = machine(&app, TWO).await;
+
+    // Bad input is refused in words; viewers may not discover.
+    let body =
+        |addresses: &str, password: &str| json!({ "addresses": addresses, "username": USER, "password": password });
+    let res = app.post_json("/api/v1/bmc-discoveries", body("10.0.0.0/16", PASSWORD)).await;
+    assert_eq!(res.status(), 400);
+    let error: Value = res.json().await.unwrap();
+    assert_eq!(error["fields"][0]["field"], "addresses");
+    assert!(error["message"].as_str().unwrap().contains("at most 1024"), "{error}");
+    assert_eq!(app.post_json("/api/v1/bmc-discoveries", body("10.0.0.1", "")).await.status(), 400);
+    app.add_local_user("vera", ConsoleRole::Viewer).await;
+    let vera = app.sign_in("vera", "vera-password").await;
+    let res = vera.post(app.at("/api/v1/bmc-discoveries")).json(&body("10.0.0.1", PASSWORD)).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+
+    // 127.0.0.1 answers with two systems; 127.0.0.2 and .3 have nothing listening.
+    let addresses = format!("http://127.0.0.1-3:{port}");
+    let res = app.post_json("/api/v1/bmc-discoveries", body(&addresses, PASSWORD)).await;
+    assert_eq!(res.status(), 202);
+    let job = res.json::<Value>().await.unwrap()["job"].as_str().unwrap().to_string();
+    let mut discovery = Value::Null;
+    for _ in 0..300 {
+        discovery = app.get_json(&format!("/api/v1/bmc-discoveries/{job}")).await;
+        if discovery["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(discovery["state"], "succeeded", "{discovery}");
+    assert_eq!((discovery["done"].as_u64(), discovery["total"].as_u64()), (Some(3), Some(3)));
+    let found = discovery["found"].as_array().unwrap();
+    let by_mac = |mac: &str| found.iter().find(|f| f["mac"] == mac).unwrap_or_else(|| panic!("{discovery}")).clone();
+    let one = by_mac(ONE);
+    assert_eq!(one["bmc_url"], format!("http://127.0.0.1:{port}/redfish/v1/Systems/{SYSTEM_1}"));
+    assert_eq!((one["uuid"].as_str(), one["power"].as_str()), (Some(SYSTEM_1), Some("off")));
+    assert_eq!(one["machine"], Value::Null);
+    assert_eq!(by_mac(TWO)["machine"], known);
+    let missed: Vec<&str> =
+        discovery["missed"].as_array().unwrap().iter().map(|m| m["address"].as_str().unwrap()).collect();
+    assert_eq!(missed, [format!("http://127.0.0.2:{port}"), format!("http://127.0.0.3:{port}")]);
+    assert!(discovery["missed"][0]["reason"].as_str().unwrap().contains("cannot be reached"), "{discovery}");
+    let inputs: Vec<String> =
+        sqlx::query_scalar("SELECT input FROM jobs").fetch_all(app.state.db.pool()).await.unwrap();
+    assert!(inputs.iter().all(|i| !i.contains(PASSWORD)), "sealed: {inputs:?}");
+
+    // Offered through the import: a preview first, then all of it, with the BMC.
+    let at = format!("/api/v1/bmc-discoveries/{job}/import");
+    let preview: Value = app.post_json(&at, json!({ "dry_run": true })).await.json().await.unwrap();
+    assert_eq!((preview["creatable"].as_u64(), preview["committed"].as_bool()), (Some(1), Some(false)), "{preview}");
+    assert_eq!(app.count().await, 1, "a preview writes nothing");
+    let res = app.post_json(&at, json!({})).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["committed"], true);
+    let id = machine_id(&app, ONE).await;
+    let machine = app.get_json(&format!("/api/v1/machines/{id}")).await;
+    assert_eq!(machine["uuid"], SYSTEM_1, "{machine}");
+    app.state.power.refresh_all().await;
+    let shown = app.get_json(&format!("/api/v1/machines/{id}/bmc")).await;
+    assert_eq!(shown["power"]["state"], "off", "{shown}");
+    // Nothing is left to offer.
+    let res = app.post_json(&at, json!({ "dry_run": true })).await;
+    assert_eq!(res.status(), 400, "the discovery's systems are machines now");
 }

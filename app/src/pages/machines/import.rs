@@ -84,7 +84,7 @@ fn ImportForm() -> impl IntoView {
             <p class="hint">
                 "Paste or upload a CSV with a header line (" <code>"mac,hostname,role,labels,cluster,uuid,serial"</code>
                 "; labels as " <code>"k=v,k2=v2"</code> "; BMCs with " <code>"bmc_url,bmc_username,bmc_password,bmc_verify"</code> "), a Tectonic " <code>"terraform.tfvars"</code>
-                " or a Typhoon " <code>"terraform.tfvars"</code> ". You see every line before anything is written, and the import writes all lines or none."
+                " or a Typhoon " <code>"terraform.tfvars"</code> ". You see every line before anything is written, and the import writes all lines or none. No MACs written down? " <a href="/machines/discover">"Discover them from the BMCs"</a> "."
             </p>
             <form class="import-form" on:submit=preview>
                 <div class="field">
