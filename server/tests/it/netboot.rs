@@ -16,7 +16,10 @@ use sha2::Digest;
 use std::path::PathBuf;
 use std::time::Duration;
 
-on_both_backends_with_own_app!(a_machine_boots_from_pangea_and_its_timeline_shows_every_step);
+on_both_backends_with_own_app!(
+    a_machine_boots_from_pangea_and_its_timeline_shows_every_step,
+    a_vm_pangea_powers_on_through_redfish_boots_from_the_network,
+);
 
 fn kit() -> Option<PathBuf> {
     let cache = std::env::var_os("PANGEA_NETBOOT_CACHE")
@@ -44,6 +47,63 @@ async fn boot_vm(port: u16, mac: &str, uuid: &str, log: &std::path::Path) -> (i3
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
+}
+
+/// The profile `proof`: the kit's kernel and initrd, and an Ignition config whose file the guest
+/// reads back and reports to `/metadata` (see .ci/netboot/init), for a listener on `port`.
+async fn proof_profile(app: &TestApp, port: u16) {
+    let cli = Principal::cli();
+    let p = &app.state.provisioner;
+    use pangea::provisioner::model::{Profile, TemplateFile, TemplateKind};
+    // The guest's init presents the report token this config writes (see .ci/netboot/init).
+    let butane = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/pangea-proof\n      mode: 0644\n      contents:\n        inline: |\n          machine {{.mac}}\n          uuid {{.uuid}}\n    - path: /etc/pangea/report-token\n      mode: 0600\n      contents:\n        inline: \"{{.report_token}}\"\n";
+    p.put_template(
+        &cli,
+        TemplateFile { kind: TemplateKind::Ignition, id: "proof.yaml".into(), content: butane.into() },
+    )
+    .await
+    .unwrap();
+    let args = format!(
+        "initrd=initrd.img ignition.config.url=http://10.0.2.100:{port}/ignition?uuid=${{uuid}}&mac=${{mac:hexhyp}} pangea.proof=/etc/pangea-proof console=ttyS0"
+    );
+    let profile: Profile = serde_json::from_value(json!({
+        "id": "proof", "ignition_id": "proof.yaml",
+        "boot": {"kernel": "/assets/vmlinuz", "initrd": ["/assets/initrd.img"], "args": [args]},
+    }))
+    .unwrap();
+    p.put_profile(&cli, profile).await.unwrap();
+}
+
+/// sushy-tools' libvirt-driven emulator venv, when `.ci/netboot/libvirt-up.sh` has made it and
+/// libvirt answers; else the test says so in one line (and fails under PANGEA_NETBOOT_REQUIRED=1).
+fn libvirt() -> Option<PathBuf> {
+    let venv = std::env::var_os("PANGEA_SUSHY_LIBVIRT_VENV").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/pangea-sushy-libvirt")
+    });
+    let answers = std::process::Command::new("virsh")
+        .args(["-c", "qemu:///system", "list", "--all"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if venv.join("bin/sushy-emulator").is_file() && answers {
+        return Some(venv);
+    }
+    assert!(
+        std::env::var("PANGEA_NETBOOT_REQUIRED").as_deref() != Ok("1"),
+        "PANGEA_NETBOOT_REQUIRED=1 but libvirt or the emulator venv {} is missing: run .ci/netboot/libvirt-up.sh",
+        venv.display()
+    );
+    println!("SKIPPED: no libvirt or no emulator venv in {} (run .ci/netboot/libvirt-up.sh)", venv.display());
+    None
+}
+
+/// A libvirt domain, removed when dropped.
+struct Domain(String);
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.ci/netboot/libvirt-vm.sh");
+        let _ = std::process::Command::new("bash").arg(script).args(["undefine", &self.0]).output();
+    }
 }
 
 fn endpoints(timeline: &Value) -> Vec<String> {
@@ -77,24 +137,7 @@ async fn a_machine_boots_from_pangea_and_its_timeline_shows_every_step(backend: 
     let port = app.boot_listener().await.port();
     let cli = Principal::cli();
     let p = &app.state.provisioner;
-    use pangea::provisioner::model::{Profile, TemplateFile, TemplateKind};
-    // The guest's init presents the report token this config writes (see .ci/netboot/init).
-    let butane = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/pangea-proof\n      mode: 0644\n      contents:\n        inline: |\n          machine {{.mac}}\n          uuid {{.uuid}}\n    - path: /etc/pangea/report-token\n      mode: 0600\n      contents:\n        inline: \"{{.report_token}}\"\n";
-    p.put_template(
-        &cli,
-        TemplateFile { kind: TemplateKind::Ignition, id: "proof.yaml".into(), content: butane.into() },
-    )
-    .await
-    .unwrap();
-    let args = format!(
-        "initrd=initrd.img ignition.config.url=http://10.0.2.100:{port}/ignition?uuid=${{uuid}}&mac=${{mac:hexhyp}} pangea.proof=/etc/pangea-proof console=ttyS0"
-    );
-    let profile: Profile = serde_json::from_value(json!({
-        "id": "proof", "ignition_id": "proof.yaml",
-        "boot": {"kernel": "/assets/vmlinuz", "initrd": ["/assets/initrd.img"], "args": [args]},
-    }))
-    .unwrap();
-    p.put_profile(&cli, profile).await.unwrap();
+    proof_profile(&app, port).await;
     let logs = tempfile::tempdir().unwrap();
 
     // A machine in the inventory, with a profile of its own.
@@ -150,4 +193,71 @@ async fn a_machine_boots_from_pangea_and_its_timeline_shows_every_step(backend: 
         last["labels"]["proof_sha256"].as_str().unwrap(),
         hex::encode(sha2::Sha256::digest(expected.as_bytes()))
     );
+}
+
+/// The real thing: a libvirt VM that Pangea powers on through Redfish (sushy-tools' libvirt
+/// driver) with "boot from network once" network-boots from Pangea's boot listener, and its
+/// machine's timeline shows the request, then every step of the boot.
+async fn a_vm_pangea_powers_on_through_redfish_boots_from_the_network(backend: Backend) {
+    let (Some(kit), Some(venv)) = (kit(), libvirt()) else { return };
+    let app = support::spawn_app_with(backend, async |config| config.assets_dir = kit.join("assets")).await;
+    app.state.provisioner.record_boots(&app.state.background);
+    let port = app.boot_listener().await.port();
+    proof_profile(&app, port).await;
+    let (mac, uuid) = match backend {
+        Backend::Sqlite => ("52:54:00:12:35:01", "8a1e43f2-4b7e-4d5c-9f00-123456789a01"),
+        Backend::Postgres => ("52:54:00:12:35:02", "8a1e43f2-4b7e-4d5c-9f00-123456789a02"),
+    };
+    let created = app.create(json!({"mac": mac, "uuid": uuid, "role": "worker"})).await;
+    let id = created["id"].as_i64().unwrap();
+    app.state.provisioner.set_machine_profile(&Principal::cli(), mac, "proof").await.unwrap();
+
+    let logs = tempfile::tempdir().unwrap();
+    let name = format!("pangea-it-{}-{}", &uuid[34..], std::process::id());
+    let console = logs.path().join("console.log");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.ci/netboot/libvirt-vm.sh");
+    let args =
+        ["define".to_string(), name.clone(), mac.into(), uuid.into(), port.to_string(), console.display().to_string()];
+    let defined = std::process::Command::new("bash").arg(script).args(args).output().unwrap();
+    assert!(defined.status.success(), "libvirt-vm.sh define: {}", String::from_utf8_lossy(&defined.stderr));
+    let _domain = Domain(name);
+    let bmc = crate::support::bmc::libvirt_emulator(&venv).await;
+
+    // The BMC checks out: the emulator lists the domain as a system, off.
+    let system = format!("{}/redfish/v1/Systems/{uuid}", bmc.url);
+    let res = app
+        .put_json(
+            &format!("/api/v1/machines/{id}/bmc"),
+            json!({"url": system, "username": crate::support::bmc::USER, "password": crate::support::bmc::PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let res = app.post_json(&format!("/api/v1/machines/{id}/power"), json!({"action": "network_boot_once"})).await;
+    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+
+    // The VM powers on, boots from the network, installs and reports: the timeline says so.
+    let mut timeline = Value::Null;
+    for _ in 0..1800 {
+        timeline = app.get_json(&format!("/api/v1/boot/timeline/{mac}")).await;
+        if timeline["status"]["state"] == "installed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        timeline["status"]["state"],
+        "installed",
+        "{timeline:#}\nconsole:\n{}",
+        std::fs::read_to_string(&console).unwrap_or_default()
+    );
+    let ends = endpoints(&timeline);
+    let first_boot = ends.iter().position(|e| e == "/boot.ipxe").unwrap();
+    assert!(ends[..first_boot].iter().any(|e| e == "power"), "the power request comes first: {timeline:#}");
+    let asked = &timeline["events"].as_array().unwrap()[..first_boot];
+    assert!(
+        asked.iter().any(|e| e["reason"].as_str().unwrap_or_default().contains("requested by admin")),
+        "{timeline:#}"
+    );
+    let booted: Vec<&String> = ends[first_boot..].iter().filter(|e| *e != "power").collect();
+    assert_eq!(booted, ONE_BOOT.iter().collect::<Vec<_>>(), "{timeline:#}");
 }

@@ -56,15 +56,6 @@ pub async fn emulator_configured(
     extra: &str,
     port: Option<u16>,
 ) -> Emulator {
-    let venv = venv();
-    let dir = tempfile::tempdir().unwrap();
-    let hash = Command::new(venv.join("bin/python"))
-        .args(["-c", &format!("import bcrypt; print(bcrypt.hashpw(b'{PASSWORD}', bcrypt.gensalt()).decode())")])
-        .output()
-        .unwrap_or_else(|e| panic!("sushy-tools is not installed in {} (run .ci/setup): {e}", venv.display()));
-    assert!(hash.status.success(), "bcrypt: {}", String::from_utf8_lossy(&hash.stderr));
-    let htpasswd = dir.path().join("htpasswd");
-    std::fs::write(&htpasswd, format!("{USER}:{}", String::from_utf8_lossy(&hash.stdout).trim())).unwrap();
     let listed: Vec<String> = systems
         .iter()
         .map(|s| {
@@ -74,24 +65,49 @@ pub async fn emulator_configured(
             )
         })
         .collect();
+    let driver =
+        format!("SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_FAKE_SYSTEMS = [{}]\n{extra}\n", listed.join(", "));
+    start(&venv(), &driver, &["--fake"], self_signed, port).await
+}
+
+/// sushy-tools' libvirt driver, from `venv` (`.ci/netboot/libvirt-up.sh` makes it): every domain
+/// of `qemu:///system`, as a system named by its UUID, really started and stopped.
+pub async fn libvirt_emulator(venv: &std::path::Path) -> Emulator {
+    start(venv, "SUSHY_EMULATOR_LIBVIRT_URI = 'qemu:///system'\n", &[], false, None).await
+}
+
+/// Starts the emulator of `venv` with `driver`'s configuration and `driver_args`, behind the
+/// htpasswd file of [`USER`] and [`PASSWORD`], ready to answer.
+async fn start(
+    venv: &std::path::Path,
+    driver: &str,
+    driver_args: &[&str],
+    self_signed: bool,
+    port: Option<u16>,
+) -> Emulator {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = Command::new(venv.join("bin/python"))
+        .args(["-c", &format!("import bcrypt; print(bcrypt.hashpw(b'{PASSWORD}', bcrypt.gensalt()).decode())")])
+        .output()
+        .unwrap_or_else(|e| panic!("sushy-tools is not installed in {} (run .ci/setup): {e}", venv.display()));
+    assert!(hash.status.success(), "bcrypt: {}", String::from_utf8_lossy(&hash.stderr));
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, format!("{USER}:{}", String::from_utf8_lossy(&hash.stdout).trim())).unwrap();
     let config = dir.path().join("emulator.conf");
     std::fs::write(
         &config,
         format!(
-            "SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_AUTH_FILE = '{}'\nSUSHY_EMULATOR_STATE_DIR = '{}'\n\
-             SUSHY_EMULATOR_FAKE_SYSTEMS = [{}]\n{extra}\n",
+            "SUSHY_EMULATOR_AUTH_FILE = '{}'\nSUSHY_EMULATOR_STATE_DIR = '{}'\n{driver}",
             htpasswd.display(),
             dir.path().join("state").display(),
-            listed.join(", ")
         ),
     )
     .unwrap();
     let port = port.unwrap_or_else(|| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
     let log = std::fs::File::create(dir.path().join("emulator.log")).unwrap();
     let mut args: Vec<String> =
-        ["--config", config.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string(), "--fake"]
-            .map(String::from)
-            .into();
+        ["--config", config.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string()].map(String::from).into();
+    args.extend(driver_args.iter().map(|a| a.to_string()));
     if self_signed {
         let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
         let (cert, key) = (dir.path().join("bmc.crt"), dir.path().join("bmc.key"));
