@@ -395,6 +395,24 @@ pub struct PowerRunPlan {
     pub estimated_seconds: u64,
     /// Which limit sets the pace, and what the estimate assumes, in words.
     pub notes: Vec<String>,
+    /// The boot listener's own load, measured, beside the budgets.
+    #[serde(default)]
+    pub boot_listener: ListenerLoad,
+}
+
+/// The boot listener's load over the last hour, as it measured it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ListenerLoad {
+    /// Boot requests answered in the last hour.
+    pub requests: u64,
+    /// Their mean answer time, in microseconds (an asset's transfer not included).
+    pub mean_answer_us: u64,
+    /// The most answered in a second, averaged over the busiest 10 s.
+    pub peak_per_second: u64,
+    /// What it can answer in a second at that answer time on its cores; none before a request.
+    pub capacity_per_second: Option<u64>,
+    pub cores: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

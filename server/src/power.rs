@@ -1061,7 +1061,13 @@ impl PowerService for Power {
     async fn plan_run(&self, who: &Principal, input: PowerRunInput) -> Result<PowerRunPlan, AppError> {
         let run = self.run_machines(who, &input).await?;
         let machines = run.fresh("").machines;
-        Ok(runs::plan(run.action, &machines, &run.pacing))
+        let mut plan = runs::plan(run.action, &machines, &run.pacing);
+        if runs::boots(run.action) {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            plan.boot_listener = self.provisioner.boots.load.measured(cores);
+            plan.notes.push(runs::listener_note(&plan, &plan.boot_listener));
+        }
+        Ok(plan)
     }
 
     /// Starts a power run, audited (`machine.power.run`), as a durable job; its id.

@@ -9,8 +9,8 @@ use app::machines::ImportReport;
 use app::power::ssr::PowerService;
 use app::power::{
     Bmc, BmcInput, Discovery, DiscoveryInput, DiscoveryMiss, Disk, FoundSystem, Hardware, HardwareChange,
-    HardwareRecord, MemoryModule, Nic, Pacing, PlannedMachine, PowerAction, PowerRequest, PowerRun, PowerRunInput,
-    PowerRunPlan, PowerState, PowerStatus, Processor, RunMachine, RunStep,
+    HardwareRecord, ListenerLoad, MemoryModule, Nic, Pacing, PlannedMachine, PowerAction, PowerRequest, PowerRun,
+    PowerRunInput, PowerRunPlan, PowerState, PowerStatus, Processor, RunMachine, RunStep,
 };
 use axum::Extension;
 use axum::extract::State;
@@ -338,6 +338,7 @@ async fn import_discovered(
         PowerRunInput,
         Pacing,
         PowerRunPlan,
+        ListenerLoad,
         PlannedMachine,
         PowerRun,
         RunMachine,

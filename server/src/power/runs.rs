@@ -4,7 +4,7 @@
 //! - a boot-network budget: at most M machines between their power-on and their first boot
 //!   request. The next machine goes when an earlier one reached a boot step, not after a sleep.
 
-use app::power::{Pacing, PlannedMachine, PowerAction, PowerRunPlan, RunMachine, RunStep};
+use app::power::{ListenerLoad, Pacing, PlannedMachine, PowerAction, PowerRunPlan, RunMachine, RunStep};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
@@ -243,11 +243,96 @@ pub fn plan(action: PowerAction, machines: &[RunMachine], pacing: &Pacing) -> Po
              the run itself waits for each machine's real one."
         ));
     }
-    PowerRunPlan { action, machines: planned, estimated_seconds, notes }
+    PowerRunPlan { action, machines: planned, estimated_seconds, notes, boot_listener: ListenerLoad::default() }
+}
+
+/// The requests one machine's boot makes of the boot listener: `/boot.ipxe`, `/ipxe`, a kernel,
+/// an initrd, an Ignition config and its report.
+pub const REQUESTS_PER_BOOT: u64 = 6;
+
+/// The boot listener's measured load beside a plan's: what the plan asks of it at most (the most
+/// machines it starts within [`BOOT_ASSUMED_SECONDS`]), and whether the listener or the budgets
+/// bind.
+pub fn listener_note(plan: &PowerRunPlan, load: &ListenerLoad) -> String {
+    let mut starts: Vec<u64> = plan.machines.iter().map(|m| m.starts_at).collect();
+    starts.sort_unstable();
+    let mut first = 0;
+    let mut booting = 0u64;
+    for (last, at) in starts.iter().enumerate() {
+        while *at - starts[first] >= BOOT_ASSUMED_SECONDS {
+            first += 1;
+        }
+        booting = booting.max((last - first + 1) as u64);
+    }
+    let demand = (booting * REQUESTS_PER_BOOT).div_ceil(BOOT_ASSUMED_SECONDS);
+    let asks = format!(
+        "This run asks about {demand} requests/s of the boot listener ({booting} machines booting within \
+         {BOOT_ASSUMED_SECONDS} s at most, {REQUESTS_PER_BOOT} requests each)"
+    );
+    let Some(capacity) = load.capacity_per_second else {
+        return format!(
+            "{asks}; the listener answered no boot request in the last hour, so its capacity is not measured yet."
+        );
+    };
+    let measured = format!(
+        "The boot listener answered {} requests in the last hour, in {:.1} ms on average (busiest: {}/s): about \
+         {capacity} requests/s on {} cores.",
+        load.requests,
+        load.mean_answer_us as f64 / 1000.0,
+        load.peak_per_second,
+        load.cores
+    );
+    if demand <= capacity {
+        format!("{measured} {asks}: the budgets bind, not the listener.")
+    } else {
+        format!(
+            "{measured} {asks}: the listener binds, and boots will queue; at most {} machines booting at once would fit.",
+            capacity * BOOT_ASSUMED_SECONDS / REQUESTS_PER_BOOT
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_listener_note_says_whether_the_listener_or_the_budgets_bind() {
+        use super::*;
+        let planned = |starts: &[u64]| PowerRunPlan {
+            action: PowerAction::On,
+            machines: starts
+                .iter()
+                .map(|at| app::power::PlannedMachine {
+                    id: 1,
+                    mac: String::new(),
+                    group: String::new(),
+                    starts_at: *at,
+                })
+                .collect(),
+            estimated_seconds: 0,
+            notes: Vec::new(),
+            boot_listener: ListenerLoad::default(),
+        };
+        // 20 machines at once, then 20 a minute later: 20 booting at most, 2 requests/s.
+        let plan = planned(&[[0u64; 20], [60; 20]].concat());
+        let unmeasured = listener_note(&plan, &ListenerLoad::default());
+        assert!(
+            unmeasured.contains("about 2 requests/s") && unmeasured.contains("20 machines booting"),
+            "{unmeasured}"
+        );
+        assert!(unmeasured.contains("not measured yet"));
+        let load = ListenerLoad {
+            requests: 600,
+            mean_answer_us: 2000,
+            peak_per_second: 3,
+            capacity_per_second: Some(1000),
+            cores: 2,
+        };
+        assert!(listener_note(&plan, &load).ends_with("the budgets bind, not the listener."));
+        let slow = ListenerLoad { capacity_per_second: Some(1), ..load };
+        let note = listener_note(&plan, &slow);
+        assert!(note.contains("the listener binds") && note.contains("at most 10 machines booting"), "{note}");
+    }
+
     use super::*;
 
     fn machines(groups: &[&str]) -> Vec<RunMachine> {

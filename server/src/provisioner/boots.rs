@@ -4,6 +4,7 @@
 //! costs the boot listener a channel send per request.
 
 pub mod http;
+pub mod load;
 pub mod store;
 
 use super::Provisioner;
@@ -123,6 +124,8 @@ pub struct Boots {
     /// Requests refused before they were answered, by why: (over the per-address rate, over the
     /// per-MAC rate, a query over its bounds).
     refused: [AtomicU64; 3],
+    /// Requests answered and their answer times, for the last hour.
+    pub load: load::Load,
 }
 
 /// The most a boot request's query may hold, in bytes, labels, and bytes per label key and value.
@@ -293,13 +296,15 @@ pub async fn observe(State(provisioner): State<Arc<Provisioner>>, request: Reque
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .or_else(|| axum::body::HttpBody::size_hint(response.body()).exact())
         .unwrap_or(0);
+    let duration = started.elapsed();
+    provisioner.boots.load.record(duration);
     provisioner.boots.queue(Observed {
         at,
         endpoint,
         labels,
         status: response.status().as_u16(),
         bytes,
-        duration: started.elapsed(),
+        duration,
         client,
         outcome,
         report_token,
@@ -427,6 +432,7 @@ impl Boots {
             by_address: RateLimiter::new(retention.per_address),
             by_mac: RateLimiter::new(retention.per_mac),
             refused: Default::default(),
+            load: load::Load::default(),
         }
     }
 

@@ -627,6 +627,8 @@ async fn a_paced_power_run_keeps_each_racks_budget_and_the_boot_budget_and_pause
         plan["machines"].as_array().unwrap().iter().map(|m| m["starts_at"].as_u64().unwrap()).collect();
     assert_eq!(starts.iter().filter(|s| **s == 0).count(), 3, "{plan}");
     assert!(plan["notes"][0].as_str().unwrap().contains("boot-network budget sets the pace"), "{plan}");
+    let last_note = |plan: &Value| plan["notes"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    assert!(last_note(&plan).contains("not measured yet"), "no boot request yet: {plan}");
 
     // The run: each machine that powers on is followed until it asks for its boot script (the
     // test plays each machine's iPXE); at no moment do more than three wait between power-on
@@ -650,6 +652,16 @@ async fn a_paced_power_run_keeps_each_racks_budget_and_the_boot_budget_and_pause
     assert_eq!(run["state"], "succeeded", "{run:#}");
     assert_eq!(steps_of(&run), vec!["done"; 6]);
     assert!(most_in_flight <= 3, "{most_in_flight} machines between power-on and boot at once");
+    // The boot listener measured the boots it answered; a plan shows it beside the budgets.
+    let plan = app.post_json("/api/v1/power-runs/plan", json!({ "action": "on", "search": "row=a", "pacing": pacing }));
+    let plan: Value = plan.await.json().await.unwrap();
+    assert!(plan["boot_listener"]["requests"].as_u64().unwrap() >= 1, "{plan}");
+    assert!(plan["boot_listener"]["capacity_per_second"].as_u64().unwrap() > 0, "{plan}");
+    let note = last_note(&plan);
+    assert!(
+        note.starts_with("The boot listener answered") && note.ends_with("the budgets bind, not the listener."),
+        "{note}"
+    );
     assert!(run["largest_burst"].as_u64().unwrap() <= 2, "{run:#}");
     let timeline = app.get_json(&format!("/api/v1/boot/timeline/{}", macs[0])).await;
     assert!(reasons(&timeline).contains(&"power on requested by admin (power run)".to_string()), "{timeline}");
