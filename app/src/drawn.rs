@@ -121,6 +121,8 @@ pub mod data {
     pub const STEER_RUN: &str = "data-steer";
     /// On a machine's "Acknowledge hardware changes" button.
     pub const ACKNOWLEDGE_HARDWARE: &str = "data-acknowledge";
+    /// On a machine class's Delete button: the class's name.
+    pub const DELETE_CLASS: &str = "data-delete-class";
     /// On a finished discovery's "Preview the import" button.
     pub const IMPORT_DISCOVERED: &str = "data-import-discovered";
     pub const EMBED_TITLE: &str = "data-title";

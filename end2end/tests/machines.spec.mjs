@@ -198,3 +198,37 @@ test('site files have content-hashed names, are cached, revalidated and compress
   expect(gone.status()).toBe(404);
   expect(await gone.text()).toBe('');
 });
+
+test('a machine class is saved from its page and lists its machines', async ({ page, api }) => {
+  const rack = `e2e-class-${Date.now()}`;
+  const name = rack.toLowerCase();
+  const machine = await createMachine(api, { mac: uniqueMac(), hostname: 'classy', labels: { rack } });
+  await open(page, '/machines/classes');
+  const form = page.getByRole('form', { name: 'Machine class' });
+  await form.getByLabel('Name').fill(name);
+  await form.getByLabel('Search').fill('cpus>=lots');
+  await form.getByLabel('Search').press('Enter');
+  await expect(form.getByRole('alert')).toContainText('whole number');
+  await form.getByLabel('Search').fill(`rack=${rack}`);
+  await form.getByLabel('Description').fill('One machine, for the browser test');
+  await form.getByRole('button', { name: 'Save class' }).click();
+  await expect(page.getByText(`Class ${name} saved: 1 machines match it now.`)).toBeVisible();
+  const row = page.getByRole('row', { name: new RegExp(name) });
+  await expect(row).toContainText(`rack=${rack}`);
+  await expectAccessible(page);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await expectAccessible(page);
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  // Its link lists its machines, and says which class it filters by.
+  await row.getByRole('link', { name }).click();
+  await expect(page).toHaveURL(new RegExp(`/machines\\?class=${name}`));
+  await expect(page.getByLabel(`of class ${name}`)).toBeChecked();
+  await expect(page.locator('table.machines tbody tr')).toHaveCount(1);
+  await expect(page.locator('table.machines')).toContainText(machine.mac);
+
+  await open(page, '/machines/classes');
+  await page.getByRole('button', { name: `Delete class ${name}` }).click();
+  await expect(page.getByText('Class deleted.')).toBeVisible();
+  await api.delete(`/api/v1/machines/${machine.id}`);
+});

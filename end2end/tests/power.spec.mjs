@@ -87,3 +87,33 @@ test('a power run is planned and started from its page, and followed to its end'
   expect(audit.items.length).toBeGreaterThan(0);
   await api.delete(`/api/v1/machines/${machine.id}`);
 });
+
+test('BMCs are discovered from their address and their system imported as a machine', async ({ page, api }) => {
+  const origin = new URL(BMC).origin;
+  await open(page, '/machines/discover');
+  const form = page.getByRole('form', { name: 'Discover by BMC' });
+  await form.getByLabel('BMC addresses').fill(origin);
+  await form.getByLabel('BMC user').fill(process.env.PANGEA_TEST_BMC_USER);
+  await form.getByLabel('BMC password').fill(process.env.PANGEA_TEST_BMC_PASSWORD);
+  await expectAccessible(page);
+  await form.getByLabel('BMC password').press('Enter');
+  const found = page.getByRole('region', { name: 'Discovery' });
+  await expect(found).toContainText('Succeeded: 1 of 1 BMCs asked, 1 systems found.', { timeout: 30_000 });
+  await expect(found.getByRole('cell', { name: '52:54:00:e2:e0:01' }).first()).toBeVisible();
+  await expectAccessible(page);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await expectAccessible(page);
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  // The import's own preview, then the import, with the keyboard.
+  await found.getByRole('button', { name: 'Preview the import of 1 machines' }).click();
+  await expect(found).toContainText('1 machine to create');
+  await found.getByRole('button', { name: 'Import 1 machines' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(found).toContainText('Imported 1 machines.');
+  const listed = await (await api.get('/api/v1/machines?search=52:54:00:e2:e0:01')).json();
+  expect(listed.items.length).toBe(1);
+  const bmc = await (await api.get(`/api/v1/machines/${listed.items[0].id}/bmc`)).json();
+  expect(bmc.url).toBe(BMC);
+  await api.delete(`/api/v1/machines/${listed.items[0].id}`);
+});

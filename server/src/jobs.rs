@@ -426,6 +426,17 @@ impl Jobs {
         }))
     }
 
+    /// What every running job of `kind` but `except` last reported (their results), on any
+    /// replica.
+    pub async fn running_results(&self, kind: JobKind, except: &str) -> Result<Vec<String>, AppError> {
+        sqlx::query_scalar("SELECT result FROM jobs WHERE state = 'running' AND kind = $1 AND id <> $2")
+            .bind(kind.name)
+            .bind(except)
+            .fetch_all(self.db.pool())
+            .await
+            .or_internal()
+    }
+
     /// Takes over, for this replica, every running job of `kind` whose lease ran out (its
     /// replica stopped or crashed): each is taken by one replica only. The caller resumes them.
     /// A job taken over [`MAX_TAKE_OVERS`] times already fails instead: the replicas that ran it

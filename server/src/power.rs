@@ -842,7 +842,8 @@ impl Power {
             if !paused && !cancelled {
                 let decided = time::OffsetDateTime::now_utc();
                 let mut going = Vec::new();
-                let mut budget = runs::budget(&run.machines, &input.pacing, input.action, decided);
+                let others = self.other_runs(job).await?;
+                let mut budget = runs::budget(&run.machines, &others, &input.pacing, input.action, decided);
                 let mut held = Vec::new();
                 for (i, m) in run.machines.iter().enumerate().filter(|(_, m)| m.step == RunStep::Waiting) {
                     match budget.holds(&m.group) {
@@ -901,6 +902,12 @@ impl Power {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    /// The power runs running beside `job`, as they last reported, whose budgets it shares.
+    async fn other_runs(&self, job: &str) -> Result<Vec<PowerRun>, AppError> {
+        let results = self.jobs.running_results(POWER_RUN, job).await?;
+        Ok(results.iter().filter_map(|r| serde_json::from_str(r).ok()).collect())
     }
 
     /// Asks one machine of a run for `action` (on its timeline, followed as a single action is):

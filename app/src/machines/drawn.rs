@@ -1,6 +1,6 @@
 //! An import's progress drawn on the server (see `crate::drawn`). Only compiled for the server.
 
-use super::{ImportProgress, ImportReport};
+use super::{ImportProgress, ImportReport, MachineClass};
 use crate::drawn::{Html, Progress, data};
 use leptos::attr::custom::custom_attribute;
 use leptos::prelude::*;
@@ -76,6 +76,28 @@ fn preview(report: ImportReport) -> AnyView {
         </div>
     }
     .into_any()
+}
+
+/// The machine classes: each with its search, how many machines match it (a link to them), its
+/// description and last change; a Delete button (`data-delete-class`) for those who may change
+/// them.
+pub fn classes(classes: Vec<MachineClass>, may_change: bool) -> Progress {
+    let rows = classes
+        .into_iter()
+        .map(|c| {
+            let href = format!("/machines?class={}", c.name);
+            let delete = may_change.then(|| {
+                view! { <button type="button" class="button danger" aria-label=format!("Delete class {}", c.name)>"Delete"</button> }
+                    .add_any_attr(custom_attribute(data::DELETE_CLASS, c.name.clone()))
+            });
+            view! { <tr>
+                <td><a href=href>{c.name}</a></td><td><code>{c.query}</code></td><td>{c.members}</td>
+                <td>{c.description}</td><td class="nowrap">{c.updated_at}</td><td>{delete}</td>
+            </tr> }
+        })
+        .collect_view();
+    let html = Html::of(crate::drawn::table(&["Class", "Search", "Machines", "Description", "Changed", ""], rows));
+    Progress { html, running: false }
 }
 
 #[cfg(test)]

@@ -63,9 +63,14 @@ pub async fn commit_import(job: String) -> Result<(), AppError> {
         .await
 }
 
+/// The machine classes, drawn (with Delete buttons for those who may change them).
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "list_machine_classes")]
-pub async fn list_machine_classes() -> Result<Vec<MachineClass>, AppError> {
-    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move { svc.classes(&who).await }).await
+pub async fn list_machine_classes() -> Result<crate::drawn::Progress, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedMachineService, who| async move {
+        let may_change = crate::access::authorize(&who, crate::access::Permission::ChangeMachines).is_ok();
+        svc.classes(&who).await.map(|classes| super::drawn::classes(classes, may_change))
+    })
+    .await
 }
 
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "save_machine_class")]

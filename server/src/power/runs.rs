@@ -4,7 +4,7 @@
 //! - a boot-network budget: at most M machines between their power-on and their first boot
 //!   request. The next machine goes when an earlier one reached a boot step, not after a sleep.
 
-use app::power::{ListenerLoad, Pacing, PlannedMachine, PowerAction, PowerRunPlan, RunMachine, RunStep};
+use app::power::{ListenerLoad, Pacing, PlannedMachine, PowerAction, PowerRun, PowerRunPlan, RunMachine, RunStep};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
@@ -106,20 +106,28 @@ pub fn seconds(at: OffsetDateTime) -> f64 {
     (at - OffsetDateTime::UNIX_EPOCH).as_seconds_f64()
 }
 
-/// The budgets of a run at `now`.
+/// The budgets of a run at `now`, shared with the `others` running: a rack's breaker and the boot
+/// network do not care which run asked. Another run's machines count in a group when it groups
+/// by the same label (or neither groups), and towards the boot budget while they boot.
 pub fn budget<'a>(
     machines: &'a [RunMachine],
+    others: &'a [PowerRun],
     pacing: &'a Pacing,
     action: PowerAction,
     now: OffsetDateTime,
 ) -> Budget<'a> {
     let in_flight = |m: &RunMachine| matches!(m.step, RunStep::Sent | RunStep::Booting);
-    Budget::at(
-        pacing,
-        action,
-        seconds(now),
-        machines.iter().map(move |m| (m.group.as_str(), sent_at(m).map(seconds), in_flight(m))),
-    )
+    let own = machines.iter().map(move |m| (m.group.as_str(), sent_at(m).map(seconds), in_flight(m)));
+    let shared = others.iter().flat_map(move |run| {
+        let same_groups = run.pacing.group_by == pacing.group_by;
+        let boots = run.action.is_some_and(boots);
+        run.machines.iter().map(move |m| {
+            // A group no machine of this run is in: the send counts for nothing here.
+            let group = if same_groups { m.group.as_str() } else { "\0" };
+            (group, sent_at(m).map(seconds), boots && in_flight(m))
+        })
+    });
+    Budget::at(pacing, action, seconds(now), own.chain(shared))
 }
 
 /// The most actions of one group within any window of `per_seconds` (0 without a power budget).
@@ -368,17 +376,48 @@ mod tests {
         let pacing = Pacing { booting_at_once: 2, ..Pacing::default() };
         let mut run = machines(&["", "", ""]);
         let now = OffsetDateTime::now_utc();
-        assert_eq!(budget(&run, &pacing, PowerAction::On, now).holds(""), None);
+        assert_eq!(budget(&run, &[], &pacing, PowerAction::On, now).holds(""), None);
         run[0].step = RunStep::Sent;
         run[1].step = RunStep::Booting;
-        let why = budget(&run, &pacing, PowerAction::On, now).holds("").unwrap().words();
+        let why = budget(&run, &[], &pacing, PowerAction::On, now).holds("").unwrap().words();
         assert!(why.starts_with("boot-network budget: 2 machines"), "{why}");
         // Shutting down boots nothing: the boot budget does not apply.
-        assert_eq!(budget(&run, &pacing, PowerAction::ForceOff, now).holds(""), None);
+        assert_eq!(budget(&run, &[], &pacing, PowerAction::ForceOff, now).holds(""), None);
         run[1].step = RunStep::Done;
-        assert_eq!(budget(&run, &pacing, PowerAction::On, now).holds(""), None);
+        assert_eq!(budget(&run, &[], &pacing, PowerAction::On, now).holds(""), None);
         let plan = plan(PowerAction::On, &machines(&["", "", ""]), &pacing);
         assert_eq!(plan.machines.iter().map(|p| p.starts_at).collect::<Vec<_>>(), [0, 0, BOOT_ASSUMED_SECONDS]);
+    }
+
+    #[test]
+    fn other_running_runs_share_a_racks_budget_and_the_boot_network() {
+        let pacing = Pacing { group_by: "rack".into(), per_group: 2, per_seconds: 60, booting_at_once: 3 };
+        let now = OffsetDateTime::now_utc();
+        let sent = |group: &str, step: RunStep| RunMachine {
+            step,
+            sent_at: now.format(&Rfc3339).unwrap(),
+            ..machines(&[group]).remove(0)
+        };
+        let other = |group_by: &str, action: PowerAction, machines: Vec<RunMachine>| PowerRun {
+            action: Some(action),
+            pacing: Pacing { group_by: group_by.into(), ..pacing.clone() },
+            machines,
+            ..PowerRun::default()
+        };
+        let run = machines(&["r1", "r2"]);
+        // Another run grouped by rack sent two to r1 just now: r1 is full, r2 is not.
+        let others = [other("rack", PowerAction::On, vec![sent("r1", RunStep::Done), sent("r1", RunStep::Done)])];
+        let budget = budget(&run, &others, &pacing, PowerAction::On, now);
+        assert!(budget.holds("r1").unwrap().words().starts_with("power budget: 2 of rack=r1"));
+        assert_eq!(budget.holds("r2"), None);
+        // One grouped by another label does not count in a rack; its booting machines fill the
+        // boot network all the same (those of a power-off run do not).
+        let booting = vec![sent("p1", RunStep::Booting), sent("p1", RunStep::Sent), sent("p1", RunStep::Booting)];
+        let others = [other("pdu", PowerAction::ForceOff, booting.clone())];
+        assert_eq!(super::budget(&run, &others, &pacing, PowerAction::On, now).holds("r1"), None);
+        let others = [other("pdu", PowerAction::On, booting)];
+        let why = super::budget(&run, &others, &pacing, PowerAction::On, now).holds("r1").unwrap().words();
+        assert!(why.starts_with("boot-network budget: 3 machines"), "{why}");
     }
 
     #[test]
