@@ -102,7 +102,7 @@ lazy_area!(MachineListRoute, pages::machines::MachineListPages);
 lazy_area!(MachineRoute, pages::machines::MachinePages);
 lazy_area!(ProvisioningRoute, pages::provisioning::ProvisioningArea);
 lazy_area!(ClustersRoute, pages::clusters::ClustersArea);
-lazy_area!(AccessAndAuditRoute, pages::access::AccessAndAuditPages);
+lazy_area!(OtherPagesRoute, pages::access::OtherPages);
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -117,22 +117,20 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/login") view=pages::login::Login />
                         <Route path=path!("/machines") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/new") view={Lazy::<MachineRoute>::new()} />
-                        // In the access and audit area's code: the machine pages' areas are at
-                        // their first-load budget, and an area of its own re-cuts the shared code
-                        // (the machine list and clusters went over 400 KB).
-                        <Route path=path!("/machines/power-runs") view={Lazy::<AccessAndAuditRoute>::new()} />
-                        <Route path=path!("/machines/classes") view={Lazy::<AccessAndAuditRoute>::new()} />
-                        <Route path=path!("/machines/discover") view={Lazy::<AccessAndAuditRoute>::new()} />
-                        <Route path=path!("/machines/import") view={Lazy::<MachineListRoute>::new()} />
+                        // The list's side pages are in the other pages' area (see OtherPages).
+                        <Route path=path!("/machines/power-runs") view={Lazy::<OtherPagesRoute>::new()} />
+                        <Route path=path!("/machines/classes") view={Lazy::<OtherPagesRoute>::new()} />
+                        <Route path=path!("/machines/discover") view={Lazy::<OtherPagesRoute>::new()} />
+                        <Route path=path!("/machines/import") view={Lazy::<OtherPagesRoute>::new()} />
                         <Route path=path!("/machines/discovered") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/:id") view={Lazy::<MachineRoute>::new()} />
                         <Route path=path!("/provisioning") view={Lazy::<ProvisioningRoute>::new()} />
                         <Route path=path!("/provisioning/*rest") view={Lazy::<ProvisioningRoute>::new()} />
                         <Route path=path!("/clusters") view={Lazy::<ClustersRoute>::new()} />
                         <Route path=path!("/clusters/*rest") view={Lazy::<ClustersRoute>::new()} />
-                        <Route path=path!("/access") view={Lazy::<AccessAndAuditRoute>::new()} />
-                        <Route path=path!("/audit") view={Lazy::<AccessAndAuditRoute>::new()} />
-                        <Route path=path!("/audit/:id") view={Lazy::<AccessAndAuditRoute>::new()} />
+                        <Route path=path!("/access") view={Lazy::<OtherPagesRoute>::new()} />
+                        <Route path=path!("/audit") view={Lazy::<OtherPagesRoute>::new()} />
+                        <Route path=path!("/audit/:id") view={Lazy::<OtherPagesRoute>::new()} />
                     </Routes>
                 </Layout>
             </ToastProvider>

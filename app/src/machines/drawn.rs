@@ -96,7 +96,8 @@ pub fn classes(classes: Vec<MachineClass>, may_change: bool) -> Progress {
             </tr> }
         })
         .collect_view();
-    let html = Html::of(crate::drawn::table(&["Class", "Search", "Machines", "Description", "Changed", ""], rows));
+    let html =
+        Html::of(crate::drawn::table(&["Class", "Search", "Machines", "Description", "Changed", "Actions"], rows));
     Progress { html, running: false }
 }
 

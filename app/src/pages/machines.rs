@@ -11,8 +11,8 @@ pub mod power_runs;
 
 use leptos::prelude::*;
 
-/// `/machines/new` and `/machines/:id`: one lazily loaded area (`/machines/power-runs` is in
-/// the access and audit area's, whose first loads have room).
+/// `/machines/new` and `/machines/:id`: one lazily loaded area (the pages reached from the list
+/// are in [`super::access::OtherPages`], whose first loads have room).
 #[component]
 pub fn MachinePages() -> impl IntoView {
     match leptos_router::hooks::use_location().pathname.get_untracked().trim_end_matches('/') {
@@ -21,12 +21,11 @@ pub fn MachinePages() -> impl IntoView {
     }
 }
 
-/// `/machines`, `/machines/import` and `/machines/discovered`: one lazy area, so a machine's page
-/// does not carry the code of the pages people reach from the list.
+/// `/machines` and `/machines/discovered`: one lazy area, so a machine's page does not carry the
+/// code of the pages people reach from the list.
 #[component]
 pub fn MachineListPages() -> impl IntoView {
     match leptos_router::hooks::use_location().pathname.get_untracked().trim_end_matches('/') {
-        "/machines/import" => view! { <import::ImportMachines /> }.into_any(),
         "/machines/discovered" => view! { <boots::DiscoveredMachines /> }.into_any(),
         _ => view! { <list::MachineList /> }.into_any(),
     }
