@@ -54,7 +54,8 @@ running() {
 }
 
 # One run at a time (tests may call this in parallel): two would race to start libvirtd.
-exec 9>/tmp/pangea-libvirt-up.lock
+mkdir -p /run/lock
+exec 9>/run/lock/pangea-libvirt-up.lock
 flock 9
 
 # 1. Packages.

@@ -426,15 +426,19 @@ impl Jobs {
         }))
     }
 
-    /// What every running job of `kind` but `except` last reported (their results), on any
-    /// replica.
-    pub async fn running_results(&self, kind: JobKind, except: &str) -> Result<Vec<String>, AppError> {
-        sqlx::query_scalar("SELECT result FROM jobs WHERE state = 'running' AND kind = $1 AND id <> $2")
-            .bind(kind.name)
-            .bind(except)
-            .fetch_all(self.db.pool())
-            .await
-            .or_internal()
+    /// What every job of `kind` but `except` that runs, or ended within `recent`, last reported
+    /// (their results), on any replica.
+    pub async fn recent_results(&self, kind: JobKind, except: &str, recent: Duration) -> Result<Vec<String>, AppError> {
+        let since = crate::db::timestamp(time::OffsetDateTime::now_utc() - recent);
+        sqlx::query_scalar(
+            "SELECT result FROM jobs WHERE kind = $1 AND id <> $2 AND (state = 'running' OR updated_at >= $3)",
+        )
+        .bind(kind.name)
+        .bind(except)
+        .bind(since)
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()
     }
 
     /// Takes over, for this replica, every running job of `kind` whose lease ran out (its

@@ -218,13 +218,25 @@ impl Machines {
     ) -> Result<(), AppError> {
         let total = checked.len() as u32;
         let (specs, bmcs): (Vec<MachineSpec>, Vec<Option<BmcInput>>) = checked.into_iter().unzip();
+        // Which BMCs came, never their passwords (the first hundred; the count is whole).
+        let told: Vec<_> = specs
+            .iter()
+            .zip(&bmcs)
+            .filter_map(|(spec, bmc)| Some(json!({ "mac": spec.mac.to_string(), "url": bmc.as_ref()?.url, "username": bmc.as_ref()?.username })))
+            .take(100)
+            .collect();
         let event = Event::new("machine.import", "machine").target("", format!("{total} machines")).summary(json!({
             "format": report.format,
             "created": total,
             "macs": specs.iter().map(|s| s.mac.to_string()).collect::<Vec<_>>(),
             "bmcs": bmcs.iter().flatten().count(),
+            "bmc_list": told,
         }));
         let result = async {
+            // Setting BMCs is powering machines' business too.
+            if bmcs.iter().any(Option::is_some) {
+                authorize(who, Permission::PowerMachines)?;
+            }
             let mut tx = audit::begin_unlocked(&self.db).await.or_internal()?;
             let inserted = store::insert(&mut tx, &specs).await;
             match inserted {
@@ -459,15 +471,8 @@ impl MachineService for Machines {
         text: String,
         dry_run: bool,
     ) -> Result<ImportReport, AppError> {
-        let permission = if dry_run { Permission::ViewMachines } else { Permission::ChangeMachines };
-        self.allow(who, permission, "machine.import").await?;
         let (format, lines) = Self::parse_off_workers(format, text).await?;
-        let (mut report, specs) = self.check_import(format, lines, None).await?;
-        if !dry_run && report.errors == 0 && !specs.is_empty() {
-            self.write_import(who, &report, specs, None).await?;
-            report.committed = true;
-        }
-        Ok(report)
+        self.import_lines(who, format, lines, dry_run).await
     }
 
     async fn start_import(&self, who: &Principal, format: ImportFormat, text: String) -> Result<String, AppError> {
@@ -585,6 +590,25 @@ impl MachineService for Machines {
 }
 
 impl Machines {
+    /// Checks lines read from an import, or made by another area (a discovery's systems), and
+    /// unless `dry_run` writes them as an import does: all in one transaction, or none.
+    pub async fn import_lines(
+        &self,
+        who: &Principal,
+        format: ImportFormat,
+        lines: Vec<ParsedLine>,
+        dry_run: bool,
+    ) -> Result<ImportReport, AppError> {
+        let permission = if dry_run { Permission::ViewMachines } else { Permission::ChangeMachines };
+        self.allow(who, permission, "machine.import").await?;
+        let (mut report, specs) = self.check_import(format, lines, None).await?;
+        if !dry_run && report.errors == 0 && !specs.is_empty() {
+            self.write_import(who, &report, specs, None).await?;
+            report.committed = true;
+        }
+        Ok(report)
+    }
+
     /// The ids of the machines with these MACs (in canonical form), by MAC: for the areas that
     /// offer machines, so they offer none twice.
     pub async fn ids_of_macs(&self, macs: &[String]) -> Result<HashMap<String, i64>, AppError> {

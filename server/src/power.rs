@@ -427,13 +427,21 @@ impl Power {
     /// Checks a BMC an import brought, as a person's save would have: reached, signed in to, one
     /// system found. Then its hardware is read; until then its power says why it is unknown.
     async fn check_imported(&self, stored: StoredBmc) {
+        // One whose check failed is tried again after a pause, not at every refresh: a BMC locks
+        // out a user who keeps failing to sign in.
+        let failed_lately = stored.power.reason != NOT_CHECKED
+            && time::OffsetDateTime::parse(&stored.power.read_at, &time::format_description::well_known::Rfc3339)
+                .is_ok_and(|at| time::OffsetDateTime::now_utc() - at < IMPORTED_RETRY);
+        if failed_lately {
+            return;
+        }
         let checked = match (self.access(&stored), parse_url(&stored.url)) {
             (Ok(access), Ok((_, system))) => self.check(&access, system).await,
             (Err(e), _) => Err(e.to_string()),
             (_, Err(e)) => Err(e),
         };
         let written = match checked {
-            Ok((system, power)) => match store::set_system(&self.db, stored.machine_id, &system, &power).await {
+            Ok((system, power)) => match store::set_system(&self.db, &stored, &system, &power).await {
                 Ok(()) => {
                     self.read_hardware(StoredBmc { system, power, ..stored }).await;
                     return;
@@ -904,9 +912,10 @@ impl Power {
         }
     }
 
-    /// The power runs running beside `job`, as they last reported, whose budgets it shares.
+    /// The power runs beside `job`, as they last reported, whose budgets it shares: those running,
+    /// and those that ended within the longest budget window (their sends still count).
     async fn other_runs(&self, job: &str) -> Result<Vec<PowerRun>, AppError> {
-        let results = self.jobs.running_results(POWER_RUN, job).await?;
+        let results = self.jobs.recent_results(POWER_RUN, job, Duration::from_secs(3600)).await?;
         Ok(results.iter().filter_map(|r| serde_json::from_str(r).ok()).collect())
     }
 
@@ -1185,6 +1194,9 @@ pub struct InventoryPower {
 
 /// What an imported BMC's power says until the refresh has checked it.
 const NOT_CHECKED: &str = "imported; checked at the next power refresh";
+
+/// How long an imported BMC whose check failed waits before it is checked again.
+const IMPORTED_RETRY: time::Duration = time::Duration::minutes(10);
 
 #[async_trait::async_trait]
 impl crate::machines::MachinePower for InventoryPower {

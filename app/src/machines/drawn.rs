@@ -85,7 +85,7 @@ pub fn classes(classes: Vec<MachineClass>, may_change: bool) -> Progress {
     let rows = classes
         .into_iter()
         .map(|c| {
-            let href = format!("/machines?class={}", c.name);
+            let href = format!("/machines?class={}", crate::components::text::urlencode(&c.name));
             let delete = may_change.then(|| {
                 view! { <button type="button" class="button danger" aria-label=format!("Delete class {}", c.name)>"Delete"</button> }
                     .add_any_attr(custom_attribute(data::DELETE_CLASS, c.name.clone()))

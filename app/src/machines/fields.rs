@@ -53,16 +53,21 @@ impl FromStr for Hostname {
 pub struct ClusterName(String);
 string_newtype!(ClusterName);
 
+/// `s` trimmed when it is one DNS label; else why not, naming what it was meant to be.
+fn dns_label(s: &str, what: &str) -> Result<String, String> {
+    if is_dns_label(s.trim()) {
+        Ok(s.trim().to_string())
+    } else {
+        Err(format!(
+            "\"{s}\" is not a valid {what}: use at most 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+        ))
+    }
+}
+
 impl FromStr for ClusterName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if is_dns_label(s.trim()) {
-            Ok(ClusterName(s.trim().to_string()))
-        } else {
-            Err(format!(
-                "\"{s}\" is not a valid cluster name: use at most 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
-            ))
-        }
+        dns_label(s, "cluster name").map(ClusterName)
     }
 }
 
@@ -74,13 +79,7 @@ string_newtype!(ClassName);
 impl FromStr for ClassName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if is_dns_label(s.trim()) {
-            Ok(ClassName(s.trim().to_string()))
-        } else {
-            Err(format!(
-                "\"{s}\" is not a valid class name: use at most 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit, such as storage-large"
-            ))
-        }
+        dns_label(s, "class name").map(ClassName)
     }
 }
 

@@ -134,14 +134,17 @@ fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
             ));
         }
         for (column, value) in columns.iter().zip(record.iter()) {
-            // Exports guard cells against spreadsheet formulas with a leading `'`; take it off.
+            // Exports guard cells against spreadsheet formulas with a leading `'`; take it off (a
+            // password is taken as written: exports never hold one).
             let value = match value.strip_prefix('\'') {
-                Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+                Some(rest) if *column != "bmc_password" && rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
                 _ => value,
             };
             let value = Some(value.to_string()).filter(|v| !v.is_empty());
             let input = &mut parsed.input;
-            if let (Some(field), Some(value)) = (column.strip_prefix("bmc_"), &value) {
+            if let Some(field) = column.strip_prefix("bmc_") {
+                // An empty cell sets nothing: a line that leaves every BMC cell empty has no BMC.
+                let Some(value) = &value else { continue };
                 let bmc = parsed.bmc.get_or_insert_with(BmcInput::default);
                 match field {
                     "url" => bmc.url = value.clone(),
@@ -164,10 +167,11 @@ fn parse_csv(text: &str) -> Result<Vec<ParsedLine>, AppError> {
                 "cluster" => input.cluster = value,
                 "uuid" => input.uuid = value,
                 "serial" => input.serial = value,
-                _ => match split_label_text(value.as_deref().unwrap_or_default()) {
+                "labels" => match split_label_text(value.as_deref().unwrap_or_default()) {
                     Ok(pairs) => input.labels = pairs.into_iter().collect(),
                     Err(e) => parsed.errors.push(e),
                 },
+                other => parsed.errors.push(format!("\"{other}\" is not a column Pangea knows.")),
             }
         }
         lines.push(parsed);
@@ -365,15 +369,16 @@ mod tests {
 
     #[test]
     fn csv_bmc_columns_give_a_machine_its_bmc_and_a_bad_verify_is_an_error_on_its_line() {
-        let text = "mac,bmc_url,bmc_username,bmc_password,bmc_verify\n\
-                    52:54:00:00:00:01,https://10.0.0.11,root,calvin,off\n\
-                    52:54:00:00:00:02,,,,\n\
-                    52:54:00:00:00:03,https://10.0.0.13,root,calvin,maybe\n";
+        let text = "mac,labels,bmc_url,bmc_username,bmc_password,bmc_verify\n\
+                    52:54:00:00:00:01,,https://10.0.0.11,root,'=calvin,off\n\
+                    52:54:00:00:00:02,rack=r1,,,,\n\
+                    52:54:00:00:00:03,,https://10.0.0.13,root,calvin,maybe\n";
         let (_, lines) = parse_import(ImportFormat::Csv, text).unwrap();
         let bmc = lines[0].bmc.as_ref().unwrap();
         assert_eq!((bmc.url.as_str(), bmc.username.as_str(), bmc.verify_off), ("https://10.0.0.11", "root", true));
-        assert_eq!(bmc.password.as_deref(), Some("calvin"));
+        assert_eq!(bmc.password.as_deref(), Some("'=calvin"), "a password is taken as written");
         assert_eq!(lines[1].bmc, None, "empty cells are no BMC");
+        assert_eq!(lines[1].input.labels.get("rack").map(String::as_str), Some("r1"), "and take no label away");
         assert!(lines[2].errors[0].contains("bmc_verify"), "{:?}", lines[2].errors);
         assert!(!lines[2].errors[0].contains("calvin"));
     }

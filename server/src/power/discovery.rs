@@ -12,10 +12,11 @@ use super::{Power, hardware, power_of, said};
 use crate::audit::{self, Event};
 use crate::error::OrInternal;
 use crate::jobs::{Job, JobKind, JobState};
+use crate::machines::ParsedLine;
 use app::access::{Permission, Principal, authorize};
 use app::error::AppError;
-use app::machines::{ImportFormat, ImportReport};
-use app::power::{Discovery, DiscoveryInput, DiscoveryMiss, FoundSystem, Nic};
+use app::machines::{ImportFormat, ImportReport, MachineInput};
+use app::power::{BmcInput, Discovery, DiscoveryInput, DiscoveryMiss, FoundSystem, Nic};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -35,14 +36,20 @@ const AT_ONCE: usize = 32;
 /// addresses) and URLs, each with an optional scheme (`https://` when none) and port; in order,
 /// each once.
 pub fn targets(text: &str) -> Result<Vec<url::Url>, String> {
+    if text.len() > 64 * 1024 {
+        return Err("The addresses are at most 64 KiB of text; use ranges and networks, or split them.".into());
+    }
     let mut origins = Vec::new();
     let mut seen = HashSet::new();
+    // Every address an entry names counts, repeated or not, so no text makes endless work.
+    let mut named = 0usize;
     for entry in text.split(|c: char| c.is_whitespace() || c == ',').filter(|e| !e.is_empty()) {
         for origin in entry_origins(entry)? {
+            named += 1;
             if seen.insert(origin.clone()) {
                 origins.push(origin);
             }
-            if origins.len() > MAX_BMCS {
+            if origins.len() > MAX_BMCS || named > 4 * MAX_BMCS {
                 return Err(format!("A discovery asks at most {MAX_BMCS} BMCs; split the addresses."));
             }
         }
@@ -130,19 +137,34 @@ pub fn offered_mac(nics: &[Nic]) -> String {
         .unwrap_or_default()
 }
 
-/// A discovery's systems that are no machine yet (and have a MAC), as an import's CSV, with
-/// their BMC and the password from `input`.
-fn import_text(discovery: &Discovery, input: &DiscoveryInput) -> String {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut write = |row: [&str; 7]| {
-        let _ = writer.write_record(row);
-    };
-    write(["mac", "uuid", "serial", "bmc_url", "bmc_username", "bmc_password", "bmc_verify"]);
-    let verify = if input.verify_off { "off" } else { "on" };
-    for found in discovery.found.iter().filter(|f| f.machine.is_none() && !f.mac.is_empty()) {
-        write([&found.mac, &found.uuid, &found.serial, &found.bmc_url, &input.username, &input.password, verify]);
-    }
-    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+/// A discovery's systems that are no machine yet (and have a MAC), as import lines with their
+/// BMC (signed in to as the discovery was). A UUID or serial the machines list would refuse is
+/// left out rather than failing the line.
+fn import_lines(discovery: &Discovery, input: &DiscoveryInput) -> Vec<ParsedLine> {
+    use app::machines::fields::{Serial, SystemUuid};
+    discovery
+        .found
+        .iter()
+        .filter(|f| f.machine.is_none() && !f.mac.is_empty())
+        .enumerate()
+        .map(|(i, found)| ParsedLine {
+            line: i as u32 + 1,
+            input: MachineInput {
+                mac: found.mac.clone(),
+                uuid: Some(found.uuid.clone()).filter(|u| u.parse::<SystemUuid>().is_ok()),
+                serial: Some(found.serial.clone()).filter(|s| s.parse::<Serial>().is_ok()),
+                ..MachineInput::default()
+            },
+            bmc: Some(BmcInput {
+                url: found.bmc_url.clone(),
+                username: input.username.trim().to_string(),
+                password: Some(input.password.clone()),
+                ca_pem: input.ca_pem.clone(),
+                verify_off: input.verify_off,
+            }),
+            errors: Vec::new(),
+        })
+        .collect()
 }
 
 impl Power {
@@ -380,14 +402,13 @@ impl Power {
         }
         let stored = self.jobs.get(job, who).await?;
         let input = self.opened(&stored.input)?;
-        let text = import_text(&discovery, &input);
-        if text.lines().count() < 2 {
+        let lines = import_lines(&discovery, &input);
+        if lines.is_empty() {
             return Err(AppError::invalid(
                 "This discovery found no system that is not a machine already (and told its MAC).",
             ));
         }
-        use app::machines::ssr::MachineService;
-        self.machines.import(who, ImportFormat::Csv, text, dry_run).await
+        self.machines.import_lines(who, ImportFormat::Csv, lines, dry_run).await
     }
 }
 

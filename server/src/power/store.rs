@@ -96,14 +96,28 @@ pub async fn note_power(db: &Database, machine_id: i64, power: &PowerStatus) -> 
     Ok(())
 }
 
-/// Keeps the system a BMC's check found, and the power it read.
-pub async fn set_system(db: &Database, machine_id: i64, system: &str, power: &PowerStatus) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE machine_bmcs SET system = $1 WHERE machine_id = $2")
-        .bind(system)
-        .bind(machine_id)
-        .execute(db.pool())
-        .await?;
-    note_power(db, machine_id, power).await
+/// Keeps the system the check of `checked` (an imported BMC) found, and the power it read, while
+/// the machine still has that BMC unchecked: one set meanwhile is left as it is.
+pub async fn set_system(
+    db: &Database,
+    checked: &StoredBmc,
+    system: &str,
+    power: &PowerStatus,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE machine_bmcs SET system = $1, power_state = $2, power_reason = $3, power_read_at = $4 \
+         WHERE machine_id = $5 AND system = '' AND url = $6 AND password = $7",
+    )
+    .bind(system)
+    .bind(power.state.as_str())
+    .bind(&power.reason)
+    .bind(&power.read_at)
+    .bind(checked.machine_id)
+    .bind(&checked.url)
+    .bind(&checked.sealed_password)
+    .execute(db.pool())
+    .await?;
+    Ok(())
 }
 
 /// Re-seals every BMC password under `sealer`'s first key (opening each with any of its keys),

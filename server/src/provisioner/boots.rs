@@ -297,7 +297,10 @@ pub async fn observe(State(provisioner): State<Arc<Provisioner>>, request: Reque
         .or_else(|| axum::body::HttpBody::size_hint(response.body()).exact())
         .unwrap_or(0);
     let duration = started.elapsed();
-    provisioner.boots.load.record(duration);
+    // Refused requests (over a rate, too large) are no measure of what the listener answers.
+    if !matches!(response.status(), StatusCode::TOO_MANY_REQUESTS | StatusCode::PAYLOAD_TOO_LARGE) {
+        provisioner.boots.load.record(duration);
+    }
     provisioner.boots.queue(Observed {
         at,
         endpoint,
