@@ -87,7 +87,7 @@ impl ListParams {
 }
 
 #[utoipa::path(get, path = "/api/v1/machines", params(ListParams),
-    responses((status = 200, body = MachinePage), (status = 400, body = AppError)))]
+    responses((status = 200, body = MachinePage), (status = 400, body = AppError), (status = 404, body = AppError)))]
 async fn list_machines(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -198,7 +198,7 @@ async fn import_machines(
 
 /// Every machine matching `search`, as CSV that the import reads back.
 #[utoipa::path(get, path = "/api/v1/machines/export.csv", params(ListParams),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = AppError)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = AppError), (status = 404, body = AppError)))]
 async fn export_machines_csv(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

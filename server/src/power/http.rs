@@ -126,7 +126,7 @@ async fn acknowledge_hardware(
 /// The hardware of every machine matching the search (as the machine list filters), as CSV: what
 /// its BMC told at the last read ('' where it did not tell).
 #[utoipa::path(get, path = "/api/v1/machines/hardware.csv", params(ListParams),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = AppError)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = AppError), (status = 404, body = AppError)))]
 async fn export_hardware_csv(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
