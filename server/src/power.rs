@@ -123,6 +123,35 @@ fn checked_fields(input: &BmcInput) -> Result<(url::Url, Option<String>, String)
     Ok((origin, system, username.to_string()))
 }
 
+/// The trust a person gave a BMC: any certificate, one chaining to `ca_pem`, or the system's roots.
+fn trust_given(verify_off: bool, ca_pem: &str) -> BmcTrust {
+    match (verify_off, ca_pem.trim()) {
+        (true, _) => BmcTrust::Unverified,
+        (false, "") => BmcTrust::System,
+        (false, pem) => BmcTrust::Ca(pem.to_string()),
+    }
+}
+
+/// The systems a BMC lists under `/redfish/v1/Systems` (their paths, at most
+/// [`hardware::MAX_MEMBERS`]), or why it listed none, in words.
+async fn listed_systems(trial: &redfish::Trial) -> Result<Vec<String>, String> {
+    let listed = trial.call(Method::GET, "/redfish/v1/Systems", None).await.map_err(|e| said(&e))?;
+    if listed.status != StatusCode::OK {
+        return Err(format!(
+            "The BMC answered HTTP {} for its systems (/redfish/v1/Systems): is this a Redfish BMC?",
+            listed.status.as_u16()
+        ));
+    }
+    Ok(listed.body["Members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["@odata.id"].as_str().map(|m| m.trim_end_matches('/').to_string()))
+        .filter(|m| m.starts_with("/redfish/v1/Systems/") && m.matches('/').count() == 4)
+        .take(hardware::MAX_MEMBERS)
+        .collect())
+}
+
 /// A BMC's failure as a sentence.
 fn said(error: &BmcError) -> String {
     format!("{}.", capitalised(&error.to_string()))
@@ -233,20 +262,7 @@ impl Power {
         let system = match system {
             Some(system) => system,
             None => {
-                let listed = trial.call(Method::GET, "/redfish/v1/Systems", None).await.map_err(|e| said(&e))?;
-                if listed.status != StatusCode::OK {
-                    return Err(format!(
-                        "The BMC answered HTTP {} for its systems (/redfish/v1/Systems): is this a Redfish BMC?",
-                        listed.status.as_u16()
-                    ));
-                }
-                let members: Vec<String> = listed.body["Members"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|m| m["@odata.id"].as_str().map(|m| m.trim_end_matches('/').to_string()))
-                    .filter(|m| m.starts_with("/redfish/v1/Systems/"))
-                    .collect();
+                let members = listed_systems(trial).await?;
                 match &members[..] {
                     [one] => one.clone(),
                     [] => return Err("The BMC lists no system.".into()),
@@ -971,11 +987,7 @@ impl PowerService for Power {
             let username = username.as_str();
             let origin_text = origin.origin().ascii_serialization();
             let earlier = store::bmc(&self.db, id).await.or_internal()?;
-            let trust = match (input.verify_off, input.ca_pem.trim()) {
-                (true, _) => BmcTrust::Unverified,
-                (false, "") => BmcTrust::System,
-                (false, pem) => BmcTrust::Ca(pem.to_string()),
-            };
+            let trust = trust_given(input.verify_off, &input.ca_pem);
             let password = match (input.password.filter(|p| !p.is_empty()), &earlier) {
                 (Some(password), _) => SecretString::from(password),
                 // Kept only for the same BMC, user and trust: a password never follows a changed

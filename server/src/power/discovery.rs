@@ -7,7 +7,7 @@
 //! replica runs it again from the start if this one stops (asking a BMC is a read), and it signs
 //! in with HTTP basic authentication, so it opens no Redfish session.
 
-use super::redfish::{BmcAccess, BmcTrust};
+use super::redfish::BmcAccess;
 use super::{Power, hardware, power_of, said};
 use crate::audit::{self, Event};
 use crate::error::OrInternal;
@@ -306,32 +306,14 @@ impl Power {
             origin: origin.clone(),
             username: input.username.trim().to_string(),
             password: SecretString::from(input.password.clone()),
-            trust: match (input.verify_off, input.ca_pem.trim()) {
-                (true, _) => BmcTrust::Unverified,
-                (false, "") => BmcTrust::System,
-                (false, pem) => BmcTrust::Ca(pem.to_string()),
-            },
+            trust: super::trust_given(input.verify_off, &input.ca_pem),
         };
         let trial = self.redfish.trial(&access).map_err(|e| said(&e))?;
         let get = |path: String| {
             let trial = &trial;
             async move { trial.call(Method::GET, &path, None).await }
         };
-        let listed = get("/redfish/v1/Systems".into()).await.map_err(|e| said(&e))?;
-        if listed.status != StatusCode::OK {
-            return Err(format!(
-                "The BMC answered HTTP {} for its systems (/redfish/v1/Systems): is this a Redfish BMC?",
-                listed.status.as_u16()
-            ));
-        }
-        let paths: Vec<String> = listed.body["Members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["@odata.id"].as_str().map(|m| m.trim_end_matches('/').to_string()))
-            .filter(|m| m.starts_with("/redfish/v1/Systems/") && m.matches('/').count() == 4)
-            .take(hardware::MAX_MEMBERS)
-            .collect();
+        let paths = super::listed_systems(&trial).await?;
         let origin_text = origin.origin().ascii_serialization();
         let mut systems = Vec::new();
         for path in paths {

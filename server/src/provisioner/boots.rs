@@ -297,10 +297,8 @@ pub async fn observe(State(provisioner): State<Arc<Provisioner>>, request: Reque
         .or_else(|| axum::body::HttpBody::size_hint(response.body()).exact())
         .unwrap_or(0);
     let duration = started.elapsed();
-    // Refused requests (over a rate, too large) are no measure of what the listener answers.
-    if !matches!(response.status(), StatusCode::TOO_MANY_REQUESTS | StatusCode::PAYLOAD_TOO_LARGE) {
-        provisioner.boots.load.record(duration);
-    }
+    // Refusals (over a rate, too large) never get here: `guard` answers them outside this layer.
+    provisioner.boots.load.record(duration);
     provisioner.boots.queue(Observed {
         at,
         endpoint,

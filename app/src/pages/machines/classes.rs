@@ -59,11 +59,13 @@ pub fn MachineClasses() -> impl IntoView {
             <form class="class-form" on:submit=submit aria-label="Machine class">
                 <div class="field">
                     <label for="class-name">"Name"</label>
-                    <input id="class-name" name="name" required placeholder="storage-large" />
+                    <input id="class-name" name="name" required aria-describedby="class-name-hint" />
+                    <p class="hint" id="class-name-hint">"Lowercase letters, digits and hyphens, such as storage-large."</p>
                 </div>
                 <div class="field">
                     <label for="class-query">"Search"</label>
-                    <input id="class-query" name="query" required placeholder="cpus>=32 and memory_gib>=256 and disks.ssd>=2" />
+                    <input id="class-query" name="query" required aria-describedby="class-query-hint" />
+                    <p class="hint" id="class-query-hint">"As the machine list's search, such as cpus>=32 and memory_gib>=256 and disks.ssd>=2."</p>
                 </div>
                 <div class="field">
                     <label for="class-description">"Description"</label>

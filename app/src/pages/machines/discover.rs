@@ -61,9 +61,8 @@ pub fn DiscoverByBmc() -> impl IntoView {
             <form class="discover" on:submit=submit aria-label="Discover by BMC">
                 <div class="field">
                     <label for="discover-addresses">"BMC addresses"</label>
-                    <textarea id="discover-addresses" name="addresses" required rows="3"
-                        placeholder="10.0.0.10-40, 10.0.1.0/26, https://bmc-7.example.com" aria-describedby="discover-addresses-hint"></textarea>
-                    <p class="hint" id="discover-addresses-hint">"Addresses, ranges (10.0.0.10-40), networks of at most 1024 addresses (10.0.0.0/26) or URLs, separated by spaces, commas or lines; https unless a URL says http."</p>
+                    <textarea id="discover-addresses" name="addresses" required rows="3" aria-describedby="discover-addresses-hint"></textarea>
+                    <p class="hint" id="discover-addresses-hint">"Addresses, ranges (10.0.0.10-40), networks of at most 1024 addresses (10.0.1.0/26) or URLs (https://bmc-7.example.com), separated by spaces, commas or lines; https unless a URL says http."</p>
                 </div>
                 <div class="field">
                     <label for="discover-user">"BMC user"</label>
