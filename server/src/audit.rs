@@ -256,7 +256,7 @@ pub async fn begin(db: &Database) -> Result<AuditTx, sqlx::Error> {
 /// changes (a 50,000-machine import), so other people's audited changes wait only for the
 /// append and the commit, not for the whole change. (On SQLite every writer waits anyway.)
 pub async fn begin_unlocked(db: &Database) -> Result<AuditTx, sqlx::Error> {
-    Ok(AuditTx { tx: db.pool().begin().await?, key: db.chain_key().clone(), locked: false })
+    Ok(AuditTx { tx: db.begin().await?, key: db.chain_key().clone(), locked: false })
 }
 
 async fn lock_chain(tx: &mut AuditTx) -> Result<(), sqlx::Error> {

@@ -93,6 +93,18 @@ impl Database {
         self.backend
     }
 
+    /// A transaction that may write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads first and writes later fails at its first
+    /// write, without waiting, whenever another connection committed in between (WAL's
+    /// `SQLITE_BUSY_SNAPSHOT`), so a boot batch or an import would be lost to any concurrent
+    /// write. PostgreSQL's default transaction waits for row locks instead.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// A read-only transaction whose statements all see one snapshot, for reads of several tables
     /// that one writer's transaction changes together. PostgreSQL's default gives each statement
     /// its own snapshot; SQLite (WAL) takes one at the first read of a transaction.
@@ -184,5 +196,37 @@ mod tests {
             |m: &sqlx::migrate::Migrator| m.iter().map(|m| (m.version, m.description.to_string())).collect::<Vec<_>>();
         assert_eq!(versions(&SQLITE_MIGRATIONS), versions(&POSTGRES_MIGRATIONS));
         assert!(SQLITE_MIGRATIONS.iter().next().is_some());
+    }
+
+    /// A transaction that reads, then writes after another connection committed: SQLite refuses
+    /// a deferred one at once (the cause of lost boot batches), and `Database::begin` waits its
+    /// turn instead.
+    #[tokio::test]
+    async fn a_transaction_that_reads_then_writes_survives_a_concurrent_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = SecretString::from(format!("sqlite://{}/t.db?mode=rwc", dir.path().display()));
+        let db = Database::connect(&url, crate::secrets::ChainKey::from_bytes([1; 32])).await.unwrap();
+        sqlx::query("CREATE TABLE t (n INTEGER)").execute(db.pool()).await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (0)").execute(db.pool()).await.unwrap();
+
+        let mut deferred = db.pool().begin().await.unwrap();
+        let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&mut *deferred).await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (1)").execute(db.pool()).await.unwrap();
+        let refused = sqlx::query("INSERT INTO t (n) VALUES (2)").execute(&mut *deferred).await;
+        assert!(refused.unwrap_err().to_string().contains("locked"));
+        drop(deferred);
+
+        let mut tx = db.begin().await.unwrap();
+        let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&mut *tx).await.unwrap();
+        let other = tokio::spawn({
+            let pool = db.pool().clone();
+            async move { sqlx::query("INSERT INTO t (n) VALUES (3)").execute(&pool).await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sqlx::query("INSERT INTO t (n) VALUES (4)").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        other.await.unwrap().unwrap();
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n").fetch_all(db.pool()).await.unwrap();
+        assert_eq!(rows, [0, 1, 3, 4]);
     }
 }

@@ -605,7 +605,7 @@ pub async fn insert_handover(
     now_ms: i64,
     expires_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM origin_handovers WHERE expires_at < $1").bind(now_ms).execute(&mut *tx).await?;
     sqlx::query(
         "INSERT INTO origin_handovers (code_hash, session_key, user_id, scope, expires_at) VALUES ($1, $2, $3, $4, $5)",

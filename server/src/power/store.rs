@@ -161,7 +161,7 @@ pub async fn put_hardware(
     read_at: &str,
     changes: &[HardwareChange],
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let kept: Option<String> = sqlx::query_scalar("SELECT changes FROM machine_hardware WHERE machine_id = $1")
         .bind(machine_id)
         .fetch_optional(&mut *tx)

@@ -58,7 +58,7 @@ pub async fn version(db: &Database) -> Result<i64, Error> {
 
 /// The whole catalog and its version, read in one transaction so they agree.
 pub async fn load(db: &Database) -> Result<(i64, Catalog), Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let version: i64 =
         sqlx::query_scalar("SELECT version FROM provisioning_version WHERE id = 1").fetch_one(&mut *tx).await?;
     let profiles = sqlx::query(&format!("SELECT {PROFILE_COLUMNS} FROM provisioning_profiles ORDER BY id"))
@@ -115,7 +115,7 @@ pub struct BootMachine {
 
 /// Every machine of the inventory with the fields templates see.
 pub async fn boot_machines(db: &Database) -> Result<Vec<BootMachine>, Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let rows = sqlx::query_as::<_, (i64, String, String, String, String, String, String)>(
         "SELECT id, mac, hostname, role, cluster, uuid, serial FROM machines ORDER BY id",
     )

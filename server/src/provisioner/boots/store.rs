@@ -194,7 +194,7 @@ pub async fn write(
     events: Vec<(Attributed, Option<Arc<str>>)>,
 ) -> Result<Written, Error> {
     let mut written = Written::default();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
 
     // MACs outside the inventory are listed, up to the limit (see `discover` for who gives way).
     let mut sightings: Vec<(&str, Sighting)> = Vec::new();
@@ -359,7 +359,7 @@ fn before(at: &str, seconds: i64) -> String {
 
 /// Forgets events, and discovered machines, older than `cutoff`, and configs no event names.
 pub async fn prune(db: &Database, cutoff: &str) -> Result<u64, Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let mut rows = 0;
     for sql in ["DELETE FROM boot_events WHERE at < $1", "DELETE FROM discovered_machines WHERE last_seen < $1"] {
         rows += sqlx::query(sql).bind(cutoff).execute(&mut *tx).await?.rows_affected();
