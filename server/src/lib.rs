@@ -7,6 +7,7 @@ pub mod audit;
 pub mod background;
 pub mod clusters;
 pub mod config;
+pub mod creation;
 pub mod db;
 pub mod error;
 pub mod http;

@@ -22,24 +22,25 @@ fn fail<T>(at: Pos, message: impl Into<String>) -> Result<T, ButaneError> {
     Err(ButaneError { at: Some(at), message: message.into() })
 }
 
-type Pos = (usize, usize);
+/// Line and column, from 1.
+pub(crate) type Pos = (usize, usize);
 
 /// A YAML node with where it starts; scalars keep their text and whether they were plain.
 #[derive(Debug, Clone)]
-enum Node {
+pub(crate) enum Node {
     Scalar { text: String, plain: bool, at: Pos },
     Seq { items: Vec<Node>, at: Pos },
     Map { entries: Vec<(String, Pos, Node)>, at: Pos },
 }
 
 impl Node {
-    fn at(&self) -> Pos {
+    pub(crate) fn at(&self) -> Pos {
         match self {
             Node::Scalar { at, .. } | Node::Seq { at, .. } | Node::Map { at, .. } => *at,
         }
     }
 
-    fn is_null(&self) -> bool {
+    pub(crate) fn is_null(&self) -> bool {
         matches!(self, Node::Scalar { text, plain: true, .. } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
 }
@@ -172,7 +173,8 @@ impl MarkedEventReceiver for Builder {
     }
 }
 
-fn parse_yaml(text: &str) -> Result<Node, ButaneError> {
+/// One bounded YAML document (`what` names it in messages, as "a Butane config").
+pub(crate) fn parse_yaml_document(text: &str, what: &str) -> Result<Node, ButaneError> {
     let mut builder = Builder::default();
     Parser::new_from_str(text).load(&mut builder, true).map_err(|e| ButaneError {
         at: Some((e.marker().line(), e.marker().col() + 1)),
@@ -182,15 +184,9 @@ fn parse_yaml(text: &str) -> Result<Node, ButaneError> {
         return Err(e);
     }
     if builder.documents > 1 {
-        return Err(ButaneError {
-            at: None,
-            message: "holds more than one YAML document; a Butane config is one".into(),
-        });
+        return Err(ButaneError { at: None, message: format!("holds more than one YAML document; {what} is one") });
     }
-    builder.root.ok_or(ButaneError {
-        at: None,
-        message: "is empty; a Butane config starts with variant: fcos and version".into(),
-    })
+    builder.root.ok_or(ButaneError { at: None, message: format!("is empty; {what} is a YAML mapping") })
 }
 
 /// Ignition's camelCase field name as Butane spells it (`sizeMiB` → `size_mib`).
@@ -475,7 +471,7 @@ fn mount_units(storage: &mut Value) -> Result<Vec<Value>, ButaneError> {
 
 /// Translates a rendered Butane config to an Ignition config, served as spec 3.4.0.
 pub fn translate(text: &str) -> Result<Config, ButaneError> {
-    let root = parse_yaml(text)?;
+    let root = parse_yaml_document(text, "a Butane config")?;
     let Node::Map { entries, at } = &root else {
         return fail(root.at(), "a Butane config is a mapping that starts with variant: fcos and version");
     };

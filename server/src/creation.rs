@@ -1,0 +1,8 @@
+//! Cluster creation: a cluster template (what a person asks for) becomes machines that install,
+//! join and answer as a Kubernetes cluster Pangea registers.
+//!
+//! Built so far: the template and the cluster's PKI. Not yet: rendering, the creation job, the
+//! pages and the API (issue 25; see docs/clusters.md).
+
+pub mod pki;
+pub mod template;
