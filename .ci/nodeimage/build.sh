@@ -204,6 +204,11 @@ in_root apt-get update -q >>"$LOG" 2>&1
 in_root apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "${PACKAGES[@]}" >>"$LOG" 2>&1 \
   || { tail -n 30 "$LOG" >&2; die "apt-get install in the chroot failed (log: $LOG)"; }
 
+# debootstrap's own packages came before the excludes: drop their docs, man pages and locales too.
+find "$ROOT/usr/share/doc" -type f ! -name copyright -delete 2>/dev/null || true
+find "$ROOT/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} + 2>/dev/null || true
+rm -rf "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/*
+
 phase "configuring the node"
 install -m 0755 "$(KT kubelet)" "$ROOT/usr/bin/kubelet"
 mkdir -p "$ROOT/usr/share/pangea/images" "$ROOT/var/lib/pangea/images" "$ROOT/etc/kubernetes/manifests" \
@@ -356,7 +361,10 @@ while [ $i -lt 120 ]; do
   [ "$(systemctl is-active kubelet)" = active ] && [ -d /var/lib/kubelet/pods ] && break
   i=$((i + 1)); sleep 1
 done
-say "kubelet: $(systemctl is-active kubelet); pods dir: $(test -d /var/lib/kubelet/pods && echo yes || echo no)"
+sleep 10 # (a kubelet that dies at once shows up in NRestarts)
+say "kubelet: $(systemctl is-active kubelet), restarts $(systemctl show -p NRestarts --value kubelet); pods dir: $(test -d /var/lib/kubelet/pods && echo yes || echo no)"
+journalctl -u kubelet -b --no-pager -o cat 2>/dev/null | grep -E 'Container runtime initialized|Validated CRI|Falling back|Starting kubelet|E[0-9]{4} ' | head -n 6 | cut -c1-220 | sed 's/^/PANGEA-NODE:   kubelet| /' >/dev/console
+say "failed units: $(systemctl --failed --no-legend --plain 2>/dev/null | awk '{print $1}' | tr '\n' ' ')"
 if [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]; then
   i=0
   while [ $i -lt 600 ]; do

@@ -107,6 +107,50 @@ EOF
   sync; umount "$M"; trap - EXIT
 fi
 
+EXTRA=()
+NETX=
+if [ "$MODE" = fetch ]; then
+  # Installer simulation: the guest downloads the image through a restricted user network's guestfwd
+  # (busybox nc, as in .ci/netboot/boot-vm.sh) from a host HTTP server, decompresses it and writes it
+  # to a second virtio disk (vdb), as .gz and as .zst (if /tmp/nodeimage/disk.img.zst exists).
+  FPORT=${NODE_FETCH_PORT:-18080}
+  mkdir -p "$RUN/www"
+  ln -s "$IMG/disk.img.gz" "$RUN/www/disk.img.gz"
+  [ -f /tmp/nodeimage/disk.img.zst ] && ln -s /tmp/nodeimage/disk.img.zst "$RUN/www/disk.img.zst"
+  (cd "$RUN/www" && exec nice -n 19 python3 -m http.server -b 127.0.0.1 "$FPORT") >"$RUN/http.log" 2>&1 &
+  HTTP_PID=$!
+  trap 'kill $HTTP_PID 2>/dev/null || true' EXIT
+  truncate -s 4G "$RUN/target.raw"
+  EXTRA=(-drive "file=$RUN/target.raw,format=raw,if=virtio,cache=unsafe")
+  NETX=",guestfwd=tcp:10.0.2.100:$FPORT-cmd:$(command -v busybox) nc 127.0.0.1 $FPORT"
+  M="$RUN/mnt"; mkdir -p "$M"
+  OFF=$(sfdisk -J "$RUN/disk.raw" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][1]["start"]*512)')
+  mount -o loop,offset="$OFF" "$RUN/disk.raw" "$M"
+  [ -d "$M/usr/local/bin" ] && [ -d "$M/etc/systemd/system" ] || { umount "$M"; echo "mount failed" >&2; exit 1; }
+  sed "s/@FPORT@/$FPORT/" >"$M/usr/local/bin/fetch-test" <<'GUEST'
+#!/bin/sh
+say() { echo "PANGEA-NODE: [$(cut -d' ' -f1 /proc/uptime)s] $*" >/dev/console; }
+until ip route | grep -q default; do sleep 1; done
+U=http://10.0.2.100:@FPORT@
+for f in disk.img.gz disk.img.zst; do
+  t0=$(date +%s.%N)
+  r=$(curl -fsS -o /dev/null -w '%{size_download} bytes, %{speed_download} B/s' $U/$f) || { say "fetch $f failed"; continue; }
+  t1=$(date +%s.%N)
+  say "download only $f: $r, $(echo "$t1 $t0" | awk '{printf "%.1f", $1-$2}')s"
+  case $f in *.gz) d="gzip -dc" ;; *) d="zstd -dc" ;; esac
+  t0=$(date +%s.%N)
+  curl -fsS $U/$f | $d | dd of=/dev/vdb bs=1M status=none && sync
+  t1=$(date +%s.%N)
+  partx -u /dev/vdb 2>/dev/null || partx -a /dev/vdb 2>/dev/null
+  say "install $f (curl | $d | dd of=/dev/vdb; sync): $(echo "$t1 $t0" | awk '{printf "%.1f", $1-$2}')s; vdb2 label: $(blkid -o value -s LABEL /dev/vdb2)"
+done
+GUEST
+  chmod 0755 "$M/usr/local/bin/fetch-test"
+  printf '[Unit]\nAfter=network-online.target pangea-images-import.service\nWants=network-online.target\nBefore=pangea-node-status.service\n[Service]\nType=oneshot\nExecStart=/usr/local/bin/fetch-test\nTimeoutStartSec=1800\n[Install]\nWantedBy=multi-user.target\n' >"$M/etc/systemd/system/fetch-test.service"
+  ln -sf /etc/systemd/system/fetch-test.service "$M/etc/systemd/system/multi-user.target.wants/fetch-test.service"
+  sync; umount "$M"
+fi
+
 if [ "$ACCEL" = kvm ]; then ACC=(-accel kvm -cpu host); else ACC=(-accel tcg -cpu max); fi
 echo "test-vm: $ACCEL $MODE, smp $SMP, ${MEM} MiB, console in $RUN/console.log, timeout ${TIMEOUT}s"
 start=$EPOCHREALTIME
@@ -116,14 +160,15 @@ start=$EPOCHREALTIME
     -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:6443" -device virtio-net-pci,netdev=n0 \
     </dev/null 2>&1; echo "QEMU-EXIT rc=$?" ) | while IFS= read -r line; do
   now=$EPOCHREALTIME
-  printf '%8.2f %s\n' "$(echo "$now - $start" | bc)" "${line//$'\r'/}"
-  case $line in
-    *"PANGEA-NODE:"*"status done"*) pkill -P "$$" -x timeout 2>/dev/null || true ;;
-  esac
+  us=$(( ${now/./} - ${start/./} ))
+  printf '%4d.%02d %s\n' $((us / 1000000)) $((us % 1000000 / 10000)) "${line//$'\r'/}"
 done >"$RUN/console.log" &
 reader=$!
 # Stop QEMU once the guest has reported, or let timeout do it.
 while kill -0 "$reader" 2>/dev/null; do
+  if grep -q 'emulation failure\|Kernel panic' "$RUN/console.log" 2>/dev/null; then
+    sleep 2; qpid=$(pgrep -f "file=$RUN/disk.raw" | head -n1 || true); [ -n "$qpid" ] && kill "$qpid"; break
+  fi
   if grep -q 'PANGEA-NODE:.*status done' "$RUN/console.log" 2>/dev/null; then
     if [ "$MODE" = controlplane ]; then
       KUBECTL=$(/work/shared/tools/kube-tool kubectl 2>/dev/null || true)

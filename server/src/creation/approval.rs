@@ -1,0 +1,264 @@
+//! Which kubelet certificate requests Pangea approves for a cluster it created: those of machines
+//! in that cluster's inventory, matched by name and address, and nothing else. Kubernetes leaves
+//! kubelet serving certificates to "an approver of your choosing" and kubeadm approves any node
+//! holding a bootstrap token; Pangea knows which machines it powered on, so it checks them.
+//!
+//! - **Client certificates** (`kubernetes.io/kube-apiserver-client-kubelet`): the subject is
+//!   `system:node:NAME` in `system:nodes`, with no alternative names; asked by this cluster's
+//!   bootstrap token (first join) or by that very node (renewal).
+//! - **Serving certificates** (`kubernetes.io/kubelet-serving`): asked by the node itself; its DNS
+//!   names are the node's name, and its IP addresses ones Pangea saw the machine at.
+//!
+//! Other signers are not Pangea's to judge and are left alone.
+
+use std::net::IpAddr;
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+
+pub const CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
+pub const SERVING_SIGNER: &str = "kubernetes.io/kubelet-serving";
+
+/// A certificate signing request as the API server holds it.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub signer: &'a str,
+    /// Who asked, as the API server authenticated them.
+    pub username: &'a str,
+    pub groups: &'a [String],
+    pub usages: &'a [String],
+    /// The PKCS#10 request, PEM.
+    pub pem: &'a [u8],
+}
+
+/// A machine of the cluster's inventory.
+#[derive(Debug, Clone)]
+pub struct KnownMachine {
+    /// Its node name (its host name).
+    pub name: String,
+    /// Where Pangea saw it (its boot requests' source addresses).
+    pub addresses: Vec<IpAddr>,
+}
+
+/// What Pangea knows of the cluster.
+#[derive(Debug, Clone)]
+pub struct Inventory<'a> {
+    pub bootstrap_token_id: &'a str,
+    pub machines: &'a [KnownMachine],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Approve, for this node.
+    Approve { node: String },
+    /// Leave it pending and say why (shown and audited).
+    Refuse { reason: String },
+    /// Another signer's request: not Pangea's to judge.
+    NotOurs,
+}
+
+/// The subject and alternative names a request asks for.
+struct Asked {
+    common_name: String,
+    organizations: Vec<String>,
+    dns: Vec<String>,
+    ips: Vec<IpAddr>,
+    /// Alternative names of other kinds (e-mail, URI).
+    other_names: usize,
+}
+
+fn read(pem: &[u8]) -> Result<Asked, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).map_err(|_| "the request is not PEM".to_string())?;
+    let (_, csr) = X509CertificationRequest::from_der(&pem.contents)
+        .map_err(|_| "the request is not a PKCS#10 certificate request".to_string())?;
+    let subject = &csr.certification_request_info.subject;
+    let text = |attr: &x509_parser::x509::AttributeTypeAndValue| attr.as_str().map(str::to_string).ok();
+    let mut asked = Asked {
+        common_name: subject.iter_common_name().filter_map(text).collect::<Vec<_>>().join(","),
+        organizations: subject.iter_organization().filter_map(text).collect(),
+        dns: Vec::new(),
+        ips: Vec::new(),
+        other_names: 0,
+    };
+    for extension in csr.requested_extensions().into_iter().flatten() {
+        if let ParsedExtension::SubjectAlternativeName(names) = extension {
+            for name in &names.general_names {
+                match name {
+                    GeneralName::DNSName(d) => asked.dns.push(d.to_string()),
+                    GeneralName::IPAddress(b) => match b.len() {
+                        4 => asked.ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).expect("4 bytes"))),
+                        16 => asked.ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).expect("16 bytes"))),
+                        _ => asked.other_names += 1,
+                    },
+                    _ => asked.other_names += 1,
+                }
+            }
+        }
+    }
+    Ok(asked)
+}
+
+/// Judges one request against the cluster's inventory.
+pub fn judge(request: &Request, inventory: &Inventory) -> Verdict {
+    let serving = match request.signer {
+        CLIENT_SIGNER => false,
+        SERVING_SIGNER => true,
+        _ => return Verdict::NotOurs,
+    };
+    match check(request, inventory, serving) {
+        Ok(node) => Verdict::Approve { node },
+        Err(reason) => Verdict::Refuse { reason },
+    }
+}
+
+fn check(request: &Request, inventory: &Inventory, serving: bool) -> Result<String, String> {
+    let asked = read(request.pem)?;
+    let Some(node) = asked.common_name.strip_prefix("system:node:").filter(|n| !n.is_empty()) else {
+        return Err(format!("it asks for \"{}\", not system:node:NAME", asked.common_name));
+    };
+    if asked.organizations != ["system:nodes"] {
+        return Err(format!("its organizations are {:?}, not system:nodes alone", asked.organizations));
+    }
+    let Some(machine) = inventory.machines.iter().find(|m| m.name == node) else {
+        return Err(format!("{node} is not a machine of this cluster's inventory"));
+    };
+    let by_node = request.username == asked.common_name && request.groups.iter().any(|g| g == "system:nodes");
+    let has = |usage: &str| request.usages.iter().any(|u| u == usage);
+    if !serving {
+        let by_bootstrap = request.username == format!("system:bootstrap:{}", inventory.bootstrap_token_id)
+            && request.groups.iter().any(|g| g == "system:bootstrappers");
+        if !by_bootstrap && !by_node {
+            return Err(format!(
+                "asked by {}, neither this cluster's bootstrap token nor the node itself",
+                request.username
+            ));
+        }
+        if !asked.dns.is_empty() || !asked.ips.is_empty() || asked.other_names > 0 {
+            return Err("a kubelet's client certificate names no host or address".into());
+        }
+        if !has("client auth") || has("server auth") {
+            return Err(format!("its usages {:?} are not a client's", request.usages));
+        }
+        return Ok(node.to_string());
+    }
+    if !by_node {
+        return Err(format!("asked by {}, not by the node {node} itself", request.username));
+    }
+    if !has("server auth") || has("client auth") {
+        return Err(format!("its usages {:?} are not a server's", request.usages));
+    }
+    if asked.other_names > 0 || (asked.dns.is_empty() && asked.ips.is_empty()) {
+        return Err("it must name the node by DNS names and IP addresses only".into());
+    }
+    if let Some(name) = asked.dns.iter().find(|d| *d != node) {
+        return Err(format!("it names the host {name}, not {node}"));
+    }
+    if let Some(ip) = asked.ips.iter().find(|ip| !machine.addresses.contains(ip)) {
+        let seen: Vec<String> = machine.addresses.iter().map(ToString::to_string).collect();
+        let seen = if seen.is_empty() { "none yet".to_string() } else { seen.join(", ") };
+        return Err(format!("it names the address {ip}, where Pangea never saw {node} (seen at: {seen})"));
+    }
+    Ok(node.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, DnType, KeyPair, SanType};
+
+    fn csr(cn: &str, org: &str, sans: Vec<SanType>) -> String {
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.distinguished_name.push(DnType::OrganizationName, org);
+        params.subject_alt_names = sans;
+        params.serialize_request(&KeyPair::generate().unwrap()).unwrap().pem().unwrap()
+    }
+
+    fn machines() -> Vec<KnownMachine> {
+        vec![KnownMachine { name: "node-1".into(), addresses: vec!["10.0.0.11".parse().unwrap()] }]
+    }
+
+    fn strings(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn judged(signer: &str, username: &str, groups: &[&str], usages: &[&str], pem: &str) -> Verdict {
+        let machines = machines();
+        let (groups, usages) = (strings(groups), strings(usages));
+        judge(
+            &Request { signer, username, groups: &groups, usages: &usages, pem: pem.as_bytes() },
+            &Inventory { bootstrap_token_id: "abcdef", machines: &machines },
+        )
+    }
+
+    const CLIENT: [&str; 2] = ["digital signature", "client auth"];
+    const SERVER: [&str; 3] = ["digital signature", "key encipherment", "server auth"];
+
+    #[test]
+    fn a_known_machine_gets_its_client_certificate_by_the_clusters_token_or_by_itself() {
+        let pem = csr("system:node:node-1", "system:nodes", vec![]);
+        let approved = Verdict::Approve { node: "node-1".into() };
+        assert_eq!(
+            judged(CLIENT_SIGNER, "system:bootstrap:abcdef", &["system:bootstrappers"], &CLIENT, &pem),
+            approved
+        );
+        assert_eq!(judged(CLIENT_SIGNER, "system:node:node-1", &["system:nodes"], &CLIENT, &pem), approved);
+    }
+
+    #[test]
+    fn nothing_else_gets_a_client_certificate_and_each_refusal_says_why() {
+        let refused = |v: Verdict| match v {
+            Verdict::Refuse { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        let stranger = csr("system:node:node-9", "system:nodes", vec![]);
+        let why =
+            refused(judged(CLIENT_SIGNER, "system:bootstrap:abcdef", &["system:bootstrappers"], &CLIENT, &stranger));
+        assert_eq!(why, "node-9 is not a machine of this cluster's inventory");
+        let pem = csr("system:node:node-1", "system:nodes", vec![]);
+        let why = refused(judged(CLIENT_SIGNER, "system:bootstrap:zzzzzz", &["system:bootstrappers"], &CLIENT, &pem));
+        assert!(why.contains("neither this cluster's bootstrap token"), "{why}");
+        let why = refused(judged(CLIENT_SIGNER, "system:node:node-2", &["system:nodes"], &CLIENT, &pem));
+        assert!(why.contains("asked by system:node:node-2"), "{why}");
+        let masters = csr("system:node:node-1", "system:masters", vec![]);
+        let why =
+            refused(judged(CLIENT_SIGNER, "system:bootstrap:abcdef", &["system:bootstrappers"], &CLIENT, &masters));
+        assert!(why.contains("system:masters"), "{why}");
+        let named = csr("system:node:node-1", "system:nodes", vec![SanType::DnsName("node-1".try_into().unwrap())]);
+        let why = refused(judged(CLIENT_SIGNER, "system:bootstrap:abcdef", &["system:bootstrappers"], &CLIENT, &named));
+        assert!(why.contains("names no host"), "{why}");
+        let why = refused(judged(CLIENT_SIGNER, "system:bootstrap:abcdef", &["system:bootstrappers"], &SERVER, &pem));
+        assert!(why.contains("not a client's"), "{why}");
+        let why = refused(judged(CLIENT_SIGNER, "x", &[], &CLIENT, "not pem"));
+        assert_eq!(why, "the request is not PEM");
+    }
+
+    #[test]
+    fn a_serving_certificate_names_only_the_node_and_addresses_pangea_saw() {
+        let ip = |s: &str| SanType::IpAddress(s.parse().unwrap());
+        let dns = |s: &str| SanType::DnsName(s.to_string().try_into().unwrap());
+        let good = csr("system:node:node-1", "system:nodes", vec![dns("node-1"), ip("10.0.0.11")]);
+        assert_eq!(
+            judged(SERVING_SIGNER, "system:node:node-1", &["system:nodes", "system:authenticated"], &SERVER, &good),
+            Verdict::Approve { node: "node-1".into() }
+        );
+        let elsewhere = csr("system:node:node-1", "system:nodes", vec![dns("node-1"), ip("10.0.0.99")]);
+        assert_eq!(
+            judged(SERVING_SIGNER, "system:node:node-1", &["system:nodes"], &SERVER, &elsewhere),
+            Verdict::Refuse {
+                reason: "it names the address 10.0.0.99, where Pangea never saw node-1 (seen at: 10.0.0.11)".into()
+            }
+        );
+        let other_host = csr("system:node:node-1", "system:nodes", vec![dns("api.example.com")]);
+        assert!(matches!(
+            judged(SERVING_SIGNER, "system:node:node-1", &["system:nodes"], &SERVER, &other_host),
+            Verdict::Refuse { reason } if reason.contains("names the host api.example.com")
+        ));
+        // By the bootstrap token, never.
+        assert!(matches!(
+            judged(SERVING_SIGNER, "system:bootstrap:abcdef", &["system:bootstrappers"], &SERVER, &good),
+            Verdict::Refuse { reason } if reason.contains("not by the node node-1 itself")
+        ));
+        assert_eq!(judged("example.com/other", "someone", &[], &SERVER, &good), Verdict::NotOurs);
+    }
+}
