@@ -11,6 +11,8 @@
 //!
 //! Other signers are not Pangea's to judge and are left alone.
 
+use k8s_openapi::api::certificates::v1::{CertificateSigningRequest, CertificateSigningRequestCondition};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use std::net::IpAddr;
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
@@ -159,6 +161,83 @@ fn check(request: &Request, inventory: &Inventory, serving: bool) -> Result<Stri
         return Err(format!("it names the address {ip}, where Pangea never saw {node} (seen at: {seen})"));
     }
     Ok(node.to_string())
+}
+
+/// The rules Pangea's identity needs on a cluster it created, to approve kubelet certificates
+/// (and nothing else: approving for another signer is refused by the API server itself).
+pub const APPROVER_RULES: &str = r#"[
+  {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"], "verbs": ["get", "list", "watch"]},
+  {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests/approval"], "verbs": ["update", "patch"]},
+  {"apiGroups": ["certificates.k8s.io"], "resources": ["signers"], "verbs": ["approve"],
+   "resourceNames": ["kubernetes.io/kube-apiserver-client-kubelet", "kubernetes.io/kubelet-serving"]}
+]"#;
+
+/// A request approved in a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approved {
+    pub request: String,
+    pub node: String,
+}
+
+/// A request left pending, with who asked and why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub request: String,
+    pub username: String,
+    pub reason: String,
+}
+
+/// What one pass over a cluster's pending requests did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub approved: Vec<Approved>,
+    pub refused: Vec<Refused>,
+}
+
+fn pending(csr: &CertificateSigningRequest) -> bool {
+    csr.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_none_or(|c| !c.iter().any(|c| matches!(c.type_.as_str(), "Approved" | "Denied" | "Failed")))
+}
+
+/// One pass over the cluster's pending kubelet certificate requests: approves each that
+/// [`judge`] approves, and returns the rest with their reasons, for the caller to show and audit.
+pub async fn approve_pending(client: &kube::Client, inventory: &Inventory<'_>) -> Result<Pass, kube::Error> {
+    let api: Api<CertificateSigningRequest> = Api::all(client.clone());
+    let mut pass = Pass::default();
+    for csr in api.list(&ListParams::default()).await?.items.into_iter().filter(pending) {
+        let name = csr.metadata.name.clone().unwrap_or_default();
+        let spec = &csr.spec;
+        let none = Vec::new();
+        let request = Request {
+            signer: &spec.signer_name,
+            username: spec.username.as_deref().unwrap_or_default(),
+            groups: spec.groups.as_ref().unwrap_or(&none),
+            usages: spec.usages.as_ref().unwrap_or(&none),
+            pem: &spec.request.0,
+        };
+        match judge(&request, inventory) {
+            Verdict::Approve { node } => {
+                let mut conditions = csr.status.and_then(|s| s.conditions).unwrap_or_default();
+                conditions.push(CertificateSigningRequestCondition {
+                    type_: "Approved".into(),
+                    status: "True".into(),
+                    reason: Some("PangeaInventory".into()),
+                    message: Some(format!("{node} is a machine of this cluster's inventory")),
+                    ..Default::default()
+                });
+                let patch = serde_json::json!({ "status": { "conditions": conditions } });
+                api.patch_approval(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+                pass.approved.push(Approved { request: name, node });
+            }
+            Verdict::Refuse { reason } => {
+                pass.refused.push(Refused { request: name, username: request.username.to_string(), reason });
+            }
+            Verdict::NotOurs => {}
+        }
+    }
+    Ok(pass)
 }
 
 #[cfg(test)]

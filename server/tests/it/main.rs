@@ -21,6 +21,7 @@ mod audit;
 mod boots;
 mod clusters;
 mod console;
+mod creation;
 mod grafana;
 mod grpc;
 mod jobs;
