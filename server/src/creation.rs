@@ -1,11 +1,139 @@
 //! Cluster creation: a cluster template (what a person asks for) becomes machines that install,
 //! join and answer as a Kubernetes cluster Pangea registers.
 //!
-//! Built so far: the template, the cluster's PKI, the machines' Butane configs and the rule for
-//! approving kubelet certificates. Not yet: serving the configs through the provisioner, the
-//! creation job, the approver's watch, the pages and the API (issue 25; docs/clusters.md).
+//! Built so far: the template, its plan against the inventory, the cluster's PKI, the machines'
+//! Butane configs and the rule for approving kubelet certificates. Not yet: serving the configs
+//! through the provisioner, the creation job, the approver's watch, the pages and the API
+//! (issue 25; docs/clusters.md).
 
 pub mod approval;
 pub mod pki;
 pub mod render;
 pub mod template;
+
+use crate::machines::Machines;
+use app::access::Principal;
+use app::error::AppError;
+use app::machines::ssr::MachineService;
+use app::machines::{Machine, MachineQuery};
+use std::sync::Arc;
+use template::{ClusterTemplate, Selection};
+
+/// The most machines one cluster is created with.
+pub const MAX_MACHINES: usize = 1000;
+
+/// Which machines a template takes, and what stands in the way of creating it.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub controllers: Vec<Machine>,
+    pub workers: Vec<Machine>,
+    /// Each in words, naming the machine; creation waits until there are none.
+    pub problems: Vec<String>,
+}
+
+pub struct Creation {
+    machines: Arc<Machines>,
+}
+
+impl Creation {
+    pub fn new(machines: Arc<Machines>) -> Creation {
+        Creation { machines }
+    }
+
+    /// The machines `selection` names, in MAC order, but for those in `taken` (another role's);
+    /// those it names that are not machines, or are taken, are problems.
+    async fn resolve(
+        &self,
+        who: &Principal,
+        role: &str,
+        selection: &Selection,
+        taken: &[Machine],
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<Machine>, AppError> {
+        let is_taken = |m: &Machine| taken.iter().any(|t| t.id == m.id);
+        let mut found = Vec::new();
+        let (search, class, count) = match selection {
+            Selection::Machines(macs) => {
+                let wanted: Vec<String> = macs.iter().map(ToString::to_string).collect();
+                let ids = self.machines.ids_of_macs(&wanted).await?;
+                for mac in &wanted {
+                    match ids.get(mac) {
+                        Some(id) => {
+                            let machine = self.machines.get(who, *id).await?;
+                            if is_taken(&machine) {
+                                problems.push(format!("{role}: {mac} is a controller too; a machine takes one role"));
+                            } else {
+                                found.push(machine);
+                            }
+                        }
+                        None => problems.push(format!("{role}: {mac} is not a machine of the inventory; add it first")),
+                    }
+                }
+                found.sort_by(|a, b| a.mac.cmp(&b.mac));
+                return Ok(found);
+            }
+            Selection::Search { search, count } => (Some(search.clone()), None, *count),
+            Selection::Class { class, count } => (None, Some(class.to_string()), *count),
+        };
+        let mut query = MachineQuery {
+            search,
+            class,
+            sort: app::machines::SortKey::Mac,
+            limit: Some(MachineQuery::MAX_LIMIT),
+            ..Default::default()
+        };
+        loop {
+            let page = self.machines.list(who, query.clone()).await?;
+            found.extend(page.items.into_iter().filter(|m| !is_taken(m)));
+            match page.next {
+                Some(next) if found.len() <= MAX_MACHINES => query.after = Some(next),
+                _ => break,
+            }
+        }
+        if let Some(count) = count.map(|c| c as usize) {
+            if found.len() < count {
+                problems.push(format!("{role}: {count} wanted, but only {} machines match", found.len()));
+            }
+            found.truncate(count);
+        }
+        Ok(found)
+    }
+
+    /// Resolves `template` against the inventory as `who` sees it.
+    pub async fn plan(&self, who: &Principal, template: &ClusterTemplate) -> Result<Plan, AppError> {
+        let mut problems = Vec::new();
+        let controllers = self.resolve(who, "controllers", &template.controllers, &[], &mut problems).await?;
+        let workers = self.resolve(who, "workers", &template.workers, &controllers, &mut problems).await?;
+        if controllers.len() + workers.len() > MAX_MACHINES {
+            return Err(AppError::invalid(format!(
+                "A cluster is created with at most {MAX_MACHINES} machines; this template takes {}.",
+                controllers.len() + workers.len()
+            )));
+        }
+        if ![1, 3, 5].contains(&controllers.len()) {
+            problems.push(format!(
+                "controllers: {} machines; etcd keeps quorum with 1, 3 or 5 control-plane machines",
+                controllers.len()
+            ));
+        }
+        let mut names = std::collections::HashMap::new();
+        for machine in controllers.iter().chain(&workers) {
+            match machine.hostname.as_deref() {
+                None => problems
+                    .push(format!("{} has no host name: its node needs one (set it on the machine)", machine.mac)),
+                Some(name) => {
+                    if let Some(other) = names.insert(name.to_string(), machine.mac.clone()) {
+                        problems.push(format!(
+                            "{} and {other} have the same host name {name}: node names are unique",
+                            machine.mac
+                        ));
+                    }
+                }
+            }
+            if let Some(cluster) = machine.cluster.as_deref().filter(|c| *c != template.name.as_str()) {
+                problems.push(format!("{} belongs to the cluster {cluster}; free it first", machine.mac));
+            }
+        }
+        Ok(Plan { controllers, workers, problems })
+    }
+}

@@ -1,6 +1,113 @@
-//! Cluster creation against a real API server: kubelet certificate requests made as a real
-//! bootstrap token user and as real nodes (impersonated by the admin), judged by Pangea with
-//! only the rights it asks for on a cluster it creates.
+//! Cluster creation: a template's plan against the inventory, on both databases, and kubelet
+//! certificate requests against a real API server: made as a real bootstrap token user and as
+//! real nodes (impersonated by the admin), judged by Pangea with only the rights it asks for on a
+//! cluster it creates.
+
+use crate::support::TestApp;
+use app::access::{ConsoleRole, Identity, Principal};
+use pangea::creation::Creation;
+use pangea::creation::template::ClusterTemplate;
+use serde_json::json;
+
+on_both_backends!(a_template_takes_machines_by_mac_search_and_class_and_names_what_stands_in_the_way);
+
+fn admin() -> Principal {
+    Principal {
+        identity: Identity::Local { user_id: 1, username: "admin".into() },
+        role: Some(ConsoleRole::Admin),
+        cluster_roles: Default::default(),
+        ip: None,
+        user_agent: None,
+    }
+}
+
+fn template(controllers: &str, workers: &str) -> ClusterTemplate {
+    ClusterTemplate::parse(&format!(
+        "version: pangea.dev/v1
+name: edge-1
+kubernetes: v1.36.2
+os: flatcar
+controllers:
+{controllers}
+workers:
+{workers}
+api_server:
+  name: edge-1.example.com
+  address: 10.0.0.10
+"
+    ))
+    .unwrap()
+}
+
+async fn a_template_takes_machines_by_mac_search_and_class_and_names_what_stands_in_the_way(app: TestApp) {
+    for (n, rack, cluster) in
+        [(1, "r1", None), (2, "r1", None), (3, "r2", None), (4, "r2", Some("other")), (5, "r2", None)]
+    {
+        let mut machine = json!({
+            "mac": format!("52:54:00:00:0c:0{n}"), "hostname": format!("node-{n}"), "role": "worker",
+            "labels": { "rack": rack },
+        });
+        if let Some(c) = cluster {
+            machine["cluster"] = json!(c);
+        }
+        app.create(machine).await;
+    }
+    app.create(json!({ "mac": "52:54:00:00:0c:09", "role": "worker", "labels": { "rack": "r3" } })).await;
+    let res = app.put_json("/api/v1/machine-classes/rack-two", json!({ "query": "rack=r2" })).await;
+    assert_eq!(res.status(), 200);
+    let creation = Creation::new(app.state.machines.clone());
+    let macs = |ms: &[app::machines::Machine]| ms.iter().map(|m| m.mac.clone()).collect::<Vec<_>>();
+
+    // A controller by MAC, two workers of a search (the controller is not taken twice).
+    let plan =
+        creation.plan(&admin(), &template("  machines: [\"52:54:00:00:0c:01\"]", "  search: rack=r1")).await.unwrap();
+    assert_eq!(macs(&plan.controllers), ["52:54:00:00:0c:01"]);
+    assert_eq!(macs(&plan.workers), ["52:54:00:00:0c:02"]);
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+
+    // Three controllers of a class: one belongs to another cluster, and a count beyond the
+    // matches is named.
+    let plan = creation
+        .plan(&admin(), &template("  class: rack-two\n  count: 3", "  search: rack=r3\n  count: 2"))
+        .await
+        .unwrap();
+    assert_eq!(macs(&plan.controllers), ["52:54:00:00:0c:03", "52:54:00:00:0c:04", "52:54:00:00:0c:05"]);
+    assert_eq!(
+        plan.problems,
+        [
+            "workers: 2 wanted, but only 1 machines match",
+            "52:54:00:00:0c:04 belongs to the cluster other; free it first",
+            "52:54:00:00:0c:09 has no host name: its node needs one (set it on the machine)",
+        ]
+    );
+
+    // MACs that are no machines, and a machine in both roles.
+    let plan = creation
+        .plan(
+            &admin(),
+            &template(
+                "  machines: [\"52:54:00:00:0c:01\"]",
+                "  machines: [\"52:54:00:00:0c:07\", \"52:54:00:00:0c:02\"]",
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(plan.problems, ["workers: 52:54:00:00:0c:07 is not a machine of the inventory; add it first"]);
+    let both =
+        creation.plan(&admin(), &template("  search: rack=r1", "  machines: [\"52:54:00:00:0c:01\"]")).await.unwrap();
+    assert!(
+        both.problems
+            .contains(&"controllers: 2 machines; etcd keeps quorum with 1, 3 or 5 control-plane machines".to_string())
+    );
+    assert!(
+        both.problems.contains(&"workers: 52:54:00:00:0c:01 is a controller too; a machine takes one role".to_string())
+    );
+
+    // Someone who may not see machines gets no plan.
+    let nobody = Principal { role: None, ..admin() };
+    let refused = creation.plan(&nobody, &template("  search: rack=r1", "  machines: []")).await.unwrap_err();
+    assert_eq!(refused.status(), 403);
+}
 
 mod needs_kube {
     use crate::support::kube;
