@@ -232,11 +232,12 @@ current-context: {user}@cluster
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use x509_parser::prelude::*;
 
-    fn generated() -> ClusterPki {
+    /// A cluster's PKI with one controller, node-1 at 10.0.0.11.
+    pub(crate) fn generated() -> ClusterPki {
         let controllers = [ControllerName { name: "node-1".into(), address: Some("10.0.0.11".parse().unwrap()) }];
         ClusterPki::generate(&PkiRequest {
             api_name: "edge-1.example.com",

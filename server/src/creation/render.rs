@@ -52,12 +52,14 @@ pub struct Cluster<'a> {
     pub install_disk: &'a str,
 }
 
+/// The etcd image controllers run: etcd 3.6, which Kubernetes 1.36 is tested with.
+const ETCD_IMAGE: &str = "registry.k8s.io/etcd:3.6.4-0";
+
 /// The images the static pods run, by component.
 fn image(component: &str, cluster: &Cluster) -> String {
-    let version = &cluster.template.kubernetes;
     match component {
-        "etcd" => "registry.k8s.io/etcd:3.6.4-0".into(),
-        other => format!("registry.k8s.io/{other}:{version}"),
+        "etcd" => ETCD_IMAGE.into(),
+        other => format!("registry.k8s.io/{other}:{}", cluster.template.kubernetes),
     }
 }
 
@@ -551,7 +553,7 @@ fn write_entry(out: &mut String, pad: &str, key: &str, value: &Value, indent: us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::creation::pki::{ControllerName, PkiRequest};
+    use crate::creation::pki::tests::generated as pki;
     use crate::provisioner::butane::translate;
 
     fn template(os: &str) -> ClusterTemplate {
@@ -589,17 +591,6 @@ ssh_keys:
                 address: None,
             },
         ]
-    }
-
-    fn pki() -> ClusterPki {
-        let controllers = [ControllerName { name: "node-1".into(), address: Some("10.0.0.11".parse().unwrap()) }];
-        ClusterPki::generate(&PkiRequest {
-            api_name: "edge-1.example.com",
-            api_address: "10.0.0.11".parse().unwrap(),
-            services: "10.3.0.0/16".parse().unwrap(),
-            controllers: &controllers,
-        })
-        .unwrap()
     }
 
     /// The Ignition file at `path` in a translated config, decoded.
