@@ -6,8 +6,11 @@
 //!   server, the controller manager and the scheduler as static pods;
 //! - **worker**: kubelet joining through TLS bootstrap with the cluster's bootstrap token.
 //!
-//! Each config is complete (no template variables left), since it holds the machine's own names
-//! and, on controllers, keys: it is served only to that machine and sealed at rest.
+//! Each config is complete (no template variables left), and holds **no secret**: anyone on the
+//! boot network can ask for any MAC's config (Matchbox's model, which Typhoon answers by copying
+//! secrets over SSH after the install). Keys, kubeconfigs and the bootstrap token are files whose
+//! contents Ignition fetches from [`secret_url`], a link for that machine and file, with the
+//! content's SHA-512 so nothing else is accepted; the link answers once (docs/clusters.md).
 
 use super::pki::ClusterPki;
 use super::template::{ClusterTemplate, NodeOs};
@@ -39,6 +42,13 @@ pub struct NodeSpec {
     pub name: String,
     pub mac: MacAddr,
     pub address: Option<IpAddr>,
+    /// The random part of its secrets' links.
+    pub secrets_token: String,
+}
+
+/// Where `node` fetches the secret file at `path` (under `/etc/kubernetes/`).
+pub fn secret_url(boot_url: &str, node: &NodeSpec, path: &str) -> String {
+    format!("{boot_url}/cluster-secrets/{}/{path}", node.secrets_token)
 }
 
 /// Everything the configs are made from.
@@ -71,6 +81,19 @@ fn dns_address(cluster: &Cluster) -> String {
 
 fn file(path: &str, mode: u32, contents: &str) -> Value {
     json!({ "path": path, "mode": mode, "contents": { "inline": contents } })
+}
+
+/// A secret file of `/etc/kubernetes/` (`path` below it), fetched by link and checked by hash.
+fn secret_file(cluster: &Cluster, node: &NodeSpec, path: &str, contents: &str) -> Value {
+    use sha2::Digest as _;
+    json!({
+        "path": format!("/etc/kubernetes/{path}"),
+        "mode": 0o600,
+        "contents": {
+            "source": secret_url(cluster.boot_url, node, path),
+            "verification": { "hash": format!("sha512-{}", hex::encode(sha2::Sha512::digest(contents))) },
+        },
+    })
 }
 
 fn unit(name: &str, contents: &str) -> Value {
@@ -129,7 +152,7 @@ pub fn installed(cluster: &Cluster, node: &NodeSpec) -> String {
         file("/etc/hostname", 0o644, &format!("{}\n", node.name)),
         file("/etc/kubernetes/pki/ca.crt", 0o644, ca),
         file("/etc/kubernetes/kubelet.yaml", 0o644, &kubelet_config(cluster)),
-        file("/etc/kubernetes/bootstrap-kubelet.conf", 0o600, &bootstrap_kubeconfig(&api, ca, cluster)),
+        secret_file(cluster, node, "bootstrap-kubelet.conf", &bootstrap_kubeconfig(&api, ca, cluster)),
         file("/etc/sysctl.d/90-kubernetes.conf", 0o644, "net.ipv4.ip_forward=1\nfs.inotify.max_user_watches=16184\n"),
         file("/etc/modules-load.d/kubernetes.conf", 0o644, "br_netfilter\noverlay\n"),
     ];
@@ -178,14 +201,12 @@ fn finish(mut config: Value, cluster: &Cluster, node: &NodeSpec) -> String {
             if path == "pki/ca.crt" {
                 continue;
             }
-            // Each controller gets its own etcd certificates, where etcd looks for them.
-            let path = match path.strip_prefix(&format!("pki/etcd/{}/", node.name)) {
-                Some(own) => format!("pki/etcd/{own}"),
-                None if path.starts_with("pki/etcd/") && path.matches('/').count() == 3 => continue,
-                None => path.clone(),
-            };
-            let secret = path.ends_with(".key") || path.ends_with(".conf");
-            files.push(file(&format!("/etc/kubernetes/{path}"), if secret { 0o600 } else { 0o644 }, text));
+            let Some(path) = own_path(path, node) else { continue };
+            if is_secret(&path) {
+                files.push(secret_file(cluster, node, &path, text));
+            } else {
+                files.push(file(&format!("/etc/kubernetes/{path}"), 0o644, text));
+            }
         }
         for (name, manifest) in static_pods(cluster, node) {
             files.push(file(&format!("/etc/kubernetes/manifests/{name}.yaml"), 0o600, &manifest));
@@ -193,6 +214,38 @@ fn finish(mut config: Value, cluster: &Cluster, node: &NodeSpec) -> String {
         config["storage"]["directories"] = json!([{ "path": "/var/lib/etcd", "mode": 0o700 }]);
     }
     to_yaml(&config)
+}
+
+/// Whether a file of `/etc/kubernetes/` is secret: keys and kubeconfigs.
+pub fn is_secret(path: &str) -> bool {
+    path.ends_with(".key") || path.ends_with(".conf")
+}
+
+/// The secret files `node` fetches, by path under `/etc/kubernetes/`, with their contents.
+pub fn secrets_of(cluster: &Cluster, node: &NodeSpec) -> Vec<(String, String)> {
+    let api = format!("https://{}:6443", cluster.template.api_server.name);
+    let mut secrets =
+        vec![("bootstrap-kubelet.conf".to_string(), bootstrap_kubeconfig(&api, cluster.pki.ca_pem(), cluster))];
+    if node.role == Role::Controller {
+        for (path, text) in &cluster.pki.files {
+            if let Some(own) = own_path(path, node)
+                && is_secret(&own)
+            {
+                secrets.push((own, text.clone()));
+            }
+        }
+    }
+    secrets
+}
+
+/// Where a file of the cluster's PKI goes on `node` (a controller): its own etcd certificates
+/// where etcd looks for them, other controllers' nowhere.
+fn own_path(path: &str, node: &NodeSpec) -> Option<String> {
+    match path.strip_prefix(&format!("pki/etcd/{}/", node.name)) {
+        Some(own) => Some(format!("pki/etcd/{own}")),
+        None if path.starts_with("pki/etcd/") && path.matches('/').count() == 3 => None,
+        None => Some(path.to_string()),
+    }
 }
 
 fn kubelet_unit(node: &NodeSpec) -> String {
@@ -583,12 +636,14 @@ ssh_keys:
                 name: "node-1".into(),
                 mac: "52:54:00:00:00:01".parse().unwrap(),
                 address: Some("10.0.0.11".parse().unwrap()),
+                secrets_token: "t1".into(),
             },
             NodeSpec {
                 role: Role::Worker,
                 name: "node-2".into(),
                 mac: "52:54:00:00:00:02".parse().unwrap(),
                 address: None,
+                secrets_token: "t2".into(),
             },
         ]
     }
@@ -641,11 +696,38 @@ ssh_keys:
             ignition_file(&controller, "/etc/kubernetes/pki/etcd/server.crt"),
             Some(pki.files["pki/etcd/node-1/server.crt"].clone())
         );
-        assert_eq!(ignition_file(&controller, "/etc/kubernetes/pki/ca.key"), Some(pki.files["pki/ca.key"].clone()));
-        // A worker holds no key of the cluster's, only its bootstrap token and the CA.
-        assert!(ignition_file(&worker, "/etc/kubernetes/pki/ca.key").is_none());
+        // Secrets are links for that machine and file, checked by hash: no key is in a config.
+        let fetched = |config: &Value, path: &str| -> (String, String) {
+            let files = config["storage"]["files"].as_array().unwrap();
+            let f = files.iter().find(|f| f["path"] == format!("/etc/kubernetes/{path}")).unwrap();
+            assert_eq!(f["mode"], 0o600, "{path}");
+            let contents = &f["contents"];
+            (contents["source"].as_str().unwrap().into(), contents["verification"]["hash"].as_str().unwrap().into())
+        };
+        use sha2::Digest as _;
+        let sha512 = |text: &str| format!("sha512-{}", hex::encode(sha2::Sha512::digest(text)));
+        let (url, hash) = fetched(&controller, "pki/ca.key");
+        assert_eq!(url, "http://10.0.0.2:8080/cluster-secrets/t1/pki/ca.key");
+        assert_eq!(hash, sha512(&pki.files["pki/ca.key"]));
+        assert_eq!(fetched(&controller, "pki/etcd/peer.key").1, sha512(&pki.files["pki/etcd/node-1/peer.key"]));
+        assert!(!controller.to_string().contains("PRIVATE KEY"));
+        assert!(!controller.to_string().contains(&pki.bootstrap_token.secret));
+        // What the links serve is what the hashes say.
+        let secrets = secrets_of(&cluster, &nodes[0]);
+        assert!(secrets.iter().all(|(path, text)| fetched(&controller, path).1 == sha512(text)));
+        assert!(
+            secrets.iter().any(|(path, _)| path == "admin.conf") && secrets.len() == 15,
+            "{:?}",
+            secrets.iter().map(|s| &s.0).collect::<Vec<_>>()
+        );
+        // A worker gets the CA and a link to its bootstrap kubeconfig; no key, no static pod.
+        assert!(!worker.to_string().contains("pki/ca.key"));
         assert!(ignition_file(&worker, "/etc/kubernetes/manifests/etcd.yaml").is_none());
-        let bootstrap = ignition_file(&worker, "/etc/kubernetes/bootstrap-kubelet.conf").unwrap();
+        assert_eq!(ignition_file(&worker, "/etc/kubernetes/pki/ca.crt").as_deref(), Some(pki.ca_pem()));
+        let worker_secrets = secrets_of(&cluster, &nodes[1]);
+        assert_eq!(worker_secrets.len(), 1);
+        let (path, bootstrap) = &worker_secrets[0];
+        assert_eq!(fetched(&worker, path).0, "http://10.0.0.2:8080/cluster-secrets/t2/bootstrap-kubelet.conf");
         assert!(bootstrap.contains(&format!("token: {}", pki.bootstrap_token.token())));
         assert!(bootstrap.contains("server: https://edge-1.example.com:6443"));
         let kubelet =
@@ -656,17 +738,6 @@ ssh_keys:
         let link = &worker["storage"]["links"][0];
         assert_eq!(link["path"], "/etc/extensions/kubernetes.raw");
         assert!(worker.to_string().contains("http://10.0.0.2:8080/assets/sysext/kubernetes-v1.36.2-x86-64.raw"));
-        let modes: Vec<(String, i64)> = controller["storage"]["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| (f["path"].as_str().unwrap().to_string(), f["mode"].as_i64().unwrap()))
-            .collect();
-        for (path, mode) in &modes {
-            if path.ends_with(".key") || path.ends_with(".conf") && path.starts_with("/etc/kubernetes/") {
-                assert_eq!(*mode, 0o600, "{path}");
-            }
-        }
         assert_eq!(
             controller["passwd"]["users"][0]["sshAuthorizedKeys"][0].as_str().unwrap().split(' ').next(),
             Some("ssh-ed25519")
