@@ -27,6 +27,18 @@
 #                                       containerd's k8s.io namespace before kubelet.service starts
 #   /etc/cni/net.d/*.conflist           replaces the default bridge config (10.244.0.0/24)
 # The serial console gets "PANGEA-NODE: ..." lines (pangea-node-status.service) that CI can wait for.
+#
+# Why a raw MBR disk image (not a rootfs tarball): the installer only needs `gunzip | dd` (busybox),
+# no mkfs/partitioning/bootloader tools in its initrd, as flatcar-install does. Built without loop
+# devices or mounts: mke2fs -d fills the ext4, syslinux installs into the FAT image through mtools.
+# BIOS boot only (SeaBIOS; no OVMF in the netboot kit).
+#
+# Facts measured on this host (2 cores, loaded; see test-vm.sh, which boots it from disk):
+#   - /dev/kvm is kvm-pvm: SYSLINUX dies with "emulation failure" and a stock kernel given with
+#     -kernel prints nothing; boot under TCG (-accel tcg -cpu max).
+#   - QEMU's restricted user net (restrict=on) gives DHCP 10.0.2.15/24 but NO IPv4 default route;
+#     kubelet then picks the IPv6 fec0:: address as InternalIP: set --node-ip (or a route) via Ignition.
+#   - containerd 1.6 + kubelet 1.36: "Falling back to using cgroupDriver from kubelet config" (expected).
 set -euo pipefail
 
 KIT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -451,6 +463,8 @@ rm -rf "$ROOT" "$STAGE/work" "$STAGE/boot"
 phase "done in $(($(date +%s) - T0))s"
 rm -rf "$OUT"
 mv "$STAGE" "$OUT"
+# Older builds (other keys) are about 1.5 GB each: keep only this one.
+find "$CACHE_ROOT" -mindepth 1 -maxdepth 1 -type d ! -name "$KEY" -exec rm -rf {} +
 echo "$KEY" >"$OUT/stamp"
 ln -sfn "$KEY" "$CACHE_ROOT/current"
 say "built $OUT:"

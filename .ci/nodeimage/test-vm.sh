@@ -5,6 +5,9 @@
 #   test-vm.sh ACCEL [plain|controlplane] [TIMEOUT_SECONDS (default 600)]
 #     ACCEL: kvm or tcg
 #     plain:        the image as built (standalone kubelet, no manifests)
+#     fetch:        installer simulation: the guest downloads disk.img.gz (and /tmp/nodeimage/disk.img.zst
+#                   if present) through a guestfwd (busybox nc, as .ci/netboot/boot-vm.sh) from a host
+#                   python http.server, decompresses it to a second disk (vdb) and reports the times
 #     controlplane: first writes into a copy of the root what Ignition would: a throwaway CA (openssl),
 #                   static pods for etcd-lite, kube-apiserver, kube-controller-manager and
 #                   kube-scheduler, their images in /var/lib/pangea/images, and a kubelet kubeconfig
@@ -68,7 +71,7 @@ EOF
   kubeconfig kubelet >"$K/kubelet.conf"
   kubeconfig admin >"$RUN/admin.conf"; sed -i "s#127.0.0.1:6443#127.0.0.1:$PORT#" "$RUN/admin.conf"
   cp "$IMG/images/"{etcd,kube-apiserver,kube-controller-manager,kube-scheduler}.tar "$M/var/lib/pangea/images/"
-  echo 'KUBELET_ARGS="--kubeconfig=/etc/kubernetes/kubelet.conf"' >"$M/etc/default/kubelet"
+  echo 'KUBELET_ARGS="--kubeconfig=/etc/kubernetes/kubelet.conf --node-ip=10.0.2.15"' >"$M/etc/default/kubelet"
   cat >>"$K/kubelet.yaml" <<'EOF'
 # (test-vm.sh controlplane: the node registers with the local API server)
 EOF
@@ -93,7 +96,8 @@ EOF
     --tls-cert-file=/etc/kubernetes/pki/apiserver.crt --tls-private-key-file=/etc/kubernetes/pki/apiserver.key \
     --client-ca-file=/etc/kubernetes/pki/ca.crt --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file=/etc/kubernetes/pki/sa.pub --service-account-signing-key-file=/etc/kubernetes/pki/sa.key \
-    --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC --enable-priority-and-fairness=false
+    --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC --enable-priority-and-fairness=false \
+    --kubelet-preferred-address-types=InternalIP
   pod kube-controller-manager registry.k8s.io/kube-controller-manager:v1.36.2 "$KV" \
     /usr/local/bin/kube-controller-manager --kubeconfig=/etc/kubernetes/controller-manager.conf \
     --authentication-kubeconfig=/etc/kubernetes/controller-manager.conf --authorization-kubeconfig=/etc/kubernetes/controller-manager.conf \
@@ -130,11 +134,18 @@ if [ "$MODE" = fetch ]; then
   sed "s/@FPORT@/$FPORT/" >"$M/usr/local/bin/fetch-test" <<'GUEST'
 #!/bin/sh
 say() { echo "PANGEA-NODE: [$(cut -d' ' -f1 /proc/uptime)s] $*" >/dev/console; }
-until ip route | grep -q default; do sleep 1; done
+i=0
+until ip -4 addr show scope global | grep -q inet; do
+  i=$((i + 1)); sleep 1
+  if [ $i -eq 60 ]; then
+    say "no IPv4 address after 60 s:"; { ip -br a; ip route; networkctl --no-pager status -a 2>&1 | head -40; journalctl -b -u systemd-networkd --no-pager -o cat | tail -20; } 2>&1 | sed 's/^/PANGEA-NODE:   dbg| /' >/dev/console
+  fi
+done
+say "ipv4: $(ip -4 -br addr show scope global | tr -s ' '); routes: $(ip route | tr '\n' ';')"
 U=http://10.0.2.100:@FPORT@
 for f in disk.img.gz disk.img.zst; do
   t0=$(date +%s.%N)
-  r=$(curl -fsS -o /dev/null -w '%{size_download} bytes, %{speed_download} B/s' $U/$f) || { say "fetch $f failed"; continue; }
+  r=$(curl -fsS -o /dev/null -w '%{size_download} bytes, %{speed_download} B/s' $U/$f 2>/tmp/curl.err) || { say "fetch $f failed: $(tr '\n' ' ' </tmp/curl.err)"; continue; }
   t1=$(date +%s.%N)
   say "download only $f: $r, $(echo "$t1 $t0" | awk '{printf "%.1f", $1-$2}')s"
   case $f in *.gz) d="gzip -dc" ;; *) d="zstd -dc" ;; esac
@@ -146,7 +157,7 @@ for f in disk.img.gz disk.img.zst; do
 done
 GUEST
   chmod 0755 "$M/usr/local/bin/fetch-test"
-  printf '[Unit]\nAfter=network-online.target pangea-images-import.service\nWants=network-online.target\nBefore=pangea-node-status.service\n[Service]\nType=oneshot\nExecStart=/usr/local/bin/fetch-test\nTimeoutStartSec=1800\n[Install]\nWantedBy=multi-user.target\n' >"$M/etc/systemd/system/fetch-test.service"
+  printf '[Unit]\nAfter=systemd-networkd.service pangea-images-import.service\nBefore=pangea-node-status.service\n[Service]\nType=oneshot\nExecStart=/usr/local/bin/fetch-test\nTimeoutStartSec=1800\n[Install]\nWantedBy=multi-user.target\n' >"$M/etc/systemd/system/fetch-test.service"
   ln -sf /etc/systemd/system/fetch-test.service "$M/etc/systemd/system/multi-user.target.wants/fetch-test.service"
   sync; umount "$M"
 fi
@@ -157,7 +168,7 @@ start=$EPOCHREALTIME
 # Every console line gets the host time since QEMU started.
 ( timeout -k 5 "$TIMEOUT" "$QEMU" "${ACC[@]}" -smp "$SMP" -m "$MEM" -nographic -no-reboot \
     -drive "file=$RUN/disk.raw,format=raw,if=virtio,cache=unsafe" \
-    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:6443" -device virtio-net-pci,netdev=n0 \
+    "${EXTRA[@]}" -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:6443$NETX" -device virtio-net-pci,netdev=n0 \
     </dev/null 2>&1; echo "QEMU-EXIT rc=$?" ) | while IFS= read -r line; do
   now=$EPOCHREALTIME
   us=$(( ${now/./} - ${start/./} ))
@@ -173,6 +184,7 @@ while kill -0 "$reader" 2>/dev/null; do
     if [ "$MODE" = controlplane ]; then
       KUBECTL=$(/work/shared/tools/kube-tool kubectl 2>/dev/null || true)
       [ -n "$KUBECTL" ] && "$KUBECTL" --kubeconfig "$RUN/admin.conf" get nodes,pods -A -o wide >"$RUN/kubectl.txt" 2>&1 || true
+      [ -n "$KUBECTL" ] && "$KUBECTL" --kubeconfig "$RUN/admin.conf" -n kube-system logs --previous --tail=8 kube-controller-manager-pangea-node >>"$RUN/kubectl.txt" 2>&1 || true
     fi
     qpid=$(pgrep -f "file=$RUN/disk.raw" | head -n1 || true)
     [ -n "$qpid" ] && kill "$qpid"

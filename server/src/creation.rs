@@ -2,20 +2,28 @@
 //! join and answer as a Kubernetes cluster Pangea registers.
 //!
 //! Built so far: the template, its plan against the inventory, the cluster's PKI, the machines'
-//! Butane configs and the rule for approving kubelet certificates. Not yet: serving the configs
-//! through the provisioner, the creation job, the approver's watch, the pages and the API
-//! (issue 25; docs/clusters.md).
+//! Butane configs, their secret links (served once each on the boot listener) and the rule for
+//! approving kubelet certificates. Not yet: serving the configs through the provisioner, the
+//! creation job, the approver's watch, the pages and the API (issue 25; docs/clusters.md).
 
 pub mod approval;
+pub mod http;
 pub mod pki;
 pub mod render;
+mod store;
 pub mod template;
 
+use crate::audit::Event;
+use crate::db::Database;
+use crate::error::OrInternal;
 use crate::machines::Machines;
+use crate::secrets::Sealer;
 use app::access::Principal;
 use app::error::AppError;
 use app::machines::ssr::MachineService;
 use app::machines::{Machine, MachineQuery};
+use secrecy::SecretString;
+use std::net::IpAddr;
 use std::sync::Arc;
 use template::{ClusterTemplate, Selection};
 
@@ -32,12 +40,86 @@ pub struct Plan {
 }
 
 pub struct Creation {
+    db: Database,
     machines: Arc<Machines>,
+    sealer: Arc<Sealer>,
+}
+
+/// What a machine's secret link answers.
+pub enum SecretAnswer {
+    /// The file, fetched now for the first time.
+    Served { mac: String, text: SecretString },
+    /// Nothing, and why (for the boot event; the machine is named when the link is one of its).
+    Refused { mac: Option<String>, reason: String },
+}
+
+/// Where a secret file's seal is bound: its cluster, link and path, so no sealed value can be
+/// served in another's place.
+fn secret_place(cluster: &str, token: &str, path: &str) -> String {
+    format!("cluster-secret:{cluster}:{token}:{path}")
 }
 
 impl Creation {
-    pub fn new(machines: Arc<Machines>) -> Creation {
-        Creation { machines }
+    pub fn new(db: Database, machines: Arc<Machines>, sealer: Arc<Sealer>) -> Creation {
+        Creation { db, machines, sealer }
+    }
+
+    /// Seals and keeps `node`'s secret files (`render::secrets_of`), each to be fetched once
+    /// through its link.
+    pub async fn keep_secrets(
+        &self,
+        cluster: &str,
+        node: &render::NodeSpec,
+        secrets: &[(String, String)],
+    ) -> Result<(), AppError> {
+        let token = &node.secrets_token;
+        let sealed: Vec<store::SealedSecret> = secrets
+            .iter()
+            .map(|(path, text)| store::SealedSecret {
+                path,
+                sealed: self.sealer.seal(&SecretString::from(text.clone()), &secret_place(cluster, token, path)),
+            })
+            .collect();
+        let mut tx = self.db.begin().await.or_internal()?;
+        store::insert_secrets(&mut tx, cluster, &node.mac.to_string(), token, &sealed).await.or_internal()?;
+        tx.commit().await.or_internal()
+    }
+
+    /// Answers a machine's secret link: the file the first time, and nothing after, each fetch
+    /// audited (the first in the transaction that marks it fetched). A link that does not exist
+    /// costs one indexed read, and takes no lock: anyone on the boot network may ask.
+    pub async fn fetch_secret(&self, token: &str, path: &str, from: Option<IpAddr>) -> Result<SecretAnswer, AppError> {
+        let who = Principal::anonymous(from, None);
+        let from_text = from.map(|ip| ip.to_string()).unwrap_or_default();
+        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        let Some(stored) = store::secret(&mut conn, token, path).await.or_internal()? else {
+            return Ok(SecretAnswer::Refused { mac: None, reason: "no such secret link".into() });
+        };
+        drop(conn);
+        let event =
+            Event::new("cluster.secret.fetch", "machine").target(&stored.mac, path).summary(serde_json::json!({
+                "cluster": stored.cluster, "path": path, "from": from_text,
+            }));
+        let refuse = async |earlier: String| {
+            let reason = format!("{path} was fetched already, {earlier}: a secret link answers once");
+            let refused = AppError::Forbidden { message: reason.clone() };
+            crate::audit::record_refusal(&self.db, &who, event.clone().failed(&refused)).await;
+            Ok(SecretAnswer::Refused { mac: Some(stored.mac.clone()), reason })
+        };
+        if let Some((at, by)) = &stored.fetched {
+            return refuse(format!("at {at} from {by}")).await;
+        }
+        let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
+        if !store::mark_fetched(&mut tx, token, path, &from_text).await.or_internal()? {
+            drop(tx);
+            return refuse("just now, by another request".into()).await;
+        }
+        let text = self.sealer.open(&stored.sealed, &secret_place(&stored.cluster, token, path)).map_err(|e| {
+            crate::error::internal(format!("a sealed secret of {} cannot be opened: {e}", stored.cluster))
+        })?;
+        crate::audit::append(&mut tx, &who, event.clone()).await.or_internal()?;
+        tx.commit().await.or_internal()?;
+        Ok(SecretAnswer::Served { mac: stored.mac, text })
     }
 
     /// The machines `selection` names, in MAC order, but for those in `taken` (another role's);

@@ -42,6 +42,8 @@ pub struct AppState {
     pub monitoring: Arc<monitoring::Monitoring>,
     /// Machines' BMCs and power, over Redfish.
     pub power: power::Power,
+    /// Cluster creation (being built): the machines' secret links so far.
+    pub creation: Arc<creation::Creation>,
     /// How often every BMC's power is read.
     pub power_refresh: Duration,
     /// How often every BMC's hardware is read.
@@ -144,6 +146,7 @@ impl AppState {
                 jobs.clone(),
                 background.clone(),
             ),
+            creation: Arc::new(creation::Creation::new(db.clone(), machines.clone(), sealer.clone())),
             power_refresh: config.power_refresh,
             hardware_refresh: config.hardware_refresh,
             monitoring: Arc::new(

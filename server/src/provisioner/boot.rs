@@ -141,6 +141,12 @@ pub struct Outcome {
     pub served: Option<Arc<str>>,
     /// Why nothing was served, in words.
     pub reason: Option<String>,
+    /// The machine the request was for, when its handler knew it from elsewhere than a `mac`
+    /// label (a link of the machine's own).
+    pub mac: Option<String>,
+    /// What the event shows as the request's path, when the path itself must not be kept (it
+    /// holds a secret link's token).
+    pub shown_path: Option<String>,
 }
 
 async fn serve(
@@ -191,8 +197,12 @@ async fn serve(
             } else {
                 answer.body
             };
-            let outcome =
-                Outcome { group: Some(answer.group), profile: answer.profile, served: Some(kept), reason: None };
+            let outcome = Outcome {
+                group: Some(answer.group),
+                profile: answer.profile,
+                served: Some(kept),
+                ..Default::default()
+            };
             (response, outcome)
         }
         Err(Unanswered { miss, group, profile }) => {
@@ -201,7 +211,10 @@ async fn serve(
                 ref other => other.to_string(),
             };
             let response = missed(endpoint.name(), &labels, &miss);
-            (response, Outcome { group, profile, served: None, reason: Some(format!("{}: {why}", endpoint.name())) })
+            (
+                response,
+                Outcome { group, profile, reason: Some(format!("{}: {why}", endpoint.name())), ..Default::default() },
+            )
         }
     };
     response.extensions_mut().insert(outcome);

@@ -281,7 +281,7 @@ fn is_report(endpoint: &str, labels: &BTreeMap<String, String>, status: u16) -> 
 pub async fn observe(State(provisioner): State<Arc<Provisioner>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let at = OffsetDateTime::now_utc();
-    let endpoint = bounded_endpoint(request.uri().path());
+    let mut endpoint = bounded_endpoint(request.uri().path());
     let mut labels = super::index::labels_from_query(request.uri().query().unwrap_or(""));
     // The token is checked here and never kept: the timeline shows only whether it was right.
     let report_token = labels
@@ -289,7 +289,13 @@ pub async fn observe(State(provisioner): State<Arc<Provisioner>>, request: Reque
         .map(|token| labels.get("mac").is_some_and(|mac| provisioner.report_tokens.verify(mac, &token, at)));
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let mut response = next.run(request).await;
-    let outcome = response.extensions_mut().remove::<Outcome>().unwrap_or_default();
+    let mut outcome = response.extensions_mut().remove::<Outcome>().unwrap_or_default();
+    if let Some(shown) = outcome.shown_path.take() {
+        endpoint = bounded_endpoint(&shown);
+    }
+    if let Some(mac) = outcome.mac.take() {
+        labels.insert("mac".into(), mac);
+    }
     let bytes = response
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -5,11 +5,13 @@
 
 use crate::support::TestApp;
 use app::access::{ConsoleRole, Identity, Principal};
-use pangea::creation::Creation;
 use pangea::creation::template::ClusterTemplate;
 use serde_json::json;
 
-on_both_backends!(a_template_takes_machines_by_mac_search_and_class_and_names_what_stands_in_the_way);
+on_both_backends!(
+    a_template_takes_machines_by_mac_search_and_class_and_names_what_stands_in_the_way,
+    a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_say_so,
+);
 
 fn admin() -> Principal {
     Principal {
@@ -55,7 +57,7 @@ async fn a_template_takes_machines_by_mac_search_and_class_and_names_what_stands
     app.create(json!({ "mac": "52:54:00:00:0c:09", "role": "worker", "labels": { "rack": "r3" } })).await;
     let res = app.put_json("/api/v1/machine-classes/rack-two", json!({ "query": "rack=r2" })).await;
     assert_eq!(res.status(), 200);
-    let creation = Creation::new(app.state.machines.clone());
+    let creation = &app.state.creation;
     let macs = |ms: &[app::machines::Machine]| ms.iter().map(|m| m.mac.clone()).collect::<Vec<_>>();
 
     // A controller by MAC, two workers of a search (the controller is not taken twice).
@@ -107,6 +109,75 @@ async fn a_template_takes_machines_by_mac_search_and_class_and_names_what_stands
     let nobody = Principal { role: None, ..admin() };
     let refused = creation.plan(&nobody, &template("  search: rack=r1", "  machines: []")).await.unwrap_err();
     assert_eq!(refused.status(), 403);
+}
+
+async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_say_so(app: TestApp) {
+    use pangea::creation::render::{NodeSpec, Role, secret_url};
+    let mac = "52:54:00:00:0d:01";
+    app.create(json!({ "mac": mac, "hostname": "node-1", "role": "worker" })).await;
+    app.state.provisioner.record_boots(&app.state.background);
+    let boot = app.boot_listener().await;
+    let node = NodeSpec {
+        role: Role::Worker,
+        name: "node-1".into(),
+        mac: mac.parse().unwrap(),
+        address: None,
+        secrets_token: format!("{:032x}", rand::random::<u128>()),
+    };
+    let secret = "token: abcdef.0123456789abcdef\n";
+    app.state
+        .creation
+        .keep_secrets("edge-1", &node, &[("bootstrap-kubelet.conf".into(), secret.into())])
+        .await
+        .unwrap();
+    // Sealed at rest.
+    let stored: String =
+        sqlx::query_scalar("SELECT sealed FROM cluster_secrets").fetch_one(app.state.db.pool()).await.unwrap();
+    assert!(!stored.contains("abcdef"));
+
+    let url = secret_url(&format!("http://{boot}"), &node, "bootstrap-kubelet.conf");
+    let first = reqwest::get(&url).await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["cache-control"], "no-store");
+    assert_eq!(first.text().await.unwrap(), secret);
+    // Once only, and a stranger's link is as absent as any other path.
+    let again = reqwest::get(&url).await.unwrap();
+    assert_eq!(again.status(), 404);
+    assert_eq!(again.text().await.unwrap(), "404 page not found\n");
+    let stranger =
+        reqwest::get(format!("http://{boot}/cluster-secrets/{:032x}/bootstrap-kubelet.conf", 7)).await.unwrap();
+    assert_eq!(stranger.status(), 404);
+
+    // The machine's timeline shows both fetches, without the link's token (and the stranger's
+    // request too: it came from the address this machine asks from, as its assets do).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let timeline = loop {
+        let timeline = app.get_json(&format!("/api/v1/boot/timeline/{mac}")).await;
+        if timeline["events"].as_array().unwrap().len() == 3 {
+            break timeline;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the timeline never showed the three requests: {timeline:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let events = timeline["events"].as_array().unwrap();
+    assert!(events.iter().all(|e| e["endpoint"] == "/cluster-secrets/…/bootstrap-kubelet.conf"), "{timeline:#}");
+    assert_eq!((events[0]["status"].as_u64(), events[1]["status"].as_u64()), (Some(200), Some(404)));
+    let reason = events[1]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("bootstrap-kubelet.conf was fetched already, at "), "{reason}");
+    assert!(reason.ends_with("from 127.0.0.1: a secret link answers once"), "{reason}");
+    assert_eq!(events[2]["reason"], "no such secret link");
+    assert!(!timeline.to_string().contains(&node.secrets_token));
+
+    // Audited: the fetch, and the refused second one.
+    let records = pangea::audit::latest(&app.state.db, 10).await.unwrap();
+    let fetches: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r.action == "cluster.secret.fetch")
+        .map(|r| (r.outcome.as_str(), r.target_id.as_str()))
+        .collect();
+    assert_eq!(fetches, [("denied", mac), ("success", mac)]);
+    assert!(records.iter().all(|r| !r.summary.contains(&node.secrets_token) && !r.summary.contains("abcdef.")));
+    pangea::audit::verify(&app.state.db).await.unwrap();
 }
 
 mod needs_kube {
