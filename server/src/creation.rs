@@ -45,7 +45,8 @@ pub struct Creation {
     sealer: Arc<Sealer>,
 }
 
-/// What a machine's secret link answers.
+/// What a machine's secret link answers. Links are at most 64 characters of token and 256 of
+/// path; longer ones are not looked up.
 pub enum SecretAnswer {
     /// The file, fetched now for the first time.
     Served { mac: String, text: SecretString },
@@ -89,11 +90,15 @@ impl Creation {
     /// audited (the first in the transaction that marks it fetched). A link that does not exist
     /// costs one indexed read, and takes no lock: anyone on the boot network may ask.
     pub async fn fetch_secret(&self, token: &str, path: &str, from: Option<IpAddr>) -> Result<SecretAnswer, AppError> {
+        let no_such = || Ok(SecretAnswer::Refused { mac: None, reason: "no such secret link".into() });
+        if token.len() > 64 || path.len() > 256 {
+            return no_such();
+        }
         let who = Principal::anonymous(from, None);
         let from_text = from.map(|ip| ip.to_string()).unwrap_or_default();
         let mut conn = self.db.pool().acquire().await.or_internal()?;
         let Some(stored) = store::secret(&mut conn, token, path).await.or_internal()? else {
-            return Ok(SecretAnswer::Refused { mac: None, reason: "no such secret link".into() });
+            return no_such();
         };
         drop(conn);
         let event =

@@ -156,64 +156,46 @@ pub fn installed(cluster: &Cluster, node: &NodeSpec) -> String {
         file("/etc/sysctl.d/90-kubernetes.conf", 0o644, "net.ipv4.ip_forward=1\nfs.inotify.max_user_watches=16184\n"),
         file("/etc/modules-load.d/kubernetes.conf", 0o644, "br_netfilter\noverlay\n"),
     ];
+    let mut storage = serde_json::Map::new();
     if t.os == NodeOs::Flatcar {
         // Flatcar ships no kubelet: the Kubernetes system extension brings it, from Pangea's
         // assets (Flatcar's sysext bakery builds it), merged into /usr at boot.
         let raw = format!("kubernetes-{}-x86-64.raw", t.kubernetes);
+        let extension = format!("/opt/extensions/kubernetes/{raw}");
         files.push(json!({
-            "path": format!("/opt/extensions/kubernetes/{raw}"),
+            "path": extension,
             "mode": 0o644,
             "contents": { "source": format!("{}/assets/sysext/{raw}", cluster.boot_url) },
         }));
+        storage.insert(
+            "links".into(),
+            json!([{ "path": "/etc/extensions/kubernetes.raw", "target": extension, "hard": false }]),
+        );
         units.push(json!({ "name": "systemd-sysext.service", "enabled": true }));
         units.push(json!({ "name": "locksmithd.service", "mask": true }));
-        let config = json!({
-            "variant": "fcos",
-            "version": "1.5.0",
-            "systemd": { "units": units },
-            "storage": {
-                "files": files,
-                "links": [{
-                    "path": "/etc/extensions/kubernetes.raw",
-                    "target": format!("/opt/extensions/kubernetes/{raw}"),
-                    "hard": false,
-                }],
-            },
-            "passwd": users(cluster),
-        });
-        return finish(config, cluster, node);
     }
-    let config = json!({
-        "variant": "fcos",
-        "version": "1.5.0",
-        "systemd": { "units": units },
-        "storage": { "files": files },
-        "passwd": users(cluster),
-    });
-    finish(config, cluster, node)
-}
-
-/// Adds a controller's PKI and static pods.
-fn finish(mut config: Value, cluster: &Cluster, node: &NodeSpec) -> String {
     if node.role == Role::Controller {
-        let files = config["storage"]["files"].as_array_mut().expect("files is a list");
         for (path, text) in &cluster.pki.files {
-            if path == "pki/ca.crt" {
-                continue;
-            }
-            let Some(path) = own_path(path, node) else { continue };
-            if is_secret(&path) {
-                files.push(secret_file(cluster, node, &path, text));
-            } else {
-                files.push(file(&format!("/etc/kubernetes/{path}"), 0o644, text));
+            match own_path(path, node) {
+                Some(path) if path == "pki/ca.crt" => {}
+                Some(path) if is_secret(&path) => files.push(secret_file(cluster, node, &path, text)),
+                Some(path) => files.push(file(&format!("/etc/kubernetes/{path}"), 0o644, text)),
+                None => {}
             }
         }
         for (name, manifest) in static_pods(cluster, node) {
             files.push(file(&format!("/etc/kubernetes/manifests/{name}.yaml"), 0o600, &manifest));
         }
-        config["storage"]["directories"] = json!([{ "path": "/var/lib/etcd", "mode": 0o700 }]);
+        storage.insert("directories".into(), json!([{ "path": "/var/lib/etcd", "mode": 0o700 }]));
     }
-    to_yaml(&config)
+    storage.insert("files".into(), Value::Array(files));
+    to_yaml(&json!({
+        "variant": "fcos",
+        "version": "1.5.0",
+        "systemd": { "units": units },
+        "storage": storage,
+        "passwd": users(cluster),
+    }))
 }
 
 /// Whether a file of `/etc/kubernetes/` is secret: keys and kubeconfigs.
