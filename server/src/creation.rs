@@ -66,9 +66,10 @@ impl Creation {
     }
 
     /// Seals and keeps `node`'s secret files (`render::secrets_of`), each to be fetched once
-    /// through its link.
+    /// through its link; audited (the paths, never the link) in the same transaction.
     pub async fn keep_secrets(
         &self,
+        who: &Principal,
         cluster: &str,
         node: &render::NodeSpec,
         secrets: &[(String, String)],
@@ -81,8 +82,14 @@ impl Creation {
                 sealed: self.sealer.seal(&SecretString::from(text.clone()), &secret_place(cluster, token, path)),
             })
             .collect();
-        let mut tx = self.db.begin().await.or_internal()?;
-        store::insert_secrets(&mut tx, cluster, &node.mac.to_string(), token, &sealed).await.or_internal()?;
+        let mac = node.mac.to_string();
+        let paths: Vec<&str> = secrets.iter().map(|(path, _)| path.as_str()).collect();
+        let event = Event::new("cluster.secret.keep", "machine")
+            .target(&mac, &node.name)
+            .summary(serde_json::json!({ "cluster": cluster, "paths": paths }));
+        let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
+        store::insert_secrets(&mut tx, cluster, &mac, token, &sealed).await.or_internal()?;
+        crate::audit::append(&mut tx, who, event).await.or_internal()?;
         tx.commit().await.or_internal()
     }
 

@@ -302,7 +302,8 @@ fn boot_routes() -> Vec<Route> {
         route_any("/assets", assets::assets_root),
         route_any("/assets/", assets::assets),
         route_any("/assets/{*path}", assets::assets),
-        route_any("/cluster-secrets/{token}/{*path}", crate::creation::http::secret),
+        // GET only: another method must not use up a link.
+        route(Method::GET, "/cluster-secrets/{token}/{*path}", crate::creation::http::secret),
     ]
 }
 

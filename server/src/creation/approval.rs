@@ -15,6 +15,7 @@ use k8s_openapi::api::certificates::v1::{CertificateSigningRequest, CertificateS
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use std::net::IpAddr;
 use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::cri_attributes::ParsedCriAttribute;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
@@ -69,21 +70,56 @@ struct Asked {
     other_names: usize,
 }
 
+/// The most of a requester's own text a reason quotes.
+const QUOTED: usize = 80;
+
+fn quoted(s: &str) -> String {
+    let cut: String = s.chars().take(QUOTED).collect();
+    format!("{cut:?}")
+}
+
+/// Reads what a request asks for, strictly: its subject has exactly one common name and one
+/// organization, in string types every reader decodes alike, and nothing else (Go keeps the
+/// *last* of several CNs, and reads string types this reader cannot: a CN it skipped would be the
+/// one signed); at most one extension request, and its alternative names all read.
 fn read(pem: &[u8]) -> Result<Asked, String> {
+    use x509_parser::oid_registry::{
+        OID_PKCS9_EXTENSION_REQUEST, OID_X509_COMMON_NAME, OID_X509_EXT_SUBJECT_ALT_NAME, OID_X509_ORGANIZATION_NAME,
+    };
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem).map_err(|_| "the request is not PEM".to_string())?;
     let (_, csr) = X509CertificationRequest::from_der(&pem.contents)
         .map_err(|_| "the request is not a PKCS#10 certificate request".to_string())?;
-    let subject = &csr.certification_request_info.subject;
-    let text = |attr: &x509_parser::x509::AttributeTypeAndValue| attr.as_str().map(str::to_string).ok();
-    let mut asked = Asked {
-        common_name: subject.iter_common_name().filter_map(text).collect::<Vec<_>>().join(","),
-        organizations: subject.iter_organization().filter_map(text).collect(),
-        dns: Vec::new(),
-        ips: Vec::new(),
-        other_names: 0,
+    let info = &csr.certification_request_info;
+    let (mut common_names, mut organizations) = (Vec::new(), Vec::new());
+    for attribute in info.subject.iter_attributes() {
+        let value = attribute
+            .as_str()
+            .map_err(|_| "its subject holds a value in a string type Pangea does not read".to_string())?;
+        if *attribute.attr_type() == OID_X509_COMMON_NAME {
+            common_names.push(value.to_string());
+        } else if *attribute.attr_type() == OID_X509_ORGANIZATION_NAME {
+            organizations.push(value.to_string());
+        } else {
+            return Err("its subject names more than a common name and an organization".into());
+        }
+    }
+    let [common_name] = &common_names[..] else {
+        return Err(format!("its subject has {} common names, not one", common_names.len()));
     };
-    for extension in csr.requested_extensions().into_iter().flatten() {
-        if let ParsedExtension::SubjectAlternativeName(names) = extension {
+    let mut asked =
+        Asked { common_name: common_name.clone(), organizations, dns: Vec::new(), ips: Vec::new(), other_names: 0 };
+    let requests: Vec<_> = info.iter_attributes().filter(|a| a.oid == OID_PKCS9_EXTENSION_REQUEST).collect();
+    if requests.len() > 1 {
+        return Err("it holds more than one extension request".into());
+    }
+    for request in requests {
+        let ParsedCriAttribute::ExtensionRequest(extensions) = request.parsed_attribute() else {
+            return Err("its extension request cannot be read".into());
+        };
+        for extension in extensions.extensions.iter().filter(|e| e.oid == OID_X509_EXT_SUBJECT_ALT_NAME) {
+            let ParsedExtension::SubjectAlternativeName(names) = extension.parsed_extension() else {
+                return Err("its alternative names cannot be read".into());
+            };
             for name in &names.general_names {
                 match name {
                     GeneralName::DNSName(d) => asked.dns.push(d.to_string()),
@@ -116,44 +152,49 @@ pub fn judge(request: &Request, inventory: &Inventory) -> Verdict {
 fn check(request: &Request, inventory: &Inventory, serving: bool) -> Result<String, String> {
     let asked = read(request.pem)?;
     let Some(node) = asked.common_name.strip_prefix("system:node:").filter(|n| !n.is_empty()) else {
-        return Err(format!("it asks for \"{}\", not system:node:NAME", asked.common_name));
+        return Err(format!("it asks for {}, not system:node:NAME", quoted(&asked.common_name)));
     };
     if asked.organizations != ["system:nodes"] {
-        return Err(format!("its organizations are {:?}, not system:nodes alone", asked.organizations));
+        let shown: Vec<String> = asked.organizations.iter().map(|o| quoted(o)).collect();
+        return Err(format!("its organizations are [{}], not system:nodes alone", shown.join(", ")));
     }
     let Some(machine) = inventory.machines.iter().find(|m| m.name == node) else {
-        return Err(format!("{node} is not a machine of this cluster's inventory"));
+        return Err(format!("{} is not a machine of this cluster's inventory", quoted(node)));
     };
     let by_node = request.username == asked.common_name && request.groups.iter().any(|g| g == "system:nodes");
-    let has = |usage: &str| request.usages.iter().any(|u| u == usage);
+    // The usages, exactly: a signature, optionally key encipherment, and the one purpose.
+    let only = |purpose: &str| {
+        request.usages.iter().any(|u| u == purpose)
+            && request.usages.iter().all(|u| [purpose, "digital signature", "key encipherment"].contains(&u.as_str()))
+    };
     if !serving {
         let by_bootstrap = request.username == format!("system:bootstrap:{}", inventory.bootstrap_token_id)
             && request.groups.iter().any(|g| g == "system:bootstrappers");
         if !by_bootstrap && !by_node {
             return Err(format!(
                 "asked by {}, neither this cluster's bootstrap token nor the node itself",
-                request.username
+                quoted(request.username)
             ));
         }
         if !asked.dns.is_empty() || !asked.ips.is_empty() || asked.other_names > 0 {
             return Err("a kubelet's client certificate names no host or address".into());
         }
-        if !has("client auth") || has("server auth") {
+        if !only("client auth") {
             return Err(format!("its usages {:?} are not a client's", request.usages));
         }
         return Ok(node.to_string());
     }
     if !by_node {
-        return Err(format!("asked by {}, not by the node {node} itself", request.username));
+        return Err(format!("asked by {}, not by the node {node} itself", quoted(request.username)));
     }
-    if !has("server auth") || has("client auth") {
+    if !only("server auth") {
         return Err(format!("its usages {:?} are not a server's", request.usages));
     }
     if asked.other_names > 0 || (asked.dns.is_empty() && asked.ips.is_empty()) {
         return Err("it must name the node by DNS names and IP addresses only".into());
     }
     if let Some(name) = asked.dns.iter().find(|d| *d != node) {
-        return Err(format!("it names the host {name}, not {node}"));
+        return Err(format!("it names the host {}, not {node}", quoted(name)));
     }
     if let Some(ip) = asked.ips.iter().find(|ip| !machine.addresses.contains(ip)) {
         let seen: Vec<String> = machine.addresses.iter().map(ToString::to_string).collect();
@@ -293,12 +334,12 @@ mod tests {
         let stranger = csr("system:node:node-9", "system:nodes", vec![]);
         let why =
             refused(judged(CLIENT_SIGNER, "system:bootstrap:abcdef", &["system:bootstrappers"], &CLIENT, &stranger));
-        assert_eq!(why, "node-9 is not a machine of this cluster's inventory");
+        assert_eq!(why, "\"node-9\" is not a machine of this cluster's inventory");
         let pem = csr("system:node:node-1", "system:nodes", vec![]);
         let why = refused(judged(CLIENT_SIGNER, "system:bootstrap:zzzzzz", &["system:bootstrappers"], &CLIENT, &pem));
         assert!(why.contains("neither this cluster's bootstrap token"), "{why}");
         let why = refused(judged(CLIENT_SIGNER, "system:node:node-2", &["system:nodes"], &CLIENT, &pem));
-        assert!(why.contains("asked by system:node:node-2"), "{why}");
+        assert!(why.contains("asked by \"system:node:node-2\""), "{why}");
         let masters = csr("system:node:node-1", "system:masters", vec![]);
         let why =
             refused(judged(CLIENT_SIGNER, "system:bootstrap:abcdef", &["system:bootstrappers"], &CLIENT, &masters));
@@ -310,6 +351,37 @@ mod tests {
         assert!(why.contains("not a client's"), "{why}");
         let why = refused(judged(CLIENT_SIGNER, "x", &[], &CLIENT, "not pem"));
         assert_eq!(why, "the request is not PEM");
+        let signing = ["digital signature", "client auth", "cert sign"];
+        let why = refused(judged(CLIENT_SIGNER, "system:bootstrap:abcdef", &["system:bootstrappers"], &signing, &pem));
+        assert!(why.contains("not a client's"), "{why}");
+    }
+
+    /// What Go would read differently, or sign for another name, is refused.
+    #[test]
+    fn a_subject_is_read_strictly() {
+        let refused =
+            |pem: &str| match judged(CLIENT_SIGNER, "system:bootstrap:abcdef", &["system:bootstrappers"], &CLIENT, pem)
+            {
+                Verdict::Refuse { reason } => reason,
+                other => panic!("{other:?}"),
+            };
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, "system:node:node-1");
+        params.distinguished_name.push(DnType::OrganizationName, "system:nodes");
+        params.distinguished_name.push(DnType::OrganizationalUnitName, "x");
+        let extra = params.serialize_request(&KeyPair::generate().unwrap()).unwrap().pem().unwrap();
+        assert_eq!(refused(&extra), "its subject names more than a common name and an organization");
+        let mut params = CertificateParams::default();
+        let bmp = rcgen::BmpString::try_from("system:node:node-1").unwrap();
+        params.distinguished_name.push(DnType::CommonName, rcgen::DnValue::BmpString(bmp));
+        params.distinguished_name.push(DnType::OrganizationName, "system:nodes");
+        let wide = params.serialize_request(&KeyPair::generate().unwrap()).unwrap().pem().unwrap();
+        assert_eq!(refused(&wide), "its subject holds a value in a string type Pangea does not read");
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(DnType::OrganizationName, "system:nodes");
+        let nameless = params.serialize_request(&KeyPair::generate().unwrap()).unwrap().pem().unwrap();
+        assert_eq!(refused(&nameless), "its subject has 0 common names, not one");
     }
 
     #[test]
@@ -331,7 +403,7 @@ mod tests {
         let other_host = csr("system:node:node-1", "system:nodes", vec![dns("api.example.com")]);
         assert!(matches!(
             judged(SERVING_SIGNER, "system:node:node-1", &["system:nodes"], &SERVER, &other_host),
-            Verdict::Refuse { reason } if reason.contains("names the host api.example.com")
+            Verdict::Refuse { reason } if reason.contains("names the host \"api.example.com\"")
         ));
         // By the bootstrap token, never.
         assert!(matches!(

@@ -31,14 +31,30 @@ pub struct PkiRequest<'a> {
 
 /// The generated files, by their path under `/etc/kubernetes/` (`pki/ca.crt`, `admin.conf`, …),
 /// and the bootstrap token. Keys are PEM (PKCS#8); this is secret as a whole and is sealed at rest.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ClusterPki {
     pub files: BTreeMap<String, String>,
     pub bootstrap_token: BootstrapToken,
 }
 
+/// Shows the files' names and the token's id, never a key or the token's secret.
+impl std::fmt::Debug for ClusterPki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterPki")
+            .field("files", &self.files.keys().collect::<Vec<_>>())
+            .field("bootstrap_token", &self.bootstrap_token)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for BootstrapToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BootstrapToken({}.…)", self.id)
+    }
+}
+
 /// A bootstrap token, `abcdef.0123456789abcdef`, as `kubeadm token create` makes them.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct BootstrapToken {
     pub id: String,
     pub secret: String,
@@ -297,6 +313,8 @@ pub(crate) mod tests {
         let token = pki.bootstrap_token.token();
         assert!(token.len() == 23 && token.chars().all(|c| c == '.' || c.is_ascii_lowercase() || c.is_ascii_digit()));
         assert_ne!(generated().bootstrap_token, pki.bootstrap_token);
+        let shown = format!("{pki:?}");
+        assert!(!shown.contains("PRIVATE") && !shown.contains(&pki.bootstrap_token.secret), "{shown}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ impl Role {
 }
 
 /// A machine chosen for the cluster.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NodeSpec {
     pub role: Role,
     /// Its node name: the machine's host name.
@@ -46,9 +46,25 @@ pub struct NodeSpec {
     pub secrets_token: String,
 }
 
+impl std::fmt::Debug for NodeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeSpec")
+            .field("role", &self.role)
+            .field("name", &self.name)
+            .field("mac", &self.mac)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `s` as one word for a shell script, in single quotes.
+fn shell_word(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 /// Where `node` fetches the secret file at `path` (under `/etc/kubernetes/`).
 pub fn secret_url(boot_url: &str, node: &NodeSpec, path: &str) -> String {
-    format!("{boot_url}/cluster-secrets/{}/{path}", node.secrets_token)
+    format!("{boot_url}{}{}/{path}", crate::http::middleware::SECRET_LINKS, node.secrets_token)
 }
 
 /// Everything the configs are made from.
@@ -107,15 +123,15 @@ fn users(cluster: &Cluster) -> Value {
 
 /// The config of the network-booted live system: fetch the installed config, install, reboot.
 pub fn install(cluster: &Cluster, node: &NodeSpec) -> String {
-    let installed = format!("{}/ignition?mac={}&os=installed", cluster.boot_url, node.mac);
-    let disk = cluster.install_disk;
+    let installed = shell_word(&format!("{}/ignition?mac={}&os=installed", cluster.boot_url, node.mac));
+    let disk = shell_word(cluster.install_disk);
     let install = match cluster.template.os {
         NodeOs::Flatcar => format!("flatcar-install -d {disk} -i /run/ignition.json"),
         NodeOs::FedoraCoreOs => format!("coreos-installer install {disk} --ignition-file /run/ignition.json"),
     };
     let script = format!(
         "#!/bin/bash -ex
-curl --fail --retry 10 --retry-connrefused -o /run/ignition.json '{installed}'
+curl --fail --retry 10 --retry-connrefused -o /run/ignition.json {installed}
 {install}
 udevadm settle
 systemctl reboot
@@ -730,8 +746,8 @@ ssh_keys:
     fn the_installer_fetches_the_installed_config_and_runs_the_oss_own_installer() {
         let (pki, nodes) = (pki(), nodes());
         for (os, command) in [
-            ("flatcar", "flatcar-install -d /dev/vda -i /run/ignition.json"),
-            ("fedora-coreos", "coreos-installer install /dev/vda --ignition-file /run/ignition.json"),
+            ("flatcar", "flatcar-install -d '/dev/vda' -i /run/ignition.json"),
+            ("fedora-coreos", "coreos-installer install '/dev/vda' --ignition-file /run/ignition.json"),
         ] {
             let template = template(os);
             let cluster = Cluster {
@@ -747,6 +763,14 @@ ssh_keys:
             assert!(script.contains(command), "{script}");
             assert!(!ignition.to_string().contains("BEGIN"), "the installer's config holds no certificate or key");
         }
+    }
+
+    #[test]
+    fn words_in_the_installer_stay_one_word() {
+        assert_eq!(shell_word("/dev/sda"), "'/dev/sda'");
+        assert_eq!(shell_word("a'b; rm -rf /"), "'a'\\''b; rm -rf /'");
+        let node = &nodes()[0];
+        assert!(!format!("{node:?}").contains("t1"), "a node's secret link is not shown");
     }
 
     #[test]

@@ -61,10 +61,12 @@ pub async fn secret(conn: &mut AnyConnection, token: &str, path: &str) -> Result
     .transpose()
 }
 
-/// Marks the file fetched, unless it was already: whether this call did.
+/// Marks the file fetched, and forgets its sealed contents, unless it was already: whether this
+/// call did.
 pub async fn mark_fetched(conn: &mut AnyConnection, token: &str, path: &str, from: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE cluster_secrets SET fetched_at = $1, fetched_from = $2 WHERE token = $3 AND path = $4 AND fetched_at = ''",
+        "UPDATE cluster_secrets SET fetched_at = $1, fetched_from = $2, sealed = '' \
+         WHERE token = $3 AND path = $4 AND fetched_at = ''",
     )
     .bind(crate::db::now())
     .bind(from)

@@ -10,6 +10,18 @@ use tracing::Instrument;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// Where the boot listener's secret links live: `/cluster-secrets/TOKEN/PATH`. Their token is
+/// never logged.
+pub const SECRET_LINKS: &str = "/cluster-secrets/";
+
+/// `path` as logs show it: a secret link without its token.
+pub fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix(SECRET_LINKS) {
+        Some(rest) => format!("{SECRET_LINKS}…/{}", rest.split_once('/').map_or("", |(_, file)| file)).into(),
+        None => path.into(),
+    }
+}
+
 /// Gives each request an id (a sane incoming `x-request-id` is kept), logs the request within a
 /// span carrying that id, and echoes the id in the response.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
@@ -23,7 +35,8 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&id) {
         req.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %logged_path(req.uri().path()));
     let started = std::time::Instant::now();
     let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).instrument(span.clone()).await;
     span.in_scope(|| {
@@ -68,4 +81,14 @@ pub async fn static_cache_headers(req: Request, next: Next) -> Response {
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_secret_links_token_is_not_logged() {
+        assert_eq!(super::logged_path("/cluster-secrets/0123abcd/pki/ca.key"), "/cluster-secrets/…/pki/ca.key");
+        assert_eq!(super::logged_path("/cluster-secrets/0123abcd"), "/cluster-secrets/…/");
+        assert_eq!(super::logged_path("/ipxe"), "/ipxe");
+    }
 }

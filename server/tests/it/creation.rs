@@ -127,13 +127,16 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
     let secret = "token: abcdef.0123456789abcdef\n";
     app.state
         .creation
-        .keep_secrets("edge-1", &node, &[("bootstrap-kubelet.conf".into(), secret.into())])
+        .keep_secrets(&admin(), "edge-1", &node, &[("bootstrap-kubelet.conf".into(), secret.into())])
         .await
         .unwrap();
     // Sealed at rest.
-    let stored: String =
-        sqlx::query_scalar("SELECT sealed FROM cluster_secrets").fetch_one(app.state.db.pool()).await.unwrap();
-    assert!(!stored.contains("abcdef"));
+    let sealed = || async {
+        let sealed: String =
+            sqlx::query_scalar("SELECT sealed FROM cluster_secrets").fetch_one(app.state.db.pool()).await.unwrap();
+        sealed
+    };
+    assert!(!sealed().await.contains("abcdef") && !sealed().await.is_empty());
 
     let url = secret_url(&format!("http://{boot}"), &node, "bootstrap-kubelet.conf");
     let first = reqwest::get(&url).await.unwrap();
@@ -141,6 +144,10 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
     assert_eq!(first.headers()["cache-control"], "no-store");
     assert_eq!(first.text().await.unwrap(), secret);
     // Once only, and a stranger's link is as absent as any other path.
+    assert_eq!(sealed().await, "", "a fetched file is forgotten");
+    // Another method does not use up (or reach) a link.
+    let head = reqwest::Client::new().head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 405);
     let again = reqwest::get(&url).await.unwrap();
     assert_eq!(again.status(), 404);
     assert_eq!(again.text().await.unwrap(), "404 page not found\n");
@@ -148,24 +155,25 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
         reqwest::get(format!("http://{boot}/cluster-secrets/{:032x}/bootstrap-kubelet.conf", 7)).await.unwrap();
     assert_eq!(stranger.status(), 404);
 
-    // The machine's timeline shows both fetches, without the link's token (and the stranger's
-    // request too: it came from the address this machine asks from, as its assets do).
+    // The machine's timeline shows both fetches and the HEAD, without the link's token (and the
+    // stranger's request too: it came from the address this machine asks from, as assets do).
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let timeline = loop {
         let timeline = app.get_json(&format!("/api/v1/boot/timeline/{mac}")).await;
-        if timeline["events"].as_array().unwrap().len() == 3 {
+        if timeline["events"].as_array().unwrap().len() == 4 {
             break timeline;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the timeline never showed the three requests: {timeline:#}");
+        assert!(tokio::time::Instant::now() < deadline, "the timeline never showed the four requests: {timeline:#}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     let events = timeline["events"].as_array().unwrap();
     assert!(events.iter().all(|e| e["endpoint"] == "/cluster-secrets/…/bootstrap-kubelet.conf"), "{timeline:#}");
-    assert_eq!((events[0]["status"].as_u64(), events[1]["status"].as_u64()), (Some(200), Some(404)));
-    let reason = events[1]["reason"].as_str().unwrap();
+    let statuses: Vec<u64> = events.iter().map(|e| e["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [200, 405, 404, 404]);
+    let reason = events[2]["reason"].as_str().unwrap();
     assert!(reason.starts_with("bootstrap-kubelet.conf was fetched already, at "), "{reason}");
     assert!(reason.ends_with("from 127.0.0.1: a secret link answers once"), "{reason}");
-    assert_eq!(events[2]["reason"], "no such secret link");
+    assert_eq!(events[3]["reason"], "no such secret link");
     assert!(!timeline.to_string().contains(&node.secrets_token));
 
     // Audited: the fetch, and the refused second one.
@@ -176,6 +184,9 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
         .map(|r| (r.outcome.as_str(), r.target_id.as_str()))
         .collect();
     assert_eq!(fetches, [("denied", mac), ("success", mac)]);
+    let kept = records.iter().find(|r| r.action == "cluster.secret.keep").unwrap();
+    assert_eq!((kept.actor.as_str(), kept.target_id.as_str()), ("admin", mac));
+    assert!(kept.summary.contains("bootstrap-kubelet.conf"));
     assert!(records.iter().all(|r| !r.summary.contains(&node.secrets_token) && !r.summary.contains("abcdef.")));
     pangea::audit::verify(&app.state.db).await.unwrap();
 }
@@ -292,7 +303,7 @@ mod needs_kube {
         let refused: Vec<(&str, &str)> =
             pass.refused.iter().filter(|r| ours(&r.request)).map(|r| (r.request.as_str(), r.reason.as_str())).collect();
         assert_eq!(refused.len(), 2, "{refused:?}");
-        assert_eq!(refused[0].1, format!("{stranger} is not a machine of this cluster's inventory"));
+        assert_eq!(refused[0].1, format!("{stranger:?} is not a machine of this cluster's inventory"));
         assert!(refused[1].1.contains("names the address 10.9.9.9"), "{refused:?}");
 
         // The API server holds the same: approved by Pangea, the rest still pending.
