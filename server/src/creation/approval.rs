@@ -123,9 +123,9 @@ fn read(pem: &[u8]) -> Result<Asked, String> {
             for name in &names.general_names {
                 match name {
                     GeneralName::DNSName(d) => asked.dns.push(d.to_string()),
-                    GeneralName::IPAddress(b) => match b.len() {
-                        4 => asked.ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).expect("4 bytes"))),
-                        16 => asked.ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).expect("16 bytes"))),
+                    GeneralName::IPAddress(b) => match (<[u8; 4]>::try_from(*b), <[u8; 16]>::try_from(*b)) {
+                        (Ok(v4), _) => asked.ips.push(IpAddr::from(v4)),
+                        (_, Ok(v6)) => asked.ips.push(IpAddr::from(v6)),
                         _ => asked.other_names += 1,
                     },
                     _ => asked.other_names += 1,

@@ -206,7 +206,7 @@ impl ClusterPki {
             ("scheduler.conf", "system:kube-scheduler", None),
         ] {
             let client = leaf(&cluster_ca, user, group, CLIENT, vec![])?;
-            files.insert(file.into(), kubeconfig(&server, &cluster_ca.cert.pem(), user, &client));
+            files.insert(file.into(), client_kubeconfig(&server, &cluster_ca.cert.pem(), user, &client));
         }
         Ok(ClusterPki { files, bootstrap_token: BootstrapToken::generate() })
     }
@@ -217,10 +217,11 @@ impl ClusterPki {
     }
 }
 
-/// A kubeconfig that signs in with a client certificate.
-fn kubeconfig(server: &str, ca_pem: &str, user: &str, client: &Issued) -> String {
+/// A kubeconfig for `user` at `server`, trusting `ca_pem`, with `credentials` (`token`, or a
+/// client certificate and key).
+pub(crate) fn kubeconfig(server: &str, ca_pem: &str, user: &str, credentials: &[(&str, String)]) -> String {
     use base64::Engine as _;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let credentials: String = credentials.iter().map(|(key, value)| format!("    {key}: {value}\n")).collect();
     format!(
         "apiVersion: v1
 kind: Config
@@ -232,19 +233,24 @@ clusters:
 users:
 - name: {user}
   user:
-    client-certificate-data: {cert}
-    client-key-data: {key}
-contexts:
+{credentials}contexts:
 - name: {user}@cluster
   context:
     cluster: cluster
     user: {user}
 current-context: {user}@cluster
 ",
-        ca = b64(ca_pem),
-        cert = b64(&client.cert.pem()),
-        key = b64(&client.key.serialize_pem()),
+        ca = base64::engine::general_purpose::STANDARD.encode(ca_pem),
     )
+}
+
+/// A kubeconfig that signs in with a client certificate.
+fn client_kubeconfig(server: &str, ca_pem: &str, user: &str, client: &Issued) -> String {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let credentials =
+        [("client-certificate-data", b64(&client.cert.pem())), ("client-key-data", b64(&client.key.serialize_pem()))];
+    kubeconfig(server, ca_pem, user, &credentials)
 }
 
 #[cfg(test)]

@@ -307,29 +307,7 @@ staticPodPath: /etc/kubernetes/manifests
 
 /// The kubeconfig a kubelet presents its bootstrap token with, to ask for its client certificate.
 fn bootstrap_kubeconfig(api: &str, ca: &str, cluster: &Cluster) -> String {
-    use base64::Engine as _;
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: cluster
-  cluster:
-    server: {api}
-    certificate-authority-data: {ca}
-users:
-- name: kubelet-bootstrap
-  user:
-    token: {token}
-contexts:
-- name: bootstrap
-  context:
-    cluster: cluster
-    user: kubelet-bootstrap
-current-context: bootstrap
-",
-        ca = base64::engine::general_purpose::STANDARD.encode(ca),
-        token = cluster.pki.bootstrap_token.token(),
-    )
+    super::pki::kubeconfig(api, ca, "kubelet-bootstrap", &[("token", cluster.pki.bootstrap_token.token())])
 }
 
 /// etcd, the API server, the controller manager and the scheduler, as kubeadm writes them.
@@ -508,7 +486,6 @@ pub fn to_yaml(value: &Value) -> String {
 
 fn scalar(value: &Value, key: Option<&str>) -> String {
     match value {
-        Value::String(s) => serde_json::to_string(s).expect("a string serializes"),
         Value::Number(n) if key == Some("mode") => format!("0{:o}", n.as_u64().unwrap_or(0)),
         Value::Array(a) if a.is_empty() => "[]".into(),
         Value::Object(o) if o.is_empty() => "{}".into(),
