@@ -1,6 +1,7 @@
 //! Kubernetes clusters: how one is registered, what the live inventory shows of its nodes and
 //! pods, and the node actions people take on it.
 
+pub mod creation;
 #[cfg(feature = "ssr")]
 pub mod drawn;
 pub mod server_fns;

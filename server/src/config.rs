@@ -290,6 +290,10 @@ pub struct ServeArgs {
     /// Address machines boot from (iPXE, Ignition) [default: 127.0.0.1:8080]
     #[arg(long, env = "PANGEA_BOOT_LISTEN")]
     pub boot_listen: Option<SocketAddr>,
+    /// URL machines reach the boot listener at, written into the configs of clusters Pangea
+    /// creates (Typhoon's matchbox_http_endpoint) [default: http://BOOT_LISTEN]
+    #[arg(long, env = "PANGEA_BOOT_URL")]
+    pub boot_url: Option<url::Url>,
     /// Address of Matchbox's gRPC API (for terraform-provider-matchbox), TLS with client
     /// certificates only; needs --rpc-cert-file, --rpc-key-file and --rpc-ca-file [default: off]
     #[arg(long, env = "PANGEA_RPC_LISTEN")]
@@ -435,6 +439,7 @@ struct FileConfig {
     database_url_file: Option<PathBuf>,
     listen: Option<SocketAddr>,
     boot_listen: Option<SocketAddr>,
+    boot_url: Option<url::Url>,
     rpc_listen: Option<SocketAddr>,
     rpc_cert_file: Option<PathBuf>,
     rpc_key_file: Option<PathBuf>,
@@ -495,6 +500,8 @@ impl ProxyRange {
 pub struct Config {
     pub listen: SocketAddr,
     pub boot_listen: SocketAddr,
+    /// Where machines reach the boot listener, without a final `/`.
+    pub boot_url: String,
     pub data_dir: PathBuf,
     /// Served under /assets/ on the boot listener.
     pub assets_dir: PathBuf,
@@ -645,6 +652,7 @@ impl ServeArgs {
         let data_dir = self.storage.data_dir.or(file.data_dir).unwrap_or_else(|| "pangea-data".into());
         let site_root = self.site_root.or(file.site_root);
         let listen = self.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000)));
+        let boot_listen = self.boot_listen.or(file.boot_listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
         let duration = |flag: Option<Duration>, file: Option<String>, key, default| match (flag, file) {
             (Some(d), _) => Ok(d),
             (None, Some(text)) => crate::access::parse_expiry(&text).map_err(|e| ConfigError::Value(key, e)),
@@ -772,7 +780,11 @@ impl ServeArgs {
                 .map(SecretString::from),
             public_url,
             listen,
-            boot_listen: self.boot_listen.or(file.boot_listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            boot_listen,
+            boot_url: match self.boot_url.or(file.boot_url) {
+                Some(url) => url.as_str().trim_end_matches('/').to_string(),
+                None => format!("http://{boot_listen}"),
+            },
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             site_embedded: site_root.is_none() && crate::site::is_embedded(),
             site_root: match site_root {

@@ -1,14 +1,20 @@
 //! Cluster creation: a cluster template (what a person asks for) becomes machines that install,
 //! join and answer as a Kubernetes cluster Pangea registers.
 //!
-//! Built so far: the template, its plan against the inventory, the cluster's PKI, the machines'
-//! Butane configs, their secret links (served once each on the boot listener) and the rule for
-//! approving kubelet certificates. Not yet: serving the configs through the provisioner, the
-//! creation job, the approver's watch, the pages and the API (issue 25; docs/clusters.md).
+//! Applying a template checks it against the inventory ([`Creation::preview`]), then writes in
+//! one transaction, with its audit record: the creation (template, machines, the PKI sealed), the
+//! machines' provisioner profiles, groups and Butane configs (install, then installed), their
+//! sealed secret files, the machines taken into the cluster, and the `cluster.create` job. The
+//! job ([`job`]) powers the machines on through their BMCs (boot from network once), follows
+//! each one through the boot listener and, once its control plane answers, sets the cluster up
+//! for Pangea and registers it ([`register`]), approves its kubelets' certificates
+//! ([`approval`]), and ends when every node is Ready. See docs/clusters.md.
 
 pub mod approval;
 pub mod http;
+pub mod job;
 pub mod pki;
+pub mod register;
 pub mod render;
 mod store;
 pub mod template;
@@ -16,19 +22,27 @@ pub mod template;
 use crate::audit::Event;
 use crate::db::Database;
 use crate::error::OrInternal;
+use crate::jobs::{JobKind, Jobs};
 use crate::machines::Machines;
 use crate::secrets::Sealer;
-use app::access::Principal;
+use app::access::{Permission, Principal, authorize};
+use app::clusters::creation::{ClusterCreation, CreationPreview, PlannedNode, TemplateChange};
 use app::error::AppError;
 use app::machines::ssr::MachineService;
 use app::machines::{Machine, MachineQuery};
-use secrecy::SecretString;
+use app::provisioning::{Catalog, Group, NetBoot, Profile, TemplateFile, TemplateKind};
+use render::{NodeSpec, Role};
+use secrecy::{ExposeSecret, SecretString};
 use std::net::IpAddr;
 use std::sync::Arc;
-use template::{ClusterTemplate, Selection};
+use std::time::Duration;
+use template::{ClusterTemplate, NodeOs, Selection};
 
 /// The most machines one cluster is created with.
 pub const MAX_MACHINES: usize = 1000;
+
+/// The creation job: from power-on to every node Ready.
+pub const CREATE_JOB: JobKind = JobKind { name: "cluster.create" };
 
 /// Which machines a template takes, and what stands in the way of creating it.
 #[derive(Debug, Clone)]
@@ -39,10 +53,45 @@ pub struct Plan {
     pub problems: Vec<String>,
 }
 
+/// How the creation job paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// How often it looks at the machines and the cluster.
+    pub tick: Duration,
+    /// How long a machine may stay in one step before its stall is said in words.
+    pub stall: Duration,
+    /// How long a creation may take before it fails, naming what each machine waits for.
+    pub deadline: Duration,
+}
+
+impl Default for Pace {
+    fn default() -> Pace {
+        Pace { tick: Duration::from_secs(3), stall: Duration::from_secs(300), deadline: Duration::from_secs(2 * 3600) }
+    }
+}
+
 pub struct Creation {
     db: Database,
     machines: Arc<Machines>,
     sealer: Arc<Sealer>,
+    provisioner: Arc<crate::provisioner::Provisioner>,
+    power: crate::power::Power,
+    clusters: Arc<crate::clusters::Clusters>,
+    jobs: Jobs,
+    background: crate::background::Background,
+    /// Where machines reach the boot listener.
+    boot_url: String,
+    pace: Pace,
+}
+
+/// One machine of a creation, as kept with it.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct StoredNode {
+    pub machine: i64,
+    #[serde(flatten)]
+    pub spec: NodeSpec,
+    /// Whether Pangea powers it (it had a BMC when the creation was applied).
+    pub powered: bool,
 }
 
 /// What a machine's secret link answers. Links are at most 64 characters of token and 256 of
@@ -61,8 +110,35 @@ fn secret_place(cluster: &str, token: &str, path: &str) -> String {
 }
 
 impl Creation {
-    pub fn new(db: Database, machines: Arc<Machines>, sealer: Arc<Sealer>) -> Creation {
-        Creation { db, machines, sealer }
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        db: Database,
+        machines: Arc<Machines>,
+        sealer: Arc<Sealer>,
+        provisioner: Arc<crate::provisioner::Provisioner>,
+        power: crate::power::Power,
+        clusters: Arc<crate::clusters::Clusters>,
+        jobs: Jobs,
+        background: crate::background::Background,
+        boot_url: String,
+    ) -> Creation {
+        Creation {
+            db,
+            machines,
+            sealer,
+            provisioner,
+            power,
+            clusters,
+            jobs,
+            background,
+            boot_url,
+            pace: Pace::default(),
+        }
+    }
+
+    pub fn with_pace(mut self, pace: Pace) -> Creation {
+        self.pace = pace;
+        self
     }
 
     /// Seals and keeps `node`'s secret files (`render::secrets_of`), each to be fetched once
@@ -75,13 +151,7 @@ impl Creation {
         secrets: &[(String, String)],
     ) -> Result<(), AppError> {
         let token = &node.secrets_token;
-        let sealed: Vec<store::SealedSecret> = secrets
-            .iter()
-            .map(|(path, text)| store::SealedSecret {
-                path,
-                sealed: self.sealer.seal(&SecretString::from(text.clone()), &secret_place(cluster, token, path)),
-            })
-            .collect();
+        let sealed = self.seal_secrets(cluster, node, secrets);
         let mac = node.mac.to_string();
         let paths: Vec<&str> = secrets.iter().map(|(path, _)| path.as_str()).collect();
         let event = Event::new("cluster.secret.keep", "machine")
@@ -229,5 +299,466 @@ impl Creation {
             }
         }
         Ok(Plan { controllers, workers, problems })
+    }
+}
+
+/// Who may apply and destroy templates: they register clusters, write provisioning and take
+/// machines (and power them, where they have BMCs).
+fn allow_change(who: &Principal) -> Result<(), AppError> {
+    authorize(who, Permission::ManageClusters)?;
+    authorize(who, Permission::ChangeProvisioning)?;
+    authorize(who, Permission::ChangeMachines)
+}
+
+fn parse_template(text: &str) -> Result<ClusterTemplate, AppError> {
+    ClusterTemplate::parse(text).map_err(|errors| {
+        AppError::invalid(format!("The template cannot be read. Fix these and apply it again:\n{errors}"))
+    })
+}
+
+/// A creation's machine ids and profile, group and template ids: the MAC names them, so they stay
+/// within the provisioner's 128 characters.
+fn generated_id(cluster: &str, node: &NodeSpec) -> String {
+    format!("{cluster}-{}", node.mac.to_string().replace(':', "-"))
+}
+
+/// The install profile's network boot: the OS's live system from Pangea's assets, told where its
+/// config is (Typhoon's "cached install" profiles).
+fn install_boot(os: NodeOs, boot_url: &str) -> NetBoot {
+    let config = format!("{boot_url}/ignition?uuid=${{uuid}}&mac=${{mac:hexhyp}}");
+    match os {
+        NodeOs::Flatcar => NetBoot {
+            kernel: "/assets/flatcar/current/flatcar_production_pxe.vmlinuz".into(),
+            initrd: vec!["/assets/flatcar/current/flatcar_production_pxe_image.cpio.gz".into()],
+            args: vec![
+                "initrd=flatcar_production_pxe_image.cpio.gz".into(),
+                format!("flatcar.config.url={config}"),
+                "flatcar.first_boot=yes".into(),
+                "console=tty0".into(),
+                "console=ttyS0".into(),
+            ],
+        },
+        NodeOs::FedoraCoreOs => NetBoot {
+            kernel: "/assets/fedora-coreos/fedora-coreos-live-kernel-x86_64".into(),
+            initrd: vec![
+                "/assets/fedora-coreos/fedora-coreos-live-initramfs.x86_64.img".into(),
+                "/assets/fedora-coreos/fedora-coreos-live-rootfs.x86_64.img".into(),
+            ],
+            args: vec![
+                "initrd=main".into(),
+                format!("coreos.live.rootfs_url={boot_url}/assets/fedora-coreos/fedora-coreos-live-rootfs.x86_64.img"),
+                "ignition.firstboot".into(),
+                "ignition.platform.id=metal".into(),
+                format!("ignition.config.url={config}"),
+                "console=tty0".into(),
+                "console=ttyS0".into(),
+            ],
+        },
+    }
+}
+
+/// The provisioner profiles, groups and configs of a cluster's machines: per machine, an install
+/// profile (network boot, install config) for its MAC, and an installed profile (its installed
+/// config, no boot) for its MAC with `os=installed`.
+pub fn catalog_of(cluster: &render::Cluster) -> Catalog {
+    let name = cluster.template.name.as_str();
+    let mut catalog = Catalog::default();
+    for node in cluster.nodes {
+        let id = generated_id(name, node);
+        let install = format!("{id}-install");
+        let mac = node.mac.to_string();
+        catalog.templates.push(TemplateFile {
+            kind: TemplateKind::Ignition,
+            id: format!("{install}.yaml"),
+            content: render::install(cluster, node),
+        });
+        catalog.templates.push(TemplateFile {
+            kind: TemplateKind::Ignition,
+            id: format!("{id}.yaml"),
+            content: render::installed(cluster, node),
+        });
+        catalog.profiles.push(Profile {
+            id: install.clone(),
+            name: format!("{name}: install {} on {}", cluster.template.os.as_str(), node.name),
+            boot: install_boot(cluster.template.os, cluster.boot_url),
+            ignition_id: format!("{install}.yaml"),
+            ..Profile::default()
+        });
+        catalog.profiles.push(Profile {
+            id: id.clone(),
+            name: format!("{name}: {} {} (installed)", node.role.as_str(), node.name),
+            ignition_id: format!("{id}.yaml"),
+            ..Profile::default()
+        });
+        catalog.groups.push(Group {
+            id: install.clone(),
+            name: format!("{name}: install {}", node.name),
+            profile: install,
+            selector: [("mac".to_string(), mac.clone())].into(),
+            metadata: Default::default(),
+        });
+        catalog.groups.push(Group {
+            id: id.clone(),
+            name: format!("{name}: {} installed", node.name),
+            profile: id,
+            selector: [("mac".to_string(), mac), ("os".to_string(), "installed".to_string())].into(),
+            metadata: Default::default(),
+        });
+    }
+    catalog
+}
+
+/// A machine's address in the cluster: its `address` label, else (for the only controller) the
+/// API server's; otherwise nodes reach it by its host name.
+fn address_of(machine: &Machine, role: Role, template: &ClusterTemplate, controllers: usize) -> Option<IpAddr> {
+    machine
+        .labels
+        .get("address")
+        .and_then(|a| a.parse().ok())
+        .or_else(|| (role == Role::Controller && controllers == 1).then_some(template.api_server.address))
+}
+
+/// Where a creation's PKI is sealed: bound to its cluster.
+fn pki_place(cluster: &str) -> String {
+    format!("cluster-pki:{cluster}")
+}
+
+fn secret_token() -> String {
+    use rand::Rng as _;
+    format!("{:032x}", rand::rng().random::<u128>())
+}
+
+impl Creation {
+    fn not_created(name: &str) -> AppError {
+        AppError::not_found(format!("Pangea did not create a cluster named {name}."))
+    }
+
+    /// A creation, its template and its machines.
+    async fn load(&self, name: &str) -> Result<(store::CreationRow, ClusterTemplate, Vec<StoredNode>), AppError> {
+        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        let row = store::creation(&mut conn, name).await.or_internal()?.ok_or_else(|| Self::not_created(name))?;
+        let template = ClusterTemplate::parse(&row.template)
+            .map_err(|e| crate::error::internal(format!("the stored template of {name} cannot be read: {e}")))?;
+        let nodes: Vec<StoredNode> = serde_json::from_str(&row.nodes).or_internal()?;
+        Ok((row, template, nodes))
+    }
+
+    fn open_pki(&self, row: &store::CreationRow) -> Result<pki::ClusterPki, AppError> {
+        let text = self
+            .sealer
+            .open(&row.sealed_pki, &pki_place(&row.name))
+            .map_err(|e| crate::error::internal(format!("the sealed PKI of {} cannot be opened: {e}", row.name)))?;
+        serde_json::from_str(text.expose_secret()).or_internal()
+    }
+
+    /// What applying `text` would do: the machines it takes, what stands in the way, and what
+    /// it would change of the cluster created from it before. Asks nothing of any machine.
+    pub async fn preview(&self, who: &Principal, text: &str) -> Result<CreationPreview, AppError> {
+        allow_change(who)?;
+        let template = parse_template(text)?;
+        let name = template.name.as_str().to_string();
+        let plan = self.plan(who, &template).await?;
+        let mut problems = plan.problems.clone();
+        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        let before = store::creation(&mut conn, &name).await.or_internal()?;
+        drop(conn);
+        let changes = match &before {
+            Some(row) => ClusterTemplate::parse(&row.template)
+                .map(|t| t.changes(&template))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| TemplateChange { field: c.field.into(), before: c.before, after: c.after })
+                .collect(),
+            None => {
+                if self.clusters.names().contains(&name) {
+                    problems.push(format!("a cluster named {name} is registered already: choose another name"));
+                }
+                Vec::new()
+            }
+        };
+        let ids: Vec<i64> = plan.controllers.iter().chain(&plan.workers).map(|m| m.id).collect();
+        let with_bmc = self.power.machines_with_bmc(&ids).await?;
+        let planned = |role: Role| {
+            let with_bmc = &with_bmc;
+            move |m: &Machine| PlannedNode {
+                machine: m.id,
+                mac: m.mac.clone(),
+                name: m.hostname.clone().unwrap_or_default(),
+                role: role.as_str().into(),
+                powered_by_pangea: with_bmc.contains(&m.mac),
+            }
+        };
+        let mut nodes: Vec<PlannedNode> = plan.controllers.iter().map(planned(Role::Controller)).collect();
+        nodes.extend(plan.workers.iter().map(planned(Role::Worker)));
+        Ok(CreationPreview { template: template.to_yaml(), nodes, problems, exists: before.is_some(), changes })
+    }
+
+    /// Applies a template: writes everything its machines need, takes them into the cluster, and
+    /// starts the creation job, in one transaction with its audit record; whether it did. The
+    /// same template again answers the creation as it stands; a changed one is refused with its
+    /// changes.
+    pub async fn create(self: &Arc<Self>, who: &Principal, text: &str) -> Result<(bool, ClusterCreation), AppError> {
+        let event = Event::new("cluster.creation.start", "cluster");
+        let started = async {
+            allow_change(who)?;
+            let template = parse_template(text)?;
+            let name = template.name.as_str().to_string();
+            let preview = self.preview(who, text).await?;
+            if preview.exists {
+                if preview.changes.is_empty() {
+                    return Ok((name, None));
+                }
+                let changes: Vec<String> =
+                    preview.changes.iter().map(|c| format!("{}: {} → {}", c.field, c.before, c.after)).collect();
+                return Err(AppError::Conflict {
+                    message: format!(
+                        "The cluster {name} was created from another template ({}). Pangea does not change a \
+                         created cluster from its template yet: destroy it and create it again, or apply the \
+                         template it was created from.",
+                        changes.join("; ")
+                    ),
+                    fields: vec![],
+                });
+            }
+            if !preview.problems.is_empty() {
+                return Err(AppError::invalid(format!(
+                    "The cluster cannot be created yet:\n{}",
+                    preview.problems.join("\n")
+                )));
+            }
+            let plan = self.plan(who, &template).await?;
+            let machines: Vec<(&Machine, Role)> = plan
+                .controllers
+                .iter()
+                .map(|m| (m, Role::Controller))
+                .chain(plan.workers.iter().map(|m| (m, Role::Worker)))
+                .collect();
+            let powered: std::collections::HashSet<String> =
+                preview.nodes.iter().filter(|n| n.powered_by_pangea).map(|n| n.mac.clone()).collect();
+            let mut nodes = Vec::new();
+            for (machine, role) in &machines {
+                let mac = machine.mac.parse().map_err(|e| crate::error::internal(format!("{e}")))?;
+                nodes.push(StoredNode {
+                    machine: machine.id,
+                    spec: NodeSpec {
+                        role: *role,
+                        name: machine.hostname.clone().unwrap_or_default(),
+                        mac,
+                        address: address_of(machine, *role, &template, plan.controllers.len()),
+                        secrets_token: secret_token(),
+                    },
+                    powered: powered.contains(&machine.mac),
+                });
+            }
+            if !powered.is_empty() {
+                authorize(who, Permission::PowerMachines)?;
+            }
+            let specs: Vec<NodeSpec> = nodes.iter().map(|n| n.spec.clone()).collect();
+            let controllers: Vec<pki::ControllerName> = specs
+                .iter()
+                .filter(|n| n.role == Role::Controller)
+                .map(|n| pki::ControllerName { name: n.name.clone(), address: n.address })
+                .collect();
+            let request = pki::PkiRequest {
+                api_name: template.api_server.name.as_str(),
+                api_address: template.api_server.address,
+                api_port: template.api_server.port,
+                services: template.services,
+                controllers: &controllers,
+            };
+            let pki = pki::ClusterPki::generate(&request).map_err(|e| crate::error::internal(e.to_string()))?;
+            let cluster = render::Cluster { template: &template, pki: &pki, nodes: &specs, boot_url: &self.boot_url };
+            let catalog = catalog_of(&cluster);
+            let pki_text = SecretString::from(serde_json::to_string(&pki).or_internal()?);
+            let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
+            let job = self.jobs.start_in(&mut tx, CREATE_JOB, who, "create", nodes.len() as u32, &name).await?;
+            let row = store::CreationRow {
+                name: name.clone(),
+                template: template.to_yaml(),
+                nodes: serde_json::to_string(&nodes).or_internal()?,
+                sealed_pki: self.sealer.seal(&pki_text, &pki_place(&name)),
+                job: job.clone(),
+                state: "creating".into(),
+                created_by: who.actor(),
+                created_at: crate::db::now(),
+            };
+            store::insert_creation(&mut tx, &row).await.map_err(|e| {
+                if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                    AppError::Conflict {
+                        message: format!("The cluster {name} is being created already."),
+                        fields: vec![],
+                    }
+                } else {
+                    crate::error::internal(e)
+                }
+            })?;
+            self.provisioner.put_generated(&mut tx, &catalog).await?;
+            for node in &specs {
+                let secrets = render::secrets_of(&cluster, node);
+                let sealed = self.seal_secrets(&name, node, &secrets);
+                store::insert_secrets(&mut tx, &name, &node.mac.to_string(), &node.secrets_token, &sealed)
+                    .await
+                    .or_internal()?;
+            }
+            self.machines.set_cluster_in(&mut tx, &machines, Some(&name)).await?;
+            let macs: Vec<String> = specs.iter().map(|n| n.mac.to_string()).collect();
+            let profiles: Vec<&str> = catalog.profiles.iter().map(|p| p.id.as_str()).collect();
+            let record = event.clone().target(&name, &name).summary(serde_json::json!({
+                "job": job, "machines": macs, "profiles": profiles, "template": row.template,
+            }));
+            crate::audit::append(&mut tx, who, record).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            self.provisioner.generated_changed().await;
+            Ok((name, Some(job)))
+        }
+        .await;
+        let (name, job) = crate::audit::settle(&self.db, who, event, started).await?;
+        let created = job.is_some();
+        if let Some(job) = job {
+            self.run(who.clone(), job, name.clone(), None);
+        }
+        Ok((created, self.creation(who, &name).await?))
+    }
+
+    /// A creation as it stands, for anyone who may see clusters.
+    pub async fn creation(&self, who: &Principal, name: &str) -> Result<ClusterCreation, AppError> {
+        app::access::authorize_in(who, Permission::ViewClusters, name)?;
+        let (row, _, nodes) = self.load(name).await?;
+        let job = self.jobs.load(&row.job).await?;
+        let progress = job.as_ref().and_then(|j| serde_json::from_str::<job::Progress>(&j.result).ok());
+        let machines = match &progress {
+            Some(p) if !p.machines.is_empty() => p.machines.clone(),
+            _ => nodes
+                .iter()
+                .map(|n| app::clusters::creation::CreationMachine {
+                    machine: n.machine,
+                    mac: n.spec.mac.to_string(),
+                    name: n.spec.name.clone(),
+                    role: n.spec.role.as_str().into(),
+                    state: app::provisioning::boots::BootState::NeverSeen.as_str().into(),
+                    since: String::new(),
+                    waiting: String::new(),
+                })
+                .collect(),
+        };
+        let error = job.as_ref().and_then(|j| j.error.as_ref()).map(|e| e.to_string());
+        Ok(ClusterCreation {
+            name: row.name,
+            state: row.state,
+            job: row.job,
+            step: progress.as_ref().map(|p| p.step.clone()).unwrap_or_default(),
+            error,
+            template: row.template,
+            machines,
+            power_run: progress.as_ref().and_then(|p| p.power_run.clone()),
+            registered: progress.as_ref().is_some_and(|p| p.registered),
+            created_by: row.created_by,
+            created_at: row.created_at,
+        })
+    }
+
+    /// Every creation, for anyone who may see clusters (those of the clusters they may see).
+    pub async fn creations(&self, who: &Principal) -> Result<Vec<ClusterCreation>, AppError> {
+        authorize(who, Permission::ViewClusters)?;
+        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        let rows = store::creations(&mut conn).await.or_internal()?;
+        drop(conn);
+        let mut all = Vec::new();
+        for row in rows {
+            if app::access::authorize_in(who, Permission::ViewClusters, &row.name).is_ok() {
+                all.push(self.creation(who, &row.name).await?);
+            }
+        }
+        Ok(all)
+    }
+
+    /// The template a cluster was created from, to edit and apply again.
+    pub async fn template(&self, who: &Principal, name: &str) -> Result<String, AppError> {
+        app::access::authorize_in(who, Permission::ViewClusters, name)?;
+        Ok(self.load(name).await?.0.template)
+    }
+
+    /// Destroys a cluster Pangea created, `confirm` being its name typed again: stops its
+    /// creation, unregisters it, removes its profiles, groups, configs and secret files, frees
+    /// its machines (in one transaction with the audit record), then powers off those Pangea
+    /// powers. The audit trail stays.
+    pub async fn destroy(&self, who: &Principal, name: &str, confirm: &str) -> Result<(), AppError> {
+        let event = Event::new("cluster.destroy", "cluster").target(name, name);
+        let result = async {
+            allow_change(who)?;
+            if confirm.trim() != name {
+                return Err(AppError::invalid(format!(
+                    "Type the cluster's name, {name}, to destroy it: its machines are powered off and their configs removed."
+                )));
+            }
+            let (row, template, nodes) = self.load(name).await?;
+            let powered: Vec<i64> = nodes.iter().filter(|n| n.powered).map(|n| n.machine).collect();
+            if !powered.is_empty() {
+                authorize(who, Permission::PowerMachines)?;
+            }
+            if let Some(job) = self.jobs.load(&row.job).await?
+                && job.state == crate::jobs::JobState::Running
+            {
+                self.jobs.request_cancel(&row.job, who).await?;
+            }
+            if self.clusters.names().iter().any(|n| n == name) {
+                app::clusters::ssr::ClusterService::remove(&*self.clusters, who, name).await?;
+            }
+            let specs: Vec<NodeSpec> = nodes.iter().map(|n| n.spec.clone()).collect();
+            let pki = self.open_pki(&row)?;
+            let cluster = render::Cluster { template: &template, pki: &pki, nodes: &specs, boot_url: &self.boot_url };
+            let catalog = catalog_of(&cluster);
+            let mut machines = Vec::new();
+            for node in &nodes {
+                match self.machines.get(who, node.machine).await {
+                    Ok(machine) => machines.push(machine),
+                    Err(AppError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let freed: Vec<(&Machine, Role)> = machines
+                .iter()
+                .filter(|m| m.cluster.as_deref() == Some(name))
+                .map(|m| (m, m.role))
+                .collect();
+            let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
+            self.provisioner.remove_generated(&mut tx, &catalog).await?;
+            store::delete_creation(&mut tx, name).await.or_internal()?;
+            self.machines.set_cluster_in(&mut tx, &freed, None).await?;
+            let macs: Vec<String> = specs.iter().map(|n| n.mac.to_string()).collect();
+            let record = event.clone().summary(serde_json::json!({ "machines": macs, "template": row.template }));
+            crate::audit::append(&mut tx, who, record).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            self.provisioner.generated_changed().await;
+            if !powered.is_empty() {
+                let input = app::power::PowerRunInput {
+                    action: app::power::PowerAction::ForceOff,
+                    machines: powered,
+                    search: None,
+                    pacing: Default::default(),
+                };
+                app::power::ssr::PowerService::start_run(&self.power, who, input).await?;
+            }
+            Ok(())
+        }
+        .await;
+        crate::audit::settle(&self.db, who, event, result).await
+    }
+
+    fn seal_secrets<'a>(
+        &self,
+        cluster: &str,
+        node: &NodeSpec,
+        secrets: &'a [(String, String)],
+    ) -> Vec<store::SealedSecret<'a>> {
+        secrets
+            .iter()
+            .map(|(path, text)| store::SealedSecret {
+                path,
+                sealed: self
+                    .sealer
+                    .seal(&SecretString::from(text.clone()), &secret_place(cluster, &node.secrets_token, path)),
+            })
+            .collect()
     }
 }

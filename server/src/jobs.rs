@@ -155,6 +155,21 @@ impl Jobs {
         total: u32,
         input: &str,
     ) -> Result<String, AppError> {
+        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        self.start_in(&mut conn, kind, who, step, total, input).await
+    }
+
+    /// [`Jobs::start`] inside the transaction of the change that starts it: the job exists if,
+    /// and only if, that change is written.
+    pub async fn start_in(
+        &self,
+        conn: &mut AnyConnection,
+        kind: JobKind,
+        who: &Principal,
+        step: &str,
+        total: u32,
+        input: &str,
+    ) -> Result<String, AppError> {
         let id = format!("{:032x}", rand::rng().random::<u128>());
         let now = now();
         sqlx::query(
@@ -171,7 +186,7 @@ impl Jobs {
         .bind(&self.replica)
         .bind(self.lease_until())
         .bind(now)
-        .execute(self.db.pool())
+        .execute(&mut *conn)
         .await
         .or_internal()?;
         Ok(id)
@@ -357,17 +372,30 @@ impl Jobs {
         outcome: Result<String, AppError>,
     ) -> Result<(), AppError> {
         let mut tx = audit::begin(&self.db).await.or_internal()?;
-        let (ended, event) = match &outcome {
-            Ok(result) => (self.end_in(&mut tx, id, Ending::Succeeded, result, "").await?, event),
-            Err(error) => {
-                (self.end_in(&mut tx, id, Ending::Failed, "", &error_text(error)).await?, event.failed(error))
-            }
-        };
-        if ended {
-            audit::append(&mut tx, who, event).await.or_internal()?;
+        if self.finish_in(&mut tx, id, who, event, outcome).await? {
             tx.commit().await.or_internal()?;
         }
         Ok(())
+    }
+
+    /// [`Jobs::finish`] inside `tx` (begun with [`audit::begin`]), with the job's own last
+    /// change; `false`, with nothing written, when another run holds the job now.
+    pub async fn finish_in(
+        &self,
+        tx: &mut audit::AuditTx,
+        id: &str,
+        who: &Principal,
+        event: Event,
+        outcome: Result<String, AppError>,
+    ) -> Result<bool, AppError> {
+        let (ended, event) = match &outcome {
+            Ok(result) => (self.end_in(tx, id, Ending::Succeeded, result, "").await?, event),
+            Err(error) => (self.end_in(tx, id, Ending::Failed, "", &error_text(error)).await?, event.failed(error)),
+        };
+        if ended {
+            audit::append(tx, who, event).await.or_internal()?;
+        }
+        Ok(ended)
     }
 
     /// Takes a waiting job into `step` on this replica, exactly once (on any replica), for
@@ -399,7 +427,8 @@ impl Jobs {
         Ok(job)
     }
 
-    async fn load(&self, id: &str) -> Result<Option<Job>, AppError> {
+    /// A job, for an area that shows it to whoever may see what it works on.
+    pub async fn load(&self, id: &str) -> Result<Option<Job>, AppError> {
         let Some(row) = sqlx::query("SELECT * FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(self.db.pool())

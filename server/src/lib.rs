@@ -42,7 +42,7 @@ pub struct AppState {
     pub monitoring: Arc<monitoring::Monitoring>,
     /// Machines' BMCs and power, over Redfish.
     pub power: power::Power,
-    /// Cluster creation (being built): the machines' secret links so far.
+    /// Cluster creation: templates applied, their jobs, and the machines' secret links.
     pub creation: Arc<creation::Creation>,
     /// How often every BMC's power is read.
     pub power_refresh: Duration,
@@ -137,16 +137,28 @@ impl AppState {
             )
             .with_background(background.clone()),
         );
+        let power = power::Power::new(
+            db.clone(),
+            sealer.clone(),
+            machines.clone(),
+            provisioner.clone(),
+            jobs.clone(),
+            background.clone(),
+        );
+        let creation = Arc::new(creation::Creation::new(
+            db.clone(),
+            machines.clone(),
+            sealer.clone(),
+            provisioner.clone(),
+            power.clone(),
+            clusters.clone(),
+            jobs.clone(),
+            background.clone(),
+            config.boot_url.clone(),
+        ));
         Ok(AppState {
-            power: power::Power::new(
-                db.clone(),
-                sealer.clone(),
-                machines.clone(),
-                provisioner.clone(),
-                jobs.clone(),
-                background.clone(),
-            ),
-            creation: Arc::new(creation::Creation::new(db.clone(), machines.clone(), sealer.clone())),
+            power,
+            creation,
             power_refresh: config.power_refresh,
             hardware_refresh: config.hardware_refresh,
             monitoring: Arc::new(
@@ -253,11 +265,15 @@ impl AppState {
             for job in jobs.take_over(power::discovery::DISCOVERY_JOB).await? {
                 self.power.resume_discovery(acting_now(job).await?);
             }
+            for job in jobs.take_over(creation::CREATE_JOB).await? {
+                self.creation.resume_creation(acting_now(job).await?);
+            }
             jobs.fail_abandoned(&[
                 machines::IMPORT_JOB,
                 clusters::drain::DRAIN_JOB,
                 power::POWER_RUN,
                 power::discovery::DISCOVERY_JOB,
+                creation::CREATE_JOB,
             ])
             .await
         };

@@ -15,7 +15,7 @@ use crate::secrets::Sealer;
 use app::access::{Permission, Principal, authorize};
 use app::error::{AppError, FieldError};
 use app::machines::fields::ClassName;
-use app::machines::fields::Labels;
+use app::machines::fields::{Labels, Role};
 use app::machines::ssr::MachineService;
 use app::machines::{
     ImportFormat, ImportLine, ImportProgress, ImportReport, Machine, MachineClass, MachineClassInput, MachineInput,
@@ -617,6 +617,36 @@ impl Machines {
             ids.extend(store::ids_by_mac(&self.db, chunk).await.or_internal()?);
         }
         Ok(ids)
+    }
+
+    /// Puts `machines` into `cluster` with a role each (or, with `None`, out of any cluster), in
+    /// the caller's transaction, which records the audit: for cluster creation, which takes its
+    /// machines with its other writes.
+    pub async fn set_cluster_in(
+        &self,
+        tx: &mut AnyConnection,
+        machines: &[(&Machine, Role)],
+        cluster: Option<&str>,
+    ) -> Result<(), AppError> {
+        for (machine, role) in machines {
+            let input = MachineInput {
+                mac: machine.mac.clone(),
+                hostname: machine.hostname.clone(),
+                uuid: machine.uuid.clone(),
+                serial: machine.serial.clone(),
+                role: Some(role.as_str().into()),
+                labels: machine.labels.clone(),
+                cluster: cluster.map(Into::into),
+            };
+            let spec = input.validate().map_err(|errors| AppError::Invalid {
+                message: format!("Machine {} cannot be changed so.", machine.mac),
+                fields: errors,
+            })?;
+            if !store::update(tx, machine.id, &spec).await.or_internal()? {
+                return Err(AppError::not_found(format!("Machine {} is gone.", machine.mac)));
+            }
+        }
+        self.inventory_changed(tx).await
     }
 
     /// Runs background work (import jobs) on `background`, which `serve()` stops at shutdown.

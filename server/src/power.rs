@@ -687,10 +687,7 @@ impl Power {
             authorize_in(who, Permission::PowerMachines, machine.cluster.as_deref().unwrap_or_default())?;
         }
         let ids: Vec<i64> = found.iter().map(|m| m.id).collect();
-        let mut with_bmc = std::collections::HashSet::new();
-        for some in ids.chunks(500) {
-            with_bmc.extend(store::power_of(&self.db, some).await.or_internal()?.into_keys());
-        }
+        let with_bmc = self.machines_with_bmc(&ids).await?;
         let without: Vec<&str> = found.iter().filter(|m| !with_bmc.contains(&m.mac)).map(|m| m.mac.as_str()).collect();
         if !without.is_empty() {
             let shown: Vec<&str> = without.iter().take(5).copied().collect();
@@ -714,6 +711,16 @@ impl Power {
             })
             .collect();
         Ok(RunInput { action: input.action, pacing: input.pacing.clone(), machines })
+    }
+
+    /// Which of the machines `ids` have a BMC, by MAC: for the areas that power machines
+    /// through power runs.
+    pub async fn machines_with_bmc(&self, ids: &[i64]) -> Result<std::collections::HashSet<String>, AppError> {
+        let mut found = std::collections::HashSet::new();
+        for some in ids.chunks(500) {
+            found.extend(store::power_of(&self.db, some).await.or_internal()?.into_keys());
+        }
+        Ok(found)
     }
 
     /// Goes on with a power run another replica started (its lease ran out), as whoever started

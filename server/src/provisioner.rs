@@ -461,6 +461,49 @@ impl Provisioner {
         self.settled(who, event, result).await
     }
 
+    /// Writes the profiles, groups and templates another area generated (cluster creation's) in
+    /// that area's transaction, which records their audit; each template must parse. Call
+    /// [`Provisioner::generated_changed`] once it commits.
+    pub async fn put_generated(&self, conn: &mut sqlx::AnyConnection, catalog: &Catalog) -> Result<(), AppError> {
+        for t in &catalog.templates {
+            check_served(self.index(), t.clone()).await?;
+        }
+        for p in &catalog.profiles {
+            p.check().map_err(AppError::invalid)?;
+        }
+        let now = crate::db::now();
+        for t in &catalog.templates {
+            store::put_template(conn, t, &now).await.or_internal()?;
+        }
+        for p in &catalog.profiles {
+            store::put_profile(conn, p, &now).await.or_internal()?;
+        }
+        for g in &catalog.groups {
+            let g = g.clone().normalize().map_err(AppError::invalid)?;
+            store::put_group(conn, &g, &now).await.or_internal()?;
+        }
+        store::bump_version(conn).await.or_internal()
+    }
+
+    /// Removes what [`Provisioner::put_generated`] wrote, in the caller's transaction.
+    pub async fn remove_generated(&self, conn: &mut sqlx::AnyConnection, catalog: &Catalog) -> Result<(), AppError> {
+        for g in &catalog.groups {
+            store::delete(conn, store::Deletion::Group(&g.id)).await.or_internal()?;
+        }
+        for p in &catalog.profiles {
+            store::delete(conn, store::Deletion::Profile(&p.id)).await.or_internal()?;
+        }
+        for t in &catalog.templates {
+            store::delete(conn, store::Deletion::Template(t.kind, &t.id)).await.or_internal()?;
+        }
+        store::bump_version(conn).await.or_internal()
+    }
+
+    /// Rebuilds the boot index after another area's transaction changed the catalog.
+    pub async fn generated_changed(&self) {
+        self.changed().await;
+    }
+
     /// Records a refusal or failure (a success was recorded with the change); refreshes the
     /// index after a success.
     async fn settled<T>(&self, who: &Principal, event: Event, result: Result<T, AppError>) -> Result<T, AppError> {

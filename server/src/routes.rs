@@ -41,6 +41,7 @@ fn api_routes() -> Vec<Route> {
         crate::clusters::http::routes(),
         crate::monitoring::http::routes(),
         crate::power::http::routes(),
+        crate::creation::http::routes(),
         openapi,
     ]
     .into_iter()
@@ -61,6 +62,7 @@ async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
     doc.merge(<crate::clusters::http::ClustersApi as OpenApi>::openapi());
     doc.merge(<crate::monitoring::http::MonitoringApi as OpenApi>::openapi());
     doc.merge(<crate::power::http::PowerApi as OpenApi>::openapi());
+    doc.merge(<crate::creation::http::CreationApi as OpenApi>::openapi());
     document_the_kits_answers(&mut doc);
     Ok(axum::Json(doc).into_response())
 }

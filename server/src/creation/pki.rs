@@ -25,6 +25,7 @@ pub struct ControllerName {
 pub struct PkiRequest<'a> {
     pub api_name: &'a str,
     pub api_address: IpAddr,
+    pub api_port: u16,
     pub services: Ipv4Network,
     pub controllers: &'a [ControllerName],
 }
@@ -61,7 +62,7 @@ pub struct BootstrapToken {
 }
 
 impl BootstrapToken {
-    fn generate() -> BootstrapToken {
+    pub fn generate() -> BootstrapToken {
         use rand::Rng as _;
         const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
         let mut rng = rand::rng();
@@ -199,7 +200,7 @@ impl ClusterPki {
         files.insert("pki/sa.key".into(), service_accounts.serialize_pem());
         files.insert("pki/sa.pub".into(), service_accounts.public_key_pem());
 
-        let server = format!("https://{}:6443", request.api_name);
+        let server = format!("https://{}:{}", request.api_name, request.api_port);
         for (file, user, group) in [
             ("admin.conf", "kubernetes-admin", Some("system:masters")),
             ("controller-manager.conf", "system:kube-controller-manager", None),
@@ -264,6 +265,7 @@ pub(crate) mod tests {
         ClusterPki::generate(&PkiRequest {
             api_name: "edge-1.example.com",
             api_address: "10.0.0.10".parse().unwrap(),
+            api_port: 6443,
             services: "10.3.0.0/16".parse().unwrap(),
             controllers: &controllers,
         })

@@ -18,24 +18,11 @@ use app::machines::mac::MacAddr;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 
-/// A machine's part in the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Controller,
-    Worker,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Controller => "controller",
-            Role::Worker => "worker",
-        }
-    }
-}
+/// A machine's part in the cluster: the inventory's role.
+pub use app::machines::fields::Role;
 
 /// A machine chosen for the cluster.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct NodeSpec {
     pub role: Role,
     /// Its node name: the machine's host name.
@@ -74,8 +61,6 @@ pub struct Cluster<'a> {
     pub nodes: &'a [NodeSpec],
     /// Where the machines fetch Pangea's assets and configs (the boot listener's URL).
     pub boot_url: &'a str,
-    /// The disk the OS is installed to.
-    pub install_disk: &'a str,
 }
 
 /// The etcd image controllers run: etcd 3.6, which Kubernetes 1.36 is tested with.
@@ -123,8 +108,13 @@ fn users(cluster: &Cluster) -> Value {
 
 /// The config of the network-booted live system: fetch the installed config, install, reboot.
 pub fn install(cluster: &Cluster, node: &NodeSpec) -> String {
-    let installed = shell_word(&format!("{}/ignition?mac={}&os=installed", cluster.boot_url, node.mac));
-    let disk = shell_word(cluster.install_disk);
+    // The provisioner fills in the machine's report token, so fetching the installed config
+    // moves the machine to "installed" (a stranger's fetch is recorded as unverified).
+    let installed = shell_word(&format!(
+        "{}/ignition?mac={}&os=installed&report_token={{{{.report_token}}}}",
+        cluster.boot_url, node.mac
+    ));
+    let disk = shell_word(cluster.template.install_disk.as_str());
     let install = match cluster.template.os {
         NodeOs::Flatcar => format!("flatcar-install -d {disk} -i /run/ignition.json"),
         NodeOs::FedoraCoreOs => format!("coreos-installer install {disk} --ignition-file /run/ignition.json"),
@@ -160,7 +150,7 @@ WantedBy=multi-user.target
 /// The installed system's config for `node`'s role.
 pub fn installed(cluster: &Cluster, node: &NodeSpec) -> String {
     let t = cluster.template;
-    let api = format!("https://{}:6443", t.api_server.name);
+    let api = t.api_server.url();
     let ca = cluster.pki.ca_pem();
     let mut units =
         vec![json!({ "name": "containerd.service", "enabled": true }), unit("kubelet.service", &kubelet_unit(node))];
@@ -221,7 +211,7 @@ pub fn is_secret(path: &str) -> bool {
 
 /// The secret files `node` fetches, by path under `/etc/kubernetes/`, with their contents.
 pub fn secrets_of(cluster: &Cluster, node: &NodeSpec) -> Vec<(String, String)> {
-    let api = format!("https://{}:6443", cluster.template.api_server.name);
+    let api = cluster.template.api_server.url();
     let mut secrets =
         vec![("bootstrap-kubelet.conf".to_string(), bootstrap_kubeconfig(&api, cluster.pki.ca_pem(), cluster))];
     if node.role == Role::Controller {
@@ -374,7 +364,7 @@ fn static_pods(cluster: &Cluster, node: &NodeSpec) -> Vec<(&'static str, String)
         "--requestheader-extra-headers-prefix=X-Remote-Extra-".into(),
         "--requestheader-group-headers=X-Remote-Group".into(),
         "--requestheader-username-headers=X-Remote-User".into(),
-        "--secure-port=6443".into(),
+        format!("--secure-port={}", t.api_server.port),
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
         format!("--service-account-key-file={pki}/sa.pub"),
         format!("--service-account-signing-key-file={pki}/sa.key"),
@@ -647,13 +637,7 @@ ssh_keys:
     #[test]
     fn every_config_translates_to_ignition_with_its_roles_units_and_files() {
         let (template, pki, nodes) = (template("flatcar"), pki(), nodes());
-        let cluster = Cluster {
-            template: &template,
-            pki: &pki,
-            nodes: &nodes,
-            boot_url: "http://10.0.0.2:8080",
-            install_disk: "/dev/sda",
-        };
+        let cluster = Cluster { template: &template, pki: &pki, nodes: &nodes, boot_url: "http://10.0.0.2:8080" };
         let controller = translate(&installed(&cluster, &nodes[0])).unwrap().value().clone();
         let worker = translate(&installed(&cluster, &nodes[1])).unwrap().value().clone();
         let units = |c: &Value| -> Vec<String> {
@@ -726,17 +710,17 @@ ssh_keys:
             ("flatcar", "flatcar-install -d '/dev/vda' -i /run/ignition.json"),
             ("fedora-coreos", "coreos-installer install '/dev/vda' --ignition-file /run/ignition.json"),
         ] {
-            let template = template(os);
-            let cluster = Cluster {
-                template: &template,
-                pki: &pki,
-                nodes: &nodes,
-                boot_url: "http://pangea:8080",
-                install_disk: "/dev/vda",
-            };
+            let mut template = template(os);
+            template.install_disk = "/dev/vda".parse().unwrap();
+            let cluster = Cluster { template: &template, pki: &pki, nodes: &nodes, boot_url: "http://pangea:8080" };
             let ignition = translate(&install(&cluster, &nodes[1])).unwrap().value().clone();
             let script = ignition_file(&ignition, "/opt/installer").unwrap();
-            assert!(script.contains("'http://pangea:8080/ignition?mac=52:54:00:00:00:02&os=installed'"), "{script}");
+            assert!(
+                script.contains(
+                    "'http://pangea:8080/ignition?mac=52:54:00:00:00:02&os=installed&report_token={{.report_token}}'"
+                ),
+                "{script}"
+            );
             assert!(script.contains(command), "{script}");
             assert!(!ignition.to_string().contains("BEGIN"), "the installer's config holds no certificate or key");
         }

@@ -1,4 +1,5 @@
-//! Cluster creation's SQL: the machines' sealed secret files.
+//! Cluster creation's SQL: creations, the machines' sealed secret files, and the boot states
+//! the creation job follows.
 
 use sqlx::{AnyConnection, Row};
 
@@ -75,4 +76,141 @@ pub async fn mark_fetched(conn: &mut AnyConnection, token: &str, path: &str, fro
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A creation as stored.
+#[derive(Debug, Clone)]
+pub struct CreationRow {
+    pub name: String,
+    pub template: String,
+    /// JSON: the nodes (see `creation::StoredNode`).
+    pub nodes: String,
+    pub sealed_pki: String,
+    pub job: String,
+    pub state: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+fn creation_of(row: &sqlx::any::AnyRow) -> Result<CreationRow, sqlx::Error> {
+    Ok(CreationRow {
+        name: row.try_get("name")?,
+        template: row.try_get("template")?,
+        nodes: row.try_get("nodes")?,
+        sealed_pki: row.try_get("sealed_pki")?,
+        job: row.try_get("job")?,
+        state: row.try_get("state")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const CREATION_COLUMNS: &str = "name, template, nodes, sealed_pki, job, state, created_by, created_at";
+
+pub async fn insert_creation(conn: &mut AnyConnection, row: &CreationRow) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO cluster_creations ({CREATION_COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+    ))
+    .bind(&row.name)
+    .bind(&row.template)
+    .bind(&row.nodes)
+    .bind(&row.sealed_pki)
+    .bind(&row.job)
+    .bind(&row.state)
+    .bind(&row.created_by)
+    .bind(&row.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn creation(conn: &mut AnyConnection, name: &str) -> Result<Option<CreationRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {CREATION_COLUMNS} FROM cluster_creations WHERE name = $1"))
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(creation_of)
+        .transpose()
+}
+
+pub async fn creations(conn: &mut AnyConnection) -> Result<Vec<CreationRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {CREATION_COLUMNS} FROM cluster_creations ORDER BY name"))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(creation_of)
+        .collect()
+}
+
+pub async fn set_state(conn: &mut AnyConnection, name: &str, state: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE cluster_creations SET state = $1, updated_at = $2 WHERE name = $3")
+        .bind(state)
+        .bind(crate::db::now())
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets a creation and its machines' secret files.
+pub async fn delete_creation(conn: &mut AnyConnection, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM cluster_secrets WHERE cluster = $1").bind(name).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM cluster_creations WHERE name = $1").bind(name).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// A machine's boot state as the boot listener and the cluster's nodes moved it.
+#[derive(Debug, Clone, Default)]
+pub struct BootStateRow {
+    pub state: String,
+    pub reason: String,
+    pub since: String,
+}
+
+/// The boot states of `macs` that have one, by MAC.
+pub async fn boot_states(
+    conn: &mut AnyConnection,
+    macs: &[String],
+) -> Result<std::collections::HashMap<String, BootStateRow>, sqlx::Error> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in macs.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT mac, state, reason, since FROM boot_states WHERE mac IN ({})", marks.join(", "));
+        let mut query = sqlx::query(&sql);
+        for mac in chunk {
+            query = query.bind(mac.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.insert(
+                row.try_get("mac")?,
+                BootStateRow {
+                    state: row.try_get("state")?,
+                    reason: row.try_get("reason")?,
+                    since: row.try_get("since")?,
+                },
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// When each of `node`'s secret files was fetched ('' for not yet), by path.
+pub async fn fetched_secrets(conn: &mut AnyConnection, token: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query("SELECT path, fetched_at FROM cluster_secrets WHERE token = $1 ORDER BY path")
+        .bind(token)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("path")?, row.try_get("fetched_at")?)))
+        .collect()
+}
+
+/// The addresses `token`'s secret files were fetched from: the machine's own, since only it had
+/// the link.
+pub async fn fetched_from(conn: &mut AnyConnection, token: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT DISTINCT fetched_from FROM cluster_secrets WHERE token = $1 AND fetched_from <> ''")
+        .bind(token)
+        .fetch_all(&mut *conn)
+        .await
 }

@@ -23,6 +23,7 @@ pub struct ClusterTemplate {
     pub pods: Ipv4Network,
     pub services: Ipv4Network,
     pub api_server: ApiServer,
+    pub install_disk: InstallDisk,
     pub ssh_keys: Vec<SshKey>,
 }
 
@@ -175,6 +176,53 @@ impl std::str::FromStr for Ipv4Network {
 pub struct ApiServer {
     pub name: app::machines::fields::Hostname,
     pub address: IpAddr,
+    /// The port it listens on: 6443 unless asked.
+    pub port: u16,
+}
+
+impl ApiServer {
+    /// `https://NAME:PORT`, as nodes and kubeconfigs reach it.
+    pub fn url(&self) -> String {
+        format!("https://{}:{}", self.name, self.port)
+    }
+}
+
+/// The API server's port when the template names none (kubeadm's and Typhoon's).
+pub const API_PORT: u16 = 6443;
+
+/// The disk the OS is installed to: a device path, `/dev/sda` unless asked (as Typhoon's
+/// `install_disk`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallDisk(String);
+
+impl InstallDisk {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for InstallDisk {
+    fn default() -> InstallDisk {
+        InstallDisk("/dev/sda".into())
+    }
+}
+
+impl std::str::FromStr for InstallDisk {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<InstallDisk, String> {
+        let plain = text.len() <= 200
+            && text.strip_prefix("/dev/").is_some_and(|rest| {
+                !rest.is_empty()
+                    && !rest.split('/').any(|part| part.is_empty() || part == "..")
+                    && rest.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | ':'))
+            });
+        if plain {
+            Ok(InstallDisk(text.into()))
+        } else {
+            Err(format!("\"{text}\" is not a disk: write a device path such as /dev/sda or /dev/disk/by-path/…"))
+        }
+    }
 }
 
 /// One line of `authorized_keys`: a key type, its base64 body and an optional comment.
@@ -219,6 +267,10 @@ impl std::str::FromStr for SshKey {
         if s.contains(['\n', '\r']) || s.len() > 16 * 1024 {
             return Err(format!("\"{shown}…\": one key per line, at most 16 KiB"));
         }
+        // The configs it goes into are templates the provisioner renders.
+        if s.contains("{{") || s.contains("}}") {
+            return Err(format!("\"{shown}…\": a key's comment cannot hold {{{{ or }}}}"));
+        }
         Ok(SshKey(s.trim().to_string()))
     }
 }
@@ -240,8 +292,18 @@ const DEFAULT_PODS: &str = "10.2.0.0/16";
 const DEFAULT_SERVICES: &str = "10.3.0.0/16";
 
 /// The keys each mapping may have, so a typo is named rather than ignored.
-const TOP_KEYS: [&str; 9] =
-    ["version", "name", "kubernetes", "os", "controllers", "workers", "networks", "api_server", "ssh_keys"];
+const TOP_KEYS: [&str; 10] = [
+    "version",
+    "name",
+    "kubernetes",
+    "os",
+    "controllers",
+    "workers",
+    "networks",
+    "api_server",
+    "install_disk",
+    "ssh_keys",
+];
 
 /// Reads fields out of YAML nodes, gathering every error rather than stopping at the first.
 #[derive(Default)]
@@ -376,7 +438,7 @@ impl ClusterTemplate {
             }
         }
         let api_server = required(&mut r, "api_server").and_then(|n| {
-            let entries = r.mapping(n, "api_server", &["name", "address"])?;
+            let entries = r.mapping(n, "api_server", &["name", "address", "port"])?;
             let field = |key: &str| entries.iter().find(|(k, _, _)| k == key).map(|(_, _, v)| v);
             let name = match field("name") {
                 Some(v) => r.parsed(v, "api_server.name"),
@@ -392,8 +454,16 @@ impl ClusterTemplate {
                     None
                 }
             };
-            Some(ApiServer { name: name?, address: address? })
+            let port = match field("port") {
+                Some(v) => r.parsed_as::<std::num::NonZeroU16>(v, "api_server.port", "a TCP port").map(|p| p.get()),
+                None => Some(API_PORT),
+            };
+            Some(ApiServer { name: name?, address: address?, port: port? })
         });
+        let install_disk = match get("install_disk") {
+            Some(node) => r.parsed(node, "install_disk"),
+            None => Some(InstallDisk::default()),
+        };
         let mut ssh_keys = Vec::new();
         match get("ssh_keys") {
             Some(Node::Seq { items, .. }) => {
@@ -415,12 +485,23 @@ impl ClusterTemplate {
             Some(pods),
             Some(services),
             Some(api_server),
-        ) = (name, kubernetes, os, controllers, workers, pods, services, api_server)
+            Some(install_disk),
+        ) = (name, kubernetes, os, controllers, workers, pods, services, api_server, install_disk)
         else {
             return Err(TemplateErrors(r.errors));
         };
-        let template =
-            ClusterTemplate { name, kubernetes, os, controllers, workers, pods, services, api_server, ssh_keys };
+        let template = ClusterTemplate {
+            name,
+            kubernetes,
+            os,
+            controllers,
+            workers,
+            pods,
+            services,
+            api_server,
+            install_disk,
+            ssh_keys,
+        };
         r.errors.extend(template.inconsistencies());
         if r.errors.is_empty() { Ok(template) } else { Err(TemplateErrors(r.errors)) }
     }
@@ -506,6 +587,8 @@ impl ClusterTemplate {
         line("api_server:".into());
         line(format!("  name: {}", self.api_server.name));
         line(format!("  address: {}", quoted(&self.api_server.address.to_string())));
+        line(format!("  port: {}", self.api_server.port));
+        line(format!("install_disk: {}", quoted(self.install_disk.as_str())));
         if self.ssh_keys.is_empty() {
             line("ssh_keys: []".into());
         } else {
@@ -534,6 +617,8 @@ impl ClusterTemplate {
         compare("networks.services", self.services.to_string(), next.services.to_string());
         compare("api_server.name", self.api_server.name.to_string(), next.api_server.name.to_string());
         compare("api_server.address", self.api_server.address.to_string(), next.api_server.address.to_string());
+        compare("api_server.port", self.api_server.port.to_string(), next.api_server.port.to_string());
+        compare("install_disk", self.install_disk.as_str().into(), next.install_disk.as_str().into());
         let keys = |t: &ClusterTemplate| format!("{} keys", t.ssh_keys.len());
         if self.ssh_keys != next.ssh_keys {
             changes.push(Change { field: "ssh_keys", before: keys(self), after: keys(next) });

@@ -341,6 +341,12 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("POST", "/api/v1/machines/import", json!({"text": "mac\n52:54:00:00:00:97"}), Role(Operator)),
         ("GET", "/api/v1/machines/export.csv", Value::Null, Role(Viewer)),
         ("GET", "/api/v1/openapi.json", Value::Null, Role(Viewer)),
+        ("POST", "/api/v1/cluster-creations/preview", json!({"template": "x"}), Role(Admin)),
+        ("POST", "/api/v1/cluster-creations", json!({"template": "x"}), Role(Admin)),
+        ("GET", "/api/v1/cluster-creations", Value::Null, Role(Viewer)),
+        ("GET", "/api/v1/cluster-creations/{name}", Value::Null, Role(Viewer)),
+        ("GET", "/api/v1/cluster-creations/{name}/template", Value::Null, Role(Viewer)),
+        ("POST", "/api/v1/cluster-creations/{name}/destroy", json!({"confirm": "1"}), Role(Admin)),
     ]
 }
 

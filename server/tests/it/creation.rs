@@ -11,6 +11,7 @@ use serde_json::json;
 on_both_backends!(
     a_template_takes_machines_by_mac_search_and_class_and_names_what_stands_in_the_way,
     a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_say_so,
+    an_applied_template_serves_each_machine_its_configs_and_destroy_takes_them_back,
 );
 
 fn admin() -> Principal {
@@ -191,6 +192,148 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
     pangea::audit::verify(&app.state.db).await.unwrap();
 }
 
+/// The file at `path` of a served Ignition config, decoded from its data URL.
+fn ignition_file(ignition: &serde_json::Value, path: &str) -> Option<String> {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let files = ignition.pointer("/storage/files")?.as_array()?;
+    let contents = &files.iter().find(|f| f["path"] == path)?["contents"];
+    let (meta, data) = contents["source"].as_str()?.strip_prefix("data:")?.split_once(',')?;
+    let bytes = if meta.ends_with(";base64") {
+        base64::engine::general_purpose::STANDARD.decode(data).ok()?
+    } else {
+        percent_encoding::percent_decode_str(data).collect()
+    };
+    if contents["compression"] == "gzip" {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).ok()?;
+        Some(text)
+    } else {
+        String::from_utf8(bytes).ok()
+    }
+}
+
+const CREATED: &str = "version: pangea.dev/v1
+name: edge-9
+kubernetes: v1.36.2
+os: flatcar
+controllers:
+  machines: [\"52:54:00:00:0e:01\"]
+workers:
+  search: pool=edge-9
+api_server:
+  name: edge-9.example.com
+  address: 10.0.0.10
+install_disk: /dev/vda
+";
+
+async fn an_applied_template_serves_each_machine_its_configs_and_destroy_takes_them_back(app: TestApp) {
+    for (n, role) in [(1, "worker"), (2, "worker"), (3, "worker")] {
+        app.create(json!({
+            "mac": format!("52:54:00:00:0e:0{n}"), "hostname": format!("e9-{n}"), "role": role,
+            "labels": { "pool": "edge-9" },
+        }))
+        .await;
+    }
+    app.state.provisioner.record_boots(&app.state.background);
+    let boot = app.boot_listener().await;
+    let body = json!({ "template": CREATED });
+
+    // What it would do, asking nothing of anyone.
+    let preview = app.post_json("/api/v1/cluster-creations/preview", body.clone()).await;
+    assert_eq!(preview.status(), 200);
+    let preview: serde_json::Value = preview.json().await.unwrap();
+    assert_eq!(preview["problems"], json!([]), "{preview:#}");
+    let roles: Vec<(&str, &str)> = preview["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap(), n["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(roles, [("e9-1", "controller"), ("e9-2", "worker"), ("e9-3", "worker")]);
+    assert!(preview["nodes"].as_array().unwrap().iter().all(|n| n["powered_by_pangea"] == false));
+
+    // Applied: the creation runs, and says what each machine waits for.
+    let created = app.post_json("/api/v1/cluster-creations", body.clone()).await;
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(created["state"], "creating");
+    // The same file again is the same cluster; a changed one is refused with its changes.
+    let again = app.post_json("/api/v1/cluster-creations", body.clone()).await;
+    assert_eq!(again.status(), 200);
+    let changed = CREATED.replace("/dev/vda", "/dev/sda");
+    let preview: serde_json::Value =
+        app.post_json("/api/v1/cluster-creations/preview", json!({ "template": changed })).await.json().await.unwrap();
+    assert_eq!(preview["changes"], json!([{ "field": "install_disk", "before": "/dev/vda", "after": "/dev/sda" }]));
+    let refused = app.post_json("/api/v1/cluster-creations", json!({ "template": changed })).await;
+    assert_eq!(refused.status(), 409);
+    assert!(refused.text().await.unwrap().contains("install_disk: /dev/vda → /dev/sda"));
+    let machine = app.get_json("/api/v1/machines?search=e9-1").await;
+    assert_eq!(machine["items"][0]["cluster"], "edge-9");
+    assert_eq!(machine["items"][0]["role"], "controller");
+
+    // The controller network-boots Flatcar's live system, which fetches its install config.
+    let mac = "52:54:00:00:0e:01";
+    let script = reqwest::get(format!("http://{boot}/ipxe?mac={mac}")).await.unwrap().text().await.unwrap();
+    assert!(script.contains("flatcar_production_pxe.vmlinuz") && script.contains("flatcar.first_boot=yes"), "{script}");
+    let install: serde_json::Value =
+        reqwest::get(format!("http://{boot}/ignition?mac={mac}")).await.unwrap().json().await.unwrap();
+    let installer = ignition_file(&install, "/opt/installer").unwrap();
+    assert!(installer.contains("flatcar-install -d '/dev/vda'"), "{installer}");
+    // The installer fetches the installed config with this machine's report token.
+    let url = installer.split('\'').find(|w| w.contains("os=installed")).unwrap();
+    assert!(!url.contains("{{"), "the report token is filled in: {url}");
+    let url = url.replace("http://127.0.0.1:8080", &format!("http://{boot}"));
+    let installed: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert!(ignition_file(&installed, "/etc/kubernetes/manifests/kube-apiserver.yaml").is_some());
+    assert!(!installed.to_string().contains("PRIVATE KEY"), "no key is in a config");
+    let files = installed["storage"]["files"].as_array().unwrap();
+    let link = files.iter().find(|f| f["path"] == "/etc/kubernetes/pki/ca.key").unwrap()["contents"]["source"]
+        .as_str()
+        .unwrap()
+        .replace("http://127.0.0.1:8080", &format!("http://{boot}"));
+    let key = reqwest::get(&link).await.unwrap();
+    assert_eq!(key.status(), 200);
+    assert!(key.text().await.unwrap().contains("PRIVATE KEY"));
+
+    // The creation follows the machine: installed, its stall in words for the others.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let creation = loop {
+        let creation = app.get_json("/api/v1/cluster-creations/edge-9").await;
+        if creation["machines"][0]["state"] == "installed" {
+            break creation;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the creation never saw e9-1 installed: {creation:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(creation["state"], "creating");
+    assert!(creation["step"].as_str().unwrap().starts_with("waiting for the control plane at 10.0.0.10:6443"));
+    assert!(creation["machines"][1]["waiting"].as_str().unwrap().starts_with("e9-2 has no BMC: power it on"));
+    let exported = app.client.get(app.at("/api/v1/cluster-creations/edge-9/template")).send().await.unwrap();
+    assert_eq!(exported.text().await.unwrap(), ClusterTemplate::parse(CREATED).unwrap().to_yaml());
+
+    // Destroy: the name typed again, then everything generated is gone; the audit stays.
+    let wrong = app.post_json("/api/v1/cluster-creations/edge-9/destroy", json!({ "confirm": "edge" })).await;
+    assert_eq!(wrong.status(), 400);
+    let done = app.post_json("/api/v1/cluster-creations/edge-9/destroy", json!({ "confirm": "edge-9" })).await;
+    assert_eq!(done.status(), 204);
+    let gone = reqwest::get(format!("http://{boot}/ignition?mac={mac}")).await.unwrap();
+    assert_eq!(gone.status(), 404);
+    assert_eq!(app.client.get(app.at("/api/v1/cluster-creations/edge-9")).send().await.unwrap().status(), 404);
+    let machine = app.get_json("/api/v1/machines?search=e9-1").await;
+    assert_eq!(machine["items"][0]["cluster"], serde_json::Value::Null);
+    let secrets: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM cluster_secrets").fetch_one(app.state.db.pool()).await.unwrap();
+    assert_eq!(secrets, 0);
+    let records = pangea::audit::latest(&app.state.db, 50).await.unwrap();
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    for action in ["cluster.creation.start", "cluster.destroy", "cluster.secret.fetch"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    assert!(records.iter().all(|r| !r.summary.contains("PRIVATE KEY")));
+    pangea::audit::verify(&app.state.db).await.unwrap();
+}
+
 mod needs_kube {
     use crate::support::kube;
     use ::kube::api::{Api, PostParams};
@@ -320,5 +463,71 @@ mod needs_kube {
             approve_pending(&pangea, &Inventory { bootstrap_token_id: token_id, machines: &machines }).await.unwrap();
         assert!(again.approved.iter().all(|a| !ours(&a.request)));
         assert_eq!(again.refused.iter().filter(|r| ours(&r.request)).count(), 2);
+    }
+
+    /// What Pangea sets up on a cluster it created, once its control plane answers: its own
+    /// ServiceAccount, bound to `pangea-console`, whose token reads and approves but writes
+    /// nothing else; and the bootstrap token, allowed to ask for a client certificate.
+    #[tokio::test]
+    async fn a_created_cluster_is_set_up_for_pangea_with_a_token_that_reads_and_approves() {
+        use ::kube::api::ListParams;
+        use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
+        use pangea::creation::{pki::BootstrapToken, register};
+        let Some(k) = kube::own() else { return };
+        let admin = k.admin().await;
+        let bootstrap = BootstrapToken::generate();
+        let expires = "2030-01-01T00:00:00Z";
+        let app::clusters::Credential::Token { token } = register::set_up(&admin, &bootstrap, expires).await.unwrap()
+        else {
+            panic!("a token")
+        };
+        // Set up again (a resumed creation): the same objects, a token again.
+        register::set_up(&admin, &bootstrap, expires).await.unwrap();
+
+        let endpoint = pangea::clusters::connect::Endpoint {
+            api_url: k.url.clone(),
+            ca_pem: k.ca_pem.clone(),
+            credential: app::clusters::Credential::Token { token },
+        };
+        assert!(register::ready(&pangea::clusters::connect::checking_client(&endpoint).unwrap()).await);
+        let client = pangea::clusters::connect::client(&endpoint, None).unwrap();
+        let review: serde_json::Value = client
+            .request(
+                http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+                    .header("content-type", "application/json")
+                    .body(br#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#.to_vec())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(review["status"]["userInfo"]["username"], "system:serviceaccount:kube-system:pangea");
+        Api::<Node>::all(client.clone()).list(&ListParams::default()).await.unwrap();
+        Api::<CertificateSigningRequest>::all(client.clone()).list(&ListParams::default()).await.unwrap();
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}})).unwrap();
+        let refused = Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await;
+        assert!(matches!(refused, Err(::kube::Error::Api(s)) if s.code == 403), "Pangea's token writes nothing");
+
+        let secrets: Api<Secret> = Api::namespaced(admin.clone(), "kube-system");
+        let secret = secrets.get(&format!("bootstrap-token-{}", bootstrap.id)).await.unwrap();
+        assert_eq!(secret.type_.as_deref(), Some("bootstrap.kubernetes.io/token"));
+        let data = secret.data.unwrap();
+        let text = |key: &str| String::from_utf8(data[key].0.clone()).unwrap();
+        assert_eq!(text("token-secret"), bootstrap.secret);
+        assert_eq!(text("auth-extra-groups"), register::BOOTSTRAPPERS);
+        assert_eq!(text("expiration"), expires);
+        // Its group may ask for certificates (and nothing approves them but Pangea: no
+        // kubeadm auto-approval binding is made).
+        let out = k.kubectl(&[
+            "auth",
+            "can-i",
+            "create",
+            "certificatesigningrequests",
+            "--as=system:bootstrap:x",
+            &format!("--as-group={}", register::BOOTSTRAPPERS),
+        ]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes");
+        let bindings = k.kubectl(&["get", "clusterrolebindings", "-o", "name"]);
+        let bindings = String::from_utf8_lossy(&bindings.stdout);
+        assert!(!bindings.contains("autoapprove"), "{bindings}");
     }
 }

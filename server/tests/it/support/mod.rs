@@ -58,6 +58,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
     Config {
         listen,
         boot_listen: "127.0.0.1:0".parse().unwrap(),
+        boot_url: "http://127.0.0.1:8080".into(),
         data_dir: dir.into(),
         assets_dir: dir.join("assets"),
         grpc: None,

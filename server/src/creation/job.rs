@@ -1,0 +1,377 @@
+//! The `cluster.create` job: powers the machines on, follows each one until its node is Ready,
+//! sets the cluster up and registers it when its control plane answers, and approves its
+//! kubelets' certificates meanwhile. Its progress (kept with the job) is what the creation's page
+//! shows; another replica resumes it from there.
+
+use super::{Creation, StoredNode, approval, register, store};
+use crate::error::OrInternal;
+use crate::jobs::{Job, lease_lost};
+use app::access::Principal;
+use app::clusters::ClusterInput;
+use app::clusters::creation::CreationMachine;
+use app::clusters::ssr::ClusterService;
+use app::error::AppError;
+use app::power::ssr::PowerService;
+use app::power::{Pacing, PowerAction, PowerRunInput};
+use app::provisioning::boots::BootState;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// What the job has done, kept as its result while it runs.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    /// What it does now, in words.
+    pub step: String,
+    pub started_at: String,
+    /// The power run that powered the machines on.
+    pub power_run: Option<String>,
+    /// Whether the cluster is set up and registered.
+    pub registered: bool,
+    pub machines: Vec<CreationMachine>,
+    /// Kubelet certificate requests left pending, and why (the last pass's).
+    #[serde(default)]
+    pub refused: Vec<String>,
+}
+
+/// `since` as "4 min ago".
+fn ago(since: OffsetDateTime, now: OffsetDateTime) -> String {
+    let seconds = (now - since).whole_seconds().max(0);
+    match seconds {
+        0..60 => format!("{seconds} s ago"),
+        60..7200 => format!("{} min ago", seconds / 60),
+        _ => format!("{} h ago", seconds / 3600),
+    }
+}
+
+/// Where a machine was last seen.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    pub state: BootState,
+    /// Since when (the creation's start, before its first request).
+    pub since: Option<OffsetDateTime>,
+    /// Whether it fetched every one of its secret files.
+    pub secrets_fetched: bool,
+}
+
+/// What a machine waits for, in words: where it is and, once it has stayed there longer than
+/// `stall`, what to check (`api`, `install_disk`: the template's).
+pub fn waiting_for(
+    node: &StoredNode,
+    seen: Seen,
+    api: &str,
+    install_disk: &str,
+    now: OffsetDateTime,
+    stall: std::time::Duration,
+) -> String {
+    let Seen { state, since, secrets_fetched } = seen;
+    let name = &node.spec.name;
+    let stalled = since.is_some_and(|s| now - s >= stall);
+    let when = since.map(|s| ago(s, now)).unwrap_or_default();
+    let (doing, check) = match state {
+        BootState::NeverSeen if node.powered => (
+            format!("{name} has not asked to boot yet"),
+            "check its boot order and that DHCP on its network points it at Pangea".to_string(),
+        ),
+        BootState::NeverSeen => (
+            format!("{name} has no BMC: power it on and boot it from the network"),
+            "Pangea waits for its first boot request".to_string(),
+        ),
+        BootState::Pxe | BootState::Script | BootState::Assets => (
+            format!("{name} is network-booting (last: {}, {when})", state.label()),
+            "it has not asked for its install config: check its console for a kernel that did not start \
+             (a wrong architecture, or too little memory)"
+                .to_string(),
+        ),
+        BootState::Ignition => (
+            format!("{name} fetched its install config {when} and is installing to {install_disk}"),
+            format!("it has not asked for its installed config: check that {install_disk} exists and its console"),
+        ),
+        BootState::Installed if !secrets_fetched => (
+            format!("{name} is installed and rebooting from its disk (since {when})"),
+            "it has not fetched its kubelet credentials: check that it boots from its disk".to_string(),
+        ),
+        BootState::Installed => (
+            format!("{name} fetched its credentials and is joining"),
+            format!("it has not joined the cluster: check that it can reach {api}"),
+        ),
+        BootState::Joined => (
+            format!("{name} joined; waiting for it to be Ready"),
+            "its kubelet is not Ready: check its network plugin and its kubelet's log".to_string(),
+        ),
+        BootState::Ready => return String::new(),
+        BootState::Failed => return format!("{name} failed {when}"),
+    };
+    if stalled { format!("{doing}; {check}") } else { doing }
+}
+
+fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+impl Creation {
+    /// Runs creation job `job` of cluster `name` in the background, as `who`, from `previous`
+    /// progress (a resumed job's), until every node is Ready, it fails, or it is stopped.
+    pub(super) fn run(self: &Arc<Self>, who: Principal, job: String, name: String, previous: Option<Progress>) {
+        let me = self.clone();
+        self.background.spawn(async move {
+            let outcome = me.jobs.holding_lease(&job, me.follow(&who, &job, &name, previous)).await;
+            if matches!(&outcome, Err(e) if e.to_string() == lease_lost().to_string()) {
+                return;
+            }
+            if let Err(e) = me.finish(&who, &job, &name, outcome).await {
+                tracing::error!(error = %e, job, cluster = name, "could not end a cluster creation");
+            }
+        });
+    }
+
+    /// Goes on with a creation whose replica stopped, as whoever applied it is now.
+    pub fn resume_creation(self: &Arc<Self>, job: Job) {
+        let previous = serde_json::from_str::<Progress>(&job.result).ok();
+        match job.acting {
+            Some(who) => self.run(who, job.id, job.input, previous),
+            None => {
+                let jobs = self.jobs.clone();
+                self.background.spawn(async move {
+                    let stopped = AppError::Forbidden {
+                        message: "This creation was stopped: whoever applied it may no longer act.".into(),
+                    };
+                    if let Err(e) = jobs.fail(&job.id, &stopped).await {
+                        tracing::error!(error = %e, job = job.id, "could not fail a cluster creation");
+                    }
+                });
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        who: &Principal,
+        job: &str,
+        name: &str,
+        outcome: Result<String, AppError>,
+    ) -> Result<(), AppError> {
+        let state = if outcome.is_ok() { "created" } else { "failed" };
+        let event = crate::audit::Event::new("cluster.creation.end", "cluster").target(name, name);
+        let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
+        if self.jobs.finish_in(&mut tx, job, who, event, outcome).await? {
+            store::set_state(&mut tx, name, state).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+        }
+        Ok(())
+    }
+
+    async fn follow(
+        &self,
+        who: &Principal,
+        job: &str,
+        name: &str,
+        previous: Option<Progress>,
+    ) -> Result<String, AppError> {
+        let (row, template, nodes) = self.load(name).await?;
+        let pki = self.open_pki(&row)?;
+        let mut progress = previous.unwrap_or_default();
+        let started = parse_time(&progress.started_at).unwrap_or_else(OffsetDateTime::now_utc);
+        progress.started_at = crate::db::timestamp(started);
+        let total = nodes.len() as u32;
+        let powered: Vec<i64> = nodes.iter().filter(|n| n.powered).map(|n| n.machine).collect();
+        if progress.power_run.is_none() && !powered.is_empty() {
+            progress.step = "powering the machines on (boot from network once)".into();
+            self.report(job, 0, total, &progress).await?;
+            let input = PowerRunInput {
+                action: PowerAction::NetworkBootOnce,
+                machines: powered,
+                search: None,
+                pacing: Pacing::default(),
+            };
+            progress.power_run = Some(self.power.start_run(who, input).await?);
+        }
+        let api_url = register::api_url(template.api_server.address, template.api_server.port);
+        let shown_api = format!("{}:{}", template.api_server.address, template.api_server.port);
+        let expires = crate::db::timestamp(started + self.pace.deadline);
+        let macs: Vec<String> = nodes.iter().map(|n| n.spec.mac.to_string()).collect();
+        loop {
+            if self.jobs.cancel_requested(job).await? {
+                return Err(AppError::Conflict {
+                    message: "The creation was stopped on request.".into(),
+                    fields: vec![],
+                });
+            }
+            let now = OffsetDateTime::now_utc();
+            if !progress.registered {
+                progress.step = format!("waiting for the control plane at {shown_api}");
+                let admin = register::admin_endpoint(pki.files.get("admin.conf").map_or("", String::as_str), &api_url)
+                    .and_then(|e| crate::clusters::connect::checking_client(&e))?;
+                if register::ready(&admin).await {
+                    progress.step = "setting the cluster up for Pangea and registering it".into();
+                    self.report(job, 0, total, &progress).await?;
+                    let credential = register::set_up(&admin, &pki.bootstrap_token, &expires)
+                        .await
+                        .map_err(|e| AppError::invalid(crate::clusters::connect::unreachable(&api_url, &e)))?;
+                    let input = ClusterInput {
+                        name: name.to_string(),
+                        api_url: api_url.clone(),
+                        ca_pem: pki.ca_pem().to_string(),
+                        credential: Some(credential),
+                        prometheus_url: String::new(),
+                        alertmanager_url: String::new(),
+                        grafana_url: String::new(),
+                        prometheus_credential: None,
+                        alertmanager_credential: None,
+                        grafana_credential: None,
+                    };
+                    self.clusters.add(who, input).await?;
+                    progress.registered = true;
+                }
+            }
+            let mut conn = self.db.pool().acquire().await.or_internal()?;
+            let states = store::boot_states(&mut conn, &macs).await.or_internal()?;
+            let mut known = Vec::new();
+            let mut machines = Vec::new();
+            for node in &nodes {
+                let mac = node.spec.mac.to_string();
+                let state = states.get(&mac);
+                let boot = state.and_then(|s| BootState::parse(&s.state)).unwrap_or(BootState::NeverSeen);
+                let fetched = store::fetched_secrets(&mut conn, &node.spec.secrets_token).await.or_internal()?;
+                let all_fetched = !fetched.is_empty() && fetched.iter().all(|(_, at)| !at.is_empty());
+                let since = state.and_then(|s| parse_time(&s.since)).or(Some(started));
+                let mut waiting = waiting_for(
+                    node,
+                    Seen { state: boot, since, secrets_fetched: all_fetched },
+                    &shown_api,
+                    template.install_disk.as_str(),
+                    now,
+                    self.pace.stall,
+                );
+                if boot == BootState::Failed
+                    && let Some(s) = state
+                {
+                    waiting = format!("{waiting}: {}", s.reason);
+                }
+                let mut addresses: Vec<std::net::IpAddr> = node.spec.address.into_iter().collect();
+                addresses.extend(
+                    store::fetched_from(&mut conn, &node.spec.secrets_token)
+                        .await
+                        .or_internal()?
+                        .iter()
+                        .filter_map(|a| a.parse::<std::net::IpAddr>().ok()),
+                );
+                known.push(approval::KnownMachine { name: node.spec.name.clone(), addresses });
+                machines.push(CreationMachine {
+                    machine: node.machine,
+                    mac,
+                    name: node.spec.name.clone(),
+                    role: node.spec.role.as_str().into(),
+                    state: boot.as_str().into(),
+                    since: state.map(|s| s.since.clone()).unwrap_or_default(),
+                    waiting,
+                });
+            }
+            drop(conn);
+            if progress.registered {
+                self.approve(name, &pki.bootstrap_token.id, &known, &mut progress).await;
+            }
+            let ready = machines.iter().filter(|m| m.state == BootState::Ready.as_str()).count() as u32;
+            progress.machines = machines;
+            if ready == total && progress.registered {
+                progress.step = "every node is Ready".into();
+                return serde_json::to_string(&progress).or_internal();
+            }
+            if progress.registered {
+                progress.step = format!("{ready} of {total} nodes Ready");
+            }
+            if now - started >= self.pace.deadline {
+                let stalls: Vec<&str> =
+                    progress.machines.iter().map(|m| m.waiting.as_str()).filter(|w| !w.is_empty()).collect();
+                return Err(AppError::Conflict {
+                    message: format!(
+                        "The cluster was not Ready within {} min: {}",
+                        self.pace.deadline.as_secs() / 60,
+                        stalls.join("; ")
+                    ),
+                    fields: vec![],
+                });
+            }
+            self.report(job, ready, total, &progress).await?;
+            tokio::time::sleep(self.pace.tick).await;
+        }
+    }
+
+    async fn report(&self, job: &str, done: u32, total: u32, progress: &Progress) -> Result<(), AppError> {
+        self.jobs.report(job, done, total, &serde_json::to_string(progress).or_internal()?).await
+    }
+
+    /// One approval pass over the cluster's pending kubelet certificate requests; refusals are
+    /// kept for the page and audited once each.
+    async fn approve(&self, name: &str, token_id: &str, known: &[approval::KnownMachine], progress: &mut Progress) {
+        let client = match self.clusters.cache(name).and_then(|c| crate::clusters::connect::client(&c.endpoint, None)) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, cluster = name, "cannot reach a created cluster to approve its kubelets");
+                return;
+            }
+        };
+        let inventory = approval::Inventory { bootstrap_token_id: token_id, machines: known };
+        match approval::approve_pending(&client, &inventory).await {
+            Ok(pass) => {
+                for refused in &pass.refused {
+                    let said = format!("{} (asked by {}): {}", refused.request, refused.username, refused.reason);
+                    if !progress.refused.contains(&said) {
+                        let event = crate::audit::Event::new("cluster.kubelet_certificate.refuse", "cluster")
+                            .target(name, &refused.request)
+                            .summary(serde_json::json!({ "requester": refused.username, "reason": refused.reason }));
+                        let refusal = AppError::Forbidden { message: refused.reason.clone() };
+                        // The requester is the cluster's, not a person of Pangea's: named in the summary.
+                        let requester = Principal::anonymous(None, None);
+                        crate::audit::record_refusal(&self.db, &requester, event.failed(&refusal)).await;
+                        progress.refused.push(said);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, cluster = name, "could not approve a created cluster's kubelets"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::creation::render::{NodeSpec, Role};
+    use std::time::Duration;
+
+    #[test]
+    fn a_stalled_machine_is_told_what_to_check() {
+        let node = StoredNode {
+            machine: 1,
+            spec: NodeSpec {
+                role: Role::Worker,
+                name: "worker-2".into(),
+                mac: "52:54:00:00:00:02".parse().unwrap(),
+                address: None,
+                secrets_token: "t".into(),
+            },
+            powered: true,
+        };
+        let now = OffsetDateTime::now_utc();
+        let four_min = Some(now - Duration::from_secs(240));
+        let stall = Duration::from_secs(120);
+        let said = |state, secrets_fetched| {
+            let seen = Seen { state, since: four_min, secrets_fetched };
+            waiting_for(&node, seen, "10.0.0.10:6443", "/dev/sda", now, stall)
+        };
+        assert_eq!(
+            said(BootState::Installed, true),
+            "worker-2 fetched its credentials and is joining; it has not joined the cluster: check that it can reach \
+             10.0.0.10:6443"
+        );
+        assert!(said(BootState::Ignition, false).contains("fetched its install config 4 min ago"));
+        assert!(said(BootState::Ignition, false).contains("check that /dev/sda exists"));
+        assert_eq!(said(BootState::Ready, true), "");
+        // Before the stall, only where it is.
+        let seen = Seen { state: BootState::Installed, since: Some(now), secrets_fetched: true };
+        let fresh = waiting_for(&node, seen, "api", "/dev/sda", now, stall);
+        assert_eq!(fresh, "worker-2 fetched its credentials and is joining");
+        let manual = StoredNode { powered: false, ..node.clone() };
+        let seen = Seen { state: BootState::NeverSeen, since: None, secrets_fetched: false };
+        assert!(waiting_for(&manual, seen, "api", "/dev/sda", now, stall).contains("no BMC"));
+    }
+}
