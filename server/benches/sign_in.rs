@@ -57,6 +57,7 @@ async fn main() {
     let config = Config {
         listen: addr,
         boot_listen: "127.0.0.1:0".parse().unwrap(),
+        boot_url: "http://127.0.0.1:8080".into(),
         data_dir: dir.path().into(),
         assets_dir: dir.path().join("assets"),
         grpc: None,

@@ -98,6 +98,16 @@ async fn check_served(index: Arc<BootIndex>, t: TemplateFile) -> Result<(), AppE
     .or_internal()?
 }
 
+/// A config as `who` may see it: secret links (of clusters Pangea creates) masked for anyone
+/// but admins.
+pub fn shown_to(who: &Principal, text: &str) -> String {
+    if who.role == Some(app::access::ConsoleRole::Admin) {
+        text.to_string()
+    } else {
+        crate::http::middleware::mask_secret_links(text).into_owned()
+    }
+}
+
 /// Inventory machines boot without groups, so a change to machines is a change to what the boot
 /// index serves; and the machine list shows each machine's boot state.
 #[async_trait::async_trait]
@@ -184,7 +194,11 @@ impl Provisioner {
 
     pub async fn catalog(&self, who: &Principal) -> Result<Catalog, AppError> {
         self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
-        Ok(store::load(&self.db).await.or_internal()?.1)
+        let mut catalog = store::load(&self.db).await.or_internal()?.1;
+        for t in &mut catalog.templates {
+            t.content = shown_to(who, &t.content);
+        }
+        Ok(catalog)
     }
 
     pub async fn profile(&self, who: &Principal, id: &str) -> Result<Profile, AppError> {
@@ -202,7 +216,10 @@ impl Provisioner {
     pub async fn template(&self, who: &Principal, kind: TemplateKind, id: &str) -> Result<TemplateFile, AppError> {
         self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
         let mut conn = self.db.pool().acquire().await.or_internal()?;
-        store::template(&mut conn, kind, id).await.or_internal()?.ok_or_else(|| not_found("template", id))
+        let mut template =
+            store::template(&mut conn, kind, id).await.or_internal()?.ok_or_else(|| not_found("template", id))?;
+        template.content = shown_to(who, &template.content);
+        Ok(template)
     }
 
     /// Creates or replaces a profile.
@@ -535,13 +552,14 @@ impl Provisioner {
         self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
         let query = query.trim().trim_start_matches('?').to_string();
         let index = self.index();
+        let who = who.clone();
         // It renders templates: off the async workers, a turn among the boot listener's.
         let _permit = self.render_turn().await?;
         tokio::task::spawn_blocking(move || {
             let labels = index::labels_from_query(&query);
             // A viewer learns where the machine's report token goes, never the token.
             let served = |endpoint| match boot::answer(&index, endpoint, &labels, &query, report_tokens::SHOWN) {
-                Ok(answer) => Served { body: Some(answer.body.to_string()), missing: None },
+                Ok(answer) => Served { body: Some(shown_to(&who, answer.body.as_ref())), missing: None },
                 Err(unanswered) => Served { body: None, missing: Some(unanswered.miss.to_string()) },
             };
             let group = index.select(&labels);

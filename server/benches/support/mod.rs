@@ -62,6 +62,7 @@ pub async fn serve(url: SecretString, dir: &std::path::Path) -> (String, String,
     let config = pangea::config::Config {
         listen: addr,
         boot_listen: "127.0.0.1:0".parse().expect("address"),
+        boot_url: "http://127.0.0.1:8080".into(),
         data_dir: dir.into(),
         assets_dir: dir.join("assets"),
         grpc: None,

@@ -14,6 +14,25 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// never logged.
 pub const SECRET_LINKS: &str = "/cluster-secrets/";
 
+/// `text` (a config) with every secret link's token masked, as people other than admins see
+/// it: a link is used once, so whoever reads it first could take its file.
+pub fn mask_secret_links(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(SECRET_LINKS) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(SECRET_LINKS) {
+        let after = at + SECRET_LINKS.len();
+        out.push_str(&rest[..after]);
+        out.push('…');
+        let token_end = rest[after..].find(|c: char| !c.is_ascii_alphanumeric()).map_or(rest.len(), |i| after + i);
+        rest = &rest[token_end..];
+    }
+    out.push_str(rest);
+    out.into()
+}
+
 /// `path` as logs show it: a secret link without its token.
 pub fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
     match path.strip_prefix(SECRET_LINKS) {
@@ -90,5 +109,16 @@ mod tests {
         assert_eq!(super::logged_path("/cluster-secrets/0123abcd/pki/ca.key"), "/cluster-secrets/…/pki/ca.key");
         assert_eq!(super::logged_path("/cluster-secrets/0123abcd"), "/cluster-secrets/…/");
         assert_eq!(super::logged_path("/ipxe"), "/ipxe");
+    }
+
+    #[test]
+    fn a_shown_config_masks_every_secret_links_token() {
+        let config = "source: http://p:8080/cluster-secrets/0123abcd/pki/ca.key\nx: http://p/cluster-secrets/ff/a.conf";
+        assert_eq!(
+            super::mask_secret_links(config),
+            "source: http://p:8080/cluster-secrets/…/pki/ca.key\nx: http://p/cluster-secrets/…/a.conf"
+        );
+        assert_eq!(super::mask_secret_links("/cluster-secrets/"), "/cluster-secrets/…");
+        assert_eq!(super::mask_secret_links("plain"), "plain");
     }
 }

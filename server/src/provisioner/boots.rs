@@ -621,9 +621,10 @@ impl Provisioner {
     /// A config exactly as the boot listener served it, by its SHA-256.
     pub async fn served_config(&self, who: &Principal, sha256: &str) -> Result<String, AppError> {
         self.allow(who, Permission::ViewProvisioning, "provisioning.view").await?;
-        store::served(&self.db, sha256.trim()).await.or_internal()?.ok_or_else(|| {
+        let served = store::served(&self.db, sha256.trim()).await.or_internal()?.ok_or_else(|| {
             AppError::not_found(format!("No config with SHA-256 {sha256} was served recently (or it was forgotten)."))
-        })
+        })?;
+        Ok(super::shown_to(who, &served))
     }
 
     pub async fn discovered(&self, who: &Principal) -> Result<Vec<Discovered>, AppError> {

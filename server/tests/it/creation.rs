@@ -292,6 +292,17 @@ async fn an_applied_template_serves_each_machine_its_configs_and_destroy_takes_t
         .as_str()
         .unwrap()
         .replace("http://127.0.0.1:8080", &format!("http://{boot}"));
+    // "What will this machine get?" shows the config whole to admins, its links masked to others:
+    // a link answers once, so whoever reads it first could take the file.
+    let token = link.split('/').nth(4).unwrap().to_string();
+    let explain = format!("/api/v1/provisioning/explain?query=mac%3D{mac}%26os%3Dinstalled");
+    let as_admin = app.get_json(&explain).await;
+    assert!(as_admin["ignition"]["body"].as_str().unwrap().contains(&token));
+    let operator = app.token(app::access::ConsoleRole::Operator).await;
+    let shown: serde_json::Value =
+        app.anonymous().get(app.at(&explain)).bearer_auth(&operator).send().await.unwrap().json().await.unwrap();
+    let body = shown["ignition"]["body"].as_str().unwrap();
+    assert!(!body.contains(&token) && body.contains("/cluster-secrets/…/pki/ca.key"), "{body}");
     let key = reqwest::get(&link).await.unwrap();
     assert_eq!(key.status(), 200);
     assert!(key.text().await.unwrap().contains("PRIVATE KEY"));
