@@ -124,6 +124,44 @@ pub enum ClusterCommand {
         #[arg(long)]
         ca_file: Option<PathBuf>,
     },
+    /// Apply a cluster template (YAML): check it against the inventory, then write every
+    /// machine's configs and start the creation, which the running Pangea server carries on
+    /// (powering the machines on, following them, registering the cluster).
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The template file.
+        file: PathBuf,
+        /// Only show what it would do.
+        #[arg(long)]
+        dry_run: bool,
+        /// URL machines reach the boot listener at, as the server's --boot-url
+        /// [default: the config file's boot_url, else http://127.0.0.1:8080].
+        #[arg(long, env = "PANGEA_BOOT_URL")]
+        boot_url: Option<url::Url>,
+    },
+    /// Show how a cluster's creation goes, machine by machine.
+    Creation {
+        #[command(flatten)]
+        storage: StorageArgs,
+        name: String,
+    },
+    /// Print the template a cluster was created from, to edit and apply again.
+    Template {
+        #[command(flatten)]
+        storage: StorageArgs,
+        name: String,
+    },
+    /// Destroy a cluster Pangea created: unregister it, remove its machines' configs and
+    /// secrets, free its machines and power them off. The audit trail stays.
+    Destroy {
+        #[command(flatten)]
+        storage: StorageArgs,
+        name: String,
+        /// The cluster's name again.
+        #[arg(long)]
+        confirm: String,
+    },
     /// List registered clusters.
     List(StorageArgs),
     /// Remove a cluster.
@@ -594,6 +632,11 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 }
 
 impl StorageArgs {
+    /// The boot URL the config file gives, if any.
+    pub fn boot_url(&self) -> Result<Option<url::Url>, ConfigError> {
+        Ok(self.file()?.boot_url)
+    }
+
     fn file(&self) -> Result<FileConfig, ConfigError> {
         self.config.as_deref().map(read_file).transpose().map(Option::unwrap_or_default)
     }

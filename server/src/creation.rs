@@ -82,6 +82,9 @@ pub struct Creation {
     /// Where machines reach the boot listener.
     boot_url: String,
     pace: Pace,
+    /// Whether this process runs the creation jobs it starts (the command line leaves them to
+    /// the server, which takes them over).
+    runs_jobs: bool,
 }
 
 /// One machine of a creation, as kept with it.
@@ -133,7 +136,19 @@ impl Creation {
             background,
             boot_url,
             pace: Pace::default(),
+            runs_jobs: true,
         }
+    }
+
+    /// Leaves the creation jobs it starts to the running server (for the command line).
+    pub fn leaving_jobs_to_the_server(mut self) -> Creation {
+        self.runs_jobs = false;
+        self
+    }
+
+    /// Where this process's background work runs.
+    pub fn background(&self) -> crate::background::Background {
+        self.background.clone()
     }
 
     pub fn with_pace(mut self, pace: Pace) -> Creation {
@@ -614,7 +629,9 @@ impl Creation {
         .await;
         let (name, job) = crate::audit::settle(&self.db, who, event, started).await?;
         let created = job.is_some();
-        if let Some(job) = job {
+        if let Some(job) = job
+            && self.runs_jobs
+        {
             self.run(who.clone(), job, name.clone(), None);
         }
         Ok((created, self.creation(who, &name).await?))

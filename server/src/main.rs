@@ -287,6 +287,56 @@ async fn cluster(command: ClusterCommand) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
             println!("Registered cluster {} ({}).", added.name, added.api_url);
         }
+        ClusterCommand::Create { storage, file, dry_run, boot_url } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let (creation, clusters) = creation_on(&storage, boot_url).await?;
+            let preview = creation.preview(&who, &text).await.map_err(|e| e.to_string())?;
+            for node in &preview.nodes {
+                let power = if node.powered_by_pangea { "powered by Pangea" } else { "no BMC: power it on yourself" };
+                println!("{:<10} {:<24} {}  {power}", node.role, node.name, node.mac);
+            }
+            for change in &preview.changes {
+                println!("change: {}: {} -> {}", change.field, change.before, change.after);
+            }
+            for problem in &preview.problems {
+                println!("problem: {problem}");
+            }
+            if !dry_run {
+                let (created, state) = creation.create(&who, &text).await.map_err(|e| e.to_string())?;
+                println!(
+                    "{} {}: the running Pangea server powers its machines on and follows them (pangea cluster creation {}).",
+                    if created { "Creating" } else { "Already creating" },
+                    state.name,
+                    state.name
+                );
+            }
+            clusters.stop();
+        }
+        ClusterCommand::Creation { storage, name } => {
+            let (creation, clusters) = creation_on(&storage, None).await?;
+            let state = creation.creation(&who, &name).await.map_err(|e| e.to_string())?;
+            println!("{}: {} ({})", state.name, state.state, state.step);
+            if let Some(error) = &state.error {
+                println!("error: {error}");
+            }
+            println!("{:<10} {:<24} {:<18} {:<12} WAITING FOR", "ROLE", "NODE", "MAC", "STATE");
+            for m in &state.machines {
+                println!("{:<10} {:<24} {:<18} {:<12} {}", m.role, m.name, m.mac, m.state, m.waiting);
+            }
+            clusters.stop();
+        }
+        ClusterCommand::Template { storage, name } => {
+            let (creation, clusters) = creation_on(&storage, None).await?;
+            print!("{}", creation.template(&who, &name).await.map_err(|e| e.to_string())?);
+            clusters.stop();
+        }
+        ClusterCommand::Destroy { storage, name, confirm } => {
+            let (creation, clusters) = creation_on(&storage, None).await?;
+            creation.destroy(&who, &name, &confirm).await.map_err(|e| e.to_string())?;
+            finished(&creation.background()).await;
+            clusters.stop();
+            println!("Destroyed {name}: its configs and secrets are removed and its machines freed.");
+        }
         ClusterCommand::List(storage) => {
             let clusters = clusters_on(&storage).await?;
             clusters.start().await.map_err(|e| e.to_string())?;
@@ -419,6 +469,57 @@ async fn power_on(
     let jobs = pangea::jobs::Jobs::new(db.clone());
     let power = pangea::power::Power::new(db, sealer, machines, provisioner, jobs, background.clone());
     Ok((power, background, id))
+}
+
+/// Cluster creation on the database, for the command line: the creation jobs it starts are left
+/// to the running server, which takes them over once their lease runs out.
+async fn creation_on(
+    storage: &StorageArgs,
+    boot_url: Option<url::Url>,
+) -> Result<(std::sync::Arc<pangea::creation::Creation>, std::sync::Arc<pangea::clusters::Clusters>), String> {
+    use pangea::provisioner::Provisioner;
+    use std::sync::Arc;
+    let (sealer, _) = storage.keys()?;
+    let db = open(storage).await?;
+    let sealer = Arc::new(sealer);
+    let boot_url = match boot_url.or(storage.boot_url().map_err(|e| e.to_string())?) {
+        Some(url) => url.as_str().trim_end_matches('/').to_string(),
+        None => "http://127.0.0.1:8080".to_string(),
+    };
+    let provisioner =
+        Arc::new(Provisioner::open(db.clone(), std::path::PathBuf::new()).await.map_err(|e| e.to_string())?);
+    let jobs = pangea::jobs::Jobs::new(db.clone());
+    let machines = Arc::new(pangea::machines::Machines::new(
+        db.clone(),
+        jobs.clone(),
+        provisioner.clone(),
+        Arc::new(pangea::power::InventoryPower { db: db.clone(), sealer: sealer.clone() }),
+        sealer.clone(),
+    ));
+    let background = pangea::background::Background::default();
+    let power = pangea::power::Power::new(
+        db.clone(),
+        sealer.clone(),
+        machines.clone(),
+        provisioner.clone(),
+        jobs.clone(),
+        background.clone(),
+    );
+    let clusters = Arc::new(clusters_on(storage).await?);
+    clusters.start().await.map_err(|e| e.to_string())?;
+    let creation = pangea::creation::Creation::new(
+        db,
+        machines,
+        sealer,
+        provisioner,
+        power,
+        clusters.clone(),
+        jobs,
+        background,
+        boot_url,
+    )
+    .leaving_jobs_to_the_server();
+    Ok((Arc::new(creation), clusters))
 }
 
 /// Waits for the background work a command started (a hardware read, a power action followed).

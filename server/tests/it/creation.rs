@@ -12,6 +12,7 @@ on_both_backends!(
     a_template_takes_machines_by_mac_search_and_class_and_names_what_stands_in_the_way,
     a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_say_so,
     an_applied_template_serves_each_machine_its_configs_and_destroy_takes_them_back,
+    the_command_line_applies_shows_exports_and_destroys_a_creation_the_server_carries_on,
 );
 
 fn admin() -> Principal {
@@ -343,6 +344,49 @@ async fn an_applied_template_serves_each_machine_its_configs_and_destroy_takes_t
     }
     assert!(records.iter().all(|r| !r.summary.contains("PRIVATE KEY")));
     pangea::audit::verify(&app.state.db).await.unwrap();
+}
+
+async fn the_command_line_applies_shows_exports_and_destroys_a_creation_the_server_carries_on(app: TestApp) {
+    for n in 1..=3 {
+        app.create(json!({
+            "mac": format!("52:54:00:00:0e:0{n}"), "hostname": format!("e9-{n}"), "labels": { "pool": "edge-9" },
+        }))
+        .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edge-9.yaml");
+    std::fs::write(&file, CREATED).unwrap();
+    let text = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let path = file.to_str().unwrap();
+    let dry = text(app.cli(&["cluster", "create", path, "--dry-run"]));
+    assert!(dry.contains("controller e9-1") && dry.contains("no BMC: power it on yourself"), "{dry}");
+    assert!(app.client.get(app.at("/api/v1/cluster-creations/edge-9")).send().await.unwrap().status() == 404);
+    let created = text(app.cli(&["cluster", "create", path]));
+    assert!(created.contains("\nCreating edge-9: the running Pangea server"), "{created}");
+    // The job waits for the server: it is there, held by the command's lease until it runs out.
+    let state = app.get_json("/api/v1/cluster-creations/edge-9").await;
+    assert_eq!(state["state"], "creating");
+    let job: (String, String) = sqlx::query_as("SELECT kind, state FROM jobs WHERE id = $1")
+        .bind(state["job"].as_str().unwrap())
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(job, ("cluster.create".to_string(), "running".to_string()));
+    let shown = text(app.cli(&["cluster", "creation", "edge-9"]));
+    assert!(shown.starts_with("edge-9: creating") && shown.contains("e9-2"), "{shown}");
+    assert_eq!(text(app.cli(&["cluster", "template", "edge-9"])), ClusterTemplate::parse(CREATED).unwrap().to_yaml());
+    let refused = app.cli(&["cluster", "destroy", "edge-9", "--confirm", "edge-8"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("Type the cluster's name, edge-9"));
+    text(app.cli(&["cluster", "destroy", "edge-9", "--confirm", "edge-9"]));
+    assert!(app.client.get(app.at("/api/v1/cluster-creations/edge-9")).send().await.unwrap().status() == 404);
+    let records = pangea::audit::latest(&app.state.db, 10).await.unwrap();
+    let by_cli: Vec<&str> =
+        records.iter().filter(|r| r.actor.ends_with("(command line)")).map(|r| r.action.as_str()).collect();
+    assert!(by_cli.contains(&"cluster.creation.start") && by_cli.contains(&"cluster.destroy"), "{by_cli:?}");
 }
 
 mod needs_kube {
