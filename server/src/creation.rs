@@ -70,6 +70,7 @@ impl Default for Pace {
     }
 }
 
+#[derive(Clone)]
 pub struct Creation {
     db: Database,
     machines: Arc<Machines>,
@@ -512,7 +513,7 @@ impl Creation {
     /// starts the creation job, in one transaction with its audit record; whether it did. The
     /// same template again answers the creation as it stands; a changed one is refused with its
     /// changes.
-    pub async fn create(self: &Arc<Self>, who: &Principal, text: &str) -> Result<(bool, ClusterCreation), AppError> {
+    pub async fn create(&self, who: &Principal, text: &str) -> Result<(bool, ClusterCreation), AppError> {
         let event = Event::new("cluster.creation.start", "cluster");
         let started = async {
             allow_change(who)?;
@@ -777,5 +778,29 @@ impl Creation {
                     .seal(&SecretString::from(text.clone()), &secret_place(cluster, &node.secrets_token, path)),
             })
             .collect()
+    }
+}
+
+/// The pages' and the JSON API's view of creation: the same methods.
+#[async_trait::async_trait]
+impl app::clusters::ssr::CreationService for Creation {
+    async fn preview(&self, who: &Principal, template: &str) -> Result<CreationPreview, AppError> {
+        Creation::preview(self, who, template).await
+    }
+
+    async fn apply(&self, who: &Principal, template: &str) -> Result<ClusterCreation, AppError> {
+        Creation::create(self, who, template).await.map(|(_, creation)| creation)
+    }
+
+    async fn creation(&self, who: &Principal, name: &str) -> Result<ClusterCreation, AppError> {
+        Creation::creation(self, who, name).await
+    }
+
+    async fn creations(&self, who: &Principal) -> Result<Vec<ClusterCreation>, AppError> {
+        Creation::creations(self, who).await
+    }
+
+    async fn destroy(&self, who: &Principal, name: &str, confirm: &str) -> Result<(), AppError> {
+        Creation::destroy(self, who, name, confirm).await
     }
 }

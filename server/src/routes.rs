@@ -167,8 +167,10 @@ pub fn console_router(state: AppState) -> Router {
     let monitoring: app::monitoring::ssr::SharedMonitoringService = state.monitoring.clone();
     let grafana_frames = app::monitoring::GrafanaFrames(state.auth.grafana.own_origin());
     let power: app::power::ssr::SharedPowerService = std::sync::Arc::new(state.power.clone());
+    let creation: app::clusters::ssr::SharedCreationService = state.creation.clone();
     let context = move || {
         leptos::prelude::provide_context(power.clone());
+        leptos::prelude::provide_context(creation.clone());
         leptos::prelude::provide_context(grafana_frames.clone());
         leptos::prelude::provide_context(clusters.clone());
         leptos::prelude::provide_context(monitoring.clone());

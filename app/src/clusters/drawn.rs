@@ -340,3 +340,113 @@ mod tests {
         assert!(cluster_table(Vec::new()).into_string().contains("No cluster is registered yet."));
     }
 }
+
+/// What applying a template would do: the machines it takes, what stands in the way, and what
+/// it changes.
+pub fn creation_preview(p: super::creation::CreationPreview) -> Html {
+    let rows = p
+        .nodes
+        .iter()
+        .map(|n| {
+            let power = if n.powered_by_pangea { "Pangea, through its BMC" } else { "you (it has no BMC)" };
+            view! { <tr>
+                <td>{n.role.clone()}</td><td>{n.name.clone()}</td><td class="mono">{n.mac.clone()}</td><td>{power}</td>
+            </tr> }
+        })
+        .collect_view();
+    let problems = (!p.problems.is_empty()).then(|| {
+        let items = p.problems.iter().map(|x| view! { <li>{x.clone()}</li> }).collect_view();
+        view! { <div class="alert error" role="alert"><p>"It cannot be created yet:"</p><ul>{items}</ul></div> }
+    });
+    let changes = (p.exists).then(|| {
+        if p.changes.is_empty() {
+            view! { <p class="hint">"This cluster was created from this very template: applying it again changes nothing."</p> }.into_any()
+        } else {
+            let items = p
+                .changes
+                .iter()
+                .map(|c| view! { <li>{format!("{}: {} → {}", c.field, c.before, c.after)}</li> })
+                .collect_view();
+            view! { <div class="alert error" role="alert"><p>"It would change the created cluster (not done by Pangea yet):"</p><ul>{items}</ul></div> }.into_any()
+        }
+    });
+    Html::of(view! {
+        {problems}
+        {changes}
+        {table(&["Role", "Node", "MAC", "Powered on by"], rows)}
+        <details><summary>"The template as Pangea reads it"</summary><pre>{p.template}</pre></details>
+    })
+}
+
+/// A creation as it stands: its step, a bar of where its machines are, and each machine's state
+/// with what it waits for.
+pub fn creation(c: super::creation::ClusterCreation) -> Progress {
+    use crate::provisioning::boots::BootState;
+    let running = c.state == "creating";
+    let total = c.machines.len();
+    let count = |state: BootState| c.machines.iter().filter(|m| m.state == state.as_str()).count();
+    let bar = BootState::ALL
+        .iter()
+        .filter(|s| count(**s) > 0)
+        .map(|s| {
+            let width = format!("width: {:.2}%", 100.0 * count(*s) as f64 / total.max(1) as f64);
+            view! { <span class=format!("boot-{}", s.as_str()) style=width title=format!("{}: {}", s.label(), count(*s))></span> }
+        })
+        .collect_view();
+    let legend = BootState::ALL
+        .iter()
+        .filter(|s| count(**s) > 0)
+        .map(|s| view! { <li><span class=format!("swatch boot-{}", s.as_str())></span>{format!("{} {}", count(*s), s.label())}</li> })
+        .collect_view();
+    let rows = c
+        .machines
+        .iter()
+        .map(|m| {
+            let state = BootState::parse(&m.state).map(|s| s.label()).unwrap_or_default();
+            view! { <tr>
+                <td>{m.role.clone()}</td>
+                <td><a href=format!("/machines/{}", m.machine)>{m.name.clone()}</a></td>
+                <td class="mono">{m.mac.clone()}</td>
+                <td><span class=format!("badge boot-{}", m.state)>{state}</span></td>
+                <td>{m.waiting.clone()}</td>
+            </tr> }
+        })
+        .collect_view();
+    let ready = count(BootState::Ready);
+    let registered = c.registered.then(|| {
+        view! { <p>"Registered: " <a href=format!("/clusters/{}", urlencode(&c.name))>{format!("see cluster {}", c.name)}</a></p> }
+    });
+    let html = Html::of(view! {
+        <div class="progress" role="status">
+            <p>{format!("{}: {} ({} of {} nodes Ready).", c.name, if c.step.is_empty() { c.state.clone() } else { c.step.clone() }, ready, total)}</p>
+            <div class="run-bar" role="img" aria-label="Where the cluster's machines are">{bar}</div>
+            <ul class="run-legend">{legend}</ul>
+        </div>
+        {c.error.map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
+        {registered}
+        {table(&["Role", "Node", "MAC", "State", "What it waits for"], rows)}
+    });
+    Progress { html, running }
+}
+
+/// The clusters Pangea created, each linked to its creation.
+pub fn creations(all: Vec<super::creation::ClusterCreation>) -> Html {
+    let rows = all
+        .iter()
+        .map(|c| {
+            let ready = c.machines.iter().filter(|m| m.state == "ready").count();
+            view! { <tr>
+                <td><a href=format!("/clusters/create?name={}", urlencode(&c.name))>{c.name.clone()}</a></td>
+                <td>{c.state.clone()}</td>
+                <td>{format!("{ready} of {}", c.machines.len())}</td>
+                <td>{c.created_by.clone()}</td>
+                <td class="nowrap">{c.created_at.clone()}</td>
+            </tr> }
+        })
+        .collect_view();
+    if all.is_empty() {
+        Html::of(view! { <p class="hint">"Pangea has not created a cluster yet."</p> })
+    } else {
+        Html::of(table(&["Cluster", "State", "Nodes Ready", "Created by", "Created at"], rows))
+    }
+}

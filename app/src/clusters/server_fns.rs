@@ -101,3 +101,47 @@ pub async fn drain_status(job: String) -> Result<Progress, AppError> {
 pub async fn cancel_drain(job: String) -> Result<(), AppError> {
     crate::ssr::call(|svc: Svc, who| async move { svc.cancel_drain(&who, &job).await }).await
 }
+
+/// What applying a cluster template would do, drawn.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "check_cluster_template")]
+pub async fn check_cluster_template(template: String) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedCreationService, who| async move {
+        svc.preview(&who, &template).await.map(drawn::creation_preview)
+    })
+    .await
+}
+
+/// Applies a cluster template; the cluster's name.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "create_cluster")]
+pub async fn create_cluster(template: String) -> Result<String, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedCreationService, who| async move {
+        svc.apply(&who, &template).await.map(|c| c.name)
+    })
+    .await
+}
+
+/// How a cluster's creation goes, drawn.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "cluster_creation")]
+pub async fn cluster_creation(name: String) -> Result<Progress, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedCreationService, who| async move {
+        svc.creation(&who, &name).await.map(drawn::creation)
+    })
+    .await
+}
+
+/// The clusters Pangea created, drawn.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "created_clusters")]
+pub async fn created_clusters() -> Result<Html, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedCreationService, who| async move {
+        svc.creations(&who).await.map(drawn::creations)
+    })
+    .await
+}
+
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "destroy_created_cluster")]
+pub async fn destroy_created_cluster(name: String, confirm: String) -> Result<(), AppError> {
+    crate::ssr::call(
+        |svc: super::ssr::SharedCreationService, who| async move { svc.destroy(&who, &name, &confirm).await },
+    )
+    .await
+}

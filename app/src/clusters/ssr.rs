@@ -48,3 +48,18 @@ pub trait ClusterService: Send + Sync + 'static {
 
 /// The service, as the server puts it into each request's context.
 pub type SharedClusterService = Arc<dyn ClusterService>;
+
+/// Creating clusters from templates; each method authorizes its caller.
+#[async_trait::async_trait]
+pub trait CreationService: Send + Sync + 'static {
+    /// What applying a template would do; nothing is written.
+    async fn preview(&self, who: &Principal, template: &str) -> Result<super::creation::CreationPreview, AppError>;
+    /// Applies a template: the creation as it stands afterwards.
+    async fn apply(&self, who: &Principal, template: &str) -> Result<super::creation::ClusterCreation, AppError>;
+    async fn creation(&self, who: &Principal, name: &str) -> Result<super::creation::ClusterCreation, AppError>;
+    async fn creations(&self, who: &Principal) -> Result<Vec<super::creation::ClusterCreation>, AppError>;
+    /// Destroys a cluster Pangea created, its name typed again in `confirm`.
+    async fn destroy(&self, who: &Principal, name: &str, confirm: &str) -> Result<(), AppError>;
+}
+
+pub type SharedCreationService = Arc<dyn CreationService>;

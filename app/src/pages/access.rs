@@ -13,10 +13,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 /// The pages seldom opened first, in one lazily loaded area: `/access`, `/audit`, `/audit/:id`,
-/// and the pages reached from the machine list (`/machines/import`, `/machines/power-runs`,
-/// `/machines/classes`, `/machines/discover`), whose code the list's own first load need not
-/// carry (the list's and the clusters' areas are at their first-load budget, and an area of its
-/// own re-cuts the shared code).
+/// the pages reached from the machine list (`/machines/import`, `/machines/power-runs`,
+/// `/machines/classes`, `/machines/discover`) and cluster creation (`/clusters/create`), whose
+/// code the lists' own first loads need not carry (the list's and the clusters' areas are at their
+/// first-load budget, and an area of its own re-cuts the shared code).
 #[component]
 pub fn OtherPages() -> impl IntoView {
     let path = leptos_router::hooks::use_location().pathname.get_untracked();
@@ -27,6 +27,7 @@ pub fn OtherPages() -> impl IntoView {
         "/machines/classes" => view! { <super::machines::classes::MachineClasses /> }.into_any(),
         "/machines/import" => view! { <super::machines::import::ImportMachines /> }.into_any(),
         "/machines/discover" => view! { <super::machines::discover::DiscoverByBmc /> }.into_any(),
+        "/clusters/create" => view! { <super::clusters::create::CreateCluster /> }.into_any(),
         _ => view! { <super::audit::AuditDetail /> }.into_any(),
     }
 }

@@ -25,6 +25,7 @@ use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 use std::collections::BTreeMap;
 
 mod cluster;
+pub mod create;
 mod list;
 mod new;
 mod node;

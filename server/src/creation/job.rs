@@ -14,7 +14,6 @@ use app::error::AppError;
 use app::power::ssr::PowerService;
 use app::power::{Pacing, PowerAction, PowerRunInput};
 use app::provisioning::boots::BootState;
-use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// What the job has done, kept as its result while it runs.
@@ -111,7 +110,7 @@ fn parse_time(text: &str) -> Option<OffsetDateTime> {
 impl Creation {
     /// Runs creation job `job` of cluster `name` in the background, as `who`, from `previous`
     /// progress (a resumed job's), until every node is Ready, it fails, or it is stopped.
-    pub(super) fn run(self: &Arc<Self>, who: Principal, job: String, name: String, previous: Option<Progress>) {
+    pub(super) fn run(&self, who: Principal, job: String, name: String, previous: Option<Progress>) {
         let me = self.clone();
         self.background.spawn(async move {
             let outcome = me.jobs.holding_lease(&job, me.follow(&who, &job, &name, previous)).await;
@@ -125,7 +124,7 @@ impl Creation {
     }
 
     /// Goes on with a creation whose replica stopped, as whoever applied it is now.
-    pub fn resume_creation(self: &Arc<Self>, job: Job) {
+    pub fn resume_creation(&self, job: Job) {
         let previous = serde_json::from_str::<Progress>(&job.result).ok();
         match job.acting {
             Some(who) => self.run(who, job.id, job.input, previous),

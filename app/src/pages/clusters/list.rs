@@ -16,7 +16,10 @@ pub(super) fn ClusterList() -> impl IntoView {
                     <A href="/clusters/nodes" attr:class="button">"All nodes"</A>
                     <Suspense fallback=|| ()>
                         {move || Suspend::new(async move {
-                            admin.await.then(|| view! { <A href="/clusters/new" attr:class="button primary">"Add cluster"</A> })
+                            admin.await.then(|| view! {
+                                <A href="/clusters/create" attr:class="button primary">"Create cluster"</A>
+                                <A href="/clusters/new" attr:class="button">"Add existing cluster"</A>
+                            })
                         })}
                     </Suspense>
                 </div>
