@@ -31,7 +31,7 @@ pub fn routes() -> Vec<Route> {
 
 /// What applying a template would do: the machines it takes, what stands in the way, and what it
 /// would change of a cluster created from it before. Nothing is written.
-#[utoipa::path(post, path = "/api/v1/cluster-creations/preview", request_body = TemplateInput,
+#[utoipa::path(post, path = "/api/v1/cluster-creations/preview", operation_id = "preview_cluster_template", request_body = TemplateInput,
     responses((status = 200, body = CreationPreview), (status = 400, body = AppError), (status = 403, body = AppError)))]
 async fn preview(
     State(creation): State<Arc<Creation>>,
@@ -43,7 +43,7 @@ async fn preview(
 
 /// Applies a cluster template: writes the machines' configs and starts the creation job (201);
 /// the same template again answers the creation as it stands (200).
-#[utoipa::path(post, path = "/api/v1/cluster-creations", request_body = TemplateInput,
+#[utoipa::path(post, path = "/api/v1/cluster-creations", operation_id = "apply_cluster_template", request_body = TemplateInput,
     responses((status = 201, body = ClusterCreation), (status = 200, body = ClusterCreation), (status = 400, body = AppError), (status = 403, body = AppError), (status = 409, body = AppError)))]
 async fn create(
     State(creation): State<Arc<Creation>>,
@@ -54,7 +54,7 @@ async fn create(
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(state)))
 }
 
-#[utoipa::path(get, path = "/api/v1/cluster-creations", responses((status = 200, body = Vec<ClusterCreation>)))]
+#[utoipa::path(get, path = "/api/v1/cluster-creations", operation_id = "list_cluster_creations", responses((status = 200, body = Vec<ClusterCreation>)))]
 async fn list(
     State(creation): State<Arc<Creation>>,
     Extension(who): Extension<Principal>,
@@ -63,7 +63,7 @@ async fn list(
 }
 
 /// A creation as it stands: its step, and each machine's state with what it waits for.
-#[utoipa::path(get, path = "/api/v1/cluster-creations/{name}",
+#[utoipa::path(get, path = "/api/v1/cluster-creations/{name}", operation_id = "get_cluster_creation",
     responses((status = 200, body = ClusterCreation), (status = 404, body = AppError)))]
 async fn get(
     State(creation): State<Arc<Creation>>,
@@ -74,7 +74,7 @@ async fn get(
 }
 
 /// The template a cluster was created from (YAML), to edit and apply again.
-#[utoipa::path(get, path = "/api/v1/cluster-creations/{name}/template",
+#[utoipa::path(get, path = "/api/v1/cluster-creations/{name}/template", operation_id = "export_cluster_template",
     responses((status = 200, description = "the cluster template (YAML)", content_type = "application/yaml"), (status = 404, body = AppError)))]
 async fn template(
     State(creation): State<Arc<Creation>>,
@@ -89,7 +89,7 @@ async fn template(
 
 /// Destroys a cluster Pangea created (its name typed again in `confirm`): unregisters it, removes
 /// its machines' configs and secrets, frees and powers off its machines. The audit trail stays.
-#[utoipa::path(post, path = "/api/v1/cluster-creations/{name}/destroy", request_body = DestroyInput,
+#[utoipa::path(post, path = "/api/v1/cluster-creations/{name}/destroy", operation_id = "destroy_created_cluster", request_body = DestroyInput,
     responses((status = 204), (status = 400, body = AppError), (status = 403, body = AppError), (status = 404, body = AppError)))]
 async fn destroy(
     State(creation): State<Arc<Creation>>,
