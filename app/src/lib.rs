@@ -12,6 +12,7 @@ pub mod drawn;
 pub mod error;
 pub mod machines;
 pub mod monitoring;
+pub mod overview;
 pub mod pages;
 pub mod power;
 pub mod provisioning;
@@ -23,7 +24,7 @@ use components::layout::Layout;
 use components::toast::ToastProvider;
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
-use leptos_router::components::{Redirect, Route, Router, Routes};
+use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{Lazy, LazyRoute, lazy_route, path};
 
 /// The document around every page. On the server it also sets the Content-Security-Policy,
@@ -113,7 +114,7 @@ pub fn App() -> impl IntoView {
             <ToastProvider>
                 <Layout>
                     <Routes fallback=pages::not_found::NotFound>
-                        <Route path=path!("/") view=|| view! { <Redirect path="/machines" /> } />
+                        <Route path=path!("/") view={Lazy::<OtherPagesRoute>::new()} />
                         <Route path=path!("/login") view=pages::login::Login />
                         <Route path=path!("/machines") view={Lazy::<MachineListRoute>::new()} />
                         <Route path=path!("/machines/new") view={Lazy::<MachineRoute>::new()} />

@@ -4,6 +4,7 @@ pub mod access;
 pub mod audit;
 pub mod clusters;
 pub mod dashboards;
+pub mod home;
 pub mod login;
 pub mod machines;
 pub mod monitoring;

@@ -51,7 +51,7 @@ test('an admin checks a template, creates the cluster, follows its machines and 
   const creation = page.getByRole('region', { name: 'Creation' });
   await expect(creation).toContainText(`${name}: waiting for the control plane at 10.0.0.10:6443`, { timeout: 15_000 });
   await expect(creation.getByRole('cell', { name: `${name}-1 has no BMC: power it on and boot it from the network` })).toBeVisible();
-  await expect(page.getByRole('link', { name })).toBeVisible();
+  await expect(page.getByRole('link', { name, exact: true })).toBeVisible();
   await expectAccessible(page);
   await page.emulateMedia({ colorScheme: 'dark' });
   await expectAccessible(page);

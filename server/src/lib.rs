@@ -14,6 +14,7 @@ pub mod http;
 pub mod jobs;
 pub mod machines;
 pub mod monitoring;
+pub mod overview;
 pub mod power;
 pub mod provisioner;
 pub mod routes;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub power: power::Power,
     /// Cluster creation: templates applied, their jobs, and the machines' secret links.
     pub creation: Arc<creation::Creation>,
+    /// The home page's fleet at a glance.
+    pub overview: Arc<overview::Overview>,
     /// How often every BMC's power is read.
     pub power_refresh: Duration,
     /// How often every BMC's hardware is read.
@@ -156,15 +159,17 @@ impl AppState {
             background.clone(),
             config.boot_url.clone(),
         ));
+        let monitoring = Arc::new(
+            monitoring::Monitoring::new(db.clone(), clusters.clone())
+                .with_grafana_served(config.grafana != config::GrafanaPlacement::Off),
+        );
         Ok(AppState {
             power,
             creation,
+            overview: Arc::new(overview::Overview::new(db.clone(), clusters.clone(), monitoring.clone())),
+            monitoring,
             power_refresh: config.power_refresh,
             hardware_refresh: config.hardware_refresh,
-            monitoring: Arc::new(
-                monitoring::Monitoring::new(db.clone(), clusters.clone())
-                    .with_grafana_served(config.grafana != config::GrafanaPlacement::Off),
-            ),
             clusters,
             machines,
             access: Arc::new(access::Access::new(db.clone(), config.local_login_enabled, config.oidc.is_some())),

@@ -42,6 +42,7 @@ fn api_routes() -> Vec<Route> {
         crate::monitoring::http::routes(),
         crate::power::http::routes(),
         crate::creation::http::routes(),
+        crate::overview::http::routes(),
         openapi,
     ]
     .into_iter()
@@ -63,6 +64,7 @@ async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
     doc.merge(<crate::monitoring::http::MonitoringApi as OpenApi>::openapi());
     doc.merge(<crate::power::http::PowerApi as OpenApi>::openapi());
     doc.merge(<crate::creation::http::CreationApi as OpenApi>::openapi());
+    doc.merge(<crate::overview::http::OverviewApi as OpenApi>::openapi());
     document_the_kits_answers(&mut doc);
     Ok(axum::Json(doc).into_response())
 }
@@ -168,7 +170,9 @@ pub fn console_router(state: AppState) -> Router {
     let grafana_frames = app::monitoring::GrafanaFrames(state.auth.grafana.own_origin());
     let power: app::power::ssr::SharedPowerService = std::sync::Arc::new(state.power.clone());
     let creation: app::clusters::ssr::SharedCreationService = state.creation.clone();
+    let overview: app::overview::ssr::SharedOverviewService = state.overview.clone();
     let context = move || {
+        leptos::prelude::provide_context(overview.clone());
         leptos::prelude::provide_context(power.clone());
         leptos::prelude::provide_context(creation.clone());
         leptos::prelude::provide_context(grafana_frames.clone());

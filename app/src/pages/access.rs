@@ -12,15 +12,17 @@ use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// The pages seldom opened first, in one lazily loaded area: `/access`, `/audit`, `/audit/:id`,
-/// the pages reached from the machine list (`/machines/import`, `/machines/power-runs`,
-/// `/machines/classes`, `/machines/discover`) and cluster creation (`/clusters/create`), whose
-/// code the lists' own first loads need not carry (the list's and the clusters' areas are at their
-/// first-load budget, and an area of its own re-cuts the shared code).
+/// The pages not kept in an area of their own, in one lazily loaded area: the home page `/`,
+/// `/access`, `/audit`, `/audit/:id`, the pages reached from the machine list
+/// (`/machines/import`, `/machines/power-runs`, `/machines/classes`, `/machines/discover`) and
+/// cluster creation (`/clusters/create`), whose code the lists' own first loads need not carry
+/// (the list's and the clusters' areas are at their first-load budget, and an area of its own
+/// re-cuts the shared code).
 #[component]
 pub fn OtherPages() -> impl IntoView {
     let path = leptos_router::hooks::use_location().pathname.get_untracked();
     match path.trim_end_matches('/') {
+        "" => view! { <super::home::Home /> }.into_any(),
         "/access" => view! { <AccessPage /> }.into_any(),
         "/audit" => view! { <super::audit::AuditLog /> }.into_any(),
         "/machines/power-runs" => view! { <super::machines::power_runs::PowerRuns /> }.into_any(),

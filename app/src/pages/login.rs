@@ -50,7 +50,7 @@ fn message(code: &str) -> Option<&'static str> {
 #[component]
 pub fn Login() -> impl IntoView {
     let query = use_query_map();
-    let next = move || query.read().get("next").unwrap_or_else(|| "/machines".into());
+    let next = move || query.read().get("next").unwrap_or_else(|| "/".into());
     let error = move || query.read().get("error").and_then(|c| message(&c));
     let signed_out = move || query.read().get("signed_out").is_some();
     let methods = resource(|| (), |_| crate::account::sign_in_methods());

@@ -533,7 +533,7 @@ pub struct LoginForm {
 /// is refused.
 fn local_path(next: &str) -> &str {
     let local = next.starts_with('/') && !next.starts_with("//") && !next.chars().any(|c| c.is_control() || c == '\\');
-    if local { next } else { "/machines" }
+    if local { next } else { "/" }
 }
 
 async fn login(
@@ -626,12 +626,12 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_login() {
         assert_eq!(local_path("/machines?q=a"), "/machines?q=a");
-        assert_eq!(local_path("//evil.example"), "/machines");
-        assert_eq!(local_path("https://evil.example"), "/machines");
-        assert_eq!(local_path("/\\evil.example"), "/machines");
-        assert_eq!(local_path("/\t/evil.example"), "/machines");
-        assert_eq!(local_path("/\n/evil.example"), "/machines");
-        assert_eq!(local_path("/machines\\x"), "/machines");
+        assert_eq!(local_path("//evil.example"), "/");
+        assert_eq!(local_path("https://evil.example"), "/");
+        assert_eq!(local_path("/\\evil.example"), "/");
+        assert_eq!(local_path("/\t/evil.example"), "/");
+        assert_eq!(local_path("/\n/evil.example"), "/");
+        assert_eq!(local_path("/machines\\x"), "/");
         assert_eq!(local_path("/machines/52:54:00:00:00:01"), "/machines/52:54:00:00:00:01");
     }
 }

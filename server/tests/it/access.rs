@@ -65,7 +65,9 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("POST", "/auth/logout-everywhere", Value::Null, Anyone),
         ("GET", "/auth/oidc/start", Value::Null, Anyone),
         ("GET", "/auth/oidc/callback", Value::Null, Anyone),
-        ("GET", "/", Value::Null, Anyone),
+        ("GET", "/", Value::Null, Page(Viewer)),
+        ("GET", "/api/v1/overview", Value::Null, Role(Viewer)),
+        ("POST", "/api/gui/fleet_overview", json!({}), Role(Viewer)),
         // The boot listener: machines, no session or token, nothing to change.
         ("GET", "/boot.ipxe", Value::Null, Anyone),
         ("GET", "/boot.ipxe.0", Value::Null, Anyone),
@@ -413,7 +415,7 @@ async fn signed_in(app: &TestApp, name: &str) -> reqwest::Client {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.headers()["location"], "/machines", "{name} signs in");
+    assert_eq!(res.headers()["location"], "/", "{name} signs in");
     client
 }
 
@@ -565,7 +567,7 @@ async fn session_cookie_is_http_only_and_same_site_and_sign_out_ends_it(backend:
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
-    assert_eq!(res.headers()["location"], "/machines", "no open redirect");
+    assert_eq!(res.headers()["location"], "/", "no open redirect");
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.starts_with("pangea_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
@@ -786,7 +788,7 @@ async fn next_values_that_browsers_read_as_another_site_are_refused(backend: Bac
             .send()
             .await
             .unwrap();
-        assert_eq!(res.headers()["location"], "/machines", "{next:?}");
+        assert_eq!(res.headers()["location"], "/", "{next:?}");
         let wrong = app
             .anonymous()
             .post(app.at("/auth/login"))
@@ -794,7 +796,7 @@ async fn next_values_that_browsers_read_as_another_site_are_refused(backend: Bac
             .send()
             .await
             .unwrap();
-        assert_eq!(wrong.headers()["location"], "/login?error=invalid&next=%2Fmachines", "{next:?}");
+        assert_eq!(wrong.headers()["location"], "/login?error=invalid&next=%2F", "{next:?}");
     }
 }
 
@@ -810,7 +812,7 @@ async fn cookie_routes_need_a_same_site_origin_even_with_a_bearer_header(backend
         .send()
         .await
         .unwrap();
-    assert_eq!(res.headers()["location"], "/machines");
+    assert_eq!(res.headers()["location"], "/");
     let create = |auth: Option<&str>| {
         let mut req =
             bare.post(app.at("/api/gui/create_machine")).json(&json!({"input": {"mac": "52:54:00:00:00:31"}}));
@@ -958,7 +960,7 @@ async fn guesses_from_one_address_slow_that_address_not_the_admin_elsewhere(back
     let res = login("203.0.113.7", ADMIN_PASSWORD).await.unwrap();
     assert!(res.headers()["location"].to_str().unwrap().starts_with("/login?error=throttled"), "the guesser waits");
     let res = login("198.51.100.9", ADMIN_PASSWORD).await.unwrap();
-    assert_eq!(res.headers()["location"], "/machines", "the real admin, elsewhere, signs in");
+    assert_eq!(res.headers()["location"], "/", "the real admin, elsewhere, signs in");
     let records = audit::latest(&app.state.db, 20).await.unwrap();
     assert!(records.iter().any(|r| r.ip == "203.0.113.7" && r.outcome == "denied"), "the client's address is audited");
     // Without a trusted proxy, the header is the caller's word and is ignored.

@@ -214,7 +214,7 @@ fn ignition_file(ignition: &serde_json::Value, path: &str) -> Option<String> {
     }
 }
 
-const CREATED: &str = "version: pangea.dev/v1
+pub(crate) const CREATED: &str = "version: pangea.dev/v1
 name: edge-9
 kubernetes: v1.36.2
 os: flatcar

@@ -28,6 +28,7 @@ mod jobs;
 mod machines_api;
 mod monitoring;
 mod netboot;
+mod overview;
 mod power;
 mod process;
 mod provisioner;

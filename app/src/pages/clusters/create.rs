@@ -52,10 +52,11 @@ pub fn CreateCluster() -> impl IntoView {
         spawn_local(async move {
             if create {
                 match create_cluster(template).await {
-                    Ok(name) => navigate(
-                        &format!("/clusters/create?name={}", crate::components::text::urlencode(&name)),
-                        Default::default(),
-                    ),
+                    Ok(name) => {
+                        created.refetch();
+                        let href = format!("/clusters/create?name={}", crate::components::text::urlencode(&name));
+                        navigate(&href, Default::default());
+                    }
                     Err(e) => checked.set(Some(Err(e))),
                 }
             } else {
