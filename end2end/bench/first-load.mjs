@@ -48,7 +48,7 @@ async function firstLoad(path, signIn) {
 }
 
 await firstLoad('/login', false);
-for (const path of ['/machines', '/machines/1', '/machines/power-runs', '/machines/classes', '/machines/discover', '/provisioning', '/clusters', '/clusters/create', '/access']) {
+for (const path of ['/', '/machines', '/machines/1', '/machines/power-runs', '/machines/classes', '/machines/discover', '/provisioning', '/clusters', '/clusters/create', '/access']) {
   await firstLoad(path, true);
 }
 await browser.close();

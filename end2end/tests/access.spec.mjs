@@ -38,5 +38,10 @@ test('the login page is accessible in dark mode and works by keyboard', async ({
   await page.keyboard.press('Tab');
   await page.keyboard.type(process.env.PANGEA_BOOTSTRAP_PASSWORD);
   await page.keyboard.press('Enter');
-  await expect(page).toHaveURL(/\/machines$/);
+  // Signing in lands on the home page: the fleet at a glance, accessible in dark mode too.
+  await expect(page).toHaveURL(/:\d+\/$/);
+  await expect(page.getByRole('heading', { name: 'Fleet' })).toBeVisible();
+  await expect(page.getByRole('img', { name: /^Machines by boot state: \d+ machines$/ })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Last failures' })).toBeVisible();
+  await expectAccessible(page);
 });

@@ -8,7 +8,7 @@ async function signInWithSso(page, user) {
   await page.getByLabel('IdP user').fill(user);
   await page.getByLabel('IdP password').fill(`${user}-password`);
   await page.getByRole('button', { name: 'Continue' }).click();
-  await expect(page).toHaveURL(/\/machines$/);
+  await expect(page).toHaveURL(/:\d+\/$/);
   await expect(page.locator('main[data-hydrated="true"]')).toBeAttached();
 }
 
