@@ -13,6 +13,7 @@ on_both_backends!(
     a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_say_so,
     an_applied_template_serves_each_machine_its_configs_and_destroy_takes_them_back,
     the_command_line_applies_shows_exports_and_destroys_a_creation_the_server_carries_on,
+    a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_creation_ends_when_it_is_ready,
 );
 
 fn admin() -> Principal {
@@ -387,6 +388,202 @@ async fn the_command_line_applies_shows_exports_and_destroys_a_creation_the_serv
     let by_cli: Vec<&str> =
         records.iter().filter(|r| r.actor.ends_with("(command line)")).map(|r| r.action.as_str()).collect();
     assert!(by_cli.contains(&"cluster.creation.start") && by_cli.contains(&"cluster.destroy"), "{by_cli:?}");
+}
+
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A process killed when the test ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The whole creation against a real control plane, without VMs: the test plays the controller.
+/// It network-boots as the machine would (install config, then the installed config with its
+/// report token), writes every file of the installed config where Ignition would (inline ones
+/// decoded, secret ones fetched once through their links and checked against their SHA-512), and
+/// runs the real kube-apiserver with the flags of the rendered static pod (etcd is the tools'
+/// etcd-lite, which has no TLS: its flags are the only ones changed). Pangea sees the control
+/// plane answer, sets it up, registers it, links the node (made Ready here, as a kubelet would
+/// report it) to its machine, and ends the creation.
+async fn a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_creation_ends_when_it_is_ready(
+    app: TestApp,
+) {
+    use sha2::Digest as _;
+    let Some(tools) = crate::support::kube::tools() else {
+        assert!(std::env::var("PANGEA_KUBE_REQUIRED").as_deref() != Ok("1"), "PANGEA_KUBE_REQUIRED=1 but no tools");
+        eprintln!("skipped: no kube-apiserver here (../shared/tools or PANGEA_TEST_KUBE_BIN)");
+        return;
+    };
+    app.create(json!({ "mac": "52:54:00:00:0f:01", "hostname": "cp-1" })).await;
+    app.state.provisioner.record_boots(&app.state.background);
+    app.state.clusters.follow_nodes(&app.state.background);
+    let boot = app.boot_listener().await;
+    let port = free_port();
+    let template = format!(
+        "version: pangea.dev/v1
+name: solo
+kubernetes: v1.36.2
+os: flatcar
+controllers:
+  machines: [\"52:54:00:00:0f:01\"]
+workers:
+  machines: []
+api_server:
+  name: solo.example.test
+  address: 127.0.0.1
+  port: {port}
+"
+    );
+    let created = app.post_json("/api/v1/cluster-creations", json!({ "template": template })).await;
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+
+    // The machine: its install config names its installed config, which it fetches as its
+    // installer does.
+    let here = |url: &str| url.replace("http://127.0.0.1:8080", &format!("http://{boot}"));
+    let mac = "52:54:00:00:0f:01";
+    let install: serde_json::Value =
+        reqwest::get(format!("http://{boot}/ignition?mac={mac}")).await.unwrap().json().await.unwrap();
+    let installer = ignition_file(&install, "/opt/installer").unwrap();
+    let installed_url = installer.split('\'').find(|w| w.contains("os=installed")).unwrap();
+    let installed: serde_json::Value = reqwest::get(here(installed_url)).await.unwrap().json().await.unwrap();
+    // Ignition writes its files: inline ones, and secret ones fetched and checked.
+    let root = tempfile::tempdir().unwrap();
+    for file in installed["storage"]["files"].as_array().unwrap() {
+        let path = file["path"].as_str().unwrap();
+        let source = file["contents"]["source"].as_str().unwrap_or_default();
+        let text = if source.starts_with("data:") {
+            ignition_file(&installed, path).unwrap()
+        } else if source.contains("/cluster-secrets/") {
+            let text = reqwest::get(here(source)).await.unwrap().text().await.unwrap();
+            let hash = file["contents"]["verification"]["hash"].as_str().unwrap();
+            assert_eq!(hash, format!("sha512-{}", hex::encode(sha2::Sha512::digest(&text))), "{path}");
+            text
+        } else {
+            continue; // the Kubernetes system extension, from the assets: not needed here
+        };
+        let target = root.path().join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, text).unwrap();
+    }
+    let etc = root.path().join("etc/kubernetes");
+    assert!(etc.join("pki/ca.key").exists() && etc.join("admin.conf").exists());
+
+    // The static pod's command, as the kubelet would run it.
+    let manifest = std::fs::read_to_string(etc.join("manifests/kube-apiserver.yaml")).unwrap();
+    let pod = &yaml_rust2::YamlLoader::load_from_str(&manifest).unwrap()[0];
+    let args: Vec<String> = pod["spec"]["containers"][0]["args"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().replace("/etc/kubernetes", etc.to_str().unwrap()))
+        .collect();
+    assert!(args.contains(&format!("--secure-port={port}")), "{args:?}");
+    let etcd_port = free_port();
+    let etcd_dir = root.path().join("var/lib/etcd");
+    let _etcd = Running(
+        std::process::Command::new(tools.join("etcd-lite"))
+            .args(["--name", "solo", "--data-dir", etcd_dir.to_str().unwrap()])
+            .args(["--listen-client-urls", &format!("http://127.0.0.1:{etcd_port}")])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{}", free_port())])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let args: Vec<String> =
+        args.into_iter()
+            .filter(|a| {
+                !a.starts_with("--etcd-cafile") && !a.starts_with("--etcd-certfile") && !a.starts_with("--etcd-keyfile")
+            })
+            .map(|a| {
+                if a.starts_with("--etcd-servers=") {
+                    format!("--etcd-servers=http://127.0.0.1:{etcd_port}")
+                } else {
+                    a
+                }
+            })
+            .chain(["--bind-address=127.0.0.1".to_string(), format!("--cert-dir={}", root.path().display())])
+            .collect();
+    let log = std::fs::File::create(root.path().join("apiserver.log")).unwrap();
+    let _apiserver = Running(
+        std::process::Command::new(tools.join("kube-apiserver"))
+            .args(&args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+
+    // Pangea sees it answer, sets it up and registers it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let creation = app.get_json("/api/v1/cluster-creations/solo").await;
+        if creation["registered"] == true {
+            break;
+        }
+        let log = std::fs::read_to_string(root.path().join("apiserver.log")).unwrap_or_default();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never registered: {creation:#}\n{}",
+            log.lines().rev().take(10).collect::<Vec<_>>().join("\n")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let cluster = app.get_json("/api/v1/clusters/solo").await;
+    assert_eq!(cluster["api_url"], format!("https://127.0.0.1:{port}"));
+    assert_eq!(cluster["credential_kind"], "token");
+
+    // Its node reports Ready (what the kubelet does, here as the cluster's admin).
+    let admin = pangea::clusters::connect::client(
+        &pangea::creation::register::admin_endpoint(
+            &std::fs::read_to_string(etc.join("admin.conf")).unwrap(),
+            &format!("https://127.0.0.1:{port}"),
+        )
+        .unwrap(),
+        None,
+    )
+    .unwrap();
+    let nodes: ::kube::Api<k8s_openapi::api::core::v1::Node> = ::kube::Api::all(admin);
+    let node = serde_json::from_value(json!({ "metadata": { "name": "cp-1" } })).unwrap();
+    nodes.create(&::kube::api::PostParams::default(), &node).await.unwrap();
+    let now = "2026-12-07T00:00:00Z";
+    let status = json!({ "status": { "conditions": [{
+        "type": "Ready", "status": "True", "reason": "KubeletReady", "message": "ready",
+        "lastHeartbeatTime": now, "lastTransitionTime": now,
+    }] } });
+    nodes
+        .patch_status("cp-1", &::kube::api::PatchParams::default(), &::kube::api::Patch::Merge(&status))
+        .await
+        .unwrap();
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let creation = loop {
+        let creation = app.get_json("/api/v1/cluster-creations/solo").await;
+        if creation["state"] != "creating" {
+            break creation;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the creation never ended: {creation:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(creation["state"], "created", "{creation:#}");
+    assert_eq!(creation["machines"][0]["state"], "ready");
+    let records = pangea::audit::latest(&app.state.db, 30).await.unwrap();
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    for action in ["cluster.creation.start", "cluster.create", "cluster.creation.end"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    // Destroyed: unregistered, its configs gone.
+    let done = app.post_json("/api/v1/cluster-creations/solo/destroy", json!({ "confirm": "solo" })).await;
+    assert_eq!(done.status(), 204);
+    assert_eq!(app.get("/api/v1/clusters/solo").await.status(), 404);
 }
 
 mod needs_kube {
