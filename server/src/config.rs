@@ -136,7 +136,7 @@ pub enum ClusterCommand {
         #[arg(long)]
         dry_run: bool,
         /// URL machines reach the boot listener at, as the server's --boot-url
-        /// [default: the config file's boot_url, else http://127.0.0.1:8080].
+        /// [default: the config file's boot_url; needed unless --dry-run].
         #[arg(long, env = "PANGEA_BOOT_URL")]
         boot_url: Option<url::Url>,
     },

@@ -166,6 +166,7 @@ impl Creation {
         node: &render::NodeSpec,
         secrets: &[(String, String)],
     ) -> Result<(), AppError> {
+        allow_change(who)?;
         let token = &node.secrets_token;
         let sealed = self.seal_secrets(cluster, node, secrets);
         let mac = node.mac.to_string();
@@ -424,6 +425,24 @@ pub fn catalog_of(cluster: &render::Cluster) -> Catalog {
     catalog
 }
 
+/// Only the ids of [`catalog_of`]'s entries: what destroy removes, with no need to render.
+fn generated_ids(cluster: &str, nodes: &[NodeSpec]) -> Catalog {
+    let mut catalog = Catalog::default();
+    for node in nodes {
+        let id = generated_id(cluster, node);
+        for id in [format!("{id}-install"), id] {
+            catalog.templates.push(TemplateFile {
+                kind: TemplateKind::Ignition,
+                id: format!("{id}.yaml"),
+                content: String::new(),
+            });
+            catalog.profiles.push(Profile { id: id.clone(), ..Profile::default() });
+            catalog.groups.push(Group { id, ..Group::default() });
+        }
+    }
+    catalog
+}
+
 /// A machine's address in the cluster: its `address` label, else (for the only controller) the
 /// API server's; otherwise nodes reach it by its host name.
 fn address_of(machine: &Machine, role: Role, template: &ClusterTemplate, controllers: usize) -> Option<IpAddr> {
@@ -586,6 +605,10 @@ impl Creation {
             let cluster = render::Cluster { template: &template, pki: &pki, nodes: &specs, boot_url: &self.boot_url };
             let catalog = catalog_of(&cluster);
             let pki_text = SecretString::from(serde_json::to_string(&pki).or_internal()?);
+            self.provisioner.check_generated(&catalog).await?;
+            let secrets: Vec<Vec<(String, String)>> = specs.iter().map(|n| render::secrets_of(&cluster, n)).collect();
+            let sealed: Vec<Vec<store::SealedSecret>> =
+                specs.iter().zip(&secrets).map(|(n, s)| self.seal_secrets(&name, n, s)).collect();
             let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
             let job = self.jobs.start_in(&mut tx, CREATE_JOB, who, "create", nodes.len() as u32, &name).await?;
             let row = store::CreationRow {
@@ -609,10 +632,8 @@ impl Creation {
                 }
             })?;
             self.provisioner.put_generated(&mut tx, &catalog).await?;
-            for node in &specs {
-                let secrets = render::secrets_of(&cluster, node);
-                let sealed = self.seal_secrets(&name, node, &secrets);
-                store::insert_secrets(&mut tx, &name, &node.mac.to_string(), &node.secrets_token, &sealed)
+            for (node, sealed) in specs.iter().zip(&sealed) {
+                store::insert_secrets(&mut tx, &name, &node.mac.to_string(), &node.secrets_token, sealed)
                     .await
                     .or_internal()?;
             }
@@ -659,10 +680,21 @@ impl Creation {
                 })
                 .collect(),
         };
-        let error = job.as_ref().and_then(|j| j.error.as_ref()).map(|e| e.to_string());
+        let mut error = job.as_ref().and_then(|j| j.error.as_ref()).map(|e| e.to_string());
+        // A creation whose job ended without ending it (failed while taken over, or forgotten)
+        // is shown as failed, not as running forever.
+        let running = job.as_ref().is_some_and(|j| j.state == crate::jobs::JobState::Running);
+        let state = if row.state == "creating" && !running {
+            error.get_or_insert_with(|| {
+                "Its job stopped before every node was Ready: destroy it and create it again.".into()
+            });
+            "failed".to_string()
+        } else {
+            row.state
+        };
         Ok(ClusterCreation {
             name: row.name,
-            state: row.state,
+            state,
             job: row.job,
             step: progress.as_ref().map(|p| p.step.clone()).unwrap_or_default(),
             error,
@@ -709,23 +741,25 @@ impl Creation {
                     "Type the cluster's name, {name}, to destroy it: its machines are powered off and their configs removed."
                 )));
             }
-            let (row, template, nodes) = self.load(name).await?;
+            let (row, _, nodes) = self.load(name).await?;
             let powered: Vec<i64> = nodes.iter().filter(|n| n.powered).map(|n| n.machine).collect();
-            if !powered.is_empty() {
-                authorize(who, Permission::PowerMachines)?;
-            }
             if let Some(job) = self.jobs.load(&row.job).await?
                 && job.state == crate::jobs::JobState::Running
             {
                 self.jobs.request_cancel(&row.job, who).await?;
+                // Its power run too, so no machine is powered on after it is powered off.
+                let run = serde_json::from_str::<job::Progress>(&job.result).ok().and_then(|p| p.power_run);
+                if let Some(run) = run
+                    && let Err(e) = app::power::ssr::PowerService::cancel_run(&self.power, who, &run).await
+                {
+                    tracing::info!(error = %e, cluster = name, "the creation's power run had ended");
+                }
             }
             if self.clusters.names().iter().any(|n| n == name) {
                 app::clusters::ssr::ClusterService::remove(&*self.clusters, who, name).await?;
             }
             let specs: Vec<NodeSpec> = nodes.iter().map(|n| n.spec.clone()).collect();
-            let pki = self.open_pki(&row)?;
-            let cluster = render::Cluster { template: &template, pki: &pki, nodes: &specs, boot_url: &self.boot_url };
-            let catalog = catalog_of(&cluster);
+            let catalog = generated_ids(name, &specs);
             let mut machines = Vec::new();
             for node in &nodes {
                 match self.machines.get(who, node.machine).await {
@@ -755,7 +789,10 @@ impl Creation {
                     search: None,
                     pacing: Default::default(),
                 };
-                app::power::ssr::PowerService::start_run(&self.power, who, input).await?;
+                // Destroyed already: a power-off that cannot start is said, not a failure.
+                if let Err(e) = app::power::ssr::PowerService::start_run(&self.power, who, input).await {
+                    tracing::warn!(error = %e, cluster = name, "could not power off a destroyed cluster's machines");
+                }
             }
             Ok(())
         }

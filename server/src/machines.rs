@@ -621,7 +621,7 @@ impl Machines {
 
     /// Puts `machines` into `cluster` with a role each (or, with `None`, out of any cluster), in
     /// the caller's transaction, which records the audit: for cluster creation, which takes its
-    /// machines with its other writes.
+    /// machines with its other writes. A machine another cluster took meanwhile is a conflict.
     pub async fn set_cluster_in(
         &self,
         tx: &mut AnyConnection,
@@ -629,6 +629,14 @@ impl Machines {
         cluster: Option<&str>,
     ) -> Result<(), AppError> {
         for (machine, role) in machines {
+            if let Some(cluster) = cluster
+                && !store::claim(tx, machine.id, cluster).await.or_internal()?
+            {
+                return Err(AppError::Conflict {
+                    message: format!("Machine {} was just taken into another cluster.", machine.mac),
+                    fields: vec![],
+                });
+            }
             let input = MachineInput {
                 mac: machine.mac.clone(),
                 hostname: machine.hostname.clone(),

@@ -289,6 +289,12 @@ async fn cluster(command: ClusterCommand) -> Result<(), String> {
         }
         ClusterCommand::Create { storage, file, dry_run, boot_url } => {
             let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            // The machines' configs name it: a guess would send them to the wrong place.
+            if !dry_run && boot_url.is_none() && storage.boot_url().map_err(|e| e.to_string())?.is_none() {
+                return Err("give --boot-url (or PANGEA_BOOT_URL, or boot_url in the config file): the URL machines \
+                            reach Pangea's boot listener at, as the server's"
+                    .into());
+            }
             let (creation, clusters) = creation_on(&storage, boot_url).await?;
             let preview = creation.preview(&who, &text).await.map_err(|e| e.to_string())?;
             for node in &preview.nodes {

@@ -478,16 +478,25 @@ impl Provisioner {
         self.settled(who, event, result).await
     }
 
-    /// Writes the profiles, groups and templates another area generated (cluster creation's) in
-    /// that area's transaction, which records their audit; each template must parse. Call
-    /// [`Provisioner::generated_changed`] once it commits.
-    pub async fn put_generated(&self, conn: &mut sqlx::AnyConnection, catalog: &Catalog) -> Result<(), AppError> {
+    /// Checks the profiles, groups and templates another area generated (cluster creation's):
+    /// each template must parse, each id be valid. Before [`Provisioner::put_generated`], outside
+    /// its transaction.
+    pub async fn check_generated(&self, catalog: &Catalog) -> Result<(), AppError> {
         for t in &catalog.templates {
             check_served(self.index(), t.clone()).await?;
         }
         for p in &catalog.profiles {
             p.check().map_err(AppError::invalid)?;
         }
+        for g in &catalog.groups {
+            g.clone().normalize().map_err(AppError::invalid)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a checked generated catalog in that area's transaction, which records its audit.
+    /// Call [`Provisioner::generated_changed`] once it commits.
+    pub async fn put_generated(&self, conn: &mut sqlx::AnyConnection, catalog: &Catalog) -> Result<(), AppError> {
         let now = crate::db::now();
         for t in &catalog.templates {
             store::put_template(conn, t, &now).await.or_internal()?;

@@ -68,7 +68,7 @@ pub struct CreationMachine {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ClusterCreation {
     pub name: String,
-    /// `creating`, `created`, `failed` or `destroying`.
+    /// `creating`, `created` or `failed`.
     pub state: String,
     /// The creation job (see `/api/v1/jobs/{id}` in the jobs list).
     pub job: String,

@@ -428,8 +428,9 @@ async fn refresh_at_idp_in_background(state: &AppState, session: &UserSession, w
             }
             crate::access::sso::Refreshed::Revoked(reason) => {
                 tracing::info!(user = %who.actor(), %reason, "the IdP no longer accepts this session");
-                delete_session(&state.sessions, &session_id).await;
+                // Recorded before the session ends: whoever sees it gone finds why in the audit log.
                 state.access.revoked_by_idp(&who, &session_id, &reason).await;
+                delete_session(&state.sessions, &session_id).await;
             }
             crate::access::sso::Refreshed::Unavailable(reason) => {
                 tracing::warn!(%reason, "could not refresh a session at the IdP; keeping it and trying again later");

@@ -288,8 +288,8 @@ impl Access {
 
     /// Ends a session the IdP no longer accepts, and records why.
     pub async fn revoked_by_idp(&self, who: &Principal, session_id: &str, reason: &str) {
-        let _ = self.forget_session(session_id).await;
         self.record_idp_revocation(who, reason).await;
+        let _ = self.forget_session(session_id).await;
     }
 
     async fn record_idp_revocation(&self, who: &Principal, reason: &str) {

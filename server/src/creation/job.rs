@@ -103,6 +103,16 @@ pub fn waiting_for(
     if stalled { format!("{doing}; {check}") } else { doing }
 }
 
+/// Where the creation's machines and control plane are, for each pass.
+struct Place {
+    api_url: String,
+    shown_api: String,
+    /// When the bootstrap token expires: the creation's deadline.
+    expires: String,
+    install_disk: String,
+    started: OffsetDateTime,
+}
+
 fn parse_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
@@ -129,12 +139,13 @@ impl Creation {
         match job.acting {
             Some(who) => self.run(who, job.id, job.input, previous),
             None => {
-                let jobs = self.jobs.clone();
+                let me = self.clone();
                 self.background.spawn(async move {
                     let stopped = AppError::Forbidden {
                         message: "This creation was stopped: whoever applied it may no longer act.".into(),
                     };
-                    if let Err(e) = jobs.fail(&job.id, &stopped).await {
+                    let nobody = Principal::anonymous(None, None);
+                    if let Err(e) = me.finish(&nobody, &job.id, &job.input, Err(stopped)).await {
                         tracing::error!(error = %e, job = job.id, "could not fail a cluster creation");
                     }
                 });
@@ -169,7 +180,10 @@ impl Creation {
         let (row, template, nodes) = self.load(name).await?;
         let pki = self.open_pki(&row)?;
         let mut progress = previous.unwrap_or_default();
-        let started = parse_time(&progress.started_at).unwrap_or_else(OffsetDateTime::now_utc);
+        // From when it was applied: its machines may ask before this run begins.
+        let started = parse_time(&progress.started_at)
+            .or_else(|| parse_time(&row.created_at))
+            .unwrap_or_else(OffsetDateTime::now_utc);
         progress.started_at = crate::db::timestamp(started);
         let total = nodes.len() as u32;
         let powered: Vec<i64> = nodes.iter().filter(|n| n.powered).map(|n| n.machine).collect();
@@ -183,11 +197,16 @@ impl Creation {
                 pacing: Pacing::default(),
             };
             progress.power_run = Some(self.power.start_run(who, input).await?);
+            // Kept at once: a run that takes this job over must not power the machines again.
+            self.report(job, 0, total, &progress).await?;
         }
-        let api_url = register::api_url(template.api_server.address, template.api_server.port);
-        let shown_api = format!("{}:{}", template.api_server.address, template.api_server.port);
-        let expires = crate::db::timestamp(started + self.pace.deadline);
-        let macs: Vec<String> = nodes.iter().map(|n| n.spec.mac.to_string()).collect();
+        let place = Place {
+            api_url: register::api_url(template.api_server.address, template.api_server.port),
+            shown_api: format!("{}:{}", template.api_server.address, template.api_server.port),
+            expires: crate::db::timestamp(started + self.pace.deadline),
+            install_disk: template.install_disk.as_str().to_string(),
+            started,
+        };
         loop {
             if self.jobs.cancel_requested(job).await? {
                 return Err(AppError::Conflict {
@@ -195,88 +214,19 @@ impl Creation {
                     fields: vec![],
                 });
             }
-            let now = OffsetDateTime::now_utc();
-            if !progress.registered {
-                progress.step = format!("waiting for the control plane at {shown_api}");
-                let admin = register::admin_endpoint(pki.files.get("admin.conf").map_or("", String::as_str), &api_url)
-                    .and_then(|e| crate::clusters::connect::checking_client(&e))?;
-                if register::ready(&admin).await {
-                    progress.step = "setting the cluster up for Pangea and registering it".into();
-                    self.report(job, 0, total, &progress).await?;
-                    let credential = register::set_up(&admin, &pki.bootstrap_token, &expires)
-                        .await
-                        .map_err(|e| AppError::invalid(crate::clusters::connect::unreachable(&api_url, &e)))?;
-                    let input = ClusterInput {
-                        name: name.to_string(),
-                        api_url: api_url.clone(),
-                        ca_pem: pki.ca_pem().to_string(),
-                        credential: Some(credential),
-                        prometheus_url: String::new(),
-                        alertmanager_url: String::new(),
-                        grafana_url: String::new(),
-                        prometheus_credential: None,
-                        alertmanager_credential: None,
-                        grafana_credential: None,
-                    };
-                    self.clusters.add(who, input).await?;
-                    progress.registered = true;
-                }
-            }
             let mut conn = self.db.pool().acquire().await.or_internal()?;
-            let states = store::boot_states(&mut conn, &macs).await.or_internal()?;
-            let mut known = Vec::new();
-            let mut machines = Vec::new();
-            for node in &nodes {
-                let mac = node.spec.mac.to_string();
-                let state = states.get(&mac);
-                let boot = state.and_then(|s| BootState::parse(&s.state)).unwrap_or(BootState::NeverSeen);
-                let fetched = store::fetched_secrets(&mut conn, &node.spec.secrets_token).await.or_internal()?;
-                let all_fetched = !fetched.is_empty() && fetched.iter().all(|(_, at)| !at.is_empty());
-                let since = state.and_then(|s| parse_time(&s.since)).or(Some(started));
-                let mut waiting = waiting_for(
-                    node,
-                    Seen { state: boot, since, secrets_fetched: all_fetched },
-                    &shown_api,
-                    template.install_disk.as_str(),
-                    now,
-                    self.pace.stall,
-                );
-                if boot == BootState::Failed
-                    && let Some(s) = state
-                {
-                    waiting = format!("{waiting}: {}", s.reason);
-                }
-                let mut addresses: Vec<std::net::IpAddr> = node.spec.address.into_iter().collect();
-                addresses.extend(
-                    store::fetched_from(&mut conn, &node.spec.secrets_token)
-                        .await
-                        .or_internal()?
-                        .iter()
-                        .filter_map(|a| a.parse::<std::net::IpAddr>().ok()),
-                );
-                known.push(approval::KnownMachine { name: node.spec.name.clone(), addresses });
-                machines.push(CreationMachine {
-                    machine: node.machine,
-                    mac,
-                    name: node.spec.name.clone(),
-                    role: node.spec.role.as_str().into(),
-                    state: boot.as_str().into(),
-                    since: state.map(|s| s.since.clone()).unwrap_or_default(),
-                    waiting,
-                });
+            if store::creation(&mut conn, name).await.or_internal()?.is_none() {
+                return Err(AppError::Conflict { message: format!("{name} was destroyed."), fields: vec![] });
             }
             drop(conn);
-            if progress.registered {
-                self.approve(name, &pki.bootstrap_token.id, &known, &mut progress).await;
-            }
-            let ready = machines.iter().filter(|m| m.state == BootState::Ready.as_str()).count() as u32;
-            progress.machines = machines;
-            if ready == total && progress.registered {
-                progress.step = "every node is Ready".into();
-                return serde_json::to_string(&progress).or_internal();
-            }
-            if progress.registered {
-                progress.step = format!("{ready} of {total} nodes Ready");
+            let now = OffsetDateTime::now_utc();
+            // A step that fails (a database or API server out of reach) is said and tried again
+            // on the next pass, until the deadline.
+            match self.pass(who, job, name, &pki, &nodes, &place, &mut progress).await {
+                Ok(true) => return serde_json::to_string(&progress).or_internal(),
+                Ok(false) => {}
+                Err(e) if e.to_string() == lease_lost().to_string() => return Err(e),
+                Err(e) => progress.step = format!("{e} (trying again)"),
             }
             if now - started >= self.pace.deadline {
                 let stalls: Vec<&str> =
@@ -290,9 +240,114 @@ impl Creation {
                     fields: vec![],
                 });
             }
+            let ready = progress.machines.iter().filter(|m| m.state == BootState::Ready.as_str()).count() as u32;
             self.report(job, ready, total, &progress).await?;
             tokio::time::sleep(self.pace.tick).await;
         }
+    }
+
+    /// One look at the cluster and its machines: registers the cluster once its control plane
+    /// answers, follows each machine, approves kubelet certificates; whether every node is Ready.
+    #[allow(clippy::too_many_arguments)]
+    async fn pass(
+        &self,
+        who: &Principal,
+        job: &str,
+        name: &str,
+        pki: &super::pki::ClusterPki,
+        nodes: &[StoredNode],
+        place: &Place,
+        progress: &mut Progress,
+    ) -> Result<bool, AppError> {
+        let total = nodes.len() as u32;
+        // Registered by a run that stopped before it could say so.
+        if !progress.registered && self.clusters.names().iter().any(|n| n == name) {
+            progress.registered = true;
+        }
+        if !progress.registered {
+            progress.step = format!("waiting for the control plane at {}", place.shown_api);
+            let admin =
+                register::admin_endpoint(pki.files.get("admin.conf").map_or("", String::as_str), &place.api_url)
+                    .and_then(|e| crate::clusters::connect::checking_client(&e))?;
+            if register::ready(&admin).await {
+                progress.step = "setting the cluster up for Pangea and registering it".into();
+                self.report(job, 0, total, progress).await?;
+                let credential = register::set_up(&admin, &pki.bootstrap_token, &place.expires)
+                    .await
+                    .map_err(|e| AppError::invalid(crate::clusters::connect::unreachable(&place.api_url, &e)))?;
+                let input = ClusterInput {
+                    name: name.to_string(),
+                    api_url: place.api_url.clone(),
+                    ca_pem: pki.ca_pem().to_string(),
+                    credential: Some(credential),
+                    prometheus_url: String::new(),
+                    alertmanager_url: String::new(),
+                    grafana_url: String::new(),
+                    prometheus_credential: None,
+                    alertmanager_credential: None,
+                    grafana_credential: None,
+                };
+                self.clusters.add(who, input).await?;
+                progress.registered = true;
+                self.report(job, 0, total, progress).await?;
+            }
+        }
+        let macs: Vec<String> = nodes.iter().map(|n| n.spec.mac.to_string()).collect();
+        let tokens: Vec<String> = nodes.iter().map(|n| n.spec.secrets_token.clone()).collect();
+        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        let states = store::boot_states(&mut conn, &macs).await.or_internal()?;
+        let fetched = store::fetches(&mut conn, &tokens).await.or_internal()?;
+        drop(conn);
+        let now = OffsetDateTime::now_utc();
+        let mut known = Vec::new();
+        let mut machines = Vec::new();
+        for node in nodes {
+            let mac = node.spec.mac.to_string();
+            // A state from before this creation (an earlier cluster's) is not progress.
+            let state = states.get(&mac).filter(|s| parse_time(&s.since).is_some_and(|t| t >= place.started));
+            let boot = state.and_then(|s| BootState::parse(&s.state)).unwrap_or(BootState::NeverSeen);
+            let seen = fetched.get(&node.spec.secrets_token);
+            let since = state.and_then(|s| parse_time(&s.since)).or(Some(place.started));
+            let mut waiting = waiting_for(
+                node,
+                Seen { state: boot, since, secrets_fetched: seen.is_some_and(|f| f.all_fetched) },
+                &place.shown_api,
+                &place.install_disk,
+                now,
+                self.pace.stall,
+            );
+            if boot == BootState::Failed
+                && let Some(s) = state
+            {
+                waiting = format!("{waiting}: {}", s.reason);
+            }
+            let mut addresses: Vec<std::net::IpAddr> = node.spec.address.into_iter().collect();
+            addresses
+                .extend(seen.iter().flat_map(|f| f.from.iter()).filter_map(|a| a.parse::<std::net::IpAddr>().ok()));
+            known.push(approval::KnownMachine { name: node.spec.name.clone(), addresses });
+            machines.push(CreationMachine {
+                machine: node.machine,
+                mac,
+                name: node.spec.name.clone(),
+                role: node.spec.role.as_str().into(),
+                state: boot.as_str().into(),
+                since: state.map(|s| s.since.clone()).unwrap_or_default(),
+                waiting,
+            });
+        }
+        if progress.registered {
+            self.approve(name, &pki.bootstrap_token.id, &known, progress).await;
+        }
+        let ready = machines.iter().filter(|m| m.state == BootState::Ready.as_str()).count() as u32;
+        progress.machines = machines;
+        if progress.registered {
+            progress.step = format!("{ready} of {total} nodes Ready");
+        }
+        if ready == total && progress.registered {
+            progress.step = "every node is Ready".into();
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     async fn report(&self, job: &str, done: u32, total: u32, progress: &Progress) -> Result<(), AppError> {

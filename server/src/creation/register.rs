@@ -132,8 +132,10 @@ pub async fn set_up(admin: &Client, bootstrap: &BootstrapToken, expires: &str) -
         ..Default::default()
     };
     let made = accounts.create_token_request(ACCOUNT, &PostParams::default(), &request).await?;
-    let token = made.status.and_then(|s| s.token).unwrap_or_default();
-    Ok(Credential::Token { token })
+    match made.status.and_then(|s| s.token).filter(|t| !t.is_empty()) {
+        Some(token) => Ok(Credential::Token { token }),
+        None => Err(kube::Error::Service("the API server made no token for Pangea's ServiceAccount".into())),
+    }
 }
 
 #[cfg(test)]

@@ -78,8 +78,8 @@ pub async fn mark_fetched(conn: &mut AnyConnection, token: &str, path: &str, fro
     Ok(done.rows_affected() == 1)
 }
 
-/// A creation as stored.
-#[derive(Debug, Clone)]
+/// A creation as stored (no `Debug`: its nodes hold their secret links).
+#[derive(Clone)]
 pub struct CreationRow {
     pub name: String,
     pub template: String,
@@ -195,22 +195,46 @@ pub async fn boot_states(
     Ok(found)
 }
 
-/// When each of `node`'s secret files was fetched ('' for not yet), by path.
-pub async fn fetched_secrets(conn: &mut AnyConnection, token: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query("SELECT path, fetched_at FROM cluster_secrets WHERE token = $1 ORDER BY path")
-        .bind(token)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get("path")?, row.try_get("fetched_at")?)))
-        .collect()
+/// What became of one machine's secret files.
+#[derive(Debug, Clone, Default)]
+pub struct Fetches {
+    /// Whether every one was fetched.
+    pub all_fetched: bool,
+    /// The addresses they were fetched from: the machine's own, since only it had the link.
+    pub from: Vec<String>,
 }
 
-/// The addresses `token`'s secret files were fetched from: the machine's own, since only it had
-/// the link.
-pub async fn fetched_from(conn: &mut AnyConnection, token: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT DISTINCT fetched_from FROM cluster_secrets WHERE token = $1 AND fetched_from <> ''")
-        .bind(token)
-        .fetch_all(&mut *conn)
-        .await
+/// The fetches of the secret files of each link `tokens` names, by token.
+pub async fn fetches(
+    conn: &mut AnyConnection,
+    tokens: &[String],
+) -> Result<std::collections::HashMap<String, Fetches>, sqlx::Error> {
+    let mut found: std::collections::HashMap<String, Fetches> = std::collections::HashMap::new();
+    let mut unfetched = std::collections::HashSet::new();
+    for chunk in tokens.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT token, fetched_at, fetched_from FROM cluster_secrets WHERE token IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for token in chunk {
+            query = query.bind(token.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let token: String = row.try_get("token")?;
+            let at: String = row.try_get("fetched_at")?;
+            let from: String = row.try_get("fetched_from")?;
+            let entry = found.entry(token.clone()).or_default();
+            if at.is_empty() {
+                unfetched.insert(token);
+            } else if !from.is_empty() && !entry.from.contains(&from) {
+                entry.from.push(from);
+            }
+        }
+    }
+    for (token, entry) in found.iter_mut() {
+        entry.all_fetched = !unfetched.contains(token);
+    }
+    Ok(found)
 }

@@ -193,6 +193,17 @@ pub async fn update(tx: &mut AnyConnection, id: i64, spec: &MachineSpec) -> Resu
     Ok(true)
 }
 
+/// Locks machine `id` for this transaction if it is in no cluster or in `cluster`: whether it
+/// is. A concurrent transaction that claims it for another cluster waits, then finds it taken.
+pub async fn claim(tx: &mut AnyConnection, id: i64, cluster: &str) -> Result<bool, sqlx::Error> {
+    let claimed = sqlx::query("UPDATE machines SET cluster = cluster WHERE id = $1 AND (cluster = '' OR cluster = $2)")
+        .bind(id)
+        .bind(cluster)
+        .execute(&mut *tx)
+        .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
 /// Deletes the machines of `ids` that exist, answering each one's id and MAC.
 pub async fn delete(tx: &mut AnyConnection, ids: &[i64]) -> Result<Vec<(i64, String)>, sqlx::Error> {
     let sql = format!("DELETE FROM machines WHERE id IN ({}) RETURNING id, mac", placeholders(1, ids.len()));

@@ -44,11 +44,12 @@ pub struct JobRow {
 }
 
 fn job_of(row: &sqlx::any::AnyRow, at: &str) -> Result<JobRow, sqlx::Error> {
-    let input: String = row.try_get("input")?;
+    let kind: String = row.try_get("kind")?;
+    // Only a creation's input (its cluster's name) is shown; others hold more.
+    let input: String = if kind == "cluster.create" { row.try_get("input")? } else { String::new() };
     Ok(JobRow {
-        kind: row.try_get("kind")?,
-        // Only a creation's input (its cluster's name) is shown; others hold more.
-        input: if input.len() <= 63 { input } else { String::new() },
+        kind,
+        input,
         done: row.try_get::<i64, _>("done")? as u32,
         total: row.try_get::<i64, _>("total")? as u32,
         error: row.try_get("error")?,

@@ -365,7 +365,9 @@ async fn the_command_line_applies_shows_exports_and_destroys_a_creation_the_serv
     let dry = text(app.cli(&["cluster", "create", path, "--dry-run"]));
     assert!(dry.contains("controller e9-1") && dry.contains("no BMC: power it on yourself"), "{dry}");
     assert!(app.client.get(app.at("/api/v1/cluster-creations/edge-9")).send().await.unwrap().status() == 404);
-    let created = text(app.cli(&["cluster", "create", path]));
+    let unset = app.cli(&["cluster", "create", path]);
+    assert!(String::from_utf8_lossy(&unset.stderr).contains("give --boot-url"), "the machines' configs name it");
+    let created = text(app.cli(&["cluster", "create", path, "--boot-url", "http://10.0.0.2:8080"]));
     assert!(created.contains("\nCreating edge-9: the running Pangea server"), "{created}");
     // The job waits for the server: it is there, held by the command's lease until it runs out.
     let state = app.get_json("/api/v1/cluster-creations/edge-9").await;
