@@ -3,12 +3,12 @@ import { test, signIn, uniqueMac, expectAccessible } from './support.mjs';
 
 /** Signs in through the test IdP's own login form, as a person would. */
 async function signInWithSso(page, user) {
-  await page.goto('/login');
+  await page.goto('/login?next=%2Fmachines');
   await page.getByRole('link', { name: 'Sign in with single sign-on' }).click();
   await page.getByLabel('IdP user').fill(user);
   await page.getByLabel('IdP password').fill(`${user}-password`);
   await page.getByRole('button', { name: 'Continue' }).click();
-  await expect(page).toHaveURL(/:\d+\/$/);
+  await expect(page).toHaveURL(/\/machines$/);
   await expect(page.locator('main[data-hydrated="true"]')).toBeAttached();
 }
 
