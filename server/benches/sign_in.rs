@@ -139,7 +139,7 @@ async fn main() {
             browser.post(action).form(&[("login", "alice"), ("password", "alice-password")]).send().await.unwrap();
         let callback = back.headers()["location"].to_str().unwrap().to_string();
         let done = no_follow.get(&callback).header("cookie", &cookie).send().await.unwrap();
-        assert_eq!(done.headers()["location"], "/machines", "sign-in {i} failed");
+        assert_eq!(done.headers()["location"], "/", "sign-in {i} failed");
         let session = done
             .headers()
             .get_all("set-cookie")
