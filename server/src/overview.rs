@@ -88,7 +88,8 @@ impl app::overview::ssr::OverviewService for Overview {
             authorize(who, Permission::ViewMachines)?;
         }
         let machines = authorize(who, Permission::ViewMachines).is_ok();
-        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        // One snapshot, so the counts and the lists agree with each other.
+        let mut conn = self.db.snapshot().await.or_internal()?;
         let (by_boot_state, by_power_state) = if machines {
             (
                 store::machines_by_boot_state(&mut conn).await.or_internal()?,
