@@ -489,6 +489,11 @@ impl Creation {
     /// What applying `text` would do: the machines it takes, what stands in the way, and what
     /// it would change of the cluster created from it before. Asks nothing of any machine.
     pub async fn preview(&self, who: &Principal, text: &str) -> Result<CreationPreview, AppError> {
+        self.checked(who, text).await.map(|(_, _, preview)| preview)
+    }
+
+    /// A template read and planned, with what applying it would do.
+    async fn checked(&self, who: &Principal, text: &str) -> Result<(ClusterTemplate, Plan, CreationPreview), AppError> {
         allow_change(who)?;
         let template = parse_template(text)?;
         let name = template.name.as_str().to_string();
@@ -525,7 +530,9 @@ impl Creation {
         };
         let mut nodes: Vec<PlannedNode> = plan.controllers.iter().map(planned(Role::Controller)).collect();
         nodes.extend(plan.workers.iter().map(planned(Role::Worker)));
-        Ok(CreationPreview { template: template.to_yaml(), nodes, problems, exists: before.is_some(), changes })
+        let preview =
+            CreationPreview { template: template.to_yaml(), nodes, problems, exists: before.is_some(), changes };
+        Ok((template, plan, preview))
     }
 
     /// Applies a template: writes everything its machines need, takes them into the cluster, and
@@ -535,10 +542,8 @@ impl Creation {
     pub async fn create(&self, who: &Principal, text: &str) -> Result<(bool, ClusterCreation), AppError> {
         let event = Event::new("cluster.creation.start", "cluster");
         let started = async {
-            allow_change(who)?;
-            let template = parse_template(text)?;
+            let (template, plan, preview) = self.checked(who, text).await?;
             let name = template.name.as_str().to_string();
-            let preview = self.preview(who, text).await?;
             if preview.exists {
                 if preview.changes.is_empty() {
                     return Ok((name, None));
@@ -561,7 +566,6 @@ impl Creation {
                     preview.problems.join("\n")
                 )));
             }
-            let plan = self.plan(who, &template).await?;
             let machines: Vec<(&Machine, Role)> = plan
                 .controllers
                 .iter()

@@ -15,7 +15,7 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-/// What the template field shows before anything is written: the shape, as a hint.
+/// A template of the shape Pangea reads, shown under the field (docs/clusters.md has every field).
 const EXAMPLE: &str = "version: pangea.dev/v1
 name: edge-1
 kubernetes: v1.36.2
@@ -101,7 +101,8 @@ pub fn CreateCluster() -> impl IntoView {
             <form on:submit=submit aria-label="Cluster template">
                 <div class="field">
                     <label for="template">"Cluster template (YAML)"</label>
-                    <textarea id="template" name="template" class="template" required spellcheck="false" placeholder=EXAMPLE></textarea>
+                    <textarea id="template" name="template" class="template" required spellcheck="false"></textarea>
+                    <details><summary>"A template's shape"</summary><pre>{EXAMPLE}</pre></details>
                 </div>
                 <div class="actions">
                     <button type="submit" class="button">"Check"</button>
