@@ -194,6 +194,7 @@ impl Creation {
         let Some(stored) = store::secret(&mut conn, token, path).await.or_internal()? else {
             return no_such();
         };
+        let booted_from = store::first_boot_address(&mut conn, &stored.mac, &stored.created_at).await.or_internal()?;
         drop(conn);
         let event =
             Event::new("cluster.secret.fetch", "machine").target(&stored.mac, path).summary(serde_json::json!({
@@ -207,6 +208,21 @@ impl Creation {
         };
         if let Some((at, by)) = &stored.fetched {
             return refuse(format!("at {at} from {by}")).await;
+        }
+        // Only from where the machine first booted since the cluster was applied: someone else on
+        // the boot network who learnt the link (or the MAC) must also take the machine's address.
+        if booted_from.as_deref() != Some(from_text.as_str()) {
+            let reason = match &booted_from {
+                Some(booted) => format!(
+                    "{path} was asked for from {from_text}, but {} first booted from {booted}: a secret link \
+                     answers the machine's address only (give it a fixed DHCP address)",
+                    stored.mac
+                ),
+                None => format!("{path} was asked for before {} booted from Pangea", stored.mac),
+            };
+            let refused = AppError::Forbidden { message: reason.clone() };
+            crate::audit::record_refusal(&self.db, &who, event.clone().failed(&refused)).await;
+            return Ok(SecretAnswer::Refused { mac: Some(stored.mac.clone()), reason });
         }
         let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
         if !store::mark_fetched(&mut tx, token, path, &from_text).await.or_internal()? {
@@ -598,12 +614,14 @@ impl Creation {
                 .filter(|n| n.role == Role::Controller)
                 .map(|n| pki::ControllerName { name: n.name.clone(), address: n.address })
                 .collect();
+            let names: Vec<String> = specs.iter().map(|n| n.name.clone()).collect();
             let request = pki::PkiRequest {
                 api_name: template.api_server.name.as_str(),
                 api_address: template.api_server.address,
                 api_port: template.api_server.port,
                 services: template.services,
                 controllers: &controllers,
+                nodes: &names,
             };
             let pki = pki::ClusterPki::generate(&request).map_err(|e| crate::error::internal(e.to_string()))?;
             let cluster = render::Cluster { template: &template, pki: &pki, nodes: &specs, boot_url: &self.boot_url };
@@ -706,6 +724,7 @@ impl Creation {
             machines,
             power_run: progress.as_ref().and_then(|p| p.power_run.clone()),
             registered: progress.as_ref().is_some_and(|p| p.registered),
+            refused: progress.as_ref().map(|p| p.refused.clone()).unwrap_or_default(),
             created_by: row.created_by,
             created_at: row.created_at,
         })

@@ -82,6 +82,9 @@ pub struct ClusterCreation {
     pub power_run: Option<String>,
     /// Whether the cluster is registered (its control plane answered).
     pub registered: bool,
+    /// Kubelet certificate requests Pangea left pending, each with who asked and why (each is
+    /// audited too).
+    pub refused: Vec<String>,
     pub created_by: String,
     pub created_at: String,
 }

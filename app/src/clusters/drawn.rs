@@ -345,6 +345,11 @@ pub fn creation(c: super::creation::ClusterCreation) -> Progress {
         {c.error.map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
         {registered}
         {table(&["Role", "Node", "MAC", "State", "What it waits for"], rows)}
+        {(!c.refused.is_empty()).then(|| view! {
+            <h3>"Kubelet certificates refused"</h3>
+            <p class="hint">"Pangea approves the certificates of this cluster's machines only; these requests stay pending."</p>
+            <ul>{c.refused.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}</ul>
+        })}
     });
     Progress { html, running }
 }

@@ -4,8 +4,9 @@
 //! holding a bootstrap token; Pangea knows which machines it powered on, so it checks them.
 //!
 //! - **Client certificates** (`kubernetes.io/kube-apiserver-client-kubelet`): the subject is
-//!   `system:node:NAME` in `system:nodes`, with no alternative names; asked by this cluster's
-//!   bootstrap token (first join) or by that very node (renewal).
+//!   `system:node:NAME` in `system:nodes`, with no alternative names; asked with NAME's own
+//!   bootstrap token (first join: each machine has its own, so a token taken from one machine
+//!   cannot name another) or by that very node (renewal).
 //! - **Serving certificates** (`kubernetes.io/kubelet-serving`): asked by the node itself; its DNS
 //!   names are the node's name, and its IP addresses ones Pangea saw the machine at.
 //!
@@ -41,13 +42,8 @@ pub struct KnownMachine {
     pub name: String,
     /// Where Pangea saw it (its boot requests' source addresses).
     pub addresses: Vec<IpAddr>,
-}
-
-/// What Pangea knows of the cluster.
-#[derive(Debug, Clone)]
-pub struct Inventory<'a> {
-    pub bootstrap_token_id: &'a str,
-    pub machines: &'a [KnownMachine],
+    /// The id of its own bootstrap token.
+    pub bootstrap_token_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +133,7 @@ fn read(pem: &[u8]) -> Result<Asked, String> {
 }
 
 /// Judges one request against the cluster's inventory.
-pub fn judge(request: &Request, inventory: &Inventory) -> Verdict {
+pub fn judge(request: &Request, inventory: &[KnownMachine]) -> Verdict {
     let serving = match request.signer {
         CLIENT_SIGNER => false,
         SERVING_SIGNER => true,
@@ -149,7 +145,7 @@ pub fn judge(request: &Request, inventory: &Inventory) -> Verdict {
     }
 }
 
-fn check(request: &Request, inventory: &Inventory, serving: bool) -> Result<String, String> {
+fn check(request: &Request, inventory: &[KnownMachine], serving: bool) -> Result<String, String> {
     let asked = read(request.pem)?;
     let Some(node) = asked.common_name.strip_prefix("system:node:").filter(|n| !n.is_empty()) else {
         return Err(format!("it asks for {}, not system:node:NAME", quoted(&asked.common_name)));
@@ -158,7 +154,7 @@ fn check(request: &Request, inventory: &Inventory, serving: bool) -> Result<Stri
         let shown: Vec<String> = asked.organizations.iter().map(|o| quoted(o)).collect();
         return Err(format!("its organizations are [{}], not system:nodes alone", shown.join(", ")));
     }
-    let Some(machine) = inventory.machines.iter().find(|m| m.name == node) else {
+    let Some(machine) = inventory.iter().find(|m| m.name == node) else {
         return Err(format!("{} is not a machine of this cluster's inventory", quoted(node)));
     };
     let by_node = request.username == asked.common_name && request.groups.iter().any(|g| g == "system:nodes");
@@ -168,11 +164,15 @@ fn check(request: &Request, inventory: &Inventory, serving: bool) -> Result<Stri
             && request.usages.iter().all(|u| [purpose, "digital signature", "key encipherment"].contains(&u.as_str()))
     };
     if !serving {
-        let by_bootstrap = request.username == format!("system:bootstrap:{}", inventory.bootstrap_token_id)
-            && request.groups.iter().any(|g| g == "system:bootstrappers");
+        let token_of = |id: &str| request.username == format!("system:bootstrap:{id}");
+        let by_bootstrap =
+            token_of(&machine.bootstrap_token_id) && request.groups.iter().any(|g| g == "system:bootstrappers");
         if !by_bootstrap && !by_node {
+            if let Some(other) = inventory.iter().find(|m| token_of(&m.bootstrap_token_id)) {
+                return Err(format!("asked with {}'s bootstrap token for {node}: a token joins its own machine only", other.name));
+            }
             return Err(format!(
-                "asked by {}, neither this cluster's bootstrap token nor the node itself",
+                "asked by {}, neither {node}'s bootstrap token nor the node itself",
                 quoted(request.username)
             ));
         }
@@ -244,7 +244,7 @@ fn pending(csr: &CertificateSigningRequest) -> bool {
 
 /// One pass over the cluster's pending kubelet certificate requests: approves each that
 /// [`judge`] approves, and returns the rest with their reasons, for the caller to show and audit.
-pub async fn approve_pending(client: &kube::Client, inventory: &Inventory<'_>) -> Result<Pass, kube::Error> {
+pub async fn approve_pending(client: &kube::Client, inventory: &[KnownMachine]) -> Result<Pass, kube::Error> {
     let api: Api<CertificateSigningRequest> = Api::all(client.clone());
     let mut pass = Pass::default();
     for csr in api.list(&ListParams::default()).await?.items.into_iter().filter(pending) {
@@ -295,7 +295,14 @@ mod tests {
     }
 
     fn machines() -> Vec<KnownMachine> {
-        vec![KnownMachine { name: "node-1".into(), addresses: vec!["10.0.0.11".parse().unwrap()] }]
+        vec![
+            KnownMachine {
+                name: "node-1".into(),
+                addresses: vec!["10.0.0.11".parse().unwrap()],
+                bootstrap_token_id: "abcdef".into(),
+            },
+            KnownMachine { name: "node-2".into(), addresses: vec![], bootstrap_token_id: "bbbbbb".into() },
+        ]
     }
 
     fn strings(s: &[&str]) -> Vec<String> {
@@ -307,7 +314,7 @@ mod tests {
         let (groups, usages) = (strings(groups), strings(usages));
         judge(
             &Request { signer, username, groups: &groups, usages: &usages, pem: pem.as_bytes() },
-            &Inventory { bootstrap_token_id: "abcdef", machines: &machines },
+            &machines,
         )
     }
 
@@ -315,7 +322,7 @@ mod tests {
     const SERVER: [&str; 3] = ["digital signature", "key encipherment", "server auth"];
 
     #[test]
-    fn a_known_machine_gets_its_client_certificate_by_the_clusters_token_or_by_itself() {
+    fn a_known_machine_gets_its_client_certificate_by_its_own_token_or_by_itself() {
         let pem = csr("system:node:node-1", "system:nodes", vec![]);
         let approved = Verdict::Approve { node: "node-1".into() };
         assert_eq!(
@@ -337,7 +344,10 @@ mod tests {
         assert_eq!(why, "\"node-9\" is not a machine of this cluster's inventory");
         let pem = csr("system:node:node-1", "system:nodes", vec![]);
         let why = refused(judged(CLIENT_SIGNER, "system:bootstrap:zzzzzz", &["system:bootstrappers"], &CLIENT, &pem));
-        assert!(why.contains("neither this cluster's bootstrap token"), "{why}");
+        assert!(why.contains("neither node-1's bootstrap token"), "{why}");
+        // Another machine's token cannot name node-1: a token taken from one machine joins it only.
+        let why = refused(judged(CLIENT_SIGNER, "system:bootstrap:bbbbbb", &["system:bootstrappers"], &CLIENT, &pem));
+        assert_eq!(why, "asked with node-2's bootstrap token for node-1: a token joins its own machine only");
         let why = refused(judged(CLIENT_SIGNER, "system:node:node-2", &["system:nodes"], &CLIENT, &pem));
         assert!(why.contains("asked by \"system:node:node-2\""), "{why}");
         let masters = csr("system:node:node-1", "system:masters", vec![]);

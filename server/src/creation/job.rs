@@ -12,7 +12,7 @@ use app::clusters::creation::CreationMachine;
 use app::clusters::ssr::ClusterService;
 use app::error::AppError;
 use app::power::ssr::PowerService;
-use app::power::{Pacing, PowerAction, PowerRunInput};
+use app::power::{Pacing, PowerAction, PowerRunInput, RunStep};
 use app::provisioning::boots::BootState;
 use time::OffsetDateTime;
 
@@ -30,6 +30,9 @@ pub struct Progress {
     /// Kubelet certificate requests left pending, and why (the last pass's).
     #[serde(default)]
     pub refused: Vec<String>,
+    /// The nodes whose bootstrap tokens are deleted (each once its node is Ready).
+    #[serde(default)]
+    pub retired_tokens: Vec<String>,
 }
 
 /// `since` as "4 min ago".
@@ -101,6 +104,61 @@ pub fn waiting_for(
         BootState::Failed => return format!("{name} failed {when}"),
     };
     if stalled { format!("{doing}; {check}") } else { doing }
+}
+
+/// A machine's failure, with what to do about one its installer reported.
+pub fn explained(reason: &str, install_disk: &str, boot_url: &str) -> String {
+    use super::render::reported;
+    let advice = match reason.rsplit(' ').next().unwrap_or_default() {
+        reported::NO_DISK => format!("it has no disk {install_disk}: set install_disk to a disk it has"),
+        reported::NO_CONFIG => format!("its installer could not fetch its installed config: check that it reaches {boot_url}"),
+        reported::INSTALL_FAILED => "the OS's installer failed: its console says why".to_string(),
+        _ => return reason.to_string(),
+    };
+    format!("{reason} ({advice})")
+}
+
+/// The architectures the cluster's OS images boot on: iPXE's `${buildarch}` on x86-64 machines
+/// (`i386` for its BIOS build).
+const BOOTS_ON: [&str; 3] = ["x86_64", "i386", "x86-64"];
+
+/// What else the boot listener saw of a machine that is not Ready, in words: the architecture its
+/// iPXE was built for when the OS images cannot boot there, its last failed request in its present
+/// state, and, for a machine never seen, the unknown machines that asked meanwhile.
+pub fn clues(
+    node: &StoredNode,
+    state: BootState,
+    state_since: Option<&str>,
+    signals: &store::Signals,
+    stalled: bool,
+) -> Vec<String> {
+    let mac = node.spec.mac.to_string();
+    let mut clues = Vec::new();
+    if state == BootState::Ready {
+        return clues;
+    }
+    if let Some(arch) = signals.arch.get(&mac).filter(|a| !BOOTS_ON.contains(&a.as_str()))
+        && matches!(state, BootState::Pxe | BootState::Script | BootState::Assets)
+    {
+        clues.push(format!(
+            "its iPXE says it is an {arch} machine, and the cluster's OS images are for x86-64: a wrong architecture"
+        ));
+    }
+    if let Some(failed) = signals.failed.get(&mac)
+        && state != BootState::Failed
+        && state_since.is_none_or(|since| failed.at.as_str() >= since)
+    {
+        let reason = if failed.reason.is_empty() { String::new() } else { format!(" ({})", failed.reason) };
+        clues.push(format!("its last request, {}, was answered {}{reason}", failed.endpoint, failed.status));
+    }
+    if state == BootState::NeverSeen && stalled && node.powered && !signals.strangers.is_empty() {
+        clues.push(format!(
+            "machines Pangea does not know asked to boot meanwhile ({}): is {}'s MAC {mac} right?",
+            signals.strangers.join(", "),
+            node.spec.name
+        ));
+    }
+    clues
 }
 
 /// Where the creation's machines and control plane are, for each pass.
@@ -272,7 +330,7 @@ impl Creation {
             if register::ready(&admin).await {
                 progress.step = "setting the cluster up for Pangea and registering it".into();
                 self.report(job, 0, total, progress).await?;
-                let credential = register::set_up(&admin, &pki.bootstrap_token, &place.expires)
+                let credential = register::set_up(&admin, &pki.bootstrap_tokens, &place.expires)
                     .await
                     .map_err(|e| AppError::invalid(crate::clusters::connect::unreachable(&place.api_url, &e)))?;
                 let input = ClusterInput {
@@ -297,7 +355,19 @@ impl Creation {
         let mut conn = self.db.pool().acquire().await.or_internal()?;
         let states = store::boot_states(&mut conn, &macs).await.or_internal()?;
         let fetched = store::fetches(&mut conn, &tokens).await.or_internal()?;
+        let signals = store::signals(&mut conn, &macs, &crate::db::timestamp(place.started)).await.or_internal()?;
         drop(conn);
+        // Machines the power run could not power on, and why (their BMC's words).
+        let unpowered: std::collections::HashMap<String, String> = match &progress.power_run {
+            Some(run) => match self.power.power_run(who, run).await {
+                Ok(run) => run.machines.into_iter().filter(|m| m.step == RunStep::Failed).map(|m| (m.mac, m.reason)).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, cluster = name, "cannot read a creation's power run");
+                    Default::default()
+                }
+            },
+            None => Default::default(),
+        };
         let now = OffsetDateTime::now_utc();
         let mut known = Vec::new();
         let mut machines = Vec::new();
@@ -319,12 +389,24 @@ impl Creation {
             if boot == BootState::Failed
                 && let Some(s) = state
             {
-                waiting = format!("{waiting}: {}", s.reason);
+                waiting = format!("{waiting}: {}", explained(&s.reason, &place.install_disk, &self.boot_url));
+            }
+            let stalled = since.is_some_and(|s| now - s >= self.pace.stall);
+            if boot == BootState::NeverSeen
+                && let Some(reason) = unpowered.get(&mac)
+            {
+                waiting = format!("{} could not be powered on through its BMC: {reason}", node.spec.name);
+            } else {
+                for clue in clues(node, boot, state.map(|s| s.since.as_str()), &signals, stalled) {
+                    waiting = format!("{waiting}; {clue}");
+                }
             }
             let mut addresses: Vec<std::net::IpAddr> = node.spec.address.into_iter().collect();
             addresses
                 .extend(seen.iter().flat_map(|f| f.from.iter()).filter_map(|a| a.parse::<std::net::IpAddr>().ok()));
-            known.push(approval::KnownMachine { name: node.spec.name.clone(), addresses });
+            let bootstrap_token_id =
+                pki.bootstrap_tokens.get(&node.spec.name).map(|t| t.id.clone()).unwrap_or_default();
+            known.push(approval::KnownMachine { name: node.spec.name.clone(), addresses, bootstrap_token_id });
             machines.push(CreationMachine {
                 machine: node.machine,
                 mac,
@@ -336,7 +418,7 @@ impl Creation {
             });
         }
         if progress.registered {
-            self.approve(name, &pki.bootstrap_token.id, &known, progress).await;
+            self.approve(name, &known, &machines, progress).await;
         }
         let ready = machines.iter().filter(|m| m.state == BootState::Ready.as_str()).count() as u32;
         progress.machines = machines;
@@ -354,9 +436,16 @@ impl Creation {
         self.jobs.report(job, done, total, &serde_json::to_string(progress).or_internal()?).await
     }
 
-    /// One approval pass over the cluster's pending kubelet certificate requests; refusals are
-    /// kept for the page and audited once each.
-    async fn approve(&self, name: &str, token_id: &str, known: &[approval::KnownMachine], progress: &mut Progress) {
+    /// One approval pass over the cluster's pending kubelet certificate requests (refusals are
+    /// kept for the page and audited once each); then deletes the bootstrap tokens of the nodes
+    /// that are Ready, which need them no more.
+    async fn approve(
+        &self,
+        name: &str,
+        known: &[approval::KnownMachine],
+        machines: &[CreationMachine],
+        progress: &mut Progress,
+    ) {
         let client = match self.clusters.cache(name).and_then(|c| crate::clusters::connect::client(&c.endpoint, None)) {
             Ok(client) => client,
             Err(e) => {
@@ -364,8 +453,16 @@ impl Creation {
                 return;
             }
         };
-        let inventory = approval::Inventory { bootstrap_token_id: token_id, machines: known };
-        match approval::approve_pending(&client, &inventory).await {
+        for (machine, node) in machines.iter().zip(known) {
+            if machine.state != BootState::Ready.as_str() || progress.retired_tokens.contains(&node.name) {
+                continue;
+            }
+            match register::retire_token(&client, &node.bootstrap_token_id).await {
+                Ok(()) => progress.retired_tokens.push(node.name.clone()),
+                Err(e) => tracing::warn!(error = %e, cluster = name, node = node.name, "could not delete a bootstrap token"),
+            }
+        }
+        match approval::approve_pending(&client, known).await {
             Ok(pass) => {
                 for refused in &pass.refused {
                     let said = format!("{} (asked by {}): {}", refused.request, refused.username, refused.reason);
@@ -425,6 +522,43 @@ mod tests {
         let fresh = waiting_for(&node, seen, "api", "/dev/sda", now, stall);
         assert_eq!(fresh, "worker-2 fetched its credentials and is joining");
         let manual = StoredNode { powered: false, ..node.clone() };
+        let mut signals = store::Signals::default();
+        signals.arch.insert("52:54:00:00:00:02".into(), "arm64".into());
+        signals.failed.insert(
+            "52:54:00:00:00:02".into(),
+            store::FailedRequest {
+                at: "2026-12-07T10:00:05.000000Z".into(),
+                endpoint: "/assets/flatcar/current/flatcar_production_pxe.vmlinuz".into(),
+                status: 404,
+                reason: String::new(),
+            },
+        );
+        signals.strangers = vec!["52:54:00:00:00:99".into()];
+        assert_eq!(
+            explained("the machine reported stage=failed: install-disk-missing", "/dev/sda", "http://p"),
+            "the machine reported stage=failed: install-disk-missing (it has no disk /dev/sda: set install_disk to a \
+             disk it has)"
+        );
+        assert_eq!(explained("ipxe: no group", "/dev/sda", "http://p"), "ipxe: no group");
+        let since = Some("2026-12-07T10:00:00.000000Z");
+        assert_eq!(
+            clues(&node, BootState::Script, since, &signals, true),
+            [
+                "its iPXE says it is an arm64 machine, and the cluster's OS images are for x86-64: a wrong architecture",
+                "its last request, /assets/flatcar/current/flatcar_production_pxe.vmlinuz, was answered 404",
+            ]
+        );
+        // A failure from before its present state is not a clue; a Ready node has none.
+        assert!(clues(&node, BootState::Ignition, Some("2026-12-07T10:01:00.000000Z"), &signals, true).is_empty());
+        assert!(clues(&node, BootState::Ready, since, &signals, true).is_empty());
+        signals.arch.insert("52:54:00:00:00:02".into(), "i386".into());
+        assert_eq!(clues(&node, BootState::Script, since, &signals, true).len(), 1, "iPXE's BIOS build on x86-64");
+        let never = clues(&node, BootState::NeverSeen, None, &store::Signals { failed: Default::default(), ..signals }, true);
+        assert_eq!(
+            never,
+            ["machines Pangea does not know asked to boot meanwhile (52:54:00:00:00:99): is worker-2's MAC \
+              52:54:00:00:00:02 right?"]
+        );
         let seen = Seen { state: BootState::NeverSeen, since: None, secrets_fetched: false };
         assert!(waiting_for(&manual, seen, "api", "/dev/sda", now, stall).contains("no BMC"));
     }

@@ -1,7 +1,8 @@
 //! A new cluster's PKI, in kubeadm's layout (`/etc/kubernetes/pki`): the cluster, etcd and
 //! front-proxy CAs, the service-account key pair, the serving and client certificates with the
 //! names and SANs the components check, the kubeconfigs of the admin, the controller manager and
-//! the scheduler, and the bootstrap token workers join with. Every key is ECDSA P-256.
+//! the scheduler, and a bootstrap token for each machine's kubelet to join with (one per machine,
+//! so a token names the machine that used it). Every key is ECDSA P-256.
 
 use super::template::Ipv4Network;
 use rcgen::{
@@ -28,22 +29,25 @@ pub struct PkiRequest<'a> {
     pub api_port: u16,
     pub services: Ipv4Network,
     pub controllers: &'a [ControllerName],
+    /// Every node's name, controllers' too: each gets its own bootstrap token.
+    pub nodes: &'a [String],
 }
 
 /// The generated files, by their path under `/etc/kubernetes/` (`pki/ca.crt`, `admin.conf`, …),
-/// and the bootstrap token. Keys are PEM (PKCS#8); this is secret as a whole and is sealed at rest.
+/// and each node's bootstrap token, by node name. Keys are PEM (PKCS#8); this is secret as a whole
+/// and is sealed at rest.
 #[derive(Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ClusterPki {
     pub files: BTreeMap<String, String>,
-    pub bootstrap_token: BootstrapToken,
+    pub bootstrap_tokens: BTreeMap<String, BootstrapToken>,
 }
 
-/// Shows the files' names and the token's id, never a key or the token's secret.
+/// Shows the files' names and the tokens' ids, never a key or a token's secret.
 impl std::fmt::Debug for ClusterPki {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterPki")
             .field("files", &self.files.keys().collect::<Vec<_>>())
-            .field("bootstrap_token", &self.bootstrap_token)
+            .field("bootstrap_tokens", &self.bootstrap_tokens)
             .finish()
     }
 }
@@ -209,7 +213,8 @@ impl ClusterPki {
             let client = leaf(&cluster_ca, user, group, CLIENT, vec![])?;
             files.insert(file.into(), client_kubeconfig(&server, &cluster_ca.cert.pem(), user, &client));
         }
-        Ok(ClusterPki { files, bootstrap_token: BootstrapToken::generate() })
+        let bootstrap_tokens = request.nodes.iter().map(|n| (n.clone(), BootstrapToken::generate())).collect();
+        Ok(ClusterPki { files, bootstrap_tokens })
     }
 
     /// The cluster CA's certificate, which every kubeconfig trusts.
@@ -268,6 +273,7 @@ pub(crate) mod tests {
             api_port: 6443,
             services: "10.3.0.0/16".parse().unwrap(),
             controllers: &controllers,
+            nodes: &["node-1".into(), "node-2".into()],
         })
         .unwrap()
     }
@@ -318,11 +324,14 @@ pub(crate) mod tests {
             assert!(pki.files.contains_key(path), "{path} missing");
         }
         assert!(pki.files["pki/sa.pub"].starts_with("-----BEGIN PUBLIC KEY-----"));
-        let token = pki.bootstrap_token.token();
+        let tokens: Vec<&BootstrapToken> = pki.bootstrap_tokens.values().collect();
+        assert_eq!(pki.bootstrap_tokens.keys().collect::<Vec<_>>(), ["node-1", "node-2"]);
+        let token = tokens[0].token();
         assert!(token.len() == 23 && token.chars().all(|c| c == '.' || c.is_ascii_lowercase() || c.is_ascii_digit()));
-        assert_ne!(generated().bootstrap_token, pki.bootstrap_token);
+        assert_ne!(tokens[0], tokens[1], "each node its own");
+        assert_ne!(generated().bootstrap_tokens["node-1"], *tokens[0]);
         let shown = format!("{pki:?}");
-        assert!(!shown.contains("PRIVATE") && !shown.contains(&pki.bootstrap_token.secret), "{shown}");
+        assert!(!shown.contains("PRIVATE") && tokens.iter().all(|t| !shown.contains(&t.secret)), "{shown}");
     }
 
     #[test]

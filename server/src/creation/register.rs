@@ -1,8 +1,9 @@
 //! Setting up a cluster Pangea created, once its control plane answers, as its admin (the
 //! `admin.conf` Pangea made, used for this only): Pangea's own identity (a ServiceAccount bound
 //! to the `pangea-console` ClusterRole, with the right to approve kubelet certificates), and the
-//! kubelets' first join (the bootstrap token, allowed to ask for a client certificate and nothing
-//! more). kubeadm's auto-approval bindings are not made: Pangea approves ([`super::approval`]).
+//! kubelets' first join (a bootstrap token per machine, allowed to ask for a client certificate and
+//! nothing more, which Pangea deletes once its machine's node is Ready). kubeadm's auto-approval
+//! bindings are not made: Pangea approves ([`super::approval`]).
 
 use super::approval::APPROVER_RULES;
 use super::pki::BootstrapToken;
@@ -11,10 +12,11 @@ use app::clusters::Credential;
 use app::error::AppError;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// The ServiceAccount Pangea signs in as, in `kube-system`.
@@ -44,12 +46,19 @@ pub async fn ready(admin: &Client) -> bool {
     connect::readyz(admin).await.is_ok_and(|checks| !checks.is_empty() && checks.iter().all(|c| c.ok))
 }
 
-/// `pangea-console`'s rules: read everything, impersonate people, read health, and approve
-/// kubelet certificates.
+/// `pangea-console`'s rules: read what the console shows (Kubernetes' `view` role's kinds, and
+/// nodes; never Secrets), impersonate people, read health, and approve kubelet certificates.
 fn console_rules() -> serde_json::Value {
+    let read = json!(["get", "list", "watch"]);
     let mut rules = json!([
         {"apiGroups": [""], "resources": ["users", "groups", "serviceaccounts"], "verbs": ["impersonate"]},
-        {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["nodes", "pods", "pods/log", "events", "namespaces", "services", "endpoints",
+            "configmaps", "persistentvolumes", "persistentvolumeclaims", "replicationcontrollers", "resourcequotas",
+            "limitranges", "serviceaccounts"], "verbs": read},
+        {"apiGroups": ["apps", "batch", "autoscaling", "events.k8s.io", "discovery.k8s.io", "networking.k8s.io",
+            "storage.k8s.io", "coordination.k8s.io", "metrics.k8s.io", "apiextensions.k8s.io"],
+            "resources": ["*"], "verbs": read},
+        {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": read},
         {"nonResourceURLs": ["/readyz", "/readyz/*", "/healthz", "/healthz/*", "/version"], "verbs": ["get"]},
     ]);
     let approver: Vec<serde_json::Value> = serde_json::from_str(APPROVER_RULES).unwrap_or_default();
@@ -59,9 +68,18 @@ fn console_rules() -> serde_json::Value {
     rules
 }
 
-/// Applies Pangea's identity and the bootstrap token (valid until `expires`, RFC 3339), and
-/// answers a token for Pangea's ServiceAccount.
-pub async fn set_up(admin: &Client, bootstrap: &BootstrapToken, expires: &str) -> Result<Credential, kube::Error> {
+/// The Secret that holds bootstrap token `id`.
+pub fn token_secret(id: &str) -> String {
+    format!("bootstrap-token-{id}")
+}
+
+/// Applies Pangea's identity and each node's bootstrap token (by node name, valid until `expires`,
+/// RFC 3339), and answers a token for Pangea's ServiceAccount.
+pub async fn set_up(
+    admin: &Client,
+    bootstrap: &BTreeMap<String, BootstrapToken>,
+    expires: &str,
+) -> Result<Credential, kube::Error> {
     let apply = PatchParams::apply("pangea").force();
     let roles: Api<ClusterRole> = Api::all(admin.clone());
     roles
@@ -108,22 +126,50 @@ pub async fn set_up(admin: &Client, bootstrap: &BootstrapToken, expires: &str) -
             .await?;
     }
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), "kube-system");
-    let secret_name = format!("bootstrap-token-{}", bootstrap.id);
-    secrets
+    for (node, token) in bootstrap {
+        let secret_name = token_secret(&token.id);
+        secrets
+            .patch(
+                &secret_name,
+                &apply,
+                &Patch::Apply(json!({
+                    "apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
+                    "metadata": {"name": secret_name, "namespace": "kube-system"},
+                    "stringData": {
+                        "token-id": token.id,
+                        "token-secret": token.secret,
+                        "expiration": expires,
+                        "usage-bootstrap-authentication": "true",
+                        "auth-extra-groups": BOOTSTRAPPERS,
+                        "description": format!("Made by Pangea for {node} to join with once"),
+                    },
+                })),
+            )
+            .await?;
+    }
+    // Pangea deletes each token once its node is Ready: those Secrets, and no other.
+    let names: Vec<String> = bootstrap.values().map(|t| token_secret(&t.id)).collect();
+    let retire = "pangea:bootstrap-tokens";
+    Api::<Role>::namespaced(admin.clone(), "kube-system")
         .patch(
-            &secret_name,
+            retire,
             &apply,
             &Patch::Apply(json!({
-                "apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
-                "metadata": {"name": secret_name, "namespace": "kube-system"},
-                "stringData": {
-                    "token-id": bootstrap.id,
-                    "token-secret": bootstrap.secret,
-                    "expiration": expires,
-                    "usage-bootstrap-authentication": "true",
-                    "auth-extra-groups": BOOTSTRAPPERS,
-                    "description": "Made by Pangea for the machines it created this cluster from",
-                },
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": retire, "namespace": "kube-system"},
+                "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["delete"], "resourceNames": names}],
+            })),
+        )
+        .await?;
+    Api::<RoleBinding>::namespaced(admin.clone(), "kube-system")
+        .patch(
+            retire,
+            &apply,
+            &Patch::Apply(json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": retire, "namespace": "kube-system"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": retire},
+                "subjects": [{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": "kube-system"}],
             })),
         )
         .await?;
@@ -138,6 +184,16 @@ pub async fn set_up(admin: &Client, bootstrap: &BootstrapToken, expires: &str) -
     }
 }
 
+/// Deletes bootstrap token `id` as Pangea (`client`); one already gone counts as deleted.
+pub async fn retire_token(client: &Client, id: &str) -> Result<(), kube::Error> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
+    match secrets.delete(&token_secret(id), &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +204,7 @@ mod tests {
         let text = rules.to_string();
         assert!(text.contains("certificatesigningrequests/approval") && text.contains("\"approve\""));
         assert!(!text.contains("\"create\"") && !text.contains("\"delete\""), "{text}");
+        assert!(!text.contains("secrets") && !text.contains("\"apiGroups\":[\"*\"]"), "never Secrets: {text}");
         assert_eq!(api_url("10.0.0.10".parse().unwrap(), 6443), "https://10.0.0.10:6443");
         assert_eq!(api_url("fd00::10".parse().unwrap(), 443), "https://[fd00::10]:443");
     }

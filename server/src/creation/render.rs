@@ -106,12 +106,28 @@ fn users(cluster: &Cluster) -> Value {
     json!({ "users": [{ "name": "core", "ssh_authorized_keys": keys }] })
 }
 
-/// The config of the network-booted live system: fetch the installed config, install, reboot.
+/// What an installer reports when it stops, as `reason=` of its `stage=failed` report.
+pub mod reported {
+    /// The install disk is not a block device of the machine.
+    pub const NO_DISK: &str = "install-disk-missing";
+    /// The installed config could not be fetched.
+    pub const NO_CONFIG: &str = "installed-config-unfetched";
+    /// The OS's installer failed.
+    pub const INSTALL_FAILED: &str = "install-failed";
+}
+
+/// The config of the network-booted live system: check the install disk, fetch the installed
+/// config, install, reboot; a step that fails is reported to Pangea (`/metadata?stage=failed`,
+/// with the machine's report token) before the installer stops.
 pub fn install(cluster: &Cluster, node: &NodeSpec) -> String {
     // The provisioner fills in the machine's report token, so fetching the installed config
     // moves the machine to "installed" (a stranger's fetch is recorded as unverified).
     let installed = shell_word(&format!(
         "{}/ignition?mac={}&os=installed&report_token={{{{.report_token}}}}",
+        cluster.boot_url, node.mac
+    ));
+    let report = shell_word(&format!(
+        "{}/metadata?mac={}&stage=failed&report_token={{{{.report_token}}}}&reason=",
         cluster.boot_url, node.mac
     ));
     let disk = shell_word(cluster.template.install_disk.as_str());
@@ -120,12 +136,17 @@ pub fn install(cluster: &Cluster, node: &NodeSpec) -> String {
         NodeOs::FedoraCoreOs => format!("coreos-installer install {disk} --ignition-file /run/ignition.json"),
     };
     let script = format!(
-        "#!/bin/bash -ex
-curl --fail --retry 10 --retry-connrefused -o /run/ignition.json {installed}
-{install}
+        "#!/bin/bash -e
+failed() {{ echo \"install failed: $1\" >&2; curl --fail --retry 5 -o /dev/null {report}\"$1\" || true; exit 1; }}
+[ -b {disk} ] || failed {no_disk}
+curl --fail --retry 10 --retry-connrefused -o /run/ignition.json {installed} || failed {no_config}
+{install} || failed {install_failed}
 udevadm settle
 systemctl reboot
-"
+",
+        no_disk = reported::NO_DISK,
+        no_config = reported::NO_CONFIG,
+        install_failed = reported::INSTALL_FAILED,
     );
     let installer = "[Unit]
 Description=Install the OS to disk, with this machine's config
@@ -158,7 +179,7 @@ pub fn installed(cluster: &Cluster, node: &NodeSpec) -> String {
         file("/etc/hostname", 0o644, &format!("{}\n", node.name)),
         file("/etc/kubernetes/pki/ca.crt", 0o644, ca),
         file("/etc/kubernetes/kubelet.yaml", 0o644, &kubelet_config(cluster)),
-        secret_file(cluster, node, "bootstrap-kubelet.conf", &bootstrap_kubeconfig(&api, ca, cluster)),
+        secret_file(cluster, node, "bootstrap-kubelet.conf", &bootstrap_kubeconfig(&api, ca, cluster, node)),
         file("/etc/sysctl.d/90-kubernetes.conf", 0o644, "net.ipv4.ip_forward=1\nfs.inotify.max_user_watches=16184\n"),
         file("/etc/modules-load.d/kubernetes.conf", 0o644, "br_netfilter\noverlay\n"),
     ];
@@ -213,7 +234,7 @@ pub fn is_secret(path: &str) -> bool {
 pub fn secrets_of(cluster: &Cluster, node: &NodeSpec) -> Vec<(String, String)> {
     let api = cluster.template.api_server.url();
     let mut secrets =
-        vec![("bootstrap-kubelet.conf".to_string(), bootstrap_kubeconfig(&api, cluster.pki.ca_pem(), cluster))];
+        vec![("bootstrap-kubelet.conf".to_string(), bootstrap_kubeconfig(&api, cluster.pki.ca_pem(), cluster, node))];
     if node.role == Role::Controller {
         for (path, text) in &cluster.pki.files {
             if let Some(own) = own_path(path, node)
@@ -295,9 +316,11 @@ staticPodPath: /etc/kubernetes/manifests
     )
 }
 
-/// The kubeconfig a kubelet presents its bootstrap token with, to ask for its client certificate.
-fn bootstrap_kubeconfig(api: &str, ca: &str, cluster: &Cluster) -> String {
-    super::pki::kubeconfig(api, ca, "kubelet-bootstrap", &[("token", cluster.pki.bootstrap_token.token())])
+/// The kubeconfig `node`'s kubelet presents its own bootstrap token with, to ask for its client
+/// certificate.
+fn bootstrap_kubeconfig(api: &str, ca: &str, cluster: &Cluster, node: &NodeSpec) -> String {
+    let token = cluster.pki.bootstrap_tokens.get(&node.name).map(|t| t.token()).unwrap_or_default();
+    super::pki::kubeconfig(api, ca, "kubelet-bootstrap", &[("token", token)])
 }
 
 /// etcd, the API server, the controller manager and the scheduler, as kubeadm writes them.
@@ -670,7 +693,7 @@ ssh_keys:
         assert_eq!(hash, sha512(&pki.files["pki/ca.key"]));
         assert_eq!(fetched(&controller, "pki/etcd/peer.key").1, sha512(&pki.files["pki/etcd/node-1/peer.key"]));
         assert!(!controller.to_string().contains("PRIVATE KEY"));
-        assert!(!controller.to_string().contains(&pki.bootstrap_token.secret));
+        assert!(pki.bootstrap_tokens.values().all(|t| !controller.to_string().contains(&t.secret)));
         // What the links serve is what the hashes say.
         let secrets = secrets_of(&cluster, &nodes[0]);
         assert!(secrets.iter().all(|(path, text)| fetched(&controller, path).1 == sha512(text)));
@@ -687,7 +710,9 @@ ssh_keys:
         assert_eq!(worker_secrets.len(), 1);
         let (path, bootstrap) = &worker_secrets[0];
         assert_eq!(fetched(&worker, path).0, "http://10.0.0.2:8080/cluster-secrets/t2/bootstrap-kubelet.conf");
-        assert!(bootstrap.contains(&format!("token: {}", pki.bootstrap_token.token())));
+        assert!(bootstrap.contains(&format!("token: {}", pki.bootstrap_tokens["node-2"].token())), "its own token");
+        let (_, controllers_bootstrap) = &secrets_of(&cluster, &nodes[0])[0];
+        assert!(controllers_bootstrap.contains(&format!("token: {}", pki.bootstrap_tokens["node-1"].token())));
         assert!(bootstrap.contains("server: https://edge-1.example.com:6443"));
         let kubelet =
             worker["systemd"]["units"].as_array().unwrap().iter().find(|u| u["name"] == "kubelet.service").unwrap();
@@ -721,7 +746,15 @@ ssh_keys:
                 ),
                 "{script}"
             );
-            assert!(script.contains(command), "{script}");
+            assert!(script.contains(&format!("{command} || failed install-failed")), "{script}");
+            assert!(script.contains("[ -b '/dev/vda' ] || failed install-disk-missing"), "{script}");
+            assert!(
+                script.contains(
+                    "curl --fail --retry 5 -o /dev/null 'http://pangea:8080/metadata?mac=52:54:00:00:00:02&stage=failed&\
+                     report_token={{.report_token}}&reason='\"$1\""
+                ),
+                "{script}"
+            );
             assert!(!ignition.to_string().contains("BEGIN"), "the installer's config holds no certificate or key");
         }
     }

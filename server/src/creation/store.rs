@@ -38,13 +38,15 @@ pub struct Stored {
     pub cluster: String,
     pub mac: String,
     pub sealed: String,
+    pub created_at: String,
     /// When and from where it was fetched, if it was.
     pub fetched: Option<(String, String)>,
 }
 
 pub async fn secret(conn: &mut AnyConnection, token: &str, path: &str) -> Result<Option<Stored>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT cluster, mac, sealed, fetched_at, fetched_from FROM cluster_secrets WHERE token = $1 AND path = $2",
+        "SELECT cluster, mac, sealed, created_at, fetched_at, fetched_from FROM cluster_secrets \
+         WHERE token = $1 AND path = $2",
     )
     .bind(token)
     .bind(path)
@@ -56,10 +58,28 @@ pub async fn secret(conn: &mut AnyConnection, token: &str, path: &str) -> Result
             cluster: r.try_get("cluster")?,
             mac: r.try_get("mac")?,
             sealed: r.try_get("sealed")?,
+            created_at: r.try_get("created_at")?,
             fetched: (!at.is_empty()).then(|| (at, r.try_get("fetched_from").unwrap_or_default())),
         })
     })
     .transpose()
+}
+
+/// The address `mac`'s first boot request since `since` came from (its secret links' own
+/// fetches aside), if it made one.
+pub async fn first_boot_address(
+    conn: &mut AnyConnection,
+    mac: &str,
+    since: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT client FROM boot_events WHERE mac = $1 AND at >= $2 AND endpoint NOT LIKE '/cluster-secrets/%' \
+         ORDER BY id LIMIT 1",
+    )
+    .bind(mac)
+    .bind(since)
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 /// Marks the file fetched, and forgets its sealed contents, unless it was already: whether this
@@ -193,6 +213,74 @@ pub async fn boot_states(
         }
     }
     Ok(found)
+}
+
+/// A boot request of a machine that was refused or failed.
+#[derive(Debug, Clone)]
+pub struct FailedRequest {
+    pub at: String,
+    pub endpoint: String,
+    pub status: i64,
+    pub reason: String,
+}
+
+/// What the boot listener saw of a creation's machines since it began, beyond their states.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    /// Each machine's last failed request, by MAC.
+    pub failed: std::collections::HashMap<String, FailedRequest>,
+    /// The architecture each machine's iPXE last said it was built for (`arch`), by MAC.
+    pub arch: std::collections::HashMap<String, String>,
+    /// Machines outside the inventory that asked to boot (a MAC written wrong looks like this).
+    pub strangers: Vec<String>,
+}
+
+/// What the boot listener saw of `macs` since `since`: each one's last failed request and the
+/// architecture its iPXE last named; and up to three machines it does not know that asked.
+pub async fn signals(conn: &mut AnyConnection, macs: &[String], since: &str) -> Result<Signals, sqlx::Error> {
+    let mut signals = Signals::default();
+    for chunk in macs.chunks(500) {
+        let marks = crate::db::placeholders(2, chunk.len());
+        // The last event of each machine of each kind (failed, or an iPXE script asked for).
+        let sql = format!(
+            "SELECT mac, at, endpoint, status, reason, labels FROM ( \
+               SELECT mac, at, endpoint, status, reason, labels, \
+                 ROW_NUMBER() OVER (PARTITION BY mac, status >= 400 ORDER BY id DESC) AS latest \
+               FROM boot_events WHERE mac IN ({marks}) AND at >= $1 AND (status >= 400 OR endpoint = '/ipxe') \
+             ) kinds WHERE latest = 1"
+        );
+        let mut query = sqlx::query(&sql).bind(since);
+        for mac in chunk {
+            query = query.bind(mac.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let mac: String = row.try_get("mac")?;
+            let status: i64 = row.try_get("status")?;
+            if status >= 400 {
+                let failed = FailedRequest {
+                    at: row.try_get("at")?,
+                    endpoint: row.try_get("endpoint")?,
+                    status,
+                    reason: row.try_get("reason")?,
+                };
+                signals.failed.insert(mac, failed);
+            } else {
+                let labels: String = row.try_get("labels")?;
+                let labels: std::collections::BTreeMap<String, String> =
+                    serde_json::from_str(&labels).unwrap_or_default();
+                if let Some(arch) = labels.get("arch").filter(|a| !a.is_empty()) {
+                    signals.arch.insert(mac, arch.clone());
+                }
+            }
+        }
+    }
+    signals.strangers = sqlx::query_scalar(
+        "SELECT mac FROM discovered_machines WHERE last_seen >= $1 ORDER BY last_seen DESC, mac LIMIT 3",
+    )
+    .bind(since)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(signals)
 }
 
 /// What became of one machine's secret files.

@@ -4,6 +4,7 @@
 
 use super::Provisioner;
 use super::index::{self, Miss};
+use crate::http::middleware::SECRET_LINKS;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
@@ -139,8 +140,10 @@ pub struct Outcome {
     pub profile: Option<String>,
     /// The config served, exactly.
     pub served: Option<Arc<str>>,
-    /// Why nothing was served, in words.
+    /// Why nothing was served, or why what was served will fail, in words.
     pub reason: Option<String>,
+    /// Whether the machine will fail with what was served (its Ignition cannot read it).
+    pub fails: bool,
     /// The machine the request was for, when its handler knew it from elsewhere than a `mac`
     /// label (a link of the machine's own).
     pub mac: Option<String>,
@@ -160,13 +163,18 @@ async fn serve(
     let raw_query = raw_query.unwrap_or_default();
     let mut labels = index::labels_from_query(&raw_query);
     // A report's token selects nothing and is never repeated in a reason.
-    labels.remove(super::report_tokens::LABEL);
+    let presented = labels.remove(super::report_tokens::LABEL);
     let labels = Arc::new(labels);
     let index = provisioner.index();
     let renders = matches!(endpoint, Endpoint::Ignition | Endpoint::Generic);
+    let now = time::OffsetDateTime::now_utc();
     let token = match labels.get("mac") {
-        Some(mac) if renders => provisioner.report_tokens.token(mac, time::OffsetDateTime::now_utc()),
+        Some(mac) if renders => provisioner.report_tokens.token(mac, now),
         _ => String::new(),
+    };
+    let from_the_machine = match (labels.get("mac"), &presented) {
+        (Some(mac), Some(presented)) => provisioner.report_tokens.verify(mac, presented, now),
+        _ => false,
     };
     let answered = if renders {
         // Templates render off the async workers, a few at a time; each stops at its limits.
@@ -181,9 +189,29 @@ async fn serve(
         answer(&index, endpoint, &labels, &raw_query, "")
     };
     let (mut response, outcome) = match answered {
+        // A config with links to a machine's secrets goes to that machine only: its installer asks
+        // with the report token its install config holds. Anyone else on the boot network who
+        // names its MAC gets nothing.
+        Ok(answer) if answer.body.contains(SECRET_LINKS) && !from_the_machine => {
+            let why = if presented.is_some() {
+                "its report_token is not this machine's, or expired"
+            } else {
+                "it carries no report_token"
+            };
+            let reason = format!(
+                "{}: refused: this config links to the machine's secrets and goes only to the machine itself, \
+                 which asks with the report token of its install config; {why}",
+                endpoint.name()
+            );
+            let response = (StatusCode::FORBIDDEN, format!("{reason}\n")).into_response();
+            let outcome = Outcome { group: Some(answer.group), profile: answer.profile, reason: Some(reason), ..Default::default() };
+            (response, outcome)
+        }
         Ok(mut answer) => {
+            let mut unreadable = None;
             if endpoint == Endpoint::Ignition {
-                answer.body = super::ignition::for_client(&answer.body, accept.and_then(|a| a.to_str().ok()));
+                let served = super::ignition::for_client(&answer.body, accept.and_then(|a| a.to_str().ok()));
+                (answer.body, unreadable) = (served.config, served.unreadable);
             }
             let response = if endpoint == Endpoint::Generic {
                 super::assets::serve_bytes(answer.content_type, answer.body.as_bytes().to_vec(), method, range, None)
@@ -201,6 +229,8 @@ async fn serve(
                 group: Some(answer.group),
                 profile: answer.profile,
                 served: Some(kept),
+                fails: unreadable.is_some(),
+                reason: unreadable.map(|why| format!("{}: {why}", endpoint.name())),
                 ..Default::default()
             };
             (response, outcome)

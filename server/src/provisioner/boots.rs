@@ -381,6 +381,9 @@ pub fn attribute(
         None => addresses.machine_at(observed.client, observed.at).unwrap_or_default(),
     };
     let mut step = step_of(&observed.endpoint, labels, observed.status);
+    if observed.outcome.fails {
+        step = Some(BootState::Failed);
+    }
     let mut reason = match (&observed.outcome.reason, step) {
         (Some(reason), _) => reason.clone(),
         (None, Some(BootState::Failed)) if observed.endpoint == "/metadata" => {

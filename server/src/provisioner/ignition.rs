@@ -353,14 +353,23 @@ pub fn upgrade(mut value: Value) -> Result<Config, IgnitionError> {
     Ok(Config(value))
 }
 
-/// The served config in the spec the fetching Ignition reads. Ignition names the one spec it
-/// reads in its `Accept` header (2.14, still Debian's, sends
-/// `application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1`). A client that does not
-/// read 3.4.0 but reads 3.3.0 gets the config as 3.3.0 when it uses nothing 3.4.0 added
-/// (LUKS `discard` and `openOptions`); anyone else gets it as it is. Matchbox always sends
-/// 3.4.0, which such a client refuses ("unsupported config version").
-pub fn for_client(config: &Arc<str>, accept: Option<&str>) -> Arc<str> {
-    let versions: Vec<&str> = accept
+/// A config as served to one Ignition, and, when that Ignition cannot read it, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForClient {
+    pub config: Arc<str>,
+    /// Why the fetching Ignition will refuse this config ("unsupported config version"), if it will.
+    pub unreadable: Option<String>,
+}
+
+/// The served config in the spec the fetching Ignition reads. Ignition names the newest spec it
+/// reads in its `Accept` header, and reads every older 3.x (2.14, still Debian's, sends
+/// `application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1`). A client that reads up to
+/// 3.3.0 gets the config as 3.3.0 when it uses nothing 3.4.0 added (LUKS `discard` and
+/// `openOptions`); anyone else gets it as it is, which Matchbox always sends. When the client says
+/// it reads only older specs, the answer says why it will refuse the config, for the timeline.
+pub fn for_client(config: &Arc<str>, accept: Option<&str>) -> ForClient {
+    let as_is = |unreadable: Option<String>| ForClient { config: config.clone(), unreadable };
+    let newest = accept
         .unwrap_or("")
         .split(',')
         .filter_map(|range| {
@@ -369,9 +378,23 @@ pub fn for_client(config: &Arc<str>, accept: Option<&str>) -> Arc<str> {
                 .then(|| parts.find_map(|p| p.strip_prefix("version=")))
                 .flatten()
         })
-        .collect();
-    if versions.is_empty() || versions.contains(&SERVED_VERSION) || !versions.contains(&"3.3.0") {
-        return config.clone();
+        .filter_map(|v| {
+            let mut numbers = v.split('.').map(|n| n.parse::<u32>().ok());
+            Some((numbers.next()??, numbers.next()??, v))
+        })
+        .max();
+    let Some((major, minor, version)) = newest else { return as_is(None) };
+    if (major, minor) >= (3, 4) {
+        return as_is(None);
+    }
+    let refuses = |why: String| {
+        as_is(Some(format!(
+            "its Ignition reads config spec {version} at most, and {why}: it will refuse the config \
+             (\"unsupported config version\"); boot an OS image with a newer Ignition"
+        )))
+    };
+    if (major, minor) < (3, 3) {
+        return refuses(format!("this config is {SERVED_VERSION}"));
     }
     let uses_3_4 = serde_json::from_str::<Value>(config).ok().is_none_or(|value| {
         value.pointer("/storage/luks").and_then(Value::as_array).into_iter().flatten().any(|luks| {
@@ -380,9 +403,9 @@ pub fn for_client(config: &Arc<str>, accept: Option<&str>) -> Arc<str> {
         })
     });
     if uses_3_4 {
-        return config.clone();
+        return refuses(format!("this config uses what {SERVED_VERSION} added (LUKS discard or openOptions)"));
     }
-    Arc::from(config.replacen(r#""version":"3.4.0""#, r#""version":"3.3.0""#, 1))
+    ForClient { config: Arc::from(config.replacen(r#""version":"3.4.0""#, r#""version":"3.3.0""#, 1)), unreadable: None }
 }
 
 /// Raw Ignition text (`.ign`), upgraded to 3.4.0.
@@ -560,19 +583,35 @@ mod tests {
         );
         let debian = "application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1";
         let served = for_client(&config, Some(debian));
+        assert_eq!(served.unreadable, None);
+        let served = served.config;
         assert!(served.starts_with(r#"{"ignition":{"config":{"replace":{"verification":{}}},"proxy":{},"security":{"tls":{}},"timeouts":{},"version":"3.3.0"}"#), "{served}");
         assert_eq!(served.replacen("3.3.0", "3.4.0", 1), *config, "only the version differs");
         for accept in [
             None,
             Some("*/*"),
             Some("application/vnd.coreos.ignition+json;version=3.4.0, */*;q=0.1"),
-            Some("application/vnd.coreos.ignition+json;version=3.2.0"),
+            Some("application/vnd.coreos.ignition+json;version=3.5.0, */*;q=0.1"),
         ] {
-            assert_eq!(for_client(&config, accept), config, "{accept:?}");
+            assert_eq!(for_client(&config, accept), ForClient { config: config.clone(), unreadable: None }, "{accept:?}");
         }
         let luks = r#"{"ignition":{"version":"3.4.0"},"storage":{"luks":[{"name":"root","device":"/dev/sda","discard":true}]}}"#;
         let luks: Arc<str> = Arc::from(upgrade_raw(luks).unwrap().to_string());
-        assert_eq!(for_client(&luks, Some(debian)), luks, "3.3.0 cannot say discard: sent as it is");
+        let served = for_client(&luks, Some(debian));
+        assert_eq!(served.config, luks, "3.3.0 cannot say discard: sent as it is");
+        assert_eq!(
+            served.unreadable.as_deref(),
+            Some(
+                "its Ignition reads config spec 3.3.0 at most, and this config uses what 3.4.0 added (LUKS discard \
+                 or openOptions): it will refuse the config (\"unsupported config version\"); boot an OS image \
+                 with a newer Ignition"
+            )
+        );
+        let old = for_client(&config, Some("application/vnd.coreos.ignition+json;version=3.2.0"));
+        assert_eq!(old.config, config);
+        assert!(old.unreadable.unwrap().starts_with("its Ignition reads config spec 3.2.0 at most, and this config is 3.4.0"));
+        let spec2 = for_client(&config, Some("application/vnd.coreos.ignition+json; version=2.2.0"));
+        assert!(spec2.unreadable.unwrap().contains("spec 2.2.0"));
     }
 
     #[test]

@@ -114,6 +114,20 @@ async fn a_template_takes_machines_by_mac_search_and_class_and_names_what_stands
     assert_eq!(refused.status(), 403);
 }
 
+/// Waits until `mac`'s timeline holds a request for `endpoint` (boot events are written in
+/// batches): as a machine's secret fetches come well after its first boot request.
+pub async fn recorded(app: &TestApp, mac: &str, endpoint: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let timeline = app.get_json(&format!("/api/v1/boot/timeline/{mac}")).await;
+        if timeline["events"].as_array().unwrap().iter().any(|e| e["endpoint"] == endpoint) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{endpoint} was never recorded: {timeline:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_say_so(app: TestApp) {
     use pangea::creation::render::{NodeSpec, Role, secret_url};
     let mac = "52:54:00:00:0d:01";
@@ -142,6 +156,14 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
     assert!(!sealed().await.contains("abcdef") && !sealed().await.is_empty());
 
     let url = secret_url(&format!("http://{boot}"), &node, "bootstrap-kubelet.conf");
+    // Not before the machine booted, and then only from where it booted (127.0.0.1).
+    let early = reqwest::get(&url).await.unwrap();
+    assert_eq!(early.status(), 404);
+    let booted = reqwest::get(format!("http://{boot}/ipxe?mac=52-54-00-00-0d-01")).await.unwrap();
+    assert_eq!(booted.status(), 404, "no group: still a boot request of the machine");
+    recorded(&app, mac, "/ipxe").await;
+    let elsewhere = reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    assert_eq!(elsewhere.get(&url).send().await.unwrap().status(), 404);
     let first = reqwest::get(&url).await.unwrap();
     assert_eq!(first.status(), 200);
     assert_eq!(first.headers()["cache-control"], "no-store");
@@ -163,20 +185,29 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let timeline = loop {
         let timeline = app.get_json(&format!("/api/v1/boot/timeline/{mac}")).await;
-        if timeline["events"].as_array().unwrap().len() == 4 {
+        if timeline["events"].as_array().unwrap().len() == 7 {
             break timeline;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the timeline never showed the four requests: {timeline:#}");
+        assert!(tokio::time::Instant::now() < deadline, "the timeline never showed the seven requests: {timeline:#}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
-    let events = timeline["events"].as_array().unwrap();
+    let events: Vec<&serde_json::Value> =
+        timeline["events"].as_array().unwrap().iter().filter(|e| e["endpoint"] != "/ipxe").collect();
     assert!(events.iter().all(|e| e["endpoint"] == "/cluster-secrets/…/bootstrap-kubelet.conf"), "{timeline:#}");
     let statuses: Vec<u64> = events.iter().map(|e| e["status"].as_u64().unwrap()).collect();
-    assert_eq!(statuses, [200, 405, 404, 404]);
-    let reason = events[2]["reason"].as_str().unwrap();
+    assert_eq!(statuses, [404, 404, 200, 405, 404, 404]);
+    assert_eq!(events[0]["reason"], format!("bootstrap-kubelet.conf was asked for before {mac} booted from Pangea"));
+    assert_eq!(
+        events[1]["reason"],
+        format!(
+            "bootstrap-kubelet.conf was asked for from 127.0.0.2, but {mac} first booted from 127.0.0.1: a secret \
+             link answers the machine's address only (give it a fixed DHCP address)"
+        )
+    );
+    let reason = events[4]["reason"].as_str().unwrap();
     assert!(reason.starts_with("bootstrap-kubelet.conf was fetched already, at "), "{reason}");
     assert!(reason.ends_with("from 127.0.0.1: a secret link answers once"), "{reason}");
-    assert_eq!(events[3]["reason"], "no such secret link");
+    assert_eq!(events[5]["reason"], "no such secret link");
     assert!(!timeline.to_string().contains(&node.secrets_token));
 
     // Audited: the fetch, and the refused second one.
@@ -186,7 +217,7 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
         .filter(|r| r.action == "cluster.secret.fetch")
         .map(|r| (r.outcome.as_str(), r.target_id.as_str()))
         .collect();
-    assert_eq!(fetches, [("denied", mac), ("success", mac)]);
+    assert_eq!(fetches, [("denied", mac), ("success", mac), ("denied", mac), ("denied", mac)]);
     let kept = records.iter().find(|r| r.action == "cluster.secret.keep").unwrap();
     assert_eq!((kept.actor.as_str(), kept.target_id.as_str()), ("admin", mac));
     assert!(kept.summary.contains("bootstrap-kubelet.conf"));
@@ -195,7 +226,7 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
 }
 
 /// The file at `path` of a served Ignition config, decoded from its data URL.
-fn ignition_file(ignition: &serde_json::Value, path: &str) -> Option<String> {
+pub fn ignition_file(ignition: &serde_json::Value, path: &str) -> Option<String> {
     use base64::Engine as _;
     use std::io::Read as _;
     let files = ignition.pointer("/storage/files")?.as_array()?;
@@ -305,6 +336,7 @@ async fn an_applied_template_serves_each_machine_its_configs_and_destroy_takes_t
         app.anonymous().get(app.at(&explain)).bearer_auth(&operator).send().await.unwrap().json().await.unwrap();
     let body = shown["ignition"]["body"].as_str().unwrap();
     assert!(!body.contains(&token) && body.contains("/cluster-secrets/…/pki/ca.key"), "{body}");
+    recorded(&app, mac, "/ipxe").await; // its first boot request, long before, on a real machine
     let key = reqwest::get(&link).await.unwrap();
     assert_eq!(key.status(), 200);
     assert!(key.text().await.unwrap().contains("PRIVATE KEY"));
@@ -455,6 +487,11 @@ api_server:
         reqwest::get(format!("http://{boot}/ignition?mac={mac}")).await.unwrap().json().await.unwrap();
     let installer = ignition_file(&install, "/opt/installer").unwrap();
     let installed_url = installer.split('\'').find(|w| w.contains("os=installed")).unwrap();
+    recorded(&app, mac, "/ignition").await;
+    // Without its report token (anyone else on the boot network), no config with secret links.
+    let stranger = reqwest::get(format!("http://{boot}/ignition?mac={mac}&os=installed")).await.unwrap();
+    assert_eq!(stranger.status(), 403);
+    assert!(stranger.text().await.unwrap().contains("it carries no report_token"));
     let installed: serde_json::Value = reqwest::get(here(installed_url)).await.unwrap().json().await.unwrap();
     // Ignition writes its files: inline ones, and secret ones fetched and checked.
     let root = tempfile::tempdir().unwrap();
@@ -553,7 +590,40 @@ api_server:
         None,
     )
     .unwrap();
-    let nodes: ::kube::Api<k8s_openapi::api::core::v1::Node> = ::kube::Api::all(admin);
+    // A kubelet certificate request for a machine that is not the cluster's: shown, audited, left
+    // pending.
+    let csr: k8s_openapi::api::certificates::v1::CertificateSigningRequest = serde_json::from_value(json!({
+        "metadata": { "name": "intruder" },
+        "spec": {
+            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+            "usages": ["digital signature", "client auth"],
+            "request": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, {
+                let mut params = rcgen::CertificateParams::default();
+                params.distinguished_name.push(rcgen::DnType::CommonName, "system:node:intruder");
+                params.distinguished_name.push(rcgen::DnType::OrganizationName, "system:nodes");
+                params.serialize_request(&rcgen::KeyPair::generate().unwrap()).unwrap().pem().unwrap()
+            }),
+        },
+    }))
+    .unwrap();
+    ::kube::Api::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>::all(admin.clone())
+        .create(&::kube::api::PostParams::default(), &csr)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let creation = app.get_json("/api/v1/cluster-creations/solo").await;
+        if let Some(refused) = creation["refused"].as_array().and_then(|r| r.first()) {
+            assert_eq!(
+                refused,
+                "intruder (asked by kubernetes-admin): \"intruder\" is not a machine of this cluster's inventory"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the request was never refused: {creation:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let nodes: ::kube::Api<k8s_openapi::api::core::v1::Node> = ::kube::Api::all(admin.clone());
     let node = serde_json::from_value(json!({ "metadata": { "name": "cp-1" } })).unwrap();
     nodes.create(&::kube::api::PostParams::default(), &node).await.unwrap();
     let now = "2026-12-07T00:00:00Z";
@@ -577,9 +647,16 @@ api_server:
     };
     assert_eq!(creation["state"], "created", "{creation:#}");
     assert_eq!(creation["machines"][0]["state"], "ready");
+    // Its node is Ready: its bootstrap token, its own, is deleted.
+    let secrets: ::kube::Api<k8s_openapi::api::core::v1::Secret> = ::kube::Api::namespaced(admin, "kube-system");
+    let tokens = secrets
+        .list(&::kube::api::ListParams::default().fields("type=bootstrap.kubernetes.io/token"))
+        .await
+        .unwrap();
+    assert!(tokens.items.is_empty(), "{:?}", tokens.items.iter().map(|s| &s.metadata.name).collect::<Vec<_>>());
     let records = pangea::audit::latest(&app.state.db, 30).await.unwrap();
     let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
-    for action in ["cluster.creation.start", "cluster.create", "cluster.creation.end"] {
+    for action in ["cluster.creation.start", "cluster.create", "cluster.kubelet_certificate.refuse", "cluster.creation.end"] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
     // Destroyed: unregistered, its configs gone.
@@ -592,7 +669,7 @@ mod needs_kube {
     use crate::support::kube;
     use ::kube::api::{Api, PostParams};
     use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
-    use pangea::creation::approval::{APPROVER_RULES, Inventory, KnownMachine, approve_pending};
+    use pangea::creation::approval::{APPROVER_RULES, KnownMachine, approve_pending};
     use rcgen::{CertificateParams, DnType, KeyPair, SanType};
 
     fn csr_pem(node: &str, sans: Vec<SanType>) -> String {
@@ -638,7 +715,8 @@ mod needs_kube {
         let Some(k) = kube::shared() else { return };
         let id = kube::unique("csr");
         let token_id = &id[id.len() - 6..];
-        let (known, stranger) = (format!("{id}-known"), format!("{id}-stranger"));
+        let other_token = "0ther0";
+        let (known, stranger, other) = (format!("{id}-known"), format!("{id}-stranger"), format!("{id}-other"));
         // What Pangea sets up on a cluster it creates: its approver's rights, and the bootstrap
         // group's right to ask (kubeadm's binding of system:node-bootstrapper).
         let rbac = serde_json::json!({
@@ -671,7 +749,9 @@ mod needs_kube {
         let signer_client = "kubernetes.io/kube-apiserver-client-kubelet";
         let signer_serving = "kubernetes.io/kubelet-serving";
         ask(bootstrap.clone(), &format!("{id}-1"), signer_client, &client, &csr_pem(&known, vec![])).await;
-        ask(bootstrap, &format!("{id}-2"), signer_client, &client, &csr_pem(&stranger, vec![])).await;
+        ask(bootstrap.clone(), &format!("{id}-2"), signer_client, &client, &csr_pem(&stranger, vec![])).await;
+        // A token taken from one machine (known's), asking for another of the cluster's.
+        ask(bootstrap, &format!("{id}-5"), signer_client, &client, &csr_pem(&other, vec![])).await;
         ask(
             node.clone(),
             &format!("{id}-3"),
@@ -690,22 +770,32 @@ mod needs_kube {
         config.root_cert = Some(certs.map(|c| c.unwrap().to_vec()).collect());
         config.auth_info.token = Some(k.pangea_token.clone().into());
         let pangea = ::kube::Client::try_from(config).unwrap();
-        let machines = [KnownMachine { name: known.clone(), addresses: vec!["10.0.0.11".parse().unwrap()] }];
-        let pass =
-            approve_pending(&pangea, &Inventory { bootstrap_token_id: token_id, machines: &machines }).await.unwrap();
+        let machines = [
+            KnownMachine {
+                name: known.clone(),
+                addresses: vec!["10.0.0.11".parse().unwrap()],
+                bootstrap_token_id: token_id.to_string(),
+            },
+            KnownMachine { name: other.clone(), addresses: vec![], bootstrap_token_id: other_token.to_string() },
+        ];
+        let pass = approve_pending(&pangea, &machines).await.unwrap();
 
         let ours = |name: &str| name.starts_with(&id);
         let approved_names: Vec<&str> = pass.approved.iter().map(|a| a.request.as_str()).filter(|n| ours(n)).collect();
         assert_eq!(approved_names, [format!("{id}-1"), format!("{id}-3")]);
         let refused: Vec<(&str, &str)> =
             pass.refused.iter().filter(|r| ours(&r.request)).map(|r| (r.request.as_str(), r.reason.as_str())).collect();
-        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert_eq!(refused.len(), 3, "{refused:?}");
         assert_eq!(refused[0].1, format!("{stranger:?} is not a machine of this cluster's inventory"));
         assert!(refused[1].1.contains("names the address 10.9.9.9"), "{refused:?}");
+        assert_eq!(
+            refused[2].1,
+            format!("asked with {known}'s bootstrap token for {other}: a token joins its own machine only")
+        );
 
         // The API server holds the same: approved by Pangea, the rest still pending.
         let api: Api<CertificateSigningRequest> = Api::all(k.admin().await);
-        for (n, expected) in [(1, true), (2, false), (3, true), (4, false)] {
+        for (n, expected) in [(1, true), (2, false), (3, true), (4, false), (5, false)] {
             let csr = api.get(&format!("{id}-{n}")).await.unwrap();
             assert_eq!(approved(&csr), expected, "request {n}");
         }
@@ -713,10 +803,9 @@ mod needs_kube {
         let condition = &one.status.unwrap().conditions.unwrap()[0];
         assert_eq!(condition.reason.as_deref(), Some("PangeaInventory"));
         // A second pass approves nothing again and refuses the same two.
-        let again =
-            approve_pending(&pangea, &Inventory { bootstrap_token_id: token_id, machines: &machines }).await.unwrap();
+        let again = approve_pending(&pangea, &machines).await.unwrap();
         assert!(again.approved.iter().all(|a| !ours(&a.request)));
-        assert_eq!(again.refused.iter().filter(|r| ours(&r.request)).count(), 2);
+        assert_eq!(again.refused.iter().filter(|r| ours(&r.request)).count(), 3);
     }
 
     /// What Pangea sets up on a cluster it created, once its control plane answers: its own
@@ -729,14 +818,16 @@ mod needs_kube {
         use pangea::creation::{pki::BootstrapToken, register};
         let Some(k) = kube::own() else { return };
         let admin = k.admin().await;
-        let bootstrap = BootstrapToken::generate();
+        let tokens: std::collections::BTreeMap<String, BootstrapToken> =
+            ["cp-1", "worker-1"].iter().map(|n| (n.to_string(), BootstrapToken::generate())).collect();
+        let bootstrap = &tokens["worker-1"];
         let expires = "2030-01-01T00:00:00Z";
-        let app::clusters::Credential::Token { token } = register::set_up(&admin, &bootstrap, expires).await.unwrap()
+        let app::clusters::Credential::Token { token } = register::set_up(&admin, &tokens, expires).await.unwrap()
         else {
             panic!("a token")
         };
         // Set up again (a resumed creation): the same objects, a token again.
-        register::set_up(&admin, &bootstrap, expires).await.unwrap();
+        register::set_up(&admin, &tokens, expires).await.unwrap();
 
         let endpoint = pangea::clusters::connect::Endpoint {
             api_url: k.url.clone(),
@@ -760,6 +851,8 @@ mod needs_kube {
         let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}})).unwrap();
         let refused = Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await;
         assert!(matches!(refused, Err(::kube::Error::Api(s)) if s.code == 403), "Pangea's token writes nothing");
+        let reading = Api::<Secret>::namespaced(client.clone(), "kube-system").list(&ListParams::default()).await;
+        assert!(matches!(reading, Err(::kube::Error::Api(s)) if s.code == 403), "Pangea's token reads no Secret");
 
         let secrets: Api<Secret> = Api::namespaced(admin.clone(), "kube-system");
         let secret = secrets.get(&format!("bootstrap-token-{}", bootstrap.id)).await.unwrap();
@@ -769,6 +862,16 @@ mod needs_kube {
         assert_eq!(text("token-secret"), bootstrap.secret);
         assert_eq!(text("auth-extra-groups"), register::BOOTSTRAPPERS);
         assert_eq!(text("expiration"), expires);
+        assert_eq!(text("description"), "Made by Pangea for worker-1 to join with once");
+        // Pangea deletes a token once its node is Ready: that one, and no other Secret.
+        register::retire_token(&client, &bootstrap.id).await.unwrap();
+        assert!(secrets.get_opt(&format!("bootstrap-token-{}", bootstrap.id)).await.unwrap().is_none());
+        register::retire_token(&client, &bootstrap.id).await.unwrap(); // gone already: fine
+        assert!(secrets.get_opt(&format!("bootstrap-token-{}", tokens["cp-1"].id)).await.unwrap().is_some());
+        let other: Secret = serde_json::from_value(serde_json::json!({"metadata": {"name": "bootstrap-token-zzzzzz"}})).unwrap();
+        secrets.create(&PostParams::default(), &other).await.unwrap();
+        let refused = register::retire_token(&client, "zzzzzz").await;
+        assert!(matches!(refused, Err(::kube::Error::Api(s)) if s.code == 403), "no other Secret");
         // Its group may ask for certificates (and nothing approves them but Pangea: no
         // kubeadm auto-approval binding is made).
         let out = k.kubectl(&[

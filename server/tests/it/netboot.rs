@@ -193,6 +193,32 @@ async fn a_machine_boots_from_pangea_and_its_timeline_shows_every_step(backend: 
         last["labels"]["proof_sha256"].as_str().unwrap(),
         hex::encode(sha2::Sha256::digest(expected.as_bytes()))
     );
+
+    // A fault: a config that needs what Ignition 3.4.0 added (LUKS discard), for a machine whose
+    // Ignition reads 3.3.0 at most. The guest's Ignition refuses it; Pangea said why when it
+    // served it, as the step that failed.
+    let (mac, uuid) = ("52:54:00:12:34:58", "8a1e43f2-4b7e-4d5c-9f00-1234567890ad");
+    let luks = "variant: fcos\nversion: 1.5.0\nstorage:\n  luks:\n    - name: data\n      device: /dev/vdb\n      discard: true\n";
+    use pangea::provisioner::model::{Profile, TemplateFile, TemplateKind};
+    let file = TemplateFile { kind: TemplateKind::Ignition, id: "luks.yaml".into(), content: luks.into() };
+    p.put_template(&cli, file).await.unwrap();
+    let mut profile: Profile = p.profile(&cli, "proof").await.unwrap();
+    (profile.id, profile.ignition_id) = ("luks".into(), "luks.yaml".into());
+    p.put_profile(&cli, profile).await.unwrap();
+    app.create(json!({"mac": mac, "uuid": uuid, "hostname": "node-3.example.com", "role": "worker"})).await;
+    p.set_machine_profile(&cli, mac, "luks").await.unwrap();
+    let (code, out) = boot_vm(port, mac, uuid, &logs.path().join("luks.log")).await;
+    assert_eq!(code, 4, "the guest's Ignition refuses the config and the guest says so: {out}");
+    let timeline = app.get_json(&format!("/api/v1/boot/timeline/{mac}")).await;
+    let served = timeline["events"].as_array().unwrap().iter().find(|e| e["endpoint"] == "/ignition").unwrap();
+    assert_eq!(served["step"], "failed");
+    assert!(
+        served["reason"].as_str().unwrap().contains(
+            "its Ignition reads config spec 3.3.0 at most, and this config uses what 3.4.0 added (LUKS discard or \
+             openOptions): it will refuse the config"
+        ),
+        "{served:#}"
+    );
 }
 
 /// The real thing: a libvirt VM that Pangea powers on through Redfish (sushy-tools' libvirt
