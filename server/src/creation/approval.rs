@@ -169,7 +169,10 @@ fn check(request: &Request, inventory: &[KnownMachine], serving: bool) -> Result
             token_of(&machine.bootstrap_token_id) && request.groups.iter().any(|g| g == "system:bootstrappers");
         if !by_bootstrap && !by_node {
             if let Some(other) = inventory.iter().find(|m| token_of(&m.bootstrap_token_id)) {
-                return Err(format!("asked with {}'s bootstrap token for {node}: a token joins its own machine only", other.name));
+                return Err(format!(
+                    "asked with {}'s bootstrap token for {node}: a token joins its own machine only",
+                    other.name
+                ));
             }
             return Err(format!(
                 "asked by {}, neither {node}'s bootstrap token nor the node itself",
@@ -312,10 +315,7 @@ mod tests {
     fn judged(signer: &str, username: &str, groups: &[&str], usages: &[&str], pem: &str) -> Verdict {
         let machines = machines();
         let (groups, usages) = (strings(groups), strings(usages));
-        judge(
-            &Request { signer, username, groups: &groups, usages: &usages, pem: pem.as_bytes() },
-            &machines,
-        )
+        judge(&Request { signer, username, groups: &groups, usages: &usages, pem: pem.as_bytes() }, &machines)
     }
 
     const CLIENT: [&str; 2] = ["digital signature", "client auth"];

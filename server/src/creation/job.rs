@@ -111,7 +111,9 @@ pub fn explained(reason: &str, install_disk: &str, boot_url: &str) -> String {
     use super::render::reported;
     let advice = match reason.rsplit(' ').next().unwrap_or_default() {
         reported::NO_DISK => format!("it has no disk {install_disk}: set install_disk to a disk it has"),
-        reported::NO_CONFIG => format!("its installer could not fetch its installed config: check that it reaches {boot_url}"),
+        reported::NO_CONFIG => {
+            format!("its installer could not fetch its installed config: check that it reaches {boot_url}")
+        }
         reported::INSTALL_FAILED => "the OS's installer failed: its console says why".to_string(),
         _ => return reason.to_string(),
     };
@@ -360,7 +362,9 @@ impl Creation {
         // Machines the power run could not power on, and why (their BMC's words).
         let unpowered: std::collections::HashMap<String, String> = match &progress.power_run {
             Some(run) => match self.power.power_run(who, run).await {
-                Ok(run) => run.machines.into_iter().filter(|m| m.step == RunStep::Failed).map(|m| (m.mac, m.reason)).collect(),
+                Ok(run) => {
+                    run.machines.into_iter().filter(|m| m.step == RunStep::Failed).map(|m| (m.mac, m.reason)).collect()
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, cluster = name, "cannot read a creation's power run");
                     Default::default()
@@ -459,7 +463,9 @@ impl Creation {
             }
             match register::retire_token(&client, &node.bootstrap_token_id).await {
                 Ok(()) => progress.retired_tokens.push(node.name.clone()),
-                Err(e) => tracing::warn!(error = %e, cluster = name, node = node.name, "could not delete a bootstrap token"),
+                Err(e) => {
+                    tracing::warn!(error = %e, cluster = name, node = node.name, "could not delete a bootstrap token")
+                }
             }
         }
         match approval::approve_pending(&client, known).await {
@@ -553,7 +559,8 @@ mod tests {
         assert!(clues(&node, BootState::Ready, since, &signals, true).is_empty());
         signals.arch.insert("52:54:00:00:00:02".into(), "i386".into());
         assert_eq!(clues(&node, BootState::Script, since, &signals, true).len(), 1, "iPXE's BIOS build on x86-64");
-        let never = clues(&node, BootState::NeverSeen, None, &store::Signals { failed: Default::default(), ..signals }, true);
+        let never =
+            clues(&node, BootState::NeverSeen, None, &store::Signals { failed: Default::default(), ..signals }, true);
         assert_eq!(
             never,
             ["machines Pangea does not know asked to boot meanwhile (52:54:00:00:00:99): is worker-2's MAC \

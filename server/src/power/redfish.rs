@@ -62,6 +62,9 @@ pub enum BmcError {
     Credentials(String, u16),
     #[error("the BMC at {0} is busy (HTTP 503); Pangea waits {1} s before asking it again")]
     Busy(String, u64),
+    /// Left alone after it failed: what it did, and for how much longer.
+    #[error("the BMC at {0} {1}; Pangea waits {2} s before asking it again")]
+    BackedOff(String, String, u64),
     #[error("the BMC at {0} answered {1}")]
     Refused(String, String),
     /// An answer Pangea did not read, in words.
@@ -102,6 +105,8 @@ struct Session {
 struct Backoff {
     until: Option<Instant>,
     next: Duration,
+    /// What the BMC last did that started or doubled it, in words ("is busy (HTTP 503)").
+    why: String,
 }
 
 /// Every BMC Pangea talks to, by origin and user: one link each, for the whole process.
@@ -262,22 +267,26 @@ impl Link {
 
     /// Refuses a request while the BMC is backed off.
     fn backed_off(&self) -> Result<(), BmcError> {
-        let until = self.backoff.lock().unwrap_or_else(|p| p.into_inner()).until;
-        match until {
-            Some(until) if until > Instant::now() => {
-                Err(BmcError::Busy(self.origin(), until.saturating_duration_since(Instant::now()).as_secs().max(1)))
-            }
+        let backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        match backoff.until {
+            Some(until) if until > Instant::now() => Err(BmcError::BackedOff(
+                self.origin(),
+                backoff.why.clone(),
+                until.saturating_duration_since(Instant::now()).as_secs().max(1),
+            )),
             _ => Ok(()),
         }
     }
 
-    /// Notes how the BMC answered: a 503 or no answer backs off (doubling), anything else ends it.
-    fn note(&self, busy: bool) -> u64 {
+    /// Notes how the BMC answered: a 503 or no answer (`failed`, in words) backs off (doubling),
+    /// anything else ends it.
+    fn note(&self, failed: Option<String>) -> u64 {
         let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        if !busy {
+        let Some(why) = failed else {
             *backoff = Backoff::default();
             return 0;
-        }
+        };
+        backoff.why = why;
         backoff.next = (backoff.next * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
         backoff.until = Some(Instant::now() + backoff.next);
         backoff.next.as_secs()
@@ -310,22 +319,23 @@ impl Link {
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) if e.is_timeout() => {
-                self.note(true);
+                self.note(Some(format!("did not answer within {} s", self.timeout.as_secs())));
                 return Err(BmcError::TimedOut(origin, self.timeout.as_secs()));
             }
             Err(e) => {
-                let waits = self.note(true);
+                let why = cause(&e);
+                let waits = self.note(Some(format!("cannot be reached: {why}")));
                 return Err(BmcError::Unreachable(
                     origin,
-                    format!("{}; Pangea waits {waits} s before asking again", cause(&e)),
+                    format!("{why}; Pangea waits {waits} s before asking again"),
                 ));
             }
         };
         let status = response.status();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            return Err(BmcError::Busy(origin, self.note(true)));
+            return Err(BmcError::Busy(origin, self.note(Some("is busy (HTTP 503)".into()))));
         }
-        self.note(false);
+        self.note(None);
         let headers = response.headers().clone();
         let bytes =
             read_within(response, MAX_ANSWER).await.map_err(|e| BmcError::Unreadable(e.say("The BMC", &origin)))?;

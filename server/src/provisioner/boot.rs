@@ -204,7 +204,12 @@ async fn serve(
                 endpoint.name()
             );
             let response = (StatusCode::FORBIDDEN, format!("{reason}\n")).into_response();
-            let outcome = Outcome { group: Some(answer.group), profile: answer.profile, reason: Some(reason), ..Default::default() };
+            let outcome = Outcome {
+                group: Some(answer.group),
+                profile: answer.profile,
+                reason: Some(reason),
+                ..Default::default()
+            };
             (response, outcome)
         }
         Ok(mut answer) => {

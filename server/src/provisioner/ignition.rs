@@ -405,7 +405,10 @@ pub fn for_client(config: &Arc<str>, accept: Option<&str>) -> ForClient {
     if uses_3_4 {
         return refuses(format!("this config uses what {SERVED_VERSION} added (LUKS discard or openOptions)"));
     }
-    ForClient { config: Arc::from(config.replacen(r#""version":"3.4.0""#, r#""version":"3.3.0""#, 1)), unreadable: None }
+    ForClient {
+        config: Arc::from(config.replacen(r#""version":"3.4.0""#, r#""version":"3.3.0""#, 1)),
+        unreadable: None,
+    }
 }
 
 /// Raw Ignition text (`.ign`), upgraded to 3.4.0.
@@ -593,7 +596,11 @@ mod tests {
             Some("application/vnd.coreos.ignition+json;version=3.4.0, */*;q=0.1"),
             Some("application/vnd.coreos.ignition+json;version=3.5.0, */*;q=0.1"),
         ] {
-            assert_eq!(for_client(&config, accept), ForClient { config: config.clone(), unreadable: None }, "{accept:?}");
+            assert_eq!(
+                for_client(&config, accept),
+                ForClient { config: config.clone(), unreadable: None },
+                "{accept:?}"
+            );
         }
         let luks = r#"{"ignition":{"version":"3.4.0"},"storage":{"luks":[{"name":"root","device":"/dev/sda","discard":true}]}}"#;
         let luks: Arc<str> = Arc::from(upgrade_raw(luks).unwrap().to_string());
@@ -609,7 +616,11 @@ mod tests {
         );
         let old = for_client(&config, Some("application/vnd.coreos.ignition+json;version=3.2.0"));
         assert_eq!(old.config, config);
-        assert!(old.unreadable.unwrap().starts_with("its Ignition reads config spec 3.2.0 at most, and this config is 3.4.0"));
+        assert!(
+            old.unreadable
+                .unwrap()
+                .starts_with("its Ignition reads config spec 3.2.0 at most, and this config is 3.4.0")
+        );
         let spec2 = for_client(&config, Some("application/vnd.coreos.ignition+json; version=2.2.0"));
         assert!(spec2.unreadable.unwrap().contains("spec 2.2.0"));
     }

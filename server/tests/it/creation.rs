@@ -162,7 +162,8 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
     let booted = reqwest::get(format!("http://{boot}/ipxe?mac=52-54-00-00-0d-01")).await.unwrap();
     assert_eq!(booted.status(), 404, "no group: still a boot request of the machine");
     recorded(&app, mac, "/ipxe").await;
-    let elsewhere = reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let elsewhere =
+        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
     assert_eq!(elsewhere.get(&url).send().await.unwrap().status(), 404);
     let first = reqwest::get(&url).await.unwrap();
     assert_eq!(first.status(), 200);
@@ -649,14 +650,14 @@ api_server:
     assert_eq!(creation["machines"][0]["state"], "ready");
     // Its node is Ready: its bootstrap token, its own, is deleted.
     let secrets: ::kube::Api<k8s_openapi::api::core::v1::Secret> = ::kube::Api::namespaced(admin, "kube-system");
-    let tokens = secrets
-        .list(&::kube::api::ListParams::default().fields("type=bootstrap.kubernetes.io/token"))
-        .await
-        .unwrap();
+    let tokens =
+        secrets.list(&::kube::api::ListParams::default().fields("type=bootstrap.kubernetes.io/token")).await.unwrap();
     assert!(tokens.items.is_empty(), "{:?}", tokens.items.iter().map(|s| &s.metadata.name).collect::<Vec<_>>());
     let records = pangea::audit::latest(&app.state.db, 30).await.unwrap();
     let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
-    for action in ["cluster.creation.start", "cluster.create", "cluster.kubelet_certificate.refuse", "cluster.creation.end"] {
+    for action in
+        ["cluster.creation.start", "cluster.create", "cluster.kubelet_certificate.refuse", "cluster.creation.end"]
+    {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
     // Destroyed: unregistered, its configs gone.
@@ -868,7 +869,8 @@ mod needs_kube {
         assert!(secrets.get_opt(&format!("bootstrap-token-{}", bootstrap.id)).await.unwrap().is_none());
         register::retire_token(&client, &bootstrap.id).await.unwrap(); // gone already: fine
         assert!(secrets.get_opt(&format!("bootstrap-token-{}", tokens["cp-1"].id)).await.unwrap().is_some());
-        let other: Secret = serde_json::from_value(serde_json::json!({"metadata": {"name": "bootstrap-token-zzzzzz"}})).unwrap();
+        let other: Secret =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "bootstrap-token-zzzzzz"}})).unwrap();
         secrets.create(&PostParams::default(), &other).await.unwrap();
         let refused = register::retire_token(&client, "zzzzzz").await;
         assert!(matches!(refused, Err(::kube::Error::Api(s)) if s.code == 403), "no other Secret");

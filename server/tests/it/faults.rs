@@ -74,8 +74,12 @@ async fn each_fault_on_the_way_to_ready_is_named_in_words(app: TestApp) {
         ids.push(created["id"].as_i64().unwrap());
     }
     // w-dhcp's BMC answers and powers it on; w-bmc's answered when it was set, and then stops.
-    let live = emulator(&[FakeSystem { uuid: "22222222-0000-0000-0000-000000000002", power: "Off", mac: MACHINES[1].0 }]).await;
-    let dead = emulator(&[FakeSystem { uuid: "22222222-0000-0000-0000-000000000003", power: "Off", mac: MACHINES[2].0 }]).await;
+    let live =
+        emulator(&[FakeSystem { uuid: "22222222-0000-0000-0000-000000000002", power: "Off", mac: MACHINES[1].0 }])
+            .await;
+    let dead =
+        emulator(&[FakeSystem { uuid: "22222222-0000-0000-0000-000000000003", power: "Off", mac: MACHINES[2].0 }])
+            .await;
     for (id, url) in [(ids[1], &live.url), (ids[2], &dead.url)] {
         let input = json!({ "url": url, "username": USER, "password": PASSWORD });
         let set = app.client.put(app.at(&format!("/api/v1/machines/{id}/bmc"))).json(&input).send().await.unwrap();
@@ -102,8 +106,9 @@ api_server:
         MACHINES[0].0,
         workers.join(", ")
     );
-    let pace = Pace { tick: Duration::from_millis(200), stall: Duration::from_secs(1), deadline: Duration::from_secs(600) };
-    let creation = app.state.creation.clone().with_pace(pace);
+    let pace =
+        Pace { tick: Duration::from_millis(200), stall: Duration::from_secs(1), deadline: Duration::from_secs(600) };
+    let creation = (*app.state.creation).clone().with_pace(pace);
     let admin = Principal::cli();
     let (created, _) = creation.create(&admin, &template).await.unwrap();
     assert!(created);
@@ -164,7 +169,11 @@ api_server:
                     .into(),
             ),
             ("w-asset", "/assets/flatcar/current/flatcar_production_pxe.vmlinuz".into()),
-            ("w-ignition", "its Ignition reads config spec 3.2.0 at most, and this config is 3.4.0: it will refuse the config".into()),
+            (
+                "w-ignition",
+                "its Ignition reads config spec 3.2.0 at most, and this config is 3.4.0: it will refuse the config"
+                    .into(),
+            ),
             (
                 "w-disk",
                 "the machine reported stage=failed: install-disk-missing (it has no disk /dev/sda: set install_disk \
@@ -196,8 +205,11 @@ api_server:
     assert!(failed["reason"].as_str().unwrap().contains("its Ignition reads config spec 3.2.0 at most"), "{failed}");
     let timeline = app.get_json("/api/v1/boot/timeline/52:54:00:00:0c:05").await;
     assert!(
-        timeline["events"].as_array().unwrap().iter().any(|e| e["status"] == 404
-            && e["endpoint"] == "/assets/flatcar/current/flatcar_production_pxe.vmlinuz"),
+        timeline["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["status"] == 404 && e["endpoint"] == "/assets/flatcar/current/flatcar_production_pxe.vmlinuz"),
         "{timeline:#}"
     );
     let step = creation.creation(&admin, "faults").await.unwrap().step;
