@@ -164,7 +164,7 @@ async fn main() {
             .buffer_unordered(64)
             .collect()
             .await;
-        state.power.refresh_all().await;
+        state.power.refresh_all(pangea::leases::Shard::ALL).await;
         each.sort();
         let read: usize = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM machine_hardware WHERE problem = ''")
             .fetch_one(state.db.pool())

@@ -16,6 +16,7 @@ use crate::db::Database;
 use crate::db::now;
 use crate::error::{OrInternal, internal};
 use crate::jobs::Job;
+use crate::leases::Leases;
 use crate::secrets::Sealer;
 use app::access::{Permission, Principal, authorize, authorize_in};
 use app::clusters::ssr::ClusterService;
@@ -316,14 +317,18 @@ impl Clusters {
     /// Every 5 s: follows clusters registered, changed or removed on another replica, and moves
     /// each provisioned machine whose node registered to `joined`, and to `Ready` when the
     /// node's Ready condition is true.
-    pub fn follow_nodes(self: &Arc<Self>, background: &crate::background::Background) {
+    pub fn follow_nodes(self: &Arc<Self>, background: &crate::background::Background, leases: Arc<Leases>) {
         let clusters = Arc::downgrade(self);
         background.every(std::time::Duration::from_secs(5), move || {
-            let clusters = clusters.clone();
+            let (clusters, leases) = (clusters.clone(), leases.clone());
             async move {
                 let Some(clusters) = clusters.upgrade() else { return };
                 if let Err(e) = clusters.sync_registered().await {
                     tracing::warn!(error = %e, "could not read the registered clusters");
+                }
+                // Every replica watches; one writes the links (and their timeline events).
+                if !leases.holds(crate::leases::LINK_NODES) {
+                    return;
                 }
                 if let Err(e) = clusters.link_nodes().await {
                     tracing::warn!(error = %e, "could not record nodes on their machines' timelines");

@@ -133,7 +133,8 @@ impl Database {
     }
 }
 
-fn sqlite_path(url: &str) -> Option<&str> {
+/// The file of a SQLite URL (`sqlite://data/pangea.db?mode=rwc`), none for memory or PostgreSQL.
+pub fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then_some(path)

@@ -89,6 +89,8 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("cannot set up the first admin: {0}")]
     Bootstrap(String),
+    #[error("{0}")]
+    AlreadyServing(String),
 }
 
 /// The innermost cause of a failed request, such as "Connection refused (os error 111)".

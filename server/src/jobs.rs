@@ -131,6 +131,11 @@ impl Jobs {
         Jobs { db, replica: format!("{:016x}", rand::rng().random::<u64>()), lease: LEASE }
     }
 
+    /// This process's name in leases.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
     /// With leases of `lease` (renewed every third of it).
     pub fn with_lease(mut self, lease: Duration) -> Jobs {
         self.lease = lease;

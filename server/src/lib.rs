@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod leases;
 pub mod machines;
 pub mod monitoring;
 pub mod overview;
@@ -32,6 +33,9 @@ pub struct AppState {
     pub db: db::Database,
     /// Durable jobs, one set for the process (its replica id in their leases), shared by the areas.
     pub jobs: jobs::Jobs,
+    /// The duties this replica holds by lease, and its share of the BMCs.
+    #[from_ref(skip)]
+    pub leases: Arc<leases::Leases>,
     pub machines: Arc<machines::Machines>,
     pub access: Arc<access::Access>,
     pub audit: Arc<audit::AuditLog>,
@@ -107,6 +111,11 @@ impl AppState {
     ) -> Result<AppState, error::StartError> {
         let background = background::Background::default();
         let jobs = jobs::Jobs::new(db.clone()).with_lease(config.job_lease);
+        let leases = Arc::new(leases::Leases::new(
+            db.clone(),
+            jobs.replica().to_string(),
+            config.job_lease.min(leases::LEASE),
+        ));
         let sealer = Arc::new(sealer);
         let provisioner = Arc::new(
             provisioner::Provisioner::open(db.clone(), config.assets_dir.clone())
@@ -193,6 +202,7 @@ impl AppState {
             refreshing: Arc::default(),
             live_streams: Default::default(),
             jobs,
+            leases,
             db,
         })
     }
@@ -201,12 +211,16 @@ impl AppState {
     /// failing jobs whose replica stopped, and forgetting jobs a day after they ended.
     pub async fn start_background_work(&self) {
         self.sweep_jobs().await;
+        if let Err(e) = self.leases.round(&leases::DUTIES).await {
+            tracing::warn!(error = %e, "could not take this replica's first leases");
+        }
+        self.leases.keep_renewing(&self.background);
         self.provisioner.follow_changes(&self.background);
         self.provisioner.record_boots(&self.background);
         if let Err(e) = self.clusters.start().await {
             tracing::warn!(error = %e, "cannot load the registered clusters");
         }
-        self.clusters.follow_nodes(&self.background);
+        self.clusters.follow_nodes(&self.background, self.leases.clone());
         // Scrapes of /metrics answer from memory: the counts are made here.
         let state = self.clone();
         self.background.every(http::metrics::COUNT_EVERY, move || {
@@ -217,20 +231,24 @@ impl AppState {
                 }
             }
         });
-        let power = self.power.clone();
+        // Each live replica reads its share of the BMCs.
+        let (power, leases) = (self.power.clone(), self.leases.clone());
         self.background.every(self.power_refresh, move || {
-            let power = power.clone();
-            async move { power.refresh_all().await }
+            let (power, shard) = (power.clone(), leases.shard());
+            async move { power.refresh_all(shard).await }
         });
-        let power = self.power.clone();
+        let (power, leases) = (self.power.clone(), self.leases.clone());
         self.background.every(self.hardware_refresh, move || {
-            let power = power.clone();
-            async move { power.read_hardware_all().await }
+            let (power, shard) = (power.clone(), leases.shard());
+            async move { power.read_hardware_all(shard).await }
         });
         let state = self.clone();
         self.background.every(Duration::from_secs(60), move || {
             let state = state.clone();
             async move {
+                if !state.leases.holds(leases::PRUNE) {
+                    return;
+                }
                 state.prune_expired_sessions().await;
                 if let Err(e) = state.jobs.forget_older_than(Duration::from_secs(24 * 3600)).await {
                     tracing::warn!(error = %e, "could not forget old jobs");
@@ -308,6 +326,11 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
     if config.site_embedded {
         site::unpack(&config.site_root).map_err(|e| error::StartError::Site(config.site_root.clone(), e))?;
     }
+    // SQLite serves one process; held until this one ends, however it ends.
+    let _serving = match db::sqlite_path(secrecy::ExposeSecret::expose_secret(&config.database_url)) {
+        Some(file) => Some(leases::ServeLock::take(std::path::Path::new(file)).map_err(error::StartError::AlreadyServing)?),
+        None => None,
+    };
     let state = AppState::new(&config).await?;
     let console =
         tokio::net::TcpListener::bind(config.listen).await.map_err(|e| error::StartError::Bind(config.listen, e))?;
@@ -320,6 +343,7 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
     let state_clusters = state.clusters.clone();
     let state_jobs = state.jobs.clone();
     let state_power = state.power.clone();
+    let state_leases = state.leases.clone();
     let shutdown = futures::FutureExt::shared(telemetry::shutdown_signal());
     let console = axum::serve(
         console,
@@ -375,6 +399,8 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
         Ok(n) => tracing::info!(jobs = n, "left running jobs to another replica"),
         Err(e) => tracing::warn!(error = %e, "could not release this replica's job leases"),
     }
+    // Its duties go to another replica now, not a lease later.
+    state_leases.release().await;
     state_clusters.stop();
     // BMCs lock out callers who leak sessions: Pangea ends its own.
     state_power.close().await;

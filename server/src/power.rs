@@ -408,11 +408,12 @@ impl Power {
         }
     }
 
-    /// Reads every BMC's power, a few at a time; a BMC that does not answer says why.
-    pub async fn refresh_all(&self) {
+    /// Reads the power of this replica's `shard` of the BMCs, a few at a time; a BMC that does
+    /// not answer says why.
+    pub async fn refresh_all(&self, shard: crate::leases::Shard) {
         use futures::StreamExt;
         let bmcs = match store::all(&self.db).await {
-            Ok(bmcs) => bmcs,
+            Ok(bmcs) => bmcs.into_iter().filter(|b| shard.owns(&b.url)).collect::<Vec<_>>(),
             Err(e) => {
                 tracing::warn!(error = %e, "could not list the BMCs to read");
                 return;
@@ -507,13 +508,14 @@ impl Power {
         audit::settle(&self.db, who, event, result.map(|_| ())).await
     }
 
-    /// Reads every BMC's hardware, a few at a time, noting what changed.
-    pub async fn read_hardware_all(&self) {
+    /// Reads the hardware of this replica's `shard` of the BMCs, a few at a time, noting what
+    /// changed.
+    pub async fn read_hardware_all(&self, shard: crate::leases::Shard) {
         use futures::StreamExt;
         match store::all(&self.db).await {
             Ok(bmcs) => {
                 // An imported BMC is read once its check has found its system.
-                let checked = bmcs.into_iter().filter(|b| !b.system.is_empty());
+                let checked = bmcs.into_iter().filter(|b| !b.system.is_empty() && shard.owns(&b.url));
                 futures::stream::iter(checked).for_each_concurrent(REFRESH_AT_ONCE, |s| self.read_hardware(s)).await
             }
             Err(e) => tracing::warn!(error = %e, "could not list the BMCs to read"),

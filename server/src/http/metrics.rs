@@ -46,6 +46,11 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DutyLabels {
+    duty: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
     backend: String,
@@ -61,6 +66,8 @@ pub struct Metrics {
     boot_requests_refused: Family<ReasonLabels, Counter>,
     machines: Family<StateLabels, Gauge>,
     jobs: Family<JobLabels, Gauge>,
+    leases: Family<DutyLabels, Gauge>,
+    replicas: Gauge,
 }
 
 /// How long a count of machines and jobs serves scrapes: `/metrics` is open to anyone who
@@ -108,6 +115,10 @@ impl Metrics {
         );
         let jobs = Family::<JobLabels, Gauge>::default();
         registry.register("jobs", "Durable jobs kept, by kind and state (counted every 15 s)", jobs.clone());
+        let leases = Family::<DutyLabels, Gauge>::default();
+        registry.register("lease_held", "Whether this replica holds each duty's lease (1) or not (0)", leases.clone());
+        let replicas = Gauge::default();
+        registry.register("replicas_live", "Replicas renewing their leases, as this one last read them", replicas.clone());
         Metrics {
             registry: Mutex::new(registry),
             requests,
@@ -118,6 +129,8 @@ impl Metrics {
             boot_requests_refused,
             machines,
             jobs,
+            leases,
+            replicas,
         }
     }
 
@@ -156,13 +169,19 @@ impl Metrics {
     }
 
     /// The metrics in Prometheus' text format; `boot_events_dropped` and `boot_requests_refused`
-    /// (by reason) are the provisioner's counts.
+    /// (by reason) are the provisioner's counts, `leases` this replica's.
     pub async fn render(
         &self,
         db: &Database,
         boot_events_dropped: u64,
         boot_requests_refused: &[(&str, u64)],
+        leases: &crate::leases::Leases,
     ) -> String {
+        let held = leases.held();
+        for duty in crate::leases::DUTIES {
+            self.leases.get_or_create(&DutyLabels { duty: duty.into() }).set(i64::from(held.contains(&duty)));
+        }
+        self.replicas.set(leases.live() as i64);
         for (reason, count) in boot_requests_refused {
             let counter = self.boot_requests_refused.get_or_create(&ReasonLabels { reason: reason.to_string() });
             counter.inc_by(count.saturating_sub(counter.get()));

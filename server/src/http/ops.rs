@@ -10,12 +10,22 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The process can serve: its database answers.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+/// The process can serve (its database answers), and which duties it holds by lease.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    let leases = &state.leases;
+    let held = leases.held();
+    let shard = leases.shard();
+    let about = format!(
+        "replica {}\nleases held: {}\nBMCs polled: share {} of {}\n",
+        leases.replica(),
+        if held.is_empty() { "none".to_string() } else { held.join(", ") },
+        shard.index + 1,
+        shard.of,
+    );
     if state.db.is_ready().await {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, format!("ready\n{about}"))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
+        (StatusCode::SERVICE_UNAVAILABLE, format!("database unreachable\n{about}"))
     }
 }
 
@@ -25,6 +35,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.provisioner.boots.refused().into_iter().map(|(why, count)| (why.as_str(), count)).collect();
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        state.metrics.render(&state.db, state.provisioner.boots.dropped(), &refused).await,
+        state.metrics.render(&state.db, state.provisioner.boots.dropped(), &refused, &state.leases).await,
     )
 }

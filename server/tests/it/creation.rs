@@ -459,7 +459,8 @@ async fn a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_c
     };
     app.create(json!({ "mac": "52:54:00:00:0f:01", "hostname": "cp-1" })).await;
     app.state.provisioner.record_boots(&app.state.background);
-    app.state.clusters.follow_nodes(&app.state.background);
+    app.state.leases.keep_renewing(&app.state.background);
+    app.state.clusters.follow_nodes(&app.state.background, app.state.leases.clone());
     let boot = app.boot_listener().await;
     let port = free_port();
     let template = format!(

@@ -26,6 +26,7 @@ mod faults;
 mod grafana;
 mod grpc;
 mod jobs;
+mod leases;
 mod machines_api;
 mod monitoring;
 mod netboot;

@@ -351,8 +351,8 @@ async fn a_bmc_that_caps_its_sessions_at_two_gets_at_most_two_reused_and_deleted
     // session beside those in use), their hardware read in the background, and their power read
     // ten times over, many at once: at most two sessions, made once and reused.
     let power = app.state.power.clone();
-    futures::future::join_all((0..10).map(|_| power.refresh_all())).await;
-    futures::future::join_all((0..3).map(|_| power.read_hardware_all())).await;
+    futures::future::join_all((0..10).map(|_| power.refresh_all(pangea::leases::Shard::ALL))).await;
+    futures::future::join_all((0..3).map(|_| power.read_hardware_all(pangea::leases::Shard::ALL))).await;
     {
         let s = sessions.lock().unwrap();
         assert!(s.made <= 2 && s.most_open <= 2, "made {}, at most {} open", s.made, s.most_open);
@@ -450,7 +450,7 @@ async fn a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_ac
     drop(bmc);
     let config = rack_node(&[MAC, "52:54:00:b0:01:99"], &[("disk-0", 480_103_981_056)]);
     let _bmc = emulator_configured(&system, false, &config, Some(port)).await;
-    app.state.power.read_hardware_all().await;
+    app.state.power.read_hardware_all(pangea::leases::Shard::ALL).await;
     let record = app.get_json(&at).await;
     let changes: Vec<String> = record["changes"]
         .as_array()
@@ -493,7 +493,7 @@ async fn a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_ac
     let timeline = app.get_json(&format!("/api/v1/boot/timeline/{MAC}")).await;
     assert!(reasons(&timeline).iter().any(|r| r.starts_with("hardware changed: Disk 1/disk-1")), "{timeline}");
     // Read again with nothing changed: no new change.
-    app.state.power.read_hardware_all().await;
+    app.state.power.read_hardware_all(pangea::leases::Shard::ALL).await;
     assert_eq!(app.get_json(&at).await["changes"].as_array().unwrap().len(), 2);
 
     // A viewer sees it but cannot acknowledge; an operator acknowledges, audited.
@@ -513,7 +513,7 @@ async fn a_machines_hardware_is_read_from_its_bmc_and_a_change_is_drift_until_ac
 
     // A BMC that stops answering: the last read is kept, and why it failed is said.
     drop(_bmc);
-    app.state.power.read_hardware_all().await;
+    app.state.power.read_hardware_all(pangea::leases::Shard::ALL).await;
     let record = app.get_json(&at).await;
     assert_eq!(record["hardware"]["disks"].as_array().unwrap().len(), 1);
     assert!(record["problem"].as_str().unwrap().contains("cannot be reached"), "{record}");
@@ -763,7 +763,7 @@ async fn an_import_brings_bmcs_sealed_and_the_next_refresh_checks_them(app: Test
 
     // The refresh checks each: the right password finds its system, power and hardware; the
     // wrong one is said in words, and stays unchecked.
-    app.state.power.refresh_all().await;
+    app.state.power.refresh_all(pangea::leases::Shard::ALL).await;
     let shown = app.get_json(&format!("/api/v1/machines/{id_one}/bmc")).await;
     assert_eq!(
         (shown["power"]["state"].as_str(), shown["system"].as_str()),
@@ -850,7 +850,7 @@ async fn a_discovery_by_bmc_offers_the_systems_not_yet_machines_through_the_impo
     let id = machine_id(&app, ONE).await;
     let machine = app.get_json(&format!("/api/v1/machines/{id}")).await;
     assert_eq!(machine["uuid"], SYSTEM_1, "{machine}");
-    app.state.power.refresh_all().await;
+    app.state.power.refresh_all(pangea::leases::Shard::ALL).await;
     let shown = app.get_json(&format!("/api/v1/machines/{id}/bmc")).await;
     assert_eq!(shown["power"]["state"], "off", "{shown}");
     // Nothing is left to offer.
