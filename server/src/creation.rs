@@ -194,7 +194,7 @@ impl Creation {
         let Some(stored) = store::secret(&mut conn, token, path).await.or_internal()? else {
             return no_such();
         };
-        let booted_from = store::first_boot_address(&mut conn, &stored.mac, &stored.created_at).await.or_internal()?;
+        let booted_from = store::boot_addresses(&mut conn, &stored.mac, &stored.created_at).await.or_internal()?;
         drop(conn);
         let event =
             Event::new("cluster.secret.fetch", "machine").target(&stored.mac, path).summary(serde_json::json!({
@@ -209,16 +209,23 @@ impl Creation {
         if let Some((at, by)) = &stored.fetched {
             return refuse(format!("at {at} from {by}")).await;
         }
-        // Only from where the machine first booted since the cluster was applied: someone else on
-        // the boot network who learnt the link (or the MAC) must also take the machine's address.
-        if booted_from.as_deref() != Some(from_text.as_str()) {
-            let reason = match &booted_from {
-                Some(booted) => format!(
-                    "{path} was asked for from {from_text}, but {} first booted from {booted}: a secret link \
-                     answers the machine's address only (give it a fixed DHCP address)",
-                    stored.mac
+        // Only to the one address the machine was answered at since the cluster was applied:
+        // someone else on the boot network who names its MAC makes it two, and then its links
+        // answer no one.
+        if booted_from != [from_text.as_str()] {
+            let mac = &stored.mac;
+            let reason = match &booted_from[..] {
+                [] => format!("{path} was asked for before {mac} booted from Pangea"),
+                [booted] => format!(
+                    "{path} was asked for from {from_text}, but {mac} boots from {booted}: a secret link answers \
+                     the machine's address only (give it a fixed DHCP address)"
                 ),
-                None => format!("{path} was asked for before {} booted from Pangea", stored.mac),
+                several => format!(
+                    "{path} was not given: {mac} was answered at more than one address since the cluster was \
+                     applied ({}), so its secret links answer none; check what else uses its MAC, then destroy \
+                     the cluster and create it again",
+                    several.join(", ")
+                ),
             };
             let refused = AppError::Forbidden { message: reason.clone() };
             crate::audit::record_refusal(&self.db, &who, event.clone().failed(&refused)).await;

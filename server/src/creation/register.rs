@@ -147,8 +147,12 @@ pub async fn set_up(
             )
             .await?;
     }
-    // Pangea deletes each token once its node is Ready: those Secrets, and no other.
+    // Pangea deletes each token once its node is Ready: those Secrets, and no other (a rule
+    // naming none would name every Secret).
     let names: Vec<String> = bootstrap.values().map(|t| token_secret(&t.id)).collect();
+    if names.is_empty() {
+        return Err(kube::Error::Service("a cluster with no machine has no bootstrap token to make".into()));
+    }
     let retire = "pangea:bootstrap-tokens";
     Api::<Role>::namespaced(admin.clone(), "kube-system")
         .patch(

@@ -65,20 +65,16 @@ pub async fn secret(conn: &mut AnyConnection, token: &str, path: &str) -> Result
     .transpose()
 }
 
-/// The address `mac`'s first boot request since `since` came from (its secret links' own
-/// fetches aside), if it made one.
-pub async fn first_boot_address(
-    conn: &mut AnyConnection,
-    mac: &str,
-    since: &str,
-) -> Result<Option<String>, sqlx::Error> {
+/// The addresses `mac` was answered at since `since` (its secret links' own fetches aside), at
+/// most a few.
+pub async fn boot_addresses(conn: &mut AnyConnection, mac: &str, since: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT client FROM boot_events WHERE mac = $1 AND at >= $2 AND endpoint NOT LIKE '/cluster-secrets/%' \
-         ORDER BY id LIMIT 1",
+        "SELECT DISTINCT client FROM boot_events WHERE mac = $1 AND at >= $2 AND status < 400 \
+         AND endpoint NOT LIKE '/cluster-secrets/%' ORDER BY client LIMIT 4",
     )
     .bind(mac)
     .bind(since)
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await
 }
 

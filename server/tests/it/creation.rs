@@ -134,6 +134,11 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
     app.create(json!({ "mac": mac, "hostname": "node-1", "role": "worker" })).await;
     app.state.provisioner.record_boots(&app.state.background);
     let boot = app.boot_listener().await;
+    // The machine network-boots a profile of its own.
+    let cli = Principal::cli();
+    let profile = serde_json::from_value(json!({ "id": "live", "boot": { "kernel": "/assets/vmlinuz", "initrd": [], "args": [] } })).unwrap();
+    app.state.provisioner.put_profile(&cli, profile).await.unwrap();
+    app.state.provisioner.set_machine_profile(&cli, mac, "live").await.unwrap();
     let node = NodeSpec {
         role: Role::Worker,
         name: "node-1".into(),
@@ -142,83 +147,100 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
         secrets_token: format!("{:032x}", rand::random::<u128>()),
     };
     let secret = "token: abcdef.0123456789abcdef\n";
-    app.state
-        .creation
-        .keep_secrets(&admin(), "edge-1", &node, &[("bootstrap-kubelet.conf".into(), secret.into())])
-        .await
-        .unwrap();
+    let files = [("bootstrap-kubelet.conf".to_string(), secret.to_string()), ("kubelet.conf".into(), "k".into())];
+    app.state.creation.keep_secrets(&admin(), "edge-1", &node, &files).await.unwrap();
     // Sealed at rest.
     let sealed = || async {
-        let sealed: String =
-            sqlx::query_scalar("SELECT sealed FROM cluster_secrets").fetch_one(app.state.db.pool()).await.unwrap();
+        let sealed: String = sqlx::query_scalar("SELECT sealed FROM cluster_secrets WHERE path = 'bootstrap-kubelet.conf'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
         sealed
     };
     assert!(!sealed().await.contains("abcdef") && !sealed().await.is_empty());
 
     let url = secret_url(&format!("http://{boot}"), &node, "bootstrap-kubelet.conf");
+    let from = |n: u8| {
+        let address = std::net::IpAddr::from([127, 0, 0, n]);
+        reqwest::Client::builder().local_address(address).build().unwrap()
+    };
+    let ipxe = format!("http://{boot}/ipxe?mac=52-54-00-00-0d-01");
     // Not before the machine booted, and then only from where it booted (127.0.0.1).
-    let early = reqwest::get(&url).await.unwrap();
-    assert_eq!(early.status(), 404);
-    let booted = reqwest::get(format!("http://{boot}/ipxe?mac=52-54-00-00-0d-01")).await.unwrap();
-    assert_eq!(booted.status(), 404, "no group: still a boot request of the machine");
+    assert_eq!(from(1).get(&url).send().await.unwrap().status(), 404);
+    assert_eq!(from(1).get(&ipxe).send().await.unwrap().status(), 200);
     recorded(&app, mac, "/ipxe").await;
-    let elsewhere =
-        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
-    assert_eq!(elsewhere.get(&url).send().await.unwrap().status(), 404);
-    let first = reqwest::get(&url).await.unwrap();
+    assert_eq!(from(2).get(&url).send().await.unwrap().status(), 404);
+    let first = from(1).get(&url).send().await.unwrap();
     assert_eq!(first.status(), 200);
     assert_eq!(first.headers()["cache-control"], "no-store");
     assert_eq!(first.text().await.unwrap(), secret);
     // Once only, and a stranger's link is as absent as any other path.
     assert_eq!(sealed().await, "", "a fetched file is forgotten");
     // Another method does not use up (or reach) a link.
-    let head = reqwest::Client::new().head(&url).send().await.unwrap();
+    let head = from(1).head(&url).send().await.unwrap();
     assert_eq!(head.status(), 405);
-    let again = reqwest::get(&url).await.unwrap();
+    let again = from(1).get(&url).send().await.unwrap();
     assert_eq!(again.status(), 404);
     assert_eq!(again.text().await.unwrap(), "404 page not found\n");
-    let stranger =
-        reqwest::get(format!("http://{boot}/cluster-secrets/{:032x}/bootstrap-kubelet.conf", 7)).await.unwrap();
-    assert_eq!(stranger.status(), 404);
+    let stranger = format!("http://{boot}/cluster-secrets/{:032x}/bootstrap-kubelet.conf", 7);
+    assert_eq!(from(1).get(&stranger).send().await.unwrap().status(), 404);
+    // Someone else boots with its MAC: its other link answers no one now.
+    assert_eq!(from(2).get(&ipxe).send().await.unwrap().status(), 200);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.get_json(&format!("/api/v1/boot/timeline/{mac}")).await["events"].as_array().unwrap().len() < 8 {
+        assert!(tokio::time::Instant::now() < deadline, "the second boot request was never recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let other = secret_url(&format!("http://{boot}"), &node, "kubelet.conf");
+    assert_eq!(from(1).get(&other).send().await.unwrap().status(), 404);
 
-    // The machine's timeline shows both fetches and the HEAD, without the link's token (and the
+    // The machine's timeline shows every fetch and the HEAD, without the link's token (and the
     // stranger's request too: it came from the address this machine asks from, as assets do).
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let timeline = loop {
         let timeline = app.get_json(&format!("/api/v1/boot/timeline/{mac}")).await;
-        if timeline["events"].as_array().unwrap().len() == 7 {
+        if timeline["events"].as_array().unwrap().len() == 9 {
             break timeline;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the timeline never showed the seven requests: {timeline:#}");
+        assert!(tokio::time::Instant::now() < deadline, "the timeline never showed the nine requests: {timeline:#}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     let events: Vec<&serde_json::Value> =
         timeline["events"].as_array().unwrap().iter().filter(|e| e["endpoint"] != "/ipxe").collect();
-    assert!(events.iter().all(|e| e["endpoint"] == "/cluster-secrets/…/bootstrap-kubelet.conf"), "{timeline:#}");
+    let paths: Vec<&str> = events.iter().map(|e| e["endpoint"].as_str().unwrap()).collect();
+    assert!(paths.iter().all(|p| p.starts_with("/cluster-secrets/…/") && p.ends_with(".conf")), "{timeline:#}");
     let statuses: Vec<u64> = events.iter().map(|e| e["status"].as_u64().unwrap()).collect();
-    assert_eq!(statuses, [404, 404, 200, 405, 404, 404]);
+    assert_eq!(statuses, [404, 404, 200, 405, 404, 404, 404]);
     assert_eq!(events[0]["reason"], format!("bootstrap-kubelet.conf was asked for before {mac} booted from Pangea"));
     assert_eq!(
         events[1]["reason"],
         format!(
-            "bootstrap-kubelet.conf was asked for from 127.0.0.2, but {mac} first booted from 127.0.0.1: a secret \
-             link answers the machine's address only (give it a fixed DHCP address)"
+            "bootstrap-kubelet.conf was asked for from 127.0.0.2, but {mac} boots from 127.0.0.1: a secret link \
+             answers the machine's address only (give it a fixed DHCP address)"
         )
     );
     let reason = events[4]["reason"].as_str().unwrap();
     assert!(reason.starts_with("bootstrap-kubelet.conf was fetched already, at "), "{reason}");
     assert!(reason.ends_with("from 127.0.0.1: a secret link answers once"), "{reason}");
     assert_eq!(events[5]["reason"], "no such secret link");
+    assert_eq!(
+        events[6]["reason"],
+        format!(
+            "kubelet.conf was not given: {mac} was answered at more than one address since the cluster was applied \
+             (127.0.0.1, 127.0.0.2), so its secret links answer none; check what else uses its MAC, then destroy \
+             the cluster and create it again"
+        )
+    );
     assert!(!timeline.to_string().contains(&node.secrets_token));
 
-    // Audited: the fetch, and the refused second one.
-    let records = pangea::audit::latest(&app.state.db, 10).await.unwrap();
+    // Audited: the fetch, and each refused one.
+    let records = pangea::audit::latest(&app.state.db, 20).await.unwrap();
     let fetches: Vec<(&str, &str)> = records
         .iter()
         .filter(|r| r.action == "cluster.secret.fetch")
         .map(|r| (r.outcome.as_str(), r.target_id.as_str()))
         .collect();
-    assert_eq!(fetches, [("denied", mac), ("success", mac), ("denied", mac), ("denied", mac)]);
+    assert_eq!(fetches, [("denied", mac), ("denied", mac), ("success", mac), ("denied", mac), ("denied", mac)]);
     let kept = records.iter().find(|r| r.action == "cluster.secret.keep").unwrap();
     assert_eq!((kept.actor.as_str(), kept.target_id.as_str()), ("admin", mac));
     assert!(kept.summary.contains("bootstrap-kubelet.conf"));

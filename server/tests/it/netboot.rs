@@ -209,6 +209,7 @@ async fn a_machine_boots_from_pangea_and_its_timeline_shows_every_step(backend: 
     p.set_machine_profile(&cli, mac, "luks").await.unwrap();
     let (code, out) = boot_vm(port, mac, uuid, &logs.path().join("luks.log")).await;
     assert_eq!(code, 4, "the guest's Ignition refuses the config and the guest says so: {out}");
+    crate::creation::recorded(&app, mac, "/ignition").await;
     let timeline = app.get_json(&format!("/api/v1/boot/timeline/{mac}")).await;
     let served = timeline["events"].as_array().unwrap().iter().find(|e| e["endpoint"] == "/ignition").unwrap();
     assert_eq!(served["step"], "failed");
