@@ -34,4 +34,5 @@ mod overview;
 mod power;
 mod process;
 mod provisioner;
+mod replicas;
 mod sso;

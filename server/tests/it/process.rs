@@ -42,6 +42,12 @@ async fn serve_with_boot(backend: Backend, dir: &std::path::Path, envs: &[(&str,
 /// Starts `pangea serve` on an existing database (another replica), its log in `dir/log`
 /// (a pipe no one reads would fill and stop it); returns it and its console port.
 pub(crate) fn serve_on(database_url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> (Child, u16) {
+    let (child, port, _) = serve_on_with_boot(database_url, dir, envs);
+    (child, port)
+}
+
+/// [`serve_on`], and the boot listener's port.
+pub(crate) fn serve_on_with_boot(database_url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> (Child, u16, u16) {
     let (port, boot) = (free_port(), free_port());
     let log = std::fs::File::create(dir.join("log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_pangea"))
@@ -54,7 +60,7 @@ pub(crate) fn serve_on(database_url: &str, dir: &std::path::Path, envs: &[(&str,
         .stderr(log)
         .spawn()
         .unwrap();
-    (child, port)
+    (child, port, boot)
 }
 
 /// Waits until the console answers; returns the request id of that answer.
