@@ -142,12 +142,11 @@ impl Leases {
                 all.remove(duty);
             }
         }
-        let live: Vec<String> = sqlx::query_scalar(
-            "SELECT duty FROM leases WHERE duty LIKE 'replica:%' AND until >= $1 ORDER BY duty",
-        )
-        .bind(crate::db::timestamp(now))
-        .fetch_all(self.db.pool())
-        .await?;
+        let live: Vec<String> =
+            sqlx::query_scalar("SELECT duty FROM leases WHERE duty LIKE 'replica:%' AND until >= $1 ORDER BY duty")
+                .bind(crate::db::timestamp(now))
+                .fetch_all(self.db.pool())
+                .await?;
         *self.replicas.lock().unwrap_or_else(|p| p.into_inner()) =
             live.into_iter().filter_map(|r| r.strip_prefix(REPLICA_PREFIX).map(str::to_string)).collect();
         Ok(())
@@ -169,7 +168,8 @@ impl Leases {
     /// Lets every lease of this replica go, so others take its duties at once (a clean stop).
     pub async fn release(&self) {
         self.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        let released = sqlx::query("DELETE FROM leases WHERE holder = $1").bind(&self.replica).execute(self.db.pool()).await;
+        let released =
+            sqlx::query("DELETE FROM leases WHERE holder = $1").bind(&self.replica).execute(self.db.pool()).await;
         if let Err(e) = released {
             tracing::warn!(error = %e, "could not release this replica's leases");
         }

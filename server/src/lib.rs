@@ -111,11 +111,8 @@ impl AppState {
     ) -> Result<AppState, error::StartError> {
         let background = background::Background::default();
         let jobs = jobs::Jobs::new(db.clone()).with_lease(config.job_lease);
-        let leases = Arc::new(leases::Leases::new(
-            db.clone(),
-            jobs.replica().to_string(),
-            config.job_lease.min(leases::LEASE),
-        ));
+        let leases =
+            Arc::new(leases::Leases::new(db.clone(), jobs.replica().to_string(), config.job_lease.min(leases::LEASE)));
         let sealer = Arc::new(sealer);
         let provisioner = Arc::new(
             provisioner::Provisioner::open(db.clone(), config.assets_dir.clone())
@@ -328,7 +325,9 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
     }
     // SQLite serves one process; held until this one ends, however it ends.
     let _serving = match db::sqlite_path(secrecy::ExposeSecret::expose_secret(&config.database_url)) {
-        Some(file) => Some(leases::ServeLock::take(std::path::Path::new(file)).map_err(error::StartError::AlreadyServing)?),
+        Some(file) => {
+            Some(leases::ServeLock::take(std::path::Path::new(file)).map_err(error::StartError::AlreadyServing)?)
+        }
         None => None,
     };
     let state = AppState::new(&config).await?;

@@ -402,6 +402,73 @@ impl Power {
         });
     }
 
+    /// Follows again, after a replica took a run over, the machines whose action the stopped
+    /// replica had decided on (it may have stopped before or after asking the BMC): each one's
+    /// power is read until it reaches where `action` leads, or the settle time passes, and kept
+    /// for the run to see. An action that only leads to a state (on, off, shut down) is asked
+    /// again when the machine is not there, which is harmless if it was asked already; a
+    /// restart, cycle or network boot is never asked twice, so one the stopped replica did not
+    /// send is said not to have got there.
+    fn follow_taken_over(&self, run: &PowerRun, action: PowerAction) {
+        let again = matches!(action, PowerAction::On | PowerAction::ForceOff | PowerAction::GracefulShutdown);
+        let target = action.reaches();
+        for machine in run.machines.iter().filter(|m| m.step == RunStep::Sent) {
+            let (power, id, mac) = (self.clone(), machine.id, machine.mac.clone());
+            self.background.spawn(async move {
+                let Ok(access) = power
+                    .bmc_to_act_on(id, &mac)
+                    .await
+                    .and_then(|stored| power.access(&stored).map(|access| (access, stored.system)))
+                else {
+                    return;
+                };
+                let (access, system) = access;
+                let deadline = tokio::time::Instant::now() + power.settle;
+                let mut last = PowerState::Unknown;
+                if again
+                    && let Ok(read) = power.redfish.call(&access, Method::GET, &system, None).await
+                    && power_of(&read.body) != target
+                {
+                    let asked = power.send(&access, &system, action).await;
+                    let said = match &asked {
+                        Ok(_) => "asked again by the replica that took the run over".to_string(),
+                        Err(e) => format!("asked again by the replica that took the run over, and it failed: {e}"),
+                    };
+                    power.note(&mac, &format!("{}: {said}", action.words())).await;
+                }
+                while tokio::time::Instant::now() < deadline {
+                    if let Ok(read) = power.redfish.call(&access, Method::GET, &system, None).await {
+                        last = power_of(&read.body);
+                        if last == target {
+                            let _ = store::note_power(&power.db, id, &status_now(last, "")).await;
+                            power
+                                .note(
+                                    &mac,
+                                    &format!(
+                                        "{}: {} (read again by the replica that took the run over)",
+                                        action.words(),
+                                        last.words()
+                                    ),
+                                )
+                                .await;
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(POLL_EVERY).await;
+                }
+                let why = format!(
+                    "{}: did not reach {} within {} s (last read: {})",
+                    action.words(),
+                    target.words(),
+                    power.settle.as_secs(),
+                    last.words()
+                );
+                let _ = store::note_power(&power.db, id, &status_now(last, why.clone())).await;
+                power.note(&mac, &why).await;
+            });
+        }
+    }
+
     async fn note(&self, mac: &str, what: &str) {
         if let Err(e) = self.provisioner.boots.note(mac, "power", what).await {
             tracing::warn!(error = %e, mac, "could not note a power action on the timeline");
@@ -749,7 +816,12 @@ impl Power {
             }
         };
         match resumable {
-            Ok((who, input)) => self.run(who, job.id, input, previous),
+            Ok((who, input)) => {
+                if let Some(previous) = &previous {
+                    self.follow_taken_over(previous, input.action);
+                }
+                self.run(who, job.id, input, previous)
+            }
             Err(error) => {
                 let jobs = self.jobs.clone();
                 self.background.spawn(async move {

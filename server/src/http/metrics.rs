@@ -118,7 +118,11 @@ impl Metrics {
         let leases = Family::<DutyLabels, Gauge>::default();
         registry.register("lease_held", "Whether this replica holds each duty's lease (1) or not (0)", leases.clone());
         let replicas = Gauge::default();
-        registry.register("replicas_live", "Replicas renewing their leases, as this one last read them", replicas.clone());
+        registry.register(
+            "replicas_live",
+            "Replicas renewing their leases, as this one last read them",
+            replicas.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             requests,

@@ -136,7 +136,10 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
     let boot = app.boot_listener().await;
     // The machine network-boots a profile of its own.
     let cli = Principal::cli();
-    let profile = serde_json::from_value(json!({ "id": "live", "boot": { "kernel": "/assets/vmlinuz", "initrd": [], "args": [] } })).unwrap();
+    let profile = serde_json::from_value(
+        json!({ "id": "live", "boot": { "kernel": "/assets/vmlinuz", "initrd": [], "args": [] } }),
+    )
+    .unwrap();
     app.state.provisioner.put_profile(&cli, profile).await.unwrap();
     app.state.provisioner.set_machine_profile(&cli, mac, "live").await.unwrap();
     let node = NodeSpec {
@@ -151,10 +154,11 @@ async fn a_secret_link_answers_its_machine_once_and_the_timeline_and_the_audit_s
     app.state.creation.keep_secrets(&admin(), "edge-1", &node, &files).await.unwrap();
     // Sealed at rest.
     let sealed = || async {
-        let sealed: String = sqlx::query_scalar("SELECT sealed FROM cluster_secrets WHERE path = 'bootstrap-kubelet.conf'")
-            .fetch_one(app.state.db.pool())
-            .await
-            .unwrap();
+        let sealed: String =
+            sqlx::query_scalar("SELECT sealed FROM cluster_secrets WHERE path = 'bootstrap-kubelet.conf'")
+                .fetch_one(app.state.db.pool())
+                .await
+                .unwrap();
         sealed
     };
     assert!(!sealed().await.contains("abcdef") && !sealed().await.is_empty());

@@ -43,7 +43,11 @@ async fn one_replica_holds_each_duty_and_another_takes_it_over_when_it_stops_ren
         assert!(stopped.elapsed() < lease * 3, "b never took a's duties over");
         tokio::time::sleep(lease / 3).await;
     };
-    println!("duties handed over {} ms after the holder's last renewal (lease {} ms)", handed_over.as_millis(), lease.as_millis());
+    println!(
+        "duties handed over {} ms after the holder's last renewal (lease {} ms)",
+        handed_over.as_millis(),
+        lease.as_millis()
+    );
     assert!(handed_over >= lease - Duration::from_millis(100), "not before a's lease ran out: {handed_over:?}");
     // `a` comes back: it does not take them back while `b` renews; `b` alone is live until it
     // renews its own row again.

@@ -47,7 +47,11 @@ pub(crate) fn serve_on(database_url: &str, dir: &std::path::Path, envs: &[(&str,
 }
 
 /// [`serve_on`], and the boot listener's port.
-pub(crate) fn serve_on_with_boot(database_url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> (Child, u16, u16) {
+pub(crate) fn serve_on_with_boot(
+    database_url: &str,
+    dir: &std::path::Path,
+    envs: &[(&str, &str)],
+) -> (Child, u16, u16) {
     let (port, boot) = (free_port(), free_port());
     let log = std::fs::File::create(dir.join("log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_pangea"))

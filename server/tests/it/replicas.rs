@@ -17,7 +17,11 @@ use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-on_both_backends_with_own_app!(replicas_share_the_boot_load_and_a_killed_one_loses_only_its_own_requests);
+on_both_backends_with_own_app!(
+    replicas_share_the_boot_load_and_a_killed_one_loses_only_its_own_requests,
+    a_cluster_creation_whose_replica_is_killed_goes_on_on_another,
+    a_paced_power_run_whose_replica_is_killed_is_finished_by_another,
+);
 
 /// One replica process, killed when dropped.
 struct Replica {
@@ -115,7 +119,13 @@ async fn replicas_share_the_boot_load_and_a_killed_one_loses_only_its_own_reques
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let to = (n % 3) as usize;
-                let mac = format!("02:00:{:02x}:{:02x}:{:02x}:{:02x}", (n >> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255);
+                let mac = format!(
+                    "02:00:{:02x}:{:02x}:{:02x}:{:02x}",
+                    (n >> 24) & 255,
+                    (n >> 16) & 255,
+                    (n >> 8) & 255,
+                    n & 255
+                );
                 let answered = client.get(format!("http://127.0.0.1:{}/ipxe?mac={mac}", boots[to])).send().await;
                 let outcome = match answered {
                     Ok(res) if res.status() == 404 => Sent::Answered,
@@ -173,7 +183,10 @@ async fn replicas_share_the_boot_load_and_a_killed_one_loses_only_its_own_reques
         .await
         .unwrap();
         let stored: HashMap<String, i64> = rows.into_iter().collect();
-        let waiting = sent.iter().filter(|(m, (to, s))| survivors.contains(to) && *s == Sent::Answered && !stored.contains_key(*m)).count();
+        let waiting = sent
+            .iter()
+            .filter(|(m, (to, s))| survivors.contains(to) && *s == Sent::Answered && !stored.contains_key(*m))
+            .count();
         if waiting == 0 {
             break stored;
         }
@@ -181,7 +194,8 @@ async fn replicas_share_the_boot_load_and_a_killed_one_loses_only_its_own_reques
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(stored.values().all(|n| *n == 1), "an event stored twice");
-    let by_victim: Vec<(&String, &Sent)> = sent.iter().filter(|(_, (to, _))| *to == holder).map(|(m, (_, s))| (m, s)).collect();
+    let by_victim: Vec<(&String, &Sent)> =
+        sent.iter().filter(|(_, (to, _))| *to == holder).map(|(m, (_, s))| (m, s)).collect();
     let victim_answered = by_victim.iter().filter(|(_, s)| **s == Sent::Answered).count();
     let victim_stored = by_victim.iter().filter(|(m, _)| stored.contains_key(*m)).count();
     let refused_after = by_victim.iter().filter(|(_, s)| **s == Sent::Failed).count();
@@ -196,5 +210,210 @@ async fn replicas_share_the_boot_load_and_a_killed_one_loses_only_its_own_reques
         handed_over.as_secs_f64()
     );
     assert!(handed_over < Duration::from_secs(15), "hand-over took {handed_over:?}");
+    pangea::audit::verify(&app.state.db).await.unwrap();
+}
+
+/// This replica's name in leases, from its `/readyz`.
+async fn replica_id(console: u16) -> String {
+    let ready = readyz(console).await;
+    ready.lines().find_map(|l| l.strip_prefix("replica ")).unwrap_or_default().to_string()
+}
+
+/// The replica holding job `id`'s lease.
+async fn job_holder(app: &support::TestApp, id: &str) -> String {
+    sqlx::query_scalar("SELECT lease_holder FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// A creation's job runs on the replica it was applied on; that replica is killed (SIGKILL) and
+/// another takes the job over within its lease, goes on following the machine, and its end is
+/// audited once. On SQLite the other replica is the server started again, as an orchestrator
+/// would.
+async fn a_cluster_creation_whose_replica_is_killed_goes_on_on_another(backend: Backend) {
+    let app = support::spawn_app_with(backend, async |_| {}).await;
+    let url = app.database_url.expose_secret().to_string();
+    let token = app.token(app::access::ConsoleRole::Admin).await;
+    let mac = "52:54:00:00:0b:01";
+    app.create(serde_json::json!({ "mac": mac, "hostname": "cp-1" })).await;
+    let lease = [("PANGEA_JOB_LEASE_SECONDS", "3")];
+    let replica = || {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
+        let (child, console, boot) = serve_on_with_boot(&url, dir.path(), &lease);
+        Replica { child, console, boot, _dir: dir }
+    };
+    let client = reqwest::Client::new();
+    let first = replica();
+    started(first.console).await;
+    let mut second = match backend {
+        Backend::Postgres => Some(replica()),
+        Backend::Sqlite => None,
+    };
+    let template = format!(
+        "version: pangea.dev/v1\nname: solo\nkubernetes: v1.36.2\nos: flatcar\ncontrollers:\n  machines: [\"{mac}\"]\n\
+         workers:\n  machines: []\napi_server:\n  name: solo.example.test\n  address: 127.0.0.1\n  port: 1\n"
+    );
+    let applied = client
+        .post(format!("http://127.0.0.1:{}/api/v1/cluster-creations", first.console))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "template": template }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 201, "{}", applied.text().await.unwrap());
+    let job = applied.json::<serde_json::Value>().await.unwrap()["job"].as_str().unwrap().to_string();
+    assert_eq!(job_holder(&app, &job).await, replica_id(first.console).await);
+
+    drop(first);
+    let second = second.take().unwrap_or_else(replica);
+    started(second.console).await;
+    let id = replica_id(second.console).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while job_holder(&app, &job).await != id {
+        assert!(Instant::now() < deadline, "no replica took the creation over");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // It goes on following the machine, which boots from the replica that is left.
+    let ipxe = client.get(format!("http://127.0.0.1:{}/ipxe?mac={mac}", second.boot)).send().await.unwrap();
+    assert_eq!(ipxe.status(), 200);
+    let creation_at = format!("http://127.0.0.1:{}/api/v1/cluster-creations/solo", second.console);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let creation: serde_json::Value =
+            client.get(&creation_at).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        if creation["machines"][0]["state"] == "script" {
+            assert_eq!(creation["state"], "creating", "{creation:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the creation did not follow the machine: {creation:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let destroyed = client
+        .post(format!("{creation_at}/destroy"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "confirm": "solo" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(destroyed.status(), 204);
+    let ends = || async {
+        let ends: Vec<String> = sqlx::query_scalar(
+            "SELECT outcome FROM audit_log WHERE action = 'cluster.creation.end' AND target_id = 'solo'",
+        )
+        .fetch_all(app.state.db.pool())
+        .await
+        .unwrap();
+        ends
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ends().await.is_empty() {
+        assert!(Instant::now() < deadline, "the creation's end was never audited");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A pass and a lease later, still once.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(ends().await.len(), 1, "its end is audited once");
+    pangea::audit::verify(&app.state.db).await.unwrap();
+}
+
+/// A mass power-off paced one machine per 3 s; the replica running it is killed after its first
+/// machine, and another finishes it: every machine off, none asked twice by the run, its end
+/// audited once.
+async fn a_paced_power_run_whose_replica_is_killed_is_finished_by_another(backend: Backend) {
+    use crate::support::bmc::{FakeSystem, PASSWORD, USER, emulator};
+    let app = support::spawn_app_with(backend, async |_| {}).await;
+    let url = app.database_url.expose_secret().to_string();
+    let token = app.token(app::access::ConsoleRole::Admin).await;
+    let uuids: Vec<String> = (1..=4).map(|i| format!("33333333-0000-0000-0000-00000000000{i}")).collect();
+    let macs: Vec<String> = (1..=4).map(|i| format!("52:54:00:b0:0a:0{i}")).collect();
+    let systems: Vec<FakeSystem> =
+        uuids.iter().zip(&macs).map(|(uuid, mac)| FakeSystem { uuid, power: "On", mac }).collect();
+    let bmc = emulator(&systems).await;
+    let mut ids = Vec::new();
+    for (uuid, mac) in uuids.iter().zip(&macs) {
+        let created = app.create(serde_json::json!({ "mac": mac, "labels": { "rack": "r1" } })).await;
+        let id = created["id"].as_i64().unwrap();
+        let input = serde_json::json!({
+            "url": format!("{}/redfish/v1/Systems/{uuid}", bmc.url), "username": USER, "password": PASSWORD,
+        });
+        assert_eq!(app.put_json(&format!("/api/v1/machines/{id}/bmc"), input).await.status(), 200);
+        ids.push(id);
+    }
+    let lease = [("PANGEA_JOB_LEASE_SECONDS", "3")];
+    let replica = || {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
+        let (child, console, boot) = serve_on_with_boot(&url, dir.path(), &lease);
+        Replica { child, console, boot, _dir: dir }
+    };
+    let client = reqwest::Client::new();
+    let first = replica();
+    started(first.console).await;
+    let mut second = match backend {
+        Backend::Postgres => Some(replica()),
+        Backend::Sqlite => None,
+    };
+    let pacing = serde_json::json!({ "group_by": "rack", "per_group": 1, "per_seconds": 3 });
+    let started_run = client
+        .post(format!("http://127.0.0.1:{}/api/v1/power-runs", first.console))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "action": "force_off", "machines": ids, "pacing": pacing }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started_run.status(), 202, "{}", started_run.text().await.unwrap());
+    let job = started_run.json::<serde_json::Value>().await.unwrap()["job"].as_str().unwrap().to_string();
+    let run_on = |console: u16| {
+        let (client, token, job) = (client.clone(), token.clone(), job.clone());
+        async move {
+            let run: serde_json::Value = client
+                .get(format!("http://127.0.0.1:{console}/api/v1/power-runs/{job}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            run
+        }
+    };
+    let sent =
+        |run: &serde_json::Value| run["machines"].as_array().unwrap().iter().filter(|m| m["sent_at"] != "").count();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let run = run_on(first.console).await;
+        if sent(&run) >= 1 {
+            assert!(sent(&run) < 4, "the run must still have machines to ask: {run:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run asked no machine: {run:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(first);
+    let second = second.take().unwrap_or_else(replica);
+    started(second.console).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let run = loop {
+        let run = run_on(second.console).await;
+        if run["state"] != "running" {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "the run was not finished: {run:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(run["state"], "succeeded", "{run:#}");
+    assert_eq!(run["resumed"], 1, "{run:#}");
+    assert_eq!(sent(&run), 4);
+    let ends: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'machine.power.run.end' AND target_id = $1")
+            .bind(&job)
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(ends, 1, "its end is audited once");
     pangea::audit::verify(&app.state.db).await.unwrap();
 }
