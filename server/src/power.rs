@@ -390,16 +390,21 @@ impl Power {
                 }
                 return;
             }
-            let why = format!(
-                "{}: did not reach {} within {} s (last read: {})",
-                action.words(),
-                target.words(),
-                power.settle.as_secs(),
-                last.words()
-            );
-            let _ = store::note_power(&power.db, id, &status_now(last, why.clone())).await;
-            power.note(&mac, &why).await;
+            power.not_reached(id, &mac, action, target, last).await;
         });
+    }
+
+    /// Keeps and says that machine `id` did not reach `target` within the settle time.
+    async fn not_reached(&self, id: i64, mac: &str, action: PowerAction, target: PowerState, last: PowerState) {
+        let why = format!(
+            "{}: did not reach {} within {} s (last read: {})",
+            action.words(),
+            target.words(),
+            self.settle.as_secs(),
+            last.words()
+        );
+        let _ = store::note_power(&self.db, id, &status_now(last, why.clone())).await;
+        self.note(mac, &why).await;
     }
 
     /// Follows again, after a replica took a run over, the machines whose action the stopped
@@ -456,15 +461,7 @@ impl Power {
                     }
                     tokio::time::sleep(POLL_EVERY).await;
                 }
-                let why = format!(
-                    "{}: did not reach {} within {} s (last read: {})",
-                    action.words(),
-                    target.words(),
-                    power.settle.as_secs(),
-                    last.words()
-                );
-                let _ = store::note_power(&power.db, id, &status_now(last, why.clone())).await;
-                power.note(&mac, &why).await;
+                power.not_reached(id, &mac, action, target, last).await;
             });
         }
     }

@@ -31,6 +31,16 @@ struct Replica {
     _dir: tempfile::TempDir,
 }
 
+impl Replica {
+    /// A `pangea serve` on `app`'s database, with its secret key.
+    fn on(app: &support::TestApp, envs: &[(&str, &str)]) -> Replica {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
+        let (child, console, boot) = serve_on_with_boot(app.database_url.expose_secret(), dir.path(), envs);
+        Replica { child, console, boot, _dir: dir }
+    }
+}
+
 impl Drop for Replica {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -61,14 +71,8 @@ async fn held(console: u16) -> Vec<String> {
 
 async fn replicas_share_the_boot_load_and_a_killed_one_loses_only_its_own_requests(backend: Backend) {
     let app = support::spawn_app_with(backend, async |_| {}).await;
-    let url = app.database_url.expose_secret().to_string();
     let limits_off = [("PANGEA_BOOT_REQUESTS_PER_ADDRESS", "0"), ("PANGEA_BOOT_REQUESTS_PER_MAC", "0")];
-    let replica = || {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
-        let (child, console, boot) = serve_on_with_boot(&url, dir.path(), &limits_off);
-        Replica { child, console, boot, _dir: dir }
-    };
+    let replica = || Replica::on(&app, &limits_off);
 
     if matches!(backend, Backend::Sqlite) {
         let first = replica();
@@ -234,17 +238,11 @@ async fn job_holder(app: &support::TestApp, id: &str) -> String {
 /// would.
 async fn a_cluster_creation_whose_replica_is_killed_goes_on_on_another(backend: Backend) {
     let app = support::spawn_app_with(backend, async |_| {}).await;
-    let url = app.database_url.expose_secret().to_string();
     let token = app.token(app::access::ConsoleRole::Admin).await;
     let mac = "52:54:00:00:0b:01";
     app.create(serde_json::json!({ "mac": mac, "hostname": "cp-1" })).await;
     let lease = [("PANGEA_JOB_LEASE_SECONDS", "3")];
-    let replica = || {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
-        let (child, console, boot) = serve_on_with_boot(&url, dir.path(), &lease);
-        Replica { child, console, boot, _dir: dir }
-    };
+    let replica = || Replica::on(&app, &lease);
     let client = reqwest::Client::new();
     let first = replica();
     started(first.console).await;
@@ -325,7 +323,6 @@ async fn a_cluster_creation_whose_replica_is_killed_goes_on_on_another(backend: 
 async fn a_paced_power_run_whose_replica_is_killed_is_finished_by_another(backend: Backend) {
     use crate::support::bmc::{FakeSystem, PASSWORD, USER, emulator};
     let app = support::spawn_app_with(backend, async |_| {}).await;
-    let url = app.database_url.expose_secret().to_string();
     let token = app.token(app::access::ConsoleRole::Admin).await;
     let uuids: Vec<String> = (1..=4).map(|i| format!("33333333-0000-0000-0000-00000000000{i}")).collect();
     let macs: Vec<String> = (1..=4).map(|i| format!("52:54:00:b0:0a:0{i}")).collect();
@@ -343,12 +340,7 @@ async fn a_paced_power_run_whose_replica_is_killed_is_finished_by_another(backen
         ids.push(id);
     }
     let lease = [("PANGEA_JOB_LEASE_SECONDS", "3")];
-    let replica = || {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
-        let (child, console, boot) = serve_on_with_boot(&url, dir.path(), &lease);
-        Replica { child, console, boot, _dir: dir }
-    };
+    let replica = || Replica::on(&app, &lease);
     let client = reqwest::Client::new();
     let first = replica();
     started(first.console).await;
