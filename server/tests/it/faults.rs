@@ -50,6 +50,15 @@ impl Played {
     }
 }
 
+/// A port bound and not listening: connecting to it is refused for as long as it is held.
+fn held(at: std::net::SocketAddr) -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    // The emulator's connections may linger in TIME_WAIT on its port.
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind(at).unwrap();
+    socket
+}
+
 /// The word of the installer script that holds `needle` (its words are single-quoted).
 fn word(script: &str, needle: &str) -> String {
     script.split('\'').find(|w| w.contains(needle)).unwrap().to_string()
@@ -85,9 +94,14 @@ async fn each_fault_on_the_way_to_ready_is_named_in_words(app: TestApp) {
         let set = app.client.put(app.at(&format!("/api/v1/machines/{id}/bmc"))).json(&input).send().await.unwrap();
         assert_eq!(set.status(), 200, "{}", set.text().await.unwrap());
     }
+    // Its port stays taken, listening to nothing: connections to it are refused, and no other
+    // test's server can take it meanwhile.
+    let dead_at: std::net::SocketAddr = dead.url.trim_start_matches("http://").parse().unwrap();
     drop(dead);
+    let _dead_port = held(dead_at);
     // Nothing listens where the API server should be.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let api = held("127.0.0.1:0".parse().unwrap());
+    let closed = api.local_addr().unwrap().port();
     let workers: Vec<String> = MACHINES[1..].iter().map(|(mac, _)| format!("\"{mac}\"")).collect();
     let template = format!(
         "version: pangea.dev/v1
