@@ -409,3 +409,58 @@ async fn a_paced_power_run_whose_replica_is_killed_is_finished_by_another(backen
     assert_eq!(ends, 1, "its end is audited once");
     pangea::audit::verify(&app.state.db).await.unwrap();
 }
+
+mod needs_kube {
+    use crate::support::kube;
+
+    /// `deploy/kubernetes`'s overlays render with kubectl's own kustomize, and a real API server
+    /// accepts every object (a server-side dry run): one replica on SQLite with its data on a
+    /// volume and stopped before it is replaced, or three on PostgreSQL that a drain takes one at
+    /// a time; non-root, a read-only root, no capabilities, no cluster credentials.
+    #[tokio::test]
+    async fn the_kubernetes_overlays_render_and_the_api_server_accepts_them() {
+        let Some(k) = kube::shared() else { return };
+        let deploy = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes/overlays");
+        let namespace = kube::unique("pangea");
+        let made = k.kubectl(&["create", "namespace", &namespace]);
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        for (overlay, replicas) in [("single-sqlite", 1), ("ha-postgres", 3)] {
+            let rendered = k.kubectl(&["kustomize", deploy.join(overlay).to_str().unwrap()]);
+            assert!(rendered.status.success(), "{overlay}: {}", String::from_utf8_lossy(&rendered.stderr));
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("rendered.yaml");
+            std::fs::write(&file, &rendered.stdout).unwrap();
+            let applied =
+                k.kubectl(&["apply", "--dry-run=server", "-n", &namespace, "-o", "json", "-f", file.to_str().unwrap()]);
+            assert!(applied.status.success(), "{overlay}: {}", String::from_utf8_lossy(&applied.stderr));
+            let applied: serde_json::Value = serde_json::from_slice(&applied.stdout).unwrap();
+            let items = applied["items"].as_array().unwrap();
+            let kinds: Vec<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+            let deployment = items.iter().find(|i| i["kind"] == "Deployment").unwrap();
+            assert_eq!(deployment["spec"]["replicas"], replicas, "{overlay}");
+            let pod = &deployment["spec"]["template"]["spec"];
+            assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+            assert_eq!(pod["automountServiceAccountToken"], false);
+            let container = &pod["containers"][0];
+            assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+            assert_eq!(container["securityContext"]["capabilities"]["drop"][0], "ALL");
+            assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+            let env: Vec<&str> =
+                container["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+            assert!(env.contains(&"PANGEA_SECRET_KEY"), "every replica seals with one key: {env:?}");
+            match overlay {
+                "single-sqlite" => {
+                    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+                    assert_eq!(pod["volumes"][0]["persistentVolumeClaim"]["claimName"], "pangea-data");
+                    assert!(kinds.contains(&"PersistentVolumeClaim") && !env.contains(&"PANGEA_DATABASE_URL"));
+                }
+                _ => {
+                    assert!(env.contains(&"PANGEA_DATABASE_URL"), "{env:?}");
+                    let budget = items.iter().find(|i| i["kind"] == "PodDisruptionBudget").unwrap();
+                    assert_eq!(budget["spec"]["maxUnavailable"], 1);
+                }
+            }
+        }
+        k.kubectl(&["delete", "namespace", &namespace, "--wait=false"]);
+    }
+}
