@@ -6,10 +6,11 @@
 //! A lease is a row (`leases`: duty, holder, until) taken with one conditional upsert when it is
 //! free, expired or already this replica's, and renewed every third of a lease. A replica that
 //! stops renewing (it died, or lost its database) loses its duties when the lease runs out, and
-//! stops believing it holds them at the same time by its own clock; another replica takes each
-//! over at its next round, so a duty changes hands within a lease and a third (10 s + 3.3 s).
-//! Clocks are the replicas' own (as the jobs' leases): they must agree to within a second or
-//! two, as NTP keeps them.
+//! stops believing it holds them a quarter of a lease before the row expires (so clocks that
+//! disagree by less than that never let two replicas hold one duty); another replica takes each
+//! over at its next round after the row expired, so a duty changes hands within a lease and a
+//! third (10 s + 3.3 s). Clocks are the replicas' own (as the jobs' leases): they must agree to
+//! within a second or two, as NTP keeps them.
 //!
 //! Each replica also keeps a row of its own (`replica:ID`), renewed the same way: the live rows
 //! are the replicas a [`Shard`] divides the BMCs among.
@@ -64,8 +65,8 @@ pub struct Leases {
     lease: Duration,
     /// The duties held, each until when (by this process's clock).
     held: Mutex<BTreeMap<&'static str, Instant>>,
-    /// The live replicas at the last round, sorted; this one among them.
-    replicas: Mutex<Vec<String>>,
+    /// The live replicas at the last round that read them, sorted, and when that round began.
+    replicas: Mutex<(Vec<String>, Option<Instant>)>,
 }
 
 impl Leases {
@@ -95,17 +96,18 @@ impl Leases {
 
     /// How many replicas were live at the last round.
     pub fn live(&self) -> usize {
-        self.replicas.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.replicas.lock().unwrap_or_else(|p| p.into_inner()).0.len()
     }
 
-    /// This replica's share of work divided among the live replicas.
+    /// This replica's share of work divided among the live replicas; none when its last round
+    /// that read them is older than a lease (the others have shared its part out by then).
     pub fn shard(&self) -> Shard {
         let replicas = self.replicas.lock().unwrap_or_else(|p| p.into_inner());
-        match replicas.iter().position(|r| *r == self.replica) {
-            Some(index) => Shard { index, of: replicas.len() },
-            // Not seen live yet (its first round failed): it polls nothing another may poll.
-            None if replicas.is_empty() => Shard::ALL,
-            None => Shard { index: 0, of: 0 },
+        let (live, read_at) = &*replicas;
+        let fresh = read_at.is_some_and(|at| at.elapsed() < self.lease);
+        match live.iter().position(|r| *r == self.replica) {
+            Some(index) if fresh => Shard { index, of: live.len() },
+            _ => Shard { index: 0, of: 0 },
         }
     }
 
@@ -136,8 +138,8 @@ impl Leases {
             let held = self.take(duty, now).await.unwrap_or(false);
             let mut all = self.held.lock().unwrap_or_else(|p| p.into_inner());
             if held {
-                // Counted from before the write: the row's expiry is no earlier than this.
-                all.insert(duty, started + self.lease);
+                // Counted from before the write, a quarter of a lease short of the row's expiry.
+                all.insert(duty, started + self.lease - self.lease / 4);
             } else {
                 all.remove(duty);
             }
@@ -147,8 +149,8 @@ impl Leases {
                 .bind(crate::db::timestamp(now))
                 .fetch_all(self.db.pool())
                 .await?;
-        *self.replicas.lock().unwrap_or_else(|p| p.into_inner()) =
-            live.into_iter().filter_map(|r| r.strip_prefix(REPLICA_PREFIX).map(str::to_string)).collect();
+        let live = live.into_iter().filter_map(|r| r.strip_prefix(REPLICA_PREFIX).map(str::to_string)).collect();
+        *self.replicas.lock().unwrap_or_else(|p| p.into_inner()) = (live, Some(started));
         Ok(())
     }
 
@@ -189,6 +191,9 @@ impl ServeLock {
             "{}.serve-lock",
             database.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
         ));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -227,7 +232,7 @@ mod tests {
     #[test]
     fn a_second_serve_on_one_sqlite_file_is_refused_in_words() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("pangea.db");
+        let db = dir.path().join("not-yet/pangea.db");
         let first = ServeLock::take(&db).unwrap();
         let refused = ServeLock::take(&db).unwrap_err();
         assert!(refused.starts_with(&format!("another `pangea serve` is running on {}", db.display())), "{refused}");

@@ -408,14 +408,30 @@ impl Power {
     }
 
     /// Follows again, after a replica took a run over, the machines whose action the stopped
-    /// replica had decided on (it may have stopped before or after asking the BMC): each one's
-    /// power is read until it reaches where `action` leads, or the settle time passes, and kept
-    /// for the run to see. An action that only leads to a state (on, off, shut down) is asked
-    /// again when the machine is not there, which is harmless if it was asked already; a
-    /// restart, cycle or network boot is never asked twice, so one the stopped replica did not
-    /// send is said not to have got there.
+    /// replica had decided on (it may have stopped before or after asking the BMC). An action
+    /// that only leads to a state (on, off, shut down) is asked again when the machine is not
+    /// there, which is harmless if it was asked already, and its power is read until it gets
+    /// there or the settle time passes, and kept for the run to see. A restart, cycle or network
+    /// boot is never asked twice, and "on" after one cannot be told from "on" without one: such a
+    /// machine is failed in the run, saying so.
     fn follow_taken_over(&self, run: &PowerRun, action: PowerAction) {
         let again = matches!(action, PowerAction::On | PowerAction::ForceOff | PowerAction::GracefulShutdown);
+        if !again {
+            for machine in run.machines.iter().filter(|m| m.step == RunStep::Sent) {
+                let (power, id, mac) = (self.clone(), machine.id, machine.mac.clone());
+                self.background.spawn(async move {
+                    let why = format!(
+                        "{}: did not reach its end as far as Pangea can tell: the replica running the power run \
+                         stopped after deciding on it, and whether its BMC was asked cannot be known; check the \
+                         machine, and ask again if it needs it",
+                        action.words()
+                    );
+                    let _ = store::note_power(&power.db, id, &status_now(PowerState::Unknown, why.clone())).await;
+                    power.note(&mac, &why).await;
+                });
+            }
+            return;
+        }
         let target = action.reaches();
         for machine in run.machines.iter().filter(|m| m.step == RunStep::Sent) {
             let (power, id, mac) = (self.clone(), machine.id, machine.mac.clone());

@@ -15,12 +15,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     let leases = &state.leases;
     let held = leases.held();
     let shard = leases.shard();
+    let share = match shard.of {
+        0 => "none (no recent round of leases)".to_string(),
+        of => format!("share {} of {of}", shard.index + 1),
+    };
     let about = format!(
-        "replica {}\nleases held: {}\nBMCs polled: share {} of {}\n",
+        "replica {}\nleases held: {}\nBMCs polled: {share}\n",
         leases.replica(),
         if held.is_empty() { "none".to_string() } else { held.join(", ") },
-        shard.index + 1,
-        shard.of,
     );
     if state.db.is_ready().await {
         (StatusCode::OK, format!("ready\n{about}"))
