@@ -217,6 +217,21 @@ async fn replicas_share_the_boot_load_and_a_killed_one_loses_only_its_own_reques
     pangea::audit::verify(&app.state.db).await.unwrap();
 }
 
+/// Short job leases, so a take-over happens within a test.
+const JOB_LEASE: [(&str, &str); 1] = [("PANGEA_JOB_LEASE_SECONDS", "3")];
+
+/// A replica that has started, to run a job on; and, on PostgreSQL, a second one beside it to
+/// take the job over (SQLite serves one process: there the server is started again instead).
+async fn running_and_standby(app: &support::TestApp, backend: Backend) -> (Replica, Option<Replica>) {
+    let first = Replica::on(app, &JOB_LEASE);
+    started(first.console).await;
+    let standby = match backend {
+        Backend::Postgres => Some(Replica::on(app, &JOB_LEASE)),
+        Backend::Sqlite => None,
+    };
+    (first, standby)
+}
+
 /// This replica's name in leases, from its `/readyz`.
 async fn replica_id(console: u16) -> String {
     let ready = readyz(console).await;
@@ -241,15 +256,8 @@ async fn a_cluster_creation_whose_replica_is_killed_goes_on_on_another(backend: 
     let token = app.token(app::access::ConsoleRole::Admin).await;
     let mac = "52:54:00:00:0b:01";
     app.create(serde_json::json!({ "mac": mac, "hostname": "cp-1" })).await;
-    let lease = [("PANGEA_JOB_LEASE_SECONDS", "3")];
-    let replica = || Replica::on(&app, &lease);
     let client = reqwest::Client::new();
-    let first = replica();
-    started(first.console).await;
-    let mut second = match backend {
-        Backend::Postgres => Some(replica()),
-        Backend::Sqlite => None,
-    };
+    let (first, standby) = running_and_standby(&app, backend).await;
     let template = format!(
         "version: pangea.dev/v1\nname: solo\nkubernetes: v1.36.2\nos: flatcar\ncontrollers:\n  machines: [\"{mac}\"]\n\
          workers:\n  machines: []\napi_server:\n  name: solo.example.test\n  address: 127.0.0.1\n  port: 1\n"
@@ -266,7 +274,7 @@ async fn a_cluster_creation_whose_replica_is_killed_goes_on_on_another(backend: 
     assert_eq!(job_holder(&app, &job).await, replica_id(first.console).await);
 
     drop(first);
-    let second = second.take().unwrap_or_else(replica);
+    let second = standby.unwrap_or_else(|| Replica::on(&app, &JOB_LEASE));
     started(second.console).await;
     let id = replica_id(second.console).await;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -339,15 +347,8 @@ async fn a_paced_power_run_whose_replica_is_killed_is_finished_by_another(backen
         assert_eq!(app.put_json(&format!("/api/v1/machines/{id}/bmc"), input).await.status(), 200);
         ids.push(id);
     }
-    let lease = [("PANGEA_JOB_LEASE_SECONDS", "3")];
-    let replica = || Replica::on(&app, &lease);
     let client = reqwest::Client::new();
-    let first = replica();
-    started(first.console).await;
-    let mut second = match backend {
-        Backend::Postgres => Some(replica()),
-        Backend::Sqlite => None,
-    };
+    let (first, standby) = running_and_standby(&app, backend).await;
     let pacing = serde_json::json!({ "group_by": "rack", "per_group": 1, "per_seconds": 3 });
     let started_run = client
         .post(format!("http://127.0.0.1:{}/api/v1/power-runs", first.console))
@@ -386,7 +387,7 @@ async fn a_paced_power_run_whose_replica_is_killed_is_finished_by_another(backen
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(first);
-    let second = second.take().unwrap_or_else(replica);
+    let second = standby.unwrap_or_else(|| Replica::on(&app, &JOB_LEASE));
     started(second.console).await;
     let deadline = Instant::now() + Duration::from_secs(90);
     let run = loop {
