@@ -46,6 +46,9 @@ pub enum AppError {
     /// A system Pangea asks on the person's behalf (a cluster's Prometheus) did not answer.
     #[error("{message}")]
     Upstream { message: String },
+    /// Pangea's own database did not answer (stopped, restarting, unreachable): try again.
+    #[error("{message}")]
+    Unavailable { message: String },
     #[error("Something went wrong on the server; it was logged with request id {request_id}.")]
     Internal { request_id: String },
     /// The request never reached Pangea's logic (network down, body unreadable, ...).
@@ -79,6 +82,7 @@ impl TryFrom<WireError> for AppError {
             "rate_limited" => AppError::RateLimited { message },
             "too_large" => AppError::TooLarge { message },
             "upstream" => AppError::Upstream { message },
+            "unavailable" => AppError::Unavailable { message },
             "internal" => AppError::Internal { request_id },
             "request" => AppError::Request { message },
             other => return Err(format!("unknown error code {other:?}")),
@@ -107,6 +111,7 @@ impl AppError {
             AppError::TooLarge { .. } => 413,
             AppError::Internal { .. } => 500,
             AppError::Upstream { .. } => 502,
+            AppError::Unavailable { .. } => 503,
         }
     }
 

@@ -157,7 +157,18 @@ pub fn timestamp(at: time::OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_default()
 }
 
-/// Whether a database error is a unique-constraint violation, on either backend.
+/// Whether a database error means the database did not answer (its server stopped, restarting
+/// or out of reach) rather than that the statement was wrong: what a person may simply retry.
+/// PostgreSQL's classes 08 (connection exception) and 57P (operator intervention: shut down,
+/// cannot connect now) say so too.
+pub fn is_unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
 /// The unique constraint a failed write broke, by the name PostgreSQL gives it. SQLite names
 /// the columns instead ("UNIQUE constraint failed: machines.mac"), which map to the same names.
 pub fn unique_constraint(err: &sqlx::Error) -> Option<&'static str> {

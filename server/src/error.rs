@@ -42,6 +42,14 @@ impl From<Error> for AppError {
             Error::App(e) => e,
             Error::Database(e) => match crate::db::unique_constraint(&e) {
                 Some(constraint) => conflict_on(constraint),
+                None if crate::db::is_unreachable(&e) => {
+                    tracing::warn!(error = %e, "the database did not answer");
+                    AppError::Unavailable {
+                        message: "Pangea's database is not answering (restarting or unreachable): nothing was \
+                                  changed. Try again in a moment."
+                            .into(),
+                    }
+                }
                 None => internal(e),
             },
             other => internal(other),

@@ -141,7 +141,7 @@ fn status(error: AppError) -> Status {
         AppError::Unauthorized { .. } => Status::unauthenticated(message),
         AppError::Forbidden { .. } => Status::permission_denied(message),
         AppError::RateLimited { .. } => Status::resource_exhausted(message),
-        AppError::Upstream { .. } => Status::unavailable(message),
+        AppError::Upstream { .. } | AppError::Unavailable { .. } => Status::unavailable(message),
         AppError::Internal { .. } | AppError::Request { .. } => Status::internal(message),
     }
 }

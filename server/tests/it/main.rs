@@ -22,6 +22,7 @@ mod boots;
 mod clusters;
 mod console;
 mod creation;
+mod failover;
 mod faults;
 mod grafana;
 mod grpc;

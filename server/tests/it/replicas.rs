@@ -24,16 +24,16 @@ on_both_backends_with_own_app!(
 );
 
 /// One replica process, killed when dropped.
-struct Replica {
-    child: Child,
-    console: u16,
-    boot: u16,
+pub(crate) struct Replica {
+    pub(crate) child: Child,
+    pub(crate) console: u16,
+    pub(crate) boot: u16,
     _dir: tempfile::TempDir,
 }
 
 impl Replica {
     /// A `pangea serve` on `app`'s database, with its secret key.
-    fn on(app: &support::TestApp, envs: &[(&str, &str)]) -> Replica {
+    pub(crate) fn on(app: &support::TestApp, envs: &[(&str, &str)]) -> Replica {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
         let (child, console, boot) = serve_on_with_boot(app.database_url.expose_secret(), dir.path(), envs);
@@ -55,7 +55,7 @@ enum Sent {
     Failed,
 }
 
-async fn readyz(console: u16) -> String {
+pub(crate) async fn readyz(console: u16) -> String {
     match reqwest::get(format!("http://127.0.0.1:{console}/readyz")).await {
         Ok(res) => res.text().await.unwrap_or_default(),
         Err(_) => String::new(),

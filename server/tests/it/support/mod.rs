@@ -6,6 +6,7 @@
 pub mod bmc;
 pub mod kube;
 pub mod monitor;
+pub mod postgres;
 
 use pangea::AppState;
 use pangea::config::{Config, LogFormat};
@@ -96,6 +97,11 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl AsyncFnOnce(&mut Conf
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database(backend, dir.path()).await;
     spawn_on(url, dir, adjust).await
+}
+
+/// A console on the database at `url` (which it migrates), with a data directory of its own.
+pub async fn spawn_app_on(url: SecretString) -> TestApp {
+    spawn_on(url, tempfile::tempdir().unwrap(), async |_| {}).await
 }
 
 /// A console whose clusters' Grafanas are served on an origin of their own (`--grafana-listen`),

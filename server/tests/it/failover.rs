@@ -1,0 +1,205 @@
+//! The database lost under load, with real processes. Machines are created through the API and
+//! boot requests sent, round-robin, while:
+//! - on PostgreSQL (a server of the test's own), two `pangea serve` replicas see it stopped and
+//!   started again, as an operator's restart does: each replica's `/readyz` goes 503, then 200,
+//!   and writes resume without a restart of Pangea;
+//! - on SQLite, the one `pangea serve` is killed (SIGKILL) and started again.
+//!
+//! Either way nothing acknowledged is lost: every machine whose creation was answered 201 is
+//! stored, every machine stored has its audit record (written in the same transaction), and the
+//! audit chain verifies.
+
+use crate::process::started;
+use crate::replicas::{Replica, readyz};
+use crate::support::{self, Backend, postgres::OwnPostgres};
+use secrecy::SecretString;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+on_both_backends_with_own_app!(the_database_lost_under_load_loses_nothing_acknowledged);
+
+const BEFORE: u8 = 0;
+const OUTAGE: u8 = 1;
+const AFTER: u8 = 2;
+
+/// One round of a load client: a machine created, then a boot request naming it.
+struct Sent {
+    mac: String,
+    phase: u8,
+    /// HTTP status of the creation; 0 when nothing answered.
+    created: u16,
+    created_says: String,
+    booted: u16,
+    /// When the boot request was answered.
+    at: Instant,
+}
+
+async fn wait_for(what: &str, within: Duration, mut done: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    start.elapsed()
+}
+
+async fn the_database_lost_under_load_loses_nothing_acknowledged(backend: Backend) {
+    let own = match backend {
+        Backend::Postgres => Some(OwnPostgres::start().await),
+        Backend::Sqlite => None,
+    };
+    let app = match &own {
+        Some(pg) => support::spawn_app_on(SecretString::from(pg.url())).await,
+        None => support::spawn_app(backend).await,
+    };
+    let token = app.token(app::access::ConsoleRole::Admin).await;
+    let mut replicas: Vec<Replica> = (0..if own.is_some() { 2 } else { 1 }).map(|_| Replica::on(&app, &[])).collect();
+    for r in &replicas {
+        started(r.console).await;
+    }
+
+    let targets = Arc::new(Mutex::new(replicas.iter().map(|r| (r.console, r.boot)).collect::<Vec<_>>()));
+    let phase = Arc::new(AtomicU8::new(BEFORE));
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(0));
+    let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (targets, phase, stop, counter, sent, token) =
+            (targets.clone(), phase.clone(), stop.clone(), counter.clone(), sent.clone(), token.clone());
+        clients.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
+            while !stop.load(Relaxed) {
+                let n = counter.fetch_add(1, Relaxed);
+                let (console, boot) = {
+                    let targets = targets.lock().unwrap();
+                    targets[n as usize % targets.len()]
+                };
+                let mac = format!("02:01:00:{:02x}:{:02x}:{:02x}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+                let at = phase.load(Relaxed);
+                let (created, created_says) = match client
+                    .post(format!("http://127.0.0.1:{console}/api/v1/machines"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({ "mac": mac, "hostname": format!("load-{n}") }))
+                    .send()
+                    .await
+                {
+                    Ok(res) => (res.status().as_u16(), res.text().await.unwrap_or_default()),
+                    Err(e) => (0, e.to_string()),
+                };
+                let booted = match client.get(format!("http://127.0.0.1:{boot}/ipxe?mac={mac}")).send().await {
+                    Ok(res) => res.status().as_u16(),
+                    Err(_) => 0,
+                };
+                let sent_at = Instant::now();
+                sent.lock().unwrap().push(Sent { mac, phase: at, created, created_says, booted, at: sent_at });
+                if created != 201 {
+                    // Nothing to gain from asking a process that is down as fast as it refuses.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }));
+    }
+    let created_in = |p: u8| sent.lock().unwrap().iter().filter(|s| s.phase == p && s.created == 201).count();
+    wait_for("200 machines created", Duration::from_secs(60), async || created_in(BEFORE) >= 200).await;
+
+    phase.store(OUTAGE, Relaxed);
+    let lost_at = Instant::now();
+    let (went_unready, back) = match &own {
+        Some(pg) => {
+            pg.down().await;
+            let mut unready = Duration::ZERO;
+            for r in &replicas {
+                let took = wait_for("/readyz says the database is unreachable", Duration::from_secs(20), async || {
+                    readyz(r.console).await.starts_with("database unreachable")
+                })
+                .await;
+                unready = unready.max(took);
+            }
+            // A little while down, under load.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            pg.up().await;
+            (Some(unready), Instant::now())
+        }
+        None => {
+            drop(replicas.remove(0));
+            let again = Replica::on(&app, &[]);
+            started(again.console).await;
+            *targets.lock().unwrap() = vec![(again.console, again.boot)];
+            replicas.push(again);
+            (None, Instant::now())
+        }
+    };
+    for r in &replicas {
+        wait_for("/readyz ready again", Duration::from_secs(30), async || {
+            readyz(r.console).await.starts_with("ready\n")
+        })
+        .await;
+    }
+    let ready_again = back.elapsed();
+    phase.store(AFTER, Relaxed);
+    let resumed =
+        wait_for("100 machines created after", Duration::from_secs(60), async || created_in(AFTER) >= 100).await;
+    stop.store(true, Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let sent = std::mem::take(&mut *sent.lock().unwrap());
+
+    let macs = |sql: &'static str| async {
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(app.state.db.pool()).await.unwrap();
+        rows.into_iter().collect::<HashSet<String>>()
+    };
+    let stored = macs("SELECT mac FROM machines WHERE mac LIKE '02:01:%'").await;
+    let audited =
+        macs("SELECT target_name FROM audit_log WHERE action = 'machine.create' AND target_name LIKE '02:01:%'").await;
+    let lost: Vec<&String> =
+        sent.iter().filter(|s| s.created == 201 && !stored.contains(&s.mac)).map(|s| &s.mac).collect();
+    assert!(lost.is_empty(), "acknowledged machines lost: {lost:?}");
+    let unaudited: Vec<&String> = stored.difference(&audited).collect();
+    let unstored: Vec<&String> = audited.difference(&stored).collect();
+    assert!(
+        unaudited.is_empty() && unstored.is_empty(),
+        "half-written: no record {unaudited:?}, no machine {unstored:?}"
+    );
+    pangea::audit::verify(&app.state.db).await.unwrap();
+
+    // Boot events answered half a second or more before the database went (its writer writes
+    // every 50 ms), and every one answered after it was back, are stored.
+    let kept = |s: &&Sent| s.booted != 0 && (s.phase == AFTER || s.at + Duration::from_millis(500) < lost_at);
+    let boot_events =
+        async || macs("SELECT DISTINCT mac FROM boot_events WHERE endpoint = '/ipxe' AND mac LIKE '02:01:%'").await;
+    wait_for("boot events stored", Duration::from_secs(20), async || {
+        let stored = boot_events().await;
+        sent.iter().filter(kept).all(|s| stored.contains(&s.mac))
+    })
+    .await;
+
+    // While the database was away, a creation either succeeded or said why, with a 5xx.
+    let count = |p: u8, f: &dyn Fn(&Sent) -> bool| sent.iter().filter(|s| s.phase == p && f(s)).count();
+    let refused: Vec<&Sent> = sent.iter().filter(|s| s.created != 201).collect();
+    if own.is_some() {
+        for s in &refused {
+            assert_eq!(s.created, 503, "{}: {}", s.mac, s.created_says);
+            assert!(s.created_says.contains("database"), "{}", s.created_says);
+        }
+        // The boot listener answered throughout, from what it holds.
+        assert_eq!(sent.iter().filter(|s| s.booted == 0).count(), 0, "boot requests not answered");
+    }
+    println!(
+        "failover ({backend:?}): created before / during / after: {} / {} / {}; refused during: {}; boot requests \
+         answered during: {} of {}; unready within {:?}; ready again {:.1} s after the database was back; \
+         100 creations {:.1} s after that",
+        count(BEFORE, &|s| s.created == 201),
+        count(OUTAGE, &|s| s.created == 201),
+        count(AFTER, &|s| s.created == 201),
+        refused.len(),
+        count(OUTAGE, &|s| s.booted != 0),
+        count(OUTAGE, &|_| true),
+        went_unready,
+        ready_again.as_secs_f64(),
+        resumed.as_secs_f64(),
+    );
+}
