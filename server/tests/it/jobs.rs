@@ -16,7 +16,7 @@ on_both_backends!(
     a_committing_import_holds_the_audit_chain_only_at_its_end,
 );
 
-fn csv(lines: u32, second_byte: u32) -> String {
+pub(crate) fn csv(lines: u32, second_byte: u32) -> String {
     std::iter::once("mac,hostname".to_string())
         .chain((0..lines).map(|i| {
             format!(

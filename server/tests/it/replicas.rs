@@ -21,6 +21,7 @@ on_both_backends_with_own_app!(
     replicas_share_the_boot_load_and_a_killed_one_loses_only_its_own_requests,
     a_cluster_creation_whose_replica_is_killed_goes_on_on_another,
     a_paced_power_run_whose_replica_is_killed_is_finished_by_another,
+    an_import_whose_replica_is_killed_mid_commit_is_committed_once_by_another,
 );
 
 /// One replica process, killed when dropped.
@@ -322,6 +323,92 @@ async fn a_cluster_creation_whose_replica_is_killed_goes_on_on_another(backend: 
     // A pass and a lease later, still once.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(ends().await.len(), 1, "its end is audited once");
+    pangea::audit::verify(&app.state.db).await.unwrap();
+}
+
+/// A client signed in as the local admin on `replica`'s console, sending its `Origin`.
+async fn admin_on(replica: &Replica) -> (reqwest::Client, String) {
+    let base = format!("http://127.0.0.1:{}", replica.console);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ORIGIN, base.parse().unwrap());
+    let client = reqwest::Client::builder().cookie_store(true).default_headers(headers).build().unwrap();
+    let signed_in = client
+        .post(format!("{base}/auth/login"))
+        .form(&[("username", "admin"), ("password", support::ADMIN_PASSWORD), ("next", "/machines")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.url().path(), "/machines", "sign-in on {base} failed");
+    (client, base)
+}
+
+/// Polls the import `job` through `on` until it is no longer `phase` (60 s at most).
+async fn import_past(on: &(reqwest::Client, String), job: &str, phase: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let res =
+            on.0.post(format!("{}/api/gui/poll_import", on.1)).json(&serde_json::json!({ "job": job })).send().await;
+        if let Ok(res) = res {
+            let state: serde_json::Value = res.json().await.unwrap_or_default();
+            if !state.is_null() && support::import_phase(&state) != phase {
+                return state;
+            }
+        }
+        assert!(Instant::now() < deadline, "import {job} stayed {phase}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An import of 20,000 lines is previewed and committed on one replica, which is killed with
+/// SIGKILL while its commit (one transaction) is under way: nothing of it is written, another
+/// replica takes the job over within its lease, commits it once and audits it once.
+async fn an_import_whose_replica_is_killed_mid_commit_is_committed_once_by_another(backend: Backend) {
+    const LINES: u32 = 20_000;
+    let app = support::spawn_app_with(backend, async |_| {}).await;
+    let (first, standby) = running_and_standby(&app, backend).await;
+    let on_first = admin_on(&first).await;
+    let started_import = on_first
+        .0
+        .post(format!("{}/api/gui/start_import", on_first.1))
+        .json(&serde_json::json!({ "format": "auto", "text": crate::jobs::csv(LINES, 9) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started_import.status(), 200);
+    let job: String = started_import.json().await.unwrap();
+    let previewed = import_past(&on_first, &job, "checking").await;
+    assert_eq!(support::import_phase(&previewed), "previewed", "{previewed}");
+    let commit = on_first
+        .0
+        .post(format!("{}/api/gui/commit_import", on_first.1))
+        .json(&serde_json::json!({ "job": job }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(commit.status(), 200, "{}", commit.text().await.unwrap());
+    let committing = import_past(&on_first, &job, "previewed").await;
+    assert_eq!(support::import_phase(&committing), "committing", "{committing}");
+    drop(first);
+    let written = app.count().await;
+    assert_eq!(written, 0, "killed mid-commit, nothing of the import is written (else the kill came too late)");
+
+    let second = standby.unwrap_or_else(|| Replica::on(&app, &JOB_LEASE));
+    started(second.console).await;
+    let on_second = admin_on(&second).await;
+    let state = import_past(&on_second, &job, "committing").await;
+    assert_eq!(support::import_phase(&state), "committed", "{state}");
+    assert_eq!(app.count().await, LINES as usize);
+    let resumed: i64 = sqlx::query_scalar("SELECT resumed FROM jobs WHERE id = $1")
+        .bind(&job)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(resumed, 1, "taken over once");
+    let imports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'machine.import'")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(imports, 1, "committed and audited once");
     pangea::audit::verify(&app.state.db).await.unwrap();
 }
 
