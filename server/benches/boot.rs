@@ -8,6 +8,9 @@
 //!     PANGEA_BENCH_POSTGRES_URL=postgres://app@127.0.0.1:PORT/postgres \
 //!         cargo bench -p server --bench boot              # both backends
 //!
+//! On PostgreSQL it then serves that catalog from one, then three `pangea serve` processes on
+//! the one database, each under its own wrk (issue 26's capacity figures, docs/scaling.md).
+//!
 //! Goals (issue 7): at 1,000 groups at least 2,400 req/s on `/ipxe` (100× Matchbox's 24 req/s
 //! here) with p99 under 10 ms; at 100,000 groups no more than 20% slower than at 1,000.
 
@@ -49,14 +52,13 @@ fn mac(i: u32) -> String {
     format!("52:54:{:02x}:{:02x}:{:02x}:{:02x}", (i >> 24) & 0xff, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff)
 }
 
-/// A wrk script asking `path?mac=…` for a random MAC of the first `groups`.
-fn wrk_script(path: &str, groups: u32) -> String {
+/// A wrk script asking `path?mac=…` for a random MAC of groups `first..=last`.
+fn wrk_script(path: &str, first: u32, last: u32) -> String {
     format!(
-        "math.randomseed(7)\nrequest = function()\n  local i = math.random(0, {last})\n  \
+        "math.randomseed(7)\nrequest = function()\n  local i = math.random({first}, {last})\n  \
          local mac = string.format('52:54:%02x:%02x:%02x:%02x', math.floor(i / 16777216) % 256, \
          math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)\n  \
-         return wrk.format('GET', '{path}?mac=' .. mac)\nend\n",
-        last = groups - 1
+         return wrk.format('GET', '{path}?mac=' .. mac)\nend\n"
     )
 }
 
@@ -114,7 +116,7 @@ async fn run(name: &str, url: SecretString) {
                 "{body}"
             );
             let script = dir.path().join("random-mac.lua");
-            std::fs::write(&script, wrk_script(path, groups)).expect("script");
+            std::fs::write(&script, wrk_script(path, 0, groups - 1)).expect("script");
             let target = format!("http://{boot}");
             let (stored_before, storm) = (state.provisioner.boots.stored(), Instant::now());
             // wrk runs beside the server's runtime, never on one of its workers.
@@ -192,7 +194,7 @@ async fn stopped_in_a_storm(name: &str, url: &secrecy::SecretString) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let script = dir.path().join("random-mac.lua");
-    std::fs::write(&script, wrk_script("/ipxe", 100_000)).expect("script");
+    std::fs::write(&script, wrk_script("/ipxe", 0, 99_999)).expect("script");
     let storm = std::process::Command::new("wrk")
         .args(["-t2", "-c64", support::sized("-d4s", "-d2s"), "-s"])
         .arg(&script)
@@ -220,11 +222,131 @@ async fn stopped_in_a_storm(name: &str, url: &secrecy::SecretString) {
     );
 }
 
+/// `n` `pangea serve` processes on `url` (PostgreSQL) with the secret key in `key_dir`, each
+/// under its own wrk (1 thread, 32 connections) asking `/ipxe` for random MACs of 10,000 groups
+/// at once: the requests per second of all, the worst p99, the events written, each replica's
+/// RSS and the database connections they hold.
+async fn replicas_in_a_storm(n: usize, url: &SecretString, key_dir: &Path, state: &pangea::AppState) {
+    use secrecy::ExposeSecret;
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let mut replicas = Vec::new();
+    for _ in 0..n {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(key_dir.join("secret.key"), dir.path().join("secret.key")).expect("secret key");
+        let (console, boot) = (free(), free());
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{console}")])
+            .args(["--boot-listen", &format!("127.0.0.1:{boot}"), "--boot-requests-per-address", "0"])
+            .args(["--boot-requests-per-mac", "0", "--data-dir"])
+            .arg(dir.path())
+            .env("PANGEA_DATABASE_URL", url.expose_secret())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("pangea serve");
+        replicas.push((child, console, boot, dir));
+    }
+    for (_, console, _, _) in &replicas {
+        let ready = Instant::now();
+        while !reqwest::get(format!("http://127.0.0.1:{console}/readyz")).await.is_ok_and(|r| r.status() == 200) {
+            assert!(ready.elapsed().as_secs() < 60, "pangea serve did not start");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let count = async || -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM boot_events").fetch_one(state.db.pool()).await.expect("count")
+    };
+    let (events_before, storm) = (count().await, Instant::now());
+    let storms: Vec<_> = replicas
+        .iter()
+        .map(|(_, _, boot, dir)| {
+            let script = dir.path().join("random-mac.lua");
+            // MACs the storms before asked little of (most of the full-size catalog's 100,000
+            // groups), so no machine reaches its bound of kept events and the count is all written.
+            let (first, last) = support::sized((50_000, 59_999), (0, 99));
+            std::fs::write(&script, wrk_script("/ipxe", first, last)).expect("script");
+            std::process::Command::new("wrk")
+                .args(["-t1", "-c32", support::sized("-d5s", "-d1s"), "--latency", "-s"])
+                .arg(&script)
+                .arg(format!("http://127.0.0.1:{boot}"))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("wrk")
+        })
+        .collect();
+    let reports = tokio::task::spawn_blocking(move || {
+        storms.into_iter().map(|s| String::from_utf8_lossy(&s.wait_with_output().expect("wrk").stdout).into_owned())
+    })
+    .await
+    .expect("join")
+    .collect::<Vec<_>>();
+    let connections: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()")
+            .fetch_one(state.db.pool())
+            .await
+            .expect("connections");
+    let rss: Vec<String> = replicas
+        .iter()
+        .map(|(child, ..)| {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+            let kib: f64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0.0);
+            format!("{:.0}", kib / 1024.0)
+        })
+        .collect();
+    // The writers' queues empty, then the rate of the storm and its drain.
+    let mut last = count().await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let now = count().await;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let (size, discovered): (i64, i64) =
+        sqlx::query_as("SELECT pg_database_size(current_database()), (SELECT COUNT(*) FROM discovered_machines)")
+            .fetch_one(state.db.pool())
+            .await
+            .expect("size");
+    println!(
+        "postgres: database {:.0} MiB with {last} boot events and {discovered} discovered machines",
+        size as f64 / 1048576.0
+    );
+    let figures: Vec<_> = reports.iter().filter_map(|r| parse_wrk(r)).collect();
+    assert_eq!(figures.len(), n, "wrk gave no figures: {reports:?}");
+    let total: f64 = figures.iter().map(|(rps, ..)| rps).sum();
+    let p99s: Vec<&str> = figures.iter().map(|(_, _, p99)| p99.as_str()).collect();
+    println!(
+        "\npostgres, {n} replica(s) (processes), {} groups, /ipxe: {total:.0} req/s in all; p99 per replica {p99s:?}; \
+         {} events stored, {:.0}/s over the storm and its drain; RSS per replica {rss:?} MiB; {connections} database \
+         connections open (the bench's own included)",
+        state.provisioner.index().group_count(),
+        last - events_before,
+        (last - events_before) as f64 / storm.elapsed().as_secs_f64()
+    );
+    for (mut child, ..) in replicas {
+        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = child.wait();
+    }
+}
+
 #[tokio::main]
 async fn main() {
     support::on_each_backend(async |name, url| {
         run(name, url.clone()).await;
         stopped_in_a_storm(name, &url).await;
+        if name == "postgres" {
+            // Replicas share one database: the boot storm spread over one, then three processes.
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (_, _, state) = support::serve(url.clone(), dir.path()).await;
+            for n in [1, 3] {
+                replicas_in_a_storm(n, &url, dir.path(), &state).await;
+            }
+        }
     })
     .await;
 }

@@ -536,6 +536,22 @@ mod needs_kube {
             let env: Vec<&str> =
                 container["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
             assert!(env.contains(&"PANGEA_SECRET_KEY"), "every replica seals with one key: {env:?}");
+            let services: Vec<&str> = items
+                .iter()
+                .filter(|i| i["kind"] == "Service")
+                .map(|i| i["metadata"]["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(services, ["pangea-boot", "pangea-console"], "{overlay}");
+            let policy = items.iter().find(|i| i["kind"] == "NetworkPolicy").expect("a NetworkPolicy");
+            assert_eq!(policy["spec"]["policyTypes"], serde_json::json!(["Ingress"]));
+            assert_eq!(policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"], "pangea");
+            let ports: Vec<&str> = policy["spec"]["ingress"][0]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["port"].as_str().unwrap())
+                .collect();
+            assert_eq!(ports, ["console", "boot", "grpc"], "the listeners' ports only");
             match overlay {
                 "single-sqlite" => {
                     assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
@@ -548,6 +564,88 @@ mod needs_kube {
                     assert_eq!(budget["spec"]["maxUnavailable"], 1);
                 }
             }
+        }
+        k.kubectl(&["delete", "namespace", &namespace, "--wait=false"]);
+    }
+
+    /// The components, over the HA overlay, applied for real in a namespace of their own (names
+    /// suffixed, so the cluster-wide role is this test's): `grpc` adds the gRPC listener with its
+    /// TLS files from a Secret and its Service; `manage-own-cluster` gives Pangea's
+    /// ServiceAccount the `pangea-console` role, checked with `kubectl auth can-i --as`: it reads
+    /// and watches what the console shows and impersonates people, and reads no Secret and
+    /// changes nothing as itself.
+    #[tokio::test]
+    async fn the_components_add_grpc_and_a_console_role_that_reads_no_secrets() {
+        let Some(k) = kube::shared() else { return };
+        let deploy = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes");
+        let deploy = deploy.canonicalize().unwrap();
+        let namespace = kube::unique("pangea");
+        let suffix = namespace.trim_start_matches("pangea");
+        let dir = tempfile::tempdir().unwrap();
+        // kustomize takes only relative paths to other kustomizations.
+        let up = "../".repeat(dir.path().canonicalize().unwrap().components().count() - 1);
+        let at = |path: &str| format!("{up}{}/{path}", deploy.display().to_string().trim_start_matches('/'));
+        std::fs::write(
+            dir.path().join("kustomization.yaml"),
+            format!(
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {namespace}\n\
+                 nameSuffix: {suffix}\nresources: [{}]\ncomponents: [{}, {}]\n",
+                at("overlays/ha-postgres"),
+                at("components/grpc"),
+                at("components/manage-own-cluster")
+            ),
+        )
+        .unwrap();
+        let rendered = k.kubectl(&["kustomize", dir.path().to_str().unwrap()]);
+        assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+        let file = dir.path().join("rendered.yaml");
+        std::fs::write(&file, &rendered.stdout).unwrap();
+        let made = k.kubectl(&["create", "namespace", &namespace]);
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let applied = k.kubectl(&["apply", "-o", "json", "-f", file.to_str().unwrap()]);
+        assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+        let applied: serde_json::Value = serde_json::from_slice(&applied.stdout).unwrap();
+        let items = applied["items"].as_array().unwrap();
+
+        let grpc = items.iter().find(|i| i["metadata"]["name"] == format!("pangea-grpc{suffix}")).unwrap();
+        assert_eq!(grpc["spec"]["ports"][0]["port"], 8081);
+        let deployment = items.iter().find(|i| i["kind"] == "Deployment").unwrap();
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let env: Vec<&str> = container["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+        for name in ["PANGEA_RPC_LISTEN", "PANGEA_RPC_CERT_FILE", "PANGEA_RPC_KEY_FILE", "PANGEA_RPC_CA_FILE"] {
+            assert!(env.contains(&name), "{name}: {env:?}");
+        }
+        assert!(
+            container["ports"].as_array().unwrap().iter().any(|p| p["name"] == "grpc" && p["containerPort"] == 8081)
+        );
+        let mounts = container["volumeMounts"].as_array().unwrap();
+        let tls = mounts.iter().find(|m| m["name"] == "grpc-tls").expect("the TLS files' mount");
+        assert_eq!((tls["mountPath"].as_str(), tls["readOnly"].as_bool()), (Some("/etc/pangea/grpc"), Some(true)));
+
+        let account = format!("system:serviceaccount:{namespace}:pangea{suffix}");
+        let can = |args: &[&str]| {
+            let mut all = vec!["auth", "can-i", "--as", account.as_str()];
+            all.extend_from_slice(args);
+            String::from_utf8_lossy(&k.kubectl(&all).stdout).trim().to_string()
+        };
+        for (args, expected) in [
+            (&["list", "nodes"][..], "yes"),
+            (&["watch", "pods", "--all-namespaces"][..], "yes"),
+            (&["get", "deployments.apps", "-n", "kube-system"][..], "yes"),
+            (&["list", "poddisruptionbudgets.policy", "--all-namespaces"][..], "yes"),
+            (&["impersonate", "users"][..], "yes"),
+            (&["impersonate", "groups"][..], "yes"),
+            (&["get", "/readyz"][..], "yes"),
+            (&["get", "secrets", "-n", namespace.as_str()][..], "no"),
+            (&["list", "secrets", "--all-namespaces"][..], "no"),
+            (&["delete", "nodes"][..], "no"),
+            (&["patch", "nodes"][..], "no"),
+            (&["create", "pods/eviction", "--all-namespaces"][..], "no"),
+        ] {
+            assert_eq!(can(args), expected, "can-i {args:?} as {account}");
+        }
+        for kind in ["clusterrolebinding", "clusterrole"] {
+            k.kubectl(&["delete", kind, &format!("pangea-console{suffix}")]);
         }
         k.kubectl(&["delete", "namespace", &namespace, "--wait=false"]);
     }
