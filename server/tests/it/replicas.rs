@@ -22,6 +22,7 @@ on_both_backends_with_own_app!(
     a_cluster_creation_whose_replica_is_killed_goes_on_on_another,
     a_paced_power_run_whose_replica_is_killed_is_finished_by_another,
     an_import_whose_replica_is_killed_mid_commit_is_committed_once_by_another,
+    the_discovered_limit_holds_when_every_replica_sees_the_same_unknown_machines,
 );
 
 /// One replica process, killed when dropped.
@@ -39,6 +40,13 @@ impl Replica {
         std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
         let (child, console, boot) = serve_on_with_boot(app.database_url.expose_secret(), dir.path(), envs);
         Replica { child, console, boot, _dir: dir }
+    }
+}
+
+impl Replica {
+    /// What the process has logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("log")).unwrap_or_default()
     }
 }
 
@@ -216,6 +224,72 @@ async fn replicas_share_the_boot_load_and_a_killed_one_loses_only_its_own_reques
     );
     assert!(handed_over < Duration::from_secs(15), "hand-over took {handed_over:?}");
     pangea::audit::verify(&app.state.db).await.unwrap();
+}
+
+/// 400 MACs, 380 unknown and 20 of the inventory, each asked of every replica in turn by 8
+/// clients at once (as iPXE's retries spread over a load balancer), with room for 50 discovered
+/// machines: every replica's writer meets the same MACs in the same moments. The list holds 50,
+/// and no writer fails a batch over a MAC another replica wrote first. (On SQLite, one process.)
+async fn the_discovered_limit_holds_when_every_replica_sees_the_same_unknown_machines(backend: Backend) {
+    let app = support::spawn_app_with(backend, async |_| {}).await;
+    let envs = [
+        ("PANGEA_BOOT_REQUESTS_PER_ADDRESS", "0"),
+        ("PANGEA_BOOT_REQUESTS_PER_MAC", "0"),
+        ("PANGEA_DISCOVERED_LIMIT", "50"),
+    ];
+    // 20 of the 400 are machines of the inventory: their states are written by every replica.
+    for i in 256..276 {
+        app.create(serde_json::json!({ "mac": format!("02:00:00:00:{:02x}:{:02x}", i >> 8, i & 255) })).await;
+    }
+    let count = if matches!(backend, Backend::Postgres) { 3 } else { 1 };
+    let replicas: Vec<Replica> = (0..count).map(|_| Replica::on(&app, &envs)).collect();
+    for r in &replicas {
+        started(r.console).await;
+    }
+    let boots: Vec<u16> = replicas.iter().map(|r| r.boot).collect();
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let (counter, boots) = (counter.clone(), boots.clone());
+        clients.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut answered = 0;
+            loop {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= 6_000 {
+                    return answered;
+                }
+                // MAC n / 3 % 400 is asked of replica 0, 1 and 2 one after the other.
+                let (mac, to) = ((n / 3) % 400, (n % 3) as usize % boots.len());
+                let url =
+                    format!("http://127.0.0.1:{}/ipxe?mac=02:00:00:00:{:02x}:{:02x}", boots[to], mac >> 8, mac & 255);
+                if client.get(url).send().await.is_ok_and(|r| r.status() == 404) {
+                    answered += 1;
+                }
+            }
+        }));
+    }
+    let mut answered = 0;
+    for client in clients {
+        answered += client.await.unwrap();
+    }
+    assert_eq!(answered, 6_000, "every request answered");
+    // The writers write every 50 ms.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let listed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM discovered_machines").fetch_one(app.state.db.pool()).await.unwrap();
+    assert_eq!(listed, 50, "the discovered list holds its limit");
+    let known: i64 =
+        sqlx::query_scalar("SELECT COUNT(DISTINCT mac) FROM boot_events WHERE mac LIKE '02:00:00:00:01:%'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert!(known >= 20, "the inventory's machines' events are written: {known}");
+    for r in &replicas {
+        let failed: Vec<String> =
+            r.log().lines().filter(|l| l.contains("could not write boot events")).map(str::to_string).collect();
+        assert!(failed.is_empty(), "a writer failed a batch: {failed:?}");
+    }
 }
 
 /// Short job leases, so a take-over happens within a test.

@@ -183,6 +183,9 @@ async fn insert_events(conn: &mut AnyConnection, events: &[&Attributed]) -> Resu
     Ok(())
 }
 
+/// The PostgreSQL advisory lock a writer holds while it lists discovered machines ("pangea" and 1).
+const DISCOVERED_LIST_LOCK: i64 = 0x7061_6e67_6561_0001;
+
 /// Writes a batch of events in one transaction, with a handful of statements per machine rather
 /// than per event: discovered machines, served configs (those not in `stored`, the digests
 /// written lately), the events, each machine's state after them, and the per-machine bound.
@@ -220,6 +223,13 @@ pub async fn write(
                 }
             }
         }
+    }
+    if !sightings.is_empty() && db.backend() == crate::db::Backend::Postgres {
+        // Replicas' writers list discovered machines one at a time, until their transactions
+        // end: each sees what the others listed, so the limit holds and no two insert one MAC.
+        // (A transaction's advisory lock, not a lease: it is let go with the transaction
+        // however that ends. SQLite has one writer.)
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DISCOVERED_LIST_LOCK).execute(&mut *tx).await?;
     }
     let (listed, gave_way) = discover(&mut tx, &sightings, retention.discovered).await?;
     written.gave_way = gave_way;
