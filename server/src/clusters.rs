@@ -330,7 +330,7 @@ impl Clusters {
                 if !leases.holds(crate::leases::LINK_NODES) {
                     return;
                 }
-                if let Err(e) = clusters.link_nodes().await {
+                if let Err(e) = clusters.link_nodes(|| leases.holds(crate::leases::LINK_NODES)).await {
                     tracing::warn!(error = %e, "could not record nodes on their machines' timelines");
                 }
             }
@@ -360,7 +360,10 @@ impl Clusters {
     }
 
     /// One pass of linking nodes to machines (see [`Self::follow_nodes`]).
-    pub async fn link_nodes(&self) -> Result<(), crate::error::Error> {
+    ///
+    /// `still_holds` is asked before each write: a replica that lost the duty mid-pass (a stall
+    /// longer than its lease's margin) stops before it writes what the new holder writes.
+    pub async fn link_nodes(&self, still_holds: impl Fn() -> bool) -> Result<(), crate::error::Error> {
         let Some(provisioner) = &self.provisioner else { return Ok(()) };
         let inventory = Inventory::load(&self.db).await?;
         let index = provisioner.index();
@@ -373,10 +376,15 @@ impl Clusters {
                 // Only machines Pangea provisioned have a boot timeline to move.
                 let Some(state) = machine.state else { continue };
                 let name = format!("{}/{}", cache.name, node.metadata.name.as_deref().unwrap_or_default());
-                if !matches!(state, BootState::Joined | BootState::Ready) {
+                let ready = cache::node_status(&node) == "Ready" && state != BootState::Ready;
+                let joined = !matches!(state, BootState::Joined | BootState::Ready);
+                if (joined || ready) && !still_holds() {
+                    return Ok(());
+                }
+                if joined {
                     provisioner.boots.record_node_step(&index, &machine.mac, BootState::Joined, &name).await?;
                 }
-                if cache::node_status(&node) == "Ready" && state != BootState::Ready {
+                if ready {
                     provisioner.boots.record_node_step(&index, &machine.mac, BootState::Ready, &name).await?;
                 }
             }

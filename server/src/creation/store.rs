@@ -191,8 +191,10 @@ pub async fn boot_states(
 ) -> Result<std::collections::HashMap<String, BootStateRow>, sqlx::Error> {
     let mut found = std::collections::HashMap::new();
     for chunk in macs.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT mac, state, reason, since FROM boot_states WHERE mac IN ({})", marks.join(", "));
+        let sql = format!(
+            "SELECT mac, state, reason, since FROM boot_states WHERE mac IN ({})",
+            crate::db::placeholders(1, chunk.len())
+        );
         let mut query = sqlx::query(&sql);
         for mac in chunk {
             query = query.bind(mac.as_str());
@@ -296,10 +298,9 @@ pub async fn fetches(
     let mut found: std::collections::HashMap<String, Fetches> = std::collections::HashMap::new();
     let mut unfetched = std::collections::HashSet::new();
     for chunk in tokens.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT token, fetched_at, fetched_from FROM cluster_secrets WHERE token IN ({})",
-            marks.join(", ")
+            crate::db::placeholders(1, chunk.len())
         );
         let mut query = sqlx::query(&sql);
         for token in chunk {

@@ -388,7 +388,7 @@ async fn nodes_and_pods_are_live_and_changes_reach_an_open_stream(app: TestApp) 
             t.status.filter(|s| s.state == app::provisioning::boots::BootState::Installed)
         })
         .await;
-        app.state.clusters.link_nodes().await.unwrap();
+        app.state.clusters.link_nodes(|| true).await.unwrap();
         let timeline = p.timeline(&cli, "52:54:00:aa:00:01").await.unwrap();
         assert_eq!(timeline.status.unwrap().state, app::provisioning::boots::BootState::Ready);
         let steps: Vec<_> = timeline.events.iter().filter_map(|e| e.step).collect();
@@ -405,7 +405,7 @@ async fn nodes_and_pods_are_live_and_changes_reach_an_open_stream(app: TestApp) 
                 .contains(&format!("node {name}/{node} is Ready"))
         );
         // A second pass records nothing new.
-        app.state.clusters.link_nodes().await.unwrap();
+        app.state.clusters.link_nodes(|| true).await.unwrap();
         assert_eq!(p.timeline(&cli, "52:54:00:aa:00:01").await.unwrap().events.len(), timeline.events.len());
     }
 
