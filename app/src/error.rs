@@ -163,6 +163,7 @@ mod tests {
             AppError::RateLimited { message: "m".into() },
             AppError::TooLarge { message: "m".into() },
             AppError::Upstream { message: "m".into() },
+            AppError::Unavailable { message: "m".into() },
             AppError::Internal { request_id: "r1".into() },
             AppError::Request { message: "m".into() },
         ];

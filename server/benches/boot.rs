@@ -256,13 +256,20 @@ async fn replicas_in_a_storm(n: usize, url: &SecretString, key_dir: &Path, state
     let count = async || -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM boot_events").fetch_one(state.db.pool()).await.expect("count")
     };
-    let (events_before, storm) = (count().await, Instant::now());
+    let size = async || -> i64 {
+        sqlx::query_scalar("SELECT pg_database_size(current_database())")
+            .fetch_one(state.db.pool())
+            .await
+            .expect("size")
+    };
+    let (events_before, size_before, storm) = (count().await, size().await, Instant::now());
     let storms: Vec<_> = replicas
         .iter()
         .map(|(_, _, boot, dir)| {
             let script = dir.path().join("random-mac.lua");
             // MACs the storms before asked little of (most of the full-size catalog's 100,000
-            // groups), so no machine reaches its bound of kept events and the count is all written.
+            // groups), so no machine reaches its bound of kept events and the growth of the count
+            // is what was written (what did not fit a writer's queue is dropped, as designed).
             let (first, last) = support::sized((50_000, 59_999), (0, 99));
             std::fs::write(&script, wrk_script("/ipxe", first, last)).expect("script");
             std::process::Command::new("wrk")
@@ -285,18 +292,8 @@ async fn replicas_in_a_storm(n: usize, url: &SecretString, key_dir: &Path, state
             .fetch_one(state.db.pool())
             .await
             .expect("connections");
-    let rss: Vec<String> = replicas
-        .iter()
-        .map(|(child, ..)| {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-            let kib: f64 = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0.0);
-            format!("{:.0}", kib / 1024.0)
-        })
-        .collect();
+    let rss: Vec<String> =
+        replicas.iter().map(|(child, ..)| format!("{:.0}", support::rss_mib_of(&child.id().to_string()))).collect();
     // The writers' queues empty, then the rate of the storm and its drain.
     let mut last = count().await;
     loop {
@@ -307,22 +304,28 @@ async fn replicas_in_a_storm(n: usize, url: &SecretString, key_dir: &Path, state
         }
         last = now;
     }
-    let (size, discovered): (i64, i64) =
-        sqlx::query_as("SELECT pg_database_size(current_database()), (SELECT COUNT(*) FROM discovered_machines)")
-            .fetch_one(state.db.pool())
-            .await
-            .expect("size");
+    let grew = size().await - size_before;
     println!(
-        "postgres: database {:.0} MiB with {last} boot events and {discovered} discovered machines",
-        size as f64 / 1048576.0
+        "postgres: the database grew {:.1} MiB for {} events: {:.0} bytes an event, indexes included",
+        grew as f64 / 1048576.0,
+        last - events_before,
+        grew as f64 / (last - events_before).max(1) as f64
     );
     let figures: Vec<_> = reports.iter().filter_map(|r| parse_wrk(r)).collect();
     assert_eq!(figures.len(), n, "wrk gave no figures: {reports:?}");
     let total: f64 = figures.iter().map(|(rps, ..)| rps).sum();
+    // "123456 requests in 5.00s": what the events written are out of.
+    let requests: u64 = reports
+        .iter()
+        .filter_map(|r| {
+            r.lines().find_map(|l| l.trim().split_once(" requests in ")).and_then(|(n, _)| n.parse::<u64>().ok())
+        })
+        .sum();
     let p99s: Vec<&str> = figures.iter().map(|(_, _, p99)| p99.as_str()).collect();
     println!(
         "\npostgres, {n} replica(s) (processes), {} groups, /ipxe: {total:.0} req/s in all; p99 per replica {p99s:?}; \
-         {} events stored, {:.0}/s over the storm and its drain; RSS per replica {rss:?} MiB; {connections} database \
+         {requests} requests, {} events stored ({:.0}/s over the storm and its drain; the rest did not fit the writers' \
+         queues); RSS per replica {rss:?} MiB; {connections} database \
          connections open (the bench's own included)",
         state.provisioner.index().group_count(),
         last - events_before,

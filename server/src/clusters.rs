@@ -376,15 +376,15 @@ impl Clusters {
                 // Only machines Pangea provisioned have a boot timeline to move.
                 let Some(state) = machine.state else { continue };
                 let name = format!("{}/{}", cache.name, node.metadata.name.as_deref().unwrap_or_default());
-                let ready = cache::node_status(&node) == "Ready" && state != BootState::Ready;
-                let joined = !matches!(state, BootState::Joined | BootState::Ready);
-                if (joined || ready) && !still_holds() {
+                let to_record_ready = cache::node_status(&node) == "Ready" && state != BootState::Ready;
+                let to_record_joined = !matches!(state, BootState::Joined | BootState::Ready);
+                if (to_record_joined || to_record_ready) && !still_holds() {
                     return Ok(());
                 }
-                if joined {
+                if to_record_joined {
                     provisioner.boots.record_node_step(&index, &machine.mac, BootState::Joined, &name).await?;
                 }
-                if ready {
+                if to_record_ready {
                     provisioner.boots.record_node_step(&index, &machine.mac, BootState::Ready, &name).await?;
                 }
             }

@@ -657,7 +657,7 @@ impl Creation {
                         fields: vec![],
                     }
                 } else {
-                    crate::error::internal(e)
+                    crate::error::Error::from(e).into()
                 }
             })?;
             self.provisioner.put_generated(&mut tx, &catalog).await?;

@@ -164,7 +164,10 @@ pub fn timestamp(at: time::OffsetDateTime) -> String {
 pub fn is_unreachable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        // 08P01 is a protocol violation: a bug, not an outage.
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| (code.starts_with("08") && code != "08P01") || code.starts_with("57P"))
+        }
         _ => false,
     }
 }

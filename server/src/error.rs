@@ -45,8 +45,8 @@ impl From<Error> for AppError {
                 None if crate::db::is_unreachable(&e) => {
                     tracing::warn!(error = %e, "the database did not answer");
                     AppError::Unavailable {
-                        message: "Pangea's database is not answering (restarting or unreachable): nothing was \
-                                  changed. Try again in a moment."
+                        message: "Pangea's database is not answering (restarting or unreachable). Try again in a \
+                                  moment; a change you were making may not have been saved."
                             .into(),
                     }
                 }

@@ -95,7 +95,7 @@ pub async fn add_in(tx: &mut AnyConnection, specs: &[MachineSpec]) -> Result<Vec
         Err(e) if unique_constraint(&e) == Some(MAC_KEY) => {
             Err(AppError::invalid("One of these machines is in the inventory already; reload the list."))
         }
-        Err(e) => Err(internal(e)),
+        Err(e) => Err(crate::error::Error::from(e).into()),
     }
 }
 
@@ -253,7 +253,7 @@ impl Machines {
                         fields: Vec::new(),
                     });
                 }
-                Err(e) => return Err(internal(e)),
+                Err(e) => return Err(crate::error::Error::from(e).into()),
             }
             audit::append(&mut tx, who, event.clone()).await.or_internal()?;
             self.inventory_changed(&mut tx).await?;
@@ -373,7 +373,7 @@ impl MachineService for Machines {
             let id = match store::insert(&mut tx, std::slice::from_ref(&spec)).await {
                 Ok(ids) => ids[0],
                 Err(e) if unique_constraint(&e) == Some(MAC_KEY) => return Err(mac_taken(&spec.mac)),
-                Err(e) => return Err(internal(e)),
+                Err(e) => return Err(crate::error::Error::from(e).into()),
             };
             audit::append(&mut tx, who, event.clone().target(id, &spec.mac)).await.or_internal()?;
             self.inventory_changed(&mut tx).await?;
@@ -400,7 +400,7 @@ impl MachineService for Machines {
                     )));
                 }
                 Err(e) if unique_constraint(&e) == Some(MAC_KEY) => return Err(mac_taken(&spec.mac)),
-                Err(e) => return Err(internal(e)),
+                Err(e) => return Err(crate::error::Error::from(e).into()),
             }
             let summary = json!({ "before": machine_summary(&before), "after": input });
             audit::append(&mut tx, who, event.clone().target(id, &spec.mac).summary(summary)).await.or_internal()?;

@@ -15,7 +15,12 @@ pub fn sized<T>(full: T, smoke: T) -> T {
 
 /// This process's resident memory, in MiB.
 pub fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_mib_of("self")
+}
+
+/// The resident memory of process `pid` ("self" for this one), in MiB.
+pub fn rss_mib_of(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))

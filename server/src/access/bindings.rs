@@ -81,7 +81,7 @@ impl Access {
                 if unique_constraint(&e) == Some("role_bindings_subject_key") {
                     AppError::Conflict { message: "That binding already exists.".into(), fields: vec![] }
                 } else {
-                    internal(e)
+                    crate::error::Error::from(e).into()
                 }
             })?;
             audit::append(

@@ -186,7 +186,8 @@ async fn insert_events(conn: &mut AnyConnection, events: &[&Attributed]) -> Resu
 /// The PostgreSQL advisory lock a writer holds while it lists discovered machines ("pangea" and 1).
 const DISCOVERED_LIST_LOCK: i64 = 0x7061_6e67_6561_0001;
 
-/// Writes a batch of events in one transaction, with a handful of statements per machine rather
+/// Writes a batch of events in one transaction (on PostgreSQL, after a short one listing the
+/// discovered machines), with a handful of statements per machine rather
 /// than per event: discovered machines, served configs (those not in `stored`, the digests
 /// written lately), the events, each machine's state after them, and the per-machine bound.
 pub async fn write(
@@ -197,7 +198,6 @@ pub async fn write(
     events: Vec<(Attributed, Option<Arc<str>>)>,
 ) -> Result<Written, Error> {
     let mut written = Written::default();
-    let mut tx = db.begin().await?;
 
     // MACs outside the inventory are listed, up to the limit (see `discover` for who gives way).
     let mut sightings: Vec<(&str, Sighting)> = Vec::new();
@@ -224,14 +224,26 @@ pub async fn write(
             }
         }
     }
-    if !sightings.is_empty() && db.backend() == crate::db::Backend::Postgres {
-        // Replicas' writers list discovered machines one at a time, until their transactions
-        // end: each sees what the others listed, so the limit holds and no two insert one MAC.
-        // (A transaction's advisory lock, not a lease: it is let go with the transaction
-        // however that ends. SQLite has one writer.)
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DISCOVERED_LIST_LOCK).execute(&mut *tx).await?;
-    }
-    let (listed, gave_way) = discover(&mut tx, &sightings, retention.discovered).await?;
+    let (listed, gave_way, mut tx) = match db.backend() {
+        crate::db::Backend::Postgres if !sightings.is_empty() => {
+            // Replicas' writers list discovered machines one at a time, each in a short
+            // transaction of its own under an advisory lock: each sees what the others listed,
+            // so the limit holds and no two insert one MAC. (A transaction's lock, not a lease:
+            // it goes with the transaction however that ends. Should the batch then fail, the
+            // listing stays: those MACs did ask.)
+            let mut listing = db.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DISCOVERED_LIST_LOCK).execute(&mut *listing).await?;
+            let (listed, gave_way) = discover(&mut listing, &sightings, retention.discovered).await?;
+            listing.commit().await?;
+            (listed, gave_way, db.begin().await?)
+        }
+        // SQLite has one writer, whose transaction holds the database.
+        _ => {
+            let mut tx = db.begin().await?;
+            let (listed, gave_way) = discover(&mut tx, &sightings, retention.discovered).await?;
+            (listed, gave_way, tx)
+        }
+    };
     written.gave_way = gave_way;
     let refused: BTreeSet<&str> = sightings.iter().map(|(mac, _)| *mac).filter(|mac| !listed.contains(*mac)).collect();
     let kept: Vec<&(Attributed, Option<Arc<str>>)> =

@@ -8,11 +8,13 @@ use std::process::Command;
 pub struct OwnPostgres {
     bin: PathBuf,
     dir: tempfile::TempDir,
-    pub port: u16,
+    /// Names the socket file (`.s.PGSQL.PORT`); nothing listens on TCP.
+    port: u16,
 }
 
 impl OwnPostgres {
-    /// A new cluster, started on a free port of 127.0.0.1, trusting local connections as `app`.
+    /// A new cluster, trusting local connections as `app`, on a Unix socket in its own folder
+    /// only: no TCP port that another process could take while it is down.
     pub async fn start() -> OwnPostgres {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL's binaries are missing: run .ci/setup (Debian's postgresql package)")
@@ -27,8 +29,7 @@ impl OwnPostgres {
             chown.arg("postgres").arg(dir.path());
             run(chown).await;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = OwnPostgres { bin, dir, port };
+        let pg = OwnPostgres { bin, dir, port: 5432 };
         let mut initdb = pg.command("initdb");
         initdb.arg("-D").arg(pg.data()).args(["-U", "app", "-A", "trust", "--no-sync", "-E", "UTF8"]);
         run(initdb).await;
@@ -37,13 +38,13 @@ impl OwnPostgres {
     }
 
     pub fn url(&self) -> String {
-        format!("postgres://app@127.0.0.1:{}/postgres", self.port)
+        format!("postgres://app@localhost/postgres?host={}&port={}", self.dir.path().display(), self.port)
     }
 
-    /// Starts the server again, on the same port and data.
+    /// Starts the server again, on the same socket and data.
     pub async fn up(&self) {
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=100",
+            "-c listen_addresses='' -p {} -k {} -c fsync=off -c max_connections=100",
             self.port,
             self.dir.path().display()
         );
