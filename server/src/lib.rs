@@ -319,7 +319,8 @@ impl AppState {
 }
 
 /// Runs the console and the boot listener until SIGINT or SIGTERM, then drains both.
-pub async fn serve(config: Config) -> Result<(), error::StartError> {
+pub async fn serve(mut config: Config) -> Result<(), error::StartError> {
+    let shutdown = futures::FutureExt::shared(telemetry::shutdown_signal());
     if config.site_embedded {
         site::unpack(&config.site_root).map_err(|e| error::StartError::Site(config.site_root.clone(), e))?;
     }
@@ -330,20 +331,26 @@ pub async fn serve(config: Config) -> Result<(), error::StartError> {
         }
         None => None,
     };
-    let state = AppState::new(&config).await?;
     let console =
         tokio::net::TcpListener::bind(config.listen).await.map_err(|e| error::StartError::Bind(config.listen, e))?;
     let boot = tokio::net::TcpListener::bind(config.boot_listen)
         .await
         .map_err(|e| error::StartError::Bind(config.boot_listen, e))?;
-    tracing::info!(console = %config.listen, boot = %config.boot_listen, backend = state.db.backend().as_str(), public_url = %config.public_url, "pangea is serving");
+    // Port 0 is the kernel's choice: the log says which port it became, and so does a public
+    // URL taken from the listen address.
+    let console_at = console.local_addr().map_err(|e| error::StartError::Bind(config.listen, e))?;
+    let boot_at = boot.local_addr().map_err(|e| error::StartError::Bind(config.boot_listen, e))?;
+    if config.public_url.port() == Some(0) {
+        let _ = config.public_url.set_port(Some(console_at.port()));
+    }
+    let state = AppState::new(&config).await?;
+    tracing::info!(console = %console_at, boot = %boot_at, backend = state.db.backend().as_str(), public_url = %config.public_url, "pangea is serving");
     state.start_background_work().await;
     let background = state.background.clone();
     let state_clusters = state.clusters.clone();
     let state_jobs = state.jobs.clone();
     let state_power = state.power.clone();
     let state_leases = state.leases.clone();
-    let shutdown = futures::FutureExt::shared(telemetry::shutdown_signal());
     let console = axum::serve(
         console,
         routes::console_router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),

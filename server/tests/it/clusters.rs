@@ -765,7 +765,7 @@ async fn allow_disruptions(budgets: &Api<k8s_openapi::api::policy::v1::PodDisrup
 /// with SIGKILL. The second takes it over after the lease, finishes it once the budget allows,
 /// and audits its end once.
 async fn a_drain_whose_replica_is_killed_is_finished_by_another(backend: Backend) {
-    use crate::process::{serve_on, started};
+    use crate::replicas::Replica;
     let Some(kube) = support::kube::shared() else { return };
     let app = support::spawn_app(backend).await;
     let name = unique("resume");
@@ -803,12 +803,6 @@ async fn a_drain_whose_replica_is_killed_is_finished_by_another(backend: Backend
     allow(0).await;
     let kubelet = kubelet_for(&kube, &ns).await;
 
-    let url = secrecy::ExposeSecret::expose_secret(&app.database_url).to_string();
-    let replica_dir = || {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
-        dir
-    };
     let lease = [("PANGEA_JOB_LEASE_SECONDS", "3")];
     let client = reqwest::Client::new();
     let progress = async |port: u16, job: &str| -> serde_json::Value {
@@ -821,12 +815,10 @@ async fn a_drain_whose_replica_is_killed_is_finished_by_another(backend: Backend
         assert_eq!(res.status(), 200);
         res.json().await.unwrap()
     };
-    let first_dir = replica_dir();
-    let (mut first, first_port) = serve_on(&url, first_dir.path(), &lease);
-    started(first_port).await;
-    let second_dir = replica_dir();
-    let mut second = match backend {
-        Backend::Postgres => Some(serve_on(&url, second_dir.path(), &lease)),
+    let first = Replica::on(&app, &lease).await;
+    let first_port = first.console;
+    let standby = match backend {
+        Backend::Postgres => Some(Replica::on(&app, &lease).await),
         Backend::Sqlite => None,
     };
     let res = client
@@ -846,11 +838,13 @@ async fn a_drain_whose_replica_is_killed_is_finished_by_another(backend: Backend
     assert_eq!(blocked["state"], "running", "{blocked}");
 
     // The replica running it dies mid-drain; the budget then allows the last eviction.
-    first.kill().unwrap();
-    first.wait().unwrap();
+    drop(first);
     allow(1).await;
-    let (mut second, second_port) = second.take().unwrap_or_else(|| serve_on(&url, second_dir.path(), &lease));
-    started(second_port).await;
+    let second = match standby {
+        Some(standby) => standby,
+        None => Replica::on(&app, &lease).await,
+    };
+    let second_port = second.console;
     let done = eventually("another replica to finish the drain", async || {
         let p = progress(second_port, &job).await;
         (p["state"] != "running").then_some(p)
@@ -877,8 +871,7 @@ async fn a_drain_whose_replica_is_killed_is_finished_by_another(backend: Backend
             .unwrap();
     assert_eq!(ends, vec!["success".to_string()], "its end is audited once");
     assert!(pangea::audit::verify(&app.state.db).await.is_ok());
-    second.kill().unwrap();
-    second.wait().unwrap();
+    drop(second);
 }
 
 /// Waits (up to 20 s) until the drain's progress satisfies `done`; a timeout shows the last.

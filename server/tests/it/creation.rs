@@ -3,7 +3,7 @@
 //! real nodes (impersonated by the admin), judged by Pangea with only the rights it asks for on a
 //! cluster it creates.
 
-use crate::support::TestApp;
+use crate::support::{TestApp, free_port};
 use app::access::{ConsoleRole, Identity, Principal};
 use pangea::creation::template::ClusterTemplate;
 use serde_json::json;
@@ -449,11 +449,6 @@ async fn the_command_line_applies_shows_exports_and_destroys_a_creation_the_serv
     let by_cli: Vec<&str> =
         records.iter().filter(|r| r.actor.ends_with("(command line)")).map(|r| r.action.as_str()).collect();
     assert!(by_cli.contains(&"cluster.creation.start") && by_cli.contains(&"cluster.destroy"), "{by_cli:?}");
-}
-
-/// A free TCP port on loopback.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A process killed when the test ends.

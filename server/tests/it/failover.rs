@@ -9,7 +9,6 @@
 //! stored, every machine stored has its audit record (written in the same transaction), and the
 //! audit chain verifies.
 
-use crate::process::started;
 use crate::replicas::{Replica, readyz};
 use crate::support::{self, Backend, postgres::OwnPostgres};
 use secrecy::SecretString;
@@ -60,11 +59,7 @@ async fn the_database_lost_under_load_loses_nothing_acknowledged(backend: Backen
     let token = app.token(app::access::ConsoleRole::Admin).await;
     // One test client sends it all: no per-address limit (a site's many machines have many).
     let limits_off = [("PANGEA_BOOT_REQUESTS_PER_ADDRESS", "0"), ("PANGEA_BOOT_REQUESTS_PER_MAC", "0")];
-    let mut replicas: Vec<Replica> =
-        (0..if own.is_some() { 2 } else { 1 }).map(|_| Replica::on(&app, &limits_off)).collect();
-    for r in &replicas {
-        started(r.console).await;
-    }
+    let mut replicas = Replica::several(&app, if own.is_some() { 2 } else { 1 }, &limits_off).await;
 
     let targets = Arc::new(Mutex::new(replicas.iter().map(|r| (r.console, r.boot)).collect::<Vec<_>>()));
     let phase = Arc::new(AtomicU8::new(BEFORE));
@@ -144,8 +139,7 @@ async fn the_database_lost_under_load_loses_nothing_acknowledged(backend: Backen
         }
         None => {
             drop(replicas.remove(0));
-            let again = Replica::on(&app, &limits_off);
-            started(again.console).await;
+            let again = Replica::on(&app, &limits_off).await;
             *targets.lock().unwrap() = vec![(again.console, again.boot)];
             replicas.push(again);
             (None, Instant::now())

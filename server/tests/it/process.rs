@@ -5,8 +5,8 @@ use crate::support;
 
 use crate::support::Backend;
 use secrecy::ExposeSecret;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 on_both_backends_with_own_app!(
@@ -15,94 +15,96 @@ on_both_backends_with_own_app!(
     a_sigterm_in_a_boot_storm_stops_within_ten_seconds,
 );
 
-/// Starts `pangea serve` with JSON logs on a fresh database; returns it and its console port.
-async fn serve(backend: Backend, dir: &std::path::Path, envs: &[(&str, &str)]) -> (Child, u16) {
-    let (child, port, _) = serve_with_boot(backend, dir, envs).await;
-    (child, port)
-}
-
-/// [`serve`], and the boot listener's port.
-async fn serve_with_boot(backend: Backend, dir: &std::path::Path, envs: &[(&str, &str)]) -> (Child, u16, u16) {
+/// Starts `pangea serve` with JSON logs on a fresh database; returns it, its console's and its
+/// boot listener's ports.
+async fn serve(backend: Backend, dir: &Path, envs: &[(&str, &str)]) -> (Child, u16, u16) {
     let url = support::fresh_database(backend, dir).await;
-    let (port, boot) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_pangea"))
-        .args(["serve", "--log-format", "json", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--boot-listen", &format!("127.0.0.1:{boot}"), "--data-dir"])
-        .arg(dir)
-        .env("PANGEA_DATABASE_URL", url.expose_secret())
-        .envs(envs.iter().copied())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    (child, port, boot)
+    let mut child = spawn_serve(url.expose_secret(), dir, &["--log-format", "json"], envs);
+    let (console, boot) = listening(&mut child, dir).await;
+    (child, console, boot)
 }
 
-/// Starts `pangea serve` on an existing database (another replica), its log in `dir/log`
-/// (a pipe no one reads would fill and stop it); returns it and its console port.
-pub(crate) fn serve_on(database_url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> (Child, u16) {
-    let (child, port, _) = serve_on_with_boot(database_url, dir, envs);
-    (child, port)
-}
-
-/// [`serve_on`], and the boot listener's port.
-pub(crate) fn serve_on_with_boot(
-    database_url: &str,
-    dir: &std::path::Path,
-    envs: &[(&str, &str)],
-) -> (Child, u16, u16) {
-    let (port, boot) = (free_port(), free_port());
-    let log = std::fs::File::create(dir.join("log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_pangea"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--boot-listen", &format!("127.0.0.1:{boot}"), "--data-dir"])
+/// Starts `pangea serve` on `database_url` with both listeners on port 0 of loopback (the
+/// kernel's choice, so no other test can take a port between its choice and the bind), its
+/// stdout in `dir/stdout` and its stderr in `dir/stderr` (a pipe no one reads would fill and
+/// stop it).
+pub(crate) fn spawn_serve(database_url: &str, dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Child {
+    let file = |name: &str| std::fs::File::create(dir.join(name)).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_pangea"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--boot-listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .args(args)
         .env("PANGEA_DATABASE_URL", database_url)
+        .env_remove("RUST_LOG")
         .envs(envs.iter().copied())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
+        .stdout(file("stdout"))
+        .stderr(file("stderr"))
         .spawn()
-        .unwrap();
-    (child, port, boot)
+        .unwrap()
 }
 
-/// Waits until the console answers; returns the request id of that answer.
-pub(crate) async fn started(port: u16) -> String {
+/// What the process started in `dir` has written so far: stdout, then stderr.
+pub(crate) fn output(dir: &Path) -> (String, String) {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    (read("stdout"), read("stderr"))
+}
+
+/// Waits until `child` logs where it serves; returns its console's and its boot listener's
+/// ports. Fails with what it wrote if it exits first or says nothing within 30 s.
+pub(crate) async fn listening(child: &mut Child, dir: &Path) -> (u16, u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        assert!(Instant::now() < deadline, "pangea did not start");
-        if let Ok(res) = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await {
-            return res.headers()["x-request-id"].to_str().unwrap().to_string();
+        let (stdout, stderr) = output(dir);
+        if let Some(line) = stdout.lines().find(|l| l.contains("pangea is serving")) {
+            let port = |key| port_in(line, key).unwrap_or_else(|| panic!("no {key} address in {line}"));
+            return (port("console"), port("boot"));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(exit) = child.try_wait().unwrap() {
+            panic!("pangea serve ended ({exit}) before serving:\n{stdout}\n{stderr}");
+        }
+        assert!(Instant::now() < deadline, "pangea serve did not serve within 30 s:\n{stdout}\n{stderr}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
+/// The port of the address logged as `key`, in the human format (`key=ADDR`) or JSON
+/// (`"key":"ADDR"`).
+fn port_in(line: &str, key: &str) -> Option<u16> {
+    let human = format!(" {key}=");
+    let json = format!("\"{key}\":\"");
+    let at = match line.find(&human) {
+        Some(i) => i + human.len(),
+        None => line.find(&json)? + json.len(),
+    };
+    let address: String = line[at..].chars().take_while(|c| c.is_ascii_digit() || matches!(c, '.' | ':')).collect();
+    address.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
+}
+
+/// The request id of an answer from the console.
+async fn request_id(port: u16) -> String {
+    let res = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap();
+    res.headers()["x-request-id"].to_str().unwrap().to_string()
+}
+
 /// Sends SIGTERM, expects a clean exit, and returns stdout's JSON log lines and stderr.
-fn stop(mut child: Child) -> (Vec<serde_json::Value>, String) {
+fn stop(mut child: Child, dir: &Path) -> (Vec<serde_json::Value>, String) {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "exit status {exit:?}");
-    let lines = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).expect("every log line is JSON"))
-        .collect();
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    (lines, stderr)
+    let (stdout, stderr) = output(dir);
+    (json_lines(&stdout), stderr)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).expect("every log line is JSON")).collect()
 }
 
 async fn serve_logs_json_with_request_ids_and_stops_cleanly_on_sigterm(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (child, port) = serve(backend, dir.path(), &[("PANGEA_BOOTSTRAP_PASSWORD", "process-test-password")]).await;
-    let request_id = started(port).await;
-    let (lines, _) = stop(child);
+    let (child, port, _) = serve(backend, dir.path(), &[("PANGEA_BOOTSTRAP_PASSWORD", "process-test-password")]).await;
+    let request_id = request_id(port).await;
+    let (lines, _) = stop(child, dir.path());
     let request_line = lines.iter().find(|l| l["message"] == "request done").expect("a request was logged");
     assert_eq!(request_line["span"]["request_id"], request_id.as_str());
     assert!(lines.iter().any(|l| l["message"] == "pangea stopped cleanly"), "{lines:?}");
@@ -114,9 +116,8 @@ async fn serve_logs_json_with_request_ids_and_stops_cleanly_on_sigterm(backend: 
 
 async fn a_generated_admin_password_goes_to_the_terminal_once_and_never_to_the_log(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (child, port) = serve(backend, dir.path(), &[]).await;
-    started(port).await;
-    let (lines, stderr) = stop(child);
+    let (child, _, _) = serve(backend, dir.path(), &[]).await;
+    let (lines, stderr) = stop(child, dir.path());
     let password = stderr
         .lines()
         .find_map(|l| l.trim().strip_prefix("password:"))
@@ -134,12 +135,7 @@ async fn a_generated_admin_password_goes_to_the_terminal_once_and_never_to_the_l
 async fn a_sigterm_in_a_boot_storm_stops_within_ten_seconds(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let limits_off = [("PANGEA_BOOT_REQUESTS_PER_ADDRESS", "0"), ("PANGEA_BOOT_REQUESTS_PER_MAC", "0")];
-    let (mut child, port, boot) = serve_with_boot(backend, dir.path(), &limits_off).await;
-    // The storm logs a line a request: read them as they come, or the pipe fills and the
-    // process blocks on its log.
-    let stdout = child.stdout.take().unwrap();
-    let log = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
-    started(port).await;
+    let (mut child, _, boot) = serve(backend, dir.path(), &limits_off).await;
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     for worker in 0..8u64 {
         let sent = sent.clone();
@@ -170,8 +166,7 @@ async fn a_sigterm_in_a_boot_storm_stops_within_ten_seconds(backend: Backend) {
     let exit = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     let took = stopping.elapsed();
     assert!(exit.success(), "exit status {exit:?}");
-    let lines: Vec<serde_json::Value> =
-        log.join().unwrap().iter().map(|l| serde_json::from_str(l).expect("every log line is JSON")).collect();
+    let lines = json_lines(&output(dir.path()).0);
     // The bound an operator relies on (not a speed figure: the writer's own limit is 5 s).
     assert!(took < Duration::from_secs(10), "SIGTERM to exit took {took:?}");
     assert!(lines.iter().any(|l| l["message"] == "pangea stopped cleanly"), "{lines:?}");

@@ -9,7 +9,7 @@
 //! On SQLite, which serves one process, a second `pangea serve` on the same file is refused in
 //! words, and the first goes on serving.
 
-use crate::process::{serve_on_with_boot, started};
+use crate::process::{listening, output, spawn_serve};
 use crate::support::{self, Backend};
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
@@ -34,17 +34,24 @@ pub(crate) struct Replica {
 }
 
 impl Replica {
-    /// A `pangea serve` on `app`'s database, with its secret key.
-    pub(crate) fn on(app: &support::TestApp, envs: &[(&str, &str)]) -> Replica {
+    /// A `pangea serve` on `app`'s database, with its secret key, once it serves.
+    pub(crate) async fn on(app: &support::TestApp, envs: &[(&str, &str)]) -> Replica {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
-        let (child, console, boot) = serve_on_with_boot(app.database_url.expose_secret(), dir.path(), envs);
+        let mut child = spawn_serve(app.database_url.expose_secret(), dir.path(), &[], envs);
+        let (console, boot) = listening(&mut child, dir.path()).await;
         Replica { child, console, boot, _dir: dir }
     }
 
-    /// What the process has logged so far.
+    /// `count` of them, started together.
+    pub(crate) async fn several(app: &support::TestApp, count: usize, envs: &[(&str, &str)]) -> Vec<Replica> {
+        futures::future::join_all((0..count).map(|_| Replica::on(app, envs))).await
+    }
+
+    /// What the process has logged so far (stdout and stderr).
     pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("log")).unwrap_or_default()
+        let (stdout, stderr) = output(self._dir.path());
+        stdout + &stderr
     }
 }
 
@@ -79,28 +86,21 @@ async fn held(console: u16) -> Vec<String> {
 async fn replicas_share_the_boot_load_and_a_killed_one_loses_only_its_own_requests(backend: Backend) {
     let app = support::spawn_app_with(backend, async |_| {}).await;
     let limits_off = [("PANGEA_BOOT_REQUESTS_PER_ADDRESS", "0"), ("PANGEA_BOOT_REQUESTS_PER_MAC", "0")];
-    let replica = || Replica::on(&app, &limits_off);
 
     if matches!(backend, Backend::Sqlite) {
-        let first = replica();
-        started(first.console).await;
-        let mut second = replica();
-        let exit = tokio::task::spawn_blocking(move || {
-            let exit = second.child.wait().unwrap();
-            (exit, std::fs::read_to_string(second._dir.path().join("log")).unwrap_or_default())
-        })
-        .await
-        .unwrap();
-        assert!(!exit.0.success(), "a second serve on one SQLite file must not start");
-        assert!(exit.1.contains("another `pangea serve` is running on") && exit.1.contains("PostgreSQL"), "{}", exit.1);
+        let first = Replica::on(&app, &limits_off).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut second = spawn_serve(app.database_url.expose_secret(), dir.path(), &[], &limits_off);
+        let exit = tokio::task::spawn_blocking(move || second.wait().unwrap()).await.unwrap();
+        let (stdout, stderr) = output(dir.path());
+        let log = stdout + &stderr;
+        assert!(!exit.success(), "a second serve on one SQLite file must not start");
+        assert!(log.contains("another `pangea serve` is running on") && log.contains("PostgreSQL"), "{log}");
         assert!(readyz(first.console).await.starts_with("ready\n"), "the first goes on serving");
         return;
     }
 
-    let replicas: Vec<Replica> = (0..3).map(|_| replica()).collect();
-    for r in &replicas {
-        started(r.console).await;
-    }
+    let replicas = Replica::several(&app, 3, &limits_off).await;
     // Each duty is held by one of them (the first to take it): the one holding `prune` dies.
     let deadline = Instant::now() + Duration::from_secs(30);
     let (holder, duties) = loop {
@@ -240,10 +240,7 @@ async fn the_discovered_limit_holds_when_every_replica_sees_the_same_unknown_mac
         app.create(serde_json::json!({ "mac": format!("02:00:00:00:{:02x}:{:02x}", i >> 8, i & 255) })).await;
     }
     let count = if matches!(backend, Backend::Postgres) { 3 } else { 1 };
-    let replicas: Vec<Replica> = (0..count).map(|_| Replica::on(&app, &envs)).collect();
-    for r in &replicas {
-        started(r.console).await;
-    }
+    let replicas = Replica::several(&app, count, &envs).await;
     let boots: Vec<u16> = replicas.iter().map(|r| r.boot).collect();
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut clients = Vec::new();
@@ -302,10 +299,9 @@ const JOB_LEASE: [(&str, &str); 1] = [("PANGEA_JOB_LEASE_SECONDS", "3")];
 /// A replica that has started, to run a job on; and, on PostgreSQL, a second one beside it to
 /// take the job over (SQLite serves one process: there the server is started again instead).
 async fn running_and_standby(app: &support::TestApp, backend: Backend) -> (Replica, Option<Replica>) {
-    let first = Replica::on(app, &JOB_LEASE);
-    started(first.console).await;
+    let first = Replica::on(app, &JOB_LEASE).await;
     let standby = match backend {
-        Backend::Postgres => Some(Replica::on(app, &JOB_LEASE)),
+        Backend::Postgres => Some(Replica::on(app, &JOB_LEASE).await),
         Backend::Sqlite => None,
     };
     (first, standby)
@@ -353,8 +349,10 @@ async fn a_cluster_creation_whose_replica_is_killed_goes_on_on_another(backend: 
     assert_eq!(job_holder(&app, &job).await, replica_id(first.console).await);
 
     drop(first);
-    let second = standby.unwrap_or_else(|| Replica::on(&app, &JOB_LEASE));
-    started(second.console).await;
+    let second = match standby {
+        Some(standby) => standby,
+        None => Replica::on(&app, &JOB_LEASE).await,
+    };
     let id = replica_id(second.console).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while job_holder(&app, &job).await != id {
@@ -474,8 +472,10 @@ async fn an_import_whose_replica_is_killed_mid_commit_is_committed_once_by_anoth
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let second = standby.unwrap_or_else(|| Replica::on(&app, &JOB_LEASE));
-    started(second.console).await;
+    let second = match standby {
+        Some(standby) => standby,
+        None => Replica::on(&app, &JOB_LEASE).await,
+    };
     let on_second = admin_on(&second).await;
     let state = import_past(&on_second, &job, "committing").await;
     assert_eq!(support::import_phase(&state), "committed", "{state}");
@@ -556,8 +556,10 @@ async fn a_paced_power_run_whose_replica_is_killed_is_finished_by_another(backen
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(first);
-    let second = standby.unwrap_or_else(|| Replica::on(&app, &JOB_LEASE));
-    started(second.console).await;
+    let second = match standby {
+        Some(standby) => standby,
+        None => Replica::on(&app, &JOB_LEASE).await,
+    };
     let deadline = Instant::now() + Duration::from_secs(90);
     let run = loop {
         let run = run_on(second.console).await;

@@ -32,6 +32,12 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// A TCP port on loopback free at this moment, for a program of others that cannot be told to
+/// take port 0 and say which it got (Pangea's own processes are: see `process::listening`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// A new, empty database on `backend` (a SQLite file in `dir`, or a new PostgreSQL database).
 pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> SecretString {
     match backend {

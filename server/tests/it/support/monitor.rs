@@ -5,6 +5,7 @@
 //! line and is skipped, unless `PANGEA_MONITORING_REQUIRED=1` (as in CI, whose setup installs
 //! them).
 
+use super::free_port;
 use super::kube::Kube;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,10 +32,6 @@ impl Drop for Monitor {
 
 fn installed(program: &str) -> bool {
     Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn wait_for(url: &str, what: &str) {
