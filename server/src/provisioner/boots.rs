@@ -1,7 +1,9 @@
-//! Every request to the boot listener becomes a boot event. The listener only queues what it
-//! saw ([`observe`]); one writer task per replica attributes events to machines, derives each
-//! machine's state, keeps the discovered list, and writes them in batches, so a boot storm
-//! costs the boot listener a channel send per request.
+//! Every request to the boot listener becomes a boot event. The listener queues what it saw
+//! ([`observe`]); one writer task per replica attributes events to machines, derives each
+//! machine's state, keeps the discovered list, and writes what has queued meanwhile in one
+//! transaction (a group commit). Each answer waits for its event's transaction, so a replica
+//! killed at any moment has answered no request whose event it had not stored; a storm costs
+//! a transaction per batch, not per request.
 
 pub mod http;
 pub mod load;
@@ -26,10 +28,10 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// How much boot history is kept, and how fast anyone may ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +63,10 @@ impl Default for Retention {
 /// Requests waiting for the writer; beyond this a boot storm drops events rather than slow the
 /// listener (counted in the metric `pangea_boot_events_dropped_total`).
 const QUEUE: usize = 65_536;
-/// The writer writes what arrived within this time after the first event, up to [`BATCH`].
-const GATHER: Duration = Duration::from_millis(50);
+/// The most events one transaction writes.
 const BATCH: usize = 1024;
+/// The longest a boot answer waits for its event to be stored.
+const STORE_WAIT: Duration = Duration::from_secs(2);
 /// How long a stopping Pangea goes on writing queued boot events.
 const SHUTDOWN_WRITING: Duration = Duration::from_secs(5);
 /// A request without labels (`/assets/…`) belongs to the machine that last asked from the same
@@ -86,6 +89,9 @@ pub struct Observed {
     pub report_token: Option<bool>,
 }
 
+/// A queued event, and the request that waits until it is stored.
+type Queued = (Observed, oneshot::Sender<()>);
+
 /// An event ready to write: attributed, with its step and reason.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attributed {
@@ -107,8 +113,8 @@ pub struct Attributed {
 
 pub struct Boots {
     db: Database,
-    queue: mpsc::Sender<Observed>,
-    receiver: std::sync::Mutex<Option<mpsc::Receiver<Observed>>>,
+    queue: mpsc::Sender<Queued>,
+    receiver: std::sync::Mutex<Option<mpsc::Receiver<Queued>>>,
     /// The MACs whose timeline just changed, for live pages.
     updates: broadcast::Sender<String>,
     dropped: AtomicU64,
@@ -116,6 +122,9 @@ pub struct Boots {
     gave_way: AtomicU64,
     /// Events written since this process started.
     stored_events: AtomicU64,
+    /// Whether this replica's writer runs (a process without background work has none, and
+    /// its answers do not wait for one).
+    writing: AtomicBool,
     pub retention: Retention,
     /// Digests of configs written lately: each is written once.
     stored: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -305,17 +314,20 @@ pub async fn observe(State(provisioner): State<Arc<Provisioner>>, request: Reque
     let duration = started.elapsed();
     // Refusals (over a rate, too large) never get here: `guard` answers them outside this layer.
     provisioner.boots.load.record(duration);
-    provisioner.boots.queue(Observed {
-        at,
-        endpoint,
-        labels,
-        status: response.status().as_u16(),
-        bytes,
-        duration,
-        client,
-        outcome,
-        report_token,
-    });
+    provisioner
+        .boots
+        .record(Observed {
+            at,
+            endpoint,
+            labels,
+            status: response.status().as_u16(),
+            bytes,
+            duration,
+            client,
+            outcome,
+            report_token,
+        })
+        .await;
     response
 }
 
@@ -437,6 +449,7 @@ impl Boots {
             dropped: AtomicU64::new(0),
             gave_way: AtomicU64::new(0),
             stored_events: AtomicU64::new(0),
+            writing: AtomicBool::new(false),
             retention,
             stored: Default::default(),
             by_address: RateLimiter::new(retention.per_address),
@@ -451,9 +464,17 @@ impl Boots {
         Refusal::ALL.iter().map(|&why| (why, self.refused[why as usize].load(Ordering::Relaxed))).collect()
     }
 
-    fn queue(&self, observed: Observed) {
-        if self.queue.try_send(observed).is_err() {
+    /// Queues what a request saw and waits until it is stored (at most [`STORE_WAIT`]: the
+    /// answer matters more than its record). An event the full queue cannot take, or a failed
+    /// write, is counted as dropped.
+    async fn record(&self, observed: Observed) {
+        let (stored, written) = oneshot::channel();
+        if self.queue.try_send((observed, stored)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.writing.load(Ordering::Relaxed) {
+            let _ = tokio::time::timeout(STORE_WAIT, written).await;
         }
     }
 
@@ -524,11 +545,15 @@ impl Boots {
         self.updates.subscribe()
     }
 
-    /// Writes one batch in one transaction, then tells live pages.
-    async fn write(&self, index: &super::index::BootIndex, addresses: &mut Addresses, batch: Vec<Observed>) {
+    /// Writes one batch in one transaction, then tells its requests and live pages.
+    async fn write(&self, index: &super::index::BootIndex, addresses: &mut Addresses, batch: Vec<Queued>) {
+        let (batch, waiting): (Vec<Observed>, Vec<oneshot::Sender<()>>) = batch.into_iter().unzip();
         let events: Vec<_> = batch.iter().map(|o| attribute(index, addresses, o)).collect();
         match store::write(&self.db, index, &self.retention, &self.stored, events).await {
             Ok(written) => {
+                for request in waiting {
+                    let _ = request.send(());
+                }
                 self.stored_events.fetch_add(batch.len() as u64 - written.refused, Ordering::Relaxed);
                 self.dropped.fetch_add(written.refused, Ordering::Relaxed);
                 self.gave_way.fetch_add(written.gave_way, Ordering::Relaxed);
@@ -549,7 +574,7 @@ impl Boots {
         &self,
         index: &super::index::BootIndex,
         addresses: &mut Addresses,
-        receiver: &mut mpsc::Receiver<Observed>,
+        receiver: &mut mpsc::Receiver<Queued>,
         within: Duration,
     ) -> u64 {
         let deadline = tokio::time::Instant::now() + within;
@@ -698,6 +723,7 @@ impl Provisioner {
     /// Starts this replica's boot-event writer; on shutdown it writes what is queued, then ends.
     pub fn record_boots(self: &Arc<Self>, background: &crate::background::Background) {
         let Some(mut receiver) = self.boots.receiver.lock().ok().and_then(|mut r| r.take()) else { return };
+        self.boots.writing.store(true, Ordering::Relaxed);
         let me = self.clone();
         background.spawn_until_shutdown(move |shutdown| async move {
             let mut addresses = Addresses::default();
@@ -707,26 +733,14 @@ impl Provisioner {
                     first = receiver.recv() => first,
                 };
                 let Some(first) = first else { break };
+                // What queued while the last batch was written goes in this one.
                 let mut batch = vec![first];
-                let until = tokio::time::Instant::now() + GATHER;
-                while batch.len() < BATCH {
-                    match tokio::time::timeout_at(until, receiver.recv()).await {
-                        Ok(Some(next)) => batch.push(next),
-                        _ => break,
-                    }
+                while batch.len() < BATCH
+                    && let Ok(next) = receiver.try_recv()
+                {
+                    batch.push(next);
                 }
-                let full = batch.len() == BATCH;
-                let started = tokio::time::Instant::now();
                 me.boots.write(&me.index(), &mut addresses, batch).await;
-                if full {
-                    // A storm: rest as long as the write took, so the writer takes at most about
-                    // half a core from the boot listener; what does not fit in the queue is
-                    // dropped and counted.
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {}
-                        _ = tokio::time::sleep(started.elapsed()) => {}
-                    }
-                }
             }
             // Stopping: what is queued is written for a few seconds at most, and the rest is
             // counted and logged as lost, so a SIGTERM never waits on a backlog.
