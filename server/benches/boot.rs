@@ -269,7 +269,7 @@ async fn replicas_in_a_storm(n: usize, url: &SecretString, key_dir: &Path, state
             let script = dir.path().join("random-mac.lua");
             // MACs the storms before asked little of (most of the full-size catalog's 100,000
             // groups), so no machine reaches its bound of kept events and the growth of the count
-            // is what was written (what did not fit a writer's queue is dropped, as designed).
+            // is what was written.
             let (first, last) = support::sized((50_000, 59_999), (0, 99));
             std::fs::write(&script, wrk_script("/ipxe", first, last)).expect("script");
             std::process::Command::new("wrk")
@@ -324,8 +324,8 @@ async fn replicas_in_a_storm(n: usize, url: &SecretString, key_dir: &Path, state
     let p99s: Vec<&str> = figures.iter().map(|(_, _, p99)| p99.as_str()).collect();
     println!(
         "\npostgres, {n} replica(s) (processes), {} groups, /ipxe: {total:.0} req/s in all; p99 per replica {p99s:?}; \
-         {requests} requests, {} events stored ({:.0}/s over the storm and its drain; the rest did not fit the writers' \
-         queues); RSS per replica {rss:?} MiB; {connections} database \
+         {requests} requests, {} events stored ({:.0}/s over the storm and its drain; any other was dropped \
+         (a full queue) or not kept (a machine's bound)); RSS per replica {rss:?} MiB; {connections} database \
          connections open (the bench's own included)",
         state.provisioner.index().group_count(),
         last - events_before,
