@@ -8,6 +8,10 @@
 //!     PANGEA_BENCH_POSTGRES_URL=postgres://app@127.0.0.1:PORT/postgres \
 //!         cargo bench -p server --bench boot              # both backends
 //!
+//! `PANGEA_BENCH_CONNECTIONS=8` runs the in-process storms with 8 connections instead of 64
+//! (each answer waits for its event's transaction: fewer machines asking at once see shorter
+//! waits).
+//!
 //! On PostgreSQL it then serves that catalog from one, then three `pangea serve` processes on
 //! the one database, each under its own wrk (issue 26's capacity figures, docs/scaling.md).
 //!
@@ -118,11 +122,12 @@ async fn run(name: &str, url: SecretString) {
             let script = dir.path().join("random-mac.lua");
             std::fs::write(&script, wrk_script(path, 0, groups - 1)).expect("script");
             let target = format!("http://{boot}");
+            let connections = format!("-c{}", std::env::var("PANGEA_BENCH_CONNECTIONS").as_deref().unwrap_or("64"));
             let (stored_before, storm) = (state.provisioner.boots.stored(), Instant::now());
             // wrk runs beside the server's runtime, never on one of its workers.
             let out = tokio::task::spawn_blocking(move || {
                 std::process::Command::new("wrk")
-                    .args(["-t2", "-c64", support::sized("-d5s", "-d1s"), "--latency", "-s"])
+                    .args(["-t2", &connections, support::sized("-d5s", "-d1s"), "--latency", "-s"])
                     .arg(&script)
                     .arg(target)
                     .output()
