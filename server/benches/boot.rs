@@ -232,28 +232,14 @@ async fn stopped_in_a_storm(name: &str, url: &secrecy::SecretString) {
 /// at once: the requests per second of all, the worst p99, the events written, each replica's
 /// RSS and the database connections they hold.
 async fn replicas_in_a_storm(n: usize, url: &SecretString, key_dir: &Path, state: &pangea::AppState) {
-    use secrecy::ExposeSecret;
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let limits_off = ["--boot-requests-per-address", "0", "--boot-requests-per-mac", "0"];
     let mut replicas = Vec::new();
     for _ in 0..n {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::copy(key_dir.join("secret.key"), dir.path().join("secret.key")).expect("secret key");
-        let (console, boot) = (free(), free());
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{console}")])
-            .args(["--boot-listen", &format!("127.0.0.1:{boot}"), "--boot-requests-per-address", "0"])
-            .args(["--boot-requests-per-mac", "0", "--data-dir"])
-            .arg(dir.path())
-            .env("PANGEA_DATABASE_URL", url.expose_secret())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("pangea serve");
-        replicas.push((child, console, boot, dir));
+        replicas.push(support::Replica::start(url, key_dir, &limits_off).await);
     }
-    for (_, console, _, _) in &replicas {
+    for r in &replicas {
         let ready = Instant::now();
-        while !reqwest::get(format!("http://127.0.0.1:{console}/readyz")).await.is_ok_and(|r| r.status() == 200) {
+        while !reqwest::get(format!("http://127.0.0.1:{}/readyz", r.console)).await.is_ok_and(|r| r.status() == 200) {
             assert!(ready.elapsed().as_secs() < 60, "pangea serve did not start");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
@@ -270,8 +256,8 @@ async fn replicas_in_a_storm(n: usize, url: &SecretString, key_dir: &Path, state
     let (events_before, size_before, storm) = (count().await, size().await, Instant::now());
     let storms: Vec<_> = replicas
         .iter()
-        .map(|(_, _, boot, dir)| {
-            let script = dir.path().join("random-mac.lua");
+        .map(|r| {
+            let script = r.dir.path().join("random-mac.lua");
             // MACs the storms before asked little of (most of the full-size catalog's 100,000
             // groups), so no machine reaches its bound of kept events and the growth of the count
             // is what was written.
@@ -280,7 +266,7 @@ async fn replicas_in_a_storm(n: usize, url: &SecretString, key_dir: &Path, state
             std::process::Command::new("wrk")
                 .args(["-t1", "-c32", support::sized("-d5s", "-d1s"), "--latency", "-s"])
                 .arg(&script)
-                .arg(format!("http://127.0.0.1:{boot}"))
+                .arg(format!("http://127.0.0.1:{}", r.boot))
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("wrk")
@@ -298,7 +284,7 @@ async fn replicas_in_a_storm(n: usize, url: &SecretString, key_dir: &Path, state
             .await
             .expect("connections");
     let rss: Vec<String> =
-        replicas.iter().map(|(child, ..)| format!("{:.0}", support::rss_mib_of(&child.id().to_string()))).collect();
+        replicas.iter().map(|r| format!("{:.0}", support::rss_mib_of(&r.child.id().to_string()))).collect();
     // The writers' queues empty, then the rate of the storm and its drain.
     let mut last = count().await;
     loop {
@@ -336,9 +322,9 @@ async fn replicas_in_a_storm(n: usize, url: &SecretString, key_dir: &Path, state
         last - events_before,
         (last - events_before) as f64 / storm.elapsed().as_secs_f64()
     );
-    for (mut child, ..) in replicas {
-        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let _ = child.wait();
+    for r in &mut replicas {
+        let _ = std::process::Command::new("kill").args(["-TERM", &r.child.id().to_string()]).status();
+        let _ = r.child.wait();
     }
 }
 

@@ -5,7 +5,9 @@
 //!   through the real router on loopback);
 //! - the time from a node label change (as `kubectl label node` makes it) to the `changed`
 //!   event on an open live stream (p99 of 100);
-//! - the process's resident memory before registering and with the complete stores.
+//! - the process's resident memory before registering and with the complete stores;
+//! - with `PANGEA_BENCH_POSTGRES_URL` (an admin URL), three `pangea serve` processes on a fresh
+//!   PostgreSQL database, each watching the cluster: time to complete stores, RSS, nodes page.
 //!
 //! Run it with:
 //!
@@ -55,6 +57,69 @@ async fn timed_gets(http: &reqwest::Client, url: &str, token: &str, n: usize) ->
     }
     times.sort();
     (support::percentile(&times, 0.5), support::percentile(&times, 0.95), total)
+}
+
+/// `n` `pangea serve` processes on one PostgreSQL database where the cluster is registered
+/// (through the command line, as an operator would): each keeps watch caches of its own. Prints,
+/// per replica, the time from its start to its complete stores, its RSS with them, and its nodes
+/// page p50/p95.
+async fn replicas_watching(n: usize, url: &SecretString, vars: &std::collections::HashMap<String, String>) {
+    use secrecy::ExposeSecret;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = |args: &[&str], envs: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("PANGEA_DATABASE_URL", url.expose_secret())
+            .envs(envs.iter().copied())
+            .output()
+            .expect("pangea");
+        assert!(out.status.success(), "pangea {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let token = cli(&["token", "create", "--name", "bench", "--role", "admin"], &[]);
+    let token = token.lines().last().expect("token").trim().to_string();
+    cli(
+        &["cluster", "add", "big", "--server", &vars["KUBE_URL"], "--ca-file", &vars["KUBE_CA"]],
+        &[("PANGEA_CLUSTER_TOKEN", &vars["KUBE_PANGEA_TOKEN"])],
+    );
+    let started = Instant::now();
+    let mut replicas = Vec::new();
+    for _ in 0..n {
+        replicas.push(support::Replica::start(url, dir.path(), &[]).await);
+    }
+    let http = reqwest::Client::new();
+    let mut live_after = Vec::new();
+    for r in &replicas {
+        loop {
+            let c: serde_json::Value = match http
+                .get(format!("http://127.0.0.1:{}/api/v1/clusters/big", r.console))
+                .bearer_auth(&token)
+                .send()
+                .await
+            {
+                Ok(res) => res.json().await.unwrap_or_default(),
+                Err(_) => serde_json::Value::Null,
+            };
+            if c["health"]["connection"]["state"] == "live" {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(600), "replica stores not complete in 10 minutes");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        live_after.push(started.elapsed());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("\n{n} replicas (processes) on PostgreSQL, each watching the cluster:\n");
+    println!("| replica | complete stores after its start | RSS | nodes page p50 / p95 |");
+    println!("| --- | --- | --- | --- |");
+    for (i, (r, live)) in replicas.iter().zip(&live_after).enumerate() {
+        let rss = support::rss_mib_of(&r.child.id().to_string());
+        let (p50, p95, _) =
+            timed_gets(&http, &format!("http://127.0.0.1:{}/api/v1/nodes?cluster=big", r.console), &token, 200).await;
+        println!("| {} | {:.1} s | {rss:.0} MiB | {} / {} |", i + 1, live.as_secs_f64(), ms(p50), ms(p95));
+    }
 }
 
 #[tokio::main]
@@ -234,6 +299,13 @@ async fn main() {
         ms(support::percentile(&delays, 0.99))
     );
     println!("| RSS before / with the stores | {rss_before:.0} / {rss_after:.0} MiB | < 1 GiB |");
+
+    if let Some(database) = support::PostgresDatabase::create().await {
+        replicas_watching(3, &database.url, &vars).await;
+        database.drop().await;
+    } else {
+        println!("\nreplicas: skipped (set PANGEA_BENCH_POSTGRES_URL to include them)");
+    }
 
     let _ = std::process::Command::new(tools.join("kube-down")).arg(&kube_dir).output();
     // An API server whose etcd went first may hang in its graceful shutdown: end it.

@@ -45,18 +45,42 @@ pub async fn on_each_backend<F: AsyncFn(&'static str, SecretString)>(run: F) {
     } else {
         run("sqlite", SecretString::from(format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()))).await;
     }
-    match std::env::var("PANGEA_BENCH_POSTGRES_URL") {
-        Ok(admin_url) => {
-            sqlx::any::install_default_drivers();
-            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await.expect("connect");
-            let name = format!("pangea_bench_{}", std::process::id());
-            admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
-            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
-            run("postgres", SecretString::from(format!("{base}/{name}"))).await;
-            admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.ok();
+    match PostgresDatabase::create().await {
+        Some(database) => {
+            run("postgres", database.url.clone()).await;
+            database.drop().await;
         }
-        Err(_) => println!("\npostgres: skipped (set PANGEA_BENCH_POSTGRES_URL to include it)"),
+        None => println!("\npostgres: skipped (set PANGEA_BENCH_POSTGRES_URL to include it)"),
     }
+}
+
+/// A fresh PostgreSQL database on the server `PANGEA_BENCH_POSTGRES_URL` (an admin URL) names.
+pub struct PostgresDatabase {
+    pub url: SecretString,
+    admin: sqlx::AnyConnection,
+    name: String,
+}
+
+impl PostgresDatabase {
+    /// None when `PANGEA_BENCH_POSTGRES_URL` is not set.
+    pub async fn create() -> Option<PostgresDatabase> {
+        let admin_url = std::env::var("PANGEA_BENCH_POSTGRES_URL").ok()?;
+        sqlx::any::install_default_drivers();
+        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await.expect("connect");
+        let name = format!("pangea_bench_{}_{}", std::process::id(), rand_suffix());
+        admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+        Some(PostgresDatabase { url: SecretString::from(format!("{base}/{name}")), admin, name })
+    }
+
+    pub async fn drop(mut self) {
+        self.admin.execute(format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str()).await.ok();
+    }
+}
+
+/// Distinguishes databases one bench process creates one after another.
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
 /// A Pangea console on `url`, served on 127.0.0.1 over HTTP, and an admin API token for it:
@@ -107,4 +131,55 @@ pub async fn serve(url: SecretString, dir: &std::path::Path) -> (String, String,
         .await
         .expect("token");
     (format!("http://{addr}"), token, state)
+}
+
+/// A `pangea serve` process, killed when dropped.
+pub struct Replica {
+    pub child: std::process::Child,
+    pub console: u16,
+    pub boot: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Replica {
+    /// `pangea serve` on `url` with the secret key of `key_dir`, both listeners on port 0 of
+    /// loopback (the ports it got are read from its log), once it serves.
+    pub async fn start(url: &SecretString, key_dir: &std::path::Path, args: &[&str]) -> Replica {
+        use secrecy::ExposeSecret;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(key_dir.join("secret.key"), dir.path().join("secret.key")).expect("secret key");
+        let log = dir.path().join("log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--boot-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(args)
+            .env("PANGEA_DATABASE_URL", url.expose_secret())
+            .env_remove("RUST_LOG")
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("pangea serve");
+        let started = std::time::Instant::now();
+        let (console, boot) = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.contains("pangea is serving")) {
+                let port = |key: &str| -> u16 {
+                    let after = line.split_once(&format!(" {key}=")).expect("address").1;
+                    let address = after.split_whitespace().next().expect("address");
+                    address.parse::<std::net::SocketAddr>().expect("address").port()
+                };
+                break (port("console"), port("boot"));
+            }
+            assert!(started.elapsed().as_secs() < 60, "pangea serve did not start: {text}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        Replica { child, console, boot, dir }
+    }
 }
