@@ -10,6 +10,9 @@
 //!   burst actually seen in one rack within any 5 s (which must never exceed 10), the run's time,
 //!   and how many machines reached "on".
 //!
+//! - on PostgreSQL, three `pangea serve` processes sharing the BMCs out: how long until every
+//!   machine's power was read by them.
+//!
 //! Run it with:
 //!
 //!     cargo bench -p server --bench power
@@ -100,12 +103,55 @@ async fn emulator(first: usize, n: usize) -> Emulator {
     panic!("sushy-emulator did not answer within 20 s");
 }
 
+/// `replicas` `pangea serve` processes on the bench's PostgreSQL database, refreshing power every
+/// 10 s, each reading its share of the BMCs (by hash, among the live replicas): the time from
+/// their start until every machine's power was read by them, and each one's RSS.
+async fn replicas_polling(
+    replicas: usize,
+    machines: usize,
+    url: &secrecy::SecretString,
+    key_dir: &std::path::Path,
+    state: &pangea::AppState,
+) {
+    let since = pangea::db::timestamp(time::OffsetDateTime::now_utc());
+    let mut running = Vec::new();
+    for _ in 0..replicas {
+        running.push(support::Replica::start(url, key_dir, &["--power-refresh-seconds", "10"]).await);
+    }
+    let started = Instant::now();
+    let (mut first, mut read) = (None, 0);
+    while read < machines {
+        read = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM machine_bmcs WHERE power_read_at > $1")
+            .bind(&since)
+            .fetch_one(state.db.pool())
+            .await
+            .expect("count") as usize;
+        if read > 0 && first.is_none() {
+            first = Some(started.elapsed());
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "{read} of {machines} read within 5 minutes");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let all = started.elapsed();
+    let first = first.unwrap_or(all);
+    let rss: Vec<String> =
+        running.iter().map(|r| format!("{:.0}", support::rss_mib_of(&r.child.id().to_string()))).collect();
+    println!(
+        "  {replicas} replicas (processes) refreshing every 10 s, each its share: the first read {:.1} s after they \
+         started, every machine's power read {:.1} s after (a full refresh shared out: {:.1} s); RSS per replica \
+         {rss:?} MiB",
+        first.as_secs_f64(),
+        all.as_secs_f64(),
+        (all - first).as_secs_f64()
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let n = support::sized(1000, 20);
     support::on_each_backend(async |backend, url| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (_, _, state) = support::serve(url, dir.path()).await;
+        let (_, _, state) = support::serve(url.clone(), dir.path()).await;
         let mut bmcs = Vec::new();
         for first in (0..n).step_by(PER_EMULATOR) {
             bmcs.push(emulator(first, PER_EMULATOR.min(n - first)).await);
@@ -210,6 +256,9 @@ async fn main() {
         }
         assert!(run.largest_burst <= 10, "a rack got {} power-ons within 5 s", run.largest_burst);
         state.power.close().await;
+        if backend == "postgres" {
+            replicas_polling(3, n, &url, dir.path(), &state).await;
+        }
         drop(ids);
     })
     .await;
