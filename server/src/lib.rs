@@ -343,7 +343,17 @@ pub async fn serve(mut config: Config) -> Result<(), error::StartError> {
     if config.public_url.port() == Some(0) {
         let _ = config.public_url.set_port(Some(console_at.port()));
     }
-    let state = AppState::new(&config).await?;
+    if let Ok(mut boot_url) = url::Url::parse(&config.boot_url)
+        && boot_url.port() == Some(0)
+    {
+        let _ = boot_url.set_port(Some(boot_at.port()));
+        config.boot_url = boot_url.to_string().trim_end_matches('/').to_string();
+    }
+    // A signal while it starts (migrations may wait for another replica's) ends it cleanly.
+    let state = tokio::select! {
+        state = AppState::new(&config) => state?,
+        () = shutdown.clone() => return Ok(()),
+    };
     tracing::info!(console = %console_at, boot = %boot_at, backend = state.db.backend().as_str(), public_url = %config.public_url, "pangea is serving");
     state.start_background_work().await;
     let background = state.background.clone();

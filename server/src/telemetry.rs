@@ -6,8 +6,10 @@ use tracing_subscriber::EnvFilter;
 /// Installs the log subscriber; `RUST_LOG` overrides the default `info` level.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    // Colours for a person at a terminal only, not escape codes in a file or a journal.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Colours for a person at a terminal only (and not with NO_COLOR), not escape codes in a
+    // file or a journal.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi);
     let _ = match format {
         LogFormat::Human => builder.try_init(),

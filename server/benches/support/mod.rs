@@ -156,20 +156,28 @@ impl Replica {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::copy(key_dir.join("secret.key"), dir.path().join("secret.key")).expect("secret key");
         let log = dir.path().join("log");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--boot-listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(args)
-            .env("PANGEA_DATABASE_URL", url.expose_secret())
-            .env_remove("RUST_LOG")
-            .stdout(std::fs::File::create(&log).expect("log"))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("pangea serve");
+        let mut replica = Replica {
+            child: std::process::Command::new(env!("CARGO_BIN_EXE_pangea"))
+                .args(["serve", "--listen", "127.0.0.1:0", "--boot-listen", "127.0.0.1:0", "--data-dir"])
+                .arg(dir.path())
+                .args(args)
+                .env("PANGEA_DATABASE_URL", url.expose_secret())
+                .env_remove("RUST_LOG")
+                .stdout(std::fs::File::create(&log).expect("log"))
+                .stderr(std::fs::File::create(dir.path().join("stderr")).expect("stderr"))
+                .spawn()
+                .expect("pangea serve"),
+            console: 0,
+            boot: 0,
+            dir,
+        };
         let started = std::time::Instant::now();
-        let (console, boot) = loop {
+        (replica.console, replica.boot) = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(line) = text.lines().find(|l| l.contains("pangea is serving")) {
+            // Whole lines only: the last may be half written.
+            if let Some(line) =
+                text.split_inclusive('\n').find(|l| l.ends_with('\n') && l.contains("pangea is serving"))
+            {
                 let port = |key: &str| -> u16 {
                     let after = line.split_once(&format!(" {key}=")).expect("address").1;
                     let address = after.split_whitespace().next().expect("address");
@@ -177,9 +185,13 @@ impl Replica {
                 };
                 break (port("console"), port("boot"));
             }
-            assert!(started.elapsed().as_secs() < 60, "pangea serve did not start: {text}");
+            let stderr = std::fs::read_to_string(replica.dir.path().join("stderr")).unwrap_or_default();
+            if let Ok(Some(exit)) = replica.child.try_wait() {
+                panic!("pangea serve ended ({exit}) before serving: {text}{stderr}");
+            }
+            assert!(started.elapsed().as_secs() < 60, "pangea serve did not start: {text}{stderr}");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         };
-        Replica { child, console, boot, dir }
+        replica
     }
 }

@@ -60,8 +60,8 @@ impl Default for Retention {
     }
 }
 
-/// Requests waiting for the writer; beyond this a boot storm drops events rather than slow the
-/// listener (counted in the metric `pangea_boot_events_dropped_total`).
+/// Events waiting for the writer; beyond this a request is answered without waiting and its
+/// event is dropped (counted in the metric `pangea_boot_events_dropped_total`).
 const QUEUE: usize = 65_536;
 /// The most events one transaction writes.
 const BATCH: usize = 1024;
@@ -551,14 +551,14 @@ impl Boots {
         let events: Vec<_> = batch.iter().map(|o| attribute(index, addresses, o)).collect();
         match store::write(&self.db, index, &self.retention, &self.stored, events).await {
             Ok(written) => {
-                for request in waiting {
-                    let _ = request.send(());
-                }
                 self.stored_events.fetch_add(batch.len() as u64 - written.refused, Ordering::Relaxed);
                 self.dropped.fetch_add(written.refused, Ordering::Relaxed);
                 self.gave_way.fetch_add(written.gave_way, Ordering::Relaxed);
                 for mac in written.machines {
                     let _ = self.updates.send(mac);
+                }
+                for request in waiting {
+                    let _ = request.send(());
                 }
             }
             Err(e) => {
@@ -729,6 +729,7 @@ impl Provisioner {
             let mut addresses = Addresses::default();
             loop {
                 let first = tokio::select! {
+                    biased;
                     _ = shutdown.cancelled() => None,
                     first = receiver.recv() => first,
                 };

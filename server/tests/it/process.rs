@@ -55,7 +55,9 @@ pub(crate) async fn listening(child: &mut Child, dir: &Path) -> (u16, u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (stdout, stderr) = output(dir);
-        if let Some(line) = stdout.lines().find(|l| l.contains("pangea is serving")) {
+        // Whole lines only: the last may be half written.
+        if let Some(line) = stdout.split_inclusive('\n').find(|l| l.ends_with('\n') && l.contains("pangea is serving"))
+        {
             let port = |key| port_in(line, key).unwrap_or_else(|| panic!("no {key} address in {line}"));
             return (port("console"), port("boot"));
         }

@@ -38,9 +38,11 @@ impl Replica {
     pub(crate) async fn on(app: &support::TestApp, envs: &[(&str, &str)]) -> Replica {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(app.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
-        let mut child = spawn_serve(app.database_url.expose_secret(), dir.path(), &[], envs);
-        let (console, boot) = listening(&mut child, dir.path()).await;
-        Replica { child, console, boot, _dir: dir }
+        let child = spawn_serve(app.database_url.expose_secret(), dir.path(), &[], envs);
+        // Killed when dropped, even when it never serves.
+        let mut replica = Replica { child, console: 0, boot: 0, _dir: dir };
+        (replica.console, replica.boot) = listening(&mut replica.child, replica._dir.path()).await;
+        replica
     }
 
     /// `count` of them, started together.
@@ -271,7 +273,7 @@ async fn the_discovered_limit_holds_when_every_replica_sees_the_same_unknown_mac
     }
     assert_eq!(answered, 6_000, "every request answered");
     // Every inventory machine's events are written (its state moved) and the writers are done
-    // (the count of events holds for 300 ms; each writes every 50 ms): then the list is read.
+    // (the count of events holds for 300 ms): then the list is read.
     let known: Vec<String> = (256..276).map(|i| format!("'02:00:00:00:{:02x}:{:02x}'", i >> 8, i & 255)).collect();
     let moved_sql = format!("SELECT COUNT(*) FROM boot_states WHERE mac IN ({})", known.join(", "));
     let count = async |sql: &str| -> i64 { sqlx::query_scalar(sql).fetch_one(app.state.db.pool()).await.unwrap() };
