@@ -92,6 +92,15 @@ pub struct Observed {
 /// A queued event, and the request that waits until it is stored.
 type Queued = (Observed, oneshot::Sender<()>);
 
+/// Adds to `batch` what is queued now, up to [`BATCH`] events.
+fn take_queued(receiver: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
+    while batch.len() < BATCH
+        && let Ok(next) = receiver.try_recv()
+    {
+        batch.push(next);
+    }
+}
+
 /// An event ready to write: attributed, with its step and reason.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attributed {
@@ -582,11 +591,7 @@ impl Boots {
         let mut lost = 0;
         loop {
             let mut batch = Vec::new();
-            while batch.len() < BATCH
-                && let Ok(next) = receiver.try_recv()
-            {
-                batch.push(next);
-            }
+            take_queued(receiver, &mut batch);
             let size = batch.len() as u64;
             if size == 0 {
                 break;
@@ -736,11 +741,7 @@ impl Provisioner {
                 let Some(first) = first else { break };
                 // What queued while the last batch was written goes in this one.
                 let mut batch = vec![first];
-                while batch.len() < BATCH
-                    && let Ok(next) = receiver.try_recv()
-                {
-                    batch.push(next);
-                }
+                take_queued(&mut receiver, &mut batch);
                 me.boots.write(&me.index(), &mut addresses, batch).await;
             }
             // Stopping: what is queued is written for a few seconds at most, and the rest is
