@@ -4,6 +4,7 @@
 pub mod creation;
 #[cfg(feature = "ssr")]
 pub mod drawn;
+pub mod rolling;
 pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod ssr;

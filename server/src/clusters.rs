@@ -102,6 +102,11 @@ impl Inventory {
         Ok(inventory)
     }
 
+    /// An inventory machine, by id.
+    pub fn machine(&self, id: i64) -> Option<&LinkedMachine> {
+        self.machines.get(&id)
+    }
+
     /// The machine a node of `cluster` is: by its `systemUUID`, else by host name against the
     /// node's name; only a machine of that cluster, or of none, since a node of one cluster
     /// must not move the boot timeline of another's machine that shares its name.

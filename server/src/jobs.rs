@@ -84,6 +84,25 @@ pub fn lease_lost() -> AppError {
     }
 }
 
+/// What a person may ask of a running job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Pause,
+    Cancel,
+}
+
+async fn set_flag(conn: &mut AnyConnection, id: &str, flag: &'static str, on: bool) -> Result<bool, AppError> {
+    let done =
+        sqlx::query(&format!("UPDATE jobs SET {flag} = $1, updated_at = $2 WHERE id = $3 AND state = 'running'"))
+            .bind(i64::from(on))
+            .bind(now())
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .or_internal()?;
+    Ok(done.rows_affected() > 0)
+}
+
 #[derive(Debug, Clone)]
 pub struct Jobs {
     db: Database,
@@ -243,15 +262,56 @@ impl Jobs {
     /// or an admin; `false` when it was not running.
     async fn ask(&self, id: &str, who: &Principal, flag: &'static str, on: bool) -> Result<bool, AppError> {
         self.get(id, who).await?;
-        let done =
-            sqlx::query(&format!("UPDATE jobs SET {flag} = $1, updated_at = $2 WHERE id = $3 AND state = 'running'"))
-                .bind(i64::from(on))
-                .bind(now())
-                .bind(id)
-                .execute(self.db.pool())
+        let mut conn = self.db.pool().acquire().await.or_internal()?;
+        set_flag(&mut conn, id, flag, on).await
+    }
+
+    /// Asks running job `id` to pause (or, with `on` false, to go on) or to stop, inside the
+    /// transaction that audits it, for a caller its area authorized; `false` when it was not
+    /// running. The request stays with the job, on whichever replica runs it.
+    pub async fn request_in(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        request: Request,
+        on: bool,
+    ) -> Result<bool, AppError> {
+        let flag = match request {
+            Request::Pause => "pause_requested",
+            Request::Cancel => "cancel_requested",
+        };
+        set_flag(conn, id, flag, on).await
+    }
+
+    /// Pauses job `id` from its own run (a check it makes failed), as a person's pause: it waits
+    /// until a person resumes it. [`lease_lost`] when another run holds it now.
+    pub async fn hold(&self, id: &str) -> Result<(), AppError> {
+        let held = sqlx::query(
+            "UPDATE jobs SET pause_requested = 1, updated_at = $1 WHERE id = $2 AND lease_holder = $3 AND state = 'running'",
+        )
+        .bind(now())
+        .bind(id)
+        .bind(&self.replica)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        if held.rows_affected() == 0 { Err(lease_lost()) } else { Ok(()) }
+    }
+
+    /// The newest `limit` jobs of `kind`, running or ended, newest first.
+    pub async fn newest(&self, kind: JobKind, limit: i64) -> Result<Vec<Job>, AppError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM jobs WHERE kind = $1 ORDER BY created_at DESC, id LIMIT $2")
+                .bind(kind.name)
+                .bind(limit)
+                .fetch_all(self.db.pool())
                 .await
                 .or_internal()?;
-        Ok(done.rows_affected() > 0)
+        let mut jobs = Vec::with_capacity(ids.len());
+        for id in ids {
+            jobs.extend(self.load(&id).await?);
+        }
+        Ok(jobs)
     }
 
     /// Whether job `id` is asked to stop, and whether it is paused.

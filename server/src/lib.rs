@@ -18,6 +18,7 @@ pub mod monitoring;
 pub mod overview;
 pub mod power;
 pub mod provisioner;
+pub mod rolling;
 pub mod routes;
 pub mod secrets;
 pub mod site;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub power: power::Power,
     /// Cluster creation: templates applied, their jobs, and the machines' secret links.
     pub creation: Arc<creation::Creation>,
+    /// Rolling operations: a change rolled across a cluster's nodes, gated on its health.
+    pub rolling: Arc<rolling::Rolling>,
     /// The home page's fleet at a glance.
     pub overview: Arc<overview::Overview>,
     /// How often every BMC's power is read.
@@ -169,9 +172,19 @@ impl AppState {
             monitoring::Monitoring::new(db.clone(), clusters.clone())
                 .with_grafana_served(config.grafana != config::GrafanaPlacement::Off),
         );
+        let rolling = Arc::new(rolling::Rolling::new(
+            db.clone(),
+            clusters.clone(),
+            power.clone(),
+            monitoring.clone(),
+            provisioner.clone(),
+            jobs.clone(),
+            background.clone(),
+        ));
         Ok(AppState {
             power,
             creation,
+            rolling,
             overview: Arc::new(overview::Overview::new(db.clone(), clusters.clone(), monitoring.clone())),
             monitoring,
             power_refresh: config.power_refresh,
@@ -288,12 +301,16 @@ impl AppState {
             for job in jobs.take_over(creation::CREATE_JOB).await? {
                 self.creation.resume_creation(acting_now(job).await?);
             }
+            for job in jobs.take_over(rolling::ROLLING_JOB).await? {
+                self.rolling.resume_operation(acting_now(job).await?);
+            }
             jobs.fail_abandoned(&[
                 machines::IMPORT_JOB,
                 clusters::drain::DRAIN_JOB,
                 power::POWER_RUN,
                 power::discovery::DISCOVERY_JOB,
                 creation::CREATE_JOB,
+                rolling::ROLLING_JOB,
             ])
             .await
         };

@@ -42,6 +42,7 @@ fn api_routes() -> Vec<Route> {
         crate::monitoring::http::routes(),
         crate::power::http::routes(),
         crate::creation::http::routes(),
+        crate::rolling::http::routes(),
         crate::overview::http::routes(),
         openapi,
     ]
@@ -64,6 +65,7 @@ async fn openapi(Extension(who): Extension<Principal>) -> ApiResult<Response> {
     doc.merge(<crate::monitoring::http::MonitoringApi as OpenApi>::openapi());
     doc.merge(<crate::power::http::PowerApi as OpenApi>::openapi());
     doc.merge(<crate::creation::http::CreationApi as OpenApi>::openapi());
+    doc.merge(<crate::rolling::http::RollingApi as OpenApi>::openapi());
     doc.merge(<crate::overview::http::OverviewApi as OpenApi>::openapi());
     document_the_kits_answers(&mut doc);
     Ok(axum::Json(doc).into_response())

@@ -61,23 +61,35 @@ fn key(pod: &Pod) -> String {
     format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
 }
 
+/// Whether `budget` guards `pod`: same namespace, and its `matchLabels` (not empty) all match.
+pub fn guards(budget: &PodDisruptionBudget, pod: &Pod) -> bool {
+    let labels = pod.labels();
+    budget.namespace() == pod.namespace()
+        && budget
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .and_then(|s| s.match_labels.as_ref())
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| labels.get(k) == Some(v)))
+}
+
+/// How many disruptions `budget` allows now, as its controller last said (none before it did).
+pub fn disruptions_allowed(budget: &PodDisruptionBudget) -> i32 {
+    budget.status.as_ref().and_then(|s| s.disruptions_allowed).unwrap_or(0)
+}
+
 /// What stops a pod's eviction now, in words: the budget (by name) that allows no disruption.
 async fn blocker(client: &Client, pod: &Pod, message: &str) -> DrainBlocker {
     let namespace = pod.namespace().unwrap_or_default();
     let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &namespace);
-    let labels = pod.labels();
-    let named = budgets.list(&ListParams::default()).await.ok().and_then(|list| {
-        list.items.into_iter().find(|b| {
-            b.spec
-                .as_ref()
-                .and_then(|s| s.selector.as_ref())
-                .and_then(|s| s.match_labels.as_ref())
-                .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| labels.get(k) == Some(v)))
-        })
-    });
+    let named = budgets
+        .list(&ListParams::default())
+        .await
+        .ok()
+        .and_then(|list| list.items.into_iter().find(|b| guards(b, pod)));
     let reason = match named {
         Some(budget) => {
-            let allowed = budget.status.as_ref().and_then(|s| s.disruptions_allowed).unwrap_or(0);
+            let allowed = disruptions_allowed(&budget);
             format!("PodDisruptionBudget {namespace}/{} allows {allowed} disruption(s) now", budget.name_any())
         }
         None => message.to_string(),

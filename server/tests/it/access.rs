@@ -355,6 +355,13 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("GET", "/api/v1/cluster-creations/{name}", Value::Null, Role(Viewer)),
         ("GET", "/api/v1/cluster-creations/{name}/template", Value::Null, Role(Viewer)),
         ("POST", "/api/v1/cluster-creations/{name}/destroy", json!({"confirm": "1"}), Role(Admin)),
+        ("POST", "/api/v1/clusters/{name}/rolling-operations/plan", json!({"change": "restart"}), Role(Viewer)),
+        ("POST", "/api/v1/clusters/{name}/rolling-operations", json!({"change": "restart"}), Role(Operator)),
+        ("GET", "/api/v1/clusters/{name}/rolling-operations", Value::Null, Role(Viewer)),
+        ("GET", "/api/v1/rolling-operations/{job}", Value::Null, Role(Viewer)),
+        ("POST", "/api/v1/rolling-operations/{job}/pause", Value::Null, Role(Operator)),
+        ("POST", "/api/v1/rolling-operations/{job}/resume", Value::Null, Role(Operator)),
+        ("POST", "/api/v1/rolling-operations/{job}/cancel", Value::Null, Role(Operator)),
     ]
 }
 

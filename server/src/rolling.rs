@@ -1,0 +1,330 @@
+//! Rolling operations: one change (a restart, a power cycle) applied across a cluster's nodes
+//! one safe step at a time, gated on the cluster's health.
+//!
+//! Before it starts, the plan ([`plan`]) says the order (control-plane nodes one at a time, then
+//! the workers `max_unavailable` at a time), the gates ([`gates`]) and an estimate; it starts
+//! only when every node it takes is a machine with a BMC. Each step then goes through: the gates;
+//! cordon and drain (a drain job each, PDB-aware, as the person); the change through the
+//! machines' BMCs (a power run); waiting until each node is back (a new boot ID) and Ready;
+//! uncordon; the soak, with the gates checked throughout. A gate that fails pauses the
+//! operation and says why; a person resumes it (the gates are checked again first), or cancels
+//! it. The operation is a durable job ([`job`]): another replica resumes it from its last step.
+//! See docs/rolling.md.
+
+pub mod gates;
+pub mod http;
+mod job;
+pub mod plan;
+
+use crate::audit::Event;
+use crate::db::Database;
+use crate::error::OrInternal;
+use crate::jobs::{Job, JobKind, JobState, Jobs, Request};
+use app::access::{Permission, Principal, authorize_in};
+use app::clusters::rolling::{Gate, PlannedStep, RollingInput, RollingNode, RollingOperation, RollingPlan};
+use app::error::AppError;
+use app::power::ssr::PowerService;
+use plan::{Candidate, Settings};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A rolling operation, in the jobs table.
+pub const ROLLING_JOB: JobKind = JobKind { name: "cluster.rolling" };
+
+/// How many operations a cluster's list shows.
+const LISTED: i64 = 50;
+
+/// How an operation paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// How often it looks at the cluster (a failing gate pauses it within this, and a pass).
+    pub tick: Duration,
+    /// How long a node may take to come back Ready after its change before the operation
+    /// pauses on it.
+    pub rejoin: Duration,
+    /// How long each drain may take.
+    pub drain_timeout_seconds: u32,
+}
+
+impl Default for Pace {
+    fn default() -> Pace {
+        Pace { tick: Duration::from_secs(5), rejoin: Duration::from_secs(30 * 60), drain_timeout_seconds: 600 }
+    }
+}
+
+#[derive(Clone)]
+pub struct Rolling {
+    db: Database,
+    clusters: Arc<crate::clusters::Clusters>,
+    power: crate::power::Power,
+    monitoring: Arc<crate::monitoring::Monitoring>,
+    provisioner: Arc<crate::provisioner::Provisioner>,
+    jobs: Jobs,
+    background: crate::background::Background,
+    pace: Pace,
+}
+
+/// What an operation keeps for whichever replica runs it: what was asked, and the plan as it
+/// was started (the order does not change under it).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Stored {
+    cluster: String,
+    input: RollingInput,
+    settings: Settings,
+    steps: Vec<PlannedStep>,
+    gates: Vec<Gate>,
+    nodes: Vec<RollingNode>,
+}
+
+/// What a person asks of a running operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steer {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Rolling {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        db: Database,
+        clusters: Arc<crate::clusters::Clusters>,
+        power: crate::power::Power,
+        monitoring: Arc<crate::monitoring::Monitoring>,
+        provisioner: Arc<crate::provisioner::Provisioner>,
+        jobs: Jobs,
+        background: crate::background::Background,
+    ) -> Rolling {
+        Rolling { db, clusters, power, monitoring, provisioner, jobs, background, pace: Pace::default() }
+    }
+
+    pub fn with_pace(mut self, pace: Pace) -> Rolling {
+        self.pace = pace;
+        self
+    }
+
+    /// Every node of `cluster` as its live cache has it, with its inventory machine.
+    async fn candidates(&self, who: &Principal, cluster: &str) -> Result<Vec<Candidate>, AppError> {
+        let cache = self.clusters.cache(cluster)?;
+        let inventory = crate::clusters::Inventory::load(&self.db).await.or_internal()?;
+        let mut candidates = Vec::new();
+        for node in cache.node_objects() {
+            let machine = match inventory.machine_of(cluster, &node) {
+                Some(id) => {
+                    let mac = inventory.machine(id).map(|m| m.mac.clone()).unwrap_or_default();
+                    Some((id, mac, self.power.bmc(who, id).await?.is_some()))
+                }
+                None => None,
+            };
+            candidates.push(Candidate {
+                name: node.metadata.name.clone().unwrap_or_default(),
+                labels: node.metadata.labels.clone().unwrap_or_default(),
+                machine,
+            });
+        }
+        Ok(candidates)
+    }
+
+    async fn planned(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        input: &RollingInput,
+    ) -> Result<(RollingPlan, Vec<RollingNode>, Settings), AppError> {
+        let settings = plan::settings(input)?;
+        let gates = self.gates(who, cluster, &settings, input.approve_control_plane).await;
+        let (plan, nodes) = plan::plan(cluster, input, self.candidates(who, cluster).await?, gates)?;
+        Ok((plan, nodes, settings))
+    }
+
+    /// What a rolling operation on `cluster` would do, and what stands in the way; nothing is
+    /// asked of any machine.
+    pub async fn plan(&self, who: &Principal, cluster: &str, input: &RollingInput) -> Result<RollingPlan, AppError> {
+        authorize_in(who, Permission::ViewClusters, cluster)?;
+        Ok(self.planned(who, cluster, input).await?.0)
+    }
+
+    /// Starts a rolling operation on `cluster`, as `who`: for operators of the cluster, who
+    /// drain its nodes and power its machines; refused while its plan has problems or another
+    /// operation runs there. The job and its audit record are written together.
+    pub async fn start(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        input: RollingInput,
+    ) -> Result<RollingOperation, AppError> {
+        let event = Event::new("cluster.rolling.start", "cluster")
+            .target(cluster, cluster)
+            .summary(serde_json::json!({ "input": input }));
+        let allowed = authorize_in(who, Permission::ActOnNodes, cluster)
+            .and_then(|()| authorize_in(who, Permission::PowerMachines, cluster));
+        crate::audit::settle(&self.db, who, event.clone(), allowed).await?;
+        let result = async {
+            let (plan, nodes, settings) = self.planned(who, cluster, &input).await?;
+            if !plan.problems.is_empty() {
+                return Err(AppError::Conflict { message: plan.problems.join(" "), fields: vec![] });
+            }
+            let stored = Stored {
+                cluster: cluster.into(),
+                input: input.clone(),
+                settings,
+                steps: plan.steps.clone(),
+                gates: plan.gates.clone(),
+                nodes,
+            };
+            let text = serde_json::to_string(&stored).or_internal()?;
+            let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
+            // Under the audit chain's lock: two starts cannot both see none running.
+            if let Some(running) = self.running_on(cluster).await? {
+                return Err(AppError::Conflict {
+                    message: format!(
+                        "Another rolling operation runs on {cluster} ({running}): wait for it to end, or cancel it."
+                    ),
+                    fields: vec![],
+                });
+            }
+            let total = plan.steps.len() as u32;
+            let job = self.jobs.start_in(&mut tx, ROLLING_JOB, who, "plan", total, &text).await?;
+            let mut started = event.clone();
+            started.summary["job"] = serde_json::json!(job);
+            started.summary["steps"] = serde_json::json!(plan.steps);
+            crate::audit::append(&mut tx, who, started).await.or_internal()?;
+            tx.commit().await.or_internal()?;
+            self.run(who.clone(), job.clone(), stored, None);
+            self.view(&job).await
+        }
+        .await;
+        crate::audit::settle(&self.db, who, event, result).await
+    }
+
+    /// The running operation on `cluster`, if any.
+    async fn running_on(&self, cluster: &str) -> Result<Option<String>, AppError> {
+        Ok(self
+            .jobs
+            .newest(ROLLING_JOB, LISTED)
+            .await?
+            .into_iter()
+            .find(|j| j.state == JobState::Running && stored(j).is_ok_and(|s| s.cluster == cluster))
+            .map(|j| j.id))
+    }
+
+    /// An operation as it stands, for whoever may see its cluster.
+    pub async fn operation(&self, who: &Principal, job: &str) -> Result<RollingOperation, AppError> {
+        app::access::authorize(who, Permission::ViewClusters)?;
+        let operation = self.view(job).await?;
+        authorize_in(who, Permission::ViewClusters, &operation.cluster).map_err(|_| unknown())?;
+        Ok(operation)
+    }
+
+    /// The newest operations on `cluster`, newest first.
+    pub async fn operations(&self, who: &Principal, cluster: &str) -> Result<Vec<RollingOperation>, AppError> {
+        authorize_in(who, Permission::ViewClusters, cluster)?;
+        let mut listed = Vec::new();
+        for job in self.jobs.newest(ROLLING_JOB, LISTED).await? {
+            if stored(&job).is_ok_and(|s| s.cluster == cluster) {
+                listed.push(self.view(&job.id).await?);
+            }
+        }
+        Ok(listed)
+    }
+
+    async fn view(&self, id: &str) -> Result<RollingOperation, AppError> {
+        let job = self.jobs.load(id).await?.filter(|j| j.kind == ROLLING_JOB.name).ok_or_else(unknown)?;
+        let stored = stored(&job)?;
+        let progress: job::Progress = serde_json::from_str(&job.result).unwrap_or_default();
+        let (_, paused) = self.jobs.asked(id).await?;
+        let state = match job.state {
+            JobState::Running if paused => "paused",
+            JobState::Running | JobState::Waiting => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+        };
+        Ok(RollingOperation {
+            job: job.id,
+            cluster: stored.cluster,
+            change: stored.input.change,
+            state: state.into(),
+            step: if progress.step.is_empty() { "starting".into() } else { progress.step },
+            held: if paused { progress.held.or_else(|| Some("paused by a person".into())) } else { None },
+            nodes: if progress.nodes.is_empty() { stored.nodes } else { progress.nodes },
+            plan: stored.steps,
+            error: job.error.map(|e| e.to_string()),
+            resumed: job.resumed,
+        })
+    }
+
+    /// Pauses, resumes or cancels a running operation, for operators of its cluster, audited in
+    /// the transaction that asks it. A resume after a gate failed has the gates checked again.
+    pub async fn steer(&self, who: &Principal, job: &str, steer: Steer) -> Result<RollingOperation, AppError> {
+        let (action, request, on) = match steer {
+            Steer::Pause => ("cluster.rolling.pause", Request::Pause, true),
+            Steer::Resume => ("cluster.rolling.resume", Request::Pause, false),
+            Steer::Cancel => ("cluster.rolling.cancel", Request::Cancel, true),
+        };
+        let event = Event::new(action, "job").target(job, job);
+        crate::audit::settle(&self.db, who, event.clone(), app::access::authorize(who, Permission::ActOnNodes)).await?;
+        let cluster = self.view(job).await?.cluster;
+        let event = Event::new(action, "cluster").target(&cluster, &cluster).summary(serde_json::json!({ "job": job }));
+        let allowed = authorize_in(who, Permission::ActOnNodes, &cluster);
+        crate::audit::settle(&self.db, who, event.clone(), allowed).await?;
+        let result = async {
+            let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
+            if !self.jobs.request_in(&mut tx, job, request, on).await? {
+                return Err(AppError::Conflict {
+                    message: "This rolling operation is no longer running.".into(),
+                    fields: vec![],
+                });
+            }
+            crate::audit::append(&mut tx, who, event.clone()).await.or_internal()?;
+            tx.commit().await.or_internal()
+        }
+        .await;
+        crate::audit::settle(&self.db, who, event, result).await?;
+        self.view(job).await
+    }
+
+    /// Goes on with an operation whose replica stopped, as whoever started it is now.
+    pub fn resume_operation(&self, job: Job) {
+        let previous = serde_json::from_str::<job::Progress>(&job.result).ok();
+        match (job.acting.clone(), stored(&job)) {
+            (Some(who), Ok(stored)) => self.run(who, job.id, stored, previous),
+            (who, stored) => {
+                let me = self.clone();
+                self.background.spawn(async move {
+                    let stopped = match stored {
+                        Err(e) => e,
+                        Ok(_) => AppError::Forbidden {
+                            message: "This rolling operation was stopped: whoever started it may no longer act.".into(),
+                        },
+                    };
+                    let who = who.unwrap_or_else(|| Principal::anonymous(None, None));
+                    if let Err(e) = me.finish(&who, &job.id, "", Err(stopped)).await {
+                        tracing::error!(error = %e, job = job.id, "could not fail a rolling operation");
+                    }
+                });
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        who: &Principal,
+        job: &str,
+        cluster: &str,
+        outcome: Result<String, AppError>,
+    ) -> Result<(), AppError> {
+        let event = Event::new("cluster.rolling.end", "cluster").target(cluster, cluster).summary(serde_json::json!({
+            "job": job
+        }));
+        self.jobs.finish(job, who, event, outcome).await
+    }
+}
+
+fn unknown() -> AppError {
+    AppError::not_found("This rolling operation is not known (it ended more than a day ago, or it never was).")
+}
+
+fn stored(job: &Job) -> Result<Stored, AppError> {
+    serde_json::from_str(&job.input)
+        .map_err(|_| crate::error::internal("this rolling operation's stored input cannot be read"))
+}

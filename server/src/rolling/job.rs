@@ -1,0 +1,338 @@
+//! The `cluster.rolling` job: the plan's steps in order, each through its gates, the drain, the
+//! change, the nodes' return, uncordon and the soak. What it has done is kept with the job after
+//! each move, so another replica goes on from there (a drain and a power run started are
+//! followed, not started again).
+
+use super::plan::CONTROL_PLANE;
+use super::{Rolling, Stored};
+use crate::jobs::lease_lost;
+use app::access::Principal;
+use app::clusters::NodeAction;
+use app::clusters::rolling::{RollingChange, RollingNode};
+use app::clusters::ssr::ClusterService;
+use app::clusters::{DrainOptions, DrainProgress};
+use app::error::AppError;
+use app::power::ssr::PowerService;
+use app::power::{Pacing, PowerAction, PowerRunInput, RunStep};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Its gates are checked (and, for a control-plane node, a person's approval awaited).
+    #[default]
+    Gates,
+    Drain,
+    Change,
+    /// Waiting for its nodes to come back: a new boot ID, and Ready.
+    Rejoin,
+    Soak,
+}
+
+/// What the operation has done, kept as its job's result.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    /// What it does now, in words.
+    pub step: String,
+    /// The plan's step it is at.
+    pub index: usize,
+    pub phase: Phase,
+    /// Why it paused itself (a gate, a failed drain or change, an approval), until resumed.
+    pub held: Option<String>,
+    /// This step's control-plane node was approved (resumed from its approval hold).
+    pub approved: bool,
+    /// This step's drain jobs, by node.
+    pub drains: BTreeMap<String, String>,
+    /// This step's power run.
+    pub power_run: Option<String>,
+    /// Each node's boot ID before its change.
+    pub boot_ids: BTreeMap<String, String>,
+    /// When this step's change was asked, or its wait last resumed (Unix seconds).
+    pub changed_at: i64,
+    /// When this step's soak ends (Unix seconds).
+    pub soak_until: i64,
+    pub nodes: Vec<RollingNode>,
+}
+
+/// What a pass decided.
+enum Next {
+    /// Look again after a tick.
+    Wait,
+    /// Pause, saying why.
+    Hold(String),
+    /// Every step is done.
+    Done,
+}
+
+fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Rolling {
+    /// Runs operation `job` in the background, holding its lease, from `previous` progress (a
+    /// resumed job's), and ends it with its audit record once.
+    pub(super) fn run(&self, who: Principal, job: String, stored: Stored, previous: Option<Progress>) {
+        let me = self.clone();
+        self.background.spawn(async move {
+            let outcome = me.jobs.holding_lease(&job, me.follow(&who, &job, &stored, previous)).await;
+            if matches!(&outcome, Err(e) if e.to_string() == lease_lost().to_string()) {
+                return;
+            }
+            if let Err(e) = me.finish(&who, &job, &stored.cluster, outcome).await {
+                tracing::error!(error = %e, job, cluster = stored.cluster, "could not end a rolling operation");
+            }
+        });
+    }
+
+    async fn follow(
+        &self,
+        who: &Principal,
+        job: &str,
+        stored: &Stored,
+        previous: Option<Progress>,
+    ) -> Result<String, AppError> {
+        let mut progress = previous.unwrap_or_else(|| Progress { nodes: stored.nodes.clone(), ..Default::default() });
+        let total = stored.steps.len() as u32;
+        loop {
+            let (cancelled, paused) = self.jobs.asked(job).await?;
+            if cancelled {
+                let out: Vec<&str> = progress
+                    .nodes
+                    .iter()
+                    .filter(|n| !matches!(n.step.as_str(), "waiting" | "done"))
+                    .map(|n| n.name.as_str())
+                    .collect();
+                let left = if out.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} stay as they are (check whether they are cordoned)", out.join(", "))
+                };
+                return Err(AppError::Conflict {
+                    message: format!(
+                        "Cancelled at step {} of {total}{left}.",
+                        (progress.index + 1).min(total as usize)
+                    ),
+                    fields: vec![],
+                });
+            }
+            if paused {
+                if progress.held.is_none() {
+                    progress.step = "paused by a person".into();
+                }
+            } else {
+                if progress.held.take().is_some() {
+                    // A person resumed it: an approval awaited is given; a wait starts again.
+                    progress.approved = progress.phase == Phase::Gates;
+                    progress.changed_at = now();
+                    if progress.phase == Phase::Soak {
+                        progress.soak_until = now() + i64::from(stored.settings.soak_seconds);
+                    }
+                }
+                // A step that fails to reach the cluster or the database is said, and tried again.
+                match self.pass(who, stored, &mut progress).await {
+                    Ok(Next::Done) => {
+                        return Ok(format!(
+                            "{} {} node(s) in {total} step(s)",
+                            match stored.input.change {
+                                RollingChange::Restart => "restarted",
+                                RollingChange::PowerCycle => "power-cycled",
+                            },
+                            progress.nodes.len()
+                        ));
+                    }
+                    Ok(Next::Wait) => {}
+                    Ok(Next::Hold(why)) => {
+                        progress.step = format!("paused: {why}");
+                        progress.held = Some(why);
+                        self.report(job, total, &progress).await?;
+                        self.jobs.hold(job).await?;
+                    }
+                    Err(e) if e.to_string() == lease_lost().to_string() => return Err(e),
+                    Err(e) => progress.step = format!("{e} (trying again)"),
+                }
+            }
+            self.report(job, total, &progress).await?;
+            tokio::time::sleep(self.pace.tick).await;
+        }
+    }
+
+    async fn report(&self, job: &str, total: u32, progress: &Progress) -> Result<(), AppError> {
+        let text = serde_json::to_string(progress).map_err(crate::error::internal)?;
+        self.jobs.report(job, progress.index as u32, total, &text).await
+    }
+
+    /// Sets the step of `nodes` in `progress`, noting it on their machines' timelines.
+    async fn mark(&self, progress: &mut Progress, nodes: &[String], step: &str, note: &str) {
+        for node in progress.nodes.iter_mut().filter(|n| nodes.contains(&n.name)) {
+            node.step = step.into();
+            if !note.is_empty()
+                && let Err(e) =
+                    self.provisioner.boots.note(&node.mac, "rolling", &format!("{}: {note}", node.name)).await
+            {
+                tracing::warn!(error = %e, node = node.name, "could not note a rolling step on the timeline");
+            }
+        }
+    }
+
+    /// One look at the step the operation is at, moving it on as far as it can go now.
+    async fn pass(&self, who: &Principal, stored: &Stored, progress: &mut Progress) -> Result<Next, AppError> {
+        let cluster = &stored.cluster;
+        let Some(step) = stored.steps.get(progress.index) else { return Ok(Next::Done) };
+        let names = step.nodes.join(", ");
+        let change = stored.input.change.words();
+        match progress.phase {
+            Phase::Gates => {
+                progress.step = format!("checking the gates before {names}");
+                if step.role == CONTROL_PLANE && stored.input.approve_control_plane && !progress.approved {
+                    return Ok(Next::Hold(format!(
+                        "{}: control-plane node {names} waits for a person; resume to {change} it",
+                        super::gates::APPROVAL
+                    )));
+                }
+                if let Some(why) = self.failing_gate(who, cluster, &stored.gates, &stored.settings, Some(step)).await? {
+                    return Ok(Next::Hold(why));
+                }
+                progress.phase = Phase::Drain;
+                self.mark(progress, &step.nodes, "draining", &format!("drained for a rolling {change}")).await;
+                Ok(Next::Wait)
+            }
+            Phase::Drain => {
+                progress.step = format!("draining {names}");
+                for node in &step.nodes {
+                    if !progress.drains.contains_key(node) {
+                        let options = DrainOptions {
+                            delete_local_data: false,
+                            timeout_seconds: Some(self.pace.drain_timeout_seconds),
+                        };
+                        let drain = self.clusters.drain(who, cluster, node, options).await?;
+                        progress.drains.insert(node.clone(), drain);
+                    }
+                }
+                let mut drained = 0;
+                for (node, drain) in progress.drains.clone() {
+                    let DrainProgress { state, error, .. } = self.clusters.drain_progress(who, &drain).await?;
+                    match state.as_str() {
+                        "succeeded" => drained += 1,
+                        "failed" => {
+                            progress.drains.remove(&node);
+                            let why = error.unwrap_or_default();
+                            return Ok(Next::Hold(format!(
+                                "the drain of {node} failed: {why}; resume to drain it again"
+                            )));
+                        }
+                        _ => {}
+                    }
+                }
+                if drained == step.nodes.len() {
+                    let cache = self.clusters.cache(cluster)?;
+                    for node in &step.nodes {
+                        progress.boot_ids.insert(node.clone(), boot_id(cache.node_object(node).as_deref()));
+                    }
+                    progress.phase = Phase::Change;
+                    self.mark(progress, &step.nodes, "changing", "").await;
+                }
+                Ok(Next::Wait)
+            }
+            Phase::Change => {
+                progress.step = format!("{change} of {names} through their BMCs");
+                let Some(run) = progress.power_run.clone() else {
+                    let machines: Vec<i64> =
+                        progress.nodes.iter().filter(|n| step.nodes.contains(&n.name)).map(|n| n.machine).collect();
+                    let action = match stored.input.change {
+                        RollingChange::Restart => PowerAction::GracefulRestart,
+                        RollingChange::PowerCycle => PowerAction::PowerCycle,
+                    };
+                    let input = PowerRunInput { action, machines, search: None, pacing: Pacing::default() };
+                    progress.power_run = Some(self.power.start_run(who, input).await?);
+                    progress.changed_at = now();
+                    return Ok(Next::Wait);
+                };
+                let run = self.power.power_run(who, &run).await?;
+                match run.state.as_str() {
+                    "succeeded" => {
+                        progress.phase = Phase::Rejoin;
+                        self.mark(progress, &step.nodes, "rejoining", "").await;
+                        Ok(Next::Wait)
+                    }
+                    "failed" | "cancelled" => {
+                        progress.power_run = None;
+                        let failed: Vec<String> = run
+                            .machines
+                            .iter()
+                            .filter(|m| m.step == RunStep::Failed)
+                            .map(|m| format!("{}: {}", m.mac, m.reason))
+                            .chain(run.error)
+                            .collect();
+                        Ok(Next::Hold(format!(
+                            "the {change} of {names} failed ({}); resume to ask again",
+                            failed.join("; ")
+                        )))
+                    }
+                    _ => Ok(Next::Wait),
+                }
+            }
+            Phase::Rejoin => {
+                let cache = self.clusters.cache(cluster)?;
+                let mut away = Vec::new();
+                for node in &step.nodes {
+                    let seen = cache.node_object(node);
+                    let rebooted = boot_id(seen.as_deref()) != progress.boot_ids.get(node).cloned().unwrap_or_default();
+                    let status = seen.as_deref().map_or("gone", crate::clusters::cache::node_status);
+                    if !rebooted || status != "Ready" {
+                        let since = if rebooted { "restarted" } else { "not restarted yet" };
+                        away.push(format!("{node} ({since}, {status})"));
+                    }
+                }
+                if away.is_empty() {
+                    for node in &step.nodes {
+                        self.clusters.act(who, cluster, node, NodeAction::Uncordon).await?;
+                    }
+                    progress.phase = Phase::Soak;
+                    progress.soak_until = now() + i64::from(stored.settings.soak_seconds);
+                    self.mark(progress, &step.nodes, "soaking", &format!("back Ready after its {change}; uncordoned"))
+                        .await;
+                    return Ok(Next::Wait);
+                }
+                progress.step = format!("waiting for {} to come back Ready", away.join(", "));
+                if now() - progress.changed_at > self.pace.rejoin.as_secs() as i64 {
+                    return Ok(Next::Hold(format!(
+                        "not back within {} min of the {change}: {}; check their consoles, then resume to wait again",
+                        self.pace.rejoin.as_secs() / 60,
+                        away.join(", ")
+                    )));
+                }
+                Ok(Next::Wait)
+            }
+            Phase::Soak => {
+                let left = (progress.soak_until - now()).max(0);
+                progress.step = format!("soaking {names}: {left} s left");
+                if let Some(why) = self.failing_gate(who, cluster, &stored.gates, &stored.settings, None).await? {
+                    return Ok(Next::Hold(why));
+                }
+                if left == 0 {
+                    self.mark(progress, &step.nodes, "done", &format!("rolling {change} done")).await;
+                    *progress = Progress {
+                        index: progress.index + 1,
+                        nodes: std::mem::take(&mut progress.nodes),
+                        step: format!("{names} done"),
+                        ..Default::default()
+                    };
+                    if progress.index == stored.steps.len() {
+                        return Ok(Next::Done);
+                    }
+                }
+                Ok(Next::Wait)
+            }
+        }
+    }
+}
+
+/// A node's boot ID, as its kubelet last reported it ('' for none).
+fn boot_id(node: Option<&k8s_openapi::api::core::v1::Node>) -> String {
+    node.and_then(|n| n.status.as_ref())
+        .and_then(|s| s.node_info.as_ref())
+        .map(|i| i.boot_id.clone())
+        .unwrap_or_default()
+}

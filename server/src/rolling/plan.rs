@@ -1,0 +1,217 @@
+//! A rolling operation's plan, from the cluster's nodes as they stand: which nodes, in what
+//! order, and what stands in the way. Nothing here asks anything of a cluster or a machine.
+
+use crate::clusters::selector::Selector;
+use app::clusters::rolling::{Gate, PlannedStep, RollingInput, RollingNode, RollingPlan};
+use app::error::AppError;
+use std::collections::BTreeMap;
+
+/// The label that makes a node part of the control plane (kubeadm's, and Pangea's own).
+pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
+pub const CONTROL_PLANE: &str = "control-plane";
+pub const WORKER: &str = "worker";
+
+/// The longest soak a plan takes, in seconds.
+pub const MAX_SOAK: u32 = 3600;
+/// What an estimate counts for each step: draining it, and a server restarting (its firmware's
+/// POST included) until its node is Ready again.
+const DRAIN_ESTIMATE: u64 = 60;
+const RESTART_ESTIMATE: u64 = 300;
+
+/// A node of the cluster, as the plan sees it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Its inventory machine (id, MAC) and whether it has a BMC.
+    pub machine: Option<(i64, String, bool)>,
+}
+
+/// The settings of `input`, each checked, with a message a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Settings {
+    pub max_unavailable: u32,
+    pub soak_seconds: u32,
+    pub alert_severities: Vec<String>,
+}
+
+pub fn settings(input: &RollingInput) -> Result<Settings, AppError> {
+    let max_unavailable = input.max_unavailable.unwrap_or(1);
+    if max_unavailable == 0 {
+        return Err(AppError::invalid("max_unavailable must be at least 1: with 0, no node could ever be changed."));
+    }
+    let soak_seconds = input.soak_seconds.unwrap_or(60);
+    if soak_seconds > MAX_SOAK {
+        return Err(AppError::invalid(format!(
+            "soak_seconds is at most {MAX_SOAK} (an hour); {soak_seconds} was given."
+        )));
+    }
+    let alert_severities = input.alert_severities.clone().unwrap_or_else(|| vec!["critical".into()]);
+    if let Some(bad) = alert_severities
+        .iter()
+        .find(|s| s.is_empty() || s.len() > 32 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    {
+        return Err(AppError::invalid(format!(
+            "\"{bad}\" is not an alert severity: write names such as critical or warning (letters, digits, - and _)."
+        )));
+    }
+    Ok(Settings { max_unavailable, soak_seconds, alert_severities })
+}
+
+/// The plan for `candidates` (every node of `cluster`): the control-plane nodes one at a time,
+/// then the workers `max_unavailable` at a time, each in name order; with the nodes as the
+/// operation follows them.
+pub fn plan(
+    cluster: &str,
+    input: &RollingInput,
+    mut candidates: Vec<Candidate>,
+    gates: Vec<Gate>,
+) -> Result<(RollingPlan, Vec<RollingNode>), AppError> {
+    let settings = settings(input)?;
+    let selector = Selector::parse(input.nodes.as_deref())?;
+    candidates.retain(|c| selector.matches(&c.labels));
+    candidates.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut problems = Vec::new();
+    if candidates.is_empty() {
+        problems.push(match input.nodes.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(query) => format!("No node of {cluster} matches \"{query}\"."),
+            None => format!("{cluster} has no nodes."),
+        });
+    }
+    let mut nodes = Vec::new();
+    for c in &candidates {
+        let role = if c.labels.contains_key(CONTROL_PLANE_LABEL) { CONTROL_PLANE } else { WORKER };
+        let (machine, mac) = match &c.machine {
+            None => {
+                problems.push(format!(
+                    "{} matches no inventory machine (by system UUID or host name): Pangea cannot {} it.",
+                    c.name,
+                    input.change.words()
+                ));
+                (0, String::new())
+            }
+            Some((id, mac, false)) => {
+                problems.push(format!(
+                    "{}'s machine {mac} has no BMC: set one on the machine's page so Pangea can {} it.",
+                    c.name,
+                    input.change.words()
+                ));
+                (*id, mac.clone())
+            }
+            Some((id, mac, true)) => (*id, mac.clone()),
+        };
+        nodes.push(RollingNode { name: c.name.clone(), role: role.into(), machine, mac, step: "waiting".into() });
+    }
+    let mut steps: Vec<PlannedStep> = nodes
+        .iter()
+        .filter(|n| n.role == CONTROL_PLANE)
+        .map(|n| PlannedStep { role: CONTROL_PLANE.into(), nodes: vec![n.name.clone()] })
+        .collect();
+    let workers: Vec<String> = nodes.iter().filter(|n| n.role == WORKER).map(|n| n.name.clone()).collect();
+    steps.extend(
+        workers
+            .chunks(settings.max_unavailable as usize)
+            .map(|chunk| PlannedStep { role: WORKER.into(), nodes: chunk.to_vec() }),
+    );
+    let estimate_seconds = steps.len() as u64 * (DRAIN_ESTIMATE + RESTART_ESTIMATE + u64::from(settings.soak_seconds));
+    let plan = RollingPlan {
+        cluster: cluster.into(),
+        change: input.change,
+        steps,
+        max_unavailable: settings.max_unavailable,
+        soak_seconds: settings.soak_seconds,
+        gates,
+        estimate_seconds,
+        estimate_assumes: format!(
+            "each step about {} min to drain and {} min for its servers to {} until their nodes are Ready, then \
+             the {} s soak; a gate that holds adds its time",
+            DRAIN_ESTIMATE / 60,
+            RESTART_ESTIMATE / 60,
+            input.change.words(),
+            settings.soak_seconds
+        ),
+        problems,
+    };
+    Ok((plan, nodes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::clusters::rolling::RollingChange;
+
+    fn node(name: &str, control_plane: bool, machine: Option<(i64, &str, bool)>) -> Candidate {
+        let mut labels = BTreeMap::from([("rack".to_string(), "r1".to_string())]);
+        if control_plane {
+            labels.insert(CONTROL_PLANE_LABEL.into(), String::new());
+        }
+        Candidate { name: name.into(), labels, machine: machine.map(|(id, mac, bmc)| (id, mac.to_string(), bmc)) }
+    }
+
+    fn input(nodes: Option<&str>, max_unavailable: Option<u32>) -> RollingInput {
+        RollingInput {
+            change: RollingChange::Restart,
+            nodes: nodes.map(Into::into),
+            max_unavailable,
+            soak_seconds: Some(30),
+            alert_severities: None,
+            approve_control_plane: false,
+        }
+    }
+
+    #[test]
+    fn control_plane_nodes_go_one_at_a_time_before_the_workers() {
+        let nodes = vec![
+            node("w-3", false, Some((6, "m6", true))),
+            node("cp-2", true, Some((2, "m2", true))),
+            node("w-1", false, Some((4, "m4", true))),
+            node("cp-1", true, Some((1, "m1", true))),
+            node("w-2", false, Some((5, "m5", true))),
+        ];
+        let (planned, followed) = plan("edge", &input(None, Some(2)), nodes.clone(), vec![]).unwrap();
+        let steps: Vec<(&str, Vec<&str>)> =
+            planned.steps.iter().map(|s| (s.role.as_str(), s.nodes.iter().map(String::as_str).collect())).collect();
+        assert_eq!(
+            steps,
+            [
+                ("control-plane", vec!["cp-1"]),
+                ("control-plane", vec!["cp-2"]),
+                ("worker", vec!["w-1", "w-2"]),
+                ("worker", vec!["w-3"])
+            ]
+        );
+        assert!(planned.problems.is_empty(), "{:?}", planned.problems);
+        assert_eq!(planned.estimate_seconds, 4 * (60 + 300 + 30));
+        assert_eq!(followed.len(), 5);
+        // The workers only, by label query.
+        let (workers, _) =
+            plan("edge", &input(Some("!node-role.kubernetes.io/control-plane"), None), nodes, vec![]).unwrap();
+        assert_eq!(workers.steps.len(), 3);
+        assert!(workers.steps.iter().all(|s| s.role == WORKER && s.nodes.len() == 1));
+    }
+
+    #[test]
+    fn what_cannot_be_changed_is_said_and_bad_settings_are_refused() {
+        let nodes = vec![node("w-1", false, None), node("w-2", false, Some((5, "52:54:00:00:00:05", false)))];
+        let (planned, _) = plan("edge", &input(None, None), nodes.clone(), vec![]).unwrap();
+        assert_eq!(
+            planned.problems,
+            [
+                "w-1 matches no inventory machine (by system UUID or host name): Pangea cannot restart it.",
+                "w-2's machine 52:54:00:00:00:05 has no BMC: set one on the machine's page so Pangea can restart it."
+            ]
+        );
+        let (unmatched, _) = plan("edge", &input(Some("rack=r9"), None), nodes.clone(), vec![]).unwrap();
+        assert_eq!(unmatched.problems, ["No node of edge matches \"rack=r9\"."]);
+        let zero = plan("edge", &input(None, Some(0)), nodes.clone(), vec![]).unwrap_err();
+        assert_eq!(zero.status(), 400);
+        assert!(zero.to_string().contains("at least 1"));
+        assert_eq!(plan("edge", &input(Some("a=b=c"), None), nodes.clone(), vec![]).unwrap_err().status(), 400);
+        let mut long = input(None, None);
+        long.soak_seconds = Some(MAX_SOAK + 1);
+        assert_eq!(plan("edge", &long, nodes.clone(), vec![]).unwrap_err().status(), 400);
+        let mut severities = input(None, None);
+        severities.alert_severities = Some(vec!["crit ical".into()]);
+        assert!(plan("edge", &severities, nodes, vec![]).unwrap_err().to_string().contains("\"crit ical\""));
+    }
+}
