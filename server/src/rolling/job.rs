@@ -133,14 +133,16 @@ impl Rolling {
                 // A step that fails to reach the cluster or the database is said, and tried again.
                 match self.pass(who, stored, &mut progress).await {
                     Ok(Next::Done) => {
-                        return Ok(format!(
+                        progress.step = format!(
                             "{} {} node(s) in {total} step(s)",
                             match stored.input.change {
                                 RollingChange::Restart => "restarted",
                                 RollingChange::PowerCycle => "power-cycled",
                             },
                             progress.nodes.len()
-                        ));
+                        );
+                        // Kept as the job's result: the page shows the operation as it ended.
+                        return serde_json::to_string(&progress).map_err(crate::error::internal);
                     }
                     Ok(Next::Wait) => {}
                     Ok(Next::Hold(why)) => {

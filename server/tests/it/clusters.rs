@@ -147,7 +147,7 @@ async fn create_node(kube: &Kube, name: &str, uuid: &str, ready: bool) {
     nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
 }
 
-async fn create_pod(kube: &Kube, namespace: &str, name: &str, node: &str, app: &str) {
+pub(crate) async fn create_pod(kube: &Kube, namespace: &str, name: &str, node: &str, app: &str) {
     let client = kube.admin().await;
     let pods: Api<Pod> = Api::namespaced(client, namespace);
     let pod: Pod = serde_json::from_value(json!({
@@ -168,7 +168,7 @@ async fn create_pod(kube: &Kube, namespace: &str, name: &str, node: &str, app: &
 }
 
 /// A namespace with its `default` service account (no controller makes it here).
-async fn create_namespace(kube: &Kube, name: &str) {
+pub(crate) async fn create_namespace(kube: &Kube, name: &str) {
     let client = kube.admin().await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
@@ -727,7 +727,7 @@ async fn watches_resume_after_the_api_server_restarts(backend: Backend) {
 }
 
 /// Acts as the kubelet of `namespace`'s pods: a pod being deleted (evicted) is removed at once.
-async fn kubelet_for(kube: &Kube, namespace: &str) -> tokio::task::JoinHandle<()> {
+pub(crate) async fn kubelet_for(kube: &Kube, namespace: &str) -> tokio::task::JoinHandle<()> {
     let (client, namespace) = (kube.admin().await, namespace.to_string());
     tokio::spawn(async move {
         let pods: Api<Pod> = Api::namespaced(client, &namespace);
@@ -744,7 +744,10 @@ async fn kubelet_for(kube: &Kube, namespace: &str) -> tokio::task::JoinHandle<()
 }
 
 /// A PodDisruptionBudget `guard` over the two `guarded` pods of `namespace`.
-async fn guard_budget(admin: &kube::Client, namespace: &str) -> Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> {
+pub(crate) async fn guard_budget(
+    admin: &kube::Client,
+    namespace: &str,
+) -> Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> {
     let budgets = Api::namespaced(admin.clone(), namespace);
     let budget = serde_json::from_value(json!({ "metadata": { "name": "guard" },
         "spec": { "minAvailable": 2, "selector": { "matchLabels": { "app": "guarded" } } } }))
@@ -754,7 +757,7 @@ async fn guard_budget(admin: &kube::Client, namespace: &str) -> Api<k8s_openapi:
 }
 
 /// Sets how many disruptions `guard` allows now, as the disruption controller would.
-async fn allow_disruptions(budgets: &Api<k8s_openapi::api::policy::v1::PodDisruptionBudget>, n: i32) {
+pub(crate) async fn allow_disruptions(budgets: &Api<k8s_openapi::api::policy::v1::PodDisruptionBudget>, n: i32) {
     let status = json!({ "status": { "observedGeneration": 1, "currentHealthy": 2, "desiredHealthy": 2 - n.min(1),
         "disruptionsAllowed": n, "expectedPods": 2 } });
     budgets.patch_status("guard", &PatchParams::default(), &Patch::Merge(status)).await.unwrap();

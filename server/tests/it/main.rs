@@ -36,4 +36,5 @@ mod power;
 mod process;
 mod provisioner;
 mod replicas;
+mod rolling;
 mod sso;

@@ -1,0 +1,343 @@
+//! Rolling operations against a real kube-apiserver v1.36 (a control plane of the test's own, so
+//! no other test's nodes are in it) and real Redfish BMCs (sushy-tools' emulator): the plan, the
+//! order, `maxUnavailable`, the approval and PodDisruptionBudget gates pausing it in words, pause,
+//! resume and cancel, and the audit trail. The nodes' kubelets are played by the test: a node
+//! whose machine was restarted comes back with a new boot ID.
+
+use crate::clusters::{allow_disruptions, create_namespace, create_pod, guard_budget, kubelet_for};
+use crate::support::TestApp;
+use crate::support::bmc::{FakeSystem, PASSWORD, USER, emulator};
+use crate::support::kube::{eventually, input, person, unique};
+use app::access::{ConsoleRole, Principal};
+use app::clusters::NodeAction;
+use app::clusters::rolling::{RollingChange, RollingInput, RollingOperation};
+use app::clusters::ssr::ClusterService;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use pangea::rolling::{Pace, Rolling, Steer};
+use serde_json::json;
+use std::time::Duration;
+
+mod needs_kube {
+    use super::*;
+    on_both_backends!(a_restart_rolls_across_the_cluster_one_safe_step_at_a_time);
+}
+
+/// The nodes, their machines' MACs and system UUIDs; cp-1 is the control plane.
+const NODES: [(&str, &str, &str); 3] = [
+    ("cp-1", "52:54:00:0d:00:01", "33333333-0000-0000-0000-000000000001"),
+    ("w-1", "52:54:00:0d:00:02", "33333333-0000-0000-0000-000000000002"),
+    ("w-2", "52:54:00:0d:00:03", "33333333-0000-0000-0000-000000000003"),
+];
+
+/// Creates a Ready node as its kubelet would, with boot ID `<name>-1`.
+async fn create_node(nodes: &Api<Node>, name: &str, labels: serde_json::Value) {
+    let node: Node = serde_json::from_value(json!({ "metadata": { "name": name, "labels": labels } })).unwrap();
+    nodes.create(&PostParams::default(), &node).await.unwrap();
+    boot(nodes, name, &format!("{name}-1")).await;
+}
+
+/// The node's kubelet reports boot `boot_id`, Ready.
+async fn boot(nodes: &Api<Node>, name: &str, boot_id: &str) {
+    let uuid = NODES.iter().find(|n| n.0 == name).map_or("", |n| n.2);
+    let status = json!({ "status": {
+        "conditions": [{ "type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+                         "lastHeartbeatTime": "2026-12-07T00:00:00Z", "lastTransitionTime": "2026-12-07T00:00:00Z" }],
+        "nodeInfo": { "machineID": "m", "systemUUID": uuid, "bootID": boot_id, "kernelVersion": "6.1", "osImage": "Flatcar",
+                      "containerRuntimeVersion": "containerd://2.0", "kubeletVersion": "v1.36.2", "kubeProxyVersion": "",
+                      "operatingSystem": "linux", "architecture": "amd64" }
+    }});
+    nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
+}
+
+/// Lets `group` cordon, drain and uncordon nodes in the cluster.
+fn let_drain(kube: &crate::support::kube::Kube, group: &str) {
+    for args in [
+        vec![
+            "create",
+            "clusterrole",
+            &format!("{group}-drain"),
+            "--verb=get,list,patch",
+            "--resource=nodes,pods,poddisruptionbudgets",
+        ],
+        vec!["create", "clusterrole", &format!("{group}-evict"), "--verb=create", "--resource=pods/eviction"],
+        vec![
+            "create",
+            "clusterrolebinding",
+            &format!("{group}-drain"),
+            &format!("--clusterrole={group}-drain"),
+            &format!("--group={group}"),
+        ],
+        vec![
+            "create",
+            "clusterrolebinding",
+            &format!("{group}-evict"),
+            &format!("--clusterrole={group}-evict"),
+            &format!("--group={group}"),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        let out = kube.kubectl(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Waits (up to 90 s) until the operation satisfies `done`.
+async fn operation_when(
+    rolling: &Rolling,
+    who: &Principal,
+    job: &str,
+    done: impl Fn(&RollingOperation) -> bool,
+) -> RollingOperation {
+    let mut last = None;
+    for _ in 0..900 {
+        let op = rolling.operation(who, job).await.unwrap();
+        if done(&op) {
+            return op;
+        }
+        last = Some(op);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the operation never got there: {last:#?}");
+}
+
+fn restart(nodes: Option<&str>) -> RollingInput {
+    RollingInput {
+        change: RollingChange::Restart,
+        nodes: nodes.map(Into::into),
+        max_unavailable: Some(1),
+        soak_seconds: Some(1),
+        alert_severities: None,
+        approve_control_plane: false,
+    }
+}
+
+async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(app: TestApp) {
+    let Some(kube) = crate::support::kube::own() else { return };
+    let name = unique("rolling");
+    app.state.clusters.add(&Principal::cli(), input(&kube, &name, &kube.pangea_token)).await.unwrap();
+    let group = unique("sre");
+    let_drain(&kube, &group);
+    let admin_client = kube.admin().await;
+    let nodes: Api<Node> = Api::all(admin_client.clone());
+
+    // Three machines with BMCs, and their nodes (linked by system UUID).
+    let systems: Vec<FakeSystem> = NODES.iter().map(|(_, mac, uuid)| FakeSystem { uuid, power: "On", mac }).collect();
+    let bmc = emulator(&systems).await;
+    for (node, mac, uuid) in NODES {
+        let created = app.create(json!({ "mac": mac, "hostname": node, "uuid": uuid })).await;
+        let id = created["id"].as_i64().unwrap();
+        let url = format!("{}/redfish/v1/Systems/{uuid}", bmc.url);
+        let set = app
+            .put_json(
+                &format!("/api/v1/machines/{id}/bmc"),
+                json!({ "url": url, "username": USER, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(set.status(), 200, "{}", set.text().await.unwrap());
+        let mut labels = json!({ "node-role.kubernetes.io/worker": "" });
+        if node == "cp-1" {
+            labels = json!({ "node-role.kubernetes.io/control-plane": "" });
+        }
+        if node == "w-1" {
+            labels["pool"] = json!("a");
+        }
+        create_node(&nodes, node, labels).await;
+    }
+    // A pod on w-1; two pods under a budget, on cp-1 and w-2, which allows one disruption.
+    let ns = unique("team");
+    create_namespace(&kube, &ns).await;
+    create_pod(&kube, &ns, "web-1", "w-1", "web").await;
+    create_pod(&kube, &ns, "guarded-1", "w-2", "guarded").await;
+    create_pod(&kube, &ns, "guarded-2", "cp-1", "guarded").await;
+    let budgets = guard_budget(&admin_client, &ns).await;
+    allow_disruptions(&budgets, 1).await;
+    let kubelet = kubelet_for(&kube, &ns).await;
+
+    let pace = Pace { tick: Duration::from_millis(200), rejoin: Duration::from_secs(60), drain_timeout_seconds: 60 };
+    let rolling = (*app.state.rolling).clone().with_pace(pace);
+    let alice = person("alice@example.com", &[&group], ConsoleRole::Operator);
+    eventually("alice's RBAC and every node to be seen", async || {
+        let nodes = app.state.clusters.cache(&name).ok()?.node_objects().len();
+        let cordoned = app.state.clusters.act(&alice, &name, "w-2", NodeAction::Uncordon).await.ok();
+        (nodes == 3).then_some(cordoned?)
+    })
+    .await;
+
+    // The plan: the control plane first, then each worker; the gates it checks and why not.
+    let mut input = restart(None);
+    input.approve_control_plane = true;
+    let planned = app.post_json(&format!("/api/v1/clusters/{name}/rolling-operations/plan"), json!(input)).await;
+    assert_eq!(planned.status(), 200);
+    let planned: serde_json::Value = planned.json().await.unwrap();
+    let steps: Vec<serde_json::Value> =
+        planned["steps"].as_array().unwrap().iter().map(|s| s["nodes"].clone()).collect();
+    assert_eq!(steps, [json!(["cp-1"]), json!(["w-1"]), json!(["w-2"])]);
+    assert_eq!(planned["problems"], json!([]));
+    assert_eq!(planned["estimate_seconds"], 3 * (60 + 300 + 1));
+    let gates: Vec<(String, bool)> = planned["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap().to_string(), g["checked"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        gates,
+        [
+            ("etcd quorum".to_string(), false),
+            ("nodes Ready".into(), true),
+            ("no firing alerts".into(), false),
+            ("PodDisruptionBudgets".into(), true),
+            ("approval".into(), true)
+        ]
+    );
+    assert!(planned["gates"][0]["detail"].as_str().unwrap().contains("no Prometheus is linked"), "{planned}");
+    let bad = app
+        .post_json(
+            &format!("/api/v1/clusters/{name}/rolling-operations/plan"),
+            json!({ "change": "restart", "max_unavailable": 0 }),
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("max_unavailable must be at least 1"));
+
+    // A viewer may not start one; alice, an operator whose group may drain, may.
+    let viewer = person("vera@example.com", &[&group], ConsoleRole::Viewer);
+    assert_eq!(rolling.start(&viewer, &name, input.clone()).await.unwrap_err().status(), 403);
+    let started = rolling.start(&alice, &name, input).await.unwrap();
+    let job = started.job.clone();
+    assert_eq!(started.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["cp-1", "w-1", "w-2"]);
+
+    // The test plays each kubelet: a node whose machine was restarted comes back with a new boot
+    // ID. Meanwhile, at most one worker is ever unschedulable, and no worker moves before cp-1
+    // is done.
+    let watcher = {
+        let (rolling, alice, job, nodes) = (rolling.clone(), alice.clone(), job.clone(), nodes.clone());
+        tokio::spawn(async move {
+            let mut most_out = 0;
+            let mut rebooted = Vec::new();
+            let mut order = Vec::new();
+            loop {
+                let op = rolling.operation(&alice, &job).await.unwrap();
+                for n in &op.nodes {
+                    if n.step != "waiting" && !order.contains(&n.name) {
+                        order.push(n.name.clone());
+                    }
+                    if n.step == "rejoining" && !rebooted.contains(&n.name) {
+                        boot(&nodes, &n.name, &format!("{}-2", n.name)).await;
+                        rebooted.push(n.name.clone());
+                    }
+                }
+                let cp_done = op.nodes.iter().any(|n| n.name == "cp-1" && n.step == "done");
+                assert!(
+                    cp_done || op.nodes.iter().all(|n| n.name == "cp-1" || n.step == "waiting"),
+                    "a worker moved before the control plane was done: {op:?}"
+                );
+                let out = nodes
+                    .list(&Default::default())
+                    .await
+                    .unwrap()
+                    .items
+                    .iter()
+                    .filter(|n| n.metadata.name.as_deref() != Some("cp-1"))
+                    .filter(|n| n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true))
+                    .count();
+                most_out = most_out.max(out);
+                if !matches!(op.state.as_str(), "running" | "paused") {
+                    return (most_out, order, rebooted);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    // It waits for a person before the control-plane node.
+    let held = operation_when(&rolling, &alice, &job, |op| op.state == "paused").await;
+    assert_eq!(
+        held.held.as_deref(),
+        Some("approval: control-plane node cp-1 waits for a person; resume to restart it"),
+        "{held:?}"
+    );
+    assert!(held.nodes.iter().all(|n| n.step == "waiting"));
+    rolling.steer(&alice, &job, Steer::Resume).await.unwrap();
+
+    // cp-1's drain took the budget's one disruption: before w-2, whose pod it guards, the
+    // operation pauses on the budget, and says so.
+    let held = operation_when(&rolling, &alice, &job, |op| op.state == "paused").await;
+    assert_eq!(
+        held.held.as_deref(),
+        Some(&*format!(
+            "PodDisruptionBudgets: PodDisruptionBudget {ns}/guard allows 0 disruption(s) now, and its pod guarded-1 runs on w-2"
+        )),
+        "{held:?}"
+    );
+    let steps: Vec<(&str, &str)> = held.nodes.iter().map(|n| (n.name.as_str(), n.step.as_str())).collect();
+    assert_eq!(steps, [("cp-1", "done"), ("w-1", "done"), ("w-2", "waiting")]);
+    // While one runs, no other starts on the cluster.
+    let again = rolling.start(&alice, &name, restart(None)).await.unwrap_err();
+    assert_eq!(again.status(), 409);
+    assert!(again.to_string().contains(&format!("Another rolling operation runs on {name} ({job})")), "{again}");
+    // The budget allows a disruption again: resumed, the operation finishes.
+    allow_disruptions(&budgets, 1).await;
+    rolling.steer(&alice, &job, Steer::Resume).await.unwrap();
+    let done = operation_when(&rolling, &alice, &job, |op| !matches!(op.state.as_str(), "running" | "paused")).await;
+    assert_eq!(done.state, "succeeded", "{done:?}");
+    assert!(done.nodes.iter().all(|n| n.step == "done"), "{done:?}");
+    let (most_out, order, rebooted) = watcher.await.unwrap();
+    assert_eq!(most_out, 1, "one worker out at a time, and each was cordoned");
+    assert_eq!(order, ["cp-1", "w-1", "w-2"]);
+    assert_eq!(rebooted, ["cp-1", "w-1", "w-2"]);
+    for (node, _, _) in NODES {
+        let seen = nodes.get(node).await.unwrap();
+        assert_ne!(seen.spec.unwrap().unschedulable, Some(true), "{node} is uncordoned");
+    }
+    // The machines' timelines show the steps.
+    let timeline = app.get_json(&format!("/api/v1/boot/timeline/{}", NODES[1].1)).await;
+    let said: Vec<&str> = timeline["events"].as_array().unwrap().iter().filter_map(|e| e["reason"].as_str()).collect();
+    for expected in [
+        "w-1: drained for a rolling restart",
+        "w-1: back Ready after its restart; uncordoned",
+        "w-1: rolling restart done",
+    ] {
+        assert!(said.contains(&expected), "{expected} missing from {said:?}");
+    }
+
+    // A second operation, on w-1 alone, is paused and cancelled by a person.
+    let second = rolling.start(&alice, &name, restart(Some("pool=a"))).await.unwrap();
+    assert_eq!(second.plan.len(), 1);
+    let paused = rolling.steer(&alice, &second.job, Steer::Pause).await.unwrap();
+    assert_eq!(paused.state, "paused");
+    let bob = person("bob@example.com", &[&group], ConsoleRole::Viewer);
+    assert_eq!(rolling.steer(&bob, &second.job, Steer::Cancel).await.unwrap_err().status(), 403);
+    rolling.steer(&alice, &second.job, Steer::Cancel).await.unwrap();
+    let cancelled = operation_when(&rolling, &alice, &second.job, |op| op.state == "failed").await;
+    assert!(cancelled.error.as_deref().unwrap_or_default().starts_with("Cancelled at step 1 of 1"), "{cancelled:?}");
+    let listed = rolling.operations(&alice, &name).await.unwrap();
+    assert_eq!(listed.iter().map(|o| o.job.as_str()).collect::<Vec<_>>(), [second.job.as_str(), job.as_str()]);
+    kubelet.abort();
+
+    // Every step a person took, and each end, is audited; the chain verifies.
+    let outcomes: Vec<String> = sqlx::query_scalar(
+        "SELECT action || ':' || outcome FROM audit_log WHERE action LIKE 'cluster.rolling.%' ORDER BY id",
+    )
+    .fetch_all(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            "cluster.rolling.start:denied",
+            "cluster.rolling.start:success",
+            "cluster.rolling.resume:success",
+            "cluster.rolling.start:failure",
+            "cluster.rolling.resume:success",
+            "cluster.rolling.end:success",
+            "cluster.rolling.start:success",
+            "cluster.rolling.pause:success",
+            "cluster.rolling.cancel:denied",
+            "cluster.rolling.cancel:success",
+            "cluster.rolling.end:failure",
+        ]
+    );
+    pangea::audit::verify(&app.state.db).await.unwrap();
+}
