@@ -48,7 +48,7 @@ pub struct Pace {
 
 impl Default for Pace {
     fn default() -> Pace {
-        Pace { tick: Duration::from_secs(5), rejoin: Duration::from_secs(30 * 60), drain_timeout_seconds: 600 }
+        Pace { tick: Duration::from_secs(2), rejoin: Duration::from_secs(30 * 60), drain_timeout_seconds: 600 }
     }
 }
 

@@ -297,11 +297,11 @@ async fn the_discovered_limit_holds_when_every_replica_sees_the_same_unknown_mac
 }
 
 /// Short job leases, so a take-over happens within a test.
-const JOB_LEASE: [(&str, &str); 1] = [("PANGEA_JOB_LEASE_SECONDS", "3")];
+pub(crate) const JOB_LEASE: [(&str, &str); 1] = [("PANGEA_JOB_LEASE_SECONDS", "3")];
 
 /// A replica that has started, to run a job on; and, on PostgreSQL, a second one beside it to
 /// take the job over (SQLite serves one process: there the server is started again instead).
-async fn running_and_standby(app: &support::TestApp, backend: Backend) -> (Replica, Option<Replica>) {
+pub(crate) async fn running_and_standby(app: &support::TestApp, backend: Backend) -> (Replica, Option<Replica>) {
     let first = Replica::on(app, &JOB_LEASE).await;
     let standby = match backend {
         Backend::Postgres => Some(Replica::on(app, &JOB_LEASE).await),
@@ -311,13 +311,13 @@ async fn running_and_standby(app: &support::TestApp, backend: Backend) -> (Repli
 }
 
 /// This replica's name in leases, from its `/readyz`.
-async fn replica_id(console: u16) -> String {
+pub(crate) async fn replica_id(console: u16) -> String {
     let ready = readyz(console).await;
     ready.lines().find_map(|l| l.strip_prefix("replica ")).unwrap_or_default().to_string()
 }
 
 /// The replica holding job `id`'s lease.
-async fn job_holder(app: &support::TestApp, id: &str) -> String {
+pub(crate) async fn job_holder(app: &support::TestApp, id: &str) -> String {
     sqlx::query_scalar("SELECT lease_holder FROM jobs WHERE id = $1")
         .bind(id)
         .fetch_one(app.state.db.pool())

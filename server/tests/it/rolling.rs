@@ -5,22 +5,26 @@
 //! whose machine was restarted comes back with a new boot ID.
 
 use crate::clusters::{allow_disruptions, create_namespace, create_pod, guard_budget, kubelet_for};
-use crate::support::TestApp;
-use crate::support::bmc::{FakeSystem, PASSWORD, USER, emulator};
-use crate::support::kube::{eventually, input, person, unique};
+use crate::support::bmc::{Emulator, FakeSystem, PASSWORD, USER, emulator};
+use crate::support::kube::{Kube, eventually, input, person, unique};
+use crate::support::{Backend, TestApp};
 use app::access::{ConsoleRole, Principal};
-use app::clusters::NodeAction;
 use app::clusters::rolling::{RollingChange, RollingInput, RollingOperation};
 use app::clusters::ssr::ClusterService;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use pangea::rolling::{Pace, Rolling, Steer};
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod needs_kube {
     use super::*;
     on_both_backends!(a_restart_rolls_across_the_cluster_one_safe_step_at_a_time);
+
+    mod replica_loss {
+        use super::*;
+        on_both_backends_with_own_app!(a_rolling_operation_whose_replica_is_killed_goes_on_on_another);
+    }
 }
 
 /// The nodes, their machines' MACs and system UUIDs; cp-1 is the control plane.
@@ -51,7 +55,7 @@ async fn boot(nodes: &Api<Node>, name: &str, boot_id: &str) {
 }
 
 /// Lets `group` cordon, drain and uncordon nodes in the cluster.
-fn let_drain(kube: &crate::support::kube::Kube, group: &str) {
+fn let_drain(kube: &Kube, group: &str) {
     for args in [
         vec![
             "create",
@@ -112,16 +116,13 @@ fn restart(nodes: Option<&str>) -> RollingInput {
     }
 }
 
-async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(app: TestApp) {
-    let Some(kube) = crate::support::kube::own() else { return };
+/// A cluster of three nodes registered in `app`, each node a machine with a BMC (the emulator,
+/// kept alive by the caller); `group` may drain its nodes.
+async fn cluster_of_three(app: &TestApp, kube: &Kube, group: &str) -> (String, Emulator, Api<Node>) {
     let name = unique("rolling");
-    app.state.clusters.add(&Principal::cli(), input(&kube, &name, &kube.pangea_token)).await.unwrap();
-    let group = unique("sre");
-    let_drain(&kube, &group);
-    let admin_client = kube.admin().await;
-    let nodes: Api<Node> = Api::all(admin_client.clone());
-
-    // Three machines with BMCs, and their nodes (linked by system UUID).
+    app.state.clusters.add(&Principal::cli(), input(kube, &name, &kube.pangea_token)).await.unwrap();
+    let_drain(kube, group);
+    let nodes: Api<Node> = Api::all(kube.admin().await);
     let systems: Vec<FakeSystem> = NODES.iter().map(|(_, mac, uuid)| FakeSystem { uuid, power: "On", mac }).collect();
     let bmc = emulator(&systems).await;
     for (node, mac, uuid) in NODES {
@@ -144,6 +145,27 @@ async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(app: TestApp
         }
         create_node(&nodes, node, labels).await;
     }
+    let cans = ["create pods --subresource=eviction", "patch nodes"];
+    let as_group = format!("--as-group={group}");
+    eventually("the group's RBAC to be seen", async || {
+        cans.iter()
+            .all(|can| {
+                let mut args = vec!["auth", "can-i"];
+                args.extend(can.split(' '));
+                args.extend(["--as=someone", as_group.as_str()]);
+                kube.kubectl(&args).status.success()
+            })
+            .then_some(())
+    })
+    .await;
+    (name, bmc, nodes)
+}
+
+async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(app: TestApp) {
+    let Some(kube) = crate::support::kube::own() else { return };
+    let group = unique("sre");
+    let (name, _bmc, nodes) = cluster_of_three(&app, &kube, &group).await;
+    let admin_client = kube.admin().await;
     // A pod on w-1; two pods under a budget, on cp-1 and w-2, which allows one disruption.
     let ns = unique("team");
     create_namespace(&kube, &ns).await;
@@ -157,10 +179,8 @@ async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(app: TestApp
     let pace = Pace { tick: Duration::from_millis(200), rejoin: Duration::from_secs(60), drain_timeout_seconds: 60 };
     let rolling = (*app.state.rolling).clone().with_pace(pace);
     let alice = person("alice@example.com", &[&group], ConsoleRole::Operator);
-    eventually("alice's RBAC and every node to be seen", async || {
-        let nodes = app.state.clusters.cache(&name).ok()?.node_objects().len();
-        let cordoned = app.state.clusters.act(&alice, &name, "w-2", NodeAction::Uncordon).await.ok();
-        (nodes == 3).then_some(cordoned?)
+    eventually("every node to be seen", async || {
+        (app.state.clusters.cache(&name).ok()?.node_objects().len() == 3).then_some(())
     })
     .await;
 
@@ -339,5 +359,82 @@ async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(app: TestApp
             "cluster.rolling.end:failure",
         ]
     );
+    pangea::audit::verify(&app.state.db).await.unwrap();
+}
+
+/// A restart of w-1 runs on a `pangea serve` replica, which is killed (SIGKILL) once w-1's machine
+/// was restarted and before its node is back. Another replica (on SQLite: the server started
+/// again) takes the operation over within its lease, sees w-1 back, uncordons it, soaks, and ends
+/// it; its end is audited once.
+async fn a_rolling_operation_whose_replica_is_killed_goes_on_on_another(backend: Backend) {
+    use crate::replicas::{Replica, job_holder, replica_id, running_and_standby};
+    let Some(kube) = crate::support::kube::own() else { return };
+    let app = crate::support::spawn_app(backend).await;
+    let (name, _bmc, nodes) = cluster_of_three(&app, &kube, pangea::clusters::connect::TOKEN_GROUP).await;
+    let token = app.token(ConsoleRole::Operator).await;
+    let (first, standby) = running_and_standby(&app, backend).await;
+    let client = reqwest::Client::new();
+    let started = client
+        .post(format!("http://127.0.0.1:{}/api/v1/clusters/{name}/rolling-operations", first.console))
+        .bearer_auth(&token)
+        .json(&restart(Some("pool=a")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 201, "{}", started.text().await.unwrap());
+    let job = started.json::<RollingOperation>().await.unwrap().job;
+    let on = |console: u16| {
+        let (client, token, job) = (client.clone(), token.clone(), job.clone());
+        async move {
+            let at = format!("http://127.0.0.1:{console}/api/v1/rolling-operations/{job}");
+            client.get(at).bearer_auth(&token).send().await.unwrap().json::<RollingOperation>().await.unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while on(first.console).await.nodes[0].step != "rejoining" {
+        assert!(Instant::now() < deadline, "w-1 was never restarted: {:?}", on(first.console).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(job_holder(&app, &job).await, replica_id(first.console).await);
+    drop(first);
+
+    let second = match standby {
+        Some(standby) => standby,
+        None => Replica::on(&app, &crate::replicas::JOB_LEASE).await,
+    };
+    let id = replica_id(second.console).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while job_holder(&app, &job).await != id {
+        assert!(Instant::now() < deadline, "no replica took the operation over");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // w-1 comes back from its restart: the replica left goes on from there.
+    boot(&nodes, "w-1", "w-1-2").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let op = on(second.console).await;
+        if op.state != "running" {
+            break op;
+        }
+        assert!(Instant::now() < deadline, "the operation did not end: {op:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((done.state.as_str(), done.nodes[0].step.as_str(), done.resumed), ("succeeded", "done", 1), "{done:?}");
+    assert_ne!(nodes.get("w-1").await.unwrap().spec.unwrap().unschedulable, Some(true), "w-1 is uncordoned");
+    // One drain and one restart: the replica that took over followed them, and asked for none again.
+    let asked: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE action IN ('node.drain', 'machine.power.run') ORDER BY id",
+    )
+    .fetch_all(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(asked, ["node.drain", "machine.power.run"]);
+    // A tick and a lease later, its end is still audited once.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let ends: Vec<String> = sqlx::query_scalar("SELECT outcome FROM audit_log WHERE action = 'cluster.rolling.end'")
+        .fetch_all(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(ends, ["success"]);
     pangea::audit::verify(&app.state.db).await.unwrap();
 }
