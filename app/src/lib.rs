@@ -129,6 +129,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/provisioning/*rest") view={Lazy::<ProvisioningRoute>::new()} />
                         <Route path=path!("/clusters") view={Lazy::<ClustersRoute>::new()} />
                         <Route path=path!("/clusters/create") view={Lazy::<OtherPagesRoute>::new()} />
+                        <Route path=path!("/clusters/rolling") view={Lazy::<OtherPagesRoute>::new()} />
                         <Route path=path!("/clusters/*rest") view={Lazy::<ClustersRoute>::new()} />
                         <Route path=path!("/access") view={Lazy::<OtherPagesRoute>::new()} />
                         <Route path=path!("/audit") view={Lazy::<OtherPagesRoute>::new()} />

@@ -21,6 +21,7 @@ use crate::db::Database;
 use crate::error::OrInternal;
 use crate::jobs::{Job, JobKind, JobState, Jobs, Request};
 use app::access::{Permission, Principal, authorize_in};
+pub use app::clusters::rolling::Steer;
 use app::clusters::rolling::{Gate, PlannedStep, RollingInput, RollingNode, RollingOperation, RollingPlan};
 use app::error::AppError;
 use app::power::ssr::PowerService;
@@ -74,14 +75,6 @@ struct Stored {
     steps: Vec<PlannedStep>,
     gates: Vec<Gate>,
     nodes: Vec<RollingNode>,
-}
-
-/// What a person asks of a running operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Steer {
-    Pause,
-    Resume,
-    Cancel,
 }
 
 impl Rolling {
@@ -327,4 +320,23 @@ fn unknown() -> AppError {
 fn stored(job: &Job) -> Result<Stored, AppError> {
     serde_json::from_str(&job.input)
         .map_err(|_| crate::error::internal("this rolling operation's stored input cannot be read"))
+}
+
+#[async_trait::async_trait]
+impl app::clusters::ssr::RollingService for Rolling {
+    async fn plan(&self, who: &Principal, cluster: &str, input: &RollingInput) -> Result<RollingPlan, AppError> {
+        Rolling::plan(self, who, cluster, input).await
+    }
+
+    async fn start(&self, who: &Principal, cluster: &str, input: RollingInput) -> Result<RollingOperation, AppError> {
+        Rolling::start(self, who, cluster, input).await
+    }
+
+    async fn operation(&self, who: &Principal, job: &str) -> Result<RollingOperation, AppError> {
+        Rolling::operation(self, who, job).await
+    }
+
+    async fn steer(&self, who: &Principal, job: &str, steer: Steer) -> Result<RollingOperation, AppError> {
+        Rolling::steer(self, who, job, steer).await
+    }
 }

@@ -172,11 +172,13 @@ pub fn console_router(state: AppState) -> Router {
     let grafana_frames = app::monitoring::GrafanaFrames(state.auth.grafana.own_origin());
     let power: app::power::ssr::SharedPowerService = std::sync::Arc::new(state.power.clone());
     let creation: app::clusters::ssr::SharedCreationService = state.creation.clone();
+    let rolling: app::clusters::ssr::SharedRollingService = state.rolling.clone();
     let overview: app::overview::ssr::SharedOverviewService = state.overview.clone();
     let context = move || {
         leptos::prelude::provide_context(overview.clone());
         leptos::prelude::provide_context(power.clone());
         leptos::prelude::provide_context(creation.clone());
+        leptos::prelude::provide_context(rolling.clone());
         leptos::prelude::provide_context(grafana_frames.clone());
         leptos::prelude::provide_context(clusters.clone());
         leptos::prelude::provide_context(monitoring.clone());

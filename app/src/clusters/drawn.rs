@@ -455,3 +455,91 @@ mod tests {
         assert!(cluster_table(Vec::new()).into_string().contains("No cluster is registered yet."));
     }
 }
+
+/// A rolling operation's plan: the estimate, what stands in the way, the steps in order and
+/// the gates (each checked, or why not).
+pub fn rolling_plan(plan: super::rolling::RollingPlan) -> Html {
+    let steps = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| view! { <tr><td>{i + 1}</td><td>{s.role.clone()}</td><td>{s.nodes.join(", ")}</td></tr> })
+        .collect_view();
+    let gates = plan
+        .gates
+        .iter()
+        .map(|g| {
+            let checked = if g.checked { "checked" } else { "not checked" };
+            view! { <tr><td>{g.name.clone()}</td><td>{checked}</td><td>{g.detail.clone()}</td></tr> }
+        })
+        .collect_view();
+    Html::of(view! {
+        <p role="status">{format!(
+            "A rolling {} of {} node(s) of {} in {} step(s), at most {} worker(s) out at once: about {} min ({}).",
+            plan.change.words(),
+            plan.steps.iter().map(|s| s.nodes.len()).sum::<usize>(),
+            plan.cluster,
+            plan.steps.len(),
+            plan.max_unavailable,
+            plan.estimate_seconds.div_ceil(60),
+            plan.estimate_assumes
+        )}</p>
+        {(!plan.problems.is_empty()).then(|| view! {
+            <div class="alert error" role="alert"><p>"It cannot start:"</p><ul>{plan.problems.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul></div>
+        })}
+        <h3>"Steps"</h3>
+        {table(&["Step", "Role", "Nodes"], steps)}
+        <h3>"Gates"</h3>
+        {table(&["Gate", "", "What it checks"], gates)}
+    })
+}
+
+/// A rolling operation as it stands: its step, why it is paused, each node's step; Pause or
+/// Resume, and Cancel, while it runs.
+pub fn rolling(op: super::rolling::RollingOperation) -> Progress {
+    let running = matches!(op.state.as_str(), "running" | "paused");
+    let done = op.nodes.iter().filter(|n| n.step == "done").count();
+    let rows = op
+        .nodes
+        .iter()
+        .map(|n| {
+            view! { <tr>
+                <td>{n.role.clone()}</td>
+                <td><a href=format!("/machines/{}", n.machine)>{n.name.clone()}</a></td>
+                <td class="mono">{n.mac.clone()}</td>
+                <td><span class="badge">{n.step.clone()}</span></td>
+            </tr> }
+        })
+        .collect_view();
+    let steer = |what: &'static str, label: &'static str, class: &'static str| {
+        view! { <button type="button" class=class>{label}</button> }
+            .add_any_attr(custom_attribute(data::STEER_RUN, format!("{what}:{}", op.job)))
+    };
+    let buttons = running.then(|| {
+        view! {
+            <div class="actions" role="group" aria-label="This rolling operation">
+                {if op.state == "paused" { steer("resume", "Resume", "button primary") } else { steer("pause", "Pause", "button") }}
+                {steer("cancel", "Cancel", "button danger")}
+            </div>
+        }
+    });
+    let html = Html::of(view! {
+        <div class="progress" role="status">
+            <p>{format!(
+                "Rolling {} of {}: {} ({} of {} nodes done): {}.",
+                op.change.words(),
+                op.cluster,
+                op.state,
+                done,
+                op.nodes.len(),
+                op.step
+            )}</p>
+        </div>
+        {op.held.map(|h| view! { <div class="alert" role="alert">{format!("Paused: {h}")}</div> })}
+        {(op.resumed > 0).then(|| view! { <p class="hint">{format!("Its Pangea replica stopped; another took it over ({} time(s)).", op.resumed)}</p> })}
+        {op.error.map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
+        {buttons}
+        {table(&["Role", "Node", "MAC", "Step"], rows)}
+    });
+    Progress { html, running }
+}

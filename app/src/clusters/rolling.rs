@@ -15,11 +15,25 @@ pub enum RollingChange {
 }
 
 impl RollingChange {
+    pub const ALL: [RollingChange; 2] = [RollingChange::Restart, RollingChange::PowerCycle];
+
     pub fn words(self) -> &'static str {
         match self {
             RollingChange::Restart => "restart",
             RollingChange::PowerCycle => "power cycle",
         }
+    }
+
+    /// Its name in the API (`restart`, `power_cycle`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollingChange::Restart => "restart",
+            RollingChange::PowerCycle => "power_cycle",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RollingChange> {
+        RollingChange::ALL.into_iter().find(|c| c.as_str() == text)
     }
 }
 
@@ -118,4 +132,24 @@ pub struct RollingOperation {
     pub error: Option<String>,
     /// How many times another replica took it over.
     pub resumed: u32,
+}
+
+/// What a person asks of a running operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Steer {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Steer {
+    pub fn parse(text: &str) -> Option<Steer> {
+        match text {
+            "pause" => Some(Steer::Pause),
+            "resume" => Some(Steer::Resume),
+            "cancel" => Some(Steer::Cancel),
+            _ => None,
+        }
+    }
 }

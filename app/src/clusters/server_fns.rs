@@ -145,3 +145,41 @@ pub async fn destroy_created_cluster(name: String, confirm: String) -> Result<()
     )
     .await
 }
+
+/// A rolling operation's plan on `cluster`, drawn.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "plan_rolling")]
+pub async fn plan_rolling(cluster: String, input: super::rolling::RollingInput) -> Result<Html, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedRollingService, who| async move {
+        svc.plan(&who, &cluster, &input).await.map(drawn::rolling_plan)
+    })
+    .await
+}
+
+/// Starts a rolling operation on `cluster`; its job.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "start_rolling")]
+pub async fn start_rolling(cluster: String, input: super::rolling::RollingInput) -> Result<String, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedRollingService, who| async move {
+        svc.start(&who, &cluster, input).await.map(|op| op.job)
+    })
+    .await
+}
+
+/// Where a rolling operation stands, drawn.
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "rolling_status")]
+pub async fn rolling_status(job: String) -> Result<Progress, AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedRollingService, who| async move {
+        svc.operation(&who, &job).await.map(drawn::rolling)
+    })
+    .await
+}
+
+/// Pauses, resumes or cancels a rolling operation (`what`: `pause`, `resume` or `cancel`).
+#[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "steer_rolling")]
+pub async fn steer_rolling(job: String, what: String) -> Result<(), AppError> {
+    crate::ssr::call(|svc: super::ssr::SharedRollingService, who| async move {
+        let steer = super::rolling::Steer::parse(&what)
+            .ok_or_else(|| AppError::invalid("A rolling operation is paused, resumed or cancelled."))?;
+        svc.steer(&who, &job, steer).await.map(|_| ())
+    })
+    .await
+}

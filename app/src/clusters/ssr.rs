@@ -63,3 +63,31 @@ pub trait CreationService: Send + Sync + 'static {
 }
 
 pub type SharedCreationService = Arc<dyn CreationService>;
+
+/// Rolling operations on a cluster's nodes; each method authorizes its caller.
+#[async_trait::async_trait]
+pub trait RollingService: Send + Sync + 'static {
+    /// What an operation on `cluster` would do; nothing is asked of any node.
+    async fn plan(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        input: &super::rolling::RollingInput,
+    ) -> Result<super::rolling::RollingPlan, AppError>;
+    async fn start(
+        &self,
+        who: &Principal,
+        cluster: &str,
+        input: super::rolling::RollingInput,
+    ) -> Result<super::rolling::RollingOperation, AppError>;
+    async fn operation(&self, who: &Principal, job: &str) -> Result<super::rolling::RollingOperation, AppError>;
+    /// Pauses, resumes or cancels a running operation.
+    async fn steer(
+        &self,
+        who: &Principal,
+        job: &str,
+        steer: super::rolling::Steer,
+    ) -> Result<super::rolling::RollingOperation, AppError>;
+}
+
+pub type SharedRollingService = Arc<dyn RollingService>;

@@ -30,6 +30,7 @@ pub fn OtherPages() -> impl IntoView {
         "/machines/import" => view! { <super::machines::import::ImportMachines /> }.into_any(),
         "/machines/discover" => view! { <super::machines::discover::DiscoverByBmc /> }.into_any(),
         "/clusters/create" => view! { <super::clusters::create::CreateCluster /> }.into_any(),
+        "/clusters/rolling" => view! { <super::clusters::rolling::RollingOperations /> }.into_any(),
         _ => view! { <super::audit::AuditDetail /> }.into_any(),
     }
 }

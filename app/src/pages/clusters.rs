@@ -31,6 +31,7 @@ mod new;
 mod node;
 mod nodes;
 mod pods;
+pub mod rolling;
 
 use cluster::ClusterPage;
 use list::ClusterList;

@@ -14,6 +14,7 @@ pub(super) fn ClusterList() -> impl IntoView {
                 <h1>"Clusters"</h1>
                 <div class="actions">
                     <A href="/clusters/nodes" attr:class="button">"All nodes"</A>
+                    <A href="/clusters/rolling" attr:class="button">"Rolling operations"</A>
                     <Suspense fallback=|| ()>
                         {move || Suspend::new(async move {
                             admin.await.then(|| view! {
