@@ -72,6 +72,7 @@ async fn main() {
         session_absolute_timeout: Duration::from_secs(7200),
         live_recheck_every: pangea::http::live::RECHECK_EVERY,
         job_lease: pangea::jobs::LEASE,
+        power_settle: pangea::power::SETTLE,
         bootstrap_admin_group: Some("pangea-admins".into()),
         bootstrap_password: Some(SecretString::from("bench-password")),
         oidc: Some(OidcSettings {

@@ -391,6 +391,10 @@ pub struct ServeArgs {
     /// by another replica this long (and a third more) after its last renewal [default: 15]
     #[arg(long, env = "PANGEA_JOB_LEASE_SECONDS", value_parser = clap::value_parser!(u64).range(3..=300))]
     pub job_lease_seconds: Option<u64>,
+    /// How long Pangea waits for a machine to reach the power state it asked its BMC for, in
+    /// seconds; servers that take long to start (their firmware's self-test) need more [default: 180]
+    #[arg(long, env = "PANGEA_POWER_SETTLE_SECONDS", value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub power_settle_seconds: Option<u64>,
     /// An IdP group bound to the admin role at start-up (once; edit it later on the Access page)
     #[arg(long, env = "PANGEA_BOOTSTRAP_ADMIN_GROUP")]
     pub bootstrap_admin_group: Option<String>,
@@ -563,6 +567,8 @@ pub struct Config {
     /// How long a running job's lease lasts without renewal: after it, another replica takes a
     /// job whose replica died over.
     pub job_lease: Duration,
+    /// How long a machine may take to reach the power state asked of its BMC.
+    pub power_settle: Duration,
     pub bootstrap_admin_group: Option<String>,
     pub trusted_proxies: Vec<ProxyRange>,
     /// Monitoring links may go to loopback and link-local addresses.
@@ -801,6 +807,7 @@ impl ServeArgs {
             )?,
             live_recheck_every: crate::http::live::RECHECK_EVERY,
             job_lease: self.job_lease_seconds.map_or(crate::jobs::LEASE, Duration::from_secs),
+            power_settle: self.power_settle_seconds.map_or(crate::power::SETTLE, Duration::from_secs),
             local_login_enabled: !(self.disable_local_login || file.disable_local_login.unwrap_or(false)),
             bootstrap_admin_group: self.bootstrap_admin_group.or(file.bootstrap_admin_group),
             allow_local_monitoring_urls: self.allow_local_monitoring_urls

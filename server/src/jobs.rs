@@ -62,6 +62,9 @@ pub struct Job {
     pub acting: Option<Principal>,
     /// How many times another run took it over.
     pub resumed: u32,
+    /// Whether it is paused (read with the rest of the row, so what it reported and its pause
+    /// agree).
+    pub paused: bool,
 }
 
 /// A kind of job, as an area declares it: its name in the jobs table.
@@ -283,12 +286,15 @@ impl Jobs {
         set_flag(conn, id, flag, on).await
     }
 
-    /// Pauses job `id` from its own run (a check it makes failed), as a person's pause: it waits
-    /// until a person resumes it. [`lease_lost`] when another run holds it now.
-    pub async fn hold(&self, id: &str) -> Result<(), AppError> {
+    /// Pauses job `id` from its own run (a check it makes failed), as a person's pause, with
+    /// `result` saying why, in one write: it waits until a person resumes it. [`lease_lost`]
+    /// when another run holds it now.
+    pub async fn hold(&self, id: &str, result: &str) -> Result<(), AppError> {
         let held = sqlx::query(
-            "UPDATE jobs SET pause_requested = 1, updated_at = $1 WHERE id = $2 AND lease_holder = $3 AND state = 'running'",
+            "UPDATE jobs SET pause_requested = 1, result = $1, updated_at = $2 \
+             WHERE id = $3 AND lease_holder = $4 AND state = 'running'",
         )
+        .bind(result)
         .bind(now())
         .bind(id)
         .bind(&self.replica)
@@ -517,6 +523,7 @@ impl Jobs {
             error: (!error.is_empty()).then(|| serde_json::from_str(&error).unwrap_or_else(crate::error::internal)),
             acting: serde_json::from_str(&acting).ok(),
             resumed: row.try_get::<i64, _>("resumed").or_internal()? as u32,
+            paused: row.try_get::<i64, _>("pause_requested").or_internal()? != 0,
         }))
     }
 

@@ -156,7 +156,8 @@ impl AppState {
             provisioner.clone(),
             jobs.clone(),
             background.clone(),
-        );
+        )
+        .with_settle(config.power_settle);
         let creation = Arc::new(creation::Creation::new(
             db.clone(),
             machines.clone(),

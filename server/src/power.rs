@@ -194,6 +194,12 @@ impl Power {
         }
     }
 
+    /// How long an action may take to settle (`--power-settle-seconds`).
+    pub fn with_settle(mut self, settle: Duration) -> Power {
+        self.settle = settle;
+        self
+    }
+
     /// How long an action may take to settle, and one request to a BMC (tests shorten them).
     pub fn with_timeouts(mut self, settle: Duration, request: Duration) -> Power {
         self.settle = settle;

@@ -225,7 +225,7 @@ impl Rolling {
         let job = self.jobs.load(id).await?.filter(|j| j.kind == ROLLING_JOB.name).ok_or_else(unknown)?;
         let stored = stored(&job)?;
         let progress: job::Progress = serde_json::from_str(&job.result).unwrap_or_default();
-        let (_, paused) = self.jobs.asked(id).await?;
+        let paused = job.paused;
         let state = match job.state {
             JobState::Running if paused => "paused",
             JobState::Running | JobState::Waiting => "running",

@@ -376,86 +376,6 @@ pub fn creations(all: Vec<super::creation::ClusterCreation>) -> Html {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clusters::DrainBlocker;
-
-    #[test]
-    fn a_drain_shows_its_count_its_blockers_and_a_cancel_button_while_it_runs() {
-        let running = DrainProgress {
-            job: "j<1>".into(),
-            state: "running".into(),
-            step: "evict".into(),
-            evicted: 2,
-            total: 5,
-            blockers: vec![DrainBlocker { pod: "db-0".into(), reason: "PodDisruptionBudget <db>".into() }],
-            skipped: vec!["kube-proxy-x".into()],
-            error: None,
-            resumed: 1,
-        };
-        let Progress { html, running: still } = drain(running.clone());
-        let html = html.into_string();
-        assert!(html.contains("another took it over and went on (1 time)"), "{html}");
-        assert!(still);
-        assert!(html.contains("running: 2 of 5 pods evicted (evict)"), "{html}");
-        assert!(html.contains(r#"max="5" value="2""#), "{html}");
-        assert!(html.contains("<li>db-0: PodDisruptionBudget &lt;db&gt;</li>"), "{html}");
-        assert!(html.contains("Left in place: kube-proxy-x"), "{html}");
-        assert!(html.contains(r#"data-cancel="j&lt;1&gt;""#), "{html}");
-        let failed = DrainProgress { state: "failed".into(), error: Some("forbidden".into()), total: 0, ..running };
-        let Progress { html, running: still } = drain(failed);
-        let html = html.into_string();
-        assert!(!still && !html.contains("data-cancel"), "{html}");
-        assert!(html.contains(r#"max="1""#) && html.contains(r#"class="alert error">forbidden"#), "{html}");
-    }
-
-    fn node(name: &str) -> NodeRow {
-        NodeRow {
-            cluster: "edge 1".into(),
-            name: name.into(),
-            status: "Ready".into(),
-            roles: vec!["worker".into()],
-            version: "v1.36.0".into(),
-            internal_ip: "10.0.0.1".into(),
-            created: "2026-11-30".into(),
-            pods: 3,
-            cpu: "4".into(),
-            memory: "8Gi".into(),
-            cordoned: true,
-            taints: Vec::new(),
-            machine: Some(7),
-        }
-    }
-
-    #[test]
-    fn a_node_page_links_its_nodes_and_the_next_page_keeping_the_filters() {
-        let query = NodeQuery { search: Some("n&1".into()), descending: true, ..Default::default() };
-        let page = Page { items: vec![node("<b>n1</b>")], total: 120, offset: 50 };
-        let html = node_table(page, &query).into_string();
-        assert!(html.contains("&lt;b&gt;n1&lt;/b&gt;") && !html.contains("<b>"), "{html}");
-        assert!(html.contains(r#"href="/clusters/edge%201/nodes/%3Cb%3En1%3C%2Fb%3E""#), "{html}");
-        assert!(html.contains(r#"href="/machines/7""#) && html.contains("cordoned"), "{html}");
-        assert!(html.contains("51–51 of 120"), "{html}");
-        let sort = query.sort.as_str();
-        assert!(html.contains(&format!(r#"href="?offset=51&amp;sort={sort}&amp;q=n%261&amp;desc=1""#)), "{html}");
-        assert!(html.contains(&format!(r#"href="?offset=0&amp;sort={sort}&amp;q=n%261&amp;desc=1""#)), "{html}");
-    }
-
-    #[test]
-    fn empty_pages_say_so() {
-        let nodes = node_table(Page { items: Vec::new(), total: 0, offset: 0 }, &NodeQuery::default());
-        assert!(nodes.into_string().contains("No node matches."));
-        let query = PodQuery { cluster: "a".into(), ..Default::default() };
-        assert!(
-            pod_table(Page { items: Vec::new(), total: 0, offset: 0 }, &query)
-                .into_string()
-                .contains("No pod matches.")
-        );
-        assert!(cluster_table(Vec::new()).into_string().contains("No cluster is registered yet."));
-    }
-}
-
 /// A rolling operation's plan: the estimate, what stands in the way, the steps in order and
 /// the gates (each checked, or why not).
 pub fn rolling_plan(plan: super::rolling::RollingPlan) -> Html {
@@ -542,4 +462,116 @@ pub fn rolling(op: super::rolling::RollingOperation) -> Progress {
         {table(&["Role", "Node", "MAC", "Step"], rows)}
     });
     Progress { html, running }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clusters::DrainBlocker;
+
+    #[test]
+    fn a_drain_shows_its_count_its_blockers_and_a_cancel_button_while_it_runs() {
+        let running = DrainProgress {
+            job: "j<1>".into(),
+            state: "running".into(),
+            step: "evict".into(),
+            evicted: 2,
+            total: 5,
+            blockers: vec![DrainBlocker { pod: "db-0".into(), reason: "PodDisruptionBudget <db>".into() }],
+            skipped: vec!["kube-proxy-x".into()],
+            error: None,
+            resumed: 1,
+        };
+        let Progress { html, running: still } = drain(running.clone());
+        let html = html.into_string();
+        assert!(html.contains("another took it over and went on (1 time)"), "{html}");
+        assert!(still);
+        assert!(html.contains("running: 2 of 5 pods evicted (evict)"), "{html}");
+        assert!(html.contains(r#"max="5" value="2""#), "{html}");
+        assert!(html.contains("<li>db-0: PodDisruptionBudget &lt;db&gt;</li>"), "{html}");
+        assert!(html.contains("Left in place: kube-proxy-x"), "{html}");
+        assert!(html.contains(r#"data-cancel="j&lt;1&gt;""#), "{html}");
+        let failed = DrainProgress { state: "failed".into(), error: Some("forbidden".into()), total: 0, ..running };
+        let Progress { html, running: still } = drain(failed);
+        let html = html.into_string();
+        assert!(!still && !html.contains("data-cancel"), "{html}");
+        assert!(html.contains(r#"max="1""#) && html.contains(r#"class="alert error">forbidden"#), "{html}");
+    }
+
+    fn node(name: &str) -> NodeRow {
+        NodeRow {
+            cluster: "edge 1".into(),
+            name: name.into(),
+            status: "Ready".into(),
+            roles: vec!["worker".into()],
+            version: "v1.36.0".into(),
+            internal_ip: "10.0.0.1".into(),
+            created: "2026-11-30".into(),
+            pods: 3,
+            cpu: "4".into(),
+            memory: "8Gi".into(),
+            cordoned: true,
+            taints: Vec::new(),
+            machine: Some(7),
+        }
+    }
+
+    #[test]
+    fn a_node_page_links_its_nodes_and_the_next_page_keeping_the_filters() {
+        let query = NodeQuery { search: Some("n&1".into()), descending: true, ..Default::default() };
+        let page = Page { items: vec![node("<b>n1</b>")], total: 120, offset: 50 };
+        let html = node_table(page, &query).into_string();
+        assert!(html.contains("&lt;b&gt;n1&lt;/b&gt;") && !html.contains("<b>"), "{html}");
+        assert!(html.contains(r#"href="/clusters/edge%201/nodes/%3Cb%3En1%3C%2Fb%3E""#), "{html}");
+        assert!(html.contains(r#"href="/machines/7""#) && html.contains("cordoned"), "{html}");
+        assert!(html.contains("51–51 of 120"), "{html}");
+        let sort = query.sort.as_str();
+        assert!(html.contains(&format!(r#"href="?offset=51&amp;sort={sort}&amp;q=n%261&amp;desc=1""#)), "{html}");
+        assert!(html.contains(&format!(r#"href="?offset=0&amp;sort={sort}&amp;q=n%261&amp;desc=1""#)), "{html}");
+    }
+
+    #[test]
+    fn empty_pages_say_so() {
+        let nodes = node_table(Page { items: Vec::new(), total: 0, offset: 0 }, &NodeQuery::default());
+        assert!(nodes.into_string().contains("No node matches."));
+        let query = PodQuery { cluster: "a".into(), ..Default::default() };
+        assert!(
+            pod_table(Page { items: Vec::new(), total: 0, offset: 0 }, &query)
+                .into_string()
+                .contains("No pod matches.")
+        );
+        assert!(cluster_table(Vec::new()).into_string().contains("No cluster is registered yet."));
+    }
+
+    #[test]
+    fn a_paused_rolling_operation_says_why_and_offers_resume_and_cancel() {
+        use crate::clusters::rolling::{RollingChange, RollingNode, RollingOperation};
+        let op = RollingOperation {
+            job: "j1".into(),
+            cluster: "edge".into(),
+            change: RollingChange::Restart,
+            state: "paused".into(),
+            step: "paused: nodes Ready: not Ready: w-2 (NotReady)".into(),
+            held: Some("nodes Ready: not Ready: w-2 (NotReady)".into()),
+            nodes: vec![RollingNode {
+                name: "w-1".into(),
+                role: "worker".into(),
+                machine: 4,
+                mac: "m".into(),
+                step: "done".into(),
+            }],
+            plan: vec![],
+            error: None,
+            resumed: 0,
+        };
+        let drawn = rolling(op.clone());
+        let html = drawn.html.into_string();
+        assert!(drawn.running);
+        assert!(html.contains("Paused: nodes Ready: not Ready: w-2 (NotReady)"), "{html}");
+        assert!(html.contains(r#"data-steer="resume:j1""#) && html.contains(r#"data-steer="cancel:j1""#), "{html}");
+        assert!(!html.contains("pause:j1"));
+        let ended = rolling(RollingOperation { state: "succeeded".into(), held: None, ..op });
+        assert!(!ended.running);
+        assert!(!ended.html.into_string().contains("data-steer"));
+    }
 }

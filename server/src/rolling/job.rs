@@ -148,8 +148,8 @@ impl Rolling {
                     Ok(Next::Hold(why)) => {
                         progress.step = format!("paused: {why}");
                         progress.held = Some(why);
-                        self.report(job, total, &progress).await?;
-                        self.jobs.hold(job).await?;
+                        let text = serde_json::to_string(&progress).map_err(crate::error::internal)?;
+                        self.jobs.hold(job, &text).await?;
                     }
                     Err(e) if e.to_string() == lease_lost().to_string() => return Err(e),
                     Err(e) => progress.step = format!("{e} (trying again)"),

@@ -301,10 +301,14 @@ pub(crate) const JOB_LEASE: [(&str, &str); 1] = [("PANGEA_JOB_LEASE_SECONDS", "3
 
 /// A replica that has started, to run a job on; and, on PostgreSQL, a second one beside it to
 /// take the job over (SQLite serves one process: there the server is started again instead).
-pub(crate) async fn running_and_standby(app: &support::TestApp, backend: Backend) -> (Replica, Option<Replica>) {
-    let first = Replica::on(app, &JOB_LEASE).await;
+pub(crate) async fn running_and_standby(
+    app: &support::TestApp,
+    backend: Backend,
+    envs: &[(&str, &str)],
+) -> (Replica, Option<Replica>) {
+    let first = Replica::on(app, envs).await;
     let standby = match backend {
-        Backend::Postgres => Some(Replica::on(app, &JOB_LEASE).await),
+        Backend::Postgres => Some(Replica::on(app, envs).await),
         Backend::Sqlite => None,
     };
     (first, standby)
@@ -335,7 +339,7 @@ async fn a_cluster_creation_whose_replica_is_killed_goes_on_on_another(backend: 
     let mac = "52:54:00:00:0b:01";
     app.create(serde_json::json!({ "mac": mac, "hostname": "cp-1" })).await;
     let client = reqwest::Client::new();
-    let (first, standby) = running_and_standby(&app, backend).await;
+    let (first, standby) = running_and_standby(&app, backend, &JOB_LEASE).await;
     let template = format!(
         "version: pangea.dev/v1\nname: solo\nkubernetes: v1.36.2\nos: flatcar\ncontrollers:\n  machines: [\"{mac}\"]\n\
          workers:\n  machines: []\napi_server:\n  name: solo.example.test\n  address: 127.0.0.1\n  port: 1\n"
@@ -444,7 +448,7 @@ async fn import_past(on: &(reqwest::Client, String), job: &str, phase: &str) -> 
 async fn an_import_whose_replica_is_killed_mid_commit_is_committed_once_by_another(backend: Backend) {
     const LINES: u32 = 20_000;
     let app = support::spawn_app_with(backend, async |_| {}).await;
-    let (first, standby) = running_and_standby(&app, backend).await;
+    let (first, standby) = running_and_standby(&app, backend, &JOB_LEASE).await;
     let on_first = admin_on(&first).await;
     let started_import = on_first
         .0
@@ -520,7 +524,7 @@ async fn a_paced_power_run_whose_replica_is_killed_is_finished_by_another(backen
         ids.push(id);
     }
     let client = reqwest::Client::new();
-    let (first, standby) = running_and_standby(&app, backend).await;
+    let (first, standby) = running_and_standby(&app, backend, &JOB_LEASE).await;
     let pacing = serde_json::json!({ "group_by": "rack", "per_group": 1, "per_seconds": 3 });
     let started_run = client
         .post(format!("http://127.0.0.1:{}/api/v1/power-runs", first.console))

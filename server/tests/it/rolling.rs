@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 mod needs_kube {
     use super::*;
-    on_both_backends!(a_restart_rolls_across_the_cluster_one_safe_step_at_a_time);
+    on_both_backends_with_own_app!(a_restart_rolls_across_the_cluster_one_safe_step_at_a_time);
 
     mod replica_loss {
         use super::*;
@@ -161,8 +161,16 @@ async fn cluster_of_three(app: &TestApp, kube: &Kube, group: &str) -> (String, E
     (name, bmc, nodes)
 }
 
-async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(app: TestApp) {
+/// How long the machines' power may take to settle here. The emulator restarts a machine within
+/// 0 to 11 s (its delay is a whole second from now, plus 0 to 10); one that is on again before
+/// Pangea's first read (every 0.5 s) was never seen going off, so Pangea waits the settle time
+/// before it calls the restart done ("too quick to see"): 180 s by default, too long for a test.
+const SETTLE_SECONDS: u64 = 15;
+
+async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(backend: Backend) {
     let Some(kube) = crate::support::kube::own() else { return };
+    let app =
+        crate::support::spawn_app_with(backend, async |c| c.power_settle = Duration::from_secs(SETTLE_SECONDS)).await;
     let group = unique("sre");
     let (name, _bmc, nodes) = cluster_of_three(&app, &kube, &group).await;
     let admin_client = kube.admin().await;
@@ -372,7 +380,9 @@ async fn a_rolling_operation_whose_replica_is_killed_goes_on_on_another(backend:
     let app = crate::support::spawn_app(backend).await;
     let (name, _bmc, nodes) = cluster_of_three(&app, &kube, pangea::clusters::connect::TOKEN_GROUP).await;
     let token = app.token(ConsoleRole::Operator).await;
-    let (first, standby) = running_and_standby(&app, backend).await;
+    let settle = SETTLE_SECONDS.to_string();
+    let envs = [crate::replicas::JOB_LEASE[0], ("PANGEA_POWER_SETTLE_SECONDS", settle.as_str())];
+    let (first, standby) = running_and_standby(&app, backend, &envs).await;
     let client = reqwest::Client::new();
     let started = client
         .post(format!("http://127.0.0.1:{}/api/v1/clusters/{name}/rolling-operations", first.console))
@@ -400,7 +410,7 @@ async fn a_rolling_operation_whose_replica_is_killed_goes_on_on_another(backend:
 
     let second = match standby {
         Some(standby) => standby,
-        None => Replica::on(&app, &crate::replicas::JOB_LEASE).await,
+        None => Replica::on(&app, &envs).await,
     };
     let id = replica_id(second.console).await;
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -81,6 +81,7 @@ pub fn test_config(database_url: SecretString, dir: &std::path::Path, listen: So
         // Short, so the tests see a stream end soon after its session does.
         live_recheck_every: std::time::Duration::from_millis(300),
         job_lease: pangea::jobs::LEASE,
+        power_settle: pangea::power::SETTLE,
         bootstrap_admin_group: Some("pangea-admins".into()),
         bootstrap_password: Some(SecretString::from(ADMIN_PASSWORD)),
         oidc: None,
