@@ -304,6 +304,20 @@ impl Jobs {
         if held.rows_affected() == 0 { Err(lease_lost()) } else { Ok(()) }
     }
 
+    /// Every running job of `kind`.
+    pub async fn running(&self, kind: JobKind) -> Result<Vec<Job>, AppError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM jobs WHERE kind = $1 AND state = 'running'")
+            .bind(kind.name)
+            .fetch_all(self.db.pool())
+            .await
+            .or_internal()?;
+        let mut jobs = Vec::with_capacity(ids.len());
+        for id in ids {
+            jobs.extend(self.load(&id).await?);
+        }
+        Ok(jobs)
+    }
+
     /// The newest `limit` jobs of `kind`, running or ended, newest first.
     pub async fn newest(&self, kind: JobKind, limit: i64) -> Result<Vec<Job>, AppError> {
         let ids: Vec<String> =

@@ -194,6 +194,12 @@ impl Power {
         }
     }
 
+    /// Whether machine `id` has a BMC, for an area that authorized its caller already (on the
+    /// machine's cluster).
+    pub async fn has_bmc(&self, id: i64) -> Result<bool, AppError> {
+        Ok(store::bmc(&self.db, id).await.or_internal()?.is_some())
+    }
+
     /// How long an action may take to settle (`--power-settle-seconds`).
     pub fn with_settle(mut self, settle: Duration) -> Power {
         self.settle = settle;

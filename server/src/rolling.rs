@@ -24,7 +24,6 @@ use app::access::{Permission, Principal, authorize_in};
 pub use app::clusters::rolling::Steer;
 use app::clusters::rolling::{Gate, PlannedStep, RollingInput, RollingNode, RollingOperation, RollingPlan};
 use app::error::AppError;
-use app::power::ssr::PowerService;
 use plan::{Candidate, Settings};
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,7 +96,7 @@ impl Rolling {
     }
 
     /// Every node of `cluster` as its live cache has it, with its inventory machine.
-    async fn candidates(&self, who: &Principal, cluster: &str) -> Result<Vec<Candidate>, AppError> {
+    async fn candidates(&self, cluster: &str) -> Result<Vec<Candidate>, AppError> {
         let cache = self.clusters.cache(cluster)?;
         let inventory = crate::clusters::Inventory::load(&self.db).await.or_internal()?;
         let mut candidates = Vec::new();
@@ -105,7 +104,7 @@ impl Rolling {
             let machine = match inventory.machine_of(cluster, &node) {
                 Some(id) => {
                     let mac = inventory.machine(id).map(|m| m.mac.clone()).unwrap_or_default();
-                    Some((id, mac, self.power.bmc(who, id).await?.is_some()))
+                    Some((id, mac, self.power.has_bmc(id).await?))
                 }
                 None => None,
             };
@@ -126,7 +125,7 @@ impl Rolling {
     ) -> Result<(RollingPlan, Vec<RollingNode>, Settings), AppError> {
         let settings = plan::settings(input)?;
         let gates = self.gates(who, cluster, &settings, input.approve_control_plane).await;
-        let (plan, nodes) = plan::plan(cluster, input, self.candidates(who, cluster).await?, gates)?;
+        let (plan, nodes) = plan::plan(cluster, input, self.candidates(cluster).await?, gates)?;
         Ok((plan, nodes, settings))
     }
 
@@ -194,10 +193,10 @@ impl Rolling {
     async fn running_on(&self, cluster: &str) -> Result<Option<String>, AppError> {
         Ok(self
             .jobs
-            .newest(ROLLING_JOB, LISTED)
+            .running(ROLLING_JOB)
             .await?
             .into_iter()
-            .find(|j| j.state == JobState::Running && stored(j).is_ok_and(|s| s.cluster == cluster))
+            .find(|j| stored(j).is_ok_and(|s| s.cluster == cluster))
             .map(|j| j.id))
     }
 
@@ -256,11 +255,28 @@ impl Rolling {
         };
         let event = Event::new(action, "job").target(job, job);
         crate::audit::settle(&self.db, who, event.clone(), app::access::authorize(who, Permission::ActOnNodes)).await?;
-        let cluster = self.view(job).await?.cluster;
-        let event = Event::new(action, "cluster").target(&cluster, &cluster).summary(serde_json::json!({ "job": job }));
-        let allowed = authorize_in(who, Permission::ActOnNodes, &cluster);
+        let operation = self.view(job).await?;
+        let cluster = operation.cluster.clone();
+        let event = Event::new(action, "cluster")
+            .target(&cluster, &cluster)
+            .summary(serde_json::json!({ "job": job, "held": operation.held }));
+        // Someone who may not see the cluster is told the operation does not exist.
+        let allowed = authorize_in(who, Permission::ActOnNodes, &cluster).map_err(|e| match e {
+            AppError::Forbidden { .. } if authorize_in(who, Permission::ViewClusters, &cluster).is_err() => unknown(),
+            e => e,
+        });
         crate::audit::settle(&self.db, who, event.clone(), allowed).await?;
         let result = async {
+            let paused = operation.state == "paused";
+            if (steer == Steer::Resume && !paused) || (steer == Steer::Pause && paused) {
+                return Err(AppError::Conflict {
+                    message: format!(
+                        "This rolling operation is {} already.",
+                        if paused { "paused" } else { "running" }
+                    ),
+                    fields: vec![],
+                });
+            }
             let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
             if !self.jobs.request_in(&mut tx, job, request, on).await? {
                 return Err(AppError::Conflict {
@@ -284,14 +300,18 @@ impl Rolling {
             (who, stored) => {
                 let me = self.clone();
                 self.background.spawn(async move {
-                    let stopped = match stored {
-                        Err(e) => e,
-                        Ok(_) => AppError::Forbidden {
-                            message: "This rolling operation was stopped: whoever started it may no longer act.".into(),
-                        },
+                    let (cluster, stopped) = match stored {
+                        Err(e) => (String::new(), e),
+                        Ok(s) => (
+                            s.cluster,
+                            AppError::Forbidden {
+                                message: "This rolling operation was stopped: whoever started it may no longer act."
+                                    .into(),
+                            },
+                        ),
                     };
                     let who = who.unwrap_or_else(|| Principal::anonymous(None, None));
-                    if let Err(e) = me.finish(&who, &job.id, "", Err(stopped)).await {
+                    if let Err(e) = me.finish(&who, &job.id, &cluster, Err(stopped)).await {
                         tracing::error!(error = %e, job = job.id, "could not fail a rolling operation");
                     }
                 });

@@ -389,7 +389,7 @@ pub fn rolling_plan(plan: super::rolling::RollingPlan) -> Html {
         .gates
         .iter()
         .map(|g| {
-            let checked = if g.checked { "checked" } else { "not checked" };
+            let checked = if g.checked { "yes" } else { "no" };
             view! { <tr><td>{g.name.clone()}</td><td>{checked}</td><td>{g.detail.clone()}</td></tr> }
         })
         .collect_view();
@@ -407,10 +407,10 @@ pub fn rolling_plan(plan: super::rolling::RollingPlan) -> Html {
         {(!plan.problems.is_empty()).then(|| view! {
             <div class="alert error" role="alert"><p>"It cannot start:"</p><ul>{plan.problems.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul></div>
         })}
-        <h3>"Steps"</h3>
+        <h2>"Steps"</h2>
         {table(&["Step", "Role", "Nodes"], steps)}
-        <h3>"Gates"</h3>
-        {table(&["Gate", "", "What it checks"], gates)}
+        <h2>"Gates"</h2>
+        {table(&["Gate", "Checked", "What it checks"], gates)}
     })
 }
 

@@ -109,6 +109,10 @@ impl Rolling {
             }
         }
         let cache = self.clusters.cache(cluster)?;
+        let connection = cache.connection();
+        if connection != app::clusters::Connection::Live {
+            return Ok(Some(format!("{NODES}: Pangea's live view of {cluster} is not complete ({connection:?})")));
+        }
         let mut not_ready: Vec<String> = cache
             .node_objects()
             .iter()

@@ -53,6 +53,12 @@ pub struct Progress {
     pub changed_at: i64,
     /// When this step's soak ends (Unix seconds).
     pub soak_until: i64,
+    /// This step's nodes that were cordoned before it began (a person's): left cordoned.
+    #[serde(default)]
+    pub cordoned_before: Vec<String>,
+    /// It was paused (by a person, or by itself) when last looked at.
+    #[serde(default)]
+    pub paused: bool,
     pub nodes: Vec<RollingNode>,
 }
 
@@ -98,40 +104,26 @@ impl Rolling {
         loop {
             let (cancelled, paused) = self.jobs.asked(job).await?;
             if cancelled {
-                let out: Vec<&str> = progress
-                    .nodes
-                    .iter()
-                    .filter(|n| !matches!(n.step.as_str(), "waiting" | "done"))
-                    .map(|n| n.name.as_str())
-                    .collect();
-                let left = if out.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {} stay as they are (check whether they are cordoned)", out.join(", "))
-                };
-                return Err(AppError::Conflict {
-                    message: format!(
-                        "Cancelled at step {} of {total}{left}.",
-                        (progress.index + 1).min(total as usize)
-                    ),
-                    fields: vec![],
-                });
+                return Err(self.cancelled(who, &progress, total).await);
             }
             if paused {
+                progress.paused = true;
                 if progress.held.is_none() {
                     progress.step = "paused by a person".into();
                 }
             } else {
-                if progress.held.take().is_some() {
-                    // A person resumed it: an approval awaited is given; a wait starts again.
-                    progress.approved = progress.phase == Phase::Gates;
+                if std::mem::take(&mut progress.paused) {
+                    // Resumed: an approval awaited is given; a wait and a soak start again.
+                    progress.approved |= progress.held.take().is_some() && progress.phase == Phase::Gates;
+                    progress.held = None;
                     progress.changed_at = now();
                     if progress.phase == Phase::Soak {
                         progress.soak_until = now() + i64::from(stored.settings.soak_seconds);
                     }
                 }
-                // A step that fails to reach the cluster or the database is said, and tried again.
-                match self.pass(who, stored, &mut progress).await {
+                // A step that fails to reach the cluster or the database is said, and tried again;
+                // one the cluster or Pangea refuses pauses the operation, saying why.
+                match self.pass(who, job, stored, &mut progress).await {
                     Ok(Next::Done) => {
                         progress.step = format!(
                             "{} {} node(s) in {total} step(s)",
@@ -145,18 +137,58 @@ impl Rolling {
                         return serde_json::to_string(&progress).map_err(crate::error::internal);
                     }
                     Ok(Next::Wait) => {}
-                    Ok(Next::Hold(why)) => {
-                        progress.step = format!("paused: {why}");
-                        progress.held = Some(why);
-                        let text = serde_json::to_string(&progress).map_err(crate::error::internal)?;
-                        self.jobs.hold(job, &text).await?;
-                    }
+                    Ok(Next::Hold(why)) => self.hold(job, &mut progress, why).await?,
                     Err(e) if e.to_string() == lease_lost().to_string() => return Err(e),
+                    Err(e) if (400..500).contains(&e.status()) => self.hold(job, &mut progress, e.to_string()).await?,
                     Err(e) => progress.step = format!("{e} (trying again)"),
                 }
             }
             self.report(job, total, &progress).await?;
             tokio::time::sleep(self.pace.tick).await;
+        }
+    }
+
+    /// Pauses the operation, saying why, in one write.
+    async fn hold(&self, job: &str, progress: &mut Progress, why: String) -> Result<(), AppError> {
+        progress.step = format!("paused: {why}");
+        progress.held = Some(why);
+        progress.paused = true;
+        let text = serde_json::to_string(progress).map_err(crate::error::internal)?;
+        self.jobs.hold(job, &text).await
+    }
+
+    /// Stops what the operation has under way (its drains, its power run) and says where it was
+    /// cancelled.
+    async fn cancelled(&self, who: &Principal, progress: &Progress, total: u32) -> AppError {
+        let mut stopped = Vec::new();
+        for (node, drain) in &progress.drains {
+            if self.clusters.cancel_drain(who, drain).await.is_ok() {
+                stopped.push(format!("the drain of {node}"));
+            }
+        }
+        if let Some(run) = &progress.power_run
+            && self.power.cancel_run(who, run).await.is_ok()
+        {
+            stopped.push("the power run (machines already asked go on)".to_string());
+        }
+        let out: Vec<&str> = progress
+            .nodes
+            .iter()
+            .filter(|n| !matches!(n.step.as_str(), "waiting" | "done"))
+            .map(|n| n.name.as_str())
+            .collect();
+        let stopped = if stopped.is_empty() { String::new() } else { format!("; stopped {}", stopped.join(", ")) };
+        let left = if out.is_empty() {
+            String::new()
+        } else {
+            format!("; {} stay as they are (check whether they are cordoned)", out.join(", "))
+        };
+        AppError::Conflict {
+            message: format!(
+                "Cancelled at step {} of {total}{stopped}{left}.",
+                (progress.index + 1).min(total as usize)
+            ),
+            fields: vec![],
         }
     }
 
@@ -179,8 +211,15 @@ impl Rolling {
     }
 
     /// One look at the step the operation is at, moving it on as far as it can go now.
-    async fn pass(&self, who: &Principal, stored: &Stored, progress: &mut Progress) -> Result<Next, AppError> {
+    async fn pass(
+        &self,
+        who: &Principal,
+        job: &str,
+        stored: &Stored,
+        progress: &mut Progress,
+    ) -> Result<Next, AppError> {
         let cluster = &stored.cluster;
+        let total = stored.steps.len() as u32;
         let Some(step) = stored.steps.get(progress.index) else { return Ok(Next::Done) };
         let names = step.nodes.join(", ");
         let change = stored.input.change.words();
@@ -196,6 +235,15 @@ impl Rolling {
                 if let Some(why) = self.failing_gate(who, cluster, &stored.gates, &stored.settings, Some(step)).await? {
                     return Ok(Next::Hold(why));
                 }
+                let cache = self.clusters.cache(cluster)?;
+                progress.cordoned_before = step
+                    .nodes
+                    .iter()
+                    .filter(|n| {
+                        cache.node_object(n).and_then(|o| o.spec.as_ref().and_then(|s| s.unschedulable)) == Some(true)
+                    })
+                    .cloned()
+                    .collect();
                 progress.phase = Phase::Drain;
                 self.mark(progress, &step.nodes, "draining", &format!("drained for a rolling {change}")).await;
                 Ok(Next::Wait)
@@ -210,6 +258,7 @@ impl Rolling {
                         };
                         let drain = self.clusters.drain(who, cluster, node, options).await?;
                         progress.drains.insert(node.clone(), drain);
+                        self.report(job, total, progress).await?;
                     }
                 }
                 let mut drained = 0;
@@ -230,7 +279,14 @@ impl Rolling {
                 if drained == step.nodes.len() {
                     let cache = self.clusters.cache(cluster)?;
                     for node in &step.nodes {
-                        progress.boot_ids.insert(node.clone(), boot_id(cache.node_object(node).as_deref()));
+                        let boot = boot_id(cache.node_object(node).as_deref());
+                        if boot.is_empty() {
+                            return Ok(Next::Hold(format!(
+                                "{node} reports no boot ID (or is gone), so its restart could not be told from its \
+                                 state now: check its kubelet, then resume"
+                            )));
+                        }
+                        progress.boot_ids.insert(node.clone(), boot);
                     }
                     progress.phase = Phase::Change;
                     self.mark(progress, &step.nodes, "changing", "").await;
@@ -249,6 +305,8 @@ impl Rolling {
                     let input = PowerRunInput { action, machines, search: None, pacing: Pacing::default() };
                     progress.power_run = Some(self.power.start_run(who, input).await?);
                     progress.changed_at = now();
+                    // Kept at once: a replica that takes this over must not ask again.
+                    self.report(job, total, progress).await?;
                     return Ok(Next::Wait);
                 };
                 let run = self.power.power_run(who, &run).await?;
@@ -288,7 +346,7 @@ impl Rolling {
                     }
                 }
                 if away.is_empty() {
-                    for node in &step.nodes {
+                    for node in step.nodes.iter().filter(|n| !progress.cordoned_before.contains(n)) {
                         self.clusters.act(who, cluster, node, NodeAction::Uncordon).await?;
                     }
                     progress.phase = Phase::Soak;

@@ -47,6 +47,11 @@ pub fn settings(input: &RollingInput) -> Result<Settings, AppError> {
         )));
     }
     let alert_severities = input.alert_severities.clone().unwrap_or_else(|| vec!["critical".into()]);
+    if alert_severities.is_empty() {
+        return Err(AppError::invalid(
+            "alert_severities names no severity: give at least one (critical, say), or leave it out for critical.",
+        ));
+    }
     if let Some(bad) = alert_severities
         .iter()
         .find(|s| s.is_empty() || s.len() > 32 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))

@@ -335,6 +335,8 @@ async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(backend: Bac
     assert_eq!(second.plan.len(), 1);
     let paused = rolling.steer(&alice, &second.job, Steer::Pause).await.unwrap();
     assert_eq!(paused.state, "paused");
+    let again = rolling.steer(&alice, &second.job, Steer::Pause).await.unwrap_err();
+    assert_eq!((again.status(), again.to_string().as_str()), (409, "This rolling operation is paused already."));
     let bob = person("bob@example.com", &[&group], ConsoleRole::Viewer);
     assert_eq!(rolling.steer(&bob, &second.job, Steer::Cancel).await.unwrap_err().status(), 403);
     rolling.steer(&alice, &second.job, Steer::Cancel).await.unwrap();
@@ -362,6 +364,7 @@ async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(backend: Bac
             "cluster.rolling.end:success",
             "cluster.rolling.start:success",
             "cluster.rolling.pause:success",
+            "cluster.rolling.pause:failure",
             "cluster.rolling.cancel:denied",
             "cluster.rolling.cancel:success",
             "cluster.rolling.end:failure",

@@ -35,7 +35,8 @@ pub fn RollingOperations() -> impl IntoView {
     let cluster = query.with_untracked(|q| q.get("cluster")).unwrap_or_default();
     let planned = RwSignal::new(None::<Result<crate::drawn::Html, crate::error::AppError>>);
     let shown = ShownJob::new(None);
-    // Which submit button sent the form: Enter plans; only "Start" starts.
+    // Which submit button sent the form: only "Start" starts. Enter clicks the first, "Plan"
+    // (implicit submission), which clears a "Start" whose form was refused as incomplete.
     let starting = StoredValue::new(false);
     Effect::new(move |_| {
         if let Some(job) = query.with(|q| q.get("job")).filter(|j| !j.is_empty()) {
@@ -109,7 +110,7 @@ pub fn RollingOperations() -> impl IntoView {
                     </label>
                 </div>
                 <div class="actions">
-                    <button type="submit" class="button">"Plan"</button>
+                    <button type="submit" class="button" on:click=move |_| starting.set_value(false)>"Plan"</button>
                     <button type="submit" class="button primary" on:click=move |_| starting.set_value(true)>"Start"</button>
                 </div>
             </form>

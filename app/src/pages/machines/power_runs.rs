@@ -32,7 +32,8 @@ pub fn PowerRuns() -> impl IntoView {
     let toasts = use_toasts();
     let planned = RwSignal::new(None::<Result<crate::drawn::Html, crate::error::AppError>>);
     let shown = ShownJob::new(None);
-    // Which submit button sent the form: Enter plans; only "Start" starts.
+    // Which submit button sent the form: only "Start" starts. Enter clicks the first, "Plan"
+    // (implicit submission), which clears a "Start" whose form was refused as incomplete.
     let starting = StoredValue::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -95,7 +96,7 @@ pub fn PowerRuns() -> impl IntoView {
                     <input id="run-booting" name="booting_at_once" type="number" min="0" value="20" />
                 </div>
                 <div class="actions">
-                    <button type="submit" class="button">"Plan"</button>
+                    <button type="submit" class="button" on:click=move |_| starting.set_value(false)>"Plan"</button>
                     <button type="submit" class="button primary" on:click=move |_| starting.set_value(true)>"Start"</button>
                 </div>
             </form>
