@@ -311,11 +311,7 @@ impl Jobs {
             .fetch_all(self.db.pool())
             .await
             .or_internal()?;
-        let mut jobs = Vec::with_capacity(ids.len());
-        for id in ids {
-            jobs.extend(self.load(&id).await?);
-        }
-        Ok(jobs)
+        self.load_each(ids).await
     }
 
     /// The newest `limit` jobs of `kind`, running or ended, newest first.
@@ -327,6 +323,11 @@ impl Jobs {
                 .fetch_all(self.db.pool())
                 .await
                 .or_internal()?;
+        self.load_each(ids).await
+    }
+
+    /// The jobs `ids` that still exist, in order.
+    async fn load_each(&self, ids: Vec<String>) -> Result<Vec<Job>, AppError> {
         let mut jobs = Vec::with_capacity(ids.len());
         for id in ids {
             jobs.extend(self.load(&id).await?);

@@ -932,34 +932,7 @@ async fn a_drain_evicts_through_budgets_and_can_be_cancelled(app: TestApp) {
 
     // Alice's group may drain in this cluster.
     let group = unique("sre");
-    for args in [
-        vec![
-            "create",
-            "clusterrole",
-            &format!("{group}-drain"),
-            "--verb=get,list,patch",
-            "--resource=nodes,pods,poddisruptionbudgets",
-        ],
-        vec!["create", "clusterrole", &format!("{group}-evict"), "--verb=create", "--resource=pods/eviction"],
-        vec![
-            "create",
-            "clusterrolebinding",
-            &format!("{group}-drain"),
-            &format!("--clusterrole={group}-drain"),
-            &format!("--group={group}"),
-        ],
-        vec![
-            "create",
-            "clusterrolebinding",
-            &format!("{group}-evict"),
-            &format!("--clusterrole={group}-evict"),
-            &format!("--group={group}"),
-        ],
-    ] {
-        let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
-        let out = kube.kubectl(&args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+    crate::rolling::let_drain(&kube, &group);
     let alice = person("alice@example.com", &[&group], ConsoleRole::Operator);
     let clusters = &app.state.clusters;
     eventually("alice's RBAC to be seen", async || clusters.act(&alice, &name, &node, NodeAction::Cordon).await.ok())

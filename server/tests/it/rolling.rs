@@ -55,7 +55,7 @@ async fn boot(nodes: &Api<Node>, name: &str, boot_id: &str) {
 }
 
 /// Lets `group` cordon, drain and uncordon nodes in the cluster.
-fn let_drain(kube: &Kube, group: &str) {
+pub(crate) fn let_drain(kube: &Kube, group: &str) {
     for args in [
         vec![
             "create",
