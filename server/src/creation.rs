@@ -713,13 +713,16 @@ impl Creation {
         // A creation whose job ended without ending it (failed while taken over, or forgotten)
         // is shown as failed, not as running forever.
         let running = job.as_ref().is_some_and(|j| j.state == crate::jobs::JobState::Running);
-        let state = if row.state == "creating" && !running {
+        // The row was read before the job: a job that ended in between wrote the row's end in
+        // the same transaction, so the row is read again before it is called failed.
+        let row_state = if row.state == "creating" && !running { self.load(name).await?.0.state } else { row.state };
+        let state = if row_state == "creating" && !running {
             error.get_or_insert_with(|| {
                 "Its job stopped before every node was Ready: destroy it and create it again.".into()
             });
             "failed".to_string()
         } else {
-            row.state
+            row_state
         };
         Ok(ClusterCreation {
             name: row.name,
