@@ -15,6 +15,7 @@ pub mod http;
 pub mod job;
 pub mod pki;
 pub mod register;
+pub mod reinstall;
 pub mod render;
 mod store;
 pub mod template;
@@ -96,6 +97,10 @@ pub struct StoredNode {
     pub spec: NodeSpec,
     /// Whether Pangea powers it (it had a BMC when the creation was applied).
     pub powered: bool,
+    /// The template it was last installed with, where a reinstall made it differ from the
+    /// creation's (see [`reinstall`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed: Option<String>,
 }
 
 /// What a machine's secret link answers. Links are at most 64 characters of token and 256 of
@@ -610,6 +615,7 @@ impl Creation {
                         secrets_token: secret_token(),
                     },
                     powered: powered.contains(&machine.mac),
+                    installed: None,
                 });
             }
             if !powered.is_empty() {

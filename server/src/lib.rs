@@ -179,6 +179,7 @@ impl AppState {
             power.clone(),
             monitoring.clone(),
             provisioner.clone(),
+            creation.clone(),
             jobs.clone(),
             background.clone(),
         ));

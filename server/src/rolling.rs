@@ -1,4 +1,4 @@
-//! Rolling operations: one change (a restart, a power cycle) applied across a cluster's nodes
+//! Rolling operations: one change (a restart, a power cycle, a reprovision) applied across a cluster's nodes
 //! one safe step at a time, gated on the cluster's health.
 //!
 //! Before it starts, the plan ([`plan`]) says the order (control-plane nodes one at a time, then
@@ -22,7 +22,9 @@ use crate::error::OrInternal;
 use crate::jobs::{Job, JobKind, JobState, Jobs, Request};
 use app::access::{Permission, Principal, authorize_in};
 pub use app::clusters::rolling::Steer;
-use app::clusters::rolling::{Gate, PlannedStep, RollingInput, RollingNode, RollingOperation, RollingPlan};
+use app::clusters::rolling::{
+    Gate, PlannedStep, RollingChange, RollingInput, RollingNode, RollingOperation, RollingPlan,
+};
 use app::error::AppError;
 use plan::{Candidate, Settings};
 use std::sync::Arc;
@@ -59,6 +61,7 @@ pub struct Rolling {
     power: crate::power::Power,
     monitoring: Arc<crate::monitoring::Monitoring>,
     provisioner: Arc<crate::provisioner::Provisioner>,
+    creation: Arc<crate::creation::Creation>,
     jobs: Jobs,
     background: crate::background::Background,
     pace: Pace,
@@ -74,6 +77,17 @@ struct Stored {
     steps: Vec<PlannedStep>,
     gates: Vec<Gate>,
     nodes: Vec<RollingNode>,
+    /// For a reprovision: what the nodes are installed with.
+    #[serde(default)]
+    reinstall: Option<Reinstall>,
+}
+
+/// What a reprovision installs, and what each node had before (for a roll back).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Reinstall {
+    template: String,
+    kubernetes: String,
+    before: std::collections::BTreeMap<String, String>,
 }
 
 impl Rolling {
@@ -84,10 +98,11 @@ impl Rolling {
         power: crate::power::Power,
         monitoring: Arc<crate::monitoring::Monitoring>,
         provisioner: Arc<crate::provisioner::Provisioner>,
+        creation: Arc<crate::creation::Creation>,
         jobs: Jobs,
         background: crate::background::Background,
     ) -> Rolling {
-        Rolling { db, clusters, power, monitoring, provisioner, jobs, background, pace: Pace::default() }
+        Rolling { db, clusters, power, monitoring, provisioner, creation, jobs, background, pace: Pace::default() }
     }
 
     pub fn with_pace(mut self, pace: Pace) -> Rolling {
@@ -122,11 +137,69 @@ impl Rolling {
         who: &Principal,
         cluster: &str,
         input: &RollingInput,
-    ) -> Result<(RollingPlan, Vec<RollingNode>, Settings), AppError> {
+    ) -> Result<(RollingPlan, Vec<RollingNode>, Settings, Option<Reinstall>), AppError> {
         let settings = plan::settings(input)?;
         let gates = self.gates(who, cluster, &settings, input.approve_control_plane).await;
-        let (plan, nodes) = plan::plan(cluster, input, self.candidates(cluster).await?, gates)?;
-        Ok((plan, nodes, settings))
+        let (mut plan, nodes) = plan::plan(cluster, input, self.candidates(cluster).await?, gates)?;
+        let reinstall = match input.change {
+            RollingChange::Reprovision => Some(self.reinstall_planned(cluster, input, &nodes, &mut plan).await?),
+            _ => None,
+        };
+        Ok((plan, nodes, settings, reinstall))
+    }
+
+    /// A reprovision's part of the plan: the template, what stands in the way of installing
+    /// each node again with it, and the version skew it would make.
+    async fn reinstall_planned(
+        &self,
+        cluster: &str,
+        input: &RollingInput,
+        nodes: &[RollingNode],
+        plan: &mut RollingPlan,
+    ) -> Result<Reinstall, AppError> {
+        let reinstall = self.creation.reinstall_plan(cluster, input.template.as_deref()).await?;
+        plan.problems.extend(reinstall.problems);
+        let controllers: Vec<&str> = nodes
+            .iter()
+            .filter(|n| reinstall.controllers.contains(&n.name) || n.role == plan::CONTROL_PLANE)
+            .map(|n| n.name.as_str())
+            .collect();
+        if !controllers.is_empty() {
+            plan.problems.push(format!(
+                "{} of the control plane: installing a controller again would wipe its etcd member, which Pangea                  does not replace yet; choose the workers (!{}).",
+                controllers.join(", "),
+                plan::CONTROL_PLANE_LABEL
+            ));
+        }
+        for node in nodes.iter().filter(|n| !reinstall.installed.contains_key(&n.name)) {
+            if !reinstall.installed.is_empty() {
+                plan.problems.push(format!("{} is not a machine Pangea put into {cluster}.", node.name));
+            }
+        }
+        let kubernetes = reinstall.kubernetes.map(|v| v.to_string()).unwrap_or_default();
+        if !kubernetes.is_empty()
+            && let Ok(cache) = self.clusters.cache(cluster)
+        {
+            let kubelets: Vec<(String, String)> = nodes
+                .iter()
+                .map(|n| {
+                    let version = cache
+                        .node_object(&n.name)
+                        .and_then(|o| o.status.clone())
+                        .and_then(|s| s.node_info)
+                        .map(|i| i.kubelet_version)
+                        .unwrap_or_default();
+                    (n.name.clone(), version)
+                })
+                .collect();
+            let api_server = cache.health().version.unwrap_or_default();
+            plan.problems.extend(plan::version_skew(&api_server, &kubelets, &kubernetes));
+        }
+        let before = nodes
+            .iter()
+            .filter_map(|n| reinstall.installed.get(&n.name).map(|t| (n.name.clone(), t.clone())))
+            .collect();
+        Ok(Reinstall { template: reinstall.template, kubernetes, before })
     }
 
     /// What a rolling operation on `cluster` would do, and what stands in the way; nothing is
@@ -152,7 +225,7 @@ impl Rolling {
             .and_then(|()| authorize_in(who, Permission::PowerMachines, cluster));
         crate::audit::settle(&self.db, who, event.clone(), allowed).await?;
         let result = async {
-            let (plan, nodes, settings) = self.planned(who, cluster, &input).await?;
+            let (plan, nodes, settings, reinstall) = self.planned(who, cluster, &input).await?;
             if !plan.problems.is_empty() {
                 return Err(AppError::Conflict { message: plan.problems.join(" "), fields: vec![] });
             }
@@ -163,6 +236,7 @@ impl Rolling {
                 steps: plan.steps.clone(),
                 gates: plan.gates.clone(),
                 nodes,
+                reinstall,
             };
             let text = serde_json::to_string(&stored).or_internal()?;
             let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
@@ -242,6 +316,7 @@ impl Rolling {
             plan: stored.steps,
             error: job.error.map(|e| e.to_string()),
             resumed: job.resumed,
+            rollback: if state == "running" || state == "paused" { Vec::new() } else { progress.reinstalled },
         })
     }
 
@@ -290,6 +365,36 @@ impl Rolling {
         .await;
         crate::audit::settle(&self.db, who, event, result).await?;
         self.view(job).await
+    }
+
+    /// Rolls back a reprovision that has ended: installs the nodes it installed again with the
+    /// template they had before, as a new operation with the same care (its plan, gates and
+    /// audit as any start's).
+    pub async fn roll_back(&self, who: &Principal, job: &str) -> Result<RollingOperation, AppError> {
+        let operation = self.operation(who, job).await?;
+        let job = self.jobs.load(job).await?.ok_or_else(unknown)?;
+        let stored = stored(&job)?;
+        let refused = |message: String| Err(AppError::Conflict { message, fields: vec![] });
+        let Some(reinstall) = stored.reinstall.filter(|_| !operation.rollback.is_empty()) else {
+            return refused(
+                "Only a reprovision that has ended, and installed a node, can be rolled back: pause or cancel it first."
+                    .into(),
+            );
+        };
+        let mut before = operation.rollback.iter().filter_map(|n| reinstall.before.get(n));
+        let template = before.next().cloned().unwrap_or_default();
+        if before.any(|t| *t != template) {
+            return refused(format!(
+                "{} had different templates before: roll them back one by one (a reprovision with each one's                  template).",
+                operation.rollback.join(", ")
+            ));
+        }
+        let input = RollingInput {
+            nodes: Some(format!("kubernetes.io/hostname in ({})", operation.rollback.join(","))),
+            template: Some(template),
+            ..stored.input
+        };
+        self.start(who, &stored.cluster, input).await
     }
 
     /// Goes on with an operation whose replica stopped, as whoever started it is now.
@@ -358,5 +463,9 @@ impl app::clusters::ssr::RollingService for Rolling {
 
     async fn steer(&self, who: &Principal, job: &str, steer: Steer) -> Result<RollingOperation, AppError> {
         Rolling::steer(self, who, job, steer).await
+    }
+
+    async fn roll_back(&self, who: &Principal, job: &str) -> Result<RollingOperation, AppError> {
+        Rolling::roll_back(self, who, job).await
     }
 }

@@ -415,7 +415,7 @@ pub fn rolling_plan(plan: super::rolling::RollingPlan) -> Html {
 }
 
 /// A rolling operation as it stands: its step, why it is paused, each node's step; Pause or
-/// Resume, and Cancel, while it runs.
+/// Resume, and Cancel, while it runs; Roll back, once a reprovision has ended.
 pub fn rolling(op: super::rolling::RollingOperation) -> Progress {
     let running = matches!(op.state.as_str(), "running" | "paused");
     let done = op.nodes.iter().filter(|n| n.step == "done").count();
@@ -443,6 +443,14 @@ pub fn rolling(op: super::rolling::RollingOperation) -> Progress {
             </div>
         }
     });
+    let roll_back = (!op.rollback.is_empty()).then(|| {
+        view! {
+            <div class="actions" role="group" aria-label="This reprovision">
+                {steer("rollback", "Roll back", "button")}
+                <span class="hint">{format!("installs {} again with the template each had before", op.rollback.join(", "))}</span>
+            </div>
+        }
+    });
     let html = Html::of(view! {
         <div class="progress" role="status">
             <p>{format!(
@@ -459,6 +467,7 @@ pub fn rolling(op: super::rolling::RollingOperation) -> Progress {
         {(op.resumed > 0).then(|| view! { <p class="hint">{format!("Its Pangea replica stopped; another took it over ({} time(s)).", op.resumed)}</p> })}
         {op.error.map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
         {buttons}
+        {roll_back}
         {table(&["Role", "Node", "MAC", "Step"], rows)}
     });
     Progress { html, running }
@@ -563,6 +572,7 @@ mod tests {
             plan: vec![],
             error: None,
             resumed: 0,
+            rollback: vec![],
         };
         let drawn = rolling(op.clone());
         let html = drawn.html.into_string();
@@ -570,8 +580,18 @@ mod tests {
         assert!(html.contains("Paused: nodes Ready: not Ready: w-2 (NotReady)"), "{html}");
         assert!(html.contains(r#"data-steer="resume:j1""#) && html.contains(r#"data-steer="cancel:j1""#), "{html}");
         assert!(!html.contains("pause:j1"));
-        let ended = rolling(RollingOperation { state: "succeeded".into(), held: None, ..op });
+        let ended = rolling(RollingOperation { state: "succeeded".into(), held: None, ..op.clone() });
         assert!(!ended.running);
         assert!(!ended.html.into_string().contains("data-steer"));
+        // An ended reprovision offers its roll back, naming the nodes it would install again.
+        let reinstalled = RollingOperation {
+            change: RollingChange::Reprovision,
+            state: "failed".into(),
+            held: None,
+            rollback: vec!["w-1".into()],
+            ..op
+        };
+        let html = rolling(reinstalled).html.into_string();
+        assert!(html.contains(r#"data-steer="rollback:j1""#) && html.contains("installs w-1 again"), "{html}");
     }
 }

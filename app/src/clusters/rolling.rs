@@ -12,15 +12,20 @@ pub enum RollingChange {
     Restart,
     /// Off, then on.
     PowerCycle,
+    /// Installed again from the network (boot from network once, then a restart), with the
+    /// cluster's template or a changed one (a new Kubernetes version, a new OS): for clusters
+    /// Pangea created.
+    Reprovision,
 }
 
 impl RollingChange {
-    pub const ALL: [RollingChange; 2] = [RollingChange::Restart, RollingChange::PowerCycle];
+    pub const ALL: [RollingChange; 3] = [RollingChange::Restart, RollingChange::PowerCycle, RollingChange::Reprovision];
 
     pub fn words(self) -> &'static str {
         match self {
             RollingChange::Restart => "restart",
             RollingChange::PowerCycle => "power cycle",
+            RollingChange::Reprovision => "reprovision",
         }
     }
 
@@ -29,6 +34,7 @@ impl RollingChange {
         match self {
             RollingChange::Restart => "restart",
             RollingChange::PowerCycle => "power_cycle",
+            RollingChange::Reprovision => "reprovision",
         }
     }
 
@@ -61,6 +67,11 @@ pub struct RollingInput {
     /// Wait for a person (a resume) before each control-plane node.
     #[serde(default)]
     pub approve_control_plane: bool,
+    /// For a reprovision: the cluster's template with what changes (`kubernetes`, `os`,
+    /// `install_disk`, `ssh_keys`); the template the nodes have now when absent (installed again
+    /// as they are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 /// One step of a plan: nodes changed together.
@@ -132,6 +143,10 @@ pub struct RollingOperation {
     pub error: Option<String>,
     /// How many times another replica took it over.
     pub resumed: u32,
+    /// For a reprovision that has ended: the nodes it installed again, which a roll back
+    /// installs with the template they had before.
+    #[serde(default)]
+    pub rollback: Vec<String>,
 }
 
 /// What a person asks of a running operation.

@@ -173,13 +173,17 @@ pub async fn rolling_status(job: String) -> Result<Progress, AppError> {
     .await
 }
 
-/// Pauses, resumes or cancels a rolling operation (`what`: `pause`, `resume` or `cancel`).
+/// Pauses, resumes, cancels or rolls back a rolling operation (`what`: `pause`, `resume`,
+/// `cancel` or `rollback`); the operation to follow (a roll back's is a new one).
 #[server(input = Json, output = Json, prefix = "/api/gui", endpoint = "steer_rolling")]
-pub async fn steer_rolling(job: String, what: String) -> Result<(), AppError> {
+pub async fn steer_rolling(job: String, what: String) -> Result<String, AppError> {
     crate::ssr::call(|svc: super::ssr::SharedRollingService, who| async move {
+        if what == "rollback" {
+            return svc.roll_back(&who, &job).await.map(|o| o.job);
+        }
         let steer = super::rolling::Steer::parse(&what)
-            .ok_or_else(|| AppError::invalid("A rolling operation is paused, resumed or cancelled."))?;
-        svc.steer(&who, &job, steer).await.map(|_| ())
+            .ok_or_else(|| AppError::invalid("A rolling operation is paused, resumed, cancelled or rolled back."))?;
+        svc.steer(&who, &job, steer).await.map(|o| o.job)
     })
     .await
 }

@@ -88,6 +88,9 @@ pub trait RollingService: Send + Sync + 'static {
         job: &str,
         steer: super::rolling::Steer,
     ) -> Result<super::rolling::RollingOperation, AppError>;
+    /// Rolls back a reprovision that has ended: a new operation installing the nodes it installed
+    /// with the template they had before.
+    async fn roll_back(&self, who: &Principal, job: &str) -> Result<super::rolling::RollingOperation, AppError>;
 }
 
 pub type SharedRollingService = Arc<dyn RollingService>;

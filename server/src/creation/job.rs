@@ -507,6 +507,7 @@ mod tests {
                 secrets_token: "t".into(),
             },
             powered: true,
+            installed: None,
         };
         let now = OffsetDateTime::now_utc();
         let four_min = Some(now - Duration::from_secs(240));

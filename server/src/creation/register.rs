@@ -125,8 +125,29 @@ pub async fn set_up(
             )
             .await?;
     }
+    make_tokens(admin, bootstrap, bootstrap, expires).await?;
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec { expiration_seconds: Some(TOKEN_SECONDS), ..Default::default() }),
+        ..Default::default()
+    };
+    let made = accounts.create_token_request(ACCOUNT, &PostParams::default(), &request).await?;
+    match made.status.and_then(|s| s.token).filter(|t| !t.is_empty()) {
+        Some(token) => Ok(Credential::Token { token }),
+        None => Err(kube::Error::Service("the API server made no token for Pangea's ServiceAccount".into())),
+    }
+}
+
+/// Makes the bootstrap tokens `made` (by node) in the cluster as its admin, and lets Pangea
+/// delete those of `every` (the cluster's tokens now), and no other Secret.
+pub async fn make_tokens(
+    admin: &Client,
+    made: &BTreeMap<String, BootstrapToken>,
+    every: &BTreeMap<String, BootstrapToken>,
+    expires: &str,
+) -> Result<(), kube::Error> {
+    let apply = PatchParams::apply("pangea").force();
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), "kube-system");
-    for (node, token) in bootstrap {
+    for (node, token) in made {
         let secret_name = token_secret(&token.id);
         secrets
             .patch(
@@ -149,7 +170,7 @@ pub async fn set_up(
     }
     // Pangea deletes each token once its node is Ready: those Secrets, and no other (a rule
     // naming none would name every Secret).
-    let names: Vec<String> = bootstrap.values().map(|t| token_secret(&t.id)).collect();
+    let names: Vec<String> = every.values().map(|t| token_secret(&t.id)).collect();
     if names.is_empty() {
         return Err(kube::Error::Service("a cluster with no machine has no bootstrap token to make".into()));
     }
@@ -177,15 +198,7 @@ pub async fn set_up(
             })),
         )
         .await?;
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec { expiration_seconds: Some(TOKEN_SECONDS), ..Default::default() }),
-        ..Default::default()
-    };
-    let made = accounts.create_token_request(ACCOUNT, &PostParams::default(), &request).await?;
-    match made.status.and_then(|s| s.token).filter(|t| !t.is_empty()) {
-        Some(token) => Ok(Credential::Token { token }),
-        None => Err(kube::Error::Service("the API server made no token for Pangea's ServiceAccount".into())),
-    }
+    Ok(())
 }
 
 /// Deletes bootstrap token `id` as Pangea (`client`); one already gone counts as deleted.

@@ -169,6 +169,31 @@ pub async fn set_state(conn: &mut AnyConnection, name: &str, state: &str) -> Res
     Ok(())
 }
 
+/// Keeps a creation's template, nodes and sealed PKI as a reinstall changed them.
+pub async fn update_creation(conn: &mut AnyConnection, row: &CreationRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE cluster_creations SET template = $1, nodes = $2, sealed_pki = $3, updated_at = $4 WHERE name = $5",
+    )
+    .bind(&row.template)
+    .bind(&row.nodes)
+    .bind(&row.sealed_pki)
+    .bind(crate::db::now())
+    .bind(&row.name)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets one machine's secret files (their links are replaced when it is installed again).
+pub async fn delete_secrets_of(conn: &mut AnyConnection, cluster: &str, mac: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM cluster_secrets WHERE cluster = $1 AND mac = $2")
+        .bind(cluster)
+        .bind(mac)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Forgets a creation and its machines' secret files.
 pub async fn delete_creation(conn: &mut AnyConnection, name: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM cluster_secrets WHERE cluster = $1").bind(name).execute(&mut *conn).await?;

@@ -1,5 +1,5 @@
 //! Rolling operations' handlers under `/api/v1`: a plan, its start, and the operation as it
-//! goes, paused, resumed or cancelled.
+//! goes, paused, resumed, cancelled or rolled back.
 
 use super::{Rolling, Steer};
 use crate::http::{ApiResult, Json, Route, route};
@@ -22,6 +22,7 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/rolling-operations/{job}/pause", pause),
         route(Method::POST, "/rolling-operations/{job}/resume", resume),
         route(Method::POST, "/rolling-operations/{job}/cancel", cancel),
+        route(Method::POST, "/rolling-operations/{job}/rollback", roll_back),
     ]
 }
 
@@ -110,9 +111,21 @@ async fn cancel(
     steer(&rolling, &who, &job, Steer::Cancel).await
 }
 
+/// Rolls back a reprovision that has ended (201): a new operation installing the nodes it
+/// installed with the template each had before; 409 for any other operation.
+#[utoipa::path(post, path = "/api/v1/rolling-operations/{job}/rollback", operation_id = "roll_back_rolling_operation",
+    responses((status = 201, body = RollingOperation), (status = 403, body = AppError), (status = 404, body = AppError), (status = 409, body = AppError)))]
+async fn roll_back(
+    State(rolling): State<Arc<Rolling>>,
+    Extension(who): Extension<Principal>,
+    Path(job): Path<String>,
+) -> ApiResult<(StatusCode, Json<RollingOperation>)> {
+    Ok((StatusCode::CREATED, Json(rolling.roll_back(&who, &job).await?)))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(plan, start, list, get, pause, resume, cancel),
+    paths(plan, start, list, get, pause, resume, cancel, roll_back),
     components(schemas(
         RollingInput,
         RollingChange,

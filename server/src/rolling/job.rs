@@ -60,6 +60,10 @@ pub struct Progress {
     #[serde(default)]
     pub paused: bool,
     pub nodes: Vec<RollingNode>,
+    /// For a reprovision: the nodes whose configs it has rendered anew, so far (kept from step to
+    /// step: what a roll back installs again).
+    #[serde(default)]
+    pub reinstalled: Vec<String>,
 }
 
 /// What a pass decided.
@@ -130,6 +134,7 @@ impl Rolling {
                             match stored.input.change {
                                 RollingChange::Restart => "restarted",
                                 RollingChange::PowerCycle => "power-cycled",
+                                RollingChange::Reprovision => "reprovisioned",
                             },
                             progress.nodes.len()
                         );
@@ -296,11 +301,23 @@ impl Rolling {
             Phase::Change => {
                 progress.step = format!("{change} of {names} through their BMCs");
                 let Some(run) = progress.power_run.clone() else {
+                    if let Some(reinstall) = &stored.reinstall {
+                        // Configs first: each node fetches its new ones at the network boot below.
+                        for node in &step.nodes {
+                            if progress.reinstalled.contains(node) {
+                                continue;
+                            }
+                            self.creation.reinstall_node(who, cluster, node, &reinstall.template).await?;
+                            progress.reinstalled.push(node.clone());
+                            self.report(job, total, progress).await?;
+                        }
+                    }
                     let machines: Vec<i64> =
                         progress.nodes.iter().filter(|n| step.nodes.contains(&n.name)).map(|n| n.machine).collect();
                     let action = match stored.input.change {
                         RollingChange::Restart => PowerAction::GracefulRestart,
                         RollingChange::PowerCycle => PowerAction::PowerCycle,
+                        RollingChange::Reprovision => PowerAction::NetworkBootOnce,
                     };
                     let input = PowerRunInput { action, machines, search: None, pacing: Pacing::default() };
                     progress.power_run = Some(self.power.start_run(who, input).await?);
@@ -336,6 +353,7 @@ impl Rolling {
             Phase::Rejoin => {
                 let cache = self.clusters.cache(cluster)?;
                 let mut away = Vec::new();
+                let mut back = Vec::new();
                 for node in &step.nodes {
                     let seen = cache.node_object(node);
                     let rebooted = boot_id(seen.as_deref()) != progress.boot_ids.get(node).cloned().unwrap_or_default();
@@ -343,6 +361,25 @@ impl Rolling {
                     if !rebooted || status != "Ready" {
                         let since = if rebooted { "restarted" } else { "not restarted yet" };
                         away.push(format!("{node} ({since}, {status})"));
+                    } else {
+                        back.push(node.clone());
+                    }
+                }
+                if let Some(reinstall) = &stored.reinstall {
+                    // A reinstalled kubelet joins again with its new token: its certificates are
+                    // approved as at creation, and its token deleted once it is Ready.
+                    if let Err(e) = self.creation.approve_kubelets(cluster, &back).await {
+                        tracing::warn!(error = %e, cluster, "could not approve reinstalled kubelets");
+                    }
+                    for node in &back {
+                        let version = kubelet_version(cache.node_object(node).as_deref());
+                        if !reinstall.kubernetes.is_empty() && version != reinstall.kubernetes {
+                            return Ok(Next::Hold(format!(
+                                "{node} came back with kubelet {version}, not {}: it did not install its new \
+                                 configs (check its console and its boot timeline), then resume",
+                                reinstall.kubernetes
+                            )));
+                        }
                     }
                 }
                 if away.is_empty() {
@@ -376,6 +413,7 @@ impl Rolling {
                     *progress = Progress {
                         index: progress.index + 1,
                         nodes: std::mem::take(&mut progress.nodes),
+                        reinstalled: std::mem::take(&mut progress.reinstalled),
                         step: format!("{names} done"),
                         ..Default::default()
                     };
@@ -394,5 +432,13 @@ fn boot_id(node: Option<&k8s_openapi::api::core::v1::Node>) -> String {
     node.and_then(|n| n.status.as_ref())
         .and_then(|s| s.node_info.as_ref())
         .map(|i| i.boot_id.clone())
+        .unwrap_or_default()
+}
+
+/// A node's kubelet version, as it last reported it ('' for none).
+fn kubelet_version(node: Option<&k8s_openapi::api::core::v1::Node>) -> String {
+    node.and_then(|n| n.status.as_ref())
+        .and_then(|s| s.node_info.as_ref())
+        .map(|i| i.kubelet_version.clone())
         .unwrap_or_default()
 }

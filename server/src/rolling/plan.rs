@@ -140,6 +140,48 @@ pub fn plan(
     Ok((plan, nodes))
 }
 
+/// `v1.36.2` (and `v1.36.2+vendor`) as (major, minor).
+fn minor_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().trim_start_matches('v').split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// What installing kubelets of version `to` on nodes running `kubelets` (name, version) would
+/// break of Kubernetes' version skew policy, beside an API server of `api_server`: kubelets are
+/// never newer than the API server (its control plane changes first), nor more than three minor
+/// versions older, and move one minor version at a time.
+pub fn version_skew(api_server: &str, kubelets: &[(String, String)], to: &str) -> Vec<String> {
+    let Some(target) = minor_version(to) else { return vec![format!("\"{to}\" is not a Kubernetes version.")] };
+    let Some(api) = minor_version(api_server) else {
+        return vec![
+            "The API server's version is not known (Pangea does not reach it now), so the version skew cannot be \
+             checked: try again once the cluster is live."
+                .into(),
+        ];
+    };
+    let mut problems = Vec::new();
+    if target.0 != api.0 || target.1 > api.1 {
+        problems.push(format!(
+            "Kubelets are never newer than their API server ({api_server}): for {to}, the control plane changes first."
+        ));
+    } else if api.1 - target.1 > 3 {
+        problems.push(format!(
+            "{to} is more than three minor versions older than the API server ({api_server}); kubelets may be at \
+             most three behind."
+        ));
+    }
+    for (node, version) in kubelets {
+        if let Some(now) = minor_version(version)
+            && (now.0 != target.0 || now.1.abs_diff(target.1) > 1)
+        {
+            problems.push(format!(
+                "{node} runs {version}: kubelets move one minor version at a time, so not straight to {to}."
+            ));
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +260,21 @@ mod tests {
         let mut severities = input(None, None);
         severities.alert_severities = Some(vec!["crit ical".into()]);
         assert!(plan("edge", &severities, nodes, vec![]).unwrap_err().to_string().contains("\"crit ical\""));
+    }
+
+    #[test]
+    fn a_version_change_keeps_to_the_skew_policy() {
+        let kubelets = [("w-1".to_string(), "v1.36.2".to_string()), ("w-2".to_string(), "v1.35.4".to_string())];
+        assert!(version_skew("v1.36.2", &kubelets, "v1.36.3").is_empty());
+        assert!(version_skew("v1.36.2+vendor.1", &kubelets, "v1.35.0").is_empty());
+        let newer = version_skew("v1.36.2", &kubelets, "v1.37.0");
+        assert_eq!(newer.len(), 2, "{newer:?}");
+        assert!(newer[0].contains("never newer than their API server (v1.36.2)"), "{newer:?}");
+        assert_eq!(newer[1], "w-2 runs v1.35.4: kubelets move one minor version at a time, so not straight to v1.37.0.");
+        let two_down = version_skew("v1.36.2", &kubelets, "v1.34.0");
+        assert_eq!(two_down, ["w-1 runs v1.36.2: kubelets move one minor version at a time, so not straight to v1.34.0."]);
+        assert!(version_skew("v1.36.2", &[], "v1.32.9")[0].contains("more than three minor versions older"));
+        assert!(version_skew("", &kubelets, "v1.36.2")[0].contains("not known"));
+        assert!(version_skew("v1.36.2", &[], "2.0")[0].contains("never newer"));
     }
 }

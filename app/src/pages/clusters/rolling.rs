@@ -1,7 +1,8 @@
 //! `/clusters/rolling`: a change rolled across a cluster's nodes, one safe step at a time. The
 //! form asks for the cluster (`?cluster=` fills it), the change, the nodes and how carefully it
 //! goes; "Plan" shows the server's plan (order, gates, estimate, what stands in the way), drawn;
-//! "Start" starts it and follows it, with Pause, Resume and Cancel. `?job=` follows one.
+//! "Start" starts it and follows it, with Pause, Resume and Cancel (and, once a reprovision
+//! has ended, Roll back). `?job=` follows one.
 
 use crate::clusters::rolling::{RollingChange, RollingInput};
 use crate::clusters::server_fns::{plan_rolling, rolling_status, start_rolling, steer_rolling};
@@ -24,6 +25,7 @@ fn input_of(ev: &leptos::ev::SubmitEvent) -> Option<(String, RollingInput)> {
         alert_severities: text("alert_severities")
             .map(|t| t.split([',', ' ']).filter(|s| !s.is_empty()).map(String::from).collect()),
         approve_control_plane: form_field(ev, "approve_control_plane") == "on",
+        template: text("template"),
     };
     Some((form_field(ev, "cluster").trim().to_string(), input))
 }
@@ -65,8 +67,10 @@ pub fn RollingOperations() -> impl IntoView {
         {
             let (what, job) = (what.to_string(), job.to_string());
             spawn_local(async move {
-                if let Err(e) = steer_rolling(job, what).await {
-                    toasts.error(e.to_string());
+                match steer_rolling(job.clone(), what).await {
+                    Ok(next) if next != job => follow(|| rolling_status(next.clone()), shown, 1000).await,
+                    Ok(_) => {}
+                    Err(e) => toasts.error(e.to_string()),
                 }
             });
         }
@@ -102,6 +106,10 @@ pub fn RollingOperations() -> impl IntoView {
                 <div class="field">
                     <label for="rolling-severities">"Alert severities that hold it"</label>
                     <input id="rolling-severities" name="alert_severities" value="critical" />
+                </div>
+                <div class="field">
+                    <label for="rolling-template">"For a reprovision: the cluster's template with its change (a new kubernetes version or os; empty: installed again as they are)"</label>
+                    <textarea id="rolling-template" name="template" rows="4"></textarea>
                 </div>
                 <div class="field">
                     <label>
