@@ -40,7 +40,8 @@ impl Selector {
         let mut requirements = Vec::new();
         for part in terms(text) {
             let requirement = if let Some((k, values)) = part.split_once(" in ") {
-                let values = values.trim().strip_prefix('(').and_then(|v| v.strip_suffix(')')).ok_or_else(|| bad(part))?;
+                let values =
+                    values.trim().strip_prefix('(').and_then(|v| v.strip_suffix(')')).ok_or_else(|| bad(part))?;
                 Requirement::In(k.trim().into(), values.split(',').map(|v| v.trim().to_string()).collect())
             } else if let Some((k, v)) = part.split_once("!=") {
                 Requirement::NotEquals(k.trim().into(), v.trim().into())

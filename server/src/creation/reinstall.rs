@@ -51,7 +51,8 @@ impl Creation {
         };
         drop(conn);
         if row.state != "created" {
-            plan.problems.push(format!("{cluster} is {}: only a created cluster's nodes are installed again.", row.state));
+            plan.problems
+                .push(format!("{cluster} is {}: only a created cluster's nodes are installed again.", row.state));
         }
         let current = parse(cluster, &row.template)?;
         let template = match text.map(str::trim).filter(|t| !t.is_empty()) {
@@ -129,7 +130,9 @@ impl Creation {
             let rendered = render::Cluster { template: &template, pki: &pki, nodes: &specs, boot_url: &self.boot_url };
             let mut catalog = catalog_of(&rendered);
             let id = generated_id(cluster, spec);
-            let own = |entry: &str| entry == id || entry.starts_with(&format!("{id}-")) || entry.starts_with(&format!("{id}."));
+            let own = |entry: &str| {
+                entry == id || entry.starts_with(&format!("{id}-")) || entry.starts_with(&format!("{id}."))
+            };
             catalog.templates.retain(|t| own(&t.id));
             catalog.profiles.retain(|p| own(&p.id));
             catalog.groups.retain(|g| own(&g.id));
@@ -213,7 +216,8 @@ impl Creation {
             .collect();
         let client = crate::clusters::connect::client(&self.clusters.cache(cluster)?.endpoint, None)?;
         let api_url = &self.clusters.cache(cluster)?.endpoint.api_url;
-        let unreachable = |e: kube::Error| AppError::Request { message: crate::clusters::connect::unreachable(api_url, &e) };
+        let unreachable =
+            |e: kube::Error| AppError::Request { message: crate::clusters::connect::unreachable(api_url, &e) };
         approval::approve_pending(&client, &known).await.map_err(unreachable)?;
         for machine in known.iter().filter(|m| ready.contains(&m.name)) {
             register::retire_token(&client, &machine.bootstrap_token_id).await.map_err(unreachable)?;

@@ -65,11 +65,13 @@ pub async fn secret(conn: &mut AnyConnection, token: &str, path: &str) -> Result
     .transpose()
 }
 
-/// The addresses `mac` was answered at since `since` (its secret links' own fetches aside), at
-/// most a few.
+/// The addresses `mac` was answered at by the boot listener since `since`, at most a few: its
+/// secret links' own fetches aside, and what Pangea writes on its timeline itself (notes, such
+/// as a power action's, have no status; its node's steps have no client).
 pub async fn boot_addresses(conn: &mut AnyConnection, mac: &str, since: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT DISTINCT client FROM boot_events WHERE mac = $1 AND at >= $2 AND status < 400 \
+        "SELECT DISTINCT client FROM boot_events WHERE mac = $1 AND at >= $2 AND status > 0 AND status < 400 \
+         AND client <> '' \
          AND endpoint NOT LIKE '/cluster-secrets/%' ORDER BY client LIMIT 4",
     )
     .bind(mac)

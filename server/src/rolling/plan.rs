@@ -203,6 +203,7 @@ mod tests {
             soak_seconds: Some(30),
             alert_severities: None,
             approve_control_plane: false,
+            template: None,
         }
     }
 
@@ -270,9 +271,15 @@ mod tests {
         let newer = version_skew("v1.36.2", &kubelets, "v1.37.0");
         assert_eq!(newer.len(), 2, "{newer:?}");
         assert!(newer[0].contains("never newer than their API server (v1.36.2)"), "{newer:?}");
-        assert_eq!(newer[1], "w-2 runs v1.35.4: kubelets move one minor version at a time, so not straight to v1.37.0.");
+        assert_eq!(
+            newer[1],
+            "w-2 runs v1.35.4: kubelets move one minor version at a time, so not straight to v1.37.0."
+        );
         let two_down = version_skew("v1.36.2", &kubelets, "v1.34.0");
-        assert_eq!(two_down, ["w-1 runs v1.36.2: kubelets move one minor version at a time, so not straight to v1.34.0."]);
+        assert_eq!(
+            two_down,
+            ["w-1 runs v1.36.2: kubelets move one minor version at a time, so not straight to v1.34.0."]
+        );
         assert!(version_skew("v1.36.2", &[], "v1.32.9")[0].contains("more than three minor versions older"));
         assert!(version_skew("", &kubelets, "v1.36.2")[0].contains("not known"));
         assert!(version_skew("v1.36.2", &[], "2.0")[0].contains("never newer"));

@@ -461,23 +461,19 @@ impl Drop for Running {
     }
 }
 
-/// The whole creation against a real control plane, without VMs: the test plays the controller.
-/// It network-boots as the machine would (install config, then the installed config with its
-/// report token), writes every file of the installed config where Ignition would (inline ones
-/// decoded, secret ones fetched once through their links and checked against their SHA-512), and
-/// runs the real kube-apiserver with the flags of the rendered static pod (etcd is the tools'
-/// etcd-lite, which has no TLS: its flags are the only ones changed). Pangea sees the control
-/// plane answer, sets it up, registers it, links the node (made Ready here, as a kubelet would
-/// report it) to its machine, and ends the creation.
-async fn a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_creation_ends_when_it_is_ready(
-    app: TestApp,
-) {
+/// A created cluster "solo" whose controller (cp-1, `52:54:00:00:0f:01`, made here) runs its
+/// config: its files written where Ignition would, its API server run from its static pod's
+/// flags on etcd-lite; returned once Pangea has registered it. `workers` lists their MACs (YAML).
+pub(crate) struct Controller {
+    pub root: tempfile::TempDir,
+    pub port: u16,
+    pub boot: std::net::SocketAddr,
+    _etcd: Running,
+    _apiserver: Running,
+}
+
+pub(crate) async fn run_controller(app: &TestApp, tools: &std::path::Path, workers: &str) -> Controller {
     use sha2::Digest as _;
-    let Some(tools) = crate::support::kube::tools() else {
-        assert!(std::env::var("PANGEA_KUBE_REQUIRED").as_deref() != Ok("1"), "PANGEA_KUBE_REQUIRED=1 but no tools");
-        eprintln!("skipped: no kube-apiserver here (../shared/tools or PANGEA_TEST_KUBE_BIN)");
-        return;
-    };
     app.create(json!({ "mac": "52:54:00:00:0f:01", "hostname": "cp-1" })).await;
     app.state.provisioner.record_boots(&app.state.background);
     app.state.leases.keep_renewing(&app.state.background);
@@ -492,7 +488,7 @@ os: flatcar
 controllers:
   machines: [\"52:54:00:00:0f:01\"]
 workers:
-  machines: []
+  machines: {workers}
 api_server:
   name: solo.example.test
   address: 127.0.0.1
@@ -510,14 +506,15 @@ api_server:
         reqwest::get(format!("http://{boot}/ignition?mac={mac}")).await.unwrap().json().await.unwrap();
     let installer = ignition_file(&install, "/opt/installer").unwrap();
     let installed_url = installer.split('\'').find(|w| w.contains("os=installed")).unwrap();
-    recorded(&app, mac, "/ignition").await;
+    recorded(app, mac, "/ignition").await;
     // Without its report token (anyone else on the boot network), no config with secret links.
     let stranger = reqwest::get(format!("http://{boot}/ignition?mac={mac}&os=installed")).await.unwrap();
     assert_eq!(stranger.status(), 403);
     assert!(stranger.text().await.unwrap().contains("it carries no report_token"));
     let installed: serde_json::Value = reqwest::get(here(installed_url)).await.unwrap().json().await.unwrap();
     // Ignition writes its files: inline ones, and secret ones fetched and checked.
-    let root = tempfile::tempdir().unwrap();
+    let root_dir = tempfile::tempdir().unwrap();
+    let root = root_dir.path();
     for file in installed["storage"]["files"].as_array().unwrap() {
         let path = file["path"].as_str().unwrap();
         let source = file["contents"]["source"].as_str().unwrap_or_default();
@@ -531,11 +528,11 @@ api_server:
         } else {
             continue; // the Kubernetes system extension, from the assets: not needed here
         };
-        let target = root.path().join(path.trim_start_matches('/'));
+        let target = root.join(path.trim_start_matches('/'));
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::write(target, text).unwrap();
     }
-    let etc = root.path().join("etc/kubernetes");
+    let etc = root.join("etc/kubernetes");
     assert!(etc.join("pki/ca.key").exists() && etc.join("admin.conf").exists());
 
     // The static pod's command, as the kubelet would run it.
@@ -549,7 +546,7 @@ api_server:
         .collect();
     assert!(args.contains(&format!("--secure-port={port}")), "{args:?}");
     let etcd_port = free_port();
-    let etcd_dir = root.path().join("var/lib/etcd");
+    let etcd_dir = root.join("var/lib/etcd");
     let _etcd = Running(
         std::process::Command::new(tools.join("etcd-lite"))
             .args(["--name", "solo", "--data-dir", etcd_dir.to_str().unwrap()])
@@ -572,9 +569,9 @@ api_server:
                     a
                 }
             })
-            .chain(["--bind-address=127.0.0.1".to_string(), format!("--cert-dir={}", root.path().display())])
+            .chain(["--bind-address=127.0.0.1".to_string(), format!("--cert-dir={}", root.display())])
             .collect();
-    let log = std::fs::File::create(root.path().join("apiserver.log")).unwrap();
+    let log = std::fs::File::create(root.join("apiserver.log")).unwrap();
     let _apiserver = Running(
         std::process::Command::new(tools.join("kube-apiserver"))
             .args(&args)
@@ -591,7 +588,7 @@ api_server:
         if creation["registered"] == true {
             break;
         }
-        let log = std::fs::read_to_string(root.path().join("apiserver.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(root.join("apiserver.log")).unwrap_or_default();
         assert!(
             tokio::time::Instant::now() < deadline,
             "never registered: {creation:#}\n{}",
@@ -599,6 +596,27 @@ api_server:
         );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+    Controller { root: root_dir, port, boot, _etcd, _apiserver }
+}
+
+/// The whole creation against a real control plane, without VMs: the test plays the controller.
+/// It network-boots as the machine would (install config, then the installed config with its
+/// report token), writes every file of the installed config where Ignition would (inline ones
+/// decoded, secret ones fetched once through their links and checked against their SHA-512), and
+/// runs the real kube-apiserver with the flags of the rendered static pod (etcd is the tools'
+/// etcd-lite, which has no TLS: its flags are the only ones changed). Pangea sees the control
+/// plane answer, sets it up, registers it, links the node (made Ready here, as a kubelet would
+/// report it) to its machine, and ends the creation.
+async fn a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_creation_ends_when_it_is_ready(
+    app: TestApp,
+) {
+    let Some(tools) = crate::support::kube::tools() else {
+        assert!(std::env::var("PANGEA_KUBE_REQUIRED").as_deref() != Ok("1"), "PANGEA_KUBE_REQUIRED=1 but no tools");
+        eprintln!("skipped: no kube-apiserver here (../shared/tools or PANGEA_TEST_KUBE_BIN)");
+        return;
+    };
+    let Controller { root, port, .. } = &run_controller(&app, &tools, "[]").await;
+    let (root, port) = (root.path(), *port);
     let cluster = app.get_json("/api/v1/clusters/solo").await;
     assert_eq!(cluster["api_url"], format!("https://127.0.0.1:{port}"));
     assert_eq!(cluster["credential_kind"], "token");
@@ -606,7 +624,7 @@ api_server:
     // Its node reports Ready (what the kubelet does, here as the cluster's admin).
     let admin = pangea::clusters::connect::client(
         &pangea::creation::register::admin_endpoint(
-            &std::fs::read_to_string(etc.join("admin.conf")).unwrap(),
+            &std::fs::read_to_string(root.join("etc/kubernetes/admin.conf")).unwrap(),
             &format!("https://127.0.0.1:{port}"),
         )
         .unwrap(),

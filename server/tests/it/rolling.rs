@@ -27,6 +27,11 @@ mod needs_kube {
     }
 }
 
+mod created {
+    use super::*;
+    on_both_backends_with_own_app!(a_reprovision_installs_a_created_workers_new_version_and_a_roll_back_the_old);
+}
+
 /// The nodes, their machines' MACs and system UUIDs; cp-1 is the control plane.
 const NODES: [(&str, &str, &str); 3] = [
     ("cp-1", "52:54:00:0d:00:01", "33333333-0000-0000-0000-000000000001"),
@@ -113,6 +118,7 @@ fn restart(nodes: Option<&str>) -> RollingInput {
         soak_seconds: Some(1),
         alert_severities: None,
         approve_control_plane: false,
+        template: None,
     }
 }
 
@@ -450,4 +456,219 @@ async fn a_rolling_operation_whose_replica_is_killed_goes_on_on_another(backend:
         .unwrap();
     assert_eq!(ends, ["success"]);
     pangea::audit::verify(&app.state.db).await.unwrap();
+}
+
+/// A node's kubelet reports boot `boot_id`, Ready, at `version`.
+async fn boot_at(nodes: &Api<Node>, name: &str, uuid: &str, boot_id: &str, version: &str) {
+    let status = json!({ "status": {
+        "conditions": [{ "type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+                         "lastHeartbeatTime": "2026-12-07T00:00:00Z", "lastTransitionTime": "2026-12-07T00:00:00Z" }],
+        "nodeInfo": { "machineID": "m", "systemUUID": uuid, "bootID": boot_id, "kernelVersion": "6.1", "osImage": "Flatcar",
+                      "containerRuntimeVersion": "containerd://2.0", "kubeletVersion": version, "kubeProxyVersion": "",
+                      "operatingSystem": "linux", "architecture": "amd64" }
+    }});
+    nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
+}
+
+/// What a machine does at its network boot: fetches its install config, then (as its installer
+/// does) its installed config, then its bootstrap kubeconfig through its secret link, which
+/// answers once. Returns the installed config and the bootstrap token.
+async fn install(app: &TestApp, boot: std::net::SocketAddr, mac: &str) -> (serde_json::Value, String) {
+    let here = |url: &str| url.replace("http://127.0.0.1:8080", &format!("http://{boot}"));
+    let install: serde_json::Value =
+        reqwest::get(format!("http://{boot}/ignition?mac={mac}")).await.unwrap().json().await.unwrap();
+    let installer = crate::creation::ignition_file(&install, "/opt/installer").unwrap();
+    let installed_url = installer.split('\'').find(|w| w.contains("os=installed")).unwrap();
+    crate::creation::recorded(app, mac, "/ignition").await;
+    let installed: serde_json::Value = reqwest::get(here(installed_url)).await.unwrap().json().await.unwrap();
+    let link = installed["storage"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "/etc/kubernetes/bootstrap-kubelet.conf")
+        .and_then(|f| f["contents"]["source"].as_str())
+        .unwrap()
+        .to_string();
+    let conf = reqwest::get(here(&link)).await.unwrap().text().await.unwrap();
+    assert_ne!(reqwest::get(here(&link)).await.unwrap().status(), 200, "a link answers once");
+    let token = conf.lines().find_map(|l| l.trim().strip_prefix("token: ")).expect(&conf).trim_matches('"').to_string();
+    (installed, token)
+}
+
+/// A cluster Pangea created (its controller's API server run from its own config, as in the
+/// creation tests) with one worker, w-1, whose machine has a BMC. Its workers are reprovisioned
+/// with Kubernetes v1.35.0: the plan checks the version skew and refuses the controller; the
+/// worker's configs are rendered anew behind a new secret link and a new bootstrap token, made
+/// in the cluster; the machine is network-booted once; its kubelet (played) asks for its
+/// certificate with that token, which Pangea approves, and comes back at v1.35.0; the token is
+/// deleted. A roll back installs it again with v1.36.2.
+async fn a_reprovision_installs_a_created_workers_new_version_and_a_roll_back_the_old(backend: Backend) {
+    use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+    use k8s_openapi::api::core::v1::Secret;
+    let Some(tools) = crate::support::kube::tools() else {
+        assert!(std::env::var("PANGEA_KUBE_REQUIRED").as_deref() != Ok("1"), "PANGEA_KUBE_REQUIRED=1 but no tools");
+        eprintln!("skipped: no kube-apiserver here (../shared/tools or PANGEA_TEST_KUBE_BIN)");
+        return;
+    };
+    const MAC: &str = "52:54:00:00:0f:02";
+    const UUID: &str = "44444444-0000-0000-0000-000000000002";
+    let app =
+        crate::support::spawn_app_with(backend, async |c| c.power_settle = Duration::from_secs(SETTLE_SECONDS)).await;
+    let bmc = emulator(&[FakeSystem { uuid: UUID, power: "On", mac: MAC }]).await;
+    let id = app.create(json!({ "mac": MAC, "hostname": "w-1", "uuid": UUID })).await["id"].as_i64().unwrap();
+    let url = format!("{}/redfish/v1/Systems/{UUID}", bmc.url);
+    let set = app
+        .put_json(&format!("/api/v1/machines/{id}/bmc"), json!({ "url": url, "username": USER, "password": PASSWORD }))
+        .await;
+    assert_eq!(set.status(), 200, "{}", set.text().await.unwrap());
+    let controller = crate::creation::run_controller(&app, &tools, &format!("[\"{MAC}\"]")).await;
+    let etc = controller.root.path().join("etc/kubernetes");
+    let api_url = format!("https://127.0.0.1:{}", controller.port);
+    let admin = pangea::clusters::connect::client(
+        &pangea::creation::register::admin_endpoint(
+            &std::fs::read_to_string(etc.join("admin.conf")).unwrap(),
+            &api_url,
+        )
+        .unwrap(),
+        None,
+    )
+    .unwrap();
+    // w-1 installs; its kubelets, played: both nodes Ready; the creation ends.
+    let (first, _) = install(&app, controller.boot, MAC).await;
+    assert!(first.to_string().contains("kubernetes-v1.36.2-x86-64.raw"), "{first}");
+    let nodes: Api<Node> = Api::all(admin.clone());
+    for (name, labels) in [
+        ("cp-1", json!({ "node-role.kubernetes.io/control-plane": "", "kubernetes.io/hostname": "cp-1" })),
+        ("w-1", json!({ "kubernetes.io/hostname": "w-1" })),
+    ] {
+        let node: Node = serde_json::from_value(json!({ "metadata": { "name": name, "labels": labels } })).unwrap();
+        nodes.create(&PostParams::default(), &node).await.unwrap();
+        boot_at(&nodes, name, if name == "w-1" { UUID } else { "" }, &format!("{name}-1"), "v1.36.2").await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let creation = app.get_json("/api/v1/cluster-creations/solo").await;
+        if creation["state"] == "created" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the creation never ended: {creation:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // alice's group may drain there (Pangea acts as her).
+    let binding: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": "sre-admin" },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin" },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "sre" }],
+    }))
+    .unwrap();
+    Api::all(admin.clone()).create(&PostParams::default(), &binding).await.unwrap();
+    let alice = person("alice@example.com", &["sre"], ConsoleRole::Operator);
+    let pace = Pace { tick: Duration::from_millis(200), rejoin: Duration::from_secs(90), drain_timeout_seconds: 60 };
+    let rolling = (*app.state.rolling).clone().with_pace(pace);
+    eventually("both nodes and the version to be seen", async || {
+        let cache = app.state.clusters.cache("solo").ok()?;
+        (cache.node_objects().len() == 2 && cache.health().version.is_some()).then_some(())
+    })
+    .await;
+
+    // The plan: the controller is not reinstalled; kubelets never newer than the API server.
+    let template: String =
+        app.get_json("/api/v1/cluster-creations/solo").await["template"].as_str().unwrap().to_string();
+    let reprovision = |nodes: Option<&str>, version: &str| RollingInput {
+        change: RollingChange::Reprovision,
+        template: Some(template.replace("kubernetes: v1.36.2", &format!("kubernetes: {version}"))),
+        ..restart(nodes)
+    };
+    let refused = rolling.plan(&alice, "solo", &reprovision(None, "v1.37.0")).await.unwrap();
+    let said = |p: &[String], what: &str| p.iter().any(|p| p.contains(what));
+    assert!(
+        said(&refused.problems, "cp-1 of the control plane: installing a controller again would wipe"),
+        "{refused:?}"
+    );
+    assert!(said(&refused.problems, "never newer than their API server (v1.36.2)"), "{:?}", refused.problems);
+    let workers = Some("!node-role.kubernetes.io/control-plane");
+    let changed = rolling.plan(&alice, "solo", &reprovision(workers, "v1.38.0")).await.unwrap();
+    assert!(changed.problems.iter().any(|p| p.contains("w-1 runs v1.36.2: kubelets move one minor version")));
+    let mut fixed = reprovision(workers, "v1.35.0");
+    fixed.template = fixed.template.map(|t| t.replace("name: solo", "name: other"));
+    let other = rolling.plan(&alice, "solo", &fixed).await.unwrap();
+    assert!(
+        other.problems.iter().any(|p| p.contains("changes what a reinstall cannot (name: solo → other")),
+        "{other:?}"
+    );
+    let plan = rolling.plan(&alice, "solo", &reprovision(workers, "v1.35.0")).await.unwrap();
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+
+    let started = rolling.start(&alice, "solo", reprovision(workers, "v1.35.0")).await.unwrap();
+    let job = started.job.clone();
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), "kube-system");
+    let tokens = || async {
+        let listed =
+            secrets.list(&kube::api::ListParams::default().fields("type=bootstrap.kubernetes.io/token")).await.unwrap();
+        listed.items.into_iter().map(|s| s.metadata.name.unwrap_or_default()).collect::<Vec<_>>()
+    };
+    operation_when(&rolling, &alice, &job, |op| op.nodes.iter().any(|n| n.name == "w-1" && n.step == "rejoining"))
+        .await;
+    // Its configs, new: v1.35.0's kubelet, behind a new link that answers once; its token is in
+    // the cluster.
+    let (installed, token) = install(&app, controller.boot, MAC).await;
+    assert!(installed.to_string().contains("kubernetes-v1.35.0-x86-64.raw"), "{installed}");
+    let token_id = token.split('.').next().unwrap().to_string();
+    assert_eq!(tokens().await, [format!("bootstrap-token-{token_id}")]);
+
+    // Its kubelet asks for its client certificate with that token: approved.
+    let kubelet = pangea::clusters::connect::client(
+        &pangea::clusters::connect::Endpoint {
+            api_url: api_url.clone(),
+            ca_pem: std::fs::read_to_string(etc.join("pki/ca.crt")).unwrap(),
+            credential: app::clusters::Credential::Token { token },
+        },
+        None,
+    )
+    .unwrap();
+    let csr: CertificateSigningRequest = serde_json::from_value(json!({
+        "metadata": { "name": "w-1-again" },
+        "spec": {
+            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+            "usages": ["digital signature", "client auth"],
+            "request": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, {
+                let mut params = rcgen::CertificateParams::default();
+                params.distinguished_name.push(rcgen::DnType::CommonName, "system:node:w-1");
+                params.distinguished_name.push(rcgen::DnType::OrganizationName, "system:nodes");
+                params.serialize_request(&rcgen::KeyPair::generate().unwrap()).unwrap().pem().unwrap()
+            }),
+        },
+    }))
+    .unwrap();
+    Api::<CertificateSigningRequest>::all(kubelet).create(&PostParams::default(), &csr).await.unwrap();
+    let requests: Api<CertificateSigningRequest> = Api::all(admin.clone());
+    eventually("the reinstalled kubelet's request to be approved", async || {
+        let csr = requests.get("w-1-again").await.ok()?;
+        csr.status?.conditions?.iter().any(|c| c.type_ == "Approved").then_some(())
+    })
+    .await;
+    // Back at v1.35.0: done, its token deleted; the creation's template stays (cp-1 has it).
+    boot_at(&nodes, "w-1", UUID, "w-1-2", "v1.35.0").await;
+    let done = operation_when(&rolling, &alice, &job, |op| op.state != "running").await;
+    assert_eq!(done.state, "succeeded", "{done:#?}");
+    assert_eq!(done.rollback, ["w-1"]);
+    assert!(tokens().await.is_empty());
+    let creation = app.get_json("/api/v1/cluster-creations/solo").await;
+    assert!(creation["template"].as_str().unwrap().contains("kubernetes: v1.36.2"), "{creation}");
+
+    // Rolled back: w-1 installed with v1.36.2 again, through the same plan and gates.
+    let back = rolling.roll_back(&alice, &job).await.unwrap();
+    assert_eq!(back.plan.iter().map(|s| s.nodes.clone()).collect::<Vec<_>>(), [vec!["w-1".to_string()]]);
+    let again = app.post_json(&format!("/api/v1/rolling-operations/{}/rollback", back.job), json!({})).await;
+    assert_eq!(again.status(), 409, "a running operation is not rolled back");
+    assert!(again.text().await.unwrap().contains("Only a reprovision that has ended"));
+    operation_when(&rolling, &alice, &back.job, |op| op.nodes[0].step == "rejoining").await;
+    let (installed, _) = install(&app, controller.boot, MAC).await;
+    assert!(installed.to_string().contains("kubernetes-v1.36.2-x86-64.raw"), "{installed}");
+    boot_at(&nodes, "w-1", UUID, "w-1-3", "v1.36.2").await;
+    let done = operation_when(&rolling, &alice, &back.job, |op| op.state != "running").await;
+    assert_eq!(done.state, "succeeded", "{done:#?}");
+    let records = pangea::audit::latest(&app.state.db, 200).await.unwrap();
+    let reinstalls = records.iter().filter(|r| r.action == "cluster.node.reinstall").count();
+    assert_eq!(reinstalls, 2);
 }
