@@ -371,6 +371,8 @@ impl Rolling {
     /// template they had before, as a new operation with the same care (its plan, gates and
     /// audit as any start's).
     pub async fn roll_back(&self, who: &Principal, job: &str) -> Result<RollingOperation, AppError> {
+        let event = Event::new("cluster.rolling.rollback", "job").target(job, job);
+        crate::audit::settle(&self.db, who, event, app::access::authorize(who, Permission::ActOnNodes)).await?;
         let operation = self.operation(who, job).await?;
         let job = self.jobs.load(job).await?.ok_or_else(unknown)?;
         let stored = stored(&job)?;

@@ -367,6 +367,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Value, Need)> {
         ("POST", "/api/v1/rolling-operations/{job}/pause", Value::Null, Role(Operator)),
         ("POST", "/api/v1/rolling-operations/{job}/resume", Value::Null, Role(Operator)),
         ("POST", "/api/v1/rolling-operations/{job}/cancel", Value::Null, Role(Operator)),
+        ("POST", "/api/v1/rolling-operations/{job}/rollback", Value::Null, Role(Operator)),
     ]
 }
 
