@@ -32,6 +32,11 @@ mod created {
     on_both_backends_with_own_app!(a_reprovision_installs_a_created_workers_new_version_and_a_roll_back_the_old);
 }
 
+mod monitored {
+    use super::*;
+    on_both_backends_with_own_app!(an_alert_firing_in_the_real_prometheus_holds_the_operation_at_its_gate);
+}
+
 /// The nodes, their machines' MACs and system UUIDs; cp-1 is the control plane.
 const NODES: [(&str, &str, &str); 3] = [
     ("cp-1", "52:54:00:0d:00:01", "33333333-0000-0000-0000-000000000001"),
@@ -123,10 +128,21 @@ fn restart(nodes: Option<&str>) -> RollingInput {
 }
 
 /// A cluster of three nodes registered in `app`, each node a machine with a BMC (the emulator,
-/// kept alive by the caller); `group` may drain its nodes.
-async fn cluster_of_three(app: &TestApp, kube: &Kube, group: &str) -> (String, Emulator, Api<Node>) {
+/// kept alive by the caller); `group` may drain its nodes; `monitor`'s Prometheus and
+/// Alertmanager linked, when given.
+async fn cluster_of_three(
+    app: &TestApp,
+    kube: &Kube,
+    group: &str,
+    monitor: Option<&crate::support::monitor::Monitor>,
+) -> (String, Emulator, Api<Node>) {
     let name = unique("rolling");
-    app.state.clusters.add(&Principal::cli(), input(kube, &name, &kube.pangea_token)).await.unwrap();
+    let mut linked = input(kube, &name, &kube.pangea_token);
+    if let Some(monitor) = monitor {
+        linked.prometheus_url = monitor.url.clone();
+        linked.alertmanager_url = monitor.alertmanager_url.clone();
+    }
+    app.state.clusters.add(&Principal::cli(), linked).await.unwrap();
     let_drain(kube, group);
     let nodes: Api<Node> = Api::all(kube.admin().await);
     let systems: Vec<FakeSystem> = NODES.iter().map(|(_, mac, uuid)| FakeSystem { uuid, power: "On", mac }).collect();
@@ -178,7 +194,7 @@ async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(backend: Bac
     let app =
         crate::support::spawn_app_with(backend, async |c| c.power_settle = Duration::from_secs(SETTLE_SECONDS)).await;
     let group = unique("sre");
-    let (name, _bmc, nodes) = cluster_of_three(&app, &kube, &group).await;
+    let (name, _bmc, nodes) = cluster_of_three(&app, &kube, &group, None).await;
     let admin_client = kube.admin().await;
     // A pod on w-1; two pods under a budget, on cp-1 and w-2, which allows one disruption.
     let ns = unique("team");
@@ -387,7 +403,7 @@ async fn a_rolling_operation_whose_replica_is_killed_goes_on_on_another(backend:
     use crate::replicas::{Replica, job_holder, replica_id, running_and_standby};
     let Some(kube) = crate::support::kube::own() else { return };
     let app = crate::support::spawn_app(backend).await;
-    let (name, _bmc, nodes) = cluster_of_three(&app, &kube, pangea::clusters::connect::TOKEN_GROUP).await;
+    let (name, _bmc, nodes) = cluster_of_three(&app, &kube, pangea::clusters::connect::TOKEN_GROUP, None).await;
     let token = app.token(ConsoleRole::Operator).await;
     let settle = SETTLE_SECONDS.to_string();
     let envs = [crate::replicas::JOB_LEASE[0], ("PANGEA_POWER_SETTLE_SECONDS", settle.as_str())];
@@ -671,4 +687,54 @@ async fn a_reprovision_installs_a_created_workers_new_version_and_a_roll_back_th
     let records = pangea::audit::latest(&app.state.db, 200).await.unwrap();
     let reinstalls = records.iter().filter(|r| r.action == "cluster.node.reinstall").count();
     assert_eq!(reinstalls, 2);
+}
+
+/// A cluster whose real Prometheus fires `NodeExporterUp` (severity `warning`) to its real
+/// Alertmanager: an operation held by warnings pauses at its first gate, naming the alert, and
+/// moves no node; one held by critical alerts only goes on.
+async fn an_alert_firing_in_the_real_prometheus_holds_the_operation_at_its_gate(backend: Backend) {
+    let Some(kube) = crate::support::kube::own() else { return };
+    let Some(monitor) = crate::support::monitor::start(&kube) else { return };
+    let app = crate::support::spawn_app_with(backend, async |_| {}).await;
+    let group = unique("sre");
+    let (name, _bmc, _nodes) = cluster_of_three(&app, &kube, &group, Some(&monitor)).await;
+    let pace = Pace { tick: Duration::from_millis(200), rejoin: Duration::from_secs(60), drain_timeout_seconds: 60 };
+    let rolling = (*app.state.rolling).clone().with_pace(pace);
+    let alice = person("alice@example.com", &[&group], ConsoleRole::Operator);
+    eventually("every node to be seen", async || {
+        (app.state.clusters.cache(&name).ok()?.node_objects().len() == 3).then_some(())
+    })
+    .await;
+    use app::monitoring::ssr::MonitoringService as _;
+    eventually("the alert to fire in Alertmanager", async || {
+        let alerts = app.state.monitoring.alerts(&alice, &name, None).await.ok()?;
+        alerts
+            .alerts
+            .iter()
+            .any(|a| a.name == "NodeExporterUp" && a.state == app::monitoring::AlertState::Firing)
+            .then_some(())
+    })
+    .await;
+
+    let mut warnings = restart(None);
+    warnings.alert_severities = Some(vec!["warning".into()]);
+    let planned = rolling.plan(&alice, &name, &warnings).await.unwrap();
+    let gate = planned.gates.iter().find(|g| g.name == "no firing alerts").unwrap();
+    assert!(gate.checked && gate.detail.contains("no alert of severity warning fires"), "{gate:?}");
+    let job = rolling.start(&alice, &name, warnings).await.unwrap().job;
+    let held = operation_when(&rolling, &alice, &job, |op| op.state == "paused").await;
+    let why = held.held.clone().unwrap_or_default();
+    assert!(why.starts_with("no firing alerts: ") && why.contains("NodeExporterUp (warning)"), "{held:#?}");
+    assert!(held.nodes.iter().all(|n| n.step == "waiting"), "{held:#?}");
+    // A resume checks the gate again: still firing, still held.
+    rolling.steer(&alice, &job, Steer::Resume).await.unwrap();
+    let again = operation_when(&rolling, &alice, &job, |op| op.state == "paused").await;
+    assert!(again.held.unwrap_or_default().contains("NodeExporterUp"));
+    let cancelled = rolling.steer(&alice, &job, Steer::Cancel).await.unwrap();
+    assert_eq!(cancelled.cluster, name);
+    operation_when(&rolling, &alice, &job, |op| op.state == "failed").await;
+    // Critical alerts only: this one does not hold it.
+    let critical = rolling.start(&alice, &name, restart(None)).await.unwrap().job;
+    operation_when(&rolling, &alice, &critical, |op| op.nodes[0].step != "waiting").await;
+    rolling.steer(&alice, &critical, Steer::Cancel).await.unwrap();
 }
