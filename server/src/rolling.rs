@@ -87,6 +87,9 @@ struct Stored {
 struct Reinstall {
     template: String,
     kubernetes: String,
+    /// It changes what some node runs (not only installs it again as it is).
+    #[serde(default)]
+    changes: bool,
     before: std::collections::BTreeMap<String, String>,
 }
 
@@ -157,8 +160,22 @@ impl Rolling {
         nodes: &[RollingNode],
         plan: &mut RollingPlan,
     ) -> Result<Reinstall, AppError> {
-        let reinstall = self.creation.reinstall_plan(cluster, input.template.as_deref()).await?;
+        let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+        let reinstall = self.creation.reinstall_plan(cluster, input.template.as_deref(), &names).await?;
         plan.problems.extend(reinstall.problems);
+        // The configs are rendered for the creation's machine of that name, and the power run
+        // boots the inventory machine the node is: they must be the same.
+        for node in nodes {
+            if let Some((_, mac)) = reinstall.installed.get(&node.name)
+                && !node.mac.is_empty()
+                && *mac != node.mac
+            {
+                plan.problems.push(format!(
+                    "{} is machine {} in the inventory, but Pangea created it on {mac}: check the inventory.",
+                    node.name, node.mac
+                ));
+            }
+        }
         let controllers: Vec<&str> = nodes
             .iter()
             .filter(|n| reinstall.controllers.contains(&n.name) || n.role == plan::CONTROL_PLANE)
@@ -166,7 +183,7 @@ impl Rolling {
             .collect();
         if !controllers.is_empty() {
             plan.problems.push(format!(
-                "{} of the control plane: installing a controller again would wipe its etcd member, which Pangea                  does not replace yet; choose the workers (!{}).",
+                "{} of the control plane: installing a controller again would wipe its etcd member, which Pangea does not replace yet; choose the workers (!{}).",
                 controllers.join(", "),
                 plan::CONTROL_PLANE_LABEL
             ));
@@ -197,9 +214,9 @@ impl Rolling {
         }
         let before = nodes
             .iter()
-            .filter_map(|n| reinstall.installed.get(&n.name).map(|t| (n.name.clone(), t.clone())))
+            .filter_map(|n| reinstall.installed.get(&n.name).map(|(t, _)| (n.name.clone(), t.clone())))
             .collect();
-        Ok(Reinstall { template: reinstall.template, kubernetes, before })
+        Ok(Reinstall { template: reinstall.template, kubernetes, changes: reinstall.changes, before })
     }
 
     /// What a rolling operation on `cluster` would do, and what stands in the way; nothing is
@@ -226,6 +243,9 @@ impl Rolling {
         crate::audit::settle(&self.db, who, event.clone(), allowed).await?;
         let result = async {
             let (plan, nodes, settings, reinstall) = self.planned(who, cluster, &input).await?;
+            if reinstall.as_ref().is_some_and(|r| r.changes) {
+                crate::creation::reinstall::allow_template_change(who)?;
+            }
             if !plan.problems.is_empty() {
                 return Err(AppError::Conflict { message: plan.problems.join(" "), fields: vec![] });
             }
@@ -387,8 +407,23 @@ impl Rolling {
         let template = before.next().cloned().unwrap_or_default();
         if before.any(|t| *t != template) {
             return refused(format!(
-                "{} had different templates before: roll them back one by one (a reprovision with each one's                  template).",
+                "{} had different templates before: roll them back one by one (a reprovision with each one's template).",
                 operation.rollback.join(", ")
+            ));
+        }
+        // Only nodes that still have what this operation installed (not rolled back already, nor
+        // reinstalled since by another).
+        let now = self.creation.reinstall_plan(&stored.cluster, None, &operation.rollback).await?;
+        let moved: Vec<&str> = operation
+            .rollback
+            .iter()
+            .filter(|n| now.installed.get(*n).is_none_or(|(t, _)| *t != reinstall.template))
+            .map(String::as_str)
+            .collect();
+        if !moved.is_empty() {
+            return refused(format!(
+                "{} no longer have what this operation installed (rolled back already, or reinstalled since): reprovision them with the template you want instead.",
+                moved.join(", ")
             ));
         }
         let input = RollingInput {
@@ -396,6 +431,15 @@ impl Rolling {
             template: Some(template),
             ..stored.input
         };
+        let planned = self.plan(who, &stored.cluster, &input).await?;
+        let mut taken: Vec<&String> = planned.steps.iter().flat_map(|s| &s.nodes).collect();
+        taken.sort();
+        if taken != operation.rollback.iter().collect::<Vec<_>>() {
+            return refused(format!(
+                "The nodes' kubernetes.io/hostname labels do not name {} as their node names: reprovision them with the template they had before instead.",
+                operation.rollback.join(", ")
+            ));
+        }
         self.start(who, &stored.cluster, input).await
     }
 

@@ -55,7 +55,7 @@ impl Selector {
             let ok = match &requirement {
                 Requirement::Equals(k, v) | Requirement::NotEquals(k, v) => valid_key(k) && valid_value(v),
                 Requirement::Exists(k) | Requirement::Absent(k) => valid_key(k),
-                Requirement::In(k, values) => valid_key(k) && values.iter().all(|v| valid_value(v)),
+                Requirement::In(k, values) => valid_key(k) && values.iter().all(|v| !v.is_empty() && valid_value(v)),
             };
             if !ok {
                 return Err(bad(part));
@@ -117,5 +117,6 @@ mod tests {
         assert!(!matches("app in (db,cache)"));
         assert!(Selector::parse(Some("app in db")).is_err());
         assert!(Selector::parse(Some("app in (d b)")).is_err());
+        assert!(Selector::parse(Some("app in ()")).is_err() && Selector::parse(Some("app in (a,)")).is_err());
     }
 }

@@ -3,16 +3,17 @@
 //! new bootstrap token of its own; its kubelet's certificates approved when it joins again, as
 //! at creation.
 //!
-//! Each node keeps the template it was last installed with where that differs from the
-//! creation's; once every node has the same one again, it becomes the creation's template.
+//! The creation's template stays what its controllers run; a worker installed with another
+//! keeps that one as its own. Changing the template takes the rights of applying one.
 
 use super::template::{ClusterTemplate, KubeVersion};
 use super::{Creation, StoredNode, approval, catalog_of, generated_id, pki, register, render, secret_token, store};
 use crate::audit::Event;
 use crate::error::OrInternal;
-use app::access::{Permission, Principal, authorize_in};
+use app::access::{Permission, Principal, authorize, authorize_in};
 use app::error::AppError;
 use secrecy::SecretString;
+use std::collections::BTreeMap;
 
 /// What a template may change in a reinstall: what each node renders on its own. The rest (names,
 /// networks, the API server, the machines) is the cluster's and needs a new cluster.
@@ -27,8 +28,11 @@ pub struct ReinstallPlan {
     /// The template the nodes are installed with (YAML), and its Kubernetes version.
     pub template: String,
     pub kubernetes: Option<KubeVersion>,
-    /// The template each node has now, by node name.
-    pub installed: std::collections::BTreeMap<String, String>,
+    /// Whether it changes what any of the nodes has: a change of the cluster's configs, which
+    /// takes the right to change clusters and provisioning, not only to act on nodes.
+    pub changes: bool,
+    /// The template each node of the cluster has now, and its MAC, by node name.
+    pub installed: BTreeMap<String, (String, String)>,
     /// Its controllers, by node name (they are not reinstalled: see the problems).
     pub controllers: Vec<String>,
     /// What stands in the way, in words.
@@ -36,10 +40,15 @@ pub struct ReinstallPlan {
 }
 
 impl Creation {
-    /// What reinstalling nodes of `cluster` with `text` (the template they have now when
-    /// absent) would do: a template that does not read is refused; what else stands in the way
-    /// is said. Asks nothing of any machine.
-    pub async fn reinstall_plan(&self, cluster: &str, text: Option<&str>) -> Result<ReinstallPlan, AppError> {
+    /// What reinstalling `nodes` of `cluster` with `text` would do (without a text, the template
+    /// those nodes have now: they must have the same one). A template that does not read is
+    /// refused; what else stands in the way is said. Asks nothing of any machine.
+    pub async fn reinstall_plan(
+        &self,
+        cluster: &str,
+        text: Option<&str>,
+        nodes: &[String],
+    ) -> Result<ReinstallPlan, AppError> {
         let mut plan = ReinstallPlan::default();
         let mut conn = self.db.pool().acquire().await.or_internal()?;
         let Some(row) = store::creation(&mut conn, cluster).await.or_internal()? else {
@@ -54,15 +63,31 @@ impl Creation {
             plan.problems
                 .push(format!("{cluster} is {}: only a created cluster's nodes are installed again.", row.state));
         }
-        let current = parse(cluster, &row.template)?;
+        let stored: Vec<StoredNode> = serde_json::from_str(&row.nodes).or_internal()?;
+        for node in &stored {
+            let installed = node.installed.clone().unwrap_or_else(|| row.template.clone());
+            plan.installed.insert(node.spec.name.clone(), (installed, node.spec.mac.to_string()));
+            if node.spec.role == render::Role::Controller {
+                plan.controllers.push(node.spec.name.clone());
+            }
+        }
+        let now: Vec<&String> = nodes.iter().filter_map(|n| plan.installed.get(n).map(|(t, _)| t)).collect();
         let template = match text.map(str::trim).filter(|t| !t.is_empty()) {
             Some(text) => super::parse_template(text)?,
-            None => current.clone(),
+            None => {
+                if now.iter().any(|t| *t != now[0]) {
+                    plan.problems.push(
+                        "These nodes were installed with different templates: give the template to install them \
+                         with, or reinstall them in groups."
+                            .into(),
+                    );
+                }
+                parse(cluster, now.first().map_or(&row.template, |t| *t))?
+            }
         };
-        let nodes: Vec<StoredNode> = serde_json::from_str(&row.nodes).or_internal()?;
-        for node in &nodes {
-            let installed = node.installed.clone().unwrap_or_else(|| row.template.clone());
-            let changes = parse(cluster, &installed)?.changes(&template);
+        for installed in now {
+            let changes = parse(cluster, installed)?.changes(&template);
+            plan.changes |= !changes.is_empty();
             let fixed: Vec<String> = changes
                 .iter()
                 .filter(|c| !CHANGEABLE.contains(&c.field))
@@ -75,10 +100,6 @@ impl Creation {
                     fixed.join("; "),
                     CHANGEABLE.join(", ")
                 ));
-            }
-            plan.installed.insert(node.spec.name.clone(), installed);
-            if node.spec.role == render::Role::Controller {
-                plan.controllers.push(node.spec.name.clone());
             }
         }
         plan.kubernetes = Some(template.kubernetes.clone());
@@ -103,6 +124,7 @@ impl Creation {
             .await?;
         let result = async {
             let (mut row, creation_template, mut nodes) = self.load(cluster).await?;
+            let read_nodes = row.nodes.clone();
             let template = super::parse_template(template)?;
             let index = nodes
                 .iter()
@@ -114,17 +136,16 @@ impl Creation {
                      replace yet."
                 )));
             }
+            let had = nodes[index].installed.clone().unwrap_or_else(|| row.template.clone());
+            if !super::parse_template(&had)?.changes(&template).is_empty() {
+                allow_template_change(who)?;
+            }
             let mut pki = self.open_pki(&row)?;
             let token = pki::BootstrapToken::generate();
             pki.bootstrap_tokens.insert(node.to_string(), token.clone());
             nodes[index].spec.secrets_token = secret_token();
+            // The creation's template stays what its controllers run; a worker keeps its own.
             nodes[index].installed = (!creation_template.changes(&template).is_empty()).then(|| template.to_yaml());
-            // Every node installed with one template: that is the creation's again.
-            let first = nodes[0].installed.clone();
-            if first.is_some() && nodes.iter().all(|n| n.installed == first) {
-                row.template = first.unwrap_or_default();
-                nodes.iter_mut().for_each(|n| n.installed = None);
-            }
             let specs: Vec<render::NodeSpec> = nodes.iter().map(|n| n.spec.clone()).collect();
             let spec = &specs[index];
             let rendered = render::Cluster { template: &template, pki: &pki, nodes: &specs, boot_url: &self.boot_url };
@@ -146,14 +167,24 @@ impl Creation {
             let api_url = self.clusters.cache(cluster)?.endpoint.api_url.clone();
             let admin = register::admin_endpoint(pki.files.get("admin.conf").map_or("", String::as_str), &api_url)
                 .and_then(|e| crate::clusters::connect::client(&e, None))?;
-            let made = std::collections::BTreeMap::from([(node.to_string(), token.clone())]);
+            let made = BTreeMap::from([(node.to_string(), token.clone())]);
             let expires = crate::db::timestamp(time::OffsetDateTime::now_utc() + TOKEN_LIFE);
-            register::make_tokens(&admin, &made, &pki.bootstrap_tokens, &expires)
-                .await
-                .map_err(|e| AppError::invalid(crate::clusters::connect::unreachable(&api_url, &e)))?;
             let kept = async {
+                register::make_tokens(&admin, &made, &pki.bootstrap_tokens, &expires)
+                    .await
+                    .map_err(|e| AppError::invalid(crate::clusters::connect::unreachable(&api_url, &e)))?;
                 let mut tx = crate::audit::begin(&self.db).await.or_internal()?;
-                store::update_creation(&mut tx, &row).await.or_internal()?;
+                // Only over the creation as it was read: not one destroyed, nor a node another
+                // replica rendered meanwhile.
+                if !store::update_creation(&mut tx, &row, &read_nodes).await.or_internal()? {
+                    return Err(AppError::Conflict {
+                        message: format!(
+                            "{cluster} changed while {node} was being rendered (destroyed, or rendered \
+                                          by another replica): look at it again before going on."
+                        ),
+                        fields: vec![],
+                    });
+                }
                 let mac = spec.mac.to_string();
                 store::delete_secrets_of(&mut tx, cluster, &mac).await.or_internal()?;
                 store::insert_secrets(&mut tx, cluster, &mac, &spec.secrets_token, &sealed).await.or_internal()?;
@@ -172,7 +203,7 @@ impl Creation {
             }
             .await;
             if let Err(e) = kept {
-                // Not kept: the token made for it goes too.
+                // Not kept: the token made for it goes too (a make that failed half-way included).
                 if let Err(gone) = register::retire_token(&admin, &token.id).await {
                     tracing::warn!(error = %gone, cluster, node, "could not delete a bootstrap token made for nothing");
                 }
@@ -224,6 +255,13 @@ impl Creation {
         }
         Ok(())
     }
+}
+
+/// Changing what a node runs (its Kubernetes, OS, disk, SSH keys) changes the cluster's configs:
+/// the rights of applying a template, beyond acting on nodes.
+pub fn allow_template_change(who: &Principal) -> Result<(), AppError> {
+    authorize(who, Permission::ManageClusters)?;
+    authorize(who, Permission::ChangeProvisioning)
 }
 
 fn parse(cluster: &str, text: &str) -> Result<ClusterTemplate, AppError> {

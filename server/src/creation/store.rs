@@ -171,19 +171,25 @@ pub async fn set_state(conn: &mut AnyConnection, name: &str, state: &str) -> Res
     Ok(())
 }
 
-/// Keeps a creation's template, nodes and sealed PKI as a reinstall changed them.
-pub async fn update_creation(conn: &mut AnyConnection, row: &CreationRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE cluster_creations SET template = $1, nodes = $2, sealed_pki = $3, updated_at = $4 WHERE name = $5",
+/// Keeps a created cluster's nodes and sealed PKI as a reinstall changed them, if its nodes are
+/// still `read_nodes` (as read before the change): whether it did.
+pub async fn update_creation(
+    conn: &mut AnyConnection,
+    row: &CreationRow,
+    read_nodes: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE cluster_creations SET nodes = $1, sealed_pki = $2, updated_at = $3 \
+         WHERE name = $4 AND state = 'created' AND nodes = $5",
     )
-    .bind(&row.template)
     .bind(&row.nodes)
     .bind(&row.sealed_pki)
     .bind(crate::db::now())
     .bind(&row.name)
+    .bind(read_nodes)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Forgets one machine's secret files (their links are replaced when it is installed again).

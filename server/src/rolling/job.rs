@@ -47,6 +47,14 @@ pub struct Progress {
     pub drains: BTreeMap<String, String>,
     /// This step's power run.
     pub power_run: Option<String>,
+    /// A power run is being asked for (kept before the ask: a replica that takes over and finds
+    /// no run does not ask again blindly, it pauses and says so).
+    #[serde(default)]
+    pub asking_power: bool,
+    /// This step's nodes a power run already changed (a run asked again after a failure asks
+    /// only the others).
+    #[serde(default)]
+    pub changed: Vec<String>,
     /// Each node's boot ID before its change.
     pub boot_ids: BTreeMap<String, String>,
     /// When this step's change was asked, or its wait last resumed (Unix seconds).
@@ -301,9 +309,17 @@ impl Rolling {
             Phase::Change => {
                 progress.step = format!("{change} of {names} through their BMCs");
                 let Some(run) = progress.power_run.clone() else {
+                    if std::mem::take(&mut progress.asking_power) {
+                        return Ok(Next::Hold(format!(
+                            "a Pangea replica stopped while asking the BMCs to {change} {names}: check on their \
+                             machines' timelines whether they are changing, then resume to ask again"
+                        )));
+                    }
+                    let asked: Vec<String> =
+                        step.nodes.iter().filter(|n| !progress.changed.contains(n)).cloned().collect();
                     if let Some(reinstall) = &stored.reinstall {
                         // Configs first: each node fetches its new ones at the network boot below.
-                        for node in &step.nodes {
+                        for node in &asked {
                             if progress.reinstalled.contains(node) {
                                 continue;
                             }
@@ -313,14 +329,18 @@ impl Rolling {
                         }
                     }
                     let machines: Vec<i64> =
-                        progress.nodes.iter().filter(|n| step.nodes.contains(&n.name)).map(|n| n.machine).collect();
+                        progress.nodes.iter().filter(|n| asked.contains(&n.name)).map(|n| n.machine).collect();
                     let action = match stored.input.change {
                         RollingChange::Restart => PowerAction::GracefulRestart,
                         RollingChange::PowerCycle => PowerAction::PowerCycle,
                         RollingChange::Reprovision => PowerAction::NetworkBootOnce,
                     };
                     let input = PowerRunInput { action, machines, search: None, pacing: Pacing::default() };
-                    progress.power_run = Some(self.power.start_run(who, input).await?);
+                    progress.asking_power = true;
+                    self.report(job, total, progress).await?;
+                    let asked = self.power.start_run(who, input).await;
+                    progress.asking_power = false;
+                    progress.power_run = Some(asked?);
                     progress.changed_at = now();
                     // Kept at once: a replica that takes this over must not ask again.
                     self.report(job, total, progress).await?;
@@ -335,6 +355,14 @@ impl Rolling {
                     }
                     "failed" | "cancelled" => {
                         progress.power_run = None;
+                        // Those it changed are not asked again; a failed reinstall is rendered
+                        // anew (new links and token) before it is asked again.
+                        for node in progress.nodes.iter().filter(|n| step.nodes.contains(&n.name)) {
+                            match run.machines.iter().find(|m| m.mac == node.mac).map(|m| m.step) {
+                                Some(RunStep::Done) => progress.changed.push(node.name.clone()),
+                                _ => progress.reinstalled.retain(|r| *r != node.name),
+                            }
+                        }
                         let failed: Vec<String> = run
                             .machines
                             .iter()

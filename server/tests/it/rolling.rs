@@ -188,6 +188,9 @@ async fn cluster_of_three(
 /// Pangea's first read (every 0.5 s) was never seen going off, so Pangea waits the settle time
 /// before it calls the restart done ("too quick to see"): 180 s by default, too long for a test.
 const SETTLE_SECONDS: u64 = 15;
+/// The same for a network boot once, whose machine the emulator may keep off longer than 15 s
+/// when the machine is loaded (seen in a full run: "did not reach on within 15 s").
+const NETWORK_BOOT_SETTLE_SECONDS: u64 = 40;
 
 async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(backend: Backend) {
     let Some(kube) = crate::support::kube::own() else { return };
@@ -528,8 +531,10 @@ async fn a_reprovision_installs_a_created_workers_new_version_and_a_roll_back_th
     };
     const MAC: &str = "52:54:00:00:0f:02";
     const UUID: &str = "44444444-0000-0000-0000-000000000002";
-    let app =
-        crate::support::spawn_app_with(backend, async |c| c.power_settle = Duration::from_secs(SETTLE_SECONDS)).await;
+    let app = crate::support::spawn_app_with(backend, async |c| {
+        c.power_settle = Duration::from_secs(NETWORK_BOOT_SETTLE_SECONDS)
+    })
+    .await;
     let bmc = emulator(&[FakeSystem { uuid: UUID, power: "On", mac: MAC }]).await;
     let id = app.create(json!({ "mac": MAC, "hostname": "w-1", "uuid": UUID })).await["id"].as_i64().unwrap();
     let url = format!("{}/redfish/v1/Systems/{UUID}", bmc.url);
@@ -578,7 +583,9 @@ async fn a_reprovision_installs_a_created_workers_new_version_and_a_roll_back_th
     }))
     .unwrap();
     Api::all(admin.clone()).create(&PostParams::default(), &binding).await.unwrap();
-    let alice = person("alice@example.com", &["sre"], ConsoleRole::Operator);
+    // Changing what nodes run is changing the cluster's configs: an admin's, not an operator's.
+    let alice = person("alice@example.com", &["sre"], ConsoleRole::Admin);
+    let olga = person("olga@example.com", &["sre"], ConsoleRole::Operator);
     let pace = Pace { tick: Duration::from_millis(200), rejoin: Duration::from_secs(90), drain_timeout_seconds: 60 };
     let rolling = (*app.state.rolling).clone().with_pace(pace);
     eventually("both nodes and the version to be seen", async || {
@@ -615,6 +622,8 @@ async fn a_reprovision_installs_a_created_workers_new_version_and_a_roll_back_th
     let plan = rolling.plan(&alice, "solo", &reprovision(workers, "v1.35.0")).await.unwrap();
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
 
+    let refused = rolling.start(&olga, "solo", reprovision(workers, "v1.35.0")).await.unwrap_err();
+    assert_eq!(refused.status(), 403, "{refused}");
     let started = rolling.start(&alice, "solo", reprovision(workers, "v1.35.0")).await.unwrap();
     let job = started.job.clone();
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), "kube-system");
@@ -684,6 +693,9 @@ async fn a_reprovision_installs_a_created_workers_new_version_and_a_roll_back_th
     boot_at(&nodes, "w-1", UUID, "w-1-3", "v1.36.2").await;
     let done = operation_when(&rolling, &alice, &back.job, |op| op.state != "running").await;
     assert_eq!(done.state, "succeeded", "{done:#?}");
+    // Rolled back already: not again.
+    let twice = rolling.roll_back(&alice, &job).await.unwrap_err();
+    assert!(twice.to_string().contains("w-1 no longer have what this operation installed"), "{twice}");
     let records = pangea::audit::latest(&app.state.db, 200).await.unwrap();
     let reinstalls = records.iter().filter(|r| r.action == "cluster.node.reinstall").count();
     assert_eq!(reinstalls, 2);
