@@ -471,6 +471,26 @@ impl Drop for Running {
     }
 }
 
+/// A kubelet's request for its client certificate, as node `node`, named `name`.
+pub(crate) fn kubelet_client_request(
+    name: &str,
+    node: &str,
+) -> k8s_openapi::api::certificates::v1::CertificateSigningRequest {
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name.push(rcgen::DnType::CommonName, format!("system:node:{node}"));
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "system:nodes");
+    let pem = params.serialize_request(&rcgen::KeyPair::generate().unwrap()).unwrap().pem().unwrap();
+    serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": {
+            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+            "usages": ["digital signature", "client auth"],
+            "request": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pem),
+        },
+    }))
+    .unwrap()
+}
+
 /// A created cluster "solo" whose controller (cp-1, `52:54:00:00:0f:01`, made here) runs its
 /// config: its files written where Ignition would, its API server run from its static pod's
 /// flags on etcd-lite; returned once Pangea has registered it. `workers` lists their MACs (YAML).
@@ -643,20 +663,7 @@ async fn a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_c
     .unwrap();
     // A kubelet certificate request for a machine that is not the cluster's: shown, audited, left
     // pending.
-    let csr: k8s_openapi::api::certificates::v1::CertificateSigningRequest = serde_json::from_value(json!({
-        "metadata": { "name": "intruder" },
-        "spec": {
-            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
-            "usages": ["digital signature", "client auth"],
-            "request": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, {
-                let mut params = rcgen::CertificateParams::default();
-                params.distinguished_name.push(rcgen::DnType::CommonName, "system:node:intruder");
-                params.distinguished_name.push(rcgen::DnType::OrganizationName, "system:nodes");
-                params.serialize_request(&rcgen::KeyPair::generate().unwrap()).unwrap().pem().unwrap()
-            }),
-        },
-    }))
-    .unwrap();
+    let csr = kubelet_client_request("intruder", "intruder");
     ::kube::Api::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>::all(admin.clone())
         .create(&::kube::api::PostParams::default(), &csr)
         .await

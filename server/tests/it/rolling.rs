@@ -183,6 +183,17 @@ async fn cluster_of_three(
     (name, bmc, nodes)
 }
 
+/// `app`'s rolling operations at a test's pace (a pass every 200 ms), once every node of
+/// cluster `name` (of three) is seen.
+async fn paced(app: &TestApp, name: &str) -> Rolling {
+    let pace = Pace { tick: Duration::from_millis(200), rejoin: Duration::from_secs(60), drain_timeout_seconds: 60 };
+    eventually("every node to be seen", async || {
+        (app.state.clusters.cache(name).ok()?.node_objects().len() == 3).then_some(())
+    })
+    .await;
+    (*app.state.rolling).clone().with_pace(pace)
+}
+
 /// How long the machines' power may take to settle here. The emulator restarts a machine within
 /// 0 to 11 s (its delay is a whole second from now, plus 0 to 10); one that is on again before
 /// Pangea's first read (every 0.5 s) was never seen going off, so Pangea waits the settle time
@@ -209,13 +220,8 @@ async fn a_restart_rolls_across_the_cluster_one_safe_step_at_a_time(backend: Bac
     allow_disruptions(&budgets, 1).await;
     let kubelet = kubelet_for(&kube, &ns).await;
 
-    let pace = Pace { tick: Duration::from_millis(200), rejoin: Duration::from_secs(60), drain_timeout_seconds: 60 };
-    let rolling = (*app.state.rolling).clone().with_pace(pace);
+    let rolling = paced(&app, &name).await;
     let alice = person("alice@example.com", &[&group], ConsoleRole::Operator);
-    eventually("every node to be seen", async || {
-        (app.state.clusters.cache(&name).ok()?.node_objects().len() == 3).then_some(())
-    })
-    .await;
 
     // The plan: the control plane first, then each worker; the gates it checks and why not.
     let mut input = restart(None);
@@ -651,20 +657,7 @@ async fn a_reprovision_installs_a_created_workers_new_version_and_a_roll_back_th
         None,
     )
     .unwrap();
-    let csr: CertificateSigningRequest = serde_json::from_value(json!({
-        "metadata": { "name": "w-1-again" },
-        "spec": {
-            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
-            "usages": ["digital signature", "client auth"],
-            "request": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, {
-                let mut params = rcgen::CertificateParams::default();
-                params.distinguished_name.push(rcgen::DnType::CommonName, "system:node:w-1");
-                params.distinguished_name.push(rcgen::DnType::OrganizationName, "system:nodes");
-                params.serialize_request(&rcgen::KeyPair::generate().unwrap()).unwrap().pem().unwrap()
-            }),
-        },
-    }))
-    .unwrap();
+    let csr = crate::creation::kubelet_client_request("w-1-again", "w-1");
     Api::<CertificateSigningRequest>::all(kubelet).create(&PostParams::default(), &csr).await.unwrap();
     let requests: Api<CertificateSigningRequest> = Api::all(admin.clone());
     eventually("the reinstalled kubelet's request to be approved", async || {
@@ -710,13 +703,8 @@ async fn an_alert_firing_in_the_real_prometheus_holds_the_operation_at_its_gate(
     let app = crate::support::spawn_app_with(backend, async |_| {}).await;
     let group = unique("sre");
     let (name, _bmc, _nodes) = cluster_of_three(&app, &kube, &group, Some(&monitor)).await;
-    let pace = Pace { tick: Duration::from_millis(200), rejoin: Duration::from_secs(60), drain_timeout_seconds: 60 };
-    let rolling = (*app.state.rolling).clone().with_pace(pace);
+    let rolling = paced(&app, &name).await;
     let alice = person("alice@example.com", &[&group], ConsoleRole::Operator);
-    eventually("every node to be seen", async || {
-        (app.state.clusters.cache(&name).ok()?.node_objects().len() == 3).then_some(())
-    })
-    .await;
     use app::monitoring::ssr::MonitoringService as _;
     eventually("the alert to fire in Alertmanager", async || {
         let alerts = app.state.monitoring.alerts(&alice, &name, None).await.ok()?;
