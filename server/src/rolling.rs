@@ -432,9 +432,8 @@ impl Rolling {
             ..stored.input
         };
         let planned = self.plan(who, &stored.cluster, &input).await?;
-        let mut taken: Vec<&String> = planned.steps.iter().flat_map(|s| &s.nodes).collect();
-        taken.sort();
-        if taken != operation.rollback.iter().collect::<Vec<_>>() {
+        let taken: std::collections::BTreeSet<&String> = planned.steps.iter().flat_map(|s| &s.nodes).collect();
+        if taken != operation.rollback.iter().collect() {
             return refused(format!(
                 "The nodes' kubernetes.io/hostname labels do not name {} as their node names: reprovision them with the template they had before instead.",
                 operation.rollback.join(", ")

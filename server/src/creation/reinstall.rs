@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 const CHANGEABLE: [&str; 4] = ["kubernetes", "os", "install_disk", "ssh_keys"];
 
 /// How long a reinstalled node's bootstrap token lives (it is deleted once its node is Ready).
-const TOKEN_LIFE: time::Duration = time::Duration::hours(2);
+pub const TOKEN_LIFE: time::Duration = time::Duration::hours(2);
 
 /// What reinstalling a created cluster's nodes with a template would do.
 #[derive(Debug, Clone, Default)]
@@ -142,7 +142,7 @@ impl Creation {
             }
             let mut pki = self.open_pki(&row)?;
             let token = pki::BootstrapToken::generate();
-            pki.bootstrap_tokens.insert(node.to_string(), token.clone());
+            let replaced = pki.bootstrap_tokens.insert(node.to_string(), token.clone());
             nodes[index].spec.secrets_token = secret_token();
             // The creation's template stays what its controllers run; a worker keeps its own.
             nodes[index].installed = (!creation_template.changes(&template).is_empty()).then(|| template.to_yaml());
@@ -210,6 +210,12 @@ impl Creation {
                 return Err(e);
             }
             self.provisioner.generated_changed().await;
+            // The token it had (deleted once it was Ready, or not used) joins nothing now.
+            if let Some(old) = replaced
+                && let Err(e) = register::retire_token(&admin, &old.id).await
+            {
+                tracing::warn!(error = %e, cluster, node, "could not delete a replaced bootstrap token");
+            }
             Ok(())
         }
         .await;

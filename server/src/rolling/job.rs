@@ -55,6 +55,9 @@ pub struct Progress {
     /// only the others).
     #[serde(default)]
     pub changed: Vec<String>,
+    /// When this step's first node was reinstalled (Unix seconds).
+    #[serde(default)]
+    pub rendered_at: i64,
     /// Each node's boot ID before its change.
     pub boot_ids: BTreeMap<String, String>,
     /// When this step's change was asked, or its wait last resumed (Unix seconds).
@@ -83,6 +86,9 @@ enum Next {
     /// Every step is done.
     Done,
 }
+
+/// How long a reinstall's configs stay good to boot from: half its bootstrap token's life.
+const RENDERED_FOR: i64 = crate::creation::reinstall::TOKEN_LIFE.whole_seconds() / 2;
 
 fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
@@ -223,6 +229,13 @@ impl Rolling {
         }
     }
 
+    /// Every node of the step was changed: on to their return.
+    async fn changed(&self, progress: &mut Progress, nodes: &[String]) -> Next {
+        progress.phase = Phase::Rejoin;
+        self.mark(progress, nodes, "rejoining", "").await;
+        Next::Wait
+    }
+
     /// One look at the step the operation is at, moving it on as far as it can go now.
     async fn pass(
         &self,
@@ -317,13 +330,24 @@ impl Rolling {
                     }
                     let asked: Vec<String> =
                         step.nodes.iter().filter(|n| !progress.changed.contains(n)).cloned().collect();
+                    if asked.is_empty() {
+                        return Ok(self.changed(progress, &step.nodes).await);
+                    }
                     if let Some(reinstall) = &stored.reinstall {
                         // Configs first: each node fetches its new ones at the network boot below.
+                        // Rendered long ago (a hold in between), they are rendered again: their
+                        // bootstrap tokens would not outlive the install.
+                        if now() - progress.rendered_at > RENDERED_FOR {
+                            progress.reinstalled.retain(|r| !asked.contains(r));
+                        }
                         for node in &asked {
                             if progress.reinstalled.contains(node) {
                                 continue;
                             }
                             self.creation.reinstall_node(who, cluster, node, &reinstall.template).await?;
+                            if !progress.reinstalled.iter().any(|r| asked.contains(r)) {
+                                progress.rendered_at = now();
+                            }
                             progress.reinstalled.push(node.clone());
                             self.report(job, total, progress).await?;
                         }
@@ -337,46 +361,54 @@ impl Rolling {
                     };
                     let input = PowerRunInput { action, machines, search: None, pacing: Pacing::default() };
                     progress.asking_power = true;
-                    self.report(job, total, progress).await?;
-                    let asked = self.power.start_run(who, input).await;
+                    if let Err(e) = self.report(job, total, progress).await {
+                        progress.asking_power = false;
+                        return Err(e);
+                    }
+                    let run = self.power.start_run(who, input).await;
                     progress.asking_power = false;
-                    progress.power_run = Some(asked?);
+                    progress.power_run = Some(run?);
                     progress.changed_at = now();
                     // Kept at once: a replica that takes this over must not ask again.
                     self.report(job, total, progress).await?;
                     return Ok(Next::Wait);
                 };
                 let run = self.power.power_run(who, &run).await?;
-                match run.state.as_str() {
-                    "succeeded" => {
-                        progress.phase = Phase::Rejoin;
-                        self.mark(progress, &step.nodes, "rejoining", "").await;
-                        Ok(Next::Wait)
-                    }
-                    "failed" | "cancelled" => {
-                        progress.power_run = None;
-                        // Those it changed are not asked again; a failed reinstall is rendered
-                        // anew (new links and token) before it is asked again.
-                        for node in progress.nodes.iter().filter(|n| step.nodes.contains(&n.name)) {
-                            match run.machines.iter().find(|m| m.mac == node.mac).map(|m| m.step) {
-                                Some(RunStep::Done) => progress.changed.push(node.name.clone()),
-                                _ => progress.reinstalled.retain(|r| *r != node.name),
-                            }
+                // "succeeded" is trusted only with every machine done (a run reports its state
+                // a moment before it fails for a machine that did not get there).
+                let settled = match run.state.as_str() {
+                    "succeeded" if run.machines.iter().all(|m| m.step == RunStep::Done) => true,
+                    "succeeded" | "failed" | "cancelled" => false,
+                    _ => return Ok(Next::Wait),
+                };
+                for node in progress.nodes.iter().filter(|n| step.nodes.contains(&n.name)) {
+                    match run.machines.iter().find(|m| m.id == node.machine).map(|m| m.step) {
+                        // Asked (done, or on its way): not asked again.
+                        Some(RunStep::Done | RunStep::Sent | RunStep::Booting)
+                            if !progress.changed.contains(&node.name) =>
+                        {
+                            progress.changed.push(node.name.clone())
                         }
-                        let failed: Vec<String> = run
-                            .machines
-                            .iter()
-                            .filter(|m| m.step == RunStep::Failed)
-                            .map(|m| format!("{}: {}", m.mac, m.reason))
-                            .chain(run.error)
-                            .collect();
-                        Ok(Next::Hold(format!(
-                            "the {change} of {names} failed ({}); resume to ask again",
-                            failed.join("; ")
-                        )))
+                        Some(RunStep::Done | RunStep::Sent | RunStep::Booting) => {}
+                        // Not asked, or failed: a reinstall is rendered anew (new links and
+                        // token) before it is asked again.
+                        Some(_) => progress.reinstalled.retain(|r| *r != node.name),
+                        // Not in this run: changed by an earlier one.
+                        None => {}
                     }
-                    _ => Ok(Next::Wait),
                 }
+                progress.power_run = None;
+                if settled {
+                    return Ok(self.changed(progress, &step.nodes).await);
+                }
+                let failed: Vec<String> = run
+                    .machines
+                    .iter()
+                    .filter(|m| m.step != RunStep::Done)
+                    .map(|m| format!("{}: {}", m.mac, m.reason))
+                    .chain(run.error)
+                    .collect();
+                Ok(Next::Hold(format!("the {change} of {names} failed ({}); resume to ask again", failed.join("; "))))
             }
             Phase::Rejoin => {
                 let cache = self.clusters.cache(cluster)?;
