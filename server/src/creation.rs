@@ -406,51 +406,57 @@ fn install_boot(os: NodeOs, boot_url: &str) -> NetBoot {
 /// profile (network boot, install config) for its MAC, and an installed profile (its installed
 /// config, no boot) for its MAC with `os=installed`.
 pub fn catalog_of(cluster: &render::Cluster) -> Catalog {
-    let name = cluster.template.name.as_str();
     let mut catalog = Catalog::default();
     for node in cluster.nodes {
-        let id = generated_id(name, node);
-        let install = format!("{id}-install");
-        let mac = node.mac.to_string();
-        catalog.templates.push(TemplateFile {
-            kind: TemplateKind::Ignition,
-            id: format!("{install}.yaml"),
-            content: render::install(cluster, node),
-        });
-        catalog.templates.push(TemplateFile {
-            kind: TemplateKind::Ignition,
-            id: format!("{id}.yaml"),
-            content: render::installed(cluster, node),
-        });
-        catalog.profiles.push(Profile {
-            id: install.clone(),
-            name: format!("{name}: install {} on {}", cluster.template.os.as_str(), node.name),
-            boot: install_boot(cluster.template.os, cluster.boot_url),
-            ignition_id: format!("{install}.yaml"),
-            ..Profile::default()
-        });
-        catalog.profiles.push(Profile {
-            id: id.clone(),
-            name: format!("{name}: {} {} (installed)", node.role.as_str(), node.name),
-            ignition_id: format!("{id}.yaml"),
-            ..Profile::default()
-        });
-        catalog.groups.push(Group {
-            id: install.clone(),
-            name: format!("{name}: install {}", node.name),
-            profile: install,
-            selector: [("mac".to_string(), mac.clone())].into(),
-            metadata: Default::default(),
-        });
-        catalog.groups.push(Group {
-            id: id.clone(),
-            name: format!("{name}: {} installed", node.name),
-            profile: id,
-            selector: [("mac".to_string(), mac), ("os".to_string(), "installed".to_string())].into(),
-            metadata: Default::default(),
-        });
+        add_node_catalog(&mut catalog, cluster, node);
     }
     catalog
+}
+
+/// Adds `node`'s entries of [`catalog_of`] to `catalog`: its install and installed templates,
+/// profiles and groups.
+fn add_node_catalog(catalog: &mut Catalog, cluster: &render::Cluster, node: &NodeSpec) {
+    let name = cluster.template.name.as_str();
+    let id = generated_id(name, node);
+    let install = format!("{id}-install");
+    let mac = node.mac.to_string();
+    catalog.templates.push(TemplateFile {
+        kind: TemplateKind::Ignition,
+        id: format!("{install}.yaml"),
+        content: render::install(cluster, node),
+    });
+    catalog.templates.push(TemplateFile {
+        kind: TemplateKind::Ignition,
+        id: format!("{id}.yaml"),
+        content: render::installed(cluster, node),
+    });
+    catalog.profiles.push(Profile {
+        id: install.clone(),
+        name: format!("{name}: install {} on {}", cluster.template.os.as_str(), node.name),
+        boot: install_boot(cluster.template.os, cluster.boot_url),
+        ignition_id: format!("{install}.yaml"),
+        ..Profile::default()
+    });
+    catalog.profiles.push(Profile {
+        id: id.clone(),
+        name: format!("{name}: {} {} (installed)", node.role.as_str(), node.name),
+        ignition_id: format!("{id}.yaml"),
+        ..Profile::default()
+    });
+    catalog.groups.push(Group {
+        id: install.clone(),
+        name: format!("{name}: install {}", node.name),
+        profile: install,
+        selector: [("mac".to_string(), mac.clone())].into(),
+        metadata: Default::default(),
+    });
+    catalog.groups.push(Group {
+        id: id.clone(),
+        name: format!("{name}: {} installed", node.name),
+        profile: id,
+        selector: [("mac".to_string(), mac), ("os".to_string(), "installed".to_string())].into(),
+        metadata: Default::default(),
+    });
 }
 
 /// Only the ids of [`catalog_of`]'s entries: what destroy removes, with no need to render.
@@ -479,6 +485,18 @@ fn address_of(machine: &Machine, role: Role, template: &ClusterTemplate, control
         .get("address")
         .and_then(|a| a.parse().ok())
         .or_else(|| (role == Role::Controller && controllers == 1).then_some(template.api_server.address))
+}
+
+/// A machine of a creation as its kubelet's certificate requests are judged: its name, its
+/// addresses (its own, and those its secret links were fetched from) and its bootstrap token.
+fn known_machine(node: &StoredNode, fetched: Option<&store::Fetches>, pki: &pki::ClusterPki) -> approval::KnownMachine {
+    let mut addresses: Vec<IpAddr> = node.spec.address.into_iter().collect();
+    addresses.extend(fetched.iter().flat_map(|f| f.from.iter()).filter_map(|a| a.parse::<IpAddr>().ok()));
+    approval::KnownMachine {
+        name: node.spec.name.clone(),
+        addresses,
+        bootstrap_token_id: pki.bootstrap_tokens.get(&node.spec.name).map(|t| t.id.clone()).unwrap_or_default(),
+    }
 }
 
 /// Where a creation's PKI is sealed: bound to its cluster.

@@ -188,8 +188,9 @@ impl Rolling {
                 plan::CONTROL_PLANE_LABEL
             ));
         }
-        for node in nodes.iter().filter(|n| !reinstall.installed.contains_key(&n.name)) {
-            if !reinstall.installed.is_empty() {
+        // (No machine at all: Pangea did not create the cluster, said above.)
+        if !reinstall.installed.is_empty() {
+            for node in nodes.iter().filter(|n| !reinstall.installed.contains_key(&n.name)) {
                 plan.problems.push(format!("{} is not a machine Pangea put into {cluster}.", node.name));
             }
         }
@@ -199,15 +200,7 @@ impl Rolling {
         {
             let kubelets: Vec<(String, String)> = nodes
                 .iter()
-                .map(|n| {
-                    let version = cache
-                        .node_object(&n.name)
-                        .and_then(|o| o.status.clone())
-                        .and_then(|s| s.node_info)
-                        .map(|i| i.kubelet_version)
-                        .unwrap_or_default();
-                    (n.name.clone(), version)
-                })
+                .map(|n| (n.name.clone(), job::kubelet_version(cache.node_object(&n.name).as_deref())))
                 .collect();
             let api_server = cache.health().version.unwrap_or_default();
             plan.problems.extend(plan::version_skew(&api_server, &kubelets, &kubernetes));
@@ -394,8 +387,7 @@ impl Rolling {
         let event = Event::new("cluster.rolling.rollback", "job").target(job, job);
         crate::audit::settle(&self.db, who, event, app::access::authorize(who, Permission::ActOnNodes)).await?;
         let operation = self.operation(who, job).await?;
-        let job = self.jobs.load(job).await?.ok_or_else(unknown)?;
-        let stored = stored(&job)?;
+        let stored = stored(&self.jobs.load(job).await?.ok_or_else(unknown)?)?;
         let refused = |message: String| Err(AppError::Conflict { message, fields: vec![] });
         let Some(reinstall) = stored.reinstall.filter(|_| !operation.rollback.is_empty()) else {
             return refused(
@@ -431,9 +423,13 @@ impl Rolling {
             template: Some(template),
             ..stored.input
         };
-        let planned = self.plan(who, &stored.cluster, &input).await?;
-        let taken: std::collections::BTreeSet<&String> = planned.steps.iter().flat_map(|s| &s.nodes).collect();
-        if taken != operation.rollback.iter().collect() {
+        // The selector names nodes by their hostname label: each must be its node's name.
+        let cache = self.clusters.cache(&stored.cluster)?;
+        let labelled = |node: &String| {
+            cache.node_object(node).and_then(|o| o.metadata.labels.as_ref()?.get("kubernetes.io/hostname").cloned())
+                == Some(node.clone())
+        };
+        if !operation.rollback.iter().all(labelled) {
             return refused(format!(
                 "The nodes' kubernetes.io/hostname labels do not name {} as their node names: reprovision them with the template they had before instead.",
                 operation.rollback.join(", ")

@@ -405,12 +405,7 @@ impl Creation {
                     waiting = format!("{waiting}; {clue}");
                 }
             }
-            let mut addresses: Vec<std::net::IpAddr> = node.spec.address.into_iter().collect();
-            addresses
-                .extend(seen.iter().flat_map(|f| f.from.iter()).filter_map(|a| a.parse::<std::net::IpAddr>().ok()));
-            let bootstrap_token_id =
-                pki.bootstrap_tokens.get(&node.spec.name).map(|t| t.id.clone()).unwrap_or_default();
-            known.push(approval::KnownMachine { name: node.spec.name.clone(), addresses, bootstrap_token_id });
+            known.push(super::known_machine(node, seen, pki));
             machines.push(CreationMachine {
                 machine: node.machine,
                 mac,

@@ -7,11 +7,12 @@
 //! keeps that one as its own. Changing the template takes the rights of applying one.
 
 use super::template::{ClusterTemplate, KubeVersion};
-use super::{Creation, StoredNode, approval, catalog_of, generated_id, pki, register, render, secret_token, store};
+use super::{Creation, StoredNode, add_node_catalog, known_machine, pki, register, render, secret_token, store};
 use crate::audit::Event;
 use crate::error::OrInternal;
 use app::access::{Permission, Principal, authorize, authorize_in};
 use app::error::AppError;
+use app::provisioning::Catalog;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 
@@ -149,14 +150,8 @@ impl Creation {
             let specs: Vec<render::NodeSpec> = nodes.iter().map(|n| n.spec.clone()).collect();
             let spec = &specs[index];
             let rendered = render::Cluster { template: &template, pki: &pki, nodes: &specs, boot_url: &self.boot_url };
-            let mut catalog = catalog_of(&rendered);
-            let id = generated_id(cluster, spec);
-            let own = |entry: &str| {
-                entry == id || entry.starts_with(&format!("{id}-")) || entry.starts_with(&format!("{id}."))
-            };
-            catalog.templates.retain(|t| own(&t.id));
-            catalog.profiles.retain(|p| own(&p.id));
-            catalog.groups.retain(|g| own(&g.id));
+            let mut catalog = Catalog::default();
+            add_node_catalog(&mut catalog, &rendered, spec);
             self.provisioner.check_generated(&catalog).await?;
             let secrets = render::secrets_of(&rendered, spec);
             let sealed = self.seal_secrets(cluster, spec, &secrets);
@@ -232,30 +227,13 @@ impl Creation {
         let mut conn = self.db.pool().acquire().await.or_internal()?;
         let fetched = store::fetches(&mut conn, &tokens).await.or_internal()?;
         drop(conn);
-        let known: Vec<approval::KnownMachine> = nodes
-            .iter()
-            .map(|node| approval::KnownMachine {
-                name: node.spec.name.clone(),
-                addresses: node
-                    .spec
-                    .address
-                    .into_iter()
-                    .chain(
-                        fetched
-                            .get(&node.spec.secrets_token)
-                            .iter()
-                            .flat_map(|f| f.from.iter())
-                            .filter_map(|a| a.parse().ok()),
-                    )
-                    .collect(),
-                bootstrap_token_id: pki.bootstrap_tokens.get(&node.spec.name).map(|t| t.id.clone()).unwrap_or_default(),
-            })
-            .collect();
+        let known: Vec<_> =
+            nodes.iter().map(|node| known_machine(node, fetched.get(&node.spec.secrets_token), &pki)).collect();
         let client = crate::clusters::connect::client(&self.clusters.cache(cluster)?.endpoint, None)?;
         let api_url = &self.clusters.cache(cluster)?.endpoint.api_url;
         let unreachable =
             |e: kube::Error| AppError::Request { message: crate::clusters::connect::unreachable(api_url, &e) };
-        approval::approve_pending(&client, &known).await.map_err(unreachable)?;
+        super::approval::approve_pending(&client, &known).await.map_err(unreachable)?;
         for machine in known.iter().filter(|m| ready.contains(&m.name)) {
             register::retire_token(&client, &machine.bootstrap_token_id).await.map_err(unreachable)?;
         }

@@ -496,7 +496,7 @@ fn boot_id(node: Option<&k8s_openapi::api::core::v1::Node>) -> String {
 }
 
 /// A node's kubelet version, as it last reported it ('' for none).
-fn kubelet_version(node: Option<&k8s_openapi::api::core::v1::Node>) -> String {
+pub(super) fn kubelet_version(node: Option<&k8s_openapi::api::core::v1::Node>) -> String {
     node.and_then(|n| n.status.as_ref())
         .and_then(|s| s.node_info.as_ref())
         .map(|i| i.kubelet_version.clone())
