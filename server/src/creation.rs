@@ -13,6 +13,7 @@
 pub mod approval;
 pub mod http;
 pub mod job;
+pub mod monitoring;
 pub mod pki;
 pub mod register;
 pub mod reinstall;

@@ -3,7 +3,7 @@
 //! kubelets' certificates meanwhile. Its progress (kept with the job) is what the creation's page
 //! shows; another replica resumes it from there.
 
-use super::{Creation, StoredNode, approval, register, store};
+use super::{Creation, StoredNode, approval, monitoring, register, store};
 use crate::error::OrInternal;
 use crate::jobs::{Job, lease_lost};
 use app::access::Principal;
@@ -33,6 +33,11 @@ pub struct Progress {
     /// The nodes whose bootstrap tokens are deleted (each once its node is Ready).
     #[serde(default)]
     pub retired_tokens: Vec<String>,
+    /// Whether the monitoring the template asks for is installed, and linked to the cluster.
+    #[serde(default)]
+    pub monitoring_installed: bool,
+    #[serde(default)]
+    pub monitoring_linked: bool,
 }
 
 /// `since` as "4 min ago".
@@ -171,6 +176,7 @@ struct Place {
     expires: String,
     install_disk: String,
     started: OffsetDateTime,
+    template: super::template::ClusterTemplate,
 }
 
 fn parse_time(text: &str) -> Option<OffsetDateTime> {
@@ -266,6 +272,7 @@ impl Creation {
             expires: crate::db::timestamp(started + self.pace.deadline),
             install_disk: template.install_disk.as_str().to_string(),
             started,
+            template,
         };
         loop {
             if self.jobs.cancel_requested(job).await? {
@@ -419,16 +426,72 @@ impl Creation {
         if progress.registered {
             self.approve(name, &known, &machines, progress).await;
         }
+        let monitoring = match progress.registered && place.template.monitoring.enabled && !progress.monitoring_linked {
+            true => self.link_monitoring(who, name, pki, nodes, place, progress).await?,
+            false => None,
+        };
         let ready = machines.iter().filter(|m| m.state == BootState::Ready.as_str()).count() as u32;
         progress.machines = machines;
         if progress.registered {
             progress.step = format!("{ready} of {total} nodes Ready");
         }
-        if ready == total && progress.registered {
+        if let Some(waiting) = monitoring {
+            progress.step = format!("{}; {waiting}", progress.step);
+        } else if ready == total && progress.registered {
             progress.step = "every node is Ready".into();
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Installs the monitoring the template asks for (once), and links its Prometheus to the
+    /// cluster once it answers through the API server; what it waits for meanwhile, in words.
+    async fn link_monitoring(
+        &self,
+        who: &Principal,
+        name: &str,
+        pki: &super::pki::ClusterPki,
+        nodes: &[StoredNode],
+        place: &Place,
+        progress: &mut Progress,
+    ) -> Result<Option<String>, AppError> {
+        let admin = register::admin_endpoint(pki.files.get("admin.conf").map_or("", String::as_str), &place.api_url)
+            .and_then(|e| crate::clusters::connect::checking_client(&e))?;
+        let unreachable = |e: kube::Error| AppError::invalid(crate::clusters::connect::unreachable(&place.api_url, &e));
+        if !progress.monitoring_installed {
+            let specs: Vec<_> = nodes.iter().map(|n| n.spec.clone()).collect();
+            monitoring::install(&admin, &place.template, &specs).await.map_err(unreachable)?;
+            progress.monitoring_installed = true;
+        }
+        let cluster = self.clusters.cluster(who, name).await?;
+        // A Prometheus a person linked meanwhile is theirs to keep.
+        if !cluster.prometheus_url.is_empty() {
+            progress.monitoring_linked = true;
+            return Ok(None);
+        }
+        let credential = monitoring::credential(pki).ok_or_else(|| {
+            crate::error::internal("this creation's PKI has no client certificate for its Prometheus")
+        })?;
+        let url = monitoring::prometheus_url(&place.api_url);
+        if let Err(why) = monitoring::answers(&url, &credential).await {
+            let pod = monitoring::prometheus_pod(&admin).await;
+            return Ok(Some(format!("waiting for the cluster's Prometheus ({why}): {pod}")));
+        }
+        let input = ClusterInput {
+            name: name.to_string(),
+            api_url: cluster.api_url,
+            ca_pem: pki.ca_pem().to_string(),
+            credential: None,
+            prometheus_url: url,
+            alertmanager_url: cluster.alertmanager_url,
+            grafana_url: cluster.grafana_url,
+            prometheus_credential: Some(credential),
+            alertmanager_credential: None,
+            grafana_credential: None,
+        };
+        self.clusters.update(who, name, input).await?;
+        progress.monitoring_linked = true;
+        Ok(None)
     }
 
     async fn report(&self, job: &str, done: u32, total: u32, progress: &Progress) -> Result<(), AppError> {

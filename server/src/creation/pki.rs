@@ -40,6 +40,11 @@ pub struct PkiRequest<'a> {
 pub struct ClusterPki {
     pub files: BTreeMap<String, String>,
     pub bootstrap_tokens: BTreeMap<String, BootstrapToken>,
+    /// Pangea's own client certificates in the cluster, kept off every machine: `monitoring.crt`
+    /// and `.key` (user `pangea:monitoring`, which reads the cluster's Prometheus through the API
+    /// server). Empty for clusters created before Pangea made them.
+    #[serde(default)]
+    pub console_clients: BTreeMap<String, String>,
 }
 
 /// Shows the files' names and the tokens' ids, never a key or a token's secret.
@@ -48,6 +53,7 @@ impl std::fmt::Debug for ClusterPki {
         f.debug_struct("ClusterPki")
             .field("files", &self.files.keys().collect::<Vec<_>>())
             .field("bootstrap_tokens", &self.bootstrap_tokens)
+            .field("console_clients", &self.console_clients.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -93,6 +99,9 @@ struct Issued {
     cert: Certificate,
     key: KeyPair,
 }
+
+/// The user Pangea reads a created cluster's Prometheus as, through the API server's proxy.
+pub const MONITORING_USER: &str = "pangea:monitoring";
 
 const CA_DAYS: i64 = 3650;
 const LEAF_DAYS: i64 = 365;
@@ -214,7 +223,12 @@ impl ClusterPki {
             files.insert(file.into(), client_kubeconfig(&server, &cluster_ca.cert.pem(), user, &client));
         }
         let bootstrap_tokens = request.nodes.iter().map(|n| (n.clone(), BootstrapToken::generate())).collect();
-        Ok(ClusterPki { files, bootstrap_tokens })
+        let monitoring = leaf(&cluster_ca, MONITORING_USER, None, CLIENT, vec![])?;
+        let console_clients = BTreeMap::from([
+            ("monitoring.crt".to_string(), monitoring.cert.pem()),
+            ("monitoring.key".to_string(), monitoring.key.serialize_pem()),
+        ]);
+        Ok(ClusterPki { files, bootstrap_tokens, console_clients })
     }
 
     /// The cluster CA's certificate, which every kubeconfig trusts.
@@ -364,6 +378,14 @@ pub(crate) mod tests {
         let subject = with_cert(&pki, "pki/apiserver-kubelet-client.crt", |c| c.subject().to_string());
         assert!(subject.contains("O=system:masters"), "{subject}");
         assert!(!with_cert(&pki, "pki/apiserver.crt", |c| c.is_ca()));
+        // Pangea's own client for the cluster's Prometheus: from the cluster CA, in no group, and
+        // not among the files a controller gets.
+        let (_, pem) = parse_x509_pem(pki.console_clients["monitoring.crt"].as_bytes()).unwrap();
+        let monitoring = pem.parse_x509().unwrap();
+        assert_eq!(monitoring.subject().to_string(), format!("CN={MONITORING_USER}"));
+        assert_eq!(monitoring.issuer().to_string(), "CN=kubernetes");
+        assert!(pki.files.keys().all(|path| !path.contains("monitoring")));
+        assert!(!format!("{pki:?}").contains("PRIVATE KEY"));
     }
 
     /// Each leaf verifies against its own CA, and not against another, by OpenSSL.

@@ -25,6 +25,52 @@ pub struct ClusterTemplate {
     pub api_server: ApiServer,
     pub install_disk: InstallDisk,
     pub ssh_keys: Vec<SshKey>,
+    pub monitoring: Monitoring,
+}
+
+/// Whether Pangea installs monitoring in the cluster it creates (node_exporter on every node and a
+/// Prometheus scraping them, linked to the cluster's charts), and from which images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Monitoring {
+    pub enabled: bool,
+    pub node_exporter_image: ImageRef,
+    pub prometheus_image: ImageRef,
+}
+
+impl Default for Monitoring {
+    fn default() -> Monitoring {
+        Monitoring {
+            enabled: false,
+            node_exporter_image: ImageRef("quay.io/prometheus/node-exporter:v1.9.1".into()),
+            prometheus_image: ImageRef("quay.io/prometheus/prometheus:v3.5.0".into()),
+        }
+    }
+}
+
+/// A container image reference, `registry/name:tag` or `…@sha256:…`, as the kubelet pulls it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef(String);
+
+impl ImageRef {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for ImageRef {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ImageRef, String> {
+        let plain = !text.is_empty()
+            && text.len() <= 255
+            && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | ':' | '@'));
+        if plain {
+            Ok(ImageRef(text.into()))
+        } else {
+            Err(format!("\"{text}\" is not a container image: write it as registry/name:tag"))
+        }
+    }
 }
 
 /// A Kubernetes release, `v1.36.2`.
@@ -292,7 +338,7 @@ const DEFAULT_PODS: &str = "10.2.0.0/16";
 const DEFAULT_SERVICES: &str = "10.3.0.0/16";
 
 /// The keys each mapping may have, so a typo is named rather than ignored.
-const TOP_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 11] = [
     "version",
     "name",
     "kubernetes",
@@ -303,6 +349,7 @@ const TOP_KEYS: [&str; 10] = [
     "api_server",
     "install_disk",
     "ssh_keys",
+    "monitoring",
 ];
 
 /// Reads fields out of YAML nodes, gathering every error rather than stopping at the first.
@@ -476,6 +523,24 @@ impl ClusterTemplate {
             Some(node) if !node.is_null() => r.error(node.at(), "ssh_keys", "expected a list of public keys"),
             _ => {}
         }
+        let mut monitoring = Monitoring::default();
+        let mut monitoring_read = true;
+        if let Some(node) = get("monitoring")
+            && let Some(entries) =
+                r.mapping(node, "monitoring", &["enabled", "node_exporter_image", "prometheus_image"])
+        {
+            for (key, _, node) in entries {
+                let field = format!("monitoring.{key}");
+                let read = match key.as_str() {
+                    "enabled" => r.parsed_as(node, &field, "true or false").map(|v| monitoring.enabled = v),
+                    "node_exporter_image" => r.parsed(node, &field).map(|v| monitoring.node_exporter_image = v),
+                    "prometheus_image" => r.parsed(node, &field).map(|v| monitoring.prometheus_image = v),
+                    _ => Some(()),
+                };
+                monitoring_read &= read.is_some();
+            }
+        }
+        let monitoring = monitoring_read.then_some(monitoring);
         let (
             Some(name),
             Some(kubernetes),
@@ -486,7 +551,8 @@ impl ClusterTemplate {
             Some(services),
             Some(api_server),
             Some(install_disk),
-        ) = (name, kubernetes, os, controllers, workers, pods, services, api_server, install_disk)
+            Some(monitoring),
+        ) = (name, kubernetes, os, controllers, workers, pods, services, api_server, install_disk, monitoring)
         else {
             return Err(TemplateErrors(r.errors));
         };
@@ -501,6 +567,7 @@ impl ClusterTemplate {
             api_server,
             install_disk,
             ssh_keys,
+            monitoring,
         };
         r.errors.extend(template.inconsistencies());
         if r.errors.is_empty() { Ok(template) } else { Err(TemplateErrors(r.errors)) }
@@ -597,6 +664,10 @@ impl ClusterTemplate {
                 line(format!("  - {}", quoted(key.as_str())));
             }
         }
+        line("monitoring:".into());
+        line(format!("  enabled: {}", self.monitoring.enabled));
+        line(format!("  node_exporter_image: {}", quoted(self.monitoring.node_exporter_image.as_str())));
+        line(format!("  prometheus_image: {}", quoted(self.monitoring.prometheus_image.as_str())));
         out
     }
 
@@ -619,6 +690,14 @@ impl ClusterTemplate {
         compare("api_server.address", self.api_server.address.to_string(), next.api_server.address.to_string());
         compare("api_server.port", self.api_server.port.to_string(), next.api_server.port.to_string());
         compare("install_disk", self.install_disk.as_str().into(), next.install_disk.as_str().into());
+        let (m, n) = (&self.monitoring, &next.monitoring);
+        compare("monitoring.enabled", m.enabled.to_string(), n.enabled.to_string());
+        compare(
+            "monitoring.node_exporter_image",
+            m.node_exporter_image.as_str().into(),
+            n.node_exporter_image.as_str().into(),
+        );
+        compare("monitoring.prometheus_image", m.prometheus_image.as_str().into(), n.prometheus_image.as_str().into());
         let keys = |t: &ClusterTemplate| format!("{} keys", t.ssh_keys.len());
         if self.ssh_keys != next.ssh_keys {
             changes.push(Change { field: "ssh_keys", before: keys(self), after: keys(next) });
@@ -690,6 +769,28 @@ ssh_keys:
         assert_eq!(ClusterTemplate::parse(&written).unwrap(), template);
         assert_eq!(ClusterTemplate::parse(&written).unwrap().to_yaml(), written);
         assert!(template.changes(&template).is_empty());
+        assert_eq!(template.monitoring, Monitoring::default());
+        assert!(written.contains("monitoring:\n  enabled: false\n"), "{written}");
+    }
+
+    #[test]
+    fn monitoring_is_asked_for_with_its_images_checked() {
+        let text =
+            format!("{}monitoring:\n  enabled: true\n  prometheus_image: localhost/prometheus:2.42\n", example());
+        let template = ClusterTemplate::parse(&text).unwrap();
+        assert!(template.monitoring.enabled);
+        assert_eq!(template.monitoring.prometheus_image.as_str(), "localhost/prometheus:2.42");
+        assert_eq!(template.monitoring.node_exporter_image, Monitoring::default().node_exporter_image);
+        assert_eq!(ClusterTemplate::parse(&template.to_yaml()).unwrap(), template);
+        let before = ClusterTemplate::parse(&example()).unwrap();
+        let fields: Vec<&str> = before.changes(&template).iter().map(|c| c.field).collect();
+        assert_eq!(fields, ["monitoring.enabled", "monitoring.prometheus_image"]);
+        let bad =
+            format!("{}monitoring:\n  enabled: yes please\n  prometheus_image: \"a b\"\n  grafana: true\n", example());
+        let said = ClusterTemplate::parse(&bad).unwrap_err().to_string();
+        assert!(said.contains("monitoring.enabled: \"yes please\" is not true or false"), "{said}");
+        assert!(said.contains("monitoring.prometheus_image: \"a b\" is not a container image"), "{said}");
+        assert!(said.contains("monitoring.grafana: not a template field"), "{said}");
     }
 
     #[test]

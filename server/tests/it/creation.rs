@@ -493,7 +493,8 @@ pub(crate) fn kubelet_client_request(
 
 /// A created cluster "solo" whose controller (cp-1, `52:54:00:00:0f:01`, made here) runs its
 /// config: its files written where Ignition would, its API server run from its static pod's
-/// flags on etcd-lite; returned once Pangea has registered it. `workers` lists their MACs (YAML).
+/// flags on etcd-lite; returned once Pangea has registered it. `workers` lists their MACs (YAML);
+/// `more` is added to the template.
 pub(crate) struct Controller {
     pub root: tempfile::TempDir,
     pub port: u16,
@@ -502,7 +503,7 @@ pub(crate) struct Controller {
     _apiserver: Running,
 }
 
-pub(crate) async fn run_controller(app: &TestApp, tools: &std::path::Path, workers: &str) -> Controller {
+pub(crate) async fn run_controller(app: &TestApp, tools: &std::path::Path, workers: &str, more: &str) -> Controller {
     use sha2::Digest as _;
     app.create(json!({ "mac": "52:54:00:00:0f:01", "hostname": "cp-1" })).await;
     app.state.provisioner.record_boots(&app.state.background);
@@ -523,7 +524,7 @@ api_server:
   name: solo.example.test
   address: 127.0.0.1
   port: {port}
-"
+{more}"
     );
     let created = app.post_json("/api/v1/cluster-creations", json!({ "template": template })).await;
     assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
@@ -636,7 +637,12 @@ api_server:
 /// runs the real kube-apiserver with the flags of the rendered static pod (etcd is the tools'
 /// etcd-lite, which has no TLS: its flags are the only ones changed). Pangea sees the control
 /// plane answer, sets it up, registers it, links the node (made Ready here, as a kubelet would
-/// report it) to its machine, and ends the creation.
+/// report it) to its machine, installs the monitoring the template asks for, links its Prometheus
+/// once it answers through the API server, and ends the creation. The Prometheus pod is played
+/// by Debian's real Prometheus run with the rendered configuration (its ServiceAccount's token
+/// and the cluster's CA where the kubelet would mount them), finding the node through the API
+/// server and scraping a real node_exporter at the node's address, behind the Service as the
+/// endpoint controller would put it.
 async fn a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_creation_ends_when_it_is_ready(
     app: TestApp,
 ) {
@@ -645,7 +651,8 @@ async fn a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_c
         eprintln!("skipped: no kube-apiserver here (../shared/tools or PANGEA_TEST_KUBE_BIN)");
         return;
     };
-    let Controller { root, port, .. } = &run_controller(&app, &tools, "[]").await;
+    let monitoring = "monitoring:\n  enabled: true\n  prometheus_image: localhost/pangea/prometheus:test\n";
+    let Controller { root, port, .. } = &run_controller(&app, &tools, "[]", monitoring).await;
     let (root, port) = (root.path(), *port);
     let cluster = app.get_json("/api/v1/clusters/solo").await;
     assert_eq!(cluster["api_url"], format!("https://127.0.0.1:{port}"));
@@ -685,14 +692,20 @@ async fn a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_c
     let node = serde_json::from_value(json!({ "metadata": { "name": "cp-1" } })).unwrap();
     nodes.create(&::kube::api::PostParams::default(), &node).await.unwrap();
     let now = "2026-12-07T00:00:00Z";
-    let status = json!({ "status": { "conditions": [{
-        "type": "Ready", "status": "True", "reason": "KubeletReady", "message": "ready",
-        "lastHeartbeatTime": now, "lastTransitionTime": now,
-    }] } });
+    // Its own loopback address, as the node's: node_exporter listens on its port there.
+    let node_ip = format!("127.0.{}.{}", port / 256 % 256, port % 256);
+    let status = json!({ "status": {
+        "conditions": [{
+            "type": "Ready", "status": "True", "reason": "KubeletReady", "message": "ready",
+            "lastHeartbeatTime": now, "lastTransitionTime": now,
+        }],
+        "addresses": [{ "type": "InternalIP", "address": node_ip }],
+    } });
     nodes
         .patch_status("cp-1", &::kube::api::PatchParams::default(), &::kube::api::Patch::Merge(&status))
         .await
         .unwrap();
+    let _monitoring = play_monitoring(&app, &admin, root, &node_ip).await;
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     let creation = loop {
@@ -705,6 +718,28 @@ async fn a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_c
     };
     assert_eq!(creation["state"], "created", "{creation:#}");
     assert_eq!(creation["machines"][0]["state"], "ready");
+    // Its Prometheus is linked, through the API server as pangea:monitoring; the node's charts
+    // draw node_exporter's series, and the cluster's the API server's (scraped with the
+    // ServiceAccount's token, as its ClusterRole allows).
+    let cluster = app.get_json("/api/v1/clusters/solo").await;
+    assert_eq!(
+        cluster["prometheus_url"],
+        format!("https://127.0.0.1:{port}/api/v1/namespaces/pangea-monitoring/services/prometheus:9090/proxy")
+    );
+    assert_eq!(cluster["prometheus_auth"], "client_certificate");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let drawn = |charts: &serde_json::Value, id: &str| {
+            charts["charts"].as_array().unwrap().iter().any(|c| c["id"] == id && c["series"] != json!([]))
+        };
+        let node = app.get_json("/api/v1/clusters/solo/nodes/cp-1/charts?range=15m").await;
+        let cluster = app.get_json("/api/v1/clusters/solo/charts?range=15m").await;
+        if drawn(&node, "cpu") && drawn(&cluster, "api_requests") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "series missing: {node:#} {cluster:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     // Its node is Ready: its bootstrap token, its own, is deleted.
     let secrets: ::kube::Api<k8s_openapi::api::core::v1::Secret> = ::kube::Api::namespaced(admin, "kube-system");
     let tokens =
@@ -721,6 +756,123 @@ async fn a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_c
     let done = app.post_json("/api/v1/cluster-creations/solo/destroy", json!({ "confirm": "solo" })).await;
     assert_eq!(done.status(), 204);
     assert_eq!(app.get("/api/v1/clusters/solo").await.status(), 404);
+}
+
+/// The monitoring Pangea installed, as the kubelet and the endpoint controller would run it: once
+/// the objects are applied (and the creation says it waits for the Prometheus), a real
+/// node_exporter at the node's address and a real Prometheus with the rendered configuration on
+/// this host's address, behind the Service.
+async fn play_monitoring(app: &TestApp, admin: &::kube::Client, root: &std::path::Path, node_ip: &str) -> Monitoring {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+    use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    let ns = "pangea-monitoring";
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let waiting = loop {
+        let creation = app.get_json("/api/v1/cluster-creations/solo").await;
+        let step = creation["step"].as_str().unwrap_or_default().to_string();
+        if step.contains("waiting for the cluster's Prometheus") {
+            break step;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never waited for its Prometheus: {creation:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(creation_state(app).await, "creating");
+    assert!(waiting.contains("pod") || waiting.contains("no Prometheus pod yet"), "{waiting}");
+    let deployment = ::kube::Api::<Deployment>::namespaced(admin.clone(), ns).get("prometheus").await.unwrap();
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod.containers[0].image.as_deref(), Some("localhost/pangea/prometheus:test"));
+    assert_eq!(pod.host_network, Some(true));
+    let exporter = ::kube::Api::<DaemonSet>::namespaced(admin.clone(), ns).get("node-exporter").await.unwrap();
+    let image = exporter.spec.unwrap().template.spec.unwrap().containers[0].image.clone();
+    assert_eq!(image.as_deref(), Some("quay.io/prometheus/node-exporter:v1.9.1"));
+
+    // What the kubelet mounts: the ServiceAccount's token and the cluster's CA; the ConfigMap.
+    let dir = tempfile::tempdir().unwrap();
+    let token = ::kube::Api::<ServiceAccount>::namespaced(admin.clone(), ns)
+        .create_token_request("prometheus", &Default::default(), &Default::default())
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    std::fs::write(dir.path().join("token"), token.unwrap()).unwrap();
+    std::fs::copy(root.join("etc/kubernetes/pki/ca.crt"), dir.path().join("ca.crt")).unwrap();
+    let config = ::kube::Api::<ConfigMap>::namespaced(admin.clone(), ns).get("prometheus").await.unwrap().data.unwrap();
+    let rendered = config["prometheus.yml"]
+        .replace("/var/run/secrets/kubernetes.io/serviceaccount", dir.path().to_str().unwrap())
+        .replace("scrape_interval: 30s", "scrape_interval: 1s")
+        .replace("'127.0.0.1:9100'", &format!("'{node_ip}:9100'"));
+    std::fs::write(dir.path().join("prometheus.yml"), rendered).unwrap();
+    std::fs::write(dir.path().join("rules.yml"), &config["rules.yml"]).unwrap();
+    let exporter = Running(
+        std::process::Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address={node_ip}:9100"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus-node-exporter (Debian's package)"),
+    );
+    // The API server proxies to no loopback address: Prometheus listens on this host's own.
+    let host = host_address();
+    let prometheus_port = free_port();
+    let prometheus = Running(
+        std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address={host}:{prometheus_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+            .spawn()
+            .expect("prometheus (Debian's package)"),
+    );
+    // The kubelet's report of the pod (on the host's network, the host's address), and the
+    // endpoint controller's Endpoints: 1.36's service proxy reads Endpoints, and dials an address
+    // only if it is the IP of the pod the address names.
+    let pods = ::kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(admin.clone(), ns);
+    let played = serde_json::from_value(json!({
+        "metadata": { "name": "prometheus-played", "labels": { "app.kubernetes.io/name": "prometheus" } },
+        "spec": { "hostNetwork": true, "serviceAccountName": "prometheus", "automountServiceAccountToken": false,
+            "containers": [{ "name": "prometheus", "image": "localhost/pangea/prometheus:test" }] },
+    }))
+    .unwrap();
+    pods.create(&::kube::api::PostParams::default(), &played).await.unwrap();
+    let running = json!({ "status": { "phase": "Running", "podIP": host, "podIPs": [{ "ip": host }] } });
+    pods.patch_status("prometheus-played", &Default::default(), &::kube::api::Patch::Merge(&running)).await.unwrap();
+    let endpoints = serde_json::from_value(json!({
+        "metadata": { "name": "prometheus" },
+        "subsets": [{
+            "addresses": [{ "ip": host, "targetRef": { "kind": "Pod", "name": "prometheus-played", "namespace": ns } }],
+            "ports": [{ "name": "web", "port": prometheus_port }],
+        }],
+    }))
+    .unwrap();
+    ::kube::Api::<k8s_openapi::api::core::v1::Endpoints>::namespaced(admin.clone(), ns)
+        .create(&::kube::api::PostParams::default(), &endpoints)
+        .await
+        .unwrap();
+    Monitoring { _dir: dir, _exporter: exporter, _prometheus: prometheus }
+}
+
+pub(crate) struct Monitoring {
+    _exporter: Running,
+    _prometheus: Running,
+    _dir: tempfile::TempDir,
+}
+
+async fn creation_state(app: &TestApp) -> String {
+    app.get_json("/api/v1/cluster-creations/solo").await["state"].as_str().unwrap_or_default().to_string()
+}
+
+/// This host's first IPv4 address other than loopback.
+fn host_address() -> String {
+    let out = std::process::Command::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("this test needs an IPv4 address besides loopback (ip addr: {text})"))
 }
 
 mod needs_kube {

@@ -548,7 +548,7 @@ async fn a_reprovision_installs_a_created_workers_new_version_and_a_roll_back_th
         .put_json(&format!("/api/v1/machines/{id}/bmc"), json!({ "url": url, "username": USER, "password": PASSWORD }))
         .await;
     assert_eq!(set.status(), 200, "{}", set.text().await.unwrap());
-    let controller = crate::creation::run_controller(&app, &tools, &format!("[\"{MAC}\"]")).await;
+    let controller = crate::creation::run_controller(&app, &tools, &format!("[\"{MAC}\"]"), "").await;
     let etc = controller.root.path().join("etc/kubernetes");
     let api_url = format!("https://127.0.0.1:{}", controller.port);
     let admin = pangea::clusters::connect::client(

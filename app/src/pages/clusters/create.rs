@@ -26,7 +26,9 @@ workers:
   search: rack=r1
 api_server:
   name: edge-1.example.com
-  address: 10.0.0.10";
+  address: 10.0.0.10
+monitoring:            # node_exporter and a Prometheus, linked to the charts
+  enabled: true";
 
 #[component]
 pub fn CreateCluster() -> impl IntoView {
@@ -83,7 +85,7 @@ pub fn CreateCluster() -> impl IntoView {
         <Title text="Create a cluster" />
         <section class="page">
             <h1>"Create a cluster"</h1>
-            <p class="hint">"Write what you want as a cluster template: its name, Kubernetes version and OS, its control-plane machines (1, 3 or 5) and workers (a list of MACs, a machine search, or a machine class), its networks and API server. Pangea generates the PKI and each machine's configs, powers the machines with BMCs on (boot from network once), follows each one until its node is Ready, and registers the cluster. The same file creates the same cluster; export it from a created cluster to keep it."</p>
+            <p class="hint">"Write what you want as a cluster template: its name, Kubernetes version and OS, its control-plane machines (1, 3 or 5) and workers (a list of MACs, a machine search, or a machine class), its networks and API server, and whether it gets monitoring. Pangea generates the PKI and each machine's configs, powers the machines with BMCs on (boot from network once), follows each one until its node is Ready, and registers the cluster. The same file creates the same cluster; export it from a created cluster to keep it."</p>
             {move || following().map(|name| view! {
                 <section aria-label="Creation">
                     <h2>{format!("Cluster {name}")}</h2>
