@@ -121,7 +121,14 @@ impl AppState {
             provisioner::Provisioner::open(db.clone(), config.assets_dir.clone())
                 .await
                 .map_err(|e| error::StartError::Bootstrap(format!("cannot load the provisioning catalog: {e}")))?
-                .with_boot_retention(config.boot_retention),
+                .with_boot_retention(config.boot_retention)
+                .with_boot_spool(config.data_dir.join("boot-events.spool"))
+                .map_err(|e| {
+                    error::StartError::Bootstrap(format!(
+                        "cannot open the boot events' spool in {}: {e}",
+                        config.data_dir.display()
+                    ))
+                })?,
         );
         let clusters = Arc::new(
             clusters::Clusters::new(

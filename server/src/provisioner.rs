@@ -148,6 +148,15 @@ impl Provisioner {
         self
     }
 
+    /// Keeps boot events the database does not take in a spool file at `path` until it does
+    /// (and writes what an earlier run left there).
+    pub fn with_boot_spool(mut self, path: PathBuf) -> std::io::Result<Provisioner> {
+        let spool = boots::spool::Spool::open(path)?;
+        let boots = boots::Boots::new(self.db.clone(), self.boots.retention);
+        self.boots = boots.with_spool(spool);
+        Ok(self)
+    }
+
     /// The index boot requests are answered from.
     pub fn index(&self) -> Arc<BootIndex> {
         self.index.load_full()

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod load;
+pub mod spool;
 pub mod store;
 
 use super::Provisioner;
@@ -67,6 +68,8 @@ const QUEUE: usize = 65_536;
 const BATCH: usize = 1024;
 /// The longest a boot answer waits for its event to be stored.
 const STORE_WAIT: Duration = Duration::from_secs(2);
+/// How often spooled batches are offered to the database again.
+const SPOOL_RETRY: Duration = Duration::from_secs(2);
 /// How long a stopping Pangea goes on writing queued boot events.
 const SHUTDOWN_WRITING: Duration = Duration::from_secs(5);
 /// A request without labels (`/assets/…`) belongs to the machine that last asked from the same
@@ -102,7 +105,7 @@ fn take_queued(receiver: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
 }
 
 /// An event ready to write: attributed, with its step and reason.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Attributed {
     pub at: String,
     pub mac: String,
@@ -144,6 +147,8 @@ pub struct Boots {
     refused: [AtomicU64; 3],
     /// Requests answered and their answer times, for the last hour.
     pub load: load::Load,
+    /// Where batches the database did not take wait for it.
+    spool: Option<spool::Spool>,
 }
 
 /// The most a boot request's query may hold, in bytes, labels, and bytes per label key and value.
@@ -465,7 +470,14 @@ impl Boots {
             by_mac: RateLimiter::new(retention.per_mac),
             refused: Default::default(),
             load: load::Load::default(),
+            spool: None,
         }
+    }
+
+    /// Keeps the batches the database does not take in `spool` until it does.
+    pub fn with_spool(mut self, spool: spool::Spool) -> Boots {
+        self.spool = Some(spool);
+        self
     }
 
     /// Requests refused before they were answered, by why.
@@ -535,7 +547,7 @@ impl Boots {
             },
             step: Some(step),
         };
-        store::write(&self.db, index, &self.retention, &self.stored, vec![(event, None)]).await?;
+        store::write(&self.db, index, &self.retention, &self.stored, &[(event, None)]).await?;
         let _ = self.updates.send(mac.to_string());
         Ok(())
     }
@@ -554,25 +566,88 @@ impl Boots {
         self.updates.subscribe()
     }
 
-    /// Writes one batch in one transaction, then tells its requests and live pages.
+    /// Writes one batch in one transaction, then tells its requests and live pages. A batch the
+    /// database does not take waits in the spool (its requests are answered: it is kept).
     async fn write(&self, index: &super::index::BootIndex, addresses: &mut Addresses, batch: Vec<Queued>) {
         let (batch, waiting): (Vec<Observed>, Vec<oneshot::Sender<()>>) = batch.into_iter().unzip();
         let events: Vec<_> = batch.iter().map(|o| attribute(index, addresses, o)).collect();
-        match store::write(&self.db, index, &self.retention, &self.stored, events).await {
+        match store::write(&self.db, index, &self.retention, &self.stored, &events).await {
             Ok(written) => {
-                self.stored_events.fetch_add(batch.len() as u64 - written.refused, Ordering::Relaxed);
-                self.dropped.fetch_add(written.refused, Ordering::Relaxed);
-                self.gave_way.fetch_add(written.gave_way, Ordering::Relaxed);
-                for mac in written.machines {
-                    let _ = self.updates.send(mac);
-                }
+                self.counted(events.len(), &written);
                 for request in waiting {
                     let _ = request.send(());
                 }
             }
             Err(e) => {
-                self.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                tracing::warn!(error = %e, events = batch.len(), "could not write boot events");
+                let kept = match &self.spool {
+                    Some(spool) => spool.append(&events).map_err(|e| e.to_string()),
+                    None => Err("no spool".to_string()),
+                };
+                match kept {
+                    Ok(true) => {
+                        tracing::warn!(error = %e, events = events.len(),
+                            "could not write boot events: kept in the spool until the database takes them");
+                        for request in waiting {
+                            let _ = request.send(());
+                        }
+                    }
+                    Ok(false) => {
+                        self.dropped.fetch_add(events.len() as u64, Ordering::Relaxed);
+                        tracing::warn!(error = %e, events = events.len(), "could not write boot events, and the spool is full");
+                    }
+                    Err(spooling) => {
+                        self.dropped.fetch_add(events.len() as u64, Ordering::Relaxed);
+                        tracing::warn!(error = %e, spool = spooling, events = events.len(), "could not write boot events");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts a written batch of `total` events, and tells live pages.
+    fn counted(&self, total: usize, written: &store::Written) {
+        self.stored_events.fetch_add(total as u64 - written.refused, Ordering::Relaxed);
+        self.dropped.fetch_add(written.refused, Ordering::Relaxed);
+        self.gave_way.fetch_add(written.gave_way, Ordering::Relaxed);
+        for mac in &written.machines {
+            let _ = self.updates.send(mac.clone());
+        }
+    }
+
+    /// Whether spooled batches wait for the database.
+    fn spooled(&self) -> bool {
+        self.spool.as_ref().is_some_and(spool::Spool::pending)
+    }
+
+    /// Writes the spooled batches, oldest first, until the database refuses one; a batch whose
+    /// events are stored already (its commit landed though it was reported failed) is skipped.
+    async fn write_spooled(&self, index: &super::index::BootIndex) {
+        let Some(spool) = &self.spool else { return };
+        let batches = match spool.batches() {
+            Ok(batches) => batches,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the boot events' spool");
+                return;
+            }
+        };
+        let mut done = 0;
+        for batch in batches {
+            let events: Vec<(Attributed, Option<Arc<str>>)> =
+                batch.into_iter().map(|s| (s.event, s.served.map(Arc::from))).collect();
+            match store::stored_already(&self.db, &events).await {
+                Ok(true) => {}
+                Ok(false) => match store::write(&self.db, index, &self.retention, &self.stored, &events).await {
+                    Ok(written) => self.counted(events.len(), &written),
+                    Err(_) => break,
+                },
+                Err(_) => break,
+            }
+            done += 1;
+        }
+        if done > 0 {
+            match spool.forget(done) {
+                Ok(()) => tracing::info!(batches = done, "wrote boot events kept in the spool"),
+                Err(e) => tracing::warn!(error = %e, "cannot shorten the boot events' spool"),
             }
         }
     }
@@ -732,13 +807,22 @@ impl Provisioner {
         let me = self.clone();
         background.spawn_until_shutdown(move |shutdown| async move {
             let mut addresses = Addresses::default();
+            let mut spool_tried = tokio::time::Instant::now() - SPOOL_RETRY;
             loop {
+                let spooled = me.boots.spooled();
                 let first = tokio::select! {
                     biased;
                     _ = shutdown.cancelled() => None,
-                    first = receiver.recv() => first,
+                    first = receiver.recv() => first.map(Some),
+                    _ = tokio::time::sleep_until(spool_tried + SPOOL_RETRY), if spooled => Some(None),
                 };
                 let Some(first) = first else { break };
+                // Batches kept while the database was away go first, in their order.
+                if spooled && spool_tried.elapsed() >= SPOOL_RETRY {
+                    spool_tried = tokio::time::Instant::now();
+                    me.boots.write_spooled(&me.index()).await;
+                }
+                let Some(first) = first else { continue };
                 // What queued while the last batch was written goes in this one.
                 let mut batch = vec![first];
                 take_queued(&mut receiver, &mut batch);

@@ -195,13 +195,13 @@ pub async fn write(
     index: &BootIndex,
     retention: &Retention,
     stored: &std::sync::Mutex<std::collections::HashSet<String>>,
-    events: Vec<(Attributed, Option<Arc<str>>)>,
+    events: &[(Attributed, Option<Arc<str>>)],
 ) -> Result<Written, Error> {
     let mut written = Written::default();
 
     // MACs outside the inventory are listed, up to the limit (see `discover` for who gives way).
     let mut sightings: Vec<(&str, Sighting)> = Vec::new();
-    for (e, _) in &events {
+    for (e, _) in events {
         if e.mac.is_empty() || index.in_inventory(&e.mac) {
             continue;
         }
@@ -315,7 +315,8 @@ pub async fn write(
             "INSERT INTO boot_states (mac, state, reason, since, last_seen) VALUES {}
              ON CONFLICT (mac) DO UPDATE SET state = excluded.state, reason = excluded.reason,
                  since = CASE WHEN boot_states.state = excluded.state THEN boot_states.since ELSE excluded.since END,
-                 last_seen = excluded.last_seen",
+                 last_seen = excluded.last_seen
+             WHERE boot_states.last_seen <= excluded.last_seen",
             rows.join(", ")
         );
         let mut query = sqlx::query(&sql);
@@ -327,7 +328,12 @@ pub async fn write(
     for chunk in seen.chunks(INSERT_ROWS) {
         let cases: String = (0..chunk.len()).map(|r| format!(" WHEN ${} THEN ${}", 2 * r + 1, 2 * r + 2)).collect();
         let macs: Vec<String> = (0..chunk.len()).map(|r| format!("${}", 2 * r + 1)).collect();
-        let sql = format!("UPDATE boot_states SET last_seen = CASE mac{cases} END WHERE mac IN ({})", macs.join(", "));
+        // Never back in time: a batch kept in a spool may be written after later ones.
+        let sql = format!(
+            "UPDATE boot_states SET last_seen = CASE WHEN (CASE mac{cases} END) > last_seen THEN (CASE mac{cases} END) \
+             ELSE last_seen END WHERE mac IN ({})",
+            macs.join(", ")
+        );
         let mut query = sqlx::query(&sql);
         for value in chunk.iter().flatten() {
             query = query.bind(*value);
@@ -367,6 +373,28 @@ pub async fn write(
         stored.extend(configs.keys().map(|k| k.to_string()));
     }
     Ok(written)
+}
+
+/// Whether a batch is stored already: any of its first events is (a batch commits whole; one
+/// whose commit was reported failed may have landed). An event is its machine's request at its
+/// microsecond (an unlabelled one's MAC may have been filled in since).
+pub async fn stored_already(db: &Database, events: &[(Attributed, Option<Arc<str>>)]) -> Result<bool, Error> {
+    for (e, _) in events.iter().take(16) {
+        let found = sqlx::query(
+            "SELECT 1 AS one FROM boot_events WHERE at = $1 AND endpoint = $2 AND client = $3 AND ($4 = '' OR mac = $4)
+             LIMIT 1",
+        )
+        .bind(&e.at)
+        .bind(&e.endpoint)
+        .bind(&e.client)
+        .bind(&e.mac)
+        .fetch_optional(db.pool())
+        .await?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// How many digests of configs written lately are remembered (so each is written once).
