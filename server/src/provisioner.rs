@@ -151,9 +151,14 @@ impl Provisioner {
     /// Keeps boot events the database does not take in a spool file at `path` until it does
     /// (and writes what an earlier run left there).
     pub fn with_boot_spool(mut self, path: PathBuf) -> std::io::Result<Provisioner> {
-        let spool = boots::spool::Spool::open(path)?;
-        let boots = boots::Boots::new(self.db.clone(), self.boots.retention);
-        self.boots = boots.with_spool(spool);
+        match boots::spool::Spool::open(path.clone())? {
+            Some(spool) => self.boots.keep_spool(spool),
+            None => tracing::warn!(
+                spool = %path.display(),
+                "another process keeps this data directory's boot spool: boot events the database does not take \
+                 will be dropped; give each replica a data directory of its own"
+            ),
+        }
         Ok(self)
     }
 

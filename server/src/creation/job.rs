@@ -38,6 +38,9 @@ pub struct Progress {
     pub monitoring_installed: bool,
     #[serde(default)]
     pub monitoring_linked: bool,
+    /// What linking it waits for, in words.
+    #[serde(default)]
+    pub monitoring_waiting: Option<String>,
 }
 
 /// `since` as "4 min ago".
@@ -296,8 +299,13 @@ impl Creation {
                 Err(e) => progress.step = format!("{e} (trying again)"),
             }
             if now - started >= self.pace.deadline {
-                let stalls: Vec<&str> =
-                    progress.machines.iter().map(|m| m.waiting.as_str()).filter(|w| !w.is_empty()).collect();
+                let stalls: Vec<&str> = progress
+                    .machines
+                    .iter()
+                    .map(|m| m.waiting.as_str())
+                    .chain(progress.monitoring_waiting.as_deref())
+                    .filter(|w| !w.is_empty())
+                    .collect();
                 return Err(AppError::Conflict {
                     message: format!(
                         "The cluster was not Ready within {} min: {}",
@@ -426,16 +434,16 @@ impl Creation {
         if progress.registered {
             self.approve(name, &known, &machines, progress).await;
         }
-        let monitoring = match progress.registered && place.template.monitoring.enabled && !progress.monitoring_linked {
-            true => self.link_monitoring(who, name, pki, nodes, place, progress).await?,
-            false => None,
-        };
         let ready = machines.iter().filter(|m| m.state == BootState::Ready.as_str()).count() as u32;
         progress.machines = machines;
         if progress.registered {
             progress.step = format!("{ready} of {total} nodes Ready");
         }
-        if let Some(waiting) = monitoring {
+        progress.monitoring_waiting = match progress.registered && place.template.monitoring.enabled {
+            true if !progress.monitoring_linked => self.link_monitoring(who, name, pki, nodes, place, progress).await?,
+            _ => None,
+        };
+        if let Some(waiting) = &progress.monitoring_waiting {
             progress.step = format!("{}; {waiting}", progress.step);
         } else if ready == total && progress.registered {
             progress.step = "every node is Ready".into();

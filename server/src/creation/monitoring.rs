@@ -118,7 +118,7 @@ pub fn manifests(template: &ClusterTemplate, nodes: &[NodeSpec]) -> Vec<Value> {
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": meta("pangea:prometheus-reader"),
             "rules": [{"apiGroups": [""], "resources": ["services/proxy"], "resourceNames": [PROXIED],
-                "verbs": ["get", "create"]}]}),
+                "verbs": ["get"]}]}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": meta("pangea:prometheus-reader"),
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pangea:prometheus-reader"},
@@ -193,9 +193,9 @@ pub fn manifests(template: &ClusterTemplate, nodes: &[NodeSpec]) -> Vec<Value> {
 }
 
 /// The API resource of an object of [`manifests`], by its `apiVersion` and `kind`.
-fn resource(object: &Value) -> ApiResource {
-    let api_version = object["apiVersion"].as_str().unwrap_or_default();
-    let kind = object["kind"].as_str().unwrap_or_default();
+fn resource(object: &Value) -> Option<ApiResource> {
+    let api_version = object["apiVersion"].as_str()?;
+    let kind = object["kind"].as_str()?;
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let plural = match kind {
         "Namespace" => "namespaces",
@@ -207,9 +207,10 @@ fn resource(object: &Value) -> ApiResource {
         "ConfigMap" => "configmaps",
         "Service" => "services",
         "Deployment" => "deployments",
-        _ => "daemonsets",
+        "DaemonSet" => "daemonsets",
+        _ => return None,
     };
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+    Some(ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural))
 }
 
 /// Applies [`manifests`] as the cluster's admin (server-side apply, so applying again changes
@@ -217,7 +218,8 @@ fn resource(object: &Value) -> ApiResource {
 pub async fn install(admin: &Client, template: &ClusterTemplate, nodes: &[NodeSpec]) -> Result<(), kube::Error> {
     let apply = PatchParams::apply("pangea").force();
     for object in manifests(template, nodes) {
-        let resource = resource(&object);
+        let resource = resource(&object)
+            .ok_or_else(|| kube::Error::Service(format!("no API resource for {}", object["kind"]).into()))?;
         let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
         let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
             Some(namespace) => Api::namespaced_with(admin.clone(), namespace, &resource),
@@ -326,7 +328,7 @@ monitoring:
         assert_eq!(reader["rules"].as_array().unwrap().len(), 1);
         assert_eq!(reader["rules"][0]["resourceNames"], json!([PROXIED]));
         for object in &objects {
-            let resource = resource(object);
+            let resource = resource(object).unwrap();
             assert_eq!(resource.kind, object["kind"].as_str().unwrap());
             assert!(resource.plural.ends_with('s') && resource.plural == resource.kind.to_lowercase() + "s");
         }

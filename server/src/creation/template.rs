@@ -690,14 +690,21 @@ impl ClusterTemplate {
         compare("api_server.address", self.api_server.address.to_string(), next.api_server.address.to_string());
         compare("api_server.port", self.api_server.port.to_string(), next.api_server.port.to_string());
         compare("install_disk", self.install_disk.as_str().into(), next.install_disk.as_str().into());
+        // The images matter only where monitoring is installed (a later default changes nothing).
         let (m, n) = (&self.monitoring, &next.monitoring);
         compare("monitoring.enabled", m.enabled.to_string(), n.enabled.to_string());
-        compare(
-            "monitoring.node_exporter_image",
-            m.node_exporter_image.as_str().into(),
-            n.node_exporter_image.as_str().into(),
-        );
-        compare("monitoring.prometheus_image", m.prometheus_image.as_str().into(), n.prometheus_image.as_str().into());
+        if m.enabled || n.enabled {
+            compare(
+                "monitoring.node_exporter_image",
+                m.node_exporter_image.as_str().into(),
+                n.node_exporter_image.as_str().into(),
+            );
+            compare(
+                "monitoring.prometheus_image",
+                m.prometheus_image.as_str().into(),
+                n.prometheus_image.as_str().into(),
+            );
+        }
         let keys = |t: &ClusterTemplate| format!("{} keys", t.ssh_keys.len());
         if self.ssh_keys != next.ssh_keys {
             changes.push(Change { field: "ssh_keys", before: keys(self), after: keys(next) });
@@ -785,6 +792,11 @@ ssh_keys:
         let before = ClusterTemplate::parse(&example()).unwrap();
         let fields: Vec<&str> = before.changes(&template).iter().map(|c| c.field).collect();
         assert_eq!(fields, ["monitoring.enabled", "monitoring.prometheus_image"]);
+        let off = |image: &str| {
+            let text = format!("{}monitoring:\n  enabled: false\n  prometheus_image: {image}\n", example());
+            ClusterTemplate::parse(&text).unwrap()
+        };
+        assert!(off("a/b:1").changes(&off("a/b:2")).is_empty(), "images of monitoring that is off change nothing");
         let bad =
             format!("{}monitoring:\n  enabled: yes please\n  prometheus_image: \"a b\"\n  grafana: true\n", example());
         let said = ClusterTemplate::parse(&bad).unwrap_err().to_string();

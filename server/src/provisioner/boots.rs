@@ -66,10 +66,16 @@ impl Default for Retention {
 const QUEUE: usize = 65_536;
 /// The most events one transaction writes.
 const BATCH: usize = 1024;
-/// The longest a boot answer waits for its event to be stored.
-const STORE_WAIT: Duration = Duration::from_secs(2);
-/// How often spooled batches are offered to the database again.
+/// The longest a batch's write (or a round of the spool) may take before the batch goes to the
+/// spool instead (the database hangs rather than refuses), so an answer waits a bounded time.
+const WRITE_WAIT: Duration = Duration::from_secs(5);
+/// The longest an answer waits for its event to be kept, should the disk hang too.
+const KEPT_WAIT: Duration = Duration::from_secs(30);
+/// How often spooled batches are offered to the database again once it refused them.
 const SPOOL_RETRY: Duration = Duration::from_secs(2);
+/// The most spooled batches written between two new ones, so answers do not wait on a long
+/// spool.
+const SPOOL_ROUND: usize = 16;
 /// How long a stopping Pangea goes on writing queued boot events.
 const SHUTDOWN_WRITING: Duration = Duration::from_secs(5);
 /// A request without labels (`/assets/…`) belongs to the machine that last asked from the same
@@ -475,9 +481,8 @@ impl Boots {
     }
 
     /// Keeps the batches the database does not take in `spool` until it does.
-    pub fn with_spool(mut self, spool: spool::Spool) -> Boots {
+    pub fn keep_spool(&mut self, spool: spool::Spool) {
         self.spool = Some(spool);
-        self
     }
 
     /// Requests refused before they were answered, by why.
@@ -485,17 +490,18 @@ impl Boots {
         Refusal::ALL.iter().map(|&why| (why, self.refused[why as usize].load(Ordering::Relaxed))).collect()
     }
 
-    /// Queues what a request saw and waits until it is stored (at most [`STORE_WAIT`]: the
-    /// answer matters more than its record). An event the full queue cannot take, or a failed
-    /// write, is counted as dropped.
+    /// Queues what a request saw and waits until it is kept: stored, or spooled until the
+    /// database takes it (a write, or a round of the spool, takes [`WRITE_WAIT`] at most; only a
+    /// disk that hangs outlasts [`KEPT_WAIT`]). An event the full queue cannot take is answered
+    /// at once and counted as dropped.
     async fn record(&self, observed: Observed) {
-        let (stored, written) = oneshot::channel();
-        if self.queue.try_send((observed, stored)).is_err() {
+        let (kept, waiting) = oneshot::channel();
+        if self.queue.try_send((observed, kept)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         if self.writing.load(Ordering::Relaxed) {
-            let _ = tokio::time::timeout(STORE_WAIT, written).await;
+            let _ = tokio::time::timeout(KEPT_WAIT, waiting).await;
         }
     }
 
@@ -567,41 +573,64 @@ impl Boots {
     }
 
     /// Writes one batch in one transaction, then tells its requests and live pages. A batch the
-    /// database does not take waits in the spool (its requests are answered: it is kept).
-    async fn write(&self, index: &super::index::BootIndex, addresses: &mut Addresses, batch: Vec<Queued>) {
+    /// database does not take waits in the spool (its requests are answered: it is kept), and so
+    /// does every batch after it while the spool holds any. Whether the database just failed.
+    async fn write(&self, index: &super::index::BootIndex, addresses: &mut Addresses, batch: Vec<Queued>) -> bool {
         let (batch, waiting): (Vec<Observed>, Vec<oneshot::Sender<()>>) = batch.into_iter().unzip();
         let events: Vec<_> = batch.iter().map(|o| attribute(index, addresses, o)).collect();
-        match store::write(&self.db, index, &self.retention, &self.stored, &events).await {
-            Ok(written) => {
-                self.counted(events.len(), &written);
-                for request in waiting {
-                    let _ = request.send(());
+        let spooled = self.spooled();
+        let mut failure = match spooled {
+            true => None,
+            false => self.store(index, &events).await.err(),
+        };
+        if let Some(e) = &failure {
+            let kept = match &self.spool {
+                Some(spool) => spool.append(&events).map_err(|e| e.to_string()),
+                None => Err("there is no spool".to_string()),
+            };
+            match kept {
+                Ok(true) if !spooled => {
+                    tracing::warn!(error = %e, "could not write boot events: they wait in the spool until the database takes them");
                 }
+                Ok(true) => {}
+                Ok(false) => self.drop_batch(events.len(), e, "the spool is full"),
+                Err(spooling) => self.drop_batch(events.len(), e, &spooling),
             }
-            Err(e) => {
-                let kept = match &self.spool {
-                    Some(spool) => spool.append(&events).map_err(|e| e.to_string()),
-                    None => Err("no spool".to_string()),
-                };
-                match kept {
-                    Ok(true) => {
-                        tracing::warn!(error = %e, events = events.len(),
-                            "could not write boot events: kept in the spool until the database takes them");
-                        for request in waiting {
-                            let _ = request.send(());
-                        }
-                    }
-                    Ok(false) => {
-                        self.dropped.fetch_add(events.len() as u64, Ordering::Relaxed);
-                        tracing::warn!(error = %e, events = events.len(), "could not write boot events, and the spool is full");
-                    }
-                    Err(spooling) => {
-                        self.dropped.fetch_add(events.len() as u64, Ordering::Relaxed);
-                        tracing::warn!(error = %e, spool = spooling, events = events.len(), "could not write boot events");
-                    }
+        } else if spooled {
+            // Earlier batches wait in the spool: this one joins them, unless the spool cannot
+            // take it, when the database is asked after all.
+            let kept = self.spool.as_ref().map(|spool| spool.append(&events));
+            if !matches!(kept, Some(Ok(true))) {
+                failure = self.store(index, &events).await.err();
+                if let Some(e) = &failure {
+                    self.drop_batch(events.len(), e, "the spool cannot take it");
                 }
             }
         }
+        for request in waiting {
+            let _ = request.send(());
+        }
+        failure.is_some()
+    }
+
+    /// Writes `events` in one transaction within [`WRITE_WAIT`], counting them.
+    async fn store(
+        &self,
+        index: &super::index::BootIndex,
+        events: &[(Attributed, Option<Arc<str>>)],
+    ) -> Result<(), String> {
+        let written =
+            tokio::time::timeout(WRITE_WAIT, store::write(&self.db, index, &self.retention, &self.stored, events))
+                .await
+                .map_err(|_| format!("the database did not answer within {} s", WRITE_WAIT.as_secs()))?
+                .map_err(|e| e.to_string())?;
+        self.counted(events.len(), &written);
+        Ok(())
+    }
+
+    fn drop_batch(&self, events: usize, error: &str, why: &str) {
+        self.dropped.fetch_add(events as u64, Ordering::Relaxed);
+        tracing::warn!(error, why, events, "boot events were not stored");
     }
 
     /// Counts a written batch of `total` events, and tells live pages.
@@ -619,37 +648,53 @@ impl Boots {
         self.spool.as_ref().is_some_and(spool::Spool::pending)
     }
 
-    /// Writes the spooled batches, oldest first, until the database refuses one; a batch whose
-    /// events are stored already (its commit landed though it was reported failed) is skipped.
-    async fn write_spooled(&self, index: &super::index::BootIndex) {
-        let Some(spool) = &self.spool else { return };
-        let batches = match spool.batches() {
-            Ok(batches) => batches,
+    /// Writes up to [`SPOOL_ROUND`] spooled batches, oldest first, within [`WRITE_WAIT`] in all,
+    /// until the database refuses one; a batch whose events are stored already (its commit
+    /// landed though it was reported failed) is skipped. Whether the database took every batch it
+    /// was offered.
+    async fn write_spooled(&self, index: &super::index::BootIndex) -> bool {
+        let Some(spool) = &self.spool else { return false };
+        let read = match spool.next(SPOOL_ROUND) {
+            Ok(read) => read,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the boot events' spool");
-                return;
+                return false;
             }
         };
+        if read.unreadable > 0 {
+            self.drop_batch(
+                read.unreadable as usize,
+                "unreadable lines",
+                "the spool holds lines this Pangea cannot read",
+            );
+        }
         let mut done = 0;
-        for batch in batches {
-            let events: Vec<(Attributed, Option<Arc<str>>)> =
-                batch.into_iter().map(|s| (s.event, s.served.map(Arc::from))).collect();
-            match store::stored_already(&self.db, &events).await {
-                Ok(true) => {}
-                Ok(false) => match store::write(&self.db, index, &self.retention, &self.stored, &events).await {
-                    Ok(written) => self.counted(events.len(), &written),
-                    Err(_) => break,
-                },
-                Err(_) => break,
+        let round = async {
+            for batch in &read.batches {
+                let events: Vec<(Attributed, Option<Arc<str>>)> =
+                    batch.iter().map(|s| (s.event.clone(), s.served.as_deref().map(Arc::from))).collect();
+                if !store::stored_already(&self.db, &events).await? {
+                    let written = store::write(&self.db, index, &self.retention, &self.stored, &events).await?;
+                    self.counted(events.len(), &written);
+                }
+                done += 1;
             }
-            done += 1;
+            Ok::<(), Error>(())
+        };
+        let whole = matches!(tokio::time::timeout(WRITE_WAIT, round).await, Ok(Ok(())));
+        if !whole {
+            // Written up to where the database stopped; the rest waits for the next round.
+            return false;
         }
-        if done > 0 {
-            match spool.forget(done) {
-                Ok(()) => tracing::info!(batches = done, "wrote boot events kept in the spool"),
-                Err(e) => tracing::warn!(error = %e, "cannot shorten the boot events' spool"),
+        match spool.written(&read) {
+            Ok(()) if !spool.pending() => tracing::info!("the boot events kept in the spool are written"),
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot empty the boot events' spool");
+                return false;
             }
         }
+        true
     }
 
     /// Writes what `receiver` holds, batch by batch, until it is empty or `within` has passed;
@@ -807,7 +852,8 @@ impl Provisioner {
         let me = self.clone();
         background.spawn_until_shutdown(move |shutdown| async move {
             let mut addresses = Addresses::default();
-            let mut spool_tried = tokio::time::Instant::now() - SPOOL_RETRY;
+            let due = || tokio::time::Instant::now().checked_sub(SPOOL_RETRY).unwrap_or_else(tokio::time::Instant::now);
+            let mut spool_tried = due();
             loop {
                 let spooled = me.boots.spooled();
                 let first = tokio::select! {
@@ -819,14 +865,20 @@ impl Provisioner {
                 let Some(first) = first else { break };
                 // Batches kept while the database was away go first, in their order.
                 if spooled && spool_tried.elapsed() >= SPOOL_RETRY {
-                    spool_tried = tokio::time::Instant::now();
-                    me.boots.write_spooled(&me.index()).await;
+                    // A round the database took whole is followed at once by the next.
+                    spool_tried = match me.boots.write_spooled(&me.index()).await {
+                        true => due(),
+                        false => tokio::time::Instant::now(),
+                    };
                 }
                 let Some(first) = first else { continue };
                 // What queued while the last batch was written goes in this one.
                 let mut batch = vec![first];
                 take_queued(&mut receiver, &mut batch);
-                me.boots.write(&me.index(), &mut addresses, batch).await;
+                if me.boots.write(&me.index(), &mut addresses, batch).await {
+                    // The database just failed (a commit cut off may still land): wait a round.
+                    spool_tried = tokio::time::Instant::now();
+                }
             }
             // Stopping: what is queued is written for a few seconds at most, and the rest is
             // counted and logged as lost, so a SIGTERM never waits on a backlog.

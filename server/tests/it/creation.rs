@@ -651,6 +651,9 @@ async fn a_controller_that_runs_its_config_gets_its_cluster_registered_and_the_c
         eprintln!("skipped: no kube-apiserver here (../shared/tools or PANGEA_TEST_KUBE_BIN)");
         return;
     };
+    if !crate::support::monitor::installed_here() {
+        return;
+    }
     let monitoring = "monitoring:\n  enabled: true\n  prometheus_image: localhost/pangea/prometheus:test\n";
     let Controller { root, port, .. } = &run_controller(&app, &tools, "[]", monitoring).await;
     let (root, port) = (root.path(), *port);

@@ -315,8 +315,9 @@ pub async fn write(
             "INSERT INTO boot_states (mac, state, reason, since, last_seen) VALUES {}
              ON CONFLICT (mac) DO UPDATE SET state = excluded.state, reason = excluded.reason,
                  since = CASE WHEN boot_states.state = excluded.state THEN boot_states.since ELSE excluded.since END,
-                 last_seen = excluded.last_seen
-             WHERE boot_states.last_seen <= excluded.last_seen",
+                 last_seen = CASE WHEN excluded.last_seen > boot_states.last_seen THEN excluded.last_seen
+                     ELSE boot_states.last_seen END
+             WHERE boot_states.since <= excluded.since",
             rows.join(", ")
         );
         let mut query = sqlx::query(&sql);
