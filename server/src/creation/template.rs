@@ -737,13 +737,14 @@ fn quoted(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const KEY: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJd8x1pJ7uFBGaIfDbp7rv3Dnc7Qdc+GVTwNc8mMM2i8 alice@example.com";
 
-    fn example() -> String {
+    /// A template of every kind of field, with an SSH key.
+    pub(crate) fn example() -> String {
         format!(
             "version: pangea.dev/v1
 name: edge-1
