@@ -63,6 +63,7 @@ pub struct Metrics {
     pool_size: Gauge,
     pool_idle: Gauge,
     boot_events_dropped: Counter,
+    boot_events_spooled: Gauge,
     boot_requests_refused: Family<ReasonLabels, Counter>,
     machines: Family<StateLabels, Gauge>,
     jobs: Family<JobLabels, Gauge>,
@@ -98,8 +99,15 @@ impl Metrics {
         let boot_events_dropped = Counter::default();
         registry.register(
             "boot_events_dropped",
-            "Boot events not recorded: the writer's queue was full, or an unknown MAC beyond the discovered limit",
+            "Boot events not recorded: the writer's queue was full, an unknown MAC beyond the discovered limit, or \
+             neither the database nor the spool took them",
             boot_events_dropped.clone(),
+        );
+        let boot_events_spooled = Gauge::default();
+        registry.register(
+            "boot_events_spool_bytes",
+            "Boot events kept in this replica's spool until the database takes them, in bytes",
+            boot_events_spooled.clone(),
         );
         let boot_requests_refused = Family::<ReasonLabels, Counter>::default();
         registry.register(
@@ -130,6 +138,7 @@ impl Metrics {
             pool_size,
             pool_idle,
             boot_events_dropped,
+            boot_events_spooled,
             boot_requests_refused,
             machines,
             jobs,
@@ -178,6 +187,7 @@ impl Metrics {
         &self,
         db: &Database,
         boot_events_dropped: u64,
+        boot_events_spooled: u64,
         boot_requests_refused: &[(&str, u64)],
         leases: &crate::leases::Leases,
     ) -> String {
@@ -191,6 +201,7 @@ impl Metrics {
             counter.inc_by(count.saturating_sub(counter.get()));
         }
         self.boot_events_dropped.inc_by(boot_events_dropped.saturating_sub(self.boot_events_dropped.get()));
+        self.boot_events_spooled.set(i64::try_from(boot_events_spooled).unwrap_or(i64::MAX));
         self.pool_size.set(i64::from(db.pool().size()));
         self.pool_idle.set(db.pool().num_idle() as i64);
         let mut out = String::new();

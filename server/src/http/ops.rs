@@ -19,8 +19,12 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
         0 => "none (no recent round of leases)".to_string(),
         of => format!("share {} of {of}", shard.index + 1),
     };
+    let spooled = match state.provisioner.boots.spool_bytes() {
+        0 => String::new(),
+        bytes => format!("boot events in the spool: {bytes} bytes, written once the database takes them\n"),
+    };
     let about = format!(
-        "replica {}\nleases held: {}\nBMCs polled: {share}\n",
+        "replica {}\nleases held: {}\nBMCs polled: {share}\n{spooled}",
         leases.replica(),
         if held.is_empty() { "none".to_string() } else { held.join(", ") },
     );
@@ -37,6 +41,15 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.provisioner.boots.refused().into_iter().map(|(why, count)| (why.as_str(), count)).collect();
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        state.metrics.render(&state.db, state.provisioner.boots.dropped(), &refused, &state.leases).await,
+        state
+            .metrics
+            .render(
+                &state.db,
+                state.provisioner.boots.dropped(),
+                state.provisioner.boots.spool_bytes(),
+                &refused,
+                &state.leases,
+            )
+            .await,
     )
 }

@@ -643,6 +643,11 @@ impl Boots {
         }
     }
 
+    /// How much the spool holds, in bytes (0 with no spool).
+    pub fn spool_bytes(&self) -> u64 {
+        self.spool.as_ref().map_or(0, spool::Spool::bytes)
+    }
+
     /// Whether spooled batches wait for the database.
     fn spooled(&self) -> bool {
         self.spool.as_ref().is_some_and(spool::Spool::pending)

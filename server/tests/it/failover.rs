@@ -131,8 +131,14 @@ async fn the_database_lost_under_load_loses_nothing_acknowledged(backend: Backen
                 .await;
                 unready = unready.max(took);
             }
-            // A little while down, under load.
+            // A little while down, under load: the boot events answered meanwhile wait in the
+            // replicas' spools, as their /readyz says.
             tokio::time::sleep(Duration::from_secs(2)).await;
+            let mut spooling = false;
+            for r in &replicas {
+                spooling |= readyz(r.console).await.contains("boot events in the spool: ");
+            }
+            assert!(spooling, "no replica says it keeps boot events in its spool");
             pg.up().await;
             (Some(unready), Instant::now())
         }

@@ -91,6 +91,11 @@ impl Spool {
         self
     }
 
+    /// How much the file holds, in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
     /// Whether batches wait to be written.
     pub fn pending(&self) -> bool {
         self.bytes.load(Ordering::Relaxed) > 0
