@@ -202,7 +202,15 @@ impl Rolling {
                 .iter()
                 .map(|n| (n.name.clone(), job::kubelet_version(cache.node_object(&n.name).as_deref())))
                 .collect();
-            let api_server = cache.health().version.unwrap_or_default();
+            // Pangea installed each controller's API server: the oldest of them counts.
+            let controllers: Vec<String> = reinstall
+                .controllers
+                .iter()
+                .filter_map(|c| reinstall.installed.get(c))
+                .filter_map(|(template, _)| crate::creation::template::ClusterTemplate::parse(template).ok())
+                .map(|t| t.kubernetes.to_string())
+                .collect();
+            let api_server = plan::oldest_api_server(&cache.health().version.unwrap_or_default(), &controllers);
             plan.problems.extend(plan::version_skew(&api_server, &kubelets, &kubernetes));
         }
         let before = nodes

@@ -146,6 +146,22 @@ fn minor_version(text: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
+/// The API server the skew is checked against: the oldest of the control plane. `answered` is
+/// the version the API server Pangea reaches says; `controllers` the versions Pangea installed on
+/// each control-plane node (a created cluster's), which may differ while the control plane
+/// changes one node at a time.
+pub fn oldest_api_server(answered: &str, controllers: &[String]) -> String {
+    let oldest = std::iter::once(answered)
+        .chain(controllers.iter().map(String::as_str))
+        .filter(|v| minor_version(v).is_some())
+        .min_by_key(|v| {
+            let mut parts = v.trim().trim_start_matches('v').split(['.', '+', '-']);
+            let mut next = || parts.next().and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
+            (next(), next(), next())
+        });
+    oldest.unwrap_or(answered).to_string()
+}
+
 /// What installing kubelets of version `to` on nodes running `kubelets` (name, version) would
 /// break of Kubernetes' version skew policy, beside an API server of `api_server`: kubelets are
 /// never newer than the API server (its control plane changes first), nor more than three minor
@@ -184,6 +200,16 @@ pub fn version_skew(api_server: &str, kubelets: &[(String, String)], to: &str) -
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_oldest_api_server_of_the_control_plane_counts() {
+        let controllers = ["v1.36.2".to_string(), "v1.35.4".to_string(), "v1.36.2".to_string()];
+        assert_eq!(oldest_api_server("v1.36.2", &controllers), "v1.35.4");
+        assert_eq!(oldest_api_server("v1.34.1", &controllers), "v1.34.1");
+        assert_eq!(oldest_api_server("v1.36.2", &[]), "v1.36.2");
+        assert_eq!(oldest_api_server("", &controllers), "v1.35.4", "not reached: Pangea's own records count");
+        assert_eq!(oldest_api_server("v1.36.10", &["v1.36.9".into()]), "v1.36.9");
+    }
+
     use super::*;
     use app::clusters::rolling::RollingChange;
 
