@@ -666,14 +666,6 @@ impl Boots {
                 return false;
             }
         };
-        if read.unreadable > 0 {
-            self.drop_batch(
-                read.unreadable as usize,
-                "unreadable lines",
-                "the spool holds lines this Pangea cannot read",
-            );
-        }
-        let mut done = 0;
         let round = async {
             for batch in &read.batches {
                 let events: Vec<(Attributed, Option<Arc<str>>)> =
@@ -682,7 +674,6 @@ impl Boots {
                     let written = store::write(&self.db, index, &self.retention, &self.stored, &events).await?;
                     self.counted(events.len(), &written);
                 }
-                done += 1;
             }
             Ok::<(), Error>(())
         };
@@ -690,6 +681,10 @@ impl Boots {
         if !whole {
             // Written up to where the database stopped; the rest waits for the next round.
             return false;
+        }
+        if read.unreadable > 0 {
+            let why = "the spool held lines this Pangea cannot read";
+            self.drop_batch(read.unreadable as usize, "unreadable lines", why);
         }
         match spool.written(&read) {
             Ok(()) if !spool.pending() => tracing::info!("the boot events kept in the spool are written"),
