@@ -20,12 +20,20 @@ use leptos::task::spawn_local;
 pub fn MachinePower(id: i64, cluster: String, timeline: RwSignal<u64>) -> impl IntoView {
     let toasts = use_toasts();
     let version = RwSignal::new(0u64);
-    let drawn = resource(move || (version.get(), timeline.get()), move |_| machine_power(id, cluster.clone()));
+    // While a person types into the BMC form, a change of the timeline does not draw the section
+    // again (that would wipe what they typed); their save does, and then the timeline again.
+    let editing = RwSignal::new(false);
+    let followed = Memo::new(move |shown: Option<&u64>| match (editing.get(), shown) {
+        (true, Some(shown)) => *shown,
+        _ => timeline.get(),
+    });
+    let drawn = resource(move || (version.get(), followed.get()), move |_| machine_power(id, cluster.clone()));
     let problem = RwSignal::new(None::<String>);
     let done = move |said: Result<String, crate::error::AppError>| match said {
         Ok(said) => {
             toasts.success(said);
             problem.set(None);
+            editing.set(false);
             version.update(|v| *v += 1);
         }
         Err(e) => problem.set(Some(e.to_string())),
@@ -67,7 +75,7 @@ pub fn MachinePower(id: i64, cluster: String, timeline: RwSignal<u64>) -> impl I
         <section class="power" aria-labelledby="power-head">
             <h2 id="power-head">"Power"</h2>
             {move || problem.get().map(|p| view! { <p class="alert error" role="alert">{p}</p> })}
-            <div on:click=on_click on:submit=on_submit><Drawn drawn /></div>
+            <div on:click=on_click on:submit=on_submit on:input=move |_| editing.set(true)><Drawn drawn /></div>
         </section>
     }
 }
